@@ -1,0 +1,243 @@
+// Package eventstore is the port between Passerelle and its event log.
+//
+// The log is a set of streams, one per aggregate instance (named
+// "<category>-<id>"), whose events also form one global, totally ordered log.
+// Two adapters implement Store: the embedded engine (package
+// eventstore/embedded, the default) and EventStoreDB (package eventstore/esdb).
+// Both must pass the conformance suite in eventstore/conformance.
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Position is a place in the global log. Positions of recorded events are
+// strictly increasing but not dense. Start (0) lies before every event.
+type Position uint64
+
+// Start is the position before the first event of the global log.
+const Start Position = 0
+
+// String renders the position as the opaque decimal string used in the API.
+func (p Position) String() string { return strconv.FormatUint(uint64(p), 10) }
+
+// ParsePosition parses a position rendered by String.
+func ParsePosition(s string) (Position, error) {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("position %q: must be a non-negative integer", s)
+	}
+	return Position(v), nil
+}
+
+// End, as a stream revision to read from, means the last event of the stream.
+const End uint64 = ^uint64(0)
+
+// ExpectedRevision is the optimistic-concurrency condition of an append.
+type ExpectedRevision struct {
+	kind expectKind
+	rev  uint64
+}
+
+type expectKind uint8
+
+const (
+	expectAny expectKind = iota
+	expectNoStream
+	expectStreamExists
+	expectExact
+)
+
+var (
+	// Any appends whatever the stream's state.
+	Any = ExpectedRevision{kind: expectAny}
+	// NoStream appends only if the stream has no event yet.
+	NoStream = ExpectedRevision{kind: expectNoStream}
+	// StreamExists appends only if the stream has at least one event.
+	StreamExists = ExpectedRevision{kind: expectStreamExists}
+)
+
+// Exact appends only if the stream's last revision is rev.
+func Exact(rev uint64) ExpectedRevision { return ExpectedRevision{kind: expectExact, rev: rev} }
+
+// IsAny, IsNoStream, IsStreamExists and Revision let adapters map the condition.
+func (e ExpectedRevision) IsAny() bool          { return e.kind == expectAny }
+func (e ExpectedRevision) IsNoStream() bool     { return e.kind == expectNoStream }
+func (e ExpectedRevision) IsStreamExists() bool { return e.kind == expectStreamExists }
+
+// Revision returns the exact revision expected and whether one is expected.
+func (e ExpectedRevision) Revision() (uint64, bool) { return e.rev, e.kind == expectExact }
+
+func (e ExpectedRevision) String() string {
+	switch e.kind {
+	case expectNoStream:
+		return "no-stream"
+	case expectStreamExists:
+		return "stream-exists"
+	case expectExact:
+		return strconv.FormatUint(e.rev, 10)
+	default:
+		return "any"
+	}
+}
+
+// Check reports whether a stream whose last revision is current (-1: no
+// stream) satisfies the condition. Adapters that decide locally use it.
+func (e ExpectedRevision) Check(current int64) bool {
+	switch e.kind {
+	case expectNoStream:
+		return current < 0
+	case expectStreamExists:
+		return current >= 0
+	case expectExact:
+		return current == int64(e.rev)
+	default:
+		return true
+	}
+}
+
+// EventData is an event to append.
+type EventData struct {
+	ID       uuid.UUID // unique; a retried command reuses its IDs
+	Type     string    // stable, past tense: OfferPosted
+	Data     []byte    // JSON
+	Metadata []byte    // JSON, see Metadata
+}
+
+// RecordedEvent is an event as stored.
+type RecordedEvent struct {
+	ID       uuid.UUID
+	Stream   string
+	Revision uint64 // dense from 0 within the stream
+	Position Position
+	Type     string
+	Data     []byte
+	Metadata []byte
+	Created  time.Time // when the store recorded it, UTC
+}
+
+// Category is the part of the stream name before the first '-'.
+func (e RecordedEvent) Category() string { return Category(e.Stream) }
+
+// Category returns the category of a stream name "<category>-<id>".
+func Category(stream string) string {
+	if i := strings.IndexByte(stream, '-'); i >= 0 {
+		return stream[:i]
+	}
+	return stream
+}
+
+// AppendResult says where an append landed.
+type AppendResult struct {
+	LastRevision uint64   // revision of the last event written (or found, on an idempotent retry)
+	Position     Position // global position of that event
+}
+
+// Direction of a stream read.
+type Direction uint8
+
+const (
+	Forwards Direction = iota
+	Backwards
+)
+
+// Filter narrows a subscription. Empty fields match everything; when both
+// are set an event must match both.
+type Filter struct {
+	Categories []string // stream categories, e.g. "offer" matches "offer-…"
+	EventTypes []string // exact event type names
+}
+
+// Match reports whether the event passes the filter.
+func (f Filter) Match(stream, eventType string) bool {
+	if len(f.Categories) > 0 {
+		cat, ok := Category(stream), false
+		for _, c := range f.Categories {
+			if c == cat {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(f.EventTypes) > 0 {
+		for _, t := range f.EventTypes {
+			if t == eventType {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// Store is the event store port.
+type Store interface {
+	// Append writes events atomically at the end of stream if expected holds.
+	// Appending events whose IDs are already stored right after the expected
+	// revision returns the original result and writes nothing.
+	Append(ctx context.Context, stream string, expected ExpectedRevision, events ...EventData) (AppendResult, error)
+
+	// ReadStream reads up to max events (max <= 0: all) of stream starting
+	// at revision from (inclusive; End = the last event) in direction dir.
+	// A stream with no event gives ErrStreamNotFound.
+	ReadStream(ctx context.Context, stream string, dir Direction, from uint64, max int) ([]RecordedEvent, error)
+
+	// ReadAll reads up to max events (max <= 0: all) of the global log
+	// after position from (exclusive), forwards.
+	ReadAll(ctx context.Context, from Position, max int) ([]RecordedEvent, error)
+
+	// SubscribeAll follows the global log after position from (exclusive):
+	// it delivers the past, then new events as they are committed.
+	SubscribeAll(ctx context.Context, from Position, filter Filter) (Subscription, error)
+
+	// Head is the position of the last event of the global log (Start when empty).
+	Head(ctx context.Context) (Position, error)
+
+	Close() error
+}
+
+// Subscription delivers events in global order.
+type Subscription interface {
+	// Recv blocks until the next event, the subscription is closed
+	// (ErrSubscriptionClosed), or ctx ends.
+	Recv(ctx context.Context) (RecordedEvent, error)
+	Close() error
+}
+
+var (
+	// ErrWrongExpectedVersion: the stream's revision did not satisfy the
+	// expected revision. The error is a *WrongExpectedVersionError.
+	ErrWrongExpectedVersion = errors.New("wrong expected version")
+	// ErrStreamNotFound: the stream has no event.
+	ErrStreamNotFound = errors.New("stream not found")
+	// ErrStreamDeleted: the stream was deleted or tombstoned.
+	ErrStreamDeleted = errors.New("stream deleted")
+	// ErrSubscriptionClosed: Recv on a closed subscription.
+	ErrSubscriptionClosed = errors.New("subscription closed")
+	// ErrInvalidAppend: the append itself is malformed (no event, empty
+	// stream name or type, the same event ID twice).
+	ErrInvalidAppend = errors.New("invalid append")
+)
+
+// WrongExpectedVersionError carries the stream's actual revision.
+type WrongExpectedVersionError struct {
+	Stream   string
+	Expected ExpectedRevision
+	Actual   int64 // -1: the stream does not exist
+}
+
+func (e *WrongExpectedVersionError) Error() string {
+	return fmt.Sprintf("stream %s: expected revision %s, actual %d", e.Stream, e.Expected, e.Actual)
+}
+
+func (e *WrongExpectedVersionError) Is(target error) bool { return target == ErrWrongExpectedVersion }
