@@ -1,0 +1,62 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// ValidationError lists what is wrong with a command's input, field by
+// field. The HTTP layer turns it into a 422 naming each field.
+type ValidationError struct {
+	Fields map[string]string
+}
+
+func (e *ValidationError) Error() string {
+	keys := make([]string, 0, len(e.Fields))
+	for k := range e.Fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + e.Fields[k]
+	}
+	return "invalid input: " + strings.Join(parts, "; ")
+}
+
+// Problems collects field errors while a command is checked.
+type Problems map[string]string
+
+// Add records the first problem of a field.
+func (p Problems) Add(field, rule string) {
+	if _, ok := p[field]; !ok {
+		p[field] = rule
+	}
+}
+
+// Err is nil when nothing was recorded.
+func (p Problems) Err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return &ValidationError{Fields: p}
+}
+
+// ErrConflict marks a command that is valid but not allowed in the
+// aggregate's current state (wrong status, no seat left, duplicate).
+var ErrConflict = errors.New("conflict")
+
+// ErrNotFound marks a command that names an aggregate that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Conflictf returns an error wrapping ErrConflict.
+func Conflictf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrConflict, fmt.Sprintf(format, args...))
+}
+
+// NotFoundf returns an error wrapping ErrNotFound.
+func NotFoundf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrNotFound, fmt.Sprintf(format, args...))
+}

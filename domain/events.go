@@ -1,0 +1,236 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event is a fact decided by an aggregate. Type names are stable and past
+// tense; a change of schema gets a new name.
+type Event interface {
+	EventType() string
+}
+
+// Stream names: one stream per aggregate instance, "<category>-<id>".
+func EmployerStream(id string) string    { return "employer-" + id }
+func SchoolStream(uai string) string     { return "school-" + uai }
+func PupilStream(id string) string       { return "pupil-" + id }
+func OfferStream(id string) string       { return "offer-" + id }
+func ApplicationStream(id string) string { return "application-" + id }
+func ConventionStream(id string) string  { return "convention-" + id }
+
+// Categories are the stream categories holding domain events.
+var Categories = []string{"employer", "school", "pupil", "offer", "application", "convention"}
+
+type EmployerRegistered struct {
+	EmployerID  string `json:"employer_id"`
+	Name        string `json:"name"`
+	SIRET       string `json:"siret"`
+	Kind        string `json:"kind"`
+	CommuneCode string `json:"commune_code"`
+	Department  string `json:"department"`
+	Address     string `json:"address"`
+}
+
+type SchoolRegistered struct {
+	UAI               string `json:"uai"`
+	Name              string `json:"name"`
+	Kind              string `json:"kind"`
+	CommuneCode       string `json:"commune_code"`
+	Department        string `json:"department"`
+	EducationPriority string `json:"education_priority"`
+	QPV               bool   `json:"qpv"`
+}
+
+type Guardian struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Phone string `json:"phone"`
+}
+
+type PupilRegistered struct {
+	PupilID    string     `json:"pupil_id"`
+	SchoolUAI  string     `json:"school_uai"`
+	Department string     `json:"department"`
+	Grade      Grade      `json:"grade"`
+	ClassName  string     `json:"class_name"`
+	FirstName  string     `json:"first_name"`
+	LastName   string     `json:"last_name"`
+	BirthDate  string     `json:"birth_date"`
+	Guardians  []Guardian `json:"guardians"`
+}
+
+// Reservation restricts an offer to pupils of priority schools.
+type Reservation struct {
+	REP bool `json:"rep"` // pupils of REP/REP+ collèges
+	QPV bool `json:"qpv"` // pupils of lycées near a QPV
+}
+
+// DailyHours is the daily schedule of an internship.
+type DailyHours struct {
+	Start             string `json:"start"` // HH:MM
+	End               string `json:"end"`   // HH:MM
+	LunchBreakMinutes int    `json:"lunch_break_minutes"`
+}
+
+type OfferPosted struct {
+	OfferID      string      `json:"offer_id"`
+	EmployerID   string      `json:"employer_id"`
+	EmployerName string      `json:"employer_name"`
+	EmployerKind string      `json:"employer_kind"`
+	Title        string      `json:"title"`
+	Description  string      `json:"description"`
+	Sector       string      `json:"sector"`
+	Grades       []Grade     `json:"grades"`
+	Weeks        []string    `json:"weeks"`
+	Seats        int         `json:"seats"`
+	CommuneCode  string      `json:"commune_code"`
+	Department   string      `json:"department"`
+	Address      string      `json:"address"`
+	Lat          float64     `json:"lat"`
+	Lon          float64     `json:"lon"`
+	Reserved     Reservation `json:"reserved"`
+	DailyHours   *DailyHours `json:"daily_hours,omitempty"`
+}
+
+type OfferWithdrawn struct {
+	OfferID string `json:"offer_id"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// SeatHeld: a seat of each listed week is held for an accepted application.
+type SeatHeld struct {
+	OfferID       string   `json:"offer_id"`
+	ApplicationID string   `json:"application_id"`
+	PupilID       string   `json:"pupil_id"`
+	Weeks         []string `json:"weeks"`
+}
+
+// SeatReleased: the seats held for an application are free again.
+type SeatReleased struct {
+	OfferID       string   `json:"offer_id"`
+	ApplicationID string   `json:"application_id"`
+	Weeks         []string `json:"weeks"`
+}
+
+type ApplicationSubmitted struct {
+	ApplicationID string    `json:"application_id"`
+	OfferID       string    `json:"offer_id"`
+	EmployerID    string    `json:"employer_id"`
+	PupilID       string    `json:"pupil_id"`
+	SchoolUAI     string    `json:"school_uai"`
+	Grade         Grade     `json:"grade"`
+	Weeks         []string  `json:"weeks"`
+	Motivation    string    `json:"motivation"`
+	SubmittedAt   time.Time `json:"submitted_at"`
+}
+
+type ApplicationAccepted struct {
+	ApplicationID string `json:"application_id"`
+}
+
+type ApplicationRejected struct {
+	ApplicationID string `json:"application_id"`
+	Reason        string `json:"reason"`
+}
+
+type ApplicationWithdrawn struct {
+	ApplicationID string `json:"application_id"`
+	SeatReleased  bool   `json:"seat_released"` // a held seat is to be released
+}
+
+type ApplicationConfirmed struct {
+	ApplicationID string `json:"application_id"`
+	ConventionID  string `json:"convention_id"`
+}
+
+type ConventionDrafted struct {
+	ConventionID  string   `json:"convention_id"`
+	ApplicationID string   `json:"application_id"`
+	OfferID       string   `json:"offer_id"`
+	EmployerID    string   `json:"employer_id"`
+	PupilID       string   `json:"pupil_id"`
+	SchoolUAI     string   `json:"school_uai"`
+	Weeks         []string `json:"weeks"`
+	OfferTitle    string   `json:"offer_title"`
+	RequiredRoles []Role   `json:"required_roles"`
+	DocumentHash  string   `json:"document_hash"`
+}
+
+type ConventionSignatureAdded struct {
+	ConventionID string    `json:"convention_id"`
+	Role         Role      `json:"role"`
+	SignerName   string    `json:"signer_name"`
+	DocumentHash string    `json:"document_hash"`
+	SignedAt     time.Time `json:"signed_at"`
+}
+
+// ConventionSigned: every required role has signed the current document.
+type ConventionSigned struct {
+	ConventionID string `json:"convention_id"`
+	DocumentHash string `json:"document_hash"`
+}
+
+func (EmployerRegistered) EventType() string       { return "EmployerRegistered" }
+func (SchoolRegistered) EventType() string         { return "SchoolRegistered" }
+func (PupilRegistered) EventType() string          { return "PupilRegistered" }
+func (OfferPosted) EventType() string              { return "OfferPosted" }
+func (OfferWithdrawn) EventType() string           { return "OfferWithdrawn" }
+func (SeatHeld) EventType() string                 { return "SeatHeld" }
+func (SeatReleased) EventType() string             { return "SeatReleased" }
+func (ApplicationSubmitted) EventType() string     { return "ApplicationSubmitted" }
+func (ApplicationAccepted) EventType() string      { return "ApplicationAccepted" }
+func (ApplicationRejected) EventType() string      { return "ApplicationRejected" }
+func (ApplicationWithdrawn) EventType() string     { return "ApplicationWithdrawn" }
+func (ApplicationConfirmed) EventType() string     { return "ApplicationConfirmed" }
+func (ConventionDrafted) EventType() string        { return "ConventionDrafted" }
+func (ConventionSignatureAdded) EventType() string { return "ConventionSignatureAdded" }
+func (ConventionSigned) EventType() string         { return "ConventionSigned" }
+
+var registry = map[string]func() Event{}
+
+func register(fs ...func() Event) {
+	for _, f := range fs {
+		registry[f().EventType()] = f
+	}
+}
+
+func init() {
+	register(
+		func() Event { return &EmployerRegistered{} },
+		func() Event { return &SchoolRegistered{} },
+		func() Event { return &PupilRegistered{} },
+		func() Event { return &OfferPosted{} },
+		func() Event { return &OfferWithdrawn{} },
+		func() Event { return &SeatHeld{} },
+		func() Event { return &SeatReleased{} },
+		func() Event { return &ApplicationSubmitted{} },
+		func() Event { return &ApplicationAccepted{} },
+		func() Event { return &ApplicationRejected{} },
+		func() Event { return &ApplicationWithdrawn{} },
+		func() Event { return &ApplicationConfirmed{} },
+		func() Event { return &ConventionDrafted{} },
+		func() Event { return &ConventionSignatureAdded{} },
+		func() Event { return &ConventionSigned{} },
+	)
+}
+
+// ErrUnknownEvent marks an event type this version does not know.
+var ErrUnknownEvent = fmt.Errorf("unknown event type")
+
+// Decode turns a stored event back into its Go value (a pointer).
+func Decode(eventType string, data []byte) (Event, error) {
+	f, ok := registry[eventType]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownEvent, eventType)
+	}
+	e := f()
+	if err := json.Unmarshal(data, e); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", eventType, err)
+	}
+	return e, nil
+}
+
+// Encode renders an event as JSON.
+func Encode(e Event) ([]byte, error) { return json.Marshal(e) }

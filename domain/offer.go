@@ -1,0 +1,234 @@
+package domain
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Offer owns its seats: holding one is decided here, against the offer's
+// own revision, so two acceptances can never share the last seat.
+type Offer struct {
+	Posted    OfferPosted
+	Withdrawn bool
+	held      map[string]int      // week -> seats held
+	holders   map[string][]string // application -> weeks held
+	exists    bool
+}
+
+func (o *Offer) Exists() bool { return o.exists }
+
+// Open reports whether the offer takes applications.
+func (o *Offer) Open() bool { return o.exists && !o.Withdrawn }
+
+// Free returns the number of free seats in week.
+func (o *Offer) Free(week string) int {
+	if !o.hasWeek(week) {
+		return 0
+	}
+	return o.Posted.Seats - o.held[week]
+}
+
+// Holds reports whether the application holds seats on this offer.
+func (o *Offer) Holds(applicationID string) bool { _, ok := o.holders[applicationID]; return ok }
+
+func (o *Offer) hasWeek(w string) bool {
+	for _, x := range o.Posted.Weeks {
+		if x == w {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *Offer) hasGrade(g Grade) bool {
+	for _, x := range o.Posted.Grades {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
+
+func (o *Offer) Apply(e Event) {
+	switch ev := e.(type) {
+	case *OfferPosted:
+		o.Posted, o.exists = *ev, true
+		o.held, o.holders = map[string]int{}, map[string][]string{}
+	case *OfferWithdrawn:
+		o.Withdrawn = true
+	case *SeatHeld:
+		for _, w := range ev.Weeks {
+			o.held[w]++
+		}
+		o.holders[ev.ApplicationID] = ev.Weeks
+	case *SeatReleased:
+		for _, w := range o.holders[ev.ApplicationID] {
+			o.held[w]--
+		}
+		delete(o.holders, ev.ApplicationID)
+	}
+}
+
+// PostOfferInput is the post-offer command.
+type PostOfferInput struct {
+	Title, Description, Sector string
+	Grades                     []string
+	Weeks                      []string
+	Seats                      int
+	CommuneCode, Address       string
+	Lat, Lon                   float64
+	Reserved                   Reservation
+	DailyHours                 *DailyHours
+}
+
+// PostOffer decides the posting of a new offer by employer.
+func PostOffer(id string, employer *Employer, in PostOfferInput, places Places) ([]Event, error) {
+	p := Problems{}
+	if employer == nil || !employer.Exists() {
+		p.Add("employer_id", "no employer is registered with this id")
+	}
+	required(p, "title", in.Title, 200)
+	required(p, "description", in.Description, 5000)
+	if !places.SectorExists(in.Sector) {
+		p.Add("sector", "must be a national sector code s1…s51")
+	}
+	grades := make([]Grade, 0, len(in.Grades))
+	lycee, college := false, false
+	for _, g := range in.Grades {
+		gr := Grade(g)
+		if !gr.Valid() {
+			p.Add("grades", fmt.Sprintf("%q: must be one of 4e, 3e, 2de", g))
+			continue
+		}
+		for _, x := range grades {
+			if x == gr {
+				p.Add("grades", fmt.Sprintf("%q is listed twice", g))
+			}
+		}
+		lycee, college = lycee || gr.Lycee(), college || !gr.Lycee()
+		grades = append(grades, gr)
+	}
+	if len(in.Grades) == 0 {
+		p.Add("grades", "at least one grade is required")
+	} else if lycee && college {
+		p.Add("grades", "an offer for 2de cannot also be for 4e or 3e")
+	}
+	weeks := checkWeeks(p, "weeks", in.Weeks)
+	if len(weeks) > 12 {
+		p.Add("weeks", "at most 12 weeks per offer")
+	}
+	if in.Seats < 1 || in.Seats > 500 {
+		p.Add("seats", "must be between 1 and 500")
+	}
+	dep, ok := places.CommuneDepartment(in.CommuneCode)
+	if !ok {
+		p.Add("commune_code", "must be an INSEE commune code")
+	}
+	required(p, "address", in.Address, 300)
+	if !inFrance(in.Lat, in.Lon) {
+		p.Add("lat", "lat/lon must be a point in metropolitan France or an overseas département")
+	}
+	if in.DailyHours != nil {
+		checkDailyHours(p, *in.DailyHours)
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return []Event{&OfferPosted{
+		OfferID: id, EmployerID: employer.Registered.EmployerID, EmployerName: employer.Registered.Name,
+		EmployerKind: employer.Registered.Kind, Title: strings.TrimSpace(in.Title),
+		Description: strings.TrimSpace(in.Description), Sector: in.Sector, Grades: grades, Weeks: weeks,
+		Seats: in.Seats, CommuneCode: in.CommuneCode, Department: dep, Address: strings.TrimSpace(in.Address),
+		Lat: in.Lat, Lon: in.Lon, Reserved: in.Reserved, DailyHours: in.DailyHours,
+	}}, nil
+}
+
+// inFrance accepts metropolitan France, Corsica and the overseas
+// départements (Guadeloupe, Martinique, Guyane, La Réunion, Mayotte).
+func inFrance(lat, lon float64) bool {
+	if math.IsNaN(lat) || math.IsNaN(lon) {
+		return false
+	}
+	boxes := [][4]float64{
+		{41.3, 51.2, -5.3, 9.7},    // metropolitan France and Corsica
+		{15.8, 16.6, -61.9, -60.9}, // Guadeloupe
+		{14.3, 14.9, -61.3, -60.8}, // Martinique
+		{2.1, 5.8, -54.7, -51.6},   // Guyane
+		{-21.4, -20.8, 55.2, 55.9}, // La Réunion
+		{-13.1, -12.6, 44.9, 45.4}, // Mayotte
+	}
+	for _, b := range boxes {
+		if lat >= b[0] && lat <= b[1] && lon >= b[2] && lon <= b[3] {
+			return true
+		}
+	}
+	return false
+}
+
+// checkDailyHours applies the limits for pupils: at most 7 h a day (so
+// 35 h over five days), nothing before 6:00 or after 20:00.
+func checkDailyHours(p Problems, h DailyHours) {
+	start, err1 := time.Parse("15:04", h.Start)
+	end, err2 := time.Parse("15:04", h.End)
+	switch {
+	case err1 != nil:
+		p.Add("daily_hours.start", "must be a time HH:MM")
+	case err2 != nil:
+		p.Add("daily_hours.end", "must be a time HH:MM")
+	case start.Hour() < 6:
+		p.Add("daily_hours.start", "pupils cannot start before 06:00")
+	case end.After(time.Date(0, 1, 1, 20, 0, 0, 0, time.UTC)):
+		p.Add("daily_hours.end", "pupils cannot work after 20:00")
+	case !end.After(start):
+		p.Add("daily_hours.end", "must be after start")
+	case h.LunchBreakMinutes < 0 || h.LunchBreakMinutes > 180:
+		p.Add("daily_hours.lunch_break_minutes", "must be between 0 and 180")
+	case end.Sub(start)-time.Duration(h.LunchBreakMinutes)*time.Minute > 7*time.Hour:
+		p.Add("daily_hours", "pupils work at most 7 hours a day (35 hours a week)")
+	}
+}
+
+// Withdraw closes the offer to new applications. Held seats stay held.
+func (o *Offer) Withdraw(reason string) ([]Event, error) {
+	if !o.exists {
+		return nil, NotFoundf("offer")
+	}
+	if len(reason) > 1000 {
+		return nil, Problems{"reason": "must be at most 1000 bytes"}.Err()
+	}
+	if o.Withdrawn {
+		return nil, nil // already withdrawn: nothing to do
+	}
+	return []Event{&OfferWithdrawn{OfferID: o.Posted.OfferID, Reason: strings.TrimSpace(reason)}}, nil
+}
+
+// HoldSeat holds one seat in each of the application's weeks.
+func (o *Offer) HoldSeat(app *Application) ([]Event, error) {
+	if !o.exists {
+		return nil, NotFoundf("offer")
+	}
+	id := app.Submitted.ApplicationID
+	if o.Holds(id) {
+		return nil, nil // already held: a retried acceptance
+	}
+	if o.Withdrawn {
+		return nil, Conflictf("the offer is withdrawn")
+	}
+	for _, w := range app.Submitted.Weeks {
+		if o.Free(w) < 1 {
+			return nil, Conflictf("no seat left in week %s", w)
+		}
+	}
+	return []Event{&SeatHeld{OfferID: o.Posted.OfferID, ApplicationID: id, PupilID: app.Submitted.PupilID, Weeks: app.Submitted.Weeks}}, nil
+}
+
+// ReleaseSeat frees the seats an application held, if any.
+func (o *Offer) ReleaseSeat(applicationID string) []Event {
+	weeks, ok := o.holders[applicationID]
+	if !ok {
+		return nil
+	}
+	return []Event{&SeatReleased{OfferID: o.Posted.OfferID, ApplicationID: applicationID, Weeks: weeks}}
+}

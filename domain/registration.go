@@ -1,0 +1,198 @@
+package domain
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// Places is the reference data the domain validates locations against.
+type Places interface {
+	// CommuneDepartment returns the département of an INSEE commune code.
+	CommuneDepartment(code string) (string, bool)
+	// SectorExists reports whether a national sector code exists.
+	SectorExists(code string) bool
+}
+
+// Employer is a host: a company, a public administration or an association.
+type Employer struct {
+	Registered EmployerRegistered
+	exists     bool
+}
+
+func (a *Employer) Exists() bool { return a.exists }
+
+func (a *Employer) Apply(e Event) {
+	if ev, ok := e.(*EmployerRegistered); ok {
+		a.Registered, a.exists = *ev, true
+	}
+}
+
+// RegisterEmployerInput is the register-employer command.
+type RegisterEmployerInput struct {
+	Name, SIRET, Kind, CommuneCode, Address string
+}
+
+// RegisterEmployer decides the registration of a new employer.
+func RegisterEmployer(id string, in RegisterEmployerInput, places Places) ([]Event, error) {
+	p := Problems{}
+	required(p, "name", in.Name, 200)
+	if !ValidSIRET(in.SIRET) {
+		p.Add("siret", "must be 14 digits with a valid Luhn key")
+	}
+	switch in.Kind {
+	case "company", "public", "association":
+	default:
+		p.Add("kind", "must be one of company, public, association")
+	}
+	dep, ok := places.CommuneDepartment(in.CommuneCode)
+	if !ok {
+		p.Add("commune_code", "must be an INSEE commune code")
+	}
+	required(p, "address", in.Address, 300)
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return []Event{&EmployerRegistered{
+		EmployerID: id, Name: strings.TrimSpace(in.Name), SIRET: in.SIRET, Kind: in.Kind,
+		CommuneCode: in.CommuneCode, Department: dep, Address: strings.TrimSpace(in.Address),
+	}}, nil
+}
+
+// School is a collège or a lycée, identified by its UAI.
+type School struct {
+	Registered SchoolRegistered
+	exists     bool
+}
+
+func (a *School) Exists() bool { return a.exists }
+
+func (a *School) Apply(e Event) {
+	if ev, ok := e.(*SchoolRegistered); ok {
+		a.Registered, a.exists = *ev, true
+	}
+}
+
+// RegisterSchoolInput is the register-school command.
+type RegisterSchoolInput struct {
+	UAI, Name, Kind, CommuneCode, EducationPriority string
+	QPV                                             bool
+}
+
+// RegisterSchool decides the registration of a school; its id is its UAI.
+func (a *School) Register(in RegisterSchoolInput, places Places) ([]Event, error) {
+	p := Problems{}
+	if !ValidUAI(in.UAI) {
+		p.Add("uai", "must be 7 digits followed by an upper-case letter")
+	}
+	required(p, "name", in.Name, 200)
+	switch in.Kind {
+	case "college", "lycee":
+	default:
+		p.Add("kind", "must be one of college, lycee")
+	}
+	dep, ok := places.CommuneDepartment(in.CommuneCode)
+	if !ok {
+		p.Add("commune_code", "must be an INSEE commune code")
+	}
+	switch in.EducationPriority {
+	case "none", "rep", "rep_plus":
+	default:
+		p.Add("education_priority", "must be one of none, rep, rep_plus")
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	ev := &SchoolRegistered{
+		UAI: in.UAI, Name: strings.TrimSpace(in.Name), Kind: in.Kind, CommuneCode: in.CommuneCode,
+		Department: dep, EducationPriority: in.EducationPriority, QPV: in.QPV,
+	}
+	if a.exists {
+		if a.Registered == *ev {
+			return nil, nil // the same registration again changes nothing
+		}
+		return nil, Conflictf("school %s is already registered", in.UAI)
+	}
+	return []Event{ev}, nil
+}
+
+// Pupil is a pupil registered by their school.
+type Pupil struct {
+	Registered PupilRegistered
+	exists     bool
+}
+
+func (a *Pupil) Exists() bool { return a.exists }
+
+func (a *Pupil) Apply(e Event) {
+	if ev, ok := e.(*PupilRegistered); ok {
+		a.Registered, a.exists = *ev, true
+	}
+}
+
+// RegisterPupilInput is the register-pupil command.
+type RegisterPupilInput struct {
+	SchoolUAI, Grade, ClassName, FirstName, LastName, BirthDate string
+	Guardians                                                   []Guardian
+}
+
+// RegisterPupil decides the registration of a pupil of school; now bounds
+// the birth date.
+func RegisterPupil(id string, in RegisterPupilInput, school *School, now time.Time) ([]Event, error) {
+	p := Problems{}
+	if !ValidUAI(in.SchoolUAI) {
+		p.Add("school_uai", "must be 7 digits followed by an upper-case letter")
+	} else if school == nil || !school.Exists() {
+		p.Add("school_uai", "no school is registered with this UAI")
+	}
+	g := Grade(in.Grade)
+	if !g.Valid() {
+		p.Add("grade", "must be one of 4e, 3e, 2de")
+	} else if school != nil && school.Exists() && (school.Registered.Kind == "lycee") != g.Lycee() {
+		p.Add("grade", fmt.Sprintf("a %s has no pupils in %s", school.Registered.Kind, g))
+	}
+	required(p, "class_name", in.ClassName, 50)
+	required(p, "first_name", in.FirstName, 100)
+	required(p, "last_name", in.LastName, 100)
+	if bd, err := ParseDate(in.BirthDate); err != nil {
+		p.Add("birth_date", err.Error())
+	} else if age := now.Sub(bd).Hours() / 24 / 365.25; age < 10 || age > 25 {
+		p.Add("birth_date", "the pupil must be between 10 and 25 years old")
+	}
+	if n := len(in.Guardians); n < 1 || n > 2 {
+		p.Add("guardians", "one or two legal guardians are required")
+	}
+	for i, gd := range in.Guardians {
+		f := fmt.Sprintf("guardians[%d]", i)
+		required(p, f+".name", gd.Name, 200)
+		if _, err := mail.ParseAddress(gd.Email); err != nil || strings.ContainsAny(gd.Email, "<> ") {
+			p.Add(f+".email", "must be an e-mail address")
+		}
+		if !validPhone(gd.Phone) {
+			p.Add(f+".phone", "must be a phone number of 10 to 15 digits, optionally starting with +")
+		}
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return []Event{&PupilRegistered{
+		PupilID: id, SchoolUAI: in.SchoolUAI, Department: school.Registered.Department, Grade: g,
+		ClassName: strings.TrimSpace(in.ClassName), FirstName: strings.TrimSpace(in.FirstName),
+		LastName: strings.TrimSpace(in.LastName), BirthDate: in.BirthDate, Guardians: in.Guardians,
+	}}, nil
+}
+
+func validPhone(s string) bool {
+	digits := 0
+	for i, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '+' && i == 0, c == ' ', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return digits >= 10 && digits <= 15
+}

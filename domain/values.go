@@ -1,0 +1,150 @@
+package domain
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Grade is a pupil's class level: 4e and 3e in collège, 2de in lycée.
+type Grade string
+
+const (
+	Grade4e  Grade = "4e"
+	Grade3e  Grade = "3e"
+	Grade2de Grade = "2de"
+)
+
+// Valid reports whether g is a known grade.
+func (g Grade) Valid() bool { return g == Grade4e || g == Grade3e || g == Grade2de }
+
+// Lycee reports whether the grade belongs to a lycée (seconde).
+func (g Grade) Lycee() bool { return g == Grade2de }
+
+var weekRe = regexp.MustCompile(`^(\d{4})-W(\d{2})$`)
+
+// ParseWeek checks an ISO 8601 week such as 2026-W25 and returns the Monday
+// it starts on.
+func ParseWeek(s string) (time.Time, error) {
+	m := weekRe.FindStringSubmatch(s)
+	if m == nil {
+		return time.Time{}, fmt.Errorf("must be an ISO week like 2026-W25")
+	}
+	year, _ := strconv.Atoi(m[1])
+	week, _ := strconv.Atoi(m[2])
+	if year < 2000 || year > 2100 {
+		return time.Time{}, fmt.Errorf("year must be between 2000 and 2100")
+	}
+	// 4 January is always in week 1.
+	jan4 := time.Date(year, 1, 4, 0, 0, 0, 0, time.UTC)
+	monday := jan4.AddDate(0, 0, -((int(jan4.Weekday()) + 6) % 7))
+	start := monday.AddDate(0, 0, 7*(week-1))
+	if y, w := start.ISOWeek(); week < 1 || y != year || w != week {
+		return time.Time{}, fmt.Errorf("week %d does not exist in %d", week, year)
+	}
+	return start, nil
+}
+
+// WeekOf returns the ISO week containing t.
+func WeekOf(t time.Time) string {
+	y, w := t.ISOWeek()
+	return fmt.Sprintf("%04d-W%02d", y, w)
+}
+
+// checkWeeks validates a non-empty list of distinct ISO weeks and returns
+// it sorted.
+func checkWeeks(p Problems, field string, weeks []string) []string {
+	if len(weeks) == 0 {
+		p.Add(field, "at least one ISO week is required")
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, w := range weeks {
+		if _, err := ParseWeek(w); err != nil {
+			p.Add(field, fmt.Sprintf("%q: %v", w, err))
+			return nil
+		}
+		if seen[w] {
+			p.Add(field, fmt.Sprintf("%q is listed twice", w))
+			return nil
+		}
+		seen[w] = true
+	}
+	out := append([]string(nil), weeks...)
+	sort.Strings(out) // ISO weeks sort lexically in time order
+	return out
+}
+
+// consecutiveWeeks reports whether the sorted weeks follow each other.
+func consecutiveWeeks(weeks []string) bool {
+	for i := 1; i < len(weeks); i++ {
+		a, _ := ParseWeek(weeks[i-1])
+		b, _ := ParseWeek(weeks[i])
+		if b.Sub(a) != 7*24*time.Hour {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	siretRe = regexp.MustCompile(`^\d{14}$`)
+	uaiRe   = regexp.MustCompile(`^\d{7}[A-Z]$`)
+)
+
+// ValidSIRET checks 14 digits and the Luhn key. La Poste's establishments
+// (SIREN 356000000) use a digit-sum rule instead of Luhn.
+func ValidSIRET(s string) bool {
+	if !siretRe.MatchString(s) {
+		return false
+	}
+	if s[:9] == "356000000" {
+		sum := 0
+		for _, c := range s {
+			sum += int(c - '0')
+		}
+		return sum%5 == 0
+	}
+	sum := 0
+	for i := 0; i < 14; i++ {
+		d := int(s[13-i] - '0')
+		if i%2 == 1 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
+}
+
+// ValidUAI checks the shape of a school's UAI: 7 digits and a letter.
+func ValidUAI(s string) bool { return uaiRe.MatchString(s) }
+
+var dateRe = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// ParseDate parses a YYYY-MM-DD calendar date.
+func ParseDate(s string) (time.Time, error) {
+	if !dateRe.MatchString(s) {
+		return time.Time{}, fmt.Errorf("must be a date YYYY-MM-DD")
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("must be a real calendar date")
+	}
+	return t, nil
+}
+
+// required adds a problem when a trimmed string is empty or too long.
+func required(p Problems, field, v string, max int) {
+	switch {
+	case strings.TrimSpace(v) == "":
+		p.Add(field, "is required")
+	case len(v) > max:
+		p.Add(field, fmt.Sprintf("must be at most %d bytes", max))
+	}
+}
