@@ -129,3 +129,12 @@ func records(b []byte, cols int) ([][]string, error) {
 	}
 	return rows[1:], nil
 }
+
+// CommuneDepartment returns the département of a commune (domain.Places).
+func (d *Data) CommuneDepartment(code string) (string, bool) {
+	c, ok := d.Communes[code]
+	return c.Department, ok
+}
+
+// SectorExists reports whether a sector code exists (domain.Places).
+func (d *Data) SectorExists(code string) bool { _, ok := d.Sectors[code]; return ok }
