@@ -1,0 +1,127 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"passerelle/domain"
+	"passerelle/eventstore"
+)
+
+// aggregate is what the repository rebuilds from a stream.
+type aggregate interface {
+	Apply(domain.Event)
+}
+
+// loaded is an aggregate's stream state after a load.
+type loaded struct {
+	stream   string
+	revision int64 // -1: no stream
+	position eventstore.Position
+}
+
+func (l loaded) expected() eventstore.ExpectedRevision {
+	if l.revision < 0 {
+		return eventstore.NoStream
+	}
+	return eventstore.Exact(uint64(l.revision))
+}
+
+// repository loads aggregates from their streams and appends their decisions
+// with the revision it loaded.
+type repository struct {
+	store eventstore.Store
+}
+
+func (r repository) load(ctx context.Context, stream string, agg aggregate) (loaded, error) {
+	l := loaded{stream: stream, revision: -1}
+	evs, err := r.store.ReadStream(ctx, stream, eventstore.Forwards, 0, 0)
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		return l, nil
+	}
+	if err != nil {
+		return l, fmt.Errorf("load %s: %w", stream, err)
+	}
+	for _, re := range evs {
+		e, err := domain.Decode(re.Type, re.Data)
+		if err != nil {
+			return l, fmt.Errorf("load %s@%d: %w", stream, re.Revision, err)
+		}
+		agg.Apply(e)
+		l.revision, l.position = int64(re.Revision), re.Position
+	}
+	return l, nil
+}
+
+// append writes the decided events of one command step. Event IDs derive
+// from the command ID and the stream, so a retried command is deduplicated
+// by the store.
+func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.Event) (eventstore.Position, error) {
+	if len(evs) == 0 {
+		return l.position, nil
+	}
+	md := eventstore.Metadata{
+		CommandID: m.CommandID, CorrelationID: m.CorrelationID, CausationID: m.CommandID,
+		Actor: m.Actor, OccurredAt: m.Now,
+	}.Encode()
+	data := make([]eventstore.EventData, len(evs))
+	for i, e := range evs {
+		b, err := domain.Encode(e)
+		if err != nil {
+			return 0, fmt.Errorf("encode %s: %w", e.EventType(), err)
+		}
+		data[i] = eventstore.EventData{
+			ID: eventstore.EventID(m.CommandID+"/"+l.stream, i), Type: e.EventType(), Data: b, Metadata: md,
+		}
+	}
+	res, err := r.store.Append(ctx, l.stream, l.expected(), data...)
+	if err != nil {
+		return 0, err
+	}
+	return res.Position, nil
+}
+
+// maxAttempts bounds the reload-and-decide loop on concurrent changes.
+const maxAttempts = 8
+
+// update loads an aggregate, decides and appends with the loaded revision,
+// deciding again on a concurrent change.
+func update[A any, PA interface {
+	*A
+	aggregate
+}](ctx context.Context, r repository, m Meta, stream string, decide func(PA) ([]domain.Event, error)) (PA, eventstore.Position, error) {
+	for attempt := 1; ; attempt++ {
+		agg := PA(new(A))
+		l, err := r.load(ctx, stream, agg)
+		if err != nil {
+			return nil, 0, err
+		}
+		evs, err := decide(agg)
+		if err != nil {
+			return agg, 0, err
+		}
+		pos, err := r.append(ctx, m, l, evs)
+		if errors.Is(err, eventstore.ErrWrongExpectedVersion) && attempt < maxAttempts {
+			continue
+		}
+		if err != nil {
+			return agg, 0, err
+		}
+		// the state after the decision, for steps that follow
+		for _, e := range evs {
+			agg.Apply(e)
+		}
+		return agg, pos, nil
+	}
+}
+
+// read loads an aggregate that the command only consults.
+func read[A any, PA interface {
+	*A
+	aggregate
+}](ctx context.Context, r repository, stream string) (PA, error) {
+	agg := PA(new(A))
+	_, err := r.load(ctx, stream, agg)
+	return agg, err
+}

@@ -1,0 +1,287 @@
+// Package commands decides commands against aggregates and appends the
+// resulting events: one handler per command, each loading its aggregates
+// from the event store, deciding in the domain, and appending with the
+// revision it loaded. It also serves the command routes of the HTTP API.
+package commands
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"passerelle/domain"
+	"passerelle/eventstore"
+)
+
+// Meta is what every command carries besides its input.
+type Meta struct {
+	CommandID     string // stable across retries of the same request
+	CorrelationID string
+	Actor         eventstore.Actor
+	Now           time.Time
+}
+
+// Result is a command's answer: the aggregate's id and the global position
+// of the last event written (or of the aggregate's last event when the
+// command changed nothing).
+type Result struct {
+	ID           string              `json:"id"`
+	Position     eventstore.Position `json:"-"`
+	ConventionID string              `json:"convention_id,omitempty"`
+}
+
+// Service holds one handler per command.
+type Service struct {
+	repo   repository
+	places domain.Places
+}
+
+// NewService builds the command handlers over a store.
+func NewService(store eventstore.Store, places domain.Places) *Service {
+	return &Service{repo: repository{store: store}, places: places}
+}
+
+var idSpace = uuid.MustParse("0c6f8d36-2b7a-4a8e-9f0e-5d3c1b2a4e77")
+
+// newID derives an aggregate id from the command, so that a retried
+// creation lands on the same stream.
+func newID(m Meta) string {
+	return uuid.NewSHA1(idSpace, []byte("id/"+m.CommandID)).String()
+}
+
+// ApplicationID is derived from the offer and the pupil: a pupil applies
+// once per offer, and a double submission lands on the same stream.
+func ApplicationID(offerID, pupilID string) string {
+	return uuid.NewSHA1(idSpace, []byte("application/"+offerID+"/"+pupilID)).String()
+}
+
+// ConventionID is derived from the application it formalises.
+func ConventionID(applicationID string) string {
+	return uuid.NewSHA1(idSpace, []byte("convention/"+applicationID)).String()
+}
+
+func (s *Service) RegisterEmployer(ctx context.Context, m Meta, in domain.RegisterEmployerInput) (Result, error) {
+	id := newID(m)
+	_, pos, err := update(ctx, s.repo, m, domain.EmployerStream(id), func(e *domain.Employer) ([]domain.Event, error) {
+		if e.Exists() {
+			return nil, nil // a retried registration
+		}
+		return domain.RegisterEmployer(id, in, s.places)
+	})
+	return Result{ID: id, Position: pos}, err
+}
+
+func (s *Service) RegisterSchool(ctx context.Context, m Meta, in domain.RegisterSchoolInput) (Result, error) {
+	if !domain.ValidUAI(in.UAI) {
+		_, err := (&domain.School{}).Register(in, s.places) // names every invalid field
+		return Result{}, err
+	}
+	_, pos, err := update(ctx, s.repo, m, domain.SchoolStream(in.UAI), func(sc *domain.School) ([]domain.Event, error) {
+		return sc.Register(in, s.places)
+	})
+	return Result{ID: in.UAI, Position: pos}, err
+}
+
+func (s *Service) RegisterPupil(ctx context.Context, m Meta, in domain.RegisterPupilInput) (Result, error) {
+	var school *domain.School
+	if domain.ValidUAI(in.SchoolUAI) {
+		var err error
+		if school, err = read[domain.School](ctx, s.repo, domain.SchoolStream(in.SchoolUAI)); err != nil {
+			return Result{}, err
+		}
+	}
+	id := newID(m)
+	_, pos, err := update(ctx, s.repo, m, domain.PupilStream(id), func(p *domain.Pupil) ([]domain.Event, error) {
+		if p.Exists() {
+			return nil, nil
+		}
+		return domain.RegisterPupil(id, in, school, m.Now)
+	})
+	return Result{ID: id, Position: pos}, err
+}
+
+// PostOfferInput adds the employer to the domain input.
+type PostOfferInput struct {
+	EmployerID string
+	domain.PostOfferInput
+}
+
+func (s *Service) PostOffer(ctx context.Context, m Meta, in PostOfferInput) (Result, error) {
+	var employer *domain.Employer
+	if in.EmployerID != "" && validID(in.EmployerID) {
+		var err error
+		if employer, err = read[domain.Employer](ctx, s.repo, domain.EmployerStream(in.EmployerID)); err != nil {
+			return Result{}, err
+		}
+	}
+	id := newID(m)
+	_, pos, err := update(ctx, s.repo, m, domain.OfferStream(id), func(o *domain.Offer) ([]domain.Event, error) {
+		if o.Exists() {
+			return nil, nil
+		}
+		return domain.PostOffer(id, employer, in.PostOfferInput, s.places)
+	})
+	return Result{ID: id, Position: pos}, err
+}
+
+func (s *Service) WithdrawOffer(ctx context.Context, m Meta, offerID, reason string) (Result, error) {
+	if !validID(offerID) {
+		return Result{}, domain.NotFoundf("offer")
+	}
+	_, pos, err := update(ctx, s.repo, m, domain.OfferStream(offerID), func(o *domain.Offer) ([]domain.Event, error) {
+		return o.Withdraw(reason)
+	})
+	return Result{ID: offerID, Position: pos}, err
+}
+
+// ApplyInput is the apply command.
+type ApplyInput struct {
+	OfferID, PupilID string
+	domain.SubmitInput
+}
+
+func (s *Service) Apply(ctx context.Context, m Meta, in ApplyInput) (Result, error) {
+	if !validID(in.OfferID) {
+		return Result{}, domain.NotFoundf("offer")
+	}
+	offer, err := read[domain.Offer](ctx, s.repo, domain.OfferStream(in.OfferID))
+	if err != nil {
+		return Result{}, err
+	}
+	var pupil *domain.Pupil
+	if validID(in.PupilID) {
+		if pupil, err = read[domain.Pupil](ctx, s.repo, domain.PupilStream(in.PupilID)); err != nil {
+			return Result{}, err
+		}
+	}
+	id := ApplicationID(in.OfferID, in.PupilID)
+	_, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(id), func(a *domain.Application) ([]domain.Event, error) {
+		return a.Submit(id, offer, pupil, in.SubmitInput, m.Now)
+	})
+	return Result{ID: id, Position: pos}, err
+}
+
+// Accept holds a seat on the offer, then marks the application accepted.
+// The offer owns the seats, so the hold is decided against the offer's
+// revision; if the application changed meanwhile, the seat is released.
+func (s *Service) Accept(ctx context.Context, m Meta, applicationID string) (Result, error) {
+	app, err := s.loadApplication(ctx, applicationID)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := app.CanAccept(); err != nil {
+		return Result{}, err
+	}
+	offerStream := domain.OfferStream(app.Submitted.OfferID)
+	if _, _, err := update(ctx, s.repo, m, offerStream, func(o *domain.Offer) ([]domain.Event, error) {
+		return o.HoldSeat(app)
+	}); err != nil {
+		return Result{}, err
+	}
+	_, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), func(a *domain.Application) ([]domain.Event, error) {
+		return a.Accept()
+	})
+	if errors.Is(err, domain.ErrConflict) {
+		if _, relErr := s.releaseSeat(ctx, m, app.Submitted.OfferID, applicationID); relErr != nil {
+			return Result{}, errors.Join(err, relErr)
+		}
+	}
+	return Result{ID: applicationID, Position: pos}, err
+}
+
+func (s *Service) Reject(ctx context.Context, m Meta, applicationID, reason string) (Result, error) {
+	if _, err := s.loadApplication(ctx, applicationID); err != nil {
+		return Result{}, err
+	}
+	_, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), func(a *domain.Application) ([]domain.Event, error) {
+		return a.Reject(reason)
+	})
+	return Result{ID: applicationID, Position: pos}, err
+}
+
+// Withdraw records the pupil's withdrawal, then releases any seat the offer
+// holds for the application (even one held by an acceptance still under way).
+func (s *Service) Withdraw(ctx context.Context, m Meta, applicationID string) (Result, error) {
+	if _, err := s.loadApplication(ctx, applicationID); err != nil {
+		return Result{}, err
+	}
+	app, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), func(a *domain.Application) ([]domain.Event, error) {
+		return a.Withdraw()
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	relPos, err := s.releaseSeat(ctx, m, app.Submitted.OfferID, applicationID)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: applicationID, Position: max(pos, relPos)}, nil
+}
+
+func (s *Service) releaseSeat(ctx context.Context, m Meta, offerID, applicationID string) (eventstore.Position, error) {
+	_, pos, err := update(ctx, s.repo, m, domain.OfferStream(offerID), func(o *domain.Offer) ([]domain.Event, error) {
+		return o.ReleaseSeat(applicationID), nil
+	})
+	return pos, err
+}
+
+// Confirm records the pupil's choice, then drafts the convention.
+func (s *Service) Confirm(ctx context.Context, m Meta, applicationID string) (Result, error) {
+	if _, err := s.loadApplication(ctx, applicationID); err != nil {
+		return Result{}, err
+	}
+	conventionID := ConventionID(applicationID)
+	app, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), func(a *domain.Application) ([]domain.Event, error) {
+		return a.Confirm(conventionID)
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	offer, err := read[domain.Offer](ctx, s.repo, domain.OfferStream(app.Submitted.OfferID))
+	if err != nil {
+		return Result{}, err
+	}
+	_, cpos, err := update(ctx, s.repo, m, domain.ConventionStream(conventionID), func(c *domain.Convention) ([]domain.Event, error) {
+		if c.Exists() {
+			return nil, nil
+		}
+		return domain.DraftConvention(conventionID, app, offer), nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: applicationID, Position: max(pos, cpos), ConventionID: conventionID}, nil
+}
+
+func (s *Service) Sign(ctx context.Context, m Meta, conventionID string, in domain.SignInput) (Result, error) {
+	if !validID(conventionID) {
+		return Result{}, domain.NotFoundf("convention")
+	}
+	_, pos, err := update(ctx, s.repo, m, domain.ConventionStream(conventionID), func(c *domain.Convention) ([]domain.Event, error) {
+		return c.Sign(in, m.Now)
+	})
+	return Result{ID: conventionID, Position: pos}, err
+}
+
+func (s *Service) loadApplication(ctx context.Context, id string) (*domain.Application, error) {
+	if !validID(id) {
+		return nil, domain.NotFoundf("application")
+	}
+	app, err := read[domain.Application](ctx, s.repo, domain.ApplicationStream(id))
+	if err != nil {
+		return nil, err
+	}
+	if !app.Exists() {
+		return nil, domain.NotFoundf("application")
+	}
+	return app, nil
+}
+
+// validID accepts the server's identifiers (UUIDs), so that arbitrary
+// path input never reaches stream names.
+func validID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
+}

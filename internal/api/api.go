@@ -1,0 +1,121 @@
+// Package api holds the HTTP conventions shared by the command and query
+// APIs: strict JSON bodies and contract-shaped errors.
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxBody is the largest request body accepted.
+const MaxBody = 1 << 20
+
+// Error is a contract error: {"error": {"code", "message", "fields"}}.
+type Error struct {
+	Status     int               `json:"-"`
+	Code       string            `json:"code"`
+	Message    string            `json:"message"`
+	Fields     map[string]string `json:"fields,omitempty"`
+	RetryAfter time.Duration     `json:"-"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds an Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid is a 400 naming one field.
+func Invalid(field, rule string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "validation_failed", Message: field + ": " + rule, Fields: map[string]string{field: rule}}
+}
+
+// WriteJSON writes v with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client went away: nothing left to do
+}
+
+// WriteError writes err as a contract error. Errors that are not *Error are
+// internal: logged, and answered with a generic 500 that leaks nothing.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = Errorf(http.StatusInternalServerError, "internal", "internal error")
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	WriteJSON(w, e.Status, map[string]*Error{"error": e})
+}
+
+// DecodeJSON reads a strict JSON body into v: one object, no unknown field,
+// at most MaxBody bytes. An empty body decodes as {} when allowEmpty.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) error {
+	raw, err := ReadBody(w, r)
+	if err != nil {
+		return err
+	}
+	return Unmarshal(raw, v, allowEmpty)
+}
+
+// ReadBody reads at most MaxBody bytes of the request body; more is a 413.
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body exceeds %d bytes", MaxBody)
+		}
+		return nil, Errorf(http.StatusBadRequest, "validation_failed", "cannot read request body")
+	}
+	return raw, nil
+}
+
+// Unmarshal decodes a strict JSON object into v and names the offending
+// field in the error.
+func Unmarshal(raw []byte, v any, allowEmpty bool) error {
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return Invalid("body", "a JSON object is required")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.As(err, &typeErr):
+			field := typeErr.Field
+			if field == "" {
+				field = "body"
+			}
+			return Invalid(field, "must be of type "+typeErr.Type.String())
+		case errors.As(err, &syntaxErr):
+			return Invalid("body", fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset))
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return Invalid(name, "unknown field")
+		default:
+			return Invalid("body", "malformed JSON")
+		}
+	}
+	if dec.More() {
+		return Invalid("body", "a single JSON object is expected")
+	}
+	return nil
+}
