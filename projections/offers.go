@@ -1,0 +1,180 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"passerelle/domain"
+)
+
+// OffersName is the offer search projection.
+const OffersName = "offers"
+
+// OfferDoc is an offer as the search API serves it. Seats count seat-weeks:
+// an offer of 2 seats over 3 weeks has seats_total 6.
+type OfferDoc struct {
+	ID             string              `json:"id"`
+	Title          string              `json:"title"`
+	Description    string              `json:"description"`
+	EmployerID     string              `json:"employer_id"`
+	EmployerName   string              `json:"employer_name"`
+	Sector         string              `json:"sector"`
+	Grades         []domain.Grade      `json:"grades"`
+	Weeks          []string            `json:"weeks"`
+	SeatsPerWeek   int                 `json:"seats_per_week"`
+	SeatsTotal     int                 `json:"seats_total"`
+	SeatsAvailable int                 `json:"seats_available"`
+	SeatsByWeek    map[string]WeekSeat `json:"seats_by_week"`
+	CommuneCode    string              `json:"commune_code"`
+	Department     string              `json:"department"`
+	Address        string              `json:"address"`
+	Lat            float64             `json:"lat"`
+	Lon            float64             `json:"lon"`
+	Status         string              `json:"status"` // open, full, withdrawn
+	Reserved       domain.Reservation  `json:"reserved"`
+	DailyHours     *domain.DailyHours  `json:"daily_hours,omitempty"`
+	PostedAt       time.Time           `json:"posted_at"`
+	DistanceKM     *float64            `json:"distance_km,omitempty"`
+}
+
+// WeekSeat is the seat count of one week of an offer.
+type WeekSeat struct {
+	Total     int `json:"total"`
+	Available int `json:"available"`
+}
+
+// Offer keys, relative to the generation prefix.
+func OfferDocKey(id string) string     { return "offer:" + id }
+func OfferIndexOpen() string           { return "idx:open" }
+func OfferIndex(kind, v string) string { return "idx:" + kind + ":" + v }
+func OfferIndexAvailable() string      { return "idx:available" }
+func OfferGeo() string                 { return "geo" }
+
+// Offers projects the search read model.
+type Offers struct{}
+
+func (Offers) Name() string { return OffersName }
+
+func (Offers) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
+	switch e := ev.Data.(type) {
+	case *domain.OfferPosted:
+		d := OfferDoc{
+			ID: e.OfferID, Title: e.Title, Description: e.Description, EmployerID: e.EmployerID,
+			EmployerName: e.EmployerName, Sector: e.Sector, Grades: e.Grades, Weeks: e.Weeks,
+			SeatsPerWeek: e.Seats, SeatsByWeek: map[string]WeekSeat{}, CommuneCode: e.CommuneCode,
+			Department: e.Department, Address: e.Address, Lat: e.Lat, Lon: e.Lon, Status: "open",
+			Reserved: e.Reserved, DailyHours: e.DailyHours, PostedAt: ev.OccurredAt,
+		}
+		for _, w := range e.Weeks {
+			d.SeatsByWeek[w] = WeekSeat{Total: e.Seats, Available: e.Seats}
+		}
+		d.sum()
+		cmds := []Cmd{setJSON(v.Key(OfferDocKey(d.ID)), d)}
+		return append(cmds, d.index(v, "SADD")...), nil
+	case *domain.OfferWithdrawn:
+		d, err := loadOffer(ctx, v, e.OfferID)
+		if err != nil || d == nil {
+			return nil, err
+		}
+		cmds := d.index(v, "SREM")
+		d.Status = "withdrawn"
+		return append(cmds, setJSON(v.Key(OfferDocKey(d.ID)), d)), nil
+	case *domain.SeatHeld:
+		return seatChange(ctx, v, e.OfferID, e.Weeks, -1)
+	case *domain.SeatReleased:
+		return seatChange(ctx, v, e.OfferID, e.Weeks, +1)
+	}
+	return nil, nil
+}
+
+func seatChange(ctx context.Context, v View, offerID string, weeks []string, delta int) ([]Cmd, error) {
+	d, err := loadOffer(ctx, v, offerID)
+	if err != nil || d == nil {
+		return nil, err
+	}
+	open := d.Status != "withdrawn"
+	var cmds []Cmd
+	if open {
+		cmds = d.index(v, "SREM")
+	}
+	for _, w := range weeks {
+		s := d.SeatsByWeek[w]
+		s.Available += delta
+		d.SeatsByWeek[w] = s
+	}
+	d.sum()
+	if open {
+		d.Status = "open"
+		if d.SeatsAvailable == 0 {
+			d.Status = "full"
+		}
+		cmds = append(cmds, d.index(v, "SADD")...)
+	}
+	return append(cmds, setJSON(v.Key(OfferDocKey(d.ID)), d)), nil
+}
+
+func (d *OfferDoc) sum() {
+	d.SeatsTotal, d.SeatsAvailable = 0, 0
+	for _, s := range d.SeatsByWeek {
+		d.SeatsTotal += s.Total
+		d.SeatsAvailable += s.Available
+	}
+}
+
+// index adds (SADD) or removes (SREM) the offer from the search indexes.
+// Removing then re-adding around a change keeps the availability sets right.
+func (d *OfferDoc) index(v View, op string) []Cmd {
+	sets := []string{OfferIndexOpen(), OfferIndex("sector", d.Sector), OfferIndex("department", d.Department), OfferIndex("commune", d.CommuneCode)}
+	for _, g := range d.Grades {
+		sets = append(sets, OfferIndex("grade", string(g)))
+	}
+	for _, w := range d.Weeks {
+		sets = append(sets, OfferIndex("week", w))
+		if op == "SREM" || d.SeatsByWeek[w].Available > 0 {
+			sets = append(sets, OfferIndex("available", w))
+		}
+	}
+	if op == "SREM" || d.SeatsAvailable > 0 {
+		sets = append(sets, OfferIndexAvailable())
+	}
+	cmds := make([]Cmd, 0, len(sets)+1)
+	for _, s := range sets {
+		cmds = append(cmds, Cmd{op, v.Key(s), d.ID})
+	}
+	if op == "SADD" {
+		cmds = append(cmds, Cmd{"GEOADD", v.Key(OfferGeo()), d.Lon, d.Lat, d.ID})
+	} else {
+		cmds = append(cmds, Cmd{"ZREM", v.Key(OfferGeo()), d.ID})
+	}
+	return cmds
+}
+
+func loadOffer(ctx context.Context, v View, id string) (*OfferDoc, error) {
+	var d OfferDoc
+	ok, err := getJSON(ctx, v.RDB, v.Key(OfferDocKey(id)), &d)
+	if !ok {
+		return nil, err // an event for an offer this model never saw: nothing to change
+	}
+	return &d, nil
+}
+
+func setJSON(key string, v any) Cmd {
+	b, _ := json.Marshal(v) // read-model structs: cannot fail
+	return Cmd{"SET", key, string(b)}
+}
+
+// getJSON reads a JSON document; ok is false when the key is missing.
+func getJSON(ctx context.Context, rdb redis.UniversalClient, key string, v any) (bool, error) {
+	b, err := rdb.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, json.Unmarshal(b, v)
+}

@@ -1,0 +1,98 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"passerelle/eventstore"
+)
+
+// Read models live under "rm:<projection>:<generation>:". The key
+// "rm:<projection>:active" names the generation the API serves, so a
+// rebuild can fill a fresh generation and swap it in at once.
+
+// ActiveKey is the key naming a projection's served generation.
+func ActiveKey(name string) string { return "rm:" + name + ":active" }
+
+// GenPrefix is the key prefix of one generation of a projection.
+func GenPrefix(name, gen string) string { return "rm:" + name + ":" + gen + ":" }
+
+// CheckpointKey holds the last applied global position, zero-padded so
+// positions compare as strings inside Lua without float precision loss.
+func CheckpointKey(prefix string) string { return prefix + "checkpoint" }
+
+func padPosition(p eventstore.Position) string { return fmt.Sprintf("%020d", uint64(p)) }
+
+// ActivePrefix returns the key prefix of the served generation of a
+// projection, or "" when the projection has never run.
+func ActivePrefix(ctx context.Context, rdb redis.UniversalClient, name string) (string, error) {
+	gen, err := rdb.Get(ctx, ActiveKey(name)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return GenPrefix(name, gen), nil
+}
+
+// Checkpoint returns the last global position applied by the generation at
+// prefix (Start when none).
+func Checkpoint(ctx context.Context, rdb redis.UniversalClient, prefix string) (eventstore.Position, error) {
+	if prefix == "" {
+		return eventstore.Start, nil
+	}
+	s, err := rdb.Get(ctx, CheckpointKey(prefix)).Result()
+	if errors.Is(err, redis.Nil) {
+		return eventstore.Start, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %s: %w", prefix, err)
+	}
+	return eventstore.Position(v), nil
+}
+
+// applyScript runs a batch of commands and moves the checkpoint, unless the
+// checkpoint is already at or past the position: an event already applied
+// is skipped as a whole, which makes delivery at-least-once safe.
+// KEYS[1] = checkpoint, ARGV[1] = padded position, then for each command
+// its argument count followed by its arguments.
+var applyScript = redis.NewScript(`
+local cp = redis.call('GET', KEYS[1])
+if cp and cp >= ARGV[1] then return 0 end
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  local args = {}
+  for j = 1, n do args[j] = ARGV[i + j] end
+  redis.call(unpack(args))
+  i = i + n + 1
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+`)
+
+// Cmd is one Redis command of a projection's change, e.g.
+// Cmd{"HINCRBY", key, field, 1}.
+type Cmd []any
+
+// applyAtomically writes cmds and the checkpoint position in one atomic
+// unit; it reports whether the event was new.
+func applyAtomically(ctx context.Context, rdb redis.UniversalClient, prefix string, pos eventstore.Position, cmds []Cmd) (bool, error) {
+	args := make([]any, 0, 1+4*len(cmds))
+	args = append(args, padPosition(pos))
+	for _, c := range cmds {
+		args = append(args, len(c))
+		args = append(args, c...)
+	}
+	n, err := applyScript.Run(ctx, rdb, []string{CheckpointKey(prefix)}, args...).Int()
+	return n == 1, err
+}

@@ -1,0 +1,199 @@
+// Package projections builds the read models in Redis from the event log.
+//
+// Each projection runs as a Watermill handler fed by Subscriber, a thin
+// subscriber over the store's global log. A projector turns each event into
+// Redis commands; the runner writes them together with the projection's
+// checkpoint in one atomic script that skips events already applied, so
+// delivery is at-least-once and applying is exactly-once.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/redis/go-redis/v9"
+
+	"passerelle/domain"
+	"passerelle/eventstore"
+)
+
+// Event is a decoded event handed to projectors.
+type Event struct {
+	Position   eventstore.Position
+	Stream     string
+	Type       string
+	OccurredAt time.Time
+	Data       domain.Event // nil for events that are not domain events
+}
+
+// View gives a projector its generation's keys and read access to them.
+type View struct {
+	RDB    redis.UniversalClient
+	Prefix string
+}
+
+// Key joins parts under the generation's prefix.
+func (v View) Key(parts ...string) string {
+	k := v.Prefix
+	for i, p := range parts {
+		if i > 0 {
+			k += ":"
+		}
+		k += p
+	}
+	return k
+}
+
+// Projector turns events into Redis commands for one read model.
+type Projector interface {
+	Name() string
+	// Handle returns the commands that apply ev. It may read the
+	// projection's own keys: events reach it one at a time, in order.
+	Handle(ctx context.Context, v View, ev Event) ([]Cmd, error)
+}
+
+// Runner runs projectors as Watermill handlers.
+type Runner struct {
+	store      eventstore.Store
+	rdb        redis.UniversalClient
+	projectors []Projector
+	log        *slog.Logger
+
+	mu      sync.Mutex
+	applied map[string]eventstore.Position
+	prefix  map[string]string // served generation of each projection
+}
+
+// NewRunner prepares the projectors over store and rdb.
+func NewRunner(store eventstore.Store, rdb redis.UniversalClient, log *slog.Logger, ps ...Projector) *Runner {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Runner{store: store, rdb: rdb, projectors: ps, log: log,
+		applied: map[string]eventstore.Position{}, prefix: map[string]string{}}
+}
+
+// Run builds the router and runs it until ctx ends. running is closed once
+// every handler is subscribed.
+func (r *Runner) Run(ctx context.Context, running chan<- struct{}) error {
+	logger := watermill.NewSlogLoggerWithLevelMapping(r.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, logger)
+	if err != nil {
+		return err
+	}
+	router.AddMiddleware(
+		middleware.Recoverer,
+		middleware.Retry{MaxRetries: 5, InitialInterval: 50 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 2, Logger: logger}.Middleware,
+	)
+	sub := NewSubscriber(r.store, r.start, eventstore.Filter{}, r.log)
+	for _, p := range r.projectors {
+		router.AddConsumerHandler(p.Name(), p.Name(), sub, r.handler(p))
+	}
+	if running != nil {
+		go func() {
+			select {
+			case <-router.Running():
+				close(running)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	err = router.Run(ctx)
+	_ = sub.Close()
+	return err
+}
+
+// start activates generation 1 of a projection that never ran and returns
+// the checkpoint of the served generation.
+func (r *Runner) start(ctx context.Context, name string) (eventstore.Position, error) {
+	if err := r.rdb.SetNX(ctx, ActiveKey(name), "1", 0).Err(); err != nil {
+		return 0, err
+	}
+	prefix, err := ActivePrefix(ctx, r.rdb, name)
+	if err != nil {
+		return 0, err
+	}
+	pos, err := Checkpoint(ctx, r.rdb, prefix)
+	if err != nil {
+		return 0, err
+	}
+	r.mu.Lock()
+	r.applied[name], r.prefix[name] = pos, prefix
+	r.mu.Unlock()
+	return pos, nil
+}
+
+func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
+	name := p.Name()
+	return func(msg *message.Message) error {
+		ctx := msg.Context()
+		pos, err := strconv.ParseUint(msg.Metadata.Get(MetaPosition), 10, 64)
+		if err != nil {
+			return fmt.Errorf("message %s without position: %w", msg.UUID, err)
+		}
+		r.mu.Lock()
+		done := eventstore.Position(pos) <= r.applied[name]
+		prefix := r.prefix[name]
+		r.mu.Unlock()
+		if done {
+			return nil
+		}
+		ev, err := decodeMessage(msg, eventstore.Position(pos))
+		if err != nil {
+			// A malformed event cannot be projected; skipping it keeps the
+			// projection alive and the log is still there to inspect.
+			r.log.Error("cannot decode event, skipped", "projection", name, "position", pos, "err", err)
+		}
+		view := View{RDB: r.rdb, Prefix: prefix}
+		var cmds []Cmd
+		if ev.Data != nil {
+			if cmds, err = p.Handle(ctx, view, ev); err != nil {
+				return fmt.Errorf("%s at %d: %w", name, pos, err)
+			}
+		}
+		if _, err := applyAtomically(ctx, r.rdb, prefix, ev.Position, cmds); err != nil {
+			return fmt.Errorf("%s at %d: %w", name, pos, err)
+		}
+		r.mu.Lock()
+		r.applied[name] = ev.Position
+		r.mu.Unlock()
+		return nil
+	}
+}
+
+// Applied returns the last position each projection applied in this process.
+func (r *Runner) Applied() map[string]eventstore.Position {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]eventstore.Position, len(r.applied))
+	for k, v := range r.applied {
+		out[k] = v
+	}
+	return out
+}
+
+func decodeMessage(msg *message.Message, pos eventstore.Position) (Event, error) {
+	ev := Event{Position: pos, Stream: msg.Metadata.Get(MetaStream), Type: msg.Metadata.Get(MetaType)}
+	if t, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(MetaOccurredAt)); err == nil {
+		ev.OccurredAt = t
+	} else if t, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(MetaCreated)); err == nil {
+		ev.OccurredAt = t
+	}
+	data, err := domain.Decode(ev.Type, msg.Payload)
+	if errors.Is(err, domain.ErrUnknownEvent) {
+		return ev, nil // not a domain event (idempotency records, …): only the checkpoint moves
+	}
+	if err != nil {
+		return ev, err
+	}
+	ev.Data = data
+	return ev, nil
+}
