@@ -1,0 +1,103 @@
+package readapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"passerelle/domain"
+	"passerelle/internal/api"
+	"passerelle/projections"
+)
+
+func (a *API) getApplication(ctx context.Context, r *http.Request, m model) (any, error) {
+	id := chi.URLParam(r, "id")
+	if !validID(id) {
+		return nil, notFound("application")
+	}
+	var d projections.ApplicationDoc
+	return d, getDoc(ctx, m, projections.ApplicationDocKey(id), "application", &d)
+}
+
+func (a *API) getConvention(ctx context.Context, r *http.Request, m model) (any, error) {
+	id := chi.URLParam(r, "id")
+	if !validID(id) {
+		return nil, notFound("convention")
+	}
+	var d projections.ConventionDoc
+	return d, getDoc(ctx, m, projections.ConventionDocKey(id), "convention", &d)
+}
+
+func (a *API) pupilApplications(ctx context.Context, r *http.Request, m model) (any, error) {
+	id := chi.URLParam(r, "id")
+	if !validID(id) {
+		return nil, notFound("pupil")
+	}
+	return a.applicationList(ctx, r, m, projections.PupilApplicationsKey(id), nil)
+}
+
+// employerApplications is the employer's inbox, newest first. Items carry
+// no name, school or address of the pupil: the read model holds none.
+func (a *API) employerApplications(ctx context.Context, r *http.Request, m model) (any, error) {
+	id := chi.URLParam(r, "id")
+	if !validID(id) {
+		return nil, notFound("employer")
+	}
+	q := r.URL.Query()
+	offerID, status := q.Get("offer_id"), q.Get("status")
+	if offerID != "" && !validID(offerID) {
+		return nil, api.Invalid("offer_id", "must be an offer id")
+	}
+	switch status {
+	case "", domain.StatusSubmitted, domain.StatusAccepted, domain.StatusRejected, domain.StatusWithdrawn, domain.StatusConfirmed:
+	default:
+		return nil, api.Invalid("status", "must be one of submitted, accepted, rejected, withdrawn, confirmed")
+	}
+	keep := func(d *projections.ApplicationDoc) bool {
+		return (offerID == "" || d.OfferID == offerID) && (status == "" || d.Status == status)
+	}
+	return a.applicationList(ctx, r, m, projections.EmployerApplicationsKey(id), keep)
+}
+
+func (a *API) applicationList(ctx context.Context, r *http.Request, m model, key string, keep func(*projections.ApplicationDoc) bool) (any, error) {
+	pg, perPage, err := pagination(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	items := []projections.ApplicationDoc{}
+	if m.Prefix != "" {
+		ids, err := m.RDB.ZRevRange(ctx, m.Key(key), 0, -1).Result()
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) > 0 {
+			keys := make([]string, len(ids))
+			for i, id := range ids {
+				keys[i] = m.Key(projections.ApplicationDocKey(id))
+			}
+			raw, err := m.RDB.MGet(ctx, keys...).Result()
+			if err != nil {
+				return nil, err
+			}
+			for _, x := range raw {
+				s, ok := x.(string)
+				if !ok {
+					continue
+				}
+				var d projections.ApplicationDoc
+				if err := json.Unmarshal([]byte(s), &d); err != nil {
+					return nil, err
+				}
+				if keep == nil || keep(&d) {
+					items = append(items, d)
+				}
+			}
+		}
+	}
+	total := len(items)
+	lo := min((pg-1)*perPage, total)
+	hi := min(lo+perPage, total)
+	return page{Items: items[lo:hi], Total: total, Page: pg, PerPage: perPage, Position: m.position.String()}, nil
+}

@@ -1,0 +1,314 @@
+// Package readapi serves the query routes of the HTTP contract from the
+// Redis read models. It never reads the event store.
+package readapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"passerelle/domain"
+	"passerelle/eventstore"
+	"passerelle/internal/api"
+	"passerelle/projections"
+)
+
+// API serves the read models.
+type API struct {
+	rdb redis.UniversalClient
+	// MaxWait bounds how long a query waits for min_position.
+	MaxWait time.Duration
+	// StreamEvery is how often the stats stream looks for a change.
+	StreamEvery time.Duration
+	// Heartbeat is the interval of SSE keep-alive comments.
+	Heartbeat time.Duration
+}
+
+// New builds the query API over the read models in rdb.
+func New(rdb redis.UniversalClient) *API {
+	return &API{rdb: rdb, MaxWait: 5 * time.Second, StreamEvery: 250 * time.Millisecond, Heartbeat: 15 * time.Second}
+}
+
+// Routes mounts the query routes on r.
+func (a *API) Routes(r chi.Router) {
+	r.Get("/v1/offers", a.query(projections.OffersName, a.searchOffers))
+	r.Get("/v1/offers/{id}", a.query(projections.OffersName, a.getOffer))
+	r.Get("/v1/stats/offers", a.query(projections.StatsName, a.offerStats))
+	r.Get("/v1/stats/stream", a.statsStream)
+	r.Get("/v1/applications/{id}", a.query(projections.PlacementsName, a.getApplication))
+	r.Get("/v1/conventions/{id}", a.query(projections.PlacementsName, a.getConvention))
+	r.Get("/v1/pupils/{id}/applications", a.query(projections.PlacementsName, a.pupilApplications))
+	r.Get("/v1/employers/{id}/applications", a.query(projections.PlacementsName, a.employerApplications))
+}
+
+// model is the served generation of one projection.
+type model struct {
+	projections.View
+	position eventstore.Position
+}
+
+type queryFunc func(ctx context.Context, r *http.Request, m model) (any, error)
+
+// query resolves the projection's served generation, waits for
+// min_position when asked, and writes the answer.
+func (a *API) query(projection string, f queryFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		m, err := a.model(r.Context(), projection, r.URL.Query().Get("min_position"))
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		v, err := f(r.Context(), r, m)
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, v)
+	}
+}
+
+func (a *API) model(ctx context.Context, projection, minPosition string) (model, error) {
+	var want eventstore.Position
+	if minPosition != "" {
+		p, err := eventstore.ParsePosition(minPosition)
+		if err != nil {
+			return model{}, api.Invalid("min_position", "must be a position returned by a command")
+		}
+		want = p
+	}
+	deadline := time.Now().Add(a.MaxWait)
+	pause := 5 * time.Millisecond
+	for {
+		prefix, err := projections.ActivePrefix(ctx, a.rdb, projection)
+		if err != nil {
+			return model{}, err
+		}
+		pos, err := projections.Checkpoint(ctx, a.rdb, prefix)
+		if err != nil {
+			return model{}, err
+		}
+		if pos >= want {
+			return model{View: projections.View{RDB: a.rdb, Prefix: prefix}, position: pos}, nil
+		}
+		if time.Now().After(deadline) {
+			e := api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model has not reached position %s yet", want)
+			e.RetryAfter = time.Second
+			return model{}, e
+		}
+		select {
+		case <-ctx.Done():
+			return model{}, ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(pause*2, 100*time.Millisecond)
+	}
+}
+
+func notFound(what string) error { return api.Errorf(http.StatusNotFound, "not_found", "%s not found", what) }
+
+// getDoc reads one JSON document of a read model into v.
+func getDoc(ctx context.Context, m model, key, what string, v any) error {
+	if m.Prefix == "" {
+		return notFound(what)
+	}
+	b, err := m.RDB.Get(ctx, m.Key(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return notFound(what)
+	}
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+func validID(s string) bool { _, err := uuid.Parse(s); return err == nil && len(s) == 36 }
+
+func (a *API) getOffer(ctx context.Context, r *http.Request, m model) (any, error) {
+	id := chi.URLParam(r, "id")
+	if !validID(id) {
+		return nil, notFound("offer")
+	}
+	var d projections.OfferDoc
+	return d, getDoc(ctx, m, projections.OfferDocKey(id), "offer", &d)
+}
+
+type page struct {
+	Items    any    `json:"items"`
+	Total    int    `json:"total"`
+	Page     int    `json:"page"`
+	PerPage  int    `json:"per_page"`
+	Position string `json:"position"`
+}
+
+func pagination(q map[string][]string) (int, int, error) {
+	get := func(k string, def, lo, hi int) (int, error) {
+		v := ""
+		if len(q[k]) > 0 {
+			v = q[k][0]
+		}
+		if v == "" {
+			return def, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return 0, api.Invalid(k, fmt.Sprintf("must be an integer between %d and %d", lo, hi))
+		}
+		return n, nil
+	}
+	p, err := get("page", 1, 1, 1_000_000)
+	if err != nil {
+		return 0, 0, err
+	}
+	pp, err := get("per_page", 20, 1, 100)
+	return p, pp, err
+}
+
+var searchParams = []string{"grade", "sector", "department", "commune", "week", "near", "radius_km", "available", "page", "per_page", "min_position"}
+
+func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, error) {
+	q := r.URL.Query()
+	for k := range q {
+		if !slices.Contains(searchParams, k) {
+			return nil, api.Invalid(k, "unknown query parameter")
+		}
+	}
+	pg, perPage, err := pagination(q)
+	if err != nil {
+		return nil, err
+	}
+	sets := []string{m.Key(projections.OfferIndexOpen())}
+	if g := q.Get("grade"); g != "" {
+		if !domain.Grade(g).Valid() {
+			return nil, api.Invalid("grade", "must be one of 4e, 3e, 2de")
+		}
+		sets = append(sets, m.Key(projections.OfferIndex("grade", g)))
+	}
+	for _, f := range []struct{ param, index string }{{"sector", "sector"}, {"department", "department"}, {"commune", "commune"}} {
+		if v := q.Get(f.param); v != "" {
+			if len(v) > 10 {
+				return nil, api.Invalid(f.param, "is too long")
+			}
+			sets = append(sets, m.Key(projections.OfferIndex(f.index, v)))
+		}
+	}
+	week := q.Get("week")
+	if week != "" {
+		if _, err := domain.ParseWeek(week); err != nil {
+			return nil, api.Invalid("week", err.Error())
+		}
+		sets = append(sets, m.Key(projections.OfferIndex("week", week)))
+	}
+	switch q.Get("available") {
+	case "", "false":
+	case "true":
+		if week != "" {
+			sets = append(sets, m.Key(projections.OfferIndex("available", week)))
+		} else {
+			sets = append(sets, m.Key(projections.OfferIndexAvailable()))
+		}
+	default:
+		return nil, api.Invalid("available", "must be true or false")
+	}
+	near, radius, err := geoParams(q.Get("near"), q.Get("radius_km"))
+	if err != nil {
+		return nil, err
+	}
+
+	var ids []string
+	distances := map[string]float64{}
+	if m.Prefix != "" {
+		ids, err = m.RDB.SInter(ctx, sets...).Result()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if near != nil && len(ids) > 0 {
+		geo, err := m.RDB.GeoSearchLocation(ctx, m.Key(projections.OfferGeo()), &redis.GeoSearchLocationQuery{
+			GeoSearchQuery: redis.GeoSearchQuery{Longitude: near[1], Latitude: near[0], Radius: radius, RadiusUnit: "km", Sort: "ASC"},
+			WithDist:       true,
+		}).Result()
+		if err != nil {
+			return nil, err
+		}
+		keep := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			keep[id] = true
+		}
+		ids = ids[:0]
+		for _, g := range geo {
+			if keep[g.Name] {
+				ids = append(ids, g.Name)
+				distances[g.Name] = math.Round(g.Dist*100) / 100
+			}
+		}
+	} else {
+		slices.Sort(ids) // a stable order for pagination
+	}
+	total := len(ids)
+	lo := min((pg-1)*perPage, total)
+	hi := min(lo+perPage, total)
+	items := make([]projections.OfferDoc, 0, hi-lo)
+	if hi > lo {
+		keys := make([]string, 0, hi-lo)
+		for _, id := range ids[lo:hi] {
+			keys = append(keys, m.Key(projections.OfferDocKey(id)))
+		}
+		raw, err := m.RDB.MGet(ctx, keys...).Result()
+		if err != nil {
+			return nil, err
+		}
+		for i, x := range raw {
+			s, ok := x.(string)
+			if !ok {
+				continue
+			}
+			var d projections.OfferDoc
+			if err := json.Unmarshal([]byte(s), &d); err != nil {
+				return nil, err
+			}
+			if dist, ok := distances[ids[lo+i]]; ok {
+				d.DistanceKM = &dist
+			}
+			items = append(items, d)
+		}
+	}
+	return page{Items: items, Total: total, Page: pg, PerPage: perPage, Position: m.position.String()}, nil
+}
+
+func geoParams(near, radius string) (*[2]float64, float64, error) {
+	if near == "" {
+		if radius != "" {
+			return nil, 0, api.Invalid("radius_km", "needs near=lat,lon")
+		}
+		return nil, 0, nil
+	}
+	parts := strings.Split(near, ",")
+	if len(parts) != 2 {
+		return nil, 0, api.Invalid("near", "must be lat,lon")
+	}
+	lat, err1 := strconv.ParseFloat(parts[0], 64)
+	lon, err2 := strconv.ParseFloat(parts[1], 64)
+	if err1 != nil || err2 != nil || lat < -85 || lat > 85 || lon < -180 || lon > 180 {
+		return nil, 0, api.Invalid("near", "must be lat,lon in degrees")
+	}
+	r := 10.0
+	if radius != "" {
+		v, err := strconv.ParseFloat(radius, 64)
+		if err != nil || v <= 0 || v > 1000 || math.IsNaN(v) {
+			return nil, 0, api.Invalid("radius_km", "must be a number of kilometres between 0 and 1000")
+		}
+		r = v
+	}
+	return &[2]float64{lat, lon}, r, nil
+}
