@@ -96,21 +96,17 @@ var (
 )
 
 // ValidSIRET checks 14 digits and the Luhn key. La Poste's establishments
-// (SIREN 356000000) use a digit-sum rule instead of Luhn.
+// (SIREN 356000000) may instead follow a digit-sum rule (the sum of the
+// digits is a multiple of 5); its head office, 35600000000048, has a valid
+// Luhn key.
 func ValidSIRET(s string) bool {
 	if !siretRe.MatchString(s) {
 		return false
 	}
-	if s[:9] == "356000000" {
-		sum := 0
-		for _, c := range s {
-			sum += int(c - '0')
-		}
-		return sum%5 == 0
-	}
-	sum := 0
+	sum, digits := 0, 0
 	for i := 0; i < 14; i++ {
 		d := int(s[13-i] - '0')
+		digits += d
 		if i%2 == 1 {
 			d *= 2
 			if d > 9 {
@@ -119,7 +115,10 @@ func ValidSIRET(s string) bool {
 		}
 		sum += d
 	}
-	return sum%10 == 0
+	if sum%10 == 0 {
+		return true
+	}
+	return s[:9] == "356000000" && digits%5 == 0
 }
 
 // ValidUAI checks the shape of a school's UAI: 7 digits and a letter.

@@ -115,7 +115,9 @@ func (a *API) model(ctx context.Context, projection, minPosition string) (model,
 	}
 }
 
-func notFound(what string) error { return api.Errorf(http.StatusNotFound, "not_found", "%s not found", what) }
+func notFound(what string) error {
+	return api.Errorf(http.StatusNotFound, "not_found", "%s not found", what)
+}
 
 // getDoc reads one JSON document of a read model into v.
 func getDoc(ctx context.Context, m model, key, what string, v any) error {
