@@ -1,0 +1,292 @@
+// Package app assembles Passerelle: the event store, the Redis read models,
+// the projections and the HTTP API, for `passerelle serve` and for the
+// component tests that boot the same thing in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/redis/go-redis/v9"
+
+	"passerelle/commands"
+	"passerelle/domain/refdata"
+	"passerelle/eventstore"
+	"passerelle/eventstore/embedded"
+	"passerelle/internal/api"
+	"passerelle/projections"
+	"passerelle/readapi"
+)
+
+// Config is the service configuration.
+type Config struct {
+	DataDir       string           // embedded event store directory
+	RedisURL      string           // empty: an in-process Redis-compatible server
+	EventStoreURL string           // empty: the embedded engine
+	Logger        *slog.Logger     // default slog.Default()
+	Clock         func() time.Time // default time.Now
+	// OpenStore opens EventStoreURL when it is set; the binary supplies it
+	// so this package does not depend on every adapter.
+	OpenStore func(url string) (eventstore.Store, error)
+}
+
+// App is a running Passerelle.
+type App struct {
+	cfg     Config
+	log     *slog.Logger
+	Store   eventstore.Store
+	Redis   redis.UniversalClient
+	mini    *miniredis.Miniredis
+	runner  *projections.Runner
+	handler http.Handler
+	metrics *metrics
+
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+// Open connects the store and Redis and builds the HTTP handler. Call Start
+// to run the projections.
+func Open(cfg Config) (*App, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	a := &App{cfg: cfg, log: cfg.Logger}
+	var err error
+	switch {
+	case cfg.EventStoreURL != "":
+		if cfg.OpenStore == nil {
+			return nil, fmt.Errorf("event store %q: no adapter available", cfg.EventStoreURL)
+		}
+		a.Store, err = cfg.OpenStore(cfg.EventStoreURL)
+	default:
+		a.Store, err = embedded.Open(cfg.DataDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open event store: %w", err)
+	}
+	if cfg.RedisURL == "" {
+		// An empty in-process Redis: the projections rebuild every read
+		// model from the log at start.
+		a.mini = miniredis.NewMiniRedis()
+		if err := a.mini.StartAddr("127.0.0.1:0"); err != nil {
+			a.Store.Close()
+			return nil, fmt.Errorf("start in-process redis: %w", err)
+		}
+		a.Redis = redis.NewClient(&redis.Options{Addr: a.mini.Addr()})
+	} else {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			a.Store.Close()
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		a.Redis = redis.NewClient(opts)
+	}
+	places, err := refdata.Load()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.runner = projections.NewRunner(a.Store, a.Redis, a.log, projections.All()...)
+	a.metrics = newMetrics(a)
+	a.handler = a.routes(commands.NewAPI(commands.NewService(a.Store, places), a.Store, cfg.Clock), readapi.New(a.Redis))
+	return a, nil
+}
+
+// RedisAddr is the address of the Redis the read models live in.
+func (a *App) RedisAddr() string {
+	if a.mini != nil {
+		return a.mini.Addr()
+	}
+	return a.Redis.(*redis.Client).Options().Addr
+}
+
+// Start runs the projections in the background; it returns once they are
+// subscribed to the log.
+func (a *App) Start(ctx context.Context) error {
+	ctx, a.cancel = context.WithCancel(ctx)
+	a.done = make(chan error, 1)
+	running := make(chan struct{})
+	go func() { a.done <- a.runner.Run(ctx, running) }()
+	select {
+	case <-running:
+		return nil
+	case err := <-a.done:
+		return fmt.Errorf("projections stopped: %w", err)
+	case <-time.After(30 * time.Second):
+		return errors.New("projections did not start within 30 s")
+	}
+}
+
+// WaitCaughtUp blocks until every projection has applied the head of the
+// log as it was when called.
+func (a *App) WaitCaughtUp(ctx context.Context) error {
+	head, err := a.Store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		st, err := a.projectionStatus(ctx, head)
+		if err != nil {
+			return err
+		}
+		if st.caughtUp() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Handler is the whole HTTP API.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Close stops the projections and closes Redis and the store.
+func (a *App) Close() error {
+	var err error
+	a.once.Do(func() {
+		if a.cancel != nil {
+			a.cancel()
+			if e := <-a.done; e != nil && !errors.Is(e, context.Canceled) {
+				err = e
+			}
+		}
+		if a.Redis != nil {
+			err = errors.Join(err, a.Redis.Close())
+		}
+		if a.mini != nil {
+			a.mini.Close()
+		}
+		err = errors.Join(err, a.Store.Close())
+	})
+	return err
+}
+
+func (a *App) routes(cmds *commands.API, queries *readapi.API) http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, a.recoverer, securityHeaders, a.metrics.middleware)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, r, api.Errorf(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, r, api.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+	})
+	cmds.Routes(r)
+	queries.Routes(r)
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", a.readyz)
+	r.Handle("/metrics", a.metrics.handler())
+	r.Get("/openapi.json", serveOpenAPI)
+	return r
+}
+
+// recoverer turns a panic into a contract 500 without leaking its details.
+func (a *App) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				a.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				api.WriteError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// projectionState is one projection's progress against the head of the log.
+type projectionState struct {
+	Name     string `json:"name"`
+	Position string `json:"position"`
+	Behind   bool   `json:"behind"`
+}
+
+type status []projectionState
+
+func (s status) caughtUp() bool {
+	for _, p := range s {
+		if p.Behind {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *App) projectionStatus(ctx context.Context, head eventstore.Position) (status, error) {
+	var out status
+	for _, p := range projections.All() {
+		prefix, err := projections.ActivePrefix(ctx, a.Redis, p.Name())
+		if err != nil {
+			return nil, err
+		}
+		pos, err := projections.Checkpoint(ctx, a.Redis, prefix)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, projectionState{Name: p.Name(), Position: pos.String(), Behind: pos < head})
+	}
+	return out, nil
+}
+
+// readyz: the store and Redis answer and every projection has caught up
+// with the head of the log.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	body := map[string]any{}
+	var problems []string
+	head, err := a.Store.Head(ctx)
+	if err != nil {
+		problems = append(problems, "event store unreachable")
+	}
+	body["head"] = head.String()
+	if err := a.Redis.Ping(ctx).Err(); err != nil {
+		problems = append(problems, "redis unreachable")
+	} else if st, err := a.projectionStatus(ctx, head); err != nil {
+		problems = append(problems, "projection status unreadable")
+	} else {
+		body["projections"] = st
+		if !st.caughtUp() {
+			problems = append(problems, "projections catching up")
+		}
+	}
+	if len(problems) > 0 {
+		body["status"] = "unavailable: " + strings.Join(problems, ", ")
+		w.Header().Set("Retry-After", "1")
+		api.WriteJSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
+	body["status"] = "ready"
+	api.WriteJSON(w, http.StatusOK, body)
+}
