@@ -1,0 +1,327 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"passerelle/internal/app"
+	"passerelle/internal/testenv"
+)
+
+// client speaks JSON to a running server.
+type client struct {
+	t    *testing.T
+	base string
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (c client) do(method, path string, body any, header ...string) reply {
+	c.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	if len(raw) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			c.t.Fatalf("%s %s: bad JSON %q: %v", method, path, raw, err)
+		}
+	}
+	return r
+}
+
+// must sends a request and fails the test unless the status is want.
+func (c client) must(want int, method, path string, body any, header ...string) map[string]any {
+	c.t.Helper()
+	r := c.do(method, path, body, header...)
+	if r.status != want {
+		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.status, want, r.raw)
+	}
+	return r.body
+}
+
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+func num(m map[string]any, path ...string) float64 {
+	var cur any = m
+	for _, p := range path {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return -1
+		}
+		cur = mm[p]
+	}
+	f, ok := cur.(float64)
+	if !ok {
+		return -1
+	}
+	return f
+}
+
+// boot starts a Passerelle over dataDir and redisURL behind a real HTTP
+// server.
+func boot(t *testing.T, dataDir, redisURL string) (*app.App, client) {
+	t.Helper()
+	a, err := app.Open(app.Config{DataDir: dataDir, RedisURL: redisURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		a.Close()
+	})
+	return a, client{t: t, base: srv.URL}
+}
+
+const (
+	siret = "73282932000074"
+	uai   = "0941234A"
+)
+
+func TestWholeFlow(t *testing.T) {
+	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+		dir := t.TempDir()
+		a, c := boot(t, dir, r.URL)
+		stats := wholeFlow(t, c)
+
+		// The same data directory answers the same statistics after a
+		// restart: with an empty in-process Redis the read models are
+		// rebuilt from the log; with a real Redis they resume from their
+		// checkpoints.
+		pos := str(stats, "position")
+		a.Close()
+		redisURL := r.URL
+		if r.Name == "miniredis" {
+			redisURL = "" // the embedded default: a fresh in-process Redis
+		}
+		_, c2 := boot(t, dir, redisURL)
+		again := c2.must(200, "GET", "/v1/stats/offers?min_position="+pos, nil)
+		if !reflect.DeepEqual(again, stats) {
+			t.Fatalf("stats after restart differ:\nbefore %v\nafter  %v", stats, again)
+		}
+	})
+}
+
+// wholeFlow runs post-offer → apply → accept → confirm → four signatures
+// over HTTP, checking the read models at each step; it returns the final
+// statistics.
+func wholeFlow(t *testing.T, c client) map[string]any {
+	emp := c.must(201, "POST", "/v1/employers", map[string]any{
+		"name": "Boulangerie Martin", "siret": siret, "kind": "company", "commune_code": "94028", "address": "1 rue de Paris",
+	})
+	c.must(201, "POST", "/v1/schools", map[string]any{
+		"uai": uai, "name": "Collège Jean Macé", "kind": "college", "commune_code": "94028", "education_priority": "rep", "qpv": true,
+	})
+	pupil := c.must(201, "POST", "/v1/pupils", map[string]any{
+		"school_uai": uai, "grade": "3e", "class_name": "3eB", "first_name": "Lina", "last_name": "Benali", "birth_date": "2012-03-14",
+		"guardians": []map[string]string{{"name": "Karim Benali", "email": "k.benali@example.fr", "phone": "0612345678"}},
+	})
+	offer := c.must(201, "POST", "/v1/offers", map[string]any{
+		"employer_id": str(emp, "id"), "title": "Découverte du fournil", "description": "Pétrissage, cuisson, vente",
+		"sector": "s1", "grades": []string{"3e"}, "weeks": []string{"2026-W50", "2026-W51"}, "seats": 1,
+		"commune_code": "94028", "address": "1 rue de Paris", "lat": 48.79, "lon": 2.455,
+	})
+	offerID := str(offer, "id")
+	got := c.must(200, "GET", "/v1/offers/"+offerID+"?min_position="+str(offer, "position"), nil)
+	if str(got, "employer_name") != "Boulangerie Martin" || num(got, "seats_total") != 2 || num(got, "seats_available") != 2 || str(got, "department") != "94" || str(got, "status") != "open" {
+		t.Fatalf("offer read model: %v", got)
+	}
+	list := c.must(200, "GET", "/v1/offers?grade=3e&department=94&sector=s1&available=true&week=2026-W50", nil)
+	if num(list, "total") != 1 {
+		t.Fatalf("search: %v", list)
+	}
+	stats := c.must(200, "GET", "/v1/stats/offers?min_position="+str(offer, "position"), nil)
+	if num(stats, "offers_open") != 1 || num(stats, "seats_available") != 2 || num(stats, "by_department", "94", "seats_total") != 2 || num(stats, "by_grade", "3e", "offers_open") != 1 {
+		t.Fatalf("stats after post: %v", stats)
+	}
+
+	app := c.must(201, "POST", "/v1/offers/"+offerID+"/applications", map[string]any{
+		"pupil_id": str(pupil, "id"), "weeks": []string{"2026-W50"}, "motivation": "J'aime le pain.",
+	})
+	appID := str(app, "id")
+	got = c.must(200, "GET", "/v1/applications/"+appID+"?min_position="+str(app, "position"), nil)
+	if str(got, "status") != "submitted" || str(got, "pupil_id") != str(pupil, "id") {
+		t.Fatalf("application read model: %v", got)
+	}
+	inbox := c.must(200, "GET", "/v1/employers/"+str(emp, "id")+"/applications?status=submitted", nil)
+	if num(inbox, "total") != 1 || strings.Contains(fmt.Sprint(inbox), "Benali") {
+		t.Fatalf("employer inbox: %v", inbox)
+	}
+
+	acc := c.must(200, "POST", "/v1/applications/"+appID+"/accept", nil)
+	got = c.must(200, "GET", "/v1/applications/"+appID+"?min_position="+str(acc, "position"), nil)
+	if str(got, "status") != "accepted" {
+		t.Fatalf("after accept: %v", got)
+	}
+	list = c.must(200, "GET", "/v1/offers?available=true&week=2026-W50&min_position="+str(acc, "position"), nil)
+	if num(list, "total") != 0 {
+		t.Fatalf("a full week still listed as available: %v", list)
+	}
+	list = c.must(200, "GET", "/v1/offers?available=true&week=2026-W51", nil)
+	if num(list, "total") != 1 {
+		t.Fatalf("the other week should stay available: %v", list)
+	}
+	stats = c.must(200, "GET", "/v1/stats/offers?min_position="+str(acc, "position"), nil)
+	if num(stats, "seats_available") != 1 || num(stats, "seats_total") != 2 {
+		t.Fatalf("stats after accept: %v", stats)
+	}
+
+	conf := c.must(200, "POST", "/v1/applications/"+appID+"/confirm", nil)
+	convID := str(conf, "convention_id")
+	if convID == "" {
+		t.Fatalf("confirm gave no convention_id: %v", conf)
+	}
+	conv := c.must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(conf, "position"), nil)
+	hash := str(conv, "document_hash")
+	if str(conv, "status") != "draft" || len(hash) != 64 || str(conv, "application_id") != appID {
+		t.Fatalf("drafted convention: %v", conv)
+	}
+	got = c.must(200, "GET", "/v1/applications/"+appID, nil)
+	if str(got, "status") != "confirmed" || str(got, "convention_id") != convID {
+		t.Fatalf("after confirm: %v", got)
+	}
+
+	// A signature on another version of the document is refused.
+	c.must(409, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
+		"role": "employer", "signer_name": "Paul Martin", "document_hash": strings.Repeat("ab", 32),
+	})
+	var last map[string]any
+	for i, role := range []string{"employer", "school_head", "pupil", "guardian"} {
+		last = c.must(201, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
+			"role": role, "signer_name": "Signer " + role, "document_hash": hash,
+		})
+		conv = c.must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(last, "position"), nil)
+		want := "signing"
+		if i == 3 {
+			want = "signed"
+		}
+		sigs, _ := conv["signatures"].([]any)
+		if str(conv, "status") != want || len(sigs) != i+1 {
+			t.Fatalf("after %s signed: %v", role, conv)
+		}
+	}
+	mine := c.must(200, "GET", "/v1/pupils/"+str(pupil, "id")+"/applications?min_position="+str(last, "position"), nil)
+	if num(mine, "total") != 1 {
+		t.Fatalf("pupil's applications: %v", mine)
+	}
+	ready := c.must(200, "GET", "/readyz", nil)
+	if str(ready, "status") != "ready" {
+		t.Fatalf("readyz: %v", ready)
+	}
+	return c.must(200, "GET", "/v1/stats/offers?min_position="+str(last, "position"), nil)
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	body := map[string]any{"name": "Mairie de Créteil", "siret": siret, "kind": "public", "commune_code": "94028", "address": "Place Salvador Allende"}
+	first := c.must(201, "POST", "/v1/employers", body, "Idempotency-Key", "k-1")
+	again := c.must(201, "POST", "/v1/employers", body, "Idempotency-Key", "k-1")
+	if !reflect.DeepEqual(first, again) {
+		t.Fatalf("replay differs: %v vs %v", first, again)
+	}
+	body["name"] = "Autre"
+	if r := c.do("POST", "/v1/employers", body, "Idempotency-Key", "k-1"); r.status != 409 || str(r.body["error"].(map[string]any), "code") != "conflict" {
+		t.Fatalf("same key, other body: %d %s", r.status, r.raw)
+	}
+	other := c.must(201, "POST", "/v1/employers", body, "Idempotency-Key", "k-2")
+	if str(other, "id") == str(first, "id") {
+		t.Fatal("another key must create another employer")
+	}
+}
+
+func TestStatsStream(t *testing.T) {
+	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/v1/stats/stream", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	events := make(chan map[string]any, 16)
+	go func() {
+		defer close(events)
+		dec := newSSEReader(resp.Body)
+		for {
+			data, err := dec.next()
+			if err != nil {
+				return
+			}
+			var m map[string]any
+			if json.Unmarshal([]byte(data), &m) == nil {
+				events <- m
+			}
+		}
+	}()
+	first := <-events
+	if num(first, "offers_open") != 0 {
+		t.Fatalf("first event: %v", first)
+	}
+	emp := c.must(201, "POST", "/v1/employers", map[string]any{"name": "Atelier", "siret": siret, "kind": "association", "commune_code": "69381", "address": "2 quai"})
+	c.must(201, "POST", "/v1/offers", map[string]any{
+		"employer_id": str(emp, "id"), "title": "Menuiserie", "description": "Bois", "sector": "s2", "grades": []string{"2de"},
+		"weeks": []string{"2026-W25", "2026-W26"}, "seats": 3, "commune_code": "69381", "address": "2 quai", "lat": 45.76, "lon": 4.83,
+	})
+	for {
+		select {
+		case m, ok := <-events:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			if num(m, "offers_open") == 1 && num(m, "by_grade", "2de", "seats_total") == 6 {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("no stats event announced the new offer")
+		}
+	}
+}
