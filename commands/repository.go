@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"passerelle/domain"
 	"passerelle/eventstore"
@@ -55,8 +57,8 @@ func (r repository) load(ctx context.Context, stream string, agg aggregate) (loa
 }
 
 // append writes the decided events of one command step. Event IDs derive
-// from the command ID and the stream, so a retried command is deduplicated
-// by the store.
+// from the command ID, the stream and the step, so a retried command is
+// deduplicated by the store.
 func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.Event) (eventstore.Position, error) {
 	if len(evs) == 0 {
 		return l.position, nil
@@ -72,7 +74,7 @@ func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.E
 			return 0, fmt.Errorf("encode %s: %w", e.EventType(), err)
 		}
 		data[i] = eventstore.EventData{
-			ID: eventstore.EventID(m.CommandID+"/"+l.stream, i), Type: e.EventType(), Data: b, Metadata: md,
+			ID: eventstore.EventID(m.CommandID+"/"+l.stream+"/"+m.step, i), Type: e.EventType(), Data: b, Metadata: md,
 		}
 	}
 	res, err := r.store.Append(ctx, l.stream, l.expected(), data...)
@@ -83,7 +85,19 @@ func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.E
 }
 
 // maxAttempts bounds the reload-and-decide loop on concurrent changes.
-const maxAttempts = 8
+const maxAttempts = 16
+
+// backoff spreads out writers that keep colliding on a hot stream (the
+// last seats of a popular offer): a random pause, growing with attempts.
+func backoff(ctx context.Context, attempt int) error {
+	limit := min(time.Millisecond<<attempt, 50*time.Millisecond)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(rand.N(limit)):
+		return nil
+	}
+}
 
 // update loads an aggregate, decides and appends with the loaded revision,
 // deciding again on a concurrent change.
@@ -91,6 +105,15 @@ func update[A any, PA interface {
 	*A
 	aggregate
 }](ctx context.Context, r repository, m Meta, stream string, decide func(PA) ([]domain.Event, error)) (PA, eventstore.Position, error) {
+	return updateN(ctx, r, m, stream, maxAttempts, decide)
+}
+
+// updateN is update with its own bound on attempts, for steps that must not
+// give up easily (releasing a seat after a decided withdrawal).
+func updateN[A any, PA interface {
+	*A
+	aggregate
+}](ctx context.Context, r repository, m Meta, stream string, maxAttempts int, decide func(PA) ([]domain.Event, error)) (PA, eventstore.Position, error) {
 	for attempt := 1; ; attempt++ {
 		agg := PA(new(A))
 		l, err := r.load(ctx, stream, agg)
@@ -103,6 +126,9 @@ func update[A any, PA interface {
 		}
 		pos, err := r.append(ctx, m, l, evs)
 		if errors.Is(err, eventstore.ErrWrongExpectedVersion) && attempt < maxAttempts {
+			if err := backoff(ctx, attempt); err != nil {
+				return agg, 0, err
+			}
 			continue
 		}
 		if err != nil {

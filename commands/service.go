@@ -21,6 +21,14 @@ type Meta struct {
 	CorrelationID string
 	Actor         eventstore.Actor
 	Now           time.Time
+	step          string // names one append of a multi-step command
+}
+
+// Step names an append of a command that writes the same stream more than
+// once (hold then release a seat), so each gets its own event IDs.
+func (m Meta) Step(name string) Meta {
+	m.step = name
+	return m
 }
 
 // Result is a command's answer: the aggregate's id and the global position
@@ -175,7 +183,7 @@ func (s *Service) Accept(ctx context.Context, m Meta, applicationID string) (Res
 		return Result{}, err
 	}
 	offerStream := domain.OfferStream(app.Submitted.OfferID)
-	if _, _, err := update(ctx, s.repo, m, offerStream, func(o *domain.Offer) ([]domain.Event, error) {
+	if _, _, err := update(ctx, s.repo, m.Step("hold"), offerStream, func(o *domain.Offer) ([]domain.Event, error) {
 		return o.HoldSeat(app)
 	}); err != nil {
 		return Result{}, err
@@ -184,7 +192,7 @@ func (s *Service) Accept(ctx context.Context, m Meta, applicationID string) (Res
 		return a.Accept()
 	})
 	if errors.Is(err, domain.ErrConflict) {
-		if _, relErr := s.releaseSeat(ctx, m, app.Submitted.OfferID, applicationID); relErr != nil {
+		if _, relErr := s.releaseSeat(ctx, m.Step("release"), app.Submitted.OfferID, applicationID); relErr != nil {
 			return Result{}, errors.Join(err, relErr)
 		}
 	}
@@ -213,15 +221,17 @@ func (s *Service) Withdraw(ctx context.Context, m Meta, applicationID string) (R
 	if err != nil {
 		return Result{}, err
 	}
-	relPos, err := s.releaseSeat(ctx, m, app.Submitted.OfferID, applicationID)
+	relPos, err := s.releaseSeat(ctx, m.Step("release"), app.Submitted.OfferID, applicationID)
 	if err != nil {
 		return Result{}, err
 	}
 	return Result{ID: applicationID, Position: max(pos, relPos)}, nil
 }
 
+// releaseSeat frees the seat an application holds, if any. It follows a
+// decision already written, so it insists far longer than a first decision.
 func (s *Service) releaseSeat(ctx context.Context, m Meta, offerID, applicationID string) (eventstore.Position, error) {
-	_, pos, err := update(ctx, s.repo, m, domain.OfferStream(offerID), func(o *domain.Offer) ([]domain.Event, error) {
+	_, pos, err := updateN(ctx, s.repo, m, domain.OfferStream(offerID), 20*maxAttempts, func(o *domain.Offer) ([]domain.Event, error) {
 		return o.ReleaseSeat(applicationID), nil
 	})
 	return pos, err

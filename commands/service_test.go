@@ -1,0 +1,236 @@
+package commands_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"passerelle/commands"
+	"passerelle/domain"
+	"passerelle/domain/refdata"
+	"passerelle/eventstore"
+	"passerelle/eventstore/embedded"
+)
+
+type fixture struct {
+	t     *testing.T
+	store eventstore.Store
+	svc   *commands.Service
+	n     int
+	mu    sync.Mutex
+}
+
+func newFixture(t *testing.T) *fixture {
+	s, err := embedded.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return &fixture{t: t, store: s, svc: commands.NewService(s, refdata.MustLoad())}
+}
+
+func (f *fixture) meta() commands.Meta {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	return commands.Meta{CommandID: fmt.Sprintf("cmd-%d", f.n), Actor: eventstore.Actor{Role: "backoffice"}, Now: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+}
+
+func (f *fixture) ok(r commands.Result, err error) commands.Result {
+	f.t.Helper()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+// offerWithPupils posts an offer of seats seats in one week and registers
+// pupils applications to it; it returns the offer and application ids.
+func (f *fixture) offerWithPupils(seats, pupils int) (string, []string) {
+	ctx := context.Background()
+	emp := f.ok(f.svc.RegisterEmployer(ctx, f.meta(), domain.RegisterEmployerInput{
+		Name: "Garage Dupont", SIRET: "73282932000074", Kind: "company", CommuneCode: "94028", Address: "3 rue",
+	}))
+	f.ok(f.svc.RegisterSchool(ctx, f.meta(), domain.RegisterSchoolInput{
+		UAI: "0941234A", Name: "Collège", Kind: "college", CommuneCode: "94028", EducationPriority: "none",
+	}))
+	offer := f.ok(f.svc.PostOffer(ctx, f.meta(), commands.PostOfferInput{EmployerID: emp.ID, PostOfferInput: domain.PostOfferInput{
+		Title: "Mécanique", Description: "Atelier", Sector: "s1", Grades: []string{"3e"}, Weeks: []string{"2026-W50"},
+		Seats: seats, CommuneCode: "94028", Address: "3 rue", Lat: 48.79, Lon: 2.45,
+	}}))
+	var apps []string
+	for i := 0; i < pupils; i++ {
+		p := f.ok(f.svc.RegisterPupil(ctx, f.meta(), domain.RegisterPupilInput{
+			SchoolUAI: "0941234A", Grade: "3e", ClassName: "3eA", FirstName: "Élève", LastName: fmt.Sprint(i), BirthDate: "2012-05-01",
+			Guardians: []domain.Guardian{{Name: "Parent", Email: "p@example.fr", Phone: "0600000000"}},
+		}))
+		a := f.ok(f.svc.Apply(ctx, f.meta(), commands.ApplyInput{OfferID: offer.ID, PupilID: p.ID,
+			SubmitInput: domain.SubmitInput{Weeks: []string{"2026-W50"}, Motivation: "motivé"}}))
+		apps = append(apps, a.ID)
+	}
+	return offer.ID, apps
+}
+
+func (f *fixture) offer(id string) *domain.Offer {
+	evs, err := f.store.ReadStream(context.Background(), domain.OfferStream(id), eventstore.Forwards, 0, 0)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	o := &domain.Offer{}
+	for _, e := range evs {
+		d, err := domain.Decode(e.Type, e.Data)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		o.Apply(d)
+	}
+	return o
+}
+
+// Never more held seats than seats, whatever the interleaving.
+func TestConcurrentAcceptsNeverOverbook(t *testing.T) {
+	f := newFixture(t)
+	const seats, pupils = 3, 12
+	offerID, apps := f.offerWithPupils(seats, pupils)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted, conflicts := 0, 0
+	for _, id := range apps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.svc.Accept(context.Background(), f.meta(), id)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				accepted++
+			case errors.Is(err, domain.ErrConflict):
+				conflicts++
+			default:
+				t.Errorf("accept: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if accepted != seats || conflicts != pupils-seats {
+		t.Fatalf("accepted %d, conflicts %d; want %d and %d", accepted, conflicts, seats, pupils-seats)
+	}
+	if free := f.offer(offerID).Free("2026-W50"); free != 0 {
+		t.Fatalf("free seats %d, want 0", free)
+	}
+}
+
+// A double click on accept holds one seat and answers both clicks.
+func TestDoubleAcceptHoldsOneSeat(t *testing.T) {
+	f := newFixture(t)
+	offerID, apps := f.offerWithPupils(2, 1)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.svc.Accept(context.Background(), f.meta(), apps[0])
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("double accept: %v", err)
+		}
+	}
+	if free := f.offer(offerID).Free("2026-W50"); free != 1 {
+		t.Fatalf("free seats %d after a double accept of one application, want 1", free)
+	}
+}
+
+// A retried command (same command id) appends nothing new.
+func TestRetriedCommandAppendsNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	m := f.meta()
+	in := domain.RegisterEmployerInput{Name: "Asso", SIRET: "73282932000074", Kind: "association", CommuneCode: "13055", Address: "Vieux-Port"}
+	first := f.ok(f.svc.RegisterEmployer(ctx, m, in))
+	head, _ := f.store.Head(ctx)
+	again := f.ok(f.svc.RegisterEmployer(ctx, m, in))
+	head2, _ := f.store.Head(ctx)
+	if first != again || head != head2 {
+		t.Fatalf("retry: %+v vs %+v, head %d -> %d", first, again, head, head2)
+	}
+}
+
+// Accept and withdraw racing on the same application end consistent: a
+// withdrawn application never keeps a seat, an accepted one always has one.
+func TestAcceptWithdrawRace(t *testing.T) {
+	f := newFixture(t)
+	offerID, apps := f.offerWithPupils(40, 40)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for _, id := range apps {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := f.svc.Accept(ctx, f.meta(), id); err != nil && !errors.Is(err, domain.ErrConflict) {
+				t.Logf("accept %s: %v", id, err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if _, err := f.svc.Withdraw(ctx, f.meta(), id); err != nil {
+				t.Logf("withdraw %s: %v", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	o := f.offer(offerID)
+	held := 0
+	for _, id := range apps {
+		evs, err := f.store.ReadStream(ctx, domain.ApplicationStream(id), eventstore.Forwards, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &domain.Application{}
+		for _, e := range evs {
+			d, _ := domain.Decode(e.Type, e.Data)
+			a.Apply(d)
+		}
+		switch {
+		case a.Status == domain.StatusWithdrawn && o.Holds(id):
+			t.Errorf("withdrawn application %s still holds a seat", id)
+		case a.Status == domain.StatusAccepted && !o.Holds(id):
+			t.Errorf("accepted application %s holds no seat", id)
+		}
+		if o.Holds(id) {
+			held++
+		}
+	}
+	if o.Free("2026-W50") != 40-held {
+		t.Fatalf("free %d, held %d", o.Free("2026-W50"), held)
+	}
+}
+
+// A pupil applies once per offer: a second application is the same one.
+func TestApplyTwiceIsOneApplication(t *testing.T) {
+	f := newFixture(t)
+	offerID, apps := f.offerWithPupils(1, 1)
+	ctx := context.Background()
+	evs, _ := f.store.ReadStream(ctx, domain.ApplicationStream(apps[0]), eventstore.Forwards, 0, 0)
+	var sub domain.ApplicationSubmitted
+	d, _ := domain.Decode(evs[0].Type, evs[0].Data)
+	sub = *d.(*domain.ApplicationSubmitted)
+	again, err := f.svc.Apply(ctx, f.meta(), commands.ApplyInput{OfferID: offerID, PupilID: sub.PupilID,
+		SubmitInput: domain.SubmitInput{Weeks: []string{"2026-W50"}, Motivation: "encore"}})
+	if err != nil || again.ID != apps[0] {
+		t.Fatalf("second apply: %+v, %v", again, err)
+	}
+	evs2, _ := f.store.ReadStream(ctx, domain.ApplicationStream(apps[0]), eventstore.Forwards, 0, 0)
+	if len(evs2) != 1 {
+		t.Fatalf("%d events in the application stream, want 1", len(evs2))
+	}
+}
