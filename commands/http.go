@@ -78,19 +78,21 @@ func (a *API) Routes(r chi.Router) {
 	}))
 	r.Post("/v1/offers", a.handle(http.StatusCreated, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
 		var in struct {
-			EmployerID  string             `json:"employer_id"`
-			Title       string             `json:"title"`
-			Description string             `json:"description"`
-			Sector      string             `json:"sector"`
-			Grades      []string           `json:"grades"`
-			Weeks       []string           `json:"weeks"`
-			Seats       int                `json:"seats"`
-			CommuneCode string             `json:"commune_code"`
-			Address     string             `json:"address"`
-			Lat         float64            `json:"lat"`
-			Lon         float64            `json:"lon"`
-			Reserved    domain.Reservation `json:"reserved"`
-			DailyHours  *domain.DailyHours `json:"daily_hours"`
+			EmployerID     string             `json:"employer_id"`
+			Title          string             `json:"title"`
+			Description    string             `json:"description"`
+			Sector         string             `json:"sector"`
+			Grades         []string           `json:"grades"`
+			Weeks          []string           `json:"weeks"`
+			Seats          int                `json:"seats"`
+			CommuneCode    string             `json:"commune_code"`
+			Address        string             `json:"address"`
+			Lat            float64            `json:"lat"`
+			Lon            float64            `json:"lon"`
+			Reserved       domain.Reservation `json:"reserved"`
+			DailyHours     *domain.DailyHours `json:"daily_hours"`
+			GroupSize      int                `json:"group_size"`
+			FamilyBusiness bool               `json:"family_business"`
 		}
 		if err := api.Unmarshal(body, &in, false); err != nil {
 			return Result{}, err
@@ -101,8 +103,30 @@ func (a *API) Routes(r chi.Router) {
 		return a.svc.PostOffer(ctx, m, PostOfferInput{EmployerID: in.EmployerID, PostOfferInput: domain.PostOfferInput{
 			Title: in.Title, Description: in.Description, Sector: in.Sector, Grades: in.Grades, Weeks: in.Weeks,
 			Seats: in.Seats, CommuneCode: in.CommuneCode, Address: in.Address, Lat: in.Lat, Lon: in.Lon,
-			Reserved: in.Reserved, DailyHours: in.DailyHours,
+			Reserved: in.Reserved, DailyHours: in.DailyHours, GroupSize: in.GroupSize, FamilyBusiness: in.FamilyBusiness,
 		}})
+	}))
+	r.Post("/v1/offers/{id}/amend", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
+		var in struct {
+			Title          *string             `json:"title"`
+			Description    *string             `json:"description"`
+			Weeks          []string            `json:"weeks"`
+			Seats          *int                `json:"seats"`
+			Reserved       *domain.Reservation `json:"reserved"`
+			DailyHours     *domain.DailyHours  `json:"daily_hours"`
+			GroupSize      *int                `json:"group_size"`
+			FamilyBusiness *bool               `json:"family_business"`
+		}
+		if err := api.Unmarshal(body, &in, false); err != nil {
+			return Result{}, err
+		}
+		return a.svc.AmendOffer(ctx, m, chi.URLParam(r, "id"), domain.AmendOfferInput(in))
+	}))
+	r.Post("/v1/offers/{id}/reopen", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
+		if err := api.Unmarshal(body, &struct{}{}, true); err != nil {
+			return Result{}, err
+		}
+		return a.svc.ReopenOffer(ctx, m, chi.URLParam(r, "id"))
 	}))
 	r.Post("/v1/offers/{id}/withdraw", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
 		var in struct {
@@ -128,6 +152,21 @@ func (a *API) Routes(r chi.Router) {
 		return a.svc.Apply(ctx, m, ApplyInput{OfferID: chi.URLParam(r, "id"), PupilID: in.PupilID,
 			SubmitInput: domain.SubmitInput{Weeks: in.Weeks, Motivation: in.Motivation}})
 	}))
+	r.Post("/v1/applications/{id}/read", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
+		if err := api.Unmarshal(body, &struct{}{}, true); err != nil {
+			return Result{}, err
+		}
+		return a.svc.MarkRead(ctx, m, chi.URLParam(r, "id"))
+	}))
+	r.Post("/v1/applications/{id}/cancel", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
+		var in struct {
+			Reason string `json:"reason"`
+		}
+		if err := api.Unmarshal(body, &in, false); err != nil {
+			return Result{}, err
+		}
+		return a.svc.Cancel(ctx, m, chi.URLParam(r, "id"), in.Reason)
+	}))
 	r.Post("/v1/applications/{id}/accept", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
 		if err := api.Unmarshal(body, &struct{}{}, true); err != nil {
 			return Result{}, err
@@ -144,16 +183,44 @@ func (a *API) Routes(r chi.Router) {
 		return a.svc.Reject(ctx, m, chi.URLParam(r, "id"), in.Reason)
 	}))
 	r.Post("/v1/applications/{id}/withdraw", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		if err := api.Unmarshal(body, &struct{}{}, true); err != nil {
+		var in struct {
+			Reason string `json:"reason"`
+		}
+		if err := api.Unmarshal(body, &in, true); err != nil {
 			return Result{}, err
 		}
-		return a.svc.Withdraw(ctx, m, chi.URLParam(r, "id"))
+		if len(in.Reason) > 1000 {
+			return Result{}, api.Invalid("reason", "must be at most 1000 bytes")
+		}
+		return a.svc.Withdraw(ctx, m, chi.URLParam(r, "id"), in.Reason)
 	}))
 	r.Post("/v1/applications/{id}/confirm", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
 		if err := api.Unmarshal(body, &struct{}{}, true); err != nil {
 			return Result{}, err
 		}
 		return a.svc.Confirm(ctx, m, chi.URLParam(r, "id"))
+	}))
+	r.Post("/v1/conventions/{id}/complete", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
+		var in struct {
+			Party           string         `json:"party"`
+			Tutor           *domain.Person `json:"tutor"`
+			Activities      string         `json:"activities"`
+			ReferentTeacher *domain.Person `json:"referent_teacher"`
+			BothGuardians   bool           `json:"both_guardians"`
+		}
+		if err := api.Unmarshal(body, &in, false); err != nil {
+			return Result{}, err
+		}
+		return a.svc.CompleteConvention(ctx, m, chi.URLParam(r, "id"), domain.CompleteInput(in))
+	}))
+	r.Post("/v1/conventions/{id}/cancel", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
+		var in struct {
+			Reason string `json:"reason"`
+		}
+		if err := api.Unmarshal(body, &in, false); err != nil {
+			return Result{}, err
+		}
+		return a.svc.CancelConvention(ctx, m, chi.URLParam(r, "id"), in.Reason)
 	}))
 	r.Post("/v1/conventions/{id}/signatures", a.handle(http.StatusCreated, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
 		var in struct {
@@ -234,6 +301,7 @@ func (a *API) handle(status int, run runFunc) http.HandlerFunc {
 func toAPIError(err error) error {
 	var apiErr *api.Error
 	var verr *domain.ValidationError
+	var rule *domain.RuleError
 	switch {
 	case errors.As(err, &apiErr):
 		return apiErr
@@ -241,6 +309,8 @@ func toAPIError(err error) error {
 		return &api.Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed", Message: verr.Error(), Fields: verr.Fields}
 	case errors.Is(err, domain.ErrNotFound):
 		return api.Errorf(http.StatusNotFound, "not_found", "%s", err.Error())
+	case errors.As(err, &rule):
+		return &api.Error{Status: http.StatusConflict, Code: "conflict", Message: rule.Message, Rule: rule.Rule}
 	case errors.Is(err, domain.ErrConflict):
 		return api.Errorf(http.StatusConflict, "conflict", "%s", err.Error())
 	case errors.Is(err, eventstore.ErrWrongExpectedVersion):

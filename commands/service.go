@@ -6,7 +6,6 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -135,144 +134,23 @@ func (s *Service) PostOffer(ctx context.Context, m Meta, in PostOfferInput) (Res
 }
 
 func (s *Service) WithdrawOffer(ctx context.Context, m Meta, offerID, reason string) (Result, error) {
+	return s.updateOffer(ctx, m, offerID, func(o *domain.Offer) ([]domain.Event, error) { return o.Withdraw(reason) })
+}
+
+func (s *Service) ReopenOffer(ctx context.Context, m Meta, offerID string) (Result, error) {
+	return s.updateOffer(ctx, m, offerID, (*domain.Offer).Reopen)
+}
+
+func (s *Service) AmendOffer(ctx context.Context, m Meta, offerID string, in domain.AmendOfferInput) (Result, error) {
+	return s.updateOffer(ctx, m, offerID, func(o *domain.Offer) ([]domain.Event, error) { return o.Amend(in) })
+}
+
+func (s *Service) updateOffer(ctx context.Context, m Meta, offerID string, decide func(*domain.Offer) ([]domain.Event, error)) (Result, error) {
 	if !validID(offerID) {
 		return Result{}, domain.NotFoundf("offer")
 	}
-	_, pos, err := update(ctx, s.repo, m, domain.OfferStream(offerID), func(o *domain.Offer) ([]domain.Event, error) {
-		return o.Withdraw(reason)
-	})
+	_, pos, err := update(ctx, s.repo, m, domain.OfferStream(offerID), decide)
 	return Result{ID: offerID, Position: pos}, err
-}
-
-// ApplyInput is the apply command.
-type ApplyInput struct {
-	OfferID, PupilID string
-	domain.SubmitInput
-}
-
-func (s *Service) Apply(ctx context.Context, m Meta, in ApplyInput) (Result, error) {
-	if !validID(in.OfferID) {
-		return Result{}, domain.NotFoundf("offer")
-	}
-	offer, err := read[domain.Offer](ctx, s.repo, domain.OfferStream(in.OfferID))
-	if err != nil {
-		return Result{}, err
-	}
-	var pupil *domain.Pupil
-	if validID(in.PupilID) {
-		if pupil, err = read[domain.Pupil](ctx, s.repo, domain.PupilStream(in.PupilID)); err != nil {
-			return Result{}, err
-		}
-	}
-	id := ApplicationID(in.OfferID, in.PupilID)
-	_, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(id), func(a *domain.Application) ([]domain.Event, error) {
-		return a.Submit(id, offer, pupil, in.SubmitInput, m.Now)
-	})
-	return Result{ID: id, Position: pos}, err
-}
-
-// Accept holds a seat on the offer, then marks the application accepted.
-// The offer owns the seats, so the hold is decided against the offer's
-// revision; if the application changed meanwhile, the seat is released.
-func (s *Service) Accept(ctx context.Context, m Meta, applicationID string) (Result, error) {
-	app, err := s.loadApplication(ctx, applicationID)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := app.CanAccept(); err != nil {
-		return Result{}, err
-	}
-	offerStream := domain.OfferStream(app.Submitted.OfferID)
-	if _, _, err := update(ctx, s.repo, m.Step("hold"), offerStream, func(o *domain.Offer) ([]domain.Event, error) {
-		return o.HoldSeat(app)
-	}); err != nil {
-		return Result{}, err
-	}
-	_, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), func(a *domain.Application) ([]domain.Event, error) {
-		return a.Accept()
-	})
-	if errors.Is(err, domain.ErrConflict) {
-		if _, relErr := s.releaseSeat(ctx, m.Step("release"), app.Submitted.OfferID, applicationID); relErr != nil {
-			return Result{}, errors.Join(err, relErr)
-		}
-	}
-	return Result{ID: applicationID, Position: pos}, err
-}
-
-func (s *Service) Reject(ctx context.Context, m Meta, applicationID, reason string) (Result, error) {
-	if _, err := s.loadApplication(ctx, applicationID); err != nil {
-		return Result{}, err
-	}
-	_, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), func(a *domain.Application) ([]domain.Event, error) {
-		return a.Reject(reason)
-	})
-	return Result{ID: applicationID, Position: pos}, err
-}
-
-// Withdraw records the pupil's withdrawal, then releases any seat the offer
-// holds for the application (even one held by an acceptance still under way).
-func (s *Service) Withdraw(ctx context.Context, m Meta, applicationID string) (Result, error) {
-	if _, err := s.loadApplication(ctx, applicationID); err != nil {
-		return Result{}, err
-	}
-	app, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), func(a *domain.Application) ([]domain.Event, error) {
-		return a.Withdraw()
-	})
-	if err != nil {
-		return Result{}, err
-	}
-	relPos, err := s.releaseSeat(ctx, m.Step("release"), app.Submitted.OfferID, applicationID)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{ID: applicationID, Position: max(pos, relPos)}, nil
-}
-
-// releaseSeat frees the seat an application holds, if any. It follows a
-// decision already written, so it insists far longer than a first decision.
-func (s *Service) releaseSeat(ctx context.Context, m Meta, offerID, applicationID string) (eventstore.Position, error) {
-	_, pos, err := updateN(ctx, s.repo, m, domain.OfferStream(offerID), 20*maxAttempts, func(o *domain.Offer) ([]domain.Event, error) {
-		return o.ReleaseSeat(applicationID), nil
-	})
-	return pos, err
-}
-
-// Confirm records the pupil's choice, then drafts the convention.
-func (s *Service) Confirm(ctx context.Context, m Meta, applicationID string) (Result, error) {
-	if _, err := s.loadApplication(ctx, applicationID); err != nil {
-		return Result{}, err
-	}
-	conventionID := ConventionID(applicationID)
-	app, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), func(a *domain.Application) ([]domain.Event, error) {
-		return a.Confirm(conventionID)
-	})
-	if err != nil {
-		return Result{}, err
-	}
-	offer, err := read[domain.Offer](ctx, s.repo, domain.OfferStream(app.Submitted.OfferID))
-	if err != nil {
-		return Result{}, err
-	}
-	_, cpos, err := update(ctx, s.repo, m, domain.ConventionStream(conventionID), func(c *domain.Convention) ([]domain.Event, error) {
-		if c.Exists() {
-			return nil, nil
-		}
-		return domain.DraftConvention(conventionID, app, offer), nil
-	})
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{ID: applicationID, Position: max(pos, cpos), ConventionID: conventionID}, nil
-}
-
-func (s *Service) Sign(ctx context.Context, m Meta, conventionID string, in domain.SignInput) (Result, error) {
-	if !validID(conventionID) {
-		return Result{}, domain.NotFoundf("convention")
-	}
-	_, pos, err := update(ctx, s.repo, m, domain.ConventionStream(conventionID), func(c *domain.Convention) ([]domain.Event, error) {
-		return c.Sign(in, m.Now)
-	})
-	return Result{ID: conventionID, Position: pos}, err
 }
 
 func (s *Service) loadApplication(ctx context.Context, id string) (*domain.Application, error) {

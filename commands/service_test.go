@@ -182,7 +182,7 @@ func TestAcceptWithdrawRace(t *testing.T) {
 		}()
 		go func() {
 			defer wg.Done()
-			if _, err := f.svc.Withdraw(ctx, f.meta(), id); err != nil {
+			if _, err := f.svc.Withdraw(ctx, f.meta(), id, ""); err != nil {
 				t.Logf("withdraw %s: %v", id, err)
 			}
 		}()
@@ -233,4 +233,107 @@ func TestApplyTwiceIsOneApplication(t *testing.T) {
 	if len(evs2) != 1 {
 		t.Fatalf("%d events in the application stream, want 1", len(evs2))
 	}
+}
+
+// 50 goroutines race to accept on an offer with one seat left: exactly one
+// wins.
+func TestLastSeatRace(t *testing.T) {
+	f := newFixture(t)
+	_, apps := f.offerWithPupils(2, 51)
+	f.ok(f.svc.Accept(context.Background(), f.meta(), apps[0]))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for _, id := range apps[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.svc.Accept(context.Background(), f.meta(), id)
+			var rule *domain.RuleError
+			switch {
+			case err == nil:
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			case errors.As(err, &rule) && rule.Rule == "no_seat_left":
+			default:
+				t.Errorf("accept: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d acceptances won the last seat, want 1", wins)
+	}
+}
+
+// A pupil confirming two overlapping applications at the same instant:
+// exactly one wins, and the other application ends withdrawn.
+func TestOverlappingConfirmationsRace(t *testing.T) {
+	for round := 0; round < 10; round++ {
+		f := newFixture(t)
+		ctx := context.Background()
+		offerA, apps := f.offerWithPupils(1, 1)
+		pupilID := f.pupilOf(apps[0])
+		emp := f.ok(f.svc.RegisterEmployer(ctx, f.meta(), domain.RegisterEmployerInput{
+			Name: "Mairie", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "place",
+		}))
+		offerB := f.ok(f.svc.PostOffer(ctx, f.meta(), commands.PostOfferInput{EmployerID: emp.ID, PostOfferInput: domain.PostOfferInput{
+			Title: "Accueil", Description: "Services", Sector: "s2", Grades: []string{"3e"}, Weeks: []string{"2026-W50"},
+			Seats: 1, CommuneCode: "94028", Address: "place", Lat: 48.79, Lon: 2.45,
+		}}))
+		appB := f.ok(f.svc.Apply(ctx, f.meta(), commands.ApplyInput{OfferID: offerB.ID, PupilID: pupilID,
+			SubmitInput: domain.SubmitInput{Weeks: []string{"2026-W50"}, Motivation: "aussi"}}))
+		f.ok(f.svc.Accept(ctx, f.meta(), apps[0]))
+		f.ok(f.svc.Accept(ctx, f.meta(), appB.ID))
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, id := range []string{apps[0], appB.ID} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = f.svc.Confirm(ctx, f.meta(), id)
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for _, err := range errs {
+			var rule *domain.RuleError
+			switch {
+			case err == nil:
+				won++
+			case errors.As(err, &rule) && (rule.Rule == "overlapping_placement" || rule.Rule == "wrong_status"):
+			default:
+				t.Fatalf("confirm: %v", err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d confirmations won, want 1 (%v)", round, won, errs)
+		}
+		statuses := map[string]int{}
+		for _, id := range []string{apps[0], appB.ID} {
+			statuses[f.application(id).Status]++
+		}
+		if statuses[domain.StatusConfirmed] != 1 || statuses[domain.StatusWithdrawn] != 1 {
+			t.Fatalf("round %d: statuses %v", round, statuses)
+		}
+		_ = offerA
+	}
+}
+
+func (f *fixture) application(id string) *domain.Application {
+	evs, err := f.store.ReadStream(context.Background(), domain.ApplicationStream(id), eventstore.Forwards, 0, 0)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	a := &domain.Application{}
+	for _, e := range evs {
+		d, _ := domain.Decode(e.Type, e.Data)
+		a.Apply(d)
+	}
+	return a
+}
+
+func (f *fixture) pupilOf(applicationID string) string {
+	return f.application(applicationID).Submitted.PupilID
 }

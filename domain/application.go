@@ -9,34 +9,63 @@ import (
 // Application statuses.
 const (
 	StatusSubmitted = "submitted"
+	StatusRead      = "read" // the employer opened it
 	StatusAccepted  = "accepted"
 	StatusRejected  = "rejected"
 	StatusWithdrawn = "withdrawn"
 	StatusConfirmed = "confirmed"
+	StatusCancelled = "cancelled"
+	StatusExpired   = "expired"
+)
+
+// Deadlines of the application process.
+const (
+	// AnswerWithin: an application the employer has not answered expires.
+	AnswerWithin = 15 * 24 * time.Hour
+	// ConfirmWithin: an accepted application the pupil has not confirmed expires.
+	ConfirmWithin = 7 * 24 * time.Hour
 )
 
 // Application is a pupil's application to an offer for some weeks.
 type Application struct {
 	Submitted    ApplicationSubmitted
 	Status       string
+	AcceptedAt   time.Time
 	ConventionID string
 	exists       bool
 }
 
 func (a *Application) Exists() bool { return a.exists }
 
+// Pending reports whether the application still awaits a decision: it may
+// yet become a placement.
+func (a *Application) Pending() bool {
+	return a.Status == StatusSubmitted || a.Status == StatusRead || a.Status == StatusAccepted
+}
+
+// HoldsSeat reports whether the application's seat is held on the offer.
+func (a *Application) HoldsSeat() bool {
+	return a.Status == StatusAccepted || a.Status == StatusConfirmed
+}
+
 func (a *Application) Apply(e Event) {
 	switch ev := e.(type) {
 	case *ApplicationSubmitted:
 		a.Submitted, a.Status, a.exists = *ev, StatusSubmitted, true
+	case *ApplicationRead:
+		a.Status = StatusRead
 	case *ApplicationAccepted:
-		a.Status = StatusAccepted
+		a.Status, a.AcceptedAt = StatusAccepted, ev.AcceptedAt
 	case *ApplicationRejected:
 		a.Status = StatusRejected
 	case *ApplicationWithdrawn:
 		a.Status = StatusWithdrawn
 	case *ApplicationConfirmed:
 		a.Status, a.ConventionID = StatusConfirmed, ev.ConventionID
+	case *ApplicationCancelled:
+		a.Status = StatusCancelled
+	case *ApplicationExpired:
+		a.Status = StatusExpired
 	}
 }
 
@@ -48,7 +77,8 @@ type SubmitInput struct {
 
 // Submit decides a pupil's application to an offer. An application's id is
 // derived from the offer and the pupil, so a pupil applies once per offer.
-func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, in SubmitInput, now time.Time) ([]Event, error) {
+// school is the pupil's school, for reserved offers.
+func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, school *School, in SubmitInput, now time.Time) ([]Event, error) {
 	p := Problems{}
 	if pupil == nil || !pupil.Exists() {
 		p.Add("pupil_id", "no pupil is registered with this id")
@@ -65,10 +95,10 @@ func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, in SubmitInp
 		if a.Status == StatusSubmitted && equalStrings(a.Submitted.Weeks, weeks) {
 			return nil, nil // the same application again
 		}
-		return nil, Conflictf("the pupil has already applied to this offer")
+		return nil, Refuse("one_application_per_offer", "the pupil has already applied to this offer")
 	}
 	if !offer.Open() {
-		return nil, Conflictf("the offer is withdrawn")
+		return nil, Refuse("offer_withdrawn", "the offer is withdrawn and takes no application")
 	}
 	g := pupil.Registered.Grade
 	if !offer.hasGrade(g) {
@@ -88,6 +118,21 @@ func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, in SubmitInp
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
+	start, _ := ParseWeek(weeks[0])
+	if !now.Before(start) {
+		return nil, Refuse("internship_started", "week %s has already started", weeks[0])
+	}
+	for _, w := range weeks {
+		if offer.Free(w) < 1 {
+			return nil, Refuse("no_seat_left", "every seat of week %s is taken", w)
+		}
+	}
+	if err := offer.eligible(school); err != nil {
+		return nil, err
+	}
+	if err := offer.ageAllowed(pupil, start); err != nil {
+		return nil, err
+	}
 	return []Event{&ApplicationSubmitted{
 		ApplicationID: id, OfferID: offer.Posted.OfferID, EmployerID: offer.Posted.EmployerID,
 		PupilID: pupil.Registered.PupilID, SchoolUAI: pupil.Registered.SchoolUAI, Grade: g,
@@ -95,12 +140,23 @@ func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, in SubmitInp
 	}}, nil
 }
 
-// Accept records the employer's acceptance; the seat is held on the offer
-// first (Offer.HoldSeat).
-func (a *Application) Accept() ([]Event, error) {
+// MarkRead records that the employer opened the application.
+func (a *Application) MarkRead() ([]Event, error) {
 	switch a.Status {
 	case StatusSubmitted:
-		return []Event{&ApplicationAccepted{ApplicationID: a.Submitted.ApplicationID}}, nil
+		return []Event{&ApplicationRead{ApplicationID: a.Submitted.ApplicationID}}, nil
+	case "":
+		return nil, a.wrongState("mark as read")
+	}
+	return nil, nil // already read or decided: nothing to record
+}
+
+// Accept records the employer's acceptance; the seat is held on the offer
+// first (Offer.HoldSeat).
+func (a *Application) Accept(now time.Time) ([]Event, error) {
+	switch a.Status {
+	case StatusSubmitted, StatusRead:
+		return []Event{&ApplicationAccepted{ApplicationID: a.Submitted.ApplicationID, AcceptedAt: now.UTC()}}, nil
 	case StatusAccepted:
 		return nil, nil
 	}
@@ -110,7 +166,8 @@ func (a *Application) Accept() ([]Event, error) {
 // CanAccept reports whether an acceptance may start (the seat is held before
 // the application changes).
 func (a *Application) CanAccept() error {
-	if a.Status == StatusSubmitted || a.Status == StatusAccepted {
+	switch a.Status {
+	case StatusSubmitted, StatusRead, StatusAccepted:
 		return nil
 	}
 	return a.wrongState("accept")
@@ -124,7 +181,7 @@ func (a *Application) Reject(reason string) ([]Event, error) {
 		return nil, err
 	}
 	switch a.Status {
-	case StatusSubmitted:
+	case StatusSubmitted, StatusRead:
 		return []Event{&ApplicationRejected{ApplicationID: a.Submitted.ApplicationID, Reason: strings.TrimSpace(reason)}}, nil
 	case StatusRejected:
 		return nil, nil
@@ -132,14 +189,16 @@ func (a *Application) Reject(reason string) ([]Event, error) {
 	return nil, a.wrongState("reject")
 }
 
-// Withdraw records the pupil's withdrawal; an accepted or confirmed
-// application's seat is then to be released.
-func (a *Application) Withdraw() ([]Event, error) {
+// Withdraw records the pupil's withdrawal, possible until the internship
+// starts; a held seat is then to be released.
+func (a *Application) Withdraw(reason string, now time.Time) ([]Event, error) {
 	switch a.Status {
-	case StatusSubmitted, StatusAccepted, StatusConfirmed:
+	case StatusSubmitted, StatusRead, StatusAccepted, StatusConfirmed:
+		if a.started(now) {
+			return nil, Refuse("internship_started", "the internship has started: it can no longer be withdrawn")
+		}
 		return []Event{&ApplicationWithdrawn{
-			ApplicationID: a.Submitted.ApplicationID,
-			SeatReleased:  a.Status != StatusSubmitted,
+			ApplicationID: a.Submitted.ApplicationID, SeatReleased: a.HoldsSeat(), Reason: reason,
 		}}, nil
 	case StatusWithdrawn:
 		return nil, nil
@@ -147,8 +206,52 @@ func (a *Application) Withdraw() ([]Event, error) {
 	return nil, a.wrongState("withdraw")
 }
 
+// Cancel records the employer's cancellation of an accepted or confirmed
+// placement, with a reason; the seat is then to be released.
+func (a *Application) Cancel(reason string) ([]Event, error) {
+	p := Problems{}
+	required(p, "reason", reason, 1000)
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	switch a.Status {
+	case StatusAccepted, StatusConfirmed:
+		return []Event{&ApplicationCancelled{ApplicationID: a.Submitted.ApplicationID, Reason: strings.TrimSpace(reason)}}, nil
+	case StatusCancelled:
+		return nil, nil
+	}
+	return nil, a.wrongState("cancel")
+}
+
+// Expire closes an application whose deadline has passed at now: no
+// employer answer within AnswerWithin of submission, or no confirmation by
+// the pupil within ConfirmWithin of acceptance. Before the deadline, or in
+// another state, it decides nothing.
+func (a *Application) Expire(now time.Time) []Event {
+	if d, ok := a.Deadline(); ok && !now.Before(d) {
+		rule := "no_employer_answer"
+		if a.Status == StatusAccepted {
+			rule = "not_confirmed_in_time"
+		}
+		return []Event{&ApplicationExpired{ApplicationID: a.Submitted.ApplicationID, SeatReleased: a.HoldsSeat(), Rule: rule}}
+	}
+	return nil
+}
+
+// Deadline is when the application expires if nothing happens.
+func (a *Application) Deadline() (time.Time, bool) {
+	switch a.Status {
+	case StatusSubmitted, StatusRead:
+		return a.Submitted.SubmittedAt.Add(AnswerWithin), true
+	case StatusAccepted:
+		return a.AcceptedAt.Add(ConfirmWithin), true
+	}
+	return time.Time{}, false
+}
+
 // Confirm records the pupil's choice of an accepted application and names
-// the convention to draft.
+// the convention to draft. The pupil's weeks are reserved first
+// (Pupil.ReserveWeeks).
 func (a *Application) Confirm(conventionID string) ([]Event, error) {
 	switch a.Status {
 	case StatusAccepted:
@@ -159,11 +262,19 @@ func (a *Application) Confirm(conventionID string) ([]Event, error) {
 	return nil, a.wrongState("confirm")
 }
 
+func (a *Application) started(now time.Time) bool {
+	if len(a.Submitted.Weeks) == 0 {
+		return false
+	}
+	start, err := ParseWeek(a.Submitted.Weeks[0])
+	return err == nil && !now.Before(start)
+}
+
 func (a *Application) wrongState(action string) error {
 	if !a.exists {
 		return NotFoundf("application")
 	}
-	return Conflictf("cannot %s an application that is %s", action, a.Status)
+	return Refuse("wrong_status", "cannot %s an application that is %s", action, a.Status)
 }
 
 func equalStrings(a, b []string) bool {
@@ -176,4 +287,14 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// Overlaps reports whether two sorted week lists share a week.
+func Overlaps(a, b []string) bool {
+	for _, x := range a {
+		if contains(b, x) {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/mail"
 	"regexp"
 	"strings"
 	"time"
@@ -13,10 +14,11 @@ import (
 type Role string
 
 const (
-	RoleEmployer   Role = "employer"
-	RoleSchoolHead Role = "school_head"
-	RolePupil      Role = "pupil"
-	RoleGuardian   Role = "guardian"
+	RoleEmployer       Role = "employer"
+	RoleSchoolHead     Role = "school_head"
+	RolePupil          Role = "pupil"
+	RoleGuardian       Role = "guardian"
+	RoleSecondGuardian Role = "second_guardian" // when the school asks both parents to sign
 )
 
 // RequiredRoles are the signatories of every convention.
@@ -24,9 +26,11 @@ var RequiredRoles = []Role{RoleEmployer, RoleSchoolHead, RolePupil, RoleGuardian
 
 // Convention statuses.
 const (
-	ConventionDraft   = "draft"
-	ConventionSigning = "signing" // at least one signature on the current document
-	ConventionSignedS = "signed"
+	ConvDraft     = "draft"   // waiting for the employer's and the school's parts
+	ConvReady     = "ready"   // complete, no signature on this version yet
+	ConvSigning   = "signing" // at least one signature on the current version
+	ConvSigned    = "signed"
+	ConvCancelled = "cancelled"
 )
 
 // Signature is one party's signature of one version of the document.
@@ -37,58 +41,195 @@ type Signature struct {
 	SignedAt     time.Time `json:"signed_at"`
 }
 
-// Convention is the tripartite agreement drafted when a pupil confirms.
+// Parties and terms of the convention, as the official model lists them.
+type ConventionTerms struct {
+	Drafted         ConventionDrafted `json:"drafted"`
+	Tutor           *Person           `json:"tutor,omitempty"`
+	Activities      string            `json:"activities,omitempty"`
+	ReferentTeacher *Person           `json:"referent_teacher,omitempty"`
+	BothGuardians   bool              `json:"both_guardians"`
+}
+
+// Convention is the agreement drafted when a pupil confirms a placement.
 type Convention struct {
-	Drafted    ConventionDrafted
+	Terms      ConventionTerms
 	Hash       string
 	Signatures map[Role]Signature // on the current document
+	Roles      []Role             // required on the current document
 	Signed     bool
+	Cancelled  bool
 	exists     bool
 }
 
 func (c *Convention) Exists() bool { return c.exists }
 
+// Drafted is the convention's drafted part.
+func (c *Convention) Drafted() ConventionDrafted { return c.Terms.Drafted }
+
 func (c *Convention) Apply(e Event) {
 	switch ev := e.(type) {
 	case *ConventionDrafted:
-		c.Drafted, c.Hash, c.exists = *ev, ev.DocumentHash, true
+		c.Terms, c.Hash, c.Roles, c.exists = ConventionTerms{Drafted: *ev}, ev.DocumentHash, ev.RequiredRoles, true
 		c.Signatures = map[Role]Signature{}
+	case *ConventionCompleted:
+		if ev.Party == "employer" {
+			c.Terms.Tutor, c.Terms.Activities = ev.Tutor, ev.Activities
+		} else {
+			c.Terms.ReferentTeacher, c.Terms.BothGuardians = ev.ReferentTeacher, ev.BothGuardians
+		}
+		// a new version of the document: signatures given before are void
+		c.Hash, c.Roles, c.Signatures = ev.DocumentHash, ev.RequiredRoles, map[Role]Signature{}
 	case *ConventionSignatureAdded:
 		c.Signatures[ev.Role] = Signature{Role: ev.Role, SignerName: ev.SignerName, DocumentHash: ev.DocumentHash, SignedAt: ev.SignedAt}
 	case *ConventionSigned:
 		c.Signed = true
+	case *ConventionCancelled:
+		c.Cancelled = true
 	}
 }
 
-// Status is draft, signing or signed.
+// Complete reports whether the employer and the school filled in their parts.
+func (c *Convention) Complete() bool { return c.Terms.Tutor != nil && c.Terms.ReferentTeacher != nil }
+
+// Status is draft, ready, signing, signed or cancelled.
 func (c *Convention) Status() string {
 	switch {
+	case c.Cancelled:
+		return ConvCancelled
 	case c.Signed:
-		return ConventionSignedS
+		return ConvSigned
 	case len(c.Signatures) > 0:
-		return ConventionSigning
+		return ConvSigning
+	case c.Complete():
+		return ConvReady
 	}
-	return ConventionDraft
+	return ConvDraft
+}
+
+// DraftInput is what the convention is drafted from.
+type DraftInput struct {
+	Application *Application
+	Offer       *Offer
+	Employer    *Employer
+	School      *School
+	Pupil       *Pupil
 }
 
 // DraftConvention drafts the convention of a confirmed application.
-func DraftConvention(id string, app *Application, offer *Offer) []Event {
+func DraftConvention(id string, in DraftInput) []Event {
+	app, offer := in.Application, in.Offer
 	d := ConventionDrafted{
 		ConventionID: id, ApplicationID: app.Submitted.ApplicationID, OfferID: offer.Posted.OfferID,
 		EmployerID: offer.Posted.EmployerID, PupilID: app.Submitted.PupilID, SchoolUAI: app.Submitted.SchoolUAI,
-		Weeks: app.Submitted.Weeks, OfferTitle: offer.Posted.Title, RequiredRoles: RequiredRoles,
+		Weeks: app.Submitted.Weeks, OfferTitle: offer.Posted.Title, RequiredRoles: append([]Role(nil), RequiredRoles...),
+		EmployerName: offer.Posted.EmployerName, Address: offer.Posted.Address, CommuneCode: offer.Posted.CommuneCode,
+		Description: offer.Posted.Description, DailyHours: offer.Posted.DailyHours,
 	}
-	d.DocumentHash = DocumentHash(d)
+	if len(d.Weeks) > 0 {
+		start, _ := ParseWeek(d.Weeks[0])
+		end, _ := ParseWeek(d.Weeks[len(d.Weeks)-1])
+		d.StartDate, d.EndDate = start.Format(time.DateOnly), end.AddDate(0, 0, 4).Format(time.DateOnly)
+	}
+	if in.Employer != nil {
+		d.EmployerSIRET = in.Employer.Registered.SIRET
+	}
+	if in.School != nil {
+		d.SchoolName = in.School.Registered.Name
+	}
+	if in.Pupil != nil {
+		d.GuardianCount = len(in.Pupil.Registered.Guardians)
+	}
+	d.DocumentHash = DocumentHash(ConventionTerms{Drafted: d})
 	return []Event{&d}
 }
 
 // DocumentHash is the hex SHA-256 of the convention's terms: what a signer
 // agrees to. Any change of terms changes it and voids earlier signatures.
-func DocumentHash(d ConventionDrafted) string {
-	d.DocumentHash = ""
-	b, _ := json.Marshal(d) // fixed struct: cannot fail
+func DocumentHash(t ConventionTerms) string {
+	t.Drafted.DocumentHash = ""
+	b, _ := json.Marshal(t) // fixed structs: cannot fail
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// CompleteInput is the employer's or the school's part of the convention.
+type CompleteInput struct {
+	Party           string // employer or school
+	Tutor           *Person
+	Activities      string
+	ReferentTeacher *Person
+	BothGuardians   bool
+}
+
+// CompleteParty records a party's part. Changing the document after a
+// signature voids the signatures given.
+func (c *Convention) CompleteParty(in CompleteInput) ([]Event, error) {
+	p := Problems{}
+	switch in.Party {
+	case "employer":
+		checkPerson(p, "tutor", in.Tutor)
+		required(p, "activities", in.Activities, 5000)
+	case "school":
+		checkPerson(p, "referent_teacher", in.ReferentTeacher)
+	default:
+		p.Add("party", "must be employer or school")
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	if !c.exists {
+		return nil, NotFoundf("convention")
+	}
+	if err := c.changeable(); err != nil {
+		return nil, err
+	}
+	next := c.Terms
+	ev := &ConventionCompleted{ConventionID: c.Terms.Drafted.ConventionID, Party: in.Party}
+	if in.Party == "employer" {
+		next.Tutor, next.Activities = trimPerson(in.Tutor), strings.TrimSpace(in.Activities)
+		ev.Tutor, ev.Activities = next.Tutor, next.Activities
+	} else {
+		next.ReferentTeacher, next.BothGuardians = trimPerson(in.ReferentTeacher), in.BothGuardians
+		ev.ReferentTeacher, ev.BothGuardians = next.ReferentTeacher, next.BothGuardians
+	}
+	hash := DocumentHash(next)
+	if hash == c.Hash {
+		return nil, nil // the same part again
+	}
+	ev.RequiredRoles = append([]Role(nil), RequiredRoles...)
+	if next.BothGuardians && c.Terms.Drafted.GuardianCount > 1 {
+		ev.RequiredRoles = append(ev.RequiredRoles, RoleSecondGuardian)
+	}
+	ev.DocumentHash = hash
+	return []Event{ev}, nil
+}
+
+func checkPerson(p Problems, field string, x *Person) {
+	if x == nil {
+		p.Add(field, "is required")
+		return
+	}
+	required(p, field+".name", x.Name, 200)
+	if _, err := mail.ParseAddress(x.Email); err != nil || strings.ContainsAny(x.Email, "<> ") {
+		p.Add(field+".email", "must be an e-mail address")
+	}
+	if x.Phone != "" && !validPhone(x.Phone) {
+		p.Add(field+".phone", "must be a phone number of 10 to 15 digits, optionally starting with +")
+	}
+}
+
+func trimPerson(x *Person) *Person {
+	return &Person{Name: strings.TrimSpace(x.Name), Email: strings.TrimSpace(x.Email), Phone: strings.TrimSpace(x.Phone)}
+}
+
+func (c *Convention) changeable() error {
+	switch {
+	case c.Cancelled:
+		return Refuse("convention_cancelled", "the convention is cancelled")
+	case c.Signed:
+		return Refuse("convention_signed", "the convention is signed by every party and can no longer change")
+	}
+	return nil
 }
 
 var hashRe = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -100,13 +241,13 @@ type SignInput struct {
 	DocumentHash string
 }
 
-// Sign records a signature; when every required role has signed the current
-// document, the convention is signed.
+// Sign records a signature of the current document; when every required
+// role has signed it, the convention is signed.
 func (c *Convention) Sign(in SignInput, now time.Time) ([]Event, error) {
 	p := Problems{}
 	role := Role(in.Role)
 	if !c.requires(role) {
-		p.Add("role", "must be one of employer, school_head, pupil, guardian")
+		p.Add("role", "must be one of "+strings.Join(roleNames(c.roles()), ", "))
 	}
 	required(p, "signer_name", in.SignerName, 200)
 	hash := strings.ToLower(in.DocumentHash)
@@ -119,48 +260,75 @@ func (c *Convention) Sign(in SignInput, now time.Time) ([]Event, error) {
 	if !c.exists {
 		return nil, NotFoundf("convention")
 	}
-	if hash != c.Hash {
-		return nil, Conflictf("the document was signed in another version: sign the current document %s", c.Hash)
+	if s, ok := c.Signatures[role]; ok && s.DocumentHash == hash && s.SignerName == strings.TrimSpace(in.SignerName) {
+		return nil, nil // the same signature again
 	}
-	if s, ok := c.Signatures[role]; ok {
-		if s.SignerName == strings.TrimSpace(in.SignerName) {
-			return nil, nil // the same signature again
-		}
-		return nil, Conflictf("the %s has already signed", role)
+	if err := c.changeable(); err != nil {
+		return nil, err
+	}
+	if !c.Complete() {
+		return nil, Refuse("convention_incomplete", "the employer and the school must complete the convention before anyone signs")
+	}
+	if hash != c.Hash {
+		return nil, Refuse("outdated_document", "the signer saw another version of the document: sign the current one (%s)", c.Hash)
+	}
+	if _, ok := c.Signatures[role]; ok {
+		return nil, Refuse("already_signed", "the %s has already signed this version", role)
 	}
 	evs := []Event{&ConventionSignatureAdded{
-		ConventionID: c.Drafted.ConventionID, Role: role, SignerName: strings.TrimSpace(in.SignerName),
+		ConventionID: c.Terms.Drafted.ConventionID, Role: role, SignerName: strings.TrimSpace(in.SignerName),
 		DocumentHash: hash, SignedAt: now.UTC(),
 	}}
 	missing := 0
-	for _, r := range c.Drafted.RequiredRoles {
+	for _, r := range c.Roles {
 		if _, ok := c.Signatures[r]; !ok && r != role {
 			missing++
 		}
 	}
 	if missing == 0 {
-		evs = append(evs, &ConventionSigned{ConventionID: c.Drafted.ConventionID, DocumentHash: hash})
+		evs = append(evs, &ConventionSigned{ConventionID: c.Terms.Drafted.ConventionID, DocumentHash: hash})
 	}
 	return evs, nil
 }
 
-func (c *Convention) requires(r Role) bool {
-	roles := c.Drafted.RequiredRoles
+// Cancel records that the placement will not take place.
+func (c *Convention) Cancel(reason string) ([]Event, error) {
+	p := Problems{}
+	required(p, "reason", reason, 1000)
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
 	if !c.exists {
-		roles = RequiredRoles
+		return nil, NotFoundf("convention")
 	}
-	for _, x := range roles {
-		if x == r {
-			return true
-		}
+	if c.Cancelled {
+		return nil, nil
 	}
-	return false
+	return []Event{&ConventionCancelled{ConventionID: c.Terms.Drafted.ConventionID, Reason: strings.TrimSpace(reason)}}, nil
 }
 
-// MissingRoles lists the required roles that have not signed yet.
+func (c *Convention) roles() []Role {
+	if !c.exists {
+		return append(append([]Role(nil), RequiredRoles...), RoleSecondGuardian)
+	}
+	return c.Roles
+}
+
+func (c *Convention) requires(r Role) bool { return contains(c.roles(), r) }
+
+func roleNames(rs []Role) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// MissingRoles lists the required roles that have not signed the current
+// document yet.
 func (c *Convention) MissingRoles() []Role {
 	var out []Role
-	for _, r := range c.Drafted.RequiredRoles {
+	for _, r := range c.Roles {
 		if _, ok := c.Signatures[r]; !ok {
 			out = append(out, r)
 		}

@@ -51,6 +51,21 @@ var ErrConflict = errors.New("conflict")
 // ErrNotFound marks a command that names an aggregate that does not exist.
 var ErrNotFound = errors.New("not found")
 
+// RuleError is a refusal by a named business rule. It is a conflict: the
+// command is well-formed but the current state does not allow it.
+type RuleError struct {
+	Rule    string // stable identifier, e.g. no_seat_left
+	Message string // what a back-office agent reads
+}
+
+func (e *RuleError) Error() string        { return e.Message }
+func (e *RuleError) Is(target error) bool { return target == ErrConflict }
+
+// Refuse returns a RuleError.
+func Refuse(rule, format string, args ...any) error {
+	return &RuleError{Rule: rule, Message: fmt.Sprintf(format, args...)}
+}
+
 // Conflictf returns an error wrapping ErrConflict.
 func Conflictf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrConflict, fmt.Sprintf(format, args...))

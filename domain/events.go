@@ -61,11 +61,16 @@ type PupilRegistered struct {
 	Guardians  []Guardian `json:"guardians"`
 }
 
-// Reservation restricts an offer to pupils of priority schools.
+// Reservation restricts an offer to some pupils. With several
+// restrictions, a pupil eligible under any of them may apply.
 type Reservation struct {
-	REP bool `json:"rep"` // pupils of REP/REP+ collèges
-	QPV bool `json:"qpv"` // pupils of lycées near a QPV
+	REP     bool     `json:"rep"`               // pupils of REP/REP+ collèges
+	QPV     bool     `json:"qpv"`               // pupils of lycées near a QPV
+	Schools []string `json:"schools,omitempty"` // pupils of these schools (UAI)
 }
+
+// Any reports whether the offer is reserved at all.
+func (r Reservation) Any() bool { return r.REP || r.QPV || len(r.Schools) > 0 }
 
 // DailyHours is the daily schedule of an internship.
 type DailyHours struct {
@@ -92,6 +97,29 @@ type OfferPosted struct {
 	Lon          float64     `json:"lon"`
 	Reserved     Reservation `json:"reserved"`
 	DailyHours   *DailyHours `json:"daily_hours,omitempty"`
+	// GroupSize: pupils hosted together (a collective placement); 0 or 1 is
+	// an individual placement.
+	GroupSize int `json:"group_size,omitempty"`
+	// FamilyBusiness lets a private employer host a pupil under 14.
+	FamilyBusiness bool `json:"family_business,omitempty"`
+}
+
+// OfferAmended carries the offer's new terms, every one of them, amended
+// or not.
+type OfferAmended struct {
+	OfferID        string      `json:"offer_id"`
+	Title          string      `json:"title"`
+	Description    string      `json:"description"`
+	Weeks          []string    `json:"weeks"`
+	Seats          int         `json:"seats"`
+	Reserved       Reservation `json:"reserved"`
+	DailyHours     *DailyHours `json:"daily_hours,omitempty"`
+	GroupSize      int         `json:"group_size,omitempty"`
+	FamilyBusiness bool        `json:"family_business,omitempty"`
+}
+
+type OfferReopened struct {
+	OfferID string `json:"offer_id"`
 }
 
 type OfferWithdrawn struct {
@@ -126,8 +154,14 @@ type ApplicationSubmitted struct {
 	SubmittedAt   time.Time `json:"submitted_at"`
 }
 
-type ApplicationAccepted struct {
+// ApplicationRead: the employer opened the application.
+type ApplicationRead struct {
 	ApplicationID string `json:"application_id"`
+}
+
+type ApplicationAccepted struct {
+	ApplicationID string    `json:"application_id"`
+	AcceptedAt    time.Time `json:"accepted_at"`
 }
 
 type ApplicationRejected struct {
@@ -138,6 +172,46 @@ type ApplicationRejected struct {
 type ApplicationWithdrawn struct {
 	ApplicationID string `json:"application_id"`
 	SeatReleased  bool   `json:"seat_released"` // a held seat is to be released
+	Reason        string `json:"reason,omitempty"`
+}
+
+// ApplicationCancelled: the employer cancelled an accepted or confirmed
+// application; its seat is released.
+type ApplicationCancelled struct {
+	ApplicationID string `json:"application_id"`
+	Reason        string `json:"reason"`
+}
+
+// ApplicationExpired: no answer in time (the employer's, or the pupil's
+// confirmation); a held seat is released.
+type ApplicationExpired struct {
+	ApplicationID string `json:"application_id"`
+	SeatReleased  bool   `json:"seat_released"`
+	Rule          string `json:"rule"`
+}
+
+// PupilApplied tracks a pupil's applications on the pupil's own stream, so
+// that confirming one can withdraw the others.
+type PupilApplied struct {
+	PupilID       string   `json:"pupil_id"`
+	ApplicationID string   `json:"application_id"`
+	OfferID       string   `json:"offer_id"`
+	Weeks         []string `json:"weeks"`
+}
+
+// PupilWeeksReserved: the pupil's weeks are taken by a confirmed placement.
+// The pupil stream owns them, so two overlapping confirmations cannot both
+// succeed.
+type PupilWeeksReserved struct {
+	PupilID       string   `json:"pupil_id"`
+	ApplicationID string   `json:"application_id"`
+	Weeks         []string `json:"weeks"`
+}
+
+// PupilWeeksReleased: a placement ended before it took place.
+type PupilWeeksReleased struct {
+	PupilID       string `json:"pupil_id"`
+	ApplicationID string `json:"application_id"`
 }
 
 type ApplicationConfirmed struct {
@@ -146,16 +220,53 @@ type ApplicationConfirmed struct {
 }
 
 type ConventionDrafted struct {
-	ConventionID  string   `json:"convention_id"`
-	ApplicationID string   `json:"application_id"`
-	OfferID       string   `json:"offer_id"`
-	EmployerID    string   `json:"employer_id"`
-	PupilID       string   `json:"pupil_id"`
-	SchoolUAI     string   `json:"school_uai"`
-	Weeks         []string `json:"weeks"`
-	OfferTitle    string   `json:"offer_title"`
-	RequiredRoles []Role   `json:"required_roles"`
-	DocumentHash  string   `json:"document_hash"`
+	ConventionID  string      `json:"convention_id"`
+	ApplicationID string      `json:"application_id"`
+	OfferID       string      `json:"offer_id"`
+	EmployerID    string      `json:"employer_id"`
+	EmployerName  string      `json:"employer_name"`
+	EmployerSIRET string      `json:"employer_siret"`
+	PupilID       string      `json:"pupil_id"`
+	SchoolUAI     string      `json:"school_uai"`
+	SchoolName    string      `json:"school_name"`
+	GuardianCount int         `json:"guardian_count"`
+	Weeks         []string    `json:"weeks"`
+	StartDate     string      `json:"start_date"`
+	EndDate       string      `json:"end_date"`
+	OfferTitle    string      `json:"offer_title"`
+	Description   string      `json:"description"`
+	Address       string      `json:"address"`
+	CommuneCode   string      `json:"commune_code"`
+	DailyHours    *DailyHours `json:"daily_hours,omitempty"`
+	RequiredRoles []Role      `json:"required_roles"`
+	DocumentHash  string      `json:"document_hash"`
+}
+
+// Person is a named contact on a convention (tutor, referent teacher).
+type Person struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Phone string `json:"phone,omitempty"`
+}
+
+// ConventionCompleted: the employer or the school filled in its part. It
+// changes the document, so signatures given before are void.
+type ConventionCompleted struct {
+	ConventionID    string  `json:"convention_id"`
+	Party           string  `json:"party"` // employer or school
+	Tutor           *Person `json:"tutor,omitempty"`
+	Activities      string  `json:"activities,omitempty"`
+	ReferentTeacher *Person `json:"referent_teacher,omitempty"`
+	BothGuardians   bool    `json:"both_guardians,omitempty"`
+	RequiredRoles   []Role  `json:"required_roles"`
+	DocumentHash    string  `json:"document_hash"`
+}
+
+// ConventionCancelled: the placement will not take place; the seat and the
+// pupil's weeks are released.
+type ConventionCancelled struct {
+	ConventionID string `json:"convention_id"`
+	Reason       string `json:"reason"`
 }
 
 type ConventionSignatureAdded struct {
@@ -177,6 +288,16 @@ func (SchoolRegistered) EventType() string         { return "SchoolRegistered" }
 func (PupilRegistered) EventType() string          { return "PupilRegistered" }
 func (OfferPosted) EventType() string              { return "OfferPosted" }
 func (OfferWithdrawn) EventType() string           { return "OfferWithdrawn" }
+func (OfferAmended) EventType() string             { return "OfferAmended" }
+func (OfferReopened) EventType() string            { return "OfferReopened" }
+func (ApplicationRead) EventType() string          { return "ApplicationRead" }
+func (ApplicationCancelled) EventType() string     { return "ApplicationCancelled" }
+func (ApplicationExpired) EventType() string       { return "ApplicationExpired" }
+func (PupilApplied) EventType() string             { return "PupilApplied" }
+func (PupilWeeksReserved) EventType() string       { return "PupilWeeksReserved" }
+func (PupilWeeksReleased) EventType() string       { return "PupilWeeksReleased" }
+func (ConventionCompleted) EventType() string      { return "ConventionCompleted" }
+func (ConventionCancelled) EventType() string      { return "ConventionCancelled" }
 func (SeatHeld) EventType() string                 { return "SeatHeld" }
 func (SeatReleased) EventType() string             { return "SeatReleased" }
 func (ApplicationSubmitted) EventType() string     { return "ApplicationSubmitted" }
@@ -213,6 +334,16 @@ func init() {
 		func() Event { return &ConventionDrafted{} },
 		func() Event { return &ConventionSignatureAdded{} },
 		func() Event { return &ConventionSigned{} },
+		func() Event { return &OfferAmended{} },
+		func() Event { return &OfferReopened{} },
+		func() Event { return &ApplicationRead{} },
+		func() Event { return &ApplicationCancelled{} },
+		func() Event { return &ApplicationExpired{} },
+		func() Event { return &PupilApplied{} },
+		func() Event { return &PupilWeeksReserved{} },
+		func() Event { return &PupilWeeksReleased{} },
+		func() Event { return &ConventionCompleted{} },
+		func() Event { return &ConventionCancelled{} },
 	)
 }
 

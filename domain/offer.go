@@ -58,6 +58,12 @@ func (o *Offer) Apply(e Event) {
 		o.held, o.holders = map[string]int{}, map[string][]string{}
 	case *OfferWithdrawn:
 		o.Withdrawn = true
+	case *OfferReopened:
+		o.Withdrawn = false
+	case *OfferAmended:
+		p := &o.Posted
+		p.Title, p.Description, p.Weeks, p.Seats = ev.Title, ev.Description, ev.Weeks, ev.Seats
+		p.Reserved, p.DailyHours, p.GroupSize, p.FamilyBusiness = ev.Reserved, ev.DailyHours, ev.GroupSize, ev.FamilyBusiness
 	case *SeatHeld:
 		for _, w := range ev.Weeks {
 			o.held[w]++
@@ -81,6 +87,8 @@ type PostOfferInput struct {
 	Lat, Lon                   float64
 	Reserved                   Reservation
 	DailyHours                 *DailyHours
+	GroupSize                  int
+	FamilyBusiness             bool
 }
 
 // PostOffer decides the posting of a new offer by employer.
@@ -130,9 +138,7 @@ func PostOffer(id string, employer *Employer, in PostOfferInput, places Places) 
 	if !inFrance(in.Lat, in.Lon) {
 		p.Add("lat", "lat/lon must be a point in metropolitan France or an overseas département")
 	}
-	if in.DailyHours != nil {
-		checkDailyHours(p, *in.DailyHours)
-	}
+	checkTerms(p, in)
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
@@ -142,7 +148,121 @@ func PostOffer(id string, employer *Employer, in PostOfferInput, places Places) 
 		Description: strings.TrimSpace(in.Description), Sector: in.Sector, Grades: grades, Weeks: weeks,
 		Seats: in.Seats, CommuneCode: in.CommuneCode, Department: dep, Address: strings.TrimSpace(in.Address),
 		Lat: in.Lat, Lon: in.Lon, Reserved: in.Reserved, DailyHours: in.DailyHours,
+		GroupSize: in.GroupSize, FamilyBusiness: in.FamilyBusiness,
 	}}, nil
+}
+
+// checkTerms checks the terms shared by posting and amending.
+func checkTerms(p Problems, in PostOfferInput) {
+	if in.DailyHours != nil {
+		checkDailyHours(p, *in.DailyHours)
+	}
+	if in.GroupSize < 0 || in.GroupSize > in.Seats {
+		p.Add("group_size", "must be between 1 and the number of seats")
+	}
+	if len(in.Reserved.Schools) > 50 {
+		p.Add("reserved.schools", "at most 50 schools")
+	}
+	for _, u := range in.Reserved.Schools {
+		if !ValidUAI(u) {
+			p.Add("reserved.schools", fmt.Sprintf("%q is not a UAI (7 digits and a letter)", u))
+		}
+	}
+}
+
+// AmendOfferInput is the amend-offer command: nil fields keep their value.
+type AmendOfferInput struct {
+	Title, Description *string
+	Weeks              []string
+	Seats              *int
+	Reserved           *Reservation
+	DailyHours         *DailyHours
+	GroupSize          *int
+	FamilyBusiness     *bool
+}
+
+// Amend changes an offer's terms. It never drops a pupil whose seat is held:
+// the weeks must keep every held week, and seats cannot fall below the
+// seats held in any week.
+func (o *Offer) Amend(in AmendOfferInput) ([]Event, error) {
+	if !o.exists {
+		return nil, NotFoundf("offer")
+	}
+	cur := o.Posted
+	next := PostOfferInput{Title: cur.Title, Description: cur.Description, Weeks: cur.Weeks, Seats: cur.Seats,
+		Reserved: cur.Reserved, DailyHours: cur.DailyHours, GroupSize: cur.GroupSize, FamilyBusiness: cur.FamilyBusiness}
+	p := Problems{}
+	if in.Title != nil {
+		required(p, "title", *in.Title, 200)
+		next.Title = strings.TrimSpace(*in.Title)
+	}
+	if in.Description != nil {
+		required(p, "description", *in.Description, 5000)
+		next.Description = strings.TrimSpace(*in.Description)
+	}
+	if in.Weeks != nil {
+		next.Weeks = checkWeeks(p, "weeks", in.Weeks)
+		if len(next.Weeks) > 12 {
+			p.Add("weeks", "at most 12 weeks per offer")
+		}
+	}
+	if in.Seats != nil {
+		next.Seats = *in.Seats
+		if next.Seats < 1 || next.Seats > 500 {
+			p.Add("seats", "must be between 1 and 500")
+		}
+	}
+	if in.Reserved != nil {
+		next.Reserved = *in.Reserved
+	}
+	if in.DailyHours != nil {
+		next.DailyHours = in.DailyHours
+	}
+	if in.GroupSize != nil {
+		next.GroupSize = *in.GroupSize
+	}
+	if in.FamilyBusiness != nil {
+		next.FamilyBusiness = *in.FamilyBusiness
+	}
+	checkTerms(p, next)
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	for w, n := range o.held {
+		if n == 0 {
+			continue
+		}
+		if !contains(next.Weeks, w) {
+			return nil, Conflictf("week %s has %d accepted pupil(s): it cannot be removed from the offer", w, n)
+		}
+		if n > next.Seats {
+			return nil, Conflictf("week %s has %d accepted pupils: seats cannot go below that", w, n)
+		}
+	}
+	ev := &OfferAmended{OfferID: cur.OfferID, Title: next.Title, Description: next.Description, Weeks: next.Weeks,
+		Seats: next.Seats, Reserved: next.Reserved, DailyHours: next.DailyHours, GroupSize: next.GroupSize,
+		FamilyBusiness: next.FamilyBusiness}
+	return []Event{ev}, nil
+}
+
+// Reopen opens a withdrawn offer to applications again.
+func (o *Offer) Reopen() ([]Event, error) {
+	if !o.exists {
+		return nil, NotFoundf("offer")
+	}
+	if !o.Withdrawn {
+		return nil, nil
+	}
+	return []Event{&OfferReopened{OfferID: o.Posted.OfferID}}, nil
+}
+
+func contains[T comparable](xs []T, x T) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
 }
 
 // inFrance accepts metropolitan France, Corsica and the overseas
@@ -214,11 +334,11 @@ func (o *Offer) HoldSeat(app *Application) ([]Event, error) {
 		return nil, nil // already held: a retried acceptance
 	}
 	if o.Withdrawn {
-		return nil, Conflictf("the offer is withdrawn")
+		return nil, Refuse("offer_withdrawn", "the offer is withdrawn")
 	}
 	for _, w := range app.Submitted.Weeks {
 		if o.Free(w) < 1 {
-			return nil, Conflictf("no seat left in week %s", w)
+			return nil, Refuse("no_seat_left", "no seat left in week %s", w)
 		}
 	}
 	return []Event{&SeatHeld{OfferID: o.Posted.OfferID, ApplicationID: id, PupilID: app.Submitted.PupilID, Weeks: app.Submitted.Weeks}}, nil
@@ -231,4 +351,57 @@ func (o *Offer) ReleaseSeat(applicationID string) []Event {
 		return nil
 	}
 	return []Event{&SeatReleased{OfferID: o.Posted.OfferID, ApplicationID: applicationID, Weeks: weeks}}
+}
+
+// eligible checks the offer's reservation against the pupil's school: REP
+// offers take pupils of REP/REP+ collèges, QPV offers pupils of lycées near
+// a QPV, and named schools their own pupils.
+func (o *Offer) eligible(school *School) error {
+	r := o.Posted.Reserved
+	if !r.Any() {
+		return nil
+	}
+	if school != nil && school.Exists() {
+		s := school.Registered
+		if r.REP && s.Kind == "college" && (s.EducationPriority == "rep" || s.EducationPriority == "rep_plus") {
+			return nil
+		}
+		if r.QPV && s.Kind == "lycee" && s.QPV {
+			return nil
+		}
+		if contains(r.Schools, s.UAI) {
+			return nil
+		}
+	}
+	return Refuse("reserved_offer", "this offer is reserved (%s) and the pupil's school is not eligible", r.describe())
+}
+
+func (r Reservation) describe() string {
+	var parts []string
+	if r.REP {
+		parts = append(parts, "REP/REP+ collèges")
+	}
+	if r.QPV {
+		parts = append(parts, "lycées near a QPV")
+	}
+	if len(r.Schools) > 0 {
+		parts = append(parts, "named schools")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ageAllowed: a private-sector host takes no pupil under 14 at the start of
+// the internship, family businesses aside.
+func (o *Offer) ageAllowed(pupil *Pupil, start time.Time) error {
+	if o.Posted.EmployerKind != "company" || o.Posted.FamilyBusiness {
+		return nil
+	}
+	bd, err := ParseDate(pupil.Registered.BirthDate)
+	if err != nil {
+		return nil // birth dates are checked at registration
+	}
+	if start.Before(bd.AddDate(14, 0, 0)) {
+		return Refuse("under_14_private_host", "the pupil will be under 14 when the internship starts: a company may host them only as a family business")
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"net/mail"
+	"sort"
 	"strings"
 	"time"
 )
@@ -117,18 +118,74 @@ func (a *School) Register(in RegisterSchoolInput, places Places) ([]Event, error
 	return []Event{ev}, nil
 }
 
-// Pupil is a pupil registered by their school.
+// Pupil is a pupil registered by their school. The pupil's stream also
+// owns the pupil's weeks: a confirmed placement reserves them there, so two
+// overlapping placements can never both be confirmed.
 type Pupil struct {
-	Registered PupilRegistered
-	exists     bool
+	Registered   PupilRegistered
+	Applications map[string][]string // application -> weeks
+	Reserved     map[string][]string // confirmed application -> weeks
+	exists       bool
 }
 
 func (a *Pupil) Exists() bool { return a.exists }
 
 func (a *Pupil) Apply(e Event) {
-	if ev, ok := e.(*PupilRegistered); ok {
+	switch ev := e.(type) {
+	case *PupilRegistered:
 		a.Registered, a.exists = *ev, true
+		a.Applications, a.Reserved = map[string][]string{}, map[string][]string{}
+	case *PupilApplied:
+		a.Applications[ev.ApplicationID] = ev.Weeks
+	case *PupilWeeksReserved:
+		a.Reserved[ev.ApplicationID] = ev.Weeks
+	case *PupilWeeksReleased:
+		delete(a.Reserved, ev.ApplicationID)
 	}
+}
+
+// RecordApplication tracks an application on the pupil's stream.
+func (a *Pupil) RecordApplication(app *Application) []Event {
+	id := app.Submitted.ApplicationID
+	if _, ok := a.Applications[id]; ok || !a.exists {
+		return nil
+	}
+	return []Event{&PupilApplied{PupilID: a.Registered.PupilID, ApplicationID: id, OfferID: app.Submitted.OfferID, Weeks: app.Submitted.Weeks}}
+}
+
+// ReserveWeeks takes the application's weeks for a confirmed placement.
+func (a *Pupil) ReserveWeeks(app *Application) ([]Event, error) {
+	id := app.Submitted.ApplicationID
+	if _, ok := a.Reserved[id]; ok {
+		return nil, nil
+	}
+	for other, weeks := range a.Reserved {
+		if Overlaps(weeks, app.Submitted.Weeks) {
+			return nil, Refuse("overlapping_placement", "the pupil already has a confirmed placement (application %s) in weeks %v", other, weeks)
+		}
+	}
+	return []Event{&PupilWeeksReserved{PupilID: a.Registered.PupilID, ApplicationID: id, Weeks: app.Submitted.Weeks}}, nil
+}
+
+// ReleaseWeeks frees the weeks of a placement that will not take place.
+func (a *Pupil) ReleaseWeeks(applicationID string) []Event {
+	if _, ok := a.Reserved[applicationID]; !ok {
+		return nil
+	}
+	return []Event{&PupilWeeksReleased{PupilID: a.Registered.PupilID, ApplicationID: applicationID}}
+}
+
+// OverlappingApplications lists the pupil's other applications that share
+// a week with weeks.
+func (a *Pupil) OverlappingApplications(except string, weeks []string) []string {
+	var out []string
+	for id, w := range a.Applications {
+		if id != except && Overlaps(w, weeks) {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // RegisterPupilInput is the register-pupil command.

@@ -2,7 +2,10 @@ package projections
 
 import (
 	"context"
+	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"passerelle/domain"
 )
@@ -27,21 +30,33 @@ type ApplicationDoc struct {
 	UpdatedAt    time.Time    `json:"updated_at"`
 }
 
-// ConventionDoc is a convention as the API serves it.
+// ConventionDoc is a convention as the API serves it: its terms, the
+// current document's hash, and the signatures on that document.
 type ConventionDoc struct {
-	ID            string             `json:"id"`
-	ApplicationID string             `json:"application_id"`
-	OfferID       string             `json:"offer_id"`
-	EmployerID    string             `json:"employer_id"`
-	PupilID       string             `json:"pupil_id"`
-	SchoolUAI     string             `json:"school_uai"`
-	Weeks         []string           `json:"weeks"`
-	OfferTitle    string             `json:"offer_title"`
-	Status        string             `json:"status"`
-	DocumentHash  string             `json:"document_hash"`
-	Signatures    []domain.Signature `json:"signatures"`
-	RequiredRoles []domain.Role      `json:"required_roles"`
-	MissingRoles  []domain.Role      `json:"missing_roles"`
+	ID              string             `json:"id"`
+	ApplicationID   string             `json:"application_id"`
+	OfferID         string             `json:"offer_id"`
+	EmployerID      string             `json:"employer_id"`
+	EmployerName    string             `json:"employer_name"`
+	PupilID         string             `json:"pupil_id"`
+	SchoolUAI       string             `json:"school_uai"`
+	SchoolName      string             `json:"school_name"`
+	Weeks           []string           `json:"weeks"`
+	StartDate       string             `json:"start_date"`
+	EndDate         string             `json:"end_date"`
+	OfferTitle      string             `json:"offer_title"`
+	Address         string             `json:"address"`
+	DailyHours      *domain.DailyHours `json:"daily_hours,omitempty"`
+	Tutor           *domain.Person     `json:"tutor,omitempty"`
+	Activities      string             `json:"activities,omitempty"`
+	ReferentTeacher *domain.Person     `json:"referent_teacher,omitempty"`
+	BothGuardians   bool               `json:"both_guardians"`
+	Status          string             `json:"status"`
+	CancelReason    string             `json:"cancel_reason,omitempty"`
+	DocumentHash    string             `json:"document_hash"`
+	Signatures      []domain.Signature `json:"signatures"`
+	RequiredRoles   []domain.Role      `json:"required_roles"`
+	MissingRoles    []domain.Role      `json:"missing_roles"`
 }
 
 // Placement keys, relative to the generation prefix.
@@ -51,6 +66,10 @@ func PupilApplicationsKey(id string) string {
 	return "pupil:" + id + ":applications"
 }
 func EmployerApplicationsKey(id string) string { return "employer:" + id + ":applications" }
+
+// DeadlinesKey is a sorted set of pending applications scored by the Unix
+// time at which they expire; the expiry scheduler reads it.
+func DeadlinesKey() string { return "deadlines" }
 
 // Placements projects application and convention status.
 type Placements struct{}
@@ -70,46 +89,76 @@ func (Placements) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 			setJSON(v.Key(ApplicationDocKey(d.ID)), d),
 			{"ZADD", v.Key(PupilApplicationsKey(d.PupilID)), score, d.ID},
 			{"ZADD", v.Key(EmployerApplicationsKey(d.EmployerID)), score, d.ID},
+			{"ZADD", v.Key(DeadlinesKey()), d.SubmittedAt.Add(domain.AnswerWithin).Unix(), d.ID},
 		}, nil
+	case *domain.ApplicationRead:
+		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusRead, "")
 	case *domain.ApplicationAccepted:
-		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusAccepted, "")
+		cmds, err := appStatus(ctx, v, ev, e.ApplicationID, domain.StatusAccepted, "")
+		if len(cmds) > 0 {
+			cmds = append(cmds, Cmd{"ZADD", v.Key(DeadlinesKey()), e.AcceptedAt.Add(domain.ConfirmWithin).Unix(), e.ApplicationID})
+		}
+		return cmds, err
 	case *domain.ApplicationRejected:
 		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusRejected, "")
 	case *domain.ApplicationWithdrawn:
 		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusWithdrawn, "")
 	case *domain.ApplicationConfirmed:
 		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusConfirmed, e.ConventionID)
+	case *domain.ApplicationCancelled:
+		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusCancelled, "")
+	case *domain.ApplicationExpired:
+		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusExpired, "")
 	case *domain.ConventionDrafted:
 		d := ConventionDoc{
 			ID: e.ConventionID, ApplicationID: e.ApplicationID, OfferID: e.OfferID, EmployerID: e.EmployerID,
-			PupilID: e.PupilID, SchoolUAI: e.SchoolUAI, Weeks: e.Weeks, OfferTitle: e.OfferTitle,
-			Status: domain.ConventionDraft, DocumentHash: e.DocumentHash, Signatures: []domain.Signature{},
-			RequiredRoles: e.RequiredRoles, MissingRoles: e.RequiredRoles,
+			EmployerName: e.EmployerName, PupilID: e.PupilID, SchoolUAI: e.SchoolUAI, SchoolName: e.SchoolName,
+			Weeks: e.Weeks, StartDate: e.StartDate, EndDate: e.EndDate, OfferTitle: e.OfferTitle, Address: e.Address,
+			DailyHours: e.DailyHours, Status: domain.ConvDraft, DocumentHash: e.DocumentHash,
+			Signatures: []domain.Signature{}, RequiredRoles: e.RequiredRoles, MissingRoles: e.RequiredRoles,
 		}
 		return []Cmd{setJSON(v.Key(ConventionDocKey(d.ID)), d)}, nil
-	case *domain.ConventionSignatureAdded:
-		var d ConventionDoc
-		if ok, err := getJSON(ctx, v.RDB, v.Key(ConventionDocKey(e.ConventionID)), &d); !ok {
-			return nil, err
-		}
-		d.Signatures = append(d.Signatures, domain.Signature{Role: e.Role, SignerName: e.SignerName, DocumentHash: e.DocumentHash, SignedAt: e.SignedAt})
-		d.MissingRoles = d.MissingRoles[:0:0]
-		for _, r := range d.RequiredRoles {
-			if !signed(d.Signatures, r) {
-				d.MissingRoles = append(d.MissingRoles, r)
+	case *domain.ConventionCompleted:
+		return updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) {
+			if e.Party == "employer" {
+				d.Tutor, d.Activities = e.Tutor, e.Activities
+			} else {
+				d.ReferentTeacher, d.BothGuardians = e.ReferentTeacher, e.BothGuardians
 			}
-		}
-		d.Status = domain.ConventionSigning
-		return []Cmd{setJSON(v.Key(ConventionDocKey(d.ID)), d)}, nil
+			d.DocumentHash, d.RequiredRoles, d.Signatures = e.DocumentHash, e.RequiredRoles, []domain.Signature{}
+			d.Status = domain.ConvDraft
+			if d.Tutor != nil && d.ReferentTeacher != nil {
+				d.Status = domain.ConvReady
+			}
+		})
+	case *domain.ConventionSignatureAdded:
+		return updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) {
+			d.Signatures = append(d.Signatures, domain.Signature{Role: e.Role, SignerName: e.SignerName, DocumentHash: e.DocumentHash, SignedAt: e.SignedAt})
+			d.Status = domain.ConvSigning
+		})
 	case *domain.ConventionSigned:
-		var d ConventionDoc
-		if ok, err := getJSON(ctx, v.RDB, v.Key(ConventionDocKey(e.ConventionID)), &d); !ok {
-			return nil, err
-		}
-		d.Status = domain.ConventionSignedS
-		return []Cmd{setJSON(v.Key(ConventionDocKey(d.ID)), d)}, nil
+		return updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) { d.Status = domain.ConvSigned })
+	case *domain.ConventionCancelled:
+		return updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) {
+			d.Status, d.CancelReason = domain.ConvCancelled, e.Reason
+		})
 	}
 	return nil, nil
+}
+
+func updateConvention(ctx context.Context, v View, id string, change func(*ConventionDoc)) ([]Cmd, error) {
+	var d ConventionDoc
+	if ok, err := getJSON(ctx, v.RDB, v.Key(ConventionDocKey(id)), &d); !ok {
+		return nil, err
+	}
+	change(&d)
+	d.MissingRoles = []domain.Role{}
+	for _, r := range d.RequiredRoles {
+		if !signed(d.Signatures, r) {
+			d.MissingRoles = append(d.MissingRoles, r)
+		}
+	}
+	return []Cmd{setJSON(v.Key(ConventionDocKey(d.ID)), d)}, nil
 }
 
 func signed(sigs []domain.Signature, r domain.Role) bool {
@@ -130,8 +179,24 @@ func appStatus(ctx context.Context, v View, ev Event, id, status, conventionID s
 	if conventionID != "" {
 		d.ConventionID = conventionID
 	}
-	return []Cmd{setJSON(v.Key(ApplicationDocKey(id)), d)}, nil
+	cmds := []Cmd{setJSON(v.Key(ApplicationDocKey(id)), d)}
+	if status != domain.StatusRead && status != domain.StatusAccepted {
+		cmds = append(cmds, Cmd{"ZREM", v.Key(DeadlinesKey()), id}) // no deadline past this state
+	}
+	return cmds, nil
 }
 
 // All returns every projector of the service.
 func All() []Projector { return []Projector{Offers{}, Stats{}, Placements{}} }
+
+// DueApplications lists the pending applications whose deadline is at or
+// before now, at most limit of them, from the served generation.
+func DueApplications(ctx context.Context, rdb redis.UniversalClient, now time.Time, limit int64) ([]string, error) {
+	prefix, err := ActivePrefix(ctx, rdb, PlacementsName)
+	if err != nil || prefix == "" {
+		return nil, err
+	}
+	return rdb.ZRangeByScore(ctx, prefix+DeadlinesKey(), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.Unix(), 10), Count: limit,
+	}).Result()
+}

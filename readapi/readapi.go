@@ -180,10 +180,8 @@ var searchParams = []string{"grade", "sector", "department", "commune", "week", 
 
 func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, error) {
 	q := r.URL.Query()
-	for k := range q {
-		if !slices.Contains(searchParams, k) {
-			return nil, api.Invalid(k, "unknown query parameter")
-		}
+	if err := knownParams(q, searchParams); err != nil {
+		return nil, err
 	}
 	pg, perPage, err := pagination(q)
 	if err != nil {
@@ -286,6 +284,22 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 		}
 	}
 	return page{Items: items, Total: total, Page: pg, PerPage: perPage, Position: m.position.String()}, nil
+}
+
+// knownParams refuses query parameters a route does not take, naming the
+// first in alphabetical order so the answer does not vary.
+func knownParams(q map[string][]string, known []string) error {
+	var unknown []string
+	for k := range q {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	return api.Invalid(unknown[0], "unknown query parameter")
 }
 
 func geoParams(near, radius string) (*[2]float64, float64, error) {

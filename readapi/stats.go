@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"passerelle/eventstore"
 	"passerelle/internal/api"
 	"passerelle/projections"
 )
@@ -87,6 +88,12 @@ func readStats(ctx context.Context, m model) (*OfferStats, error) {
 // statsStream pushes the statistics as Server-Sent Events whenever the
 // stats projection moves, at most once per StreamEvery, with a heartbeat.
 func (a *API) statsStream(w http.ResponseWriter, r *http.Request) {
+	if mp := r.URL.Query().Get("min_position"); mp != "" {
+		if _, err := eventstore.ParsePosition(mp); err != nil {
+			api.WriteError(w, r, api.Invalid("min_position", "must be a position returned by a command"))
+			return
+		}
+	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		api.WriteError(w, r, api.Errorf(http.StatusNotAcceptable, "not_acceptable", "streaming is not supported on this connection"))

@@ -23,6 +23,7 @@ type Error struct {
 	Code       string            `json:"code"`
 	Message    string            `json:"message"`
 	Fields     map[string]string `json:"fields,omitempty"`
+	Rule       string            `json:"rule,omitempty"` // the business rule that refused a command
 	RetryAfter time.Duration     `json:"-"`
 }
 

@@ -37,6 +37,9 @@ type Config struct {
 	// OpenStore opens EventStoreURL when it is set; the binary supplies it
 	// so this package does not depend on every adapter.
 	OpenStore func(url string) (eventstore.Store, error)
+	// ExpiryEvery is how often overdue applications are expired (default
+	// one minute; negative: never, for tests that drive Expirer themselves).
+	ExpiryEvery time.Duration
 }
 
 // App is a running Passerelle.
@@ -47,6 +50,8 @@ type App struct {
 	Redis   redis.UniversalClient
 	mini    *miniredis.Miniredis
 	runner  *projections.Runner
+	Service *commands.Service
+	Expirer *commands.Expirer
 	handler http.Handler
 	metrics *metrics
 
@@ -101,8 +106,12 @@ func Open(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.runner = projections.NewRunner(a.Store, a.Redis, a.log, projections.All()...)
+	a.Service = commands.NewService(a.Store, places)
+	a.Expirer = commands.NewExpirer(a.Service, func(ctx context.Context, now time.Time, limit int64) ([]string, error) {
+		return projections.DueApplications(ctx, a.Redis, now, limit)
+	}, cfg.Clock, a.log)
 	a.metrics = newMetrics(a)
-	a.handler = a.routes(commands.NewAPI(commands.NewService(a.Store, places), a.Store, cfg.Clock), readapi.New(a.Redis))
+	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), readapi.New(a.Redis))
 	return a, nil
 }
 
@@ -121,6 +130,12 @@ func (a *App) Start(ctx context.Context) error {
 	a.done = make(chan error, 1)
 	running := make(chan struct{})
 	go func() { a.done <- a.runner.Run(ctx, running) }()
+	if every := a.cfg.ExpiryEvery; every >= 0 {
+		if every == 0 {
+			every = time.Minute
+		}
+		go a.Expirer.Run(ctx, every)
+	}
 	select {
 	case <-running:
 		return nil

@@ -226,10 +226,26 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 		t.Fatalf("after confirm: %v", got)
 	}
 
+	// Nobody signs before the employer and the school have completed it.
+	c.must(409, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
+		"role": "employer", "signer_name": "Paul Martin", "document_hash": hash,
+	})
+	c.must(200, "POST", "/v1/conventions/"+convID+"/complete", map[string]any{
+		"party": "employer", "tutor": map[string]string{"name": "Paul Martin", "email": "paul@boulangerie.fr"},
+		"activities": "Pétrissage, façonnage, cuisson, vente",
+	})
+	done := c.must(200, "POST", "/v1/conventions/"+convID+"/complete", map[string]any{
+		"party": "school", "referent_teacher": map[string]string{"name": "Mme Roux", "email": "roux@college.fr"},
+	})
+	conv = c.must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(done, "position"), nil)
+	if str(conv, "status") != "ready" || str(conv, "document_hash") == hash {
+		t.Fatalf("completed convention: %v", conv)
+	}
 	// A signature on another version of the document is refused.
 	c.must(409, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
-		"role": "employer", "signer_name": "Paul Martin", "document_hash": strings.Repeat("ab", 32),
+		"role": "employer", "signer_name": "Paul Martin", "document_hash": hash,
 	})
+	hash = str(conv, "document_hash")
 	var last map[string]any
 	for i, role := range []string{"employer", "school_head", "pupil", "guardian"} {
 		last = c.must(201, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
