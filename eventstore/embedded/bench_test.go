@@ -1,0 +1,114 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"passerelle/eventstore"
+)
+
+// benchEvent is about the size of a typical Passerelle event.
+func benchEvent() eventstore.EventData {
+	return eventstore.EventData{
+		ID:   uuid.New(),
+		Type: "ApplicationSubmitted",
+		Data: []byte(`{"application_id":"0b5c6a3e-1f2d-4c59-9a51-7d0c2f6a8e11","offer_id":"9d1f0c2a-6f1d-4c59-9a51-7d0c2f6a8e11","pupil_id":"3e2a1b0c-6f1d-4c59-9a51-7d0c2f6a8e11","week":"2025-W25","motivation":"Je voudrais découvrir le métier."}`),
+		Metadata: eventstore.Metadata{
+			CommandID: uuid.NewString(), CorrelationID: uuid.NewString(),
+			Actor: eventstore.Actor{Role: "pupil", Subject: "3e2a1b0c"}, OccurredAt: time.Now().UTC(),
+		}.Encode(),
+	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	for _, writers := range []int{1, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			benchAppend(b, writers, WithMaxBatchDelay(DefaultMaxBatchDelay))
+		})
+	}
+}
+
+// BenchmarkAppendBatchDelay is the sweep behind DefaultMaxBatchDelay.
+func BenchmarkAppendBatchDelay(b *testing.B) {
+	for _, delay := range []time.Duration{0, 250 * time.Microsecond, time.Millisecond, 4 * time.Millisecond} {
+		for _, writers := range []int{8, 64} {
+			b.Run(fmt.Sprintf("delay=%v/writers=%d", delay, writers), func(b *testing.B) {
+				benchAppend(b, writers, WithMaxBatchDelay(delay))
+			})
+		}
+	}
+}
+
+// benchAppend runs b.N single-event appends spread over writers
+// goroutines, each on its own stream.
+func benchAppend(b *testing.B, writers int, opts ...Option) {
+	s, err := Open(b.TempDir(), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var (
+		left  atomic.Int64
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		first error
+	)
+	left.Store(int64(b.N))
+	b.ResetTimer()
+	start := time.Now()
+	for w := range writers {
+		wg.Go(func() {
+			stream := fmt.Sprintf("bench-%d", w)
+			for left.Add(-1) >= 0 {
+				if _, err := s.Append(ctx, stream, eventstore.Any, benchEvent()); err != nil {
+					errMu.Lock()
+					first = err
+					errMu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if first != nil {
+		b.Fatal(first)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+}
+
+// BenchmarkRawFdatasync is the floor of a durable write on this disk: one
+// small appended write and an fdatasync per operation.
+func BenchmarkRawFdatasync(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "raw"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 512)
+	fd := int(f.Fd())
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		if _, err := f.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if err := syscall.Fdatasync(fd); err != nil {
+			b.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
+}

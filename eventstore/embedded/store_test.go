@@ -1,0 +1,381 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
+
+	"passerelle/eventstore"
+	"passerelle/eventstore/conformance"
+)
+
+func openT(t testing.TB, dir string, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(dir, opts...)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	conformance.Run(t, func(t *testing.T) eventstore.Store {
+		dir := t.TempDir()
+		s := openT(t, dir)
+		// Runs after the suite closed the store: what it left on disk
+		// must reopen and be consistent.
+		t.Cleanup(func() {
+			s := openT(t, dir)
+			defer s.Close()
+			if err := s.Check(); err != nil {
+				t.Errorf("check after the test: %v", err)
+			}
+		})
+		return s
+	})
+}
+
+func events(typ string, n int) []eventstore.EventData {
+	evs := make([]eventstore.EventData, n)
+	for i := range evs {
+		evs[i] = eventstore.EventData{ID: uuid.New(), Type: typ, Data: fmt.Appendf(nil, `{"i":%d}`, i), Metadata: []byte(`{"command_id":"c"}`)}
+	}
+	return evs
+}
+
+func mustAppend(t *testing.T, s *Store, stream string, exp eventstore.ExpectedRevision, evs ...eventstore.EventData) eventstore.AppendResult {
+	t.Helper()
+	res, err := s.Append(t.Context(), stream, exp, evs...)
+	if err != nil {
+		t.Fatalf("append to %s: %v", stream, err)
+	}
+	return res
+}
+
+func TestReopen(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	s := openT(t, dir)
+	mustAppend(t, s, "order-1", eventstore.NoStream, events("Placed", 2)...)
+	r := mustAppend(t, s, "order-2", eventstore.NoStream, events("Placed", 1)...)
+	before, err := s.ReadAll(ctx, eventstore.Start, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openT(t, dir)
+	defer s.Close()
+	after, err := s.ReadAll(ctx, eventstore.Start, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("%d events after reopening, want %d", len(after), len(before))
+	}
+	for i := range after {
+		a, b := after[i], before[i]
+		if a.ID != b.ID || a.Stream != b.Stream || a.Revision != b.Revision || a.Position != b.Position ||
+			a.Type != b.Type || string(a.Data) != string(b.Data) || string(a.Metadata) != string(b.Metadata) || !a.Created.Equal(b.Created) {
+			t.Fatalf("event %d changed across reopen:\n%+v\n%+v", i, a, b)
+		}
+	}
+	if h, _ := s.Head(ctx); h != r.Position {
+		t.Fatalf("head %d after reopening, want %d", h, r.Position)
+	}
+	next := mustAppend(t, s, "order-1", eventstore.Exact(1), events("Shipped", 1)...)
+	if next.LastRevision != 2 || next.Position <= r.Position {
+		t.Fatalf("append after reopening: %+v, want revision 2 after position %d", next, r.Position)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIdempotencyAny(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	ctx := t.Context()
+
+	mustAppend(t, s, "cart-1", eventstore.NoStream, events("Opened", 1)...)
+	evs := events("Added", 3)
+	r := mustAppend(t, s, "cart-1", eventstore.Any, evs...)
+	for _, exp := range []eventstore.ExpectedRevision{eventstore.Any, eventstore.StreamExists, eventstore.Exact(0)} {
+		if again := mustAppend(t, s, "cart-1", exp, evs...); again != r {
+			t.Fatalf("retry expecting %s: %+v, want %+v", exp, again, r)
+		}
+	}
+	// A tail of an earlier append is a retry too when placed right.
+	if again := mustAppend(t, s, "cart-1", eventstore.Exact(1), evs[1:]...); again != r {
+		t.Fatalf("retry of the tail: %+v, want %+v", again, r)
+	}
+
+	cases := []struct {
+		name   string
+		stream string
+		exp    eventstore.ExpectedRevision
+		evs    []eventstore.EventData
+		want   error
+	}{
+		{"ID in another stream", "cart-2", eventstore.Any, evs[:1], eventstore.ErrInvalidAppend},
+		{"ID in another stream, no-stream", "cart-2", eventstore.NoStream, evs[:1], eventstore.ErrInvalidAppend},
+		{"known and new IDs, any", "cart-1", eventstore.Any, append(evs[2:], events("Added", 1)...), eventstore.ErrInvalidAppend},
+		{"out of order, any", "cart-1", eventstore.Any, []eventstore.EventData{evs[1], evs[0]}, eventstore.ErrInvalidAppend},
+		{"known IDs at the current revision", "cart-1", eventstore.Exact(3), evs[:1], eventstore.ErrInvalidAppend},
+		{"known IDs elsewhere, exact", "cart-1", eventstore.Exact(2), evs[:2], eventstore.ErrWrongExpectedVersion},
+		{"known and new IDs, exact", "cart-1", eventstore.Exact(0), append(evs[:3:3], events("Added", 1)...), eventstore.ErrWrongExpectedVersion},
+	}
+	for _, c := range cases {
+		if _, err := s.Append(ctx, c.stream, c.exp, c.evs...); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+	}
+	all, _ := s.ReadAll(ctx, eventstore.Start, 0)
+	if len(all) != 4 {
+		t.Fatalf("log holds %d events, want 4", len(all))
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Appends that share one transaction must not affect each other: a failed
+// condition in one leaves the others committed and correct.
+func TestBatchIsolation(t *testing.T) {
+	s := openT(t, t.TempDir(), WithMaxBatchDelay(20*time.Millisecond))
+	defer s.Close()
+	const n = 32
+	errs := make([]error, n)
+	results := make([]eventstore.AppendResult, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			exp := eventstore.NoStream
+			if i%2 == 1 {
+				exp = eventstore.StreamExists // fails: the stream is new
+			}
+			results[i], errs[i] = s.Append(t.Context(), fmt.Sprintf("batch-%d", i), exp, events("Batched", 2)...)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%2 == 1 {
+			var we *eventstore.WrongExpectedVersionError
+			if !errors.As(err, &we) || we.Actual != -1 {
+				t.Fatalf("append %d: %v, want wrong expected version with actual -1", i, err)
+			}
+			continue
+		}
+		if err != nil || results[i].LastRevision != 1 {
+			t.Fatalf("append %d: %+v, %v", i, results[i], err)
+		}
+	}
+	all, _ := s.ReadAll(t.Context(), eventstore.Start, 0)
+	if len(all) != n {
+		t.Fatalf("log holds %d events, want %d", len(all), n)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSubscriptionBacklog(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	ctx := t.Context()
+	const n = 3*subscriptionScan + 7
+	var want []uuid.UUID
+	for i := 0; i < n; i += 50 {
+		evs := events("Bulk", min(50, n-i))
+		mustAppend(t, s, "bulk-1", eventstore.Any, evs...)
+		for _, e := range evs {
+			want = append(want, e.ID)
+		}
+	}
+	sparse := events("Rare", 1)
+	mustAppend(t, s, "rare-1", eventstore.NoStream, sparse...)
+
+	sub, err := s.SubscribeAll(ctx, eventstore.Start, eventstore.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for i, id := range want {
+		e, err := sub.Recv(ctx)
+		if err != nil || e.ID != id || e.Position != eventstore.Position(i+1) {
+			t.Fatalf("event %d: %+v, %v; want %s at %d", i, e, err, id, i+1)
+		}
+	}
+
+	// A filter matching only past the backlog skips it in scans.
+	rare, err := s.SubscribeAll(ctx, eventstore.Start, eventstore.Filter{Categories: []string{"rare"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rare.Close()
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if e, err := rare.Recv(rctx); err != nil || e.ID != sparse[0].ID {
+		t.Fatalf("filtered recv: %+v, %v", e, err)
+	}
+}
+
+func TestSubscriptionEnds(t *testing.T) {
+	s := openT(t, t.TempDir())
+	ctx := t.Context()
+	recvErr := func(sub eventstore.Subscription) chan error {
+		ch := make(chan error, 1)
+		go func() {
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, err := sub.Recv(rctx)
+			ch <- err
+		}()
+		return ch
+	}
+	wantClosed := func(name string, ch chan error) {
+		t.Helper()
+		select {
+		case err := <-ch:
+			if !errors.Is(err, eventstore.ErrSubscriptionClosed) {
+				t.Fatalf("%s: recv gave %v, want ErrSubscriptionClosed", name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: recv still blocked", name)
+		}
+	}
+
+	subCtx, cancel := context.WithCancel(ctx)
+	sub, err := s.SubscribeAll(subCtx, eventstore.Start, eventstore.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := recvErr(sub)
+	cancel()
+	wantClosed("subscription context canceled", ch)
+
+	sub, err = s.SubscribeAll(ctx, eventstore.Start, eventstore.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch = recvErr(sub)
+	time.Sleep(20 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantClosed("store closed", ch)
+	if _, err := sub.Recv(ctx); !errors.Is(err, eventstore.ErrSubscriptionClosed) {
+		t.Fatalf("recv after store close: %v", err)
+	}
+}
+
+func TestClosedStore(t *testing.T) {
+	s := openT(t, t.TempDir())
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	ctx := t.Context()
+	if _, err := s.Append(ctx, "x-1", eventstore.Any, events("E", 1)...); !errors.Is(err, ErrClosed) {
+		t.Errorf("append: %v", err)
+	}
+	if _, err := s.ReadStream(ctx, "x-1", eventstore.Forwards, 0, 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("read stream: %v", err)
+	}
+	if _, err := s.ReadAll(ctx, 0, 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("read all: %v", err)
+	}
+	if _, err := s.Head(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("head: %v", err)
+	}
+	if _, err := s.SubscribeAll(ctx, 0, eventstore.Filter{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("subscribe: %v", err)
+	}
+}
+
+func TestSecondOpenIsLockedOut(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	defer s.Close()
+	if s2, err := Open(dir, WithLockTimeout(50*time.Millisecond)); err == nil {
+		s2.Close()
+		t.Fatal("a second Open of the same directory succeeded")
+	}
+}
+
+func TestCheckDetectsDamage(t *testing.T) {
+	damage := []struct {
+		name string
+		fn   func(tx *bolt.Tx) error
+	}{
+		{"missing id", func(tx *bolt.Tx) error {
+			k, _ := tx.Bucket(bucketIDs).Cursor().First()
+			return tx.Bucket(bucketIDs).Delete(k)
+		}},
+		{"stray rev", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketRevs).Put(revKey("ghost-1", 0), u64(1))
+		}},
+		{"wrong stream head", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketStreams).Put([]byte("a-1"), u64(7))
+		}},
+		{"revision gap", func(tx *bolt.Tx) error {
+			logB := tx.Bucket(bucketLog)
+			r, err := decodeRecord(logB.Get(u64(2)))
+			if err != nil {
+				return err
+			}
+			return logB.Put(u64(2), encodeRecord(r.id, string(r.stream), 5, string(r.typ), r.created, r.data, r.metadata))
+		}},
+		{"corrupt record", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketLog).Put(u64(1), []byte{recordVersion, 1, 2})
+		}},
+	}
+	for _, d := range damage {
+		t.Run(d.name, func(t *testing.T) {
+			s := openT(t, t.TempDir())
+			defer s.Close()
+			mustAppend(t, s, "a-1", eventstore.NoStream, events("E", 3)...)
+			if err := s.Check(); err != nil {
+				t.Fatalf("check before damage: %v", err)
+			}
+			if err := s.db.Update(d.fn); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Check(); err == nil {
+				t.Fatal("check found nothing")
+			}
+		})
+	}
+}
+
+func TestRecordEncoding(t *testing.T) {
+	id := uuid.New()
+	b := encodeRecord(id, "s-1", 42, "T", -5, []byte(`{"a":1}`), nil)
+	r, err := decodeRecord(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := r.event(9)
+	if e.ID != id || e.Stream != "s-1" || e.Revision != 42 || e.Type != "T" || e.Created.UnixNano() != -5 ||
+		string(e.Data) != `{"a":1}` || e.Metadata != nil || e.Position != 9 {
+		t.Fatalf("round trip: %+v", e)
+	}
+	for i := range len(b) {
+		if _, err := decodeRecord(b[:i]); err == nil {
+			t.Fatalf("truncated to %d bytes: no error", i)
+		}
+	}
+	if _, err := decodeRecord(append(b, 0)); err == nil {
+		t.Fatal("trailing byte: no error")
+	}
+}
