@@ -1,0 +1,55 @@
+// Package esdb implements eventstore.Store on EventStoreDB (KurrentDB)
+// through the official Go client, github.com/EventStore/EventStore-Client-Go/v4
+// (pinned at v4.2.0).
+//
+// Open takes a client connection string: esdb://host:2113?tls=false for a
+// single insecure node, esdb://user:pass@host1:2113,host2:2113,host3:2113
+// for gossip seeds, esdb+discover://cluster.example:2113 for DNS
+// discovery, with the client's settings (tlsCAFile, tlsVerifyCert,
+// nodePreference, keepAliveInterval, defaultDeadline, …).
+//
+// # Mapping
+//
+//   - Streams are EventStoreDB streams; expected revisions map one to one
+//     (Any, NoStream, StreamExists, Exact). A wrong expected version
+//     becomes *eventstore.WrongExpectedVersionError with the actual
+//     revision the server reported; deleted (tombstoned) streams give
+//     eventstore.ErrStreamDeleted and missing or soft-deleted ones
+//     eventstore.ErrStreamNotFound.
+//   - Event IDs are passed through, so a retried command carrying the same
+//     IDs is deduplicated by the server (reliably when appended with the
+//     exact revision it loaded). Data is sent with content type JSON; the
+//     Passerelle metadata envelope is the event's custom metadata.
+//     RecordedEvent.Created is the server's "created" time (100 ns
+//     precision).
+//   - eventstore.Position is the $all commit position. Positions passed
+//     back (ReadAll, SubscribeAll) are assumed to have equal commit and
+//     prepare positions, as on every EventStoreDB since 20.x.
+//   - $all also holds system events. ReadAll, Head and SubscribeAll never
+//     return events of $-prefixed streams, nor events whose type starts
+//     with '$' (such as the $streamDeleted record of a tombstone).
+//
+// # Subscriptions
+//
+// SubscribeAll is a catch-up subscription to $all, exclusive of the given
+// position, with a server-side filter: stream prefixes "<category>-" when
+// Filter.Categories is set, else event-type prefixes when
+// Filter.EventTypes is set, else a stream regex excluding $-prefixed
+// streams. The exact filter (eventstore.Filter.Match) and the system
+// filter are applied again to every event received. Checkpoint messages
+// advance the resume position. When the subscription drops (server
+// restart, network failure, leader change) it resubscribes after a
+// backoff from the last position delivered or checkpointed, skipping any
+// event at or before it, so the consumer sees every event once, in order.
+// Unauthenticated and access-denied failures end the subscription: Recv
+// returns the error.
+//
+// # Robustness
+//
+// Client v4.2.0 has two traits the Store works around: its internal
+// connection loop ignores contexts, and it shuts itself down for good when
+// node discovery fails (the whole server down for about a second with the
+// default settings). Every call therefore runs in its own goroutine, so
+// the caller waits no longer than its context allows, and a client that
+// has shut itself down is replaced by a new one on the next failure.
+package esdb
