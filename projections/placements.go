@@ -67,6 +67,30 @@ func PupilApplicationsKey(id string) string {
 }
 func EmployerApplicationsKey(id string) string { return "employer:" + id + ":applications" }
 
+// School and pupil follow-up keys (no personal data: ids and counts only).
+func SchoolsKey() string                     { return "schools" }
+func DepartmentSchoolsKey(dep string) string { return "department:" + dep + ":schools" }
+func SchoolInfoKey(uai string) string        { return "school:" + uai + ":info" }
+func SchoolPupilsKey(uai string) string      { return "school:" + uai + ":pupils" }
+func SchoolPlacedKey(uai string) string      { return "school:" + uai + ":placed" }
+func SchoolSignedKey(uai string) string      { return "school:" + uai + ":signed" }
+func SchoolConventionsKey(uai string) string { return "school:" + uai + ":conventions" }
+func pupilInfoKey(id string) string          { return "pupil:" + id + ":info" }
+func pupilPlacementsKey(id string) string    { return "pupil:" + id + ":placements" }
+func pupilSignedKey(id string) string        { return "pupil:" + id + ":signed" }
+
+// SchoolInfo is what the follow-up keeps of a school.
+type SchoolInfo struct {
+	UAI        string `json:"uai"`
+	Name       string `json:"name"`
+	Department string `json:"department"`
+}
+
+// pupilInfo is what the follow-up keeps of a pupil.
+type pupilInfo struct {
+	School string `json:"school_uai"`
+}
+
 // DeadlinesKey is a sorted set of pending applications scored by the Unix
 // time at which they expire; the expiry scheduler reads it.
 func DeadlinesKey() string { return "deadlines" }
@@ -78,6 +102,22 @@ func (Placements) Name() string { return PlacementsName }
 
 func (Placements) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 	switch e := ev.Data.(type) {
+	case *domain.SchoolRegistered:
+		info := SchoolInfo{UAI: e.UAI, Name: e.Name, Department: e.Department}
+		return []Cmd{
+			setJSON(v.Key(SchoolInfoKey(e.UAI)), info),
+			{"SADD", v.Key(SchoolsKey()), e.UAI},
+			{"SADD", v.Key(DepartmentSchoolsKey(e.Department)), e.UAI},
+		}, nil
+	case *domain.PupilRegistered:
+		return []Cmd{
+			setJSON(v.Key(pupilInfoKey(e.PupilID)), pupilInfo{School: e.SchoolUAI}),
+			{"SADD", v.Key(SchoolPupilsKey(e.SchoolUAI)), e.PupilID},
+		}, nil
+	case *domain.PupilWeeksReserved:
+		return pupilSet(ctx, v, e.PupilID, pupilPlacementsKey, SchoolPlacedKey, "SADD", e.ApplicationID)
+	case *domain.PupilWeeksReleased:
+		return pupilSet(ctx, v, e.PupilID, pupilPlacementsKey, SchoolPlacedKey, "SREM", e.ApplicationID)
 	case *domain.ApplicationSubmitted:
 		d := ApplicationDoc{
 			ID: e.ApplicationID, OfferID: e.OfferID, EmployerID: e.EmployerID, PupilID: e.PupilID,
@@ -117,7 +157,10 @@ func (Placements) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 			DailyHours: e.DailyHours, Status: domain.ConvDraft, DocumentHash: e.DocumentHash,
 			Signatures: []domain.Signature{}, RequiredRoles: e.RequiredRoles, MissingRoles: e.RequiredRoles,
 		}
-		return []Cmd{setJSON(v.Key(ConventionDocKey(d.ID)), d)}, nil
+		return []Cmd{
+			setJSON(v.Key(ConventionDocKey(d.ID)), d),
+			{"SADD", v.Key(SchoolConventionsKey(d.SchoolUAI)), d.ID},
+		}, nil
 	case *domain.ConventionCompleted:
 		return updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) {
 			if e.Party == "employer" {
@@ -137,13 +180,56 @@ func (Placements) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 			d.Status = domain.ConvSigning
 		})
 	case *domain.ConventionSigned:
-		return updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) { d.Status = domain.ConvSigned })
+		var pupil string
+		cmds, err := updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) { d.Status, pupil = domain.ConvSigned, d.PupilID })
+		if err != nil || pupil == "" {
+			return cmds, err
+		}
+		more, err := pupilSet(ctx, v, pupil, pupilSignedKey, SchoolSignedKey, "SADD", e.ConventionID)
+		return append(cmds, more...), err
 	case *domain.ConventionCancelled:
-		return updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) {
-			d.Status, d.CancelReason = domain.ConvCancelled, e.Reason
+		var pupil string
+		cmds, err := updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) {
+			d.Status, d.CancelReason, pupil = domain.ConvCancelled, e.Reason, d.PupilID
 		})
+		if err != nil || pupil == "" {
+			return cmds, err
+		}
+		more, err := pupilSet(ctx, v, pupil, pupilSignedKey, SchoolSignedKey, "SREM", e.ConventionID)
+		return append(cmds, more...), err
 	}
 	return nil, nil
+}
+
+// pupilSet adds (SADD) or removes (SREM) member from one of the pupil's
+// sets, and keeps the pupil in the school's matching set while the pupil's
+// set is not empty.
+func pupilSet(ctx context.Context, v View, pupilID string, pupilKey, schoolKey func(string) string, op, member string) ([]Cmd, error) {
+	var info pupilInfo
+	if ok, err := getJSON(ctx, v.RDB, v.Key(pupilInfoKey(pupilID)), &info); !ok {
+		return nil, err
+	}
+	key := v.Key(pupilKey(pupilID))
+	members, err := v.RDB.SMembers(ctx, key).Result()
+	if err != nil {
+		return nil, err
+	}
+	n := len(members)
+	has := false
+	for _, m := range members {
+		has = has || m == member
+	}
+	switch {
+	case op == "SADD" && !has:
+		n++
+	case op == "SREM" && has:
+		n--
+	}
+	cmds := []Cmd{{op, key, member}}
+	if n > 0 {
+		return append(cmds, Cmd{"SADD", v.Key(schoolKey(info.School)), pupilID}), nil
+	}
+	return append(cmds, Cmd{"SREM", v.Key(schoolKey(info.School)), pupilID}), nil
 }
 
 func updateConvention(ctx context.Context, v View, id string, change func(*ConventionDoc)) ([]Cmd, error) {

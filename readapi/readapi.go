@@ -26,7 +26,8 @@ import (
 
 // API serves the read models.
 type API struct {
-	rdb redis.UniversalClient
+	rdb   redis.UniversalClient
+	store eventstore.Store // audit only
 	// MaxWait bounds how long a query waits for min_position.
 	MaxWait time.Duration
 	// StreamEvery is how often the stats stream looks for a change.
@@ -50,6 +51,9 @@ func (a *API) Routes(r chi.Router) {
 	r.Get("/v1/conventions/{id}", a.query(projections.PlacementsName, a.getConvention))
 	r.Get("/v1/pupils/{id}/applications", a.query(projections.PlacementsName, a.pupilApplications))
 	r.Get("/v1/employers/{id}/applications", a.query(projections.PlacementsName, a.employerApplications))
+	r.Get("/v1/schools/{uai}/dashboard", a.query(projections.PlacementsName, a.schoolDashboard))
+	r.Get("/v1/stats/placements", a.query(projections.PlacementsName, a.placementStats))
+	r.Get("/v1/audit/applications/{id}", a.auditApplication)
 }
 
 // model is the served generation of one projection.

@@ -1,12 +1,50 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
 
 	"passerelle/eventstore"
+	"passerelle/eventstore/esdb"
+	"passerelle/eventstore/esdbserver"
 )
 
-// openStore opens a non-embedded event store from its connection string.
+func init() {
+	commandsByName["eventstore-server"] = command{"run an EventStoreDB-protocol server over an embedded store (tests and local development)", eventstoreServer}
+}
+
+// openStore opens EventStoreDB from its connection string and checks it
+// answers.
 func openStore(url string) (eventstore.Store, error) {
-	return nil, fmt.Errorf("event store %q: unsupported connection string", url)
+	if !strings.HasPrefix(url, "esdb://") && !strings.HasPrefix(url, "esdb+discover://") {
+		return nil, fmt.Errorf("event store %q: expected an esdb:// or esdb+discover:// connection string", url)
+	}
+	s, err := esdb.Open(url, esdb.WithLogger(slog.Default()))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("event store %q does not answer: %w", url, err)
+	}
+	return s, nil
+}
+
+func eventstoreServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flagSet("eventstore-server", "eventstore-server [--listen HOST:PORT] [--data-dir DIR]", stderr)
+	listen := fs.String("listen", "127.0.0.1:2113", "address to serve the EventStoreDB gRPC protocol on (plain text: connect with esdb://HOST:PORT?tls=false)")
+	dataDir := fs.String("data-dir", "./passerelle-eventstore", "directory of the embedded store behind the server")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log.Info("eventstore-server listening", "addr", *listen, "data_dir", *dataDir)
+	fmt.Fprintf(stdout, "serving esdb://%s?tls=false\n", *listen)
+	return esdbserver.ListenAndServe(ctx, *listen, *dataDir, esdbserver.WithLogger(log))
 }

@@ -111,7 +111,7 @@ func Open(cfg Config) (*App, error) {
 		return projections.DueApplications(ctx, a.Redis, now, limit)
 	}, cfg.Clock, a.log)
 	a.metrics = newMetrics(a)
-	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), readapi.New(a.Redis))
+	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), readapi.New(a.Redis).WithAudit(a.Store))
 	return a, nil
 }
 

@@ -261,6 +261,34 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 			t.Fatalf("after %s signed: %v", role, conv)
 		}
 	}
+	dash := c.must(200, "GET", "/v1/schools/"+uai+"/dashboard?min_position="+str(last, "position"), nil)
+	if num(dash, "registered") != 1 || num(dash, "placed") != 1 || num(dash, "signed") != 1 || num(dash, "without_placement") != 0 {
+		t.Fatalf("school dashboard: %v", dash)
+	}
+	rates := c.must(200, "GET", "/v1/stats/placements?department=94", nil)
+	if num(rates, "by_department", "94", "placement_rate") != 1 || num(rates, "by_department", "94", "signed") != 1 {
+		t.Fatalf("placement stats: %v", rates)
+	}
+	trail := c.must(200, "GET", "/v1/audit/applications/"+appID, nil)
+	var types []string
+	prev := 0.0
+	for _, x := range trail["events"].([]any) {
+		e := x.(map[string]any)
+		types = append(types, str(e, "type"))
+		var p float64
+		fmt.Sscan(str(e, "position"), &p)
+		if p <= prev {
+			t.Fatalf("audit not in log order: %v", trail)
+		}
+		prev = p
+		if str(e["actor"].(map[string]any), "role") == "" {
+			t.Fatalf("audit event without actor: %v", e)
+		}
+	}
+	want := "ApplicationSubmitted PupilApplied SeatHeld ApplicationAccepted PupilWeeksReserved ApplicationConfirmed ConventionDrafted ConventionCompleted ConventionCompleted ConventionSignatureAdded ConventionSignatureAdded ConventionSignatureAdded ConventionSignatureAdded ConventionSigned"
+	if strings.Join(types, " ") != want {
+		t.Fatalf("audit trail:\n got %v\nwant %v", strings.Join(types, " "), want)
+	}
 	mine := c.must(200, "GET", "/v1/pupils/"+str(pupil, "id")+"/applications?min_position="+str(last, "position"), nil)
 	if num(mine, "total") != 1 {
 		t.Fatalf("pupil's applications: %v", mine)

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"passerelle/eventstore"
+	"passerelle/eventstore/embedded"
+	"passerelle/readapi"
+)
+
+func init() {
+	commandsByName["audit"] = command{"print a placement's history from the event log: audit application ID", audit}
+}
+
+func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flagSet("audit", "audit application ID [--data-dir DIR] [--eventstore URL]", stderr)
+	dataDir := fs.String("data-dir", "./passerelle-data", "directory of the embedded event store (the service must not be running on it)")
+	esURL := fs.String("eventstore", "", "EventStoreDB connection string; empty: the embedded engine in --data-dir")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 || fs.Arg(0) != "application" {
+		fs.Usage()
+		return fmt.Errorf("expected: audit application ID")
+	}
+	store, err := openCLIStore(*dataDir, *esURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	trail, err := readapi.AuditApplication(ctx, store, fs.Arg(1))
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(trail)
+}
+
+// openCLIStore opens the event store for a one-off command.
+func openCLIStore(dataDir, esURL string) (eventstore.Store, error) {
+	if esURL != "" {
+		return openStore(esURL)
+	}
+	s, err := embedded.Open(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open %s (is `passerelle serve` running on it?): %w", dataDir, err)
+	}
+	return s, nil
+}
