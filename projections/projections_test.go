@@ -15,6 +15,8 @@ import (
 	"passerelle/domain"
 	"passerelle/eventstore"
 	"passerelle/eventstore/embedded"
+	"passerelle/eventstore/esdb"
+	"passerelle/eventstore/esdbserver/esdbtest"
 	"passerelle/internal/testenv"
 	"passerelle/projections"
 )
@@ -307,4 +309,39 @@ func TestConcurrentRunnersApplyOnce(t *testing.T) {
 		waitFor(t, rdb, projections.StatsName, head)
 		checkStats(t, rdb, exp)
 	})
+}
+
+// The projection's subscription drops when the EventStoreDB server stops
+// mid-stream; after the restart it resumes with no event lost or applied
+// twice.
+func TestResumeAcrossEventStoreRestart(t *testing.T) {
+	srv := esdbtest.Start(t)
+	s, err := esdb.Open(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	rdb := testenv.Mini(t).Client(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	exp := &expected{bySector: map[string][3]int{}}
+	scenario(t, s, rng, 200, exp)
+	run(t, s, rdb, projections.Stats{})
+	time.Sleep(20 * time.Millisecond) // let the projection get part way
+	srv.Restart(t)
+	// writers wait for the server to answer again; the projection must
+	// find its own way back
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Ping(context.Background()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted server does not answer")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	scenario(t, s, rng, 200, exp)
+	head, err := s.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, rdb, projections.StatsName, head)
+	checkStats(t, rdb, exp)
 }

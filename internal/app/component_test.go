@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"passerelle/eventstore"
+	"passerelle/eventstore/esdb"
+	"passerelle/eventstore/esdbserver/esdbtest"
 	"passerelle/internal/app"
 	"passerelle/internal/testenv"
 )
@@ -102,7 +105,12 @@ func num(m map[string]any, path ...string) float64 {
 // server.
 func boot(t *testing.T, dataDir, redisURL string) (*app.App, client) {
 	t.Helper()
-	a, err := app.Open(app.Config{DataDir: dataDir, RedisURL: redisURL})
+	return bootWith(t, app.Config{DataDir: dataDir, RedisURL: redisURL})
+}
+
+func bootWith(t *testing.T, cfg app.Config) (*app.App, client) {
+	t.Helper()
+	a, err := app.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,6 +306,24 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 		t.Fatalf("readyz: %v", ready)
 	}
 	return c.must(200, "GET", "/v1/stats/offers?min_position="+str(last, "position"), nil)
+}
+
+// The whole flow with the event log in EventStoreDB, spoken to through the
+// official client, here against the in-process protocol server.
+func TestWholeFlowOnEventStoreDB(t *testing.T) {
+	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+		srv := esdbtest.Start(t)
+		openESDB := func(url string) (eventstore.Store, error) { return esdb.Open(url) }
+		cfg := app.Config{EventStoreURL: srv.URL(), OpenStore: openESDB, RedisURL: r.URL}
+		a, c := bootWith(t, cfg)
+		stats := wholeFlow(t, c)
+		a.Close()
+		_, c2 := bootWith(t, cfg)
+		again := c2.must(200, "GET", "/v1/stats/offers?min_position="+str(stats, "position"), nil)
+		if !reflect.DeepEqual(again, stats) {
+			t.Fatalf("stats after restart differ:\nbefore %v\nafter  %v", stats, again)
+		}
+	})
 }
 
 func TestIdempotencyKey(t *testing.T) {
