@@ -1,0 +1,231 @@
+package app_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"passerelle/internal/app"
+	"passerelle/internal/testenv"
+)
+
+// clock is a test clock the service reads.
+type clock struct{ now atomic.Int64 }
+
+func (c *clock) Now() time.Time      { return time.Unix(0, c.now.Load()).UTC() }
+func (c *clock) Set(t time.Time)     { c.now.Store(t.UnixNano()) }
+func (c *clock) Add(d time.Duration) { c.now.Add(int64(d)) }
+func newClock(t time.Time) *clock    { c := &clock{}; c.Set(t); return c }
+
+type lifecycle struct {
+	c               client
+	employer, pupil string
+	pupil2          string
+	offer           string
+}
+
+// setup registers an employer, a collège, two pupils (the second with two
+// guardians) and an offer of one seat per week over two weeks.
+func setup(t *testing.T, c client) lifecycle {
+	l := lifecycle{c: c}
+	l.employer = str(c.must(201, "POST", "/v1/employers", map[string]any{
+		"name": "Mairie de Vitry", "siret": siret, "kind": "public", "commune_code": "94081", "address": "2 av. Youri Gagarine",
+	}), "id")
+	c.must(201, "POST", "/v1/schools", map[string]any{
+		"uai": uai, "name": "Collège Danton", "kind": "college", "commune_code": "94081", "education_priority": "rep_plus", "qpv": false,
+	})
+	pupil := func(first string, guardians int) string {
+		gs := []map[string]string{{"name": "Parent Un", "email": "un@example.fr", "phone": "0611111111"}}
+		if guardians == 2 {
+			gs = append(gs, map[string]string{"name": "Parent Deux", "email": "deux@example.fr", "phone": "0622222222"})
+		}
+		return str(c.must(201, "POST", "/v1/pupils", map[string]any{
+			"school_uai": uai, "grade": "3e", "class_name": "3eC", "first_name": first, "last_name": "Test",
+			"birth_date": "2011-09-01", "guardians": gs,
+		}), "id")
+	}
+	l.pupil, l.pupil2 = pupil("Adam", 1), pupil("Inès", 2)
+	l.offer = str(c.must(201, "POST", "/v1/offers", map[string]any{
+		"employer_id": l.employer, "title": "Services municipaux", "description": "Accueil, état civil, espaces verts",
+		"sector": "s2", "grades": []string{"3e"}, "weeks": []string{"2027-W05", "2027-W06"}, "seats": 1,
+		"commune_code": "94081", "address": "2 av. Youri Gagarine", "lat": 48.787, "lon": 2.392,
+		"reserved": map[string]any{"rep": true}, "daily_hours": map[string]any{"start": "09:00", "end": "16:30", "lunch_break_minutes": 60},
+	}), "id")
+	return l
+}
+
+func (l lifecycle) apply(pupil, week string) string {
+	return str(l.c.must(201, "POST", "/v1/offers/"+l.offer+"/applications", map[string]any{
+		"pupil_id": pupil, "weeks": []string{week}, "motivation": "Je veux découvrir le service public.",
+	}), "id")
+}
+
+func (l lifecycle) status(t *testing.T, app string, pos string) string {
+	t.Helper()
+	return str(l.c.must(200, "GET", "/v1/applications/"+app+"?min_position="+pos, nil), "status")
+}
+
+func TestLifecycleExpiry(t *testing.T) {
+	clk := newClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL, Clock: clk.Now, ExpiryEvery: -1})
+	l := setup(t, c)
+	unanswered := l.apply(l.pupil, "2027-W05")
+	accepted := l.apply(l.pupil2, "2027-W06")
+	read := c.must(200, "POST", "/v1/applications/"+unanswered+"/read", nil)
+	if s := l.status(t, unanswered, str(read, "position")); s != "read" {
+		t.Fatalf("after read: %s", s)
+	}
+	acc := c.must(200, "POST", "/v1/applications/"+accepted+"/accept", nil)
+	c.must(200, "GET", "/v1/offers/"+l.offer+"?min_position="+str(acc, "position"), nil)
+
+	// 8 days on: the accepted application was not confirmed within 7 days
+	clk.Add(8 * 24 * time.Hour)
+	if _, err := a.Expirer.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	head := c.do("GET", "/readyz", nil).body // the head of the log, caught up or not
+	if s := l.status(t, accepted, str(head, "head")); s != "expired" {
+		t.Fatalf("accepted, unconfirmed after 8 days: %s", s)
+	}
+	if s := l.status(t, unanswered, str(head, "head")); s != "read" {
+		t.Fatalf("unanswered after 8 days: %s (expires after 15)", s)
+	}
+	offer := c.must(200, "GET", "/v1/offers/"+l.offer+"?min_position="+str(head, "head"), nil)
+	if num(offer, "seats_available") != 2 {
+		t.Fatalf("the expired acceptance kept its seat: %v", offer)
+	}
+	// 16 days after submission: the employer never answered
+	clk.Add(8 * 24 * time.Hour)
+	if _, err := a.Expirer.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	head = c.do("GET", "/readyz", nil).body
+	if s := l.status(t, unanswered, str(head, "head")); s != "expired" {
+		t.Fatalf("unanswered after 16 days: %s", s)
+	}
+	// expiry is final: accepting now is refused with the rule named
+	r := c.do("POST", "/v1/applications/"+unanswered+"/accept", nil)
+	if r.status != 409 || str(r.body["error"].(map[string]any), "rule") != "wrong_status" {
+		t.Fatalf("accept after expiry: %d %s", r.status, r.raw)
+	}
+}
+
+func TestLifecycleConventionAmendedAfterSignature(t *testing.T) {
+	clk := newClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	_, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL, Clock: clk.Now, ExpiryEvery: -1})
+	l := setup(t, c)
+	appID := l.apply(l.pupil2, "2027-W05")
+	c.must(200, "POST", "/v1/applications/"+appID+"/accept", nil)
+	conf := c.must(200, "POST", "/v1/applications/"+appID+"/confirm", nil)
+	conv := str(conf, "convention_id")
+	c.must(200, "POST", "/v1/conventions/"+conv+"/complete", map[string]any{
+		"party": "employer", "tutor": map[string]string{"name": "M. Lefèvre", "email": "lefevre@vitry.fr"}, "activities": "Accueil du public",
+	})
+	done := c.must(200, "POST", "/v1/conventions/"+conv+"/complete", map[string]any{
+		"party": "school", "referent_teacher": map[string]string{"name": "Mme Diallo", "email": "diallo@college.fr"}, "both_guardians": true,
+	})
+	doc := c.must(200, "GET", "/v1/conventions/"+conv+"?min_position="+str(done, "position"), nil)
+	roles, _ := doc["required_roles"].([]any)
+	if len(roles) != 5 {
+		t.Fatalf("both guardians asked, two guardians: want 5 required roles, got %v", roles)
+	}
+	h1 := str(doc, "document_hash")
+	c.must(201, "POST", "/v1/conventions/"+conv+"/signatures", map[string]any{"role": "employer", "signer_name": "M. Lefèvre", "document_hash": h1})
+
+	// the employer amends the activities: the signature given is void
+	amended := c.must(200, "POST", "/v1/conventions/"+conv+"/complete", map[string]any{
+		"party": "employer", "tutor": map[string]string{"name": "M. Lefèvre", "email": "lefevre@vitry.fr"}, "activities": "Accueil du public et état civil",
+	})
+	doc = c.must(200, "GET", "/v1/conventions/"+conv+"?min_position="+str(amended, "position"), nil)
+	h2 := str(doc, "document_hash")
+	if sigs, _ := doc["signatures"].([]any); h2 == h1 || len(sigs) != 0 || str(doc, "status") != "ready" {
+		t.Fatalf("after amendment: %v", doc)
+	}
+	r := c.do("POST", "/v1/conventions/"+conv+"/signatures", map[string]any{"role": "pupil", "signer_name": "Inès", "document_hash": h1})
+	if r.status != 409 || str(r.body["error"].(map[string]any), "rule") != "outdated_document" {
+		t.Fatalf("signing the old version: %d %s", r.status, r.raw)
+	}
+	var last map[string]any
+	for _, role := range []string{"employer", "school_head", "pupil", "guardian", "second_guardian"} {
+		last = c.must(201, "POST", "/v1/conventions/"+conv+"/signatures", map[string]any{"role": role, "signer_name": "S " + role, "document_hash": h2})
+	}
+	doc = c.must(200, "GET", "/v1/conventions/"+conv+"?min_position="+str(last, "position"), nil)
+	if str(doc, "status") != "signed" {
+		t.Fatalf("after five signatures: %v", doc)
+	}
+	// cancelling the convention releases the seat and the pupil's week
+	cancel := c.must(200, "POST", "/v1/conventions/"+conv+"/cancel", map[string]any{"reason": "déménagement"})
+	if s := l.status(t, appID, str(cancel, "position")); s != "cancelled" {
+		t.Fatalf("application after cancellation: %s", s)
+	}
+	offer := c.must(200, "GET", "/v1/offers/"+l.offer, nil)
+	if num(offer, "seats_available") != 2 {
+		t.Fatalf("cancellation kept the seat: %v", offer)
+	}
+	dash := c.must(200, "GET", "/v1/schools/"+uai+"/dashboard", nil)
+	if num(dash, "placed") != 0 || num(dash, "signed") != 0 {
+		t.Fatalf("dashboard after cancellation: %v", dash)
+	}
+}
+
+// Confirming one application withdraws the pupil's other pending
+// applications for the same weeks.
+func TestLifecycleConfirmWithdrawsOverlapping(t *testing.T) {
+	clk := newClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	_, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL, Clock: clk.Now, ExpiryEvery: -1})
+	l := setup(t, c)
+	first := l.apply(l.pupil, "2027-W05")
+	second := str(c.must(201, "POST", "/v1/offers", map[string]any{
+		"employer_id": l.employer, "title": "Médiathèque", "description": "Prêt, animation", "sector": "s4", "grades": []string{"3e"},
+		"weeks": []string{"2027-W05"}, "seats": 2, "commune_code": "94081", "address": "place", "lat": 48.787, "lon": 2.392,
+	}), "id")
+	app2 := str(c.must(201, "POST", "/v1/offers/"+second+"/applications", map[string]any{
+		"pupil_id": l.pupil, "weeks": []string{"2027-W05"}, "motivation": "Les livres.",
+	}), "id")
+	c.must(200, "POST", "/v1/applications/"+first+"/accept", nil)
+	conf := c.must(200, "POST", "/v1/applications/"+first+"/confirm", nil)
+	if s := l.status(t, app2, str(conf, "position")); s != "withdrawn" {
+		t.Fatalf("overlapping application after confirmation: %s", s)
+	}
+	// an application the employer could still accept is refused once the
+	// pupil's week is taken
+	r := c.do("POST", "/v1/offers/"+l.offer+"/applications", map[string]any{"pupil_id": l.pupil2, "weeks": []string{"2027-W05"}, "motivation": "x"})
+	if r.status != 409 || str(r.body["error"].(map[string]any), "rule") != "no_seat_left" {
+		t.Fatalf("applying to a full week: %d %s", r.status, r.raw)
+	}
+}
+
+// The same command sent twice at the same instant with one Idempotency-Key
+// has one effect and one answer.
+func TestIdempotencyKeyConcurrent(t *testing.T) {
+	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	l := setup(t, c)
+	app := l.apply(l.pupil, "2027-W05")
+	var wg sync.WaitGroup
+	replies := make([]reply, 8)
+	for i := range replies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies[i] = c.do("POST", "/v1/applications/"+app+"/accept", nil, "Idempotency-Key", "accept-"+app)
+		}()
+	}
+	wg.Wait()
+	for _, r := range replies {
+		if r.status != 200 || r.raw != replies[0].raw {
+			t.Fatalf("replies differ: %d %s vs %s", r.status, r.raw, replies[0].raw)
+		}
+	}
+	trail := c.must(200, "GET", "/v1/audit/applications/"+app, nil)
+	held := 0
+	for _, e := range trail["events"].([]any) {
+		if str(e.(map[string]any), "type") == "SeatHeld" {
+			held++
+		}
+	}
+	if held != 1 {
+		t.Fatalf("%d seats held by one application", held)
+	}
+}
