@@ -14,6 +14,7 @@ import (
 	"passerelle/domain"
 	"passerelle/eventstore"
 	"passerelle/internal/api"
+	"passerelle/internal/auth"
 )
 
 // API serves the command routes of the HTTP contract.
@@ -254,6 +255,9 @@ func (a *API) handle(status int, run runFunc) http.HandlerFunc {
 			return
 		}
 		m := Meta{Actor: eventstore.Actor{Role: "anonymous"}, Now: a.clock().UTC()}
+		if p, ok := auth.From(r.Context()); ok {
+			m.Actor = eventstore.Actor{Role: p.Role, Subject: p.Subject}
+		}
 		key := r.Header.Get("Idempotency-Key")
 		var fp string
 		if key != "" {

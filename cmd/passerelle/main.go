@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"passerelle/internal/app"
+	"passerelle/internal/auth"
 )
 
 type command struct {
@@ -111,6 +112,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	esURL := fs.String("eventstore", "", "EventStoreDB connection string, e.g. esdb://127.0.0.1:2113?tls=false; empty: the embedded engine in --data-dir")
 	fs.StringVar(esURL, "eventstore-url", "", "same as --eventstore")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	authOn := fs.Bool("auth", true, "require bearer tokens (see `passerelle token`); --auth=false serves without authentication, for development only")
+	keyHex := fs.String("token-key", "", "token signing key in hex (at least 32 bytes); empty: a key generated into --data-dir on first start")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -121,7 +124,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
-	a, err := app.Open(app.Config{DataDir: *dataDir, RedisURL: *redisURL, EventStoreURL: *esURL, Logger: log, OpenStore: openStore})
+	cfg := app.Config{DataDir: *dataDir, RedisURL: *redisURL, EventStoreURL: *esURL, Logger: log, OpenStore: openStore}
+	if *authOn {
+		key, err := tokenKey(*keyHex, *dataDir)
+		if err != nil {
+			return err
+		}
+		if cfg.Verifier, err = auth.NewHMAC(key, nil); err != nil {
+			return err
+		}
+	} else {
+		log.Warn("authentication is off: every request is accepted")
+	}
+	a, err := app.Open(cfg)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,8 @@ import (
 	"passerelle/eventstore"
 	"passerelle/eventstore/embedded"
 	"passerelle/internal/api"
+	"passerelle/internal/auth"
+	"passerelle/internal/authz"
 	"passerelle/projections"
 	"passerelle/readapi"
 )
@@ -37,6 +39,9 @@ type Config struct {
 	// OpenStore opens EventStoreURL when it is set; the binary supplies it
 	// so this package does not depend on every adapter.
 	OpenStore func(url string) (eventstore.Store, error)
+	// Verifier authenticates bearer tokens; nil serves without
+	// authentication (development and tests of other concerns).
+	Verifier auth.Verifier
 	// ExpiryEvery is how often overdue applications are expired (default
 	// one minute; negative: never, for tests that drive Expirer themselves).
 	ExpiryEvery time.Duration
@@ -195,7 +200,6 @@ func (a *App) Close() error {
 
 func (a *App) routes(cmds *commands.API, queries *readapi.API) http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, a.recoverer, securityHeaders, a.metrics.middleware)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, api.Errorf(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
 	})
@@ -210,7 +214,11 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API) http.Handler {
 	r.Get("/readyz", a.readyz)
 	r.Handle("/metrics", a.metrics.handler())
 	r.Get("/openapi.json", serveOpenAPI)
-	return r
+	var h http.Handler = r
+	if a.cfg.Verifier != nil {
+		h = authz.New(r, a.cfg.Verifier, a.Store)
+	}
+	return middleware.RequestID(a.recoverer(securityHeaders(a.metrics.middleware(h))))
 }
 
 // recoverer turns a panic into a contract 500 without leaking its details.

@@ -17,13 +17,25 @@ import (
 	"passerelle/eventstore/esdb"
 	"passerelle/eventstore/esdbserver/esdbtest"
 	"passerelle/internal/app"
+	"passerelle/internal/auth"
 	"passerelle/internal/testenv"
 )
 
 // client speaks JSON to a running server.
 type client struct {
-	t    *testing.T
-	base string
+	t     *testing.T
+	base  string
+	token func(role, subject string) string // nil: no authentication
+	bear  string
+}
+
+// as returns a client acting as role and subject (unchanged when the
+// server runs without authentication).
+func (c client) as(role, subject string) client {
+	if c.token != nil {
+		c.bear = c.token(role, subject)
+	}
+	return c
 }
 
 type reply struct {
@@ -52,6 +64,9 @@ func (c client) do(method, path string, body any, header ...string) reply {
 		c.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.bear != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bear)
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -159,107 +174,112 @@ func TestWholeFlow(t *testing.T) {
 // over HTTP, checking the read models at each step; it returns the final
 // statistics.
 func wholeFlow(t *testing.T, c client) map[string]any {
-	emp := c.must(201, "POST", "/v1/employers", map[string]any{
+	bo, stat, aud := c.as("backoffice", "agent-1"), c.as("statistician", "insee-1"), c.as("auditor", "audit-1")
+	sch := c.as("school", uai)
+	emp := bo.must(201, "POST", "/v1/employers", map[string]any{
 		"name": "Boulangerie Martin", "siret": siret, "kind": "company", "commune_code": "94028", "address": "1 rue de Paris",
 	})
-	c.must(201, "POST", "/v1/schools", map[string]any{
+	bo.must(201, "POST", "/v1/schools", map[string]any{
 		"uai": uai, "name": "Collège Jean Macé", "kind": "college", "commune_code": "94028", "education_priority": "rep", "qpv": true,
 	})
-	pupil := c.must(201, "POST", "/v1/pupils", map[string]any{
+	pupil := sch.must(201, "POST", "/v1/pupils", map[string]any{
 		"school_uai": uai, "grade": "3e", "class_name": "3eB", "first_name": "Lina", "last_name": "Benali", "birth_date": "2012-03-14",
 		"guardians": []map[string]string{{"name": "Karim Benali", "email": "k.benali@example.fr", "phone": "0612345678"}},
 	})
-	offer := c.must(201, "POST", "/v1/offers", map[string]any{
+	emp_ := c.as("employer", str(emp, "id"))
+	pup, gua := c.as("pupil", str(pupil, "id")), c.as("guardian", str(pupil, "id"))
+	signer := map[string]client{"employer": emp_, "school_head": sch, "pupil": pup, "guardian": gua}
+	offer := emp_.must(201, "POST", "/v1/offers", map[string]any{
 		"employer_id": str(emp, "id"), "title": "Découverte du fournil", "description": "Pétrissage, cuisson, vente",
 		"sector": "s1", "grades": []string{"3e"}, "weeks": []string{"2026-W50", "2026-W51"}, "seats": 1,
 		"commune_code": "94028", "address": "1 rue de Paris", "lat": 48.79, "lon": 2.455,
 	})
 	offerID := str(offer, "id")
-	got := c.must(200, "GET", "/v1/offers/"+offerID+"?min_position="+str(offer, "position"), nil)
+	got := pup.must(200, "GET", "/v1/offers/"+offerID+"?min_position="+str(offer, "position"), nil)
 	if str(got, "employer_name") != "Boulangerie Martin" || num(got, "seats_total") != 2 || num(got, "seats_available") != 2 || str(got, "department") != "94" || str(got, "status") != "open" {
 		t.Fatalf("offer read model: %v", got)
 	}
-	list := c.must(200, "GET", "/v1/offers?grade=3e&department=94&sector=s1&available=true&week=2026-W50", nil)
+	list := pup.must(200, "GET", "/v1/offers?grade=3e&department=94&sector=s1&available=true&week=2026-W50", nil)
 	if num(list, "total") != 1 {
 		t.Fatalf("search: %v", list)
 	}
-	stats := c.must(200, "GET", "/v1/stats/offers?min_position="+str(offer, "position"), nil)
+	stats := stat.must(200, "GET", "/v1/stats/offers?min_position="+str(offer, "position"), nil)
 	if num(stats, "offers_open") != 1 || num(stats, "seats_available") != 2 || num(stats, "by_department", "94", "seats_total") != 2 || num(stats, "by_grade", "3e", "offers_open") != 1 {
 		t.Fatalf("stats after post: %v", stats)
 	}
 
-	app := c.must(201, "POST", "/v1/offers/"+offerID+"/applications", map[string]any{
+	app := pup.must(201, "POST", "/v1/offers/"+offerID+"/applications", map[string]any{
 		"pupil_id": str(pupil, "id"), "weeks": []string{"2026-W50"}, "motivation": "J'aime le pain.",
 	})
 	appID := str(app, "id")
-	got = c.must(200, "GET", "/v1/applications/"+appID+"?min_position="+str(app, "position"), nil)
+	got = pup.must(200, "GET", "/v1/applications/"+appID+"?min_position="+str(app, "position"), nil)
 	if str(got, "status") != "submitted" || str(got, "pupil_id") != str(pupil, "id") {
 		t.Fatalf("application read model: %v", got)
 	}
-	inbox := c.must(200, "GET", "/v1/employers/"+str(emp, "id")+"/applications?status=submitted", nil)
+	inbox := emp_.must(200, "GET", "/v1/employers/"+str(emp, "id")+"/applications?status=submitted", nil)
 	if num(inbox, "total") != 1 || strings.Contains(fmt.Sprint(inbox), "Benali") {
 		t.Fatalf("employer inbox: %v", inbox)
 	}
 
-	acc := c.must(200, "POST", "/v1/applications/"+appID+"/accept", nil)
-	got = c.must(200, "GET", "/v1/applications/"+appID+"?min_position="+str(acc, "position"), nil)
+	acc := emp_.must(200, "POST", "/v1/applications/"+appID+"/accept", nil)
+	got = emp_.must(200, "GET", "/v1/applications/"+appID+"?min_position="+str(acc, "position"), nil)
 	if str(got, "status") != "accepted" {
 		t.Fatalf("after accept: %v", got)
 	}
-	list = c.must(200, "GET", "/v1/offers?available=true&week=2026-W50&min_position="+str(acc, "position"), nil)
+	list = pup.must(200, "GET", "/v1/offers?available=true&week=2026-W50&min_position="+str(acc, "position"), nil)
 	if num(list, "total") != 0 {
 		t.Fatalf("a full week still listed as available: %v", list)
 	}
-	list = c.must(200, "GET", "/v1/offers?available=true&week=2026-W51", nil)
+	list = pup.must(200, "GET", "/v1/offers?available=true&week=2026-W51", nil)
 	if num(list, "total") != 1 {
 		t.Fatalf("the other week should stay available: %v", list)
 	}
-	stats = c.must(200, "GET", "/v1/stats/offers?min_position="+str(acc, "position"), nil)
+	stats = stat.must(200, "GET", "/v1/stats/offers?min_position="+str(acc, "position"), nil)
 	if num(stats, "seats_available") != 1 || num(stats, "seats_total") != 2 {
 		t.Fatalf("stats after accept: %v", stats)
 	}
 
-	conf := c.must(200, "POST", "/v1/applications/"+appID+"/confirm", nil)
+	conf := pup.must(200, "POST", "/v1/applications/"+appID+"/confirm", nil)
 	convID := str(conf, "convention_id")
 	if convID == "" {
 		t.Fatalf("confirm gave no convention_id: %v", conf)
 	}
-	conv := c.must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(conf, "position"), nil)
+	conv := sch.must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(conf, "position"), nil)
 	hash := str(conv, "document_hash")
 	if str(conv, "status") != "draft" || len(hash) != 64 || str(conv, "application_id") != appID {
 		t.Fatalf("drafted convention: %v", conv)
 	}
-	got = c.must(200, "GET", "/v1/applications/"+appID, nil)
+	got = gua.must(200, "GET", "/v1/applications/"+appID, nil)
 	if str(got, "status") != "confirmed" || str(got, "convention_id") != convID {
 		t.Fatalf("after confirm: %v", got)
 	}
 
 	// Nobody signs before the employer and the school have completed it.
-	c.must(409, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
+	emp_.must(409, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
 		"role": "employer", "signer_name": "Paul Martin", "document_hash": hash,
 	})
-	c.must(200, "POST", "/v1/conventions/"+convID+"/complete", map[string]any{
+	emp_.must(200, "POST", "/v1/conventions/"+convID+"/complete", map[string]any{
 		"party": "employer", "tutor": map[string]string{"name": "Paul Martin", "email": "paul@boulangerie.fr"},
 		"activities": "Pétrissage, façonnage, cuisson, vente",
 	})
-	done := c.must(200, "POST", "/v1/conventions/"+convID+"/complete", map[string]any{
+	done := sch.must(200, "POST", "/v1/conventions/"+convID+"/complete", map[string]any{
 		"party": "school", "referent_teacher": map[string]string{"name": "Mme Roux", "email": "roux@college.fr"},
 	})
-	conv = c.must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(done, "position"), nil)
+	conv = emp_.must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(done, "position"), nil)
 	if str(conv, "status") != "ready" || str(conv, "document_hash") == hash {
 		t.Fatalf("completed convention: %v", conv)
 	}
 	// A signature on another version of the document is refused.
-	c.must(409, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
+	emp_.must(409, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
 		"role": "employer", "signer_name": "Paul Martin", "document_hash": hash,
 	})
 	hash = str(conv, "document_hash")
 	var last map[string]any
 	for i, role := range []string{"employer", "school_head", "pupil", "guardian"} {
-		last = c.must(201, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
+		last = signer[role].must(201, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
 			"role": role, "signer_name": "Signer " + role, "document_hash": hash,
 		})
-		conv = c.must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(last, "position"), nil)
+		conv = bo.must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(last, "position"), nil)
 		want := "signing"
 		if i == 3 {
 			want = "signed"
@@ -269,15 +289,15 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 			t.Fatalf("after %s signed: %v", role, conv)
 		}
 	}
-	dash := c.must(200, "GET", "/v1/schools/"+uai+"/dashboard?min_position="+str(last, "position"), nil)
+	dash := sch.must(200, "GET", "/v1/schools/"+uai+"/dashboard?min_position="+str(last, "position"), nil)
 	if num(dash, "registered") != 1 || num(dash, "placed") != 1 || num(dash, "signed") != 1 || num(dash, "without_placement") != 0 {
 		t.Fatalf("school dashboard: %v", dash)
 	}
-	rates := c.must(200, "GET", "/v1/stats/placements?department=94", nil)
+	rates := stat.must(200, "GET", "/v1/stats/placements?department=94", nil)
 	if num(rates, "by_department", "94", "placement_rate") != 1 || num(rates, "by_department", "94", "signed") != 1 {
 		t.Fatalf("placement stats: %v", rates)
 	}
-	trail := c.must(200, "GET", "/v1/audit/applications/"+appID, nil)
+	trail := aud.must(200, "GET", "/v1/audit/applications/"+appID, nil)
 	var types []string
 	prev := 0.0
 	for _, x := range trail["events"].([]any) {
@@ -297,7 +317,7 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 	if strings.Join(types, " ") != want {
 		t.Fatalf("audit trail:\n got %v\nwant %v", strings.Join(types, " "), want)
 	}
-	mine := c.must(200, "GET", "/v1/pupils/"+str(pupil, "id")+"/applications?min_position="+str(last, "position"), nil)
+	mine := gua.must(200, "GET", "/v1/pupils/"+str(pupil, "id")+"/applications?min_position="+str(last, "position"), nil)
 	if num(mine, "total") != 1 {
 		t.Fatalf("pupil's applications: %v", mine)
 	}
@@ -305,7 +325,7 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 	if str(ready, "status") != "ready" {
 		t.Fatalf("readyz: %v", ready)
 	}
-	return c.must(200, "GET", "/v1/stats/offers?min_position="+str(last, "position"), nil)
+	return stat.must(200, "GET", "/v1/stats/offers?min_position="+str(last, "position"), nil)
 }
 
 // The whole flow with the event log in EventStoreDB, spoken to through the
@@ -323,6 +343,29 @@ func TestWholeFlowOnEventStoreDB(t *testing.T) {
 		if !reflect.DeepEqual(again, stats) {
 			t.Fatalf("stats after restart differ:\nbefore %v\nafter  %v", stats, again)
 		}
+	})
+}
+
+// The whole flow with authentication on: each step is done by the role
+// that owns it, with a token the service verifies.
+func TestWholeFlowAuthenticated(t *testing.T) {
+	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+		issuer, err := auth.NewHMAC([]byte(strings.Repeat("k", 32)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: r.URL, Verifier: issuer})
+		c.token = func(role, subject string) string {
+			tok, err := issuer.Issue(auth.Principal{Role: role, Subject: subject}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		if r := c.do("GET", "/v1/offers", nil); r.status != 401 {
+			t.Fatalf("no token: %d %s", r.status, r.raw)
+		}
+		wholeFlow(t, c)
 	})
 }
 

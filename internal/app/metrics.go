@@ -80,10 +80,13 @@ func (m *metrics) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
+		// the router fills a route context it finds in the request, which
+		// lets this outer middleware read the matched pattern afterwards
+		rctx := chi.NewRouteContext()
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, rctx)))
 		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
+		if p := rctx.RoutePattern(); p != "" {
+			route = p
 		}
 		if rec.status == 0 {
 			rec.status = http.StatusOK

@@ -1,0 +1,166 @@
+// Package auth authenticates requests: signed bearer tokens (JWT, HS256)
+// carrying a role and a subject. Verification sits behind the Verifier
+// interface, so an OpenID Connect front can replace it later.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Roles of the contract.
+const (
+	Pupil        = "pupil"
+	Guardian     = "guardian"     // subject: the child's pupil id
+	School       = "school"       // subject: the school's UAI
+	Employer     = "employer"     // subject: the employer id
+	Operator     = "operator"     // subject: the partner's id
+	Backoffice   = "backoffice"   // subject: the agent
+	Auditor      = "auditor"      // subject: the auditor
+	Statistician = "statistician" // subject: the statistician
+)
+
+// Roles lists every role.
+var Roles = []string{Pupil, Guardian, School, Employer, Operator, Backoffice, Auditor, Statistician}
+
+// Principal is who makes a request.
+type Principal struct {
+	Role    string
+	Subject string
+}
+
+// Verifier turns a bearer token into a principal.
+type Verifier interface {
+	Verify(token string) (Principal, error)
+}
+
+// ErrInvalidToken is any token that does not verify.
+var ErrInvalidToken = errors.New("invalid token")
+
+// HMAC issues and verifies HS256 tokens with one shared key.
+type HMAC struct {
+	key    []byte
+	issuer string
+	now    func() time.Time
+}
+
+// NewHMAC builds an issuer/verifier; the key must be at least 32 bytes.
+func NewHMAC(key []byte, now func() time.Time) (*HMAC, error) {
+	if len(key) < 32 {
+		return nil, fmt.Errorf("token key: at least 32 bytes are needed, got %d", len(key))
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &HMAC{key: key, issuer: "passerelle", now: now}, nil
+}
+
+type claims struct {
+	Role string `json:"role"`
+	jwt.RegisteredClaims
+}
+
+var subjectRe = regexp.MustCompile(`^[A-Za-z0-9._:@-]{1,128}$`)
+
+// Issue signs a token for role and subject, valid for ttl.
+func (h *HMAC) Issue(p Principal, ttl time.Duration) (string, error) {
+	if !ValidRole(p.Role) {
+		return "", fmt.Errorf("unknown role %q", p.Role)
+	}
+	if p.Subject != "" && !subjectRe.MatchString(p.Subject) {
+		return "", fmt.Errorf("subject %q: letters, digits and ._:@- only, at most 128", p.Subject)
+	}
+	now := h.now()
+	c := claims{Role: p.Role, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: h.issuer, Subject: p.Subject, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(h.key)
+}
+
+// Verify checks signature, algorithm, issuer and expiry.
+func (h *HMAC) Verify(token string) (Principal, error) {
+	var c claims
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return h.key, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(h.issuer), jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(h.now))
+	if err != nil {
+		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	if !ValidRole(c.Role) {
+		return Principal{}, fmt.Errorf("%w: unknown role", ErrInvalidToken)
+	}
+	return Principal{Role: c.Role, Subject: c.Subject}, nil
+}
+
+// ValidRole reports whether r is a role of the contract.
+func ValidRole(r string) bool {
+	for _, x := range Roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// KeyFile is the token key's file in the data directory.
+const KeyFile = "token.key"
+
+// LoadOrCreateKey reads the token key from dir, creating a random one on
+// first start (0600, fsynced) for the embedded default.
+func LoadOrCreateKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, KeyFile)
+	key, err := os.ReadFile(path)
+	if err == nil {
+		if len(key) < 32 {
+			return nil, fmt.Errorf("%s: too short", path)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return LoadOrCreateKey(dir) // another process created it first
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(key); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return key, f.Close()
+}
+
+type ctxKey struct{}
+
+// With returns ctx carrying p.
+func With(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// From returns the request's principal, if authenticated.
+func From(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(ctxKey{}).(Principal)
+	return p, ok
+}
