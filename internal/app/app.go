@@ -58,6 +58,7 @@ type App struct {
 	Service *commands.Service
 	Expirer *commands.Expirer
 	handler http.Handler
+	mux     *chi.Mux
 	metrics *metrics
 
 	cancel context.CancelFunc
@@ -174,6 +175,10 @@ func (a *App) WaitCaughtUp(ctx context.Context) error {
 	}
 }
 
+// Routes lists the API's routes (method and pattern), for tests that must
+// cover every one.
+func (a *App) Routes() chi.Routes { return a.mux }
+
 // Handler is the whole HTTP API.
 func (a *App) Handler() http.Handler { return a.handler }
 
@@ -212,8 +217,9 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API) http.Handler {
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", a.readyz)
-	r.Handle("/metrics", a.metrics.handler())
+	r.Method(http.MethodGet, "/metrics", a.metrics.handler())
 	r.Get("/openapi.json", serveOpenAPI)
+	a.mux = r
 	var h http.Handler = r
 	if a.cfg.Verifier != nil {
 		h = authz.New(r, a.cfg.Verifier, a.Store)

@@ -1,0 +1,308 @@
+package authz_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"passerelle/commands"
+	"passerelle/domain"
+	"passerelle/domain/refdata"
+	"passerelle/eventstore"
+	"passerelle/internal/app"
+	"passerelle/internal/auth"
+	"passerelle/internal/authz"
+	"passerelle/internal/testenv"
+)
+
+// world is two tenants, A and B: each with an employer, a school, a pupil,
+// an offer and an application; A's application is confirmed (convention).
+type world struct {
+	empA, empB, uaiA, uaiB, pupilA, pupilB, offerA, offerB, appA, appB, convA string
+}
+
+func build(t *testing.T, store eventstore.Store) world {
+	t.Helper()
+	svc := commands.NewService(store, refdata.MustLoad())
+	ctx := context.Background()
+	n := 0
+	meta := func(role, subject string) commands.Meta {
+		n++
+		return commands.Meta{CommandID: "w" + string(rune('a'+n)) + time.Now().Format("150405.000000000"),
+			Actor: eventstore.Actor{Role: role, Subject: subject}, Now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	}
+	must := func(r commands.Result, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
+	}
+	w := world{uaiA: "0941234A", uaiB: "0751234B"}
+	w.empA = must(svc.RegisterEmployer(ctx, meta("backoffice", "bo"), domain.RegisterEmployerInput{Name: "A", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "a"}))
+	w.empB = must(svc.RegisterEmployer(ctx, meta("backoffice", "bo"), domain.RegisterEmployerInput{Name: "B", SIRET: "73282932000074", Kind: "public", CommuneCode: "75056", Address: "b"}))
+	for _, uai := range []string{w.uaiA, w.uaiB} {
+		must(svc.RegisterSchool(ctx, meta("backoffice", "bo"), domain.RegisterSchoolInput{UAI: uai, Name: uai, Kind: "college", CommuneCode: "94028", EducationPriority: "none"}))
+	}
+	pupil := func(uai string) string {
+		return must(svc.RegisterPupil(ctx, meta("school", uai), domain.RegisterPupilInput{SchoolUAI: uai, Grade: "3e", ClassName: "3e", FirstName: "P", LastName: uai,
+			BirthDate: "2011-05-01", Guardians: []domain.Guardian{{Name: "G", Email: "g@example.fr", Phone: "0600000000"}}}))
+	}
+	w.pupilA, w.pupilB = pupil(w.uaiA), pupil(w.uaiB)
+	offer := func(emp, role, subject string) string {
+		return must(svc.PostOffer(ctx, meta(role, subject), commands.PostOfferInput{EmployerID: emp, PostOfferInput: domain.PostOfferInput{
+			Title: "t", Description: "d", Sector: "s1", Grades: []string{"3e"}, Weeks: []string{"2027-W05"}, Seats: 2,
+			CommuneCode: "94028", Address: "a", Lat: 48.8, Lon: 2.4}}))
+	}
+	w.offerA, w.offerB = offer(w.empA, "operator", "op-A"), offer(w.empB, "employer", w.empB)
+	apply := func(offer, pupil string) string {
+		return must(svc.Apply(ctx, meta("pupil", pupil), commands.ApplyInput{OfferID: offer, PupilID: pupil,
+			SubmitInput: domain.SubmitInput{Weeks: []string{"2027-W05"}, Motivation: "m"}}))
+	}
+	w.appA, w.appB = apply(w.offerA, w.pupilA), apply(w.offerB, w.pupilB)
+	must(svc.Accept(ctx, meta("employer", w.empA), w.appA))
+	res, err := svc.Confirm(ctx, meta("pupil", w.pupilA), w.appA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.convA = res.ConventionID
+	return w
+}
+
+// subjects of each role on the A side and on the B side.
+func (w world) subject(role string, a bool) string {
+	pick := func(x, y string) string {
+		if a {
+			return x
+		}
+		return y
+	}
+	switch role {
+	case auth.Pupil, auth.Guardian:
+		return pick(w.pupilA, w.pupilB)
+	case auth.School:
+		return pick(w.uaiA, w.uaiB)
+	case auth.Employer:
+		return pick(w.empA, w.empB)
+	case auth.Operator:
+		return pick("op-A", "op-B")
+	}
+	return role + pick("-1", "-2")
+}
+
+// row is one request of the table: who may do it. "any": every subject of
+// the role; "own": only the A-side subject (the resources are A's).
+type row struct {
+	route  string // METHOD pattern
+	path   string
+	body   map[string]any
+	allow  map[string]string
+	public bool
+}
+
+const anyone, own = "any", "own"
+
+func rows(w world) []row {
+	o, a, c := "/v1/offers/"+w.offerA, "/v1/applications/"+w.appA, "/v1/conventions/"+w.convA
+	users := func(extra ...string) map[string]string {
+		m := map[string]string{}
+		for _, r := range append([]string{auth.Pupil, auth.Guardian, auth.School, auth.Employer, auth.Operator, auth.Backoffice}, extra...) {
+			m[r] = anyone
+		}
+		return m
+	}
+	bo := func(m map[string]string) map[string]string { m[auth.Backoffice] = anyone; return m }
+	sign := func(role, who string) row {
+		return row{route: "POST /v1/conventions/{id}/signatures", path: c + "/signatures", body: map[string]any{"role": role}, allow: map[string]string{who: own}}
+	}
+	return []row{
+		{route: "POST /v1/employers", path: "/v1/employers", allow: bo(map[string]string{auth.Operator: anyone})},
+		{route: "POST /v1/schools", path: "/v1/schools", allow: bo(map[string]string{})},
+		{route: "POST /v1/pupils", path: "/v1/pupils", body: map[string]any{"school_uai": w.uaiA}, allow: bo(map[string]string{auth.School: own})},
+		{route: "POST /v1/offers", path: "/v1/offers", body: map[string]any{"employer_id": w.empA}, allow: bo(map[string]string{auth.Employer: own, auth.Operator: anyone})},
+		{route: "POST /v1/offers/{id}/withdraw", path: o + "/withdraw", allow: bo(map[string]string{auth.Employer: own, auth.Operator: own})},
+		{route: "POST /v1/offers/{id}/amend", path: o + "/amend", allow: bo(map[string]string{auth.Employer: own, auth.Operator: own})},
+		{route: "POST /v1/offers/{id}/reopen", path: "/v1/offers/" + w.offerB + "/reopen", allow: bo(map[string]string{auth.Employer: "B"})},
+		{route: "POST /v1/offers/{id}/applications", path: o + "/applications", body: map[string]any{"pupil_id": w.pupilA}, allow: bo(map[string]string{auth.Pupil: own})},
+		{route: "POST /v1/applications/{id}/read", path: a + "/read", allow: bo(map[string]string{auth.Employer: own})},
+		{route: "POST /v1/applications/{id}/accept", path: a + "/accept", allow: bo(map[string]string{auth.Employer: own})},
+		{route: "POST /v1/applications/{id}/reject", path: a + "/reject", allow: bo(map[string]string{auth.Employer: own})},
+		{route: "POST /v1/applications/{id}/cancel", path: a + "/cancel", allow: bo(map[string]string{auth.Employer: own})},
+		{route: "POST /v1/applications/{id}/withdraw", path: a + "/withdraw", allow: bo(map[string]string{auth.Pupil: own})},
+		{route: "POST /v1/applications/{id}/confirm", path: a + "/confirm", allow: bo(map[string]string{auth.Pupil: own})},
+		{route: "POST /v1/conventions/{id}/complete", path: c + "/complete", body: map[string]any{"party": "employer"}, allow: bo(map[string]string{auth.Employer: own})},
+		{route: "POST /v1/conventions/{id}/complete", path: c + "/complete", body: map[string]any{"party": "school"}, allow: bo(map[string]string{auth.School: own})},
+		{route: "POST /v1/conventions/{id}/cancel", path: c + "/cancel", allow: bo(map[string]string{auth.Employer: own, auth.School: own})},
+		sign("employer", auth.Employer),
+		sign("school_head", auth.School),
+		sign("pupil", auth.Pupil),
+		sign("guardian", auth.Guardian),
+		sign("second_guardian", auth.Guardian),
+		{route: "GET /v1/offers", path: "/v1/offers", allow: users()},
+		{route: "GET /v1/offers/{id}", path: o, allow: users()},
+		{route: "GET /v1/stats/offers", path: "/v1/stats/offers", allow: users(auth.Statistician)},
+		{route: "GET /v1/stats/stream", path: "/v1/stats/stream", allow: users(auth.Statistician)},
+		{route: "GET /v1/stats/placements", path: "/v1/stats/placements", allow: map[string]string{auth.Backoffice: anyone, auth.Statistician: anyone, auth.School: anyone}},
+		{route: "GET /v1/applications/{id}", path: a, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own, auth.Employer: own})},
+		{route: "GET /v1/conventions/{id}", path: c, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own, auth.Employer: own})},
+		{route: "GET /v1/pupils/{id}/applications", path: "/v1/pupils/" + w.pupilA + "/applications", allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own})},
+		{route: "GET /v1/employers/{id}/applications", path: "/v1/employers/" + w.empA + "/applications", allow: bo(map[string]string{auth.Employer: own})},
+		{route: "GET /v1/schools/{uai}/dashboard", path: "/v1/schools/" + w.uaiA + "/dashboard", allow: bo(map[string]string{auth.School: own})},
+		{route: "GET /v1/audit/applications/{id}", path: "/v1/audit/applications/" + w.appA, allow: map[string]string{auth.Auditor: anyone, auth.Backoffice: anyone}},
+		{route: "GET /healthz", path: "/healthz", public: true},
+		{route: "GET /readyz", path: "/readyz", public: true},
+		{route: "GET /metrics", path: "/metrics", public: true},
+		{route: "GET /openapi.json", path: "/openapi.json", public: true},
+	}
+}
+
+// TestAuthorizationTable runs every route × every role, on the owner's
+// side and across tenants, against the real route table (handlers replaced
+// by a 204 so that allowed calls change nothing).
+func TestAuthorizationTable(t *testing.T) {
+	a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	w := build(t, a.Store)
+
+	stub := chi.NewRouter()
+	served := map[string]bool{}
+	if err := chi.Walk(a.Routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		served[method+" "+route] = true
+		stub.Method(method, route, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := auth.NewHMAC([]byte(strings.Repeat("x", 32)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := authz.New(stub, issuer, a.Store)
+	call := func(r row, role, subject string) int {
+		body, _ := json.Marshal(r.body)
+		method, _, _ := strings.Cut(r.route, " ")
+		req := httptest.NewRequest(method, r.path, strings.NewReader(string(body)))
+		if role != "" {
+			tok, err := issuer.Issue(auth.Principal{Role: role, Subject: subject}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		rec := httptest.NewRecorder()
+		guard.ServeHTTP(rec, req)
+		return rec.Code
+	}
+
+	covered := map[string]bool{}
+	for _, r := range rows(w) {
+		covered[r.route] = true
+		if !served[r.route] {
+			t.Errorf("%s: in the table but not served", r.route)
+			continue
+		}
+		if r.public {
+			if code := call(r, "", ""); code != http.StatusNoContent {
+				t.Errorf("%s without a token: %d, want 204", r.route, code)
+			}
+			continue
+		}
+		if code := call(r, "", ""); code != http.StatusUnauthorized {
+			t.Errorf("%s without a token: %d, want 401", r.route, code)
+		}
+		for _, role := range auth.Roles {
+			for _, side := range []string{"A", "B"} {
+				want := http.StatusForbidden
+				switch r.allow[role] {
+				case anyone:
+					want = http.StatusNoContent
+				case own:
+					if side == "A" {
+						want = http.StatusNoContent
+					}
+				case "B":
+					if side == "B" {
+						want = http.StatusNoContent
+					}
+				}
+				if code := call(r, role, w.subject(role, side == "A")); code != want {
+					t.Errorf("%s %v as %s of tenant %s: %d, want %d", r.route, r.body, role, side, code, want)
+				}
+			}
+		}
+	}
+	var missing []string
+	for route := range served {
+		if !covered[route] {
+			missing = append(missing, route)
+		}
+	}
+	sort.Strings(missing)
+	for _, m := range missing {
+		t.Errorf("%s is served but has no row in the authorization table", m)
+	}
+}
+
+// A resource that does not exist is refused exactly like one that belongs
+// to someone else: the answer does not reveal existence.
+func TestForbiddenDoesNotRevealExistence(t *testing.T) {
+	a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	w := build(t, a.Store)
+	issuer, _ := auth.NewHMAC([]byte(strings.Repeat("y", 32)), nil)
+	stub := chi.NewRouter()
+	_ = chi.Walk(a.Routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		stub.Method(method, route, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+		return nil
+	})
+	guard := authz.New(stub, issuer, a.Store)
+	tok, _ := issuer.Issue(auth.Principal{Role: auth.Employer, Subject: w.empB}, time.Hour)
+	answer := func(path string) string {
+		req := httptest.NewRequest("POST", path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		guard.ServeHTTP(rec, req)
+		return rec.Result().Status + " " + rec.Body.String()
+	}
+	exists := answer("/v1/applications/" + w.appA + "/accept")
+	missing := answer("/v1/applications/00000000-0000-4000-8000-000000000000/accept")
+	if exists != missing || !strings.HasPrefix(exists, "403") {
+		t.Fatalf("another tenant's application: %q; a missing one: %q", exists, missing)
+	}
+}
+
+// Tokens: expired, signed with another key, or naming no known role are
+// refused with 401.
+func TestBadTokens(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	issuer, _ := auth.NewHMAC([]byte(strings.Repeat("z", 32)), func() time.Time { return now })
+	other, _ := auth.NewHMAC([]byte(strings.Repeat("w", 32)), func() time.Time { return now })
+	good, _ := issuer.Issue(auth.Principal{Role: auth.Backoffice, Subject: "bo"}, time.Hour)
+	if p, err := issuer.Verify(good); err != nil || p.Role != auth.Backoffice || p.Subject != "bo" {
+		t.Fatalf("good token: %+v %v", p, err)
+	}
+	expired, _ := issuer.Issue(auth.Principal{Role: auth.Backoffice}, -time.Minute)
+	forged, _ := other.Issue(auth.Principal{Role: auth.Backoffice}, time.Hour)
+	none := "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJyb2xlIjoiYmFja29mZmljZSIsImlzcyI6InBhc3NlcmVsbGUifQ."
+	for name, tok := range map[string]string{"expired": expired, "forged": forged, "alg none": none, "garbage": "abc"} {
+		if _, err := issuer.Verify(tok); err == nil {
+			t.Errorf("%s token verified", name)
+		}
+	}
+	if _, err := issuer.Issue(auth.Principal{Role: "root"}, time.Hour); err == nil {
+		t.Error("a token for an unknown role was issued")
+	}
+}
