@@ -9,6 +9,7 @@ import (
 
 	"passerelle/domain"
 	"passerelle/eventstore"
+	"passerelle/eventstore/chain"
 )
 
 // aggregate is what the repository rebuilds from a stream.
@@ -21,6 +22,7 @@ type loaded struct {
 	stream   string
 	revision int64 // -1: no stream
 	position eventstore.Position
+	hash     string // of the last event, for the tamper-evident chain
 }
 
 func (l loaded) expected() eventstore.ExpectedRevision {
@@ -51,7 +53,7 @@ func (r repository) load(ctx context.Context, stream string, agg aggregate) (loa
 			return l, fmt.Errorf("load %s@%d: %w", stream, re.Revision, err)
 		}
 		agg.Apply(e)
-		l.revision, l.position = int64(re.Revision), re.Position
+		l.revision, l.position, l.hash = int64(re.Revision), re.Position, chain.Of(re)
 	}
 	return l, nil
 }
@@ -63,19 +65,20 @@ func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.E
 	if len(evs) == 0 {
 		return l.position, nil
 	}
-	md := eventstore.Metadata{
-		CommandID: m.CommandID, CorrelationID: m.CorrelationID, CausationID: m.CommandID,
-		Actor: m.Actor, OccurredAt: m.Now,
-	}.Encode()
 	data := make([]eventstore.EventData, len(evs))
+	prev := l.hash
 	for i, e := range evs {
 		b, err := domain.Encode(e)
 		if err != nil {
 			return 0, fmt.Errorf("encode %s: %w", e.EventType(), err)
 		}
-		data[i] = eventstore.EventData{
-			ID: eventstore.EventID(m.CommandID+"/"+l.stream+"/"+m.step, i), Type: e.EventType(), Data: b, Metadata: md,
-		}
+		md := eventstore.Metadata{
+			CommandID: m.CommandID, CorrelationID: m.CorrelationID, CausationID: m.CommandID,
+			Actor: m.Actor, OccurredAt: m.Now, PrevHash: prev,
+		}.Encode()
+		id := eventstore.EventID(m.CommandID+"/"+l.stream+"/"+m.step, i)
+		data[i] = eventstore.EventData{ID: id, Type: e.EventType(), Data: b, Metadata: md}
+		prev = chain.Hash(l.stream, uint64(l.revision+1+int64(i)), id, e.EventType(), b, md)
 	}
 	res, err := r.store.Append(ctx, l.stream, l.expected(), data...)
 	if err != nil {
@@ -150,4 +153,20 @@ func read[A any, PA interface {
 	agg := PA(new(A))
 	_, err := r.load(ctx, stream, agg)
 	return agg, err
+}
+
+// Chained reports whether a stream's events carry the tamper-evident chain:
+// every stream Passerelle writes.
+func Chained(stream string) bool {
+	switch cat := eventstore.Category(stream); cat {
+	case "idempotency", "seal":
+		return true
+	default:
+		for _, c := range domain.Categories {
+			if c == cat {
+				return true
+			}
+		}
+		return false
+	}
 }

@@ -16,6 +16,9 @@ type Metadata struct {
 	CausationID   string    `json:"causation_id,omitempty"`
 	Actor         Actor     `json:"actor"`
 	OccurredAt    time.Time `json:"occurred_at"`
+	// PrevHash is the hash of the previous event of the same stream
+	// (package chain), empty for a stream's first event.
+	PrevHash string `json:"prev_hash,omitempty"`
 }
 
 // Actor is who issued the command: a role and, for most roles, a subject.

@@ -21,6 +21,7 @@ import (
 	"passerelle/commands"
 	"passerelle/domain/refdata"
 	"passerelle/eventstore"
+	"passerelle/eventstore/chain"
 	"passerelle/eventstore/embedded"
 	"passerelle/internal/api"
 	"passerelle/internal/auth"
@@ -42,6 +43,9 @@ type Config struct {
 	// Verifier authenticates bearer tokens; nil serves without
 	// authentication (development and tests of other concerns).
 	Verifier auth.Verifier
+	// SealEvery is how often the log is sealed (package chain; default one
+	// minute; negative: never).
+	SealEvery time.Duration
 	// ExpiryEvery is how often overdue applications are expired (default
 	// one minute; negative: never, for tests that drive Expirer themselves).
 	ExpiryEvery time.Duration
@@ -136,6 +140,13 @@ func (a *App) Start(ctx context.Context) error {
 	a.done = make(chan error, 1)
 	running := make(chan struct{})
 	go func() { a.done <- a.runner.Run(ctx, running) }()
+	if every := a.cfg.SealEvery; every >= 0 {
+		if every == 0 {
+			every = time.Minute
+		}
+		sealer := chain.NewSealer(a.Store, commands.Chained, a.cfg.Clock)
+		go sealer.Run(ctx, every, func(err error) { a.log.Warn("sealing the log failed", "err", err) })
+	}
 	if every := a.cfg.ExpiryEvery; every >= 0 {
 		if every == 0 {
 			every = time.Minute

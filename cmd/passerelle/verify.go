@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"passerelle/commands"
+	"passerelle/eventstore/chain"
+)
+
+func init() {
+	commandsByName["verify"] = command{"walk the event log and report the first broken link of its hash chain", verify}
+}
+
+// errTampered makes verify exit non-zero when the chain is broken.
+type errTampered struct{ b *chain.Break }
+
+func (e errTampered) Error() string { return "the log is not intact: " + e.b.Error() }
+
+func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flagSet("verify", "verify [--data-dir DIR] [--eventstore URL]", stderr)
+	dataDir := fs.String("data-dir", "./passerelle-data", "directory of the embedded event store (the service must not be running on it)")
+	esURL := fs.String("eventstore", "", "EventStoreDB connection string; empty: the embedded engine in --data-dir")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	store, err := openCLIStore(*dataDir, *esURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rep, err := chain.Verify(ctx, store, commands.Chained)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		return err
+	}
+	if rep.Break != nil {
+		return errTampered{rep.Break}
+	}
+	fmt.Fprintf(stderr, "intact: %d events, %d seals\n", rep.Events, rep.Seals)
+	return nil
+}

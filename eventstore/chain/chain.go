@@ -1,0 +1,256 @@
+// Package chain makes the event log tamper-evident.
+//
+// Every event written by Passerelle carries in its metadata the hash of its
+// predecessor in the same stream (prev_hash), so changing any event breaks
+// the link to its successor. The last event of a stream has no successor:
+// seal events, appended periodically to the "seal-log" stream, record the
+// hash of the head of every stream changed since the previous seal, and the
+// hash of the previous seal. Verify walks the whole log and reports the
+// first event whose hash no longer matches what a later record says.
+package chain
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"passerelle/eventstore"
+)
+
+// Hash is the hash of one event: its place, identity, type, data and
+// metadata (which holds the predecessor's hash, forming the chain).
+func Hash(stream string, revision uint64, id uuid.UUID, eventType string, data, metadata []byte) string {
+	h := sha256.New()
+	dataSum := sha256.Sum256(data)
+	fmt.Fprintf(h, "%s\n%d\n%s\n%s\n%x\n", stream, revision, id, eventType, dataSum)
+	h.Write(metadata)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Of hashes a recorded event.
+func Of(e eventstore.RecordedEvent) string {
+	return Hash(e.Stream, e.Revision, e.ID, e.Type, e.Data, e.Metadata)
+}
+
+// SealStream holds the seals.
+const SealStream = "seal-log"
+
+// SealType is the event type of a seal.
+const SealType = "LogSealed"
+
+// Seal is the data of a seal event.
+type Seal struct {
+	UpTo     string          `json:"up_to"`     // last position covered
+	Heads    map[string]Head `json:"heads"`     // streams changed since the previous seal
+	Previous string          `json:"prev_seal"` // hash of the previous seal event
+}
+
+// Head is the last event of a stream at sealing time.
+type Head struct {
+	Revision uint64 `json:"revision"`
+	Hash     string `json:"hash"`
+}
+
+type envelope struct {
+	PrevHash string `json:"prev_hash"`
+}
+
+// prevHash reads the predecessor's hash from an event's metadata.
+func prevHash(md []byte) (string, bool) {
+	var e envelope
+	if json.Unmarshal(md, &e) != nil {
+		return "", false
+	}
+	return e.PrevHash, true
+}
+
+// Break is the first broken link found.
+type Break struct {
+	Stream   string              `json:"stream"`
+	Revision uint64              `json:"revision"`
+	Position eventstore.Position `json:"position"`
+	Type     string              `json:"type"`
+	Reason   string              `json:"reason"`
+}
+
+func (b *Break) Error() string {
+	return fmt.Sprintf("event %s@%d (position %d, %s): %s", b.Stream, b.Revision, b.Position, b.Type, b.Reason)
+}
+
+// Report is the outcome of a full verification.
+type Report struct {
+	Events int    `json:"events"`
+	Seals  int    `json:"seals"`
+	Break  *Break `json:"break,omitempty"`
+}
+
+type last struct {
+	revision uint64
+	position eventstore.Position
+	typ      string
+	hash     string
+}
+
+// Verify walks the log from the start. Events of streams outside chained
+// categories (written by other tools) are skipped.
+func Verify(ctx context.Context, store eventstore.Store, chained func(stream string) bool) (Report, error) {
+	var rep Report
+	heads := map[string]last{}
+	var prevSeal string
+	from := eventstore.Start
+	for {
+		page, err := store.ReadAll(ctx, from, 1000)
+		if err != nil {
+			return rep, err
+		}
+		if len(page) == 0 {
+			return rep, nil
+		}
+		for _, e := range page {
+			from = e.Position
+			if !chained(e.Stream) {
+				continue
+			}
+			rep.Events++
+			h := Of(e)
+			prev, ok := prevHash(e.Metadata)
+			before, seen := heads[e.Stream]
+			switch {
+			case !ok:
+				rep.Break = &Break{e.Stream, e.Revision, e.Position, e.Type, "its metadata is not readable"}
+			case seen && prev != before.hash:
+				// the predecessor changed after this event was written
+				rep.Break = &Break{e.Stream, before.revision, before.position, before.typ, "its hash no longer matches the one recorded by its successor"}
+			case !seen && (e.Revision != 0 || prev != ""):
+				rep.Break = &Break{e.Stream, e.Revision, e.Position, e.Type, "the stream's earlier events are missing"}
+			case seen && e.Revision != before.revision+1:
+				rep.Break = &Break{e.Stream, e.Revision, e.Position, e.Type, "revisions are not dense"}
+			}
+			if rep.Break != nil {
+				return rep, nil
+			}
+			heads[e.Stream] = last{e.Revision, e.Position, e.Type, h}
+			if e.Stream == SealStream && e.Type == SealType {
+				rep.Seals++
+				var s Seal
+				if err := json.Unmarshal(e.Data, &s); err != nil {
+					rep.Break = &Break{e.Stream, e.Revision, e.Position, e.Type, "the seal is not readable"}
+					return rep, nil
+				}
+				if s.Previous != prevSeal {
+					rep.Break = &Break{e.Stream, e.Revision, e.Position, e.Type, "the seal does not follow the previous seal"}
+					return rep, nil
+				}
+				for stream, sh := range s.Heads {
+					cur, ok := heads[stream]
+					if !ok || cur.revision < sh.Revision {
+						rep.Break = &Break{stream, sh.Revision, 0, "", "an event recorded by a seal is missing"}
+						return rep, nil
+					}
+					if cur.revision == sh.Revision && cur.hash != sh.Hash {
+						rep.Break = &Break{stream, cur.revision, cur.position, cur.typ, "its hash no longer matches the one recorded by a seal"}
+						return rep, nil
+					}
+				}
+				prevSeal = h
+			}
+		}
+	}
+}
+
+// Sealer appends seals covering everything written since the last one.
+type Sealer struct {
+	store   eventstore.Store
+	chained func(string) bool
+	now     func() time.Time
+}
+
+// NewSealer builds a sealer over store.
+func NewSealer(store eventstore.Store, chained func(string) bool, now func() time.Time) *Sealer {
+	if now == nil {
+		now = time.Now
+	}
+	return &Sealer{store: store, chained: chained, now: now}
+}
+
+// SealOnce appends one seal if anything was written since the previous
+// one; it reports whether it sealed.
+func (s *Sealer) SealOnce(ctx context.Context) (bool, error) {
+	var prev Seal
+	var prevHash string
+	from := eventstore.Start
+	expected := eventstore.NoStream
+	evs, err := s.store.ReadStream(ctx, SealStream, eventstore.Backwards, eventstore.End, 1)
+	switch {
+	case errors.Is(err, eventstore.ErrStreamNotFound):
+	case err != nil:
+		return false, err
+	default:
+		last := evs[0]
+		if err := json.Unmarshal(last.Data, &prev); err != nil {
+			return false, fmt.Errorf("last seal: %w", err)
+		}
+		p, err := eventstore.ParsePosition(prev.UpTo)
+		if err != nil {
+			return false, err
+		}
+		from, prevHash, expected = p, Of(last), eventstore.Exact(last.Revision)
+	}
+	seal := Seal{Heads: map[string]Head{}, Previous: prevHash}
+	upTo := from
+	for {
+		page, err := s.store.ReadAll(ctx, from, 1000)
+		if err != nil {
+			return false, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			from = e.Position
+			if e.Stream == SealStream || !s.chained(e.Stream) {
+				continue
+			}
+			seal.Heads[e.Stream] = Head{Revision: e.Revision, Hash: Of(e)}
+			upTo = e.Position
+		}
+	}
+	if len(seal.Heads) == 0 {
+		return false, nil
+	}
+	seal.UpTo = upTo.String()
+	data, _ := json.Marshal(seal) // plain struct: cannot fail
+	md := eventstore.Metadata{
+		CommandID: "seal/" + seal.UpTo, Actor: eventstore.Actor{Role: "system", Subject: "sealer"},
+		OccurredAt: s.now().UTC(), PrevHash: prevHash,
+	}.Encode()
+	_, err = s.store.Append(ctx, SealStream, expected, eventstore.EventData{
+		ID: eventstore.EventID("seal/"+seal.UpTo, 0), Type: SealType, Data: data, Metadata: md,
+	})
+	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		return false, nil // another instance sealed first
+	}
+	return err == nil, err
+}
+
+// Run seals every interval until ctx ends.
+func (s *Sealer) Run(ctx context.Context, every time.Duration, onErr func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.SealOnce(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+				onErr(err)
+			}
+		}
+	}
+}
