@@ -55,7 +55,7 @@ func (a *API) Routes(r chi.Router) {
 			Kind              string `json:"kind"`
 			CommuneCode       string `json:"commune_code"`
 			EducationPriority string `json:"education_priority"`
-			QPV               bool   `json:"qpv"`
+			QPV               bool   `json:"qpv" required:"true"`
 		}
 		if err := api.Unmarshal(body, &in, false); err != nil {
 			return Result{}, err
@@ -88,8 +88,8 @@ func (a *API) Routes(r chi.Router) {
 			Seats          int                `json:"seats"`
 			CommuneCode    string             `json:"commune_code"`
 			Address        string             `json:"address"`
-			Lat            float64            `json:"lat"`
-			Lon            float64            `json:"lon"`
+			Lat            float64            `json:"lat" required:"true"`
+			Lon            float64            `json:"lon" required:"true"`
 			Reserved       domain.Reservation `json:"reserved"`
 			DailyHours     *domain.DailyHours `json:"daily_hours"`
 			GroupSize      int                `json:"group_size"`

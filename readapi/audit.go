@@ -102,6 +102,12 @@ func (a *API) WithAudit(store eventstore.Store) *API {
 
 func (a *API) auditApplication(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
+	if mp := r.URL.Query().Get("min_position"); mp != "" {
+		if _, err := eventstore.ParsePosition(mp); err != nil {
+			api.WriteError(w, r, api.Invalid("min_position", "must be a position returned by a command"))
+			return
+		}
+	}
 	if a.store == nil || !validID(id) {
 		api.WriteError(w, r, notFound("application"))
 		return

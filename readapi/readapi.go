@@ -319,7 +319,7 @@ func geoParams(near, radius string) (*[2]float64, float64, error) {
 	}
 	lat, err1 := strconv.ParseFloat(parts[0], 64)
 	lon, err2 := strconv.ParseFloat(parts[1], 64)
-	if err1 != nil || err2 != nil || lat < -85 || lat > 85 || lon < -180 || lon > 180 {
+	if err1 != nil || err2 != nil || math.IsNaN(lat) || math.IsNaN(lon) || lat < -85 || lat > 85 || lon < -180 || lon > 180 {
 		return nil, 0, api.Invalid("near", "must be lat,lon in degrees")
 	}
 	r := 10.0

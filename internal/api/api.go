@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +96,9 @@ func Unmarshal(raw []byte, v any, allowEmpty bool) error {
 		}
 		return Invalid("body", "a JSON object is required")
 	}
+	if err := checkKeys(raw, reflect.TypeOf(v), ""); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -115,8 +120,78 @@ func Unmarshal(raw []byte, v any, allowEmpty bool) error {
 			return Invalid("body", "malformed JSON")
 		}
 	}
-	if dec.More() {
+	// anything after the object, even a stray bracket, is an error
+	if _, err := dec.Token(); err != io.EOF {
 		return Invalid("body", "a single JSON object is expected")
+	}
+	return nil
+}
+
+// checkKeys enforces what encoding/json does not: field names match exactly
+// (json matches them case-insensitively), and fields tagged
+// `required:"true"` are present even when their zero value would be valid
+// (a false flag, a zero coordinate).
+func checkKeys(raw []byte, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Slice:
+		var items []json.RawMessage
+		if json.Unmarshal(raw, &items) != nil {
+			return nil // not an array: the decoder names the type error
+		}
+		for i, it := range items {
+			if err := checkKeys(it, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Struct:
+	default:
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil || obj == nil {
+		return nil // not an object (or null): the decoder answers
+	}
+	known := map[string]reflect.StructField{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		known[name] = f
+	}
+	prefix := path
+	if prefix != "" {
+		prefix += "."
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		f, ok := known[k]
+		if !ok {
+			return Invalid(prefix+k, "unknown field")
+		}
+		if err := checkKeys(obj[k], f.Type, prefix+k); err != nil {
+			return err
+		}
+	}
+	names := make([]string, 0, len(known))
+	for name := range known {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := obj[name]; !ok && known[name].Tag.Get("required") == "true" {
+			return &Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed",
+				Message: prefix + name + ": is required", Fields: map[string]string{prefix + name: "is required"}}
+		}
 	}
 	return nil
 }
