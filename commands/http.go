@@ -77,6 +77,12 @@ func (a *API) Routes(r chi.Router) {
 		}
 		return a.svc.RegisterPupil(ctx, m, domain.RegisterPupilInput(in))
 	}))
+	r.Post("/v1/pupils/{id}/forget", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
+		if err := api.Unmarshal(body, &struct{}{}, true); err != nil {
+			return Result{}, err
+		}
+		return a.svc.Forget(ctx, m, chi.URLParam(r, "id"))
+	}))
 	r.Post("/v1/offers", a.handle(http.StatusCreated, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
 		var in struct {
 			EmployerID     string             `json:"employer_id"`

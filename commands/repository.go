@@ -10,6 +10,7 @@ import (
 	"passerelle/domain"
 	"passerelle/eventstore"
 	"passerelle/eventstore/chain"
+	"passerelle/internal/personal"
 )
 
 // aggregate is what the repository rebuilds from a stream.
@@ -36,6 +37,9 @@ func (l loaded) expected() eventstore.ExpectedRevision {
 // with the revision it loaded.
 type repository struct {
 	store eventstore.Store
+	// cipher seals personal data before it is stored and opens it when
+	// read back; nil stores everything in clear (tests of other concerns).
+	cipher *personal.Cipher
 }
 
 func (r repository) load(ctx context.Context, stream string, agg aggregate) (loaded, error) {
@@ -51,6 +55,11 @@ func (r repository) load(ctx context.Context, stream string, agg aggregate) (loa
 		e, err := domain.Decode(re.Type, re.Data)
 		if err != nil {
 			return l, fmt.Errorf("load %s@%d: %w", stream, re.Revision, err)
+		}
+		if r.cipher != nil {
+			if err := r.cipher.Open(e); err != nil {
+				return l, fmt.Errorf("load %s@%d: %w", stream, re.Revision, err)
+			}
 		}
 		agg.Apply(e)
 		l.revision, l.position, l.hash = int64(re.Revision), re.Position, chain.Of(re)
@@ -68,6 +77,12 @@ func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.E
 	data := make([]eventstore.EventData, len(evs))
 	prev := l.hash
 	for i, e := range evs {
+		if r.cipher != nil {
+			var err error
+			if e, err = r.cipher.Seal(e); err != nil {
+				return 0, fmt.Errorf("seal %s: %w", e.EventType(), err)
+			}
+		}
 		b, err := domain.Encode(e)
 		if err != nil {
 			return 0, fmt.Errorf("encode %s: %w", e.EventType(), err)

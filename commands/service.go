@@ -12,6 +12,7 @@ import (
 
 	"passerelle/domain"
 	"passerelle/eventstore"
+	"passerelle/internal/personal"
 )
 
 // Meta is what every command carries besides its input.
@@ -48,6 +49,31 @@ type Service struct {
 // NewService builds the command handlers over a store.
 func NewService(store eventstore.Store, places domain.Places) *Service {
 	return &Service{repo: repository{store: store}, places: places}
+}
+
+// WithPersonalData seals personal data in events with per-person keys.
+func (s *Service) WithPersonalData(c *personal.Cipher) *Service {
+	s.repo.cipher = c
+	return s
+}
+
+// Forget erases a pupil's and their guardians' personal data: the fact is
+// recorded, then the pupil's key is destroyed, which makes every sealed
+// field of every copy of the log unreadable. Ids and statistics remain.
+func (s *Service) Forget(ctx context.Context, m Meta, pupilID string) (Result, error) {
+	if !validID(pupilID) {
+		return Result{}, domain.NotFoundf("pupil")
+	}
+	_, pos, err := update(ctx, s.repo, m, domain.PupilStream(pupilID), (*domain.Pupil).Forget)
+	if err != nil {
+		return Result{}, err
+	}
+	if s.repo.cipher != nil {
+		if err := s.repo.cipher.Forget(pupilID); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{ID: pupilID, Position: pos}, nil
 }
 
 var idSpace = uuid.MustParse("0c6f8d36-2b7a-4a8e-9f0e-5d3c1b2a4e77")

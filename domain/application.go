@@ -80,7 +80,7 @@ type SubmitInput struct {
 // school is the pupil's school, for reserved offers.
 func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, school *School, in SubmitInput, now time.Time) ([]Event, error) {
 	p := Problems{}
-	if pupil == nil || !pupil.Exists() {
+	if pupil == nil || !pupil.Exists() || pupil.Forgotten {
 		p.Add("pupil_id", "no pupil is registered with this id")
 	}
 	weeks := checkWeeks(p, "weeks", in.Weeks)

@@ -137,7 +137,7 @@ func DraftConvention(id string, in DraftInput) []Event {
 		d.SchoolName = in.School.Registered.Name
 	}
 	if in.Pupil != nil {
-		d.GuardianCount = len(in.Pupil.Registered.Guardians)
+		d.GuardianCount = in.Pupil.Registered.GuardianCount
 	}
 	d.DocumentHash = DocumentHash(ConventionTerms{Drafted: d})
 	return []Event{&d}

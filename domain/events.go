@@ -49,16 +49,44 @@ type Guardian struct {
 	Phone string `json:"phone"`
 }
 
+// Sealed is personal data encrypted with the key of the person it is about
+// (AES-GCM). Destroying that key erases the data everywhere the event is
+// copied, while the event itself stays in the log.
+type Sealed struct {
+	Subject    string `json:"subject"` // whose key: the pupil id
+	Nonce      []byte `json:"nonce"`
+	Ciphertext []byte `json:"ciphertext"`
+}
+
+// PupilPersonal is the personal part of a pupil's registration.
+type PupilPersonal struct {
+	FirstName string     `json:"first_name"`
+	LastName  string     `json:"last_name"`
+	BirthDate string     `json:"birth_date"`
+	Guardians []Guardian `json:"guardians"`
+}
+
 type PupilRegistered struct {
-	PupilID    string     `json:"pupil_id"`
-	SchoolUAI  string     `json:"school_uai"`
-	Department string     `json:"department"`
-	Grade      Grade      `json:"grade"`
-	ClassName  string     `json:"class_name"`
-	FirstName  string     `json:"first_name"`
-	LastName   string     `json:"last_name"`
-	BirthDate  string     `json:"birth_date"`
-	Guardians  []Guardian `json:"guardians"`
+	PupilID       string     `json:"pupil_id"`
+	SchoolUAI     string     `json:"school_uai"`
+	Department    string     `json:"department"`
+	Grade         Grade      `json:"grade"`
+	ClassName     string     `json:"class_name"`
+	GuardianCount int        `json:"guardian_count"`
+	FirstName     string     `json:"first_name,omitempty"`
+	LastName      string     `json:"last_name,omitempty"`
+	BirthDate     string     `json:"birth_date,omitempty"`
+	Guardians     []Guardian `json:"guardians,omitempty"`
+	// Sealed holds the personal fields above once stored; Erased says they
+	// were erased (the key is gone) when the event was read back.
+	Sealed *Sealed `json:"sealed,omitempty"`
+	Erased bool    `json:"erased,omitempty"`
+}
+
+// PupilForgotten: the pupil's and guardians' personal data was erased at
+// the family's request (crypto-shredding); ids and statistics remain.
+type PupilForgotten struct {
+	PupilID string `json:"pupil_id"`
 }
 
 // Reservation restricts an offer to some pupils. With several
@@ -150,8 +178,10 @@ type ApplicationSubmitted struct {
 	SchoolUAI     string    `json:"school_uai"`
 	Grade         Grade     `json:"grade"`
 	Weeks         []string  `json:"weeks"`
-	Motivation    string    `json:"motivation"`
+	Motivation    string    `json:"motivation,omitempty"` // personal: sealed with the pupil's key
 	SubmittedAt   time.Time `json:"submitted_at"`
+	Sealed        *Sealed   `json:"sealed,omitempty"`
+	Erased        bool      `json:"erased,omitempty"`
 }
 
 // ApplicationRead: the employer opened the application.
@@ -298,6 +328,7 @@ func (PupilWeeksReserved) EventType() string       { return "PupilWeeksReserved"
 func (PupilWeeksReleased) EventType() string       { return "PupilWeeksReleased" }
 func (ConventionCompleted) EventType() string      { return "ConventionCompleted" }
 func (ConventionCancelled) EventType() string      { return "ConventionCancelled" }
+func (PupilForgotten) EventType() string           { return "PupilForgotten" }
 func (SeatHeld) EventType() string                 { return "SeatHeld" }
 func (SeatReleased) EventType() string             { return "SeatReleased" }
 func (ApplicationSubmitted) EventType() string     { return "ApplicationSubmitted" }
@@ -344,6 +375,7 @@ func init() {
 		func() Event { return &PupilWeeksReleased{} },
 		func() Event { return &ConventionCompleted{} },
 		func() Event { return &ConventionCancelled{} },
+		func() Event { return &PupilForgotten{} },
 	)
 }
 

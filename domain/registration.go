@@ -125,6 +125,7 @@ type Pupil struct {
 	Registered   PupilRegistered
 	Applications map[string][]string // application -> weeks
 	Reserved     map[string][]string // confirmed application -> weeks
+	Forgotten    bool
 	exists       bool
 }
 
@@ -141,7 +142,22 @@ func (a *Pupil) Apply(e Event) {
 		a.Reserved[ev.ApplicationID] = ev.Weeks
 	case *PupilWeeksReleased:
 		delete(a.Reserved, ev.ApplicationID)
+	case *PupilForgotten:
+		a.Forgotten = true
+		a.Registered.FirstName, a.Registered.LastName, a.Registered.BirthDate, a.Registered.Guardians = "", "", "", nil
 	}
+}
+
+// Forget erases the pupil's personal data; the key destruction that makes
+// it final is the command's second step.
+func (a *Pupil) Forget() ([]Event, error) {
+	if !a.exists {
+		return nil, NotFoundf("pupil")
+	}
+	if a.Forgotten {
+		return nil, nil
+	}
+	return []Event{&PupilForgotten{PupilID: a.Registered.PupilID}}, nil
 }
 
 // RecordApplication tracks an application on the pupil's stream.
@@ -235,7 +251,7 @@ func RegisterPupil(id string, in RegisterPupilInput, school *School, now time.Ti
 	}
 	return []Event{&PupilRegistered{
 		PupilID: id, SchoolUAI: in.SchoolUAI, Department: school.Registered.Department, Grade: g,
-		ClassName: strings.TrimSpace(in.ClassName), FirstName: strings.TrimSpace(in.FirstName),
+		ClassName: strings.TrimSpace(in.ClassName), GuardianCount: len(in.Guardians), FirstName: strings.TrimSpace(in.FirstName),
 		LastName: strings.TrimSpace(in.LastName), BirthDate: in.BirthDate, Guardians: in.Guardians,
 	}}, nil
 }

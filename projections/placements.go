@@ -25,6 +25,7 @@ type ApplicationDoc struct {
 	Status       string       `json:"status"`
 	Weeks        []string     `json:"weeks"`
 	Motivation   string       `json:"motivation"`
+	Erased       bool         `json:"personal_data_erased,omitempty"`
 	ConventionID string       `json:"convention_id,omitempty"`
 	SubmittedAt  time.Time    `json:"submitted_at"`
 	UpdatedAt    time.Time    `json:"updated_at"`
@@ -122,7 +123,7 @@ func (Placements) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 		d := ApplicationDoc{
 			ID: e.ApplicationID, OfferID: e.OfferID, EmployerID: e.EmployerID, PupilID: e.PupilID,
 			SchoolUAI: e.SchoolUAI, Grade: e.Grade, Status: domain.StatusSubmitted, Weeks: e.Weeks,
-			Motivation: e.Motivation, SubmittedAt: e.SubmittedAt, UpdatedAt: ev.OccurredAt,
+			Motivation: e.Motivation, Erased: e.Erased, SubmittedAt: e.SubmittedAt, UpdatedAt: ev.OccurredAt,
 		}
 		score := float64(ev.Position)
 		return []Cmd{
@@ -131,6 +132,25 @@ func (Placements) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 			{"ZADD", v.Key(EmployerApplicationsKey(d.EmployerID)), score, d.ID},
 			{"ZADD", v.Key(DeadlinesKey()), d.SubmittedAt.Add(domain.AnswerWithin).Unix(), d.ID},
 		}, nil
+	case *domain.PupilForgotten:
+		// erase the personal data this model copied; ids and counts stay
+		ids, err := v.RDB.ZRange(ctx, v.Key(PupilApplicationsKey(e.PupilID)), 0, -1).Result()
+		if err != nil {
+			return nil, err
+		}
+		var cmds []Cmd
+		for _, id := range ids {
+			var d ApplicationDoc
+			ok, err := getJSON(ctx, v.RDB, v.Key(ApplicationDocKey(id)), &d)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				d.Motivation, d.Erased = "", true
+				cmds = append(cmds, setJSON(v.Key(ApplicationDocKey(id)), d))
+			}
+		}
+		return cmds, nil
 	case *domain.ApplicationRead:
 		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusRead, "")
 	case *domain.ApplicationAccepted:

@@ -67,6 +67,9 @@ type Runner struct {
 	projectors []Projector
 	log        *slog.Logger
 
+	// opener restores sealed personal data in events (nil: none sealed)
+	opener interface{ Open(domain.Event) error }
+
 	mu      sync.Mutex
 	applied map[string]eventstore.Position
 	prefix  map[string]string // served generation of each projection
@@ -79,6 +82,13 @@ func NewRunner(store eventstore.Store, rdb redis.UniversalClient, log *slog.Logg
 	}
 	return &Runner{store: store, rdb: rdb, projectors: ps, log: log,
 		applied: map[string]eventstore.Position{}, prefix: map[string]string{}}
+}
+
+// WithOpener makes projectors see personal data restored from its seal, or
+// marked erased when the person was forgotten.
+func (r *Runner) WithOpener(o interface{ Open(domain.Event) error }) *Runner {
+	r.opener = o
+	return r
 }
 
 // Run builds the router and runs it until ctx ends. running is closed once
@@ -147,6 +157,9 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 			return nil
 		}
 		ev, err := decodeMessage(msg, eventstore.Position(pos))
+		if err == nil && ev.Data != nil && r.opener != nil {
+			err = r.opener.Open(ev.Data)
+		}
 		if err != nil {
 			// A malformed event cannot be projected; skipping it keeps the
 			// projection alive and the log is still there to inspect.

@@ -1,6 +1,7 @@
 package readapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,10 +36,15 @@ type AuditTrail struct {
 	Events        []AuditEvent `json:"events"`
 }
 
+// Opener restores sealed personal data in an event (package personal).
+type Opener interface{ Open(domain.Event) error }
+
 // AuditApplication reads a placement's history from the event log itself:
 // every event of the application and of its convention, and the events of
 // the offer and of the pupil that concern this application, in log order.
-func AuditApplication(ctx context.Context, store eventstore.Store, id string) (AuditTrail, error) {
+// Personal data is shown opened with opener, or marked erased when the
+// pupil was forgotten.
+func AuditApplication(ctx context.Context, store eventstore.Store, opener Opener, id string) (AuditTrail, error) {
 	trail := AuditTrail{ApplicationID: id, Events: []AuditEvent{}}
 	appEvents, err := store.ReadStream(ctx, domain.ApplicationStream(id), eventstore.Forwards, 0, 0)
 	if errors.Is(err, eventstore.ErrStreamNotFound) {
@@ -81,10 +87,7 @@ func AuditApplication(ctx context.Context, store eventstore.Store, id string) (A
 	sort.Slice(all, func(i, j int) bool { return all[i].Position < all[j].Position })
 	for _, re := range all {
 		md, _ := eventstore.DecodeMetadata(re.Metadata)
-		data := json.RawMessage(re.Data)
-		if !json.Valid(data) {
-			data = json.RawMessage("null")
-		}
+		data := auditData(re, opener)
 		trail.Events = append(trail.Events, AuditEvent{
 			Type: re.Type, Stream: re.Stream, Revision: re.Revision, Position: re.Position.String(),
 			OccurredAt: md.OccurredAt, RecordedAt: re.Created, Actor: md.Actor, CommandID: md.CommandID,
@@ -94,9 +97,29 @@ func AuditApplication(ctx context.Context, store eventstore.Store, id string) (A
 	return trail, nil
 }
 
+// auditData is the event's data with its personal fields opened (or
+// marked erased) rather than the sealed blob.
+func auditData(re eventstore.RecordedEvent, opener Opener) json.RawMessage {
+	if !json.Valid(re.Data) {
+		return json.RawMessage("null")
+	}
+	if opener == nil || !bytes.Contains(re.Data, []byte(`"sealed"`)) {
+		return re.Data
+	}
+	e, err := domain.Decode(re.Type, re.Data)
+	if err != nil || opener.Open(e) != nil {
+		return re.Data
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return re.Data
+	}
+	return b
+}
+
 // WithAudit serves the audit routes from store: the only reads of the log.
-func (a *API) WithAudit(store eventstore.Store) *API {
-	a.store = store
+func (a *API) WithAudit(store eventstore.Store, opener Opener) *API {
+	a.store, a.opener = store, opener
 	return a
 }
 
@@ -112,7 +135,7 @@ func (a *API) auditApplication(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, notFound("application"))
 		return
 	}
-	trail, err := AuditApplication(r.Context(), a.store, id)
+	trail, err := AuditApplication(r.Context(), a.store, a.opener, id)
 	if errors.Is(err, domain.ErrNotFound) {
 		api.WriteError(w, r, notFound("application"))
 		return

@@ -26,8 +26,9 @@ import (
 
 // API serves the read models.
 type API struct {
-	rdb   redis.UniversalClient
-	store eventstore.Store // audit only
+	rdb    redis.UniversalClient
+	store  eventstore.Store // audit only
+	opener Opener
 	// MaxWait bounds how long a query waits for min_position.
 	MaxWait time.Duration
 	// StreamEvery is how often the stats stream looks for a change.

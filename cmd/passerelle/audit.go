@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"passerelle/eventstore"
 	"passerelle/eventstore/embedded"
+	"passerelle/internal/personal"
 	"passerelle/readapi"
 )
 
@@ -31,7 +33,11 @@ func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	trail, err := readapi.AuditApplication(ctx, store, fs.Arg(1))
+	keys, err := personal.OpenDir(filepath.Join(*dataDir, "keys"))
+	if err != nil {
+		return err
+	}
+	trail, err := readapi.AuditApplication(ctx, store, personal.NewCipher(keys), fs.Arg(1))
 	if err != nil {
 		return err
 	}

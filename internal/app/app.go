@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -26,13 +27,14 @@ import (
 	"passerelle/internal/api"
 	"passerelle/internal/auth"
 	"passerelle/internal/authz"
+	"passerelle/internal/personal"
 	"passerelle/projections"
 	"passerelle/readapi"
 )
 
 // Config is the service configuration.
 type Config struct {
-	DataDir       string           // embedded event store directory
+	DataDir       string           // embedded event store and personal-data keys
 	RedisURL      string           // empty: an in-process Redis-compatible server
 	EventStoreURL string           // empty: the embedded engine
 	Logger        *slog.Logger     // default slog.Default()
@@ -60,6 +62,7 @@ type App struct {
 	mini    *miniredis.Miniredis
 	runner  *projections.Runner
 	Service *commands.Service
+	Cipher  *personal.Cipher
 	Expirer *commands.Expirer
 	handler http.Handler
 	mux     *chi.Mux
@@ -115,13 +118,19 @@ func Open(cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	a.runner = projections.NewRunner(a.Store, a.Redis, a.log, projections.All()...)
-	a.Service = commands.NewService(a.Store, places)
+	keys, err := personal.OpenDir(filepath.Join(cfg.DataDir, "keys"))
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("personal data keys: %w", err)
+	}
+	a.Cipher = personal.NewCipher(keys)
+	a.runner = projections.NewRunner(a.Store, a.Redis, a.log, projections.All()...).WithOpener(a.Cipher)
+	a.Service = commands.NewService(a.Store, places).WithPersonalData(a.Cipher)
 	a.Expirer = commands.NewExpirer(a.Service, func(ctx context.Context, now time.Time, limit int64) ([]string, error) {
 		return projections.DueApplications(ctx, a.Redis, now, limit)
 	}, cfg.Clock, a.log)
 	a.metrics = newMetrics(a)
-	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), readapi.New(a.Redis).WithAudit(a.Store))
+	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), readapi.New(a.Redis).WithAudit(a.Store, a.Cipher))
 	return a, nil
 }
 
@@ -224,6 +233,7 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API) http.Handler {
 	})
 	cmds.Routes(r)
 	queries.Routes(r)
+	r.Get("/v1/pupils/{id}", queries.PupilProfile)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -334,7 +334,7 @@ func TestWholeFlowOnEventStoreDB(t *testing.T) {
 	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
 		srv := esdbtest.Start(t)
 		openESDB := func(url string) (eventstore.Store, error) { return esdb.Open(url) }
-		cfg := app.Config{EventStoreURL: srv.URL(), OpenStore: openESDB, RedisURL: r.URL}
+		cfg := app.Config{DataDir: t.TempDir(), EventStoreURL: srv.URL(), OpenStore: openESDB, RedisURL: r.URL}
 		a, c := bootWith(t, cfg)
 		stats := wholeFlow(t, c)
 		a.Close()

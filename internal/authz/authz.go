@@ -183,6 +183,7 @@ func table() map[string]rule {
 		"GET /v1/applications/{id}":           anyOf(bo, pupilIs(applicationPupil), guardianOf(applicationPupil), schoolIs(applicationSchool), employerIs(applicationEmployer)),
 		"GET /v1/conventions/{id}":            anyOf(bo, pupilIs(conventionPupil), guardianOf(conventionPupil), schoolIs(conventionSchool), employerIs(conventionEmployer)),
 		"GET /v1/pupils/{id}/applications":    anyOf(bo, pupilIs(paramID), guardianOf(paramID), schoolIs(pupilSchool)),
+		"GET /v1/pupils/{id}":                 anyOf(bo, pupilIs(paramID), guardianOf(paramID), schoolIs(pupilSchool)),
 		"GET /v1/employers/{id}/applications": anyOf(bo, employerIs(paramID)),
 		"GET /v1/schools/{uai}/dashboard":     anyOf(bo, schoolIs(func(r *request) (string, error) { return r.param("uai"), nil })),
 		"GET /v1/audit/applications/{id}":     hasRole(auth.Auditor, auth.Backoffice),

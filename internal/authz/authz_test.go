@@ -153,6 +153,8 @@ func rows(w world) []row {
 		{route: "GET /v1/applications/{id}", path: a, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own, auth.Employer: own})},
 		{route: "GET /v1/conventions/{id}", path: c, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own, auth.Employer: own})},
 		{route: "GET /v1/pupils/{id}/applications", path: "/v1/pupils/" + w.pupilA + "/applications", allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own})},
+		{route: "GET /v1/pupils/{id}", path: "/v1/pupils/" + w.pupilA, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own})},
+		{route: "POST /v1/pupils/{id}/forget", path: "/v1/pupils/" + w.pupilA + "/forget", allow: bo(map[string]string{})},
 		{route: "GET /v1/employers/{id}/applications", path: "/v1/employers/" + w.empA + "/applications", allow: bo(map[string]string{auth.Employer: own})},
 		{route: "GET /v1/schools/{uai}/dashboard", path: "/v1/schools/" + w.uaiA + "/dashboard", allow: bo(map[string]string{auth.School: own})},
 		{route: "GET /v1/audit/applications/{id}", path: "/v1/audit/applications/" + w.appA, allow: map[string]string{auth.Auditor: anyone, auth.Backoffice: anyone}},

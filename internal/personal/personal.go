@@ -1,0 +1,253 @@
+// Package personal protects the personal data of minors and their
+// guardians by crypto-shredding: personal fields are sealed in events with
+// a key of the person they are about (AES-256-GCM), kept in a key store of
+// its own. Destroying the key erases the data from the log, from every copy
+// of it and from every read model rebuilt from it, while the events and the
+// statistics remain.
+package personal
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"passerelle/domain"
+)
+
+// Keys stores one key per person.
+type Keys interface {
+	// Key returns the subject's key, creating it when create is set; ok is
+	// false when the key does not exist (never created, or destroyed).
+	Key(subject string, create bool) (key []byte, ok bool, err error)
+	// Destroy erases the subject's key for good.
+	Destroy(subject string) error
+}
+
+// DirKeys keeps each key in its own file of a directory: creation is
+// fsynced before use, destruction overwrites the file before removing it.
+type DirKeys struct {
+	dir   string
+	mu    sync.Mutex
+	cache map[string][]byte
+}
+
+// OpenDir opens (creating) a key directory.
+func OpenDir(dir string) (*DirKeys, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &DirKeys{dir: dir, cache: map[string][]byte{}}, nil
+}
+
+func (d *DirKeys) path(subject string) string {
+	sum := sha256.Sum256([]byte(subject)) // file names reveal nothing of the subject
+	return filepath.Join(d.dir, hex.EncodeToString(sum[:])+".key")
+}
+
+func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if k, ok := d.cache[subject]; ok {
+		return k, true, nil
+	}
+	path := d.path(subject)
+	k, err := os.ReadFile(path)
+	switch {
+	case err == nil && len(k) == 32:
+		d.cache[subject] = k
+		return k, true, nil
+	case err == nil:
+		return nil, false, fmt.Errorf("key file %s is damaged", path)
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, false, err
+	case !create:
+		return nil, false, nil
+	}
+	k = make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, false, err
+	}
+	if err := writeDurably(d.dir, path, k); err != nil {
+		return nil, false, err
+	}
+	d.cache[subject] = k
+	return k, true, nil
+}
+
+func (d *DirKeys) Destroy(subject string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.cache, subject)
+	path := d.path(subject)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// overwrite before unlinking, so the key's blocks do not linger
+	_, werr := f.WriteAt(make([]byte, 64), 0)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	return syncDir(d.dir)
+}
+
+func writeDurably(dir, path string, b []byte) error {
+	tmp, err := os.CreateTemp(dir, ".key-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// Cipher seals and opens the personal fields of events.
+type Cipher struct{ keys Keys }
+
+// NewCipher builds a cipher over a key store.
+func NewCipher(keys Keys) *Cipher { return &Cipher{keys: keys} }
+
+// Forget destroys a pupil's key: their personal data can no longer be read.
+func (c *Cipher) Forget(pupilID string) error { return c.keys.Destroy(pupilID) }
+
+// Seal returns the event to store: a copy whose personal fields are moved
+// into a Sealed blob. Events without personal data are returned as they are.
+func (c *Cipher) Seal(e domain.Event) (domain.Event, error) {
+	switch ev := e.(type) {
+	case *domain.PupilRegistered:
+		p := domain.PupilPersonal{FirstName: ev.FirstName, LastName: ev.LastName, BirthDate: ev.BirthDate, Guardians: ev.Guardians}
+		s, err := c.seal(ev.PupilID, p)
+		if err != nil {
+			return nil, err
+		}
+		out := *ev
+		out.Sealed, out.FirstName, out.LastName, out.BirthDate, out.Guardians = s, "", "", "", nil
+		return &out, nil
+	case *domain.ApplicationSubmitted:
+		s, err := c.seal(ev.PupilID, ev.Motivation)
+		if err != nil {
+			return nil, err
+		}
+		out := *ev
+		out.Sealed, out.Motivation = s, ""
+		return &out, nil
+	}
+	return e, nil
+}
+
+// Open restores an event's personal fields, or marks them erased when the
+// person's key was destroyed.
+func (c *Cipher) Open(e domain.Event) error {
+	switch ev := e.(type) {
+	case *domain.PupilRegistered:
+		if ev.Sealed == nil {
+			return nil
+		}
+		var p domain.PupilPersonal
+		erased, err := c.open(ev.Sealed, &p)
+		if err != nil {
+			return err
+		}
+		ev.FirstName, ev.LastName, ev.BirthDate, ev.Guardians, ev.Erased = p.FirstName, p.LastName, p.BirthDate, p.Guardians, erased
+		ev.Sealed = nil
+	case *domain.ApplicationSubmitted:
+		if ev.Sealed == nil {
+			return nil
+		}
+		erased, err := c.open(ev.Sealed, &ev.Motivation)
+		if err != nil {
+			return err
+		}
+		ev.Erased, ev.Sealed = erased, nil
+	}
+	return nil
+}
+
+func (c *Cipher) seal(subject string, v any) (*domain.Sealed, error) {
+	key, _, err := c.keys.Key(subject, true)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := gcm(key)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return &domain.Sealed{Subject: subject, Nonce: nonce, Ciphertext: aead.Seal(nil, nonce, plain, []byte(subject))}, nil
+}
+
+// open decrypts into v; erased is true when the key no longer exists.
+func (c *Cipher) open(s *domain.Sealed, v any) (erased bool, err error) {
+	key, ok, err := c.keys.Key(s.Subject, false)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return true, nil
+	}
+	aead, err := gcm(key)
+	if err != nil {
+		return false, err
+	}
+	if len(s.Nonce) != aead.NonceSize() {
+		return false, errors.New("sealed data: bad nonce")
+	}
+	plain, err := aead.Open(nil, s.Nonce, s.Ciphertext, []byte(s.Subject))
+	if err != nil {
+		return false, fmt.Errorf("sealed data of %s: %w", s.Subject, err)
+	}
+	return false, json.Unmarshal(plain, v)
+}
+
+func gcm(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}

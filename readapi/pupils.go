@@ -1,0 +1,75 @@
+package readapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"passerelle/domain"
+	"passerelle/eventstore"
+	"passerelle/internal/api"
+)
+
+// PupilProfile is a pupil's registration with their personal data, for the
+// pupil, their guardians, their school and the back office.
+type PupilProfile struct {
+	ID        string            `json:"id"`
+	SchoolUAI string            `json:"school_uai"`
+	Grade     domain.Grade      `json:"grade"`
+	ClassName string            `json:"class_name"`
+	FirstName string            `json:"first_name"`
+	LastName  string            `json:"last_name"`
+	BirthDate string            `json:"birth_date"`
+	Guardians []domain.Guardian `json:"guardians"`
+	Forgotten bool              `json:"forgotten"`
+	Position  string            `json:"position"`
+}
+
+// PupilProfile serves GET /v1/pupils/{id}. Personal data is kept only in
+// the log, sealed, so it is read from there like the audit; a forgotten
+// pupil answers 410.
+func (a *API) PupilProfile(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if a.store == nil || !validID(id) {
+		api.WriteError(w, r, notFound("pupil"))
+		return
+	}
+	evs, err := a.store.ReadStream(r.Context(), domain.PupilStream(id), eventstore.Forwards, 0, 0)
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		api.WriteError(w, r, notFound("pupil"))
+		return
+	}
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	var p domain.Pupil
+	for _, re := range evs {
+		e, err := domain.Decode(re.Type, re.Data)
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		if a.opener != nil {
+			if err := a.opener.Open(e); err != nil {
+				api.WriteError(w, r, err)
+				return
+			}
+		}
+		p.Apply(e)
+	}
+	if !p.Exists() {
+		api.WriteError(w, r, notFound("pupil"))
+		return
+	}
+	if p.Forgotten {
+		api.WriteError(w, r, api.Errorf(http.StatusGone, "gone", "this pupil's personal data was erased at the family's request"))
+		return
+	}
+	reg := p.Registered
+	api.WriteJSON(w, http.StatusOK, PupilProfile{
+		ID: reg.PupilID, SchoolUAI: reg.SchoolUAI, Grade: reg.Grade, ClassName: reg.ClassName, FirstName: reg.FirstName,
+		LastName: reg.LastName, BirthDate: reg.BirthDate, Guardians: reg.Guardians, Position: evs[len(evs)-1].Position.String(),
+	})
+}
