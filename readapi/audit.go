@@ -3,10 +3,13 @@ package readapi
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -30,10 +33,54 @@ type AuditEvent struct {
 	Data          json.RawMessage  `json:"data"`
 }
 
-// AuditTrail is a placement's full history.
+// AuditTrail is a placement's history, up to AsOf when given.
 type AuditTrail struct {
-	ApplicationID string       `json:"application_id"`
-	Events        []AuditEvent `json:"events"`
+	ApplicationID string         `json:"application_id"`
+	AsOf          string         `json:"as_of,omitempty"`
+	State         PlacementState `json:"state"`
+	Events        []AuditEvent   `json:"events"`
+}
+
+// PlacementState is what the placement was after the trail's last event.
+type PlacementState struct {
+	ApplicationStatus string        `json:"application_status"`
+	SeatHeld          bool          `json:"seat_held"`
+	WeeksReserved     bool          `json:"weeks_reserved"`
+	ConventionID      string        `json:"convention_id,omitempty"`
+	ConventionStatus  string        `json:"convention_status,omitempty"`
+	SignedBy          []domain.Role `json:"signed_by,omitempty"`
+}
+
+// AsOf bounds a trail: a global position, or a time (RFC 3339) compared
+// with the time each event was recorded.
+type AsOf struct {
+	Position eventstore.Position
+	Time     time.Time
+}
+
+// ParseAsOf reads an as_of value: a position or an RFC 3339 time.
+func ParseAsOf(s string) (*AsOf, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if p, err := eventstore.ParsePosition(s); err == nil {
+		return &AsOf{Position: p}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil, api.Invalid("as_of", "must be a position or an RFC 3339 time")
+	}
+	return &AsOf{Time: t}, nil
+}
+
+func (a *AsOf) includes(e eventstore.RecordedEvent) bool {
+	if a == nil {
+		return true
+	}
+	if !a.Time.IsZero() {
+		return !e.Created.After(a.Time)
+	}
+	return e.Position <= a.Position
 }
 
 // Opener restores sealed personal data in an event (package personal).
@@ -44,7 +91,7 @@ type Opener interface{ Open(domain.Event) error }
 // the offer and of the pupil that concern this application, in log order.
 // Personal data is shown opened with opener, or marked erased when the
 // pupil was forgotten.
-func AuditApplication(ctx context.Context, store eventstore.Store, opener Opener, id string) (AuditTrail, error) {
+func AuditApplication(ctx context.Context, store eventstore.Store, opener Opener, id string, asOf *AsOf) (AuditTrail, error) {
 	trail := AuditTrail{ApplicationID: id, Events: []AuditEvent{}}
 	appEvents, err := store.ReadStream(ctx, domain.ApplicationStream(id), eventstore.Forwards, 0, 0)
 	if errors.Is(err, eventstore.ErrStreamNotFound) {
@@ -85,7 +132,35 @@ func AuditApplication(ctx context.Context, store eventstore.Store, opener Opener
 		all = append(all, evs...)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Position < all[j].Position })
+	if asOf != nil {
+		trail.AsOf = asOf.Position.String()
+		if !asOf.Time.IsZero() {
+			trail.AsOf = asOf.Time.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	var app domain.Application
+	var offer domain.Offer
+	var pupil domain.Pupil
+	var conv domain.Convention
 	for _, re := range all {
+		if !asOf.includes(re) {
+			break
+		}
+		// replay the state: the aggregates see only this placement's events
+		if e, err := domain.Decode(re.Type, re.Data); err == nil {
+			switch eventstore.Category(re.Stream) {
+			case "application":
+				app.Apply(e)
+			case "offer":
+				ensureOffer(&offer)
+				offer.Apply(e)
+			case "pupil":
+				ensurePupil(&pupil)
+				pupil.Apply(e)
+			case "convention":
+				conv.Apply(e)
+			}
+		}
 		md, _ := eventstore.DecodeMetadata(re.Metadata)
 		data := auditData(re, opener)
 		trail.Events = append(trail.Events, AuditEvent{
@@ -94,7 +169,30 @@ func AuditApplication(ctx context.Context, store eventstore.Store, opener Opener
 			CorrelationID: md.CorrelationID, Data: data,
 		})
 	}
+	trail.State = PlacementState{ApplicationStatus: app.Status, SeatHeld: offer.Holds(id), WeeksReserved: pupil.Reserved[id] != nil}
+	if conv.Exists() {
+		trail.State.ConventionID, trail.State.ConventionStatus = conv.Drafted().ConventionID, conv.Status()
+		for _, r := range conv.Roles {
+			if _, ok := conv.Signatures[r]; ok {
+				trail.State.SignedBy = append(trail.State.SignedBy, r)
+			}
+		}
+	}
 	return trail, nil
+}
+
+// ensureOffer and ensurePupil prepare aggregates that are replayed from a
+// part of their stream (only this placement's events).
+func ensureOffer(o *domain.Offer) {
+	if !o.Exists() {
+		o.Apply(&domain.OfferPosted{})
+	}
+}
+
+func ensurePupil(p *domain.Pupil) {
+	if !p.Exists() {
+		p.Apply(&domain.PupilRegistered{})
+	}
 }
 
 // auditData is the event's data with its personal fields opened (or
@@ -135,7 +233,17 @@ func (a *API) auditApplication(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, notFound("application"))
 		return
 	}
-	trail, err := AuditApplication(r.Context(), a.store, a.opener, id)
+	asOf, err := ParseAsOf(r.URL.Query().Get("as_of"))
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "json" && format != "csv" {
+		api.WriteError(w, r, api.Invalid("format", "must be json or csv"))
+		return
+	}
+	trail, err := AuditApplication(r.Context(), a.store, a.opener, id, asOf)
 	if errors.Is(err, domain.ErrNotFound) {
 		api.WriteError(w, r, notFound("application"))
 		return
@@ -144,5 +252,23 @@ func (a *API) auditApplication(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, err)
 		return
 	}
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="audit-`+id+`.csv"`)
+		_ = trail.WriteCSV(w) // the client went away: nothing left to do
+		return
+	}
 	api.WriteJSON(w, http.StatusOK, trail)
+}
+
+// WriteCSV writes the trail's events, one a line.
+func (t AuditTrail) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"position", "recorded_at", "occurred_at", "type", "stream", "revision", "actor_role", "actor_subject", "command_id", "data"})
+	for _, e := range t.Events {
+		_ = cw.Write([]string{e.Position, e.RecordedAt.Format(time.RFC3339Nano), e.OccurredAt.Format(time.RFC3339Nano), e.Type, e.Stream,
+			strconv.FormatUint(e.Revision, 10), e.Actor.Role, e.Actor.Subject, e.CommandID, string(e.Data)})
+	}
+	cw.Flush()
+	return cw.Error()
 }

@@ -18,10 +18,16 @@ func init() {
 }
 
 func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("audit", "audit application ID [--data-dir DIR] [--eventstore URL]", stderr)
+	fs := flagSet("audit", "audit [--as-of POSITION|TIME] [--format json|csv] [--data-dir DIR] application ID", stderr)
 	dataDir := fs.String("data-dir", "./passerelle-data", "directory of the embedded event store (the service must not be running on it)")
 	esURL := fs.String("eventstore", "", "EventStoreDB connection string; empty: the embedded engine in --data-dir")
+	asOfFlag := fs.String("as-of", "", "show the placement as it was at this global position or RFC 3339 time")
+	format := fs.String("format", "json", "output: json or csv")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	asOf, err := readapi.ParseAsOf(*asOfFlag)
+	if err != nil {
 		return err
 	}
 	if fs.NArg() != 2 || fs.Arg(0) != "application" {
@@ -37,9 +43,12 @@ func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	trail, err := readapi.AuditApplication(ctx, store, personal.NewCipher(keys), fs.Arg(1))
+	trail, err := readapi.AuditApplication(ctx, store, personal.NewCipher(keys), fs.Arg(1), asOf)
 	if err != nil {
 		return err
+	}
+	if *format == "csv" {
+		return trail.WriteCSV(stdout)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")

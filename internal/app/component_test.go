@@ -317,6 +317,28 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 	if strings.Join(types, " ") != want {
 		t.Fatalf("audit trail:\n got %v\nwant %v", strings.Join(types, " "), want)
 	}
+	// the placement as it was after the acceptance, then after the confirmation
+	then := aud.must(200, "GET", "/v1/audit/applications/"+appID+"?as_of="+str(acc, "position"), nil)
+	st := then["state"].(map[string]any)
+	if str(st, "application_status") != "accepted" || st["seat_held"] != true || st["weeks_reserved"] == true || str(st, "convention_status") != "" {
+		t.Fatalf("audit as of the acceptance: %v", st)
+	}
+	if n := len(then["events"].([]any)); n != 4 {
+		t.Fatalf("audit as of the acceptance has %d events, want 4", n)
+	}
+	then = aud.must(200, "GET", "/v1/audit/applications/"+appID+"?as_of="+str(conf, "position"), nil)
+	st = then["state"].(map[string]any)
+	if str(st, "application_status") != "confirmed" || st["weeks_reserved"] != true || str(st, "convention_status") != "draft" {
+		t.Fatalf("audit as of the confirmation: %v", st)
+	}
+	now := aud.must(200, "GET", "/v1/audit/applications/"+appID+"?as_of="+time.Now().UTC().Format(time.RFC3339Nano), nil)
+	if st := now["state"].(map[string]any); str(st, "convention_status") != "signed" || len(st["signed_by"].([]any)) != 4 {
+		t.Fatalf("audit as of now: %v", st)
+	}
+	csv := aud.do("GET", "/v1/audit/applications/"+appID+"?format=csv", nil)
+	if lines := strings.Count(strings.TrimSpace(csv.raw), "\n") + 1; csv.status != 200 || lines != len(types)+1 || !strings.HasPrefix(csv.raw, "position,recorded_at") {
+		t.Fatalf("audit as CSV: %d, %d lines for %d events: %.200s", csv.status, lines, len(types), csv.raw)
+	}
 	mine := gua.must(200, "GET", "/v1/pupils/"+str(pupil, "id")+"/applications?min_position="+str(last, "position"), nil)
 	if num(mine, "total") != 1 {
 		t.Fatalf("pupil's applications: %v", mine)
