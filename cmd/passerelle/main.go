@@ -113,6 +113,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(esURL, "eventstore-url", "", "same as --eventstore")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	authOn := fs.Bool("auth", true, "require bearer tokens (see `passerelle token`); --auth=false serves without authentication, for development only")
+	rateLimit := fs.Float64("rate-limit", 50, "requests per second allowed to each client (token, or address without one); 0: no limit")
+	rateBurst := fs.Int("rate-burst", 100, "burst of requests allowed above --rate-limit")
 	keyHex := fs.String("token-key", "", "token signing key in hex (at least 32 bytes); empty: a key generated into --data-dir on first start")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -124,7 +126,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
-	cfg := app.Config{DataDir: *dataDir, RedisURL: *redisURL, EventStoreURL: *esURL, Logger: log, OpenStore: openStore}
+	cfg := app.Config{DataDir: *dataDir, RedisURL: *redisURL, EventStoreURL: *esURL, Logger: log, OpenStore: openStore,
+		RateLimit: *rateLimit, RateBurst: *rateBurst}
 	if *authOn {
 		key, err := tokenKey(*keyHex, *dataDir)
 		if err != nil {

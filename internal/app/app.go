@@ -28,6 +28,7 @@ import (
 	"passerelle/internal/auth"
 	"passerelle/internal/authz"
 	"passerelle/internal/personal"
+	"passerelle/internal/ratelimit"
 	"passerelle/projections"
 	"passerelle/readapi"
 )
@@ -45,6 +46,10 @@ type Config struct {
 	// Verifier authenticates bearer tokens; nil serves without
 	// authentication (development and tests of other concerns).
 	Verifier auth.Verifier
+	// RateLimit is the requests per second allowed to each client (bearer
+	// token, or address without one), with bursts of RateBurst; 0: no limit.
+	RateLimit float64
+	RateBurst int
 	// SealEvery is how often the log is sealed (package chain; default one
 	// minute; negative: never).
 	SealEvery time.Duration
@@ -244,6 +249,9 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API) http.Handler {
 	var h http.Handler = r
 	if a.cfg.Verifier != nil {
 		h = authz.New(r, a.cfg.Verifier, a.Store)
+	}
+	if a.cfg.RateLimit > 0 {
+		h = ratelimit.New(a.cfg.RateLimit, a.cfg.RateBurst, nil).Middleware(h)
 	}
 	return middleware.RequestID(a.recoverer(securityHeaders(a.metrics.middleware(h))))
 }

@@ -1,0 +1,82 @@
+// Package ratelimit limits requests per client with token buckets: a
+// client is its bearer token, or its address when it sends none.
+package ratelimit
+
+import (
+	"crypto/sha256"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"passerelle/internal/api"
+)
+
+// Limiter holds one bucket per client.
+type Limiter struct {
+	rate  float64 // tokens per second
+	burst float64
+	now   func() time.Time
+
+	mu      sync.Mutex
+	buckets map[[32]byte]*bucket
+	swept   time.Time
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// New allows rate requests per second per client, with bursts of burst.
+func New(rate float64, burst int, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{rate: rate, burst: float64(max(burst, 1)), now: now, buckets: map[[32]byte]*bucket{}}
+}
+
+// take spends one token of client's bucket, or says how long to wait.
+func (l *Limiter) take(client [32]byte) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if now.Sub(l.swept) > time.Minute {
+		// forget idle clients, whose buckets are full again anyway
+		for k, b := range l.buckets {
+			if now.Sub(b.at).Seconds()*l.rate >= l.burst {
+				delete(l.buckets, k)
+			}
+		}
+		l.swept = now
+	}
+	b, ok := l.buckets[client]
+	if !ok {
+		b = &bucket{tokens: l.burst, at: now}
+		l.buckets[client] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
+	b.at = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+// Middleware answers 429 with Retry-After to a client over its rate.
+func (l *Limiter) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("Authorization")
+		if id == "" {
+			id, _, _ = net.SplitHostPort(r.RemoteAddr)
+		}
+		if ok, wait := l.take(sha256.Sum256([]byte(id))); !ok {
+			e := api.Errorf(http.StatusTooManyRequests, "rate_limited", "too many requests: retry later")
+			e.RetryAfter = max(wait, time.Second)
+			api.WriteError(w, r, e)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
