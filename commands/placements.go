@@ -83,8 +83,16 @@ func (s *Service) Accept(ctx context.Context, m Meta, applicationID string) (Res
 		return a.Accept(m.Now)
 	})
 	if errors.Is(err, domain.ErrConflict) {
-		if _, relErr := s.releaseSeat(ctx, m.Step("release"), app.Submitted.OfferID, applicationID); relErr != nil {
-			return Result{}, errors.Join(err, relErr)
+		// release the seat only if the application no longer needs it: a
+		// concurrent acceptance may have won and the pupil confirmed since
+		now, rerr := s.loadApplication(ctx, applicationID)
+		if rerr != nil {
+			return Result{}, errors.Join(err, rerr)
+		}
+		if !now.HoldsSeat() {
+			if _, relErr := s.releaseSeat(ctx, m.Step("release"), app.Submitted.OfferID, applicationID); relErr != nil {
+				return Result{}, errors.Join(err, relErr)
+			}
 		}
 	}
 	return Result{ID: applicationID, Position: pos}, err
@@ -209,6 +217,18 @@ func (s *Service) Confirm(ctx context.Context, m Meta, applicationID string) (Re
 	cpos, err := s.draft(ctx, m, app, conventionID)
 	if err != nil {
 		return Result{}, err
+	}
+	// an application ended (withdrawn, cancelled) between the confirmation
+	// and the draft found no convention to cancel: cancel it now
+	if now, err := s.loadApplication(ctx, applicationID); err != nil {
+		return Result{}, err
+	} else if now.Status != domain.StatusConfirmed {
+		if _, _, err := update(ctx, s.repo, m.Step("cancel-convention"), domain.ConventionStream(conventionID), func(c *domain.Convention) ([]domain.Event, error) {
+			return c.Cancel("the application ended before the convention was drafted")
+		}); err != nil {
+			return Result{}, err
+		}
+		return Result{}, domain.Refuse("wrong_status", "the application was %s while it was being confirmed", now.Status)
 	}
 	wpos, err := s.withdrawOverlapping(ctx, m, app)
 	if err != nil {

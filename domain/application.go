@@ -194,6 +194,10 @@ func (a *Application) Reject(reason string) ([]Event, error) {
 func (a *Application) Withdraw(reason string, now time.Time) ([]Event, error) {
 	switch a.Status {
 	case StatusSubmitted, StatusRead, StatusAccepted, StatusConfirmed:
+		if len(reason) > 1000 {
+			return nil, Problems{"reason": "must be at most 1000 bytes"}.Err()
+		}
+		reason = strings.TrimSpace(reason)
 		if a.started(now) {
 			return nil, Refuse("internship_started", "the internship has started: it can no longer be withdrawn")
 		}

@@ -13,31 +13,65 @@ import (
 	"passerelle/domain"
 )
 
-// sampleEvents holds one event of every type, every field set.
+// sampleEvents holds one event of every registered type, every field set.
 func sampleEvents() []domain.Event {
 	at := time.Date(2026, 6, 15, 8, 45, 12, 345000000, time.UTC)
 	hash := strings.Repeat("0123456789abcdef", 4)
+	other := strings.Repeat("fedcba9876543210", 4)
+	hours := &domain.DailyHours{Start: "09:00", End: "16:00", LunchBreakMinutes: 60}
+	tutor := &domain.Person{Name: "Paul Martin", Email: "paul@example.fr", Phone: "0145678901"}
+	sealed := &domain.Sealed{Subject: "p1", Nonce: []byte{1, 2, 3, 4}, Ciphertext: []byte("\x00\xffchiffré")}
 	return []domain.Event{
 		&domain.EmployerRegistered{EmployerID: "e1", Name: "Boulangerie Martin", SIRET: "73282932000074", Kind: "company", CommuneCode: "94028", Department: "94", Address: "12 rue du Général Leclerc"},
 		&domain.SchoolRegistered{UAI: "0941234A", Name: "Collège Louis Pasteur", Kind: "college", CommuneCode: "94028", Department: "94", EducationPriority: "rep_plus", QPV: true},
-		&domain.PupilRegistered{PupilID: "p1", SchoolUAI: "0941234A", Department: "94", Grade: domain.Grade3e, ClassName: "3eB", FirstName: "Léa", LastName: "Martin", BirthDate: "2011-05-12",
-			Guardians: []domain.Guardian{{Name: "Sophie Martin", Email: "s@example.fr", Phone: "0612345678"}, {Name: "Karim Martin", Email: "k@example.fr", Phone: "+33612345678"}}},
+		&domain.PupilRegistered{PupilID: "p1", SchoolUAI: "0941234A", Department: "94", Grade: domain.Grade3e, ClassName: "3eB", GuardianCount: 2,
+			FirstName: "Léa", LastName: "Martin", BirthDate: "2011-05-12",
+			Guardians: []domain.Guardian{{Name: "Sophie Martin", Email: "s@example.fr", Phone: "0612345678"}, {Name: "Karim Martin", Email: "k@example.fr", Phone: "+33612345678"}},
+			Sealed:    sealed, Erased: true},
+		&domain.PupilForgotten{PupilID: "p1"},
 		&domain.OfferPosted{OfferID: "o1", EmployerID: "e1", EmployerName: "Boulangerie Martin", EmployerKind: "company", Title: "Fournil", Description: "Pain & <viennoiseries>",
 			Sector: "s12", Grades: []domain.Grade{domain.Grade4e, domain.Grade3e}, Weeks: []string{week25, week26}, Seats: 3, CommuneCode: "94028", Department: "94",
-			Address: "12 rue", Lat: 48.78454, Lon: 2.45233, Reserved: domain.Reservation{REP: true, QPV: true},
-			DailyHours: &domain.DailyHours{Start: "09:00", End: "16:00", LunchBreakMinutes: 60}},
+			Address: "12 rue", Lat: 48.78454, Lon: 2.45233, Reserved: domain.Reservation{REP: true, QPV: true, Schools: []string{"0941234A"}},
+			DailyHours: hours, GroupSize: 2, FamilyBusiness: true},
+		&domain.OfferAmended{OfferID: "o1", Title: "Fournil et vente", Description: "Pain, viennoiseries et vente", Weeks: []string{week25, week26, week27}, Seats: 4,
+			Reserved: domain.Reservation{REP: true, Schools: []string{"0941234A", "0945678B"}}, DailyHours: hours, GroupSize: 2, FamilyBusiness: true},
 		&domain.OfferWithdrawn{OfferID: "o1", Reason: "travaux"},
+		&domain.OfferReopened{OfferID: "o1"},
 		&domain.SeatHeld{OfferID: "o1", ApplicationID: "a1", PupilID: "p1", Weeks: []string{week25}},
 		&domain.SeatReleased{OfferID: "o1", ApplicationID: "a1", Weeks: []string{week25}},
-		&domain.ApplicationSubmitted{ApplicationID: "a1", OfferID: "o1", EmployerID: "e1", PupilID: "p1", SchoolUAI: "0941234A", Grade: domain.Grade3e, Weeks: []string{week25}, Motivation: "J'aime le pain.", SubmittedAt: at},
-		&domain.ApplicationAccepted{ApplicationID: "a1"},
+		&domain.ApplicationSubmitted{ApplicationID: "a1", OfferID: "o1", EmployerID: "e1", PupilID: "p1", SchoolUAI: "0941234A", Grade: domain.Grade3e, Weeks: []string{week25},
+			Motivation: "J'aime le pain.", SubmittedAt: at, Sealed: sealed, Erased: true},
+		&domain.ApplicationRead{ApplicationID: "a1"},
+		&domain.ApplicationAccepted{ApplicationID: "a1", AcceptedAt: at},
 		&domain.ApplicationRejected{ApplicationID: "a1", Reason: "complet"},
-		&domain.ApplicationWithdrawn{ApplicationID: "a1", SeatReleased: true},
+		&domain.ApplicationWithdrawn{ApplicationID: "a1", SeatReleased: true, Reason: "autre stage"},
+		&domain.ApplicationCancelled{ApplicationID: "a1", Reason: "fermeture"},
+		&domain.ApplicationExpired{ApplicationID: "a1", SeatReleased: true, Rule: "not_confirmed_in_time"},
 		&domain.ApplicationConfirmed{ApplicationID: "a1", ConventionID: "c1"},
-		&domain.ConventionDrafted{ConventionID: "c1", ApplicationID: "a1", OfferID: "o1", EmployerID: "e1", PupilID: "p1", SchoolUAI: "0941234A", Weeks: []string{week25},
-			OfferTitle: "Fournil", RequiredRoles: domain.RequiredRoles, DocumentHash: hash},
+		&domain.PupilApplied{PupilID: "p1", ApplicationID: "a1", OfferID: "o1", Weeks: []string{week25, week26}},
+		&domain.PupilWeeksReserved{PupilID: "p1", ApplicationID: "a1", Weeks: []string{week25, week26}},
+		&domain.PupilWeeksReleased{PupilID: "p1", ApplicationID: "a1"},
+		&domain.ConventionDrafted{ConventionID: "c1", ApplicationID: "a1", OfferID: "o1", EmployerID: "e1", EmployerName: "Boulangerie Martin", EmployerSIRET: "73282932000074",
+			PupilID: "p1", SchoolUAI: "0941234A", SchoolName: "Collège Louis Pasteur", GuardianCount: 2, Weeks: []string{week25}, StartDate: "2026-06-15", EndDate: "2026-06-19",
+			OfferTitle: "Fournil", Description: "Pain", Address: "12 rue", CommuneCode: "94028", DailyHours: hours, RequiredRoles: domain.RequiredRoles, DocumentHash: hash},
+		&domain.ConventionCompleted{ConventionID: "c1", Party: "school", Tutor: tutor, Activities: "Vente", ReferentTeacher: &domain.Person{Name: "Claire Petit", Email: "c@ac-creteil.fr", Phone: "0102030405"},
+			BothGuardians: true, RequiredRoles: append(slices.Clone(domain.RequiredRoles), domain.RoleSecondGuardian), DocumentHash: other},
 		&domain.ConventionSignatureAdded{ConventionID: "c1", Role: domain.RoleGuardian, SignerName: "Sophie Martin", DocumentHash: hash, SignedAt: at},
 		&domain.ConventionSigned{ConventionID: "c1", DocumentHash: hash},
+		&domain.ConventionCancelled{ConventionID: "c1", Reason: "fermeture"},
+	}
+}
+
+// TestSampleEventsEveryField: each sample sets every field, so that the
+// round trip below covers the whole schema.
+func TestSampleEventsEveryField(t *testing.T) {
+	for _, e := range sampleEvents() {
+		v := reflect.ValueOf(e).Elem()
+		for i := range v.NumField() {
+			if v.Field(i).IsZero() {
+				t.Errorf("%s: field %s is not set", e.EventType(), v.Type().Field(i).Name)
+			}
+		}
 	}
 }
 
@@ -91,6 +125,11 @@ func TestEncodeFieldNames(t *testing.T) {
 		want string
 	}{
 		{&domain.ApplicationWithdrawn{ApplicationID: "a1", SeatReleased: true}, `{"application_id":"a1","seat_released":true}`},
+		{&domain.ApplicationWithdrawn{ApplicationID: "a1", Reason: "x"}, `{"application_id":"a1","seat_released":false,"reason":"x"}`},
+		{&domain.ApplicationExpired{ApplicationID: "a1", Rule: "no_employer_answer"}, `{"application_id":"a1","seat_released":false,"rule":"no_employer_answer"}`},
+		{&domain.PupilWeeksReserved{PupilID: "p1", ApplicationID: "a1", Weeks: []string{week25}}, `{"pupil_id":"p1","application_id":"a1","weeks":["2026-W25"]}`},
+		{&domain.ConventionSignatureAdded{ConventionID: "c1", Role: domain.RoleSecondGuardian, SignerName: "K", DocumentHash: "h", SignedAt: time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)},
+			`{"convention_id":"c1","role":"second_guardian","signer_name":"K","document_hash":"h","signed_at":"2026-06-01T08:00:00Z"}`},
 		{&domain.OfferWithdrawn{OfferID: "o1"}, `{"offer_id":"o1"}`},
 		{&domain.SeatHeld{OfferID: "o1", ApplicationID: "a1", PupilID: "p1", Weeks: []string{week25}}, `{"offer_id":"o1","application_id":"a1","pupil_id":"p1","weeks":["2026-W25"]}`},
 		{&domain.ConventionSigned{ConventionID: "c1", DocumentHash: "h"}, `{"convention_id":"c1","document_hash":"h"}`},

@@ -70,7 +70,7 @@ func Example_offer() {
 	// free in 2026-W25: 1
 	// SeatHeld
 	// free in 2026-W25: 0
-	// true conflict: no seat left in week 2026-W25
+	// true no seat left in week 2026-W25
 	// SeatReleased
 	// free in 2026-W25: 1
 }
@@ -111,53 +111,88 @@ func Example_application() {
 		for _, e := range evs {
 			app.Apply(e)
 		}
-		fmt.Printf("%-9s events=%d status=%s err=%v\n", name, len(evs), app.Status, err)
+		fmt.Printf("%-9s events=%d status=%s", name, len(evs), app.Status)
+		var re *domain.RuleError
+		if errors.As(err, &re) {
+			fmt.Printf(" refused by %s: %v", re.Rule, err)
+		}
+		fmt.Println()
 	}
 	in := domain.SubmitInput{Weeks: []string{"2026-W26", "2026-W25"}, Motivation: "J'aime le pain."}
-	evs, err := app.Submit("app-1", &offer, &pupil, in, now)
+	evs, err := app.Submit("app-1", &offer, &pupil, &school, in, now)
 	step("submit", evs, err)
-	evs, err = app.Submit("app-1", &offer, &pupil, in, now)
+	evs, err = app.Submit("app-1", &offer, &pupil, &school, in, now)
 	step("submit", evs, err)
 	fmt.Println("weeks:", app.Submitted.Weeks)
 	evs, err = app.Confirm("conv-1")
 	step("confirm", evs, err)
-	evs, err = app.Accept()
+	evs, err = app.MarkRead()
+	step("read", evs, err)
+	evs, err = app.Accept(now.Add(48 * time.Hour))
 	step("accept", evs, err)
+	deadline, _ := app.Deadline()
+	fmt.Println("confirm by:", deadline.Format(time.DateOnly))
 	evs, err = app.Confirm("conv-1")
 	step("confirm", evs, err)
-	evs, err = app.Withdraw()
+	evs, err = app.Withdraw("Je préfère un autre stage.", time.Date(2026, 6, 15, 8, 0, 0, 0, time.UTC))
+	step("withdraw", evs, err)
+	evs, err = app.Withdraw("Je préfère un autre stage.", now.Add(72*time.Hour))
 	fmt.Printf("withdraw releases the seat: %v\n", evs[0].(*domain.ApplicationWithdrawn).SeatReleased)
 	step("withdraw", evs, err)
-	evs, err = app.Accept()
+	evs, err = app.Accept(now)
 	step("accept", evs, err)
 	// Output:
-	// submit    events=1 status=submitted err=<nil>
-	// submit    events=0 status=submitted err=<nil>
+	// submit    events=1 status=submitted
+	// submit    events=0 status=submitted
 	// weeks: [2026-W25 2026-W26]
-	// confirm   events=0 status=submitted err=conflict: cannot confirm an application that is submitted
-	// accept    events=1 status=accepted err=<nil>
-	// confirm   events=1 status=confirmed err=<nil>
+	// confirm   events=0 status=submitted refused by wrong_status: cannot confirm an application that is submitted
+	// read      events=1 status=read
+	// accept    events=1 status=accepted
+	// confirm by: 2026-03-11
+	// confirm   events=1 status=confirmed
+	// withdraw  events=0 status=confirmed refused by internship_started: the internship has started: it can no longer be withdrawn
 	// withdraw releases the seat: true
-	// withdraw  events=1 status=withdrawn err=<nil>
-	// accept    events=0 status=withdrawn err=conflict: cannot accept an application that is withdrawn
+	// withdraw  events=1 status=withdrawn
+	// accept    events=0 status=withdrawn refused by wrong_status: cannot accept an application that is withdrawn
 }
 
-// A convention is signed when the fourth required role signs the current
-// version of the document.
+// A convention is completed by the employer and the school, then signed
+// when the last required role signs the current version of the document.
 func Example_convention() {
 	app := &domain.Application{Submitted: domain.ApplicationSubmitted{
 		ApplicationID: "app-1", PupilID: "pupil-1", SchoolUAI: "0941234A", Weeks: []string{"2026-W25"},
 	}}
 	offer := &domain.Offer{Posted: domain.OfferPosted{OfferID: "off-1", EmployerID: "emp-1", Title: "Découverte du fournil"}}
 	var c domain.Convention
-	for _, e := range domain.DraftConvention("conv-1", app, offer) {
+	for _, e := range domain.DraftConvention("conv-1", domain.DraftInput{Application: app, Offer: offer}) {
 		c.Apply(e)
 	}
 	fmt.Println(c.Status(), len(c.Hash), c.MissingRoles())
 
 	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-	_, err := c.Sign(domain.SignInput{Role: "pupil", SignerName: "Léa Martin", DocumentHash: "00" + c.Hash[2:]}, now)
-	fmt.Println(errors.Is(err, domain.ErrConflict))
+	rule := func(err error) string {
+		var re *domain.RuleError
+		if errors.As(err, &re) {
+			return re.Rule
+		}
+		return fmt.Sprint(err)
+	}
+	_, err := c.Sign(domain.SignInput{Role: "pupil", SignerName: "Léa Martin", DocumentHash: c.Hash}, now)
+	fmt.Println(rule(err))
+
+	drafted := c.Hash
+	for _, in := range []domain.CompleteInput{
+		{Party: "employer", Tutor: &domain.Person{Name: "Paul Martin", Email: "paul@example.fr"}, Activities: "Fournil et vente."},
+		{Party: "school", ReferentTeacher: &domain.Person{Name: "Claire Petit", Email: "claire.petit@ac-creteil.fr"}},
+	} {
+		evs, err := c.CompleteParty(in)
+		for _, e := range evs {
+			c.Apply(e)
+		}
+		fmt.Println(in.Party, "completed:", err, c.Status())
+	}
+	_, err = c.Sign(domain.SignInput{Role: "pupil", SignerName: "Léa Martin", DocumentHash: drafted}, now)
+	fmt.Println(rule(err))
 
 	signers := []domain.SignInput{
 		{Role: "employer", SignerName: "Paul Martin"},
@@ -176,7 +211,10 @@ func Example_convention() {
 	}
 	// Output:
 	// draft 64 [employer school_head pupil guardian]
-	// true
+	// convention_incomplete
+	// employer completed: <nil> draft
+	// school completed: <nil> ready
+	// outdated_document
 	// ConventionSignatureAdded <nil> signing [school_head pupil guardian]
 	// ConventionSignatureAdded <nil> signing [pupil guardian]
 	// ConventionSignatureAdded <nil> signing [guardian]

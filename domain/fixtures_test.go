@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,10 +199,72 @@ func pupil2de(t *testing.T) *domain.Pupil {
 	return newPupil(t, "pupil-2de", newSchool(t, lyceeInput()), "2de")
 }
 
+// schoolFor returns the registered school of a pupil registered in one of
+// the two fixture schools (nil for any other school).
+func schoolFor(t *testing.T, pupil *domain.Pupil) *domain.School {
+	t.Helper()
+	if pupil == nil {
+		return nil
+	}
+	for _, in := range []domain.RegisterSchoolInput{collegeInput(), lyceeInput()} {
+		if in.UAI == pupil.Registered.SchoolUAI {
+			return newSchool(t, in)
+		}
+	}
+	return nil
+}
+
+// submitted returns the application of pupil, from a fixture school, to
+// offer for weeks, decided at now.
 func submitted(t *testing.T, id string, offer *domain.Offer, pupil *domain.Pupil, weeks ...string) *domain.Application {
+	t.Helper()
+	return submittedFrom(t, id, offer, pupil, schoolFor(t, pupil), weeks...)
+}
+
+// submittedFrom is submitted for a pupil of any school.
+func submittedFrom(t *testing.T, id string, offer *domain.Offer, pupil *domain.Pupil, school *domain.School, weeks ...string) *domain.Application {
 	t.Helper()
 	var a domain.Application
 	in := domain.SubmitInput{Weeks: weeks, Motivation: "J'aime le pain."}
-	apply(&a, must(t)(a.Submit(id, offer, pupil, in, now))...)
+	apply(&a, must(t)(a.Submit(id, offer, pupil, school, in, now))...)
 	return &a
+}
+
+// wantRule checks that err is a *RuleError with the given rule, that it is
+// a conflict, and that no events came with it.
+func wantRule(t *testing.T, evs []domain.Event, err error, rule string) {
+	t.Helper()
+	var re *domain.RuleError
+	if !errors.As(err, &re) {
+		t.Fatalf("error = %v (%T), want a *RuleError %s", err, err, rule)
+	}
+	if re.Rule != rule {
+		t.Fatalf("rule = %q (%v), want %q", re.Rule, err, rule)
+	}
+	if !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("rule error %v is not a conflict", err)
+	}
+	if strings.TrimSpace(re.Message) == "" {
+		t.Fatalf("rule %s has no message", rule)
+	}
+	if len(evs) != 0 {
+		t.Fatalf("events %v came with the error", types(evs))
+	}
+}
+
+// newPupilWith registers a pupil of school from a customised input.
+func newPupilWith(t *testing.T, id string, school *domain.School, grade string, edit func(*domain.RegisterPupilInput)) *domain.Pupil {
+	t.Helper()
+	in := pupilInput(school.Registered.UAI, grade)
+	if edit != nil {
+		edit(&in)
+	}
+	var p domain.Pupil
+	apply(&p, must(t)(domain.RegisterPupil(id, in, school, now))...)
+	return &p
+}
+
+// twoGuardians gives a pupil a second legal guardian.
+func twoGuardians(in *domain.RegisterPupilInput) {
+	in.Guardians = append(in.Guardians, domain.Guardian{Name: "Karim Martin", Email: "karim.martin@example.fr", Phone: "+33612345678"})
 }

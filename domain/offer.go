@@ -157,7 +157,7 @@ func checkTerms(p Problems, in PostOfferInput) {
 	if in.DailyHours != nil {
 		checkDailyHours(p, *in.DailyHours)
 	}
-	if in.GroupSize < 0 || in.GroupSize > in.Seats {
+	if in.GroupSize < 0 || (in.Seats >= 1 && in.GroupSize > in.Seats) {
 		p.Add("group_size", "must be between 1 and the number of seats")
 	}
 	if len(in.Reserved.Schools) > 50 {
@@ -233,10 +233,10 @@ func (o *Offer) Amend(in AmendOfferInput) ([]Event, error) {
 			continue
 		}
 		if !contains(next.Weeks, w) {
-			return nil, Conflictf("week %s has %d accepted pupil(s): it cannot be removed from the offer", w, n)
+			return nil, Refuse("would_drop_accepted_pupil", "week %s has %d accepted pupil(s): it cannot be removed from the offer", w, n)
 		}
 		if n > next.Seats {
-			return nil, Conflictf("week %s has %d accepted pupils: seats cannot go below that", w, n)
+			return nil, Refuse("would_drop_accepted_pupil", "week %s has %d accepted pupils: seats cannot go below that", w, n)
 		}
 	}
 	ev := &OfferAmended{OfferID: cur.OfferID, Title: next.Title, Description: next.Description, Weeks: next.Weeks,

@@ -113,7 +113,7 @@ func (a *School) Register(in RegisterSchoolInput, places Places) ([]Event, error
 		if a.Registered == *ev {
 			return nil, nil // the same registration again changes nothing
 		}
-		return nil, Conflictf("school %s is already registered", in.UAI)
+		return nil, Refuse("school_already_registered", "school %s is already registered with other details", in.UAI)
 	}
 	return []Event{ev}, nil
 }
@@ -135,6 +135,10 @@ func (a *Pupil) Apply(e Event) {
 	switch ev := e.(type) {
 	case *PupilRegistered:
 		a.Registered, a.exists = *ev, true
+		if a.Registered.GuardianCount == 0 {
+			// registrations stored before the count was recorded list them
+			a.Registered.GuardianCount = len(ev.Guardians)
+		}
 		a.Applications, a.Reserved = map[string][]string{}, map[string][]string{}
 	case *PupilApplied:
 		a.Applications[ev.ApplicationID] = ev.Weeks

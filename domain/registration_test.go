@@ -1,7 +1,9 @@
 package domain_test
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -187,7 +189,7 @@ func TestRegisterPupil(t *testing.T) {
 		ev := only[*domain.PupilRegistered](t, must(t)(domain.RegisterPupil("p-1", in, tt.school, now)))
 		want := domain.PupilRegistered{
 			PupilID: "p-1", SchoolUAI: tt.school.Registered.UAI, Department: "94", Grade: tt.grade,
-			ClassName: "3eB", FirstName: "Léa", LastName: "Martin", BirthDate: "2011-05-12",
+			ClassName: "3eB", GuardianCount: 2, FirstName: "Léa", LastName: "Martin", BirthDate: "2011-05-12",
 			Guardians: []domain.Guardian{
 				{Name: "Sophie Martin", Email: "sophie.martin@example.fr", Phone: "06 12 34 56 78"},
 				{Name: "Karim Martin", Email: "k.martin@example.com", Phone: "+33612345678"},
@@ -293,4 +295,170 @@ func TestRegisterPupilPhones(t *testing.T) {
 			t.Errorf("phone %q: %v", phone, err)
 		}
 	}
+}
+
+// placementApp is an application of pupil-2de for weeks, as the pupil's
+// aggregate sees it.
+func placementApp(id string, weeks ...string) *domain.Application {
+	return &domain.Application{Submitted: domain.ApplicationSubmitted{ApplicationID: id, OfferID: "off-" + id, PupilID: "pupil-2de", Weeks: weeks}}
+}
+
+// The pupil's stream owns the pupil's weeks: a confirmed placement
+// reserves them, and no other placement may take any of them until they
+// are released.
+func TestPupilWeeks(t *testing.T) {
+	apps := map[string]*domain.Application{
+		"a25-26": placementApp("a25-26", week25, week26),
+		"a26-27": placementApp("a26-27", week26, week27),
+		"a27":    placementApp("a27", week27),
+		"a28":    placementApp("a28", week28),
+		"a25":    placementApp("a25", week25),
+	}
+	reserve := func(id string) func(*domain.Pupil) ([]domain.Event, error) {
+		return func(p *domain.Pupil) ([]domain.Event, error) { return p.ReserveWeeks(apps[id]) }
+	}
+	release := func(id string) func(*domain.Pupil) ([]domain.Event, error) {
+		return func(p *domain.Pupil) ([]domain.Event, error) { return p.ReleaseWeeks(id), nil }
+	}
+	tests := []struct {
+		name     string
+		reserved []string // placements already reserved
+		released []string // then released
+		decide   func(*domain.Pupil) ([]domain.Event, error)
+		want     domain.Event // nil: no change
+		rule     string
+	}{
+		{name: "reserve with nothing reserved", decide: reserve("a25-26"),
+			want: &domain.PupilWeeksReserved{PupilID: "pupil-2de", ApplicationID: "a25-26", Weeks: []string{week25, week26}}},
+		{name: "reserve the same placement again", reserved: []string{"a25-26"}, decide: reserve("a25-26")},
+		{name: "reserve an overlapping week", reserved: []string{"a25-26"}, decide: reserve("a26-27"), rule: "overlapping_placement"},
+		{name: "reserve a week inside a reserved pair", reserved: []string{"a25-26"}, decide: reserve("a25"), rule: "overlapping_placement"},
+		{name: "reserve a pair over a reserved week", reserved: []string{"a27"}, decide: reserve("a26-27"), rule: "overlapping_placement"},
+		{name: "reserve the next week", reserved: []string{"a25-26"}, decide: reserve("a27"),
+			want: &domain.PupilWeeksReserved{PupilID: "pupil-2de", ApplicationID: "a27", Weeks: []string{week27}}},
+		{name: "reserve between two placements", reserved: []string{"a25", "a27"}, decide: reserve("a26-27"), rule: "overlapping_placement"},
+		{name: "reserve after the overlapping one was released", reserved: []string{"a25-26"}, released: []string{"a25-26"}, decide: reserve("a26-27"),
+			want: &domain.PupilWeeksReserved{PupilID: "pupil-2de", ApplicationID: "a26-27", Weeks: []string{week26, week27}}},
+		{name: "reserve again after a release", reserved: []string{"a25-26"}, released: []string{"a25-26"}, decide: reserve("a25-26"),
+			want: &domain.PupilWeeksReserved{PupilID: "pupil-2de", ApplicationID: "a25-26", Weeks: []string{week25, week26}}},
+		{name: "release a reserved placement", reserved: []string{"a25-26", "a28"}, decide: release("a25-26"),
+			want: &domain.PupilWeeksReleased{PupilID: "pupil-2de", ApplicationID: "a25-26"}},
+		{name: "release a placement not reserved", reserved: []string{"a28"}, decide: release("a25-26")},
+		{name: "release a placement already released", reserved: []string{"a28"}, released: []string{"a28"}, decide: release("a28")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := pupil2de(t)
+			for _, id := range tt.reserved {
+				apply(p, must(t)(p.ReserveWeeks(apps[id]))...)
+			}
+			for _, id := range tt.released {
+				apply(p, p.ReleaseWeeks(id)...)
+			}
+			before := maps.Clone(p.Reserved)
+			evs, err := tt.decide(p)
+			if !maps.EqualFunc(p.Reserved, before, slices.Equal) {
+				t.Fatal("deciding changed the aggregate")
+			}
+			switch {
+			case tt.rule != "":
+				wantRule(t, evs, err, tt.rule)
+				return
+			case tt.want == nil:
+				wantNothing(t)(evs, err)
+				return
+			}
+			if len(evs) != 1 || err != nil || !reflect.DeepEqual(evs[0], tt.want) {
+				t.Fatalf("got %v, %v; want %+v", evs, err, tt.want)
+			}
+			apply(p, evs...)
+			// No two reserved placements share a week.
+			for a, wa := range p.Reserved {
+				for b, wb := range p.Reserved {
+					if a < b && domain.Overlaps(wa, wb) {
+						t.Fatalf("%s %v and %s %v are both reserved", a, wa, b, wb)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestPupilApplications(t *testing.T) {
+	p := pupil2de(t)
+	offer := newOffer(t, "off-1", lyceeOfferInput())
+	a := submitted(t, "app-1", offer, p, week25, week26)
+	ev := only[*domain.PupilApplied](t, p.RecordApplication(a))
+	if want := (domain.PupilApplied{PupilID: "pupil-2de", ApplicationID: "app-1", OfferID: "off-1", Weeks: []string{week25, week26}}); !reflect.DeepEqual(*ev, want) {
+		t.Fatalf("event = %+v, want %+v", *ev, want)
+	}
+	if len(p.Applications) != 0 {
+		t.Fatal("deciding changed the aggregate")
+	}
+	p.Apply(ev)
+	if evs := p.RecordApplication(a); len(evs) != 0 {
+		t.Fatalf("recorded twice: %v", types(evs))
+	}
+	var missing domain.Pupil
+	if evs := missing.RecordApplication(a); len(evs) != 0 {
+		t.Fatalf("recorded on a missing pupil: %v", types(evs))
+	}
+
+	for _, x := range []*domain.Application{
+		placementApp("a26-27", week26, week27), placementApp("a27", week27), placementApp("a28", week28), placementApp("a24", "2026-W24"),
+	} {
+		apply(p, p.RecordApplication(x)...)
+	}
+	tests := []struct {
+		except string
+		weeks  []string
+		want   []string
+	}{
+		{"app-1", []string{week25, week26}, []string{"a26-27"}},
+		{"", []string{week26}, []string{"a26-27", "app-1"}},
+		{"a26-27", []string{week26, week27}, []string{"a27", "app-1"}},
+		{"", []string{week27, week28}, []string{"a26-27", "a27", "a28"}},
+		{"a28", []string{week28}, nil},
+		{"", []string{"2026-W30"}, nil},
+		{"", []string{"2026-W24", week25}, []string{"a24", "app-1"}},
+	}
+	for _, tt := range tests {
+		if got := p.OverlappingApplications(tt.except, tt.weeks); !slices.Equal(got, tt.want) {
+			t.Errorf("OverlappingApplications(%q, %v) = %v, want %v", tt.except, tt.weeks, got, tt.want)
+		}
+	}
+}
+
+// Forgetting a pupil erases the personal data of the pupil and the
+// guardians, once; a forgotten pupil applies nowhere any more.
+func TestPupilForget(t *testing.T) {
+	var missing domain.Pupil
+	evs, err := missing.Forget()
+	wantIs(t, evs, err, domain.ErrNotFound)
+
+	p := pupil3e(t)
+	ev := only[*domain.PupilForgotten](t, must(t)(p.Forget()))
+	if *ev != (domain.PupilForgotten{PupilID: "pupil-3e"}) {
+		t.Fatalf("event = %+v", *ev)
+	}
+	if p.Forgotten || p.Registered.FirstName == "" {
+		t.Fatal("deciding changed the aggregate")
+	}
+	p.Apply(ev)
+	r := p.Registered
+	if !p.Forgotten || r.FirstName != "" || r.LastName != "" || r.BirthDate != "" || r.Guardians != nil {
+		t.Fatalf("after Apply: forgotten=%v %+v", p.Forgotten, r)
+	}
+	if r.PupilID != "pupil-3e" || r.SchoolUAI != "0941234A" || r.Grade != domain.Grade3e || r.GuardianCount != 1 {
+		t.Fatalf("forgetting lost what is not personal: %+v", r)
+	}
+	wantNothing(t)(p.Forget())
+
+	offer := newOffer(t, "off-1", collegeOfferInput())
+	var a domain.Application
+	evs, err = a.Submit("app", offer, p, schoolFor(t, p), domain.SubmitInput{Weeks: []string{week25}, Motivation: "x"}, now)
+	if len(evs) != 0 {
+		t.Fatalf("events %v", types(evs))
+	}
+	wantFields(t, err, "pupil_id")
 }
