@@ -20,15 +20,18 @@ type ApplicationDoc struct {
 	OfferID      string       `json:"offer_id"`
 	EmployerID   string       `json:"employer_id"`
 	PupilID      string       `json:"pupil_id"`
-	SchoolUAI    string       `json:"school_uai"`
+	SchoolUAI    string       `json:"school_uai,omitempty"`
 	Grade        domain.Grade `json:"grade"`
 	Status       string       `json:"status"`
 	Weeks        []string     `json:"weeks"`
 	Motivation   string       `json:"motivation"`
 	Erased       bool         `json:"personal_data_erased,omitempty"`
 	ConventionID string       `json:"convention_id,omitempty"`
-	SubmittedAt  time.Time    `json:"submitted_at"`
-	UpdatedAt    time.Time    `json:"updated_at"`
+	// Accepted: the employer accepted it once; before that the employer's
+	// inbox shows nothing that identifies the pupil.
+	Accepted    bool      `json:"accepted"`
+	SubmittedAt time.Time `json:"submitted_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // ConventionDoc is a convention as the API serves it: its terms, the
@@ -67,6 +70,11 @@ func PupilApplicationsKey(id string) string {
 	return "pupil:" + id + ":applications"
 }
 func EmployerApplicationsKey(id string) string { return "employer:" + id + ":applications" }
+
+// EmployersKey is the set of registered employers; PupilInfoKey exists for
+// every registered pupil (lists of an unknown one answer 404).
+func EmployersKey() string          { return "employers" }
+func PupilInfoKey(id string) string { return pupilInfoKey(id) }
 
 // School and pupil follow-up keys (no personal data: ids and counts only).
 func SchoolsKey() string                     { return "schools" }
@@ -110,6 +118,8 @@ func (Placements) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 			{"SADD", v.Key(SchoolsKey()), e.UAI},
 			{"SADD", v.Key(DepartmentSchoolsKey(e.Department)), e.UAI},
 		}, nil
+	case *domain.EmployerRegistered:
+		return []Cmd{{"SADD", v.Key(EmployersKey()), e.EmployerID}}, nil
 	case *domain.PupilRegistered:
 		return []Cmd{
 			setJSON(v.Key(pupilInfoKey(e.PupilID)), pupilInfo{School: e.SchoolUAI}),
@@ -282,6 +292,7 @@ func appStatus(ctx context.Context, v View, ev Event, id, status, conventionID s
 		return nil, err
 	}
 	d.Status, d.UpdatedAt = status, ev.OccurredAt
+	d.Accepted = d.Accepted || status == domain.StatusAccepted
 	if conventionID != "" {
 		d.ConventionID = conventionID
 	}

@@ -35,6 +35,9 @@ func (a *API) pupilApplications(ctx context.Context, r *http.Request, m model) (
 	if !validID(id) {
 		return nil, notFound("pupil")
 	}
+	if err := exists(ctx, m, projections.PupilInfoKey(id), "pupil"); err != nil {
+		return nil, err
+	}
 	return a.applicationList(ctx, r, m, projections.PupilApplicationsKey(id), nil)
 }
 
@@ -45,20 +48,47 @@ func (a *API) employerApplications(ctx context.Context, r *http.Request, m model
 	if !validID(id) {
 		return nil, notFound("employer")
 	}
+	if m.Prefix == "" {
+		return nil, notFound("employer")
+	}
+	if ok, err := m.RDB.SIsMember(ctx, m.Key(projections.EmployersKey()), id).Result(); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, notFound("employer")
+	}
 	q := r.URL.Query()
 	offerID, status := q.Get("offer_id"), q.Get("status")
 	if offerID != "" && !validID(offerID) {
 		return nil, api.Invalid("offer_id", "must be an offer id")
 	}
 	switch status {
-	case "", domain.StatusSubmitted, domain.StatusAccepted, domain.StatusRejected, domain.StatusWithdrawn, domain.StatusConfirmed:
+	case "", domain.StatusSubmitted, domain.StatusRead, domain.StatusAccepted, domain.StatusRejected, domain.StatusWithdrawn,
+		domain.StatusConfirmed, domain.StatusCancelled, domain.StatusExpired:
 	default:
-		return nil, api.Invalid("status", "must be one of submitted, accepted, rejected, withdrawn, confirmed")
+		return nil, api.Invalid("status", "must be one of submitted, read, accepted, rejected, withdrawn, confirmed, cancelled, expired")
 	}
 	keep := func(d *projections.ApplicationDoc) bool {
+		if !d.Accepted {
+			d.SchoolUAI = "" // anonymous until the employer accepts
+		}
 		return (offerID == "" || d.OfferID == offerID) && (status == "" || d.Status == status)
 	}
 	return a.applicationList(ctx, r, m, projections.EmployerApplicationsKey(id), keep)
+}
+
+// exists answers 404 when key is absent from the read model.
+func exists(ctx context.Context, m model, key, what string) error {
+	if m.Prefix == "" {
+		return notFound(what)
+	}
+	n, err := m.RDB.Exists(ctx, m.Key(key)).Result()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound(what)
+	}
+	return nil
 }
 
 func (a *API) applicationList(ctx context.Context, r *http.Request, m model, key string, keep func(*projections.ApplicationDoc) bool) (any, error) {

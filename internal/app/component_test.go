@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"passerelle/domain"
 	"passerelle/eventstore"
 	"passerelle/eventstore/esdb"
 	"passerelle/eventstore/esdbserver/esdbtest"
@@ -141,6 +142,10 @@ func bootWith(t *testing.T, cfg app.Config) (*app.App, client) {
 	return a, client{t: t, base: srv.URL}
 }
 
+// weekAhead is the ISO week n weeks from now, so that fixtures never fall
+// in the past (applying to a week that has started is refused).
+func weekAhead(n int) string { return domain.WeekOf(time.Now().AddDate(0, 0, 7*n)) }
+
 const (
 	siret = "73282932000074"
 	uai   = "0941234A"
@@ -174,6 +179,7 @@ func TestWholeFlow(t *testing.T) {
 // over HTTP, checking the read models at each step; it returns the final
 // statistics.
 func wholeFlow(t *testing.T, c client) map[string]any {
+	w1, w2 := weekAhead(8), weekAhead(9)
 	bo, stat, aud := c.as("backoffice", "agent-1"), c.as("statistician", "insee-1"), c.as("auditor", "audit-1")
 	sch := c.as("school", uai)
 	emp := bo.must(201, "POST", "/v1/employers", map[string]any{
@@ -191,7 +197,7 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 	signer := map[string]client{"employer": emp_, "school_head": sch, "pupil": pup, "guardian": gua}
 	offer := emp_.must(201, "POST", "/v1/offers", map[string]any{
 		"employer_id": str(emp, "id"), "title": "Découverte du fournil", "description": "Pétrissage, cuisson, vente",
-		"sector": "s1", "grades": []string{"3e"}, "weeks": []string{"2026-W50", "2026-W51"}, "seats": 1,
+		"sector": "s1", "grades": []string{"3e"}, "weeks": []string{w1, w2}, "seats": 1,
 		"commune_code": "94028", "address": "1 rue de Paris", "lat": 48.79, "lon": 2.455,
 	})
 	offerID := str(offer, "id")
@@ -199,7 +205,7 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 	if str(got, "employer_name") != "Boulangerie Martin" || num(got, "seats_total") != 2 || num(got, "seats_available") != 2 || str(got, "department") != "94" || str(got, "status") != "open" {
 		t.Fatalf("offer read model: %v", got)
 	}
-	list := pup.must(200, "GET", "/v1/offers?grade=3e&department=94&sector=s1&available=true&week=2026-W50", nil)
+	list := pup.must(200, "GET", "/v1/offers?grade=3e&department=94&sector=s1&available=true&week="+w1, nil)
 	if num(list, "total") != 1 {
 		t.Fatalf("search: %v", list)
 	}
@@ -209,7 +215,7 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 	}
 
 	app := pup.must(201, "POST", "/v1/offers/"+offerID+"/applications", map[string]any{
-		"pupil_id": str(pupil, "id"), "weeks": []string{"2026-W50"}, "motivation": "J'aime le pain.",
+		"pupil_id": str(pupil, "id"), "weeks": []string{w1}, "motivation": "J'aime le pain.",
 	})
 	appID := str(app, "id")
 	got = pup.must(200, "GET", "/v1/applications/"+appID+"?min_position="+str(app, "position"), nil)
@@ -226,11 +232,11 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 	if str(got, "status") != "accepted" {
 		t.Fatalf("after accept: %v", got)
 	}
-	list = pup.must(200, "GET", "/v1/offers?available=true&week=2026-W50&min_position="+str(acc, "position"), nil)
+	list = pup.must(200, "GET", "/v1/offers?available=true&week="+w1+"&min_position="+str(acc, "position"), nil)
 	if num(list, "total") != 0 {
 		t.Fatalf("a full week still listed as available: %v", list)
 	}
-	list = pup.must(200, "GET", "/v1/offers?available=true&week=2026-W51", nil)
+	list = pup.must(200, "GET", "/v1/offers?available=true&week="+w2, nil)
 	if num(list, "total") != 1 {
 		t.Fatalf("the other week should stay available: %v", list)
 	}

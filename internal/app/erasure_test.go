@@ -100,11 +100,11 @@ func TestForgetErasesPersonalData(t *testing.T) {
 		pf, pk := registerPupil(c, forgotten), registerPupil(c, kept)
 		offer := str(c.must(201, "POST", "/v1/offers", map[string]any{
 			"employer_id": emp, "title": "Pâtisserie", "description": "Tartes", "sector": "s1", "grades": []string{"3e"},
-			"weeks": []string{"2027-W05"}, "seats": 2, "commune_code": "94028", "address": "3 rue", "lat": 48.79, "lon": 2.45,
+			"weeks": []string{weekAhead(10)}, "seats": 2, "commune_code": "94028", "address": "3 rue", "lat": 48.79, "lon": 2.45,
 		}), "id")
 		apply := func(p string, values map[string]string) string {
 			return str(c.must(201, "POST", "/v1/offers/"+offer+"/applications", map[string]any{
-				"pupil_id": p, "weeks": []string{"2027-W05"}, "motivation": values["motivation"],
+				"pupil_id": p, "weeks": []string{weekAhead(10)}, "motivation": values["motivation"],
 			}), "id")
 		}
 		af, ak := apply(pf, forgotten), apply(pk, kept)

@@ -49,7 +49,7 @@ func setup(t *testing.T, c client) lifecycle {
 	l.pupil, l.pupil2 = pupil("Adam", 1), pupil("Inès", 2)
 	l.offer = str(c.must(201, "POST", "/v1/offers", map[string]any{
 		"employer_id": l.employer, "title": "Services municipaux", "description": "Accueil, état civil, espaces verts",
-		"sector": "s2", "grades": []string{"3e"}, "weeks": []string{"2027-W05", "2027-W06"}, "seats": 1,
+		"sector": "s2", "grades": []string{"3e"}, "weeks": []string{weekAhead(10), weekAhead(11)}, "seats": 1,
 		"commune_code": "94081", "address": "2 av. Youri Gagarine", "lat": 48.787, "lon": 2.392,
 		"reserved": map[string]any{"rep": true}, "daily_hours": map[string]any{"start": "09:00", "end": "16:30", "lunch_break_minutes": 60},
 	}), "id")
@@ -68,11 +68,11 @@ func (l lifecycle) status(t *testing.T, app string, pos string) string {
 }
 
 func TestLifecycleExpiry(t *testing.T) {
-	clk := newClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	clk := newClock(time.Now().UTC())
 	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL, Clock: clk.Now, ExpiryEvery: -1})
 	l := setup(t, c)
-	unanswered := l.apply(l.pupil, "2027-W05")
-	accepted := l.apply(l.pupil2, "2027-W06")
+	unanswered := l.apply(l.pupil, weekAhead(10))
+	accepted := l.apply(l.pupil2, weekAhead(11))
 	read := c.must(200, "POST", "/v1/applications/"+unanswered+"/read", nil)
 	if s := l.status(t, unanswered, str(read, "position")); s != "read" {
 		t.Fatalf("after read: %s", s)
@@ -113,10 +113,10 @@ func TestLifecycleExpiry(t *testing.T) {
 }
 
 func TestLifecycleConventionAmendedAfterSignature(t *testing.T) {
-	clk := newClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	clk := newClock(time.Now().UTC())
 	_, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL, Clock: clk.Now, ExpiryEvery: -1})
 	l := setup(t, c)
-	appID := l.apply(l.pupil2, "2027-W05")
+	appID := l.apply(l.pupil2, weekAhead(10))
 	c.must(200, "POST", "/v1/applications/"+appID+"/accept", nil)
 	conf := c.must(200, "POST", "/v1/applications/"+appID+"/confirm", nil)
 	conv := str(conf, "convention_id")
@@ -173,16 +173,16 @@ func TestLifecycleConventionAmendedAfterSignature(t *testing.T) {
 // Confirming one application withdraws the pupil's other pending
 // applications for the same weeks.
 func TestLifecycleConfirmWithdrawsOverlapping(t *testing.T) {
-	clk := newClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	clk := newClock(time.Now().UTC())
 	_, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL, Clock: clk.Now, ExpiryEvery: -1})
 	l := setup(t, c)
-	first := l.apply(l.pupil, "2027-W05")
+	first := l.apply(l.pupil, weekAhead(10))
 	second := str(c.must(201, "POST", "/v1/offers", map[string]any{
 		"employer_id": l.employer, "title": "Médiathèque", "description": "Prêt, animation", "sector": "s4", "grades": []string{"3e"},
-		"weeks": []string{"2027-W05"}, "seats": 2, "commune_code": "94081", "address": "place", "lat": 48.787, "lon": 2.392,
+		"weeks": []string{weekAhead(10)}, "seats": 2, "commune_code": "94081", "address": "place", "lat": 48.787, "lon": 2.392,
 	}), "id")
 	app2 := str(c.must(201, "POST", "/v1/offers/"+second+"/applications", map[string]any{
-		"pupil_id": l.pupil, "weeks": []string{"2027-W05"}, "motivation": "Les livres.",
+		"pupil_id": l.pupil, "weeks": []string{weekAhead(10)}, "motivation": "Les livres.",
 	}), "id")
 	c.must(200, "POST", "/v1/applications/"+first+"/accept", nil)
 	conf := c.must(200, "POST", "/v1/applications/"+first+"/confirm", nil)
@@ -191,7 +191,7 @@ func TestLifecycleConfirmWithdrawsOverlapping(t *testing.T) {
 	}
 	// an application the employer could still accept is refused once the
 	// pupil's week is taken
-	r := c.do("POST", "/v1/offers/"+l.offer+"/applications", map[string]any{"pupil_id": l.pupil2, "weeks": []string{"2027-W05"}, "motivation": "x"})
+	r := c.do("POST", "/v1/offers/"+l.offer+"/applications", map[string]any{"pupil_id": l.pupil2, "weeks": []string{weekAhead(10)}, "motivation": "x"})
 	if r.status != 409 || str(r.body["error"].(map[string]any), "rule") != "no_seat_left" {
 		t.Fatalf("applying to a full week: %d %s", r.status, r.raw)
 	}
@@ -202,7 +202,7 @@ func TestLifecycleConfirmWithdrawsOverlapping(t *testing.T) {
 func TestIdempotencyKeyConcurrent(t *testing.T) {
 	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
 	l := setup(t, c)
-	app := l.apply(l.pupil, "2027-W05")
+	app := l.apply(l.pupil, weekAhead(10))
 	var wg sync.WaitGroup
 	replies := make([]reply, 8)
 	for i := range replies {

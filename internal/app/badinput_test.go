@@ -1,0 +1,831 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"passerelle/domain"
+	"passerelle/internal/app"
+	"passerelle/internal/testenv"
+)
+
+// neverCreated is a well-formed id the server never hands out: its ids are
+// name-based (version 5) UUIDs, this one is a version 4.
+const neverCreated = "5f0c8d36-2b7a-4a8e-9f0e-5d3c1b2a4e77"
+
+// The fixtures' weeks, far enough ahead for no internship to have started.
+var (
+	weekA = domain.WeekOf(time.Now().AddDate(0, 3, 0))
+	weekB = domain.WeekOf(time.Now().AddDate(0, 3, 7))
+	weekC = domain.WeekOf(time.Now().AddDate(0, 3, 14)) // not in the offer
+)
+
+// badFixture is the state the bad-input cases run against.
+type badFixture struct {
+	employer, offer                string
+	pupilFree                      string // registered, never applied
+	rejectedPupil                  string // the pupil of the rejected application
+	rejected, submitted, confirmed string // applications in those states
+	convention, hash               string
+	head                           string // log position after the setup
+}
+
+func setupBadFixture(t *testing.T, a *app.App, c client) badFixture {
+	t.Helper()
+	var f badFixture
+	f.employer = str(c.must(201, "POST", "/v1/employers", validEmployer()), "id")
+	c.must(201, "POST", "/v1/schools", validSchool())
+	pupils := make([]string, 4)
+	for i := range pupils {
+		p := validPupil()
+		p["first_name"] = fmt.Sprintf("Élève %d", i)
+		pupils[i] = str(c.must(201, "POST", "/v1/pupils", p), "id")
+	}
+	f.pupilFree = pupils[3]
+	f.offer = str(c.must(201, "POST", "/v1/offers", validOffer(f.employer)), "id")
+	apply := func(pupil, week string) string {
+		return str(c.must(201, "POST", "/v1/offers/"+f.offer+"/applications", map[string]any{
+			"pupil_id": pupil, "weeks": []string{week}, "motivation": "J'aime le pain.",
+		}), "id")
+	}
+	f.rejectedPupil = pupils[0]
+	f.rejected = apply(pupils[0], weekA)
+	c.must(200, "POST", "/v1/applications/"+f.rejected+"/reject", map[string]any{"reason": "complet"})
+	f.submitted = apply(pupils[1], weekA)
+	f.confirmed = apply(pupils[2], weekB)
+	c.must(200, "POST", "/v1/applications/"+f.confirmed+"/accept", nil)
+	conf := c.must(200, "POST", "/v1/applications/"+f.confirmed+"/confirm", nil)
+	f.convention = str(conf, "convention_id")
+	c.must(200, "POST", "/v1/conventions/"+f.convention+"/complete", employerPart())
+	done := c.must(200, "POST", "/v1/conventions/"+f.convention+"/complete", schoolPart())
+	conv := c.must(200, "GET", "/v1/conventions/"+f.convention+"?min_position="+str(done, "position"), nil)
+	f.hash = str(conv, "document_hash")
+	if str(conv, "status") != "ready" || len(f.hash) != 64 {
+		t.Fatalf("the completed convention is not ready to sign: %v", conv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.head = logHead(t, c)
+	return f
+}
+
+func employerPart() map[string]any {
+	return map[string]any{"party": "employer", "activities": "Pétrissage et cuisson",
+		"tutor": map[string]any{"name": "Paul Martin", "email": "p.martin@example.fr", "phone": "0612345678"}}
+}
+
+func schoolPart() map[string]any {
+	return map[string]any{"party": "school", "both_guardians": false,
+		"referent_teacher": map[string]any{"name": "Claire Durand", "email": "c.durand@example.fr"}}
+}
+
+func validEmployer() map[string]any {
+	return map[string]any{"name": "Boulangerie Martin", "siret": siret, "kind": "company", "commune_code": "94028", "address": "1 rue de Paris"}
+}
+
+func validSchool() map[string]any {
+	return map[string]any{"uai": uai, "name": "Collège Jean Macé", "kind": "college", "commune_code": "94028", "education_priority": "rep", "qpv": true}
+}
+
+func validPupil() map[string]any {
+	return map[string]any{
+		"school_uai": uai, "grade": "3e", "class_name": "3eB", "first_name": "Lina", "last_name": "Benali", "birth_date": "2012-03-14",
+		"guardians": []any{map[string]any{"name": "Karim Benali", "email": "k.benali@example.fr", "phone": "0612345678"}},
+	}
+}
+
+func validOffer(employer string) map[string]any {
+	return map[string]any{
+		"employer_id": employer, "title": "Découverte du fournil", "description": "Pétrissage, cuisson, vente",
+		"sector": "s1", "grades": []any{"3e"}, "weeks": []any{weekA, weekB}, "seats": 2,
+		"commune_code": "94028", "address": "1 rue de Paris", "lat": 48.79, "lon": 2.455,
+	}
+}
+
+// with returns a JSON body: m with the changes applied; a nil value
+// removes the field.
+func with(m map[string]any, kv ...any) string {
+	m = maps.Clone(m)
+	for i := 0; i+1 < len(kv); i += 2 {
+		k := kv[i].(string)
+		if kv[i+1] == nil {
+			delete(m, k)
+		} else {
+			m[k] = kv[i+1]
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// rawReply is an answer read without assumptions on its shape.
+type rawReply struct {
+	status int
+	header http.Header
+	raw    string
+}
+
+// send performs one request; a Server-Sent Events answer is not read
+// past its headers.
+func send(t *testing.T, c client, method, path, body string, header ...string) rawReply {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.bear != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bear)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	r := rawReply{status: resp.StatusCode, header: resp.Header}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		r.raw = "<event stream>"
+		return r
+	}
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the answer: %v", method, path, err)
+	}
+	r.raw = string(raw)
+	return r
+}
+
+// logHead is the position of the last event in the log, from /readyz.
+func logHead(t *testing.T, c client) string {
+	t.Helper()
+	r := c.do("GET", "/readyz", nil)
+	h := str(r.body, "head")
+	if h == "" {
+		t.Fatalf("/readyz gave no head: %d %s", r.status, r.raw)
+	}
+	return h
+}
+
+// contractError is the body of every error answer.
+type contractError struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  map[string]string `json:"fields"`
+	Rule    string            `json:"rule"` // extension: the business rule behind a conflict
+}
+
+// checkErrorEnvelope fails unless raw is exactly {"error": {"code",
+// "message", "fields"?}} with code want and, when field is not empty, a
+// fields entry naming field.
+func checkErrorEnvelope(t *testing.T, raw, want, field string) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(raw))
+	if len(raw) > 400 {
+		raw = raw[:400] + "…" // for the messages
+	}
+	dec.DisallowUnknownFields()
+	var env struct {
+		Error *contractError `json:"error"`
+	}
+	if err := dec.Decode(&env); err != nil || dec.More() {
+		t.Errorf("not the contract's error envelope (%v): %s", err, raw)
+		return
+	}
+	e := env.Error
+	if e == nil {
+		t.Errorf("no error object: %s", raw)
+		return
+	}
+	if e.Code != want {
+		t.Errorf("error code %q, want %q: %s", e.Code, want, raw)
+	}
+	if strings.TrimSpace(e.Message) == "" {
+		t.Errorf("empty error message: %s", raw)
+	}
+	for k, v := range e.Fields {
+		if k == "" || strings.TrimSpace(v) == "" {
+			t.Errorf("fields entry %q: %q is not a named problem: %s", k, v, raw)
+		}
+	}
+	if e.Code == "validation_failed" && len(e.Fields) == 0 {
+		t.Errorf("validation_failed names no field: %s", raw)
+	}
+	if field != "" {
+		if _, ok := e.Fields[field]; !ok {
+			t.Errorf("fields does not name %q: %s", field, raw)
+		}
+	}
+}
+
+// badCase is one request with bad input and the answer the contract gives.
+type badCase struct {
+	route  string // the router's "METHOD pattern" exercised; "unmatched" for none
+	name   string
+	method string
+	path   string
+	body   string
+	header []string
+	status int
+	code   string // expected error code; "" when the answer is not an error
+	field  string // the field error.fields must name
+}
+
+func badInputCases(f badFixture) []badCase {
+	const mib = 1 << 20
+	big := `{"name":"` + strings.Repeat("a", mib) + `"}`
+	bad := func(route, name, method, path, body string, status int, code, field string) badCase {
+		return badCase{route: route, name: name, method: method, path: path, body: body, status: status, code: code, field: field}
+	}
+	invalid := func(route, name, method, path, body, field string) badCase {
+		return bad(route, name, method, path, body, 400, "validation_failed", field)
+	}
+	rule := func(route, name, method, path, body, field string) badCase {
+		return bad(route, name, method, path, body, 422, "validation_failed", field)
+	}
+	notFound := func(route, name, method, path, body string) badCase {
+		return bad(route, name, method, path, body, 404, "not_found", "")
+	}
+	conflict := func(route, name, method, path, body string) badCase {
+		return bad(route, name, method, path, body, 409, "conflict", "")
+	}
+
+	var cs []badCase
+
+	// Every command: the body is decoded strictly before anything else. The
+	// targets are chosen so that a body wrongly taken for an empty object
+	// cannot change the state the other cases rely on.
+	commands := []struct{ route, path string }{
+		{"POST /v1/employers", "/v1/employers"},
+		{"POST /v1/schools", "/v1/schools"},
+		{"POST /v1/pupils", "/v1/pupils"},
+		{"POST /v1/offers", "/v1/offers"},
+		{"POST /v1/offers/{id}/withdraw", "/v1/offers/" + neverCreated + "/withdraw"},
+		{"POST /v1/offers/{id}/amend", "/v1/offers/" + neverCreated + "/amend"},
+		{"POST /v1/offers/{id}/reopen", "/v1/offers/" + neverCreated + "/reopen"},
+		{"POST /v1/offers/{id}/applications", "/v1/offers/" + f.offer + "/applications"},
+		{"POST /v1/applications/{id}/accept", "/v1/applications/" + f.rejected + "/accept"},
+		{"POST /v1/applications/{id}/reject", "/v1/applications/" + f.submitted + "/reject"},
+		{"POST /v1/applications/{id}/withdraw", "/v1/applications/" + f.rejected + "/withdraw"},
+		{"POST /v1/applications/{id}/confirm", "/v1/applications/" + f.submitted + "/confirm"},
+		{"POST /v1/applications/{id}/read", "/v1/applications/" + f.rejected + "/read"},
+		{"POST /v1/applications/{id}/cancel", "/v1/applications/" + f.submitted + "/cancel"},
+		{"POST /v1/conventions/{id}/complete", "/v1/conventions/" + neverCreated + "/complete"},
+		{"POST /v1/conventions/{id}/cancel", "/v1/conventions/" + f.convention + "/cancel"},
+		{"POST /v1/conventions/{id}/signatures", "/v1/conventions/" + f.convention + "/signatures"},
+		{"POST /v1/pupils/{id}/forget", "/v1/pupils/" + neverCreated + "/forget"},
+	}
+	for _, cmd := range commands {
+		cs = append(cs,
+			invalid(cmd.route, "truncated JSON", "POST", cmd.path, `{"name":`, "body"),
+			invalid(cmd.route, "not JSON", "POST", cmd.path, `name=Martin`, "body"),
+			invalid(cmd.route, "an array", "POST", cmd.path, `[1,2]`, "body"),
+			invalid(cmd.route, "a string", "POST", cmd.path, `"hello"`, "body"),
+			invalid(cmd.route, "two objects", "POST", cmd.path, `{} {}`, "body"),
+			invalid(cmd.route, "trailing garbage", "POST", cmd.path, `{} x`, "body"),
+			invalid(cmd.route, "a stray closing brace", "POST", cmd.path, `{}}`, "body"),
+			invalid(cmd.route, "a stray closing bracket", "POST", cmd.path, `{}]`, "body"),
+			invalid(cmd.route, "unknown field", "POST", cmd.path, `{"zzz_unknown":1}`, "zzz_unknown"),
+			bad(cmd.route, "body over 1 MiB", "POST", cmd.path, big, 413, "too_large", ""),
+			bad(cmd.route, "body of whitespace over 1 MiB", "POST", cmd.path, "{}"+strings.Repeat(" ", mib), 413, "too_large", ""),
+		)
+	}
+	cs = append(cs, badCase{route: "POST /v1/employers", name: "Idempotency-Key over 255 characters", method: "POST", path: "/v1/employers",
+		body: with(validEmployer()), header: []string{"Idempotency-Key", strings.Repeat("k", 256)}, status: 400, code: "validation_failed", field: "Idempotency-Key"})
+
+	// POST /v1/employers
+	r := "POST /v1/employers"
+	emp := validEmployer()
+	cs = append(cs,
+		invalid(r, "empty body", "POST", "/v1/employers", "", "body"),
+		invalid(r, "name is a number", "POST", "/v1/employers", with(emp, "name", 42), "name"),
+		invalid(r, "siret is a number", "POST", "/v1/employers", with(emp, "siret", 73282932000074), "siret"),
+		invalid(r, "kind is a list", "POST", "/v1/employers", with(emp, "kind", []string{"company"}), "kind"),
+		rule(r, "missing name", "POST", "/v1/employers", with(emp, "name", nil), "name"),
+		rule(r, "blank name", "POST", "/v1/employers", with(emp, "name", "   "), "name"),
+		rule(r, "missing siret", "POST", "/v1/employers", with(emp, "siret", nil), "siret"),
+		rule(r, "siret with a wrong Luhn key", "POST", "/v1/employers", with(emp, "siret", "73282932000075"), "siret"),
+		rule(r, "siret of 13 digits", "POST", "/v1/employers", with(emp, "siret", "7328293200007"), "siret"),
+		rule(r, "unknown kind", "POST", "/v1/employers", with(emp, "kind", "sarl"), "kind"),
+		rule(r, "unknown commune", "POST", "/v1/employers", with(emp, "commune_code", "99999"), "commune_code"),
+		rule(r, "missing address", "POST", "/v1/employers", with(emp, "address", nil), "address"),
+		rule(r, "null name", "POST", "/v1/employers", with(emp, "name", json.RawMessage("null")), "name"),
+		rule(r, "name over 200 bytes", "POST", "/v1/employers", with(emp, "name", strings.Repeat("é", 101)), "name"),
+		invalid(r, "a field name in the wrong case", "POST", "/v1/employers", with(emp, "siret", nil, "SIRET", siret), "SIRET"),
+		badCase{route: r, name: "bad input under an Idempotency-Key", method: "POST", path: "/v1/employers", body: with(emp, "kind", "sarl"),
+			header: []string{"Idempotency-Key", "bad-input-1"}, status: 422, code: "validation_failed", field: "kind"},
+	)
+
+	// POST /v1/schools
+	r = "POST /v1/schools"
+	sch := validSchool()
+	sch["uai"] = "0751234B" // not registered: a success would register it
+	cs = append(cs,
+		invalid(r, "empty body", "POST", "/v1/schools", "", "body"),
+		invalid(r, "qpv is a string", "POST", "/v1/schools", with(sch, "qpv", "yes"), "qpv"),
+		invalid(r, "uai is a number", "POST", "/v1/schools", with(sch, "uai", 751234), "uai"),
+		rule(r, "lower-case uai", "POST", "/v1/schools", with(sch, "uai", "0751234b"), "uai"),
+		rule(r, "uai of 8 digits", "POST", "/v1/schools", with(sch, "uai", "07512345"), "uai"),
+		rule(r, "missing uai", "POST", "/v1/schools", with(sch, "uai", nil), "uai"),
+		rule(r, "unknown kind", "POST", "/v1/schools", with(sch, "kind", "ecole"), "kind"),
+		rule(r, "education_priority in upper case", "POST", "/v1/schools", with(sch, "education_priority", "REP"), "education_priority"),
+		rule(r, "missing commune_code", "POST", "/v1/schools", with(sch, "commune_code", nil), "commune_code"),
+		rule(r, "missing qpv", "POST", "/v1/schools", with(sch, "qpv", nil), "qpv"),
+		conflict(r, "the registered UAI with other data", "POST", "/v1/schools", with(validSchool(), "name", "Autre collège")),
+	)
+
+	// POST /v1/pupils
+	r = "POST /v1/pupils"
+	pup := validPupil()
+	guardian := func(kv ...any) []any {
+		g := map[string]any{"name": "Karim Benali", "email": "k.benali@example.fr", "phone": "0612345678"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			g[kv[i].(string)] = kv[i+1]
+		}
+		return []any{g}
+	}
+	cs = append(cs,
+		invalid(r, "empty body", "POST", "/v1/pupils", "", "body"),
+		invalid(r, "guardians is an object", "POST", "/v1/pupils", with(pup, "guardians", map[string]any{"name": "K"}), "guardians"),
+		invalid(r, "a guardian's name is a number", "POST", "/v1/pupils", with(pup, "guardians", guardian("name", 7)), "guardians.name"),
+		invalid(r, "a guardian has an unknown field", "POST", "/v1/pupils", with(pup, "guardians", guardian("nickname", "K")), "guardians[0].nickname"),
+		invalid(r, "birth_date is a number", "POST", "/v1/pupils", with(pup, "birth_date", 20120314), "birth_date"),
+		rule(r, "unregistered school", "POST", "/v1/pupils", with(pup, "school_uai", "0000000A"), "school_uai"),
+		rule(r, "malformed school_uai", "POST", "/v1/pupils", with(pup, "school_uai", "../../x"), "school_uai"),
+		rule(r, "unknown grade", "POST", "/v1/pupils", with(pup, "grade", "5e"), "grade"),
+		rule(r, "a 2de in a collège", "POST", "/v1/pupils", with(pup, "grade", "2de"), "grade"),
+		rule(r, "30 February", "POST", "/v1/pupils", with(pup, "birth_date", "2012-02-30"), "birth_date"),
+		rule(r, "French date format", "POST", "/v1/pupils", with(pup, "birth_date", "14/03/2012"), "birth_date"),
+		rule(r, "a pupil of 3", "POST", "/v1/pupils", with(pup, "birth_date", "2023-01-01"), "birth_date"),
+		rule(r, "no guardian", "POST", "/v1/pupils", with(pup, "guardians", []any{}), "guardians"),
+		rule(r, "missing guardians", "POST", "/v1/pupils", with(pup, "guardians", nil), "guardians"),
+		rule(r, "three guardians", "POST", "/v1/pupils", with(pup, "guardians", append(append(guardian(), guardian()...), guardian()...)), "guardians"),
+		rule(r, "a guardian's e-mail", "POST", "/v1/pupils", with(pup, "guardians", guardian("email", "nope")), "guardians[0].email"),
+		rule(r, "a guardian's phone", "POST", "/v1/pupils", with(pup, "guardians", guardian("phone", "12")), "guardians[0].phone"),
+		rule(r, "missing last_name", "POST", "/v1/pupils", with(pup, "last_name", nil), "last_name"),
+		rule(r, "missing class_name", "POST", "/v1/pupils", with(pup, "class_name", nil), "class_name"),
+	)
+
+	// POST /v1/offers
+	r = "POST /v1/offers"
+	off := validOffer(f.employer)
+	cs = append(cs,
+		invalid(r, "empty body", "POST", "/v1/offers", "", "body"),
+		invalid(r, "malformed employer_id", "POST", "/v1/offers", with(off, "employer_id", "../../employer"), "employer_id"),
+		invalid(r, "seats is a fraction", "POST", "/v1/offers", with(off, "seats", 1.5), "seats"),
+		invalid(r, "seats is a string", "POST", "/v1/offers", with(off, "seats", "2"), "seats"),
+		invalid(r, "seats overflows", "POST", "/v1/offers", with(off, "seats", json.RawMessage("1e400")), "seats"),
+		invalid(r, "lat is a string", "POST", "/v1/offers", with(off, "lat", "48.79"), "lat"),
+		invalid(r, "weeks is a string", "POST", "/v1/offers", with(off, "weeks", weekA), "weeks"),
+		invalid(r, "reserved.rep is a string", "POST", "/v1/offers", with(off, "reserved", map[string]any{"rep": "yes"}), "reserved.rep"),
+		rule(r, "unknown employer", "POST", "/v1/offers", with(off, "employer_id", neverCreated), "employer_id"),
+		rule(r, "sector s52", "POST", "/v1/offers", with(off, "sector", "s52"), "sector"),
+		rule(r, "sector S1", "POST", "/v1/offers", with(off, "sector", "S1"), "sector"),
+		rule(r, "sector s0", "POST", "/v1/offers", with(off, "sector", "s0"), "sector"),
+		rule(r, "week 60", "POST", "/v1/offers", with(off, "weeks", []any{"2026-W60"}), "weeks"),
+		rule(r, "week 53 of 2025", "POST", "/v1/offers", with(off, "weeks", []any{"2025-W53"}), "weeks"),
+		rule(r, "a week twice", "POST", "/v1/offers", with(off, "weeks", []any{weekA, weekA}), "weeks"),
+		rule(r, "no week", "POST", "/v1/offers", with(off, "weeks", []any{}), "weeks"),
+		rule(r, "13 weeks", "POST", "/v1/offers", with(off, "weeks", []any{"2026-W01", "2026-W02", "2026-W03", "2026-W04", "2026-W05", "2026-W06", "2026-W07", "2026-W08", "2026-W09", "2026-W10", "2026-W11", "2026-W12", "2026-W13"}), "weeks"),
+		rule(r, "no grade", "POST", "/v1/offers", with(off, "grades", nil), "grades"),
+		rule(r, "2de mixed with 3e", "POST", "/v1/offers", with(off, "grades", []any{"2de", "3e"}), "grades"),
+		rule(r, "unknown grade", "POST", "/v1/offers", with(off, "grades", []any{"CM2"}), "grades"),
+		rule(r, "zero seats", "POST", "/v1/offers", with(off, "seats", 0), "seats"),
+		rule(r, "missing seats", "POST", "/v1/offers", with(off, "seats", nil), "seats"),
+		rule(r, "501 seats", "POST", "/v1/offers", with(off, "seats", 501), "seats"),
+		rule(r, "missing title", "POST", "/v1/offers", with(off, "title", nil), "title"),
+		rule(r, "unknown commune", "POST", "/v1/offers", with(off, "commune_code", "00000"), "commune_code"),
+		rule(r, "a point in the Atlantic", "POST", "/v1/offers", with(off, "lat", 40.0, "lon", -30.0), "lat"),
+		rule(r, "missing lat", "POST", "/v1/offers", with(off, "lat", nil), "lat"),
+		rule(r, "missing lon", "POST", "/v1/offers", with(off, "lon", nil), "lon"),
+		rule(r, "work before 06:00", "POST", "/v1/offers", with(off, "daily_hours", map[string]any{"start": "05:00", "end": "12:00"}), "daily_hours.start"),
+		rule(r, "work after 20:00", "POST", "/v1/offers", with(off, "daily_hours", map[string]any{"start": "13:00", "end": "21:00"}), "daily_hours.end"),
+		rule(r, "a 10-hour day", "POST", "/v1/offers", with(off, "daily_hours", map[string]any{"start": "08:00", "end": "19:00", "lunch_break_minutes": 30}), "daily_hours"),
+		rule(r, "daily hours in a wrong format", "POST", "/v1/offers", with(off, "daily_hours", map[string]any{"start": "9h", "end": "17h"}), "daily_hours.start"),
+	)
+
+	// POST /v1/offers/{id}/withdraw
+	r = "POST /v1/offers/{id}/withdraw"
+	cs = append(cs,
+		notFound(r, "unknown offer", "POST", "/v1/offers/"+neverCreated+"/withdraw", `{}`),
+		notFound(r, "malformed id", "POST", "/v1/offers/not-an-id/withdraw", ""),
+		notFound(r, "encoded traversal id", "POST", "/v1/offers/..%2F..%2Fetc%2Fpasswd/withdraw", ""),
+		notFound(r, "unicode id", "POST", "/v1/offers/%C3%A9t%C3%A9-%F0%9F%8E%93/withdraw", ""),
+		notFound(r, "a UUID in braces", "POST", "/v1/offers/%7B"+neverCreated+"%7D/withdraw", ""),
+		invalid(r, "reason is a number", "POST", "/v1/offers/"+f.offer+"/withdraw", `{"reason":5}`, "reason"),
+		rule(r, "reason over 1000 bytes", "POST", "/v1/offers/"+f.offer+"/withdraw", with(map[string]any{}, "reason", strings.Repeat("r", 1001)), "reason"),
+	)
+
+	// POST /v1/offers/{id}/applications
+	r = "POST /v1/offers/{id}/applications"
+	app := map[string]any{"pupil_id": f.pupilFree, "weeks": []any{weekA}, "motivation": "Curieux."}
+	apply := "/v1/offers/" + f.offer + "/applications"
+	cs = append(cs,
+		notFound(r, "unknown offer", "POST", "/v1/offers/"+neverCreated+"/applications", with(app)),
+		notFound(r, "malformed offer id", "POST", "/v1/offers/%27%20OR%201=1--/applications", with(app)),
+		invalid(r, "empty body", "POST", apply, "", "body"),
+		invalid(r, "malformed pupil_id", "POST", apply, with(app, "pupil_id", "pupil-1"), "pupil_id"),
+		invalid(r, "weeks is a string", "POST", apply, with(app, "weeks", weekA), "weeks"),
+		rule(r, "unknown pupil", "POST", apply, with(app, "pupil_id", neverCreated), "pupil_id"),
+		rule(r, "a week the offer does not run", "POST", apply, with(app, "weeks", []any{weekC}), "weeks"),
+		rule(r, "week 60", "POST", apply, with(app, "weeks", []any{"2026-W60"}), "weeks"),
+		rule(r, "two weeks for a 3e", "POST", apply, with(app, "weeks", []any{weekA, weekB}), "weeks"),
+		rule(r, "missing motivation", "POST", apply, with(app, "motivation", nil), "motivation"),
+		rule(r, "missing weeks", "POST", apply, with(app, "weeks", nil), "weeks"),
+		conflict(r, "a rejected pupil applies again", "POST", apply, with(app, "pupil_id", f.rejectedPupil)),
+	)
+
+	// The application transitions.
+	accept := func(id string) string { return "/v1/applications/" + id + "/accept" }
+	reject := func(id string) string { return "/v1/applications/" + id + "/reject" }
+	withdraw := func(id string) string { return "/v1/applications/" + id + "/withdraw" }
+	confirm := func(id string) string { return "/v1/applications/" + id + "/confirm" }
+	r = "POST /v1/applications/{id}/accept"
+	cs = append(cs,
+		conflict(r, "accept a rejected application", "POST", accept(f.rejected), ""),
+		conflict(r, "accept a confirmed application", "POST", accept(f.confirmed), `{}`),
+		notFound(r, "unknown application", "POST", accept(neverCreated), ""),
+		notFound(r, "malformed id", "POST", accept("12345"), ""),
+		notFound(r, "upper-case unknown id", "POST", accept(strings.ToUpper(neverCreated)), ""),
+		invalid(r, "a field where none is taken", "POST", accept(f.submitted), `{"seats":1}`, "seats"),
+	)
+	r = "POST /v1/applications/{id}/reject"
+	cs = append(cs,
+		rule(r, "missing reason", "POST", reject(f.submitted), `{}`, "reason"),
+		rule(r, "blank reason", "POST", reject(f.submitted), `{"reason":"  "}`, "reason"),
+		rule(r, "reason over 1000 bytes", "POST", reject(f.submitted), with(map[string]any{}, "reason", strings.Repeat("r", 1001)), "reason"),
+		invalid(r, "empty body", "POST", reject(f.submitted), "", "body"),
+		invalid(r, "reason is a number", "POST", reject(f.submitted), `{"reason":7}`, "reason"),
+		notFound(r, "unknown application", "POST", reject(neverCreated), `{"reason":"non"}`),
+		notFound(r, "malformed id", "POST", reject("%00"), `{"reason":"non"}`),
+		conflict(r, "reject a confirmed application", "POST", reject(f.confirmed), `{"reason":"non"}`),
+	)
+	r = "POST /v1/applications/{id}/withdraw"
+	cs = append(cs,
+		conflict(r, "withdraw a rejected application", "POST", withdraw(f.rejected), ""),
+		notFound(r, "unknown application", "POST", withdraw(neverCreated), ""),
+		notFound(r, "malformed id", "POST", withdraw("%E2%80%AE"+neverCreated[:30]), ""),
+		invalid(r, "a field it does not take", "POST", withdraw(f.submitted), `{"motive":"x"}`, "motive"),
+		invalid(r, "reason is a number", "POST", withdraw(f.submitted), `{"reason":1}`, "reason"),
+		invalid(r, "reason over 1000 bytes", "POST", withdraw(f.submitted), with(map[string]any{}, "reason", strings.Repeat("r", 1001)), "reason"),
+	)
+	r = "POST /v1/applications/{id}/confirm"
+	cs = append(cs,
+		conflict(r, "confirm a submitted application", "POST", confirm(f.submitted), ""),
+		conflict(r, "confirm a rejected application", "POST", confirm(f.rejected), `{}`),
+		notFound(r, "unknown application", "POST", confirm(neverCreated), ""),
+		notFound(r, "malformed id", "POST", confirm("application-1"), ""),
+	)
+
+	// POST /v1/pupils/{id}/forget: only unknown targets, a success would
+	// erase a fixture pupil.
+	r = "POST /v1/pupils/{id}/forget"
+	cs = append(cs,
+		notFound(r, "unknown pupil", "POST", "/v1/pupils/"+neverCreated+"/forget", ""),
+		notFound(r, "malformed id", "POST", "/v1/pupils/..%2F..%2Fetc/forget", ""),
+		notFound(r, "a UAI for an id", "POST", "/v1/pupils/"+uai+"/forget", "{}"),
+	)
+
+	// POST /v1/offers/{id}/amend and /reopen
+	r = "POST /v1/offers/{id}/amend"
+	amend := "/v1/offers/" + f.offer + "/amend"
+	cs = append(cs,
+		notFound(r, "unknown offer", "POST", "/v1/offers/"+neverCreated+"/amend", `{"title":"Autre"}`),
+		notFound(r, "malformed id", "POST", "/v1/offers/offer-1/amend", `{"title":"Autre"}`),
+		invalid(r, "empty body", "POST", amend, "", "body"),
+		invalid(r, "seats is a string", "POST", amend, `{"seats":"3"}`, "seats"),
+		invalid(r, "a field it does not take", "POST", amend, `{"sector":"s2"}`, "sector"),
+		rule(r, "zero seats", "POST", amend, `{"seats":0}`, "seats"),
+		rule(r, "blank title", "POST", amend, `{"title":" "}`, "title"),
+		rule(r, "week 60", "POST", amend, `{"weeks":["2026-W60"]}`, "weeks"),
+		rule(r, "a group larger than the seats", "POST", amend, `{"group_size":3}`, "group_size"),
+		rule(r, "a reserved school that is no UAI", "POST", amend, `{"reserved":{"schools":["x"]}}`, "reserved.schools"),
+		conflict(r, "drop a week with a held seat", "POST", amend, with(map[string]any{}, "weeks", []any{weekA})),
+	)
+	r = "POST /v1/offers/{id}/reopen"
+	cs = append(cs,
+		notFound(r, "unknown offer", "POST", "/v1/offers/"+neverCreated+"/reopen", ""),
+		notFound(r, "malformed id", "POST", "/v1/offers/%20/reopen", ""),
+		invalid(r, "a field it does not take", "POST", "/v1/offers/"+f.offer+"/reopen", `{"reason":"x"}`, "reason"),
+	)
+
+	// POST /v1/applications/{id}/read and /cancel
+	r = "POST /v1/applications/{id}/read"
+	cs = append(cs,
+		notFound(r, "unknown application", "POST", "/v1/applications/"+neverCreated+"/read", ""),
+		notFound(r, "malformed id", "POST", "/v1/applications/x/read", ""),
+		invalid(r, "a field it does not take", "POST", "/v1/applications/"+f.submitted+"/read", `{"read":true}`, "read"),
+	)
+	r = "POST /v1/applications/{id}/cancel"
+	cancelApp := func(id string) string { return "/v1/applications/" + id + "/cancel" }
+	cs = append(cs,
+		notFound(r, "unknown application", "POST", cancelApp(neverCreated), `{"reason":"fermeture"}`),
+		notFound(r, "malformed id", "POST", cancelApp("..%2F"), `{"reason":"fermeture"}`),
+		invalid(r, "empty body", "POST", cancelApp(f.confirmed), "", "body"),
+		invalid(r, "reason is a list", "POST", cancelApp(f.confirmed), `{"reason":["a"]}`, "reason"),
+		rule(r, "missing reason", "POST", cancelApp(f.confirmed), `{}`, "reason"),
+		conflict(r, "cancel a submitted application", "POST", cancelApp(f.submitted), `{"reason":"fermeture"}`),
+		conflict(r, "cancel a rejected application", "POST", cancelApp(f.rejected), `{"reason":"fermeture"}`),
+	)
+
+	// POST /v1/conventions/{id}/complete and /cancel
+	r = "POST /v1/conventions/{id}/complete"
+	complete := "/v1/conventions/" + f.convention + "/complete"
+	cs = append(cs,
+		notFound(r, "unknown convention", "POST", "/v1/conventions/"+neverCreated+"/complete", with(employerPart())),
+		notFound(r, "malformed id", "POST", "/v1/conventions/%C3%A9/complete", with(employerPart())),
+		invalid(r, "empty body", "POST", complete, "", "body"),
+		invalid(r, "tutor is a string", "POST", complete, with(employerPart(), "tutor", "Paul"), "tutor"),
+		invalid(r, "both_guardians is a string", "POST", complete, with(schoolPart(), "both_guardians", "yes"), "both_guardians"),
+		rule(r, "unknown party", "POST", complete, with(employerPart(), "party", "mayor"), "party"),
+		rule(r, "missing party", "POST", complete, with(employerPart(), "party", nil), "party"),
+		rule(r, "employer without a tutor", "POST", complete, with(employerPart(), "tutor", nil), "tutor"),
+		rule(r, "employer without activities", "POST", complete, with(employerPart(), "activities", nil), "activities"),
+		rule(r, "a tutor's e-mail", "POST", complete, with(employerPart(), "tutor", map[string]any{"name": "Paul", "email": "paul"}), "tutor.email"),
+		rule(r, "school without a referent teacher", "POST", complete, with(schoolPart(), "referent_teacher", nil), "referent_teacher"),
+	)
+	r = "POST /v1/conventions/{id}/cancel"
+	cs = append(cs,
+		notFound(r, "unknown convention", "POST", "/v1/conventions/"+neverCreated+"/cancel", `{"reason":"fermeture"}`),
+		notFound(r, "malformed id", "POST", "/v1/conventions/1/cancel", `{"reason":"fermeture"}`),
+		invalid(r, "empty body", "POST", "/v1/conventions/"+f.convention+"/cancel", "", "body"),
+		rule(r, "missing reason", "POST", "/v1/conventions/"+f.convention+"/cancel", `{}`, "reason"),
+		rule(r, "reason over 1000 bytes", "POST", "/v1/conventions/"+f.convention+"/cancel", with(map[string]any{}, "reason", strings.Repeat("r", 1001)), "reason"),
+	)
+
+	// POST /v1/conventions/{id}/signatures
+	r = "POST /v1/conventions/{id}/signatures"
+	sign := "/v1/conventions/" + f.convention + "/signatures"
+	sig := map[string]any{"role": "employer", "signer_name": "Paul Martin", "document_hash": f.hash}
+	cs = append(cs,
+		rule(r, "unknown role", "POST", sign, with(sig, "role", "mayor"), "role"),
+		rule(r, "role in capitals", "POST", sign, with(sig, "role", "Employer"), "role"),
+		rule(r, "missing role", "POST", sign, with(sig, "role", nil), "role"),
+		rule(r, "missing signer_name", "POST", sign, with(sig, "signer_name", nil), "signer_name"),
+		rule(r, "malformed document_hash", "POST", sign, with(sig, "document_hash", "abc"), "document_hash"),
+		rule(r, "document_hash of 63 digits", "POST", sign, with(sig, "document_hash", f.hash[:63]), "document_hash"),
+		invalid(r, "role is a number", "POST", sign, with(sig, "role", 1), "role"),
+		invalid(r, "empty body", "POST", sign, "", "body"),
+		conflict(r, "another version of the document", "POST", sign, with(sig, "document_hash", strings.Repeat("0", 64))),
+		notFound(r, "unknown convention", "POST", "/v1/conventions/"+neverCreated+"/signatures", with(sig)),
+		notFound(r, "malformed id", "POST", "/v1/conventions/..%2F"+f.convention+"/signatures", with(sig)),
+	)
+
+	// GET /v1/offers
+	r = "GET /v1/offers"
+	q := func(query string) string { return "/v1/offers?" + query }
+	cs = append(cs,
+		invalid(r, "page=0", "GET", q("page=0"), "", "page"),
+		invalid(r, "page=-1", "GET", q("page=-1"), "", "page"),
+		invalid(r, "page=abc", "GET", q("page=abc"), "", "page"),
+		invalid(r, "per_page=1000", "GET", q("per_page=1000"), "", "per_page"),
+		invalid(r, "per_page=0", "GET", q("per_page=0"), "", "per_page"),
+		invalid(r, "week=2026-W60", "GET", q("week=2026-W60"), "", "week"),
+		invalid(r, "week=2026-25", "GET", q("week=2026-25"), "", "week"),
+		invalid(r, "grade=5e", "GET", q("grade=5e"), "", "grade"),
+		invalid(r, "available=yes", "GET", q("available=yes"), "", "available"),
+		invalid(r, "sector too long", "GET", q("sector="+strings.Repeat("s", 11)), "", "sector"),
+		invalid(r, "near=abc", "GET", q("near=abc"), "", "near"),
+		invalid(r, "near with one number", "GET", q("near=48.8"), "", "near"),
+		invalid(r, "near off the globe", "GET", q("near=91,2.3"), "", "near"),
+		invalid(r, "near=NaN,2.4", "GET", q("near=NaN,2.4"), "", "near"),
+		invalid(r, "near=48.8,NaN", "GET", q("near=48.8,NaN"), "", "near"),
+		invalid(r, "radius_km=-1", "GET", q("near=48.79,2.45&radius_km=-1"), "", "radius_km"),
+		invalid(r, "radius_km=NaN", "GET", q("near=48.79,2.45&radius_km=NaN"), "", "radius_km"),
+		invalid(r, "radius_km=1e309", "GET", q("near=48.79,2.45&radius_km=1e309"), "", "radius_km"),
+		invalid(r, "radius_km without near", "GET", q("radius_km=5"), "", "radius_km"),
+		invalid(r, "min_position=-3", "GET", q("min_position=-3"), "", "min_position"),
+		invalid(r, "min_position=abc", "GET", q("min_position=abc"), "", "min_position"),
+		invalid(r, "min_position over 64 bits", "GET", q("min_position=99999999999999999999"), "", "min_position"),
+		invalid(r, "unknown parameter", "GET", q("colour=blue"), "", "colour"),
+		invalid(r, "misspelt parameter", "GET", q("perpage=10"), "", "perpage"),
+	)
+	notReady := badCase{route: r, name: "min_position never reached", method: "GET", path: q("min_position=" + f.head + "000"), status: 503, code: "not_ready"}
+	cs = append(cs, notReady)
+
+	// The other queries.
+	for _, g := range []struct{ route, prefix, suffix string }{
+		{"GET /v1/offers/{id}", "/v1/offers/", ""},
+		{"GET /v1/applications/{id}", "/v1/applications/", ""},
+		{"GET /v1/conventions/{id}", "/v1/conventions/", ""},
+		{"GET /v1/pupils/{id}/applications", "/v1/pupils/", "/applications"},
+		{"GET /v1/employers/{id}/applications", "/v1/employers/", "/applications"},
+		{"GET /v1/schools/{uai}/dashboard", "/v1/schools/", "/dashboard"},
+		{"GET /v1/audit/applications/{id}", "/v1/audit/applications/", ""},
+		{"GET /v1/pupils/{id}", "/v1/pupils/", ""},
+	} {
+		cs = append(cs,
+			notFound(g.route, "unknown id", "GET", g.prefix+neverCreated+g.suffix, ""),
+			notFound(g.route, "malformed id", "GET", g.prefix+"nope"+g.suffix, ""),
+			notFound(g.route, "encoded traversal id", "GET", g.prefix+"..%2F..%2F..%2Fetc%2Fpasswd"+g.suffix, ""),
+			notFound(g.route, "unicode id", "GET", g.prefix+"%D0%BF%D1%80%D0%B8%D0%B2%D0%B5%D1%82"+g.suffix, ""),
+			notFound(g.route, "a 5000-character id", "GET", g.prefix+strings.Repeat("a", 5000)+g.suffix, ""),
+			notFound(g.route, "a UUID without dashes", "GET", g.prefix+strings.ReplaceAll(neverCreated, "-", "")+g.suffix, ""),
+		)
+	}
+	known := map[string]string{
+		"GET /v1/offers/{id}":                 "/v1/offers/" + f.offer,
+		"GET /v1/applications/{id}":           "/v1/applications/" + f.submitted,
+		"GET /v1/conventions/{id}":            "/v1/conventions/" + f.convention,
+		"GET /v1/pupils/{id}/applications":    "/v1/pupils/" + f.pupilFree + "/applications",
+		"GET /v1/employers/{id}/applications": "/v1/employers/" + f.employer + "/applications",
+		"GET /v1/stats/offers":                "/v1/stats/offers",
+		"GET /v1/stats/stream":                "/v1/stats/stream",
+		"GET /v1/schools/{uai}/dashboard":     "/v1/schools/" + uai + "/dashboard",
+		"GET /v1/stats/placements":            "/v1/stats/placements",
+		"GET /v1/audit/applications/{id}":     "/v1/audit/applications/" + f.confirmed,
+		"GET /v1/pupils/{id}":                 "/v1/pupils/" + f.pupilFree,
+	}
+	for _, route := range slices.Sorted(maps.Keys(known)) {
+		path := known[route]
+		cs = append(cs,
+			invalid(route, "min_position=-3", "GET", path+"?min_position=-3", "", "min_position"),
+			invalid(route, "min_position=1.5", "GET", path+"?min_position=1.5", "", "min_position"),
+		)
+	}
+	inbox := known["GET /v1/employers/{id}/applications"]
+	mine := known["GET /v1/pupils/{id}/applications"]
+	cs = append(cs,
+		invalid("GET /v1/pupils/{id}/applications", "page=0", "GET", mine+"?page=0", "", "page"),
+		invalid("GET /v1/pupils/{id}/applications", "per_page=1000", "GET", mine+"?per_page=1000", "", "per_page"),
+		invalid("GET /v1/employers/{id}/applications", "unknown status", "GET", inbox+"?status=pending", "", "status"),
+		invalid("GET /v1/employers/{id}/applications", "malformed offer_id", "GET", inbox+"?offer_id=..%2Fx", "", "offer_id"),
+		invalid("GET /v1/employers/{id}/applications", "page=abc", "GET", inbox+"?page=abc", "", "page"),
+		invalid("GET /v1/employers/{id}/applications", "per_page=-5", "GET", inbox+"?per_page=-5", "", "per_page"),
+		invalid("GET /v1/audit/applications/{id}", "as_of=yesterday", "GET", known["GET /v1/audit/applications/{id}"]+"?as_of=yesterday", "", "as_of"),
+		invalid("GET /v1/audit/applications/{id}", "format=xml", "GET", known["GET /v1/audit/applications/{id}"]+"?format=xml", "", "format"),
+		notFound("GET /v1/schools/{uai}/dashboard", "unregistered UAI", "GET", "/v1/schools/0000000A/dashboard", ""),
+		notFound("GET /v1/schools/{uai}/dashboard", "lower-case UAI", "GET", "/v1/schools/0941234a/dashboard", ""),
+		invalid("GET /v1/stats/placements", "malformed department", "GET", "/v1/stats/placements?department=9", "", "department"),
+		invalid("GET /v1/stats/placements", "department too long", "GET", "/v1/stats/placements?department=9400", "", "department"),
+		invalid("GET /v1/stats/placements", "unknown parameter", "GET", "/v1/stats/placements?school=x", "", "school"),
+		bad("GET /v1/employers/{id}/applications", "status=read is a status", "GET", inbox+"?status=read", "", 200, "", ""),
+		bad("GET /v1/employers/{id}/applications", "status=cancelled is a status", "GET", inbox+"?status=cancelled", "", 200, "", ""),
+		bad("GET /v1/employers/{id}/applications", "status=expired is a status", "GET", inbox+"?status=expired", "", 200, "", ""),
+		badCase{route: "GET /v1/stats/offers", name: "min_position never reached", method: "GET", path: "/v1/stats/offers?min_position=" + f.head + "000", status: 503, code: "not_ready"},
+		bad("GET /v1/stats/stream", "POST to the stream", "POST", "/v1/stats/stream", `{}`, 405, "method_not_allowed", ""),
+	)
+
+	// Operations endpoints take no input: wrong methods are refused, junk
+	// is ignored.
+	cs = append(cs,
+		bad("GET /healthz", "POST", "POST", "/healthz", `{}`, 405, "method_not_allowed", ""),
+		bad("GET /healthz", "junk query and body", "GET", "/healthz?x=%ZZ&page=-1", `{"a":`, 200, "", ""),
+		bad("GET /readyz", "DELETE", "DELETE", "/readyz", "", 405, "method_not_allowed", ""),
+		bad("GET /openapi.json", "PUT", "PUT", "/openapi.json", `{}`, 405, "method_not_allowed", ""),
+		bad("GET /metrics", "junk query", "GET", "/metrics?min_position=-3&x=%ZZ", "", 200, "", ""),
+		bad("unmatched", "unknown route", "GET", "/v1/nope", "", 404, "not_found", ""),
+		bad("unmatched", "unknown method on a route", "DELETE", "/v1/offers", "", 405, "method_not_allowed", ""),
+		bad("unmatched", "trailing slash", "GET", "/v1/offers/", "", 404, "not_found", ""),
+		bad("unmatched", "raw traversal", "GET", "/v1/offers/../../etc/passwd", "", 404, "not_found", ""),
+	)
+	return cs
+}
+
+// TestBadInput sends bad input to every route and checks the contract's
+// answer: the status, the error envelope and its code, the offending field,
+// never a 500, the same answer to the same request, and nothing appended.
+func TestBadInput(t *testing.T) {
+	testenv.EachRedis(t, testBadInput)
+}
+
+func testBadInput(t *testing.T, rd testenv.Redis) {
+	a, c := boot(t, t.TempDir(), rd.URL)
+	f := setupBadFixture(t, a, c)
+	cases := badInputCases(f)
+
+	// Every route the router serves has bad-input cases.
+	covered := map[string]bool{}
+	for _, bc := range cases {
+		covered[bc.route] = true
+	}
+	for route, methods := range servedRoutes(t, a) {
+		for _, m := range methods {
+			if m == "*" {
+				m = "GET"
+			}
+			if !covered[m+" "+route] {
+				t.Errorf("no bad-input case for %s %s", m, route)
+			}
+		}
+	}
+
+	for _, bc := range cases {
+		t.Run(bc.route+"/"+bc.name, func(t *testing.T) {
+			before := logHead(t, c)
+			first := send(t, c, bc.method, bc.path, bc.body, bc.header...)
+			again := send(t, c, bc.method, bc.path, bc.body, bc.header...)
+			after := logHead(t, c)
+
+			for _, got := range []rawReply{first, again} {
+				if got.status >= 500 && !(got.status == 503 && bc.code == "not_ready") {
+					t.Errorf("%s %s: server error %d: %.300s", bc.method, bc.path, got.status, got.raw)
+				}
+			}
+			if first.status != bc.status {
+				t.Errorf("%s %.120s: status %d, want %d: %.300s", bc.method, bc.path, first.status, bc.status, first.raw)
+			}
+			if bc.code != "" {
+				if ct := first.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+					t.Errorf("content type %q", ct)
+				}
+				checkErrorEnvelope(t, first.raw, bc.code, bc.field)
+				if bc.code == "not_ready" && first.header.Get("Retry-After") == "" {
+					t.Errorf("503 not_ready without Retry-After")
+				}
+			}
+			if again.status != first.status || (bc.code != "" && !sameJSON(first.raw, again.raw)) {
+				t.Errorf("the same request answered differently:\nfirst %d %.300s\nagain %d %.300s", first.status, first.raw, again.status, again.raw)
+			}
+			if before != after {
+				t.Errorf("the log moved from %s to %s: a rejected request appended events", before, after)
+			}
+		})
+	}
+}
+
+func sameJSON(a, b string) bool {
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return a == b
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return bytes.Equal(xa, ya)
+}
+
+// TestBadQueryAnswersAlike sends the same query with several bad parameters
+// again and again: the answer must not change from one request to the
+// next, and must name a parameter at fault.
+func TestBadQueryAnswersAlike(t *testing.T) {
+	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	for _, query := range []string{
+		"colour=blue&size=xl&shape=round",
+		"page=0&per_page=0",
+		"grade=5e&week=2026-W60&available=yes",
+	} {
+		first := send(t, c, "GET", "/v1/offers?"+query, "")
+		checkErrorEnvelope(t, first.raw, "validation_failed", "")
+		for range 20 {
+			again := send(t, c, "GET", "/v1/offers?"+query, "")
+			if again.status != first.status || !sameJSON(again.raw, first.raw) {
+				t.Errorf("GET /v1/offers?%s answered differently:\nfirst %d %s\nthen  %d %s", query, first.status, first.raw, again.status, again.raw)
+				break
+			}
+		}
+	}
+}
+
+// TestEmployerInboxCarriesNoPupilIdentity: before acceptance, an item of the
+// employer's inbox names neither the pupil, nor their school, address or
+// birth date (the contract); only opaque ids.
+func TestEmployerInboxCarriesNoPupilIdentity(t *testing.T) {
+	a, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	f := setupBadFixture(t, a, c)
+	inbox := c.must(200, "GET", "/v1/employers/"+f.employer+"/applications?min_position="+f.head, nil)
+	items, _ := inbox["items"].([]any)
+	if len(items) == 0 {
+		t.Fatalf("empty inbox: %v", inbox)
+	}
+	for _, x := range items {
+		it, _ := x.(map[string]any)
+		switch str(it, "status") {
+		case "submitted", "read":
+		default:
+			continue
+		}
+		for _, k := range []string{"school_uai", "school_name", "school", "first_name", "last_name", "name", "birth_date", "address", "guardians"} {
+			if _, ok := it[k]; ok {
+				t.Errorf("a %s application in the employer inbox carries %q: %v", str(it, "status"), k, it)
+			}
+		}
+		if raw, _ := json.Marshal(it); strings.Contains(string(raw), uai) || strings.Contains(string(raw), "Benali") || strings.Contains(string(raw), "2012-03-14") {
+			t.Errorf("a %s application in the employer inbox identifies the pupil: %s", str(it, "status"), raw)
+		}
+	}
+}

@@ -1,0 +1,392 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"passerelle/internal/app"
+)
+
+// fuzzApp is one Passerelle over an in-process Redis (miniredis), driven
+// through its handler without a network, with a little state to aim at.
+type fuzzApp struct {
+	a         *app.App
+	h         http.Handler
+	employer  string
+	offer     string
+	pupil     string // registered, never applied
+	submitted string // an application in each state
+	rejected  string
+	confirmed string
+	conv      string
+	hash      string
+	head      uint64 // the log position after the setup
+}
+
+func bootFuzz(tb testing.TB) *fuzzApp {
+	tb.Helper()
+	a, err := app.Open(app.Config{DataDir: tb.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		a.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { a.Close() })
+	fa := &fuzzApp{a: a, h: a.Handler()}
+	must := func(want int, method, path string, body any) map[string]any {
+		tb.Helper()
+		var raw []byte
+		if body != nil {
+			raw, _ = json.Marshal(body)
+		}
+		path, query, _ := strings.Cut(path, "?")
+		rec := fa.serve(method, path, query, raw)
+		if rec.Code != want {
+			tb.Fatalf("setup %s %s: %d %s", method, path, rec.Code, rec.Body)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &m)
+		return m
+	}
+	fa.employer = str(must(201, "POST", "/v1/employers", validEmployer()), "id")
+	must(201, "POST", "/v1/schools", validSchool())
+	var pupils []string
+	for range 4 {
+		pupils = append(pupils, str(must(201, "POST", "/v1/pupils", validPupil()), "id"))
+	}
+	fa.pupil = pupils[3]
+	fa.offer = str(must(201, "POST", "/v1/offers", validOffer(fa.employer)), "id")
+	apply := func(pupil, week string) string {
+		return str(must(201, "POST", "/v1/offers/"+fa.offer+"/applications", map[string]any{
+			"pupil_id": pupil, "weeks": []string{week}, "motivation": "Curieux.",
+		}), "id")
+	}
+	fa.submitted = apply(pupils[0], weekA)
+	fa.rejected = apply(pupils[1], weekA)
+	must(200, "POST", "/v1/applications/"+fa.rejected+"/reject", map[string]any{"reason": "complet"})
+	fa.confirmed = apply(pupils[2], weekB)
+	must(200, "POST", "/v1/applications/"+fa.confirmed+"/accept", nil)
+	conf := must(200, "POST", "/v1/applications/"+fa.confirmed+"/confirm", nil)
+	fa.conv = str(conf, "convention_id")
+	must(200, "POST", "/v1/conventions/"+fa.conv+"/complete", employerPart())
+	done := must(200, "POST", "/v1/conventions/"+fa.conv+"/complete", schoolPart())
+	fa.hash = str(must(200, "GET", "/v1/conventions/"+fa.conv+"?min_position="+str(done, "position"), nil), "document_hash")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.WaitCaughtUp(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	head, err := a.Store.Head(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fa.head = uint64(head)
+	return fa
+}
+
+// serve runs one request through the handler. path is used as is, so any
+// string can reach the router.
+func (fa *fuzzApp) serve(method, path, rawQuery string, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, "/", bytes.NewReader(body))
+	req.URL.Path, req.URL.RawPath, req.URL.RawQuery = path, "", rawQuery
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rec := httptest.NewRecorder()
+	fa.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// commandRoutes are the command routes; {id} is replaced by the id the
+// fuzzer gives, or by a fitting existing id when it gives none.
+var commandRoutes = []string{
+	"/v1/employers",
+	"/v1/schools",
+	"/v1/pupils",
+	"/v1/offers",
+	"/v1/offers/{id}/withdraw",
+	"/v1/offers/{id}/applications",
+	"/v1/applications/{id}/accept",
+	"/v1/applications/{id}/reject",
+	"/v1/applications/{id}/withdraw",
+	"/v1/applications/{id}/confirm",
+	"/v1/conventions/{id}/signatures",
+	"/v1/offers/{id}/amend",
+	"/v1/offers/{id}/reopen",
+	"/v1/applications/{id}/read",
+	"/v1/applications/{id}/cancel",
+	"/v1/conventions/{id}/complete",
+	"/v1/conventions/{id}/cancel",
+	"/v1/pupils/{id}/forget",
+}
+
+// commandFields are the body fields of each command route, as the
+// contract spells them.
+var commandFields = [][]string{
+	{"name", "siret", "kind", "commune_code", "address"},
+	{"uai", "name", "kind", "commune_code", "education_priority", "qpv"},
+	{"school_uai", "grade", "class_name", "first_name", "last_name", "birth_date", "guardians"},
+	{"employer_id", "title", "description", "sector", "grades", "weeks", "seats", "commune_code", "address", "lat", "lon", "reserved", "daily_hours", "group_size", "family_business"},
+	{"reason"},
+	{"pupil_id", "weeks", "motivation"},
+	{},
+	{"reason"},
+	{"reason"},
+	{},
+	{"role", "signer_name", "document_hash"},
+	{"title", "description", "weeks", "seats", "reserved", "daily_hours", "group_size", "family_business"},
+	{},
+	{},
+	{"reason"},
+	{"party", "tutor", "activities", "referent_teacher", "both_guardians"},
+	{"reason"},
+	{},
+}
+
+func (fa *fuzzApp) logHead(t *testing.T) uint64 {
+	t.Helper()
+	h, err := fa.a.Store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint64(h)
+}
+
+func (fa *fuzzApp) commandPath(route int, id string) string {
+	tpl := commandRoutes[route]
+	if id == "" {
+		switch {
+		case strings.HasPrefix(tpl, "/v1/offers/"):
+			id = fa.offer
+		case strings.HasPrefix(tpl, "/v1/conventions/"):
+			id = fa.conv
+		case strings.HasPrefix(tpl, "/v1/pupils/"):
+			id = fa.pupil
+		case strings.HasSuffix(tpl, "/withdraw"):
+			id = fa.rejected
+		case strings.HasSuffix(tpl, "/confirm"), strings.HasSuffix(tpl, "/cancel"):
+			id = fa.confirmed
+		default: // accept, reject, read
+			id = fa.submitted
+		}
+	}
+	return strings.Replace(tpl, "{id}", id, 1)
+}
+
+// checkAnswer fails on a 5xx and on anything but a JSON object: a command
+// response {id, position} for a success, the error envelope otherwise.
+func checkAnswer(t *testing.T, what string, rec *httptest.ResponseRecorder, allowed ...int) {
+	t.Helper()
+	body := rec.Body.Bytes()
+	if rec.Code >= 500 {
+		t.Fatalf("%s: %d %s", what, rec.Code, body)
+	}
+	if len(allowed) > 0 && !containsInt(allowed, rec.Code) {
+		t.Fatalf("%s: status %d, not one of %v: %s", what, rec.Code, allowed, body)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("%s: content type %q: %s", what, ct, body)
+	}
+	if rec.Code >= 400 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		var env struct {
+			Error *contractError `json:"error"`
+		}
+		if err := dec.Decode(&env); err != nil || env.Error == nil || env.Error.Code == "" || env.Error.Message == "" {
+			t.Fatalf("%s: %d is not the error envelope (%v): %s", what, rec.Code, err, body)
+		}
+		if env.Error.Code == "validation_failed" && len(env.Error.Fields) == 0 {
+			t.Fatalf("%s: validation_failed names no field: %s", what, body)
+		}
+		return
+	}
+	var ok map[string]any
+	if err := json.Unmarshal(body, &ok); err != nil {
+		t.Fatalf("%s: %d with a body that is not a JSON object (%v): %s", what, rec.Code, err, body)
+	}
+	if str(ok, "id") == "" || str(ok, "position") == "" {
+		t.Fatalf("%s: %d without id and position: %s", what, rec.Code, body)
+	}
+}
+
+func errorCode(body []byte) string {
+	var env struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &env)
+	return env.Error.Code
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzCommandBodies posts arbitrary bodies to every command route: the
+// answer is never a 5xx and always well-formed JSON.
+func FuzzCommandBodies(f *testing.F) {
+	fa := bootFuzz(f)
+	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
+	for i := range commandRoutes {
+		for _, body := range []string{"", "{}", "null", "[]", `"x"`, "{", `{"zzz":1}`, `{} x`, `{"a":1} {"b":2}`, "\xff\xfe", `{"reason":"ok"}`} {
+			f.Add(uint8(i), "", []byte(body))
+		}
+		f.Add(uint8(i), neverCreated, []byte("{}"))
+		f.Add(uint8(i), "..%2F..", []byte("{}"))
+		f.Add(uint8(i), "é", []byte(""))
+	}
+	valid := [][]byte{
+		[]byte(with(validEmployer())),
+		[]byte(with(validSchool())),
+		[]byte(with(validPupil())),
+		[]byte(with(validOffer(fa.employer), "daily_hours", map[string]any{"start": "09:00", "end": "16:00", "lunch_break_minutes": 60}, "reserved", map[string]any{"rep": true})),
+		js(map[string]any{"reason": "fin de saison"}),
+		js(map[string]any{"pupil_id": fa.pupil, "weeks": []string{weekB}, "motivation": "Curieux."}),
+		[]byte("{}"),
+		js(map[string]any{"reason": "complet"}),
+		[]byte(""),
+		[]byte("{}"),
+		js(map[string]any{"role": "pupil", "signer_name": "Lina", "document_hash": fa.hash}),
+		js(map[string]any{"title": "Fournil", "seats": 3, "group_size": 2, "family_business": true, "reserved": map[string]any{"schools": []string{uai}}}),
+		[]byte(""),
+		[]byte("{}"),
+		js(map[string]any{"reason": "fermeture"}),
+		[]byte(with(employerPart())),
+		js(map[string]any{"reason": "fermeture"}),
+		[]byte(""),
+	}
+	for i, body := range valid {
+		f.Add(uint8(i), "", body)
+	}
+	f.Add(uint8(3), "", []byte(with(validOffer(fa.employer), "seats", 1e300, "lat", -1e-320)))
+	f.Add(uint8(2), "", []byte(with(validPupil(), "guardians", []any{map[string]any{"name": 1}})))
+	f.Add(uint8(15), "", []byte(with(schoolPart(), "both_guardians", true)))
+	f.Add(uint8(15), "", []byte(with(employerPart(), "tutor", map[string]any{"name": "x", "email": "a@b", "phone": "+33 6 12 34 56 78"})))
+	f.Add(uint8(11), "", []byte(`{"weeks":["`+weekB+`"],"seats":1}`))
+	f.Add(uint8(10), "", []byte(`{"role":"guardian","signer_name":"`+strings.Repeat("\\u0000", 50)+`","document_hash":"`+strings.ToUpper(fa.hash)+`"}`))
+
+	f.Fuzz(func(t *testing.T, route uint8, id string, body []byte) {
+		r := int(route) % len(commandRoutes)
+		path := fa.commandPath(r, id)
+		before := fa.logHead(t)
+		rec := fa.serve("POST", path, "", body)
+		what := "POST " + path
+		checkAnswer(t, what, rec, 200, 201, 400, 404, 405, 409, 413, 422)
+		if rec.Code >= 400 {
+			if after := fa.logHead(t); after != before {
+				t.Fatalf("%s: %d, yet the log moved from %d to %d: %s", what, rec.Code, before, after, rec.Body)
+			}
+			return
+		}
+		// A command ran: its body was one JSON object (or nothing) whose
+		// fields, spelt exactly, are the route's.
+		trimmed := bytes.TrimSpace(body)
+		if len(trimmed) == 0 || string(trimmed) == "null" {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		var top map[string]json.RawMessage
+		if err := dec.Decode(&top); err != nil {
+			t.Fatalf("%s: %d for a body that is not a JSON object (%v): %q", what, rec.Code, err, body)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			t.Fatalf("%s: %d for a body with more than one JSON value: %q", what, rec.Code, body)
+		}
+		for k := range top {
+			if !slices.Contains(commandFields[r], k) {
+				t.Fatalf("%s: %d for a body with the field %q, which the contract does not name: %q", what, rec.Code, k, body)
+			}
+		}
+	})
+}
+
+// FuzzQueryParams sends arbitrary query strings to GET /v1/offers: never a
+// 5xx, a well-formed page or error, a page only for valid parameters, and
+// the same answer twice.
+func FuzzQueryParams(f *testing.F) {
+	fa := bootFuzz(f)
+	for _, q := range []string{
+		"", "grade=3e", "grade=5e", "sector=s1", "sector=s1&department=94&commune=94028",
+		"week=" + weekA, "week=" + weekA + "&available=true", "available=true", "available=yes", "week=2026-W60",
+		"near=48.79,2.455", "near=48.79,2.455&radius_km=5", "near=48.79,2.455&radius_km=-1", "near=abc", "near=,",
+		"radius_km=5", "page=2&per_page=1", "page=0", "per_page=1000", "page=1000000&per_page=100",
+		"min_position=0", "min_position=-3", "min_position=abc", "colour=blue", "grade=3e&grade=4e",
+		"near=-85,-180&radius_km=1000", "near=1e2,2", "%ZZ=1", "a;b=c", "sector=" + strings.Repeat("x", 11),
+	} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		req := httptest.NewRequest("GET", "/v1/offers", nil)
+		req.URL.RawQuery = rawQuery
+		q := req.URL.Query()
+		if mp, err := strconv.ParseUint(q.Get("min_position"), 10, 64); err == nil && mp > fa.head {
+			t.Skip("a position never reached only waits 5 s for a 503")
+		}
+		rec := fa.serve("GET", "/v1/offers", rawQuery, nil)
+		what := "GET /v1/offers?" + rawQuery
+		if rec.Code >= 500 {
+			t.Fatalf("%s: %d %s", what, rec.Code, rec.Body)
+		}
+		switch rec.Code {
+		case 200:
+			var pg struct {
+				Items   []map[string]any `json:"items"`
+				Total   int              `json:"total"`
+				Page    int              `json:"page"`
+				PerPage int              `json:"per_page"`
+				Pos     string           `json:"position"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &pg); err != nil || pg.Items == nil {
+				t.Fatalf("%s: not a page (%v): %s", what, err, rec.Body)
+			}
+			if pg.Page < 1 || pg.PerPage < 1 || pg.PerPage > 100 || len(pg.Items) > pg.PerPage || pg.Total < len(pg.Items) || pg.Pos == "" {
+				t.Fatalf("%s: inconsistent page: %s", what, rec.Body)
+			}
+			// A page means every parameter was valid.
+			if near := q.Get("near"); near != "" {
+				lat, lon, ok := strings.Cut(near, ",")
+				la, err1 := strconv.ParseFloat(lat, 64)
+				lo, err2 := strconv.ParseFloat(lon, 64)
+				if !ok || err1 != nil || err2 != nil || math.IsNaN(la) || math.IsNaN(lo) || math.Abs(la) > 85 || math.Abs(lo) > 180 {
+					t.Fatalf("%s: near=%q accepted", what, near)
+				}
+				for _, it := range pg.Items {
+					if _, ok := it["distance_km"].(float64); !ok {
+						t.Fatalf("%s: an item without distance_km: %s", what, rec.Body)
+					}
+				}
+			}
+		case 400:
+			checkAnswer(t, what, rec, 400)
+		default:
+			t.Fatalf("%s: status %d: %s", what, rec.Code, rec.Body)
+		}
+		// The same query gets the same status and code. (Which of several
+		// bad parameters an error names is pinned by TestBadQueryAnswersAlike.)
+		again := fa.serve("GET", "/v1/offers", rawQuery, nil)
+		if again.Code != rec.Code || (rec.Code == 200 && !sameJSON(again.Body.String(), rec.Body.String())) ||
+			errorCode(again.Body.Bytes()) != errorCode(rec.Body.Bytes()) {
+			t.Fatalf("%s: answered %d %s, then %d %s", what, rec.Code, rec.Body, again.Code, again.Body)
+		}
+	})
+}
