@@ -241,3 +241,28 @@ func (e *WrongExpectedVersionError) Error() string {
 }
 
 func (e *WrongExpectedVersionError) Is(target error) bool { return target == ErrWrongExpectedVersion }
+
+// ValidateAppend checks what every adapter refuses: no event, an empty
+// stream name or type, a nil event ID (the EventStoreDB client would
+// replace it with a random one, losing deduplication), an ID given twice.
+func ValidateAppend(stream string, events []EventData) error {
+	switch {
+	case len(events) == 0:
+		return fmt.Errorf("%w: no event", ErrInvalidAppend)
+	case stream == "":
+		return fmt.Errorf("%w: empty stream name", ErrInvalidAppend)
+	}
+	seen := make(map[uuid.UUID]struct{}, len(events))
+	for i, e := range events {
+		switch _, dup := seen[e.ID]; {
+		case e.Type == "":
+			return fmt.Errorf("%w: event %d has an empty type", ErrInvalidAppend, i)
+		case e.ID == uuid.Nil:
+			return fmt.Errorf("%w: event %d has no ID", ErrInvalidAppend, i)
+		case dup:
+			return fmt.Errorf("%w: event ID %s given twice", ErrInvalidAppend, e.ID)
+		}
+		seen[e.ID] = struct{}{}
+	}
+	return nil
+}

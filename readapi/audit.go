@@ -223,11 +223,9 @@ func (a *API) WithAudit(store eventstore.Store, opener Opener) *API {
 
 func (a *API) auditApplication(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	if mp := r.URL.Query().Get("min_position"); mp != "" {
-		if _, err := eventstore.ParsePosition(mp); err != nil {
-			api.WriteError(w, r, api.Invalid("min_position", "must be a position returned by a command"))
-			return
-		}
+	if err := checkMinPosition(r); err != nil {
+		api.WriteError(w, r, err)
+		return
 	}
 	if a.store == nil || !validID(id) {
 		api.WriteError(w, r, notFound("application"))
@@ -271,4 +269,16 @@ func (t AuditTrail) WriteCSV(w io.Writer) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// checkMinPosition validates min_position on routes that read the log
+// itself (always current) or stream: nothing to wait for, but a malformed
+// value is still an error.
+func checkMinPosition(r *http.Request) error {
+	if mp := r.URL.Query().Get("min_position"); mp != "" {
+		if _, err := eventstore.ParsePosition(mp); err != nil {
+			return api.Invalid("min_position", "must be a position returned by a command")
+		}
+	}
+	return nil
 }

@@ -31,13 +31,9 @@ type PupilProfile struct {
 // pupil answers 410.
 func (a *API) PupilProfile(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	if mp := r.URL.Query().Get("min_position"); mp != "" {
-		// read from the log itself: always current, but the parameter
-		// must still be well-formed
-		if _, err := eventstore.ParsePosition(mp); err != nil {
-			api.WriteError(w, r, api.Invalid("min_position", "must be a position returned by a command"))
-			return
-		}
+	if err := checkMinPosition(r); err != nil {
+		api.WriteError(w, r, err)
+		return
 	}
 	if a.store == nil || !validID(id) {
 		api.WriteError(w, r, notFound("pupil"))

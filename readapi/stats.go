@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"passerelle/eventstore"
 	"passerelle/internal/api"
 	"passerelle/projections"
 )
@@ -88,11 +87,9 @@ func readStats(ctx context.Context, m model) (*OfferStats, error) {
 // statsStream pushes the statistics as Server-Sent Events whenever the
 // stats projection moves, at most once per StreamEvery, with a heartbeat.
 func (a *API) statsStream(w http.ResponseWriter, r *http.Request) {
-	if mp := r.URL.Query().Get("min_position"); mp != "" {
-		if _, err := eventstore.ParsePosition(mp); err != nil {
-			api.WriteError(w, r, api.Invalid("min_position", "must be a position returned by a command"))
-			return
-		}
+	if err := checkMinPosition(r); err != nil {
+		api.WriteError(w, r, err)
+		return
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {

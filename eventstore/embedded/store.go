@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
 	"passerelle/eventstore"
@@ -168,25 +167,10 @@ func (s *Store) notify() {
 }
 
 func validate(stream string, events []eventstore.EventData) error {
-	switch {
-	case len(events) == 0:
-		return fmt.Errorf("%w: no event", eventstore.ErrInvalidAppend)
-	case stream == "":
-		return fmt.Errorf("%w: empty stream name", eventstore.ErrInvalidAppend)
-	case len(stream) > MaxStreamNameLen:
+	if len(stream) > MaxStreamNameLen {
 		return fmt.Errorf("%w: stream name longer than %d bytes", eventstore.ErrInvalidAppend, MaxStreamNameLen)
 	}
-	seen := make(map[uuid.UUID]struct{}, len(events))
-	for i, e := range events {
-		if e.Type == "" {
-			return fmt.Errorf("%w: event %d has an empty type", eventstore.ErrInvalidAppend, i)
-		}
-		if _, dup := seen[e.ID]; dup {
-			return fmt.Errorf("%w: event ID %s given twice", eventstore.ErrInvalidAppend, e.ID)
-		}
-		seen[e.ID] = struct{}{}
-	}
-	return nil
+	return eventstore.ValidateAppend(stream, events)
 }
 
 // Append implements eventstore.Store. The events are durable (fsynced)

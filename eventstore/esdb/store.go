@@ -12,7 +12,6 @@ import (
 	"time"
 
 	esclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
-	"github.com/google/uuid"
 
 	"passerelle/eventstore"
 )
@@ -251,26 +250,6 @@ func (s *Store) Ping(ctx context.Context) error {
 	return err
 }
 
-func validate(stream string, events []eventstore.EventData) error {
-	switch {
-	case len(events) == 0:
-		return fmt.Errorf("%w: no event", eventstore.ErrInvalidAppend)
-	case stream == "":
-		return fmt.Errorf("%w: empty stream name", eventstore.ErrInvalidAppend)
-	}
-	seen := make(map[uuid.UUID]struct{}, len(events))
-	for i, e := range events {
-		if e.Type == "" {
-			return fmt.Errorf("%w: event %d has an empty type", eventstore.ErrInvalidAppend, i)
-		}
-		if _, dup := seen[e.ID]; dup {
-			return fmt.Errorf("%w: event ID %s given twice", eventstore.ErrInvalidAppend, e.ID)
-		}
-		seen[e.ID] = struct{}{}
-	}
-	return nil
-}
-
 func expectedRevision(e eventstore.ExpectedRevision) esclient.ExpectedRevision {
 	switch {
 	case e.IsNoStream():
@@ -286,7 +265,7 @@ func expectedRevision(e eventstore.ExpectedRevision) esclient.ExpectedRevision {
 
 // Append implements eventstore.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	if err := validate(stream, events); err != nil {
+	if err := eventstore.ValidateAppend(stream, events); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	data := make([]esclient.EventData, len(events))
