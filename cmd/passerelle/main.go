@@ -106,13 +106,13 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("serve", "serve [--data-dir DIR] [--addr HOST:PORT] [--redis-url URL] [--eventstore URL]", stderr)
-	dataDir := fs.String("data-dir", "./passerelle-data", "directory of the embedded event store (created if missing)")
+	dataDir := fs.String("data-dir", "./passerelle-data", "directory of the embedded event store, the personal-data keys and the token key (created if missing)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address the HTTP API listens on")
 	redisURL := fs.String("redis-url", "", "Redis holding the read models, e.g. redis://127.0.0.1:6379/0; empty: an in-process Redis-compatible server, rebuilt from the log at start")
 	esURL := fs.String("eventstore", "", "EventStoreDB connection string, e.g. esdb://127.0.0.1:2113?tls=false; empty: the embedded engine in --data-dir")
 	fs.StringVar(esURL, "eventstore-url", "", "same as --eventstore")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	authOn := fs.Bool("auth", true, "require bearer tokens (see `passerelle token`); --auth=false serves without authentication, for development only")
+	authOn := fs.Bool("auth", true, "require bearer tokens (printed by passerelle token); --auth=false serves without authentication, for development only")
 	rateLimit := fs.Float64("rate-limit", 50, "requests per second allowed to each client (token, or address without one); 0: no limit")
 	rateBurst := fs.Int("rate-burst", 100, "burst of requests allowed above --rate-limit")
 	keyHex := fs.String("token-key", "", "token signing key in hex (at least 32 bytes); empty: a key generated into --data-dir on first start")
