@@ -186,7 +186,12 @@ func run(t *testing.T, s eventstore.Store, rdb redis.UniversalClient, ps ...proj
 
 func waitFor(t *testing.T, rdb redis.UniversalClient, name string, pos eventstore.Position) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	waitWithin(t, rdb, name, pos, 20*time.Second)
+}
+
+func waitWithin(t *testing.T, rdb redis.UniversalClient, name string, pos eventstore.Position, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		prefix, err := projections.ActivePrefix(context.Background(), rdb, name)
 		if err != nil {

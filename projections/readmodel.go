@@ -62,13 +62,17 @@ func Checkpoint(ctx context.Context, rdb redis.UniversalClient, prefix string) (
 
 // applyScript runs a batch of commands and moves the checkpoint, unless the
 // checkpoint is already at or past the position: an event already applied
-// is skipped as a whole, which makes delivery at-least-once safe.
-// KEYS[1] = checkpoint, ARGV[1] = padded position, then for each command
-// its argument count followed by its arguments.
+// is skipped as a whole, which makes delivery at-least-once safe. When a
+// generation is named, it must still be the served one: a writer left
+// behind by a rebuild's swap gets -1 and writes nothing.
+// KEYS[1] = checkpoint, KEYS[2] = active pointer, ARGV[1] = padded
+// position, ARGV[2] = generation or "" (a rebuild writing a fresh one),
+// then for each command its argument count followed by its arguments.
 var applyScript = redis.NewScript(`
+if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[2] then return -1 end
 local cp = redis.call('GET', KEYS[1])
 if cp and cp >= ARGV[1] then return 0 end
-local i = 2
+local i = 3
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   local args = {}
@@ -84,15 +88,26 @@ return 1
 // Cmd{"HINCRBY", key, field, 1}.
 type Cmd []any
 
-// applyAtomically writes cmds and the checkpoint position in one atomic
-// unit; it reports whether the event was new.
-func applyAtomically(ctx context.Context, rdb redis.UniversalClient, prefix string, pos eventstore.Position, cmds []Cmd) (bool, error) {
-	args := make([]any, 0, 1+4*len(cmds))
-	args = append(args, padPosition(pos))
+// Outcomes of an atomic apply.
+const (
+	applied     = 1
+	alreadyDone = 0
+	staleWriter = -1 // the generation is no longer served
+)
+
+// applyAtomically writes cmds and the checkpoint position of generation
+// gen of projection name in one atomic unit. With check, the generation
+// must be the served one.
+func applyAtomically(ctx context.Context, rdb redis.UniversalClient, name, gen string, check bool, pos eventstore.Position, cmds []Cmd) (int, error) {
+	args := make([]any, 0, 2+4*len(cmds))
+	want := ""
+	if check {
+		want = gen
+	}
+	args = append(args, padPosition(pos), want)
 	for _, c := range cmds {
 		args = append(args, len(c))
 		args = append(args, c...)
 	}
-	n, err := applyScript.Run(ctx, rdb, []string{CheckpointKey(prefix)}, args...).Int()
-	return n == 1, err
+	return applyScript.Run(ctx, rdb, []string{CheckpointKey(GenPrefix(name, gen)), ActiveKey(name)}, args...).Int()
 }

@@ -72,7 +72,9 @@ type Runner struct {
 
 	mu      sync.Mutex
 	applied map[string]eventstore.Position
-	prefix  map[string]string // served generation of each projection
+	gen     map[string]string // served generation of each projection
+	restart context.CancelFunc
+	swapped bool // a rebuild swapped a generation in: resubscribe
 }
 
 // NewRunner prepares the projectors over store and rdb.
@@ -81,7 +83,7 @@ func NewRunner(store eventstore.Store, rdb redis.UniversalClient, log *slog.Logg
 		log = slog.Default()
 	}
 	return &Runner{store: store, rdb: rdb, projectors: ps, log: log,
-		applied: map[string]eventstore.Position{}, prefix: map[string]string{}}
+		applied: map[string]eventstore.Position{}, gen: map[string]string{}}
 }
 
 // WithOpener makes projectors see personal data restored from its seal, or
@@ -92,8 +94,28 @@ func (r *Runner) WithOpener(o interface{ Open(domain.Event) error }) *Runner {
 }
 
 // Run builds the router and runs it until ctx ends. running is closed once
-// every handler is subscribed.
+// every handler is subscribed. When a rebuild swaps in a new generation,
+// the router is rebuilt and resubscribes from that generation's checkpoint.
 func (r *Runner) Run(ctx context.Context, running chan<- struct{}) error {
+	for {
+		runCtx, cancel := context.WithCancel(ctx)
+		r.mu.Lock()
+		r.restart, r.swapped = cancel, false
+		r.mu.Unlock()
+		err := r.run(runCtx, running)
+		cancel()
+		r.mu.Lock()
+		swapped := r.swapped
+		r.mu.Unlock()
+		if ctx.Err() != nil || !swapped {
+			return err
+		}
+		r.log.Info("a rebuilt read model was swapped in: resubscribing")
+		running = nil // closed by the first run
+	}
+}
+
+func (r *Runner) run(ctx context.Context, running chan<- struct{}) error {
 	logger := watermill.NewSlogLoggerWithLevelMapping(r.log, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, logger)
 	if err != nil {
@@ -127,16 +149,16 @@ func (r *Runner) start(ctx context.Context, name string) (eventstore.Position, e
 	if err := r.rdb.SetNX(ctx, ActiveKey(name), "1", 0).Err(); err != nil {
 		return 0, err
 	}
-	prefix, err := ActivePrefix(ctx, r.rdb, name)
+	gen, err := r.rdb.Get(ctx, ActiveKey(name)).Result()
 	if err != nil {
 		return 0, err
 	}
-	pos, err := Checkpoint(ctx, r.rdb, prefix)
+	pos, err := Checkpoint(ctx, r.rdb, GenPrefix(name, gen))
 	if err != nil {
 		return 0, err
 	}
 	r.mu.Lock()
-	r.applied[name], r.prefix[name] = pos, prefix
+	r.applied[name], r.gen[name] = pos, gen
 	r.mu.Unlock()
 	return pos, nil
 }
@@ -151,7 +173,7 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 		}
 		r.mu.Lock()
 		done := eventstore.Position(pos) <= r.applied[name]
-		prefix := r.prefix[name]
+		gen := r.gen[name]
 		r.mu.Unlock()
 		if done {
 			return nil
@@ -165,15 +187,23 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 			// projection alive and the log is still there to inspect.
 			r.log.Error("cannot decode event, skipped", "projection", name, "position", pos, "err", err)
 		}
-		view := View{RDB: r.rdb, Prefix: prefix}
+		view := View{RDB: r.rdb, Prefix: GenPrefix(name, gen)}
 		var cmds []Cmd
 		if ev.Data != nil {
 			if cmds, err = p.Handle(ctx, view, ev); err != nil {
 				return fmt.Errorf("%s at %d: %w", name, pos, err)
 			}
 		}
-		if _, err := applyAtomically(ctx, r.rdb, prefix, ev.Position, cmds); err != nil {
+		outcome, err := applyAtomically(ctx, r.rdb, name, gen, true, ev.Position, cmds)
+		if err != nil {
 			return fmt.Errorf("%s at %d: %w", name, pos, err)
+		}
+		if outcome == staleWriter {
+			r.mu.Lock()
+			r.swapped = true
+			r.restart()
+			r.mu.Unlock()
+			return fmt.Errorf("%s: generation %s was replaced by a rebuild", name, gen)
 		}
 		r.mu.Lock()
 		r.applied[name] = ev.Position
