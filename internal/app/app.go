@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -288,7 +289,13 @@ type projectionState struct {
 	Name     string `json:"name"`
 	Position string `json:"position"`
 	Behind   bool   `json:"behind"`
+	// EventsBehind counts the events not applied yet (capped at
+	// maxBehind); SecondsBehind is how long the oldest of them has waited.
+	EventsBehind  int     `json:"events_behind"`
+	SecondsBehind float64 `json:"seconds_behind"`
 }
+
+const maxBehind = 10_000
 
 type status []projectionState
 
@@ -312,7 +319,18 @@ func (a *App) projectionStatus(ctx context.Context, head eventstore.Position) (s
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, projectionState{Name: p.Name(), Position: pos.String(), Behind: pos < head})
+		st := projectionState{Name: p.Name(), Position: pos.String(), Behind: pos < head}
+		if st.Behind {
+			evs, err := a.Store.ReadAll(ctx, pos, maxBehind)
+			if err != nil {
+				return nil, err
+			}
+			st.EventsBehind = len(evs)
+			if len(evs) > 0 {
+				st.SecondsBehind = math.Round(a.cfg.Clock().Sub(evs[0].Created).Seconds()*1000) / 1000
+			}
+		}
+		out = append(out, st)
 	}
 	return out, nil
 }

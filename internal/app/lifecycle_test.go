@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -227,5 +228,42 @@ func TestIdempotencyKeyConcurrent(t *testing.T) {
 	}
 	if held != 1 {
 		t.Fatalf("%d seats held by one application", held)
+	}
+}
+
+// /readyz reports how far each projection is behind the head of the log.
+func TestReadyzReportsLag(t *testing.T) {
+	a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	srv := httptest.NewServer(a.Handler()) // projections not started
+	defer srv.Close()
+	c := client{t: t, base: srv.URL}
+	for i := 0; i < 3; i++ {
+		c.must(201, "POST", "/v1/employers", map[string]any{"name": "E", "siret": siret, "kind": "public", "commune_code": "94028", "address": "a"})
+	}
+	r := c.do("GET", "/readyz", nil)
+	ps, _ := r.body["projections"].([]any)
+	if r.status != 503 || r.header.Get("Retry-After") == "" || len(ps) == 0 {
+		t.Fatalf("readyz with projections stopped: %d %s", r.status, r.raw)
+	}
+	for _, p := range ps {
+		p := p.(map[string]any)
+		if num(p, "events_behind") != 3 || num(p, "seconds_behind") < 0 || p["behind"] != true {
+			t.Fatalf("lag of %s: %v", str(p, "name"), p)
+		}
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.do("GET", "/readyz", nil); r.status != 200 {
+		t.Fatalf("readyz caught up: %d %s", r.status, r.raw)
 	}
 }
