@@ -21,6 +21,8 @@ import (
 	"passerelle/projections"
 )
 
+func openStoreAt(dir string) (eventstore.Store, error) { return embedded.Open(dir) }
+
 func openStore(t *testing.T) eventstore.Store {
 	t.Helper()
 	s, err := embedded.Open(t.TempDir())

@@ -24,6 +24,10 @@ type Progress struct {
 	Elapsed    time.Duration
 }
 
+// SwapGrace is how long a rebuild waits after the swap before deleting the
+// replaced generation, so that readers that resolved it just before finish.
+var SwapGrace = 2 * time.Second
+
 // generationsKey counts the generations ever made of a projection.
 func generationsKey(name string) string { return "rm:" + name + ":generations" }
 
@@ -104,7 +108,7 @@ func Rebuild(ctx context.Context, store eventstore.Store, rdb redis.UniversalCli
 		select {
 		case <-ctx.Done():
 			return gen, ctx.Err()
-		case <-time.After(2 * time.Second):
+		case <-time.After(SwapGrace):
 		}
 		if err := deleteKeys(ctx, rdb, GenPrefix(name, old)); err != nil {
 			return gen, fmt.Errorf("delete generation %s: %w", old, err)

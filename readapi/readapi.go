@@ -232,13 +232,11 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 
 	var ids []string
 	distances := map[string]float64{}
-	if m.Prefix != "" {
-		ids, err = m.RDB.SInter(ctx, sets...).Result()
-		if err != nil {
-			return nil, err
-		}
-	}
-	if near != nil && len(ids) > 0 {
+	switch {
+	case m.Prefix == "":
+	case near != nil:
+		// the radius narrows most: search it first (sorted by distance),
+		// then keep the offers present in every filter set
 		geo, err := m.RDB.GeoSearchLocation(ctx, m.Key(projections.OfferGeo()), &redis.GeoSearchLocationQuery{
 			GeoSearchQuery: redis.GeoSearchQuery{Longitude: near[1], Latitude: near[0], Radius: radius, RadiusUnit: "km", Sort: "ASC"},
 			WithDist:       true,
@@ -246,18 +244,30 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 		if err != nil {
 			return nil, err
 		}
-		keep := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			keep[id] = true
-		}
-		ids = ids[:0]
 		for _, g := range geo {
-			if keep[g.Name] {
-				ids = append(ids, g.Name)
-				distances[g.Name] = math.Round(g.Dist*100) / 100
-			}
+			ids = append(ids, g.Name)
+			distances[g.Name] = math.Round(g.Dist*100) / 100
 		}
-	} else {
+		for _, set := range sets {
+			if len(ids) == 0 {
+				break
+			}
+			in, err := m.RDB.SMIsMember(ctx, set, toAny(ids)...).Result()
+			if err != nil {
+				return nil, err
+			}
+			kept := ids[:0]
+			for i, ok := range in {
+				if ok {
+					kept = append(kept, ids[i])
+				}
+			}
+			ids = kept
+		}
+	default:
+		if ids, err = m.RDB.SInter(ctx, sets...).Result(); err != nil {
+			return nil, err
+		}
 		slices.Sort(ids) // a stable order for pagination
 	}
 	total := len(ids)
@@ -332,4 +342,12 @@ func geoParams(near, radius string) (*[2]float64, float64, error) {
 		r = v
 	}
 	return &[2]float64{lat, lon}, r, nil
+}
+
+func toAny(xs []string) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
 }

@@ -209,6 +209,14 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 	if num(list, "total") != 1 {
 		t.Fatalf("search: %v", list)
 	}
+	near := pup.must(200, "GET", "/v1/offers?grade=3e&near=48.80,2.46&radius_km=5", nil)
+	items, _ := near["items"].([]any)
+	if num(near, "total") != 1 || len(items) != 1 || num(items[0].(map[string]any), "distance_km") <= 0 || num(items[0].(map[string]any), "distance_km") > 5 {
+		t.Fatalf("geographic search: %v", near)
+	}
+	if far := pup.must(200, "GET", "/v1/offers?near=43.30,5.37&radius_km=20", nil); num(far, "total") != 0 {
+		t.Fatalf("an offer near Créteil found around Marseille: %v", far)
+	}
 	stats := stat.must(200, "GET", "/v1/stats/offers?min_position="+str(offer, "position"), nil)
 	if num(stats, "offers_open") != 1 || num(stats, "seats_available") != 2 || num(stats, "by_department", "94", "seats_total") != 2 || num(stats, "by_grade", "3e", "offers_open") != 1 {
 		t.Fatalf("stats after post: %v", stats)

@@ -1,0 +1,96 @@
+package projections_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"passerelle/eventstore"
+	"passerelle/internal/testenv"
+	"passerelle/projections"
+)
+
+// recorder keeps the commands a projector emits, for the baseline.
+type recorder struct {
+	projections.Projector
+	cmds [][]projections.Cmd
+}
+
+func (r *recorder) Handle(ctx context.Context, v projections.View, ev projections.Event) ([]projections.Cmd, error) {
+	c, err := r.Projector.Handle(ctx, v, ev)
+	r.cmds = append(r.cmds, c)
+	return c, err
+}
+
+func benchRedis(b *testing.B) *redis.Client {
+	if os.Getenv(testenv.RedisEnv) == "" {
+		b.Skipf("%s is not set: this benchmark measures the real redis-server", testenv.RedisEnv)
+	}
+	opts, err := redis.ParseURL(os.Getenv(testenv.RedisEnv))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	b.Cleanup(func() { rdb.Close() })
+	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+		b.Fatal(err)
+	}
+	return rdb
+}
+
+// BenchmarkRebuild measures a rebuild of the placements read model against
+// the real redis-server (events/s), and as a baseline the same Redis
+// commands written raw through a pipeline, 512 events per round trip.
+func BenchmarkRebuild(b *testing.B) {
+	rdb := benchRedis(b)
+	defer func(g time.Duration) { projections.SwapGrace = g }(projections.SwapGrace)
+	projections.SwapGrace = 0 // measure the rebuild, not the readers' grace period
+	s, err := openBenchStore(b)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := campaign(b, s, 3, 20_000)
+	ctx := context.Background()
+	rec := &recorder{Projector: projections.Placements{}}
+	if _, err := projections.Rebuild(ctx, s, rdb, nil, rec, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("rebuild", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := projections.Rebuild(ctx, s, rdb, nil, projections.Placements{}, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("raw-pipelined", func(b *testing.B) {
+		for b.Loop() {
+			pipe := rdb.Pipeline()
+			for i, cmds := range rec.cmds {
+				for _, c := range cmds {
+					pipe.Do(ctx, []any(c)...)
+				}
+				if i%512 == 511 {
+					if _, err := pipe.Exec(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+func openBenchStore(b *testing.B) (eventstore.Store, error) {
+	s, err := openStoreAt(b.TempDir())
+	if err == nil {
+		b.Cleanup(func() { s.Close() })
+	}
+	return s, err
+}
