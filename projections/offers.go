@@ -83,6 +83,39 @@ func (Offers) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 		cmds := d.index(v, "SREM")
 		d.Status = "withdrawn"
 		return append(cmds, setJSON(v.Key(OfferDocKey(d.ID)), d)), nil
+	case *domain.OfferAmended:
+		d, err := loadOffer(ctx, v, e.OfferID)
+		if err != nil || d == nil {
+			return nil, err
+		}
+		open := d.Status != "withdrawn"
+		var cmds []Cmd
+		if open {
+			cmds = d.index(v, "SREM")
+		}
+		held := map[string]int{}
+		for w, ws := range d.SeatsByWeek {
+			held[w] = ws.Total - ws.Available
+		}
+		d.Title, d.Description, d.Weeks, d.SeatsPerWeek = e.Title, e.Description, e.Weeks, e.Seats
+		d.Reserved, d.DailyHours = e.Reserved, e.DailyHours
+		d.SeatsByWeek = map[string]WeekSeat{}
+		for _, w := range e.Weeks {
+			d.SeatsByWeek[w] = WeekSeat{Total: e.Seats, Available: e.Seats - held[w]}
+		}
+		d.sum()
+		if open {
+			d.setOpenStatus()
+			cmds = append(cmds, d.index(v, "SADD")...)
+		}
+		return append(cmds, setJSON(v.Key(OfferDocKey(d.ID)), d)), nil
+	case *domain.OfferReopened:
+		d, err := loadOffer(ctx, v, e.OfferID)
+		if err != nil || d == nil || d.Status != "withdrawn" {
+			return nil, err
+		}
+		d.setOpenStatus()
+		return append(d.index(v, "SADD"), setJSON(v.Key(OfferDocKey(d.ID)), d)), nil
 	case *domain.SeatHeld:
 		return seatChange(ctx, v, e.OfferID, e.Weeks, -1)
 	case *domain.SeatReleased:
@@ -108,13 +141,19 @@ func seatChange(ctx context.Context, v View, offerID string, weeks []string, del
 	}
 	d.sum()
 	if open {
-		d.Status = "open"
-		if d.SeatsAvailable == 0 {
-			d.Status = "full"
-		}
+		d.setOpenStatus()
 		cmds = append(cmds, d.index(v, "SADD")...)
 	}
 	return append(cmds, setJSON(v.Key(OfferDocKey(d.ID)), d)), nil
+}
+
+// setOpenStatus: an offer taking applications is open, or full when every
+// seat of every week is held.
+func (d *OfferDoc) setOpenStatus() {
+	d.Status = "open"
+	if d.SeatsAvailable <= 0 {
+		d.Status = "full"
+	}
 }
 
 func (d *OfferDoc) sum() {

@@ -51,6 +51,10 @@ func (Stats) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 		id = e.OfferID
 	case *domain.SeatReleased:
 		id = e.OfferID
+	case *domain.OfferAmended:
+		id = e.OfferID
+	case *domain.OfferReopened:
+		id = e.OfferID
 	default:
 		return nil, nil
 	}
@@ -77,6 +81,19 @@ func (Stats) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 		if o.Open {
 			cmds = o.add(v, 0, 0, len(e.Weeks))
 		}
+	case *domain.OfferAmended:
+		delta := e.Seats*len(e.Weeks) - o.Seats*o.Weeks
+		if o.Open && delta != 0 {
+			cmds = o.add(v, 0, delta, delta)
+		}
+		o.Seats, o.Weeks = e.Seats, len(e.Weeks)
+	case *domain.OfferReopened:
+		if o.Open {
+			return nil, nil
+		}
+		total := o.Seats * o.Weeks
+		cmds = o.add(v, 1, total, total-o.Held)
+		o.Open = true
 	}
 	return append(cmds, setJSON(v.Key("offer", id), o)), nil
 }

@@ -267,3 +267,36 @@ func TestReadyzReportsLag(t *testing.T) {
 		t.Fatalf("readyz caught up: %d %s", r.status, r.raw)
 	}
 }
+
+// Amending, withdrawing and reopening an offer keep the search model and the
+// statistics right, and an amendment never drops an accepted pupil.
+func TestOfferAmendWithdrawReopen(t *testing.T) {
+	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	l := setup(t, c) // 1 seat per week, two weeks
+	app := l.apply(l.pupil, weekAhead(10))
+	c.must(200, "POST", "/v1/applications/"+app+"/accept", nil)
+	r := c.do("POST", "/v1/offers/"+l.offer+"/amend", map[string]any{"weeks": []string{weekAhead(11)}})
+	if r.status != 409 || str(r.body["error"].(map[string]any), "rule") != "would_drop_accepted_pupil" {
+		t.Fatalf("dropping the accepted pupil's week: %d %s", r.status, r.raw)
+	}
+	am := c.must(200, "POST", "/v1/offers/"+l.offer+"/amend", map[string]any{"seats": 3, "weeks": []string{weekAhead(10), weekAhead(11), weekAhead(12)}})
+	offer := c.must(200, "GET", "/v1/offers/"+l.offer+"?min_position="+str(am, "position"), nil)
+	if num(offer, "seats_total") != 9 || num(offer, "seats_available") != 8 || str(offer, "status") != "open" {
+		t.Fatalf("amended offer: %v", offer)
+	}
+	stats := c.must(200, "GET", "/v1/stats/offers?min_position="+str(am, "position"), nil)
+	if num(stats, "seats_total") != 9 || num(stats, "seats_available") != 8 || num(stats, "offers_open") != 1 {
+		t.Fatalf("stats after amendment: %v", stats)
+	}
+	wd := c.must(200, "POST", "/v1/offers/"+l.offer+"/withdraw", map[string]any{"reason": "travaux"})
+	if s := c.must(200, "GET", "/v1/stats/offers?min_position="+str(wd, "position"), nil); num(s, "offers_open") != 0 || num(s, "seats_total") != 0 {
+		t.Fatalf("stats after withdrawal: %v", s)
+	}
+	re := c.must(200, "POST", "/v1/offers/"+l.offer+"/reopen", nil)
+	if s := c.must(200, "GET", "/v1/stats/offers?min_position="+str(re, "position"), nil); num(s, "offers_open") != 1 || num(s, "seats_available") != 8 {
+		t.Fatalf("stats after reopening: %v", s)
+	}
+	if list := c.must(200, "GET", "/v1/offers?available=true&week="+weekAhead(12), nil); num(list, "total") != 1 {
+		t.Fatalf("the reopened offer is not searchable: %v", list)
+	}
+}
