@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -180,6 +181,22 @@ func (d *OfferDoc) index(v View, op string) []Cmd {
 	if op == "SREM" || d.SeatsAvailable > 0 {
 		sets = append(sets, OfferIndexAvailable())
 	}
+	for _, w := range Words(d.Title + " " + d.Description) {
+		sets = append(sets, OfferIndex("word", w))
+	}
+	r := d.Reserved
+	if !r.Any() {
+		sets = append(sets, OfferIndex("reserved", "none"))
+	}
+	if r.REP {
+		sets = append(sets, OfferIndex("reserved", "rep"))
+	}
+	if r.QPV {
+		sets = append(sets, OfferIndex("reserved", "qpv"))
+	}
+	for _, u := range r.Schools {
+		sets = append(sets, OfferIndex("reserved", "school:"+u))
+	}
 	cmds := make([]Cmd, 0, len(sets)+1)
 	for _, s := range sets {
 		cmds = append(cmds, Cmd{op, v.Key(s), d.ID})
@@ -216,4 +233,39 @@ func getJSON(ctx context.Context, rdb redis.UniversalClient, key string, v any) 
 		return false, err
 	}
 	return true, json.Unmarshal(b, v)
+}
+
+// Words splits text into the lower-case, accent-folded words that full-text
+// search matches (école, Ecole and ECOLE are the same word).
+func Words(text string) []string {
+	seen := map[string]bool{}
+	var out []string
+	var b strings.Builder
+	flush := func() {
+		if w := b.String(); len([]rune(w)) >= 2 && !seen[w] && len(out) < 200 {
+			seen[w] = true
+			out = append(out, w)
+		}
+		b.Reset()
+	}
+	for _, r := range strings.ToLower(text) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			if f, ok := folds[r]; ok {
+				b.WriteString(f)
+			} else {
+				flush()
+			}
+		}
+	}
+	flush()
+	return out
+}
+
+var folds = map[rune]string{
+	'à': "a", 'â': "a", 'ä': "a", 'á': "a", 'ã': "a", 'å': "a", 'ç': "c", 'é': "e", 'è': "e", 'ê': "e", 'ë': "e",
+	'î': "i", 'ï': "i", 'í': "i", 'ì': "i", 'ô': "o", 'ö': "o", 'ó': "o", 'ò': "o", 'õ': "o", 'ù': "u", 'û': "u",
+	'ü': "u", 'ú': "u", 'ÿ': "y", 'ñ': "n", 'œ': "oe", 'æ': "ae",
 }

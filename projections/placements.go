@@ -90,13 +90,16 @@ func pupilSignedKey(id string) string        { return "pupil:" + id + ":signed" 
 
 // SchoolInfo is what the follow-up keeps of a school.
 type SchoolInfo struct {
-	UAI        string `json:"uai"`
-	Name       string `json:"name"`
-	Department string `json:"department"`
+	UAI               string `json:"uai"`
+	Name              string `json:"name"`
+	Department        string `json:"department"`
+	Kind              string `json:"kind"`
+	EducationPriority string `json:"education_priority"`
+	QPV               bool   `json:"qpv"`
 }
 
-// pupilInfo is what the follow-up keeps of a pupil.
-type pupilInfo struct {
+// PupilInfo is what the follow-up keeps of a pupil.
+type PupilInfo struct {
 	School string `json:"school_uai"`
 }
 
@@ -112,7 +115,7 @@ func (Placements) Name() string { return PlacementsName }
 func (Placements) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 	switch e := ev.Data.(type) {
 	case *domain.SchoolRegistered:
-		info := SchoolInfo{UAI: e.UAI, Name: e.Name, Department: e.Department}
+		info := SchoolInfo{UAI: e.UAI, Name: e.Name, Department: e.Department, Kind: e.Kind, EducationPriority: e.EducationPriority, QPV: e.QPV}
 		return []Cmd{
 			setJSON(v.Key(SchoolInfoKey(e.UAI)), info),
 			{"SADD", v.Key(SchoolsKey()), e.UAI},
@@ -122,7 +125,7 @@ func (Placements) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 		return []Cmd{{"SADD", v.Key(EmployersKey()), e.EmployerID}}, nil
 	case *domain.PupilRegistered:
 		return []Cmd{
-			setJSON(v.Key(pupilInfoKey(e.PupilID)), pupilInfo{School: e.SchoolUAI}),
+			setJSON(v.Key(pupilInfoKey(e.PupilID)), PupilInfo{School: e.SchoolUAI}),
 			{"SADD", v.Key(SchoolPupilsKey(e.SchoolUAI)), e.PupilID},
 		}, nil
 	case *domain.PupilWeeksReserved:
@@ -235,7 +238,7 @@ func (Placements) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 // sets, and keeps the pupil in the school's matching set while the pupil's
 // set is not empty.
 func pupilSet(ctx context.Context, v View, pupilID string, pupilKey, schoolKey func(string) string, op, member string) ([]Cmd, error) {
-	var info pupilInfo
+	var info PupilInfo
 	if ok, err := getJSON(ctx, v.RDB, v.Key(pupilInfoKey(pupilID)), &info); !ok {
 		return nil, err
 	}

@@ -181,7 +181,7 @@ func pagination(q map[string][]string) (int, int, error) {
 	return p, pp, err
 }
 
-var searchParams = []string{"grade", "sector", "department", "commune", "week", "near", "radius_km", "available", "page", "per_page", "min_position"}
+var searchParams = []string{"grade", "sector", "department", "commune", "week", "near", "radius_km", "available", "q", "for_pupil", "page", "per_page", "min_position"}
 
 func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, error) {
 	q := r.URL.Query()
@@ -229,6 +229,24 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 	if err != nil {
 		return nil, err
 	}
+	if text := q.Get("q"); text != "" {
+		words := projections.Words(text)
+		switch {
+		case len(text) > 200:
+			return nil, api.Invalid("q", "must be at most 200 bytes")
+		case len(words) == 0:
+			return nil, api.Invalid("q", "must contain a word of two letters or more")
+		case len(words) > 10:
+			return nil, api.Invalid("q", "at most 10 words")
+		}
+		for _, w := range words {
+			sets = append(sets, m.Key(projections.OfferIndex("word", w)))
+		}
+	}
+	eligible, err := a.eligibleFor(ctx, m, q.Get("for_pupil"))
+	if err != nil {
+		return nil, err
+	}
 
 	var ids []string
 	distances := map[string]float64{}
@@ -269,6 +287,15 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 			return nil, err
 		}
 		slices.Sort(ids) // a stable order for pagination
+	}
+	if eligible != nil {
+		kept := ids[:0]
+		for _, id := range ids {
+			if eligible[id] {
+				kept = append(kept, id)
+			}
+		}
+		ids = kept
 	}
 	total := len(ids)
 	lo := min((pg-1)*perPage, total)
@@ -350,4 +377,46 @@ func toAny(xs []string) []any {
 		out[i] = x
 	}
 	return out
+}
+
+// eligibleFor returns the offers a pupil may apply to as far as
+// reservations go (nil: no pupil given): unreserved offers, REP offers for
+// pupils of REP/REP+ collèges, QPV offers for pupils of lycées near a QPV,
+// and offers reserved for the pupil's own school.
+func (a *API) eligibleFor(ctx context.Context, m model, pupilID string) (map[string]bool, error) {
+	if pupilID == "" {
+		return nil, nil
+	}
+	if !validID(pupilID) {
+		return nil, api.Invalid("for_pupil", "must be a pupil id")
+	}
+	placements, err := projections.ActivePrefix(ctx, a.rdb, projections.PlacementsName)
+	if err != nil {
+		return nil, err
+	}
+	pm := model{View: projections.View{RDB: a.rdb, Prefix: placements}}
+	var pupil projections.PupilInfo
+	if err := getDoc(ctx, pm, projections.PupilInfoKey(pupilID), "pupil", &pupil); err != nil {
+		return nil, api.Invalid("for_pupil", "no pupil is registered with this id")
+	}
+	var school projections.SchoolInfo
+	if err := getDoc(ctx, pm, projections.SchoolInfoKey(pupil.School), "school", &school); err != nil {
+		return nil, err
+	}
+	sets := []string{m.Key(projections.OfferIndex("reserved", "none")), m.Key(projections.OfferIndex("reserved", "school:"+school.UAI))}
+	if school.Kind == "college" && (school.EducationPriority == "rep" || school.EducationPriority == "rep_plus") {
+		sets = append(sets, m.Key(projections.OfferIndex("reserved", "rep")))
+	}
+	if school.Kind == "lycee" && school.QPV {
+		sets = append(sets, m.Key(projections.OfferIndex("reserved", "qpv")))
+	}
+	ids, err := a.rdb.SUnion(ctx, sets...).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
 }

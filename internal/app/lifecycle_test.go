@@ -300,3 +300,43 @@ func TestOfferAmendWithdrawReopen(t *testing.T) {
 		t.Fatalf("the reopened offer is not searchable: %v", list)
 	}
 }
+
+// Search: full text with accents folded, and offers reserved for REP/REP+
+// hidden from pupils who may not apply to them.
+func TestSearchTextAndEligibility(t *testing.T) {
+	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	l := setup(t, c) // a REP-reserved offer; the school is REP+
+	c.must(201, "POST", "/v1/schools", map[string]any{
+		"uai": "0751234B", "name": "Collège Montaigne", "kind": "college", "commune_code": "75106", "education_priority": "none", "qpv": false,
+	})
+	other := str(c.must(201, "POST", "/v1/pupils", map[string]any{
+		"school_uai": "0751234B", "grade": "3e", "class_name": "3eA", "first_name": "Hugo", "last_name": "Petit",
+		"birth_date": "2011-04-04", "guardians": []map[string]string{{"name": "P", "email": "p@example.fr", "phone": "0600000001"}},
+	}), "id")
+	last := c.must(201, "POST", "/v1/offers", map[string]any{
+		"employer_id": l.employer, "title": "Atelier vélo", "description": "Réparer des vélos, accueil du public", "sector": "s3",
+		"grades": []string{"3e"}, "weeks": []string{weekAhead(10)}, "seats": 1, "commune_code": "94081", "address": "rue", "lat": 48.787, "lon": 2.392,
+	})
+	mp := "&min_position=" + str(last, "position")
+	for _, tc := range []struct {
+		query string
+		want  float64
+	}{
+		{"q=ETAT+civil", 1},         // "état civil", accents folded
+		{"q=velo", 1},               // "vélo"
+		{"q=accueil", 2},            // both descriptions
+		{"q=accueil+velo", 1},       // every word must match
+		{"q=boulangerie", 0},        // in neither
+		{"for_pupil=" + l.pupil, 2}, // REP+ collège: both offers
+		{"for_pupil=" + other, 1},   // not REP: the reserved one is hidden
+		{"for_pupil=" + other + "&q=etat", 0},
+	} {
+		got := c.must(200, "GET", "/v1/offers?"+tc.query+mp, nil)
+		if num(got, "total") != tc.want {
+			t.Errorf("%s: total %v, want %v", tc.query, num(got, "total"), tc.want)
+		}
+	}
+	if r := c.do("GET", "/v1/offers?q=a", nil); r.status != 400 {
+		t.Fatalf("q without a word: %d", r.status)
+	}
+}
