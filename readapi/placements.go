@@ -102,27 +102,13 @@ func (a *API) applicationList(ctx context.Context, r *http.Request, m model, key
 		if err != nil {
 			return nil, err
 		}
-		if len(ids) > 0 {
-			keys := make([]string, len(ids))
-			for i, id := range ids {
-				keys[i] = m.Key(projections.ApplicationDocKey(id))
-			}
-			raw, err := m.RDB.MGet(ctx, keys...).Result()
-			if err != nil {
-				return nil, err
-			}
-			for _, x := range raw {
-				s, ok := x.(string)
-				if !ok {
-					continue
-				}
-				var d projections.ApplicationDoc
-				if err := json.Unmarshal([]byte(s), &d); err != nil {
-					return nil, err
-				}
-				if keep == nil || keep(&d) {
-					items = append(items, d)
-				}
+		docs, err := getDocs[projections.ApplicationDoc](ctx, m, ids, projections.ApplicationDocKey)
+		if err != nil {
+			return nil, err
+		}
+		for i := range docs {
+			if keep == nil || keep(&docs[i]) {
+				items = append(items, docs[i])
 			}
 		}
 	}
@@ -130,4 +116,33 @@ func (a *API) applicationList(ctx context.Context, r *http.Request, m model, key
 	lo := min((pg-1)*perPage, total)
 	hi := min(lo+perPage, total)
 	return page{Items: items[lo:hi], Total: total, Page: pg, PerPage: perPage, Position: m.position.String()}, nil
+}
+
+// getDocs reads the JSON documents of ids in one round trip, skipping ids
+// whose document is missing.
+func getDocs[T any](ctx context.Context, m model, ids []string, key func(string) string) ([]T, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = m.Key(key(id))
+	}
+	raw, err := m.RDB.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(raw))
+	for _, x := range raw {
+		s, ok := x.(string)
+		if !ok {
+			continue
+		}
+		var d T
+		if err := json.Unmarshal([]byte(s), &d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }

@@ -300,29 +300,16 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 	total := len(ids)
 	lo := min((pg-1)*perPage, total)
 	hi := min(lo+perPage, total)
-	items := make([]projections.OfferDoc, 0, hi-lo)
-	if hi > lo {
-		keys := make([]string, 0, hi-lo)
-		for _, id := range ids[lo:hi] {
-			keys = append(keys, m.Key(projections.OfferDocKey(id)))
-		}
-		raw, err := m.RDB.MGet(ctx, keys...).Result()
-		if err != nil {
-			return nil, err
-		}
-		for i, x := range raw {
-			s, ok := x.(string)
-			if !ok {
-				continue
-			}
-			var d projections.OfferDoc
-			if err := json.Unmarshal([]byte(s), &d); err != nil {
-				return nil, err
-			}
-			if dist, ok := distances[ids[lo+i]]; ok {
-				d.DistanceKM = &dist
-			}
-			items = append(items, d)
+	items, err := getDocs[projections.OfferDoc](ctx, m, ids[lo:hi], projections.OfferDocKey)
+	if err != nil {
+		return nil, err
+	}
+	if items == nil {
+		items = []projections.OfferDoc{}
+	}
+	for i := range items {
+		if dist, ok := distances[items[i].ID]; ok {
+			items[i].DistanceKM = &dist
 		}
 	}
 	return page{Items: items, Total: total, Page: pg, PerPage: perPage, Position: m.position.String()}, nil

@@ -2,7 +2,6 @@ package readapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
@@ -68,23 +67,11 @@ func (a *API) schoolDashboard(ctx context.Context, r *http.Request, m model) (an
 	if err != nil || len(convs) == 0 {
 		return d, err
 	}
-	keys := make([]string, len(convs))
-	for i, id := range convs {
-		keys[i] = m.Key(projections.ConventionDocKey(id))
-	}
-	raw, err := m.RDB.MGet(ctx, keys...).Result()
+	docs, err := getDocs[projections.ConventionDoc](ctx, m, convs, projections.ConventionDocKey)
 	if err != nil {
 		return nil, err
 	}
-	for _, x := range raw {
-		s, ok := x.(string)
-		if !ok {
-			continue
-		}
-		var c projections.ConventionDoc
-		if err := json.Unmarshal([]byte(s), &c); err != nil {
-			return nil, err
-		}
+	for _, c := range docs {
 		if c.Status != domain.ConvReady && c.Status != domain.ConvSigning {
 			continue // not signable yet, signed or cancelled
 		}
