@@ -157,7 +157,7 @@ func campaign(t testing.TB, s eventstore.Store, seed uint64, minEvents int) int 
 func TestRebuildEqualsLive(t *testing.T) {
 	r := testenv.Mini(t)
 	if os.Getenv(testenv.RedisEnv) != "" {
-		r = testenv.Real(t) // the real server, when there is one, is the one that matters
+		r = testenv.RealDB(t, 9) // the real server, when there is one, is the one that matters
 	}
 	rdb := r.Client(t)
 	s := openStore(t)

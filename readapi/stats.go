@@ -18,6 +18,7 @@ type Figures struct {
 	OffersOpen     int64 `json:"offers_open"`
 	SeatsTotal     int64 `json:"seats_total"`
 	SeatsAvailable int64 `json:"seats_available"`
+	SeatsHeld      int64 `json:"seats_held"`
 }
 
 // OfferStats is the answer of /v1/stats/offers.
@@ -25,7 +26,11 @@ type OfferStats struct {
 	Figures
 	BySector     map[string]*Figures `json:"by_sector"`
 	ByDepartment map[string]*Figures `json:"by_department"`
+	ByRegion     map[string]*Figures `json:"by_region"`
 	ByGrade      map[string]*Figures `json:"by_grade"`
+	ByWeek       map[string]*Figures `json:"by_week"`
+	Applications map[string]int64    `json:"applications"` // by status
+	Conventions  map[string]int64    `json:"conventions"`  // by status
 	Position     string              `json:"position"`
 }
 
@@ -34,7 +39,9 @@ func (a *API) offerStats(ctx context.Context, _ *http.Request, m model) (any, er
 }
 
 func readStats(ctx context.Context, m model) (*OfferStats, error) {
-	s := &OfferStats{BySector: map[string]*Figures{}, ByDepartment: map[string]*Figures{}, ByGrade: map[string]*Figures{}, Position: m.position.String()}
+	s := &OfferStats{BySector: map[string]*Figures{}, ByDepartment: map[string]*Figures{}, ByRegion: map[string]*Figures{},
+		ByGrade: map[string]*Figures{}, ByWeek: map[string]*Figures{}, Applications: map[string]int64{}, Conventions: map[string]int64{},
+		Position: m.position.String()}
 	if m.Prefix == "" {
 		return s, nil
 	}
@@ -50,10 +57,21 @@ func readStats(ctx context.Context, m model) (*OfferStats, error) {
 		parts := strings.Split(field, ":")
 		var f *Figures
 		switch {
+		case len(parts) == 2 && parts[0] == "applications":
+			if n != 0 {
+				s.Applications[parts[1]] = n
+			}
+			continue
+		case len(parts) == 2 && parts[0] == "conventions":
+			if n != 0 {
+				s.Conventions[parts[1]] = n
+			}
+			continue
 		case len(parts) == 2 && parts[0] == "all":
 			f = &s.Figures
 		case len(parts) == 3:
-			group := map[string]map[string]*Figures{"sector": s.BySector, "department": s.ByDepartment, "grade": s.ByGrade}[parts[0]]
+			group := map[string]map[string]*Figures{"sector": s.BySector, "department": s.ByDepartment, "region": s.ByRegion,
+				"grade": s.ByGrade, "week": s.ByWeek}[parts[0]]
 			if group == nil {
 				continue
 			}
@@ -74,11 +92,14 @@ func readStats(ctx context.Context, m model) (*OfferStats, error) {
 		}
 	}
 	// a scope whose offers all closed keeps zero counters: leave it out
-	for _, g := range []map[string]*Figures{s.BySector, s.ByDepartment, s.ByGrade} {
+	s.SeatsHeld = s.SeatsTotal - s.SeatsAvailable
+	for _, g := range []map[string]*Figures{s.BySector, s.ByDepartment, s.ByRegion, s.ByGrade, s.ByWeek} {
 		for k, f := range g {
 			if *f == (Figures{}) {
 				delete(g, k)
+				continue
 			}
+			f.SeatsHeld = f.SeatsTotal - f.SeatsAvailable
 		}
 	}
 	return s, nil

@@ -361,7 +361,12 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 	if str(ready, "status") != "ready" {
 		t.Fatalf("readyz: %v", ready)
 	}
-	return stat.must(200, "GET", "/v1/stats/offers?min_position="+str(last, "position"), nil)
+	final := stat.must(200, "GET", "/v1/stats/offers?min_position="+str(last, "position"), nil)
+	if num(final, "applications", "confirmed") != 1 || num(final, "conventions", "signed") != 1 || num(final, "seats_held") != 1 ||
+		num(final, "by_region", "11", "seats_total") != 2 || num(final, "by_week", w1, "seats_available") != 0 || num(final, "by_week", w2, "seats_available") != 1 {
+		t.Fatalf("final statistics: %v", final)
+	}
+	return final
 }
 
 // The whole flow with the event log in EventStoreDB, spoken to through the

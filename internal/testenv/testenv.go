@@ -5,6 +5,8 @@ package testenv
 
 import (
 	"context"
+	"fmt"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -41,11 +43,30 @@ func Mini(t *testing.T) Redis {
 // skips the test, saying why, when none is configured.
 func Real(t *testing.T) Redis {
 	t.Helper()
+	return realDB(t, -1)
+}
+
+// RealDB is Real on database db of the same server, with a lock of its
+// own: a long test there does not hold up the others.
+func RealDB(t *testing.T, db int) Redis {
+	t.Helper()
+	return realDB(t, db)
+}
+
+func realDB(t *testing.T, db int) Redis {
+	t.Helper()
 	url := os.Getenv(RedisEnv)
 	if url == "" {
 		t.Skipf("%s is not set: the real redis-server run is skipped (CI sets it)", RedisEnv)
 	}
-	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "passerelle-test-redis.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("%s: %v", RedisEnv, err)
+	}
+	if db >= 0 {
+		opts.DB = db
+	}
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("passerelle-test-redis-%d.lock", opts.DB)), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,16 +77,17 @@ func Real(t *testing.T) Redis {
 		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 		lock.Close()
 	})
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("%s: %v", RedisEnv, err)
-	}
 	c := redis.NewClient(opts)
 	defer c.Close()
 	if err := c.FlushDB(context.Background()).Err(); err != nil {
 		t.Fatalf("real redis at %s: %v", url, err)
 	}
-	return Redis{Name: "redis-server", URL: url}
+	if db < 0 {
+		return Redis{Name: "redis-server", URL: url}
+	}
+	u, _ := neturl.Parse(url) // parsed above
+	u.Path = fmt.Sprintf("/%d", db)
+	return Redis{Name: "redis-server", URL: u.String()}
 }
 
 // Client connects to r for the test's lifetime.
