@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -19,8 +20,7 @@ func init() {
 
 func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("audit", "audit [--as-of POSITION|TIME] [--format json|csv] [--data-dir DIR] application ID", stderr)
-	dataDir := fs.String("data-dir", "./passerelle-data", "directory of the embedded event store (the service must not be running on it)")
-	esURL := fs.String("eventstore", "", "EventStoreDB connection string; empty: the embedded engine in --data-dir")
+	dataDir, esURL := logFlags(fs)
 	asOfFlag := fs.String("as-of", "", "show the placement as it was at this global position or RFC 3339 time")
 	format := fs.String("format", "json", "output: json or csv")
 	if err := parse(fs, args); err != nil {
@@ -53,6 +53,13 @@ func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(trail)
+}
+
+// logFlags are the flags that locate the event log for a one-off tool.
+func logFlags(fs *flag.FlagSet) (dataDir, esURL *string) {
+	dataDir = fs.String("data-dir", "./passerelle-data", "directory of the embedded event store and the personal-data keys (with the embedded store, serve must be stopped: its file is locked)")
+	esURL = fs.String("eventstore", "", "EventStoreDB connection string; empty: the embedded engine in --data-dir")
+	return dataDir, esURL
 }
 
 // openCLIStore opens the event store for a one-off command.

@@ -24,8 +24,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flagSet("replay", "replay [--projection NAME] --redis-url URL [--data-dir DIR] [--eventstore URL]", stderr)
 	name := fs.String("projection", "", "the projection to rebuild ("+strings.Join(projectionNames(), ", ")+"); empty: all")
 	redisURL := fs.String("redis-url", "", "Redis holding the read models (the in-process default is rebuilt at every start of serve)")
-	dataDir := fs.String("data-dir", "./passerelle-data", "directory of the embedded event store and personal-data keys (with the embedded store, serve must be stopped)")
-	esURL := fs.String("eventstore", "", "EventStoreDB connection string; empty: the embedded engine in --data-dir")
+	dataDir, esURL := logFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

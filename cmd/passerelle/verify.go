@@ -21,8 +21,7 @@ func (e errTampered) Error() string { return "the log is not intact: " + e.b.Err
 
 func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("verify", "verify [--data-dir DIR] [--eventstore URL]", stderr)
-	dataDir := fs.String("data-dir", "./passerelle-data", "directory of the embedded event store (the service must not be running on it)")
-	esURL := fs.String("eventstore", "", "EventStoreDB connection string; empty: the embedded engine in --data-dir")
+	dataDir, esURL := logFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
