@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,27 +126,54 @@ func (Offers) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 	return nil, nil
 }
 
+// seatChange moves seats of an offer. Only the availability sets can
+// change, so only they are written: the word sets alone hold dozens.
 func seatChange(ctx context.Context, v View, offerID string, weeks []string, delta int) ([]Cmd, error) {
 	d, err := loadOffer(ctx, v, offerID)
 	if err != nil || d == nil {
 		return nil, err
 	}
-	open := d.Status != "withdrawn"
-	var cmds []Cmd
-	if open {
-		cmds = d.index(v, "SREM")
-	}
+	before := d.availability()
 	for _, w := range weeks {
 		s := d.SeatsByWeek[w]
 		s.Available += delta
 		d.SeatsByWeek[w] = s
 	}
 	d.sum()
-	if open {
+	if d.Status != "withdrawn" {
 		d.setOpenStatus()
-		cmds = append(cmds, d.index(v, "SADD")...)
+	}
+	after := d.availability()
+	var cmds []Cmd
+	for _, s := range before {
+		if !slices.Contains(after, s) {
+			cmds = append(cmds, Cmd{"SREM", v.Key(s), d.ID})
+		}
+	}
+	for _, s := range after {
+		if !slices.Contains(before, s) {
+			cmds = append(cmds, Cmd{"SADD", v.Key(s), d.ID})
+		}
 	}
 	return append(cmds, setJSON(v.Key(OfferDocKey(d.ID)), d)), nil
+}
+
+// availability lists the availability sets the offer is in: none once
+// withdrawn.
+func (d *OfferDoc) availability() []string {
+	if d.Status == "withdrawn" {
+		return nil
+	}
+	var sets []string
+	for _, w := range d.Weeks {
+		if d.SeatsByWeek[w].Available > 0 {
+			sets = append(sets, OfferIndex("available", w))
+		}
+	}
+	if d.SeatsAvailable > 0 {
+		sets = append(sets, OfferIndexAvailable())
+	}
+	return sets
 }
 
 // setOpenStatus: an offer taking applications is open, or full when every

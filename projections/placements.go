@@ -98,10 +98,17 @@ type SchoolInfo struct {
 	QPV               bool   `json:"qpv"`
 }
 
-// PupilInfo is what the follow-up keeps of a pupil.
+// PupilInfo is what the follow-up keeps of a pupil: no name.
 type PupilInfo struct {
-	School string `json:"school_uai"`
+	School    string       `json:"school_uai"`
+	Grade     domain.Grade `json:"grade,omitempty"`
+	ClassName string       `json:"class_name,omitempty"`
 }
+
+// SchoolClassesKey is the set of a school's class names; SchoolClassKey the
+// set of the pupils of one class (a teacher's follow-up list).
+func SchoolClassesKey(uai string) string          { return "school:" + uai + ":classes" }
+func SchoolClassKey(uai, className string) string { return "school:" + uai + ":class:" + className }
 
 // DeadlinesKey is a sorted set of pending applications scored by the Unix
 // time at which they expire; the expiry scheduler reads it.
@@ -124,10 +131,15 @@ func (Placements) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 	case *domain.EmployerRegistered:
 		return []Cmd{{"SADD", v.Key(EmployersKey()), e.EmployerID}}, nil
 	case *domain.PupilRegistered:
-		return []Cmd{
-			setJSON(v.Key(pupilInfoKey(e.PupilID)), PupilInfo{School: e.SchoolUAI}),
+		cmds := []Cmd{
+			setJSON(v.Key(pupilInfoKey(e.PupilID)), PupilInfo{School: e.SchoolUAI, Grade: e.Grade, ClassName: e.ClassName}),
 			{"SADD", v.Key(SchoolPupilsKey(e.SchoolUAI)), e.PupilID},
-		}, nil
+		}
+		if e.ClassName != "" {
+			cmds = append(cmds, Cmd{"SADD", v.Key(SchoolClassesKey(e.SchoolUAI)), e.ClassName},
+				Cmd{"SADD", v.Key(SchoolClassKey(e.SchoolUAI, e.ClassName)), e.PupilID})
+		}
+		return cmds, nil
 	case *domain.PupilWeeksReserved:
 		return pupilSet(ctx, v, e.PupilID, pupilPlacementsKey, SchoolPlacedKey, "SADD", e.ApplicationID)
 	case *domain.PupilWeeksReleased:

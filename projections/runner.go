@@ -9,6 +9,7 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -230,13 +231,36 @@ func decodeMessage(msg *message.Message, pos eventstore.Position) (Event, error)
 	} else if t, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(MetaCreated)); err == nil {
 		ev.OccurredAt = t
 	}
-	data, err := domain.Decode(ev.Type, msg.Payload)
+	return ev, decodeData(&ev, msg.Payload)
+}
+
+// decodeRecorded is decodeMessage straight from the log, for rebuilds: the
+// same event, without a message in between.
+func decodeRecorded(re eventstore.RecordedEvent) (Event, error) {
+	ev := Event{Position: re.Position, Stream: re.Stream, Type: re.Type, OccurredAt: re.Created.UTC()}
+	if md, err := eventstore.DecodeMetadata(re.Metadata); err == nil && !md.OccurredAt.IsZero() {
+		ev.OccurredAt = md.OccurredAt.UTC()
+	}
+	return ev, decodeData(&ev, re.Data)
+}
+
+// decodeData decodes the event's payload: a domain event, or a campaign
+// target (appended by the back-office command, not an aggregate's).
+func decodeData(ev *Event, payload []byte) error {
+	data, err := domain.Decode(ev.Type, payload)
 	if errors.Is(err, domain.ErrUnknownEvent) {
-		return ev, nil // not a domain event (idempotency records, …): only the checkpoint moves
+		if ev.Type == targetSetType {
+			var t targetSet
+			if err := json.Unmarshal(payload, &t); err != nil {
+				return fmt.Errorf("decode %s: %w", ev.Type, err)
+			}
+			ev.Data = &t
+		}
+		return nil // not a domain event (idempotency records, seals, …): only the checkpoint moves
 	}
 	if err != nil {
-		return ev, err
+		return err
 	}
 	ev.Data = data
-	return ev, nil
+	return nil
 }

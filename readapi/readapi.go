@@ -3,6 +3,7 @@
 package readapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,9 @@ func (a *API) Routes(r chi.Router) {
 	r.Get("/v1/pupils/{id}/applications", a.query(projections.PlacementsName, a.pupilApplications))
 	r.Get("/v1/employers/{id}/applications", a.query(projections.PlacementsName, a.employerApplications))
 	r.Get("/v1/schools/{uai}/dashboard", a.query(projections.PlacementsName, a.schoolDashboard))
+	r.Get("/v1/schools/{uai}/pupils", a.query(projections.PlacementsName, a.schoolPupils))
+	r.Get("/v1/schools/{uai}/pupils/{id}", a.query(projections.PlacementsName, a.schoolPupil))
+	r.Get("/v1/pupils/{id}/follow-up", a.query(projections.PlacementsName, a.pupilFollowUp))
 	r.Get("/v1/stats/placements", a.query(projections.PlacementsName, a.placementStats))
 	r.Get("/v1/audit/applications/{id}", a.auditApplication)
 }
@@ -253,35 +257,47 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 	switch {
 	case m.Prefix == "":
 	case near != nil:
-		// the radius narrows most: search it first (sorted by distance),
-		// then keep the offers present in every filter set
+		// the radius narrows most: search it first, then keep the offers
+		// present in every filter set
 		geo, err := m.RDB.GeoSearchLocation(ctx, m.Key(projections.OfferGeo()), &redis.GeoSearchLocationQuery{
-			GeoSearchQuery: redis.GeoSearchQuery{Longitude: near[1], Latitude: near[0], Radius: radius, RadiusUnit: "km", Sort: "ASC"},
+			GeoSearchQuery: redis.GeoSearchQuery{Longitude: near[1], Latitude: near[0], Radius: radius, RadiusUnit: "km"},
 			WithDist:       true,
 		}).Result()
 		if err != nil {
 			return nil, err
 		}
+		exact := make(map[string]float64, len(geo))
 		for _, g := range geo {
 			ids = append(ids, g.Name)
+			exact[g.Name] = g.Dist
 			distances[g.Name] = math.Round(g.Dist*100) / 100
 		}
-		for _, set := range sets {
-			if len(ids) == 0 {
-				break
+		// the GEO set holds exactly the open offers (sets[0]): the other
+		// sets are checked in one round trip
+		if len(ids) > 0 && len(sets) > 1 {
+			pipe := m.RDB.Pipeline()
+			in := make([]*redis.BoolSliceCmd, len(sets)-1)
+			for i, set := range sets[1:] {
+				in[i] = pipe.SMIsMember(ctx, set, toAny(ids)...)
 			}
-			in, err := m.RDB.SMIsMember(ctx, set, toAny(ids)...).Result()
-			if err != nil {
+			if _, err := pipe.Exec(ctx); err != nil {
 				return nil, err
 			}
 			kept := ids[:0]
-			for i, ok := range in {
+			for i, id := range ids {
+				ok := true
+				for _, r := range in {
+					ok = ok && r.Val()[i]
+				}
 				if ok {
-					kept = append(kept, ids[i])
+					kept = append(kept, id)
 				}
 			}
 			ids = kept
 		}
+		// nearest first; offers at the same place by id, so that pages
+		// never overlap
+		slices.SortFunc(ids, func(x, y string) int { return cmp.Or(cmp.Compare(exact[x], exact[y]), strings.Compare(x, y)) })
 	default:
 		if ids, err = m.RDB.SInter(ctx, sets...).Result(); err != nil {
 			return nil, err

@@ -1,10 +1,13 @@
 package readapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +34,82 @@ type OfferStats struct {
 	ByWeek       map[string]*Figures `json:"by_week"`
 	Applications map[string]int64    `json:"applications"` // by status
 	Conventions  map[string]int64    `json:"conventions"`  // by status
+	Targets      []TargetProgress    `json:"targets"`
 	Position     string              `json:"position"`
+}
+
+// TargetProgress is a campaign target (POST /v1/targets) and how far the
+// figures of its scope are.
+type TargetProgress struct {
+	Scope    string  `json:"scope"`
+	Code     string  `json:"code"`
+	Metric   string  `json:"metric"`
+	Target   int64   `json:"target"`
+	Current  int64   `json:"current"`
+	Progress float64 `json:"progress"` // current / target
+	Reached  bool    `json:"reached"`
+}
+
+// current is the value of a target's metric in the statistics.
+func (s *OfferStats) current(scope, code, metric string) int64 {
+	sum := func(m map[string]int64) (n int64) {
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	switch metric {
+	case "applications":
+		return sum(s.Applications)
+	case "applications_confirmed":
+		return s.Applications["confirmed"]
+	case "conventions":
+		return sum(s.Conventions)
+	case "conventions_signed":
+		return s.Conventions["signed"]
+	}
+	f := &s.Figures
+	if scope != "all" {
+		g := map[string]map[string]*Figures{"sector": s.BySector, "department": s.ByDepartment, "region": s.ByRegion}[scope]
+		if f = g[code]; f == nil {
+			return 0
+		}
+	}
+	switch metric {
+	case "offers_open":
+		return f.OffersOpen
+	case "seats_total":
+		return f.SeatsTotal
+	case "seats_available":
+		return f.SeatsAvailable
+	case "seats_held":
+		return f.SeatsHeld
+	}
+	return 0
+}
+
+// readTargets adds the campaign targets and their progress.
+func readTargets(ctx context.Context, m model, s *OfferStats) error {
+	h, err := m.RDB.HGetAll(ctx, m.Key(projections.StatsTargetsKey())).Result()
+	if err != nil {
+		return err
+	}
+	for field, raw := range h {
+		parts := strings.SplitN(field, ":", 3)
+		target, err := strconv.ParseInt(raw, 10, 64)
+		if len(parts) != 3 || err != nil || target <= 0 {
+			continue
+		}
+		t := TargetProgress{Scope: parts[0], Code: parts[1], Metric: parts[2], Target: target}
+		t.Current = s.current(t.Scope, t.Code, t.Metric)
+		t.Progress = math.Round(float64(t.Current)/float64(t.Target)*1000) / 1000
+		t.Reached = t.Current >= t.Target
+		s.Targets = append(s.Targets, t)
+	}
+	slices.SortFunc(s.Targets, func(x, y TargetProgress) int {
+		return cmp.Or(strings.Compare(x.Scope, y.Scope), strings.Compare(x.Code, y.Code), strings.Compare(x.Metric, y.Metric))
+	})
+	return nil
 }
 
 func (a *API) offerStats(ctx context.Context, _ *http.Request, m model) (any, error) {
@@ -41,7 +119,7 @@ func (a *API) offerStats(ctx context.Context, _ *http.Request, m model) (any, er
 func readStats(ctx context.Context, m model) (*OfferStats, error) {
 	s := &OfferStats{BySector: map[string]*Figures{}, ByDepartment: map[string]*Figures{}, ByRegion: map[string]*Figures{},
 		ByGrade: map[string]*Figures{}, ByWeek: map[string]*Figures{}, Applications: map[string]int64{}, Conventions: map[string]int64{},
-		Position: m.position.String()}
+		Targets: []TargetProgress{}, Position: m.position.String()}
 	if m.Prefix == "" {
 		return s, nil
 	}
@@ -102,11 +180,11 @@ func readStats(ctx context.Context, m model) (*OfferStats, error) {
 			f.SeatsHeld = f.SeatsTotal - f.SeatsAvailable
 		}
 	}
-	return s, nil
+	return s, readTargets(ctx, m, s)
 }
 
-// statsStream pushes the statistics as Server-Sent Events whenever the
-// stats projection moves, at most once per StreamEvery, with a heartbeat.
+// statsStream pushes the statistics as Server-Sent Events whenever they
+// change, at most once per StreamEvery, with a heartbeat.
 func (a *API) statsStream(w http.ResponseWriter, r *http.Request) {
 	if err := checkMinPosition(r); err != nil {
 		api.WriteError(w, r, err)
@@ -129,18 +207,27 @@ func (a *API) statsStream(w http.ResponseWriter, r *http.Request) {
 	defer tick.Stop()
 	beat := time.NewTicker(a.Heartbeat)
 	defer beat.Stop()
-	last := "none"
+	// Pushes are coalesced: at most one per StreamEvery, and only when a
+	// figure changed (events that change none, a signature or a seal, move
+	// the position only).
+	lastPosition, lastFigures := "none", ""
 	for {
 		m, err := a.model(ctx, projections.StatsName, "")
-		if err == nil && m.position.String() != last {
+		if err == nil && m.position.String() != lastPosition {
 			var s *OfferStats
 			if s, err = readStats(ctx, m); err == nil {
-				b, _ := json.Marshal(s)
-				if _, err := fmt.Fprintf(w, "event: stats\nid: %s\ndata: %s\n\n", s.Position, b); err != nil {
-					return
+				lastPosition = m.position.String()
+				s.Position = ""
+				figures, _ := json.Marshal(s)
+				if string(figures) != lastFigures {
+					lastFigures = string(figures)
+					s.Position = lastPosition
+					b, _ := json.Marshal(s)
+					if _, err := fmt.Fprintf(w, "event: stats\nid: %s\ndata: %s\n\n", s.Position, b); err != nil {
+						return
+					}
+					flusher.Flush()
 				}
-				flusher.Flush()
-				last = m.position.String()
 			}
 		}
 		select {

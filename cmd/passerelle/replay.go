@@ -5,40 +5,47 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	bolterrors "go.etcd.io/bbolt/errors"
 
+	"passerelle/eventstore"
+	"passerelle/eventstore/embedded"
 	"passerelle/internal/personal"
 	"passerelle/projections"
 )
 
 func init() {
-	commandsByName["replay"] = command{"rebuild read models from the log into fresh keys and swap them in: replay [--projection NAME]", replay}
+	commandsByName["replay"] = command{"rebuild read models from the event log into fresh keys and swap them in", replay}
 }
 
 func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("replay", "replay [--projection NAME] --redis-url URL [--data-dir DIR] [--eventstore URL]", stderr)
-	name := fs.String("projection", "", "the projection to rebuild ("+strings.Join(projectionNames(), ", ")+"); empty: all")
-	redisURL := fs.String("redis-url", "", "Redis holding the read models (the in-process default is rebuilt at every start of serve)")
+	fs := flagSet("replay", "replay [--projection NAME] [--data-dir DIR] [--redis-url URL] [--eventstore URL]", stderr)
+	only := fs.String("projection", "", "projection to rebuild: "+strings.Join(projectionNames(), ", ")+", or several separated by commas (default: all)")
 	dataDir, esURL := logFlags(fs)
+	redisURL := fs.String("redis-url", "", "Redis holding the read models, e.g. redis://127.0.0.1:6379/0 (required)")
+	batch := fs.Int("batch", 500, "events written per Redis round trip")
+	grace := fs.Duration("grace", 2*time.Second, "pause between the swap and the deletion of the old keys, for queries under way")
+	keepOld := fs.Bool("keep-old", false, "keep the previous generation's keys")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
 	if *redisURL == "" {
-		return errors.New("--redis-url is required: the in-process read models of serve are rebuilt from the log at every start")
+		return errors.New("--redis-url is required: without it `passerelle serve` keeps its read models in an in-process Redis, which it rebuilds from the log at every start anyway")
 	}
-	var selected []projections.Projector
-	for _, p := range projections.All() {
-		if *name == "" || p.Name() == *name {
-			selected = append(selected, p)
-		}
-	}
-	if len(selected) == 0 {
-		return fmt.Errorf("--projection: no projection %q (have %s)", *name, strings.Join(projectionNames(), ", "))
+	ps, err := selectProjections(*only)
+	if err != nil {
+		return err
 	}
 	opts, err := redis.ParseURL(*redisURL)
 	if err != nil {
@@ -46,85 +53,153 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	store, err := openCLIStore(*dataDir, *esURL)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis at %s does not answer: %w", opts.Addr, err)
+	}
+	// the read models hold personal data opened with the service's keys;
+	// without them every sealed field would read as erased
+	keysDir := filepath.Join(*dataDir, "keys")
+	if fi, err := os.Stat(keysDir); err != nil || !fi.IsDir() {
+		fmt.Fprintf(stderr, "warning: no personal-data keys in %s: sealed personal data, if the log holds any, will read as erased (is --data-dir the service's?)\n", keysDir)
+	}
+	keys, err := personal.OpenDir(keysDir)
+	if err != nil {
+		return fmt.Errorf("personal-data keys: %w", err)
+	}
+	store, err := openReplayStore(*dataDir, *esURL, stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	keys, err := personal.OpenDir(filepath.Join(*dataDir, "keys"))
+
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	bar := newProgressBar(stderr)
+	every := 5 * time.Second
+	if bar.tty {
+		every = 200 * time.Millisecond
+	}
+	out, err := projections.RebuildAll(ctx, store, rdb, ps, projections.RebuildOptions{
+		Batch: *batch, Grace: *grace, KeepOld: *keepOld, Log: log, Progress: bar.show, ProgressEvery: every,
+		Opener: personal.NewCipher(keys),
+	})
+	bar.end()
 	if err != nil {
 		return err
 	}
-	cipher := personal.NewCipher(keys)
-	bar := newProgressBar(stderr)
-	for _, p := range selected {
-		gen, err := projections.Rebuild(ctx, store, rdb, cipher, p, bar.report)
-		bar.done()
-		if err != nil {
-			return fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	for _, r := range out {
+		prev := r.Previous
+		if prev == "" {
+			prev = "none"
 		}
-		fmt.Fprintf(stdout, "%s: generation %s is served\n", p.Name(), gen)
+		fmt.Fprintf(stdout, "%s: generation %s is served (was %s), position %s, %d old keys deleted\n", r.Name, r.Generation, prev, r.Position, r.Deleted)
 	}
 	return nil
 }
 
 func projectionNames() []string {
-	var out []string
+	var names []string
 	for _, p := range projections.All() {
-		out = append(out, p.Name())
+		names = append(names, p.Name())
 	}
-	return out
+	return names
 }
 
-// progressBar draws a bar with events/s and ETA on a terminal, and writes
-// plain lines every few seconds elsewhere (logs, CI).
+func selectProjections(only string) ([]projections.Projector, error) {
+	if only == "" {
+		return projections.All(), nil
+	}
+	var ps []projections.Projector
+	for _, name := range strings.Split(only, ",") {
+		name = strings.TrimSpace(name)
+		i := slices.IndexFunc(projections.All(), func(p projections.Projector) bool { return p.Name() == name })
+		if i < 0 {
+			return nil, fmt.Errorf("--projection: no projection %q (have %s)", name, strings.Join(projectionNames(), ", "))
+		}
+		if !slices.ContainsFunc(ps, func(p projections.Projector) bool { return p.Name() == name }) {
+			ps = append(ps, projections.All()[i])
+		}
+	}
+	return ps, nil
+}
+
+// openReplayStore opens the log. The embedded store is one process's at a
+// time: beside a running `passerelle serve`, its file lock wait gives up
+// after 5 s.
+func openReplayStore(dataDir, esURL string, stderr io.Writer) (eventstore.Store, error) {
+	if esURL != "" {
+		return openStore(esURL)
+	}
+	fmt.Fprintf(stderr, "opening the event store in %s (if `passerelle serve` holds it, this gives up after 5 s)\n", dataDir)
+	s, err := embedded.Open(dataDir)
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("the event store in %s is held by another process, most likely `passerelle serve`: the embedded store admits one process at a time and the lock wait timed out after 5 s; stop the service first, or serve from EventStoreDB (--eventstore) and a Redis server (--redis-url) to rebuild while it serves", dataDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dataDir, err)
+	}
+	return s, nil
+}
+
+// progressBar draws the rebuild's progress on a terminal, or logs it as
+// plain lines when stderr is a file or a pipe.
 type progressBar struct {
-	w        io.Writer
-	terminal bool
-	last     time.Time
-	printed  int64
-	drawn    bool
+	w     io.Writer
+	tty   bool
+	drawn bool
 }
 
 func newProgressBar(w io.Writer) *progressBar {
-	b := &progressBar{w: w}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			b.terminal = true
-		}
-	}
-	return b
+	return &progressBar{w: w, tty: isTerminal(w)}
 }
 
-func (b *progressBar) report(p projections.Progress) {
-	frac := 1.0
-	if p.Head > 0 {
-		frac = min(1, float64(p.Position)/float64(p.Head))
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
 	}
-	rate := float64(p.Events) / max(p.Elapsed.Seconds(), 1e-3)
-	eta := time.Duration(0)
-	if frac > 0 && frac < 1 {
-		eta = time.Duration(float64(p.Elapsed) * (1 - frac) / frac).Round(time.Second)
-	}
-	if b.terminal {
-		const width = 30
-		n := int(frac * width)
-		fmt.Fprintf(b.w, "\r%-10s [%s%s] %3.0f%% %d events %.0f events/s ETA %v   ",
-			p.Projection, strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100, p.Events, rate, eta)
-		b.drawn = true
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func (b *progressBar) show(p projections.Progress) {
+	frac := p.Fraction()
+	switch p.Phase {
+	case "done":
+		b.end()
+		for _, name := range strings.Split(p.Projection, ",") {
+			fmt.Fprintf(b.w, "replay %s: 100%% %d events in %s, %.0f events/s\n", name, p.Events, p.Elapsed.Round(time.Millisecond), p.Rate())
+		}
+		return
+	case "replaying":
+	default:
+		b.end()
+		fmt.Fprintf(b.w, "replay: %s\n", p.Phase)
 		return
 	}
-	if p.Events != b.printed && (time.Since(b.last) >= 2*time.Second || frac >= 1) {
-		b.printed = p.Events
-		fmt.Fprintf(b.w, "replay %s: %.0f%% %d events %.0f events/s ETA %v\n", p.Projection, frac*100, p.Events, rate, eta)
-		b.last = time.Now()
+	if !b.tty {
+		fmt.Fprintf(b.w, "replay %s: %.1f%% %d events, position %s of %s, %.0f events/s, ETA %s\n",
+			p.Projection, 100*frac, p.Events, p.Position, p.Head, p.Rate(), p.ETA().Round(time.Second))
+		return
 	}
+	const width = 30
+	filled := int(frac * width)
+	bar := strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
+	fmt.Fprintf(b.w, "\r\033[K%s %5.1f%%  %d events  %.0f ev/s  ETA %s", bar, 100*frac, p.Events, p.Rate(), formatETA(p.ETA()))
+	b.drawn = true
 }
 
-func (b *progressBar) done() {
+func (b *progressBar) end() {
 	if b.drawn {
 		fmt.Fprintln(b.w)
 		b.drawn = false
 	}
-	b.last, b.printed = time.Time{}, 0
+}
+
+func formatETA(d time.Duration) string {
+	d = d.Round(time.Second)
+	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
+	if h > 0 {
+		return fmt.Sprintf("%d:%02d:%02d", h, m, s)
+	}
+	return fmt.Sprintf("%d:%02d", m, s)
 }

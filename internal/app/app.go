@@ -238,6 +238,7 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API) http.Handler {
 		api.WriteError(w, r, api.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	cmds.Routes(r)
+	cmds.TargetRoutes(r)
 	queries.Routes(r)
 	r.Get("/v1/pupils/{id}", queries.PupilProfile)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -299,6 +299,7 @@ func badInputCases(f badFixture) []badCase {
 		{"POST /v1/conventions/{id}/cancel", "/v1/conventions/" + f.convention + "/cancel"},
 		{"POST /v1/conventions/{id}/signatures", "/v1/conventions/" + f.convention + "/signatures"},
 		{"POST /v1/pupils/{id}/forget", "/v1/pupils/" + neverCreated + "/forget"},
+		{"POST /v1/targets", "/v1/targets"},
 	}
 	for _, cmd := range commands {
 		cs = append(cs,
@@ -689,6 +690,44 @@ func badInputCases(f badFixture) []badCase {
 		bad("GET /v1/employers/{id}/applications", "status=expired is a status", "GET", inbox+"?status=expired", "", 200, "", ""),
 		badCase{route: "GET /v1/stats/offers", name: "min_position never reached", method: "GET", path: "/v1/stats/offers?min_position=" + f.head + "000", status: 503, code: "not_ready"},
 		bad("GET /v1/stats/stream", "POST to the stream", "POST", "/v1/stats/stream", `{}`, 405, "method_not_allowed", ""),
+	)
+
+	// Follow-up views and campaign targets.
+	for _, g := range []struct{ route, prefix, suffix string }{
+		{"GET /v1/pupils/{id}/follow-up", "/v1/pupils/", "/follow-up"},
+		{"GET /v1/schools/{uai}/pupils/{id}", "/v1/schools/" + uai + "/pupils/", ""},
+	} {
+		cs = append(cs,
+			notFound(g.route, "unknown id", "GET", g.prefix+neverCreated+g.suffix, ""),
+			notFound(g.route, "malformed id", "GET", g.prefix+"nope"+g.suffix, ""),
+			notFound(g.route, "encoded traversal id", "GET", g.prefix+"..%2F..%2F..%2Fetc%2Fpasswd"+g.suffix, ""),
+			notFound(g.route, "a 5000-character id", "GET", g.prefix+strings.Repeat("a", 5000)+g.suffix, ""),
+			invalid(g.route, "min_position=1.5", "GET", g.prefix+f.pupilFree+g.suffix+"?min_position=1.5", "", "min_position"),
+		)
+	}
+	r = "GET /v1/schools/{uai}/pupils"
+	pupils := "/v1/schools/" + uai + "/pupils"
+	cs = append(cs,
+		notFound(r, "unregistered UAI", "GET", "/v1/schools/0000000A/pupils", ""),
+		notFound(r, "lower-case UAI", "GET", "/v1/schools/0941234a/pupils", ""),
+		notFound("GET /v1/schools/{uai}/pupils/{id}", "the pupil of an unregistered school", "GET", "/v1/schools/0000000A/pupils/"+f.pupilFree, ""),
+		invalid(r, "unknown status", "GET", pupils+"?status=lost", "", "status"),
+		invalid(r, "grade=5e", "GET", pupils+"?grade=5e", "", "grade"),
+		invalid(r, "class over 100 bytes", "GET", pupils+"?class="+strings.Repeat("x", 101), "", "class"),
+		invalid(r, "page=0", "GET", pupils+"?page=0", "", "page"),
+		invalid(r, "unknown parameter", "GET", pupils+"?colour=blue", "", "colour"),
+		invalid(r, "min_position=-3", "GET", pupils+"?min_position=-3", "", "min_position"),
+	)
+	r = "POST /v1/targets"
+	target := map[string]any{"scope": "department", "code": "94", "metric": "offers_open", "target": 10}
+	cs = append(cs,
+		invalid(r, "empty body", "POST", "/v1/targets", "", "body"),
+		invalid(r, "target is a string", "POST", "/v1/targets", with(target, "target", "10"), "target"),
+		rule(r, "unknown scope", "POST", "/v1/targets", with(target, "scope", "planet"), "scope"),
+		rule(r, "unknown département", "POST", "/v1/targets", with(target, "code", "999"), "code"),
+		rule(r, "unknown metric", "POST", "/v1/targets", with(target, "metric", "smiles"), "metric"),
+		rule(r, "negative target", "POST", "/v1/targets", with(target, "target", -1), "target"),
+		rule(r, "a code with the scope all", "POST", "/v1/targets", with(target, "scope", "all"), "code"),
 	)
 
 	// Operations endpoints take no input: wrong methods are refused, junk

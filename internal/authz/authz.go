@@ -186,6 +186,10 @@ func table() map[string]rule {
 		"GET /v1/pupils/{id}":                 anyOf(bo, pupilIs(paramID), guardianOf(paramID), schoolIs(pupilSchool)),
 		"GET /v1/employers/{id}/applications": anyOf(bo, employerIs(paramID)),
 		"GET /v1/schools/{uai}/dashboard":     anyOf(bo, schoolIs(func(r *request) (string, error) { return r.param("uai"), nil })),
+		"GET /v1/schools/{uai}/pupils":        anyOf(bo, schoolIs(func(r *request) (string, error) { return r.param("uai"), nil })),
+		"GET /v1/schools/{uai}/pupils/{id}":   anyOf(bo, schoolIs(func(r *request) (string, error) { return r.param("uai"), nil })),
+		"GET /v1/pupils/{id}/follow-up":       anyOf(bo, pupilIs(paramID), guardianOf(paramID), schoolIs(pupilSchool)),
+		"POST /v1/targets":                    bo,
 		"GET /v1/audit/applications/{id}":     hasRole(auth.Auditor, auth.Backoffice),
 	}
 }

@@ -1,0 +1,384 @@
+package readapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/redis/go-redis/v9"
+
+	"passerelle/domain"
+	"passerelle/internal/api"
+	"passerelle/projections"
+)
+
+// Follow-up statuses of a pupil, from the furthest along.
+const (
+	FollowSigned  = "signed"  // a signed convention
+	FollowPlaced  = "placed"  // a confirmed placement
+	FollowApplied = "applied" // an application waiting for an answer or a confirmation
+	FollowNone    = "none"
+)
+
+// FollowUpApplication is one of a pupil's applications, with its offer and,
+// once confirmed, its convention.
+type FollowUpApplication struct {
+	projections.ApplicationDoc
+	OfferTitle   string             `json:"offer_title,omitempty"`
+	EmployerName string             `json:"employer_name,omitempty"`
+	CommuneCode  string             `json:"commune_code,omitempty"`
+	Convention   *ConventionSummary `json:"convention,omitempty"`
+}
+
+// ConventionSummary is where a convention stands.
+type ConventionSummary struct {
+	ID           string        `json:"id"`
+	Status       string        `json:"status"`
+	StartDate    string        `json:"start_date"`
+	EndDate      string        `json:"end_date"`
+	MissingRoles []domain.Role `json:"missing_roles"`
+}
+
+// FollowUp is a pupil's follow-up, for the pupil, their guardians and their
+// school's staff: where the pupil stands and every application.
+type FollowUp struct {
+	PupilID      string                `json:"pupil_id"`
+	SchoolUAI    string                `json:"school_uai"`
+	SchoolName   string                `json:"school_name"`
+	Grade        domain.Grade          `json:"grade"`
+	ClassName    string                `json:"class_name"`
+	Status       string                `json:"status"` // signed, placed, applied, none
+	Applications []FollowUpApplication `json:"applications"`
+	Position     string                `json:"position"`
+}
+
+// pupilFollowUp answers GET /v1/pupils/{id}/follow-up.
+func (a *API) pupilFollowUp(ctx context.Context, r *http.Request, m model) (any, error) {
+	return a.followUp(ctx, m, chi.URLParam(r, "id"), "")
+}
+
+// schoolPupil answers GET /v1/schools/{uai}/pupils/{id}: the same
+// follow-up, for a pupil of that school only.
+func (a *API) schoolPupil(ctx context.Context, r *http.Request, m model) (any, error) {
+	uai := chi.URLParam(r, "uai")
+	if !uaiRe.MatchString(uai) {
+		return nil, notFound("pupil")
+	}
+	return a.followUp(ctx, m, chi.URLParam(r, "id"), uai)
+}
+
+func (a *API) followUp(ctx context.Context, m model, id, uai string) (*FollowUp, error) {
+	if !validID(id) {
+		return nil, notFound("pupil")
+	}
+	var info projections.PupilInfo
+	if err := getDoc(ctx, m, projections.PupilInfoKey(id), "pupil", &info); err != nil {
+		return nil, err
+	}
+	if uai != "" && info.School != uai {
+		return nil, notFound("pupil")
+	}
+	f := &FollowUp{PupilID: id, SchoolUAI: info.School, Grade: info.Grade, ClassName: info.ClassName,
+		Applications: []FollowUpApplication{}, Position: m.position.String()}
+	var school projections.SchoolInfo
+	if err := getDoc(ctx, m, projections.SchoolInfoKey(info.School), "school", &school); err != nil && !isNotFound(err) {
+		return nil, err
+	}
+	f.SchoolName = school.Name
+	docs, err := applicationDocs(ctx, m, projections.PupilApplicationsKey(id))
+	if err != nil {
+		return nil, err
+	}
+	offers, err := a.offerDocs(ctx, docs)
+	if err != nil {
+		return nil, err
+	}
+	convs, err := conventionDocs(ctx, m, docs)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		o := offers[d.OfferID]
+		fa := FollowUpApplication{ApplicationDoc: d, OfferTitle: o.Title, EmployerName: o.EmployerName, CommuneCode: o.CommuneCode}
+		if c, ok := convs[d.ConventionID]; ok {
+			fa.Convention = &ConventionSummary{ID: c.ID, Status: c.Status, StartDate: c.StartDate, EndDate: c.EndDate, MissingRoles: c.MissingRoles}
+		}
+		f.Applications = append(f.Applications, fa)
+	}
+	statuses, err := followStatuses(ctx, m, info.School, []string{id}, map[string][]projections.ApplicationDoc{id: docs})
+	if err != nil {
+		return nil, err
+	}
+	f.Status = statuses[id]
+	return f, nil
+}
+
+// conventionDocs reads the conventions of the confirmed applications.
+func conventionDocs(ctx context.Context, m model, docs []projections.ApplicationDoc) (map[string]projections.ConventionDoc, error) {
+	out := map[string]projections.ConventionDoc{}
+	var keys []string
+	for _, d := range docs {
+		if d.ConventionID != "" {
+			keys = append(keys, m.Key(projections.ConventionDocKey(d.ConventionID)))
+		}
+	}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	raw, err := m.RDB.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range raw {
+		s, ok := x.(string)
+		if !ok {
+			continue
+		}
+		var c projections.ConventionDoc
+		if err := json.Unmarshal([]byte(s), &c); err != nil {
+			return nil, err
+		}
+		out[c.ID] = c
+	}
+	return out, nil
+}
+
+// followStatuses tells where each pupil of a school stands, from the
+// school's placed and signed sets (the dashboard's figures) and the
+// pupils' applications.
+func followStatuses(ctx context.Context, m model, uai string, pupils []string, apps map[string][]projections.ApplicationDoc) (map[string]string, error) {
+	out := make(map[string]string, len(pupils))
+	if len(pupils) == 0 {
+		return out, nil
+	}
+	pipe := m.RDB.Pipeline()
+	signed := pipe.SMIsMember(ctx, m.Key(projections.SchoolSignedKey(uai)), toAny(pupils)...)
+	placed := pipe.SMIsMember(ctx, m.Key(projections.SchoolPlacedKey(uai)), toAny(pupils)...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	for i, p := range pupils {
+		switch {
+		case signed.Val()[i]:
+			out[p] = FollowSigned
+		case placed.Val()[i]:
+			out[p] = FollowPlaced
+		case slices.ContainsFunc(apps[p], func(d projections.ApplicationDoc) bool {
+			return d.Status == domain.StatusSubmitted || d.Status == domain.StatusRead || d.Status == domain.StatusAccepted
+		}):
+			out[p] = FollowApplied
+		default:
+			out[p] = FollowNone
+		}
+	}
+	return out, nil
+}
+
+// PupilLine is one pupil in a school's follow-up list.
+type PupilLine struct {
+	PupilID      string           `json:"pupil_id"`
+	Grade        domain.Grade     `json:"grade"`
+	ClassName    string           `json:"class_name"`
+	Status       string           `json:"status"`       // signed, placed, applied, none
+	Applications map[string]int64 `json:"applications"` // by status
+}
+
+// PupilList is the answer of GET /v1/schools/{uai}/pupils.
+type PupilList struct {
+	Items    []PupilLine `json:"items"`
+	Total    int         `json:"total"`
+	Page     int         `json:"page"`
+	PerPage  int         `json:"per_page"`
+	Classes  []string    `json:"classes"` // every class of the school
+	Position string      `json:"position"`
+}
+
+// schoolPupils is a teacher's follow-up of a class (or of the whole
+// school): each pupil's status and applications by status, by pupil id.
+func (a *API) schoolPupils(ctx context.Context, r *http.Request, m model) (any, error) {
+	uai := chi.URLParam(r, "uai")
+	if !uaiRe.MatchString(uai) {
+		return nil, notFound("school")
+	}
+	q := r.URL.Query()
+	if err := knownParams(q, []string{"class", "grade", "status", "page", "per_page", "min_position"}); err != nil {
+		return nil, err
+	}
+	pg, perPage, err := pagination(q)
+	if err != nil {
+		return nil, err
+	}
+	class, grade, status := q.Get("class"), q.Get("grade"), q.Get("status")
+	if len(class) > 100 {
+		return nil, api.Invalid("class", "must be at most 100 bytes")
+	}
+	if grade != "" && !domain.Grade(grade).Valid() {
+		return nil, api.Invalid("grade", "must be one of 4e, 3e, 2de")
+	}
+	switch status {
+	case "", FollowSigned, FollowPlaced, FollowApplied, FollowNone:
+	default:
+		return nil, api.Invalid("status", "must be one of signed, placed, applied, none")
+	}
+	var school projections.SchoolInfo
+	if err := getDoc(ctx, m, projections.SchoolInfoKey(uai), "school", &school); err != nil {
+		return nil, err
+	}
+	out := PupilList{Items: []PupilLine{}, Page: pg, PerPage: perPage, Position: m.position.String()}
+	set := projections.SchoolPupilsKey(uai)
+	if class != "" {
+		set = projections.SchoolClassKey(uai, class)
+	}
+	pipe := m.RDB.Pipeline()
+	pupilsCmd := pipe.SMembers(ctx, m.Key(set))
+	classesCmd := pipe.SMembers(ctx, m.Key(projections.SchoolClassesKey(uai)))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out.Classes = classesCmd.Val()
+	slices.Sort(out.Classes)
+	pupils := pupilsCmd.Val()
+	slices.Sort(pupils)
+	if len(pupils) == 0 {
+		return out, nil
+	}
+
+	infos := make([]*redis.StringCmd, len(pupils))
+	lists := make([]*redis.StringSliceCmd, len(pupils))
+	pipe = m.RDB.Pipeline()
+	for i, p := range pupils {
+		infos[i] = pipe.Get(ctx, m.Key(projections.PupilInfoKey(p)))
+		lists[i] = pipe.ZRange(ctx, m.Key(projections.PupilApplicationsKey(p)), 0, -1)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, err
+	}
+	var appKeys []string
+	owner := map[string]string{}
+	for i, p := range pupils {
+		for _, id := range lists[i].Val() {
+			appKeys = append(appKeys, m.Key(projections.ApplicationDocKey(id)))
+			owner[id] = p
+		}
+	}
+	apps := map[string][]projections.ApplicationDoc{}
+	if len(appKeys) > 0 {
+		raw, err := m.RDB.MGet(ctx, appKeys...).Result()
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range raw {
+			s, ok := x.(string)
+			if !ok {
+				continue
+			}
+			var d projections.ApplicationDoc
+			if err := json.Unmarshal([]byte(s), &d); err != nil {
+				return nil, err
+			}
+			apps[owner[d.ID]] = append(apps[owner[d.ID]], d)
+		}
+	}
+	statuses, err := followStatuses(ctx, m, uai, pupils, apps)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range pupils {
+		var info projections.PupilInfo
+		if s, err := infos[i].Result(); err == nil {
+			_ = json.Unmarshal([]byte(s), &info)
+		}
+		line := PupilLine{PupilID: p, Grade: info.Grade, ClassName: info.ClassName, Status: statuses[p], Applications: map[string]int64{}}
+		if (grade != "" && string(line.Grade) != grade) || (status != "" && line.Status != status) {
+			continue
+		}
+		for _, d := range apps[p] {
+			line.Applications[d.Status]++
+		}
+		out.Items = append(out.Items, line)
+	}
+	out.Total = len(out.Items)
+	lo := min((pg-1)*perPage, out.Total)
+	hi := min(lo+perPage, out.Total)
+	out.Items = out.Items[lo:hi]
+	return out, nil
+}
+
+// offerDocs reads the offers of the applications from the served offer
+// search model.
+func (a *API) offerDocs(ctx context.Context, docs []projections.ApplicationDoc) (map[string]projections.OfferDoc, error) {
+	out := map[string]projections.OfferDoc{}
+	if len(docs) == 0 {
+		return out, nil
+	}
+	prefix, err := projections.ActivePrefix(ctx, a.rdb, projections.OffersName)
+	if err != nil || prefix == "" {
+		return out, err
+	}
+	var ids, keys []string
+	seen := map[string]bool{}
+	for _, d := range docs {
+		if !seen[d.OfferID] {
+			seen[d.OfferID] = true
+			ids = append(ids, d.OfferID)
+			keys = append(keys, prefix+projections.OfferDocKey(d.OfferID))
+		}
+	}
+	raw, err := a.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return out, err
+	}
+	for i, x := range raw {
+		s, ok := x.(string)
+		if !ok {
+			continue
+		}
+		var o projections.OfferDoc
+		if err := json.Unmarshal([]byte(s), &o); err != nil {
+			return out, err
+		}
+		out[ids[i]] = o
+	}
+	return out, nil
+}
+
+// applicationDocs reads the applications listed in a sorted set, newest
+// first.
+func applicationDocs(ctx context.Context, m model, key string) ([]projections.ApplicationDoc, error) {
+	docs := []projections.ApplicationDoc{}
+	if m.Prefix == "" {
+		return docs, nil
+	}
+	ids, err := m.RDB.ZRevRange(ctx, m.Key(key), 0, -1).Result()
+	if err != nil || len(ids) == 0 {
+		return docs, err
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = m.Key(projections.ApplicationDocKey(id))
+	}
+	raw, err := m.RDB.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range raw {
+		s, ok := x.(string)
+		if !ok {
+			continue
+		}
+		var d projections.ApplicationDoc
+		if err := json.Unmarshal([]byte(s), &d); err != nil {
+			return nil, err
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
+}
+
+func isNotFound(err error) bool {
+	var e *api.Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
