@@ -174,7 +174,7 @@ func read[A any, PA interface {
 // every stream Passerelle writes.
 func Chained(stream string) bool {
 	switch cat := eventstore.Category(stream); cat {
-	case "idempotency", "seal":
+	case "idempotency", "seal", "target":
 		return true
 	default:
 		for _, c := range domain.Categories {
