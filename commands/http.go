@@ -104,7 +104,7 @@ func (a *API) Routes(r chi.Router) {
 		if err := api.Unmarshal(body, &in, false); err != nil {
 			return Result{}, err
 		}
-		if !validID(in.EmployerID) {
+		if !domain.ValidID(in.EmployerID) {
 			return Result{}, api.Invalid("employer_id", "no employer is registered with this id")
 		}
 		return a.svc.PostOffer(ctx, m, PostOfferInput{EmployerID: in.EmployerID, PostOfferInput: domain.PostOfferInput{
@@ -153,7 +153,7 @@ func (a *API) Routes(r chi.Router) {
 		if err := api.Unmarshal(body, &in, false); err != nil {
 			return Result{}, err
 		}
-		if !validID(in.PupilID) {
+		if !domain.ValidID(in.PupilID) {
 			return Result{}, api.Invalid("pupil_id", "no pupil is registered with this id")
 		}
 		return a.svc.Apply(ctx, m, ApplyInput{OfferID: chi.URLParam(r, "id"), PupilID: in.PupilID,

@@ -24,7 +24,7 @@ type ApplyInput struct {
 }
 
 func (s *Service) Apply(ctx context.Context, m Meta, in ApplyInput) (Result, error) {
-	if !validID(in.OfferID) {
+	if !domain.ValidID(in.OfferID) {
 		return Result{}, domain.NotFoundf("offer")
 	}
 	offer, err := read[domain.Offer](ctx, s.repo, domain.OfferStream(in.OfferID))
@@ -33,7 +33,7 @@ func (s *Service) Apply(ctx context.Context, m Meta, in ApplyInput) (Result, err
 	}
 	var pupil *domain.Pupil
 	var school *domain.School
-	if validID(in.PupilID) {
+	if domain.ValidID(in.PupilID) {
 		if pupil, err = read[domain.Pupil](ctx, s.repo, domain.PupilStream(in.PupilID)); err != nil {
 			return Result{}, err
 		}
@@ -300,7 +300,7 @@ func (s *Service) Sign(ctx context.Context, m Meta, conventionID string, in doma
 // CancelConvention cancels the placement behind a convention: the
 // convention, then the application, then the seat and the pupil's weeks.
 func (s *Service) CancelConvention(ctx context.Context, m Meta, conventionID, reason string) (Result, error) {
-	if !validID(conventionID) {
+	if !domain.ValidID(conventionID) {
 		return Result{}, domain.NotFoundf("convention")
 	}
 	conv, pos, err := update(ctx, s.repo, m, domain.ConventionStream(conventionID), func(c *domain.Convention) ([]domain.Event, error) {
@@ -327,7 +327,7 @@ func (s *Service) updateApplication(ctx context.Context, m Meta, id string, deci
 }
 
 func (s *Service) updateConvention(ctx context.Context, m Meta, id string, decide func(*domain.Convention) ([]domain.Event, error)) (Result, error) {
-	if !validID(id) {
+	if !domain.ValidID(id) {
 		return Result{}, domain.NotFoundf("convention")
 	}
 	_, pos, err := update(ctx, s.repo, m, domain.ConventionStream(id), decide)

@@ -10,7 +10,7 @@ import (
 	"passerelle/domain"
 	"passerelle/eventstore"
 	"passerelle/eventstore/chain"
-	"passerelle/internal/personal"
+	"passerelle/eventstore/personal"
 )
 
 // aggregate is what the repository rebuilds from a stream.

@@ -12,7 +12,7 @@ import (
 
 	"passerelle/domain"
 	"passerelle/eventstore"
-	"passerelle/internal/personal"
+	"passerelle/eventstore/personal"
 )
 
 // Meta is what every command carries besides its input.
@@ -61,7 +61,7 @@ func (s *Service) WithPersonalData(c *personal.Cipher) *Service {
 // recorded, then the pupil's key is destroyed, which makes every sealed
 // field of every copy of the log unreadable. Ids and statistics remain.
 func (s *Service) Forget(ctx context.Context, m Meta, pupilID string) (Result, error) {
-	if !validID(pupilID) {
+	if !domain.ValidID(pupilID) {
 		return Result{}, domain.NotFoundf("pupil")
 	}
 	_, pos, err := update(ctx, s.repo, m, domain.PupilStream(pupilID), (*domain.Pupil).Forget)
@@ -143,7 +143,7 @@ type PostOfferInput struct {
 
 func (s *Service) PostOffer(ctx context.Context, m Meta, in PostOfferInput) (Result, error) {
 	var employer *domain.Employer
-	if in.EmployerID != "" && validID(in.EmployerID) {
+	if in.EmployerID != "" && domain.ValidID(in.EmployerID) {
 		var err error
 		if employer, err = read[domain.Employer](ctx, s.repo, domain.EmployerStream(in.EmployerID)); err != nil {
 			return Result{}, err
@@ -172,7 +172,7 @@ func (s *Service) AmendOffer(ctx context.Context, m Meta, offerID string, in dom
 }
 
 func (s *Service) updateOffer(ctx context.Context, m Meta, offerID string, decide func(*domain.Offer) ([]domain.Event, error)) (Result, error) {
-	if !validID(offerID) {
+	if !domain.ValidID(offerID) {
 		return Result{}, domain.NotFoundf("offer")
 	}
 	_, pos, err := update(ctx, s.repo, m, domain.OfferStream(offerID), decide)
@@ -180,7 +180,7 @@ func (s *Service) updateOffer(ctx context.Context, m Meta, offerID string, decid
 }
 
 func (s *Service) loadApplication(ctx context.Context, id string) (*domain.Application, error) {
-	if !validID(id) {
+	if !domain.ValidID(id) {
 		return nil, domain.NotFoundf("application")
 	}
 	app, err := read[domain.Application](ctx, s.repo, domain.ApplicationStream(id))
@@ -191,11 +191,4 @@ func (s *Service) loadApplication(ctx context.Context, id string) (*domain.Appli
 		return nil, domain.NotFoundf("application")
 	}
 	return app, nil
-}
-
-// validID accepts the server's identifiers (UUIDs), so that arbitrary
-// path input never reaches stream names.
-func validID(id string) bool {
-	_, err := uuid.Parse(id)
-	return err == nil && len(id) == 36
 }

@@ -147,3 +147,25 @@ func required(p Problems, field, v string, max int) {
 		p.Add(field, fmt.Sprintf("must be at most %d bytes", max))
 	}
 }
+
+// ValidID reports whether s is an identifier the server hands out: a UUID
+// in its canonical 36-character form. Checking it first keeps arbitrary
+// input out of stream names and keys.
+func ValidID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -9,7 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"passerelle/eventstore"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 	"passerelle/projections"
 )
 
@@ -26,10 +26,10 @@ func (r *recorder) Handle(ctx context.Context, v projections.View, ev projection
 }
 
 func benchRedis(b *testing.B) *redis.Client {
-	if os.Getenv(testenv.RedisEnv) == "" {
-		b.Skipf("%s is not set: this benchmark measures the real redis-server", testenv.RedisEnv)
+	if os.Getenv(redistest.RedisEnv) == "" {
+		b.Skipf("%s is not set: this benchmark measures the real redis-server", redistest.RedisEnv)
 	}
-	opts, err := redis.ParseURL(os.Getenv(testenv.RedisEnv))
+	opts, err := redis.ParseURL(os.Getenv(redistest.RedisEnv))
 	if err != nil {
 		b.Fatal(err)
 	}

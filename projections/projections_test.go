@@ -17,7 +17,7 @@ import (
 	"passerelle/eventstore/embedded"
 	"passerelle/eventstore/esdb"
 	"passerelle/eventstore/esdbserver/esdbtest"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 	"passerelle/projections"
 )
 
@@ -216,7 +216,7 @@ func waitWithin(t *testing.T, rdb redis.UniversalClient, name string, pos events
 // A projector restarted mid-stream resumes from its checkpoint: the
 // counters equal a single application of every event.
 func TestStatsResumeWithoutDoubleCounting(t *testing.T) {
-	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		s := openStore(t)
 		rdb := r.Client(t)
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -258,7 +258,7 @@ func (f *failOnce) Handle(ctx context.Context, v projections.View, ev projection
 
 func TestRetriedEventsAppliedOnce(t *testing.T) {
 	s := openStore(t)
-	rdb := testenv.Mini(t).Client(t)
+	rdb := redistest.Mini(t).Client(t)
 	exp := &expected{bySector: map[string][3]int{}}
 	scenario(t, s, rand.New(rand.NewPCG(3, 4)), 60, exp)
 	run(t, s, rdb, &failOnce{seen: map[eventstore.Position]bool{}})
@@ -270,7 +270,7 @@ func TestRetriedEventsAppliedOnce(t *testing.T) {
 // Live events reach the read model without a restart, and the offer search
 // model follows seat changes.
 func TestOffersFollowSeats(t *testing.T) {
-	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		s := openStore(t)
 		rdb := r.Client(t)
 		run(t, s, rdb, projections.Offers{})
@@ -303,7 +303,7 @@ func TestOffersFollowSeats(t *testing.T) {
 // once between them: the checkpoint comparison inside the atomic write
 // rejects the second application.
 func TestConcurrentRunnersApplyOnce(t *testing.T) {
-	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		s := openStore(t)
 		rdb := r.Client(t)
 		exp := &expected{bySector: map[string][3]int{}}
@@ -328,7 +328,7 @@ func TestResumeAcrossEventStoreRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	rdb := testenv.Mini(t).Client(t)
+	rdb := redistest.Mini(t).Client(t)
 	rng := rand.New(rand.NewPCG(7, 8))
 	exp := &expected{bySector: map[string][3]int{}}
 	scenario(t, s, rng, 200, exp)

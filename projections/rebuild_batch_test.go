@@ -14,7 +14,7 @@ import (
 
 	"passerelle/domain"
 	"passerelle/eventstore"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 	"passerelle/projections"
 )
 
@@ -29,9 +29,9 @@ const everyTypeEvents = 15_000
 // and campaign targets included. It runs against the real redis-server
 // when one is configured, else against miniredis.
 func TestRebuildEqualsLiveEveryEventType(t *testing.T) {
-	r := testenv.Mini(t)
-	if os.Getenv(testenv.RedisEnv) != "" {
-		r = testenv.Real(t)
+	r := redistest.Mini(t)
+	if os.Getenv(redistest.RedisEnv) != "" {
+		r = redistest.Real(t)
 	}
 	rdb := r.Client(t)
 	ctx := context.Background()
@@ -169,7 +169,7 @@ func trunc(s string) string {
 // moves to the rebuilt generation at the swap, nothing is lost or applied
 // twice, and the old generation is deleted.
 func TestRebuildSwapsUnderLiveRunner(t *testing.T) {
-	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		rdb := r.Client(t)
 		ctx := context.Background()
 		store := newMemStore()
@@ -234,7 +234,7 @@ func TestRebuildSwapsUnderLiveRunner(t *testing.T) {
 // Only one rebuild of a projection runs at a time, and an abandoned one is
 // cleaned up by the next.
 func TestRebuildLockAndLeftovers(t *testing.T) {
-	rdb := testenv.Mini(t).Client(t)
+	rdb := redistest.Mini(t).Client(t)
 	ctx := context.Background()
 	store := newMemStore()
 	newWorld(store, 9).run(t, 500)

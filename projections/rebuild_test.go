@@ -14,7 +14,7 @@ import (
 
 	"passerelle/domain"
 	"passerelle/eventstore"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 	"passerelle/projections"
 )
 
@@ -155,9 +155,9 @@ func campaign(t testing.TB, s eventstore.Store, seed uint64, minEvents int) int 
 // The read models a live runner built event by event equal, key by key,
 // those a rebuild makes from the log, after a long random campaign.
 func TestRebuildEqualsLive(t *testing.T) {
-	r := testenv.Mini(t)
-	if os.Getenv(testenv.RedisEnv) != "" {
-		r = testenv.RealDB(t, 9) // the real server, when there is one, is the one that matters
+	r := redistest.Mini(t)
+	if os.Getenv(redistest.RedisEnv) != "" {
+		r = redistest.RealDB(t, 9) // the real server, when there is one, is the one that matters
 	}
 	rdb := r.Client(t)
 	s := openStore(t)
@@ -213,7 +213,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 // generation in under it.
 func TestRunnerFollowsSwap(t *testing.T) {
 	s := openStore(t)
-	rdb := testenv.Mini(t).Client(t)
+	rdb := redistest.Mini(t).Client(t)
 	campaign(t, s, 7, 2_000)
 	run(t, s, rdb, projections.Stats{})
 	head, _ := s.Head(context.Background())

@@ -19,7 +19,7 @@ import (
 	"passerelle/domain/refdata"
 	"passerelle/eventstore"
 	"passerelle/eventstore/embedded"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 	"passerelle/projections"
 	"passerelle/readapi"
 )
@@ -29,9 +29,9 @@ import (
 // the real redis-server: p50 and p99 of the HTTP query, and as a baseline
 // the bare GEOSEARCH it is built on.
 func BenchmarkOfferSearchNear(b *testing.B) {
-	url := os.Getenv(testenv.RedisEnv)
+	url := os.Getenv(redistest.RedisEnv)
 	if url == "" {
-		b.Skipf("%s is not set: this benchmark measures the real redis-server", testenv.RedisEnv)
+		b.Skipf("%s is not set: this benchmark measures the real redis-server", redistest.RedisEnv)
 	}
 	opts, _ := redis.ParseURL(url)
 	rdb := redis.NewClient(opts)

@@ -71,7 +71,7 @@ func (a *API) schoolPupil(ctx context.Context, r *http.Request, m model) (any, e
 }
 
 func (a *API) followUp(ctx context.Context, m model, id, uai string) (*FollowUp, error) {
-	if !validID(id) {
+	if !domain.ValidID(id) {
 		return nil, notFound("pupil")
 	}
 	var info projections.PupilInfo

@@ -14,7 +14,7 @@ import (
 
 func (a *API) getApplication(ctx context.Context, r *http.Request, m model) (any, error) {
 	id := chi.URLParam(r, "id")
-	if !validID(id) {
+	if !domain.ValidID(id) {
 		return nil, notFound("application")
 	}
 	var d projections.ApplicationDoc
@@ -23,7 +23,7 @@ func (a *API) getApplication(ctx context.Context, r *http.Request, m model) (any
 
 func (a *API) getConvention(ctx context.Context, r *http.Request, m model) (any, error) {
 	id := chi.URLParam(r, "id")
-	if !validID(id) {
+	if !domain.ValidID(id) {
 		return nil, notFound("convention")
 	}
 	var d projections.ConventionDoc
@@ -32,7 +32,7 @@ func (a *API) getConvention(ctx context.Context, r *http.Request, m model) (any,
 
 func (a *API) pupilApplications(ctx context.Context, r *http.Request, m model) (any, error) {
 	id := chi.URLParam(r, "id")
-	if !validID(id) {
+	if !domain.ValidID(id) {
 		return nil, notFound("pupil")
 	}
 	if err := exists(ctx, m, projections.PupilInfoKey(id), "pupil"); err != nil {
@@ -45,7 +45,7 @@ func (a *API) pupilApplications(ctx context.Context, r *http.Request, m model) (
 // no name, school or address of the pupil: the read model holds none.
 func (a *API) employerApplications(ctx context.Context, r *http.Request, m model) (any, error) {
 	id := chi.URLParam(r, "id")
-	if !validID(id) {
+	if !domain.ValidID(id) {
 		return nil, notFound("employer")
 	}
 	if m.Prefix == "" {
@@ -58,7 +58,7 @@ func (a *API) employerApplications(ctx context.Context, r *http.Request, m model
 	}
 	q := r.URL.Query()
 	offerID, status := q.Get("offer_id"), q.Get("status")
-	if offerID != "" && !validID(offerID) {
+	if offerID != "" && !domain.ValidID(offerID) {
 		return nil, api.Invalid("offer_id", "must be an offer id")
 	}
 	switch status {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"passerelle/domain"
@@ -27,9 +26,7 @@ import (
 
 // API serves the read models.
 type API struct {
-	rdb    redis.UniversalClient
-	store  eventstore.Store // audit only
-	opener Opener
+	rdb redis.UniversalClient
 	// MaxWait bounds how long a query waits for min_position.
 	MaxWait time.Duration
 	// StreamEvery is how often the stats stream looks for a change.
@@ -58,7 +55,6 @@ func (a *API) Routes(r chi.Router) {
 	r.Get("/v1/schools/{uai}/pupils/{id}", a.query(projections.PlacementsName, a.schoolPupil))
 	r.Get("/v1/pupils/{id}/follow-up", a.query(projections.PlacementsName, a.pupilFollowUp))
 	r.Get("/v1/stats/placements", a.query(projections.PlacementsName, a.placementStats))
-	r.Get("/v1/audit/applications/{id}", a.auditApplication)
 }
 
 // model is the served generation of one projection.
@@ -73,7 +69,12 @@ type queryFunc func(ctx context.Context, r *http.Request, m model) (any, error)
 // min_position when asked, and writes the answer.
 func (a *API) query(projection string, f queryFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		m, err := a.model(r.Context(), projection, r.URL.Query().Get("min_position"))
+		want, err := api.MinPosition(r)
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		m, err := a.model(r.Context(), projection, want)
 		if err != nil {
 			api.WriteError(w, r, err)
 			return
@@ -87,15 +88,7 @@ func (a *API) query(projection string, f queryFunc) http.HandlerFunc {
 	}
 }
 
-func (a *API) model(ctx context.Context, projection, minPosition string) (model, error) {
-	var want eventstore.Position
-	if minPosition != "" {
-		p, err := eventstore.ParsePosition(minPosition)
-		if err != nil {
-			return model{}, api.Invalid("min_position", "must be a position returned by a command")
-		}
-		want = p
-	}
+func (a *API) model(ctx context.Context, projection string, want eventstore.Position) (model, error) {
 	deadline := time.Now().Add(a.MaxWait)
 	pause := 5 * time.Millisecond
 	for {
@@ -143,11 +136,9 @@ func getDoc(ctx context.Context, m model, key, what string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-func validID(s string) bool { _, err := uuid.Parse(s); return err == nil && len(s) == 36 }
-
 func (a *API) getOffer(ctx context.Context, r *http.Request, m model) (any, error) {
 	id := chi.URLParam(r, "id")
-	if !validID(id) {
+	if !domain.ValidID(id) {
 		return nil, notFound("offer")
 	}
 	var d projections.OfferDoc
@@ -390,7 +381,7 @@ func (a *API) eligibleFor(ctx context.Context, m model, pupilID string) (map[str
 	if pupilID == "" {
 		return nil, nil
 	}
-	if !validID(pupilID) {
+	if !domain.ValidID(pupilID) {
 		return nil, api.Invalid("for_pupil", "must be a pupil id")
 	}
 	placements, err := projections.ActivePrefix(ctx, a.rdb, projections.PlacementsName)

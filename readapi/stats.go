@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"passerelle/eventstore"
 	"passerelle/internal/api"
 	"passerelle/projections"
 )
@@ -186,7 +187,7 @@ func readStats(ctx context.Context, m model) (*OfferStats, error) {
 // statsStream pushes the statistics as Server-Sent Events whenever they
 // change, at most once per StreamEvery, with a heartbeat.
 func (a *API) statsStream(w http.ResponseWriter, r *http.Request) {
-	if err := checkMinPosition(r); err != nil {
+	if _, err := api.MinPosition(r); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
@@ -212,7 +213,7 @@ func (a *API) statsStream(w http.ResponseWriter, r *http.Request) {
 	// the position only).
 	lastPosition, lastFigures := "none", ""
 	for {
-		m, err := a.model(ctx, projections.StatsName, "")
+		m, err := a.model(ctx, projections.StatsName, eventstore.Start)
 		if err == nil && m.position.String() != lastPosition {
 			var s *OfferStats
 			if s, err = readStats(ctx, m); err == nil {

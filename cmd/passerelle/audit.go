@@ -10,8 +10,8 @@ import (
 
 	"passerelle/eventstore"
 	"passerelle/eventstore/embedded"
-	"passerelle/internal/personal"
-	"passerelle/readapi"
+	"passerelle/eventstore/personal"
+	"passerelle/history"
 )
 
 func init() {
@@ -26,7 +26,7 @@ func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	asOf, err := readapi.ParseAsOf(*asOfFlag)
+	asOf, err := history.ParseAsOf(*asOfFlag)
 	if err != nil {
 		return err
 	}
@@ -43,7 +43,7 @@ func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	trail, err := readapi.AuditApplication(ctx, store, personal.NewCipher(keys), fs.Arg(1), asOf)
+	trail, err := history.Application(ctx, store, personal.NewCipher(keys), fs.Arg(1), asOf)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 	"passerelle/domain/refdata"
 	"passerelle/eventstore/embedded"
 	"passerelle/internal/auth"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 )
 
 func TestToolsOverADataDirectory(t *testing.T) {
@@ -36,7 +36,7 @@ func TestToolsOverADataDirectory(t *testing.T) {
 	if code, out, errOut := cli("verify", "--data-dir", dir); code != 0 || !strings.Contains(out, `"events": 1`) {
 		t.Fatalf("verify: %d %s %s", code, out, errOut)
 	}
-	url := testenv.Mini(t).URL
+	url := redistest.Mini(t).URL
 	code, out, errOut := cli("replay", "--data-dir", dir, "--redis-url", url)
 	if code != 0 || strings.Count(out, "is served") != 3 || !strings.Contains(errOut, "replay offers: 100%") {
 		t.Fatalf("replay: %d %s %s", code, out, errOut)

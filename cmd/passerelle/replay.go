@@ -17,7 +17,7 @@ import (
 
 	"passerelle/eventstore"
 	"passerelle/eventstore/embedded"
-	"passerelle/internal/personal"
+	"passerelle/eventstore/personal"
 	"passerelle/projections"
 )
 

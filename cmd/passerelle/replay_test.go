@@ -14,7 +14,7 @@ import (
 
 	"passerelle/domain"
 	"passerelle/internal/app"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 )
 
 // post sends a JSON command to a running service and returns its answer.
@@ -80,7 +80,7 @@ func serveFor(t *testing.T, dir, redisURL string) (base string, stop func()) {
 }
 
 func TestReplay(t *testing.T) {
-	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		dir := t.TempDir()
 		base, stop := serveFor(t, dir, r.URL)
 		emp := post(t, base, "/v1/employers", map[string]any{"name": "Boulangerie Martin", "siret": "73282932000074", "kind": "company", "commune_code": "94028", "address": "1 rue de Paris"})
@@ -139,7 +139,7 @@ func TestReplay(t *testing.T) {
 // With the embedded store, replay cannot run beside the service: it says
 // so once the store's lock wait gives up.
 func TestReplayBesideServe(t *testing.T) {
-	r := testenv.Mini(t)
+	r := redistest.Mini(t)
 	dir := t.TempDir()
 	serveFor(t, dir, r.URL)
 	var out, errOut bytes.Buffer
@@ -150,7 +150,7 @@ func TestReplayBesideServe(t *testing.T) {
 }
 
 func TestReplayRefusesBadFlags(t *testing.T) {
-	r := testenv.Mini(t)
+	r := redistest.Mini(t)
 	for _, c := range []struct {
 		args []string
 		want string

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"passerelle/eventstore"
 	"reflect"
 	"sort"
 	"strconv"
@@ -194,4 +195,18 @@ func checkKeys(raw []byte, t reflect.Type, path string) error {
 		}
 	}
 	return nil
+}
+
+// MinPosition reads the min_position query parameter: the position a
+// command returned, that the answer must reflect (Start when absent).
+func MinPosition(r *http.Request) (eventstore.Position, error) {
+	mp := r.URL.Query().Get("min_position")
+	if mp == "" {
+		return eventstore.Start, nil
+	}
+	p, err := eventstore.ParsePosition(mp)
+	if err != nil {
+		return 0, Invalid("min_position", "must be a position returned by a command")
+	}
+	return p, nil
 }

@@ -25,10 +25,11 @@ import (
 	"passerelle/eventstore"
 	"passerelle/eventstore/chain"
 	"passerelle/eventstore/embedded"
+	"passerelle/eventstore/personal"
+	"passerelle/history"
 	"passerelle/internal/api"
 	"passerelle/internal/auth"
 	"passerelle/internal/authz"
-	"passerelle/internal/personal"
 	"passerelle/internal/ratelimit"
 	"passerelle/projections"
 	"passerelle/readapi"
@@ -136,7 +137,7 @@ func Open(cfg Config) (*App, error) {
 		return projections.DueApplications(ctx, a.Redis, now, limit)
 	}, cfg.Clock, a.log)
 	a.metrics = newMetrics(a)
-	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), readapi.New(a.Redis).WithAudit(a.Store, a.Cipher))
+	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), readapi.New(a.Redis), history.New(a.Store, a.Cipher))
 	return a, nil
 }
 
@@ -229,7 +230,7 @@ func (a *App) Close() error {
 	return err
 }
 
-func (a *App) routes(cmds *commands.API, queries *readapi.API) http.Handler {
+func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *history.API) http.Handler {
 	r := chi.NewRouter()
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, api.Errorf(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
@@ -240,7 +241,7 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API) http.Handler {
 	cmds.Routes(r)
 	cmds.TargetRoutes(r)
 	queries.Routes(r)
-	r.Get("/v1/pupils/{id}", queries.PupilProfile)
+	logQueries.Routes(r)
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -15,7 +15,7 @@ import (
 
 	"passerelle/domain"
 	"passerelle/internal/app"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 )
 
 // neverCreated is a well-formed id the server never hands out: its ids are
@@ -750,10 +750,10 @@ func badInputCases(f badFixture) []badCase {
 // answer: the status, the error envelope and its code, the offending field,
 // never a 500, the same answer to the same request, and nothing appended.
 func TestBadInput(t *testing.T) {
-	testenv.EachRedis(t, testBadInput)
+	redistest.EachRedis(t, testBadInput)
 }
 
-func testBadInput(t *testing.T, rd testenv.Redis) {
+func testBadInput(t *testing.T, rd redistest.Redis) {
 	a, c := boot(t, t.TempDir(), rd.URL)
 	f := setupBadFixture(t, a, c)
 	cases := badInputCases(f)
@@ -822,7 +822,7 @@ func sameJSON(a, b string) bool {
 // again and again: the answer must not change from one request to the
 // next, and must name a parameter at fault.
 func TestBadQueryAnswersAlike(t *testing.T) {
-	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	_, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	for _, query := range []string{
 		"colour=blue&size=xl&shape=round",
 		"page=0&per_page=0",
@@ -844,7 +844,7 @@ func TestBadQueryAnswersAlike(t *testing.T) {
 // employer's inbox names neither the pupil, nor their school, address or
 // birth date (the contract); only opaque ids.
 func TestEmployerInboxCarriesNoPupilIdentity(t *testing.T) {
-	a, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	a, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	f := setupBadFixture(t, a, c)
 	inbox := c.must(200, "GET", "/v1/employers/"+f.employer+"/applications?min_position="+f.head, nil)
 	items, _ := inbox["items"].([]any)

@@ -19,7 +19,7 @@ import (
 	"passerelle/eventstore/esdbserver/esdbtest"
 	"passerelle/internal/app"
 	"passerelle/internal/auth"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 )
 
 // client speaks JSON to a running server.
@@ -152,7 +152,7 @@ const (
 )
 
 func TestWholeFlow(t *testing.T) {
-	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		dir := t.TempDir()
 		a, c := boot(t, dir, r.URL)
 		stats := wholeFlow(t, c)
@@ -380,7 +380,7 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 // The whole flow with the event log in EventStoreDB, spoken to through the
 // official client, here against the in-process protocol server.
 func TestWholeFlowOnEventStoreDB(t *testing.T) {
-	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		srv := esdbtest.Start(t)
 		openESDB := func(url string) (eventstore.Store, error) { return esdb.Open(url) }
 		cfg := app.Config{DataDir: t.TempDir(), EventStoreURL: srv.URL(), OpenStore: openESDB, RedisURL: r.URL}
@@ -398,7 +398,7 @@ func TestWholeFlowOnEventStoreDB(t *testing.T) {
 // The whole flow with authentication on: each step is done by the role
 // that owns it, with a token the service verifies.
 func TestWholeFlowAuthenticated(t *testing.T) {
-	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		issuer, err := auth.NewHMAC([]byte(strings.Repeat("k", 32)), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -419,7 +419,7 @@ func TestWholeFlowAuthenticated(t *testing.T) {
 }
 
 func TestIdempotencyKey(t *testing.T) {
-	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	_, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	body := map[string]any{"name": "Mairie de Créteil", "siret": siret, "kind": "public", "commune_code": "94028", "address": "Place Salvador Allende"}
 	first := c.must(201, "POST", "/v1/employers", body, "Idempotency-Key", "k-1")
 	again := c.must(201, "POST", "/v1/employers", body, "Idempotency-Key", "k-1")
@@ -437,7 +437,7 @@ func TestIdempotencyKey(t *testing.T) {
 }
 
 func TestStatsStream(t *testing.T) {
-	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	_, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/v1/stats/stream", nil)

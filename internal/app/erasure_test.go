@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"passerelle/internal/app"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 )
 
 // The personal values of the pupil who will be forgotten, and of another.
@@ -88,7 +88,7 @@ func dirBytes(t *testing.T, dir string) []byte {
 }
 
 func TestForgetErasesPersonalData(t *testing.T) {
-	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		dir := t.TempDir()
 		a, c := bootWith(t, app.Config{DataDir: dir, RedisURL: r.URL, SealEvery: -1, ExpiryEvery: -1})
 		emp := str(c.must(201, "POST", "/v1/employers", map[string]any{
@@ -164,7 +164,7 @@ func TestForgetErasesPersonalData(t *testing.T) {
 
 		// the log still replays: a fresh read model rebuilt from it
 		a.Close()
-		_, c2 := bootWith(t, app.Config{DataDir: dir, RedisURL: testenv.Mini(t).URL, SealEvery: -1, ExpiryEvery: -1})
+		_, c2 := bootWith(t, app.Config{DataDir: dir, RedisURL: redistest.Mini(t).URL, SealEvery: -1, ExpiryEvery: -1})
 		again := c2.must(200, "GET", "/v1/stats/offers?min_position="+pos, nil)
 		delete(again, "position")
 		if !reflect.DeepEqual(again, stats) {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"passerelle/internal/app"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 )
 
 // clock is a test clock the service reads.
@@ -70,7 +70,7 @@ func (l lifecycle) status(t *testing.T, app string, pos string) string {
 
 func TestLifecycleExpiry(t *testing.T) {
 	clk := newClock(time.Now().UTC())
-	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL, Clock: clk.Now, ExpiryEvery: -1})
+	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL, Clock: clk.Now, ExpiryEvery: -1})
 	l := setup(t, c)
 	unanswered := l.apply(l.pupil, weekAhead(10))
 	accepted := l.apply(l.pupil2, weekAhead(11))
@@ -115,7 +115,7 @@ func TestLifecycleExpiry(t *testing.T) {
 
 func TestLifecycleConventionAmendedAfterSignature(t *testing.T) {
 	clk := newClock(time.Now().UTC())
-	_, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL, Clock: clk.Now, ExpiryEvery: -1})
+	_, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL, Clock: clk.Now, ExpiryEvery: -1})
 	l := setup(t, c)
 	appID := l.apply(l.pupil2, weekAhead(10))
 	c.must(200, "POST", "/v1/applications/"+appID+"/accept", nil)
@@ -175,7 +175,7 @@ func TestLifecycleConventionAmendedAfterSignature(t *testing.T) {
 // applications for the same weeks.
 func TestLifecycleConfirmWithdrawsOverlapping(t *testing.T) {
 	clk := newClock(time.Now().UTC())
-	_, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL, Clock: clk.Now, ExpiryEvery: -1})
+	_, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL, Clock: clk.Now, ExpiryEvery: -1})
 	l := setup(t, c)
 	first := l.apply(l.pupil, weekAhead(10))
 	second := str(c.must(201, "POST", "/v1/offers", map[string]any{
@@ -201,7 +201,7 @@ func TestLifecycleConfirmWithdrawsOverlapping(t *testing.T) {
 // The same command sent twice at the same instant with one Idempotency-Key
 // has one effect and one answer.
 func TestIdempotencyKeyConcurrent(t *testing.T) {
-	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	_, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	l := setup(t, c)
 	app := l.apply(l.pupil, weekAhead(10))
 	var wg sync.WaitGroup
@@ -233,7 +233,7 @@ func TestIdempotencyKeyConcurrent(t *testing.T) {
 
 // /readyz reports how far each projection is behind the head of the log.
 func TestReadyzReportsLag(t *testing.T) {
-	a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL})
+	a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestReadyzReportsLag(t *testing.T) {
 // Amending, withdrawing and reopening an offer keep the search model and the
 // statistics right, and an amendment never drops an accepted pupil.
 func TestOfferAmendWithdrawReopen(t *testing.T) {
-	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	_, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	l := setup(t, c) // 1 seat per week, two weeks
 	app := l.apply(l.pupil, weekAhead(10))
 	c.must(200, "POST", "/v1/applications/"+app+"/accept", nil)
@@ -304,7 +304,7 @@ func TestOfferAmendWithdrawReopen(t *testing.T) {
 // Search: full text with accents folded, and offers reserved for REP/REP+
 // hidden from pupils who may not apply to them.
 func TestSearchTextAndEligibility(t *testing.T) {
-	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	_, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	l := setup(t, c) // a REP-reserved offer; the school is REP+
 	c.must(201, "POST", "/v1/schools", map[string]any{
 		"uai": "0751234B", "name": "Collège Montaigne", "kind": "college", "commune_code": "75106", "education_priority": "none", "qpv": false,

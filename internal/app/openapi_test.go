@@ -12,7 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"passerelle/internal/app"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 )
 
 // openAPIMethods are the HTTP methods an OpenAPI 3.1 path item can hold.
@@ -98,7 +98,7 @@ func fetchOpenAPI(t *testing.T, c client) (openAPIDoc, map[string]any) {
 // router: every served method and path is documented, and every documented
 // one is served.
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
-	a, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	a, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	doc, _ := fetchOpenAPI(t, c)
 	served := servedRoutes(t, a)
 	if len(served) == 0 {
@@ -143,7 +143,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 // commands take the Idempotency-Key header, queries take min_position, and
 // every $ref resolves.
 func TestOpenAPIIsConsistent(t *testing.T) {
-	_, c := boot(t, t.TempDir(), testenv.Mini(t).URL)
+	_, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	doc, generic := fetchOpenAPI(t, c)
 	if len(doc.Paths) == 0 {
 		t.Fatal("no paths")

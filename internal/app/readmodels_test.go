@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 )
 
 // readModelWorld is an employer, three schools (a REP collège, an
@@ -68,7 +68,7 @@ func setupReadModels(t *testing.T, c client) *readModelWorld {
 }
 
 func TestLiveStatisticsAndTargets(t *testing.T) {
-	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		_, c := boot(t, t.TempDir(), r.URL)
 		w := setupReadModels(t, c)
 
@@ -133,7 +133,7 @@ func TestLiveStatisticsAndTargets(t *testing.T) {
 }
 
 func TestFollowUpViews(t *testing.T) {
-	testenv.EachRedis(t, func(t *testing.T, r testenv.Redis) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		_, c := boot(t, t.TempDir(), r.URL)
 		w := setupReadModels(t, c)
 		app := str(c.must(201, "POST", "/v1/offers/"+w.bread+"/applications", map[string]any{

@@ -19,7 +19,7 @@ import (
 	"passerelle/internal/app"
 	"passerelle/internal/auth"
 	"passerelle/internal/authz"
-	"passerelle/internal/testenv"
+	"passerelle/internal/testsupport/redistest"
 )
 
 // world is two tenants, A and B: each with an employer, a school, a pupil,
@@ -173,7 +173,7 @@ func rows(w world) []row {
 // side and across tenants, against the real route table (handlers replaced
 // by a 204 so that allowed calls change nothing).
 func TestAuthorizationTable(t *testing.T) {
-	a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL})
+	a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestAuthorizationTable(t *testing.T) {
 // A resource that does not exist is refused exactly like one that belongs
 // to someone else: the answer does not reveal existence.
 func TestForbiddenDoesNotRevealExistence(t *testing.T) {
-	a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: testenv.Mini(t).URL})
+	a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/google/uuid"
-
 	"passerelle/domain"
 	"passerelle/eventstore"
 )
@@ -18,7 +16,7 @@ type owners struct {
 // first decodes the first event of stream into v; a missing stream or a
 // malformed id leaves v zero.
 func (o *owners) first(ctx context.Context, id string, stream func(string) string, v domain.Event) (eventstore.Actor, error) {
-	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+	if !domain.ValidID(id) {
 		return eventstore.Actor{}, nil
 	}
 	evs, err := o.store.ReadStream(ctx, stream(id), eventstore.Forwards, 0, 1)

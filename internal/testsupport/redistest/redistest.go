@@ -1,7 +1,7 @@
-// Package testenv gives tests the Redis servers they run against: the
+// Package redistest gives tests the Redis servers they run against: the
 // in-process miniredis always, and the real redis-server named by
 // PASSERELLE_TEST_REDIS_URL when it is set (CI sets it).
-package testenv
+package redistest
 
 import (
 	"context"

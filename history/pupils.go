@@ -1,4 +1,4 @@
-package readapi
+package history
 
 import (
 	"errors"
@@ -26,16 +26,16 @@ type PupilProfile struct {
 	Position  string            `json:"position"`
 }
 
-// PupilProfile serves GET /v1/pupils/{id}. Personal data is kept only in
+// pupilProfile serves GET /v1/pupils/{id}. Personal data is kept only in
 // the log, sealed, so it is read from there like the audit; a forgotten
 // pupil answers 410.
-func (a *API) PupilProfile(w http.ResponseWriter, r *http.Request) {
+func (a *API) pupilProfile(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	if err := checkMinPosition(r); err != nil {
+	if _, err := api.MinPosition(r); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
-	if a.store == nil || !validID(id) {
+	if a.store == nil || !domain.ValidID(id) {
 		api.WriteError(w, r, notFound("pupil"))
 		return
 	}

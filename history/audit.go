@@ -1,4 +1,4 @@
-package readapi
+package history
 
 import (
 	"bytes"
@@ -83,15 +83,12 @@ func (a *AsOf) includes(e eventstore.RecordedEvent) bool {
 	return e.Position <= a.Position
 }
 
-// Opener restores sealed personal data in an event (package personal).
-type Opener interface{ Open(domain.Event) error }
-
-// AuditApplication reads a placement's history from the event log itself:
+// Application reads a placement's history from the event log itself:
 // every event of the application and of its convention, and the events of
 // the offer and of the pupil that concern this application, in log order.
 // Personal data is shown opened with opener, or marked erased when the
 // pupil was forgotten.
-func AuditApplication(ctx context.Context, store eventstore.Store, opener Opener, id string, asOf *AsOf) (AuditTrail, error) {
+func Application(ctx context.Context, store eventstore.Store, opener Opener, id string, asOf *AsOf) (AuditTrail, error) {
 	trail := AuditTrail{ApplicationID: id, Events: []AuditEvent{}}
 	appEvents, err := store.ReadStream(ctx, domain.ApplicationStream(id), eventstore.Forwards, 0, 0)
 	if errors.Is(err, eventstore.ErrStreamNotFound) {
@@ -215,19 +212,13 @@ func auditData(re eventstore.RecordedEvent, opener Opener) json.RawMessage {
 	return b
 }
 
-// WithAudit serves the audit routes from store: the only reads of the log.
-func (a *API) WithAudit(store eventstore.Store, opener Opener) *API {
-	a.store, a.opener = store, opener
-	return a
-}
-
 func (a *API) auditApplication(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	if err := checkMinPosition(r); err != nil {
+	if _, err := api.MinPosition(r); err != nil {
 		api.WriteError(w, r, err)
 		return
 	}
-	if a.store == nil || !validID(id) {
+	if a.store == nil || !domain.ValidID(id) {
 		api.WriteError(w, r, notFound("application"))
 		return
 	}
@@ -241,7 +232,7 @@ func (a *API) auditApplication(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, api.Invalid("format", "must be json or csv"))
 		return
 	}
-	trail, err := AuditApplication(r.Context(), a.store, a.opener, id, asOf)
+	trail, err := Application(r.Context(), a.store, a.opener, id, asOf)
 	if errors.Is(err, domain.ErrNotFound) {
 		api.WriteError(w, r, notFound("application"))
 		return
@@ -269,16 +260,4 @@ func (t AuditTrail) WriteCSV(w io.Writer) error {
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-// checkMinPosition validates min_position on routes that read the log
-// itself (always current) or stream: nothing to wait for, but a malformed
-// value is still an error.
-func checkMinPosition(r *http.Request) error {
-	if mp := r.URL.Query().Get("min_position"); mp != "" {
-		if _, err := eventstore.ParsePosition(mp); err != nil {
-			return api.Invalid("min_position", "must be a position returned by a command")
-		}
-	}
-	return nil
 }
