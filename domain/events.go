@@ -376,6 +376,7 @@ func init() {
 		func() Event { return &ConventionCompleted{} },
 		func() Event { return &ConventionCancelled{} },
 		func() Event { return &PupilForgotten{} },
+		func() Event { return &TargetSet{} },
 	)
 }
 

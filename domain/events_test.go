@@ -29,6 +29,7 @@ func sampleEvents() []domain.Event {
 			Guardians: []domain.Guardian{{Name: "Sophie Martin", Email: "s@example.fr", Phone: "0612345678"}, {Name: "Karim Martin", Email: "k@example.fr", Phone: "+33612345678"}},
 			Sealed:    sealed, Erased: true},
 		&domain.PupilForgotten{PupilID: "p1"},
+		&domain.TargetSet{Scope: "department", Code: "94", Metric: "offers_open", Target: 100, SetAt: time.Date(2026, 9, 1, 8, 0, 0, 0, time.UTC)},
 		&domain.OfferPosted{OfferID: "o1", EmployerID: "e1", EmployerName: "Boulangerie Martin", EmployerKind: "company", Title: "Fournil", Description: "Pain & <viennoiseries>",
 			Sector: "s12", Grades: []domain.Grade{domain.Grade4e, domain.Grade3e}, Weeks: []string{week25, week26}, Seats: 3, CommuneCode: "94028", Department: "94",
 			Address: "12 rue", Lat: 48.78454, Lon: 2.45233, Reserved: domain.Reservation{REP: true, QPV: true, Schools: []string{"0941234A"}},

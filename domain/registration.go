@@ -14,6 +14,10 @@ type Places interface {
 	CommuneDepartment(code string) (string, bool)
 	// SectorExists reports whether a national sector code exists.
 	SectorExists(code string) bool
+	// DepartmentExists and RegionExists check département and INSEE
+	// région codes.
+	DepartmentExists(code string) bool
+	RegionExists(code string) bool
 }
 
 // Employer is a host: a company, a public administration or an association.

@@ -9,7 +9,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -244,19 +243,12 @@ func decodeRecorded(re eventstore.RecordedEvent) (Event, error) {
 	return ev, decodeData(&ev, re.Data)
 }
 
-// decodeData decodes the event's payload: a domain event, or a campaign
-// target (appended by the back-office command, not an aggregate's).
+// decodeData decodes the event's payload; events that are not domain
+// events (idempotency records, seals, …) only move the checkpoint.
 func decodeData(ev *Event, payload []byte) error {
 	data, err := domain.Decode(ev.Type, payload)
 	if errors.Is(err, domain.ErrUnknownEvent) {
-		if ev.Type == targetSetType {
-			var t targetSet
-			if err := json.Unmarshal(payload, &t); err != nil {
-				return fmt.Errorf("decode %s: %w", ev.Type, err)
-			}
-			ev.Data = &t
-		}
-		return nil // not a domain event (idempotency records, seals, …): only the checkpoint moves
+		return nil
 	}
 	if err != nil {
 		return err

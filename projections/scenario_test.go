@@ -615,10 +615,10 @@ func (sc *world) setTarget(t testing.TB) {
 	case "sector":
 		code = o.sector
 	}
-	metric := commands.TargetMetrics[sc.pick(len(commands.TargetMetrics))]
+	metric := domain.TargetMetrics[sc.pick(len(domain.TargetMetrics))]
 	if strings.HasPrefix(metric, "applications") || strings.HasPrefix(metric, "conventions") {
 		scope, code = "all", "all"
 	}
-	e := &commands.TargetSet{Scope: scope, Code: code, Metric: metric, Target: int64(sc.pick(500)), SetAt: sc.now}
-	sc.write(t, commands.TargetStream(scope, code, metric), evs(e))
+	e := &domain.TargetSet{Scope: scope, Code: code, Metric: metric, Target: int64(sc.pick(500)), SetAt: sc.now}
+	sc.write(t, domain.TargetStream(scope, code, metric), evs(e))
 }

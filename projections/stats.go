@@ -22,22 +22,8 @@ const StatsName = "stats"
 func StatsCountersKey() string { return "counters" }
 
 // StatsTargetsKey is the hash of campaign targets "<scope>:<code>:<metric>"
-// → target, set by the back office (event TargetSet).
+// → target, set by the back office (event domain.TargetSet).
 func StatsTargetsKey() string { return "targets" }
-
-// targetSetType is the event of a campaign target, appended by the
-// back-office command (commands.SetTarget) to stream
-// "target-<scope>-<code>-<metric>".
-const targetSetType = "TargetSet"
-
-type targetSet struct {
-	Scope  string `json:"scope"`
-	Code   string `json:"code"`
-	Metric string `json:"metric"`
-	Target int64  `json:"target"` // 0 removes the target
-}
-
-func (targetSet) EventType() string { return targetSetType }
 
 // statsOffer is what the statistics need to remember of an offer.
 type statsOffer struct {
@@ -89,7 +75,7 @@ func (Stats) Name() string { return StatsName }
 
 func (Stats) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 	switch e := ev.Data.(type) {
-	case *targetSet:
+	case *domain.TargetSet:
 		field := e.Scope + ":" + e.Code + ":" + e.Metric
 		if e.Target <= 0 {
 			return []Cmd{{"HDEL", v.Key(StatsTargetsKey()), field}}, nil

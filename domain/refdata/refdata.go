@@ -138,3 +138,16 @@ func (d *Data) CommuneDepartment(code string) (string, bool) {
 
 // SectorExists reports whether a sector code exists (domain.Places).
 func (d *Data) SectorExists(code string) bool { _, ok := d.Sectors[code]; return ok }
+
+// DepartmentExists reports whether a département code exists.
+func (d *Data) DepartmentExists(code string) bool { _, ok := d.Department(code); return ok }
+
+// RegionExists reports whether an INSEE région code has a département.
+func (d *Data) RegionExists(code string) bool {
+	for _, dep := range d.Departments {
+		if code != "" && dep.Region == code {
+			return true
+		}
+	}
+	return false
+}
