@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ import (
 	"passerelle/internal/auth"
 	"passerelle/internal/authz"
 	"passerelle/internal/ratelimit"
+	"passerelle/internal/route"
 	"passerelle/projections"
 	"passerelle/readapi"
 )
@@ -73,6 +75,7 @@ type App struct {
 	Expirer *commands.Expirer
 	handler http.Handler
 	mux     *chi.Mux
+	list    []route.Route
 	metrics *metrics
 
 	cancel context.CancelFunc
@@ -202,9 +205,9 @@ func (a *App) WaitCaughtUp(ctx context.Context) error {
 	}
 }
 
-// Routes lists the API's routes (method and pattern), for tests that must
-// cover every one.
-func (a *App) Routes() chi.Routes { return a.mux }
+// Routes is every route of the API, as declared: what the router serves and
+// the guard enforces, and what tests must cover.
+func (a *App) Routes() []route.Route { return a.list }
 
 // Handler is the whole HTTP API.
 func (a *App) Handler() http.Handler { return a.handler }
@@ -231,6 +234,7 @@ func (a *App) Close() error {
 }
 
 func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *history.API) http.Handler {
+	a.list = slices.Concat(cmds.Routes(), queries.Routes(), logQueries.Routes(), a.operations())
 	r := chi.NewRouter()
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, api.Errorf(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
@@ -238,25 +242,30 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *histo
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, api.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
 	})
-	cmds.Routes(r)
-	cmds.TargetRoutes(r)
-	queries.Routes(r)
-	logQueries.Routes(r)
-	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	r.Get("/readyz", a.readyz)
-	r.Method(http.MethodGet, "/metrics", a.metrics.handler())
-	r.Get("/openapi.json", serveOpenAPI)
+	route.Mount(r, a.list)
 	a.mux = r
 	var h http.Handler = r
 	if a.cfg.Verifier != nil {
-		h = authz.New(r, a.cfg.Verifier, a.Store)
+		h = authz.New(r, a.cfg.Verifier, a.Store, route.Rules(a.list))
 	}
 	if a.cfg.RateLimit > 0 {
 		h = ratelimit.New(a.cfg.RateLimit, a.cfg.RateBurst, nil).Middleware(h)
 	}
 	return middleware.RequestID(a.recoverer(securityHeaders(a.metrics.middleware(h))))
+}
+
+// operations are the routes for those who run the service, open to all.
+func (a *App) operations() []route.Route {
+	const get = http.MethodGet
+	return []route.Route{
+		{Method: get, Pattern: "/healthz", Status: http.StatusOK, Summary: "Liveness", Allow: authz.Open,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			})},
+		{Method: get, Pattern: "/readyz", Status: http.StatusOK, Summary: "Readiness", Allow: authz.Open, Handler: http.HandlerFunc(a.readyz)},
+		{Method: get, Pattern: "/metrics", Status: http.StatusOK, Summary: "Prometheus metrics", Allow: authz.Open, Handler: a.metrics.handler()},
+		{Method: get, Pattern: "/openapi.json", Status: http.StatusOK, Summary: "This API description", Allow: authz.Open, Handler: http.HandlerFunc(serveOpenAPI)},
+	}
 }
 
 // recoverer turns a panic into a contract 500 without leaking its details.

@@ -23,19 +23,8 @@ var openAPIMethods = []string{"get", "put", "post", "delete", "options", "head",
 // method (r.Handle) is reported with the single method "*".
 func servedRoutes(t testing.TB, a *app.App) map[string][]string {
 	t.Helper()
-	var routes chi.Routes
-	switch x := any(a).(type) {
-	case interface{ Routes() chi.Routes }:
-		routes = x.Routes()
-	default:
-		r, ok := a.Handler().(chi.Routes)
-		if !ok {
-			t.Fatalf("the handler is a %T, not a chi router, and the app does not expose its routes", a.Handler())
-		}
-		routes = r
-	}
 	byPath := map[string][]string{}
-	err := chi.Walk(routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+	err := chi.Walk(a.Mux(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if !slices.Contains(byPath[route], method) {
 			byPath[route] = append(byPath[route], method)
 		}

@@ -1,5 +1,6 @@
-// Package authz decides who may call which route, in one table. It guards
-// the whole HTTP API: a route with no rule is refused to everyone.
+// Package authz decides who may call which route. Each route declares its
+// Rule (package route); the Guard enforces them over the whole HTTP API: a
+// route with no rule is refused to everyone.
 //
 // Ownership (whose offer, whose pupil, whose convention) is read from the
 // event log, the authoritative record, not from the read models, which may
@@ -44,7 +45,8 @@ func (r *request) field(name string) string {
 	return s
 }
 
-// Guard checks every request against the table before the router runs it.
+// Guard checks every request against its route's rule before the router
+// runs it.
 type Guard struct {
 	verifier auth.Verifier
 	mux      *chi.Mux
@@ -52,9 +54,11 @@ type Guard struct {
 	rules    map[string]Rule
 }
 
-// New guards mux: tokens are checked by verifier, ownership read from store.
-func New(mux *chi.Mux, verifier auth.Verifier, store eventstore.Store) *Guard {
-	return &Guard{verifier: verifier, mux: mux, store: store, rules: table()}
+// New guards mux with rules, each route's rule by "METHOD pattern" (a
+// route without one is refused to everyone): tokens are checked by
+// verifier, ownership read from store.
+func New(mux *chi.Mux, verifier auth.Verifier, store eventstore.Store, rules map[string]Rule) *Guard {
+	return &Guard{verifier: verifier, mux: mux, store: store, rules: rules}
 }
 
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -121,56 +125,4 @@ func (g *Guard) authenticate(r *http.Request) (auth.Principal, error) {
 
 func forbidden() *api.Error {
 	return api.Errorf(http.StatusForbidden, "forbidden", "this role may not do this, or not on this resource")
-}
-
-// table is the authorization matrix: one rule per route.
-func table() map[string]Rule {
-	bo := Backoffice
-	return map[string]Rule{
-		"GET /healthz": Open, "GET /readyz": Open, "GET /metrics": Open, "GET /openapi.json": Open,
-
-		// registrations
-		"POST /v1/employers":          Roles(auth.Backoffice, auth.Operator),
-		"POST /v1/schools":            bo,
-		"POST /v1/pupils":             AnyOf(bo, School(Field("school_uai"))),
-		"POST /v1/pupils/{id}/forget": bo,
-
-		// offers
-		"POST /v1/offers":               AnyOf(bo, Employer(Field("employer_id")), Roles(auth.Operator)),
-		"POST /v1/offers/{id}/withdraw": AnyOf(bo, OfferOwner),
-		"POST /v1/offers/{id}/amend":    AnyOf(bo, OfferOwner),
-		"POST /v1/offers/{id}/reopen":   AnyOf(bo, OfferOwner),
-
-		// applications
-		"POST /v1/offers/{id}/applications":   AnyOf(bo, Pupil(Field("pupil_id"))),
-		"POST /v1/applications/{id}/read":     AnyOf(bo, Employer(ApplicationEmployer)),
-		"POST /v1/applications/{id}/accept":   AnyOf(bo, Employer(ApplicationEmployer)),
-		"POST /v1/applications/{id}/reject":   AnyOf(bo, Employer(ApplicationEmployer)),
-		"POST /v1/applications/{id}/cancel":   AnyOf(bo, Employer(ApplicationEmployer)),
-		"POST /v1/applications/{id}/withdraw": AnyOf(bo, Pupil(ApplicationPupil)),
-		"POST /v1/applications/{id}/confirm":  AnyOf(bo, Pupil(ApplicationPupil)),
-
-		// conventions
-		"POST /v1/conventions/{id}/complete":   AnyOf(bo, CompletingParty),
-		"POST /v1/conventions/{id}/cancel":     AnyOf(bo, Employer(ConventionEmployer), School(ConventionSchool)),
-		"POST /v1/conventions/{id}/signatures": Signer,
-
-		// queries
-		"GET /v1/offers":                      Users(),
-		"GET /v1/offers/{id}":                 Users(),
-		"GET /v1/stats/offers":                Users(auth.Statistician),
-		"GET /v1/stats/stream":                Users(auth.Statistician),
-		"GET /v1/stats/placements":            Roles(auth.Backoffice, auth.Statistician, auth.School),
-		"GET /v1/applications/{id}":           AnyOf(bo, Pupil(ApplicationPupil), Guardian(ApplicationPupil), School(ApplicationSchool), Employer(ApplicationEmployer)),
-		"GET /v1/conventions/{id}":            AnyOf(bo, Pupil(ConventionPupil), Guardian(ConventionPupil), School(ConventionSchool), Employer(ConventionEmployer)),
-		"GET /v1/pupils/{id}/applications":    AnyOf(bo, Pupil(Param("id")), Guardian(Param("id")), School(PupilSchool)),
-		"GET /v1/pupils/{id}":                 AnyOf(bo, Pupil(Param("id")), Guardian(Param("id")), School(PupilSchool)),
-		"GET /v1/employers/{id}/applications": AnyOf(bo, Employer(Param("id"))),
-		"GET /v1/schools/{uai}/dashboard":     AnyOf(bo, School(Param("uai"))),
-		"GET /v1/schools/{uai}/pupils":        AnyOf(bo, School(Param("uai"))),
-		"GET /v1/schools/{uai}/pupils/{id}":   AnyOf(bo, School(Param("uai"))),
-		"GET /v1/pupils/{id}/follow-up":       AnyOf(bo, Pupil(Param("id")), Guardian(Param("id")), School(PupilSchool)),
-		"POST /v1/targets":                    bo,
-		"GET /v1/audit/applications/{id}":     Roles(auth.Auditor, auth.Backoffice),
-	}
 }

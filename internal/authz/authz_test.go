@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"passerelle/internal/app"
 	"passerelle/internal/auth"
 	"passerelle/internal/authz"
+	"passerelle/internal/route"
 	"passerelle/internal/testsupport/redistest"
 )
 
@@ -180,20 +180,12 @@ func TestAuthorizationTable(t *testing.T) {
 	defer a.Close()
 	w := build(t, a.Store)
 
-	stub := chi.NewRouter()
-	served := map[string]bool{}
-	if err := chi.Walk(a.Routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
-		served[method+" "+route] = true
-		stub.Method(method, route, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	stub, served := stubbed(a.Routes())
 	issuer, err := auth.NewHMAC([]byte(strings.Repeat("x", 32)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard := authz.New(stub, issuer, a.Store)
+	guard := authz.New(stub, issuer, a.Store, route.Rules(a.Routes()))
 	call := func(r row, role, subject string) int {
 		body, _ := json.Marshal(r.body)
 		method, _, _ := strings.Cut(r.route, " ")
@@ -214,7 +206,7 @@ func TestAuthorizationTable(t *testing.T) {
 	for _, r := range rows(w) {
 		covered[r.route] = true
 		if !served[r.route] {
-			t.Errorf("%s: in the table but not served", r.route)
+			t.Errorf("%s: in the table but not a declared route", r.route)
 			continue
 		}
 		if r.public {
@@ -247,15 +239,49 @@ func TestAuthorizationTable(t *testing.T) {
 			}
 		}
 	}
-	var missing []string
-	for route := range served {
-		if !covered[route] {
-			missing = append(missing, route)
+	for _, rt := range a.Routes() {
+		if !covered[rt.Key()] {
+			t.Errorf("%s is declared but has no row in the authorization table", rt.Key())
 		}
 	}
-	sort.Strings(missing)
-	for _, m := range missing {
-		t.Errorf("%s is served but has no row in the authorization table", m)
+}
+
+// stubbed serves the declared routes with handlers replaced by a 204, so
+// that allowed calls change nothing.
+func stubbed(routes []route.Route) (*chi.Mux, map[string]bool) {
+	stub := chi.NewRouter()
+	served := map[string]bool{}
+	for _, rt := range routes {
+		served[rt.Key()] = true
+		stub.Method(rt.Method, rt.Pattern, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	}
+	return stub, served
+}
+
+// A route declared without a rule is refused to every role, the back
+// office included, and still asks for a token.
+func TestRouteWithoutRuleIsClosed(t *testing.T) {
+	stub := chi.NewRouter()
+	stub.Get("/v1/forgotten", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	stub.Get("/v1/zero", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	issuer, _ := auth.NewHMAC([]byte(strings.Repeat("v", 32)), nil)
+	guard := authz.New(stub, issuer, nil, map[string]authz.Rule{"GET /v1/zero": {}})
+	for _, path := range []string{"/v1/forgotten", "/v1/zero"} {
+		rec := httptest.NewRecorder()
+		guard.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("GET %s without a token: %d, want 401", path, rec.Code)
+		}
+		for _, role := range auth.Roles {
+			tok, _ := issuer.Issue(auth.Principal{Role: role, Subject: "s"}, time.Hour)
+			req := httptest.NewRequest("GET", path, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			rec := httptest.NewRecorder()
+			guard.ServeHTTP(rec, req)
+			if rec.Code != http.StatusForbidden {
+				t.Errorf("GET %s as %s: %d, want 403", path, role, rec.Code)
+			}
+		}
 	}
 }
 
@@ -269,12 +295,8 @@ func TestForbiddenDoesNotRevealExistence(t *testing.T) {
 	defer a.Close()
 	w := build(t, a.Store)
 	issuer, _ := auth.NewHMAC([]byte(strings.Repeat("y", 32)), nil)
-	stub := chi.NewRouter()
-	_ = chi.Walk(a.Routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
-		stub.Method(method, route, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-		return nil
-	})
-	guard := authz.New(stub, issuer, a.Store)
+	stub, _ := stubbed(a.Routes())
+	guard := authz.New(stub, issuer, a.Store, route.Rules(a.Routes()))
 	tok, _ := issuer.Issue(auth.Principal{Role: auth.Employer, Subject: w.empB}, time.Hour)
 	answer := func(path string) string {
 		req := httptest.NewRequest("POST", path, nil)
