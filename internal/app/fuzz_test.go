@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"passerelle/internal/app"
+	"passerelle/internal/route"
 )
 
 // fuzzApp is one Passerelle over an in-process Redis (miniredis), driven
@@ -110,52 +111,6 @@ func (fa *fuzzApp) serve(method, path, rawQuery string, body []byte) *httptest.R
 	return rec
 }
 
-// commandRoutes are the command routes; {id} is replaced by the id the
-// fuzzer gives, or by a fitting existing id when it gives none.
-var commandRoutes = []string{
-	"/v1/employers",
-	"/v1/schools",
-	"/v1/pupils",
-	"/v1/offers",
-	"/v1/offers/{id}/withdraw",
-	"/v1/offers/{id}/applications",
-	"/v1/applications/{id}/accept",
-	"/v1/applications/{id}/reject",
-	"/v1/applications/{id}/withdraw",
-	"/v1/applications/{id}/confirm",
-	"/v1/conventions/{id}/signatures",
-	"/v1/offers/{id}/amend",
-	"/v1/offers/{id}/reopen",
-	"/v1/applications/{id}/read",
-	"/v1/applications/{id}/cancel",
-	"/v1/conventions/{id}/complete",
-	"/v1/conventions/{id}/cancel",
-	"/v1/pupils/{id}/forget",
-}
-
-// commandFields are the body fields of each command route, as the
-// contract spells them.
-var commandFields = [][]string{
-	{"name", "siret", "kind", "commune_code", "address"},
-	{"uai", "name", "kind", "commune_code", "education_priority", "qpv"},
-	{"school_uai", "grade", "class_name", "first_name", "last_name", "birth_date", "guardians"},
-	{"employer_id", "title", "description", "sector", "grades", "weeks", "seats", "commune_code", "address", "lat", "lon", "reserved", "daily_hours", "group_size", "family_business"},
-	{"reason"},
-	{"pupil_id", "weeks", "motivation"},
-	{},
-	{"reason"},
-	{"reason"},
-	{},
-	{"role", "signer_name", "document_hash"},
-	{"title", "description", "weeks", "seats", "reserved", "daily_hours", "group_size", "family_business"},
-	{},
-	{},
-	{"reason"},
-	{"party", "tutor", "activities", "referent_teacher", "both_guardians"},
-	{"reason"},
-	{},
-}
-
 func (fa *fuzzApp) logHead(t *testing.T) uint64 {
 	t.Helper()
 	h, err := fa.a.Store.Head(context.Background())
@@ -165,25 +120,65 @@ func (fa *fuzzApp) logHead(t *testing.T) uint64 {
 	return uint64(h)
 }
 
-func (fa *fuzzApp) commandPath(route int, id string) string {
-	tpl := commandRoutes[route]
-	if id == "" {
-		switch {
-		case strings.HasPrefix(tpl, "/v1/offers/"):
-			id = fa.offer
-		case strings.HasPrefix(tpl, "/v1/conventions/"):
-			id = fa.conv
-		case strings.HasPrefix(tpl, "/v1/pupils/"):
-			id = fa.pupil
-		case strings.HasSuffix(tpl, "/withdraw"):
-			id = fa.rejected
-		case strings.HasSuffix(tpl, "/confirm"), strings.HasSuffix(tpl, "/cancel"):
-			id = fa.confirmed
-		default: // accept, reject, read
-			id = fa.submitted
-		}
+// commands are the declared command routes, each with the id it is aimed
+// at when the fuzzer gives none and a valid body to start from. A command
+// without them fails the fuzz test, naming it.
+type fuzzCommand struct {
+	route.Route
+	id     string
+	valid  []byte
+	fields []string // the JSON fields of its declared body
+}
+
+func (fa *fuzzApp) commands(tb testing.TB) []fuzzCommand {
+	tb.Helper()
+	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
+	aims := map[string]struct {
+		id    string
+		valid []byte
+	}{
+		"POST /v1/employers":                   {"", []byte(with(validEmployer()))},
+		"POST /v1/schools":                     {"", []byte(with(validSchool()))},
+		"POST /v1/pupils":                      {"", []byte(with(validPupil()))},
+		"POST /v1/pupils/{id}/forget":          {fa.pupil, []byte("")},
+		"POST /v1/offers":                      {"", []byte(with(validOffer(fa.employer), "daily_hours", map[string]any{"start": "09:00", "end": "16:00", "lunch_break_minutes": 60}, "reserved", map[string]any{"rep": true}))},
+		"POST /v1/offers/{id}/amend":           {fa.offer, js(map[string]any{"title": "Fournil", "seats": 3, "group_size": 2, "family_business": true, "reserved": map[string]any{"schools": []string{uai}}})},
+		"POST /v1/offers/{id}/reopen":          {fa.offer, []byte("")},
+		"POST /v1/offers/{id}/withdraw":        {fa.offer, js(map[string]any{"reason": "fin de saison"})},
+		"POST /v1/offers/{id}/applications":    {fa.offer, js(map[string]any{"pupil_id": fa.pupil, "weeks": []string{weekB}, "motivation": "Curieux."})},
+		"POST /v1/applications/{id}/read":      {fa.submitted, []byte("{}")},
+		"POST /v1/applications/{id}/cancel":    {fa.confirmed, js(map[string]any{"reason": "fermeture"})},
+		"POST /v1/applications/{id}/accept":    {fa.submitted, []byte("{}")},
+		"POST /v1/applications/{id}/reject":    {fa.submitted, js(map[string]any{"reason": "complet"})},
+		"POST /v1/applications/{id}/withdraw":  {fa.rejected, []byte("")},
+		"POST /v1/applications/{id}/confirm":   {fa.confirmed, []byte("{}")},
+		"POST /v1/conventions/{id}/complete":   {fa.conv, []byte(with(employerPart()))},
+		"POST /v1/conventions/{id}/cancel":     {fa.conv, js(map[string]any{"reason": "fermeture"})},
+		"POST /v1/conventions/{id}/signatures": {fa.conv, js(map[string]any{"role": "pupil", "signer_name": "Lina", "document_hash": fa.hash})},
+		"POST /v1/targets":                     {"", js(map[string]any{"scope": "department", "code": "94", "metric": "offers_open", "target": 10})},
 	}
-	return strings.Replace(tpl, "{id}", id, 1)
+	var out []fuzzCommand
+	for _, rt := range fa.a.Routes() {
+		if rt.Method != http.MethodPost {
+			continue
+		}
+		aim, ok := aims[rt.Key()]
+		if !ok {
+			tb.Fatalf("the command %s has no fuzz target: add it to aims", rt.Key())
+		}
+		fields, _ := route.BodyFields(rt.Body)
+		out = append(out, fuzzCommand{Route: rt, id: aim.id, valid: aim.valid, fields: fields})
+	}
+	return out
+}
+
+// path is the command's path with {id} replaced by id, or by its own
+// target when id is empty.
+func (c fuzzCommand) path(id string) string {
+	if id == "" {
+		id = c.id
+	}
+	return strings.Replace(c.Pattern, "{id}", id, 1)
 }
 
 // checkAnswer fails on a 5xx and on anything but a JSON object: a command
@@ -246,8 +241,17 @@ func containsInt(xs []int, x int) bool {
 // answer is never a 5xx and always well-formed JSON.
 func FuzzCommandBodies(f *testing.F) {
 	fa := bootFuzz(f)
-	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
-	for i := range commandRoutes {
+	commands := fa.commands(f)
+	index := func(key string) uint8 {
+		for i, c := range commands {
+			if c.Key() == key {
+				return uint8(i)
+			}
+		}
+		f.Fatalf("%s is not a declared command", key)
+		return 0
+	}
+	for i := range commands {
 		for _, body := range []string{"", "{}", "null", "[]", `"x"`, "{", `{"zzz":1}`, `{} x`, `{"a":1} {"b":2}`, "\xff\xfe", `{"reason":"ok"}`} {
 			f.Add(uint8(i), "", []byte(body))
 		}
@@ -255,39 +259,26 @@ func FuzzCommandBodies(f *testing.F) {
 		f.Add(uint8(i), "..%2F..", []byte("{}"))
 		f.Add(uint8(i), "é", []byte(""))
 	}
-	valid := [][]byte{
-		[]byte(with(validEmployer())),
-		[]byte(with(validSchool())),
-		[]byte(with(validPupil())),
-		[]byte(with(validOffer(fa.employer), "daily_hours", map[string]any{"start": "09:00", "end": "16:00", "lunch_break_minutes": 60}, "reserved", map[string]any{"rep": true})),
-		js(map[string]any{"reason": "fin de saison"}),
-		js(map[string]any{"pupil_id": fa.pupil, "weeks": []string{weekB}, "motivation": "Curieux."}),
-		[]byte("{}"),
-		js(map[string]any{"reason": "complet"}),
-		[]byte(""),
-		[]byte("{}"),
-		js(map[string]any{"role": "pupil", "signer_name": "Lina", "document_hash": fa.hash}),
-		js(map[string]any{"title": "Fournil", "seats": 3, "group_size": 2, "family_business": true, "reserved": map[string]any{"schools": []string{uai}}}),
-		[]byte(""),
-		[]byte("{}"),
-		js(map[string]any{"reason": "fermeture"}),
-		[]byte(with(employerPart())),
-		js(map[string]any{"reason": "fermeture"}),
-		[]byte(""),
+	// the valid bodies in the order of a placement, so that each finds its
+	// target in the state it needs
+	for _, key := range []string{"POST /v1/employers", "POST /v1/schools", "POST /v1/pupils", "POST /v1/offers",
+		"POST /v1/offers/{id}/withdraw", "POST /v1/offers/{id}/applications", "POST /v1/applications/{id}/accept",
+		"POST /v1/applications/{id}/reject", "POST /v1/applications/{id}/withdraw", "POST /v1/applications/{id}/confirm",
+		"POST /v1/conventions/{id}/signatures", "POST /v1/offers/{id}/amend", "POST /v1/offers/{id}/reopen",
+		"POST /v1/applications/{id}/read", "POST /v1/applications/{id}/cancel", "POST /v1/conventions/{id}/complete",
+		"POST /v1/conventions/{id}/cancel", "POST /v1/pupils/{id}/forget", "POST /v1/targets"} {
+		f.Add(index(key), "", commands[index(key)].valid)
 	}
-	for i, body := range valid {
-		f.Add(uint8(i), "", body)
-	}
-	f.Add(uint8(3), "", []byte(with(validOffer(fa.employer), "seats", 1e300, "lat", -1e-320)))
-	f.Add(uint8(2), "", []byte(with(validPupil(), "guardians", []any{map[string]any{"name": 1}})))
-	f.Add(uint8(15), "", []byte(with(schoolPart(), "both_guardians", true)))
-	f.Add(uint8(15), "", []byte(with(employerPart(), "tutor", map[string]any{"name": "x", "email": "a@b", "phone": "+33 6 12 34 56 78"})))
-	f.Add(uint8(11), "", []byte(`{"weeks":["`+weekB+`"],"seats":1}`))
-	f.Add(uint8(10), "", []byte(`{"role":"guardian","signer_name":"`+strings.Repeat("\\u0000", 50)+`","document_hash":"`+strings.ToUpper(fa.hash)+`"}`))
+	f.Add(index("POST /v1/offers"), "", []byte(with(validOffer(fa.employer), "seats", 1e300, "lat", -1e-320)))
+	f.Add(index("POST /v1/pupils"), "", []byte(with(validPupil(), "guardians", []any{map[string]any{"name": 1}})))
+	f.Add(index("POST /v1/conventions/{id}/complete"), "", []byte(with(schoolPart(), "both_guardians", true)))
+	f.Add(index("POST /v1/conventions/{id}/complete"), "", []byte(with(employerPart(), "tutor", map[string]any{"name": "x", "email": "a@b", "phone": "+33 6 12 34 56 78"})))
+	f.Add(index("POST /v1/offers/{id}/amend"), "", []byte(`{"weeks":["`+weekB+`"],"seats":1}`))
+	f.Add(index("POST /v1/conventions/{id}/signatures"), "", []byte(`{"role":"guardian","signer_name":"`+strings.Repeat("\\u0000", 50)+`","document_hash":"`+strings.ToUpper(fa.hash)+`"}`))
 
-	f.Fuzz(func(t *testing.T, route uint8, id string, body []byte) {
-		r := int(route) % len(commandRoutes)
-		path := fa.commandPath(r, id)
+	f.Fuzz(func(t *testing.T, n uint8, id string, body []byte) {
+		cmd := commands[int(n)%len(commands)]
+		path := cmd.path(id)
 		before := fa.logHead(t)
 		rec := fa.serve("POST", path, "", body)
 		what := "POST " + path
@@ -313,8 +304,8 @@ func FuzzCommandBodies(f *testing.F) {
 			t.Fatalf("%s: %d for a body with more than one JSON value: %q", what, rec.Code, body)
 		}
 		for k := range top {
-			if !slices.Contains(commandFields[r], k) {
-				t.Fatalf("%s: %d for a body with the field %q, which the contract does not name: %q", what, rec.Code, k, body)
+			if !slices.Contains(cmd.fields, k) {
+				t.Fatalf("%s: %d for a body with the field %q, which its declared body does not have: %q", what, rec.Code, k, body)
 			}
 		}
 	})
