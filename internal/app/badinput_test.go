@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"passerelle/domain"
 	"passerelle/internal/app"
 	"passerelle/internal/route"
+	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
 )
 
@@ -41,35 +40,35 @@ type badFixture struct {
 	head                           string // log position after the setup
 }
 
-func setupBadFixture(t *testing.T, a *app.App, c client) badFixture {
+func setupBadFixture(t *testing.T, a *app.App, c httpclient.Client) badFixture {
 	t.Helper()
 	var f badFixture
-	f.employer = str(c.must(201, "POST", "/v1/employers", validEmployer()), "id")
-	c.must(201, "POST", "/v1/schools", validSchool())
+	f.employer = str(c.Must(201, "POST", "/v1/employers", validEmployer()), "id")
+	c.Must(201, "POST", "/v1/schools", validSchool())
 	pupils := make([]string, 4)
 	for i := range pupils {
 		p := validPupil()
 		p["first_name"] = fmt.Sprintf("Élève %d", i)
-		pupils[i] = str(c.must(201, "POST", "/v1/pupils", p), "id")
+		pupils[i] = str(c.Must(201, "POST", "/v1/pupils", p), "id")
 	}
 	f.pupilFree = pupils[3]
-	f.offer = str(c.must(201, "POST", "/v1/offers", validOffer(f.employer)), "id")
+	f.offer = str(c.Must(201, "POST", "/v1/offers", validOffer(f.employer)), "id")
 	apply := func(pupil, week string) string {
-		return str(c.must(201, "POST", "/v1/offers/"+f.offer+"/applications", map[string]any{
+		return str(c.Must(201, "POST", "/v1/offers/"+f.offer+"/applications", map[string]any{
 			"pupil_id": pupil, "weeks": []string{week}, "motivation": "J'aime le pain.",
 		}), "id")
 	}
 	f.rejectedPupil = pupils[0]
 	f.rejected = apply(pupils[0], weekA)
-	c.must(200, "POST", "/v1/applications/"+f.rejected+"/reject", map[string]any{"reason": "complet"})
+	c.Must(200, "POST", "/v1/applications/"+f.rejected+"/reject", map[string]any{"reason": "complet"})
 	f.submitted = apply(pupils[1], weekA)
 	f.confirmed = apply(pupils[2], weekB)
-	c.must(200, "POST", "/v1/applications/"+f.confirmed+"/accept", nil)
-	conf := c.must(200, "POST", "/v1/applications/"+f.confirmed+"/confirm", nil)
+	c.Must(200, "POST", "/v1/applications/"+f.confirmed+"/accept", nil)
+	conf := c.Must(200, "POST", "/v1/applications/"+f.confirmed+"/confirm", nil)
 	f.convention = str(conf, "convention_id")
-	c.must(200, "POST", "/v1/conventions/"+f.convention+"/complete", employerPart())
-	done := c.must(200, "POST", "/v1/conventions/"+f.convention+"/complete", schoolPart())
-	conv := c.must(200, "GET", "/v1/conventions/"+f.convention+"?min_position="+str(done, "position"), nil)
+	c.Must(200, "POST", "/v1/conventions/"+f.convention+"/complete", employerPart())
+	done := c.Must(200, "POST", "/v1/conventions/"+f.convention+"/complete", schoolPart())
+	conv := c.Must(200, "GET", "/v1/conventions/"+f.convention+"?min_position="+str(done, "position"), nil)
 	f.hash = str(conv, "document_hash")
 	if str(conv, "status") != "ready" || len(f.hash) != 64 {
 		t.Fatalf("the completed convention is not ready to sign: %v", conv)
@@ -135,61 +134,13 @@ func with(m map[string]any, kv ...any) string {
 	return string(b)
 }
 
-// rawReply is an answer read without assumptions on its shape.
-type rawReply struct {
-	status int
-	header http.Header
-	raw    string
-}
-
-// send performs one request; a Server-Sent Events answer is not read
-// past its headers.
-func send(t *testing.T, c client, method, path, body string, header ...string) rawReply {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.bear != "" {
-		req.Header.Set("Authorization", "Bearer "+c.bear)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	r := rawReply{status: resp.StatusCode, header: resp.Header}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		r.raw = "<event stream>"
-		return r
-	}
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the answer: %v", method, path, err)
-	}
-	r.raw = string(raw)
-	return r
-}
-
 // logHead is the position of the last event in the log, from /readyz.
-func logHead(t *testing.T, c client) string {
+func logHead(t *testing.T, c httpclient.Client) string {
 	t.Helper()
-	r := c.do("GET", "/readyz", nil)
-	h := str(r.body, "head")
+	r := c.Do("GET", "/readyz", nil)
+	h := str(r.Body, "head")
 	if h == "" {
-		t.Fatalf("/readyz gave no head: %d %s", r.status, r.raw)
+		t.Fatalf("/readyz gave no head: %d %s", r.Status, r.Raw)
 	}
 	return h
 }
@@ -823,29 +774,29 @@ func testBadInput(t *testing.T, rd redistest.Redis) {
 	for _, bc := range cases {
 		t.Run(bc.route+"/"+bc.name, func(t *testing.T) {
 			before := logHead(t, c)
-			first := send(t, c, bc.method, bc.path, bc.body, bc.header...)
-			again := send(t, c, bc.method, bc.path, bc.body, bc.header...)
+			first := c.With(t).Do(bc.method, bc.path, bc.body, bc.header...)
+			again := c.With(t).Do(bc.method, bc.path, bc.body, bc.header...)
 			after := logHead(t, c)
 
-			for _, got := range []rawReply{first, again} {
-				if got.status >= 500 && !(got.status == 503 && bc.code == "not_ready") {
-					t.Errorf("%s %s: server error %d: %.300s", bc.method, bc.path, got.status, got.raw)
+			for _, got := range []httpclient.Reply{first, again} {
+				if got.Status >= 500 && !(got.Status == 503 && bc.code == "not_ready") {
+					t.Errorf("%s %s: server error %d: %.300s", bc.method, bc.path, got.Status, got.Raw)
 				}
 			}
-			if first.status != bc.status {
-				t.Errorf("%s %.120s: status %d, want %d: %.300s", bc.method, bc.path, first.status, bc.status, first.raw)
+			if first.Status != bc.status {
+				t.Errorf("%s %.120s: status %d, want %d: %.300s", bc.method, bc.path, first.Status, bc.status, first.Raw)
 			}
 			if bc.code != "" {
-				if ct := first.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				if ct := first.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 					t.Errorf("content type %q", ct)
 				}
-				checkErrorEnvelope(t, first.raw, bc.code, bc.field)
-				if bc.code == "not_ready" && first.header.Get("Retry-After") == "" {
+				checkErrorEnvelope(t, first.Raw, bc.code, bc.field)
+				if bc.code == "not_ready" && first.Header.Get("Retry-After") == "" {
 					t.Errorf("503 not_ready without Retry-After")
 				}
 			}
-			if again.status != first.status || (bc.code != "" && !sameJSON(first.raw, again.raw)) {
-				t.Errorf("the same request answered differently:\nfirst %d %.300s\nagain %d %.300s", first.status, first.raw, again.status, again.raw)
+			if again.Status != first.Status || (bc.code != "" && !sameJSON(first.Raw, again.Raw)) {
+				t.Errorf("the same request answered differently:\nfirst %d %.300s\nagain %d %.300s", first.Status, first.Raw, again.Status, again.Raw)
 			}
 			if before != after {
 				t.Errorf("the log moved from %s to %s: a rejected request appended events", before, after)
@@ -874,12 +825,12 @@ func TestBadQueryAnswersAlike(t *testing.T) {
 		"page=0&per_page=0",
 		"grade=5e&week=2026-W60&available=yes",
 	} {
-		first := send(t, c, "GET", "/v1/offers?"+query, "")
-		checkErrorEnvelope(t, first.raw, "validation_failed", "")
+		first := c.With(t).Do("GET", "/v1/offers?"+query, "")
+		checkErrorEnvelope(t, first.Raw, "validation_failed", "")
 		for range 20 {
-			again := send(t, c, "GET", "/v1/offers?"+query, "")
-			if again.status != first.status || !sameJSON(again.raw, first.raw) {
-				t.Errorf("GET /v1/offers?%s answered differently:\nfirst %d %s\nthen  %d %s", query, first.status, first.raw, again.status, again.raw)
+			again := c.With(t).Do("GET", "/v1/offers?"+query, "")
+			if again.Status != first.Status || !sameJSON(again.Raw, first.Raw) {
+				t.Errorf("GET /v1/offers?%s answered differently:\nfirst %d %s\nthen  %d %s", query, first.Status, first.Raw, again.Status, again.Raw)
 				break
 			}
 		}
@@ -892,7 +843,7 @@ func TestBadQueryAnswersAlike(t *testing.T) {
 func TestEmployerInboxCarriesNoPupilIdentity(t *testing.T) {
 	a, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	f := setupBadFixture(t, a, c)
-	inbox := c.must(200, "GET", "/v1/employers/"+f.employer+"/applications?min_position="+f.head, nil)
+	inbox := c.Must(200, "GET", "/v1/employers/"+f.employer+"/applications?min_position="+f.head, nil)
 	items, _ := inbox["items"].([]any)
 	if len(items) == 0 {
 		t.Fatalf("empty inbox: %v", inbox)

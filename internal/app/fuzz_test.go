@@ -17,13 +17,14 @@ import (
 
 	"passerelle/internal/app"
 	"passerelle/internal/route"
+	"passerelle/internal/testsupport/httpclient"
 )
 
 // fuzzApp is one Passerelle over an in-process Redis (miniredis), driven
 // through its handler without a network, with a little state to aim at.
 type fuzzApp struct {
 	a         *app.App
-	h         http.Handler
+	c         httpclient.Client // straight to the handler: any path reaches the router
 	employer  string
 	offer     string
 	pupil     string // registered, never applied
@@ -46,7 +47,7 @@ func bootFuzz(tb testing.TB) *fuzzApp {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { a.Close() })
-	fa := &fuzzApp{a: a, h: a.Handler()}
+	fa := &fuzzApp{a: a, c: httpclient.ForHandler(tb, a.Handler())}
 	must := func(want int, method, path string, body any) map[string]any {
 		tb.Helper()
 		var raw []byte
@@ -54,13 +55,11 @@ func bootFuzz(tb testing.TB) *fuzzApp {
 			raw, _ = json.Marshal(body)
 		}
 		path, query, _ := strings.Cut(path, "?")
-		rec := fa.serve(method, path, query, raw)
-		if rec.Code != want {
-			tb.Fatalf("setup %s %s: %d %s", method, path, rec.Code, rec.Body)
+		r := fa.c.Raw(method, path, query, raw)
+		if r.Status != want {
+			tb.Fatalf("setup %s %s: %d %s", method, path, r.Status, r.Raw)
 		}
-		var m map[string]any
-		_ = json.Unmarshal(rec.Body.Bytes(), &m)
-		return m
+		return r.Body
 	}
 	fa.employer = str(must(201, "POST", "/v1/employers", validEmployer()), "id")
 	must(201, "POST", "/v1/schools", validSchool())
@@ -96,19 +95,6 @@ func bootFuzz(tb testing.TB) *fuzzApp {
 	}
 	fa.head = uint64(head)
 	return fa
-}
-
-// serve runs one request through the handler. path is used as is, so any
-// string can reach the router.
-func (fa *fuzzApp) serve(method, path, rawQuery string, body []byte) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, "/", bytes.NewReader(body))
-	req.URL.Path, req.URL.RawPath, req.URL.RawQuery = path, "", rawQuery
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	rec := httptest.NewRecorder()
-	fa.h.ServeHTTP(rec, req)
-	return rec
 }
 
 func (fa *fuzzApp) logHead(t *testing.T) uint64 {
@@ -183,26 +169,26 @@ func (c fuzzCommand) path(id string) string {
 
 // checkAnswer fails on a 5xx and on anything but a JSON object: a command
 // response {id, position} for a success, the error envelope otherwise.
-func checkAnswer(t *testing.T, what string, rec *httptest.ResponseRecorder, allowed ...int) {
+func checkAnswer(t *testing.T, what string, rec httpclient.Reply, allowed ...int) {
 	t.Helper()
-	body := rec.Body.Bytes()
-	if rec.Code >= 500 {
-		t.Fatalf("%s: %d %s", what, rec.Code, body)
+	body := []byte(rec.Raw)
+	if rec.Status >= 500 {
+		t.Fatalf("%s: %d %s", what, rec.Status, body)
 	}
-	if len(allowed) > 0 && !containsInt(allowed, rec.Code) {
-		t.Fatalf("%s: status %d, not one of %v: %s", what, rec.Code, allowed, body)
+	if len(allowed) > 0 && !containsInt(allowed, rec.Status) {
+		t.Fatalf("%s: status %d, not one of %v: %s", what, rec.Status, allowed, body)
 	}
-	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if ct := rec.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Fatalf("%s: content type %q: %s", what, ct, body)
 	}
-	if rec.Code >= 400 {
+	if rec.Status >= 400 {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		var env struct {
 			Error *contractError `json:"error"`
 		}
 		if err := dec.Decode(&env); err != nil || env.Error == nil || env.Error.Code == "" || env.Error.Message == "" {
-			t.Fatalf("%s: %d is not the error envelope (%v): %s", what, rec.Code, err, body)
+			t.Fatalf("%s: %d is not the error envelope (%v): %s", what, rec.Status, err, body)
 		}
 		if env.Error.Code == "validation_failed" && len(env.Error.Fields) == 0 {
 			t.Fatalf("%s: validation_failed names no field: %s", what, body)
@@ -211,10 +197,10 @@ func checkAnswer(t *testing.T, what string, rec *httptest.ResponseRecorder, allo
 	}
 	var ok map[string]any
 	if err := json.Unmarshal(body, &ok); err != nil {
-		t.Fatalf("%s: %d with a body that is not a JSON object (%v): %s", what, rec.Code, err, body)
+		t.Fatalf("%s: %d with a body that is not a JSON object (%v): %s", what, rec.Status, err, body)
 	}
 	if str(ok, "id") == "" || str(ok, "position") == "" {
-		t.Fatalf("%s: %d without id and position: %s", what, rec.Code, body)
+		t.Fatalf("%s: %d without id and position: %s", what, rec.Status, body)
 	}
 }
 
@@ -280,12 +266,12 @@ func FuzzCommandBodies(f *testing.F) {
 		cmd := commands[int(n)%len(commands)]
 		path := cmd.path(id)
 		before := fa.logHead(t)
-		rec := fa.serve("POST", path, "", body)
+		rec := fa.c.With(t).Raw("POST", path, "", body)
 		what := "POST " + path
 		checkAnswer(t, what, rec, 200, 201, 400, 404, 405, 409, 413, 422)
-		if rec.Code >= 400 {
+		if rec.Status >= 400 {
 			if after := fa.logHead(t); after != before {
-				t.Fatalf("%s: %d, yet the log moved from %d to %d: %s", what, rec.Code, before, after, rec.Body)
+				t.Fatalf("%s: %d, yet the log moved from %d to %d: %s", what, rec.Status, before, after, rec.Raw)
 			}
 			return
 		}
@@ -298,14 +284,14 @@ func FuzzCommandBodies(f *testing.F) {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		var top map[string]json.RawMessage
 		if err := dec.Decode(&top); err != nil {
-			t.Fatalf("%s: %d for a body that is not a JSON object (%v): %q", what, rec.Code, err, body)
+			t.Fatalf("%s: %d for a body that is not a JSON object (%v): %q", what, rec.Status, err, body)
 		}
 		if _, err := dec.Token(); err != io.EOF {
-			t.Fatalf("%s: %d for a body with more than one JSON value: %q", what, rec.Code, body)
+			t.Fatalf("%s: %d for a body with more than one JSON value: %q", what, rec.Status, body)
 		}
 		for k := range top {
 			if !slices.Contains(cmd.fields, k) {
-				t.Fatalf("%s: %d for a body with the field %q, which its declared body does not have: %q", what, rec.Code, k, body)
+				t.Fatalf("%s: %d for a body with the field %q, which its declared body does not have: %q", what, rec.Status, k, body)
 			}
 		}
 	})
@@ -333,12 +319,12 @@ func FuzzQueryParams(f *testing.F) {
 		if mp, err := strconv.ParseUint(q.Get("min_position"), 10, 64); err == nil && mp > fa.head {
 			t.Skip("a position never reached only waits 5 s for a 503")
 		}
-		rec := fa.serve("GET", "/v1/offers", rawQuery, nil)
+		rec := fa.c.With(t).Raw("GET", "/v1/offers", rawQuery, nil)
 		what := "GET /v1/offers?" + rawQuery
-		if rec.Code >= 500 {
-			t.Fatalf("%s: %d %s", what, rec.Code, rec.Body)
+		if rec.Status >= 500 {
+			t.Fatalf("%s: %d %s", what, rec.Status, rec.Raw)
 		}
-		switch rec.Code {
+		switch rec.Status {
 		case 200:
 			var pg struct {
 				Items   []map[string]any `json:"items"`
@@ -347,11 +333,11 @@ func FuzzQueryParams(f *testing.F) {
 				PerPage int              `json:"per_page"`
 				Pos     string           `json:"position"`
 			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &pg); err != nil || pg.Items == nil {
-				t.Fatalf("%s: not a page (%v): %s", what, err, rec.Body)
+			if err := json.Unmarshal([]byte(rec.Raw), &pg); err != nil || pg.Items == nil {
+				t.Fatalf("%s: not a page (%v): %s", what, err, rec.Raw)
 			}
 			if pg.Page < 1 || pg.PerPage < 1 || pg.PerPage > 100 || len(pg.Items) > pg.PerPage || pg.Total < len(pg.Items) || pg.Pos == "" {
-				t.Fatalf("%s: inconsistent page: %s", what, rec.Body)
+				t.Fatalf("%s: inconsistent page: %s", what, rec.Raw)
 			}
 			// A page means every parameter was valid.
 			if near := q.Get("near"); near != "" {
@@ -363,21 +349,21 @@ func FuzzQueryParams(f *testing.F) {
 				}
 				for _, it := range pg.Items {
 					if _, ok := it["distance_km"].(float64); !ok {
-						t.Fatalf("%s: an item without distance_km: %s", what, rec.Body)
+						t.Fatalf("%s: an item without distance_km: %s", what, rec.Raw)
 					}
 				}
 			}
 		case 400:
 			checkAnswer(t, what, rec, 400)
 		default:
-			t.Fatalf("%s: status %d: %s", what, rec.Code, rec.Body)
+			t.Fatalf("%s: status %d: %s", what, rec.Status, rec.Raw)
 		}
 		// The same query gets the same status and code. (Which of several
 		// bad parameters an error names is pinned by TestBadQueryAnswersAlike.)
-		again := fa.serve("GET", "/v1/offers", rawQuery, nil)
-		if again.Code != rec.Code || (rec.Code == 200 && !sameJSON(again.Body.String(), rec.Body.String())) ||
-			errorCode(again.Body.Bytes()) != errorCode(rec.Body.Bytes()) {
-			t.Fatalf("%s: answered %d %s, then %d %s", what, rec.Code, rec.Body, again.Code, again.Body)
+		again := fa.c.With(t).Raw("GET", "/v1/offers", rawQuery, nil)
+		if again.Status != rec.Status || (rec.Status == 200 && !sameJSON(again.Raw, rec.Raw)) ||
+			errorCode([]byte(again.Raw)) != errorCode([]byte(rec.Raw)) {
+			t.Fatalf("%s: answered %d %s, then %d %s", what, rec.Status, rec.Raw, again.Status, again.Raw)
 		}
 	})
 }

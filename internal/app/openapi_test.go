@@ -14,6 +14,7 @@ import (
 
 	"passerelle/internal/app"
 	"passerelle/internal/route"
+	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
 )
 
@@ -66,21 +67,21 @@ type openAPIOperation struct {
 	Responses   map[string]json.RawMessage `json:"responses"`
 }
 
-func fetchOpenAPI(t *testing.T, c client) (openAPIDoc, map[string]any) {
+func fetchOpenAPI(t *testing.T, c httpclient.Client) (openAPIDoc, map[string]any) {
 	t.Helper()
-	r := c.do("GET", "/openapi.json", nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("GET /openapi.json: %d %s", r.status, r.raw)
+	r := c.Do("GET", "/openapi.json", nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /openapi.json: %d %s", r.Status, r.Raw)
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("GET /openapi.json: content type %q", ct)
 	}
 	var doc openAPIDoc
-	if err := json.Unmarshal([]byte(r.raw), &doc); err != nil {
+	if err := json.Unmarshal([]byte(r.Raw), &doc); err != nil {
 		t.Fatalf("/openapi.json does not parse: %v", err)
 	}
 	var generic map[string]any
-	if err := json.Unmarshal([]byte(r.raw), &generic); err != nil {
+	if err := json.Unmarshal([]byte(r.Raw), &generic); err != nil {
 		t.Fatal(err)
 	}
 	if !regexp.MustCompile(`^3\.1\.\d+$`).MatchString(doc.OpenAPI) {

@@ -2,9 +2,8 @@ package authz_test
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"passerelle/internal/auth"
 	"passerelle/internal/authz"
 	"passerelle/internal/route"
+	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
 )
 
@@ -186,22 +186,14 @@ func TestAuthorizationTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	guard := authz.New(stub, issuer, a.Store, route.Rules(a.Routes()))
+	c := withTokens(t, guard, issuer)
 	call := func(r row, role, subject string) int {
-		body, _ := json.Marshal(r.body)
 		method, _, _ := strings.Cut(r.route, " ")
-		req := httptest.NewRequest(method, r.path, strings.NewReader(string(body)))
 		if role != "" {
-			tok, err := issuer.Issue(auth.Principal{Role: role, Subject: subject}, time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Authorization", "Bearer "+tok)
+			return c.As(role, subject).Do(method, r.path, r.body).Status
 		}
-		rec := httptest.NewRecorder()
-		guard.ServeHTTP(rec, req)
-		return rec.Code
+		return c.Do(method, r.path, r.body).Status
 	}
-
 	covered := map[string]bool{}
 	for _, r := range rows(w) {
 		covered[r.route] = true
@@ -246,6 +238,19 @@ func TestAuthorizationTable(t *testing.T) {
 	}
 }
 
+// withTokens is a client of h whose tokens issuer signs.
+func withTokens(t *testing.T, h http.Handler, issuer *auth.HMAC) httpclient.Client {
+	c := httpclient.ForHandler(t, h)
+	c.Token = func(role, subject string) string {
+		tok, err := issuer.Issue(auth.Principal{Role: role, Subject: subject}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	return c
+}
+
 // stubbed serves the declared routes with handlers replaced by a 204, so
 // that allowed calls change nothing.
 func stubbed(routes []route.Route) (*chi.Mux, map[string]bool) {
@@ -265,21 +270,14 @@ func TestRouteWithoutRuleIsClosed(t *testing.T) {
 	stub.Get("/v1/forgotten", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	stub.Get("/v1/zero", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	issuer, _ := auth.NewHMAC([]byte(strings.Repeat("v", 32)), nil)
-	guard := authz.New(stub, issuer, nil, map[string]authz.Rule{"GET /v1/zero": {}})
+	c := withTokens(t, authz.New(stub, issuer, nil, map[string]authz.Rule{"GET /v1/zero": {}}), issuer)
 	for _, path := range []string{"/v1/forgotten", "/v1/zero"} {
-		rec := httptest.NewRecorder()
-		guard.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
-		if rec.Code != http.StatusUnauthorized {
-			t.Errorf("GET %s without a token: %d, want 401", path, rec.Code)
+		if r := c.Do("GET", path, nil); r.Status != http.StatusUnauthorized {
+			t.Errorf("GET %s without a token: %d, want 401", path, r.Status)
 		}
 		for _, role := range auth.Roles {
-			tok, _ := issuer.Issue(auth.Principal{Role: role, Subject: "s"}, time.Hour)
-			req := httptest.NewRequest("GET", path, nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			rec := httptest.NewRecorder()
-			guard.ServeHTTP(rec, req)
-			if rec.Code != http.StatusForbidden {
-				t.Errorf("GET %s as %s: %d, want 403", path, role, rec.Code)
+			if r := c.As(role, "s").Do("GET", path, nil); r.Status != http.StatusForbidden {
+				t.Errorf("GET %s as %s: %d, want 403", path, role, r.Status)
 			}
 		}
 	}
@@ -297,13 +295,10 @@ func TestForbiddenDoesNotRevealExistence(t *testing.T) {
 	issuer, _ := auth.NewHMAC([]byte(strings.Repeat("y", 32)), nil)
 	stub, _ := stubbed(a.Routes())
 	guard := authz.New(stub, issuer, a.Store, route.Rules(a.Routes()))
-	tok, _ := issuer.Issue(auth.Principal{Role: auth.Employer, Subject: w.empB}, time.Hour)
+	c := withTokens(t, guard, issuer).As(auth.Employer, w.empB)
 	answer := func(path string) string {
-		req := httptest.NewRequest("POST", path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		rec := httptest.NewRecorder()
-		guard.ServeHTTP(rec, req)
-		return rec.Result().Status + " " + rec.Body.String()
+		r := c.Do("POST", path, nil)
+		return fmt.Sprint(r.Status, " ", r.Raw)
 	}
 	exists := answer("/v1/applications/" + w.appA + "/accept")
 	missing := answer("/v1/applications/00000000-0000-4000-8000-000000000000/accept")
