@@ -68,6 +68,7 @@ type App struct {
 	log     *slog.Logger
 	Store   eventstore.Store
 	Redis   redis.UniversalClient
+	redis   string // its address, for the logs
 	mini    *miniredis.Miniredis
 	runner  *projections.Runner
 	Service *commands.Service
@@ -114,13 +115,15 @@ func Open(cfg Config) (*App, error) {
 			a.Store.Close()
 			return nil, fmt.Errorf("start in-process redis: %w", err)
 		}
-		a.Redis = redis.NewClient(&redis.Options{Addr: a.mini.Addr()})
+		a.redis = a.mini.Addr()
+		a.Redis = redis.NewClient(&redis.Options{Addr: a.redis})
 	} else {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
 			a.Store.Close()
 			return nil, fmt.Errorf("redis url: %w", err)
 		}
+		a.redis = opts.Addr
 		a.Redis = redis.NewClient(opts)
 	}
 	places, err := refdata.Load()
@@ -145,12 +148,7 @@ func Open(cfg Config) (*App, error) {
 }
 
 // RedisAddr is the address of the Redis the read models live in.
-func (a *App) RedisAddr() string {
-	if a.mini != nil {
-		return a.mini.Addr()
-	}
-	return a.Redis.(*redis.Client).Options().Addr
-}
+func (a *App) RedisAddr() string { return a.redis }
 
 // Start runs the projections in the background; it returns once they are
 // subscribed to the log.
@@ -277,6 +275,7 @@ func (a *App) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				a.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				// %v, not %w: whatever was thrown, the answer is a 500
 				api.WriteError(w, r, fmt.Errorf("panic: %v", v))
 			}
 		}()

@@ -343,6 +343,22 @@ func TestWholeFlowAuthenticated(t *testing.T) {
 	})
 }
 
+// RedisAddr names the Redis of the read models, the in-process one
+// included, without assuming which client type talks to it.
+func TestRedisAddr(t *testing.T) {
+	mini := redistest.Mini(t)
+	for url, want := range map[string]string{mini.URL: strings.TrimPrefix(mini.URL, "redis://"), "": "127.0.0.1:"} {
+		a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.RedisAddr(); !strings.HasPrefix(got, want) || len(got) <= len("127.0.0.1:") {
+			t.Errorf("RedisURL %q: RedisAddr %q, want %q…", url, got, want)
+		}
+		a.Close()
+	}
+}
+
 func TestIdempotencyKey(t *testing.T) {
 	_, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	body := map[string]any{"name": "Mairie de Créteil", "siret": siret, "kind": "public", "commune_code": "94028", "address": "Place Salvador Allende"}
