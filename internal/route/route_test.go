@@ -20,7 +20,7 @@ func TestBodyFields(t *testing.T) {
 		Code     string  `json:"code,omitempty"`
 		Lat      float64 `json:"lat,omitempty" required:"true"` // required wins
 		Internal string  `json:"-"`
-		untagged string
+		Untagged string  // no json tag: not a field of the body
 	}
 	fields, required := route.BodyFields(reflect.TypeFor[*body]())
 	if !slices.Equal(fields, []string{"name", "code", "lat"}) || !slices.Equal(required, []string{"name", "lat"}) {

@@ -122,7 +122,7 @@ func (c Client) Raw(method, path, rawQuery string, body any, header ...string) R
 			c.t.Fatalf("%s %s: %v", method, path, err)
 		}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	r := Reply{Status: resp.StatusCode, Header: resp.Header}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		r.Raw = "<event stream>" // endless: not read past its headers
