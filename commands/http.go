@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"reflect"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -15,6 +16,8 @@ import (
 	"passerelle/eventstore"
 	"passerelle/internal/api"
 	"passerelle/internal/auth"
+	"passerelle/internal/authz"
+	"passerelle/internal/route"
 )
 
 // API serves the command routes of the HTTP contract.
@@ -33,213 +36,234 @@ func NewAPI(svc *Service, store eventstore.Store, clock func() time.Time) *API {
 	return &API{svc: svc, idem: idempotency{store: store}, clock: clock}
 }
 
-// Routes mounts the command routes on r.
-func (a *API) Routes(r chi.Router) {
-	r.Post("/v1/employers", a.handle(http.StatusCreated, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			Name        string `json:"name"`
-			SIRET       string `json:"siret"`
-			Kind        string `json:"kind"`
-			CommuneCode string `json:"commune_code"`
-			Address     string `json:"address"`
-		}
-		if err := api.Unmarshal(body, &in, false); err != nil {
+// Routes declares the command routes.
+func (a *API) Routes() []route.Route {
+	const post = http.MethodPost
+	bo := authz.Backoffice
+	return []route.Route{
+		// registrations
+		command(a, route.Route{Method: post, Pattern: "/v1/employers", Status: http.StatusCreated, Summary: "Register an employer",
+			Allow: authz.Roles(auth.Backoffice, auth.Operator)},
+			func(ctx context.Context, m Meta, _ string, in employerBody) (Result, error) {
+				return a.svc.RegisterEmployer(ctx, m, domain.RegisterEmployerInput(in))
+			}),
+		command(a, route.Route{Method: post, Pattern: "/v1/schools", Status: http.StatusCreated, Summary: "Register a school",
+			Allow: bo},
+			func(ctx context.Context, m Meta, _ string, in schoolBody) (Result, error) {
+				return a.svc.RegisterSchool(ctx, m, domain.RegisterSchoolInput(in))
+			}),
+		command(a, route.Route{Method: post, Pattern: "/v1/pupils", Status: http.StatusCreated, Summary: "Register a pupil",
+			Allow: authz.AnyOf(bo, authz.School(authz.Field("school_uai")))},
+			func(ctx context.Context, m Meta, _ string, in pupilBody) (Result, error) {
+				return a.svc.RegisterPupil(ctx, m, domain.RegisterPupilInput(in))
+			}),
+		command(a, route.Route{Method: post, Pattern: "/v1/pupils/{id}/forget", Status: http.StatusOK, Summary: "Forget a pupil",
+			OptionalBody: true, Allow: bo},
+			noBody(a.svc.Forget)),
+
+		// offers
+		command(a, route.Route{Method: post, Pattern: "/v1/offers", Status: http.StatusCreated, Summary: "Post an offer",
+			Allow: authz.AnyOf(bo, authz.Employer(authz.Field("employer_id")), authz.Roles(auth.Operator))},
+			a.postOffer),
+		command(a, route.Route{Method: post, Pattern: "/v1/offers/{id}/amend", Status: http.StatusOK, Summary: "Amend an offer",
+			Allow: authz.AnyOf(bo, authz.OfferOwner)},
+			func(ctx context.Context, m Meta, id string, in amendOfferBody) (Result, error) {
+				return a.svc.AmendOffer(ctx, m, id, domain.AmendOfferInput(in))
+			}),
+		command(a, route.Route{Method: post, Pattern: "/v1/offers/{id}/reopen", Status: http.StatusOK, Summary: "Reopen an offer",
+			OptionalBody: true, Allow: authz.AnyOf(bo, authz.OfferOwner)},
+			noBody(a.svc.ReopenOffer)),
+		command(a, route.Route{Method: post, Pattern: "/v1/offers/{id}/withdraw", Status: http.StatusOK, Summary: "Withdraw an offer",
+			OptionalBody: true, Allow: authz.AnyOf(bo, authz.OfferOwner)},
+			func(ctx context.Context, m Meta, id string, in optionalReasonBody) (Result, error) {
+				return a.svc.WithdrawOffer(ctx, m, id, in.Reason)
+			}),
+
+		// applications
+		command(a, route.Route{Method: post, Pattern: "/v1/offers/{id}/applications", Status: http.StatusCreated, Summary: "Apply to an offer",
+			Allow: authz.AnyOf(bo, authz.Pupil(authz.Field("pupil_id")))},
+			a.apply),
+		command(a, route.Route{Method: post, Pattern: "/v1/applications/{id}/read", Status: http.StatusOK, Summary: "Mark an application read",
+			OptionalBody: true, Allow: authz.AnyOf(bo, authz.Employer(authz.ApplicationEmployer))},
+			noBody(a.svc.MarkRead)),
+		command(a, route.Route{Method: post, Pattern: "/v1/applications/{id}/cancel", Status: http.StatusOK, Summary: "Cancel a placement",
+			Allow: authz.AnyOf(bo, authz.Employer(authz.ApplicationEmployer))},
+			withReason(a.svc.Cancel)),
+		command(a, route.Route{Method: post, Pattern: "/v1/applications/{id}/accept", Status: http.StatusOK, Summary: "Accept an application",
+			OptionalBody: true, Allow: authz.AnyOf(bo, authz.Employer(authz.ApplicationEmployer))},
+			noBody(a.svc.Accept)),
+		command(a, route.Route{Method: post, Pattern: "/v1/applications/{id}/reject", Status: http.StatusOK, Summary: "Reject an application",
+			Allow: authz.AnyOf(bo, authz.Employer(authz.ApplicationEmployer))},
+			withReason(a.svc.Reject)),
+		command(a, route.Route{Method: post, Pattern: "/v1/applications/{id}/withdraw", Status: http.StatusOK, Summary: "Withdraw an application",
+			OptionalBody: true, Allow: authz.AnyOf(bo, authz.Pupil(authz.ApplicationPupil))},
+			func(ctx context.Context, m Meta, id string, in optionalReasonBody) (Result, error) {
+				if len(in.Reason) > 1000 {
+					return Result{}, api.Invalid("reason", "must be at most 1000 bytes")
+				}
+				return a.svc.Withdraw(ctx, m, id, in.Reason)
+			}),
+		command(a, route.Route{Method: post, Pattern: "/v1/applications/{id}/confirm", Status: http.StatusOK, Summary: "Confirm an application",
+			OptionalBody: true, Allow: authz.AnyOf(bo, authz.Pupil(authz.ApplicationPupil))},
+			noBody(a.svc.Confirm)),
+
+		// conventions
+		command(a, route.Route{Method: post, Pattern: "/v1/conventions/{id}/complete", Status: http.StatusOK, Summary: "Complete a convention",
+			Allow: authz.AnyOf(bo, authz.CompletingParty)},
+			func(ctx context.Context, m Meta, id string, in completeBody) (Result, error) {
+				return a.svc.CompleteConvention(ctx, m, id, domain.CompleteInput(in))
+			}),
+		command(a, route.Route{Method: post, Pattern: "/v1/conventions/{id}/cancel", Status: http.StatusOK, Summary: "Cancel a convention",
+			Allow: authz.AnyOf(bo, authz.Employer(authz.ConventionEmployer), authz.School(authz.ConventionSchool))},
+			withReason(a.svc.CancelConvention)),
+		command(a, route.Route{Method: post, Pattern: "/v1/conventions/{id}/signatures", Status: http.StatusCreated, Summary: "Sign a convention",
+			Allow: authz.Signer}, // the back office signs for nobody
+			func(ctx context.Context, m Meta, id string, in signBody) (Result, error) {
+				return a.svc.Sign(ctx, m, id, domain.SignInput(in))
+			}),
+
+		// campaign targets
+		command(a, route.Route{Method: post, Pattern: "/v1/targets", Status: http.StatusOK, Summary: "Set a campaign target",
+			Allow: bo},
+			func(ctx context.Context, m Meta, _ string, in targetBody) (Result, error) {
+				return a.svc.SetTarget(ctx, m, domain.TargetInput(in))
+			}),
+	}
+}
+
+// command builds a command route: the body is decoded strictly into In
+// (api.Unmarshal; an empty body is {} when rt.OptionalBody) and handed to
+// run with the path's {id}, under the contract's idempotency (handle). An
+// In without fields declares no body.
+func command[In any](a *API, rt route.Route, run func(ctx context.Context, m Meta, id string, in In) (Result, error)) route.Route {
+	if t := reflect.TypeFor[In](); t.NumField() > 0 {
+		rt.Body = t
+	}
+	rt.Handler = a.handle(rt.Status, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
+		var in In
+		if err := api.Unmarshal(body, &in, rt.OptionalBody); err != nil {
 			return Result{}, err
 		}
-		return a.svc.RegisterEmployer(ctx, m, domain.RegisterEmployerInput(in))
-	}))
-	r.Post("/v1/schools", a.handle(http.StatusCreated, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			UAI               string `json:"uai"`
-			Name              string `json:"name"`
-			Kind              string `json:"kind"`
-			CommuneCode       string `json:"commune_code"`
-			EducationPriority string `json:"education_priority"`
-			QPV               bool   `json:"qpv" required:"true"`
-		}
-		if err := api.Unmarshal(body, &in, false); err != nil {
-			return Result{}, err
-		}
-		return a.svc.RegisterSchool(ctx, m, domain.RegisterSchoolInput(in))
-	}))
-	r.Post("/v1/pupils", a.handle(http.StatusCreated, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			SchoolUAI string            `json:"school_uai"`
-			Grade     string            `json:"grade"`
-			ClassName string            `json:"class_name"`
-			FirstName string            `json:"first_name"`
-			LastName  string            `json:"last_name"`
-			BirthDate string            `json:"birth_date"`
-			Guardians []domain.Guardian `json:"guardians"`
-		}
-		if err := api.Unmarshal(body, &in, false); err != nil {
-			return Result{}, err
-		}
-		return a.svc.RegisterPupil(ctx, m, domain.RegisterPupilInput(in))
-	}))
-	r.Post("/v1/pupils/{id}/forget", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		if err := api.Unmarshal(body, &struct{}{}, true); err != nil {
-			return Result{}, err
-		}
-		return a.svc.Forget(ctx, m, chi.URLParam(r, "id"))
-	}))
-	r.Post("/v1/offers", a.handle(http.StatusCreated, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			EmployerID     string             `json:"employer_id"`
-			Title          string             `json:"title"`
-			Description    string             `json:"description"`
-			Sector         string             `json:"sector"`
-			Grades         []string           `json:"grades"`
-			Weeks          []string           `json:"weeks"`
-			Seats          int                `json:"seats"`
-			CommuneCode    string             `json:"commune_code"`
-			Address        string             `json:"address"`
-			Lat            float64            `json:"lat" required:"true"`
-			Lon            float64            `json:"lon" required:"true"`
-			Reserved       domain.Reservation `json:"reserved"`
-			DailyHours     *domain.DailyHours `json:"daily_hours"`
-			GroupSize      int                `json:"group_size"`
-			FamilyBusiness bool               `json:"family_business"`
-		}
-		if err := api.Unmarshal(body, &in, false); err != nil {
-			return Result{}, err
-		}
-		if !domain.ValidID(in.EmployerID) {
-			return Result{}, api.Invalid("employer_id", "no employer is registered with this id")
-		}
-		return a.svc.PostOffer(ctx, m, PostOfferInput{EmployerID: in.EmployerID, PostOfferInput: domain.PostOfferInput{
-			Title: in.Title, Description: in.Description, Sector: in.Sector, Grades: in.Grades, Weeks: in.Weeks,
-			Seats: in.Seats, CommuneCode: in.CommuneCode, Address: in.Address, Lat: in.Lat, Lon: in.Lon,
-			Reserved: in.Reserved, DailyHours: in.DailyHours, GroupSize: in.GroupSize, FamilyBusiness: in.FamilyBusiness,
-		}})
-	}))
-	r.Post("/v1/offers/{id}/amend", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			Title          *string             `json:"title"`
-			Description    *string             `json:"description"`
-			Weeks          []string            `json:"weeks"`
-			Seats          *int                `json:"seats"`
-			Reserved       *domain.Reservation `json:"reserved"`
-			DailyHours     *domain.DailyHours  `json:"daily_hours"`
-			GroupSize      *int                `json:"group_size"`
-			FamilyBusiness *bool               `json:"family_business"`
-		}
-		if err := api.Unmarshal(body, &in, false); err != nil {
-			return Result{}, err
-		}
-		return a.svc.AmendOffer(ctx, m, chi.URLParam(r, "id"), domain.AmendOfferInput(in))
-	}))
-	r.Post("/v1/offers/{id}/reopen", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		if err := api.Unmarshal(body, &struct{}{}, true); err != nil {
-			return Result{}, err
-		}
-		return a.svc.ReopenOffer(ctx, m, chi.URLParam(r, "id"))
-	}))
-	r.Post("/v1/offers/{id}/withdraw", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			Reason string `json:"reason"`
-		}
-		if err := api.Unmarshal(body, &in, true); err != nil {
-			return Result{}, err
-		}
-		return a.svc.WithdrawOffer(ctx, m, chi.URLParam(r, "id"), in.Reason)
-	}))
-	r.Post("/v1/offers/{id}/applications", a.handle(http.StatusCreated, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			PupilID    string   `json:"pupil_id"`
-			Weeks      []string `json:"weeks"`
-			Motivation string   `json:"motivation"`
-		}
-		if err := api.Unmarshal(body, &in, false); err != nil {
-			return Result{}, err
-		}
-		if !domain.ValidID(in.PupilID) {
-			return Result{}, api.Invalid("pupil_id", "no pupil is registered with this id")
-		}
-		return a.svc.Apply(ctx, m, ApplyInput{OfferID: chi.URLParam(r, "id"), PupilID: in.PupilID,
-			SubmitInput: domain.SubmitInput{Weeks: in.Weeks, Motivation: in.Motivation}})
-	}))
-	r.Post("/v1/applications/{id}/read", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		if err := api.Unmarshal(body, &struct{}{}, true); err != nil {
-			return Result{}, err
-		}
-		return a.svc.MarkRead(ctx, m, chi.URLParam(r, "id"))
-	}))
-	r.Post("/v1/applications/{id}/cancel", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			Reason string `json:"reason"`
-		}
-		if err := api.Unmarshal(body, &in, false); err != nil {
-			return Result{}, err
-		}
-		return a.svc.Cancel(ctx, m, chi.URLParam(r, "id"), in.Reason)
-	}))
-	r.Post("/v1/applications/{id}/accept", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		if err := api.Unmarshal(body, &struct{}{}, true); err != nil {
-			return Result{}, err
-		}
-		return a.svc.Accept(ctx, m, chi.URLParam(r, "id"))
-	}))
-	r.Post("/v1/applications/{id}/reject", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			Reason string `json:"reason"`
-		}
-		if err := api.Unmarshal(body, &in, false); err != nil {
-			return Result{}, err
-		}
-		return a.svc.Reject(ctx, m, chi.URLParam(r, "id"), in.Reason)
-	}))
-	r.Post("/v1/applications/{id}/withdraw", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			Reason string `json:"reason"`
-		}
-		if err := api.Unmarshal(body, &in, true); err != nil {
-			return Result{}, err
-		}
-		if len(in.Reason) > 1000 {
-			return Result{}, api.Invalid("reason", "must be at most 1000 bytes")
-		}
-		return a.svc.Withdraw(ctx, m, chi.URLParam(r, "id"), in.Reason)
-	}))
-	r.Post("/v1/applications/{id}/confirm", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		if err := api.Unmarshal(body, &struct{}{}, true); err != nil {
-			return Result{}, err
-		}
-		return a.svc.Confirm(ctx, m, chi.URLParam(r, "id"))
-	}))
-	r.Post("/v1/conventions/{id}/complete", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			Party           string         `json:"party"`
-			Tutor           *domain.Person `json:"tutor"`
-			Activities      string         `json:"activities"`
-			ReferentTeacher *domain.Person `json:"referent_teacher"`
-			BothGuardians   bool           `json:"both_guardians"`
-		}
-		if err := api.Unmarshal(body, &in, false); err != nil {
-			return Result{}, err
-		}
-		return a.svc.CompleteConvention(ctx, m, chi.URLParam(r, "id"), domain.CompleteInput(in))
-	}))
-	r.Post("/v1/conventions/{id}/cancel", a.handle(http.StatusOK, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			Reason string `json:"reason"`
-		}
-		if err := api.Unmarshal(body, &in, false); err != nil {
-			return Result{}, err
-		}
-		return a.svc.CancelConvention(ctx, m, chi.URLParam(r, "id"), in.Reason)
-	}))
-	r.Post("/v1/conventions/{id}/signatures", a.handle(http.StatusCreated, func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error) {
-		var in struct {
-			Role         string `json:"role"`
-			SignerName   string `json:"signer_name"`
-			DocumentHash string `json:"document_hash"`
-		}
-		if err := api.Unmarshal(body, &in, false); err != nil {
-			return Result{}, err
-		}
-		return a.svc.Sign(ctx, m, chi.URLParam(r, "id"), domain.SignInput(in))
-	}))
+		return run(ctx, m, chi.URLParam(r, "id"), in)
+	})
+	return rt
+}
+
+// noBody adapts a command on the resource {id} that takes no input.
+func noBody(do func(ctx context.Context, m Meta, id string) (Result, error)) func(context.Context, Meta, string, struct{}) (Result, error) {
+	return func(ctx context.Context, m Meta, id string, _ struct{}) (Result, error) { return do(ctx, m, id) }
+}
+
+// withReason adapts a command on the resource {id} that takes a reason.
+func withReason(do func(ctx context.Context, m Meta, id, reason string) (Result, error)) func(context.Context, Meta, string, reasonBody) (Result, error) {
+	return func(ctx context.Context, m Meta, id string, in reasonBody) (Result, error) {
+		return do(ctx, m, id, in.Reason)
+	}
+}
+
+// The command bodies. A field is required unless tagged omitempty (the
+// OpenAPI test holds /openapi.json to that); `required:"true"` makes
+// api.Unmarshal insist on a field whose zero value would be valid.
+type (
+	employerBody struct {
+		Name        string `json:"name"`
+		SIRET       string `json:"siret"`
+		Kind        string `json:"kind"`
+		CommuneCode string `json:"commune_code"`
+		Address     string `json:"address"`
+	}
+	schoolBody struct {
+		UAI               string `json:"uai"`
+		Name              string `json:"name"`
+		Kind              string `json:"kind"`
+		CommuneCode       string `json:"commune_code"`
+		EducationPriority string `json:"education_priority"`
+		QPV               bool   `json:"qpv" required:"true"`
+	}
+	pupilBody struct {
+		SchoolUAI string            `json:"school_uai"`
+		Grade     string            `json:"grade"`
+		ClassName string            `json:"class_name"`
+		FirstName string            `json:"first_name"`
+		LastName  string            `json:"last_name"`
+		BirthDate string            `json:"birth_date"`
+		Guardians []domain.Guardian `json:"guardians"`
+	}
+	postOfferBody struct {
+		EmployerID     string             `json:"employer_id"`
+		Title          string             `json:"title"`
+		Description    string             `json:"description"`
+		Sector         string             `json:"sector"`
+		Grades         []string           `json:"grades"`
+		Weeks          []string           `json:"weeks"`
+		Seats          int                `json:"seats"`
+		CommuneCode    string             `json:"commune_code"`
+		Address        string             `json:"address"`
+		Lat            float64            `json:"lat" required:"true"`
+		Lon            float64            `json:"lon" required:"true"`
+		Reserved       domain.Reservation `json:"reserved,omitempty"`
+		DailyHours     *domain.DailyHours `json:"daily_hours,omitempty"`
+		GroupSize      int                `json:"group_size,omitempty"`
+		FamilyBusiness bool               `json:"family_business,omitempty"`
+	}
+	amendOfferBody struct {
+		Title          *string             `json:"title,omitempty"`
+		Description    *string             `json:"description,omitempty"`
+		Weeks          []string            `json:"weeks,omitempty"`
+		Seats          *int                `json:"seats,omitempty"`
+		Reserved       *domain.Reservation `json:"reserved,omitempty"`
+		DailyHours     *domain.DailyHours  `json:"daily_hours,omitempty"`
+		GroupSize      *int                `json:"group_size,omitempty"`
+		FamilyBusiness *bool               `json:"family_business,omitempty"`
+	}
+	applyBody struct {
+		PupilID    string   `json:"pupil_id"`
+		Weeks      []string `json:"weeks"`
+		Motivation string   `json:"motivation"`
+	}
+	reasonBody struct {
+		Reason string `json:"reason"`
+	}
+	optionalReasonBody struct {
+		Reason string `json:"reason,omitempty"`
+	}
+	completeBody struct {
+		Party           string         `json:"party"`
+		Tutor           *domain.Person `json:"tutor,omitempty"`
+		Activities      string         `json:"activities,omitempty"`
+		ReferentTeacher *domain.Person `json:"referent_teacher,omitempty"`
+		BothGuardians   bool           `json:"both_guardians,omitempty"`
+	}
+	signBody struct {
+		Role         string `json:"role"`
+		SignerName   string `json:"signer_name"`
+		DocumentHash string `json:"document_hash"`
+	}
+	targetBody struct {
+		Scope  string `json:"scope"`
+		Code   string `json:"code,omitempty"`
+		Metric string `json:"metric"`
+		Target int64  `json:"target"`
+	}
+)
+
+func (a *API) postOffer(ctx context.Context, m Meta, _ string, in postOfferBody) (Result, error) {
+	if !domain.ValidID(in.EmployerID) {
+		return Result{}, api.Invalid("employer_id", "no employer is registered with this id")
+	}
+	return a.svc.PostOffer(ctx, m, PostOfferInput{EmployerID: in.EmployerID, PostOfferInput: domain.PostOfferInput{
+		Title: in.Title, Description: in.Description, Sector: in.Sector, Grades: in.Grades, Weeks: in.Weeks,
+		Seats: in.Seats, CommuneCode: in.CommuneCode, Address: in.Address, Lat: in.Lat, Lon: in.Lon,
+		Reserved: in.Reserved, DailyHours: in.DailyHours, GroupSize: in.GroupSize, FamilyBusiness: in.FamilyBusiness,
+	}})
+}
+
+func (a *API) apply(ctx context.Context, m Meta, offerID string, in applyBody) (Result, error) {
+	if !domain.ValidID(in.PupilID) {
+		return Result{}, api.Invalid("pupil_id", "no pupil is registered with this id")
+	}
+	return a.svc.Apply(ctx, m, ApplyInput{OfferID: offerID, PupilID: in.PupilID,
+		SubmitInput: domain.SubmitInput{Weeks: in.Weeks, Motivation: in.Motivation}})
 }
 
 type runFunc func(ctx context.Context, r *http.Request, m Meta, body []byte) (Result, error)

@@ -11,8 +11,9 @@ import (
 	"passerelle/domain"
 	"passerelle/eventstore"
 	"passerelle/internal/api"
-
-	"github.com/go-chi/chi/v5"
+	"passerelle/internal/auth"
+	"passerelle/internal/authz"
+	"passerelle/internal/route"
 )
 
 // Opener restores sealed personal data in an event (package personal).
@@ -32,8 +33,15 @@ func notFound(what string) error {
 	return api.Errorf(http.StatusNotFound, "not_found", "%s not found", what)
 }
 
-// Routes mounts the history routes on r.
-func (a *API) Routes(r chi.Router) {
-	r.Get("/v1/audit/applications/{id}", a.auditApplication)
-	r.Get("/v1/pupils/{id}", a.pupilProfile)
+// Routes declares the history routes.
+func (a *API) Routes() []route.Route {
+	return []route.Route{
+		{Method: http.MethodGet, Pattern: "/v1/audit/applications/{id}", Status: http.StatusOK, Summary: "A placement's history",
+			Query: []string{"as_of", "format", "min_position"}, Allow: authz.Roles(auth.Auditor, auth.Backoffice),
+			Handler: http.HandlerFunc(a.auditApplication)},
+		{Method: http.MethodGet, Pattern: "/v1/pupils/{id}", Status: http.StatusOK, Summary: "A pupil's profile",
+			Query:   []string{"min_position"},
+			Allow:   authz.AnyOf(authz.Backoffice, authz.Pupil(authz.Param("id")), authz.Guardian(authz.Param("id")), authz.School(authz.PupilSchool)),
+			Handler: http.HandlerFunc(a.pupilProfile)},
+	}
 }

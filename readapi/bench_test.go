@@ -19,6 +19,7 @@ import (
 	"passerelle/domain/refdata"
 	"passerelle/eventstore"
 	"passerelle/eventstore/embedded"
+	"passerelle/internal/route"
 	"passerelle/internal/testsupport/redistest"
 	"passerelle/projections"
 	"passerelle/readapi"
@@ -77,7 +78,7 @@ func BenchmarkOfferSearchNear(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := chi.NewRouter()
-	readapi.New(rdb).Routes(r)
+	route.Mount(r, readapi.New(rdb).Routes())
 	prefix, _ := projections.ActivePrefix(ctx, rdb, projections.OffersName)
 	centres := []refdata.Commune{}
 	for _, code := range []string{"75056", "69123", "13055", "31555", "59350", "33063", "94028", "44109"} {

@@ -204,9 +204,6 @@ func (a *API) schoolPupils(ctx context.Context, r *http.Request, m model) (any, 
 		return nil, notFound("school")
 	}
 	q := r.URL.Query()
-	if err := knownParams(q, []string{"class", "grade", "status", "page", "per_page", "min_position"}); err != nil {
-		return nil, err
-	}
 	pg, perPage, err := pagination(q)
 	if err != nil {
 		return nil, err

@@ -21,6 +21,9 @@ import (
 	"passerelle/domain"
 	"passerelle/eventstore"
 	"passerelle/internal/api"
+	"passerelle/internal/auth"
+	"passerelle/internal/authz"
+	"passerelle/internal/route"
 	"passerelle/projections"
 )
 
@@ -40,21 +43,51 @@ func New(rdb redis.UniversalClient) *API {
 	return &API{rdb: rdb, MaxWait: 5 * time.Second, StreamEvery: 250 * time.Millisecond, Heartbeat: 15 * time.Second}
 }
 
-// Routes mounts the query routes on r.
-func (a *API) Routes(r chi.Router) {
-	r.Get("/v1/offers", a.query(projections.OffersName, a.searchOffers))
-	r.Get("/v1/offers/{id}", a.query(projections.OffersName, a.getOffer))
-	r.Get("/v1/stats/offers", a.query(projections.StatsName, a.offerStats))
-	r.Get("/v1/stats/stream", a.statsStream)
-	r.Get("/v1/applications/{id}", a.query(projections.PlacementsName, a.getApplication))
-	r.Get("/v1/conventions/{id}", a.query(projections.PlacementsName, a.getConvention))
-	r.Get("/v1/pupils/{id}/applications", a.query(projections.PlacementsName, a.pupilApplications))
-	r.Get("/v1/employers/{id}/applications", a.query(projections.PlacementsName, a.employerApplications))
-	r.Get("/v1/schools/{uai}/dashboard", a.query(projections.PlacementsName, a.schoolDashboard))
-	r.Get("/v1/schools/{uai}/pupils", a.query(projections.PlacementsName, a.schoolPupils))
-	r.Get("/v1/schools/{uai}/pupils/{id}", a.query(projections.PlacementsName, a.schoolPupil))
-	r.Get("/v1/pupils/{id}/follow-up", a.query(projections.PlacementsName, a.pupilFollowUp))
-	r.Get("/v1/stats/placements", a.query(projections.PlacementsName, a.placementStats))
+// Routes declares the query routes answered from the read models.
+func (a *API) Routes() []route.Route {
+	const get = http.MethodGet
+	bo := authz.Backoffice
+	pupilsOwn := authz.AnyOf(bo, authz.Pupil(authz.Param("id")), authz.Guardian(authz.Param("id")), authz.School(authz.PupilSchool))
+	schoolsOwn := authz.AnyOf(bo, authz.School(authz.Param("uai")))
+	return []route.Route{
+		{Method: get, Pattern: "/v1/offers", Status: http.StatusOK, Summary: "Search offers",
+			Query:       []string{"grade", "sector", "department", "commune", "week", "near", "radius_km", "available", "q", "for_pupil", "page", "per_page", "min_position"},
+			StrictQuery: true, Allow: authz.Users(), Handler: a.query(projections.OffersName, a.searchOffers)},
+		{Method: get, Pattern: "/v1/offers/{id}", Status: http.StatusOK, Summary: "Get an offer",
+			Query: []string{"min_position"}, Allow: authz.Users(), Handler: a.query(projections.OffersName, a.getOffer)},
+		{Method: get, Pattern: "/v1/stats/offers", Status: http.StatusOK, Summary: "Offer statistics",
+			Query: []string{"min_position"}, Allow: authz.Users(auth.Statistician), Handler: a.query(projections.StatsName, a.offerStats)},
+		{Method: get, Pattern: "/v1/stats/stream", Status: http.StatusOK, Summary: "Offer statistics as Server-Sent Events",
+			Query: []string{"min_position"}, Allow: authz.Users(auth.Statistician), Handler: http.HandlerFunc(a.statsStream)},
+		{Method: get, Pattern: "/v1/applications/{id}", Status: http.StatusOK, Summary: "Get an application",
+			Query: []string{"min_position"},
+			Allow: authz.AnyOf(bo, authz.Pupil(authz.ApplicationPupil), authz.Guardian(authz.ApplicationPupil),
+				authz.School(authz.ApplicationSchool), authz.Employer(authz.ApplicationEmployer)),
+			Handler: a.query(projections.PlacementsName, a.getApplication)},
+		{Method: get, Pattern: "/v1/conventions/{id}", Status: http.StatusOK, Summary: "Get a convention",
+			Query: []string{"min_position"},
+			Allow: authz.AnyOf(bo, authz.Pupil(authz.ConventionPupil), authz.Guardian(authz.ConventionPupil),
+				authz.School(authz.ConventionSchool), authz.Employer(authz.ConventionEmployer)),
+			Handler: a.query(projections.PlacementsName, a.getConvention)},
+		{Method: get, Pattern: "/v1/pupils/{id}/applications", Status: http.StatusOK, Summary: "A pupil's applications",
+			Query: []string{"page", "per_page", "min_position"}, Allow: pupilsOwn,
+			Handler: a.query(projections.PlacementsName, a.pupilApplications)},
+		{Method: get, Pattern: "/v1/employers/{id}/applications", Status: http.StatusOK, Summary: "An employer's inbox",
+			Query: []string{"offer_id", "status", "page", "per_page", "min_position"},
+			Allow: authz.AnyOf(bo, authz.Employer(authz.Param("id"))), Handler: a.query(projections.PlacementsName, a.employerApplications)},
+		{Method: get, Pattern: "/v1/schools/{uai}/dashboard", Status: http.StatusOK, Summary: "A school's dashboard",
+			Query: []string{"min_position"}, Allow: schoolsOwn, Handler: a.query(projections.PlacementsName, a.schoolDashboard)},
+		{Method: get, Pattern: "/v1/schools/{uai}/pupils", Status: http.StatusOK, Summary: "A school's follow-up of its pupils",
+			Query: []string{"class", "grade", "status", "page", "per_page", "min_position"}, StrictQuery: true,
+			Allow: schoolsOwn, Handler: a.query(projections.PlacementsName, a.schoolPupils)},
+		{Method: get, Pattern: "/v1/schools/{uai}/pupils/{id}", Status: http.StatusOK, Summary: "A teacher's follow-up of one pupil",
+			Query: []string{"min_position"}, Allow: schoolsOwn, Handler: a.query(projections.PlacementsName, a.schoolPupil)},
+		{Method: get, Pattern: "/v1/pupils/{id}/follow-up", Status: http.StatusOK, Summary: "A pupil's follow-up",
+			Query: []string{"min_position"}, Allow: pupilsOwn, Handler: a.query(projections.PlacementsName, a.pupilFollowUp)},
+		{Method: get, Pattern: "/v1/stats/placements", Status: http.StatusOK, Summary: "Placement rates",
+			Query: []string{"department", "min_position"}, StrictQuery: true,
+			Allow: authz.Roles(auth.Backoffice, auth.Statistician, auth.School), Handler: a.query(projections.PlacementsName, a.placementStats)},
+	}
 }
 
 // model is the served generation of one projection.
@@ -176,13 +209,8 @@ func pagination(q map[string][]string) (int, int, error) {
 	return p, pp, err
 }
 
-var searchParams = []string{"grade", "sector", "department", "commune", "week", "near", "radius_km", "available", "q", "for_pupil", "page", "per_page", "min_position"}
-
 func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, error) {
 	q := r.URL.Query()
-	if err := knownParams(q, searchParams); err != nil {
-		return nil, err
-	}
 	pg, perPage, err := pagination(q)
 	if err != nil {
 		return nil, err
@@ -320,22 +348,6 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 		}
 	}
 	return page{Items: items, Total: total, Page: pg, PerPage: perPage, Position: m.position.String()}, nil
-}
-
-// knownParams refuses query parameters a route does not take, naming the
-// first in alphabetical order so the answer does not vary.
-func knownParams(q map[string][]string, known []string) error {
-	var unknown []string
-	for k := range q {
-		if !slices.Contains(known, k) {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	slices.Sort(unknown)
-	return api.Invalid(unknown[0], "unknown query parameter")
 }
 
 func geoParams(near, radius string) (*[2]float64, float64, error) {

@@ -116,9 +116,6 @@ var departmentRe = regexp.MustCompile(`^(\d{2,3}|2[AB])$`)
 
 func (a *API) placementStats(ctx context.Context, r *http.Request, m model) (any, error) {
 	q := r.URL.Query()
-	if err := knownParams(q, []string{"department", "min_position"}); err != nil {
-		return nil, err
-	}
 	dep := q.Get("department")
 	if dep != "" && !departmentRe.MatchString(dep) {
 		return nil, api.Invalid("department", "must be a département code such as 94, 2A or 974")

@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
@@ -14,44 +11,13 @@ import (
 
 	"passerelle/domain"
 	"passerelle/internal/app"
+	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
 )
 
-// post sends a JSON command to a running service and returns its answer.
-func post(t *testing.T, base, path string, body map[string]any) map[string]any {
-	t.Helper()
-	raw, _ := json.Marshal(body)
-	resp, err := http.Post(base+path, "application/json", bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 || json.Unmarshal(b, &out) != nil {
-		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
-	}
-	return out
-}
-
-func get(t *testing.T, base, path string) map[string]any {
-	t.Helper()
-	resp, err := http.Get(base + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || json.Unmarshal(b, &out) != nil {
-		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
-	}
-	return out
-}
-
 // serveFor runs the service on dir and redisURL until the test ends or
 // stop is called.
-func serveFor(t *testing.T, dir, redisURL string) (base string, stop func()) {
+func serveFor(t *testing.T, dir, redisURL string) (c httpclient.Client, stop func()) {
 	t.Helper()
 	a, err := app.Open(app.Config{DataDir: dir, RedisURL: redisURL, ExpiryEvery: -1, SealEvery: -1})
 	if err != nil {
@@ -76,27 +42,27 @@ func serveFor(t *testing.T, dir, redisURL string) (base string, stop func()) {
 	if err := a.WaitCaughtUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return srv.URL, stop
+	return httpclient.New(t, srv.URL), stop
 }
 
 func TestReplay(t *testing.T) {
 	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		dir := t.TempDir()
-		base, stop := serveFor(t, dir, r.URL)
-		emp := post(t, base, "/v1/employers", map[string]any{"name": "Boulangerie Martin", "siret": "73282932000074", "kind": "company", "commune_code": "94028", "address": "1 rue de Paris"})
-		post(t, base, "/v1/schools", map[string]any{"uai": "0941234A", "name": "Collège Jean Macé", "kind": "college", "commune_code": "94028", "education_priority": "rep", "qpv": true})
-		pupil := post(t, base, "/v1/pupils", map[string]any{"school_uai": "0941234A", "grade": "3e", "class_name": "3eB", "first_name": "Lina",
+		c, stop := serveFor(t, dir, r.URL)
+		emp := c.Must(201, "POST", "/v1/employers", map[string]any{"name": "Boulangerie Martin", "siret": "73282932000074", "kind": "company", "commune_code": "94028", "address": "1 rue de Paris"})
+		c.Must(201, "POST", "/v1/schools", map[string]any{"uai": "0941234A", "name": "Collège Jean Macé", "kind": "college", "commune_code": "94028", "education_priority": "rep", "qpv": true})
+		pupil := c.Must(201, "POST", "/v1/pupils", map[string]any{"school_uai": "0941234A", "grade": "3e", "class_name": "3eB", "first_name": "Lina",
 			"last_name": "Benali", "birth_date": "2010-03-14", "guardians": []map[string]string{{"name": "Karim Benali", "email": "k@example.fr", "phone": "0612345678"}}})
 		week := domain.WeekOf(time.Now().AddDate(0, 2, 0))
-		offer := post(t, base, "/v1/offers", map[string]any{"employer_id": emp["id"], "title": "Découverte du fournil", "description": "Pétrissage",
+		offer := c.Must(201, "POST", "/v1/offers", map[string]any{"employer_id": emp["id"], "title": "Découverte du fournil", "description": "Pétrissage",
 			"sector": "s1", "grades": []string{"3e"}, "weeks": []string{week}, "seats": 2, "commune_code": "94028",
 			"address": "1 rue de Paris", "lat": 48.79, "lon": 2.455})
-		application := post(t, base, "/v1/offers/"+offer["id"].(string)+"/applications", map[string]any{
+		application := c.Must(201, "POST", "/v1/offers/"+offer["id"].(string)+"/applications", map[string]any{
 			"pupil_id": pupil["id"], "weeks": []string{week}, "motivation": "J'aime le pain."})
-		done := post(t, base, "/v1/applications/"+application["id"].(string)+"/accept", map[string]any{})
+		done := c.Must(200, "POST", "/v1/applications/"+application["id"].(string)+"/accept", map[string]any{})
 		pos := done["position"].(string)
-		stats := get(t, base, "/v1/stats/offers?min_position="+pos)
-		appDoc := get(t, base, "/v1/applications/"+application["id"].(string)+"?min_position="+pos)
+		stats := c.Must(200, "GET", "/v1/stats/offers?min_position="+pos, nil)
+		appDoc := c.Must(200, "GET", "/v1/applications/"+application["id"].(string)+"?min_position="+pos, nil)
 		stop()
 
 		redisURL := r.URL
@@ -115,13 +81,13 @@ func TestReplay(t *testing.T) {
 
 		// with a real Redis the service serves the rebuilt generation
 		// as it was; with miniredis, too (same server, still running)
-		base, stop = serveFor(t, dir, redisURL)
-		again := get(t, base, "/v1/stats/offers?min_position="+pos)
+		c, stop = serveFor(t, dir, redisURL)
+		again := c.Must(200, "GET", "/v1/stats/offers?min_position="+pos, nil)
 		if !reflect.DeepEqual(again, stats) {
 			t.Fatalf("stats after replay:\n%v\nwant\n%v", again, stats)
 		}
 		// the personal data read back with the service's keys
-		if got := get(t, base, "/v1/applications/"+application["id"].(string)); !reflect.DeepEqual(got, appDoc) {
+		if got := c.Must(200, "GET", "/v1/applications/"+application["id"].(string), nil); !reflect.DeepEqual(got, appDoc) {
 			t.Fatalf("application after replay:\n%v\nwant\n%v", got, appDoc)
 		}
 

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ import (
 	"passerelle/internal/auth"
 	"passerelle/internal/authz"
 	"passerelle/internal/ratelimit"
+	"passerelle/internal/route"
 	"passerelle/projections"
 	"passerelle/readapi"
 )
@@ -66,6 +68,7 @@ type App struct {
 	log     *slog.Logger
 	Store   eventstore.Store
 	Redis   redis.UniversalClient
+	redis   string // its address, for the logs
 	mini    *miniredis.Miniredis
 	runner  *projections.Runner
 	Service *commands.Service
@@ -73,6 +76,7 @@ type App struct {
 	Expirer *commands.Expirer
 	handler http.Handler
 	mux     *chi.Mux
+	list    []route.Route
 	metrics *metrics
 
 	cancel context.CancelFunc
@@ -111,13 +115,15 @@ func Open(cfg Config) (*App, error) {
 			a.Store.Close()
 			return nil, fmt.Errorf("start in-process redis: %w", err)
 		}
-		a.Redis = redis.NewClient(&redis.Options{Addr: a.mini.Addr()})
+		a.redis = a.mini.Addr()
+		a.Redis = redis.NewClient(&redis.Options{Addr: a.redis})
 	} else {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
 			a.Store.Close()
 			return nil, fmt.Errorf("redis url: %w", err)
 		}
+		a.redis = opts.Addr
 		a.Redis = redis.NewClient(opts)
 	}
 	places, err := refdata.Load()
@@ -142,12 +148,7 @@ func Open(cfg Config) (*App, error) {
 }
 
 // RedisAddr is the address of the Redis the read models live in.
-func (a *App) RedisAddr() string {
-	if a.mini != nil {
-		return a.mini.Addr()
-	}
-	return a.Redis.(*redis.Client).Options().Addr
-}
+func (a *App) RedisAddr() string { return a.redis }
 
 // Start runs the projections in the background; it returns once they are
 // subscribed to the log.
@@ -202,9 +203,9 @@ func (a *App) WaitCaughtUp(ctx context.Context) error {
 	}
 }
 
-// Routes lists the API's routes (method and pattern), for tests that must
-// cover every one.
-func (a *App) Routes() chi.Routes { return a.mux }
+// Routes is every route of the API, as declared: what the router serves and
+// the guard enforces, and what tests must cover.
+func (a *App) Routes() []route.Route { return a.list }
 
 // Handler is the whole HTTP API.
 func (a *App) Handler() http.Handler { return a.handler }
@@ -231,6 +232,7 @@ func (a *App) Close() error {
 }
 
 func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *history.API) http.Handler {
+	a.list = slices.Concat(cmds.Routes(), queries.Routes(), logQueries.Routes(), a.operations())
 	r := chi.NewRouter()
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, api.Errorf(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
@@ -238,25 +240,30 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *histo
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, api.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
 	})
-	cmds.Routes(r)
-	cmds.TargetRoutes(r)
-	queries.Routes(r)
-	logQueries.Routes(r)
-	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	r.Get("/readyz", a.readyz)
-	r.Method(http.MethodGet, "/metrics", a.metrics.handler())
-	r.Get("/openapi.json", serveOpenAPI)
+	route.Mount(r, a.list)
 	a.mux = r
 	var h http.Handler = r
 	if a.cfg.Verifier != nil {
-		h = authz.New(r, a.cfg.Verifier, a.Store)
+		h = authz.New(r, a.cfg.Verifier, a.Store, route.Rules(a.list))
 	}
 	if a.cfg.RateLimit > 0 {
 		h = ratelimit.New(a.cfg.RateLimit, a.cfg.RateBurst, nil).Middleware(h)
 	}
 	return middleware.RequestID(a.recoverer(securityHeaders(a.metrics.middleware(h))))
+}
+
+// operations are the routes for those who run the service, open to all.
+func (a *App) operations() []route.Route {
+	const get = http.MethodGet
+	return []route.Route{
+		{Method: get, Pattern: "/healthz", Status: http.StatusOK, Summary: "Liveness", Allow: authz.Open,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			})},
+		{Method: get, Pattern: "/readyz", Status: http.StatusOK, Summary: "Readiness", Allow: authz.Open, Handler: http.HandlerFunc(a.readyz)},
+		{Method: get, Pattern: "/metrics", Status: http.StatusOK, Summary: "Prometheus metrics", Allow: authz.Open, Handler: a.metrics.handler()},
+		{Method: get, Pattern: "/openapi.json", Status: http.StatusOK, Summary: "This API description", Allow: authz.Open, Handler: http.HandlerFunc(serveOpenAPI)},
+	}
 }
 
 // recoverer turns a panic into a contract 500 without leaking its details.
@@ -268,6 +275,7 @@ func (a *App) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				a.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				// %v, not %w: whatever was thrown, the answer is a 500
 				api.WriteError(w, r, fmt.Errorf("panic: %v", v))
 			}
 		}()

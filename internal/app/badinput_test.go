@@ -5,9 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +14,8 @@ import (
 
 	"passerelle/domain"
 	"passerelle/internal/app"
+	"passerelle/internal/route"
+	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
 )
 
@@ -39,35 +40,35 @@ type badFixture struct {
 	head                           string // log position after the setup
 }
 
-func setupBadFixture(t *testing.T, a *app.App, c client) badFixture {
+func setupBadFixture(t *testing.T, a *app.App, c httpclient.Client) badFixture {
 	t.Helper()
 	var f badFixture
-	f.employer = str(c.must(201, "POST", "/v1/employers", validEmployer()), "id")
-	c.must(201, "POST", "/v1/schools", validSchool())
+	f.employer = str(c.Must(201, "POST", "/v1/employers", validEmployer()), "id")
+	c.Must(201, "POST", "/v1/schools", validSchool())
 	pupils := make([]string, 4)
 	for i := range pupils {
 		p := validPupil()
 		p["first_name"] = fmt.Sprintf("Élève %d", i)
-		pupils[i] = str(c.must(201, "POST", "/v1/pupils", p), "id")
+		pupils[i] = str(c.Must(201, "POST", "/v1/pupils", p), "id")
 	}
 	f.pupilFree = pupils[3]
-	f.offer = str(c.must(201, "POST", "/v1/offers", validOffer(f.employer)), "id")
+	f.offer = str(c.Must(201, "POST", "/v1/offers", validOffer(f.employer)), "id")
 	apply := func(pupil, week string) string {
-		return str(c.must(201, "POST", "/v1/offers/"+f.offer+"/applications", map[string]any{
+		return str(c.Must(201, "POST", "/v1/offers/"+f.offer+"/applications", map[string]any{
 			"pupil_id": pupil, "weeks": []string{week}, "motivation": "J'aime le pain.",
 		}), "id")
 	}
 	f.rejectedPupil = pupils[0]
 	f.rejected = apply(pupils[0], weekA)
-	c.must(200, "POST", "/v1/applications/"+f.rejected+"/reject", map[string]any{"reason": "complet"})
+	c.Must(200, "POST", "/v1/applications/"+f.rejected+"/reject", map[string]any{"reason": "complet"})
 	f.submitted = apply(pupils[1], weekA)
 	f.confirmed = apply(pupils[2], weekB)
-	c.must(200, "POST", "/v1/applications/"+f.confirmed+"/accept", nil)
-	conf := c.must(200, "POST", "/v1/applications/"+f.confirmed+"/confirm", nil)
+	c.Must(200, "POST", "/v1/applications/"+f.confirmed+"/accept", nil)
+	conf := c.Must(200, "POST", "/v1/applications/"+f.confirmed+"/confirm", nil)
 	f.convention = str(conf, "convention_id")
-	c.must(200, "POST", "/v1/conventions/"+f.convention+"/complete", employerPart())
-	done := c.must(200, "POST", "/v1/conventions/"+f.convention+"/complete", schoolPart())
-	conv := c.must(200, "GET", "/v1/conventions/"+f.convention+"?min_position="+str(done, "position"), nil)
+	c.Must(200, "POST", "/v1/conventions/"+f.convention+"/complete", employerPart())
+	done := c.Must(200, "POST", "/v1/conventions/"+f.convention+"/complete", schoolPart())
+	conv := c.Must(200, "GET", "/v1/conventions/"+f.convention+"?min_position="+str(done, "position"), nil)
 	f.hash = str(conv, "document_hash")
 	if str(conv, "status") != "ready" || len(f.hash) != 64 {
 		t.Fatalf("the completed convention is not ready to sign: %v", conv)
@@ -133,61 +134,13 @@ func with(m map[string]any, kv ...any) string {
 	return string(b)
 }
 
-// rawReply is an answer read without assumptions on its shape.
-type rawReply struct {
-	status int
-	header http.Header
-	raw    string
-}
-
-// send performs one request; a Server-Sent Events answer is not read
-// past its headers.
-func send(t *testing.T, c client, method, path, body string, header ...string) rawReply {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.bear != "" {
-		req.Header.Set("Authorization", "Bearer "+c.bear)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	r := rawReply{status: resp.StatusCode, header: resp.Header}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		r.raw = "<event stream>"
-		return r
-	}
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the answer: %v", method, path, err)
-	}
-	r.raw = string(raw)
-	return r
-}
-
 // logHead is the position of the last event in the log, from /readyz.
-func logHead(t *testing.T, c client) string {
+func logHead(t *testing.T, c httpclient.Client) string {
 	t.Helper()
-	r := c.do("GET", "/readyz", nil)
-	h := str(r.body, "head")
+	r := c.Do("GET", "/readyz", nil)
+	h := str(r.Body, "head")
 	if h == "" {
-		t.Fatalf("/readyz gave no head: %d %s", r.status, r.raw)
+		t.Fatalf("/readyz gave no head: %d %s", r.Status, r.Raw)
 	}
 	return h
 }
@@ -256,9 +209,10 @@ type badCase struct {
 	field  string // the field error.fields must name
 }
 
-func badInputCases(f badFixture) []badCase {
-	const mib = 1 << 20
-	big := `{"name":"` + strings.Repeat("a", mib) + `"}`
+// badInputCases are the cases for the declared routes: those every
+// command and every query gets from its declaration, then each route's
+// own. A route without a target for the derived cases fails the test.
+func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 	bad := func(route, name, method, path, body string, status int, code, field string) badCase {
 		return badCase{route: route, name: name, method: method, path: path, body: body, status: status, code: code, field: field}
 	}
@@ -280,41 +234,71 @@ func badInputCases(f badFixture) []badCase {
 	// Every command: the body is decoded strictly before anything else. The
 	// targets are chosen so that a body wrongly taken for an empty object
 	// cannot change the state the other cases rely on.
-	commands := []struct{ route, path string }{
-		{"POST /v1/employers", "/v1/employers"},
-		{"POST /v1/schools", "/v1/schools"},
-		{"POST /v1/pupils", "/v1/pupils"},
-		{"POST /v1/offers", "/v1/offers"},
-		{"POST /v1/offers/{id}/withdraw", "/v1/offers/" + neverCreated + "/withdraw"},
-		{"POST /v1/offers/{id}/amend", "/v1/offers/" + neverCreated + "/amend"},
-		{"POST /v1/offers/{id}/reopen", "/v1/offers/" + neverCreated + "/reopen"},
-		{"POST /v1/offers/{id}/applications", "/v1/offers/" + f.offer + "/applications"},
-		{"POST /v1/applications/{id}/accept", "/v1/applications/" + f.rejected + "/accept"},
-		{"POST /v1/applications/{id}/reject", "/v1/applications/" + f.submitted + "/reject"},
-		{"POST /v1/applications/{id}/withdraw", "/v1/applications/" + f.rejected + "/withdraw"},
-		{"POST /v1/applications/{id}/confirm", "/v1/applications/" + f.submitted + "/confirm"},
-		{"POST /v1/applications/{id}/read", "/v1/applications/" + f.rejected + "/read"},
-		{"POST /v1/applications/{id}/cancel", "/v1/applications/" + f.submitted + "/cancel"},
-		{"POST /v1/conventions/{id}/complete", "/v1/conventions/" + neverCreated + "/complete"},
-		{"POST /v1/conventions/{id}/cancel", "/v1/conventions/" + f.convention + "/cancel"},
-		{"POST /v1/conventions/{id}/signatures", "/v1/conventions/" + f.convention + "/signatures"},
-		{"POST /v1/pupils/{id}/forget", "/v1/pupils/" + neverCreated + "/forget"},
-		{"POST /v1/targets", "/v1/targets"},
+	commandTargets := map[string]string{
+		"POST /v1/employers":                   "/v1/employers",
+		"POST /v1/schools":                     "/v1/schools",
+		"POST /v1/pupils":                      "/v1/pupils",
+		"POST /v1/offers":                      "/v1/offers",
+		"POST /v1/offers/{id}/withdraw":        "/v1/offers/" + neverCreated + "/withdraw",
+		"POST /v1/offers/{id}/amend":           "/v1/offers/" + neverCreated + "/amend",
+		"POST /v1/offers/{id}/reopen":          "/v1/offers/" + neverCreated + "/reopen",
+		"POST /v1/offers/{id}/applications":    "/v1/offers/" + f.offer + "/applications",
+		"POST /v1/applications/{id}/accept":    "/v1/applications/" + f.rejected + "/accept",
+		"POST /v1/applications/{id}/reject":    "/v1/applications/" + f.submitted + "/reject",
+		"POST /v1/applications/{id}/withdraw":  "/v1/applications/" + f.rejected + "/withdraw",
+		"POST /v1/applications/{id}/confirm":   "/v1/applications/" + f.submitted + "/confirm",
+		"POST /v1/applications/{id}/read":      "/v1/applications/" + f.rejected + "/read",
+		"POST /v1/applications/{id}/cancel":    "/v1/applications/" + f.submitted + "/cancel",
+		"POST /v1/conventions/{id}/complete":   "/v1/conventions/" + neverCreated + "/complete",
+		"POST /v1/conventions/{id}/cancel":     "/v1/conventions/" + f.convention + "/cancel",
+		"POST /v1/conventions/{id}/signatures": "/v1/conventions/" + f.convention + "/signatures",
+		"POST /v1/pupils/{id}/forget":          "/v1/pupils/" + neverCreated + "/forget",
+		"POST /v1/targets":                     "/v1/targets",
 	}
-	for _, cmd := range commands {
-		cs = append(cs,
-			invalid(cmd.route, "truncated JSON", "POST", cmd.path, `{"name":`, "body"),
-			invalid(cmd.route, "not JSON", "POST", cmd.path, `name=Martin`, "body"),
-			invalid(cmd.route, "an array", "POST", cmd.path, `[1,2]`, "body"),
-			invalid(cmd.route, "a string", "POST", cmd.path, `"hello"`, "body"),
-			invalid(cmd.route, "two objects", "POST", cmd.path, `{} {}`, "body"),
-			invalid(cmd.route, "trailing garbage", "POST", cmd.path, `{} x`, "body"),
-			invalid(cmd.route, "a stray closing brace", "POST", cmd.path, `{}}`, "body"),
-			invalid(cmd.route, "a stray closing bracket", "POST", cmd.path, `{}]`, "body"),
-			invalid(cmd.route, "unknown field", "POST", cmd.path, `{"zzz_unknown":1}`, "zzz_unknown"),
-			bad(cmd.route, "body over 1 MiB", "POST", cmd.path, big, 413, "too_large", ""),
-			bad(cmd.route, "body of whitespace over 1 MiB", "POST", cmd.path, "{}"+strings.Repeat(" ", mib), 413, "too_large", ""),
-		)
+	// Every query, at a resource that exists.
+	queryTargets := map[string]string{
+		"GET /v1/offers":                      "/v1/offers",
+		"GET /v1/offers/{id}":                 "/v1/offers/" + f.offer,
+		"GET /v1/applications/{id}":           "/v1/applications/" + f.submitted,
+		"GET /v1/conventions/{id}":            "/v1/conventions/" + f.convention,
+		"GET /v1/pupils/{id}/applications":    "/v1/pupils/" + f.pupilFree + "/applications",
+		"GET /v1/employers/{id}/applications": "/v1/employers/" + f.employer + "/applications",
+		"GET /v1/stats/offers":                "/v1/stats/offers",
+		"GET /v1/stats/stream":                "/v1/stats/stream",
+		"GET /v1/schools/{uai}/dashboard":     "/v1/schools/" + uai + "/dashboard",
+		"GET /v1/schools/{uai}/pupils":        "/v1/schools/" + uai + "/pupils",
+		"GET /v1/schools/{uai}/pupils/{id}":   "/v1/schools/" + uai + "/pupils/" + f.pupilFree,
+		"GET /v1/pupils/{id}/follow-up":       "/v1/pupils/" + f.pupilFree + "/follow-up",
+		"GET /v1/stats/placements":            "/v1/stats/placements",
+		"GET /v1/audit/applications/{id}":     "/v1/audit/applications/" + f.confirmed,
+		"GET /v1/pupils/{id}":                 "/v1/pupils/" + f.pupilFree,
+	}
+	for _, rt := range routes {
+		switch {
+		case rt.Method == "POST":
+			path, ok := commandTargets[rt.Key()]
+			if !ok {
+				t.Errorf("the command %s has no bad-input target: add it to commandTargets", rt.Key())
+				continue
+			}
+			cs = append(cs, badBodies(rt, path)...)
+		case strings.HasPrefix(rt.Pattern, "/v1/"):
+			path, ok := queryTargets[rt.Key()]
+			if !ok {
+				t.Errorf("the query %s has no bad-input target: add it to queryTargets", rt.Key())
+				continue
+			}
+			if !slices.Contains(rt.Query, "min_position") {
+				t.Errorf("the query %s does not take min_position", rt.Key())
+			}
+			cs = append(cs,
+				invalid(rt.Key(), "min_position=-3", "GET", path+"?min_position=-3", "", "min_position"),
+				invalid(rt.Key(), "min_position=1.5", "GET", path+"?min_position=1.5", "", "min_position"),
+			)
+			if rt.StrictQuery {
+				cs = append(cs, invalid(rt.Key(), "unknown parameter", "GET", path+"?zzz_unknown=1", "", "zzz_unknown"))
+			}
+		}
 	}
 	cs = append(cs, badCase{route: "POST /v1/employers", name: "Idempotency-Key over 255 characters", method: "POST", path: "/v1/employers",
 		body: with(validEmployer()), header: []string{"Idempotency-Key", strings.Repeat("k", 256)}, status: 400, code: "validation_failed", field: "Idempotency-Key"})
@@ -323,7 +307,6 @@ func badInputCases(f badFixture) []badCase {
 	r := "POST /v1/employers"
 	emp := validEmployer()
 	cs = append(cs,
-		invalid(r, "empty body", "POST", "/v1/employers", "", "body"),
 		invalid(r, "name is a number", "POST", "/v1/employers", with(emp, "name", 42), "name"),
 		invalid(r, "siret is a number", "POST", "/v1/employers", with(emp, "siret", 73282932000074), "siret"),
 		invalid(r, "kind is a list", "POST", "/v1/employers", with(emp, "kind", []string{"company"}), "kind"),
@@ -347,7 +330,6 @@ func badInputCases(f badFixture) []badCase {
 	sch := validSchool()
 	sch["uai"] = "0751234B" // not registered: a success would register it
 	cs = append(cs,
-		invalid(r, "empty body", "POST", "/v1/schools", "", "body"),
 		invalid(r, "qpv is a string", "POST", "/v1/schools", with(sch, "qpv", "yes"), "qpv"),
 		invalid(r, "uai is a number", "POST", "/v1/schools", with(sch, "uai", 751234), "uai"),
 		rule(r, "lower-case uai", "POST", "/v1/schools", with(sch, "uai", "0751234b"), "uai"),
@@ -371,7 +353,6 @@ func badInputCases(f badFixture) []badCase {
 		return []any{g}
 	}
 	cs = append(cs,
-		invalid(r, "empty body", "POST", "/v1/pupils", "", "body"),
 		invalid(r, "guardians is an object", "POST", "/v1/pupils", with(pup, "guardians", map[string]any{"name": "K"}), "guardians"),
 		invalid(r, "a guardian's name is a number", "POST", "/v1/pupils", with(pup, "guardians", guardian("name", 7)), "guardians.name"),
 		invalid(r, "a guardian has an unknown field", "POST", "/v1/pupils", with(pup, "guardians", guardian("nickname", "K")), "guardians[0].nickname"),
@@ -396,7 +377,6 @@ func badInputCases(f badFixture) []badCase {
 	r = "POST /v1/offers"
 	off := validOffer(f.employer)
 	cs = append(cs,
-		invalid(r, "empty body", "POST", "/v1/offers", "", "body"),
 		invalid(r, "malformed employer_id", "POST", "/v1/offers", with(off, "employer_id", "../../employer"), "employer_id"),
 		invalid(r, "seats is a fraction", "POST", "/v1/offers", with(off, "seats", 1.5), "seats"),
 		invalid(r, "seats is a string", "POST", "/v1/offers", with(off, "seats", "2"), "seats"),
@@ -449,7 +429,6 @@ func badInputCases(f badFixture) []badCase {
 	cs = append(cs,
 		notFound(r, "unknown offer", "POST", "/v1/offers/"+neverCreated+"/applications", with(app)),
 		notFound(r, "malformed offer id", "POST", "/v1/offers/%27%20OR%201=1--/applications", with(app)),
-		invalid(r, "empty body", "POST", apply, "", "body"),
 		invalid(r, "malformed pupil_id", "POST", apply, with(app, "pupil_id", "pupil-1"), "pupil_id"),
 		invalid(r, "weeks is a string", "POST", apply, with(app, "weeks", weekA), "weeks"),
 		rule(r, "unknown pupil", "POST", apply, with(app, "pupil_id", neverCreated), "pupil_id"),
@@ -480,7 +459,6 @@ func badInputCases(f badFixture) []badCase {
 		rule(r, "missing reason", "POST", reject(f.submitted), `{}`, "reason"),
 		rule(r, "blank reason", "POST", reject(f.submitted), `{"reason":"  "}`, "reason"),
 		rule(r, "reason over 1000 bytes", "POST", reject(f.submitted), with(map[string]any{}, "reason", strings.Repeat("r", 1001)), "reason"),
-		invalid(r, "empty body", "POST", reject(f.submitted), "", "body"),
 		invalid(r, "reason is a number", "POST", reject(f.submitted), `{"reason":7}`, "reason"),
 		notFound(r, "unknown application", "POST", reject(neverCreated), `{"reason":"non"}`),
 		notFound(r, "malformed id", "POST", reject("%00"), `{"reason":"non"}`),
@@ -518,7 +496,6 @@ func badInputCases(f badFixture) []badCase {
 	cs = append(cs,
 		notFound(r, "unknown offer", "POST", "/v1/offers/"+neverCreated+"/amend", `{"title":"Autre"}`),
 		notFound(r, "malformed id", "POST", "/v1/offers/offer-1/amend", `{"title":"Autre"}`),
-		invalid(r, "empty body", "POST", amend, "", "body"),
 		invalid(r, "seats is a string", "POST", amend, `{"seats":"3"}`, "seats"),
 		invalid(r, "a field it does not take", "POST", amend, `{"sector":"s2"}`, "sector"),
 		rule(r, "zero seats", "POST", amend, `{"seats":0}`, "seats"),
@@ -547,7 +524,6 @@ func badInputCases(f badFixture) []badCase {
 	cs = append(cs,
 		notFound(r, "unknown application", "POST", cancelApp(neverCreated), `{"reason":"fermeture"}`),
 		notFound(r, "malformed id", "POST", cancelApp("..%2F"), `{"reason":"fermeture"}`),
-		invalid(r, "empty body", "POST", cancelApp(f.confirmed), "", "body"),
 		invalid(r, "reason is a list", "POST", cancelApp(f.confirmed), `{"reason":["a"]}`, "reason"),
 		rule(r, "missing reason", "POST", cancelApp(f.confirmed), `{}`, "reason"),
 		conflict(r, "cancel a submitted application", "POST", cancelApp(f.submitted), `{"reason":"fermeture"}`),
@@ -560,7 +536,6 @@ func badInputCases(f badFixture) []badCase {
 	cs = append(cs,
 		notFound(r, "unknown convention", "POST", "/v1/conventions/"+neverCreated+"/complete", with(employerPart())),
 		notFound(r, "malformed id", "POST", "/v1/conventions/%C3%A9/complete", with(employerPart())),
-		invalid(r, "empty body", "POST", complete, "", "body"),
 		invalid(r, "tutor is a string", "POST", complete, with(employerPart(), "tutor", "Paul"), "tutor"),
 		invalid(r, "both_guardians is a string", "POST", complete, with(schoolPart(), "both_guardians", "yes"), "both_guardians"),
 		rule(r, "unknown party", "POST", complete, with(employerPart(), "party", "mayor"), "party"),
@@ -574,7 +549,6 @@ func badInputCases(f badFixture) []badCase {
 	cs = append(cs,
 		notFound(r, "unknown convention", "POST", "/v1/conventions/"+neverCreated+"/cancel", `{"reason":"fermeture"}`),
 		notFound(r, "malformed id", "POST", "/v1/conventions/1/cancel", `{"reason":"fermeture"}`),
-		invalid(r, "empty body", "POST", "/v1/conventions/"+f.convention+"/cancel", "", "body"),
 		rule(r, "missing reason", "POST", "/v1/conventions/"+f.convention+"/cancel", `{}`, "reason"),
 		rule(r, "reason over 1000 bytes", "POST", "/v1/conventions/"+f.convention+"/cancel", with(map[string]any{}, "reason", strings.Repeat("r", 1001)), "reason"),
 	)
@@ -591,7 +565,6 @@ func badInputCases(f badFixture) []badCase {
 		rule(r, "malformed document_hash", "POST", sign, with(sig, "document_hash", "abc"), "document_hash"),
 		rule(r, "document_hash of 63 digits", "POST", sign, with(sig, "document_hash", f.hash[:63]), "document_hash"),
 		invalid(r, "role is a number", "POST", sign, with(sig, "role", 1), "role"),
-		invalid(r, "empty body", "POST", sign, "", "body"),
 		conflict(r, "another version of the document", "POST", sign, with(sig, "document_hash", strings.Repeat("0", 64))),
 		notFound(r, "unknown convention", "POST", "/v1/conventions/"+neverCreated+"/signatures", with(sig)),
 		notFound(r, "malformed id", "POST", "/v1/conventions/..%2F"+f.convention+"/signatures", with(sig)),
@@ -649,28 +622,8 @@ func badInputCases(f badFixture) []badCase {
 			notFound(g.route, "a UUID without dashes", "GET", g.prefix+strings.ReplaceAll(neverCreated, "-", "")+g.suffix, ""),
 		)
 	}
-	known := map[string]string{
-		"GET /v1/offers/{id}":                 "/v1/offers/" + f.offer,
-		"GET /v1/applications/{id}":           "/v1/applications/" + f.submitted,
-		"GET /v1/conventions/{id}":            "/v1/conventions/" + f.convention,
-		"GET /v1/pupils/{id}/applications":    "/v1/pupils/" + f.pupilFree + "/applications",
-		"GET /v1/employers/{id}/applications": "/v1/employers/" + f.employer + "/applications",
-		"GET /v1/stats/offers":                "/v1/stats/offers",
-		"GET /v1/stats/stream":                "/v1/stats/stream",
-		"GET /v1/schools/{uai}/dashboard":     "/v1/schools/" + uai + "/dashboard",
-		"GET /v1/stats/placements":            "/v1/stats/placements",
-		"GET /v1/audit/applications/{id}":     "/v1/audit/applications/" + f.confirmed,
-		"GET /v1/pupils/{id}":                 "/v1/pupils/" + f.pupilFree,
-	}
-	for _, route := range slices.Sorted(maps.Keys(known)) {
-		path := known[route]
-		cs = append(cs,
-			invalid(route, "min_position=-3", "GET", path+"?min_position=-3", "", "min_position"),
-			invalid(route, "min_position=1.5", "GET", path+"?min_position=1.5", "", "min_position"),
-		)
-	}
-	inbox := known["GET /v1/employers/{id}/applications"]
-	mine := known["GET /v1/pupils/{id}/applications"]
+	inbox := queryTargets["GET /v1/employers/{id}/applications"]
+	mine := queryTargets["GET /v1/pupils/{id}/applications"]
 	cs = append(cs,
 		invalid("GET /v1/pupils/{id}/applications", "page=0", "GET", mine+"?page=0", "", "page"),
 		invalid("GET /v1/pupils/{id}/applications", "per_page=1000", "GET", mine+"?per_page=1000", "", "per_page"),
@@ -678,8 +631,8 @@ func badInputCases(f badFixture) []badCase {
 		invalid("GET /v1/employers/{id}/applications", "malformed offer_id", "GET", inbox+"?offer_id=..%2Fx", "", "offer_id"),
 		invalid("GET /v1/employers/{id}/applications", "page=abc", "GET", inbox+"?page=abc", "", "page"),
 		invalid("GET /v1/employers/{id}/applications", "per_page=-5", "GET", inbox+"?per_page=-5", "", "per_page"),
-		invalid("GET /v1/audit/applications/{id}", "as_of=yesterday", "GET", known["GET /v1/audit/applications/{id}"]+"?as_of=yesterday", "", "as_of"),
-		invalid("GET /v1/audit/applications/{id}", "format=xml", "GET", known["GET /v1/audit/applications/{id}"]+"?format=xml", "", "format"),
+		invalid("GET /v1/audit/applications/{id}", "as_of=yesterday", "GET", queryTargets["GET /v1/audit/applications/{id}"]+"?as_of=yesterday", "", "as_of"),
+		invalid("GET /v1/audit/applications/{id}", "format=xml", "GET", queryTargets["GET /v1/audit/applications/{id}"]+"?format=xml", "", "format"),
 		notFound("GET /v1/schools/{uai}/dashboard", "unregistered UAI", "GET", "/v1/schools/0000000A/dashboard", ""),
 		notFound("GET /v1/schools/{uai}/dashboard", "lower-case UAI", "GET", "/v1/schools/0941234a/dashboard", ""),
 		invalid("GET /v1/stats/placements", "malformed department", "GET", "/v1/stats/placements?department=9", "", "department"),
@@ -702,7 +655,6 @@ func badInputCases(f badFixture) []badCase {
 			notFound(g.route, "malformed id", "GET", g.prefix+"nope"+g.suffix, ""),
 			notFound(g.route, "encoded traversal id", "GET", g.prefix+"..%2F..%2F..%2Fetc%2Fpasswd"+g.suffix, ""),
 			notFound(g.route, "a 5000-character id", "GET", g.prefix+strings.Repeat("a", 5000)+g.suffix, ""),
-			invalid(g.route, "min_position=1.5", "GET", g.prefix+f.pupilFree+g.suffix+"?min_position=1.5", "", "min_position"),
 		)
 	}
 	r = "GET /v1/schools/{uai}/pupils"
@@ -716,12 +668,10 @@ func badInputCases(f badFixture) []badCase {
 		invalid(r, "class over 100 bytes", "GET", pupils+"?class="+strings.Repeat("x", 101), "", "class"),
 		invalid(r, "page=0", "GET", pupils+"?page=0", "", "page"),
 		invalid(r, "unknown parameter", "GET", pupils+"?colour=blue", "", "colour"),
-		invalid(r, "min_position=-3", "GET", pupils+"?min_position=-3", "", "min_position"),
 	)
 	r = "POST /v1/targets"
 	target := map[string]any{"scope": "department", "code": "94", "metric": "offers_open", "target": 10}
 	cs = append(cs,
-		invalid(r, "empty body", "POST", "/v1/targets", "", "body"),
 		invalid(r, "target is a string", "POST", "/v1/targets", with(target, "target", "10"), "target"),
 		rule(r, "unknown scope", "POST", "/v1/targets", with(target, "scope", "planet"), "scope"),
 		rule(r, "unknown département", "POST", "/v1/targets", with(target, "code", "999"), "code"),
@@ -746,6 +696,58 @@ func badInputCases(f badFixture) []badCase {
 	return cs
 }
 
+// badBodies are the bodies every command refuses with 400 or 413, derived
+// from its declaration: malformed JSON, an unknown field, too large, empty
+// unless the body is optional, and each field with a value of the wrong
+// type.
+func badBodies(rt route.Route, path string) []badCase {
+	const mib = 1 << 20
+	key := rt.Key()
+	invalid := func(name, body, field string) badCase {
+		return badCase{route: key, name: name, method: "POST", path: path, body: body, status: 400, code: "validation_failed", field: field}
+	}
+	cs := []badCase{
+		invalid("truncated JSON", `{"name":`, "body"),
+		invalid("not JSON", `name=Martin`, "body"),
+		invalid("an array", `[1,2]`, "body"),
+		invalid("a string", `"hello"`, "body"),
+		invalid("two objects", `{} {}`, "body"),
+		invalid("trailing garbage", `{} x`, "body"),
+		invalid("a stray closing brace", `{}}`, "body"),
+		invalid("a stray closing bracket", `{}]`, "body"),
+		invalid("unknown field", `{"zzz_unknown":1}`, "zzz_unknown"),
+		{route: key, name: "body over 1 MiB", method: "POST", path: path, body: `{"name":"` + strings.Repeat("a", mib) + `"}`, status: 413, code: "too_large"},
+		{route: key, name: "body of whitespace over 1 MiB", method: "POST", path: path, body: "{}" + strings.Repeat(" ", mib), status: 413, code: "too_large"},
+	}
+	if !rt.OptionalBody {
+		cs = append(cs, invalid("empty body", "", "body"))
+	}
+	if rt.Body == nil {
+		return cs
+	}
+	// fields that must be present even when zero are given their zero value
+	present := map[string]any{}
+	for f := range rt.Body.Fields() {
+		if f.Tag.Get("required") == "true" {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			present[name] = reflect.Zero(f.Type).Interface()
+		}
+	}
+	for f := range rt.Body.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		t := f.Type
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		var wrong any = "x" // numbers, booleans, lists and objects
+		if t.Kind() == reflect.String {
+			wrong = 5
+		}
+		cs = append(cs, invalid(name+" of the wrong type", with(present, name, wrong), name))
+	}
+	return cs
+}
+
 // TestBadInput sends bad input to every route and checks the contract's
 // answer: the status, the error envelope and its code, the offending field,
 // never a 500, the same answer to the same request, and nothing appended.
@@ -756,50 +758,45 @@ func TestBadInput(t *testing.T) {
 func testBadInput(t *testing.T, rd redistest.Redis) {
 	a, c := boot(t, t.TempDir(), rd.URL)
 	f := setupBadFixture(t, a, c)
-	cases := badInputCases(f)
+	cases := badInputCases(t, f, a.Routes())
 
-	// Every route the router serves has bad-input cases.
+	// Every declared route has bad-input cases.
 	covered := map[string]bool{}
 	for _, bc := range cases {
 		covered[bc.route] = true
 	}
-	for route, methods := range servedRoutes(t, a) {
-		for _, m := range methods {
-			if m == "*" {
-				m = "GET"
-			}
-			if !covered[m+" "+route] {
-				t.Errorf("no bad-input case for %s %s", m, route)
-			}
+	for _, rt := range a.Routes() {
+		if !covered[rt.Key()] {
+			t.Errorf("no bad-input case for %s", rt.Key())
 		}
 	}
 
 	for _, bc := range cases {
 		t.Run(bc.route+"/"+bc.name, func(t *testing.T) {
 			before := logHead(t, c)
-			first := send(t, c, bc.method, bc.path, bc.body, bc.header...)
-			again := send(t, c, bc.method, bc.path, bc.body, bc.header...)
+			first := c.With(t).Do(bc.method, bc.path, bc.body, bc.header...)
+			again := c.With(t).Do(bc.method, bc.path, bc.body, bc.header...)
 			after := logHead(t, c)
 
-			for _, got := range []rawReply{first, again} {
-				if got.status >= 500 && !(got.status == 503 && bc.code == "not_ready") {
-					t.Errorf("%s %s: server error %d: %.300s", bc.method, bc.path, got.status, got.raw)
+			for _, got := range []httpclient.Reply{first, again} {
+				if got.Status >= 500 && (got.Status != 503 || bc.code != "not_ready") {
+					t.Errorf("%s %s: server error %d: %.300s", bc.method, bc.path, got.Status, got.Raw)
 				}
 			}
-			if first.status != bc.status {
-				t.Errorf("%s %.120s: status %d, want %d: %.300s", bc.method, bc.path, first.status, bc.status, first.raw)
+			if first.Status != bc.status {
+				t.Errorf("%s %.120s: status %d, want %d: %.300s", bc.method, bc.path, first.Status, bc.status, first.Raw)
 			}
 			if bc.code != "" {
-				if ct := first.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				if ct := first.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 					t.Errorf("content type %q", ct)
 				}
-				checkErrorEnvelope(t, first.raw, bc.code, bc.field)
-				if bc.code == "not_ready" && first.header.Get("Retry-After") == "" {
+				checkErrorEnvelope(t, first.Raw, bc.code, bc.field)
+				if bc.code == "not_ready" && first.Header.Get("Retry-After") == "" {
 					t.Errorf("503 not_ready without Retry-After")
 				}
 			}
-			if again.status != first.status || (bc.code != "" && !sameJSON(first.raw, again.raw)) {
-				t.Errorf("the same request answered differently:\nfirst %d %.300s\nagain %d %.300s", first.status, first.raw, again.status, again.raw)
+			if again.Status != first.Status || (bc.code != "" && !sameJSON(first.Raw, again.Raw)) {
+				t.Errorf("the same request answered differently:\nfirst %d %.300s\nagain %d %.300s", first.Status, first.Raw, again.Status, again.Raw)
 			}
 			if before != after {
 				t.Errorf("the log moved from %s to %s: a rejected request appended events", before, after)
@@ -828,12 +825,12 @@ func TestBadQueryAnswersAlike(t *testing.T) {
 		"page=0&per_page=0",
 		"grade=5e&week=2026-W60&available=yes",
 	} {
-		first := send(t, c, "GET", "/v1/offers?"+query, "")
-		checkErrorEnvelope(t, first.raw, "validation_failed", "")
+		first := c.With(t).Do("GET", "/v1/offers?"+query, "")
+		checkErrorEnvelope(t, first.Raw, "validation_failed", "")
 		for range 20 {
-			again := send(t, c, "GET", "/v1/offers?"+query, "")
-			if again.status != first.status || !sameJSON(again.raw, first.raw) {
-				t.Errorf("GET /v1/offers?%s answered differently:\nfirst %d %s\nthen  %d %s", query, first.status, first.raw, again.status, again.raw)
+			again := c.With(t).Do("GET", "/v1/offers?"+query, "")
+			if again.Status != first.Status || !sameJSON(again.Raw, first.Raw) {
+				t.Errorf("GET /v1/offers?%s answered differently:\nfirst %d %s\nthen  %d %s", query, first.Status, first.Raw, again.Status, again.Raw)
 				break
 			}
 		}
@@ -846,7 +843,7 @@ func TestBadQueryAnswersAlike(t *testing.T) {
 func TestEmployerInboxCarriesNoPupilIdentity(t *testing.T) {
 	a, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	f := setupBadFixture(t, a, c)
-	inbox := c.must(200, "GET", "/v1/employers/"+f.employer+"/applications?min_position="+f.head, nil)
+	inbox := c.Must(200, "GET", "/v1/employers/"+f.employer+"/applications?min_position="+f.head, nil)
 	items, _ := inbox["items"].([]any)
 	if len(items) == 0 {
 		t.Fatalf("empty inbox: %v", inbox)

@@ -1,11 +1,9 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -19,82 +17,9 @@ import (
 	"passerelle/eventstore/esdbserver/esdbtest"
 	"passerelle/internal/app"
 	"passerelle/internal/auth"
+	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
 )
-
-// client speaks JSON to a running server.
-type client struct {
-	t     *testing.T
-	base  string
-	token func(role, subject string) string // nil: no authentication
-	bear  string
-}
-
-// as returns a client acting as role and subject (unchanged when the
-// server runs without authentication).
-func (c client) as(role, subject string) client {
-	if c.token != nil {
-		c.bear = c.token(role, subject)
-	}
-	return c
-}
-
-type reply struct {
-	status int
-	header http.Header
-	body   map[string]any
-	raw    string
-}
-
-func (c client) do(method, path string, body any, header ...string) reply {
-	c.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, c.base+path, rd)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.bear != "" {
-		req.Header.Set("Authorization", "Bearer "+c.bear)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	if len(raw) > 0 && raw[0] == '{' {
-		if err := json.Unmarshal(raw, &r.body); err != nil {
-			c.t.Fatalf("%s %s: bad JSON %q: %v", method, path, raw, err)
-		}
-	}
-	return r
-}
-
-// must sends a request and fails the test unless the status is want.
-func (c client) must(want int, method, path string, body any, header ...string) map[string]any {
-	c.t.Helper()
-	r := c.do(method, path, body, header...)
-	if r.status != want {
-		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.status, want, r.raw)
-	}
-	return r.body
-}
 
 func str(m map[string]any, k string) string {
 	s, _ := m[k].(string)
@@ -119,12 +44,12 @@ func num(m map[string]any, path ...string) float64 {
 
 // boot starts a Passerelle over dataDir and redisURL behind a real HTTP
 // server.
-func boot(t *testing.T, dataDir, redisURL string) (*app.App, client) {
+func boot(t *testing.T, dataDir, redisURL string) (*app.App, httpclient.Client) {
 	t.Helper()
 	return bootWith(t, app.Config{DataDir: dataDir, RedisURL: redisURL})
 }
 
-func bootWith(t *testing.T, cfg app.Config) (*app.App, client) {
+func bootWith(t *testing.T, cfg app.Config) (*app.App, httpclient.Client) {
 	t.Helper()
 	a, err := app.Open(cfg)
 	if err != nil {
@@ -139,7 +64,7 @@ func bootWith(t *testing.T, cfg app.Config) (*app.App, client) {
 		srv.Close()
 		a.Close()
 	})
-	return a, client{t: t, base: srv.URL}
+	return a, httpclient.New(t, srv.URL)
 }
 
 // weekAhead is the ISO week n weeks from now, so that fixtures never fall
@@ -168,7 +93,7 @@ func TestWholeFlow(t *testing.T) {
 			redisURL = "" // the embedded default: a fresh in-process Redis
 		}
 		_, c2 := boot(t, dir, redisURL)
-		again := c2.must(200, "GET", "/v1/stats/offers?min_position="+pos, nil)
+		again := c2.Must(200, "GET", "/v1/stats/offers?min_position="+pos, nil)
 		if !reflect.DeepEqual(again, stats) {
 			t.Fatalf("stats after restart differ:\nbefore %v\nafter  %v", stats, again)
 		}
@@ -178,122 +103,122 @@ func TestWholeFlow(t *testing.T) {
 // wholeFlow runs post-offer → apply → accept → confirm → four signatures
 // over HTTP, checking the read models at each step; it returns the final
 // statistics.
-func wholeFlow(t *testing.T, c client) map[string]any {
+func wholeFlow(t *testing.T, c httpclient.Client) map[string]any {
 	w1, w2 := weekAhead(8), weekAhead(9)
-	bo, stat, aud := c.as("backoffice", "agent-1"), c.as("statistician", "insee-1"), c.as("auditor", "audit-1")
-	sch := c.as("school", uai)
-	emp := bo.must(201, "POST", "/v1/employers", map[string]any{
+	bo, stat, aud := c.As("backoffice", "agent-1"), c.As("statistician", "insee-1"), c.As("auditor", "audit-1")
+	sch := c.As("school", uai)
+	emp := bo.Must(201, "POST", "/v1/employers", map[string]any{
 		"name": "Boulangerie Martin", "siret": siret, "kind": "company", "commune_code": "94028", "address": "1 rue de Paris",
 	})
-	bo.must(201, "POST", "/v1/schools", map[string]any{
+	bo.Must(201, "POST", "/v1/schools", map[string]any{
 		"uai": uai, "name": "Collège Jean Macé", "kind": "college", "commune_code": "94028", "education_priority": "rep", "qpv": true,
 	})
-	pupil := sch.must(201, "POST", "/v1/pupils", map[string]any{
+	pupil := sch.Must(201, "POST", "/v1/pupils", map[string]any{
 		"school_uai": uai, "grade": "3e", "class_name": "3eB", "first_name": "Lina", "last_name": "Benali", "birth_date": "2012-03-14",
 		"guardians": []map[string]string{{"name": "Karim Benali", "email": "k.benali@example.fr", "phone": "0612345678"}},
 	})
-	emp_ := c.as("employer", str(emp, "id"))
-	pup, gua := c.as("pupil", str(pupil, "id")), c.as("guardian", str(pupil, "id"))
-	signer := map[string]client{"employer": emp_, "school_head": sch, "pupil": pup, "guardian": gua}
-	offer := emp_.must(201, "POST", "/v1/offers", map[string]any{
+	emp_ := c.As("employer", str(emp, "id"))
+	pup, gua := c.As("pupil", str(pupil, "id")), c.As("guardian", str(pupil, "id"))
+	signer := map[string]httpclient.Client{"employer": emp_, "school_head": sch, "pupil": pup, "guardian": gua}
+	offer := emp_.Must(201, "POST", "/v1/offers", map[string]any{
 		"employer_id": str(emp, "id"), "title": "Découverte du fournil", "description": "Pétrissage, cuisson, vente",
 		"sector": "s1", "grades": []string{"3e"}, "weeks": []string{w1, w2}, "seats": 1,
 		"commune_code": "94028", "address": "1 rue de Paris", "lat": 48.79, "lon": 2.455,
 	})
 	offerID := str(offer, "id")
-	got := pup.must(200, "GET", "/v1/offers/"+offerID+"?min_position="+str(offer, "position"), nil)
+	got := pup.Must(200, "GET", "/v1/offers/"+offerID+"?min_position="+str(offer, "position"), nil)
 	if str(got, "employer_name") != "Boulangerie Martin" || num(got, "seats_total") != 2 || num(got, "seats_available") != 2 || str(got, "department") != "94" || str(got, "status") != "open" {
 		t.Fatalf("offer read model: %v", got)
 	}
-	list := pup.must(200, "GET", "/v1/offers?grade=3e&department=94&sector=s1&available=true&week="+w1, nil)
+	list := pup.Must(200, "GET", "/v1/offers?grade=3e&department=94&sector=s1&available=true&week="+w1, nil)
 	if num(list, "total") != 1 {
 		t.Fatalf("search: %v", list)
 	}
-	near := pup.must(200, "GET", "/v1/offers?grade=3e&near=48.80,2.46&radius_km=5", nil)
+	near := pup.Must(200, "GET", "/v1/offers?grade=3e&near=48.80,2.46&radius_km=5", nil)
 	items, _ := near["items"].([]any)
 	if num(near, "total") != 1 || len(items) != 1 || num(items[0].(map[string]any), "distance_km") <= 0 || num(items[0].(map[string]any), "distance_km") > 5 {
 		t.Fatalf("geographic search: %v", near)
 	}
-	if far := pup.must(200, "GET", "/v1/offers?near=43.30,5.37&radius_km=20", nil); num(far, "total") != 0 {
+	if far := pup.Must(200, "GET", "/v1/offers?near=43.30,5.37&radius_km=20", nil); num(far, "total") != 0 {
 		t.Fatalf("an offer near Créteil found around Marseille: %v", far)
 	}
-	stats := stat.must(200, "GET", "/v1/stats/offers?min_position="+str(offer, "position"), nil)
+	stats := stat.Must(200, "GET", "/v1/stats/offers?min_position="+str(offer, "position"), nil)
 	if num(stats, "offers_open") != 1 || num(stats, "seats_available") != 2 || num(stats, "by_department", "94", "seats_total") != 2 || num(stats, "by_grade", "3e", "offers_open") != 1 {
 		t.Fatalf("stats after post: %v", stats)
 	}
 
-	app := pup.must(201, "POST", "/v1/offers/"+offerID+"/applications", map[string]any{
+	app := pup.Must(201, "POST", "/v1/offers/"+offerID+"/applications", map[string]any{
 		"pupil_id": str(pupil, "id"), "weeks": []string{w1}, "motivation": "J'aime le pain.",
 	})
 	appID := str(app, "id")
-	got = pup.must(200, "GET", "/v1/applications/"+appID+"?min_position="+str(app, "position"), nil)
+	got = pup.Must(200, "GET", "/v1/applications/"+appID+"?min_position="+str(app, "position"), nil)
 	if str(got, "status") != "submitted" || str(got, "pupil_id") != str(pupil, "id") {
 		t.Fatalf("application read model: %v", got)
 	}
-	inbox := emp_.must(200, "GET", "/v1/employers/"+str(emp, "id")+"/applications?status=submitted", nil)
+	inbox := emp_.Must(200, "GET", "/v1/employers/"+str(emp, "id")+"/applications?status=submitted", nil)
 	if num(inbox, "total") != 1 || strings.Contains(fmt.Sprint(inbox), "Benali") {
 		t.Fatalf("employer inbox: %v", inbox)
 	}
 
-	acc := emp_.must(200, "POST", "/v1/applications/"+appID+"/accept", nil)
-	got = emp_.must(200, "GET", "/v1/applications/"+appID+"?min_position="+str(acc, "position"), nil)
+	acc := emp_.Must(200, "POST", "/v1/applications/"+appID+"/accept", nil)
+	got = emp_.Must(200, "GET", "/v1/applications/"+appID+"?min_position="+str(acc, "position"), nil)
 	if str(got, "status") != "accepted" {
 		t.Fatalf("after accept: %v", got)
 	}
-	list = pup.must(200, "GET", "/v1/offers?available=true&week="+w1+"&min_position="+str(acc, "position"), nil)
+	list = pup.Must(200, "GET", "/v1/offers?available=true&week="+w1+"&min_position="+str(acc, "position"), nil)
 	if num(list, "total") != 0 {
 		t.Fatalf("a full week still listed as available: %v", list)
 	}
-	list = pup.must(200, "GET", "/v1/offers?available=true&week="+w2, nil)
+	list = pup.Must(200, "GET", "/v1/offers?available=true&week="+w2, nil)
 	if num(list, "total") != 1 {
 		t.Fatalf("the other week should stay available: %v", list)
 	}
-	stats = stat.must(200, "GET", "/v1/stats/offers?min_position="+str(acc, "position"), nil)
+	stats = stat.Must(200, "GET", "/v1/stats/offers?min_position="+str(acc, "position"), nil)
 	if num(stats, "seats_available") != 1 || num(stats, "seats_total") != 2 {
 		t.Fatalf("stats after accept: %v", stats)
 	}
 
-	conf := pup.must(200, "POST", "/v1/applications/"+appID+"/confirm", nil)
+	conf := pup.Must(200, "POST", "/v1/applications/"+appID+"/confirm", nil)
 	convID := str(conf, "convention_id")
 	if convID == "" {
 		t.Fatalf("confirm gave no convention_id: %v", conf)
 	}
-	conv := sch.must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(conf, "position"), nil)
+	conv := sch.Must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(conf, "position"), nil)
 	hash := str(conv, "document_hash")
 	if str(conv, "status") != "draft" || len(hash) != 64 || str(conv, "application_id") != appID {
 		t.Fatalf("drafted convention: %v", conv)
 	}
-	got = gua.must(200, "GET", "/v1/applications/"+appID, nil)
+	got = gua.Must(200, "GET", "/v1/applications/"+appID, nil)
 	if str(got, "status") != "confirmed" || str(got, "convention_id") != convID {
 		t.Fatalf("after confirm: %v", got)
 	}
 
 	// Nobody signs before the employer and the school have completed it.
-	emp_.must(409, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
+	emp_.Must(409, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
 		"role": "employer", "signer_name": "Paul Martin", "document_hash": hash,
 	})
-	emp_.must(200, "POST", "/v1/conventions/"+convID+"/complete", map[string]any{
+	emp_.Must(200, "POST", "/v1/conventions/"+convID+"/complete", map[string]any{
 		"party": "employer", "tutor": map[string]string{"name": "Paul Martin", "email": "paul@boulangerie.fr"},
 		"activities": "Pétrissage, façonnage, cuisson, vente",
 	})
-	done := sch.must(200, "POST", "/v1/conventions/"+convID+"/complete", map[string]any{
+	done := sch.Must(200, "POST", "/v1/conventions/"+convID+"/complete", map[string]any{
 		"party": "school", "referent_teacher": map[string]string{"name": "Mme Roux", "email": "roux@college.fr"},
 	})
-	conv = emp_.must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(done, "position"), nil)
+	conv = emp_.Must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(done, "position"), nil)
 	if str(conv, "status") != "ready" || str(conv, "document_hash") == hash {
 		t.Fatalf("completed convention: %v", conv)
 	}
 	// A signature on another version of the document is refused.
-	emp_.must(409, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
+	emp_.Must(409, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
 		"role": "employer", "signer_name": "Paul Martin", "document_hash": hash,
 	})
 	hash = str(conv, "document_hash")
 	var last map[string]any
 	for i, role := range []string{"employer", "school_head", "pupil", "guardian"} {
-		last = signer[role].must(201, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
+		last = signer[role].Must(201, "POST", "/v1/conventions/"+convID+"/signatures", map[string]any{
 			"role": role, "signer_name": "Signer " + role, "document_hash": hash,
 		})
-		conv = bo.must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(last, "position"), nil)
+		conv = bo.Must(200, "GET", "/v1/conventions/"+convID+"?min_position="+str(last, "position"), nil)
 		want := "signing"
 		if i == 3 {
 			want = "signed"
@@ -303,15 +228,15 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 			t.Fatalf("after %s signed: %v", role, conv)
 		}
 	}
-	dash := sch.must(200, "GET", "/v1/schools/"+uai+"/dashboard?min_position="+str(last, "position"), nil)
+	dash := sch.Must(200, "GET", "/v1/schools/"+uai+"/dashboard?min_position="+str(last, "position"), nil)
 	if num(dash, "registered") != 1 || num(dash, "placed") != 1 || num(dash, "signed") != 1 || num(dash, "without_placement") != 0 {
 		t.Fatalf("school dashboard: %v", dash)
 	}
-	rates := stat.must(200, "GET", "/v1/stats/placements?department=94", nil)
+	rates := stat.Must(200, "GET", "/v1/stats/placements?department=94", nil)
 	if num(rates, "by_department", "94", "placement_rate") != 1 || num(rates, "by_department", "94", "signed") != 1 {
 		t.Fatalf("placement stats: %v", rates)
 	}
-	trail := aud.must(200, "GET", "/v1/audit/applications/"+appID, nil)
+	trail := aud.Must(200, "GET", "/v1/audit/applications/"+appID, nil)
 	var types []string
 	prev := 0.0
 	for _, x := range trail["events"].([]any) {
@@ -332,7 +257,7 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 		t.Fatalf("audit trail:\n got %v\nwant %v", strings.Join(types, " "), want)
 	}
 	// the placement as it was after the acceptance, then after the confirmation
-	then := aud.must(200, "GET", "/v1/audit/applications/"+appID+"?as_of="+str(acc, "position"), nil)
+	then := aud.Must(200, "GET", "/v1/audit/applications/"+appID+"?as_of="+str(acc, "position"), nil)
 	st := then["state"].(map[string]any)
 	if str(st, "application_status") != "accepted" || st["seat_held"] != true || st["weeks_reserved"] == true || str(st, "convention_status") != "" {
 		t.Fatalf("audit as of the acceptance: %v", st)
@@ -340,28 +265,28 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 	if n := len(then["events"].([]any)); n != 4 {
 		t.Fatalf("audit as of the acceptance has %d events, want 4", n)
 	}
-	then = aud.must(200, "GET", "/v1/audit/applications/"+appID+"?as_of="+str(conf, "position"), nil)
+	then = aud.Must(200, "GET", "/v1/audit/applications/"+appID+"?as_of="+str(conf, "position"), nil)
 	st = then["state"].(map[string]any)
 	if str(st, "application_status") != "confirmed" || st["weeks_reserved"] != true || str(st, "convention_status") != "draft" {
 		t.Fatalf("audit as of the confirmation: %v", st)
 	}
-	now := aud.must(200, "GET", "/v1/audit/applications/"+appID+"?as_of="+time.Now().UTC().Format(time.RFC3339Nano), nil)
+	now := aud.Must(200, "GET", "/v1/audit/applications/"+appID+"?as_of="+time.Now().UTC().Format(time.RFC3339Nano), nil)
 	if st := now["state"].(map[string]any); str(st, "convention_status") != "signed" || len(st["signed_by"].([]any)) != 4 {
 		t.Fatalf("audit as of now: %v", st)
 	}
-	csv := aud.do("GET", "/v1/audit/applications/"+appID+"?format=csv", nil)
-	if lines := strings.Count(strings.TrimSpace(csv.raw), "\n") + 1; csv.status != 200 || lines != len(types)+1 || !strings.HasPrefix(csv.raw, "position,recorded_at") {
-		t.Fatalf("audit as CSV: %d, %d lines for %d events: %.200s", csv.status, lines, len(types), csv.raw)
+	csv := aud.Do("GET", "/v1/audit/applications/"+appID+"?format=csv", nil)
+	if lines := strings.Count(strings.TrimSpace(csv.Raw), "\n") + 1; csv.Status != 200 || lines != len(types)+1 || !strings.HasPrefix(csv.Raw, "position,recorded_at") {
+		t.Fatalf("audit as CSV: %d, %d lines for %d events: %.200s", csv.Status, lines, len(types), csv.Raw)
 	}
-	mine := gua.must(200, "GET", "/v1/pupils/"+str(pupil, "id")+"/applications?min_position="+str(last, "position"), nil)
+	mine := gua.Must(200, "GET", "/v1/pupils/"+str(pupil, "id")+"/applications?min_position="+str(last, "position"), nil)
 	if num(mine, "total") != 1 {
 		t.Fatalf("pupil's applications: %v", mine)
 	}
 	// every projection catches up with the head (the waits above covered some)
 	var ready map[string]any
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		r := c.do("GET", "/readyz", nil)
-		if ready = r.body; r.status == 200 || time.Now().After(deadline) {
+		r := c.Do("GET", "/readyz", nil)
+		if ready = r.Body; r.Status == 200 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -369,7 +294,7 @@ func wholeFlow(t *testing.T, c client) map[string]any {
 	if str(ready, "status") != "ready" {
 		t.Fatalf("readyz: %v", ready)
 	}
-	final := stat.must(200, "GET", "/v1/stats/offers?min_position="+str(last, "position"), nil)
+	final := stat.Must(200, "GET", "/v1/stats/offers?min_position="+str(last, "position"), nil)
 	if num(final, "applications", "confirmed") != 1 || num(final, "conventions", "signed") != 1 || num(final, "seats_held") != 1 ||
 		num(final, "by_region", "11", "seats_total") != 2 || num(final, "by_week", w1, "seats_available") != 0 || num(final, "by_week", w2, "seats_available") != 1 {
 		t.Fatalf("final statistics: %v", final)
@@ -388,7 +313,7 @@ func TestWholeFlowOnEventStoreDB(t *testing.T) {
 		stats := wholeFlow(t, c)
 		a.Close()
 		_, c2 := bootWith(t, cfg)
-		again := c2.must(200, "GET", "/v1/stats/offers?min_position="+str(stats, "position"), nil)
+		again := c2.Must(200, "GET", "/v1/stats/offers?min_position="+str(stats, "position"), nil)
 		if !reflect.DeepEqual(again, stats) {
 			t.Fatalf("stats after restart differ:\nbefore %v\nafter  %v", stats, again)
 		}
@@ -404,33 +329,49 @@ func TestWholeFlowAuthenticated(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: r.URL, Verifier: issuer})
-		c.token = func(role, subject string) string {
+		c.Token = func(role, subject string) string {
 			tok, err := issuer.Issue(auth.Principal{Role: role, Subject: subject}, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return tok
 		}
-		if r := c.do("GET", "/v1/offers", nil); r.status != 401 {
-			t.Fatalf("no token: %d %s", r.status, r.raw)
+		if r := c.Do("GET", "/v1/offers", nil); r.Status != 401 {
+			t.Fatalf("no token: %d %s", r.Status, r.Raw)
 		}
 		wholeFlow(t, c)
 	})
 }
 
+// RedisAddr names the Redis of the read models, the in-process one
+// included, without assuming which client type talks to it.
+func TestRedisAddr(t *testing.T) {
+	mini := redistest.Mini(t)
+	for url, want := range map[string]string{mini.URL: strings.TrimPrefix(mini.URL, "redis://"), "": "127.0.0.1:"} {
+		a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.RedisAddr(); !strings.HasPrefix(got, want) || len(got) <= len("127.0.0.1:") {
+			t.Errorf("RedisURL %q: RedisAddr %q, want %q…", url, got, want)
+		}
+		a.Close()
+	}
+}
+
 func TestIdempotencyKey(t *testing.T) {
 	_, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	body := map[string]any{"name": "Mairie de Créteil", "siret": siret, "kind": "public", "commune_code": "94028", "address": "Place Salvador Allende"}
-	first := c.must(201, "POST", "/v1/employers", body, "Idempotency-Key", "k-1")
-	again := c.must(201, "POST", "/v1/employers", body, "Idempotency-Key", "k-1")
+	first := c.Must(201, "POST", "/v1/employers", body, "Idempotency-Key", "k-1")
+	again := c.Must(201, "POST", "/v1/employers", body, "Idempotency-Key", "k-1")
 	if !reflect.DeepEqual(first, again) {
 		t.Fatalf("replay differs: %v vs %v", first, again)
 	}
 	body["name"] = "Autre"
-	if r := c.do("POST", "/v1/employers", body, "Idempotency-Key", "k-1"); r.status != 409 || str(r.body["error"].(map[string]any), "code") != "conflict" {
-		t.Fatalf("same key, other body: %d %s", r.status, r.raw)
+	if r := c.Do("POST", "/v1/employers", body, "Idempotency-Key", "k-1"); r.Status != 409 || str(r.Body["error"].(map[string]any), "code") != "conflict" {
+		t.Fatalf("same key, other body: %d %s", r.Status, r.Raw)
 	}
-	other := c.must(201, "POST", "/v1/employers", body, "Idempotency-Key", "k-2")
+	other := c.Must(201, "POST", "/v1/employers", body, "Idempotency-Key", "k-2")
 	if str(other, "id") == str(first, "id") {
 		t.Fatal("another key must create another employer")
 	}
@@ -440,7 +381,7 @@ func TestStatsStream(t *testing.T) {
 	_, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/v1/stats/stream", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.Base()+"/v1/stats/stream", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -468,8 +409,8 @@ func TestStatsStream(t *testing.T) {
 	if num(first, "offers_open") != 0 {
 		t.Fatalf("first event: %v", first)
 	}
-	emp := c.must(201, "POST", "/v1/employers", map[string]any{"name": "Atelier", "siret": siret, "kind": "association", "commune_code": "69381", "address": "2 quai"})
-	c.must(201, "POST", "/v1/offers", map[string]any{
+	emp := c.Must(201, "POST", "/v1/employers", map[string]any{"name": "Atelier", "siret": siret, "kind": "association", "commune_code": "69381", "address": "2 quai"})
+	c.Must(201, "POST", "/v1/offers", map[string]any{
 		"employer_id": str(emp, "id"), "title": "Menuiserie", "description": "Bois", "sector": "s2", "grades": []string{"2de"},
 		"weeks": []string{"2026-W25", "2026-W26"}, "seats": 3, "commune_code": "69381", "address": "2 quai", "lat": 45.76, "lon": 4.83,
 	})

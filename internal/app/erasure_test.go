@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"passerelle/internal/app"
+	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
 )
 
@@ -29,8 +30,8 @@ var (
 	}
 )
 
-func registerPupil(c client, p map[string]string) string {
-	return str(c.must(201, "POST", "/v1/pupils", map[string]any{
+func registerPupil(c httpclient.Client, p map[string]string) string {
+	return str(c.Must(201, "POST", "/v1/pupils", map[string]any{
 		"school_uai": uai, "grade": "3e", "class_name": "3eA", "first_name": p["first_name"], "last_name": p["last_name"],
 		"birth_date": p["birth_date"], "guardians": []map[string]string{{"name": p["guardian"], "email": p["email"], "phone": p["phone"]}},
 	}), "id")
@@ -91,43 +92,43 @@ func TestForgetErasesPersonalData(t *testing.T) {
 	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		dir := t.TempDir()
 		a, c := bootWith(t, app.Config{DataDir: dir, RedisURL: r.URL, SealEvery: -1, ExpiryEvery: -1})
-		emp := str(c.must(201, "POST", "/v1/employers", map[string]any{
+		emp := str(c.Must(201, "POST", "/v1/employers", map[string]any{
 			"name": "Pâtisserie Lenôtre", "siret": siret, "kind": "association", "commune_code": "94028", "address": "3 rue",
 		}), "id")
-		c.must(201, "POST", "/v1/schools", map[string]any{
+		c.Must(201, "POST", "/v1/schools", map[string]any{
 			"uai": uai, "name": "Collège", "kind": "college", "commune_code": "94028", "education_priority": "none", "qpv": false,
 		})
 		pf, pk := registerPupil(c, forgotten), registerPupil(c, kept)
-		offer := str(c.must(201, "POST", "/v1/offers", map[string]any{
+		offer := str(c.Must(201, "POST", "/v1/offers", map[string]any{
 			"employer_id": emp, "title": "Pâtisserie", "description": "Tartes", "sector": "s1", "grades": []string{"3e"},
 			"weeks": []string{weekAhead(10)}, "seats": 2, "commune_code": "94028", "address": "3 rue", "lat": 48.79, "lon": 2.45,
 		}), "id")
 		apply := func(p string, values map[string]string) string {
-			return str(c.must(201, "POST", "/v1/offers/"+offer+"/applications", map[string]any{
+			return str(c.Must(201, "POST", "/v1/offers/"+offer+"/applications", map[string]any{
 				"pupil_id": p, "weeks": []string{weekAhead(10)}, "motivation": values["motivation"],
 			}), "id")
 		}
 		af, ak := apply(pf, forgotten), apply(pk, kept)
-		c.must(200, "POST", "/v1/applications/"+af+"/accept", nil)
-		conf := c.must(200, "POST", "/v1/applications/"+af+"/confirm", nil)
+		c.Must(200, "POST", "/v1/applications/"+af+"/accept", nil)
+		conf := c.Must(200, "POST", "/v1/applications/"+af+"/confirm", nil)
 
 		// before: the personal data is there, through the API only
-		before := c.must(200, "GET", "/v1/pupils/"+pf, nil)
+		before := c.Must(200, "GET", "/v1/pupils/"+pf, nil)
 		if str(before, "first_name") != forgotten["first_name"] {
 			t.Fatalf("profile before forgetting: %v", before)
 		}
-		if got := c.must(200, "GET", "/v1/applications/"+af+"?min_position="+str(conf, "position"), nil); str(got, "motivation") != forgotten["motivation"] {
+		if got := c.Must(200, "GET", "/v1/applications/"+af+"?min_position="+str(conf, "position"), nil); str(got, "motivation") != forgotten["motivation"] {
 			t.Fatalf("motivation before forgetting: %v", got)
 		}
 		if raw := dirBytes(t, dir); bytes.Contains(raw, []byte(forgotten["last_name"])) {
 			t.Fatal("a name is stored in clear in the data directory")
 		}
-		stats := c.must(200, "GET", "/v1/stats/offers?min_position="+str(conf, "position"), nil)
+		stats := c.Must(200, "GET", "/v1/stats/offers?min_position="+str(conf, "position"), nil)
 		delete(stats, "position")
 
-		done := c.must(200, "POST", "/v1/pupils/"+pf+"/forget", nil)
+		done := c.Must(200, "POST", "/v1/pupils/"+pf+"/forget", nil)
 		pos := str(done, "position")
-		c.must(200, "GET", "/v1/applications/"+af+"?min_position="+pos, nil)
+		c.Must(200, "GET", "/v1/applications/"+af+"?min_position="+pos, nil)
 		rdb := r.Client(t)
 		scans := map[string][]byte{"data directory": dirBytes(t, dir), "redis": redisDump(t, rdb)}
 		for where, raw := range scans {
@@ -137,40 +138,40 @@ func TestForgetErasesPersonalData(t *testing.T) {
 				}
 			}
 		}
-		if r := c.do("GET", "/v1/pupils/"+pf, nil); r.status != 410 {
-			t.Fatalf("profile of a forgotten pupil: %d %s", r.status, r.raw)
+		if r := c.Do("GET", "/v1/pupils/"+pf, nil); r.Status != 410 {
+			t.Fatalf("profile of a forgotten pupil: %d %s", r.Status, r.Raw)
 		}
 		// the other pupil's data is still readable through the API
-		other := c.must(200, "GET", "/v1/pupils/"+pk, nil)
+		other := c.Must(200, "GET", "/v1/pupils/"+pk, nil)
 		guardians, _ := other["guardians"].([]any)
 		if str(other, "last_name") != kept["last_name"] || len(guardians) != 1 || str(guardians[0].(map[string]any), "email") != kept["email"] {
 			t.Fatalf("the other pupil: %v", other)
 		}
-		if got := c.must(200, "GET", "/v1/applications/"+ak, nil); str(got, "motivation") != kept["motivation"] {
+		if got := c.Must(200, "GET", "/v1/applications/"+ak, nil); str(got, "motivation") != kept["motivation"] {
 			t.Fatalf("the other pupil's motivation: %v", got)
 		}
 		// statistics stay right, the audit marks the erased fields
-		after := c.must(200, "GET", "/v1/stats/offers", nil)
+		after := c.Must(200, "GET", "/v1/stats/offers", nil)
 		delete(after, "position")
 		if !reflect.DeepEqual(after, stats) {
 			t.Fatalf("stats changed by forgetting:\n%v\n%v", stats, after)
 		}
-		audit := c.do("GET", "/v1/audit/applications/"+af, nil)
-		first := audit.body["events"].([]any)[0].(map[string]any)
+		audit := c.Do("GET", "/v1/audit/applications/"+af, nil)
+		first := audit.Body["events"].([]any)[0].(map[string]any)
 		data := first["data"].(map[string]any)
-		if audit.status != 200 || str(first, "type") != "ApplicationSubmitted" || data["erased"] != true || strings.Contains(audit.raw, forgotten["motivation"]) {
-			t.Fatalf("audit after forgetting: %d %v", audit.status, first)
+		if audit.Status != 200 || str(first, "type") != "ApplicationSubmitted" || data["erased"] != true || strings.Contains(audit.Raw, forgotten["motivation"]) {
+			t.Fatalf("audit after forgetting: %d %v", audit.Status, first)
 		}
 
 		// the log still replays: a fresh read model rebuilt from it
 		a.Close()
 		_, c2 := bootWith(t, app.Config{DataDir: dir, RedisURL: redistest.Mini(t).URL, SealEvery: -1, ExpiryEvery: -1})
-		again := c2.must(200, "GET", "/v1/stats/offers?min_position="+pos, nil)
+		again := c2.Must(200, "GET", "/v1/stats/offers?min_position="+pos, nil)
 		delete(again, "position")
 		if !reflect.DeepEqual(again, stats) {
 			t.Fatalf("stats after replay:\n%v\n%v", stats, again)
 		}
-		if got := c2.must(200, "GET", "/v1/applications/"+ak, nil); str(got, "motivation") != kept["motivation"] {
+		if got := c2.Must(200, "GET", "/v1/applications/"+ak, nil); str(got, "motivation") != kept["motivation"] {
 			t.Fatalf("the other pupil's motivation after replay: %v", got)
 		}
 	})

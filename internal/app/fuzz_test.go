@@ -16,13 +16,15 @@ import (
 	"time"
 
 	"passerelle/internal/app"
+	"passerelle/internal/route"
+	"passerelle/internal/testsupport/httpclient"
 )
 
 // fuzzApp is one Passerelle over an in-process Redis (miniredis), driven
 // through its handler without a network, with a little state to aim at.
 type fuzzApp struct {
 	a         *app.App
-	h         http.Handler
+	c         httpclient.Client // straight to the handler: any path reaches the router
 	employer  string
 	offer     string
 	pupil     string // registered, never applied
@@ -45,7 +47,7 @@ func bootFuzz(tb testing.TB) *fuzzApp {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { a.Close() })
-	fa := &fuzzApp{a: a, h: a.Handler()}
+	fa := &fuzzApp{a: a, c: httpclient.ForHandler(tb, a.Handler())}
 	must := func(want int, method, path string, body any) map[string]any {
 		tb.Helper()
 		var raw []byte
@@ -53,13 +55,11 @@ func bootFuzz(tb testing.TB) *fuzzApp {
 			raw, _ = json.Marshal(body)
 		}
 		path, query, _ := strings.Cut(path, "?")
-		rec := fa.serve(method, path, query, raw)
-		if rec.Code != want {
-			tb.Fatalf("setup %s %s: %d %s", method, path, rec.Code, rec.Body)
+		r := fa.c.Raw(method, path, query, raw)
+		if r.Status != want {
+			tb.Fatalf("setup %s %s: %d %s", method, path, r.Status, r.Raw)
 		}
-		var m map[string]any
-		_ = json.Unmarshal(rec.Body.Bytes(), &m)
-		return m
+		return r.Body
 	}
 	fa.employer = str(must(201, "POST", "/v1/employers", validEmployer()), "id")
 	must(201, "POST", "/v1/schools", validSchool())
@@ -97,65 +97,6 @@ func bootFuzz(tb testing.TB) *fuzzApp {
 	return fa
 }
 
-// serve runs one request through the handler. path is used as is, so any
-// string can reach the router.
-func (fa *fuzzApp) serve(method, path, rawQuery string, body []byte) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, "/", bytes.NewReader(body))
-	req.URL.Path, req.URL.RawPath, req.URL.RawQuery = path, "", rawQuery
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	rec := httptest.NewRecorder()
-	fa.h.ServeHTTP(rec, req)
-	return rec
-}
-
-// commandRoutes are the command routes; {id} is replaced by the id the
-// fuzzer gives, or by a fitting existing id when it gives none.
-var commandRoutes = []string{
-	"/v1/employers",
-	"/v1/schools",
-	"/v1/pupils",
-	"/v1/offers",
-	"/v1/offers/{id}/withdraw",
-	"/v1/offers/{id}/applications",
-	"/v1/applications/{id}/accept",
-	"/v1/applications/{id}/reject",
-	"/v1/applications/{id}/withdraw",
-	"/v1/applications/{id}/confirm",
-	"/v1/conventions/{id}/signatures",
-	"/v1/offers/{id}/amend",
-	"/v1/offers/{id}/reopen",
-	"/v1/applications/{id}/read",
-	"/v1/applications/{id}/cancel",
-	"/v1/conventions/{id}/complete",
-	"/v1/conventions/{id}/cancel",
-	"/v1/pupils/{id}/forget",
-}
-
-// commandFields are the body fields of each command route, as the
-// contract spells them.
-var commandFields = [][]string{
-	{"name", "siret", "kind", "commune_code", "address"},
-	{"uai", "name", "kind", "commune_code", "education_priority", "qpv"},
-	{"school_uai", "grade", "class_name", "first_name", "last_name", "birth_date", "guardians"},
-	{"employer_id", "title", "description", "sector", "grades", "weeks", "seats", "commune_code", "address", "lat", "lon", "reserved", "daily_hours", "group_size", "family_business"},
-	{"reason"},
-	{"pupil_id", "weeks", "motivation"},
-	{},
-	{"reason"},
-	{"reason"},
-	{},
-	{"role", "signer_name", "document_hash"},
-	{"title", "description", "weeks", "seats", "reserved", "daily_hours", "group_size", "family_business"},
-	{},
-	{},
-	{"reason"},
-	{"party", "tutor", "activities", "referent_teacher", "both_guardians"},
-	{"reason"},
-	{},
-}
-
 func (fa *fuzzApp) logHead(t *testing.T) uint64 {
 	t.Helper()
 	h, err := fa.a.Store.Head(context.Background())
@@ -165,49 +106,89 @@ func (fa *fuzzApp) logHead(t *testing.T) uint64 {
 	return uint64(h)
 }
 
-func (fa *fuzzApp) commandPath(route int, id string) string {
-	tpl := commandRoutes[route]
-	if id == "" {
-		switch {
-		case strings.HasPrefix(tpl, "/v1/offers/"):
-			id = fa.offer
-		case strings.HasPrefix(tpl, "/v1/conventions/"):
-			id = fa.conv
-		case strings.HasPrefix(tpl, "/v1/pupils/"):
-			id = fa.pupil
-		case strings.HasSuffix(tpl, "/withdraw"):
-			id = fa.rejected
-		case strings.HasSuffix(tpl, "/confirm"), strings.HasSuffix(tpl, "/cancel"):
-			id = fa.confirmed
-		default: // accept, reject, read
-			id = fa.submitted
-		}
+// commands are the declared command routes, each with the id it is aimed
+// at when the fuzzer gives none and a valid body to start from. A command
+// without them fails the fuzz test, naming it.
+type fuzzCommand struct {
+	route.Route
+	id     string
+	valid  []byte
+	fields []string // the JSON fields of its declared body
+}
+
+func (fa *fuzzApp) commands(tb testing.TB) []fuzzCommand {
+	tb.Helper()
+	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
+	aims := map[string]struct {
+		id    string
+		valid []byte
+	}{
+		"POST /v1/employers":                   {"", []byte(with(validEmployer()))},
+		"POST /v1/schools":                     {"", []byte(with(validSchool()))},
+		"POST /v1/pupils":                      {"", []byte(with(validPupil()))},
+		"POST /v1/pupils/{id}/forget":          {fa.pupil, []byte("")},
+		"POST /v1/offers":                      {"", []byte(with(validOffer(fa.employer), "daily_hours", map[string]any{"start": "09:00", "end": "16:00", "lunch_break_minutes": 60}, "reserved", map[string]any{"rep": true}))},
+		"POST /v1/offers/{id}/amend":           {fa.offer, js(map[string]any{"title": "Fournil", "seats": 3, "group_size": 2, "family_business": true, "reserved": map[string]any{"schools": []string{uai}}})},
+		"POST /v1/offers/{id}/reopen":          {fa.offer, []byte("")},
+		"POST /v1/offers/{id}/withdraw":        {fa.offer, js(map[string]any{"reason": "fin de saison"})},
+		"POST /v1/offers/{id}/applications":    {fa.offer, js(map[string]any{"pupil_id": fa.pupil, "weeks": []string{weekB}, "motivation": "Curieux."})},
+		"POST /v1/applications/{id}/read":      {fa.submitted, []byte("{}")},
+		"POST /v1/applications/{id}/cancel":    {fa.confirmed, js(map[string]any{"reason": "fermeture"})},
+		"POST /v1/applications/{id}/accept":    {fa.submitted, []byte("{}")},
+		"POST /v1/applications/{id}/reject":    {fa.submitted, js(map[string]any{"reason": "complet"})},
+		"POST /v1/applications/{id}/withdraw":  {fa.rejected, []byte("")},
+		"POST /v1/applications/{id}/confirm":   {fa.confirmed, []byte("{}")},
+		"POST /v1/conventions/{id}/complete":   {fa.conv, []byte(with(employerPart()))},
+		"POST /v1/conventions/{id}/cancel":     {fa.conv, js(map[string]any{"reason": "fermeture"})},
+		"POST /v1/conventions/{id}/signatures": {fa.conv, js(map[string]any{"role": "pupil", "signer_name": "Lina", "document_hash": fa.hash})},
+		"POST /v1/targets":                     {"", js(map[string]any{"scope": "department", "code": "94", "metric": "offers_open", "target": 10})},
 	}
-	return strings.Replace(tpl, "{id}", id, 1)
+	var out []fuzzCommand
+	for _, rt := range fa.a.Routes() {
+		if rt.Method != http.MethodPost {
+			continue
+		}
+		aim, ok := aims[rt.Key()]
+		if !ok {
+			tb.Fatalf("the command %s has no fuzz target: add it to aims", rt.Key())
+		}
+		fields, _ := route.BodyFields(rt.Body)
+		out = append(out, fuzzCommand{Route: rt, id: aim.id, valid: aim.valid, fields: fields})
+	}
+	return out
+}
+
+// path is the command's path with {id} replaced by id, or by its own
+// target when id is empty.
+func (c fuzzCommand) path(id string) string {
+	if id == "" {
+		id = c.id
+	}
+	return strings.Replace(c.Pattern, "{id}", id, 1)
 }
 
 // checkAnswer fails on a 5xx and on anything but a JSON object: a command
 // response {id, position} for a success, the error envelope otherwise.
-func checkAnswer(t *testing.T, what string, rec *httptest.ResponseRecorder, allowed ...int) {
+func checkAnswer(t *testing.T, what string, rec httpclient.Reply, allowed ...int) {
 	t.Helper()
-	body := rec.Body.Bytes()
-	if rec.Code >= 500 {
-		t.Fatalf("%s: %d %s", what, rec.Code, body)
+	body := []byte(rec.Raw)
+	if rec.Status >= 500 {
+		t.Fatalf("%s: %d %s", what, rec.Status, body)
 	}
-	if len(allowed) > 0 && !containsInt(allowed, rec.Code) {
-		t.Fatalf("%s: status %d, not one of %v: %s", what, rec.Code, allowed, body)
+	if len(allowed) > 0 && !containsInt(allowed, rec.Status) {
+		t.Fatalf("%s: status %d, not one of %v: %s", what, rec.Status, allowed, body)
 	}
-	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if ct := rec.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Fatalf("%s: content type %q: %s", what, ct, body)
 	}
-	if rec.Code >= 400 {
+	if rec.Status >= 400 {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		var env struct {
 			Error *contractError `json:"error"`
 		}
 		if err := dec.Decode(&env); err != nil || env.Error == nil || env.Error.Code == "" || env.Error.Message == "" {
-			t.Fatalf("%s: %d is not the error envelope (%v): %s", what, rec.Code, err, body)
+			t.Fatalf("%s: %d is not the error envelope (%v): %s", what, rec.Status, err, body)
 		}
 		if env.Error.Code == "validation_failed" && len(env.Error.Fields) == 0 {
 			t.Fatalf("%s: validation_failed names no field: %s", what, body)
@@ -216,10 +197,10 @@ func checkAnswer(t *testing.T, what string, rec *httptest.ResponseRecorder, allo
 	}
 	var ok map[string]any
 	if err := json.Unmarshal(body, &ok); err != nil {
-		t.Fatalf("%s: %d with a body that is not a JSON object (%v): %s", what, rec.Code, err, body)
+		t.Fatalf("%s: %d with a body that is not a JSON object (%v): %s", what, rec.Status, err, body)
 	}
 	if str(ok, "id") == "" || str(ok, "position") == "" {
-		t.Fatalf("%s: %d without id and position: %s", what, rec.Code, body)
+		t.Fatalf("%s: %d without id and position: %s", what, rec.Status, body)
 	}
 }
 
@@ -246,8 +227,17 @@ func containsInt(xs []int, x int) bool {
 // answer is never a 5xx and always well-formed JSON.
 func FuzzCommandBodies(f *testing.F) {
 	fa := bootFuzz(f)
-	js := func(v any) []byte { b, _ := json.Marshal(v); return b }
-	for i := range commandRoutes {
+	commands := fa.commands(f)
+	index := func(key string) uint8 {
+		for i, c := range commands {
+			if c.Key() == key {
+				return uint8(i)
+			}
+		}
+		f.Fatalf("%s is not a declared command", key)
+		return 0
+	}
+	for i := range commands {
 		for _, body := range []string{"", "{}", "null", "[]", `"x"`, "{", `{"zzz":1}`, `{} x`, `{"a":1} {"b":2}`, "\xff\xfe", `{"reason":"ok"}`} {
 			f.Add(uint8(i), "", []byte(body))
 		}
@@ -255,46 +245,33 @@ func FuzzCommandBodies(f *testing.F) {
 		f.Add(uint8(i), "..%2F..", []byte("{}"))
 		f.Add(uint8(i), "é", []byte(""))
 	}
-	valid := [][]byte{
-		[]byte(with(validEmployer())),
-		[]byte(with(validSchool())),
-		[]byte(with(validPupil())),
-		[]byte(with(validOffer(fa.employer), "daily_hours", map[string]any{"start": "09:00", "end": "16:00", "lunch_break_minutes": 60}, "reserved", map[string]any{"rep": true})),
-		js(map[string]any{"reason": "fin de saison"}),
-		js(map[string]any{"pupil_id": fa.pupil, "weeks": []string{weekB}, "motivation": "Curieux."}),
-		[]byte("{}"),
-		js(map[string]any{"reason": "complet"}),
-		[]byte(""),
-		[]byte("{}"),
-		js(map[string]any{"role": "pupil", "signer_name": "Lina", "document_hash": fa.hash}),
-		js(map[string]any{"title": "Fournil", "seats": 3, "group_size": 2, "family_business": true, "reserved": map[string]any{"schools": []string{uai}}}),
-		[]byte(""),
-		[]byte("{}"),
-		js(map[string]any{"reason": "fermeture"}),
-		[]byte(with(employerPart())),
-		js(map[string]any{"reason": "fermeture"}),
-		[]byte(""),
+	// the valid bodies in the order of a placement, so that each finds its
+	// target in the state it needs
+	for _, key := range []string{"POST /v1/employers", "POST /v1/schools", "POST /v1/pupils", "POST /v1/offers",
+		"POST /v1/offers/{id}/withdraw", "POST /v1/offers/{id}/applications", "POST /v1/applications/{id}/accept",
+		"POST /v1/applications/{id}/reject", "POST /v1/applications/{id}/withdraw", "POST /v1/applications/{id}/confirm",
+		"POST /v1/conventions/{id}/signatures", "POST /v1/offers/{id}/amend", "POST /v1/offers/{id}/reopen",
+		"POST /v1/applications/{id}/read", "POST /v1/applications/{id}/cancel", "POST /v1/conventions/{id}/complete",
+		"POST /v1/conventions/{id}/cancel", "POST /v1/pupils/{id}/forget", "POST /v1/targets"} {
+		f.Add(index(key), "", commands[index(key)].valid)
 	}
-	for i, body := range valid {
-		f.Add(uint8(i), "", body)
-	}
-	f.Add(uint8(3), "", []byte(with(validOffer(fa.employer), "seats", 1e300, "lat", -1e-320)))
-	f.Add(uint8(2), "", []byte(with(validPupil(), "guardians", []any{map[string]any{"name": 1}})))
-	f.Add(uint8(15), "", []byte(with(schoolPart(), "both_guardians", true)))
-	f.Add(uint8(15), "", []byte(with(employerPart(), "tutor", map[string]any{"name": "x", "email": "a@b", "phone": "+33 6 12 34 56 78"})))
-	f.Add(uint8(11), "", []byte(`{"weeks":["`+weekB+`"],"seats":1}`))
-	f.Add(uint8(10), "", []byte(`{"role":"guardian","signer_name":"`+strings.Repeat("\\u0000", 50)+`","document_hash":"`+strings.ToUpper(fa.hash)+`"}`))
+	f.Add(index("POST /v1/offers"), "", []byte(with(validOffer(fa.employer), "seats", 1e300, "lat", -1e-320)))
+	f.Add(index("POST /v1/pupils"), "", []byte(with(validPupil(), "guardians", []any{map[string]any{"name": 1}})))
+	f.Add(index("POST /v1/conventions/{id}/complete"), "", []byte(with(schoolPart(), "both_guardians", true)))
+	f.Add(index("POST /v1/conventions/{id}/complete"), "", []byte(with(employerPart(), "tutor", map[string]any{"name": "x", "email": "a@b", "phone": "+33 6 12 34 56 78"})))
+	f.Add(index("POST /v1/offers/{id}/amend"), "", []byte(`{"weeks":["`+weekB+`"],"seats":1}`))
+	f.Add(index("POST /v1/conventions/{id}/signatures"), "", []byte(`{"role":"guardian","signer_name":"`+strings.Repeat("\\u0000", 50)+`","document_hash":"`+strings.ToUpper(fa.hash)+`"}`))
 
-	f.Fuzz(func(t *testing.T, route uint8, id string, body []byte) {
-		r := int(route) % len(commandRoutes)
-		path := fa.commandPath(r, id)
+	f.Fuzz(func(t *testing.T, n uint8, id string, body []byte) {
+		cmd := commands[int(n)%len(commands)]
+		path := cmd.path(id)
 		before := fa.logHead(t)
-		rec := fa.serve("POST", path, "", body)
+		rec := fa.c.With(t).Raw("POST", path, "", body)
 		what := "POST " + path
 		checkAnswer(t, what, rec, 200, 201, 400, 404, 405, 409, 413, 422)
-		if rec.Code >= 400 {
+		if rec.Status >= 400 {
 			if after := fa.logHead(t); after != before {
-				t.Fatalf("%s: %d, yet the log moved from %d to %d: %s", what, rec.Code, before, after, rec.Body)
+				t.Fatalf("%s: %d, yet the log moved from %d to %d: %s", what, rec.Status, before, after, rec.Raw)
 			}
 			return
 		}
@@ -307,14 +284,14 @@ func FuzzCommandBodies(f *testing.F) {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		var top map[string]json.RawMessage
 		if err := dec.Decode(&top); err != nil {
-			t.Fatalf("%s: %d for a body that is not a JSON object (%v): %q", what, rec.Code, err, body)
+			t.Fatalf("%s: %d for a body that is not a JSON object (%v): %q", what, rec.Status, err, body)
 		}
 		if _, err := dec.Token(); err != io.EOF {
-			t.Fatalf("%s: %d for a body with more than one JSON value: %q", what, rec.Code, body)
+			t.Fatalf("%s: %d for a body with more than one JSON value: %q", what, rec.Status, body)
 		}
 		for k := range top {
-			if !slices.Contains(commandFields[r], k) {
-				t.Fatalf("%s: %d for a body with the field %q, which the contract does not name: %q", what, rec.Code, k, body)
+			if !slices.Contains(cmd.fields, k) {
+				t.Fatalf("%s: %d for a body with the field %q, which its declared body does not have: %q", what, rec.Status, k, body)
 			}
 		}
 	})
@@ -342,12 +319,12 @@ func FuzzQueryParams(f *testing.F) {
 		if mp, err := strconv.ParseUint(q.Get("min_position"), 10, 64); err == nil && mp > fa.head {
 			t.Skip("a position never reached only waits 5 s for a 503")
 		}
-		rec := fa.serve("GET", "/v1/offers", rawQuery, nil)
+		rec := fa.c.With(t).Raw("GET", "/v1/offers", rawQuery, nil)
 		what := "GET /v1/offers?" + rawQuery
-		if rec.Code >= 500 {
-			t.Fatalf("%s: %d %s", what, rec.Code, rec.Body)
+		if rec.Status >= 500 {
+			t.Fatalf("%s: %d %s", what, rec.Status, rec.Raw)
 		}
-		switch rec.Code {
+		switch rec.Status {
 		case 200:
 			var pg struct {
 				Items   []map[string]any `json:"items"`
@@ -356,11 +333,11 @@ func FuzzQueryParams(f *testing.F) {
 				PerPage int              `json:"per_page"`
 				Pos     string           `json:"position"`
 			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &pg); err != nil || pg.Items == nil {
-				t.Fatalf("%s: not a page (%v): %s", what, err, rec.Body)
+			if err := json.Unmarshal([]byte(rec.Raw), &pg); err != nil || pg.Items == nil {
+				t.Fatalf("%s: not a page (%v): %s", what, err, rec.Raw)
 			}
 			if pg.Page < 1 || pg.PerPage < 1 || pg.PerPage > 100 || len(pg.Items) > pg.PerPage || pg.Total < len(pg.Items) || pg.Pos == "" {
-				t.Fatalf("%s: inconsistent page: %s", what, rec.Body)
+				t.Fatalf("%s: inconsistent page: %s", what, rec.Raw)
 			}
 			// A page means every parameter was valid.
 			if near := q.Get("near"); near != "" {
@@ -372,21 +349,21 @@ func FuzzQueryParams(f *testing.F) {
 				}
 				for _, it := range pg.Items {
 					if _, ok := it["distance_km"].(float64); !ok {
-						t.Fatalf("%s: an item without distance_km: %s", what, rec.Body)
+						t.Fatalf("%s: an item without distance_km: %s", what, rec.Raw)
 					}
 				}
 			}
 		case 400:
 			checkAnswer(t, what, rec, 400)
 		default:
-			t.Fatalf("%s: status %d: %s", what, rec.Code, rec.Body)
+			t.Fatalf("%s: status %d: %s", what, rec.Status, rec.Raw)
 		}
 		// The same query gets the same status and code. (Which of several
 		// bad parameters an error names is pinned by TestBadQueryAnswersAlike.)
-		again := fa.serve("GET", "/v1/offers", rawQuery, nil)
-		if again.Code != rec.Code || (rec.Code == 200 && !sameJSON(again.Body.String(), rec.Body.String())) ||
-			errorCode(again.Body.Bytes()) != errorCode(rec.Body.Bytes()) {
-			t.Fatalf("%s: answered %d %s, then %d %s", what, rec.Code, rec.Body, again.Code, again.Body)
+		again := fa.c.With(t).Raw("GET", "/v1/offers", rawQuery, nil)
+		if again.Status != rec.Status || (rec.Status == 200 && !sameJSON(again.Raw, rec.Raw)) ||
+			errorCode([]byte(again.Raw)) != errorCode([]byte(rec.Raw)) {
+			t.Fatalf("%s: answered %d %s, then %d %s", what, rec.Status, rec.Raw, again.Status, again.Raw)
 		}
 	})
 }

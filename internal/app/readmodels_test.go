@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
 )
 
@@ -13,7 +14,7 @@ import (
 // ordinary collège in Paris, a lycée near a QPV), pupils, and offers in
 // Créteil and Lyon, some reserved.
 type readModelWorld struct {
-	c                                client
+	c                                httpclient.Client
 	employer                         string
 	pRep, pRep2, pParis, pLycee      string
 	bread, pastry, wood, lyon, lycee string
@@ -26,9 +27,9 @@ const (
 	uaiLycee = "0940002C"
 )
 
-func setupReadModels(t *testing.T, c client) *readModelWorld {
+func setupReadModels(t *testing.T, c httpclient.Client) *readModelWorld {
 	w := &readModelWorld{c: c, w1: weekAhead(8), w2: weekAhead(9)}
-	w.employer = str(c.must(201, "POST", "/v1/employers", map[string]any{
+	w.employer = str(c.Must(201, "POST", "/v1/employers", map[string]any{
 		"name": "Boulangerie Martin", "siret": siret, "kind": "company", "commune_code": "94028", "address": "1 rue de Paris",
 	}), "id")
 	for _, s := range []map[string]any{
@@ -36,10 +37,10 @@ func setupReadModels(t *testing.T, c client) *readModelWorld {
 		{"uai": uaiParis, "name": "Collège Montaigne", "kind": "college", "commune_code": "75106", "education_priority": "none", "qpv": false},
 		{"uai": uaiLycee, "name": "Lycée Léon Blum", "kind": "lycee", "commune_code": "94028", "education_priority": "none", "qpv": true},
 	} {
-		c.must(201, "POST", "/v1/schools", s)
+		c.Must(201, "POST", "/v1/schools", s)
 	}
 	pupil := func(school, grade, class string) string {
-		return str(c.must(201, "POST", "/v1/pupils", map[string]any{
+		return str(c.Must(201, "POST", "/v1/pupils", map[string]any{
 			"school_uai": school, "grade": grade, "class_name": class, "first_name": "Lina", "last_name": "Benali",
 			"birth_date": "2010-03-14", "guardians": []map[string]string{{"name": "Karim Benali", "email": "k@example.fr", "phone": "0612345678"}},
 		}), "id")
@@ -54,7 +55,7 @@ func setupReadModels(t *testing.T, c client) *readModelWorld {
 		if reserved != nil {
 			body["reserved"] = reserved
 		}
-		r := c.must(201, "POST", "/v1/offers", body)
+		r := c.Must(201, "POST", "/v1/offers", body)
 		w.last = str(r, "position")
 		return str(r, "id")
 	}
@@ -72,25 +73,25 @@ func TestLiveStatisticsAndTargets(t *testing.T) {
 		_, c := boot(t, t.TempDir(), r.URL)
 		w := setupReadModels(t, c)
 
-		app := str(c.must(201, "POST", "/v1/offers/"+w.bread+"/applications", map[string]any{
+		app := str(c.Must(201, "POST", "/v1/offers/"+w.bread+"/applications", map[string]any{
 			"pupil_id": w.pRep, "weeks": []string{w.w1}, "motivation": "J'aime le pain.",
 		}), "id")
-		other := str(c.must(201, "POST", "/v1/offers/"+w.lyon+"/applications", map[string]any{
+		other := str(c.Must(201, "POST", "/v1/offers/"+w.lyon+"/applications", map[string]any{
 			"pupil_id": w.pRep2, "weeks": []string{w.w1}, "motivation": "J'aime Lyon.",
 		}), "id")
-		c.must(200, "POST", "/v1/applications/"+app+"/accept", nil)
-		conf := c.must(200, "POST", "/v1/applications/"+app+"/confirm", nil)
-		target := c.must(200, "POST", "/v1/targets", map[string]any{"scope": "department", "code": "94", "metric": "offers_open", "target": 8})
+		c.Must(200, "POST", "/v1/applications/"+app+"/accept", nil)
+		conf := c.Must(200, "POST", "/v1/applications/"+app+"/confirm", nil)
+		target := c.Must(200, "POST", "/v1/targets", map[string]any{"scope": "department", "code": "94", "metric": "offers_open", "target": 8})
 		if str(target, "id") != "department-94-offers_open" {
 			t.Fatalf("target: %v", target)
 		}
-		c.must(200, "POST", "/v1/targets", map[string]any{"scope": "all", "metric": "applications", "target": 2})
-		again := c.must(200, "POST", "/v1/targets", map[string]any{"scope": "all", "metric": "applications", "target": 2})
-		c.must(422, "POST", "/v1/targets", map[string]any{"scope": "department", "code": "999", "metric": "offers_open", "target": 1})
-		c.must(422, "POST", "/v1/targets", map[string]any{"scope": "all", "metric": "smiles", "target": 1})
-		c.must(422, "POST", "/v1/targets", map[string]any{"scope": "department", "code": "94", "metric": "applications", "target": 1})
+		c.Must(200, "POST", "/v1/targets", map[string]any{"scope": "all", "metric": "applications", "target": 2})
+		again := c.Must(200, "POST", "/v1/targets", map[string]any{"scope": "all", "metric": "applications", "target": 2})
+		c.Must(422, "POST", "/v1/targets", map[string]any{"scope": "department", "code": "999", "metric": "offers_open", "target": 1})
+		c.Must(422, "POST", "/v1/targets", map[string]any{"scope": "all", "metric": "smiles", "target": 1})
+		c.Must(422, "POST", "/v1/targets", map[string]any{"scope": "department", "code": "94", "metric": "applications", "target": 1})
 
-		s := c.must(200, "GET", "/v1/stats/offers?min_position="+str(again, "position"), nil)
+		s := c.Must(200, "GET", "/v1/stats/offers?min_position="+str(again, "position"), nil)
 		check := func(what string, got, want float64) {
 			t.Helper()
 			if got != want {
@@ -120,9 +121,9 @@ func TestLiveStatisticsAndTargets(t *testing.T) {
 		check("target 94 progress", num(dep, "progress"), 0.5)
 
 		// withdrawing the other application and the offer move the figures
-		c.must(200, "POST", "/v1/applications/"+other+"/withdraw", nil)
-		done := c.must(200, "POST", "/v1/offers/"+w.lyon+"/withdraw", nil)
-		s = c.must(200, "GET", "/v1/stats/offers?min_position="+str(done, "position"), nil)
+		c.Must(200, "POST", "/v1/applications/"+other+"/withdraw", nil)
+		done := c.Must(200, "POST", "/v1/offers/"+w.lyon+"/withdraw", nil)
+		s = c.Must(200, "GET", "/v1/stats/offers?min_position="+str(done, "position"), nil)
 		check("offers_open after withdrawal", num(s, "offers_open"), 4)
 		check("withdrawn applications", num(s, "applications", "withdrawn"), 1)
 		if _, ok := s["by_region"].(map[string]any)["84"]; ok {
@@ -136,28 +137,28 @@ func TestFollowUpViews(t *testing.T) {
 	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		_, c := boot(t, t.TempDir(), r.URL)
 		w := setupReadModels(t, c)
-		app := str(c.must(201, "POST", "/v1/offers/"+w.bread+"/applications", map[string]any{
+		app := str(c.Must(201, "POST", "/v1/offers/"+w.bread+"/applications", map[string]any{
 			"pupil_id": w.pRep, "weeks": []string{w.w1}, "motivation": "J'aime le pain.",
 		}), "id")
-		sub := c.must(201, "POST", "/v1/offers/"+w.pastry+"/applications", map[string]any{
+		sub := c.Must(201, "POST", "/v1/offers/"+w.pastry+"/applications", map[string]any{
 			"pupil_id": w.pRep2, "weeks": []string{w.w1}, "motivation": "Les gâteaux !",
 		})
 
 		// the employer's inbox names no school before acceptance
-		inbox := c.must(200, "GET", "/v1/employers/"+w.employer+"/applications?min_position="+str(sub, "position"), nil)
+		inbox := c.Must(200, "GET", "/v1/employers/"+w.employer+"/applications?min_position="+str(sub, "position"), nil)
 		if num(inbox, "total") != 2 || strings.Contains(fmt.Sprint(inbox), uai) || strings.Contains(fmt.Sprint(inbox), "Benali") {
 			t.Fatalf("inbox before acceptance: %v", inbox)
 		}
-		c.must(200, "POST", "/v1/applications/"+app+"/accept", nil)
-		conf := c.must(200, "POST", "/v1/applications/"+app+"/confirm", nil)
+		c.Must(200, "POST", "/v1/applications/"+app+"/accept", nil)
+		conf := c.Must(200, "POST", "/v1/applications/"+app+"/confirm", nil)
 		pos := str(conf, "position")
-		inbox = c.must(200, "GET", "/v1/employers/"+w.employer+"/applications?status=confirmed&min_position="+pos, nil)
+		inbox = c.Must(200, "GET", "/v1/employers/"+w.employer+"/applications?status=confirmed&min_position="+pos, nil)
 		if !strings.Contains(fmt.Sprint(inbox), uai) {
 			t.Fatalf("inbox after acceptance: %v", inbox)
 		}
 
 		// a pupil's follow-up, for the pupil, their guardians, their school
-		fu := c.must(200, "GET", "/v1/pupils/"+w.pRep+"/follow-up?min_position="+pos, nil)
+		fu := c.Must(200, "GET", "/v1/pupils/"+w.pRep+"/follow-up?min_position="+pos, nil)
 		apps, _ := fu["applications"].([]any)
 		if str(fu, "status") != "placed" || str(fu, "school_name") != "Collège Jean Macé" || str(fu, "class_name") != "3eA" || len(apps) != 1 {
 			t.Fatalf("follow-up: %v", fu)
@@ -167,27 +168,27 @@ func TestFollowUpViews(t *testing.T) {
 		if str(a0, "offer_title") != "Découverte de la boulangerie" || str(a0, "status") != "confirmed" || str(conv, "status") != "draft" {
 			t.Fatalf("follow-up application: %v", a0)
 		}
-		if got := str(c.must(200, "GET", "/v1/pupils/"+w.pRep2+"/follow-up", nil), "status"); got != "applied" {
+		if got := str(c.Must(200, "GET", "/v1/pupils/"+w.pRep2+"/follow-up", nil), "status"); got != "applied" {
 			t.Fatalf("a pupil with a pending application: %s", got)
 		}
-		if got := str(c.must(200, "GET", "/v1/pupils/"+w.pParis+"/follow-up", nil), "status"); got != "none" {
+		if got := str(c.Must(200, "GET", "/v1/pupils/"+w.pParis+"/follow-up", nil), "status"); got != "none" {
 			t.Fatalf("a pupil with nothing: %s", got)
 		}
 
 		// a teacher's class list and one pupil of the school
-		list := c.must(200, "GET", "/v1/schools/"+uai+"/pupils?class=3eA", nil)
+		list := c.Must(200, "GET", "/v1/schools/"+uai+"/pupils?class=3eA", nil)
 		items, _ := list["items"].([]any)
 		if num(list, "total") != 1 || str(items[0].(map[string]any), "pupil_id") != w.pRep || str(items[0].(map[string]any), "status") != "placed" ||
 			num(items[0].(map[string]any), "applications", "confirmed") != 1 || fmt.Sprint(list["classes"]) != "[3eA 3eB]" {
 			t.Fatalf("class list: %v", list)
 		}
-		if l := c.must(200, "GET", "/v1/schools/"+uai+"/pupils?status=applied", nil); num(l, "total") != 1 {
+		if l := c.Must(200, "GET", "/v1/schools/"+uai+"/pupils?status=applied", nil); num(l, "total") != 1 {
 			t.Fatalf("pupils with a pending application: %v", l)
 		}
-		if l := c.must(200, "GET", "/v1/schools/"+uai+"/pupils?grade=2de", nil); num(l, "total") != 0 {
+		if l := c.Must(200, "GET", "/v1/schools/"+uai+"/pupils?grade=2de", nil); num(l, "total") != 0 {
 			t.Fatalf("no 2de in a collège: %v", l)
 		}
-		c.must(200, "GET", "/v1/schools/"+uai+"/pupils/"+w.pRep, nil)
+		c.Must(200, "GET", "/v1/schools/"+uai+"/pupils/"+w.pRep, nil)
 		for path, want := range map[string]int{
 			"/v1/schools/" + uai + "/pupils/" + w.pParis:                       http.StatusNotFound, // not this school's
 			"/v1/schools/0000000X/pupils":                                      http.StatusNotFound,
@@ -197,8 +198,8 @@ func TestFollowUpViews(t *testing.T) {
 			"/v1/schools/" + uai + "/pupils?colour=blue":                       http.StatusBadRequest,
 			"/v1/schools/" + uai + "/pupils?class=" + strings.Repeat("x", 101): http.StatusBadRequest,
 		} {
-			if r := c.do("GET", path, nil); r.status != want {
-				t.Errorf("GET %s: %d, want %d: %s", path, r.status, want, r.raw)
+			if r := c.Do("GET", path, nil); r.Status != want {
+				t.Errorf("GET %s: %d, want %d: %s", path, r.Status, want, r.Raw)
 			}
 		}
 	})

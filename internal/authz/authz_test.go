@@ -2,10 +2,8 @@ package authz_test
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +17,8 @@ import (
 	"passerelle/internal/app"
 	"passerelle/internal/auth"
 	"passerelle/internal/authz"
+	"passerelle/internal/route"
+	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
 )
 
@@ -180,41 +180,25 @@ func TestAuthorizationTable(t *testing.T) {
 	defer a.Close()
 	w := build(t, a.Store)
 
-	stub := chi.NewRouter()
-	served := map[string]bool{}
-	if err := chi.Walk(a.Routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
-		served[method+" "+route] = true
-		stub.Method(method, route, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	stub, served := stubbed(a.Routes())
 	issuer, err := auth.NewHMAC([]byte(strings.Repeat("x", 32)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard := authz.New(stub, issuer, a.Store)
+	guard := authz.New(stub, issuer, a.Store, route.Rules(a.Routes()))
+	c := withTokens(t, guard, issuer)
 	call := func(r row, role, subject string) int {
-		body, _ := json.Marshal(r.body)
 		method, _, _ := strings.Cut(r.route, " ")
-		req := httptest.NewRequest(method, r.path, strings.NewReader(string(body)))
 		if role != "" {
-			tok, err := issuer.Issue(auth.Principal{Role: role, Subject: subject}, time.Hour)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Authorization", "Bearer "+tok)
+			return c.As(role, subject).Do(method, r.path, r.body).Status
 		}
-		rec := httptest.NewRecorder()
-		guard.ServeHTTP(rec, req)
-		return rec.Code
+		return c.Do(method, r.path, r.body).Status
 	}
-
 	covered := map[string]bool{}
 	for _, r := range rows(w) {
 		covered[r.route] = true
 		if !served[r.route] {
-			t.Errorf("%s: in the table but not served", r.route)
+			t.Errorf("%s: in the table but not a declared route", r.route)
 			continue
 		}
 		if r.public {
@@ -247,15 +231,55 @@ func TestAuthorizationTable(t *testing.T) {
 			}
 		}
 	}
-	var missing []string
-	for route := range served {
-		if !covered[route] {
-			missing = append(missing, route)
+	for _, rt := range a.Routes() {
+		if !covered[rt.Key()] {
+			t.Errorf("%s is declared but has no row in the authorization table", rt.Key())
 		}
 	}
-	sort.Strings(missing)
-	for _, m := range missing {
-		t.Errorf("%s is served but has no row in the authorization table", m)
+}
+
+// withTokens is a client of h whose tokens issuer signs.
+func withTokens(t *testing.T, h http.Handler, issuer *auth.HMAC) httpclient.Client {
+	c := httpclient.ForHandler(t, h)
+	c.Token = func(role, subject string) string {
+		tok, err := issuer.Issue(auth.Principal{Role: role, Subject: subject}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	return c
+}
+
+// stubbed serves the declared routes with handlers replaced by a 204, so
+// that allowed calls change nothing.
+func stubbed(routes []route.Route) (*chi.Mux, map[string]bool) {
+	stub := chi.NewRouter()
+	served := map[string]bool{}
+	for _, rt := range routes {
+		served[rt.Key()] = true
+		stub.Method(rt.Method, rt.Pattern, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	}
+	return stub, served
+}
+
+// A route declared without a rule is refused to every role, the back
+// office included, and still asks for a token.
+func TestRouteWithoutRuleIsClosed(t *testing.T) {
+	stub := chi.NewRouter()
+	stub.Get("/v1/forgotten", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	stub.Get("/v1/zero", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	issuer, _ := auth.NewHMAC([]byte(strings.Repeat("v", 32)), nil)
+	c := withTokens(t, authz.New(stub, issuer, nil, map[string]authz.Rule{"GET /v1/zero": {}}), issuer)
+	for _, path := range []string{"/v1/forgotten", "/v1/zero"} {
+		if r := c.Do("GET", path, nil); r.Status != http.StatusUnauthorized {
+			t.Errorf("GET %s without a token: %d, want 401", path, r.Status)
+		}
+		for _, role := range auth.Roles {
+			if r := c.As(role, "s").Do("GET", path, nil); r.Status != http.StatusForbidden {
+				t.Errorf("GET %s as %s: %d, want 403", path, role, r.Status)
+			}
+		}
 	}
 }
 
@@ -269,19 +293,12 @@ func TestForbiddenDoesNotRevealExistence(t *testing.T) {
 	defer a.Close()
 	w := build(t, a.Store)
 	issuer, _ := auth.NewHMAC([]byte(strings.Repeat("y", 32)), nil)
-	stub := chi.NewRouter()
-	_ = chi.Walk(a.Routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
-		stub.Method(method, route, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-		return nil
-	})
-	guard := authz.New(stub, issuer, a.Store)
-	tok, _ := issuer.Issue(auth.Principal{Role: auth.Employer, Subject: w.empB}, time.Hour)
+	stub, _ := stubbed(a.Routes())
+	guard := authz.New(stub, issuer, a.Store, route.Rules(a.Routes()))
+	c := withTokens(t, guard, issuer).As(auth.Employer, w.empB)
 	answer := func(path string) string {
-		req := httptest.NewRequest("POST", path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		rec := httptest.NewRecorder()
-		guard.ServeHTTP(rec, req)
-		return rec.Result().Status + " " + rec.Body.String()
+		r := c.Do("POST", path, nil)
+		return fmt.Sprint(r.Status, " ", r.Raw)
 	}
 	exists := answer("/v1/applications/" + w.appA + "/accept")
 	missing := answer("/v1/applications/00000000-0000-4000-8000-000000000000/accept")

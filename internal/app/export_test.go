@@ -1,0 +1,7 @@
+package app
+
+import "github.com/go-chi/chi/v5"
+
+// Mux is the router, for tests that check it serves exactly the declared
+// routes.
+func (a *App) Mux() chi.Routes { return a.mux }
