@@ -118,32 +118,18 @@ func (a *API) followUp(ctx context.Context, m model, id, uai string) (*FollowUp,
 
 // conventionDocs reads the conventions of the confirmed applications.
 func conventionDocs(ctx context.Context, m model, docs []projections.ApplicationDoc) (map[string]projections.ConventionDoc, error) {
-	out := map[string]projections.ConventionDoc{}
-	var keys []string
+	var ids []string
 	for _, d := range docs {
 		if d.ConventionID != "" {
-			keys = append(keys, m.Key(projections.ConventionDocKey(d.ConventionID)))
+			ids = append(ids, d.ConventionID)
 		}
 	}
-	if len(keys) == 0 {
-		return out, nil
-	}
-	raw, err := m.RDB.MGet(ctx, keys...).Result()
-	if err != nil {
-		return nil, err
-	}
-	for _, x := range raw {
-		s, ok := x.(string)
-		if !ok {
-			continue
-		}
-		var c projections.ConventionDoc
-		if err := json.Unmarshal([]byte(s), &c); err != nil {
-			return nil, err
-		}
+	convs, err := getDocs[projections.ConventionDoc](ctx, m, ids, projections.ConventionDocKey)
+	out := make(map[string]projections.ConventionDoc, len(convs))
+	for _, c := range convs {
 		out[c.ID] = c
 	}
-	return out, nil
+	return out, err
 }
 
 // followStatuses tells where each pupil of a school stands, from the
@@ -253,31 +239,21 @@ func (a *API) schoolPupils(ctx context.Context, r *http.Request, m model) (any, 
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, err
 	}
-	var appKeys []string
+	var appIDs []string
 	owner := map[string]string{}
 	for i, p := range pupils {
 		for _, id := range lists[i].Val() {
-			appKeys = append(appKeys, m.Key(projections.ApplicationDocKey(id)))
+			appIDs = append(appIDs, id)
 			owner[id] = p
 		}
 	}
+	docs, err := getDocs[projections.ApplicationDoc](ctx, m, appIDs, projections.ApplicationDocKey)
+	if err != nil {
+		return nil, err
+	}
 	apps := map[string][]projections.ApplicationDoc{}
-	if len(appKeys) > 0 {
-		raw, err := m.RDB.MGet(ctx, appKeys...).Result()
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range raw {
-			s, ok := x.(string)
-			if !ok {
-				continue
-			}
-			var d projections.ApplicationDoc
-			if err := json.Unmarshal([]byte(s), &d); err != nil {
-				return nil, err
-			}
-			apps[owner[d.ID]] = append(apps[owner[d.ID]], d)
-		}
+	for _, d := range docs {
+		apps[owner[d.ID]] = append(apps[owner[d.ID]], d)
 	}
 	statuses, err := followStatuses(ctx, m, uai, pupils, apps)
 	if err != nil {
@@ -315,31 +291,20 @@ func (a *API) offerDocs(ctx context.Context, docs []projections.ApplicationDoc) 
 	if err != nil || prefix == "" {
 		return out, err
 	}
-	var ids, keys []string
+	var ids []string
 	seen := map[string]bool{}
 	for _, d := range docs {
 		if !seen[d.OfferID] {
 			seen[d.OfferID] = true
 			ids = append(ids, d.OfferID)
-			keys = append(keys, prefix+projections.OfferDocKey(d.OfferID))
 		}
 	}
-	raw, err := a.rdb.MGet(ctx, keys...).Result()
-	if err != nil {
-		return out, err
+	offers := model{View: projections.View{RDB: a.rdb, Prefix: prefix}}
+	found, err := getDocs[projections.OfferDoc](ctx, offers, ids, projections.OfferDocKey)
+	for _, o := range found {
+		out[o.ID] = o
 	}
-	for i, x := range raw {
-		s, ok := x.(string)
-		if !ok {
-			continue
-		}
-		var o projections.OfferDoc
-		if err := json.Unmarshal([]byte(s), &o); err != nil {
-			return out, err
-		}
-		out[ids[i]] = o
-	}
-	return out, nil
+	return out, err
 }
 
 // applicationDocs reads the applications listed in a sorted set, newest
@@ -353,26 +318,8 @@ func applicationDocs(ctx context.Context, m model, key string) ([]projections.Ap
 	if err != nil || len(ids) == 0 {
 		return docs, err
 	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = m.Key(projections.ApplicationDocKey(id))
-	}
-	raw, err := m.RDB.MGet(ctx, keys...).Result()
-	if err != nil {
-		return nil, err
-	}
-	for _, x := range raw {
-		s, ok := x.(string)
-		if !ok {
-			continue
-		}
-		var d projections.ApplicationDoc
-		if err := json.Unmarshal([]byte(s), &d); err != nil {
-			return nil, err
-		}
-		docs = append(docs, d)
-	}
-	return docs, nil
+	found, err := getDocs[projections.ApplicationDoc](ctx, m, ids, projections.ApplicationDocKey)
+	return append(docs, found...), err
 }
 
 func isNotFound(err error) bool {
