@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"passerelle/eventstore"
 )
@@ -209,7 +210,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	}
 	s.inflight.Add(-1)
 	if err != nil {
-		if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 			return eventstore.AppendResult{}, ErrClosed
 		}
 		return eventstore.AppendResult{}, fmt.Errorf("embedded: append to %s: %w", stream, err)
@@ -349,7 +350,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 		return ErrClosed
 	}
 	err := s.db.View(fn)
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
 	return err
