@@ -283,7 +283,7 @@ func TestOverlappingConfirmationsRace(t *testing.T) {
 	for round := 0; round < 10; round++ {
 		f := newFixture(t)
 		ctx := context.Background()
-		offerA, apps := f.offerWithPupils(1, 1)
+		_, apps := f.offerWithPupils(1, 1)
 		pupilID := f.pupilOf(apps[0])
 		emp := f.ok(f.svc.RegisterEmployer(ctx, f.meta(), domain.RegisterEmployerInput{
 			Name: "Mairie", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "place",
@@ -327,7 +327,6 @@ func TestOverlappingConfirmationsRace(t *testing.T) {
 		if statuses[domain.StatusConfirmed] != 1 || statuses[domain.StatusWithdrawn] != 1 {
 			t.Fatalf("round %d: statuses %v", round, statuses)
 		}
-		_ = offerA
 	}
 }
 
