@@ -21,7 +21,7 @@ import (
 	"passerelle/projections"
 )
 
-func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func replay(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flagSet("replay", "replay [--projection NAME] [--data-dir DIR] [--redis-url URL] [--eventstore URL]", stderr)
 	only := fs.String("projection", "", "projection to rebuild: "+strings.Join(projectionNames(), ", ")+", or several separated by commas (default: all)")
 	dataDir, esURL := logFlags(fs)
@@ -44,7 +44,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("--redis-url: %w", err)
 	}
 	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	defer closing(rdb, &err)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis at %s does not answer: %w", opts.Addr, err)
 	}
@@ -62,7 +62,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closing(store, &err)
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	bar := newProgressBar(stderr)

@@ -13,7 +13,7 @@ import (
 	"passerelle/internal/auth"
 )
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flagSet("serve", "serve [--data-dir DIR] [--addr HOST:PORT] [--redis-url URL] [--eventstore URL]", stderr)
 	dataDir := fs.String("data-dir", "./passerelle-data", "directory of the embedded event store, the personal-data keys and the token key (created if missing)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address the HTTP API listens on")
@@ -52,7 +52,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer closing(a, &err)
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
-	return a.Close()
+	return nil // closing a reports what the shutdown left
 }
 
 func storeName(url string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,8 +27,7 @@ func openStore(url string) (eventstore.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Ping(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("event store %q does not answer: %w", url, err)
+		return nil, errors.Join(fmt.Errorf("event store %q does not answer: %w", url, err), s.Close())
 	}
 	return s, nil
 }
