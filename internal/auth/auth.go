@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -101,14 +102,7 @@ func (h *HMAC) Verify(token string) (Principal, error) {
 }
 
 // ValidRole reports whether r is a role of the contract.
-func ValidRole(r string) bool {
-	for _, x := range Roles {
-		if x == r {
-			return true
-		}
-	}
-	return false
-}
+func ValidRole(r string) bool { return slices.Contains(Roles, r) }
 
 // KeyFile is the token key's file in the data directory.
 const KeyFile = "token.key"
