@@ -262,6 +262,25 @@ func sameRecorded(t *testing.T, what string, got, want eventstore.RecordedEvent)
 	}
 }
 
+// sameAsAppended checks that e, read back at revision i of stream, is the
+// event appended.
+func sameAsAppended(t *testing.T, i int, e eventstore.RecordedEvent, want eventstore.EventData, stream string) {
+	t.Helper()
+	if e.ID != want.ID || e.Stream != stream || e.Revision != uint64(i) || e.Type != want.Type {
+		t.Fatalf("event %d: got id=%s stream=%s rev=%d type=%s, want id=%s stream=%s rev=%d type=%s",
+			i, e.ID, e.Stream, e.Revision, e.Type, want.ID, stream, i, want.Type)
+	}
+	if !bytes.Equal(e.Data, want.Data) {
+		t.Fatalf("event %d data %q, want %q", i, e.Data, want.Data)
+	}
+	if !bytes.Equal(e.Metadata, want.Metadata) {
+		t.Fatalf("event %d metadata %q, want %q", i, e.Metadata, want.Metadata)
+	}
+	if e.Category() != eventstore.Category(stream) {
+		t.Fatalf("event %d category %q", i, e.Category())
+	}
+}
+
 func wantWrongVersion(t *testing.T, err error, stream string, exp eventstore.ExpectedRevision, actual int64) {
 	t.Helper()
 	if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
@@ -303,17 +322,7 @@ func testAppendAndReadBack(t *testing.T, s eventstore.Store) {
 	}
 	prev := headBefore
 	for i, e := range got {
-		want := evs[i]
-		if e.ID != want.ID || e.Stream != stream || e.Revision != uint64(i) || e.Type != typ {
-			t.Fatalf("event %d: got id=%s stream=%s rev=%d type=%s, want id=%s stream=%s rev=%d type=%s",
-				i, e.ID, e.Stream, e.Revision, e.Type, want.ID, stream, i, typ)
-		}
-		if !bytes.Equal(e.Data, want.Data) {
-			t.Fatalf("event %d data %q, want %q", i, e.Data, want.Data)
-		}
-		if !bytes.Equal(e.Metadata, want.Metadata) {
-			t.Fatalf("event %d metadata %q, want %q", i, e.Metadata, want.Metadata)
-		}
+		sameAsAppended(t, i, e, evs[i], stream)
 		if e.Position <= prev {
 			t.Fatalf("event %d position %d not after %d", i, e.Position, prev)
 		}
@@ -323,9 +332,6 @@ func testAppendAndReadBack(t *testing.T, s eventstore.Store) {
 		}
 		if e.Created.Before(before.Add(-clockSkew)) || e.Created.After(after.Add(clockSkew)) {
 			t.Fatalf("event %d created %v, want between %v and %v", i, e.Created, before, after)
-		}
-		if e.Category() != eventstore.Category(stream) {
-			t.Fatalf("event %d category %q", i, e.Category())
 		}
 	}
 	if got[2].Position != res.Position {
