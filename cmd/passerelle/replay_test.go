@@ -22,6 +22,18 @@ func post(t *testing.T, base, path string, body map[string]any) map[string]any {
 	t.Helper()
 	raw, _ := json.Marshal(body)
 	resp, err := http.Post(base+path, "application/json", bytes.NewReader(raw))
+	return answer(t, "POST "+path, resp, err)
+}
+
+func get(t *testing.T, base, path string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(base + path)
+	return answer(t, "GET "+path, resp, err)
+}
+
+// answer decodes a successful JSON answer.
+func answer(t *testing.T, what string, resp *http.Response, err error) map[string]any {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,22 +41,7 @@ func post(t *testing.T, base, path string, body map[string]any) map[string]any {
 	var out map[string]any
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 || json.Unmarshal(b, &out) != nil {
-		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
-	}
-	return out
-}
-
-func get(t *testing.T, base, path string) map[string]any {
-	t.Helper()
-	resp, err := http.Get(base + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || json.Unmarshal(b, &out) != nil {
-		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		t.Fatalf("%s: %d %s", what, resp.StatusCode, b)
 	}
 	return out
 }

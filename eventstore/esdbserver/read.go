@@ -147,13 +147,19 @@ func (r *reader) send(e eventstore.RecordedEvent) error {
 	return r.out.Send(eventResp(e, r.uuidAsString))
 }
 
+// undeletedMeta is a stream's metadata; a tombstoned stream is an error.
+func (s *Server) undeletedMeta(ctx context.Context, name string) (streamMeta, error) {
+	m, err := s.meta(ctx, name)
+	if err == nil && m.tombstoned {
+		err = &streamDeletedError{name}
+	}
+	return m, err
+}
+
 func (r *reader) readStream(ctx context.Context, name string, o *api.ReadReq_Options_StreamOptions, count uint64) error {
-	m, err := r.s.meta(ctx, name)
+	m, err := r.s.undeletedMeta(ctx, name)
 	if err != nil {
 		return err
-	}
-	if m.tombstoned {
-		return &streamDeletedError{name}
 	}
 	last, err := r.s.lastRevision(ctx, name)
 	if err != nil {
@@ -445,12 +451,9 @@ func (a *allSubscription) emit(e eventstore.RecordedEvent) error {
 }
 
 func (r *reader) subscribeStream(ctx context.Context, name string, o *api.ReadReq_Options_StreamOptions) error {
-	m, err := r.s.meta(ctx, name)
+	m, err := r.s.undeletedMeta(ctx, name)
 	if err != nil {
 		return err
-	}
-	if m.tombstoned {
-		return &streamDeletedError{name}
 	}
 	if err := r.confirm(); err != nil {
 		return err
@@ -538,12 +541,9 @@ func (sub *streamSubscription) live(ctx context.Context, e eventstore.RecordedEv
 	case metaStream(sub.name):
 		// The deleting call may not have dropped the cached state yet.
 		sub.s.forgetMeta(sub.name)
-		m, err := sub.s.meta(ctx, sub.name)
+		m, err := sub.s.undeletedMeta(ctx, sub.name)
 		if err != nil {
 			return err
-		}
-		if m.tombstoned {
-			return &streamDeletedError{sub.name}
 		}
 		sub.meta = m
 	}
