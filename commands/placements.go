@@ -23,6 +23,8 @@ type ApplyInput struct {
 	domain.SubmitInput
 }
 
+// Apply submits a pupil's application to an offer; the pupil's stream
+// tracks it.
 func (s *Service) Apply(ctx context.Context, m Meta, in ApplyInput) (Result, error) {
 	if !domain.ValidID(in.OfferID) {
 		return Result{}, domain.NotFoundf("offer")
@@ -31,16 +33,14 @@ func (s *Service) Apply(ctx context.Context, m Meta, in ApplyInput) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	var pupil *domain.Pupil
+	pupil, err := readIf[domain.Pupil](ctx, s.repo, domain.ValidID(in.PupilID), domain.PupilStream(in.PupilID))
+	if err != nil {
+		return Result{}, err
+	}
 	var school *domain.School
-	if domain.ValidID(in.PupilID) {
-		if pupil, err = read[domain.Pupil](ctx, s.repo, domain.PupilStream(in.PupilID)); err != nil {
+	if pupil != nil && pupil.Exists() {
+		if school, err = read[domain.School](ctx, s.repo, domain.SchoolStream(pupil.Registered.SchoolUAI)); err != nil {
 			return Result{}, err
-		}
-		if pupil.Exists() {
-			if school, err = read[domain.School](ctx, s.repo, domain.SchoolStream(pupil.Registered.SchoolUAI)); err != nil {
-				return Result{}, err
-			}
 		}
 	}
 	id := ApplicationID(in.OfferID, in.PupilID)
@@ -98,6 +98,7 @@ func (s *Service) Accept(ctx context.Context, m Meta, applicationID string) (Res
 	return Result{ID: applicationID, Position: pos}, err
 }
 
+// Reject records the employer's refusal of an application.
 func (s *Service) Reject(ctx context.Context, m Meta, applicationID, reason string) (Result, error) {
 	return s.updateApplication(ctx, m, applicationID, func(a *domain.Application) ([]domain.Event, error) {
 		return a.Reject(reason)
@@ -286,13 +287,14 @@ func (s *Service) withdrawOverlapping(ctx context.Context, m Meta, app *domain.A
 
 // CompleteConvention records the employer's or the school's part.
 func (s *Service) CompleteConvention(ctx context.Context, m Meta, conventionID string, in domain.CompleteInput) (Result, error) {
-	return s.updateConvention(ctx, m, conventionID, func(c *domain.Convention) ([]domain.Event, error) {
+	return updateByID(ctx, s.repo, m, "convention", domain.ConventionStream, conventionID, func(c *domain.Convention) ([]domain.Event, error) {
 		return c.CompleteParty(in)
 	})
 }
 
+// Sign records one role's signature of the convention's current document.
 func (s *Service) Sign(ctx context.Context, m Meta, conventionID string, in domain.SignInput) (Result, error) {
-	return s.updateConvention(ctx, m, conventionID, func(c *domain.Convention) ([]domain.Event, error) {
+	return updateByID(ctx, s.repo, m, "convention", domain.ConventionStream, conventionID, func(c *domain.Convention) ([]domain.Event, error) {
 		return c.Sign(in, m.Now)
 	})
 }
@@ -323,13 +325,5 @@ func (s *Service) updateApplication(ctx context.Context, m Meta, id string, deci
 		return Result{}, err
 	}
 	_, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(id), decide)
-	return Result{ID: id, Position: pos}, err
-}
-
-func (s *Service) updateConvention(ctx context.Context, m Meta, id string, decide func(*domain.Convention) ([]domain.Event, error)) (Result, error) {
-	if !domain.ValidID(id) {
-		return Result{}, domain.NotFoundf("convention")
-	}
-	_, pos, err := update(ctx, s.repo, m, domain.ConventionStream(id), decide)
 	return Result{ID: id, Position: pos}, err
 }

@@ -170,6 +170,32 @@ func read[A any, PA interface {
 	return agg, err
 }
 
+// readIf reads an aggregate the command consults when ok (its id is
+// valid), and returns nil otherwise, which the domain reports as a field
+// error.
+func readIf[A any, PA interface {
+	*A
+	aggregate
+}](ctx context.Context, r repository, ok bool, stream string) (PA, error) {
+	if !ok {
+		return nil, nil
+	}
+	return read[A, PA](ctx, r, stream)
+}
+
+// updateByID decides on the aggregate a client names by id: an id that
+// cannot exist is not found, whatever the store holds.
+func updateByID[A any, PA interface {
+	*A
+	aggregate
+}](ctx context.Context, r repository, m Meta, kind string, stream func(string) string, id string, decide func(PA) ([]domain.Event, error)) (Result, error) {
+	if !domain.ValidID(id) {
+		return Result{}, domain.NotFoundf("%s", kind)
+	}
+	_, pos, err := update(ctx, r, m, stream(id), decide)
+	return Result{ID: id, Position: pos}, err
+}
+
 // Chained reports whether a stream's events carry the tamper-evident chain:
 // every stream Passerelle writes.
 func Chained(stream string) bool {

@@ -95,6 +95,7 @@ func ConventionID(applicationID string) string {
 	return uuid.NewSHA1(idSpace, []byte("convention/"+applicationID)).String()
 }
 
+// RegisterEmployer registers an employer under a new id.
 func (s *Service) RegisterEmployer(ctx context.Context, m Meta, in domain.RegisterEmployerInput) (Result, error) {
 	id := newID(m)
 	_, pos, err := update(ctx, s.repo, m, domain.EmployerStream(id), func(e *domain.Employer) ([]domain.Event, error) {
@@ -106,6 +107,7 @@ func (s *Service) RegisterEmployer(ctx context.Context, m Meta, in domain.Regist
 	return Result{ID: id, Position: pos}, err
 }
 
+// RegisterSchool registers a school under its UAI.
 func (s *Service) RegisterSchool(ctx context.Context, m Meta, in domain.RegisterSchoolInput) (Result, error) {
 	if !domain.ValidUAI(in.UAI) {
 		_, err := (&domain.School{}).Register(in, s.places) // names every invalid field
@@ -117,13 +119,11 @@ func (s *Service) RegisterSchool(ctx context.Context, m Meta, in domain.Register
 	return Result{ID: in.UAI, Position: pos}, err
 }
 
+// RegisterPupil registers a pupil of a registered school under a new id.
 func (s *Service) RegisterPupil(ctx context.Context, m Meta, in domain.RegisterPupilInput) (Result, error) {
-	var school *domain.School
-	if domain.ValidUAI(in.SchoolUAI) {
-		var err error
-		if school, err = read[domain.School](ctx, s.repo, domain.SchoolStream(in.SchoolUAI)); err != nil {
-			return Result{}, err
-		}
+	school, err := readIf[domain.School](ctx, s.repo, domain.ValidUAI(in.SchoolUAI), domain.SchoolStream(in.SchoolUAI))
+	if err != nil {
+		return Result{}, err
 	}
 	id := newID(m)
 	_, pos, err := update(ctx, s.repo, m, domain.PupilStream(id), func(p *domain.Pupil) ([]domain.Event, error) {
@@ -141,13 +141,11 @@ type PostOfferInput struct {
 	domain.PostOfferInput
 }
 
+// PostOffer posts a registered employer's offer under a new id.
 func (s *Service) PostOffer(ctx context.Context, m Meta, in PostOfferInput) (Result, error) {
-	var employer *domain.Employer
-	if in.EmployerID != "" && domain.ValidID(in.EmployerID) {
-		var err error
-		if employer, err = read[domain.Employer](ctx, s.repo, domain.EmployerStream(in.EmployerID)); err != nil {
-			return Result{}, err
-		}
+	employer, err := readIf[domain.Employer](ctx, s.repo, domain.ValidID(in.EmployerID), domain.EmployerStream(in.EmployerID))
+	if err != nil {
+		return Result{}, err
 	}
 	id := newID(m)
 	_, pos, err := update(ctx, s.repo, m, domain.OfferStream(id), func(o *domain.Offer) ([]domain.Event, error) {
@@ -159,24 +157,23 @@ func (s *Service) PostOffer(ctx context.Context, m Meta, in PostOfferInput) (Res
 	return Result{ID: id, Position: pos}, err
 }
 
+// WithdrawOffer closes an offer to applications.
 func (s *Service) WithdrawOffer(ctx context.Context, m Meta, offerID, reason string) (Result, error) {
-	return s.updateOffer(ctx, m, offerID, func(o *domain.Offer) ([]domain.Event, error) { return o.Withdraw(reason) })
+	return updateByID(ctx, s.repo, m, "offer", domain.OfferStream, offerID, func(o *domain.Offer) ([]domain.Event, error) {
+		return o.Withdraw(reason)
+	})
 }
 
+// ReopenOffer opens a withdrawn offer to applications again.
 func (s *Service) ReopenOffer(ctx context.Context, m Meta, offerID string) (Result, error) {
-	return s.updateOffer(ctx, m, offerID, (*domain.Offer).Reopen)
+	return updateByID(ctx, s.repo, m, "offer", domain.OfferStream, offerID, (*domain.Offer).Reopen)
 }
 
+// AmendOffer changes an offer's terms.
 func (s *Service) AmendOffer(ctx context.Context, m Meta, offerID string, in domain.AmendOfferInput) (Result, error) {
-	return s.updateOffer(ctx, m, offerID, func(o *domain.Offer) ([]domain.Event, error) { return o.Amend(in) })
-}
-
-func (s *Service) updateOffer(ctx context.Context, m Meta, offerID string, decide func(*domain.Offer) ([]domain.Event, error)) (Result, error) {
-	if !domain.ValidID(offerID) {
-		return Result{}, domain.NotFoundf("offer")
-	}
-	_, pos, err := update(ctx, s.repo, m, domain.OfferStream(offerID), decide)
-	return Result{ID: offerID, Position: pos}, err
+	return updateByID(ctx, s.repo, m, "offer", domain.OfferStream, offerID, func(o *domain.Offer) ([]domain.Event, error) {
+		return o.Amend(in)
+	})
 }
 
 func (s *Service) loadApplication(ctx context.Context, id string) (*domain.Application, error) {

@@ -58,7 +58,9 @@ type RuleError struct {
 	Message string // what a back-office agent reads
 }
 
-func (e *RuleError) Error() string        { return e.Message }
+func (e *RuleError) Error() string { return e.Message }
+
+// Is makes every refusal an ErrConflict for errors.Is.
 func (e *RuleError) Is(target error) bool { return target == ErrConflict }
 
 // Refuse returns a RuleError.

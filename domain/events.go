@@ -13,16 +13,29 @@ type Event interface {
 }
 
 // Stream names: one stream per aggregate instance, "<category>-<id>".
-func EmployerStream(id string) string    { return "employer-" + id }
-func SchoolStream(uai string) string     { return "school-" + uai }
-func PupilStream(id string) string       { return "pupil-" + id }
-func OfferStream(id string) string       { return "offer-" + id }
+
+// EmployerStream names an employer's stream.
+func EmployerStream(id string) string { return "employer-" + id }
+
+// SchoolStream names a school's stream, by its UAI.
+func SchoolStream(uai string) string { return "school-" + uai }
+
+// PupilStream names a pupil's stream.
+func PupilStream(id string) string { return "pupil-" + id }
+
+// OfferStream names an offer's stream.
+func OfferStream(id string) string { return "offer-" + id }
+
+// ApplicationStream names an application's stream.
 func ApplicationStream(id string) string { return "application-" + id }
-func ConventionStream(id string) string  { return "convention-" + id }
+
+// ConventionStream names a convention's stream.
+func ConventionStream(id string) string { return "convention-" + id }
 
 // Categories are the stream categories holding domain events.
 var Categories = []string{"employer", "school", "pupil", "offer", "application", "convention"}
 
+// EmployerRegistered records a new employer, checked against the reference data.
 type EmployerRegistered struct {
 	EmployerID  string `json:"employer_id"`
 	Name        string `json:"name"`
@@ -33,6 +46,7 @@ type EmployerRegistered struct {
 	Address     string `json:"address"`
 }
 
+// SchoolRegistered records a school, by its UAI.
 type SchoolRegistered struct {
 	UAI               string `json:"uai"`
 	Name              string `json:"name"`
@@ -43,6 +57,7 @@ type SchoolRegistered struct {
 	QPV               bool   `json:"qpv"`
 }
 
+// Guardian is a pupil's legal guardian, who signs the convention.
 type Guardian struct {
 	Name  string `json:"name"`
 	Email string `json:"email"`
@@ -66,6 +81,7 @@ type PupilPersonal struct {
 	Guardians []Guardian `json:"guardians"`
 }
 
+// PupilRegistered records a pupil of a registered school.
 type PupilRegistered struct {
 	PupilID       string     `json:"pupil_id"`
 	SchoolUAI     string     `json:"school_uai"`
@@ -83,8 +99,9 @@ type PupilRegistered struct {
 	Erased bool    `json:"erased,omitempty"`
 }
 
-// PupilForgotten: the pupil's and guardians' personal data was erased at
-// the family's request (crypto-shredding); ids and statistics remain.
+// PupilForgotten records that the pupil's and guardians' personal data
+// was erased at the family's request (crypto-shredding); ids and
+// statistics remain.
 type PupilForgotten struct {
 	PupilID string `json:"pupil_id"`
 }
@@ -107,6 +124,7 @@ type DailyHours struct {
 	LunchBreakMinutes int    `json:"lunch_break_minutes"`
 }
 
+// OfferPosted records an employer's new offer and its terms.
 type OfferPosted struct {
 	OfferID      string      `json:"offer_id"`
 	EmployerID   string      `json:"employer_id"`
@@ -146,16 +164,19 @@ type OfferAmended struct {
 	FamilyBusiness bool        `json:"family_business,omitempty"`
 }
 
+// OfferReopened records that a withdrawn offer takes applications again.
 type OfferReopened struct {
 	OfferID string `json:"offer_id"`
 }
 
+// OfferWithdrawn records that an offer takes no more applications.
 type OfferWithdrawn struct {
 	OfferID string `json:"offer_id"`
 	Reason  string `json:"reason,omitempty"`
 }
 
-// SeatHeld: a seat of each listed week is held for an accepted application.
+// SeatHeld records that a seat of each listed week is held for an
+// accepted application.
 type SeatHeld struct {
 	OfferID       string   `json:"offer_id"`
 	ApplicationID string   `json:"application_id"`
@@ -163,13 +184,14 @@ type SeatHeld struct {
 	Weeks         []string `json:"weeks"`
 }
 
-// SeatReleased: the seats held for an application are free again.
+// SeatReleased records that the seats held for an application are free again.
 type SeatReleased struct {
 	OfferID       string   `json:"offer_id"`
 	ApplicationID string   `json:"application_id"`
 	Weeks         []string `json:"weeks"`
 }
 
+// ApplicationSubmitted records a pupil's application to an offer.
 type ApplicationSubmitted struct {
 	ApplicationID string    `json:"application_id"`
 	OfferID       string    `json:"offer_id"`
@@ -184,36 +206,40 @@ type ApplicationSubmitted struct {
 	Erased        bool      `json:"erased,omitempty"`
 }
 
-// ApplicationRead: the employer opened the application.
+// ApplicationRead records that the employer opened the application.
 type ApplicationRead struct {
 	ApplicationID string `json:"application_id"`
 }
 
+// ApplicationAccepted records the employer's acceptance; the seat is
+// already held on the offer (SeatHeld).
 type ApplicationAccepted struct {
 	ApplicationID string    `json:"application_id"`
 	AcceptedAt    time.Time `json:"accepted_at"`
 }
 
+// ApplicationRejected records the employer's refusal.
 type ApplicationRejected struct {
 	ApplicationID string `json:"application_id"`
 	Reason        string `json:"reason"`
 }
 
+// ApplicationWithdrawn records the pupil's withdrawal.
 type ApplicationWithdrawn struct {
 	ApplicationID string `json:"application_id"`
 	SeatReleased  bool   `json:"seat_released"` // a held seat is to be released
 	Reason        string `json:"reason,omitempty"`
 }
 
-// ApplicationCancelled: the employer cancelled an accepted or confirmed
-// application; its seat is released.
+// ApplicationCancelled records that the employer cancelled an accepted or
+// confirmed application; its seat is released.
 type ApplicationCancelled struct {
 	ApplicationID string `json:"application_id"`
 	Reason        string `json:"reason"`
 }
 
-// ApplicationExpired: no answer in time (the employer's, or the pupil's
-// confirmation); a held seat is released.
+// ApplicationExpired records that no answer came in time (the employer's,
+// or the pupil's confirmation); a held seat is released.
 type ApplicationExpired struct {
 	ApplicationID string `json:"application_id"`
 	SeatReleased  bool   `json:"seat_released"`
@@ -229,26 +255,30 @@ type PupilApplied struct {
 	Weeks         []string `json:"weeks"`
 }
 
-// PupilWeeksReserved: the pupil's weeks are taken by a confirmed placement.
-// The pupil stream owns them, so two overlapping confirmations cannot both
-// succeed.
+// PupilWeeksReserved records that the pupil's weeks are taken by a
+// confirmed placement. The pupil stream owns them, so two overlapping
+// confirmations cannot both succeed.
 type PupilWeeksReserved struct {
 	PupilID       string   `json:"pupil_id"`
 	ApplicationID string   `json:"application_id"`
 	Weeks         []string `json:"weeks"`
 }
 
-// PupilWeeksReleased: a placement ended before it took place.
+// PupilWeeksReleased records that a placement ended before it took place.
 type PupilWeeksReleased struct {
 	PupilID       string `json:"pupil_id"`
 	ApplicationID string `json:"application_id"`
 }
 
+// ApplicationConfirmed records the pupil's choice of an accepted
+// application; the convention to draft is named.
 type ApplicationConfirmed struct {
 	ApplicationID string `json:"application_id"`
 	ConventionID  string `json:"convention_id"`
 }
 
+// ConventionDrafted records the convention drawn up from a confirmed
+// placement, and the roles that must sign it.
 type ConventionDrafted struct {
 	ConventionID  string      `json:"convention_id"`
 	ApplicationID string      `json:"application_id"`
@@ -279,8 +309,8 @@ type Person struct {
 	Phone string `json:"phone,omitempty"`
 }
 
-// ConventionCompleted: the employer or the school filled in its part. It
-// changes the document, so signatures given before are void.
+// ConventionCompleted records that the employer or the school filled in
+// its part. It changes the document, so signatures given before are void.
 type ConventionCompleted struct {
 	ConventionID    string  `json:"convention_id"`
 	Party           string  `json:"party"` // employer or school
@@ -292,13 +322,15 @@ type ConventionCompleted struct {
 	DocumentHash    string  `json:"document_hash"`
 }
 
-// ConventionCancelled: the placement will not take place; the seat and the
-// pupil's weeks are released.
+// ConventionCancelled records that the placement will not take place; the
+// seat and the pupil's weeks are released.
 type ConventionCancelled struct {
 	ConventionID string `json:"convention_id"`
 	Reason       string `json:"reason"`
 }
 
+// ConventionSignatureAdded records one role's signature of the current
+// document.
 type ConventionSignatureAdded struct {
 	ConventionID string    `json:"convention_id"`
 	Role         Role      `json:"role"`
@@ -307,38 +339,90 @@ type ConventionSignatureAdded struct {
 	SignedAt     time.Time `json:"signed_at"`
 }
 
-// ConventionSigned: every required role has signed the current document.
+// ConventionSigned records that every required role has signed the
+// current document.
 type ConventionSigned struct {
 	ConventionID string `json:"convention_id"`
 	DocumentHash string `json:"document_hash"`
 }
 
-func (EmployerRegistered) EventType() string       { return "EmployerRegistered" }
-func (SchoolRegistered) EventType() string         { return "SchoolRegistered" }
-func (PupilRegistered) EventType() string          { return "PupilRegistered" }
-func (OfferPosted) EventType() string              { return "OfferPosted" }
-func (OfferWithdrawn) EventType() string           { return "OfferWithdrawn" }
-func (OfferAmended) EventType() string             { return "OfferAmended" }
-func (OfferReopened) EventType() string            { return "OfferReopened" }
-func (ApplicationRead) EventType() string          { return "ApplicationRead" }
-func (ApplicationCancelled) EventType() string     { return "ApplicationCancelled" }
-func (ApplicationExpired) EventType() string       { return "ApplicationExpired" }
-func (PupilApplied) EventType() string             { return "PupilApplied" }
-func (PupilWeeksReserved) EventType() string       { return "PupilWeeksReserved" }
-func (PupilWeeksReleased) EventType() string       { return "PupilWeeksReleased" }
-func (ConventionCompleted) EventType() string      { return "ConventionCompleted" }
-func (ConventionCancelled) EventType() string      { return "ConventionCancelled" }
-func (PupilForgotten) EventType() string           { return "PupilForgotten" }
-func (SeatHeld) EventType() string                 { return "SeatHeld" }
-func (SeatReleased) EventType() string             { return "SeatReleased" }
-func (ApplicationSubmitted) EventType() string     { return "ApplicationSubmitted" }
-func (ApplicationAccepted) EventType() string      { return "ApplicationAccepted" }
-func (ApplicationRejected) EventType() string      { return "ApplicationRejected" }
-func (ApplicationWithdrawn) EventType() string     { return "ApplicationWithdrawn" }
-func (ApplicationConfirmed) EventType() string     { return "ApplicationConfirmed" }
-func (ConventionDrafted) EventType() string        { return "ConventionDrafted" }
+// EventType implements Event.
+func (EmployerRegistered) EventType() string { return "EmployerRegistered" }
+
+// EventType implements Event.
+func (SchoolRegistered) EventType() string { return "SchoolRegistered" }
+
+// EventType implements Event.
+func (PupilRegistered) EventType() string { return "PupilRegistered" }
+
+// EventType implements Event.
+func (OfferPosted) EventType() string { return "OfferPosted" }
+
+// EventType implements Event.
+func (OfferWithdrawn) EventType() string { return "OfferWithdrawn" }
+
+// EventType implements Event.
+func (OfferAmended) EventType() string { return "OfferAmended" }
+
+// EventType implements Event.
+func (OfferReopened) EventType() string { return "OfferReopened" }
+
+// EventType implements Event.
+func (ApplicationRead) EventType() string { return "ApplicationRead" }
+
+// EventType implements Event.
+func (ApplicationCancelled) EventType() string { return "ApplicationCancelled" }
+
+// EventType implements Event.
+func (ApplicationExpired) EventType() string { return "ApplicationExpired" }
+
+// EventType implements Event.
+func (PupilApplied) EventType() string { return "PupilApplied" }
+
+// EventType implements Event.
+func (PupilWeeksReserved) EventType() string { return "PupilWeeksReserved" }
+
+// EventType implements Event.
+func (PupilWeeksReleased) EventType() string { return "PupilWeeksReleased" }
+
+// EventType implements Event.
+func (ConventionCompleted) EventType() string { return "ConventionCompleted" }
+
+// EventType implements Event.
+func (ConventionCancelled) EventType() string { return "ConventionCancelled" }
+
+// EventType implements Event.
+func (PupilForgotten) EventType() string { return "PupilForgotten" }
+
+// EventType implements Event.
+func (SeatHeld) EventType() string { return "SeatHeld" }
+
+// EventType implements Event.
+func (SeatReleased) EventType() string { return "SeatReleased" }
+
+// EventType implements Event.
+func (ApplicationSubmitted) EventType() string { return "ApplicationSubmitted" }
+
+// EventType implements Event.
+func (ApplicationAccepted) EventType() string { return "ApplicationAccepted" }
+
+// EventType implements Event.
+func (ApplicationRejected) EventType() string { return "ApplicationRejected" }
+
+// EventType implements Event.
+func (ApplicationWithdrawn) EventType() string { return "ApplicationWithdrawn" }
+
+// EventType implements Event.
+func (ApplicationConfirmed) EventType() string { return "ApplicationConfirmed" }
+
+// EventType implements Event.
+func (ConventionDrafted) EventType() string { return "ConventionDrafted" }
+
+// EventType implements Event.
 func (ConventionSignatureAdded) EventType() string { return "ConventionSignatureAdded" }
-func (ConventionSigned) EventType() string         { return "ConventionSigned" }
+
+// EventType implements Event.
+func (ConventionSigned) EventType() string { return "ConventionSigned" }
 
 var registry = map[string]func() Event{}
 

@@ -65,6 +65,16 @@ func wantFields(t *testing.T, err error, want ...string) {
 	}
 }
 
+// wantInvalid checks that a decision refused input naming exactly the
+// given fields, with no events.
+func wantInvalid(t *testing.T, evs []domain.Event, err error, fields ...string) {
+	t.Helper()
+	if len(evs) != 0 {
+		t.Fatalf("events %v with invalid input", types(evs))
+	}
+	wantFields(t, err, fields...)
+}
+
 // wantIs checks that err wraps target, and that no events came with it.
 func wantIs(t *testing.T, evs []domain.Event, err, target error) {
 	t.Helper()

@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -17,6 +18,7 @@ type Offer struct {
 	exists    bool
 }
 
+// Exists reports whether the offer was posted.
 func (o *Offer) Exists() bool { return o.exists }
 
 // Open reports whether the offer takes applications.
@@ -33,24 +35,11 @@ func (o *Offer) Free(week string) int {
 // Holds reports whether the application holds seats on this offer.
 func (o *Offer) Holds(applicationID string) bool { _, ok := o.holders[applicationID]; return ok }
 
-func (o *Offer) hasWeek(w string) bool {
-	for _, x := range o.Posted.Weeks {
-		if x == w {
-			return true
-		}
-	}
-	return false
-}
+func (o *Offer) hasWeek(w string) bool { return contains(o.Posted.Weeks, w) }
 
-func (o *Offer) hasGrade(g Grade) bool {
-	for _, x := range o.Posted.Grades {
-		if x == g {
-			return true
-		}
-	}
-	return false
-}
+func (o *Offer) hasGrade(g Grade) bool { return contains(o.Posted.Grades, g) }
 
+// Apply folds one of the offer's events into its state.
 func (o *Offer) Apply(e Event) {
 	switch ev := e.(type) {
 	case *OfferPosted:
@@ -102,34 +91,9 @@ func PostOffer(id string, employer *Employer, in PostOfferInput, places Places) 
 	if !places.SectorExists(in.Sector) {
 		p.Add("sector", "must be a national sector code s1…s51")
 	}
-	grades := make([]Grade, 0, len(in.Grades))
-	lycee, college := false, false
-	for _, g := range in.Grades {
-		gr := Grade(g)
-		if !gr.Valid() {
-			p.Add("grades", fmt.Sprintf("%q: must be one of 4e, 3e, 2de", g))
-			continue
-		}
-		for _, x := range grades {
-			if x == gr {
-				p.Add("grades", fmt.Sprintf("%q is listed twice", g))
-			}
-		}
-		lycee, college = lycee || gr.Lycee(), college || !gr.Lycee()
-		grades = append(grades, gr)
-	}
-	if len(in.Grades) == 0 {
-		p.Add("grades", "at least one grade is required")
-	} else if lycee && college {
-		p.Add("grades", "an offer for 2de cannot also be for 4e or 3e")
-	}
-	weeks := checkWeeks(p, "weeks", in.Weeks)
-	if len(weeks) > 12 {
-		p.Add("weeks", "at most 12 weeks per offer")
-	}
-	if in.Seats < 1 || in.Seats > 500 {
-		p.Add("seats", "must be between 1 and 500")
-	}
+	grades := checkGrades(p, in.Grades)
+	weeks := checkOfferWeeks(p, in.Weeks)
+	checkSeats(p, in.Seats)
 	dep, ok := places.CommuneDepartment(in.CommuneCode)
 	if !ok {
 		p.Add("commune_code", "must be an INSEE commune code")
@@ -150,6 +114,46 @@ func PostOffer(id string, employer *Employer, in PostOfferInput, places Places) 
 		Lat: in.Lat, Lon: in.Lon, Reserved: in.Reserved, DailyHours: in.DailyHours,
 		GroupSize: in.GroupSize, FamilyBusiness: in.FamilyBusiness,
 	}}, nil
+}
+
+// checkGrades checks an offer's grades: known, listed once, and either
+// collège or lycée grades.
+func checkGrades(p Problems, in []string) []Grade {
+	grades := make([]Grade, 0, len(in))
+	lycee, college := false, false
+	for _, g := range in {
+		gr := Grade(g)
+		switch {
+		case !gr.Valid():
+			p.Add("grades", fmt.Sprintf("%q: must be one of 4e, 3e, 2de", g))
+			continue
+		case contains(grades, gr):
+			p.Add("grades", fmt.Sprintf("%q is listed twice", g))
+		}
+		lycee, college = lycee || gr.Lycee(), college || !gr.Lycee()
+		grades = append(grades, gr)
+	}
+	if len(in) == 0 {
+		p.Add("grades", "at least one grade is required")
+	} else if lycee && college {
+		p.Add("grades", "an offer for 2de cannot also be for 4e or 3e")
+	}
+	return grades
+}
+
+// checkOfferWeeks checks and sorts an offer's weeks, at most 12.
+func checkOfferWeeks(p Problems, in []string) []string {
+	weeks := checkWeeks(p, "weeks", in)
+	if len(weeks) > 12 {
+		p.Add("weeks", "at most 12 weeks per offer")
+	}
+	return weeks
+}
+
+func checkSeats(p Problems, seats int) {
+	if seats < 1 || seats > 500 {
+		p.Add("seats", "must be between 1 and 500")
+	}
 }
 
 // checkTerms checks the terms shared by posting and amending.
@@ -188,10 +192,26 @@ func (o *Offer) Amend(in AmendOfferInput) ([]Event, error) {
 	if !o.exists {
 		return nil, NotFoundf("offer")
 	}
-	cur := o.Posted
+	p := Problems{}
+	next := in.onto(p, o.Posted)
+	checkTerms(p, next)
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	if err := o.keepsHeldSeats(next); err != nil {
+		return nil, err
+	}
+	ev := &OfferAmended{OfferID: o.Posted.OfferID, Title: next.Title, Description: next.Description, Weeks: next.Weeks,
+		Seats: next.Seats, Reserved: next.Reserved, DailyHours: next.DailyHours, GroupSize: next.GroupSize,
+		FamilyBusiness: next.FamilyBusiness}
+	return []Event{ev}, nil
+}
+
+// onto returns the terms of cur changed by the amendment, checking each
+// changed one.
+func (in AmendOfferInput) onto(p Problems, cur OfferPosted) PostOfferInput {
 	next := PostOfferInput{Title: cur.Title, Description: cur.Description, Weeks: cur.Weeks, Seats: cur.Seats,
 		Reserved: cur.Reserved, DailyHours: cur.DailyHours, GroupSize: cur.GroupSize, FamilyBusiness: cur.FamilyBusiness}
-	p := Problems{}
 	if in.Title != nil {
 		required(p, "title", *in.Title, 200)
 		next.Title = strings.TrimSpace(*in.Title)
@@ -201,16 +221,11 @@ func (o *Offer) Amend(in AmendOfferInput) ([]Event, error) {
 		next.Description = strings.TrimSpace(*in.Description)
 	}
 	if in.Weeks != nil {
-		next.Weeks = checkWeeks(p, "weeks", in.Weeks)
-		if len(next.Weeks) > 12 {
-			p.Add("weeks", "at most 12 weeks per offer")
-		}
+		next.Weeks = checkOfferWeeks(p, in.Weeks)
 	}
 	if in.Seats != nil {
 		next.Seats = *in.Seats
-		if next.Seats < 1 || next.Seats > 500 {
-			p.Add("seats", "must be between 1 and 500")
-		}
+		checkSeats(p, next.Seats)
 	}
 	if in.Reserved != nil {
 		next.Reserved = *in.Reserved
@@ -224,25 +239,23 @@ func (o *Offer) Amend(in AmendOfferInput) ([]Event, error) {
 	if in.FamilyBusiness != nil {
 		next.FamilyBusiness = *in.FamilyBusiness
 	}
-	checkTerms(p, next)
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
+	return next
+}
+
+// keepsHeldSeats refuses terms that would drop a pupil whose seat is held.
+func (o *Offer) keepsHeldSeats(next PostOfferInput) error {
 	for w, n := range o.held {
 		if n == 0 {
 			continue
 		}
 		if !contains(next.Weeks, w) {
-			return nil, Refuse("would_drop_accepted_pupil", "week %s has %d accepted pupil(s): it cannot be removed from the offer", w, n)
+			return Refuse("would_drop_accepted_pupil", "week %s has %d accepted pupil(s): it cannot be removed from the offer", w, n)
 		}
 		if n > next.Seats {
-			return nil, Refuse("would_drop_accepted_pupil", "week %s has %d accepted pupils: seats cannot go below that", w, n)
+			return Refuse("would_drop_accepted_pupil", "week %s has %d accepted pupils: seats cannot go below that", w, n)
 		}
 	}
-	ev := &OfferAmended{OfferID: cur.OfferID, Title: next.Title, Description: next.Description, Weeks: next.Weeks,
-		Seats: next.Seats, Reserved: next.Reserved, DailyHours: next.DailyHours, GroupSize: next.GroupSize,
-		FamilyBusiness: next.FamilyBusiness}
-	return []Event{ev}, nil
+	return nil
 }
 
 // Reopen opens a withdrawn offer to applications again.
@@ -256,14 +269,7 @@ func (o *Offer) Reopen() ([]Event, error) {
 	return []Event{&OfferReopened{OfferID: o.Posted.OfferID}}, nil
 }
 
-func contains[T comparable](xs []T, x T) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
+func contains[T comparable](xs []T, x T) bool { return slices.Contains(xs, x) }
 
 // inFrance accepts metropolitan France, Corsica and the overseas
 // départements (Guadeloupe, Martinique, Guyane, La Réunion, Mayotte).

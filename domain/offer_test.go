@@ -182,10 +182,7 @@ func TestPostOfferValidation(t *testing.T) {
 			in := collegeOfferInput()
 			tt.edit(&in)
 			evs, err := domain.PostOffer("off-1", tt.employer, in, places)
-			if len(evs) != 0 {
-				t.Fatalf("events %v with invalid input", types(evs))
-			}
-			wantFields(t, err, tt.fields...)
+			wantInvalid(t, evs, err, tt.fields...)
 		})
 	}
 }

@@ -26,8 +26,10 @@ type Employer struct {
 	exists     bool
 }
 
+// Exists reports whether the employer is registered.
 func (a *Employer) Exists() bool { return a.exists }
 
+// Apply folds one of the employer's events into its state.
 func (a *Employer) Apply(e Event) {
 	if ev, ok := e.(*EmployerRegistered); ok {
 		a.Registered, a.exists = *ev, true
@@ -71,8 +73,10 @@ type School struct {
 	exists     bool
 }
 
+// Exists reports whether the school is registered.
 func (a *School) Exists() bool { return a.exists }
 
+// Apply folds one of the school's events into its state.
 func (a *School) Apply(e Event) {
 	if ev, ok := e.(*SchoolRegistered); ok {
 		a.Registered, a.exists = *ev, true
@@ -85,7 +89,7 @@ type RegisterSchoolInput struct {
 	QPV                                             bool
 }
 
-// RegisterSchool decides the registration of a school; its id is its UAI.
+// Register decides the registration of a school; its id is its UAI.
 func (a *School) Register(in RegisterSchoolInput, places Places) ([]Event, error) {
 	p := Problems{}
 	if !ValidUAI(in.UAI) {
@@ -133,8 +137,10 @@ type Pupil struct {
 	exists       bool
 }
 
+// Exists reports whether the pupil is registered.
 func (a *Pupil) Exists() bool { return a.exists }
 
+// Apply folds one of the pupil's events into its state.
 func (a *Pupil) Apply(e Event) {
 	switch ev := e.(type) {
 	case *PupilRegistered:
@@ -241,10 +247,24 @@ func RegisterPupil(id string, in RegisterPupilInput, school *School, now time.Ti
 	} else if age := now.Sub(bd).Hours() / 24 / 365.25; age < 10 || age > 25 {
 		p.Add("birth_date", "the pupil must be between 10 and 25 years old")
 	}
-	if n := len(in.Guardians); n < 1 || n > 2 {
+	checkGuardians(p, in.Guardians)
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return []Event{&PupilRegistered{
+		PupilID: id, SchoolUAI: in.SchoolUAI, Department: school.Registered.Department, Grade: g,
+		ClassName: strings.TrimSpace(in.ClassName), GuardianCount: len(in.Guardians), FirstName: strings.TrimSpace(in.FirstName),
+		LastName: strings.TrimSpace(in.LastName), BirthDate: in.BirthDate, Guardians: in.Guardians,
+	}}, nil
+}
+
+// checkGuardians requires one or two guardians, each with a name, an
+// e-mail address and a phone number.
+func checkGuardians(p Problems, guardians []Guardian) {
+	if n := len(guardians); n < 1 || n > 2 {
 		p.Add("guardians", "one or two legal guardians are required")
 	}
-	for i, gd := range in.Guardians {
+	for i, gd := range guardians {
 		f := fmt.Sprintf("guardians[%d]", i)
 		required(p, f+".name", gd.Name, 200)
 		if _, err := mail.ParseAddress(gd.Email); err != nil || strings.ContainsAny(gd.Email, "<> ") {
@@ -254,14 +274,6 @@ func RegisterPupil(id string, in RegisterPupilInput, school *School, now time.Ti
 			p.Add(f+".phone", "must be a phone number of 10 to 15 digits, optionally starting with +")
 		}
 	}
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	return []Event{&PupilRegistered{
-		PupilID: id, SchoolUAI: in.SchoolUAI, Department: school.Registered.Department, Grade: g,
-		ClassName: strings.TrimSpace(in.ClassName), GuardianCount: len(in.Guardians), FirstName: strings.TrimSpace(in.FirstName),
-		LastName: strings.TrimSpace(in.LastName), BirthDate: in.BirthDate, Guardians: in.Guardians,
-	}}, nil
 }
 
 func validPhone(s string) bool {

@@ -74,10 +74,7 @@ func TestRegisterEmployerValidation(t *testing.T) {
 			in := employerInput()
 			tt.edit(&in)
 			evs, err := domain.RegisterEmployer("emp-1", in, places)
-			if len(evs) != 0 {
-				t.Fatalf("events %v with invalid input", types(evs))
-			}
-			wantFields(t, err, tt.fields...)
+			wantInvalid(t, evs, err, tt.fields...)
 		})
 	}
 }
@@ -155,10 +152,7 @@ func TestSchoolRegisterValidation(t *testing.T) {
 			tt.edit(&in)
 			var s domain.School
 			evs, err := s.Register(in, places)
-			if len(evs) != 0 {
-				t.Fatalf("events %v with invalid input", types(evs))
-			}
-			wantFields(t, err, tt.fields...)
+			wantInvalid(t, evs, err, tt.fields...)
 		})
 	}
 	for _, prio := range []string{"none", "rep", "rep_plus"} {
@@ -278,10 +272,7 @@ func TestRegisterPupilValidation(t *testing.T) {
 			in := pupilInput("0941234A", "3e")
 			tt.edit(&in)
 			evs, err := domain.RegisterPupil("p-1", in, tt.school, now)
-			if len(evs) != 0 {
-				t.Fatalf("events %v with invalid input", types(evs))
-			}
-			wantFields(t, err, tt.fields...)
+			wantInvalid(t, evs, err, tt.fields...)
 		})
 	}
 }

@@ -51,6 +51,21 @@ type TargetInput struct {
 // Check validates the input; the scope all takes the code "all".
 func (in *TargetInput) Check(places Places) error {
 	p := Problems{}
+	in.checkCode(p, places)
+	switch {
+	case !slices.Contains(TargetMetrics, in.Metric):
+		p.Add("metric", "must be one of "+strings.Join(TargetMetrics, ", "))
+	case in.Scope != "all" && (strings.HasPrefix(in.Metric, "applications") || strings.HasPrefix(in.Metric, "conventions")):
+		p.Add("metric", "applications and conventions are counted for the scope all only")
+	}
+	if in.Target < 0 || in.Target > MaxTarget {
+		p.Add("target", fmt.Sprintf("must be between 0 (removes the target) and %d", MaxTarget))
+	}
+	return p.Err()
+}
+
+// checkCode checks the scope and its code.
+func (in *TargetInput) checkCode(p Problems, places Places) {
 	switch in.Scope {
 	case "all":
 		if in.Code != "" && in.Code != "all" {
@@ -72,16 +87,6 @@ func (in *TargetInput) Check(places Places) error {
 	default:
 		p.Add("scope", "must be one of "+strings.Join(TargetScopes, ", "))
 	}
-	switch {
-	case !slices.Contains(TargetMetrics, in.Metric):
-		p.Add("metric", "must be one of "+strings.Join(TargetMetrics, ", "))
-	case in.Scope != "all" && (strings.HasPrefix(in.Metric, "applications") || strings.HasPrefix(in.Metric, "conventions")):
-		p.Add("metric", "applications and conventions are counted for the scope all only")
-	}
-	if in.Target < 0 || in.Target > MaxTarget {
-		p.Add("target", fmt.Sprintf("must be between 0 (removes the target) and %d", MaxTarget))
-	}
-	return p.Err()
 }
 
 // Target is one campaign target: its stream holds its successive values.

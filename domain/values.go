@@ -12,6 +12,7 @@ import (
 // Grade is a pupil's class level: 4e and 3e in collège, 2de in lycée.
 type Grade string
 
+// The grades of the three internships.
 const (
 	Grade4e  Grade = "4e"
 	Grade3e  Grade = "3e"

@@ -37,7 +37,8 @@ func ParsePosition(s string) (Position, error) {
 	return Position(v), nil
 }
 
-// End, as a stream revision to read from, means the last event of the stream.
+// End is the stream revision that, read from, means the stream's last
+// event.
 const End uint64 = ^uint64(0)
 
 // ExpectedRevision is the optimistic-concurrency condition of an append.
@@ -67,9 +68,14 @@ var (
 // Exact appends only if the stream's last revision is rev.
 func Exact(rev uint64) ExpectedRevision { return ExpectedRevision{kind: expectExact, rev: rev} }
 
-// IsAny, IsNoStream, IsStreamExists and Revision let adapters map the condition.
-func (e ExpectedRevision) IsAny() bool          { return e.kind == expectAny }
-func (e ExpectedRevision) IsNoStream() bool     { return e.kind == expectNoStream }
+// IsAny reports whether the condition is Any. IsAny, IsNoStream,
+// IsStreamExists and Revision let adapters map the condition.
+func (e ExpectedRevision) IsAny() bool { return e.kind == expectAny }
+
+// IsNoStream reports whether the condition is NoStream.
+func (e ExpectedRevision) IsNoStream() bool { return e.kind == expectNoStream }
+
+// IsStreamExists reports whether the condition is StreamExists.
 func (e ExpectedRevision) IsStreamExists() bool { return e.kind == expectStreamExists }
 
 // Revision returns the exact revision expected and whether one is expected.
@@ -143,6 +149,7 @@ type AppendResult struct {
 // Direction of a stream read.
 type Direction uint8
 
+// Reading directions: from the first event on, or from the last back.
 const (
 	Forwards Direction = iota
 	Backwards
@@ -215,17 +222,17 @@ type Subscription interface {
 }
 
 var (
-	// ErrWrongExpectedVersion: the stream's revision did not satisfy the
-	// expected revision. The error is a *WrongExpectedVersionError.
+	// ErrWrongExpectedVersion means the stream's revision did not satisfy
+	// the expected revision. The error is a *WrongExpectedVersionError.
 	ErrWrongExpectedVersion = errors.New("wrong expected version")
-	// ErrStreamNotFound: the stream has no event.
+	// ErrStreamNotFound means the stream has no event.
 	ErrStreamNotFound = errors.New("stream not found")
-	// ErrStreamDeleted: the stream was deleted or tombstoned.
+	// ErrStreamDeleted means the stream was deleted or tombstoned.
 	ErrStreamDeleted = errors.New("stream deleted")
-	// ErrSubscriptionClosed: Recv on a closed subscription.
+	// ErrSubscriptionClosed is Recv's answer on a closed subscription.
 	ErrSubscriptionClosed = errors.New("subscription closed")
-	// ErrInvalidAppend: the append itself is malformed (no event, empty
-	// stream name or type, the same event ID twice).
+	// ErrInvalidAppend means the append itself is malformed (no event,
+	// empty stream name or type, the same event ID twice).
 	ErrInvalidAppend = errors.New("invalid append")
 )
 
@@ -240,6 +247,7 @@ func (e *WrongExpectedVersionError) Error() string {
 	return fmt.Sprintf("stream %s: expected revision %s, actual %d", e.Stream, e.Expected, e.Actual)
 }
 
+// Is makes the error an ErrWrongExpectedVersion for errors.Is.
 func (e *WrongExpectedVersionError) Is(target error) bool { return target == ErrWrongExpectedVersion }
 
 // ValidateAppend checks what every adapter refuses: no event, an empty

@@ -14,36 +14,36 @@ import (
 	"passerelle/history"
 )
 
-func init() {
-	commandsByName["audit"] = command{"print a placement's history from the event log: audit application ID", audit}
-}
-
-func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func audit(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flagSet("audit", "audit [--as-of POSITION|TIME] [--format json|csv] [--data-dir DIR] application ID", stderr)
 	dataDir, esURL := logFlags(fs)
 	asOfFlag := fs.String("as-of", "", "show the placement as it was at this global position or RFC 3339 time")
 	format := fs.String("format", "json", "output: json or csv")
-	if err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args, 2)
+	if err != nil {
 		return err
+	}
+	if pos[0] != "application" {
+		fs.Usage()
+		return fmt.Errorf("expected: audit application ID, got %q", pos[0])
+	}
+	if *format != "json" && *format != "csv" {
+		return fmt.Errorf("--format: json or csv, not %q", *format)
 	}
 	asOf, err := history.ParseAsOf(*asOfFlag)
 	if err != nil {
 		return err
 	}
-	if fs.NArg() != 2 || fs.Arg(0) != "application" {
-		fs.Usage()
-		return fmt.Errorf("expected: audit application ID")
-	}
 	store, err := openCLIStore(*dataDir, *esURL)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closing(store, &err)
 	keys, err := personal.OpenDir(filepath.Join(*dataDir, "keys"))
 	if err != nil {
 		return err
 	}
-	trail, err := history.Application(ctx, store, personal.NewCipher(keys), fs.Arg(1), asOf)
+	trail, err := history.Application(ctx, store, personal.NewCipher(keys), pos[1], asOf)
 	if err != nil {
 		return err
 	}

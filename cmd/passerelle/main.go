@@ -7,33 +7,33 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
-	"time"
-
-	"passerelle/internal/app"
-	"passerelle/internal/auth"
 )
 
 type command struct {
-	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
-var commandsByName = map[string]command{
-	"serve": {"run the service (HTTP API, projections)", serve},
+// subcommands is every subcommand, in the order the usage lists them.
+var subcommands = []command{
+	{"serve", "run the service (HTTP API, projections)", serve},
+	{"token", "print a signed bearer token: token --role ROLE [--subject ID] [--ttl 24h]", token},
+	{"replay", "rebuild read models from the event log into fresh keys and swap them in", replay},
+	{"verify", "walk the event log and report the first broken link of its hash chain", verify},
+	{"audit", "print a placement's history from the event log: audit application ID", audit},
+	{"eventstore-server", "run an EventStoreDB-protocol server over an embedded store (tests and local development)", eventstoreServer},
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop() // os.Exit skips deferred calls
+	os.Exit(code)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -44,13 +44,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	c, ok := commandsByName[args[0]]
-	if !ok {
+	i := slices.IndexFunc(subcommands, func(c command) bool { return c.name == args[0] })
+	if i < 0 {
 		fmt.Fprintf(stderr, "passerelle: unknown command %q\n\n", args[0])
 		usage(stderr)
 		return 2
 	}
-	if err := c.run(ctx, args[1:], stdout, stderr); err != nil {
+	if err := subcommands[i].run(ctx, args[1:], stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -62,20 +62,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Passerelle: placement backend for school observation internships.")
-	fmt.Fprintln(w, "\nUsage: passerelle COMMAND [flags]    (passerelle COMMAND --help for its flags)")
+	fmt.Fprintln(w, "\nUsage: passerelle COMMAND [flags] [arguments]    (passerelle COMMAND --help for its flags)")
 	fmt.Fprintln(w, "\nCommands:")
-	names := make([]string, 0, len(commandsByName))
-	for n := range commandsByName {
-		names = append(names, n)
+	for _, c := range subcommands {
+		fmt.Fprintf(w, "  %-20s %s\n", c.name, c.summary)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-20s %s\n", n, commandsByName[n].summary)
-	}
-	fmt.Fprintln(w, "\nEvery flag can also be set by an environment variable PASSERELLE_<FLAG>, e.g. PASSERELLE_DATA_DIR.")
+	fmt.Fprintln(w, "\nFlags may come before or after the arguments; -- ends the flags.")
+	fmt.Fprintln(w, "Every flag can also be set by an environment variable PASSERELLE_<FLAG>, e.g. PASSERELLE_DATA_DIR.")
 }
 
-// flagSet builds a subcommand's flags; envDefault lets PASSERELLE_* set them.
+// flagSet builds a subcommand's flags; parse lets PASSERELLE_* set them.
 func flagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -87,8 +83,9 @@ func flagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parse applies PASSERELLE_* environment variables, then the command line.
-func parse(fs *flag.FlagSet, args []string) error {
+// parse applies PASSERELLE_* environment variables, then the command line,
+// and returns its positional arguments, which must number nargs.
+func parse(fs *flag.FlagSet, args []string, nargs int) ([]string, error) {
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "PASSERELLE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -99,81 +96,45 @@ func parse(fs *flag.FlagSet, args []string) error {
 		}
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return fs.Parse(args)
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(positional) != nargs {
+		fs.Usage()
+		if nargs == 0 {
+			return nil, fmt.Errorf("unexpected argument %q", positional[0])
+		}
+		return nil, fmt.Errorf("expected %d arguments, got %d", nargs, len(positional))
+	}
+	return positional, nil
 }
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("serve", "serve [--data-dir DIR] [--addr HOST:PORT] [--redis-url URL] [--eventstore URL]", stderr)
-	dataDir := fs.String("data-dir", "./passerelle-data", "directory of the embedded event store, the personal-data keys and the token key (created if missing)")
-	addr := fs.String("addr", "127.0.0.1:8080", "address the HTTP API listens on")
-	redisURL := fs.String("redis-url", "", "Redis holding the read models, e.g. redis://127.0.0.1:6379/0; empty: an in-process Redis-compatible server, rebuilt from the log at start")
-	esURL := fs.String("eventstore", "", "EventStoreDB connection string, e.g. esdb://127.0.0.1:2113?tls=false; empty: the embedded engine in --data-dir")
-	fs.StringVar(esURL, "eventstore-url", "", "same as --eventstore")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	authOn := fs.Bool("auth", true, "require bearer tokens (printed by passerelle token); --auth=false serves without authentication, for development only")
-	rateLimit := fs.Float64("rate-limit", 50, "requests per second allowed to each client (token, or address without one); 0: no limit")
-	rateBurst := fs.Int("rate-burst", 100, "burst of requests allowed above --rate-limit")
-	keyHex := fs.String("token-key", "", "token signing key in hex (at least 32 bytes); empty: a key generated into --data-dir on first start")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log)
-
-	cfg := app.Config{DataDir: *dataDir, RedisURL: *redisURL, EventStoreURL: *esURL, Logger: log, OpenStore: openStore,
-		RateLimit: *rateLimit, RateBurst: *rateBurst}
-	if *authOn {
-		key, err := tokenKey(*keyHex, *dataDir)
-		if err != nil {
-			return err
+// parseInterspersed parses flags wherever they stand among the positional
+// arguments: the flag package stops at the first positional one, so parsing
+// resumes after each. A "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
 		}
-		if cfg.Verifier, err = auth.NewHMAC(key, nil); err != nil {
-			return err
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
 		}
-	} else {
-		log.Warn("authentication is off: every request is accepted")
+		if len(rest) == 0 {
+			break
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
 	}
-	a, err := app.Open(cfg)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	if err := a.Start(ctx); err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("passerelle serving", "addr", ln.Addr().String(), "data_dir", *dataDir, "redis", a.RedisAddr(), "eventstore", storeName(*esURL))
-	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("http shutdown", "err", err)
-	}
-	return a.Close()
+	return positional, nil
 }
 
-func storeName(url string) string {
-	if url == "" {
-		return "embedded"
-	}
-	return "esdb"
+// closing joins c's Close error to *err: a deferred close whose failure
+// the command reports.
+func closing(c io.Closer, err *error) {
+	*err = errors.Join(*err, c.Close())
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,25 +16,55 @@ import (
 	"passerelle/internal/testsupport/redistest"
 )
 
-func TestToolsOverADataDirectory(t *testing.T) {
-	dir := t.TempDir()
+// placementIn writes a submitted application to a new embedded store in
+// dir and returns the application's id.
+func placementIn(t *testing.T, dir string) string {
+	t.Helper()
 	s, err := embedded.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	ctx := context.Background()
 	svc := commands.NewService(s, refdata.MustLoad())
-	m := commands.Meta{CommandID: "c1", Now: time.Now()}
-	if _, err := svc.RegisterEmployer(context.Background(), m, domain.RegisterEmployerInput{Name: "E", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "a"}); err != nil {
-		t.Fatal(err)
+	n := 0
+	m := func() commands.Meta { n++; return commands.Meta{CommandID: fmt.Sprint("c", n), Now: time.Now()} }
+	ok := func(r commands.Result, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
 	}
-	s.Close()
+	emp := ok(svc.RegisterEmployer(ctx, m(), domain.RegisterEmployerInput{Name: "E", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "a"}))
+	ok(svc.RegisterSchool(ctx, m(), domain.RegisterSchoolInput{UAI: "0941234A", Name: "Collège", Kind: "college", CommuneCode: "94028", EducationPriority: "none"}))
+	week := domain.WeekOf(time.Now().AddDate(0, 2, 0))
+	offer := ok(svc.PostOffer(ctx, m(), commands.PostOfferInput{EmployerID: emp, PostOfferInput: domain.PostOfferInput{
+		Title: "Atelier", Description: "Mécanique", Sector: "s1", Grades: []string{"3e"}, Weeks: []string{week},
+		Seats: 1, CommuneCode: "94028", Address: "3 rue", Lat: 48.79, Lon: 2.45,
+	}}))
+	pupil := ok(svc.RegisterPupil(ctx, m(), domain.RegisterPupilInput{
+		SchoolUAI: "0941234A", Grade: "3e", ClassName: "3eA", FirstName: "Lina", LastName: "Benali", BirthDate: "2011-05-01",
+		Guardians: []domain.Guardian{{Name: "Parent", Email: "p@example.fr", Phone: "0600000000"}},
+	}))
+	return ok(svc.Apply(ctx, m(), commands.ApplyInput{OfferID: offer, PupilID: pupil,
+		SubmitInput: domain.SubmitInput{Weeks: []string{week}, Motivation: "motivée"}}))
+}
 
-	cli := func(args ...string) (int, string, string) {
-		var out, errOut bytes.Buffer
-		code := run(context.Background(), args, &out, &errOut)
-		return code, out.String(), errOut.String()
-	}
-	if code, out, errOut := cli("verify", "--data-dir", dir); code != 0 || !strings.Contains(out, `"events": 1`) {
+func cli(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestToolsOverADataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	placementIn(t, dir)
+	if code, out, errOut := cli("verify", "--data-dir", dir); code != 0 || !strings.Contains(out, `"events": 6`) {
 		t.Fatalf("verify: %d %s %s", code, out, errOut)
 	}
 	url := redistest.Mini(t).URL
@@ -58,5 +89,76 @@ func TestToolsOverADataDirectory(t *testing.T) {
 	}
 	if code, _, _ := cli("nope"); code != 2 {
 		t.Fatalf("an unknown command: exit %d, want 2", code)
+	}
+}
+
+// Flags may stand before, between or after the positional arguments.
+func TestFlagsAnywhere(t *testing.T) {
+	dir := t.TempDir()
+	id := placementIn(t, dir)
+	var outputs []string
+	for _, args := range [][]string{
+		{"audit", "--format", "csv", "--data-dir", dir, "application", id},
+		{"audit", "application", id, "--format", "csv", "--data-dir", dir},
+		{"audit", "--data-dir", dir, "application", "--format=csv", id},
+		{"audit", "--format", "csv", "--data-dir", dir, "--", "application", id},
+	} {
+		code, out, errOut := cli(args...)
+		if code != 0 || !strings.HasPrefix(out, "position,recorded_at,") || !strings.Contains(out, "ApplicationSubmitted") {
+			t.Fatalf("%v: exit %d\n%s\n%s", args, code, out, errOut)
+		}
+		outputs = append(outputs, out)
+	}
+	for _, out := range outputs[1:] {
+		if out != outputs[0] {
+			t.Fatalf("the same audit printed differently with its flags elsewhere:\n%s\nvs\n%s", out, outputs[0])
+		}
+	}
+	if code, out, _ := cli("audit", "application", id, "--data-dir", dir); code != 0 || !strings.Contains(out, `"application_id": "`+id+`"`) {
+		t.Fatalf("audit without --format: JSON expected, exit %d\n%s", code, out)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		// after "--", a flag is an argument
+		{[]string{"audit", "--data-dir", dir, "--", "application", id, "--format", "csv"}, "expected 2 arguments, got 4"},
+		{[]string{"audit", "--data-dir", dir, "pupil", id}, `expected: audit application ID, got "pupil"`},
+		{[]string{"audit", "--data-dir", dir, "application", id, "--format", "xml"}, "--format: json or csv"},
+		{[]string{"token", "--role", "school", "extra"}, `unexpected argument "extra"`},
+		{[]string{"verify", "--data-dir", dir, "extra"}, `unexpected argument "extra"`},
+		{[]string{"audit", "application", id, "--nope"}, "flag provided but not defined: -nope"},
+	} {
+		if code, _, errOut := cli(c.args...); code != 1 && code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, %q; want an error saying %q", c.args, code, errOut, c.want)
+		}
+	}
+}
+
+// Every subcommand is in the table once, and the usage lists it.
+func TestSubcommandTable(t *testing.T) {
+	code, out, _ := cli("help")
+	if code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	seen := map[string]bool{}
+	for _, c := range subcommands {
+		if seen[c.name] || c.summary == "" || c.run == nil {
+			t.Errorf("subcommand %q: listed twice, or without its summary or function", c.name)
+		}
+		seen[c.name] = true
+		if !strings.Contains(out, "  "+c.name+" ") {
+			t.Errorf("the usage does not list %q:\n%s", c.name, out)
+		}
+		// each answers --help with its own usage
+		if code, _, errOut := cli(c.name, "--help"); code != 0 || !strings.Contains(errOut, "Usage: passerelle "+c.name) {
+			t.Errorf("%s --help: exit %d\n%s", c.name, code, errOut)
+		}
+	}
+	for _, name := range []string{"serve", "token", "replay", "verify", "audit", "eventstore-server"} {
+		if !seen[name] {
+			t.Errorf("subcommand %q is missing from the table", name)
+		}
 	}
 }

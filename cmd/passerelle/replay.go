@@ -21,11 +21,7 @@ import (
 	"passerelle/projections"
 )
 
-func init() {
-	commandsByName["replay"] = command{"rebuild read models from the event log into fresh keys and swap them in", replay}
-}
-
-func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func replay(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flagSet("replay", "replay [--projection NAME] [--data-dir DIR] [--redis-url URL] [--eventstore URL]", stderr)
 	only := fs.String("projection", "", "projection to rebuild: "+strings.Join(projectionNames(), ", ")+", or several separated by commas (default: all)")
 	dataDir, esURL := logFlags(fs)
@@ -33,12 +29,8 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	batch := fs.Int("batch", 500, "events written per Redis round trip")
 	grace := fs.Duration("grace", 2*time.Second, "pause between the swap and the deletion of the old keys, for queries under way")
 	keepOld := fs.Bool("keep-old", false, "keep the previous generation's keys")
-	if err := parse(fs, args); err != nil {
+	if _, err := parse(fs, args, 0); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *redisURL == "" {
 		return errors.New("--redis-url is required: without it `passerelle serve` keeps its read models in an in-process Redis, which it rebuilds from the log at every start anyway")
@@ -52,7 +44,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("--redis-url: %w", err)
 	}
 	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	defer closing(rdb, &err)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis at %s does not answer: %w", opts.Addr, err)
 	}
@@ -70,7 +62,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closing(store, &err)
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	bar := newProgressBar(stderr)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,10 +13,6 @@ import (
 	"passerelle/eventstore/esdb"
 	"passerelle/eventstore/esdbserver"
 )
-
-func init() {
-	commandsByName["eventstore-server"] = command{"run an EventStoreDB-protocol server over an embedded store (tests and local development)", eventstoreServer}
-}
 
 // openStore opens EventStoreDB from its connection string and checks it
 // answers.
@@ -30,8 +27,7 @@ func openStore(url string) (eventstore.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Ping(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("event store %q does not answer: %w", url, err)
+		return nil, errors.Join(fmt.Errorf("event store %q does not answer: %w", url, err), s.Close())
 	}
 	return s, nil
 }
@@ -40,7 +36,7 @@ func eventstoreServer(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs := flagSet("eventstore-server", "eventstore-server [--listen HOST:PORT] [--data-dir DIR]", stderr)
 	listen := fs.String("listen", "127.0.0.1:2113", "address to serve the EventStoreDB gRPC protocol on (plain text: connect with esdb://HOST:PORT?tls=false)")
 	dataDir := fs.String("data-dir", "./passerelle-eventstore", "directory of the embedded store behind the server")
-	if err := parse(fs, args); err != nil {
+	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))

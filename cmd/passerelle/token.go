@@ -11,10 +11,6 @@ import (
 	"passerelle/internal/auth"
 )
 
-func init() {
-	commandsByName["token"] = command{"print a signed bearer token: token --role ROLE [--subject ID] [--ttl 24h]", token}
-}
-
 // tokenKey is the configured key (hex), or the one kept in the data
 // directory, created on first use for the embedded default.
 func tokenKey(hexKey, dataDir string) ([]byte, error) {
@@ -35,7 +31,7 @@ func token(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	dataDir := fs.String("data-dir", "./passerelle-data", "data directory holding the token key of the running configuration")
 	keyHex := fs.String("token-key", "", "token signing key in hex (at least 32 bytes); empty: the key in --data-dir")
-	if err := parse(fs, args); err != nil {
+	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	if !auth.ValidRole(*role) {

@@ -10,26 +10,22 @@ import (
 	"passerelle/eventstore/chain"
 )
 
-func init() {
-	commandsByName["verify"] = command{"walk the event log and report the first broken link of its hash chain", verify}
-}
-
 // errTampered makes verify exit non-zero when the chain is broken.
 type errTampered struct{ b *chain.Break }
 
 func (e errTampered) Error() string { return "the log is not intact: " + e.b.Error() }
 
-func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func verify(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := flagSet("verify", "verify [--data-dir DIR] [--eventstore URL]", stderr)
 	dataDir, esURL := logFlags(fs)
-	if err := parse(fs, args); err != nil {
+	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	store, err := openCLIStore(*dataDir, *esURL)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closing(store, &err)
 	rep, err := chain.Verify(ctx, store, commands.Chained)
 	if err != nil {
 		return err

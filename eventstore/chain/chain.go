@@ -100,67 +100,98 @@ type last struct {
 // Verify walks the log from the start. Events of streams outside chained
 // categories (written by other tools) are skipped.
 func Verify(ctx context.Context, store eventstore.Store, chained func(stream string) bool) (Report, error) {
-	var rep Report
-	heads := map[string]last{}
-	var prevSeal string
-	from := eventstore.Start
+	v := verifier{heads: map[string]last{}}
+	err := each(ctx, store, eventstore.Start, func(e eventstore.RecordedEvent) bool {
+		if chained(e.Stream) {
+			v.rep.Break = v.check(e)
+		}
+		return v.rep.Break == nil
+	})
+	return v.rep, err
+}
+
+// verifier is Verify's state: the last event of each stream, the hash of
+// the last seal.
+type verifier struct {
+	rep      Report
+	heads    map[string]last
+	prevSeal string
+}
+
+// check verifies an event's link to its predecessor and, for a seal, what
+// it records.
+func (v *verifier) check(e eventstore.RecordedEvent) *Break {
+	v.rep.Events++
+	if b := v.link(e); b != nil {
+		return b
+	}
+	h := Of(e)
+	v.heads[e.Stream] = last{e.Revision, e.Position, e.Type, h}
+	if e.Stream != SealStream || e.Type != SealType {
+		return nil
+	}
+	v.rep.Seals++
+	if b := v.seal(e); b != nil {
+		return b
+	}
+	v.prevSeal = h
+	return nil
+}
+
+// link checks that an event follows its stream's last event.
+func (v *verifier) link(e eventstore.RecordedEvent) *Break {
+	prev, ok := prevHash(e.Metadata)
+	before, seen := v.heads[e.Stream]
+	switch {
+	case !ok:
+		return &Break{e.Stream, e.Revision, e.Position, e.Type, "its metadata is not readable"}
+	case seen && prev != before.hash:
+		// the predecessor changed after this event was written
+		return &Break{e.Stream, before.revision, before.position, before.typ, "its hash no longer matches the one recorded by its successor"}
+	case !seen && (e.Revision != 0 || prev != ""):
+		return &Break{e.Stream, e.Revision, e.Position, e.Type, "the stream's earlier events are missing"}
+	case seen && e.Revision != before.revision+1:
+		return &Break{e.Stream, e.Revision, e.Position, e.Type, "revisions are not dense"}
+	}
+	return nil
+}
+
+// seal checks a seal: it follows the previous one, and the heads it
+// records are the events read so far.
+func (v *verifier) seal(e eventstore.RecordedEvent) *Break {
+	var s Seal
+	if err := json.Unmarshal(e.Data, &s); err != nil {
+		return &Break{e.Stream, e.Revision, e.Position, e.Type, "the seal is not readable"}
+	}
+	if s.Previous != v.prevSeal {
+		return &Break{e.Stream, e.Revision, e.Position, e.Type, "the seal does not follow the previous seal"}
+	}
+	for stream, sh := range s.Heads {
+		cur, ok := v.heads[stream]
+		if !ok || cur.revision < sh.Revision {
+			return &Break{stream, sh.Revision, 0, "", "an event recorded by a seal is missing"}
+		}
+		if cur.revision == sh.Revision && cur.hash != sh.Hash {
+			return &Break{stream, cur.revision, cur.position, cur.typ, "its hash no longer matches the one recorded by a seal"}
+		}
+	}
+	return nil
+}
+
+// each calls fn on every event after from, in log order, until fn returns
+// false.
+func each(ctx context.Context, store eventstore.Store, from eventstore.Position, fn func(eventstore.RecordedEvent) bool) error {
 	for {
 		page, err := store.ReadAll(ctx, from, 1000)
-		if err != nil {
-			return rep, err
-		}
-		if len(page) == 0 {
-			return rep, nil
+		if err != nil || len(page) == 0 {
+			return err
 		}
 		for _, e := range page {
-			from = e.Position
-			if !chained(e.Stream) {
-				continue
-			}
-			rep.Events++
-			h := Of(e)
-			prev, ok := prevHash(e.Metadata)
-			before, seen := heads[e.Stream]
-			switch {
-			case !ok:
-				rep.Break = &Break{e.Stream, e.Revision, e.Position, e.Type, "its metadata is not readable"}
-			case seen && prev != before.hash:
-				// the predecessor changed after this event was written
-				rep.Break = &Break{e.Stream, before.revision, before.position, before.typ, "its hash no longer matches the one recorded by its successor"}
-			case !seen && (e.Revision != 0 || prev != ""):
-				rep.Break = &Break{e.Stream, e.Revision, e.Position, e.Type, "the stream's earlier events are missing"}
-			case seen && e.Revision != before.revision+1:
-				rep.Break = &Break{e.Stream, e.Revision, e.Position, e.Type, "revisions are not dense"}
-			}
-			if rep.Break != nil {
-				return rep, nil
-			}
-			heads[e.Stream] = last{e.Revision, e.Position, e.Type, h}
-			if e.Stream == SealStream && e.Type == SealType {
-				rep.Seals++
-				var s Seal
-				if err := json.Unmarshal(e.Data, &s); err != nil {
-					rep.Break = &Break{e.Stream, e.Revision, e.Position, e.Type, "the seal is not readable"}
-					return rep, nil
-				}
-				if s.Previous != prevSeal {
-					rep.Break = &Break{e.Stream, e.Revision, e.Position, e.Type, "the seal does not follow the previous seal"}
-					return rep, nil
-				}
-				for stream, sh := range s.Heads {
-					cur, ok := heads[stream]
-					if !ok || cur.revision < sh.Revision {
-						rep.Break = &Break{stream, sh.Revision, 0, "", "an event recorded by a seal is missing"}
-						return rep, nil
-					}
-					if cur.revision == sh.Revision && cur.hash != sh.Hash {
-						rep.Break = &Break{stream, cur.revision, cur.position, cur.typ, "its hash no longer matches the one recorded by a seal"}
-						return rep, nil
-					}
-				}
-				prevSeal = h
+			if !fn(e) {
+				return nil
 			}
 		}
+		from = page[len(page)-1].Position
 	}
 }
 
@@ -204,22 +235,15 @@ func (s *Sealer) SealOnce(ctx context.Context) (bool, error) {
 	}
 	seal := Seal{Heads: map[string]Head{}, Previous: prevHash}
 	upTo := from
-	for {
-		page, err := s.store.ReadAll(ctx, from, 1000)
-		if err != nil {
-			return false, err
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, e := range page {
-			from = e.Position
-			if e.Stream == SealStream || !s.chained(e.Stream) {
-				continue
-			}
+	err = each(ctx, s.store, from, func(e eventstore.RecordedEvent) bool {
+		if e.Stream != SealStream && s.chained(e.Stream) {
 			seal.Heads[e.Stream] = Head{Revision: e.Revision, Hash: Of(e)}
 			upTo = e.Position
 		}
+		return true
+	})
+	if err != nil {
+		return false, err
 	}
 	if len(seal.Heads) == 0 {
 		return false, nil

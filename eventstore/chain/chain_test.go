@@ -19,10 +19,7 @@ import (
 // handlers; motivations carry markers the tests look for in the file.
 func scenario(t *testing.T, dir string) (acceptedApp, lastApp string) {
 	t.Helper()
-	s, err := embedded.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := open(t, dir)
 	defer s.Close()
 	svc := commands.NewService(s, refdata.MustLoad())
 	ctx := context.Background()
@@ -83,12 +80,18 @@ func flip(t *testing.T, dir, marker string) {
 	}
 }
 
-func verify(t *testing.T, dir string) chain.Report {
+func open(t *testing.T, dir string) *embedded.Store {
 	t.Helper()
 	s, err := embedded.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+func verify(t *testing.T, dir string) chain.Report {
+	t.Helper()
+	s := open(t, dir)
 	defer s.Close()
 	rep, err := chain.Verify(context.Background(), s, commands.Chained)
 	if err != nil {
@@ -122,10 +125,7 @@ func TestVerifyCatchesTamperedStreamHeadThroughSeal(t *testing.T) {
 func TestSealOnlyWhenSomethingChanged(t *testing.T) {
 	dir := t.TempDir()
 	scenario(t, dir)
-	s, err := embedded.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := open(t, dir)
 	defer s.Close()
 	sealed, err := chain.NewSealer(s, commands.Chained, nil).SealOnce(context.Background())
 	if err != nil || sealed {

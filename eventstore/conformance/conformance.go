@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -195,20 +196,21 @@ func recv(t *testing.T, ctx context.Context, sub eventstore.Subscription) events
 	return e
 }
 
-func ids(evs []eventstore.RecordedEvent) []uuid.UUID {
-	out := make([]uuid.UUID, len(evs))
+// pluck lists one field of each event.
+func pluck[E, F any](evs []E, field func(E) F) []F {
+	out := make([]F, len(evs))
 	for i, e := range evs {
-		out[i] = e.ID
+		out[i] = field(e)
 	}
 	return out
 }
 
+func ids(evs []eventstore.RecordedEvent) []uuid.UUID {
+	return pluck(evs, func(e eventstore.RecordedEvent) uuid.UUID { return e.ID })
+}
+
 func dataIDs(evs []eventstore.EventData) []uuid.UUID {
-	out := make([]uuid.UUID, len(evs))
-	for i, e := range evs {
-		out[i] = e.ID
-	}
-	return out
+	return pluck(evs, func(e eventstore.EventData) uuid.UUID { return e.ID })
 }
 
 func sameIDs(t *testing.T, what string, got, want []uuid.UUID) {
@@ -224,24 +226,30 @@ func sameIDs(t *testing.T, what string, got, want []uuid.UUID) {
 }
 
 func revisions(evs []eventstore.RecordedEvent) []uint64 {
-	out := make([]uint64, len(evs))
-	for i, e := range evs {
-		out[i] = e.Revision
-	}
-	return out
+	return pluck(evs, func(e eventstore.RecordedEvent) uint64 { return e.Revision })
 }
 
 func sameRevisions(t *testing.T, what string, got []eventstore.RecordedEvent, want ...uint64) {
 	t.Helper()
-	g := revisions(got)
-	if len(g) != len(want) {
+	if g := revisions(got); !slices.Equal(g, want) {
 		t.Fatalf("%s: revisions %v, want %v", what, g, want)
 	}
-	for i := range g {
-		if g[i] != want[i] {
-			t.Fatalf("%s: revisions %v, want %v", what, g, want)
+}
+
+// appendSeries appends n times to a new stream, each append expecting the
+// revision the previous one returned; size(i) events the i-th time.
+func appendSeries(ctx context.Context, s eventstore.Store, stream, typ string, n int, size func(i int) int) ([]eventstore.AppendResult, error) {
+	var results []eventstore.AppendResult
+	exp := eventstore.NoStream
+	for i := range n {
+		res, err := s.Append(ctx, stream, exp, newEvents(typ, size(i))...)
+		if err != nil {
+			return results, err
 		}
+		results = append(results, res)
+		exp = eventstore.Exact(res.LastRevision)
 	}
+	return results, nil
 }
 
 func sameRecorded(t *testing.T, what string, got, want eventstore.RecordedEvent) {
@@ -251,6 +259,25 @@ func sameRecorded(t *testing.T, what string, got, want eventstore.RecordedEvent)
 		!bytes.Equal(got.Data, want.Data) || !bytes.Equal(got.Metadata, want.Metadata) ||
 		!got.Created.Equal(want.Created) {
 		t.Fatalf("%s:\ngot  %+v\nwant %+v", what, got, want)
+	}
+}
+
+// sameAsAppended checks that e, read back at revision i of stream, is the
+// event appended.
+func sameAsAppended(t *testing.T, i int, e eventstore.RecordedEvent, want eventstore.EventData, stream string) {
+	t.Helper()
+	if e.ID != want.ID || e.Stream != stream || e.Revision != uint64(i) || e.Type != want.Type {
+		t.Fatalf("event %d: got id=%s stream=%s rev=%d type=%s, want id=%s stream=%s rev=%d type=%s",
+			i, e.ID, e.Stream, e.Revision, e.Type, want.ID, stream, i, want.Type)
+	}
+	if !bytes.Equal(e.Data, want.Data) {
+		t.Fatalf("event %d data %q, want %q", i, e.Data, want.Data)
+	}
+	if !bytes.Equal(e.Metadata, want.Metadata) {
+		t.Fatalf("event %d metadata %q, want %q", i, e.Metadata, want.Metadata)
+	}
+	if e.Category() != eventstore.Category(stream) {
+		t.Fatalf("event %d category %q", i, e.Category())
 	}
 }
 
@@ -293,19 +320,9 @@ func testAppendAndReadBack(t *testing.T, s eventstore.Store) {
 	if len(got) != len(evs) {
 		t.Fatalf("read %d events, want %d", len(got), len(evs))
 	}
-	var prev eventstore.Position = headBefore
+	prev := headBefore
 	for i, e := range got {
-		want := evs[i]
-		if e.ID != want.ID || e.Stream != stream || e.Revision != uint64(i) || e.Type != typ {
-			t.Fatalf("event %d: got id=%s stream=%s rev=%d type=%s, want id=%s stream=%s rev=%d type=%s",
-				i, e.ID, e.Stream, e.Revision, e.Type, want.ID, stream, i, typ)
-		}
-		if !bytes.Equal(e.Data, want.Data) {
-			t.Fatalf("event %d data %q, want %q", i, e.Data, want.Data)
-		}
-		if !bytes.Equal(e.Metadata, want.Metadata) {
-			t.Fatalf("event %d metadata %q, want %q", i, e.Metadata, want.Metadata)
-		}
+		sameAsAppended(t, i, e, evs[i], stream)
 		if e.Position <= prev {
 			t.Fatalf("event %d position %d not after %d", i, e.Position, prev)
 		}
@@ -315,9 +332,6 @@ func testAppendAndReadBack(t *testing.T, s eventstore.Store) {
 		}
 		if e.Created.Before(before.Add(-clockSkew)) || e.Created.After(after.Add(clockSkew)) {
 			t.Fatalf("event %d created %v, want between %v and %v", i, e.Created, before, after)
-		}
-		if e.Category() != eventstore.Category(stream) {
-			t.Fatalf("event %d category %q", i, e.Category())
 		}
 	}
 	if got[2].Position != res.Position {
@@ -552,16 +566,7 @@ func testConcurrentGlobalOrder(t *testing.T, s eventstore.Store) {
 	for w := range writers {
 		streams[w] = newStream(cat)
 		wg.Go(func() {
-			exp := eventstore.NoStream
-			for range appends {
-				res, err := s.Append(ctx, streams[w], exp, newEvents(typ, 1)...)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				results[w] = append(results[w], res)
-				exp = eventstore.Exact(res.LastRevision)
-			}
+			results[w], errs[w] = appendSeries(ctx, s, streams[w], typ, appends, func(int) int { return 1 })
 		})
 	}
 	wg.Wait()
@@ -880,6 +885,7 @@ func testResubscribe(t *testing.T, s eventstore.Store) {
 	filter := eventstore.Filter{Categories: []string{cat}}
 	headBefore := mustHead(t, ctx, s)
 
+	size := func(i int) int { return 1 + i%2 }
 	var (
 		wg       sync.WaitGroup
 		errMu    sync.Mutex
@@ -893,16 +899,10 @@ func testResubscribe(t *testing.T, s eventstore.Store) {
 	for range writers {
 		stream := newStream(cat)
 		wg.Go(func() {
-			exp := eventstore.NoStream
-			for i := range appends {
-				res, err := s.Append(ctx, stream, exp, newEvents(typ, 1+i%2)...)
-				if err != nil {
-					errMu.Lock()
-					writeErr = errors.Join(writeErr, err)
-					errMu.Unlock()
-					return
-				}
-				exp = eventstore.Exact(res.LastRevision)
+			if _, err := appendSeries(ctx, s, stream, typ, appends, size); err != nil {
+				errMu.Lock()
+				writeErr = errors.Join(writeErr, err)
+				errMu.Unlock()
 			}
 		})
 	}
@@ -910,20 +910,18 @@ func testResubscribe(t *testing.T, s eventstore.Store) {
 
 	total := 0
 	for i := range appends {
-		total += 1 + i%2
+		total += size(i)
 	}
 	total *= writers
 
-	seen := map[uuid.UUID]bool{}
-	next := map[string]uint64{} // stream → next revision expected
-	last := headBefore
-	sub := mustSubscribe(t, ctx, s, last, filter)
+	d := delivery{seen: map[uuid.UUID]bool{}, next: map[string]uint64{}, last: headBefore}
+	sub := mustSubscribe(t, ctx, s, d.last, filter)
 	for n := 0; n < total; n++ {
 		if n > 0 && n%restartEvery == 0 {
 			if err := sub.Close(); err != nil {
 				t.Fatalf("close: %v", err)
 			}
-			sub = mustSubscribe(t, ctx, s, last, filter)
+			sub = mustSubscribe(t, ctx, s, d.last, filter)
 		}
 		rctx, cancel := context.WithTimeout(ctx, waitTimeout)
 		e, err := sub.Recv(rctx)
@@ -931,33 +929,46 @@ func testResubscribe(t *testing.T, s eventstore.Store) {
 		if err != nil {
 			t.Fatalf("recv after %d of %d events: %v (writers: %v)", n, total, err, writerFailure())
 		}
-		if seen[e.ID] {
-			t.Fatalf("event %s delivered twice (position %d)", e.ID, e.Position)
-		}
-		seen[e.ID] = true
-		if e.Position <= last {
-			t.Fatalf("position %d delivered after %d", e.Position, last)
-		}
-		last = e.Position
-		if e.Revision != next[e.Stream] {
-			t.Fatalf("%s: revision %d delivered, want %d (lost or reordered)", e.Stream, e.Revision, next[e.Stream])
-		}
-		next[e.Stream]++
+		d.check(t, e)
 	}
 	wg.Wait()
 	if err := writerFailure(); err != nil {
 		t.Fatal(err)
 	}
-	if len(seen) != total {
-		t.Fatalf("delivered %d events, want %d", len(seen), total)
+	if len(d.seen) != total {
+		t.Fatalf("delivered %d events, want %d", len(d.seen), total)
 	}
 	// Nothing beyond what was written.
-	sub = mustSubscribe(t, ctx, s, last, filter)
+	sub = mustSubscribe(t, ctx, s, d.last, filter)
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	if e, err := sub.Recv(short); err == nil {
 		t.Fatalf("unexpected event %+v after all were delivered", e)
 	}
+}
+
+// delivery checks a subscription's deliveries across restarts: each event
+// once, positions increasing, each stream's revisions in order.
+type delivery struct {
+	seen map[uuid.UUID]bool
+	next map[string]uint64 // stream → next revision expected
+	last eventstore.Position
+}
+
+func (d *delivery) check(t *testing.T, e eventstore.RecordedEvent) {
+	t.Helper()
+	if d.seen[e.ID] {
+		t.Fatalf("event %s delivered twice (position %d)", e.ID, e.Position)
+	}
+	d.seen[e.ID] = true
+	if e.Position <= d.last {
+		t.Fatalf("position %d delivered after %d", e.Position, d.last)
+	}
+	d.last = e.Position
+	if e.Revision != d.next[e.Stream] {
+		t.Fatalf("%s: revision %d delivered, want %d (lost or reordered)", e.Stream, e.Revision, d.next[e.Stream])
+	}
+	d.next[e.Stream]++
 }
 
 func testCloseEndsRecv(t *testing.T, s eventstore.Store) {

@@ -17,102 +17,121 @@ const maxCheckErrors = 20
 // hold exactly the entries the log implies. It reads the whole file; it
 // is meant for tests and maintenance, not for the hot path.
 func (s *Store) Check() error {
-	var errs []error
-	add := func(format string, args ...any) bool {
-		errs = append(errs, fmt.Errorf(format, args...))
-		return len(errs) < maxCheckErrors
-	}
+	var c checker
 	err := s.view(func(tx *bolt.Tx) error {
-		full := false
-		for err := range tx.Check() { // drain: the checker reads tx until done
-			if !full {
-				full = !add("bolt: %w", err)
-			}
-		}
-		if full {
+		if !c.pages(tx) {
 			return nil
 		}
-		logB, streams, revs, ids := tx.Bucket(bucketLog), tx.Bucket(bucketStreams), tx.Bucket(bucketRevs), tx.Bucket(bucketIDs)
-		if logB == nil || streams == nil || revs == nil || ids == nil {
-			add("missing bucket")
+		b := bucketsOf(tx)
+		if b.log == nil || b.streams == nil || b.revs == nil || b.ids == nil {
+			c.add("missing bucket")
 			return nil
 		}
-
-		next := make(map[string]uint64) // stream → next expected revision
-		var prev, records uint64
-		err := logB.ForEach(func(k, v []byte) error {
-			pos, err := getU64(k)
-			if err != nil {
-				if !add("log key %x: %w", k, err) {
-					return errStop
-				}
-				return nil
-			}
-			records++
-			if pos <= prev {
-				if !add("log position %d after %d", pos, prev) {
-					return errStop
-				}
-			}
-			prev = pos
-			r, err := decodeRecord(v)
-			if err != nil {
-				if !add("log position %d: %w", pos, err) {
-					return errStop
-				}
-				return nil
-			}
-			stream := string(r.stream)
-			if want := next[stream]; r.revision != want {
-				if !add("position %d: %s revision %d, want %d", pos, stream, r.revision, want) {
-					return errStop
-				}
-			}
-			next[stream] = r.revision + 1
-			if got := ids.Get(r.id[:]); !bytes.Equal(got, k) {
-				if !add("ids: %s → %x, want position %d", r.id, got, pos) {
-					return errStop
-				}
-			}
-			if got := revs.Get(revKey(stream, r.revision)); !bytes.Equal(got, k) {
-				if !add("revs: %s@%d → %x, want position %d", stream, r.revision, got, pos) {
-					return errStop
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil // stopped early: errs says why
-		}
-		if seq := logB.Sequence(); seq < prev {
-			add("log sequence %d below last position %d", seq, prev)
-		}
-		// Every log record has its ids and revs entry, so equal counts
-		// mean there is no stray entry.
-		if n := uint64(ids.Stats().KeyN); n != records {
-			add("ids holds %d entries for %d log records", n, records)
-		}
-		if n := uint64(revs.Stats().KeyN); n != records {
-			add("revs holds %d entries for %d log records", n, records)
-		}
-		if n := streams.Stats().KeyN; n != len(next) {
-			add("streams holds %d entries for %d streams in the log", n, len(next))
-		}
-		for stream, n := range next {
-			v := streams.Get([]byte(stream))
-			last, err := getU64(v)
-			if v == nil || err != nil || last != n-1 {
-				if !add("streams: %s → %x, want revision %d", stream, v, n-1) {
-					break
-				}
-			}
+		if w, ok := c.walkLog(b); ok {
+			c.indexes(b, w)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return errors.Join(errs...)
+	return errors.Join(c.errs...)
+}
+
+// checker gathers what Check finds, up to maxCheckErrors.
+type checker struct{ errs []error }
+
+// add records a finding and reports whether there is room for more.
+func (c *checker) add(format string, args ...any) bool {
+	c.errs = append(c.errs, fmt.Errorf(format, args...))
+	return len(c.errs) < maxCheckErrors
+}
+
+// pages runs bolt's page checks; false: the report is full.
+func (c *checker) pages(tx *bolt.Tx) bool {
+	full := false
+	for err := range tx.Check() { // drain: the checker reads tx until done
+		if !full {
+			full = !c.add("bolt: %w", err)
+		}
+	}
+	return !full
+}
+
+// logWalk is what a walk of the log found.
+type logWalk struct {
+	next    map[string]uint64 // stream → next expected revision
+	last    uint64            // last position
+	records uint64
+}
+
+// walkLog checks every log record; false: the report filled up.
+func (c *checker) walkLog(b buckets) (logWalk, bool) {
+	w := logWalk{next: map[string]uint64{}}
+	err := b.log.ForEach(func(k, v []byte) error {
+		if !c.record(b, &w, k, v) {
+			return errStop
+		}
+		return nil
+	})
+	return w, err == nil
 }
 
 var errStop = errors.New("stop")
+
+// record checks one log record: its position follows the last, it
+// decodes, its revision follows its stream's, and the ids and revs
+// indexes point at it. False: the report is full.
+func (c *checker) record(b buckets, w *logWalk, k, v []byte) bool {
+	pos, err := getU64(k)
+	if err != nil {
+		return c.add("log key %x: %w", k, err)
+	}
+	w.records++
+	if pos <= w.last && !c.add("log position %d after %d", pos, w.last) {
+		return false
+	}
+	w.last = pos
+	r, err := decodeRecord(v)
+	if err != nil {
+		return c.add("log position %d: %w", pos, err)
+	}
+	stream := string(r.stream)
+	if want := w.next[stream]; r.revision != want && !c.add("position %d: %s revision %d, want %d", pos, stream, r.revision, want) {
+		return false
+	}
+	w.next[stream] = r.revision + 1
+	if got := b.ids.Get(r.id[:]); !bytes.Equal(got, k) && !c.add("ids: %s → %x, want position %d", r.id, got, pos) {
+		return false
+	}
+	if got := b.revs.Get(revKey(stream, r.revision)); !bytes.Equal(got, k) {
+		return c.add("revs: %s@%d → %x, want position %d", stream, r.revision, got, pos)
+	}
+	return true
+}
+
+// indexes checks that the indexes hold nothing beyond what the log
+// implies, and the log's sequence.
+func (c *checker) indexes(b buckets, w logWalk) {
+	if seq := b.log.Sequence(); seq < w.last {
+		c.add("log sequence %d below last position %d", seq, w.last)
+	}
+	// Every log record has its ids and revs entry, so equal counts mean
+	// there is no stray entry.
+	if n := uint64(b.ids.Stats().KeyN); n != w.records {
+		c.add("ids holds %d entries for %d log records", n, w.records)
+	}
+	if n := uint64(b.revs.Stats().KeyN); n != w.records {
+		c.add("revs holds %d entries for %d log records", n, w.records)
+	}
+	if n := b.streams.Stats().KeyN; n != len(w.next) {
+		c.add("streams holds %d entries for %d streams in the log", n, len(w.next))
+	}
+	for stream, n := range w.next {
+		v := b.streams.Get([]byte(stream))
+		last, err := getU64(v)
+		if (v == nil || err != nil || last != n-1) && !c.add("streams: %s → %x, want revision %d", stream, v, n-1) {
+			return
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"passerelle/eventstore"
 )
@@ -209,7 +210,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	}
 	s.inflight.Add(-1)
 	if err != nil {
-		if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 			return eventstore.AppendResult{}, ErrClosed
 		}
 		return eventstore.AppendResult{}, fmt.Errorf("embedded: append to %s: %w", stream, err)
@@ -220,71 +221,97 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	return res, nil
 }
 
+// buckets are the store's four buckets in a transaction.
+type buckets struct{ log, streams, revs, ids *bolt.Bucket }
+
+func bucketsOf(tx *bolt.Tx) buckets {
+	return buckets{tx.Bucket(bucketLog), tx.Bucket(bucketStreams), tx.Bucket(bucketRevs), tx.Bucket(bucketIDs)}
+}
+
 // appendTx decides and writes one append. The middle result is a domain
 // error (nothing written); the last is a storage failure.
 func (s *Store) appendTx(tx *bolt.Tx, stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (eventstore.AppendResult, error, error) {
-	logB, streams, revs, ids := tx.Bucket(bucketLog), tx.Bucket(bucketStreams), tx.Bucket(bucketRevs), tx.Bucket(bucketIDs)
-
+	b := bucketsOf(tx)
 	current := int64(-1)
-	if v := streams.Get([]byte(stream)); v != nil {
+	if v := b.streams.Get([]byte(stream)); v != nil {
 		last, err := getU64(v)
 		if err != nil {
 			return eventstore.AppendResult{}, nil, fmt.Errorf("stream %s: %w", stream, err)
 		}
 		current = int64(last)
 	}
-
-	var known []uint64 // positions of events already stored, 0 if not
-	for i, e := range events {
-		if v := ids.Get(e.ID[:]); v != nil {
-			if known == nil {
-				known = make([]uint64, len(events))
-			}
-			pos, err := getU64(v)
-			if err != nil {
-				return eventstore.AppendResult{}, nil, fmt.Errorf("event %s: %w", e.ID, err)
-			}
-			known[i] = pos
-		}
+	known, err := storedPositions(b.ids, events)
+	if err != nil {
+		return eventstore.AppendResult{}, nil, err
 	}
 	if known != nil {
-		res, domainErr, err := retried(logB, stream, expected, current, events, known)
-		return res, domainErr, err
+		return retried(b.log, stream, expected, current, events, known)
 	}
 
 	if !expected.Check(current) {
 		return eventstore.AppendResult{}, &eventstore.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: current}, nil
 	}
 
-	// Positions only grow, so full pages are never split again.
-	logB.FillPercent = 1.0
-	created := time.Now().UnixNano()
-	var pos, rev uint64
-	for i, e := range events {
-		var err error
-		if pos, err = logB.NextSequence(); err != nil {
-			return eventstore.AppendResult{}, nil, err
-		}
-		rev = uint64(current + 1 + int64(i))
-		posKey := u64(pos)
-		if err := logB.Put(posKey, encodeRecord(e.ID, stream, rev, e.Type, created, e.Data, e.Metadata)); err != nil {
-			return eventstore.AppendResult{}, nil, err
-		}
-		if err := ids.Put(append([]byte(nil), e.ID[:]...), posKey); err != nil {
-			return eventstore.AppendResult{}, nil, err
-		}
-		if err := revs.Put(revKey(stream, rev), posKey); err != nil {
-			return eventstore.AppendResult{}, nil, err
-		}
-	}
-	if err := streams.Put([]byte(stream), u64(rev)); err != nil {
+	res, err := write(b, stream, current, events)
+	if err != nil {
 		return eventstore.AppendResult{}, nil, err
 	}
 	if s.notifyTx != tx {
 		s.notifyTx = tx
 		tx.OnCommit(s.notify)
 	}
-	return eventstore.AppendResult{LastRevision: rev, Position: eventstore.Position(pos)}, nil, nil
+	return res, nil, nil
+}
+
+// storedPositions returns the positions of the events whose ID is already
+// stored (0 for the others), or nil when none is.
+func storedPositions(ids *bolt.Bucket, events []eventstore.EventData) ([]uint64, error) {
+	var known []uint64
+	for i, e := range events {
+		v := ids.Get(e.ID[:])
+		if v == nil {
+			continue
+		}
+		if known == nil {
+			known = make([]uint64, len(events))
+		}
+		pos, err := getU64(v)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: %w", e.ID, err)
+		}
+		known[i] = pos
+	}
+	return known, nil
+}
+
+// write stores events after revision current of stream, with their index
+// entries.
+func write(b buckets, stream string, current int64, events []eventstore.EventData) (eventstore.AppendResult, error) {
+	// Positions only grow, so full pages are never split again.
+	b.log.FillPercent = 1.0
+	created := time.Now().UnixNano()
+	var pos, rev uint64
+	for i, e := range events {
+		var err error
+		if pos, err = b.log.NextSequence(); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		rev = uint64(current + 1 + int64(i))
+		posKey := u64(pos)
+		if err := b.log.Put(posKey, encodeRecord(e.ID, stream, rev, e.Type, created, e.Data, e.Metadata)); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		if err := b.ids.Put(append([]byte(nil), e.ID[:]...), posKey); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		if err := b.revs.Put(revKey(stream, rev), posKey); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+	}
+	if err := b.streams.Put([]byte(stream), u64(rev)); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return eventstore.AppendResult{LastRevision: rev, Position: eventstore.Position(pos)}, nil
 }
 
 // retried handles an append some of whose event IDs are already stored.
@@ -349,7 +376,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 		return ErrClosed
 	}
 	err := s.db.View(fn)
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
 	return err
@@ -369,7 +396,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	}
 	var out []eventstore.RecordedEvent
 	err := s.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketStreams).Get([]byte(stream))
+		b := bucketsOf(tx)
+		v := b.streams.Get([]byte(stream))
 		if v == nil {
 			return fmt.Errorf("%w: %s", eventstore.ErrStreamNotFound, stream)
 		}
@@ -377,40 +405,20 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 		if err != nil {
 			return err
 		}
-		if from == eventstore.End || (dir == eventstore.Backwards && from > last) {
-			from = last
-		}
-		if from > last {
+		from, count := revRange(dir, from, last, max)
+		if count == 0 {
 			return nil
 		}
-		count := last - from + 1
-		if dir == eventstore.Backwards {
-			count = from + 1
-		}
-		if max > 0 && uint64(max) < count {
-			count = uint64(max)
-		}
 		out = make([]eventstore.RecordedEvent, 0, count)
-		revs, logB := tx.Bucket(bucketRevs), tx.Bucket(bucketLog)
 		for i := uint64(0); i < count; i++ {
-			if i%ctxCheckEvery == ctxCheckEvery-1 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
+			if err := pollCtx(ctx, i); err != nil {
+				return err
 			}
 			rev := from + i
 			if dir == eventstore.Backwards {
 				rev = from - i
 			}
-			pv := revs.Get(revKey(stream, rev))
-			if pv == nil {
-				return fmt.Errorf("embedded: %s revision %d missing from the index", stream, rev)
-			}
-			pos, err := getU64(pv)
-			if err != nil {
-				return err
-			}
-			e, err := readAt(logB, pos)
+			e, err := readRev(b, stream, rev)
 			if err != nil {
 				return err
 			}
@@ -422,6 +430,46 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 		return nil, err
 	}
 	return out, nil
+}
+
+// revRange returns the revision a stream read starts from and how many
+// events it returns, for a stream whose last revision is last.
+func revRange(dir eventstore.Direction, from, last uint64, max int) (start, count uint64) {
+	if from == eventstore.End || (dir == eventstore.Backwards && from > last) {
+		from = last
+	}
+	if from > last {
+		return from, 0
+	}
+	count = last - from + 1
+	if dir == eventstore.Backwards {
+		count = from + 1
+	}
+	if max > 0 && uint64(max) < count {
+		count = uint64(max)
+	}
+	return from, count
+}
+
+// pollCtx checks ctx once every ctxCheckEvery events of a long read.
+func pollCtx(ctx context.Context, n uint64) error {
+	if n%ctxCheckEvery == ctxCheckEvery-1 {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// readRev reads revision rev of stream through the revs index.
+func readRev(b buckets, stream string, rev uint64) (eventstore.RecordedEvent, error) {
+	pv := b.revs.Get(revKey(stream, rev))
+	if pv == nil {
+		return eventstore.RecordedEvent{}, fmt.Errorf("embedded: %s revision %d missing from the index", stream, rev)
+	}
+	pos, err := getU64(pv)
+	if err != nil {
+		return eventstore.RecordedEvent{}, err
+	}
+	return readAt(b.log, pos)
 }
 
 func readAt(logB *bolt.Bucket, pos uint64) (eventstore.RecordedEvent, error) {
@@ -463,10 +511,8 @@ func scanLog(ctx context.Context, tx *bolt.Tx, from uint64, max int, fn func(pos
 	c := tx.Bucket(bucketLog).Cursor()
 	last, n := from, 0
 	for k, v := c.Seek(u64(from + 1)); k != nil && (max <= 0 || n < max); k, v = c.Next() {
-		if n%ctxCheckEvery == ctxCheckEvery-1 {
-			if err := ctx.Err(); err != nil {
-				return last, err
-			}
+		if err := pollCtx(ctx, uint64(n)); err != nil {
+			return last, err
 		}
 		pos, err := getU64(k)
 		if err != nil {

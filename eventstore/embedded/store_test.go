@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -317,17 +318,25 @@ func TestCheckDetectsDamage(t *testing.T) {
 	damage := []struct {
 		name string
 		fn   func(tx *bolt.Tx) error
+		want string
 	}{
 		{"missing id", func(tx *bolt.Tx) error {
 			k, _ := tx.Bucket(bucketIDs).Cursor().First()
 			return tx.Bucket(bucketIDs).Delete(k)
-		}},
+		}, "ids holds 2 entries for 3 log records"},
+		{"wrong id", func(tx *bolt.Tx) error {
+			k, _ := tx.Bucket(bucketIDs).Cursor().First()
+			return tx.Bucket(bucketIDs).Put(k, u64(9))
+		}, "want position"},
 		{"stray rev", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketRevs).Put(revKey("ghost-1", 0), u64(1))
-		}},
+		}, "revs holds 4 entries for 3 log records"},
+		{"stray stream", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketStreams).Put([]byte("ghost-1"), u64(0))
+		}, "streams holds 2 entries for 1 streams in the log"},
 		{"wrong stream head", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketStreams).Put([]byte("a-1"), u64(7))
-		}},
+		}, "streams: a-1 → 0000000000000007, want revision 2"},
 		{"revision gap", func(tx *bolt.Tx) error {
 			logB := tx.Bucket(bucketLog)
 			r, err := decodeRecord(logB.Get(u64(2)))
@@ -335,10 +344,16 @@ func TestCheckDetectsDamage(t *testing.T) {
 				return err
 			}
 			return logB.Put(u64(2), encodeRecord(r.id, string(r.stream), 5, string(r.typ), r.created, r.data, r.metadata))
-		}},
+		}, "position 2: a-1 revision 5, want 1"},
 		{"corrupt record", func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketLog).Put(u64(1), []byte{recordVersion, 1, 2})
-		}},
+		}, "log position 1: "},
+		{"bad log key", func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketLog).Put([]byte{1}, []byte{recordVersion})
+		}, "log key 01: "},
+		{"missing bucket", func(tx *bolt.Tx) error {
+			return tx.DeleteBucket(bucketRevs)
+		}, "missing bucket"},
 	}
 	for _, d := range damage {
 		t.Run(d.name, func(t *testing.T) {
@@ -351,10 +366,33 @@ func TestCheckDetectsDamage(t *testing.T) {
 			if err := s.db.Update(d.fn); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Check(); err == nil {
-				t.Fatal("check found nothing")
+			if err := s.Check(); err == nil || !strings.Contains(err.Error(), d.want) {
+				t.Fatalf("check: %v; want a finding saying %q", err, d.want)
 			}
 		})
+	}
+}
+
+// A badly damaged store's report stops at maxCheckErrors findings.
+func TestCheckReportIsBounded(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	mustAppend(t, s, "a-1", eventstore.NoStream, events("E", 2*maxCheckErrors)...)
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketIDs); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucket(bucketIDs)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Check()
+	if err == nil {
+		t.Fatal("check found nothing")
+	}
+	if n := len(strings.Split(err.Error(), "\n")); n != maxCheckErrors {
+		t.Fatalf("%d findings, want %d:\n%v", n, maxCheckErrors, err)
 	}
 }
 

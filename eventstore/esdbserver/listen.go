@@ -17,12 +17,12 @@ const stopGrace = 10 * time.Second
 // ListenAndServe opens the embedded store in dataDir, listens on addr and
 // serves until ctx ends; it then stops the server gracefully and closes the
 // store. It returns nil after a stop requested through ctx.
-func ListenAndServe(ctx context.Context, addr, dataDir string, opts ...Option) error {
+func ListenAndServe(ctx context.Context, addr, dataDir string, opts ...Option) (err error) {
 	store, err := embedded.Open(dataDir)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer func() { err = errors.Join(err, store.Close()) }()
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("esdbserver: %w", err)

@@ -19,7 +19,9 @@ import (
 	api "github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"passerelle/eventstore/esdbserver/esdbtest"
 )
@@ -776,5 +778,54 @@ func TestStringUUIDs(t *testing.T) {
 	}
 	if _, err := rs.Recv(); !errors.Is(err, io.EOF) {
 		t.Fatalf("after the event: %v, want EOF", err)
+	}
+}
+
+// A live stream subscription follows its stream's deletions: after a soft
+// delete the recreated stream's events arrive; a tombstone ends it.
+func TestLiveStreamSubscriptionFollowsDeletions(t *testing.T) {
+	_, c := start(t)
+	ctx := ctxT(t)
+	stream := newStream("gone")
+	mustAppend(t, c, stream, esclient.NoStream{}, jsonEvents("Before", 2)...)
+	sub, err := c.SubscribeToStream(ctx, stream, esclient.SubscribeToStreamOptions{From: esclient.Start{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for want := uint64(0); want < 2; want++ {
+		if got := nextEvent(t, sub).EventNumber; got != want {
+			t.Fatalf("event %d, want %d", got, want)
+		}
+	}
+	if _, err := c.DeleteStream(ctx, stream, esclient.DeleteStreamOptions{ExpectedRevision: esclient.Revision(1)}); err != nil {
+		t.Fatal(err)
+	}
+	after := jsonEvent("After", 0)
+	mustAppend(t, c, stream, esclient.Revision(1), after)
+	if got := nextEvent(t, sub); got.EventID != after.EventID || got.EventNumber != 2 {
+		t.Fatalf("after the soft delete: event %d %s, want 2 %s", got.EventNumber, got.EventID, after.EventID)
+	}
+	if _, err := c.TombstoneStream(ctx, stream, esclient.TombstoneStreamOptions{ExpectedRevision: esclient.Revision(2)}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *esclient.SubscriptionEvent, 1)
+	for {
+		go func() { got <- sub.Recv() }()
+		select {
+		case ev := <-got:
+			if ev.EventAppeared != nil {
+				t.Fatalf("event %d after the tombstone", ev.EventAppeared.OriginalEvent().EventNumber)
+			}
+			if ev.SubscriptionDropped != nil {
+				// the client passes the status on as it came
+				if err := ev.SubscriptionDropped.Error; status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), stream+"' is deleted") {
+					t.Fatalf("subscription dropped with %v, want the stream deleted", err)
+				}
+				return
+			}
+		case <-time.After(waitTimeout):
+			t.Fatal("the subscription goes on after the tombstone")
+		}
 	}
 }

@@ -147,13 +147,19 @@ func (r *reader) send(e eventstore.RecordedEvent) error {
 	return r.out.Send(eventResp(e, r.uuidAsString))
 }
 
+// undeletedMeta is a stream's metadata; a tombstoned stream is an error.
+func (s *Server) undeletedMeta(ctx context.Context, name string) (streamMeta, error) {
+	m, err := s.meta(ctx, name)
+	if err == nil && m.tombstoned {
+		err = &streamDeletedError{name}
+	}
+	return m, err
+}
+
 func (r *reader) readStream(ctx context.Context, name string, o *api.ReadReq_Options_StreamOptions, count uint64) error {
-	m, err := r.s.meta(ctx, name)
+	m, err := r.s.undeletedMeta(ctx, name)
 	if err != nil {
 		return err
-	}
-	if m.tombstoned {
-		return &streamDeletedError{name}
 	}
 	last, err := r.s.lastRevision(ctx, name)
 	if err != nil {
@@ -162,27 +168,46 @@ func (r *reader) readStream(ctx context.Context, name string, o *api.ReadReq_Opt
 	if last < 0 || !m.visible(uint64(last)) {
 		return r.out.Send(streamNotFoundResp(name))
 	}
+	from, ok := r.streamStart(o, uint64(last), m)
+	if !ok {
+		return nil
+	}
+	return r.sendStream(ctx, name, m, from, count)
+}
+
+// streamStart is the revision a stream read starts from, given the
+// stream's last revision; false: there is nothing to read.
+func (r *reader) streamStart(o *api.ReadReq_Options_StreamOptions, last uint64, m streamMeta) (uint64, bool) {
 	var from uint64
 	switch v := o.GetRevisionOption().(type) {
 	case *api.ReadReq_Options_StreamOptions_Revision:
 		from = v.Revision
 	case *api.ReadReq_Options_StreamOptions_End:
 		if !r.backwards {
-			return nil
+			return 0, false
 		}
-		from = uint64(last)
+		from = last
 	}
+	if r.backwards {
+		return min(from, last), true
+	}
+	if !m.visible(from) {
+		from = m.truncateBefore
+	}
+	return from, true
+}
+
+// sendStream sends up to count visible events of a stream from revision
+// from, in the read's direction.
+func (r *reader) sendStream(ctx context.Context, name string, m streamMeta, from, count uint64) error {
 	dir := eventstore.Forwards
 	if r.backwards {
 		dir = eventstore.Backwards
-		from = min(from, uint64(last))
-	} else if !m.visible(from) {
-		from = m.truncateBefore
 	}
 	var sent uint64
 	for sent < count {
 		evs, err := r.s.store.ReadStream(ctx, name, dir, from, int(min(count-sent, pageSize)))
-		if err != nil {
+		if err != nil || len(evs) == 0 {
 			return err
 		}
 		for _, e := range evs {
@@ -194,17 +219,14 @@ func (r *reader) readStream(ctx context.Context, name string, o *api.ReadReq_Opt
 			}
 			sent++
 		}
-		if len(evs) == 0 {
-			return nil
-		}
 		next := evs[len(evs)-1].Revision
-		if r.backwards {
-			if next == 0 {
-				return nil
-			}
-			from = next - 1
-		} else {
+		switch {
+		case !r.backwards:
 			from = next + 1
+		case next == 0:
+			return nil
+		default:
+			from = next - 1
 		}
 	}
 	return nil
@@ -226,36 +248,57 @@ func (r *reader) readAll(ctx context.Context, o *api.ReadReq_Options_AllOptions,
 		return sent < count, nil
 	}
 	if r.backwards {
-		var before eventstore.Position // 0: from the end
-		switch v := o.GetAllOption().(type) {
-		case *api.ReadReq_Options_AllOptions_Start:
+		before, ok := allBefore(o)
+		if !ok {
 			return nil
-		case *api.ReadReq_Options_AllOptions_Position:
-			if v.Position.GetCommitPosition() == 0 {
-				return nil
-			}
-			before = eventstore.Position(v.Position.GetCommitPosition())
 		}
 		return r.s.readAllBackwards(ctx, before, emit)
 	}
-	var after eventstore.Position
+	after, ok := allAfter(o)
+	if !ok {
+		return nil
+	}
+	return r.s.eachAfter(ctx, after, emit)
+}
+
+// allBefore is the position a backwards read of $all starts before (0:
+// from the end); false: there is nothing to read.
+func allBefore(o *api.ReadReq_Options_AllOptions) (eventstore.Position, bool) {
+	switch v := o.GetAllOption().(type) {
+	case *api.ReadReq_Options_AllOptions_Start:
+		return 0, false
+	case *api.ReadReq_Options_AllOptions_Position:
+		p := v.Position.GetCommitPosition()
+		return eventstore.Position(p), p != 0
+	}
+	return 0, true
+}
+
+// allAfter is the position a forwards read of $all starts after; false:
+// there is nothing to read.
+func allAfter(o *api.ReadReq_Options_AllOptions) (eventstore.Position, bool) {
 	switch v := o.GetAllOption().(type) {
 	case *api.ReadReq_Options_AllOptions_End:
-		return nil
+		return 0, false
 	case *api.ReadReq_Options_AllOptions_Position:
 		// A read from a position includes the event at that position.
 		if p := v.Position.GetCommitPosition(); p > 0 {
-			after = eventstore.Position(p - 1)
+			return eventstore.Position(p - 1), true
 		}
 	}
+	return 0, true
+}
+
+// eachAfter calls fn on the events of the global log after position
+// after, in order, until fn says stop.
+func (s *Server) eachAfter(ctx context.Context, after eventstore.Position, fn func(eventstore.RecordedEvent) (bool, error)) error {
 	for {
-		evs, err := r.s.store.ReadAll(ctx, after, pageSize)
+		evs, err := s.store.ReadAll(ctx, after, pageSize)
 		if err != nil {
 			return err
 		}
 		for _, e := range evs {
-			more, err := emit(e)
-			if err != nil || !more {
+			if more, err := fn(e); err != nil || !more {
 				return err
 			}
 		}
@@ -273,11 +316,8 @@ func (r *reader) readAll(ctx context.Context, o *api.ReadReq_Options_AllOptions,
 func (s *Server) readAllBackwards(ctx context.Context, before eventstore.Position, fn func(eventstore.RecordedEvent) (bool, error)) error {
 	if before == 0 {
 		head, err := s.store.Head(ctx)
-		if err != nil {
+		if err != nil || head == eventstore.Start {
 			return err
-		}
-		if head == eventstore.Start {
-			return nil
 		}
 		before = head + 1
 	}
@@ -288,27 +328,18 @@ func (s *Server) readAllBackwards(ctx context.Context, before eventstore.Positio
 			lo = before - window
 		}
 		var evs []eventstore.RecordedEvent
-		after := lo
-	scan:
-		for {
-			page, err := s.store.ReadAll(ctx, after, pageSize)
-			if err != nil {
-				return err
+		err := s.eachAfter(ctx, lo, func(e eventstore.RecordedEvent) (bool, error) {
+			if e.Position >= before {
+				return false, nil
 			}
-			for _, e := range page {
-				if e.Position >= before {
-					break scan
-				}
-				evs = append(evs, e)
-			}
-			if len(page) < pageSize {
-				break
-			}
-			after = page[len(page)-1].Position
+			evs = append(evs, e)
+			return true, nil
+		})
+		if err != nil {
+			return err
 		}
 		for i := len(evs) - 1; i >= 0; i-- {
-			more, err := fn(evs[i])
-			if err != nil || !more {
+			if more, err := fn(evs[i]); err != nil || !more {
 				return err
 			}
 		}
@@ -326,74 +357,24 @@ func (r *reader) confirm() error {
 	}})
 }
 
-func (r *reader) subscribeAll(ctx context.Context, o *api.ReadReq_Options_AllOptions) error {
-	if err := r.confirm(); err != nil {
-		return err
-	}
-	var after eventstore.Position
-	switch v := o.GetAllOption().(type) {
-	case *api.ReadReq_Options_AllOptions_Position:
-		after = eventstore.Position(v.Position.GetCommitPosition())
-	case *api.ReadReq_Options_AllOptions_End:
-		head, err := r.s.store.Head(ctx)
-		if err != nil {
-			return err
-		}
-		after = head
-	}
-	last, checkpointed, considered := after, after, 0
-	emit := func(e eventstore.RecordedEvent) error {
-		last = e.Position
-		if r.filter.match(e) {
-			if err := r.send(e); err != nil {
-				return err
-			}
-		}
-		if r.filter == nil {
-			return nil
-		}
-		if considered++; considered >= r.filter.interval {
-			considered, checkpointed = 0, last
-			return r.out.Send(checkpointResp(last))
-		}
-		return nil
-	}
-
-	for {
-		evs, err := r.s.store.ReadAll(ctx, last, pageSize)
-		if err != nil {
-			return err
-		}
-		for _, e := range evs {
-			if err := emit(e); err != nil {
-				return err
-			}
-		}
-		if len(evs) < pageSize {
-			break
-		}
-	}
-	if r.filter != nil && last != checkpointed {
-		considered = 0
-		if err := r.out.Send(checkpointResp(last)); err != nil {
-			return err
-		}
-	}
-	if err := r.out.Send(caughtUpResp()); err != nil {
-		return err
-	}
-
-	live, err := r.s.store.SubscribeAll(ctx, last, eventstore.Filter{})
+// follow calls fn on every event appended to the global log after
+// position after, until ctx ends or fn fails.
+func (s *Server) follow(ctx context.Context, after eventstore.Position, fn func(eventstore.RecordedEvent) error) (err error) {
+	live, err := s.store.SubscribeAll(ctx, after, eventstore.Filter{})
 	if err != nil {
 		return err
 	}
-	defer live.Close()
+	defer func() {
+		if cerr := live.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
 	for {
 		e, err := live.Recv(ctx)
 		if err != nil {
 			return liveErr(ctx, err)
 		}
-		if err := emit(e); err != nil {
+		if err := fn(e); err != nil {
 			return err
 		}
 	}
@@ -410,13 +391,69 @@ func liveErr(ctx context.Context, err error) error {
 	return err
 }
 
-func (r *reader) subscribeStream(ctx context.Context, name string, o *api.ReadReq_Options_StreamOptions) error {
-	m, err := r.s.meta(ctx, name)
+func (r *reader) subscribeAll(ctx context.Context, o *api.ReadReq_Options_AllOptions) error {
+	if err := r.confirm(); err != nil {
+		return err
+	}
+	after := eventstore.Position(0)
+	switch v := o.GetAllOption().(type) {
+	case *api.ReadReq_Options_AllOptions_Position:
+		after = eventstore.Position(v.Position.GetCommitPosition())
+	case *api.ReadReq_Options_AllOptions_End:
+		head, err := r.s.store.Head(ctx)
+		if err != nil {
+			return err
+		}
+		after = head
+	}
+	sub := allSubscription{reader: r, last: after, checkpointed: after}
+	err := r.s.eachAfter(ctx, after, func(e eventstore.RecordedEvent) (bool, error) {
+		return true, sub.emit(e)
+	})
 	if err != nil {
 		return err
 	}
-	if m.tombstoned {
-		return &streamDeletedError{name}
+	if r.filter != nil && sub.last != sub.checkpointed {
+		sub.considered = 0
+		if err := r.out.Send(checkpointResp(sub.last)); err != nil {
+			return err
+		}
+	}
+	if err := r.out.Send(caughtUpResp()); err != nil {
+		return err
+	}
+	return r.s.follow(ctx, sub.last, sub.emit)
+}
+
+// allSubscription sends a subscription's matching events, and with a
+// filter a checkpoint every interval events considered.
+type allSubscription struct {
+	*reader
+	last, checkpointed eventstore.Position
+	considered         int
+}
+
+func (a *allSubscription) emit(e eventstore.RecordedEvent) error {
+	a.last = e.Position
+	if a.filter.match(e) {
+		if err := a.send(e); err != nil {
+			return err
+		}
+	}
+	if a.filter == nil {
+		return nil
+	}
+	if a.considered++; a.considered >= a.filter.interval {
+		a.considered, a.checkpointed = 0, a.last
+		return a.out.Send(checkpointResp(a.last))
+	}
+	return nil
+}
+
+func (r *reader) subscribeStream(ctx context.Context, name string, o *api.ReadReq_Options_StreamOptions) error {
+	m, err := r.s.undeletedMeta(ctx, name)
+	if err != nil {
+		return err
 	}
 	if err := r.confirm(); err != nil {
 		return err
@@ -428,72 +465,87 @@ func (r *reader) subscribeStream(ctx context.Context, name string, o *api.ReadRe
 	if err != nil {
 		return err
 	}
-	var next uint64
+	sub := streamSubscription{reader: r, name: name, meta: m}
+	if sub.next, err = r.subscriptionStart(ctx, name, o); err != nil {
+		return err
+	}
+	if err := sub.catchUp(ctx); err != nil {
+		return err
+	}
+	if err := r.out.Send(caughtUpResp()); err != nil {
+		return err
+	}
+	return r.s.follow(ctx, head, func(e eventstore.RecordedEvent) error { return sub.live(ctx, e) })
+}
+
+// subscriptionStart is the first revision a stream subscription sends.
+func (r *reader) subscriptionStart(ctx context.Context, name string, o *api.ReadReq_Options_StreamOptions) (uint64, error) {
 	switch v := o.GetRevisionOption().(type) {
 	case *api.ReadReq_Options_StreamOptions_Revision:
-		next = v.Revision + 1
+		return v.Revision + 1, nil
 	case *api.ReadReq_Options_StreamOptions_End:
 		last, err := r.s.lastRevision(ctx, name)
-		if err != nil {
-			return err
-		}
-		next = uint64(last + 1)
+		return uint64(last + 1), err
 	}
+	return 0, nil
+}
+
+// streamSubscription sends a stream's visible events from revision next.
+type streamSubscription struct {
+	*reader
+	name string
+	meta streamMeta
+	next uint64
+}
+
+// catchUp sends the events the stream holds already.
+func (sub *streamSubscription) catchUp(ctx context.Context) error {
 	for {
-		evs, err := r.s.store.ReadStream(ctx, name, eventstore.Forwards, next, pageSize)
+		evs, err := sub.s.store.ReadStream(ctx, sub.name, eventstore.Forwards, sub.next, pageSize)
 		if errors.Is(err, eventstore.ErrStreamNotFound) {
-			break
+			return nil
 		}
 		if err != nil {
 			return err
 		}
 		for _, e := range evs {
-			if m.visible(e.Revision) {
-				if err := r.send(e); err != nil {
-					return err
-				}
-			}
-			next = e.Revision + 1
-		}
-		if len(evs) < pageSize {
-			break
-		}
-	}
-	if err := r.out.Send(caughtUpResp()); err != nil {
-		return err
-	}
-
-	live, err := r.s.store.SubscribeAll(ctx, head, eventstore.Filter{})
-	if err != nil {
-		return err
-	}
-	defer live.Close()
-	meta := metaStream(name)
-	for {
-		e, err := live.Recv(ctx)
-		if err != nil {
-			return liveErr(ctx, err)
-		}
-		switch e.Stream {
-		case name:
-			if e.Revision < next {
-				continue
-			}
-			next = e.Revision + 1
-			if m.visible(e.Revision) {
-				if err := r.send(e); err != nil {
-					return err
-				}
-			}
-		case meta:
-			// The deleting call may not have dropped the cached state yet.
-			r.s.forgetMeta(name)
-			if m, err = r.s.meta(ctx, name); err != nil {
+			if err := sub.sendNext(e); err != nil {
 				return err
 			}
-			if m.tombstoned {
-				return &streamDeletedError{name}
-			}
+		}
+		if len(evs) < pageSize {
+			return nil
 		}
 	}
+}
+
+// sendNext sends the stream's next event if it is visible.
+func (sub *streamSubscription) sendNext(e eventstore.RecordedEvent) error {
+	sub.next = e.Revision + 1
+	if !sub.meta.visible(e.Revision) {
+		return nil
+	}
+	return sub.send(e)
+}
+
+// live handles an event of the global log: the stream's own, unless
+// already sent, or a change of its metadata (a deletion ends the
+// subscription).
+func (sub *streamSubscription) live(ctx context.Context, e eventstore.RecordedEvent) error {
+	switch e.Stream {
+	case sub.name:
+		if e.Revision < sub.next {
+			return nil
+		}
+		return sub.sendNext(e)
+	case metaStream(sub.name):
+		// The deleting call may not have dropped the cached state yet.
+		sub.s.forgetMeta(sub.name)
+		m, err := sub.s.undeletedMeta(ctx, sub.name)
+		if err != nil {
+			return err
+		}
+		sub.meta = m
+	}
+	return nil
 }

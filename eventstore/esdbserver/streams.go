@@ -259,13 +259,10 @@ func tombstoneExpected(o *api.TombstoneReq_Options) eventstore.ExpectedRevision 
 }
 
 func (x *streamsService) Delete(ctx context.Context, req *api.DeleteReq) (*api.DeleteResp, error) {
-	name := string(req.GetOptions().GetStreamIdentifier().GetStreamName())
-	if name == "" {
-		return nil, status.Error(codes.InvalidArgument, "empty stream name")
-	}
-	pos, err := x.s.deleteStream(ctx, name, deleteExpected(req.GetOptions()), false)
+	o := req.GetOptions()
+	pos, err := x.delete(ctx, "delete", o.GetStreamIdentifier(), deleteExpected(o), false)
 	if err != nil {
-		return nil, x.s.toStatus("delete", err, func(md metadata.MD) { _ = grpc.SetTrailer(ctx, md) })
+		return nil, err
 	}
 	// The client reads the position without checking it is there.
 	return &api.DeleteResp{PositionOption: &api.DeleteResp_Position_{Position: &api.DeleteResp_Position{
@@ -274,17 +271,27 @@ func (x *streamsService) Delete(ctx context.Context, req *api.DeleteReq) (*api.D
 }
 
 func (x *streamsService) Tombstone(ctx context.Context, req *api.TombstoneReq) (*api.TombstoneResp, error) {
-	name := string(req.GetOptions().GetStreamIdentifier().GetStreamName())
-	if name == "" {
-		return nil, status.Error(codes.InvalidArgument, "empty stream name")
-	}
-	pos, err := x.s.deleteStream(ctx, name, tombstoneExpected(req.GetOptions()), true)
+	o := req.GetOptions()
+	pos, err := x.delete(ctx, "tombstone", o.GetStreamIdentifier(), tombstoneExpected(o), true)
 	if err != nil {
-		return nil, x.s.toStatus("tombstone", err, func(md metadata.MD) { _ = grpc.SetTrailer(ctx, md) })
+		return nil, err
 	}
 	return &api.TombstoneResp{PositionOption: &api.TombstoneResp_Position_{Position: &api.TombstoneResp_Position{
 		CommitPosition: uint64(pos), PreparePosition: uint64(pos),
 	}}}, nil
+}
+
+// delete answers a Delete (hard false) or Tombstone (hard true) call.
+func (x *streamsService) delete(ctx context.Context, op string, id *shared.StreamIdentifier, expected eventstore.ExpectedRevision, hard bool) (eventstore.Position, error) {
+	name := string(id.GetStreamName())
+	if name == "" {
+		return 0, status.Error(codes.InvalidArgument, "empty stream name")
+	}
+	pos, err := x.s.deleteStream(ctx, name, expected, hard)
+	if err != nil {
+		return 0, x.s.toStatus(op, err, func(md metadata.MD) { _ = grpc.SetTrailer(ctx, md) })
+	}
+	return pos, nil
 }
 
 // deleteStream records a soft delete ($tb after the last event) or a

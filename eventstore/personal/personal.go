@@ -52,6 +52,7 @@ func (d *DirKeys) path(subject string) string {
 	return filepath.Join(d.dir, hex.EncodeToString(sum[:])+".key")
 }
 
+// Key implements Keys: a new key is written and fsynced before it is used.
 func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -82,6 +83,8 @@ func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	return k, true, nil
 }
 
+// Destroy implements Keys: the key file is overwritten, synced, then
+// removed.
 func (d *DirKeys) Destroy(subject string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -107,25 +110,23 @@ func (d *DirKeys) Destroy(subject string) error {
 	return syncDir(d.dir)
 }
 
+// writeDurably writes a file whole or not at all: a synced temporary file
+// renamed into place, then the directory synced.
 func writeDurably(dir, path string, b []byte) error {
 	tmp, err := os.CreateTemp(dir, ".key-*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+	err = errors.Join(err, tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
+	if err != nil {
+		return errors.Join(err, os.Remove(tmp.Name()))
 	}
 	return syncDir(dir)
 }
@@ -135,8 +136,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return f.Sync()
+	return errors.Join(f.Sync(), f.Close())
 }
 
 // Cipher seals and opens the personal fields of events.

@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"passerelle/eventstore"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -147,34 +148,25 @@ func checkKeys(raw []byte, t reflect.Type, path string) error {
 				return err
 			}
 		}
-		return nil
 	case reflect.Struct:
-	default:
-		return nil
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(raw, &obj) != nil || obj == nil {
-		return nil // not an object (or null): the decoder answers
-	}
-	known := map[string]reflect.StructField{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" || name == "-" || !f.IsExported() {
-			continue
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil || obj == nil {
+			return nil // not an object (or null): the decoder answers
 		}
-		known[name] = f
+		return checkObject(obj, t, path)
 	}
+	return nil
+}
+
+// checkObject checks the keys of a JSON object decoded into struct type t,
+// in a stable order: unknown ones first, then missing required ones.
+func checkObject(obj map[string]json.RawMessage, t reflect.Type, path string) error {
+	known := jsonFields(t)
 	prefix := path
 	if prefix != "" {
 		prefix += "."
 	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		f, ok := known[k]
 		if !ok {
 			return Invalid(prefix+k, "unknown field")
@@ -183,18 +175,26 @@ func checkKeys(raw []byte, t reflect.Type, path string) error {
 			return err
 		}
 	}
-	names := make([]string, 0, len(known))
-	for name := range known {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(known)) {
 		if _, ok := obj[name]; !ok && known[name].Tag.Get("required") == "true" {
 			return &Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed",
 				Message: prefix + name + ": is required", Fields: map[string]string{prefix + name: "is required"}}
 		}
 	}
 	return nil
+}
+
+// jsonFields maps the JSON names of struct type t to its fields.
+func jsonFields(t reflect.Type) map[string]reflect.StructField {
+	known := map[string]reflect.StructField{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name != "" && name != "-" && f.IsExported() {
+			known[name] = f
+		}
+	}
+	return known
 }
 
 // MinPosition reads the min_position query parameter: the position a

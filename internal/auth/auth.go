@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -92,7 +93,7 @@ func (h *HMAC) Verify(token string) (Principal, error) {
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(h.issuer), jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(h.now))
 	if err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if !ValidRole(c.Role) {
 		return Principal{}, fmt.Errorf("%w: unknown role", ErrInvalidToken)
@@ -101,14 +102,7 @@ func (h *HMAC) Verify(token string) (Principal, error) {
 }
 
 // ValidRole reports whether r is a role of the contract.
-func ValidRole(r string) bool {
-	for _, x := range Roles {
-		if x == r {
-			return true
-		}
-	}
-	return false
-}
+func ValidRole(r string) bool { return slices.Contains(Roles, r) }
 
 // KeyFile is the token key's file in the data directory.
 const KeyFile = "token.key"
@@ -141,15 +135,14 @@ func LoadOrCreateKey(dir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.Write(key); err != nil {
-		f.Close()
+	_, err = f.Write(key)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err := errors.Join(err, f.Close()); err != nil {
 		return nil, err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return key, f.Close()
+	return key, nil
 }
 
 type ctxKey struct{}

@@ -4,6 +4,7 @@
 package esdbtest
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -22,6 +23,7 @@ type Server struct {
 	// Dir holds the embedded store; it stays the same across Restart.
 	Dir string
 
+	t      testing.TB
 	opts   []esdbserver.Option
 	store  *embedded.Store
 	srv    *esdbserver.Server
@@ -36,7 +38,7 @@ func Start(t testing.TB, opts ...esdbserver.Option) *Server {
 	if err != nil {
 		t.Fatalf("esdbtest: %v", err)
 	}
-	s := &Server{Addr: lis.Addr().String(), Dir: t.TempDir(), opts: opts}
+	s := &Server{Addr: lis.Addr().String(), Dir: t.TempDir(), t: t, opts: opts}
 	if s.opts == nil {
 		s.opts = []esdbserver.Option{esdbserver.WithLogger(slog.New(slog.DiscardHandler))}
 	}
@@ -71,8 +73,12 @@ func (s *Server) Stop() {
 		return
 	}
 	s.srv.Stop()
-	<-s.served
-	_ = s.store.Close()
+	if err := <-s.served; err != nil && !errors.Is(err, net.ErrClosed) {
+		s.t.Errorf("esdbtest: serve: %v", err)
+	}
+	if err := s.store.Close(); err != nil {
+		s.t.Errorf("esdbtest: close the store: %v", err)
+	}
 	s.srv, s.store = nil, nil
 }
 
