@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -36,12 +37,17 @@ func NewAPI(svc *Service, store eventstore.Store, clock func() time.Time) *API {
 	return &API{svc: svc, idem: idempotency{store: store}, clock: clock}
 }
 
-// Routes declares the command routes.
+// Routes declares the command routes, by resource.
 func (a *API) Routes() []route.Route {
+	return slices.Concat(a.registrationRoutes(), a.offerRoutes(), a.applicationRoutes(), a.conventionRoutes(), a.targetRoutes())
+}
+
+// registrationRoutes register employers, schools and pupils, and forget a
+// pupil.
+func (a *API) registrationRoutes() []route.Route {
 	const post = http.MethodPost
 	bo := authz.Backoffice
 	return []route.Route{
-		// registrations
 		command(a, route.Route{Method: post, Pattern: "/v1/employers", Status: http.StatusCreated, Summary: "Register an employer",
 			Allow: authz.Roles(auth.Backoffice, auth.Operator)},
 			func(ctx context.Context, m Meta, _ string, in employerBody) (Result, error) {
@@ -60,8 +66,14 @@ func (a *API) Routes() []route.Route {
 		command(a, route.Route{Method: post, Pattern: "/v1/pupils/{id}/forget", Status: http.StatusOK, Summary: "Forget a pupil",
 			OptionalBody: true, Allow: bo},
 			noBody(a.svc.Forget)),
+	}
+}
 
-		// offers
+// offerRoutes post, amend, reopen and withdraw offers.
+func (a *API) offerRoutes() []route.Route {
+	const post = http.MethodPost
+	bo := authz.Backoffice
+	return []route.Route{
 		command(a, route.Route{Method: post, Pattern: "/v1/offers", Status: http.StatusCreated, Summary: "Post an offer",
 			Allow: authz.AnyOf(bo, authz.Employer(authz.Field("employer_id")), authz.Roles(auth.Operator))},
 			a.postOffer),
@@ -78,8 +90,15 @@ func (a *API) Routes() []route.Route {
 			func(ctx context.Context, m Meta, id string, in optionalReasonBody) (Result, error) {
 				return a.svc.WithdrawOffer(ctx, m, id, in.Reason)
 			}),
+	}
+}
 
-		// applications
+// applicationRoutes take an application from its submission to its
+// confirmation, rejection, cancellation or withdrawal.
+func (a *API) applicationRoutes() []route.Route {
+	const post = http.MethodPost
+	bo := authz.Backoffice
+	return []route.Route{
 		command(a, route.Route{Method: post, Pattern: "/v1/offers/{id}/applications", Status: http.StatusCreated, Summary: "Apply to an offer",
 			Allow: authz.AnyOf(bo, authz.Pupil(authz.Field("pupil_id")))},
 			a.apply),
@@ -106,8 +125,14 @@ func (a *API) Routes() []route.Route {
 		command(a, route.Route{Method: post, Pattern: "/v1/applications/{id}/confirm", Status: http.StatusOK, Summary: "Confirm an application",
 			OptionalBody: true, Allow: authz.AnyOf(bo, authz.Pupil(authz.ApplicationPupil))},
 			noBody(a.svc.Confirm)),
+	}
+}
 
-		// conventions
+// conventionRoutes complete, cancel and sign conventions.
+func (a *API) conventionRoutes() []route.Route {
+	const post = http.MethodPost
+	bo := authz.Backoffice
+	return []route.Route{
 		command(a, route.Route{Method: post, Pattern: "/v1/conventions/{id}/complete", Status: http.StatusOK, Summary: "Complete a convention",
 			Allow: authz.AnyOf(bo, authz.CompletingParty)},
 			func(ctx context.Context, m Meta, id string, in completeBody) (Result, error) {
@@ -121,8 +146,14 @@ func (a *API) Routes() []route.Route {
 			func(ctx context.Context, m Meta, id string, in signBody) (Result, error) {
 				return a.svc.Sign(ctx, m, id, domain.SignInput(in))
 			}),
+	}
+}
 
-		// campaign targets
+// targetRoutes set the campaign targets.
+func (a *API) targetRoutes() []route.Route {
+	const post = http.MethodPost
+	bo := authz.Backoffice
+	return []route.Route{
 		command(a, route.Route{Method: post, Pattern: "/v1/targets", Status: http.StatusOK, Summary: "Set a campaign target",
 			Allow: bo},
 			func(ctx context.Context, m Meta, _ string, in targetBody) (Result, error) {

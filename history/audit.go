@@ -90,14 +90,67 @@ func (a *AsOf) includes(e eventstore.RecordedEvent) bool {
 // pupil was forgotten.
 func Application(ctx context.Context, store eventstore.Store, opener Opener, id string, asOf *AsOf) (AuditTrail, error) {
 	trail := AuditTrail{ApplicationID: id, Events: []AuditEvent{}}
-	appEvents, err := store.ReadStream(ctx, domain.ApplicationStream(id), eventstore.Forwards, 0, 0)
-	if errors.Is(err, eventstore.ErrStreamNotFound) {
-		return trail, domain.NotFoundf("application")
-	}
+	all, err := placementEvents(ctx, store, id)
 	if err != nil {
 		return trail, err
 	}
-	var offerID, pupilID, conventionID string
+	trail.AsOf = asOf.label()
+	var p placement
+	for _, re := range all {
+		if !asOf.includes(re) {
+			break
+		}
+		p.replay(re)
+		trail.Events = append(trail.Events, auditEvent(re, opener))
+	}
+	trail.State = p.state(id)
+	return trail, nil
+}
+
+// label is the bound as the trail shows it: "" without one.
+func (a *AsOf) label() string {
+	switch {
+	case a == nil:
+		return ""
+	case !a.Time.IsZero():
+		return a.Time.UTC().Format(time.RFC3339Nano)
+	}
+	return a.Position.String()
+}
+
+// placementEvents are the events of the application {id}, of its
+// convention, and those of its offer and pupil that name it, in log order.
+func placementEvents(ctx context.Context, store eventstore.Store, id string) ([]eventstore.RecordedEvent, error) {
+	appEvents, err := store.ReadStream(ctx, domain.ApplicationStream(id), eventstore.Forwards, 0, 0)
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		return nil, domain.NotFoundf("application")
+	}
+	if err != nil {
+		return nil, err
+	}
+	offerID, pupilID, conventionID := placementRefs(appEvents)
+	all := appEvents
+	for _, stream := range []string{domain.OfferStream(offerID), domain.PupilStream(pupilID)} {
+		evs, err := readIfAny(ctx, store, stream)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, naming(evs, id)...)
+	}
+	if conventionID != "" {
+		evs, err := readIfAny(ctx, store, domain.ConventionStream(conventionID))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, evs...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Position < all[j].Position })
+	return all, nil
+}
+
+// placementRefs are the offer, the pupil and the convention an
+// application's events name.
+func placementRefs(appEvents []eventstore.RecordedEvent) (offerID, pupilID, conventionID string) {
 	for _, re := range appEvents {
 		switch e, _ := domain.Decode(re.Type, re.Data); e := e.(type) {
 		case *domain.ApplicationSubmitted:
@@ -106,76 +159,83 @@ func Application(ctx context.Context, store eventstore.Store, opener Opener, id 
 			conventionID = e.ConventionID
 		}
 	}
-	all := appEvents
-	for _, stream := range []string{domain.OfferStream(offerID), domain.PupilStream(pupilID)} {
-		evs, err := store.ReadStream(ctx, stream, eventstore.Forwards, 0, 0)
-		if err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
-			return trail, err
+	return offerID, pupilID, conventionID
+}
+
+// readIfAny reads a whole stream; one that does not exist has no events.
+func readIfAny(ctx context.Context, store eventstore.Store, stream string) ([]eventstore.RecordedEvent, error) {
+	evs, err := store.ReadStream(ctx, stream, eventstore.Forwards, 0, 0)
+	if err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
+		return nil, err
+	}
+	return evs, nil
+}
+
+// naming are the events whose data names the application id.
+func naming(evs []eventstore.RecordedEvent, id string) []eventstore.RecordedEvent {
+	var out []eventstore.RecordedEvent
+	for _, re := range evs {
+		var ref struct {
+			ApplicationID string `json:"application_id"`
 		}
-		for _, re := range evs {
-			var ref struct {
-				ApplicationID string `json:"application_id"`
-			}
-			if json.Unmarshal(re.Data, &ref) == nil && ref.ApplicationID == id {
-				all = append(all, re)
-			}
+		if json.Unmarshal(re.Data, &ref) == nil && ref.ApplicationID == id {
+			out = append(out, re)
 		}
 	}
-	if conventionID != "" {
-		evs, err := store.ReadStream(ctx, domain.ConventionStream(conventionID), eventstore.Forwards, 0, 0)
-		if err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
-			return trail, err
-		}
-		all = append(all, evs...)
+	return out
+}
+
+// placement is the state replayed from a placement's events: the
+// aggregates see only this placement's events.
+type placement struct {
+	app   domain.Application
+	offer domain.Offer
+	pupil domain.Pupil
+	conv  domain.Convention
+}
+
+func (p *placement) replay(re eventstore.RecordedEvent) {
+	e, err := domain.Decode(re.Type, re.Data)
+	if err != nil {
+		return
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Position < all[j].Position })
-	if asOf != nil {
-		trail.AsOf = asOf.Position.String()
-		if !asOf.Time.IsZero() {
-			trail.AsOf = asOf.Time.UTC().Format(time.RFC3339Nano)
-		}
+	switch eventstore.Category(re.Stream) {
+	case "application":
+		p.app.Apply(e)
+	case "offer":
+		ensureOffer(&p.offer)
+		p.offer.Apply(e)
+	case "pupil":
+		ensurePupil(&p.pupil)
+		p.pupil.Apply(e)
+	case "convention":
+		p.conv.Apply(e)
 	}
-	var app domain.Application
-	var offer domain.Offer
-	var pupil domain.Pupil
-	var conv domain.Convention
-	for _, re := range all {
-		if !asOf.includes(re) {
-			break
-		}
-		// replay the state: the aggregates see only this placement's events
-		if e, err := domain.Decode(re.Type, re.Data); err == nil {
-			switch eventstore.Category(re.Stream) {
-			case "application":
-				app.Apply(e)
-			case "offer":
-				ensureOffer(&offer)
-				offer.Apply(e)
-			case "pupil":
-				ensurePupil(&pupil)
-				pupil.Apply(e)
-			case "convention":
-				conv.Apply(e)
-			}
-		}
-		md, _ := eventstore.DecodeMetadata(re.Metadata)
-		data := auditData(re, opener)
-		trail.Events = append(trail.Events, AuditEvent{
-			Type: re.Type, Stream: re.Stream, Revision: re.Revision, Position: re.Position.String(),
-			OccurredAt: md.OccurredAt, RecordedAt: re.Created, Actor: md.Actor, CommandID: md.CommandID,
-			CorrelationID: md.CorrelationID, Data: data,
-		})
-	}
-	trail.State = PlacementState{ApplicationStatus: app.Status, SeatHeld: offer.Holds(id), WeeksReserved: pupil.Reserved[id] != nil}
-	if conv.Exists() {
-		trail.State.ConventionID, trail.State.ConventionStatus = conv.Drafted().ConventionID, conv.Status()
-		for _, r := range conv.Roles {
-			if _, ok := conv.Signatures[r]; ok {
-				trail.State.SignedBy = append(trail.State.SignedBy, r)
+}
+
+// state is what the placement of the application id is after the events
+// replayed.
+func (p *placement) state(id string) PlacementState {
+	st := PlacementState{ApplicationStatus: p.app.Status, SeatHeld: p.offer.Holds(id), WeeksReserved: p.pupil.Reserved[id] != nil}
+	if p.conv.Exists() {
+		st.ConventionID, st.ConventionStatus = p.conv.Drafted().ConventionID, p.conv.Status()
+		for _, r := range p.conv.Roles {
+			if _, ok := p.conv.Signatures[r]; ok {
+				st.SignedBy = append(st.SignedBy, r)
 			}
 		}
 	}
-	return trail, nil
+	return st
+}
+
+// auditEvent is one event as the trail shows it.
+func auditEvent(re eventstore.RecordedEvent, opener Opener) AuditEvent {
+	md, _ := eventstore.DecodeMetadata(re.Metadata)
+	return AuditEvent{
+		Type: re.Type, Stream: re.Stream, Revision: re.Revision, Position: re.Position.String(),
+		OccurredAt: md.OccurredAt, RecordedAt: re.Created, Actor: md.Actor, CommandID: md.CommandID,
+		CorrelationID: md.CorrelationID, Data: auditData(re, opener),
+	}
 }
 
 // ensureOffer and ensurePupil prepare aggregates that are replayed from a

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/go-chi/chi/v5"
@@ -189,28 +190,72 @@ func (a *API) schoolPupils(ctx context.Context, r *http.Request, m model) (any, 
 	if !uaiRe.MatchString(uai) {
 		return nil, notFound("school")
 	}
-	q := r.URL.Query()
-	pg, perPage, err := pagination(q)
+	f, err := parsePupilsFilter(r.URL.Query())
 	if err != nil {
 		return nil, err
-	}
-	class, grade, status := q.Get("class"), q.Get("grade"), q.Get("status")
-	if len(class) > 100 {
-		return nil, api.Invalid("class", "must be at most 100 bytes")
-	}
-	if grade != "" && !domain.Grade(grade).Valid() {
-		return nil, api.Invalid("grade", "must be one of 4e, 3e, 2de")
-	}
-	switch status {
-	case "", FollowSigned, FollowPlaced, FollowApplied, FollowNone:
-	default:
-		return nil, api.Invalid("status", "must be one of signed, placed, applied, none")
 	}
 	var school projections.SchoolInfo
 	if err := getDoc(ctx, m, projections.SchoolInfoKey(uai), "school", &school); err != nil {
 		return nil, err
 	}
-	out := PupilList{Items: []PupilLine{}, Page: pg, PerPage: perPage, Position: m.position.String()}
+	out := PupilList{Items: []PupilLine{}, Page: f.page, PerPage: f.perPage, Position: m.position.String()}
+	pupils, classes, err := schoolRoster(ctx, m, uai, f.class)
+	if err != nil {
+		return nil, err
+	}
+	out.Classes = classes
+	if len(pupils) == 0 {
+		return out, nil
+	}
+	lines, err := pupilLines(ctx, m, uai, pupils)
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range lines {
+		if f.keeps(line) {
+			out.Items = append(out.Items, line)
+		}
+	}
+	out.Total = len(out.Items)
+	out.Items = pageOf(out.Items, f.page, f.perPage)
+	return out, nil
+}
+
+// pupilsFilter is the query of a school's follow-up, validated.
+type pupilsFilter struct {
+	page, perPage        int
+	class, grade, status string // "": any
+}
+
+func parsePupilsFilter(q url.Values) (pupilsFilter, error) {
+	pg, perPage, err := pagination(q)
+	if err != nil {
+		return pupilsFilter{}, err
+	}
+	f := pupilsFilter{page: pg, perPage: perPage, class: q.Get("class"), grade: q.Get("grade"), status: q.Get("status")}
+	if len(f.class) > 100 {
+		return f, api.Invalid("class", "must be at most 100 bytes")
+	}
+	if f.grade != "" && !domain.Grade(f.grade).Valid() {
+		return f, api.Invalid("grade", "must be one of 4e, 3e, 2de")
+	}
+	switch f.status {
+	case "", FollowSigned, FollowPlaced, FollowApplied, FollowNone:
+	default:
+		return f, api.Invalid("status", "must be one of signed, placed, applied, none")
+	}
+	return f, nil
+}
+
+// keeps tells whether the line has the grade and the status asked for
+// (the class is the set read).
+func (f pupilsFilter) keeps(line PupilLine) bool {
+	return (f.grade == "" || string(line.Grade) == f.grade) && (f.status == "" || line.Status == f.status)
+}
+
+// schoolRoster reads the pupils of the school (of one class when given)
+// and every class of the school, each sorted.
+func schoolRoster(ctx context.Context, m model, uai, class string) (pupils, classes []string, err error) {
 	set := projections.SchoolPupilsKey(uai)
 	if class != "" {
 		set = projections.SchoolClassKey(uai, class)
@@ -219,25 +264,48 @@ func (a *API) schoolPupils(ctx context.Context, r *http.Request, m model) (any, 
 	pupilsCmd := pipe.SMembers(ctx, m.Key(set))
 	classesCmd := pipe.SMembers(ctx, m.Key(projections.SchoolClassesKey(uai)))
 	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, err
+	}
+	classes = classesCmd.Val()
+	slices.Sort(classes)
+	pupils = pupilsCmd.Val()
+	slices.Sort(pupils)
+	return pupils, classes, nil
+}
+
+// pupilLines are the follow-up lines of the pupils of the school uai, in
+// the order of pupils.
+func pupilLines(ctx context.Context, m model, uai string, pupils []string) ([]PupilLine, error) {
+	infos, apps, err := pupilRecords(ctx, m, pupils)
+	if err != nil {
 		return nil, err
 	}
-	out.Classes = classesCmd.Val()
-	slices.Sort(out.Classes)
-	pupils := pupilsCmd.Val()
-	slices.Sort(pupils)
-	if len(pupils) == 0 {
-		return out, nil
+	statuses, err := followStatuses(ctx, m, uai, pupils, apps)
+	if err != nil {
+		return nil, err
 	}
-
-	infos := make([]*redis.StringCmd, len(pupils))
-	lists := make([]*redis.StringSliceCmd, len(pupils))
-	pipe = m.RDB.Pipeline()
+	lines := make([]PupilLine, len(pupils))
 	for i, p := range pupils {
-		infos[i] = pipe.Get(ctx, m.Key(projections.PupilInfoKey(p)))
+		lines[i] = PupilLine{PupilID: p, Grade: infos[i].Grade, ClassName: infos[i].ClassName, Status: statuses[p], Applications: map[string]int64{}}
+		for _, d := range apps[p] {
+			lines[i].Applications[d.Status]++
+		}
+	}
+	return lines, nil
+}
+
+// pupilRecords reads each pupil's info (empty when missing) and
+// applications, by pupil id.
+func pupilRecords(ctx context.Context, m model, pupils []string) ([]projections.PupilInfo, map[string][]projections.ApplicationDoc, error) {
+	infoCmds := make([]*redis.StringCmd, len(pupils))
+	lists := make([]*redis.StringSliceCmd, len(pupils))
+	pipe := m.RDB.Pipeline()
+	for i, p := range pupils {
+		infoCmds[i] = pipe.Get(ctx, m.Key(projections.PupilInfoKey(p)))
 		lists[i] = pipe.ZRange(ctx, m.Key(projections.PupilApplicationsKey(p)), 0, -1)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var appIDs []string
 	owner := map[string]string{}
@@ -249,35 +317,19 @@ func (a *API) schoolPupils(ctx context.Context, r *http.Request, m model) (any, 
 	}
 	docs, err := getDocs[projections.ApplicationDoc](ctx, m, appIDs, projections.ApplicationDocKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	apps := map[string][]projections.ApplicationDoc{}
 	for _, d := range docs {
 		apps[owner[d.ID]] = append(apps[owner[d.ID]], d)
 	}
-	statuses, err := followStatuses(ctx, m, uai, pupils, apps)
-	if err != nil {
-		return nil, err
+	infos := make([]projections.PupilInfo, len(pupils))
+	for i := range pupils {
+		if s, err := infoCmds[i].Result(); err == nil {
+			_ = json.Unmarshal([]byte(s), &infos[i])
+		}
 	}
-	for i, p := range pupils {
-		var info projections.PupilInfo
-		if s, err := infos[i].Result(); err == nil {
-			_ = json.Unmarshal([]byte(s), &info)
-		}
-		line := PupilLine{PupilID: p, Grade: info.Grade, ClassName: info.ClassName, Status: statuses[p], Applications: map[string]int64{}}
-		if (grade != "" && string(line.Grade) != grade) || (status != "" && line.Status != status) {
-			continue
-		}
-		for _, d := range apps[p] {
-			line.Applications[d.Status]++
-		}
-		out.Items = append(out.Items, line)
-	}
-	out.Total = len(out.Items)
-	lo := min((pg-1)*perPage, out.Total)
-	hi := min(lo+perPage, out.Total)
-	out.Items = out.Items[lo:hi]
-	return out, nil
+	return infos, apps, nil
 }
 
 // offerDocs reads the offers of the applications from the served offer

@@ -112,10 +112,7 @@ func (a *API) applicationList(ctx context.Context, r *http.Request, m model, key
 			}
 		}
 	}
-	total := len(items)
-	lo := min((pg-1)*perPage, total)
-	hi := min(lo+perPage, total)
-	return page{Items: items[lo:hi], Total: total, Page: pg, PerPage: perPage, Position: m.position.String()}, nil
+	return page{Items: pageOf(items, pg, perPage), Total: len(items), Page: pg, PerPage: perPage, Position: m.position.String()}, nil
 }
 
 // getDocs reads the JSON documents of ids in one round trip, skipping ids

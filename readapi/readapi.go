@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,25 +210,65 @@ func pagination(q map[string][]string) (int, int, error) {
 	return p, pp, err
 }
 
-func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, error) {
-	q := r.URL.Query()
-	pg, perPage, err := pagination(q)
-	if err != nil {
-		return nil, err
+// pageOf is page pg of items, perPage a page.
+func pageOf[T any](items []T, pg, perPage int) []T {
+	lo := min((pg-1)*perPage, len(items))
+	hi := min(lo+perPage, len(items))
+	return items[lo:hi]
+}
+
+// offerFilter is the query of an offer search, validated.
+type offerFilter struct {
+	page, perPage int
+	// indexes are the index sets every offer found is in; the first is
+	// the open offers.
+	indexes  []string
+	near     *[2]float64 // lat, lon; nil: anywhere
+	radius   float64     // km around near
+	forPupil string      // only the offers this pupil may apply to
+}
+
+// parseOfferFilter validates the parameters of an offer search, in the
+// order their errors are reported.
+func parseOfferFilter(q url.Values) (offerFilter, error) {
+	var f offerFilter
+	var err error
+	if f.page, f.perPage, err = pagination(q); err != nil {
+		return f, err
 	}
-	sets := []string{m.Key(projections.OfferIndexOpen())}
+	if f.indexes, err = offerIndexes(q); err != nil {
+		return f, err
+	}
+	if f.near, f.radius, err = geoParams(q.Get("near"), q.Get("radius_km")); err != nil {
+		return f, err
+	}
+	words, err := searchWords(q.Get("q"))
+	if err != nil {
+		return f, err
+	}
+	for _, w := range words {
+		f.indexes = append(f.indexes, projections.OfferIndex("word", w))
+	}
+	f.forPupil = q.Get("for_pupil")
+	return f, nil
+}
+
+// offerIndexes are the index sets of the open offers and of the grade,
+// place, week and availability asked for.
+func offerIndexes(q url.Values) ([]string, error) {
+	indexes := []string{projections.OfferIndexOpen()}
 	if g := q.Get("grade"); g != "" {
 		if !domain.Grade(g).Valid() {
 			return nil, api.Invalid("grade", "must be one of 4e, 3e, 2de")
 		}
-		sets = append(sets, m.Key(projections.OfferIndex("grade", g)))
+		indexes = append(indexes, projections.OfferIndex("grade", g))
 	}
 	for _, f := range []struct{ param, index string }{{"sector", "sector"}, {"department", "department"}, {"commune", "commune"}} {
 		if v := q.Get(f.param); v != "" {
 			if len(v) > 10 {
 				return nil, api.Invalid(f.param, "is too long")
 			}
-			sets = append(sets, m.Key(projections.OfferIndex(f.index, v)))
+			indexes = append(indexes, projections.OfferIndex(f.index, v))
 		}
 	}
 	week := q.Get("week")
@@ -235,93 +276,51 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 		if _, err := domain.ParseWeek(week); err != nil {
 			return nil, api.Invalid("week", err.Error())
 		}
-		sets = append(sets, m.Key(projections.OfferIndex("week", week)))
+		indexes = append(indexes, projections.OfferIndex("week", week))
 	}
 	switch q.Get("available") {
 	case "", "false":
 	case "true":
 		if week != "" {
-			sets = append(sets, m.Key(projections.OfferIndex("available", week)))
+			indexes = append(indexes, projections.OfferIndex("available", week))
 		} else {
-			sets = append(sets, m.Key(projections.OfferIndexAvailable()))
+			indexes = append(indexes, projections.OfferIndexAvailable())
 		}
 	default:
 		return nil, api.Invalid("available", "must be true or false")
 	}
-	near, radius, err := geoParams(q.Get("near"), q.Get("radius_km"))
-	if err != nil {
-		return nil, err
-	}
-	if text := q.Get("q"); text != "" {
-		words := projections.Words(text)
-		switch {
-		case len(text) > 200:
-			return nil, api.Invalid("q", "must be at most 200 bytes")
-		case len(words) == 0:
-			return nil, api.Invalid("q", "must contain a word of two letters or more")
-		case len(words) > 10:
-			return nil, api.Invalid("q", "at most 10 words")
-		}
-		for _, w := range words {
-			sets = append(sets, m.Key(projections.OfferIndex("word", w)))
-		}
-	}
-	eligible, err := a.eligibleFor(ctx, m, q.Get("for_pupil"))
-	if err != nil {
-		return nil, err
-	}
+	return indexes, nil
+}
 
-	var ids []string
-	distances := map[string]float64{}
+// searchWords are the words of the full-text query q (none when empty).
+func searchWords(text string) ([]string, error) {
+	if text == "" {
+		return nil, nil
+	}
+	words := projections.Words(text)
 	switch {
-	case m.Prefix == "":
-	case near != nil:
-		// the radius narrows most: search it first, then keep the offers
-		// present in every filter set
-		geo, err := m.RDB.GeoSearchLocation(ctx, m.Key(projections.OfferGeo()), &redis.GeoSearchLocationQuery{
-			GeoSearchQuery: redis.GeoSearchQuery{Longitude: near[1], Latitude: near[0], Radius: radius, RadiusUnit: "km"},
-			WithDist:       true,
-		}).Result()
-		if err != nil {
-			return nil, err
-		}
-		exact := make(map[string]float64, len(geo))
-		for _, g := range geo {
-			ids = append(ids, g.Name)
-			exact[g.Name] = g.Dist
-			distances[g.Name] = math.Round(g.Dist*100) / 100
-		}
-		// the GEO set holds exactly the open offers (sets[0]): the other
-		// sets are checked in one round trip
-		if len(ids) > 0 && len(sets) > 1 {
-			pipe := m.RDB.Pipeline()
-			in := make([]*redis.BoolSliceCmd, len(sets)-1)
-			for i, set := range sets[1:] {
-				in[i] = pipe.SMIsMember(ctx, set, toAny(ids)...)
-			}
-			if _, err := pipe.Exec(ctx); err != nil {
-				return nil, err
-			}
-			kept := ids[:0]
-			for i, id := range ids {
-				ok := true
-				for _, r := range in {
-					ok = ok && r.Val()[i]
-				}
-				if ok {
-					kept = append(kept, id)
-				}
-			}
-			ids = kept
-		}
-		// nearest first; offers at the same place by id, so that pages
-		// never overlap
-		slices.SortFunc(ids, func(x, y string) int { return cmp.Or(cmp.Compare(exact[x], exact[y]), strings.Compare(x, y)) })
-	default:
-		if ids, err = m.RDB.SInter(ctx, sets...).Result(); err != nil {
-			return nil, err
-		}
-		slices.Sort(ids) // a stable order for pagination
+	case len(text) > 200:
+		return nil, api.Invalid("q", "must be at most 200 bytes")
+	case len(words) == 0:
+		return nil, api.Invalid("q", "must contain a word of two letters or more")
+	case len(words) > 10:
+		return nil, api.Invalid("q", "at most 10 words")
+	}
+	return words, nil
+}
+
+func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, error) {
+	f, err := parseOfferFilter(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	eligible, err := a.eligibleFor(ctx, m, f.forPupil)
+	if err != nil {
+		return nil, err
+	}
+	ids, distances, err := candidateOffers(ctx, m, f)
+	if err != nil {
+		return nil, err
 	}
 	if eligible != nil {
 		kept := ids[:0]
@@ -332,10 +331,7 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 		}
 		ids = kept
 	}
-	total := len(ids)
-	lo := min((pg-1)*perPage, total)
-	hi := min(lo+perPage, total)
-	items, err := getDocs[projections.OfferDoc](ctx, m, ids[lo:hi], projections.OfferDocKey)
+	items, err := getDocs[projections.OfferDoc](ctx, m, pageOf(ids, f.page, f.perPage), projections.OfferDocKey)
 	if err != nil {
 		return nil, err
 	}
@@ -347,9 +343,88 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 			items[i].DistanceKM = &dist
 		}
 	}
-	return page{Items: items, Total: total, Page: pg, PerPage: perPage, Position: m.position.String()}, nil
+	return page{Items: items, Total: len(ids), Page: f.page, PerPage: f.perPage, Position: m.position.String()}, nil
 }
 
+// candidateOffers are the ids of the offers in every index set of f, in
+// the order they are paged: nearest first around a point, by id
+// otherwise; distances are in km, rounded, around a point.
+func candidateOffers(ctx context.Context, m model, f offerFilter) (ids []string, distances map[string]float64, err error) {
+	if m.Prefix == "" {
+		return nil, map[string]float64{}, nil
+	}
+	sets := make([]string, len(f.indexes))
+	for i, index := range f.indexes {
+		sets[i] = m.Key(index)
+	}
+	if f.near != nil {
+		return nearOffers(ctx, m, sets, *f.near, f.radius)
+	}
+	if ids, err = m.RDB.SInter(ctx, sets...).Result(); err != nil {
+		return nil, nil, err
+	}
+	slices.Sort(ids) // a stable order for pagination
+	return ids, map[string]float64{}, nil
+}
+
+// nearOffers are the offers within radius km of near that are in every
+// set, nearest first. The radius narrows most: it is searched first, then
+// the offers present in every set are kept.
+func nearOffers(ctx context.Context, m model, sets []string, near [2]float64, radius float64) ([]string, map[string]float64, error) {
+	geo, err := m.RDB.GeoSearchLocation(ctx, m.Key(projections.OfferGeo()), &redis.GeoSearchLocationQuery{
+		GeoSearchQuery: redis.GeoSearchQuery{Longitude: near[1], Latitude: near[0], Radius: radius, RadiusUnit: "km"},
+		WithDist:       true,
+	}).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	var ids []string
+	exact := make(map[string]float64, len(geo))
+	distances := map[string]float64{}
+	for _, g := range geo {
+		ids = append(ids, g.Name)
+		exact[g.Name] = g.Dist
+		distances[g.Name] = math.Round(g.Dist*100) / 100
+	}
+	// the GEO set holds exactly the open offers (sets[0])
+	if ids, err = inEverySet(ctx, m, ids, sets[1:]); err != nil {
+		return nil, nil, err
+	}
+	// nearest first; offers at the same place by id, so that pages
+	// never overlap
+	slices.SortFunc(ids, func(x, y string) int { return cmp.Or(cmp.Compare(exact[x], exact[y]), strings.Compare(x, y)) })
+	return ids, distances, nil
+}
+
+// inEverySet keeps the ids that are members of every set, checked in one
+// round trip.
+func inEverySet(ctx context.Context, m model, ids, sets []string) ([]string, error) {
+	if len(ids) == 0 || len(sets) == 0 {
+		return ids, nil
+	}
+	pipe := m.RDB.Pipeline()
+	in := make([]*redis.BoolSliceCmd, len(sets))
+	for i, set := range sets {
+		in[i] = pipe.SMIsMember(ctx, set, toAny(ids)...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	kept := ids[:0]
+	for i, id := range ids {
+		ok := true
+		for _, r := range in {
+			ok = ok && r.Val()[i]
+		}
+		if ok {
+			kept = append(kept, id)
+		}
+	}
+	return kept, nil
+}
+
+// geoParams reads near=lat,lon and radius_km (10 by default): no point
+// when near is not given.
 func geoParams(near, radius string) (*[2]float64, float64, error) {
 	if near == "" {
 		if radius != "" {
@@ -357,14 +432,9 @@ func geoParams(near, radius string) (*[2]float64, float64, error) {
 		}
 		return nil, 0, nil
 	}
-	parts := strings.Split(near, ",")
-	if len(parts) != 2 {
-		return nil, 0, api.Invalid("near", "must be lat,lon")
-	}
-	lat, err1 := strconv.ParseFloat(parts[0], 64)
-	lon, err2 := strconv.ParseFloat(parts[1], 64)
-	if err1 != nil || err2 != nil || math.IsNaN(lat) || math.IsNaN(lon) || lat < -85 || lat > 85 || lon < -180 || lon > 180 {
-		return nil, 0, api.Invalid("near", "must be lat,lon in degrees")
+	point, err := parseNear(near)
+	if err != nil {
+		return nil, 0, err
 	}
 	r := 10.0
 	if radius != "" {
@@ -374,7 +444,21 @@ func geoParams(near, radius string) (*[2]float64, float64, error) {
 		}
 		r = v
 	}
-	return &[2]float64{lat, lon}, r, nil
+	return point, r, nil
+}
+
+// parseNear reads lat,lon in degrees.
+func parseNear(near string) (*[2]float64, error) {
+	parts := strings.Split(near, ",")
+	if len(parts) != 2 {
+		return nil, api.Invalid("near", "must be lat,lon")
+	}
+	lat, err1 := strconv.ParseFloat(parts[0], 64)
+	lon, err2 := strconv.ParseFloat(parts[1], 64)
+	if err1 != nil || err2 != nil || math.IsNaN(lat) || math.IsNaN(lon) || lat < -85 || lat > 85 || lon < -180 || lon > 180 {
+		return nil, api.Invalid("near", "must be lat,lon in degrees")
+	}
+	return &[2]float64{lat, lon}, nil
 }
 
 func toAny(xs []string) []any {

@@ -133,44 +133,69 @@ func readStats(ctx context.Context, m model) (*OfferStats, error) {
 		if err != nil {
 			return nil, fmt.Errorf("stats counter %s: %w", field, err)
 		}
-		parts := strings.Split(field, ":")
-		var f *Figures
-		switch {
-		case len(parts) == 2 && parts[0] == "applications":
-			if n != 0 {
-				s.Applications[parts[1]] = n
-			}
-			continue
-		case len(parts) == 2 && parts[0] == "conventions":
-			if n != 0 {
-				s.Conventions[parts[1]] = n
-			}
-			continue
-		case len(parts) == 2 && parts[0] == "all":
-			f = &s.Figures
-		case len(parts) == 3:
-			group := map[string]map[string]*Figures{"sector": s.BySector, "department": s.ByDepartment, "region": s.ByRegion,
-				"grade": s.ByGrade, "week": s.ByWeek}[parts[0]]
-			if group == nil {
-				continue
-			}
-			if group[parts[1]] == nil {
-				group[parts[1]] = &Figures{}
-			}
-			f = group[parts[1]]
-		default:
-			continue
-		}
-		switch parts[len(parts)-1] {
-		case "offers_open":
-			f.OffersOpen = n
-		case "seats_total":
-			f.SeatsTotal = n
-		case "seats_available":
-			f.SeatsAvailable = n
-		}
+		s.addCounter(field, n)
 	}
-	// a scope whose offers all closed keeps zero counters: leave it out
+	s.dropClosedScopes()
+	return s, readTargets(ctx, m, s)
+}
+
+// addCounter adds the counter field of the statistics model, worth n:
+// applications:<status>, conventions:<status>, all:<figure> or
+// <group>:<code>:<figure>; any other is left out.
+func (s *OfferStats) addCounter(field string, n int64) {
+	parts := strings.Split(field, ":")
+	switch {
+	case len(parts) == 2 && parts[0] == "applications":
+		if n != 0 {
+			s.Applications[parts[1]] = n
+		}
+		return
+	case len(parts) == 2 && parts[0] == "conventions":
+		if n != 0 {
+			s.Conventions[parts[1]] = n
+		}
+		return
+	}
+	if f := s.scope(parts); f != nil {
+		f.set(parts[len(parts)-1], n)
+	}
+}
+
+// scope is the figures a counter's parts name, added when missing; nil
+// when they name none.
+func (s *OfferStats) scope(parts []string) *Figures {
+	switch {
+	case len(parts) == 2 && parts[0] == "all":
+		return &s.Figures
+	case len(parts) == 3:
+		group := map[string]map[string]*Figures{"sector": s.BySector, "department": s.ByDepartment, "region": s.ByRegion,
+			"grade": s.ByGrade, "week": s.ByWeek}[parts[0]]
+		if group == nil {
+			return nil
+		}
+		if group[parts[1]] == nil {
+			group[parts[1]] = &Figures{}
+		}
+		return group[parts[1]]
+	}
+	return nil
+}
+
+// set sets the counted figure name (the held seats are derived).
+func (f *Figures) set(name string, n int64) {
+	switch name {
+	case "offers_open":
+		f.OffersOpen = n
+	case "seats_total":
+		f.SeatsTotal = n
+	case "seats_available":
+		f.SeatsAvailable = n
+	}
+}
+
+// dropClosedScopes derives the held seats and leaves out a scope whose
+// offers all closed: it keeps zero counters.
+func (s *OfferStats) dropClosedScopes() {
 	s.SeatsHeld = s.SeatsTotal - s.SeatsAvailable
 	for _, g := range []map[string]*Figures{s.BySector, s.ByDepartment, s.ByRegion, s.ByGrade, s.ByWeek} {
 		for k, f := range g {
@@ -181,7 +206,6 @@ func readStats(ctx context.Context, m model) (*OfferStats, error) {
 			f.SeatsHeld = f.SeatsTotal - f.SeatsAvailable
 		}
 	}
-	return s, readTargets(ctx, m, s)
 }
 
 // statsStream pushes the statistics as Server-Sent Events whenever they

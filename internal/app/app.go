@@ -112,29 +112,25 @@ func Open(cfg Config) (*App, error) {
 		// model from the log at start.
 		a.mini = miniredis.NewMiniRedis()
 		if err := a.mini.StartAddr("127.0.0.1:0"); err != nil {
-			a.Store.Close()
-			return nil, fmt.Errorf("start in-process redis: %w", err)
+			return nil, errors.Join(fmt.Errorf("start in-process redis: %w", err), a.Store.Close())
 		}
 		a.redis = a.mini.Addr()
 		a.Redis = redis.NewClient(&redis.Options{Addr: a.redis})
 	} else {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
-			a.Store.Close()
-			return nil, fmt.Errorf("redis url: %w", err)
+			return nil, errors.Join(fmt.Errorf("redis url: %w", err), a.Store.Close())
 		}
 		a.redis = opts.Addr
 		a.Redis = redis.NewClient(opts)
 	}
 	places, err := refdata.Load()
 	if err != nil {
-		a.Close()
-		return nil, err
+		return nil, errors.Join(err, a.Close())
 	}
 	keys, err := personal.OpenDir(filepath.Join(cfg.DataDir, "keys"))
 	if err != nil {
-		a.Close()
-		return nil, fmt.Errorf("personal data keys: %w", err)
+		return nil, errors.Join(fmt.Errorf("personal data keys: %w", err), a.Close())
 	}
 	a.Cipher = personal.NewCipher(keys)
 	a.runner = projections.NewRunner(a.Store, a.Redis, a.log, projections.All()...).WithOpener(a.Cipher)

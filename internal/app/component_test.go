@@ -243,7 +243,9 @@ func wholeFlow(t *testing.T, c httpclient.Client) map[string]any {
 		e := x.(map[string]any)
 		types = append(types, str(e, "type"))
 		var p float64
-		fmt.Sscan(str(e, "position"), &p)
+		if _, err := fmt.Sscan(str(e, "position"), &p); err != nil {
+			t.Fatalf("audit event position: %v in %v", err, e)
+		}
 		if p <= prev {
 			t.Fatalf("audit not in log order: %v", trail)
 		}

@@ -60,12 +60,13 @@ type Owner struct {
 	find func(r *request) (string, error)
 }
 
-// Param: the path parameter itself names the owner ({uai}, a pupil's {id}).
+// Param is the owner named by the path parameter itself ({uai}, a pupil's
+// {id}).
 func Param(name string) Owner {
 	return Owner{find: func(r *request) (string, error) { return r.params[name], nil }}
 }
 
-// Field: a string field of the JSON body names the owner.
+// Field is the owner named by a string field of the JSON body.
 func Field(name string) Owner {
 	return Owner{find: func(r *request) (string, error) { return r.field(name), nil }}
 }
@@ -133,8 +134,8 @@ var OfferOwner = Rule{allow: func(r *request) (bool, error) {
 	return false, nil
 }}
 
-// CompletingParty: the employer completes the employer's part of the
-// convention {id}, the school the school's.
+// CompletingParty lets in the party completing its part of the convention
+// {id}: the employer completes the employer's part, the school the school's.
 var CompletingParty = Rule{allow: func(r *request) (bool, error) {
 	employer, school := Employer(ConventionEmployer), School(ConventionSchool)
 	switch r.field("party") {
@@ -147,10 +148,10 @@ var CompletingParty = Rule{allow: func(r *request) (bool, error) {
 	return AnyOf(employer, school).allow(r)
 }}
 
-// Signer: each signature of the convention {id} is given by the party it
-// names: the employer for its conventions, the school (head) for its
-// pupils, the pupil for themself, a guardian for their child. The back
-// office signs for nobody.
+// Signer lets in the party a signature of the convention {id} names: the
+// employer for its conventions, the school (head) for its pupils, the
+// pupil for themself, a guardian for their child. The back office signs
+// for nobody.
 var Signer = Rule{allow: func(r *request) (bool, error) {
 	employer, school := Employer(ConventionEmployer), School(ConventionSchool)
 	pupil, guardian := Pupil(ConventionPupil), Guardian(ConventionPupil)

@@ -72,35 +72,10 @@ func (c Client) Do(method, target string, body any, header ...string) Reply {
 // the router as given, unparsed, so that a fuzzer can send any string.
 func (c Client) Raw(method, path, rawQuery string, body any, header ...string) Reply {
 	c.t.Helper()
-	var raw []byte
-	switch b := body.(type) {
-	case nil:
-	case string:
-		raw = []byte(b)
-	case []byte:
-		raw = b
-	default:
-		var err error
-		if raw, err = json.Marshal(b); err != nil {
-			c.t.Fatalf("%s %s: %v", method, path, err)
-		}
-	}
+	raw := c.encode(method, path, body)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var req *http.Request
-	if c.h != nil {
-		req = httptest.NewRequestWithContext(ctx, method, "/", bytes.NewReader(raw))
-		req.URL.Path, req.URL.RawPath, req.URL.RawQuery = path, "", rawQuery
-	} else {
-		target := c.base + path
-		if rawQuery != "" {
-			target += "?" + rawQuery
-		}
-		var err error
-		if req, err = http.NewRequestWithContext(ctx, method, target, bytes.NewReader(raw)); err != nil {
-			c.t.Fatalf("%s %s: %v", method, path, err)
-		}
-	}
+	req := c.request(ctx, method, path, rawQuery, raw)
 	if len(raw) > 0 {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -110,19 +85,66 @@ func (c Client) Raw(method, path, rawQuery string, body any, header ...string) R
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
+	resp := c.send(req, method, path)
+	defer func() { _ = resp.Body.Close() }()
+	return c.reply(resp, method, path)
+}
 
-	var resp *http.Response
+// encode is the body as sent: nothing, a string or bytes as is, or JSON.
+func (c Client) encode(method, path string, body any) []byte {
+	c.t.Helper()
+	switch b := body.(type) {
+	case nil:
+		return nil
+	case string:
+		return []byte(b)
+	case []byte:
+		return b
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return raw
+}
+
+// request is the request to the handler, or to the server at base.
+func (c Client) request(ctx context.Context, method, path, rawQuery string, raw []byte) *http.Request {
+	c.t.Helper()
+	if c.h != nil {
+		req := httptest.NewRequestWithContext(ctx, method, "/", bytes.NewReader(raw))
+		req.URL.Path, req.URL.RawPath, req.URL.RawQuery = path, "", rawQuery
+		return req
+	}
+	target := c.base + path
+	if rawQuery != "" {
+		target += "?" + rawQuery
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(raw))
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return req
+}
+
+// send serves req in-process or sends it over the network.
+func (c Client) send(req *http.Request, method, path string) *http.Response {
+	c.t.Helper()
 	if c.h != nil {
 		rec := httptest.NewRecorder()
 		c.h.ServeHTTP(rec, req)
-		resp = rec.Result()
-	} else {
-		var err error
-		if resp, err = http.DefaultClient.Do(req); err != nil {
-			c.t.Fatalf("%s %s: %v", method, path, err)
-		}
+		return rec.Result()
 	}
-	defer func() { _ = resp.Body.Close() }()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// reply reads the answer: its body, and the JSON object when it is one.
+func (c Client) reply(resp *http.Response, method, path string) Reply {
+	c.t.Helper()
 	r := Reply{Status: resp.StatusCode, Header: resp.Header}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		r.Raw = "<event stream>" // endless: not read past its headers

@@ -5,6 +5,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	neturl "net/url"
 	"os"
@@ -75,11 +76,12 @@ func realDB(t *testing.T, db int) Redis {
 	}
 	t.Cleanup(func() {
 		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-		lock.Close()
+		if err := lock.Close(); err != nil {
+			t.Errorf("test redis lock: %v", err)
+		}
 	})
 	c := redis.NewClient(opts)
-	defer c.Close()
-	if err := c.FlushDB(context.Background()).Err(); err != nil {
+	if err := errors.Join(c.FlushDB(context.Background()).Err(), c.Close()); err != nil {
 		t.Fatalf("real redis at %s: %v", url, err)
 	}
 	if db < 0 {
@@ -98,6 +100,10 @@ func (r Redis) Client(t *testing.T) *redis.Client {
 		t.Fatal(err)
 	}
 	c := redis.NewClient(opts)
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("redis client: %v", err)
+		}
+	})
 	return c
 }
