@@ -36,11 +36,20 @@
 // Filter.Categories is set, else event-type prefixes when
 // Filter.EventTypes is set, else a stream regex excluding $-prefixed
 // streams. The exact filter (eventstore.Filter.Match) and the system
-// filter are applied again to every event received. Checkpoint messages
-// advance the resume position. When the subscription drops (server
-// restart, network failure, leader change) it resubscribes after a
-// backoff from the last position delivered or checkpointed, skipping any
+// filter are applied again to every event received. When the
+// subscription drops (server restart, network failure, leader change) it
+// resubscribes after a backoff from the last event received, skipping any
 // event at or before it, so the consumer sees every event once, in order.
+//
+// Checkpoint messages are not trusted to skip anything: servers have sent
+// checkpoints of MaxUint64 (before KurrentDB PR #4892) and checkpoints
+// equal to the position of the event they send next (KurrentDB issue
+// #4970). Duplicates are recognized by the position of the last event
+// received only. A checkpoint is used as the start of a resubscription
+// only when the server has sent a later checkpoint after it with no event
+// in between, it is a real position (at most MaxInt64) and it lies within
+// the head of $all read at resubscription; otherwise the resubscription
+// starts after the last event received.
 // Unauthenticated and access-denied failures end the subscription: Recv
 // returns the error.
 //

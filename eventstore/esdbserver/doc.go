@@ -29,7 +29,10 @@
 //     event-type filters (prefixes or a regular expression, Go RE2 syntax),
 //     a Confirmation first, Checkpoint messages every
 //     checkpointIntervalMultiplier × maxSearchWindow events considered and
-//     at the end of catch-up, then CaughtUp, then live events.
+//     at the end of catch-up, then CaughtUp, then live events. For tests
+//     of clients, WithCheckpointFaults makes $all subscriptions send the
+//     wrong checkpoints some real servers send (MaxUint64; the position
+//     of the event about to be sent) and drop right after them.
 //   - Streams.Delete (soft delete: later reads answer StreamNotFound until
 //     new events are appended, which continue the revisions) and
 //     Streams.Tombstone (reads, appends and subscriptions then fail with

@@ -36,7 +36,27 @@ type config struct {
 	version  string
 	logger   *slog.Logger
 	grpcOpts []grpc.ServerOption
+	faults   CheckpointFaults
 }
+
+// CheckpointFaults makes subscriptions to $all send the wrong checkpoints
+// some real servers send, so that clients can be tested against them.
+type CheckpointFaults struct {
+	// MaxUint64 sends a checkpoint at position MaxUint64 before each
+	// event, as servers before KurrentDB PR #4892 could.
+	MaxUint64 bool
+	// AtNextEvent sends a checkpoint at the position of each event just
+	// before the event (KurrentDB issue #4970).
+	AtNextEvent bool
+	// DropBefore, if positive, ends each subscription call with
+	// Unavailable right after the checkpoints above that precede the
+	// DropBefore-th event the call would send.
+	DropBefore int
+}
+
+// WithCheckpointFaults makes subscriptions to $all send wrong checkpoints
+// (for tests of clients; the default sends none).
+func WithCheckpointFaults(f CheckpointFaults) Option { return func(c *config) { c.faults = f } }
 
 // Option configures New.
 type Option func(*config)
@@ -63,6 +83,7 @@ type Server struct {
 	version  string
 	grpc     *grpc.Server
 	instance uuid.UUID
+	faults   CheckpointFaults
 
 	// quit ends subscriptions on Stop and GracefulStop: gRPC's graceful
 	// stop would otherwise wait for them forever.
@@ -93,6 +114,7 @@ func New(store eventstore.Store, opts ...Option) *Server {
 		log:      c.logger,
 		version:  c.version,
 		instance: uuid.New(),
+		faults:   c.faults,
 		metas:    make(map[string]streamMeta),
 	}
 	s.quit, s.quitNow = context.WithCancel(context.Background())
