@@ -234,7 +234,34 @@ var (
 	// ErrInvalidAppend means the append itself is malformed (no event,
 	// empty stream name or type, the same event ID twice).
 	ErrInvalidAppend = errors.New("invalid append")
+	// ErrAppendTooLarge means the append is larger (AppendSize) than the
+	// store's maximum append size. Nothing is written.
+	ErrAppendTooLarge = errors.New("append too large")
 )
+
+// DefaultMaxAppendSize is the maximum append size of every store unless
+// configured otherwise: EventStoreDB's default (1 MiB).
+const DefaultMaxAppendSize = 1 << 20
+
+// AppendSize is the size of an append as EventStoreDB counts it against
+// its maximum append size: the data and metadata of each event, plus twice
+// the length of its type.
+func AppendSize(events []EventData) int {
+	n := 0
+	for _, e := range events {
+		n += len(e.Data) + len(e.Metadata) + 2*len(e.Type)
+	}
+	return n
+}
+
+// CheckAppendSize refuses an append larger than max bytes (AppendSize)
+// with ErrAppendTooLarge.
+func CheckAppendSize(events []EventData, max int) error {
+	if n := AppendSize(events); n > max {
+		return fmt.Errorf("%w: %d bytes, more than the maximum of %d", ErrAppendTooLarge, n, max)
+	}
+	return nil
+}
 
 // WrongExpectedVersionError carries the stream's actual revision.
 type WrongExpectedVersionError struct {

@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"AppendAndReadBack", testAppendAndReadBack},
 		{"ExpectedRevision", testExpectedRevision},
 		{"InvalidAppend", testInvalidAppend},
+		{"MaxAppendSize", testMaxAppendSize},
 		{"OptimisticConcurrency", testOptimisticConcurrency},
 		{"DenseRevisions", testDenseRevisions},
 		{"GlobalOrder", testGlobalOrder},
@@ -421,6 +422,54 @@ func testInvalidAppend(t *testing.T, s eventstore.Store) {
 	}
 	if _, err := s.ReadStream(ctx, stream, eventstore.Forwards, 0, 0); !errors.Is(err, eventstore.ErrStreamNotFound) {
 		t.Fatalf("invalid appends wrote something: read gives %v", err)
+	}
+}
+
+// sized gives events of type typ whose data (a JSON string) and metadata
+// bring the append's size (eventstore.AppendSize) to exactly size.
+func sized(typ string, n, size int) []eventstore.EventData {
+	evs := newEvents(typ, n)
+	for i := range evs {
+		evs[i].Data = nil
+		want := size / n
+		if i == 0 {
+			want += size % n
+		}
+		pad := want - eventstore.AppendSize(evs[i:i+1]) - 2
+		evs[i].Data = []byte(`"` + strings.Repeat("x", pad) + `"`)
+	}
+	return evs
+}
+
+// testMaxAppendSize: every store takes appends up to
+// eventstore.DefaultMaxAppendSize (EventStoreDB's default) and refuses
+// larger ones with ErrAppendTooLarge, writing nothing.
+func testMaxAppendSize(t *testing.T, s eventstore.Store) {
+	ctx := testContext(t)
+	typ := newType("Sized")
+	fits := sized(typ, 1, eventstore.DefaultMaxAppendSize)
+	stream := newStream(newCategory())
+	res := mustAppend(t, ctx, s, stream, eventstore.NoStream, fits...)
+	got := mustReadStream(t, ctx, s, stream, eventstore.Forwards, 0, 0)
+	if len(got) != 1 || !bytes.Equal(got[0].Data, fits[0].Data) || got[0].Position != res.Position {
+		t.Fatalf("the append of exactly the maximum size did not read back")
+	}
+
+	for _, n := range []int{1, 3} {
+		over := sized(typ, n, eventstore.DefaultMaxAppendSize+1)
+		if size := eventstore.AppendSize(over); size != eventstore.DefaultMaxAppendSize+1 {
+			t.Fatalf("test events of %d bytes", size)
+		}
+		_, err := s.Append(ctx, stream, eventstore.Exact(0), over...)
+		if !errors.Is(err, eventstore.ErrAppendTooLarge) {
+			t.Fatalf("append of %d events one byte over the maximum: %v, want ErrAppendTooLarge", n, err)
+		}
+	}
+	if got := mustReadStream(t, ctx, s, stream, eventstore.Forwards, 0, 0); len(got) != 1 {
+		t.Fatalf("refused appends wrote %d events", len(got)-1)
+	}
+	if after := readAllOf(t, ctx, s, res.Position, stream); len(after) != 0 {
+		t.Fatalf("refused appends are in the global log: %d events", len(after))
 	}
 }
 

@@ -16,6 +16,12 @@
 //     revision the server reported; deleted (tombstoned) streams give
 //     eventstore.ErrStreamDeleted and missing or soft-deleted ones
 //     eventstore.ErrStreamNotFound.
+//   - Appends larger than the maximum append size (WithMaxAppendSize,
+//     default 1 MiB as the server's default; eventstore.AppendSize counts
+//     as the server does) are refused with eventstore.ErrAppendTooLarge
+//     before they are sent; the server's own refusal maps to the same
+//     error, and its other InvalidArgument answers to an append to
+//     eventstore.ErrInvalidAppend.
 //   - Event IDs are passed through, so a retried command carrying the same
 //     IDs is deduplicated by the server (reliably when appended with the
 //     exact revision it loaded). Data is sent with content type JSON; the

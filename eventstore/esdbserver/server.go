@@ -37,7 +37,15 @@ type config struct {
 	logger   *slog.Logger
 	grpcOpts []grpc.ServerOption
 	faults   CheckpointFaults
+	maxSize  int
 }
+
+// WithMaxAppendSize sets the largest append accepted, in bytes as
+// eventstore.AppendSize counts them (default
+// eventstore.DefaultMaxAppendSize, as a real server). A larger append is
+// refused as a real server refuses it. The backing store has its own
+// limit.
+func WithMaxAppendSize(n int) Option { return func(c *config) { c.maxSize = n } }
 
 // CheckpointFaults makes subscriptions to $all send the wrong checkpoints
 // some real servers send, so that clients can be tested against them.
@@ -84,6 +92,7 @@ type Server struct {
 	grpc     *grpc.Server
 	instance uuid.UUID
 	faults   CheckpointFaults
+	maxSize  int
 
 	// quit ends subscriptions on Stop and GracefulStop: gRPC's graceful
 	// stop would otherwise wait for them forever.
@@ -105,7 +114,7 @@ type Server struct {
 // client's pings (every 10 s, also without calls). Call Serve to accept
 // connections.
 func New(store eventstore.Store, opts ...Option) *Server {
-	c := config{version: DefaultVersion, logger: slog.Default()}
+	c := config{version: DefaultVersion, logger: slog.Default(), maxSize: eventstore.DefaultMaxAppendSize}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -115,6 +124,7 @@ func New(store eventstore.Store, opts ...Option) *Server {
 		version:  c.version,
 		instance: uuid.New(),
 		faults:   c.faults,
+		maxSize:  c.maxSize,
 		metas:    make(map[string]streamMeta),
 	}
 	s.quit, s.quitNow = context.WithCancel(context.Background())
