@@ -192,6 +192,12 @@ type Store interface {
 	// Append writes events atomically at the end of stream if expected holds.
 	// Appending events whose IDs are already stored right after the expected
 	// revision returns the original result and writes nothing.
+	//
+	// An event ID already stored in another stream is not deduplicated, and
+	// the port promises no more than this: the embedded store (and the
+	// protocol server over it) refuses the append with ErrInvalidAppend,
+	// EventStoreDB writes it as a new event. Callers give every new event a
+	// new ID.
 	Append(ctx context.Context, stream string, expected ExpectedRevision, events ...EventData) (AppendResult, error)
 
 	// ReadStream reads up to max events (max <= 0: all) of stream starting
@@ -234,6 +240,12 @@ var (
 	// ErrInvalidAppend means the append itself is malformed (no event,
 	// empty stream name or type, the same event ID twice).
 	ErrInvalidAppend = errors.New("invalid append")
+	// ErrAccessDenied means the store refused the caller the operation
+	// (EventStoreDB ACLs).
+	ErrAccessDenied = errors.New("access denied")
+	// ErrNotLeader means the store's node cannot take the operation as it
+	// is not the cluster's leader; a retry may reach the new leader.
+	ErrNotLeader = errors.New("not leader")
 	// ErrAppendTooLarge means the append is larger (AppendSize) than the
 	// store's maximum append size. Nothing is written.
 	ErrAppendTooLarge = errors.New("append too large")

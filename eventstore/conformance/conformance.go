@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"ReadAllFromAndMax", testReadAllFromAndMax},
 		{"Head", testHead},
 		{"Idempotency", testIdempotency},
+		{"IDReusedInAnotherStream", testIDReusedElsewhere},
 		{"SubscribeFromIsExclusive", testSubscribeExclusive},
 		{"CatchUpThenLive", testCatchUpThenLive},
 		{"FilterByCategory", testFilterByCategory},
@@ -783,6 +784,39 @@ func testIdempotency(t *testing.T, s eventstore.Store) {
 }
 
 // ---- subscriptions ----
+
+// testIDReusedElsewhere states what the port promises of an event ID
+// already stored in another stream: never deduplication (the original
+// result) and never a silent loss. A store either refuses the append
+// with ErrInvalidAppend, writing nothing (the embedded store), or writes a
+// new event (EventStoreDB).
+func testIDReusedElsewhere(t *testing.T, s eventstore.Store) {
+	ctx := testContext(t)
+	cat := newCategory()
+	first, second := newStream(cat), newStream(cat)
+	evs := newEvents(newType("Reused"), 1)
+	orig := mustAppend(t, ctx, s, first, eventstore.NoStream, evs...)
+	res, err := s.Append(ctx, second, eventstore.NoStream, evs...)
+	switch {
+	case errors.Is(err, eventstore.ErrInvalidAppend):
+		if _, err := s.ReadStream(ctx, second, eventstore.Forwards, 0, 0); !errors.Is(err, eventstore.ErrStreamNotFound) {
+			t.Fatalf("refused append wrote something: read gives %v", err)
+		}
+	case err != nil:
+		t.Fatalf("append of an ID stored in another stream: %v, want success or ErrInvalidAppend", err)
+	default:
+		if res.Position == orig.Position {
+			t.Fatalf("append to %s answered with the original result in %s", second, first)
+		}
+		got := mustReadStream(t, ctx, s, second, eventstore.Forwards, 0, 0)
+		if len(got) != 1 || got[0].ID != evs[0].ID || got[0].Position != res.Position {
+			t.Fatalf("append to %s reported success but reads back %d events", second, len(got))
+		}
+	}
+	if got := mustReadStream(t, ctx, s, first, eventstore.Forwards, 0, 0); len(got) != 1 {
+		t.Fatalf("the first stream holds %d events, want 1", len(got))
+	}
+}
 
 func testSubscribeExclusive(t *testing.T, s eventstore.Store) {
 	ctx := testContext(t)

@@ -15,7 +15,10 @@
 //     becomes *eventstore.WrongExpectedVersionError with the actual
 //     revision the server reported; deleted (tombstoned) streams give
 //     eventstore.ErrStreamDeleted and missing or soft-deleted ones
-//     eventstore.ErrStreamNotFound.
+//     eventstore.ErrStreamNotFound. Access denied gives
+//     eventstore.ErrAccessDenied and a follower's not-leader answer
+//     eventstore.ErrNotLeader (the client reconnects to the leader it
+//     names; a retry goes there).
 //   - Appends larger than the maximum append size (WithMaxAppendSize,
 //     default 1 MiB as the server's default; eventstore.AppendSize counts
 //     as the server does) are refused with eventstore.ErrAppendTooLarge
@@ -24,7 +27,9 @@
 //     eventstore.ErrInvalidAppend.
 //   - Event IDs are passed through, so a retried command carrying the same
 //     IDs is deduplicated by the server (reliably when appended with the
-//     exact revision it loaded). Data is sent with content type JSON; the
+//     exact revision it loaded). An ID already stored in another stream is
+//     written by the server as a new event (the embedded store refuses
+//     it; see eventstore.Store.Append). Data is sent with content type JSON; the
 //     Passerelle metadata envelope is the event's custom metadata.
 //     RecordedEvent.Created is the server's "created" time (100 ns
 //     precision).

@@ -2,11 +2,18 @@ package esdb_test
 
 import (
 	"errors"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	esclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	streamsapi "github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"passerelle/eventstore"
 	"passerelle/eventstore/esdb"
@@ -60,5 +67,56 @@ func TestProtocolServerMaxAppendSize(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "Maximum Append Size of 1048576 Exceeded") {
 		t.Fatalf("raw append of 1 MiB + 1: %v, want the maximum append size error", err)
+	}
+}
+
+// TestServerErrorsMapped: access denied and not-leader answers become the
+// port's errors.
+func TestServerErrorsMapped(t *testing.T) {
+	var answer atomic.Pointer[func(grpc.ServerStream) error]
+	srv := esdbtest.Start(t,
+		esdbserver.WithLogger(quiet()),
+		esdbserver.WithGRPCOptions(grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			if f := answer.Load(); f != nil && strings.HasSuffix(info.FullMethod, "/Append") {
+				// Read the whole request first, as a real server does:
+				// the client reports an early answer as EOF.
+				for ss.RecvMsg(new(streamsapi.AppendReq)) == nil {
+				}
+				return (*f)(ss)
+			}
+			return h(srv, ss)
+		})),
+	)
+	s := open(t, srv.URL())
+	host, port, err := net.SplitHostPort(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		answer func(grpc.ServerStream) error
+		want   error
+	}{
+		{"access denied", func(grpc.ServerStream) error {
+			return status.Error(codes.PermissionDenied, "Access Denied")
+		}, eventstore.ErrAccessDenied},
+		{"not leader", func(ss grpc.ServerStream) error {
+			ss.SetTrailer(metadata.Pairs("exception", "not-leader", "leader-endpoint-host", host, "leader-endpoint-port", port))
+			return status.Error(codes.NotFound, "Leader info available")
+		}, eventstore.ErrNotLeader},
+		{"invalid argument", func(grpc.ServerStream) error {
+			return status.Error(codes.InvalidArgument, "bad request")
+		}, eventstore.ErrInvalidAppend},
+	}
+	for _, c := range cases {
+		answer.Store(&c.answer)
+		_, err := s.Append(t.Context(), "mapped-"+uuid.NewString(), eventstore.Any, event("Mapped"))
+		if !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	answer.Store(nil)
+	if _, err := s.Append(t.Context(), "mapped-"+uuid.NewString(), eventstore.Any, event("Mapped")); err != nil {
+		t.Fatalf("append once the server answers normally: %v", err)
 	}
 }

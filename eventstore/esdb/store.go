@@ -378,6 +378,10 @@ func mapError(op string, err error) error {
 			return fmt.Errorf("esdb: %s: %w", op, eventstore.ErrStreamDeleted)
 		case esclient.ErrorCodeResourceNotFound:
 			return fmt.Errorf("esdb: %s: %w", op, eventstore.ErrStreamNotFound)
+		case esclient.ErrorCodeAccessDenied:
+			return fmt.Errorf("esdb: %s: %w: %w", op, eventstore.ErrAccessDenied, err)
+		case esclient.ErrorCodeNotLeader:
+			return fmt.Errorf("esdb: %s: %w: %w", op, eventstore.ErrNotLeader, err)
 		}
 	}
 	if errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
