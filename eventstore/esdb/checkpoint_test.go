@@ -18,16 +18,18 @@ import (
 // TestWrongCheckpoints runs a filtered subscription against a server that
 // sends the wrong checkpoints real servers have sent: MaxUint64 (before
 // KurrentDB PR #4892) and the position of the event about to be sent
-// (KurrentDB issue #4970), with and without dropping the subscription
+// (KurrentDB issue #4970), and increasing checkpoints beyond the head of
+// the log, with and without dropping the subscription
 // right after such a checkpoint. Every event must come exactly once, in
 // order.
 func TestWrongCheckpoints(t *testing.T) {
 	cases := map[string]esdbserver.CheckpointFaults{
-		"max":                 {MaxUint64: true},
-		"next event":          {AtNextEvent: true},
-		"max, dropped":        {MaxUint64: true, DropBefore: 3},
-		"next event, dropped": {AtNextEvent: true, DropBefore: 3},
-		"both, dropped":       {MaxUint64: true, AtNextEvent: true, DropBefore: 2},
+		"max":                  {MaxUint64: true},
+		"next event":           {AtNextEvent: true},
+		"max, dropped":         {MaxUint64: true, DropBefore: 3},
+		"next event, dropped":  {AtNextEvent: true, DropBefore: 3},
+		"both, dropped":        {MaxUint64: true, AtNextEvent: true, DropBefore: 2},
+		"beyond head, dropped": {BeyondHead: true, DropBefore: 3},
 	}
 	for name, faults := range cases {
 		t.Run(name, func(t *testing.T) {

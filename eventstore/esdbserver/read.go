@@ -465,6 +465,13 @@ func (a *allSubscription) faults(e eventstore.RecordedEvent) error {
 			return err
 		}
 	}
+	if f.BeyondHead {
+		for _, p := range []eventstore.Position{math.MaxInt64 - 1, math.MaxInt64} {
+			if err := a.out.Send(checkpointResp(p)); err != nil {
+				return err
+			}
+		}
+	}
 	if f.AtNextEvent {
 		if err := a.out.Send(checkpointResp(e.Position)); err != nil {
 			return err

@@ -56,6 +56,10 @@ type CheckpointFaults struct {
 	// AtNextEvent sends a checkpoint at the position of each event just
 	// before the event (KurrentDB issue #4970).
 	AtNextEvent bool
+	// BeyondHead sends checkpoints at MaxInt64-1 then MaxInt64 before
+	// each event: increasing, so a client may take the first as
+	// confirmed, but beyond any log's head.
+	BeyondHead bool
 	// DropBefore, if positive, ends each subscription call with
 	// Unavailable right after the checkpoints above that precede the
 	// DropBefore-th event the call would send.
