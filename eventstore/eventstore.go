@@ -192,6 +192,12 @@ type Store interface {
 	// Append writes events atomically at the end of stream if expected holds.
 	// Appending events whose IDs are already stored right after the expected
 	// revision returns the original result and writes nothing.
+	//
+	// An event ID already stored in another stream is not deduplicated, and
+	// the port promises no more than this: the embedded store (and the
+	// protocol server over it) refuses the append with ErrInvalidAppend,
+	// EventStoreDB writes it as a new event. Callers give every new event a
+	// new ID.
 	Append(ctx context.Context, stream string, expected ExpectedRevision, events ...EventData) (AppendResult, error)
 
 	// ReadStream reads up to max events (max <= 0: all) of stream starting
@@ -234,7 +240,40 @@ var (
 	// ErrInvalidAppend means the append itself is malformed (no event,
 	// empty stream name or type, the same event ID twice).
 	ErrInvalidAppend = errors.New("invalid append")
+	// ErrAccessDenied means the store refused the caller the operation
+	// (EventStoreDB ACLs).
+	ErrAccessDenied = errors.New("access denied")
+	// ErrNotLeader means the store's node cannot take the operation as it
+	// is not the cluster's leader; a retry may reach the new leader.
+	ErrNotLeader = errors.New("not leader")
+	// ErrAppendTooLarge means the append is larger (AppendSize) than the
+	// store's maximum append size. Nothing is written.
+	ErrAppendTooLarge = errors.New("append too large")
 )
+
+// DefaultMaxAppendSize is the maximum append size of every store unless
+// configured otherwise: EventStoreDB's default (1 MiB).
+const DefaultMaxAppendSize = 1 << 20
+
+// AppendSize is the size of an append as EventStoreDB counts it against
+// its maximum append size: the data and metadata of each event, plus twice
+// the length of its type.
+func AppendSize(events []EventData) int {
+	n := 0
+	for _, e := range events {
+		n += len(e.Data) + len(e.Metadata) + 2*len(e.Type)
+	}
+	return n
+}
+
+// CheckAppendSize refuses an append larger than max bytes (AppendSize)
+// with ErrAppendTooLarge.
+func CheckAppendSize(events []EventData, max int) error {
+	if n := AppendSize(events); n > max {
+		return fmt.Errorf("%w: %d bytes, more than the maximum of %d", ErrAppendTooLarge, n, max)
+	}
+	return nil
+}
 
 // WrongExpectedVersionError carries the stream's actual revision.
 type WrongExpectedVersionError struct {

@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"AppendAndReadBack", testAppendAndReadBack},
 		{"ExpectedRevision", testExpectedRevision},
 		{"InvalidAppend", testInvalidAppend},
+		{"MaxAppendSize", testMaxAppendSize},
 		{"OptimisticConcurrency", testOptimisticConcurrency},
 		{"DenseRevisions", testDenseRevisions},
 		{"GlobalOrder", testGlobalOrder},
@@ -60,6 +61,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"ReadAllFromAndMax", testReadAllFromAndMax},
 		{"Head", testHead},
 		{"Idempotency", testIdempotency},
+		{"IDReusedInAnotherStream", testIDReusedElsewhere},
 		{"SubscribeFromIsExclusive", testSubscribeExclusive},
 		{"CatchUpThenLive", testCatchUpThenLive},
 		{"FilterByCategory", testFilterByCategory},
@@ -424,6 +426,54 @@ func testInvalidAppend(t *testing.T, s eventstore.Store) {
 	}
 }
 
+// sized gives events of type typ whose data (a JSON string) and metadata
+// bring the append's size (eventstore.AppendSize) to exactly size.
+func sized(typ string, n, size int) []eventstore.EventData {
+	evs := newEvents(typ, n)
+	for i := range evs {
+		evs[i].Data = nil
+		want := size / n
+		if i == 0 {
+			want += size % n
+		}
+		pad := want - eventstore.AppendSize(evs[i:i+1]) - 2
+		evs[i].Data = []byte(`"` + strings.Repeat("x", pad) + `"`)
+	}
+	return evs
+}
+
+// testMaxAppendSize: every store takes appends up to
+// eventstore.DefaultMaxAppendSize (EventStoreDB's default) and refuses
+// larger ones with ErrAppendTooLarge, writing nothing.
+func testMaxAppendSize(t *testing.T, s eventstore.Store) {
+	ctx := testContext(t)
+	typ := newType("Sized")
+	fits := sized(typ, 1, eventstore.DefaultMaxAppendSize)
+	stream := newStream(newCategory())
+	res := mustAppend(t, ctx, s, stream, eventstore.NoStream, fits...)
+	got := mustReadStream(t, ctx, s, stream, eventstore.Forwards, 0, 0)
+	if len(got) != 1 || !bytes.Equal(got[0].Data, fits[0].Data) || got[0].Position != res.Position {
+		t.Fatalf("the append of exactly the maximum size did not read back")
+	}
+
+	for _, n := range []int{1, 3} {
+		over := sized(typ, n, eventstore.DefaultMaxAppendSize+1)
+		if size := eventstore.AppendSize(over); size != eventstore.DefaultMaxAppendSize+1 {
+			t.Fatalf("test events of %d bytes", size)
+		}
+		_, err := s.Append(ctx, stream, eventstore.Exact(0), over...)
+		if !errors.Is(err, eventstore.ErrAppendTooLarge) {
+			t.Fatalf("append of %d events one byte over the maximum: %v, want ErrAppendTooLarge", n, err)
+		}
+	}
+	if got := mustReadStream(t, ctx, s, stream, eventstore.Forwards, 0, 0); len(got) != 1 {
+		t.Fatalf("refused appends wrote %d events", len(got)-1)
+	}
+	if after := readAllOf(t, ctx, s, res.Position, stream); len(after) != 0 {
+		t.Fatalf("refused appends are in the global log: %d events", len(after))
+	}
+}
+
 func testOptimisticConcurrency(t *testing.T, s eventstore.Store) {
 	const n = 16
 	ctx := testContext(t)
@@ -734,6 +784,39 @@ func testIdempotency(t *testing.T, s eventstore.Store) {
 }
 
 // ---- subscriptions ----
+
+// testIDReusedElsewhere states what the port promises of an event ID
+// already stored in another stream: never deduplication (the original
+// result) and never a silent loss. A store either refuses the append
+// with ErrInvalidAppend, writing nothing (the embedded store), or writes a
+// new event (EventStoreDB).
+func testIDReusedElsewhere(t *testing.T, s eventstore.Store) {
+	ctx := testContext(t)
+	cat := newCategory()
+	first, second := newStream(cat), newStream(cat)
+	evs := newEvents(newType("Reused"), 1)
+	orig := mustAppend(t, ctx, s, first, eventstore.NoStream, evs...)
+	res, err := s.Append(ctx, second, eventstore.NoStream, evs...)
+	switch {
+	case errors.Is(err, eventstore.ErrInvalidAppend):
+		if _, err := s.ReadStream(ctx, second, eventstore.Forwards, 0, 0); !errors.Is(err, eventstore.ErrStreamNotFound) {
+			t.Fatalf("refused append wrote something: read gives %v", err)
+		}
+	case err != nil:
+		t.Fatalf("append of an ID stored in another stream: %v, want success or ErrInvalidAppend", err)
+	default:
+		if res.Position == orig.Position {
+			t.Fatalf("append to %s answered with the original result in %s", second, first)
+		}
+		got := mustReadStream(t, ctx, s, second, eventstore.Forwards, 0, 0)
+		if len(got) != 1 || got[0].ID != evs[0].ID || got[0].Position != res.Position {
+			t.Fatalf("append to %s reported success but reads back %d events", second, len(got))
+		}
+	}
+	if got := mustReadStream(t, ctx, s, first, eventstore.Forwards, 0, 0); len(got) != 1 {
+		t.Fatalf("the first stream holds %d events, want 1", len(got))
+	}
+}
 
 func testSubscribeExclusive(t *testing.T, s eventstore.Store) {
 	ctx := testContext(t)

@@ -47,6 +47,7 @@ type options struct {
 	maxBatchDelay time.Duration
 	maxBatchSize  int
 	lockTimeout   time.Duration
+	maxAppendSize int
 }
 
 // Option configures Open.
@@ -64,6 +65,13 @@ func WithMaxBatchSize(n int) Option {
 	return func(o *options) { o.maxBatchSize = n }
 }
 
+// WithMaxAppendSize sets the largest append accepted, in bytes as
+// eventstore.AppendSize counts them (default
+// eventstore.DefaultMaxAppendSize, as EventStoreDB).
+func WithMaxAppendSize(n int) Option {
+	return func(o *options) { o.maxAppendSize = n }
+}
+
 // WithLockTimeout sets how long Open waits for the file lock held by
 // another process (default 5s; 0 waits forever).
 func WithLockTimeout(d time.Duration) Option {
@@ -72,7 +80,8 @@ func WithLockTimeout(d time.Duration) Option {
 
 // Store is the embedded event store. It is safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db            *bolt.DB
+	maxAppendSize int
 
 	inflight atomic.Int64 // appends submitted and not yet returned
 
@@ -98,6 +107,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		maxBatchDelay: DefaultMaxBatchDelay,
 		maxBatchSize:  DefaultMaxBatchSize,
 		lockTimeout:   5 * time.Second,
+		maxAppendSize: eventstore.DefaultMaxAppendSize,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -127,7 +137,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("embedded: init %s: %w", dir, err)
 	}
-	return &Store{db: db, changed: make(chan struct{}), done: make(chan struct{})}, nil
+	return &Store{db: db, maxAppendSize: o.maxAppendSize, changed: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
 // Path is the path of the database file.
@@ -167,18 +177,21 @@ func (s *Store) notify() {
 	s.mu.Unlock()
 }
 
-func validate(stream string, events []eventstore.EventData) error {
+func (s *Store) validate(stream string, events []eventstore.EventData) error {
 	if len(stream) > MaxStreamNameLen {
 		return fmt.Errorf("%w: stream name longer than %d bytes", eventstore.ErrInvalidAppend, MaxStreamNameLen)
 	}
-	return eventstore.ValidateAppend(stream, events)
+	if err := eventstore.ValidateAppend(stream, events); err != nil {
+		return err
+	}
+	return eventstore.CheckAppendSize(events, s.maxAppendSize)
 }
 
 // Append implements eventstore.Store. The events are durable (fsynced)
 // when it returns without error. Once submitted, an append is not
 // abandoned when ctx ends: its outcome is always reported.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	if err := validate(stream, events); err != nil {
+	if err := s.validate(stream, events); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	if err := ctx.Err(); err != nil {

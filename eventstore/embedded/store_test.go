@@ -417,3 +417,17 @@ func TestRecordEncoding(t *testing.T) {
 		t.Fatal("trailing byte: no error")
 	}
 }
+
+func TestMaxAppendSizeConfigured(t *testing.T) {
+	s := openT(t, t.TempDir(), WithMaxAppendSize(100))
+	defer s.Close()
+	ctx := t.Context()
+	e := eventstore.EventData{ID: uuid.New(), Type: "Sized", Data: []byte(`"` + strings.Repeat("x", 100-2-2*len("Sized")) + `"`)}
+	if _, err := s.Append(ctx, "sized-1", eventstore.NoStream, e); err != nil {
+		t.Fatalf("append of exactly 100 bytes: %v", err)
+	}
+	e.ID, e.Data = uuid.New(), append(e.Data, ' ')
+	if _, err := s.Append(ctx, "sized-1", eventstore.Any, e); !errors.Is(err, eventstore.ErrAppendTooLarge) {
+		t.Fatalf("append of 101 bytes: %v, want ErrAppendTooLarge", err)
+	}
+}

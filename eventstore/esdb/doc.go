@@ -15,10 +15,21 @@
 //     becomes *eventstore.WrongExpectedVersionError with the actual
 //     revision the server reported; deleted (tombstoned) streams give
 //     eventstore.ErrStreamDeleted and missing or soft-deleted ones
-//     eventstore.ErrStreamNotFound.
+//     eventstore.ErrStreamNotFound. Access denied gives
+//     eventstore.ErrAccessDenied and a follower's not-leader answer
+//     eventstore.ErrNotLeader (the client reconnects to the leader it
+//     names; a retry goes there).
+//   - Appends larger than the maximum append size (WithMaxAppendSize,
+//     default 1 MiB as the server's default; eventstore.AppendSize counts
+//     as the server does) are refused with eventstore.ErrAppendTooLarge
+//     before they are sent; the server's own refusal maps to the same
+//     error, and its other InvalidArgument answers to an append to
+//     eventstore.ErrInvalidAppend.
 //   - Event IDs are passed through, so a retried command carrying the same
 //     IDs is deduplicated by the server (reliably when appended with the
-//     exact revision it loaded). Data is sent with content type JSON; the
+//     exact revision it loaded). An ID already stored in another stream is
+//     written by the server as a new event (the embedded store refuses
+//     it; see eventstore.Store.Append). Data is sent with content type JSON; the
 //     Passerelle metadata envelope is the event's custom metadata.
 //     RecordedEvent.Created is the server's "created" time (100 ns
 //     precision).
@@ -36,11 +47,20 @@
 // Filter.Categories is set, else event-type prefixes when
 // Filter.EventTypes is set, else a stream regex excluding $-prefixed
 // streams. The exact filter (eventstore.Filter.Match) and the system
-// filter are applied again to every event received. Checkpoint messages
-// advance the resume position. When the subscription drops (server
-// restart, network failure, leader change) it resubscribes after a
-// backoff from the last position delivered or checkpointed, skipping any
+// filter are applied again to every event received. When the
+// subscription drops (server restart, network failure, leader change) it
+// resubscribes after a backoff from the last event received, skipping any
 // event at or before it, so the consumer sees every event once, in order.
+//
+// Checkpoint messages are not trusted to skip anything: servers have sent
+// checkpoints of MaxUint64 (before KurrentDB PR #4892) and checkpoints
+// equal to the position of the event they send next (KurrentDB issue
+// #4970). Duplicates are recognized by the position of the last event
+// received only. A checkpoint is used as the start of a resubscription
+// only when the server has sent a later checkpoint after it with no event
+// in between, it is a real position (at most MaxInt64) and it lies within
+// the head of $all read at resubscription; otherwise the resubscription
+// starts after the last event received.
 // Unauthenticated and access-denied failures end the subscription: Recv
 // returns the error.
 //

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	esclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"passerelle/eventstore"
 )
@@ -31,10 +33,11 @@ const (
 const readPage = 512
 
 type options struct {
-	logger       *slog.Logger
-	minBackoff   time.Duration
-	maxBackoff   time.Duration
-	closeTimeout time.Duration
+	logger        *slog.Logger
+	minBackoff    time.Duration
+	maxBackoff    time.Duration
+	closeTimeout  time.Duration
+	maxAppendSize int
 }
 
 // Option configures Open.
@@ -50,6 +53,13 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 func WithResubscribeBackoff(min, max time.Duration) Option {
 	return func(o *options) { o.minBackoff, o.maxBackoff = min, max }
 }
+
+// WithMaxAppendSize sets the largest append sent to the server, in bytes
+// as eventstore.AppendSize counts them (default
+// eventstore.DefaultMaxAppendSize, the server's default MaxAppendSize). A
+// larger append is refused with eventstore.ErrAppendTooLarge before it is
+// sent. Set it to the server's MaxAppendSize.
+func WithMaxAppendSize(n int) Option { return func(o *options) { o.maxAppendSize = n } }
 
 // WithCloseTimeout bounds how long Close waits for calls in progress
 // before it leaves them behind (default DefaultCloseTimeout).
@@ -93,10 +103,11 @@ var errConnLost = errors.New("esdb: connection lost")
 // contact the server: the first operation does (see Ping).
 func Open(connString string, opts ...Option) (*Store, error) {
 	o := options{
-		logger:       slog.Default(),
-		minBackoff:   DefaultMinBackoff,
-		maxBackoff:   DefaultMaxBackoff,
-		closeTimeout: DefaultCloseTimeout,
+		logger:        slog.Default(),
+		minBackoff:    DefaultMinBackoff,
+		maxBackoff:    DefaultMaxBackoff,
+		closeTimeout:  DefaultCloseTimeout,
+		maxAppendSize: eventstore.DefaultMaxAppendSize,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -268,6 +279,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err := eventstore.ValidateAppend(stream, events); err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	if err := eventstore.CheckAppendSize(events, s.opts.maxAppendSize); err != nil {
+		return eventstore.AppendResult{}, err
+	}
 	data := make([]esclient.EventData, len(events))
 	for i, e := range events {
 		data[i] = esclient.EventData{
@@ -308,6 +322,14 @@ func (s *Store) appendError(ctx context.Context, stream string, expected eventst
 			actual = s.currentRevision(ctx, stream)
 		}
 		return &eventstore.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: actual}
+	}
+	if st, ok := grpcStatus(err); ok && st.Code() == codes.InvalidArgument {
+		// The client keeps the status but not its trailers; the message
+		// tells the size limit from the rest.
+		if strings.HasPrefix(st.Message(), "Maximum Append Size") {
+			return fmt.Errorf("esdb: append to %s: %w: %s", stream, eventstore.ErrAppendTooLarge, st.Message())
+		}
+		return fmt.Errorf("esdb: append to %s: %w: %s", stream, eventstore.ErrInvalidAppend, st.Message())
 	}
 	return mapError("append to "+stream, err)
 }
@@ -356,12 +378,29 @@ func mapError(op string, err error) error {
 			return fmt.Errorf("esdb: %s: %w", op, eventstore.ErrStreamDeleted)
 		case esclient.ErrorCodeResourceNotFound:
 			return fmt.Errorf("esdb: %s: %w", op, eventstore.ErrStreamNotFound)
+		case esclient.ErrorCodeAccessDenied:
+			return fmt.Errorf("esdb: %s: %w: %w", op, eventstore.ErrAccessDenied, err)
+		case esclient.ErrorCodeNotLeader:
+			return fmt.Errorf("esdb: %s: %w: %w", op, eventstore.ErrNotLeader, err)
 		}
 	}
 	if errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return fmt.Errorf("esdb: %s: %w", op, err)
+}
+
+// grpcStatus is the gRPC status the client's error carries, if any.
+func grpcStatus(err error) (*status.Status, bool) {
+	var e *esclient.Error
+	if !errors.As(err, &e) || e.Err() == nil {
+		return nil, false
+	}
+	var se interface{ GRPCStatus() *status.Status }
+	if !errors.As(e.Err(), &se) {
+		return nil, false
+	}
+	return se.GRPCStatus(), true
 }
 
 func toRecorded(e *esclient.RecordedEvent) eventstore.RecordedEvent {

@@ -3,6 +3,7 @@ package esdb
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	esclient "github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -45,13 +46,13 @@ func (s *Store) SubscribeAll(ctx context.Context, from eventstore.Position, filt
 		return nil, err
 	}
 	sub := &subscription{
-		s:       s,
-		filter:  filter,
-		server:  serverFilter(filter),
-		last:    esclient.Position{Commit: uint64(from), Prepare: uint64(from)},
-		started: from != eventstore.Start,
-		events:  make(chan eventstore.RecordedEvent, subscriptionBuffer),
-		done:    make(chan struct{}),
+		s:         s,
+		filter:    filter,
+		server:    serverFilter(filter),
+		delivered: uint64(from),
+		started:   from != eventstore.Start,
+		events:    make(chan eventstore.RecordedEvent, subscriptionBuffer),
+		done:      make(chan struct{}),
 	}
 	sub.ctx, sub.cancel = context.WithCancel(ctx)
 	sub.stop = context.AfterFunc(s.ctx, sub.cancel)
@@ -88,22 +89,85 @@ type subscription struct {
 	cancel context.CancelFunc
 	stop   func() bool
 
-	// Owned by run: the resume position is the last event received or
-	// checkpoint reached; started is false until one is (the resume
-	// position is then the start of $all).
-	last    esclient.Position
-	started bool
+	// Owned by run. delivered is the position of the last event received
+	// from the server, if started (else none: the start of $all); events
+	// at or before it are duplicates. Checkpoints never move it: some servers send
+	// checkpoints past events they have yet to send (see checkpoint).
+	// confirmed is a checkpoint known to be consistent, which a
+	// resubscription may start from when it lies beyond delivered;
+	// pending is the last checkpoint received, not yet confirmed (0: none).
+	delivered, confirmed, pending uint64
+	started                       bool
 
 	events chan eventstore.RecordedEvent
 	done   chan struct{} // closed when run returns
 	err    error         // why run returned, if not closed; read after done
 }
 
+// maxPosition bounds real positions: the server's are signed 64-bit
+// integers. Older servers (before KurrentDB PR #4892) send checkpoints of
+// MaxUint64.
+const maxPosition = math.MaxInt64
+
+// checkpoint records a checkpoint the server reached. A checkpoint is
+// trusted for resumption only once the server has moved past it: when the
+// next message is a later checkpoint. A server may send a checkpoint equal
+// to the position of the event it sends next (KurrentDB issue #4970);
+// resuming from it would skip that event.
+func (sub *subscription) checkpoint(p uint64) {
+	if p > maxPosition {
+		return
+	}
+	if sub.pending != 0 && p > sub.pending {
+		sub.confirmed = max(sub.confirmed, sub.pending)
+	}
+	sub.pending = p
+}
+
+// received records an event received from the server and reports whether
+// it is new. An event at or before a pending checkpoint proves the
+// checkpoint wrong; one after it supersedes it.
+func (sub *subscription) received(p uint64) bool {
+	sub.pending = 0
+	if sub.started && p <= sub.delivered {
+		return false
+	}
+	sub.delivered, sub.started = p, true
+	return true
+}
+
+// from is where a new server subscription starts (exclusive): the last
+// event received, or a confirmed checkpoint beyond it if that lies within
+// the log as it is now (a checkpoint beyond the head is not a position).
 func (sub *subscription) from() esclient.AllPosition {
-	if !sub.started {
+	p, ok := sub.delivered, sub.started
+	if sub.confirmed > p || (!ok && sub.confirmed > 0) {
+		head, err := sub.rawHead()
+		if err == nil && sub.confirmed <= head {
+			p, ok = sub.confirmed, true
+		} else {
+			sub.s.log.Warn("esdb: checkpoint beyond the head of $all; resuming after the last event received",
+				"checkpoint", sub.confirmed, "head", head, "err", err)
+			sub.confirmed = 0
+		}
+	}
+	if !ok {
 		return esclient.Start{}
 	}
-	return sub.last
+	return esclient.Position{Commit: p, Prepare: p}
+}
+
+// rawHead is the commit position of the last record of $all, system
+// events included.
+func (sub *subscription) rawHead() (uint64, error) {
+	var head uint64
+	err := sub.s.readEvents(sub.ctx, func(ctx context.Context, c *esclient.Client) (*esclient.ReadStream, error) {
+		return c.ReadAll(ctx, esclient.ReadAllOptions{Direction: esclient.Backwards, From: esclient.End{}}, 1)
+	}, func(e *esclient.RecordedEvent) bool {
+		head = e.Position.Commit
+		return false
+	})
+	return head, err
 }
 
 // serverSub is one subscription on the server, with the context it runs
@@ -191,7 +255,7 @@ func (sub *subscription) run(cur serverSub) {
 			backoff = sub.s.opts.minBackoff
 		}
 		sub.s.log.Warn("esdb: subscription to $all dropped; resubscribing",
-			"err", err, "after", sub.last.Commit, "retry_in", backoff)
+			"err", err, "after", sub.delivered, "retry_in", backoff)
 	}
 }
 
@@ -206,16 +270,13 @@ func (sub *subscription) consume(cur *esclient.Subscription) (bool, error) {
 			return progressed, ev.SubscriptionDropped.Error
 		case ev.CheckPointReached != nil:
 			progressed = true
-			if p := *ev.CheckPointReached; !sub.started || p.Commit > sub.last.Commit {
-				sub.last, sub.started = p, true
-			}
+			sub.checkpoint(ev.CheckPointReached.Commit)
 		case ev.EventAppeared != nil:
 			progressed = true
 			e := ev.EventAppeared.OriginalEvent()
-			if e == nil || (sub.started && e.Position.Commit <= sub.last.Commit) {
+			if e == nil || !sub.received(e.Position.Commit) {
 				continue // already delivered before a resubscription
 			}
-			sub.last, sub.started = e.Position, true
 			if isSystem(e.StreamID, e.EventType) || !sub.filter.Match(e.StreamID, e.EventType) {
 				continue
 			}

@@ -29,7 +29,15 @@
 //     event-type filters (prefixes or a regular expression, Go RE2 syntax),
 //     a Confirmation first, Checkpoint messages every
 //     checkpointIntervalMultiplier × maxSearchWindow events considered and
-//     at the end of catch-up, then CaughtUp, then live events.
+//     at the end of catch-up, then CaughtUp, then live events. For tests
+//     of clients, WithCheckpointFaults makes $all subscriptions send the
+//     wrong checkpoints some real servers send (MaxUint64; the position
+//     of the event about to be sent) and drop right after them.
+//   - The maximum append size (WithMaxAppendSize, default 1 MiB as a
+//     real server): a larger append is answered as a real server answers
+//     it, InvalidArgument "Maximum Append Size of N Exceeded." with
+//     trailers exception=maximum-append-size-exceeded and
+//     maximum-append-size.
 //   - Streams.Delete (soft delete: later reads answer StreamNotFound until
 //     new events are appended, which continue the revisions) and
 //     Streams.Tombstone (reads, appends and subscriptions then fail with
@@ -63,7 +71,7 @@
 //     $settings, epochs…): the only system events are the deletion
 //     records above.
 //   - Streams.BatchAppend (not advertised; client v4.2.0 never uses it),
-//     explicit transactions, the maximum append size.
+//     explicit transactions.
 //   - Clustering: one node, always leader; no replication, no not-leader
 //     redirects, requires-leader is ignored.
 //   - Slow consumers are never dropped (the stream is flow-controlled

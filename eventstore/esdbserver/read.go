@@ -3,6 +3,7 @@ package esdbserver
 import (
 	"context"
 	"errors"
+	"math"
 	"regexp"
 	"strings"
 
@@ -431,14 +432,19 @@ type allSubscription struct {
 	*reader
 	last, checkpointed eventstore.Position
 	considered         int
+	sent               int // events sent
 }
 
 func (a *allSubscription) emit(e eventstore.RecordedEvent) error {
 	a.last = e.Position
 	if a.filter.match(e) {
+		if err := a.faults(e); err != nil {
+			return err
+		}
 		if err := a.send(e); err != nil {
 			return err
 		}
+		a.sent++
 	}
 	if a.filter == nil {
 		return nil
@@ -446,6 +452,33 @@ func (a *allSubscription) emit(e eventstore.RecordedEvent) error {
 	if a.considered++; a.considered >= a.filter.interval {
 		a.considered, a.checkpointed = 0, a.last
 		return a.out.Send(checkpointResp(a.last))
+	}
+	return nil
+}
+
+// faults sends the wrong checkpoints the server is configured to send
+// before event e, and drops the call if configured to.
+func (a *allSubscription) faults(e eventstore.RecordedEvent) error {
+	f := a.s.faults
+	if f.MaxUint64 {
+		if err := a.out.Send(checkpointResp(eventstore.Position(math.MaxUint64))); err != nil {
+			return err
+		}
+	}
+	if f.BeyondHead {
+		for _, p := range []eventstore.Position{math.MaxInt64 - 1, math.MaxInt64} {
+			if err := a.out.Send(checkpointResp(p)); err != nil {
+				return err
+			}
+		}
+	}
+	if f.AtNextEvent {
+		if err := a.out.Send(checkpointResp(e.Position)); err != nil {
+			return err
+		}
+	}
+	if f.DropBefore > 0 && a.sent+1 == f.DropBefore {
+		return status.Error(codes.Unavailable, "subscription dropped on purpose after a wrong checkpoint")
 	}
 	return nil
 }

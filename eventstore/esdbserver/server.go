@@ -36,7 +36,39 @@ type config struct {
 	version  string
 	logger   *slog.Logger
 	grpcOpts []grpc.ServerOption
+	faults   CheckpointFaults
+	maxSize  int
 }
+
+// WithMaxAppendSize sets the largest append accepted, in bytes as
+// eventstore.AppendSize counts them (default
+// eventstore.DefaultMaxAppendSize, as a real server). A larger append is
+// refused as a real server refuses it. The backing store has its own
+// limit.
+func WithMaxAppendSize(n int) Option { return func(c *config) { c.maxSize = n } }
+
+// CheckpointFaults makes subscriptions to $all send the wrong checkpoints
+// some real servers send, so that clients can be tested against them.
+type CheckpointFaults struct {
+	// MaxUint64 sends a checkpoint at position MaxUint64 before each
+	// event, as servers before KurrentDB PR #4892 could.
+	MaxUint64 bool
+	// AtNextEvent sends a checkpoint at the position of each event just
+	// before the event (KurrentDB issue #4970).
+	AtNextEvent bool
+	// BeyondHead sends checkpoints at MaxInt64-1 then MaxInt64 before
+	// each event: increasing, so a client may take the first as
+	// confirmed, but beyond any log's head.
+	BeyondHead bool
+	// DropBefore, if positive, ends each subscription call with
+	// Unavailable right after the checkpoints above that precede the
+	// DropBefore-th event the call would send.
+	DropBefore int
+}
+
+// WithCheckpointFaults makes subscriptions to $all send wrong checkpoints
+// (for tests of clients; the default sends none).
+func WithCheckpointFaults(f CheckpointFaults) Option { return func(c *config) { c.faults = f } }
 
 // Option configures New.
 type Option func(*config)
@@ -63,6 +95,8 @@ type Server struct {
 	version  string
 	grpc     *grpc.Server
 	instance uuid.UUID
+	faults   CheckpointFaults
+	maxSize  int
 
 	// quit ends subscriptions on Stop and GracefulStop: gRPC's graceful
 	// stop would otherwise wait for them forever.
@@ -84,7 +118,7 @@ type Server struct {
 // client's pings (every 10 s, also without calls). Call Serve to accept
 // connections.
 func New(store eventstore.Store, opts ...Option) *Server {
-	c := config{version: DefaultVersion, logger: slog.Default()}
+	c := config{version: DefaultVersion, logger: slog.Default(), maxSize: eventstore.DefaultMaxAppendSize}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -93,6 +127,8 @@ func New(store eventstore.Store, opts ...Option) *Server {
 		log:      c.logger,
 		version:  c.version,
 		instance: uuid.New(),
+		faults:   c.faults,
+		maxSize:  c.maxSize,
 		metas:    make(map[string]streamMeta),
 	}
 	s.quit, s.quitNow = context.WithCancel(context.Background())

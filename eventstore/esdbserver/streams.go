@@ -82,6 +82,10 @@ func (s *Server) toStatus(op string, err error, setTrailer func(metadata.MD)) er
 			"actual-version", strconv.FormatInt(wrong.Actual, 10),
 		))
 		return status.Error(codes.FailedPrecondition, wrong.Error())
+	case errors.Is(err, eventstore.ErrAppendTooLarge):
+		// As a real server answers, whichever limit refused it.
+		setTrailer(metadata.Pairs("exception", "maximum-append-size-exceeded", "maximum-append-size", strconv.Itoa(s.maxSize)))
+		return status.Errorf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded.", s.maxSize)
 	case errors.Is(err, eventstore.ErrInvalidAppend):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, embedded.ErrClosed), errors.Is(err, eventstore.ErrSubscriptionClosed):
@@ -129,6 +133,7 @@ func (x *streamsService) Append(stream api.Streams_AppendServer) error {
 	}
 	expected := appendExpected(opts)
 	var events []eventstore.EventData
+	size := 0
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -144,6 +149,12 @@ func (x *streamsService) Append(stream api.Streams_AppendServer) error {
 		e, err := proposedEvent(m)
 		if err != nil {
 			return err
+		}
+		// Counted as it arrives, on the event as sent, as a real server
+		// does.
+		size += len(m.GetData()) + len(m.GetCustomMetadata()) + 2*len(e.Type)
+		if size > x.s.maxSize {
+			return x.s.toStatus("append", eventstore.ErrAppendTooLarge, stream.SetTrailer)
 		}
 		events = append(events, e)
 	}
