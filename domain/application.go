@@ -35,6 +35,7 @@ type Application struct {
 	exists       bool
 }
 
+// Exists reports whether the application was submitted.
 func (a *Application) Exists() bool { return a.exists }
 
 // Pending reports whether the application still awaits a decision: it may
@@ -48,6 +49,7 @@ func (a *Application) HoldsSeat() bool {
 	return a.Status == StatusAccepted || a.Status == StatusConfirmed
 }
 
+// Apply folds an event of the application's stream: its status machine.
 func (a *Application) Apply(e Event) {
 	switch ev := e.(type) {
 	case *ApplicationSubmitted:
@@ -101,11 +103,28 @@ func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, school *Scho
 		return nil, Refuse("offer_withdrawn", "the offer is withdrawn and takes no application")
 	}
 	g := pupil.Registered.Grade
-	if !offer.hasGrade(g) {
+	if err := offer.fits(g, weeks); err != nil {
+		return nil, err
+	}
+	if err := offer.takes(pupil, school, weeks, now); err != nil {
+		return nil, err
+	}
+	return []Event{&ApplicationSubmitted{
+		ApplicationID: id, OfferID: offer.Posted.OfferID, EmployerID: offer.Posted.EmployerID,
+		PupilID: pupil.Registered.PupilID, SchoolUAI: pupil.Registered.SchoolUAI, Grade: g,
+		Weeks: weeks, Motivation: strings.TrimSpace(in.Motivation), SubmittedAt: now.UTC(),
+	}}, nil
+}
+
+// fits checks an application's grade and weeks against the offer and the
+// length of an internship at that grade.
+func (o *Offer) fits(g Grade, weeks []string) error {
+	p := Problems{}
+	if !o.hasGrade(g) {
 		p.Add("pupil_id", fmt.Sprintf("the offer is not open to pupils in %s", g))
 	}
 	for _, w := range weeks {
-		if !offer.hasWeek(w) {
+		if !o.hasWeek(w) {
 			p.Add("weeks", fmt.Sprintf("the offer does not run in week %s", w))
 		}
 	}
@@ -115,29 +134,26 @@ func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, school *Scho
 	case g.Lycee() && (len(weeks) > 2 || !consecutiveWeeks(weeks)):
 		p.Add("weeks", "a 2de internship covers one or two consecutive weeks")
 	}
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
+	return p.Err()
+}
+
+// takes checks that the offer can still take the pupil for weeks: not
+// started, a free seat every week, the pupil's school eligible and the
+// pupil old enough on the first day.
+func (o *Offer) takes(pupil *Pupil, school *School, weeks []string, now time.Time) error {
 	start, _ := ParseWeek(weeks[0])
 	if !now.Before(start) {
-		return nil, Refuse("internship_started", "week %s has already started", weeks[0])
+		return Refuse("internship_started", "week %s has already started", weeks[0])
 	}
 	for _, w := range weeks {
-		if offer.Free(w) < 1 {
-			return nil, Refuse("no_seat_left", "every seat of week %s is taken", w)
+		if o.Free(w) < 1 {
+			return Refuse("no_seat_left", "every seat of week %s is taken", w)
 		}
 	}
-	if err := offer.eligible(school); err != nil {
-		return nil, err
+	if err := o.eligible(school); err != nil {
+		return err
 	}
-	if err := offer.ageAllowed(pupil, start); err != nil {
-		return nil, err
-	}
-	return []Event{&ApplicationSubmitted{
-		ApplicationID: id, OfferID: offer.Posted.OfferID, EmployerID: offer.Posted.EmployerID,
-		PupilID: pupil.Registered.PupilID, SchoolUAI: pupil.Registered.SchoolUAI, Grade: g,
-		Weeks: weeks, Motivation: strings.TrimSpace(in.Motivation), SubmittedAt: now.UTC(),
-	}}, nil
+	return o.ageAllowed(pupil, start)
 }
 
 // MarkRead records that the employer opened the application.
