@@ -13,18 +13,6 @@ import (
 	"passerelle/projections"
 )
 
-// recorder keeps the commands a projector emits, for the baseline.
-type recorder struct {
-	projections.Projector
-	cmds [][]projections.Cmd
-}
-
-func (r *recorder) Handle(ctx context.Context, v projections.View, ev projections.Event) ([]projections.Cmd, error) {
-	c, err := r.Projector.Handle(ctx, v, ev)
-	r.cmds = append(r.cmds, c)
-	return c, err
-}
-
 func benchRedis(b *testing.B) *redis.Client {
 	if os.Getenv(redistest.RedisEnv) == "" {
 		b.Skipf("%s is not set: this benchmark measures the real redis-server", redistest.RedisEnv)
@@ -54,8 +42,8 @@ func BenchmarkRebuild(b *testing.B) {
 	}
 	n := campaign(b, s, 3, 20_000)
 	ctx := context.Background()
-	rec := &recorder{Projector: projections.Placements{}}
-	if _, err := projections.Rebuild(ctx, s, rdb, nil, rec, nil); err != nil {
+	live, err := projections.LiveCommands(ctx, s, []projections.Projector{projections.Placements{}}, []string{"rm:raw:1:"})
+	if err != nil {
 		b.Fatal(err)
 	}
 	b.Run("rebuild", func(b *testing.B) {
@@ -69,7 +57,7 @@ func BenchmarkRebuild(b *testing.B) {
 	b.Run("raw-pipelined", func(b *testing.B) {
 		for b.Loop() {
 			pipe := rdb.Pipeline()
-			for i, cmds := range rec.cmds {
+			for i, cmds := range live {
 				for _, c := range cmds {
 					pipe.Do(ctx, []any(c)...)
 				}

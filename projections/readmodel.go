@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -88,18 +89,22 @@ return 1
 // Cmd{"HINCRBY", key, field, 1}.
 type Cmd []any
 
-// Outcomes of an atomic apply.
+// Outcomes of the apply script.
 const (
 	applied     = 1
 	alreadyDone = 0
 	staleWriter = -1 // the generation is no longer served
 )
 
-// applyAtomically writes cmds and the checkpoint position of generation
-// gen of projection name in one atomic unit. With check, the generation
-// must be the served one.
-func applyAtomically(ctx context.Context, rdb redis.UniversalClient, name, gen string, check bool, pos eventstore.Position, cmds []Cmd) (int, error) {
-	args := make([]any, 0, 2+4*len(cmds))
+// applyArgs renders the apply script's keys and arguments: cmds and the
+// checkpoint pos of generation gen of projection name. With check, the
+// generation must be the served one.
+func applyArgs(name, gen string, check bool, pos eventstore.Position, cmds []Cmd) ([]string, []any) {
+	n := 2
+	for _, c := range cmds {
+		n += 1 + len(c)
+	}
+	args := make([]any, 0, n)
 	want := ""
 	if check {
 		want = gen
@@ -109,5 +114,47 @@ func applyAtomically(ctx context.Context, rdb redis.UniversalClient, name, gen s
 		args = append(args, len(c))
 		args = append(args, c...)
 	}
-	return applyScript.Run(ctx, rdb, []string{CheckpointKey(GenPrefix(name, gen)), ActiveKey(name)}, args...).Int()
+	return []string{CheckpointKey(GenPrefix(name, gen)), ActiveKey(name)}, args
 }
+
+// applyAtomically runs the apply script: see applyArgs.
+func applyAtomically(ctx context.Context, rdb redis.UniversalClient, name, gen string, check bool, pos eventstore.Position, cmds []Cmd) (int, error) {
+	keys, args := applyArgs(name, gen, check, pos, cmds)
+	return applyScript.Run(ctx, rdb, keys, args...).Int()
+}
+
+// View is a reader's handle on a generation of a read model.
+type View struct {
+	RDB    redis.UniversalClient
+	Prefix string
+}
+
+// Key joins parts under the generation's prefix.
+func (v View) Key(parts ...string) string { return v.Prefix + strings.Join(parts, ":") }
+
+// redisDocs reads the documents of a generation from Redis (the live
+// runner's source: its writes go through the apply script).
+type redisDocs struct {
+	ctx context.Context
+	View
+}
+
+func (r redisDocs) get(keys []string) ([][]byte, error) {
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = r.Key(k)
+	}
+	vals, err := r.RDB.MGet(r.ctx, full...).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			out[i] = []byte(s)
+		}
+	}
+	return out, nil
+}
+
+func (redisDocs) put(string, []byte) {}

@@ -22,16 +22,15 @@ func BenchmarkRebuildAll(b *testing.B) {
 	newWorld(store, 1).run(b, 50_000)
 	n, _ := store.Head(ctx)
 	quiet := slog.New(slog.DiscardHandler)
-	var recs []*recorder
-	var ps []projections.Projector
+	var prefixes []string
 	for _, p := range projections.All() {
-		r := &recorder{Projector: p}
-		recs, ps = append(recs, r), append(ps, r)
+		prefixes = append(prefixes, "rm:raw-"+p.Name()+":1:")
 	}
-	opts := projections.RebuildOptions{Batch: 500, Grace: -1, Log: quiet}
-	if _, err := projections.RebuildAll(ctx, store, rdb, ps, opts); err != nil {
+	live, err := projections.LiveCommands(ctx, store, projections.All(), prefixes)
+	if err != nil {
 		b.Fatal(err)
 	}
+	opts := projections.RebuildOptions{Batch: 500, Grace: -1, Log: quiet}
 	b.Run("rebuild", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := projections.RebuildAll(ctx, store, rdb, projections.All(), opts); err != nil {
@@ -43,11 +42,9 @@ func BenchmarkRebuildAll(b *testing.B) {
 	b.Run("raw-pipelined", func(b *testing.B) {
 		for b.Loop() {
 			pipe := rdb.Pipeline()
-			for i := range recs[0].cmds {
-				for _, r := range recs {
-					for _, c := range r.cmds[i] {
-						pipe.Do(ctx, []any(c)...)
-					}
+			for i, cmds := range live {
+				for _, c := range cmds {
+					pipe.Do(ctx, []any(c)...)
 				}
 				if i%500 == 499 {
 					if _, err := pipe.Exec(ctx); err != nil {

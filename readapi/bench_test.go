@@ -73,7 +73,7 @@ func BenchmarkOfferSearchNear(b *testing.B) {
 		}
 	}
 	projections.SwapGrace = 0
-	if _, err := projections.Rebuild(ctx, s, rdb, nil, projections.Offers{}, nil); err != nil {
+	if _, err := projections.RebuildAll(ctx, s, rdb, []projections.Projector{projections.Offers{}}, projections.RebuildOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	r := chi.NewRouter()
