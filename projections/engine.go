@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 )
 
@@ -77,9 +76,9 @@ const (
 	Counter                       // HINCRBY by the difference of N
 )
 
-// Entry is one contribution of a document to a shared key. Two documents
-// never contribute the same member or field, except to counters, which add
-// up.
+// Entry is one contribution of a document to a shared key. A member,
+// field or point has one contributor, listed once: only counters add up,
+// across documents and within one.
 type Entry struct {
 	Kind     EntryKind
 	Key      string // relative to the generation
@@ -102,10 +101,25 @@ func counter(key, f string, n int64) Entry { return Entry{Kind: Counter, Key: ke
 
 // docSource is where the engine reads documents, and tells their changes.
 type docSource interface {
-	// get returns the stored JSON of each key, nil when absent.
-	get(keys []string) ([][]byte, error)
-	// put records a document an event changed (nil: deleted).
-	put(key string, b []byte)
+	// get returns each document, decoded, and its JSON as stored; nil
+	// and nil when it is absent.
+	get(refs []Ref) ([]Doc, [][]byte, error)
+	// put records a document an event changed (nil: deleted). The engine
+	// changes the documents get returned in place: a source that keeps
+	// them sees the changes.
+	put(key string, d Doc, b []byte)
+}
+
+// decode reads a document of r's type from its stored JSON.
+func decode(r Ref, b []byte) (Doc, error) {
+	if b == nil {
+		return nil, nil
+	}
+	d := r.New()
+	if err := json.Unmarshal(b, d); err != nil {
+		return nil, fmt.Errorf("%s: %w", r.Key, err)
+	}
+	return d, nil
 }
 
 // maxTouchRounds bounds the documents naming other documents.
@@ -114,71 +128,72 @@ const maxTouchRounds = 4
 // project folds ev into the documents of p it touches, read from src, and
 // adds the writes to w.
 func project(p Projector, ev Event, src docSource, w *batch) error {
-	docs, stored, err := load(p, ev, src)
+	docs, loaded, err := load(p, ev, src)
 	if err != nil {
 		return err
 	}
-	before := make(map[string][]Entry, len(docs))
-	for k, d := range docs {
-		if d != nil {
-			before[k] = d.Entries()
+	for i := range loaded {
+		if d := docs[loaded[i].key]; d != nil {
+			loaded[i].before = d.Entries()
 		}
 	}
 	p.Apply(ev, docs)
-	for _, k := range slices.Sorted(maps.Keys(docs)) {
-		old, ok := stored[k]
-		if !ok {
-			return fmt.Errorf("%s changed %s, which it did not touch", p.Name(), k)
-		}
+	if len(docs) != len(loaded) {
+		return fmt.Errorf("%s changed documents it did not touch", p.Name())
+	}
+	for _, l := range loaded {
+		d := docs[l.key]
 		var b []byte
-		var after []Entry
-		if d := docs[k]; d != nil {
+		if d != nil {
 			if b, err = json.Marshal(d); err != nil {
-				return fmt.Errorf("%s: %w", k, err)
+				return fmt.Errorf("%s: %w", l.key, err)
 			}
-			after = d.Entries()
 		}
-		if bytes.Equal(b, old) {
+		if bytes.Equal(b, l.json) {
 			continue
 		}
-		src.put(k, b)
-		w.doc(k, b)
-		w.diff(before[k], after)
+		var after []Entry
+		if d != nil {
+			after = d.Entries()
+		}
+		src.put(l.key, d, b)
+		w.doc(l.key, b)
+		w.diff(l.before, after)
 	}
 	return nil
 }
 
-// load reads the documents ev touches; stored holds their JSON as read.
-func load(p Projector, ev Event, src docSource) (docs Docs, stored map[string][]byte, err error) {
-	docs, stored = Docs{}, map[string][]byte{}
+// loadedDoc is a document an event touches, as it was before.
+type loadedDoc struct {
+	key    string
+	json   []byte
+	before []Entry
+}
+
+// load reads the documents ev touches, in the order Touches names them.
+func load(p Projector, ev Event, src docSource) (Docs, []loadedDoc, error) {
+	docs := Docs{}
+	var loaded []loadedDoc
 	for round := 0; ; round++ {
 		var refs []Ref
-		var keys []string
 		for _, r := range p.Touches(ev, docs) {
-			if _, ok := stored[r.Key]; !ok && !slices.Contains(keys, r.Key) {
-				refs, keys = append(refs, r), append(keys, r.Key)
+			if _, ok := docs[r.Key]; !ok && !slices.ContainsFunc(refs, func(x Ref) bool { return x.Key == r.Key }) {
+				refs = append(refs, r)
 			}
 		}
 		if len(refs) == 0 {
-			return docs, stored, nil
+			return docs, loaded, nil
 		}
 		if round == maxTouchRounds {
-			return nil, nil, fmt.Errorf("%s: documents keep naming others (%v)", p.Name(), keys)
+			return nil, nil, fmt.Errorf("%s: documents keep naming others (%s…)", p.Name(), refs[0].Key)
 		}
-		bs, err := src.get(keys)
+		ds, bs, err := src.get(refs)
 		if err != nil {
 			return nil, nil, err
 		}
 		for i, r := range refs {
-			stored[r.Key], docs[r.Key] = bs[i], nil
-			if bs[i] == nil {
-				continue
-			}
-			d := r.New()
-			if err := json.Unmarshal(bs[i], d); err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", r.Key, err)
-			}
-			docs[r.Key] = d
+			docs[r.Key] = ds[i]
+			loaded = append(loaded, loadedDoc{key: r.Key, json: bs[i]})
 		}
 	}
 }
@@ -206,7 +221,9 @@ type write struct {
 	json    []byte // a document's, nil to delete it
 }
 
-func newBatch() *batch { return &batch{last: map[target]write{}} }
+func newBatch(size int) *batch {
+	return &batch{order: make([]target, 0, size), last: make(map[target]write, size)}
+}
 
 func (w *batch) set(t target, v write) {
 	if _, ok := w.last[t]; !ok {
@@ -219,32 +236,85 @@ func (w *batch) doc(key string, b []byte) { w.set(target{kind: docKind, key: key
 
 // diff adds the writes that turn a document's entries before into after.
 func (w *batch) diff(before, after []Entry) {
-	if slices.Equal(before, after) {
+	// most changes keep the entries in place: trim what is equal, and
+	// compare entry by entry while they are about the same targets
+	for len(before) > 0 && len(after) > 0 && before[0] == after[0] {
+		before, after = before[1:], after[1:]
+	}
+	for len(before) > 0 && len(after) > 0 && before[len(before)-1] == after[len(after)-1] {
+		before, after = before[:len(before)-1], after[:len(after)-1]
+	}
+	for len(before) > 0 && len(after) > 0 && before[0].target() == after[0].target() {
+		w.change(before[0], after[0])
+		before, after = before[1:], after[1:]
+	}
+	switch {
+	case len(before) == 0:
+		for _, e := range after {
+			w.change(Entry{}, e)
+		}
+		return
+	case len(after) == 0:
+		for _, e := range before {
+			w.remove(e)
+		}
 		return
 	}
 	old := make(map[target]Entry, len(before))
 	for _, e := range before {
-		old[target{e.Kind, e.Key, e.Member}] = e
+		t := e.target()
+		if b, dup := old[t]; dup && e.Kind == Counter {
+			e.N += b.N
+		}
+		old[t] = e
 	}
 	for _, e := range after {
-		t := target{e.Kind, e.Key, e.Member}
+		t := e.target()
 		b, had := old[t]
-		delete(old, t)
 		switch {
 		case e.Kind == Counter:
 			w.add(t, e, e.N-b.N)
+			if had {
+				b.N, old[t] = 0, b // counted: a duplicate adds its own N
+			}
 		case !had || b != e:
 			w.set(t, write{entry: e})
+			delete(old, t)
+		default:
+			delete(old, t)
 		}
 	}
-	for t, e := range old {
-		if e.Kind == Counter {
-			w.add(t, e, -e.N)
-		} else {
-			w.set(t, write{entry: e, removed: true})
+	for _, e := range before {
+		t := e.target()
+		left, ok := old[t]
+		if !ok {
+			continue
 		}
+		delete(old, t)
+		e.N = left.N
+		w.remove(e)
 	}
 }
+
+// remove withdraws an entry: a counter loses its N.
+func (w *batch) remove(e Entry) {
+	if e.Kind == Counter {
+		w.add(e.target(), e, -e.N)
+	} else {
+		w.set(e.target(), write{entry: e, removed: true})
+	}
+}
+
+// change writes an entry whose value changed from b to e.
+func (w *batch) change(b, e Entry) {
+	if e.Kind == Counter {
+		w.add(e.target(), e, e.N-b.N)
+	} else if b != e {
+		w.set(e.target(), write{entry: e})
+	}
+}
+
+func (e Entry) target() target { return target{e.Kind, e.Key, e.Member} }
 
 // add moves a counter by n. A counter moved and moved back still writes
 // (by 0): one event at a time, it would have left the field in place.
@@ -259,36 +329,41 @@ func (w *batch) add(t target, e Entry, n int64) {
 	w.set(t, write{entry: e})
 }
 
-func (w *batch) empty() bool { return len(w.order) == 0 }
+// reset empties the batch for the next one.
+func (w *batch) reset() {
+	clear(w.last)
+	w.order = w.order[:0]
+}
 
-// cmds renders the writes as Redis commands on the generation at prefix.
-func (w *batch) cmds(prefix string) []Cmd {
-	out := make([]Cmd, 0, len(w.order))
+// render appends the writes to args, as the apply script takes them: for
+// each Redis command its argument count, then its arguments, on the
+// generation at prefix.
+func (w *batch) render(prefix string, args []any) []any {
 	for _, t := range w.order {
 		v, key := w.last[t], prefix+t.key
 		e := v.entry
 		switch {
 		case t.kind == docKind && v.json == nil:
-			out = append(out, Cmd{"DEL", key})
+			args = append(args, 2, "DEL", key)
 		case t.kind == docKind:
-			out = append(out, Cmd{"SET", key, v.json})
+			args = append(args, 3, "SET", key, v.json)
 		case t.kind == Counter:
-			out = append(out, Cmd{"HINCRBY", key, e.Member, e.N})
+			args = append(args, 4, "HINCRBY", key, e.Member, e.N)
 		case v.removed && t.kind == SetMember:
-			out = append(out, Cmd{"SREM", key, e.Member})
+			args = append(args, 3, "SREM", key, e.Member)
 		case v.removed && t.kind == HashField:
-			out = append(out, Cmd{"HDEL", key, e.Member})
+			args = append(args, 3, "HDEL", key, e.Member)
 		case v.removed:
-			out = append(out, Cmd{"ZREM", key, e.Member})
+			args = append(args, 3, "ZREM", key, e.Member)
 		case t.kind == SetMember:
-			out = append(out, Cmd{"SADD", key, e.Member})
+			args = append(args, 3, "SADD", key, e.Member)
 		case t.kind == SortedMember:
-			out = append(out, Cmd{"ZADD", key, e.Score, e.Member})
+			args = append(args, 4, "ZADD", key, e.Score, e.Member)
 		case t.kind == GeoPoint:
-			out = append(out, Cmd{"GEOADD", key, e.Lon, e.Lat, e.Member})
+			args = append(args, 5, "GEOADD", key, e.Lon, e.Lat, e.Member)
 		case t.kind == HashField:
-			out = append(out, Cmd{"HSET", key, e.Member, e.Value})
+			args = append(args, 4, "HSET", key, e.Member, e.Value)
 		}
 	}
-	return out
+	return args
 }

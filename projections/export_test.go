@@ -23,18 +23,25 @@ func Rebuild(ctx context.Context, store eventstore.Store, rdb redis.UniversalCli
 	return out[0].Generation, err
 }
 
-// memDocs is a docSource in memory.
+// memDocs is a docSource in memory, as JSON.
 type memDocs map[string][]byte
 
-func (m memDocs) get(keys []string) ([][]byte, error) {
-	out := make([][]byte, len(keys))
-	for i, k := range keys {
-		out[i] = m[k]
+func (m memDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
+	docs, raw := make([]Doc, len(refs)), make([][]byte, len(refs))
+	for i, r := range refs {
+		raw[i] = m[r.Key]
+		var err error
+		if docs[i], err = decode(r, raw[i]); err != nil {
+			return nil, nil, err
+		}
 	}
-	return out, nil
+	return docs, raw, nil
 }
 
-func (m memDocs) put(k string, b []byte) { m[k] = b }
+func (m memDocs) put(k string, _ Doc, b []byte) { m[k] = b }
+
+// Cmd is one Redis command.
+type Cmd []any
 
 // LiveCommands returns, for each event of the log, the commands the live
 // runners of ps write to the generations at prefixes (one per projector).
@@ -56,13 +63,17 @@ func LiveCommands(ctx context.Context, store eventstore.Store, ps []Projector, p
 			}
 			var cmds []Cmd
 			for i, p := range ps {
-				w := newBatch()
+				w := newBatch(16)
 				if ev.Data != nil {
 					if err := project(p, ev, srcs[i], w); err != nil {
 						return nil, err
 					}
 				}
-				cmds = append(cmds, w.cmds(prefixes[i])...)
+				args := w.render(prefixes[i], nil)
+				for len(args) > 0 {
+					n := args[0].(int)
+					cmds, args = append(cmds, Cmd(args[1:1+n])), args[1+n:]
+				}
 			}
 			out = append(out, cmds)
 			from = re.Position
@@ -132,4 +143,43 @@ func sortedPairs(m map[string]string) string {
 		pairs = append(pairs, k+"="+v)
 	}
 	return sortedList(pairs)
+}
+
+// FoldAll folds the whole log as a rebuild does, into fresh caches and
+// batches of 500 events, without Redis; it returns the number of
+// arguments of the apply scripts it would send.
+func FoldAll(ctx context.Context, store eventstore.Store, ps []Projector) (int, error) {
+	caches := make([]*docCache, len(ps))
+	ws := make([]*batch, len(ps))
+	for i := range ps {
+		caches[i] = &docCache{docs: map[string]cached{}, fresh: true, limit: 1 << 30}
+		ws[i] = newBatch(0)
+	}
+	n := 0
+	for from := eventstore.Start; ; {
+		page, err := store.ReadAll(ctx, from, 1000)
+		if err != nil || len(page) == 0 {
+			return n, err
+		}
+		for _, re := range page {
+			ev, err := decodeRecorded(re)
+			if err != nil {
+				return 0, err
+			}
+			for i, p := range ps {
+				if ev.Data != nil {
+					if err := project(p, ev, caches[i], ws[i]); err != nil {
+						return 0, err
+					}
+				}
+			}
+			from = re.Position
+			if from%500 == 0 {
+				for i := range ws {
+					n += len(ws[i].render("rm:x:1:", nil))
+					ws[i].reset()
+				}
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -149,11 +150,18 @@ func (d *OfferDoc) Entries() []Entry {
 	if d.Status == "withdrawn" {
 		return nil
 	}
-	sets := []string{OfferIndexOpen(), OfferIndex("sector", d.Sector), OfferIndex("department", d.Department), OfferIndex("commune", d.CommuneCode)}
-	for _, g := range d.Grades {
-		sets = append(sets, OfferIndex("grade", string(g)))
+	words := Words(d.Title + " " + d.Description)
+	sets := make([]string, 0, 8+len(d.Grades)+2*len(d.Weeks)+len(words)+len(d.Reserved.Schools))
+	sets = append(sets, OfferIndexOpen(), OfferIndex("sector", d.Sector), OfferIndex("department", d.Department), OfferIndex("commune", d.CommuneCode))
+	for i, g := range d.Grades {
+		if !slices.Contains(d.Grades[:i], g) {
+			sets = append(sets, OfferIndex("grade", string(g)))
+		}
 	}
-	for _, w := range d.Weeks {
+	for i, w := range d.Weeks {
+		if slices.Contains(d.Weeks[:i], w) {
+			continue
+		}
 		sets = append(sets, OfferIndex("week", w))
 		if d.SeatsByWeek[w].Available > 0 {
 			sets = append(sets, OfferIndex("available", w))
@@ -162,7 +170,7 @@ func (d *OfferDoc) Entries() []Entry {
 	if d.SeatsAvailable > 0 {
 		sets = append(sets, OfferIndexAvailable())
 	}
-	for _, w := range Words(d.Title + " " + d.Description) {
+	for _, w := range words {
 		sets = append(sets, OfferIndex("word", w))
 	}
 	r := d.Reserved
@@ -175,8 +183,10 @@ func (d *OfferDoc) Entries() []Entry {
 	if r.QPV {
 		sets = append(sets, OfferIndex("reserved", "qpv"))
 	}
-	for _, u := range r.Schools {
-		sets = append(sets, OfferIndex("reserved", "school:"+u))
+	for i, u := range r.Schools {
+		if !slices.Contains(r.Schools[:i], u) {
+			sets = append(sets, OfferIndex("reserved", "school:"+u))
+		}
 	}
 	entries := make([]Entry, 0, len(sets)+1)
 	for _, s := range sets {

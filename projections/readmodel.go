@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -61,7 +62,7 @@ func Checkpoint(ctx context.Context, rdb redis.UniversalClient, prefix string) (
 	return eventstore.Position(v), nil
 }
 
-// applyScript runs a batch of commands and moves the checkpoint, unless the
+// applyScript runs a batch of Redis commands and moves the checkpoint, unless the
 // checkpoint is already at or past the position: an event already applied
 // is skipped as a whole, which makes delivery at-least-once safe. When a
 // generation is named, it must still be the served one: a writer left
@@ -85,10 +86,6 @@ redis.call('SET', KEYS[1], ARGV[1])
 return 1
 `)
 
-// Cmd is one Redis command of a projection's change, e.g.
-// Cmd{"HINCRBY", key, field, 1}.
-type Cmd []any
-
 // Outcomes of the apply script.
 const (
 	applied     = 1
@@ -96,30 +93,24 @@ const (
 	staleWriter = -1 // the generation is no longer served
 )
 
-// applyArgs renders the apply script's keys and arguments: cmds and the
-// checkpoint pos of generation gen of projection name. With check, the
-// generation must be the served one.
-func applyArgs(name, gen string, check bool, pos eventstore.Position, cmds []Cmd) ([]string, []any) {
-	n := 2
-	for _, c := range cmds {
-		n += 1 + len(c)
-	}
-	args := make([]any, 0, n)
+// applyArgs renders the apply script's keys and arguments: the writes w
+// (nil: none) to generation gen of projection name, and its checkpoint
+// pos. With check, the generation must be the served one.
+func applyArgs(name, gen string, check bool, pos eventstore.Position, w *batch) ([]string, []any) {
 	want := ""
 	if check {
 		want = gen
 	}
-	args = append(args, padPosition(pos), want)
-	for _, c := range cmds {
-		args = append(args, len(c))
-		args = append(args, c...)
+	args := []any{padPosition(pos), want}
+	if w != nil {
+		args = w.render(GenPrefix(name, gen), slices.Grow(args, 4*len(w.order)))
 	}
 	return []string{CheckpointKey(GenPrefix(name, gen)), ActiveKey(name)}, args
 }
 
 // applyAtomically runs the apply script: see applyArgs.
-func applyAtomically(ctx context.Context, rdb redis.UniversalClient, name, gen string, check bool, pos eventstore.Position, cmds []Cmd) (int, error) {
-	keys, args := applyArgs(name, gen, check, pos, cmds)
+func applyAtomically(ctx context.Context, rdb redis.UniversalClient, name, gen string, check bool, pos eventstore.Position, w *batch) (int, error) {
+	keys, args := applyArgs(name, gen, check, pos, w)
 	return applyScript.Run(ctx, rdb, keys, args...).Int()
 }
 
@@ -139,22 +130,25 @@ type redisDocs struct {
 	View
 }
 
-func (r redisDocs) get(keys []string) ([][]byte, error) {
-	full := make([]string, len(keys))
-	for i, k := range keys {
-		full[i] = r.Key(k)
+func (r redisDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
+	keys := make([]string, len(refs))
+	for i, ref := range refs {
+		keys[i] = r.Key(ref.Key)
 	}
-	vals, err := r.RDB.MGet(r.ctx, full...).Result()
+	vals, err := r.RDB.MGet(r.ctx, keys...).Result()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([][]byte, len(vals))
+	docs, raw := make([]Doc, len(refs)), make([][]byte, len(refs))
 	for i, v := range vals {
 		if s, ok := v.(string); ok {
-			out[i] = []byte(s)
+			raw[i] = []byte(s)
+			if docs[i], err = decode(refs[i], raw[i]); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
-	return out, nil
+	return docs, raw, nil
 }
 
-func (redisDocs) put(string, []byte) {}
+func (redisDocs) put(string, Doc, []byte) {}

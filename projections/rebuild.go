@@ -136,11 +136,13 @@ type build struct {
 	result  Rebuilt
 }
 
-// writeUnit is one projection's share of a flushed batch.
+// writeUnit is one projection's share of a flushed batch: the apply
+// script's keys and arguments.
 type writeUnit struct {
 	name, gen string
 	pos       eventstore.Position
-	cmds      []Cmd
+	keys      []string
+	args      []any
 }
 
 // rebuild is the state of one RebuildAll call.
@@ -267,15 +269,15 @@ func (rb *rebuild) prepare(ctx context.Context, b *build) error {
 	if _, err := DropGeneration(ctx, rb.rdb, b.prefix); err != nil {
 		return err
 	}
-	b.cache = &docCache{docs: map[string][]byte{}, fresh: true, limit: rb.opt.CacheBytes,
-		read: func(keys []string) ([][]byte, error) {
+	b.cache = &docCache{docs: map[string]cached{}, fresh: true, limit: rb.opt.CacheBytes,
+		read: func(refs []Ref) ([]Doc, [][]byte, error) {
 			// the writes handed to the writer must land before Redis is read
 			if err := rb.sync(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			return redisDocs{ctx: ctx, View: View{RDB: rb.rdb, Prefix: b.prefix}}.get(keys)
+			return redisDocs{ctx: ctx, View: View{RDB: rb.rdb, Prefix: b.prefix}}.get(refs)
 		}}
-	b.writes = newBatch()
+	b.writes = newBatch(0)
 	b.result = Rebuilt{Name: b.name, Generation: b.gen}
 	rb.opt.Log.Info("rebuilding", "projection", b.name, "generation", b.gen, "served", active)
 	return nil
@@ -465,8 +467,10 @@ func (rb *rebuild) flush(final bool) error {
 	wait := final
 	for _, b := range rb.builds {
 		if b.pending > 0 {
-			units = append(units, writeUnit{name: b.name, gen: b.gen, pos: b.last, cmds: b.writes.cmds(b.prefix)})
-			b.writes, b.pending = newBatch(), 0
+			keys, args := applyArgs(b.name, b.gen, false, b.last, b.writes)
+			units = append(units, writeUnit{name: b.name, gen: b.gen, pos: b.last, keys: keys, args: args})
+			b.writes.reset()
+			b.pending = 0
 		}
 		wait = wait || b.cache.size > b.cache.limit
 	}
@@ -496,8 +500,7 @@ func (rb *rebuild) write(ctx context.Context, units []writeUnit) error {
 	pipe := rb.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(units))
 	for i, u := range units {
-		keys, args := applyArgs(u.name, u.gen, false, u.pos, u.cmds)
-		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
+		cmds[i] = applyScript.EvalSha(ctx, pipe, u.keys, u.args...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("write a batch: %w", err)
@@ -547,54 +550,59 @@ func (rb *rebuild) report(p Progress) {
 	}
 }
 
-// docCache holds the documents of a generation being rebuilt, as JSON. It
-// starts fresh: the generation is empty, so a document it does not hold
-// is absent and folding costs no Redis read. Past its bound in bytes it
-// is emptied, and then reads what it misses from Redis.
+// docCache holds the documents of a generation being rebuilt, decoded and
+// as JSON. It starts fresh: the generation is empty, so a document it does
+// not hold is absent and folding costs no Redis read. Past its bound it is
+// emptied, and then reads what it misses from Redis.
 type docCache struct {
-	docs  map[string][]byte // nil: known to be absent
-	size  int               // bytes held
+	docs  map[string]cached
+	size  int // bytes held: each document's JSON, counted twice for its decoded copy
 	limit int
 	fresh bool
-	read  func(keys []string) ([][]byte, error)
+	read  func(refs []Ref) ([]Doc, [][]byte, error)
 }
 
-func (c *docCache) get(keys []string) ([][]byte, error) {
-	out := make([][]byte, len(keys))
-	var missed []string
-	for i, k := range keys {
-		b, ok := c.docs[k]
+type cached struct {
+	doc  Doc // nil: known to be absent
+	json []byte
+}
+
+func (c *docCache) get(refs []Ref) ([]Doc, [][]byte, error) {
+	docs, raw := make([]Doc, len(refs)), make([][]byte, len(refs))
+	var missed []Ref
+	for i, r := range refs {
+		d, ok := c.docs[r.Key]
 		if !ok && !c.fresh {
-			missed = append(missed, k)
+			missed = append(missed, r)
 		}
-		out[i] = b
+		docs[i], raw[i] = d.doc, d.json
 	}
 	if len(missed) == 0 {
-		return out, nil
+		return docs, raw, nil
 	}
-	got, err := c.read(missed)
+	ds, bs, err := c.read(missed)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	for i, k := range missed {
-		c.put(k, got[i])
+	for i, r := range missed {
+		c.put(r.Key, ds[i], bs[i])
 	}
-	for i, k := range keys {
-		out[i] = c.docs[k]
+	for i, r := range refs {
+		docs[i], raw[i] = c.docs[r.Key].doc, c.docs[r.Key].json
 	}
-	return out, nil
+	return docs, raw, nil
 }
 
-func (c *docCache) put(key string, b []byte) {
+func (c *docCache) put(key string, d Doc, b []byte) {
 	old, ok := c.docs[key]
 	if !ok {
 		c.size += len(key)
 	}
-	c.size += len(b) - len(old)
-	c.docs[key] = b
+	c.size += 2 * (len(b) - len(old.json))
+	c.docs[key] = cached{doc: d, json: b}
 }
 
 // forget empties the cache once every write landed: Redis holds it all.
 func (c *docCache) forget() {
-	c.docs, c.size, c.fresh = map[string][]byte{}, 0, false
+	c.docs, c.size, c.fresh = map[string]cached{}, 0, false
 }

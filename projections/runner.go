@@ -153,14 +153,14 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 			// projection alive and the log is still there to inspect.
 			r.log.Error("cannot decode event, skipped", "projection", name, "position", pos, "err", err)
 		}
-		w := newBatch()
+		w := newBatch(16)
 		if ev.Data != nil {
 			src := redisDocs{ctx: ctx, View: View{RDB: r.rdb, Prefix: GenPrefix(name, gen)}}
 			if err := project(p, ev, src, w); err != nil {
 				return fmt.Errorf("%s at %d: %w", name, pos, err)
 			}
 		}
-		outcome, err := applyAtomically(ctx, r.rdb, name, gen, true, ev.Position, w.cmds(GenPrefix(name, gen)))
+		outcome, err := applyAtomically(ctx, r.rdb, name, gen, true, ev.Position, w)
 		if err != nil {
 			return fmt.Errorf("%s at %d: %w", name, pos, err)
 		}

@@ -1,8 +1,6 @@
 package projections
 
 import (
-	"maps"
-	"slices"
 	"strconv"
 
 	"passerelle/domain"
@@ -118,14 +116,17 @@ func (o *statsOffer) Entries() []Entry {
 	if !o.Open {
 		return nil
 	}
-	c := map[string]int64{}
+	out := make([]Entry, 0, 3*(len(o.Weeks)+4+len(o.Grades)))
+	figures := func(scope string, offers, total, free int) {
+		out = append(out, counter(StatsCountersKey(), scope+":offers_open", int64(offers)),
+			counter(StatsCountersKey(), scope+":seats_total", int64(total)),
+			counter(StatsCountersKey(), scope+":seats_available", int64(free)))
+	}
 	total, free := 0, 0
 	for _, w := range o.Weeks {
 		f := o.Seats - o.Held[w]
 		total, free = total+o.Seats, free+f
-		c["week:"+w+":offers_open"]++
-		c["week:"+w+":seats_total"] += int64(o.Seats)
-		c["week:"+w+":seats_available"] += int64(f)
+		figures("week:"+w, 1, o.Seats, f)
 	}
 	scopes := []string{"all", "sector:" + o.Sector, "department:" + o.Department}
 	if d, ok := refdata.MustLoad().Department(o.Department); ok {
@@ -135,13 +136,7 @@ func (o *statsOffer) Entries() []Entry {
 		scopes = append(scopes, "grade:"+string(g))
 	}
 	for _, s := range scopes {
-		c[s+":offers_open"]++
-		c[s+":seats_total"] += int64(total)
-		c[s+":seats_available"] += int64(free)
-	}
-	out := make([]Entry, 0, len(c))
-	for _, f := range slices.Sorted(maps.Keys(c)) {
-		out = append(out, counter(StatsCountersKey(), f, c[f]))
+		figures(s, 1, total, free)
 	}
 	return out
 }
