@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"passerelle/eventstore"
+	"passerelle/internal/testsupport/eventgen"
 	"passerelle/internal/testsupport/redistest"
 	"passerelle/projections"
 )
@@ -40,8 +41,12 @@ func BenchmarkRebuild(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	n := campaign(b, s, 3, 20_000)
 	ctx := context.Background()
+	w := eventgen.New(eventgen.Options{Seed: 3})
+	if err := w.Run(ctx, s, 20_000, 16); err != nil {
+		b.Fatal(err)
+	}
+	n := w.Events()
 	live, err := projections.LiveCommands(ctx, s, []projections.Projector{projections.Placements{}}, []string{"rm:raw:1:"})
 	if err != nil {
 		b.Fatal(err)

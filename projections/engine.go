@@ -275,7 +275,8 @@ func (w *batch) diff(before, after []Entry) {
 		case e.Kind == Counter:
 			w.add(t, e, e.N-b.N)
 			if had {
-				b.N, old[t] = 0, b // counted: a duplicate adds its own N
+				b.N = 0 // counted: a duplicate adds its own N
+				old[t] = b
 			}
 		case !had || b != e:
 			w.set(t, write{entry: e})

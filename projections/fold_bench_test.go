@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"passerelle/internal/testsupport/eventgen"
 	"passerelle/projections"
 )
 
@@ -12,7 +13,9 @@ import (
 func BenchmarkFold(b *testing.B) {
 	ctx := context.Background()
 	store := newMemStore()
-	newWorld(store, 1).run(b, 50_000)
+	if err := eventgen.New(eventgen.Options{Seed: 1}).Run(ctx, store, 50_000, 1); err != nil {
+		b.Fatal(err)
+	}
 	n, _ := store.Head(ctx)
 	b.ResetTimer()
 	for b.Loop() {

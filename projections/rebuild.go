@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -139,25 +138,21 @@ type build struct {
 // writeUnit is one projection's share of a flushed batch: the apply
 // script's keys and arguments.
 type writeUnit struct {
-	name, gen string
-	pos       eventstore.Position
-	keys      []string
-	args      []any
+	name string
+	pos  eventstore.Position
+	keys []string
+	args []any
 }
 
 // rebuild is the state of one RebuildAll call.
 type rebuild struct {
-	store  eventstore.Store
-	rdb    redis.UniversalClient
-	opt    RebuildOptions
-	builds []*build
-
-	jobs     chan []writeUnit
-	inFlight sync.WaitGroup
-	errMu    sync.Mutex
-	err      error
-	last     Progress // last reported
-	behind   int      // swaps refused: the served generation was ahead
+	store   eventstore.Store
+	rdb     redis.UniversalClient
+	opt     RebuildOptions
+	builds  []*build
+	writing chan error // the outcome of the batch being written, if any
+	last    Progress   // last reported
+	behind  int        // swaps refused: the served generation was ahead
 }
 
 // RebuildAll rebuilds the projections ps from the whole log, in one pass,
@@ -181,7 +176,7 @@ func RebuildAll(ctx context.Context, store eventstore.Store, rdb redis.Universal
 		return nil, err
 	}
 	defer unlock()
-	rb := &rebuild{store: store, rdb: rdb, opt: opt, jobs: make(chan []writeUnit, 1)}
+	rb := &rebuild{store: store, rdb: rdb, opt: opt}
 	for _, p := range ps {
 		b := &build{p: p, name: p.Name()}
 		if err := rb.prepare(ctx, b); err != nil {
@@ -189,19 +184,10 @@ func RebuildAll(ctx context.Context, store eventstore.Store, rdb redis.Universal
 		}
 		rb.builds = append(rb.builds, b)
 	}
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		for units := range rb.jobs {
-			if rb.failed() == nil {
-				rb.fail(rb.write(ctx, units))
-			}
-			rb.inFlight.Done()
-		}
-	}()
 	err = rb.replay(ctx)
-	close(rb.jobs)
-	<-writerDone
+	if werr := rb.landed(); err == nil {
+		err = werr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -271,8 +257,8 @@ func (rb *rebuild) prepare(ctx context.Context, b *build) error {
 	}
 	b.cache = &docCache{docs: map[string]cached{}, fresh: true, limit: rb.opt.CacheBytes,
 		read: func(refs []Ref) ([]Doc, [][]byte, error) {
-			// the writes handed to the writer must land before Redis is read
-			if err := rb.sync(); err != nil {
+			// the batch being written must land before Redis is read
+			if err := rb.landed(); err != nil {
 				return nil, nil, err
 			}
 			return redisDocs{ctx: ctx, View: View{RDB: rb.rdb, Prefix: b.prefix}}.get(refs)
@@ -315,7 +301,7 @@ func (rb *rebuild) replay(ctx context.Context) error {
 			}
 			from = re.Position
 			if events++; events%int64(rb.opt.Batch) == 0 {
-				if err := rb.flush(false); err != nil {
+				if err := rb.flush(ctx, false); err != nil {
 					return err
 				}
 			}
@@ -379,7 +365,7 @@ func (rb *rebuild) trySwap(ctx context.Context, pos eventstore.Position, atEnd b
 		}
 		return false, nil
 	}
-	if err := rb.flush(true); err != nil {
+	if err := rb.flush(ctx, true); err != nil {
 		return false, err
 	}
 	rb.report(progress("swapping"))
@@ -459,32 +445,34 @@ func (rb *rebuild) swap(ctx context.Context, b *build, pos eventstore.Position) 
 	return false, fmt.Errorf("%s: the served generation keeps changing", b.name)
 }
 
-// flush hands the folded events to the writer. With final, or when a
-// cache outgrew its bound, it waits for every write to land; a cache past
-// its bound then starts again empty.
-func (rb *rebuild) flush(final bool) error {
+// flush sends the folded events to Redis, to be written while the next
+// ones are folded; the previous batch must have landed first. With final,
+// or when a cache outgrew its bound, it waits for this batch too; a cache
+// past its bound then starts again empty.
+func (rb *rebuild) flush(ctx context.Context, final bool) error {
+	if err := rb.landed(); err != nil {
+		return err
+	}
 	var units []writeUnit
 	wait := final
 	for _, b := range rb.builds {
 		if b.pending > 0 {
 			keys, args := applyArgs(b.name, b.gen, false, b.last, b.writes)
-			units = append(units, writeUnit{name: b.name, gen: b.gen, pos: b.last, keys: keys, args: args})
+			units = append(units, writeUnit{name: b.name, pos: b.last, keys: keys, args: args})
 			b.writes.reset()
 			b.pending = 0
 		}
 		wait = wait || b.cache.size > b.cache.limit
 	}
 	if len(units) > 0 {
-		if err := rb.failed(); err != nil {
-			return err
-		}
-		rb.inFlight.Add(1)
-		rb.jobs <- units
+		done := make(chan error, 1)
+		go func() { done <- rb.write(ctx, units) }()
+		rb.writing = done
 	}
 	if !wait {
-		return rb.failed()
+		return nil
 	}
-	if err := rb.sync(); err != nil {
+	if err := rb.landed(); err != nil {
 		return err
 	}
 	for _, b := range rb.builds {
@@ -493,6 +481,16 @@ func (rb *rebuild) flush(final bool) error {
 		}
 	}
 	return nil
+}
+
+// landed waits for the batch being written, if any.
+func (rb *rebuild) landed() error {
+	if rb.writing == nil {
+		return nil
+	}
+	err := <-rb.writing
+	rb.writing = nil
+	return err
 }
 
 // write applies one batch: one apply script per projection, pipelined.
@@ -508,39 +506,14 @@ func (rb *rebuild) write(ctx context.Context, units []writeUnit) error {
 	for i, c := range cmds {
 		// alreadyDone: the client retried a batch that had landed
 		n, err := c.Int()
-		if err != nil {
-			return fmt.Errorf("%s: batch up to %d: %w", units[i].name, units[i].pos, err)
+		if err == nil && n != applied && n != alreadyDone {
+			err = fmt.Errorf("outcome %d", n)
 		}
-		if n != applied && n != alreadyDone {
-			prefix := GenPrefix(units[i].name, units[i].gen)
-			cp, _ := Checkpoint(ctx, rb.rdb, prefix)
-			return fmt.Errorf("%s: batch up to %d not applied to %s, at %d (outcome %d)", units[i].name, units[i].pos, prefix, cp, n)
+		if err != nil {
+			return fmt.Errorf("%s: batch up to %d not applied: %w", units[i].name, units[i].pos, err)
 		}
 	}
 	return nil
-}
-
-// sync waits until every batch handed to the writer has landed.
-func (rb *rebuild) sync() error {
-	rb.inFlight.Wait()
-	return rb.failed()
-}
-
-func (rb *rebuild) fail(err error) {
-	if err == nil {
-		return
-	}
-	rb.errMu.Lock()
-	if rb.err == nil {
-		rb.err = err
-	}
-	rb.errMu.Unlock()
-}
-
-func (rb *rebuild) failed() error {
-	rb.errMu.Lock()
-	defer rb.errMu.Unlock()
-	return rb.err
 }
 
 func (rb *rebuild) report(p Progress) {

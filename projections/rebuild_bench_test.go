@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"passerelle/internal/testsupport/eventgen"
 	"passerelle/projections"
 )
 
@@ -19,7 +20,9 @@ func BenchmarkRebuildAll(b *testing.B) {
 	rdb := benchRedis(b)
 	ctx := context.Background()
 	store := newMemStore()
-	newWorld(store, 1).run(b, 50_000)
+	if err := eventgen.New(eventgen.Options{Seed: 1}).Run(ctx, store, 50_000, 1); err != nil {
+		b.Fatal(err)
+	}
 	n, _ := store.Head(ctx)
 	quiet := slog.New(slog.DiscardHandler)
 	var prefixes []string
