@@ -35,20 +35,30 @@ type Ref struct {
 	New func() Doc // an empty document to decode into
 }
 
-// ref is the Ref of a document of type *T.
-func ref[T any, P interface {
+// docPtr is a document type *T.
+type docPtr[T any] interface {
 	*T
 	Doc
-}](key string) Ref {
+}
+
+// ref is the Ref of a document of type *T.
+func ref[T any, P docPtr[T]](key string) Ref {
 	return Ref{Key: key, New: func() Doc { return P(new(T)) }}
 }
 
 // doc returns the document at key, nil when absent.
-func doc[T any, P interface {
-	*T
-	Doc
-}](docs Docs, key string) P {
+func doc[T any, P docPtr[T]](docs Docs, key string) P {
 	d, _ := docs[key].(P)
+	return d
+}
+
+// create returns the document at key, created empty when absent.
+func create[T any, P docPtr[T]](docs Docs, key string) P {
+	d, ok := docs[key].(P)
+	if !ok {
+		d = new(T)
+		docs[key] = d
+	}
 	return d
 }
 

@@ -36,7 +36,7 @@ func TestSharedKeysHoldTheDocumentsEntries(t *testing.T) {
 	for _, c := range eventgen.New(eventgen.Options{Seed: 11}).Generate(6_000) {
 		for _, a := range c.Appends {
 			for _, e := range a.Events {
-				events = append(events, Event{Position: eventstore.Position(len(events) + 1), Data: e})
+				events = append(events, Event{Position: eventstore.Position(len(events) + 1), Stream: a.Stream, Data: e})
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -19,67 +20,12 @@ type Event struct {
 	Data       domain.Event // nil for events that are not domain events
 }
 
-// subject names what a domain event is about: its aggregate's category
-// (employer, school, pupil, offer, application, convention, target) and
-// id.
-func subject(e domain.Event) (category, id string) {
-	switch e := e.(type) {
-	case *domain.EmployerRegistered:
-		return "employer", e.EmployerID
-	case *domain.SchoolRegistered:
-		return "school", e.UAI
-	case *domain.PupilRegistered:
-		return "pupil", e.PupilID
-	case *domain.PupilApplied:
-		return "pupil", e.PupilID
-	case *domain.PupilWeeksReserved:
-		return "pupil", e.PupilID
-	case *domain.PupilWeeksReleased:
-		return "pupil", e.PupilID
-	case *domain.PupilForgotten:
-		return "pupil", e.PupilID
-	case *domain.OfferPosted:
-		return "offer", e.OfferID
-	case *domain.OfferAmended:
-		return "offer", e.OfferID
-	case *domain.OfferWithdrawn:
-		return "offer", e.OfferID
-	case *domain.OfferReopened:
-		return "offer", e.OfferID
-	case *domain.SeatHeld:
-		return "offer", e.OfferID
-	case *domain.SeatReleased:
-		return "offer", e.OfferID
-	case *domain.ApplicationSubmitted:
-		return "application", e.ApplicationID
-	case *domain.ApplicationRead:
-		return "application", e.ApplicationID
-	case *domain.ApplicationAccepted:
-		return "application", e.ApplicationID
-	case *domain.ApplicationRejected:
-		return "application", e.ApplicationID
-	case *domain.ApplicationWithdrawn:
-		return "application", e.ApplicationID
-	case *domain.ApplicationConfirmed:
-		return "application", e.ApplicationID
-	case *domain.ApplicationCancelled:
-		return "application", e.ApplicationID
-	case *domain.ApplicationExpired:
-		return "application", e.ApplicationID
-	case *domain.ConventionDrafted:
-		return "convention", e.ConventionID
-	case *domain.ConventionCompleted:
-		return "convention", e.ConventionID
-	case *domain.ConventionSignatureAdded:
-		return "convention", e.ConventionID
-	case *domain.ConventionSigned:
-		return "convention", e.ConventionID
-	case *domain.ConventionCancelled:
-		return "convention", e.ConventionID
-	case *domain.TargetSet:
-		return "target", e.Scope + ":" + e.Code + ":" + e.Metric
-	}
-	return "", ""
+// subject names the aggregate an event is about, from its stream
+// "<category>-<id>": the category is employer, school, pupil, offer,
+// application, convention or target.
+func subject(ev Event) (category, id string) {
+	category, id, _ = strings.Cut(ev.Stream, "-")
+	return category, id
 }
 
 func decodeMessage(msg *message.Message, pos eventstore.Position) (Event, error) {

@@ -57,13 +57,14 @@ type Offers struct{}
 func (Offers) Name() string { return OffersName }
 
 func (Offers) Touches(ev Event, _ Docs) []Ref {
-	if cat, id := subject(ev.Data); cat == "offer" {
+	if cat, id := subject(ev); cat == "offer" {
 		return []Ref{ref[OfferDoc](OfferDocKey(id))}
 	}
 	return nil
 }
 
 func (Offers) Apply(ev Event, docs Docs) {
+	_, id := subject(ev)
 	if e, ok := ev.Data.(*domain.OfferPosted); ok {
 		d := &OfferDoc{
 			ID: e.OfferID, Title: e.Title, Description: e.Description, EmployerID: e.EmployerID,
@@ -76,10 +77,9 @@ func (Offers) Apply(ev Event, docs Docs) {
 			d.SeatsByWeek[w] = WeekSeat{Total: e.Seats, Available: e.Seats}
 		}
 		d.sum()
-		docs[OfferDocKey(d.ID)] = d
+		docs[OfferDocKey(id)] = d
 		return
 	}
-	_, id := subject(ev.Data)
 	d := doc[OfferDoc](docs, OfferDocKey(id))
 	if d == nil {
 		return // an event for an offer this model never saw

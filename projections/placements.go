@@ -123,7 +123,7 @@ func employerKey(id string) string    { return "employer:" + id + ":info" }
 func classNamesKey(uai string) string { return "school:" + uai + ":class-names" }
 
 func (Placements) Touches(ev Event, docs Docs) []Ref {
-	cat, id := subject(ev.Data)
+	cat, id := subject(ev)
 	switch e := ev.Data.(type) {
 	case *domain.EmployerRegistered:
 		return []Ref{ref[employerDoc](employerKey(id))}
@@ -140,6 +140,8 @@ func (Placements) Touches(ev Event, docs Docs) []Ref {
 			}
 		}
 		return refs
+	case *domain.PupilWeeksReserved, *domain.PupilWeeksReleased:
+		return []Ref{ref[pupilDoc](PupilInfoKey(id))}
 	case *domain.ApplicationSubmitted:
 		return []Ref{ref[applicationDoc](ApplicationDocKey(id)), ref[pupilDoc](PupilInfoKey(e.PupilID))}
 	case *domain.ConventionSigned, *domain.ConventionCancelled:
@@ -151,8 +153,6 @@ func (Placements) Touches(ev Event, docs Docs) []Ref {
 		return refs
 	}
 	switch cat {
-	case "pupil":
-		return []Ref{ref[pupilDoc](PupilInfoKey(id))}
 	case "application":
 		return []Ref{ref[applicationDoc](ApplicationDocKey(id))}
 	case "convention":
@@ -162,7 +162,7 @@ func (Placements) Touches(ev Event, docs Docs) []Ref {
 }
 
 func (Placements) Apply(ev Event, docs Docs) {
-	_, id := subject(ev.Data)
+	_, id := subject(ev)
 	switch e := ev.Data.(type) {
 	case *domain.EmployerRegistered:
 		docs[employerKey(id)] = &employerDoc{ID: id}
@@ -193,43 +193,36 @@ func (Placements) Apply(ev Event, docs Docs) {
 		}
 	case *domain.ConventionDrafted:
 		docs[ConventionDocKey(id)] = newConvention(e)
+	case *domain.PupilWeeksReserved:
+		if p := doc[pupilDoc](docs, PupilInfoKey(id)); p != nil {
+			p.Placements = addOnce(p.Placements, e.ApplicationID)
+		}
+	case *domain.PupilWeeksReleased:
+		if p := doc[pupilDoc](docs, PupilInfoKey(id)); p != nil {
+			p.Placements = remove(p.Placements, e.ApplicationID)
+		}
 	default:
-		applyPlacement(ev, docs)
+		followUp(ev, docs)
 	}
 }
 
-// applyPlacement folds the events that follow an application, a
-// convention or a pupil's weeks into their documents, when known.
-func applyPlacement(ev Event, docs Docs) {
-	cat, id := subject(ev.Data)
-	switch cat {
-	case "application":
-		if a := doc[applicationDoc](docs, ApplicationDocKey(id)); a != nil {
-			a.apply(ev)
-		}
-	case "convention":
-		c := doc[conventionDoc](docs, ConventionDocKey(id))
-		if c == nil {
-			return
-		}
-		c.apply(ev.Data)
-		if p := doc[pupilDoc](docs, PupilInfoKey(c.PupilID)); p != nil {
-			p.Signed = slices.DeleteFunc(p.Signed, func(s string) bool { return s == id })
-			if c.Status == domain.ConvSigned {
-				p.Signed = append(p.Signed, id)
-			}
-		}
-	case "pupil":
-		p := doc[pupilDoc](docs, PupilInfoKey(id))
-		switch e := ev.Data.(type) {
-		case *domain.PupilWeeksReserved:
-			if p != nil {
-				p.Placements = addOnce(p.Placements, e.ApplicationID)
-			}
-		case *domain.PupilWeeksReleased:
-			if p != nil {
-				p.Placements = slices.DeleteFunc(p.Placements, func(s string) bool { return s == e.ApplicationID })
-			}
+// followUp folds the events that follow an application or a convention
+// into their documents, when known; a signed convention counts for its
+// pupil.
+func followUp(ev Event, docs Docs) {
+	cat, id := subject(ev)
+	if a := doc[applicationDoc](docs, ApplicationDocKey(id)); cat == "application" && a != nil {
+		a.apply(ev)
+	}
+	c := doc[conventionDoc](docs, ConventionDocKey(id))
+	if cat != "convention" || c == nil {
+		return
+	}
+	c.apply(ev.Data)
+	if p := doc[pupilDoc](docs, PupilInfoKey(c.PupilID)); p != nil {
+		p.Signed = remove(p.Signed, id)
+		if c.Status == domain.ConvSigned {
+			p.Signed = append(p.Signed, id)
 		}
 	}
 }
@@ -239,6 +232,10 @@ func addOnce(list []string, s string) []string {
 		return list
 	}
 	return append(list, s)
+}
+
+func remove(list []string, s string) []string {
+	return slices.DeleteFunc(list, func(x string) bool { return x == s })
 }
 
 // employerDoc is a registered employer.

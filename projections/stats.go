@@ -30,7 +30,7 @@ type Stats struct{}
 func (Stats) Name() string { return StatsName }
 
 func (Stats) Touches(ev Event, _ Docs) []Ref {
-	switch cat, id := subject(ev.Data); cat {
+	switch cat, id := subject(ev); cat {
 	case "offer":
 		return []Ref{ref[statsOffer](statsKey(cat, id))}
 	case "application":
@@ -47,7 +47,7 @@ func (Stats) Touches(ev Event, _ Docs) []Ref {
 func statsKey(category, id string) string { return category + ":" + id }
 
 func (Stats) Apply(ev Event, docs Docs) {
-	cat, id := subject(ev.Data)
+	cat, id := subject(ev)
 	key := statsKey(cat, id)
 	switch cat {
 	case "offer":
@@ -66,19 +66,6 @@ func (Stats) Apply(ev Event, docs Docs) {
 	case "target":
 		create[statsTarget](docs, key).Apply(ev.Data)
 	}
-}
-
-// create returns the document at key, created empty when absent.
-func create[T any, P interface {
-	*T
-	Doc
-}](docs Docs, key string) P {
-	d, ok := docs[key].(P)
-	if !ok {
-		d = new(T)
-		docs[key] = d
-	}
-	return d
 }
 
 // statsOffer is what the statistics need to remember of an offer.
