@@ -349,21 +349,17 @@ func (rb *rebuild) fold(re eventstore.RecordedEvent) error {
 // trySwap swaps in every build once pos is past what the served
 // generations applied. atEnd: the last read found no event.
 func (rb *rebuild) trySwap(ctx context.Context, pos eventstore.Position, atEnd bool, progress func(string) Progress) (bool, error) {
-	ready, err := rb.pastServed(ctx, pos)
-	if err != nil {
-		return false, err
-	}
-	if !ready {
-		if atEnd {
+	if ready, err := rb.pastServed(ctx, pos); err != nil || !ready {
+		if err == nil && atEnd {
 			// at the end of the log and still behind the served generation: a
 			// live runner is applying events this read has not seen yet
 			select {
 			case <-ctx.Done():
-				return false, ctx.Err()
+				err = ctx.Err()
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
-		return false, nil
+		return false, err
 	}
 	if err := rb.flush(ctx, true); err != nil {
 		return false, err
