@@ -62,11 +62,11 @@ func Checkpoint(ctx context.Context, rdb redis.UniversalClient, prefix string) (
 	return eventstore.Position(v), nil
 }
 
-// applyScript runs a batch of Redis commands and moves the checkpoint, unless the
-// checkpoint is already at or past the position: an event already applied
-// is skipped as a whole, which makes delivery at-least-once safe. When a
-// generation is named, it must still be the served one: a writer left
-// behind by a rebuild's swap gets -1 and writes nothing.
+// applyScript runs a batch of Redis commands and moves the checkpoint,
+// unless the checkpoint is already at or past the position: an event
+// already applied is skipped as a whole, which makes delivery at-least-once
+// safe. When a generation is named, it must still be the served one: a
+// writer left behind by a rebuild's swap gets -1 and writes nothing.
 // KEYS[1] = checkpoint, KEYS[2] = active pointer, ARGV[1] = padded
 // position, ARGV[2] = generation or "" (a rebuild writing a fresh one),
 // then for each command its argument count followed by its arguments.

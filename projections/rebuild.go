@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -146,13 +147,19 @@ type writeUnit struct {
 
 // rebuild is the state of one RebuildAll call.
 type rebuild struct {
-	store   eventstore.Store
-	rdb     redis.UniversalClient
-	opt     RebuildOptions
-	builds  []*build
-	writing chan error // the outcome of the batch being written, if any
-	last    Progress   // last reported
-	behind  int        // swaps refused: the served generation was ahead
+	store  eventstore.Store
+	rdb    redis.UniversalClient
+	opt    RebuildOptions
+	builds []*build
+	last   Progress // last reported
+	behind int      // swaps refused: the served generation was ahead
+
+	// writes are applied in order by one writer, while the next events
+	// are folded; one batch may wait while another is written
+	queue    chan []writeUnit
+	inFlight sync.WaitGroup
+	mu       sync.Mutex
+	err      error // the first write that failed
 }
 
 // RebuildAll rebuilds the projections ps from the whole log, in one pass,
@@ -176,7 +183,7 @@ func RebuildAll(ctx context.Context, store eventstore.Store, rdb redis.Universal
 		return nil, err
 	}
 	defer unlock()
-	rb := &rebuild{store: store, rdb: rdb, opt: opt}
+	rb := &rebuild{store: store, rdb: rdb, opt: opt, queue: make(chan []writeUnit, 1)}
 	for _, p := range ps {
 		b := &build{p: p, name: p.Name()}
 		if err := rb.prepare(ctx, b); err != nil {
@@ -184,7 +191,20 @@ func RebuildAll(ctx context.Context, store eventstore.Store, rdb redis.Universal
 		}
 		rb.builds = append(rb.builds, b)
 	}
+	go func() {
+		for units := range rb.queue {
+			if rb.failed() == nil {
+				if err := rb.write(ctx, units); err != nil {
+					rb.mu.Lock()
+					rb.err = err
+					rb.mu.Unlock()
+				}
+			}
+			rb.inFlight.Done()
+		}
+	}()
 	err = rb.replay(ctx)
+	close(rb.queue)
 	if werr := rb.landed(); err == nil {
 		err = werr
 	}
@@ -301,7 +321,7 @@ func (rb *rebuild) replay(ctx context.Context) error {
 			}
 			from = re.Position
 			if events++; events%int64(rb.opt.Batch) == 0 {
-				if err := rb.flush(ctx, false); err != nil {
+				if err := rb.flush(false); err != nil {
 					return err
 				}
 			}
@@ -361,7 +381,7 @@ func (rb *rebuild) trySwap(ctx context.Context, pos eventstore.Position, atEnd b
 		}
 		return false, err
 	}
-	if err := rb.flush(ctx, true); err != nil {
+	if err := rb.flush(true); err != nil {
 		return false, err
 	}
 	rb.report(progress("swapping"))
@@ -441,14 +461,11 @@ func (rb *rebuild) swap(ctx context.Context, b *build, pos eventstore.Position) 
 	return false, fmt.Errorf("%s: the served generation keeps changing", b.name)
 }
 
-// flush sends the folded events to Redis, to be written while the next
-// ones are folded; the previous batch must have landed first. With final,
-// or when a cache outgrew its bound, it waits for this batch too; a cache
-// past its bound then starts again empty.
-func (rb *rebuild) flush(ctx context.Context, final bool) error {
-	if err := rb.landed(); err != nil {
-		return err
-	}
+// flush hands the folded events to the writer, to be written while the
+// next ones are folded. With final, or when a cache outgrew its bound, it
+// waits for every write to land; a cache past its bound then starts again
+// empty.
+func (rb *rebuild) flush(final bool) error {
 	var units []writeUnit
 	wait := final
 	for _, b := range rb.builds {
@@ -460,10 +477,12 @@ func (rb *rebuild) flush(ctx context.Context, final bool) error {
 		}
 		wait = wait || b.cache.size > b.cache.limit
 	}
+	if err := rb.failed(); err != nil {
+		return err
+	}
 	if len(units) > 0 {
-		done := make(chan error, 1)
-		go func() { done <- rb.write(ctx, units) }()
-		rb.writing = done
+		rb.inFlight.Add(1)
+		rb.queue <- units
 	}
 	if !wait {
 		return nil
@@ -479,14 +498,16 @@ func (rb *rebuild) flush(ctx context.Context, final bool) error {
 	return nil
 }
 
-// landed waits for the batch being written, if any.
+// landed waits for every write handed to the writer.
 func (rb *rebuild) landed() error {
-	if rb.writing == nil {
-		return nil
-	}
-	err := <-rb.writing
-	rb.writing = nil
-	return err
+	rb.inFlight.Wait()
+	return rb.failed()
+}
+
+func (rb *rebuild) failed() error {
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	return rb.err
 }
 
 // write applies one batch: one apply script per projection, pipelined.

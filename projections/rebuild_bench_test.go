@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-
 	"passerelle/internal/testsupport/eventgen"
 	"passerelle/projections"
 )
@@ -35,30 +33,12 @@ func BenchmarkRebuildAll(b *testing.B) {
 	}
 	opts := projections.RebuildOptions{Batch: 500, Grace: -1, Log: quiet}
 	b.Run("rebuild", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := projections.RebuildAll(ctx, store, rdb, projections.All(), opts); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(int(n)*b.N)/b.Elapsed().Seconds(), "events/s")
+		measure(b, rdb, int(n), func() error {
+			_, err := projections.RebuildAll(ctx, store, rdb, projections.All(), opts)
+			return err
+		})
 	})
 	b.Run("raw-pipelined", func(b *testing.B) {
-		for b.Loop() {
-			pipe := rdb.Pipeline()
-			for i, cmds := range live {
-				for _, c := range cmds {
-					pipe.Do(ctx, []any(c)...)
-				}
-				if i%500 == 499 {
-					if _, err := pipe.Exec(ctx); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(int(n)*b.N)/b.Elapsed().Seconds(), "events/s")
+		measure(b, rdb, int(n), func() error { return pipelined(ctx, rdb, live, 500) })
 	})
 }

@@ -47,7 +47,7 @@ func TestWriteKeepsCommandOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	w := eventgen.New(eventgen.Options{Seed: 2})
 	cmds := w.Generate(3_000)
 	if err := eventgen.Write(ctx, s, cmds, 8); err != nil {
