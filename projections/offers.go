@@ -70,13 +70,13 @@ func (Offers) Apply(ev Event, docs Docs) {
 			ID: e.OfferID, Title: e.Title, Description: e.Description, EmployerID: e.EmployerID,
 			EmployerName: e.EmployerName, Sector: e.Sector, Grades: e.Grades, Weeks: e.Weeks,
 			SeatsPerWeek: e.Seats, SeatsByWeek: map[string]WeekSeat{}, CommuneCode: e.CommuneCode,
-			Department: e.Department, Address: e.Address, Lat: e.Lat, Lon: e.Lon, Status: "open",
+			Department: e.Department, Address: e.Address, Lat: e.Lat, Lon: e.Lon,
 			Reserved: e.Reserved, DailyHours: e.DailyHours, PostedAt: ev.OccurredAt,
 		}
 		for _, w := range e.Weeks {
 			d.SeatsByWeek[w] = WeekSeat{Total: e.Seats, Available: e.Seats}
 		}
-		d.sum()
+		d.recount()
 		docs[OfferDocKey(id)] = d
 		return
 	}
@@ -89,7 +89,8 @@ func (Offers) Apply(ev Event, docs Docs) {
 		d.Status = "withdrawn"
 	case *domain.OfferReopened:
 		if d.Status == "withdrawn" {
-			d.setOpenStatus()
+			d.Status = ""
+			d.recount()
 		}
 	case *domain.OfferAmended:
 		held := map[string]int{}
@@ -102,7 +103,7 @@ func (Offers) Apply(ev Event, docs Docs) {
 		for _, w := range e.Weeks {
 			d.SeatsByWeek[w] = WeekSeat{Total: e.Seats, Available: e.Seats - held[w]}
 		}
-		d.seatsChanged()
+		d.recount()
 	case *domain.SeatHeld:
 		d.moveSeats(e.Weeks, -1)
 	case *domain.SeatReleased:
@@ -116,30 +117,22 @@ func (d *OfferDoc) moveSeats(weeks []string, delta int) {
 		s.Available += delta
 		d.SeatsByWeek[w] = s
 	}
-	d.seatsChanged()
+	d.recount()
 }
 
-func (d *OfferDoc) seatsChanged() {
-	d.sum()
-	if d.Status != "withdrawn" {
-		d.setOpenStatus()
-	}
-}
-
-// setOpenStatus: an offer taking applications is open, or full when every
-// seat of every week is held.
-func (d *OfferDoc) setOpenStatus() {
-	d.Status = "open"
-	if d.SeatsAvailable <= 0 {
-		d.Status = "full"
-	}
-}
-
-func (d *OfferDoc) sum() {
+// recount sums the seats of the weeks. An offer that is not withdrawn is
+// open, or full when every seat of every week is held.
+func (d *OfferDoc) recount() {
 	d.SeatsTotal, d.SeatsAvailable = 0, 0
 	for _, s := range d.SeatsByWeek {
 		d.SeatsTotal += s.Total
 		d.SeatsAvailable += s.Available
+	}
+	if d.Status != "withdrawn" {
+		d.Status = "open"
+		if d.SeatsAvailable <= 0 {
+			d.Status = "full"
+		}
 	}
 }
 

@@ -558,25 +558,22 @@ type cached struct {
 }
 
 func (c *docCache) get(refs []Ref) ([]Doc, [][]byte, error) {
-	docs, raw := make([]Doc, len(refs)), make([][]byte, len(refs))
 	var missed []Ref
-	for i, r := range refs {
-		d, ok := c.docs[r.Key]
-		if !ok && !c.fresh {
+	for _, r := range refs {
+		if _, ok := c.docs[r.Key]; !ok && !c.fresh {
 			missed = append(missed, r)
 		}
-		docs[i], raw[i] = d.doc, d.json
 	}
-	if len(missed) == 0 {
-		return docs, raw, nil
+	if len(missed) > 0 {
+		ds, bs, err := c.read(missed)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, r := range missed {
+			c.put(r.Key, ds[i], bs[i])
+		}
 	}
-	ds, bs, err := c.read(missed)
-	if err != nil {
-		return nil, nil, err
-	}
-	for i, r := range missed {
-		c.put(r.Key, ds[i], bs[i])
-	}
+	docs, raw := make([]Doc, len(refs)), make([][]byte, len(refs))
 	for i, r := range refs {
 		docs[i], raw[i] = c.docs[r.Key].doc, c.docs[r.Key].json
 	}
