@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -16,14 +15,6 @@ import (
 func generationsKey(name string) string { return "rm:" + name + ":generations" } // last generation allocated
 func buildingKey(name string) string    { return "rm:" + name + ":building" }    // generation being rebuilt
 func rebuildLockKey(name string) string { return "rm:" + name + ":rebuild-lock" }
-
-func activeGeneration(ctx context.Context, rdb redis.UniversalClient, name string) (string, error) {
-	gen, err := rdb.Get(ctx, ActiveKey(name)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
-	return gen, err
-}
 
 const lockTTL = 30 * time.Second
 

@@ -32,14 +32,21 @@ func padPosition(p eventstore.Position) string { return fmt.Sprintf("%020d", uin
 // ActivePrefix returns the key prefix of the served generation of a
 // projection, or "" when the projection has never run.
 func ActivePrefix(ctx context.Context, rdb redis.UniversalClient, name string) (string, error) {
+	gen, err := activeGeneration(ctx, rdb, name)
+	if gen == "" || err != nil {
+		return "", err
+	}
+	return GenPrefix(name, gen), nil
+}
+
+// activeGeneration returns the served generation of a projection, or ""
+// when the projection has never run.
+func activeGeneration(ctx context.Context, rdb redis.UniversalClient, name string) (string, error) {
 	gen, err := rdb.Get(ctx, ActiveKey(name)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
-	if err != nil {
-		return "", err
-	}
-	return GenPrefix(name, gen), nil
+	return gen, err
 }
 
 // Checkpoint returns the last global position applied by the generation at
