@@ -51,13 +51,12 @@ type ConventionTerms struct {
 }
 
 // Convention is the agreement drafted when a pupil confirms a placement.
+// Its status machine is its ConventionProgress.
 type Convention struct {
+	ConventionProgress
 	Terms      ConventionTerms
 	Hash       string
 	Signatures map[Role]Signature // on the current document
-	Roles      []Role             // required on the current document
-	Signed     bool
-	Cancelled  bool
 	exists     bool
 }
 
@@ -67,9 +66,10 @@ func (c *Convention) Exists() bool { return c.exists }
 func (c *Convention) Drafted() ConventionDrafted { return c.Terms.Drafted }
 
 func (c *Convention) Apply(e Event) {
+	c.ConventionProgress.Apply(e)
 	switch ev := e.(type) {
 	case *ConventionDrafted:
-		c.Terms, c.Hash, c.Roles, c.exists = ConventionTerms{Drafted: *ev}, ev.DocumentHash, ev.RequiredRoles, true
+		c.Terms, c.Hash, c.exists = ConventionTerms{Drafted: *ev}, ev.DocumentHash, true
 		c.Signatures = map[Role]Signature{}
 	case *ConventionCompleted:
 		if ev.Party == "employer" {
@@ -77,33 +77,78 @@ func (c *Convention) Apply(e Event) {
 		} else {
 			c.Terms.ReferentTeacher, c.Terms.BothGuardians = ev.ReferentTeacher, ev.BothGuardians
 		}
-		// a new version of the document: signatures given before are void
-		c.Hash, c.Roles, c.Signatures = ev.DocumentHash, ev.RequiredRoles, map[Role]Signature{}
+		c.Hash, c.Signatures = ev.DocumentHash, map[Role]Signature{}
 	case *ConventionSignatureAdded:
 		c.Signatures[ev.Role] = Signature{Role: ev.Role, SignerName: ev.SignerName, DocumentHash: ev.DocumentHash, SignedAt: ev.SignedAt}
+	}
+}
+
+// ConventionProgress is how far a convention has gone: the parts filled
+// in, the roles the current document requires and those that signed it,
+// signed or cancelled. It is the convention's status machine, folded by
+// the aggregate and by the read models alike, and small enough for a read
+// model to keep one per convention.
+type ConventionProgress struct {
+	EmployerPart bool   `json:"employer_part,omitempty"` // the employer filled in its part
+	SchoolPart   bool   `json:"school_part,omitempty"`
+	Roles        []Role `json:"roles,omitempty"`     // required on the current document
+	SignedBy     []Role `json:"signed_by,omitempty"` // who signed the current document
+	Signed       bool   `json:"signed,omitempty"`
+	Cancelled    bool   `json:"cancelled,omitempty"`
+}
+
+// Apply folds a convention event.
+func (p *ConventionProgress) Apply(e Event) {
+	switch ev := e.(type) {
+	case *ConventionDrafted:
+		*p = ConventionProgress{Roles: ev.RequiredRoles}
+	case *ConventionCompleted:
+		if ev.Party == "employer" {
+			p.EmployerPart = ev.Tutor != nil
+		} else {
+			p.SchoolPart = ev.ReferentTeacher != nil
+		}
+		// a new version of the document: signatures given before are void
+		p.Roles, p.SignedBy = ev.RequiredRoles, nil
+	case *ConventionSignatureAdded:
+		if !contains(p.SignedBy, ev.Role) {
+			p.SignedBy = append(p.SignedBy, ev.Role)
+		}
 	case *ConventionSigned:
-		c.Signed = true
+		p.Signed = true
 	case *ConventionCancelled:
-		c.Cancelled = true
+		p.Cancelled = true
 	}
 }
 
 // Complete reports whether the employer and the school filled in their parts.
-func (c *Convention) Complete() bool { return c.Terms.Tutor != nil && c.Terms.ReferentTeacher != nil }
+func (p *ConventionProgress) Complete() bool { return p.EmployerPart && p.SchoolPart }
 
 // Status is draft, ready, signing, signed or cancelled.
-func (c *Convention) Status() string {
+func (p *ConventionProgress) Status() string {
 	switch {
-	case c.Cancelled:
+	case p.Cancelled:
 		return ConvCancelled
-	case c.Signed:
+	case p.Signed:
 		return ConvSigned
-	case len(c.Signatures) > 0:
+	case len(p.SignedBy) > 0:
 		return ConvSigning
-	case c.Complete():
+	case p.Complete():
 		return ConvReady
 	}
 	return ConvDraft
+}
+
+// MissingRoles lists the required roles that have not signed the current
+// document yet.
+func (p *ConventionProgress) MissingRoles() []Role {
+	var out []Role
+	for _, r := range p.Roles {
+		if !contains(p.SignedBy, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // DraftInput is what the convention is drafted from.
@@ -320,18 +365,6 @@ func roleNames(rs []Role) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = string(r)
-	}
-	return out
-}
-
-// MissingRoles lists the required roles that have not signed the current
-// document yet.
-func (c *Convention) MissingRoles() []Role {
-	var out []Role
-	for _, r := range c.Roles {
-		if _, ok := c.Signatures[r]; !ok {
-			out = append(out, r)
-		}
 	}
 	return out
 }

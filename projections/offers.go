@@ -1,14 +1,9 @@
 package projections
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"passerelle/domain"
 )
@@ -61,40 +56,43 @@ type Offers struct{}
 
 func (Offers) Name() string { return OffersName }
 
-func (Offers) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
-	switch e := ev.Data.(type) {
-	case *domain.OfferPosted:
-		d := OfferDoc{
+func (Offers) Touches(ev Event, _ Docs) []Ref {
+	if cat, id := subject(ev); cat == "offer" {
+		return []Ref{ref[OfferDoc](OfferDocKey(id))}
+	}
+	return nil
+}
+
+func (Offers) Apply(ev Event, docs Docs) {
+	_, id := subject(ev)
+	if e, ok := ev.Data.(*domain.OfferPosted); ok {
+		d := &OfferDoc{
 			ID: e.OfferID, Title: e.Title, Description: e.Description, EmployerID: e.EmployerID,
 			EmployerName: e.EmployerName, Sector: e.Sector, Grades: e.Grades, Weeks: e.Weeks,
 			SeatsPerWeek: e.Seats, SeatsByWeek: map[string]WeekSeat{}, CommuneCode: e.CommuneCode,
-			Department: e.Department, Address: e.Address, Lat: e.Lat, Lon: e.Lon, Status: "open",
+			Department: e.Department, Address: e.Address, Lat: e.Lat, Lon: e.Lon,
 			Reserved: e.Reserved, DailyHours: e.DailyHours, PostedAt: ev.OccurredAt,
 		}
 		for _, w := range e.Weeks {
 			d.SeatsByWeek[w] = WeekSeat{Total: e.Seats, Available: e.Seats}
 		}
-		d.sum()
-		cmds := []Cmd{setJSON(v.Key(OfferDocKey(d.ID)), d)}
-		return append(cmds, d.index(v, "SADD")...), nil
+		d.recount()
+		docs[OfferDocKey(id)] = d
+		return
+	}
+	d := doc[OfferDoc](docs, OfferDocKey(id))
+	if d == nil {
+		return // an event for an offer this model never saw
+	}
+	switch e := ev.Data.(type) {
 	case *domain.OfferWithdrawn:
-		d, err := loadOffer(ctx, v, e.OfferID)
-		if err != nil || d == nil {
-			return nil, err
-		}
-		cmds := d.index(v, "SREM")
 		d.Status = "withdrawn"
-		return append(cmds, setJSON(v.Key(OfferDocKey(d.ID)), d)), nil
+	case *domain.OfferReopened:
+		if d.Status == "withdrawn" {
+			d.Status = ""
+			d.recount()
+		}
 	case *domain.OfferAmended:
-		d, err := loadOffer(ctx, v, e.OfferID)
-		if err != nil || d == nil {
-			return nil, err
-		}
-		open := d.Status != "withdrawn"
-		var cmds []Cmd
-		if open {
-			cmds = d.index(v, "SREM")
-		}
 		held := map[string]int{}
 		for w, ws := range d.SeatsByWeek {
 			held[w] = ws.Total - ws.Available
@@ -105,67 +103,59 @@ func (Offers) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
 		for _, w := range e.Weeks {
 			d.SeatsByWeek[w] = WeekSeat{Total: e.Seats, Available: e.Seats - held[w]}
 		}
-		d.sum()
-		if open {
-			d.setOpenStatus()
-			cmds = append(cmds, d.index(v, "SADD")...)
-		}
-		return append(cmds, setJSON(v.Key(OfferDocKey(d.ID)), d)), nil
-	case *domain.OfferReopened:
-		d, err := loadOffer(ctx, v, e.OfferID)
-		if err != nil || d == nil || d.Status != "withdrawn" {
-			return nil, err
-		}
-		d.setOpenStatus()
-		return append(d.index(v, "SADD"), setJSON(v.Key(OfferDocKey(d.ID)), d)), nil
+		d.recount()
 	case *domain.SeatHeld:
-		return seatChange(ctx, v, e.OfferID, e.Weeks, -1)
+		d.moveSeats(e.Weeks, -1)
 	case *domain.SeatReleased:
-		return seatChange(ctx, v, e.OfferID, e.Weeks, +1)
+		d.moveSeats(e.Weeks, +1)
 	}
-	return nil, nil
 }
 
-// seatChange moves seats of an offer. Only the availability sets can
-// change, so only they are written: the word sets alone hold dozens.
-func seatChange(ctx context.Context, v View, offerID string, weeks []string, delta int) ([]Cmd, error) {
-	d, err := loadOffer(ctx, v, offerID)
-	if err != nil || d == nil {
-		return nil, err
-	}
-	before := d.availability()
+func (d *OfferDoc) moveSeats(weeks []string, delta int) {
 	for _, w := range weeks {
 		s := d.SeatsByWeek[w]
 		s.Available += delta
 		d.SeatsByWeek[w] = s
 	}
-	d.sum()
-	if d.Status != "withdrawn" {
-		d.setOpenStatus()
-	}
-	after := d.availability()
-	var cmds []Cmd
-	for _, s := range before {
-		if !slices.Contains(after, s) {
-			cmds = append(cmds, Cmd{"SREM", v.Key(s), d.ID})
-		}
-	}
-	for _, s := range after {
-		if !slices.Contains(before, s) {
-			cmds = append(cmds, Cmd{"SADD", v.Key(s), d.ID})
-		}
-	}
-	return append(cmds, setJSON(v.Key(OfferDocKey(d.ID)), d)), nil
+	d.recount()
 }
 
-// availability lists the availability sets the offer is in: none once
-// withdrawn.
-func (d *OfferDoc) availability() []string {
+// recount sums the seats of the weeks. An offer that is not withdrawn is
+// open, or full when every seat of every week is held.
+func (d *OfferDoc) recount() {
+	d.SeatsTotal, d.SeatsAvailable = 0, 0
+	for _, s := range d.SeatsByWeek {
+		d.SeatsTotal += s.Total
+		d.SeatsAvailable += s.Available
+	}
+	if d.Status != "withdrawn" {
+		d.Status = "open"
+		if d.SeatsAvailable <= 0 {
+			d.Status = "full"
+		}
+	}
+}
+
+// Entries puts an offer that is not withdrawn in the search indexes: open,
+// by sector, place, grade, week, word and reservation, available (per week
+// and at all) while it has a free seat, and on the map.
+func (d *OfferDoc) Entries() []Entry {
 	if d.Status == "withdrawn" {
 		return nil
 	}
-	var sets []string
-	for _, w := range d.Weeks {
+	words := Words(d.Title + " " + d.Description)
+	sets := make([]string, 0, 8+len(d.Grades)+2*len(d.Weeks)+len(words)+len(d.Reserved.Schools))
+	sets = append(sets, OfferIndexOpen(), OfferIndex("sector", d.Sector), OfferIndex("department", d.Department), OfferIndex("commune", d.CommuneCode))
+	for i, g := range d.Grades {
+		if !slices.Contains(d.Grades[:i], g) {
+			sets = append(sets, OfferIndex("grade", string(g)))
+		}
+	}
+	for i, w := range d.Weeks {
+		if slices.Contains(d.Weeks[:i], w) {
+			continue
+		}
+		sets = append(sets, OfferIndex("week", w))
 		if d.SeatsByWeek[w].Available > 0 {
 			sets = append(sets, OfferIndex("available", w))
 		}
@@ -173,43 +163,7 @@ func (d *OfferDoc) availability() []string {
 	if d.SeatsAvailable > 0 {
 		sets = append(sets, OfferIndexAvailable())
 	}
-	return sets
-}
-
-// setOpenStatus: an offer taking applications is open, or full when every
-// seat of every week is held.
-func (d *OfferDoc) setOpenStatus() {
-	d.Status = "open"
-	if d.SeatsAvailable <= 0 {
-		d.Status = "full"
-	}
-}
-
-func (d *OfferDoc) sum() {
-	d.SeatsTotal, d.SeatsAvailable = 0, 0
-	for _, s := range d.SeatsByWeek {
-		d.SeatsTotal += s.Total
-		d.SeatsAvailable += s.Available
-	}
-}
-
-// index adds (SADD) or removes (SREM) the offer from the search indexes.
-// Removing then re-adding around a change keeps the availability sets right.
-func (d *OfferDoc) index(v View, op string) []Cmd {
-	sets := []string{OfferIndexOpen(), OfferIndex("sector", d.Sector), OfferIndex("department", d.Department), OfferIndex("commune", d.CommuneCode)}
-	for _, g := range d.Grades {
-		sets = append(sets, OfferIndex("grade", string(g)))
-	}
-	for _, w := range d.Weeks {
-		sets = append(sets, OfferIndex("week", w))
-		if op == "SREM" || d.SeatsByWeek[w].Available > 0 {
-			sets = append(sets, OfferIndex("available", w))
-		}
-	}
-	if op == "SREM" || d.SeatsAvailable > 0 {
-		sets = append(sets, OfferIndexAvailable())
-	}
-	for _, w := range Words(d.Title + " " + d.Description) {
+	for _, w := range words {
 		sets = append(sets, OfferIndex("word", w))
 	}
 	r := d.Reserved
@@ -222,45 +176,16 @@ func (d *OfferDoc) index(v View, op string) []Cmd {
 	if r.QPV {
 		sets = append(sets, OfferIndex("reserved", "qpv"))
 	}
-	for _, u := range r.Schools {
-		sets = append(sets, OfferIndex("reserved", "school:"+u))
+	for i, u := range r.Schools {
+		if !slices.Contains(r.Schools[:i], u) {
+			sets = append(sets, OfferIndex("reserved", "school:"+u))
+		}
 	}
-	cmds := make([]Cmd, 0, len(sets)+1)
+	entries := make([]Entry, 0, len(sets)+1)
 	for _, s := range sets {
-		cmds = append(cmds, Cmd{op, v.Key(s), d.ID})
+		entries = append(entries, member(s, d.ID))
 	}
-	if op == "SADD" {
-		cmds = append(cmds, Cmd{"GEOADD", v.Key(OfferGeo()), d.Lon, d.Lat, d.ID})
-	} else {
-		cmds = append(cmds, Cmd{"ZREM", v.Key(OfferGeo()), d.ID})
-	}
-	return cmds
-}
-
-func loadOffer(ctx context.Context, v View, id string) (*OfferDoc, error) {
-	var d OfferDoc
-	ok, err := getJSON(ctx, v.RDB, v.Key(OfferDocKey(id)), &d)
-	if !ok {
-		return nil, err // an event for an offer this model never saw: nothing to change
-	}
-	return &d, nil
-}
-
-func setJSON(key string, v any) Cmd {
-	b, _ := json.Marshal(v) // read-model structs: cannot fail
-	return Cmd{"SET", key, string(b)}
-}
-
-// getJSON reads a JSON document; ok is false when the key is missing.
-func getJSON(ctx context.Context, rdb redis.UniversalClient, key string, v any) (bool, error) {
-	b, err := rdb.Get(ctx, key).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, json.Unmarshal(b, v)
+	return append(entries, point(OfferGeo(), d.ID, d.Lon, d.Lat))
 }
 
 // Words splits text into the lower-case, accent-folded words that full-text

@@ -2,12 +2,14 @@ package projections
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"passerelle/domain"
+	"passerelle/eventstore"
 )
 
 // PlacementsName is the projection of applications and conventions.
@@ -74,7 +76,7 @@ func EmployerApplicationsKey(id string) string { return "employer:" + id + ":app
 // EmployersKey is the set of registered employers; PupilInfoKey exists for
 // every registered pupil (lists of an unknown one answer 404).
 func EmployersKey() string          { return "employers" }
-func PupilInfoKey(id string) string { return pupilInfoKey(id) }
+func PupilInfoKey(id string) string { return "pupil:" + id + ":info" }
 
 // School and pupil follow-up keys (no personal data: ids and counts only).
 func SchoolsKey() string                     { return "schools" }
@@ -84,9 +86,6 @@ func SchoolPupilsKey(uai string) string      { return "school:" + uai + ":pupils
 func SchoolPlacedKey(uai string) string      { return "school:" + uai + ":placed" }
 func SchoolSignedKey(uai string) string      { return "school:" + uai + ":signed" }
 func SchoolConventionsKey(uai string) string { return "school:" + uai + ":conventions" }
-func pupilInfoKey(id string) string          { return "pupil:" + id + ":info" }
-func pupilPlacementsKey(id string) string    { return "pupil:" + id + ":placements" }
-func pupilSignedKey(id string) string        { return "pupil:" + id + ":signed" }
 
 // SchoolInfo is what the follow-up keeps of a school.
 type SchoolInfo struct {
@@ -114,208 +113,262 @@ func SchoolClassKey(uai, className string) string { return "school:" + uai + ":c
 // time at which they expire; the expiry scheduler reads it.
 func DeadlinesKey() string { return "deadlines" }
 
-// Placements projects application and convention status.
+// Placements projects the registrations, applications and conventions.
 type Placements struct{}
 
 func (Placements) Name() string { return PlacementsName }
 
-func (Placements) Handle(ctx context.Context, v View, ev Event) ([]Cmd, error) {
+// Internal documents of the model, beside those the API reads.
+func employerKey(id string) string    { return "employer:" + id + ":info" }
+func classNamesKey(uai string) string { return "school:" + uai + ":class-names" }
+
+func (Placements) Touches(ev Event, docs Docs) []Ref {
+	cat, id := subject(ev)
 	switch e := ev.Data.(type) {
-	case *domain.SchoolRegistered:
-		info := SchoolInfo{UAI: e.UAI, Name: e.Name, Department: e.Department, Kind: e.Kind, EducationPriority: e.EducationPriority, QPV: e.QPV}
-		return []Cmd{
-			setJSON(v.Key(SchoolInfoKey(e.UAI)), info),
-			{"SADD", v.Key(SchoolsKey()), e.UAI},
-			{"SADD", v.Key(DepartmentSchoolsKey(e.Department)), e.UAI},
-		}, nil
 	case *domain.EmployerRegistered:
-		return []Cmd{{"SADD", v.Key(EmployersKey()), e.EmployerID}}, nil
+		return []Ref{ref[employerDoc](employerKey(id))}
+	case *domain.SchoolRegistered:
+		return []Ref{ref[SchoolInfo](SchoolInfoKey(id))}
 	case *domain.PupilRegistered:
-		cmds := []Cmd{
-			setJSON(v.Key(pupilInfoKey(e.PupilID)), PupilInfo{School: e.SchoolUAI, Grade: e.Grade, ClassName: e.ClassName}),
-			{"SADD", v.Key(SchoolPupilsKey(e.SchoolUAI)), e.PupilID},
+		return []Ref{ref[pupilDoc](PupilInfoKey(id)), ref[classNames](classNamesKey(e.SchoolUAI))}
+	case *domain.PupilForgotten:
+		// the pupil's applications copied the motivation
+		refs := []Ref{ref[pupilDoc](PupilInfoKey(id))}
+		if p := doc[pupilDoc](docs, PupilInfoKey(id)); p != nil {
+			for _, a := range p.Applications {
+				refs = append(refs, ref[applicationDoc](ApplicationDocKey(a)))
+			}
 		}
-		if e.ClassName != "" {
-			cmds = append(cmds, Cmd{"SADD", v.Key(SchoolClassesKey(e.SchoolUAI)), e.ClassName},
-				Cmd{"SADD", v.Key(SchoolClassKey(e.SchoolUAI, e.ClassName)), e.PupilID})
-		}
-		return cmds, nil
-	case *domain.PupilWeeksReserved:
-		return pupilSet(ctx, v, e.PupilID, pupilPlacementsKey, SchoolPlacedKey, "SADD", e.ApplicationID)
-	case *domain.PupilWeeksReleased:
-		return pupilSet(ctx, v, e.PupilID, pupilPlacementsKey, SchoolPlacedKey, "SREM", e.ApplicationID)
+		return refs
+	case *domain.PupilWeeksReserved, *domain.PupilWeeksReleased:
+		return []Ref{ref[pupilDoc](PupilInfoKey(id))}
 	case *domain.ApplicationSubmitted:
-		d := ApplicationDoc{
+		return []Ref{ref[applicationDoc](ApplicationDocKey(id)), ref[pupilDoc](PupilInfoKey(e.PupilID))}
+	case *domain.ConventionSigned, *domain.ConventionCancelled:
+		// the pupil's follow-up counts signed conventions
+		refs := []Ref{ref[conventionDoc](ConventionDocKey(id))}
+		if c := doc[conventionDoc](docs, ConventionDocKey(id)); c != nil {
+			refs = append(refs, ref[pupilDoc](PupilInfoKey(c.PupilID)))
+		}
+		return refs
+	}
+	switch cat {
+	case "application":
+		return []Ref{ref[applicationDoc](ApplicationDocKey(id))}
+	case "convention":
+		return []Ref{ref[conventionDoc](ConventionDocKey(id))}
+	}
+	return nil
+}
+
+func (Placements) Apply(ev Event, docs Docs) {
+	_, id := subject(ev)
+	switch e := ev.Data.(type) {
+	case *domain.EmployerRegistered:
+		docs[employerKey(id)] = &employerDoc{ID: id}
+	case *domain.SchoolRegistered:
+		docs[SchoolInfoKey(id)] = &SchoolInfo{UAI: e.UAI, Name: e.Name, Department: e.Department, Kind: e.Kind, EducationPriority: e.EducationPriority, QPV: e.QPV}
+	case *domain.PupilRegistered:
+		docs[PupilInfoKey(id)] = &pupilDoc{ID: id, PupilInfo: PupilInfo{School: e.SchoolUAI, Grade: e.Grade, ClassName: e.ClassName}}
+		if e.ClassName != "" {
+			c := create[classNames](docs, classNamesKey(e.SchoolUAI))
+			c.School = e.SchoolUAI
+			c.Names = addOnce(c.Names, e.ClassName)
+		}
+	case *domain.PupilForgotten:
+		// erase the personal data this model copied; ids and counts stay
+		for _, d := range docs {
+			if a, ok := d.(*applicationDoc); ok {
+				a.Motivation, a.Erased = "", true
+			}
+		}
+	case *domain.ApplicationSubmitted:
+		docs[ApplicationDocKey(id)] = &applicationDoc{Position: ev.Position, ApplicationDoc: ApplicationDoc{
 			ID: e.ApplicationID, OfferID: e.OfferID, EmployerID: e.EmployerID, PupilID: e.PupilID,
 			SchoolUAI: e.SchoolUAI, Grade: e.Grade, Status: domain.StatusSubmitted, Weeks: e.Weeks,
 			Motivation: e.Motivation, Erased: e.Erased, SubmittedAt: e.SubmittedAt, UpdatedAt: ev.OccurredAt,
+		}}
+		if p := doc[pupilDoc](docs, PupilInfoKey(e.PupilID)); p != nil {
+			p.Applications = addOnce(p.Applications, id)
 		}
-		score := float64(ev.Position)
-		return []Cmd{
-			setJSON(v.Key(ApplicationDocKey(d.ID)), d),
-			{"ZADD", v.Key(PupilApplicationsKey(d.PupilID)), score, d.ID},
-			{"ZADD", v.Key(EmployerApplicationsKey(d.EmployerID)), score, d.ID},
-			{"ZADD", v.Key(DeadlinesKey()), d.SubmittedAt.Add(domain.AnswerWithin).Unix(), d.ID},
-		}, nil
-	case *domain.PupilForgotten:
-		// erase the personal data this model copied; ids and counts stay
-		ids, err := v.RDB.ZRange(ctx, v.Key(PupilApplicationsKey(e.PupilID)), 0, -1).Result()
-		if err != nil {
-			return nil, err
-		}
-		var cmds []Cmd
-		for _, id := range ids {
-			var d ApplicationDoc
-			ok, err := getJSON(ctx, v.RDB, v.Key(ApplicationDocKey(id)), &d)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				d.Motivation, d.Erased = "", true
-				cmds = append(cmds, setJSON(v.Key(ApplicationDocKey(id)), d))
-			}
-		}
-		return cmds, nil
-	case *domain.ApplicationRead:
-		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusRead, "")
-	case *domain.ApplicationAccepted:
-		cmds, err := appStatus(ctx, v, ev, e.ApplicationID, domain.StatusAccepted, "")
-		if len(cmds) > 0 {
-			cmds = append(cmds, Cmd{"ZADD", v.Key(DeadlinesKey()), e.AcceptedAt.Add(domain.ConfirmWithin).Unix(), e.ApplicationID})
-		}
-		return cmds, err
-	case *domain.ApplicationRejected:
-		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusRejected, "")
-	case *domain.ApplicationWithdrawn:
-		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusWithdrawn, "")
-	case *domain.ApplicationConfirmed:
-		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusConfirmed, e.ConventionID)
-	case *domain.ApplicationCancelled:
-		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusCancelled, "")
-	case *domain.ApplicationExpired:
-		return appStatus(ctx, v, ev, e.ApplicationID, domain.StatusExpired, "")
 	case *domain.ConventionDrafted:
-		d := ConventionDoc{
-			ID: e.ConventionID, ApplicationID: e.ApplicationID, OfferID: e.OfferID, EmployerID: e.EmployerID,
-			EmployerName: e.EmployerName, PupilID: e.PupilID, SchoolUAI: e.SchoolUAI, SchoolName: e.SchoolName,
-			Weeks: e.Weeks, StartDate: e.StartDate, EndDate: e.EndDate, OfferTitle: e.OfferTitle, Address: e.Address,
-			DailyHours: e.DailyHours, Status: domain.ConvDraft, DocumentHash: e.DocumentHash,
-			Signatures: []domain.Signature{}, RequiredRoles: e.RequiredRoles, MissingRoles: e.RequiredRoles,
+		docs[ConventionDocKey(id)] = newConvention(e)
+	case *domain.PupilWeeksReserved:
+		if p := doc[pupilDoc](docs, PupilInfoKey(id)); p != nil {
+			p.Placements = addOnce(p.Placements, e.ApplicationID)
 		}
-		return []Cmd{
-			setJSON(v.Key(ConventionDocKey(d.ID)), d),
-			{"SADD", v.Key(SchoolConventionsKey(d.SchoolUAI)), d.ID},
-		}, nil
+	case *domain.PupilWeeksReleased:
+		if p := doc[pupilDoc](docs, PupilInfoKey(id)); p != nil {
+			p.Placements = remove(p.Placements, e.ApplicationID)
+		}
+	default:
+		followUp(ev, docs)
+	}
+}
+
+// followUp folds the events that follow an application or a convention
+// into their documents, when known; a signed convention counts for its
+// pupil.
+func followUp(ev Event, docs Docs) {
+	cat, id := subject(ev)
+	if a := doc[applicationDoc](docs, ApplicationDocKey(id)); cat == "application" && a != nil {
+		a.apply(ev)
+	}
+	c := doc[conventionDoc](docs, ConventionDocKey(id))
+	if cat != "convention" || c == nil {
+		return
+	}
+	c.apply(ev.Data)
+	if p := doc[pupilDoc](docs, PupilInfoKey(c.PupilID)); p != nil {
+		p.Signed = remove(p.Signed, id)
+		if c.Status == domain.ConvSigned {
+			p.Signed = append(p.Signed, id)
+		}
+	}
+}
+
+func addOnce(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+func remove(list []string, s string) []string {
+	return slices.DeleteFunc(list, func(x string) bool { return x == s })
+}
+
+// employerDoc is a registered employer.
+type employerDoc struct {
+	ID string `json:"employer_id"`
+}
+
+func (d *employerDoc) Entries() []Entry { return []Entry{member(EmployersKey(), d.ID)} }
+
+// Entries list a school among the schools, nationally and in its
+// département.
+func (s *SchoolInfo) Entries() []Entry {
+	return []Entry{member(SchoolsKey(), s.UAI), member(DepartmentSchoolsKey(s.Department), s.UAI)}
+}
+
+// classNames are the names of a school's classes, which its pupils share.
+type classNames struct {
+	School string   `json:"school_uai"`
+	Names  []string `json:"names"`
+}
+
+func (c *classNames) Entries() []Entry {
+	out := make([]Entry, len(c.Names))
+	for i, n := range c.Names {
+		out[i] = member(SchoolClassesKey(c.School), n)
+	}
+	return out
+}
+
+// pupilDoc is the follow-up of a pupil: PupilInfo, which the API reads,
+// and the ids behind the school's lists.
+type pupilDoc struct {
+	ID string `json:"pupil_id"`
+	PupilInfo
+	Applications []string `json:"applications,omitempty"`       // submitted
+	Placements   []string `json:"placements,omitempty"`         // applications holding the pupil's weeks
+	Signed       []string `json:"signed_conventions,omitempty"` // signed conventions
+}
+
+// Entries list the pupil in the school's sets: registered, in a class,
+// placed while some weeks are reserved, signed while a convention is.
+func (p *pupilDoc) Entries() []Entry {
+	out := []Entry{member(SchoolPupilsKey(p.School), p.ID)}
+	if p.ClassName != "" {
+		out = append(out, member(SchoolClassKey(p.School, p.ClassName), p.ID))
+	}
+	if len(p.Placements) > 0 {
+		out = append(out, member(SchoolPlacedKey(p.School), p.ID))
+	}
+	if len(p.Signed) > 0 {
+		out = append(out, member(SchoolSignedKey(p.School), p.ID))
+	}
+	return out
+}
+
+// applicationDoc is ApplicationDoc and what its entries need besides.
+type applicationDoc struct {
+	ApplicationDoc
+	Position   eventstore.Position `json:"position"` // of the submission: the order of the lists
+	AcceptedAt time.Time           `json:"accepted_at,omitzero"`
+}
+
+// aggregate is the application as the domain folds it.
+func (a *applicationDoc) aggregate() domain.Application {
+	return domain.Application{Status: a.Status, AcceptedAt: a.AcceptedAt, ConventionID: a.ConventionID,
+		Submitted: domain.ApplicationSubmitted{SubmittedAt: a.SubmittedAt}}
+}
+
+func (a *applicationDoc) apply(ev Event) {
+	agg := a.aggregate()
+	agg.Apply(ev.Data)
+	a.Status, a.AcceptedAt, a.ConventionID, a.UpdatedAt = agg.Status, agg.AcceptedAt, agg.ConventionID, ev.OccurredAt
+	a.Accepted = a.Accepted || a.Status == domain.StatusAccepted
+}
+
+// Entries list the application for its pupil and its employer, and under
+// its deadline while it has one.
+func (a *applicationDoc) Entries() []Entry {
+	out := []Entry{
+		scored(PupilApplicationsKey(a.PupilID), a.ID, float64(a.Position)),
+		scored(EmployerApplicationsKey(a.EmployerID), a.ID, float64(a.Position)),
+	}
+	agg := a.aggregate()
+	if t, ok := agg.Deadline(); ok {
+		out = append(out, scored(DeadlinesKey(), a.ID, float64(t.Unix())))
+	}
+	return out
+}
+
+// conventionDoc is ConventionDoc and the domain's progress of the
+// convention, which its status and missing roles come from.
+type conventionDoc struct {
+	ConventionDoc
+	Progress domain.ConventionProgress `json:"progress"`
+}
+
+func newConvention(e *domain.ConventionDrafted) *conventionDoc {
+	c := &conventionDoc{ConventionDoc: ConventionDoc{
+		ID: e.ConventionID, ApplicationID: e.ApplicationID, OfferID: e.OfferID, EmployerID: e.EmployerID,
+		EmployerName: e.EmployerName, PupilID: e.PupilID, SchoolUAI: e.SchoolUAI, SchoolName: e.SchoolName,
+		Weeks: e.Weeks, StartDate: e.StartDate, EndDate: e.EndDate, OfferTitle: e.OfferTitle, Address: e.Address,
+		DailyHours: e.DailyHours, DocumentHash: e.DocumentHash, Signatures: []domain.Signature{},
+	}}
+	c.progressed(e)
+	return c
+}
+
+func (c *conventionDoc) apply(e domain.Event) {
+	switch e := e.(type) {
 	case *domain.ConventionCompleted:
-		return updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) {
-			if e.Party == "employer" {
-				d.Tutor, d.Activities = e.Tutor, e.Activities
-			} else {
-				d.ReferentTeacher, d.BothGuardians = e.ReferentTeacher, e.BothGuardians
-			}
-			d.DocumentHash, d.RequiredRoles, d.Signatures = e.DocumentHash, e.RequiredRoles, []domain.Signature{}
-			d.Status = domain.ConvDraft
-			if d.Tutor != nil && d.ReferentTeacher != nil {
-				d.Status = domain.ConvReady
-			}
-		})
+		if e.Party == "employer" {
+			c.Tutor, c.Activities = e.Tutor, e.Activities
+		} else {
+			c.ReferentTeacher, c.BothGuardians = e.ReferentTeacher, e.BothGuardians
+		}
+		c.DocumentHash, c.Signatures = e.DocumentHash, []domain.Signature{}
 	case *domain.ConventionSignatureAdded:
-		return updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) {
-			d.Signatures = append(d.Signatures, domain.Signature{Role: e.Role, SignerName: e.SignerName, DocumentHash: e.DocumentHash, SignedAt: e.SignedAt})
-			d.Status = domain.ConvSigning
-		})
-	case *domain.ConventionSigned:
-		var pupil string
-		cmds, err := updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) { d.Status, pupil = domain.ConvSigned, d.PupilID })
-		if err != nil || pupil == "" {
-			return cmds, err
-		}
-		more, err := pupilSet(ctx, v, pupil, pupilSignedKey, SchoolSignedKey, "SADD", e.ConventionID)
-		return append(cmds, more...), err
+		c.Signatures = append(c.Signatures, domain.Signature{Role: e.Role, SignerName: e.SignerName, DocumentHash: e.DocumentHash, SignedAt: e.SignedAt})
 	case *domain.ConventionCancelled:
-		var pupil string
-		cmds, err := updateConvention(ctx, v, e.ConventionID, func(d *ConventionDoc) {
-			d.Status, d.CancelReason, pupil = domain.ConvCancelled, e.Reason, d.PupilID
-		})
-		if err != nil || pupil == "" {
-			return cmds, err
-		}
-		more, err := pupilSet(ctx, v, pupil, pupilSignedKey, SchoolSignedKey, "SREM", e.ConventionID)
-		return append(cmds, more...), err
+		c.CancelReason = e.Reason
 	}
-	return nil, nil
+	c.progressed(e)
 }
 
-// pupilSet adds (SADD) or removes (SREM) member from one of the pupil's
-// sets, and keeps the pupil in the school's matching set while the pupil's
-// set is not empty.
-func pupilSet(ctx context.Context, v View, pupilID string, pupilKey, schoolKey func(string) string, op, member string) ([]Cmd, error) {
-	var info PupilInfo
-	if ok, err := getJSON(ctx, v.RDB, v.Key(pupilInfoKey(pupilID)), &info); !ok {
-		return nil, err
-	}
-	key := v.Key(pupilKey(pupilID))
-	members, err := v.RDB.SMembers(ctx, key).Result()
-	if err != nil {
-		return nil, err
-	}
-	n := len(members)
-	has := false
-	for _, m := range members {
-		has = has || m == member
-	}
-	switch {
-	case op == "SADD" && !has:
-		n++
-	case op == "SREM" && has:
-		n--
-	}
-	cmds := []Cmd{{op, key, member}}
-	if n > 0 {
-		return append(cmds, Cmd{"SADD", v.Key(schoolKey(info.School)), pupilID}), nil
-	}
-	return append(cmds, Cmd{"SREM", v.Key(schoolKey(info.School)), pupilID}), nil
+// progressed folds e into the convention's progress and shows it.
+func (c *conventionDoc) progressed(e domain.Event) {
+	c.Progress.Apply(e)
+	c.Status, c.RequiredRoles = c.Progress.Status(), c.Progress.Roles
+	c.MissingRoles = append([]domain.Role{}, c.Progress.MissingRoles()...)
 }
 
-func updateConvention(ctx context.Context, v View, id string, change func(*ConventionDoc)) ([]Cmd, error) {
-	var d ConventionDoc
-	if ok, err := getJSON(ctx, v.RDB, v.Key(ConventionDocKey(id)), &d); !ok {
-		return nil, err
-	}
-	change(&d)
-	d.MissingRoles = []domain.Role{}
-	for _, r := range d.RequiredRoles {
-		if !signed(d.Signatures, r) {
-			d.MissingRoles = append(d.MissingRoles, r)
-		}
-	}
-	return []Cmd{setJSON(v.Key(ConventionDocKey(d.ID)), d)}, nil
-}
-
-func signed(sigs []domain.Signature, r domain.Role) bool {
-	for _, s := range sigs {
-		if s.Role == r {
-			return true
-		}
-	}
-	return false
-}
-
-func appStatus(ctx context.Context, v View, ev Event, id, status, conventionID string) ([]Cmd, error) {
-	var d ApplicationDoc
-	if ok, err := getJSON(ctx, v.RDB, v.Key(ApplicationDocKey(id)), &d); !ok {
-		return nil, err
-	}
-	d.Status, d.UpdatedAt = status, ev.OccurredAt
-	d.Accepted = d.Accepted || status == domain.StatusAccepted
-	if conventionID != "" {
-		d.ConventionID = conventionID
-	}
-	cmds := []Cmd{setJSON(v.Key(ApplicationDocKey(id)), d)}
-	if status != domain.StatusRead && status != domain.StatusAccepted {
-		cmds = append(cmds, Cmd{"ZREM", v.Key(DeadlinesKey()), id}) // no deadline past this state
-	}
-	return cmds, nil
+func (c *conventionDoc) Entries() []Entry {
+	return []Entry{member(SchoolConventionsKey(c.SchoolUAI), c.ID)}
 }
 
 // All returns every projector of the service.

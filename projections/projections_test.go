@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"passerelle/eventstore/embedded"
 	"passerelle/eventstore/esdb"
 	"passerelle/eventstore/esdbserver/esdbtest"
+	"passerelle/internal/testsupport/eventgen"
 	"passerelle/internal/testsupport/redistest"
 	"passerelle/projections"
 )
@@ -49,83 +51,11 @@ func appendEvent(t *testing.T, s eventstore.Store, stream string, e domain.Event
 	return res.Position
 }
 
-// scenario appends offers, seat holds and releases, and withdrawals at
-// random, and returns the statistics a correct projection must show.
-type expected struct {
-	open, total, available int
-	bySector               map[string][3]int
-}
-
-func scenario(t *testing.T, s eventstore.Store, rng *rand.Rand, n int, exp *expected) {
+// generate appends a world's commands until at least n events in all.
+func generate(t testing.TB, s eventstore.Store, w *eventgen.World, n int) {
 	t.Helper()
-	type offer struct {
-		id, sector string
-		seats      int
-		weeks      []string
-		held       map[string]string // application -> week
-		open       bool
-	}
-	var offers []*offer
-	add := func(sector string, d [3]int) {
-		v := exp.bySector[sector]
-		for i := range v {
-			v[i] += d[i]
-		}
-		exp.bySector[sector] = v
-		exp.open, exp.total, exp.available = exp.open+d[0], exp.total+d[1], exp.available+d[2]
-	}
-	for i := 0; i < n; i++ {
-		switch k := rng.IntN(10); {
-		case k < 4 || len(offers) == 0:
-			o := &offer{id: fmt.Sprintf("o%d-%d", i, rng.Int()), sector: "s" + strconv.Itoa(1+rng.IntN(5)), seats: 1 + rng.IntN(3),
-				weeks: []string{"2026-W25", "2026-W26"}[:1+rng.IntN(2)], held: map[string]string{}, open: true}
-			offers = append(offers, o)
-			appendEvent(t, s, domain.OfferStream(o.id), &domain.OfferPosted{OfferID: o.id, Sector: o.sector, Department: "94",
-				Grades: []domain.Grade{domain.Grade2de}, Weeks: o.weeks, Seats: o.seats, Lat: 48.8, Lon: 2.4, Title: "t"})
-			sw := o.seats * len(o.weeks)
-			add(o.sector, [3]int{1, sw, sw})
-		case k < 8:
-			o := offers[rng.IntN(len(offers))]
-			w := o.weeks[rng.IntN(len(o.weeks))]
-			n := 0
-			for _, hw := range o.held {
-				if hw == w {
-					n++
-				}
-			}
-			if n >= o.seats {
-				continue
-			}
-			app := fmt.Sprintf("a%d", i)
-			o.held[app] = w
-			appendEvent(t, s, domain.OfferStream(o.id), &domain.SeatHeld{OfferID: o.id, ApplicationID: app, Weeks: []string{w}})
-			if o.open {
-				add(o.sector, [3]int{0, 0, -1})
-			}
-		case k < 9:
-			o := offers[rng.IntN(len(offers))]
-			for app, w := range o.held {
-				delete(o.held, app)
-				appendEvent(t, s, domain.OfferStream(o.id), &domain.SeatReleased{OfferID: o.id, ApplicationID: app, Weeks: []string{w}})
-				if o.open {
-					add(o.sector, [3]int{0, 0, 1})
-				}
-				break
-			}
-		default:
-			o := offers[rng.IntN(len(offers))]
-			if !o.open {
-				continue
-			}
-			o.open = false
-			appendEvent(t, s, domain.OfferStream(o.id), &domain.OfferWithdrawn{OfferID: o.id})
-			sw := o.seats * len(o.weeks)
-			add(o.sector, [3]int{-1, -sw, -(sw - len(o.held))})
-		}
-		// events of other categories move checkpoints but change nothing
-		if rng.IntN(5) == 0 {
-			appendEvent(t, s, "idempotency-"+strconv.Itoa(i), &domain.SchoolRegistered{UAI: "0941234A"})
-		}
+	if err := w.Run(context.Background(), s, n, 8); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -142,19 +72,43 @@ func counters(t *testing.T, rdb redis.UniversalClient) map[string]string {
 	return h
 }
 
-func checkStats(t *testing.T, rdb redis.UniversalClient, exp *expected) {
+// checkStats compares the counters with the figures of the world's own
+// aggregates: open offers and their seats, nationally, by sector and by
+// week, and applications and conventions by status.
+func checkStats(t *testing.T, rdb redis.UniversalClient, w *eventgen.World) {
 	t.Helper()
-	h := counters(t, rdb)
-	get := func(f string) int { n, _ := strconv.Atoi(h[f]); return n }
-	if get("all:offers_open") != exp.open || get("all:seats_total") != exp.total || get("all:seats_available") != exp.available {
-		t.Fatalf("totals: got open=%d total=%d available=%d, want %d %d %d",
-			get("all:offers_open"), get("all:seats_total"), get("all:seats_available"), exp.open, exp.total, exp.available)
-	}
-	for sector, v := range exp.bySector {
-		got := [3]int{get("sector:" + sector + ":offers_open"), get("sector:" + sector + ":seats_total"), get("sector:" + sector + ":seats_available")}
-		if got != v {
-			t.Fatalf("sector %s: got %v, want %v", sector, got, v)
+	want := map[string]int{}
+	for _, o := range w.Offers() {
+		if !o.Open() {
+			continue
 		}
+		total, free := 0, 0
+		for _, week := range o.Posted.Weeks {
+			total, free = total+o.Posted.Seats, free+o.Free(week)
+			want["week:"+week+":offers_open"]++
+			want["week:"+week+":seats_total"] += o.Posted.Seats
+			want["week:"+week+":seats_available"] += o.Free(week)
+		}
+		for _, scope := range []string{"all", "sector:" + o.Posted.Sector} {
+			want[scope+":offers_open"]++
+			want[scope+":seats_total"] += total
+			want[scope+":seats_available"] += free
+		}
+	}
+	for _, a := range w.Applications() {
+		want["applications:"+a.Status]++
+	}
+	for _, c := range w.Conventions() {
+		want["conventions:"+c.Status()]++
+	}
+	got := counters(t, rdb)
+	for field, n := range want {
+		if g, _ := strconv.Atoi(got[field]); g != n {
+			t.Fatalf("%s: got %d, want %d", field, g, n)
+		}
+	}
+	if want["all:offers_open"] == 0 || want["applications:submitted"]+want["applications:read"] == 0 {
+		t.Fatalf("the world has too little to count: %v", want)
 	}
 }
 
@@ -213,58 +167,122 @@ func waitWithin(t *testing.T, rdb redis.UniversalClient, name string, pos events
 	}
 }
 
-// A projector restarted mid-stream resumes from its checkpoint: the
-// counters equal a single application of every event.
+// A projector stopped mid-stream resumes from its checkpoint: the counters
+// equal a single application of every event.
 func TestStatsResumeWithoutDoubleCounting(t *testing.T) {
 	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
+		ctx := context.Background()
 		s := openStore(t)
 		rdb := r.Client(t)
-		rng := rand.New(rand.NewPCG(1, 2))
-		exp := &expected{bySector: map[string][3]int{}}
-
-		scenario(t, s, rng, 150, exp)
+		w := eventgen.New(eventgen.Options{Seed: 1, Setup: eventgen.Population{Employers: 5, Schools: 5, Pupils: 40, Offers: 20}})
+		generate(t, s, w, 300)
 		stop := run(t, s, rdb, projections.Stats{})
-		head, _ := s.Head(context.Background())
-		waitFor(t, rdb, projections.StatsName, head)
-		checkStats(t, rdb, exp)
-
-		// more events while the projector runs, then stop it part way
-		scenario(t, s, rng, 150, exp)
-		time.Sleep(5 * time.Millisecond)
+		first, _ := s.Head(ctx)
+		waitFor(t, rdb, projections.StatsName, first)
+		checkStats(t, rdb, w)
 		stop()
-		scenario(t, s, rng, 100, exp)
+
+		// more events, and the runner stopped while it applies the middle one
+		generate(t, s, w, w.Events()+300)
+		second, _ := s.Head(ctx)
+		gate := &pauseAt{pos: (first + second) / 2, reached: make(chan struct{})}
+		gated := r.Client(t)
+		gated.AddHook(gate)
+		stop = run(t, s, gated, projections.Stats{})
+		select {
+		case <-gate.reached:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the runner never reached the middle of the new events")
+		}
+		stop()
+		prefix, _ := projections.ActivePrefix(ctx, rdb, projections.StatsName)
+		if cp, _ := projections.Checkpoint(ctx, rdb, prefix); cp <= first || cp >= gate.pos {
+			t.Fatalf("stopped at %d: not part way between %d and %d", cp, first, gate.pos)
+		}
+		generate(t, s, w, w.Events()+200)
 
 		run(t, s, rdb, projections.Stats{})
-		head, _ = s.Head(context.Background())
+		head, _ := s.Head(ctx)
 		waitFor(t, rdb, projections.StatsName, head)
-		checkStats(t, rdb, exp)
+		checkStats(t, rdb, w)
 	})
 }
 
-// failOnce fails the first attempt at each event, so the router retries
-// (and, past its retries, the subscriber redelivers).
-type failOnce struct {
-	projections.Stats
-	seen map[eventstore.Position]bool
+// scriptHook calls f with the position of every apply script run; an
+// error from f fails that run.
+type scriptHook func(ctx context.Context, pos eventstore.Position) error
+
+func (h scriptHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h scriptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
-func (f *failOnce) Handle(ctx context.Context, v projections.View, ev projections.Event) ([]projections.Cmd, error) {
-	if !f.seen[ev.Position] {
-		f.seen[ev.Position] = true
-		return nil, errors.New("transient failure")
+func (h scriptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		args := cmd.Args()
+		if name := cmd.Name(); (name == "evalsha" || name == "eval") && len(args) > 5 {
+			pos, _ := strconv.ParseUint(fmt.Sprint(args[5]), 10, 64) // the apply script's position
+			if err := h(ctx, eventstore.Position(pos)); err != nil {
+				return err
+			}
+		}
+		return next(ctx, cmd)
 	}
-	return f.Stats.Handle(ctx, v, ev)
+}
+
+// pauseAt holds the write of the event at pos until the runner stops.
+type pauseAt struct {
+	pos     eventstore.Position
+	reached chan struct{}
+	once    sync.Once
+}
+
+func (p *pauseAt) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (p *pauseAt) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (p *pauseAt) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return scriptHook(func(ctx context.Context, pos eventstore.Position) error {
+		if pos != p.pos {
+			return nil
+		}
+		p.once.Do(func() { close(p.reached) })
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Second):
+			return errors.New("the runner was not stopped")
+		}
+	}).ProcessHook(next)
+}
+
+// failOnce fails the first write of each event (a Redis hiccup), so the
+// router retries and, past its retries, the subscriber redelivers.
+func failOnce() scriptHook {
+	var mu sync.Mutex
+	seen := map[eventstore.Position]bool{}
+	return func(_ context.Context, pos eventstore.Position) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !seen[pos] {
+			seen[pos] = true
+			return errors.New("transient failure")
+		}
+		return nil
+	}
 }
 
 func TestRetriedEventsAppliedOnce(t *testing.T) {
 	s := openStore(t)
 	rdb := redistest.Mini(t).Client(t)
-	exp := &expected{bySector: map[string][3]int{}}
-	scenario(t, s, rand.New(rand.NewPCG(3, 4)), 60, exp)
-	run(t, s, rdb, &failOnce{seen: map[eventstore.Position]bool{}})
+	w := eventgen.New(eventgen.Options{Seed: 3, Setup: eventgen.Population{Employers: 3, Schools: 3, Pupils: 20, Offers: 10}})
+	generate(t, s, w, 150)
+	rdb.AddHook(failOnce())
+	run(t, s, rdb, projections.Stats{})
 	head, _ := s.Head(context.Background())
 	waitFor(t, rdb, projections.StatsName, head)
-	checkStats(t, rdb, exp)
+	checkStats(t, rdb, w)
 }
 
 // Live events reach the read model without a restart, and the offer search
@@ -306,15 +324,14 @@ func TestConcurrentRunnersApplyOnce(t *testing.T) {
 	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		s := openStore(t)
 		rdb := r.Client(t)
-		exp := &expected{bySector: map[string][3]int{}}
-		rng := rand.New(rand.NewPCG(5, 6))
-		scenario(t, s, rng, 100, exp)
+		w := eventgen.New(eventgen.Options{Seed: 5, Setup: eventgen.Population{Employers: 5, Schools: 5, Pupils: 40, Offers: 20}})
+		generate(t, s, w, 200)
 		run(t, s, rdb, projections.Stats{})
 		run(t, s, rdb, projections.Stats{})
-		scenario(t, s, rng, 100, exp)
+		generate(t, s, w, 400)
 		head, _ := s.Head(context.Background())
 		waitFor(t, rdb, projections.StatsName, head)
-		checkStats(t, rdb, exp)
+		checkStats(t, rdb, w)
 	})
 }
 
@@ -329,9 +346,8 @@ func TestResumeAcrossEventStoreRestart(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	rdb := redistest.Mini(t).Client(t)
-	rng := rand.New(rand.NewPCG(7, 8))
-	exp := &expected{bySector: map[string][3]int{}}
-	scenario(t, s, rng, 200, exp)
+	w := eventgen.New(eventgen.Options{Seed: 7, Setup: eventgen.Population{Employers: 5, Schools: 5, Pupils: 40, Offers: 20}})
+	generate(t, s, w, 300)
 	run(t, s, rdb, projections.Stats{})
 	time.Sleep(20 * time.Millisecond) // let the projection get part way
 	srv.Restart(t)
@@ -344,11 +360,11 @@ func TestResumeAcrossEventStoreRestart(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	scenario(t, s, rng, 200, exp)
+	generate(t, s, w, 600)
 	head, err := s.Head(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, rdb, projections.StatsName, head)
-	checkStats(t, rdb, exp)
+	checkStats(t, rdb, w)
 }

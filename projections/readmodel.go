@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -30,14 +32,21 @@ func padPosition(p eventstore.Position) string { return fmt.Sprintf("%020d", uin
 // ActivePrefix returns the key prefix of the served generation of a
 // projection, or "" when the projection has never run.
 func ActivePrefix(ctx context.Context, rdb redis.UniversalClient, name string) (string, error) {
+	gen, err := activeGeneration(ctx, rdb, name)
+	if gen == "" || err != nil {
+		return "", err
+	}
+	return GenPrefix(name, gen), nil
+}
+
+// activeGeneration returns the served generation of a projection, or ""
+// when the projection has never run.
+func activeGeneration(ctx context.Context, rdb redis.UniversalClient, name string) (string, error) {
 	gen, err := rdb.Get(ctx, ActiveKey(name)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
-	if err != nil {
-		return "", err
-	}
-	return GenPrefix(name, gen), nil
+	return gen, err
 }
 
 // Checkpoint returns the last global position applied by the generation at
@@ -60,11 +69,11 @@ func Checkpoint(ctx context.Context, rdb redis.UniversalClient, prefix string) (
 	return eventstore.Position(v), nil
 }
 
-// applyScript runs a batch of commands and moves the checkpoint, unless the
-// checkpoint is already at or past the position: an event already applied
-// is skipped as a whole, which makes delivery at-least-once safe. When a
-// generation is named, it must still be the served one: a writer left
-// behind by a rebuild's swap gets -1 and writes nothing.
+// applyScript runs a batch of Redis commands and moves the checkpoint,
+// unless the checkpoint is already at or past the position: an event
+// already applied is skipped as a whole, which makes delivery at-least-once
+// safe. When a generation is named, it must still be the served one: a
+// writer left behind by a rebuild's swap gets -1 and writes nothing.
 // KEYS[1] = checkpoint, KEYS[2] = active pointer, ARGV[1] = padded
 // position, ARGV[2] = generation or "" (a rebuild writing a fresh one),
 // then for each command its argument count followed by its arguments.
@@ -84,30 +93,69 @@ redis.call('SET', KEYS[1], ARGV[1])
 return 1
 `)
 
-// Cmd is one Redis command of a projection's change, e.g.
-// Cmd{"HINCRBY", key, field, 1}.
-type Cmd []any
-
-// Outcomes of an atomic apply.
+// Outcomes of the apply script.
 const (
 	applied     = 1
 	alreadyDone = 0
 	staleWriter = -1 // the generation is no longer served
 )
 
-// applyAtomically writes cmds and the checkpoint position of generation
-// gen of projection name in one atomic unit. With check, the generation
-// must be the served one.
-func applyAtomically(ctx context.Context, rdb redis.UniversalClient, name, gen string, check bool, pos eventstore.Position, cmds []Cmd) (int, error) {
-	args := make([]any, 0, 2+4*len(cmds))
+// applyArgs renders the apply script's keys and arguments: the writes w
+// (nil: none) to generation gen of projection name, and its checkpoint
+// pos. With check, the generation must be the served one.
+func applyArgs(name, gen string, check bool, pos eventstore.Position, w *batch) ([]string, []any) {
 	want := ""
 	if check {
 		want = gen
 	}
-	args = append(args, padPosition(pos), want)
-	for _, c := range cmds {
-		args = append(args, len(c))
-		args = append(args, c...)
+	args := []any{padPosition(pos), want}
+	if w != nil {
+		args = w.render(GenPrefix(name, gen), slices.Grow(args, 4*len(w.order)))
 	}
-	return applyScript.Run(ctx, rdb, []string{CheckpointKey(GenPrefix(name, gen)), ActiveKey(name)}, args...).Int()
+	return []string{CheckpointKey(GenPrefix(name, gen)), ActiveKey(name)}, args
 }
+
+// applyAtomically runs the apply script: see applyArgs.
+func applyAtomically(ctx context.Context, rdb redis.UniversalClient, name, gen string, check bool, pos eventstore.Position, w *batch) (int, error) {
+	keys, args := applyArgs(name, gen, check, pos, w)
+	return applyScript.Run(ctx, rdb, keys, args...).Int()
+}
+
+// View is a reader's handle on a generation of a read model.
+type View struct {
+	RDB    redis.UniversalClient
+	Prefix string
+}
+
+// Key joins parts under the generation's prefix.
+func (v View) Key(parts ...string) string { return v.Prefix + strings.Join(parts, ":") }
+
+// redisDocs reads the documents of a generation from Redis (the live
+// runner's source: its writes go through the apply script).
+type redisDocs struct {
+	ctx context.Context
+	View
+}
+
+func (r redisDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
+	keys := make([]string, len(refs))
+	for i, ref := range refs {
+		keys[i] = r.Key(ref.Key)
+	}
+	vals, err := r.RDB.MGet(r.ctx, keys...).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	docs, raw := make([]Doc, len(refs)), make([][]byte, len(refs))
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			raw[i] = []byte(s)
+			if docs[i], err = decode(refs[i], raw[i]); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return docs, raw, nil
+}
+
+func (redisDocs) put(string, Doc, []byte) {}

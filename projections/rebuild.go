@@ -2,13 +2,9 @@ package projections
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,22 +17,23 @@ import (
 
 // A rebuild replays the whole log into a fresh generation of each
 // projection while the served generation keeps answering (and keeps
-// following the log, if a service runs). It batches: events are handled in
-// order against an in-memory overlay of the generation, and each batch of
-// events goes to Redis as one apply script per projection, in one
-// pipelined round trip, the next batch being handled while the previous
-// one is written. Once past the head of the log as it was at the start and
-// past what the served generation has applied, the active pointer swaps to
-// the new generation atomically (a script that checks both); live runners
-// notice at their next event and resubscribe from its checkpoint. The old
-// generation is then deleted, a few hundred keys at a time.
+// following the log, if a service runs). It runs the live runner's engine
+// over an in-memory cache of the fresh generation's documents, and batches:
+// each batch of events goes to Redis as one apply script per projection,
+// in one pipelined round trip, the next batch being folded while the
+// previous one is written. Once past the head of the log as it was at the
+// start and past what the served generation has applied, the active
+// pointer swaps to the new generation atomically (a script that checks
+// both); live runners notice at their next event and resubscribe from its
+// checkpoint. The old generation is then deleted, a few hundred keys at a
+// time.
 
 // RebuildOptions tunes RebuildAll; zero values take the defaults.
 type RebuildOptions struct {
 	// Batch is the number of events per Redis round trip (default 500).
 	Batch int
-	// CacheBytes bounds the overlay of each projection (default 256 MiB);
-	// past it the rebuild reads Redis again.
+	// CacheBytes bounds the document cache of each projection (default
+	// 256 MiB); past it the rebuild reads Redis again.
 	CacheBytes int
 	// Grace is the pause between the swap and the deletion of the old
 	// generation, for queries that resolved it just before (default
@@ -54,37 +51,27 @@ type RebuildOptions struct {
 	Opener interface{ Open(domain.Event) error }
 }
 
+func (o *RebuildOptions) defaults() {
+	if o.Batch <= 0 {
+		o.Batch = 500
+	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 256 << 20
+	}
+	if o.Grace == 0 {
+		o.Grace = SwapGrace
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 250 * time.Millisecond
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+}
+
 // SwapGrace is how long a rebuild waits after the swap before deleting the
 // replaced generation, so that readers that resolved it just before finish.
 var SwapGrace = 2 * time.Second
-
-// Keys of a projection's rebuild bookkeeping, beside its generations.
-func generationsKey(name string) string { return "rm:" + name + ":generations" } // last generation allocated
-func buildingKey(name string) string    { return "rm:" + name + ":building" }    // generation being rebuilt
-func rebuildLockKey(name string) string { return "rm:" + name + ":rebuild-lock" }
-
-func activeGeneration(ctx context.Context, rdb redis.UniversalClient, name string) (string, error) {
-	gen, err := rdb.Get(ctx, ActiveKey(name)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
-	return gen, err
-}
-
-// applyArgs renders the apply script's ARGV for a batch of commands.
-func applyArgs(pos eventstore.Position, gen string, cmds []Cmd) []any {
-	n := 2
-	for _, c := range cmds {
-		n += 1 + len(c)
-	}
-	args := make([]any, 0, n)
-	args = append(args, padPosition(pos), gen)
-	for _, c := range cmds {
-		args = append(args, len(c))
-		args = append(args, c...)
-	}
-	return args
-}
 
 // Progress of a rebuild.
 type Progress struct {
@@ -133,50 +120,7 @@ type Rebuilt struct {
 // ErrRebuildRunning: another rebuild of the projection holds its lock.
 var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
 
-const (
-	lockTTL      = 30 * time.Second
-	readPageSize = 1000
-)
-
-var (
-	// newGenerationScript allocates the next generation number, above the
-	// served one ("1" by default, which the first live runner claims), the
-	// last allocated one and an abandoned one.
-	// KEYS: active, sequence, building.
-	newGenerationScript = redis.NewScript(`
-local n = math.max(tonumber(redis.call('GET', KEYS[1]) or '1') or 1,
-                   tonumber(redis.call('GET', KEYS[2]) or '0') or 0,
-                   tonumber(redis.call('GET', KEYS[3]) or '0') or 0) + 1
-redis.call('SET', KEYS[2], n)
-redis.call('SET', KEYS[3], n)
-return n
-`)
-	// swapScript serves the new generation if the served one is still the
-	// expected one (-1 otherwise) and the new one has applied at least as
-	// far (0 otherwise).
-	// KEYS: active, new checkpoint, old checkpoint, building;
-	// ARGV: new generation, expected old generation ("" for none).
-	swapScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1]) or ''
-if cur ~= ARGV[2] then return -1 end
-if cur ~= '' then
-  local old = redis.call('GET', KEYS[3]) or ''
-  local new = redis.call('GET', KEYS[2]) or ''
-  if old > new then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[4])
-return 1
-`)
-	renewLockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-`)
-	releaseLockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`)
-)
+const readPageSize = 1000
 
 // build is one projection being rebuilt.
 type build struct {
@@ -184,43 +128,38 @@ type build struct {
 	name    string
 	gen     string
 	prefix  string
-	ov      *overlay
-	cmds    []Cmd
-	last    eventstore.Position // last event handled, not yet flushed
-	pending int                 // events handled since the last flush
+	cache   *docCache
+	writes  *batch
+	last    eventstore.Position // last event folded, not yet flushed
+	pending int                 // events folded since the last flush
 	swapped bool
 	result  Rebuilt
 }
 
-// writeUnit is one projection's share of a flushed batch.
+// writeUnit is one projection's share of a flushed batch: the apply
+// script's keys and arguments.
 type writeUnit struct {
-	name, gen string
-	pos       eventstore.Position
-	cmds      []Cmd
+	name string
+	pos  eventstore.Position
+	keys []string
+	args []any
 }
 
-// rebuild is the state of one Rebuild call.
+// rebuild is the state of one RebuildAll call.
 type rebuild struct {
 	store  eventstore.Store
 	rdb    redis.UniversalClient
 	opt    RebuildOptions
 	builds []*build
+	last   Progress // last reported
+	behind int      // swaps refused: the served generation was ahead
 
-	jobs     chan []writeUnit
+	// writes are applied in order by one writer, while the next events
+	// are folded; one batch may wait while another is written
+	queue    chan []writeUnit
 	inFlight sync.WaitGroup
-	errMu    sync.Mutex
-	err      error
-	last     Progress // last reported
-}
-
-// Rebuild rebuilds projection p (see RebuildAll) and returns the generation
-// now served.
-func Rebuild(ctx context.Context, store eventstore.Store, rdb redis.UniversalClient, opener interface{ Open(domain.Event) error }, p Projector, report func(Progress)) (string, error) {
-	out, err := RebuildAll(ctx, store, rdb, []Projector{p}, RebuildOptions{Opener: opener, Progress: report})
-	if len(out) == 0 {
-		return "", err
-	}
-	return out[0].Generation, err
+	mu       sync.Mutex
+	err      error // the first write that failed
 }
 
 // RebuildAll rebuilds the projections ps from the whole log, in one pass,
@@ -228,106 +167,83 @@ func Rebuild(ctx context.Context, store eventstore.Store, rdb redis.UniversalCli
 // projection is served from its new generation and the old ones are
 // deleted.
 func RebuildAll(ctx context.Context, store eventstore.Store, rdb redis.UniversalClient, ps []Projector, opt RebuildOptions) ([]Rebuilt, error) {
-	if opt.Batch <= 0 {
-		opt.Batch = 500
-	}
-	if opt.CacheBytes <= 0 {
-		opt.CacheBytes = 256 << 20
-	}
-	if opt.Grace == 0 {
-		opt.Grace = SwapGrace
-	}
-	if opt.ProgressEvery <= 0 {
-		opt.ProgressEvery = 250 * time.Millisecond
-	}
-	if opt.Log == nil {
-		opt.Log = slog.Default()
-	}
+	opt.defaults()
 	if len(ps) == 0 {
 		return nil, errors.New("no projection to rebuild")
 	}
 	if err := applyScript.Load(ctx, rdb).Err(); err != nil {
 		return nil, fmt.Errorf("load the apply script: %w", err)
 	}
-	rb := &rebuild{store: store, rdb: rdb, opt: opt, jobs: make(chan []writeUnit, 1)}
-
-	token := randomToken()
-	lockCtx, stopLocks := context.WithCancel(ctx)
-	var locks sync.WaitGroup
-	defer func() {
-		stopLocks()
-		locks.Wait()
-		for _, b := range rb.builds {
-			_ = releaseLockScript.Run(context.WithoutCancel(ctx), rdb, []string{rebuildLockKey(b.name)}, token).Err()
-		}
-	}()
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name()
+	}
+	unlock, err := lockRebuilds(ctx, rdb, names)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	rb := &rebuild{store: store, rdb: rdb, opt: opt, queue: make(chan []writeUnit, 1)}
 	for _, p := range ps {
-		name := p.Name()
-		ok, err := rdb.SetNX(ctx, rebuildLockKey(name), token, lockTTL).Result()
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%s: %w", name, ErrRebuildRunning)
-		}
-		b := &build{p: p, name: name}
-		rb.builds = append(rb.builds, b)
-		locks.Add(1)
-		go func() {
-			defer locks.Done()
-			renewLock(lockCtx, rdb, rebuildLockKey(name), token)
-		}()
+		b := &build{p: p, name: p.Name()}
 		if err := rb.prepare(ctx, b); err != nil {
 			return nil, err
 		}
+		rb.builds = append(rb.builds, b)
 	}
-
-	writerDone := make(chan struct{})
 	go func() {
-		defer close(writerDone)
-		for units := range rb.jobs {
+		for units := range rb.queue {
 			if rb.failed() == nil {
-				rb.fail(rb.write(ctx, units))
+				if err := rb.write(ctx, units); err != nil {
+					rb.mu.Lock()
+					rb.err = err
+					rb.mu.Unlock()
+				}
 			}
 			rb.inFlight.Done()
 		}
 	}()
-	defer func() {
-		close(rb.jobs)
-		<-writerDone
-	}()
-
-	if err := rb.replay(ctx); err != nil {
+	err = rb.replay(ctx)
+	close(rb.queue)
+	if werr := rb.landed(); err == nil {
+		err = werr
+	}
+	if err != nil {
 		return nil, err
 	}
-	out := make([]Rebuilt, 0, len(rb.builds))
-	for _, b := range rb.builds {
-		out = append(out, b.result)
+	out := make([]Rebuilt, len(rb.builds))
+	for i, b := range rb.builds {
+		out[i] = b.result
 	}
 	if opt.KeepOld {
 		return out, nil
 	}
+	return out, rb.dropPrevious(ctx, out)
+}
+
+// dropPrevious deletes the replaced generations, after the grace period.
+func (rb *rebuild) dropPrevious(ctx context.Context, out []Rebuilt) error {
 	final := rb.last
 	final.Phase = "deleting old generations"
 	rb.report(final)
-	if opt.Grace > 0 {
+	if rb.opt.Grace > 0 {
 		select {
 		case <-ctx.Done():
-			return out, ctx.Err()
-		case <-time.After(opt.Grace):
+			return ctx.Err()
+		case <-time.After(rb.opt.Grace):
 		}
 	}
-	for i, b := range rb.builds {
-		if b.result.Previous == "" {
+	for i := range out {
+		if out[i].Previous == "" {
 			continue
 		}
-		n, err := DropGeneration(ctx, rdb, GenPrefix(b.name, b.result.Previous))
+		n, err := DropGeneration(ctx, rb.rdb, GenPrefix(out[i].Name, out[i].Previous))
 		out[i].Deleted = n
 		if err != nil {
-			return out, fmt.Errorf("%s: delete generation %s: %w", b.name, b.result.Previous, err)
+			return fmt.Errorf("%s: delete generation %s: %w", out[i].Name, out[i].Previous, err)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // prepare deletes what an abandoned rebuild left and allocates a fresh
@@ -359,12 +275,22 @@ func (rb *rebuild) prepare(ctx context.Context, b *build) error {
 	if _, err := DropGeneration(ctx, rb.rdb, b.prefix); err != nil {
 		return err
 	}
-	b.ov = newOverlay(rb.opt.CacheBytes, rb.sync)
+	b.cache = &docCache{docs: map[string]cached{}, fresh: true, limit: rb.opt.CacheBytes,
+		read: func(refs []Ref) ([]Doc, [][]byte, error) {
+			// the batch being written must land before Redis is read
+			if err := rb.landed(); err != nil {
+				return nil, nil, err
+			}
+			return redisDocs{ctx: ctx, View: View{RDB: rb.rdb, Prefix: b.prefix}}.get(refs)
+		}}
+	b.writes = newBatch(0)
 	b.result = Rebuilt{Name: b.name, Generation: b.gen}
 	rb.opt.Log.Info("rebuilding", "projection", b.name, "generation", b.gen, "served", active)
 	return nil
 }
 
+// replay reads the log and folds it into every build until all of them
+// are swapped in.
 func (rb *rebuild) replay(ctx context.Context) error {
 	start := time.Now()
 	head, err := rb.store.Head(ctx)
@@ -375,8 +301,6 @@ func (rb *rebuild) replay(ctx context.Context) error {
 		from       eventstore.Position
 		events     int64
 		lastReport = start
-		sinceFlush int
-		behind     int
 	)
 	names := make([]string, len(rb.builds))
 	for i, b := range rb.builds {
@@ -392,35 +316,14 @@ func (rb *rebuild) replay(ctx context.Context) error {
 			return err
 		}
 		for _, re := range page {
-			ev, err := decodeRecorded(re)
-			if err == nil && ev.Data != nil && rb.opt.Opener != nil {
-				err = rb.opt.Opener.Open(ev.Data)
-			}
-			if err != nil {
-				rb.opt.Log.Error("cannot decode event, skipped", "position", re.Position, "err", err)
-			}
-			for _, b := range rb.builds {
-				if b.swapped {
-					continue
-				}
-				if ev.Data != nil {
-					cmds, err := b.p.Handle(ctx, View{RDB: overlayClient{rb.rdb, b.ov}, Prefix: b.prefix}, ev)
-					if err != nil {
-						return fmt.Errorf("%s at %d: %w", b.name, re.Position, err)
-					}
-					b.ov.apply(cmds)
-					b.cmds = append(b.cmds, cmds...)
-				}
-				b.last = re.Position
-				b.pending++
+			if err := rb.fold(re); err != nil {
+				return err
 			}
 			from = re.Position
-			events++
-			if sinceFlush++; sinceFlush >= rb.opt.Batch {
+			if events++; events%int64(rb.opt.Batch) == 0 {
 				if err := rb.flush(false); err != nil {
 					return err
 				}
-				sinceFlush = 0
 			}
 			if events&255 == 0 && time.Since(lastReport) >= rb.opt.ProgressEvery {
 				lastReport = time.Now()
@@ -433,45 +336,75 @@ func (rb *rebuild) replay(ctx context.Context) error {
 		if from < head {
 			continue
 		}
-		if ready, err := rb.pastServed(ctx, from); err != nil || !ready {
-			if err != nil {
-				return err
-			}
-			if len(page) == 0 {
-				// at the end of the log and still behind the served generation: a
-				// live runner is applying events this read has not seen yet
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(10 * time.Millisecond):
-				}
-			}
-			continue
-		}
-		if err := rb.flush(true); err != nil {
+		if done, err := rb.trySwap(ctx, from, len(page) == 0, progress); err != nil || done {
 			return err
 		}
-		rb.report(progress("swapping"))
-		done := true
-		for _, b := range rb.builds {
-			if b.swapped {
-				continue
-			}
-			ok, err := rb.swap(ctx, b, from)
-			if err != nil {
-				return err
-			}
-			done = done && ok
-		}
-		if done {
-			rb.report(progress("done"))
-			return nil
-		}
-		// the served generation applied events appended since: read them
-		if behind++; behind > 1000 {
-			return errors.New("the rebuild cannot catch up with the served generation")
-		}
 	}
+}
+
+// fold projects one recorded event into every build not swapped yet.
+func (rb *rebuild) fold(re eventstore.RecordedEvent) error {
+	ev, err := decodeRecorded(re)
+	if err == nil && ev.Data != nil && rb.opt.Opener != nil {
+		err = rb.opt.Opener.Open(ev.Data)
+	}
+	if err != nil {
+		rb.opt.Log.Error("cannot decode event, skipped", "position", re.Position, "err", err)
+	}
+	for _, b := range rb.builds {
+		if b.swapped {
+			continue
+		}
+		if ev.Data != nil {
+			if err := project(b.p, ev, b.cache, b.writes); err != nil {
+				return fmt.Errorf("%s at %d: %w", b.name, re.Position, err)
+			}
+		}
+		b.last = re.Position
+		b.pending++
+	}
+	return nil
+}
+
+// trySwap swaps in every build once pos is past what the served
+// generations applied. atEnd: the last read found no event.
+func (rb *rebuild) trySwap(ctx context.Context, pos eventstore.Position, atEnd bool, progress func(string) Progress) (bool, error) {
+	if ready, err := rb.pastServed(ctx, pos); err != nil || !ready {
+		if err == nil && atEnd {
+			// at the end of the log and still behind the served generation: a
+			// live runner is applying events this read has not seen yet
+			select {
+			case <-ctx.Done():
+				err = ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		return false, err
+	}
+	if err := rb.flush(true); err != nil {
+		return false, err
+	}
+	rb.report(progress("swapping"))
+	done := true
+	for _, b := range rb.builds {
+		if b.swapped {
+			continue
+		}
+		ok, err := rb.swap(ctx, b, pos)
+		if err != nil {
+			return false, err
+		}
+		done = done && ok
+	}
+	if done {
+		rb.report(progress("done"))
+		return true, nil
+	}
+	// the served generation applied events appended since: read them
+	if rb.behind++; rb.behind > 1000 {
+		return false, errors.New("the rebuild cannot catch up with the served generation")
+	}
+	return false, nil
 }
 
 // pastServed reports whether pos is at or past the checkpoint of the
@@ -498,7 +431,7 @@ func (rb *rebuild) pastServed(ctx context.Context, pos eventstore.Position) (boo
 func (rb *rebuild) swap(ctx context.Context, b *build, pos eventstore.Position) (bool, error) {
 	// the checkpoint must name the last event read, even one no
 	// projector wrote for
-	if err := applyScript.Run(ctx, rb.rdb, []string{CheckpointKey(b.prefix), ActiveKey(b.name)}, applyArgs(pos, "", nil)...).Err(); err != nil {
+	if _, err := applyAtomically(ctx, rb.rdb, b.name, b.gen, false, pos, nil); err != nil {
 		return false, err
 	}
 	for range 3 {
@@ -528,35 +461,53 @@ func (rb *rebuild) swap(ctx context.Context, b *build, pos eventstore.Position) 
 	return false, fmt.Errorf("%s: the served generation keeps changing", b.name)
 }
 
-// flush hands the handled events to the writer. With final, or when an
-// overlay must read Redis again, it waits for every write to land.
+// flush hands the folded events to the writer, to be written while the
+// next ones are folded. With final, or when a cache outgrew its bound, it
+// waits for every write to land; a cache past its bound then starts again
+// empty.
 func (rb *rebuild) flush(final bool) error {
 	var units []writeUnit
 	wait := final
 	for _, b := range rb.builds {
 		if b.pending > 0 {
-			units = append(units, writeUnit{name: b.name, pos: b.last, cmds: b.cmds})
-			b.cmds, b.pending = nil, 0
+			keys, args := applyArgs(b.name, b.gen, false, b.last, b.writes)
+			units = append(units, writeUnit{name: b.name, pos: b.last, keys: keys, args: args})
+			b.writes.reset()
+			b.pending = 0
 		}
-		wait = wait || !b.ov.fresh || b.ov.size > b.ov.limit
+		wait = wait || b.cache.size > b.cache.limit
+	}
+	if err := rb.failed(); err != nil {
+		return err
 	}
 	if len(units) > 0 {
-		if err := rb.failed(); err != nil {
-			return err
-		}
 		rb.inFlight.Add(1)
-		rb.jobs <- units
+		rb.queue <- units
 	}
 	if !wait {
-		return rb.failed()
+		return nil
 	}
-	if err := rb.sync(); err != nil {
+	if err := rb.landed(); err != nil {
 		return err
 	}
 	for _, b := range rb.builds {
-		b.ov.flushed()
+		if b.cache.size > b.cache.limit {
+			b.cache.forget()
+		}
 	}
 	return nil
+}
+
+// landed waits for every write handed to the writer.
+func (rb *rebuild) landed() error {
+	rb.inFlight.Wait()
+	return rb.failed()
+}
+
+func (rb *rebuild) failed() error {
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	return rb.err
 }
 
 // write applies one batch: one apply script per projection, pipelined.
@@ -564,53 +515,22 @@ func (rb *rebuild) write(ctx context.Context, units []writeUnit) error {
 	pipe := rb.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(units))
 	for i, u := range units {
-		prefix := GenPrefix(u.name, rb.genOf(u.name))
-		cmds[i] = applyScript.EvalSha(ctx, pipe, []string{CheckpointKey(prefix), ActiveKey(u.name)}, applyArgs(u.pos, "", u.cmds)...)
+		cmds[i] = applyScript.EvalSha(ctx, pipe, u.keys, u.args...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("write a batch: %w", err)
 	}
 	for i, c := range cmds {
-		// applySkipped: the client retried a batch that had landed
-		if n, err := c.Int(); err != nil || (n != applied && n != alreadyDone) {
-			prefix := GenPrefix(units[i].name, rb.genOf(units[i].name))
-			cp, _ := Checkpoint(ctx, rb.rdb, prefix)
-			return fmt.Errorf("%s: batch up to %d not applied to %s, at %d (%d, %v)", units[i].name, units[i].pos, prefix, cp, n, err)
+		// alreadyDone: the client retried a batch that had landed
+		n, err := c.Int()
+		if err == nil && n != applied && n != alreadyDone {
+			err = fmt.Errorf("outcome %d", n)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: batch up to %d not applied: %w", units[i].name, units[i].pos, err)
 		}
 	}
 	return nil
-}
-
-func (rb *rebuild) genOf(name string) string {
-	for _, b := range rb.builds {
-		if b.name == name {
-			return b.gen
-		}
-	}
-	return ""
-}
-
-// sync waits until every batch handed to the writer has landed.
-func (rb *rebuild) sync() error {
-	rb.inFlight.Wait()
-	return rb.failed()
-}
-
-func (rb *rebuild) fail(err error) {
-	if err == nil {
-		return
-	}
-	rb.errMu.Lock()
-	if rb.err == nil {
-		rb.err = err
-	}
-	rb.errMu.Unlock()
-}
-
-func (rb *rebuild) failed() error {
-	rb.errMu.Lock()
-	defer rb.errMu.Unlock()
-	return rb.err
 }
 
 func (rb *rebuild) report(p Progress) {
@@ -620,127 +540,56 @@ func (rb *rebuild) report(p Progress) {
 	}
 }
 
-func renewLock(ctx context.Context, rdb redis.UniversalClient, key, token string) {
-	t := time.NewTicker(lockTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = renewLockScript.Run(ctx, rdb, []string{key}, token, lockTTL.Milliseconds()).Err()
+// docCache holds the documents of a generation being rebuilt, decoded and
+// as JSON. It starts fresh: the generation is empty, so a document it does
+// not hold is absent and folding costs no Redis read. Past its bound it is
+// emptied, and then reads what it misses from Redis.
+type docCache struct {
+	docs  map[string]cached
+	size  int // bytes held: each document's JSON, counted twice for its decoded copy
+	limit int
+	fresh bool
+	read  func(refs []Ref) ([]Doc, [][]byte, error)
+}
+
+type cached struct {
+	doc  Doc // nil: known to be absent
+	json []byte
+}
+
+func (c *docCache) get(refs []Ref) ([]Doc, [][]byte, error) {
+	var missed []Ref
+	for _, r := range refs {
+		if _, ok := c.docs[r.Key]; !ok && !c.fresh {
+			missed = append(missed, r)
 		}
 	}
-}
-
-func randomToken() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// DropGeneration deletes every key under prefix, a few hundred at a time
-// (SCAN and UNLINK), so Redis keeps serving meanwhile. It returns the
-// number of keys deleted.
-func DropGeneration(ctx context.Context, rdb redis.UniversalClient, prefix string) (int64, error) {
-	if !strings.HasPrefix(prefix, "rm:") || !strings.HasSuffix(prefix, ":") {
-		return 0, fmt.Errorf("not a generation prefix: %q", prefix)
-	}
-	var deleted int64
-	var cursor uint64
-	match := globEscape(prefix) + "*"
-	for {
-		keys, next, err := rdb.Scan(ctx, cursor, match, 1000).Result()
+	if len(missed) > 0 {
+		ds, bs, err := c.read(missed)
 		if err != nil {
-			return deleted, err
+			return nil, nil, err
 		}
-		for len(keys) > 0 {
-			n := min(len(keys), 500)
-			d, err := rdb.Unlink(ctx, keys[:n]...).Result()
-			if err != nil {
-				return deleted, err
-			}
-			deleted += d
-			keys = keys[n:]
-		}
-		if cursor = next; cursor == 0 {
-			return deleted, nil
+		for i, r := range missed {
+			c.put(r.Key, ds[i], bs[i])
 		}
 	}
+	docs, raw := make([]Doc, len(refs)), make([][]byte, len(refs))
+	for i, r := range refs {
+		docs[i], raw[i] = c.docs[r.Key].doc, c.docs[r.Key].json
+	}
+	return docs, raw, nil
 }
 
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		switch r {
-		case '*', '?', '[', ']', '\\':
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
+func (c *docCache) put(key string, d Doc, b []byte) {
+	old, ok := c.docs[key]
+	if !ok {
+		c.size += len(key)
 	}
-	return b.String()
+	c.size += 2 * (len(b) - len(old.json))
+	c.docs[key] = cached{doc: d, json: b}
 }
 
-// Dump reads every key under prefix, with the prefix removed, as a
-// type-tagged, order-independent rendering: two generations built from the
-// same log dump the same.
-func Dump(ctx context.Context, rdb redis.UniversalClient, prefix string) (map[string]string, error) {
-	out := map[string]string{}
-	var cursor uint64
-	for {
-		keys, next, err := rdb.Scan(ctx, cursor, prefix+"*", 1000).Result()
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range keys {
-			v, err := dumpKey(ctx, rdb, k)
-			if err != nil {
-				return nil, err
-			}
-			out[k[len(prefix):]] = v
-		}
-		if next == 0 {
-			return out, nil
-		}
-		cursor = next
-	}
-}
-
-func dumpKey(ctx context.Context, rdb redis.UniversalClient, k string) (string, error) {
-	typ, err := rdb.Type(ctx, k).Result()
-	if err != nil {
-		return "", err
-	}
-	switch typ {
-	case "string":
-		v, err := rdb.Get(ctx, k).Result()
-		return "string:" + v, err
-	case "hash":
-		v, err := rdb.HGetAll(ctx, k).Result()
-		return "hash:" + sortedPairs(v), err
-	case "set":
-		v, err := rdb.SMembers(ctx, k).Result()
-		return "set:" + sortedList(v), err
-	case "zset":
-		v, err := rdb.ZRangeWithScores(ctx, k, 0, -1).Result()
-		m := map[string]string{}
-		for _, z := range v {
-			m[fmt.Sprint(z.Member)] = strconv.FormatFloat(z.Score, 'f', -1, 64)
-		}
-		return "zset:" + sortedPairs(m), err
-	}
-	return "", fmt.Errorf("key %s: type %s not dumped", k, typ)
-}
-
-func sortedList(v []string) string {
-	sort.Strings(v)
-	return strings.Join(v, "\x1f")
-}
-
-func sortedPairs(m map[string]string) string {
-	pairs := make([]string, 0, len(m))
-	for k, v := range m {
-		pairs = append(pairs, k+"="+v)
-	}
-	return sortedList(pairs)
+// forget empties the cache once every write landed: Redis holds it all.
+func (c *docCache) forget() {
+	c.docs, c.size, c.fresh = map[string]cached{}, 0, false
 }

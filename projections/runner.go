@@ -1,15 +1,16 @@
 // Package projections builds the read models in Redis from the event log.
 //
 // Each projection runs as a Watermill handler fed by Subscriber, a thin
-// subscriber over the store's global log. A projector turns each event into
-// Redis commands; the runner writes them together with the projection's
-// checkpoint in one atomic script that skips events already applied, so
-// delivery is at-least-once and applying is exactly-once.
+// subscriber over the store's global log. A projector folds each event into
+// the documents of its read model (see engine.go); the runner writes the
+// changes together with the projection's checkpoint in one atomic script
+// that skips events already applied, so delivery is at-least-once and
+// applying is exactly-once. A rebuild (rebuild.go) replays the log through
+// the same projectors into a fresh generation.
 package projections
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -24,41 +25,6 @@ import (
 	"passerelle/domain"
 	"passerelle/eventstore"
 )
-
-// Event is a decoded event handed to projectors.
-type Event struct {
-	Position   eventstore.Position
-	Stream     string
-	Type       string
-	OccurredAt time.Time
-	Data       domain.Event // nil for events that are not domain events
-}
-
-// View gives a projector its generation's keys and read access to them.
-type View struct {
-	RDB    redis.UniversalClient
-	Prefix string
-}
-
-// Key joins parts under the generation's prefix.
-func (v View) Key(parts ...string) string {
-	k := v.Prefix
-	for i, p := range parts {
-		if i > 0 {
-			k += ":"
-		}
-		k += p
-	}
-	return k
-}
-
-// Projector turns events into Redis commands for one read model.
-type Projector interface {
-	Name() string
-	// Handle returns the commands that apply ev. It may read the
-	// projection's own keys: events reach it one at a time, in order.
-	Handle(ctx context.Context, v View, ev Event) ([]Cmd, error)
-}
 
 // Runner runs projectors as Watermill handlers.
 type Runner struct {
@@ -187,14 +153,14 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 			// projection alive and the log is still there to inspect.
 			r.log.Error("cannot decode event, skipped", "projection", name, "position", pos, "err", err)
 		}
-		view := View{RDB: r.rdb, Prefix: GenPrefix(name, gen)}
-		var cmds []Cmd
+		w := newBatch(16)
 		if ev.Data != nil {
-			if cmds, err = p.Handle(ctx, view, ev); err != nil {
+			src := redisDocs{ctx: ctx, View: View{RDB: r.rdb, Prefix: GenPrefix(name, gen)}}
+			if err := project(p, ev, src, w); err != nil {
 				return fmt.Errorf("%s at %d: %w", name, pos, err)
 			}
 		}
-		outcome, err := applyAtomically(ctx, r.rdb, name, gen, true, ev.Position, cmds)
+		outcome, err := applyAtomically(ctx, r.rdb, name, gen, true, ev.Position, w)
 		if err != nil {
 			return fmt.Errorf("%s at %d: %w", name, pos, err)
 		}
@@ -221,38 +187,4 @@ func (r *Runner) Applied() map[string]eventstore.Position {
 		out[k] = v
 	}
 	return out
-}
-
-func decodeMessage(msg *message.Message, pos eventstore.Position) (Event, error) {
-	ev := Event{Position: pos, Stream: msg.Metadata.Get(MetaStream), Type: msg.Metadata.Get(MetaType)}
-	if t, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(MetaOccurredAt)); err == nil {
-		ev.OccurredAt = t
-	} else if t, err := time.Parse(time.RFC3339Nano, msg.Metadata.Get(MetaCreated)); err == nil {
-		ev.OccurredAt = t
-	}
-	return ev, decodeData(&ev, msg.Payload)
-}
-
-// decodeRecorded is decodeMessage straight from the log, for rebuilds: the
-// same event, without a message in between.
-func decodeRecorded(re eventstore.RecordedEvent) (Event, error) {
-	ev := Event{Position: re.Position, Stream: re.Stream, Type: re.Type, OccurredAt: re.Created.UTC()}
-	if md, err := eventstore.DecodeMetadata(re.Metadata); err == nil && !md.OccurredAt.IsZero() {
-		ev.OccurredAt = md.OccurredAt.UTC()
-	}
-	return ev, decodeData(&ev, re.Data)
-}
-
-// decodeData decodes the event's payload; events that are not domain
-// events (idempotency records, seals, …) only move the checkpoint.
-func decodeData(ev *Event, payload []byte) error {
-	data, err := domain.Decode(ev.Type, payload)
-	if errors.Is(err, domain.ErrUnknownEvent) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	ev.Data = data
-	return nil
 }

@@ -3,7 +3,6 @@ package readapi_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,14 +11,12 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"passerelle/domain"
 	"passerelle/domain/refdata"
-	"passerelle/eventstore"
 	"passerelle/eventstore/embedded"
 	"passerelle/internal/route"
+	"passerelle/internal/testsupport/eventgen"
 	"passerelle/internal/testsupport/redistest"
 	"passerelle/projections"
 	"passerelle/readapi"
@@ -54,27 +51,13 @@ func BenchmarkOfferSearchNear(b *testing.B) {
 		}
 	}
 	sort.Slice(big, func(i, j int) bool { return big[i].Code < big[j].Code })
-	rng := rand.New(rand.NewPCG(1, 1))
 	const offers = 70_000
-	batch := make([]eventstore.EventData, 0, 500)
-	for i := 0; i < offers; i++ {
-		c := big[rng.IntN(len(big))]
-		id := uuid.NewString()
-		raw, _ := domain.Encode(&domain.OfferPosted{OfferID: id, EmployerID: "e", Title: "t", Description: "d", Sector: fmt.Sprintf("s%d", 1+rng.IntN(51)),
-			Grades: []domain.Grade{domain.Grade3e}, Weeks: []string{"2027-W05"}, Seats: 1 + rng.IntN(3), CommuneCode: c.Code, Department: c.Department,
-			Lat: c.Lat + (rng.Float64()-0.5)/50, Lon: c.Lon + (rng.Float64()-0.5)/50})
-		batch = append(batch, eventstore.EventData{ID: uuid.New(), Type: "OfferPosted", Data: raw, Metadata: []byte(`{}`)})
-		if len(batch) == cap(batch) || i == offers-1 {
-			// one stream per batch keeps the setup fast; the read model only
-			// looks at the events
-			if _, err := s.Append(ctx, domain.OfferStream(uuid.NewString()), eventstore.Any, batch...); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
+	w := eventgen.New(eventgen.Options{Seed: 1, Communes: big, Setup: eventgen.Population{Employers: 40}, Weights: map[string]int{"post_offer": 1}})
+	if err := w.Run(ctx, s, offers+40, 16); err != nil {
+		b.Fatal(err)
 	}
 	projections.SwapGrace = 0
-	if _, err := projections.Rebuild(ctx, s, rdb, nil, projections.Offers{}, nil); err != nil {
+	if _, err := projections.RebuildAll(ctx, s, rdb, []projections.Projector{projections.Offers{}}, projections.RebuildOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	r := chi.NewRouter()

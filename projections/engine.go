@@ -1,0 +1,380 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// A read model is a set of JSON documents, each the fold of the events
+// about one thing (an offer, an application, a pupil…). A document also
+// contributes entries to keys it shares with other documents: members of
+// search indexes, of a school's sets, of sorted lists, geographic points,
+// hash fields and counters. A projector only folds events into documents,
+// in memory; the engine (project) loads the documents an event touches,
+// lets the projector fold it, and writes each changed document with the
+// difference between its entries before and after. The live runner and
+// the rebuild run the same engine and differ only in where documents are
+// read from.
+
+// Doc is a read-model document, stored as JSON under its key.
+type Doc interface {
+	// Entries lists what the document contributes to shared keys; it
+	// depends on the document's stored fields only.
+	Entries() []Entry
+}
+
+// Docs are the documents an event folds into, by key relative to the
+// generation; a nil value is an absent document.
+type Docs map[string]Doc
+
+// Ref names a document and its type.
+type Ref struct {
+	Key string
+	New func() Doc // an empty document to decode into
+}
+
+// docPtr is a document type *T.
+type docPtr[T any] interface {
+	*T
+	Doc
+}
+
+// ref is the Ref of a document of type *T.
+func ref[T any, P docPtr[T]](key string) Ref {
+	return Ref{Key: key, New: func() Doc { return P(new(T)) }}
+}
+
+// doc returns the document at key, nil when absent.
+func doc[T any, P docPtr[T]](docs Docs, key string) P {
+	d, _ := docs[key].(P)
+	return d
+}
+
+// create returns the document at key, created empty when absent.
+func create[T any, P docPtr[T]](docs Docs, key string) P {
+	d, ok := docs[key].(P)
+	if !ok {
+		d = new(T)
+		docs[key] = d
+	}
+	return d
+}
+
+// Projector folds events into the documents of one read model.
+type Projector interface {
+	Name() string
+	// Touches names the documents ev folds into. It is asked again with
+	// the documents loaded so far until it names no new one, so that a
+	// loaded document can name others (a convention its pupil).
+	Touches(ev Event, docs Docs) []Ref
+	// Apply folds ev into docs: it changes them in place, adds the absent
+	// ones it creates, or sets a key to nil to delete its document. It may
+	// only change documents Touches named.
+	Apply(ev Event, docs Docs)
+}
+
+// EntryKind is the kind of a shared key an entry is part of.
+type EntryKind uint8
+
+const (
+	SetMember    EntryKind = iota // SADD / SREM
+	SortedMember                  // ZADD with Score / ZREM
+	GeoPoint                      // GEOADD with Lon, Lat / ZREM
+	HashField                     // HSET with Value / HDEL
+	Counter                       // HINCRBY by the difference of N
+)
+
+// Entry is one contribution of a document to a shared key. A member,
+// field or point has one contributor, listed once: only counters add up,
+// across documents and within one.
+type Entry struct {
+	Kind     EntryKind
+	Key      string // relative to the generation
+	Member   string // the member, or the hash field
+	Score    float64
+	Lon, Lat float64
+	Value    string
+	N        int64
+}
+
+func member(key, m string) Entry { return Entry{Kind: SetMember, Key: key, Member: m} }
+func scored(key, m string, score float64) Entry {
+	return Entry{Kind: SortedMember, Key: key, Member: m, Score: score}
+}
+func point(key, m string, lon, lat float64) Entry {
+	return Entry{Kind: GeoPoint, Key: key, Member: m, Lon: lon, Lat: lat}
+}
+func field(key, f, v string) Entry         { return Entry{Kind: HashField, Key: key, Member: f, Value: v} }
+func counter(key, f string, n int64) Entry { return Entry{Kind: Counter, Key: key, Member: f, N: n} }
+
+// docSource is where the engine reads documents, and tells their changes.
+type docSource interface {
+	// get returns each document, decoded, and its JSON as stored; nil
+	// and nil when it is absent.
+	get(refs []Ref) ([]Doc, [][]byte, error)
+	// put records a document an event changed (nil: deleted). The engine
+	// changes the documents get returned in place: a source that keeps
+	// them sees the changes.
+	put(key string, d Doc, b []byte)
+}
+
+// decode reads a document of r's type from its stored JSON.
+func decode(r Ref, b []byte) (Doc, error) {
+	if b == nil {
+		return nil, nil
+	}
+	d := r.New()
+	if err := json.Unmarshal(b, d); err != nil {
+		return nil, fmt.Errorf("%s: %w", r.Key, err)
+	}
+	return d, nil
+}
+
+// maxTouchRounds bounds the documents naming other documents.
+const maxTouchRounds = 4
+
+// project folds ev into the documents of p it touches, read from src, and
+// adds the writes to w.
+func project(p Projector, ev Event, src docSource, w *batch) error {
+	docs, loaded, err := load(p, ev, src)
+	if err != nil {
+		return err
+	}
+	for i := range loaded {
+		if d := docs[loaded[i].key]; d != nil {
+			loaded[i].before = d.Entries()
+		}
+	}
+	p.Apply(ev, docs)
+	if len(docs) != len(loaded) {
+		return fmt.Errorf("%s changed documents it did not touch", p.Name())
+	}
+	for _, l := range loaded {
+		d := docs[l.key]
+		var b []byte
+		if d != nil {
+			if b, err = json.Marshal(d); err != nil {
+				return fmt.Errorf("%s: %w", l.key, err)
+			}
+		}
+		if bytes.Equal(b, l.json) {
+			continue
+		}
+		var after []Entry
+		if d != nil {
+			after = d.Entries()
+		}
+		src.put(l.key, d, b)
+		w.doc(l.key, b)
+		w.diff(l.before, after)
+	}
+	return nil
+}
+
+// loadedDoc is a document an event touches, as it was before.
+type loadedDoc struct {
+	key    string
+	json   []byte
+	before []Entry
+}
+
+// load reads the documents ev touches, in the order Touches names them.
+func load(p Projector, ev Event, src docSource) (Docs, []loadedDoc, error) {
+	docs := Docs{}
+	var loaded []loadedDoc
+	for round := 0; ; round++ {
+		var refs []Ref
+		for _, r := range p.Touches(ev, docs) {
+			if _, ok := docs[r.Key]; !ok && !slices.ContainsFunc(refs, func(x Ref) bool { return x.Key == r.Key }) {
+				refs = append(refs, r)
+			}
+		}
+		if len(refs) == 0 {
+			return docs, loaded, nil
+		}
+		if round == maxTouchRounds {
+			return nil, nil, fmt.Errorf("%s: documents keep naming others (%s…)", p.Name(), refs[0].Key)
+		}
+		ds, bs, err := src.get(refs)
+		if err != nil {
+			return nil, nil, err
+		}
+		for i, r := range refs {
+			docs[r.Key] = ds[i]
+			loaded = append(loaded, loadedDoc{key: r.Key, json: bs[i]})
+		}
+	}
+}
+
+// batch is the writes of one or more events to a generation, reduced to
+// their net effect: the last value of each document and entry, the sum of
+// each counter's changes.
+type batch struct {
+	order []target
+	last  map[target]write
+}
+
+// target is what a write is about: a document (kind docKind), an entry's
+// member or a counter.
+type target struct {
+	kind        EntryKind
+	key, member string
+}
+
+const docKind EntryKind = 255
+
+type write struct {
+	entry   Entry // a counter's N is the sum of its changes
+	removed bool
+	json    []byte // a document's, nil to delete it
+}
+
+func newBatch(size int) *batch {
+	return &batch{order: make([]target, 0, size), last: make(map[target]write, size)}
+}
+
+func (w *batch) set(t target, v write) {
+	if _, ok := w.last[t]; !ok {
+		w.order = append(w.order, t)
+	}
+	w.last[t] = v
+}
+
+func (w *batch) doc(key string, b []byte) { w.set(target{kind: docKind, key: key}, write{json: b}) }
+
+// diff adds the writes that turn a document's entries before into after.
+func (w *batch) diff(before, after []Entry) {
+	// most changes keep the entries in place: trim what is equal, and
+	// compare entry by entry while they are about the same targets
+	for len(before) > 0 && len(after) > 0 && before[0] == after[0] {
+		before, after = before[1:], after[1:]
+	}
+	for len(before) > 0 && len(after) > 0 && before[len(before)-1] == after[len(after)-1] {
+		before, after = before[:len(before)-1], after[:len(after)-1]
+	}
+	for len(before) > 0 && len(after) > 0 && before[0].target() == after[0].target() {
+		w.change(before[0], after[0])
+		before, after = before[1:], after[1:]
+	}
+	switch {
+	case len(before) == 0:
+		for _, e := range after {
+			w.change(Entry{}, e)
+		}
+		return
+	case len(after) == 0:
+		for _, e := range before {
+			w.remove(e)
+		}
+		return
+	}
+	old := make(map[target]Entry, len(before))
+	for _, e := range before {
+		t := e.target()
+		if b, dup := old[t]; dup && e.Kind == Counter {
+			e.N += b.N
+		}
+		old[t] = e
+	}
+	for _, e := range after {
+		t := e.target()
+		b, had := old[t]
+		switch {
+		case e.Kind == Counter:
+			w.add(t, e, e.N-b.N)
+			if had {
+				b.N = 0 // counted: a duplicate adds its own N
+				old[t] = b
+			}
+		case !had || b != e:
+			w.set(t, write{entry: e})
+			delete(old, t)
+		default:
+			delete(old, t)
+		}
+	}
+	for _, e := range before {
+		t := e.target()
+		left, ok := old[t]
+		if !ok {
+			continue
+		}
+		delete(old, t)
+		e.N = left.N
+		w.remove(e)
+	}
+}
+
+// remove withdraws an entry: a counter loses its N.
+func (w *batch) remove(e Entry) {
+	if e.Kind == Counter {
+		w.add(e.target(), e, -e.N)
+	} else {
+		w.set(e.target(), write{entry: e, removed: true})
+	}
+}
+
+// change writes an entry whose value changed from b to e.
+func (w *batch) change(b, e Entry) {
+	if e.Kind == Counter {
+		w.add(e.target(), e, e.N-b.N)
+	} else if b != e {
+		w.set(e.target(), write{entry: e})
+	}
+}
+
+func (e Entry) target() target { return target{e.Kind, e.Key, e.Member} }
+
+// add moves a counter by n. A counter moved and moved back still writes
+// (by 0): one event at a time, it would have left the field in place.
+func (w *batch) add(t target, e Entry, n int64) {
+	if n == 0 {
+		return
+	}
+	if cur, ok := w.last[t]; ok {
+		n += cur.entry.N
+	}
+	e.N = n
+	w.set(t, write{entry: e})
+}
+
+// reset empties the batch for the next one.
+func (w *batch) reset() {
+	clear(w.last)
+	w.order = w.order[:0]
+}
+
+// render appends the writes to args, as the apply script takes them: for
+// each Redis command its argument count, then its arguments, on the
+// generation at prefix.
+func (w *batch) render(prefix string, args []any) []any {
+	for _, t := range w.order {
+		v, key := w.last[t], prefix+t.key
+		e := v.entry
+		switch {
+		case t.kind == docKind && v.json == nil:
+			args = append(args, 2, "DEL", key)
+		case t.kind == docKind:
+			args = append(args, 3, "SET", key, v.json)
+		case t.kind == Counter:
+			args = append(args, 4, "HINCRBY", key, e.Member, e.N)
+		case v.removed && t.kind == SetMember:
+			args = append(args, 3, "SREM", key, e.Member)
+		case v.removed && t.kind == HashField:
+			args = append(args, 3, "HDEL", key, e.Member)
+		case v.removed:
+			args = append(args, 3, "ZREM", key, e.Member)
+		case t.kind == SetMember:
+			args = append(args, 3, "SADD", key, e.Member)
+		case t.kind == SortedMember:
+			args = append(args, 4, "ZADD", key, e.Score, e.Member)
+		case t.kind == GeoPoint:
+			args = append(args, 5, "GEOADD", key, e.Lon, e.Lat, e.Member)
+		case t.kind == HashField:
+			args = append(args, 4, "HSET", key, e.Member, e.Value)
+		}
+	}
+	return args
+}

@@ -1,0 +1,151 @@
+package projections
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Keys of a projection's rebuild bookkeeping, beside its generations.
+func generationsKey(name string) string { return "rm:" + name + ":generations" } // last generation allocated
+func buildingKey(name string) string    { return "rm:" + name + ":building" }    // generation being rebuilt
+func rebuildLockKey(name string) string { return "rm:" + name + ":rebuild-lock" }
+
+const lockTTL = 30 * time.Second
+
+var (
+	// newGenerationScript allocates the next generation number, above the
+	// served one ("1" by default, which the first live runner claims), the
+	// last allocated one and an abandoned one.
+	// KEYS: active, sequence, building.
+	newGenerationScript = redis.NewScript(`
+local n = math.max(tonumber(redis.call('GET', KEYS[1]) or '1') or 1,
+                   tonumber(redis.call('GET', KEYS[2]) or '0') or 0,
+                   tonumber(redis.call('GET', KEYS[3]) or '0') or 0) + 1
+redis.call('SET', KEYS[2], n)
+redis.call('SET', KEYS[3], n)
+return n
+`)
+	// swapScript serves the new generation if the served one is still the
+	// expected one (-1 otherwise) and the new one has applied at least as
+	// far (0 otherwise).
+	// KEYS: active, new checkpoint, old checkpoint, building;
+	// ARGV: new generation, expected old generation ("" for none).
+	swapScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1]) or ''
+if cur ~= ARGV[2] then return -1 end
+if cur ~= '' then
+  local old = redis.call('GET', KEYS[3]) or ''
+  local new = redis.call('GET', KEYS[2]) or ''
+  if old > new then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[4])
+return 1
+`)
+	renewLockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`)
+	releaseLockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+)
+
+// lockRebuilds takes the rebuild lock of each projection named and keeps it
+// until the returned release is called.
+func lockRebuilds(ctx context.Context, rdb redis.UniversalClient, names []string) (release func(), err error) {
+	token := randomToken()
+	ctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var held []string
+	release = func() {
+		stop()
+		<-done
+		for _, name := range held {
+			_ = releaseLockScript.Run(context.WithoutCancel(ctx), rdb, []string{rebuildLockKey(name)}, token).Err()
+		}
+	}
+	for _, name := range names {
+		ok, err := rdb.SetNX(ctx, rebuildLockKey(name), token, lockTTL).Result()
+		if err == nil && !ok {
+			err = fmt.Errorf("%s: %w", name, ErrRebuildRunning)
+		}
+		if err != nil {
+			close(done)
+			release()
+			return nil, err
+		}
+		held = append(held, name)
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(lockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				for _, name := range held {
+					_ = renewLockScript.Run(ctx, rdb, []string{rebuildLockKey(name)}, token, lockTTL.Milliseconds()).Err()
+				}
+			}
+		}
+	}()
+	return release, nil
+}
+
+func randomToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// DropGeneration deletes every key under prefix, a few hundred at a time
+// (SCAN and UNLINK), so Redis keeps serving meanwhile. It returns the
+// number of keys deleted.
+func DropGeneration(ctx context.Context, rdb redis.UniversalClient, prefix string) (int64, error) {
+	if !strings.HasPrefix(prefix, "rm:") || !strings.HasSuffix(prefix, ":") {
+		return 0, fmt.Errorf("not a generation prefix: %q", prefix)
+	}
+	var deleted int64
+	var cursor uint64
+	match := globEscape(prefix) + "*"
+	for {
+		keys, next, err := rdb.Scan(ctx, cursor, match, 1000).Result()
+		if err != nil {
+			return deleted, err
+		}
+		for len(keys) > 0 {
+			n := min(len(keys), 500)
+			d, err := rdb.Unlink(ctx, keys[:n]...).Result()
+			if err != nil {
+				return deleted, err
+			}
+			deleted += d
+			keys = keys[n:]
+		}
+		if cursor = next; cursor == 0 {
+			return deleted, nil
+		}
+	}
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
