@@ -13,6 +13,7 @@ import (
 // Role is a party that signs a convention.
 type Role string
 
+// The signatories of a convention.
 const (
 	RoleEmployer       Role = "employer"
 	RoleSchoolHead     Role = "school_head"
@@ -41,7 +42,8 @@ type Signature struct {
 	SignedAt     time.Time `json:"signed_at"`
 }
 
-// Parties and terms of the convention, as the official model lists them.
+// ConventionTerms are the parties and terms of the convention, as the
+// official model lists them.
 type ConventionTerms struct {
 	Drafted         ConventionDrafted `json:"drafted"`
 	Tutor           *Person           `json:"tutor,omitempty"`
@@ -60,11 +62,13 @@ type Convention struct {
 	exists     bool
 }
 
+// Exists reports whether the convention was drafted.
 func (c *Convention) Exists() bool { return c.exists }
 
 // Drafted is the convention's drafted part.
 func (c *Convention) Drafted() ConventionDrafted { return c.Terms.Drafted }
 
+// Apply folds an event of the convention's stream.
 func (c *Convention) Apply(e Event) {
 	c.ConventionProgress.Apply(e)
 	switch ev := e.(type) {
@@ -289,17 +293,8 @@ type SignInput struct {
 // Sign records a signature of the current document; when every required
 // role has signed it, the convention is signed.
 func (c *Convention) Sign(in SignInput, now time.Time) ([]Event, error) {
-	p := Problems{}
-	role := Role(in.Role)
-	if !c.requires(role) {
-		p.Add("role", "must be one of "+strings.Join(roleNames(c.roles()), ", "))
-	}
-	required(p, "signer_name", in.SignerName, 200)
-	hash := strings.ToLower(in.DocumentHash)
-	if !hashRe.MatchString(hash) {
-		p.Add("document_hash", "must be the hex SHA-256 of the convention document")
-	}
-	if err := p.Err(); err != nil {
+	role, hash := Role(in.Role), strings.ToLower(in.DocumentHash)
+	if err := c.checkSignature(role, in.SignerName, hash); err != nil {
 		return nil, err
 	}
 	if !c.exists {
@@ -334,6 +329,19 @@ func (c *Convention) Sign(in SignInput, now time.Time) ([]Event, error) {
 		evs = append(evs, &ConventionSigned{ConventionID: c.Terms.Drafted.ConventionID, DocumentHash: hash})
 	}
 	return evs, nil
+}
+
+// checkSignature names every invalid field of a signature.
+func (c *Convention) checkSignature(role Role, signer, hash string) error {
+	p := Problems{}
+	if !c.requires(role) {
+		p.Add("role", "must be one of "+strings.Join(roleNames(c.roles()), ", "))
+	}
+	required(p, "signer_name", signer, 200)
+	if !hashRe.MatchString(hash) {
+		p.Add("document_hash", "must be the hex SHA-256 of the convention document")
+	}
+	return p.Err()
 }
 
 // Cancel records that the placement will not take place.

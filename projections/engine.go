@@ -78,6 +78,7 @@ type Projector interface {
 // EntryKind is the kind of a shared key an entry is part of.
 type EntryKind uint8
 
+// The kinds of entries, with the commands that write and remove them.
 const (
 	SetMember    EntryKind = iota // SADD / SREM
 	SortedMember                  // ZADD with Score / ZREM
@@ -246,8 +247,25 @@ func (w *batch) doc(key string, b []byte) { w.set(target{kind: docKind, key: key
 
 // diff adds the writes that turn a document's entries before into after.
 func (w *batch) diff(before, after []Entry) {
-	// most changes keep the entries in place: trim what is equal, and
-	// compare entry by entry while they are about the same targets
+	before, after = w.diffAligned(before, after)
+	switch {
+	case len(before) == 0:
+		for _, e := range after {
+			w.change(Entry{}, e)
+		}
+	case len(after) == 0:
+		for _, e := range before {
+			w.remove(e)
+		}
+	default:
+		w.diffByTarget(before, after)
+	}
+}
+
+// diffAligned handles the common case: most changes keep the entries in
+// place. It trims what is equal at both ends, writes the changes of
+// entries about the same targets while they line up, and returns the rest.
+func (w *batch) diffAligned(before, after []Entry) ([]Entry, []Entry) {
 	for len(before) > 0 && len(after) > 0 && before[0] == after[0] {
 		before, after = before[1:], after[1:]
 	}
@@ -258,18 +276,12 @@ func (w *batch) diff(before, after []Entry) {
 		w.change(before[0], after[0])
 		before, after = before[1:], after[1:]
 	}
-	switch {
-	case len(before) == 0:
-		for _, e := range after {
-			w.change(Entry{}, e)
-		}
-		return
-	case len(after) == 0:
-		for _, e := range before {
-			w.remove(e)
-		}
-		return
-	}
+	return before, after
+}
+
+// diffByTarget matches entries by target, whatever their order; counters
+// of one target add up on each side.
+func (w *batch) diffByTarget(before, after []Entry) {
 	old := make(map[target]Entry, len(before))
 	for _, e := range before {
 		t := e.target()

@@ -44,18 +44,28 @@ type WeekSeat struct {
 	Available int `json:"available"`
 }
 
-// Offer keys, relative to the generation prefix.
-func OfferDocKey(id string) string     { return "offer:" + id }
-func OfferIndexOpen() string           { return "idx:open" }
+// OfferDocKey is an offer's search document (keys here are relative to the generation prefix).
+func OfferDocKey(id string) string { return "offer:" + id }
+
+// OfferIndexOpen is the set of the offers taking applications.
+func OfferIndexOpen() string { return "idx:open" }
+
+// OfferIndex is the set of the open offers with value v of kind (sector, department, commune, grade, week, word, reserved, available).
 func OfferIndex(kind, v string) string { return "idx:" + kind + ":" + v }
-func OfferIndexAvailable() string      { return "idx:available" }
-func OfferGeo() string                 { return "geo" }
+
+// OfferIndexAvailable is the set of the open offers with a free seat in some week.
+func OfferIndexAvailable() string { return "idx:available" }
+
+// OfferGeo is the geo set of the open offers' locations.
+func OfferGeo() string { return "geo" }
 
 // Offers projects the search read model.
 type Offers struct{}
 
+// Name names the projection.
 func (Offers) Name() string { return OffersName }
 
+// Touches names the offer document of an offer event.
 func (Offers) Touches(ev Event, _ Docs) []Ref {
 	if cat, id := subject(ev); cat == "offer" {
 		return []Ref{ref[OfferDoc](OfferDocKey(id))}
@@ -63,6 +73,7 @@ func (Offers) Touches(ev Event, _ Docs) []Ref {
 	return nil
 }
 
+// Apply folds an offer event into its search document.
 func (Offers) Apply(ev Event, docs Docs) {
 	_, id := subject(ev)
 	if e, ok := ev.Data.(*domain.OfferPosted); ok {

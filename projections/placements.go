@@ -65,26 +65,45 @@ type ConventionDoc struct {
 	MissingRoles    []domain.Role      `json:"missing_roles"`
 }
 
-// Placement keys, relative to the generation prefix.
+// ApplicationDocKey is an application's document (keys here are relative to the generation prefix).
 func ApplicationDocKey(id string) string { return "application:" + id }
-func ConventionDocKey(id string) string  { return "convention:" + id }
+
+// ConventionDocKey is a convention's document.
+func ConventionDocKey(id string) string { return "convention:" + id }
+
+// PupilApplicationsKey is the sorted set of a pupil's applications, by log position.
 func PupilApplicationsKey(id string) string {
 	return "pupil:" + id + ":applications"
 }
+
+// EmployerApplicationsKey is the sorted set of the applications to an employer's offers, by log position.
 func EmployerApplicationsKey(id string) string { return "employer:" + id + ":applications" }
 
-// EmployersKey is the set of registered employers; PupilInfoKey exists for
-// every registered pupil (lists of an unknown one answer 404).
-func EmployersKey() string          { return "employers" }
+// EmployersKey is the set of registered employers.
+func EmployersKey() string { return "employers" }
+
+// PupilInfoKey is a pupil's follow-up document; it exists for every registered pupil (lists of an unknown one answer 404).
 func PupilInfoKey(id string) string { return "pupil:" + id + ":info" }
 
-// School and pupil follow-up keys (no personal data: ids and counts only).
-func SchoolsKey() string                     { return "schools" }
+// SchoolsKey is the set of registered schools (follow-up keys hold no personal data: ids and counts only).
+func SchoolsKey() string { return "schools" }
+
+// DepartmentSchoolsKey is the set of the schools of a département.
 func DepartmentSchoolsKey(dep string) string { return "department:" + dep + ":schools" }
-func SchoolInfoKey(uai string) string        { return "school:" + uai + ":info" }
-func SchoolPupilsKey(uai string) string      { return "school:" + uai + ":pupils" }
-func SchoolPlacedKey(uai string) string      { return "school:" + uai + ":placed" }
-func SchoolSignedKey(uai string) string      { return "school:" + uai + ":signed" }
+
+// SchoolInfoKey is a school's follow-up document.
+func SchoolInfoKey(uai string) string { return "school:" + uai + ":info" }
+
+// SchoolPupilsKey is the set of a school's pupils.
+func SchoolPupilsKey(uai string) string { return "school:" + uai + ":pupils" }
+
+// SchoolPlacedKey is the set of a school's pupils with a confirmed placement.
+func SchoolPlacedKey(uai string) string { return "school:" + uai + ":placed" }
+
+// SchoolSignedKey is the set of a school's pupils with a signed convention.
+func SchoolSignedKey(uai string) string { return "school:" + uai + ":signed" }
+
+// SchoolConventionsKey is the set of the conventions of a school's pupils.
 func SchoolConventionsKey(uai string) string { return "school:" + uai + ":conventions" }
 
 // SchoolInfo is what the follow-up keeps of a school.
@@ -104,9 +123,10 @@ type PupilInfo struct {
 	ClassName string       `json:"class_name,omitempty"`
 }
 
-// SchoolClassesKey is the set of a school's class names; SchoolClassKey the
-// set of the pupils of one class (a teacher's follow-up list).
-func SchoolClassesKey(uai string) string          { return "school:" + uai + ":classes" }
+// SchoolClassesKey is the set of a school's class names.
+func SchoolClassesKey(uai string) string { return "school:" + uai + ":classes" }
+
+// SchoolClassKey is the set of the pupils of one class (a teacher's follow-up list).
 func SchoolClassKey(uai, className string) string { return "school:" + uai + ":class:" + className }
 
 // DeadlinesKey is a sorted set of pending applications scored by the Unix
@@ -116,12 +136,14 @@ func DeadlinesKey() string { return "deadlines" }
 // Placements projects the registrations, applications and conventions.
 type Placements struct{}
 
+// Name names the projection.
 func (Placements) Name() string { return PlacementsName }
 
 // Internal documents of the model, beside those the API reads.
 func employerKey(id string) string    { return "employer:" + id + ":info" }
 func classNamesKey(uai string) string { return "school:" + uai + ":class-names" }
 
+// Touches names the documents an event changes; a forget names the pupil first, then the pupil's applications.
 func (Placements) Touches(ev Event, docs Docs) []Ref {
 	cat, id := subject(ev)
 	switch e := ev.Data.(type) {
@@ -161,6 +183,7 @@ func (Placements) Touches(ev Event, docs Docs) []Ref {
 	return nil
 }
 
+// Apply folds an event into the registration, application and convention documents.
 func (Placements) Apply(ev Event, docs Docs) {
 	_, id := subject(ev)
 	switch e := ev.Data.(type) {

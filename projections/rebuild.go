@@ -117,7 +117,8 @@ type Rebuilt struct {
 	Deleted    int64               `json:"deleted_keys"` // keys of the previous generation deleted
 }
 
-// ErrRebuildRunning: another rebuild of the projection holds its lock.
+// ErrRebuildRunning is returned when another rebuild of the projection
+// holds its lock.
 var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
 
 const readPageSize = 1000

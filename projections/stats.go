@@ -27,8 +27,10 @@ func StatsTargetsKey() string { return "targets" }
 // counters, so a change moves them by the difference.
 type Stats struct{}
 
+// Name names the projection.
 func (Stats) Name() string { return StatsName }
 
+// Touches names the statistics documents an event changes.
 func (Stats) Touches(ev Event, _ Docs) []Ref {
 	switch cat, id := subject(ev); cat {
 	case "offer":
@@ -46,6 +48,7 @@ func (Stats) Touches(ev Event, _ Docs) []Ref {
 // statsKey is the key of a document of the statistics.
 func statsKey(category, id string) string { return category + ":" + id }
 
+// Apply folds an event into the statistics documents, whose entries are the counters.
 func (Stats) Apply(ev Event, docs Docs) {
 	cat, id := subject(ev)
 	key := statsKey(cat, id)

@@ -177,12 +177,14 @@ func (w *World) Run(ctx context.Context, store eventstore.Store, n, writers int)
 // Events is the number of events decided so far.
 func (w *World) Events() int { return w.events }
 
-// Offers, Applications and Conventions are the aggregates decided so far
-// (not to be changed).
+// Offers returns the offers decided so far; these aggregates, like the
+// applications and conventions, are not to be changed.
 func (w *World) Offers() []*domain.Offer { return w.offers }
 
+// Applications returns the applications decided so far.
 func (w *World) Applications() map[string]*domain.Application { return w.apps }
 
+// Conventions returns the conventions decided so far.
 func (w *World) Conventions() map[string]*domain.Convention { return w.convs }
 
 // Write appends the commands to store, each stream's events of a command
