@@ -12,24 +12,6 @@ import (
 	"passerelle/projections"
 )
 
-func (a *API) getApplication(ctx context.Context, r *http.Request, m model) (any, error) {
-	id := chi.URLParam(r, "id")
-	if !domain.ValidID(id) {
-		return nil, notFound("application")
-	}
-	var d projections.ApplicationDoc
-	return d, getDoc(ctx, m, projections.ApplicationDocKey(id), "application", &d)
-}
-
-func (a *API) getConvention(ctx context.Context, r *http.Request, m model) (any, error) {
-	id := chi.URLParam(r, "id")
-	if !domain.ValidID(id) {
-		return nil, notFound("convention")
-	}
-	var d projections.ConventionDoc
-	return d, getDoc(ctx, m, projections.ConventionDocKey(id), "convention", &d)
-}
-
 func (a *API) pupilApplications(ctx context.Context, r *http.Request, m model) (any, error) {
 	id := chi.URLParam(r, "id")
 	if !domain.ValidID(id) {

@@ -55,7 +55,7 @@ func (a *API) Routes() []route.Route {
 			Query:       []string{"grade", "sector", "department", "commune", "week", "near", "radius_km", "available", "q", "for_pupil", "page", "per_page", "min_position"},
 			StrictQuery: true, Allow: authz.Users(), Handler: a.query(projections.OffersName, a.searchOffers)},
 		{Method: get, Pattern: "/v1/offers/{id}", Status: http.StatusOK, Summary: "Get an offer",
-			Query: []string{"min_position"}, Allow: authz.Users(), Handler: a.query(projections.OffersName, a.getOffer)},
+			Query: []string{"min_position"}, Allow: authz.Users(), Handler: a.query(projections.OffersName, byID[projections.OfferDoc]("offer", projections.OfferDocKey))},
 		{Method: get, Pattern: "/v1/stats/offers", Status: http.StatusOK, Summary: "Offer statistics",
 			Query: []string{"min_position"}, Allow: authz.Users(auth.Statistician), Handler: a.query(projections.StatsName, a.offerStats)},
 		{Method: get, Pattern: "/v1/stats/stream", Status: http.StatusOK, Summary: "Offer statistics as Server-Sent Events",
@@ -64,12 +64,12 @@ func (a *API) Routes() []route.Route {
 			Query: []string{"min_position"},
 			Allow: authz.AnyOf(bo, authz.Pupil(authz.ApplicationPupil), authz.Guardian(authz.ApplicationPupil),
 				authz.School(authz.ApplicationSchool), authz.Employer(authz.ApplicationEmployer)),
-			Handler: a.query(projections.PlacementsName, a.getApplication)},
+			Handler: a.query(projections.PlacementsName, byID[projections.ApplicationDoc]("application", projections.ApplicationDocKey))},
 		{Method: get, Pattern: "/v1/conventions/{id}", Status: http.StatusOK, Summary: "Get a convention",
 			Query: []string{"min_position"},
 			Allow: authz.AnyOf(bo, authz.Pupil(authz.ConventionPupil), authz.Guardian(authz.ConventionPupil),
 				authz.School(authz.ConventionSchool), authz.Employer(authz.ConventionEmployer)),
-			Handler: a.query(projections.PlacementsName, a.getConvention)},
+			Handler: a.query(projections.PlacementsName, byID[projections.ConventionDoc]("convention", projections.ConventionDocKey))},
 		{Method: get, Pattern: "/v1/pupils/{id}/applications", Status: http.StatusOK, Summary: "A pupil's applications",
 			Query: []string{"page", "per_page", "min_position"}, Allow: pupilsOwn,
 			Handler: a.query(projections.PlacementsName, a.pupilApplications)},
@@ -170,13 +170,20 @@ func getDoc(ctx context.Context, m model, key, what string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-func (a *API) getOffer(ctx context.Context, r *http.Request, m model) (any, error) {
-	id := chi.URLParam(r, "id")
-	if !domain.ValidID(id) {
-		return nil, notFound("offer")
+// byID serves one document of a read model, what it is named in errors,
+// by the id in the path.
+func byID[T any](what string, key func(string) string) queryFunc {
+	return func(ctx context.Context, r *http.Request, m model) (any, error) {
+		id := chi.URLParam(r, "id")
+		if !domain.ValidID(id) {
+			return nil, notFound(what)
+		}
+		var d T
+		if err := getDoc(ctx, m, key(id), what, &d); err != nil {
+			return nil, err
+		}
+		return d, nil
 	}
-	var d projections.OfferDoc
-	return d, getDoc(ctx, m, projections.OfferDocKey(id), "offer", &d)
 }
 
 type page struct {
