@@ -8,7 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -110,16 +113,31 @@ func (a *API) query(projection string, f queryFunc) http.HandlerFunc {
 		}
 		m, err := a.model(r.Context(), projection, want)
 		if err != nil {
-			api.WriteError(w, r, err)
+			api.WriteError(w, r, unavailable(err))
 			return
 		}
 		v, err := f(r.Context(), r, m)
 		if err != nil {
-			api.WriteError(w, r, err)
+			api.WriteError(w, r, unavailable(err))
 			return
 		}
 		api.WriteJSON(w, http.StatusOK, v)
 	}
+}
+
+// unavailable turns a failure to reach Redis (refused, reset, timed out,
+// closed by the server) into the contract's 503 not_ready: the read models
+// are out of reach for a while, which is no fault of the request. Other
+// errors pass through.
+func unavailable(err error) error {
+	var ne net.Error
+	if !errors.As(err, &ne) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return err
+	}
+	slog.Warn("read models unreachable", "err", err)
+	e := api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read models cannot be reached right now")
+	e.RetryAfter = time.Second
+	return e
 }
 
 func (a *API) model(ctx context.Context, projection string, want eventstore.Position) (model, error) {

@@ -5,9 +5,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"passerelle/internal/app"
 	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
+
+	"github.com/alicebob/miniredis/v2"
 )
 
 // readModelWorld is an employer, three schools (a REP collège, an
@@ -203,4 +207,45 @@ func TestFollowUpViews(t *testing.T) {
 			}
 		}
 	})
+}
+
+// While Redis is unreachable, queries answer 503 not_ready with
+// Retry-After and commands still succeed; once it is back, the service
+// serves again without a restart, the commands written meanwhile included.
+func TestRedisOutage(t *testing.T) {
+	m := miniredis.RunT(t)
+	_, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: "redis://" + m.Addr(), ExpiryEvery: -1, SealEvery: -1})
+	emp := c.Must(201, "POST", "/v1/employers", map[string]any{"name": "Boulangerie Martin", "siret": "73282932000074",
+		"kind": "company", "commune_code": "94028", "address": "1 rue de Paris"})
+	offer := func() map[string]any {
+		return c.Must(201, "POST", "/v1/offers", map[string]any{"employer_id": str(emp, "id"), "title": "Fournil",
+			"description": "Pétrissage", "sector": "s1", "grades": []string{"3e"}, "weeks": []string{weekAhead(6)}, "seats": 1,
+			"commune_code": "94028", "address": "1 rue de Paris", "lat": 48.79, "lon": 2.455})
+	}
+	first := offer()
+	c.Must(200, "GET", "/v1/offers/"+str(first, "id")+"?min_position="+str(first, "position"), nil)
+
+	m.Close()
+	for _, target := range []string{"/v1/offers/" + str(first, "id"), "/v1/offers?grade=3e", "/v1/stats/offers"} {
+		r := c.Do("GET", target, nil)
+		if r.Status != 503 || r.Header.Get("Retry-After") == "" || str(r.Body["error"].(map[string]any), "code") != "not_ready" {
+			t.Fatalf("GET %s with Redis down: %d %v %v", target, r.Status, r.Header, r.Body)
+		}
+	}
+	second := offer() // the log is the source of truth: commands go on
+
+	if err := m.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := c.Do("GET", "/v1/offers/"+str(second, "id")+"?min_position="+str(second, "position"), nil)
+		if r.Status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Redis back for 20 s, the offer written during the outage still answers %d %v", r.Status, r.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
