@@ -81,6 +81,10 @@ func TestLifecycleExpiry(t *testing.T) {
 	}
 	acc := c.Must(200, "POST", "/v1/applications/"+accepted+"/accept", nil)
 	c.Must(200, "GET", "/v1/offers/"+l.offer+"?min_position="+str(acc, "position"), nil)
+	// the expirer finds candidates in the placements read model: wait for it too
+	if s := l.status(t, accepted, str(acc, "position")); s != "accepted" {
+		t.Fatalf("after accept: %s", s)
+	}
 
 	// 8 days on: the accepted application was not confirmed within 7 days
 	clk.Add(8 * 24 * time.Hour)
