@@ -65,6 +65,10 @@ func create[T any, P docPtr[T]](docs Docs, key string) P {
 // Projector folds events into the documents of one read model.
 type Projector interface {
 	Name() string
+	// Layout is the version of the read model's key layout and document
+	// shapes. Bump it with any change to them: a generation written with
+	// another layout is rebuilt on its own at the next start.
+	Layout() int
 	// Touches names the documents ev folds into. It is asked again with
 	// the documents loaded so far until it names no new one, so that a
 	// loaded document can name others (a convention its pupil).

@@ -81,6 +81,22 @@ func LiveCommands(ctx context.Context, store eventstore.Store, ps []Projector, p
 	}
 }
 
+// ServeEmpty serves an empty generation 1 of each projector not served
+// yet: a runner that finds it follows the log from its start on the live
+// path, where it would otherwise rebuild first.
+func ServeEmpty(ctx context.Context, rdb redis.UniversalClient, store eventstore.Store, ps ...Projector) error {
+	for _, p := range ps {
+		ok, err := rdb.SetNX(ctx, ActiveKey(p.Name()), "1", 0).Result()
+		if err == nil && ok {
+			err = writeMarker(ctx, rdb, store, p, GenPrefix(p.Name(), "1"))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Dump reads every key under prefix, with the prefix removed, as a
 // type-tagged, order-independent rendering: two generations built from the
 // same log dump the same.
@@ -93,6 +109,9 @@ func Dump(ctx context.Context, rdb redis.UniversalClient, prefix string) (map[st
 			return nil, err
 		}
 		for _, k := range keys {
+			if k == MarkerKey(prefix) {
+				continue // who built the generation, not what it holds
+			}
 			v, err := dumpKey(ctx, rdb, k)
 			if err != nil {
 				return nil, err

@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"passerelle/eventstore"
 )
 
 // Keys of a projection's rebuild bookkeeping, beside its generations.
@@ -148,4 +151,42 @@ func globEscape(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// LogIdentity names the log the read models are built from: the ID of its
+// first event ("" while it is empty). A Redis that holds generations of
+// another log (a shared server, a backup restored to the wrong place) is
+// told apart by it.
+func LogIdentity(ctx context.Context, store eventstore.Store) (string, error) {
+	evs, err := store.ReadAll(ctx, eventstore.Start, 1)
+	if err != nil || len(evs) == 0 {
+		return "", err
+	}
+	return evs[0].ID.String(), nil
+}
+
+// writeMarker records what the generation at prefix is built for.
+func writeMarker(ctx context.Context, rdb redis.UniversalClient, store eventstore.Store, p Projector, prefix string) error {
+	id, err := LogIdentity(ctx, store)
+	if err != nil {
+		return err
+	}
+	return rdb.HSet(ctx, MarkerKey(prefix), "layout", p.Layout(), "log", id).Err()
+}
+
+// fitsMarker says why the generation at prefix cannot be caught up with the
+// log named logID by p, or "" when it can.
+func fitsMarker(ctx context.Context, rdb redis.UniversalClient, p Projector, prefix, logID string) (string, error) {
+	m, err := rdb.HGetAll(ctx, MarkerKey(prefix)).Result()
+	switch {
+	case err != nil:
+		return "", err
+	case len(m) == 0:
+		return "its generation has no marker (data lost or written before markers)", nil
+	case m["layout"] != strconv.Itoa(p.Layout()):
+		return fmt.Sprintf("its generation has layout %s, the code writes %d", m["layout"], p.Layout()), nil
+	case m["log"] != "" && logID != "" && m["log"] != logID:
+		return fmt.Sprintf("its generation was built from another log (first event %s, this one %s)", m["log"], logID), nil
+	}
+	return "", nil
 }

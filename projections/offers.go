@@ -65,6 +65,9 @@ type Offers struct{}
 // Name names the projection.
 func (Offers) Name() string { return OffersName }
 
+// Layout versions the model's keys and documents.
+func (Offers) Layout() int { return 1 }
+
 // Touches names the offer document of an offer event.
 func (Offers) Touches(ev Event, _ Docs) []Ref {
 	if cat, id := subject(ev); cat == "offer" {

@@ -139,6 +139,9 @@ type Placements struct{}
 // Name names the projection.
 func (Placements) Name() string { return PlacementsName }
 
+// Layout versions the model's keys and documents.
+func (Placements) Layout() int { return 1 }
+
 // Internal documents of the model, beside those the API reads.
 func employerKey(id string) string    { return "employer:" + id + ":info" }
 func classNamesKey(uai string) string { return "school:" + uai + ":class-names" }

@@ -115,8 +115,11 @@ func checkStats(t *testing.T, rdb redis.UniversalClient, w *eventgen.World) {
 // run starts a runner and returns a stop function.
 func run(t *testing.T, s eventstore.Store, rdb redis.UniversalClient, ps ...projections.Projector) (stop func()) {
 	t.Helper()
-	r := projections.NewRunner(s, rdb, nil, ps...)
 	ctx, cancel := context.WithCancel(context.Background())
+	if err := projections.ServeEmpty(ctx, rdb, s, ps...); err != nil {
+		t.Fatal(err)
+	}
+	r := projections.NewRunner(s, rdb, nil, ps...)
 	done := make(chan error, 1)
 	running := make(chan struct{})
 	go func() { done <- r.Run(ctx, running) }()
@@ -196,7 +199,7 @@ func TestStatsResumeWithoutDoubleCounting(t *testing.T) {
 		}
 		stop()
 		prefix, _ := projections.ActivePrefix(ctx, rdb, projections.StatsName)
-		if cp, _ := projections.Checkpoint(ctx, rdb, prefix); cp <= first || cp >= gate.pos {
+		if cp, _ := projections.Checkpoint(ctx, rdb, prefix); cp < first || cp >= gate.pos {
 			t.Fatalf("stopped at %d: not part way between %d and %d", cp, first, gate.pos)
 		}
 		generate(t, s, w, w.Events()+200)
@@ -244,8 +247,8 @@ func (p *pauseAt) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 
 func (p *pauseAt) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return scriptHook(func(ctx context.Context, pos eventstore.Position) error {
-		if pos != p.pos {
-			return nil
+		if pos < p.pos {
+			return nil // events are applied in batches: hold the one that reaches pos
 		}
 		p.once.Do(func() { close(p.reached) })
 		select {

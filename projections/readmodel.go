@@ -69,19 +69,37 @@ func Checkpoint(ctx context.Context, rdb redis.UniversalClient, prefix string) (
 	return eventstore.Position(v), nil
 }
 
+// MarkerKey holds what a generation was built for: the layout version of
+// its projector and the identity of the log (see LogIdentity). A
+// generation without it, or with another, cannot be caught up and is
+// rebuilt.
+func MarkerKey(prefix string) string { return prefix + "marker" }
+
 // applyScript runs a batch of Redis commands and moves the checkpoint,
 // unless the checkpoint is already at or past the position: an event
 // already applied is skipped as a whole, which makes delivery at-least-once
 // safe. When a generation is named, it must still be the served one: a
 // writer left behind by a rebuild's swap gets -1 and writes nothing.
+//
+// A live writer also says what it applied last: its writes follow from
+// there. A checkpoint behind it means Redis lost writes (restarted from an
+// older snapshot, flushed): -2, and nothing is written on top of the hole.
+// A checkpoint ahead of it but behind the position means another runner
+// applied part of the events: -3, and the writer folds again from there.
 // KEYS[1] = checkpoint, KEYS[2] = active pointer, ARGV[1] = padded
 // position, ARGV[2] = generation or "" (a rebuild writing a fresh one),
-// then for each command its argument count followed by its arguments.
+// ARGV[3] = padded position applied last ("" for none, "any" for a writer
+// that does not check), then for each command its argument count followed
+// by its arguments.
 var applyScript = redis.NewScript(`
 if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[2] then return -1 end
-local cp = redis.call('GET', KEYS[1])
-if cp and cp >= ARGV[1] then return 0 end
-local i = 3
+local cp = redis.call('GET', KEYS[1]) or ''
+if cp >= ARGV[1] then return 0 end
+if ARGV[3] ~= 'any' and cp ~= ARGV[3] then
+  if cp < ARGV[3] then return -2 end
+  return -3
+end
+local i = 4
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   local args = {}
@@ -98,17 +116,32 @@ const (
 	applied     = 1
 	alreadyDone = 0
 	staleWriter = -1 // the generation is no longer served
+	lostWrites  = -2 // the checkpoint is behind what the writer applied
+	overtaken   = -3 // another writer applied part of the events
 )
 
 // applyArgs renders the apply script's keys and arguments: the writes w
 // (nil: none) to generation gen of projection name, and its checkpoint
 // pos. With check, the generation must be the served one.
 func applyArgs(name, gen string, check bool, pos eventstore.Position, w *batch) ([]string, []any) {
+	return scriptArgs(name, gen, check, "any", pos, w)
+}
+
+// liveArgs is applyArgs for a live writer that applied prev last.
+func liveArgs(name, gen string, prev, pos eventstore.Position, w *batch) ([]string, []any) {
+	last := ""
+	if prev != eventstore.Start {
+		last = padPosition(prev)
+	}
+	return scriptArgs(name, gen, true, last, pos, w)
+}
+
+func scriptArgs(name, gen string, check bool, last string, pos eventstore.Position, w *batch) ([]string, []any) {
 	want := ""
 	if check {
 		want = gen
 	}
-	args := []any{padPosition(pos), want}
+	args := []any{padPosition(pos), want, last}
 	if w != nil {
 		args = w.render(GenPrefix(name, gen), slices.Grow(args, 4*len(w.order)))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -227,7 +228,7 @@ func (rb *rebuild) dropPrevious(ctx context.Context, out []Rebuilt) error {
 	final := rb.last
 	final.Phase = "deleting old generations"
 	rb.report(final)
-	if rb.opt.Grace > 0 {
+	if rb.opt.Grace > 0 && slices.ContainsFunc(out, func(r Rebuilt) bool { return r.Previous != "" }) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -274,6 +275,9 @@ func (rb *rebuild) prepare(ctx context.Context, b *build) error {
 	// a generation number is never reused, but a crashed rebuild of the
 	// same number may have left keys behind
 	if _, err := DropGeneration(ctx, rb.rdb, b.prefix); err != nil {
+		return err
+	}
+	if err := writeMarker(ctx, rb.rdb, rb.store, b.p, b.prefix); err != nil {
 		return err
 	}
 	b.cache = &docCache{docs: map[string]cached{}, fresh: true, limit: rb.opt.CacheBytes,

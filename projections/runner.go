@@ -11,9 +11,12 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"maps"
+	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +29,14 @@ import (
 	"passerelle/eventstore"
 )
 
-// Runner runs projectors as Watermill handlers.
+// Runner runs projectors as Watermill handlers, and keeps their read
+// models true to the log: before subscribing it checks each served
+// generation (see prepare) and rebuilds those it cannot trust; while
+// running, a watcher and the apply script notice when Redis lost writes
+// (restarted from an older snapshot, flushed, emptied), and the runner
+// starts over from what Redis holds. Readers are told the least position
+// they may be served (Floor) so that meanwhile they answer "not ready"
+// rather than stale data.
 type Runner struct {
 	store      eventstore.Store
 	rdb        redis.UniversalClient
@@ -35,12 +45,16 @@ type Runner struct {
 
 	// opener restores sealed personal data in events (nil: none sealed)
 	opener interface{ Open(domain.Event) error }
+	// CheckEvery is how often the watcher compares Redis with what was
+	// applied (default 250 ms).
+	CheckEvery time.Duration
 
 	mu      sync.Mutex
-	applied map[string]eventstore.Position
-	gen     map[string]string // served generation of each projection
+	applied map[string]eventstore.Position // what the served generation holds, as last seen
+	floor   map[string]eventstore.Position // see Floor
+	gen     map[string]string              // served generation of each projection
 	restart context.CancelFunc
-	swapped bool // a rebuild swapped a generation in: resubscribe
+	again   string // why the router was stopped to start over ("": it was not)
 }
 
 // NewRunner prepares the projectors over store and rdb.
@@ -48,8 +62,8 @@ func NewRunner(store eventstore.Store, rdb redis.UniversalClient, log *slog.Logg
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Runner{store: store, rdb: rdb, projectors: ps, log: log,
-		applied: map[string]eventstore.Position{}, gen: map[string]string{}}
+	return &Runner{store: store, rdb: rdb, projectors: ps, log: log, CheckEvery: 250 * time.Millisecond,
+		applied: map[string]eventstore.Position{}, floor: map[string]eventstore.Position{}, gen: map[string]string{}}
 }
 
 // WithOpener makes projectors see personal data restored from its seal, or
@@ -59,25 +73,83 @@ func (r *Runner) WithOpener(o interface{ Open(domain.Event) error }) *Runner {
 	return r
 }
 
-// Run builds the router and runs it until ctx ends. running is closed once
-// every handler is subscribed. When a rebuild swaps in a new generation,
-// the router is rebuilt and resubscribes from that generation's checkpoint.
+// Floor is the least checkpoint a read of the projection may be served
+// from: the head of the log when the runner started, raised by everything
+// it applied since. A read model behind it is being caught up or rebuilt,
+// never current.
+func (r *Runner) Floor(name string) eventstore.Position {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.floor[name]
+}
+
+// Hold raises every floor to the head of the log as it is now: until the
+// read models have applied it, reads answer not ready. Run holds at its
+// start; call it before serving reads when Run starts in the background.
+func (r *Runner) Hold(ctx context.Context) error {
+	head, err := r.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.projectors {
+		r.floor[p.Name()] = max(r.floor[p.Name()], head)
+	}
+	return nil
+}
+
+// Run runs the projections until ctx ends. running is closed once every
+// handler is subscribed the first time. Whenever a rebuild swaps a
+// generation in or Redis is found to have lost writes, the router stops,
+// the read models are checked again, and it resubscribes; a failure to
+// start (Redis unreachable) is retried with a pause.
 func (r *Runner) Run(ctx context.Context, running chan<- struct{}) error {
-	for {
-		runCtx, cancel := context.WithCancel(ctx)
-		r.mu.Lock()
-		r.restart, r.swapped = cancel, false
-		r.mu.Unlock()
-		err := r.run(runCtx, running)
-		cancel()
-		r.mu.Lock()
-		swapped := r.swapped
-		r.mu.Unlock()
-		if ctx.Err() != nil || !swapped {
-			return err
+	if err := r.Hold(ctx); err != nil {
+		return err
+	}
+	pause := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := r.prepare(ctx)
+		if err == nil {
+			runCtx, cancel := context.WithCancel(ctx)
+			r.mu.Lock()
+			r.restart, r.again = cancel, ""
+			r.mu.Unlock()
+			go r.watch(runCtx)
+			err = r.run(runCtx, running)
+			cancel()
+			r.mu.Lock()
+			why := r.again
+			r.mu.Unlock()
+			if why != "" && ctx.Err() == nil {
+				r.log.Warn("projections start over", "reason", why)
+				running, pause = nil, 100*time.Millisecond // running: closed by the first run
+				continue
+			}
 		}
-		r.log.Info("a rebuilt read model was swapped in: resubscribing")
-		running = nil // closed by the first run
+		if ctx.Err() != nil {
+			break
+		}
+		r.log.Warn("projections cannot run, trying again", "err", err, "in", pause)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+	return nil
+}
+
+// startOver stops the router so that Run checks the read models again.
+func (r *Runner) startOver(why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.again == "" {
+		r.again = why
+	}
+	if r.restart != nil {
+		r.restart()
 	}
 }
 
@@ -92,6 +164,7 @@ func (r *Runner) run(ctx context.Context, running chan<- struct{}) error {
 		middleware.Retry{MaxRetries: 5, InitialInterval: 50 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 2, Logger: logger}.Middleware,
 	)
 	sub := NewSubscriber(r.store, r.start, eventstore.Filter{}, r.log)
+	sub.MaxBatch = liveBatch
 	for _, p := range r.projectors {
 		router.AddConsumerHandler(p.Name(), p.Name(), sub, r.handler(p))
 	}
@@ -109,82 +182,229 @@ func (r *Runner) run(ctx context.Context, running chan<- struct{}) error {
 	return err
 }
 
-// start activates generation 1 of a projection that never ran and returns
-// the checkpoint of the served generation.
-func (r *Runner) start(ctx context.Context, name string) (eventstore.Position, error) {
-	if err := r.rdb.SetNX(ctx, ActiveKey(name), "1", 0).Err(); err != nil {
-		return 0, err
-	}
-	gen, err := r.rdb.Get(ctx, ActiveKey(name)).Result()
+// prepare finds each projection's served generation and its checkpoint.
+// A generation it cannot trust (none, no marker, another layout or
+// another log) is rebuilt from the log first; a trusted one is caught up
+// from its own checkpoint: its writes and checkpoint moved together, so a
+// Redis restored from a snapshot holds a consistent past.
+func (r *Runner) prepare(ctx context.Context) error {
+	logID, err := LogIdentity(ctx, r.store)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	pos, err := Checkpoint(ctx, r.rdb, GenPrefix(name, gen))
+	var rebuild []Projector
+	for _, p := range r.projectors {
+		why, err := r.trust(ctx, p, logID)
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			r.log.Warn("rebuilding a read model", "projection", p.Name(), "reason", why)
+			rebuild = append(rebuild, p)
+		}
+	}
+	if len(rebuild) == 0 {
+		return nil
+	}
+	if _, err := RebuildAll(ctx, r.store, r.rdb, rebuild, RebuildOptions{Opener: r.opener, Log: r.log}); err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	for _, p := range rebuild {
+		why, err := r.trust(ctx, p, logID)
+		if err == nil && why != "" {
+			err = fmt.Errorf("%s after its rebuild: %s", p.Name(), why)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trust records the served generation of p and its checkpoint, or says why
+// it cannot be trusted.
+func (r *Runner) trust(ctx context.Context, p Projector, logID string) (string, error) {
+	gen, err := activeGeneration(ctx, r.rdb, p.Name())
+	if err != nil || gen == "" {
+		return "no generation is served", err
+	}
+	prefix := GenPrefix(p.Name(), gen)
+	if why, err := fitsMarker(ctx, r.rdb, p, prefix, logID); why != "" || err != nil {
+		return why, err
+	}
+	pos, err := Checkpoint(ctx, r.rdb, prefix)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	r.mu.Lock()
-	r.applied[name], r.gen[name] = pos, gen
+	r.applied[p.Name()], r.gen[p.Name()] = pos, gen
 	r.mu.Unlock()
-	return pos, nil
+	return "", nil
 }
+
+// start is where the subscription of a projection starts: the checkpoint
+// prepare found.
+func (r *Runner) start(_ context.Context, name string) (eventstore.Position, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.applied[name], nil
+}
+
+// watch compares, every CheckEvery, what Redis holds with what was
+// applied, and starts over when Redis lost writes or another generation
+// is served. The apply script refuses to write on top of lost writes;
+// this notices them when no event comes.
+func (r *Runner) watch(ctx context.Context) {
+	t := time.NewTicker(r.CheckEvery)
+	defer t.Stop()
+	runID := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if why := r.check(ctx, &runID); why != "" {
+			r.startOver(why)
+			return
+		}
+	}
+}
+
+// check says what is wrong with the served generations, "" when nothing
+// is or Redis cannot be reached (readiness reports that).
+func (r *Runner) check(ctx context.Context, runID *string) string {
+	r.mu.Lock()
+	applied, gens := maps.Clone(r.applied), maps.Clone(r.gen)
+	r.mu.Unlock()
+	if id := serverRunID(ctx, r.rdb); id != "" {
+		if *runID != "" && id != *runID {
+			*runID = id
+			return "redis restarted"
+		}
+		*runID = id
+	}
+	pipe := r.rdb.Pipeline()
+	active, cps, markers := map[string]*redis.StringCmd{}, map[string]*redis.StringCmd{}, map[string]*redis.IntCmd{}
+	for name, gen := range gens {
+		active[name] = pipe.Get(ctx, ActiveKey(name))
+		cps[name] = pipe.Get(ctx, CheckpointKey(GenPrefix(name, gen)))
+		markers[name] = pipe.Exists(ctx, MarkerKey(GenPrefix(name, gen)))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return ""
+	}
+	for name, gen := range gens {
+		switch cp := cps[name].Val(); {
+		case active[name].Val() != gen:
+			return fmt.Sprintf("%s: generation %q is served, not %s", name, active[name].Val(), gen)
+		case markers[name].Val() == 0:
+			return fmt.Sprintf("%s: the marker of generation %s is gone", name, gen)
+		case applied[name] != eventstore.Start && cp < padPosition(applied[name]):
+			return fmt.Sprintf("%s: redis holds position %q, %s was applied (redis lost writes)", name, strings.TrimLeft(cp, "0"), applied[name])
+		}
+	}
+	return ""
+}
+
+// serverRunID is the run_id of the Redis server, "" when unknown (the
+// in-process server does not tell it).
+func serverRunID(ctx context.Context, rdb redis.UniversalClient) string {
+	info, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "run_id:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// liveBatch is the most events a live runner applies in one script call
+// when it is behind.
+const liveBatch = 256
 
 func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 	name := p.Name()
 	return func(msg *message.Message) error {
 		ctx := msg.Context()
-		pos, err := strconv.ParseUint(msg.Metadata.Get(MetaPosition), 10, 64)
-		if err != nil {
-			return fmt.Errorf("message %s without position: %w", msg.UUID, err)
-		}
-		r.mu.Lock()
-		done := eventstore.Position(pos) <= r.applied[name]
-		gen := r.gen[name]
-		r.mu.Unlock()
-		if done {
-			return nil
-		}
-		ev, err := decodeMessage(msg, eventstore.Position(pos))
-		if err == nil && ev.Data != nil && r.opener != nil {
-			err = r.opener.Open(ev.Data)
+		evs, err := messageEvents(msg)
+		if evs == nil {
+			return err
 		}
 		if err != nil {
 			// A malformed event cannot be projected; skipping it keeps the
 			// projection alive and the log is still there to inspect.
-			r.log.Error("cannot decode event, skipped", "projection", name, "position", pos, "err", err)
+			r.log.Error("cannot decode events, skipped", "projection", name, "err", err)
 		}
-		w := newBatch(16)
-		if ev.Data != nil {
-			src := redisDocs{ctx: ctx, View: View{RDB: r.rdb, Prefix: GenPrefix(name, gen)}}
-			if err := project(p, ev, src, w); err != nil {
-				return fmt.Errorf("%s at %d: %w", name, pos, err)
+		if r.opener != nil {
+			for i, ev := range evs {
+				if ev.Data == nil {
+					continue
+				}
+				if err := r.opener.Open(ev.Data); err != nil {
+					r.log.Error("cannot open sealed data, event skipped", "projection", name, "position", ev.Position, "err", err)
+					evs[i].Data = nil
+				}
 			}
 		}
-		outcome, err := applyAtomically(ctx, r.rdb, name, gen, true, ev.Position, w)
-		if err != nil {
-			return fmt.Errorf("%s at %d: %w", name, pos, err)
-		}
-		if outcome == staleWriter {
-			r.mu.Lock()
-			r.swapped = true
-			r.restart()
-			r.mu.Unlock()
-			return fmt.Errorf("%s: generation %s was replaced by a rebuild", name, gen)
+		r.mu.Lock()
+		prev, gen := r.applied[name], r.gen[name]
+		r.mu.Unlock()
+		last := evs[len(evs)-1].Position
+		for last > prev {
+			outcome, err := r.apply(ctx, p, gen, prev, evs)
+			if err != nil {
+				return fmt.Errorf("%s at %d: %w", name, last, err)
+			}
+			switch outcome {
+			case staleWriter:
+				r.startOver(fmt.Sprintf("%s: generation %s was replaced by a rebuild", name, gen))
+				return fmt.Errorf("%s: generation %s was replaced by a rebuild", name, gen)
+			case lostWrites:
+				r.startOver(fmt.Sprintf("%s: redis is behind position %s that was applied (redis lost writes)", name, prev))
+				return fmt.Errorf("%s at %d: redis lost writes", name, last)
+			case overtaken:
+				// fold again from where the other runner stopped
+				if prev, err = Checkpoint(ctx, r.rdb, GenPrefix(name, gen)); err != nil {
+					return fmt.Errorf("%s at %d: %w", name, last, err)
+				}
+				continue
+			}
+			prev = last
 		}
 		r.mu.Lock()
-		r.applied[name] = ev.Position
+		r.applied[name] = max(r.applied[name], prev)
+		r.floor[name] = max(r.floor[name], prev)
 		r.mu.Unlock()
 		return nil
 	}
+}
+
+// apply folds the events after prev into generation gen and writes them
+// with the checkpoint of the last one, in one script call.
+func (r *Runner) apply(ctx context.Context, p Projector, gen string, prev eventstore.Position, evs []Event) (int, error) {
+	// the documents of the batch, as its events change them
+	src := &docCache{docs: map[string]cached{}, limit: math.MaxInt,
+		read: redisDocs{ctx: ctx, View: View{RDB: r.rdb, Prefix: GenPrefix(p.Name(), gen)}}.get}
+	w := newBatch(16)
+	for _, ev := range evs {
+		if ev.Position <= prev || ev.Data == nil {
+			continue
+		}
+		if err := project(p, ev, src, w); err != nil {
+			return 0, err
+		}
+	}
+	keys, args := liveArgs(p.Name(), gen, prev, evs[len(evs)-1].Position, w)
+	return applyScript.Run(ctx, r.rdb, keys, args...).Int()
 }
 
 // Applied returns the last position each projection applied in this process.
 func (r *Runner) Applied() map[string]eventstore.Position {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[string]eventstore.Position, len(r.applied))
-	for k, v := range r.applied {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(r.applied)
 }

@@ -30,6 +30,9 @@ type Stats struct{}
 // Name names the projection.
 func (Stats) Name() string { return StatsName }
 
+// Layout versions the model's keys and documents.
+func (Stats) Layout() int { return 1 }
+
 // Touches names the statistics documents an event changes.
 func (Stats) Touches(ev Event, _ Docs) []Ref {
 	switch cat, id := subject(ev); cat {

@@ -2,7 +2,9 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -23,6 +25,7 @@ const (
 	MetaCorrelation = "correlation_id"
 	MetaCausation   = "causation_id"
 	MetaOccurredAt  = "occurred_at"
+	MetaBatch       = "batch" // the number of events of a message that carries several
 )
 
 // StartFunc tells a subscription where to start: the last position the
@@ -30,10 +33,13 @@ const (
 type StartFunc func(ctx context.Context, topic string) (eventstore.Position, error)
 
 // Subscriber is a Watermill subscriber over the store's global log. It
-// delivers one message per recorded event, the next only after the previous
-// is acked, and resubscribes from the last acked position when the store
+// delivers the recorded events in order, one message at a time (see
+// deliver), the next only after the previous is acked, and resubscribes from the last acked position when the store
 // subscription drops.
 type Subscriber struct {
+	// MaxBatch is the most events one message carries (default 1).
+	MaxBatch int
+
 	store  eventstore.Store
 	start  StartFunc
 	filter eventstore.Filter
@@ -103,16 +109,59 @@ func (s *Subscriber) run(ctx context.Context, topic string, from eventstore.Posi
 }
 
 // deliver forwards events until the subscription fails or ctx ends; it
-// returns the position of the last acked event.
+// returns the position of the last acked event. The events already
+// received when a message is made go together in it, up to MaxBatch: a
+// consumer that fell behind catches up in a few large writes instead of
+// many small ones, and one that keeps up still gets each event alone.
 func (s *Subscriber) deliver(ctx context.Context, sub eventstore.Subscription, out chan<- *message.Message) (eventstore.Position, error) {
+	ready := make(chan eventstore.RecordedEvent, s.maxBatch())
+	failed := make(chan error, 1)
+	pumpCtx, stop := context.WithCancel(ctx)
+	pumped := make(chan struct{})
+	defer func() { stop(); <-pumped }()
+	go func() {
+		defer close(pumped)
+		defer close(ready)
+		for {
+			ev, err := sub.Recv(pumpCtx)
+			if err != nil {
+				failed <- err
+				return
+			}
+			select {
+			case ready <- ev:
+			case <-pumpCtx.Done():
+				failed <- pumpCtx.Err()
+				return
+			}
+		}
+	}()
 	var last eventstore.Position
 	for {
-		ev, err := sub.Recv(ctx)
-		if err != nil {
-			return last, err
+		var evs []eventstore.RecordedEvent
+		select {
+		case ev, ok := <-ready:
+			if !ok {
+				return last, <-failed
+			}
+			evs = append(evs, ev)
+		case <-ctx.Done():
+			return last, ctx.Err()
+		}
+	more:
+		for len(evs) < s.maxBatch() {
+			select {
+			case ev, ok := <-ready:
+				if !ok {
+					break more
+				}
+				evs = append(evs, ev)
+			default:
+				break more
+			}
 		}
 		for {
-			msg := toMessage(ctx, ev)
+			msg := toMessage(ctx, evs)
 			select {
 			case out <- msg:
 			case <-ctx.Done():
@@ -121,7 +170,7 @@ func (s *Subscriber) deliver(ctx context.Context, sub eventstore.Subscription, o
 			select {
 			case <-msg.Acked():
 			case <-msg.Nacked():
-				// redeliver the same event after a pause
+				// redeliver the same events after a pause
 				select {
 				case <-time.After(100 * time.Millisecond):
 					continue
@@ -133,12 +182,30 @@ func (s *Subscriber) deliver(ctx context.Context, sub eventstore.Subscription, o
 			}
 			break
 		}
-		last = ev.Position
+		last = evs[len(evs)-1].Position
 	}
 }
 
-func toMessage(ctx context.Context, ev eventstore.RecordedEvent) *message.Message {
-	msg := message.NewMessage(ev.ID.String(), ev.Data)
+func (s *Subscriber) maxBatch() int {
+	if s.MaxBatch <= 0 {
+		return 1
+	}
+	return s.MaxBatch
+}
+
+// toMessage makes one event a message of its own: its data as payload,
+// the rest as metadata. Several events make a message whose payload lists
+// them all (MetaBatch: their count), positioned at the last one.
+func toMessage(ctx context.Context, evs []eventstore.RecordedEvent) *message.Message {
+	ev := evs[len(evs)-1]
+	var msg *message.Message
+	if len(evs) == 1 {
+		msg = message.NewMessage(ev.ID.String(), ev.Data)
+	} else {
+		payload, _ := json.Marshal(evs) // plain structs: cannot fail
+		msg = message.NewMessage(ev.ID.String(), payload)
+		msg.Metadata.Set(MetaBatch, strconv.Itoa(len(evs)))
+	}
 	msg.SetContext(ctx)
 	msg.Metadata.Set(MetaStream, ev.Stream)
 	msg.Metadata.Set(MetaRevision, strconv.FormatUint(ev.Revision, 10))
@@ -153,6 +220,31 @@ func toMessage(ctx context.Context, ev eventstore.RecordedEvent) *message.Messag
 		}
 	}
 	return msg
+}
+
+// messageEvents are the events a message carries, in order.
+func messageEvents(msg *message.Message) ([]Event, error) {
+	if msg.Metadata.Get(MetaBatch) == "" {
+		pos, err := strconv.ParseUint(msg.Metadata.Get(MetaPosition), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("message %s without position: %w", msg.UUID, err)
+		}
+		ev, err := decodeMessage(msg, eventstore.Position(pos))
+		return []Event{ev}, err
+	}
+	var recs []eventstore.RecordedEvent
+	if err := json.Unmarshal(msg.Payload, &recs); err != nil || len(recs) == 0 {
+		return nil, fmt.Errorf("message %s: a batch that does not decode: %v", msg.UUID, err)
+	}
+	evs := make([]Event, len(recs))
+	var errs []error
+	for i, re := range recs {
+		var err error
+		if evs[i], err = decodeRecorded(re); err != nil {
+			errs = append(errs, fmt.Errorf("at %d: %w", re.Position, err))
+		}
+	}
+	return evs, errors.Join(errs...)
 }
 
 // Close implements message.Subscriber: it ends every subscription and

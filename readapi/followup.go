@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"passerelle/domain"
+	"passerelle/eventstore"
 	"passerelle/internal/api"
 	"passerelle/projections"
 )
@@ -339,8 +340,8 @@ func (a *API) offerDocs(ctx context.Context, docs []projections.ApplicationDoc) 
 	if len(docs) == 0 {
 		return out, nil
 	}
-	prefix, err := projections.ActivePrefix(ctx, a.rdb, projections.OffersName)
-	if err != nil || prefix == "" {
+	offers, err := a.model(ctx, projections.OffersName, eventstore.Start)
+	if err != nil {
 		return out, err
 	}
 	var ids []string
@@ -351,7 +352,6 @@ func (a *API) offerDocs(ctx context.Context, docs []projections.ApplicationDoc) 
 			ids = append(ids, d.OfferID)
 		}
 	}
-	offers := model{View: projections.View{RDB: a.rdb, Prefix: prefix}}
 	found, err := getDocs[projections.OfferDoc](ctx, offers, ids, projections.OfferDocKey)
 	for _, o := range found {
 		out[o.ID] = o

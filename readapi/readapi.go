@@ -40,6 +40,10 @@ type API struct {
 	StreamEvery time.Duration
 	// Heartbeat is the interval of SSE keep-alive comments.
 	Heartbeat time.Duration
+	// Floor, when set, is the least checkpoint a projection may be read
+	// at (see projections.Runner.Floor): below it the read model is being
+	// caught up or rebuilt, and reads answer 503 not_ready at once.
+	Floor func(projection string) eventstore.Position
 }
 
 // New builds the query API over the read models in rdb.
@@ -140,10 +144,17 @@ func unavailable(err error) error {
 	return e
 }
 
+// model resolves the served generation of projection once it has applied
+// want, waiting up to MaxWait for it. A read model behind its floor is not
+// waited for: it may take a rebuild's time.
 func (a *API) model(ctx context.Context, projection string, want eventstore.Position) (model, error) {
 	deadline := time.Now().Add(a.MaxWait)
 	pause := 5 * time.Millisecond
 	for {
+		var floor eventstore.Position
+		if a.Floor != nil {
+			floor = a.Floor(projection) // before the checkpoint: it only grows
+		}
 		prefix, err := projections.ActivePrefix(ctx, a.rdb, projection)
 		if err != nil {
 			return model{}, err
@@ -152,11 +163,14 @@ func (a *API) model(ctx context.Context, projection string, want eventstore.Posi
 		if err != nil {
 			return model{}, err
 		}
-		if pos >= want {
+		if pos >= want && pos >= floor {
 			return model{View: projections.View{RDB: a.rdb, Prefix: prefix}, position: pos}, nil
 		}
-		if time.Now().After(deadline) {
-			e := api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model has not reached position %s yet", want)
+		if pos < floor && pos >= want || time.Now().After(deadline) {
+			e := api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model has not reached position %s yet", max(want, floor))
+			if pos < floor {
+				e = api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model is being brought up to date (at %s of %s): try again shortly", pos, floor)
+			}
 			e.RetryAfter = time.Second
 			return model{}, e
 		}
@@ -505,11 +519,10 @@ func (a *API) eligibleFor(ctx context.Context, m model, pupilID string) (map[str
 	if !domain.ValidID(pupilID) {
 		return nil, api.Invalid("for_pupil", "must be a pupil id")
 	}
-	placements, err := projections.ActivePrefix(ctx, a.rdb, projections.PlacementsName)
+	pm, err := a.model(ctx, projections.PlacementsName, eventstore.Start)
 	if err != nil {
 		return nil, err
 	}
-	pm := model{View: projections.View{RDB: a.rdb, Prefix: placements}}
 	var pupil projections.PupilInfo
 	if err := getDoc(ctx, pm, projections.PupilInfoKey(pupilID), "pupil", &pupil); err != nil {
 		return nil, api.Invalid("for_pupil", "no pupil is registered with this id")

@@ -5,6 +5,8 @@ import (
 	"context"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +73,8 @@ func TestReplay(t *testing.T) {
 			t.Fatalf("replay: exit %d\n%s\n%s", code, out.String(), errOut.String())
 		}
 		for _, name := range []string{"offers", "stats", "placements"} {
-			if !strings.Contains(out.String(), name+": generation 2 is served (was 1)") {
+			m := regexp.MustCompile(name + `: generation (\d+) is served \(was (\d+)\)`).FindStringSubmatch(out.String())
+			if m == nil || atoi(m[1]) != atoi(m[2])+1 {
 				t.Fatalf("replay output:\n%s", out.String())
 			}
 		}
@@ -129,4 +132,9 @@ func TestReplayRefusesBadFlags(t *testing.T) {
 			t.Errorf("%v: exit %d, %q; want an error saying %q", c.args, code, errOut.String(), c.want)
 		}
 	}
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }

@@ -17,8 +17,9 @@
 //     eventstore.ErrStreamDeleted and missing or soft-deleted ones
 //     eventstore.ErrStreamNotFound. Access denied gives
 //     eventstore.ErrAccessDenied and a follower's not-leader answer
-//     eventstore.ErrNotLeader (the client reconnects to the leader it
-//     names; a retry goes there).
+//     eventstore.ErrNotLeader, after the adapter tried again a bounded
+//     number of times with a pause (the client reconnects to the leader
+//     the answer names; a retried append is deduplicated by its IDs).
 //   - Appends larger than the maximum append size (WithMaxAppendSize,
 //     default 1 MiB as the server's default; eventstore.AppendSize counts
 //     as the server does) are refused with eventstore.ErrAppendTooLarge

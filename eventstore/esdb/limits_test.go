@@ -120,3 +120,45 @@ func TestServerErrorsMapped(t *testing.T) {
 		t.Fatalf("append once the server answers normally: %v", err)
 	}
 }
+
+// TestNotLeaderRetried: a follower answers "not leader" to the first
+// attempts of an append; the adapter tries again, a bounded number of
+// times, and the event is stored once.
+func TestNotLeaderRetried(t *testing.T) {
+	var refusals atomic.Int32
+	var leader atomic.Pointer[[2]string]
+	srv := esdbtest.Start(t,
+		esdbserver.WithLogger(quiet()),
+		esdbserver.WithGRPCOptions(grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			if strings.HasSuffix(info.FullMethod, "/Append") && refusals.Add(-1) >= 0 {
+				for ss.RecvMsg(new(streamsapi.AppendReq)) == nil {
+				}
+				at := leader.Load()
+				ss.SetTrailer(metadata.Pairs("exception", "not-leader", "leader-endpoint-host", at[0], "leader-endpoint-port", at[1]))
+				return status.Error(codes.NotFound, "Leader info available")
+			}
+			return h(srv, ss)
+		})),
+	)
+	host, port, err := net.SplitHostPort(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader.Store(&[2]string{host, port})
+	s := open(t, srv.URL())
+	refusals.Store(2)
+	stream := "leader-" + uuid.NewString()
+	if _, err := s.Append(t.Context(), stream, eventstore.NoStream, event("Retried")); err != nil {
+		t.Fatalf("append refused twice by a follower, then taken: %v", err)
+	}
+	if evs, err := s.ReadStream(t.Context(), stream, eventstore.Forwards, 0, 0); err != nil || len(evs) != 1 {
+		t.Fatalf("stored %d events (%v), want 1", len(evs), err)
+	}
+	refusals.Store(100)
+	if _, err := s.Append(t.Context(), "leader-"+uuid.NewString(), eventstore.Any, event("Refused")); !errors.Is(err, eventstore.ErrNotLeader) {
+		t.Fatalf("a follower that never lets go: %v, want ErrNotLeader", err)
+	}
+	if left := refusals.Load(); left != 100-esdb.LeaderRetries {
+		t.Fatalf("%d attempts, want %d", 100-left, esdb.LeaderRetries)
+	}
+}

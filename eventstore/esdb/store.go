@@ -151,11 +151,41 @@ func clientLogger(l *slog.Logger) esclient.LoggingFunc {
 	}
 }
 
-// do runs fn on the current client in a goroutine of its own: the client
-// may block on its internal connection loop regardless of ctx (discovery,
-// reconnection requests), and the caller must not wait longer than ctx
-// allows. fn's context ends with the call, ctx or Close.
+// do runs fn (see call) and retries a follower's not-leader answer a few
+// times, after a pause: the client reconnects to the leader the answer
+// names, and a retried append is deduplicated by its event IDs.
 func (s *Store) do(ctx context.Context, fn func(context.Context, *esclient.Client) error) error {
+	pause := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.call(ctx, fn)
+		var e *esclient.Error
+		var partial partialRead
+		if attempt == leaderRetries || !errors.As(err, &e) || e.Code() != esclient.ErrorCodeNotLeader || errors.As(err, &partial) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause *= 2
+	}
+}
+
+// leaderRetries bounds the attempts of a call answered "not leader".
+const leaderRetries = 4
+
+// partialRead is a read that failed after delivering events: it is not
+// retried, or they would be delivered twice.
+type partialRead struct{ error }
+
+func (p partialRead) Unwrap() error { return p.error }
+
+// call runs fn on the current client in a goroutine of its own: the
+// client may block on its internal connection loop regardless of ctx
+// (discovery, reconnection requests), and the caller must not wait longer
+// than ctx allows. fn's context ends with the call, ctx or Close.
+func (s *Store) call(ctx context.Context, fn func(context.Context, *esclient.Client) error) error {
 	c, err := s.acquire()
 	if err != nil {
 		return err
@@ -437,16 +467,22 @@ func (s *Store) readEvents(ctx context.Context, read func(context.Context, *escl
 			return err
 		}
 		defer rs.Close()
-		for {
+		for delivered := false; ; {
 			ev, err := rs.Recv()
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
+			if err != nil && delivered {
+				return partialRead{err}
+			}
 			if err != nil {
 				return err
 			}
-			if e := ev.OriginalEvent(); e != nil && !fn(e) {
-				return nil
+			if e := ev.OriginalEvent(); e != nil {
+				delivered = true
+				if !fn(e) {
+					return nil
+				}
 			}
 		}
 	})

@@ -122,6 +122,11 @@ func Open(cfg Config) (*App, error) {
 			return nil, errors.Join(fmt.Errorf("redis url: %w", err), a.Store.Close())
 		}
 		a.redis = opts.Addr
+		if opts.DialerRetries == 0 {
+			// an unreachable Redis is answered with 503 in a fraction of
+			// a second rather than after the client's five dials
+			opts.DialerRetries = 2
+		}
 		a.Redis = redis.NewClient(opts)
 	}
 	places, err := refdata.Load()
@@ -139,16 +144,25 @@ func Open(cfg Config) (*App, error) {
 		return projections.DueApplications(ctx, a.Redis, now, limit)
 	}, cfg.Clock, a.log)
 	a.metrics = newMetrics(a)
-	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), readapi.New(a.Redis), history.New(a.Store, a.Cipher))
+	queries := readapi.New(a.Redis)
+	queries.Floor = a.runner.Floor
+	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), queries, history.New(a.Store, a.Cipher))
 	return a, nil
 }
+
+// startWait bounds how long Start waits for the projections to subscribe.
+const startWait = 10 * time.Second
 
 // RedisAddr is the address of the Redis the read models live in.
 func (a *App) RedisAddr() string { return a.redis }
 
 // Start runs the projections in the background; it returns once they are
-// subscribed to the log.
+// subscribed to the log, or after StartWait while they still rebuild read
+// models (reads answer 503 not_ready meanwhile, and /readyz tells).
 func (a *App) Start(ctx context.Context) error {
+	if err := a.runner.Hold(ctx); err != nil {
+		return fmt.Errorf("read the head of the log: %w", err)
+	}
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.done = make(chan error, 1)
 	running := make(chan struct{})
@@ -171,8 +185,9 @@ func (a *App) Start(ctx context.Context) error {
 		return nil
 	case err := <-a.done:
 		return fmt.Errorf("projections stopped: %w", err)
-	case <-time.After(30 * time.Second):
-		return errors.New("projections did not start within 30 s")
+	case <-time.After(startWait):
+		a.log.Info("projections still starting: reads answer not ready until they have caught up")
+		return nil
 	}
 }
 
@@ -325,7 +340,8 @@ func (a *App) projectionStatus(ctx context.Context, head eventstore.Position) (s
 		if err != nil {
 			return nil, err
 		}
-		st := projectionState{Name: p.Name(), Position: pos.String(), Behind: pos < head}
+		// behind the floor: Redis lost writes the runner is making up for
+		st := projectionState{Name: p.Name(), Position: pos.String(), Behind: pos < head || pos < a.runner.Floor(p.Name())}
 		if st.Behind {
 			evs, err := a.Store.ReadAll(ctx, pos, maxBehind)
 			if err != nil {

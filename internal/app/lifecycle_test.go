@@ -301,7 +301,7 @@ func TestOfferAmendWithdrawReopen(t *testing.T) {
 	if s := c.Must(200, "GET", "/v1/stats/offers?min_position="+str(re, "position"), nil); num(s, "offers_open") != 1 || num(s, "seats_available") != 8 {
 		t.Fatalf("stats after reopening: %v", s)
 	}
-	if list := c.Must(200, "GET", "/v1/offers?available=true&week="+weekAhead(12), nil); num(list, "total") != 1 {
+	if list := c.Must(200, "GET", "/v1/offers?available=true&week="+weekAhead(12)+"&min_position="+str(re, "position"), nil); num(list, "total") != 1 {
 		t.Fatalf("the reopened offer is not searchable: %v", list)
 	}
 }

@@ -1,0 +1,4 @@
+package esdb
+
+// LeaderRetries is how many attempts a not-leader answer gets.
+const LeaderRetries = leaderRetries
