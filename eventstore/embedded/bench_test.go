@@ -30,7 +30,7 @@ func benchEvent() eventstore.EventData {
 }
 
 func BenchmarkAppend(b *testing.B) {
-	for _, writers := range []int{1, 64} {
+	for _, writers := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			benchAppend(b, writers, WithMaxBatchDelay(DefaultMaxBatchDelay))
 		})
