@@ -40,18 +40,51 @@ type repository struct {
 	// cipher seals personal data before it is stored and opens it when
 	// read back; nil stores everything in clear (tests of other concerns).
 	cipher *personal.Cipher
+	// cache keeps loaded aggregates; nil loads every stream whole.
+	cache *aggregateCache
 }
 
-func (r repository) load(ctx context.Context, stream string, agg aggregate) (loaded, error) {
-	l := loaded{stream: stream, revision: -1}
-	evs, err := r.store.ReadStream(ctx, stream, eventstore.Forwards, 0, 0)
-	if errors.Is(err, eventstore.ErrStreamNotFound) {
+// load returns the aggregate of stream at its last revision: the cached
+// one brought up to date with the events after it, or the stream read
+// whole.
+func load[A any, PA interface {
+	*A
+	aggregate
+}](ctx context.Context, r repository, stream string) (PA, loaded, error) {
+	epoch := r.cache.begin()
+	if c, l, ok := r.cache.get(stream); ok {
+		if agg, ok := c.(PA); ok {
+			if l, err := r.fold(ctx, agg, l); err == nil {
+				r.cache.put(agg, l, epoch)
+				return agg, l, nil
+			}
+		}
+		r.cache.drop(stream) // not what this stream holds: read it whole
+	}
+	agg := PA(new(A))
+	l, err := r.fold(ctx, agg, loaded{stream: stream, revision: -1})
+	if err != nil {
+		return nil, l, err
+	}
+	r.cache.put(agg, l, epoch)
+	return agg, l, nil
+}
+
+// fold applies to agg, which is at state l, the events of its stream
+// after l.
+func (r repository) fold(ctx context.Context, agg aggregate, l loaded) (loaded, error) {
+	stream := l.stream
+	evs, err := r.store.ReadStream(ctx, stream, eventstore.Forwards, uint64(l.revision+1), 0)
+	if errors.Is(err, eventstore.ErrStreamNotFound) && l.revision < 0 {
 		return l, nil
 	}
 	if err != nil {
 		return l, fmt.Errorf("load %s: %w", stream, err)
 	}
 	for _, re := range evs {
+		if int64(re.Revision) != l.revision+1 {
+			return l, fmt.Errorf("load %s: revision %d after %d", stream, re.Revision, l.revision)
+		}
 		e, err := domain.Decode(re.Type, re.Data)
 		if err != nil {
 			return l, fmt.Errorf("load %s@%d: %w", stream, re.Revision, err)
@@ -133,8 +166,7 @@ func updateN[A any, PA interface {
 	aggregate
 }](ctx context.Context, r repository, m Meta, stream string, maxAttempts int, decide func(PA) ([]domain.Event, error)) (PA, eventstore.Position, error) {
 	for attempt := 1; ; attempt++ {
-		agg := PA(new(A))
-		l, err := r.load(ctx, stream, agg)
+		agg, l, err := load[A, PA](ctx, r, stream)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -165,8 +197,7 @@ func read[A any, PA interface {
 	*A
 	aggregate
 }](ctx context.Context, r repository, stream string) (PA, error) {
-	agg := PA(new(A))
-	_, err := r.load(ctx, stream, agg)
+	agg, _, err := load[A, PA](ctx, r, stream)
 	return agg, err
 }
 

@@ -48,7 +48,17 @@ type Service struct {
 
 // NewService builds the command handlers over a store.
 func NewService(store eventstore.Store, places domain.Places) *Service {
-	return &Service{repo: repository{store: store}, places: places}
+	return &Service{repo: repository{store: store, cache: newAggregateCache(DefaultCacheSize)}, places: places}
+}
+
+// WithCacheSize sets how many aggregates the service keeps in memory
+// (default DefaultCacheSize; 0 reads every stream whole).
+func (s *Service) WithCacheSize(n int) *Service {
+	s.repo.cache = nil
+	if n > 0 {
+		s.repo.cache = newAggregateCache(n)
+	}
+	return s
 }
 
 // WithPersonalData seals personal data in events with per-person keys.
@@ -69,7 +79,10 @@ func (s *Service) Forget(ctx context.Context, m Meta, pupilID string) (Result, e
 		return Result{}, err
 	}
 	if s.repo.cipher != nil {
-		if err := s.repo.cipher.Forget(pupilID); err != nil {
+		err := s.repo.cipher.Forget(pupilID)
+		// after the key: a load under way may have opened the data with it
+		s.repo.cache.forgetAll()
+		if err != nil {
 			return Result{}, err
 		}
 	}
