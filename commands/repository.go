@@ -128,11 +128,33 @@ func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.E
 		data[i] = eventstore.EventData{ID: id, Type: e.EventType(), Data: b, Metadata: md}
 		prev = chain.Hash(l.stream, uint64(l.revision+1+int64(i)), id, e.EventType(), b, md)
 	}
+	if rec, ok := m.completes(); ok {
+		if ma, ok := r.store.(eventstore.MultiAppender); ok {
+			return r.appendCompleted(ctx, ma, m, rec, l, data)
+		}
+	}
 	res, err := r.store.Append(ctx, l.stream, l.expected(), data...)
 	if err != nil {
 		return 0, err
 	}
 	return res.Position, nil
+}
+
+// appendCompleted writes a command's last events and its idempotency
+// record in one durable write. The record goes first: when another
+// request took the key meanwhile, its refusal is what the command
+// reports (errKeyTaken), not a conflict on the events worth retrying.
+func (r repository) appendCompleted(ctx context.Context, ma eventstore.MultiAppender, m Meta, rec eventstore.StreamAppend, l loaded, data []eventstore.EventData) (eventstore.Position, error) {
+	res, err := ma.AppendMulti(ctx, rec, eventstore.StreamAppend{Stream: l.stream, Expected: l.expected(), Events: data})
+	var wrong *eventstore.WrongExpectedVersionError
+	if errors.As(err, &wrong) && wrong.Stream == rec.Stream {
+		return 0, errKeyTaken
+	}
+	if err != nil {
+		return 0, err
+	}
+	m.idem.written, m.idem.position = true, res[0].Position
+	return res[1].Position, nil
 }
 
 // maxAttempts bounds the reload-and-decide loop on concurrent changes.
@@ -223,7 +245,7 @@ func updateByID[A any, PA interface {
 	if !domain.ValidID(id) {
 		return Result{}, domain.NotFoundf("%s", kind)
 	}
-	_, pos, err := update(ctx, r, m, stream(id), decide)
+	_, pos, err := update(ctx, r, m.Final(id), stream(id), decide)
 	return Result{ID: id, Position: pos}, err
 }
 
