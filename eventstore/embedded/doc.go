@@ -36,11 +36,13 @@
 // Append and of the raw write+fdatasync loop on the same disk (one
 // ~500-byte event per append, each writer on its own stream), on the
 // development machine (virtual disk, 2 cores) while other processes
-// loaded it; the ratios hold better than the rates:
+// loaded it (load average 12-15, raw 300-1,200 syncs/s); the ratios hold
+// better than the rates, and still move by half between runs:
 //
-//	1 writer     0.60× raw   (two syncs per commit)
-//	8 writers    1.8× raw
-//	64 writers   5.3-6.3× raw (about 32 events per commit of ~60 pages)
+//	             committer      bbolt Batch, 1 ms delay (before)
+//	1 writer     0.33-0.60×     0.51× raw   (two syncs per commit)
+//	8 writers    1.7-1.8×       0.92×       (about 4 events per commit)
+//	64 writers   5.3-6.3×       3.9×        (about 31 events per commit of ~60 pages)
 //
 // # On-disk layout
 //
