@@ -245,7 +245,7 @@ func updateByID[A any, PA interface {
 	if !domain.ValidID(id) {
 		return Result{}, domain.NotFoundf("%s", kind)
 	}
-	_, pos, err := update(ctx, r, m.Final(id), stream(id), decide)
+	_, pos, err := update(ctx, r, m.final(id), stream(id), decide)
 	return Result{ID: id, Position: pos}, err
 }
 

@@ -24,16 +24,16 @@ type Meta struct {
 	step          string // names one append of a multi-step command
 	// idem is the idempotency record to write, set by the HTTP API for a
 	// request with an Idempotency-Key; answers is the id a command's last
-	// step answers with (Final), which then writes the record with its
+	// step answers with (final), which then writes the record with its
 	// events when the store can write both at once.
 	idem    *completion
 	answers string
 }
 
-// Final marks the append that ends a command answering id: it may carry
+// final marks the append that ends a command answering id: it may carry
 // the command's idempotency record. Only a step after which nothing can
 // fail may be marked.
-func (m Meta) Final(id string) Meta {
+func (m Meta) final(id string) Meta {
 	m.answers = id
 	return m
 }
@@ -125,7 +125,7 @@ func ConventionID(applicationID string) string {
 // RegisterEmployer registers an employer under a new id.
 func (s *Service) RegisterEmployer(ctx context.Context, m Meta, in domain.RegisterEmployerInput) (Result, error) {
 	id := newID(m)
-	_, pos, err := update(ctx, s.repo, m.Final(id), domain.EmployerStream(id), func(e *domain.Employer) ([]domain.Event, error) {
+	_, pos, err := update(ctx, s.repo, m.final(id), domain.EmployerStream(id), func(e *domain.Employer) ([]domain.Event, error) {
 		if e.Exists() {
 			return nil, nil // a retried registration
 		}
@@ -140,7 +140,7 @@ func (s *Service) RegisterSchool(ctx context.Context, m Meta, in domain.Register
 		_, err := (&domain.School{}).Register(in, s.places) // names every invalid field
 		return Result{}, err
 	}
-	_, pos, err := update(ctx, s.repo, m.Final(in.UAI), domain.SchoolStream(in.UAI), func(sc *domain.School) ([]domain.Event, error) {
+	_, pos, err := update(ctx, s.repo, m.final(in.UAI), domain.SchoolStream(in.UAI), func(sc *domain.School) ([]domain.Event, error) {
 		return sc.Register(in, s.places)
 	})
 	return Result{ID: in.UAI, Position: pos}, err
@@ -153,7 +153,7 @@ func (s *Service) RegisterPupil(ctx context.Context, m Meta, in domain.RegisterP
 		return Result{}, err
 	}
 	id := newID(m)
-	_, pos, err := update(ctx, s.repo, m.Final(id), domain.PupilStream(id), func(p *domain.Pupil) ([]domain.Event, error) {
+	_, pos, err := update(ctx, s.repo, m.final(id), domain.PupilStream(id), func(p *domain.Pupil) ([]domain.Event, error) {
 		if p.Exists() {
 			return nil, nil
 		}
@@ -175,7 +175,7 @@ func (s *Service) PostOffer(ctx context.Context, m Meta, in PostOfferInput) (Res
 		return Result{}, err
 	}
 	id := newID(m)
-	_, pos, err := update(ctx, s.repo, m.Final(id), domain.OfferStream(id), func(o *domain.Offer) ([]domain.Event, error) {
+	_, pos, err := update(ctx, s.repo, m.final(id), domain.OfferStream(id), func(o *domain.Offer) ([]domain.Event, error) {
 		if o.Exists() {
 			return nil, nil
 		}

@@ -13,7 +13,7 @@ func (s *Service) SetTarget(ctx context.Context, m Meta, in domain.TargetInput) 
 		return Result{}, err
 	}
 	id := in.Scope + "-" + in.Code + "-" + in.Metric
-	_, pos, err := update(ctx, s.repo, m.Final(id), domain.TargetStream(in.Scope, in.Code, in.Metric), func(t *domain.Target) ([]domain.Event, error) {
+	_, pos, err := update(ctx, s.repo, m.final(id), domain.TargetStream(in.Scope, in.Code, in.Metric), func(t *domain.Target) ([]domain.Event, error) {
 		return t.Set(in, m.Now), nil
 	})
 	return Result{ID: id, Position: pos}, err
