@@ -328,11 +328,8 @@ func (a *API) handle(status int, run runFunc) http.HandlerFunc {
 			}
 			m.CommandID = commandIDFor(m.Actor, key)
 			fp = fingerprint(r, body)
-			if rec, ok, err := a.idem.lookup(r.Context(), m.CommandID); err != nil {
-				api.WriteError(w, r, err)
-				return
-			} else if ok {
-				replay(w, r, rec, fp)
+			m.idem = &completion{fingerprint: fp, status: status}
+			if !a.begin(w, r, m) {
 				return
 			}
 		} else {
@@ -344,10 +341,15 @@ func (a *API) handle(status int, run runFunc) http.HandlerFunc {
 		}
 		res, err := run(r.Context(), r, m, body)
 		if err != nil {
-			api.WriteError(w, r, toAPIError(err))
+			a.fail(w, r, m, fp, err)
 			return
 		}
 		resp := response{ID: res.ID, Position: res.Position.String(), ConventionID: res.ConventionID}
+		if key != "" && m.idem.written {
+			resp.Position = m.idem.position.String() // the record's: the last event written
+			api.WriteJSON(w, status, resp)
+			return
+		}
 		if key != "" {
 			rec := record{Fingerprint: fp, Status: status, Response: resp}
 			stored, err := a.idem.save(r.Context(), m, rec)
@@ -360,6 +362,44 @@ func (a *API) handle(status int, run runFunc) http.HandlerFunc {
 		}
 		api.WriteJSON(w, status, resp)
 	}
+}
+
+// begin looks the key up before a request runs: a response stored is
+// replayed (or 409 for another body). On a store that cannot write the
+// record with the events, the request claims the key first. False: the
+// request has been answered.
+func (a *API) begin(w http.ResponseWriter, r *http.Request, m Meta) bool {
+	rec, ok, err := a.idem.lookup(r.Context(), m.CommandID)
+	switch {
+	case err != nil:
+		api.WriteError(w, r, err)
+		return false
+	case ok && (!rec.Pending || rec.Fingerprint != m.idem.fingerprint):
+		replay(w, r, rec, m.idem.fingerprint)
+		return false
+	case ok: // our own claim, left by an attempt cut short
+		m.idem.claimed = true
+	case !a.idem.atomic():
+		if err := a.idem.claim(r.Context(), m); err != nil {
+			a.fail(w, r, m, m.idem.fingerprint, err)
+			return false
+		}
+	}
+	return true
+}
+
+// fail answers a command that failed. With an Idempotency-Key, a record
+// stored meanwhile by a concurrent request with the same key is the
+// answer: its response, or 409 for another body.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, m Meta, fp string, err error) {
+	if m.idem != nil {
+		rec, ok, lerr := a.idem.lookup(r.Context(), m.CommandID)
+		if lerr == nil && ok && (!rec.Pending || rec.Fingerprint != fp) {
+			replay(w, r, rec, fp)
+			return
+		}
+	}
+	api.WriteError(w, r, toAPIError(err))
 }
 
 // toAPIError maps domain and store errors onto the contract.

@@ -40,18 +40,51 @@ type repository struct {
 	// cipher seals personal data before it is stored and opens it when
 	// read back; nil stores everything in clear (tests of other concerns).
 	cipher *personal.Cipher
+	// cache keeps loaded aggregates; nil loads every stream whole.
+	cache *aggregateCache
 }
 
-func (r repository) load(ctx context.Context, stream string, agg aggregate) (loaded, error) {
-	l := loaded{stream: stream, revision: -1}
-	evs, err := r.store.ReadStream(ctx, stream, eventstore.Forwards, 0, 0)
-	if errors.Is(err, eventstore.ErrStreamNotFound) {
+// load returns the aggregate of stream at its last revision: the cached
+// one brought up to date with the events after it, or the stream read
+// whole.
+func load[A any, PA interface {
+	*A
+	aggregate
+}](ctx context.Context, r repository, stream string) (PA, loaded, error) {
+	epoch := r.cache.begin()
+	if c, l, ok := r.cache.get(stream); ok {
+		if agg, ok := c.(PA); ok {
+			if l, err := r.fold(ctx, agg, l); err == nil {
+				r.cache.put(agg, l, epoch)
+				return agg, l, nil
+			}
+		}
+		r.cache.drop(stream) // not what this stream holds: read it whole
+	}
+	agg := PA(new(A))
+	l, err := r.fold(ctx, agg, loaded{stream: stream, revision: -1})
+	if err != nil {
+		return nil, l, err
+	}
+	r.cache.put(agg, l, epoch)
+	return agg, l, nil
+}
+
+// fold applies to agg, which is at state l, the events of its stream
+// after l.
+func (r repository) fold(ctx context.Context, agg aggregate, l loaded) (loaded, error) {
+	stream := l.stream
+	evs, err := r.store.ReadStream(ctx, stream, eventstore.Forwards, uint64(l.revision+1), 0)
+	if errors.Is(err, eventstore.ErrStreamNotFound) && l.revision < 0 {
 		return l, nil
 	}
 	if err != nil {
 		return l, fmt.Errorf("load %s: %w", stream, err)
 	}
 	for _, re := range evs {
+		if int64(re.Revision) != l.revision+1 {
+			return l, fmt.Errorf("load %s: revision %d after %d", stream, re.Revision, l.revision)
+		}
 		e, err := domain.Decode(re.Type, re.Data)
 		if err != nil {
 			return l, fmt.Errorf("load %s@%d: %w", stream, re.Revision, err)
@@ -95,11 +128,33 @@ func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.E
 		data[i] = eventstore.EventData{ID: id, Type: e.EventType(), Data: b, Metadata: md}
 		prev = chain.Hash(l.stream, uint64(l.revision+1+int64(i)), id, e.EventType(), b, md)
 	}
+	if rec, ok := m.completes(); ok {
+		if ma, ok := r.store.(eventstore.MultiAppender); ok {
+			return r.appendCompleted(ctx, ma, m, rec, l, data)
+		}
+	}
 	res, err := r.store.Append(ctx, l.stream, l.expected(), data...)
 	if err != nil {
 		return 0, err
 	}
 	return res.Position, nil
+}
+
+// appendCompleted writes a command's last events and its idempotency
+// record in one durable write. The record goes first: when another
+// request took the key meanwhile, its refusal is what the command
+// reports (errKeyTaken), not a conflict on the events worth retrying.
+func (r repository) appendCompleted(ctx context.Context, ma eventstore.MultiAppender, m Meta, rec eventstore.StreamAppend, l loaded, data []eventstore.EventData) (eventstore.Position, error) {
+	res, err := ma.AppendMulti(ctx, rec, eventstore.StreamAppend{Stream: l.stream, Expected: l.expected(), Events: data})
+	var wrong *eventstore.WrongExpectedVersionError
+	if errors.As(err, &wrong) && wrong.Stream == rec.Stream {
+		return 0, errKeyTaken
+	}
+	if err != nil {
+		return 0, err
+	}
+	m.idem.written, m.idem.position = true, res[0].Position
+	return res[1].Position, nil
 }
 
 // maxAttempts bounds the reload-and-decide loop on concurrent changes.
@@ -133,8 +188,7 @@ func updateN[A any, PA interface {
 	aggregate
 }](ctx context.Context, r repository, m Meta, stream string, maxAttempts int, decide func(PA) ([]domain.Event, error)) (PA, eventstore.Position, error) {
 	for attempt := 1; ; attempt++ {
-		agg := PA(new(A))
-		l, err := r.load(ctx, stream, agg)
+		agg, l, err := load[A, PA](ctx, r, stream)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -165,8 +219,7 @@ func read[A any, PA interface {
 	*A
 	aggregate
 }](ctx context.Context, r repository, stream string) (PA, error) {
-	agg := PA(new(A))
-	_, err := r.load(ctx, stream, agg)
+	agg, _, err := load[A, PA](ctx, r, stream)
 	return agg, err
 }
 
@@ -192,7 +245,7 @@ func updateByID[A any, PA interface {
 	if !domain.ValidID(id) {
 		return Result{}, domain.NotFoundf("%s", kind)
 	}
-	_, pos, err := update(ctx, r, m, stream(id), decide)
+	_, pos, err := update(ctx, r, m.final(id), stream(id), decide)
 	return Result{ID: id, Position: pos}, err
 }
 

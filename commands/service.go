@@ -22,6 +22,20 @@ type Meta struct {
 	Actor         eventstore.Actor
 	Now           time.Time
 	step          string // names one append of a multi-step command
+	// idem is the idempotency record to write, set by the HTTP API for a
+	// request with an Idempotency-Key; answers is the id a command's last
+	// step answers with (final), which then writes the record with its
+	// events when the store can write both at once.
+	idem    *completion
+	answers string
+}
+
+// final marks the append that ends a command answering id: it may carry
+// the command's idempotency record. Only a step after which nothing can
+// fail may be marked.
+func (m Meta) final(id string) Meta {
+	m.answers = id
+	return m
 }
 
 // Step names an append of a command that writes the same stream more than
@@ -48,7 +62,17 @@ type Service struct {
 
 // NewService builds the command handlers over a store.
 func NewService(store eventstore.Store, places domain.Places) *Service {
-	return &Service{repo: repository{store: store}, places: places}
+	return &Service{repo: repository{store: store, cache: newAggregateCache(DefaultCacheSize)}, places: places}
+}
+
+// WithCacheSize sets how many aggregates the service keeps in memory
+// (default DefaultCacheSize; 0 reads every stream whole).
+func (s *Service) WithCacheSize(n int) *Service {
+	s.repo.cache = nil
+	if n > 0 {
+		s.repo.cache = newAggregateCache(n)
+	}
+	return s
 }
 
 // WithPersonalData seals personal data in events with per-person keys.
@@ -69,7 +93,10 @@ func (s *Service) Forget(ctx context.Context, m Meta, pupilID string) (Result, e
 		return Result{}, err
 	}
 	if s.repo.cipher != nil {
-		if err := s.repo.cipher.Forget(pupilID); err != nil {
+		err := s.repo.cipher.Forget(pupilID)
+		// after the key: a load under way may have opened the data with it
+		s.repo.cache.forgetAll()
+		if err != nil {
 			return Result{}, err
 		}
 	}
@@ -98,7 +125,7 @@ func ConventionID(applicationID string) string {
 // RegisterEmployer registers an employer under a new id.
 func (s *Service) RegisterEmployer(ctx context.Context, m Meta, in domain.RegisterEmployerInput) (Result, error) {
 	id := newID(m)
-	_, pos, err := update(ctx, s.repo, m, domain.EmployerStream(id), func(e *domain.Employer) ([]domain.Event, error) {
+	_, pos, err := update(ctx, s.repo, m.final(id), domain.EmployerStream(id), func(e *domain.Employer) ([]domain.Event, error) {
 		if e.Exists() {
 			return nil, nil // a retried registration
 		}
@@ -113,7 +140,7 @@ func (s *Service) RegisterSchool(ctx context.Context, m Meta, in domain.Register
 		_, err := (&domain.School{}).Register(in, s.places) // names every invalid field
 		return Result{}, err
 	}
-	_, pos, err := update(ctx, s.repo, m, domain.SchoolStream(in.UAI), func(sc *domain.School) ([]domain.Event, error) {
+	_, pos, err := update(ctx, s.repo, m.final(in.UAI), domain.SchoolStream(in.UAI), func(sc *domain.School) ([]domain.Event, error) {
 		return sc.Register(in, s.places)
 	})
 	return Result{ID: in.UAI, Position: pos}, err
@@ -126,7 +153,7 @@ func (s *Service) RegisterPupil(ctx context.Context, m Meta, in domain.RegisterP
 		return Result{}, err
 	}
 	id := newID(m)
-	_, pos, err := update(ctx, s.repo, m, domain.PupilStream(id), func(p *domain.Pupil) ([]domain.Event, error) {
+	_, pos, err := update(ctx, s.repo, m.final(id), domain.PupilStream(id), func(p *domain.Pupil) ([]domain.Event, error) {
 		if p.Exists() {
 			return nil, nil
 		}
@@ -148,7 +175,7 @@ func (s *Service) PostOffer(ctx context.Context, m Meta, in PostOfferInput) (Res
 		return Result{}, err
 	}
 	id := newID(m)
-	_, pos, err := update(ctx, s.repo, m, domain.OfferStream(id), func(o *domain.Offer) ([]domain.Event, error) {
+	_, pos, err := update(ctx, s.repo, m.final(id), domain.OfferStream(id), func(o *domain.Offer) ([]domain.Event, error) {
 		if o.Exists() {
 			return nil, nil
 		}

@@ -12,8 +12,9 @@ func (s *Service) SetTarget(ctx context.Context, m Meta, in domain.TargetInput) 
 	if err := in.Check(s.places); err != nil {
 		return Result{}, err
 	}
-	_, pos, err := update(ctx, s.repo, m, domain.TargetStream(in.Scope, in.Code, in.Metric), func(t *domain.Target) ([]domain.Event, error) {
+	id := in.Scope + "-" + in.Code + "-" + in.Metric
+	_, pos, err := update(ctx, s.repo, m.final(id), domain.TargetStream(in.Scope, in.Code, in.Metric), func(t *domain.Target) ([]domain.Event, error) {
 		return t.Set(in, m.Now), nil
 	})
-	return Result{ID: in.Scope + "-" + in.Code + "-" + in.Metric, Position: pos}, err
+	return Result{ID: id, Position: pos}, err
 }

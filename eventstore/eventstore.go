@@ -219,6 +219,30 @@ type Store interface {
 	Close() error
 }
 
+// StreamAppend is one stream's part of an atomic append to several
+// streams (MultiAppender).
+type StreamAppend struct {
+	Stream   string
+	Expected ExpectedRevision
+	Events   []EventData
+}
+
+// MultiAppender is a Store that can also append to several streams in one
+// atomic, durable write. Callers check for it and fall back to one Append
+// per stream when the store does not offer it.
+type MultiAppender interface {
+	// AppendMulti writes every part or none. Each part follows Append's
+	// rules, its own expected revision and deduplication included: a part
+	// whose events are all stored right after its expected revision writes
+	// nothing and gives its original result, while the other parts are
+	// written. When a part is refused, the error is that part's (a
+	// *WrongExpectedVersionError names its stream) and nothing is
+	// written. Streams must be distinct and event IDs unique across parts;
+	// the maximum append size applies to all the events together. The
+	// results are in the order of the parts.
+	AppendMulti(ctx context.Context, parts ...StreamAppend) ([]AppendResult, error)
+}
+
 // Subscription delivers events in global order.
 type Subscription interface {
 	// Recv blocks until the next event, the subscription is closed
@@ -288,6 +312,33 @@ func (e *WrongExpectedVersionError) Error() string {
 
 // Is makes the error an ErrWrongExpectedVersion for errors.Is.
 func (e *WrongExpectedVersionError) Is(target error) bool { return target == ErrWrongExpectedVersion }
+
+// ValidateMultiAppend checks an AppendMulti as ValidateAppend checks an
+// Append, and that its streams are distinct and its event IDs unique
+// across parts.
+func ValidateMultiAppend(parts []StreamAppend) error {
+	if len(parts) == 0 {
+		return fmt.Errorf("%w: no stream", ErrInvalidAppend)
+	}
+	streams := make(map[string]struct{}, len(parts))
+	ids := map[uuid.UUID]struct{}{}
+	for _, p := range parts {
+		if err := ValidateAppend(p.Stream, p.Events); err != nil {
+			return err
+		}
+		if _, dup := streams[p.Stream]; dup {
+			return fmt.Errorf("%w: stream %s given twice", ErrInvalidAppend, p.Stream)
+		}
+		streams[p.Stream] = struct{}{}
+		for _, e := range p.Events {
+			if _, dup := ids[e.ID]; dup {
+				return fmt.Errorf("%w: event ID %s given twice", ErrInvalidAppend, e.ID)
+			}
+			ids[e.ID] = struct{}{}
+		}
+	}
+	return nil
+}
 
 // ValidateAppend checks what every adapter refuses: no event, an empty
 // stream name or type, a nil event ID (the EventStoreDB client would

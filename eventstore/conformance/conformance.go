@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store) {
 		{"Head", testHead},
 		{"Idempotency", testIdempotency},
 		{"IDReusedInAnotherStream", testIDReusedElsewhere},
+		{"MultiAppend", testMultiAppend},
 		{"SubscribeFromIsExclusive", testSubscribeExclusive},
 		{"CatchUpThenLive", testCatchUpThenLive},
 		{"FilterByCategory", testFilterByCategory},
@@ -781,6 +782,74 @@ func testIdempotency(t *testing.T, s eventstore.Store) {
 	want := append(append(dataIDs(first), dataIDs(second)...), dataIDs(third)...)
 	sameIDs(t, "stream after retries", ids(mustReadStream(t, ctx, s, stream, eventstore.Forwards, 0, 0)), want)
 	sameIDs(t, "global log after retries", ids(readAllOf(t, ctx, s, headBefore, stream)), want)
+}
+
+// testMultiAppend holds a store that offers eventstore.MultiAppender to
+// its promise: every part or none, each with its own expected revision and
+// deduplication.
+func testMultiAppend(t *testing.T, s eventstore.Store) {
+	m, ok := s.(eventstore.MultiAppender)
+	if !ok {
+		t.Skip("the store does not offer MultiAppender")
+	}
+	ctx := testContext(t)
+	cat := newCategory()
+	typ := newType("Multi")
+	a, b, c := newStream(cat), newStream(cat), newStream(cat)
+	headBefore := mustHead(t, ctx, s)
+	mustAppend(t, ctx, s, c, eventstore.NoStream, newEvents(typ, 1)...)
+
+	first := []eventstore.StreamAppend{
+		{Stream: a, Expected: eventstore.NoStream, Events: newEvents(typ, 2)},
+		{Stream: b, Expected: eventstore.NoStream, Events: newEvents(typ, 1)},
+	}
+	res, err := m.AppendMulti(ctx, first...)
+	if err != nil {
+		t.Fatalf("append to two new streams: %v", err)
+	}
+	if len(res) != 2 || res[0].LastRevision != 1 || res[1].LastRevision != 0 || res[1].Position <= res[0].Position {
+		t.Fatalf("results %+v: want revisions 1 and 0 at increasing positions", res)
+	}
+	sameIDs(t, a, ids(mustReadStream(t, ctx, s, a, eventstore.Forwards, 0, 0)), dataIDs(first[0].Events))
+
+	// The same parts again: a retry, nothing written.
+	head := mustHead(t, ctx, s)
+	again, err := m.AppendMulti(ctx, first...)
+	if err != nil || !slices.Equal(again, res) {
+		t.Fatalf("retry: %+v, %v; want the original %+v", again, err, res)
+	}
+
+	// One part refused: nothing is written, the error names that part.
+	_, err = m.AppendMulti(ctx,
+		eventstore.StreamAppend{Stream: a, Expected: eventstore.Exact(1), Events: newEvents(typ, 1)},
+		eventstore.StreamAppend{Stream: c, Expected: eventstore.NoStream, Events: newEvents(typ, 1)})
+	wantWrongVersion(t, err, c, eventstore.NoStream, 0)
+	if h := mustHead(t, ctx, s); h != head {
+		t.Fatalf("a refused multi-append moved the head from %d to %d", head, h)
+	}
+
+	// A part that is a retry gives its original result while the others
+	// are written.
+	next := eventstore.StreamAppend{Stream: c, Expected: eventstore.Exact(0), Events: newEvents(typ, 1)}
+	res2, err := m.AppendMulti(ctx, first[1], next)
+	if err != nil || res2[0] != res[1] || res2[1].LastRevision != 1 {
+		t.Fatalf("retried part and new part: %+v, %v", res2, err)
+	}
+
+	// Malformed: the same stream twice, an ID in two parts.
+	dup := newEvents(typ, 1)
+	for name, parts := range map[string][]eventstore.StreamAppend{
+		"same stream twice": {{Stream: b, Expected: eventstore.Any, Events: newEvents(typ, 1)}, {Stream: b, Expected: eventstore.Any, Events: newEvents(typ, 1)}},
+		"ID in two parts":   {{Stream: a, Expected: eventstore.Any, Events: dup}, {Stream: b, Expected: eventstore.Any, Events: dup}},
+		"no part":           nil,
+	} {
+		if _, err := m.AppendMulti(ctx, parts...); !errors.Is(err, eventstore.ErrInvalidAppend) {
+			t.Errorf("%s: %v, want ErrInvalidAppend", name, err)
+		}
+	}
+	want := slices.Concat(dataIDs(first[0].Events), dataIDs(first[1].Events), dataIDs(next.Events))
+	sameIDs(t, "global log", ids(readAllOf(t, ctx, s, headBefore, a, b)), want[:3])
+	sameIDs(t, c, ids(mustReadStream(t, ctx, s, c, eventstore.Forwards, 1, 0)), want[3:])
 }
 
 // ---- subscriptions ----

@@ -30,21 +30,10 @@ func benchEvent() eventstore.EventData {
 }
 
 func BenchmarkAppend(b *testing.B) {
-	for _, writers := range []int{1, 64} {
+	for _, writers := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			benchAppend(b, writers, WithMaxBatchDelay(DefaultMaxBatchDelay))
+			benchAppend(b, writers)
 		})
-	}
-}
-
-// BenchmarkAppendBatchDelay is the sweep behind DefaultMaxBatchDelay.
-func BenchmarkAppendBatchDelay(b *testing.B) {
-	for _, delay := range []time.Duration{0, 250 * time.Microsecond, time.Millisecond, 4 * time.Millisecond} {
-		for _, writers := range []int{8, 64} {
-			b.Run(fmt.Sprintf("delay=%v/writers=%d", delay, writers), func(b *testing.B) {
-				benchAppend(b, writers, WithMaxBatchDelay(delay))
-			})
-		}
 	}
 }
 
@@ -111,4 +100,85 @@ func BenchmarkRawFdatasync(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
+}
+
+// BenchmarkAppendVsRaw alternates short runs of Append (writers
+// concurrent writers, each on its own stream) with the raw write+fdatasync
+// loop of BenchmarkRawFdatasync, on the same disk in the same run, so that
+// the ratio holds even while other processes load the disk. It reports
+// both rates over all rounds and their ratio.
+func BenchmarkAppendVsRaw(b *testing.B) {
+	const rounds, slice = 4, 500 * time.Millisecond
+	for _, writers := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			dir := b.TempDir()
+			s, err := Open(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			f, err := os.Create(filepath.Join(dir, "raw"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			var events, writes int64
+			var appendTime, rawTime time.Duration
+			for b.Loop() {
+				for range rounds {
+					n, d := appendFor(b, s, writers, slice)
+					events, appendTime = events+n, appendTime+d
+					n, d = rawFor(b, f, slice)
+					writes, rawTime = writes+n, rawTime+d
+				}
+			}
+			rate, raw := float64(events)/appendTime.Seconds(), float64(writes)/rawTime.Seconds()
+			b.ReportMetric(rate, "events/s")
+			b.ReportMetric(raw, "raw-writes/s")
+			b.ReportMetric(rate/raw, "×raw")
+			b.ReportMetric(float64(events)/float64(s.commits.Load()), "events/commit")
+		})
+	}
+}
+
+// appendFor appends single events from writers goroutines for about d and
+// returns how many it appended and how long it took.
+func appendFor(b *testing.B, s *Store, writers int, d time.Duration) (int64, time.Duration) {
+	var (
+		n  atomic.Int64
+		wg sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := range writers {
+		wg.Go(func() {
+			stream := fmt.Sprintf("bench-%d", w)
+			for time.Now().Before(deadline) {
+				if _, err := s.Append(context.Background(), stream, eventstore.Any, benchEvent()); err != nil {
+					b.Error(err)
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return n.Load(), time.Since(start)
+}
+
+// rawFor runs the raw write+fdatasync loop for about d.
+func rawFor(b *testing.B, f *os.File, d time.Duration) (int64, time.Duration) {
+	buf := make([]byte, 512)
+	start := time.Now()
+	var n int64
+	for time.Since(start) < d {
+		if _, err := f.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	return n, time.Since(start)
 }

@@ -17,22 +17,32 @@
 // segment file would leave torn writes and index rebuilds to us.
 //
 // The cost of a bbolt commit is two fdatasyncs (the dirty pages, then the
-// meta page) plus one write per dirty page, about ten pages for one event
-// with its three index entries. Concurrent appends therefore share
-// transactions through db.Batch (group commit), with a short batch delay
-// (DefaultMaxBatchDelay); an append with no other in flight commits at
-// once. Measured with BenchmarkAppend and BenchmarkRawFdatasync on the
-// development machine (ext4 on a virtual disk, 2 cores, one ~500-byte
-// event per append, each writer on its own stream; medians of three 2s
-// runs):
+// meta page) plus one write per dirty page, about two pages per event with
+// its three index entries (the ids index is keyed by random UUIDs, so each
+// event dirties a page of its own there). One sync cannot replace the two:
+// bbolt writes the data pages and then the meta page, and a single sync
+// after both lets the disk keep the new meta page without the pages it
+// points to, which after a power failure is a corrupt file (a process
+// crash alone loses nothing either way). Two syncs per commit are the
+// floor, so appends share commits: a committer goroutine takes every
+// append waiting, writes them in one transaction and answers them all;
+// appends arriving meanwhile form the next group. No timer: a lone append
+// commits at once, and under load a group holds about half the writers
+// (the other half are being answered or are waiting for the commit).
+// Each append in a group is checked on its own: a refused one writes
+// nothing and leaves its neighbours committed.
 //
-//	raw write+fdatasync              ~3,700 writes/s
-//	Append, 1 writer                 ~1,650 events/s  (0.45× raw: two syncs per commit)
-//	Append, 64 concurrent writers    ~9,000 events/s  (5.5× one writer, 2.4× raw; ~26 events per commit)
+// Measured with BenchmarkAppendVsRaw, which alternates half-second runs of
+// Append and of the raw write+fdatasync loop on the same disk (one
+// ~500-byte event per append, each writer on its own stream), on the
+// development machine (virtual disk, 2 cores) while other processes
+// loaded it (load average 12-15, raw 300-1,200 syncs/s); the ratios hold
+// better than the rates, and still move by half between runs:
 //
-// The figures fall by half or more while other processes load the disk
-// and CPUs (raw 2,300-4,000, one writer ~1,000, 64 writers ~4,300); the
-// ordering holds.
+//	             committer      bbolt Batch, 1 ms delay (before)
+//	1 writer     0.33-0.60×     0.51× raw   (two syncs per commit)
+//	8 writers    1.7-1.8×       0.92×       (about 4 events per commit)
+//	64 writers   5.3-6.3×       3.9×        (about 31 events per commit of ~60 pages)
 //
 // # On-disk layout
 //

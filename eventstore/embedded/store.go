@@ -32,19 +32,10 @@ var (
 	bucketIDs     = []byte("ids")
 )
 
-// Defaults for group commit, chosen with BenchmarkAppendBatchDelay. A
-// commit costs two fdatasyncs (pages, then meta page), so concurrent
-// appends should share one; a batch waits about as long as a commit takes
-// to gather them. Shorter delays do not help: with the process idle, Go
-// fires sub-millisecond timers after about 1ms anyway. A lone append does
-// not wait at all (see Append).
-const (
-	DefaultMaxBatchDelay = time.Millisecond
-	DefaultMaxBatchSize  = 256
-)
+// DefaultMaxBatchSize bounds how many appends one transaction takes.
+const DefaultMaxBatchSize = 256
 
 type options struct {
-	maxBatchDelay time.Duration
 	maxBatchSize  int
 	lockTimeout   time.Duration
 	maxAppendSize int
@@ -53,14 +44,8 @@ type options struct {
 // Option configures Open.
 type Option func(*options)
 
-// WithMaxBatchDelay sets how long an append waits for others to join its
-// transaction before committing (default DefaultMaxBatchDelay).
-func WithMaxBatchDelay(d time.Duration) Option {
-	return func(o *options) { o.maxBatchDelay = d }
-}
-
-// WithMaxBatchSize sets how many appends a transaction takes at most; a
-// full batch commits without waiting (default DefaultMaxBatchSize).
+// WithMaxBatchSize sets how many appends a transaction takes at most
+// (default DefaultMaxBatchSize).
 func WithMaxBatchSize(n int) Option {
 	return func(o *options) { o.maxBatchSize = n }
 }
@@ -82,8 +67,15 @@ func WithLockTimeout(d time.Duration) Option {
 type Store struct {
 	db            *bolt.DB
 	maxAppendSize int
+	maxBatchSize  int
 
-	inflight atomic.Int64 // appends submitted and not yet returned
+	// queue takes appends to the committer; submitMu guards sending on it
+	// against Close closing it.
+	queue     chan *appendReq
+	submitMu  sync.RWMutex
+	submitted bool // Close has begun: no more sends
+	committed chan struct{}
+	commits   atomic.Int64 // transactions committed, for tests
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced after each commit
@@ -91,11 +83,6 @@ type Store struct {
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
 	closeErr  error
-
-	// notifyTx is the write transaction that already has a commit
-	// handler; only read and written inside write transactions, which
-	// bolt serializes.
-	notifyTx *bolt.Tx
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -104,7 +91,6 @@ var _ eventstore.Store = (*Store)(nil)
 // needed. Only one process can hold a store open at a time.
 func Open(dir string, opts ...Option) (*Store, error) {
 	o := options{
-		maxBatchDelay: DefaultMaxBatchDelay,
 		maxBatchSize:  DefaultMaxBatchSize,
 		lockTimeout:   5 * time.Second,
 		maxAppendSize: eventstore.DefaultMaxAppendSize,
@@ -123,8 +109,6 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
 	}
-	db.MaxBatchDelay = o.maxBatchDelay
-	db.MaxBatchSize = o.maxBatchSize
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketLog, bucketStreams, bucketRevs, bucketIDs} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -137,17 +121,28 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("embedded: init %s: %w", dir, err)
 	}
-	return &Store{db: db, maxAppendSize: o.maxAppendSize, changed: make(chan struct{}), done: make(chan struct{})}, nil
+	s := &Store{
+		db: db, maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1),
+		queue: make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
+		changed: make(chan struct{}), done: make(chan struct{}),
+	}
+	go s.commitLoop()
+	return s, nil
 }
 
 // Path is the path of the database file.
 func (s *Store) Path() string { return s.db.Path() }
 
-// Close waits for running transactions, closes the file and ends every
-// subscription. Calling it again returns the first result.
+// Close commits the appends already submitted, closes the file and ends
+// every subscription. Calling it again returns the first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
+		s.submitMu.Lock()
+		s.submitted = true
+		close(s.queue)
+		s.submitMu.Unlock()
+		<-s.committed
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr
@@ -194,44 +189,125 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err := s.validate(stream, events); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	if err := ctx.Err(); err != nil {
+	res, err := s.submit(ctx, []eventstore.StreamAppend{{Stream: stream, Expected: expected, Events: events}})
+	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	if s.closed() {
-		return eventstore.AppendResult{}, ErrClosed
+	return res[0], nil
+}
+
+var _ eventstore.MultiAppender = (*Store)(nil)
+
+// AppendMulti implements eventstore.MultiAppender: the parts are written in
+// one transaction, durable when it returns without error.
+func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	if err := eventstore.ValidateMultiAppend(parts); err != nil {
+		return nil, err
 	}
-	var (
-		res       eventstore.AppendResult
-		domainErr error
-	)
-	fn := func(tx *bolt.Tx) error {
-		// Batch runs this again when another append in the same
-		// transaction fails, so start from scratch each time and keep
-		// domain errors out of the transaction's fate.
-		var err error
-		res, domainErr, err = s.appendTx(tx, stream, expected, events)
-		return err
-	}
-	var err error
-	if s.inflight.Add(1) == 1 {
-		// Alone: nobody would join a batch, and its timer costs more
-		// than the commit (sub-millisecond timers fire after ~1ms when
-		// the process is idle).
-		err = s.db.Update(fn)
-	} else {
-		err = s.db.Batch(fn)
-	}
-	s.inflight.Add(-1)
-	if err != nil {
-		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
-			return eventstore.AppendResult{}, ErrClosed
+	var all []eventstore.EventData
+	for _, p := range parts {
+		if len(p.Stream) > MaxStreamNameLen {
+			return nil, fmt.Errorf("%w: stream name longer than %d bytes", eventstore.ErrInvalidAppend, MaxStreamNameLen)
 		}
-		return eventstore.AppendResult{}, fmt.Errorf("embedded: append to %s: %w", stream, err)
+		all = append(all, p.Events...)
 	}
-	if domainErr != nil {
-		return eventstore.AppendResult{}, domainErr
+	if err := eventstore.CheckAppendSize(all, s.maxAppendSize); err != nil {
+		return nil, err
 	}
-	return res, nil
+	return s.submit(ctx, parts)
+}
+
+// appendReq is an append waiting for the committer.
+type appendReq struct {
+	parts []eventstore.StreamAppend
+	// set by the committer before it closes done
+	results []eventstore.AppendResult
+	err     error
+	done    chan struct{}
+}
+
+// submit hands an append to the committer and waits for its outcome.
+func (s *Store) submit(ctx context.Context, parts []eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := &appendReq{parts: parts, done: make(chan struct{})}
+	s.submitMu.RLock()
+	if s.submitted {
+		s.submitMu.RUnlock()
+		return nil, ErrClosed
+	}
+	s.queue <- r
+	s.submitMu.RUnlock()
+	<-r.done
+	return r.results, r.err
+}
+
+// commitLoop is the committer: it takes every append waiting (up to
+// maxBatchSize), writes them in one transaction with bolt's two
+// fdatasyncs, answers them, and starts over. Appends arriving during a
+// commit wait for the next one, so the group grows with the load and a
+// lone append commits at once: no timer.
+func (s *Store) commitLoop() {
+	defer close(s.committed)
+	batch := make([]*appendReq, 0, s.maxBatchSize)
+	for r := range s.queue {
+		batch = append(batch[:0], r)
+	gather:
+		for len(batch) < s.maxBatchSize {
+			select {
+			case r, ok := <-s.queue:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		s.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit writes a group in one transaction and answers each append. A
+// refused append (wrong expected version, ID reused) writes nothing and
+// leaves the others be; a storage failure rolls the transaction back,
+// and each append is then tried alone so that only the one at fault fails.
+func (s *Store) commit(batch []*appendReq) {
+	wrote := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		wrote = false
+		for _, r := range batch {
+			var err error
+			r.results, r.err, err = s.appendTx(tx, r.parts)
+			if err != nil {
+				return err
+			}
+			wrote = wrote || r.err == nil
+		}
+		return nil
+	})
+	switch {
+	case err != nil && len(batch) > 1:
+		for _, r := range batch {
+			s.commit([]*appendReq{r})
+		}
+		return
+	case err != nil:
+		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+			err = ErrClosed
+		}
+		batch[0].results, batch[0].err = nil, fmt.Errorf("embedded: append to %s: %w", batch[0].parts[0].Stream, err)
+	default:
+		s.commits.Add(1)
+		if wrote {
+			s.notify()
+		}
+	}
+	for _, r := range batch {
+		close(r.done)
+	}
 }
 
 // buckets are the store's four buckets in a transaction.
@@ -241,39 +317,58 @@ func bucketsOf(tx *bolt.Tx) buckets {
 	return buckets{tx.Bucket(bucketLog), tx.Bucket(bucketStreams), tx.Bucket(bucketRevs), tx.Bucket(bucketIDs)}
 }
 
-// appendTx decides and writes one append. The middle result is a domain
-// error (nothing written); the last is a storage failure.
-func (s *Store) appendTx(tx *bolt.Tx, stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (eventstore.AppendResult, error, error) {
+// appendTx decides and writes one append of one or more parts: every part
+// is checked before any is written, so a refused part leaves nothing
+// behind. The middle result is a domain error (nothing written); the last
+// is a storage failure.
+func (s *Store) appendTx(tx *bolt.Tx, parts []eventstore.StreamAppend) ([]eventstore.AppendResult, error, error) {
 	b := bucketsOf(tx)
-	current := int64(-1)
-	if v := b.streams.Get([]byte(stream)); v != nil {
+	results := make([]eventstore.AppendResult, len(parts))
+	current := make([]int64, len(parts))
+	retry := make([]bool, len(parts))
+	for i, p := range parts {
+		var derr, err error
+		current[i], results[i], retry[i], derr, err = check(b, p)
+		if err != nil || derr != nil {
+			return nil, derr, err
+		}
+	}
+	for i, p := range parts {
+		if retry[i] {
+			continue
+		}
+		var err error
+		if results[i], err = write(b, p.Stream, current[i], p.Events); err != nil {
+			return nil, nil, err
+		}
+	}
+	return results, nil, nil
+}
+
+// check decides one part: the stream's current revision, and whether the
+// part is an idempotent retry (then with its original result) or is
+// refused (a domain error).
+func check(b buckets, p eventstore.StreamAppend) (current int64, res eventstore.AppendResult, retry bool, derr, err error) {
+	current = -1
+	if v := b.streams.Get([]byte(p.Stream)); v != nil {
 		last, err := getU64(v)
 		if err != nil {
-			return eventstore.AppendResult{}, nil, fmt.Errorf("stream %s: %w", stream, err)
+			return 0, res, false, nil, fmt.Errorf("stream %s: %w", p.Stream, err)
 		}
 		current = int64(last)
 	}
-	known, err := storedPositions(b.ids, events)
+	known, err := storedPositions(b.ids, p.Events)
 	if err != nil {
-		return eventstore.AppendResult{}, nil, err
+		return 0, res, false, nil, err
 	}
 	if known != nil {
-		return retried(b.log, stream, expected, current, events, known)
+		res, derr, err = retried(b.log, p.Stream, p.Expected, current, p.Events, known)
+		return current, res, derr == nil && err == nil, derr, err
 	}
-
-	if !expected.Check(current) {
-		return eventstore.AppendResult{}, &eventstore.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: current}, nil
+	if !p.Expected.Check(current) {
+		return current, res, false, &eventstore.WrongExpectedVersionError{Stream: p.Stream, Expected: p.Expected, Actual: current}, nil
 	}
-
-	res, err := write(b, stream, current, events)
-	if err != nil {
-		return eventstore.AppendResult{}, nil, err
-	}
-	if s.notifyTx != tx {
-		s.notifyTx = tx
-		tx.OnCommit(s.notify)
-	}
-	return res, nil, nil
+	return current, res, false, nil, nil
 }
 
 // storedPositions returns the positions of the events whose ID is already

@@ -151,7 +151,7 @@ func TestIdempotencyAny(t *testing.T) {
 // Appends that share one transaction must not affect each other: a failed
 // condition in one leaves the others committed and correct.
 func TestBatchIsolation(t *testing.T) {
-	s := openT(t, t.TempDir(), WithMaxBatchDelay(20*time.Millisecond))
+	s := openT(t, t.TempDir())
 	defer s.Close()
 	const n = 32
 	errs := make([]error, n)
@@ -182,6 +182,9 @@ func TestBatchIsolation(t *testing.T) {
 	all, _ := s.ReadAll(t.Context(), eventstore.Start, 0)
 	if len(all) != n {
 		t.Fatalf("log holds %d events, want %d", len(all), n)
+	}
+	if c := s.commits.Load(); c >= n {
+		t.Fatalf("%d appends took %d transactions: none shared one", n, c)
 	}
 	if err := s.Check(); err != nil {
 		t.Fatal(err)

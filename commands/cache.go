@@ -1,0 +1,211 @@
+package commands
+
+import (
+	"container/list"
+	"reflect"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// DefaultCacheSize is how many aggregates a Service keeps in memory.
+const DefaultCacheSize = 10_000
+
+// aggregateCache keeps the aggregates commands loaded, each with the
+// stream state it was read at, so that the next command on the stream
+// reads only the events after it. It holds only states folded from the
+// log, never a command's own decision before the store confirmed it: a
+// decision whose append turned out to be a deduplicated retry may differ
+// from what the log holds. A state from the log is never wrong, only
+// behind, so a concurrent change costs reading the events since.
+//
+// Cached aggregates hold opened personal data, in memory only; Forget
+// empties the cache (see forgetAll).
+type aggregateCache struct {
+	mu      sync.Mutex
+	max     int
+	entries map[string]*list.Element // of *cacheEntry
+	lru     list.List                // most recently used first
+	epoch   uint64                   // bumped by forgetAll
+}
+
+type cacheEntry struct {
+	stream string
+	agg    aggregate // never handed out nor changed: get and put copy
+	state  loaded
+}
+
+func newAggregateCache(max int) *aggregateCache {
+	return &aggregateCache{max: max, entries: map[string]*list.Element{}}
+}
+
+// begin returns the epoch a load starts in, to hand to put.
+func (c *aggregateCache) begin() uint64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
+}
+
+// get returns a copy of the cached aggregate of stream and its state.
+func (c *aggregateCache) get(stream string) (aggregate, loaded, bool) {
+	if c == nil {
+		return nil, loaded{}, false
+	}
+	c.mu.Lock()
+	el, ok := c.entries[stream]
+	if !ok {
+		c.mu.Unlock()
+		return nil, loaded{}, false
+	}
+	c.lru.MoveToFront(el)
+	e := el.Value.(*cacheEntry)
+	c.mu.Unlock()
+	return deepCopy(e.agg), e.state, true // e.agg is never changed: copy outside the lock
+}
+
+// put keeps a copy of agg at state, unless a newer state is cached or a
+// forget happened since the load began (epoch).
+func (c *aggregateCache) put(agg aggregate, state loaded, epoch uint64) {
+	if c == nil || c.max <= 0 {
+		return
+	}
+	e := &cacheEntry{stream: state.stream, agg: deepCopy(agg), state: state}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if epoch != c.epoch {
+		return
+	}
+	if el, ok := c.entries[e.stream]; ok {
+		c.lru.MoveToFront(el)
+		if el.Value.(*cacheEntry).state.revision < state.revision {
+			el.Value = e
+		}
+		return
+	}
+	c.entries[e.stream] = c.lru.PushFront(e)
+	for c.lru.Len() > c.max {
+		last := c.lru.Back()
+		c.lru.Remove(last)
+		delete(c.entries, last.Value.(*cacheEntry).stream)
+	}
+}
+
+// drop forgets the cached state of stream.
+func (c *aggregateCache) drop(stream string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.entries[stream]; ok {
+		c.lru.Remove(el)
+		delete(c.entries, stream)
+	}
+}
+
+// forgetAll empties the cache, and refuses the states of loads under way,
+// once a person's key is destroyed: their personal data, opened before,
+// must not outlive it here. Forgetting is rare enough that emptying
+// everything is cheaper than tracking whose data each aggregate holds.
+func (c *aggregateCache) forgetAll() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	clear(c.entries)
+	c.lru.Init()
+}
+
+// len is how many aggregates are cached.
+func (c *aggregateCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
+
+// deepCopy copies an aggregate (a pointer to a struct) with everything it
+// points to, unexported fields included, so that folding more events into
+// the copy never shows through in the original. Aggregates are plain data
+// (structs, maps, slices, pointers); a time.Time is copied as a value.
+func deepCopy(agg aggregate) aggregate {
+	return copyValue(reflect.ValueOf(agg)).Interface().(aggregate)
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+func copyValue(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return reflect.Zero(v.Type())
+		}
+		p := reflect.New(v.Type().Elem())
+		p.Elem().Set(copyValue(v.Elem()))
+		return p
+	case reflect.Map:
+		if v.IsNil() {
+			return reflect.Zero(v.Type())
+		}
+		m := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			m.SetMapIndex(it.Key(), copyValue(it.Value())) // keys are comparable values
+		}
+		return m
+	case reflect.Slice:
+		if v.IsNil() {
+			return reflect.Zero(v.Type())
+		}
+		s := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			s.Index(i).Set(copyValue(v.Index(i)))
+		}
+		return s
+	case reflect.Array:
+		a := reflect.New(v.Type()).Elem()
+		for i := range v.Len() {
+			a.Index(i).Set(copyValue(v.Index(i)))
+		}
+		return a
+	case reflect.Interface:
+		if v.IsNil() {
+			return reflect.Zero(v.Type())
+		}
+		w := reflect.New(v.Type()).Elem()
+		w.Set(copyValue(v.Elem()))
+		return w
+	case reflect.Struct:
+		if v.Type() == timeType {
+			return v
+		}
+		return copyStruct(v)
+	default:
+		return v // numbers, strings (immutable), bools
+	}
+}
+
+// copyStruct copies field by field, reaching unexported fields through
+// their address.
+func copyStruct(v reflect.Value) reflect.Value {
+	if !v.CanAddr() {
+		a := reflect.New(v.Type()).Elem()
+		a.Set(v)
+		v = a
+	}
+	out := reflect.New(v.Type()).Elem()
+	for i := range v.NumField() {
+		field(out, i).Set(copyValue(field(v, i)))
+	}
+	return out
+}
+
+// field is the i-th field of the addressable struct v, usable even when
+// unexported.
+func field(v reflect.Value, i int) reflect.Value {
+	f := v.Field(i)
+	return reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+}

@@ -1,0 +1,211 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"passerelle/internal/api"
+	"passerelle/internal/app"
+)
+
+// Bounds of the throughput benchmark: each phase runs this long.
+const (
+	closedClients  = 32
+	closedRounds   = 3
+	closedFor      = time.Second
+	openRate       = 1000 // requests per second
+	openFor        = 3 * time.Second
+	requestTimeout = 5 * time.Second
+)
+
+// BenchmarkCommandThroughput measures POST /v1/offers (each request with
+// its own Idempotency-Key) against Passerelle on the embedded store and an
+// in-process read store, all on 127.0.0.1:
+//
+//   - closed loop: closedClients clients send back to back for closedFor
+//     to a hello-world chi handler that decodes the same body strictly and
+//     answers 201, then the same to Passerelle, closedRounds times; it
+//     reports both mean rates and their ratio (passerelle/hello);
+//   - open loop: openRate requests a second for openFor, each sent at its
+//     scheduled time whatever the server's state, its latency counted from
+//     that time (so stalls are not hidden); it reports p50, p99 and max.
+//
+// Run it with: go test -run XXX -bench CommandThroughput -benchtime 1x ./internal/app
+func BenchmarkCommandThroughput(b *testing.B) {
+	a, err := app.Open(app.Config{DataDir: b.TempDir(), SealEvery: -1, ExpiryEvery: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		a.Close()
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	defer func() {
+		srv.Close()
+		a.Close()
+	}()
+	hello := httptest.NewServer(helloOffers())
+	defer hello.Close()
+	client := &http.Client{Timeout: requestTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 512}}
+	defer client.CloseIdleConnections()
+
+	var emp struct{ ID string }
+	if status, body := post(client, srv.URL+"/v1/employers", "", `{"name":"Boulangerie Martin","siret":"73282932000074",
+		"kind":"company","commune_code":"94028","address":"1 rue de Paris"}`); status != http.StatusCreated || json.Unmarshal(body, &emp) != nil {
+		b.Fatalf("register employer: %d %s", status, body)
+	}
+	offer, _ := json.Marshal(validOffer(emp.ID))
+	var keys atomic.Int64
+	send := func(base string) func() int {
+		return func() int {
+			status, _ := post(client, base+"/v1/offers", fmt.Sprint("bench-", keys.Add(1)), string(offer))
+			return status
+		}
+	}
+
+	for b.Loop() {
+		// alternate, so that a load from elsewhere falls on both alike
+		var helloRate, rate float64
+		for range closedRounds {
+			helloRate += closedLoop(b, send(hello.URL)) / closedRounds
+			rate += closedLoop(b, send(srv.URL)) / closedRounds
+		}
+		b.ReportMetric(helloRate, "hello-req/s")
+		b.ReportMetric(rate, "req/s")
+		b.ReportMetric(rate/helloRate, "passerelle/hello")
+		lat, failed := openLoop(send(srv.URL))
+		b.ReportMetric(float64(failed), "open-failed")
+		b.ReportMetric(ms(lat[len(lat)/2]), "open-p50-ms")
+		b.ReportMetric(ms(lat[len(lat)*99/100]), "open-p99-ms")
+		b.ReportMetric(ms(lat[len(lat)-1]), "open-max-ms")
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// helloOffers decodes POST /v1/offers bodies as strictly as Passerelle
+// and answers as a command does, with nothing behind.
+func helloOffers() http.Handler {
+	type body struct {
+		EmployerID     string         `json:"employer_id"`
+		Title          string         `json:"title"`
+		Description    string         `json:"description"`
+		Sector         string         `json:"sector"`
+		Grades         []string       `json:"grades"`
+		Weeks          []string       `json:"weeks"`
+		Seats          int            `json:"seats"`
+		CommuneCode    string         `json:"commune_code"`
+		Address        string         `json:"address"`
+		Lat            float64        `json:"lat" required:"true"`
+		Lon            float64        `json:"lon" required:"true"`
+		Reserved       map[string]any `json:"reserved,omitempty"`
+		GroupSize      int            `json:"group_size,omitempty"`
+		FamilyBusiness bool           `json:"family_business,omitempty"`
+	}
+	var n atomic.Int64
+	r := chi.NewRouter()
+	r.Post("/v1/offers", func(w http.ResponseWriter, r *http.Request) {
+		raw, err := api.ReadBody(w, r)
+		if err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		var in body
+		if err := api.Unmarshal(raw, &in, false); err != nil {
+			api.WriteError(w, r, err)
+			return
+		}
+		api.WriteJSON(w, http.StatusCreated, map[string]string{"id": in.EmployerID, "position": fmt.Sprint(n.Add(1))})
+	})
+	return r
+}
+
+func post(c *http.Client, url, key, body string) (int, []byte) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader([]byte(body)))
+	if err != nil {
+		return 0, nil
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// closedLoop runs closedClients clients back to back for closedFor and
+// returns the rate of 201 answers; any other answer fails the benchmark.
+func closedLoop(b *testing.B, send func() int) float64 {
+	var (
+		ok   atomic.Int64
+		bad  atomic.Int64
+		last atomic.Int64
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(closedFor)
+	for range closedClients {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if status := send(); status != http.StatusCreated {
+					bad.Add(1)
+					last.Store(int64(status))
+					continue
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if bad.Load() > 0 {
+		b.Fatalf("%d requests failed, the last with status %d", bad.Load(), last.Load())
+	}
+	return float64(ok.Load()) / elapsed.Seconds()
+}
+
+// openLoop sends openRate requests a second for openFor, each at its
+// scheduled time, and returns the sorted latencies counted from the
+// scheduled times (a failed request counts with the time it took to fail)
+// and how many failed.
+func openLoop(send func() int) ([]time.Duration, int64) {
+	n := int(openFor.Seconds() * openRate)
+	interval := time.Second / openRate
+	lat := make([]time.Duration, n)
+	var (
+		wg  sync.WaitGroup
+		bad atomic.Int64
+	)
+	start := time.Now()
+	for i := range n {
+		at := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(at))
+		wg.Go(func() {
+			if send() != http.StatusCreated {
+				bad.Add(1)
+			}
+			lat[i] = time.Since(at)
+		})
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	return lat, bad.Load()
+}
