@@ -88,12 +88,12 @@ func MarkerKey(prefix string) string { return prefix + "marker" }
 // applied part of the events: -3, and the writer folds again from there.
 // KEYS[1] = checkpoint, KEYS[2] = active pointer, ARGV[1] = padded
 // position, ARGV[2] = generation or "" (a rebuild writing a fresh one),
-// ARGV[3] = padded position applied last ("" for none, "any" for a writer
-// that does not check), then for each command its argument count followed
+// ARGV[3] = padded position applied last (zero for none, "any" for a
+// writer that does not check), then for each command its argument count followed
 // by its arguments.
 var applyScript = redis.NewScript(`
 if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[2] then return -1 end
-local cp = redis.call('GET', KEYS[1]) or ''
+local cp = redis.call('GET', KEYS[1]) or '00000000000000000000'
 if cp >= ARGV[1] then return 0 end
 if ARGV[3] ~= 'any' and cp ~= ARGV[3] then
   if cp < ARGV[3] then return -2 end
@@ -129,11 +129,7 @@ func applyArgs(name, gen string, check bool, pos eventstore.Position, w *batch) 
 
 // liveArgs is applyArgs for a live writer that applied prev last.
 func liveArgs(name, gen string, prev, pos eventstore.Position, w *batch) ([]string, []any) {
-	last := ""
-	if prev != eventstore.Start {
-		last = padPosition(prev)
-	}
-	return scriptArgs(name, gen, true, last, pos, w)
+	return scriptArgs(name, gen, true, padPosition(prev), pos, w)
 }
 
 func scriptArgs(name, gen string, check bool, last string, pos eventstore.Position, w *batch) ([]string, []any) {
