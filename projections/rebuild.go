@@ -19,9 +19,14 @@ import (
 // projection while the served generation keeps answering (and keeps
 // following the log, if a service runs). It runs the live runner's engine
 // over an in-memory cache of the fresh generation's documents, and batches:
-// each batch of events goes to Redis as one apply script per projection,
-// in one pipelined round trip, the next batch being folded while the
-// previous one is written. Once past the head of the log as it was at the
+// each batch of events goes to Redis as plain commands, every projection's
+// checkpoint after its writes, in one pipelined round trip, the next batch
+// being folded while the previous one is written. No script is needed: the
+// fresh generation is not served before the swap and only the holder of the
+// rebuild lock writes it; a rebuild that dies mid-batch leaves a generation
+// nobody serves, which the next rebuild deletes. Counters are written as
+// their totals, so a batch the client sends again after a lost reply lands
+// once. Once past the head of the log as it was at the
 // start and past what the served generation has applied, the active
 // pointer swaps to the new generation atomically (a script that checks
 // both); live runners notice at their next event and resubscribe from its
@@ -135,15 +140,15 @@ type build struct {
 	pending int                 // events folded since the last flush
 	swapped bool
 	result  Rebuilt
+	totals  map[string]int64 // of each counter written, by key and field
 }
 
-// writeUnit is one projection's share of a flushed batch: the apply
-// script's keys and arguments.
+// writeUnit is one projection's share of a flushed batch: its commands,
+// the checkpoint last.
 type writeUnit struct {
 	name string
 	pos  eventstore.Position
-	keys []string
-	args []any
+	cmds [][]any
 }
 
 // rebuild is the state of one RebuildAll call.
@@ -171,9 +176,6 @@ func RebuildAll(ctx context.Context, store eventstore.Store, rdb redis.Universal
 	opt.defaults()
 	if len(ps) == 0 {
 		return nil, errors.New("no projection to rebuild")
-	}
-	if err := applyScript.Load(ctx, rdb).Err(); err != nil {
-		return nil, fmt.Errorf("load the apply script: %w", err)
 	}
 	names := make([]string, len(ps))
 	for i, p := range ps {
@@ -285,6 +287,7 @@ func (rb *rebuild) prepare(ctx context.Context, b *build) error {
 			return redisDocs{ctx: ctx, View: View{RDB: rb.rdb, Prefix: b.prefix}}.get(refs)
 		}}
 	b.writes = newBatch(0)
+	b.totals = map[string]int64{}
 	b.result = Rebuilt{Name: b.name, Generation: b.gen}
 	rb.opt.Log.Info("rebuilding", "projection", b.name, "generation", b.gen, "served", active)
 	return nil
@@ -432,7 +435,7 @@ func (rb *rebuild) pastServed(ctx context.Context, pos eventstore.Position) (boo
 func (rb *rebuild) swap(ctx context.Context, b *build, pos eventstore.Position) (bool, error) {
 	// the checkpoint must name the last event read, even one no
 	// projector wrote for
-	if _, err := applyAtomically(ctx, rb.rdb, b.name, b.gen, false, pos, nil); err != nil {
+	if err := rb.rdb.Set(ctx, CheckpointKey(b.prefix), padPosition(pos), 0).Err(); err != nil {
 		return false, err
 	}
 	for range 3 {
@@ -471,8 +474,7 @@ func (rb *rebuild) flush(final bool) error {
 	wait := final
 	for _, b := range rb.builds {
 		if b.pending > 0 {
-			keys, args := applyArgs(b.name, b.gen, false, b.last, b.writes)
-			units = append(units, writeUnit{name: b.name, pos: b.last, keys: keys, args: args})
+			units = append(units, writeUnit{name: b.name, pos: b.last, cmds: b.commands()})
 			b.writes.reset()
 			b.pending = 0
 		}
@@ -511,25 +513,35 @@ func (rb *rebuild) failed() error {
 	return rb.err
 }
 
-// write applies one batch: one apply script per projection, pipelined.
+// commands renders the writes folded since the last flush as plain
+// commands, counters as their totals (HSET, not HINCRBY: sent twice, they
+// land once), and the checkpoint last.
+func (b *build) commands() [][]any {
+	args := b.writes.render(b.prefix, nil)
+	var cmds [][]any
+	for len(args) > 0 {
+		n := args[0].(int)
+		c := args[1 : 1+n]
+		if c[0] == "HINCRBY" {
+			field := c[1].(string) + "\x00" + c[2].(string)
+			b.totals[field] += c[3].(int64)
+			c[0], c[3] = "HSET", b.totals[field]
+		}
+		cmds, args = append(cmds, c), args[1+n:]
+	}
+	return append(cmds, []any{"SET", CheckpointKey(b.prefix), padPosition(b.last)})
+}
+
+// write applies one batch, every projection's commands in one pipeline.
 func (rb *rebuild) write(ctx context.Context, units []writeUnit) error {
 	pipe := rb.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(units))
-	for i, u := range units {
-		cmds[i] = applyScript.EvalSha(ctx, pipe, u.keys, u.args...)
+	for _, u := range units {
+		for _, c := range u.cmds {
+			pipe.Do(ctx, c...)
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("write a batch: %w", err)
-	}
-	for i, c := range cmds {
-		// alreadyDone: the client retried a batch that had landed
-		n, err := c.Int()
-		if err == nil && n != applied && n != alreadyDone {
-			err = fmt.Errorf("outcome %d", n)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: batch up to %d not applied: %w", units[i].name, units[i].pos, err)
-		}
+		return fmt.Errorf("write the batch up to %d: %w", units[len(units)-1].pos, err)
 	}
 	return nil
 }
