@@ -20,11 +20,13 @@ import (
 
 // benchRedis is the real redis-server, flushed; with
 // PASSERELLE_BENCH_MINIREDIS=1, an in-process miniredis instead (the read
-// store of the embedded default).
-func benchRedis(b *testing.B) *redis.Client {
+// store of the embedded default), returned too.
+func benchRedis(b *testing.B) (*redis.Client, *miniredis.Miniredis) {
 	url := os.Getenv(redistest.RedisEnv)
+	var m *miniredis.Miniredis
 	if os.Getenv("PASSERELLE_BENCH_MINIREDIS") == "1" {
-		url = "redis://" + miniredis.RunT(b).Addr()
+		m = miniredis.RunT(b)
+		url = "redis://" + m.Addr()
 	}
 	if url == "" {
 		b.Skipf("%s is not set: this benchmark measures the real redis-server (PASSERELLE_BENCH_MINIREDIS=1: miniredis)", redistest.RedisEnv)
@@ -38,7 +40,7 @@ func benchRedis(b *testing.B) *redis.Client {
 	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
 		b.Fatal(err)
 	}
-	return rdb
+	return rdb, m
 }
 
 // cpuTimes reads the CPU time used so far by this process and by the Redis
@@ -82,7 +84,7 @@ func measure(b *testing.B, rdb *redis.Client, events int, f func() error) {
 // the real redis-server (events/s), and as a baseline the same Redis
 // commands written raw through a pipeline, 512 events per round trip.
 func BenchmarkRebuild(b *testing.B) {
-	rdb := benchRedis(b)
+	rdb, _ := benchRedis(b)
 	defer func(g time.Duration) { projections.SwapGrace = g }(projections.SwapGrace)
 	projections.SwapGrace = 0 // measure the rebuild, not the readers' grace period
 	s, err := openBenchStore(b)

@@ -54,6 +54,9 @@ type RebuildOptions struct {
 	// Opener restores sealed personal data as the live runners do
 	// (Runner.WithOpener); nil when nothing is sealed.
 	Opener interface{ Open(domain.Event) error }
+	// Write, when set, applies each batch's commands, in order, in place
+	// of a pipeline to Redis (InProcess: the embedded default's server).
+	Write func(ctx context.Context, cmds [][]any) error
 }
 
 func (o *RebuildOptions) defaults() {
@@ -534,6 +537,16 @@ func (b *build) commands() [][]any {
 
 // write applies one batch, every projection's commands in one pipeline.
 func (rb *rebuild) write(ctx context.Context, units []writeUnit) error {
+	if rb.opt.Write != nil {
+		var cmds [][]any
+		for _, u := range units {
+			cmds = append(cmds, u.cmds...)
+		}
+		if err := rb.opt.Write(ctx, cmds); err != nil {
+			return fmt.Errorf("write the batch up to %d: %w", units[len(units)-1].pos, err)
+		}
+		return nil
+	}
 	pipe := rb.rdb.Pipeline()
 	for _, u := range units {
 		for _, c := range u.cmds {

@@ -147,12 +147,27 @@ func Open(cfg Config) (*App, error) {
 func (a *App) RedisAddr() string { return a.redis }
 
 // Start runs the projections in the background; it returns once they are
-// subscribed to the log.
+// subscribed to the log. With the in-process read store, it returns at
+// once: the read models are first rebuilt from the whole log in batches,
+// then the projections subscribe from the rebuilt checkpoints; until then
+// /readyz answers 503 (no projection has reached the head of the log)
+// while commands, /healthz and the operations routes are served.
 func (a *App) Start(ctx context.Context) error {
 	ctx, a.cancel = context.WithCancel(ctx)
 	a.done = make(chan error, 1)
 	running := make(chan struct{})
-	go func() { a.done <- a.runner.Run(ctx, running) }()
+	go func() {
+		if a.mini != nil {
+			if err := a.rebuildInProcess(ctx); err != nil {
+				if ctx.Err() == nil {
+					a.log.Error("rebuilding the read models failed", "err", err)
+				}
+				a.done <- fmt.Errorf("rebuild the read models: %w", err)
+				return
+			}
+		}
+		a.done <- a.runner.Run(ctx, running)
+	}()
 	if every := a.cfg.SealEvery; every >= 0 {
 		if every == 0 {
 			every = time.Minute
@@ -166,6 +181,9 @@ func (a *App) Start(ctx context.Context) error {
 		}
 		go a.Expirer.Run(ctx, every)
 	}
+	if a.mini != nil {
+		return nil
+	}
 	select {
 	case <-running:
 		return nil
@@ -174,6 +192,26 @@ func (a *App) Start(ctx context.Context) error {
 	case <-time.After(30 * time.Second):
 		return errors.New("projections did not start within 30 s")
 	}
+}
+
+// rebuildInProcess fills the empty in-process read store from the log the
+// fastest way: a batched rebuild of every projection whose commands go
+// straight to the server, instead of the live runner's one script per
+// event and projection.
+func (a *App) rebuildInProcess(ctx context.Context) error {
+	start := time.Now()
+	out, err := projections.RebuildAll(ctx, a.Store, a.Redis, projections.All(), projections.RebuildOptions{
+		Batch: 2000, KeepOld: true, Opener: a.Cipher, Write: projections.InProcess(a.mini), ProgressEvery: 5 * time.Second,
+		Log: a.log.With("phase", "start"), Progress: func(p projections.Progress) {
+			if p.Phase == "replaying" {
+				a.log.Info("rebuilding the read models", "events", p.Events, "done", fmt.Sprintf("%.0f%%", 100*p.Fraction()), "eta", p.ETA().Round(time.Second))
+			}
+		}})
+	if err != nil {
+		return err
+	}
+	a.log.Info("read models rebuilt from the log", "position", out[0].Position, "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // WaitCaughtUp blocks until every projection has applied the head of the
