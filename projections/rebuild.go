@@ -129,8 +129,6 @@ type Rebuilt struct {
 // holds its lock.
 var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
 
-const readPageSize = 1000
-
 // build is one projection being rebuilt.
 type build struct {
 	p       Projector
@@ -297,7 +295,8 @@ func (rb *rebuild) prepare(ctx context.Context, b *build) error {
 }
 
 // replay reads the log and folds it into every build until all of them
-// are swapped in.
+// are swapped in. The log is read and decoded a page ahead, a page being
+// one batch, and each projection folds the page in its own goroutine.
 func (rb *rebuild) replay(ctx context.Context) error {
 	start := time.Now()
 	head, err := rb.store.Head(ctx)
@@ -317,25 +316,31 @@ func (rb *rebuild) replay(ctx context.Context) error {
 		return Progress{Projection: strings.Join(names, ","), Events: events, Position: from, Head: max(head, from),
 			Elapsed: time.Since(start), Phase: phase}
 	}
-	for {
-		page, err := rb.store.ReadAll(ctx, from, readPageSize)
-		if err != nil {
+	readCtx, stop := context.WithCancel(ctx)
+	pages := make(chan decodedPage, 2)
+	go rb.read(readCtx, pages)
+	defer func() {
+		stop()
+		for range pages { // until the reader is gone
+		}
+	}()
+	for page := range pages {
+		if page.err != nil {
+			return page.err
+		}
+		if err := rb.fold(page.events); err != nil {
 			return err
 		}
-		for _, re := range page {
-			if err := rb.fold(re); err != nil {
+		if n := len(page.events); n > 0 {
+			from = page.events[n-1].Position
+			events += int64(n)
+			if err := rb.flush(false); err != nil {
 				return err
 			}
-			from = re.Position
-			if events++; events%int64(rb.opt.Batch) == 0 {
-				if err := rb.flush(false); err != nil {
-					return err
-				}
-			}
-			if events&255 == 0 && time.Since(lastReport) >= rb.opt.ProgressEvery {
-				lastReport = time.Now()
-				rb.report(progress("replaying"))
-			}
+		}
+		if time.Since(lastReport) >= rb.opt.ProgressEvery {
+			lastReport = time.Now()
+			rb.report(progress("replaying"))
 		}
 		// Caught up once past the head of the log as it was at the start
 		// and past what the served generation applied: events appended
@@ -343,34 +348,84 @@ func (rb *rebuild) replay(ctx context.Context) error {
 		if from < head {
 			continue
 		}
-		if done, err := rb.trySwap(ctx, from, len(page) == 0, progress); err != nil || done {
+		if done, err := rb.trySwap(ctx, from, len(page.events) == 0, progress); err != nil || done {
 			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// decodedPage is a page of the log, decoded and opened.
+type decodedPage struct {
+	events []Event
+	err    error
+}
+
+// read sends the log, from its start, a batch of decoded events at a time
+// until ctx ends; at the end of the log it sends empty pages, a little
+// apart, while waiting for new events.
+func (rb *rebuild) read(ctx context.Context, pages chan<- decodedPage) {
+	defer close(pages)
+	var from eventstore.Position
+	for {
+		recs, err := rb.store.ReadAll(ctx, from, rb.opt.Batch)
+		page := decodedPage{err: err, events: make([]Event, len(recs))}
+		for i, re := range recs {
+			ev, err := decodeRecorded(re)
+			if err == nil && ev.Data != nil && rb.opt.Opener != nil {
+				err = rb.opt.Opener.Open(ev.Data)
+			}
+			if err != nil { // as the live runner: logged, folded if decoded
+				rb.opt.Log.Error("cannot decode event, skipped", "position", re.Position, "err", err)
+			}
+			page.events[i], from = ev, re.Position
+		}
+		select {
+		case pages <- page:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+		if len(recs) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 	}
 }
 
-// fold projects one recorded event into every build not swapped yet.
-func (rb *rebuild) fold(re eventstore.RecordedEvent) error {
-	ev, err := decodeRecorded(re)
-	if err == nil && ev.Data != nil && rb.opt.Opener != nil {
-		err = rb.opt.Opener.Open(ev.Data)
+// fold projects a page of events into every build not swapped yet, each
+// build in its own goroutine: they share nothing but the events, which
+// projectors only read.
+func (rb *rebuild) fold(events []Event) error {
+	if len(events) == 0 {
+		return nil
 	}
-	if err != nil {
-		rb.opt.Log.Error("cannot decode event, skipped", "position", re.Position, "err", err)
-	}
-	for _, b := range rb.builds {
+	errs := make([]error, len(rb.builds))
+	var wg sync.WaitGroup
+	for i, b := range rb.builds {
 		if b.swapped {
 			continue
 		}
-		if ev.Data != nil {
-			if err := project(b.p, ev, b.cache, b.writes); err != nil {
-				return fmt.Errorf("%s at %d: %w", b.name, re.Position, err)
+		wg.Go(func() {
+			for _, ev := range events {
+				if ev.Data != nil {
+					if err := project(b.p, ev, b.cache, b.writes); err != nil {
+						errs[i] = fmt.Errorf("%s at %d: %w", b.name, ev.Position, err)
+						return
+					}
+				}
+				b.last = ev.Position
+				b.pending++
 			}
-		}
-		b.last = re.Position
-		b.pending++
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // trySwap swaps in every build once pos is past what the served
