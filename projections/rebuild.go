@@ -20,9 +20,14 @@ import (
 // projection while the served generation keeps answering (and keeps
 // following the log, if a service runs). It runs the live runner's engine
 // over an in-memory cache of the fresh generation's documents, and batches:
-// each batch of events goes to Redis as one apply script per projection,
-// in one pipelined round trip, the next batch being folded while the
-// previous one is written. Once past the head of the log as it was at the
+// each batch of events goes to Redis as plain commands, every projection's
+// checkpoint after its writes, in one pipelined round trip, the next batch
+// being folded while the previous one is written. No script is needed: the
+// fresh generation is not served before the swap and only the holder of the
+// rebuild lock writes it; a rebuild that dies mid-batch leaves a generation
+// nobody serves, which the next rebuild deletes. Counters are written as
+// their totals, so a batch the client sends again after a lost reply lands
+// once. Once past the head of the log as it was at the
 // start and past what the served generation has applied, the active
 // pointer swaps to the new generation atomically (a script that checks
 // both); live runners notice at their next event and resubscribe from its
@@ -50,6 +55,9 @@ type RebuildOptions struct {
 	// Opener restores sealed personal data as the live runners do
 	// (Runner.WithOpener); nil when nothing is sealed.
 	Opener interface{ Open(domain.Event) error }
+	// Write, when set, applies each batch's commands, in order, in place
+	// of a pipeline to Redis (InProcess: the embedded default's server).
+	Write func(ctx context.Context, cmds [][]any) error
 }
 
 func (o *RebuildOptions) defaults() {
@@ -122,8 +130,6 @@ type Rebuilt struct {
 // holds its lock.
 var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
 
-const readPageSize = 1000
-
 // build is one projection being rebuilt.
 type build struct {
 	p       Projector
@@ -136,15 +142,15 @@ type build struct {
 	pending int                 // events folded since the last flush
 	swapped bool
 	result  Rebuilt
+	totals  map[string]int64 // of each counter written, by key and field
 }
 
-// writeUnit is one projection's share of a flushed batch: the apply
-// script's keys and arguments.
+// writeUnit is one projection's share of a flushed batch: its commands,
+// the checkpoint last.
 type writeUnit struct {
 	name string
 	pos  eventstore.Position
-	keys []string
-	args []any
+	cmds [][]any
 }
 
 // rebuild is the state of one RebuildAll call.
@@ -172,9 +178,6 @@ func RebuildAll(ctx context.Context, store eventstore.Store, rdb redis.Universal
 	opt.defaults()
 	if len(ps) == 0 {
 		return nil, errors.New("no projection to rebuild")
-	}
-	if err := applyScript.Load(ctx, rdb).Err(); err != nil {
-		return nil, fmt.Errorf("load the apply script: %w", err)
 	}
 	names := make([]string, len(ps))
 	for i, p := range ps {
@@ -289,13 +292,15 @@ func (rb *rebuild) prepare(ctx context.Context, b *build) error {
 			return redisDocs{ctx: ctx, View: View{RDB: rb.rdb, Prefix: b.prefix}}.get(refs)
 		}}
 	b.writes = newBatch(0)
+	b.totals = map[string]int64{}
 	b.result = Rebuilt{Name: b.name, Generation: b.gen}
 	rb.opt.Log.Info("rebuilding", "projection", b.name, "generation", b.gen, "served", active)
 	return nil
 }
 
 // replay reads the log and folds it into every build until all of them
-// are swapped in.
+// are swapped in. The log is read and decoded a page ahead, a page being
+// one batch, and each projection folds the page in its own goroutine.
 func (rb *rebuild) replay(ctx context.Context) error {
 	start := time.Now()
 	head, err := rb.store.Head(ctx)
@@ -315,25 +320,31 @@ func (rb *rebuild) replay(ctx context.Context) error {
 		return Progress{Projection: strings.Join(names, ","), Events: events, Position: from, Head: max(head, from),
 			Elapsed: time.Since(start), Phase: phase}
 	}
-	for {
-		page, err := rb.store.ReadAll(ctx, from, readPageSize)
-		if err != nil {
+	readCtx, stop := context.WithCancel(ctx)
+	pages := make(chan decodedPage, 2)
+	go rb.read(readCtx, pages)
+	defer func() {
+		stop()
+		for range pages { // until the reader is gone
+		}
+	}()
+	for page := range pages {
+		if page.err != nil {
+			return page.err
+		}
+		if err := rb.fold(page.events); err != nil {
 			return err
 		}
-		for _, re := range page {
-			if err := rb.fold(re); err != nil {
+		if n := len(page.events); n > 0 {
+			from = page.events[n-1].Position
+			events += int64(n)
+			if err := rb.flush(false); err != nil {
 				return err
 			}
-			from = re.Position
-			if events++; events%int64(rb.opt.Batch) == 0 {
-				if err := rb.flush(false); err != nil {
-					return err
-				}
-			}
-			if events&255 == 0 && time.Since(lastReport) >= rb.opt.ProgressEvery {
-				lastReport = time.Now()
-				rb.report(progress("replaying"))
-			}
+		}
+		if time.Since(lastReport) >= rb.opt.ProgressEvery {
+			lastReport = time.Now()
+			rb.report(progress("replaying"))
 		}
 		// Caught up once past the head of the log as it was at the start
 		// and past what the served generation applied: events appended
@@ -341,34 +352,84 @@ func (rb *rebuild) replay(ctx context.Context) error {
 		if from < head {
 			continue
 		}
-		if done, err := rb.trySwap(ctx, from, len(page) == 0, progress); err != nil || done {
+		if done, err := rb.trySwap(ctx, from, len(page.events) == 0, progress); err != nil || done {
 			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// decodedPage is a page of the log, decoded and opened.
+type decodedPage struct {
+	events []Event
+	err    error
+}
+
+// read sends the log, from its start, a batch of decoded events at a time
+// until ctx ends; at the end of the log it sends empty pages, a little
+// apart, while waiting for new events.
+func (rb *rebuild) read(ctx context.Context, pages chan<- decodedPage) {
+	defer close(pages)
+	var from eventstore.Position
+	for {
+		recs, err := rb.store.ReadAll(ctx, from, rb.opt.Batch)
+		page := decodedPage{err: err, events: make([]Event, len(recs))}
+		for i, re := range recs {
+			ev, err := decodeRecorded(re)
+			if err == nil && ev.Data != nil && rb.opt.Opener != nil {
+				err = rb.opt.Opener.Open(ev.Data)
+			}
+			if err != nil { // as the live runner: logged, folded if decoded
+				rb.opt.Log.Error("cannot decode event, skipped", "position", re.Position, "err", err)
+			}
+			page.events[i], from = ev, re.Position
+		}
+		select {
+		case pages <- page:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+		if len(recs) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 	}
 }
 
-// fold projects one recorded event into every build not swapped yet.
-func (rb *rebuild) fold(re eventstore.RecordedEvent) error {
-	ev, err := decodeRecorded(re)
-	if err == nil && ev.Data != nil && rb.opt.Opener != nil {
-		err = rb.opt.Opener.Open(ev.Data)
+// fold projects a page of events into every build not swapped yet, each
+// build in its own goroutine: they share nothing but the events, which
+// projectors only read.
+func (rb *rebuild) fold(events []Event) error {
+	if len(events) == 0 {
+		return nil
 	}
-	if err != nil {
-		rb.opt.Log.Error("cannot decode event, skipped", "position", re.Position, "err", err)
-	}
-	for _, b := range rb.builds {
+	errs := make([]error, len(rb.builds))
+	var wg sync.WaitGroup
+	for i, b := range rb.builds {
 		if b.swapped {
 			continue
 		}
-		if ev.Data != nil {
-			if err := project(b.p, ev, b.cache, b.writes); err != nil {
-				return fmt.Errorf("%s at %d: %w", b.name, re.Position, err)
+		wg.Go(func() {
+			for _, ev := range events {
+				if ev.Data != nil {
+					if err := project(b.p, ev, b.cache, b.writes); err != nil {
+						errs[i] = fmt.Errorf("%s at %d: %w", b.name, ev.Position, err)
+						return
+					}
+				}
+				b.last = ev.Position
+				b.pending++
 			}
-		}
-		b.last = re.Position
-		b.pending++
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // trySwap swaps in every build once pos is past what the served
@@ -436,7 +497,7 @@ func (rb *rebuild) pastServed(ctx context.Context, pos eventstore.Position) (boo
 func (rb *rebuild) swap(ctx context.Context, b *build, pos eventstore.Position) (bool, error) {
 	// the checkpoint must name the last event read, even one no
 	// projector wrote for
-	if _, err := applyAtomically(ctx, rb.rdb, b.name, b.gen, false, pos, nil); err != nil {
+	if err := rb.rdb.Set(ctx, CheckpointKey(b.prefix), padPosition(pos), 0).Err(); err != nil {
 		return false, err
 	}
 	for range 3 {
@@ -475,8 +536,7 @@ func (rb *rebuild) flush(final bool) error {
 	wait := final
 	for _, b := range rb.builds {
 		if b.pending > 0 {
-			keys, args := applyArgs(b.name, b.gen, false, b.last, b.writes)
-			units = append(units, writeUnit{name: b.name, pos: b.last, keys: keys, args: args})
+			units = append(units, writeUnit{name: b.name, pos: b.last, cmds: b.commands()})
 			b.writes.reset()
 			b.pending = 0
 		}
@@ -515,25 +575,45 @@ func (rb *rebuild) failed() error {
 	return rb.err
 }
 
-// write applies one batch: one apply script per projection, pipelined.
+// commands renders the writes folded since the last flush as plain
+// commands, counters as their totals (HSET, not HINCRBY: sent twice, they
+// land once), and the checkpoint last.
+func (b *build) commands() [][]any {
+	args := b.writes.render(b.prefix, nil)
+	var cmds [][]any
+	for len(args) > 0 {
+		n := args[0].(int)
+		c := args[1 : 1+n]
+		if c[0] == "HINCRBY" {
+			field := c[1].(string) + "\x00" + c[2].(string)
+			b.totals[field] += c[3].(int64)
+			c[0], c[3] = "HSET", b.totals[field]
+		}
+		cmds, args = append(cmds, c), args[1+n:]
+	}
+	return append(cmds, []any{"SET", CheckpointKey(b.prefix), padPosition(b.last)})
+}
+
+// write applies one batch, every projection's commands in one pipeline.
 func (rb *rebuild) write(ctx context.Context, units []writeUnit) error {
+	if rb.opt.Write != nil {
+		var cmds [][]any
+		for _, u := range units {
+			cmds = append(cmds, u.cmds...)
+		}
+		if err := rb.opt.Write(ctx, cmds); err != nil {
+			return fmt.Errorf("write the batch up to %d: %w", units[len(units)-1].pos, err)
+		}
+		return nil
+	}
 	pipe := rb.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(units))
-	for i, u := range units {
-		cmds[i] = applyScript.EvalSha(ctx, pipe, u.keys, u.args...)
+	for _, u := range units {
+		for _, c := range u.cmds {
+			pipe.Do(ctx, c...)
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("write a batch: %w", err)
-	}
-	for i, c := range cmds {
-		// alreadyDone: the client retried a batch that had landed
-		n, err := c.Int()
-		if err == nil && n != applied && n != alreadyDone {
-			err = fmt.Errorf("outcome %d", n)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: batch up to %d not applied: %w", units[i].name, units[i].pos, err)
-		}
+		return fmt.Errorf("write the batch up to %d: %w", units[len(units)-1].pos, err)
 	}
 	return nil
 }

@@ -13,9 +13,10 @@ import (
 // over a log of every kind of event, against the real redis-server, in
 // events of the log per second; the baseline, in the same run, writes the
 // very same Redis commands raw through a pipeline, 500 events' worth per
-// round trip.
+// round trip. On miniredis, "rebuild-inprocess" hands the commands straight
+// to the server (projections.InProcess), as the embedded default does.
 func BenchmarkRebuildAll(b *testing.B) {
-	rdb := benchRedis(b)
+	rdb, mini := benchRedis(b)
 	ctx := context.Background()
 	store := newMemStore()
 	if err := eventgen.New(eventgen.Options{Seed: 1}).Run(ctx, store, 50_000, 1); err != nil {
@@ -42,6 +43,16 @@ func BenchmarkRebuildAll(b *testing.B) {
 			return err
 		})
 	})
+	if mini != nil {
+		direct := opts
+		direct.Write = projections.InProcess(mini)
+		b.Run("rebuild-inprocess", func(b *testing.B) {
+			measure(b, rdb, int(n), func() error {
+				_, err := projections.RebuildAll(ctx, store, rdb, projections.All(), direct)
+				return err
+			})
+		})
+	}
 	b.Run("raw-pipelined", func(b *testing.B) {
 		measure(b, rdb, int(n), func() error { return pipelined(ctx, rdb, live, 500) })
 	})

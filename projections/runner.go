@@ -48,6 +48,9 @@ type Runner struct {
 	// CheckEvery is how often the watcher compares Redis with what was
 	// applied (default 250 ms).
 	CheckEvery time.Duration
+	// Rebuild tunes the rebuilds of generations the runner cannot trust
+	// (its opener and logger are the runner's).
+	Rebuild RebuildOptions
 
 	mu      sync.Mutex
 	applied map[string]eventstore.Position // what the served generation holds, as last seen
@@ -206,9 +209,13 @@ func (r *Runner) prepare(ctx context.Context) error {
 	if len(rebuild) == 0 {
 		return nil
 	}
-	if _, err := RebuildAll(ctx, r.store, r.rdb, rebuild, RebuildOptions{Opener: r.opener, Log: r.log}); err != nil {
+	opt := r.Rebuild
+	opt.Opener, opt.Log = r.opener, r.log
+	start := time.Now()
+	if _, err := RebuildAll(ctx, r.store, r.rdb, rebuild, opt); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
+	r.log.Info("read models rebuilt from the log", "projections", len(rebuild), "took", time.Since(start).Round(time.Millisecond))
 	for _, p := range rebuild {
 		why, err := r.trust(ctx, p, logID)
 		if err == nil && why != "" {

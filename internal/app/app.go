@@ -139,6 +139,16 @@ func Open(cfg Config) (*App, error) {
 	}
 	a.Cipher = personal.NewCipher(keys)
 	a.runner = projections.NewRunner(a.Store, a.Redis, a.log, projections.All()...).WithOpener(a.Cipher)
+	if a.mini != nil {
+		// the in-process store starts empty: its rebuild at every start
+		// writes straight into the server, in large batches
+		a.runner.Rebuild = projections.RebuildOptions{Batch: 2000, Write: projections.InProcess(a.mini), ProgressEvery: 5 * time.Second,
+			Progress: func(p projections.Progress) {
+				if p.Phase == "replaying" {
+					a.log.Info("rebuilding the read models", "events", p.Events, "done", fmt.Sprintf("%.0f%%", 100*p.Fraction()), "eta", p.ETA().Round(time.Second))
+				}
+			}}
+	}
 	a.Service = commands.NewService(a.Store, places).WithPersonalData(a.Cipher)
 	a.Expirer = commands.NewExpirer(a.Service, func(ctx context.Context, now time.Time, limit int64) ([]string, error) {
 		return projections.DueApplications(ctx, a.Redis, now, limit)
@@ -151,14 +161,16 @@ func Open(cfg Config) (*App, error) {
 }
 
 // startWait bounds how long Start waits for the projections to subscribe.
-const startWait = 10 * time.Second
+const startWait = 2 * time.Second
 
 // RedisAddr is the address of the Redis the read models live in.
 func (a *App) RedisAddr() string { return a.redis }
 
 // Start runs the projections in the background; it returns once they are
-// subscribed to the log, or after StartWait while they still rebuild read
-// models (reads answer 503 not_ready meanwhile, and /readyz tells).
+// subscribed to the log, or after startWait while they still rebuild read
+// models: the in-process read store is filled from the whole log at every
+// start. Meanwhile reads answer 503 not_ready and /readyz tells, while
+// commands, /healthz and the operations routes are served.
 func (a *App) Start(ctx context.Context) error {
 	if err := a.runner.Hold(ctx); err != nil {
 		return fmt.Errorf("read the head of the log: %w", err)
