@@ -1,0 +1,93 @@
+package seed
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"passerelle/eventstore/personal"
+)
+
+// BulkKeys is the personal-data key store of a seeding run: the same files
+// as personal.DirKeys (one 32-byte key per pupil, named by the SHA-256 of
+// the pupil id), written without a sync each and made durable together by
+// Sync. DirKeys syncs every new key and its directory before use, two
+// fsyncs per pupil under one lock, which would bound a national seed to a
+// few thousand pupils a second. A seed interrupted before Sync is started
+// again on an empty data directory.
+type BulkKeys struct {
+	dir      string
+	existing *personal.DirKeys
+	mu       sync.RWMutex
+	cache    map[string][]byte
+}
+
+// OpenBulkKeys opens (creating) the key directory of a data directory.
+func OpenBulkKeys(dir string) (*BulkKeys, error) {
+	d, err := personal.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &BulkKeys{dir: dir, existing: d, cache: map[string][]byte{}}, nil
+}
+
+// Key implements personal.Keys.
+func (b *BulkKeys) Key(subject string, create bool) ([]byte, bool, error) {
+	b.mu.RLock()
+	k, ok := b.cache[subject]
+	b.mu.RUnlock()
+	if ok {
+		return k, true, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if k, ok := b.cache[subject]; ok {
+		return k, true, nil
+	}
+	k, ok, err := b.existing.Key(subject, false) // written before this run
+	if err != nil || ok || !create {
+		if ok {
+			b.cache[subject] = k
+		}
+		return k, ok, err
+	}
+	k = make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, false, err
+	}
+	sum := sha256.Sum256([]byte(subject))
+	path := filepath.Join(b.dir, hex.EncodeToString(sum[:])+".key")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, k, 0o600); err != nil {
+		return nil, false, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, false, errors.Join(err, os.Remove(tmp))
+	}
+	b.cache[subject] = k
+	return k, true, nil
+}
+
+// Destroy implements personal.Keys.
+func (b *BulkKeys) Destroy(subject string) error {
+	b.mu.Lock()
+	delete(b.cache, subject)
+	b.mu.Unlock()
+	return b.existing.Destroy(subject)
+}
+
+// Sync makes every key written so far durable: one syncfs of the file
+// system holding them.
+func (b *BulkKeys) Sync() error {
+	f, err := os.Open(b.dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(unix.Syncfs(int(f.Fd())), f.Close())
+}
