@@ -390,26 +390,39 @@ func (p *Plan) search(pi int32, now int64) {
 	}
 	s := &w.schools[pu.school]
 	c := w.communes[s.commune]
+	week := pu.weeks[0]
+	if pu.grade == gr2de {
+		week = -1
+	}
 	cosLat := math.Cos(c.Lat * math.Pi / 180)
 	p.buf = p.buf[:0]
 	total := 0.0
-	for _, idx := range w.near[c.Department] {
-		list := idx.college[pu.weeks[0]]
-		if pu.grade == gr2de {
-			list = idx.lycee
-		}
-		for _, oi := range list {
-			if !p.takes(oi, pi, start) {
-				continue
+	home := w.cellOf(c.Lat, c.Lon, week)
+	reach2 := w.reachKm * w.reachKm
+	// the nearest cells first, further until there is a choice
+	for r, seen := int16(1), int16(-1); r <= searchCells; seen, r = r, r*2 {
+		for dlat := -r; dlat <= r; dlat++ {
+			for dlon := -r; dlon <= r; dlon++ {
+				if max(abs(dlat), abs(dlon)) <= seen {
+					continue
+				}
+				for _, oi := range w.grid[cell{home.lat + dlat, home.lon + dlon, week}] {
+					if !p.takes(oi, pi, start) {
+						continue
+					}
+					o := &w.offers[oi]
+					dx, dy := (o.lon-c.Lon)*cosLat*111, (o.lat-c.Lat)*111
+					wt := 1 / (1 + (dx*dx+dy*dy)/reach2)
+					p.buf = append(p.buf, candidate{oi, wt})
+					total += wt
+				}
 			}
-			o := &w.offers[oi]
-			dx, dy := (o.lon-c.Lon)*cosLat*111, (o.lat-c.Lat)*111
-			wt := 1 / (1 + (dx*dx+dy*dy)/64) // half the weight at 8 km
-			p.buf = append(p.buf, candidate{oi, wt})
-			total += wt
+		}
+		if len(p.buf) >= 8 {
+			break
 		}
 	}
-	n := min(int(pu.budget-pu.used), 1+w.rng.IntN(3))
+	n := min(int(pu.budget-pu.used), 2+w.rng.IntN(4))
 	at := now
 	for ; n > 0 && total > 0; n-- {
 		x := w.rng.Float64() * total
@@ -487,7 +500,7 @@ func (p *Plan) answer(ai int32, now int64) {
 	o, pu := &w.offers[a.offer], &w.pupils[a.pupil]
 	start := p.start(pu)
 	rate := earlyRate
-	if o.received >= o.want || now > start-30*day {
+	if int(o.received) >= o.places()*int(o.want) || now > start-30*day {
 		rate = acceptRate
 	}
 	if o.open && now < start-2*day && p.free(o, p.weeksOf(pu)) && w.rng.Float64() < rate {
@@ -620,4 +633,11 @@ func (p *Plan) Expected() Figures {
 		f.Applications[names[a.status]]++
 	}
 	return f
+}
+
+func abs(x int16) int16 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

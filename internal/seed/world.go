@@ -41,9 +41,9 @@ const (
 	ApplicationsPerPupil = 2.4
 	// density > 1 puts offers in cities more than population alone would.
 	density = 1.15
-	// nearKm: pupils also apply in the départements whose centre lies
-	// this close to their own's.
-	nearKm = 70
+	// searchCells: pupils look for offers up to this many cells (about
+	// 10 km each) away from their school.
+	searchCells = 6
 )
 
 // DefaultUntil ends the default season (2025-2026) after the seconde
@@ -162,10 +162,10 @@ type offer struct {
 	reserved uint8 // 0 none, 1 REP, 2 QPV
 	family   bool
 	open     bool
-	visible  bool  // posted
-	received uint16 // applications so far
-	want     uint16 // applications the employer waits for before choosing
-	post     int64 // when it is posted
+	visible  bool   // posted
+	received uint32 // applications so far
+	want     uint16 // applications per place the employer waits for before choosing
+	post     int64  // when it is posted
 	title    string
 }
 
@@ -176,6 +176,18 @@ func (o *offer) places() int {
 		return int(o.seats)
 	}
 	return int(o.seats) * len(o.weeks)
+}
+
+// trim shrinks the offer to n places: fewer seats, then fewer weeks.
+func (o *offer) trim(n int) {
+	if o.grades&(1<<gr2de) != 0 {
+		o.seats = uint16(n)
+		return
+	}
+	o.seats = uint16(max(1, n/len(o.weeks)))
+	if int(o.seats)*len(o.weeks) > n {
+		o.weeks, o.held = o.weeks[:n], o.held[:n]
+	}
 }
 
 // world is the population of the campaign.
@@ -190,15 +202,22 @@ type world struct {
 	pupils    []pupil
 	employers []employer
 	offers    []offer
-	byDept    map[string]*deptOffers
-	near      map[string][]*deptOffers // the département's and its neighbours' offers
+	grid      map[cell][]int32 // offers by place and week
+	cellDeg   float64          // the grid's step
+	reachKm   float64          // at which distance an offer weighs half as much as one next door
 }
 
-// deptOffers indexes a département's offers: collège offers by week,
-// lycée offers (all in the same two weeks).
-type deptOffers struct {
-	college map[int8][]int32
-	lycee   []int32
+// cell is a square of the grid the pupils search offers in, and a season
+// week (-1: the seconde weeks). At scale 1 a cell is 0.1° (about 10 km); a
+// smaller scale spreads the offers thinner, so cells and distances grow by
+// 1/√scale and a pupil has as many offers to choose from.
+type cell struct {
+	lat, lon int16
+	week     int8
+}
+
+func (w *world) cellOf(lat, lon float64, week int8) cell {
+	return cell{int16(math.Floor(lat / w.cellDeg)), int16(math.Floor(lon / w.cellDeg)), week}
 }
 
 func newWorld(opt Options) (*world, error) {
@@ -215,8 +234,9 @@ func newWorld(opt Options) (*world, error) {
 	if opt.Until.IsZero() {
 		opt.Until = DefaultUntil
 	}
-	w := &world{opt: opt, ref: ref, season: newSeason(opt.Until), byDept: map[string]*deptOffers{},
-		rng: rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x5eed5eed5eed5eed))}
+	w := &world{opt: opt, ref: ref, season: newSeason(opt.Until), grid: map[cell][]int32{},
+		rng:     rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x5eed5eed5eed5eed)),
+		cellDeg: 0.1 / math.Sqrt(min(opt.Scale, 1)), reachKm: 8 / math.Sqrt(min(opt.Scale, 1))}
 	selected := map[string]bool{}
 	for _, d := range opt.Departments {
 		if !ref.DepartmentExists(d) {
@@ -237,17 +257,6 @@ func newWorld(opt Options) (*world, error) {
 	}
 	slices.SortFunc(w.communes, func(a, b refdata.Commune) int { return cmp.Compare(a.Code, b.Code) })
 	w.populate()
-	w.near = map[string][]*deptOffers{}
-	for _, a := range w.depts {
-		da := ref.Departments[a]
-		for _, b := range w.depts {
-			db := ref.Departments[b]
-			dx, dy := (db.Lon-da.Lon)*math.Cos(da.Lat*math.Pi/180)*111, (db.Lat-da.Lat)*111
-			if a == b || dx*dx+dy*dy < nearKm*nearKm {
-				w.near[a] = append(w.near[a], w.byDept[b])
-			}
-		}
-	}
 	return w, nil
 }
 
@@ -276,7 +285,7 @@ func (w *world) populate() {
 		s := w.opt.Scale
 		w.colleges(d, cs, w.round(National3e*s*pop/nat), k)
 		w.lycees(d, cs, w.round(National2de*s*pop/nat), k)
-		w.offersOf(d, cs, w.round(NationalPlaces*s*dense/natDense))
+		w.offersOf(cs, w.round(NationalPlaces*s*dense/natDense))
 	}
 }
 
@@ -309,21 +318,31 @@ func priorityWeight(c refdata.Commune) float64 {
 	return w
 }
 
-// priorityScale finds k such that schools placed in proportion to
-// population, each in éducation prioritaire with probability
-// min(0.9, k·weight), give the national share.
+// priorityScale finds k such that schools placed as populate places them
+// (a département's collèges in proportion to its population, in its towns
+// of 1,500 inhabitants or more), each in éducation prioritaire with
+// probability min(0.9, k·weight), give the national share.
 func (w *world) priorityScale() float64 {
+	pop, towns := map[string]float64{}, map[string]float64{}
+	for _, c := range w.ref.Communes {
+		if !parents[c.Code] {
+			pop[c.Department] += float64(c.Population)
+			if c.Population >= 1500 {
+				towns[c.Department] += float64(c.Population)
+			}
+		}
+	}
 	lo, hi := 0.0, 1.0
-	for range 50 {
+	for range 40 {
 		k := (lo + hi) / 2
 		var num, den float64
 		for _, c := range w.ref.Communes {
 			if parents[c.Code] || c.Population < 1500 {
 				continue
 			}
-			p := float64(c.Population)
-			num += p * min(0.9, k*priorityWeight(c))
-			den += p
+			share := float64(c.Population) * pop[c.Department] / towns[c.Department]
+			num += share * min(0.9, k*priorityWeight(c))
+			den += share
 		}
 		if num/den < ShareREP {
 			lo = k
@@ -478,7 +497,7 @@ func (w *world) class(s int32, grade uint8, cl, size int) {
 		// a fifth find their internship without the platform; the others
 		// mean to send a few applications
 		if w.rng.Float64() >= 0.2 {
-			p.budget = uint8(1 + w.geometric(4))
+			p.budget = uint8(1 + w.geometric(4.5))
 		}
 		w.pupils = append(w.pupils, p)
 	}
@@ -538,13 +557,8 @@ func containsByte(s string, b byte) bool {
 
 // offersOf registers employers and their offers until the département's
 // places are offered, in communes weighted more than their population.
-func (w *world) offersOf(dept string, cs []int32, places int) {
+func (w *world) offersOf(cs []int32, places int) {
 	dense := func(c refdata.Commune) float64 { return math.Pow(float64(c.Population), density) }
-	idx := w.byDept[dept]
-	if idx == nil {
-		idx = &deptOffers{college: map[int8][]int32{}}
-		w.byDept[dept] = idx
-	}
 	for places > 0 {
 		e := employer{commune: w.pick(cs, dense), street: uint8(w.rng.IntN(len(streets))), number: uint16(1 + w.rng.IntN(120))}
 		switch x := w.rng.Float64(); {
@@ -573,14 +587,19 @@ func (w *world) offersOf(dept string, cs []int32, places int) {
 		}
 		for range n {
 			o := w.newOffer(ei, e)
+			if o.places() > places { // the last offer completes the figure
+				o.trim(places)
+			}
 			places -= o.places()
 			oi := int32(len(w.offers))
 			w.offers = append(w.offers, o)
 			if o.grades&(1<<gr2de) != 0 {
-				idx.lycee = append(idx.lycee, oi)
+				c := w.cellOf(o.lat, o.lon, -1)
+				w.grid[c] = append(w.grid[c], oi)
 			} else {
 				for _, wk := range o.weeks {
-					idx.college[wk] = append(idx.college[wk], oi)
+					c := w.cellOf(o.lat, o.lon, wk)
+					w.grid[c] = append(w.grid[c], oi)
 				}
 			}
 			if places <= 0 {
@@ -647,7 +666,7 @@ func (w *world) newOffer(ei int32, e employer) offer {
 		}
 	}
 	o.held = make([]uint16, len(o.weeks))
-	o.want = uint16(min(60000, o.places()*(15+w.rng.IntN(50))))
+	o.want = uint16(30 + w.rng.IntN(60))
 	o.family = e.kind == 0 && w.rng.Float64() < 0.05
 	h := sectors[sectorCodes[e.sector-1]]
 	o.title = fmt.Sprintf("Découverte : %s", h.work[w.rng.IntN(len(h.work))])
