@@ -79,7 +79,7 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if *esURL != "" {
 		store, err = openStore(*esURL)
 	} else {
-		store, err = embedded.Open(*dataDir)
+		store, err = embedded.Open(*dataDir, seed.StoreOptions...)
 	}
 	if err != nil {
 		return fmt.Errorf("open event store: %w", err)

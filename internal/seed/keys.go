@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"passerelle/eventstore/embedded"
 	"passerelle/eventstore/personal"
 )
 
@@ -37,7 +39,8 @@ func OpenBulkKeys(dir string) (*BulkKeys, error) {
 	return &BulkKeys{dir: dir, existing: d, cache: map[string][]byte{}}, nil
 }
 
-// Key implements personal.Keys.
+// Key implements personal.Keys. A seed creates each pupil's key once, in
+// the pupil's registration, so creations need no lock of their own.
 func (b *BulkKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	b.mu.RLock()
 	k, ok := b.cache[subject]
@@ -45,17 +48,8 @@ func (b *BulkKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	if ok {
 		return k, true, nil
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if k, ok := b.cache[subject]; ok {
-		return k, true, nil
-	}
-	k, ok, err := b.existing.Key(subject, false) // written before this run
-	if err != nil || ok || !create {
-		if ok {
-			b.cache[subject] = k
-		}
-		return k, ok, err
+	if !create {
+		return b.existing.Key(subject, false) // written before this run
 	}
 	k = make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
@@ -69,6 +63,11 @@ func (b *BulkKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return nil, false, errors.Join(err, os.Remove(tmp))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if prev, ok := b.cache[subject]; ok {
+		return prev, true, os.WriteFile(path, prev, 0o600) // a concurrent creation won: keep its key
 	}
 	b.cache[subject] = k
 	return k, true, nil
@@ -91,3 +90,8 @@ func (b *BulkKeys) Sync() error {
 	}
 	return errors.Join(unix.Syncfs(int(f.Fd())), f.Close())
 }
+
+// StoreOptions open the embedded store for a seed: larger group commits
+// than the service's, which answers each command as soon as it can; a
+// seed only cares for throughput.
+var StoreOptions = []embedded.Option{embedded.WithMaxBatchDelay(20 * time.Millisecond), embedded.WithMaxBatchSize(4096)}

@@ -208,19 +208,30 @@ func (r *runner) schedule(i int) *job {
 		j.writes = []uint64{key(keyOffer, c.X)}
 	default:
 		a := r.plan.apps[c.X]
-		j.writes = []uint64{key(keyApp, c.X), key(keyPupil, a.pupil)}
-		// an application reads the offer's seats; accepting, or ending an
-		// application that holds a seat, changes them
-		if c.Kind == Accept || c.Arg&heldSeat != 0 && (c.Kind == Withdraw || c.Kind == Expire) {
-			j.writes = append(j.writes, key(keyOffer, a.offer))
-		} else {
-			j.reads = append(j.reads, key(keyOffer, a.offer))
-		}
-		for k, o := range r.plan.withdrawn[max(c.Extra, 0) : max(c.Extra, 0)+int32(c.NExtra)] {
-			j.writes = append(j.writes, key(keyApp, o))
-			if c.Arg&(1<<k) != 0 || k >= 7 {
-				j.writes = append(j.writes, key(keyOffer, r.plan.apps[o].offer))
+		app, pupil, offer := key(keyApp, c.X), key(keyPupil, a.pupil), key(keyOffer, a.offer)
+		held := c.Arg&heldSeat != 0
+		switch c.Kind {
+		case Apply:
+			// applications of one pupil may go together; what depends on
+			// them (a confirmation, a seat taken) follows them all
+			j.writes, j.reads = []uint64{app}, []uint64{pupil, offer}
+		case Accept:
+			j.writes = []uint64{app, offer}
+		case Withdraw, Expire:
+			j.writes, j.reads = []uint64{app}, []uint64{pupil, offer}
+			if held {
+				j.writes, j.reads = []uint64{app, offer, pupil}, nil
 			}
+		case Confirm:
+			j.writes, j.reads = []uint64{app, pupil}, []uint64{offer}
+			for k, o := range r.plan.withdrawn[max(c.Extra, 0) : max(c.Extra, 0)+int32(c.NExtra)] {
+				j.writes = append(j.writes, key(keyApp, o))
+				if c.Arg&(1<<k) != 0 || k >= 7 {
+					j.writes = append(j.writes, key(keyOffer, r.plan.apps[o].offer))
+				}
+			}
+		default: // rejections and the convention's steps
+			j.writes = []uint64{app}
 		}
 	}
 	r.mu.Lock()

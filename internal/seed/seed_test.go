@@ -32,7 +32,7 @@ func seedInto(t *testing.T, dir string, opt seed.Options) (*seed.Plan, seed.Repo
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := embedded.Open(dir)
+	store, err := embedded.Open(dir, seed.StoreOptions...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func seedInto(t *testing.T, dir string, opt seed.Options) (*seed.Plan, seed.Repo
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rep, err := seed.Run(ctx, plan, seed.RunConfig{Store: store, Keys: keys, Workers: 32})
+	rep, err := seed.Run(ctx, plan, seed.RunConfig{Store: store, Keys: keys, Workers: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
