@@ -248,7 +248,7 @@ func (p *Plan) schedulePopulation() {
 		p.push(classAt, qPupil, int32(i), 0, 0)
 	}
 	sept1 := time.Date(w.season.year, 9, 1, 0, 0, 0, 0, time.UTC)
-	var reg int64 // the offer's employer's registration
+	first := make([]int64, len(w.employers)) // each employer's first offer
 	for i := range w.offers {
 		o := &w.offers[i]
 		lo, hi := sept1.AddDate(0, 1, 0), w.season.monday(int(o.weeks[0])).AddDate(0, 0, -21)
@@ -257,14 +257,18 @@ func (p *Plan) schedulePopulation() {
 		}
 		u := w.rng.Float64()
 		o.post = w.at(lo.Add(time.Duration(u*u*float64(hi.Sub(lo)))).Truncate(24*time.Hour), 8, 19)
-		if i == 0 || w.offers[i-1].employer != o.employer {
-			reg = o.post - p.days(0.05, 3)
-			p.push(reg, qEmployer, o.employer, 0, 0)
+		if first[o.employer] == 0 || o.post < first[o.employer] {
+			first[o.employer] = o.post
 		}
-		o.post = max(o.post, reg+hour)
+	}
+	for e, t := range first {
+		p.push(t-p.days(0.05, 3), qEmployer, int32(e), 0, 0)
+	}
+	for i := range w.offers {
+		o := &w.offers[i]
 		p.push(o.post, qOffer, int32(i), 0, 0)
-		if w.rng.Float64() < 0.03 {
-			p.push(o.post+int64(w.rng.Float64()*float64(hi.Unix()+21*day-o.post)), qWithdrawOffer, int32(i), 0, 0)
+		if end := w.season.monday(int(o.weeks[0])).Unix(); w.rng.Float64() < 0.03 && end > o.post {
+			p.push(o.post+int64(w.rng.Float64()*float64(end-o.post)), qWithdrawOffer, int32(i), 0, 0)
 		}
 	}
 }
