@@ -44,9 +44,6 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	fs.StringVar(esURL, "eventstore-url", "", "same as --eventstore")
 	workers := fs.Int("workers", 128, "commands in flight at once")
 	dryRun := fs.Bool("dry-run", false, "print the plan's figures and stop")
-	if err := fs.Parse(nil); err != nil {
-		return err
-	}
 	rest, err := parseEnv(fs, args)
 	if err != nil {
 		return err
