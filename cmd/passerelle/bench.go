@@ -36,7 +36,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(depts) == 0 {
 		depts = codes{"75", "92", "93", "94"}
 	}
-	var progress io.Writer = stderr
+	progress := stderr
 	if *asJSON {
 		progress = io.Discard
 	}

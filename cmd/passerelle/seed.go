@@ -31,52 +31,70 @@ func (c *codes) Set(v string) error {
 	return nil
 }
 
-func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+// seedFlags are the seed subcommand's settings.
+type seedFlags struct {
+	opt            seed.Options
+	dataDir, esURL string
+	workers        int
+	dryRun         bool
+}
+
+func parseSeedFlags(args []string, stderr io.Writer) (*seedFlags, error) {
 	fs := flagSet("seed", "seed [--departement CODE…|--national] [--scale F] [--until DATE] [--seed N] [--data-dir DIR] [--eventstore URL]", stderr)
+	f := &seedFlags{}
 	var depts codes
 	fs.Var(&depts, "departement", "département code(s) to seed: repeat the flag, separate with commas, or list them after it")
 	national := fs.Bool("national", false, "seed every département")
-	scale := fs.Float64("scale", 1, "fraction of the real figures (0.01: a hundredth of the pupils, schools and places)")
+	fs.Float64Var(&f.opt.Scale, "scale", 1, "fraction of the real figures (0.01: a hundredth of the pupils, schools and places)")
 	until := fs.String("until", seed.DefaultUntil.Format(time.DateOnly), "play the season up to this date (YYYY-MM-DD); the season is the school year holding it")
-	seedN := fs.Uint64("seed", 1, "random seed: the same seed and flags issue the same commands")
-	dataDir := fs.String("data-dir", "./passerelle-data", "directory of the embedded event store and the personal-data keys (as for serve)")
-	esURL := fs.String("eventstore", "", "EventStoreDB connection string; empty: the embedded engine in --data-dir")
-	fs.StringVar(esURL, "eventstore-url", "", "same as --eventstore")
-	workers := fs.Int("workers", 128, "commands in flight at once")
-	dryRun := fs.Bool("dry-run", false, "print the plan's figures and stop")
+	fs.Uint64Var(&f.opt.Seed, "seed", 1, "random seed: the same seed and flags issue the same commands")
+	fs.StringVar(&f.dataDir, "data-dir", "./passerelle-data", "directory of the embedded event store and the personal-data keys (as for serve)")
+	fs.StringVar(&f.esURL, "eventstore", "", "EventStoreDB connection string; empty: the embedded engine in --data-dir")
+	fs.StringVar(&f.esURL, "eventstore-url", "", "same as --eventstore")
+	fs.IntVar(&f.workers, "workers", 128, "commands in flight at once")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan's figures and stop")
 	rest, err := parseEnv(fs, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(rest) > 0 && len(depts) == 0 {
 		fs.Usage()
-		return fmt.Errorf("unexpected argument %q", rest[0])
+		return nil, fmt.Errorf("unexpected argument %q", rest[0])
 	}
 	for _, r := range rest {
 		_ = depts.Set(r)
 	}
 	if *national == (len(depts) > 0) {
 		fs.Usage()
-		return errors.New("give either --departement CODE… or --national")
+		return nil, errors.New("give either --departement CODE… or --national")
 	}
-	untilT, err := time.Parse(time.DateOnly, *until)
+	u, err := time.Parse(time.DateOnly, *until)
 	if err != nil {
-		return fmt.Errorf("--until: %w", err)
+		return nil, fmt.Errorf("--until: %w", err)
+	}
+	f.opt.Departments, f.opt.Until = depts, u.Add(24*time.Hour-time.Second) // the whole day
+	return f, nil
+}
+
+func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	f, err := parseSeedFlags(args, stderr)
+	if err != nil {
+		return err
 	}
 	t0 := time.Now()
-	plan, err := seed.NewPlan(seed.Options{Departments: depts, Scale: *scale, Until: untilT.Add(24*time.Hour - time.Second), Seed: *seedN})
+	plan, err := seed.NewPlan(f.opt)
 	if err != nil {
 		return err
 	}
 	printPlan(stdout, plan, time.Since(t0))
-	if *dryRun {
+	if f.dryRun {
 		return nil
 	}
 	var store eventstore.Store
-	if *esURL != "" {
-		store, err = openStore(*esURL)
+	if f.esURL != "" {
+		store, err = openStore(f.esURL)
 	} else {
-		store, err = embedded.Open(*dataDir, seed.StoreOptions...)
+		store, err = embedded.Open(f.dataDir, seed.StoreOptions...)
 	}
 	if err != nil {
 		return fmt.Errorf("open event store: %w", err)
@@ -87,26 +105,11 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	} else if head != eventstore.Start {
 		return fmt.Errorf("the event store already holds events (head %s): seed fills an empty instance", head)
 	}
-	keys, err := seed.OpenBulkKeys(filepath.Join(*dataDir, "keys"))
+	keys, err := seed.OpenBulkKeys(filepath.Join(f.dataDir, "keys"))
 	if err != nil {
 		return fmt.Errorf("personal data keys: %w", err)
 	}
-	bar := isTerminal(stdout)
-	every := 10 * time.Second
-	if bar {
-		every = 500 * time.Millisecond
-	}
-	rep, runErr := seed.Run(ctx, plan, seed.RunConfig{Store: store, Keys: keys, Workers: *workers, Every: every,
-		Progress: func(p seed.Progress) {
-			if bar {
-				fmt.Fprintf(stdout, "\r%s\x1b[K", seed.FormatProgress(p, true))
-			} else {
-				fmt.Fprintln(stdout, seed.FormatProgress(p, false))
-			}
-		}})
-	if bar {
-		fmt.Fprintln(stdout)
-	}
+	rep, runErr := playPlan(ctx, plan, store, keys, f.workers, stdout)
 	if err := keys.Sync(); err != nil {
 		return errors.Join(runErr, fmt.Errorf("sync personal data keys: %w", err))
 	}
@@ -122,6 +125,28 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return fmt.Errorf("%d commands refused: %v", rep.Failed, rep.Failures)
 	}
 	return nil
+}
+
+// playPlan runs the plan with a progress bar on a terminal, a line every
+// ten seconds otherwise.
+func playPlan(ctx context.Context, plan *seed.Plan, store eventstore.Store, keys *seed.BulkKeys, workers int, stdout io.Writer) (seed.Report, error) {
+	bar := isTerminal(stdout)
+	every := 10 * time.Second
+	if bar {
+		every = 500 * time.Millisecond
+	}
+	rep, err := seed.Run(ctx, plan, seed.RunConfig{Store: store, Keys: keys, Workers: workers, Every: every,
+		Progress: func(p seed.Progress) {
+			if bar {
+				fmt.Fprintf(stdout, "\r%s\x1b[K", seed.FormatProgress(p, true))
+			} else {
+				fmt.Fprintln(stdout, seed.FormatProgress(p, false))
+			}
+		}})
+	if bar {
+		fmt.Fprintln(stdout)
+	}
+	return rep, err
 }
 
 // parseEnv is parse for a subcommand whose positional arguments extend a

@@ -252,44 +252,74 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 		return nil, err
 	}
 	defer stopHello()
-	c := client(b.cfg.Clients * 4)
-	d, n, k := b.cfg.Duration, b.cfg.MaxOps, b.cfg.Clients
-	get := func(url string) func(context.Context) error {
-		return func(ctx context.Context) error {
-			_, err := request(ctx, c, http.MethodGet, url, nil, http.StatusOK)
-			return err
-		}
-	}
-	fmt.Fprintln(b.cfg.Log, "near search")
-	near := closedLoop(ctx, k, d, n, get(api+"/v1/offers?near=48.8566,2.3522&radius_km=20&grade=3e"))
-	base := closedLoop(ctx, k, d, n, get(hello+"/hello"))
-	if near.Errors > 0 || near.N == 0 {
-		return nil, fmt.Errorf("near search: %d errors of %d", near.Errors, near.N+near.Errors)
-	}
-	rows := []Row{withLatency(row(fmt.Sprintf("near search, %d clients", k), "req/s", "chi GET of 2 KB JSON", near.Rate(), base.Rate()), near, base)}
-
 	body, _ := json.Marshal(offerBody{EmployerID: employer, Title: "Découverte du fournil", Description: "Pétrissage, cuisson, vente",
 		Sector: "s12", Grades: []string{"3e"}, Weeks: []string{"2030-W05", "2030-W06"}, Seats: 2, CommuneCode: "75056",
 		Address: "1 rue de Paris", Lat: 48.8566, Lon: 2.3522})
-	post := func(url string) func(context.Context) error {
-		return func(ctx context.Context) error {
-			_, err := request(ctx, c, http.MethodPost, url, body, http.StatusCreated)
-			return err
+	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(b.cfg.Clients * 4), body: body}
+	var rows []Row
+	for _, measure := range []func(context.Context) (Row, error){t.near, t.commands, t.openLoop} {
+		r, err := measure(ctx)
+		if err != nil {
+			return nil, err
 		}
+		rows = append(rows, r)
 	}
-	fmt.Fprintln(b.cfg.Log, "commands, closed loop")
-	cmds := closedLoop(ctx, k, d, n, post(api+"/v1/offers"))
-	base = closedLoop(ctx, k, d, n, post(hello+"/hello"))
-	if cmds.Errors > 0 || cmds.N == 0 {
-		return nil, fmt.Errorf("POST /v1/offers: %d errors of %d", cmds.Errors, cmds.N+cmds.Errors)
-	}
-	rows = append(rows, withLatency(row(fmt.Sprintf("POST /v1/offers, %d clients", k), "req/s", "chi decoding the same body", cmds.Rate(), base.Rate()), cmds, base))
+	return rows, nil
+}
 
-	fmt.Fprintf(b.cfg.Log, "commands, open loop at %g/s\n", b.cfg.Rate)
+// target is the API under load and its hello-world baseline.
+type target struct {
+	cfg        Config
+	api, hello string
+	c          *http.Client
+	body       []byte // a valid offer
+}
+
+func (t *target) get(url string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := request(ctx, t.c, http.MethodGet, url, nil, http.StatusOK)
+		return err
+	}
+}
+
+func (t *target) post(url string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := request(ctx, t.c, http.MethodPost, url, t.body, http.StatusCreated)
+		return err
+	}
+}
+
+func (t *target) near(ctx context.Context) (Row, error) {
+	fmt.Fprintln(t.cfg.Log, "near search")
+	k, d, n := t.cfg.Clients, t.cfg.Duration, t.cfg.MaxOps
+	near := closedLoop(ctx, k, d, n, t.get(t.api+"/v1/offers?near=48.8566,2.3522&radius_km=20&grade=3e"))
+	base := closedLoop(ctx, k, d, n, t.get(t.hello+"/hello"))
+	if near.Errors > 0 || near.N == 0 {
+		return Row{}, fmt.Errorf("near search: %d errors of %d", near.Errors, near.N+near.Errors)
+	}
+	return withLatency(row(fmt.Sprintf("near search, %d clients", k), "req/s", "chi GET of 2 KB JSON", near.Rate(), base.Rate()), near, base), nil
+}
+
+func (t *target) commands(ctx context.Context) (Row, error) {
+	fmt.Fprintln(t.cfg.Log, "commands, closed loop")
+	k, d, n := t.cfg.Clients, t.cfg.Duration, t.cfg.MaxOps
+	cmds := closedLoop(ctx, k, d, n, t.post(t.api+"/v1/offers"))
+	base := closedLoop(ctx, k, d, n, t.post(t.hello+"/hello"))
+	if cmds.Errors > 0 || cmds.N == 0 {
+		return Row{}, fmt.Errorf("POST /v1/offers: %d errors of %d", cmds.Errors, cmds.N+cmds.Errors)
+	}
+	return withLatency(row(fmt.Sprintf("POST /v1/offers, %d clients", k), "req/s", "chi decoding the same body", cmds.Rate(), base.Rate()), cmds, base), nil
+}
+
+// openLoop posts offers at the configured rate, and measures aside how
+// long each takes to reach the read model.
+func (t *target) openLoop(ctx context.Context) (Row, error) {
+	fmt.Fprintf(t.cfg.Log, "commands, open loop at %g/s\n", t.cfg.Rate)
 	var lags lagSamples
 	var lagging sync.WaitGroup
-	openCmd := func(ctx context.Context) error {
-		out, err := request(ctx, c, http.MethodPost, api+"/v1/offers", body, http.StatusCreated)
+	outer := ctx // the lag is read after the command's own context ends
+	cmd := func(ctx context.Context) error {
+		out, err := request(ctx, t.c, http.MethodPost, t.api+"/v1/offers", t.body, http.StatusCreated)
 		if err != nil {
 			return err
 		}
@@ -298,27 +328,25 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 		if err := json.Unmarshal(out, &r); err != nil {
 			return err
 		}
-		// the projection's lag: until the read model answers for the
-		// position, measured aside from the command's latency
+		// the projection's lag: until the read model answers for the position
 		lagging.Go(func() {
-			if _, err := request(ctx, c, http.MethodGet, api+"/v1/offers/"+r.ID+"?min_position="+r.Position, nil, http.StatusOK); err == nil {
+			if _, err := request(outer, t.c, http.MethodGet, t.api+"/v1/offers/"+r.ID+"?min_position="+r.Position, nil, http.StatusOK); err == nil {
 				lags.add(time.Since(acked))
 			}
 		})
 		return nil
 	}
-	open := openLoop(ctx, b.cfg.Rate, d, n, openCmd)
+	open := openLoop(ctx, t.cfg.Rate, t.cfg.Duration, t.cfg.MaxOps, cmd)
 	lagging.Wait()
-	base = openLoop(ctx, b.cfg.Rate, d, n, post(hello+"/hello"))
+	base := openLoop(ctx, t.cfg.Rate, t.cfg.Duration, t.cfg.MaxOps, t.post(t.hello+"/hello"))
 	if open.Errors > 0 || open.N == 0 {
-		return nil, fmt.Errorf("open loop: %d errors of %d", open.Errors, open.N+open.Errors)
+		return Row{}, fmt.Errorf("open loop: %d errors of %d", open.Errors, open.N+open.Errors)
 	}
 	lag := lags.stats()
-	r := row(fmt.Sprintf("POST /v1/offers open loop %g/s, p99", b.cfg.Rate), "ms", "chi at the same rate, p99",
-		ms(open.P99), ms(base.P99))
+	r := row(fmt.Sprintf("POST /v1/offers open loop %g/s, p99", t.cfg.Rate), "ms", "chi at the same rate, p99", ms(open.P99), ms(base.P99))
 	r.Detail = map[string]float64{"p50_ms": ms(open.P50), "baseline_p50_ms": ms(base.P50), "achieved_per_s": open.Rate(),
 		"projection_lag_p50_ms": ms(lag.P50), "projection_lag_p99_ms": ms(lag.P99)}
-	return append(rows, r), nil
+	return r, nil
 }
 
 func withLatency(r Row, path, base Stats) Row {

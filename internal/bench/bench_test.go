@@ -43,6 +43,9 @@ func TestSmoke(t *testing.T) {
 			}
 		}
 	}
+	if lag := res.Rows[2].Detail["projection_lag_p50_ms"]; !(lag > 0) {
+		t.Errorf("open loop: projection lag %v, want a measured one: %+v", lag, res.Rows[2].Detail)
+	}
 	var out bytes.Buffer
 	res.Table(&out)
 	if lines := strings.Count(out.String(), "\n"); lines < len(want)+2 {

@@ -3,6 +3,7 @@ package seed
 import (
 	"container/heap"
 	"math"
+	"passerelle/domain/refdata"
 	"time"
 )
 
@@ -217,8 +218,13 @@ func (p *Plan) days(lo, hi float64) int64 {
 func (p *Plan) start(pu *pupil) int64 { return pu.start }
 
 func (p *Plan) schedulePopulation() {
-	w := p.w
-	for i, s := range w.schools {
+	p.scheduleSchools()
+	p.schedulePupils()
+	p.scheduleOffers()
+}
+
+func (p *Plan) scheduleSchools() {
+	for i, s := range p.w.schools {
 		p.push(s.register, qSchool, int32(i), 0, 0)
 		if s.lycee {
 			p.Stats.Lycees++
@@ -235,8 +241,12 @@ func (p *Plan) schedulePopulation() {
 			p.Stats.CollegesRP++
 		}
 	}
-	// each class is registered in one sitting in the second half of
-	// September or in October
+}
+
+// schedulePupils registers each class in one sitting in the second half of
+// September or in October.
+func (p *Plan) schedulePupils() {
+	w := p.w
 	var classAt int64
 	for i := range w.pupils {
 		pu := &w.pupils[i]
@@ -247,6 +257,12 @@ func (p *Plan) schedulePopulation() {
 		classAt += int64(20 + w.rng.IntN(60))
 		p.push(classAt, qPupil, int32(i), 0, 0)
 	}
+}
+
+// scheduleOffers posts collège offers from October and seconde offers from
+// December, each employer registering just before its first one.
+func (p *Plan) scheduleOffers() {
+	w := p.w
 	sept1 := time.Date(w.season.year, 9, 1, 0, 0, 0, 0, time.UTC)
 	first := make([]int64, len(w.employers)) // each employer's first offer
 	for i := range w.offers {
@@ -273,65 +289,87 @@ func (p *Plan) schedulePopulation() {
 	}
 }
 
-func (p *Plan) step(e entry) {
+// handlers are the simulation's actions, by queued kind.
+var handlers = [...]func(p *Plan, e entry){
+	qSchool:           func(p *Plan, e entry) { p.emit(e.at, RegisterSchool, e.x, 0) },
+	qPupil:            (*Plan).registerPupil,
+	qEmployer:         (*Plan).registerEmployer,
+	qOffer:            (*Plan).postOffer,
+	qWithdrawOffer:    (*Plan).withdrawOffer,
+	qSearch:           func(p *Plan, e entry) { p.search(e.x, e.at) },
+	qApply:            func(p *Plan, e entry) { p.apply(e.x, e.z, e.at) },
+	qAnswer:           func(p *Plan, e entry) { p.answer(e.x, e.at) },
+	qRespond:          func(p *Plan, e entry) { p.respond(e.x, e.at) },
+	qExpire:           func(p *Plan, e entry) { p.expire(e.x, e.at) },
+	qCompleteEmployer: func(p *Plan, e entry) { p.complete(e.x, e.at, false) },
+	qCompleteSchool:   func(p *Plan, e entry) { p.complete(e.x, e.at, true) },
+	qSign:             (*Plan).sign,
+	qWithdrawPlaced:   (*Plan).withdrawPlaced,
+}
+
+func (p *Plan) step(e entry) { handlers[e.kind](p, e) }
+
+// registerPupil registers the pupil, who starts looking for an internship
+// a few weeks before it.
+func (p *Plan) registerPupil(e entry) {
 	w := p.w
-	switch e.kind {
-	case qSchool:
-		p.emit(e.at, RegisterSchool, e.x, 0)
-	case qPupil:
-		p.emit(e.at, RegisterPupil, e.x, 0)
-		pu := &w.pupils[e.x]
-		p.Stats.Pupils[pu.grade]++
-		if pu.budget > 0 {
-			s := p.start(pu)
-			lo := max(e.at+day, s-int64(map[bool]int{true: 125, false: 84}[pu.grade == gr2de])*day)
-			if hi := s - 14*day; hi > lo {
-				p.push(lo+int64(w.rng.Float64()*float64(hi-lo)), qSearch, e.x, 0, 0)
-			}
-		}
-	case qEmployer:
-		p.emit(e.at, RegisterEmployer, e.x, 0)
-		p.Stats.Employers[w.employers[e.x].kind]++
-	case qOffer:
-		p.emit(e.at, PostOffer, e.x, 0)
-		o := &w.offers[e.x]
-		o.visible = true
-		p.Stats.OffersPosted++
-		p.Stats.PlacesPosted += o.places()
-		p.Stats.Seats += int(o.seats)
-	case qWithdrawOffer:
-		if o := &w.offers[e.x]; o.open {
-			o.open = false
-			p.emit(e.at, WithdrawOffer, e.x, 0)
-		}
-	case qSearch:
-		p.search(e.x, e.at)
-	case qApply:
-		p.apply(e.x, e.z, e.at)
-	case qAnswer:
-		p.answer(e.x, e.at)
-	case qRespond:
-		p.respond(e.x, e.at)
-	case qExpire:
-		p.expire(e.x, e.at)
-	case qCompleteEmployer, qCompleteSchool:
-		p.complete(e.x, e.at, e.kind == qCompleteSchool)
-	case qSign:
-		if p.apps[e.x].status == aConfirmed {
-			p.emit(e.at, Sign, e.x, e.y)
-			if e.z == 1 {
-				p.Stats.Signed++
-			}
-		}
-	case qWithdrawPlaced:
-		a := &p.apps[e.x]
-		if a.status == aConfirmed && e.at < p.start(&w.pupils[a.pupil]) {
-			p.end(a, aWithdrawn)
-			w.pupils[a.pupil].placed = false
-			p.emit(e.at, Withdraw, e.x, heldSeat)
+	p.emit(e.at, RegisterPupil, e.x, 0)
+	pu := &w.pupils[e.x]
+	p.Stats.Pupils[pu.grade]++
+	if pu.budget == 0 {
+		return
+	}
+	ahead := int64(84 * day)
+	if pu.grade == gr2de {
+		ahead = 125 * day
+	}
+	lo := max(e.at+day, pu.start-ahead)
+	if hi := pu.start - 14*day; hi > lo {
+		p.push(lo+int64(w.rng.Float64()*float64(hi-lo)), qSearch, e.x, 0, 0)
+	}
+}
+
+func (p *Plan) registerEmployer(e entry) {
+	p.emit(e.at, RegisterEmployer, e.x, 0)
+	p.Stats.Employers[p.w.employers[e.x].kind]++
+}
+
+func (p *Plan) postOffer(e entry) {
+	p.emit(e.at, PostOffer, e.x, 0)
+	o := &p.w.offers[e.x]
+	o.visible = true
+	p.Stats.OffersPosted++
+	p.Stats.PlacesPosted += o.places()
+	p.Stats.Seats += int(o.seats)
+}
+
+func (p *Plan) withdrawOffer(e entry) {
+	if o := &p.w.offers[e.x]; o.open {
+		o.open = false
+		p.emit(e.at, WithdrawOffer, e.x, 0)
+	}
+}
+
+func (p *Plan) sign(e entry) {
+	if p.apps[e.x].status == aConfirmed {
+		p.emit(e.at, Sign, e.x, e.y)
+		if e.z == 1 {
+			p.Stats.Signed++
 		}
 	}
 }
+
+// withdrawPlaced: the pupil gives up a confirmed placement.
+func (p *Plan) withdrawPlaced(e entry) {
+	a := &p.apps[e.x]
+	if a.status == aConfirmed && e.at < a.start(p) {
+		p.end(a, aWithdrawn)
+		p.w.pupils[a.pupil].placed = false
+		p.emit(e.at, Withdraw, e.x, heldSeat)
+	}
+}
+
+func (a *app) start(p *Plan) int64 { return p.w.pupils[a.pupil].start }
 
 // weeksOf are the season weeks the pupil's internship takes.
 func (p *Plan) weeksOf(pu *pupil) []int8 { return pu.weeks[:pu.nweeks] }
@@ -351,7 +389,20 @@ func (p *Plan) takes(oi int32, pi int32, start int64) bool {
 			return false
 		}
 	}
-	s := &w.schools[pu.school]
+	if !p.eligible(o, pu, start) {
+		return false
+	}
+	for a := pu.firstApp; a >= 0; a = p.apps[a].next {
+		if p.apps[a].offer == oi {
+			return false
+		}
+	}
+	return true
+}
+
+// eligible mirrors the offer's reservation and the age a company requires.
+func (p *Plan) eligible(o *offer, pu *pupil, start int64) bool {
+	s := &p.w.schools[pu.school]
 	switch o.reserved {
 	case 1:
 		if s.lycee || s.priority == 0 {
@@ -362,15 +413,7 @@ func (p *Plan) takes(oi int32, pi int32, start int64) bool {
 			return false
 		}
 	}
-	if w.employers[o.employer].kind == 0 && !o.family && start < pu.turns14 {
-		return false
-	}
-	for a := pu.firstApp; a >= 0; a = p.apps[a].next {
-		if p.apps[a].offer == oi {
-			return false
-		}
-	}
-	return true
+	return p.w.employers[o.employer].kind != 0 || o.family || start >= pu.turns14
 }
 
 func weekIndex(weeks []int8, wk int8) int {
@@ -394,6 +437,33 @@ func (p *Plan) search(pi int32, now int64) {
 	}
 	s := &w.schools[pu.school]
 	c := w.communes[s.commune]
+	total := p.candidates(pi, c, start)
+	n := min(int(pu.budget-pu.used), 2+w.rng.IntN(4))
+	at := now
+	for ; n > 0 && total > 0; n-- {
+		x := w.rng.Float64() * total
+		for i := range p.buf {
+			if p.buf[i].weight == 0 {
+				continue
+			}
+			if x -= p.buf[i].weight; x < 0 || i == len(p.buf)-1 {
+				at += int64(2*minute + w.rng.IntN(20*minute))
+				p.push(at, qApply, pi, 0, p.buf[i].offer)
+				total -= p.buf[i].weight
+				p.buf[i].weight = 0
+				break
+			}
+		}
+	}
+	p.push(now+10*day+int64(w.rng.IntN(day)), qSearch, pi, 0, 0)
+}
+
+// candidates gathers into p.buf the offers the pupil may apply to, each
+// weighted by its distance from the school at c, nearest cells first and
+// further until there is a choice; it returns the weights' sum.
+func (p *Plan) candidates(pi int32, c refdata.Commune, start int64) float64 {
+	w := p.w
+	pu := &w.pupils[pi]
 	week := pu.weeks[0]
 	if pu.grade == gr2de {
 		week = -1
@@ -426,24 +496,7 @@ func (p *Plan) search(pi int32, now int64) {
 			break
 		}
 	}
-	n := min(int(pu.budget-pu.used), 2+w.rng.IntN(4))
-	at := now
-	for ; n > 0 && total > 0; n-- {
-		x := w.rng.Float64() * total
-		for i := range p.buf {
-			if p.buf[i].weight == 0 {
-				continue
-			}
-			if x -= p.buf[i].weight; x < 0 || i == len(p.buf)-1 {
-				at += int64(2*minute + w.rng.IntN(20*minute))
-				p.push(at, qApply, pi, 0, p.buf[i].offer)
-				total -= p.buf[i].weight
-				p.buf[i].weight = 0
-				break
-			}
-		}
-	}
-	p.push(now+10*day+int64(w.rng.IntN(day)), qSearch, pi, 0, 0)
+	return total
 }
 
 func (p *Plan) apply(pi, oi int32, now int64) {

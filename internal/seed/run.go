@@ -138,18 +138,7 @@ func Run(ctx context.Context, plan *Plan, cfg RunConfig) (Report, error) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	if cfg.Progress != nil {
-		wg.Go(func() {
-			t := time.NewTicker(cfg.Every)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					cfg.Progress(progress())
-				}
-			}
-		})
+		wg.Go(func() { tick(cfg.Every, stop, func() { cfg.Progress(progress()) }) })
 	}
 	jobs := make(chan *job, cfg.Workers)
 	var workers sync.WaitGroup
@@ -176,64 +165,43 @@ func Run(ctx context.Context, plan *Plan, cfg RunConfig) (Report, error) {
 	workers.Wait()
 	close(stop)
 	wg.Wait()
-	rep := Report{Progress: progress(), Failures: map[Kind]int{}, First: r.first}
-	for k := range kinds {
-		if n := r.fails[k].Load(); n > 0 {
-			rep.Failures[k] = int(n)
-		}
-	}
+	rep := r.report(progress())
 	if cfg.Progress != nil {
 		cfg.Progress(rep.Progress)
 	}
 	return rep, ctx.Err()
 }
 
+func (r *runner) report(p Progress) Report {
+	rep := Report{Progress: p, Failures: map[Kind]int{}, First: r.first}
+	for k := range kinds {
+		if n := r.fails[k].Load(); n > 0 {
+			rep.Failures[k] = int(n)
+		}
+	}
+	return rep
+}
+
+// tick calls f every interval until stop is closed.
+func tick(every time.Duration, stop <-chan struct{}, f func()) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			f()
+		}
+	}
+}
+
 // schedule links command i after the commands in flight that it must
 // follow: a command that changes an entity follows every earlier one on
 // it; one that only reads it follows the last that changed it.
 func (r *runner) schedule(i int) *job {
-	c := &r.plan.Commands[i]
 	j := &job{i: i, done: make(chan struct{})}
-	w := r.plan.w
-	switch c.Kind {
-	case RegisterSchool:
-		j.writes = []uint64{key(keySchool, c.X)}
-	case RegisterPupil:
-		j.writes, j.reads = []uint64{key(keyPupil, c.X)}, []uint64{key(keySchool, w.pupils[c.X].school)}
-	case RegisterEmployer:
-		j.writes = []uint64{key(keyEmployer, c.X)}
-	case PostOffer:
-		j.writes, j.reads = []uint64{key(keyOffer, c.X)}, []uint64{key(keyEmployer, w.offers[c.X].employer)}
-	case WithdrawOffer:
-		j.writes = []uint64{key(keyOffer, c.X)}
-	default:
-		a := r.plan.apps[c.X]
-		app, pupil, offer := key(keyApp, c.X), key(keyPupil, a.pupil), key(keyOffer, a.offer)
-		held := c.Arg&heldSeat != 0
-		switch c.Kind {
-		case Apply:
-			// applications of one pupil may go together; what depends on
-			// them (a confirmation, a seat taken) follows them all
-			j.writes, j.reads = []uint64{app}, []uint64{pupil, offer}
-		case Accept:
-			j.writes = []uint64{app, offer}
-		case Withdraw, Expire:
-			j.writes, j.reads = []uint64{app}, []uint64{pupil, offer}
-			if held {
-				j.writes, j.reads = []uint64{app, offer, pupil}, nil
-			}
-		case Confirm:
-			j.writes, j.reads = []uint64{app, pupil}, []uint64{offer}
-			for k, o := range r.plan.withdrawn[max(c.Extra, 0) : max(c.Extra, 0)+int32(c.NExtra)] {
-				j.writes = append(j.writes, key(keyApp, o))
-				if c.Arg&(1<<k) != 0 || k >= 7 {
-					j.writes = append(j.writes, key(keyOffer, r.plan.apps[o].offer))
-				}
-			}
-		default: // rejections and the convention's steps
-			j.writes = []uint64{app}
-		}
-	}
+	j.writes, j.reads = r.keysOf(&r.plan.Commands[i])
 	r.mu.Lock()
 	for _, k := range j.reads {
 		e := r.entity(k)
@@ -258,6 +226,54 @@ func (r *runner) schedule(i int) *job {
 	}
 	r.mu.Unlock()
 	return j
+}
+
+// keysOf names the entities a command changes and those it only reads.
+func (r *runner) keysOf(c *Command) (writes, reads []uint64) {
+	w := r.plan.w
+	switch c.Kind {
+	case RegisterSchool:
+		return []uint64{key(keySchool, c.X)}, nil
+	case RegisterPupil:
+		return []uint64{key(keyPupil, c.X)}, []uint64{key(keySchool, w.pupils[c.X].school)}
+	case RegisterEmployer:
+		return []uint64{key(keyEmployer, c.X)}, nil
+	case PostOffer:
+		return []uint64{key(keyOffer, c.X)}, []uint64{key(keyEmployer, w.offers[c.X].employer)}
+	case WithdrawOffer:
+		return []uint64{key(keyOffer, c.X)}, nil
+	}
+	return r.appKeys(c)
+}
+
+// appKeys are keysOf for the commands on an application.
+func (r *runner) appKeys(c *Command) (writes, reads []uint64) {
+	a := r.plan.apps[c.X]
+	app, pupil, offer := key(keyApp, c.X), key(keyPupil, a.pupil), key(keyOffer, a.offer)
+	switch c.Kind {
+	case Apply:
+		// a pupil's applications go one after the other, so that their
+		// stream records them in the same order at every run; those to
+		// one offer go together, and a seat taken follows them all
+		return []uint64{app, pupil}, []uint64{offer}
+	case Accept:
+		return []uint64{app, offer}, nil
+	case Withdraw, Expire:
+		if c.Arg&heldSeat != 0 {
+			return []uint64{app, offer, pupil}, nil
+		}
+		return []uint64{app}, []uint64{pupil, offer}
+	case Confirm:
+		writes = []uint64{app, pupil}
+		for k, o := range r.plan.withdrawn[max(c.Extra, 0) : max(c.Extra, 0)+int32(c.NExtra)] {
+			writes = append(writes, key(keyApp, o))
+			if c.Arg&(1<<k) != 0 || k >= 7 {
+				writes = append(writes, key(keyOffer, r.plan.apps[o].offer))
+			}
+		}
+		return writes, []uint64{offer}
+	}
+	return []uint64{app}, nil // rejections and the convention's steps
 }
 
 func (r *runner) entity(k uint64) *entity {

@@ -152,13 +152,13 @@ func within(t *testing.T, name string, got, want, tol float64) {
 // per pupil, the share of collèges in éducation prioritaire, applications
 // per pupil, and every step of the placement played.
 func TestShape(t *testing.T) {
-	p, err := seed.NewPlan(seed.Options{Scale: 0.02, Seed: 11})
+	p, err := seed.NewPlan(seed.Options{Scale: 0.05, Seed: 11})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := p.Stats
 	pupils := float64(s.PupilsTotal())
-	within(t, "pupils (3e + 2de)", float64(s.Pupils[1]+s.Pupils[2]), 0.02*(seed.National3e+seed.National2de), 100)
+	within(t, "pupils (3e + 2de)", float64(s.Pupils[1]+s.Pupils[2]), 0.05*(seed.National3e+seed.National2de), 100)
 	within(t, "places per pupil", float64(s.PlacesPosted)/pupils, float64(seed.NationalPlaces)/(seed.National3e+seed.National2de), 0.015)
 	within(t, "REP and REP+ share of collèges", float64(s.CollegesREP+s.CollegesRP)/float64(s.Colleges), seed.ShareREP, 0.05)
 	within(t, "applications per pupil", float64(s.Commands[seed.Apply])/pupils, seed.ApplicationsPerPupil, 0.5)

@@ -497,7 +497,7 @@ func (w *world) class(s int32, grade uint8, cl, size int) {
 		// a fifth find their internship without the platform; the others
 		// mean to send a few applications
 		if w.rng.Float64() >= 0.2 {
-			p.budget = uint8(1 + w.geometric(4.5))
+			p.budget = uint8(1 + w.geometric(5.2))
 		}
 		w.pupils = append(w.pupils, p)
 	}
@@ -632,38 +632,7 @@ func (w *world) newOffer(ei int32, e employer) offer {
 			o.reserved = 2
 		}
 	} else {
-		o.grades = 1 << gr3e
-		pool := weeks3e
-		switch x := w.rng.Float64(); {
-		case x < 0.15:
-			o.grades |= 1 << gr4e
-			pool = mergeWeeks(weeks3e, weeks4e)
-		case x < 0.20:
-			o.grades = 1 << gr4e
-			pool = weeks4e
-		}
-		n := 1
-		switch x := w.rng.Float64(); {
-		case x < 0.35:
-		case x < 0.6:
-			n = 2
-		case x < 0.8:
-			n = 3 + w.rng.IntN(2)
-		default:
-			n = 5 + w.rng.IntN(4)
-		}
-		seen := map[int8]bool{}
-		for range n {
-			wk := int8(w.season.weekOf(weighted(pool, w.rng)))
-			if !seen[wk] {
-				seen[wk] = true
-				o.weeks = append(o.weeks, wk)
-			}
-		}
-		slices.Sort(o.weeks)
-		if w.rng.Float64() < 0.08 {
-			o.reserved = 1
-		}
+		w.collegeWeeks(&o)
 	}
 	o.held = make([]uint16, len(o.weeks))
 	o.want = uint16(30 + w.rng.IntN(60))
@@ -671,6 +640,43 @@ func (w *world) newOffer(ei int32, e employer) offer {
 	h := sectors[sectorCodes[e.sector-1]]
 	o.title = fmt.Sprintf("Découverte : %s", h.work[w.rng.IntN(len(h.work))])
 	return o
+}
+
+// collegeWeeks opens the offer to 3e, to 4e or both, in one to eight of
+// their weeks.
+func (w *world) collegeWeeks(o *offer) {
+	o.grades = 1 << gr3e
+	pool := weeks3e
+	switch x := w.rng.Float64(); {
+	case x < 0.15:
+		o.grades |= 1 << gr4e
+		pool = mergeWeeks(weeks3e, weeks4e)
+	case x < 0.20:
+		o.grades = 1 << gr4e
+		pool = weeks4e
+	}
+	n := 1
+	switch x := w.rng.Float64(); {
+	case x < 0.35:
+	case x < 0.6:
+		n = 2
+	case x < 0.8:
+		n = 3 + w.rng.IntN(2)
+	default:
+		n = 5 + w.rng.IntN(4)
+	}
+	seen := map[int8]bool{}
+	for range n {
+		wk := int8(w.season.weekOf(weighted(pool, w.rng)))
+		if !seen[wk] {
+			seen[wk] = true
+			o.weeks = append(o.weeks, wk)
+		}
+	}
+	slices.Sort(o.weeks)
+	if w.rng.Float64() < 0.08 {
+		o.reserved = 1
+	}
 }
 
 func mergeWeeks(a, b map[int]int) map[int]int {
