@@ -113,11 +113,11 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if err := keys.Sync(); err != nil {
 		return errors.Join(runErr, fmt.Errorf("sync personal data keys: %w", err))
 	}
+	fmt.Fprintf(stdout, "seeded %d events (%d of %d commands) in %s: %.0f events/s; peak memory %s (Go heap %s)\n",
+		rep.Events, rep.Done, rep.Total, rep.Elapsed.Round(time.Millisecond), float64(rep.Events)/rep.Elapsed.Seconds(), peakRSS(), heapInUse())
 	if runErr != nil {
-		return runErr
+		return runErr // interrupted: what was seeded is said above
 	}
-	fmt.Fprintf(stdout, "seeded %d events (%d commands) in %s: %.0f events/s; peak memory %s (Go heap %s)\n",
-		rep.Events, rep.Done, rep.Elapsed.Round(time.Millisecond), float64(rep.Events)/rep.Elapsed.Seconds(), peakRSS(), heapInUse())
 	if rep.Failed > 0 {
 		for _, f := range rep.First {
 			fmt.Fprintln(stderr, "  ", f)
