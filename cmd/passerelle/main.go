@@ -24,6 +24,8 @@ var subcommands = []command{
 	{"serve", "run the service (HTTP API, projections)", serve},
 	{"token", "print a signed bearer token: token --role ROLE [--subject ID] [--ttl 24h]", token},
 	{"replay", "rebuild read models from the event log into fresh keys and swap them in", replay},
+	{"seed", "fill an empty instance with a realistic campaign: seed --departement CODE… | --national [--scale F] [--until DATE] [--seed N]", seedCmd},
+	{"bench", "measure each path against a baseline on a seeded instance and print their ratios", benchCmd},
 	{"verify", "walk the event log and report the first broken link of its hash chain", verify},
 	{"audit", "print a placement's history from the event log: audit application ID", audit},
 	{"eventstore-server", "run an EventStoreDB-protocol server over an embedded store (tests and local development)", eventstoreServer},

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"passerelle/eventstore"
+	"passerelle/eventstore/embedded"
+	"passerelle/internal/seed"
+)
+
+// codes is a repeatable flag of comma-separated codes.
+type codes []string
+
+func (c *codes) String() string { return strings.Join(*c, ",") }
+
+func (c *codes) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*c = append(*c, s)
+		}
+	}
+	return nil
+}
+
+// seedFlags are the seed subcommand's settings.
+type seedFlags struct {
+	opt            seed.Options
+	dataDir, esURL string
+	workers        int
+	dryRun         bool
+}
+
+func parseSeedFlags(args []string, stderr io.Writer) (*seedFlags, error) {
+	fs := flagSet("seed", "seed [--departement CODE…|--national] [--scale F] [--until DATE] [--seed N] [--data-dir DIR] [--eventstore URL]", stderr)
+	f := &seedFlags{}
+	var depts codes
+	fs.Var(&depts, "departement", "département code(s) to seed: repeat the flag, separate with commas, or list them after it")
+	national := fs.Bool("national", false, "seed every département")
+	fs.Float64Var(&f.opt.Scale, "scale", 1, "fraction of the real figures (0.01: a hundredth of the pupils, schools and places)")
+	until := fs.String("until", seed.DefaultUntil.Format(time.DateOnly), "play the season up to this date (YYYY-MM-DD); the season is the school year holding it")
+	fs.Uint64Var(&f.opt.Seed, "seed", 1, "random seed: the same seed and flags issue the same commands")
+	fs.StringVar(&f.dataDir, "data-dir", "./passerelle-data", "directory of the embedded event store and the personal-data keys (as for serve)")
+	fs.StringVar(&f.esURL, "eventstore", "", "EventStoreDB connection string; empty: the embedded engine in --data-dir")
+	fs.StringVar(&f.esURL, "eventstore-url", "", "same as --eventstore")
+	fs.IntVar(&f.workers, "workers", 128, "commands in flight at once")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan's figures and stop")
+	rest, err := parseEnv(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) > 0 && len(depts) == 0 {
+		fs.Usage()
+		return nil, fmt.Errorf("unexpected argument %q", rest[0])
+	}
+	for _, r := range rest {
+		_ = depts.Set(r)
+	}
+	if *national == (len(depts) > 0) {
+		fs.Usage()
+		return nil, errors.New("give either --departement CODE… or --national")
+	}
+	u, err := time.Parse(time.DateOnly, *until)
+	if err != nil {
+		return nil, fmt.Errorf("--until: %w", err)
+	}
+	f.opt.Departments, f.opt.Until = depts, u.Add(24*time.Hour-time.Second) // the whole day
+	return f, nil
+}
+
+func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	f, err := parseSeedFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	plan, err := seed.NewPlan(f.opt)
+	if err != nil {
+		return err
+	}
+	printPlan(stdout, plan, time.Since(t0))
+	if f.dryRun {
+		return nil
+	}
+	var store eventstore.Store
+	if f.esURL != "" {
+		store, err = openStore(f.esURL)
+	} else {
+		store, err = embedded.Open(f.dataDir, seed.StoreOptions...)
+	}
+	if err != nil {
+		return fmt.Errorf("open event store: %w", err)
+	}
+	defer closing(store, &err)
+	if head, err := store.Head(ctx); err != nil {
+		return err
+	} else if head != eventstore.Start {
+		return fmt.Errorf("the event store already holds events (head %s): seed fills an empty instance", head)
+	}
+	keys, err := seed.OpenBulkKeys(filepath.Join(f.dataDir, "keys"))
+	if err != nil {
+		return fmt.Errorf("personal data keys: %w", err)
+	}
+	rep, runErr := playPlan(ctx, plan, store, keys, f.workers, stdout)
+	if err := keys.Sync(); err != nil {
+		return errors.Join(runErr, fmt.Errorf("sync personal data keys: %w", err))
+	}
+	fmt.Fprintf(stdout, "seeded %d events (%d of %d commands) in %s: %.0f events/s; peak memory %s (Go heap %s)\n",
+		rep.Events, rep.Done, rep.Total, rep.Elapsed.Round(time.Millisecond), float64(rep.Events)/rep.Elapsed.Seconds(), peakRSS(), heapInUse())
+	if runErr != nil {
+		return runErr // interrupted: what was seeded is said above
+	}
+	if rep.Failed > 0 {
+		for _, f := range rep.First {
+			fmt.Fprintln(stderr, "  ", f)
+		}
+		return fmt.Errorf("%d commands refused: %v", rep.Failed, rep.Failures)
+	}
+	return nil
+}
+
+// playPlan runs the plan with a progress bar on a terminal, a line every
+// ten seconds otherwise.
+func playPlan(ctx context.Context, plan *seed.Plan, store eventstore.Store, keys *seed.BulkKeys, workers int, stdout io.Writer) (seed.Report, error) {
+	bar := isTerminal(stdout)
+	every := 10 * time.Second
+	if bar {
+		every = 500 * time.Millisecond
+	}
+	rep, err := seed.Run(ctx, plan, seed.RunConfig{Store: store, Keys: keys, Workers: workers, Every: every,
+		Progress: func(p seed.Progress) {
+			if bar {
+				fmt.Fprintf(stdout, "\r%s\x1b[K", seed.FormatProgress(p, true))
+			} else {
+				fmt.Fprintln(stdout, seed.FormatProgress(p, false))
+			}
+		}})
+	if bar {
+		fmt.Fprintln(stdout)
+	}
+	return rep, err
+}
+
+// parseEnv is parse for a subcommand whose positional arguments extend a
+// flag: it returns them instead of refusing them.
+func parseEnv(fs *flag.FlagSet, args []string) ([]string, error) {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "PASSERELLE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", env, e)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return parseInterspersed(fs, args)
+}
+
+func printPlan(w io.Writer, p *seed.Plan, took time.Duration) {
+	s := p.Stats
+	colleges := max(s.Colleges, 1)
+	fmt.Fprintf(w, "plan (seed %d, %d département(s), scale %g, until %s) decided in %s:\n", p.Options.Seed, s.Departments,
+		p.Options.Scale, p.Options.Until.Format(time.DateOnly), took.Round(time.Millisecond))
+	fmt.Fprintf(w, "  schools    %d collèges (%.1f%% REP, %.1f%% REP+), %d lycées (%.1f%% near a QPV)\n", s.Colleges,
+		100*float64(s.CollegesREP)/float64(colleges), 100*float64(s.CollegesRP)/float64(colleges), s.Lycees,
+		100*float64(s.LyceesQPV)/float64(max(s.Lycees, 1)))
+	fmt.Fprintf(w, "  pupils     %d: %d in 4e, %d in 3e, %d in 2de\n", s.PupilsTotal(), s.Pupils[0], s.Pupils[1], s.Pupils[2])
+	fmt.Fprintf(w, "  employers  %d companies, %d public administrations, %d associations\n", s.Employers[0], s.Employers[1], s.Employers[2])
+	fmt.Fprintf(w, "  offers     %d posted, %d places (%.3f per pupil), %d withdrawn\n", s.OffersPosted, s.PlacesPosted,
+		float64(s.PlacesPosted)/float64(max(s.PupilsTotal(), 1)), s.Commands[seed.WithdrawOffer])
+	fmt.Fprintf(w, "  campaign   %d applications (%.2f per pupil), %d accepted, %d rejected, %d confirmed, %d withdrawn, %d expired, %d conventions signed\n",
+		s.Commands[seed.Apply], float64(s.Commands[seed.Apply])/float64(max(s.PupilsTotal(), 1)), s.Commands[seed.Accept],
+		s.Commands[seed.Reject], s.Commands[seed.Confirm], s.Commands[seed.Withdraw], s.Commands[seed.Expire], s.Signed)
+	fmt.Fprintf(w, "  commands   %d\n", s.CommandsTotal())
+}
+
+// peakRSS is the process's peak resident memory (VmHWM), where the system
+// reports it.
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func heapInUse() string {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return fmt.Sprintf("%d MiB", ms.HeapInuse>>20)
+}

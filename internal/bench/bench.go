@@ -1,0 +1,373 @@
+// Package bench measures Passerelle's paths on a seeded instance, each
+// against a baseline measured in the same run on the same machine, and
+// reports their ratios: the figures travel between machines, the ratios
+// say where the time goes.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"passerelle/domain"
+	"passerelle/eventstore"
+	"passerelle/eventstore/embedded"
+	"passerelle/internal/app"
+	"passerelle/internal/seed"
+)
+
+// Config chooses the instance and the loads.
+type Config struct {
+	Seed     seed.Options  // the seeded instance (default: Paris and its inner suburbs at 2 %)
+	Duration time.Duration // of each measured loop (default 3 s)
+	MaxOps   int           // bound on the operations of each loop (default 1,000,000)
+	Clients  int           // closed-loop clients (default 32)
+	Rate     float64       // open-loop commands per second (default 200)
+	RedisURL string        // the Redis replayed into; empty: in-process (it is flushed)
+	Dir      string        // working directory (default: a temporary one, removed)
+	Log      io.Writer     // progress lines (default: none)
+}
+
+// Row is one path against its baseline. Ratio is Path/Baseline.
+type Row struct {
+	Name     string             `json:"name"`
+	Unit     string             `json:"unit"`
+	Path     float64            `json:"path"`
+	Baseline float64            `json:"baseline"`
+	Ratio    float64            `json:"ratio"`
+	Against  string             `json:"against"`
+	Detail   map[string]float64 `json:"detail,omitempty"`
+}
+
+// Result is a whole run.
+type Result struct {
+	Events int64 `json:"seeded_events"`
+	Rows   []Row `json:"rows"`
+}
+
+func (c *Config) defaults() {
+	if len(c.Seed.Departments) == 0 && c.Seed.Scale == 0 {
+		c.Seed = seed.Options{Departments: []string{"75", "92", "93", "94"}, Scale: 0.02, Seed: 1}
+	}
+	if c.Duration <= 0 {
+		c.Duration = 3 * time.Second
+	}
+	if c.MaxOps <= 0 {
+		c.MaxOps = 1_000_000
+	}
+	if c.Clients <= 0 {
+		c.Clients = 32
+	}
+	if c.Rate <= 0 {
+		c.Rate = 200
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+func row(name, unit, against string, path, baseline float64) Row {
+	return Row{Name: name, Unit: unit, Against: against, Path: path, Baseline: baseline, Ratio: path / max(baseline, 1e-12)}
+}
+
+// Run seeds an instance and measures every path against its baseline.
+func Run(ctx context.Context, cfg Config) (res Result, err error) {
+	cfg.defaults()
+	dir := cfg.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "passerelle-bench-"); err != nil {
+			return res, err
+		}
+		defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
+	}
+	data := filepath.Join(dir, "data")
+	fmt.Fprintf(cfg.Log, "seeding %v at scale %g into %s\n", cfg.Seed.Departments, cfg.Seed.Scale, data)
+	if res.Events, err = seedInstance(ctx, data, cfg.Seed); err != nil {
+		return res, err
+	}
+	b := &bench{cfg: cfg, dir: dir, data: data}
+	steps := []func(context.Context) ([]Row, error){b.http, b.appends, b.streams, b.replay, b.startup}
+	for _, step := range steps {
+		rows, err := step(ctx)
+		if err != nil {
+			return res, err
+		}
+		for _, r := range rows {
+			fmt.Fprintf(cfg.Log, "  %s: %.4g vs %.4g %s (×%.3g)\n", r.Name, r.Path, r.Baseline, r.Unit, r.Ratio)
+		}
+		res.Rows = append(res.Rows, rows...)
+	}
+	return res, nil
+}
+
+type bench struct {
+	cfg       Config
+	dir, data string
+}
+
+func seedInstance(ctx context.Context, data string, opt seed.Options) (int64, error) {
+	plan, err := seed.NewPlan(opt)
+	if err != nil {
+		return 0, err
+	}
+	store, err := embedded.Open(data, seed.StoreOptions...)
+	if err != nil {
+		return 0, err
+	}
+	keys, err := seed.OpenBulkKeys(filepath.Join(data, "keys"))
+	if err != nil {
+		return 0, errors.Join(err, store.Close())
+	}
+	rep, err := seed.Run(ctx, plan, seed.RunConfig{Store: store, Keys: keys, Workers: 64})
+	err = errors.Join(err, keys.Sync(), store.Close())
+	if err == nil && rep.Failed > 0 {
+		err = fmt.Errorf("seeding: %d commands refused: %v", rep.Failed, rep.First)
+	}
+	return rep.Events, err
+}
+
+// serve runs h on a loopback port until the returned stop is called.
+func serve(h http.Handler) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+func client(conns int) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns}}
+}
+
+// helloWorld is the baseline server: chi answering a fixed 2 KB JSON, and
+// decoding a posted body as strictly as the API does before answering 201.
+func helloWorld() http.Handler {
+	items := make([]map[string]any, 0, 8)
+	for i := range 8 {
+		items = append(items, map[string]any{"id": uuid.NewSHA1(uuid.Nil, []byte{byte(i)}).String(), "title": "Découverte du fournil",
+			"sector": "s12", "grades": []string{"3e"}, "seats_available": 2, "lat": 48.85, "lon": 2.35, "distance_km": 1.2,
+			"commune_code": "75056", "employer_name": "Boulangerie Martin"})
+	}
+	page, _ := json.Marshal(map[string]any{"items": items, "total": len(items)})
+	for len(page) < 2048 {
+		items[0]["title"] = items[0]["title"].(string) + "."
+		page, _ = json.Marshal(map[string]any{"items": items, "total": len(items)})
+	}
+	r := chi.NewRouter()
+	r.Get("/hello", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(page)
+	})
+	r.Post("/hello", func(w http.ResponseWriter, r *http.Request) {
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+		dec.DisallowUnknownFields()
+		var body offerBody
+		if err := dec.Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"id":"` + uuid.NewString() + `","position":"1"}`))
+	})
+	return r
+}
+
+type offerBody struct {
+	EmployerID  string   `json:"employer_id"`
+	Title       string   `json:"title"`
+	Description string   `json:"description"`
+	Sector      string   `json:"sector"`
+	Grades      []string `json:"grades"`
+	Weeks       []string `json:"weeks"`
+	Seats       int      `json:"seats"`
+	CommuneCode string   `json:"commune_code"`
+	Address     string   `json:"address"`
+	Lat         float64  `json:"lat"`
+	Lon         float64  `json:"lon"`
+}
+
+// anEmployer finds an employer of the seeded log.
+func anEmployer(ctx context.Context, store eventstore.Store) (string, error) {
+	evs, err := store.ReadAll(ctx, eventstore.Start, 5000)
+	if err != nil {
+		return "", err
+	}
+	for _, re := range evs {
+		if re.Type == (&domain.EmployerRegistered{}).EventType() {
+			e, err := domain.Decode(re.Type, re.Data)
+			if err != nil {
+				return "", err
+			}
+			return e.(*domain.EmployerRegistered).EmployerID, nil
+		}
+	}
+	return "", errors.New("the seeded log has no employer")
+}
+
+// http measures the API against the hello-world baseline: near search,
+// commands in a closed loop, then commands in an open loop with the
+// projection's lag.
+func (b *bench) http(ctx context.Context) ([]Row, error) {
+	a, err := app.Open(app.Config{DataDir: b.data, RedisURL: b.cfg.RedisURL, SealEvery: -1, ExpiryEvery: -1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = a.Close() }()
+	if err := a.Start(ctx); err != nil {
+		return nil, err
+	}
+	wait, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := a.WaitCaughtUp(wait); err != nil {
+		return nil, fmt.Errorf("read models catching up: %w", err)
+	}
+	employer, err := anEmployer(ctx, a.Store)
+	if err != nil {
+		return nil, err
+	}
+	api, stopAPI, err := serve(a.Handler())
+	if err != nil {
+		return nil, err
+	}
+	defer stopAPI()
+	hello, stopHello, err := serve(helloWorld())
+	if err != nil {
+		return nil, err
+	}
+	defer stopHello()
+	body, _ := json.Marshal(offerBody{EmployerID: employer, Title: "Découverte du fournil", Description: "Pétrissage, cuisson, vente",
+		Sector: "s12", Grades: []string{"3e"}, Weeks: []string{"2030-W05", "2030-W06"}, Seats: 2, CommuneCode: "75056",
+		Address: "1 rue de Paris", Lat: 48.8566, Lon: 2.3522})
+	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(b.cfg.Clients * 4), body: body}
+	var rows []Row
+	for _, measure := range []func(context.Context) (Row, error){t.near, t.commands, t.openLoop} {
+		r, err := measure(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// target is the API under load and its hello-world baseline.
+type target struct {
+	cfg        Config
+	api, hello string
+	c          *http.Client
+	body       []byte // a valid offer
+}
+
+func (t *target) get(url string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := request(ctx, t.c, http.MethodGet, url, nil, http.StatusOK)
+		return err
+	}
+}
+
+func (t *target) post(url string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := request(ctx, t.c, http.MethodPost, url, t.body, http.StatusCreated)
+		return err
+	}
+}
+
+func (t *target) near(ctx context.Context) (Row, error) {
+	fmt.Fprintln(t.cfg.Log, "near search")
+	k, d, n := t.cfg.Clients, t.cfg.Duration, t.cfg.MaxOps
+	near := closedLoop(ctx, k, d, n, t.get(t.api+"/v1/offers?near=48.8566,2.3522&radius_km=20&grade=3e"))
+	base := closedLoop(ctx, k, d, n, t.get(t.hello+"/hello"))
+	if near.Errors > 0 || near.N == 0 {
+		return Row{}, fmt.Errorf("near search: %d errors of %d", near.Errors, near.N+near.Errors)
+	}
+	return withLatency(row(fmt.Sprintf("near search, %d clients", k), "req/s", "chi GET of 2 KB JSON", near.Rate(), base.Rate()), near, base), nil
+}
+
+func (t *target) commands(ctx context.Context) (Row, error) {
+	fmt.Fprintln(t.cfg.Log, "commands, closed loop")
+	k, d, n := t.cfg.Clients, t.cfg.Duration, t.cfg.MaxOps
+	cmds := closedLoop(ctx, k, d, n, t.post(t.api+"/v1/offers"))
+	base := closedLoop(ctx, k, d, n, t.post(t.hello+"/hello"))
+	if cmds.Errors > 0 || cmds.N == 0 {
+		return Row{}, fmt.Errorf("POST /v1/offers: %d errors of %d", cmds.Errors, cmds.N+cmds.Errors)
+	}
+	return withLatency(row(fmt.Sprintf("POST /v1/offers, %d clients", k), "req/s", "chi decoding the same body", cmds.Rate(), base.Rate()), cmds, base), nil
+}
+
+// openLoop posts offers at the configured rate, and measures aside how
+// long each takes to reach the read model.
+func (t *target) openLoop(ctx context.Context) (Row, error) {
+	fmt.Fprintf(t.cfg.Log, "commands, open loop at %g/s\n", t.cfg.Rate)
+	var lags lagSamples
+	var lagging sync.WaitGroup
+	outer := ctx // the lag is read after the command's own context ends
+	cmd := func(ctx context.Context) error {
+		out, err := request(ctx, t.c, http.MethodPost, t.api+"/v1/offers", t.body, http.StatusCreated)
+		if err != nil {
+			return err
+		}
+		acked := time.Now()
+		var r struct{ ID, Position string }
+		if err := json.Unmarshal(out, &r); err != nil {
+			return err
+		}
+		// the projection's lag: until the read model answers for the position
+		lagging.Go(func() {
+			if _, err := request(outer, t.c, http.MethodGet, t.api+"/v1/offers/"+r.ID+"?min_position="+r.Position, nil, http.StatusOK); err == nil {
+				lags.add(time.Since(acked))
+			}
+		})
+		return nil
+	}
+	open := openLoop(ctx, t.cfg.Rate, t.cfg.Duration, t.cfg.MaxOps, cmd)
+	lagging.Wait()
+	base := openLoop(ctx, t.cfg.Rate, t.cfg.Duration, t.cfg.MaxOps, t.post(t.hello+"/hello"))
+	if open.Errors > 0 || open.N == 0 {
+		return Row{}, fmt.Errorf("open loop: %d errors of %d", open.Errors, open.N+open.Errors)
+	}
+	lag := lags.stats()
+	r := row(fmt.Sprintf("POST /v1/offers open loop %g/s, p99", t.cfg.Rate), "ms", "chi at the same rate, p99", ms(open.P99), ms(base.P99))
+	r.Detail = map[string]float64{"p50_ms": ms(open.P50), "baseline_p50_ms": ms(base.P50), "achieved_per_s": open.Rate(),
+		"projection_lag_p50_ms": ms(lag.P50), "projection_lag_p99_ms": ms(lag.P99)}
+	return r, nil
+}
+
+func withLatency(r Row, path, base Stats) Row {
+	r.Detail = map[string]float64{"p50_ms": ms(path.P50), "p99_ms": ms(path.P99), "baseline_p50_ms": ms(base.P50), "baseline_p99_ms": ms(base.P99)}
+	return r
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Table prints the rows as a table.
+func (r Result) Table(w io.Writer) {
+	fmt.Fprintf(w, "%-44s %12s %12s %9s  %-8s %s\n", "path", "measured", "baseline", "ratio", "unit", "baseline is")
+	fmt.Fprintln(w, strings.Repeat("-", 120))
+	for _, x := range r.Rows {
+		fmt.Fprintf(w, "%-44s %12.4g %12.4g %9.3g  %-8s %s\n", x.Name, x.Path, x.Baseline, x.Ratio, x.Unit, x.Against)
+		if len(x.Detail) > 0 {
+			var parts []string
+			for _, k := range sortedKeys(x.Detail) {
+				parts = append(parts, fmt.Sprintf("%s=%.4g", k, x.Detail[k]))
+			}
+			fmt.Fprintf(w, "%-44s %s\n", "", strings.Join(parts, " "))
+		}
+	}
+}

@@ -1,0 +1,58 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"passerelle/internal/bench"
+	"passerelle/internal/seed"
+	"passerelle/internal/testsupport/redistest"
+)
+
+// A short run produces the whole table, every row with numbers.
+func TestSmoke(t *testing.T) {
+	url := ""
+	if os.Getenv(redistest.RedisEnv) != "" {
+		url = redistest.Real(t).URL
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	res, err := bench.Run(ctx, bench.Config{Seed: seed.Options{Departments: []string{"75"}, Scale: 0.01, Seed: 1},
+		Duration: 300 * time.Millisecond, MaxOps: 2000, Clients: 8, Rate: 50, RedisURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"near search, 8 clients", "POST /v1/offers, 8 clients", "open loop", "durable append, 1 ", "durable append, 8 ",
+		"durable append, 64 ", "amend offer", "replay", "start-up"}
+	if len(res.Rows) != len(want) {
+		t.Fatalf("%d rows, want %d: %+v", len(res.Rows), len(want), res.Rows)
+	}
+	for i, r := range res.Rows {
+		if !strings.Contains(r.Name, want[i]) {
+			t.Errorf("row %d is %q, want %q", i, r.Name, want[i])
+		}
+		for _, v := range []float64{r.Path, r.Baseline, r.Ratio} {
+			if !(v > 0) || math.IsInf(v, 0) {
+				t.Errorf("%s: %v / %v = %v: not a positive number", r.Name, r.Path, r.Baseline, r.Ratio)
+			}
+		}
+	}
+	if lag := res.Rows[2].Detail["projection_lag_p50_ms"]; !(lag > 0) {
+		t.Errorf("open loop: projection lag %v, want a measured one: %+v", lag, res.Rows[2].Detail)
+	}
+	var out bytes.Buffer
+	res.Table(&out)
+	if lines := strings.Count(out.String(), "\n"); lines < len(want)+2 {
+		t.Errorf("table of %d lines:\n%s", lines, out.String())
+	}
+	if b, err := json.Marshal(res); err != nil || !bytes.Contains(b, []byte(`"ratio"`)) {
+		t.Errorf("json: %s %v", b, err)
+	}
+	t.Logf("\n%s", out.String())
+}

@@ -1,0 +1,146 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Stats summarise one measured loop.
+type Stats struct {
+	N        int
+	Errors   int
+	Elapsed  time.Duration
+	P50, P99 time.Duration
+}
+
+// Rate is the operations per second.
+func (s Stats) Rate() float64 { return float64(s.N) / max(s.Elapsed.Seconds(), 1e-9) }
+
+func summarise(lat []time.Duration, errs int, elapsed time.Duration) Stats {
+	slices.Sort(lat)
+	s := Stats{N: len(lat), Errors: errs, Elapsed: elapsed}
+	if len(lat) > 0 {
+		s.P50, s.P99 = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+	}
+	return s
+}
+
+// closedLoop runs op from clients goroutines, each issuing the next as soon
+// as the last returned, until d has passed or max operations were issued;
+// operations under way at the deadline finish.
+func closedLoop(ctx context.Context, clients int, d time.Duration, maxOps int, op func(ctx context.Context) error) Stats {
+	var mu sync.Mutex
+	var all []time.Duration
+	errs, issued := 0, 0
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(d)
+	for range clients {
+		wg.Go(func() {
+			var lat []time.Duration
+			e := 0
+			for ctx.Err() == nil && time.Now().Before(end) {
+				mu.Lock()
+				if issued >= maxOps {
+					mu.Unlock()
+					break
+				}
+				issued++
+				mu.Unlock()
+				t := time.Now()
+				if err := op(ctx); err != nil {
+					e++
+					continue
+				}
+				lat = append(lat, time.Since(t))
+			}
+			mu.Lock()
+			all, errs = append(all, lat...), errs+e
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return summarise(all, errs, time.Since(start))
+}
+
+// openLoop issues op at rate per second for d (at most maxOps), each at its
+// scheduled time whatever the previous ones are doing; latency counts from
+// the scheduled time, so a server that falls behind shows it.
+func openLoop(ctx context.Context, rate float64, d time.Duration, maxOps int, op func(ctx context.Context) error) Stats {
+	n := min(maxOps, int(rate*d.Seconds()))
+	interval := time.Duration(float64(time.Second) / rate)
+	lat := make([]time.Duration, n)
+	failed := make([]bool, n)
+	sem := make(chan struct{}, 4096) // bounds the requests in flight
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		at := start.Add(time.Duration(i) * interval)
+		if wait := time.Until(at); wait > 0 {
+			select {
+			case <-ctx.Done():
+				n = i
+			case <-time.After(wait):
+			}
+		}
+		if ctx.Err() != nil {
+			n = i
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			opCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := op(opCtx); err != nil {
+				failed[i] = true
+			}
+			lat[i] = time.Since(at)
+		})
+	}
+	wg.Wait()
+	var ok []time.Duration
+	errs := 0
+	for i := range n {
+		if failed[i] {
+			errs++
+		} else {
+			ok = append(ok, lat[i])
+		}
+	}
+	return summarise(ok, errs, time.Since(start))
+}
+
+// request sends one request and checks its status.
+func request(ctx context.Context, c *http.Client, method, url string, body []byte, want int) ([]byte, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = res.Body.Close() }()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != want {
+		return b, fmt.Errorf("%s %s: %s: %.200s", method, url, res.Status, b)
+	}
+	return b, nil
+}

@@ -1,0 +1,306 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sys/unix"
+
+	"passerelle/commands"
+	"passerelle/domain"
+	"passerelle/domain/refdata"
+	"passerelle/eventstore"
+	"passerelle/eventstore/embedded"
+	"passerelle/eventstore/personal"
+	"passerelle/projections"
+)
+
+type lagSamples struct {
+	mu  sync.Mutex
+	lat []time.Duration
+}
+
+func (l *lagSamples) add(d time.Duration) {
+	l.mu.Lock()
+	l.lat = append(l.lat, d)
+	l.mu.Unlock()
+}
+
+func (l *lagSamples) stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return summarise(l.lat, 0, 0)
+}
+
+func sortedKeys(m map[string]float64) []string { return slices.Sorted(maps.Keys(m)) }
+
+// appends measures durable appends of one ~500-byte event by 1, 8 and 64
+// concurrent writers, each on its own stream, against a loop of 512-byte
+// writes each followed by fdatasync.
+func (b *bench) appends(ctx context.Context) ([]Row, error) {
+	fmt.Fprintln(b.cfg.Log, "durable appends")
+	raw, err := rawSync(filepath.Join(b.dir, "raw"), b.cfg.Duration, b.cfg.MaxOps)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for _, writers := range []int{1, 8, 64} {
+		dir := filepath.Join(b.dir, fmt.Sprintf("append-%d", writers))
+		store, err := embedded.Open(dir)
+		if err != nil {
+			return nil, err
+		}
+		data := []byte(`{"payload":"` + strings.Repeat("x", 480) + `"}`)
+		s := closedLoop(ctx, writers, b.cfg.Duration, b.cfg.MaxOps, func(ctx context.Context) error {
+			_, err := store.Append(ctx, "bench-"+uuid.NewString()[:8], eventstore.Any,
+				eventstore.EventData{ID: uuid.New(), Type: "BenchEvent", Data: data, Metadata: []byte(`{}`)})
+			return err
+		})
+		if err := errors.Join(store.Close(), os.RemoveAll(dir)); err != nil {
+			return nil, err
+		}
+		if s.Errors > 0 {
+			return nil, fmt.Errorf("appends: %d errors", s.Errors)
+		}
+		r := row(fmt.Sprintf("durable append, %d writer(s)", writers), "events/s", "512 B write+fdatasync loop", s.Rate(), raw.Rate())
+		r.Detail = map[string]float64{"p50_ms": ms(s.P50), "p99_ms": ms(s.P99)}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// rawSync is the disk's own pace: 512-byte writes, each made durable.
+func rawSync(path string, d time.Duration, maxOps int) (Stats, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer func() { _ = f.Close(); _ = os.Remove(path) }()
+	buf := make([]byte, 512)
+	var lat []time.Duration
+	start := time.Now()
+	for i := 0; i < maxOps && time.Since(start) < d; i++ {
+		t := time.Now()
+		if _, err := f.WriteAt(buf, int64(i%1024)*512); err != nil {
+			return Stats{}, err
+		}
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return Stats{}, err
+		}
+		lat = append(lat, time.Since(t))
+	}
+	return summarise(lat, 0, time.Since(start)), nil
+}
+
+// streams measures a command on an offer whose stream is long (the
+// repository reads it whole) against the same command on offers whose
+// stream holds one event.
+func (b *bench) streams(ctx context.Context) ([]Row, error) {
+	fmt.Fprintln(b.cfg.Log, "long and short streams")
+	const long = 2000
+	dir := filepath.Join(b.dir, "streams")
+	store, err := embedded.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = store.Close(); _ = os.RemoveAll(dir) }()
+	ref, err := refdata.Load()
+	if err != nil {
+		return nil, err
+	}
+	svc := commands.NewService(store, ref)
+	n := 0
+	meta := func() commands.Meta {
+		n++
+		return commands.Meta{CommandID: "bench-" + strconv.Itoa(n), Now: time.Now(), Actor: eventstore.Actor{Role: "backoffice"}}
+	}
+	emp, err := svc.RegisterEmployer(ctx, meta(), domain.RegisterEmployerInput{Name: "Boulangerie Martin", SIRET: "73282932000074",
+		Kind: "company", CommuneCode: "94028", Address: "1 rue de Paris"})
+	if err != nil {
+		return nil, err
+	}
+	post := func() (string, error) {
+		res, err := svc.PostOffer(ctx, meta(), commands.PostOfferInput{EmployerID: emp.ID, PostOfferInput: domain.PostOfferInput{
+			Title: "Découverte du fournil", Description: "Pétrissage, cuisson, vente", Sector: "s12", Grades: []string{"3e"},
+			Weeks: []string{"2030-W05"}, Seats: 2, CommuneCode: "94028", Address: "1 rue de Paris", Lat: 48.79, Lon: 2.455}})
+		return res.ID, err
+	}
+	amend := func(id string, i int) error {
+		t := fmt.Sprintf("Découverte du fournil (%d)", i)
+		_, err := svc.AmendOffer(ctx, meta(), id, domain.AmendOfferInput{Title: &t})
+		return err
+	}
+	longID, err := post()
+	if err != nil {
+		return nil, err
+	}
+	for i := range long {
+		if err := amend(longID, i); err != nil {
+			return nil, err
+		}
+	}
+	count := max(20, min(b.cfg.MaxOps, int(b.cfg.Duration/(5*time.Millisecond))))
+	var longLat, shortLat []time.Duration
+	start := time.Now()
+	for i := 0; i < count && time.Since(start) < 2*b.cfg.Duration; i++ {
+		id, err := post()
+		if err != nil {
+			return nil, err
+		}
+		t := time.Now()
+		if err := amend(id, i); err != nil {
+			return nil, err
+		}
+		shortLat = append(shortLat, time.Since(t))
+		t = time.Now()
+		if err := amend(longID, long+i); err != nil {
+			return nil, err
+		}
+		longLat = append(longLat, time.Since(t))
+	}
+	l, s := summarise(longLat, 0, 0), summarise(shortLat, 0, 0)
+	r := row(fmt.Sprintf("amend offer, stream of %d events, p50", long), "ms", "the same on a 1-event stream", ms(l.P50), ms(s.P50))
+	r.Detail = map[string]float64{"p99_ms": ms(l.P99), "baseline_p99_ms": ms(s.P99)}
+	return []Row{r}, nil
+}
+
+// redisClient is the configured Redis, or an in-process one.
+func (b *bench) redisClient() (redis.UniversalClient, func(), error) {
+	if b.cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(b.cfg.RedisURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		c := redis.NewClient(opts)
+		return c, func() { _ = c.Close() }, nil
+	}
+	m := miniredis.NewMiniRedis()
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, nil, err
+	}
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	return c, func() { _ = c.Close(); m.Close() }, nil
+}
+
+// replay rebuilds every read model from the seeded log into Redis, against
+// pipelined writes of as many keys of the same mean size.
+func (b *bench) replay(ctx context.Context) ([]Row, error) {
+	fmt.Fprintln(b.cfg.Log, "replay")
+	rdb, done, err := b.redisClient()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		return nil, err
+	}
+	store, err := embedded.Open(b.data)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = store.Close() }()
+	keys, err := personal.OpenDir(filepath.Join(b.data, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	before, err := usedMemory(ctx, rdb)
+	if err != nil {
+		return nil, err
+	}
+	t := time.Now()
+	if _, err := projections.RebuildAll(ctx, store, rdb, projections.All(), projections.RebuildOptions{Grace: -1,
+		Opener: personal.NewCipher(keys), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}); err != nil {
+		return nil, err
+	}
+	took := time.Since(t)
+	nkeys, err := rdb.DBSize(ctx).Result()
+	if err != nil {
+		return nil, err
+	}
+	after, err := usedMemory(ctx, rdb)
+	if err != nil {
+		return nil, err
+	}
+	size := max(16, (after-before)/max(nkeys, 1))
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		return nil, err
+	}
+	value := strings.Repeat("v", int(size))
+	t = time.Now()
+	for i := int64(0); i < nkeys; i += 500 {
+		pipe := rdb.Pipeline()
+		for j := i; j < min(nkeys, i+500); j++ {
+			pipe.Set(ctx, "bench:"+strconv.FormatInt(j, 10), value, 0)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, err
+		}
+	}
+	raw := time.Since(t)
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		return nil, err
+	}
+	head, err := store.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := row("replay every read model", "s", "pipelined SETs of as many keys, same size", took.Seconds(), raw.Seconds())
+	r.Detail = map[string]float64{"events": float64(head), "keys": float64(nkeys), "bytes_per_key": float64(size),
+		"events_per_s": float64(head) / took.Seconds()}
+	return []Row{r}, nil
+}
+
+func usedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, nil // miniredis does not say: sizes fall back to the minimum
+}
+
+// startup times opening the seeded embedded store against opening an
+// empty one.
+func (b *bench) startup(context.Context) ([]Row, error) {
+	fmt.Fprintln(b.cfg.Log, "start-up")
+	open := func(dir string) (time.Duration, error) {
+		t := time.Now()
+		s, err := embedded.Open(dir)
+		if err != nil {
+			return 0, err
+		}
+		took := time.Since(t)
+		return took, s.Close()
+	}
+	seeded, err := open(b.data)
+	if err != nil {
+		return nil, err
+	}
+	empty := filepath.Join(b.dir, "empty")
+	if _, err := open(empty); err != nil { // creates it
+		return nil, err
+	}
+	base, err := open(empty)
+	if err != nil {
+		return nil, err
+	}
+	return []Row{row("embedded store start-up, seeded log", "ms", "an empty existing store", ms(seeded), ms(base))}, nil
+}

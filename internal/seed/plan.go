@@ -1,0 +1,700 @@
+package seed
+
+import (
+	"container/heap"
+	"math"
+	"passerelle/domain/refdata"
+	"time"
+)
+
+// Kind is what a planned command does.
+type Kind uint8
+
+// The commands a campaign issues.
+const (
+	RegisterSchool Kind = iota
+	RegisterPupil
+	RegisterEmployer
+	PostOffer
+	WithdrawOffer
+	Apply
+	Accept
+	Reject
+	Withdraw
+	Expire
+	Confirm
+	CompleteEmployer
+	CompleteSchool
+	Sign
+	kinds
+)
+
+var kindLabels = [kinds]string{"register_school", "register_pupil", "register_employer", "post_offer", "withdraw_offer",
+	"apply", "accept", "reject", "withdraw", "expire", "confirm", "complete_employer", "complete_school", "sign"}
+
+func (k Kind) String() string { return kindLabels[k] }
+
+// Command is one planned command. X is the school, pupil, employer, offer
+// or application it acts on, by Kind.
+type Command struct {
+	At   int64 // simulated time, Unix seconds
+	Kind Kind
+	// Arg is, for Sign, the role's index in domain.RequiredRoles; for
+	// Reject, the reason; for Withdraw and Expire, heldSeat when the
+	// application held a seat; for Confirm, a bit per withdrawn application
+	// (the first seven) that held one.
+	Arg    uint8
+	NExtra uint16 // Confirm: how many of the pupil's other applications it withdraws
+	X      int32
+	Extra  int32 // Confirm: where they are listed in Plan.withdrawn
+}
+
+// heldSeat marks a Withdraw or Expire of an application holding a seat.
+const heldSeat = 1
+
+type appStatus uint8
+
+const (
+	aSubmitted appStatus = iota
+	aAccepted
+	aRejected
+	aWithdrawn
+	aConfirmed
+	aExpired
+)
+
+type app struct {
+	offer, pupil int32
+	next         int32 // the pupil's previous application
+	status       appStatus
+	parts        uint8 // convention parts completed (bit 0 employer, bit 1 school)
+	submitted    int64
+	accepted     int64
+}
+
+// Stats are the figures of a plan.
+type Stats struct {
+	Departments                       int
+	Colleges, CollegesREP, CollegesRP int // REP and REP+ (RP)
+	Lycees, LyceesQPV                 int
+	Pupils                            [3]int // by grade: 4e, 3e, 2de
+	Employers                         [3]int // by kind: company, public, association
+	Offers, Places, OffersPosted      int
+	PlacesPosted                      int
+	Seats                             int // of the posted offers
+	Commands                          [kinds]int
+	Signed                            int
+}
+
+// PupilsTotal counts every grade.
+func (s Stats) PupilsTotal() int { return s.Pupils[0] + s.Pupils[1] + s.Pupils[2] }
+
+// CommandsTotal counts every kind.
+func (s Stats) CommandsTotal() int {
+	n := 0
+	for _, c := range s.Commands {
+		n += c
+	}
+	return n
+}
+
+// Plan is a campaign decided in advance: the population and the commands
+// to issue, in the order of their simulated time.
+type Plan struct {
+	Options   Options
+	Commands  []Command
+	Stats     Stats
+	w         *world
+	apps      []app
+	withdrawn []int32
+
+	queue queue
+	seq   uint64
+	buf   []candidate
+}
+
+type candidate struct {
+	offer  int32
+	weight float64
+}
+
+// queued actions of the simulation
+const (
+	qSchool uint8 = iota
+	qPupil
+	qEmployer
+	qOffer
+	qWithdrawOffer
+	qSearch
+	qApply // x: pupil, y: offer
+	qAnswer
+	qRespond
+	qExpire
+	qCompleteEmployer
+	qCompleteSchool
+	qSign // y: role
+	qWithdrawPlaced
+)
+
+type entry struct {
+	at   int64
+	seq  uint64
+	kind uint8
+	y    uint8
+	x    int32
+	z    int32
+}
+
+type queue []entry
+
+func (q queue) Len() int { return len(q) }
+func (q queue) Less(i, j int) bool {
+	if q[i].at != q[j].at {
+		return q[i].at < q[j].at
+	}
+	return q[i].seq < q[j].seq
+}
+func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *queue) Push(x any)   { *q = append(*q, x.(entry)) }
+func (q *queue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+// acceptRate is how often an employer accepts an application while a seat
+// is free, once it has the applications it waited for or the internship
+// draws near; before, it rarely does: a place draws a few dozen
+// applications before it is taken.
+const (
+	acceptRate = 0.5
+	earlyRate  = 0.01
+)
+
+const (
+	minute = 60
+	hour   = 3600
+	day    = 24 * hour
+)
+
+// NewPlan builds the population and plays the season to opt.Until.
+func NewPlan(opt Options) (*Plan, error) {
+	w, err := newWorld(opt)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Options: w.opt, w: w}
+	p.Stats.Departments = len(w.depts)
+	p.schedulePopulation()
+	until := w.opt.Until.Unix()
+	for p.queue.Len() > 0 {
+		e := heap.Pop(&p.queue).(entry)
+		if e.at > until {
+			break
+		}
+		p.step(e)
+	}
+	p.queue = nil
+	return p, nil
+}
+
+func (p *Plan) push(at int64, kind uint8, x int32, y uint8, z int32) {
+	p.seq++
+	heap.Push(&p.queue, entry{at: at, seq: p.seq, kind: kind, x: x, y: y, z: z})
+}
+
+func (p *Plan) emit(at int64, k Kind, x int32, arg uint8) *Command {
+	p.Commands = append(p.Commands, Command{At: at, Kind: k, X: x, Arg: arg, Extra: -1})
+	p.Stats.Commands[k]++
+	return &p.Commands[len(p.Commands)-1]
+}
+
+func (p *Plan) days(lo, hi float64) int64 {
+	return int64((lo + p.w.rng.Float64()*(hi-lo)) * day)
+}
+
+// start is when the pupil's internship begins.
+func (p *Plan) start(pu *pupil) int64 { return pu.start }
+
+func (p *Plan) schedulePopulation() {
+	p.scheduleSchools()
+	p.schedulePupils()
+	p.scheduleOffers()
+}
+
+func (p *Plan) scheduleSchools() {
+	for i, s := range p.w.schools {
+		p.push(s.register, qSchool, int32(i), 0, 0)
+		if s.lycee {
+			p.Stats.Lycees++
+			if s.qpv {
+				p.Stats.LyceesQPV++
+			}
+			continue
+		}
+		p.Stats.Colleges++
+		switch s.priority {
+		case 1:
+			p.Stats.CollegesREP++
+		case 2:
+			p.Stats.CollegesRP++
+		}
+	}
+}
+
+// schedulePupils registers each class in one sitting in the second half of
+// September or in October.
+func (p *Plan) schedulePupils() {
+	w := p.w
+	var classAt int64
+	for i := range w.pupils {
+		pu := &w.pupils[i]
+		if i == 0 || pu.school != w.pupils[i-1].school || pu.class != w.pupils[i-1].class || pu.grade != w.pupils[i-1].grade {
+			reg := w.schools[pu.school].register
+			classAt = max(reg+day, w.at(w.season.start.AddDate(0, 0, 14+w.rng.IntN(40)), 9, 17))
+		}
+		classAt += int64(20 + w.rng.IntN(60))
+		p.push(classAt, qPupil, int32(i), 0, 0)
+	}
+}
+
+// scheduleOffers posts collège offers from October and seconde offers from
+// December, each employer registering just before its first one.
+func (p *Plan) scheduleOffers() {
+	w := p.w
+	sept1 := time.Date(w.season.year, 9, 1, 0, 0, 0, 0, time.UTC)
+	first := make([]int64, len(w.employers)) // each employer's first offer
+	for i := range w.offers {
+		o := &w.offers[i]
+		lo, hi := sept1.AddDate(0, 1, 0), w.season.monday(int(o.weeks[0])).AddDate(0, 0, -21)
+		if o.grades&(1<<gr2de) != 0 {
+			lo, hi = sept1.AddDate(0, 3, 0), w.season.monday(int(o.weeks[0])).AddDate(0, 0, -25)
+		}
+		u := w.rng.Float64()
+		o.post = w.at(lo.Add(time.Duration(u*u*float64(hi.Sub(lo)))).Truncate(24*time.Hour), 8, 19)
+		if first[o.employer] == 0 || o.post < first[o.employer] {
+			first[o.employer] = o.post
+		}
+	}
+	for e, t := range first {
+		p.push(t-p.days(0.05, 3), qEmployer, int32(e), 0, 0)
+	}
+	for i := range w.offers {
+		o := &w.offers[i]
+		p.push(o.post, qOffer, int32(i), 0, 0)
+		if end := w.season.monday(int(o.weeks[0])).Unix(); w.rng.Float64() < 0.03 && end > o.post {
+			p.push(o.post+int64(w.rng.Float64()*float64(end-o.post)), qWithdrawOffer, int32(i), 0, 0)
+		}
+	}
+}
+
+// handlers are the simulation's actions, by queued kind.
+var handlers = [...]func(p *Plan, e entry){
+	qSchool:           func(p *Plan, e entry) { p.emit(e.at, RegisterSchool, e.x, 0) },
+	qPupil:            (*Plan).registerPupil,
+	qEmployer:         (*Plan).registerEmployer,
+	qOffer:            (*Plan).postOffer,
+	qWithdrawOffer:    (*Plan).withdrawOffer,
+	qSearch:           func(p *Plan, e entry) { p.search(e.x, e.at) },
+	qApply:            func(p *Plan, e entry) { p.apply(e.x, e.z, e.at) },
+	qAnswer:           func(p *Plan, e entry) { p.answer(e.x, e.at) },
+	qRespond:          func(p *Plan, e entry) { p.respond(e.x, e.at) },
+	qExpire:           func(p *Plan, e entry) { p.expire(e.x, e.at) },
+	qCompleteEmployer: func(p *Plan, e entry) { p.complete(e.x, e.at, false) },
+	qCompleteSchool:   func(p *Plan, e entry) { p.complete(e.x, e.at, true) },
+	qSign:             (*Plan).sign,
+	qWithdrawPlaced:   (*Plan).withdrawPlaced,
+}
+
+func (p *Plan) step(e entry) { handlers[e.kind](p, e) }
+
+// registerPupil registers the pupil, who starts looking for an internship
+// a few weeks before it.
+func (p *Plan) registerPupil(e entry) {
+	w := p.w
+	p.emit(e.at, RegisterPupil, e.x, 0)
+	pu := &w.pupils[e.x]
+	p.Stats.Pupils[pu.grade]++
+	if pu.budget == 0 {
+		return
+	}
+	ahead := int64(84 * day)
+	if pu.grade == gr2de {
+		ahead = 125 * day
+	}
+	lo := max(e.at+day, pu.start-ahead)
+	if hi := pu.start - 14*day; hi > lo {
+		p.push(lo+int64(w.rng.Float64()*float64(hi-lo)), qSearch, e.x, 0, 0)
+	}
+}
+
+func (p *Plan) registerEmployer(e entry) {
+	p.emit(e.at, RegisterEmployer, e.x, 0)
+	p.Stats.Employers[p.w.employers[e.x].kind]++
+}
+
+func (p *Plan) postOffer(e entry) {
+	p.emit(e.at, PostOffer, e.x, 0)
+	o := &p.w.offers[e.x]
+	o.visible = true
+	p.Stats.OffersPosted++
+	p.Stats.PlacesPosted += o.places()
+	p.Stats.Seats += int(o.seats)
+}
+
+func (p *Plan) withdrawOffer(e entry) {
+	if o := &p.w.offers[e.x]; o.open {
+		o.open = false
+		p.emit(e.at, WithdrawOffer, e.x, 0)
+	}
+}
+
+func (p *Plan) sign(e entry) {
+	if p.apps[e.x].status == aConfirmed {
+		p.emit(e.at, Sign, e.x, e.y)
+		if e.z == 1 {
+			p.Stats.Signed++
+		}
+	}
+}
+
+// withdrawPlaced: the pupil gives up a confirmed placement.
+func (p *Plan) withdrawPlaced(e entry) {
+	a := &p.apps[e.x]
+	if a.status == aConfirmed && e.at < a.start(p) {
+		p.end(a, aWithdrawn)
+		p.w.pupils[a.pupil].placed = false
+		p.emit(e.at, Withdraw, e.x, heldSeat)
+	}
+}
+
+func (a *app) start(p *Plan) int64 { return p.w.pupils[a.pupil].start }
+
+// weeksOf are the season weeks the pupil's internship takes.
+func (p *Plan) weeksOf(pu *pupil) []int8 { return pu.weeks[:pu.nweeks] }
+
+// takes mirrors the domain's checks of an application: grade, weeks, a
+// free seat in each, the reservation, the age for a company, and one
+// application per offer.
+func (p *Plan) takes(oi int32, pi int32, start int64) bool {
+	w := p.w
+	o, pu := &w.offers[oi], &w.pupils[pi]
+	if !o.visible || !o.open || o.grades&(1<<pu.grade) == 0 {
+		return false
+	}
+	for _, wk := range p.weeksOf(pu) {
+		j := weekIndex(o.weeks, wk)
+		if j < 0 || o.held[j] >= o.seats {
+			return false
+		}
+	}
+	if !p.eligible(o, pu, start) {
+		return false
+	}
+	for a := pu.firstApp; a >= 0; a = p.apps[a].next {
+		if p.apps[a].offer == oi {
+			return false
+		}
+	}
+	return true
+}
+
+// eligible mirrors the offer's reservation and the age a company requires.
+func (p *Plan) eligible(o *offer, pu *pupil, start int64) bool {
+	s := &p.w.schools[pu.school]
+	switch o.reserved {
+	case 1:
+		if s.lycee || s.priority == 0 {
+			return false
+		}
+	case 2:
+		if !s.lycee || !s.qpv {
+			return false
+		}
+	}
+	return p.w.employers[o.employer].kind != 0 || o.family || start >= pu.turns14
+}
+
+func weekIndex(weeks []int8, wk int8) int {
+	for i, x := range weeks {
+		if x == wk {
+			return i
+		}
+	}
+	return -1
+}
+
+// search: the pupil looks for offers near their school and applies to a
+// few, nearer ones more likely; a pupil without a placement looks again
+// once the answers are in.
+func (p *Plan) search(pi int32, now int64) {
+	w := p.w
+	pu := &w.pupils[pi]
+	start := p.start(pu)
+	if pu.placed || pu.used >= pu.budget || now > start-7*day {
+		return
+	}
+	s := &w.schools[pu.school]
+	c := w.communes[s.commune]
+	total := p.candidates(pi, c, start)
+	n := min(int(pu.budget-pu.used), 2+w.rng.IntN(4))
+	at := now
+	for ; n > 0 && total > 0; n-- {
+		x := w.rng.Float64() * total
+		for i := range p.buf {
+			if p.buf[i].weight == 0 {
+				continue
+			}
+			if x -= p.buf[i].weight; x < 0 || i == len(p.buf)-1 {
+				at += int64(2*minute + w.rng.IntN(20*minute))
+				p.push(at, qApply, pi, 0, p.buf[i].offer)
+				total -= p.buf[i].weight
+				p.buf[i].weight = 0
+				break
+			}
+		}
+	}
+	p.push(now+10*day+int64(w.rng.IntN(day)), qSearch, pi, 0, 0)
+}
+
+// candidates gathers into p.buf the offers the pupil may apply to, each
+// weighted by its distance from the school at c, nearest cells first and
+// further until there is a choice; it returns the weights' sum.
+func (p *Plan) candidates(pi int32, c refdata.Commune, start int64) float64 {
+	w := p.w
+	pu := &w.pupils[pi]
+	week := pu.weeks[0]
+	if pu.grade == gr2de {
+		week = -1
+	}
+	cosLat := math.Cos(c.Lat * math.Pi / 180)
+	p.buf = p.buf[:0]
+	total := 0.0
+	home := w.cellOf(c.Lat, c.Lon, week)
+	reach2 := w.reachKm * w.reachKm
+	// the nearest cells first, further until there is a choice
+	for r, seen := int16(1), int16(-1); r <= searchCells; seen, r = r, r*2 {
+		for dlat := -r; dlat <= r; dlat++ {
+			for dlon := -r; dlon <= r; dlon++ {
+				if max(abs(dlat), abs(dlon)) <= seen {
+					continue
+				}
+				for _, oi := range w.grid[cell{home.lat + dlat, home.lon + dlon, week}] {
+					if !p.takes(oi, pi, start) {
+						continue
+					}
+					o := &w.offers[oi]
+					dx, dy := (o.lon-c.Lon)*cosLat*111, (o.lat-c.Lat)*111
+					wt := 1 / (1 + (dx*dx+dy*dy)/reach2)
+					p.buf = append(p.buf, candidate{oi, wt})
+					total += wt
+				}
+			}
+		}
+		if len(p.buf) >= 8 {
+			break
+		}
+	}
+	return total
+}
+
+func (p *Plan) apply(pi, oi int32, now int64) {
+	w := p.w
+	pu := &w.pupils[pi]
+	start := p.start(pu)
+	if pu.placed || pu.used >= pu.budget || now >= start || !p.takes(oi, pi, start) {
+		return
+	}
+	pu.used++
+	w.offers[oi].received++
+	ai := int32(len(p.apps))
+	p.apps = append(p.apps, app{offer: oi, pupil: pi, next: pu.firstApp, submitted: now})
+	pu.firstApp = ai
+	p.emit(now, Apply, ai, 0)
+	if w.rng.Float64() < 0.2 { // no answer: the application expires
+		p.push(now+15*day+int64(w.rng.IntN(10*minute)), qExpire, ai, 0, 0)
+		return
+	}
+	p.push(now+int64(hour+min(14*day, w.rng.ExpFloat64()*3*day)), qAnswer, ai, 0, 0)
+}
+
+// free reports whether the offer has a seat in each of the weeks.
+func (p *Plan) free(o *offer, weeks []int8) bool {
+	for _, wk := range weeks {
+		if j := weekIndex(o.weeks, wk); j < 0 || o.held[j] >= o.seats {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Plan) hold(a *app, delta int) {
+	w := p.w
+	o := &w.offers[a.offer]
+	for _, wk := range p.weeksOf(&w.pupils[a.pupil]) {
+		j := weekIndex(o.weeks, wk)
+		o.held[j] = uint16(int(o.held[j]) + delta)
+	}
+}
+
+// end closes an application, releasing the seat it held.
+func (p *Plan) end(a *app, status appStatus) {
+	if a.status == aAccepted || a.status == aConfirmed {
+		p.hold(a, -1)
+	}
+	a.status = status
+}
+
+// answer: the employer accepts while a seat is free, else rejects, or
+// lets the application expire.
+func (p *Plan) answer(ai int32, now int64) {
+	w := p.w
+	a := &p.apps[ai]
+	if a.status != aSubmitted {
+		return
+	}
+	o, pu := &w.offers[a.offer], &w.pupils[a.pupil]
+	start := p.start(pu)
+	rate := earlyRate
+	if int(o.received) >= o.places()*int(o.want) || now > start-30*day {
+		rate = acceptRate
+	}
+	if o.open && now < start-2*day && p.free(o, p.weeksOf(pu)) && w.rng.Float64() < rate {
+		a.status, a.accepted = aAccepted, now
+		p.hold(a, 1)
+		p.emit(now, Accept, ai, 0)
+		if w.rng.Float64() < 0.04 { // the pupil never confirms
+			p.push(now+7*day+int64(w.rng.IntN(10*minute)), qExpire, ai, 0, 0)
+			return
+		}
+		p.push(min(now+p.days(0.1, 4), start-day), qRespond, ai, 0, 0)
+		return
+	}
+	if w.rng.Float64() < 0.8 {
+		a.status = aRejected
+		p.emit(now, Reject, ai, uint8(w.rng.IntN(len(rejections))))
+		return
+	}
+	p.push(a.submitted+15*day+int64(w.rng.IntN(10*minute)), qExpire, ai, 0, 0)
+}
+
+// respond: the pupil confirms an acceptance (the service then withdraws
+// their other applications for those weeks) or declines it.
+func (p *Plan) respond(ai int32, now int64) {
+	w := p.w
+	a := &p.apps[ai]
+	if a.status != aAccepted {
+		return
+	}
+	pu := &w.pupils[a.pupil]
+	if w.rng.Float64() < 0.06 {
+		p.end(a, aWithdrawn)
+		p.emit(now, Withdraw, ai, heldSeat)
+		p.push(now+day, qSearch, a.pupil, 0, 0)
+		return
+	}
+	a.status = aConfirmed
+	pu.placed = true
+	c := p.emit(now, Confirm, ai, 0)
+	for o := pu.firstApp; o >= 0; o = p.apps[o].next {
+		if other := &p.apps[o]; o != ai && (other.status == aSubmitted || other.status == aAccepted) {
+			if c.NExtra == 0 {
+				c.Extra = int32(len(p.withdrawn))
+			}
+			if other.status == aAccepted && c.NExtra < 7 {
+				c.Arg |= 1 << c.NExtra
+			}
+			p.withdrawn = append(p.withdrawn, o)
+			c.NExtra++
+			p.end(other, aWithdrawn)
+		}
+	}
+	p.push(now+p.days(0.5, 8), qCompleteEmployer, ai, 0, 0)
+	p.push(now+p.days(0.5, 10), qCompleteSchool, ai, 0, 0)
+	if start := p.start(pu); w.rng.Float64() < 0.04 && start-day > now {
+		p.push(now+int64(w.rng.Float64()*float64(start-day-now)), qWithdrawPlaced, ai, 0, 0)
+	}
+}
+
+// complete records a party's part; once both are in, the four parties
+// sign, most of them within days, some never.
+func (p *Plan) complete(ai int32, now int64, school bool) {
+	w := p.w
+	a := &p.apps[ai]
+	if a.status != aConfirmed {
+		return
+	}
+	k, bit := CompleteEmployer, uint8(1)
+	if school {
+		k, bit = CompleteSchool, 2
+	}
+	p.emit(now, k, ai, 0)
+	a.parts |= bit
+	if a.parts != 3 {
+		return
+	}
+	roles := w.rng.Perm(4)
+	n := 4
+	if w.rng.Float64() < 0.1 {
+		n = 1 + w.rng.IntN(3)
+	}
+	at := now
+	for i := range n {
+		at += p.days(0.1, 4)
+		last := int32(0)
+		if i == 3 {
+			last = 1
+		}
+		p.push(at, qSign, ai, uint8(roles[i]), last)
+	}
+}
+
+func (p *Plan) expire(ai int32, now int64) {
+	a := &p.apps[ai]
+	switch {
+	case a.status == aSubmitted && now >= a.submitted+15*day:
+	case a.status == aAccepted && now >= a.accepted+7*day:
+	default:
+		return
+	}
+	held := uint8(0)
+	if a.status == aAccepted {
+		held = heldSeat
+	}
+	p.end(a, aExpired)
+	p.emit(now, Expire, ai, held)
+}
+
+// Figures are what the read models must show once the plan is played.
+type Figures struct {
+	OffersOpen, SeatsTotal, SeatsAvailable int            // seat-weeks of the open offers
+	Applications                           map[string]int // by status
+}
+
+// Expected returns the figures of the plan's final state.
+func (p *Plan) Expected() Figures {
+	f := Figures{Applications: map[string]int{}}
+	for _, o := range p.w.offers {
+		if !o.visible || !o.open {
+			continue
+		}
+		f.OffersOpen++
+		for _, h := range o.held {
+			f.SeatsTotal += int(o.seats)
+			f.SeatsAvailable += int(o.seats) - int(h)
+		}
+	}
+	names := [...]string{"submitted", "accepted", "rejected", "withdrawn", "confirmed", "expired"}
+	for _, a := range p.apps {
+		f.Applications[names[a.status]]++
+	}
+	return f
+}
+
+func abs(x int16) int16 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
