@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -91,7 +90,6 @@ func (b *BulkKeys) Sync() error {
 	return errors.Join(unix.Syncfs(int(f.Fd())), f.Close())
 }
 
-// StoreOptions open the embedded store for a seed: larger group commits
-// than the service's, which answers each command as soon as it can; a
-// seed only cares for throughput.
-var StoreOptions = []embedded.Option{embedded.WithMaxBatchDelay(20 * time.Millisecond), embedded.WithMaxBatchSize(4096)}
+// StoreOptions open the embedded store for a seed: its many commands in
+// flight may all share one commit.
+var StoreOptions = []embedded.Option{embedded.WithMaxBatchSize(4096)}
