@@ -187,6 +187,9 @@ func BenchmarkOfferSearchNational(b *testing.B) {
 	rdb := nationalOffers(b)
 	ctx := context.Background()
 	api := readapi.New(rdb)
+	if v := os.Getenv("BENCH_COUNT_LIMIT"); v != "" {
+		fmt.Sscan(v, &api.CountLimit)
+	}
 	r := chi.NewRouter()
 	route.Mount(r, api.Routes())
 	prefix, err := projections.ActivePrefix(ctx, rdb, projections.OffersName)

@@ -21,7 +21,7 @@ import (
 // stops once the page is full and the count has reached CountLimit.
 
 // DefaultCountLimit is how far a search counts its matches by default.
-const DefaultCountLimit = 200
+const DefaultCountLimit = 100
 
 // smallSet is the size under which an index set without a place is read
 // whole (intersected in Redis, sorted here) rather than walked.
@@ -217,12 +217,19 @@ func cardinalities(ctx context.Context, m model, sets []string) ([]int64, error)
 // (it stops counting there).
 func (s *offerSearch) collect(ctx context.Context, start, end, limit int) ([]candidate, int, bool, error) {
 	var page []candidate
-	n := 0
+	n, checked := 0, 0
 	for {
-		batch, done, err := s.from.next(ctx, limit+1-n)
+		// as many candidates as the matches still wanted need, judging by
+		// the share of candidates that matched so far
+		ask := min((limit+1-n)*(checked+2)/(n+1), maxBatch)
+		if len(s.in)+len(s.anyOf) == 0 {
+			ask = limit + 1 - n
+		}
+		batch, done, err := s.from.next(ctx, ask)
 		if err != nil {
 			return nil, 0, false, err
 		}
+		checked += len(batch)
 		if batch, err = s.keep(ctx, batch); err != nil {
 			return nil, 0, false, err
 		}
@@ -320,34 +327,42 @@ func (b *inIDOrder) next(ctx context.Context, n int) ([]candidate, bool, error) 
 	return out, len(ids) < b.chunk, nil
 }
 
-// rings walks a geo set outwards from a point: it searches a growing
-// radius, nearest first and at most count at a time, and hands out only
-// the members it has seen all of up to their distance, so that their order
-// is final. The last search is of the full radius, as asked.
+// rings walks a geo set outwards from a point. It searches a radius that
+// grows with what it still needs (Redis's work is the members around the
+// radius, so the radius is kept as small as the page allows), and hands
+// out only the members it has seen all of up to their distance, so that
+// their order is final. The last search is of the full radius, as asked.
 type rings struct {
-	rdb      redis.UniversalClient
-	key      string
-	near     [2]float64 // lat, lon
-	radius   float64    // km, as asked
-	r        float64    // km searched next, in whole metres
-	count    int        // members read next
-	returned int        // members handed out: the nearest ones
-	done     bool
+	rdb    redis.UniversalClient
+	key    string
+	near   [2]float64 // lat, lon
+	radius float64    // km, as asked
+	r      float64    // km searched next, in whole metres
+	// of the last search: members found (-1: none yet), whether COUNT
+	// cut them short, whether it handed out none
+	found            int
+	truncated, stuck bool
+	returned         int // members handed out: the nearest ones
+	done             bool
 }
 
-// firstRing is the radius first searched, in km: a few hundred offers in
+// firstRing is the radius first searched, in km: about fifty offers in
 // the densest city, none in the countryside, from where it grows fast.
 const firstRing = 1.0
 
 func newRings(rdb redis.UniversalClient, key string, near [2]float64, radius float64) *rings {
-	return &rings{rdb: rdb, key: key, near: near, radius: radius, r: min(firstRing, radius)}
+	return &rings{rdb: rdb, key: key, near: near, radius: radius, r: min(firstRing, radius), found: -1}
 }
 
 func (g *rings) next(ctx context.Context, n int) ([]candidate, bool, error) {
-	g.count = min(max(g.count, g.returned+n, 64), g.returned+maxBatch)
+	n = max(n, 16)
 	for !g.done {
+		if g.found >= 0 && !g.truncated && (g.found < g.returned+n || g.stuck) {
+			g.widen(g.returned + n)
+		}
+		count := g.returned + min(2*n, maxBatch)
 		found, err := g.rdb.GeoSearchLocation(ctx, g.key, &redis.GeoSearchLocationQuery{
-			GeoSearchQuery: redis.GeoSearchQuery{Longitude: g.near[1], Latitude: g.near[0], Radius: g.r, RadiusUnit: "km", Sort: "ASC", Count: g.count},
+			GeoSearchQuery: redis.GeoSearchQuery{Longitude: g.near[1], Latitude: g.near[0], Radius: g.r, RadiusUnit: "km", Sort: "ASC", Count: count},
 			WithDist:       true,
 		}).Result()
 		if err != nil {
@@ -360,29 +375,25 @@ func (g *rings) next(ctx context.Context, n int) ([]candidate, bool, error) {
 		// nearest first; offers at the same place by id, so that pages
 		// never overlap
 		slices.SortFunc(all, func(x, y candidate) int { return cmp.Or(cmp.Compare(x.dist, y.dist), strings.Compare(x.id, y.id)) })
-		truncated := len(all) >= g.count
+		g.found, g.truncated = len(all), len(all) >= count
 		final := len(all)
 		switch {
-		case truncated:
+		case g.truncated:
 			// members at the distance of the last one may have been left out
 			final = cutAt(all, all[len(all)-1].dist)
 		case g.r < g.radius:
 			// members beyond the radius are at a greater distance
 			final = cutAt(all, g.r)
 		}
-		g.done = !truncated && g.r >= g.radius
-		switch {
-		case !truncated:
-			g.grow(len(all))
-		case final > g.returned:
-			g.count = min(2*g.count, g.returned+maxBatch)
-		default: // a batch of members all at one place: read past them
-			g.count *= 2
-		}
-		if final > g.returned {
+		g.done = !g.truncated && g.r >= g.radius
+		g.stuck = final <= g.returned
+		if !g.stuck {
 			out := all[g.returned:final]
 			g.returned = final
 			return out, g.done, nil
+		}
+		if g.truncated { // many members at one distance: read past them
+			n *= 2
 		}
 	}
 	return nil, true, nil
@@ -399,12 +410,13 @@ func cutAt(all []candidate, d float64) int {
 	return i
 }
 
-// grow widens the radius after a search that found n members, aiming at
-// count members next time (density grows as the square of the radius).
-func (g *rings) grow(n int) {
+// widen grows the radius so that it holds about want members, judging by
+// the last search (the number of members grows as the square of the
+// radius where the density is even).
+func (g *rings) widen(want int) {
 	f := 4.0
-	if n > 0 {
-		f = min(max(math.Sqrt(float64(g.count)/float64(n)), 1.5), 4)
+	if g.found > 0 {
+		f = min(max(1.15*math.Sqrt(float64(want)/float64(g.found)), 1.3), 4)
 	}
 	// whole metres: a distance Redis reports (to 0.1 m) below the radius
 	// is then surely within it
