@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -182,13 +183,18 @@ func nationalOffers(b *testing.B) *redis.Client {
 // the same run: GET /v1/offers/{id} (one document through the same
 // handler chain) and a bare Redis GET. Each query runs once
 // sequentially (seq) and under 32 concurrent clients (c32); both report
-// p50 and p99 latencies. Bound the run with -benchtime=Nx.
+// p50 and p99 latencies. Bound the run with -benchtime=Nx;
+// BENCH_COUNT_LIMIT=n sets how far searches count (readapi.DefaultCountLimit
+// otherwise), to measure what the count costs.
 func BenchmarkOfferSearchNational(b *testing.B) {
 	rdb := nationalOffers(b)
 	ctx := context.Background()
 	api := readapi.New(rdb)
 	if v := os.Getenv("BENCH_COUNT_LIMIT"); v != "" {
-		fmt.Sscan(v, &api.CountLimit)
+		var err error
+		if api.CountLimit, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
 	}
 	r := chi.NewRouter()
 	route.Mount(r, api.Routes())

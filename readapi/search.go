@@ -107,28 +107,30 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 	default:
 		out.Total = n
 	}
-	ids := make([]string, len(found))
-	for i, c := range found {
-		ids[i] = c.id
-	}
-	items, err := getDocs[projections.OfferDoc](ctx, m, ids, projections.OfferDocKey)
-	if err != nil {
+	if out.Items, err = offerItems(ctx, m, found, f.near != nil); err != nil {
 		return nil, err
 	}
-	if f.near != nil {
-		dist := make(map[string]float64, len(found))
-		for _, c := range found {
-			dist[c.id] = math.Round(c.dist*100) / 100
-		}
-		for i := range items {
-			d := dist[items[i].ID]
+	return out, nil
+}
+
+// offerItems reads the documents of the offers found, with their distance
+// in km, rounded, when searching around a point.
+func offerItems(ctx context.Context, m model, found []candidate, near bool) ([]projections.OfferDoc, error) {
+	ids := make([]string, len(found))
+	dist := make(map[string]float64, len(found))
+	for i, c := range found {
+		ids[i], dist[c.id] = c.id, math.Round(c.dist*100)/100
+	}
+	items, err := getDocs[projections.OfferDoc](ctx, m, ids, projections.OfferDocKey)
+	if err != nil || items == nil {
+		return []projections.OfferDoc{}, err
+	}
+	for i := range items {
+		if d, ok := dist[items[i].ID]; ok && near {
 			items[i].DistanceKM = &d
 		}
 	}
-	if items != nil {
-		out.Items = items
-	}
-	return out, nil
+	return items, nil
 }
 
 // planSearch picks the candidates of a search. Every index set holds open
@@ -147,6 +149,10 @@ func planSearch(ctx context.Context, m model, f offerFilter, eligible []string) 
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(x, y int) int { return cmp.Compare(sizes[x], sizes[y]) })
+	if len(order) > 0 && sizes[order[0]] == 0 {
+		s.from, s.total = &listed{}, 0 // an empty index: nothing matches
+		return s, nil
+	}
 	keys := make([]string, len(order))
 	for i, j := range order {
 		keys[i] = m.Key(rel[j])
@@ -163,33 +169,43 @@ func planSearch(ctx context.Context, m model, f offerFilter, eligible []string) 
 		s.from, s.in = newRings(m.RDB, walk, *f.near, f.radius), keys
 		return s, nil
 	}
+	smallest := int64(0)
+	if len(order) > 0 {
+		smallest = sizes[order[0]]
+	}
+	return s, s.planByID(ctx, m.Key(f.indexes[0]), keys, smallest)
+}
+
+// planByID plans a search without a place, in id order, over the index
+// sets keys, smallest first, the first of size smallest (none: all open
+// offers, the set open).
+func (s *offerSearch) planByID(ctx context.Context, open string, keys []string, smallest int64) error {
+	walk := &inIDOrder{rdb: s.m.RDB, key: s.m.Key(projections.OfferIDs())}
 	switch {
 	case len(keys) == 0:
-		s.from = &inIDOrder{rdb: m.RDB, key: m.Key(projections.OfferIDs())}
-		if eligible == nil {
-			n, err := m.RDB.SCard(ctx, m.Key(f.indexes[0])).Result()
-			if err != nil {
-				return nil, err
-			}
+		s.from = walk
+		if s.anyOf == nil {
+			n, err := s.m.RDB.SCard(ctx, open).Result()
 			s.total = int(n)
+			return err
 		}
-	case sizes[order[0]] <= smallSet:
-		ids, err := m.RDB.SInter(ctx, keys...).Result()
+	case smallest <= smallSet:
+		ids, err := s.m.RDB.SInter(ctx, keys...).Result()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		slices.Sort(ids)
 		s.from = &listed{ids: ids}
-		if eligible == nil {
+		if s.anyOf == nil {
 			s.total = len(ids)
 		}
 	default:
-		s.from, s.in = &inIDOrder{rdb: m.RDB, key: m.Key(projections.OfferIDs())}, keys
-		if eligible == nil && len(keys) == 1 {
-			s.total = int(sizes[order[0]])
+		s.from, s.in = walk, keys
+		if s.anyOf == nil && len(keys) == 1 {
+			s.total = int(smallest)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // cardinalities are the sizes of the index sets, in one round trip.

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -166,11 +167,10 @@ func (sw *searchWorld) reference(t *testing.T, q url.Values) []refHit {
 	ctx := context.Background()
 	var dist map[string]float64
 	if near := q.Get("near"); near != "" {
-		var lat, lon float64
-		fmt.Sscanf(near, "%f,%f", &lat, &lon)
-		radius := 10.0
+		la, lo, _ := strings.Cut(near, ",")
+		lat, lon, radius := number(t, la), number(t, lo), 10.0
 		if r := q.Get("radius_km"); r != "" {
-			fmt.Sscanf(r, "%g", &radius)
+			radius = number(t, r)
 		}
 		geo, err := sw.rdb.GeoSearchLocation(ctx, sw.offersP+projections.OfferGeo(), &redis.GeoSearchLocationQuery{
 			GeoSearchQuery: redis.GeoSearchQuery{Longitude: lon, Latitude: lat, Radius: radius, RadiusUnit: "km"}, WithDist: true}).Result()
@@ -267,8 +267,12 @@ func checkSearch(t *testing.T, router http.Handler, q url.Values, ref []refHit, 
 		t.Fatal(err)
 	}
 	pg, perPage := 1, 20
-	fmt.Sscan(q.Get("page"), &pg)
-	fmt.Sscan(q.Get("per_page"), &perPage)
+	if v := q.Get("page"); v != "" {
+		pg = int(number(t, v))
+	}
+	if v := q.Get("per_page"); v != "" {
+		perPage = int(number(t, v))
+	}
 	lo, hi := min((pg-1)*perPage, len(ref)), min(pg*perPage, len(ref))
 	want := ref[lo:hi]
 	where := fmt.Sprintf("limit %d, /v1/offers?%s", limit, q.Encode())
@@ -292,4 +296,13 @@ func checkSearch(t *testing.T, router http.Handler, q url.Values, ref []refHit, 
 			t.Fatalf("%s: item %d has a distance without near", where, i)
 		}
 	}
+}
+
+func number(t *testing.T, s string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
