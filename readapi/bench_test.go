@@ -134,7 +134,7 @@ func nationalCommunes(data *refdata.Data) []refdata.Commune {
 	return out
 }
 
-// nationalOffers fills database 9 of the real redis-server with the offers
+// nationalOffers fills database 13 of the real redis-server with the offers
 // read model of 70,000 offers at national density (kept between runs: it
 // is rebuilt only when its marker is missing) and returns a client on it.
 func nationalOffers(b *testing.B) *redis.Client {
@@ -146,7 +146,7 @@ func nationalOffers(b *testing.B) *redis.Client {
 	if err != nil {
 		b.Fatal(err)
 	}
-	opts.DB, opts.PoolSize = 9, 64
+	opts.DB, opts.PoolSize = 13, 64
 	rdb := redis.NewClient(opts)
 	b.Cleanup(func() { _ = rdb.Close() })
 	ctx := context.Background()

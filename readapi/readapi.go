@@ -38,8 +38,9 @@ type API struct {
 	StreamEvery time.Duration
 	// Heartbeat is the interval of SSE keep-alive comments.
 	Heartbeat time.Duration
-	// CountLimit is how many matches an offer search counts at most
-	// (beyond its page): past it, the total is a lower bound.
+	// CountLimit is how far an offer search counts its matches when
+	// that is further than the end of its page: past it, the total is a
+	// lower bound. Each match counted costs candidates read from Redis.
 	CountLimit int
 }
 

@@ -20,8 +20,9 @@ import (
 // point, by id otherwise), keeps those in every index set asked for, and
 // stops once the page is full and the count has reached CountLimit.
 
-// DefaultCountLimit is how far a search counts its matches by default.
-const DefaultCountLimit = 100
+// DefaultCountLimit is how far a search counts its matches by default:
+// just past its page, enough to tell whether another page follows.
+const DefaultCountLimit = 0
 
 // smallSet is the size under which an index set without a place is read
 // whole (intersected in Redis, sorted here) rather than walked.
@@ -31,8 +32,9 @@ const smallSet = 2000
 const maxBatch = 4096
 
 // offerPage is a page of offers. Total counts the matches exactly when
-// TotalExact is true; otherwise at least Total offers match (counting
-// stops there, so a page costs the same however many offers match).
+// TotalExact is true; otherwise at least Total offers match, more than
+// the end of the page (counting stops there, so that a page costs the
+// same however many offers match).
 type offerPage struct {
 	Items      []projections.OfferDoc `json:"items"`
 	Total      int                    `json:"total"`
@@ -103,7 +105,7 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 	case s.total >= 0:
 		out.Total = s.total
 	case more:
-		out.Total, out.TotalExact = limit, false
+		out.Total, out.TotalExact = n, false
 	default:
 		out.Total = n
 	}
@@ -230,7 +232,7 @@ func cardinalities(ctx context.Context, m model, sets []string) ([]int64, error)
 
 // collect walks the matches in order and returns those of positions
 // [start, end), how many it counted, and whether more than limit match
-// (it stops counting there).
+// (it stops counting at limit+1).
 func (s *offerSearch) collect(ctx context.Context, start, end, limit int) ([]candidate, int, bool, error) {
 	var page []candidate
 	n, checked := 0, 0
@@ -255,7 +257,7 @@ func (s *offerSearch) collect(ctx context.Context, start, end, limit int) ([]can
 			}
 			n++
 			if n > limit {
-				return page, limit, true, nil
+				return page, n, true, nil
 			}
 		}
 		if done {
