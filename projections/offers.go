@@ -59,6 +59,15 @@ func OfferIndexAvailable() string { return "idx:available" }
 // OfferGeo is the geo set of the open offers' locations.
 func OfferGeo() string { return "geo" }
 
+// OfferGeoIndex is the geo set of the open offers with value v of a
+// selective kind (sector, department, commune): a nearby search for one of
+// them walks outwards through its few offers rather than through all.
+func OfferGeoIndex(kind, v string) string { return "geo:" + kind + ":" + v }
+
+// OfferIDs is the sorted set of the open offers, all scored 0 so that they
+// are in id order: a search without a place pages through it.
+func OfferIDs() string { return "ids" }
+
 // Offers projects the search read model.
 type Offers struct{}
 
@@ -66,7 +75,7 @@ type Offers struct{}
 func (Offers) Name() string { return OffersName }
 
 // Layout versions the model's keys and documents.
-func (Offers) Layout() int { return 1 }
+func (Offers) Layout() int { return 2 }
 
 // Touches names the offer document of an offer event.
 func (Offers) Touches(ev Event, _ Docs) []Ref {
@@ -152,7 +161,8 @@ func (d *OfferDoc) recount() {
 
 // Entries puts an offer that is not withdrawn in the search indexes: open,
 // by sector, place, grade, week, word and reservation, available (per week
-// and at all) while it has a free seat, and on the map.
+// and at all) while it has a free seat, in id order, and on the maps (all
+// offers', its sector's, département's and commune's).
 func (d *OfferDoc) Entries() []Entry {
 	if d.Status == "withdrawn" {
 		return nil
@@ -195,11 +205,14 @@ func (d *OfferDoc) Entries() []Entry {
 			sets = append(sets, OfferIndex("reserved", "school:"+u))
 		}
 	}
-	entries := make([]Entry, 0, len(sets)+1)
+	entries := make([]Entry, 0, len(sets)+5)
 	for _, s := range sets {
 		entries = append(entries, member(s, d.ID))
 	}
-	return append(entries, point(OfferGeo(), d.ID, d.Lon, d.Lat))
+	return append(entries, scored(OfferIDs(), d.ID, 0), point(OfferGeo(), d.ID, d.Lon, d.Lat),
+		point(OfferGeoIndex("sector", d.Sector), d.ID, d.Lon, d.Lat),
+		point(OfferGeoIndex("department", d.Department), d.ID, d.Lon, d.Lat),
+		point(OfferGeoIndex("commune", d.CommuneCode), d.ID, d.Lon, d.Lat))
 }
 
 // Words splits text into the lower-case, accent-folded words that full-text

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -307,6 +309,14 @@ func TestOffersFollowSeats(t *testing.T) {
 		if ok, _ := rdb.SIsMember(ctx, prefix+projections.OfferIndex("grade", "3e"), "x").Result(); !ok {
 			t.Fatal("a full offer left the grade index")
 		}
+		for _, geo := range []string{projections.OfferGeo(), projections.OfferGeoIndex("sector", "s3"), projections.OfferGeoIndex("department", "75"), projections.OfferGeoIndex("commune", "75101")} {
+			if pos, _ := rdb.GeoPos(ctx, prefix+geo, "x").Result(); len(pos) != 1 || pos[0] == nil || math.Abs(pos[0].Latitude-48.86) > 1e-4 {
+				t.Fatalf("an open offer is not on the map %s: %v", geo, pos)
+			}
+		}
+		if ids, _ := rdb.ZRangeByLex(ctx, prefix+projections.OfferIDs(), &redis.ZRangeBy{Min: "-", Max: "+"}).Result(); !slices.Equal(ids, []string{"x"}) {
+			t.Fatalf("open offers in id order: %v", ids)
+		}
 		pos = appendEvent(t, s, domain.OfferStream("x"), &domain.SeatReleased{OfferID: "x", ApplicationID: "a", Weeks: []string{"2026-W10"}})
 		waitFor(t, rdb, projections.OffersName, pos)
 		if ok, _ := rdb.SIsMember(ctx, prefix+projections.OfferIndex("available", "2026-W10"), "x").Result(); !ok {
@@ -316,6 +326,11 @@ func TestOffersFollowSeats(t *testing.T) {
 		waitFor(t, rdb, projections.OffersName, pos)
 		if n, _ := rdb.SCard(ctx, prefix+projections.OfferIndexOpen()).Result(); n != 0 {
 			t.Fatal("a withdrawn offer is still open")
+		}
+		for _, key := range []string{projections.OfferIDs(), projections.OfferGeo(), projections.OfferGeoIndex("sector", "s3"), projections.OfferGeoIndex("commune", "75101")} {
+			if n, _ := rdb.ZCard(ctx, prefix+key).Result(); n != 0 {
+				t.Fatalf("a withdrawn offer is still in %s", key)
+			}
 		}
 	})
 }

@@ -3,10 +3,15 @@ package readapi_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
+	"slices"
 	"sort"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,4 +104,181 @@ func BenchmarkOfferSearchNear(b *testing.B) {
 				Longitude: c.Lon, Latitude: c.Lat, Radius: 10, RadiusUnit: "km", Sort: "ASC"}).Err()
 		})
 	})
+}
+
+// nationalCommunes are the communes where offers are placed, each listed
+// about once per 500 inhabitants so that offers follow the population:
+// Paris and the petite couronne are dense, the countryside sparse. Paris,
+// Lyon and Marseille are placed by arrondissement, their commune rows
+// left out so they do not count twice.
+func nationalCommunes(data *refdata.Data) []refdata.Commune {
+	codes := make([]string, 0, len(data.Communes))
+	for code := range data.Communes {
+		if code != "75056" && code != "69123" && code != "13055" {
+			codes = append(codes, code)
+		}
+	}
+	sort.Strings(codes)
+	rng := rand.New(rand.NewPCG(7, 7))
+	var out []refdata.Commune
+	for _, code := range codes {
+		c := data.Communes[code]
+		n := c.Population / 500
+		if rng.IntN(500) < c.Population%500 {
+			n++
+		}
+		for range n {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// nationalOffers fills database 13 of the real redis-server with the offers
+// read model of 70,000 offers at national density (kept between runs: it
+// is rebuilt only when its marker is missing) and returns a client on it.
+func nationalOffers(b *testing.B) *redis.Client {
+	url := os.Getenv(redistest.RedisEnv)
+	if url == "" {
+		b.Skipf("%s is not set: this benchmark measures the real redis-server", redistest.RedisEnv)
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts.DB, opts.PoolSize = 13, 64
+	rdb := redis.NewClient(opts)
+	b.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	const marker, version = "bench:national", "v3-70000"
+	if v, _ := rdb.Get(ctx, marker).Result(); v == version {
+		return rdb
+	}
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	s, err := embedded.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const offers = 70_000
+	w := eventgen.New(eventgen.Options{Seed: 1, Communes: nationalCommunes(refdata.MustLoad()),
+		Setup: eventgen.Population{Employers: 40, Schools: 20, Pupils: 200}, Weights: map[string]int{"post_offer": 1}})
+	if err := w.Run(ctx, s, offers+300, 16); err != nil {
+		b.Fatal(err)
+	}
+	projections.SwapGrace = 0
+	if _, err := projections.RebuildAll(ctx, s, rdb, []projections.Projector{projections.Offers{}, projections.Placements{}}, projections.RebuildOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := rdb.Set(ctx, marker, version, 0).Err(); err != nil {
+		b.Fatal(err)
+	}
+	return rdb
+}
+
+// BenchmarkOfferSearchNational measures offer searches over 70,000 offers
+// at national density on the real redis-server, against two baselines in
+// the same run: GET /v1/offers/{id} (one document through the same
+// handler chain) and a bare Redis GET. Each query runs once
+// sequentially (seq) and under 32 concurrent clients (c32); both report
+// p50 and p99 latencies. Bound the run with -benchtime=Nx;
+// BENCH_COUNT_LIMIT=n sets how far searches count (readapi.DefaultCountLimit
+// otherwise), to measure what the count costs.
+func BenchmarkOfferSearchNational(b *testing.B) {
+	rdb := nationalOffers(b)
+	ctx := context.Background()
+	api := readapi.New(rdb)
+	if v := os.Getenv("BENCH_COUNT_LIMIT"); v != "" {
+		var err error
+		if api.CountLimit, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r := chi.NewRouter()
+	route.Mount(r, api.Routes())
+	prefix, err := projections.ActivePrefix(ctx, rdb, projections.OffersName)
+	if err != nil || prefix == "" {
+		b.Fatalf("no offers read model: %v", err)
+	}
+	oneID, err := rdb.SRandMember(ctx, prefix+projections.OfferIndexOpen()).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	placements, _ := projections.ActivePrefix(ctx, rdb, projections.PlacementsName)
+	uai, _ := rdb.SRandMember(ctx, placements+projections.SchoolsKey()).Result()
+	pupil, _ := rdb.SRandMember(ctx, placements+projections.SchoolPupilsKey(uai)).Result()
+	get := func(path string) func() error {
+		return func() error {
+			rec := httptest.NewRecorder()
+			r.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+			if rec.Code != http.StatusOK {
+				return fmt.Errorf("%s: status %d: %s", path, rec.Code, rec.Body)
+			}
+			return nil
+		}
+	}
+	paris := "48.8566,2.3522"
+	queries := []struct {
+		name string
+		do   func() error
+	}{
+		{"baseline-redis-get", func() error { return rdb.Get(ctx, prefix+projections.OfferDocKey(oneID)).Err() }},
+		{"baseline-get-offer", get("/v1/offers/" + oneID)},
+		{"paris-20km-3e", get("/v1/offers?near=" + paris + "&radius_km=20&grade=3e")},
+		{"paris-20km-3e-page5", get("/v1/offers?near=" + paris + "&radius_km=20&grade=3e&page=5")},
+		{"paris-100km-3e", get("/v1/offers?near=" + paris + "&radius_km=100&grade=3e")},
+		{"paris-20km-sector", get("/v1/offers?near=" + paris + "&radius_km=20&sector=s7&available=true")},
+		{"paris-20km-q", get("/v1/offers?near=" + paris + "&radius_km=20&q=boulanger")},
+		{"paris-20km-for-pupil", get("/v1/offers?near=" + paris + "&radius_km=20&for_pupil=" + pupil)},
+		{"lozere-50km-3e", get("/v1/offers?near=44.5181,3.5006&radius_km=50&grade=3e")},
+		{"all-3e", get("/v1/offers?grade=3e")},
+		{"all-week-available", get("/v1/offers?week=2026-W10&available=true")},
+		{"all-q", get("/v1/offers?q=vétérinaire&page=2")},
+	}
+	for _, q := range queries {
+		b.Run(q.name+"/seq", func(b *testing.B) {
+			b.ReportAllocs()
+			var lat []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				if err := q.do(); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			reportLatencies(b, lat)
+		})
+		b.Run(q.name+"/c32", func(b *testing.B) {
+			b.ReportAllocs()
+			var mu sync.Mutex
+			var lat []time.Duration
+			b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
+			b.RunParallel(func(pb *testing.PB) {
+				var mine []time.Duration
+				for pb.Next() {
+					start := time.Now()
+					if err := q.do(); err != nil {
+						b.Error(err)
+						return
+					}
+					mine = append(mine, time.Since(start))
+				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			})
+			reportLatencies(b, lat)
+		})
+	}
+}
+
+func reportLatencies(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }

@@ -3,7 +3,6 @@
 package readapi
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,11 +42,16 @@ type API struct {
 	// at (see projections.Runner.Floor): below it the read model is being
 	// caught up or rebuilt, and reads answer 503 not_ready at once.
 	Floor func(projection string) eventstore.Position
+	// CountLimit is how far an offer search counts its matches when
+	// that is further than the end of its page: past it, the total is a
+	// lower bound. Each match counted costs candidates read from Redis.
+	CountLimit int
 }
 
 // New builds the query API over the read models in rdb.
 func New(rdb redis.UniversalClient) *API {
-	return &API{rdb: rdb, MaxWait: 5 * time.Second, StreamEvery: 250 * time.Millisecond, Heartbeat: 15 * time.Second}
+	return &API{rdb: rdb, MaxWait: 5 * time.Second, StreamEvery: 250 * time.Millisecond, Heartbeat: 15 * time.Second,
+		CountLimit: DefaultCountLimit}
 }
 
 // Routes declares the query routes answered from the read models.
@@ -261,7 +264,9 @@ type offerFilter struct {
 	page, perPage int
 	// indexes are the index sets every offer found is in; the first is
 	// the open offers.
-	indexes  []string
+	indexes []string
+	// geo are the geo sets of the selective indexes, by index.
+	geo      map[string]string
 	near     *[2]float64 // lat, lon; nil: anywhere
 	radius   float64     // km around near
 	forPupil string      // only the offers this pupil may apply to
@@ -275,7 +280,7 @@ func parseOfferFilter(q url.Values) (offerFilter, error) {
 	if f.page, f.perPage, err = pagination(q); err != nil {
 		return f, err
 	}
-	if f.indexes, err = offerIndexes(q); err != nil {
+	if f.indexes, f.geo, err = offerIndexes(q); err != nil {
 		return f, err
 	}
 	if f.near, f.radius, err = geoParams(q.Get("near"), q.Get("radius_km")); err != nil {
@@ -293,27 +298,29 @@ func parseOfferFilter(q url.Values) (offerFilter, error) {
 }
 
 // offerIndexes are the index sets of the open offers and of the grade,
-// place, week and availability asked for.
-func offerIndexes(q url.Values) ([]string, error) {
-	indexes := []string{projections.OfferIndexOpen()}
+// place, week and availability asked for, and the geo sets of those that
+// have one.
+func offerIndexes(q url.Values) ([]string, map[string]string, error) {
+	indexes, geo := []string{projections.OfferIndexOpen()}, map[string]string{}
 	if g := q.Get("grade"); g != "" {
 		if !domain.Grade(g).Valid() {
-			return nil, api.Invalid("grade", "must be one of 4e, 3e, 2de")
+			return nil, nil, api.Invalid("grade", "must be one of 4e, 3e, 2de")
 		}
 		indexes = append(indexes, projections.OfferIndex("grade", g))
 	}
 	for _, f := range []struct{ param, index string }{{"sector", "sector"}, {"department", "department"}, {"commune", "commune"}} {
 		if v := q.Get(f.param); v != "" {
 			if len(v) > 10 {
-				return nil, api.Invalid(f.param, "is too long")
+				return nil, nil, api.Invalid(f.param, "is too long")
 			}
 			indexes = append(indexes, projections.OfferIndex(f.index, v))
+			geo[projections.OfferIndex(f.index, v)] = projections.OfferGeoIndex(f.index, v)
 		}
 	}
 	week := q.Get("week")
 	if week != "" {
 		if _, err := domain.ParseWeek(week); err != nil {
-			return nil, api.Invalid("week", err.Error())
+			return nil, nil, api.Invalid("week", err.Error())
 		}
 		indexes = append(indexes, projections.OfferIndex("week", week))
 	}
@@ -326,9 +333,9 @@ func offerIndexes(q url.Values) ([]string, error) {
 			indexes = append(indexes, projections.OfferIndexAvailable())
 		}
 	default:
-		return nil, api.Invalid("available", "must be true or false")
+		return nil, nil, api.Invalid("available", "must be true or false")
 	}
-	return indexes, nil
+	return indexes, geo, nil
 }
 
 // searchWords are the words of the full-text query q (none when empty).
@@ -346,120 +353,6 @@ func searchWords(text string) ([]string, error) {
 		return nil, api.Invalid("q", "at most 10 words")
 	}
 	return words, nil
-}
-
-func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, error) {
-	f, err := parseOfferFilter(r.URL.Query())
-	if err != nil {
-		return nil, err
-	}
-	eligible, err := a.eligibleFor(ctx, m, f.forPupil)
-	if err != nil {
-		return nil, err
-	}
-	ids, distances, err := candidateOffers(ctx, m, f)
-	if err != nil {
-		return nil, err
-	}
-	if eligible != nil {
-		kept := ids[:0]
-		for _, id := range ids {
-			if eligible[id] {
-				kept = append(kept, id)
-			}
-		}
-		ids = kept
-	}
-	items, err := getDocs[projections.OfferDoc](ctx, m, pageOf(ids, f.page, f.perPage), projections.OfferDocKey)
-	if err != nil {
-		return nil, err
-	}
-	if items == nil {
-		items = []projections.OfferDoc{}
-	}
-	for i := range items {
-		if dist, ok := distances[items[i].ID]; ok {
-			items[i].DistanceKM = &dist
-		}
-	}
-	return page{Items: items, Total: len(ids), Page: f.page, PerPage: f.perPage, Position: m.position.String()}, nil
-}
-
-// candidateOffers are the ids of the offers in every index set of f, in
-// the order they are paged: nearest first around a point, by id
-// otherwise; distances are in km, rounded, around a point.
-func candidateOffers(ctx context.Context, m model, f offerFilter) (ids []string, distances map[string]float64, err error) {
-	if m.Prefix == "" {
-		return nil, map[string]float64{}, nil
-	}
-	sets := make([]string, len(f.indexes))
-	for i, index := range f.indexes {
-		sets[i] = m.Key(index)
-	}
-	if f.near != nil {
-		return nearOffers(ctx, m, sets, *f.near, f.radius)
-	}
-	if ids, err = m.RDB.SInter(ctx, sets...).Result(); err != nil {
-		return nil, nil, err
-	}
-	slices.Sort(ids) // a stable order for pagination
-	return ids, map[string]float64{}, nil
-}
-
-// nearOffers are the offers within radius km of near that are in every
-// set, nearest first. The radius narrows most: it is searched first, then
-// the offers present in every set are kept.
-func nearOffers(ctx context.Context, m model, sets []string, near [2]float64, radius float64) ([]string, map[string]float64, error) {
-	geo, err := m.RDB.GeoSearchLocation(ctx, m.Key(projections.OfferGeo()), &redis.GeoSearchLocationQuery{
-		GeoSearchQuery: redis.GeoSearchQuery{Longitude: near[1], Latitude: near[0], Radius: radius, RadiusUnit: "km"},
-		WithDist:       true,
-	}).Result()
-	if err != nil {
-		return nil, nil, err
-	}
-	var ids []string
-	exact := make(map[string]float64, len(geo))
-	distances := map[string]float64{}
-	for _, g := range geo {
-		ids = append(ids, g.Name)
-		exact[g.Name] = g.Dist
-		distances[g.Name] = math.Round(g.Dist*100) / 100
-	}
-	// the GEO set holds exactly the open offers (sets[0])
-	if ids, err = inEverySet(ctx, m, ids, sets[1:]); err != nil {
-		return nil, nil, err
-	}
-	// nearest first; offers at the same place by id, so that pages
-	// never overlap
-	slices.SortFunc(ids, func(x, y string) int { return cmp.Or(cmp.Compare(exact[x], exact[y]), strings.Compare(x, y)) })
-	return ids, distances, nil
-}
-
-// inEverySet keeps the ids that are members of every set, checked in one
-// round trip.
-func inEverySet(ctx context.Context, m model, ids, sets []string) ([]string, error) {
-	if len(ids) == 0 || len(sets) == 0 {
-		return ids, nil
-	}
-	pipe := m.RDB.Pipeline()
-	in := make([]*redis.BoolSliceCmd, len(sets))
-	for i, set := range sets {
-		in[i] = pipe.SMIsMember(ctx, set, toAny(ids)...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, err
-	}
-	kept := ids[:0]
-	for i, id := range ids {
-		ok := true
-		for _, r := range in {
-			ok = ok && r.Val()[i]
-		}
-		if ok {
-			kept = append(kept, id)
-		}
-	}
-	return kept, nil
 }
 
 // geoParams reads near=lat,lon and radius_km (10 by default): no point
@@ -506,45 +399,4 @@ func toAny(xs []string) []any {
 		out[i] = x
 	}
 	return out
-}
-
-// eligibleFor returns the offers a pupil may apply to as far as
-// reservations go (nil: no pupil given): unreserved offers, REP offers for
-// pupils of REP/REP+ collèges, QPV offers for pupils of lycées near a QPV,
-// and offers reserved for the pupil's own school.
-func (a *API) eligibleFor(ctx context.Context, m model, pupilID string) (map[string]bool, error) {
-	if pupilID == "" {
-		return nil, nil
-	}
-	if !domain.ValidID(pupilID) {
-		return nil, api.Invalid("for_pupil", "must be a pupil id")
-	}
-	pm, err := a.model(ctx, projections.PlacementsName, eventstore.Start)
-	if err != nil {
-		return nil, err
-	}
-	var pupil projections.PupilInfo
-	if err := getDoc(ctx, pm, projections.PupilInfoKey(pupilID), "pupil", &pupil); err != nil {
-		return nil, api.Invalid("for_pupil", "no pupil is registered with this id")
-	}
-	var school projections.SchoolInfo
-	if err := getDoc(ctx, pm, projections.SchoolInfoKey(pupil.School), "school", &school); err != nil {
-		return nil, err
-	}
-	sets := []string{m.Key(projections.OfferIndex("reserved", "none")), m.Key(projections.OfferIndex("reserved", "school:"+school.UAI))}
-	if school.Kind == "college" && (school.EducationPriority == "rep" || school.EducationPriority == "rep_plus") {
-		sets = append(sets, m.Key(projections.OfferIndex("reserved", "rep")))
-	}
-	if school.Kind == "lycee" && school.QPV {
-		sets = append(sets, m.Key(projections.OfferIndex("reserved", "qpv")))
-	}
-	ids, err := a.rdb.SUnion(ctx, sets...).Result()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		out[id] = true
-	}
-	return out, nil
 }

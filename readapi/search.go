@@ -1,0 +1,476 @@
+package readapi
+
+import (
+	"cmp"
+	"context"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"passerelle/domain"
+	"passerelle/eventstore"
+	"passerelle/internal/api"
+	"passerelle/projections"
+)
+
+// Offer search answers a page without reading every matching offer: it
+// walks candidates in the order pages list them (nearest first around a
+// point, by id otherwise), keeps those in every index set asked for, and
+// stops once the page is full and the count has reached CountLimit.
+
+// DefaultCountLimit is how far a search counts its matches by default:
+// just past its page, enough to tell whether another page follows.
+const DefaultCountLimit = 0
+
+// smallSet is the size under which an index set without a place is read
+// whole (intersected in Redis, sorted here) rather than walked.
+const smallSet = 2000
+
+// maxBatch bounds the candidates one round trip reads.
+const maxBatch = 4096
+
+// offerPage is a page of offers. Total counts the matches exactly when
+// TotalExact is true; otherwise at least Total offers match, more than
+// the end of the page (counting stops there, so that a page costs the
+// same however many offers match).
+type offerPage struct {
+	Items      []projections.OfferDoc `json:"items"`
+	Total      int                    `json:"total"`
+	TotalExact bool                   `json:"total_exact"`
+	Page       int                    `json:"page"`
+	PerPage    int                    `json:"per_page"`
+	Position   string                 `json:"position"`
+}
+
+// candidate is an offer a search may list, and its distance in km as
+// Redis reports it (4 decimals) when searching around a point.
+type candidate struct {
+	id   string
+	dist float64
+}
+
+// candidates yields the offers a search may list, in the order pages list
+// them, a batch at a time.
+type candidates interface {
+	// next returns about n more candidates (fewer or more: at least one
+	// unless done), and whether none follow them.
+	next(ctx context.Context, n int) (batch []candidate, done bool, err error)
+}
+
+// offerSearch is the plan of one search: where its candidates come from
+// and what they must pass.
+type offerSearch struct {
+	m    model
+	from candidates
+	// in are the index sets a candidate must be in besides those from
+	// guarantees; anyOf the reservation sets it must be in one of (nil:
+	// no condition).
+	in, anyOf []string
+	// total is the exact number of matches when known up front, else -1.
+	total int
+}
+
+func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, error) {
+	f, err := parseOfferFilter(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	eligible, err := a.eligibleSets(ctx, m, f.forPupil)
+	if err != nil {
+		return nil, err
+	}
+	out := offerPage{Items: []projections.OfferDoc{}, TotalExact: true, Page: f.page, PerPage: f.perPage, Position: m.position.String()}
+	if m.Prefix == "" {
+		return out, nil
+	}
+	s, err := planSearch(ctx, m, f, eligible)
+	if err != nil {
+		return nil, err
+	}
+	start, end := (f.page-1)*f.perPage, f.page*f.perPage
+	limit := end
+	if s.total < 0 {
+		limit = max(end, a.CountLimit)
+	}
+	var found []candidate
+	n, more := 0, false
+	if s.total < 0 || start < s.total {
+		if found, n, more, err = s.collect(ctx, start, end, limit); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case s.total >= 0:
+		out.Total = s.total
+	case more:
+		out.Total, out.TotalExact = n, false
+	default:
+		out.Total = n
+	}
+	if out.Items, err = offerItems(ctx, m, found, f.near != nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// offerItems reads the documents of the offers found, with their distance
+// in km, rounded, when searching around a point.
+func offerItems(ctx context.Context, m model, found []candidate, near bool) ([]projections.OfferDoc, error) {
+	ids := make([]string, len(found))
+	dist := make(map[string]float64, len(found))
+	for i, c := range found {
+		ids[i], dist[c.id] = c.id, math.Round(c.dist*100)/100
+	}
+	items, err := getDocs[projections.OfferDoc](ctx, m, ids, projections.OfferDocKey)
+	if err != nil || items == nil {
+		return []projections.OfferDoc{}, err
+	}
+	for i := range items {
+		if d, ok := dist[items[i].ID]; ok && near {
+			items[i].DistanceKM = &d
+		}
+	}
+	return items, nil
+}
+
+// planSearch picks the candidates of a search. Every index set holds open
+// offers only, so the set of the open offers (f.indexes[0]) is needed only
+// when nothing else is asked.
+func planSearch(ctx context.Context, m model, f offerFilter, eligible []string) (*offerSearch, error) {
+	s := &offerSearch{m: m, anyOf: eligible, total: -1}
+	rel := f.indexes[1:]
+	sizes, err := cardinalities(ctx, m, rel)
+	if err != nil {
+		return nil, err
+	}
+	// smallest first: the driver, then the membership checks
+	order := make([]int, len(rel))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(x, y int) int { return cmp.Compare(sizes[x], sizes[y]) })
+	if len(order) > 0 && sizes[order[0]] == 0 {
+		s.from, s.total = &listed{}, 0 // an empty index: nothing matches
+		return s, nil
+	}
+	keys := make([]string, len(order))
+	for i, j := range order {
+		keys[i] = m.Key(rel[j])
+	}
+	if f.near != nil {
+		walk := m.Key(projections.OfferGeo())
+		for i, j := range order {
+			if g, ok := f.geo[rel[j]]; ok {
+				walk = m.Key(g)
+				keys = slices.Delete(keys, i, i+1)
+				break
+			}
+		}
+		s.from, s.in = newRings(m.RDB, walk, *f.near, f.radius), keys
+		return s, nil
+	}
+	smallest := int64(0)
+	if len(order) > 0 {
+		smallest = sizes[order[0]]
+	}
+	return s, s.planByID(ctx, m.Key(f.indexes[0]), keys, smallest)
+}
+
+// planByID plans a search without a place, in id order, over the index
+// sets keys, smallest first, the first of size smallest (none: all open
+// offers, the set open).
+func (s *offerSearch) planByID(ctx context.Context, open string, keys []string, smallest int64) error {
+	walk := &inIDOrder{rdb: s.m.RDB, key: s.m.Key(projections.OfferIDs())}
+	switch {
+	case len(keys) == 0:
+		s.from = walk
+		if s.anyOf == nil {
+			n, err := s.m.RDB.SCard(ctx, open).Result()
+			s.total = int(n)
+			return err
+		}
+	case smallest <= smallSet:
+		ids, err := s.m.RDB.SInter(ctx, keys...).Result()
+		if err != nil {
+			return err
+		}
+		slices.Sort(ids)
+		s.from = &listed{ids: ids}
+		if s.anyOf == nil {
+			s.total = len(ids)
+		}
+	default:
+		s.from, s.in = walk, keys
+		if s.anyOf == nil && len(keys) == 1 {
+			s.total = int(smallest)
+		}
+	}
+	return nil
+}
+
+// cardinalities are the sizes of the index sets, in one round trip.
+func cardinalities(ctx context.Context, m model, sets []string) ([]int64, error) {
+	if len(sets) == 0 {
+		return nil, nil
+	}
+	pipe := m.RDB.Pipeline()
+	cmds := make([]*redis.IntCmd, len(sets))
+	for i, set := range sets {
+		cmds[i] = pipe.SCard(ctx, m.Key(set))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	out := make([]int64, len(sets))
+	for i, c := range cmds {
+		out[i] = c.Val()
+	}
+	return out, nil
+}
+
+// collect walks the matches in order and returns those of positions
+// [start, end), how many it counted, and whether more than limit match
+// (it stops counting at limit+1).
+func (s *offerSearch) collect(ctx context.Context, start, end, limit int) ([]candidate, int, bool, error) {
+	var page []candidate
+	n, checked := 0, 0
+	for {
+		// as many candidates as the matches still wanted need, judging by
+		// the share of candidates that matched so far
+		ask := min((limit+1-n)*(checked+2)/(n+1), maxBatch)
+		if len(s.in)+len(s.anyOf) == 0 {
+			ask = limit + 1 - n
+		}
+		batch, done, err := s.from.next(ctx, ask)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		checked += len(batch)
+		if batch, err = s.keep(ctx, batch); err != nil {
+			return nil, 0, false, err
+		}
+		for _, c := range batch {
+			if n >= start && n < end {
+				page = append(page, c)
+			}
+			n++
+			if n > limit {
+				return page, n, true, nil
+			}
+		}
+		if done {
+			return page, n, false, nil
+		}
+	}
+}
+
+// keep returns the candidates in every set of s.in and in one of s.anyOf,
+// checked in one round trip.
+func (s *offerSearch) keep(ctx context.Context, batch []candidate) ([]candidate, error) {
+	if len(batch) == 0 || len(s.in)+len(s.anyOf) == 0 {
+		return batch, nil
+	}
+	ids := make([]any, len(batch))
+	for i, c := range batch {
+		ids[i] = c.id
+	}
+	pipe := s.m.RDB.Pipeline()
+	in := make([]*redis.BoolSliceCmd, len(s.in))
+	for i, set := range s.in {
+		in[i] = pipe.SMIsMember(ctx, set, ids...)
+	}
+	anyOf := make([]*redis.BoolSliceCmd, len(s.anyOf))
+	for i, set := range s.anyOf {
+		anyOf[i] = pipe.SMIsMember(ctx, set, ids...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	kept := batch[:0]
+	for i, c := range batch {
+		ok := true
+		for _, r := range in {
+			ok = ok && r.Val()[i]
+		}
+		eligible := len(anyOf) == 0
+		for _, r := range anyOf {
+			eligible = eligible || r.Val()[i]
+		}
+		if ok && eligible {
+			kept = append(kept, c)
+		}
+	}
+	return kept, nil
+}
+
+// listed are candidates already read whole.
+type listed struct{ ids []string }
+
+func (l *listed) next(context.Context, int) ([]candidate, bool, error) {
+	out := make([]candidate, len(l.ids))
+	for i, id := range l.ids {
+		out[i] = candidate{id: id}
+	}
+	l.ids = nil
+	return out, true, nil
+}
+
+// inIDOrder walks a sorted set of equal scores in id order, in growing chunks.
+type inIDOrder struct {
+	rdb   redis.UniversalClient
+	key   string
+	after string // the last id read; "" before the first
+	chunk int
+}
+
+func (b *inIDOrder) next(ctx context.Context, n int) ([]candidate, bool, error) {
+	b.chunk = min(max(2*b.chunk, n, 64), maxBatch)
+	lo := "-"
+	if b.after != "" {
+		lo = "(" + b.after
+	}
+	ids, err := b.rdb.ZRangeByLex(ctx, b.key, &redis.ZRangeBy{Min: lo, Max: "+", Count: int64(b.chunk)}).Result()
+	if err != nil {
+		return nil, false, err
+	}
+	out := make([]candidate, len(ids))
+	for i, id := range ids {
+		out[i] = candidate{id: id}
+	}
+	if len(ids) > 0 {
+		b.after = ids[len(ids)-1]
+	}
+	return out, len(ids) < b.chunk, nil
+}
+
+// rings walks a geo set outwards from a point. It searches a radius that
+// grows with what it still needs (Redis's work is the members around the
+// radius, so the radius is kept as small as the page allows), and hands
+// out only the members it has seen all of up to their distance, so that
+// their order is final. The last search is of the full radius, as asked.
+type rings struct {
+	rdb    redis.UniversalClient
+	key    string
+	near   [2]float64 // lat, lon
+	radius float64    // km, as asked
+	r      float64    // km searched next, in whole metres
+	// of the last search: members found (-1: none yet), whether COUNT
+	// cut them short, whether it handed out none
+	found            int
+	truncated, stuck bool
+	returned         int // members handed out: the nearest ones
+	done             bool
+}
+
+// firstRing is the radius first searched, in km: about fifty offers in
+// the densest city, none in the countryside, from where it grows fast.
+const firstRing = 1.0
+
+func newRings(rdb redis.UniversalClient, key string, near [2]float64, radius float64) *rings {
+	return &rings{rdb: rdb, key: key, near: near, radius: radius, r: min(firstRing, radius), found: -1}
+}
+
+func (g *rings) next(ctx context.Context, n int) ([]candidate, bool, error) {
+	n = max(n, 16)
+	for !g.done {
+		if g.found >= 0 && !g.truncated && (g.found < g.returned+n || g.stuck) {
+			g.widen(g.returned + n)
+		}
+		count := g.returned + min(2*n, maxBatch)
+		found, err := g.rdb.GeoSearchLocation(ctx, g.key, &redis.GeoSearchLocationQuery{
+			GeoSearchQuery: redis.GeoSearchQuery{Longitude: g.near[1], Latitude: g.near[0], Radius: g.r, RadiusUnit: "km", Sort: "ASC", Count: count},
+			WithDist:       true,
+		}).Result()
+		if err != nil {
+			return nil, false, err
+		}
+		all := make([]candidate, len(found))
+		for i, x := range found {
+			all[i] = candidate{id: x.Name, dist: x.Dist}
+		}
+		// nearest first; offers at the same place by id, so that pages
+		// never overlap
+		slices.SortFunc(all, func(x, y candidate) int { return cmp.Or(cmp.Compare(x.dist, y.dist), strings.Compare(x.id, y.id)) })
+		g.found, g.truncated = len(all), len(all) >= count
+		final := len(all)
+		switch {
+		case g.truncated:
+			// members at the distance of the last one may have been left out
+			final = cutAt(all, all[len(all)-1].dist)
+		case g.r < g.radius:
+			// members beyond the radius are at a greater distance
+			final = cutAt(all, g.r)
+		}
+		g.done = !g.truncated && g.r >= g.radius
+		g.stuck = final <= g.returned
+		if !g.stuck {
+			out := all[g.returned:final]
+			g.returned = final
+			return out, g.done, nil
+		}
+		if g.truncated { // many members at one distance: read past them
+			n *= 2
+		}
+	}
+	return nil, true, nil
+}
+
+// cutAt is the number of candidates nearer than d.
+func cutAt(all []candidate, d float64) int {
+	i, _ := slices.BinarySearchFunc(all, d, func(c candidate, d float64) int {
+		if c.dist < d {
+			return -1
+		}
+		return 1
+	})
+	return i
+}
+
+// widen grows the radius so that it holds about want members, judging by
+// the last search (the number of members grows as the square of the
+// radius where the density is even).
+func (g *rings) widen(want int) {
+	f := 4.0
+	if g.found > 0 {
+		f = min(max(1.15*math.Sqrt(float64(want)/float64(g.found)), 1.3), 4)
+	}
+	// whole metres: a distance Redis reports (to 0.1 m) below the radius
+	// is then surely within it
+	g.r = min(math.Ceil(g.r*f*1000)/1000, g.radius)
+}
+
+// eligibleSets are the reservation sets one of which an offer must be in
+// for the pupil to apply to it (nil: no pupil given): unreserved offers,
+// REP offers for pupils of REP/REP+ collèges, QPV offers for pupils of
+// lycées near a QPV, and offers reserved for the pupil's own school.
+func (a *API) eligibleSets(ctx context.Context, m model, pupilID string) ([]string, error) {
+	if pupilID == "" {
+		return nil, nil
+	}
+	if !domain.ValidID(pupilID) {
+		return nil, api.Invalid("for_pupil", "must be a pupil id")
+	}
+	pm, err := a.model(ctx, projections.PlacementsName, eventstore.Start)
+	if err != nil {
+		return nil, err
+	}
+	var pupil projections.PupilInfo
+	if err := getDoc(ctx, pm, projections.PupilInfoKey(pupilID), "pupil", &pupil); err != nil {
+		return nil, api.Invalid("for_pupil", "no pupil is registered with this id")
+	}
+	var school projections.SchoolInfo
+	if err := getDoc(ctx, pm, projections.SchoolInfoKey(pupil.School), "school", &school); err != nil {
+		return nil, err
+	}
+	sets := []string{m.Key(projections.OfferIndex("reserved", "none")), m.Key(projections.OfferIndex("reserved", "school:"+school.UAI))}
+	if school.Kind == "college" && (school.EducationPriority == "rep" || school.EducationPriority == "rep_plus") {
+		sets = append(sets, m.Key(projections.OfferIndex("reserved", "rep")))
+	}
+	if school.Kind == "lycee" && school.QPV {
+		sets = append(sets, m.Key(projections.OfferIndex("reserved", "qpv")))
+	}
+	return sets, nil
+}
