@@ -314,7 +314,7 @@ func TestOffersFollowSeats(t *testing.T) {
 				t.Fatalf("an open offer is not on the map %s: %v", geo, pos)
 			}
 		}
-		if ids, _ := rdb.ZRangeByLex(ctx, prefix+projections.OfferIDs(), &redis.ZRangeBy{Min: "-", Max: "+"}).Result(); !slices.Equal(ids, []string{"x"}) {
+		if ids, _ := rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: prefix + projections.OfferIDs(), Start: "-", Stop: "+", ByLex: true}).Result(); !slices.Equal(ids, []string{"x"}) {
 			t.Fatalf("open offers in id order: %v", ids)
 		}
 		pos = appendEvent(t, s, domain.OfferStream("x"), &domain.SeatReleased{OfferID: "x", ApplicationID: "a", Weeks: []string{"2026-W10"}})

@@ -75,27 +75,26 @@ func Checkpoint(ctx context.Context, rdb redis.UniversalClient, prefix string) (
 // rebuilt.
 func MarkerKey(prefix string) string { return prefix + "marker" }
 
-// applyScript runs a batch of Redis commands and moves the checkpoint,
-// unless the checkpoint is already at or past the position: an event
-// already applied is skipped as a whole, which makes delivery at-least-once
-// safe. When a generation is named, it must still be the served one: a
+// applyScript runs a live runner's batch of Redis commands and moves the
+// checkpoint, unless the checkpoint is already at or past the position:
+// events already applied are skipped as a whole, which makes delivery
+// at-least-once safe. The generation must still be the served one: a
 // writer left behind by a rebuild's swap gets -1 and writes nothing.
 //
-// A live writer also says what it applied last: its writes follow from
+// The writer also says what it applied last: its writes follow from
 // there. A checkpoint behind it means Redis lost writes (restarted from an
 // older snapshot, flushed): -2, and nothing is written on top of the hole.
 // A checkpoint ahead of it but behind the position means another runner
 // applied part of the events: -3, and the writer folds again from there.
-// KEYS[1] = checkpoint, KEYS[2] = active pointer, ARGV[1] = padded
-// position, ARGV[2] = generation or "" (a rebuild writing a fresh one),
-// ARGV[3] = padded position applied last (zero for none, "any" for a
-// writer that does not check), then for each command its argument count followed
-// by its arguments.
+// KEYS[1] = checkpoint, KEYS[2] = active pointer; ARGV[1] = padded
+// position, ARGV[2] = generation, ARGV[3] = padded position applied last
+// (zero for none), then for each command its argument count followed by
+// its arguments.
 var applyScript = redis.NewScript(`
-if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[2] then return -1 end
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return -1 end
 local cp = redis.call('GET', KEYS[1]) or '00000000000000000000'
 if cp >= ARGV[1] then return 0 end
-if ARGV[3] ~= 'any' and cp ~= ARGV[3] then
+if cp ~= ARGV[3] then
   if cp < ARGV[3] then return -2 end
   return -3
 end
@@ -113,41 +112,20 @@ return 1
 
 // Outcomes of the apply script.
 const (
-	applied     = 1
-	alreadyDone = 0
 	staleWriter = -1 // the generation is no longer served
 	lostWrites  = -2 // the checkpoint is behind what the writer applied
 	overtaken   = -3 // another writer applied part of the events
 )
 
-// applyArgs renders the apply script's keys and arguments: the writes w
-// (nil: none) to generation gen of projection name, and its checkpoint
-// pos. With check, the generation must be the served one.
-func applyArgs(name, gen string, check bool, pos eventstore.Position, w *batch) ([]string, []any) {
-	return scriptArgs(name, gen, check, "any", pos, w)
-}
-
-// liveArgs is applyArgs for a live writer that applied prev last.
+// liveArgs renders the apply script's keys and arguments: the writes w
+// (nil: none) to generation gen of projection name, made on top of prev,
+// and its checkpoint pos.
 func liveArgs(name, gen string, prev, pos eventstore.Position, w *batch) ([]string, []any) {
-	return scriptArgs(name, gen, true, padPosition(prev), pos, w)
-}
-
-func scriptArgs(name, gen string, check bool, last string, pos eventstore.Position, w *batch) ([]string, []any) {
-	want := ""
-	if check {
-		want = gen
-	}
-	args := []any{padPosition(pos), want, last}
+	args := []any{padPosition(pos), gen, padPosition(prev)}
 	if w != nil {
 		args = w.render(GenPrefix(name, gen), slices.Grow(args, 4*len(w.order)))
 	}
 	return []string{CheckpointKey(GenPrefix(name, gen)), ActiveKey(name)}, args
-}
-
-// applyAtomically runs the apply script: see applyArgs.
-func applyAtomically(ctx context.Context, rdb redis.UniversalClient, name, gen string, check bool, pos eventstore.Position, w *batch) (int, error) {
-	keys, args := applyArgs(name, gen, check, pos, w)
-	return applyScript.Run(ctx, rdb, keys, args...).Int()
 }
 
 // View is a reader's handle on a generation of a read model.

@@ -114,28 +114,9 @@ func (s *Subscriber) run(ctx context.Context, topic string, from eventstore.Posi
 // consumer that fell behind catches up in a few large writes instead of
 // many small ones, and one that keeps up still gets each event alone.
 func (s *Subscriber) deliver(ctx context.Context, sub eventstore.Subscription, out chan<- *message.Message) (eventstore.Position, error) {
-	ready := make(chan eventstore.RecordedEvent, s.maxBatch())
-	failed := make(chan error, 1)
 	pumpCtx, stop := context.WithCancel(ctx)
-	pumped := make(chan struct{})
+	ready, failed, pumped := pump(pumpCtx, sub, s.maxBatch())
 	defer func() { stop(); <-pumped }()
-	go func() {
-		defer close(pumped)
-		defer close(ready)
-		for {
-			ev, err := sub.Recv(pumpCtx)
-			if err != nil {
-				failed <- err
-				return
-			}
-			select {
-			case ready <- ev:
-			case <-pumpCtx.Done():
-				failed <- pumpCtx.Err()
-				return
-			}
-		}
-	}()
 	var last eventstore.Position
 	for {
 		var evs []eventstore.RecordedEvent
@@ -148,41 +129,77 @@ func (s *Subscriber) deliver(ctx context.Context, sub eventstore.Subscription, o
 		case <-ctx.Done():
 			return last, ctx.Err()
 		}
-	more:
-		for len(evs) < s.maxBatch() {
-			select {
-			case ev, ok := <-ready:
-				if !ok {
-					break more
-				}
-				evs = append(evs, ev)
-			default:
-				break more
-			}
-		}
-		for {
-			msg := toMessage(ctx, evs)
-			select {
-			case out <- msg:
-			case <-ctx.Done():
-				return last, ctx.Err()
-			}
-			select {
-			case <-msg.Acked():
-			case <-msg.Nacked():
-				// redeliver the same events after a pause
-				select {
-				case <-time.After(100 * time.Millisecond):
-					continue
-				case <-ctx.Done():
-					return last, ctx.Err()
-				}
-			case <-ctx.Done():
-				return last, ctx.Err()
-			}
-			break
+		evs = gather(ready, evs, s.maxBatch())
+		if err := send(ctx, out, evs); err != nil {
+			return last, err
 		}
 		last = evs[len(evs)-1].Position
+	}
+}
+
+// pump receives events into ready until the subscription fails (the error
+// goes to failed and ready is closed) or ctx ends; pumped is closed once
+// it stopped.
+func pump(ctx context.Context, sub eventstore.Subscription, size int) (ready <-chan eventstore.RecordedEvent, failed <-chan error, pumped <-chan struct{}) {
+	evs, errs, done := make(chan eventstore.RecordedEvent, size), make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(evs)
+		for {
+			ev, err := sub.Recv(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			select {
+			case evs <- ev:
+			case <-ctx.Done():
+				errs <- ctx.Err()
+				return
+			}
+		}
+	}()
+	return evs, errs, done
+}
+
+// gather adds to evs the events ready now, up to limit.
+func gather(ready <-chan eventstore.RecordedEvent, evs []eventstore.RecordedEvent, limit int) []eventstore.RecordedEvent {
+	for len(evs) < limit {
+		select {
+		case ev, ok := <-ready:
+			if !ok {
+				return evs
+			}
+			evs = append(evs, ev)
+		default:
+			return evs
+		}
+	}
+	return evs
+}
+
+// send delivers evs as one message until it is acked, again after a pause
+// each time it is nacked.
+func send(ctx context.Context, out chan<- *message.Message, evs []eventstore.RecordedEvent) error {
+	for {
+		msg := toMessage(ctx, evs)
+		select {
+		case out <- msg:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case <-msg.Acked():
+			return nil
+		case <-msg.Nacked():
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 

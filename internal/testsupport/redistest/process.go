@@ -63,7 +63,7 @@ func (s *Server) Start() {
 		s.t.Fatal(err)
 	}
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", s.port)})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := c.Ping(context.Background()).Err()
@@ -91,7 +91,7 @@ func (s *Server) Kill() {
 func (s *Server) Save() {
 	s.t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", s.port)})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.Save(context.Background()).Err(); err != nil {
 		s.t.Fatal(err)
 	}
