@@ -105,6 +105,27 @@ func (a *API) Routes() []route.Route {
 type model struct {
 	projections.View
 	position eventstore.Position
+	floor    eventstore.Position // the least position it may be served at
+}
+
+// stillHeld checks, after a read, that the generation still holds what it
+// held when resolved: Redis restarted from an older snapshot or flushed
+// between the check and the read would otherwise pass an emptied model
+// off as current.
+func (a *API) stillHeld(ctx context.Context, m model) error {
+	if m.floor == eventstore.Start {
+		return nil
+	}
+	pos, err := projections.Checkpoint(ctx, a.rdb, m.Prefix)
+	if err != nil {
+		return err
+	}
+	if pos < m.floor {
+		e := api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model is being brought up to date (at %s of %s): try again shortly", pos, m.floor)
+		e.RetryAfter = time.Second
+		return e
+	}
+	return nil
 }
 
 type queryFunc func(ctx context.Context, r *http.Request, m model) (any, error)
@@ -124,6 +145,9 @@ func (a *API) query(projection string, f queryFunc) http.HandlerFunc {
 			return
 		}
 		v, err := f(r.Context(), r, m)
+		if err == nil {
+			err = a.stillHeld(r.Context(), m)
+		}
 		if err != nil {
 			api.WriteError(w, r, unavailable(err))
 			return
@@ -167,7 +191,7 @@ func (a *API) model(ctx context.Context, projection string, want eventstore.Posi
 			return model{}, err
 		}
 		if pos >= want && pos >= floor {
-			return model{View: projections.View{RDB: a.rdb, Prefix: prefix}, position: pos}, nil
+			return model{View: projections.View{RDB: a.rdb, Prefix: prefix}, position: pos, floor: floor}, nil
 		}
 		if pos < floor && pos >= want || time.Now().After(deadline) {
 			e := api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model has not reached position %s yet", max(want, floor))

@@ -240,7 +240,7 @@ func (a *API) statsStream(w http.ResponseWriter, r *http.Request) {
 		m, err := a.model(ctx, projections.StatsName, eventstore.Start)
 		if err == nil && m.position.String() != lastPosition {
 			var s *OfferStats
-			if s, err = readStats(ctx, m); err == nil {
+			if s, err = readStats(ctx, m); err == nil && a.stillHeld(ctx, m) == nil {
 				lastPosition = m.position.String()
 				s.Position = ""
 				figures, _ := json.Marshal(s)
