@@ -154,6 +154,10 @@ func Open(cfg Config) (*App, error) {
 		return projections.DueApplications(ctx, a.Redis, now, limit)
 	}, cfg.Clock, a.log)
 	a.metrics = newMetrics(a)
+	// nothing older than the log's head is served, even before Start
+	if err := a.runner.Hold(context.Background()); err != nil {
+		return nil, errors.Join(fmt.Errorf("read the head of the log: %w", err), a.Close())
+	}
 	queries := readapi.New(a.Redis)
 	queries.Floor = a.runner.Floor
 	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), queries, history.New(a.Store, a.Cipher))
