@@ -1222,3 +1222,65 @@ func testStoreCloseEndsSubscriptions(t *testing.T, s eventstore.Store) {
 		t.Fatal("recv still blocked after the store was closed")
 	}
 }
+
+// Restart stops the store's server, or the engine itself, and starts it
+// again on the same data; it returns the store to use from then on (the
+// same one when the adapter reconnects on its own).
+type Restart func(t *testing.T) eventstore.Store
+
+// RunAcrossRestart checks what a subscription does when the store's server
+// restarts under it: Recv either goes on in order or fails, and a
+// subscription from the last position delivered then gives every later
+// event once. The events appended before and after the restart arrive
+// exactly once, in order, and none is lost.
+func RunAcrossRestart(t *testing.T, open func(t *testing.T) (eventstore.Store, Restart)) {
+	t.Run("conformance/SubscriptionAcrossRestart", func(t *testing.T) {
+		s, restart := open(t)
+		ctx := testContext(t)
+		cat, typ := newCategory(), newType("Restarted")
+		filter := eventstore.Filter{Categories: []string{cat}}
+		last := mustHead(t, ctx, s)
+		stream := newStream(cat)
+		before, after := newEvents(typ, 5), newEvents(typ, 5)
+		if _, err := s.Append(ctx, stream, eventstore.NoStream, before...); err != nil {
+			t.Fatal(err)
+		}
+		sub := mustSubscribe(t, ctx, s, last, filter)
+		var got []uuid.UUID
+		for len(got) < 3 {
+			e := recv(t, ctx, sub)
+			got, last = append(got, e.ID), e.Position
+		}
+		s = restart(t)
+		appendOnceBack(t, ctx, s, stream, after)
+		for len(got) < len(before)+len(after) {
+			rctx, cancel := context.WithTimeout(ctx, waitTimeout)
+			e, err := sub.Recv(rctx)
+			cancel()
+			if err != nil {
+				_ = sub.Close()
+				sub = mustSubscribe(t, ctx, s, last, filter)
+				continue
+			}
+			got, last = append(got, e.ID), e.Position
+		}
+		sameIDs(t, "across a restart", got, dataIDs(append(before, after...)))
+	})
+}
+
+// appendOnceBack appends evs as the stream's revisions 5 on, retrying while
+// the restarted server is not answering yet.
+func appendOnceBack(t *testing.T, ctx context.Context, s eventstore.Store, stream string, evs []eventstore.EventData) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		_, err := s.Append(ctx, stream, eventstore.Exact(4), evs...)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("append after the restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -25,6 +25,24 @@ func openT(t testing.TB, dir string, opts ...Option) *Store {
 	return s
 }
 
+// TestConformanceAcrossRestart: the engine closed and opened again on the
+// same directory, as a process restart does.
+func TestConformanceAcrossRestart(t *testing.T) {
+	conformance.RunAcrossRestart(t, func(t *testing.T) (eventstore.Store, conformance.Restart) {
+		dir := t.TempDir()
+		s := openT(t, dir)
+		t.Cleanup(func() { _ = s.Close() })
+		return s, func(t *testing.T) eventstore.Store {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			again := openT(t, dir)
+			t.Cleanup(func() { _ = again.Close() })
+			return again
+		}
+	})
+}
+
 func TestConformance(t *testing.T) {
 	conformance.Run(t, func(t *testing.T) eventstore.Store {
 		dir := t.TempDir()

@@ -34,6 +34,19 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, func(t *testing.T) eventstore.Store { return open(t, srv.URL()) })
 }
 
+// TestConformanceAcrossRestart: the protocol server stopped and started
+// again on the same data; the adapter reconnects on its own.
+func TestConformanceAcrossRestart(t *testing.T) {
+	srv := esdbtest.Start(t)
+	conformance.RunAcrossRestart(t, func(t *testing.T) (eventstore.Store, conformance.Restart) {
+		s := open(t, srv.URL())
+		return s, func(t *testing.T) eventstore.Store {
+			srv.Restart(t)
+			return s
+		}
+	})
+}
+
 // TestConformanceRealServer runs the suite against a real EventStoreDB.
 func TestConformanceRealServer(t *testing.T) {
 	url := os.Getenv(realServerEnv)
