@@ -88,16 +88,7 @@ func flagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 // parse applies PASSERELLE_* environment variables, then the command line,
 // and returns its positional arguments, which must number nargs.
 func parse(fs *flag.FlagSet, args []string, nargs int) ([]string, error) {
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "PASSERELLE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && err == nil {
-			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%s: %w", env, e)
-			}
-		}
-	})
-	if err != nil {
+	if err := applyEnv(fs); err != nil {
 		return nil, err
 	}
 	positional, err := parseInterspersed(fs, args)
@@ -112,6 +103,20 @@ func parse(fs *flag.FlagSet, args []string, nargs int) ([]string, error) {
 		return nil, fmt.Errorf("expected %d arguments, got %d", nargs, len(positional))
 	}
 	return positional, nil
+}
+
+// applyEnv sets each flag from its PASSERELLE_* environment variable.
+func applyEnv(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "PASSERELLE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", env, e)
+			}
+		}
+	})
+	return err
 }
 
 // parseInterspersed parses flags wherever they stand among the positional

@@ -152,16 +152,7 @@ func playPlan(ctx context.Context, plan *seed.Plan, store eventstore.Store, keys
 // parseEnv is parse for a subcommand whose positional arguments extend a
 // flag: it returns them instead of refusing them.
 func parseEnv(fs *flag.FlagSet, args []string) ([]string, error) {
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "PASSERELLE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && err == nil {
-			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%s: %w", env, e)
-			}
-		}
-	})
-	if err != nil {
+	if err := applyEnv(fs); err != nil {
 		return nil, err
 	}
 	return parseInterspersed(fs, args)
