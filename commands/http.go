@@ -304,6 +304,8 @@ type response struct {
 	ID           string `json:"id"`
 	Position     string `json:"position"`
 	ConventionID string `json:"convention_id,omitempty"`
+	// PlacementsToCancel: see Result.
+	PlacementsToCancel []string `json:"placements_to_cancel,omitempty"`
 }
 
 // handle runs a command with the contract's idempotency: the same
@@ -344,7 +346,7 @@ func (a *API) handle(status int, run runFunc) http.HandlerFunc {
 			a.fail(w, r, m, fp, err)
 			return
 		}
-		resp := response{ID: res.ID, Position: res.Position.String(), ConventionID: res.ConventionID}
+		resp := response{ID: res.ID, Position: res.Position.String(), ConventionID: res.ConventionID, PlacementsToCancel: res.PlacementsToCancel}
 		if key != "" && m.idem.written {
 			resp.Position = m.idem.position.String() // the record's: the last event written
 			api.WriteJSON(w, status, resp)

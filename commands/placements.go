@@ -2,20 +2,22 @@ package commands
 
 import (
 	"context"
-	"errors"
+	"fmt"
 
 	"passerelle/domain"
 	"passerelle/eventstore"
 )
 
-// The placement lifecycle spans four aggregates. Each scarce thing is
-// decided by the aggregate that owns it, against that aggregate's revision:
-// seats by the offer, a pupil's weeks by the pupil, the application's state
-// by the application. A command writes them one after the other, in an
-// order that never promises what is not held: the seat before the
-// acceptance, the pupil's weeks before the confirmation. When a later step
-// is refused, the earlier hold is released. Every step is idempotent, so a
-// retried command finishes whatever a previous attempt left undone.
+// The placement lifecycle spans four aggregates, each deciding what it
+// owns against its own revision: seats by the offer, a pupil's weeks by
+// the pupil, the application's state by the application, the convention
+// by itself. A command makes its decision on one of them, then settles the
+// placement: it runs the steps of domain.PlacementState.Next until the
+// placement holds exactly what its status says. A command interrupted
+// between steps (a crash, a lost connection) leaves a placement that the
+// reconciler settles with the same steps; each step writes nothing when
+// already done, so a retry, the reconciler and the command itself never
+// double an effect.
 
 // ApplyInput is the apply command.
 type ApplyInput struct {
@@ -24,7 +26,7 @@ type ApplyInput struct {
 }
 
 // Apply submits a pupil's application to an offer; the pupil's stream
-// tracks it.
+// then lists it, for confirmations to come.
 func (s *Service) Apply(ctx context.Context, m Meta, in ApplyInput) (Result, error) {
 	if !domain.ValidID(in.OfferID) {
 		return Result{}, domain.NotFoundf("offer")
@@ -44,28 +46,28 @@ func (s *Service) Apply(ctx context.Context, m Meta, in ApplyInput) (Result, err
 		}
 	}
 	id := ApplicationID(in.OfferID, in.PupilID)
-	app, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(id), func(a *domain.Application) ([]domain.Event, error) {
+	_, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(id), func(a *domain.Application) ([]domain.Event, error) {
 		return a.Submit(id, offer, pupil, school, in.SubmitInput, m.Now)
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	// track the application on the pupil's stream, for confirmations to come
-	if _, _, err := update(ctx, s.repo, m.Step("track"), domain.PupilStream(in.PupilID), func(p *domain.Pupil) ([]domain.Event, error) {
-		return p.RecordApplication(app), nil
-	}); err != nil {
-		return Result{}, err
-	}
-	return Result{ID: id, Position: pos}, nil
+	spos, _, err := s.settle(ctx, m, id)
+	return Result{ID: id, Position: max(pos, spos)}, err
 }
 
 // MarkRead records that the employer opened the application.
 func (s *Service) MarkRead(ctx context.Context, m Meta, applicationID string) (Result, error) {
-	return s.updateApplication(ctx, m, applicationID, (*domain.Application).MarkRead)
+	if _, err := s.loadApplication(ctx, applicationID); err != nil {
+		return Result{}, err
+	}
+	_, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), (*domain.Application).MarkRead)
+	return Result{ID: applicationID, Position: pos}, err
 }
 
-// Accept holds a seat on the offer, then marks the application accepted.
-// If the application changed meanwhile, the seat is released.
+// Accept holds a seat on the offer (the decision), then settles the
+// placement: the application is accepted, or, if it ended meanwhile, the
+// seat is released.
 func (s *Service) Accept(ctx context.Context, m Meta, applicationID string) (Result, error) {
 	app, err := s.loadApplication(ctx, applicationID)
 	if err != nil {
@@ -74,33 +76,26 @@ func (s *Service) Accept(ctx context.Context, m Meta, applicationID string) (Res
 	if err := app.CanAccept(); err != nil {
 		return Result{}, err
 	}
-	if _, _, err := update(ctx, s.repo, m.Step("hold"), domain.OfferStream(app.Submitted.OfferID), func(o *domain.Offer) ([]domain.Event, error) {
+	_, hpos, err := update(ctx, s.repo, m.Step("hold"), domain.OfferStream(app.Submitted.OfferID), func(o *domain.Offer) ([]domain.Event, error) {
 		return o.HoldSeat(app)
-	}); err != nil {
+	})
+	if err != nil {
 		return Result{}, err
 	}
-	_, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), func(a *domain.Application) ([]domain.Event, error) {
-		return a.Accept(m.Now)
-	})
-	if errors.Is(err, domain.ErrConflict) {
-		// release the seat only if the application no longer needs it: a
-		// concurrent acceptance may have won and the pupil confirmed since
-		now, rerr := s.loadApplication(ctx, applicationID)
-		if rerr != nil {
-			return Result{}, errors.Join(err, rerr)
-		}
-		if !now.HoldsSeat() {
-			if _, relErr := s.releaseSeat(ctx, m.Step("release"), app.Submitted.OfferID, applicationID); relErr != nil {
-				return Result{}, errors.Join(err, relErr)
-			}
-		}
+	pos, app, err := s.settle(ctx, m, applicationID)
+	if err != nil {
+		return Result{}, err
 	}
-	return Result{ID: applicationID, Position: pos}, err
+	if !app.HoldsSeat() {
+		return Result{}, domain.Refuse("wrong_status", "the application was %s while it was being accepted", app.Status)
+	}
+	return Result{ID: applicationID, Position: max(hpos, pos)}, nil
 }
 
-// Reject records the employer's refusal of an application.
+// Reject records the employer's refusal of an application, then releases
+// a seat an interrupted acceptance may have held.
 func (s *Service) Reject(ctx context.Context, m Meta, applicationID, reason string) (Result, error) {
-	return s.updateApplication(ctx, m, applicationID, func(a *domain.Application) ([]domain.Event, error) {
+	return s.end(ctx, m, applicationID, func(a *domain.Application) ([]domain.Event, error) {
 		return a.Reject(reason)
 	})
 }
@@ -109,7 +104,7 @@ func (s *Service) Reject(ctx context.Context, m Meta, applicationID, reason stri
 // application held: the seat (even one held by an acceptance still under
 // way), the pupil's weeks and the convention.
 func (s *Service) Withdraw(ctx context.Context, m Meta, applicationID, reason string) (Result, error) {
-	return s.end(ctx, m, applicationID, "the pupil withdrew", func(a *domain.Application) ([]domain.Event, error) {
+	return s.end(ctx, m, applicationID, func(a *domain.Application) ([]domain.Event, error) {
 		return a.Withdraw(reason, m.Now)
 	})
 }
@@ -117,76 +112,37 @@ func (s *Service) Withdraw(ctx context.Context, m Meta, applicationID, reason st
 // Cancel records the employer's cancellation of an accepted or confirmed
 // placement and releases what it held.
 func (s *Service) Cancel(ctx context.Context, m Meta, applicationID, reason string) (Result, error) {
-	return s.end(ctx, m, applicationID, reason, func(a *domain.Application) ([]domain.Event, error) {
+	return s.end(ctx, m, applicationID, func(a *domain.Application) ([]domain.Event, error) {
 		return a.Cancel(reason)
 	})
 }
 
 // Expire closes an application whose deadline has passed at m.Now.
 func (s *Service) Expire(ctx context.Context, m Meta, applicationID string) (Result, error) {
-	return s.end(ctx, m, applicationID, "not confirmed in time", func(a *domain.Application) ([]domain.Event, error) {
+	return s.end(ctx, m, applicationID, func(a *domain.Application) ([]domain.Event, error) {
 		return a.Expire(m.Now), nil
 	})
 }
 
-// end applies a decision that ends an application, then releases the seat,
-// the pupil's weeks and the convention it may hold.
-func (s *Service) end(ctx context.Context, m Meta, applicationID, why string, decide func(*domain.Application) ([]domain.Event, error)) (Result, error) {
+// end applies a decision that ends an application, then settles the
+// placement: the seat, the pupil's weeks and the convention it may hold are
+// released.
+func (s *Service) end(ctx context.Context, m Meta, applicationID string, decide func(*domain.Application) ([]domain.Event, error)) (Result, error) {
 	if _, err := s.loadApplication(ctx, applicationID); err != nil {
 		return Result{}, err
 	}
-	app, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), decide)
+	_, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), decide)
 	if err != nil {
 		return Result{}, err
 	}
-	if app.Pending() || app.Status == domain.StatusConfirmed {
-		return Result{ID: applicationID, Position: pos}, nil // nothing ended (not due yet)
-	}
-	relPos, err := s.release(ctx, m, app, why)
-	return Result{ID: applicationID, Position: max(pos, relPos)}, err
+	spos, _, err := s.settle(ctx, m, applicationID)
+	return Result{ID: applicationID, Position: max(pos, spos)}, err
 }
 
-// release frees what an ended application held.
-func (s *Service) release(ctx context.Context, m Meta, app *domain.Application, why string) (eventstore.Position, error) {
-	id := app.Submitted.ApplicationID
-	last, err := s.releaseSeat(ctx, m.Step("release"), app.Submitted.OfferID, id)
-	if err != nil {
-		return 0, err
-	}
-	_, pos, err := updateN(ctx, s.repo, m.Step("release-weeks"), domain.PupilStream(app.Submitted.PupilID), 20*maxAttempts, func(p *domain.Pupil) ([]domain.Event, error) {
-		return p.ReleaseWeeks(id), nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	last = max(last, pos)
-	if app.ConventionID != "" {
-		_, pos, err := update(ctx, s.repo, m.Step("cancel-convention"), domain.ConventionStream(app.ConventionID), func(c *domain.Convention) ([]domain.Event, error) {
-			if !c.Exists() {
-				return nil, nil
-			}
-			return c.Cancel(why)
-		})
-		if err != nil {
-			return 0, err
-		}
-		last = max(last, pos)
-	}
-	return last, nil
-}
-
-// releaseSeat frees the seat an application holds, if any. It follows a
-// decision already written, so it insists far longer than a first decision.
-func (s *Service) releaseSeat(ctx context.Context, m Meta, offerID, applicationID string) (eventstore.Position, error) {
-	_, pos, err := updateN(ctx, s.repo, m, domain.OfferStream(offerID), 20*maxAttempts, func(o *domain.Offer) ([]domain.Event, error) {
-		return o.ReleaseSeat(applicationID), nil
-	})
-	return pos, err
-}
-
-// Confirm reserves the pupil's weeks, records the pupil's choice, drafts the
-// convention and withdraws the pupil's other applications for those weeks.
-// Two overlapping confirmations race on the pupil's stream: one wins.
+// Confirm reserves the pupil's weeks (the decision: two overlapping
+// confirmations race on the pupil's stream and one wins), then settles the
+// placement: the application is confirmed, its convention drafted and the
+// pupil's other pending applications for those weeks withdrawn.
 func (s *Service) Confirm(ctx context.Context, m Meta, applicationID string) (Result, error) {
 	app, err := s.loadApplication(ctx, applicationID)
 	if err != nil {
@@ -196,93 +152,20 @@ func (s *Service) Confirm(ctx context.Context, m Meta, applicationID string) (Re
 		_, err := app.Confirm("")
 		return Result{}, err
 	}
-	pupilStream := domain.PupilStream(app.Submitted.PupilID)
-	if _, _, err := update(ctx, s.repo, m.Step("reserve"), pupilStream, func(p *domain.Pupil) ([]domain.Event, error) {
+	_, rpos, err := update(ctx, s.repo, m.Step("reserve"), domain.PupilStream(app.Submitted.PupilID), func(p *domain.Pupil) ([]domain.Event, error) {
 		return p.ReserveWeeks(app)
-	}); err != nil {
-		return Result{}, err
-	}
-	conventionID := ConventionID(applicationID)
-	app, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(applicationID), func(a *domain.Application) ([]domain.Event, error) {
-		return a.Confirm(conventionID)
 	})
 	if err != nil {
-		if errors.Is(err, domain.ErrConflict) {
-			_, _, relErr := updateN(ctx, s.repo, m.Step("unreserve"), pupilStream, 20*maxAttempts, func(p *domain.Pupil) ([]domain.Event, error) {
-				return p.ReleaseWeeks(applicationID), nil
-			})
-			err = errors.Join(err, relErr)
-		}
 		return Result{}, err
 	}
-	cpos, err := s.draft(ctx, m, app, conventionID)
+	pos, app, err := s.settle(ctx, m, applicationID)
 	if err != nil {
 		return Result{}, err
 	}
-	// an application ended (withdrawn, cancelled) between the confirmation
-	// and the draft found no convention to cancel: cancel it now
-	if now, err := s.loadApplication(ctx, applicationID); err != nil {
-		return Result{}, err
-	} else if now.Status != domain.StatusConfirmed {
-		if _, _, err := update(ctx, s.repo, m.Step("cancel-convention"), domain.ConventionStream(conventionID), func(c *domain.Convention) ([]domain.Event, error) {
-			return c.Cancel("the application ended before the convention was drafted")
-		}); err != nil {
-			return Result{}, err
-		}
-		return Result{}, domain.Refuse("wrong_status", "the application was %s while it was being confirmed", now.Status)
+	if app.Status != domain.StatusConfirmed {
+		return Result{}, domain.Refuse("wrong_status", "the application was %s while it was being confirmed", app.Status)
 	}
-	wpos, err := s.withdrawOverlapping(ctx, m, app)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{ID: applicationID, Position: max(pos, cpos, wpos), ConventionID: conventionID}, nil
-}
-
-func (s *Service) draft(ctx context.Context, m Meta, app *domain.Application, conventionID string) (eventstore.Position, error) {
-	in := domain.DraftInput{Application: app}
-	var err error
-	if in.Offer, err = read[domain.Offer](ctx, s.repo, domain.OfferStream(app.Submitted.OfferID)); err != nil {
-		return 0, err
-	}
-	if in.Employer, err = read[domain.Employer](ctx, s.repo, domain.EmployerStream(app.Submitted.EmployerID)); err != nil {
-		return 0, err
-	}
-	if in.School, err = read[domain.School](ctx, s.repo, domain.SchoolStream(app.Submitted.SchoolUAI)); err != nil {
-		return 0, err
-	}
-	if in.Pupil, err = read[domain.Pupil](ctx, s.repo, domain.PupilStream(app.Submitted.PupilID)); err != nil {
-		return 0, err
-	}
-	_, pos, err := update(ctx, s.repo, m.Step("draft"), domain.ConventionStream(conventionID), func(c *domain.Convention) ([]domain.Event, error) {
-		if c.Exists() {
-			return nil, nil
-		}
-		return domain.DraftConvention(conventionID, in), nil
-	})
-	return pos, err
-}
-
-// withdrawOverlapping withdraws the pupil's other pending applications that
-// share a week with the confirmed one.
-func (s *Service) withdrawOverlapping(ctx context.Context, m Meta, app *domain.Application) (eventstore.Position, error) {
-	pupil, err := read[domain.Pupil](ctx, s.repo, domain.PupilStream(app.Submitted.PupilID))
-	if err != nil {
-		return 0, err
-	}
-	var last eventstore.Position
-	for _, other := range pupil.OverlappingApplications(app.Submitted.ApplicationID, app.Submitted.Weeks) {
-		res, err := s.end(ctx, m.Step("withdraw/"+other), other, "the pupil confirmed another placement", func(a *domain.Application) ([]domain.Event, error) {
-			if !a.Pending() {
-				return nil, nil
-			}
-			return a.Withdraw("the pupil confirmed another placement for these weeks", m.Now)
-		})
-		if err != nil && !errors.Is(err, domain.ErrConflict) {
-			return 0, err
-		}
-		last = max(last, res.Position)
-	}
-	return last, nil
+	return Result{ID: applicationID, Position: max(rpos, pos), ConventionID: app.ConventionID}, nil
 }
 
 // CompleteConvention records the employer's or the school's part.
@@ -300,7 +183,8 @@ func (s *Service) Sign(ctx context.Context, m Meta, conventionID string, in doma
 }
 
 // CancelConvention cancels the placement behind a convention: the
-// convention, then the application, then the seat and the pupil's weeks.
+// convention (the decision), then the application, the seat and the
+// pupil's weeks.
 func (s *Service) CancelConvention(ctx context.Context, m Meta, conventionID, reason string) (Result, error) {
 	if !domain.ValidID(conventionID) {
 		return Result{}, domain.NotFoundf("convention")
@@ -311,19 +195,143 @@ func (s *Service) CancelConvention(ctx context.Context, m Meta, conventionID, re
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := s.end(ctx, m.Step("cancel-application"), conv.Drafted().ApplicationID, reason, func(a *domain.Application) ([]domain.Event, error) {
-		return a.Cancel(reason)
-	})
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{ID: conventionID, Position: max(pos, res.Position)}, nil
+	spos, _, err := s.settle(ctx, m, conv.Drafted().ApplicationID)
+	return Result{ID: conventionID, Position: max(pos, spos)}, err
 }
 
-func (s *Service) updateApplication(ctx context.Context, m Meta, id string, decide func(*domain.Application) ([]domain.Event, error)) (Result, error) {
-	if _, err := s.loadApplication(ctx, id); err != nil {
-		return Result{}, err
+// maxSteps bounds the steps of one settle; a placement settles in at most
+// five, plus one per overlapping application withdrawn.
+const maxSteps = 64
+
+// settle runs the steps of the placement process for an application until
+// it is settled, and returns the position of the last event written and
+// the application as it ends.
+func (s *Service) settle(ctx context.Context, m Meta, id string) (eventstore.Position, *domain.Application, error) {
+	var last eventstore.Position
+	for range maxSteps {
+		app, st, err := s.placement(ctx, id)
+		if err != nil {
+			return last, nil, err
+		}
+		step, ok := st.Next()
+		if !ok {
+			return last, app, nil
+		}
+		sm := m.Step(string(step.Kind) + "/" + step.Target)
+		sm.reason = step.Reason
+		pos, err := s.take(ctx, sm, app, step)
+		if err != nil {
+			return last, app, fmt.Errorf("%s of application %s: %w", step.Kind, step.Target, err)
+		}
+		last = max(last, pos)
 	}
-	_, pos, err := update(ctx, s.repo, m, domain.ApplicationStream(id), decide)
-	return Result{ID: id, Position: pos}, err
+	return last, nil, fmt.Errorf("application %s: placement not settled after %d steps", id, maxSteps)
+}
+
+// placement reads what each aggregate holds for application id.
+func (s *Service) placement(ctx context.Context, id string) (*domain.Application, domain.PlacementState, error) {
+	app, err := read[domain.Application](ctx, s.repo, domain.ApplicationStream(id))
+	if err != nil || !app.Exists() {
+		return app, domain.PlacementState{ApplicationID: id}, err
+	}
+	st := domain.PlacementState{ApplicationID: id, Status: app.Status, Weeks: app.Submitted.Weeks}
+	offer, err := read[domain.Offer](ctx, s.repo, domain.OfferStream(app.Submitted.OfferID))
+	if err != nil {
+		return app, st, err
+	}
+	st.SeatHeld, st.OfferWithdrawn = offer.Holds(id), offer.Withdrawn
+	pupil, err := read[domain.Pupil](ctx, s.repo, domain.PupilStream(app.Submitted.PupilID))
+	if err != nil {
+		return app, st, err
+	}
+	_, st.Tracked = pupil.Applications[id]
+	_, st.WeeksHeld = pupil.Reserved[id]
+	st.PupilForgotten = pupil.Forgotten
+	if app.ConventionID != "" {
+		conv, err := read[domain.Convention](ctx, s.repo, domain.ConventionStream(app.ConventionID))
+		if err != nil {
+			return app, st, err
+		}
+		switch {
+		case conv.Exists() && conv.Cancelled:
+			st.Convention = domain.PlacementConventionCancelled
+		case conv.Exists():
+			st.Convention = domain.PlacementConventionLive
+		}
+	}
+	if app.Status == domain.StatusConfirmed {
+		for _, other := range pupil.OverlappingApplications(id, app.Submitted.Weeks) {
+			o, err := read[domain.Application](ctx, s.repo, domain.ApplicationStream(other))
+			if err != nil {
+				return app, st, err
+			}
+			if o.Pending() {
+				st.OverlappingPending = append(st.OverlappingPending, other)
+			}
+		}
+	}
+	return app, st, nil
+}
+
+// take runs one step of the placement process: the step's decision on
+// its aggregate's stream, insisting far longer than a first decision, as
+// it follows a decision already written.
+func (s *Service) take(ctx context.Context, m Meta, app *domain.Application, step domain.Step) (eventstore.Position, error) {
+	sub := app.Submitted
+	c := domain.StepContext{Application: app, ConventionID: ConventionID(sub.ApplicationID), Now: m.Now}
+	var err error
+	switch step.Kind {
+	case domain.StepEndForOffer:
+		c.Offer, err = read[domain.Offer](ctx, s.repo, domain.OfferStream(sub.OfferID))
+	case domain.StepDraft:
+		c.Draft, err = s.parties(ctx, app)
+	case domain.StepWithdrawOther:
+		// the other application ends, and gives back what it held
+		res, err := s.end(ctx, m, step.Target, func(a *domain.Application) ([]domain.Event, error) { return step.Decide(a, c) })
+		return res.Position, err
+	}
+	if err != nil {
+		return 0, err
+	}
+	const attempts = 20 * maxAttempts
+	var pos eventstore.Position
+	switch step.Kind.On() {
+	case "pupil":
+		_, pos, err = updateN(ctx, s.repo, m, domain.PupilStream(sub.PupilID), attempts, func(p *domain.Pupil) ([]domain.Event, error) { return step.Decide(p, c) })
+	case "offer":
+		_, pos, err = updateN(ctx, s.repo, m, domain.OfferStream(sub.OfferID), attempts, func(o *domain.Offer) ([]domain.Event, error) { return step.Decide(o, c) })
+	case "convention":
+		_, pos, err = updateN(ctx, s.repo, m, domain.ConventionStream(app.ConventionID), attempts, func(cv *domain.Convention) ([]domain.Event, error) { return step.Decide(cv, c) })
+	default:
+		_, pos, err = updateN(ctx, s.repo, m, domain.ApplicationStream(sub.ApplicationID), attempts, func(a *domain.Application) ([]domain.Event, error) { return step.Decide(a, c) })
+	}
+	return pos, err
+}
+
+// parties reads what a convention's draft names.
+func (s *Service) parties(ctx context.Context, app *domain.Application) (domain.DraftInput, error) {
+	in := domain.DraftInput{Application: app}
+	var err error
+	if in.Offer, err = read[domain.Offer](ctx, s.repo, domain.OfferStream(app.Submitted.OfferID)); err != nil {
+		return in, err
+	}
+	if in.Employer, err = read[domain.Employer](ctx, s.repo, domain.EmployerStream(app.Submitted.EmployerID)); err != nil {
+		return in, err
+	}
+	if in.School, err = read[domain.School](ctx, s.repo, domain.SchoolStream(app.Submitted.SchoolUAI)); err != nil {
+		return in, err
+	}
+	in.Pupil, err = read[domain.Pupil](ctx, s.repo, domain.PupilStream(app.Submitted.PupilID))
+	return in, err
+}
+
+// Settle runs the placement process for an application until it is
+// settled: the reconciler's repair of a command interrupted between its
+// steps. m names the repair (its command ID derives from what it repairs).
+func (s *Service) Settle(ctx context.Context, m Meta, applicationID string) (Result, error) {
+	if !domain.ValidID(applicationID) {
+		return Result{}, domain.NotFoundf("application")
+	}
+	pos, _, err := s.settle(ctx, m, applicationID)
+	return Result{ID: applicationID, Position: pos}, err
 }

@@ -122,7 +122,7 @@ func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.E
 		}
 		md := eventstore.Metadata{
 			CommandID: m.CommandID, CorrelationID: m.CorrelationID, CausationID: m.CommandID,
-			Actor: m.Actor, OccurredAt: m.Now, PrevHash: prev,
+			Actor: m.Actor, OccurredAt: m.Now, PrevHash: prev, Reason: m.reason,
 		}.Encode()
 		id := eventstore.EventID(m.CommandID+"/"+l.stream+"/"+m.step, i)
 		data[i] = eventstore.EventData{ID: id, Type: e.EventType(), Data: b, Metadata: md}

@@ -22,6 +22,7 @@ type Meta struct {
 	Actor         eventstore.Actor
 	Now           time.Time
 	step          string // names one append of a multi-step command
+	reason        string // why a step of the placement process is taken
 	// idem is the idempotency record to write, set by the HTTP API for a
 	// request with an Idempotency-Key; answers is the id a command's last
 	// step answers with (final), which then writes the record with its
@@ -52,6 +53,10 @@ type Result struct {
 	ID           string              `json:"id"`
 	Position     eventstore.Position `json:"-"`
 	ConventionID string              `json:"convention_id,omitempty"`
+	// PlacementsToCancel are the accepted or confirmed applications of a
+	// withdrawn offer: they are never ended silently, the employer cancels
+	// each one explicitly.
+	PlacementsToCancel []string `json:"placements_to_cancel,omitempty"`
 }
 
 // Service holds one handler per command.
@@ -92,15 +97,21 @@ func (s *Service) Forget(ctx context.Context, m Meta, pupilID string) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
-	if s.repo.cipher != nil {
-		err := s.repo.cipher.Forget(pupilID)
-		// after the key: a load under way may have opened the data with it
-		s.repo.cache.forgetAll()
-		if err != nil {
-			return Result{}, err
-		}
+	return Result{ID: pupilID, Position: pos}, s.DestroyKey(pupilID)
+}
+
+// DestroyKey is the second step of a forget: the pupil's key is destroyed
+// and the cache emptied. The reconciler takes it again for every
+// PupilForgotten it reads, in case the command was interrupted between the
+// two.
+func (s *Service) DestroyKey(pupilID string) error {
+	if s.repo.cipher == nil {
+		return nil
 	}
-	return Result{ID: pupilID, Position: pos}, nil
+	err := s.repo.cipher.Forget(pupilID)
+	// after the key: a load under way may have opened the data with it
+	s.repo.cache.forgetAll()
+	return err
 }
 
 var idSpace = uuid.MustParse("0c6f8d36-2b7a-4a8e-9f0e-5d3c1b2a4e77")
@@ -184,11 +195,20 @@ func (s *Service) PostOffer(ctx context.Context, m Meta, in PostOfferInput) (Res
 	return Result{ID: id, Position: pos}, err
 }
 
-// WithdrawOffer closes an offer to applications.
+// WithdrawOffer closes an offer to applications. The reconciler then
+// closes its unanswered applications (offer_withdrawn); the answer lists
+// the accepted and confirmed ones, which the employer must cancel.
 func (s *Service) WithdrawOffer(ctx context.Context, m Meta, offerID, reason string) (Result, error) {
-	return updateByID(ctx, s.repo, m, "offer", domain.OfferStream, offerID, func(o *domain.Offer) ([]domain.Event, error) {
+	if !domain.ValidID(offerID) {
+		return Result{}, domain.NotFoundf("offer")
+	}
+	offer, pos, err := update(ctx, s.repo, m, domain.OfferStream(offerID), func(o *domain.Offer) ([]domain.Event, error) {
 		return o.Withdraw(reason)
 	})
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: offerID, Position: pos, PlacementsToCancel: offer.Holders()}, nil
 }
 
 // ReopenOffer opens a withdrawn offer to applications again.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -172,7 +173,7 @@ func TestRetriedCommandAppendsNothing(t *testing.T) {
 	head, _ := f.store.Head(ctx)
 	again := f.ok(f.svc.RegisterEmployer(ctx, m, in))
 	head2, _ := f.store.Head(ctx)
-	if first != again || head != head2 {
+	if !reflect.DeepEqual(first, again) || head != head2 {
 		t.Fatalf("retry: %+v vs %+v, head %d -> %d", first, again, head, head2)
 	}
 }

@@ -16,6 +16,8 @@ const (
 	StatusConfirmed = "confirmed"
 	StatusCancelled = "cancelled"
 	StatusExpired   = "expired"
+	// StatusOfferWithdrawn: the offer was withdrawn before the employer answered.
+	StatusOfferWithdrawn = "offer_withdrawn"
 )
 
 // Deadlines of the application process.
@@ -68,6 +70,8 @@ func (a *Application) Apply(e Event) {
 		a.Status = StatusCancelled
 	case *ApplicationExpired:
 		a.Status = StatusExpired
+	case *ApplicationOfferWithdrawn:
+		a.Status = StatusOfferWithdrawn
 	}
 }
 
@@ -101,6 +105,11 @@ func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, school *Scho
 	}
 	if !offer.Open() {
 		return nil, Refuse("offer_withdrawn", "the offer is withdrawn and takes no application")
+	}
+	for other, reserved := range pupil.Reserved {
+		if Overlaps(reserved, weeks) {
+			return nil, Refuse("overlapping_placement", "the pupil already has a confirmed placement (application %s) in weeks %v", other, reserved)
+		}
 	}
 	g := pupil.Registered.Grade
 	if err := offer.fits(g, weeks); err != nil {
@@ -249,13 +258,38 @@ func (a *Application) Cancel(reason string) ([]Event, error) {
 // another state, it decides nothing.
 func (a *Application) Expire(now time.Time) []Event {
 	if d, ok := a.Deadline(); ok && !now.Before(d) {
-		rule := "no_employer_answer"
-		if a.Status == StatusAccepted {
-			rule = "not_confirmed_in_time"
-		}
-		return []Event{&ApplicationExpired{ApplicationID: a.Submitted.ApplicationID, SeatReleased: a.HoldsSeat(), Rule: rule}}
+		return []Event{&ApplicationExpired{ApplicationID: a.Submitted.ApplicationID, SeatReleased: a.HoldsSeat(), Rule: ExpiryRule(a.Status)}}
 	}
 	return nil
+}
+
+// Superseded withdraws a pending application when the pupil has confirmed
+// another placement for the same weeks.
+func (a *Application) Superseded() []Event {
+	if !a.Pending() {
+		return nil
+	}
+	return []Event{&ApplicationWithdrawn{ApplicationID: a.Submitted.ApplicationID, SeatReleased: a.HoldsSeat(),
+		Reason: "the pupil confirmed another placement for these weeks"}}
+}
+
+// CloseForOffer ends an application the employer has not answered when its
+// offer is withdrawn; an accepted or confirmed one is never ended silently.
+func (a *Application) CloseForOffer(offer *Offer) []Event {
+	if (a.Status == StatusSubmitted || a.Status == StatusRead) && offer.Exists() && offer.Withdrawn {
+		return []Event{&ApplicationOfferWithdrawn{ApplicationID: a.Submitted.ApplicationID}}
+	}
+	return nil
+}
+
+// ExpiryRule is the rule under which an application in status expires:
+// the employer did not answer in time, or the pupil did not confirm an
+// acceptance in time (the seat is then released).
+func ExpiryRule(status string) string {
+	if status == StatusAccepted {
+		return "not_confirmed_in_time"
+	}
+	return "no_employer_answer"
 }
 
 // Deadline is when the application expires if nothing happens.

@@ -246,6 +246,12 @@ type ApplicationExpired struct {
 	Rule          string `json:"rule"`
 }
 
+// ApplicationOfferWithdrawn records that the application was closed
+// unanswered because its offer was withdrawn.
+type ApplicationOfferWithdrawn struct {
+	ApplicationID string `json:"application_id"`
+}
+
 // PupilApplied tracks a pupil's applications on the pupil's own stream, so
 // that confirming one can withdraw the others.
 type PupilApplied struct {
@@ -377,6 +383,9 @@ func (ApplicationCancelled) EventType() string { return "ApplicationCancelled" }
 func (ApplicationExpired) EventType() string { return "ApplicationExpired" }
 
 // EventType implements Event.
+func (ApplicationOfferWithdrawn) EventType() string { return "ApplicationOfferWithdrawn" }
+
+// EventType implements Event.
 func (PupilApplied) EventType() string { return "PupilApplied" }
 
 // EventType implements Event.
@@ -461,6 +470,7 @@ func init() {
 		func() Event { return &ConventionCancelled{} },
 		func() Event { return &PupilForgotten{} },
 		func() Event { return &TargetSet{} },
+		func() Event { return &ApplicationOfferWithdrawn{} },
 	)
 }
 

@@ -49,6 +49,7 @@ func sampleEvents() []domain.Event {
 		&domain.ApplicationCancelled{ApplicationID: "a1", Reason: "fermeture"},
 		&domain.ApplicationExpired{ApplicationID: "a1", SeatReleased: true, Rule: "not_confirmed_in_time"},
 		&domain.ApplicationConfirmed{ApplicationID: "a1", ConventionID: "c1"},
+		&domain.ApplicationOfferWithdrawn{ApplicationID: "a1"},
 		&domain.PupilApplied{PupilID: "p1", ApplicationID: "a1", OfferID: "o1", Weeks: []string{week25, week26}},
 		&domain.PupilWeeksReserved{PupilID: "p1", ApplicationID: "a1", Weeks: []string{week25, week26}},
 		&domain.PupilWeeksReleased{PupilID: "p1", ApplicationID: "a1"},

@@ -35,6 +35,16 @@ func (o *Offer) Free(week string) int {
 // Holds reports whether the application holds seats on this offer.
 func (o *Offer) Holds(applicationID string) bool { _, ok := o.holders[applicationID]; return ok }
 
+// Holders are the applications holding seats on this offer, sorted.
+func (o *Offer) Holders() []string {
+	out := make([]string, 0, len(o.holders))
+	for id := range o.holders {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (o *Offer) hasWeek(w string) bool { return contains(o.Posted.Weeks, w) }
 
 func (o *Offer) hasGrade(g Grade) bool { return contains(o.Posted.Grades, g) }

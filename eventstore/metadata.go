@@ -19,6 +19,9 @@ type Metadata struct {
 	// PrevHash is the hash of the previous event of the same stream
 	// (package chain), empty for a stream's first event.
 	PrevHash string `json:"prev_hash,omitempty"`
+	// Reason says why a step of a process was taken (a repair of the
+	// placement process: "seat released: acceptance interrupted").
+	Reason string `json:"reason,omitempty"`
 }
 
 // Actor is who issued the command: a role and, for most roles, a subject.

@@ -30,7 +30,10 @@ type AuditEvent struct {
 	Actor         eventstore.Actor `json:"actor"`
 	CommandID     string           `json:"command_id"`
 	CorrelationID string           `json:"correlation_id,omitempty"`
-	Data          json.RawMessage  `json:"data"`
+	// Reason says why a step of the placement process was taken, by the
+	// command or by the reconciler repairing an interrupted one.
+	Reason string          `json:"reason,omitempty"`
+	Data   json.RawMessage `json:"data"`
 }
 
 // AuditTrail is a placement's history, up to AsOf when given.
@@ -234,7 +237,7 @@ func auditEvent(re eventstore.RecordedEvent, opener Opener) AuditEvent {
 	return AuditEvent{
 		Type: re.Type, Stream: re.Stream, Revision: re.Revision, Position: re.Position.String(),
 		OccurredAt: md.OccurredAt, RecordedAt: re.Created, Actor: md.Actor, CommandID: md.CommandID,
-		CorrelationID: md.CorrelationID, Data: auditData(re, opener),
+		CorrelationID: md.CorrelationID, Reason: md.Reason, Data: auditData(re, opener),
 	}
 }
 
@@ -313,10 +316,10 @@ func (a *API) auditApplication(w http.ResponseWriter, r *http.Request) {
 // WriteCSV writes the trail's events, one a line.
 func (t AuditTrail) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"position", "recorded_at", "occurred_at", "type", "stream", "revision", "actor_role", "actor_subject", "command_id", "data"})
+	_ = cw.Write([]string{"position", "recorded_at", "occurred_at", "type", "stream", "revision", "actor_role", "actor_subject", "command_id", "reason", "data"})
 	for _, e := range t.Events {
 		_ = cw.Write([]string{e.Position, e.RecordedAt.Format(time.RFC3339Nano), e.OccurredAt.Format(time.RFC3339Nano), e.Type, e.Stream,
-			strconv.FormatUint(e.Revision, 10), e.Actor.Role, e.Actor.Subject, e.CommandID, string(e.Data)})
+			strconv.FormatUint(e.Revision, 10), e.Actor.Role, e.Actor.Subject, e.CommandID, e.Reason, string(e.Data)})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -34,6 +34,11 @@ type ApplicationDoc struct {
 	Accepted    bool      `json:"accepted"`
 	SubmittedAt time.Time `json:"submitted_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// ExpiresAt is when the application expires if nothing happens, and
+	// OnExpiry what then happens (the rule of the expiry), while it has a
+	// deadline.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	OnExpiry  string     `json:"on_expiry,omitempty"`
 }
 
 // ConventionDoc is a convention as the API serves it: its terms, the
@@ -140,7 +145,7 @@ type Placements struct{}
 func (Placements) Name() string { return PlacementsName }
 
 // Layout versions the model's keys and documents.
-func (Placements) Layout() int { return 1 }
+func (Placements) Layout() int { return 2 }
 
 // Internal documents of the model, beside those the API reads.
 func employerKey(id string) string    { return "employer:" + id + ":info" }
@@ -209,11 +214,13 @@ func (Placements) Apply(ev Event, docs Docs) {
 			}
 		}
 	case *domain.ApplicationSubmitted:
-		docs[ApplicationDocKey(id)] = &applicationDoc{Position: ev.Position, ApplicationDoc: ApplicationDoc{
+		a := &applicationDoc{Position: ev.Position, ApplicationDoc: ApplicationDoc{
 			ID: e.ApplicationID, OfferID: e.OfferID, EmployerID: e.EmployerID, PupilID: e.PupilID,
 			SchoolUAI: e.SchoolUAI, Grade: e.Grade, Status: domain.StatusSubmitted, Weeks: e.Weeks,
 			Motivation: e.Motivation, Erased: e.Erased, SubmittedAt: e.SubmittedAt, UpdatedAt: ev.OccurredAt,
 		}}
+		a.deadline()
+		docs[ApplicationDocKey(id)] = a
 		if p := doc[pupilDoc](docs, PupilInfoKey(e.PupilID)); p != nil {
 			p.Applications = addOnce(p.Applications, id)
 		}
@@ -335,6 +342,16 @@ func (a *applicationDoc) apply(ev Event) {
 	agg.Apply(ev.Data)
 	a.Status, a.AcceptedAt, a.ConventionID, a.UpdatedAt = agg.Status, agg.AcceptedAt, agg.ConventionID, ev.OccurredAt
 	a.Accepted = a.Accepted || a.Status == domain.StatusAccepted
+	a.deadline()
+}
+
+// deadline shows the application's deadline and what happens then.
+func (a *applicationDoc) deadline() {
+	agg := a.aggregate()
+	a.ExpiresAt, a.OnExpiry = nil, ""
+	if t, ok := agg.Deadline(); ok {
+		a.ExpiresAt, a.OnExpiry = &t, domain.ExpiryRule(a.Status)
+	}
 }
 
 // Entries list the application for its pupil and its employer, and under

@@ -45,9 +45,9 @@ func (a *API) employerApplications(ctx context.Context, r *http.Request, m model
 	}
 	switch status {
 	case "", domain.StatusSubmitted, domain.StatusRead, domain.StatusAccepted, domain.StatusRejected, domain.StatusWithdrawn,
-		domain.StatusConfirmed, domain.StatusCancelled, domain.StatusExpired:
+		domain.StatusConfirmed, domain.StatusCancelled, domain.StatusExpired, domain.StatusOfferWithdrawn:
 	default:
-		return nil, api.Invalid("status", "must be one of submitted, read, accepted, rejected, withdrawn, confirmed, cancelled, expired")
+		return nil, api.Invalid("status", "must be one of submitted, read, accepted, rejected, withdrawn, confirmed, cancelled, expired, offer_withdrawn")
 	}
 	keep := func(d *projections.ApplicationDoc) bool {
 		if !d.Accepted {

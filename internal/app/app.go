@@ -35,6 +35,7 @@ import (
 	"passerelle/internal/route"
 	"passerelle/projections"
 	"passerelle/readapi"
+	"passerelle/reconcile"
 )
 
 // Config is the service configuration.
@@ -60,6 +61,10 @@ type Config struct {
 	// ExpiryEvery is how often overdue applications are expired (default
 	// one minute; negative: never, for tests that drive Expirer themselves).
 	ExpiryEvery time.Duration
+	// ReconcileGrace is how long the reconciler leaves a placement
+	// unsettled before settling it (default one second; negative: no
+	// reconciler, for tests that drive it themselves).
+	ReconcileGrace time.Duration
 }
 
 // App is a running Passerelle.
@@ -74,10 +79,13 @@ type App struct {
 	Service *commands.Service
 	Cipher  *personal.Cipher
 	Expirer *commands.Expirer
-	handler http.Handler
-	mux     *chi.Mux
-	list    []route.Route
-	metrics *metrics
+	// Reconciler settles placements that a crash left half-made.
+	Reconciler *reconcile.Reconciler
+	reconciled chan struct{} // closed when the reconciler has stopped
+	handler    http.Handler
+	mux        *chi.Mux
+	list       []route.Route
+	metrics    *metrics
 
 	cancel context.CancelFunc
 	done   chan error
@@ -153,6 +161,7 @@ func Open(cfg Config) (*App, error) {
 	a.Expirer = commands.NewExpirer(a.Service, func(ctx context.Context, now time.Time, limit int64) ([]string, error) {
 		return projections.DueApplications(ctx, a.Redis, now, limit)
 	}, cfg.Clock, a.log)
+	a.Reconciler = a.newReconciler()
 	a.metrics = newMetrics(a)
 	// nothing older than the log's head is served, even before Start
 	if err := a.runner.Hold(context.Background()); err != nil {
@@ -162,6 +171,23 @@ func Open(cfg Config) (*App, error) {
 	queries.Floor = a.runner.Floor
 	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), queries, history.New(a.Store, a.Cipher))
 	return a, nil
+}
+
+// newReconciler builds the reconciler, which keeps its snapshot in the
+// data directory.
+func (a *App) newReconciler() *reconcile.Reconciler {
+	snapshot := ""
+	if a.cfg.DataDir != "" {
+		snapshot = filepath.Join(a.cfg.DataDir, "reconciler.snapshot")
+	}
+	r := reconcile.New(a.Store, a.Service, snapshot, a.log)
+	if a.cfg.ReconcileGrace > 0 {
+		r.Grace = a.cfg.ReconcileGrace
+	}
+	if a.cfg.Clock != nil {
+		r.Clock = a.cfg.Clock
+	}
+	return r
 }
 
 // startWait bounds how long Start waits for the projections to subscribe.
@@ -195,6 +221,13 @@ func (a *App) Start(ctx context.Context) error {
 			every = time.Minute
 		}
 		go a.Expirer.Run(ctx, every)
+	}
+	if a.cfg.ReconcileGrace >= 0 {
+		a.reconciled = make(chan struct{})
+		go func() {
+			defer close(a.reconciled)
+			_ = a.Reconciler.Run(ctx)
+		}()
 	}
 	select {
 	case <-running:
@@ -245,6 +278,9 @@ func (a *App) Close() error {
 			a.cancel()
 			if e := <-a.done; e != nil && !errors.Is(e, context.Canceled) {
 				err = e
+			}
+			if a.reconciled != nil {
+				<-a.reconciled // it writes its snapshot as it stops
 			}
 		}
 		if a.Redis != nil {

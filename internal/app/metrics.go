@@ -45,6 +45,15 @@ func newMetrics(a *App) *metrics {
 		}
 		return float64(h)
 	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "passerelle_placements_unsettled", Help: "Placements the log shows unsettled (a command under way, or interrupted and soon settled by the reconciler); -1 while the reconciler catches up.",
+	}, func() float64 { return float64(a.Reconciler.Unsettled()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "passerelle_reconciler_repairs_total", Help: "Placements settled by the reconciler in this process.",
+	}, func() float64 { done, _ := a.Reconciler.Repairs(); return float64(done) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "passerelle_reconciler_failures_total", Help: "Failed tries of the reconciler in this process (each is retried).",
+	}, func() float64 { _, failed := a.Reconciler.Repairs(); return float64(failed) }))
 	for _, p := range projections.All() {
 		name := p.Name()
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -1,0 +1,299 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"passerelle/commands"
+	"passerelle/eventstore"
+)
+
+// Settler is what the reconciler repairs with: the command layer.
+type Settler interface {
+	// Settle runs the placement process's steps for an application
+	// until it is settled.
+	Settle(ctx context.Context, m commands.Meta, applicationID string) (commands.Result, error)
+	// DestroyKey is the second step of a forget.
+	DestroyKey(pupilID string) error
+}
+
+// filter selects the events the view folds.
+var filter = eventstore.Filter{Categories: Categories}
+
+// Actor is who the reconciler's repairs name in the log.
+var Actor = eventstore.Actor{Role: "system", Subject: "reconciler"}
+
+// Reconciler follows the log and settles every placement left unsettled
+// for longer than Grace: a command interrupted between its steps. It keeps
+// its view and position in a snapshot file, so a restart catches up from
+// where it was rather than from the start of the log.
+type Reconciler struct {
+	store eventstore.Store
+	svc   Settler
+	file  string // the snapshot; "" keeps none
+	log   *slog.Logger
+
+	// Grace leaves a command under way the time to finish its own steps
+	// before the reconciler takes them (default 1 s).
+	Grace time.Duration
+	// SnapshotEvery is how often the snapshot is written when the view
+	// changed (default 10 s); it is also written when Run ends.
+	SnapshotEvery time.Duration
+	// Clock dates the repairs (default time.Now).
+	Clock func() time.Time
+
+	mu      sync.Mutex // guards view for readers other than Run
+	view    *View
+	due     map[string]time.Time // application -> when to look at it
+	repairs atomic.Int64
+	failed  atomic.Int64
+	caught  atomic.Bool // the view has reached the head of the log once
+}
+
+// New builds a reconciler; file is where its snapshot is kept.
+func New(store eventstore.Store, svc Settler, file string, log *slog.Logger) *Reconciler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Reconciler{store: store, svc: svc, file: file, log: log, Grace: time.Second,
+		SnapshotEvery: 10 * time.Second, Clock: time.Now, view: NewView(), due: map[string]time.Time{}}
+}
+
+// Repairs is how many placements the reconciler settled (failed: tries
+// that failed and will be retried).
+func (r *Reconciler) Repairs() (done, failed int64) { return r.repairs.Load(), r.failed.Load() }
+
+// Unsettled is how many placements the log shows unsettled right now
+// (those under way included), or -1 before the view reached the log's head.
+func (r *Reconciler) Unsettled() int {
+	if !r.caught.Load() {
+		return -1
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.view.Unsettled())
+}
+
+// Run follows the log until ctx ends, then writes its snapshot. Failures
+// of the store are retried with a growing pause.
+func (r *Reconciler) Run(ctx context.Context) error {
+	if err := r.load(ctx); err != nil {
+		r.log.Warn("reconciler snapshot not used: reading the log from its start", "err", err)
+	}
+	defer func() {
+		if err := r.save(context.WithoutCancel(ctx)); err != nil {
+			r.log.Warn("reconciler snapshot not written", "err", err)
+		}
+	}()
+	pause := 100 * time.Millisecond
+	for {
+		err := r.follow(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.log.Warn("reconciler: following the log failed, retrying", "err", err, "in", pause)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
+// follow subscribes after the view's position and folds events, settling
+// what is due every tick, until the subscription fails or ctx ends.
+func (r *Reconciler) follow(ctx context.Context) error {
+	head, err := r.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	sub, err := r.store.SubscribeAll(ctx, r.view.Position, filter)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sub.Close() }()
+	events, failed := make(chan eventstore.RecordedEvent, 256), make(chan error, 1)
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		for {
+			re, err := sub.Recv(rctx)
+			if err != nil {
+				failed <- err
+				return
+			}
+			select {
+			case events <- re:
+			case <-rctx.Done():
+				failed <- rctx.Err()
+				return
+			}
+		}
+	}()
+	tick, snap := time.NewTicker(200*time.Millisecond), time.NewTicker(r.snapshotEvery())
+	defer tick.Stop()
+	defer snap.Stop()
+	saved := r.view.Position
+	for {
+		if r.view.Position >= head {
+			r.caught.Store(true)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-failed:
+			return err
+		case re := <-events:
+			r.fold(ctx, re)
+		case <-tick.C:
+			r.tick(ctx)
+		case <-snap.C:
+			saved = r.saveIfChanged(ctx, saved)
+		}
+	}
+}
+
+// tick settles what is due, once the view has reached where the log was
+// when it started following: during a long catch-up, what looks unsettled
+// may be settled further on.
+func (r *Reconciler) tick(ctx context.Context) {
+	if !r.caught.Load() {
+		if h, err := r.store.Head(ctx); err != nil || h != r.view.Position {
+			return
+		}
+		r.caught.Store(true)
+	}
+	r.settleDue(ctx)
+}
+
+// saveIfChanged writes the snapshot when the view moved since saved, and
+// returns the position saved.
+func (r *Reconciler) saveIfChanged(ctx context.Context, saved eventstore.Position) eventstore.Position {
+	if r.view.Position == saved {
+		return saved
+	}
+	if err := r.save(ctx); err != nil {
+		r.log.Warn("reconciler snapshot not written", "err", err)
+		return saved
+	}
+	return r.view.Position
+}
+
+func (r *Reconciler) snapshotEvery() time.Duration {
+	if r.SnapshotEvery > 0 {
+		return r.SnapshotEvery
+	}
+	return 10 * time.Second
+}
+
+// fold applies one event to the view and schedules the placements it
+// touched.
+func (r *Reconciler) fold(ctx context.Context, re eventstore.RecordedEvent) {
+	r.mu.Lock()
+	touched, forgotten := r.view.Apply(re)
+	r.mu.Unlock()
+	when := time.Now().Add(r.Grace)
+	for _, id := range touched {
+		r.due[id] = when
+	}
+	if forgotten != "" {
+		// idempotent: a forget interrupted before its key was destroyed
+		// is finished here
+		if err := r.svc.DestroyKey(forgotten); err != nil && ctx.Err() == nil {
+			r.log.Warn("reconciler: destroying a forgotten pupil's key failed", "pupil", forgotten, "err", err)
+		}
+	}
+}
+
+// settleDue settles each placement whose grace has passed and that the
+// view shows unsettled.
+func (r *Reconciler) settleDue(ctx context.Context) {
+	now := time.Now()
+	for id, at := range r.due {
+		if now.Before(at) {
+			continue
+		}
+		if _, ok := r.view.State(id).Next(); !ok {
+			delete(r.due, id)
+			continue
+		}
+		if err := r.repair(ctx, id); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.failed.Add(1)
+			r.log.Warn("reconciler: settling a placement failed, retrying", "application", id, "err", err)
+			r.due[id] = now.Add(2 * time.Second)
+			continue
+		}
+		r.repairs.Add(1)
+		// its own events bring it back to be checked once the view has them
+		delete(r.due, id)
+	}
+}
+
+// repair settles one placement through the command layer. The command ID
+// derives from the application and the last event the view holds of it,
+// so two reconcilers repairing the same state write the same event IDs,
+// and the store keeps one.
+func (r *Reconciler) repair(ctx context.Context, id string) error {
+	p := r.view.Apps[id]
+	cid := fmt.Sprintf("reconcile/%s/%d", id, p.Last)
+	clock := r.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	m := commands.Meta{CommandID: cid, CorrelationID: cid, Actor: Actor, Now: clock().UTC()}
+	_, err := r.svc.Settle(ctx, m, id)
+	return err
+}
+
+// CatchUp folds the log up to its head into the view.
+func (r *Reconciler) CatchUp(ctx context.Context) error {
+	for {
+		evs, err := r.store.ReadAll(ctx, r.view.Position, 1000)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			r.caught.Store(true)
+			return nil
+		}
+		for _, re := range evs {
+			if filter.Match(re.Stream, re.Type) {
+				r.fold(ctx, re)
+			} else {
+				r.view.Position = re.Position
+			}
+		}
+	}
+}
+
+// SettleAll catches up with the log and settles at once every placement
+// it shows unsettled, without waiting for any grace: for a process that
+// is alone on the log (a check after a crash, tests). It returns how many
+// it settled.
+func (r *Reconciler) SettleAll(ctx context.Context) (int, error) {
+	if err := r.CatchUp(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, id := range r.view.Unsettled() {
+		if err := r.repair(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("application %s: %w", id, err))
+			continue
+		}
+		n++
+	}
+	if err := errors.Join(errs...); err != nil {
+		return n, err
+	}
+	return n, r.CatchUp(ctx)
+}
