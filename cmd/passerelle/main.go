@@ -27,6 +27,7 @@ var subcommands = []command{
 	{"seed", "fill an empty instance with a realistic campaign: seed --departement CODE… | --national [--scale F] [--until DATE] [--seed N]", seedCmd},
 	{"bench", "measure each path against a baseline on a seeded instance and print their ratios", benchCmd},
 	{"verify", "walk the event log and report the first broken link of its hash chain", verify},
+	{"check", "read the event log and report every placement left unsettled and every broken invariant of seats, weeks and conventions", check},
 	{"audit", "print a placement's history from the event log: audit application ID", audit},
 	{"eventstore-server", "run an EventStoreDB-protocol server over an embedded store (tests and local development)", eventstoreServer},
 }
