@@ -185,10 +185,12 @@ func (c *child) unsettled() int {
 type campaign struct {
 	offers, pupils []string
 	weeks          []string
+	mu             *sync.Mutex
+	apps           []string // applications submitted so far
 }
 
 func setupCampaign(t *testing.T, c *child) campaign {
-	var k campaign
+	k := campaign{mu: &sync.Mutex{}}
 	for i := range 2 {
 		k.weeks = append(k.weeks, domain.WeekOf(time.Now().AddDate(0, 0, 7*(10+i))))
 	}
@@ -201,11 +203,11 @@ func setupCampaign(t *testing.T, c *child) campaign {
 		for range 2 {
 			k.offers = append(k.offers, c.must(t, 201, "POST", "/v1/offers", map[string]any{
 				"employer_id": emp, "title": "Atelier", "description": "Découverte", "sector": "s2", "grades": []string{"3e"},
-				"weeks": k.weeks, "seats": 2, "commune_code": "94081", "address": "2 av. Youri Gagarine", "lat": 48.787, "lon": 2.392,
+				"weeks": k.weeks, "seats": 3, "commune_code": "94081", "address": "2 av. Youri Gagarine", "lat": 48.787, "lon": 2.392,
 			})["id"].(string))
 		}
 	}
-	for i := range 24 {
+	for i := range 120 {
 		k.pupils = append(k.pupils, c.must(t, 201, "POST", "/v1/pupils", map[string]any{
 			"school_uai": uai, "grade": "3e", "class_name": "3eC", "first_name": fmt.Sprint("Élève", i), "last_name": "Test",
 			"birth_date": "2011-09-01", "guardians": []map[string]string{{"name": "Parent", "email": "p@example.fr", "phone": "0611111111"}},
@@ -253,10 +255,19 @@ func (k campaign) burst(c *child, seed uint64, stop <-chan struct{}) int {
 				}
 				offer, pupil := k.offers[rng.IntN(len(k.offers))], k.pupils[rng.IntN(len(k.pupils))]
 				app := commands.ApplicationID(offer, pupil)
+				k.mu.Lock()
+				if n := len(k.apps); n > 0 && rng.IntN(10) < 7 {
+					app = k.apps[rng.IntN(n)]
+				}
+				k.mu.Unlock()
 				switch r := rng.IntN(100); {
 				case r < 30:
-					c.do("POST", "/v1/offers/"+offer+"/applications", map[string]any{"pupil_id": pupil,
-						"weeks": []string{k.weeks[rng.IntN(len(k.weeks))]}, "motivation": "Motivé."})
+					if st, _ := c.do("POST", "/v1/offers/"+offer+"/applications", map[string]any{"pupil_id": pupil,
+						"weeks": []string{k.weeks[rng.IntN(len(k.weeks))]}, "motivation": "Motivé."}); st == 201 {
+						k.mu.Lock()
+						k.apps = append(k.apps, commands.ApplicationID(offer, pupil))
+						k.mu.Unlock()
+					}
 				case r < 55:
 					c.do("POST", "/v1/applications/"+app+"/accept", nil)
 				case r < 75:
