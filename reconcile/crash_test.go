@@ -102,6 +102,11 @@ func (w *world) ok(r commands.Result, err error) commands.Result {
 	return r
 }
 
+func applyInput(w *world, pupil int) commands.ApplyInput {
+	return commands.ApplyInput{OfferID: w.offer, PupilID: w.pupils[pupil],
+		SubmitInput: domain.SubmitInput{Weeks: []string{"2026-W50"}, Motivation: "motivé"}}
+}
+
 func (w *world) apply(pupil int, week string) string {
 	w.t.Helper()
 	return w.ok(w.service(w.store).Apply(context.Background(), w.meta(), commands.ApplyInput{OfferID: w.offer, PupilID: w.pupils[pupil],

@@ -53,6 +53,7 @@ type Reconciler struct {
 	repairs atomic.Int64
 	failed  atomic.Int64
 	caught  atomic.Bool // the view has reached the head of the log once
+	started bool        // the snapshot was loaded
 }
 
 // New builds a reconciler; file is where its snapshot is kept.
@@ -82,9 +83,7 @@ func (r *Reconciler) Unsettled() int {
 // Run follows the log until ctx ends, then writes its snapshot. Failures
 // of the store are retried with a growing pause.
 func (r *Reconciler) Run(ctx context.Context) error {
-	if err := r.load(ctx); err != nil {
-		r.log.Warn("reconciler snapshot not used: reading the log from its start", "err", err)
-	}
+	r.start(ctx)
 	defer func() {
 		if err := r.save(context.WithoutCancel(ctx)); err != nil {
 			r.log.Warn("reconciler snapshot not written", "err", err)
@@ -254,8 +253,21 @@ func (r *Reconciler) repair(ctx context.Context, id string) error {
 	return err
 }
 
-// CatchUp folds the log up to its head into the view.
+// start loads the snapshot, once.
+func (r *Reconciler) start(ctx context.Context) {
+	if r.started {
+		return
+	}
+	r.started = true
+	if err := r.load(ctx); err != nil {
+		r.log.Warn("reconciler snapshot not used: reading the log from its start", "err", err)
+	}
+}
+
+// CatchUp folds the log up to its head into the view, starting from the
+// snapshot when there is one.
 func (r *Reconciler) CatchUp(ctx context.Context) error {
+	r.start(ctx)
 	for {
 		evs, err := r.store.ReadAll(ctx, r.view.Position, 1000)
 		if err != nil {
@@ -295,5 +307,8 @@ func (r *Reconciler) SettleAll(ctx context.Context) (int, error) {
 	if err := errors.Join(errs...); err != nil {
 		return n, err
 	}
-	return n, r.CatchUp(ctx)
+	if err := r.CatchUp(ctx); err != nil {
+		return n, err
+	}
+	return n, r.save(ctx)
 }
