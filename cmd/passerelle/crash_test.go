@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"passerelle/commands"
-	"passerelle/domain"
 )
 
 // serveChildEnv, when set, turns the test binary into `passerelle` run
@@ -66,15 +65,29 @@ type child struct {
 
 func startServe(t *testing.T, dir string) *child {
 	t.Helper()
+	return startChild(t, "serve", "--data-dir", dir, "--auth=false", "--rate-limit", "0", "--log-level", "warn")
+}
+
+// freeAddr is a loopback address no one listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	args, _ := json.Marshal([]string{"serve", "--data-dir", dir, "--addr", addr, "--auth=false", "--rate-limit", "0", "--log-level", "warn"})
+	return addr
+}
+
+// startChild runs `passerelle serve ARGS --addr …` in its own process and
+// waits until it answers /healthz.
+func startChild(t *testing.T, args ...string) *child {
+	t.Helper()
+	addr := freeAddr(t)
+	list, _ := json.Marshal(append(args, "--addr", addr))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), serveChildEnv+"="+string(args))
+	cmd.Env = append(os.Environ(), serveChildEnv+"="+string(list))
 	logs := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = io.Discard, &syncWriter{w: logs}
 	if err := cmd.Start(); err != nil {
@@ -192,7 +205,7 @@ type campaign struct {
 func setupCampaign(t *testing.T, c *child) campaign {
 	k := campaign{mu: &sync.Mutex{}}
 	for i := range 2 {
-		k.weeks = append(k.weeks, domain.WeekOf(time.Now().AddDate(0, 0, 7*(10+i))))
+		k.weeks = append(k.weeks, weekAhead(10+i))
 	}
 	uai := "0941234A"
 	c.must(t, 201, "POST", "/v1/schools", map[string]any{"uai": uai, "name": "Collège Danton", "kind": "college",

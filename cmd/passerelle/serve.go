@@ -14,7 +14,7 @@ import (
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := flagSet("serve", "serve [--data-dir DIR] [--addr HOST:PORT] [--redis-url URL] [--eventstore URL]", stderr)
+	fs := flagSet("serve", "serve [--role all|api|projector] [--data-dir DIR] [--addr HOST:PORT] [--redis-url URL] [--eventstore URL]", stderr)
 	dataDir := fs.String("data-dir", "./passerelle-data", "directory of the embedded event store, the personal-data keys and the token key (created if missing)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address the HTTP API listens on")
 	redisURL := fs.String("redis-url", "", "Redis holding the read models, e.g. redis://127.0.0.1:6379/0; empty: an in-process Redis-compatible server, rebuilt from the log at start")
@@ -24,6 +24,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	authOn := fs.Bool("auth", true, "require bearer tokens (printed by passerelle token); --auth=false serves without authentication, for development only")
 	rateLimit := fs.Float64("rate-limit", 50, "requests per second allowed to each client (token, or address without one); 0: no limit")
 	rateBurst := fs.Int("rate-burst", 100, "burst of requests allowed above --rate-limit")
+	role := fs.String("role", "all", "what this process does: all; api (commands and queries, several processes may serve one log); projector (projections, reconciler, expiry, seals: one or more beside the API processes). api and projector need --eventstore and --redis-url, and every process the same personal-data keys (--data-dir on shared storage)")
 	keyHex := fs.String("token-key", "", "token signing key in hex (at least 32 bytes); empty: a key generated into --data-dir on first start")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
@@ -36,7 +37,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	slog.SetDefault(log)
 
 	cfg := app.Config{DataDir: *dataDir, RedisURL: *redisURL, EventStoreURL: *esURL, Logger: log, OpenStore: openStore,
-		RateLimit: *rateLimit, RateBurst: *rateBurst}
+		RateLimit: *rateLimit, RateBurst: *rateBurst, Role: *role}
 	if *authOn {
 		key, err := tokenKey(*keyHex, *dataDir)
 		if err != nil {
@@ -63,7 +64,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("passerelle serving", "addr", ln.Addr().String(), "data_dir", *dataDir, "redis", a.RedisAddr(), "eventstore", storeName(*esURL))
+	log.Info("passerelle serving", "role", *role, "addr", ln.Addr().String(), "data_dir", *dataDir, "redis", a.RedisAddr(), "eventstore", storeName(*esURL))
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 
 	select {

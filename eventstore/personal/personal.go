@@ -56,10 +56,14 @@ func (d *DirKeys) path(subject string) string {
 func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if k, ok := d.cache[subject]; ok {
-		return k, true, nil
-	}
 	path := d.path(subject)
+	if k, ok := d.cache[subject]; ok {
+		// another process sharing the directory may have destroyed it
+		if _, err := os.Stat(path); err == nil {
+			return k, true, nil
+		}
+		delete(d.cache, subject)
+	}
 	k, err := os.ReadFile(path)
 	switch {
 	case err == nil && len(k) == 32:
@@ -76,7 +80,13 @@ func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	if _, err := rand.Read(k); err != nil {
 		return nil, false, err
 	}
-	if err := writeDurably(d.dir, path, k); err != nil {
+	switch err := writeDurably(d.dir, path, k); {
+	case errors.Is(err, os.ErrExist):
+		// another process sharing the directory created it first: use its
+		if k, err = os.ReadFile(path); err != nil || len(k) != 32 {
+			return nil, false, errors.Join(fmt.Errorf("key file %s: unreadable after a concurrent creation", path), err)
+		}
+	case err != nil:
 		return nil, false, err
 	}
 	d.cache[subject] = k
@@ -110,8 +120,9 @@ func (d *DirKeys) Destroy(subject string) error {
 	return syncDir(d.dir)
 }
 
-// writeDurably writes a file whole or not at all: a synced temporary file
-// renamed into place, then the directory synced.
+// writeDurably writes a new file whole or not at all: a synced temporary
+// file linked into place, then the directory synced. The link fails with
+// os.ErrExist when the file exists: a key is never replaced.
 func writeDurably(dir, path string, b []byte) error {
 	tmp, err := os.CreateTemp(dir, ".key-*")
 	if err != nil {
@@ -123,10 +134,13 @@ func writeDurably(dir, path string, b []byte) error {
 	}
 	err = errors.Join(err, tmp.Close())
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		err = os.Link(tmp.Name(), path)
+	}
+	if rerr := os.Remove(tmp.Name()); err == nil {
+		err = rerr
 	}
 	if err != nil {
-		return errors.Join(err, os.Remove(tmp.Name()))
+		return err
 	}
 	return syncDir(dir)
 }

@@ -61,10 +61,40 @@ type Config struct {
 	// ExpiryEvery is how often overdue applications are expired (default
 	// one minute; negative: never, for tests that drive Expirer themselves).
 	ExpiryEvery time.Duration
+	// Role is what this process does: RoleAll (default), RoleAPI or
+	// RoleProjector. Several processes of other roles share one log
+	// (EventStoreURL) and one Redis (RedisURL).
+	Role string
 	// ReconcileGrace is how long the reconciler leaves a placement
 	// unsettled before settling it (default one second; negative: no
 	// reconciler, for tests that drive it themselves).
 	ReconcileGrace time.Duration
+}
+
+// Roles of a process.
+const (
+	// RoleAll serves the API and runs the background work.
+	RoleAll = "all"
+	// RoleAPI serves commands and queries, and nothing in the background:
+	// several API processes scale the HTTP side.
+	RoleAPI = "api"
+	// RoleProjector runs the projections, the reconciler, expiry and the
+	// log's seals, and serves only the operations routes.
+	RoleProjector = "projector"
+)
+
+// role checks the configured role.
+func (cfg *Config) role() (string, error) {
+	switch cfg.Role {
+	case "", RoleAll:
+		return RoleAll, nil
+	case RoleAPI, RoleProjector:
+		if cfg.RedisURL == "" || cfg.EventStoreURL == "" {
+			return "", fmt.Errorf("role %s: processes of separate roles share one event store and one Redis: give both (--eventstore, --redis-url)", cfg.Role)
+		}
+		return cfg.Role, nil
+	}
+	return "", fmt.Errorf("role %q: must be all, api or projector", cfg.Role)
 }
 
 // App is a running Passerelle.
@@ -101,8 +131,12 @@ func Open(cfg Config) (*App, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	role, err := cfg.role()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Role = role
 	a := &App{cfg: cfg, log: cfg.Logger}
-	var err error
 	switch {
 	case cfg.EventStoreURL != "":
 		if cfg.OpenStore == nil {
@@ -206,6 +240,9 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("read the head of the log: %w", err)
 	}
 	ctx, a.cancel = context.WithCancel(ctx)
+	if a.cfg.Role == RoleAPI {
+		return nil // the projector processes do the rest
+	}
 	a.done = make(chan error, 1)
 	running := make(chan struct{})
 	go func() { a.done <- a.runner.Run(ctx, running) }()
@@ -276,6 +313,8 @@ func (a *App) Close() error {
 	a.once.Do(func() {
 		if a.cancel != nil {
 			a.cancel()
+		}
+		if a.done != nil {
 			if e := <-a.done; e != nil && !errors.Is(e, context.Canceled) {
 				err = e
 			}
@@ -296,6 +335,9 @@ func (a *App) Close() error {
 
 func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *history.API) http.Handler {
 	a.list = slices.Concat(cmds.Routes(), queries.Routes(), logQueries.Routes(), a.operations())
+	if a.cfg.Role == RoleProjector {
+		a.list = a.operations()
+	}
 	r := chi.NewRouter()
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, api.Errorf(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
@@ -309,8 +351,12 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *histo
 	if a.cfg.Verifier != nil {
 		h = authz.New(r, a.cfg.Verifier, a.Store, route.Rules(a.list))
 	}
-	if a.cfg.RateLimit > 0 {
-		h = ratelimit.New(a.cfg.RateLimit, a.cfg.RateBurst, nil).Middleware(h)
+	if a.cfg.RateLimit > 0 && a.cfg.Role != RoleProjector {
+		l := ratelimit.New(a.cfg.RateLimit, a.cfg.RateBurst, nil)
+		if a.mini == nil {
+			l.Shared(a.Redis) // every API process of a deployment shares each client's allowance
+		}
+		h = l.Middleware(h)
 	}
 	return middleware.RequestID(a.recoverer(securityHeaders(a.metrics.middleware(h))))
 }

@@ -3,11 +3,14 @@
 package ratelimit
 
 import (
+	"context"
 	"crypto/sha256"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"passerelle/internal/api"
 )
@@ -17,6 +20,9 @@ type Limiter struct {
 	rate  float64 // tokens per second
 	burst float64
 	now   func() time.Time
+
+	// rdb, when set, holds the allowances every process shares (Shared).
+	rdb redis.UniversalClient
 
 	mu      sync.Mutex
 	buckets map[[32]byte]*bucket
@@ -64,6 +70,19 @@ func (l *Limiter) take(client [32]byte) (bool, time.Duration) {
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 }
 
+// allow spends one request of client's allowance: the shared one when
+// there is one and Redis answers, else this process's.
+func (l *Limiter) allow(ctx context.Context, client [32]byte) (bool, time.Duration) {
+	if l.rdb != nil {
+		ctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		if ok, wait, err := l.takeShared(ctx, client); err == nil {
+			return ok, wait
+		}
+	}
+	return l.take(client)
+}
+
 // Middleware answers 429 with Retry-After to a client over its rate.
 func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +90,7 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		if id == "" {
 			id, _, _ = net.SplitHostPort(r.RemoteAddr)
 		}
-		if ok, wait := l.take(sha256.Sum256([]byte(id))); !ok {
+		if ok, wait := l.allow(r.Context(), sha256.Sum256([]byte(id))); !ok {
 			e := api.Errorf(http.StatusTooManyRequests, "rate_limited", "too many requests: retry later")
 			e.RetryAfter = max(wait, time.Second)
 			api.WriteError(w, r, e)

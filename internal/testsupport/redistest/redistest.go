@@ -10,6 +10,7 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -67,7 +68,7 @@ func realDB(t *testing.T, db int) Redis {
 	if db >= 0 {
 		opts.DB = db
 	}
-	lock, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("passerelle-test-redis-%d.lock", opts.DB)), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), fmt.Sprintf("passerelle-test-redis-%s-%d.lock", strings.ReplaceAll(opts.Addr, ":", "_"), opts.DB)), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
