@@ -63,7 +63,16 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
+	if n, ok := w.(ErrorNoter); ok {
+		n.NoteError(e.Code, e.Rule)
+	}
 	WriteJSON(w, e.Status, map[string]*Error{"error": e})
+}
+
+// ErrorNoter is a response writer that wants to know the code and the
+// business rule of the error it carries (the metrics).
+type ErrorNoter interface {
+	NoteError(code, rule string)
 }
 
 // DecodeJSON reads a strict JSON body into v: one object, no unknown field,

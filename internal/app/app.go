@@ -137,39 +137,8 @@ func Open(cfg Config) (*App, error) {
 	}
 	cfg.Role = role
 	a := &App{cfg: cfg, log: cfg.Logger}
-	switch {
-	case cfg.EventStoreURL != "":
-		if cfg.OpenStore == nil {
-			return nil, fmt.Errorf("event store %q: no adapter available", cfg.EventStoreURL)
-		}
-		a.Store, err = cfg.OpenStore(cfg.EventStoreURL)
-	default:
-		a.Store, err = embedded.Open(cfg.DataDir)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open event store: %w", err)
-	}
-	if cfg.RedisURL == "" {
-		// An empty in-process Redis: the projections rebuild every read
-		// model from the log at start.
-		a.mini = miniredis.NewMiniRedis()
-		if err := a.mini.StartAddr("127.0.0.1:0"); err != nil {
-			return nil, errors.Join(fmt.Errorf("start in-process redis: %w", err), a.Store.Close())
-		}
-		a.redis = a.mini.Addr()
-		a.Redis = redis.NewClient(&redis.Options{Addr: a.redis})
-	} else {
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return nil, errors.Join(fmt.Errorf("redis url: %w", err), a.Store.Close())
-		}
-		a.redis = opts.Addr
-		if opts.DialerRetries == 0 {
-			// an unreachable Redis is answered with 503 in a fraction of
-			// a second rather than after the client's five dials
-			opts.DialerRetries = 2
-		}
-		a.Redis = redis.NewClient(opts)
+	if err := a.connect(); err != nil {
+		return nil, err
 	}
 	places, err := refdata.Load()
 	if err != nil {
@@ -191,12 +160,12 @@ func Open(cfg Config) (*App, error) {
 				}
 			}}
 	}
-	a.Service = commands.NewService(a.Store, places).WithPersonalData(a.Cipher)
+	a.metrics = newMetrics(a)
+	a.Service = commands.NewService(countAppends(a.Store, &a.metrics.appended), places).WithPersonalData(a.Cipher)
 	a.Expirer = commands.NewExpirer(a.Service, func(ctx context.Context, now time.Time, limit int64) ([]string, error) {
 		return projections.DueApplications(ctx, a.Redis, now, limit)
 	}, cfg.Clock, a.log)
 	a.Reconciler = a.newReconciler()
-	a.metrics = newMetrics(a)
 	// nothing older than the log's head is served, even before Start
 	if err := a.runner.Hold(context.Background()); err != nil {
 		return nil, errors.Join(fmt.Errorf("read the head of the log: %w", err), a.Close())
@@ -205,6 +174,48 @@ func Open(cfg Config) (*App, error) {
 	queries.Floor = a.runner.Floor
 	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), queries, history.New(a.Store, a.Cipher))
 	return a, nil
+}
+
+// connect opens the event store and Redis (an in-process one when no
+// URL is given).
+func (a *App) connect() error {
+	cfg := a.cfg
+	var err error
+	switch {
+	case cfg.EventStoreURL != "":
+		if cfg.OpenStore == nil {
+			return fmt.Errorf("event store %q: no adapter available", cfg.EventStoreURL)
+		}
+		a.Store, err = cfg.OpenStore(cfg.EventStoreURL)
+	default:
+		a.Store, err = embedded.Open(cfg.DataDir)
+	}
+	if err != nil {
+		return fmt.Errorf("open event store: %w", err)
+	}
+	if cfg.RedisURL == "" {
+		// An empty in-process Redis: the projections rebuild every read
+		// model from the log at start.
+		a.mini = miniredis.NewMiniRedis()
+		if err := a.mini.StartAddr("127.0.0.1:0"); err != nil {
+			return errors.Join(fmt.Errorf("start in-process redis: %w", err), a.Store.Close())
+		}
+		a.redis = a.mini.Addr()
+		a.Redis = redis.NewClient(&redis.Options{Addr: a.redis})
+		return nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return errors.Join(fmt.Errorf("redis url: %w", err), a.Store.Close())
+	}
+	a.redis = opts.Addr
+	if opts.DialerRetries == 0 {
+		// an unreachable Redis is answered with 503 in a fraction of a
+		// second rather than after the client's five dials
+		opts.DialerRetries = 2
+	}
+	a.Redis = redis.NewClient(opts)
+	return nil
 }
 
 // newReconciler builds the reconciler, which keeps its snapshot in the

@@ -2,15 +2,19 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"passerelle/internal/auth"
 	"passerelle/projections"
 )
 
@@ -18,13 +22,17 @@ import (
 // several can run in one test process.
 type metrics struct {
 	reg      *prometheus.Registry
+	log      *slog.Logger
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	commands *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	appended atomic.Int64 // events the command layer appended
 }
 
 func newMetrics(a *App) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg: prometheus.NewRegistry(), log: a.log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "passerelle_http_requests_total", Help: "HTTP requests by route, method and status.",
 		}, []string{"route", "method", "status"}),
@@ -33,7 +41,18 @@ func newMetrics(a *App) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"route", "method"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.commands = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "passerelle_commands_total", Help: "Commands by route and outcome: accepted, refused (code: the business rule that refused it), invalid (bad input, unknown resource, not allowed) or failed.",
+	}, []string{"command", "outcome", "code"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "passerelle_command_duration_seconds", Help: "Command latency by route, answers of every outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, []string{"command"})
+	m.reg.MustRegister(m.requests, m.duration, m.commands, m.latency, newDomainCollector(a),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "passerelle_events_appended_total", Help: "Events the command layer of this process appended to the log.",
+	}, func() float64 { return float64(m.appended.Load()) }))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "passerelle_eventstore_head_position", Help: "Global position of the last event in the log.",
 	}, func() float64 {
@@ -69,6 +88,15 @@ func (m *metrics) handler() http.Handler { return promhttp.HandlerFor(m.reg, pro
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	code   string // the error's business rule, else its code, when the answer is an error
+}
+
+// NoteError implements api.ErrorNoter.
+func (s *statusRecorder) NoteError(code, rule string) {
+	s.code = code
+	if rule != "" {
+		s.code = rule
+	}
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -90,9 +118,12 @@ func (m *metrics) middleware(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		// the router fills a route context it finds in the request, which
-		// lets this outer middleware read the matched pattern afterwards
+		// lets this outer middleware read the matched pattern afterwards;
+		// authentication records the principal in the same way
 		rctx := chi.NewRouteContext()
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, rctx)))
+		ctx, who := auth.Observe(context.WithValue(r.Context(), chi.RouteCtxKey, rctx))
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		took := time.Since(start)
 		route := "unmatched"
 		if p := rctx.RoutePattern(); p != "" {
 			route = p
@@ -101,6 +132,32 @@ func (m *metrics) middleware(next http.Handler) http.Handler {
 			rec.status = http.StatusOK
 		}
 		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
-		m.duration.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		m.duration.WithLabelValues(route, r.Method).Observe(took.Seconds())
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && route != "unmatched" {
+			outcome, code := commandOutcome(rec.status, rec.code)
+			m.commands.WithLabelValues(route, outcome, code).Inc()
+			m.latency.WithLabelValues(route).Observe(took.Seconds())
+		}
+		role := who.Role
+		if role == "" {
+			role = "anonymous"
+		}
+		// never the path (it carries ids) nor anything of the body
+		m.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", route),
+			slog.Int("status", rec.status), slog.Duration("duration", took), slog.String("actor_role", role),
+			slog.String("request_id", middleware.GetReqID(r.Context())))
 	})
+}
+
+// commandOutcome classifies a command's answer.
+func commandOutcome(status int, code string) (outcome, rule string) {
+	switch {
+	case status < 300:
+		return "accepted", ""
+	case status == http.StatusConflict || status == http.StatusUnprocessableEntity:
+		return "refused", code
+	case status < 500:
+		return "invalid", ""
+	}
+	return "failed", ""
 }

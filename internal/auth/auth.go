@@ -147,9 +147,22 @@ func LoadOrCreateKey(dir string) ([]byte, error) {
 
 type ctxKey struct{}
 
-// With returns ctx carrying p.
+// With returns ctx carrying p, and records p where Observe asked.
 func With(ctx context.Context, p Principal) context.Context {
+	if seen, ok := ctx.Value(observeKey{}).(*Principal); ok {
+		*seen = p
+	}
 	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+type observeKey struct{}
+
+// Observe returns ctx with a place where the principal authenticated
+// further down the request is recorded: for middleware that runs before
+// authentication and reports after it (the request log).
+func Observe(ctx context.Context) (context.Context, *Principal) {
+	seen := &Principal{}
+	return context.WithValue(ctx, observeKey{}, seen), seen
 }
 
 // From returns the request's principal, if authenticated.
