@@ -74,7 +74,7 @@ func (a *API) Routes() []route.Route {
 			Query: []string{"min_position"},
 			Allow: authz.AnyOf(bo, authz.Pupil(authz.ApplicationPupil), authz.Guardian(authz.ApplicationPupil),
 				authz.School(authz.ApplicationSchool), authz.Employer(authz.ApplicationEmployer)),
-			Handler: a.query(projections.PlacementsName, byID[projections.ApplicationDoc]("application", projections.ApplicationDocKey))},
+			Handler: a.query(projections.PlacementsName, a.application)},
 		{Method: get, Pattern: "/v1/conventions/{id}", Status: http.StatusOK, Summary: "Get a convention",
 			Query: []string{"min_position"},
 			Allow: authz.AnyOf(bo, authz.Pupil(authz.ConventionPupil), authz.Guardian(authz.ConventionPupil),
