@@ -300,6 +300,23 @@ type ConventionDrafted struct {
 	DailyHours    *DailyHours `json:"daily_hours,omitempty"`
 	RequiredRoles []Role      `json:"required_roles"`
 	DocumentHash  string      `json:"document_hash"`
+	// The pupil and their guardians as the document names them (empty in
+	// conventions drafted before it did). ClassName is no more personal
+	// than in the registration; the names and contacts are sealed with
+	// the pupil's key (ConventionPersonal).
+	ClassName      string     `json:"class_name,omitempty"`
+	PupilFirstName string     `json:"pupil_first_name,omitempty"`
+	PupilLastName  string     `json:"pupil_last_name,omitempty"`
+	Guardians      []Guardian `json:"guardians,omitempty"`
+	Sealed         *Sealed    `json:"sealed,omitempty"`
+	Erased         bool       `json:"erased,omitempty"`
+}
+
+// ConventionPersonal is the personal part of a drafted convention.
+type ConventionPersonal struct {
+	PupilFirstName string     `json:"pupil_first_name"`
+	PupilLastName  string     `json:"pupil_last_name"`
+	Guardians      []Guardian `json:"guardians"`
 }
 
 // Person is a named contact on a convention (tutor, referent teacher).

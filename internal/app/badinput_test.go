@@ -261,6 +261,7 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		"GET /v1/offers/{id}":                 "/v1/offers/" + f.offer,
 		"GET /v1/applications/{id}":           "/v1/applications/" + f.submitted,
 		"GET /v1/conventions/{id}":            "/v1/conventions/" + f.convention,
+		"GET /v1/conventions/{id}/document":   "/v1/conventions/" + f.convention + "/document",
 		"GET /v1/pupils/{id}/applications":    "/v1/pupils/" + f.pupilFree + "/applications",
 		"GET /v1/employers/{id}/applications": "/v1/employers/" + f.employer + "/applications",
 		"GET /v1/stats/offers":                "/v1/stats/offers",

@@ -152,6 +152,7 @@ func rows(w world) []row {
 		{route: "GET /v1/stats/placements", path: "/v1/stats/placements", allow: map[string]string{auth.Backoffice: anyone, auth.Statistician: anyone, auth.School: anyone}},
 		{route: "GET /v1/applications/{id}", path: a, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own, auth.Employer: own})},
 		{route: "GET /v1/conventions/{id}", path: c, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own, auth.Employer: own})},
+		{route: "GET /v1/conventions/{id}/document", path: c + "/document", allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own, auth.Employer: own})},
 		{route: "GET /v1/pupils/{id}/applications", path: "/v1/pupils/" + w.pupilA + "/applications", allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own})},
 		{route: "GET /v1/pupils/{id}", path: "/v1/pupils/" + w.pupilA, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own})},
 		{route: "POST /v1/pupils/{id}/forget", path: "/v1/pupils/" + w.pupilA + "/forget", allow: bo(map[string]string{})},
