@@ -33,7 +33,7 @@ func ApplicationStream(id string) string { return "application-" + id }
 func ConventionStream(id string) string { return "convention-" + id }
 
 // Categories are the stream categories holding domain events.
-var Categories = []string{"employer", "school", "pupil", "offer", "application", "convention"}
+var Categories = []string{"employer", "school", "pupil", "offer", "application", "convention", "operator"}
 
 // EmployerRegistered records a new employer, checked against the reference data.
 type EmployerRegistered struct {
@@ -478,6 +478,7 @@ func init() {
 		func() Event { return &ConventionCancelled{} },
 		func() Event { return &PupilForgotten{} },
 		func() Event { return &TargetSet{} },
+		func() Event { return &OperatorEmployersLinked{} },
 	)
 }
 

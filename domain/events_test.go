@@ -62,6 +62,7 @@ func sampleEvents() []domain.Event {
 		&domain.ConventionSignatureAdded{ConventionID: "c1", Role: domain.RoleGuardian, SignerName: "Sophie Martin", DocumentHash: hash, SignedAt: at},
 		&domain.ConventionSigned{ConventionID: "c1", DocumentHash: hash},
 		&domain.ConventionCancelled{ConventionID: "c1", Reason: "fermeture"},
+		&domain.OperatorEmployersLinked{OperatorID: "op-1", EmployerIDs: []string{"e1", "e2"}},
 	}
 }
 

@@ -46,8 +46,11 @@ func build(t *testing.T, store eventstore.Store) world {
 		return r.ID
 	}
 	w := world{uaiA: "0941234A", uaiB: "0751234B"}
-	w.empA = must(svc.RegisterEmployer(ctx, meta("backoffice", "bo"), domain.RegisterEmployerInput{Name: "A", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "a"}))
+	// operator A registered employer A; the back office linked operator B
+	// to employer B: each operator acts for its tenant's employer only
+	w.empA = must(svc.RegisterEmployer(ctx, meta("operator", "op-A"), domain.RegisterEmployerInput{Name: "A", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "a"}))
 	w.empB = must(svc.RegisterEmployer(ctx, meta("backoffice", "bo"), domain.RegisterEmployerInput{Name: "B", SIRET: "73282932000074", Kind: "public", CommuneCode: "75056", Address: "b"}))
+	must(svc.LinkOperator(ctx, meta("backoffice", "bo"), "op-B", []string{w.empB}))
 	for _, uai := range []string{w.uaiA, w.uaiB} {
 		must(svc.RegisterSchool(ctx, meta("backoffice", "bo"), domain.RegisterSchoolInput{UAI: uai, Name: uai, Kind: "college", CommuneCode: "94028", EducationPriority: "none"}))
 	}
@@ -126,10 +129,13 @@ func rows(w world) []row {
 		{route: "POST /v1/employers", path: "/v1/employers", allow: bo(map[string]string{auth.Operator: anyone})},
 		{route: "POST /v1/schools", path: "/v1/schools", allow: bo(map[string]string{})},
 		{route: "POST /v1/pupils", path: "/v1/pupils", body: map[string]any{"school_uai": w.uaiA}, allow: bo(map[string]string{auth.School: own})},
-		{route: "POST /v1/offers", path: "/v1/offers", body: map[string]any{"employer_id": w.empA}, allow: bo(map[string]string{auth.Employer: own, auth.Operator: anyone})},
+		{route: "POST /v1/offers", path: "/v1/offers", body: map[string]any{"employer_id": w.empA}, allow: bo(map[string]string{auth.Employer: own, auth.Operator: own})},
+		{route: "POST /v1/offers", path: "/v1/offers", body: map[string]any{"employer_id": w.empB}, allow: bo(map[string]string{auth.Employer: "B", auth.Operator: "B"})},
+		{route: "POST /v1/offers", path: "/v1/offers", body: map[string]any{"employer_id": "00000000-0000-4000-8000-000000000000"}, allow: bo(map[string]string{})},
+		{route: "POST /v1/operators/{id}/employers", path: "/v1/operators/op-A/employers", body: map[string]any{"employer_ids": []string{w.empB}}, allow: bo(map[string]string{})},
 		{route: "POST /v1/offers/{id}/withdraw", path: o + "/withdraw", allow: bo(map[string]string{auth.Employer: own, auth.Operator: own})},
 		{route: "POST /v1/offers/{id}/amend", path: o + "/amend", allow: bo(map[string]string{auth.Employer: own, auth.Operator: own})},
-		{route: "POST /v1/offers/{id}/reopen", path: "/v1/offers/" + w.offerB + "/reopen", allow: bo(map[string]string{auth.Employer: "B"})},
+		{route: "POST /v1/offers/{id}/reopen", path: "/v1/offers/" + w.offerB + "/reopen", allow: bo(map[string]string{auth.Employer: "B", auth.Operator: "B"})},
 		{route: "POST /v1/offers/{id}/applications", path: o + "/applications", body: map[string]any{"pupil_id": w.pupilA}, allow: bo(map[string]string{auth.Pupil: own})},
 		{route: "POST /v1/applications/{id}/read", path: a + "/read", allow: bo(map[string]string{auth.Employer: own})},
 		{route: "POST /v1/applications/{id}/accept", path: a + "/accept", allow: bo(map[string]string{auth.Employer: own})},

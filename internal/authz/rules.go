@@ -118,10 +118,26 @@ func School(o Owner) Rule { return owns(auth.School, o) }
 // Employer lets in the employer o names.
 func Employer(o Owner) Rule { return owns(auth.Employer, o) }
 
-// OfferOwner lets in the employer of the offer {id}, or the operator who
-// posted it.
+// Operator lets in an operator acting for the employer o names: one the
+// operator registered, or one the back office linked it to
+// (POST /v1/operators/{id}/employers).
+func Operator(o Owner) Rule {
+	return Rule{allow: func(r *request) (bool, error) {
+		if r.p.Role != auth.Operator {
+			return false, nil
+		}
+		id, err := o.find(r)
+		if err != nil || id == "" {
+			return false, err
+		}
+		return actsFor(r, id)
+	}}
+}
+
+// OfferOwner lets in the employer of the offer {id}, or an operator acting
+// for that employer.
 var OfferOwner = Rule{allow: func(r *request) (bool, error) {
-	o, actor, found, err := first[*domain.OfferPosted](r, domain.OfferStream)
+	o, _, found, err := first[*domain.OfferPosted](r, domain.OfferStream)
 	if err != nil || !found || o.OfferID == "" || r.p.Subject == "" {
 		return false, err
 	}
@@ -129,7 +145,7 @@ var OfferOwner = Rule{allow: func(r *request) (bool, error) {
 	case auth.Employer:
 		return o.EmployerID == r.p.Subject, nil
 	case auth.Operator:
-		return actor.Role == auth.Operator && actor.Subject == r.p.Subject, nil
+		return actsFor(r, o.EmployerID)
 	}
 	return false, nil
 }}
