@@ -151,8 +151,11 @@ func rows(w world) []row {
 		sign("pupil", auth.Pupil),
 		sign("guardian", auth.Guardian),
 		sign("second_guardian", auth.Guardian),
-		{route: "GET /v1/offers", path: "/v1/offers", allow: users()},
-		{route: "GET /v1/offers/{id}", path: o, allow: users()},
+		{route: "GET /v1/offers", path: "/v1/offers", public: true},
+		{route: "GET /v1/offers", path: "/v1/offers?grade=3e&for_pupil=", allow: bo(map[string]string{})},
+		{route: "GET /v1/offers", path: "/v1/offers?for_pupil=" + w.pupilA, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own})},
+		{route: "GET /v1/offers", path: "/v1/offers?for_pupil=00000000-0000-4000-8000-000000000000", allow: bo(map[string]string{})},
+		{route: "GET /v1/offers/{id}", path: o, public: true},
 		{route: "GET /v1/stats/offers", path: "/v1/stats/offers", allow: users(auth.Statistician)},
 		{route: "GET /v1/stats/stream", path: "/v1/stats/stream", allow: users(auth.Statistician)},
 		{route: "GET /v1/stats/placements", path: "/v1/stats/placements", allow: map[string]string{auth.Backoffice: anyone, auth.Statistician: anyone, auth.School: anyone}},
@@ -212,10 +215,15 @@ func TestAuthorizationTable(t *testing.T) {
 			if code := call(r, "", ""); code != http.StatusNoContent {
 				t.Errorf("%s without a token: %d, want 204", r.route, code)
 			}
+			for _, role := range auth.Roles {
+				if code := call(r, role, w.subject(role, false)); code != http.StatusNoContent {
+					t.Errorf("%s as %s: %d, want 204", r.path, role, code)
+				}
+			}
 			continue
 		}
 		if code := call(r, "", ""); code != http.StatusUnauthorized {
-			t.Errorf("%s without a token: %d, want 401", r.route, code)
+			t.Errorf("%s %s without a token: %d, want 401", r.route, r.path, code)
 		}
 		for _, role := range auth.Roles {
 			for _, side := range []string{"A", "B"} {
@@ -233,7 +241,7 @@ func TestAuthorizationTable(t *testing.T) {
 					}
 				}
 				if code := call(r, role, w.subject(role, side == "A")); code != want {
-					t.Errorf("%s %v as %s of tenant %s: %d, want %d", r.route, r.body, role, side, code, want)
+					t.Errorf("%s %s %v as %s of tenant %s: %d, want %d", r.route, r.path, r.body, role, side, code, want)
 				}
 			}
 		}
