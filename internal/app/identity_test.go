@@ -98,11 +98,15 @@ func employerRows() []employerRow {
 // contact in the convention's document, and nothing of the pupil still
 // waiting; another employer is refused every route of that placement.
 func TestEmployerSeesIdentityOnlyWhenHosting(t *testing.T) {
+	redistest.EachRedis(t, testEmployerSeesIdentityOnlyWhenHosting)
+}
+
+func testEmployerSeesIdentityOnlyWhenHosting(t *testing.T, rd redistest.Redis) {
 	issuer, err := auth.NewHMAC([]byte(strings.Repeat("i", 32)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL, Verifier: issuer, SealEvery: -1, ExpiryEvery: -1})
+	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: rd.URL, Verifier: issuer, SealEvery: -1, ExpiryEvery: -1})
 	c.Token = func(role, subject string) string {
 		tok, err := issuer.Issue(auth.Principal{Role: role, Subject: subject}, time.Hour)
 		if err != nil {
@@ -243,8 +247,13 @@ func TestEmployerSeesIdentityOnlyWhenHosting(t *testing.T) {
 		}
 	}
 
-	// Forgotten: the document keeps no name, even for its host.
+	// Forgotten: the document keeps no name, even for its host, and the
+	// read models never held one.
 	bo.Must(200, "POST", "/v1/pupils/"+w.pupilHosted+"/forget", nil)
+	caughtUp()
+	if found := reveals(string(redisDump(t, rd.Client(t))), []string{hosted.first, hosted.last, hosted.guardian, hosted.email, hosted.phone, hosted.birth}); len(found) > 0 {
+		t.Errorf("Redis holds %v of a forgotten pupil", found)
+	}
 	doc := asA.Do("GET", "/v1/conventions/"+w.conv+"/document", nil)
 	if doc.Status != 200 || doc.Body["personal_data_erased"] != true {
 		t.Fatalf("the document of a forgotten pupil: %d %s", doc.Status, doc.Raw)
