@@ -42,8 +42,8 @@ func (a *API) Routes() []route.Route {
 	return slices.Concat(a.registrationRoutes(), a.offerRoutes(), a.applicationRoutes(), a.conventionRoutes(), a.targetRoutes())
 }
 
-// registrationRoutes register employers, schools and pupils, and forget a
-// pupil.
+// registrationRoutes register employers, schools and pupils, forget a
+// pupil, and link operators to employers.
 func (a *API) registrationRoutes() []route.Route {
 	const post = http.MethodPost
 	bo := authz.Backoffice
@@ -66,6 +66,11 @@ func (a *API) registrationRoutes() []route.Route {
 		command(a, route.Route{Method: post, Pattern: "/v1/pupils/{id}/forget", Status: http.StatusOK, Summary: "Forget a pupil",
 			OptionalBody: true, Allow: bo},
 			noBody(a.svc.Forget)),
+		command(a, route.Route{Method: post, Pattern: "/v1/operators/{id}/employers", Status: http.StatusOK, Summary: "Let an operator act for employers",
+			Allow: bo},
+			func(ctx context.Context, m Meta, id string, in linkEmployersBody) (Result, error) {
+				return a.svc.LinkOperator(ctx, m, id, in.EmployerIDs)
+			}),
 	}
 }
 
@@ -75,7 +80,7 @@ func (a *API) offerRoutes() []route.Route {
 	bo := authz.Backoffice
 	return []route.Route{
 		command(a, route.Route{Method: post, Pattern: "/v1/offers", Status: http.StatusCreated, Summary: "Post an offer",
-			Allow: authz.AnyOf(bo, authz.Employer(authz.Field("employer_id")), authz.Roles(auth.Operator))},
+			Allow: authz.AnyOf(bo, authz.Employer(authz.Field("employer_id")), authz.Operator(authz.Field("employer_id")))},
 			a.postOffer),
 		command(a, route.Route{Method: post, Pattern: "/v1/offers/{id}/amend", Status: http.StatusOK, Summary: "Amend an offer",
 			Allow: authz.AnyOf(bo, authz.OfferOwner)},
@@ -269,6 +274,9 @@ type (
 		Role         string `json:"role"`
 		SignerName   string `json:"signer_name"`
 		DocumentHash string `json:"document_hash"`
+	}
+	linkEmployersBody struct {
+		EmployerIDs []string `json:"employer_ids"`
 	}
 	targetBody struct {
 		Scope  string `json:"scope"`

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -186,7 +187,10 @@ func DraftConvention(id string, in DraftInput) []Event {
 		d.SchoolName = in.School.Registered.Name
 	}
 	if in.Pupil != nil {
-		d.GuardianCount = in.Pupil.Registered.GuardianCount
+		reg := in.Pupil.Registered
+		d.GuardianCount, d.ClassName = reg.GuardianCount, reg.ClassName
+		// the parties' names: the host learns whom it hosts from the document
+		d.PupilFirstName, d.PupilLastName, d.Guardians = reg.FirstName, reg.LastName, slices.Clone(reg.Guardians)
 	}
 	d.DocumentHash = DocumentHash(ConventionTerms{Drafted: d})
 	return []Event{&d}

@@ -97,6 +97,9 @@ func TestDraftConvention(t *testing.T) {
 		DailyHours:    &domain.DailyHours{Start: "09:00", End: "16:00", LunchBreakMinutes: 60},
 		RequiredRoles: []domain.Role{domain.RoleEmployer, domain.RoleSchoolHead, domain.RolePupil, domain.RoleGuardian},
 		DocumentHash:  ev.DocumentHash,
+		// the document names the pupil and the guardians
+		ClassName: "3eB", PupilFirstName: "Léa", PupilLastName: "Martin",
+		Guardians: []domain.Guardian{{Name: "Sophie Martin", Email: "sophie.martin@example.fr", Phone: "06 12 34 56 78"}},
 	}
 	if !reflect.DeepEqual(*ev, want) {
 		t.Fatalf("event = %+v\nwant    %+v", *ev, want)

@@ -33,7 +33,7 @@ func ApplicationStream(id string) string { return "application-" + id }
 func ConventionStream(id string) string { return "convention-" + id }
 
 // Categories are the stream categories holding domain events.
-var Categories = []string{"employer", "school", "pupil", "offer", "application", "convention"}
+var Categories = []string{"employer", "school", "pupil", "offer", "application", "convention", "operator"}
 
 // EmployerRegistered records a new employer, checked against the reference data.
 type EmployerRegistered struct {
@@ -306,6 +306,23 @@ type ConventionDrafted struct {
 	DailyHours    *DailyHours `json:"daily_hours,omitempty"`
 	RequiredRoles []Role      `json:"required_roles"`
 	DocumentHash  string      `json:"document_hash"`
+	// The pupil and their guardians as the document names them (empty in
+	// conventions drafted before it did). ClassName is no more personal
+	// than in the registration; the names and contacts are sealed with
+	// the pupil's key (ConventionPersonal).
+	ClassName      string     `json:"class_name,omitempty"`
+	PupilFirstName string     `json:"pupil_first_name,omitempty"`
+	PupilLastName  string     `json:"pupil_last_name,omitempty"`
+	Guardians      []Guardian `json:"guardians,omitempty"`
+	Sealed         *Sealed    `json:"sealed,omitempty"`
+	Erased         bool       `json:"erased,omitempty"`
+}
+
+// ConventionPersonal is the personal part of a drafted convention.
+type ConventionPersonal struct {
+	PupilFirstName string     `json:"pupil_first_name"`
+	PupilLastName  string     `json:"pupil_last_name"`
+	Guardians      []Guardian `json:"guardians"`
 }
 
 // Person is a named contact on a convention (tutor, referent teacher).
@@ -471,6 +488,7 @@ func init() {
 		func() Event { return &PupilForgotten{} },
 		func() Event { return &TargetSet{} },
 		func() Event { return &ApplicationOfferWithdrawn{} },
+		func() Event { return &OperatorEmployersLinked{} },
 	)
 }
 

@@ -55,12 +55,15 @@ func sampleEvents() []domain.Event {
 		&domain.PupilWeeksReleased{PupilID: "p1", ApplicationID: "a1"},
 		&domain.ConventionDrafted{ConventionID: "c1", ApplicationID: "a1", OfferID: "o1", EmployerID: "e1", EmployerName: "Boulangerie Martin", EmployerSIRET: "73282932000074",
 			PupilID: "p1", SchoolUAI: "0941234A", SchoolName: "Collège Louis Pasteur", GuardianCount: 2, Weeks: []string{week25}, StartDate: "2026-06-15", EndDate: "2026-06-19",
-			OfferTitle: "Fournil", Description: "Pain", Address: "12 rue", CommuneCode: "94028", DailyHours: hours, RequiredRoles: domain.RequiredRoles, DocumentHash: hash},
+			OfferTitle: "Fournil", Description: "Pain", Address: "12 rue", CommuneCode: "94028", DailyHours: hours, RequiredRoles: domain.RequiredRoles, DocumentHash: hash,
+			ClassName: "3eB", PupilFirstName: "Léa", PupilLastName: "Martin", Guardians: []domain.Guardian{{Name: "Sophie Martin", Email: "s@example.fr", Phone: "0612345678"}},
+			Sealed: sealed, Erased: true},
 		&domain.ConventionCompleted{ConventionID: "c1", Party: "school", Tutor: tutor, Activities: "Vente", ReferentTeacher: &domain.Person{Name: "Claire Petit", Email: "c@ac-creteil.fr", Phone: "0102030405"},
 			BothGuardians: true, RequiredRoles: append(slices.Clone(domain.RequiredRoles), domain.RoleSecondGuardian), DocumentHash: other},
 		&domain.ConventionSignatureAdded{ConventionID: "c1", Role: domain.RoleGuardian, SignerName: "Sophie Martin", DocumentHash: hash, SignedAt: at},
 		&domain.ConventionSigned{ConventionID: "c1", DocumentHash: hash},
 		&domain.ConventionCancelled{ConventionID: "c1", Reason: "fermeture"},
+		&domain.OperatorEmployersLinked{OperatorID: "op-1", EmployerIDs: []string{"e1", "e2"}},
 	}
 }
 

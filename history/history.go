@@ -1,7 +1,8 @@
 // Package history serves the queries answered from the event log itself
 // rather than from the read models: a placement's audit trail as it stood
-// at any point, and a pupil's registration with its personal data opened
-// from its seal (personal data lives only in the log). These are the only
+// at any point, a pupil's registration and a convention's document with
+// their personal data opened from its seal (personal data lives only in
+// the log). These are the only
 // query routes that read the log; every other query is package readapi's.
 package history
 
@@ -43,5 +44,10 @@ func (a *API) Routes() []route.Route {
 			Query:   []string{"min_position"},
 			Allow:   authz.AnyOf(authz.Backoffice, authz.Pupil(authz.Param("id")), authz.Guardian(authz.Param("id")), authz.School(authz.PupilSchool)),
 			Handler: http.HandlerFunc(a.pupilProfile)},
+		{Method: http.MethodGet, Pattern: "/v1/conventions/{id}/document", Status: http.StatusOK, Summary: "A convention's document, with the parties' names",
+			Query: []string{"min_position"},
+			Allow: authz.AnyOf(authz.Backoffice, authz.Employer(authz.ConventionEmployer), authz.School(authz.ConventionSchool),
+				authz.Pupil(authz.ConventionPupil), authz.Guardian(authz.ConventionPupil)),
+			Handler: http.HandlerFunc(a.conventionDocument)},
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"passerelle/domain"
 	"passerelle/internal/api"
+	"passerelle/internal/auth"
 	"passerelle/projections"
 )
 
@@ -21,6 +22,28 @@ func (a *API) pupilApplications(ctx context.Context, r *http.Request, m model) (
 		return nil, err
 	}
 	return a.applicationList(ctx, r, m, projections.PupilApplicationsKey(id), nil)
+}
+
+// application serves one application. To its employer it is anonymous
+// until accepted, as in the inbox: no school.
+func (a *API) application(ctx context.Context, r *http.Request, m model) (any, error) {
+	d, err := byID[projections.ApplicationDoc]("application", projections.ApplicationDocKey)(ctx, r, m)
+	if err != nil {
+		return nil, err
+	}
+	doc := d.(projections.ApplicationDoc)
+	if p, ok := auth.From(ctx); ok && p.Role == auth.Employer {
+		anonymous(&doc)
+	}
+	return doc, nil
+}
+
+// anonymous hides from an employer what would identify the pupil of an
+// application it has not accepted.
+func anonymous(d *projections.ApplicationDoc) {
+	if !d.Accepted {
+		d.SchoolUAI = ""
+	}
 }
 
 // employerApplications is the employer's inbox, newest first. Items carry
@@ -50,9 +73,7 @@ func (a *API) employerApplications(ctx context.Context, r *http.Request, m model
 		return nil, api.Invalid("status", "must be one of submitted, read, accepted, rejected, withdrawn, confirmed, cancelled, expired, offer_withdrawn")
 	}
 	keep := func(d *projections.ApplicationDoc) bool {
-		if !d.Accepted {
-			d.SchoolUAI = "" // anonymous until the employer accepts
-		}
+		anonymous(d)
 		return (offerID == "" || d.OfferID == offerID) && (status == "" || d.Status == status)
 	}
 	return a.applicationList(ctx, r, m, projections.EmployerApplicationsKey(id), keep)

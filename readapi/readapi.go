@@ -60,12 +60,15 @@ func (a *API) Routes() []route.Route {
 	bo := authz.Backoffice
 	pupilsOwn := authz.AnyOf(bo, authz.Pupil(authz.Param("id")), authz.Guardian(authz.Param("id")), authz.School(authz.PupilSchool))
 	schoolsOwn := authz.AnyOf(bo, authz.School(authz.Param("uai")))
+	// offers are public, but which ones a pupil may take is the pupil's
+	forPupil := authz.AnyOf(bo, authz.Pupil(authz.Query("for_pupil")), authz.Guardian(authz.Query("for_pupil")),
+		authz.School(authz.SchoolOf(authz.Query("for_pupil"))))
 	return []route.Route{
 		{Method: get, Pattern: "/v1/offers", Status: http.StatusOK, Summary: "Search offers",
 			Query:       []string{"grade", "sector", "department", "commune", "week", "near", "radius_km", "available", "q", "for_pupil", "page", "per_page", "min_position"},
-			StrictQuery: true, Allow: authz.Users(), Handler: a.query(projections.OffersName, a.searchOffers)},
+			StrictQuery: true, Allow: authz.Public.Unless("for_pupil", forPupil), Handler: a.query(projections.OffersName, a.searchOffers)},
 		{Method: get, Pattern: "/v1/offers/{id}", Status: http.StatusOK, Summary: "Get an offer",
-			Query: []string{"min_position"}, Allow: authz.Users(), Handler: a.query(projections.OffersName, byID[projections.OfferDoc]("offer", projections.OfferDocKey))},
+			Query: []string{"min_position"}, Allow: authz.Public, Handler: a.query(projections.OffersName, byID[projections.OfferDoc]("offer", projections.OfferDocKey))},
 		{Method: get, Pattern: "/v1/stats/offers", Status: http.StatusOK, Summary: "Offer statistics",
 			Query: []string{"min_position"}, Allow: authz.Users(auth.Statistician), Handler: a.query(projections.StatsName, a.offerStats)},
 		{Method: get, Pattern: "/v1/stats/stream", Status: http.StatusOK, Summary: "Offer statistics as Server-Sent Events",
@@ -74,7 +77,7 @@ func (a *API) Routes() []route.Route {
 			Query: []string{"min_position"},
 			Allow: authz.AnyOf(bo, authz.Pupil(authz.ApplicationPupil), authz.Guardian(authz.ApplicationPupil),
 				authz.School(authz.ApplicationSchool), authz.Employer(authz.ApplicationEmployer)),
-			Handler: a.query(projections.PlacementsName, byID[projections.ApplicationDoc]("application", projections.ApplicationDocKey))},
+			Handler: a.query(projections.PlacementsName, a.application)},
 		{Method: get, Pattern: "/v1/conventions/{id}", Status: http.StatusOK, Summary: "Get a convention",
 			Query: []string{"min_position"},
 			Allow: authz.AnyOf(bo, authz.Pupil(authz.ConventionPupil), authz.Guardian(authz.ConventionPupil),

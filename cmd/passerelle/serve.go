@@ -25,6 +25,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	rateLimit := fs.Float64("rate-limit", 50, "requests per second allowed to each client (token, or address without one); 0: no limit")
 	rateBurst := fs.Int("rate-burst", 100, "burst of requests allowed above --rate-limit")
 	role := fs.String("role", "all", "what this process does: all; api (commands and queries, several processes may serve one log); projector (projections, reconciler, expiry, seals: one or more beside the API processes). api and projector need --eventstore and --redis-url, and every process the same personal-data keys (--data-dir on shared storage)")
+	publicRate := fs.Float64("public-rate-limit", 20, "requests per second allowed to each client address on the routes open without a token (offer search, an offer's page), token or not; 0: no limit")
+	publicBurst := fs.Int("public-rate-burst", 100, "burst of requests allowed above --public-rate-limit")
 	keyHex := fs.String("token-key", "", "token signing key in hex (at least 32 bytes); empty: a key generated into --data-dir on first start")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
@@ -37,7 +39,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	slog.SetDefault(log)
 
 	cfg := app.Config{DataDir: *dataDir, RedisURL: *redisURL, EventStoreURL: *esURL, Logger: log, OpenStore: openStore,
-		RateLimit: *rateLimit, RateBurst: *rateBurst, Role: *role}
+		RateLimit: *rateLimit, RateBurst: *rateBurst, PublicRateLimit: *publicRate, PublicRateBurst: *publicBurst, Role: *role}
 	if *authOn {
 		key, err := tokenKey(*keyHex, *dataDir)
 		if err != nil {

@@ -183,6 +183,15 @@ func (c *Cipher) Seal(e domain.Event) (domain.Event, error) {
 		out := *ev
 		out.Sealed, out.Motivation = s, ""
 		return &out, nil
+	case *domain.ConventionDrafted:
+		p := domain.ConventionPersonal{PupilFirstName: ev.PupilFirstName, PupilLastName: ev.PupilLastName, Guardians: ev.Guardians}
+		s, err := c.seal(ev.PupilID, p)
+		if err != nil {
+			return nil, err
+		}
+		out := *ev
+		out.Sealed, out.PupilFirstName, out.PupilLastName, out.Guardians = s, "", "", nil
+		return &out, nil
 	}
 	return e, nil
 }
@@ -211,6 +220,17 @@ func (c *Cipher) Open(e domain.Event) error {
 			return err
 		}
 		ev.Erased, ev.Sealed = erased, nil
+	case *domain.ConventionDrafted:
+		if ev.Sealed == nil {
+			return nil
+		}
+		var p domain.ConventionPersonal
+		erased, err := c.open(ev.Sealed, &p)
+		if err != nil {
+			return err
+		}
+		ev.PupilFirstName, ev.PupilLastName, ev.Guardians, ev.Erased = p.PupilFirstName, p.PupilLastName, p.Guardians, erased
+		ev.Sealed = nil
 	}
 	return nil
 }

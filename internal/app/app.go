@@ -55,6 +55,11 @@ type Config struct {
 	// token, or address without one), with bursts of RateBurst; 0: no limit.
 	RateLimit float64
 	RateBurst int
+	// PublicRateLimit is the requests per second allowed to each client
+	// address on the routes open to the public (offer search, an offer's
+	// page), token or not, with bursts of PublicRateBurst; 0: no limit.
+	PublicRateLimit float64
+	PublicRateBurst int
 	// SealEvery is how often the log is sealed (package chain; default one
 	// minute; negative: never).
 	SealEvery time.Duration
@@ -348,6 +353,17 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *histo
 	a.list = slices.Concat(cmds.Routes(), queries.Routes(), logQueries.Routes(), a.operations())
 	if a.cfg.Role == RoleProjector {
 		a.list = a.operations()
+	}
+	if a.cfg.PublicRateLimit > 0 {
+		perAddress := ratelimit.New(a.cfg.PublicRateLimit, a.cfg.PublicRateBurst, nil)
+		if a.mini == nil {
+			perAddress.Shared(a.Redis)
+		}
+		for i, rt := range a.list {
+			if rt.Allow.IsPublic() {
+				a.list[i].Handler = perAddress.PerAddress(rt.Handler)
+			}
+		}
 	}
 	r := chi.NewRouter()
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

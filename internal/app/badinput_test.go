@@ -254,6 +254,7 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		"POST /v1/conventions/{id}/signatures": "/v1/conventions/" + f.convention + "/signatures",
 		"POST /v1/pupils/{id}/forget":          "/v1/pupils/" + neverCreated + "/forget",
 		"POST /v1/targets":                     "/v1/targets",
+		"POST /v1/operators/{id}/employers":    "/v1/operators/op-bad/employers",
 	}
 	// Every query, at a resource that exists.
 	queryTargets := map[string]string{
@@ -261,6 +262,7 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		"GET /v1/offers/{id}":                 "/v1/offers/" + f.offer,
 		"GET /v1/applications/{id}":           "/v1/applications/" + f.submitted,
 		"GET /v1/conventions/{id}":            "/v1/conventions/" + f.convention,
+		"GET /v1/conventions/{id}/document":   "/v1/conventions/" + f.convention + "/document",
 		"GET /v1/pupils/{id}/applications":    "/v1/pupils/" + f.pupilFree + "/applications",
 		"GET /v1/employers/{id}/applications": "/v1/employers/" + f.employer + "/applications",
 		"GET /v1/stats/offers":                "/v1/stats/offers",
@@ -678,6 +680,15 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		rule(r, "unknown metric", "POST", "/v1/targets", with(target, "metric", "smiles"), "metric"),
 		rule(r, "negative target", "POST", "/v1/targets", with(target, "target", -1), "target"),
 		rule(r, "a code with the scope all", "POST", "/v1/targets", with(target, "scope", "all"), "code"),
+	)
+	r = "POST /v1/operators/{id}/employers"
+	link := "/v1/operators/op-bad/employers"
+	cs = append(cs,
+		rule(r, "no employer", "POST", link, `{"employer_ids":[]}`, "employer_ids"),
+		rule(r, "an unknown employer", "POST", link, with(map[string]any{"employer_ids": []string{f.employer, neverCreated}}), "employer_ids[1]"),
+		rule(r, "not an id", "POST", link, `{"employer_ids":["x"]}`, "employer_ids[0]"),
+		notFound(r, "an operator id with a slash", "POST", "/v1/operators/a%2Fb/employers", with(map[string]any{"employer_ids": []string{f.employer}})),
+		notFound(r, "a 65-character operator id", "POST", "/v1/operators/"+strings.Repeat("o", 65)+"/employers", with(map[string]any{"employer_ids": []string{f.employer}})),
 	)
 
 	// Operations endpoints take no input: wrong methods are refused, junk

@@ -338,8 +338,11 @@ func TestWholeFlowAuthenticated(t *testing.T) {
 			}
 			return tok
 		}
-		if r := c.Do("GET", "/v1/offers", nil); r.Status != 401 {
+		if r := c.Do("GET", "/v1/stats/offers", nil); r.Status != 401 {
 			t.Fatalf("no token: %d %s", r.Status, r.Raw)
+		}
+		if r := c.Do("GET", "/v1/offers", nil); r.Status != 200 {
+			t.Fatalf("the public offer search without a token: %d %s", r.Status, r.Raw)
 		}
 		wholeFlow(t, c)
 	})

@@ -142,6 +142,7 @@ func (fa *fuzzApp) commands(tb testing.TB) []fuzzCommand {
 		"POST /v1/conventions/{id}/cancel":     {fa.conv, js(map[string]any{"reason": "fermeture"})},
 		"POST /v1/conventions/{id}/signatures": {fa.conv, js(map[string]any{"role": "pupil", "signer_name": "Lina", "document_hash": fa.hash})},
 		"POST /v1/targets":                     {"", js(map[string]any{"scope": "department", "code": "94", "metric": "offers_open", "target": 10})},
+		"POST /v1/operators/{id}/employers":    {"op-fuzz", js(map[string]any{"employer_ids": []string{fa.employer}})},
 	}
 	var out []fuzzCommand
 	for _, rt := range fa.a.Routes() {

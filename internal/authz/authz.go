@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -29,6 +30,7 @@ type request struct {
 	ctx    context.Context
 	p      auth.Principal
 	params map[string]string
+	query  url.Values
 	body   []byte
 	store  eventstore.Store // ownership is read from the log
 }
@@ -68,7 +70,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rl := g.rules[r.Method+" "+rctx.RoutePattern()]
-	if rl.open {
+	if rl.open && (rl.unless == "" || !r.URL.Query().Has(rl.unless)) {
 		g.mux.ServeHTTP(w, r)
 		return
 	}
@@ -82,7 +84,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, forbidden())
 		return
 	}
-	req := &request{ctx: r.Context(), p: p, params: map[string]string{}, store: g.store}
+	req := &request{ctx: r.Context(), p: p, params: map[string]string{}, query: r.URL.Query(), store: g.store}
 	for i, k := range rctx.URLParams.Keys {
 		req.params[k] = rctx.URLParams.Values[i]
 	}

@@ -46,8 +46,11 @@ func build(t *testing.T, store eventstore.Store) world {
 		return r.ID
 	}
 	w := world{uaiA: "0941234A", uaiB: "0751234B"}
-	w.empA = must(svc.RegisterEmployer(ctx, meta("backoffice", "bo"), domain.RegisterEmployerInput{Name: "A", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "a"}))
+	// operator A registered employer A; the back office linked operator B
+	// to employer B: each operator acts for its tenant's employer only
+	w.empA = must(svc.RegisterEmployer(ctx, meta("operator", "op-A"), domain.RegisterEmployerInput{Name: "A", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "a"}))
 	w.empB = must(svc.RegisterEmployer(ctx, meta("backoffice", "bo"), domain.RegisterEmployerInput{Name: "B", SIRET: "73282932000074", Kind: "public", CommuneCode: "75056", Address: "b"}))
+	must(svc.LinkOperator(ctx, meta("backoffice", "bo"), "op-B", []string{w.empB}))
 	for _, uai := range []string{w.uaiA, w.uaiB} {
 		must(svc.RegisterSchool(ctx, meta("backoffice", "bo"), domain.RegisterSchoolInput{UAI: uai, Name: uai, Kind: "college", CommuneCode: "94028", EducationPriority: "none"}))
 	}
@@ -126,10 +129,13 @@ func rows(w world) []row {
 		{route: "POST /v1/employers", path: "/v1/employers", allow: bo(map[string]string{auth.Operator: anyone})},
 		{route: "POST /v1/schools", path: "/v1/schools", allow: bo(map[string]string{})},
 		{route: "POST /v1/pupils", path: "/v1/pupils", body: map[string]any{"school_uai": w.uaiA}, allow: bo(map[string]string{auth.School: own})},
-		{route: "POST /v1/offers", path: "/v1/offers", body: map[string]any{"employer_id": w.empA}, allow: bo(map[string]string{auth.Employer: own, auth.Operator: anyone})},
+		{route: "POST /v1/offers", path: "/v1/offers", body: map[string]any{"employer_id": w.empA}, allow: bo(map[string]string{auth.Employer: own, auth.Operator: own})},
+		{route: "POST /v1/offers", path: "/v1/offers", body: map[string]any{"employer_id": w.empB}, allow: bo(map[string]string{auth.Employer: "B", auth.Operator: "B"})},
+		{route: "POST /v1/offers", path: "/v1/offers", body: map[string]any{"employer_id": "00000000-0000-4000-8000-000000000000"}, allow: bo(map[string]string{})},
+		{route: "POST /v1/operators/{id}/employers", path: "/v1/operators/op-A/employers", body: map[string]any{"employer_ids": []string{w.empB}}, allow: bo(map[string]string{})},
 		{route: "POST /v1/offers/{id}/withdraw", path: o + "/withdraw", allow: bo(map[string]string{auth.Employer: own, auth.Operator: own})},
 		{route: "POST /v1/offers/{id}/amend", path: o + "/amend", allow: bo(map[string]string{auth.Employer: own, auth.Operator: own})},
-		{route: "POST /v1/offers/{id}/reopen", path: "/v1/offers/" + w.offerB + "/reopen", allow: bo(map[string]string{auth.Employer: "B"})},
+		{route: "POST /v1/offers/{id}/reopen", path: "/v1/offers/" + w.offerB + "/reopen", allow: bo(map[string]string{auth.Employer: "B", auth.Operator: "B"})},
 		{route: "POST /v1/offers/{id}/applications", path: o + "/applications", body: map[string]any{"pupil_id": w.pupilA}, allow: bo(map[string]string{auth.Pupil: own})},
 		{route: "POST /v1/applications/{id}/read", path: a + "/read", allow: bo(map[string]string{auth.Employer: own})},
 		{route: "POST /v1/applications/{id}/accept", path: a + "/accept", allow: bo(map[string]string{auth.Employer: own})},
@@ -145,13 +151,17 @@ func rows(w world) []row {
 		sign("pupil", auth.Pupil),
 		sign("guardian", auth.Guardian),
 		sign("second_guardian", auth.Guardian),
-		{route: "GET /v1/offers", path: "/v1/offers", allow: users()},
-		{route: "GET /v1/offers/{id}", path: o, allow: users()},
+		{route: "GET /v1/offers", path: "/v1/offers", public: true},
+		{route: "GET /v1/offers", path: "/v1/offers?grade=3e&for_pupil=", allow: bo(map[string]string{})},
+		{route: "GET /v1/offers", path: "/v1/offers?for_pupil=" + w.pupilA, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own})},
+		{route: "GET /v1/offers", path: "/v1/offers?for_pupil=00000000-0000-4000-8000-000000000000", allow: bo(map[string]string{})},
+		{route: "GET /v1/offers/{id}", path: o, public: true},
 		{route: "GET /v1/stats/offers", path: "/v1/stats/offers", allow: users(auth.Statistician)},
 		{route: "GET /v1/stats/stream", path: "/v1/stats/stream", allow: users(auth.Statistician)},
 		{route: "GET /v1/stats/placements", path: "/v1/stats/placements", allow: map[string]string{auth.Backoffice: anyone, auth.Statistician: anyone, auth.School: anyone}},
 		{route: "GET /v1/applications/{id}", path: a, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own, auth.Employer: own})},
 		{route: "GET /v1/conventions/{id}", path: c, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own, auth.Employer: own})},
+		{route: "GET /v1/conventions/{id}/document", path: c + "/document", allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own, auth.Employer: own})},
 		{route: "GET /v1/pupils/{id}/applications", path: "/v1/pupils/" + w.pupilA + "/applications", allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own})},
 		{route: "GET /v1/pupils/{id}", path: "/v1/pupils/" + w.pupilA, allow: bo(map[string]string{auth.Pupil: own, auth.Guardian: own, auth.School: own})},
 		{route: "POST /v1/pupils/{id}/forget", path: "/v1/pupils/" + w.pupilA + "/forget", allow: bo(map[string]string{})},
@@ -205,10 +215,15 @@ func TestAuthorizationTable(t *testing.T) {
 			if code := call(r, "", ""); code != http.StatusNoContent {
 				t.Errorf("%s without a token: %d, want 204", r.route, code)
 			}
+			for _, role := range auth.Roles {
+				if code := call(r, role, w.subject(role, false)); code != http.StatusNoContent {
+					t.Errorf("%s as %s: %d, want 204", r.path, role, code)
+				}
+			}
 			continue
 		}
 		if code := call(r, "", ""); code != http.StatusUnauthorized {
-			t.Errorf("%s without a token: %d, want 401", r.route, code)
+			t.Errorf("%s %s without a token: %d, want 401", r.route, r.path, code)
 		}
 		for _, role := range auth.Roles {
 			for _, side := range []string{"A", "B"} {
@@ -226,7 +241,7 @@ func TestAuthorizationTable(t *testing.T) {
 					}
 				}
 				if code := call(r, role, w.subject(role, side == "A")); code != want {
-					t.Errorf("%s %v as %s of tenant %s: %d, want %d", r.route, r.body, role, side, code, want)
+					t.Errorf("%s %s %v as %s of tenant %s: %d, want %d", r.route, r.path, r.body, role, side, code, want)
 				}
 			}
 		}

@@ -5,6 +5,7 @@ import (
 
 	"passerelle/domain"
 	"passerelle/eventstore"
+	"passerelle/internal/auth"
 )
 
 // first decodes the first event of the stream of the resource {id}, where
@@ -12,7 +13,11 @@ import (
 // malformed id, a missing stream or a first event of another type: an
 // unknown resource, owned by nobody.
 func first[E domain.Event](r *request, stream func(id string) string) (e E, actor eventstore.Actor, found bool, err error) {
-	id := r.params["id"]
+	return firstOf[E](r, stream, r.params["id"])
+}
+
+// firstOf is first for the resource id.
+func firstOf[E domain.Event](r *request, stream func(id string) string, id string) (e E, actor eventstore.Actor, found bool, err error) {
 	if !domain.ValidID(id) {
 		return e, actor, false, nil
 	}
@@ -33,4 +38,34 @@ func first[E domain.Event](r *request, stream func(id string) string) (e E, acto
 	}
 	md, _ := eventstore.DecodeMetadata(evs[0].Metadata)
 	return e, md.Actor, true, nil
+}
+
+// actsFor reports whether the operator making the request may act for the
+// employer: it registered the employer, or the back office linked it to
+// the employer (the operator's stream).
+func actsFor(r *request, employerID string) (bool, error) {
+	if r.p.Role != auth.Operator || !domain.ValidOperatorID(r.p.Subject) {
+		return false, nil
+	}
+	_, actor, found, err := firstOf[*domain.EmployerRegistered](r, domain.EmployerStream, employerID)
+	if err != nil || !found {
+		return false, err
+	}
+	if actor.Role == auth.Operator && actor.Subject == r.p.Subject {
+		return true, nil
+	}
+	evs, err := r.store.ReadStream(r.ctx, domain.OperatorStream(r.p.Subject), eventstore.Forwards, 0, 0)
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var o domain.Operator
+	for _, re := range evs {
+		if e, err := domain.Decode(re.Type, re.Data); err == nil {
+			o.Apply(e)
+		}
+	}
+	return o.ActsFor(employerID), nil
 }

@@ -8,12 +8,31 @@ import (
 // Rule decides who may call a route; each route declares its own. The zero
 // Rule refuses everyone, so a route nobody thought about is closed.
 type Rule struct {
-	open  bool // no token needed
-	allow func(r *request) (bool, error)
+	open   bool   // no token needed
+	public bool   // open to the public: each client address is rate-limited
+	unless string // a query parameter that makes an open request need a token and allow
+	allow  func(r *request) (bool, error)
 }
 
 // Open is the rule of the operations routes: anyone, without a token.
 var Open = Rule{open: true}
+
+// Public is the rule of what families browse before they have an account
+// (offer search, an offer's page): anyone, without a token, each client
+// address rate-limited (see IsPublic).
+var Public = Rule{open: true, public: true}
+
+// Unless makes a request carrying the query parameter param need a token,
+// and lets it in when rl does: a search narrowed to one pupil is about
+// that pupil.
+func (p Rule) Unless(param string, rl Rule) Rule {
+	p.unless, p.allow = param, rl.allow
+	return p
+}
+
+// IsPublic reports whether the rule opens a route to the public, which the
+// service then rate-limits per client address.
+func (p Rule) IsPublic() bool { return p.public }
 
 // Roles lets in every principal of the given roles.
 func Roles(roles ...string) Rule {
@@ -64,6 +83,27 @@ type Owner struct {
 // {id}).
 func Param(name string) Owner {
 	return Owner{find: func(r *request) (string, error) { return r.params[name], nil }}
+}
+
+// Query is the owner named by a query parameter.
+func Query(name string) Owner {
+	return Owner{find: func(r *request) (string, error) { return r.query.Get(name), nil }}
+}
+
+// SchoolOf is the school of the pupil o names, read from the pupil's
+// registration.
+func SchoolOf(o Owner) Owner {
+	return Owner{find: func(r *request) (string, error) {
+		id, err := o.find(r)
+		if err != nil || id == "" {
+			return "", err
+		}
+		e, _, found, err := firstOf[*domain.PupilRegistered](r, domain.PupilStream, id)
+		if err != nil || !found {
+			return "", err
+		}
+		return e.SchoolUAI, nil
+	}}
 }
 
 // Field is the owner named by a string field of the JSON body.
@@ -118,10 +158,26 @@ func School(o Owner) Rule { return owns(auth.School, o) }
 // Employer lets in the employer o names.
 func Employer(o Owner) Rule { return owns(auth.Employer, o) }
 
-// OfferOwner lets in the employer of the offer {id}, or the operator who
-// posted it.
+// Operator lets in an operator acting for the employer o names: one the
+// operator registered, or one the back office linked it to
+// (POST /v1/operators/{id}/employers).
+func Operator(o Owner) Rule {
+	return Rule{allow: func(r *request) (bool, error) {
+		if r.p.Role != auth.Operator {
+			return false, nil
+		}
+		id, err := o.find(r)
+		if err != nil || id == "" {
+			return false, err
+		}
+		return actsFor(r, id)
+	}}
+}
+
+// OfferOwner lets in the employer of the offer {id}, or an operator acting
+// for that employer.
 var OfferOwner = Rule{allow: func(r *request) (bool, error) {
-	o, actor, found, err := first[*domain.OfferPosted](r, domain.OfferStream)
+	o, _, found, err := first[*domain.OfferPosted](r, domain.OfferStream)
 	if err != nil || !found || o.OfferID == "" || r.p.Subject == "" {
 		return false, err
 	}
@@ -129,7 +185,7 @@ var OfferOwner = Rule{allow: func(r *request) (bool, error) {
 	case auth.Employer:
 		return o.EmployerID == r.p.Subject, nil
 	case auth.Operator:
-		return actor.Role == auth.Operator && actor.Subject == r.p.Subject, nil
+		return actsFor(r, o.EmployerID)
 	}
 	return false, nil
 }}

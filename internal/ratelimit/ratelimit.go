@@ -1,5 +1,6 @@
 // Package ratelimit limits requests per client with token buckets: a
-// client is its bearer token, or its address when it sends none.
+// client is its bearer token, or its address when it sends none (or, on
+// public routes, always its address).
 package ratelimit
 
 import (
@@ -85,12 +86,30 @@ func (l *Limiter) allow(ctx context.Context, client [32]byte) (bool, time.Durati
 
 // Middleware answers 429 with Retry-After to a client over its rate.
 func (l *Limiter) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("Authorization")
-		if id == "" {
-			id, _, _ = net.SplitHostPort(r.RemoteAddr)
+	return l.limit(next, func(r *http.Request) string {
+		if id := r.Header.Get("Authorization"); id != "" {
+			return id
 		}
-		if ok, wait := l.allow(r.Context(), sha256.Sum256([]byte(id))); !ok {
+		return address(r)
+	})
+}
+
+// PerAddress is Middleware with every request counted against its client
+// address, token or not: for routes open to the public, where a token is
+// not checked and so cannot name the client.
+func (l *Limiter) PerAddress(next http.Handler) http.Handler { return l.limit(next, address) }
+
+func address(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (l *Limiter) limit(next http.Handler, client func(*http.Request) string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok, wait := l.allow(r.Context(), sha256.Sum256([]byte(client(r)))); !ok {
 			e := api.Errorf(http.StatusTooManyRequests, "rate_limited", "too many requests: retry later")
 			e.RetryAfter = max(wait, time.Second)
 			api.WriteError(w, r, e)

@@ -44,3 +44,30 @@ func TestLimitPerClient(t *testing.T) {
 		t.Fatalf("refilled one token only: %d", c)
 	}
 }
+
+// On public routes a client is its address: a new token on every request
+// does not buy a new bucket, while another address has its own.
+func TestPerAddressIgnoresTokens(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := New(1, 2, func() time.Time { return now })
+	h := l.PerAddress(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) }))
+	call := func(addr string, i int) int {
+		req := httptest.NewRequest("GET", "/v1/offers", nil)
+		req.RemoteAddr = addr
+		req.Header.Set("Authorization", "Bearer junk-"+strconv.Itoa(i))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i := range 2 {
+		if c := call("192.0.2.1:1000", i); c != 204 {
+			t.Fatalf("request %d within the burst: %d", i, c)
+		}
+	}
+	if c := call("192.0.2.1:2000", 3); c != 429 {
+		t.Fatalf("same address, another port and token, over the burst: %d", c)
+	}
+	if c := call("192.0.2.2:1000", 4); c != 204 {
+		t.Fatalf("another address: %d", c)
+	}
+}
