@@ -16,49 +16,41 @@ import (
 )
 
 var (
-	invariantsSeed     = flag.Uint64("invariants.seed", 0, "run TestInvariantsUnderRandomCommands with this seed only")
-	invariantsCommands = flag.Int("invariants.commands", 0, "commands per seed in TestInvariantsUnderRandomCommands (0: default)")
-	// Two races of the command layer (commands/placements.go) that this
-	// test found. By default the emulation follows a corrected protocol;
-	// these flags emulate the command layer as it is (the seeds named fail
-	// with the default number of commands):
-	//
-	// Accept releases the seat whenever its acceptance step is refused. If
-	// two acceptances of one application overlap and the pupil confirms in
-	// between, the later acceptance is refused (the application is
-	// confirmed) and releases the confirmed pupil's seat, which another
-	// pupil can then take (seeds 1, 2). Corrected: release only if the
-	// application holds no seat any more.
-	//
-	// Confirm drafts the convention after confirming the application,
-	// without looking at the application again; a withdrawal or
-	// cancellation in between finds no convention to cancel, and the
-	// convention is then drafted for an application that ended, and can be
-	// completed and signed (seeds 6, 28). Corrected: after drafting, a
-	// convention whose application is no longer confirmed is cancelled.
-	invariantsReleaseAnySeat = flag.Bool("invariants.release-any-seat", false, "emulate an Accept that releases the seat on any refused acceptance")
-	invariantsDraftUnchecked = flag.Bool("invariants.draft-unchecked", false, "emulate a Confirm that drafts the convention without checking the application again")
+	invariantsSeed      = flag.Uint64("invariants.seed", 0, "run TestInvariantsUnderRandomCommands with this seed only")
+	invariantsCommands  = flag.Int("invariants.commands", 0, "commands per seed in TestInvariantsUnderRandomCommands (0: default)")
+	invariantsCrashOdds = flag.Int("invariants.crash-odds", 50, "in TestInvariantsUnderRandomCommands, a command crashes after one of its steps in this many")
 )
 
 // TestInvariantsUnderRandomCommands generates, from a seed, random
 // sequences of commands by many pupils (collège and lycée) on several
 // employers' offers, and runs them purely in the domain the way the
-// command layer does: each command is a series of steps, each step one
-// decision on one aggregate applied at once (as one append with the loaded
-// revision would be), in the command layer's order: the seat is held
-// before the acceptance, the pupil's weeks are reserved before the
-// confirmation, and whatever an ended application held is released
-// afterwards (see the flags above for the two places where the emulation
-// corrects the command layer). Several commands are under way at once and
-// their steps interleave at random, as concurrent requests do.
+// command layer (commands/placements.go) does: each command is a series of
+// steps, each step one decision on one aggregate applied at once (as one
+// append with the loaded revision would be). A multi-step command makes
+// its decision (the offer holds a seat, the pupil reserves the weeks, the
+// application ends, the convention is cancelled), then settles the
+// placement with the declared protocol: it reads what each aggregate holds
+// (domain.PlacementState), then has the aggregate of the step Next names
+// decide it (Step.Decide), until Next says settled. Several commands are
+// under way at once and their steps interleave at random, as concurrent
+// requests do. An earlier version emulated the hand-written sequences of
+// an older command layer, and found two races in them.
+//
+// Now and then a command crashes between two steps: its other steps are
+// dropped. A few steps later, while other commands go on, a reconciler
+// settles the applications it was settling with the same Next and Decide,
+// as the real one does after its grace; it also closes the unanswered
+// applications of a withdrawn offer, and takes over a command whose settle
+// step was refused (the command layer then gives up with an error).
 //
 // After every step it checks that held seats never exceed the seats of any
 // week, that a pupil never has two reserved placements on overlapping
 // weeks, that a pupil has at most one application per offer, and that a
 // convention is signed exactly when every required role signed its current
-// version. When no command is under way, it also checks that seats and
-// weeks are held for exactly the applications that hold them, and that
-// every convention not cancelled belongs to a confirmed application.
+// version. When nothing is under way (no command, no reconciler), it also
+// checks that every placement is settled (checkSettled): Next has no step
+// for any application, Broken is empty, and what settled means holds when
+// read from the aggregates alone (seats, weeks, conventions, rivals).
 //
 // A failure names its seed; replay it with
 //
@@ -78,15 +70,24 @@ func TestInvariantsUnderRandomCommands(t *testing.T) {
 	total, complete := map[string]int{}, true
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			t.Logf("seed %d; replay with: go test ./domain -run TestInvariantsUnderRandomCommands -invariants.seed=%d", seed, seed)
+			replay := fmt.Sprint("-invariants.seed=", seed)
+			if f := flag.Lookup("invariants.crash-odds"); f.Value.String() != f.DefValue {
+				replay += " -invariants.crash-odds=" + f.Value.String()
+			}
+			t.Logf("seed %d; replay with: go test ./domain -run TestInvariantsUnderRandomCommands %s", seed, replay)
 			w := newWorld(t, seed)
 			ran := w.run(commands, time.Now().Add(budget))
 			t.Logf("%d commands, %d steps, %d under way at most, clock %s → %s",
 				ran, w.steps, w.maxInflight, clockStart.Format(time.DateOnly), w.now.Format(time.DateOnly))
+			t.Logf("%d crashes between two steps, %d settle steps refused; reconciler: %d runs, %d placements repaired",
+				w.crashes, w.abandoned, w.reconcilers, w.repairs)
 			t.Logf("events: %v", w.stats)
 			t.Logf("refusals: %v", w.refusals)
 			if ran < min(commands, 1000) {
 				t.Errorf("only %d commands ran within %v", ran, budget)
+			}
+			if ran >= 1000 && (w.crashes == 0 || w.repairs == 0) {
+				t.Errorf("%d commands: %d crashes, %d repairs; the reconciler was not put to work", ran, w.crashes, w.repairs)
 			}
 			complete = complete && ran == commands
 			for k, n := range w.stats {
@@ -103,8 +104,8 @@ func TestInvariantsUnderRandomCommands(t *testing.T) {
 	// The generator reaches every part of the lifecycle.
 	for _, want := range []string{
 		"ApplicationSubmitted", "ApplicationRead", "ApplicationAccepted", "ApplicationRejected", "ApplicationWithdrawn",
-		"ApplicationCancelled", "ApplicationExpired", "ApplicationConfirmed", "SeatHeld", "SeatReleased",
-		"PupilWeeksReserved", "PupilWeeksReleased", "ConventionDrafted", "ConventionCompleted", "ConventionSignatureAdded",
+		"ApplicationCancelled", "ApplicationExpired", "ApplicationConfirmed", "ApplicationOfferWithdrawn", "SeatHeld", "SeatReleased",
+		"PupilApplied", "PupilWeeksReserved", "PupilWeeksReleased", "ConventionDrafted", "ConventionCompleted", "ConventionSignatureAdded",
 		"ConventionSigned", "ConventionCancelled", "OfferAmended", "OfferWithdrawn", "OfferReopened",
 		"no_seat_left", "overlapping_placement", "outdated_document", "wrong_status", "internship_started", "one_application_per_offer",
 	} {
@@ -119,12 +120,21 @@ var debugFile = os.Getenv("INVDEBUG")
 
 var clockStart = time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
 
-// proc is a command under way: the steps it has left, each one decision
-// on one aggregate. A step may put further steps in front of the others.
+// reconcileGrace is the most steps a reconciler waits before it starts.
+const reconcileGrace = 24
+
+// proc is a command under way, or a reconciler: the steps it has left,
+// each one decision on one aggregate (or the read of a placement). A step
+// may put further steps in front of the others.
 type proc struct {
 	name  string
 	now   time.Time // the command's clock, fixed when it is issued
 	steps []func(*proc)
+	// apps are the applications whose placement the command decided on
+	// or settles: a reconciler's to settle if it stops half-way
+	apps       []string
+	reconciler bool
+	start      int // a reconciler starts at this step (its grace)
 }
 
 func (p *proc) then(steps ...func(*proc)) { p.steps = append(slices.Clone(steps), p.steps...) }
@@ -136,15 +146,22 @@ type world struct {
 	now         time.Time
 	steps       int
 	maxInflight int
-	inflight    []*proc
+	inflight    []*proc   // commands and reconcilers under way
+	waiting     []*proc   // reconcilers in their grace
 	history     []string  // the last steps, for a failure report
 	all         []string  // every step, kept when INVDEBUG names a file to write them to
 	touched     []applier // aggregates changed by the current step
+	// pupils and offers whose placements changed since the last
+	// checkSettled: a placement reads its pupil's and its offer's
+	// aggregates, and its rivals are the pupil's
+	changedPupils, changedOffers map[string]bool
 
 	schools   map[string]*domain.School
 	employers map[string]*domain.Employer
 	pupils    []*domain.Pupil
+	pupilByID map[string]*domain.Pupil
 	offers    []*domain.Offer
+	offerByID map[string]*domain.Offer
 	apps      map[string]*domain.Application
 	appIDs    []string
 	convs     map[string]*domain.Convention
@@ -159,6 +176,10 @@ type world struct {
 	stats      map[string]int // events decided, by type
 	refusals   map[string]int // refusals, by rule
 	concurrent int            // commands under way at most in this phase
+	// crashes: commands cut between two steps; abandoned: commands that
+	// gave up on a refused settle step; reconcilers: reconciler runs;
+	// repairs: placements a reconciler found unsettled and settled
+	crashes, abandoned, reconcilers, repairs int
 	// employers who hardly ever answer and pupils who hardly ever
 	// confirm, so that deadlines pass
 	sleepy   map[string]bool
@@ -169,6 +190,8 @@ func newWorld(t *testing.T, seed uint64) *world {
 	w := &world{
 		t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), now: clockStart,
 		schools: map[string]*domain.School{}, employers: map[string]*domain.Employer{},
+		pupilByID: map[string]*domain.Pupil{}, offerByID: map[string]*domain.Offer{},
+		changedPupils: map[string]bool{}, changedOffers: map[string]bool{},
 		apps: map[string]*domain.Application{}, convs: map[string]*domain.Convention{},
 		held: map[string]map[string][]string{}, reserved: map[string]map[string][]string{},
 		applied: map[string]int{}, signedOn: map[string]string{}, stats: map[string]int{}, refusals: map[string]int{},
@@ -222,6 +245,7 @@ func (w *world) setup() {
 			}
 		}
 		w.pupils = append(w.pupils, newPupilWith(t, fmt.Sprint("pupil-", i), school, grade, edit))
+		w.pupilByID[fmt.Sprint("pupil-", i)] = w.pupils[i]
 		w.hesitant[fmt.Sprint("pupil-", i)] = w.rng.IntN(4) == 0
 	}
 	weeks := []string{"2026-W24", week25, week26, week27, week28}
@@ -247,6 +271,7 @@ func (w *world) setup() {
 		emp := w.employers[fmt.Sprint("emp-", i%len(w.employers))]
 		apply(&o, must(t)(domain.PostOffer(fmt.Sprint("offer-", i), emp, in, places))...)
 		w.offers = append(w.offers, &o)
+		w.offerByID[o.Posted.OfferID] = &o
 		w.held[o.Posted.OfferID] = map[string][]string{}
 		w.sleepy[o.Posted.OfferID] = w.rng.IntN(4) == 0
 	}
@@ -255,14 +280,16 @@ func (w *world) setup() {
 	}
 }
 
-// run issues commands and runs their steps until n commands were issued
-// and finished, or the deadline passes; it returns the commands issued.
+// run issues commands and runs their steps, and the reconcilers', until n
+// commands were issued and everything under way finished, or the deadline
+// passes; it returns the commands issued.
 func (w *world) run(n int, deadline time.Time) int {
 	issued := 0
 	// the clock runs over about four months: deadlines pass, internships start
 	mean := float64(120*24*time.Hour) / float64(n)
-	for issued < n || len(w.inflight) > 0 {
-		if issued < n && (len(w.inflight) == 0 || (len(w.inflight) < w.concurrent && w.rng.IntN(2) == 0)) {
+	for issued < n || len(w.inflight) > 0 || len(w.waiting) > 0 {
+		w.wake(issued >= n && len(w.inflight) == 0)
+		if issued < n && (len(w.inflight) == 0 || (w.commandsUnderWay() < w.concurrent && w.rng.IntN(2) == 0)) {
 			if issued%64 == 0 && time.Now().After(deadline) {
 				n = issued // out of time: finish what is under way
 				continue
@@ -287,17 +314,68 @@ func (w *world) run(n int, deadline time.Time) int {
 		w.steps++
 		w.note("%s (%s)", p.name, p.now.Format("01-02 15:04"))
 		step(p)
+		if len(p.steps) > 0 && !p.reconciler && w.rng.IntN(max(*invariantsCrashOdds, 1)) == 0 {
+			w.crashes++
+			w.note("  crash: %d steps dropped", len(p.steps))
+			p.steps = nil
+			w.reconcile(p.apps)
+		}
 		if len(p.steps) == 0 {
 			w.inflight = slices.Delete(w.inflight, i, i+1)
 		}
 		w.check()
-		if len(w.inflight) == 0 {
-			w.checkSettled()
+		if len(w.inflight) == 0 && len(w.waiting) == 0 {
+			w.checkSettled(false)
 		}
 	}
 	w.checkAll()
-	w.checkSettled()
+	w.checkSettled(true)
 	return issued
+}
+
+func (w *world) commandsUnderWay() int {
+	n := 0
+	for _, p := range w.inflight {
+		if !p.reconciler {
+			n++
+		}
+	}
+	return n
+}
+
+// wake starts the reconcilers whose grace has passed; all of them when
+// nothing else would run.
+func (w *world) wake(all bool) {
+	w.waiting = slices.DeleteFunc(w.waiting, func(p *proc) bool {
+		if !all && p.start > w.steps {
+			return false
+		}
+		w.inflight = append(w.inflight, p)
+		w.maxInflight = max(w.maxInflight, len(w.inflight))
+		return true
+	})
+}
+
+// reconcile starts, after a grace of a few steps, a reconciler that
+// settles the placements of apps.
+func (w *world) reconcile(apps []string) {
+	apps = slices.Compact(slices.Sorted(slices.Values(apps)))
+	if len(apps) == 0 {
+		return
+	}
+	w.reconcilers++
+	p := w.proc("reconcile " + strings.Join(apps, " "))
+	p.reconciler, p.start = true, w.steps+1+w.rng.IntN(reconcileGrace)
+	p.apps = apps
+	for _, id := range apps {
+		p.steps = append(p.steps, w.settle(id, func(_ *proc, _ *domain.Application, took int) {
+			if took > 0 {
+				w.repairs++
+			}
+		}))
+	}
+	w.note("  reconciler for %v from step %d", apps, p.start)
+	w.waiting = append(w.waiting, p)
 }
 
 func (w *world) note(format string, args ...any) {
@@ -312,6 +390,13 @@ func (w *world) note(format string, args ...any) {
 
 func (w *world) proc(name string, steps ...func(*proc)) *proc {
 	return &proc{name: name, now: w.now, steps: steps}
+}
+
+// placementProc is a command on the placement of application id.
+func (w *world) placementProc(name, id string, steps ...func(*proc)) *proc {
+	p := w.proc(name, steps...)
+	p.apps = []string{id}
+	return p
 }
 
 // command draws the next command, one that has something to act on.
@@ -416,10 +501,24 @@ func (w *world) apply(target applier, evs []domain.Event) {
 			w.oldHashes = append(w.oldHashes, ev.DocumentHash)
 		case *domain.ConventionDrafted:
 			w.oldHashes = append(w.oldHashes, ev.DocumentHash)
+			if w.convs[ev.ConventionID] == nil {
+				w.convs[ev.ConventionID] = target.(*domain.Convention)
+				w.convIDs = append(w.convIDs, ev.ConventionID)
+			}
 		}
 	}
 	if len(evs) > 0 {
 		w.touched = append(w.touched, target)
+		switch a := target.(type) {
+		case *domain.Application:
+			w.changedPupils[a.Submitted.PupilID], w.changedOffers[a.Submitted.OfferID] = true, true
+		case *domain.Offer:
+			w.changedOffers[a.Posted.OfferID] = true
+		case *domain.Pupil:
+			w.changedPupils[a.Registered.PupilID] = true
+		case *domain.Convention:
+			w.changedPupils[a.Drafted().PupilID], w.changedOffers[a.Drafted().OfferID] = true, true
+		}
 	}
 	for _, e := range evs {
 		ev, ok := e.(*domain.ConventionSigned)
@@ -445,23 +544,19 @@ func (w *world) apply(target applier, evs []domain.Event) {
 func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
 
 func (w *world) offer(id string) *domain.Offer {
-	for _, o := range w.offers {
-		if o.Posted.OfferID == id {
-			return o
-		}
+	o := w.offerByID[id]
+	if o == nil {
+		w.fail("no offer %s", id)
 	}
-	w.fail("no offer %s", id)
-	return nil
+	return o
 }
 
 func (w *world) pupil(id string) *domain.Pupil {
-	for _, p := range w.pupils {
-		if p.Registered.PupilID == id {
-			return p
-		}
+	p := w.pupilByID[id]
+	if p == nil {
+		w.fail("no pupil %s", id)
 	}
-	w.fail("no pupil %s", id)
-	return nil
+	return p
 }
 
 // pickApp draws an application, most often one that ok accepts.
@@ -508,6 +603,8 @@ func status(s ...string) func(*domain.Application) bool {
 
 // submit: a pupil applies to an offer for one week (4e, 3e) or one or two
 // consecutive weeks (2de); now and then for weeks the offer does not run.
+// The application is submitted (the decision), then the placement settled:
+// the pupil's record lists it.
 func (w *world) submit() *proc {
 	pupil, offer := pick(w.rng, w.pupils), pick(w.rng, w.offers)
 	for range 3 {
@@ -527,7 +624,7 @@ func (w *world) submit() *proc {
 	}
 	id := offer.Posted.OfferID + "/" + pupil.Registered.PupilID // one stream per pupil and offer
 	school := w.schools[pupil.Registered.SchoolUAI]
-	return w.proc("submit "+id+" "+strings.Join(chosen, "+"), func(p *proc) {
+	return w.placementProc("submit "+id+" "+strings.Join(chosen, "+"), id, func(p *proc) {
 		app := w.apps[id]
 		if app == nil {
 			app = &domain.Application{}
@@ -541,7 +638,7 @@ func (w *world) submit() *proc {
 			w.appIDs = append(w.appIDs, id)
 		}
 		w.apply(app, evs)
-		p.then(func(p *proc) { w.apply(pupil, pupil.RecordApplication(app)) })
+		p.then(w.settle(id, settled))
 	})
 }
 
@@ -569,129 +666,70 @@ func (w *world) reject() *proc {
 	if !w.answered(id) {
 		return nil
 	}
-	return w.proc("reject "+id, func(p *proc) {
-		a := w.apps[id]
-		evs, err := a.Reject("Plus de place.")
-		if w.decided("reject", err) {
-			w.apply(a, evs)
-		}
-	})
+	return w.placementProc("reject "+id, id, w.end(id, func(a *domain.Application) ([]domain.Event, error) {
+		return a.Reject("Plus de place.")
+	}))
 }
 
-// accept: the loaded application may be accepted; the seat is held on the
-// offer; then the application is accepted, or the seat released if it
-// changed meanwhile.
+// accept: the command reads the application, which may be accepted; the
+// offer holds a seat for it (the decision); then the placement is settled:
+// the application is accepted, or the seat released if it ended meanwhile.
 func (w *world) accept() *proc {
 	id := w.pickApp(status(domain.StatusSubmitted, domain.StatusRead))
 	if !w.answered(id) {
 		return nil
 	}
-	return w.proc("accept "+id, func(p *proc) {
+	return w.placementProc("accept "+id, id, func(p *proc) {
 		loaded := *w.apps[id]
 		if !w.decided("accept", loaded.CanAccept()) {
 			return
 		}
-		offer := w.offer(loaded.Submitted.OfferID)
 		p.then(func(p *proc) {
+			offer := w.offer(loaded.Submitted.OfferID)
 			evs, err := offer.HoldSeat(&loaded)
 			if !w.decided("hold", err) {
 				return
 			}
 			w.apply(offer, evs)
-			p.then(func(p *proc) {
-				a := w.apps[id]
-				evs, err := a.Accept(p.now)
-				if !w.decided("accept", err) {
-					if errors.Is(err, domain.ErrConflict) {
-						p.then(func(p *proc) {
-							// a refused acceptance leaves no seat held, unless
-							// the application holds it (another acceptance,
-							// then a confirmation); it cannot get back to
-							// holding one once it does not
-							if *invariantsReleaseAnySeat || !w.apps[id].HoldsSeat() {
-								w.apply(offer, offer.ReleaseSeat(id))
-							}
-						})
-					}
-					return
+			p.then(w.settle(id, func(p *proc, a *domain.Application, _ int) {
+				if !a.HoldsSeat() {
+					w.decided("accept", domain.Refuse("wrong_status", "the application was %s while it was being accepted", a.Status))
 				}
-				w.apply(a, evs)
-			})
+			}))
 		})
 	})
 }
 
-// confirm: the pupil's weeks are reserved, the application confirmed (or
-// the weeks released if it changed meanwhile), the convention drafted and
-// the pupil's other pending applications for those weeks withdrawn.
+// confirm: the command reads the application, which must be accepted; the
+// pupil reserves its weeks (the decision: of two overlapping
+// confirmations, one wins); then the placement is settled: the application
+// is confirmed, its convention drafted and the pupil's other pending
+// applications for those weeks withdrawn, or the weeks released if it
+// ended meanwhile.
 func (w *world) confirm() *proc {
 	id := w.pickApp(status(domain.StatusAccepted))
 	if id == "" || (w.hesitant[w.apps[id].Submitted.PupilID] && w.rng.IntN(10) > 0) {
 		return nil
 	}
-	convID := "conv/" + id
-	return w.proc("confirm "+id, func(p *proc) {
+	return w.placementProc("confirm "+id, id, func(p *proc) {
 		loaded := *w.apps[id]
 		if loaded.Status != domain.StatusAccepted && loaded.Status != domain.StatusConfirmed {
 			_, err := loaded.Confirm("")
 			w.decided("confirm", err)
 			return
 		}
-		pupil := w.pupil(loaded.Submitted.PupilID)
 		p.then(func(p *proc) {
+			pupil := w.pupil(loaded.Submitted.PupilID)
 			evs, err := pupil.ReserveWeeks(&loaded)
 			if !w.decided("reserve", err) {
 				return
 			}
 			w.apply(pupil, evs)
-			p.then(func(p *proc) {
-				a := w.apps[id]
-				evs, err := a.Confirm(convID)
-				if !w.decided("confirm", err) {
-					if errors.Is(err, domain.ErrConflict) {
-						p.then(func(p *proc) { w.apply(pupil, pupil.ReleaseWeeks(id)) })
-					}
-					return
+			p.then(w.settle(id, func(p *proc, a *domain.Application, _ int) {
+				if a.Status != domain.StatusConfirmed {
+					w.decided("confirm", domain.Refuse("wrong_status", "the application was %s while it was being confirmed", a.Status))
 				}
-				w.apply(a, evs)
-				confirmed := *a
-				p.then(func(p *proc) {
-					c := w.convs[convID]
-					if c != nil {
-						return
-					}
-					c = &domain.Convention{}
-					offer := w.offer(confirmed.Submitted.OfferID)
-					in := domain.DraftInput{Application: &confirmed, Offer: offer, Employer: w.employers[offer.Posted.EmployerID],
-						School: w.schools[confirmed.Submitted.SchoolUAI], Pupil: pupil}
-					w.convs[convID] = c
-					w.convIDs = append(w.convIDs, convID)
-					w.apply(c, domain.DraftConvention(convID, in))
-				}, func(p *proc) {
-					// the application may have ended before the convention
-					// existed: nobody could cancel it then
-					if *invariantsDraftUnchecked {
-						return
-					}
-					if c := w.convs[convID]; w.apps[id].Status != domain.StatusConfirmed && !c.Cancelled {
-						evs, err := c.Cancel("the application ended while the convention was drafted")
-						if w.decided("cancel convention", err) {
-							w.apply(c, evs)
-						}
-					}
-				}, func(p *proc) {
-					var ends []func(*proc)
-					for _, other := range pupil.OverlappingApplications(id, confirmed.Submitted.Weeks) {
-						ends = append(ends, w.end(other, "the pupil confirmed another placement", func(a *domain.Application) ([]domain.Event, error) {
-							if !a.Pending() {
-								return nil, nil
-							}
-							return a.Withdraw("the pupil confirmed another placement for these weeks", p.now)
-						}))
-					}
-					p.then(ends...)
-				})
-			})
+			}))
 		})
 	})
 }
@@ -701,8 +739,8 @@ func (w *world) withdraw() *proc {
 	if id == "" {
 		return nil
 	}
-	p := w.proc("withdraw " + id)
-	p.steps = []func(*proc){w.end(id, "the pupil withdrew", func(a *domain.Application) ([]domain.Event, error) {
+	p := w.placementProc("withdraw "+id, id)
+	p.steps = []func(*proc){w.end(id, func(a *domain.Application) ([]domain.Event, error) {
 		return a.Withdraw("Je préfère un autre stage.", p.now)
 	})}
 	return p
@@ -713,7 +751,7 @@ func (w *world) cancel() *proc {
 	if id == "" {
 		return nil
 	}
-	return w.proc("cancel "+id, w.end(id, "Fermeture", func(a *domain.Application) ([]domain.Event, error) {
+	return w.placementProc("cancel "+id, id, w.end(id, func(a *domain.Application) ([]domain.Event, error) {
 		return a.Cancel("Fermeture")
 	}))
 }
@@ -724,16 +762,17 @@ func (w *world) expire() *proc {
 	if id == "" {
 		return nil
 	}
-	p := w.proc("expire " + id)
-	p.steps = []func(*proc){w.end(id, "not confirmed in time", func(a *domain.Application) ([]domain.Event, error) {
+	p := w.placementProc("expire "+id, id)
+	p.steps = []func(*proc){w.end(id, func(a *domain.Application) ([]domain.Event, error) {
 		return a.Expire(p.now), nil
 	})}
 	return p
 }
 
-// end decides on an application and, if that ended it, releases its seat,
-// the pupil's weeks and its convention.
-func (w *world) end(id, why string, decide func(*domain.Application) ([]domain.Event, error)) func(*proc) {
+// end is the decision of a command on the application (reject, withdraw,
+// cancel, expire), then the settling of its placement: whatever an ended
+// application held is released.
+func (w *world) end(id string, decide func(*domain.Application) ([]domain.Event, error)) func(*proc) {
 	return func(p *proc) {
 		a := w.apps[id]
 		evs, err := decide(a)
@@ -741,35 +780,8 @@ func (w *world) end(id, why string, decide func(*domain.Application) ([]domain.E
 			return
 		}
 		w.apply(a, evs)
-		if a.Pending() || a.Status == domain.StatusConfirmed {
-			return
-		}
-		ended := *a
-		steps := []func(*proc){
-			w.releaseSeat(w.offer(ended.Submitted.OfferID), id),
-			func(p *proc) {
-				pupil := w.pupil(ended.Submitted.PupilID)
-				w.apply(pupil, pupil.ReleaseWeeks(id))
-			},
-		}
-		if ended.ConventionID != "" {
-			steps = append(steps, func(p *proc) {
-				c := w.convs[ended.ConventionID]
-				if c == nil || !c.Exists() {
-					return
-				}
-				evs, err := c.Cancel(why)
-				if w.decided("cancel convention", err) {
-					w.apply(c, evs)
-				}
-			})
-		}
-		p.then(steps...)
+		p.then(w.settle(id, settled))
 	}
-}
-
-func (w *world) releaseSeat(offer *domain.Offer, id string) func(*proc) {
-	return func(p *proc) { w.apply(offer, offer.ReleaseSeat(id)) }
 }
 
 func (w *world) complete() *proc {
@@ -818,22 +830,22 @@ func (w *world) sign() *proc {
 	})
 }
 
-// cancelConvention: the convention is cancelled, then its application,
-// which releases what it held.
+// cancelConvention: the convention is cancelled (the decision), then the
+// placement settled: the application is cancelled and gives back what it
+// held.
 func (w *world) cancelConvention() *proc {
 	c := w.pickConv(func(c *domain.Convention) bool { return !c.Cancelled })
 	if c == nil {
 		return nil
 	}
-	return w.proc("cancel convention "+c.Drafted().ConventionID, func(p *proc) {
+	id := c.Drafted().ApplicationID
+	return w.placementProc("cancel convention "+c.Drafted().ConventionID, id, func(p *proc) {
 		evs, err := c.Cancel("Le stage n'aura pas lieu.")
 		if !w.decided("cancel convention", err) {
 			return
 		}
 		w.apply(c, evs)
-		p.then(w.end(c.Drafted().ApplicationID, "Le stage n'aura pas lieu.", func(a *domain.Application) ([]domain.Event, error) {
-			return a.Cancel("Le stage n'aura pas lieu.")
-		}))
+		p.then(w.settle(id, settled))
 	})
 }
 
@@ -863,13 +875,23 @@ func (w *world) amend() *proc {
 	})
 }
 
+// withdrawOffer: the offer is withdrawn; the command settles nothing, the
+// reconciler closes the applications the employer had not answered.
 func (w *world) withdrawOffer() *proc {
 	o := pick(w.rng, w.offers)
 	return w.proc("withdraw offer "+o.Posted.OfferID, func(p *proc) {
 		evs, err := o.Withdraw("Pause.")
-		if w.decided("withdraw offer", err) {
-			w.apply(o, evs)
+		if !w.decided("withdraw offer", err) || len(evs) == 0 {
+			return
 		}
+		w.apply(o, evs)
+		var apps []string
+		for _, id := range w.appIDs {
+			if w.apps[id].Submitted.OfferID == o.Posted.OfferID {
+				apps = append(apps, id)
+			}
+		}
+		w.reconcile(apps)
 	})
 }
 
@@ -997,24 +1019,201 @@ func (w *world) checkConvention(c *domain.Convention) {
 	}
 }
 
-// checkSettled verifies, when no command is under way, that seats and
-// weeks are held for exactly the applications that should hold them.
-func (w *world) checkSettled() {
+// maxSettleSteps bounds the steps of one settle, as the command layer's
+// maxSteps does: a placement settles in at most five, plus one per
+// overlapping application withdrawn.
+const maxSettleSteps = 64
+
+// settle is the command layer's settle of application id (Service.settle):
+// read what each aggregate holds for it, then have the aggregate of the
+// step Next names decide that step, until Next has none; then done, with
+// the application as last read and the number of steps taken. The read and
+// the decision are two steps: in the command layer, other commands' appends
+// may come between them. A refused step ends the command (the command layer
+// returns the error) and leaves its placements to the reconciler.
+func (w *world) settle(id string, done func(p *proc, a *domain.Application, took int)) func(*proc) {
+	took := 0
+	var read func(*proc)
+	read = func(p *proc) {
+		app, st := w.placement(id)
+		step, ok := st.Next()
+		if !ok {
+			done(p, app, took)
+			return
+		}
+		if took++; took > maxSettleSteps {
+			w.fail("application %s: placement not settled after %d steps", id, maxSettleSteps)
+		}
+		w.note("  next for %s: %s %s (%s)", id, step.Kind, step.Target, step.Reason)
+		p.then(func(p *proc) {
+			if !w.take(p, app, step) {
+				w.abandon(p)
+				return
+			}
+			if step.Kind == domain.StepWithdrawOther {
+				// the other application has ended: it gives back what it
+				// held, then this placement goes on
+				p.apps = append(p.apps, step.Target)
+				p.then(w.settle(step.Target, settled), read)
+				return
+			}
+			p.then(read)
+		})
+	}
+	return read
+}
+
+func settled(*proc, *domain.Application, int) {}
+
+// abandon stops a command whose settle step was refused (the command
+// layer returns the error) or a reconciler's run (the real one tries again
+// later): a reconciler settles what it leaves.
+func (w *world) abandon(p *proc) {
+	w.abandoned++
+	w.note("  abandoned: %d steps dropped", len(p.steps))
+	p.steps = nil
+	w.reconcile(p.apps)
+}
+
+// take is one step of the placement process (Service.take): the decision
+// of the step's aggregate, at its latest state, with the application as
+// last read. It reports whether the step was decided.
+func (w *world) take(p *proc, app *domain.Application, step domain.Step) bool {
+	sub := app.Submitted
+	c := domain.StepContext{Application: app, ConventionID: conventionID(sub.ApplicationID), Now: p.now}
+	switch step.Kind {
+	case domain.StepEndForOffer:
+		c.Offer = w.offer(sub.OfferID)
+	case domain.StepDraft:
+		c.Draft = w.parties(app)
+	}
+	var target applier
+	switch step.Kind.On() {
+	case "pupil":
+		target = w.pupil(sub.PupilID)
+	case "offer":
+		target = w.offer(sub.OfferID)
+	case "convention":
+		c := w.convs[app.ConventionID]
+		if c == nil {
+			c = &domain.Convention{} // registered by its ConventionDrafted
+		}
+		target = c
+	default:
+		target = w.apps[step.Target]
+	}
+	evs, err := step.Decide(target, c)
+	if !w.decided(string(step.Kind), err) {
+		return false
+	}
+	w.apply(target, evs)
+	return true
+}
+
+// placement is what each aggregate holds for application id, read as
+// Service.placement reads it, with the application as read.
+func (w *world) placement(id string) (*domain.Application, domain.PlacementState) {
+	a := w.apps[id]
+	if a == nil || !a.Exists() {
+		return a, domain.PlacementState{ApplicationID: id}
+	}
+	app := *a
+	st := domain.PlacementState{ApplicationID: id, Status: app.Status, Weeks: app.Submitted.Weeks}
+	offer := w.offer(app.Submitted.OfferID)
+	st.SeatHeld, st.OfferWithdrawn = offer.Holds(id), offer.Withdrawn
+	pupil := w.pupil(app.Submitted.PupilID)
+	_, st.Tracked = pupil.Applications[id]
+	_, st.WeeksHeld = pupil.Reserved[id]
+	st.PupilForgotten = pupil.Forgotten
+	if c := w.convs[app.ConventionID]; app.ConventionID != "" && c != nil {
+		st.Convention = domain.PlacementConventionLive
+		if c.Cancelled {
+			st.Convention = domain.PlacementConventionCancelled
+		}
+	}
+	if app.Status == domain.StatusConfirmed {
+		for _, other := range pupil.OverlappingApplications(id, app.Submitted.Weeks) {
+			if w.apps[other].Pending() {
+				st.OverlappingPending = append(st.OverlappingPending, other)
+			}
+		}
+	}
+	return &app, st
+}
+
+// parties are what a convention's draft names (Service.parties).
+func (w *world) parties(app *domain.Application) domain.DraftInput {
+	return domain.DraftInput{Application: app, Offer: w.offer(app.Submitted.OfferID), Employer: w.employers[app.Submitted.EmployerID],
+		School: w.schools[app.Submitted.SchoolUAI], Pupil: w.pupil(app.Submitted.PupilID)}
+}
+
+func conventionID(applicationID string) string { return "conv/" + applicationID }
+
+// checkSettled verifies, when nothing is under way, that every placement
+// is settled: Next has no step for it and Broken is empty. It also checks
+// what settled means from the aggregates alone, so that a rule missing from
+// Next fails too: the pupil's record lists every application not ended;
+// seats and weeks are held for exactly the applications that should hold
+// them; a confirmed application has a live convention and no pending rival
+// for its weeks; a withdrawn offer has no application the employer has not
+// answered; every convention not cancelled belongs to a confirmed
+// application. Unless all, it checks only the placements whose pupil or
+// offer changed since it last ran.
+func (w *world) checkSettled(all bool) {
 	w.t.Helper()
+	changed := func(a *domain.Application) bool {
+		return all || w.changedPupils[a.Submitted.PupilID] || w.changedOffers[a.Submitted.OfferID]
+	}
+	defer clear(w.changedPupils)
+	defer clear(w.changedOffers)
+	byPupil := map[string][]*domain.Application{}
+	for _, id := range w.appIDs {
+		if a := w.apps[id]; changed(a) {
+			byPupil[a.Submitted.PupilID] = append(byPupil[a.Submitted.PupilID], a)
+		}
+	}
 	for _, id := range w.appIDs {
 		a := w.apps[id]
-		offer := w.offer(a.Submitted.OfferID)
+		if !changed(a) {
+			continue
+		}
+		_, st := w.placement(id)
+		if step, ok := st.Next(); ok {
+			w.fail("application %s (%s) is not settled with nothing under way: next %s on %s (%s); %+v",
+				id, a.Status, step.Kind, step.Target, step.Reason, st)
+		}
+		if broken := st.Broken(); len(broken) > 0 {
+			w.fail("application %s: settled, yet %s; %+v", id, strings.Join(broken, "; "), st)
+		}
+		offer, pupil := w.offer(a.Submitted.OfferID), w.pupil(a.Submitted.PupilID)
+		if _, ok := pupil.Applications[id]; !ok && (a.Pending() || a.Status == domain.StatusConfirmed) {
+			w.fail("application %s (%s) is not listed on the pupil's record", id, a.Status)
+		}
 		if offer.Holds(id) != a.HoldsSeat() {
 			w.fail("application %s is %s; its offer holds a seat for it: %v", id, a.Status, offer.Holds(id))
 		}
-		_, reserved := w.pupil(a.Submitted.PupilID).Reserved[id]
-		if reserved != (a.Status == domain.StatusConfirmed) {
+		if _, reserved := pupil.Reserved[id]; reserved != (a.Status == domain.StatusConfirmed) {
 			w.fail("application %s is %s; the pupil's weeks are reserved for it: %v", id, a.Status, reserved)
+		}
+		if unanswered := a.Status == domain.StatusSubmitted || a.Status == domain.StatusRead; unanswered && offer.Withdrawn {
+			w.fail("application %s is %s, its offer %s is withdrawn", id, a.Status, offer.Posted.OfferID)
+		}
+		if a.Status != domain.StatusConfirmed {
+			continue
+		}
+		if c := w.convs[a.ConventionID]; c == nil || c.Cancelled {
+			w.fail("application %s is confirmed without a live convention %s", id, a.ConventionID)
+		}
+		for _, o := range byPupil[a.Submitted.PupilID] {
+			if o.Pending() && domain.Overlaps(o.Submitted.Weeks, a.Submitted.Weeks) {
+				w.fail("application %s is confirmed, yet %s (%s) of the same pupil for the same weeks is still pending",
+					id, o.Submitted.ApplicationID, o.Status)
+			}
 		}
 	}
 	for _, id := range w.convIDs {
 		c := w.convs[id]
-		if a := w.apps[c.Drafted().ApplicationID]; !c.Cancelled && a.Status != domain.StatusConfirmed {
+		if a := w.apps[c.Drafted().ApplicationID]; changed(a) && !c.Cancelled && a.Status != domain.StatusConfirmed {
 			w.fail("convention %s is %s, its application %s is %s", id, c.Status(), a.Submitted.ApplicationID, a.Status)
 		}
 	}
