@@ -259,18 +259,40 @@ func (s *Service) placement(ctx context.Context, id string) (*domain.Application
 			st.Convention = domain.PlacementConventionLive
 		}
 	}
-	if app.Status == domain.StatusConfirmed {
-		for _, other := range pupil.OverlappingApplications(id, app.Submitted.Weeks) {
+	st.ConfirmedRival, st.OverlappingPending, err = s.rivals(ctx, pupil, app)
+	return app, st, err
+}
+
+// rivals are, for a pending application, whether another application of
+// the pupil sharing a week is confirmed (the pupil's weeks are reserved for
+// it and its own status says so: a confirmation under way does not count);
+// for a confirmed one, the pupil's other pending applications sharing a
+// week.
+func (s *Service) rivals(ctx context.Context, pupil *domain.Pupil, app *domain.Application) (confirmed bool, pending []string, err error) {
+	id, weeks := app.Submitted.ApplicationID, app.Submitted.Weeks
+	switch {
+	case app.Pending():
+		for other, reserved := range pupil.Reserved {
+			if other == id || !domain.Overlaps(reserved, weeks) {
+				continue
+			}
+			o, err := read[domain.Application](ctx, s.repo, domain.ApplicationStream(other))
+			if err != nil || o.Status == domain.StatusConfirmed {
+				return err == nil, nil, err
+			}
+		}
+	case app.Status == domain.StatusConfirmed:
+		for _, other := range pupil.OverlappingApplications(id, weeks) {
 			o, err := read[domain.Application](ctx, s.repo, domain.ApplicationStream(other))
 			if err != nil {
-				return app, st, err
+				return false, nil, err
 			}
 			if o.Pending() {
-				st.OverlappingPending = append(st.OverlappingPending, other)
+				pending = append(pending, other)
 			}
 		}
 	}
-	return app, st, nil
+	return false, pending, nil
 }
 
 // take runs one step of the placement process: the step's decision on

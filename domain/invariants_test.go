@@ -1131,6 +1131,13 @@ func (w *world) placement(id string) (*domain.Application, domain.PlacementState
 			st.Convention = domain.PlacementConventionCancelled
 		}
 	}
+	if app.Pending() {
+		for other, weeks := range pupil.Reserved {
+			if other != id && domain.Overlaps(weeks, app.Submitted.Weeks) && w.apps[other].Status == domain.StatusConfirmed {
+				st.ConfirmedRival = true
+			}
+		}
+	}
 	if app.Status == domain.StatusConfirmed {
 		for _, other := range pupil.OverlappingApplications(id, app.Submitted.Weeks) {
 			if w.apps[other].Pending() {

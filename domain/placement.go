@@ -75,6 +75,11 @@ type PlacementState struct {
 	// OverlappingPending are the pupil's other applications still pending
 	// that share a week with this one (filled for a confirmed application).
 	OverlappingPending []string
+	// ConfirmedRival: another application of the pupil sharing a week is
+	// confirmed (filled for a pending application). A rival confirmed
+	// before this one was listed on the pupil's record could not withdraw
+	// it: it withdraws itself.
+	ConfirmedRival bool
 }
 
 // Ended reports whether an application status is final without a placement.
@@ -99,6 +104,9 @@ func (s PlacementState) Next() (Step, bool) {
 		return s.nextEnded()
 	case s.Status == StatusConfirmed:
 		return s.nextConfirmed()
+	case (pending || s.Status == StatusAccepted) && s.ConfirmedRival:
+		return Step{Kind: StepWithdrawOther, Target: s.ApplicationID,
+			Reason: "application withdrawn: the pupil confirmed another placement for these weeks"}, true
 	case s.Status == StatusAccepted && s.WeeksHeld:
 		return s.step(StepConfirm, "confirmation finished: interrupted after the pupil's weeks were reserved")
 	case pending:

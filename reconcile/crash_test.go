@@ -425,3 +425,34 @@ func TestInterruptedForgetDestroysTheKey(t *testing.T) {
 		t.Fatal("the reconciler left a forgotten pupil's key")
 	}
 }
+
+// An application whose listing on the pupil's record was interrupted is
+// not seen by a confirmation of another one for the same week: once
+// listed, it withdraws itself.
+func TestLateRivalWithdrawsItself(t *testing.T) {
+	w := newWorld(t, 1)
+	ctx := context.Background()
+	other := w.ok(w.service(w.store).PostOffer(ctx, w.meta(), commands.PostOfferInput{EmployerID: employerOf(w), PostOfferInput: domain.PostOfferInput{
+		Title: "Boulangerie", Description: "Fournil", Sector: "s2", Grades: []string{"3e"}, Weeks: []string{"2026-W50"},
+		Seats: 1, CommuneCode: "94028", Address: "5 rue", Lat: 48.79, Lon: 2.45,
+	}})).ID
+	cs := &crashing{Store: w.store}
+	cs.left.Store(1) // submitted, not listed
+	late, err := w.service(cs).Apply(ctx, w.meta(), commands.ApplyInput{OfferID: other, PupilID: w.pupils[0],
+		SubmitInput: domain.SubmitInput{Weeks: []string{"2026-W50"}, Motivation: "aussi"}})
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("apply: %v %v", late, err)
+	}
+	confirmed(w)
+	lateID := commands.ApplicationID(other, w.pupils[0])
+	if s := status(t, w, lateID); s != domain.StatusSubmitted {
+		t.Fatalf("the late application is %s before the reconciler", s)
+	}
+	w.settle()
+	if s := status(t, w, lateID); s != domain.StatusWithdrawn {
+		t.Fatalf("the late application is %s, want withdrawn", s)
+	}
+	if broken, unsettled := w.view().Broken(), w.view().Unsettled(); len(broken)+len(unsettled) > 0 {
+		t.Fatal(broken, unsettled)
+	}
+}

@@ -122,8 +122,8 @@ func (v *View) applyHold(e domain.Event, pos eventstore.Position) ([]string, str
 		id = ev.ApplicationID
 		v.app(id, pos).Seat = false
 	case *domain.PupilApplied:
-		id = ev.ApplicationID
-		v.app(id, pos).Tracked = true
+		v.app(ev.ApplicationID, pos).Tracked = true
+		return v.byPupil[ev.PupilID], "" // a confirmed one may now see it as a rival
 	case *domain.PupilWeeksReserved:
 		id = ev.ApplicationID
 		v.app(id, pos).PupilWeeks = true
@@ -192,16 +192,33 @@ func (v *View) State(id string) domain.PlacementState {
 		WeeksHeld: p.PupilWeeks, Convention: p.Convention, OfferWithdrawn: v.Withdrawn[p.Offer],
 		PupilForgotten: v.Forgotten[p.Pupil],
 	}
-	if p.Status == domain.StatusConfirmed {
-		for _, other := range v.byPupil[p.Pupil] {
-			o := v.Apps[other]
-			pending := o.Status == domain.StatusSubmitted || o.Status == domain.StatusRead || o.Status == domain.StatusAccepted
-			if other != id && pending && domain.Overlaps(o.Weeks, p.Weeks) {
-				st.OverlappingPending = append(st.OverlappingPending, other)
-			}
+	st.ConfirmedRival, st.OverlappingPending = v.rivals(id, p)
+	return st
+}
+
+// pending reports whether an application may still become a placement.
+func pending(status string) bool {
+	return status == domain.StatusSubmitted || status == domain.StatusRead || status == domain.StatusAccepted
+}
+
+// rivals are what commands.Service reads of the pupil's other
+// applications sharing a week: for a pending one, whether one of them is
+// confirmed; for a confirmed one, those still pending.
+func (v *View) rivals(id string, p *placement) (confirmed bool, others []string) {
+	for _, other := range v.byPupil[p.Pupil] {
+		o := v.Apps[other]
+		if other == id || !domain.Overlaps(o.Weeks, p.Weeks) {
+			continue
+		}
+		switch {
+		case pending(p.Status) && o.Status == domain.StatusConfirmed && o.PupilWeeks:
+			confirmed = true
+		case p.Status == domain.StatusConfirmed && pending(o.Status) && o.Tracked:
+			// one not yet on the pupil's record withdraws itself once it is
+			others = append(others, other)
 		}
 	}
-	return st
+	return confirmed, others
 }
 
 // Unsettled lists the applications whose placement is not settled, sorted.
