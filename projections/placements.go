@@ -140,7 +140,7 @@ type Placements struct{}
 func (Placements) Name() string { return PlacementsName }
 
 // Layout versions the model's keys and documents.
-func (Placements) Layout() int { return 1 }
+func (Placements) Layout() int { return 2 }
 
 // Internal documents of the model, beside those the API reads.
 func employerKey(id string) string    { return "employer:" + id + ":info" }
@@ -157,11 +157,15 @@ func (Placements) Touches(ev Event, docs Docs) []Ref {
 	case *domain.PupilRegistered:
 		return []Ref{ref[pupilDoc](PupilInfoKey(id)), ref[classNames](classNamesKey(e.SchoolUAI))}
 	case *domain.PupilForgotten:
-		// the pupil's applications copied the motivation
+		// the pupil's applications copied the motivation, their
+		// conventions the names of the pupil and guardians who signed
 		refs := []Ref{ref[pupilDoc](PupilInfoKey(id))}
 		if p := doc[pupilDoc](docs, PupilInfoKey(id)); p != nil {
 			for _, a := range p.Applications {
 				refs = append(refs, ref[applicationDoc](ApplicationDocKey(a)))
+				if d := doc[applicationDoc](docs, ApplicationDocKey(a)); d != nil && d.ConventionID != "" {
+					refs = append(refs, ref[conventionDoc](ConventionDocKey(d.ConventionID)))
+				}
 			}
 		}
 		return refs
@@ -204,8 +208,13 @@ func (Placements) Apply(ev Event, docs Docs) {
 	case *domain.PupilForgotten:
 		// erase the personal data this model copied; ids and counts stay
 		for _, d := range docs {
-			if a, ok := d.(*applicationDoc); ok {
-				a.Motivation, a.Erased = "", true
+			switch d := d.(type) {
+			case *applicationDoc:
+				d.Motivation, d.Erased = "", true
+			case *conventionDoc:
+				for i := range d.Signatures {
+					d.Signatures[i].Erase()
+				}
 			}
 		}
 	case *domain.ApplicationSubmitted:
@@ -379,7 +388,7 @@ func (c *conventionDoc) apply(e domain.Event) {
 		}
 		c.DocumentHash, c.Signatures = e.DocumentHash, []domain.Signature{}
 	case *domain.ConventionSignatureAdded:
-		c.Signatures = append(c.Signatures, domain.Signature{Role: e.Role, SignerName: e.SignerName, DocumentHash: e.DocumentHash, SignedAt: e.SignedAt})
+		c.Signatures = append(c.Signatures, domain.SignatureOf(e))
 	case *domain.ConventionCancelled:
 		c.CancelReason = e.Reason
 	}

@@ -169,6 +169,20 @@ func (c *Cipher) Seal(e domain.Event) (domain.Event, error) {
 		out := *ev
 		out.Sealed, out.Motivation = s, ""
 		return &out, nil
+	case *domain.ConventionSignatureAdded:
+		if !ev.Role.Personal() {
+			return e, nil // the employer's and the school head's signers sign as professionals
+		}
+		if ev.PupilID == "" {
+			return nil, fmt.Errorf("the %s's signature names no pupil to seal it for", ev.Role)
+		}
+		s, err := c.seal(ev.PupilID, ev.SignerName)
+		if err != nil {
+			return nil, err
+		}
+		out := *ev
+		out.Sealed, out.SignerName = s, ""
+		return &out, nil
 	}
 	return e, nil
 }
@@ -193,6 +207,15 @@ func (c *Cipher) Open(e domain.Event) error {
 			return nil
 		}
 		erased, err := c.open(ev.Sealed, &ev.Motivation)
+		if err != nil {
+			return err
+		}
+		ev.Erased, ev.Sealed = erased, nil
+	case *domain.ConventionSignatureAdded:
+		if ev.Sealed == nil {
+			return nil
+		}
+		erased, err := c.open(ev.Sealed, &ev.SignerName)
 		if err != nil {
 			return err
 		}

@@ -12,7 +12,11 @@ import (
 // malformed id, a missing stream or a first event of another type: an
 // unknown resource, owned by nobody.
 func first[E domain.Event](r *request, stream func(id string) string) (e E, actor eventstore.Actor, found bool, err error) {
-	id := r.params["id"]
+	return firstOf[E](r, r.params["id"], stream)
+}
+
+// firstOf is first for the resource id.
+func firstOf[E domain.Event](r *request, id string, stream func(id string) string) (e E, actor eventstore.Actor, found bool, err error) {
 	if !domain.ValidID(id) {
 		return e, actor, false, nil
 	}
