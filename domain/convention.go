@@ -351,17 +351,7 @@ func (c *Convention) Sign(in SignInput, now time.Time) ([]Event, error) {
 	if err := c.checkGuardian(role, in.Guardian); err != nil {
 		return nil, err
 	}
-	sig := &ConventionSignatureAdded{
-		ConventionID: c.Terms.Drafted.ConventionID, Role: role, SignerName: strings.TrimSpace(in.SignerName),
-		DocumentHash: hash, SignedAt: now.UTC(),
-	}
-	if role.Personal() {
-		sig.PupilID = c.Terms.Drafted.PupilID
-	}
-	if role == RoleGuardian || role == RoleSecondGuardian {
-		sig.Guardian = in.Guardian
-	}
-	evs := []Event{sig}
+	evs := []Event{c.signature(role, in, hash, now)}
 	missing := 0
 	for _, r := range c.Roles {
 		if _, ok := c.Signatures[r]; !ok && r != role {
@@ -372,6 +362,22 @@ func (c *Convention) Sign(in SignInput, now time.Time) ([]Event, error) {
 		evs = append(evs, &ConventionSigned{ConventionID: c.Terms.Drafted.ConventionID, DocumentHash: hash})
 	}
 	return evs, nil
+}
+
+// signature is the event of a signature: the pupil's side names the pupil
+// (whose key seals the signer's name), a guardian's says which guardian.
+func (c *Convention) signature(role Role, in SignInput, hash string, now time.Time) *ConventionSignatureAdded {
+	sig := &ConventionSignatureAdded{
+		ConventionID: c.Terms.Drafted.ConventionID, Role: role, SignerName: strings.TrimSpace(in.SignerName),
+		DocumentHash: hash, SignedAt: now.UTC(),
+	}
+	if role.Personal() {
+		sig.PupilID = c.Terms.Drafted.PupilID
+	}
+	if role == RoleGuardian || role == RoleSecondGuardian {
+		sig.Guardian = in.Guardian
+	}
+	return sig
 }
 
 // checkGuardian refuses a guardian's signature when the same guardian

@@ -206,17 +206,7 @@ func (Placements) Apply(ev Event, docs Docs) {
 			c.Names = addOnce(c.Names, e.ClassName)
 		}
 	case *domain.PupilForgotten:
-		// erase the personal data this model copied; ids and counts stay
-		for _, d := range docs {
-			switch d := d.(type) {
-			case *applicationDoc:
-				d.Motivation, d.Erased = "", true
-			case *conventionDoc:
-				for i := range d.Signatures {
-					d.Signatures[i].Erase()
-				}
-			}
-		}
+		eraseCopies(docs)
 	case *domain.ApplicationSubmitted:
 		docs[ApplicationDocKey(id)] = &applicationDoc{Position: ev.Position, ApplicationDoc: ApplicationDoc{
 			ID: e.ApplicationID, OfferID: e.OfferID, EmployerID: e.EmployerID, PupilID: e.PupilID,
@@ -238,6 +228,21 @@ func (Placements) Apply(ev Event, docs Docs) {
 		}
 	default:
 		followUp(ev, docs)
+	}
+}
+
+// eraseCopies erases the personal data this model copied into the
+// documents a forget touched (the pupil's); ids and counts stay.
+func eraseCopies(docs Docs) {
+	for _, d := range docs {
+		switch d := d.(type) {
+		case *applicationDoc:
+			d.Motivation, d.Erased = "", true
+		case *conventionDoc:
+			for i := range d.Signatures {
+				d.Signatures[i].Erase()
+			}
+		}
 	}
 }
 
