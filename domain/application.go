@@ -217,9 +217,11 @@ func (a *Application) Withdraw(reason string, now time.Time) ([]Event, error) {
 		if a.started(now) {
 			return nil, Refuse("internship_started", "the internship has started: it can no longer be withdrawn")
 		}
-		return []Event{&ApplicationWithdrawn{
-			ApplicationID: a.Submitted.ApplicationID, SeatReleased: a.HoldsSeat(), Reason: reason,
-		}}, nil
+		w := &ApplicationWithdrawn{ApplicationID: a.Submitted.ApplicationID, SeatReleased: a.HoldsSeat(), Reason: reason}
+		if reason != "" {
+			w.PupilID = a.Submitted.PupilID // whose key seals the pupil's words
+		}
+		return []Event{w}, nil
 	case StatusWithdrawn:
 		return nil, nil
 	}

@@ -226,11 +226,15 @@ type ApplicationRejected struct {
 	Reason        string `json:"reason"`
 }
 
-// ApplicationWithdrawn records the pupil's withdrawal.
+// ApplicationWithdrawn records the pupil's withdrawal. The pupil's reason
+// is personal: it is sealed with the key of PupilID (set with a reason).
 type ApplicationWithdrawn struct {
-	ApplicationID string `json:"application_id"`
-	SeatReleased  bool   `json:"seat_released"` // a held seat is to be released
-	Reason        string `json:"reason,omitempty"`
+	ApplicationID string  `json:"application_id"`
+	SeatReleased  bool    `json:"seat_released"` // a held seat is to be released
+	Reason        string  `json:"reason,omitempty"`
+	PupilID       string  `json:"pupil_id,omitempty"`
+	Sealed        *Sealed `json:"sealed,omitempty"`
+	Erased        bool    `json:"erased,omitempty"`
 }
 
 // ApplicationCancelled records that the employer cancelled an accepted or

@@ -45,7 +45,7 @@ func sampleEvents() []domain.Event {
 		&domain.ApplicationRead{ApplicationID: "a1"},
 		&domain.ApplicationAccepted{ApplicationID: "a1", AcceptedAt: at},
 		&domain.ApplicationRejected{ApplicationID: "a1", Reason: "complet"},
-		&domain.ApplicationWithdrawn{ApplicationID: "a1", SeatReleased: true, Reason: "autre stage"},
+		&domain.ApplicationWithdrawn{ApplicationID: "a1", SeatReleased: true, Reason: "autre stage", PupilID: "p1", Sealed: sealed, Erased: true},
 		&domain.ApplicationCancelled{ApplicationID: "a1", Reason: "fermeture"},
 		&domain.ApplicationExpired{ApplicationID: "a1", SeatReleased: true, Rule: "not_confirmed_in_time"},
 		&domain.ApplicationConfirmed{ApplicationID: "a1", ConventionID: "c1"},

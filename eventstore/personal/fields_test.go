@@ -18,6 +18,7 @@ var sealedFields = []string{
 	"PupilRegistered.FirstName", "PupilRegistered.LastName", "PupilRegistered.BirthDate",
 	"PupilRegistered.Guardians[].Name", "PupilRegistered.Guardians[].Email", "PupilRegistered.Guardians[].Phone",
 	"ApplicationSubmitted.Motivation",
+	"ApplicationWithdrawn.Reason",         // the pupil's words
 	"ConventionSignatureAdded.SignerName", // for the pupil's and the guardians' roles
 }
 
@@ -38,7 +39,7 @@ func init() {
 		"SeatHeld.OfferID", "SeatHeld.ApplicationID", "SeatHeld.PupilID", "SeatReleased.OfferID", "SeatReleased.ApplicationID",
 		"ApplicationSubmitted.ApplicationID", "ApplicationSubmitted.OfferID", "ApplicationSubmitted.EmployerID", "ApplicationSubmitted.PupilID",
 		"ApplicationRead.ApplicationID", "ApplicationAccepted.ApplicationID", "ApplicationRejected.ApplicationID",
-		"ApplicationWithdrawn.ApplicationID", "ApplicationCancelled.ApplicationID", "ApplicationExpired.ApplicationID",
+		"ApplicationWithdrawn.ApplicationID", "ApplicationWithdrawn.PupilID", "ApplicationCancelled.ApplicationID", "ApplicationExpired.ApplicationID",
 		"PupilApplied.PupilID", "PupilApplied.ApplicationID", "PupilApplied.OfferID",
 		"PupilWeeksReserved.PupilID", "PupilWeeksReserved.ApplicationID", "PupilWeeksReleased.PupilID", "PupilWeeksReleased.ApplicationID",
 		"ApplicationConfirmed.ApplicationID", "ApplicationConfirmed.ConventionID",
@@ -71,8 +72,7 @@ func init() {
 		"ConventionCompleted.Tutor.Name", "ConventionCompleted.Tutor.Email", "ConventionCompleted.Tutor.Phone", "ConventionCompleted.Activities",
 		"ConventionCompleted.ReferentTeacher.Name", "ConventionCompleted.ReferentTeacher.Email", "ConventionCompleted.ReferentTeacher.Phone")
 	declare("a reason given by the employer, the school or the back office about the offer or the placement, shown to the parties",
-		"OfferWithdrawn.Reason", "ApplicationRejected.Reason", "ApplicationCancelled.Reason", "ConventionCancelled.Reason",
-		"ApplicationWithdrawn.Reason")
+		"OfferWithdrawn.Reason", "ApplicationRejected.Reason", "ApplicationCancelled.Reason", "ConventionCancelled.Reason")
 }
 
 // textFields lists the paths of every text field (string, or slice of

@@ -169,6 +169,20 @@ func (c *Cipher) Seal(e domain.Event) (domain.Event, error) {
 		out := *ev
 		out.Sealed, out.Motivation = s, ""
 		return &out, nil
+	case *domain.ApplicationWithdrawn:
+		if ev.Reason == "" {
+			return e, nil
+		}
+		if ev.PupilID == "" {
+			return nil, errors.New("a withdrawal's reason names no pupil to seal it for")
+		}
+		s, err := c.seal(ev.PupilID, ev.Reason)
+		if err != nil {
+			return nil, err
+		}
+		out := *ev
+		out.Sealed, out.Reason = s, ""
+		return &out, nil
 	case *domain.ConventionSignatureAdded:
 		if !ev.Role.Personal() {
 			return e, nil // the employer's and the school head's signers sign as professionals
@@ -207,6 +221,15 @@ func (c *Cipher) Open(e domain.Event) error {
 			return nil
 		}
 		erased, err := c.open(ev.Sealed, &ev.Motivation)
+		if err != nil {
+			return err
+		}
+		ev.Erased, ev.Sealed = erased, nil
+	case *domain.ApplicationWithdrawn:
+		if ev.Sealed == nil {
+			return nil
+		}
+		erased, err := c.open(ev.Sealed, &ev.Reason)
 		if err != nil {
 			return err
 		}

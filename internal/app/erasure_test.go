@@ -29,6 +29,7 @@ var (
 		"motivation": "Je rêve de pâtisserie depuis toujours XQZ",
 		// as they sign the convention
 		"pupil_signer": "Z. Quaglieri-Oubliée (élève)", "guardian_signer": "A. Quaglieri (représentant légal)",
+		"withdrawal_reason": "Ma grand-mère Odette est malade WDR",
 	}
 	kept = map[string]string{
 		"first_name": "Gwendoline", "last_name": "Kerbrat-Gardée", "birth_date": "2011-07-21",
@@ -191,6 +192,18 @@ func forgetEverywhere(t *testing.T, redisURL string, srv *redistest.Server) {
 	}
 	af, ak := apply(pf, forgotten), apply(pk, kept)
 	cf, ck := signedPlacement(t, c, af, forgotten), signedPlacement(t, c, ak, kept)
+	// an application the pupil withdrew, giving a reason in their own words
+	offer2 := str(c.Must(201, "POST", "/v1/offers", map[string]any{
+		"employer_id": emp, "title": "Boulangerie", "description": "Pains", "sector": "s1", "grades": []string{"3e"},
+		"weeks": []string{weekAhead(11)}, "seats": 1, "commune_code": "94028", "address": "3 rue", "lat": 48.79, "lon": 2.45,
+	}), "id")
+	aw := str(c.Must(201, "POST", "/v1/offers/"+offer2+"/applications", map[string]any{
+		"pupil_id": pf, "weeks": []string{weekAhead(11)}, "motivation": "Le pain",
+	}), "id")
+	c.Must(200, "POST", "/v1/applications/"+aw+"/withdraw", map[string]any{"reason": forgotten["withdrawal_reason"]})
+	if r := c.Do("GET", "/v1/audit/applications/"+aw, nil); !strings.Contains(r.Raw, forgotten["withdrawal_reason"]) {
+		t.Fatalf("the audit before forgetting does not show the withdrawal's reason: %s", r.Raw)
+	}
 	head := str(c.Must(200, "POST", "/v1/applications/"+af+"/read", nil), "position") // a write after the signatures
 
 	// before: the personal data is there, through the API only
@@ -242,6 +255,7 @@ func forgetEverywhere(t *testing.T, redisURL string, srv *redistest.Server) {
 	auditCSV := c.Do("GET", "/v1/audit/applications/"+af+"?format=csv", nil)
 	scans["GET /v1/conventions/{id}"] = []byte(fmt.Sprint(convF))
 	scans["audit"], scans["audit csv"] = []byte(audit.Raw), []byte(auditCSV.Raw)
+	scans["audit of the withdrawn application"] = []byte(c.Do("GET", "/v1/audit/applications/"+aw+"?format=csv", nil).Raw)
 	for where, raw := range scans {
 		if found := leaks(raw); len(found) > 0 {
 			t.Errorf("the forgotten pupil's %v still readable in the %s", found, where)
