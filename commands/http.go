@@ -149,7 +149,12 @@ func (a *API) conventionRoutes() []route.Route {
 		command(a, route.Route{Method: post, Pattern: "/v1/conventions/{id}/signatures", Status: http.StatusCreated, Summary: "Sign a convention",
 			Allow: authz.Signer}, // the back office signs for nobody
 			func(ctx context.Context, m Meta, id string, in signBody) (Result, error) {
-				return a.svc.Sign(ctx, m, id, domain.SignInput(in))
+				sign := domain.SignInput{Role: in.Role, SignerName: in.SignerName, DocumentHash: in.DocumentHash}
+				if m.Actor.Role == auth.Guardian {
+					// the guard let in a guardian of this pupil: which one signs
+					_, sign.Guardian, _ = auth.ParseGuardian(m.Actor.Subject)
+				}
+				return a.svc.Sign(ctx, m, id, sign)
 			}),
 	}
 }

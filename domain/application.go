@@ -226,9 +226,11 @@ func (a *Application) Withdraw(reason string, now time.Time) ([]Event, error) {
 		if a.started(now) {
 			return nil, Refuse("internship_started", "the internship has started: it can no longer be withdrawn")
 		}
-		return []Event{&ApplicationWithdrawn{
-			ApplicationID: a.Submitted.ApplicationID, SeatReleased: a.HoldsSeat(), Reason: reason,
-		}}, nil
+		w := &ApplicationWithdrawn{ApplicationID: a.Submitted.ApplicationID, SeatReleased: a.HoldsSeat(), Reason: reason}
+		if reason != "" {
+			w.PupilID = a.Submitted.PupilID // whose key seals the pupil's words
+		}
+		return []Event{w}, nil
 	case StatusWithdrawn:
 		return nil, nil
 	}
@@ -269,8 +271,8 @@ func (a *Application) Superseded() []Event {
 	if !a.Pending() {
 		return nil
 	}
-	return []Event{&ApplicationWithdrawn{ApplicationID: a.Submitted.ApplicationID, SeatReleased: a.HoldsSeat(),
-		Reason: "the pupil confirmed another placement for these weeks"}}
+	return []Event{&ApplicationWithdrawn{ApplicationID: a.Submitted.ApplicationID, PupilID: a.Submitted.PupilID,
+		SeatReleased: a.HoldsSeat(), Reason: "the pupil confirmed another placement for these weeks"}}
 }
 
 // CloseForOffer ends an application the employer has not answered when its

@@ -437,7 +437,7 @@ func TestApplicationEvents(t *testing.T) {
 		{domain.StatusConfirmed, true},
 	} {
 		ev := only[*domain.ApplicationWithdrawn](t, must(t)(inStatus(t, tt.from).Withdraw("autre stage", now)))
-		if *ev != (domain.ApplicationWithdrawn{ApplicationID: "app-1", SeatReleased: tt.released, Reason: "autre stage"}) {
+		if *ev != (domain.ApplicationWithdrawn{ApplicationID: "app-1", SeatReleased: tt.released, Reason: "autre stage", PupilID: "pupil-3e"}) {
 			t.Errorf("withdraw when %s = %+v, want SeatReleased %v", tt.from, *ev, tt.released)
 		}
 	}

@@ -23,6 +23,16 @@ const (
 	RoleSecondGuardian Role = "second_guardian" // when the school asks both parents to sign
 )
 
+// Personal reports whether the role signs for the pupil's side: the signer's
+// name is then the pupil's or a guardian's, sealed with the pupil's key.
+func (r Role) Personal() bool {
+	return r == RolePupil || r == RoleGuardian || r == RoleSecondGuardian
+}
+
+// ErasedName stands for the name of a signer whose personal data was
+// erased.
+const ErasedName = "[erased]"
+
 // RequiredRoles are the signatories of every convention.
 var RequiredRoles = []Role{RoleEmployer, RoleSchoolHead, RolePupil, RoleGuardian}
 
@@ -38,9 +48,28 @@ const (
 // Signature is one party's signature of one version of the document.
 type Signature struct {
 	Role         Role      `json:"role"`
-	SignerName   string    `json:"signer_name"`
+	SignerName   string    `json:"signer_name"` // ErasedName once erased
 	DocumentHash string    `json:"document_hash"`
 	SignedAt     time.Time `json:"signed_at"`
+	Guardian     int       `json:"guardian,omitempty"` // which guardian signed, when known
+	Erased       bool      `json:"personal_data_erased,omitempty"`
+}
+
+// SignatureOf is the signature an event records; an erased name shows as
+// ErasedName.
+func SignatureOf(e *ConventionSignatureAdded) Signature {
+	s := Signature{Role: e.Role, SignerName: e.SignerName, DocumentHash: e.DocumentHash, SignedAt: e.SignedAt, Guardian: e.Guardian, Erased: e.Erased}
+	if e.Erased {
+		s.SignerName = ErasedName
+	}
+	return s
+}
+
+// Erase replaces the name of a signer of the pupil's side.
+func (s *Signature) Erase() {
+	if s.Role.Personal() {
+		s.SignerName, s.Erased = ErasedName, true
+	}
 }
 
 // ConventionTerms are the parties and terms of the convention, as the
@@ -84,7 +113,7 @@ func (c *Convention) Apply(e Event) {
 		}
 		c.Hash, c.Signatures = ev.DocumentHash, map[Role]Signature{}
 	case *ConventionSignatureAdded:
-		c.Signatures[ev.Role] = Signature{Role: ev.Role, SignerName: ev.SignerName, DocumentHash: ev.DocumentHash, SignedAt: ev.SignedAt}
+		c.Signatures[ev.Role] = SignatureOf(ev)
 	}
 }
 
@@ -292,6 +321,10 @@ type SignInput struct {
 	Role         string
 	SignerName   string
 	DocumentHash string
+	// Guardian is the rank of the guardian signing, when their token
+	// names them (0: unknown). One guardian cannot sign both guardians'
+	// roles of a document.
+	Guardian int
 }
 
 // Sign records a signature of the current document; when every required
@@ -319,10 +352,10 @@ func (c *Convention) Sign(in SignInput, now time.Time) ([]Event, error) {
 	if _, ok := c.Signatures[role]; ok {
 		return nil, Refuse("already_signed", "the %s has already signed this version", role)
 	}
-	evs := []Event{&ConventionSignatureAdded{
-		ConventionID: c.Terms.Drafted.ConventionID, Role: role, SignerName: strings.TrimSpace(in.SignerName),
-		DocumentHash: hash, SignedAt: now.UTC(),
-	}}
+	if err := c.checkGuardian(role, in.Guardian); err != nil {
+		return nil, err
+	}
+	evs := []Event{c.signature(role, in, hash, now)}
 	missing := 0
 	for _, r := range c.Roles {
 		if _, ok := c.Signatures[r]; !ok && r != role {
@@ -333,6 +366,42 @@ func (c *Convention) Sign(in SignInput, now time.Time) ([]Event, error) {
 		evs = append(evs, &ConventionSigned{ConventionID: c.Terms.Drafted.ConventionID, DocumentHash: hash})
 	}
 	return evs, nil
+}
+
+// signature is the event of a signature: the pupil's side names the pupil
+// (whose key seals the signer's name), a guardian's says which guardian.
+func (c *Convention) signature(role Role, in SignInput, hash string, now time.Time) *ConventionSignatureAdded {
+	sig := &ConventionSignatureAdded{
+		ConventionID: c.Terms.Drafted.ConventionID, Role: role, SignerName: strings.TrimSpace(in.SignerName),
+		DocumentHash: hash, SignedAt: now.UTC(),
+	}
+	if role.Personal() {
+		sig.PupilID = c.Terms.Drafted.PupilID
+	}
+	if role == RoleGuardian || role == RoleSecondGuardian {
+		sig.Guardian = in.Guardian
+	}
+	return sig
+}
+
+// checkGuardian refuses a guardian's signature when the same guardian
+// already signed the other guardian's role of this document: when both
+// must sign, each signs for themself.
+func (c *Convention) checkGuardian(role Role, guardian int) error {
+	if guardian == 0 || (role != RoleGuardian && role != RoleSecondGuardian) {
+		return nil
+	}
+	if guardian > c.Terms.Drafted.GuardianCount {
+		return Refuse("unknown_guardian", "the pupil has no guardian %d", guardian)
+	}
+	other := RoleSecondGuardian
+	if role == RoleSecondGuardian {
+		other = RoleGuardian
+	}
+	if s, ok := c.Signatures[other]; ok && s.Guardian == guardian {
+		return Refuse("same_guardian", "guardian %d already signed as %s: the other guardian signs as %s", guardian, other, role)
+	}
+	return nil
 }
 
 // checkSignature names every invalid field of a signature.

@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"errors"
 	"maps"
 	"reflect"
 	"regexp"
@@ -779,5 +780,42 @@ func TestDraftConventionFromAStoredPupilWithoutGuardianCount(t *testing.T) {
 	apply(&c, must(t)(c.CompleteParty(schoolPart(true)))...)
 	if !slices.Contains(c.Roles, domain.RoleSecondGuardian) {
 		t.Errorf("DOMAIN BUG: the school asked both guardians of a pupil who has two to sign, but the required roles are %v", c.Roles)
+	}
+}
+
+// When both guardians must sign, each signs for themself: the guardian who
+// signed one guardian's role cannot sign the other's; the other guardian
+// can, and a rank the pupil does not have is refused.
+func TestEachGuardianSignsForThemself(t *testing.T) {
+	c := ready(t, 2, true)
+	signAs := func(role domain.Role, guardian int) ([]domain.Event, error) {
+		return c.Sign(domain.SignInput{Role: string(role), SignerName: signers[role], DocumentHash: c.Hash, Guardian: guardian}, now)
+	}
+	evs, err := signAs(domain.RoleGuardian, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sig := only[*domain.ConventionSignatureAdded](t, evs); sig.Guardian != 1 || sig.PupilID != "pupil-3e" {
+		t.Fatalf("a guardian's signature: %+v", sig)
+	}
+	apply(c, evs...)
+	var rule *domain.RuleError
+	if _, err := signAs(domain.RoleSecondGuardian, 1); !errors.As(err, &rule) || rule.Rule != "same_guardian" {
+		t.Fatalf("the same guardian signing twice: %v", err)
+	}
+	if _, err := signAs(domain.RoleSecondGuardian, 3); !errors.As(err, &rule) || rule.Rule != "unknown_guardian" {
+		t.Fatalf("a third guardian: %v", err)
+	}
+	evs, err = signAs(domain.RoleSecondGuardian, 2)
+	if err != nil {
+		t.Fatalf("the second guardian: %v", err)
+	}
+	apply(c, evs...)
+	if got := c.Signatures[domain.RoleSecondGuardian]; got.Guardian != 2 || got.SignerName != signers[domain.RoleSecondGuardian] {
+		t.Fatalf("second guardian's signature: %+v", got)
+	}
+	// the employer's signer is not the pupil's side: no pupil to seal for
+	if sig := only[*domain.ConventionSignatureAdded](t, sign(t, c, domain.RoleEmployer)); sig.PupilID != "" || sig.Guardian != 0 {
+		t.Fatalf("the employer's signature: %+v", sig)
 	}
 }

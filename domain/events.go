@@ -3,6 +3,8 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -224,11 +226,15 @@ type ApplicationRejected struct {
 	Reason        string `json:"reason"`
 }
 
-// ApplicationWithdrawn records the pupil's withdrawal.
+// ApplicationWithdrawn records the pupil's withdrawal. The pupil's reason
+// is personal: it is sealed with the key of PupilID (set with a reason).
 type ApplicationWithdrawn struct {
-	ApplicationID string `json:"application_id"`
-	SeatReleased  bool   `json:"seat_released"` // a held seat is to be released
-	Reason        string `json:"reason,omitempty"`
+	ApplicationID string  `json:"application_id"`
+	SeatReleased  bool    `json:"seat_released"` // a held seat is to be released
+	Reason        string  `json:"reason,omitempty"`
+	PupilID       string  `json:"pupil_id,omitempty"`
+	Sealed        *Sealed `json:"sealed,omitempty"`
+	Erased        bool    `json:"erased,omitempty"`
 }
 
 // ApplicationCancelled records that the employer cancelled an accepted or
@@ -353,13 +359,20 @@ type ConventionCancelled struct {
 }
 
 // ConventionSignatureAdded records one role's signature of the current
-// document.
+// document. The name of a pupil or guardian signing is personal: it is
+// sealed with the pupil's key (PupilID is set for those roles only).
 type ConventionSignatureAdded struct {
 	ConventionID string    `json:"convention_id"`
 	Role         Role      `json:"role"`
-	SignerName   string    `json:"signer_name"`
+	SignerName   string    `json:"signer_name,omitempty"`
 	DocumentHash string    `json:"document_hash"`
 	SignedAt     time.Time `json:"signed_at"`
+	PupilID      string    `json:"pupil_id,omitempty"`
+	// Guardian is the rank (1, 2) of the guardian who signed among the
+	// pupil's guardians, when the token named them; 0 when unknown.
+	Guardian int     `json:"guardian,omitempty"`
+	Sealed   *Sealed `json:"sealed,omitempty"`
+	Erased   bool    `json:"erased,omitempty"`
 }
 
 // ConventionSigned records that every required role has signed the
@@ -491,6 +504,9 @@ func init() {
 		func() Event { return &OperatorEmployersLinked{} },
 	)
 }
+
+// EventTypes lists the event types Decode knows, sorted.
+func EventTypes() []string { return slices.Sorted(maps.Keys(registry)) }
 
 // ErrUnknownEvent marks an event type this version does not know.
 var ErrUnknownEvent = fmt.Errorf("unknown event type")

@@ -16,6 +16,7 @@ import (
 
 	"passerelle/domain"
 	"passerelle/eventstore"
+	"passerelle/eventstore/chain"
 	"passerelle/internal/api"
 )
 
@@ -34,6 +35,9 @@ type AuditEvent struct {
 	// command or by the reconciler repairing an interrupted one.
 	Reason string          `json:"reason,omitempty"`
 	Data   json.RawMessage `json:"data"`
+	// Tampered says why the event is not as it was written: its hash no
+	// longer matches what its successor or a seal recorded.
+	Tampered string `json:"tampered,omitempty"`
 }
 
 // AuditTrail is a placement's history, up to AsOf when given.
@@ -42,6 +46,9 @@ type AuditTrail struct {
 	AsOf          string         `json:"as_of,omitempty"`
 	State         PlacementState `json:"state"`
 	Events        []AuditEvent   `json:"events"`
+	// Intact is false when an event of the trail's streams was changed
+	// after it was written (the events marked tampered).
+	Intact bool `json:"intact"`
 }
 
 // PlacementState is what the placement was after the trail's last event.
@@ -92,8 +99,8 @@ func (a *AsOf) includes(e eventstore.RecordedEvent) bool {
 // Personal data is shown opened with opener, or marked erased when the
 // pupil was forgotten.
 func Application(ctx context.Context, store eventstore.Store, opener Opener, id string, asOf *AsOf) (AuditTrail, error) {
-	trail := AuditTrail{ApplicationID: id, Events: []AuditEvent{}}
-	all, err := placementEvents(ctx, store, id)
+	trail := AuditTrail{ApplicationID: id, Events: []AuditEvent{}, Intact: true}
+	all, broken, err := placementEvents(ctx, store, id)
 	if err != nil {
 		return trail, err
 	}
@@ -104,7 +111,10 @@ func Application(ctx context.Context, store eventstore.Store, opener Opener, id 
 			break
 		}
 		p.replay(re)
-		trail.Events = append(trail.Events, auditEvent(re, opener))
+		e := auditEvent(re, opener)
+		e.Tampered = broken[link{re.Stream, re.Revision}]
+		trail.Intact = trail.Intact && e.Tampered == ""
+		trail.Events = append(trail.Events, e)
 	}
 	trail.State = p.state(id)
 	return trail, nil
@@ -121,34 +131,59 @@ func (a *AsOf) label() string {
 	return a.Position.String()
 }
 
+// link names an event by its place in its stream.
+type link struct {
+	stream   string
+	revision uint64
+}
+
 // placementEvents are the events of the application {id}, of its
-// convention, and those of its offer and pupil that name it, in log order.
-func placementEvents(ctx context.Context, store eventstore.Store, id string) ([]eventstore.RecordedEvent, error) {
+// convention, and those of its offer and pupil that name it, in log order;
+// and why those of them that were changed since written are broken (each
+// stream's hash chain is checked whole).
+func placementEvents(ctx context.Context, store eventstore.Store, id string) ([]eventstore.RecordedEvent, map[link]string, error) {
+	broken := map[link]string{}
+	check := func(evs []eventstore.RecordedEvent) error {
+		found, err := chain.Links(ctx, store, evs)
+		for rev, why := range found {
+			broken[link{evs[0].Stream, rev}] = why
+		}
+		return err
+	}
 	appEvents, err := store.ReadStream(ctx, domain.ApplicationStream(id), eventstore.Forwards, 0, 0)
 	if errors.Is(err, eventstore.ErrStreamNotFound) {
-		return nil, domain.NotFoundf("application")
+		return nil, nil, domain.NotFoundf("application")
+	}
+	if err == nil {
+		err = check(appEvents)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	offerID, pupilID, conventionID := placementRefs(appEvents)
 	all := appEvents
 	for _, stream := range []string{domain.OfferStream(offerID), domain.PupilStream(pupilID)} {
 		evs, err := readIfAny(ctx, store, stream)
+		if err == nil {
+			err = check(evs)
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		all = append(all, naming(evs, id)...)
 	}
 	if conventionID != "" {
 		evs, err := readIfAny(ctx, store, domain.ConventionStream(conventionID))
+		if err == nil {
+			err = check(evs)
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		all = append(all, evs...)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Position < all[j].Position })
-	return all, nil
+	return all, broken, nil
 }
 
 // placementRefs are the offer, the pupil and the convention an
@@ -316,10 +351,10 @@ func (a *API) auditApplication(w http.ResponseWriter, r *http.Request) {
 // WriteCSV writes the trail's events, one a line.
 func (t AuditTrail) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"position", "recorded_at", "occurred_at", "type", "stream", "revision", "actor_role", "actor_subject", "command_id", "reason", "data"})
+	_ = cw.Write([]string{"position", "recorded_at", "occurred_at", "type", "stream", "revision", "actor_role", "actor_subject", "command_id", "reason", "data", "tampered"})
 	for _, e := range t.Events {
 		_ = cw.Write([]string{e.Position, e.RecordedAt.Format(time.RFC3339Nano), e.OccurredAt.Format(time.RFC3339Nano), e.Type, e.Stream,
-			strconv.FormatUint(e.Revision, 10), e.Actor.Role, e.Actor.Subject, e.CommandID, e.Reason, string(e.Data)})
+			strconv.FormatUint(e.Revision, 10), e.Actor.Role, e.Actor.Subject, e.CommandID, e.Reason, string(e.Data), e.Tampered})
 	}
 	cw.Flush()
 	return cw.Error()

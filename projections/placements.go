@@ -162,11 +162,15 @@ func (Placements) Touches(ev Event, docs Docs) []Ref {
 	case *domain.PupilRegistered:
 		return []Ref{ref[pupilDoc](PupilInfoKey(id)), ref[classNames](classNamesKey(e.SchoolUAI))}
 	case *domain.PupilForgotten:
-		// the pupil's applications copied the motivation
+		// the pupil's applications copied the motivation, their
+		// conventions the names of the pupil and guardians who signed
 		refs := []Ref{ref[pupilDoc](PupilInfoKey(id))}
 		if p := doc[pupilDoc](docs, PupilInfoKey(id)); p != nil {
 			for _, a := range p.Applications {
 				refs = append(refs, ref[applicationDoc](ApplicationDocKey(a)))
+				if d := doc[applicationDoc](docs, ApplicationDocKey(a)); d != nil && d.ConventionID != "" {
+					refs = append(refs, ref[conventionDoc](ConventionDocKey(d.ConventionID)))
+				}
 			}
 		}
 		return refs
@@ -207,12 +211,7 @@ func (Placements) Apply(ev Event, docs Docs) {
 			c.Names = addOnce(c.Names, e.ClassName)
 		}
 	case *domain.PupilForgotten:
-		// erase the personal data this model copied; ids and counts stay
-		for _, d := range docs {
-			if a, ok := d.(*applicationDoc); ok {
-				a.Motivation, a.Erased = "", true
-			}
-		}
+		eraseCopies(docs)
 	case *domain.ApplicationSubmitted:
 		a := &applicationDoc{Position: ev.Position, ApplicationDoc: ApplicationDoc{
 			ID: e.ApplicationID, OfferID: e.OfferID, EmployerID: e.EmployerID, PupilID: e.PupilID,
@@ -236,6 +235,21 @@ func (Placements) Apply(ev Event, docs Docs) {
 		}
 	default:
 		followUp(ev, docs)
+	}
+}
+
+// eraseCopies erases the personal data this model copied into the
+// documents a forget touched (the pupil's); ids and counts stay.
+func eraseCopies(docs Docs) {
+	for _, d := range docs {
+		switch d := d.(type) {
+		case *applicationDoc:
+			d.Motivation, d.Erased = "", true
+		case *conventionDoc:
+			for i := range d.Signatures {
+				d.Signatures[i].Erase()
+			}
+		}
 	}
 }
 
@@ -396,7 +410,7 @@ func (c *conventionDoc) apply(e domain.Event) {
 		}
 		c.DocumentHash, c.Signatures = e.DocumentHash, []domain.Signature{}
 	case *domain.ConventionSignatureAdded:
-		c.Signatures = append(c.Signatures, domain.Signature{Role: e.Role, SignerName: e.SignerName, DocumentHash: e.DocumentHash, SignedAt: e.SignedAt})
+		c.Signatures = append(c.Signatures, domain.SignatureOf(e))
 	case *domain.ConventionCancelled:
 		c.CancelReason = e.Reason
 	}

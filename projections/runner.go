@@ -58,6 +58,9 @@ type Runner struct {
 	gen     map[string]string              // served generation of each projection
 	restart context.CancelFunc
 	again   string // why the router was stopped to start over ("": it was not)
+	// purge is the last forget seen, purged the last one after which
+	// Redis's files were rewritten (see erased)
+	purge, purged eventstore.Position
 }
 
 // NewRunner prepares the projectors over store and rdb.
@@ -216,6 +219,8 @@ func (r *Runner) prepare(ctx context.Context) error {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	r.log.Info("read models rebuilt from the log", "projections", len(rebuild), "took", time.Since(start).Round(time.Millisecond))
+	// the generations replaced may hold data erased since they were written
+	r.rewritePersistence(ctx, "read models were rebuilt")
 	for _, p := range rebuild {
 		why, err := r.trust(ctx, p, logID)
 		if err == nil && why != "" {
@@ -386,6 +391,11 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 		r.applied[name] = max(r.applied[name], prev)
 		r.floor[name] = max(r.floor[name], prev)
 		r.mu.Unlock()
+		for _, ev := range evs {
+			if _, ok := ev.Data.(*domain.PupilForgotten); ok {
+				r.erased(ctx, ev.Position)
+			}
+		}
 		return nil
 	}
 }

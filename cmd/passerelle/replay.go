@@ -85,7 +85,18 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		}
 		fmt.Fprintf(stdout, "%s: generation %s is served (was %s), position %s, %d old keys deleted\n", r.Name, r.Generation, prev, r.Position, r.Deleted)
 	}
+	rewriteRedisFiles(ctx, rdb, stdout, stderr)
 	return nil
+}
+
+// rewriteRedisFiles has Redis rewrite its files from what it holds now:
+// the generations deleted may hold data erased since they were written.
+func rewriteRedisFiles(ctx context.Context, rdb redis.UniversalClient, stdout, stderr io.Writer) {
+	if done, err := projections.RewritePersistence(ctx, rdb); err != nil {
+		fmt.Fprintf(stderr, "warning: redis's files were not rewritten, they may keep erased personal data until their next rewrite: %v\n", err)
+	} else if len(done) > 0 {
+		fmt.Fprintf(stdout, "redis's files rewritten: %s\n", strings.Join(done, ", "))
+	}
 }
 
 func projectionNames() []string {

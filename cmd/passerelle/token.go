@@ -27,7 +27,7 @@ func tokenKey(hexKey, dataDir string) ([]byte, error) {
 func token(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet("token", "token --role ROLE [--subject ID] [--ttl DURATION] [--data-dir DIR]", stderr)
 	role := fs.String("role", "", "role: "+strings.Join(auth.Roles, ", "))
-	subject := fs.String("subject", "", "who: a pupil id, a school's UAI (school), an employer id (employer), a child's pupil id (guardian), …")
+	subject := fs.String("subject", "", "who: a pupil id, a school's UAI (school), an employer id (employer), PUPIL_ID:RANK (guardian: the child's pupil id and the guardian's rank, 1 or 2, as registered), …")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	dataDir := fs.String("data-dir", "./passerelle-data", "data directory holding the token key of the running configuration")
 	keyHex := fs.String("token-key", "", "token signing key in hex (at least 32 bytes); empty: the key in --data-dir")

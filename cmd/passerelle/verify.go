@@ -38,6 +38,11 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if rep.Break != nil {
 		return errTampered{rep.Break}
 	}
-	fmt.Fprintf(stderr, "intact: %d events, %d seals\n", rep.Events, rep.Seals)
+	fmt.Fprintf(stderr, "intact: %d events, %d seals, %d events after the last seal\n", rep.Events, rep.Seals, rep.Unsealed)
+	if rep.Unsealed > 0 {
+		// their links are checked, but the last event of a stream among
+		// them has nothing after it to be checked against
+		fmt.Fprintf(stderr, "%d events are not sealed yet: an edit of the last event of a stream among them cannot be detected until they are (the service seals every minute, at start-up and when it stops)\n", rep.Unsealed)
+	}
 	return nil
 }

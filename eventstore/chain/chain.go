@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -83,11 +84,15 @@ func (b *Break) Error() string {
 	return fmt.Sprintf("event %s@%d (position %d, %s): %s", b.Stream, b.Revision, b.Position, b.Type, b.Reason)
 }
 
-// Report is the outcome of a full verification.
+// Report is the outcome of a full verification. Unsealed counts the
+// events after the last seal: their links to their predecessors are
+// checked, but the last event of a stream among them has no successor nor
+// seal to check it against until the next seal.
 type Report struct {
-	Events int    `json:"events"`
-	Seals  int    `json:"seals"`
-	Break  *Break `json:"break,omitempty"`
+	Events   int    `json:"events"`
+	Seals    int    `json:"seals"`
+	Unsealed int    `json:"unsealed"`
+	Break    *Break `json:"break,omitempty"`
 }
 
 type last struct {
@@ -107,6 +112,7 @@ func Verify(ctx context.Context, store eventstore.Store, chained func(stream str
 		}
 		return v.rep.Break == nil
 	})
+	v.rep.Unsealed = len(v.tail)
 	return v.rep, err
 }
 
@@ -116,6 +122,7 @@ type verifier struct {
 	rep      Report
 	heads    map[string]last
 	prevSeal string
+	tail     []eventstore.Position // of the events no seal covers yet
 }
 
 // check verifies an event's link to its predecessor and, for a seal, what
@@ -128,6 +135,7 @@ func (v *verifier) check(e eventstore.RecordedEvent) *Break {
 	h := Of(e)
 	v.heads[e.Stream] = last{e.Revision, e.Position, e.Type, h}
 	if e.Stream != SealStream || e.Type != SealType {
+		v.tail = append(v.tail, e.Position)
 		return nil
 	}
 	v.rep.Seals++
@@ -175,7 +183,85 @@ func (v *verifier) seal(e eventstore.RecordedEvent) *Break {
 			return &Break{stream, cur.revision, cur.position, cur.typ, "its hash no longer matches the one recorded by a seal"}
 		}
 	}
+	if upTo, err := eventstore.ParsePosition(s.UpTo); err == nil {
+		// written while the seal was made: still to be sealed
+		v.tail = slices.DeleteFunc(v.tail, func(p eventstore.Position) bool { return p <= upTo })
+	}
 	return nil
+}
+
+// Links checks one whole stream (evs from its first event, in order): each
+// event's link to its predecessor, and its last event against the seal
+// that recorded it, if any. It returns why each event found changed since
+// it was written is broken, by revision. Unlike Verify it reads one stream
+// and a few seals, not the whole log.
+func Links(ctx context.Context, store eventstore.Store, evs []eventstore.RecordedEvent) (map[uint64]string, error) {
+	broken := map[uint64]string{}
+	for i, e := range evs {
+		prev, ok := prevHash(e.Metadata)
+		switch {
+		case !ok:
+			broken[e.Revision] = "its metadata is not readable"
+		case i == 0 && (e.Revision != 0 || prev != ""):
+			broken[e.Revision] = "the stream's earlier events are missing"
+		case i > 0 && prev != Of(evs[i-1]):
+			broken[evs[i-1].Revision] = "its hash no longer matches the one recorded by its successor"
+		}
+	}
+	if len(evs) == 0 {
+		return broken, nil
+	}
+	head := evs[len(evs)-1]
+	s, found, err := sealCovering(ctx, store, head.Position)
+	if err != nil || !found {
+		return broken, err
+	}
+	if h, ok := s.Heads[head.Stream]; ok && h.Revision == head.Revision && h.Hash != Of(head) {
+		broken[head.Revision] = "its hash no longer matches the one recorded by a seal"
+	}
+	return broken, nil
+}
+
+// sealCovering finds the first seal whose range reaches pos (seals cover
+// the log in order: a binary search over the seal stream's revisions).
+func sealCovering(ctx context.Context, store eventstore.Store, pos eventstore.Position) (Seal, bool, error) {
+	at := func(rev uint64) (Seal, eventstore.Position, error) {
+		evs, err := store.ReadStream(ctx, SealStream, eventstore.Forwards, rev, 1)
+		if err != nil || len(evs) == 0 {
+			return Seal{}, 0, err
+		}
+		var s Seal
+		if err := json.Unmarshal(evs[0].Data, &s); err != nil {
+			return Seal{}, 0, fmt.Errorf("seal %d: %w", rev, err)
+		}
+		upTo, err := eventstore.ParsePosition(s.UpTo)
+		return s, upTo, err
+	}
+	last, err := store.ReadStream(ctx, SealStream, eventstore.Backwards, eventstore.End, 1)
+	if errors.Is(err, eventstore.ErrStreamNotFound) || (err == nil && len(last) == 0) {
+		return Seal{}, false, nil
+	}
+	if err != nil {
+		return Seal{}, false, err
+	}
+	lo, hi := uint64(0), last[0].Revision+1 // the answer is in [lo, hi); hi: none
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		_, upTo, err := at(mid)
+		if err != nil {
+			return Seal{}, false, err
+		}
+		if upTo >= pos {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo > last[0].Revision {
+		return Seal{}, false, nil
+	}
+	s, _, err := at(lo)
+	return s, err == nil, err
 }
 
 // each calls fn on every event after from, in log order, until fn returns
@@ -235,15 +321,30 @@ func (s *Sealer) SealOnce(ctx context.Context) (bool, error) {
 	}
 	seal := Seal{Heads: map[string]Head{}, Previous: prevHash}
 	upTo := from
+	// a seal vouches for what it covers: each event's link to its
+	// predecessor is checked first, so an edit made while the service was
+	// down is reported, never sealed
+	heads := map[string]last{}
+	var broken *Break
+	var linkErr error
 	err = each(ctx, s.store, from, func(e eventstore.RecordedEvent) bool {
-		if e.Stream != SealStream && s.chained(e.Stream) {
-			seal.Heads[e.Stream] = Head{Revision: e.Revision, Hash: Of(e)}
-			upTo = e.Position
+		if e.Stream == SealStream || !s.chained(e.Stream) {
+			return true
 		}
+		if broken, linkErr = s.link(ctx, heads, e); broken != nil || linkErr != nil {
+			return false
+		}
+		h := Of(e)
+		heads[e.Stream] = last{e.Revision, e.Position, e.Type, h}
+		seal.Heads[e.Stream] = Head{Revision: e.Revision, Hash: h}
+		upTo = e.Position
 		return true
 	})
-	if err != nil {
+	if err = errors.Join(err, linkErr); err != nil {
 		return false, err
+	}
+	if broken != nil {
+		return false, fmt.Errorf("the log is not intact, it is not sealed: %w", broken)
 	}
 	if len(seal.Heads) == 0 {
 		return false, nil
@@ -261,6 +362,31 @@ func (s *Sealer) SealOnce(ctx context.Context) (bool, error) {
 		return false, nil // another instance sealed first
 	}
 	return err == nil, err
+}
+
+// link checks that e follows its stream's event before it: the one read
+// last in heads, or else read from the store.
+func (s *Sealer) link(ctx context.Context, heads map[string]last, e eventstore.RecordedEvent) (*Break, error) {
+	got, ok := prevHash(e.Metadata)
+	if !ok {
+		return &Break{e.Stream, e.Revision, e.Position, e.Type, "its metadata is not readable"}, nil
+	}
+	prev, seen := heads[e.Stream]
+	if !seen && e.Revision > 0 {
+		evs, err := s.store.ReadStream(ctx, e.Stream, eventstore.Forwards, e.Revision-1, 1)
+		if err != nil || len(evs) == 0 {
+			return &Break{e.Stream, e.Revision, e.Position, e.Type, "the stream's earlier events are missing"}, err
+		}
+		p := evs[0]
+		prev = last{p.Revision, p.Position, p.Type, Of(p)}
+	}
+	if got != prev.hash {
+		if prev.hash == "" {
+			return &Break{e.Stream, e.Revision, e.Position, e.Type, "the stream's earlier events are missing"}, nil
+		}
+		return &Break{e.Stream, prev.revision, prev.position, prev.typ, "its hash no longer matches the one recorded by its successor"}, nil
+	}
+	return nil, nil
 }
 
 // Run seals every interval until ctx ends.

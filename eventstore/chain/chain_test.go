@@ -3,6 +3,7 @@ package chain_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -130,5 +131,62 @@ func TestSealOnlyWhenSomethingChanged(t *testing.T) {
 	sealed, err := chain.NewSealer(s, commands.Chained, nil).SealOnce(context.Background())
 	if err != nil || sealed {
 		t.Fatalf("a second seal with nothing new: sealed=%v err=%v", sealed, err)
+	}
+}
+
+// Events after the last seal are counted as unsealed, and their links are
+// checked: an edit of one with a successor is named by verify, and the
+// sealer refuses to vouch for it.
+func TestUnsealedTail(t *testing.T) {
+	dir := t.TempDir()
+	scenario(t, dir)
+	s := open(t, dir)
+	svc := commands.NewService(s, refdata.MustLoad())
+	ctx := context.Background()
+	m := func(id string) commands.Meta {
+		return commands.Meta{CommandID: id, Now: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)}
+	}
+	emp, err := svc.RegisterEmployer(ctx, m("tail-1"), domain.RegisterEmployerInput{Name: "TAIL-MARKER-EMPLOYER", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.WithdrawOffer(ctx, m("tail-2"), "00000000-0000-0000-0000-000000000000", ""); err == nil {
+		t.Fatal("withdrawing an unknown offer")
+	}
+	s.Close()
+	rep := verify(t, dir)
+	if rep.Break != nil || rep.Unsealed != 1 || rep.Seals != 1 {
+		t.Fatalf("a log with one unsealed event: %+v", rep)
+	}
+	// a seal vouches for the tail: with it, nothing is unsealed
+	s = open(t, dir)
+	if ok, err := chain.NewSealer(s, commands.Chained, nil).SealOnce(ctx); !ok || err != nil {
+		t.Fatalf("sealing the tail: %v %v", ok, err)
+	}
+	svc = commands.NewService(s, refdata.MustLoad())
+	offer, err := svc.PostOffer(ctx, m("tail-3"), commands.PostOfferInput{EmployerID: emp.ID, PostOfferInput: domain.PostOfferInput{
+		Title: "TAIL-MARKER-TITLE", Description: "d", Sector: "s1", Grades: []string{"3e"}, Weeks: []string{"2027-W05"}, Seats: 3,
+		CommuneCode: "94028", Address: "a", Lat: 48.8, Lon: 2.4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.WithdrawOffer(ctx, m("tail-4"), offer.ID, "closed"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if rep := verify(t, dir); rep.Break != nil || rep.Unsealed != 2 || rep.Seals != 2 {
+		t.Fatalf("after sealing the tail and writing two events: %+v", rep)
+	}
+	flip(t, dir, "TAIL-MARKER-TITLE")
+	b := verify(t, dir).Break
+	if b == nil || b.Stream != domain.OfferStream(offer.ID) || b.Revision != 0 || b.Type != "OfferPosted" {
+		t.Fatalf("an edit in the unsealed tail: %+v", b)
+	}
+	s = open(t, dir)
+	defer s.Close()
+	sealed, err := chain.NewSealer(s, commands.Chained, nil).SealOnce(ctx)
+	var broken *chain.Break
+	if sealed || !errors.As(err, &broken) || broken.Stream != domain.OfferStream(offer.ID) {
+		t.Fatalf("sealing a tampered tail: sealed %v, %v", sealed, err)
 	}
 }

@@ -192,6 +192,34 @@ func (c *Cipher) Seal(e domain.Event) (domain.Event, error) {
 		out := *ev
 		out.Sealed, out.PupilFirstName, out.PupilLastName, out.Guardians = s, "", "", nil
 		return &out, nil
+	case *domain.ApplicationWithdrawn:
+		if ev.Reason == "" {
+			return e, nil
+		}
+		if ev.PupilID == "" {
+			return nil, errors.New("a withdrawal's reason names no pupil to seal it for")
+		}
+		s, err := c.seal(ev.PupilID, ev.Reason)
+		if err != nil {
+			return nil, err
+		}
+		out := *ev
+		out.Sealed, out.Reason = s, ""
+		return &out, nil
+	case *domain.ConventionSignatureAdded:
+		if !ev.Role.Personal() {
+			return e, nil // the employer's and the school head's signers sign as professionals
+		}
+		if ev.PupilID == "" {
+			return nil, fmt.Errorf("the %s's signature names no pupil to seal it for", ev.Role)
+		}
+		s, err := c.seal(ev.PupilID, ev.SignerName)
+		if err != nil {
+			return nil, err
+		}
+		out := *ev
+		out.Sealed, out.SignerName = s, ""
+		return &out, nil
 	}
 	return e, nil
 }
@@ -212,14 +240,7 @@ func (c *Cipher) Open(e domain.Event) error {
 		ev.FirstName, ev.LastName, ev.BirthDate, ev.Guardians, ev.Erased = p.FirstName, p.LastName, p.BirthDate, p.Guardians, erased
 		ev.Sealed = nil
 	case *domain.ApplicationSubmitted:
-		if ev.Sealed == nil {
-			return nil
-		}
-		erased, err := c.open(ev.Sealed, &ev.Motivation)
-		if err != nil {
-			return err
-		}
-		ev.Erased, ev.Sealed = erased, nil
+		return c.openText(&ev.Sealed, &ev.Motivation, &ev.Erased)
 	case *domain.ConventionDrafted:
 		if ev.Sealed == nil {
 			return nil
@@ -231,7 +252,24 @@ func (c *Cipher) Open(e domain.Event) error {
 		}
 		ev.PupilFirstName, ev.PupilLastName, ev.Guardians, ev.Erased = p.PupilFirstName, p.PupilLastName, p.Guardians, erased
 		ev.Sealed = nil
+	case *domain.ApplicationWithdrawn:
+		return c.openText(&ev.Sealed, &ev.Reason, &ev.Erased)
+	case *domain.ConventionSignatureAdded:
+		return c.openText(&ev.Sealed, &ev.SignerName, &ev.Erased)
 	}
+	return nil
+}
+
+// openText restores one sealed text field of an event.
+func (c *Cipher) openText(sealed **domain.Sealed, text *string, erased *bool) error {
+	if *sealed == nil {
+		return nil
+	}
+	gone, err := c.open(*sealed, text)
+	if err != nil {
+		return err
+	}
+	*erased, *sealed = gone, nil
 	return nil
 }
 

@@ -61,7 +61,8 @@ type Config struct {
 	PublicRateLimit float64
 	PublicRateBurst int
 	// SealEvery is how often the log is sealed (package chain; default one
-	// minute; negative: never).
+	// minute; negative: never); it is also sealed at start-up and at a
+	// graceful shutdown.
 	SealEvery time.Duration
 	// ExpiryEvery is how often overdue applications are expired (default
 	// one minute; negative: never, for tests that drive Expirer themselves).
@@ -117,6 +118,7 @@ type App struct {
 	// Reconciler settles placements that a crash left half-made.
 	Reconciler *reconcile.Reconciler
 	reconciled chan struct{} // closed when the reconciler has stopped
+	sealer     *chain.Sealer
 	handler    http.Handler
 	mux        *chi.Mux
 	list       []route.Route
@@ -167,6 +169,7 @@ func Open(cfg Config) (*App, error) {
 	}
 	a.metrics = newMetrics(a)
 	a.Service = commands.NewService(countAppends(a.Store, &a.metrics.appended), places).WithPersonalData(a.Cipher)
+	a.sealer = chain.NewSealer(a.Store, commands.Chained, cfg.Clock)
 	a.Expirer = commands.NewExpirer(a.Service, func(ctx context.Context, now time.Time, limit int64) ([]string, error) {
 		return projections.DueApplications(ctx, a.Redis, now, limit)
 	}, cfg.Clock, a.log)
@@ -266,8 +269,10 @@ func (a *App) Start(ctx context.Context) error {
 		if every == 0 {
 			every = time.Minute
 		}
-		sealer := chain.NewSealer(a.Store, commands.Chained, a.cfg.Clock)
-		go sealer.Run(ctx, every, func(err error) { a.log.Warn("sealing the log failed", "err", err) })
+		// what the last run left unsealed (it stopped without its last
+		// seal) is sealed now, once its links are checked
+		a.seal(ctx, "start-up")
+		go a.sealer.Run(ctx, every, func(err error) { a.log.Warn("sealing the log failed", "err", err) })
 	}
 	if every := a.cfg.ExpiryEvery; every >= 0 {
 		if every == 0 {
@@ -323,7 +328,23 @@ func (a *App) Routes() []route.Route { return a.list }
 // Handler is the whole HTTP API.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// Close stops the projections and closes Redis and the store.
+// seal seals whatever the log holds unsealed, saying so in the log.
+func (a *App) seal(ctx context.Context, when string) {
+	sealed, err := a.sealer.SealOnce(ctx)
+	switch {
+	case err != nil:
+		a.log.Error("sealing the log failed", "when", when, "err", err)
+	case sealed:
+		a.log.Info("log sealed", "when", when)
+	}
+}
+
+// sealWait bounds the seal at shutdown.
+const sealWait = 10 * time.Second
+
+// Close stops the projections, seals the log (when sealing is on: the last
+// events of each stream have no successor to vouch for them) and closes
+// Redis and the store.
 func (a *App) Close() error {
 	var err error
 	a.once.Do(func() {
@@ -336,6 +357,11 @@ func (a *App) Close() error {
 			}
 			if a.reconciled != nil {
 				<-a.reconciled // it writes its snapshot as it stops
+			}
+			if a.cfg.SealEvery >= 0 {
+				ctx, cancel := context.WithTimeout(context.Background(), sealWait)
+				a.seal(ctx, "shutdown")
+				cancel()
 			}
 		}
 		if a.Redis != nil {

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -20,7 +22,7 @@ import (
 // Roles of the contract.
 const (
 	Pupil        = "pupil"
-	Guardian     = "guardian"     // subject: the child's pupil id
+	Guardian     = "guardian"     // subject: the guardian, GuardianSubject (see there)
 	School       = "school"       // subject: the school's UAI
 	Employer     = "employer"     // subject: the employer id
 	Operator     = "operator"     // subject: the partner's id
@@ -99,6 +101,29 @@ func (h *HMAC) Verify(token string) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: unknown role", ErrInvalidToken)
 	}
 	return Principal{Role: c.Role, Subject: c.Subject}, nil
+}
+
+// GuardianSubject is the subject of a guardian's token: the pupil's id and
+// the guardian's rank among the pupil's guardians as registered (1, 2),
+// "PUPIL_ID:RANK". Each guardian is a person of their own, so one cannot
+// sign in the other's place when both must sign.
+func GuardianSubject(pupilID string, rank int) string {
+	return pupilID + ":" + strconv.Itoa(rank)
+}
+
+// ParseGuardian reads a guardian's subject: the pupil and the guardian's
+// rank. A bare pupil id, the subject of tokens issued before guardians
+// were told apart, still works: it is the pupil's first guardian.
+func ParseGuardian(subject string) (pupilID string, rank int, ok bool) {
+	id, r, found := strings.Cut(subject, ":")
+	if !found {
+		return subject, 1, subject != ""
+	}
+	n, err := strconv.Atoi(r)
+	if err != nil || n < 1 || n > 9 || strconv.Itoa(n) != r || id == "" {
+		return "", 0, false
+	}
+	return id, n, true
 }
 
 // ValidRole reports whether r is a role of the contract.

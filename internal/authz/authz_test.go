@@ -88,8 +88,10 @@ func (w world) subject(role string, a bool) string {
 		return y
 	}
 	switch role {
-	case auth.Pupil, auth.Guardian:
+	case auth.Pupil:
 		return pick(w.pupilA, w.pupilB)
+	case auth.Guardian:
+		return auth.GuardianSubject(pick(w.pupilA, w.pupilB), 1)
 	case auth.School:
 		return pick(w.uaiA, w.uaiB)
 	case auth.Employer:
@@ -342,5 +344,39 @@ func TestBadTokens(t *testing.T) {
 	}
 	if _, err := issuer.Issue(auth.Principal{Role: "root"}, time.Hour); err == nil {
 		t.Error("a token for an unknown role was issued")
+	}
+}
+
+// A guardian's subject names the child and the guardian: the first
+// guardian of a pupil with one is let in, by the subject of today's tokens
+// and by a bare pupil id (tokens issued before); a rank the pupil's
+// registration does not have, a malformed subject or another's child is
+// refused.
+func TestGuardianSubjects(t *testing.T) {
+	a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	w := build(t, a.Store)
+	issuer, _ := auth.NewHMAC([]byte(strings.Repeat("g", 32)), nil)
+	stub, _ := stubbed(a.Routes())
+	c := withTokens(t, authz.New(stub, issuer, a.Store, route.Rules(a.Routes())), issuer)
+	for subject, want := range map[string]int{
+		w.pupilA + ":1": http.StatusNoContent, w.pupilA: http.StatusNoContent,
+		w.pupilA + ":2": http.StatusForbidden, w.pupilA + ":0": http.StatusForbidden, w.pupilA + ":01": http.StatusForbidden,
+		w.pupilA + ":x": http.StatusForbidden, ":1": http.StatusForbidden, w.pupilB + ":1": http.StatusForbidden,
+	} {
+		g := c.As(auth.Guardian, subject)
+		for _, call := range []struct{ method, path string }{
+			{"GET", "/v1/pupils/" + w.pupilA},
+			{"GET", "/v1/conventions/" + w.convA},
+			{"POST", "/v1/conventions/" + w.convA + "/signatures"},
+		} {
+			body := map[string]any{"role": "guardian"}
+			if r := g.Do(call.method, call.path, body); r.Status != want {
+				t.Errorf("%s %s as guardian %q: %d, want %d", call.method, call.path, subject, r.Status, want)
+			}
+		}
 	}
 }

@@ -149,8 +149,25 @@ func owns(role string, o Owner) Rule {
 func Pupil(o Owner) Rule { return owns(auth.Pupil, o) }
 
 // Guardian lets in a guardian of the pupil o names: a guardian's subject
-// is their child's pupil id.
-func Guardian(o Owner) Rule { return owns(auth.Guardian, o) }
+// names the child and the guardian's rank (auth.GuardianSubject), a rank
+// the pupil's registration has.
+func Guardian(o Owner) Rule {
+	return Rule{allow: func(r *request) (bool, error) {
+		if r.p.Role != auth.Guardian {
+			return false, nil
+		}
+		pupil, rank, ok := auth.ParseGuardian(r.p.Subject)
+		if !ok {
+			return false, nil
+		}
+		id, err := o.find(r)
+		if err != nil || id == "" || id != pupil {
+			return false, err
+		}
+		reg, _, found, err := firstOf[*domain.PupilRegistered](r, domain.PupilStream, pupil)
+		return found && rank <= reg.GuardianCount, err
+	}}
+}
 
 // School lets in the school o names.
 func School(o Owner) Rule { return owns(auth.School, o) }

@@ -25,13 +25,15 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+	args []string
 	cmd  *exec.Cmd
 }
 
 // Process starts a redis-server of the test's own. Without the binary it
 // fails when the real redis-server is expected (PASSERELLE_TEST_REDIS_URL
-// set, as in CI) and skips, saying why, otherwise.
-func Process(t *testing.T) *Server {
+// set, as in CI) and skips, saying why, otherwise. Options given override
+// the defaults ("--appendonly", "yes", …).
+func Process(t *testing.T, options ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -46,7 +48,7 @@ func Process(t *testing.T) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: port, URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port)}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: port, args: options, URL: fmt.Sprintf("redis://127.0.0.1:%d/0", port)}
 	s.Start()
 	t.Cleanup(s.Kill)
 	return s
@@ -56,8 +58,9 @@ func Process(t *testing.T) *Server {
 // until it answers.
 func (s *Server) Start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
-		"--save", "", "--appendonly", "no", "--dbfilename", "dump.rdb")
+	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
+		"--save", "", "--appendonly", "no", "--dbfilename", "dump.rdb"}
+	s.cmd = exec.Command(s.bin, append(args, s.args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = nil, nil
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -96,6 +99,9 @@ func (s *Server) Save() {
 		s.t.Fatal(err)
 	}
 }
+
+// Dir is the server's data directory: its snapshot and append-only files.
+func (s *Server) Dir() string { return s.dir }
 
 // Forget deletes the snapshot: the next Start comes back empty.
 func (s *Server) Forget() {
