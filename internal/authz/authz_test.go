@@ -47,7 +47,7 @@ func build(t *testing.T, store eventstore.Store) world {
 	}
 	w := world{uaiA: "0941234A", uaiB: "0751234B"}
 	w.empA = must(svc.RegisterEmployer(ctx, meta("backoffice", "bo"), domain.RegisterEmployerInput{Name: "A", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "a"}))
-	w.empB = must(svc.RegisterEmployer(ctx, meta("backoffice", "bo"), domain.RegisterEmployerInput{Name: "B", SIRET: "73282932000074", Kind: "public", CommuneCode: "75056", Address: "b"}))
+	w.empB = must(svc.RegisterEmployer(ctx, meta("backoffice", "bo"), domain.RegisterEmployerInput{Name: "B", SIRET: "44201123456701", Kind: "public", CommuneCode: "75056", Address: "b"}))
 	for _, uai := range []string{w.uaiA, w.uaiB} {
 		must(svc.RegisterSchool(ctx, meta("backoffice", "bo"), domain.RegisterSchoolInput{UAI: uai, Name: uai, Kind: "college", CommuneCode: "94028", EducationPriority: "none"}))
 	}
