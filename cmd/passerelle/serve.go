@@ -38,7 +38,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	cfg := app.Config{DataDir: *dataDir, RedisURL: *redisURL, EventStoreURL: *esURL, Logger: log, OpenStore: openStore,
 		RateLimit: *rateLimit, RateBurst: *rateBurst}
 	if *authOn {
-		key, err := tokenKey(*keyHex, *dataDir)
+		key, err := tokenKey(*keyHex, *dataDir, true)
 		if err != nil {
 			return err
 		}
