@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -327,5 +328,29 @@ func TestBadTokens(t *testing.T) {
 	}
 	if _, err := issuer.Issue(auth.Principal{Role: "root"}, time.Hour); err == nil {
 		t.Error("a token for an unknown role was issued")
+	}
+}
+
+// The guard matches the path the router routes on: an encoded slash in a
+// parameter ("..%2F") keeps the request on its route, so the guard checks
+// it there rather than handing it to the router unguarded.
+func TestGuardSeesEncodedSlashes(t *testing.T) {
+	a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	stub, _ := stubbed(a.Routes())
+	issuer, err := auth.NewHMAC([]byte(strings.Repeat("x", 32)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(authz.New(stub, issuer, a.Store, route.Rules(a.Routes())))
+	defer srv.Close()
+	c := httpclient.New(t, srv.URL)
+	for _, path := range []string{"/v1/applications/..%2F..%2Fx/accept", "/v1/conventions/a%2Fb/signatures", "/v1/pupils/%2F/forget"} {
+		if r := c.Do("POST", path, `{}`); r.Status != http.StatusUnauthorized {
+			t.Errorf("POST %s without a token: %d, want 401", path, r.Status)
+		}
 	}
 }
