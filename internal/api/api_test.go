@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 type item struct {
@@ -132,4 +134,31 @@ func TestReadBodyWantsJSON(t *testing.T) {
 			t.Errorf("%q %q: %v, want %d unsupported_media_type", c.contentType, c.body, err, c.status)
 		}
 	}
+}
+
+// Whatever the body, Unmarshal answers without panicking, with a contract
+// error when it refuses; what it accepts is valid UTF-8 without NUL, and
+// decodes to what encoding/json reads from it.
+func FuzzUnmarshal(f *testing.F) {
+	for _, seed := range []string{`{"flag":true}`, "{\"flag\":true,\"title\":\"a\xffb\"}", `{"flag":true,"title":"\u0000"}`,
+		`{"flag":true,"items":[{"lat":1,"lat":2}]}`, `{"flag":true,"tags":["a","\ud800"]}`, "{\"fl\x00ag\":1}", `[`, `{"main":{"name":"x"`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var b body
+		err := Unmarshal(raw, &b, true)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Status < 400 || e.Status >= 500 || len(e.Fields) == 0 {
+				t.Fatalf("%q: %#v is not a contract error naming a field", raw, err)
+			}
+			return
+		}
+		if !utf8.Valid(raw) || bytes.IndexByte(raw, 0) >= 0 {
+			t.Fatalf("%q: accepted invalid UTF-8 or a NUL byte", raw)
+		}
+		if strings.ContainsRune(b.Title, 0) || strings.Contains(b.Title, "\uFFFD") && !strings.Contains(strings.ToLower(string(raw)), `\ufffd`) && !bytes.Contains(raw, []byte("\uFFFD")) {
+			t.Fatalf("%q: accepted a title %q the client did not send", raw, b.Title)
+		}
+	})
 }

@@ -16,66 +16,87 @@ import (
 func scan(raw []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var stack []*scope
-	var prev int64
+	sc := scanner{raw: raw}
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			// a raw NUL (or bad byte) in a string stops the decoder: name
-			// the field of the string it was in
-			str := nextString(raw[prev:])
-			field := where(stack)
-			if top := last(stack); top != nil && top.object && top.wantKey {
-				// a key: named as sent, made printable
-				field = join(top.path, printable(strings.Trim(string(str), `"`)))
-			}
-			if err := checkText(str, "", field); err != nil {
-				return err
-			}
-			return nil // io.EOF, or a syntax error the decoder names
+			return sc.stopped()
 		}
 		end := dec.InputOffset()
-		chunk := raw[prev:end]
-		prev = end
-		top := last(stack)
-		if top != nil && top.object && top.wantKey {
-			if d, ok := tok.(json.Delim); ok && d == '}' {
-				stack = stack[:len(stack)-1]
-				valueDone(stack)
-				continue
-			}
-			key, _ := tok.(string)
-			field := join(top.path, printable(key))
-			if err := checkText(chunk, key, field); err != nil {
-				return err
-			}
-			if top.keys[key] {
-				return Invalid(field, "is given twice")
-			}
-			top.keys[key], top.key, top.wantKey = true, key, false
-			continue
+		chunk := raw[sc.prev:end]
+		sc.prev = end
+		if top := last(sc.stack); top != nil && top.object && top.wantKey {
+			err = sc.key(top, tok, chunk)
+		} else {
+			err = sc.value(tok, chunk)
 		}
-		field := where(stack)
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				stack = append(stack, &scope{object: true, wantKey: true, keys: map[string]bool{}, path: field})
-			case '[':
-				stack = append(stack, &scope{path: field})
-			default: // ']': '}' is read where a key is expected
-				stack = stack[:len(stack)-1]
-				valueDone(stack)
-			}
-		case string:
-			if err := checkText(chunk, t, field); err != nil {
-				return err
-			}
-			valueDone(stack)
-		default:
-			valueDone(stack)
+		if err != nil {
+			return err
 		}
 	}
+}
+
+// scanner is scan's state: the objects and arrays open, and where the
+// last token ended.
+type scanner struct {
+	raw   []byte
+	stack []*scope
+	prev  int64
+}
+
+// stopped is called when the decoder stops, at the end or on a syntax
+// error: a raw NUL (or bad byte) in a string stops it, and is named by the
+// field of that string.
+func (sc *scanner) stopped() error {
+	str := nextString(sc.raw[sc.prev:])
+	field := where(sc.stack)
+	if top := last(sc.stack); top != nil && top.object && top.wantKey {
+		field = join(top.path, printable(strings.Trim(string(str), `"`))) // a key, named as sent
+	}
+	return checkText(str, "", field) // nil: io.EOF, or a syntax error the decoder names
+}
+
+// key reads what stands where an object expects a key: a key, or its end.
+func (sc *scanner) key(top *scope, tok json.Token, chunk []byte) error {
+	if d, ok := tok.(json.Delim); ok && d == '}' {
+		sc.stack = sc.stack[:len(sc.stack)-1]
+		valueDone(sc.stack)
+		return nil
+	}
+	key, _ := tok.(string)
+	field := join(top.path, printable(key))
+	if err := checkText(chunk, key, field); err != nil {
+		return err
+	}
+	if top.keys[key] {
+		return Invalid(field, "is given twice")
+	}
+	top.keys[key], top.key, top.wantKey = true, key, false
+	return nil
+}
+
+// value reads a value, or the start or end of an object or array.
+func (sc *scanner) value(tok json.Token, chunk []byte) error {
+	field := where(sc.stack)
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			sc.stack = append(sc.stack, &scope{object: true, wantKey: true, keys: map[string]bool{}, path: field})
+		case '[':
+			sc.stack = append(sc.stack, &scope{path: field})
+		default: // ']': '}' is read where a key is expected
+			sc.stack = sc.stack[:len(sc.stack)-1]
+			valueDone(sc.stack)
+		}
+		return nil
+	case string:
+		if err := checkText(chunk, t, field); err != nil {
+			return err
+		}
+	}
+	valueDone(sc.stack)
+	return nil
 }
 
 // scope is an object or an array being read.
