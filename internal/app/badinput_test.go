@@ -325,6 +325,13 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 				invalid(rt.Key(), "min_position=-3", "GET", path+"?min_position=-3", "", "min_position"),
 				invalid(rt.Key(), "min_position=1.5", "GET", path+"?min_position=1.5", "", "min_position"),
 			)
+			// every parameter: its value decoded must be valid UTF-8, without NUL
+			for _, p := range rt.Query {
+				cs = append(cs,
+					invalid(rt.Key(), p+" with invalid UTF-8", "GET", path+"?"+p+"=ab%FFcd", "", p),
+					invalid(rt.Key(), p+" with a NUL", "GET", path+"?"+p+"=ab%00cd", "", p),
+				)
+			}
 			if rt.StrictQuery {
 				cs = append(cs, invalid(rt.Key(), "unknown parameter", "GET", path+"?zzz_unknown=1", "", "zzz_unknown"))
 			}
