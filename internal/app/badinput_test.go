@@ -363,7 +363,7 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		// the issue's cases, as reported
 		invalid(r, "invalid UTF-8 in the name", "POST", "/v1/employers", strings.Replace(with(emp, "name", "ab~cd"), "~", "\xff", 1), "name"),
 		invalid(r, "a NUL in the address", "POST", "/v1/employers", with(emp, "address", "1 rue\x00de Paris"), "address"),
-		invalid(r, "siret given twice", "POST", "/v1/employers", strings.Replace(with(emp), `"siret":`, `"siret":"44201123456701","siret":`, 1), "siret"),
+		invalid(r, "siret given twice with two values", "POST", "/v1/employers", strings.Replace(with(emp), `"siret":`, `"siret":"44201123456701","siret":`, 1), "siret"),
 		badCase{route: r, name: "Content-Type text/plain", method: "POST", path: "/v1/employers", body: with(emp),
 			header: []string{"Content-Type", "text/plain"}, status: 415, code: "unsupported_media_type"},
 		badCase{route: r, name: "name in a list, in contract words", method: "POST", path: "/v1/employers", body: with(emp, "name", []string{"x"}),
