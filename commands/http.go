@@ -430,7 +430,7 @@ func toAPIError(err error) error {
 	case errors.Is(err, domain.ErrNotFound):
 		return api.Errorf(http.StatusNotFound, "not_found", "%s", err.Error())
 	case errors.As(err, &rule):
-		return &api.Error{Status: http.StatusConflict, Code: "conflict", Message: rule.Message, Rule: rule.Rule}
+		return &api.Error{Status: http.StatusConflict, Code: "conflict", Message: rule.Message, Rule: rule.Rule, Fields: rule.Fields}
 	case errors.Is(err, domain.ErrConflict):
 		return api.Errorf(http.StatusConflict, "conflict", "%s", err.Error())
 	case errors.Is(err, eventstore.ErrWrongExpectedVersion):

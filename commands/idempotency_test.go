@@ -49,6 +49,7 @@ func TestOneWritePerCommand(t *testing.T) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/employers", strings.NewReader(`{"name":"Garage Dupont",
 			"siret":"73282932000074","kind":"company","commune_code":"94028","address":"3 rue"}`))
 		req.Header.Set("Idempotency-Key", "one-write")
+		req.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
 		handler.ServeHTTP(w, req)
 		return w

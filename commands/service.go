@@ -133,14 +133,23 @@ func ConventionID(applicationID string) string {
 	return uuid.NewSHA1(idSpace, []byte("convention/"+applicationID)).String()
 }
 
-// RegisterEmployer registers an employer under a new id.
+// EmployerID is derived from the SIRET: one employer per SIRET.
+func EmployerID(siret string) string {
+	return uuid.NewSHA1(idSpace, []byte("employer/"+siret)).String()
+}
+
+// RegisterEmployer registers the employer of a SIRET. Its stream, named by
+// the SIRET, is the claim: of two concurrent registrations the store lets
+// one in (no stream expected), and the other, decided again, finds it: the
+// same body gets the same id and answer, another a 409 naming the id.
 func (s *Service) RegisterEmployer(ctx context.Context, m Meta, in domain.RegisterEmployerInput) (Result, error) {
-	id := newID(m)
+	if !domain.ValidSIRET(in.SIRET) {
+		_, err := domain.RegisterEmployer("", in, s.places) // names every invalid field
+		return Result{}, err
+	}
+	id := EmployerID(in.SIRET)
 	_, pos, err := update(ctx, s.repo, m.final(id), domain.EmployerStream(id), func(e *domain.Employer) ([]domain.Event, error) {
-		if e.Exists() {
-			return nil, nil // a retried registration
-		}
-		return domain.RegisterEmployer(id, in, s.places)
+		return e.Register(id, in, s.places)
 	})
 	return Result{ID: id, Position: pos}, err
 }
@@ -190,7 +199,7 @@ func (s *Service) PostOffer(ctx context.Context, m Meta, in PostOfferInput) (Res
 		if o.Exists() {
 			return nil, nil
 		}
-		return domain.PostOffer(id, employer, in.PostOfferInput, s.places)
+		return domain.PostOffer(id, employer, in.PostOfferInput, s.places, m.Now)
 	})
 	return Result{ID: id, Position: pos}, err
 }
@@ -219,7 +228,7 @@ func (s *Service) ReopenOffer(ctx context.Context, m Meta, offerID string) (Resu
 // AmendOffer changes an offer's terms.
 func (s *Service) AmendOffer(ctx context.Context, m Meta, offerID string, in domain.AmendOfferInput) (Result, error) {
 	return updateByID(ctx, s.repo, m, "offer", domain.OfferStream, offerID, func(o *domain.Offer) ([]domain.Event, error) {
-		return o.Amend(in)
+		return o.Amend(in, m.Now)
 	})
 }
 

@@ -287,7 +287,7 @@ func TestOverlappingConfirmationsRace(t *testing.T) {
 		_, apps := f.offerWithPupils(1, 1)
 		pupilID := f.pupilOf(apps[0])
 		emp := f.ok(f.svc.RegisterEmployer(ctx, f.meta(), domain.RegisterEmployerInput{
-			Name: "Mairie", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "place",
+			Name: "Mairie", SIRET: "44201123456701", Kind: "public", CommuneCode: "94028", Address: "place",
 		}))
 		offerB := f.ok(f.svc.PostOffer(ctx, f.meta(), commands.PostOfferInput{EmployerID: emp.ID, PostOfferInput: domain.PostOfferInput{
 			Title: "Accueil", Description: "Services", Sector: "s2", Grades: []string{"3e"}, Weeks: []string{"2026-W50"},
@@ -333,4 +333,62 @@ func TestOverlappingConfirmationsRace(t *testing.T) {
 
 func (f *fixture) pupilOf(applicationID string) string {
 	return f.application(applicationID).Submitted.PupilID
+}
+
+// One employer per SIRET, under concurrency: registrations racing with the
+// same body all get the one id and position; racing with different bodies,
+// exactly one wins and the others are refused naming its id. The stream
+// holds one registration either way.
+func TestRegisterEmployerOncePerSIRETConcurrently(t *testing.T) {
+	const racers = 12
+	for _, same := range []bool{true, false} {
+		t.Run(fmt.Sprintf("same body %v", same), func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			results := make([]commands.Result, racers)
+			errs := make([]error, racers)
+			var wg sync.WaitGroup
+			for i := range racers {
+				in := domain.RegisterEmployerInput{Name: "Garage Dupont", SIRET: "73282932000074", Kind: "company", CommuneCode: "94028", Address: "3 rue"}
+				if !same {
+					in.Name = fmt.Sprintf("Garage %d", i)
+				}
+				m := f.meta()
+				wg.Go(func() { results[i], errs[i] = f.svc.RegisterEmployer(ctx, m, in) })
+			}
+			wg.Wait()
+			var winner commands.Result
+			wins := 0
+			for i := range racers {
+				if errs[i] == nil {
+					winner = results[i]
+					wins++
+				}
+			}
+			switch {
+			case same && wins != racers:
+				t.Fatalf("%d of %d identical registrations succeeded: %v", wins, racers, errs)
+			case !same && wins != 1:
+				t.Fatalf("%d of %d different registrations of one SIRET succeeded, want 1: %v", wins, racers, errs)
+			}
+			for i := range racers {
+				var rule *domain.RuleError
+				switch {
+				case errs[i] == nil && !reflect.DeepEqual(results[i], winner):
+					t.Errorf("racer %d got %+v, another %+v", i, results[i], winner)
+				case errs[i] != nil && (!errors.As(errs[i], &rule) || rule.Rule != "siret_registered" || rule.Fields["siret"] != "already registered as employer "+winner.ID):
+					t.Errorf("racer %d: %v, want a refusal naming %s", i, errs[i], winner.ID)
+				}
+			}
+			evs, err := f.store.ReadStream(ctx, domain.EmployerStream(winner.ID), eventstore.Forwards, 0, 0)
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("the employer's stream holds %d events (%v), want 1", len(evs), err)
+			}
+			// a retry later, under another command id, is answered alike
+			again, err := f.svc.RegisterEmployer(ctx, f.meta(), domain.RegisterEmployerInput{Name: "Garage Dupont", SIRET: "73282932000074", Kind: "company", CommuneCode: "94028", Address: "3 rue"})
+			if same && (err != nil || !reflect.DeepEqual(again, winner)) {
+				t.Errorf("a retry: %+v %v, want %+v", again, err, winner)
+			}
+		})
+	}
 }

@@ -54,8 +54,9 @@ var ErrNotFound = errors.New("not found")
 // RuleError is a refusal by a named business rule. It is a conflict: the
 // command is well-formed but the current state does not allow it.
 type RuleError struct {
-	Rule    string // stable identifier, e.g. no_seat_left
-	Message string // what a back-office agent reads
+	Rule    string            // stable identifier, e.g. no_seat_left
+	Message string            // what a back-office agent reads
+	Fields  map[string]string // the fields at fault, when the rule names some
 }
 
 func (e *RuleError) Error() string { return e.Message }

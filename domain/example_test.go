@@ -45,7 +45,7 @@ func Example_offer() {
 		Title: "Services techniques", Description: "Une semaine avec les jardiniers.",
 		Sector: "s1", Grades: []string{"3e"}, Weeks: []string{"2026-W25"}, Seats: 1,
 		CommuneCode: "94028", Address: "Place Salvador Allende", Lat: 48.7771, Lon: 2.4534,
-	}, places)
+	}, places, time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	fmt.Println(evs[0].EventType(), err)
 	offer.Apply(evs[0])
 	fmt.Println("free in 2026-W25:", offer.Free("2026-W25"))
@@ -92,7 +92,7 @@ func Example_application() {
 		Title: "Découverte du fournil", Description: "Une semaine au fournil.", Sector: "s12",
 		Grades: []string{"2de"}, Weeks: []string{"2026-W25", "2026-W26"}, Seats: 2,
 		CommuneCode: "94028", Address: "12 rue du Général Leclerc", Lat: 48.78454, Lon: 2.45233,
-	}, places)
+	}, places, now)
 	offer.Apply(evs[0])
 	var school domain.School
 	evs, _ = school.Register(domain.RegisterSchoolInput{

@@ -195,7 +195,7 @@ func newPupil(t *testing.T, id string, school *domain.School, grade string) *dom
 func newOffer(t *testing.T, id string, in domain.PostOfferInput) *domain.Offer {
 	t.Helper()
 	var o domain.Offer
-	apply(&o, must(t)(domain.PostOffer(id, newEmployer(t), in, places))...)
+	apply(&o, must(t)(domain.PostOffer(id, newEmployer(t), in, places, now))...)
 	return &o
 }
 

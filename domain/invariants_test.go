@@ -269,7 +269,7 @@ func (w *world) setup() {
 		}
 		var o domain.Offer
 		emp := w.employers[fmt.Sprint("emp-", i%len(w.employers))]
-		apply(&o, must(t)(domain.PostOffer(fmt.Sprint("offer-", i), emp, in, places))...)
+		apply(&o, must(t)(domain.PostOffer(fmt.Sprint("offer-", i), emp, in, places, clockStart))...)
 		w.offers = append(w.offers, &o)
 		w.offerByID[o.Posted.OfferID] = &o
 		w.held[o.Posted.OfferID] = map[string][]string{}
@@ -868,7 +868,7 @@ func (w *world) amend() *proc {
 			pick(w.rng, []string{"2026-W24", week25, week26, week27, week28})))))
 	}
 	return w.proc(fmt.Sprintf("amend %s seats=%v weeks=%v", o.Posted.OfferID, in.Seats, in.Weeks), func(p *proc) {
-		evs, err := o.Amend(in)
+		evs, err := o.Amend(in, w.now)
 		if w.decided("amend", err) {
 			w.apply(o, evs)
 		}

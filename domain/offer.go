@@ -90,8 +90,8 @@ type PostOfferInput struct {
 	FamilyBusiness             bool
 }
 
-// PostOffer decides the posting of a new offer by employer.
-func PostOffer(id string, employer *Employer, in PostOfferInput, places Places) ([]Event, error) {
+// PostOffer decides the posting of a new offer by employer, at now.
+func PostOffer(id string, employer *Employer, in PostOfferInput, places Places, now time.Time) ([]Event, error) {
 	p := Problems{}
 	if employer == nil || !employer.Exists() {
 		p.Add("employer_id", "no employer is registered with this id")
@@ -103,15 +103,14 @@ func PostOffer(id string, employer *Employer, in PostOfferInput, places Places) 
 	}
 	grades := checkGrades(p, in.Grades)
 	weeks := checkOfferWeeks(p, in.Weeks)
+	checkWeeksAhead(p, weeks, now)
 	checkSeats(p, in.Seats)
 	dep, ok := places.CommuneDepartment(in.CommuneCode)
 	if !ok {
 		p.Add("commune_code", "must be an INSEE commune code")
 	}
 	required(p, "address", in.Address, 300)
-	if !inFrance(in.Lat, in.Lon) {
-		p.Add("lat", "lat/lon must be a point in metropolitan France or an overseas département")
-	}
+	checkPoint(p, places, in.CommuneCode, in.Lat, in.Lon)
 	checkTerms(p, in)
 	if err := p.Err(); err != nil {
 		return nil, err
@@ -160,6 +159,48 @@ func checkOfferWeeks(p Problems, in []string) []string {
 	return weeks
 }
 
+// checkWeeksAhead refuses a week already over at now: nobody can be
+// hosted in it any more.
+func checkWeeksAhead(p Problems, weeks []string, now time.Time) {
+	for _, w := range weeks {
+		if start, err := ParseWeek(w); err == nil && !now.Before(start.AddDate(0, 0, 7)) {
+			p.Add("weeks", fmt.Sprintf("%q is already over", w))
+			return
+		}
+	}
+}
+
+// MaxKMFromCommune is how far an offer's point may lie from the centre of
+// its commune.
+const MaxKMFromCommune = 20
+
+// checkPoint checks an offer's lat/lon: in France, and within
+// MaxKMFromCommune of its commune's centre (an unknown commune is named
+// on its own). Both fields are named: either may be the wrong one.
+func checkPoint(p Problems, places Places, commune string, lat, lon float64) {
+	if !inFrance(lat, lon) {
+		p.Add("lat", "lat/lon must be a point in metropolitan France or an overseas département")
+		p.Add("lon", "lat/lon must be a point in metropolitan France or an overseas département")
+		return
+	}
+	clat, clon, ok := places.CommuneCentre(commune)
+	if d := DistanceKM(lat, lon, clat, clon); ok && d > MaxKMFromCommune {
+		rule := fmt.Sprintf("lat/lon is %.0f km from the centre of commune %s: at most %d km", d, commune, MaxKMFromCommune)
+		p.Add("lat", rule)
+		p.Add("lon", rule)
+	}
+}
+
+// DistanceKM is the great-circle distance between two points (haversine,
+// on a sphere of the Earth's mean radius).
+func DistanceKM(lat1, lon1, lat2, lon2 float64) float64 {
+	const earthKM = 6371.0088
+	rad := math.Pi / 180
+	dLat, dLon := (lat2-lat1)*rad, (lon2-lon1)*rad
+	h := math.Pow(math.Sin(dLat/2), 2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Pow(math.Sin(dLon/2), 2)
+	return 2 * earthKM * math.Asin(math.Sqrt(min(1, h)))
+}
+
 func checkSeats(p Problems, seats int) {
 	if seats < 1 || seats > 500 {
 		p.Add("seats", "must be between 1 and 500")
@@ -198,12 +239,19 @@ type AmendOfferInput struct {
 // Amend changes an offer's terms. It never drops a pupil whose seat is held:
 // the weeks must keep every held week, and seats cannot fall below the
 // seats held in any week.
-func (o *Offer) Amend(in AmendOfferInput) ([]Event, error) {
+func (o *Offer) Amend(in AmendOfferInput, now time.Time) ([]Event, error) {
 	if !o.exists {
 		return nil, NotFoundf("offer")
 	}
 	p := Problems{}
 	next := in.onto(p, o.Posted)
+	var added []string // a week kept may be over; one added may not
+	for _, w := range next.Weeks {
+		if !o.hasWeek(w) {
+			added = append(added, w)
+		}
+	}
+	checkWeeksAhead(p, added, now)
 	checkTerms(p, next)
 	if err := p.Err(); err != nil {
 		return nil, err

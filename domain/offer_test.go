@@ -18,7 +18,7 @@ func TestPostOffer(t *testing.T) {
 	in := collegeOfferInput()
 	in.Title, in.Description, in.Address = " Découverte du fournil ", "\nUne semaine aux côtés des boulangers. ", " 12 rue du Général Leclerc "
 	in.Reserved = domain.Reservation{REP: true}
-	ev := only[*domain.OfferPosted](t, must(t)(domain.PostOffer("off-1", emp, in, places)))
+	ev := only[*domain.OfferPosted](t, must(t)(domain.PostOffer("off-1", emp, in, places, now)))
 	want := domain.OfferPosted{
 		OfferID: "off-1", EmployerID: "emp-1", EmployerName: "Boulangerie Martin", EmployerKind: "company",
 		Title: "Découverte du fournil", Description: "Une semaine aux côtés des boulangers.", Sector: "s12",
@@ -68,8 +68,10 @@ func TestPostOfferAccepts(t *testing.T) {
 		{"twelve weeks", func(in *domain.PostOfferInput) { in.Weeks = twelve }},
 		{"week 53", func(in *domain.PostOfferInput) { in.Weeks = []string{"2026-W53", "2027-W01"} }},
 		{"Corsica", func(in *domain.PostOfferInput) { in.CommuneCode, in.Lat, in.Lon = "2A004", 41.92274, 8.70583 }},
-		{"Brest", func(in *domain.PostOfferInput) { in.Lat, in.Lon = 48.3904, -4.4861 }},
-		{"Strasbourg", func(in *domain.PostOfferInput) { in.Lat, in.Lon = 48.5734, 7.7521 }},
+		{"Brest", func(in *domain.PostOfferInput) { in.CommuneCode, in.Lat, in.Lon = "29019", 48.3904, -4.4861 }},
+		{"Strasbourg", func(in *domain.PostOfferInput) { in.CommuneCode, in.Lat, in.Lon = "67482", 48.5734, 7.7521 }},
+		{"19 km from the commune's centre", func(in *domain.PostOfferInput) { in.Lat = 48.78454 + 19/111.2 }},
+		{"the week under way", func(in *domain.PostOfferInput) { in.Weeks = []string{domain.WeekOf(now), week25} }},
 		{"Guadeloupe", func(in *domain.PostOfferInput) { in.CommuneCode, in.Lat, in.Lon = "97101", 16.26775, -61.49667 }},
 		{"Martinique", func(in *domain.PostOfferInput) { in.CommuneCode, in.Lat, in.Lon = "97209", 14.64925, -61.06863 }},
 		{"Guyane", func(in *domain.PostOfferInput) { in.CommuneCode, in.Lat, in.Lon = "97302", 4.94639, -52.33191 }},
@@ -96,7 +98,7 @@ func TestPostOfferAccepts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := collegeOfferInput()
 			tt.edit(&in)
-			ev := only[*domain.OfferPosted](t, must(t)(domain.PostOffer("off-1", emp, in, places)))
+			ev := only[*domain.OfferPosted](t, must(t)(domain.PostOffer("off-1", emp, in, places, now)))
 			if ev.Seats != in.Seats || ev.Sector != in.Sector || len(ev.Weeks) != len(in.Weeks) || len(ev.Grades) != len(in.Grades) {
 				t.Errorf("event = %+v from %+v", *ev, in)
 			}
@@ -151,14 +153,18 @@ func TestPostOfferValidation(t *testing.T) {
 		{"501 seats", emp, func(in *domain.PostOfferInput) { in.Seats = 501 }, []string{"seats"}},
 		{"unknown commune", emp, func(in *domain.PostOfferInput) { in.CommuneCode = "00000" }, []string{"commune_code"}},
 		{"no address", emp, func(in *domain.PostOfferInput) { in.Address = "\t" }, []string{"address"}},
-		{"zero point", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 0, 0 }, []string{"lat"}},
-		{"swapped lat/lon", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 2.45233, 48.78454 }, []string{"lat"}},
-		{"London", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 51.5072, -0.1276 }, []string{"lat"}},
-		{"Madrid", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 40.4168, -3.7038 }, []string{"lat"}},
-		{"New York", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 40.7128, -74.006 }, []string{"lat"}},
-		{"Saint-Pierre-et-Miquelon", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 46.7811, -56.1764 }, []string{"lat"}},
-		{"NaN", emp, func(in *domain.PostOfferInput) { in.Lat = math.NaN() }, []string{"lat"}},
-		{"infinite", emp, func(in *domain.PostOfferInput) { in.Lon = math.Inf(1) }, []string{"lat"}},
+		{"zero point", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 0, 0 }, []string{"lat", "lon"}},
+		{"swapped lat/lon", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 2.45233, 48.78454 }, []string{"lat", "lon"}},
+		{"London", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 51.5072, -0.1276 }, []string{"lat", "lon"}},
+		{"Madrid", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 40.4168, -3.7038 }, []string{"lat", "lon"}},
+		{"New York", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 40.7128, -74.006 }, []string{"lat", "lon"}},
+		{"Saint-Pierre-et-Miquelon", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 46.7811, -56.1764 }, []string{"lat", "lon"}},
+		{"NaN", emp, func(in *domain.PostOfferInput) { in.Lat = math.NaN() }, []string{"lat", "lon"}},
+		{"infinite", emp, func(in *domain.PostOfferInput) { in.Lon = math.Inf(1) }, []string{"lat", "lon"}},
+		{"Brest for Créteil", emp, func(in *domain.PostOfferInput) { in.Lat, in.Lon = 48.3904, -4.4861 }, []string{"lat", "lon"}},
+		{"21 km from the commune's centre", emp, func(in *domain.PostOfferInput) { in.Lat = 48.78454 + 21/111.2 }, []string{"lat", "lon"}},
+		{"a week over", emp, func(in *domain.PostOfferInput) { in.Weeks = []string{domain.WeekOf(now.AddDate(0, 0, -7)), week25} }, []string{"weeks"}},
+		{"a week long over", emp, func(in *domain.PostOfferInput) { in.Weeks = []string{"2025-W10"} }, []string{"weeks"}},
 		{"starts before 06:00", emp, hours("05:59", "12:00", 0), []string{"daily_hours.start"}},
 		{"starts at 5:30", emp, hours("5:30", "12:00", 0), []string{"daily_hours.start"}},
 		{"ends after 20:00", emp, hours("14:00", "20:01", 0), []string{"daily_hours.end"}},
@@ -175,13 +181,13 @@ func TestPostOfferValidation(t *testing.T) {
 		{"7 hours 30 after lunch", emp, hours("08:30", "17:00", 60), []string{"daily_hours"}},
 		{"everything", nil, func(in *domain.PostOfferInput) {
 			*in = domain.PostOfferInput{DailyHours: &domain.DailyHours{Start: "04:00", End: "12:00"}}
-		}, []string{"employer_id", "title", "description", "sector", "grades", "weeks", "seats", "commune_code", "address", "lat", "daily_hours.start"}},
+		}, []string{"employer_id", "title", "description", "sector", "grades", "weeks", "seats", "commune_code", "address", "lat", "lon", "daily_hours.start"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := collegeOfferInput()
 			tt.edit(&in)
-			evs, err := domain.PostOffer("off-1", tt.employer, in, places)
+			evs, err := domain.PostOffer("off-1", tt.employer, in, places, now)
 			wantInvalid(t, evs, err, tt.fields...)
 		})
 	}
@@ -195,7 +201,7 @@ func TestPostOfferBadSeatsDoNotBlameGroupSize(t *testing.T) {
 	for _, seats := range []int{-1, -3} {
 		in := collegeOfferInput()
 		in.Seats, in.GroupSize = seats, 0
-		_, err := domain.PostOffer("off-1", emp, in, places)
+		_, err := domain.PostOffer("off-1", emp, in, places, now)
 		var ve *domain.ValidationError
 		if !errors.As(err, &ve) {
 			t.Fatalf("seats %d: error %v, want a validation error", seats, err)
@@ -205,7 +211,7 @@ func TestPostOfferBadSeatsDoNotBlameGroupSize(t *testing.T) {
 				"only seats is wrong (checkTerms compares the group size 0 with the invalid seat count)", seats, msg)
 		}
 		o := newOffer(t, "off-1", collegeOfferInput())
-		_, err = o.Amend(domain.AmendOfferInput{Seats: ptr(seats)})
+		_, err = o.Amend(domain.AmendOfferInput{Seats: ptr(seats)}, now)
 		if !errors.As(err, &ve) {
 			t.Fatalf("amend seats %d: error %v, want a validation error", seats, err)
 		}
@@ -364,6 +370,18 @@ func hold(t *testing.T, offer *domain.Offer, app *domain.Application) {
 
 func ptr[T any](v T) *T { return &v }
 
+// An amended offer may keep a week that is over, but not add one.
+func TestOfferAmendWeeksOver(t *testing.T) {
+	offer := newOffer(t, "off-1", collegeOfferInput()) // weeks 25 to 27
+	later, _ := domain.ParseWeek(week26)               // week 25 is over
+	ev := only[*domain.OfferAmended](t, must(t)(offer.Amend(domain.AmendOfferInput{Weeks: []string{week25, week26, week28}}, later)))
+	if !slices.Equal(ev.Weeks, []string{week25, week26, week28}) {
+		t.Errorf("weeks %v", ev.Weeks)
+	}
+	evs, err := offer.Amend(domain.AmendOfferInput{Weeks: []string{"2026-W24", week25, week26}}, later)
+	wantInvalid(t, evs, err, "weeks")
+}
+
 // TestOfferAmend amends an offer of 3 seats in weeks 25 and 26 where two
 // pupils are accepted in week 25 and one in week 26. Amending never drops
 // an accepted pupil: a held week cannot be removed and the seats cannot
@@ -426,7 +444,7 @@ func TestOfferAmend(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			offer := setup(t)
 			before := offer.Posted
-			evs, err := offer.Amend(tt.in)
+			evs, err := offer.Amend(tt.in, now)
 			if !reflect.DeepEqual(offer.Posted, before) {
 				t.Fatal("deciding changed the aggregate")
 			}
@@ -472,7 +490,7 @@ func TestOfferAmend(t *testing.T) {
 	}
 
 	var missing domain.Offer
-	evs, err := missing.Amend(domain.AmendOfferInput{Title: ptr("x")})
+	evs, err := missing.Amend(domain.AmendOfferInput{Title: ptr("x")}, now)
 	wantIs(t, evs, err, domain.ErrNotFound)
 
 	// Once the pupils are gone, the weeks and seats are free to change.
@@ -480,7 +498,7 @@ func TestOfferAmend(t *testing.T) {
 	for _, id := range []string{"app-0", "app-1", "app-2"} {
 		apply(offer, offer.ReleaseSeat(id)...)
 	}
-	ev := only[*domain.OfferAmended](t, must(t)(offer.Amend(domain.AmendOfferInput{Seats: ptr(1), Weeks: []string{week28}})))
+	ev := only[*domain.OfferAmended](t, must(t)(offer.Amend(domain.AmendOfferInput{Seats: ptr(1), Weeks: []string{week28}}, now)))
 	if ev.Seats != 1 || !slices.Equal(ev.Weeks, []string{week28}) {
 		t.Fatalf("event = %+v", *ev)
 	}
@@ -649,7 +667,7 @@ func TestOfferFullRefusesApplications(t *testing.T) {
 	hold(t, offer, a0)
 	evs, err = submit(3, week25)
 	wantRule(t, evs, err, "no_seat_left")
-	apply(offer, must(t)(offer.Amend(domain.AmendOfferInput{Seats: ptr(2)}))...)
+	apply(offer, must(t)(offer.Amend(domain.AmendOfferInput{Seats: ptr(2)}, now))...)
 	only[*domain.ApplicationSubmitted](t, must(t)(submit(3, week25)))
 
 	// A 2de pupil wanting two weeks is refused if either one is full.
@@ -766,7 +784,7 @@ func TestOfferUnder14(t *testing.T) {
 			in := collegeOfferInput()
 			in.FamilyBusiness = tt.family
 			var offer domain.Offer
-			apply(&offer, must(t)(domain.PostOffer("off-1", employer(tt.kind), in, places))...)
+			apply(&offer, must(t)(domain.PostOffer("off-1", employer(tt.kind), in, places, now))...)
 			pupil := newPupilWith(t, "p", school, "4e", func(in *domain.RegisterPupilInput) { in.BirthDate = tt.birthDate })
 			var a domain.Application
 			evs, err := a.Submit("app", &offer, pupil, school, domain.SubmitInput{Weeks: []string{tt.week}, Motivation: "x"}, now)
@@ -776,7 +794,7 @@ func TestOfferUnder14(t *testing.T) {
 			}
 			wantRule(t, evs, err, "under_14_private_host")
 			// Declaring the family business lifts the refusal.
-			apply(&offer, must(t)(offer.Amend(domain.AmendOfferInput{FamilyBusiness: ptr(true)}))...)
+			apply(&offer, must(t)(offer.Amend(domain.AmendOfferInput{FamilyBusiness: ptr(true)}, now))...)
 			only[*domain.ApplicationSubmitted](t, must(t)(a.Submit("app", &offer, pupil, school, domain.SubmitInput{Weeks: []string{tt.week}, Motivation: "x"}, now)))
 		})
 	}

@@ -12,6 +12,8 @@ import (
 type Places interface {
 	// CommuneDepartment returns the département of an INSEE commune code.
 	CommuneDepartment(code string) (string, bool)
+	// CommuneCentre returns the coordinates of a commune's centre.
+	CommuneCentre(code string) (lat, lon float64, ok bool)
 	// SectorExists reports whether a national sector code exists.
 	SectorExists(code string) bool
 	// DepartmentExists and RegionExists check département and INSEE
@@ -65,6 +67,23 @@ func RegisterEmployer(id string, in RegisterEmployerInput, places Places) ([]Eve
 		EmployerID: id, Name: strings.TrimSpace(in.Name), SIRET: in.SIRET, Kind: in.Kind,
 		CommuneCode: in.CommuneCode, Department: dep, Address: strings.TrimSpace(in.Address),
 	}}, nil
+}
+
+// Register decides the registration of the employer of a SIRET, on the
+// employer's stream (one per SIRET): the same registration again changes
+// nothing, another with the same SIRET is refused naming the employer
+// registered.
+func (a *Employer) Register(id string, in RegisterEmployerInput, places Places) ([]Event, error) {
+	evs, err := RegisterEmployer(id, in, places)
+	if err != nil || !a.exists {
+		return evs, err
+	}
+	if *evs[0].(*EmployerRegistered) == a.Registered {
+		return nil, nil
+	}
+	taken := "already registered as employer " + a.Registered.EmployerID
+	return nil, &RuleError{Rule: "siret_registered", Message: fmt.Sprintf("SIRET %s is %s", in.SIRET, taken),
+		Fields: map[string]string{"siret": taken}}
 }
 
 // School is a collège or a lycée, identified by its UAI.

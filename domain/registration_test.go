@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"errors"
 	"maps"
 	"reflect"
 	"slices"
@@ -76,6 +77,34 @@ func TestRegisterEmployerValidation(t *testing.T) {
 			evs, err := domain.RegisterEmployer("emp-1", in, places)
 			wantInvalid(t, evs, err, tt.fields...)
 		})
+	}
+}
+
+// One employer per SIRET: the same registration again changes nothing;
+// another with the same SIRET is refused naming the employer registered.
+func TestEmployerRegisterOncePerSIRET(t *testing.T) {
+	var e domain.Employer
+	apply(&e, must(t)(e.Register("emp-1", employerInput(), places))...)
+	evs, err := e.Register("emp-1", employerInput(), places)
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("the same registration again: %v %v", evs, err)
+	}
+	spaced := employerInput()
+	spaced.Name = " " + spaced.Name + " " // the same once trimmed
+	if evs, err := e.Register("emp-1", spaced, places); err != nil || len(evs) != 0 {
+		t.Fatalf("the same registration, spaced: %v %v", evs, err)
+	}
+	other := employerInput()
+	other.Name = "Autre enseigne"
+	evs, err = e.Register("emp-1", other, places)
+	var rule *domain.RuleError
+	if !errors.As(err, &rule) || rule.Rule != "siret_registered" || !strings.Contains(rule.Message, "emp-1") || !strings.Contains(rule.Fields["siret"], "emp-1") || len(evs) != 0 {
+		t.Fatalf("another registration of the SIRET: %v %v, want a refusal naming emp-1", evs, err)
+	}
+	bad := other
+	bad.Kind = "person"
+	if _, err := e.Register("emp-1", bad, places); !errors.As(err, new(*domain.ValidationError)) {
+		t.Fatalf("invalid input on a registered SIRET: %v, want a validation error", err)
 	}
 }
 

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -75,8 +78,8 @@ func TestToolsOverADataDirectory(t *testing.T) {
 	if code, _, errOut := cli("replay", "--projection", "nope", "--data-dir", dir, "--redis-url", url); code == 0 || !strings.Contains(errOut, "no projection") {
 		t.Fatalf("replay of an unknown projection: %d %s", code, errOut)
 	}
-	code, out, _ = cli("token", "--data-dir", dir, "--role", "school", "--subject", "0941234A")
-	key, err := auth.LoadOrCreateKey(dir)
+	code, out, _ = cli("token", "--data-dir", dir, "--role", "school", "--subject", "0941234A", "--create-key")
+	key, err := auth.LoadKey(dir)
 	if err != nil || code != 0 {
 		t.Fatalf("token: %d %v", code, err)
 	}
@@ -160,5 +163,51 @@ func TestSubcommandTable(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("subcommand %q is missing from the table", name)
 		}
+	}
+}
+
+// passerelle token prints a token the service will accept, or refuses: no
+// key is created unless asked (the error names the directory looked in),
+// no negative or zero lifetime, no subject-less token for a role that
+// acts on its own resources.
+func TestTokenRefusesWhatTheServiceWouldReject(t *testing.T) {
+	dir := t.TempDir()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--role", "backoffice", "--subject", "agent-1"}, "no token key in the data directory " + abs},
+		{[]string{"--role", "school"}, "--subject is required for the role school"},
+		{[]string{"--role", "employer", "--create-key"}, "--subject is required for the role employer"},
+		{[]string{"--role", "backoffice", "--ttl", "-1h", "--create-key"}, "--ttl must be positive"},
+		{[]string{"--role", "backoffice", "--ttl", "0s", "--create-key"}, "--ttl must be positive"},
+	} {
+		code, out, errOut := cli(append([]string{"token", "--data-dir", dir}, c.args...)...)
+		if code == 0 || out != "" || !strings.Contains(errOut, c.want) {
+			t.Errorf("token %v: exit %d, printed %q, said %q; want a refusal saying %q", c.args, code, out, errOut, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, auth.KeyFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused token created a key: %v", err)
+	}
+	// roles acting on no particular resource need no subject
+	code, out, errOut := cli("token", "--data-dir", dir, "--role", "statistician", "--create-key")
+	key, err := auth.LoadKey(dir)
+	if code != 0 || err != nil {
+		t.Fatalf("token --create-key: exit %d %s %v", code, errOut, err)
+	}
+	h, _ := auth.NewHMAC(key, nil)
+	if p, err := h.Verify(strings.TrimSpace(out)); err != nil || p.Role != "statistician" {
+		t.Fatalf("the printed token does not verify with the created key: %+v %v", p, err)
+	}
+	// the key is kept: the next token is signed with it, unasked
+	if code, out, _ := cli("token", "--data-dir", dir, "--role", "pupil", "--subject", "p-1"); code != 0 {
+		t.Fatalf("token with the key present: exit %d", code)
+	} else if _, err := h.Verify(strings.TrimSpace(out)); err != nil {
+		t.Fatalf("the second token does not verify with the same key: %v", err)
 	}
 }

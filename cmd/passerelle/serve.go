@@ -41,7 +41,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	cfg := app.Config{DataDir: *dataDir, RedisURL: *redisURL, EventStoreURL: *esURL, Logger: log, OpenStore: openStore,
 		RateLimit: *rateLimit, RateBurst: *rateBurst, PublicRateLimit: *publicRate, PublicRateBurst: *publicBurst, Role: *role}
 	if *authOn {
-		key, err := tokenKey(*keyHex, *dataDir)
+		key, err := tokenKey(*keyHex, *dataDir, true)
 		if err != nil {
 			return err
 		}

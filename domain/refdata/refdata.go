@@ -136,6 +136,13 @@ func (d *Data) CommuneDepartment(code string) (string, bool) {
 	return c.Department, ok
 }
 
+// CommuneCentre returns the coordinates of a commune's centre
+// (domain.Places).
+func (d *Data) CommuneCentre(code string) (lat, lon float64, ok bool) {
+	c, ok := d.Communes[code]
+	return c.Lat, c.Lon, ok
+}
+
 // SectorExists reports whether a sector code exists (domain.Places).
 func (d *Data) SectorExists(code string) bool { _, ok := d.Sectors[code]; return ok }
 

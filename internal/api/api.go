@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"mime"
 	"net/http"
 	"passerelle/eventstore"
 	"reflect"
@@ -85,7 +86,8 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) 
 	return Unmarshal(raw, v, allowEmpty)
 }
 
-// ReadBody reads at most MaxBody bytes of the request body; more is a 413.
+// ReadBody reads at most MaxBody bytes of the request body; more is a 413,
+// and a body that is not declared JSON a 415.
 func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
@@ -95,7 +97,22 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		}
 		return nil, Errorf(http.StatusBadRequest, "validation_failed", "cannot read request body")
 	}
+	if len(raw) > 0 && !isJSON(r.Header.Get("Content-Type")) {
+		return nil, Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"a request body must be sent as Content-Type: application/json (UTF-8)")
+	}
 	return raw, nil
+}
+
+// isJSON reports whether a Content-Type is application/json, in UTF-8 (the
+// only encoding JSON has, RFC 8259) when a charset is named.
+func isJSON(contentType string) bool {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	cs, named := params["charset"]
+	return !named || strings.EqualFold(cs, "utf-8")
 }
 
 // Unmarshal decodes a strict JSON object into v and names the offending
@@ -107,6 +124,9 @@ func Unmarshal(raw []byte, v any, allowEmpty bool) error {
 		}
 		return Invalid("body", "a JSON object is required")
 	}
+	if err := scan(raw); err != nil {
+		return err
+	}
 	if err := checkKeys(raw, reflect.TypeOf(v), ""); err != nil {
 		return err
 	}
@@ -117,11 +137,10 @@ func Unmarshal(raw []byte, v any, allowEmpty bool) error {
 		var syntaxErr *json.SyntaxError
 		switch {
 		case errors.As(err, &typeErr):
-			field := typeErr.Field
-			if field == "" {
-				field = "body"
+			if typeErr.Field == "" {
+				return Invalid("body", "must be a JSON object")
 			}
-			return Invalid(field, "must be of type "+typeErr.Type.String())
+			return Invalid(typeErr.Field, expected(typeErr.Type, typeErr.Value))
 		case errors.As(err, &syntaxErr):
 			return Invalid("body", fmt.Sprintf("malformed JSON at byte %d", syntaxErr.Offset))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -136,6 +155,34 @@ func Unmarshal(raw []byte, v any, allowEmpty bool) error {
 		return Invalid("body", "a single JSON object is expected")
 	}
 	return nil
+}
+
+// expected says in the contract's words, never Go's, what a field of type
+// t must be, given the JSON value sent ("number 1.5", "string", …).
+func expected(t reflect.Type, sent string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "must be a string"
+	case reflect.Bool:
+		return "must be true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if n, ok := strings.CutPrefix(sent, "number "); ok && !strings.ContainsAny(n, ".eE") {
+			return "is out of range" // a whole number too large for any count
+		}
+		return "must be a whole number"
+	case reflect.Float32, reflect.Float64:
+		if strings.HasPrefix(sent, "number") {
+			return "is out of range"
+		}
+		return "must be a number"
+	case reflect.Slice, reflect.Array:
+		return "must be a JSON array"
+	}
+	return "must be a JSON object"
 }
 
 // checkKeys enforces what encoding/json does not: field names match exactly

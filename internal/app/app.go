@@ -395,8 +395,10 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *histo
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, api.Errorf(http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteError(w, r, api.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		allowed := allowedMethods(r, req)
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		api.WriteError(w, req, api.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s: %s only", req.Method, req.URL.Path, strings.Join(allowed, ", ")))
 	})
 	route.Mount(r, a.list)
 	a.mux = r
@@ -412,6 +414,22 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *histo
 		h = l.Middleware(h)
 	}
 	return middleware.RequestID(a.recoverer(securityHeaders(a.metrics.middleware(h))))
+}
+
+// allowedMethods are the methods mux serves on the request's path, for the
+// Allow header of a 405.
+func allowedMethods(mux *chi.Mux, r *http.Request) []string {
+	path := r.URL.RawPath
+	if path == "" {
+		path = r.URL.Path
+	}
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if mux.Match(chi.NewRouteContext(), m, path) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // operations are the routes for those who run the service, open to all.

@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"passerelle/domain"
 	"passerelle/internal/app"
+	"passerelle/internal/auth"
 	"passerelle/internal/route"
 	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
@@ -206,7 +209,10 @@ type badCase struct {
 	header []string
 	status int
 	code   string // expected error code; "" when the answer is not an error
-	field  string // the field error.fields must name
+	field  string // the field error.fields must name; "a,b": each of them
+	// contains is text the answer must hold (a message, an id); allow, the
+	// Allow header a 405 must carry.
+	contains, allow string
 }
 
 // badInputCases are the cases for the declared routes: those every
@@ -275,6 +281,30 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		"GET /v1/audit/applications/{id}":     "/v1/audit/applications/" + f.confirmed,
 		"GET /v1/pupils/{id}":                 "/v1/pupils/" + f.pupilFree,
 	}
+	// Every path: a method it does not serve is a 405 listing those it
+	// does in Allow.
+	methods := map[string][]string{}
+	for _, rt := range routes {
+		methods[rt.Pattern] = append(methods[rt.Pattern], rt.Method)
+	}
+	for pattern, ms := range methods {
+		path, ok := commandTargets["POST "+pattern]
+		if !ok {
+			path, ok = queryTargets["GET "+pattern]
+		}
+		if !ok {
+			path = pattern // the operations routes take no parameter
+		}
+		slices.Sort(ms)
+		for _, m := range []string{"DELETE", "PUT", "PATCH", "GET", "POST"} {
+			if !slices.Contains(ms, m) {
+				cs = append(cs, badCase{route: ms[0] + " " + pattern, name: m + " is not allowed", method: m, path: path, body: `{}`,
+					status: 405, code: "method_not_allowed", allow: strings.Join(ms, ", ")})
+				break
+			}
+		}
+	}
+
 	for _, rt := range routes {
 		switch {
 		case rt.Method == "POST":
@@ -297,6 +327,13 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 				invalid(rt.Key(), "min_position=-3", "GET", path+"?min_position=-3", "", "min_position"),
 				invalid(rt.Key(), "min_position=1.5", "GET", path+"?min_position=1.5", "", "min_position"),
 			)
+			// every parameter: its value decoded must be valid UTF-8, without NUL
+			for _, p := range rt.Query {
+				cs = append(cs,
+					invalid(rt.Key(), p+" with invalid UTF-8", "GET", path+"?"+p+"=ab%FFcd", "", p),
+					invalid(rt.Key(), p+" with a NUL", "GET", path+"?"+p+"=ab%00cd", "", p),
+				)
+			}
 			if rt.StrictQuery {
 				cs = append(cs, invalid(rt.Key(), "unknown parameter", "GET", path+"?zzz_unknown=1", "", "zzz_unknown"))
 			}
@@ -325,6 +362,22 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		invalid(r, "a field name in the wrong case", "POST", "/v1/employers", with(emp, "siret", nil, "SIRET", siret), "SIRET"),
 		badCase{route: r, name: "bad input under an Idempotency-Key", method: "POST", path: "/v1/employers", body: with(emp, "kind", "sarl"),
 			header: []string{"Idempotency-Key", "bad-input-1"}, status: 422, code: "validation_failed", field: "kind"},
+		// the issue's cases, as reported
+		invalid(r, "invalid UTF-8 in the name", "POST", "/v1/employers", strings.Replace(with(emp, "name", "ab~cd"), "~", "\xff", 1), "name"),
+		invalid(r, "a NUL in the address", "POST", "/v1/employers", with(emp, "address", "1 rue\x00de Paris"), "address"),
+		invalid(r, "siret given twice with two values", "POST", "/v1/employers", strings.Replace(with(emp), `"siret":`, `"siret":"44201123456701","siret":`, 1), "siret"),
+		badCase{route: r, name: "Content-Type text/plain", method: "POST", path: "/v1/employers", body: with(emp),
+			header: []string{"Content-Type", "text/plain"}, status: 415, code: "unsupported_media_type"},
+		badCase{route: r, name: "name in a list, in contract words", method: "POST", path: "/v1/employers", body: with(emp, "name", []string{"x"}),
+			status: 400, code: "validation_failed", field: "name", contains: "name: must be a string"},
+		badCase{route: r, name: "an array body, in contract words", method: "POST", path: "/v1/employers", body: "[" + with(emp) + "]",
+			status: 400, code: "validation_failed", field: "body", contains: "body: must be a JSON object"},
+		// one employer per SIRET: another body is refused naming the
+		// employer, the same body is answered as the first time
+		badCase{route: r, name: "a second employer with the SIRET", method: "POST", path: "/v1/employers", body: with(emp, "name", "Autre enseigne"),
+			status: 409, code: "conflict", field: "siret", contains: f.employer},
+		badCase{route: r, name: "the same employer again", method: "POST", path: "/v1/employers", body: with(emp),
+			status: 201, contains: `"id":"` + f.employer + `"`},
 	)
 
 	// POST /v1/schools
@@ -380,7 +433,12 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 	off := validOffer(f.employer)
 	cs = append(cs,
 		invalid(r, "malformed employer_id", "POST", "/v1/offers", with(off, "employer_id", "../../employer"), "employer_id"),
-		invalid(r, "seats is a fraction", "POST", "/v1/offers", with(off, "seats", 1.5), "seats"),
+		badCase{route: r, name: "seats is a fraction", method: "POST", path: "/v1/offers", body: with(off, "seats", 1.5),
+			status: 400, code: "validation_failed", field: "seats", contains: "seats: must be a whole number"},
+		rule(r, "a week already over", "POST", "/v1/offers", with(off, "weeks", []any{domain.WeekOf(time.Now().AddDate(0, 0, -7)), weekA}), "weeks"),
+		rule(r, "every week in the past", "POST", "/v1/offers", with(off, "weeks", []any{"2025-W10", "2025-W11"}), "weeks"),
+		rule(r, "a point 390 km from the commune", "POST", "/v1/offers", with(off, "lat", 48.5734, "lon", 7.7521), "lat,lon"),
+		rule(r, "a point 25 km from the commune", "POST", "/v1/offers", with(off, "lat", 48.78454+25/111.2), "lat,lon"),
 		invalid(r, "seats is a string", "POST", "/v1/offers", with(off, "seats", "2"), "seats"),
 		invalid(r, "seats overflows", "POST", "/v1/offers", with(off, "seats", json.RawMessage("1e400")), "seats"),
 		invalid(r, "lat is a string", "POST", "/v1/offers", with(off, "lat", "48.79"), "lat"),
@@ -503,6 +561,7 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		rule(r, "zero seats", "POST", amend, `{"seats":0}`, "seats"),
 		rule(r, "blank title", "POST", amend, `{"title":" "}`, "title"),
 		rule(r, "week 60", "POST", amend, `{"weeks":["2026-W60"]}`, "weeks"),
+		rule(r, "a week already over added", "POST", amend, with(map[string]any{}, "weeks", []any{domain.WeekOf(time.Now().AddDate(0, 0, -7)), weekA, weekB}), "weeks"),
 		rule(r, "a group larger than the seats", "POST", amend, `{"group_size":3}`, "group_size"),
 		rule(r, "a reserved school that is no UAI", "POST", amend, `{"reserved":{"schools":["x"]}}`, "reserved.schools"),
 		conflict(r, "drop a week with a held seat", "POST", amend, with(map[string]any{}, "weeks", []any{weekA})),
@@ -644,7 +703,7 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		bad("GET /v1/employers/{id}/applications", "status=cancelled is a status", "GET", inbox+"?status=cancelled", "", 200, "", ""),
 		bad("GET /v1/employers/{id}/applications", "status=expired is a status", "GET", inbox+"?status=expired", "", 200, "", ""),
 		badCase{route: "GET /v1/stats/offers", name: "min_position never reached", method: "GET", path: "/v1/stats/offers?min_position=" + f.head + "000", status: 503, code: "not_ready"},
-		bad("GET /v1/stats/stream", "POST to the stream", "POST", "/v1/stats/stream", `{}`, 405, "method_not_allowed", ""),
+		withAllow(bad("GET /v1/stats/stream", "POST to the stream", "POST", "/v1/stats/stream", `{}`, 405, "method_not_allowed", ""), "GET"),
 	)
 
 	// Follow-up views and campaign targets.
@@ -694,17 +753,23 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 	// Operations endpoints take no input: wrong methods are refused, junk
 	// is ignored.
 	cs = append(cs,
-		bad("GET /healthz", "POST", "POST", "/healthz", `{}`, 405, "method_not_allowed", ""),
+		withAllow(bad("GET /healthz", "POST", "POST", "/healthz", `{}`, 405, "method_not_allowed", ""), "GET"),
 		bad("GET /healthz", "junk query and body", "GET", "/healthz?x=%ZZ&page=-1", `{"a":`, 200, "", ""),
-		bad("GET /readyz", "DELETE", "DELETE", "/readyz", "", 405, "method_not_allowed", ""),
-		bad("GET /openapi.json", "PUT", "PUT", "/openapi.json", `{}`, 405, "method_not_allowed", ""),
+		withAllow(bad("GET /readyz", "DELETE", "DELETE", "/readyz", "", 405, "method_not_allowed", ""), "GET"),
+		withAllow(bad("GET /openapi.json", "PUT", "PUT", "/openapi.json", `{}`, 405, "method_not_allowed", ""), "GET"),
 		bad("GET /metrics", "junk query", "GET", "/metrics?min_position=-3&x=%ZZ", "", 200, "", ""),
 		bad("unmatched", "unknown route", "GET", "/v1/nope", "", 404, "not_found", ""),
-		bad("unmatched", "unknown method on a route", "DELETE", "/v1/offers", "", 405, "method_not_allowed", ""),
+		withAllow(bad("unmatched", "unknown method on a route", "DELETE", "/v1/offers", "", 405, "method_not_allowed", ""), "GET, POST"),
 		bad("unmatched", "trailing slash", "GET", "/v1/offers/", "", 404, "not_found", ""),
 		bad("unmatched", "raw traversal", "GET", "/v1/offers/../../etc/passwd", "", 404, "not_found", ""),
 	)
 	return cs
+}
+
+// withAllow is c answered with Allow: methods.
+func withAllow(c badCase, methods string) badCase {
+	c.allow = methods
+	return c
 }
 
 // badBodies are the bodies every command refuses with 400 or 413, derived
@@ -733,8 +798,18 @@ func badBodies(rt route.Route, path string) []badCase {
 	if !rt.OptionalBody {
 		cs = append(cs, invalid("empty body", "", "body"))
 	}
+	// a body must be declared JSON, whatever it holds
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "", "application/json; charset=iso-8859-1"} {
+		cs = append(cs, badCase{route: key, name: "Content-Type " + strconv.Quote(ct), method: "POST", path: path, body: `{}`,
+			header: []string{"Content-Type", ct}, status: 415, code: "unsupported_media_type"})
+	}
 	if rt.Body == nil {
-		return cs
+		// the encoding is checked before the fields: a key is named even
+		// where no field is taken
+		return append(cs,
+			invalid("invalid UTF-8 in a key", "{\"zz\xffz\":1}", "zz\uFFFDz"),
+			invalid("a key given twice", `{"zzz":1,"zzz":1}`, "zzz"),
+		)
 	}
 	// fields that must be present even when zero are given their zero value
 	present := map[string]any{}
@@ -743,6 +818,19 @@ func badBodies(rt route.Route, path string) []badCase {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			present[name] = reflect.Zero(f.Type).Interface()
 		}
+	}
+	// each string field with invalid UTF-8 or a NUL, and each field twice
+	for f := range rt.Body.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		cs = append(cs, invalid(name+" given twice", fmt.Sprintf(`{"%s":1,"%s":1}`, name, name), name))
+		if f.Type.Kind() != reflect.String {
+			continue
+		}
+		cs = append(cs,
+			invalid(name+" with invalid UTF-8", strings.Replace(with(present, name, "ab~cd"), "~", "\xff", 1), name),
+			invalid(name+" with a NUL byte", strings.Replace(with(present, name, "ab~cd"), "~", "\x00", 1), name),
+			invalid(name+" with an escaped NUL", strings.Replace(with(present, name, "ab~cd"), "~", `\u0000`, 1), name),
+		)
 	}
 	for f := range rt.Body.Fields() {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -762,13 +850,43 @@ func badBodies(rt route.Route, path string) []badCase {
 // TestBadInput sends bad input to every route and checks the contract's
 // answer: the status, the error envelope and its code, the offending field,
 // never a 500, the same answer to the same request, and nothing appended.
+// It runs without authentication and with it, each case by a principal the
+// route lets in, so that the guard, which reads the body first, changes no
+// answer.
 func TestBadInput(t *testing.T) {
-	redistest.EachRedis(t, testBadInput)
+	for _, authOn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("authentication %v", authOn), func(t *testing.T) {
+			redistest.EachRedis(t, func(t *testing.T, rd redistest.Redis) { testBadInput(t, rd, authOn) })
+		})
+	}
 }
 
-func testBadInput(t *testing.T, rd redistest.Redis) {
-	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: rd.URL, SealEvery: -1}) // a seal would move the log mid-case
-	f := setupBadFixture(t, a, c)
+// signatures is the route the back office may not call: its cases are sent
+// by the convention's employer.
+const signatures = "POST /v1/conventions/{id}/signatures"
+
+func testBadInput(t *testing.T, rd redistest.Redis, authOn bool) {
+	cfg := app.Config{DataDir: t.TempDir(), RedisURL: rd.URL, SealEvery: -1} // a seal would move the log mid-case
+	var issuer *auth.HMAC
+	if authOn {
+		var err error
+		if issuer, err = auth.NewHMAC([]byte(strings.Repeat("b", 32)), nil); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Verifier = issuer
+	}
+	a, c := bootWith(t, cfg)
+	if authOn {
+		c.Token = func(role, subject string) string {
+			tok, err := issuer.Issue(auth.Principal{Role: role, Subject: subject}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+	}
+	bo := c.As(auth.Backoffice, "agent-1")
+	f := setupBadFixture(t, a, bo)
 	cases := badInputCases(t, f, a.Routes())
 
 	// Every declared route has bad-input cases.
@@ -783,6 +901,15 @@ func testBadInput(t *testing.T, rd redistest.Redis) {
 	}
 
 	for _, bc := range cases {
+		c := bo
+		if bc.route == signatures {
+			c = c.As(auth.Employer, f.employer)
+			if authOn && bc.status == 404 {
+				// the guard reads the owner first: a missing convention
+				// is refused like another's
+				bc.status, bc.code = 403, "forbidden"
+			}
+		}
 		t.Run(bc.route+"/"+bc.name, func(t *testing.T) {
 			before := logHead(t, c)
 			first := c.With(t).Do(bc.method, bc.path, bc.body, bc.header...)
@@ -801,10 +928,21 @@ func testBadInput(t *testing.T, rd redistest.Redis) {
 				if ct := first.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 					t.Errorf("content type %q", ct)
 				}
-				checkErrorEnvelope(t, first.Raw, bc.code, bc.field)
+				for field := range strings.SplitSeq(bc.field, ",") {
+					checkErrorEnvelope(t, first.Raw, bc.code, field)
+				}
+				if goType.MatchString(first.Raw) {
+					t.Errorf("the answer names a Go type: %.300s", first.Raw)
+				}
 				if bc.code == "not_ready" && first.Header.Get("Retry-After") == "" {
 					t.Errorf("503 not_ready without Retry-After")
 				}
+			}
+			if !strings.Contains(first.Raw, bc.contains) {
+				t.Errorf("the answer does not say %q: %.300s", bc.contains, first.Raw)
+			}
+			if got := first.Header.Get("Allow"); got != bc.allow {
+				t.Errorf("Allow: %q, want %q", got, bc.allow)
 			}
 			if again.Status != first.Status || (bc.code != "" && !sameJSON(first.Raw, again.Raw)) {
 				t.Errorf("the same request answered differently:\nfirst %d %.300s\nagain %d %.300s", first.Status, first.Raw, again.Status, again.Raw)
@@ -815,6 +953,9 @@ func testBadInput(t *testing.T, rd redistest.Redis) {
 		})
 	}
 }
+
+// goType matches Go's names for types, which an answer must never show.
+var goType = regexp.MustCompile(`\b(u?int(8|16|32|64)?|float(32|64)|complex(64|128)|struct ?\{|map\[|\[\][a-z]|interface ?\{|bool)\b|json:\\?"`)
 
 func sameJSON(a, b string) bool {
 	var x, y any

@@ -391,6 +391,7 @@ func TestIdempotencyKey(t *testing.T) {
 	if r := c.Do("POST", "/v1/employers", body, "Idempotency-Key", "k-1"); r.Status != 409 || str(r.Body["error"].(map[string]any), "code") != "conflict" {
 		t.Fatalf("same key, other body: %d %s", r.Status, r.Raw)
 	}
+	body["siret"] = "44201123456701"
 	other := c.Must(201, "POST", "/v1/employers", body, "Idempotency-Key", "k-2")
 	if str(other, "id") == str(first, "id") {
 		t.Fatal("another key must create another employer")
@@ -432,7 +433,7 @@ func TestStatsStream(t *testing.T) {
 	emp := c.Must(201, "POST", "/v1/employers", map[string]any{"name": "Atelier", "siret": siret, "kind": "association", "commune_code": "69381", "address": "2 quai"})
 	c.Must(201, "POST", "/v1/offers", map[string]any{
 		"employer_id": str(emp, "id"), "title": "Menuiserie", "description": "Bois", "sector": "s2", "grades": []string{"2de"},
-		"weeks": []string{"2026-W25", "2026-W26"}, "seats": 3, "commune_code": "69381", "address": "2 quai", "lat": 45.76, "lon": 4.83,
+		"weeks": []string{weekAhead(10), weekAhead(11)}, "seats": 3, "commune_code": "69381", "address": "2 quai", "lat": 45.76, "lon": 4.83,
 	})
 	for {
 		select {

@@ -1,7 +1,9 @@
 package app_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -88,6 +90,64 @@ func idempotencyRace(t *testing.T, a *app.App, c httpclient.Client) {
 		wg.Wait()
 		if len(seen) != 1 {
 			t.Fatalf("trial %d: the same request got different answers: %v", trial, seen)
+		}
+	}
+}
+
+// Concurrent registrations of one SIRET over HTTP, on both engines: with
+// the same body every request gets the one id; with different bodies one
+// is answered 201 and every other 409 naming its id; the log holds one
+// registration.
+func TestEmployerRegistrationRace(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) {
+		a, c := boot(t, t.TempDir(), redistest.Mini(t).URL)
+		registrationRace(t, a, c)
+	})
+	t.Run("eventstoredb", func(t *testing.T) {
+		srv := esdbtest.Start(t)
+		openESDB := func(url string) (eventstore.Store, error) { return esdb.Open(url) }
+		a, c := bootWith(t, app.Config{DataDir: t.TempDir(), EventStoreURL: srv.URL(), OpenStore: openESDB, RedisURL: redistest.Mini(t).URL})
+		registrationRace(t, a, c)
+	})
+}
+
+func registrationRace(t *testing.T, a *app.App, c httpclient.Client) {
+	const requests = 8
+	for trial, same := range []bool{true, false} {
+		sirets := []string{siret, "44201123456701"}
+		replies := make([]httpclient.Reply, requests)
+		var wg sync.WaitGroup
+		for i := range requests {
+			wg.Go(func() {
+				body := validEmployer()
+				body["siret"] = sirets[trial]
+				if !same {
+					body["name"] = fmt.Sprintf("Enseigne %d", i)
+				}
+				replies[i] = c.With(t).Do("POST", "/v1/employers", body)
+			})
+		}
+		wg.Wait()
+		var ids []string
+		for _, r := range replies {
+			if r.Status == 201 {
+				ids = append(ids, str(r.Body, "id"))
+			}
+		}
+		if len(ids) == 0 || (same && len(ids) != requests) || (!same && len(ids) != 1) {
+			t.Fatalf("same body %v: %d of %d registrations of one SIRET answered 201", same, len(ids), requests)
+		}
+		for _, r := range replies {
+			switch {
+			case r.Status == 201 && str(r.Body, "id") != ids[0]:
+				t.Errorf("same body %v: two ids for one SIRET: %s and %s", same, ids[0], str(r.Body, "id"))
+			case r.Status != 201 && (r.Status != 409 || !strings.Contains(r.Raw, ids[0])):
+				t.Errorf("same body %v: %d %s, want 409 naming %s", same, r.Status, r.Raw, ids[0])
+			}
+		}
+		evs, err := a.Store.ReadStream(context.Background(), domain.EmployerStream(ids[0]), eventstore.Forwards, 0, 0)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("the employer's stream holds %d events (%v), want 1", len(evs), err)
 		}
 	}
 }

@@ -246,7 +246,7 @@ func TestReadyzReportsLag(t *testing.T) {
 	srv := httptest.NewServer(a.Handler()) // projections not started
 	defer srv.Close()
 	c := httpclient.New(t, srv.URL)
-	for i := 0; i < 3; i++ {
+	for _, siret := range []string{siret, "44201123456701", "35212345678908"} {
 		c.Must(201, "POST", "/v1/employers", map[string]any{"name": "E", "siret": siret, "kind": "public", "commune_code": "94028", "address": "a"})
 	}
 	r := c.Do("GET", "/readyz", nil)

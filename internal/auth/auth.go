@@ -129,6 +129,34 @@ func ParseGuardian(subject string) (pupilID string, rank int, ok bool) {
 // ValidRole reports whether r is a role of the contract.
 func ValidRole(r string) bool { return slices.Contains(Roles, r) }
 
+// Subjects says, for each role whose tokens must name whom they stand
+// for, what the subject is: every rule that lets such a role in compares
+// the subject with the resource's owner, so a token without one opens
+// nothing.
+var Subjects = map[string]string{
+	Pupil: "the pupil's id", Guardian: "the child's pupil id", School: "the school's UAI",
+	Employer: "the employer's id", Operator: "the operator's id",
+}
+
+// ErrNoKey is a data directory without a token key.
+var ErrNoKey = errors.New("no token key")
+
+// LoadKey reads the token key from dir; ErrNoKey when it has none.
+func LoadKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, KeyFile)
+	key, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNoKey, path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(key) < 32 {
+		return nil, fmt.Errorf("%s: too short", path)
+	}
+	return key, nil
+}
+
 // KeyFile is the token key's file in the data directory.
 const KeyFile = "token.key"
 
@@ -136,15 +164,9 @@ const KeyFile = "token.key"
 // first start (0600, fsynced) for the embedded default.
 func LoadOrCreateKey(dir string) ([]byte, error) {
 	path := filepath.Join(dir, KeyFile)
-	key, err := os.ReadFile(path)
-	if err == nil {
-		if len(key) < 32 {
-			return nil, fmt.Errorf("%s: too short", path)
-		}
-		return key, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+	key, err := LoadKey(dir)
+	if !errors.Is(err, ErrNoKey) {
+		return key, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err

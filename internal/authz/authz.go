@@ -65,7 +65,11 @@ func New(mux *chi.Mux, verifier auth.Verifier, store eventstore.Store, rules map
 
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rctx := chi.NewRouteContext()
-	if !g.mux.Match(rctx, r.Method, r.URL.Path) {
+	path := r.URL.RawPath // the path the router routes on: an encoded / stays in its segment
+	if path == "" {
+		path = r.URL.Path
+	}
+	if !g.mux.Match(rctx, r.Method, path) {
 		g.mux.ServeHTTP(w, r) // 404 or 405, as the router answers
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ func build(t *testing.T, store eventstore.Store) world {
 	// operator A registered employer A; the back office linked operator B
 	// to employer B: each operator acts for its tenant's employer only
 	w.empA = must(svc.RegisterEmployer(ctx, meta("operator", "op-A"), domain.RegisterEmployerInput{Name: "A", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "a"}))
-	w.empB = must(svc.RegisterEmployer(ctx, meta("backoffice", "bo"), domain.RegisterEmployerInput{Name: "B", SIRET: "73282932000074", Kind: "public", CommuneCode: "75056", Address: "b"}))
+	w.empB = must(svc.RegisterEmployer(ctx, meta("backoffice", "bo"), domain.RegisterEmployerInput{Name: "B", SIRET: "44201123456701", Kind: "public", CommuneCode: "75056", Address: "b"}))
 	must(svc.LinkOperator(ctx, meta("backoffice", "bo"), "op-B", []string{w.empB}))
 	for _, uai := range []string{w.uaiA, w.uaiB} {
 		must(svc.RegisterSchool(ctx, meta("backoffice", "bo"), domain.RegisterSchoolInput{UAI: uai, Name: uai, Kind: "college", CommuneCode: "94028", EducationPriority: "none"}))
@@ -377,6 +378,30 @@ func TestGuardianSubjects(t *testing.T) {
 			if r := g.Do(call.method, call.path, body); r.Status != want {
 				t.Errorf("%s %s as guardian %q: %d, want %d", call.method, call.path, subject, r.Status, want)
 			}
+		}
+	}
+}
+
+// The guard matches the path the router routes on: an encoded slash in a
+// parameter ("..%2F") keeps the request on its route, so the guard checks
+// it there rather than handing it to the router unguarded.
+func TestGuardSeesEncodedSlashes(t *testing.T) {
+	a, err := app.Open(app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	stub, _ := stubbed(a.Routes())
+	issuer, err := auth.NewHMAC([]byte(strings.Repeat("x", 32)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(authz.New(stub, issuer, a.Store, route.Rules(a.Routes())))
+	defer srv.Close()
+	c := httpclient.New(t, srv.URL)
+	for _, path := range []string{"/v1/applications/..%2F..%2Fx/accept", "/v1/conventions/a%2Fb/signatures", "/v1/pupils/%2F/forget"} {
+		if r := c.Do("POST", path, `{}`); r.Status != http.StatusUnauthorized {
+			t.Errorf("POST %s without a token: %d, want 401", path, r.Status)
 		}
 	}
 }

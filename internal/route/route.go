@@ -7,11 +7,13 @@ package route
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -71,6 +73,9 @@ func Mount(mux chi.Router, routes []Route) {
 		if rt.StrictQuery {
 			h = onlyQuery(rt.Query, h)
 		}
+		if len(rt.Query) > 0 {
+			h = textQuery(h)
+		}
 		mux.Method(rt.Method, rt.Pattern, h)
 	}
 }
@@ -98,6 +103,25 @@ func onlyQuery(known []string, next http.Handler) http.Handler {
 			slices.Sort(unknown)
 			api.WriteError(w, r, api.Invalid(unknown[0], "unknown query parameter"))
 			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// textQuery refuses a query parameter whose value, once decoded, is not
+// valid UTF-8 or holds a NUL character, naming the first such parameter in
+// alphabetical order.
+func textQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		for _, k := range slices.Sorted(maps.Keys(q)) {
+			for _, v := range q[k] {
+				if !utf8.ValidString(k+v) || strings.IndexByte(k+v, 0) >= 0 {
+					name := strings.ReplaceAll(strings.ToValidUTF8(k, "\uFFFD"), "\x00", `\u0000`)
+					api.WriteError(w, r, api.Invalid(name, "must be valid UTF-8 without NUL characters"))
+					return
+				}
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -202,6 +202,7 @@ type world struct {
 	pupils    []pupil
 	employers []employer
 	offers    []offer
+	sirets    map[string]bool  // the employers' SIRETs
 	grid      map[cell][]int32 // offers by place and week
 	cellDeg   float64          // the grid's step
 	reachKm   float64          // at which distance an offer weighs half as much as one next door
@@ -555,6 +556,25 @@ func containsByte(s string, b byte) bool {
 	return false
 }
 
+// newSIRET draws a SIRET no employer of the world has: the service
+// registers one employer per SIRET.
+func (w *world) newSIRET() string {
+	if w.sirets == nil {
+		w.sirets = map[string]bool{}
+	}
+	for {
+		var d [13]byte
+		d[0] = byte(1 + w.rng.IntN(9))
+		for i := 1; i < 13; i++ {
+			d[i] = byte(w.rng.IntN(10))
+		}
+		if s := luhnSIRET(d); !w.sirets[s] {
+			w.sirets[s] = true
+			return s
+		}
+	}
+}
+
 // offersOf registers employers and their offers until the département's
 // places are offered, in communes weighted more than their population.
 func (w *world) offersOf(cs []int32, places int) {
@@ -571,12 +591,7 @@ func (w *world) offersOf(cs []int32, places int) {
 		}
 		e.sector = w.sector(e.kind)
 		e.host = uint8(w.rng.IntN(len(sectors[sectorCodes[e.sector-1]].hosts)))
-		var d [13]byte
-		d[0] = byte(1 + w.rng.IntN(9))
-		for i := 1; i < 13; i++ {
-			d[i] = byte(w.rng.IntN(10))
-		}
-		e.siret = luhnSIRET(d)
+		e.siret = w.newSIRET()
 		ei := int32(len(w.employers))
 		w.employers = append(w.employers, e)
 		n := 1

@@ -111,7 +111,7 @@ func (w *World) postOffer() {
 	}
 	id := w.id()
 	cmd := w.begin(domain.EmployerStream(e.Registered.EmployerID))
-	evs, err := domain.PostOffer(id, e, in, w.places)
+	evs, err := domain.PostOffer(id, e, in, w.places, w.now)
 	if err != nil {
 		return
 	}
@@ -160,7 +160,7 @@ func (w *World) amendOffer() {
 			slices.Sort(in.Weeks)
 			in.Weeks = slices.Compact(in.Weeks)
 		}
-		return o.Amend(in) // refused when it would drop an accepted pupil
+		return o.Amend(in, w.now) // refused when it would drop an accepted pupil
 	})
 }
 
