@@ -112,7 +112,10 @@ func (r *Reconciler) follow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sub, err := r.store.SubscribeAll(ctx, r.view.Position, filter)
+	// every event, not only the placements': the view's position must
+	// reach the head of the log, whatever the last event is (a seal, an
+	// idempotency record), for the reconciler to know it caught up
+	sub, err := r.store.SubscribeAll(ctx, r.view.Position, eventstore.Filter{})
 	if err != nil {
 		return err
 	}
@@ -194,6 +197,12 @@ func (r *Reconciler) snapshotEvery() time.Duration {
 // fold applies one event to the view and schedules the placements it
 // touched.
 func (r *Reconciler) fold(ctx context.Context, re eventstore.RecordedEvent) {
+	if !filter.Match(re.Stream, re.Type) {
+		r.mu.Lock()
+		r.view.Position = max(r.view.Position, re.Position)
+		r.mu.Unlock()
+		return
+	}
 	r.mu.Lock()
 	touched, forgotten := r.view.Apply(re)
 	r.mu.Unlock()
@@ -278,11 +287,7 @@ func (r *Reconciler) CatchUp(ctx context.Context) error {
 			return nil
 		}
 		for _, re := range evs {
-			if filter.Match(re.Stream, re.Type) {
-				r.fold(ctx, re)
-			} else {
-				r.view.Position = re.Position
-			}
+			r.fold(ctx, re)
 		}
 	}
 }

@@ -60,7 +60,7 @@ func crashKills(t *testing.T) int {
 type child struct {
 	cmd  *exec.Cmd
 	base string
-	logs *bytes.Buffer
+	logs *syncWriter
 }
 
 func startServe(t *testing.T, dir string) *child {
@@ -88,8 +88,8 @@ func startChild(t *testing.T, args ...string) *child {
 	list, _ := json.Marshal(append(args, "--addr", addr))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), serveChildEnv+"="+string(list))
-	logs := &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = io.Discard, &syncWriter{w: logs}
+	logs := &syncWriter{}
+	cmd.Stdout, cmd.Stderr = io.Discard, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,15 +111,22 @@ func startChild(t *testing.T, args ...string) *child {
 	}
 }
 
+// syncWriter collects a child's output while the test reads it.
 type syncWriter struct {
 	mu sync.Mutex
-	w  io.Writer
+	b  bytes.Buffer
 }
 
 func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.w.Write(p)
+	return s.b.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (c *child) kill(t *testing.T) {

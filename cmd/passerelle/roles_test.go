@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,8 +22,8 @@ func startStoreServer(t *testing.T) string {
 	list, _ := json.Marshal([]string{"eventstore-server", "--listen", addr, "--data-dir", t.TempDir()})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), serveChildEnv+"="+string(list))
-	logs := &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = io.Discard, &syncWriter{w: logs}
+	logs := &syncWriter{}
+	cmd.Stdout, cmd.Stderr = io.Discard, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

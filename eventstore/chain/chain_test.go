@@ -146,7 +146,7 @@ func TestUnsealedTail(t *testing.T) {
 	m := func(id string) commands.Meta {
 		return commands.Meta{CommandID: id, Now: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)}
 	}
-	emp, err := svc.RegisterEmployer(ctx, m("tail-1"), domain.RegisterEmployerInput{Name: "TAIL-MARKER-EMPLOYER", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "a"})
+	emp, err := svc.RegisterEmployer(ctx, m("tail-1"), domain.RegisterEmployerInput{Name: "TAIL-MARKER-EMPLOYER", SIRET: "44201123456701", Kind: "public", CommuneCode: "94028", Address: "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
