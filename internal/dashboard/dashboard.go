@@ -78,7 +78,7 @@ func load() map[string]asset {
 			add(e.Name(), b)
 		}
 		ref := refdata.MustLoad()
-		add("france.svg", FranceSVG(ref))
+		add("france.svg", franceSVG(ref))
 		add("refdata.json", names(ref))
 	})
 	return assets

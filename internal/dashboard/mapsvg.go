@@ -21,7 +21,7 @@ import (
 // frame is one part of the map: which communes it is drawn from, which
 // départements it shows, and where on the canvas.
 type frame struct {
-	label      string
+	label      string                     // "": no box around it
 	communes   func(refdata.Commune) bool // the communes that own cells
 	shows      func(dep string) bool      // the départements drawn
 	x, y, w, h float64                    // box on the canvas
@@ -42,7 +42,7 @@ func frames() []frame {
 	is := func(code string) func(string) bool { return func(d string) bool { return d == code } }
 	metro := func(c refdata.Commune) bool { return !strings.HasPrefix(c.Department, "97") }
 	return []frame{
-		{label: "France métropolitaine", communes: metro, shows: func(d string) bool { return !strings.HasPrefix(d, "97") },
+		{communes: metro, shows: func(d string) bool { return !strings.HasPrefix(d, "97") },
 			x: 262, y: 0, w: 738, h: mapHeight, cellKM: 4, reachKM: 8},
 		{label: "Île-de-France", communes: func(c refdata.Commune) bool {
 			return metro(c) && c.Lat > 47.9 && c.Lat < 49.5 && c.Lon > 1.2 && c.Lon < 3.8
@@ -58,10 +58,10 @@ func frames() []frame {
 	}
 }
 
-// FranceSVG draws the map: one <path class="dep" data-dep="CODE"> per
+// franceSVG draws the map: one <path class="dep" data-dep="CODE"> per
 // département and frame, titled with its code and name, for the page to
 // colour.
-func FranceSVG(d *refdata.Data) []byte {
+func franceSVG(d *refdata.Data) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" class="france">`, mapWidth, mapHeight)
 	for _, f := range frames() {
@@ -104,7 +104,7 @@ func (f frame) draw(b *strings.Builder, d *refdata.Data) {
 	// cells to the canvas: centred in the box
 	s := min(f.w/float64(g.nx), f.h/float64(g.ny))
 	ox, oy := f.x+(f.w-s*float64(g.nx))/2, f.y+(f.h-s*float64(g.ny))/2
-	if f.label != "France métropolitaine" {
+	if f.label != "" {
 		fmt.Fprintf(b, `<rect class="frame" x="%g" y="%g" width="%g" height="%g"/>`, f.x-2, f.y-2, f.w+4, f.h+4)
 		fmt.Fprintf(b, `<text class="frame-label" x="%g" y="%g">%s</text>`, f.x, f.y+f.h+22, html.EscapeString(f.label))
 	}
