@@ -31,6 +31,7 @@ import (
 	"passerelle/internal/api"
 	"passerelle/internal/auth"
 	"passerelle/internal/authz"
+	"passerelle/internal/dashboard"
 	"passerelle/internal/ratelimit"
 	"passerelle/internal/route"
 	"passerelle/projections"
@@ -376,7 +377,7 @@ func (a *App) Close() error {
 }
 
 func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *history.API) http.Handler {
-	a.list = slices.Concat(cmds.Routes(), queries.Routes(), logQueries.Routes(), a.operations())
+	a.list = slices.Concat(cmds.Routes(), queries.Routes(), logQueries.Routes(), a.operations(), dashboard.Routes())
 	if a.cfg.Role == RoleProjector {
 		a.list = a.operations()
 	}

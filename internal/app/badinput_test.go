@@ -750,14 +750,20 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		notFound(r, "a 65-character operator id", "POST", "/v1/operators/"+strings.Repeat("o", 65)+"/employers", with(map[string]any{"employer_ids": []string{f.employer}})),
 	)
 
-	// Operations endpoints take no input: wrong methods are refused, junk
-	// is ignored.
+	// Operations endpoints and the dashboard's page take no input: wrong
+	// methods are refused, junk is ignored, unknown files are not found.
 	cs = append(cs,
 		withAllow(bad("GET /healthz", "POST", "POST", "/healthz", `{}`, 405, "method_not_allowed", ""), "GET"),
 		bad("GET /healthz", "junk query and body", "GET", "/healthz?x=%ZZ&page=-1", `{"a":`, 200, "", ""),
 		withAllow(bad("GET /readyz", "DELETE", "DELETE", "/readyz", "", 405, "method_not_allowed", ""), "GET"),
 		withAllow(bad("GET /openapi.json", "PUT", "PUT", "/openapi.json", `{}`, 405, "method_not_allowed", ""), "GET"),
 		bad("GET /metrics", "junk query", "GET", "/metrics?min_position=-3&x=%ZZ", "", 200, "", ""),
+		bad("GET /", "POST", "POST", "/", `{}`, 405, "method_not_allowed", ""),
+		bad("GET /", "junk query", "GET", "/?x=%ZZ&page=-1", "", 200, "", ""),
+		bad("GET /assets/{name}", "unknown file", "GET", "/assets/nope.js", "", 404, "not_found", ""),
+		bad("GET /assets/{name}", "encoded traversal", "GET", "/assets/..%2F..%2Fgo.mod", "", 404, "not_found", ""),
+		bad("GET /assets/{name}", "the page under another name", "GET", "/assets/index.html", "", 404, "not_found", ""),
+		bad("GET /assets/{name}", "POST", "POST", "/assets/app.js", `{}`, 405, "method_not_allowed", ""),
 		bad("unmatched", "unknown route", "GET", "/v1/nope", "", 404, "not_found", ""),
 		withAllow(bad("unmatched", "unknown method on a route", "DELETE", "/v1/offers", "", 405, "method_not_allowed", ""), "GET, POST"),
 		bad("unmatched", "trailing slash", "GET", "/v1/offers/", "", 404, "not_found", ""),

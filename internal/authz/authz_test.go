@@ -179,6 +179,8 @@ func rows(w world) []row {
 		{route: "GET /readyz", path: "/readyz", public: true},
 		{route: "GET /metrics", path: "/metrics", public: true},
 		{route: "GET /openapi.json", path: "/openapi.json", public: true},
+		{route: "GET /", path: "/", public: true},
+		{route: "GET /assets/{name}", path: "/assets/app.js", public: true},
 	}
 }
 
