@@ -127,7 +127,7 @@ func seedForPage(t *testing.T, c httpclient.Client) pageFixture {
 	emp := str(bo.Must(201, "POST", "/v1/employers", map[string]any{
 		"name": "Boulangerie Martin", "siret": siret, "kind": "company", "commune_code": "94028", "address": "1 rue de Paris"}), "id")
 	town := str(bo.Must(201, "POST", "/v1/employers", map[string]any{
-		"name": "Mairie du 11e", "siret": siret, "kind": "public", "commune_code": "75111", "address": "12 place Léon Blum"}), "id")
+		"name": "Mairie du 11e", "siret": "44201123456701", "kind": "public", "commune_code": "75111", "address": "12 place Léon Blum"}), "id")
 	bo.Must(201, "POST", "/v1/schools", map[string]any{"uai": uai, "name": "Collège Jean Macé", "kind": "college",
 		"commune_code": "94028", "education_priority": "rep", "qpv": true})
 	bo.Must(201, "POST", "/v1/schools", map[string]any{"uai": "0751234B", "name": "Lycée Voltaire", "kind": "lycee",

@@ -68,6 +68,8 @@ func employerRows() []employerRow {
 		{route: "GET /readyz", path: fixed("/readyz")},
 		{route: "GET /metrics", path: fixed("/metrics")},
 		{route: "GET /openapi.json", path: fixed("/openapi.json")},
+		{route: "GET /", path: fixed("/")},                           // the dashboard's page
+		{route: "GET /assets/{name}", path: fixed("/assets/app.js")}, // and its files
 		{route: "GET /v1/offers", path: fixed("/v1/offers")},
 		{route: "GET /v1/offers/{id}", path: func(w employerWorld) string { return "/v1/offers/" + w.offerA }},
 		{route: "GET /v1/stats/offers", path: fixed("/v1/stats/offers")},
@@ -116,10 +118,10 @@ func testEmployerSeesIdentityOnlyWhenHosting(t *testing.T, rd redistest.Redis) {
 	}
 	bo := c.As(auth.Backoffice, "agent")
 	w := employerWorld{}
-	employer := func(name string) string {
+	employer := func(name, siret string) string {
 		return str(bo.Must(201, "POST", "/v1/employers", map[string]any{"name": name, "siret": siret, "kind": "company", "commune_code": "94028", "address": "1 rue"}), "id")
 	}
-	w.empA, w.empB = employer("Boulangerie A"), employer("Fromagerie B")
+	w.empA, w.empB = employer("Boulangerie A", siret), employer("Fromagerie B", "44201123456701")
 	pupil := func(p identity) string {
 		bo.Must(201, "POST", "/v1/schools", map[string]any{"uai": p.uai, "name": p.school, "kind": "college", "commune_code": "94028", "education_priority": "none", "qpv": false})
 		return str(bo.Must(201, "POST", "/v1/pupils", map[string]any{"school_uai": p.uai, "grade": "3e", "class_name": p.class, "first_name": p.first,
