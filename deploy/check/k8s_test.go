@@ -139,6 +139,18 @@ func TestKubernetesFilesDecodeStrictly(t *testing.T) {
 		} else if len(objs) == 0 {
 			t.Errorf("%s: no object", base)
 		}
+		for _, obj := range objs {
+			m, err := meta.Accessor(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, isNamespace := obj.(*corev1.Namespace); !isNamespace && m.GetNamespace() == "" {
+				m.SetNamespace("passerelle") // set by the kustomization
+			}
+			if errs := validateMeta(obj); len(errs) > 0 {
+				t.Errorf("%s: %T %s: %v", base, obj, m.GetName(), errs.ToAggregate())
+			}
+		}
 		if listed := bytes.Contains(kustomization, []byte("  - "+base+"\n")); listed == (base == "secret.example.yaml") {
 			t.Errorf("%s: listed in kustomization.yaml: %v (only secret.example.yaml stays out)", base, listed)
 		}

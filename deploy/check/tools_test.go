@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -49,15 +48,24 @@ var (
 func passerelleEnv(t *testing.T) map[string]bool {
 	t.Helper()
 	serveFlagsOnce.Do(func() {
-		bin := filepath.Join(os.TempDir(), "passerelle-deploy-check")
-		goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+		dir, err := os.MkdirTemp("", "passerelle-deploy-check-")
+		if err != nil {
+			serveFlagsErr = err.Error()
+			return
+		}
+		defer func() { _ = os.RemoveAll(dir) }()
+		bin := filepath.Join(dir, "passerelle")
+		goCmd, err := exec.LookPath("go")
+		if err != nil {
+			serveFlagsErr = "go not on PATH: " + err.Error()
+			return
+		}
 		build := exec.Command(goCmd, "build", "-o", bin, "./cmd/passerelle")
 		build.Dir = filepath.Join(deployDir, "..") // the main module
 		if out, err := build.CombinedOutput(); err != nil {
 			serveFlagsErr = "building passerelle: " + err.Error() + "\n" + string(out)
 			return
 		}
-		defer os.Remove(bin)
 		out, _ := exec.Command(bin, "serve", "-h").CombinedOutput() // -h exits non-zero
 		serveFlags = map[string]bool{}
 		sc := bufio.NewScanner(bytes.NewReader(out))
@@ -97,23 +105,25 @@ func checkRedisConfig(t *testing.T, source string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	defer func() {
 		_ = cmd.Process.Kill()
 		<-exited
 	}()
 	for i := 0; ; i++ {
 		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("%s: redis-server refused the configuration (%v):\n%s", source, err, out.String())
+		case <-exited:
+			t.Fatalf("%s: redis-server refused the configuration (%v):\n%s", source, waitErr, out.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if o, err := exec.Command(cli, "-s", sock, "ping").CombinedOutput(); err == nil && strings.TrimSpace(string(o)) == "PONG" {
 			break
 		}
 		if i > 100 {
+			_ = cmd.Process.Kill()
+			<-exited // its output is complete
 			t.Fatalf("%s: redis-server did not answer within 5 s:\n%s", source, out.String())
 		}
 	}
