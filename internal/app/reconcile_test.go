@@ -113,8 +113,11 @@ func TestWithdrawOfferClosesUnansweredApplications(t *testing.T) {
 func TestApplicationsShowTheirDeadline(t *testing.T) {
 	_, c := bootWith(t, app.Config{DataDir: t.TempDir()})
 	l := setup(t, c)
-	id := l.apply(l.pupil, weekAhead(10))
-	one := c.Must(200, "GET", "/v1/applications/"+id, nil)
+	applied := c.Must(201, "POST", "/v1/offers/"+l.offer+"/applications", map[string]any{
+		"pupil_id": l.pupil, "weeks": []string{weekAhead(10)}, "motivation": "Je veux découvrir le service public.",
+	})
+	id := str(applied, "id")
+	one := c.Must(200, "GET", "/v1/applications/"+id+"?min_position="+str(applied, "position"), nil)
 	submitted, _ := time.Parse(time.RFC3339Nano, str(one, "submitted_at"))
 	expires, err := time.Parse(time.RFC3339Nano, str(one, "expires_at"))
 	if err != nil || !expires.Equal(submitted.Add(15*24*time.Hour)) || str(one, "on_expiry") != "no_employer_answer" {

@@ -35,7 +35,9 @@ func TestOperatorActsOnlyForItsEmployers(t *testing.T) {
 	_, c := authenticated(t, app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL, SealEvery: -1, ExpiryEvery: -1})
 	opX, opY, bo := c.As(auth.Operator, "partner-x"), c.As(auth.Operator, "partner-y"), c.As(auth.Backoffice, "agent")
 	emp := str(opX.Must(201, "POST", "/v1/employers", validEmployer()), "id")
-	other := str(bo.Must(201, "POST", "/v1/employers", validEmployer()), "id")
+	otherBody := validEmployer()
+	otherBody["siret"] = "44201123456701" // one employer per SIRET
+	other := str(bo.Must(201, "POST", "/v1/employers", otherBody), "id")
 	offer := str(opX.Must(201, "POST", "/v1/offers", validOffer(emp)), "id")
 	for _, r := range []httpclient.Reply{
 		opX.Do("POST", "/v1/offers", validOffer(other)),
