@@ -1,13 +1,11 @@
 package history
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
 
 	"passerelle/domain"
-	"passerelle/eventstore"
 	"passerelle/internal/api"
 	"passerelle/internal/auth"
 )
@@ -82,29 +80,11 @@ func (a *API) conventionDocument(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, notFound("convention"))
 		return
 	}
-	evs, err := a.store.ReadStream(r.Context(), domain.ConventionStream(id), eventstore.Forwards, 0, 0)
-	if errors.Is(err, eventstore.ErrStreamNotFound) {
-		api.WriteError(w, r, notFound("convention"))
-		return
-	}
+	var c domain.Convention
+	evs, err := a.fold(r.Context(), domain.ConventionStream(id), "convention", &c)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
-	}
-	var c domain.Convention
-	for _, re := range evs {
-		e, err := domain.Decode(re.Type, re.Data)
-		if err != nil {
-			api.WriteError(w, r, err)
-			return
-		}
-		if a.opener != nil {
-			if err := a.opener.Open(e); err != nil {
-				api.WriteError(w, r, err)
-				return
-			}
-		}
-		c.Apply(e)
 	}
 	if !c.Exists() {
 		api.WriteError(w, r, notFound("convention"))

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -39,29 +40,11 @@ func (a *API) pupilProfile(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, notFound("pupil"))
 		return
 	}
-	evs, err := a.store.ReadStream(r.Context(), domain.PupilStream(id), eventstore.Forwards, 0, 0)
-	if errors.Is(err, eventstore.ErrStreamNotFound) {
-		api.WriteError(w, r, notFound("pupil"))
-		return
-	}
+	var p domain.Pupil
+	evs, err := a.fold(r.Context(), domain.PupilStream(id), "pupil", &p)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
-	}
-	var p domain.Pupil
-	for _, re := range evs {
-		e, err := domain.Decode(re.Type, re.Data)
-		if err != nil {
-			api.WriteError(w, r, err)
-			return
-		}
-		if a.opener != nil {
-			if err := a.opener.Open(e); err != nil {
-				api.WriteError(w, r, err)
-				return
-			}
-		}
-		p.Apply(e)
 	}
 	if !p.Exists() {
 		api.WriteError(w, r, notFound("pupil"))
@@ -76,4 +59,29 @@ func (a *API) pupilProfile(w http.ResponseWriter, r *http.Request) {
 		ID: reg.PupilID, SchoolUAI: reg.SchoolUAI, Grade: reg.Grade, ClassName: reg.ClassName, FirstName: reg.FirstName,
 		LastName: reg.LastName, BirthDate: reg.BirthDate, Guardians: reg.Guardians, Position: evs[len(evs)-1].Position.String(),
 	})
+}
+
+// fold applies a stream's events, their personal data opened, to agg and
+// returns them; a stream with no event is a kind not found.
+func (a *API) fold(ctx context.Context, stream, kind string, agg interface{ Apply(domain.Event) }) ([]eventstore.RecordedEvent, error) {
+	evs, err := a.store.ReadStream(ctx, stream, eventstore.Forwards, 0, 0)
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		return nil, notFound(kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, re := range evs {
+		e, err := domain.Decode(re.Type, re.Data)
+		if err != nil {
+			return nil, err
+		}
+		if a.opener != nil {
+			if err := a.opener.Open(e); err != nil {
+				return nil, err
+			}
+		}
+		agg.Apply(e)
+	}
+	return evs, nil
 }
