@@ -88,7 +88,7 @@ func TestConventionDocumentFormats(t *testing.T) {
 	path := "/v1/conventions/" + str(c.Must(200, "POST", "/v1/applications/"+appID+"/confirm", nil), "convention_id") + "/document"
 	for _, tt := range []struct {
 		query, accept, want string
-		status             int
+		status              int
 	}{
 		{"", "", "application/json", 200},
 		{"", "*/*", "application/json", 200},
