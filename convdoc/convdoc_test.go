@@ -161,3 +161,12 @@ func abs(n int) int {
 	}
 	return n
 }
+
+// BenchmarkPDF is the cost of one document: the command side pays it on
+// each draft and each completed part, the read side on each request.
+func BenchmarkPDF(b *testing.B) {
+	t := terms()
+	for b.Loop() {
+		convdoc.PDF(t)
+	}
+}
