@@ -141,7 +141,8 @@ func (a *API) conventionRoutes() []route.Route {
 		command(a, route.Route{Method: post, Pattern: "/v1/conventions/{id}/complete", Status: http.StatusOK, Summary: "Complete a convention",
 			Allow: authz.AnyOf(bo, authz.CompletingParty)},
 			func(ctx context.Context, m Meta, id string, in completeBody) (Result, error) {
-				return a.svc.CompleteConvention(ctx, m, id, domain.CompleteInput(in))
+				return a.svc.CompleteConvention(ctx, m, id, domain.CompleteInput{Party: in.Party, Tutor: in.Tutor, Activities: in.Activities,
+					ReferentTeacher: in.ReferentTeacher, BothGuardians: in.BothGuardians})
 			}),
 		command(a, route.Route{Method: post, Pattern: "/v1/conventions/{id}/cancel", Status: http.StatusOK, Summary: "Cancel a convention",
 			Allow: authz.AnyOf(bo, authz.Employer(authz.ConventionEmployer), authz.School(authz.ConventionSchool))},

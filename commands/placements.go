@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"passerelle/convdoc"
 	"passerelle/domain"
 	"passerelle/eventstore"
 )
@@ -168,8 +169,10 @@ func (s *Service) Confirm(ctx context.Context, m Meta, applicationID string) (Re
 	return Result{ID: applicationID, Position: max(rpos, pos), ConventionID: app.ConventionID}, nil
 }
 
-// CompleteConvention records the employer's or the school's part.
+// CompleteConvention records the employer's or the school's part. The new
+// version of the document is the PDF rendered from the new terms.
 func (s *Service) CompleteConvention(ctx context.Context, m Meta, conventionID string, in domain.CompleteInput) (Result, error) {
+	in.Document = convdoc.Hash
 	return updateByID(ctx, s.repo, m, "convention", domain.ConventionStream, conventionID, func(c *domain.Convention) ([]domain.Event, error) {
 		return c.CompleteParty(in)
 	})
@@ -330,9 +333,9 @@ func (s *Service) take(ctx context.Context, m Meta, app *domain.Application, ste
 	return pos, err
 }
 
-// parties reads what a convention's draft names.
+// parties reads what a convention's draft names; its document is the PDF.
 func (s *Service) parties(ctx context.Context, app *domain.Application) (domain.DraftInput, error) {
-	in := domain.DraftInput{Application: app}
+	in := domain.DraftInput{Application: app, Document: convdoc.Hash}
 	var err error
 	if in.Offer, err = read[domain.Offer](ctx, s.repo, domain.OfferStream(app.Submitted.OfferID)); err != nil {
 		return in, err

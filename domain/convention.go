@@ -88,6 +88,7 @@ type Convention struct {
 	ConventionProgress
 	Terms      ConventionTerms
 	Hash       string
+	Version    string             // the rendering Hash is of ("": the terms' digest, DocumentHash)
 	Signatures map[Role]Signature // on the current document
 	exists     bool
 }
@@ -103,7 +104,7 @@ func (c *Convention) Apply(e Event) {
 	c.ConventionProgress.Apply(e)
 	switch ev := e.(type) {
 	case *ConventionDrafted:
-		c.Terms, c.Hash, c.exists = ConventionTerms{Drafted: *ev}, ev.DocumentHash, true
+		c.Terms, c.Hash, c.Version, c.exists = ConventionTerms{Drafted: *ev}, ev.DocumentHash, ev.DocumentVersion, true
 		c.Signatures = map[Role]Signature{}
 	case *ConventionCompleted:
 		if ev.Party == "employer" {
@@ -111,7 +112,7 @@ func (c *Convention) Apply(e Event) {
 		} else {
 			c.Terms.ReferentTeacher, c.Terms.BothGuardians = ev.ReferentTeacher, ev.BothGuardians
 		}
-		c.Hash, c.Signatures = ev.DocumentHash, map[Role]Signature{}
+		c.Hash, c.Version, c.Signatures = ev.DocumentHash, ev.DocumentVersion, map[Role]Signature{}
 	case *ConventionSignatureAdded:
 		c.Signatures[ev.Role] = SignatureOf(ev)
 	}
@@ -192,6 +193,7 @@ type DraftInput struct {
 	Employer    *Employer
 	School      *School
 	Pupil       *Pupil
+	Document    DocumentHasher
 }
 
 // DraftConvention drafts the convention of a confirmed application.
@@ -221,14 +223,30 @@ func DraftConvention(id string, in DraftInput) []Event {
 		// the parties' names: the host learns whom it hosts from the document
 		d.PupilFirstName, d.PupilLastName, d.Guardians = reg.FirstName, reg.LastName, slices.Clone(reg.Guardians)
 	}
-	d.DocumentHash = DocumentHash(ConventionTerms{Drafted: d})
+	d.DocumentVersion, d.DocumentHash = in.Document.hash(ConventionTerms{Drafted: d})
 	return []Event{&d}
 }
 
-// DocumentHash is the hex SHA-256 of the convention's terms: what a signer
-// agrees to. Any change of terms changes it and voids earlier signatures.
+// DocumentHasher renders the document a signer reads from the terms and
+// hashes it, naming the rendering (package convdoc: the PDF's SHA-256).
+// The rendering cannot live here, with the standard library only.
+type DocumentHasher func(ConventionTerms) (version, hash string)
+
+// hash is h's version and hash of t; without a renderer, the terms' own
+// digest, the document hash of conventions drafted before the PDF.
+func (h DocumentHasher) hash(t ConventionTerms) (version, hash string) {
+	if h == nil {
+		return "", DocumentHash(t)
+	}
+	return h(t)
+}
+
+// DocumentHash is the hex SHA-256 of the convention's terms in canonical
+// JSON: the terms a signer agrees to, compared to tell a change of terms
+// (which voids earlier signatures), and the document hash of conventions
+// drafted before the document was rendered as a PDF.
 func DocumentHash(t ConventionTerms) string {
-	t.Drafted.DocumentHash = ""
+	t.Drafted.DocumentHash, t.Drafted.DocumentVersion = "", ""
 	b, _ := json.Marshal(t) // fixed structs: cannot fail
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
@@ -241,6 +259,7 @@ type CompleteInput struct {
 	Activities      string
 	ReferentTeacher *Person
 	BothGuardians   bool
+	Document        DocumentHasher
 }
 
 // CompleteParty records a party's part. Changing the document after a
@@ -274,15 +293,14 @@ func (c *Convention) CompleteParty(in CompleteInput) ([]Event, error) {
 		next.ReferentTeacher, next.BothGuardians = trimPerson(in.ReferentTeacher), in.BothGuardians
 		ev.ReferentTeacher, ev.BothGuardians = next.ReferentTeacher, next.BothGuardians
 	}
-	hash := DocumentHash(next)
-	if hash == c.Hash {
+	if DocumentHash(next) == DocumentHash(c.Terms) {
 		return nil, nil // the same part again
 	}
 	ev.RequiredRoles = append([]Role(nil), RequiredRoles...)
 	if next.BothGuardians && c.Terms.Drafted.GuardianCount > 1 {
 		ev.RequiredRoles = append(ev.RequiredRoles, RoleSecondGuardian)
 	}
-	ev.DocumentHash = hash
+	ev.DocumentVersion, ev.DocumentHash = in.Document.hash(next)
 	return []Event{ev}, nil
 }
 

@@ -819,3 +819,36 @@ func TestEachGuardianSignsForThemself(t *testing.T) {
 		t.Fatalf("the employer's signature: %+v", sig)
 	}
 }
+
+// A convention whose document is rendered (the PDF, outside the domain)
+// names the rendering and its hash in every version; one drafted before,
+// whose hash is the terms' digest, keeps its signatures when a party sends
+// the same part again under the renderer.
+func TestConventionRenderedDocument(t *testing.T) {
+	render := func(terms domain.ConventionTerms) (string, string) {
+		return "test-1", strings.Repeat("ab", 16) + domain.DocumentHash(terms)[:32] // another hash of the same terms
+	}
+	in := draftInput(t, 1)
+	in.Document = render
+	var c domain.Convention
+	apply(&c, domain.DraftConvention("conv-1", in)...)
+	if _, want := render(c.Terms); c.Version != "test-1" || c.Hash != want {
+		t.Fatalf("drafted: version %q hash %s, want test-1 %s", c.Version, c.Hash, want)
+	}
+	part := employerPart()
+	part.Document = render
+	ev := only[*domain.ConventionCompleted](t, must(t)(c.CompleteParty(part)))
+	c.Apply(ev)
+	if _, want := render(c.Terms); ev.DocumentVersion != "test-1" || c.Hash != want {
+		t.Fatalf("completed: version %q hash %s, want test-1 %s", ev.DocumentVersion, c.Hash, want)
+	}
+
+	legacy := ready(t, 1, false) // drafted and completed without a renderer
+	sign(t, legacy, domain.RoleEmployer)
+	again := schoolPart(false)
+	again.Document = render
+	wantNothing(t)(legacy.CompleteParty(again))
+	if legacy.Version != "" || legacy.Hash != domain.DocumentHash(legacy.Terms) || len(legacy.Signatures) != 1 {
+		t.Fatalf("legacy convention: version %q, %d signatures", legacy.Version, len(legacy.Signatures))
+	}
+}

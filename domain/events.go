@@ -312,6 +312,9 @@ type ConventionDrafted struct {
 	DailyHours    *DailyHours `json:"daily_hours,omitempty"`
 	RequiredRoles []Role      `json:"required_roles"`
 	DocumentHash  string      `json:"document_hash"`
+	// DocumentVersion names the rendering DocumentHash is of (package
+	// convdoc); empty: the terms' digest (domain.DocumentHash).
+	DocumentVersion string `json:"document_version,omitempty"`
 	// The pupil and their guardians as the document names them (empty in
 	// conventions drafted before it did). ClassName is no more personal
 	// than in the registration; the names and contacts are sealed with
@@ -349,6 +352,7 @@ type ConventionCompleted struct {
 	BothGuardians   bool    `json:"both_guardians,omitempty"`
 	RequiredRoles   []Role  `json:"required_roles"`
 	DocumentHash    string  `json:"document_hash"`
+	DocumentVersion string  `json:"document_version,omitempty"` // as in ConventionDrafted
 }
 
 // ConventionCancelled records that the placement will not take place; the

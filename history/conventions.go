@@ -19,8 +19,11 @@ type ConventionDocument struct {
 	ApplicationID string `json:"application_id"`
 	OfferID       string `json:"offer_id"`
 	Status        string `json:"status"`
-	// DocumentHash is what a signature names (hex SHA-256 of the terms).
+	// DocumentHash is what a signature names: the hex SHA-256 of the PDF
+	// (DocumentVersion "pdf-1"), or of the terms for conventions drafted
+	// before the PDF (no version).
 	DocumentHash    string             `json:"document_hash"`
+	DocumentVersion string             `json:"document_version,omitempty"`
 	Employer        DocumentEmployer   `json:"employer"`
 	School          DocumentSchool     `json:"school"`
 	Pupil           DocumentPupil      `json:"pupil"`
@@ -66,12 +69,19 @@ type DocumentPupil struct {
 }
 
 // conventionDocument serves GET /v1/conventions/{id}/document. The route's
+// representation is JSON, the PDF the parties sign or an HTML fragment for
+// the page (documentFormat). The route's
 // rule lets in the convention's parties: a convention exists once the pupil
 // confirmed, so this is where a host learns whom it hosts. Once the
 // convention is cancelled, the host needs that no more and the pupil's
 // and guardians' names are withheld from it.
 func (a *API) conventionDocument(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
+	format, err := documentFormat(r)
+	if err != nil {
+		api.WriteError(w, r, err)
+		return
+	}
 	if _, err := api.MinPosition(r); err != nil { // the log holds every write: nothing to wait for
 		api.WriteError(w, r, err)
 		return
@@ -95,7 +105,7 @@ func (a *API) conventionDocument(w http.ResponseWriter, r *http.Request) {
 	if p, ok := auth.From(r.Context()); ok && p.Role == auth.Employer && c.Cancelled {
 		doc.Pupil.FirstName, doc.Pupil.LastName, doc.Guardians = "", "", []domain.Guardian{}
 	}
-	api.WriteJSON(w, http.StatusOK, doc)
+	writeDocument(w, format, &c, doc)
 }
 
 func documentOf(c *domain.Convention) ConventionDocument {
@@ -105,7 +115,7 @@ func documentOf(c *domain.Convention) ConventionDocument {
 		guardians = []domain.Guardian{}
 	}
 	return ConventionDocument{
-		ID: d.ConventionID, ApplicationID: d.ApplicationID, OfferID: d.OfferID, Status: c.Status(), DocumentHash: c.Hash,
+		ID: d.ConventionID, ApplicationID: d.ApplicationID, OfferID: d.OfferID, Status: c.Status(), DocumentHash: c.Hash, DocumentVersion: c.Version,
 		Employer:  DocumentEmployer{ID: d.EmployerID, Name: d.EmployerName, SIRET: d.EmployerSIRET},
 		School:    DocumentSchool{UAI: d.SchoolUAI, Name: d.SchoolName},
 		Pupil:     DocumentPupil{ID: d.PupilID, FirstName: d.PupilFirstName, LastName: d.PupilLastName, ClassName: d.ClassName},

@@ -45,7 +45,7 @@ func (a *API) Routes() []route.Route {
 			Allow:   authz.AnyOf(authz.Backoffice, authz.Pupil(authz.Param("id")), authz.Guardian(authz.Param("id")), authz.School(authz.PupilSchool)),
 			Handler: http.HandlerFunc(a.pupilProfile)},
 		{Method: http.MethodGet, Pattern: "/v1/conventions/{id}/document", Status: http.StatusOK, Summary: "A convention's document, with the parties' names",
-			Query: []string{"min_position"},
+			Query: []string{"format", "min_position"},
 			Allow: authz.AnyOf(authz.Backoffice, authz.Employer(authz.ConventionEmployer), authz.School(authz.ConventionSchool),
 				authz.Pupil(authz.ConventionPupil), authz.Guardian(authz.ConventionPupil)),
 			Handler: http.HandlerFunc(a.conventionDocument)},

@@ -211,3 +211,15 @@ func TestTokenRefusesWhatTheServiceWouldReject(t *testing.T) {
 		t.Fatalf("the second token does not verify with the same key: %v", err)
 	}
 }
+
+// A trusted proxy that is not an address or a network stops the service
+// before it listens, from the flag or its environment variable.
+func TestServeRefusesBadTrustedProxies(t *testing.T) {
+	if code, _, errOut := cli("serve", "--data-dir", t.TempDir(), "--trusted-proxies", "172.30.240.0/24,caddy"); code == 0 || !strings.Contains(errOut, `--trusted-proxies: trusted proxies: "caddy"`) {
+		t.Errorf("--trusted-proxies caddy: exit %d\n%s", code, errOut)
+	}
+	t.Setenv("PASSERELLE_TRUSTED_PROXIES", "10.0.0.0/99")
+	if code, _, errOut := cli("serve", "--data-dir", t.TempDir()); code == 0 || !strings.Contains(errOut, `"10.0.0.0/99"`) {
+		t.Errorf("PASSERELLE_TRUSTED_PROXIES=10.0.0.0/99: exit %d\n%s", code, errOut)
+	}
+}

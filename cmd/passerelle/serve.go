@@ -11,6 +11,7 @@ import (
 
 	"passerelle/internal/app"
 	"passerelle/internal/auth"
+	"passerelle/internal/ratelimit"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
@@ -27,9 +28,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	role := fs.String("role", "all", "what this process does: all; api (commands and queries, several processes may serve one log); projector (projections, reconciler, expiry, seals: one or more beside the API processes). api and projector need --eventstore and --redis-url, and every process the same personal-data keys (--data-dir on shared storage)")
 	publicRate := fs.Float64("public-rate-limit", 20, "requests per second allowed to each client address on the routes open without a token (offer search, an offer's page), token or not; 0: no limit")
 	publicBurst := fs.Int("public-rate-burst", 100, "burst of requests allowed above --public-rate-limit")
+	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses of the reverse proxies in front of the service; a request from one of them is counted, for the rate limits, against the rightmost address of X-Forwarded-For that is not a trusted proxy's; empty: the connection's address")
 	keyHex := fs.String("token-key", "", "token signing key in hex (at least 32 bytes); empty: a key generated into --data-dir on first start")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
+	}
+	trusted, err := ratelimit.ParseProxies(*proxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -39,7 +45,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	slog.SetDefault(log)
 
 	cfg := app.Config{DataDir: *dataDir, RedisURL: *redisURL, EventStoreURL: *esURL, Logger: log, OpenStore: openStore,
-		RateLimit: *rateLimit, RateBurst: *rateBurst, PublicRateLimit: *publicRate, PublicRateBurst: *publicBurst, Role: *role}
+		RateLimit: *rateLimit, RateBurst: *rateBurst, PublicRateLimit: *publicRate, PublicRateBurst: *publicBurst, Role: *role,
+		TrustedProxies: trusted}
 	if *authOn {
 		key, err := tokenKey(*keyHex, *dataDir, true)
 		if err != nil {

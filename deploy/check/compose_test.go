@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -194,6 +195,25 @@ func TestComposeFile(t *testing.T) {
 		}
 	})
 
+	// The rate limits count a client by the address Caddy forwards, only
+	// if every API process trusts the network Caddy connects from.
+	t.Run("trusted proxies", func(t *testing.T) {
+		nw, ok := p.Networks["passerelle"]
+		_, on := svc("proxy").Networks["passerelle"]
+		if !ok || !on || len(nw.Ipam.Config) != 1 {
+			t.Fatal("the proxy is not on the network passerelle of one subnet")
+		}
+		subnet, err := netip.ParsePrefix(nw.Ipam.Config[0].Subnet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"api-1", "api-2"} {
+			if !trusts(env(svc(name), "PASSERELLE_TRUSTED_PROXIES"), subnet) {
+				t.Errorf("%s: PASSERELLE_TRUSTED_PROXIES %q does not cover the proxy's network %s", name, env(svc(name), "PASSERELLE_TRUSTED_PROXIES"), subnet)
+			}
+		}
+	})
+
 	t.Run("caddy", func(t *testing.T) {
 		proxy := svc("proxy")
 		if !mountedFrom(proxy, "/etc/caddy/Caddyfile", filepath.Join(p.WorkingDir, "Caddyfile")) {
@@ -302,6 +322,16 @@ func mountedFrom(s types.ServiceConfig, path, source string) bool {
 				_, err := os.Stat(v.Source) // docker would create a missing one empty
 				return err == nil
 			}
+			return true
+		}
+	}
+	return false
+}
+
+// trusts reports whether the comma-separated CIDRs list covers all of subnet.
+func trusts(list string, subnet netip.Prefix) bool {
+	for _, f := range strings.Split(list, ",") {
+		if p, err := netip.ParsePrefix(strings.TrimSpace(f)); err == nil && p.Bits() <= subnet.Bits() && p.Contains(subnet.Addr()) {
 			return true
 		}
 	}

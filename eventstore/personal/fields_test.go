@@ -49,7 +49,7 @@ func init() {
 		"ConventionCompleted.ConventionID", "ConventionCancelled.ConventionID", "ConventionSignatureAdded.ConventionID",
 		"ConventionSignatureAdded.PupilID", "ConventionSigned.ConventionID", "ApplicationOfferWithdrawn.ApplicationID",
 		"OperatorEmployersLinked.OperatorID", "OperatorEmployersLinked.EmployerIDs[]")
-	declare("a public code of the reference data (UAI, SIRET, commune, département, sector, week, grade, role, hash)",
+	declare("a public code of the reference data (UAI, SIRET, commune, département, sector, week, grade, role, hash, document version)",
 		"EmployerRegistered.SIRET", "EmployerRegistered.Kind", "EmployerRegistered.CommuneCode", "EmployerRegistered.Department",
 		"SchoolRegistered.UAI", "SchoolRegistered.Kind", "SchoolRegistered.CommuneCode", "SchoolRegistered.Department", "SchoolRegistered.EducationPriority",
 		"PupilRegistered.SchoolUAI", "PupilRegistered.Department", "PupilRegistered.Grade",
@@ -58,8 +58,8 @@ func init() {
 		"SeatHeld.Weeks[]", "SeatReleased.Weeks[]", "ApplicationSubmitted.SchoolUAI", "ApplicationSubmitted.Grade", "ApplicationSubmitted.Weeks[]",
 		"ApplicationExpired.Rule", "PupilApplied.Weeks[]", "PupilWeeksReserved.Weeks[]",
 		"ConventionDrafted.EmployerSIRET", "ConventionDrafted.SchoolUAI", "ConventionDrafted.Weeks[]", "ConventionDrafted.StartDate", "ConventionDrafted.EndDate",
-		"ConventionDrafted.CommuneCode", "ConventionDrafted.RequiredRoles[]", "ConventionDrafted.DocumentHash",
-		"ConventionCompleted.Party", "ConventionCompleted.RequiredRoles[]", "ConventionCompleted.DocumentHash",
+		"ConventionDrafted.CommuneCode", "ConventionDrafted.RequiredRoles[]", "ConventionDrafted.DocumentHash", "ConventionDrafted.DocumentVersion",
+		"ConventionCompleted.Party", "ConventionCompleted.RequiredRoles[]", "ConventionCompleted.DocumentHash", "ConventionCompleted.DocumentVersion",
 		"ConventionSignatureAdded.Role", "ConventionSignatureAdded.DocumentHash", "ConventionSigned.DocumentHash",
 		"TargetSet.Scope", "TargetSet.Code", "TargetSet.Metric")
 	declare("a class of a school, shared by its pupils",

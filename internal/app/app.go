@@ -61,6 +61,10 @@ type Config struct {
 	// page), token or not, with bursts of PublicRateBurst; 0: no limit.
 	PublicRateLimit float64
 	PublicRateBurst int
+	// TrustedProxies are the reverse proxies in front of the service: a
+	// request from one of them is counted against the client address they
+	// forward in X-Forwarded-For (none: the connection's address).
+	TrustedProxies ratelimit.Proxies
 	// SealEvery is how often the log is sealed (package chain; default one
 	// minute; negative: never); it is also sealed at start-up and at a
 	// graceful shutdown.
@@ -382,7 +386,7 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *histo
 		a.list = a.operations()
 	}
 	if a.cfg.PublicRateLimit > 0 {
-		perAddress := ratelimit.New(a.cfg.PublicRateLimit, a.cfg.PublicRateBurst, nil)
+		perAddress := ratelimit.New(a.cfg.PublicRateLimit, a.cfg.PublicRateBurst, nil).TrustProxies(a.cfg.TrustedProxies)
 		if a.mini == nil {
 			perAddress.Shared(a.Redis)
 		}
@@ -408,7 +412,7 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *histo
 		h = authz.New(r, a.cfg.Verifier, a.Store, route.Rules(a.list))
 	}
 	if a.cfg.RateLimit > 0 && a.cfg.Role != RoleProjector {
-		l := ratelimit.New(a.cfg.RateLimit, a.cfg.RateBurst, nil)
+		l := ratelimit.New(a.cfg.RateLimit, a.cfg.RateBurst, nil).TrustProxies(a.cfg.TrustedProxies)
 		if a.mini == nil {
 			l.Shared(a.Redis) // every API process of a deployment shares each client's allowance
 		}

@@ -83,6 +83,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.sameAsAPI(bo, str(posted, "position"))
 	b.screenshot("dashboard.png")
 
+	// A convention's document, as the API renders it for the page.
+	doc := bo.Must(200, "GET", "/v1/conventions/"+f.convention+"/document", nil)
+	b.do(chromedp.SendKeys(chromedp.ID("convention-id"), f.convention+"\n"))
+	b.poll(fmt.Sprintf(`(() => {
+		const a = document.querySelector('#convention-view article.convention');
+		return a !== null && a.textContent.includes(%q) && !document.getElementById('convention-pdf').hidden;
+	})()`, str(doc, "document_hash")), 5*time.Second)
+	b.do(chromedp.ScrollIntoView("#convention"))
+	b.screenshot("dashboard-convention.png")
+
 	// A school's token shows that school's pupils without a placement,
 	// on a phone's screen.
 	b.do(chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("token")),
@@ -114,8 +124,9 @@ func chromium(t *testing.T) string {
 
 // pageFixture is what seedForPage wrote.
 type pageFixture struct {
-	employer string
-	position string // of the last command
+	employer   string
+	convention string // the confirmed placement's
+	position   string // of the last command
 }
 
 // seedForPage registers through the API two schools (in 94 and 75), their
@@ -150,10 +161,10 @@ func seedForPage(t *testing.T, c httpclient.Client) pageFixture {
 	app := str(c.As("pupil", placed).Must(201, "POST", "/v1/offers/"+offer+"/applications", map[string]any{
 		"pupil_id": placed, "weeks": []string{w1}, "motivation": "J'aime le pain."}), "id")
 	c.As("employer", emp).Must(200, "POST", "/v1/applications/"+app+"/accept", nil)
-	c.As("pupil", placed).Must(200, "POST", "/v1/applications/"+app+"/confirm", nil)
+	conv := str(c.As("pupil", placed).Must(200, "POST", "/v1/applications/"+app+"/confirm", nil), "convention_id")
 	bo.Must(200, "POST", "/v1/targets", map[string]any{"scope": "department", "code": "94", "metric": "offers_open", "target": 5})
 	last := bo.Must(200, "POST", "/v1/targets", map[string]any{"scope": "all", "code": "all", "metric": "seats_total", "target": 20})
-	return pageFixture{employer: emp, position: str(last, "position")}
+	return pageFixture{employer: emp, convention: conv, position: str(last, "position")}
 }
 
 func pageOffer(employer, sector, commune, week string, seats int) map[string]any {

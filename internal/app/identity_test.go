@@ -251,6 +251,9 @@ func testEmployerSeesIdentityOnlyWhenHosting(t *testing.T, rd redistest.Redis) {
 
 	// Forgotten: the document keeps no name, even for its host, and the
 	// read models never held one.
+	if page := asA.Do("GET", "/v1/conventions/"+w.conv+"/document?format=html", nil); !strings.Contains(page.Raw, hosted.first) {
+		t.Fatalf("the page's document does not name the pupil its host hosts: %d %s", page.Status, page.Raw)
+	}
 	bo.Must(200, "POST", "/v1/pupils/"+w.pupilHosted+"/forget", nil)
 	caughtUp()
 	if found := reveals(string(redisDump(t, rd.Client(t))), []string{hosted.first, hosted.last, hosted.guardian, hosted.email, hosted.phone, hosted.birth}); len(found) > 0 {
@@ -262,5 +265,10 @@ func testEmployerSeesIdentityOnlyWhenHosting(t *testing.T, rd redistest.Redis) {
 	}
 	if found := reveals(doc.Raw, []string{hosted.first, hosted.last, hosted.guardian, hosted.email, hosted.phone, hosted.birth}); len(found) > 0 {
 		t.Errorf("the document of a forgotten pupil shows %v", found)
+	}
+	// the page's rendering is made anew from the log, not kept from before
+	page := asA.Do("GET", "/v1/conventions/"+w.conv+"/document?format=html", nil)
+	if found := reveals(page.Raw, []string{hosted.first, hosted.last, hosted.guardian, hosted.email, hosted.phone}); page.Status != 200 || len(found) > 0 {
+		t.Errorf("the page's document of a forgotten pupil: %d, shows %v", page.Status, found)
 	}
 }

@@ -6,7 +6,6 @@ package ratelimit
 import (
 	"context"
 	"crypto/sha256"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -24,6 +23,8 @@ type Limiter struct {
 
 	// rdb, when set, holds the allowances every process shares (Shared).
 	rdb redis.UniversalClient
+	// proxies are the reverse proxies whose X-Forwarded-For is believed.
+	proxies Proxies
 
 	mu      sync.Mutex
 	buckets map[[32]byte]*bucket
@@ -84,28 +85,27 @@ func (l *Limiter) allow(ctx context.Context, client [32]byte) (bool, time.Durati
 	return l.take(client)
 }
 
+// TrustProxies counts a request that comes through one of ps against the
+// client address the proxies forward (Proxies.Client).
+func (l *Limiter) TrustProxies(ps Proxies) *Limiter {
+	l.proxies = ps
+	return l
+}
+
 // Middleware answers 429 with Retry-After to a client over its rate.
 func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	return l.limit(next, func(r *http.Request) string {
 		if id := r.Header.Get("Authorization"); id != "" {
 			return id
 		}
-		return address(r)
+		return l.proxies.Client(r)
 	})
 }
 
 // PerAddress is Middleware with every request counted against its client
 // address, token or not: for routes open to the public, where a token is
 // not checked and so cannot name the client.
-func (l *Limiter) PerAddress(next http.Handler) http.Handler { return l.limit(next, address) }
-
-func address(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func (l *Limiter) PerAddress(next http.Handler) http.Handler { return l.limit(next, l.proxies.Client) }
 
 func (l *Limiter) limit(next http.Handler, client func(*http.Request) string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

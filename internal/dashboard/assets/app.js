@@ -378,6 +378,9 @@
     state.uai = '';
     state.lines = null;
     sessionStorage.removeItem(TOKEN_KEY);
+    $('convention-view').replaceChildren(); // names a pupil: not left for the next user
+    $('convention-id').value = '';
+    $('convention-pdf').hidden = true;
     $('board').hidden = true;
     $('login').hidden = false;
     $('logout').hidden = true;
@@ -434,6 +437,53 @@
     $('school').hidden = false;
   }
 
+  // A convention's document: the fragment the API renders (its text
+  // escaped there; nothing in it runs), and the PDF its parties sign.
+  const CONVENTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  const DENIED = { 403: 'Votre rôle ne donne pas accès à cette convention.', 404: 'Aucune convention ne porte cet identifiant.' };
+
+  async function fetchDocument(id, format) {
+    const r = await fetch('/v1/conventions/' + id + '/document?format=' + format, { headers: headers(), cache: 'no-store' });
+    if (r.status === 401) throw new AuthError('unauthenticated');
+    if (!r.ok) throw new Error(DENIED[r.status] || 'Le document n’a pas pu être lu (' + r.status + ').');
+    return r;
+  }
+
+  async function showConvention() {
+    const id = $('convention-id').value.trim().toLowerCase();
+    $('convention-error').textContent = '';
+    $('convention-pdf').hidden = true;
+    if (!CONVENTION_ID.test(id)) {
+      $('convention-error').textContent = 'Un identifiant de convention a la forme 5b0c7c1e-2f43-5d7a-9a51-0d8e3c2b1a44.';
+      return;
+    }
+    try {
+      const html = await (await fetchDocument(id, 'html')).text();
+      const article = new DOMParser().parseFromString(html, 'text/html').body.firstElementChild;
+      $('convention-view').replaceChildren(document.importNode(article, true));
+      $('convention-pdf').dataset.id = id;
+      $('convention-pdf').hidden = false;
+    } catch (e) {
+      if (e instanceof AuthError) return signOut('Le jeton a été refusé ou a expiré.');
+      $('convention-view').replaceChildren();
+      $('convention-error').textContent = e.message;
+    }
+  }
+
+  async function downloadConvention() {
+    const id = $('convention-pdf').dataset.id;
+    try {
+      const url = URL.createObjectURL(await (await fetchDocument(id, 'pdf')).blob());
+      const a = el('a');
+      a.href = url;
+      a.download = 'convention-' + id + '.pdf';
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 1000);
+    } catch (e) {
+      $('convention-error').textContent = e.message;
+    }
+  }
+
   async function loadMap() {
     try {
       const [svg, names] = await Promise.all([
@@ -478,6 +528,11 @@
       history.replaceState(null, '', '#school=' + uai);
       refreshSchool();
     });
+    $('convention-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      showConvention();
+    });
+    $('convention-pdf').addEventListener('click', downloadConvention);
     await loadMap();
     start();
   });
