@@ -30,7 +30,7 @@ func TestDeletePartnerOffer(t *testing.T) {
 	var rule *domain.RuleError
 	for name, do := range map[string]func() ([]domain.Event, error){
 		"delete again": o.Delete, "reopen": o.Reopen,
-		"change":       func() ([]domain.Event, error) { return o.ChangePartner(domain.PartnerOffer{OperatorID: "op-1"}) },
+		"change": func() ([]domain.Event, error) { return o.ChangePartner(domain.PartnerOffer{OperatorID: "op-1"}) },
 	} {
 		if _, err := do(); !errors.As(err, &rule) || rule.Rule != "offer_deleted" {
 			t.Errorf("%s after a delete: %v", name, err)

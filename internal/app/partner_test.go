@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -388,6 +389,42 @@ func TestPartnerFeedReplay(t *testing.T) {
 		}
 		if got := num(c.Must(200, "GET", "/v1/offers?per_page=1&min_position="+head.String(), nil), "total"); got != n {
 			t.Errorf("GET /v1/offers: %v offers, want %d", got, n)
+		}
+	})
+}
+
+// FuzzPartnerPush posts arbitrary bodies to POST /api/v2/internship_offers:
+// never a 5xx, an error always {"code", "error"}, and a refused push
+// appends nothing.
+func FuzzPartnerPush(f *testing.F) {
+	fa := bootFuzz(f)
+	fa.c.Raw("POST", "/v1/operators", "", []byte(with(validOperator())))
+	login := fa.c.Raw("POST", "/api/v2/auth/login", "", []byte(`{"email":"api@vvmt.example","password":"`+operatorPassword+`"}`))
+	token := "Bearer " + str(login.Body, "token")
+	for _, body := range []string{"", "{}", "null", `{"internship_offer":null}`, `{"internship_offer":[]}`, "{", `{"internship_offer":{"grades":["seconde"],"weeks":["2026-W25"]}}`,
+		with(validPush("f-1")), with(validPush("f-2"), "internship_offer", map[string]any{"zipcode": "75011"}), "\xff"} {
+		f.Add([]byte(body))
+	}
+	push := validPush("f-3")["internship_offer"].(map[string]any)
+	f.Add([]byte(with(map[string]any{"internship_offer": json.RawMessage(with(push, "coordinates", map[string]any{"latitude": 1e308, "longitude": -1e308}, "max_candidates", 6000))})))
+	f.Add([]byte(with(map[string]any{"internship_offer": json.RawMessage(with(push, "daily_hours", map[string]any{"lundi": []any{"9:00"}}, "weeks", []string{"2026-W99"}))})))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before := fa.logHead(t)
+		r := fa.c.With(t).Raw("POST", "/api/v2/internship_offers", "", body, "Authorization", token)
+		if r.Status >= 500 || !slices.Contains([]int{201, 400, 403, 409, 413, 415, 422}, r.Status) {
+			t.Fatalf("%q: %d %s", body, r.Status, r.Raw)
+		}
+		if r.Status == 201 {
+			if str(r.Body, "remote_id") == "" || str(r.Body, "id") == "" {
+				t.Fatalf("%q: created without ids: %s", body, r.Raw)
+			}
+			return
+		}
+		if r.Body == nil || str(r.Body, "code") == "" || r.Body["error"] == nil || len(r.Body) != 2 {
+			t.Fatalf("%q: %d is not the partner API's error: %s", body, r.Status, r.Raw)
+		}
+		if after := fa.logHead(t); after != before {
+			t.Fatalf("%q: %d, yet the log moved from %d to %d", body, r.Status, before, after)
 		}
 	})
 }
