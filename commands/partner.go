@@ -259,3 +259,9 @@ func (s *Service) Operator(ctx context.Context, id string) (*domain.Operator, er
 	}
 	return read[domain.Operator](ctx, s.repo, domain.OperatorStream(id))
 }
+
+// Head is the log's last position: a partner API query, whose clients
+// know no positions, reads the read models once they have applied it.
+func (s *Service) Head(ctx context.Context) (eventstore.Position, error) {
+	return s.repo.store.Head(ctx)
+}

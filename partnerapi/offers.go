@@ -127,27 +127,41 @@ func (a *API) checkFields(in *offerFields, create bool) problems {
 	p.text("remote_id", in.RemoteID, create, 60)
 	p.text("permalink", in.Permalink, create, 200)
 	p.text("lunch_break", in.LunchBreak, false, 500)
-	if in.EmployerWebsite != nil && *in.EmployerWebsite != "" && !isURL(*in.EmployerWebsite) {
-		p.add("employer_website", "is not a valid URL")
-	}
-	if in.Permalink != nil && *in.Permalink != "" && !isURL(*in.Permalink) {
-		p.add("permalink", "is not a valid URL")
-	}
+	p.url("employer_website", in.EmployerWebsite)
+	p.url("permalink", in.Permalink)
 	if in.Zipcode != nil || create {
-		switch z := deref(in.Zipcode); {
-		case z == "":
-			p.add("zipcode", "can't be blank")
-		case !zipRe.MatchString(z):
-			p.add("zipcode", "must be 5 digits")
-		case in.City != nil && !a.knownPlace(z, *in.City):
-			p.add("zipcode", "is not a French postal code")
-		}
+		a.checkZipcode(p, deref(in.Zipcode), in.City)
 	}
 	if in.SectorUUID != nil || create {
 		if _, ok := a.places.Sector(deref(in.SectorUUID)); !ok {
 			p.add("sector_uuid", "is not a sector of the national list (s1…s51)")
 		}
 	}
+	checkTerms(p, in)
+	return p
+}
+
+// url checks a URL field when given.
+func (p problems) url(field string, v *string) {
+	if v != nil && *v != "" && !isURL(*v) {
+		p.add(field, "is not a valid URL")
+	}
+}
+
+// checkZipcode checks a postal code against the reference data.
+func (a *API) checkZipcode(p problems, zip string, city *string) {
+	switch {
+	case zip == "":
+		p.add("zipcode", "can't be blank")
+	case !zipRe.MatchString(zip):
+		p.add("zipcode", "must be 5 digits")
+	case city != nil && !a.knownPlace(zip, *city):
+		p.add("zipcode", "is not a French postal code")
+	}
+}
+
+// checkTerms checks the numbers, lists and dates of an offer.
+func checkTerms(p problems, in *offerFields) {
 	if in.MaxCandidates != nil && (*in.MaxCandidates < 1 || *in.MaxCandidates > 6000) {
 		p.add("max_candidates", "must be between 1 and 6000")
 	}
@@ -165,13 +179,6 @@ func (a *API) checkFields(in *offerFields, create bool) problems {
 	if v := deref(in.PublishedAt); v != "" && !isDate(v) {
 		p.add("published_at", "must be a date (2026-03-01 or 2026-03-01T08:00:00Z) or null")
 	}
-	return p
-}
-
-func isDate(s string) bool {
-	_, err1 := time.Parse(time.RFC3339, s)
-	_, err2 := time.Parse(time.DateOnly, s)
-	return err1 == nil || err2 == nil
 }
 
 func checkDailyHours(p problems, hours map[string][]string) {
@@ -377,50 +384,63 @@ func (a *API) update(o *domain.Offer, in *offerFields, raw map[string]any) (comm
 			p.add(f, "cannot be changed once pushed: delete the offer and push it under a new remote_id")
 		}
 	}
-	cur := *o.Posted.Partner
-	next := cur
-	amend := domain.AmendOfferInput{Title: in.Title, Description: in.Description, Weeks: in.Weeks}
-	if in.MaxCandidates != nil || in.Weeks != nil {
-		next.MaxCandidates = max(deref(in.MaxCandidates), 0)
-		if in.MaxCandidates == nil {
-			next.MaxCandidates = cur.MaxCandidates
-		}
-		weeks := len(o.Posted.Weeks)
-		if in.Weeks != nil {
-			weeks = max(len(in.Weeks), 1)
-		}
-		seats := (next.MaxCandidates + weeks - 1) / weeks
-		amend.Seats = &seats
-	}
-	if in.Rep != nil || in.Qpv != nil {
-		res := o.Posted.Reserved
-		res.REP, res.QPV = valueOr(in.Rep, res.REP), valueOr(in.Qpv, res.QPV)
-		amend.Reserved = &res
+	if err := p.err(); err != nil {
+		return upd, err
 	}
 	if in.Weeks != nil && slices.Contains(o.Posted.Grades, domain.Grade2de) && !domain.CoversSecondePeriod(in.Weeks) {
 		return upd, &api.Error{Status: http.StatusUnprocessableEntity, Code: "WRONG_PARAMS",
 			Message: "an offer for seconde covers both weeks of the national seconde period: " + strings.Join(domain.SecondePeriod, ", ")}
 	}
+	cur := *o.Posted.Partner
+	next := changedPartner(cur, in)
+	if in.MaxCandidates != nil {
+		next.MaxCandidates = *in.MaxCandidates
+	}
+	if !reflect.DeepEqual(next, cur) {
+		upd.Partner = &next
+	}
+	upd.Amend = amendment(o.Posted, in, next.MaxCandidates)
+	if v, ok := raw["published_at"]; ok {
+		publish := v != nil
+		upd.Publish = &publish
+	}
+	return upd, nil
+}
+
+// changedPartner is cur with the partner details the update gives.
+func changedPartner(cur domain.PartnerOffer, in *offerFields) domain.PartnerOffer {
+	next := cur
 	next.Permalink, next.EmployerDescription = valueOr(in.Permalink, cur.Permalink), valueOr(in.EmployerDescription, cur.EmployerDescription)
 	next.EmployerWebsite, next.LunchBreak = valueOr(in.EmployerWebsite, cur.EmployerWebsite), valueOr(in.LunchBreak, cur.LunchBreak)
 	next.IsPublic, next.HandicapAccessible = valueOr(in.IsPublic, cur.IsPublic), valueOr(in.HandicapAccessible, cur.HandicapAccessible)
 	if in.DailyHours != nil {
 		next.DailyHours = in.DailyHours
 	}
-	if err := p.err(); err != nil {
-		return upd, err
+	return next
+}
+
+// amendment is the offer's amendment an update makes, nil for none: the
+// title, description and weeks, the seats a week from max_candidates, the
+// reservation from rep and qpv.
+func amendment(cur domain.OfferPosted, in *offerFields, maxCandidates int) *domain.AmendOfferInput {
+	amend := domain.AmendOfferInput{Title: in.Title, Description: in.Description, Weeks: in.Weeks}
+	if in.MaxCandidates != nil || in.Weeks != nil {
+		weeks := max(len(cur.Weeks), 1)
+		if in.Weeks != nil {
+			weeks = max(len(in.Weeks), 1)
+		}
+		seats := (maxCandidates + weeks - 1) / weeks
+		amend.Seats = &seats
 	}
-	if !reflect.DeepEqual(next, cur) {
-		upd.Partner = &next
+	if in.Rep != nil || in.Qpv != nil {
+		res := cur.Reserved
+		res.REP, res.QPV = valueOr(in.Rep, res.REP), valueOr(in.Qpv, res.QPV)
+		amend.Reserved = &res
 	}
-	if in.Title != nil || in.Description != nil || in.Weeks != nil || amend.Seats != nil || amend.Reserved != nil {
-		upd.Amend = &amend
+	if in.Title == nil && in.Description == nil && in.Weeks == nil && amend.Seats == nil && amend.Reserved == nil {
+		return nil
 	}
-	if v, ok := raw["published_at"]; ok {
-		publish := v != nil
-		upd.Publish = &publish
-	}
-	return upd, nil
+	return &amend
 }
 
 func valueOr[T any](p *T, def T) T {
@@ -438,4 +458,11 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request, operatorID string) 
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"remote_id": remoteID, "deleted": true})
+}
+
+// isDate reports whether s is a date or an RFC 3339 time.
+func isDate(s string) bool {
+	_, err1 := time.Parse(time.RFC3339, s)
+	_, err2 := time.Parse(time.DateOnly, s)
+	return err1 == nil || err2 == nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"passerelle/domain"
+	"passerelle/eventstore"
 	"passerelle/internal/api"
 	"passerelle/projections"
 	"passerelle/readapi"
@@ -98,6 +99,17 @@ func pageParam(r *http.Request) (int, error) {
 	return n, nil
 }
 
+// position is what a query waits for the read model to have applied:
+// min_position when given, else the head of the log, so that an operator
+// reads its own pushes as the national API lets it (at most 5 s, then
+// 503).
+func (a *API) position(r *http.Request) (eventstore.Position, error) {
+	if r.URL.Query().Has("min_position") {
+		return api.MinPosition(r)
+	}
+	return a.svc.Head(r.Context())
+}
+
 // list answers the operator's offers, a page at a time.
 func (a *API) list(w http.ResponseWriter, r *http.Request, operatorID string) {
 	page, err := pageParam(r)
@@ -105,7 +117,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, operatorID string) {
 		api.WriteError(w, r, err)
 		return
 	}
-	want, err := api.MinPosition(r)
+	want, err := a.position(r)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -126,7 +138,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request, _ string) {
 		api.WriteError(w, r, err)
 		return
 	}
-	want, err := api.MinPosition(r)
+	want, err := a.position(r)
 	if err != nil {
 		api.WriteError(w, r, err)
 		return
@@ -151,33 +163,41 @@ func (a *API) searchQuery(r *http.Request) (readapi.PartnerQuery, error) {
 		return q, err
 	}
 	p := problems{}
-	for _, g := range qs["grades[]"] {
-		gr, ok := grades[g]
-		if !ok {
-			p.add("grades[]", g+" is not one of quatrieme, troisieme, seconde")
-		}
-		q.Grades = append(q.Grades, string(gr))
-	}
-	for _, w := range q.Weeks {
-		if _, err := domain.ParseWeek(w); err != nil {
-			p.add("weeks[]", w+": "+err.Error())
-		}
-	}
-	for _, s := range q.Sectors {
-		if _, ok := a.places.Sector(s); !ok {
-			p.add("sectors[]", s+" is not a sector of the national list (s1…s51)")
-		}
-	}
+	q.Grades = a.checkLists(p, q.Weeks, q.Sectors, qs["grades[]"])
 	if kw := qs.Get("keyword"); kw != "" {
 		q.Words = projections.Words(kw)
 		if len(kw) > 200 || len(q.Words) == 0 || len(q.Words) > 10 {
 			p.add("keyword", "must hold 1 to 10 words of two letters or more, at most 200 bytes")
 		}
 	}
-	if len(q.Weeks) > 60 || len(q.Sectors) > 51 || len(q.Grades) > 3 {
+	return q, p.err()
+}
+
+// checkLists checks the weeks, sectors and grades of a search, and returns
+// the grades in our words.
+func (a *API) checkLists(p problems, weeks, sectors, gs []string) []string {
+	var out []string
+	for _, g := range gs {
+		gr, ok := grades[g]
+		if !ok {
+			p.add("grades[]", g+" is not one of quatrieme, troisieme, seconde")
+		}
+		out = append(out, string(gr))
+	}
+	for _, w := range weeks {
+		if _, err := domain.ParseWeek(w); err != nil {
+			p.add("weeks[]", w+": "+err.Error())
+		}
+	}
+	for _, s := range sectors {
+		if _, ok := a.places.Sector(s); !ok {
+			p.add("sectors[]", s+" is not a sector of the national list (s1…s51)")
+		}
+	}
+	if len(weeks) > 60 || len(sectors) > 51 || len(gs) > 3 {
 		p.add("weeks[]", "at most 60 weeks, 51 sectors and 3 grades")
 	}
-	return q, p.err()
+	return out
 }
 
 // near reads latitude, longitude and radius (metres): both coordinates
@@ -197,15 +217,20 @@ func near(lat, lon, radius string) (*[2]float64, float64, error) {
 	if err2 != nil || math.IsNaN(lo) || lo < -180 || lo > 180 {
 		return nil, 0, api.Invalid("longitude", "latitude and longitude must be degrees, given together")
 	}
-	rad := float64(DefaultRadius)
-	if radius != "" {
-		v, err := strconv.ParseFloat(radius, 64)
-		if err != nil || math.IsNaN(v) || v <= 0 || v > 1_000_000 {
-			return nil, 0, api.Invalid("radius", "must be metres, above 0 and at most 1,000,000")
-		}
-		rad = v
+	rad, err := radiusKM(radius)
+	return &[2]float64{la, lo}, rad, err
+}
+
+// radiusKM reads a radius in metres (DefaultRadius when empty), in km.
+func radiusKM(radius string) (float64, error) {
+	if radius == "" {
+		return DefaultRadius / 1000, nil
 	}
-	return &[2]float64{la, lo}, rad / 1000, nil
+	v, err := strconv.ParseFloat(radius, 64)
+	if err != nil || math.IsNaN(v) || v <= 0 || v > 1_000_000 {
+		return 0, api.Invalid("radius", "must be metres, above 0 and at most 1,000,000")
+	}
+	return v / 1000, nil
 }
 
 // sectors answers the national sector list.

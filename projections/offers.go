@@ -177,10 +177,7 @@ func (d *OfferDoc) recount() {
 // and at all) while it has a free seat, in id order, and on the maps (all
 // offers', its sector's, département's and commune's).
 func (d *OfferDoc) Entries() []Entry {
-	var mine []Entry
-	if d.Partner != nil && !d.Deleted {
-		mine = []Entry{scored(OperatorOffers(d.Partner.OperatorID), d.ID, float64(d.PostedAt.UnixMilli()))}
-	}
+	mine := d.operatorEntries()
 	if d.Status == "withdrawn" {
 		return mine
 	}
@@ -231,6 +228,15 @@ func (d *OfferDoc) Entries() []Entry {
 		point(OfferGeoIndex("sector", d.Sector), d.ID, d.Lon, d.Lat),
 		point(OfferGeoIndex("department", d.Department), d.ID, d.Lon, d.Lat),
 		point(OfferGeoIndex("commune", d.CommuneCode), d.ID, d.Lon, d.Lat))
+}
+
+// operatorEntries put an offer an operator pushed in its list, withdrawn
+// or not, until the operator deletes it.
+func (d *OfferDoc) operatorEntries() []Entry {
+	if d.Partner == nil || d.Deleted {
+		return nil
+	}
+	return []Entry{scored(OperatorOffers(d.Partner.OperatorID), d.ID, float64(d.PostedAt.UnixMilli()))}
 }
 
 // Words splits text into the lower-case, accent-folded words that full-text

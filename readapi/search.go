@@ -303,22 +303,35 @@ func (s *offerSearch) keep(ctx context.Context, batch []candidate) ([]candidate,
 	}
 	kept := batch[:0]
 	for i, c := range batch {
-		ok := true
-		for _, r := range in {
-			ok = ok && r.Val()[i]
-		}
-		for _, group := range anyOf {
-			in := false
-			for _, r := range group {
-				in = in || r.Val()[i]
-			}
-			ok = ok && in
-		}
-		if ok {
+		if inAll(in, i) && inEachGroup(anyOf, i) {
 			kept = append(kept, c)
 		}
 	}
 	return kept, nil
+}
+
+// inAll reports whether candidate i is in every set checked.
+func inAll(sets []*redis.BoolSliceCmd, i int) bool {
+	for _, r := range sets {
+		if !r.Val()[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// inEachGroup reports whether candidate i is in a set of each group.
+func inEachGroup(groups [][]*redis.BoolSliceCmd, i int) bool {
+	for _, group := range groups {
+		in := false
+		for _, r := range group {
+			in = in || r.Val()[i]
+		}
+		if !in {
+			return false
+		}
+	}
+	return true
 }
 
 // listed are candidates already read whole.
