@@ -71,6 +71,11 @@ func (a *API) registrationRoutes() []route.Route {
 			func(ctx context.Context, m Meta, id string, in linkEmployersBody) (Result, error) {
 				return a.svc.LinkOperator(ctx, m, id, in.EmployerIDs)
 			}),
+		command(a, route.Route{Method: post, Pattern: "/v1/operators", Status: http.StatusCreated, Summary: "Register an operator account",
+			Allow: bo},
+			func(ctx context.Context, m Meta, _ string, in operatorBody) (Result, error) {
+				return a.svc.RegisterOperator(ctx, m, RegisterOperatorInput(in))
+			}),
 	}
 }
 
@@ -283,6 +288,13 @@ type (
 	}
 	linkEmployersBody struct {
 		EmployerIDs []string `json:"employer_ids"`
+	}
+	operatorBody struct {
+		Name        string   `json:"name"`
+		Email       string   `json:"email"`
+		Password    string   `json:"password"`
+		Departments []string `json:"departments" required:"true"` // empty: every département
+		EmployerIDs []string `json:"employer_ids,omitempty"`
 	}
 	targetBody struct {
 		Scope  string `json:"scope"`

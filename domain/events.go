@@ -150,6 +150,8 @@ type OfferPosted struct {
 	GroupSize int `json:"group_size,omitempty"`
 	// FamilyBusiness lets a private employer host a pupil under 14.
 	FamilyBusiness bool `json:"family_business,omitempty"`
+	// Partner: the offer was pushed by an operator (partner API v2).
+	Partner *PartnerOffer `json:"partner,omitempty"`
 }
 
 // OfferAmended carries the offer's new terms, every one of them, amended
@@ -506,6 +508,9 @@ func init() {
 		func() Event { return &TargetSet{} },
 		func() Event { return &ApplicationOfferWithdrawn{} },
 		func() Event { return &OperatorEmployersLinked{} },
+		func() Event { return &OfferDeleted{} },
+		func() Event { return &PartnerOfferChanged{} },
+		func() Event { return &OperatorRegistered{} },
 	)
 }
 

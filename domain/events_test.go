@@ -15,6 +15,10 @@ import (
 
 // sampleEvents holds one event of every registered type, every field set.
 func sampleEvents() []domain.Event {
+	partner := domain.PartnerOffer{OperatorID: "op-1", RemoteID: "vvmt-42", Permalink: "https://vvmt.example/offres/42",
+		EmployerDescription: "Boulangerie de quartier", EmployerWebsite: "https://boulangerie.example", Street: "12 rue",
+		Zipcode: "94200", City: "Ivry-sur-Seine", MaxCandidates: 4, IsPublic: true, HandicapAccessible: true,
+		LunchBreak: "12:00-13:00", DailyHours: map[string][]string{"lundi": {"9:00", "16:00"}}, CommuneCentre: true}
 	at := time.Date(2026, 6, 15, 8, 45, 12, 345000000, time.UTC)
 	hash := strings.Repeat("0123456789abcdef", 4)
 	other := strings.Repeat("fedcba9876543210", 4)
@@ -33,7 +37,7 @@ func sampleEvents() []domain.Event {
 		&domain.OfferPosted{OfferID: "o1", EmployerID: "e1", EmployerName: "Boulangerie Martin", EmployerKind: "company", Title: "Fournil", Description: "Pain & <viennoiseries>",
 			Sector: "s12", Grades: []domain.Grade{domain.Grade4e, domain.Grade3e}, Weeks: []string{week25, week26}, Seats: 3, CommuneCode: "94028", Department: "94",
 			Address: "12 rue", Lat: 48.78454, Lon: 2.45233, Reserved: domain.Reservation{REP: true, QPV: true, Schools: []string{"0941234A"}},
-			DailyHours: hours, GroupSize: 2, FamilyBusiness: true},
+			DailyHours: hours, GroupSize: 2, FamilyBusiness: true, Partner: &partner},
 		&domain.OfferAmended{OfferID: "o1", Title: "Fournil et vente", Description: "Pain, viennoiseries et vente", Weeks: []string{week25, week26, week27}, Seats: 4,
 			Reserved: domain.Reservation{REP: true, Schools: []string{"0941234A", "0945678B"}}, DailyHours: hours, GroupSize: 2, FamilyBusiness: true},
 		&domain.OfferWithdrawn{OfferID: "o1", Reason: "travaux"},
@@ -65,6 +69,10 @@ func sampleEvents() []domain.Event {
 		&domain.ConventionSigned{ConventionID: "c1", DocumentHash: hash},
 		&domain.ConventionCancelled{ConventionID: "c1", Reason: "fermeture"},
 		&domain.OperatorEmployersLinked{OperatorID: "op-1", EmployerIDs: []string{"e1", "e2"}},
+		&domain.OperatorRegistered{OperatorID: "op-1", Name: "Viens voir mon taf", Email: "api@vvmt.example",
+			PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", Departments: []string{"75", "94"}},
+		&domain.PartnerOfferChanged{OfferID: "o1", Partner: partner},
+		&domain.OfferDeleted{OfferID: "o1"},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 type Offer struct {
 	Posted    OfferPosted
 	Withdrawn bool
+	Deleted   bool                // by its operator: nothing brings it back
 	held      map[string]int      // week -> seats held
 	holders   map[string][]string // application -> weeks held
 	exists    bool
@@ -59,6 +60,11 @@ func (o *Offer) Apply(e Event) {
 		o.Withdrawn = true
 	case *OfferReopened:
 		o.Withdrawn = false
+	case *OfferDeleted:
+		o.Deleted = true
+	case *PartnerOfferChanged:
+		p := ev.Partner
+		o.Posted.Partner = &p
 	case *OfferAmended:
 		p := &o.Posted
 		p.Title, p.Description, p.Weeks, p.Seats = ev.Title, ev.Description, ev.Weeks, ev.Seats
@@ -88,6 +94,7 @@ type PostOfferInput struct {
 	DailyHours                 *DailyHours
 	GroupSize                  int
 	FamilyBusiness             bool
+	Partner                    *PartnerOffer // pushed by an operator
 }
 
 // PostOffer decides the posting of a new offer by employer, at now.
@@ -121,7 +128,7 @@ func PostOffer(id string, employer *Employer, in PostOfferInput, places Places, 
 		Description: strings.TrimSpace(in.Description), Sector: in.Sector, Grades: grades, Weeks: weeks,
 		Seats: in.Seats, CommuneCode: in.CommuneCode, Department: dep, Address: strings.TrimSpace(in.Address),
 		Lat: in.Lat, Lon: in.Lon, Reserved: in.Reserved, DailyHours: in.DailyHours,
-		GroupSize: in.GroupSize, FamilyBusiness: in.FamilyBusiness,
+		GroupSize: in.GroupSize, FamilyBusiness: in.FamilyBusiness, Partner: in.Partner,
 	}}, nil
 }
 
@@ -243,6 +250,9 @@ func (o *Offer) Amend(in AmendOfferInput, now time.Time) ([]Event, error) {
 	if !o.exists {
 		return nil, NotFoundf("offer")
 	}
+	if o.Deleted {
+		return nil, Refuse("offer_deleted", "the offer was deleted")
+	}
 	p := Problems{}
 	next := in.onto(p, o.Posted)
 	var added []string // a week kept may be over; one added may not
@@ -320,6 +330,9 @@ func (o *Offer) keepsHeldSeats(next PostOfferInput) error {
 func (o *Offer) Reopen() ([]Event, error) {
 	if !o.exists {
 		return nil, NotFoundf("offer")
+	}
+	if o.Deleted {
+		return nil, Refuse("offer_deleted", "the offer was deleted")
 	}
 	if !o.Withdrawn {
 		return nil, nil

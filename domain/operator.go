@@ -34,10 +34,16 @@ func (OperatorEmployersLinked) EventType() string { return "OperatorEmployersLin
 type Operator struct {
 	ID        string
 	Employers map[string]bool
+	// Account is the operator's account, when the back office registered
+	// one (POST /v1/operators).
+	Account *OperatorRegistered
 }
 
 // Apply folds an event of the operator's stream.
 func (o *Operator) Apply(e Event) {
+	if ev, ok := e.(*OperatorRegistered); ok {
+		o.ID, o.Account = ev.OperatorID, ev
+	}
 	if ev, ok := e.(*OperatorEmployersLinked); ok {
 		o.ID = ev.OperatorID
 		if o.Employers == nil {

@@ -36,6 +36,10 @@ type OfferDoc struct {
 	DailyHours     *domain.DailyHours  `json:"daily_hours,omitempty"`
 	PostedAt       time.Time           `json:"posted_at"`
 	DistanceKM     *float64            `json:"distance_km,omitempty"`
+	// Partner: the operator that pushed the offer, its remote_id and
+	// permalink (partner API v2); Deleted, that the operator deleted it.
+	Partner *domain.PartnerOffer `json:"partner,omitempty"`
+	Deleted bool                 `json:"deleted,omitempty"`
 }
 
 // WeekSeat is the seat count of one week of an offer.
@@ -55,6 +59,10 @@ func OfferIndex(kind, v string) string { return "idx:" + kind + ":" + v }
 
 // OfferIndexAvailable is the set of the open offers with a free seat in some week.
 func OfferIndexAvailable() string { return "idx:available" }
+
+// OperatorOffers is the sorted set of the offers an operator pushed and
+// did not delete, withdrawn or not, by the time they were posted.
+func OperatorOffers(operatorID string) string { return "operator:" + operatorID }
 
 // OfferGeo is the geo set of the open offers' locations.
 func OfferGeo() string { return "geo" }
@@ -94,7 +102,7 @@ func (Offers) Apply(ev Event, docs Docs) {
 			EmployerName: e.EmployerName, Sector: e.Sector, Grades: e.Grades, Weeks: e.Weeks,
 			SeatsPerWeek: e.Seats, SeatsByWeek: map[string]WeekSeat{}, CommuneCode: e.CommuneCode,
 			Department: e.Department, Address: e.Address, Lat: e.Lat, Lon: e.Lon,
-			Reserved: e.Reserved, DailyHours: e.DailyHours, PostedAt: ev.OccurredAt,
+			Reserved: e.Reserved, DailyHours: e.DailyHours, PostedAt: ev.OccurredAt, Partner: e.Partner,
 		}
 		for _, w := range e.Weeks {
 			d.SeatsByWeek[w] = WeekSeat{Total: e.Seats, Available: e.Seats}
@@ -110,6 +118,11 @@ func (Offers) Apply(ev Event, docs Docs) {
 	switch e := ev.Data.(type) {
 	case *domain.OfferWithdrawn:
 		d.Status = "withdrawn"
+	case *domain.OfferDeleted:
+		d.Deleted = true
+	case *domain.PartnerOfferChanged:
+		p := e.Partner
+		d.Partner = &p
 	case *domain.OfferReopened:
 		if d.Status == "withdrawn" {
 			d.Status = ""
@@ -164,8 +177,9 @@ func (d *OfferDoc) recount() {
 // and at all) while it has a free seat, in id order, and on the maps (all
 // offers', its sector's, département's and commune's).
 func (d *OfferDoc) Entries() []Entry {
+	mine := d.operatorEntries()
 	if d.Status == "withdrawn" {
-		return nil
+		return mine
 	}
 	words := Words(d.Title + " " + d.Description)
 	sets := make([]string, 0, 8+len(d.Grades)+2*len(d.Weeks)+len(words)+len(d.Reserved.Schools))
@@ -205,7 +219,8 @@ func (d *OfferDoc) Entries() []Entry {
 			sets = append(sets, OfferIndex("reserved", "school:"+u))
 		}
 	}
-	entries := make([]Entry, 0, len(sets)+5)
+	entries := make([]Entry, 0, len(sets)+5+len(mine))
+	entries = append(entries, mine...)
 	for _, s := range sets {
 		entries = append(entries, member(s, d.ID))
 	}
@@ -213,6 +228,15 @@ func (d *OfferDoc) Entries() []Entry {
 		point(OfferGeoIndex("sector", d.Sector), d.ID, d.Lon, d.Lat),
 		point(OfferGeoIndex("department", d.Department), d.ID, d.Lon, d.Lat),
 		point(OfferGeoIndex("commune", d.CommuneCode), d.ID, d.Lon, d.Lat))
+}
+
+// operatorEntries put an offer an operator pushed in its list, withdrawn
+// or not, until the operator deletes it.
+func (d *OfferDoc) operatorEntries() []Entry {
+	if d.Partner == nil || d.Deleted {
+		return nil
+	}
+	return []Entry{scored(OperatorOffers(d.Partner.OperatorID), d.ID, float64(d.PostedAt.UnixMilli()))}
 }
 
 // Words splits text into the lower-case, accent-folded words that full-text

@@ -297,6 +297,9 @@ type offerFilter struct {
 	near     *[2]float64 // lat, lon; nil: anywhere
 	radius   float64     // km around near
 	forPupil string      // only the offers this pupil may apply to
+	// anyOf are groups of index sets: an offer found is in one set of
+	// each (a partner search for several weeks, sectors or grades).
+	anyOf [][]string
 }
 
 // parseOfferFilter validates the parameters of an offer search, in the

@@ -66,9 +66,11 @@ type offerSearch struct {
 	m    model
 	from candidates
 	// in are the index sets a candidate must be in besides those from
-	// guarantees; anyOf the reservation sets it must be in one of (nil:
-	// no condition).
-	in, anyOf []string
+	// guarantees; anyOf are groups of sets, the candidate must be in one
+	// set of each group (the reservation sets, the weeks of a partner
+	// search; none: no condition).
+	in    []string
+	anyOf [][]string
 	// total is the exact number of matches when known up front, else -1.
 	total int
 }
@@ -82,24 +84,30 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 	if err != nil {
 		return nil, err
 	}
+	return a.search(ctx, m, f, eligible, a.CountLimit)
+}
+
+// search answers a page of the offers f asks for, counting the matches
+// up to countLimit when that is further than the end of the page.
+func (a *API) search(ctx context.Context, m model, f offerFilter, eligible []string, countLimit int) (offerPage, error) {
 	out := offerPage{Items: []projections.OfferDoc{}, TotalExact: true, Page: f.page, PerPage: f.perPage, Position: m.position.String()}
 	if m.Prefix == "" {
 		return out, nil
 	}
 	s, err := planSearch(ctx, m, f, eligible)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	start, end := (f.page-1)*f.perPage, f.page*f.perPage
 	limit := end
 	if s.total < 0 {
-		limit = max(end, a.CountLimit)
+		limit = max(end, countLimit)
 	}
 	var found []candidate
 	n, more := 0, false
 	if s.total < 0 || start < s.total {
 		if found, n, more, err = s.collect(ctx, start, end, limit); err != nil {
-			return nil, err
+			return out, err
 		}
 	}
 	switch {
@@ -110,10 +118,8 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 	default:
 		out.Total = n
 	}
-	if out.Items, err = offerItems(ctx, m, found, f.near != nil); err != nil {
-		return nil, err
-	}
-	return out, nil
+	out.Items, err = offerItems(ctx, m, found, f.near != nil)
+	return out, err
 }
 
 // offerItems reads the documents of the offers found, with their distance
@@ -140,7 +146,10 @@ func offerItems(ctx context.Context, m model, found []candidate, near bool) ([]p
 // offers only, so the set of the open offers (f.indexes[0]) is needed only
 // when nothing else is asked.
 func planSearch(ctx context.Context, m model, f offerFilter, eligible []string) (*offerSearch, error) {
-	s := &offerSearch{m: m, anyOf: eligible, total: -1}
+	s := &offerSearch{m: m, anyOf: f.anyOf, total: -1}
+	if eligible != nil {
+		s.anyOf = append(s.anyOf, eligible)
+	}
 	rel := f.indexes[1:]
 	sizes, err := cardinalities(ctx, m, rel)
 	if err != nil {
@@ -187,7 +196,7 @@ func (s *offerSearch) planByID(ctx context.Context, open string, keys []string, 
 	switch {
 	case len(keys) == 0:
 		s.from = walk
-		if s.anyOf == nil {
+		if len(s.anyOf) == 0 {
 			n, err := s.m.RDB.SCard(ctx, open).Result()
 			s.total = int(n)
 			return err
@@ -199,12 +208,12 @@ func (s *offerSearch) planByID(ctx context.Context, open string, keys []string, 
 		}
 		slices.Sort(ids)
 		s.from = &listed{ids: ids}
-		if s.anyOf == nil {
+		if len(s.anyOf) == 0 {
 			s.total = len(ids)
 		}
 	default:
 		s.from, s.in = walk, keys
-		if s.anyOf == nil && len(keys) == 1 {
+		if len(s.anyOf) == 0 && len(keys) == 1 {
 			s.total = int(smallest)
 		}
 	}
@@ -267,7 +276,8 @@ func (s *offerSearch) collect(ctx context.Context, start, end, limit int) ([]can
 	}
 }
 
-// keep returns the candidates in every set of s.in and in one of s.anyOf,
+// keep returns the candidates in every set of s.in and in one set of each
+// group of s.anyOf,
 // checked in one round trip.
 func (s *offerSearch) keep(ctx context.Context, batch []candidate) ([]candidate, error) {
 	if len(batch) == 0 || len(s.in)+len(s.anyOf) == 0 {
@@ -282,28 +292,46 @@ func (s *offerSearch) keep(ctx context.Context, batch []candidate) ([]candidate,
 	for i, set := range s.in {
 		in[i] = pipe.SMIsMember(ctx, set, ids...)
 	}
-	anyOf := make([]*redis.BoolSliceCmd, len(s.anyOf))
-	for i, set := range s.anyOf {
-		anyOf[i] = pipe.SMIsMember(ctx, set, ids...)
+	anyOf := make([][]*redis.BoolSliceCmd, len(s.anyOf))
+	for i, group := range s.anyOf {
+		for _, set := range group {
+			anyOf[i] = append(anyOf[i], pipe.SMIsMember(ctx, set, ids...))
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, err
 	}
 	kept := batch[:0]
 	for i, c := range batch {
-		ok := true
-		for _, r := range in {
-			ok = ok && r.Val()[i]
-		}
-		eligible := len(anyOf) == 0
-		for _, r := range anyOf {
-			eligible = eligible || r.Val()[i]
-		}
-		if ok && eligible {
+		if inAll(in, i) && inEachGroup(anyOf, i) {
 			kept = append(kept, c)
 		}
 	}
 	return kept, nil
+}
+
+// inAll reports whether candidate i is in every set checked.
+func inAll(sets []*redis.BoolSliceCmd, i int) bool {
+	for _, r := range sets {
+		if !r.Val()[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// inEachGroup reports whether candidate i is in a set of each group.
+func inEachGroup(groups [][]*redis.BoolSliceCmd, i int) bool {
+	for _, group := range groups {
+		in := false
+		for _, r := range group {
+			in = in || r.Val()[i]
+		}
+		if !in {
+			return false
+		}
+	}
+	return true
 }
 
 // listed are candidates already read whole.

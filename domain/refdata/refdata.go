@@ -47,6 +47,7 @@ type Data struct {
 	Communes    map[string]Commune
 	Departments map[string]Department
 	Sectors     map[string]Sector
+	postal      postalIndex
 }
 
 var (
@@ -114,6 +115,7 @@ func parse() (*Data, error) {
 	for _, r := range rows {
 		d.Sectors[r[0]] = Sector{Code: r[0], Name: r[1]}
 	}
+	d.indexPostalCodes()
 	return d, nil
 }
 

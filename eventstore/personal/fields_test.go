@@ -48,7 +48,16 @@ func init() {
 		"ConventionDrafted.ConventionID", "ConventionDrafted.ApplicationID", "ConventionDrafted.OfferID", "ConventionDrafted.EmployerID", "ConventionDrafted.PupilID",
 		"ConventionCompleted.ConventionID", "ConventionCancelled.ConventionID", "ConventionSignatureAdded.ConventionID",
 		"ConventionSignatureAdded.PupilID", "ConventionSigned.ConventionID", "ApplicationOfferWithdrawn.ApplicationID",
-		"OperatorEmployersLinked.OperatorID", "OperatorEmployersLinked.EmployerIDs[]")
+		"OperatorEmployersLinked.OperatorID", "OperatorEmployersLinked.EmployerIDs[]",
+		"OfferDeleted.OfferID", "PartnerOfferChanged.OfferID", "OperatorRegistered.OperatorID")
+	partner := []string{"OperatorID", "RemoteID", "Permalink", "EmployerDescription", "EmployerWebsite", "Street", "Zipcode", "City", "LunchBreak"}
+	for _, ev := range []string{"OfferPosted", "PartnerOfferChanged"} {
+		for _, f := range partner {
+			declare("an operator's reference or an offer's terms it publishes (partner API v2)", ev+".Partner."+f)
+		}
+	}
+	declare("an operator's account: an organisation's name, its professional sign-in e-mail, a password hash, département codes",
+		"OperatorRegistered.Name", "OperatorRegistered.Email", "OperatorRegistered.PasswordHash", "OperatorRegistered.Departments[]")
 	declare("a public code of the reference data (UAI, SIRET, commune, département, sector, week, grade, role, hash, document version)",
 		"EmployerRegistered.SIRET", "EmployerRegistered.Kind", "EmployerRegistered.CommuneCode", "EmployerRegistered.Department",
 		"SchoolRegistered.UAI", "SchoolRegistered.Kind", "SchoolRegistered.CommuneCode", "SchoolRegistered.Department", "SchoolRegistered.EducationPriority",

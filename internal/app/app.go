@@ -4,7 +4,9 @@
 package app
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +36,7 @@ import (
 	"passerelle/internal/dashboard"
 	"passerelle/internal/ratelimit"
 	"passerelle/internal/route"
+	"passerelle/partnerapi"
 	"passerelle/projections"
 	"passerelle/readapi"
 	"passerelle/reconcile"
@@ -65,6 +68,10 @@ type Config struct {
 	// request from one of them is counted against the client address they
 	// forward in X-Forwarded-For (none: the connection's address).
 	TrustedProxies ratelimit.Proxies
+	// PartnerRateLimit is each operator's allowance on the partner API v2,
+	// in calls a minute: 0 is the national API's 100; negative, no limit
+	// (tests that replay a whole feed).
+	PartnerRateLimit int
 	// SealEvery is how often the log is sealed (package chain; default one
 	// minute; negative: never); it is also sealed at start-up and at a
 	// graceful shutdown.
@@ -185,8 +192,37 @@ func Open(cfg Config) (*App, error) {
 	}
 	queries := readapi.New(a.Redis)
 	queries.Floor = a.runner.Floor
-	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), queries, history.New(a.Store, a.Cipher))
+	partner, err := a.partnerAPI(places, queries)
+	if err != nil {
+		return nil, errors.Join(err, a.Close())
+	}
+	a.handler = a.routes(commands.NewAPI(a.Service, a.Store, cfg.Clock), queries, history.New(a.Store, a.Cipher), partner)
 	return a, nil
+}
+
+// partnerAPI builds the partner API v2. Its logins issue tokens with the
+// service's token key, so the guard verifies them like any other; without
+// a key (authentication off) they are signed with a key of this process.
+func (a *App) partnerAPI(places *refdata.Data, queries *readapi.API) (*partnerapi.API, error) {
+	tokens, _ := a.cfg.Verifier.(*auth.HMAC)
+	if tokens == nil {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		var err error
+		if tokens, err = auth.NewHMAC(key, nil); err != nil {
+			return nil, err
+		}
+	}
+	var limit *ratelimit.Limiter
+	if a.cfg.PartnerRateLimit >= 0 {
+		limit = partnerapi.RateLimit(cmp.Or(a.cfg.PartnerRateLimit, partnerapi.CallsPerMinute))
+		if a.mini == nil {
+			limit.Shared(a.Redis) // every API process shares each operator's allowance
+		}
+	}
+	return partnerapi.New(a.Service, queries, tokens, places, limit, a.cfg.Clock), nil
 }
 
 // connect opens the event store and Redis (an in-process one when no
@@ -380,8 +416,8 @@ func (a *App) Close() error {
 	return err
 }
 
-func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *history.API) http.Handler {
-	a.list = slices.Concat(cmds.Routes(), queries.Routes(), logQueries.Routes(), a.operations(), dashboard.Routes())
+func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *history.API, partner *partnerapi.API) http.Handler {
+	a.list = slices.Concat(cmds.Routes(), queries.Routes(), logQueries.Routes(), a.operations(), dashboard.Routes(), partner.Routes())
 	if a.cfg.Role == RoleProjector {
 		a.list = a.operations()
 	}
@@ -418,6 +454,7 @@ func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *histo
 		}
 		h = l.Middleware(h)
 	}
+	h = partnerapi.Errors(h) // the partner API answers errors in its own words
 	return middleware.RequestID(a.recoverer(securityHeaders(a.metrics.middleware(h))))
 }
 

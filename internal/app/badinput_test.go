@@ -41,6 +41,8 @@ type badFixture struct {
 	rejected, submitted, confirmed string // applications in those states
 	convention, hash               string
 	head                           string // log position after the setup
+	// an operator account: its partner API token and an offer it pushed
+	operatorToken, remoteID string
 }
 
 func setupBadFixture(t *testing.T, a *app.App, c httpclient.Client) badFixture {
@@ -76,6 +78,10 @@ func setupBadFixture(t *testing.T, a *app.App, c httpclient.Client) badFixture {
 	if str(conv, "status") != "ready" || len(f.hash) != 64 {
 		t.Fatalf("the completed convention is not ready to sign: %v", conv)
 	}
+	c.Must(201, "POST", "/v1/operators", validOperator())
+	f.operatorToken = str(c.Must(200, "POST", "/api/v2/auth/login", map[string]any{"email": "api@vvmt.example", "password": operatorPassword}), "token")
+	f.remoteID = "vvmt-1"
+	c.Must(201, "POST", "/api/v2/internship_offers", validPush(f.remoteID), "Authorization", "Bearer "+f.operatorToken)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := a.WaitCaughtUp(ctx); err != nil {
@@ -83,6 +89,22 @@ func setupBadFixture(t *testing.T, a *app.App, c httpclient.Client) badFixture {
 	}
 	f.head = logHead(t, c)
 	return f
+}
+
+const operatorPassword = "correct horse battery staple"
+
+func validOperator() map[string]any {
+	return map[string]any{"name": "Viens voir mon taf", "email": "api@vvmt.example", "password": operatorPassword, "departments": []string{}}
+}
+
+// validPush is a push of the partner API v2: the fixture's offer, in its words.
+func validPush(remoteID string) map[string]any {
+	return map[string]any{"internship_offer": map[string]any{
+		"title": "Découverte du fournil", "description": "Pétrissage, cuisson, vente", "employer_name": "Boulangerie Martin",
+		"employer_description": "Boulangerie de quartier", "zipcode": "94200", "city": "Ivry-sur-Seine", "sector_uuid": "s1",
+		"weeks": []string{weekA, weekB}, "grades": []string{"troisieme"}, "remote_id": remoteID,
+		"permalink": "https://vvmt.example/offres/" + remoteID,
+	}}
 }
 
 func employerPart() map[string]any {
@@ -199,6 +221,31 @@ func checkErrorEnvelope(t *testing.T, raw, want, field string) {
 	}
 }
 
+// checkV2Envelope checks an error of the partner API v2: {"code", "error"}
+// with code want, and error a message or, for VALIDATION_ERROR, each
+// field's messages, naming field when it is not empty.
+func checkV2Envelope(t *testing.T, raw, want, field string) {
+	t.Helper()
+	var env struct {
+		Code  string          `json:"code"`
+		Error json.RawMessage `json:"error"`
+	}
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil || env.Code != want || len(env.Error) == 0 {
+		t.Errorf("not the partner API's error %s (%v): %.300s", want, err, raw)
+		return
+	}
+	var fields map[string][]string
+	var msg string
+	switch {
+	case json.Unmarshal(env.Error, &msg) == nil && strings.TrimSpace(msg) != "" && (field == "" || want != "VALIDATION_ERROR"):
+	case json.Unmarshal(env.Error, &fields) == nil && want == "VALIDATION_ERROR" && (field == "" || len(fields[field]) > 0):
+	default:
+		t.Errorf("error does not say what is wrong (%s): %.300s", field, raw)
+	}
+}
+
 // badCase is one request with bad input and the answer the contract gives.
 type badCase struct {
 	route  string // the router's "METHOD pattern" exercised; "unmatched" for none
@@ -213,6 +260,7 @@ type badCase struct {
 	// contains is text the answer must hold (a message, an id); allow, the
 	// Allow header a 405 must carry.
 	contains, allow string
+	v2              bool // answered in the partner API v2's words: {"code", "error"}
 }
 
 // badInputCases are the cases for the declared routes: those every
@@ -261,6 +309,7 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		"POST /v1/pupils/{id}/forget":          "/v1/pupils/" + neverCreated + "/forget",
 		"POST /v1/targets":                     "/v1/targets",
 		"POST /v1/operators/{id}/employers":    "/v1/operators/op-bad/employers",
+		"POST /v1/operators":                   "/v1/operators",
 	}
 	// Every query, at a resource that exists.
 	queryTargets := map[string]string{
@@ -288,6 +337,9 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		methods[rt.Pattern] = append(methods[rt.Pattern], rt.Method)
 	}
 	for pattern, ms := range methods {
+		if strings.HasPrefix(pattern, "/api/v2/") {
+			continue // partnerBadCases, in the partner API's words
+		}
 		path, ok := commandTargets["POST "+pattern]
 		if !ok {
 			path, ok = queryTargets["GET "+pattern]
@@ -307,6 +359,8 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 
 	for _, rt := range routes {
 		switch {
+		case strings.HasPrefix(rt.Pattern, "/api/v2/"):
+			continue // partnerBadCases
 		case rt.Method == "POST":
 			path, ok := commandTargets[rt.Key()]
 			if !ok {
@@ -773,6 +827,84 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		bad("unmatched", "trailing slash", "GET", "/v1/offers/", "", 404, "not_found", ""),
 		bad("unmatched", "raw traversal", "GET", "/v1/offers/../../etc/passwd", "", 404, "not_found", ""),
 	)
+
+	// POST /v1/operators
+	r = "POST /v1/operators"
+	opr := validOperator()
+	opr["email"] = "autre@vvmt.example" // not registered: a success would register it
+	cs = append(cs,
+		rule(r, "not an e-mail", "POST", "/v1/operators", with(opr, "email", "api at vvmt"), "email"),
+		rule(r, "a password of 11 characters", "POST", "/v1/operators", with(opr, "password", "onze caract"), "password"),
+		rule(r, "an unknown département", "POST", "/v1/operators", with(opr, "departments", []string{"99"}), "departments[0]"),
+		rule(r, "an unknown employer", "POST", "/v1/operators", with(opr, "employer_ids", []string{neverCreated}), "employer_ids[0]"),
+		rule(r, "departments missing", "POST", "/v1/operators", with(opr, "departments", nil), "departments"),
+		badCase{route: r, name: "an e-mail already registered, in other case", method: "POST", path: "/v1/operators",
+			body: with(validOperator(), "email", "API@VVMT.example"), status: 409, code: "conflict", field: "email"},
+	)
+	return append(cs, partnerBadCases(f)...)
+}
+
+// partnerBadCases are the bad-input cases of the partner API v2, answered
+// {"code", "error"} in its words, sent with the fixture operator's token.
+func partnerBadCases(f badFixture) []badCase {
+	const offers = "/api/v2/internship_offers"
+	mine := offers + "/" + f.remoteID
+	tok := []string{"Authorization", "Bearer " + f.operatorToken}
+	v2 := func(route, name, method, path, body string, status int, code, field string) badCase {
+		return badCase{route: route, name: name, method: method, path: path, body: body, header: tok, status: status, code: code, field: field, v2: true}
+	}
+	push := func(kv ...any) string {
+		o := validPush("bad-1")["internship_offer"].(map[string]any)
+		return with(map[string]any{"internship_offer": json.RawMessage(with(o, kv...))})
+	}
+	login, post, patch, del := "POST /api/v2/auth/login", "POST "+offers, "PATCH "+offers+"/{remote_id}", "DELETE "+offers+"/{remote_id}"
+	list, search, sectors := "GET "+offers, "GET "+offers+"/search", "GET /api/v2/sectors"
+	cs := []badCase{
+		v2(login, "truncated JSON", "POST", "/api/v2/auth/login", `{"email":`, 400, "VALIDATION_ERROR", "body"),
+		v2(login, "an unknown field", "POST", "/api/v2/auth/login", `{"email":"a@b.fr","password":"x","zzz":1}`, 400, "VALIDATION_ERROR", "zzz"),
+		v2(login, "over 1 MiB", "POST", "/api/v2/auth/login", `{"email":"`+strings.Repeat("a", 1<<20)+`"}`, 413, "PAYLOAD_TOO_LARGE", ""),
+		{route: login, name: "a wrong password", method: "POST", path: "/api/v2/auth/login", body: with(map[string]any{"email": "api@vvmt.example", "password": "nope"}),
+			status: 401, contains: `{"error":"Invalid email or password"}`},
+		v2(post, "not JSON", "POST", offers, `name=x`, 400, "VALIDATION_ERROR", "body"),
+		v2(post, "no internship_offer", "POST", offers, `{}`, 422, "BAD_PAYLOAD", ""),
+		v2(post, "no grades", "POST", offers, push("grades", nil), 422, "BAD_PAYLOAD", ""),
+		v2(post, "no weeks", "POST", offers, push("weeks", []string{}), 422, "BAD_PAYLOAD", ""),
+		v2(post, "seconde and troisieme", "POST", offers, push("grades", []string{"seconde", "troisieme"}), 422, "WRONG_PARAMS", ""),
+		v2(post, "seconde outside the national period", "POST", offers, push("grades", []string{"seconde"}), 422, "WRONG_PARAMS", ""),
+		v2(post, "an unknown sector", "POST", offers, push("sector_uuid", "s99"), 400, "VALIDATION_ERROR", "sector_uuid"),
+		v2(post, "an unknown postal code", "POST", offers, push("zipcode", "00000"), 400, "VALIDATION_ERROR", "zipcode"),
+		v2(post, "title over 150", "POST", offers, push("title", strings.Repeat("t", 151)), 400, "VALIDATION_ERROR", "title"),
+		v2(post, "max_candidates of the wrong type", "POST", offers, push("max_candidates", "4"), 400, "VALIDATION_ERROR", "internship_offer.max_candidates"),
+		v2(post, "an unknown field", "POST", offers, push("zzz", 1), 400, "VALIDATION_ERROR", "internship_offer.zzz"),
+		v2(post, "a NUL in the title", "POST", offers, push("title", "ab\u0000cd"), 400, "VALIDATION_ERROR", "internship_offer.title"),
+		v2(post, "the remote_id pushed already", "POST", offers, with(validPush(f.remoteID)), 409, "DUPLICATE_API", ""),
+		{route: post, name: "Content-Type text/plain", method: "POST", path: offers, body: push(), header: append(tok, "Content-Type", "text/plain"),
+			status: 415, code: "UNSUPPORTED_MEDIA_TYPE", v2: true},
+		{route: post, name: "no token", method: "POST", path: offers, body: push(), header: []string{"Authorization", ""},
+			status: 401, code: "UNAUTHORIZED", v2: true},
+		v2(patch, "an unknown remote_id", "PATCH", offers+"/never-pushed", `{"internship_offer":{}}`, 404, "NOT_FOUND", ""),
+		v2(patch, "a field that cannot change", "PATCH", mine, `{"internship_offer":{"zipcode":"75011"}}`, 400, "VALIDATION_ERROR", "zipcode"),
+		v2(patch, "published_at not a date", "PATCH", mine, `{"internship_offer":{"published_at":"hier"}}`, 400, "VALIDATION_ERROR", "published_at"),
+		v2(patch, "truncated JSON", "PATCH", mine, `{"internship_offer":`, 400, "VALIDATION_ERROR", "body"),
+		v2(del, "an unknown remote_id", "DELETE", offers+"/never-pushed", "", 404, "NOT_FOUND", ""),
+		v2(list, "page 0", "GET", offers+"?page=0", "", 400, "VALIDATION_ERROR", "page"),
+		v2(list, "min_position -3", "GET", offers+"?min_position=-3", "", 400, "VALIDATION_ERROR", "min_position"),
+		v2(search, "radius without a point", "GET", offers+"/search?radius=1000", "", 400, "VALIDATION_ERROR", "radius"),
+		v2(search, "latitude not a number", "GET", offers+"/search?latitude=abc&longitude=2.3", "", 400, "VALIDATION_ERROR", "latitude"),
+		v2(search, "a grade of ours", "GET", offers+"/search?grades[]=3e", "", 400, "VALIDATION_ERROR", "grades[]"),
+		v2(search, "a week that is not one", "GET", offers+"/search?weeks[]=2026-W60", "", 400, "VALIDATION_ERROR", "weeks[]"),
+		v2(search, "keyword with invalid UTF-8", "GET", offers+"/search?keyword=ab%FFcd", "", 400, "VALIDATION_ERROR", "keyword"),
+		{route: sectors, name: "no token", method: "GET", path: "/api/v2/sectors", header: []string{"Authorization", ""},
+			status: 401, code: "UNAUTHORIZED", v2: true},
+	}
+	// every path: a method it does not serve is a 405 naming those it does
+	for _, c := range []struct{ route, path, allow string }{
+		{login, "/api/v2/auth/login", "POST"}, {post, offers, "GET, POST"}, {patch, mine, "PATCH, DELETE"},
+		{search, offers + "/search", "GET, PATCH, DELETE"}, {sectors, "/api/v2/sectors", "GET"},
+	} {
+		cs = append(cs, badCase{route: c.route, name: "PUT is not allowed", method: "PUT", path: c.path, body: `{}`, header: tok,
+			status: 405, code: "METHOD_NOT_ALLOWED", allow: c.allow, v2: true})
+	}
 	return cs
 }
 
@@ -939,6 +1071,10 @@ func testBadInput(t *testing.T, rd redistest.Redis, authOn bool) {
 					t.Errorf("content type %q", ct)
 				}
 				for field := range strings.SplitSeq(bc.field, ",") {
+					if bc.v2 {
+						checkV2Envelope(t, first.Raw, bc.code, field)
+						continue
+					}
 					checkErrorEnvelope(t, first.Raw, bc.code, field)
 				}
 				if goType.MatchString(first.Raw) {

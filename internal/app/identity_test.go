@@ -71,6 +71,7 @@ func employerRows() []employerRow {
 		{route: "GET /", path: fixed("/")},                           // the dashboard's page
 		{route: "GET /assets/{name}", path: fixed("/assets/app.js")}, // and its files
 		{route: "GET /v1/offers", path: fixed("/v1/offers")},
+		{route: "POST /api/v2/auth/login", path: fixed("/api/v2/auth/login")}, // public: an operator's sign-in
 		{route: "GET /v1/offers/{id}", path: func(w employerWorld) string { return "/v1/offers/" + w.offerA }},
 		{route: "GET /v1/stats/offers", path: fixed("/v1/stats/offers")},
 		{route: "GET /v1/stats/stream", path: fixed("/v1/stats/stream")}, // the figures of /v1/stats/offers, unread

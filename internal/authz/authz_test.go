@@ -181,6 +181,15 @@ func rows(w world) []row {
 		{route: "GET /openapi.json", path: "/openapi.json", public: true},
 		{route: "GET /", path: "/", public: true},
 		{route: "GET /assets/{name}", path: "/assets/app.js", public: true},
+		// operator accounts, and the partner API v2: any operator, each on its own offers
+		{route: "POST /v1/operators", path: "/v1/operators", allow: bo(map[string]string{})},
+		{route: "POST /api/v2/auth/login", path: "/api/v2/auth/login", public: true},
+		{route: "POST /api/v2/internship_offers", path: "/api/v2/internship_offers", allow: map[string]string{auth.Operator: anyone}},
+		{route: "PATCH /api/v2/internship_offers/{remote_id}", path: "/api/v2/internship_offers/r-1", allow: map[string]string{auth.Operator: anyone}},
+		{route: "DELETE /api/v2/internship_offers/{remote_id}", path: "/api/v2/internship_offers/r-1", allow: map[string]string{auth.Operator: anyone}},
+		{route: "GET /api/v2/internship_offers", path: "/api/v2/internship_offers", allow: map[string]string{auth.Operator: anyone}},
+		{route: "GET /api/v2/internship_offers/search", path: "/api/v2/internship_offers/search", allow: map[string]string{auth.Operator: anyone}},
+		{route: "GET /api/v2/sectors", path: "/api/v2/sectors", allow: map[string]string{auth.Operator: anyone}},
 	}
 }
 

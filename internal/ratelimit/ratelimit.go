@@ -118,3 +118,10 @@ func (l *Limiter) limit(next http.Handler, client func(*http.Request) string) ht
 		next.ServeHTTP(w, r)
 	})
 }
+
+// Allow spends one request of the named client's allowance (shared when
+// Shared), or says how long to wait: for limits on a client the handler
+// names itself (an operator, once its token is verified).
+func (l *Limiter) Allow(ctx context.Context, client string) (bool, time.Duration) {
+	return l.allow(ctx, sha256.Sum256([]byte(client)))
+}
