@@ -502,6 +502,7 @@ func init() {
 		func() Event { return &TargetSet{} },
 		func() Event { return &ApplicationOfferWithdrawn{} },
 		func() Event { return &OperatorEmployersLinked{} },
+		func() Event { return &PupilWishesRecorded{} },
 	)
 }
 

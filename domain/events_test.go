@@ -65,6 +65,7 @@ func sampleEvents() []domain.Event {
 		&domain.ConventionSigned{ConventionID: "c1", DocumentHash: hash},
 		&domain.ConventionCancelled{ConventionID: "c1", Reason: "fermeture"},
 		&domain.OperatorEmployersLinked{OperatorID: "op-1", EmployerIDs: []string{"e1", "e2"}},
+		&domain.PupilWishesRecorded{PupilID: "p1", Sectors: []string{"s12", "s3"}, MaxDistanceKM: 15, Weeks: []string{week25, week26}, Offers: []string{"o1"}},
 	}
 }
 

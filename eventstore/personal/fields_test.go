@@ -48,7 +48,8 @@ func init() {
 		"ConventionDrafted.ConventionID", "ConventionDrafted.ApplicationID", "ConventionDrafted.OfferID", "ConventionDrafted.EmployerID", "ConventionDrafted.PupilID",
 		"ConventionCompleted.ConventionID", "ConventionCancelled.ConventionID", "ConventionSignatureAdded.ConventionID",
 		"ConventionSignatureAdded.PupilID", "ConventionSigned.ConventionID", "ApplicationOfferWithdrawn.ApplicationID",
-		"OperatorEmployersLinked.OperatorID", "OperatorEmployersLinked.EmployerIDs[]")
+		"OperatorEmployersLinked.OperatorID", "OperatorEmployersLinked.EmployerIDs[]",
+		"PupilWishesRecorded.PupilID", "PupilWishesRecorded.Offers[]")
 	declare("a public code of the reference data (UAI, SIRET, commune, département, sector, week, grade, role, hash)",
 		"EmployerRegistered.SIRET", "EmployerRegistered.Kind", "EmployerRegistered.CommuneCode", "EmployerRegistered.Department",
 		"SchoolRegistered.UAI", "SchoolRegistered.Kind", "SchoolRegistered.CommuneCode", "SchoolRegistered.Department", "SchoolRegistered.EducationPriority",
@@ -61,7 +62,7 @@ func init() {
 		"ConventionDrafted.CommuneCode", "ConventionDrafted.RequiredRoles[]", "ConventionDrafted.DocumentHash",
 		"ConventionCompleted.Party", "ConventionCompleted.RequiredRoles[]", "ConventionCompleted.DocumentHash",
 		"ConventionSignatureAdded.Role", "ConventionSignatureAdded.DocumentHash", "ConventionSigned.DocumentHash",
-		"TargetSet.Scope", "TargetSet.Code", "TargetSet.Metric")
+		"TargetSet.Scope", "TargetSet.Code", "TargetSet.Metric", "PupilWishesRecorded.Sectors[]", "PupilWishesRecorded.Weeks[]")
 	declare("a class of a school, shared by its pupils",
 		"PupilRegistered.ClassName", "ConventionDrafted.ClassName")
 	declare("an employer's or a school's public details, or an offer's terms they publish",
