@@ -98,20 +98,20 @@ func notReady(err error) error {
 
 func (a *API) suggestions(r *http.Request, pg, perPage int) (any, error) {
 	id := chi.URLParam(r, "id")
-	items, ok := a.ix.Suggestions(id)
+	items, total, ok := a.ix.Suggestions(id, (pg-1)*perPage, perPage)
 	if !domain.ValidID(id) || !ok {
 		return nil, api.Errorf(http.StatusNotFound, "not_found", "pupil not found")
 	}
-	return pageOf(a.ix, items, pg, perPage), nil
+	return Page[Suggestion]{Items: items, Total: total, Page: pg, PerPage: perPage, Position: a.ix.Position().String()}, nil
 }
 
 func (a *API) candidates(r *http.Request, pg, perPage int) (any, error) {
 	id := chi.URLParam(r, "id")
-	items, ok := a.ix.Candidates(id)
+	items, total, ok := a.ix.Candidates(id, (pg-1)*perPage, perPage)
 	if !domain.ValidID(id) || !ok {
 		return nil, api.Errorf(http.StatusNotFound, "not_found", "offer not found")
 	}
-	return pageOf(a.ix, items, pg, perPage), nil
+	return Page[Candidate]{Items: items, Total: total, Page: pg, PerPage: perPage, Position: a.ix.Position().String()}, nil
 }
 
 var (

@@ -8,6 +8,8 @@
 package desk
 
 import (
+	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -37,6 +39,8 @@ type Index struct {
 	// reach is the farthest any pupil looks (max of their distances): an
 	// offer's pupils are among the schools that close.
 	reach float64
+	// agesFor is how many weeks every pupil's ages cover
+	agesFor int
 	// counted: each pupil's eligible offers are counted and kept up to
 	// date as events come (off while the log is first read).
 	counted bool
@@ -45,6 +49,7 @@ type Index struct {
 
 type school struct {
 	reg      domain.SchoolRegistered
+	group    string // see priority
 	lat, lon float64
 	pupils   []*pupil
 }
@@ -54,27 +59,51 @@ type pupil struct {
 	school *school
 	grade  domain.Grade
 	birth  time.Time // zero: unknown or erased (the age rule cannot apply)
-	wishes *domain.PupilWishesRecorded
-	// wished weeks, interned and sorted; nil: any week
-	wishWeeks []int32
+	// oldEnough tells, by week, whether the pupil is 14 or more when it
+	// starts (domain.OldEnough; true when the birth date is unknown)
+	oldEnough []bool
+	wishes    *domain.PupilWishesRecorded
+	wishWeeks []int32 // wished weeks, interned and sorted; nil: any week
+	reach     float64 // how far from their school the pupil can go
 	confirmed map[string][]int32 // application -> weeks of a confirmed placement
-	applied   map[string]bool    // offers applied to: one application per offer
+	busy      []int32            // the weeks of every confirmed placement
+	applied   []*offer           // offers applied to: one application per offer
 	eligible  int                // open offers the pupil may take (when counted)
 	slot      int                // index in school.pupils
 }
 
 type offer struct {
 	id, employerID, employerName, title string
-	kind                                string
-	family                              bool
-	sector, commune, department         string
+	kind, sector, commune, department   string
 	grades                              []domain.Grade
+	gradeSet                            uint8 // gradeBit of each grade
+	ageRule                             bool  // domain.AgeRuleApplies
 	weeks                               []int32 // interned, sorted
 	held                                []int   // seats held, by week
 	seats                               int
 	reserved                            domain.Reservation
 	lat, lon                            float64
 	open                                bool
+}
+
+func gradeBit(g domain.Grade) uint8 {
+	switch g {
+	case domain.Grade4e:
+		return 1
+	case domain.Grade3e:
+		return 2
+	case domain.Grade2de:
+		return 4
+	}
+	return 0
+}
+
+func gradeSet(grades []domain.Grade) uint8 {
+	var set uint8
+	for _, g := range grades {
+		set |= gradeBit(g)
+	}
+	return set
 }
 
 // New is an empty index; places locates schools (the centre of their
@@ -144,6 +173,7 @@ func (ix *Index) addSchool(ev *domain.SchoolRegistered) {
 	}
 	lat, lon, _ := ix.places.CommuneCentre(ev.CommuneCode)
 	s := &school{reg: *ev, lat: lat, lon: lon}
+	s.group, _ = priority(s.reg)
 	ix.schools[ev.UAI] = s
 	ix.schoolAt.add(lat, lon, s)
 }
@@ -153,9 +183,14 @@ func (ix *Index) addPupil(ev *domain.PupilRegistered) {
 	if s == nil || ix.pupils[ev.PupilID] != nil {
 		return
 	}
-	p := &pupil{id: ev.PupilID, school: s, grade: ev.Grade, confirmed: map[string][]int32{}, applied: map[string]bool{}, slot: len(s.pupils)}
+	p := &pupil{id: ev.PupilID, school: s, grade: ev.Grade, reach: DefaultMaxDistanceKM, confirmed: map[string][]int32{},
+		slot: len(s.pupils)}
 	if bd, err := domain.ParseDate(ev.BirthDate); err == nil {
 		p.birth = bd
+	}
+	p.oldEnough = make([]bool, len(ix.weeks.names))
+	for w := range p.oldEnough {
+		p.oldEnough[w] = p.ageOn(ix.weeks.starts[w])
 	}
 	s.pupils = append(s.pupils, p)
 	ix.pupils[p.id] = p
@@ -180,24 +215,26 @@ func (ix *Index) applyPupil(e domain.Event) {
 	switch ev := e.(type) {
 	case *domain.PupilWishesRecorded:
 		if p = ix.pupils[ev.PupilID]; p != nil {
-			p.wishes, p.wishWeeks = ev, nil
-			for _, w := range ev.Weeks {
-				p.wishWeeks = append(p.wishWeeks, ix.weeks.id(w))
+			p.wishes, p.wishWeeks, p.reach = ev, nil, float64(ev.MaxDistanceKM)
+			if len(ev.Weeks) > 0 {
+				p.wishWeeks = ix.weekIDs(ev.Weeks)
 			}
-			slices.Sort(p.wishWeeks)
-			ix.reach = max(ix.reach, float64(ev.MaxDistanceKM))
+			ix.reach = max(ix.reach, p.reach)
 		}
 	case *domain.PupilApplied:
-		if p = ix.pupils[ev.PupilID]; p != nil {
-			p.applied[ev.OfferID] = true
+		o := ix.offers[ev.OfferID]
+		if p = ix.pupils[ev.PupilID]; p != nil && o != nil && !slices.Contains(p.applied, o) {
+			p.applied = append(p.applied, o)
 		}
 	case *domain.PupilWeeksReserved:
 		if p = ix.pupils[ev.PupilID]; p != nil {
-			p.confirmed[ev.ApplicationID] = ix.weeks.ids(ev.Weeks)
+			p.confirmed[ev.ApplicationID] = ix.weekIDs(ev.Weeks)
+			p.busy = slices.Concat(slices.Collect(maps.Values(p.confirmed))...)
 		}
 	case *domain.PupilWeeksReleased:
 		if p = ix.pupils[ev.PupilID]; p != nil {
 			delete(p.confirmed, ev.ApplicationID)
+			p.busy = slices.Concat(slices.Collect(maps.Values(p.confirmed))...)
 		}
 	}
 	if p != nil {
@@ -210,9 +247,10 @@ func (ix *Index) addOffer(ev *domain.OfferPosted) {
 		return
 	}
 	o := &offer{id: ev.OfferID, employerID: ev.EmployerID, employerName: ev.EmployerName, title: ev.Title, kind: ev.EmployerKind,
-		family: ev.FamilyBusiness, sector: ev.Sector, commune: ev.CommuneCode, department: ev.Department, grades: ev.Grades,
-		seats: ev.Seats, reserved: ev.Reserved, lat: ev.Lat, lon: ev.Lon, open: true}
-	o.weeks = ix.weeks.ids(ev.Weeks)
+		ageRule: domain.AgeRuleApplies(ev.EmployerKind, ev.FamilyBusiness), sector: ev.Sector, commune: ev.CommuneCode,
+		department: ev.Department, grades: ev.Grades, gradeSet: gradeSet(ev.Grades), seats: ev.Seats, reserved: ev.Reserved,
+		lat: ev.Lat, lon: ev.Lon, open: true}
+	o.weeks = ix.weekIDs(ev.Weeks)
 	o.held = make([]int, len(o.weeks))
 	ix.offers[o.id] = o
 	ix.offerAt.add(o.lat, o.lon, o)
@@ -246,8 +284,9 @@ func (ix *Index) applyOffer(e domain.Event) {
 		for i, w := range o.weeks {
 			held[w] = o.held[i]
 		}
-		o.title, o.seats, o.reserved, o.family = ev.Title, ev.Seats, ev.Reserved, ev.FamilyBusiness
-		o.weeks = ix.weeks.ids(ev.Weeks)
+		o.title, o.seats, o.reserved = ev.Title, ev.Seats, ev.Reserved
+		o.ageRule = domain.AgeRuleApplies(o.kind, ev.FamilyBusiness)
+		o.weeks = ix.weekIDs(ev.Weeks)
 		o.held = make([]int, len(o.weeks))
 		for i, w := range o.weeks {
 			o.held[i] = held[w]
@@ -257,9 +296,9 @@ func (ix *Index) applyOffer(e domain.Event) {
 	case *domain.OfferReopened:
 		o.open = true
 	case *domain.SeatHeld:
-		o.hold(ix.weeks.ids(ev.Weeks), 1)
+		o.hold(ix.weekIDs(ev.Weeks), 1)
 	case *domain.SeatReleased:
-		o.hold(ix.weeks.ids(ev.Weeks), -1)
+		o.hold(ix.weekIDs(ev.Weeks), -1)
 	}
 	ix.reckon(o, before)
 }
@@ -272,13 +311,18 @@ func (o *offer) hold(weeks []int32, n int) {
 	}
 }
 
-// takers are the pupils offer o is eligible for, when counts are kept.
+// takers are the pupils without a placement offer o is eligible for, when
+// counts are kept.
 func (ix *Index) takers(o *offer) []*pupil {
 	if !ix.counted {
 		return nil
 	}
 	var out []*pupil
-	ix.eachTaker(o, func(p *pupil, _ float64, _ []int32) { out = append(out, p) })
+	ix.eachTaker(o, func(p *pupil, _ float64, _ span) {
+		if !p.placed() {
+			out = append(out, p)
+		}
+	})
 	return out
 }
 
@@ -291,14 +335,22 @@ func (ix *Index) reckon(o *offer, before []*pupil) {
 	for _, p := range before {
 		p.eligible--
 	}
-	ix.eachTaker(o, func(p *pupil, _ float64, _ []int32) { p.eligible++ })
+	ix.eachTaker(o, func(p *pupil, _ float64, _ span) {
+		if !p.placed() {
+			p.eligible++
+		}
+	})
 }
 
 // recount counts a pupil's eligible offers again, when counts are kept.
+// Only pupils without a placement are counted: the desk looks for them.
 func (ix *Index) recount(p *pupil) {
-	if ix.counted {
-		p.eligible = 0
-		ix.eachOption(p, func(*offer, float64, []int32) { p.eligible++ })
+	if !ix.counted {
+		return
+	}
+	p.eligible = 0
+	if !p.placed() {
+		ix.eachOption(p, func(*offer, float64, span) { p.eligible++ })
 	}
 }
 
@@ -317,31 +369,71 @@ func (ix *Index) countAll() {
 	}
 }
 
-// countSchool counts the eligible offers of a school's pupils, measuring
-// each offer's distance once for them all.
+// countSchool counts the eligible offers of a school's pupils without a
+// placement, measuring each offer's distance once for them all. Pupils
+// without wishes differ only by grade, age and the offers they applied
+// to: each group of one grade and age is checked once, and each pupil's
+// applications taken off its count.
 func (ix *Index) countSchool(s *school) {
-	if len(s.pupils) == 0 {
+	groups, singles, reach := groupPupils(s)
+	if reach == 0 {
 		return
 	}
-	reach := 0.0
-	for _, p := range s.pupils {
-		p.eligible = 0
-		reach = max(reach, p.maxKM())
-	}
-	ix.offerAt.near(s.lat, s.lon, reach, func(o *offer) {
+	ix.offerAt.within(s.lat, s.lon, reach, func(o *offer, d float64) {
 		if !o.open || !o.reserved.Admits(s.reg) {
 			return
 		}
-		d := domain.DistanceKM(s.lat, s.lon, o.lat, o.lon)
-		if d > reach {
-			return
+		for _, g := range groups {
+			if d <= DefaultMaxDistanceKM && ix.fits(o, g.pupils[0]) {
+				g.n++
+			}
 		}
-		for _, p := range s.pupils {
-			if d <= p.maxKM() && ix.period(o, p) != nil {
+		for _, p := range singles {
+			if d <= p.reach && ix.takes(o, p) {
 				p.eligible++
 			}
 		}
 	})
+	for _, g := range groups {
+		for _, p := range g.pupils {
+			p.eligible = g.n
+			for _, o := range p.applied {
+				if ix.fits(o, p) && distance(s, o) <= p.reach {
+					p.eligible--
+				}
+			}
+		}
+	}
+}
+
+// groupPupils sorts a school's pupils without a placement into groups of
+// one grade and age without wishes, and singles with wishes; reach is how
+// far the furthest looks. Their counts start from 0.
+func groupPupils(s *school) (groups []*group, singles []*pupil, reach float64) {
+	byKey := map[string]*group{}
+	for _, p := range s.pupils {
+		p.eligible = 0
+		switch {
+		case p.placed():
+			continue
+		case p.wishes != nil:
+			singles = append(singles, p)
+		default:
+			key := string(p.grade) + fmt.Sprint(p.oldEnough)
+			if byKey[key] == nil {
+				byKey[key] = &group{}
+				groups = append(groups, byKey[key])
+			}
+			byKey[key].pupils = append(byKey[key].pupils, p)
+		}
+		reach = max(reach, p.reach)
+	}
+	return groups, singles, reach
+}
+
+type group struct {
+	pupils []*pupil
+	n      int
 }
 
 // Tick brings the weeks up to the clock: when a week has started, no one
@@ -354,11 +446,22 @@ func (ix *Index) Tick() {
 	}
 }
 
-func (p *pupil) maxKM() float64 {
-	if p.wishes != nil {
-		return float64(p.wishes.MaxDistanceKM)
+// ageOn is whether the pupil is 14 or more on start, as far as the index
+// knows.
+func (p *pupil) ageOn(start time.Time) bool { return p.birth.IsZero() || domain.OldEnough(p.birth, start) }
+
+// weekIDs interns weeks, extending every pupil's ages to the new ones.
+func (ix *Index) weekIDs(names []string) []int32 {
+	ids := ix.weeks.ids(names)
+	if n := len(ix.weeks.names); len(ix.pupils) > 0 && n > ix.agesFor {
+		for _, p := range ix.pupils {
+			for w := len(p.oldEnough); w < n; w++ {
+				p.oldEnough = append(p.oldEnough, p.ageOn(ix.weeks.starts[w]))
+			}
+		}
 	}
-	return DefaultMaxDistanceKM
+	ix.agesFor = len(ix.weeks.names)
+	return ids
 }
 
 func (p *pupil) placed() bool { return len(p.confirmed) > 0 }
@@ -419,8 +522,14 @@ func (t *weekTable) advance(now time.Time) bool {
 }
 
 // grid buckets points in cells of a tenth of a degree, for the questions
-// "what is within r km of here".
-type grid[T any] map[int64][]T
+// "what is within r km of here". A cell holds each point's coordinates
+// beside its value, so a query measures without reaching the values.
+type grid[T any] map[int64][]cellPoint[T]
+
+type cellPoint[T any] struct {
+	lat, lon float64
+	v        T
+}
 
 const cellDeg = 0.1
 
@@ -432,21 +541,27 @@ func cellKey(a, b int32) int64 { return int64(a)<<32 | int64(uint32(b)) }
 
 func (g grid[T]) add(lat, lon float64, v T) {
 	a, b := cellOf(lat, lon)
-	g[cellKey(a, b)] = append(g[cellKey(a, b)], v)
+	g[cellKey(a, b)] = append(g[cellKey(a, b)], cellPoint[T]{lat, lon, v})
 }
 
-// near calls f with every value in the cells that may hold points within
-// km of (lat, lon): a superset, the caller measures.
-func (g grid[T]) near(lat, lon, km float64, f func(T)) {
-	dLat := km / 111.0 // a degree of latitude is at least 110.57 km
+// within calls f with every value within km of (lat, lon) and its
+// distance (domain.DistanceKM).
+func (g grid[T]) within(lat, lon, km float64, f func(v T, d float64)) {
+	dLat := km / 111.0 // a degree of latitude is 111.2 km on the sphere DistanceKM measures
 	cos := math.Cos(math.Min(math.Abs(lat)+dLat, 89) * math.Pi / 180)
 	dLon := math.Min(km/(111.0*cos), 180)
 	a0, b0 := cellOf(lat-dLat, lon-dLon)
 	a1, b1 := cellOf(lat+dLat, lon+dLon)
 	for a := a0; a <= a1; a++ {
 		for b := b0; b <= b1; b++ {
-			for _, v := range g[cellKey(a, b)] {
-				f(v)
+			for _, p := range g[cellKey(a, b)] {
+				// the box first: most points outside the circle are outside it
+				if math.Abs(p.lat-lat) > dLat || math.Abs(p.lon-lon) > dLon {
+					continue
+				}
+				if d := domain.DistanceKM(lat, lon, p.lat, p.lon); d <= km {
+					f(p.v, d)
+				}
 			}
 		}
 	}

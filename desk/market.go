@@ -90,25 +90,17 @@ func (ix *Index) ranked(p *pupil) []option {
 	var out []option
 	if p.wishes != nil && len(p.wishes.Offers) > 0 {
 		for _, id := range p.wishes.Offers {
-			if o := ix.offers[id]; o != nil && ix.period(o, p) != nil {
+			if o := ix.offers[id]; o != nil && ix.takes(o, p) {
 				out = append(out, option{o, distance(p.school, o)})
 			}
 		}
 		return out
 	}
-	type scored struct {
-		option
-		score float64
-	}
-	var all []scored
-	ix.eachOption(p, func(o *offer, km float64, weeks []int32) {
-		all = append(all, scored{option{o, km}, ix.suggestion(o, p, km, weeks).Score})
-	})
-	slices.SortFunc(all, func(a, b scored) int {
-		return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(a.km, b.km), cmp.Compare(a.o.id, b.o.id))
-	})
+	var all []scoredOffer
+	ix.scoreOffers(p, func(s scoredOffer) { all = append(all, s) })
+	slices.SortFunc(all, byScore)
 	for _, s := range all {
-		out = append(out, s.option)
+		out = append(out, option{s.o, s.km})
 	}
 	return out
 }

@@ -34,13 +34,12 @@ func (ix *Index) UnplacedPupils(t Territory) ([]Unplaced, map[string]int) {
 		if t.School != "" && s.reg.UAI != t.School || t.Department != "" && s.reg.Department != t.Department {
 			continue
 		}
-		group, _ := priority(s.reg)
 		for _, p := range s.pupils {
 			if p.placed() {
 				continue
 			}
 			out = append(out, Unplaced{PupilID: p.id, SchoolUAI: s.reg.UAI, Department: s.reg.Department, Grade: p.grade,
-				EligibleOffers: p.eligible, EducationPriority: group, Wishes: p.wishes != nil})
+				EligibleOffers: p.eligible, EducationPriority: s.group, Wishes: p.wishes != nil})
 			switch n := p.eligible; {
 			case n == 0:
 				buckets["0"]++

@@ -475,5 +475,14 @@ func (o *Offer) ageAllowed(pupil *Pupil, start time.Time) error {
 // birth for an internship starting on start: a company takes no pupil
 // under 14, unless it is a family business.
 func AgeAllows(employerKind string, familyBusiness bool, birth, start time.Time) bool {
-	return employerKind != "company" || familyBusiness || !start.Before(birth.AddDate(14, 0, 0))
+	return !AgeRuleApplies(employerKind, familyBusiness) || OldEnough(birth, start)
 }
+
+// AgeRuleApplies reports whether a host of this kind takes pupils of 14 or
+// more only: a company, unless it is a family business.
+func AgeRuleApplies(employerKind string, familyBusiness bool) bool {
+	return employerKind == "company" && !familyBusiness
+}
+
+// OldEnough reports whether a pupil born on birth is 14 or more on start.
+func OldEnough(birth, start time.Time) bool { return !start.Before(birth.AddDate(14, 0, 0)) }
