@@ -63,8 +63,8 @@ type pupil struct {
 	// starts (domain.OldEnough; true when the birth date is unknown)
 	oldEnough []bool
 	wishes    *domain.PupilWishesRecorded
-	wishWeeks []int32 // wished weeks, interned and sorted; nil: any week
-	reach     float64 // how far from their school the pupil can go
+	wishWeeks []int32            // wished weeks, interned and sorted; nil: any week
+	reach     float64            // how far from their school the pupil can go
 	confirmed map[string][]int32 // application -> weeks of a confirmed placement
 	busy      []int32            // the weeks of every confirmed placement
 	applied   []*offer           // offers applied to: one application per offer
@@ -76,8 +76,8 @@ type offer struct {
 	id, employerID, employerName, title string
 	kind, sector, commune, department   string
 	grades                              []domain.Grade
-	gradeSet                            uint8 // gradeBit of each grade
-	ageRule                             bool  // domain.AgeRuleApplies
+	gradeSet                            uint8   // gradeBit of each grade
+	ageRule                             bool    // domain.AgeRuleApplies
 	weeks                               []int32 // interned, sorted
 	held                                []int   // seats held, by week
 	seats                               int
@@ -448,7 +448,9 @@ func (ix *Index) Tick() {
 
 // ageOn is whether the pupil is 14 or more on start, as far as the index
 // knows.
-func (p *pupil) ageOn(start time.Time) bool { return p.birth.IsZero() || domain.OldEnough(p.birth, start) }
+func (p *pupil) ageOn(start time.Time) bool {
+	return p.birth.IsZero() || domain.OldEnough(p.birth, start)
+}
 
 // weekIDs interns weeks, extending every pupil's ages to the new ones.
 func (ix *Index) weekIDs(names []string) []int32 {
