@@ -39,7 +39,7 @@ func NewAPI(svc *Service, store eventstore.Store, clock func() time.Time) *API {
 
 // Routes declares the command routes, by resource.
 func (a *API) Routes() []route.Route {
-	return slices.Concat(a.registrationRoutes(), a.offerRoutes(), a.applicationRoutes(), a.conventionRoutes(), a.targetRoutes())
+	return slices.Concat(a.registrationRoutes(), a.offerRoutes(), a.applicationRoutes(), a.conventionRoutes(), a.targetRoutes(), a.wishRoutes())
 }
 
 // registrationRoutes register employers, schools and pupils, forget a

@@ -137,23 +137,40 @@ func (o *Offer) fits(g Grade, weeks []string) error {
 			p.Add("weeks", fmt.Sprintf("the offer does not run in week %s", w))
 		}
 	}
-	switch {
-	case !g.Lycee() && len(weeks) != 1:
-		p.Add("weeks", "a 4e or 3e internship lasts one week")
-	case g.Lycee() && (len(weeks) > 2 || !consecutiveWeeks(weeks)):
-		p.Add("weeks", "a 2de internship covers one or two consecutive weeks")
+	if !PeriodFits(g, weeks) {
+		if g.Lycee() {
+			p.Add("weeks", "a 2de internship covers one or two consecutive weeks")
+		} else {
+			p.Add("weeks", "a 4e or 3e internship lasts one week")
+		}
 	}
 	return p.Err()
+}
+
+// PeriodFits reports whether sorted weeks are an internship's length at
+// grade g: one week in 4e and 3e, one or two consecutive weeks in 2de.
+func PeriodFits(g Grade, weeks []string) bool {
+	if !g.Lycee() {
+		return len(weeks) == 1
+	}
+	return len(weeks) >= 1 && len(weeks) <= 2 && consecutiveWeeks(weeks)
+}
+
+// Started reports whether an internship in week has started at now: it
+// can no longer be applied for.
+func Started(week string, now time.Time) bool {
+	start, err := ParseWeek(week)
+	return err != nil || !now.Before(start)
 }
 
 // takes checks that the offer can still take the pupil for weeks: not
 // started, a free seat every week, the pupil's school eligible and the
 // pupil old enough on the first day.
 func (o *Offer) takes(pupil *Pupil, school *School, weeks []string, now time.Time) error {
-	start, _ := ParseWeek(weeks[0])
-	if !now.Before(start) {
+	if Started(weeks[0], now) {
 		return Refuse("internship_started", "week %s has already started", weeks[0])
 	}
+	start, _ := ParseWeek(weeks[0])
 	for _, w := range weeks {
 		if o.Free(w) < 1 {
 			return Refuse("no_seat_left", "every seat of week %s is taken", w)

@@ -511,6 +511,7 @@ func init() {
 		func() Event { return &OfferDeleted{} },
 		func() Event { return &PartnerOfferChanged{} },
 		func() Event { return &OperatorRegistered{} },
+		func() Event { return &PupilWishesRecorded{} },
 	)
 }
 

@@ -73,6 +73,7 @@ func sampleEvents() []domain.Event {
 			PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA", Departments: []string{"75", "94"}},
 		&domain.PartnerOfferChanged{OfferID: "o1", Partner: partner},
 		&domain.OfferDeleted{OfferID: "o1"},
+		&domain.PupilWishesRecorded{PupilID: "p1", Sectors: []string{"s12", "s3"}, MaxDistanceKM: 15, Weeks: []string{week25, week26}, Offers: []string{"o1"}},
 	}
 }
 

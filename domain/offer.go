@@ -435,22 +435,26 @@ func (o *Offer) ReleaseSeat(applicationID string) []Event {
 // a QPV, and named schools their own pupils.
 func (o *Offer) eligible(school *School) error {
 	r := o.Posted.Reserved
-	if !r.Any() {
+	if !r.Any() || school != nil && school.Exists() && r.Admits(school.Registered) {
 		return nil
 	}
-	if school != nil && school.Exists() {
-		s := school.Registered
-		if r.REP && s.Kind == "college" && (s.EducationPriority == "rep" || s.EducationPriority == "rep_plus") {
-			return nil
-		}
-		if r.QPV && s.Kind == "lycee" && s.QPV {
-			return nil
-		}
-		if contains(r.Schools, s.UAI) {
-			return nil
-		}
-	}
 	return Refuse("reserved_offer", "this offer is reserved (%s) and the pupil's school is not eligible", r.describe())
+}
+
+// Admits reports whether pupils of school s may take an offer reserved
+// this way (any reservation it meets; an offer reserved to nobody admits
+// everyone).
+func (r Reservation) Admits(s SchoolRegistered) bool {
+	if !r.Any() {
+		return true
+	}
+	switch {
+	case r.REP && s.Kind == "college" && (s.EducationPriority == "rep" || s.EducationPriority == "rep_plus"):
+		return true
+	case r.QPV && s.Kind == "lycee" && s.QPV:
+		return true
+	}
+	return contains(r.Schools, s.UAI)
 }
 
 func (r Reservation) describe() string {
@@ -470,15 +474,28 @@ func (r Reservation) describe() string {
 // ageAllowed: a private-sector host takes no pupil under 14 at the start of
 // the internship, family businesses aside.
 func (o *Offer) ageAllowed(pupil *Pupil, start time.Time) error {
-	if o.Posted.EmployerKind != "company" || o.Posted.FamilyBusiness {
-		return nil
-	}
 	bd, err := ParseDate(pupil.Registered.BirthDate)
 	if err != nil {
 		return nil // birth dates are checked at registration
 	}
-	if start.Before(bd.AddDate(14, 0, 0)) {
+	if !AgeAllows(o.Posted.EmployerKind, o.Posted.FamilyBusiness, bd, start) {
 		return Refuse("under_14_private_host", "the pupil will be under 14 when the internship starts: a company may host them only as a family business")
 	}
 	return nil
 }
+
+// AgeAllows reports whether a host of this kind may take a pupil born on
+// birth for an internship starting on start: a company takes no pupil
+// under 14, unless it is a family business.
+func AgeAllows(employerKind string, familyBusiness bool, birth, start time.Time) bool {
+	return !AgeRuleApplies(employerKind, familyBusiness) || OldEnough(birth, start)
+}
+
+// AgeRuleApplies reports whether a host of this kind takes pupils of 14 or
+// more only: a company, unless it is a family business.
+func AgeRuleApplies(employerKind string, familyBusiness bool) bool {
+	return employerKind == "company" && !familyBusiness
+}
+
+// OldEnough reports whether a pupil born on birth is 14 or more on start.
+func OldEnough(birth, start time.Time) bool { return !start.Before(birth.AddDate(14, 0, 0)) }

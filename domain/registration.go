@@ -152,6 +152,7 @@ type Pupil struct {
 	Registered   PupilRegistered
 	Applications map[string][]string // application -> weeks
 	Reserved     map[string][]string // confirmed application -> weeks
+	Wishes       *PupilWishesRecorded
 	Forgotten    bool
 	exists       bool
 }
@@ -175,6 +176,8 @@ func (a *Pupil) Apply(e Event) {
 		a.Reserved[ev.ApplicationID] = ev.Weeks
 	case *PupilWeeksReleased:
 		delete(a.Reserved, ev.ApplicationID)
+	case *PupilWishesRecorded:
+		a.Wishes = ev
 	case *PupilForgotten:
 		a.Forgotten = true
 		a.Registered.FirstName, a.Registered.LastName, a.Registered.BirthDate, a.Registered.Guardians = "", "", "", nil

@@ -49,7 +49,8 @@ func init() {
 		"ConventionCompleted.ConventionID", "ConventionCancelled.ConventionID", "ConventionSignatureAdded.ConventionID",
 		"ConventionSignatureAdded.PupilID", "ConventionSigned.ConventionID", "ApplicationOfferWithdrawn.ApplicationID",
 		"OperatorEmployersLinked.OperatorID", "OperatorEmployersLinked.EmployerIDs[]",
-		"OfferDeleted.OfferID", "PartnerOfferChanged.OfferID", "OperatorRegistered.OperatorID")
+		"OfferDeleted.OfferID", "PartnerOfferChanged.OfferID", "OperatorRegistered.OperatorID",
+		"PupilWishesRecorded.PupilID", "PupilWishesRecorded.Offers[]")
 	partner := []string{"OperatorID", "RemoteID", "Permalink", "EmployerDescription", "EmployerWebsite", "Street", "Zipcode", "City", "LunchBreak"}
 	for _, ev := range []string{"OfferPosted", "PartnerOfferChanged"} {
 		for _, f := range partner {
@@ -70,7 +71,7 @@ func init() {
 		"ConventionDrafted.CommuneCode", "ConventionDrafted.RequiredRoles[]", "ConventionDrafted.DocumentHash", "ConventionDrafted.DocumentVersion",
 		"ConventionCompleted.Party", "ConventionCompleted.RequiredRoles[]", "ConventionCompleted.DocumentHash", "ConventionCompleted.DocumentVersion",
 		"ConventionSignatureAdded.Role", "ConventionSignatureAdded.DocumentHash", "ConventionSigned.DocumentHash",
-		"TargetSet.Scope", "TargetSet.Code", "TargetSet.Metric")
+		"TargetSet.Scope", "TargetSet.Code", "TargetSet.Metric", "PupilWishesRecorded.Sectors[]", "PupilWishesRecorded.Weeks[]")
 	declare("a class of a school, shared by its pupils",
 		"PupilRegistered.ClassName", "ConventionDrafted.ClassName")
 	declare("an employer's or a school's public details, or an offer's terms they publish",

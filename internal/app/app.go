@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"passerelle/commands"
+	"passerelle/desk"
 	"passerelle/domain/refdata"
 	"passerelle/eventstore"
 	"passerelle/eventstore/chain"
@@ -129,7 +130,11 @@ type App struct {
 	Expirer *commands.Expirer
 	// Reconciler settles placements that a crash left half-made.
 	Reconciler *reconcile.Reconciler
+	// Desk is the desk's index (suggestions, candidates, allocation
+	// markets), followed live from the log by the serving processes.
+	Desk       *desk.Index
 	reconciled chan struct{} // closed when the reconciler has stopped
+	deskDone   chan struct{} // closed when the desk index has stopped following
 	sealer     *chain.Sealer
 	handler    http.Handler
 	mux        *chi.Mux
@@ -192,6 +197,7 @@ func Open(cfg Config) (*App, error) {
 	}
 	queries := readapi.New(a.Redis)
 	queries.Floor = a.runner.Floor
+	a.Desk = desk.New(places, cfg.Clock)
 	partner, err := a.partnerAPI(places, queries)
 	if err != nil {
 		return nil, errors.Join(err, a.Close())
@@ -300,6 +306,13 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("read the head of the log: %w", err)
 	}
 	ctx, a.cancel = context.WithCancel(ctx)
+	if a.cfg.Role != RoleProjector {
+		a.deskDone = make(chan struct{})
+		go func() {
+			defer close(a.deskDone)
+			a.Desk.Follow(ctx, a.Store, a.Cipher, a.log)
+		}()
+	}
 	if a.cfg.Role == RoleAPI {
 		return nil // the projector processes do the rest
 	}
@@ -392,6 +405,9 @@ func (a *App) Close() error {
 		if a.cancel != nil {
 			a.cancel()
 		}
+		if a.deskDone != nil {
+			<-a.deskDone
+		}
 		if a.done != nil {
 			if e := <-a.done; e != nil && !errors.Is(e, context.Canceled) {
 				err = e
@@ -417,7 +433,7 @@ func (a *App) Close() error {
 }
 
 func (a *App) routes(cmds *commands.API, queries *readapi.API, logQueries *history.API, partner *partnerapi.API) http.Handler {
-	a.list = slices.Concat(cmds.Routes(), queries.Routes(), logQueries.Routes(), a.operations(), dashboard.Routes(), partner.Routes())
+	a.list = slices.Concat(cmds.Routes(), queries.Routes(), logQueries.Routes(), desk.NewAPI(a.Desk).Routes(), a.operations(), dashboard.Routes(), partner.Routes())
 	if a.cfg.Role == RoleProjector {
 		a.list = a.operations()
 	}

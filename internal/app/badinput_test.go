@@ -310,6 +310,7 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		"POST /v1/targets":                     "/v1/targets",
 		"POST /v1/operators/{id}/employers":    "/v1/operators/op-bad/employers",
 		"POST /v1/operators":                   "/v1/operators",
+		"POST /v1/pupils/{id}/wishes":          "/v1/pupils/" + f.pupilFree + "/wishes",
 	}
 	// Every query, at a resource that exists.
 	queryTargets := map[string]string{
@@ -329,6 +330,9 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		"GET /v1/stats/placements":            "/v1/stats/placements",
 		"GET /v1/audit/applications/{id}":     "/v1/audit/applications/" + f.confirmed,
 		"GET /v1/pupils/{id}":                 "/v1/pupils/" + f.pupilFree,
+		"GET /v1/pupils/{id}/suggestions":     "/v1/pupils/" + f.pupilFree + "/suggestions",
+		"GET /v1/offers/{id}/candidates":      "/v1/offers/" + f.offer + "/candidates",
+		"GET /v1/desk/pupils":                 "/v1/desk/pupils",
 	}
 	// Every path: a method it does not serve is a 405 listing those it
 	// does in Allow.
@@ -806,6 +810,42 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		rule(r, "not an id", "POST", link, `{"employer_ids":["x"]}`, "employer_ids[0]"),
 		notFound(r, "an operator id with a slash", "POST", "/v1/operators/a%2Fb/employers", with(map[string]any{"employer_ids": []string{f.employer}})),
 		notFound(r, "a 65-character operator id", "POST", "/v1/operators/"+strings.Repeat("o", 65)+"/employers", with(map[string]any{"employer_ids": []string{f.employer}})),
+	)
+
+	r = "POST /v1/pupils/{id}/wishes"
+	wishes := "/v1/pupils/" + f.pupilFree + "/wishes"
+	wish := map[string]any{"sectors": []string{"s1", "s12"}, "max_distance_km": 15}
+	cs = append(cs,
+		invalid(r, "sectors is a string", "POST", wishes, with(wish, "sectors", "s1"), "sectors"),
+		invalid(r, "max_distance_km is a string", "POST", wishes, with(wish, "max_distance_km", "far"), "max_distance_km"),
+		invalid(r, "max_distance_km is a fraction", "POST", wishes, with(wish, "max_distance_km", 2.5), "max_distance_km"),
+		rule(r, "missing sectors", "POST", wishes, with(wish, "sectors", nil), "sectors"),
+		rule(r, "six sectors", "POST", wishes, with(wish, "sectors", []string{"s1", "s2", "s3", "s4", "s5", "s6"}), "sectors"),
+		rule(r, "an unknown sector", "POST", wishes, with(wish, "sectors", []string{"s1", "s52"}), "sectors"),
+		rule(r, "a sector twice", "POST", wishes, with(wish, "sectors", []string{"s1", "s1"}), "sectors"),
+		rule(r, "missing max_distance_km", "POST", wishes, with(wish, "max_distance_km", nil), "max_distance_km"),
+		rule(r, "max_distance_km of 500", "POST", wishes, with(wish, "max_distance_km", 500), "max_distance_km"),
+		rule(r, "a week that is not one", "POST", wishes, with(wish, "weeks", []string{"2027-W60"}), "weeks"),
+		rule(r, "an unknown offer", "POST", wishes, with(wish, "offers", []string{neverCreated}), "offers"),
+		rule(r, "an offer id that is not one", "POST", wishes, with(wish, "offers", []string{"x"}), "offers"),
+		notFound(r, "an unknown pupil", "POST", "/v1/pupils/"+neverCreated+"/wishes", with(wish)),
+	)
+	r = "GET /v1/pupils/{id}/suggestions"
+	cs = append(cs,
+		invalid(r, "per_page of 0", "GET", "/v1/pupils/"+f.pupilFree+"/suggestions?per_page=0", "", "per_page"),
+		invalid(r, "page is a word", "GET", "/v1/pupils/"+f.pupilFree+"/suggestions?page=one", "", "page"),
+		notFound(r, "an unknown pupil", "GET", "/v1/pupils/"+neverCreated+"/suggestions", ""),
+		notFound(r, "not an id", "GET", "/v1/pupils/x/suggestions", ""),
+	)
+	r = "GET /v1/offers/{id}/candidates"
+	cs = append(cs,
+		invalid(r, "per_page of 101", "GET", "/v1/offers/"+f.offer+"/candidates?per_page=101", "", "per_page"),
+		notFound(r, "an unknown offer", "GET", "/v1/offers/"+neverCreated+"/candidates", ""),
+	)
+	r = "GET /v1/desk/pupils"
+	cs = append(cs,
+		invalid(r, "a lower-case UAI", "GET", "/v1/desk/pupils?school=0941234a", "", "school"),
+		invalid(r, "an unknown département code", "GET", "/v1/desk/pupils?department=9999", "", "department"),
 	)
 
 	// Operations endpoints and the dashboard's page take no input: wrong

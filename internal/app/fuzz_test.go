@@ -144,6 +144,7 @@ func (fa *fuzzApp) commands(tb testing.TB) []fuzzCommand {
 		"POST /v1/targets":                     {"", js(map[string]any{"scope": "department", "code": "94", "metric": "offers_open", "target": 10})},
 		"POST /v1/operators/{id}/employers":    {"op-fuzz", js(map[string]any{"employer_ids": []string{fa.employer}})},
 		"POST /v1/operators":                   {"", js(validOperator())},
+		"POST /v1/pupils/{id}/wishes":          {fa.pupil, js(map[string]any{"sectors": []string{"s12"}, "max_distance_km": 10, "weeks": []string{weekB}, "offers": []string{fa.offer}})},
 	}
 	var out []fuzzCommand
 	for _, rt := range fa.a.Routes() {
@@ -254,7 +255,8 @@ func FuzzCommandBodies(f *testing.F) {
 		"POST /v1/applications/{id}/reject", "POST /v1/applications/{id}/withdraw", "POST /v1/applications/{id}/confirm",
 		"POST /v1/conventions/{id}/signatures", "POST /v1/offers/{id}/amend", "POST /v1/offers/{id}/reopen",
 		"POST /v1/applications/{id}/read", "POST /v1/applications/{id}/cancel", "POST /v1/conventions/{id}/complete",
-		"POST /v1/conventions/{id}/cancel", "POST /v1/pupils/{id}/forget", "POST /v1/targets", "POST /v1/operators"} {
+		"POST /v1/conventions/{id}/cancel", "POST /v1/pupils/{id}/forget", "POST /v1/targets", "POST /v1/operators",
+		"POST /v1/pupils/{id}/wishes"} {
 		f.Add(index(key), "", commands[index(key)].valid)
 	}
 	f.Add(index("POST /v1/offers"), "", []byte(with(validOffer(fa.employer), "seats", 1e300, "lat", -1e-320)))

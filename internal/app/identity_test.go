@@ -80,6 +80,7 @@ func employerRows() []employerRow {
 		{route: "GET /v1/employers/{id}/applications", path: func(w employerWorld) string { return "/v1/employers/" + w.empA + "/applications" }, placement: true},
 		{route: "GET /v1/conventions/{id}", path: func(w employerWorld) string { return "/v1/conventions/" + w.conv }, placement: true},
 		{route: "GET /v1/conventions/{id}/document", path: func(w employerWorld) string { return "/v1/conventions/" + w.conv + "/document" }, placement: true},
+		{route: "GET /v1/offers/{id}/candidates", path: func(w employerWorld) string { return "/v1/offers/" + w.offerA + "/candidates" }, placement: true},
 		{route: "POST /v1/offers", path: fixed("/v1/offers"), body: probe("employer_id", "")}, // employer_id set per caller
 		{route: "POST /v1/offers/{id}/withdraw", path: func(w employerWorld) string { return "/v1/offers/" + w.offerA + "/withdraw" }, body: probe(), placement: true},
 		{route: "POST /v1/offers/{id}/amend", path: func(w employerWorld) string { return "/v1/offers/" + w.offerA + "/amend" }, body: probe(), placement: true},

@@ -1,0 +1,113 @@
+package desk_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/go-chi/chi/v5"
+
+	"passerelle/desk"
+	"passerelle/domain/refdata"
+	"passerelle/internal/route"
+)
+
+// The scale of the benchmarks: a national campaign's order of magnitude.
+const (
+	benchOffers = 70_000
+	benchPupils = 100_000
+)
+
+var (
+	benchOnce  sync.Once
+	benchWorld world
+	benchIndex *desk.Index
+	benchMux   http.Handler
+)
+
+// benchSetup generates the campaign, folds it into an index and reports
+// how long that took and how much memory the index holds.
+func benchSetup(b *testing.B) {
+	benchOnce.Do(func() {
+		t0 := time.Now()
+		benchWorld = generate(7, benchOffers, benchPupils)
+		gen := time.Since(t0)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		t1 := time.Now()
+		ix := desk.New(refdata.MustLoad(), func() time.Time { return worldNow })
+		ix.Apply(benchWorld.events...)
+		fold := time.Since(t1)
+		t2 := time.Now()
+		ix.CountAll()
+		count := time.Since(t2)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.Logf("generated %d events (%d schools, %d pupils, %d offers) in %v; folded in %v, eligible offers counted in %v; index heap %.1f MiB",
+			len(benchWorld.events), len(benchWorld.schools), len(benchWorld.pupils), len(benchWorld.offers), gen.Round(time.Millisecond),
+			fold.Round(time.Millisecond), count.Round(time.Millisecond), float64(after.HeapAlloc-before.HeapAlloc)/(1<<20))
+		runtime.KeepAlive(ix)
+		benchIndex = ix
+		mux := chi.NewRouter()
+		route.Mount(mux, desk.NewAPI(ix).Routes())
+		benchMux = mux
+	})
+}
+
+// benchQueries answers n requests of path(i) through the desk's routes
+// (JSON included, no network) and reports p50, p99 and the largest.
+func benchQueries(b *testing.B, path func(r *rand.Rand) string) {
+	benchSetup(b)
+	r := rand.New(rand.NewPCG(11, 13))
+	// the machine is shared: besides the time each answer took, the CPU
+	// time its thread spent on it tells the cost of the query itself
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var took, cpu []time.Duration
+	for b.Loop() {
+		req := httptest.NewRequestWithContext(context.Background(), http.MethodGet, path(r), nil)
+		rec := httptest.NewRecorder()
+		t0, c0 := time.Now(), threadCPU()
+		benchMux.ServeHTTP(rec, req)
+		took, cpu = append(took, time.Since(t0)), append(cpu, threadCPU()-c0)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%s: %d %s", req.URL, rec.Code, rec.Body)
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(percentile(took, 0.50)), "p50-ms")
+	b.ReportMetric(ms(percentile(took, 0.99)), "p99-ms")
+	b.ReportMetric(ms(percentile(took, 1)), "max-ms")
+	b.ReportMetric(ms(percentile(cpu, 0.50)), "cpu-p50-ms")
+	b.ReportMetric(ms(percentile(cpu, 0.99)), "cpu-p99-ms")
+}
+
+// threadCPU is the CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID).
+func threadCPU() time.Duration {
+	var ts syscall.Timespec
+	const clockThreadCPUTime = 3
+	_, _, _ = syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0)
+	return time.Duration(ts.Nano())
+}
+
+// BenchmarkSuggestions: GET /v1/pupils/{id}/suggestions of random pupils.
+func BenchmarkSuggestions(b *testing.B) {
+	benchQueries(b, func(r *rand.Rand) string {
+		return "/v1/pupils/" + benchWorld.pupils[r.IntN(len(benchWorld.pupils))] + "/suggestions"
+	})
+}
+
+// BenchmarkCandidates: GET /v1/offers/{id}/candidates of random offers.
+func BenchmarkCandidates(b *testing.B) {
+	benchQueries(b, func(r *rand.Rand) string {
+		return "/v1/offers/" + benchWorld.offers[r.IntN(len(benchWorld.offers))] + "/candidates"
+	})
+}

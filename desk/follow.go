@@ -1,0 +1,169 @@
+package desk
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"passerelle/domain"
+	"passerelle/eventstore"
+)
+
+// Opener restores the personal fields sealed in an event (the pupil's
+// birth date, for the age rule).
+type Opener interface{ Open(domain.Event) error }
+
+// Follow reads the log up to its head, counts every pupil's eligible
+// offers, then follows the log live until ctx ends, retrying failures of
+// the store with a growing pause. Queries wait for it (Wait).
+func (ix *Index) Follow(ctx context.Context, store eventstore.Store, opener Opener, log *slog.Logger) {
+	if log == nil {
+		log = slog.Default()
+	}
+	pause := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := ix.follow(ctx, store, opener)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("desk index: following the log failed, retrying", "err", err, "in", pause)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
+func (ix *Index) follow(ctx context.Context, store eventstore.Store, opener Opener) error {
+	if !ix.Ready() {
+		if err := ix.CatchUp(ctx, store, opener); err != nil {
+			return err
+		}
+	}
+	sub, err := store.SubscribeAll(ctx, ix.Position(), eventstore.Filter{})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = sub.Close() }()
+	events, failed := make(chan eventstore.RecordedEvent, 256), make(chan error, 1)
+	go func() {
+		for {
+			re, err := sub.Recv(ctx)
+			if err != nil {
+				failed <- err
+				return
+			}
+			select {
+			case events <- re:
+			case <-ctx.Done():
+				failed <- ctx.Err()
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-failed:
+			return err
+		case <-tick.C:
+			ix.Tick()
+		case re := <-events:
+			batch := []Event{decode(re, opener)}
+			for more := true; more && len(batch) < 256; {
+				select {
+				case re := <-events:
+					batch = append(batch, decode(re, opener))
+				default:
+					more = false
+				}
+			}
+			ix.Apply(batch...)
+		}
+	}
+}
+
+// CatchUp folds the log up to its head, then counts every pupil's eligible
+// offers: from then on the index is ready.
+func (ix *Index) CatchUp(ctx context.Context, store eventstore.Store, opener Opener) error {
+	for {
+		evs, err := store.ReadAll(ctx, ix.Position(), 1000)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			break
+		}
+		batch := make([]Event, len(evs))
+		for i, re := range evs {
+			batch[i] = decode(re, opener)
+		}
+		ix.Apply(batch...)
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.weeks.advance(ix.clock())
+	ix.countAll()
+	ix.notify()
+	return nil
+}
+
+// Ready reports whether the index has read the log up to its head once.
+func (ix *Index) Ready() bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.counted
+}
+
+// decode keeps the events the index folds; the others only move its
+// position.
+func decode(re eventstore.RecordedEvent, opener Opener) Event {
+	out := Event{Position: re.Position}
+	switch cat, _, _ := strings.Cut(re.Stream, "-"); cat {
+	case "school", "pupil", "offer":
+	default:
+		return out
+	}
+	e, err := domain.Decode(re.Type, re.Data)
+	if err != nil {
+		return out // a type this version does not know
+	}
+	if pr, ok := e.(*domain.PupilRegistered); ok && opener != nil {
+		if err := opener.Open(pr); err != nil {
+			pr.BirthDate = "" // unreadable: the age rule cannot be checked, as for an erased pupil
+		}
+	}
+	out.Data = e
+	return out
+}
+
+// ErrNotReady is returned by Wait: the index has not reached the position
+// asked for, or not caught up with the log yet.
+var ErrNotReady = errors.New("the desk index is not ready")
+
+// Wait blocks until the index is ready and has applied want, at most
+// maxWait.
+func (ix *Index) Wait(ctx context.Context, want eventstore.Position, maxWait time.Duration) error {
+	timer := time.NewTimer(maxWait)
+	defer timer.Stop()
+	for {
+		ix.mu.RLock()
+		done, changed := ix.counted && ix.pos >= want, ix.changed
+		ix.mu.RUnlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return ErrNotReady
+		case <-changed:
+		}
+	}
+}

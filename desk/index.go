@@ -1,0 +1,570 @@
+// Package desk is the one-stop desk's index: schools, pupils and offers as
+// the log tells them, folded in memory and followed live, so the questions
+// of the desk (which offers may this pupil take, which pupils may take this
+// offer, who has the fewest) are answered in a few milliseconds over a
+// whole country. Eligibility is the domain's own rules (domain.Reservation
+// Admits, AgeAllows, PeriodFits, Started, Overlaps); the index only keeps
+// what they need: no name, only a birth date for the age rule.
+package desk
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"passerelle/domain"
+	"passerelle/eventstore"
+)
+
+// DefaultMaxDistanceKM is how far from their school a pupil without wishes
+// is offered internships.
+const DefaultMaxDistanceKM = 20
+
+// Index is the desk's view of the log. It is safe for concurrent use:
+// folds take the write lock, queries the read lock.
+type Index struct {
+	mu       sync.RWMutex
+	pos      eventstore.Position
+	places   domain.Places
+	clock    func() time.Time
+	schools  map[string]*school
+	pupils   map[string]*pupil
+	offers   map[string]*offer
+	offerAt  grid[*offer]
+	schoolAt grid[*school]
+	weeks    weekTable
+	// reach is the farthest any pupil looks (max of their distances): an
+	// offer's pupils are among the schools that close.
+	reach float64
+	// agesFor is how many weeks every pupil's ages cover
+	agesFor int
+	// counted: each pupil's eligible offers are counted and kept up to
+	// date as events come (off while the log is first read).
+	counted bool
+	changed chan struct{} // closed and replaced whenever pos moves
+}
+
+type school struct {
+	reg      domain.SchoolRegistered
+	group    string // see priority
+	lat, lon float64
+	pupils   []*pupil
+}
+
+type pupil struct {
+	id     string
+	school *school
+	grade  domain.Grade
+	birth  time.Time // zero: unknown or erased (the age rule cannot apply)
+	// oldEnough tells, by week, whether the pupil is 14 or more when it
+	// starts (domain.OldEnough; true when the birth date is unknown)
+	oldEnough []bool
+	wishes    *domain.PupilWishesRecorded
+	wishWeeks []int32            // wished weeks, interned and sorted; nil: any week
+	reach     float64            // how far from their school the pupil can go
+	confirmed map[string][]int32 // application -> weeks of a confirmed placement
+	busy      []int32            // the weeks of every confirmed placement
+	applied   []*offer           // offers applied to: one application per offer
+	eligible  int                // open offers the pupil may take (when counted)
+	slot      int                // index in school.pupils
+}
+
+type offer struct {
+	id, employerID, employerName, title string
+	kind, sector, commune, department   string
+	grades                              []domain.Grade
+	gradeSet                            uint8   // gradeBit of each grade
+	ageRule                             bool    // domain.AgeRuleApplies
+	weeks                               []int32 // interned, sorted
+	held                                []int   // seats held, by week
+	seats                               int
+	reserved                            domain.Reservation
+	lat, lon                            float64
+	open                                bool
+}
+
+func gradeBit(g domain.Grade) uint8 {
+	switch g {
+	case domain.Grade4e:
+		return 1
+	case domain.Grade3e:
+		return 2
+	case domain.Grade2de:
+		return 4
+	}
+	return 0
+}
+
+func gradeSet(grades []domain.Grade) uint8 {
+	var set uint8
+	for _, g := range grades {
+		set |= gradeBit(g)
+	}
+	return set
+}
+
+// New is an empty index; places locates schools (the centre of their
+// commune), clock says which weeks have started.
+func New(places domain.Places, clock func() time.Time) *Index {
+	if clock == nil {
+		clock = time.Now
+	}
+	ix := &Index{places: places, clock: clock, schools: map[string]*school{}, pupils: map[string]*pupil{},
+		offers: map[string]*offer{}, offerAt: grid[*offer]{}, schoolAt: grid[*school]{}, reach: DefaultMaxDistanceKM,
+		changed: make(chan struct{})}
+	ix.weeks.now = clock()
+	return ix
+}
+
+// Position is the last position of the log the index has applied.
+func (ix *Index) Position() eventstore.Position {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.pos
+}
+
+// Apply folds events in log order; it is Fold for one batch, under the
+// write lock.
+func (ix *Index) Apply(evs ...Event) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, e := range evs {
+		ix.apply(e)
+	}
+	ix.notify()
+}
+
+// Event is one event of the log, decoded (nil Data: one the index does
+// not fold, which still moves its position).
+type Event struct {
+	Position eventstore.Position
+	Data     domain.Event
+}
+
+func (ix *Index) notify() {
+	close(ix.changed)
+	ix.changed = make(chan struct{})
+}
+
+func (ix *Index) apply(e Event) {
+	ix.pos = max(ix.pos, e.Position)
+	switch ev := e.Data.(type) {
+	case *domain.SchoolRegistered:
+		ix.addSchool(ev)
+	case *domain.PupilRegistered:
+		ix.addPupil(ev)
+	case *domain.PupilForgotten:
+		ix.forget(ev.PupilID)
+	case *domain.PupilWishesRecorded, *domain.PupilApplied, *domain.PupilWeeksReserved, *domain.PupilWeeksReleased:
+		ix.applyPupil(ev)
+	case *domain.OfferPosted:
+		ix.addOffer(ev)
+	case *domain.OfferAmended, *domain.OfferWithdrawn, *domain.OfferReopened, *domain.SeatHeld, *domain.SeatReleased:
+		ix.applyOffer(ev)
+	}
+}
+
+func (ix *Index) addSchool(ev *domain.SchoolRegistered) {
+	if _, ok := ix.schools[ev.UAI]; ok {
+		return
+	}
+	lat, lon, _ := ix.places.CommuneCentre(ev.CommuneCode)
+	s := &school{reg: *ev, lat: lat, lon: lon}
+	s.group, _ = priority(s.reg)
+	ix.schools[ev.UAI] = s
+	ix.schoolAt.add(lat, lon, s)
+}
+
+func (ix *Index) addPupil(ev *domain.PupilRegistered) {
+	s := ix.schools[ev.SchoolUAI]
+	if s == nil || ix.pupils[ev.PupilID] != nil {
+		return
+	}
+	p := &pupil{id: ev.PupilID, school: s, grade: ev.Grade, reach: DefaultMaxDistanceKM, confirmed: map[string][]int32{},
+		slot: len(s.pupils)}
+	if bd, err := domain.ParseDate(ev.BirthDate); err == nil {
+		p.birth = bd
+	}
+	p.oldEnough = make([]bool, len(ix.weeks.names))
+	for w := range p.oldEnough {
+		p.oldEnough[w] = p.ageOn(ix.weeks.starts[w])
+	}
+	s.pupils = append(s.pupils, p)
+	ix.pupils[p.id] = p
+	ix.recount(p)
+}
+
+// forget drops a forgotten pupil: nobody can apply in their name.
+func (ix *Index) forget(id string) {
+	p := ix.pupils[id]
+	if p == nil {
+		return
+	}
+	s := p.school
+	last := s.pupils[len(s.pupils)-1]
+	s.pupils[p.slot], last.slot = last, p.slot
+	s.pupils = s.pupils[:len(s.pupils)-1]
+	delete(ix.pupils, id)
+}
+
+func (ix *Index) applyPupil(e domain.Event) {
+	var p *pupil
+	switch ev := e.(type) {
+	case *domain.PupilWishesRecorded:
+		if p = ix.pupils[ev.PupilID]; p != nil {
+			p.wishes, p.wishWeeks, p.reach = ev, nil, float64(ev.MaxDistanceKM)
+			if len(ev.Weeks) > 0 {
+				p.wishWeeks = ix.weekIDs(ev.Weeks)
+			}
+			ix.reach = max(ix.reach, p.reach)
+		}
+	case *domain.PupilApplied:
+		o := ix.offers[ev.OfferID]
+		if p = ix.pupils[ev.PupilID]; p != nil && o != nil && !slices.Contains(p.applied, o) {
+			p.applied = append(p.applied, o)
+		}
+	case *domain.PupilWeeksReserved:
+		if p = ix.pupils[ev.PupilID]; p != nil {
+			p.confirmed[ev.ApplicationID] = ix.weekIDs(ev.Weeks)
+			p.busy = slices.Concat(slices.Collect(maps.Values(p.confirmed))...)
+		}
+	case *domain.PupilWeeksReleased:
+		if p = ix.pupils[ev.PupilID]; p != nil {
+			delete(p.confirmed, ev.ApplicationID)
+			p.busy = slices.Concat(slices.Collect(maps.Values(p.confirmed))...)
+		}
+	}
+	if p != nil {
+		ix.recount(p)
+	}
+}
+
+func (ix *Index) addOffer(ev *domain.OfferPosted) {
+	if ix.offers[ev.OfferID] != nil {
+		return
+	}
+	o := &offer{id: ev.OfferID, employerID: ev.EmployerID, employerName: ev.EmployerName, title: ev.Title, kind: ev.EmployerKind,
+		ageRule: domain.AgeRuleApplies(ev.EmployerKind, ev.FamilyBusiness), sector: ev.Sector, commune: ev.CommuneCode,
+		department: ev.Department, grades: ev.Grades, gradeSet: gradeSet(ev.Grades), seats: ev.Seats, reserved: ev.Reserved,
+		lat: ev.Lat, lon: ev.Lon, open: true}
+	o.weeks = ix.weekIDs(ev.Weeks)
+	o.held = make([]int, len(o.weeks))
+	ix.offers[o.id] = o
+	ix.offerAt.add(o.lat, o.lon, o)
+	ix.reckon(o, nil)
+}
+
+// applyOffer changes an offer, keeping the counts of the pupils it was or
+// becomes eligible for.
+func (ix *Index) applyOffer(e domain.Event) {
+	var id string
+	switch ev := e.(type) {
+	case *domain.OfferAmended:
+		id = ev.OfferID
+	case *domain.OfferWithdrawn:
+		id = ev.OfferID
+	case *domain.OfferReopened:
+		id = ev.OfferID
+	case *domain.SeatHeld:
+		id = ev.OfferID
+	case *domain.SeatReleased:
+		id = ev.OfferID
+	}
+	o := ix.offers[id]
+	if o == nil {
+		return
+	}
+	before := ix.takers(o)
+	switch ev := e.(type) {
+	case *domain.OfferAmended:
+		held := map[int32]int{}
+		for i, w := range o.weeks {
+			held[w] = o.held[i]
+		}
+		o.title, o.seats, o.reserved = ev.Title, ev.Seats, ev.Reserved
+		o.ageRule = domain.AgeRuleApplies(o.kind, ev.FamilyBusiness)
+		o.weeks = ix.weekIDs(ev.Weeks)
+		o.held = make([]int, len(o.weeks))
+		for i, w := range o.weeks {
+			o.held[i] = held[w]
+		}
+	case *domain.OfferWithdrawn:
+		o.open = false
+	case *domain.OfferReopened:
+		o.open = true
+	case *domain.SeatHeld:
+		o.hold(ix.weekIDs(ev.Weeks), 1)
+	case *domain.SeatReleased:
+		o.hold(ix.weekIDs(ev.Weeks), -1)
+	}
+	ix.reckon(o, before)
+}
+
+func (o *offer) hold(weeks []int32, n int) {
+	for _, w := range weeks {
+		if i := slices.Index(o.weeks, w); i >= 0 {
+			o.held[i] += n
+		}
+	}
+}
+
+// takers are the pupils without a placement offer o is eligible for, when
+// counts are kept.
+func (ix *Index) takers(o *offer) []*pupil {
+	if !ix.counted {
+		return nil
+	}
+	var out []*pupil
+	ix.eachTaker(o, func(p *pupil, _ float64, _ span) {
+		if !p.placed() {
+			out = append(out, p)
+		}
+	})
+	return out
+}
+
+// reckon moves the counts of the pupils o was eligible for (before) to
+// those it is eligible for now.
+func (ix *Index) reckon(o *offer, before []*pupil) {
+	if !ix.counted {
+		return
+	}
+	for _, p := range before {
+		p.eligible--
+	}
+	ix.eachTaker(o, func(p *pupil, _ float64, _ span) {
+		if !p.placed() {
+			p.eligible++
+		}
+	})
+}
+
+// recount counts a pupil's eligible offers again, when counts are kept.
+// Only pupils without a placement are counted: the desk looks for them.
+func (ix *Index) recount(p *pupil) {
+	if !ix.counted {
+		return
+	}
+	p.eligible = 0
+	if !p.placed() {
+		ix.eachOption(p, func(*offer, float64, span) { p.eligible++ })
+	}
+}
+
+// CountAll counts every pupil's eligible offers and keeps the counts up to
+// date from then on: once, after the log has been read up to its head.
+func (ix *Index) CountAll() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.countAll()
+}
+
+func (ix *Index) countAll() {
+	ix.counted = true
+	for _, s := range ix.schools {
+		ix.countSchool(s)
+	}
+}
+
+// countSchool counts the eligible offers of a school's pupils without a
+// placement, measuring each offer's distance once for them all. Pupils
+// without wishes differ only by grade, age and the offers they applied
+// to: each group of one grade and age is checked once, and each pupil's
+// applications taken off its count.
+func (ix *Index) countSchool(s *school) {
+	groups, singles, reach := groupPupils(s)
+	if reach == 0 {
+		return
+	}
+	ix.offerAt.within(s.lat, s.lon, reach, func(o *offer, d float64) {
+		if !o.open || !o.reserved.Admits(s.reg) {
+			return
+		}
+		for _, g := range groups {
+			if d <= DefaultMaxDistanceKM && ix.fits(o, g.pupils[0]) {
+				g.n++
+			}
+		}
+		for _, p := range singles {
+			if d <= p.reach && ix.takes(o, p) {
+				p.eligible++
+			}
+		}
+	})
+	for _, g := range groups {
+		for _, p := range g.pupils {
+			p.eligible = g.n
+			for _, o := range p.applied {
+				if ix.fits(o, p) && distance(s, o) <= p.reach {
+					p.eligible--
+				}
+			}
+		}
+	}
+}
+
+// groupPupils sorts a school's pupils without a placement into groups of
+// one grade and age without wishes, and singles with wishes; reach is how
+// far the furthest looks. Their counts start from 0.
+func groupPupils(s *school) (groups []*group, singles []*pupil, reach float64) {
+	byKey := map[string]*group{}
+	for _, p := range s.pupils {
+		p.eligible = 0
+		switch {
+		case p.placed():
+			continue
+		case p.wishes != nil:
+			singles = append(singles, p)
+		default:
+			key := string(p.grade) + fmt.Sprint(p.oldEnough)
+			if byKey[key] == nil {
+				byKey[key] = &group{}
+				groups = append(groups, byKey[key])
+			}
+			byKey[key].pupils = append(byKey[key].pupils, p)
+		}
+		reach = max(reach, p.reach)
+	}
+	return groups, singles, reach
+}
+
+type group struct {
+	pupils []*pupil
+	n      int
+}
+
+// Tick brings the weeks up to the clock: when a week has started, no one
+// can take it any more and every count is made again.
+func (ix *Index) Tick() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.weeks.advance(ix.clock()) && ix.counted {
+		ix.countAll()
+	}
+}
+
+// ageOn is whether the pupil is 14 or more on start, as far as the index
+// knows.
+func (p *pupil) ageOn(start time.Time) bool {
+	return p.birth.IsZero() || domain.OldEnough(p.birth, start)
+}
+
+// weekIDs interns weeks, extending every pupil's ages to the new ones.
+func (ix *Index) weekIDs(names []string) []int32 {
+	ids := ix.weeks.ids(names)
+	if n := len(ix.weeks.names); len(ix.pupils) > 0 && n > ix.agesFor {
+		for _, p := range ix.pupils {
+			for w := len(p.oldEnough); w < n; w++ {
+				p.oldEnough = append(p.oldEnough, p.ageOn(ix.weeks.starts[w]))
+			}
+		}
+	}
+	ix.agesFor = len(ix.weeks.names)
+	return ids
+}
+
+func (p *pupil) placed() bool { return len(p.confirmed) > 0 }
+
+// weekTable interns ISO weeks, and knows which have started.
+type weekTable struct {
+	now     time.Time
+	byName  map[string]int32
+	names   []string
+	starts  []time.Time
+	started []bool
+	next    []int32 // the week after each, when interned; -1 otherwise
+}
+
+func (t *weekTable) id(name string) int32 {
+	if id, ok := t.byName[name]; ok {
+		return id
+	}
+	if t.byName == nil {
+		t.byName = map[string]int32{}
+	}
+	id := int32(len(t.names))
+	start, _ := domain.ParseWeek(name)
+	t.byName[name] = id
+	t.names, t.starts, t.started = append(t.names, name), append(t.starts, start), append(t.started, domain.Started(name, t.now))
+	t.next = append(t.next, -1)
+	// a 2de internship may cover two consecutive weeks: link each week to
+	// the one after it, as the domain's rule sees them
+	if prev, ok := t.byName[domain.WeekOf(start.AddDate(0, 0, -7))]; ok && domain.PeriodFits(domain.Grade2de, []string{t.names[prev], name}) {
+		t.next[prev] = id
+	}
+	if after, ok := t.byName[domain.WeekOf(start.AddDate(0, 0, 7))]; ok && domain.PeriodFits(domain.Grade2de, []string{name, t.names[after]}) {
+		t.next[id] = after
+	}
+	return id
+}
+
+// ids interns weeks, sorted in time (ISO weeks sort lexically).
+func (t *weekTable) ids(names []string) []int32 {
+	sorted := slices.Sorted(slices.Values(names))
+	out := make([]int32, len(sorted))
+	for i, n := range sorted {
+		out[i] = t.id(n)
+	}
+	return out
+}
+
+// advance moves the clock; true when a week started meanwhile.
+func (t *weekTable) advance(now time.Time) bool {
+	t.now = now
+	changed := false
+	for i, n := range t.names {
+		if s := domain.Started(n, now); s != t.started[i] {
+			t.started[i], changed = s, true
+		}
+	}
+	return changed
+}
+
+// grid buckets points in cells of a tenth of a degree, for the questions
+// "what is within r km of here". A cell holds each point's coordinates
+// beside its value, so a query measures without reaching the values.
+type grid[T any] map[int64][]cellPoint[T]
+
+type cellPoint[T any] struct {
+	lat, lon float64
+	v        T
+}
+
+const cellDeg = 0.1
+
+func cellOf(lat, lon float64) (int32, int32) {
+	return int32(math.Floor(lat / cellDeg)), int32(math.Floor(lon / cellDeg))
+}
+
+func cellKey(a, b int32) int64 { return int64(a)<<32 | int64(uint32(b)) }
+
+func (g grid[T]) add(lat, lon float64, v T) {
+	a, b := cellOf(lat, lon)
+	g[cellKey(a, b)] = append(g[cellKey(a, b)], cellPoint[T]{lat, lon, v})
+}
+
+// within calls f with every value within km of (lat, lon) and its
+// distance (domain.DistanceKM).
+func (g grid[T]) within(lat, lon, km float64, f func(v T, d float64)) {
+	dLat := km / 111.0 // a degree of latitude is 111.2 km on the sphere DistanceKM measures
+	cos := math.Cos(math.Min(math.Abs(lat)+dLat, 89) * math.Pi / 180)
+	dLon := math.Min(km/(111.0*cos), 180)
+	a0, b0 := cellOf(lat-dLat, lon-dLon)
+	a1, b1 := cellOf(lat+dLat, lon+dLon)
+	for a := a0; a <= a1; a++ {
+		for b := b0; b <= b1; b++ {
+			for _, p := range g[cellKey(a, b)] {
+				// the box first: most points outside the circle are outside it
+				if math.Abs(p.lat-lat) > dLat || math.Abs(p.lon-lon) > dLon {
+					continue
+				}
+				if d := domain.DistanceKM(lat, lon, p.lat, p.lon); d <= km {
+					f(p.v, d)
+				}
+			}
+		}
+	}
+}

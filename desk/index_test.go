@@ -1,0 +1,242 @@
+package desk_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"passerelle/desk"
+	"passerelle/domain"
+	"passerelle/domain/allocation"
+	"passerelle/domain/refdata"
+	"passerelle/eventstore"
+	"passerelle/internal/route"
+)
+
+func newIndex(now *time.Time) *desk.Index {
+	return desk.New(refdata.MustLoad(), func() time.Time { return *now })
+}
+
+// counts are each unplaced pupil's eligible offers, as the desk shows them.
+func counts(ix *desk.Index) map[string]int {
+	items, _ := ix.UnplacedPupils(desk.Territory{})
+	out := map[string]int{}
+	for _, u := range items {
+		out[u.PupilID] = u.EligibleOffers
+	}
+	return out
+}
+
+// liveTail is what happens after the log was first read: offers withdrawn
+// and reopened, amended, seats held and released, placements confirmed
+// and released, wishes changed, pupils forgotten.
+func liveTail(r *rand.Rand, w world, from eventstore.Position, n int) []desk.Event {
+	var out []desk.Event
+	pos := from
+	add := func(e domain.Event) {
+		pos++
+		out = append(out, desk.Event{Position: pos, Data: e})
+	}
+	for i := range n {
+		o, p := w.offers[r.IntN(len(w.offers))], w.pupils[r.IntN(len(w.pupils))]
+		app := fmt.Sprintf("live-%d", i)
+		week := []string{collegeWeeks[r.IntN(len(collegeWeeks))]}
+		switch r.IntN(9) {
+		case 0:
+			add(&domain.OfferWithdrawn{OfferID: o})
+		case 1:
+			add(&domain.OfferReopened{OfferID: o})
+		case 2:
+			add(&domain.OfferAmended{OfferID: o, Title: "Offre", Weeks: collegeWeeks[3:6], Seats: 1 + r.IntN(3), FamilyBusiness: r.IntN(2) == 0,
+				Reserved: domain.Reservation{REP: r.IntN(4) == 0}})
+		case 3:
+			add(&domain.SeatHeld{OfferID: o, ApplicationID: app, PupilID: p, Weeks: week})
+			if r.IntN(2) == 0 {
+				add(&domain.SeatReleased{OfferID: o, ApplicationID: app, Weeks: week})
+			}
+		case 4:
+			add(&domain.PupilApplied{PupilID: p, ApplicationID: app, OfferID: o, Weeks: week})
+		case 5:
+			add(&domain.PupilWeeksReserved{PupilID: p, ApplicationID: app, Weeks: week})
+			if r.IntN(2) == 0 {
+				add(&domain.PupilWeeksReleased{PupilID: p, ApplicationID: app})
+			}
+		case 6:
+			add(&domain.PupilWishesRecorded{PupilID: p, Sectors: []string{"s3"}, MaxDistanceKM: 5 + r.IntN(40), Weeks: collegeWeeks[r.IntN(5):][:4]})
+		case 7:
+			add(&domain.PupilWishesRecorded{PupilID: p, MaxDistanceKM: 60})
+		case 8:
+			if r.IntN(10) == 0 {
+				add(&domain.PupilForgotten{PupilID: p})
+			}
+		}
+	}
+	return out
+}
+
+// The counts kept event by event equal the counts made from scratch, and
+// each is the number of the pupil's suggestions.
+func TestCountsFollowTheLog(t *testing.T) {
+	now := worldNow
+	w := generate(3, 3000, 4000)
+	live := newIndex(&now)
+	live.Apply(w.events...)
+	live.CountAll()
+	tail := liveTail(rand.New(rand.NewPCG(5, 6)), w, w.events[len(w.events)-1].Position, 3000)
+	for _, e := range tail {
+		live.Apply(e) // one by one, as they come
+	}
+	fresh := newIndex(&now)
+	fresh.Apply(append(slices.Clone(w.events), tail...)...)
+	fresh.CountAll()
+	got, want := counts(live), counts(fresh)
+	if len(want) < 1000 {
+		t.Fatalf("only %d pupils without a placement: the world is too small to tell", len(want))
+	}
+	nonzero := 0
+	for id, n := range want {
+		if got[id] != n {
+			t.Errorf("pupil %s: %d eligible offers kept live, %d counted from scratch", id, got[id], n)
+		}
+		if _, total, _ := fresh.Suggestions(id, 0, 1); total != n {
+			t.Errorf("pupil %s: %d eligible offers counted, %d suggestions", id, n, total)
+		}
+		if n > 0 {
+			nonzero++
+		}
+	}
+	if len(got) != len(want) || nonzero < len(want)/2 {
+		t.Errorf("%d pupils counted live, %d from scratch, %d with an offer", len(got), len(want), nonzero)
+	}
+}
+
+// A week that starts is no longer offered, and the counts follow.
+func TestStartedWeeksLeave(t *testing.T) {
+	now := time.Date(2027, 1, 1, 9, 0, 0, 0, time.UTC)
+	ix := newIndex(&now)
+	ix.Apply(world1(t)...)
+	ix.CountAll()
+	if _, total, _ := ix.Suggestions(pupilID, 0, 10); total != 2 {
+		t.Fatalf("before: %d suggestions, want 2", total)
+	}
+	now = time.Date(2027, 1, 11, 0, 0, 0, 0, time.UTC) // Monday of 2027-W02
+	ix.Tick()
+	items, total, _ := ix.Suggestions(pupilID, 0, 10)
+	if total != 1 || items[0].ID != offerLater || counts(ix)[pupilID] != 1 {
+		t.Fatalf("once 2027-W02 has started: %+v (count %d)", items, counts(ix)[pupilID])
+	}
+}
+
+const (
+	pupilID    = "00000001-0000-4000-8000-000000000001"
+	lyceeID    = "00000002-0000-4000-8000-000000000001"
+	offerSoon  = "00000001-0000-4000-8000-000000000002"
+	offerLater = "00000002-0000-4000-8000-000000000002"
+	offer2de   = "00000003-0000-4000-8000-000000000002"
+)
+
+// world1 is one collège pupil and one lycée pupil of Créteil, and offers
+// there: two for 3e (2027-W02, 2027-W05), one for 2de over three weeks.
+func world1(t *testing.T) []desk.Event {
+	t.Helper()
+	evs := []domain.Event{
+		&domain.SchoolRegistered{UAI: "0941234A", Kind: "college", CommuneCode: "94028", Department: "94", EducationPriority: "rep"},
+		&domain.SchoolRegistered{UAI: "0941235B", Kind: "lycee", CommuneCode: "94028", Department: "94", EducationPriority: "none", QPV: true},
+		&domain.PupilRegistered{PupilID: pupilID, SchoolUAI: "0941234A", Grade: "3e", BirthDate: "2012-01-01"},
+		&domain.PupilRegistered{PupilID: lyceeID, SchoolUAI: "0941235B", Grade: "2de", BirthDate: "2011-01-01"},
+		&domain.OfferPosted{OfferID: offerSoon, EmployerKind: "public", Sector: "s1", Grades: []domain.Grade{"3e"}, Weeks: []string{"2027-W02"},
+			Seats: 2, CommuneCode: "94028", Department: "94", Lat: 48.79, Lon: 2.455},
+		&domain.OfferPosted{OfferID: offerLater, EmployerKind: "public", Sector: "s2", Grades: []domain.Grade{"3e"}, Weeks: []string{"2027-W05"},
+			Seats: 1, CommuneCode: "94028", Department: "94", Lat: 48.80, Lon: 2.46, Reserved: domain.Reservation{REP: true}},
+		&domain.OfferPosted{OfferID: offer2de, EmployerKind: "public", Sector: "s3", Grades: []domain.Grade{"2de"},
+			Weeks: []string{"2027-W25", "2027-W26", "2027-W27"}, Seats: 3, CommuneCode: "94028", Department: "94", Lat: 48.79, Lon: 2.45},
+	}
+	out := make([]desk.Event, len(evs))
+	for i, e := range evs {
+		out[i] = desk.Event{Position: eventstore.Position(i + 1), Data: e}
+	}
+	return out
+}
+
+// The market of a scope: each free week of a 3e offer is a slot, a 2de
+// offer's weeks pair up; pupils choose their wished offers, else their
+// suggestions, at most maxChoices.
+func TestMarket(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	ix := newIndex(&now)
+	ix.Apply(world1(t)...)
+	ix.CountAll()
+	m, err := ix.Market(context.Background(), desk.Scope{Departments: []string{"94"}}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slots []string
+	for _, s := range m.Slots {
+		slots = append(slots, fmt.Sprintf("%s %v %d", s.OfferID[:8], s.Weeks, s.Seats))
+	}
+	want := []string{"00000001 [2027-W02] 2", "00000002 [2027-W05] 1", "00000003 [2027-W25 2027-W26] 3", "00000003 [2027-W27] 3"}
+	if !slices.Equal(slots, want) {
+		t.Fatalf("slots %v, want %v", slots, want)
+	}
+	if len(m.Pupils) != 2 {
+		t.Fatalf("pupils %+v", m.Pupils)
+	}
+	college, lycee := m.Pupils[0], m.Pupils[1]
+	// the reserved offer comes first (20 points), and is marked so
+	if college.ID != pupilID || college.Group != "rep" || college.Priority != 1 || len(college.Choices) != 2 ||
+		college.Choices[0] != (allocation.Choice{Slot: 1, Reserved: true, DistanceKM: college.Choices[0].DistanceKM}) || college.Choices[1].Slot != 0 {
+		t.Errorf("the collège pupil: %+v", college)
+	}
+	if d := college.Choices[0].DistanceKM; d <= 0 || d > 5 {
+		t.Errorf("distance %v km from the centre of Créteil", d)
+	}
+	if lycee.Group != "qpv" || len(lycee.Choices) != 2 || lycee.Choices[0].Slot != 2 {
+		t.Errorf("the lycée pupil: %+v", lycee)
+	}
+
+	// wished offers are the choices, in their order; a cap of one
+	ix.Apply(desk.Event{Position: 100, Data: &domain.PupilWishesRecorded{PupilID: pupilID, MaxDistanceKM: 10, Offers: []string{offerSoon, offerLater}}},
+		desk.Event{Position: 101, Data: &domain.PupilWeeksReserved{PupilID: lyceeID, ApplicationID: "a", Weeks: []string{"2027-W27"}}})
+	m, _ = ix.Market(context.Background(), desk.Scope{Communes: []string{"94028"}, Grades: []string{"3e"}}, 1)
+	if len(m.Pupils) != 1 || len(m.Pupils[0].Choices) != 1 || m.Slots[m.Pupils[0].Choices[0].Slot].OfferID != offerSoon {
+		t.Errorf("with wishes, one choice, 3e only: %+v %+v", m.Pupils, m.Slots)
+	}
+	m, _ = ix.Market(context.Background(), desk.Scope{Departments: []string{"75"}}, 5)
+	if len(m.Slots) != 0 || len(m.Pupils) != 0 {
+		t.Errorf("another département: %+v", m)
+	}
+}
+
+// Until the index has read the log, its queries answer 503 not_ready
+// with Retry-After; then they answer.
+func TestNotReadyUntilCaughtUp(t *testing.T) {
+	now := worldNow
+	ix := newIndex(&now)
+	ix.Apply(world1(t)...)
+	api := desk.NewAPI(ix)
+	api.MaxWait = 50 * time.Millisecond
+	mux := chi.NewRouter()
+	route.Mount(mux, api.Routes())
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequestWithContext(context.Background(), http.MethodGet, path, nil))
+		return rec
+	}
+	if rec := get("/v1/pupils/" + pupilID + "/suggestions"); rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("before the catch-up: %d %s", rec.Code, rec.Body)
+	}
+	ix.CountAll()
+	if rec := get("/v1/pupils/" + pupilID + "/suggestions"); rec.Code != 200 {
+		t.Fatalf("after: %d %s", rec.Code, rec.Body)
+	}
+	if rec := get("/v1/pupils/" + pupilID + "/suggestions?min_position=8"); rec.Code != 503 {
+		t.Fatalf("a position not reached: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -1,0 +1,182 @@
+package desk
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	"passerelle/domain"
+	"passerelle/domain/allocation"
+)
+
+// Scope is the part of a campaign a round allocates: the offers and the
+// schools of its départements and communes (none given: everywhere), for
+// its grades and weeks (none given: all).
+type Scope struct {
+	Departments []string
+	Communes    []string
+	Grades      []string
+	Weeks       []string
+}
+
+func (sc Scope) place(department, commune string) bool {
+	if len(sc.Departments) == 0 && len(sc.Communes) == 0 {
+		return true
+	}
+	return slices.Contains(sc.Departments, department) || slices.Contains(sc.Communes, commune)
+}
+
+func (sc Scope) week(name string) bool { return len(sc.Weeks) == 0 || slices.Contains(sc.Weeks, name) }
+
+// Market is what an allocation round of scope allocates, as the index
+// stands: every free slot of the open offers in scope (one week of a 4e or
+// 3e offer; two consecutive weeks of a 2de offer, or a week left alone),
+// and every pupil of a school in scope still without a placement, with
+// their choices: the offers they wished, in their order, else their
+// suggestions, best first; each offer's slots the pupil may take, at most
+// maxChoices in all. The caller draws the seed.
+func (ix *Index) Market(ctx context.Context, scope Scope, maxChoices int) (allocation.Market, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var m allocation.Market
+	slotsOf := map[*offer][]int{}
+	for _, o := range ix.sortedOffers() {
+		if !o.open || !scope.place(o.department, o.commune) || !o.forGrades(scope.Grades) {
+			continue
+		}
+		for _, weeks := range ix.slots(o, scope) {
+			slotsOf[o] = append(slotsOf[o], len(m.Slots))
+			m.Slots = append(m.Slots, allocation.Slot{OfferID: o.id, Weeks: ix.weeks.namesOf(weeks), Seats: o.free(weeks)})
+		}
+	}
+	for _, p := range ix.sortedPupils() {
+		if err := ctx.Err(); err != nil {
+			return allocation.Market{}, err
+		}
+		if !p.placed() && scope.pupil(p) {
+			m.Pupils = append(m.Pupils, ix.marketPupil(p, m.Slots, slotsOf, maxChoices))
+		}
+	}
+	return m, nil
+}
+
+func (sc Scope) pupil(p *pupil) bool {
+	s := p.school.reg
+	return sc.place(s.Department, s.CommuneCode) && (len(sc.Grades) == 0 || slices.Contains(sc.Grades, string(p.grade)))
+}
+
+// marketPupil is a pupil with their choices among slots.
+func (ix *Index) marketPupil(p *pupil, slots []allocation.Slot, slotsOf map[*offer][]int, maxChoices int) allocation.Pupil {
+	group, prio := priority(p.school.reg)
+	mp := allocation.Pupil{ID: p.id, Group: group, Priority: prio}
+	for _, c := range ix.ranked(p) {
+		for _, i := range slotsOf[c.o] {
+			if len(mp.Choices) < maxChoices && ix.slotFits(c.o, p, slots[i].Weeks) {
+				mp.Choices = append(mp.Choices, allocation.Choice{Slot: i, Reserved: c.o.reserved.Any(), DistanceKM: round(c.km)})
+			}
+		}
+	}
+	return mp
+}
+
+type option struct {
+	o  *offer
+	km float64
+}
+
+// ranked are the offers a pupil chooses among: those they wished that
+// they may take, in their order, else their suggestions, best first.
+func (ix *Index) ranked(p *pupil) []option {
+	var out []option
+	if p.wishes != nil && len(p.wishes.Offers) > 0 {
+		for _, id := range p.wishes.Offers {
+			if o := ix.offers[id]; o != nil && ix.takes(o, p) {
+				out = append(out, option{o, distance(p.school, o)})
+			}
+		}
+		return out
+	}
+	var all []scoredOffer
+	ix.scoreOffers(p, func(s scoredOffer) { all = append(all, s) })
+	slices.SortFunc(all, byScore)
+	for _, s := range all {
+		out = append(out, option{s.o, s.km})
+	}
+	return out
+}
+
+// slots are an offer's slots in scope with a free seat.
+func (ix *Index) slots(o *offer, scope Scope) [][]int32 {
+	var open []int32
+	for i, w := range o.weeks {
+		if !ix.weeks.started[w] && scope.week(ix.weeks.names[w]) && o.held[i] < o.seats {
+			open = append(open, w)
+		}
+	}
+	if !o.lycee() {
+		out := make([][]int32, len(open))
+		for i, w := range open {
+			out[i] = []int32{w}
+		}
+		return out
+	}
+	var out [][]int32
+	for i := 0; i < len(open); i++ {
+		if i+1 < len(open) && ix.weeks.next[open[i]] == open[i+1] {
+			out = append(out, open[i:i+2])
+			i++
+			continue
+		}
+		out = append(out, open[i:i+1])
+	}
+	return out
+}
+
+// slotFits: the pupil may take every week of the slot.
+func (ix *Index) slotFits(o *offer, p *pupil, weeks []string) bool {
+	for _, name := range weeks {
+		w := ix.weeks.byName[name]
+		if !ix.weekFits(o, p, slices.Index(o.weeks, w), w) {
+			return false
+		}
+	}
+	return true
+}
+
+func (o *offer) lycee() bool { return len(o.grades) > 0 && o.grades[0].Lycee() }
+
+func (o *offer) forGrades(grades []string) bool {
+	for _, g := range grades {
+		if slices.Contains(o.grades, domain.Grade(g)) {
+			return true
+		}
+	}
+	return len(grades) == 0
+}
+
+// free is the seats free in every one of weeks.
+func (o *offer) free(weeks []int32) int {
+	n := o.seats
+	for _, w := range weeks {
+		n = min(n, o.seats-o.held[slices.Index(o.weeks, w)])
+	}
+	return n
+}
+
+func (ix *Index) sortedOffers() []*offer {
+	out := make([]*offer, 0, len(ix.offers))
+	for _, o := range ix.offers {
+		out = append(out, o)
+	}
+	slices.SortFunc(out, func(a, b *offer) int { return cmp.Compare(a.id, b.id) })
+	return out
+}
+
+func (ix *Index) sortedPupils() []*pupil {
+	out := make([]*pupil, 0, len(ix.pupils))
+	for _, p := range ix.pupils {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *pupil) int { return cmp.Compare(a.id, b.id) })
+	return out
+}
