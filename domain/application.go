@@ -99,20 +99,8 @@ func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, school *Scho
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	if offer == nil || !offer.Exists() {
-		return nil, NotFoundf("offer")
-	}
-	if a.exists {
-		if a.sameAgain(weeks, in.ProposedBy) {
-			return nil, nil // the same application again
-		}
-		return nil, Refuse("one_application_per_offer", "the pupil has already applied to this offer")
-	}
-	if !offer.Open() {
-		return nil, Refuse("offer_withdrawn", "the offer is withdrawn and takes no application")
-	}
-	if offer.Posted.Collective {
-		return nil, Refuse("collective_offer", "this offer hosts groups: the pupil's school books seats for its pupils (group booking)")
+	if again, err := a.checkAgain(offer, weeks, in.ProposedBy); again || err != nil {
+		return nil, err
 	}
 	for other, reserved := range pupil.Reserved {
 		if Overlaps(reserved, weeks) {
@@ -131,6 +119,24 @@ func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, school *Scho
 		PupilID: pupil.Registered.PupilID, SchoolUAI: pupil.Registered.SchoolUAI, Grade: g,
 		Weeks: weeks, Motivation: strings.TrimSpace(in.Motivation), SubmittedAt: now.UTC(), ProposedBy: in.ProposedBy,
 	}}, nil
+}
+
+// checkAgain checks that the offer takes a new application: again is true
+// when this one repeats the application already made.
+func (a *Application) checkAgain(offer *Offer, weeks []string, by *Proposer) (again bool, err error) {
+	switch {
+	case offer == nil || !offer.Exists():
+		return false, NotFoundf("offer")
+	case a.exists && a.sameAgain(weeks, by):
+		return true, nil // the same application again
+	case a.exists:
+		return false, Refuse("one_application_per_offer", "the pupil has already applied to this offer")
+	case !offer.Open():
+		return false, Refuse("offer_withdrawn", "the offer is withdrawn and takes no application")
+	case offer.Posted.Collective:
+		return false, Refuse("collective_offer", "this offer hosts groups: the pupil's school books seats for its pupils (group booking)")
+	}
+	return false, nil
 }
 
 // sameAgain reports whether a submission repeats this application: a

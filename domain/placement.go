@@ -101,10 +101,8 @@ func Ended(status string) bool {
 func (s PlacementState) Next() (Step, bool) {
 	pending := s.Status == StatusSubmitted || s.Status == StatusRead
 	switch {
-	case s.Status == "" && s.Booked && s.SeatHeld:
-		return s.step(StepSubmitBooked, "application made: the group booking was interrupted after the offer's decision")
 	case s.Status == "":
-		return Step{}, false // nothing was submitted: nothing to settle
+		return s.nextUnsubmitted()
 	case !s.Tracked && !s.PupilForgotten && (pending || s.Status == StatusAccepted):
 		return s.step(StepTrack, "application listed on the pupil's record: submission interrupted")
 	case Ended(s.Status):
@@ -114,12 +112,34 @@ func (s PlacementState) Next() (Step, bool) {
 	case (pending || s.Status == StatusAccepted) && s.ConfirmedRival:
 		return Step{Kind: StepWithdrawOther, Target: s.ApplicationID,
 			Reason: "application withdrawn: the pupil confirmed another placement for these weeks"}, true
-	case s.Status == StatusAccepted && s.Booked && !s.WeeksHeld:
-		return s.step(StepReserveWeeks, "weeks reserved: the school's group booking confirms its pupils")
-	case s.Status == StatusAccepted && s.WeeksHeld:
-		return s.step(StepConfirm, "confirmation finished: interrupted after the pupil's weeks were reserved")
+	case s.Status == StatusAccepted:
+		return s.nextAccepted()
 	case pending:
 		return s.nextPending()
+	}
+	return Step{}, false
+}
+
+// nextUnsubmitted: nothing was submitted, so there is nothing to settle,
+// unless a group booking's decision holds a seat for the application it
+// makes.
+func (s PlacementState) nextUnsubmitted() (Step, bool) {
+	if s.Booked && s.SeatHeld {
+		return s.step(StepSubmitBooked, "application made: the group booking was interrupted after the offer's decision")
+	}
+	return Step{}, false
+}
+
+// nextAccepted: an accepted application holds its seat and waits for the
+// pupil's confirmation, unless a confirmation was interrupted after the
+// pupil's weeks were reserved, or a group booking made it: the booking
+// confirms it for the school (the pupil's weeks are reserved).
+func (s PlacementState) nextAccepted() (Step, bool) {
+	switch {
+	case s.WeeksHeld:
+		return s.step(StepConfirm, "confirmation finished: interrupted after the pupil's weeks were reserved")
+	case s.Booked && !s.PupilForgotten:
+		return s.step(StepReserveWeeks, "weeks reserved: the school's group booking confirms its pupils")
 	}
 	return Step{}, false
 }

@@ -113,11 +113,11 @@ func SchoolPlacedKey(uai string) string { return "school:" + uai + ":placed" }
 func SchoolSignedKey(uai string) string { return "school:" + uai + ":signed" }
 
 // SchoolProposalsKey is the set of the applications proposed for a
-// school's pupils; SchoolPendingProposalsKey of those still awaiting an
-// answer (the employer's, or the pupil's confirmation).
+// school's pupils.
 func SchoolProposalsKey(uai string) string { return "school:" + uai + ":proposals" }
 
-// SchoolPendingProposalsKey: see SchoolProposalsKey.
+// SchoolPendingProposalsKey is the set of the proposals for a school's
+// pupils still awaiting an answer (see SchoolProposalsKey).
 func SchoolPendingProposalsKey(uai string) string { return "school:" + uai + ":proposals:pending" }
 
 // SchoolConventionsKey is the set of the conventions of a school's pupils.

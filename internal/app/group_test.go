@@ -264,10 +264,9 @@ func signGroup(t *testing.T, d desk, booking string, convs []string) {
 	employer.Must(409, "POST", path, map[string]any{"role": "employer", "signer_name": "Paul Martin"}) // not completed yet
 	d.bo.Must(403, "POST", path, map[string]any{"role": "employer", "signer_name": "Paul Martin"})
 	d.bo.As(auth.School, uaiB).Must(403, "POST", path, map[string]any{"role": "school_head", "signer_name": "X"})
-	var pos string
 	for _, c := range convs {
 		employer.Must(200, "POST", "/v1/conventions/"+c+"/complete", employerPart())
-		pos = str(school.Must(200, "POST", "/v1/conventions/"+c+"/complete", schoolPart()), "position")
+		school.Must(200, "POST", "/v1/conventions/"+c+"/complete", schoolPart())
 	}
 	before := countEvents(t, d.a, "ConventionSignatureAdded")
 	signed := employer.Must(201, "POST", path, map[string]any{"role": "employer", "signer_name": "Paul Martin"})
@@ -275,7 +274,7 @@ func signGroup(t *testing.T, d desk, booking string, convs []string) {
 		t.Fatalf("signed %v, want %v", got, convs)
 	}
 	employer.Must(201, "POST", path, map[string]any{"role": "employer", "signer_name": "Paul Martin"}) // again: nothing more
-	pos = str(school.Must(201, "POST", path, map[string]any{"role": "school_head", "signer_name": "Mme Proviseure"}), "position")
+	pos := str(school.Must(201, "POST", path, map[string]any{"role": "school_head", "signer_name": "Mme Proviseure"}), "position")
 	if n := countEvents(t, d.a, "ConventionSignatureAdded") - before; n != 2*len(convs) {
 		t.Errorf("%d signatures written for %d conventions and two roles", n, len(convs))
 	}
