@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/google/uuid"
@@ -120,6 +121,13 @@ func (s *Service) SettleBooking(ctx context.Context, m Meta, offerID, bookingID 
 			return Result{}, err
 		}
 		spos, _, err := s.settle(ctx, m, seat.ApplicationID)
+		if errors.Is(err, domain.ErrConflict) {
+			// a confirmation of another placement for this pupil raced the
+			// booking and won: the pupil's booked application withdraws
+			// itself once that confirmation is done (the reconciler's
+			// step); the booking holds for the others
+			continue
+		}
 		if err != nil {
 			return Result{}, err
 		}

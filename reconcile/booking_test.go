@@ -100,3 +100,44 @@ func TestInterruptedBookingRetried(t *testing.T) {
 		}
 	}
 }
+
+// A pupil's confirmation of another placement for the same week races a
+// booking and wins: the booking holds for the other pupil, and the
+// pupil's booked application withdraws itself, giving its seat back.
+func TestBookingLosesAPupilToARacingConfirmation(t *testing.T) {
+	w := newWorld(t, 2)
+	ctx := context.Background()
+	group := w.collective()
+	rival := accepted(w) // pupil 0, on the individual offer, week 50
+	in := commands.BookingInput{SchoolUAI: "0941234A", PupilIDs: w.pupils, Weeks: []string{"2026-W50"}}
+	m := w.meta()
+	cs := &crashing{Store: w.store}
+	cs.left.Store(1) // the offer decided the booking, nothing more
+	if _, err := w.service(cs).Book(ctx, m, group, in); !errors.Is(err, errCrash) {
+		t.Fatalf("book: %v", err)
+	}
+	cs = &crashing{Store: w.store}
+	cs.left.Store(1) // the pupil's weeks reserved for the rival, not confirmed yet
+	if _, err := w.service(cs).Confirm(ctx, w.meta(), rival); !errors.Is(err, errCrash) {
+		t.Fatalf("confirm: %v", err)
+	}
+	res, err := w.service(w.store).Book(ctx, m, group, in) // the booking's retry
+	if err != nil {
+		t.Fatalf("the booking's retry: %v", err)
+	}
+	w.settle()
+	v := w.view()
+	if broken, left := v.Broken(), v.Unsettled(); len(broken)+len(left) > 0 {
+		t.Fatalf("broken %v, unsettled %v", broken, left)
+	}
+	lost, kept := v.State(res.ApplicationIDs[0]), v.State(res.ApplicationIDs[1])
+	if st := v.State(rival); st.Status != domain.StatusConfirmed {
+		t.Errorf("the rival: %+v", st)
+	}
+	if lost.Status != domain.StatusWithdrawn || lost.SeatHeld || lost.WeeksHeld {
+		t.Errorf("the pupil's booked application: %+v", lost)
+	}
+	if kept.Status != domain.StatusConfirmed || !kept.SeatHeld {
+		t.Errorf("the other pupil's: %+v", kept)
+	}
+}
