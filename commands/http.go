@@ -39,7 +39,7 @@ func NewAPI(svc *Service, store eventstore.Store, clock func() time.Time) *API {
 
 // Routes declares the command routes, by resource.
 func (a *API) Routes() []route.Route {
-	return slices.Concat(a.registrationRoutes(), a.offerRoutes(), a.applicationRoutes(), a.conventionRoutes(), a.targetRoutes(), a.wishRoutes())
+	return slices.Concat(a.registrationRoutes(), a.offerRoutes(), a.applicationRoutes(), a.conventionRoutes(), a.targetRoutes(), a.wishRoutes(), a.groupRoutes())
 }
 
 // registrationRoutes register employers, schools and pupils, forget a
@@ -252,6 +252,8 @@ type (
 		DailyHours     *domain.DailyHours `json:"daily_hours,omitempty"`
 		GroupSize      int                `json:"group_size,omitempty"`
 		FamilyBusiness bool               `json:"family_business,omitempty"`
+		Collective     bool               `json:"collective,omitempty"`
+		MinGroupSize   int                `json:"min_group_size,omitempty"`
 	}
 	amendOfferBody struct {
 		Title          *string             `json:"title,omitempty"`
@@ -262,6 +264,7 @@ type (
 		DailyHours     *domain.DailyHours  `json:"daily_hours,omitempty"`
 		GroupSize      *int                `json:"group_size,omitempty"`
 		FamilyBusiness *bool               `json:"family_business,omitempty"`
+		MinGroupSize   *int                `json:"min_group_size,omitempty"`
 	}
 	applyBody struct {
 		PupilID    string   `json:"pupil_id"`
@@ -312,6 +315,7 @@ func (a *API) postOffer(ctx context.Context, m Meta, _ string, in postOfferBody)
 		Title: in.Title, Description: in.Description, Sector: in.Sector, Grades: in.Grades, Weeks: in.Weeks,
 		Seats: in.Seats, CommuneCode: in.CommuneCode, Address: in.Address, Lat: in.Lat, Lon: in.Lon,
 		Reserved: in.Reserved, DailyHours: in.DailyHours, GroupSize: in.GroupSize, FamilyBusiness: in.FamilyBusiness,
+		Collective: in.Collective, MinGroupSize: in.MinGroupSize,
 	}})
 }
 
@@ -330,8 +334,10 @@ type response struct {
 	ID           string `json:"id"`
 	Position     string `json:"position"`
 	ConventionID string `json:"convention_id,omitempty"`
-	// PlacementsToCancel: see Result.
+	// PlacementsToCancel, ApplicationIDs, ConventionIDs: see Result.
 	PlacementsToCancel []string `json:"placements_to_cancel,omitempty"`
+	ApplicationIDs     []string `json:"application_ids,omitempty"`
+	ConventionIDs      []string `json:"convention_ids,omitempty"`
 }
 
 // handle runs a command with the contract's idempotency: the same
@@ -372,7 +378,8 @@ func (a *API) handle(status int, run runFunc) http.HandlerFunc {
 			a.fail(w, r, m, fp, err)
 			return
 		}
-		resp := response{ID: res.ID, Position: res.Position.String(), ConventionID: res.ConventionID, PlacementsToCancel: res.PlacementsToCancel}
+		resp := response{ID: res.ID, Position: res.Position.String(), ConventionID: res.ConventionID, PlacementsToCancel: res.PlacementsToCancel,
+			ApplicationIDs: res.ApplicationIDs, ConventionIDs: res.ConventionIDs}
 		if key != "" && m.idem.written {
 			resp.Position = m.idem.position.String() // the record's: the last event written
 			api.WriteJSON(w, status, resp)

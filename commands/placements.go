@@ -237,7 +237,7 @@ func (s *Service) placement(ctx context.Context, id string) (*domain.Application
 	if err != nil || !app.Exists() {
 		return app, domain.PlacementState{ApplicationID: id}, err
 	}
-	st := domain.PlacementState{ApplicationID: id, Status: app.Status, Weeks: app.Submitted.Weeks}
+	st := domain.PlacementState{ApplicationID: id, Status: app.Status, Weeks: app.Submitted.Weeks, Booked: app.Submitted.BookingID != ""}
 	offer, err := read[domain.Offer](ctx, s.repo, domain.OfferStream(app.Submitted.OfferID))
 	if err != nil {
 		return app, st, err

@@ -57,6 +57,10 @@ type Result struct {
 	// withdrawn offer: they are never ended silently, the employer cancels
 	// each one explicitly.
 	PlacementsToCancel []string `json:"placements_to_cancel,omitempty"`
+	// ApplicationIDs are the applications a group booking made, one per
+	// pupil; ConventionIDs the conventions a group signature signed.
+	ApplicationIDs []string `json:"application_ids,omitempty"`
+	ConventionIDs  []string `json:"convention_ids,omitempty"`
 }
 
 // Service holds one handler per command.

@@ -79,6 +79,9 @@ func (a *Application) Apply(e Event) {
 type SubmitInput struct {
 	Weeks      []string
 	Motivation string
+	// ProposedBy makes the application a proposal, made by the desk on the
+	// pupil's behalf; its motivation is then optional.
+	ProposedBy *Proposer
 }
 
 // Submit decides a pupil's application to an offer. An application's id is
@@ -90,21 +93,14 @@ func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, school *Scho
 		p.Add("pupil_id", "no pupil is registered with this id")
 	}
 	weeks := checkWeeks(p, "weeks", in.Weeks)
-	required(p, "motivation", in.Motivation, 5000)
+	if in.ProposedBy == nil || in.Motivation != "" {
+		required(p, "motivation", in.Motivation, 5000)
+	}
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
-	if offer == nil || !offer.Exists() {
-		return nil, NotFoundf("offer")
-	}
-	if a.exists {
-		if a.Status == StatusSubmitted && equalStrings(a.Submitted.Weeks, weeks) {
-			return nil, nil // the same application again
-		}
-		return nil, Refuse("one_application_per_offer", "the pupil has already applied to this offer")
-	}
-	if !offer.Open() {
-		return nil, Refuse("offer_withdrawn", "the offer is withdrawn and takes no application")
+	if again, err := a.checkAgain(offer, weeks, in.ProposedBy); again || err != nil {
+		return nil, err
 	}
 	for other, reserved := range pupil.Reserved {
 		if Overlaps(reserved, weeks) {
@@ -121,8 +117,39 @@ func (a *Application) Submit(id string, offer *Offer, pupil *Pupil, school *Scho
 	return []Event{&ApplicationSubmitted{
 		ApplicationID: id, OfferID: offer.Posted.OfferID, EmployerID: offer.Posted.EmployerID,
 		PupilID: pupil.Registered.PupilID, SchoolUAI: pupil.Registered.SchoolUAI, Grade: g,
-		Weeks: weeks, Motivation: strings.TrimSpace(in.Motivation), SubmittedAt: now.UTC(),
+		Weeks: weeks, Motivation: strings.TrimSpace(in.Motivation), SubmittedAt: now.UTC(), ProposedBy: in.ProposedBy,
 	}}, nil
+}
+
+// checkAgain checks that the offer takes a new application: again is true
+// when this one repeats the application already made.
+func (a *Application) checkAgain(offer *Offer, weeks []string, by *Proposer) (again bool, err error) {
+	switch {
+	case offer == nil || !offer.Exists():
+		return false, NotFoundf("offer")
+	case a.exists && a.sameAgain(weeks, by):
+		return true, nil // the same application again
+	case a.exists:
+		return false, Refuse("one_application_per_offer", "the pupil has already applied to this offer")
+	case !offer.Open():
+		return false, Refuse("offer_withdrawn", "the offer is withdrawn and takes no application")
+	case offer.Posted.Collective:
+		return false, Refuse("collective_offer", "this offer hosts groups: the pupil's school books seats for its pupils (group booking)")
+	}
+	return false, nil
+}
+
+// sameAgain reports whether a submission repeats this application: a
+// pupil's while nobody answered it, a proposal by the same proposer
+// whatever became of it (a proposal is retried under its command).
+func (a *Application) sameAgain(weeks []string, by *Proposer) bool {
+	if !equalStrings(a.Submitted.Weeks, weeks) {
+		return false
+	}
+	if by != nil {
+		return a.Submitted.ProposedBy != nil && *a.Submitted.ProposedBy == *by
+	}
+	return a.Status == StatusSubmitted && a.Submitted.ProposedBy == nil
 }
 
 // fits checks an application's grade and weeks against the offer and the

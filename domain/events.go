@@ -35,7 +35,7 @@ func ApplicationStream(id string) string { return "application-" + id }
 func ConventionStream(id string) string { return "convention-" + id }
 
 // Categories are the stream categories holding domain events.
-var Categories = []string{"employer", "school", "pupil", "offer", "application", "convention", "operator"}
+var Categories = []string{"employer", "school", "pupil", "offer", "application", "convention", "operator", "booking"}
 
 // EmployerRegistered records a new employer, checked against the reference data.
 type EmployerRegistered struct {
@@ -152,6 +152,11 @@ type OfferPosted struct {
 	FamilyBusiness bool `json:"family_business,omitempty"`
 	// Partner: the offer was pushed by an operator (partner API v2).
 	Partner *PartnerOffer `json:"partner,omitempty"`
+	// Collective: the offer hosts groups a school books (group bookings),
+	// at least MinGroupSize pupils a booking; it takes no individual
+	// application.
+	Collective   bool `json:"collective,omitempty"`
+	MinGroupSize int  `json:"min_group_size,omitempty"`
 }
 
 // OfferAmended carries the offer's new terms, every one of them, amended
@@ -166,6 +171,7 @@ type OfferAmended struct {
 	DailyHours     *DailyHours `json:"daily_hours,omitempty"`
 	GroupSize      int         `json:"group_size,omitempty"`
 	FamilyBusiness bool        `json:"family_business,omitempty"`
+	MinGroupSize   int         `json:"min_group_size,omitempty"`
 }
 
 // OfferReopened records that a withdrawn offer takes applications again.
@@ -208,6 +214,10 @@ type ApplicationSubmitted struct {
 	SubmittedAt   time.Time `json:"submitted_at"`
 	Sealed        *Sealed   `json:"sealed,omitempty"`
 	Erased        bool      `json:"erased,omitempty"`
+	// ProposedBy: the desk made the application on the pupil's behalf (a
+	// proposal); BookingID: a group booking made it, already accepted.
+	ProposedBy *Proposer `json:"proposed_by,omitempty"`
+	BookingID  string    `json:"booking_id,omitempty"`
 }
 
 // ApplicationRead records that the employer opened the application.
@@ -512,6 +522,8 @@ func init() {
 		func() Event { return &PartnerOfferChanged{} },
 		func() Event { return &OperatorRegistered{} },
 		func() Event { return &PupilWishesRecorded{} },
+		func() Event { return &SeatsBooked{} },
+		func() Event { return &GroupBooked{} },
 	)
 }
 

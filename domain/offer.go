@@ -16,6 +16,8 @@ type Offer struct {
 	Deleted   bool                // by its operator: nothing brings it back
 	held      map[string]int      // week -> seats held
 	holders   map[string][]string // application -> weeks held
+	pupils    map[string]string   // application holding seats -> its pupil
+	bookings  map[string]SeatsBooked
 	exists    bool
 }
 
@@ -46,6 +48,13 @@ func (o *Offer) Holders() []string {
 	return out
 }
 
+func (o *Offer) hold(applicationID, pupilID string, weeks []string) {
+	for _, w := range weeks {
+		o.held[w]++
+	}
+	o.holders[applicationID], o.pupils[applicationID] = weeks, pupilID
+}
+
 func (o *Offer) hasWeek(w string) bool { return contains(o.Posted.Weeks, w) }
 
 func (o *Offer) hasGrade(g Grade) bool { return contains(o.Posted.Grades, g) }
@@ -56,6 +65,7 @@ func (o *Offer) Apply(e Event) {
 	case *OfferPosted:
 		o.Posted, o.exists = *ev, true
 		o.held, o.holders = map[string]int{}, map[string][]string{}
+		o.pupils, o.bookings = map[string]string{}, map[string]SeatsBooked{}
 	case *OfferWithdrawn:
 		o.Withdrawn = true
 	case *OfferReopened:
@@ -69,16 +79,20 @@ func (o *Offer) Apply(e Event) {
 		p := &o.Posted
 		p.Title, p.Description, p.Weeks, p.Seats = ev.Title, ev.Description, ev.Weeks, ev.Seats
 		p.Reserved, p.DailyHours, p.GroupSize, p.FamilyBusiness = ev.Reserved, ev.DailyHours, ev.GroupSize, ev.FamilyBusiness
+		p.MinGroupSize = ev.MinGroupSize
 	case *SeatHeld:
-		for _, w := range ev.Weeks {
-			o.held[w]++
+		o.hold(ev.ApplicationID, ev.PupilID, ev.Weeks)
+	case *SeatsBooked:
+		for _, s := range ev.Seats {
+			o.hold(s.ApplicationID, s.PupilID, ev.Weeks)
 		}
-		o.holders[ev.ApplicationID] = ev.Weeks
+		o.bookings[ev.BookingID] = *ev
 	case *SeatReleased:
 		for _, w := range o.holders[ev.ApplicationID] {
 			o.held[w]--
 		}
 		delete(o.holders, ev.ApplicationID)
+		delete(o.pupils, ev.ApplicationID)
 	}
 }
 
@@ -95,6 +109,8 @@ type PostOfferInput struct {
 	GroupSize                  int
 	FamilyBusiness             bool
 	Partner                    *PartnerOffer // pushed by an operator
+	Collective                 bool
+	MinGroupSize               int
 }
 
 // PostOffer decides the posting of a new offer by employer, at now.
@@ -129,6 +145,7 @@ func PostOffer(id string, employer *Employer, in PostOfferInput, places Places, 
 		Seats: in.Seats, CommuneCode: in.CommuneCode, Department: dep, Address: strings.TrimSpace(in.Address),
 		Lat: in.Lat, Lon: in.Lon, Reserved: in.Reserved, DailyHours: in.DailyHours,
 		GroupSize: in.GroupSize, FamilyBusiness: in.FamilyBusiness, Partner: in.Partner,
+		Collective: in.Collective, MinGroupSize: minGroupSize(in),
 	}}, nil
 }
 
@@ -222,6 +239,12 @@ func checkTerms(p Problems, in PostOfferInput) {
 	if in.GroupSize < 0 || (in.Seats >= 1 && in.GroupSize > in.Seats) {
 		p.Add("group_size", "must be between 1 and the number of seats")
 	}
+	switch {
+	case in.Collective && (in.MinGroupSize < 0 || (in.Seats >= 1 && in.MinGroupSize > in.Seats)):
+		p.Add("min_group_size", "must be between 1 and the number of seats")
+	case !in.Collective && in.MinGroupSize != 0:
+		p.Add("min_group_size", "only a collective offer has a minimum group size")
+	}
 	if len(in.Reserved.Schools) > 50 {
 		p.Add("reserved.schools", "at most 50 schools")
 	}
@@ -241,6 +264,7 @@ type AmendOfferInput struct {
 	DailyHours         *DailyHours
 	GroupSize          *int
 	FamilyBusiness     *bool
+	MinGroupSize       *int
 }
 
 // Amend changes an offer's terms. It never drops a pupil whose seat is held:
@@ -271,7 +295,7 @@ func (o *Offer) Amend(in AmendOfferInput, now time.Time) ([]Event, error) {
 	}
 	ev := &OfferAmended{OfferID: o.Posted.OfferID, Title: next.Title, Description: next.Description, Weeks: next.Weeks,
 		Seats: next.Seats, Reserved: next.Reserved, DailyHours: next.DailyHours, GroupSize: next.GroupSize,
-		FamilyBusiness: next.FamilyBusiness}
+		FamilyBusiness: next.FamilyBusiness, MinGroupSize: minGroupSize(next)}
 	return []Event{ev}, nil
 }
 
@@ -279,7 +303,8 @@ func (o *Offer) Amend(in AmendOfferInput, now time.Time) ([]Event, error) {
 // changed one.
 func (in AmendOfferInput) onto(p Problems, cur OfferPosted) PostOfferInput {
 	next := PostOfferInput{Title: cur.Title, Description: cur.Description, Weeks: cur.Weeks, Seats: cur.Seats,
-		Reserved: cur.Reserved, DailyHours: cur.DailyHours, GroupSize: cur.GroupSize, FamilyBusiness: cur.FamilyBusiness}
+		Reserved: cur.Reserved, DailyHours: cur.DailyHours, GroupSize: cur.GroupSize, FamilyBusiness: cur.FamilyBusiness,
+		Collective: cur.Collective, MinGroupSize: cur.MinGroupSize}
 	if in.Title != nil {
 		required(p, "title", *in.Title, 200)
 		next.Title = strings.TrimSpace(*in.Title)
@@ -306,6 +331,9 @@ func (in AmendOfferInput) onto(p Problems, cur OfferPosted) PostOfferInput {
 	}
 	if in.FamilyBusiness != nil {
 		next.FamilyBusiness = *in.FamilyBusiness
+	}
+	if in.MinGroupSize != nil {
+		next.MinGroupSize = *in.MinGroupSize
 	}
 	return next
 }

@@ -44,6 +44,8 @@ const (
 	StepReleaseSeat      StepKind = "release-seat"         // offer: the seat is free again
 	StepReleaseWeeks     StepKind = "release-weeks"        // pupil: the weeks are free again
 	StepCancelConvention StepKind = "cancel-convention"    // convention: cancelled
+	StepSubmitBooked     StepKind = "submit-booked"        // application: made from a group booking, accepted
+	StepReserveWeeks     StepKind = "reserve-weeks"        // pupil: the weeks of a booked application are reserved
 )
 
 // Step is the next step of a placement and why it is due; Target is the
@@ -80,6 +82,9 @@ type PlacementState struct {
 	// before this one was listed on the pupil's record could not withdraw
 	// it: it withdraws itself.
 	ConfirmedRival bool
+	// Booked: a group booking holds the seat; the booking makes the
+	// application and confirms it for the school.
+	Booked bool
 }
 
 // Ended reports whether an application status is final without a placement.
@@ -97,7 +102,7 @@ func (s PlacementState) Next() (Step, bool) {
 	pending := s.Status == StatusSubmitted || s.Status == StatusRead
 	switch {
 	case s.Status == "":
-		return Step{}, false // nothing was submitted: nothing to settle
+		return s.nextUnsubmitted()
 	case !s.Tracked && !s.PupilForgotten && (pending || s.Status == StatusAccepted):
 		return s.step(StepTrack, "application listed on the pupil's record: submission interrupted")
 	case Ended(s.Status):
@@ -107,10 +112,34 @@ func (s PlacementState) Next() (Step, bool) {
 	case (pending || s.Status == StatusAccepted) && s.ConfirmedRival:
 		return Step{Kind: StepWithdrawOther, Target: s.ApplicationID,
 			Reason: "application withdrawn: the pupil confirmed another placement for these weeks"}, true
-	case s.Status == StatusAccepted && s.WeeksHeld:
-		return s.step(StepConfirm, "confirmation finished: interrupted after the pupil's weeks were reserved")
+	case s.Status == StatusAccepted:
+		return s.nextAccepted()
 	case pending:
 		return s.nextPending()
+	}
+	return Step{}, false
+}
+
+// nextUnsubmitted: nothing was submitted, so there is nothing to settle,
+// unless a group booking's decision holds a seat for the application it
+// makes.
+func (s PlacementState) nextUnsubmitted() (Step, bool) {
+	if s.Booked && s.SeatHeld {
+		return s.step(StepSubmitBooked, "application made: the group booking was interrupted after the offer's decision")
+	}
+	return Step{}, false
+}
+
+// nextAccepted: an accepted application holds its seat and waits for the
+// pupil's confirmation, unless a confirmation was interrupted after the
+// pupil's weeks were reserved, or a group booking made it: the booking
+// confirms it for the school (the pupil's weeks are reserved).
+func (s PlacementState) nextAccepted() (Step, bool) {
+	switch {
+	case s.WeeksHeld:
+		return s.step(StepConfirm, "confirmation finished: interrupted after the pupil's weeks were reserved")
+	case s.Booked && !s.PupilForgotten:
+		return s.step(StepReserveWeeks, "weeks reserved: the school's group booking confirms its pupils")
 	}
 	return Step{}, false
 }
@@ -230,6 +259,18 @@ var Protocols = []Protocol{
 		{On: "offer", Does: "withdrawn; the answer lists the accepted and confirmed placements to cancel explicitly"},
 		{On: "applications", Does: "each submitted or read one is closed (offer_withdrawn), by the reconciler"},
 	}, Next: []StepKind{StepEndForOffer}},
+	{Command: "propose", Steps: []ProtocolStep{
+		{On: "application", Does: "submitted on the pupil's behalf, marked proposed and by whom"},
+		{On: "pupil", Does: "lists the application"},
+	}, Next: []StepKind{StepTrack}},
+	{Command: "group booking", Steps: []ProtocolStep{
+		{On: "offer", Does: "holds a seat in each week for every pupil of the booking at once, or refuses it whole"},
+		{On: "booking", Does: "recorded (the offer, the employer, the school), for the signatures"},
+		{On: "application (each pupil)", Does: "made from the booking, accepted"},
+		{On: "pupil (each)", Does: "lists the application, then reserves the weeks", Undo: "a confirmation of another placement that raced the booking wins: the booked application is withdrawn and its seat released"},
+		{On: "application (each pupil)", Does: "confirmed, naming its convention"},
+		{On: "convention (each pupil)", Does: "drafted"},
+	}, Next: []StepKind{StepSubmitBooked, StepTrack, StepReserveWeeks, StepConfirm, StepDraft, StepWithdrawOther}},
 	{Command: "forget", Steps: []ProtocolStep{
 		{On: "pupil", Does: "forgotten"},
 		{On: "the pupil's key", Does: "destroyed (by the command, or by the reconciler after a crash)"},
@@ -241,7 +282,7 @@ var Protocols = []Protocol{
 // "convention".
 func (k StepKind) On() string {
 	switch k {
-	case StepTrack, StepReleaseWeeks:
+	case StepTrack, StepReleaseWeeks, StepReserveWeeks:
 		return "pupil"
 	case StepReleaseSeat:
 		return "offer"
@@ -257,6 +298,7 @@ type StepContext struct {
 	Offer        *Offer       // its offer (StepEndForOffer)
 	Draft        DraftInput   // the parties (StepDraft)
 	ConventionID string       // the convention a confirmation names (StepConfirm)
+	BookingID    string       // the booking that makes the application (StepSubmitBooked, with Offer)
 	Now          time.Time
 }
 
@@ -272,6 +314,8 @@ func (s Step) Decide(target any, c StepContext) ([]Event, error) {
 			return t.RecordApplication(c.Application), nil
 		case StepReleaseWeeks:
 			return t.ReleaseWeeks(id), nil
+		case StepReserveWeeks:
+			return t.ReserveWeeks(c.Application)
 		}
 	case *Offer:
 		if s.Kind == StepReleaseSeat {
@@ -309,6 +353,8 @@ func (s Step) decideApplication(t *Application, c StepContext) ([]Event, error) 
 		return t.Cancel("its convention was cancelled")
 	case StepEndForOffer:
 		return t.CloseForOffer(c.Offer), nil
+	case StepSubmitBooked:
+		return t.SubmitBooked(c.Offer, c.BookingID, s.Target, c.Now)
 	}
 	return nil, fmt.Errorf("step %s is not decided by an application", s.Kind)
 }

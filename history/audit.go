@@ -209,14 +209,25 @@ func readIfAny(ctx context.Context, store eventstore.Store, stream string) ([]ev
 	return evs, nil
 }
 
-// naming are the events whose data names the application id.
+// naming are the events whose data names the application id, itself or
+// among the seats of a group booking.
 func naming(evs []eventstore.RecordedEvent, id string) []eventstore.RecordedEvent {
 	var out []eventstore.RecordedEvent
 	for _, re := range evs {
 		var ref struct {
 			ApplicationID string `json:"application_id"`
+			Seats         []struct {
+				ApplicationID string `json:"application_id"`
+			} `json:"seats"`
 		}
-		if json.Unmarshal(re.Data, &ref) == nil && ref.ApplicationID == id {
+		if json.Unmarshal(re.Data, &ref) != nil {
+			continue
+		}
+		named := ref.ApplicationID == id
+		for _, s := range ref.Seats {
+			named = named || s.ApplicationID == id
+		}
+		if named {
 			out = append(out, re)
 		}
 	}

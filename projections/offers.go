@@ -34,8 +34,13 @@ type OfferDoc struct {
 	Status         string              `json:"status"` // open, full, withdrawn
 	Reserved       domain.Reservation  `json:"reserved"`
 	DailyHours     *domain.DailyHours  `json:"daily_hours,omitempty"`
-	PostedAt       time.Time           `json:"posted_at"`
-	DistanceKM     *float64            `json:"distance_km,omitempty"`
+	GroupSize      int                 `json:"group_size,omitempty"`
+	// Collective: the offer hosts groups booked by their school, at least
+	// MinGroupSize pupils a booking.
+	Collective   bool      `json:"collective"`
+	MinGroupSize int       `json:"min_group_size,omitempty"`
+	PostedAt     time.Time `json:"posted_at"`
+	DistanceKM   *float64  `json:"distance_km,omitempty"`
 	// Partner: the operator that pushed the offer, its remote_id and
 	// permalink (partner API v2); Deleted, that the operator deleted it.
 	Partner *domain.PartnerOffer `json:"partner,omitempty"`
@@ -83,7 +88,7 @@ type Offers struct{}
 func (Offers) Name() string { return OffersName }
 
 // Layout versions the model's keys and documents.
-func (Offers) Layout() int { return 2 }
+func (Offers) Layout() int { return 3 }
 
 // Touches names the offer document of an offer event.
 func (Offers) Touches(ev Event, _ Docs) []Ref {
@@ -103,6 +108,7 @@ func (Offers) Apply(ev Event, docs Docs) {
 			SeatsPerWeek: e.Seats, SeatsByWeek: map[string]WeekSeat{}, CommuneCode: e.CommuneCode,
 			Department: e.Department, Address: e.Address, Lat: e.Lat, Lon: e.Lon,
 			Reserved: e.Reserved, DailyHours: e.DailyHours, PostedAt: ev.OccurredAt, Partner: e.Partner,
+			GroupSize: e.GroupSize, Collective: e.Collective, MinGroupSize: e.MinGroupSize,
 		}
 		for _, w := range e.Weeks {
 			d.SeatsByWeek[w] = WeekSeat{Total: e.Seats, Available: e.Seats}
@@ -134,7 +140,7 @@ func (Offers) Apply(ev Event, docs Docs) {
 			held[w] = ws.Total - ws.Available
 		}
 		d.Title, d.Description, d.Weeks, d.SeatsPerWeek = e.Title, e.Description, e.Weeks, e.Seats
-		d.Reserved, d.DailyHours = e.Reserved, e.DailyHours
+		d.Reserved, d.DailyHours, d.GroupSize, d.MinGroupSize = e.Reserved, e.DailyHours, e.GroupSize, e.MinGroupSize
 		d.SeatsByWeek = map[string]WeekSeat{}
 		for _, w := range e.Weeks {
 			d.SeatsByWeek[w] = WeekSeat{Total: e.Seats, Available: e.Seats - held[w]}
@@ -142,6 +148,8 @@ func (Offers) Apply(ev Event, docs Docs) {
 		d.recount()
 	case *domain.SeatHeld:
 		d.moveSeats(e.Weeks, -1)
+	case *domain.SeatsBooked:
+		d.moveSeats(e.Weeks, -len(e.Seats))
 	case *domain.SeatReleased:
 		d.moveSeats(e.Weeks, +1)
 	}

@@ -39,6 +39,10 @@ type ApplicationDoc struct {
 	// deadline.
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	OnExpiry  string     `json:"on_expiry,omitempty"`
+	// ProposedBy: the desk proposed the pupil (an application on their
+	// behalf); BookingID: the school's group booking made it.
+	ProposedBy *domain.Proposer `json:"proposed_by,omitempty"`
+	BookingID  string           `json:"booking_id,omitempty"`
 }
 
 // ConventionDoc is a convention as the API serves it: its terms, the
@@ -108,6 +112,14 @@ func SchoolPlacedKey(uai string) string { return "school:" + uai + ":placed" }
 // SchoolSignedKey is the set of a school's pupils with a signed convention.
 func SchoolSignedKey(uai string) string { return "school:" + uai + ":signed" }
 
+// SchoolProposalsKey is the set of the applications proposed for a
+// school's pupils.
+func SchoolProposalsKey(uai string) string { return "school:" + uai + ":proposals" }
+
+// SchoolPendingProposalsKey is the set of the proposals for a school's
+// pupils still awaiting an answer (see SchoolProposalsKey).
+func SchoolPendingProposalsKey(uai string) string { return "school:" + uai + ":proposals:pending" }
+
 // SchoolConventionsKey is the set of the conventions of a school's pupils.
 func SchoolConventionsKey(uai string) string { return "school:" + uai + ":conventions" }
 
@@ -145,7 +157,7 @@ type Placements struct{}
 func (Placements) Name() string { return PlacementsName }
 
 // Layout versions the model's keys and documents.
-func (Placements) Layout() int { return 2 }
+func (Placements) Layout() int { return 3 }
 
 // Internal documents of the model, beside those the API reads.
 func employerKey(id string) string    { return "employer:" + id + ":info" }
@@ -217,6 +229,7 @@ func (Placements) Apply(ev Event, docs Docs) {
 			ID: e.ApplicationID, OfferID: e.OfferID, EmployerID: e.EmployerID, PupilID: e.PupilID,
 			SchoolUAI: e.SchoolUAI, Grade: e.Grade, Status: domain.StatusSubmitted, Weeks: e.Weeks,
 			Motivation: e.Motivation, Erased: e.Erased, SubmittedAt: e.SubmittedAt, UpdatedAt: ev.OccurredAt,
+			ProposedBy: e.ProposedBy, BookingID: e.BookingID,
 		}}
 		a.deadline()
 		docs[ApplicationDocKey(id)] = a
@@ -378,6 +391,12 @@ func (a *applicationDoc) Entries() []Entry {
 	agg := a.aggregate()
 	if t, ok := agg.Deadline(); ok {
 		out = append(out, scored(DeadlinesKey(), a.ID, float64(t.Unix())))
+	}
+	if a.ProposedBy != nil && a.SchoolUAI != "" {
+		out = append(out, member(SchoolProposalsKey(a.SchoolUAI), a.ID))
+		if agg.Pending() {
+			out = append(out, member(SchoolPendingProposalsKey(a.SchoolUAI), a.ID))
+		}
 	}
 	return out
 }

@@ -97,6 +97,10 @@ func (o *statsOffer) apply(e domain.Event) {
 		for _, w := range e.Weeks {
 			o.Held[w]++
 		}
+	case *domain.SeatsBooked:
+		for _, w := range e.Weeks {
+			o.Held[w] += len(e.Seats)
+		}
 	case *domain.SeatReleased:
 		for _, w := range e.Weeks {
 			o.Held[w]--

@@ -43,6 +43,9 @@ func (a *API) application(ctx context.Context, r *http.Request, m model) (any, e
 func anonymous(d *projections.ApplicationDoc) {
 	if !d.Accepted {
 		d.SchoolUAI = ""
+		if d.ProposedBy != nil && d.ProposedBy.Role == auth.School {
+			d.ProposedBy = &domain.Proposer{Role: auth.School} // its id is the pupil's school
+		}
 	}
 }
 

@@ -40,7 +40,11 @@ type Dashboard struct {
 	Placement
 	PupilsWithoutPlacement []string            `json:"pupils_without_placement"`
 	ConventionsWaiting     map[string][]string `json:"conventions_waiting"` // missing role -> conventions
-	Position               string              `json:"position"`
+	// Proposals: applications the desk made for the school's pupils;
+	// ProposalsPending: those still awaiting an answer or a confirmation.
+	Proposals        int64  `json:"proposals"`
+	ProposalsPending int64  `json:"proposals_pending"`
+	Position         string `json:"position"`
 }
 
 var uaiRe = regexp.MustCompile(`^\d{7}[A-Z]$`)
@@ -61,6 +65,12 @@ func (a *API) schoolDashboard(ctx context.Context, r *http.Request, m model) (an
 	slices.Sort(pupils)
 	d.PupilsWithoutPlacement = pupils
 	if d.Placement, err = schoolPlacement(ctx, m, uai); err != nil {
+		return nil, err
+	}
+	if d.Proposals, err = m.RDB.SCard(ctx, m.Key(projections.SchoolProposalsKey(uai))).Result(); err != nil {
+		return nil, err
+	}
+	if d.ProposalsPending, err = m.RDB.SCard(ctx, m.Key(projections.SchoolPendingProposalsKey(uai))).Result(); err != nil {
 		return nil, err
 	}
 	convs, err := m.RDB.SMembers(ctx, m.Key(projections.SchoolConventionsKey(uai))).Result()

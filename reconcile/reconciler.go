@@ -18,6 +18,9 @@ type Settler interface {
 	// Settle runs the placement process's steps for an application
 	// until it is settled.
 	Settle(ctx context.Context, m commands.Meta, applicationID string) (commands.Result, error)
+	// SettleBooking makes the applications of a group booking the offer
+	// decided, and settles them.
+	SettleBooking(ctx context.Context, m commands.Meta, offerID, bookingID string) (commands.Result, error)
 	// DestroyKey is the second step of a forget.
 	DestroyKey(pupilID string) error
 }
@@ -258,6 +261,11 @@ func (r *Reconciler) repair(ctx context.Context, id string) error {
 		clock = time.Now
 	}
 	m := commands.Meta{CommandID: cid, CorrelationID: cid, Actor: Actor, Now: clock().UTC()}
+	if p.Status == "" && p.Booking != "" {
+		// a booking interrupted before it made this application
+		_, err := r.svc.SettleBooking(ctx, m, p.Offer, p.Booking)
+		return err
+	}
 	_, err := r.svc.Settle(ctx, m, id)
 	return err
 }

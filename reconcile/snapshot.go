@@ -21,7 +21,7 @@ type snapshot struct {
 	View    *View
 }
 
-const snapshotVersion = 1
+const snapshotVersion = 2 // 2: placements name their group booking
 
 // logIdentity is the ID of the log's first event ("" while it is empty).
 func logIdentity(ctx context.Context, store eventstore.Store) (string, error) {

@@ -27,6 +27,7 @@ type placement struct {
 	Seat         bool
 	PupilWeeks   bool
 	Convention   string // domain.PlacementNoConvention, …Live, …Cancelled
+	Booking      string // the group booking that holds its seat and makes it
 	Last         eventstore.Position
 }
 
@@ -95,11 +96,18 @@ func (v *View) Apply(re eventstore.RecordedEvent) (touched []string, forgotten s
 		v.Forgotten[ev.PupilID] = true
 		return v.byPupil[ev.PupilID], ev.PupilID
 	case *domain.ApplicationSubmitted:
-		p := v.app(ev.ApplicationID, re.Position)
-		p.Offer, p.Pupil, p.Weeks, p.Status = ev.OfferID, ev.PupilID, ev.Weeks, domain.StatusSubmitted
-		v.byOffer[ev.OfferID] = append(v.byOffer[ev.OfferID], ev.ApplicationID)
-		v.byPupil[ev.PupilID] = append(v.byPupil[ev.PupilID], ev.ApplicationID)
+		p := v.place(ev.ApplicationID, ev.OfferID, ev.PupilID, ev.Weeks, re.Position)
+		p.Status, p.Booking = domain.StatusSubmitted, ev.BookingID
 		return v.byPupil[ev.PupilID], "" // a confirmed one may now have a rival
+	case *domain.SeatsBooked:
+		// the seats of applications the booking makes next
+		var touched []string
+		for _, s := range ev.Seats {
+			p := v.place(s.ApplicationID, ev.OfferID, s.PupilID, ev.Weeks, re.Position)
+			p.Seat, p.Booking = true, ev.BookingID
+			touched = append(touched, s.ApplicationID)
+		}
+		return touched, ""
 	case *domain.ApplicationConfirmed:
 		v.app(ev.ApplicationID, re.Position).Status = domain.StatusConfirmed
 		v.Convs[ev.ConventionID] = ev.ApplicationID
@@ -168,6 +176,18 @@ func statusAfter(e domain.Event) (id, status string, ok bool) {
 	return "", "", false
 }
 
+// place is the placement of application id on offer for pupil, listed
+// under both once.
+func (v *View) place(id, offer, pupil string, weeks []string, pos eventstore.Position) *placement {
+	p := v.app(id, pos)
+	if p.Offer == "" {
+		v.byOffer[offer] = append(v.byOffer[offer], id)
+		v.byPupil[pupil] = append(v.byPupil[pupil], id)
+	}
+	p.Offer, p.Pupil, p.Weeks = offer, pupil, weeks
+	return p
+}
+
 // app is the placement of application id, touched at pos.
 func (v *View) app(id string, pos eventstore.Position) *placement {
 	p := v.Apps[id]
@@ -190,7 +210,7 @@ func (v *View) State(id string) domain.PlacementState {
 	st := domain.PlacementState{
 		ApplicationID: id, Status: p.Status, Weeks: p.Weeks, Tracked: p.Tracked, SeatHeld: p.Seat,
 		WeeksHeld: p.PupilWeeks, Convention: p.Convention, OfferWithdrawn: v.Withdrawn[p.Offer],
-		PupilForgotten: v.Forgotten[p.Pupil],
+		PupilForgotten: v.Forgotten[p.Pupil], Booked: p.Booking != "",
 	}
 	st.ConfirmedRival, st.OverlappingPending = v.rivals(id, p)
 	return st

@@ -72,6 +72,15 @@ func init() {
 		"ConventionCompleted.Party", "ConventionCompleted.RequiredRoles[]", "ConventionCompleted.DocumentHash", "ConventionCompleted.DocumentVersion",
 		"ConventionSignatureAdded.Role", "ConventionSignatureAdded.DocumentHash", "ConventionSigned.DocumentHash",
 		"TargetSet.Scope", "TargetSet.Code", "TargetSet.Metric", "PupilWishesRecorded.Sectors[]", "PupilWishesRecorded.Weeks[]")
+	declare("an opaque id chosen by the server (group bookings and the applications they make)",
+		"ApplicationSubmitted.BookingID", "GroupBooked.BookingID", "GroupBooked.OfferID", "GroupBooked.EmployerID",
+		"GroupBooked.Seats[].ApplicationID", "GroupBooked.Seats[].PupilID", "SeatsBooked.OfferID", "SeatsBooked.BookingID",
+		"SeatsBooked.Seats[].ApplicationID", "SeatsBooked.Seats[].PupilID")
+	declare("a public code of the reference data (UAI, week, grade) in a group booking",
+		"GroupBooked.SchoolUAI", "GroupBooked.Weeks[]", "GroupBooked.Seats[].Grade",
+		"SeatsBooked.SchoolUAI", "SeatsBooked.Weeks[]", "SeatsBooked.Seats[].Grade")
+	declare("who proposed a pupil: the desk's actor (a school's UAI, a back-office account, an allocation round) and its role, never the pupil's side",
+		"ApplicationSubmitted.ProposedBy.ID", "ApplicationSubmitted.ProposedBy.Role")
 	declare("a class of a school, shared by its pupils",
 		"PupilRegistered.ClassName", "ConventionDrafted.ClassName")
 	declare("an employer's or a school's public details, or an offer's terms they publish",

@@ -40,6 +40,7 @@ type badFixture struct {
 	rejectedPupil                  string // the pupil of the rejected application
 	rejected, submitted, confirmed string // applications in those states
 	convention, hash               string
+	collective, booking            string // a collective offer and a group booking on it (conventions not completed)
 	head                           string // log position after the setup
 	// an operator account: its partner API token and an offer it pushed
 	operatorToken, remoteID string
@@ -82,6 +83,10 @@ func setupBadFixture(t *testing.T, a *app.App, c httpclient.Client) badFixture {
 	f.operatorToken = str(c.Must(200, "POST", "/api/v2/auth/login", map[string]any{"email": "api@vvmt.example", "password": operatorPassword}), "token")
 	f.remoteID = "vvmt-1"
 	c.Must(201, "POST", "/api/v2/internship_offers", validPush(f.remoteID), "Authorization", "Bearer "+f.operatorToken)
+	booked := str(c.Must(201, "POST", "/v1/pupils", validPupil()), "id")
+	f.collective = str(c.Must(201, "POST", "/v1/offers", with(validOffer(f.employer), "collective", true, "min_group_size", 1)), "id")
+	f.booking = str(c.Must(201, "POST", "/v1/offers/"+f.collective+"/group-bookings", map[string]any{
+		"school_uai": uai, "pupil_ids": []any{booked}, "weeks": []any{weekA}}), "id")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := a.WaitCaughtUp(ctx); err != nil {
@@ -311,6 +316,9 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		"POST /v1/operators/{id}/employers":    "/v1/operators/op-bad/employers",
 		"POST /v1/operators":                   "/v1/operators",
 		"POST /v1/pupils/{id}/wishes":          "/v1/pupils/" + f.pupilFree + "/wishes",
+		"POST /v1/offers/{id}/proposals":       "/v1/offers/" + f.offer + "/proposals",
+		"POST /v1/offers/{id}/group-bookings":  "/v1/offers/" + f.collective + "/group-bookings",
+		groupSignatures:                        "/v1/group-bookings/" + f.booking + "/signatures",
 	}
 	// Every query, at a resource that exists.
 	queryTargets := map[string]string{
@@ -689,6 +697,8 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		notFound(r, "malformed id", "POST", "/v1/conventions/..%2F"+f.convention+"/signatures", with(sig)),
 	)
 
+	cs = append(cs, groupCases(f, rule, invalid, notFound, conflict)...)
+
 	// GET /v1/offers
 	r = "GET /v1/offers"
 	q := func(query string) string { return "/v1/offers?" + query }
@@ -1047,6 +1057,53 @@ func TestBadInput(t *testing.T) {
 // by the convention's employer.
 const signatures = "POST /v1/conventions/{id}/signatures"
 
+// groupSignatures likewise: its cases are sent by the booking's employer.
+const groupSignatures = "POST /v1/group-bookings/{id}/signatures"
+
+type caseFunc func(route, name, method, path, body, field string) badCase
+
+// groupCases are the proposals', group bookings' and group signatures'
+// own cases.
+func groupCases(f badFixture, rule, invalid caseFunc, notFound, conflict func(route, name, method, path, body string) badCase) []badCase {
+	r := "POST /v1/offers/{id}/proposals"
+	prop := map[string]any{"pupil_id": f.pupilFree, "weeks": []any{weekA}}
+	propose := "/v1/offers/" + f.offer + "/proposals"
+	cs := []badCase{
+		notFound(r, "unknown offer", "POST", "/v1/offers/"+neverCreated+"/proposals", with(prop)),
+		invalid(r, "malformed pupil_id", "POST", propose, with(prop, "pupil_id", "pupil-1"), "pupil_id"),
+		invalid(r, "weeks is a string", "POST", propose, with(prop, "weeks", weekA), "weeks"),
+		rule(r, "unknown pupil", "POST", propose, with(prop, "pupil_id", neverCreated), "pupil_id"),
+		rule(r, "a week the offer does not run", "POST", propose, with(prop, "weeks", []any{weekC}), "weeks"),
+		rule(r, "missing weeks", "POST", propose, with(prop, "weeks", nil), "weeks"),
+		conflict(r, "a rejected pupil proposed again", "POST", propose, with(prop, "pupil_id", f.rejectedPupil)),
+		conflict(r, "a collective offer", "POST", "/v1/offers/"+f.collective+"/proposals", with(prop)),
+	}
+	r = "POST /v1/offers/{id}/group-bookings"
+	bk := map[string]any{"school_uai": uai, "pupil_ids": []any{f.pupilFree}, "weeks": []any{weekA}}
+	book := "/v1/offers/" + f.collective + "/group-bookings"
+	cs = append(cs,
+		notFound(r, "unknown offer", "POST", "/v1/offers/"+neverCreated+"/group-bookings", with(bk)),
+		invalid(r, "pupil_ids is a string", "POST", book, with(bk, "pupil_ids", f.pupilFree), "pupil_ids"),
+		rule(r, "no pupil", "POST", book, with(bk, "pupil_ids", []any{}), "pupil_ids"),
+		rule(r, "unknown pupil", "POST", book, with(bk, "pupil_ids", []any{neverCreated}), "pupil_ids"),
+		rule(r, "a pupil twice", "POST", book, with(bk, "pupil_ids", []any{f.pupilFree, f.pupilFree}), "pupil_ids"),
+		rule(r, "unknown school", "POST", book, with(bk, "school_uai", "0000000X"), "school_uai"),
+		rule(r, "week 60", "POST", book, with(bk, "weeks", []any{"2026-W60"}), "weeks"),
+		conflict(r, "more pupils than seats left", "POST", book, with(bk, "pupil_ids", []any{f.pupilFree, f.rejectedPupil})),
+		conflict(r, "an offer that is not collective", "POST", "/v1/offers/"+f.offer+"/group-bookings", with(bk)),
+	)
+	r = groupSignatures
+	sig := map[string]any{"role": "employer", "signer_name": "Paul Martin"}
+	sign := "/v1/group-bookings/" + f.booking + "/signatures"
+	return append(cs,
+		rule(r, "the pupil's role", "POST", sign, with(sig, "role", "pupil"), "role"),
+		rule(r, "missing signer_name", "POST", sign, with(sig, "signer_name", nil), "signer_name"),
+		invalid(r, "role is a number", "POST", sign, with(sig, "role", 1), "role"),
+		conflict(r, "conventions not completed", "POST", sign, with(sig)),
+		notFound(r, "unknown booking", "POST", "/v1/group-bookings/"+neverCreated+"/signatures", with(sig)),
+	)
+}
+
 func testBadInput(t *testing.T, rd redistest.Redis, authOn bool) {
 	cfg := app.Config{DataDir: t.TempDir(), RedisURL: rd.URL, SealEvery: -1} // a seal would move the log mid-case
 	var issuer *auth.HMAC
@@ -1084,7 +1141,7 @@ func testBadInput(t *testing.T, rd redistest.Redis, authOn bool) {
 
 	for _, bc := range cases {
 		c := bo
-		if bc.route == signatures {
+		if bc.route == signatures || bc.route == groupSignatures {
 			c = c.As(auth.Employer, f.employer)
 			if authOn && bc.status == 404 {
 				// the guard reads the owner first: a missing convention

@@ -23,17 +23,19 @@ import (
 // fuzzApp is one Passerelle over an in-process Redis (miniredis), driven
 // through its handler without a network, with a little state to aim at.
 type fuzzApp struct {
-	a         *app.App
-	c         httpclient.Client // straight to the handler: any path reaches the router
-	employer  string
-	offer     string
-	pupil     string // registered, never applied
-	submitted string // an application in each state
-	rejected  string
-	confirmed string
-	conv      string
-	hash      string
-	head      uint64 // the log position after the setup
+	a        *app.App
+	c        httpclient.Client // straight to the handler: any path reaches the router
+	employer string
+	offer    string
+	pupil    string // registered, never applied
+	// a collective offer and a group booking on it
+	collective, booking string
+	submitted           string // an application in each state
+	rejected            string
+	confirmed           string
+	conv                string
+	hash                string
+	head                uint64 // the log position after the setup
 }
 
 func bootFuzz(tb testing.TB) *fuzzApp {
@@ -69,6 +71,12 @@ func bootFuzz(tb testing.TB) *fuzzApp {
 	}
 	fa.pupil = pupils[3]
 	fa.offer = str(must(201, "POST", "/v1/offers", validOffer(fa.employer)), "id")
+	group := validOffer(fa.employer)
+	group["collective"] = true
+	collective := str(must(201, "POST", "/v1/offers", group), "id")
+	fa.booking = str(must(201, "POST", "/v1/offers/"+collective+"/group-bookings", map[string]any{
+		"school_uai": uai, "pupil_ids": []string{pupils[0]}, "weeks": []string{weekB}}), "id")
+	fa.collective = collective
 	apply := func(pupil, week string) string {
 		return str(must(201, "POST", "/v1/offers/"+fa.offer+"/applications", map[string]any{
 			"pupil_id": pupil, "weeks": []string{week}, "motivation": "Curieux.",
@@ -123,28 +131,31 @@ func (fa *fuzzApp) commands(tb testing.TB) []fuzzCommand {
 		id    string
 		valid []byte
 	}{
-		"POST /v1/employers":                   {"", []byte(with(validEmployer()))},
-		"POST /v1/schools":                     {"", []byte(with(validSchool()))},
-		"POST /v1/pupils":                      {"", []byte(with(validPupil()))},
-		"POST /v1/pupils/{id}/forget":          {fa.pupil, []byte("")},
-		"POST /v1/offers":                      {"", []byte(with(validOffer(fa.employer), "daily_hours", map[string]any{"start": "09:00", "end": "16:00", "lunch_break_minutes": 60}, "reserved", map[string]any{"rep": true}))},
-		"POST /v1/offers/{id}/amend":           {fa.offer, js(map[string]any{"title": "Fournil", "seats": 3, "group_size": 2, "family_business": true, "reserved": map[string]any{"schools": []string{uai}}})},
-		"POST /v1/offers/{id}/reopen":          {fa.offer, []byte("")},
-		"POST /v1/offers/{id}/withdraw":        {fa.offer, js(map[string]any{"reason": "fin de saison"})},
-		"POST /v1/offers/{id}/applications":    {fa.offer, js(map[string]any{"pupil_id": fa.pupil, "weeks": []string{weekB}, "motivation": "Curieux."})},
-		"POST /v1/applications/{id}/read":      {fa.submitted, []byte("{}")},
-		"POST /v1/applications/{id}/cancel":    {fa.confirmed, js(map[string]any{"reason": "fermeture"})},
-		"POST /v1/applications/{id}/accept":    {fa.submitted, []byte("{}")},
-		"POST /v1/applications/{id}/reject":    {fa.submitted, js(map[string]any{"reason": "complet"})},
-		"POST /v1/applications/{id}/withdraw":  {fa.rejected, []byte("")},
-		"POST /v1/applications/{id}/confirm":   {fa.confirmed, []byte("{}")},
-		"POST /v1/conventions/{id}/complete":   {fa.conv, []byte(with(employerPart()))},
-		"POST /v1/conventions/{id}/cancel":     {fa.conv, js(map[string]any{"reason": "fermeture"})},
-		"POST /v1/conventions/{id}/signatures": {fa.conv, js(map[string]any{"role": "pupil", "signer_name": "Lina", "document_hash": fa.hash})},
-		"POST /v1/targets":                     {"", js(map[string]any{"scope": "department", "code": "94", "metric": "offers_open", "target": 10})},
-		"POST /v1/operators/{id}/employers":    {"op-fuzz", js(map[string]any{"employer_ids": []string{fa.employer}})},
-		"POST /v1/operators":                   {"", js(validOperator())},
-		"POST /v1/pupils/{id}/wishes":          {fa.pupil, js(map[string]any{"sectors": []string{"s12"}, "max_distance_km": 10, "weeks": []string{weekB}, "offers": []string{fa.offer}})},
+		"POST /v1/employers":                      {"", []byte(with(validEmployer()))},
+		"POST /v1/schools":                        {"", []byte(with(validSchool()))},
+		"POST /v1/pupils":                         {"", []byte(with(validPupil()))},
+		"POST /v1/pupils/{id}/forget":             {fa.pupil, []byte("")},
+		"POST /v1/offers":                         {"", []byte(with(validOffer(fa.employer), "daily_hours", map[string]any{"start": "09:00", "end": "16:00", "lunch_break_minutes": 60}, "reserved", map[string]any{"rep": true}))},
+		"POST /v1/offers/{id}/amend":              {fa.offer, js(map[string]any{"title": "Fournil", "seats": 3, "group_size": 2, "family_business": true, "reserved": map[string]any{"schools": []string{uai}}})},
+		"POST /v1/offers/{id}/reopen":             {fa.offer, []byte("")},
+		"POST /v1/offers/{id}/withdraw":           {fa.offer, js(map[string]any{"reason": "fin de saison"})},
+		"POST /v1/offers/{id}/applications":       {fa.offer, js(map[string]any{"pupil_id": fa.pupil, "weeks": []string{weekB}, "motivation": "Curieux."})},
+		"POST /v1/applications/{id}/read":         {fa.submitted, []byte("{}")},
+		"POST /v1/applications/{id}/cancel":       {fa.confirmed, js(map[string]any{"reason": "fermeture"})},
+		"POST /v1/applications/{id}/accept":       {fa.submitted, []byte("{}")},
+		"POST /v1/applications/{id}/reject":       {fa.submitted, js(map[string]any{"reason": "complet"})},
+		"POST /v1/applications/{id}/withdraw":     {fa.rejected, []byte("")},
+		"POST /v1/applications/{id}/confirm":      {fa.confirmed, []byte("{}")},
+		"POST /v1/conventions/{id}/complete":      {fa.conv, []byte(with(employerPart()))},
+		"POST /v1/conventions/{id}/cancel":        {fa.conv, js(map[string]any{"reason": "fermeture"})},
+		"POST /v1/conventions/{id}/signatures":    {fa.conv, js(map[string]any{"role": "pupil", "signer_name": "Lina", "document_hash": fa.hash})},
+		"POST /v1/targets":                        {"", js(map[string]any{"scope": "department", "code": "94", "metric": "offers_open", "target": 10})},
+		"POST /v1/operators/{id}/employers":       {"op-fuzz", js(map[string]any{"employer_ids": []string{fa.employer}})},
+		"POST /v1/offers/{id}/proposals":          {fa.offer, js(map[string]any{"pupil_id": fa.pupil, "weeks": []string{weekB}})},
+		"POST /v1/offers/{id}/group-bookings":     {fa.collective, js(map[string]any{"school_uai": uai, "pupil_ids": []string{fa.pupil}, "weeks": []string{weekA}})},
+		"POST /v1/group-bookings/{id}/signatures": {fa.booking, js(map[string]any{"role": "employer", "signer_name": "Paul Martin"})},
+		"POST /v1/operators":                      {"", js(validOperator())},
+		"POST /v1/pupils/{id}/wishes":             {fa.pupil, js(map[string]any{"sectors": []string{"s12"}, "max_distance_km": 10, "weeks": []string{weekB}, "offers": []string{fa.offer}})},
 	}
 	var out []fuzzCommand
 	for _, rt := range fa.a.Routes() {

@@ -27,6 +27,7 @@ import (
 // an offer and an application; A's application is confirmed (convention).
 type world struct {
 	empA, empB, uaiA, uaiB, pupilA, pupilB, offerA, offerB, appA, appB, convA string
+	bookingA                                                                  string // school A's group booking on employer A's collective offer
 }
 
 func build(t *testing.T, store eventstore.Store) world {
@@ -77,6 +78,10 @@ func build(t *testing.T, store eventstore.Store) world {
 		t.Fatal(err)
 	}
 	w.convA = res.ConventionID
+	group := must(svc.PostOffer(ctx, meta("employer", w.empA), commands.PostOfferInput{EmployerID: w.empA, PostOfferInput: domain.PostOfferInput{
+		Title: "atelier", Description: "d", Sector: "s1", Grades: []string{"3e"}, Weeks: []string{"2027-W06"}, Seats: 4,
+		CommuneCode: "94028", Address: "a", Lat: 48.8, Lon: 2.4, Collective: true}}))
+	w.bookingA = must(svc.Book(ctx, meta("school", w.uaiA), group, commands.BookingInput{SchoolUAI: w.uaiA, PupilIDs: []string{w.pupilA}, Weeks: []string{"2027-W06"}}))
 	return w
 }
 
@@ -128,7 +133,15 @@ func rows(w world) []row {
 	sign := func(role, who string) row {
 		return row{route: "POST /v1/conventions/{id}/signatures", path: c + "/signatures", body: map[string]any{"role": role}, allow: map[string]string{who: own}}
 	}
+	groupSign := func(role, who string) row {
+		return row{route: "POST /v1/group-bookings/{id}/signatures", path: "/v1/group-bookings/" + w.bookingA + "/signatures", body: map[string]any{"role": role}, allow: map[string]string{who: own}}
+	}
 	return []row{
+		{route: "POST /v1/offers/{id}/proposals", path: o + "/proposals", body: map[string]any{"pupil_id": w.pupilA}, allow: bo(map[string]string{auth.School: own})},
+		{route: "POST /v1/offers/{id}/group-bookings", path: o + "/group-bookings", body: map[string]any{"school_uai": w.uaiA}, allow: bo(map[string]string{auth.School: own})},
+		groupSign("employer", auth.Employer),
+		groupSign("school_head", auth.School),
+		{route: "POST /v1/group-bookings/{id}/signatures", path: "/v1/group-bookings/" + w.bookingA + "/signatures", body: map[string]any{"role": "pupil"}, allow: map[string]string{auth.Employer: own, auth.School: own}},
 		{route: "POST /v1/employers", path: "/v1/employers", allow: bo(map[string]string{auth.Operator: anyone})},
 		{route: "POST /v1/schools", path: "/v1/schools", allow: bo(map[string]string{})},
 		{route: "POST /v1/pupils", path: "/v1/pupils", body: map[string]any{"school_uai": w.uaiA}, allow: bo(map[string]string{auth.School: own})},

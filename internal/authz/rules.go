@@ -241,3 +241,23 @@ var Signer = Rule{allow: func(r *request) (bool, error) {
 	// an unknown role: any party of the convention gets the validation error
 	return AnyOf(employer, school, pupil, guardian).allow(r)
 }}
+
+// The owners a group booking's record names.
+var (
+	BookingEmployer = fromLog(domain.BookingStream, func(e *domain.GroupBooked) string { return e.EmployerID })
+	BookingSchool   = fromLog(domain.BookingStream, func(e *domain.GroupBooked) string { return e.SchoolUAI })
+)
+
+// BookingSigner lets in the party a group signature of the booking {id}
+// names: its employer signs as employer, its school as school_head.
+var BookingSigner = Rule{allow: func(r *request) (bool, error) {
+	employer, school := Employer(BookingEmployer), School(BookingSchool)
+	switch domain.Role(r.field("role")) {
+	case domain.RoleEmployer:
+		return employer.allow(r)
+	case domain.RoleSchoolHead:
+		return school.allow(r)
+	}
+	// another role: either party gets the validation error
+	return AnyOf(employer, school).allow(r)
+}}
