@@ -35,7 +35,7 @@ func ApplicationStream(id string) string { return "application-" + id }
 func ConventionStream(id string) string { return "convention-" + id }
 
 // Categories are the stream categories holding domain events.
-var Categories = []string{"employer", "school", "pupil", "offer", "application", "convention", "operator"}
+var Categories = []string{"employer", "school", "pupil", "offer", "application", "convention", "operator", "campaign", "round"}
 
 // EmployerRegistered records a new employer, checked against the reference data.
 type EmployerRegistered struct {
@@ -502,6 +502,10 @@ func init() {
 		func() Event { return &TargetSet{} },
 		func() Event { return &ApplicationOfferWithdrawn{} },
 		func() Event { return &OperatorEmployersLinked{} },
+		func() Event { return &CampaignCreated{} },
+		func() Event { return &RoundMatched{} },
+		func() Event { return &RoundComputed{} },
+		func() Event { return &RoundPublished{} },
 	)
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"passerelle/domain"
+	"passerelle/domain/allocation"
 )
 
 // sampleEvents holds one event of every registered type, every field set.
@@ -65,6 +66,15 @@ func sampleEvents() []domain.Event {
 		&domain.ConventionSigned{ConventionID: "c1", DocumentHash: hash},
 		&domain.ConventionCancelled{ConventionID: "c1", Reason: "fermeture"},
 		&domain.OperatorEmployersLinked{OperatorID: "op-1", EmployerIDs: []string{"e1", "e2"}},
+		&domain.CampaignCreated{CampaignID: "k1", Name: "Val-de-Marne 3e", Target: 900, CreatedAt: at,
+			Scope: allocation.Scope{Departments: []string{"94"}, Communes: []string{"94028"}, Grades: []string{"3e"}, Weeks: []string{week25}}},
+		&domain.RoundMatched{RoundID: "r1", Part: 1, Matches: []allocation.Match{{PupilID: "p1", OfferID: "o1", Weeks: []string{week25}}}},
+		&domain.RoundComputed{RoundID: "r1", CampaignID: "k1", Seed: 42, MaxChoices: 10, Parts: 1, Matched: 1, ComputedAt: at,
+			Figures: allocation.Figures{Pupils: 2, Placed: 1, PlacedByPriority: map[string]int{"rep": 1}, PupilsByPriority: map[string]int{"rep": 2},
+				DistanceKMMedian: 1.5, DistanceKMP90: 2.5, Seats: 3, SeatsLeft: 2},
+			FirstCome: allocation.Figures{Pupils: 2, Placed: 1, PlacedByPriority: map[string]int{"none": 1}, PupilsByPriority: map[string]int{"rep": 2},
+				DistanceKMMedian: 1, DistanceKMP90: 1, Seats: 3, SeatsLeft: 2}},
+		&domain.RoundPublished{RoundID: "r1", PublishedAt: at},
 	}
 }
 

@@ -48,7 +48,9 @@ func init() {
 		"ConventionDrafted.ConventionID", "ConventionDrafted.ApplicationID", "ConventionDrafted.OfferID", "ConventionDrafted.EmployerID", "ConventionDrafted.PupilID",
 		"ConventionCompleted.ConventionID", "ConventionCancelled.ConventionID", "ConventionSignatureAdded.ConventionID",
 		"ConventionSignatureAdded.PupilID", "ConventionSigned.ConventionID", "ApplicationOfferWithdrawn.ApplicationID",
-		"OperatorEmployersLinked.OperatorID", "OperatorEmployersLinked.EmployerIDs[]")
+		"OperatorEmployersLinked.OperatorID", "OperatorEmployersLinked.EmployerIDs[]",
+		"CampaignCreated.CampaignID", "RoundComputed.RoundID", "RoundComputed.CampaignID", "RoundMatched.RoundID",
+		"RoundMatched.Matches[].PupilID", "RoundMatched.Matches[].OfferID", "RoundPublished.RoundID")
 	declare("a public code of the reference data (UAI, SIRET, commune, département, sector, week, grade, role, hash)",
 		"EmployerRegistered.SIRET", "EmployerRegistered.Kind", "EmployerRegistered.CommuneCode", "EmployerRegistered.Department",
 		"SchoolRegistered.UAI", "SchoolRegistered.Kind", "SchoolRegistered.CommuneCode", "SchoolRegistered.Department", "SchoolRegistered.EducationPriority",
@@ -61,7 +63,10 @@ func init() {
 		"ConventionDrafted.CommuneCode", "ConventionDrafted.RequiredRoles[]", "ConventionDrafted.DocumentHash",
 		"ConventionCompleted.Party", "ConventionCompleted.RequiredRoles[]", "ConventionCompleted.DocumentHash",
 		"ConventionSignatureAdded.Role", "ConventionSignatureAdded.DocumentHash", "ConventionSigned.DocumentHash",
-		"TargetSet.Scope", "TargetSet.Code", "TargetSet.Metric")
+		"TargetSet.Scope", "TargetSet.Code", "TargetSet.Metric",
+		"CampaignCreated.Scope.Departments[]", "CampaignCreated.Scope.Communes[]", "CampaignCreated.Scope.Grades[]", "CampaignCreated.Scope.Weeks[]",
+		"RoundMatched.Matches[].Weeks[]")
+	declare("the name the back office gives a campaign", "CampaignCreated.Name")
 	declare("a class of a school, shared by its pupils",
 		"PupilRegistered.ClassName", "ConventionDrafted.ClassName")
 	declare("an employer's or a school's public details, or an offer's terms they publish",
