@@ -57,12 +57,18 @@ type Result struct {
 	// withdrawn offer: they are never ended silently, the employer cancels
 	// each one explicitly.
 	PlacementsToCancel []string `json:"placements_to_cancel,omitempty"`
+	// Preview is a computed round's; Proposals what publishing one did.
+	Preview   *domain.RoundPreview `json:"preview,omitempty"`
+	Proposals *Proposals           `json:"proposals,omitempty"`
 }
 
 // Service holds one handler per command.
 type Service struct {
 	repo   repository
 	places domain.Places
+	// market and proposer serve allocation rounds (WithRounds)
+	market   RoundMarket
+	proposer Proposer
 }
 
 // NewService builds the command handlers over a store.

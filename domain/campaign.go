@@ -184,21 +184,26 @@ type Round struct {
 	Computed  *RoundComputed
 	Matches   []allocation.Match
 	Published *RoundPublished
-	parts     int
+	written   int
 }
 
 // Exists reports whether the round was computed in full.
 func (r *Round) Exists() bool { return r.Computed != nil }
 
-// Parts is how many RoundMatched parts the stream holds.
-func (r *Round) Parts() int { return r.parts }
+// Written is how many events the stream holds.
+func (r *Round) Written() int { return r.written }
 
-// Apply folds an event of the round's stream.
+// Apply folds an event of the round's stream. A part 0 starts the matches
+// again: a computation cut short before its RoundComputed and retried
+// writes its parts after the ones it left.
 func (r *Round) Apply(e Event) {
+	r.written++
 	switch ev := e.(type) {
 	case *RoundMatched:
+		if ev.Part == 0 {
+			r.Matches = nil
+		}
 		r.Matches = append(r.Matches, ev.Matches...)
-		r.parts++
 	case *RoundComputed:
 		c := *ev
 		r.Computed = &c
@@ -222,6 +227,24 @@ func ComputeRound(id, campaignID string, in RoundInput, m allocation.Market, now
 		ComputedAt: now.UTC()})
 }
 
+// RoundPreview is what a computed round shows before it is published: the
+// figures of deferred acceptance, those of first come on the same market,
+// and the matches.
+type RoundPreview struct {
+	allocation.Figures
+	FirstCome allocation.Figures `json:"first_come"`
+	Matches   []allocation.Match `json:"matches"`
+}
+
+// Preview returns a computed round's preview.
+func (r *Round) Preview() RoundPreview {
+	matches := r.Matches
+	if matches == nil {
+		matches = []allocation.Match{}
+	}
+	return RoundPreview{Figures: r.Computed.Figures, FirstCome: r.Computed.FirstCome, Matches: matches}
+}
+
 // Publish decides the publication of a computed round; publishing again
 // appends nothing (the proposals still missing are then made).
 func (r *Round) Publish(now time.Time) ([]Event, error) {
@@ -232,4 +255,42 @@ func (r *Round) Publish(now time.Time) ([]Event, error) {
 		return nil, nil
 	}
 	return []Event{&RoundPublished{RoundID: r.Computed.RoundID, PublishedAt: now.UTC()}}, nil
+}
+
+// AllocationGroup is a school's education priority for a round: its group
+// in the figures and its pupils' priority at every offer (rep_plus 2, rep
+// or a lycée near a QPV 1, none 0).
+func (s *School) AllocationGroup() (group string, priority int) {
+	switch r := s.Registered; {
+	case r.EducationPriority == "rep_plus":
+		return "rep_plus", 2
+	case r.EducationPriority == "rep":
+		return "rep", 1
+	case r.QPV:
+		return "qpv", 1
+	}
+	return "none", 0
+}
+
+// ReservedFor reports whether the offer is reserved, and whether the
+// school's pupils may take it (always, when it is not reserved).
+func (o *Offer) ReservedFor(school *School) (reserved, eligible bool) {
+	return o.Posted.Reserved.Any(), o.eligible(school) == nil
+}
+
+// Slots are the placements an offer's weeks make: one week each at
+// collège, consecutive pairs of weeks (and a lone week left over) for the
+// seconde's one- or two-week period.
+func (o *Offer) Slots() [][]string {
+	weeks := o.Posted.Weeks
+	var out [][]string
+	for i := 0; i < len(weeks); i++ {
+		if o.hasGrade(Grade2de) && i+1 < len(weeks) && consecutiveWeeks(weeks[i:i+2]) {
+			out = append(out, weeks[i:i+2])
+			i++
+			continue
+		}
+		out = append(out, weeks[i:i+1])
+	}
+	return out
 }
