@@ -143,6 +143,9 @@ func (fa *fuzzApp) commands(tb testing.TB) []fuzzCommand {
 		"POST /v1/conventions/{id}/signatures": {fa.conv, js(map[string]any{"role": "pupil", "signer_name": "Lina", "document_hash": fa.hash})},
 		"POST /v1/targets":                     {"", js(map[string]any{"scope": "department", "code": "94", "metric": "offers_open", "target": 10})},
 		"POST /v1/operators/{id}/employers":    {"op-fuzz", js(map[string]any{"employer_ids": []string{fa.employer}})},
+		"POST /v1/campaigns":                   {"", js(map[string]any{"name": "Val-de-Marne", "departments": []string{"94"}, "grades": []string{"3e"}, "weeks": []string{weekB}})},
+		"POST /v1/campaigns/{id}/rounds":       {neverCreated, js(map[string]any{"seed": 7, "max_choices": 5})},
+		"POST /v1/rounds/{id}/publish":         {neverCreated, []byte("")},
 	}
 	var out []fuzzCommand
 	for _, rt := range fa.a.Routes() {
