@@ -112,7 +112,7 @@ func (mk *Market) Market(ctx context.Context, scope allocation.Scope, maxChoices
 	if err := mk.catchUp(ctx); err != nil {
 		return allocation.Market{}, err
 	}
-	busy, pending := mk.commitments()
+	busy, pending, applied := mk.commitments()
 	var m allocation.Market
 	slotsByDep := mk.slots(&m, scope, pending)
 	ids := make([]string, 0, len(mk.pupils))
@@ -126,7 +126,7 @@ func (mk *Market) Market(ctx context.Context, scope allocation.Scope, maxChoices
 		if !p.Exists() || p.Forgotten || busy[id] || school == nil || !inScope(scope, school, p) {
 			continue
 		}
-		if pupil, ok := mk.pupil(&m, p, school, slotsByDep[school.Registered.Department], maxChoices); ok {
+		if pupil, ok := mk.pupil(&m, p, school, slotsByDep[school.Registered.Department], applied[id], maxChoices); ok {
 			m.Pupils = append(m.Pupils, pupil)
 		}
 	}
@@ -136,11 +136,17 @@ func (mk *Market) Market(ctx context.Context, scope allocation.Scope, maxChoices
 // commitments are what earlier placements and rounds took: the pupils with
 // an accepted or confirmed placement or a live proposal of a published
 // round (busy), and the seats those proposals will take if accepted
-// (pending, by offer and week). A declined proposal frees both.
-func (mk *Market) commitments() (busy map[string]bool, pending map[string]map[string]int) {
-	busy, pending = map[string]bool{}, map[string]map[string]int{}
+// (pending, by offer and week). A declined proposal frees both. applied
+// lists the offers each pupil applied to, in any status: a pupil applies
+// once per offer, so those are no longer choices.
+func (mk *Market) commitments() (busy map[string]bool, pending map[string]map[string]int, applied map[string]map[string]bool) {
+	busy, pending, applied = map[string]bool{}, map[string]map[string]int{}, map[string]map[string]bool{}
 	for _, a := range mk.apps {
 		s := a.Submitted
+		if applied[s.PupilID] == nil {
+			applied[s.PupilID] = map[string]bool{}
+		}
+		applied[s.PupilID][s.OfferID] = true
 		switch a.Status {
 		case domain.StatusAccepted, domain.StatusConfirmed:
 			busy[s.PupilID] = true
@@ -156,7 +162,7 @@ func (mk *Market) commitments() (busy map[string]bool, pending map[string]map[st
 			}
 		}
 	}
-	return busy, pending
+	return busy, pending, applied
 }
 
 // slotInfo is what a pupil's choice needs of a slot.
@@ -207,7 +213,7 @@ func inScope(scope allocation.Scope, school *domain.School, p *domain.Pupil) boo
 
 // pupil is a pupil of the market with their choices among slots, nearest
 // first; false when none fits.
-func (mk *Market) pupil(m *allocation.Market, p *domain.Pupil, school *domain.School, slots []slotInfo, maxChoices int) (allocation.Pupil, bool) {
+func (mk *Market) pupil(m *allocation.Market, p *domain.Pupil, school *domain.School, slots []slotInfo, applied map[string]bool, maxChoices int) (allocation.Pupil, bool) {
 	lat, lon, ok := mk.places.CommuneCentre(school.Registered.CommuneCode)
 	if !ok {
 		return allocation.Pupil{}, false
@@ -217,7 +223,7 @@ func (mk *Market) pupil(m *allocation.Market, p *domain.Pupil, school *domain.Sc
 	for _, s := range slots {
 		o := s.offer
 		reserved, eligible := o.ReservedFor(school)
-		if !eligible || !slices.Contains(o.Posted.Grades, p.Registered.Grade) || !fitsGrade(p.Registered.Grade, m.Slots[s.index].Weeks) {
+		if !eligible || applied[o.Posted.OfferID] || !slices.Contains(o.Posted.Grades, p.Registered.Grade) || !fitsGrade(p.Registered.Grade, m.Slots[s.index].Weeks) {
 			continue
 		}
 		d := domain.DistanceKM(lat, lon, o.Posted.Lat, o.Posted.Lon)
