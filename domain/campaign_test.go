@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -64,5 +65,26 @@ func TestRoundPartsAndPublish(t *testing.T) {
 	r.Apply(evs[0])
 	if evs, err := r.Publish(now); err != nil || len(evs) != 0 {
 		t.Fatalf("published again: %v %v", evs, err)
+	}
+}
+
+func TestOfferSlots(t *testing.T) {
+	for _, tc := range []struct {
+		grades, weeks []string
+		want          string
+	}{
+		{[]string{"3e"}, []string{"2027-W10", "2027-W11"}, "[[2027-W10] [2027-W11]]"},
+		{[]string{"2de"}, []string{"2027-W24", "2027-W25", "2027-W26"}, "[[2027-W24 2027-W25] [2027-W26]]"},
+		{[]string{"2de"}, []string{"2027-W24", "2027-W26"}, "[[2027-W24] [2027-W26]]"},
+	} {
+		var o domain.Offer
+		grades := make([]domain.Grade, len(tc.grades))
+		for i, g := range tc.grades {
+			grades[i] = domain.Grade(g)
+		}
+		o.Apply(&domain.OfferPosted{OfferID: "o1", Grades: grades, Weeks: tc.weeks, Seats: 1})
+		if got := fmt.Sprint(o.Slots()); got != tc.want {
+			t.Errorf("%v %v: slots %s, want %s", tc.grades, tc.weeks, got, tc.want)
+		}
 	}
 }
