@@ -87,6 +87,46 @@ func TestRunReservedFirst(t *testing.T) {
 	})
 }
 
+// TestRunPriorityOrder: written apart from the algorithm's own order, no
+// pupil is turned away from a slot that holds a pupil after them by
+// reserved eligibility, then priority, then distance.
+func TestRunPriorityOrder(t *testing.T) {
+	rank := func(m Market, i int, c Choice) [3]float64 {
+		res := 0.0
+		if c.Reserved {
+			res = 1
+		}
+		return [3]float64{res, float64(m.Pupils[i].Priority), -c.DistanceKM}
+	}
+	after := func(a, b [3]float64) bool { // a strictly after b
+		for k := range a {
+			if a[k] != b[k] {
+				return a[k] < b[k]
+			}
+		}
+		return false
+	}
+	forMarkets(t, 300, 40, 8, 6, 3, func(t *testing.T, m Market) {
+		r := Run(m)
+		holds, err := Check(m, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range m.Pupils {
+			for c, ch := range p.Choices {
+				if r.Choice[i] >= 0 && c >= int(r.Choice[i]) {
+					break
+				}
+				for _, h := range holds[ch.Slot] {
+					if after(rank(m, h, m.Pupils[h].Choices[r.Choice[h]]), rank(m, i, ch)) {
+						t.Fatalf("pupil %s turned away from slot %d, which holds %s after them", p.ID, ch.Slot, m.Pupils[h].ID)
+					}
+				}
+			}
+		}
+	})
+}
+
 func TestRunDeterministicForASeed(t *testing.T) {
 	differs := false
 	forMarkets(t, 100, 40, 8, 6, 2, func(t *testing.T, m Market) {
@@ -237,9 +277,10 @@ func TestNearestRank(t *testing.T) {
 	}
 }
 
-// repCase is a collège in éducation prioritaire next to the only offer
-// its two pupils can reach (2 seats), and ten pupils of other collèges who
-// would also like it but can go elsewhere (10 seats further away).
+// repCase is a collège in éducation prioritaire whose two pupils can reach
+// one offer only (2 seats), and ten pupils of another collège, nearer to
+// it, who would also like it but can go elsewhere (10 seats further
+// away): only their priority gives the REP pupils the seats.
 func repCase(seed int64) Market {
 	m := Market{Seed: seed, Slots: []Slot{
 		{OfferID: "near-rep", Weeks: []string{"2027-W10"}, Seats: 2},
@@ -247,11 +288,11 @@ func repCase(seed int64) Market {
 	}}
 	for i := range 2 {
 		m.Pupils = append(m.Pupils, Pupil{ID: fmt.Sprint("rep", i), Group: "rep", Priority: 1,
-			Choices: []Choice{{Slot: 0, DistanceKM: 1}}})
+			Choices: []Choice{{Slot: 0, DistanceKM: 4}}})
 	}
 	for i := range 10 {
 		m.Pupils = append(m.Pupils, Pupil{ID: fmt.Sprint("other", i), Group: "none",
-			Choices: []Choice{{Slot: 0, DistanceKM: 3}, {Slot: 1, DistanceKM: 6}}})
+			Choices: []Choice{{Slot: 0, DistanceKM: 2}, {Slot: 1, DistanceKM: 6}}})
 	}
 	return m
 }

@@ -12,10 +12,11 @@ import (
 )
 
 // roundWorld is a hand-made market in Val-de-Marne: a REP collège in
-// Créteil with three pupils, next to offer A (2 seats), the only one they
-// may take; a collège in Maisons-Alfort with six pupils, who rank A first
-// too (nearer) but may also take offer B in Fontenay-sous-Bois (10 seats),
-// reserved to their collège.
+// Créteil with three pupils, 2 km from offer A (2 seats), the only one they
+// may take; a collège in Maisons-Alfort with six pupils, nearer to A (0.3
+// km), who rank it first too but may also take offer B in
+// Fontenay-sous-Bois (10 seats), reserved to their collège. Only their
+// priority gives the REP pupils A's seats.
 type roundWorld struct {
 	week, offerA, offerB string
 	rep, others          []string
@@ -36,7 +37,7 @@ func setupRoundWorld(t *testing.T, c httpclient.Client) roundWorld {
 		}
 		return str(c.Must(201, "POST", "/v1/offers", body), "id")
 	}
-	w.offerA = offer("94028", 48.788, 2.449, 2, nil)
+	w.offerA = offer("94028", 48.799, 2.442, 2, nil)
 	w.offerB = offer("94033", 48.85029, 2.47357, 10, map[string]any{"schools": []string{otherUAI}})
 	pupil := func(school string, i int) string {
 		body := validPupil()
