@@ -120,13 +120,30 @@ func (mk *Market) Market(ctx context.Context, scope allocation.Scope, maxChoices
 		ids = append(ids, id)
 	}
 	slices.Sort(ids) // the market, hence the lottery's draw, does not depend on map order
+	ranked := map[[2]string][]allocation.Choice{} // by school and grade: pupils of a class share them
 	for _, id := range ids {
 		p := mk.pupils[id]
 		school := mk.schools[p.Registered.SchoolUAI]
 		if !p.Exists() || p.Forgotten || busy[id] || school == nil || !inScope(scope, school, p) {
 			continue
 		}
-		if pupil, ok := mk.pupil(&m, p, school, slotsByDep[school.Registered.Department], applied[id], maxChoices); ok {
+		k := [2]string{school.Registered.UAI, string(p.Registered.Grade)}
+		all, ok := ranked[k]
+		if !ok {
+			all = mk.choices(m, school, p.Registered.Grade, slotsByDep[school.Registered.Department])
+			ranked[k] = all
+		}
+		group, priority := school.AllocationGroup()
+		pupil := allocation.Pupil{ID: id, Group: group, Priority: priority}
+		for _, c := range all {
+			if len(pupil.Choices) == maxChoices {
+				break
+			}
+			if !applied[id][m.Slots[c.Slot].OfferID] {
+				pupil.Choices = append(pupil.Choices, c)
+			}
+		}
+		if len(pupil.Choices) > 0 {
 			m.Pupils = append(m.Pupils, pupil)
 		}
 	}
@@ -211,29 +228,25 @@ func inScope(scope allocation.Scope, school *domain.School, p *domain.Pupil) boo
 		(len(scope.Grades) == 0 || slices.Contains(scope.Grades, string(p.Registered.Grade)))
 }
 
-// pupil is a pupil of the market with their choices among slots, nearest
-// first; false when none fits.
-func (mk *Market) pupil(m *allocation.Market, p *domain.Pupil, school *domain.School, slots []slotInfo, applied map[string]bool, maxChoices int) (allocation.Pupil, bool) {
+// choices are the slots a school's pupils of a grade may take, nearest
+// first.
+func (mk *Market) choices(m allocation.Market, school *domain.School, grade domain.Grade, slots []slotInfo) []allocation.Choice {
 	lat, lon, ok := mk.places.CommuneCentre(school.Registered.CommuneCode)
 	if !ok {
-		return allocation.Pupil{}, false
+		return nil
 	}
-	group, priority := school.AllocationGroup()
-	out := allocation.Pupil{ID: p.Registered.PupilID, Group: group, Priority: priority}
+	var out []allocation.Choice
 	for _, s := range slots {
 		o := s.offer
 		reserved, eligible := o.ReservedFor(school)
-		if !eligible || applied[o.Posted.OfferID] || !slices.Contains(o.Posted.Grades, p.Registered.Grade) || !fitsGrade(p.Registered.Grade, m.Slots[s.index].Weeks) {
+		if !eligible || !slices.Contains(o.Posted.Grades, grade) || !fitsGrade(grade, m.Slots[s.index].Weeks) {
 			continue
 		}
 		d := domain.DistanceKM(lat, lon, o.Posted.Lat, o.Posted.Lon)
-		out.Choices = append(out.Choices, allocation.Choice{Slot: s.index, Reserved: reserved, DistanceKM: float64(int(d*10+0.5)) / 10})
+		out = append(out, allocation.Choice{Slot: s.index, Reserved: reserved, DistanceKM: float64(int(d*10+0.5)) / 10})
 	}
-	slices.SortStableFunc(out.Choices, func(a, b allocation.Choice) int { return cmp.Compare(a.DistanceKM, b.DistanceKM) })
-	if len(out.Choices) > maxChoices {
-		out.Choices = out.Choices[:maxChoices]
-	}
-	return out, len(out.Choices) > 0
+	slices.SortStableFunc(out, func(a, b allocation.Choice) int { return cmp.Compare(a.DistanceKM, b.DistanceKM) })
+	return out
 }
 
 // fitsGrade: a collège internship is one week; a seconde one is one or two.
