@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"passerelle/domain"
@@ -153,12 +154,51 @@ func (s *Service) PublishRound(ctx context.Context, m Meta, roundID string) (Res
 	if s.proposer == nil {
 		return Result{}, api.Errorf(http.StatusServiceUnavailable, "not_ready", "no proposer is configured for rounds")
 	}
-	out := Proposals{Refused: []Refusal{}}
-	for _, match := range round.Matches {
-		if err := ctx.Err(); err != nil {
-			return Result{}, err
+	out, err := s.propose(ctx, roundID, round.Matches)
+	if err != nil {
+		return Result{}, err
+	}
+	// the proposals' position: a read of the pupils' applications after it
+	// sees them
+	if head, err := s.repo.store.Head(ctx); err == nil {
+		pos = max(pos, head)
+	}
+	return Result{ID: roundID, Position: pos, Proposals: &out}, nil
+}
+
+// proposers is how many proposals a publication makes at once: each is a
+// few appends to its own pupil's and application's streams, which the
+// store commits together.
+const proposers = 16
+
+// propose proposes every match, proposers at a time. A refusal by a rule
+// is reported; any other error stops the publication, which publishing
+// again finishes.
+func (s *Service) propose(ctx context.Context, roundID string, matches []allocation.Match) (Proposals, error) {
+	outcomes := make([]error, len(matches))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(proposers, len(matches)) {
+		wg.Go(func() {
+			for i := range next {
+				_, outcomes[i] = s.proposer.Propose(ctx, roundID, matches[i])
+			}
+		})
+	}
+	for i := range matches {
+		if ctx.Err() != nil {
+			break
 		}
-		_, err := s.proposer.Propose(ctx, roundID, match)
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return Proposals{}, err
+	}
+	out := Proposals{Refused: []Refusal{}}
+	for i, err := range outcomes {
+		match := matches[i]
 		var rule *domain.RuleError
 		var verr *domain.ValidationError
 		switch {
@@ -169,15 +209,10 @@ func (s *Service) PublishRound(ctx context.Context, m Meta, roundID string) (Res
 		case errors.As(err, &verr), errors.Is(err, domain.ErrNotFound):
 			out.Refused = append(out.Refused, Refusal{PupilID: match.PupilID, OfferID: match.OfferID, Rule: "invalid"})
 		default:
-			return Result{}, fmt.Errorf("propose %s to %s: %w", match.OfferID, match.PupilID, err)
+			return Proposals{}, fmt.Errorf("propose %s to %s: %w", match.OfferID, match.PupilID, err)
 		}
 	}
-	// the proposals' position: a read of the pupils' applications after it
-	// sees them
-	if head, err := s.repo.store.Head(ctx); err == nil {
-		pos = max(pos, head)
-	}
-	return Result{ID: roundID, Position: pos, Proposals: &out}, nil
+	return out, nil
 }
 
 // RoundPreview reads a computed round's preview (an idempotent replay of

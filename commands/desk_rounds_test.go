@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,16 +23,20 @@ func (m staticMarket) Market(context.Context, allocation.Scope, int) (allocation
 // crashingProposer proposes n matches, then fails as a process would die.
 type crashingProposer struct {
 	next commands.Proposer
+	mu   sync.Mutex
 	n    int
 }
 
 var errCrash = errors.New("crash")
 
 func (p *crashingProposer) Propose(ctx context.Context, roundID string, m allocation.Match) (string, error) {
-	if p.n == 0 {
+	p.mu.Lock()
+	ok := p.n > 0
+	p.n--
+	p.mu.Unlock()
+	if !ok {
 		return "", errCrash
 	}
-	p.n--
 	return p.next.Propose(ctx, roundID, m)
 }
 
