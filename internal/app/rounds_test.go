@@ -133,10 +133,17 @@ func TestAllocationRound(t *testing.T) {
 		}
 		app := bo.Must(200, "GET", "/v1/pupils/"+declined+"/applications", nil)["items"].([]any)[0].(map[string]any)
 		bo.Must(200, "POST", "/v1/applications/"+str(app, "id")+"/withdraw", map[string]any{"reason": "autre stage"})
-		next := bo.Must(201, "POST", "/v1/campaigns/"+campaign+"/rounds", map[string]any{"seed": 8})
-		nm := checkPreview(t, next["preview"].(map[string]any))
+		next := bo.Do("POST", "/v1/campaigns/"+campaign+"/rounds", map[string]any{"seed": 8}, "Idempotency-Key", "round-2")
+		if next.Status != 201 {
+			t.Fatalf("the next round: %d %s", next.Status, next.Raw)
+		}
+		nm := checkPreview(t, bo.Must(200, "GET", "/v1/rounds/"+str(next.Body, "id"), nil)["preview"].(map[string]any))
 		if len(nm) != 1 || nm[0]["pupil_id"] != left || nm[0]["offer_id"] != w.offerA {
 			t.Fatalf("the next round: %v, want only %s at offer A", nm, left)
+		}
+		// the same key again: the same round and preview, read back from its stream
+		if again := bo.Do("POST", "/v1/campaigns/"+campaign+"/rounds", map[string]any{"seed": 8}, "Idempotency-Key", "round-2"); again.Status != 201 || again.Raw != next.Raw {
+			t.Fatalf("replayed round: %d %s\nfirst: %s", again.Status, again.Raw, next.Raw)
 		}
 	})
 }
