@@ -119,8 +119,10 @@ func (mk *Market) Market(ctx context.Context, scope allocation.Scope, maxChoices
 	for id := range mk.pupils {
 		ids = append(ids, id)
 	}
-	slices.Sort(ids) // the market, hence the lottery's draw, does not depend on map order
-	ranked := map[[2]string][]allocation.Choice{} // by school and grade: pupils of a class share them
+	// sorted: the market, hence the lottery's draw, does not depend on map
+	// order; pupils of a school and grade share their ranked slots
+	slices.Sort(ids)
+	ranked := map[[2]string][]allocation.Choice{}
 	for _, id := range ids {
 		p := mk.pupils[id]
 		school := mk.schools[p.Registered.SchoolUAI]
