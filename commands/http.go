@@ -39,7 +39,7 @@ func NewAPI(svc *Service, store eventstore.Store, clock func() time.Time) *API {
 
 // Routes declares the command routes, by resource.
 func (a *API) Routes() []route.Route {
-	return slices.Concat(a.registrationRoutes(), a.offerRoutes(), a.applicationRoutes(), a.conventionRoutes(), a.targetRoutes(), a.wishRoutes(), a.groupRoutes())
+	return slices.Concat(a.registrationRoutes(), a.offerRoutes(), a.applicationRoutes(), a.conventionRoutes(), a.targetRoutes(), a.wishRoutes(), a.groupRoutes(), a.roundRoutes())
 }
 
 // registrationRoutes register employers, schools and pupils, forget a
@@ -338,6 +338,10 @@ type response struct {
 	PlacementsToCancel []string `json:"placements_to_cancel,omitempty"`
 	ApplicationIDs     []string `json:"application_ids,omitempty"`
 	ConventionIDs      []string `json:"convention_ids,omitempty"`
+	// Preview: see Result. An idempotency record leaves it out (it can be
+	// megabytes): a replay reads it from the round's stream.
+	Preview   *domain.RoundPreview `json:"preview,omitempty"`
+	Proposals *Proposals           `json:"proposals,omitempty"`
 }
 
 // handle runs a command with the contract's idempotency: the same
@@ -379,7 +383,8 @@ func (a *API) handle(status int, run runFunc) http.HandlerFunc {
 			return
 		}
 		resp := response{ID: res.ID, Position: res.Position.String(), ConventionID: res.ConventionID, PlacementsToCancel: res.PlacementsToCancel,
-			ApplicationIDs: res.ApplicationIDs, ConventionIDs: res.ConventionIDs}
+			ApplicationIDs: res.ApplicationIDs, ConventionIDs: res.ConventionIDs,
+			Preview: res.Preview, Proposals: res.Proposals}
 		if key != "" && m.idem.written {
 			resp.Position = m.idem.position.String() // the record's: the last event written
 			api.WriteJSON(w, status, resp)
@@ -387,12 +392,13 @@ func (a *API) handle(status int, run runFunc) http.HandlerFunc {
 		}
 		if key != "" {
 			rec := record{Fingerprint: fp, Status: status, Response: resp}
+			rec.Response.Preview = nil
 			stored, err := a.idem.save(r.Context(), m, rec)
 			if err != nil {
 				api.WriteError(w, r, err)
 				return
 			}
-			replay(w, r, stored, fp)
+			a.replay(w, r, stored, fp)
 			return
 		}
 		api.WriteJSON(w, status, resp)
@@ -410,7 +416,7 @@ func (a *API) begin(w http.ResponseWriter, r *http.Request, m Meta) bool {
 		api.WriteError(w, r, err)
 		return false
 	case ok && (!rec.Pending || rec.Fingerprint != m.idem.fingerprint):
-		replay(w, r, rec, m.idem.fingerprint)
+		a.replay(w, r, rec, m.idem.fingerprint)
 		return false
 	case ok: // our own claim, left by an attempt cut short
 		m.idem.claimed = true
@@ -430,7 +436,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, m Meta, fp string, er
 	if m.idem != nil {
 		rec, ok, lerr := a.idem.lookup(r.Context(), m.CommandID)
 		if lerr == nil && ok && (!rec.Pending || rec.Fingerprint != fp) {
-			replay(w, r, rec, fp)
+			a.replay(w, r, rec, fp)
 			return
 		}
 	}

@@ -147,10 +147,18 @@ func (s idempotency) save(ctx context.Context, m Meta, rec record) (record, erro
 
 // replay answers with a stored response, or 409 when the key was used for
 // another request.
-func replay(w http.ResponseWriter, r *http.Request, rec record, fp string) {
+func (a *API) replay(w http.ResponseWriter, r *http.Request, rec record, fp string) {
 	if rec.Fingerprint != fp {
 		api.WriteError(w, r, api.Errorf(http.StatusConflict, "conflict", "this Idempotency-Key was already used for another request"))
 		return
+	}
+	if isRoundComputation(r) && rec.Status < 300 {
+		p, err := a.svc.RoundPreview(r.Context(), rec.Response.ID)
+		if err != nil {
+			api.WriteError(w, r, toAPIError(err))
+			return
+		}
+		rec.Response.Preview = p
 	}
 	api.WriteJSON(w, rec.Status, rec.Response)
 }

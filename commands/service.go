@@ -61,12 +61,18 @@ type Result struct {
 	// pupil; ConventionIDs the conventions a group signature signed.
 	ApplicationIDs []string `json:"application_ids,omitempty"`
 	ConventionIDs  []string `json:"convention_ids,omitempty"`
+	// Preview is a computed round's; Proposals what publishing one did.
+	Preview   *domain.RoundPreview `json:"preview,omitempty"`
+	Proposals *Proposals           `json:"proposals,omitempty"`
 }
 
 // Service holds one handler per command.
 type Service struct {
 	repo   repository
 	places domain.Places
+	// market and proposer serve allocation rounds (WithRounds)
+	market   RoundMarket
+	proposer Proposer
 }
 
 // NewService builds the command handlers over a store.

@@ -35,7 +35,7 @@ func ApplicationStream(id string) string { return "application-" + id }
 func ConventionStream(id string) string { return "convention-" + id }
 
 // Categories are the stream categories holding domain events.
-var Categories = []string{"employer", "school", "pupil", "offer", "application", "convention", "operator", "booking"}
+var Categories = []string{"employer", "school", "pupil", "offer", "application", "convention", "operator", "booking", "campaign", "round"}
 
 // EmployerRegistered records a new employer, checked against the reference data.
 type EmployerRegistered struct {
@@ -524,6 +524,10 @@ func init() {
 		func() Event { return &PupilWishesRecorded{} },
 		func() Event { return &SeatsBooked{} },
 		func() Event { return &GroupBooked{} },
+		func() Event { return &CampaignCreated{} },
+		func() Event { return &RoundMatched{} },
+		func() Event { return &RoundComputed{} },
+		func() Event { return &RoundPublished{} },
 	)
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"passerelle/domain"
+	"passerelle/domain/allocation"
 )
 
 // sampleEvents holds one event of every registered type, every field set.
@@ -79,6 +80,15 @@ func sampleEvents() []domain.Event {
 			Seats: []domain.BookedSeat{{ApplicationID: "a1", PupilID: "p1", Grade: domain.Grade3e}}},
 		&domain.GroupBooked{BookingID: "b1", OfferID: "o1", EmployerID: "e1", SchoolUAI: "0941234A", Weeks: []string{week25},
 			Seats: []domain.BookedSeat{{ApplicationID: "a1", PupilID: "p1", Grade: domain.Grade3e}}},
+		&domain.CampaignCreated{CampaignID: "k1", Name: "Val-de-Marne 3e", Target: 900, CreatedAt: at,
+			Scope: allocation.Scope{Departments: []string{"94"}, Communes: []string{"94028"}, Grades: []string{"3e"}, Weeks: []string{week25}}},
+		&domain.RoundMatched{RoundID: "r1", Part: 1, Matches: []allocation.Match{{PupilID: "p1", OfferID: "o1", Weeks: []string{week25}}}},
+		&domain.RoundComputed{RoundID: "r1", CampaignID: "k1", Seed: 42, MaxChoices: 10, Parts: 1, Matched: 1, ComputedAt: at,
+			Figures: allocation.Figures{Pupils: 2, Placed: 1, PlacedByPriority: map[string]int{"rep": 1}, PupilsByPriority: map[string]int{"rep": 2},
+				DistanceKMMedian: 1.5, DistanceKMP90: 2.5, Seats: 3, SeatsLeft: 2},
+			FirstCome: allocation.Figures{Pupils: 2, Placed: 1, PlacedByPriority: map[string]int{"none": 1}, PupilsByPriority: map[string]int{"rep": 2},
+				DistanceKMMedian: 1, DistanceKMP90: 1, Seats: 3, SeatsLeft: 2}},
+		&domain.RoundPublished{RoundID: "r1", PublishedAt: at},
 	}
 }
 

@@ -49,5 +49,7 @@ func (a *API) Routes() []route.Route {
 			Allow: authz.AnyOf(authz.Backoffice, authz.Employer(authz.ConventionEmployer), authz.School(authz.ConventionSchool),
 				authz.Pupil(authz.ConventionPupil), authz.Guardian(authz.ConventionPupil)),
 			Handler: http.HandlerFunc(a.conventionDocument)},
+		{Method: http.MethodGet, Pattern: "/v1/rounds/{id}", Status: http.StatusOK, Summary: "An allocation round, its preview and whether it was published",
+			Query: []string{"min_position"}, Allow: authz.Backoffice, Handler: http.HandlerFunc(a.round)},
 	}
 }

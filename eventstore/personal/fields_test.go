@@ -50,7 +50,9 @@ func init() {
 		"ConventionSignatureAdded.PupilID", "ConventionSigned.ConventionID", "ApplicationOfferWithdrawn.ApplicationID",
 		"OperatorEmployersLinked.OperatorID", "OperatorEmployersLinked.EmployerIDs[]",
 		"OfferDeleted.OfferID", "PartnerOfferChanged.OfferID", "OperatorRegistered.OperatorID",
-		"PupilWishesRecorded.PupilID", "PupilWishesRecorded.Offers[]")
+		"PupilWishesRecorded.PupilID", "PupilWishesRecorded.Offers[]",
+		"CampaignCreated.CampaignID", "RoundComputed.RoundID", "RoundComputed.CampaignID", "RoundMatched.RoundID",
+		"RoundMatched.Matches[].PupilID", "RoundMatched.Matches[].OfferID", "RoundPublished.RoundID")
 	partner := []string{"OperatorID", "RemoteID", "Permalink", "EmployerDescription", "EmployerWebsite", "Street", "Zipcode", "City", "LunchBreak"}
 	for _, ev := range []string{"OfferPosted", "PartnerOfferChanged"} {
 		for _, f := range partner {
@@ -71,7 +73,9 @@ func init() {
 		"ConventionDrafted.CommuneCode", "ConventionDrafted.RequiredRoles[]", "ConventionDrafted.DocumentHash", "ConventionDrafted.DocumentVersion",
 		"ConventionCompleted.Party", "ConventionCompleted.RequiredRoles[]", "ConventionCompleted.DocumentHash", "ConventionCompleted.DocumentVersion",
 		"ConventionSignatureAdded.Role", "ConventionSignatureAdded.DocumentHash", "ConventionSigned.DocumentHash",
-		"TargetSet.Scope", "TargetSet.Code", "TargetSet.Metric", "PupilWishesRecorded.Sectors[]", "PupilWishesRecorded.Weeks[]")
+		"TargetSet.Scope", "TargetSet.Code", "TargetSet.Metric", "PupilWishesRecorded.Sectors[]", "PupilWishesRecorded.Weeks[]",
+		"CampaignCreated.Scope.Departments[]", "CampaignCreated.Scope.Communes[]", "CampaignCreated.Scope.Grades[]", "CampaignCreated.Scope.Weeks[]",
+		"RoundMatched.Matches[].Weeks[]")
 	declare("an opaque id chosen by the server (group bookings and the applications they make)",
 		"ApplicationSubmitted.BookingID", "GroupBooked.BookingID", "GroupBooked.OfferID", "GroupBooked.EmployerID",
 		"GroupBooked.Seats[].ApplicationID", "GroupBooked.Seats[].PupilID", "SeatsBooked.OfferID", "SeatsBooked.BookingID",
@@ -81,6 +85,7 @@ func init() {
 		"SeatsBooked.SchoolUAI", "SeatsBooked.Weeks[]", "SeatsBooked.Seats[].Grade")
 	declare("who proposed a pupil: the desk's actor (a school's UAI, a back-office account, an allocation round) and its role, never the pupil's side",
 		"ApplicationSubmitted.ProposedBy.ID", "ApplicationSubmitted.ProposedBy.Role")
+	declare("the name the back office gives a campaign", "CampaignCreated.Name")
 	declare("a class of a school, shared by its pupils",
 		"PupilRegistered.ClassName", "ConventionDrafted.ClassName")
 	declare("an employer's or a school's public details, or an offer's terms they publish",

@@ -319,6 +319,9 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		"POST /v1/offers/{id}/proposals":       "/v1/offers/" + f.offer + "/proposals",
 		"POST /v1/offers/{id}/group-bookings":  "/v1/offers/" + f.collective + "/group-bookings",
 		groupSignatures:                        "/v1/group-bookings/" + f.booking + "/signatures",
+		"POST /v1/campaigns":                   "/v1/campaigns",
+		"POST /v1/campaigns/{id}/rounds":       "/v1/campaigns/" + neverCreated + "/rounds",
+		"POST /v1/rounds/{id}/publish":         "/v1/rounds/" + neverCreated + "/publish",
 	}
 	// Every query, at a resource that exists.
 	queryTargets := map[string]string{
@@ -341,6 +344,7 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		"GET /v1/pupils/{id}/suggestions":     "/v1/pupils/" + f.pupilFree + "/suggestions",
 		"GET /v1/offers/{id}/candidates":      "/v1/offers/" + f.offer + "/candidates",
 		"GET /v1/desk/pupils":                 "/v1/desk/pupils",
+		"GET /v1/rounds/{id}":                 "/v1/rounds/" + neverCreated,
 	}
 	// Every path: a method it does not serve is a 405 listing those it
 	// does in Allow.
@@ -812,6 +816,7 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		rule(r, "negative target", "POST", "/v1/targets", with(target, "target", -1), "target"),
 		rule(r, "a code with the scope all", "POST", "/v1/targets", with(target, "scope", "all"), "code"),
 	)
+	cs = append(cs, campaignCases(f)...)
 	r = "POST /v1/operators/{id}/employers"
 	link := "/v1/operators/op-bad/employers"
 	cs = append(cs,
@@ -1258,5 +1263,46 @@ func TestEmployerInboxCarriesNoPupilIdentity(t *testing.T) {
 		if raw, _ := json.Marshal(it); strings.Contains(string(raw), uai) || strings.Contains(string(raw), "Benali") || strings.Contains(string(raw), "2012-03-14") {
 			t.Errorf("a %s application in the employer inbox identifies the pupil: %s", str(it, "status"), raw)
 		}
+	}
+}
+
+// campaignCases: campaigns and allocation rounds.
+func campaignCases(f badFixture) []badCase {
+	bad := func(route, name, method, path, body string, status int, code, field string) badCase {
+		return badCase{route: route, name: name, method: method, path: path, body: body, status: status, code: code, field: field}
+	}
+	invalid := func(route, name, method, path, body, field string) badCase {
+		return bad(route, name, method, path, body, 400, "validation_failed", field)
+	}
+	rule := func(route, name, method, path, body, field string) badCase {
+		return bad(route, name, method, path, body, 422, "validation_failed", field)
+	}
+	notFound := func(route, name, method, path, body string) badCase {
+		return bad(route, name, method, path, body, 404, "not_found", "")
+	}
+	r := "POST /v1/campaigns"
+	campaign := map[string]any{"name": "Val-de-Marne", "departments": []string{"94"}, "grades": []string{"3e"}, "weeks": []string{weekB}}
+	rounds := "/v1/campaigns/" + neverCreated + "/rounds"
+	return []badCase{
+		invalid(r, "departments is a string", "POST", "/v1/campaigns", with(campaign, "departments", "94"), "departments"),
+		rule(r, "missing name", "POST", "/v1/campaigns", with(campaign, "name", nil), "name"),
+		rule(r, "no département", "POST", "/v1/campaigns", with(campaign, "departments", []string{}), "departments"),
+		rule(r, "unknown département", "POST", "/v1/campaigns", with(campaign, "departments", []string{"999"}), "departments"),
+		rule(r, "a commune of another département", "POST", "/v1/campaigns", with(campaign, "communes", []string{"75056"}), "communes"),
+		rule(r, "unknown grade", "POST", "/v1/campaigns", with(campaign, "grades", []string{"5e"}), "grades"),
+		rule(r, "missing weeks", "POST", "/v1/campaigns", with(campaign, "weeks", nil), "weeks"),
+		rule(r, "malformed week", "POST", "/v1/campaigns", with(campaign, "weeks", []string{"2027-W99"}), "weeks"),
+		rule(r, "negative target", "POST", "/v1/campaigns", with(campaign, "target", -1), "target"),
+		invalid("POST /v1/campaigns/{id}/rounds", "seed is a string", "POST", rounds, `{"seed":"7"}`, "seed"),
+		rule("POST /v1/campaigns/{id}/rounds", "max_choices over 50", "POST", rounds, `{"max_choices":51}`, "max_choices"),
+		rule("POST /v1/campaigns/{id}/rounds", "negative max_choices", "POST", rounds, `{"max_choices":-1}`, "max_choices"),
+		notFound("POST /v1/campaigns/{id}/rounds", "unknown campaign", "POST", rounds, `{"seed":7}`),
+		notFound("POST /v1/campaigns/{id}/rounds", "malformed campaign id", "POST", "/v1/campaigns/nope/rounds", ""),
+		notFound("POST /v1/campaigns/{id}/rounds", "an employer's id as a campaign", "POST", "/v1/campaigns/"+f.employer+"/rounds", ""),
+		notFound("POST /v1/rounds/{id}/publish", "unknown round", "POST", "/v1/rounds/"+neverCreated+"/publish", ""),
+		notFound("POST /v1/rounds/{id}/publish", "malformed round id", "POST", "/v1/rounds/..%2F..%2Fx/publish", ""),
+		notFound("GET /v1/rounds/{id}", "unknown round", "GET", "/v1/rounds/"+neverCreated, ""),
+		notFound("GET /v1/rounds/{id}", "malformed round id", "GET", "/v1/rounds/nope", ""),
+		notFound("GET /v1/rounds/{id}", "an offer's id as a round", "GET", "/v1/rounds/"+f.offer, ""),
 	}
 }

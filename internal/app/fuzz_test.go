@@ -156,6 +156,9 @@ func (fa *fuzzApp) commands(tb testing.TB) []fuzzCommand {
 		"POST /v1/group-bookings/{id}/signatures": {fa.booking, js(map[string]any{"role": "employer", "signer_name": "Paul Martin"})},
 		"POST /v1/operators":                      {"", js(validOperator())},
 		"POST /v1/pupils/{id}/wishes":             {fa.pupil, js(map[string]any{"sectors": []string{"s12"}, "max_distance_km": 10, "weeks": []string{weekB}, "offers": []string{fa.offer}})},
+		"POST /v1/campaigns":                      {"", js(map[string]any{"name": "Val-de-Marne", "departments": []string{"94"}, "grades": []string{"3e"}, "weeks": []string{weekB}})},
+		"POST /v1/campaigns/{id}/rounds":          {neverCreated, js(map[string]any{"seed": 7, "max_choices": 5})},
+		"POST /v1/rounds/{id}/publish":            {neverCreated, []byte("")},
 	}
 	var out []fuzzCommand
 	for _, rt := range fa.a.Routes() {

@@ -1,0 +1,187 @@
+package app_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"passerelle/internal/app"
+	"passerelle/internal/auth"
+	"passerelle/internal/testsupport/httpclient"
+	"passerelle/internal/testsupport/redistest"
+)
+
+// roundWorld is a hand-made market in Val-de-Marne: a REP collège in
+// Créteil with three pupils, 2 km from offer A (2 seats), the only one they
+// may take; a collège in Maisons-Alfort with six pupils, nearer to A (0.3
+// km), who rank it first too but may also take offer B in
+// Fontenay-sous-Bois (10 seats), reserved to their collège. Only their
+// priority gives the REP pupils A's seats.
+type roundWorld struct {
+	week, offerA, offerB string
+	rep, others          []string
+}
+
+func setupRoundWorld(t *testing.T, c httpclient.Client) roundWorld {
+	t.Helper()
+	w := roundWorld{week: weekAhead(10)}
+	const repUAI, otherUAI = "0940101A", "0940102B"
+	c.Must(201, "POST", "/v1/schools", map[string]any{"uai": repUAI, "name": "Collège Laplace", "kind": "college", "commune_code": "94028", "education_priority": "rep", "qpv": false})
+	c.Must(201, "POST", "/v1/schools", map[string]any{"uai": otherUAI, "name": "Collège Condorcet", "kind": "college", "commune_code": "94046", "education_priority": "none", "qpv": false})
+	emp := str(c.Must(201, "POST", "/v1/employers", validEmployer()), "id")
+	offer := func(commune string, lat, lon float64, seats int, reserved map[string]any) string {
+		body := validOffer(emp)
+		body["weeks"], body["seats"], body["commune_code"], body["lat"], body["lon"] = []string{w.week}, seats, commune, lat, lon
+		if reserved != nil {
+			body["reserved"] = reserved
+		}
+		return str(c.Must(201, "POST", "/v1/offers", body), "id")
+	}
+	w.offerA = offer("94028", 48.799, 2.442, 2, nil)
+	w.offerB = offer("94033", 48.85029, 2.47357, 10, map[string]any{"schools": []string{otherUAI}})
+	pupil := func(school string, i int) string {
+		body := validPupil()
+		body["school_uai"] = school
+		// a fixed key: the same pupil ids at every run, hence the same lottery
+		return str(c.Must(201, "POST", "/v1/pupils", body, "Idempotency-Key", fmt.Sprintf("round-pupil-%s-%d", school, i)), "id")
+	}
+	for i := range 3 {
+		w.rep = append(w.rep, pupil(repUAI, i))
+	}
+	for i := range 6 {
+		w.others = append(w.others, pupil(otherUAI, i))
+	}
+	return w
+}
+
+// TestAllocationRound runs a campaign's rounds over real HTTP: the preview
+// places the REP pupils at the offer next to their collège where first
+// come leaves them out, publishing proposes the matches to the pupils
+// (once, however often it runs), and a declined proposal frees its seat
+// for the next round.
+func TestAllocationRound(t *testing.T) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
+		_, c := authenticated(t, app.Config{DataDir: t.TempDir(), RedisURL: r.URL, SealEvery: -1, ExpiryEvery: -1})
+		bo := c.As(auth.Backoffice, "agent-1")
+		w := setupRoundWorld(t, bo)
+		campaign := str(bo.Must(201, "POST", "/v1/campaigns", map[string]any{"name": "Val-de-Marne 3e", "departments": []string{"94"},
+			"grades": []string{"3e"}, "weeks": []string{w.week}, "target": 9}), "id")
+		if r := c.As(auth.School, "0940101A").Do("POST", "/v1/campaigns/"+campaign+"/rounds", map[string]any{}); r.Status != 403 {
+			t.Fatalf("a school computes a round: %d %s", r.Status, r.Raw)
+		}
+
+		round := bo.Must(201, "POST", "/v1/campaigns/"+campaign+"/rounds", map[string]any{"seed": 7, "max_choices": 5})
+		id, preview := str(round, "id"), round["preview"].(map[string]any)
+		matches := checkPreview(t, preview)
+		at := map[string]string{}
+		for _, m := range matches {
+			at[m["pupil_id"].(string)] = m["offer_id"].(string)
+		}
+		if got := []string{at[w.rep[0]], at[w.rep[1]], at[w.rep[2]]}; count(got, w.offerA) != 2 || count(got, "") != 1 {
+			t.Fatalf("REP pupils got %v: want two at offer A, one unplaced", got)
+		}
+		for _, p := range w.others {
+			if at[p] != w.offerB {
+				t.Fatalf("pupil %s of the other collège got %q, want offer B (A goes to REP pupils first)", p, at[p])
+			}
+		}
+		fc := preview["first_come"].(map[string]any)
+		if num(preview, "placed_by_priority", "rep") != 2 || num(fc, "placed_by_priority", "rep") >= 2 || num(fc, "placed") < 0 {
+			t.Fatalf("REP placed: round %v, first come %v; want 2 and fewer", preview["placed_by_priority"], fc["placed_by_priority"])
+		}
+
+		got := bo.Must(200, "GET", "/v1/rounds/"+id, nil)
+		if got["published"] != false || got["campaign_id"] != campaign || num(got, "seed") != 7 || num(got, "max_choices") != 5 ||
+			len(got["preview"].(map[string]any)["matches"].([]any)) != len(matches) {
+			t.Fatalf("GET round: %v", got)
+		}
+		for _, p := range append(slices.Clone(w.rep), w.others...) {
+			if items := bo.Must(200, "GET", "/v1/pupils/"+p+"/applications", nil)["items"].([]any); len(items) != 0 {
+				t.Fatalf("pupil %s has applications before the round is published: %v", p, items)
+			}
+		}
+
+		pub := bo.Must(200, "POST", "/v1/rounds/"+id+"/publish", nil)
+		if num(pub, "proposals", "proposed") != float64(len(matches)) {
+			t.Fatalf("publish: %v, want %d proposed", pub, len(matches))
+		}
+		pos := str(pub, "position")
+		for p, offer := range at {
+			items := bo.Must(200, "GET", "/v1/pupils/"+p+"/applications?min_position="+pos, nil)["items"].([]any)
+			if len(items) != 1 || items[0].(map[string]any)["offer_id"] != offer || items[0].(map[string]any)["status"] != "submitted" {
+				t.Fatalf("pupil %s after publishing: %v, want one submitted application to %s", p, items, offer)
+			}
+		}
+		head := logHead(t, bo)
+		again := bo.Must(200, "POST", "/v1/rounds/"+id+"/publish", nil)
+		if num(again, "proposals", "proposed") != float64(len(matches)) || logHead(t, bo) != head {
+			t.Fatalf("publishing again: %v, log %s → %s: want the same proposals and nothing written", again, head, logHead(t, bo))
+		}
+		if got := bo.Must(200, "GET", "/v1/rounds/"+id, nil); got["published"] != true || str(got, "published_at") == "" {
+			t.Fatalf("GET round after publishing: published %v at %v", got["published"], got["published_at"])
+		}
+
+		// a REP pupil declines: the next round gives their seat to the one left out
+		var declined, left string
+		for _, p := range w.rep {
+			switch {
+			case at[p] == "":
+				left = p
+			case declined == "":
+				declined = p
+			}
+		}
+		app := bo.Must(200, "GET", "/v1/pupils/"+declined+"/applications", nil)["items"].([]any)[0].(map[string]any)
+		bo.Must(200, "POST", "/v1/applications/"+str(app, "id")+"/withdraw", map[string]any{"reason": "autre stage"})
+		next := bo.Do("POST", "/v1/campaigns/"+campaign+"/rounds", map[string]any{"seed": 8}, "Idempotency-Key", "round-2")
+		if next.Status != 201 {
+			t.Fatalf("the next round: %d %s", next.Status, next.Raw)
+		}
+		nm := checkPreview(t, bo.Must(200, "GET", "/v1/rounds/"+str(next.Body, "id"), nil)["preview"].(map[string]any))
+		if len(nm) != 1 || nm[0]["pupil_id"] != left || nm[0]["offer_id"] != w.offerA {
+			t.Fatalf("the next round: %v, want only %s at offer A", nm, left)
+		}
+		// the same key again: the same round and preview, read back from its stream
+		if again := bo.Do("POST", "/v1/campaigns/"+campaign+"/rounds", map[string]any{"seed": 8}, "Idempotency-Key", "round-2"); again.Status != 201 || again.Raw != next.Raw {
+			t.Fatalf("replayed round: %d %s\nfirst: %s", again.Status, again.Raw, next.Raw)
+		}
+	})
+}
+
+// checkPreview checks a preview's figures against its matches: the
+// placed count, by priority, seats left, distances in order, first come's
+// figures on the same market, and no pupil matched twice.
+func checkPreview(t *testing.T, p map[string]any) []map[string]any {
+	t.Helper()
+	var matches []map[string]any
+	pupils := map[string]bool{}
+	for _, m := range p["matches"].([]any) {
+		mm := m.(map[string]any)
+		if pupils[mm["pupil_id"].(string)] {
+			t.Fatalf("pupil %s matched twice", mm["pupil_id"])
+		}
+		pupils[mm["pupil_id"].(string)] = true
+		matches = append(matches, mm)
+	}
+	byGroup := 0.0
+	for _, n := range p["placed_by_priority"].(map[string]any) {
+		byGroup += n.(float64)
+	}
+	fc := p["first_come"].(map[string]any)
+	if num(p, "placed") != float64(len(matches)) || byGroup != num(p, "placed") || num(p, "seats_left") != num(p, "seats")-num(p, "placed") ||
+		num(p, "distance_km_median") > num(p, "distance_km_p90") || num(fc, "pupils") != num(p, "pupils") || num(fc, "seats") != num(p, "seats") ||
+		num(fc, "seats_left") != num(fc, "seats")-num(fc, "placed") {
+		t.Fatalf("preview figures do not agree with its %d matches: %v", len(matches), p)
+	}
+	return matches
+}
+
+func count(xs []string, x string) int {
+	n := 0
+	for _, v := range xs {
+		if v == x {
+			n++
+		}
+	}
+	return n
+}
