@@ -374,12 +374,16 @@ func TestPartnerFeedReplay(t *testing.T) {
 			wg.Wait()
 		}
 		ctx := context.Background()
+		start := time.Now()
 		pass(201, "")
+		t.Logf("first pass: %d pushes in %v", n, time.Since(start).Round(time.Millisecond))
 		head, err := a.Store.Head(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		start = time.Now()
 		pass(409, "DUPLICATE_API")
+		t.Logf("second pass: %d pushes refused in %v; log head %s before and after", n, time.Since(start).Round(time.Millisecond), head)
 		if again, err := a.Store.Head(ctx); err != nil || again != head {
 			t.Fatalf("the second pass moved the log from %s to %s (%v)", head, again, err)
 		}
