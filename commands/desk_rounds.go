@@ -222,35 +222,32 @@ func (s *Service) RoundPreview(ctx context.Context, id string) (*domain.RoundPre
 	return res.Preview, err
 }
 
-// ApplyProposer proposes a match with the apply command, until a proposal
-// command of its own exists: an ordinary application for the pupil, with
-// a command id derived from the round and the pupil.
-type ApplyProposer struct {
+// RoundProposer proposes a round's matches with the proposal command: an
+// application on the pupil's behalf, proposed by the round, with a command
+// id derived from the round and the pupil.
+type RoundProposer struct {
 	Service *Service
 	Clock   func() time.Time // nil: time.Now
 }
 
-// ProposalMotivation is the motivation of an application a round made.
-func ProposalMotivation(roundID string) string { return "proposed by round " + roundID }
-
 // Propose implements Proposer. The pupil already holding this application
 // (a publication finished again) is not a refusal.
-func (p ApplyProposer) Propose(ctx context.Context, roundID string, match allocation.Match) (string, error) {
+func (p RoundProposer) Propose(ctx context.Context, roundID string, match allocation.Match) (string, error) {
 	now := time.Now
 	if p.Clock != nil {
 		now = p.Clock
 	}
 	sum := sha256.Sum256([]byte("round/" + roundID + "/" + match.PupilID))
-	m := Meta{CommandID: hex.EncodeToString(sum[:16]), Actor: eventstore.Actor{Role: "system", Subject: "round-" + roundID},
+	by := "round-" + roundID
+	m := Meta{CommandID: hex.EncodeToString(sum[:16]), Actor: eventstore.Actor{Role: "system", Subject: by},
 		Now: now().UTC()}
 	m.CorrelationID = m.CommandID
-	res, err := p.Service.Apply(ctx, m, ApplyInput{OfferID: match.OfferID, PupilID: match.PupilID,
-		SubmitInput: domain.SubmitInput{Weeks: match.Weeks, Motivation: ProposalMotivation(roundID)}})
+	id, _, err := p.Service.Propose(ctx, m, match.OfferID, match.PupilID, match.Weeks, by)
 	var rule *domain.RuleError
 	if errors.As(err, &rule) && rule.Rule == "one_application_per_offer" {
 		return ApplicationID(match.OfferID, match.PupilID), nil
 	}
-	return res.ID, err
+	return id, err
 }
 
 // roundRoutes create campaigns, compute rounds and publish them: the back

@@ -55,7 +55,7 @@ func TestPublishRoundFinishesAfterACrash(t *testing.T) {
 		}))
 		market.Pupils = append(market.Pupils, allocation.Pupil{ID: p.ID, Group: "none", Choices: []allocation.Choice{{Slot: 0, DistanceKM: 1}}})
 	}
-	apply := commands.ApplyProposer{Service: f.svc, Clock: func() time.Time { return time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC) }}
+	apply := commands.RoundProposer{Service: f.svc, Clock: func() time.Time { return time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC) }}
 	f.svc.WithRounds(staticMarket(market), &crashingProposer{next: apply, n: 2})
 	campaign := f.ok(f.svc.CreateCampaign(ctx, f.meta(), domain.CampaignInput{Name: "94", Departments: []string{"94"}, Grades: []string{"3e"}, Weeks: []string{"2026-W50"}}))
 	seed := int64(5)

@@ -84,6 +84,9 @@ type offer struct {
 	reserved                            domain.Reservation
 	lat, lon                            float64
 	open                                bool
+	// collective: the offer hosts groups its pupils' schools book; it is
+	// never open to one pupil, so the desk leaves it out.
+	collective bool
 }
 
 func gradeBit(g domain.Grade) uint8 {
@@ -249,7 +252,7 @@ func (ix *Index) addOffer(ev *domain.OfferPosted) {
 	o := &offer{id: ev.OfferID, employerID: ev.EmployerID, employerName: ev.EmployerName, title: ev.Title, kind: ev.EmployerKind,
 		ageRule: domain.AgeRuleApplies(ev.EmployerKind, ev.FamilyBusiness), sector: ev.Sector, commune: ev.CommuneCode,
 		department: ev.Department, grades: ev.Grades, gradeSet: gradeSet(ev.Grades), seats: ev.Seats, reserved: ev.Reserved,
-		lat: ev.Lat, lon: ev.Lon, open: true}
+		lat: ev.Lat, lon: ev.Lon, open: !ev.Collective, collective: ev.Collective}
 	o.weeks = ix.weekIDs(ev.Weeks)
 	o.held = make([]int, len(o.weeks))
 	ix.offers[o.id] = o
@@ -294,7 +297,7 @@ func (ix *Index) applyOffer(e domain.Event) {
 	case *domain.OfferWithdrawn:
 		o.open = false
 	case *domain.OfferReopened:
-		o.open = true
+		o.open = !o.collective
 	case *domain.SeatHeld:
 		o.hold(ix.weekIDs(ev.Weeks), 1)
 	case *domain.SeatReleased:

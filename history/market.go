@@ -196,7 +196,7 @@ func (mk *Market) slots(m *allocation.Market, scope allocation.Scope, pending ma
 	now := mk.clock()
 	ids := make([]string, 0, len(mk.offers))
 	for id, o := range mk.offers {
-		if o.Open() && slices.Contains(scope.Departments, o.Posted.Department) {
+		if o.Open() && !o.Posted.Collective && slices.Contains(scope.Departments, o.Posted.Department) {
 			ids = append(ids, id)
 		}
 	}

@@ -187,7 +187,7 @@ func Open(cfg Config) (*App, error) {
 	a.metrics = newMetrics(a)
 	a.Service = commands.NewService(countAppends(a.Store, &a.metrics.appended), places).WithPersonalData(a.Cipher)
 	// rounds fold the log for their market until the desk's index serves it
-	a.Service.WithRounds(history.NewMarket(a.Store, places, cfg.Clock), commands.ApplyProposer{Service: a.Service, Clock: cfg.Clock})
+	a.Service.WithRounds(history.NewMarket(a.Store, places, cfg.Clock), commands.RoundProposer{Service: a.Service, Clock: cfg.Clock})
 	a.sealer = chain.NewSealer(a.Store, commands.Chained, cfg.Clock)
 	a.Expirer = commands.NewExpirer(a.Service, func(ctx context.Context, now time.Time, limit int64) ([]string, error) {
 		return projections.DueApplications(ctx, a.Redis, now, limit)
