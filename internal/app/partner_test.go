@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -129,7 +128,7 @@ func testPartnerAPI(t *testing.T, rd redistest.Redis) {
 	}
 
 	// ordinary offers: in our own search, with their operator, and in the statistics
-	page := c.Must(200, "GET", "/v1/offers?department=75&per_page=100&min_position="+url.QueryEscape(str(c.Must(200, "GET", "/readyz", nil), "head")), nil)
+	page := c.Must(200, "GET", "/v1/offers?department=75&per_page=100&min_position="+logHead(t, c), nil)
 	if n := num(page, "total"); n != 4 {
 		t.Errorf("GET /v1/offers?department=75: %v offers, want 4: %s", n, fmt.Sprint(page))
 	}
