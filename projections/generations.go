@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -165,6 +166,36 @@ func LogIdentity(ctx context.Context, store eventstore.Store) (string, error) {
 	return evs[0].ID.String(), nil
 }
 
+// ErrNewerLayout: the served generation was written by a newer build.
+// An older build, met during a rolling upgrade or a rollback, neither
+// rebuilds it back to its own layout (the two would take turns) nor serves
+// it: it waits, and says so, until the generation it can read is back.
+var ErrNewerLayout = errors.New("the read model was built by a newer version")
+
+// MarkerLayout returns the layout recorded for the generation at prefix,
+// or 0 when it has no marker.
+func MarkerLayout(ctx context.Context, rdb redis.UniversalClient, prefix string) (int, error) {
+	v, err := rdb.HGet(ctx, MarkerKey(prefix), "layout").Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(v)
+}
+
+// LayoutOf is the layout this build writes for the projection named name
+// (0 for a name it does not know).
+func LayoutOf(name string) int {
+	for _, p := range All() {
+		if p.Name() == name {
+			return p.Layout()
+		}
+	}
+	return 0
+}
+
 // writeMarker records what the generation at prefix is built for.
 func writeMarker(ctx context.Context, rdb redis.UniversalClient, store eventstore.Store, p Projector, prefix string) error {
 	id, err := LogIdentity(ctx, store)
@@ -184,6 +215,9 @@ func fitsMarker(ctx context.Context, rdb redis.UniversalClient, p Projector, pre
 	case len(m) == 0:
 		return "its generation has no marker (data lost or written before markers)", nil
 	case m["layout"] != strconv.Itoa(p.Layout()):
+		if l, err := strconv.Atoi(m["layout"]); err == nil && l > p.Layout() {
+			return "", fmt.Errorf("%w: %s is served in layout %d, this build writes %d", ErrNewerLayout, p.Name(), l, p.Layout())
+		}
 		return fmt.Sprintf("its generation has layout %s, the code writes %d", m["layout"], p.Layout()), nil
 	case m["log"] != "" && logID != "" && m["log"] != logID:
 		return fmt.Sprintf("its generation was built from another log (first event %s, this one %s)", m["log"], logID), nil

@@ -386,3 +386,52 @@ func TestResumeAcrossEventStoreRestart(t *testing.T) {
 	waitFor(t, rdb, projections.StatsName, head)
 	checkStats(t, rdb, w)
 }
+
+// olderStats is the stats projector of a build one layout behind.
+type olderStats struct{ projections.Stats }
+
+func (olderStats) Layout() int { return projections.Stats{}.Layout() - 1 }
+
+// During a rolling upgrade (or a rollback) a runner of an older build
+// meets a generation written by a newer one: it neither rebuilds it back
+// to its own layout nor writes to it; it waits. The newer build then
+// carries on where it was.
+func TestOlderBuildLeavesANewerLayoutAlone(t *testing.T) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
+		ctx := context.Background()
+		s := openStore(t)
+		rdb := r.Client(t)
+		w := eventgen.New(eventgen.Options{Seed: 11, Setup: eventgen.Population{Employers: 5, Schools: 5, Pupils: 40, Offers: 20}})
+		generate(t, s, w, 200)
+		stop := run(t, s, rdb, projections.Stats{})
+		head, _ := s.Head(ctx)
+		waitFor(t, rdb, projections.StatsName, head)
+		stop()
+		prefix, err := projections.ActivePrefix(ctx, rdb, projections.StatsName)
+		if err != nil || prefix == "" {
+			t.Fatalf("served generation: %q %v", prefix, err)
+		}
+		generate(t, s, w, 400)
+
+		older := projections.NewRunner(s, rdb, nil, olderStats{})
+		runCtx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+		defer cancel()
+		if err := older.Run(runCtx, nil); err != nil {
+			t.Fatalf("older runner: %v", err)
+		}
+		after, _ := projections.ActivePrefix(ctx, rdb, projections.StatsName)
+		layout, _ := projections.MarkerLayout(ctx, rdb, after)
+		pos, _ := projections.Checkpoint(ctx, rdb, after)
+		if after != prefix || layout != (projections.Stats{}).Layout() || pos != head {
+			t.Fatalf("the older build touched the newer generation: served %s (was %s), layout %d, checkpoint %s (was %s)", after, prefix, layout, pos, head)
+		}
+
+		run(t, s, rdb, projections.Stats{})
+		head, _ = s.Head(ctx)
+		waitFor(t, rdb, projections.StatsName, head)
+		if now, _ := projections.ActivePrefix(ctx, rdb, projections.StatsName); now != prefix {
+			t.Fatalf("the newer build rebuilt (%s, was %s) instead of catching up", now, prefix)
+		}
+		checkStats(t, rdb, w)
+	})
+}

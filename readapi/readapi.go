@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -46,6 +47,8 @@ type API struct {
 	// that is further than the end of its page: past it, the total is a
 	// lower bound. Each match counted costs candidates read from Redis.
 	CountLimit int
+
+	layouts sync.Map // generation prefix → the layout its marker records
 }
 
 // New builds the query API over the read models in rdb.
@@ -189,6 +192,9 @@ func (a *API) model(ctx context.Context, projection string, want eventstore.Posi
 		if err != nil {
 			return model{}, err
 		}
+		if err := a.readable(ctx, projection, prefix); err != nil {
+			return model{}, err
+		}
 		pos, err := projections.Checkpoint(ctx, a.rdb, prefix)
 		if err != nil {
 			return model{}, err
@@ -211,6 +217,32 @@ func (a *API) model(ctx context.Context, projection string, want eventstore.Posi
 		}
 		pause = min(pause*2, 100*time.Millisecond)
 	}
+}
+
+// readable refuses a generation written in another layout than this
+// build reads: during a rolling upgrade the projector of one version
+// serves its own layout, and an instance of the other answers 503 until
+// its own is served, rather than misreading documents. A generation's
+// layout never changes, so it is looked up once.
+func (a *API) readable(ctx context.Context, projection, prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	layout, ok := a.layouts.Load(prefix)
+	if !ok {
+		l, err := projections.MarkerLayout(ctx, a.rdb, prefix)
+		if err != nil || l == 0 {
+			return err // without a marker the runner rebuilds it: not for the reader to judge
+		}
+		layout, _ = a.layouts.LoadOrStore(prefix, l)
+	}
+	if own := projections.LayoutOf(projection); layout.(int) != own {
+		e := api.Errorf(http.StatusServiceUnavailable, "not_ready",
+			"the %s read model is served by another version of Passerelle (layout %d, this one reads %d): try again shortly", projection, layout, own)
+		e.RetryAfter = time.Second
+		return e
+	}
+	return nil
 }
 
 func notFound(what string) error {

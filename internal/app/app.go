@@ -543,6 +543,8 @@ type projectionState struct {
 	// maxBehind); SecondsBehind is how long the oldest of them has waited.
 	EventsBehind  int     `json:"events_behind"`
 	SecondsBehind float64 `json:"seconds_behind"`
+	// Problem says why this build cannot serve the model, caught up or not.
+	Problem string `json:"problem,omitempty"`
 }
 
 const maxBehind = 10_000
@@ -551,7 +553,7 @@ type status []projectionState
 
 func (s status) caughtUp() bool {
 	for _, p := range s {
-		if p.Behind {
+		if p.Behind || p.Problem != "" {
 			return false
 		}
 	}
@@ -571,6 +573,11 @@ func (a *App) projectionStatus(ctx context.Context, head eventstore.Position) (s
 		}
 		// behind the floor: Redis lost writes the runner is making up for
 		st := projectionState{Name: p.Name(), Position: pos.String(), Behind: pos < head || pos < a.runner.Floor(p.Name())}
+		if layout, err := projections.MarkerLayout(ctx, a.Redis, prefix); err != nil {
+			return nil, err
+		} else if layout != 0 && layout != p.Layout() {
+			st.Problem = fmt.Sprintf("served in layout %d by another version; this one reads %d", layout, p.Layout())
+		}
 		if st.Behind {
 			evs, err := a.Store.ReadAll(ctx, pos, maxBehind)
 			if err != nil {
@@ -578,7 +585,8 @@ func (a *App) projectionStatus(ctx context.Context, head eventstore.Position) (s
 			}
 			st.EventsBehind = len(evs)
 			if len(evs) > 0 {
-				st.SecondsBehind = math.Round(a.cfg.Clock().Sub(evs[0].Created).Seconds()*1000) / 1000
+				// the log stamps events with the wall clock, whatever the domain clock
+				st.SecondsBehind = math.Round(max(time.Since(evs[0].Created).Seconds(), 0)*1000) / 1000
 			}
 		}
 		out = append(out, st)
