@@ -166,7 +166,7 @@ func LogIdentity(ctx context.Context, store eventstore.Store) (string, error) {
 	return evs[0].ID.String(), nil
 }
 
-// ErrNewerLayout: the served generation was written by a newer build.
+// ErrNewerLayout says the served generation was written by a newer build.
 // An older build, met during a rolling upgrade or a rollback, neither
 // rebuilds it back to its own layout (the two would take turns) nor serves
 // it: it waits, and says so, until the generation it can read is back.
