@@ -110,7 +110,7 @@ func (a *API) applicationRoutes() []route.Route {
 	bo := authz.Backoffice
 	return []route.Route{
 		command(a, route.Route{Method: post, Pattern: "/v1/offers/{id}/applications", Status: http.StatusCreated, Summary: "Apply to an offer",
-			Allow: authz.AnyOf(bo, authz.Pupil(authz.Field("pupil_id")))},
+			Allow: authz.AnyOf(bo, authz.Pupil(authz.Field("pupil_id")), authz.Guardian(authz.Field("pupil_id")))},
 			a.apply),
 		command(a, route.Route{Method: post, Pattern: "/v1/applications/{id}/read", Status: http.StatusOK, Summary: "Mark an application read",
 			OptionalBody: true, Allow: authz.AnyOf(bo, authz.Employer(authz.ApplicationEmployer))},
@@ -125,7 +125,7 @@ func (a *API) applicationRoutes() []route.Route {
 			Allow: authz.AnyOf(bo, authz.Employer(authz.ApplicationEmployer))},
 			withReason(a.svc.Reject)),
 		command(a, route.Route{Method: post, Pattern: "/v1/applications/{id}/withdraw", Status: http.StatusOK, Summary: "Withdraw an application",
-			OptionalBody: true, Allow: authz.AnyOf(bo, authz.Pupil(authz.ApplicationPupil))},
+			OptionalBody: true, Allow: authz.AnyOf(bo, authz.Pupil(authz.ApplicationPupil), authz.Guardian(authz.ApplicationPupil))},
 			func(ctx context.Context, m Meta, id string, in optionalReasonBody) (Result, error) {
 				if len(in.Reason) > 1000 {
 					return Result{}, api.Invalid("reason", "must be at most 1000 bytes")
@@ -133,7 +133,7 @@ func (a *API) applicationRoutes() []route.Route {
 				return a.svc.Withdraw(ctx, m, id, in.Reason)
 			}),
 		command(a, route.Route{Method: post, Pattern: "/v1/applications/{id}/confirm", Status: http.StatusOK, Summary: "Confirm an application",
-			OptionalBody: true, Allow: authz.AnyOf(bo, authz.Pupil(authz.ApplicationPupil))},
+			OptionalBody: true, Allow: authz.AnyOf(bo, authz.Pupil(authz.ApplicationPupil), authz.Guardian(authz.ApplicationPupil))},
 			noBody(a.svc.Confirm)),
 	}
 }
