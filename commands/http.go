@@ -254,6 +254,7 @@ type (
 		FamilyBusiness bool               `json:"family_business,omitempty"`
 		Collective     bool               `json:"collective,omitempty"`
 		MinGroupSize   int                `json:"min_group_size,omitempty"`
+		CoHosts        []string           `json:"co_hosts,omitempty"`
 	}
 	amendOfferBody struct {
 		Title          *string             `json:"title,omitempty"`
@@ -311,7 +312,7 @@ func (a *API) postOffer(ctx context.Context, m Meta, _ string, in postOfferBody)
 	if !domain.ValidID(in.EmployerID) {
 		return Result{}, api.Invalid("employer_id", "no employer is registered with this id")
 	}
-	return a.svc.PostOffer(ctx, m, PostOfferInput{EmployerID: in.EmployerID, PostOfferInput: domain.PostOfferInput{
+	return a.svc.PostOffer(ctx, m, PostOfferInput{EmployerID: in.EmployerID, CoHostIDs: in.CoHosts, PostOfferInput: domain.PostOfferInput{
 		Title: in.Title, Description: in.Description, Sector: in.Sector, Grades: in.Grades, Weeks: in.Weeks,
 		Seats: in.Seats, CommuneCode: in.CommuneCode, Address: in.Address, Lat: in.Lat, Lon: in.Lon,
 		Reserved: in.Reserved, DailyHours: in.DailyHours, GroupSize: in.GroupSize, FamilyBusiness: in.FamilyBusiness,

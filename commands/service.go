@@ -195,6 +195,8 @@ func (s *Service) RegisterPupil(ctx context.Context, m Meta, in domain.RegisterP
 // PostOfferInput adds the employer to the domain input.
 type PostOfferInput struct {
 	EmployerID string
+	// CoHostIDs: the other employers of a collective programme.
+	CoHostIDs []string
 	domain.PostOfferInput
 }
 
@@ -202,6 +204,9 @@ type PostOfferInput struct {
 func (s *Service) PostOffer(ctx context.Context, m Meta, in PostOfferInput) (Result, error) {
 	employer, err := readIf[domain.Employer](ctx, s.repo, domain.ValidID(in.EmployerID), domain.EmployerStream(in.EmployerID))
 	if err != nil {
+		return Result{}, err
+	}
+	if in.CoHosts, err = s.coHosts(ctx, in.CoHostIDs); err != nil {
 		return Result{}, err
 	}
 	id := newID(m)
@@ -212,6 +217,27 @@ func (s *Service) PostOffer(ctx context.Context, m Meta, in PostOfferInput) (Res
 		return domain.PostOffer(id, employer, in.PostOfferInput, s.places, m.Now)
 	})
 	return Result{ID: id, Position: pos}, err
+}
+
+// coHosts names the registered employers among ids (an empty name for
+// the others, which the offer's rules refuse).
+func (s *Service) coHosts(ctx context.Context, ids []string) ([]domain.CoHost, error) {
+	if len(ids) > domain.MaxCoHosts {
+		return make([]domain.CoHost, len(ids)), nil // refused on their number, unread
+	}
+	var out []domain.CoHost
+	for _, id := range ids {
+		e, err := readIf[domain.Employer](ctx, s.repo, domain.ValidID(id), domain.EmployerStream(id))
+		if err != nil {
+			return nil, err
+		}
+		c := domain.CoHost{EmployerID: id}
+		if e != nil && e.Exists() {
+			c.Name = e.Registered.Name
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // WithdrawOffer closes an offer to applications. The reconciler then

@@ -137,6 +137,13 @@ func (w writer) employer(t domain.ConventionTerms) {
 	w.field("Raison sociale", d.EmployerName)
 	w.field("SIRET", d.EmployerSIRET)
 	w.field("Adresse du stage", contact(d.Address, d.CommuneCode))
+	if len(d.CoHosts) > 0 {
+		names := make([]string, len(d.CoHosts))
+		for i, c := range d.CoHosts {
+			names[i] = c.Name
+		}
+		w.field("Programme partagé avec", strings.Join(names, ", "))
+	}
 	w.field("Tuteur ou tutrice", person(t.Tutor))
 }
 

@@ -203,7 +203,7 @@ func DraftConvention(id string, in DraftInput) []Event {
 		ConventionID: id, ApplicationID: app.Submitted.ApplicationID, OfferID: offer.Posted.OfferID,
 		EmployerID: offer.Posted.EmployerID, PupilID: app.Submitted.PupilID, SchoolUAI: app.Submitted.SchoolUAI,
 		Weeks: app.Submitted.Weeks, OfferTitle: offer.Posted.Title, RequiredRoles: append([]Role(nil), RequiredRoles...),
-		EmployerName: offer.Posted.EmployerName, Address: offer.Posted.Address, CommuneCode: offer.Posted.CommuneCode,
+		EmployerName: offer.Posted.EmployerName, CoHosts: offer.Posted.CoHosts, Address: offer.Posted.Address, CommuneCode: offer.Posted.CommuneCode,
 		Description: offer.Posted.Description, DailyHours: offer.Posted.DailyHours,
 	}
 	if len(d.Weeks) > 0 {

@@ -157,6 +157,16 @@ type OfferPosted struct {
 	// application.
 	Collective   bool `json:"collective,omitempty"`
 	MinGroupSize int  `json:"min_group_size,omitempty"`
+	// CoHosts: the other employers of a collective programme (workshops
+	// hosted in turn by several companies), as registered when posted.
+	// The employer who posts the offer hosts the pupils' conventions.
+	CoHosts []CoHost `json:"co_hosts,omitempty"`
+}
+
+// CoHost is an employer taking part in another's collective programme.
+type CoHost struct {
+	EmployerID string `json:"employer_id"`
+	Name       string `json:"name"`
 }
 
 // OfferAmended carries the offer's new terms, every one of them, amended
@@ -322,6 +332,7 @@ type ConventionDrafted struct {
 	Address       string      `json:"address"`
 	CommuneCode   string      `json:"commune_code"`
 	DailyHours    *DailyHours `json:"daily_hours,omitempty"`
+	CoHosts       []CoHost    `json:"co_hosts,omitempty"`
 	RequiredRoles []Role      `json:"required_roles"`
 	DocumentHash  string      `json:"document_hash"`
 	// DocumentVersion names the rendering DocumentHash is of (package

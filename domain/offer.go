@@ -111,6 +111,9 @@ type PostOfferInput struct {
 	Partner                    *PartnerOffer // pushed by an operator
 	Collective                 bool
 	MinGroupSize               int
+	// CoHosts of a collective programme; the command layer names each
+	// registered employer (a name left empty: no such employer).
+	CoHosts []CoHost
 }
 
 // PostOffer decides the posting of a new offer by employer, at now.
@@ -135,6 +138,7 @@ func PostOffer(id string, employer *Employer, in PostOfferInput, places Places, 
 	required(p, "address", in.Address, 300)
 	checkPoint(p, places, in.CommuneCode, in.Lat, in.Lon)
 	checkTerms(p, in)
+	checkCoHosts(p, employer, in)
 	if err := p.Err(); err != nil {
 		return nil, err
 	}
@@ -145,8 +149,39 @@ func PostOffer(id string, employer *Employer, in PostOfferInput, places Places, 
 		Seats: in.Seats, CommuneCode: in.CommuneCode, Department: dep, Address: strings.TrimSpace(in.Address),
 		Lat: in.Lat, Lon: in.Lon, Reserved: in.Reserved, DailyHours: in.DailyHours,
 		GroupSize: in.GroupSize, FamilyBusiness: in.FamilyBusiness, Partner: in.Partner,
-		Collective: in.Collective, MinGroupSize: minGroupSize(in),
+		Collective: in.Collective, MinGroupSize: minGroupSize(in), CoHosts: in.CoHosts,
 	}}, nil
+}
+
+// MaxCoHosts bounds the employers of one programme besides its host.
+const MaxCoHosts = 20
+
+// checkCoHosts: only a collective programme has co-hosts, each a
+// registered employer named once, not the host itself.
+func checkCoHosts(p Problems, employer *Employer, in PostOfferInput) {
+	switch {
+	case len(in.CoHosts) == 0:
+		return
+	case !in.Collective:
+		p.Add("co_hosts", "only a collective offer is hosted by several employers")
+		return
+	case len(in.CoHosts) > MaxCoHosts:
+		p.Add("co_hosts", fmt.Sprintf("at most %d employers besides the host", MaxCoHosts))
+		return
+	}
+	seen := map[string]bool{}
+	for i, c := range in.CoHosts {
+		field := fmt.Sprintf("co_hosts[%d]", i)
+		switch {
+		case c.Name == "":
+			p.Add(field, "no employer is registered with this id")
+		case employer != nil && employer.Exists() && c.EmployerID == employer.Registered.EmployerID:
+			p.Add(field, "is the employer posting the offer")
+		case seen[c.EmployerID]:
+			p.Add(field, "is listed twice")
+		}
+		seen[c.EmployerID] = true
+	}
 }
 
 // checkGrades checks an offer's grades: known, listed once, and either

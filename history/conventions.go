@@ -25,6 +25,7 @@ type ConventionDocument struct {
 	DocumentHash    string             `json:"document_hash"`
 	DocumentVersion string             `json:"document_version,omitempty"`
 	Employer        DocumentEmployer   `json:"employer"`
+	CoHosts         []domain.CoHost    `json:"co_hosts,omitempty"` // the other employers of a collective programme
 	School          DocumentSchool     `json:"school"`
 	Pupil           DocumentPupil      `json:"pupil"`
 	Guardians       []domain.Guardian  `json:"guardians"`
@@ -116,7 +117,7 @@ func documentOf(c *domain.Convention) ConventionDocument {
 	}
 	return ConventionDocument{
 		ID: d.ConventionID, ApplicationID: d.ApplicationID, OfferID: d.OfferID, Status: c.Status(), DocumentHash: c.Hash, DocumentVersion: c.Version,
-		Employer:  DocumentEmployer{ID: d.EmployerID, Name: d.EmployerName, SIRET: d.EmployerSIRET},
+		Employer: DocumentEmployer{ID: d.EmployerID, Name: d.EmployerName, SIRET: d.EmployerSIRET}, CoHosts: d.CoHosts,
 		School:    DocumentSchool{UAI: d.SchoolUAI, Name: d.SchoolName},
 		Pupil:     DocumentPupil{ID: d.PupilID, FirstName: d.PupilFirstName, LastName: d.PupilLastName, ClassName: d.ClassName},
 		Guardians: guardians, Tutor: t.Tutor, Activities: t.Activities, ReferentTeacher: t.ReferentTeacher, BothGuardians: t.BothGuardians,

@@ -149,7 +149,8 @@ var page = template.Must(template.New("document").Parse(`<article class="convent
 <p class="hint">Référence {{.Doc.ID}} · statut <strong>{{.Doc.Status}}</strong></p>
 <dl class="terms">
 <dt>Organisme d’accueil</dt><dd>{{.Doc.Employer.Name}} (SIRET {{.Doc.Employer.SIRET}})</dd>
-<dt>Tuteur ou tutrice</dt><dd>{{with .Doc.Tutor}}{{.Name}} · {{.Email}}{{else}}—{{end}}</dd>
+{{with .Doc.CoHosts}}<dt>Programme partagé avec</dt><dd>{{range $i, $c := .}}{{if $i}}, {{end}}{{$c.Name}}{{end}}</dd>
+{{end}}<dt>Tuteur ou tutrice</dt><dd>{{with .Doc.Tutor}}{{.Name}} · {{.Email}}{{else}}—{{end}}</dd>
 <dt>Établissement</dt><dd>{{.Doc.School.Name}} ({{.Doc.School.UAI}})</dd>
 <dt>Professeur référent</dt><dd>{{with .Doc.ReferentTeacher}}{{.Name}} · {{.Email}}{{else}}—{{end}}</dd>
 <dt>Élève</dt><dd>{{.Doc.Pupil.FirstName}} {{.Doc.Pupil.LastName}}{{with .Doc.Pupil.ClassName}} ({{.}}){{end}}</dd>

@@ -37,10 +37,12 @@ type OfferDoc struct {
 	GroupSize      int                 `json:"group_size,omitempty"`
 	// Collective: the offer hosts groups booked by their school, at least
 	// MinGroupSize pupils a booking.
-	Collective   bool      `json:"collective"`
-	MinGroupSize int       `json:"min_group_size,omitempty"`
-	PostedAt     time.Time `json:"posted_at"`
-	DistanceKM   *float64  `json:"distance_km,omitempty"`
+	Collective   bool `json:"collective"`
+	MinGroupSize int  `json:"min_group_size,omitempty"`
+	// CoHosts: the other employers of a collective programme.
+	CoHosts    []domain.CoHost `json:"co_hosts,omitempty"`
+	PostedAt   time.Time       `json:"posted_at"`
+	DistanceKM *float64        `json:"distance_km,omitempty"`
 	// Partner: the operator that pushed the offer, its remote_id and
 	// permalink (partner API v2); Deleted, that the operator deleted it.
 	Partner *domain.PartnerOffer `json:"partner,omitempty"`
@@ -108,7 +110,7 @@ func (Offers) Apply(ev Event, docs Docs) {
 			SeatsPerWeek: e.Seats, SeatsByWeek: map[string]WeekSeat{}, CommuneCode: e.CommuneCode,
 			Department: e.Department, Address: e.Address, Lat: e.Lat, Lon: e.Lon,
 			Reserved: e.Reserved, DailyHours: e.DailyHours, PostedAt: ev.OccurredAt, Partner: e.Partner,
-			GroupSize: e.GroupSize, Collective: e.Collective, MinGroupSize: e.MinGroupSize,
+			GroupSize: e.GroupSize, Collective: e.Collective, MinGroupSize: e.MinGroupSize, CoHosts: e.CoHosts,
 		}
 		for _, w := range e.Weeks {
 			d.SeatsByWeek[w] = WeekSeat{Total: e.Seats, Available: e.Seats}

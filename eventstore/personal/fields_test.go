@@ -94,7 +94,8 @@ func init() {
 		"OfferPosted.DailyHours.Start", "OfferPosted.DailyHours.End",
 		"OfferAmended.Title", "OfferAmended.Description", "OfferAmended.DailyHours.Start", "OfferAmended.DailyHours.End",
 		"ConventionDrafted.EmployerName", "ConventionDrafted.SchoolName", "ConventionDrafted.OfferTitle", "ConventionDrafted.Description",
-		"ConventionDrafted.Address", "ConventionDrafted.DailyHours.Start", "ConventionDrafted.DailyHours.End")
+		"ConventionDrafted.Address", "ConventionDrafted.DailyHours.Start", "ConventionDrafted.DailyHours.End",
+		"OfferPosted.CoHosts[].EmployerID", "OfferPosted.CoHosts[].Name", "ConventionDrafted.CoHosts[].EmployerID", "ConventionDrafted.CoHosts[].Name")
 	declare("a professional acting for the employer or the school (tutor, referent teacher), not the pupil's side",
 		"ConventionCompleted.Tutor.Name", "ConventionCompleted.Tutor.Email", "ConventionCompleted.Tutor.Phone", "ConventionCompleted.Activities",
 		"ConventionCompleted.ReferentTeacher.Name", "ConventionCompleted.ReferentTeacher.Email", "ConventionCompleted.ReferentTeacher.Phone")

@@ -36,6 +36,7 @@ var (
 // badFixture is the state the bad-input cases run against.
 type badFixture struct {
 	employer, offer                string
+	employer2                      string // another employer, a co-host
 	pupilFree                      string // registered, never applied
 	rejectedPupil                  string // the pupil of the rejected application
 	rejected, submitted, confirmed string // applications in those states
@@ -50,6 +51,7 @@ func setupBadFixture(t *testing.T, a *app.App, c httpclient.Client) badFixture {
 	t.Helper()
 	var f badFixture
 	f.employer = str(c.Must(201, "POST", "/v1/employers", validEmployer()), "id")
+	f.employer2 = str(c.Must(201, "POST", "/v1/employers", with(validEmployer(), "siret", "35212345678908", "name", "Atelier du Val")), "id")
 	c.Must(201, "POST", "/v1/schools", validSchool())
 	pupils := make([]string, 4)
 	for i := range pupils {
@@ -515,6 +517,11 @@ func badInputCases(t *testing.T, f badFixture, routes []route.Route) []badCase {
 		invalid(r, "weeks is a string", "POST", "/v1/offers", with(off, "weeks", weekA), "weeks"),
 		invalid(r, "reserved.rep is a string", "POST", "/v1/offers", with(off, "reserved", map[string]any{"rep": "yes"}), "reserved.rep"),
 		rule(r, "unknown employer", "POST", "/v1/offers", with(off, "employer_id", neverCreated), "employer_id"),
+		rule(r, "co-hosts of an individual offer", "POST", "/v1/offers", with(off, "co_hosts", []any{f.employer2}), "co_hosts"),
+		rule(r, "an unknown co-host", "POST", "/v1/offers", with(off, "collective", true, "co_hosts", []any{f.employer2, neverCreated}), "co_hosts[1]"),
+		rule(r, "the host as its own co-host", "POST", "/v1/offers", with(off, "collective", true, "co_hosts", []any{f.employer}), "co_hosts[0]"),
+		rule(r, "a co-host twice", "POST", "/v1/offers", with(off, "collective", true, "co_hosts", []any{f.employer2, f.employer2}), "co_hosts[1]"),
+		invalid(r, "co_hosts is a string", "POST", "/v1/offers", with(off, "collective", true, "co_hosts", f.employer2), "co_hosts"),
 		rule(r, "sector s52", "POST", "/v1/offers", with(off, "sector", "s52"), "sector"),
 		rule(r, "sector S1", "POST", "/v1/offers", with(off, "sector", "S1"), "sector"),
 		rule(r, "sector s0", "POST", "/v1/offers", with(off, "sector", "s0"), "sector"),

@@ -193,7 +193,9 @@ func countEvents(t *testing.T, a *app.App, typ string) int {
 func TestGroupBooking(t *testing.T) {
 	redistest.EachRedis(t, func(t *testing.T, rd redistest.Redis) {
 		d := newDesk(t, rd)
-		group := d.postOffer(map[string]any{"seats": 3, "collective": true, "min_group_size": 2, "group_size": 3})
+		// a programme hosted in turn by two employers
+		atelier := str(d.bo.Must(201, "POST", "/v1/employers", with(validEmployer(), "siret", "35212345678908", "name", "Atelier du Val")), "id")
+		group := d.postOffer(map[string]any{"seats": 3, "collective": true, "min_group_size": 2, "group_size": 3, "co_hosts": []string{atelier}})
 		school := d.bo.As(auth.School, uai)
 		week := weekAhead(10)
 		pupils := []string{d.pupil(uai), d.pupil(uai), d.pupil(uai), d.pupil(uai)}
@@ -209,6 +211,9 @@ func TestGroupBooking(t *testing.T) {
 		offer := d.get(d.bo, "/v1/offers/"+group, head)
 		if offer["collective"] != true || num(offer, "min_group_size") != 2 || num(offer, "group_size") != 3 {
 			t.Fatalf("the collective offer reads %v", offer)
+		}
+		if co, _ := offer["co_hosts"].([]any); len(co) != 1 || co[0].(map[string]any)["name"] != "Atelier du Val" {
+			t.Fatalf("the programme's co-hosts read %v", offer["co_hosts"])
 		}
 		found := d.get(d.bo, "/v1/offers", head)
 		for _, it := range found["items"].([]any) {
@@ -250,6 +255,14 @@ func TestGroupBooking(t *testing.T) {
 				t.Fatalf("booked application %v", doc)
 			}
 			convs = append(convs, str(doc, "convention_id"))
+		}
+		// each pupil's convention names the programme's other employer
+		doc := d.bo.Must(200, "GET", "/v1/conventions/"+convs[0]+"/document", nil)
+		if co, _ := doc["co_hosts"].([]any); len(co) != 1 || co[0].(map[string]any)["employer_id"] != atelier {
+			t.Fatalf("the convention's co-hosts read %v", doc["co_hosts"])
+		}
+		if page := d.bo.Do("GET", "/v1/conventions/"+convs[0]+"/document", nil, "Accept", "text/html"); !strings.Contains(page.Raw, "Programme partagé avec</dt><dd>Atelier du Val") {
+			t.Fatalf("the convention page does not name the co-host: %.600s", page.Raw)
 		}
 		signGroup(t, d, str(ok, "id"), convs)
 	})
