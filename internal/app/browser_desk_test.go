@@ -195,7 +195,7 @@ func checkDeskInBrowser(b *browser, bo httpclient.Client) {
 
 	// a proposal from the page: in the API and in the list within 2 s
 	offer := str(suggestions["items"].([]any)[0].(map[string]any), "id")
-	b.do(chromedp.Evaluate[chromedp.Void](`window.sameDocument = true`))
+	b.do(chromedp.Evaluate[chromedp.Void](`window.sameDocument = true`), chromedp.Evaluate[chromedp.Void](recordPosts))
 	start := time.Now()
 	b.do(chromedp.Click(chromedp.CSS(`#suggestions li:first-child button`)))
 	app := proposedFor(b, bo, pupil, offer, start.Add(2*time.Second))
@@ -214,6 +214,8 @@ func checkDeskInBrowser(b *browser, bo httpclient.Client) {
 	if same, _ := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.sameDocument === true`)); !same {
 		t.Fatal("the page was reloaded to show the proposal")
 	}
+
+	replayProposal(b, bo, offer, app)
 
 	// a round's preview
 	round := bo.Must(200, "GET", "/v1/rounds/"+roundID, nil)
@@ -239,6 +241,36 @@ func proposedFor(b *browser, c httpclient.Client, pupil, offer string, deadline 
 			b.t.Fatalf("no proposal of pupil %s for offer %s in the API 2 s after the click", pupil, offer)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// recordPosts keeps what the page POSTs, for replayProposal.
+const recordPosts = `(() => {
+	window.posts = [];
+	const send = window.fetch;
+	window.fetch = (url, o) => {
+		if (o && o.method === 'POST') window.posts.push({ url: String(url), key: o.headers['Idempotency-Key'] || '', body: o.body });
+		return send(url, o);
+	};
+})()`
+
+// replayProposal checks that the page sent its proposal with an
+// Idempotency-Key: the same request again answers the same application
+// and writes nothing.
+func replayProposal(b *browser, c httpclient.Client, offer, app string) {
+	b.t.Helper()
+	type post struct{ URL, Key, Body string }
+	posts, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]post](`window.posts`))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if len(posts) != 1 || !strings.HasSuffix(posts[0].URL, "/v1/offers/"+offer+"/proposals") || posts[0].Key == "" {
+		b.t.Fatalf("the page posted %+v, want one proposal to offer %s with an Idempotency-Key", posts, offer)
+	}
+	head := logHead(b.t, c)
+	again := c.Do("POST", "/v1/offers/"+offer+"/proposals", posts[0].Body, "Idempotency-Key", posts[0].Key)
+	if again.Status != 201 || str(again.Body, "id") != app || logHead(b.t, c) != head {
+		b.t.Fatalf("the page's proposal replayed: %d %s, log %s → %s; want 201 with %s and nothing written", again.Status, again.Raw, head, logHead(b.t, c), app)
 	}
 }
 
