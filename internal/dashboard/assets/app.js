@@ -400,18 +400,19 @@
   // given) and the selected pupil's suggestions; an answer to an older
   // read than the one shown is dropped.
   async function refreshDesk(position) {
-    if (!state.desk || $('desk').hidden) return;
-    const seq = ++state.desk.seq;
+    const desk = state.desk;
+    if (!desk || $('desk').hidden) return;
+    const seq = ++desk.seq;
     let d;
     try {
       d = await get(deskPath(position));
     } catch (e) {
       if (e instanceof AuthError) return signOut('Le jeton a été refusé ou a expiré.');
-      $('desk-error').textContent = 'La liste du guichet est indisponible : ' + e.message;
+      if (state.desk === desk) $('desk-error').textContent = 'La liste du guichet est indisponible : ' + e.message;
       return;
     }
-    if (seq < state.desk.shown) return;
-    state.desk.shown = seq;
+    if (state.desk !== desk || seq < desk.shown) return; // signed out, or a later read is shown
+    desk.shown = seq;
     $('desk-error').textContent = '';
     renderDesk(d);
     if (state.desk.pupil) await refreshSuggestions(position, false);
@@ -464,7 +465,8 @@
   // refreshSuggestions shows the selected pupil's suggestions, the best
   // first, each with its score's parts; focus moves to them when asked.
   async function refreshSuggestions(position, focus) {
-    const id = state.desk.pupil;
+    const desk = state.desk;
+    const id = desk.pupil;
     let d;
     try {
       d = await get('/v1/pupils/' + encodeURIComponent(id) + '/suggestions?per_page=10' + (position ? '&min_position=' + encodeURIComponent(position) : ''));
@@ -473,7 +475,7 @@
       $('propose-error').textContent = 'Les suggestions sont indisponibles : ' + e.message;
       return;
     }
-    if (id !== state.desk.pupil) return;
+    if (state.desk !== desk || id !== desk.pupil) return;
     $('suggestions-h').textContent = 'Offres suggérées à l’élève ' + id + ' : ' + num.format(d.total);
     $('suggestions').replaceChildren(...d.items.map((s, i) => suggestionItem(s, i)));
     $('suggestions-empty').hidden = d.items.length > 0;
@@ -522,7 +524,8 @@
   }
 
   async function propose(s, button) {
-    const pupil = state.desk.pupil;
+    const desk = state.desk;
+    const pupil = desk.pupil;
     button.disabled = true;
     $('propose-error').textContent = '';
     $('propose-status').textContent = 'Proposition en cours…';
@@ -539,6 +542,7 @@
       r = null;
     }
     if (r && r.status === 401) return signOut('Le jeton a été refusé ou a expiré.');
+    if (state.desk !== desk) return; // signed out meanwhile
     if (!r || !r.ok) {
       button.disabled = false;
       $('propose-status').textContent = '';
@@ -550,7 +554,7 @@
       ') : la candidature ' + body.id + ' attend la réponse de l’employeur.';
     $('propose-status').dataset.application = body.id;
     await refreshDesk(body.position);
-    $('suggestions-h').focus();
+    if (state.desk === desk) $('suggestions-h').focus();
   }
 
   async function applyDeskFilter() {
