@@ -93,16 +93,27 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.do(chromedp.ScrollIntoView("#convention"))
 	b.screenshot("dashboard-convention.png")
 
+	// The desk: the pupils to call first, their suggestions, a proposal
+	// and a round's preview (checkDeskInBrowser).
+	checkDeskInBrowser(b, bo)
+
 	// A school's token shows that school's pupils without a placement,
 	// on a phone's screen.
 	b.do(chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("token")),
 		chromedp.SendKeys(chromedp.ID("token"), c.Token("school", uai)+"\n"), chromedp.WaitVisible(chromedp.ID("school-view")))
 	b.sameSchoolAsAPI(c.As("school", uai), uai, str(posted, "position"))
+	checkDeskScopes(b, c.As("school", uai), uai, logHead(t, bo))
 	b.do(chromedp.EmulateViewport(390, 844))
 	if wide, _ := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); wide {
 		t.Error("on a 390 px wide screen the page scrolls sideways")
 	}
 	b.screenshot("dashboard-phone.png")
+
+	// An employer's token shows no desk.
+	b.do(chromedp.EmulateViewport(1280, 900), chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), c.Token("employer", f.employer)+"\n"), chromedp.WaitVisible(chromedp.ID("board")))
+	b.poll(`document.getElementById('desk').hidden && document.getElementById('round').hidden &&
+		document.querySelectorAll('#desk-pupils tbody tr, #suggestions li').length === 0`, 5*time.Second)
 	b.noExceptions()
 }
 
@@ -188,7 +199,7 @@ func openBrowser(t *testing.T, exe string) *browser {
 		chromedp.WindowSize(1280, 900))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	tab, cancelTab := chromedp.NewContext(actx)
-	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
+	ctx, cancel := context.WithTimeout(tab, 120*time.Second)
 	t.Cleanup(func() {
 		cancel()
 		cancelTab()
@@ -239,6 +250,12 @@ func (b *browser) screenshot(name string) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	b.save(name, png)
+}
+
+// save writes a picture in the test's artefact directory.
+func (b *browser) save(name string, png []byte) {
+	b.t.Helper()
 	path := filepath.Join(b.t.ArtifactDir(), name)
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatal(err)

@@ -29,6 +29,7 @@
     lines: null, // the followed school's pupils: {uai, at, byId}
     slowTimer: 0,
     slowAt: 0,
+    desk: null, // the desk's scope, selected pupil and idempotency keys
   };
 
   class AuthError extends Error {}
@@ -276,7 +277,7 @@
   }
 
   async function refreshSlow() {
-    await Promise.all([refreshPlacements(), refreshSchool()]);
+    await Promise.all([refreshPlacements(), refreshSchool(), refreshDesk('')]);
   }
 
   async function refreshPlacements() {
@@ -361,6 +362,273 @@
     return byId;
   }
 
+  // --- the desk: whom to call first, and what to propose them ---
+
+  const PRIORITY = { rep_plus: 'REP+', rep: 'REP', qpv: 'QPV', none: 'hors éducation prioritaire' };
+  const PARTS = { offer: 'offre choisie', distance: 'distance', sector: 'secteur', reserved_for_you: 'réservée', seats_left: 'places' };
+  const dec = new Intl.NumberFormat('fr-FR', { maximumFractionDigits: 1 });
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+  // deskScope is what the token may see of the desk: 'all' (the back
+  // office, or no authentication), 'school' (its own pupils) or ''.
+  function deskScope() {
+    const role = state.claims && state.claims.role;
+    if (!state.token || role === 'backoffice') return 'all';
+    return role === 'school' ? 'school' : '';
+  }
+
+  function chooseDesk() {
+    const scope = deskScope();
+    state.desk = { school: scope === 'school' ? state.claims.sub : '', department: '', pupil: '', keys: {}, seq: 0, shown: 0 };
+    $('desk').hidden = scope === '';
+    $('desk-form').hidden = scope !== 'all';
+    $('round').hidden = scope !== 'all';
+    $('desk-pupil').hidden = true;
+    $('round-view').hidden = true;
+    $('desk-error').textContent = '';
+  }
+
+  function deskPath(position) {
+    const q = new URLSearchParams({ per_page: '100' });
+    if (state.desk.school) q.set('school', state.desk.school);
+    if (state.desk.department) q.set('department', state.desk.department);
+    if (position) q.set('min_position', position);
+    return '/v1/desk/pupils?' + q;
+  }
+
+  // refreshDesk reads the list again (at least up to position, when
+  // given) and the selected pupil's suggestions; an answer to an older
+  // read than the one shown is dropped.
+  async function refreshDesk(position) {
+    const desk = state.desk;
+    if (!desk || $('desk').hidden) return;
+    const seq = ++desk.seq;
+    let d;
+    try {
+      d = await get(deskPath(position));
+    } catch (e) {
+      if (e instanceof AuthError) return signOut('Le jeton a été refusé ou a expiré.');
+      if (state.desk === desk) $('desk-error').textContent = 'La liste du guichet est indisponible : ' + e.message;
+      return;
+    }
+    if (state.desk !== desk || seq < desk.shown) return; // signed out, or a later read is shown
+    desk.shown = seq;
+    $('desk-error').textContent = '';
+    renderDesk(d);
+    if (state.desk.pupil) await refreshSuggestions(position, false);
+  }
+
+  function renderDesk(d) {
+    const where = state.desk.school ? ' à l’établissement ' + state.desk.school
+      : state.desk.department ? ' en ' + depName(state.desk.department) : '';
+    $('desk-summary').replaceChildren(el('strong', num.format(d.total)), ' élève' + (d.total > 1 ? 's' : '') + ' sans stage' + where +
+      (d.total > d.items.length ? ', les ' + num.format(d.items.length) + ' premiers ci-dessous' : '') + '.');
+    for (const dd of document.querySelectorAll('#desk-buckets dd')) setFigure(dd.id, (d.by_eligible_offers || {})[dd.dataset.bucket]);
+    const lines = state.lines ? state.lines.byId : {};
+    fill($('desk-pupils'), d.items.map((p) => {
+      const pick = el('button', null, 'pupil');
+      pick.type = 'button';
+      pick.append(el('span', 'Voir les offres de l’élève ', 'sr-only'), p.pupil_id.slice(0, 8));
+      pick.title = p.pupil_id;
+      pick.addEventListener('click', () => selectPupil(p.pupil_id));
+      const who = el('th');
+      who.scope = 'row';
+      who.append(pick);
+      const school = el('td', p.school_uai);
+      if (p.education_priority && p.education_priority !== 'none') school.append(el('small', PRIORITY[p.education_priority]));
+      const l = lines[p.pupil_id] || {};
+      const tr = row([who, school, el('td', [p.grade, l.class_name].filter(Boolean).join(' · ')), el('td', p.wishes ? 'oui' : 'non'),
+        numCell(p.eligible_offers)]);
+      tr.dataset.pupil = p.pupil_id;
+      return tr;
+    }));
+    markSelected();
+  }
+
+  function markSelected() {
+    for (const tr of document.querySelectorAll('#desk-pupils tbody tr')) {
+      const on = tr.dataset.pupil === state.desk.pupil;
+      tr.setAttribute('aria-current', on ? 'true' : 'false');
+      tr.querySelector('button').setAttribute('aria-pressed', on ? 'true' : 'false');
+    }
+  }
+
+  async function selectPupil(id) {
+    state.desk.pupil = id;
+    markSelected();
+    $('propose-status').textContent = '';
+    $('propose-error').textContent = '';
+    $('desk-pupil').hidden = false;
+    await refreshSuggestions('', true);
+  }
+
+  // refreshSuggestions shows the selected pupil's suggestions, the best
+  // first, each with its score's parts; focus moves to them when asked.
+  async function refreshSuggestions(position, focus) {
+    const desk = state.desk;
+    const id = desk.pupil;
+    let d;
+    try {
+      d = await get('/v1/pupils/' + encodeURIComponent(id) + '/suggestions?per_page=10' + (position ? '&min_position=' + encodeURIComponent(position) : ''));
+    } catch (e) {
+      if (e instanceof AuthError) return signOut('Le jeton a été refusé ou a expiré.');
+      $('propose-error').textContent = 'Les suggestions sont indisponibles : ' + e.message;
+      return;
+    }
+    if (state.desk !== desk || id !== desk.pupil) return;
+    $('suggestions-h').textContent = 'Offres suggérées à l’élève ' + id + ' : ' + num.format(d.total);
+    $('suggestions').replaceChildren(...d.items.map((s, i) => suggestionItem(s, i)));
+    $('suggestions-empty').hidden = d.items.length > 0;
+    if (focus) $('suggestions-h').focus();
+  }
+
+  function suggestionItem(s, i) {
+    const li = el('li');
+    li.dataset.offer = s.id;
+    li.dataset.score = String(s.score);
+    const title = el('h4', s.title);
+    title.id = 'suggestion-' + i;
+    const meta = el('p', [s.employer_name, state.names.sectors[s.sector] || s.sector, depName(s.department),
+      dec.format(s.distance_km) + ' km'].join(' · '), 'meta');
+    const seats = el('p', 'Semaine' + (s.weeks_for_pupil.length > 1 ? 's ' : ' ') + s.weeks_for_pupil.join(' et ') + ' · ' +
+      num.format(s.seats_available) + ' place' + (s.seats_available > 1 ? 's' : '') + ' libre' + (s.seats_available > 1 ? 's' : '') +
+      ' sur ' + num.format(s.seats_total));
+    if (s.reserved_for_you) seats.append(' ', el('span', 'réservée à son établissement', 'tag'));
+    const score = el('p', 'Score ', 'score');
+    score.append(el('strong', dec.format(s.score)), ', dont :');
+    const parts = el('dl', null, 'parts');
+    for (const [k, label] of Object.entries(PARTS)) {
+      const div = el('div');
+      const v = el('dd', dec.format((s.score_parts || {})[k] || 0));
+      v.dataset.part = k;
+      div.append(el('dt', label), v);
+      parts.append(div);
+    }
+    const go = el('button', 'Proposer l’élève');
+    go.type = 'button';
+    go.setAttribute('aria-describedby', title.id);
+    go.addEventListener('click', () => propose(s, go));
+    li.append(title, meta, seats, score, parts, go);
+    return li;
+  }
+
+  // idempotencyKey is one per pupil, offer and weeks: proposing again
+  // after a lost answer replays the first proposal rather than making one.
+  function idempotencyKey(pupil, s) {
+    const k = pupil + ' ' + s.id + ' ' + s.weeks_for_pupil.join(',');
+    if (!state.desk.keys[k]) {
+      const b = crypto.getRandomValues(new Uint8Array(16));
+      state.desk.keys[k] = 'desk-' + [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+    }
+    return state.desk.keys[k];
+  }
+
+  async function propose(s, button) {
+    const desk = state.desk;
+    const pupil = desk.pupil;
+    button.disabled = true;
+    $('propose-error').textContent = '';
+    $('propose-status').textContent = 'Proposition en cours…';
+    let r;
+    let body;
+    try {
+      r = await fetch('/v1/offers/' + encodeURIComponent(s.id) + '/proposals', {
+        method: 'POST', cache: 'no-store',
+        headers: { ...headers(), 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey(pupil, s) },
+        body: JSON.stringify({ pupil_id: pupil, weeks: s.weeks_for_pupil }),
+      });
+      body = await r.json().catch(() => null);
+    } catch {
+      r = null;
+    }
+    if (r && r.status === 401) return signOut('Le jeton a été refusé ou a expiré.');
+    if (state.desk !== desk) return; // signed out meanwhile
+    if (!r || !r.ok) {
+      button.disabled = false;
+      $('propose-status').textContent = '';
+      $('propose-error').textContent = !r ? 'Le service ne répond pas : réessayez, la proposition ne sera pas faite deux fois.'
+        : 'Proposition refusée : ' + ((body && body.error && body.error.message) || r.statusText);
+      return;
+    }
+    $('propose-status').textContent = 'Élève ' + pupil + ' proposé pour « ' + s.title + ' » (' + s.weeks_for_pupil.join(', ') +
+      ') : la candidature ' + body.id + ' attend la réponse de l’employeur.';
+    $('propose-status').dataset.application = body.id;
+    await refreshDesk(body.position);
+    if (state.desk === desk) $('suggestions-h').focus();
+  }
+
+  async function applyDeskFilter() {
+    const dep = $('desk-department').value.trim().toUpperCase();
+    const uai = $('desk-school').value.trim().toUpperCase();
+    if (dep && !/^(\d{2,3}|2[AB])$/.test(dep)) {
+      $('desk-error').textContent = 'Un département s’écrit 94, 2A ou 974.';
+      return;
+    }
+    if (uai && !/^[0-9]{7}[A-Z]$/.test(uai)) {
+      $('desk-error').textContent = 'Une UAI a 7 chiffres et une lettre, par exemple 0941234A.';
+      return;
+    }
+    Object.assign(state.desk, { department: dep, school: uai, pupil: '' });
+    $('desk-pupil').hidden = true;
+    await refreshDesk('');
+  }
+
+  // A round's preview: its figures beside first come's, on the same
+  // market and lottery.
+  async function showRound() {
+    const id = $('round-id').value.trim().toLowerCase();
+    $('round-error').textContent = '';
+    if (!UUID.test(id)) {
+      $('round-error').textContent = 'Un identifiant de tour a la forme 5b0c7c1e-2f43-5d7a-9a51-0d8e3c2b1a44.';
+      return;
+    }
+    let d;
+    try {
+      d = await get('/v1/rounds/' + id);
+    } catch (e) {
+      if (e instanceof AuthError) return signOut('Le jeton a été refusé ou a expiré.');
+      $('round-view').hidden = true;
+      $('round-error').textContent = e.status === 404 ? 'Aucun tour ne porte cet identifiant.'
+        : e.status === 403 ? 'Votre rôle ne donne pas accès aux tours.' : e.message;
+      return;
+    }
+    renderRound(d);
+  }
+
+  function renderRound(d) {
+    const p = d.preview;
+    const fc = p.first_come;
+    $('round-summary').textContent = 'Tour de la campagne ' + d.campaign_id + ', calculé le ' +
+      new Date(d.computed_at).toLocaleString('fr-FR') + (d.published ? ', publié' : ', pas encore publié') + ' : ' +
+      num.format(p.matches.length) + ' proposition' + (p.matches.length > 1 ? 's' : '') + (d.published ? ' faites.' : ' prêtes.');
+    const rows = [
+      ['pupils', 'Élèves du marché', p.pupils, fc.pupils],
+      ['seats', 'Places libres du marché', p.seats, fc.seats],
+      ['placed', 'Élèves placés', p.placed, fc.placed],
+    ];
+    for (const g of ['rep_plus', 'rep', 'qpv', 'none']) {
+      if (!(g in (p.pupils_by_priority || {}))) continue;
+      rows.push(['placed:' + g, 'dont ' + PRIORITY[g] + ' (sur ' + num.format(p.pupils_by_priority[g]) + ')',
+        p.placed_by_priority[g] || 0, (fc.placed_by_priority || {})[g] || 0]);
+    }
+    rows.push(['distance_km_median', 'Distance médiane (km)', p.distance_km_median, fc.distance_km_median],
+      ['distance_km_p90', '90ᵉ centile de la distance (km)', p.distance_km_p90, fc.distance_km_p90],
+      ['seats_left', 'Places restantes', p.seats_left, fc.seats_left]);
+    fill($('round-figures'), rows.map(([key, label, round, first]) => {
+      const cell = (v) => {
+        const td = el('td', dec.format(v || 0), 'num');
+        td.dataset.value = String(v || 0);
+        return td;
+      };
+      const name = el('th', label);
+      name.scope = 'row';
+      const tr = row([name, cell(round), cell(first)]);
+      tr.dataset.key = key;
+      return tr;
+    }));
+    $('round-view').hidden = false;
+  }
+
   // --- signing in and out ---
 
   function showWho() {
@@ -381,6 +649,12 @@
     $('convention-view').replaceChildren(); // names a pupil: not left for the next user
     $('convention-id').value = '';
     $('convention-pdf').hidden = true;
+    state.desk = null; // the pupils listed are not left for the next user either
+    $('desk-pupils').tBodies[0].replaceChildren();
+    $('without').tBodies[0].replaceChildren();
+    $('suggestions').replaceChildren();
+    $('propose-status').textContent = '';
+    $('round-view').hidden = true;
     $('board').hidden = true;
     $('login').hidden = false;
     $('logout').hidden = true;
@@ -412,6 +686,7 @@
     showWho();
     renderStats(stats);
     chooseSchool();
+    chooseDesk();
     follow();
     refreshSlow();
   }
@@ -533,6 +808,14 @@
       showConvention();
     });
     $('convention-pdf').addEventListener('click', downloadConvention);
+    $('desk-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      applyDeskFilter();
+    });
+    $('round-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      showRound();
+    });
     await loadMap();
     start();
   });
