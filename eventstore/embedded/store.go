@@ -35,10 +35,15 @@ var (
 // DefaultMaxBatchSize bounds how many appends one transaction takes.
 const DefaultMaxBatchSize = 256
 
+// groupLinger bounds how long the committer waits for a group to grow back
+// to the size of the previous one: a fraction of a commit's two syncs.
+const groupLinger = time.Millisecond
+
 type options struct {
 	maxBatchSize  int
 	lockTimeout   time.Duration
 	maxAppendSize int
+	linger        time.Duration
 }
 
 // Option configures Open.
@@ -68,6 +73,7 @@ type Store struct {
 	db            *bolt.DB
 	maxAppendSize int
 	maxBatchSize  int
+	linger        time.Duration
 
 	// queue takes appends to the committer; submitMu guards sending on it
 	// against Close closing it.
@@ -94,6 +100,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		maxBatchSize:  DefaultMaxBatchSize,
 		lockTimeout:   5 * time.Second,
 		maxAppendSize: eventstore.DefaultMaxAppendSize,
+		linger:        groupLinger,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -122,7 +129,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("embedded: init %s: %w", dir, err)
 	}
 	s := &Store{
-		db: db, maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1),
+		db: db, maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1), linger: o.linger,
 		queue: make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
 		changed: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -243,31 +250,56 @@ func (s *Store) submit(ctx context.Context, parts []eventstore.StreamAppend) ([]
 	return r.results, r.err
 }
 
-// commitLoop is the committer: it takes every append waiting (up to
+// commitLoop is the committer: it gathers a group of appends (up to
 // maxBatchSize), writes them in one transaction with bolt's two
 // fdatasyncs, answers them, and starts over. Appends arriving during a
-// commit wait for the next one, so the group grows with the load and a
-// lone append commits at once: no timer.
+// commit wait for the next one, so the group grows with the load, and a
+// lone append commits at once.
 func (s *Store) commitLoop() {
 	defer close(s.committed)
 	batch := make([]*appendReq, 0, s.maxBatchSize)
+	last := 0 // size of the previous group
 	for r := range s.queue {
-		batch = append(batch[:0], r)
-	gather:
-		for len(batch) < s.maxBatchSize {
-			select {
-			case r, ok := <-s.queue:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, r)
-			default:
-				break gather
-			}
-		}
+		batch = s.gather(append(batch[:0], r), last)
+		last = len(batch)
 		s.commit(batch)
 		clear(batch)
 	}
+}
+
+// gather adds to batch every append waiting, then, while the group is
+// smaller than the previous one, waits up to linger for the writers the
+// previous commit answered: they are on their way back, and a commit costs
+// two syncs however many appends it holds.
+func (s *Store) gather(batch []*appendReq, last int) []*appendReq {
+	var timeout <-chan time.Time
+	for len(batch) < s.maxBatchSize {
+		select {
+		case r, ok := <-s.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		if len(batch) >= last || s.linger <= 0 {
+			return batch
+		}
+		if timeout == nil {
+			timeout = time.After(s.linger)
+		}
+		select {
+		case r, ok := <-s.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		case <-timeout:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit writes a group in one transaction and answers each append. A
