@@ -63,17 +63,21 @@
 // was logged leaves the log and bbolt apart, so the store then refuses
 // appends until it is opened again.
 //
-// Measured with BenchmarkAppendVsRaw, which alternates short runs of
-// Append and of the raw write+fdatasync loop on the same disk (one
+// Measured with BenchmarkAppendVsRaw, which alternates half-second runs
+// of Append and of the raw write+fdatasync loop on the same disk (one
 // ~500-byte event per append, each writer on its own stream), on the
 // development machine (virtual disk, 2 cores shared with other builds,
-// raw 400-3,000 syncs/s); the ratios hold better than the rates, and still
-// move by half between runs:
+// load average about 10, raw 400-900 syncs/s), three runs of each build
+// back to back; the ratios hold better than the rates, and still move by
+// a third between runs:
 //
-//	             log + unsynced bbolt   bbolt commits (before)
-//	1 writer     see README (Append)     0.33-0.60× raw   (two syncs per commit)
-//	8 writers                            1.7-1.8×
-//	64 writers                           5.3-6.3×
+//	             log, one sync    bbolt, two syncs per commit (before)
+//	1 writer     0.55-0.77× raw   0.41-0.48×
+//	8 writers    3.3-3.8×         1.4-1.6×    (about 7 appends per group, was 4)
+//	64 writers   8.0-11.8×        5.3-6.9×    (about 48 per group, was 32)
+//
+// At 64 writers the committer, not the disk, is the limit on two shared
+// cores: bbolt without any sync reaches only about twice these rates.
 //
 // # On-disk layout
 //
