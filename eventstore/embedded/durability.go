@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Checkpoint thresholds: events.db is synced and the write-ahead log
@@ -23,7 +24,7 @@ const (
 )
 
 // lockDir takes the store directory's lock, waiting up to timeout (0:
-// forever). It is taken before the database file is touched, as a crash
+// forever; then bolterrors.ErrTimeout). It is taken before the database file is touched, as a crash
 // recovery writes it.
 func lockDir(dir string, timeout time.Duration) (*os.File, error) {
 	d, err := os.Open(dir)
@@ -36,9 +37,14 @@ func lockDir(dir string, timeout time.Duration) (*os.File, error) {
 		if err == nil {
 			return d, nil
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || (timeout > 0 && time.Now().After(deadline)) {
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			_ = d.Close()
 			return nil, fmt.Errorf("lock %s: %w", dir, err)
+		}
+		if timeout > 0 && time.Now().After(deadline) {
+			_ = d.Close()
+			// bbolt's error, which callers already know
+			return nil, fmt.Errorf("lock %s: %w", dir, bolterrors.ErrTimeout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

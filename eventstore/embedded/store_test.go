@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"passerelle/eventstore"
 	"passerelle/eventstore/conformance"
@@ -329,9 +330,13 @@ func TestSecondOpenIsLockedOut(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, dir)
 	defer s.Close()
-	if s2, err := Open(dir, WithLockTimeout(50*time.Millisecond)); err == nil {
+	s2, err := Open(dir, WithLockTimeout(50*time.Millisecond))
+	if err == nil {
 		s2.Close()
 		t.Fatal("a second Open of the same directory succeeded")
+	}
+	if !errors.Is(err, bolterrors.ErrTimeout) { // what callers test to explain the wait
+		t.Fatalf("second open: %v, want a lock timeout", err)
 	}
 }
 
