@@ -143,7 +143,7 @@ func BenchmarkAppendVsRaw(b *testing.B) {
 
 // appendFor appends single events from writers goroutines for about d and
 // returns how many it appended and how long it took.
-func appendFor(b *testing.B, s *Store, writers int, d time.Duration) (int64, time.Duration) {
+func appendFor(b testing.TB, s *Store, writers int, d time.Duration) (int64, time.Duration) {
 	var (
 		n  atomic.Int64
 		wg sync.WaitGroup
@@ -167,7 +167,7 @@ func appendFor(b *testing.B, s *Store, writers int, d time.Duration) (int64, tim
 }
 
 // rawFor runs the raw write+fdatasync loop for about d.
-func rawFor(b *testing.B, f *os.File, d time.Duration) (int64, time.Duration) {
+func rawFor(b testing.TB, f *os.File, d time.Duration) (int64, time.Duration) {
 	buf := make([]byte, 512)
 	start := time.Now()
 	var n int64

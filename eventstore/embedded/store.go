@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,10 +34,16 @@ var (
 // DefaultMaxBatchSize bounds how many appends one transaction takes.
 const DefaultMaxBatchSize = 256
 
+// groupLinger bounds how long the committer waits for a group to grow back
+// to the size of the previous one: a fraction of a commit's sync.
+const groupLinger = time.Millisecond
+
 type options struct {
 	maxBatchSize  int
 	lockTimeout   time.Duration
 	maxAppendSize int
+	linger        time.Duration
+	initialMmap   int // bytes bbolt maps at first; tests make it small
 }
 
 // Option configures Open.
@@ -66,8 +71,11 @@ func WithLockTimeout(d time.Duration) Option {
 // Store is the embedded event store. It is safe for concurrent use.
 type Store struct {
 	db            *bolt.DB
+	dir           string
+	lock          *os.File // the directory's lock
 	maxAppendSize int
 	maxBatchSize  int
+	linger        time.Duration
 
 	// queue takes appends to the committer; submitMu guards sending on it
 	// against Close closing it.
@@ -76,6 +84,13 @@ type Store struct {
 	submitted bool // Close has begun: no more sends
 	committed chan struct{}
 	commits   atomic.Int64 // transactions committed, for tests
+
+	// Owned by the committer (and Open before it starts).
+	wal               *wal
+	pin               *bolt.Tx // read transaction holding the checkpoint's pages
+	mapped            int64    // a lower bound of the size bbolt maps
+	pagesAtCheckpoint int64    // bbolt page writes counted at the checkpoint
+	failed            error    // a commit failed after its log write: no more commits
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced after each commit
@@ -94,6 +109,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		maxBatchSize:  DefaultMaxBatchSize,
 		lockTimeout:   5 * time.Second,
 		maxAppendSize: eventstore.DefaultMaxAppendSize,
+		linger:        groupLinger,
+		initialMmap:   minInitialMmapBytes,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -101,31 +118,28 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{
-		Timeout: o.lockTimeout,
-		// The map freelist keeps commits cheap as the file grows.
-		FreelistType: bolt.FreelistMapType,
-	})
+	lock, err := lockDir(dir, o.lockTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketLog, bucketStreams, bucketRevs, bucketIDs} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	db, mapped, err := openBolt(dir, o)
 	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("embedded: init %s: %w", dir, err)
+		_ = lock.Close()
+		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
 	}
 	s := &Store{
-		db: db, maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1),
+		db: db, dir: dir, lock: lock, mapped: mapped,
+		maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1), linger: o.linger,
 		queue: make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
 		changed: make(chan struct{}), done: make(chan struct{}),
 	}
+	if err := s.checkpoint(); err != nil {
+		_ = db.Close()
+		_ = lock.Close()
+		return nil, err
+	}
+	// From here commits are durable through the write-ahead log.
+	db.NoSync = true
 	go s.commitLoop()
 	return s, nil
 }
@@ -143,7 +157,7 @@ func (s *Store) Close() error {
 		close(s.queue)
 		s.submitMu.Unlock()
 		<-s.committed
-		s.closeErr = s.db.Close()
+		s.closeErr = errors.Join(s.closeDurable(), s.db.Close(), s.lock.Close())
 	})
 	return s.closeErr
 }
@@ -243,71 +257,154 @@ func (s *Store) submit(ctx context.Context, parts []eventstore.StreamAppend) ([]
 	return r.results, r.err
 }
 
-// commitLoop is the committer: it takes every append waiting (up to
+// commitLoop is the committer: it gathers a group of appends (up to
 // maxBatchSize), writes them in one transaction with bolt's two
 // fdatasyncs, answers them, and starts over. Appends arriving during a
-// commit wait for the next one, so the group grows with the load and a
-// lone append commits at once: no timer.
+// commit wait for the next one, so the group grows with the load, and a
+// lone append commits at once.
 func (s *Store) commitLoop() {
 	defer close(s.committed)
 	batch := make([]*appendReq, 0, s.maxBatchSize)
+	last := 0 // size of the previous group
 	for r := range s.queue {
-		batch = append(batch[:0], r)
-	gather:
-		for len(batch) < s.maxBatchSize {
-			select {
-			case r, ok := <-s.queue:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, r)
-			default:
-				break gather
-			}
-		}
+		batch = s.gather(append(batch[:0], r), last)
+		last = len(batch)
 		s.commit(batch)
 		clear(batch)
 	}
+}
+
+// gather adds to batch every append waiting, then, while the group is
+// smaller than the previous one, waits up to linger for the writers the
+// previous commit answered: they are on their way back, and a commit costs
+// two syncs however many appends it holds.
+func (s *Store) gather(batch []*appendReq, last int) []*appendReq {
+	var timeout <-chan time.Time
+	for len(batch) < s.maxBatchSize {
+		select {
+		case r, ok := <-s.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		if len(batch) >= last || s.linger <= 0 {
+			return batch
+		}
+		if timeout == nil {
+			timeout = time.After(s.linger)
+		}
+		select {
+		case r, ok := <-s.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		case <-timeout:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit writes a group in one transaction and answers each append. A
 // refused append (wrong expected version, ID reused) writes nothing and
 // leaves the others be; a storage failure rolls the transaction back,
 // and each append is then tried alone so that only the one at fault fails.
+//
+// The group is durable once its frame is synced to the write-ahead log,
+// which happens inside the transaction, before bbolt commits without a
+// sync: no reader sees an event a crash could take back. A failure after
+// the log write leaves the log and bbolt apart, so the store then refuses
+// every append until it is opened again, which replays the log.
 func (s *Store) commit(batch []*appendReq) {
-	wrote := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		wrote = false
-		for _, r := range batch {
-			var err error
-			r.results, r.err, err = s.appendTx(tx, r.parts)
-			if err != nil {
-				return err
-			}
-			wrote = wrote || r.err == nil
-		}
-		return nil
-	})
-	switch {
-	case err != nil && len(batch) > 1:
-		for _, r := range batch {
-			s.commit([]*appendReq{r})
-		}
+	if s.failed != nil {
+		answer(batch, s.failed)
 		return
-	case err != nil:
-		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
-			err = ErrClosed
-		}
-		batch[0].results, batch[0].err = nil, fmt.Errorf("embedded: append to %s: %w", batch[0].parts[0].Stream, err)
-	default:
-		s.commits.Add(1)
-		if wrote {
-			s.notify()
+	}
+	var f frame
+	logged := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		f = frame{}
+		var err error
+		logged, err = s.writeGroup(tx, batch, &f)
+		return err
+	})
+	if err != nil {
+		s.failedCommit(batch, err, logged)
+		return
+	}
+	s.commits.Add(1)
+	if f.events > 0 {
+		s.notify()
+	}
+	if s.pin == nil || s.checkpointDue() {
+		if err := s.checkpoint(); err != nil {
+			s.failed = err
 		}
 	}
 	for _, r := range batch {
 		close(r.done)
 	}
+}
+
+// writeGroup decides and writes every append of a group in tx, then logs
+// the group's frame; logged reports that the frame is synced.
+func (s *Store) writeGroup(tx *bolt.Tx, batch []*appendReq, f *frame) (logged bool, err error) {
+	for _, r := range batch {
+		if r.results, r.err, err = s.appendTx(tx, r.parts, f); err != nil {
+			return false, err
+		}
+	}
+	if f.events == 0 {
+		return false, nil
+	}
+	if s.pin != nil && s.mayRemap(tx, f.events, len(f.payload)) {
+		// Safe within this transaction: bbolt chose the pages it may
+		// reuse when it began, with the pin open.
+		s.unpin()
+	}
+	if err := s.wal.write(f.payload); err != nil {
+		s.failed = fmt.Errorf("embedded: write-ahead log: %w", err)
+		return false, s.failed
+	}
+	return true, nil
+}
+
+// failedCommit answers a group whose transaction failed.
+func (s *Store) failedCommit(batch []*appendReq, err error, logged bool) {
+	switch {
+	case logged:
+		s.failed = fmt.Errorf("embedded: commit after the write-ahead log: %w", err)
+		answer(batch, s.failed)
+	case s.failed != nil:
+		answer(batch, s.failed)
+	case len(batch) > 1:
+		for _, r := range batch {
+			s.commit([]*appendReq{r})
+		}
+	default:
+		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+			err = ErrClosed
+		}
+		answer(batch, fmt.Errorf("embedded: append to %s: %w", batch[0].parts[0].Stream, err))
+	}
+}
+
+// answer fails every append of a batch with err.
+func answer(batch []*appendReq, err error) {
+	for _, r := range batch {
+		r.results, r.err = nil, err
+		close(r.done)
+	}
+}
+
+// frame is what a commit writes to the write-ahead log.
+type frame struct {
+	payload []byte
+	events  int
 }
 
 // buckets are the store's four buckets in a transaction.
@@ -321,7 +418,7 @@ func bucketsOf(tx *bolt.Tx) buckets {
 // is checked before any is written, so a refused part leaves nothing
 // behind. The middle result is a domain error (nothing written); the last
 // is a storage failure.
-func (s *Store) appendTx(tx *bolt.Tx, parts []eventstore.StreamAppend) ([]eventstore.AppendResult, error, error) {
+func (s *Store) appendTx(tx *bolt.Tx, parts []eventstore.StreamAppend, f *frame) ([]eventstore.AppendResult, error, error) {
 	b := bucketsOf(tx)
 	results := make([]eventstore.AppendResult, len(parts))
 	current := make([]int64, len(parts))
@@ -338,7 +435,7 @@ func (s *Store) appendTx(tx *bolt.Tx, parts []eventstore.StreamAppend) ([]events
 			continue
 		}
 		var err error
-		if results[i], err = write(b, p.Stream, current[i], p.Events); err != nil {
+		if results[i], err = write(b, p.Stream, current[i], p.Events, f); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -393,10 +490,8 @@ func storedPositions(ids *bolt.Bucket, events []eventstore.EventData) ([]uint64,
 }
 
 // write stores events after revision current of stream, with their index
-// entries.
-func write(b buckets, stream string, current int64, events []eventstore.EventData) (eventstore.AppendResult, error) {
-	// Positions only grow, so full pages are never split again.
-	b.log.FillPercent = 1.0
+// entries, and adds them to the group's frame.
+func write(b buckets, stream string, current int64, events []eventstore.EventData, f *frame) (eventstore.AppendResult, error) {
 	created := time.Now().UnixNano()
 	var pos, rev uint64
 	for i, e := range events {
@@ -405,21 +500,31 @@ func write(b buckets, stream string, current int64, events []eventstore.EventDat
 			return eventstore.AppendResult{}, err
 		}
 		rev = uint64(current + 1 + int64(i))
-		posKey := u64(pos)
-		if err := b.log.Put(posKey, encodeRecord(e.ID, stream, rev, e.Type, created, e.Data, e.Metadata)); err != nil {
+		rec := encodeRecord(e.ID, stream, rev, e.Type, created, e.Data, e.Metadata)
+		if err := putEvent(b, pos, rec, e.ID[:], stream, rev); err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		if err := b.ids.Put(append([]byte(nil), e.ID[:]...), posKey); err != nil {
-			return eventstore.AppendResult{}, err
-		}
-		if err := b.revs.Put(revKey(stream, rev), posKey); err != nil {
-			return eventstore.AppendResult{}, err
-		}
+		f.payload = appendEntry(f.payload, pos, rec)
+		f.events++
 	}
 	if err := b.streams.Put([]byte(stream), u64(rev)); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	return eventstore.AppendResult{LastRevision: rev, Position: eventstore.Position(pos)}, nil
+}
+
+// putEvent stores one log record and its ids and revs entries.
+func putEvent(b buckets, pos uint64, rec, id []byte, stream string, rev uint64) error {
+	// Positions only grow, so full pages are never split again.
+	b.log.FillPercent = 1.0
+	posKey := u64(pos)
+	if err := b.log.Put(posKey, rec); err != nil {
+		return err
+	}
+	if err := b.ids.Put(append([]byte(nil), id...), posKey); err != nil {
+		return err
+	}
+	return b.revs.Put(revKey(stream, rev), posKey)
 }
 
 // retried handles an append some of whose event IDs are already stored.

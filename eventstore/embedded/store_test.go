@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"passerelle/eventstore"
 	"passerelle/eventstore/conformance"
@@ -329,9 +330,13 @@ func TestSecondOpenIsLockedOut(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, dir)
 	defer s.Close()
-	if s2, err := Open(dir, WithLockTimeout(50*time.Millisecond)); err == nil {
+	s2, err := Open(dir, WithLockTimeout(50*time.Millisecond))
+	if err == nil {
 		s2.Close()
 		t.Fatal("a second Open of the same directory succeeded")
+	}
+	if !errors.Is(err, bolterrors.ErrTimeout) { // what callers test to explain the wait
+		t.Fatalf("second open: %v, want a lock timeout", err)
 	}
 }
 
@@ -450,5 +455,37 @@ func TestMaxAppendSizeConfigured(t *testing.T) {
 	e.ID, e.Data = uuid.New(), append(e.Data, ' ')
 	if _, err := s.Append(ctx, "sized-1", eventstore.Any, e); !errors.Is(err, eventstore.ErrAppendTooLarge) {
 		t.Fatalf("append of 101 bytes: %v, want ErrAppendTooLarge", err)
+	}
+}
+
+// gather waits for the group to grow back to the previous group's size,
+// and not when the previous group was no larger than what is waiting.
+func TestGatherWaitsForThePreviousGroupSize(t *testing.T) {
+	s := &Store{maxBatchSize: 8, linger: time.Hour, queue: make(chan *appendReq, 8)}
+	req := func() *appendReq { return &appendReq{} }
+
+	got := make(chan int, 1)
+	go func() { got <- len(s.gather([]*appendReq{req()}, 3)) }()
+	s.queue <- req()
+	select {
+	case n := <-got:
+		t.Fatalf("gather returned a group of %d before the previous size, 3, was reached", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.queue <- req()
+	if n := <-got; n != 3 {
+		t.Fatalf("group of %d, want 3", n)
+	}
+
+	// A lone append after a lone append commits at once, whatever the
+	// linger: were it to wait, this would time out.
+	if n := len(s.gather([]*appendReq{req()}, 1)); n != 1 {
+		t.Fatalf("group of %d, want 1", n)
+	}
+	// What is waiting joins the group even beyond the previous size.
+	s.queue <- req()
+	s.queue <- req()
+	if n := len(s.gather([]*appendReq{req()}, 1)); n != 3 {
+		t.Fatalf("group of %d, want 3", n)
 	}
 }

@@ -1,0 +1,216 @@
+package embedded
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Checkpoint thresholds: events.db is synced and the write-ahead log
+// started over when the log or the bbolt pages written since the last
+// checkpoint exceed them. They bound replay at Open and the file space
+// held back by the pinned checkpoint.
+const (
+	walCheckpointBytes  = 4 << 20
+	walCheckpointPages  = 4096
+	minInitialMmapBytes = 1 << 30
+)
+
+// lockDir takes the store directory's lock, waiting up to timeout (0:
+// forever; then bolterrors.ErrTimeout). It is taken before the database file is touched, as a crash
+// recovery writes it.
+func lockDir(dir string, timeout time.Duration) (*os.File, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return d, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			_ = d.Close()
+			return nil, fmt.Errorf("lock %s: %w", dir, err)
+		}
+		if timeout > 0 && time.Now().After(deadline) {
+			_ = d.Close()
+			// bbolt's error, which callers already know
+			return nil, fmt.Errorf("lock %s: %w", dir, bolterrors.ErrTimeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// openBolt opens events.db, first bringing it back to the last checkpoint
+// when a write-ahead log was left behind, then replaying the log.
+func openBolt(dir string, o options) (db *bolt.DB, mapped int64, err error) {
+	path := filepath.Join(dir, FileName)
+	h, entries, err := readWAL(filepath.Join(dir, WALFileName))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, 0, err
+	default:
+		if err := h.belongsTo(path); err != nil {
+			return nil, 0, err
+		}
+		if err := restoreMeta(path, h); err != nil {
+			return nil, 0, fmt.Errorf("restore checkpoint: %w", err)
+		}
+	}
+	mmap := o.initialMmap
+	if fi, err := os.Stat(path); err == nil {
+		mmap = max(mmap, 2*int(fi.Size()))
+	}
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: o.lockTimeout,
+		// The map freelist keeps commits cheap as the file grows.
+		FreelistType: bolt.FreelistMapType,
+		// Room to grow while a checkpoint is pinned: bbolt cannot remap
+		// the file while a read transaction is open.
+		InitialMmapSize: mmap,
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		if err := createBuckets(tx); err != nil {
+			return err
+		}
+		return replay(bucketsOf(tx), entries)
+	}); err != nil {
+		_ = db.Close()
+		return nil, 0, err
+	}
+	return db, int64(mmap), nil
+}
+
+func createBuckets(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketLog, bucketStreams, bucketRevs, bucketIDs} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replay writes the logged events the database does not hold yet.
+func replay(b buckets, entries []walEntry) error {
+	for _, e := range entries {
+		seq := b.log.Sequence()
+		if e.pos <= seq {
+			continue
+		}
+		if e.pos != seq+1 {
+			return fmt.Errorf("write-ahead log: position %d after %d", e.pos, seq)
+		}
+		r, err := decodeRecord(e.record)
+		if err != nil {
+			return fmt.Errorf("write-ahead log: position %d: %w", e.pos, err)
+		}
+		if err := b.log.SetSequence(e.pos); err != nil {
+			return err
+		}
+		if err := putEvent(b, e.pos, e.record, r.id[:], string(r.stream), r.revision); err != nil {
+			return err
+		}
+		if err := b.streams.Put(append([]byte(nil), r.stream...), u64(r.revision)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkpoint syncs events.db, starts the write-ahead log over from the
+// last commit, and pins that commit's pages until the next checkpoint.
+// Only the committer (or Open, before it starts) calls it.
+func (s *Store) checkpoint() error {
+	pin, err := s.db.Begin(false)
+	if err != nil {
+		return err
+	}
+	txid, high := uint64(pin.ID()), pin.Size()
+	err = s.db.Sync()
+	var meta []byte
+	if err == nil {
+		meta, err = readMeta(s.db.Path(), s.db.Info().PageSize, txid)
+	}
+	var ino uint64
+	if err == nil {
+		ino, err = inode(s.db.Path())
+	}
+	var w *wal
+	if err == nil {
+		w, err = createWAL(s.dir, walHeader{pageSize: s.db.Info().PageSize, txid: txid, inode: ino, meta: meta})
+	}
+	if err != nil {
+		_ = pin.Rollback()
+		return fmt.Errorf("embedded: checkpoint: %w", err)
+	}
+	s.unpin()
+	if s.wal != nil {
+		_ = s.wal.close()
+	}
+	s.wal, s.pin, s.pagesAtCheckpoint = w, pin, s.pagesWritten()
+	// bbolt's mapping always extends past the high water mark.
+	s.mapped = max(s.mapped, high)
+	return nil
+}
+
+func (s *Store) unpin() {
+	if s.pin != nil {
+		_ = s.pin.Rollback()
+		s.pin = nil
+	}
+}
+
+// checkpointDue reports whether the log or the pages written since the
+// last checkpoint passed their threshold.
+func (s *Store) checkpointDue() bool {
+	return s.wal.size > walCheckpointBytes || s.pagesWritten()-s.pagesAtCheckpoint > walCheckpointPages
+}
+
+func (s *Store) pagesWritten() int64 {
+	st := s.db.Stats()
+	return st.TxStats.GetWrite()
+}
+
+// mayRemap reports whether committing tx could make bbolt grow its
+// mapping, which waits for every read transaction, the pin included. The
+// bound is generous: every record, and eight pages per event (its index
+// leaves and their parents), plus the freelist.
+func (s *Store) mayRemap(tx *bolt.Tx, events, recordBytes int) bool {
+	size := tx.Size()
+	grow := int64(2*recordBytes) + int64(events*8+64)*int64(s.db.Info().PageSize) + size/256
+	return size+grow >= s.mapped
+}
+
+// closeDurable ends the write-ahead log at Close: events.db is synced,
+// so the log is no longer needed. After a failure the log is kept for
+// Open to recover from.
+func (s *Store) closeDurable() error {
+	s.unpin()
+	if s.wal == nil {
+		return nil
+	}
+	if s.failed != nil {
+		return s.wal.close()
+	}
+	err := s.db.Sync()
+	if err == nil {
+		err = os.Remove(filepath.Join(s.dir, WALFileName))
+	}
+	if err == nil {
+		err = syncDir(s.dir)
+	}
+	return errors.Join(err, s.wal.close())
+}

@@ -1,0 +1,270 @@
+package embedded
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// WALFileName is the write-ahead log beside FileName. It exists only while
+// the store is open or after a crash; Open replays it.
+const WALFileName = "events.wal"
+
+// The write-ahead log makes an append durable with one fdatasync of a
+// sequential write, where a bbolt commit takes two syncs of scattered
+// pages. It holds a checkpoint, then one frame per committed group:
+//
+//	header  magic(8) pageSize(4) txid(8) inode(8) len(4) meta page(len) crc32c(4)
+//	frame   len(4) crc32c(4) payload(len)
+//	payload (uvarint position, uvarint len, record)...
+//
+// The checkpoint is a copy of the bbolt meta page of transaction txid,
+// taken after events.db was synced at that transaction. Between
+// checkpoints bbolt commits without syncing, and a read transaction opened
+// at the checkpoint keeps bbolt from reusing any page the checkpoint's
+// tree holds. So whatever a crash (even of the machine) leaves of the
+// unsynced commits, writing the copied meta page back restores the
+// checkpoint exactly, and replaying the frames restores every group whose
+// frame was synced: every acknowledged append.
+var walMagic = [8]byte{'P', 'A', 'S', 'S', 'W', 'A', 'L', 1}
+
+// metaTxidOffset is where bbolt keeps the transaction ID in a meta page:
+// after the 16-byte page header and magic, version, page size, flags
+// (4 bytes each), root bucket (16) freelist and high water (8 each).
+const metaTxidOffset = 16 + 16 + 16 + 8 + 8
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// testHookLogged, set by tests, runs after a frame is synced and before
+// bbolt commits it.
+var testHookLogged func()
+
+var errWALHeader = errors.New("embedded: write-ahead log header is damaged")
+
+// walHeader is a checkpoint: the meta page of transaction txid of the
+// database file with inode inode.
+type walHeader struct {
+	pageSize int
+	txid     uint64
+	inode    uint64
+	meta     []byte
+}
+
+// belongsTo refuses a log left beside another database file (a backup
+// put in place after a crash): its meta page would corrupt that file. A
+// log and its file are recovered where they were written, before being
+// copied anywhere.
+func (h walHeader) belongsTo(path string) error {
+	ino, err := inode(path)
+	if err != nil {
+		return err
+	}
+	if ino != h.inode {
+		return fmt.Errorf("embedded: %s was written for another %s (inode %d, not %d): recover the store where it crashed, or move the log away if %s was replaced on purpose", WALFileName, FileName, h.inode, ino, FileName)
+	}
+	return nil
+}
+
+func inode(path string) (uint64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, fmt.Errorf("embedded: no inode for %s", path)
+	}
+	return st.Ino, nil
+}
+
+func (h walHeader) encode() []byte {
+	b := append([]byte(nil), walMagic[:]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(h.pageSize))
+	b = binary.LittleEndian.AppendUint64(b, h.txid)
+	b = binary.LittleEndian.AppendUint64(b, h.inode)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(h.meta)))
+	b = append(b, h.meta...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+// walEntry is one event of a frame: its position and log record.
+type walEntry struct {
+	pos    uint64
+	record []byte
+}
+
+// appendEntry adds an entry to a frame's payload.
+func appendEntry(payload []byte, pos uint64, record []byte) []byte {
+	payload = binary.AppendUvarint(payload, pos)
+	payload = binary.AppendUvarint(payload, uint64(len(record)))
+	return append(payload, record...)
+}
+
+// wal is the open log, written by the committer only.
+type wal struct {
+	f    *os.File
+	size int64
+}
+
+// createWAL writes a log holding only the checkpoint h in place of any
+// previous one, atomically: a crash leaves the old log or the new one.
+func createWAL(dir string, h walHeader) (*wal, error) {
+	tmp := filepath.Join(dir, WALFileName+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	b := h.encode()
+	if _, err = f.Write(b); err == nil {
+		err = syscall.Fdatasync(int(f.Fd()))
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, WALFileName))
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("embedded: write-ahead log: %w", err)
+	}
+	return &wal{f: f, size: int64(len(b))}, nil
+}
+
+// write appends one frame and syncs it: once it returns nil the frame
+// survives any crash.
+func (w *wal) write(payload []byte) error {
+	frame := make([]byte, 8, 8+len(payload))
+	binary.LittleEndian.PutUint32(frame, uint32(len(payload)))
+	binary.LittleEndian.PutUint32(frame[4:], crc32.Checksum(payload, crcTable))
+	frame = append(frame, payload...)
+	if _, err := w.f.Write(frame); err != nil {
+		return err
+	}
+	w.size += int64(len(frame))
+	if err := syscall.Fdatasync(int(w.f.Fd())); err != nil {
+		return err
+	}
+	if testHookLogged != nil {
+		testHookLogged()
+	}
+	return nil
+}
+
+func (w *wal) close() error { return w.f.Close() }
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	return errors.Join(err, d.Close())
+}
+
+// readWAL reads a log: its checkpoint, and the entries of every complete
+// frame in order. A frame cut short or damaged ends the log there: its
+// write was not synced, so no append it holds was acknowledged.
+func readWAL(path string) (walHeader, []walEntry, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return walHeader{}, nil, err
+	}
+	h, rest, err := decodeHeader(b)
+	if err != nil {
+		return h, nil, err
+	}
+	var entries []walEntry
+	for len(rest) >= 8 {
+		n := int(binary.LittleEndian.Uint32(rest))
+		if n > len(rest)-8 || crc32.Checksum(rest[8:8+n], crcTable) != binary.LittleEndian.Uint32(rest[4:]) {
+			break
+		}
+		frame, err := decodeFrame(rest[8 : 8+n])
+		if err != nil {
+			return h, nil, err
+		}
+		entries = append(entries, frame...)
+		rest = rest[8+n:]
+	}
+	return h, entries, nil
+}
+
+func decodeHeader(b []byte) (walHeader, []byte, error) {
+	const fixed = 8 + 4 + 8 + 8 + 4
+	if len(b) < fixed+4 || !bytes.Equal(b[:8], walMagic[:]) {
+		return walHeader{}, nil, errWALHeader
+	}
+	h := walHeader{
+		pageSize: int(binary.LittleEndian.Uint32(b[8:])),
+		txid:     binary.LittleEndian.Uint64(b[12:]),
+		inode:    binary.LittleEndian.Uint64(b[20:]),
+	}
+	n := int(binary.LittleEndian.Uint32(b[28:]))
+	if n != h.pageSize || len(b) < fixed+n+4 ||
+		crc32.Checksum(b[:fixed+n], crcTable) != binary.LittleEndian.Uint32(b[fixed+n:]) ||
+		binary.LittleEndian.Uint64(b[fixed+metaTxidOffset:]) != h.txid {
+		return walHeader{}, nil, errWALHeader
+	}
+	h.meta = b[fixed : fixed+n]
+	return h, b[fixed+n+4:], nil
+}
+
+func decodeFrame(p []byte) ([]walEntry, error) {
+	var entries []walEntry
+	for len(p) > 0 {
+		pos, n := binary.Uvarint(p)
+		if n <= 0 {
+			return nil, errors.New("embedded: write-ahead log frame is damaged")
+		}
+		p = p[n:]
+		l, n := binary.Uvarint(p)
+		if n <= 0 || l > uint64(len(p)-n) {
+			return nil, errors.New("embedded: write-ahead log frame is damaged")
+		}
+		entries = append(entries, walEntry{pos: pos, record: p[n : n+int(l)]})
+		p = p[n+int(l):]
+	}
+	return entries, nil
+}
+
+// restoreMeta writes the checkpoint's meta page back into the database
+// file and voids the other meta page, so that bbolt opens the checkpoint
+// whatever later, unsynced commits left behind.
+func restoreMeta(path string, h walHeader) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	slot := int64(h.txid % 2)
+	if _, err = f.WriteAt(h.meta, slot*int64(h.pageSize)); err == nil {
+		_, err = f.WriteAt(make([]byte, h.pageSize), (1-slot)*int64(h.pageSize))
+	}
+	if err == nil {
+		err = syscall.Fdatasync(int(f.Fd()))
+	}
+	return errors.Join(err, f.Close())
+}
+
+// readMeta reads the meta page of transaction txid from the database file.
+func readMeta(path string, pageSize int, txid uint64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	meta := make([]byte, pageSize)
+	if _, err := f.ReadAt(meta, int64(txid%2)*int64(pageSize)); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if got := binary.LittleEndian.Uint64(meta[metaTxidOffset:]); got != txid {
+		return nil, fmt.Errorf("embedded: meta page holds transaction %d, want %d", got, txid)
+	}
+	return meta, nil
+}

@@ -1,0 +1,240 @@
+package embedded
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"passerelle/eventstore"
+)
+
+// appended is an acknowledged append, as the caller saw it.
+type appended struct {
+	stream string
+	evs    []eventstore.EventData
+	res    eventstore.AppendResult
+}
+
+func appendSome(t *testing.T, s *Store, prefix string, n int) []appended {
+	t.Helper()
+	var out []appended
+	for i := range n {
+		stream := prefix + "-" + string(rune('a'+i%3))
+		evs := events("Logged", 1+i%2)
+		out = append(out, appended{stream, evs, mustAppend(t, s, stream, eventstore.Any, evs...)})
+	}
+	return out
+}
+
+// checkAcked opens dir and checks that it is consistent and holds every
+// acknowledged event at its position.
+func checkAcked(t *testing.T, dir string, acked []appended) {
+	t.Helper()
+	s := openT(t, dir)
+	defer s.Close()
+	if err := s.Check(); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	for _, a := range acked {
+		got, err := s.ReadStream(t.Context(), a.stream, eventstore.Backwards, a.res.LastRevision, len(a.evs))
+		if err != nil {
+			t.Fatalf("acknowledged append to %s: %v", a.stream, err)
+		}
+		last := a.evs[len(a.evs)-1]
+		if len(got) != len(a.evs) || got[0].ID != last.ID || got[0].Position != a.res.Position {
+			t.Fatalf("acknowledged %s@%d (%s at %d) lost", a.stream, a.res.LastRevision, last.ID, a.res.Position)
+		}
+	}
+}
+
+// copyCrashed copies a store's files to dir as a crash would leave them
+// on the same disk: the log is made to name the copy's inode.
+func copyCrashed(t *testing.T, from, to string, db []byte) {
+	t.Helper()
+	if db == nil {
+		db = readFile(t, filepath.Join(from, FileName))
+	}
+	writeFile(t, filepath.Join(to, FileName), db)
+	b := readFile(t, filepath.Join(from, WALFileName))
+	h, rest, err := decodeHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.inode, err = inode(filepath.Join(to, FileName)); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(to, WALFileName), append(h.encode(), rest...))
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A machine crash may keep bbolt's unsynced meta pages and lose the data
+// pages they point to; a process crash keeps them all. Either way Open
+// must bring the file back to the checkpoint, whatever the later meta
+// pages say, and replay the log: no acknowledged append is lost and the
+// store is consistent. Both meta slots are tried.
+func TestMachineCrashTearsTheUnsyncedCommits(t *testing.T) {
+	parities := map[uint64]bool{}
+	for before := range 2 {
+		dir := t.TempDir()
+		s := openT(t, dir)
+		acked := appendSome(t, s, "before", 1+before)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = openT(t, dir) // checkpoints: events.db is synced here
+		synced := readFile(t, filepath.Join(dir, FileName))
+		h, _, err := readWAL(filepath.Join(dir, WALFileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parities[h.txid%2] = true
+		acked = append(acked, appendSome(t, s, "after", 12)...)
+
+		// What survives: the file as synced, but for the newest meta
+		// pages, and the log, which is synced at every commit.
+		torn := t.TempDir()
+		now := readFile(t, filepath.Join(dir, FileName))
+		copy(synced[:2*h.pageSize], now[:2*h.pageSize])
+		copyCrashed(t, dir, torn, synced)
+		// A process crash keeps every write: the commits since the
+		// checkpoint must have left its pages alone for the restore.
+		kept := t.TempDir()
+		copyCrashed(t, dir, kept, nil)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		checkAcked(t, torn, acked)
+		checkAcked(t, kept, acked)
+		if _, err := os.Stat(filepath.Join(torn, WALFileName)); err == nil {
+			t.Fatal("the log is still there after a clean close")
+		}
+	}
+	if len(parities) != 2 {
+		t.Fatalf("checkpoints only in meta slot %v", parities)
+	}
+}
+
+// A process crash between the log write and bbolt's commit: the frame is
+// synced and the caller may be acknowledged, bbolt holds nothing of it.
+// Open replays it, and ignores a frame cut short after it.
+func TestCrashBetweenLogAndCommitReplays(t *testing.T) {
+	dir, crashed := t.TempDir(), t.TempDir()
+	s := openT(t, dir)
+	defer s.Close()
+	acked := appendSome(t, s, "first", 3)
+	copied := false
+	testHookLogged = func() {
+		if copied {
+			return
+		}
+		copied = true
+		copyCrashed(t, dir, crashed, nil)
+	}
+	defer func() { testHookLogged = nil }()
+	acked = append(acked, appendSome(t, s, "logged", 1)...)
+	testHookLogged = nil
+
+	if !copied {
+		t.Fatal("no frame was logged")
+	}
+	// The copy holds the last append only in the log, followed by the
+	// start of a frame whose write was cut short.
+	f, err := os.OpenFile(filepath.Join(crashed, WALFileName), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := make([]byte, 8)
+	binary.LittleEndian.PutUint32(half, 1<<20)
+	if _, err := f.Write(append(half, bytes.Repeat([]byte{7}, 100)...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	checkAcked(t, crashed, acked)
+}
+
+// bbolt cannot grow its mapping while a read transaction is open, and the
+// checkpoint is pinned by one: a commit that may grow it releases the pin
+// first. Were it not to, this would hang.
+func TestGrowingPastTheMappingWithAPinnedCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, func(o *options) { o.initialMmap = 64 << 10 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []appended, 1)
+	go func() {
+		var acked []appended
+		for i := range 40 {
+			evs := events("Big", 4)
+			for j := range evs {
+				evs[j].Data = []byte(`{"pad":"` + strings.Repeat("x", 8000) + `"}`)
+			}
+			stream := "grow-" + string(rune('a'+i%4))
+			res, err := s.Append(t.Context(), stream, eventstore.Any, evs...)
+			if err != nil {
+				t.Error(err)
+				break
+			}
+			acked = append(acked, appended{stream, evs, res})
+		}
+		done <- acked
+	}()
+	var acked []appended
+	select {
+	case acked = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("appends hang while the file grows past bbolt's mapping") // the store is left stuck
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, FileName)); err != nil || fi.Size() <= 64<<10 {
+		t.Fatalf("the file did not grow past the mapping: %v", err)
+	}
+	checkAcked(t, dir, acked)
+}
+
+// A log left beside another events.db (a copy put in place after a crash)
+// is refused rather than written into that file.
+func TestLogOfAnotherFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	appendSome(t, s, "x", 2)
+	crashed := t.TempDir()
+	copyCrashed(t, dir, crashed, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// replace the file by a copy, as a restore from a backup does:
+	// another inode
+	path := filepath.Join(crashed, FileName)
+	writeFile(t, path+".backup", readFile(t, path))
+	if err := os.Rename(path+".backup", path); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(crashed); err == nil || !strings.Contains(err.Error(), "another") {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("open with another file's log: %v", err)
+	}
+}
