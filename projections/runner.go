@@ -51,6 +51,10 @@ type Runner struct {
 	// Rebuild tunes the rebuilds of generations the runner cannot trust
 	// (its opener and logger are the runner's).
 	Rebuild RebuildOptions
+	// Apply, when set, writes a live batch in place of the apply script
+	// (readmodel.go), with the same keys, arguments and outcomes: see
+	// InProcessApply.
+	Apply func(ctx context.Context, keys []string, args []any) (int, error)
 
 	mu      sync.Mutex
 	applied map[string]eventstore.Position // what the served generation holds, as last seen
@@ -416,6 +420,9 @@ func (r *Runner) apply(ctx context.Context, p Projector, gen string, prev events
 		}
 	}
 	keys, args := liveArgs(p.Name(), gen, prev, evs[len(evs)-1].Position, w)
+	if r.Apply != nil {
+		return r.Apply(ctx, keys, args)
+	}
 	return applyScript.Run(ctx, r.rdb, keys, args...).Int()
 }
 
