@@ -55,20 +55,8 @@ func InProcess(m *miniredis.Miniredis) func(context.Context, [][]any) error {
 // voided (and the checks made again) if the checkpoint or the served
 // generation changed meanwhile (WATCH).
 func InProcessApply(m *miniredis.Miniredis) func(ctx context.Context, keys []string, args []any) (int, error) {
-	var (
-		mu      sync.Mutex
-		replies bytes.Buffer
-	)
-	out := bufio.NewWriter(&replies)
-	in := bufio.NewReader(&replies)
-	peer := server.NewPeer(out)
-	do := func(args ...string) (any, error) {
-		replies.Reset()
-		in.Reset(&replies)
-		m.Server().Dispatch(peer, args)
-		_ = out.Flush() // into replies: cannot fail
-		return server.ParseReply(in)
-	}
+	var mu sync.Mutex
+	do := dispatcher(m)
 	return func(ctx context.Context, keys []string, args []any) (int, error) {
 		strs := make([]string, len(args))
 		for i, a := range args {
@@ -87,6 +75,36 @@ func InProcessApply(m *miniredis.Miniredis) func(ctx context.Context, keys []str
 			}
 		}
 		return 0, ctx.Err()
+	}
+}
+
+// InProcessMGet is a Runner.MGet for the in-process server m: MGET
+// dispatched straight to it, without a connection round trip.
+func InProcessMGet(m *miniredis.Miniredis) func(ctx context.Context, keys []string) ([]any, error) {
+	var mu sync.Mutex
+	do := dispatcher(m)
+	return func(_ context.Context, keys []string) ([]any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		v, err := do(append([]string{"MGET"}, keys...)...)
+		vals, _ := v.([]any)
+		return vals, err
+	}
+}
+
+// dispatcher runs one command on m as a client of its own and returns the
+// parsed reply; one caller at a time.
+func dispatcher(m *miniredis.Miniredis) func(args ...string) (any, error) {
+	var replies bytes.Buffer
+	out := bufio.NewWriter(&replies)
+	in := bufio.NewReader(&replies)
+	peer := server.NewPeer(out)
+	return func(args ...string) (any, error) {
+		replies.Reset()
+		in.Reset(&replies)
+		m.Server().Dispatch(peer, args)
+		_ = out.Flush() // into replies: cannot fail
+		return server.ParseReply(in)
 	}
 }
 

@@ -11,9 +11,10 @@ import (
 	"passerelle/projections"
 )
 
-// Two runners writing live batches straight into the in-process server,
-// and a third through the apply script, apply every event once between
-// them: the in-process writes are as atomic as the script.
+// Two runners reading and writing live batches straight into the
+// in-process server, and a third through the apply script, apply every
+// event once between them: the in-process writes are as atomic as the
+// script.
 func TestInProcessApplyOnce(t *testing.T) {
 	m := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
@@ -21,8 +22,11 @@ func TestInProcessApplyOnce(t *testing.T) {
 	s := openStore(t)
 	w := eventgen.New(eventgen.Options{Seed: 9, Setup: eventgen.Population{Employers: 5, Schools: 5, Pupils: 40, Offers: 20}})
 	generate(t, s, w, 200)
-	runWith(t, s, rdb, projections.InProcessApply(m), projections.Stats{})
-	runWith(t, s, rdb, projections.InProcessApply(m), projections.Stats{})
+	inProcess := func(r *projections.Runner) {
+		r.Apply, r.MGet = projections.InProcessApply(m), projections.InProcessMGet(m)
+	}
+	runWith(t, s, rdb, inProcess, projections.Stats{})
+	runWith(t, s, rdb, inProcess, projections.Stats{})
 	run(t, s, rdb, projections.Stats{})
 	generate(t, s, w, 600)
 	head, _ := s.Head(context.Background())

@@ -55,6 +55,9 @@ type Runner struct {
 	// (readmodel.go), with the same keys, arguments and outcomes: see
 	// InProcessApply.
 	Apply func(ctx context.Context, keys []string, args []any) (int, error)
+	// MGet, when set, reads the documents a live batch changes in place of
+	// MGET over the runner's client: see InProcessMGet.
+	MGet func(ctx context.Context, keys []string) ([]any, error)
 
 	mu      sync.Mutex
 	applied map[string]eventstore.Position // what the served generation holds, as last seen
@@ -409,7 +412,7 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 func (r *Runner) apply(ctx context.Context, p Projector, gen string, prev eventstore.Position, evs []Event) (int, error) {
 	// the documents of the batch, as its events change them
 	src := &docCache{docs: map[string]cached{}, limit: math.MaxInt,
-		read: redisDocs{ctx: ctx, View: View{RDB: r.rdb, Prefix: GenPrefix(p.Name(), gen)}}.get}
+		read: redisDocs{ctx: ctx, View: View{RDB: r.rdb, Prefix: GenPrefix(p.Name(), gen)}, mget: r.MGet}.get}
 	w := newBatch(16)
 	for _, ev := range evs {
 		if ev.Position <= prev || ev.Data == nil {

@@ -177,7 +177,7 @@ func Open(cfg Config) (*App, error) {
 	if a.mini != nil {
 		// the in-process store starts empty: its rebuild at every start
 		// writes straight into the server, in large batches
-		a.runner.Apply = projections.InProcessApply(a.mini)
+		a.runner.Apply, a.runner.MGet = projections.InProcessApply(a.mini), projections.InProcessMGet(a.mini)
 		a.runner.Rebuild = projections.RebuildOptions{Batch: 2000, Write: projections.InProcess(a.mini), ProgressEvery: 5 * time.Second,
 			Progress: func(p projections.Progress) {
 				if p.Phase == "replaying" {
