@@ -117,11 +117,18 @@ func checkStats(t *testing.T, rdb redis.UniversalClient, w *eventgen.World) {
 // run starts a runner and returns a stop function.
 func run(t *testing.T, s eventstore.Store, rdb redis.UniversalClient, ps ...projections.Projector) (stop func()) {
 	t.Helper()
+	return runWith(t, s, rdb, func(*projections.Runner) {}, ps...)
+}
+
+// runWith is run with the runner set up by with.
+func runWith(t *testing.T, s eventstore.Store, rdb redis.UniversalClient, with func(*projections.Runner), ps ...projections.Projector) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := projections.ServeEmpty(ctx, rdb, s, ps...); err != nil {
 		t.Fatal(err)
 	}
 	r := projections.NewRunner(s, rdb, nil, ps...)
+	with(r)
 	done := make(chan error, 1)
 	running := make(chan struct{})
 	go func() { done <- r.Run(ctx, running) }()

@@ -142,6 +142,7 @@ func (v View) Key(parts ...string) string { return v.Prefix + strings.Join(parts
 type redisDocs struct {
 	ctx context.Context
 	View
+	mget func(ctx context.Context, keys []string) ([]any, error) // nil: MGET over RDB
 }
 
 func (r redisDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
@@ -149,7 +150,13 @@ func (r redisDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
 	for i, ref := range refs {
 		keys[i] = r.Key(ref.Key)
 	}
-	vals, err := r.RDB.MGet(r.ctx, keys...).Result()
+	var vals []any
+	var err error
+	if r.mget != nil {
+		vals, err = r.mget(r.ctx, keys)
+	} else {
+		vals, err = r.RDB.MGet(r.ctx, keys...).Result()
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -51,6 +51,13 @@ type Runner struct {
 	// Rebuild tunes the rebuilds of generations the runner cannot trust
 	// (its opener and logger are the runner's).
 	Rebuild RebuildOptions
+	// Apply, when set, writes a live batch in place of the apply script
+	// (readmodel.go), with the same keys, arguments and outcomes: see
+	// InProcessApply.
+	Apply func(ctx context.Context, keys []string, args []any) (int, error)
+	// MGet, when set, reads the documents a live batch changes in place of
+	// MGET over the runner's client: see InProcessMGet.
+	MGet func(ctx context.Context, keys []string) ([]any, error)
 
 	mu      sync.Mutex
 	applied map[string]eventstore.Position // what the served generation holds, as last seen
@@ -405,7 +412,7 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 func (r *Runner) apply(ctx context.Context, p Projector, gen string, prev eventstore.Position, evs []Event) (int, error) {
 	// the documents of the batch, as its events change them
 	src := &docCache{docs: map[string]cached{}, limit: math.MaxInt,
-		read: redisDocs{ctx: ctx, View: View{RDB: r.rdb, Prefix: GenPrefix(p.Name(), gen)}}.get}
+		read: redisDocs{ctx: ctx, View: View{RDB: r.rdb, Prefix: GenPrefix(p.Name(), gen)}, mget: r.MGet}.get}
 	w := newBatch(16)
 	for _, ev := range evs {
 		if ev.Position <= prev || ev.Data == nil {
@@ -416,6 +423,9 @@ func (r *Runner) apply(ctx context.Context, p Projector, gen string, prev events
 		}
 	}
 	keys, args := liveArgs(p.Name(), gen, prev, evs[len(evs)-1].Position, w)
+	if r.Apply != nil {
+		return r.Apply(ctx, keys, args)
+	}
 	return applyScript.Run(ctx, r.rdb, keys, args...).Int()
 }
 

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -217,13 +218,13 @@ func checkKeys(raw []byte, t reflect.Type, path string) error {
 // checkObject checks the keys of a JSON object decoded into struct type t,
 // in a stable order: unknown ones first, then missing required ones.
 func checkObject(obj map[string]json.RawMessage, t reflect.Type, path string) error {
-	known := jsonFields(t)
+	fields := fieldsOf(t)
 	prefix := path
 	if prefix != "" {
 		prefix += "."
 	}
 	for _, k := range slices.Sorted(maps.Keys(obj)) {
-		f, ok := known[k]
+		f, ok := fields.known[k]
 		if !ok {
 			return Invalid(prefix+k, "unknown field")
 		}
@@ -231,8 +232,8 @@ func checkObject(obj map[string]json.RawMessage, t reflect.Type, path string) er
 			return err
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(known)) {
-		if _, ok := obj[name]; !ok && known[name].Tag.Get("required") == "true" {
+	for _, name := range fields.required {
+		if _, ok := obj[name]; !ok {
 			return &Error{Status: http.StatusUnprocessableEntity, Code: "validation_failed",
 				Message: prefix + name + ": is required", Fields: map[string]string{prefix + name: "is required"}}
 		}
@@ -240,17 +241,36 @@ func checkObject(obj map[string]json.RawMessage, t reflect.Type, path string) er
 	return nil
 }
 
-// jsonFields maps the JSON names of struct type t to its fields.
-func jsonFields(t reflect.Type) map[string]reflect.StructField {
-	known := map[string]reflect.StructField{}
+// structFields are the JSON fields of a struct type: by name, and the
+// names tagged `required:"true"` in order.
+type structFields struct {
+	known    map[string]reflect.StructField
+	required []string
+}
+
+// fields caches fieldsOf: a body type's fields are read on every request.
+var fieldCache sync.Map // reflect.Type → structFields
+
+// fieldsOf returns the JSON fields of struct type t.
+func fieldsOf(t reflect.Type) structFields {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(structFields)
+	}
+	f := structFields{known: map[string]reflect.StructField{}}
 	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name != "" && name != "-" && f.IsExported() {
-			known[name] = f
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if name != "" && name != "-" && sf.IsExported() {
+			f.known[name] = sf
 		}
 	}
-	return known
+	for _, name := range slices.Sorted(maps.Keys(f.known)) {
+		if f.known[name].Tag.Get("required") == "true" {
+			f.required = append(f.required, name)
+		}
+	}
+	fieldCache.Store(t, f)
+	return f
 }
 
 // MinPosition reads the min_position query parameter: the position a

@@ -177,6 +177,7 @@ func Open(cfg Config) (*App, error) {
 	if a.mini != nil {
 		// the in-process store starts empty: its rebuild at every start
 		// writes straight into the server, in large batches
+		a.runner.Apply, a.runner.MGet = projections.InProcessApply(a.mini), projections.InProcessMGet(a.mini)
 		a.runner.Rebuild = projections.RebuildOptions{Batch: 2000, Write: projections.InProcess(a.mini), ProgressEvery: 5 * time.Second,
 			Progress: func(p projections.Progress) {
 				if p.Phase == "replaying" {
@@ -375,6 +376,48 @@ func (a *App) WaitCaughtUp(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// WaitReady blocks until GET /readyz would answer 200. It polls the
+// projections' checkpoints, which is cheap, and checks readiness once they
+// reach the head: behind the log, the check reads the events not applied
+// yet, and checking often would slow the catching up it waits for.
+func (a *App) WaitReady(ctx context.Context) error {
+	head, err := a.Store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		at, err := a.checkpointsAt(ctx, head)
+		if err != nil {
+			return err
+		}
+		if at {
+			if _, problems := a.readiness(ctx); len(problems) == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// checkpointsAt reports whether every projection has applied head.
+func (a *App) checkpointsAt(ctx context.Context, head eventstore.Position) (bool, error) {
+	for _, p := range projections.All() {
+		prefix, err := projections.ActivePrefix(ctx, a.Redis, p.Name())
+		if err != nil {
+			return false, err
+		}
+		cp, err := projections.Checkpoint(ctx, a.Redis, prefix)
+		if err != nil || cp < head {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // Routes is every route of the API, as declared: what the router serves and
@@ -597,7 +640,21 @@ func (a *App) projectionStatus(ctx context.Context, head eventstore.Position) (s
 // readyz: the store and Redis answer and every projection has caught up
 // with the head of the log.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	body, problems := a.readiness(r.Context())
+	if len(problems) > 0 {
+		body["status"] = "unavailable: " + strings.Join(problems, ", ")
+		w.Header().Set("Retry-After", "1")
+		api.WriteJSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
+	body["status"] = "ready"
+	api.WriteJSON(w, http.StatusOK, body)
+}
+
+// readiness is what /readyz answers: its body, and the problems that make
+// the service not ready (none: ready).
+func (a *App) readiness(ctx context.Context) (map[string]any, []string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	body := map[string]any{}
 	var problems []string
@@ -616,12 +673,5 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 			problems = append(problems, "projections catching up")
 		}
 	}
-	if len(problems) > 0 {
-		body["status"] = "unavailable: " + strings.Join(problems, ", ")
-		w.Header().Set("Retry-After", "1")
-		api.WriteJSON(w, http.StatusServiceUnavailable, body)
-		return
-	}
-	body["status"] = "ready"
-	api.WriteJSON(w, http.StatusOK, body)
+	return body, problems
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +18,6 @@ import (
 	"passerelle/eventstore/personal"
 	"passerelle/internal/app"
 	"passerelle/internal/testsupport/eventgen"
-	"passerelle/projections"
 )
 
 // BenchmarkStartEmbedded measures how long the embedded default (no Redis
@@ -74,46 +71,11 @@ func startUntilReady(b *testing.B, dir string) {
 	if err := a.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	// /readyz, behind the log, reads the events not applied yet: polling it
-	// often would slow what it measures. The checkpoints are read instead,
-	// and /readyz asked once they reach the head.
-	ctx := context.Background()
-	head, err := a.Store.Head(ctx)
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	if err := a.WaitReady(ctx); err != nil {
 		b.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Minute)
-	for {
-		if modelsAt(ctx, b, a, head) {
-			rec := httptest.NewRecorder()
-			a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-			if rec.Code == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("not ready after 30 minutes")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// modelsAt reports whether every projection served has applied head.
-func modelsAt(ctx context.Context, b *testing.B, a *app.App, head eventstore.Position) bool {
-	for _, p := range projections.All() {
-		prefix, err := projections.ActivePrefix(ctx, a.Redis, p.Name())
-		if err != nil {
-			b.Fatal(err)
-		}
-		cp, err := projections.Checkpoint(ctx, a.Redis, prefix)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if cp < head {
-			return false
-		}
-	}
-	return true
 }
 
 // startBenchLog generates a log of at least n events into dir's embedded

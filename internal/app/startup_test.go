@@ -114,3 +114,42 @@ func TestNoPartialDataBeforeReady(t *testing.T) {
 		t.Log("no read landed before the read models were ready: the check above proved nothing this time")
 	}
 }
+
+// WaitReady returns once /readyz answers 200, not before: over a log the
+// in-process read models take a while to rebuild, the first GET /readyz
+// after it is 200.
+func TestWaitReady(t *testing.T) {
+	dir := t.TempDir()
+	store, err := embedded.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := eventgen.New(eventgen.Options{Seed: 7})
+	if err := w.Run(context.Background(), store, 2_000, 8); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.Open(app.Config{DataDir: dir, SealEvery: -1, ExpiryEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	started := make(chan error, 1)
+	go func() { started <- a.Start(ctx) }()
+	waited := a.WaitReady(ctx)
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	if waited != nil {
+		t.Fatal(waited)
+	}
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /readyz after WaitReady: %d %s", rec.Code, rec.Body)
+	}
+}

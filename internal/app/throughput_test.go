@@ -79,13 +79,18 @@ func BenchmarkCommandThroughput(b *testing.B) {
 	for b.Loop() {
 		// alternate, so that a load from elsewhere falls on both alike
 		var helloRate, rate float64
+		var helloCPU, cpu perRequest
 		for range closedRounds {
-			helloRate += closedLoop(b, send(hello.URL)) / closedRounds
-			rate += closedLoop(b, send(srv.URL)) / closedRounds
+			helloRate += closedLoop(b, send(hello.URL), &helloCPU) / closedRounds
+			rate += closedLoop(b, send(srv.URL), &cpu) / closedRounds
 		}
 		b.ReportMetric(helloRate, "hello-req/s")
 		b.ReportMetric(rate, "req/s")
 		b.ReportMetric(rate/helloRate, "passerelle/hello")
+		// the process's CPU time per request (clients included) varies less
+		// than the rates on a shared machine
+		b.ReportMetric(helloCPU.micros(), "hello-cpu-us/req")
+		b.ReportMetric(cpu.micros(), "cpu-us/req")
 		lat, failed := openLoop(send(srv.URL))
 		b.ReportMetric(float64(failed), "open-failed")
 		b.ReportMetric(ms(lat[len(lat)/2]), "open-p50-ms")
@@ -151,16 +156,25 @@ func post(c *http.Client, url, key, body string) (int, []byte) {
 	return resp.StatusCode, out
 }
 
+// perRequest sums the process's CPU time over requests.
+type perRequest struct {
+	cpu time.Duration
+	n   int64
+}
+
+func (p perRequest) micros() float64 { return float64(p.cpu.Microseconds()) / float64(max(p.n, 1)) }
+
 // closedLoop runs closedClients clients back to back for closedFor and
-// returns the rate of 201 answers; any other answer fails the benchmark.
-func closedLoop(b *testing.B, send func() int) float64 {
+// returns the rate of 201 answers, adding the process's CPU time meanwhile
+// to cpu; any other answer fails the benchmark.
+func closedLoop(b *testing.B, send func() int, cpu *perRequest) float64 {
 	var (
 		ok   atomic.Int64
 		bad  atomic.Int64
 		last atomic.Int64
 		wg   sync.WaitGroup
 	)
-	start := time.Now()
+	start, used := time.Now(), cpuTime(b)
 	deadline := start.Add(closedFor)
 	for range closedClients {
 		wg.Go(func() {
@@ -176,6 +190,8 @@ func closedLoop(b *testing.B, send func() int) float64 {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu.cpu += cpuTime(b) - used
+	cpu.n += ok.Load() + bad.Load()
 	if bad.Load() > 0 {
 		b.Fatalf("%d requests failed, the last with status %d", bad.Load(), last.Load())
 	}
