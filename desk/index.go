@@ -45,6 +45,19 @@ type Index struct {
 	// date as events come (off while the log is first read).
 	counted bool
 	changed chan struct{} // closed and replaced whenever pos moves
+	// proposals are the live proposals by application (a round's or the
+	// desk's, not answered yet), seats the pupils holding an offer's seat
+	// by application (accepted or confirmed): what rounds leave out.
+	proposals map[string]*proposal
+	seats     map[string]*pupil
+}
+
+// proposal is an application made on a pupil's behalf that awaits the
+// employer's answer: a round counts its seat as taken.
+type proposal struct {
+	p     *pupil
+	o     *offer
+	weeks []int32
 }
 
 type school struct {
@@ -70,6 +83,8 @@ type pupil struct {
 	applied   []*offer           // offers applied to: one application per offer
 	eligible  int                // open offers the pupil may take (when counted)
 	slot      int                // index in school.pupils
+	proposed  int                // live proposals (see Index.proposals)
+	holding   int                // seats held for them (see Index.seats)
 }
 
 type offer struct {
@@ -117,7 +132,7 @@ func New(places domain.Places, clock func() time.Time) *Index {
 	}
 	ix := &Index{places: places, clock: clock, schools: map[string]*school{}, pupils: map[string]*pupil{},
 		offers: map[string]*offer{}, offerAt: grid[*offer]{}, schoolAt: grid[*school]{}, reach: DefaultMaxDistanceKM,
-		changed: make(chan struct{})}
+		changed: make(chan struct{}), proposals: map[string]*proposal{}, seats: map[string]*pupil{}}
 	ix.weeks.now = clock()
 	return ix
 }
@@ -167,6 +182,54 @@ func (ix *Index) apply(e Event) {
 		ix.addOffer(ev)
 	case *domain.OfferAmended, *domain.OfferWithdrawn, *domain.OfferReopened, *domain.SeatHeld, *domain.SeatReleased:
 		ix.applyOffer(ev)
+	case *domain.ApplicationSubmitted:
+		ix.propose(ev)
+	case *domain.ApplicationAccepted:
+		ix.answered(ev.ApplicationID) // the seat it holds counts from now (SeatHeld)
+	case *domain.ApplicationRejected:
+		ix.answered(ev.ApplicationID)
+	case *domain.ApplicationWithdrawn:
+		ix.answered(ev.ApplicationID)
+	case *domain.ApplicationCancelled:
+		ix.answered(ev.ApplicationID)
+	case *domain.ApplicationExpired:
+		ix.answered(ev.ApplicationID)
+	case *domain.ApplicationOfferWithdrawn:
+		ix.answered(ev.ApplicationID)
+	}
+}
+
+// propose keeps a proposal (not a group booking's application, whose seat
+// is held already) until it is answered.
+func (ix *Index) propose(ev *domain.ApplicationSubmitted) {
+	p, o := ix.pupils[ev.PupilID], ix.offers[ev.OfferID]
+	if ev.ProposedBy == nil || ev.BookingID != "" || p == nil || o == nil || ix.proposals[ev.ApplicationID] != nil {
+		return
+	}
+	ix.proposals[ev.ApplicationID] = &proposal{p: p, o: o, weeks: ix.weekIDs(ev.Weeks)}
+	p.proposed++
+}
+
+// answered ends a live proposal, if the application is one.
+func (ix *Index) answered(applicationID string) {
+	if pr := ix.proposals[applicationID]; pr != nil {
+		pr.p.proposed--
+		delete(ix.proposals, applicationID)
+	}
+}
+
+// held records who holds a seat for an application (held) until it is
+// released.
+func (ix *Index) held(applicationID, pupilID string, held bool) {
+	switch p := ix.seats[applicationID]; {
+	case held && p == nil:
+		if p = ix.pupils[pupilID]; p != nil {
+			ix.seats[applicationID] = p
+			p.holding++
+		}
+	case !held && p != nil:
+		p.holding--
+		delete(ix.seats, applicationID)
 	}
 }
 
@@ -300,8 +363,10 @@ func (ix *Index) applyOffer(e domain.Event) {
 		o.open = !o.collective
 	case *domain.SeatHeld:
 		o.hold(ix.weekIDs(ev.Weeks), 1)
+		ix.held(ev.ApplicationID, ev.PupilID, true)
 	case *domain.SeatReleased:
 		o.hold(ix.weekIDs(ev.Weeks), -1)
+		ix.held(ev.ApplicationID, "", false)
 	}
 	ix.reckon(o, before)
 }
@@ -470,6 +535,10 @@ func (ix *Index) weekIDs(names []string) []int32 {
 }
 
 func (p *pupil) placed() bool { return len(p.confirmed) > 0 }
+
+// committed: the pupil is placed, holds a seat (accepted) or has a
+// proposal awaiting its answer: a round proposes them nothing more.
+func (p *pupil) committed() bool { return p.placed() || p.holding > 0 || p.proposed > 0 }
 
 // weekTable interns ISO weeks, and knows which have started.
 type weekTable struct {
