@@ -28,7 +28,7 @@ const MarketWait = 10 * time.Second
 //     grades) neither placed nor holding a seat nor awaiting an answer to a
 //     proposal, with their choices: the offers they wished, in their order,
 //     else their suggestions, best first; each offer's slots the pupil may
-//     take, at most maxChoices in all.
+//     take, at most maxChoices in all; a pupil without any is left out.
 //
 // Pupils and slots are in the order of their ids, so a seed always draws
 // the same lottery on the same log. The caller draws the seed.
@@ -55,8 +55,11 @@ func (ix *Index) Market(ctx context.Context, at eventstore.Position, scope alloc
 		if err := ctx.Err(); err != nil {
 			return allocation.Market{}, err
 		}
-		if !p.committed() && inScope(scope, p) {
-			m.Pupils = append(m.Pupils, ix.marketPupil(p, m.Slots, slotsOf, maxChoices))
+		if p.committed() || !inScope(scope, p) {
+			continue
+		}
+		if mp := ix.marketPupil(p, m.Slots, slotsOf, maxChoices); len(mp.Choices) > 0 {
+			m.Pupils = append(m.Pupils, mp)
 		}
 	}
 	return m, nil
