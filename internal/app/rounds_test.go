@@ -18,8 +18,8 @@ import (
 // B in Fontenay-sous-Bois (10 seats), reserved to their collège. Only
 // their priority gives the REP pupils A's seats.
 type roundWorld struct {
-	week, offerA, offerB string
-	rep, others          []string
+	week, offerA, offerB, employer string
+	rep, others                    []string
 }
 
 func setupRoundWorld(t *testing.T, c httpclient.Client) roundWorld {
@@ -29,6 +29,7 @@ func setupRoundWorld(t *testing.T, c httpclient.Client) roundWorld {
 	c.Must(201, "POST", "/v1/schools", map[string]any{"uai": repUAI, "name": "Collège Laplace", "kind": "college", "commune_code": "94028", "education_priority": "rep", "qpv": false})
 	c.Must(201, "POST", "/v1/schools", map[string]any{"uai": otherUAI, "name": "Collège Condorcet", "kind": "college", "commune_code": "94046", "education_priority": "none", "qpv": false})
 	emp := str(c.Must(201, "POST", "/v1/employers", validEmployer()), "id")
+	w.employer = emp
 	offer := func(commune string, lat, lon float64, seats int, reserved map[string]any) string {
 		body := validOffer(emp)
 		body["weeks"], body["seats"], body["commune_code"], body["lat"], body["lon"] = []string{w.week}, seats, commune, lat, lon
@@ -153,6 +154,73 @@ func TestAllocationRound(t *testing.T) {
 		// the same key again: the same round and preview, read back from its stream
 		if again := bo.Do("POST", "/v1/campaigns/"+campaign+"/rounds", map[string]any{"seed": 8}, "Idempotency-Key", "round-2"); again.Status != 201 || again.Raw != next.Raw {
 			t.Fatalf("replayed round: %d %s\nfirst: %s", again.Status, again.Raw, next.Raw)
+		}
+	})
+}
+
+// TestTargetProgressCountsProposalsAndBookings: a campaign target's
+// progress counts, in its scope, the proposals of a published round while
+// they await their answer, and the pupils of group bookings.
+func TestTargetProgressCountsProposalsAndBookings(t *testing.T) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
+		_, c := authenticated(t, app.Config{DataDir: t.TempDir(), RedisURL: r.URL, SealEvery: -1, ExpiryEvery: -1})
+		bo := c.As(auth.Backoffice, "agent-1")
+		w := setupRoundWorld(t, bo)
+		bo.Must(200, "POST", "/v1/targets", map[string]any{"scope": "department", "code": "94", "metric": "seats_held", "target": 20})
+		bo.Must(200, "POST", "/v1/targets", map[string]any{"scope": "department", "code": "75", "metric": "seats_held", "target": 20})
+		progress := func(pos string) (dep94, dep75 map[string]any, stats map[string]any) {
+			t.Helper()
+			stats = bo.Must(200, "GET", "/v1/stats/offers?min_position="+pos, nil)
+			for _, x := range stats["targets"].([]any) {
+				tp := x.(map[string]any)
+				switch tp["code"] {
+				case "94":
+					dep94 = tp
+				case "75":
+					dep75 = tp
+				}
+			}
+			return dep94, dep75, stats
+		}
+		campaign := str(bo.Must(201, "POST", "/v1/campaigns", map[string]any{"name": "Val-de-Marne 3e", "departments": []string{"94"},
+			"grades": []string{"3e"}, "weeks": []string{w.week}}), "id")
+		round := bo.Must(201, "POST", "/v1/campaigns/"+campaign+"/rounds", map[string]any{"seed": 7})
+		pub := bo.Must(200, "POST", "/v1/rounds/"+str(round, "id")+"/publish", nil)
+		proposed := num(pub, "proposals", "proposed")
+		dep94, dep75, stats := progress(str(pub, "position"))
+		if proposed != 8 || num(dep94, "proposals_pending") != proposed || num(dep94, "pupils_booked") != 0 || num(dep94, "current") != 0 ||
+			num(dep75, "proposals_pending") != 0 || num(stats, "proposals_pending") != proposed || num(stats, "by_week", w.week, "proposals_pending") != proposed {
+			t.Fatalf("after publishing %v proposals: target 94 %v, target 75 %v, stats %v", proposed, dep94, dep75, stats)
+		}
+
+		// a proposal declined, another accepted: neither pending any more
+		apps := map[string]string{}
+		for _, p := range append(slices.Clone(w.rep), w.others...) {
+			if items := bo.Must(200, "GET", "/v1/pupils/"+p+"/applications?min_position="+str(pub, "position"), nil)["items"].([]any); len(items) == 1 {
+				apps[p] = str(items[0].(map[string]any), "id")
+			}
+		}
+		bo.Must(200, "POST", "/v1/applications/"+apps[w.others[0]]+"/withdraw", map[string]any{"reason": "autre stage"})
+		acc := c.As(auth.Employer, w.employer).Must(200, "POST", "/v1/applications/"+apps[w.others[1]]+"/accept", nil)
+		if dep94, _, _ = progress(str(acc, "position")); num(dep94, "proposals_pending") != proposed-2 || num(dep94, "current") != 1 {
+			t.Fatalf("after a decline and an acceptance: %v", dep94)
+		}
+
+		// a REP school books a group of two on a collective offer
+		body := validOffer(w.employer)
+		body["collective"], body["min_group_size"], body["weeks"] = true, 1, []string{w.week}
+		collective := str(bo.Must(201, "POST", "/v1/offers", body), "id")
+		var group []string
+		for range 2 {
+			pb := validPupil()
+			pb["school_uai"] = "0940101A"
+			group = append(group, str(bo.Must(201, "POST", "/v1/pupils", pb), "id"))
+		}
+		booked := bo.Must(201, "POST", "/v1/offers/"+collective+"/group-bookings", map[string]any{"school_uai": "0940101A", "pupil_ids": group, "weeks": []string{w.week}})
+		dep94, _, stats = progress(str(booked, "position"))
+		if num(dep94, "pupils_booked") != 2 || num(dep94, "current") != 3 || num(dep94, "proposals_pending") != proposed-2 ||
+			num(stats, "by_department", "94", "pupils_booked") != 2 {
+			t.Fatalf("after a group booking of two: target %v, stats %v", dep94, stats["by_department"])
 		}
 	})
 }
