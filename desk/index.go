@@ -65,6 +65,7 @@ type school struct {
 	group    string // see priority
 	lat, lon float64
 	pupils   []*pupil
+	cell     int // index in its cell of schoolAt
 }
 
 type pupil struct {
@@ -115,6 +116,9 @@ func gradeBit(g domain.Grade) uint8 {
 	}
 	return 0
 }
+
+// allGrades matches every grade in a grid.
+const allGrades = 0xff
 
 func gradeSet(grades []domain.Grade) uint8 {
 	var set uint8
@@ -241,7 +245,7 @@ func (ix *Index) addSchool(ev *domain.SchoolRegistered) {
 	s := &school{reg: *ev, lat: lat, lon: lon}
 	s.group, _ = priority(s.reg)
 	ix.schools[ev.UAI] = s
-	ix.schoolAt.add(lat, lon, s)
+	s.cell = ix.schoolAt.add(lat, lon, 0, s) // the grades of its pupils, as they come
 }
 
 func (ix *Index) addPupil(ev *domain.PupilRegistered) {
@@ -259,6 +263,7 @@ func (ix *Index) addPupil(ev *domain.PupilRegistered) {
 		p.oldEnough[w] = p.ageOn(ix.weeks.starts[w])
 	}
 	s.pupils = append(s.pupils, p)
+	ix.schoolAt.addGrades(s.lat, s.lon, s.cell, gradeBit(p.grade))
 	ix.pupils[p.id] = p
 	ix.recount(p)
 }
@@ -319,7 +324,7 @@ func (ix *Index) addOffer(ev *domain.OfferPosted) {
 	o.weeks = ix.weekIDs(ev.Weeks)
 	o.held = make([]int, len(o.weeks))
 	ix.offers[o.id] = o
-	ix.offerAt.add(o.lat, o.lon, o)
+	ix.offerAt.add(o.lat, o.lon, o.gradeSet, o)
 	ix.reckon(o, nil)
 }
 
@@ -447,7 +452,7 @@ func (ix *Index) countSchool(s *school) {
 	if reach == 0 {
 		return
 	}
-	ix.offerAt.within(s.lat, s.lon, reach, func(o *offer, d float64) {
+	ix.offerAt.within(s.lat, s.lon, reach, allGrades, func(o *offer, d float64) {
 		if !o.open || !o.reserved.Admits(s.reg) {
 			return
 		}
@@ -597,11 +602,13 @@ func (t *weekTable) advance(now time.Time) bool {
 
 // grid buckets points in cells of a tenth of a degree, for the questions
 // "what is within r km of here". A cell holds each point's coordinates
-// beside its value, so a query measures without reaching the values.
+// and grades beside its value, so a query measures, and passes over the
+// points of other grades, without reaching the values.
 type grid[T any] map[int64][]cellPoint[T]
 
 type cellPoint[T any] struct {
 	lat, lon float64
+	grades   uint8 // gradeBit of the grades the value is for
 	v        T
 }
 
@@ -613,14 +620,24 @@ func cellOf(lat, lon float64) (int32, int32) {
 
 func cellKey(a, b int32) int64 { return int64(a)<<32 | int64(uint32(b)) }
 
-func (g grid[T]) add(lat, lon float64, v T) {
+// add adds a point for grades; it answers its index in its cell (see
+// addGrades).
+func (g grid[T]) add(lat, lon float64, grades uint8, v T) int {
 	a, b := cellOf(lat, lon)
-	g[cellKey(a, b)] = append(g[cellKey(a, b)], cellPoint[T]{lat, lon, v})
+	k := cellKey(a, b)
+	g[k] = append(g[k], cellPoint[T]{lat, lon, grades, v})
+	return len(g[k]) - 1
 }
 
-// within calls f with every value within km of (lat, lon) and its
-// distance (domain.DistanceKM).
-func (g grid[T]) within(lat, lon, km float64, f func(v T, d float64)) {
+// addGrades adds grades to the i-th point of the cell of (lat, lon).
+func (g grid[T]) addGrades(lat, lon float64, i int, grades uint8) {
+	a, b := cellOf(lat, lon)
+	g[cellKey(a, b)][i].grades |= grades
+}
+
+// within calls f with every value for one of grades (gradeBit) within km
+// of (lat, lon), and its distance (domain.DistanceKM).
+func (g grid[T]) within(lat, lon, km float64, grades uint8, f func(v T, d float64)) {
 	dLat := km / 111.0 // a degree of latitude is 111.2 km on the sphere DistanceKM measures
 	cos := math.Cos(math.Min(math.Abs(lat)+dLat, 89) * math.Pi / 180)
 	dLon := math.Min(km/(111.0*cos), 180)
@@ -630,7 +647,7 @@ func (g grid[T]) within(lat, lon, km float64, f func(v T, d float64)) {
 		for b := b0; b <= b1; b++ {
 			for _, p := range g[cellKey(a, b)] {
 				// the box first: most points outside the circle are outside it
-				if math.Abs(p.lat-lat) > dLat || math.Abs(p.lon-lon) > dLon {
+				if p.grades&grades == 0 || math.Abs(p.lat-lat) > dLat || math.Abs(p.lon-lon) > dLon {
 					continue
 				}
 				if d := domain.DistanceKM(lat, lon, p.lat, p.lon); d <= km {
