@@ -21,9 +21,10 @@ import (
 )
 
 // RoundMarket builds the market a round allocates: the free slots in a
-// campaign's scope and each pupil's ranked choices, at most maxChoices.
+// campaign's scope and each pupil's ranked choices, at most maxChoices, as
+// the log stands at position at or later (desk.Index.Market).
 type RoundMarket interface {
-	Market(ctx context.Context, scope allocation.Scope, maxChoices int) (allocation.Market, error)
+	Market(ctx context.Context, at eventstore.Position, scope allocation.Scope, maxChoices int) (allocation.Market, error)
 }
 
 // Proposer proposes one match of a published round to the pupil: an
@@ -88,16 +89,9 @@ func (s *Service) ComputeRound(ctx context.Context, m Meta, campaignID string, i
 	if err != nil || round.Exists() {
 		return s.roundResult(ctx, id, err) // computed already: a retry
 	}
-	if s.market == nil {
-		return Result{}, api.Errorf(http.StatusServiceUnavailable, "not_ready", "no market source is configured for rounds")
-	}
-	market, err := s.market.Market(ctx, campaign.Created.Scope, ri.MaxChoices)
+	market, err := s.roundMarket(ctx, campaign.Created.Scope, ri.MaxChoices, in.Seed)
 	if err != nil {
 		return Result{}, err
-	}
-	market.Seed = rand.Int64N(1 << 53) // exact in every JSON client
-	if in.Seed != nil {
-		market.Seed = *in.Seed
 	}
 	ri.Seed = market.Seed
 	evs := domain.ComputeRound(id, campaignID, ri, market, m.Now)
@@ -120,6 +114,28 @@ func (s *Service) ComputeRound(ctx context.Context, m Meta, campaignID string, i
 		}
 	}
 	return s.roundResult(ctx, id, nil)
+}
+
+// roundMarket is the market of a round of scope, as the log stands when
+// the command comes (everything written before it), with its seed (nil:
+// drawn).
+func (s *Service) roundMarket(ctx context.Context, scope allocation.Scope, maxChoices int, seed *int64) (allocation.Market, error) {
+	if s.market == nil {
+		return allocation.Market{}, api.Errorf(http.StatusServiceUnavailable, "not_ready", "no market source is configured for rounds")
+	}
+	head, err := s.repo.store.Head(ctx)
+	if err != nil {
+		return allocation.Market{}, err
+	}
+	market, err := s.market.Market(ctx, head, scope, maxChoices)
+	if err != nil {
+		return allocation.Market{}, err
+	}
+	market.Seed = rand.Int64N(1 << 53) // exact in every JSON client
+	if seed != nil {
+		market.Seed = *seed
+	}
+	return market, nil
 }
 
 // roundResult answers with a computed round and its preview.

@@ -11,12 +11,13 @@ import (
 	"passerelle/commands"
 	"passerelle/domain"
 	"passerelle/domain/allocation"
+	"passerelle/eventstore"
 )
 
 // staticMarket serves one market whatever the scope.
 type staticMarket allocation.Market
 
-func (m staticMarket) Market(context.Context, allocation.Scope, int) (allocation.Market, error) {
+func (m staticMarket) Market(context.Context, eventstore.Position, allocation.Scope, int) (allocation.Market, error) {
 	return allocation.Market(m), nil
 }
 

@@ -99,7 +99,7 @@ func (t *weekTable) namesOf(ids []int32) []string {
 // the pupil's school and the weeks p could apply for.
 func (ix *Index) eachOption(p *pupil, f func(o *offer, km float64, weeks span)) {
 	s, bit := p.school, gradeBit(p.grade)
-	ix.offerAt.within(s.lat, s.lon, p.reach, func(o *offer, d float64) {
+	ix.offerAt.within(s.lat, s.lon, p.reach, bit, func(o *offer, d float64) {
 		if !o.open || o.gradeSet&bit == 0 {
 			return
 		}
@@ -115,7 +115,7 @@ func (ix *Index) eachTaker(o *offer, f func(p *pupil, km float64, weeks span)) {
 	if !o.open {
 		return
 	}
-	ix.schoolAt.within(o.lat, o.lon, ix.reach, func(s *school, d float64) {
+	ix.schoolAt.within(o.lat, o.lon, ix.reach, o.gradeSet, func(s *school, d float64) {
 		if len(s.pupils) == 0 || !o.reserved.Admits(s.reg) {
 			return
 		}

@@ -126,6 +126,10 @@ func decode(re eventstore.RecordedEvent, opener Opener) Event {
 	out := Event{Position: re.Position}
 	switch cat, _, _ := strings.Cut(re.Stream, "-"); cat {
 	case "school", "pupil", "offer":
+	case "application":
+		if !applicationTypes[re.Type] {
+			return out
+		}
 	default:
 		return out
 	}
@@ -140,6 +144,17 @@ func decode(re eventstore.RecordedEvent, opener Opener) Event {
 	}
 	out.Data = e
 	return out
+}
+
+// applicationTypes are the application events the index folds: a
+// proposal made, and its answers.
+var applicationTypes = map[string]bool{}
+
+func init() {
+	for _, e := range []domain.Event{domain.ApplicationSubmitted{}, domain.ApplicationAccepted{}, domain.ApplicationRejected{},
+		domain.ApplicationWithdrawn{}, domain.ApplicationCancelled{}, domain.ApplicationExpired{}, domain.ApplicationOfferWithdrawn{}} {
+		applicationTypes[e.EventType()] = true
+	}
 }
 
 // ErrNotReady is returned by Wait: the index has not reached the position

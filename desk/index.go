@@ -45,6 +45,19 @@ type Index struct {
 	// date as events come (off while the log is first read).
 	counted bool
 	changed chan struct{} // closed and replaced whenever pos moves
+	// proposals are the live proposals by application (a round's or the
+	// desk's, not answered yet), seats the pupils holding an offer's seat
+	// by application (accepted or confirmed): what rounds leave out.
+	proposals map[string]*proposal
+	seats     map[string]*pupil
+}
+
+// proposal is an application made on a pupil's behalf that awaits the
+// employer's answer: a round counts its seat as taken.
+type proposal struct {
+	p     *pupil
+	o     *offer
+	weeks []int32
 }
 
 type school struct {
@@ -52,6 +65,7 @@ type school struct {
 	group    string // see priority
 	lat, lon float64
 	pupils   []*pupil
+	cell     int // index in its cell of schoolAt
 }
 
 type pupil struct {
@@ -70,6 +84,8 @@ type pupil struct {
 	applied   []*offer           // offers applied to: one application per offer
 	eligible  int                // open offers the pupil may take (when counted)
 	slot      int                // index in school.pupils
+	proposed  int                // live proposals (see Index.proposals)
+	holding   int                // seats held for them (see Index.seats)
 }
 
 type offer struct {
@@ -101,6 +117,9 @@ func gradeBit(g domain.Grade) uint8 {
 	return 0
 }
 
+// allGrades matches every grade in a grid.
+const allGrades = 0xff
+
 func gradeSet(grades []domain.Grade) uint8 {
 	var set uint8
 	for _, g := range grades {
@@ -117,7 +136,7 @@ func New(places domain.Places, clock func() time.Time) *Index {
 	}
 	ix := &Index{places: places, clock: clock, schools: map[string]*school{}, pupils: map[string]*pupil{},
 		offers: map[string]*offer{}, offerAt: grid[*offer]{}, schoolAt: grid[*school]{}, reach: DefaultMaxDistanceKM,
-		changed: make(chan struct{})}
+		changed: make(chan struct{}), proposals: map[string]*proposal{}, seats: map[string]*pupil{}}
 	ix.weeks.now = clock()
 	return ix
 }
@@ -167,6 +186,54 @@ func (ix *Index) apply(e Event) {
 		ix.addOffer(ev)
 	case *domain.OfferAmended, *domain.OfferWithdrawn, *domain.OfferReopened, *domain.SeatHeld, *domain.SeatReleased:
 		ix.applyOffer(ev)
+	case *domain.ApplicationSubmitted:
+		ix.propose(ev)
+	case *domain.ApplicationAccepted:
+		ix.answered(ev.ApplicationID) // the seat it holds counts from now (SeatHeld)
+	case *domain.ApplicationRejected:
+		ix.answered(ev.ApplicationID)
+	case *domain.ApplicationWithdrawn:
+		ix.answered(ev.ApplicationID)
+	case *domain.ApplicationCancelled:
+		ix.answered(ev.ApplicationID)
+	case *domain.ApplicationExpired:
+		ix.answered(ev.ApplicationID)
+	case *domain.ApplicationOfferWithdrawn:
+		ix.answered(ev.ApplicationID)
+	}
+}
+
+// propose keeps a proposal (not a group booking's application, whose seat
+// is held already) until it is answered.
+func (ix *Index) propose(ev *domain.ApplicationSubmitted) {
+	p, o := ix.pupils[ev.PupilID], ix.offers[ev.OfferID]
+	if ev.ProposedBy == nil || ev.BookingID != "" || p == nil || o == nil || ix.proposals[ev.ApplicationID] != nil {
+		return
+	}
+	ix.proposals[ev.ApplicationID] = &proposal{p: p, o: o, weeks: ix.weekIDs(ev.Weeks)}
+	p.proposed++
+}
+
+// answered ends a live proposal, if the application is one.
+func (ix *Index) answered(applicationID string) {
+	if pr := ix.proposals[applicationID]; pr != nil {
+		pr.p.proposed--
+		delete(ix.proposals, applicationID)
+	}
+}
+
+// held records who holds a seat for an application (held) until it is
+// released.
+func (ix *Index) held(applicationID, pupilID string, held bool) {
+	switch p := ix.seats[applicationID]; {
+	case held && p == nil:
+		if p = ix.pupils[pupilID]; p != nil {
+			ix.seats[applicationID] = p
+			p.holding++
+		}
+	case !held && p != nil:
+		p.holding--
+		delete(ix.seats, applicationID)
 	}
 }
 
@@ -178,7 +245,7 @@ func (ix *Index) addSchool(ev *domain.SchoolRegistered) {
 	s := &school{reg: *ev, lat: lat, lon: lon}
 	s.group, _ = priority(s.reg)
 	ix.schools[ev.UAI] = s
-	ix.schoolAt.add(lat, lon, s)
+	s.cell = ix.schoolAt.add(lat, lon, 0, s) // the grades of its pupils, as they come
 }
 
 func (ix *Index) addPupil(ev *domain.PupilRegistered) {
@@ -196,6 +263,7 @@ func (ix *Index) addPupil(ev *domain.PupilRegistered) {
 		p.oldEnough[w] = p.ageOn(ix.weeks.starts[w])
 	}
 	s.pupils = append(s.pupils, p)
+	ix.schoolAt.addGrades(s.lat, s.lon, s.cell, gradeBit(p.grade))
 	ix.pupils[p.id] = p
 	ix.recount(p)
 }
@@ -256,7 +324,7 @@ func (ix *Index) addOffer(ev *domain.OfferPosted) {
 	o.weeks = ix.weekIDs(ev.Weeks)
 	o.held = make([]int, len(o.weeks))
 	ix.offers[o.id] = o
-	ix.offerAt.add(o.lat, o.lon, o)
+	ix.offerAt.add(o.lat, o.lon, o.gradeSet, o)
 	ix.reckon(o, nil)
 }
 
@@ -300,8 +368,10 @@ func (ix *Index) applyOffer(e domain.Event) {
 		o.open = !o.collective
 	case *domain.SeatHeld:
 		o.hold(ix.weekIDs(ev.Weeks), 1)
+		ix.held(ev.ApplicationID, ev.PupilID, true)
 	case *domain.SeatReleased:
 		o.hold(ix.weekIDs(ev.Weeks), -1)
+		ix.held(ev.ApplicationID, "", false)
 	}
 	ix.reckon(o, before)
 }
@@ -382,7 +452,7 @@ func (ix *Index) countSchool(s *school) {
 	if reach == 0 {
 		return
 	}
-	ix.offerAt.within(s.lat, s.lon, reach, func(o *offer, d float64) {
+	ix.offerAt.within(s.lat, s.lon, reach, allGrades, func(o *offer, d float64) {
 		if !o.open || !o.reserved.Admits(s.reg) {
 			return
 		}
@@ -471,6 +541,10 @@ func (ix *Index) weekIDs(names []string) []int32 {
 
 func (p *pupil) placed() bool { return len(p.confirmed) > 0 }
 
+// committed: the pupil is placed, holds a seat (accepted) or has a
+// proposal awaiting its answer: a round proposes them nothing more.
+func (p *pupil) committed() bool { return p.placed() || p.holding > 0 || p.proposed > 0 }
+
 // weekTable interns ISO weeks, and knows which have started.
 type weekTable struct {
 	now     time.Time
@@ -528,11 +602,13 @@ func (t *weekTable) advance(now time.Time) bool {
 
 // grid buckets points in cells of a tenth of a degree, for the questions
 // "what is within r km of here". A cell holds each point's coordinates
-// beside its value, so a query measures without reaching the values.
+// and grades beside its value, so a query measures, and passes over the
+// points of other grades, without reaching the values.
 type grid[T any] map[int64][]cellPoint[T]
 
 type cellPoint[T any] struct {
 	lat, lon float64
+	grades   uint8 // gradeBit of the grades the value is for
 	v        T
 }
 
@@ -544,14 +620,24 @@ func cellOf(lat, lon float64) (int32, int32) {
 
 func cellKey(a, b int32) int64 { return int64(a)<<32 | int64(uint32(b)) }
 
-func (g grid[T]) add(lat, lon float64, v T) {
+// add adds a point for grades; it answers its index in its cell (see
+// addGrades).
+func (g grid[T]) add(lat, lon float64, grades uint8, v T) int {
 	a, b := cellOf(lat, lon)
-	g[cellKey(a, b)] = append(g[cellKey(a, b)], cellPoint[T]{lat, lon, v})
+	k := cellKey(a, b)
+	g[k] = append(g[k], cellPoint[T]{lat, lon, grades, v})
+	return len(g[k]) - 1
 }
 
-// within calls f with every value within km of (lat, lon) and its
-// distance (domain.DistanceKM).
-func (g grid[T]) within(lat, lon, km float64, f func(v T, d float64)) {
+// addGrades adds grades to the i-th point of the cell of (lat, lon).
+func (g grid[T]) addGrades(lat, lon float64, i int, grades uint8) {
+	a, b := cellOf(lat, lon)
+	g[cellKey(a, b)][i].grades |= grades
+}
+
+// within calls f with every value for one of grades (gradeBit) within km
+// of (lat, lon), and its distance (domain.DistanceKM).
+func (g grid[T]) within(lat, lon, km float64, grades uint8, f func(v T, d float64)) {
 	dLat := km / 111.0 // a degree of latitude is 111.2 km on the sphere DistanceKM measures
 	cos := math.Cos(math.Min(math.Abs(lat)+dLat, 89) * math.Pi / 180)
 	dLon := math.Min(km/(111.0*cos), 180)
@@ -561,7 +647,7 @@ func (g grid[T]) within(lat, lon, km float64, f func(v T, d float64)) {
 		for b := b0; b <= b1; b++ {
 			for _, p := range g[cellKey(a, b)] {
 				// the box first: most points outside the circle are outside it
-				if math.Abs(p.lat-lat) > dLat || math.Abs(p.lon-lon) > dLon {
+				if p.grades&grades == 0 || math.Abs(p.lat-lat) > dLat || math.Abs(p.lon-lon) > dLon {
 					continue
 				}
 				if d := domain.DistanceKM(lat, lon, p.lat, p.lon); d <= km {

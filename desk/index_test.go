@@ -3,6 +3,7 @@ package desk_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -173,7 +174,7 @@ func TestMarket(t *testing.T) {
 	ix := newIndex(&now)
 	ix.Apply(world1(t)...)
 	ix.CountAll()
-	m, err := ix.Market(context.Background(), desk.Scope{Departments: []string{"94"}}, 5)
+	m, err := ix.Market(context.Background(), ix.Position(), allocation.Scope{Departments: []string{"94"}}, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,13 +205,120 @@ func TestMarket(t *testing.T) {
 	// wished offers are the choices, in their order; a cap of one
 	ix.Apply(desk.Event{Position: 100, Data: &domain.PupilWishesRecorded{PupilID: pupilID, MaxDistanceKM: 10, Offers: []string{offerSoon, offerLater}}},
 		desk.Event{Position: 101, Data: &domain.PupilWeeksReserved{PupilID: lyceeID, ApplicationID: "a", Weeks: []string{"2027-W27"}}})
-	m, _ = ix.Market(context.Background(), desk.Scope{Communes: []string{"94028"}, Grades: []string{"3e"}}, 1)
+	m, _ = ix.Market(context.Background(), ix.Position(), allocation.Scope{Communes: []string{"94028"}, Grades: []string{"3e"}}, 1)
 	if len(m.Pupils) != 1 || len(m.Pupils[0].Choices) != 1 || m.Slots[m.Pupils[0].Choices[0].Slot].OfferID != offerSoon {
 		t.Errorf("with wishes, one choice, 3e only: %+v %+v", m.Pupils, m.Slots)
 	}
-	m, _ = ix.Market(context.Background(), desk.Scope{Departments: []string{"75"}}, 5)
+	m, _ = ix.Market(context.Background(), ix.Position(), allocation.Scope{Departments: []string{"75"}}, 5)
 	if len(m.Slots) != 0 || len(m.Pupils) != 0 {
 		t.Errorf("another département: %+v", m)
+	}
+	// a commune of the scope keeps its schools' pupils only; started weeks
+	// and weeks out of scope leave
+	m, _ = ix.Market(context.Background(), ix.Position(), allocation.Scope{Departments: []string{"94"}, Communes: []string{"94046"}}, 5)
+	if len(m.Pupils) != 0 || len(m.Slots) != 4 {
+		t.Errorf("the pupils of another commune: %+v", m)
+	}
+	now = time.Date(2027, 1, 12, 9, 0, 0, 0, time.UTC) // 2027-W02 has started
+	m, _ = ix.Market(context.Background(), ix.Position(), allocation.Scope{Departments: []string{"94"}, Weeks: []string{"2027-W02", "2027-W05"}}, 5)
+	if len(m.Slots) != 1 || m.Slots[0].OfferID != offerLater {
+		t.Errorf("W02 started, W25 to W27 out of scope: %+v", m.Slots)
+	}
+}
+
+// slotSeats are a market's seats by offer id prefix and weeks.
+func slotSeats(m allocation.Market) map[string]int {
+	out := map[string]int{}
+	for _, s := range m.Slots {
+		out[fmt.Sprint(s.OfferID[:8], s.Weeks)] = s.Seats
+	}
+	return out
+}
+
+// A round's market counts the seats of live proposals and of accepted or
+// confirmed applications as taken and leaves out their pupils; an
+// ordinary application takes no seat; an answered proposal frees its seat
+// and its pupil, who is not proposed the same offer again.
+func TestMarketLeavesCommitmentsOut(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	ix := newIndex(&now)
+	ix.Apply(world1(t)...)
+	const other, third = "00000004-0000-4000-8000-000000000001", "00000005-0000-4000-8000-000000000001"
+	pos := eventstore.Position(100)
+	apply := func(evs ...domain.Event) {
+		for _, e := range evs {
+			pos++
+			ix.Apply(desk.Event{Position: pos, Data: e})
+		}
+	}
+	apply(&domain.PupilRegistered{PupilID: other, SchoolUAI: "0941234A", Grade: "3e", BirthDate: "2012-02-01"},
+		&domain.PupilRegistered{PupilID: third, SchoolUAI: "0941234A", Grade: "3e", BirthDate: "2012-03-01"})
+	ix.CountAll()
+	week := []string{"2027-W02"}
+	round := &domain.Proposer{ID: "round-r1", Role: "system"}
+	// a round's proposal to pupilID, an ordinary application by other, and
+	// the lycée pupil's accepted application
+	apply(&domain.ApplicationSubmitted{ApplicationID: "p1", OfferID: offerSoon, PupilID: pupilID, Weeks: week, ProposedBy: round},
+		&domain.PupilApplied{PupilID: pupilID, ApplicationID: "p1", OfferID: offerSoon, Weeks: week},
+		&domain.ApplicationSubmitted{ApplicationID: "a1", OfferID: offerSoon, PupilID: other, Weeks: week},
+		&domain.PupilApplied{PupilID: other, ApplicationID: "a1", OfferID: offerSoon, Weeks: week},
+		&domain.SeatHeld{OfferID: offer2de, ApplicationID: "a2", PupilID: lyceeID, Weeks: []string{"2027-W27"}},
+		&domain.ApplicationAccepted{ApplicationID: "a2"})
+	m, err := ix.Market(context.Background(), pos, allocation.Scope{Departments: []string{"94"}}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"00000001[2027-W02]": 1, "00000002[2027-W05]": 1, "00000003[2027-W25 2027-W26]": 3, "00000003[2027-W27]": 2}
+	if got := slotSeats(m); !maps.Equal(got, want) {
+		t.Fatalf("seats %v, want %v", got, want)
+	}
+	var ids []string
+	for _, p := range m.Pupils {
+		ids = append(ids, p.ID)
+	}
+	if !slices.Equal(ids, []string{other, third}) {
+		t.Fatalf("pupils %v: want the one who applied and the third, not the proposed nor the accepted", ids)
+	}
+	if c := m.Pupils[0].Choices; len(c) != 1 || m.Slots[c[0].Slot].OfferID != offerLater {
+		t.Errorf("the pupil who applied to the offer soon: choices %+v", c)
+	}
+
+	// the proposal is declined: its seat and its pupil come back, without
+	// the offer declined
+	apply(&domain.ApplicationWithdrawn{ApplicationID: "p1", PupilID: pupilID})
+	m, _ = ix.Market(context.Background(), pos, allocation.Scope{Departments: []string{"94"}, Grades: []string{"3e"}}, 5)
+	if got := slotSeats(m)["00000001[2027-W02]"]; got != 2 || len(m.Pupils) != 3 {
+		t.Fatalf("after the decline: seats %v, pupils %+v", slotSeats(m), m.Pupils)
+	}
+	if c := m.Pupils[0].Choices; m.Pupils[0].ID != pupilID || len(c) != 1 || m.Slots[c[0].Slot].OfferID != offerLater {
+		t.Errorf("the pupil who declined: %+v", m.Pupils[0])
+	}
+}
+
+// A round waits for the index to reach the position it is asked for.
+func TestMarketWaitsForThePosition(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	ix := newIndex(&now)
+	evs := world1(t)
+	ix.Apply(evs[:len(evs)-1]...)
+	ix.CountAll()
+	done := make(chan allocation.Market)
+	go func() {
+		m, err := ix.Market(context.Background(), evs[len(evs)-1].Position, allocation.Scope{}, 5)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- m
+	}()
+	time.Sleep(20 * time.Millisecond)
+	ix.Apply(evs[len(evs)-1])
+	if m := <-done; len(m.Slots) != 4 {
+		t.Fatalf("the market before the last offer was applied: %+v", m.Slots)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := ix.Market(ctx, 1000, allocation.Scope{}, 5); err == nil {
+		t.Fatal("a market at a position the index never reaches")
 	}
 }
 

@@ -4,65 +4,87 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"time"
 
 	"passerelle/domain"
 	"passerelle/domain/allocation"
+	"passerelle/eventstore"
 )
 
-// Scope is the part of a campaign a round allocates: the offers and the
-// schools of its départements and communes (none given: everywhere), for
-// its grades and weeks (none given: all).
-type Scope struct {
-	Departments []string
-	Communes    []string
-	Grades      []string
-	Weeks       []string
-}
+// MarketWait bounds how long a round waits for the index to reach the
+// log's head.
+const MarketWait = 10 * time.Second
 
-func (sc Scope) place(department, commune string) bool {
-	if len(sc.Departments) == 0 && len(sc.Communes) == 0 {
-		return true
+// Market is what an allocation round of scope allocates, as the log stood
+// at position at (the index waits until it has applied it, at most
+// MarketWait, so a round is not computed on stale data):
+//
+//   - every free slot of the open offers of the scope's départements (one
+//     week of a 4e or 3e offer; two consecutive weeks of a 2de offer, or a
+//     week left alone) in its weeks, not started; its seats are those not
+//     held (accepted or confirmed applications) nor taken by a live
+//     proposal of a round or the desk (a declined proposal frees its seat);
+//   - every pupil of a school in scope (départements, communes when given,
+//     grades) neither placed nor holding a seat nor awaiting an answer to a
+//     proposal, with their choices: the offers they wished, in their order,
+//     else their suggestions, best first; each offer's slots the pupil may
+//     take, at most maxChoices in all; a pupil without any is left out.
+//
+// Pupils and slots are in the order of their ids, so a seed always draws
+// the same lottery on the same log. The caller draws the seed.
+func (ix *Index) Market(ctx context.Context, at eventstore.Position, scope allocation.Scope, maxChoices int) (allocation.Market, error) {
+	if err := ix.Wait(ctx, at, MarketWait); err != nil {
+		return allocation.Market{}, notReady(err)
 	}
-	return slices.Contains(sc.Departments, department) || slices.Contains(sc.Communes, commune)
-}
-
-func (sc Scope) week(name string) bool { return len(sc.Weeks) == 0 || slices.Contains(sc.Weeks, name) }
-
-// Market is what an allocation round of scope allocates, as the index
-// stands: every free slot of the open offers in scope (one week of a 4e or
-// 3e offer; two consecutive weeks of a 2de offer, or a week left alone),
-// and every pupil of a school in scope still without a placement, with
-// their choices: the offers they wished, in their order, else their
-// suggestions, best first; each offer's slots the pupil may take, at most
-// maxChoices in all. The caller draws the seed.
-func (ix *Index) Market(ctx context.Context, scope Scope, maxChoices int) (allocation.Market, error) {
+	ix.Tick() // which weeks have started, as the clock says now
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	var m allocation.Market
+	pending := ix.pending()
 	slotsOf := map[*offer][]int{}
 	for _, o := range ix.sortedOffers() {
-		if !o.open || !scope.place(o.department, o.commune) || !o.forGrades(scope.Grades) {
+		if !o.open || !in(scope.Departments, o.department) || !o.forGrades(scope.Grades) {
 			continue
 		}
-		for _, weeks := range ix.slots(o, scope) {
+		for _, weeks := range ix.slots(o, scope, pending[o]) {
 			slotsOf[o] = append(slotsOf[o], len(m.Slots))
-			m.Slots = append(m.Slots, allocation.Slot{OfferID: o.id, Weeks: ix.weeks.namesOf(weeks), Seats: o.free(weeks)})
+			m.Slots = append(m.Slots, allocation.Slot{OfferID: o.id, Weeks: ix.weeks.namesOf(weeks), Seats: o.free(weeks, pending[o])})
 		}
 	}
 	for _, p := range ix.sortedPupils() {
 		if err := ctx.Err(); err != nil {
 			return allocation.Market{}, err
 		}
-		if !p.placed() && scope.pupil(p) {
-			m.Pupils = append(m.Pupils, ix.marketPupil(p, m.Slots, slotsOf, maxChoices))
+		if p.committed() || !inScope(scope, p) {
+			continue
+		}
+		if mp := ix.marketPupil(p, m.Slots, slotsOf, maxChoices); len(mp.Choices) > 0 {
+			m.Pupils = append(m.Pupils, mp)
 		}
 	}
 	return m, nil
 }
 
-func (sc Scope) pupil(p *pupil) bool {
+// pending counts, by offer and week, the seats live proposals would take.
+func (ix *Index) pending() map[*offer]map[int32]int {
+	out := map[*offer]map[int32]int{}
+	for _, pr := range ix.proposals {
+		if out[pr.o] == nil {
+			out[pr.o] = map[int32]int{}
+		}
+		for _, w := range pr.weeks {
+			out[pr.o][w]++
+		}
+	}
+	return out
+}
+
+// in: an empty list does not restrict.
+func in(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
+
+func inScope(sc allocation.Scope, p *pupil) bool {
 	s := p.school.reg
-	return sc.place(s.Department, s.CommuneCode) && (len(sc.Grades) == 0 || slices.Contains(sc.Grades, string(p.grade)))
+	return in(sc.Departments, s.Department) && in(sc.Communes, s.CommuneCode) && in(sc.Grades, string(p.grade))
 }
 
 // marketPupil is a pupil with their choices among slots.
@@ -105,11 +127,12 @@ func (ix *Index) ranked(p *pupil) []option {
 	return out
 }
 
-// slots are an offer's slots in scope with a free seat.
-func (ix *Index) slots(o *offer, scope Scope) [][]int32 {
+// slots are an offer's slots in scope with a free seat, pending proposals
+// aside.
+func (ix *Index) slots(o *offer, scope allocation.Scope, pending map[int32]int) [][]int32 {
 	var open []int32
 	for i, w := range o.weeks {
-		if !ix.weeks.started[w] && scope.week(ix.weeks.names[w]) && o.held[i] < o.seats {
+		if !ix.weeks.started[w] && in(scope.Weeks, ix.weeks.names[w]) && o.held[i]+pending[w] < o.seats {
 			open = append(open, w)
 		}
 	}
@@ -154,11 +177,12 @@ func (o *offer) forGrades(grades []string) bool {
 	return len(grades) == 0
 }
 
-// free is the seats free in every one of weeks.
-func (o *offer) free(weeks []int32) int {
+// free is the seats free in every one of weeks, less those pending
+// proposals would take (nil: none).
+func (o *offer) free(weeks []int32, pending map[int32]int) int {
 	n := o.seats
 	for _, w := range weeks {
-		n = min(n, o.seats-o.held[slices.Index(o.weeks, w)])
+		n = min(n, o.seats-o.held[slices.Index(o.weeks, w)]-pending[w])
 	}
 	return n
 }

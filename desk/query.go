@@ -133,7 +133,7 @@ func byScore(a, b scoredOffer) int {
 // scoreOffers calls f with each offer p may take, scored.
 func (ix *Index) scoreOffers(p *pupil, f func(scoredOffer)) {
 	ix.eachOption(p, func(o *offer, km float64, weeks span) {
-		free := o.free(weeks.ids())
+		free := o.free(weeks.ids(), nil)
 		parts := SuggestionParts{
 			Offer:          offerWishScore(p, o.id, 50, 4),
 			Distance:       round(40 * (1 - km/p.reach)),
@@ -208,17 +208,9 @@ func (ix *Index) Candidates(id string, from, n int) (items []Candidate, total in
 
 // priority is a school's group for the desk and the allocation (rep_plus,
 // rep, qpv: a school near a priority neighbourhood outside éducation
-// prioritaire, none) and its priority, higher first.
+// prioritaire, none) and its priority, higher first: the domain's.
 func priority(s domain.SchoolRegistered) (string, int) {
-	switch {
-	case s.EducationPriority == "rep_plus":
-		return "rep_plus", 2
-	case s.EducationPriority == "rep":
-		return "rep", 1
-	case s.QPV:
-		return "qpv", 1
-	}
-	return "none", 0
+	return (&domain.School{Registered: s}).AllocationGroup()
 }
 
 func priorityScore(group string) float64 {

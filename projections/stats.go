@@ -14,7 +14,8 @@ const StatsName = "stats"
 // scopes are "all", "sector:<code>", "department:<code>",
 // "region:<code>", "grade:<grade>" and "week:<ISO week>", with metrics
 // offers_open, seats_total and seats_available (seat-weeks; for a week
-// scope, the seats of that week). "applications:<status>" and
+// scope, the seats of that week), and proposals_pending and pupils_booked
+// (see statsApplication). "applications:<status>" and
 // "conventions:<status>" count applications and conventions by status.
 func StatsCountersKey() string { return "counters" }
 
@@ -31,7 +32,7 @@ type Stats struct{}
 func (Stats) Name() string { return StatsName }
 
 // Layout versions the model's keys and documents.
-func (Stats) Layout() int { return 1 }
+func (Stats) Layout() int { return 2 }
 
 // Touches names the statistics documents an event changes.
 func (Stats) Touches(ev Event, _ Docs) []Ref {
@@ -39,7 +40,12 @@ func (Stats) Touches(ev Event, _ Docs) []Ref {
 	case "offer":
 		return []Ref{ref[statsOffer](statsKey(cat, id))}
 	case "application":
-		return []Ref{ref[statsApplication](statsKey(cat, id))}
+		refs := []Ref{ref[statsApplication](statsKey(cat, id))}
+		if e, ok := ev.Data.(*domain.ApplicationSubmitted); ok && (e.ProposedBy != nil || e.BookingID != "") {
+			// where a proposal or a booking counts is where its offer does
+			refs = append(refs, ref[statsOffer](statsKey("offer", e.OfferID)))
+		}
+		return refs
 	case "convention":
 		return []Ref{ref[statsConvention](statsKey(cat, id))}
 	case "target":
@@ -67,6 +73,10 @@ func (Stats) Apply(ev Event, docs Docs) {
 		a := domain.Application{Status: d.Status}
 		a.Apply(ev.Data)
 		d.Status = a.Status
+		if e, ok := ev.Data.(*domain.ApplicationSubmitted); ok && (e.ProposedBy != nil || e.BookingID != "") {
+			d.Proposed, d.Booked = e.BookingID == "", e.BookingID != ""
+			d.Scopes = applicationScopes(e, doc[statsOffer](docs, statsKey("offer", e.OfferID)))
+		}
 	case "convention":
 		create[statsConvention](docs, key).Apply(ev.Data)
 	case "target":
@@ -138,13 +148,51 @@ func (o *statsOffer) Entries() []Entry {
 	return out
 }
 
-// statsApplication is an application's status, counted once.
+// statsApplication is an application's status, counted once. A proposal
+// awaiting its answer counts in the proposals_pending of its scopes (its
+// offer's, its grade, its weeks); a group booking's application, while it
+// holds its seat, counts one pupil in their pupils_booked.
 type statsApplication struct {
-	Status string `json:"status"`
+	Status   string   `json:"status"`
+	Proposed bool     `json:"proposed,omitempty"`
+	Booked   bool     `json:"booked,omitempty"`
+	Scopes   []string `json:"scopes,omitempty"`
 }
 
 func (a *statsApplication) Entries() []Entry {
-	return []Entry{counter(StatsCountersKey(), "applications:"+a.Status, 1)}
+	out := []Entry{counter(StatsCountersKey(), "applications:"+a.Status, 1)}
+	st := domain.Application{Status: a.Status}
+	metric := ""
+	switch {
+	case a.Proposed && st.Pending() && !st.HoldsSeat():
+		metric = "proposals_pending"
+	case a.Booked && st.HoldsSeat():
+		metric = "pupils_booked"
+	default:
+		return out
+	}
+	for _, s := range a.Scopes {
+		out = append(out, counter(StatsCountersKey(), s+":"+metric, 1))
+	}
+	return out
+}
+
+// applicationScopes are the scopes an application counts in: its offer's
+// (all, sector, département, région; all only when the offer is unknown),
+// its grade and each of its weeks.
+func applicationScopes(e *domain.ApplicationSubmitted, o *statsOffer) []string {
+	out := []string{"all"}
+	if o != nil {
+		out = append(out, "sector:"+o.Sector, "department:"+o.Department)
+		if d, ok := refdata.MustLoad().Department(o.Department); ok {
+			out = append(out, "region:"+d.Region)
+		}
+	}
+	out = append(out, "grade:"+string(e.Grade))
+	for _, w := range e.Weeks {
+		out = append(out, "week:"+w)
+	}
+	return out
 }
 
 // statsConvention is where a convention stands, counted once by status.

@@ -23,6 +23,12 @@ type Figures struct {
 	SeatsTotal     int64 `json:"seats_total"`
 	SeatsAvailable int64 `json:"seats_available"`
 	SeatsHeld      int64 `json:"seats_held"`
+	// ProposalsPending: proposals (by a round or the desk) awaiting their
+	// answer, for offers of the scope.
+	ProposalsPending int64 `json:"proposals_pending"`
+	// PupilsBooked: pupils whose school booked them a seat on a collective
+	// offer of the scope (a group booking), while it holds.
+	PupilsBooked int64 `json:"pupils_booked"`
 }
 
 // OfferStats is the answer of /v1/stats/offers.
@@ -40,15 +46,20 @@ type OfferStats struct {
 }
 
 // TargetProgress is a campaign target (POST /v1/targets) and how far the
-// figures of its scope are.
+// figures of its scope are. Beside its metric, it counts the placements
+// under way in its scope: the proposals awaiting their answer (what a
+// published round may yet add) and the pupils placed by group bookings
+// (their seats and confirmed applications are already in current).
 type TargetProgress struct {
-	Scope    string  `json:"scope"`
-	Code     string  `json:"code"`
-	Metric   string  `json:"metric"`
-	Target   int64   `json:"target"`
-	Current  int64   `json:"current"`
-	Progress float64 `json:"progress"` // current / target
-	Reached  bool    `json:"reached"`
+	Scope            string  `json:"scope"`
+	Code             string  `json:"code"`
+	Metric           string  `json:"metric"`
+	Target           int64   `json:"target"`
+	Current          int64   `json:"current"`
+	Progress         float64 `json:"progress"` // current / target
+	Reached          bool    `json:"reached"`
+	ProposalsPending int64   `json:"proposals_pending"`
+	PupilsBooked     int64   `json:"pupils_booked"`
 }
 
 // current is the value of a target's metric in the statistics.
@@ -69,13 +80,7 @@ func (s *OfferStats) current(scope, code, metric string) int64 {
 	case "conventions_signed":
 		return s.Conventions["signed"]
 	}
-	f := &s.Figures
-	if scope != "all" {
-		g := map[string]map[string]*Figures{"sector": s.BySector, "department": s.ByDepartment, "region": s.ByRegion}[scope]
-		if f = g[code]; f == nil {
-			return 0
-		}
-	}
+	f := s.figures(scope, code)
 	switch metric {
 	case "offers_open":
 		return f.OffersOpen
@@ -87,6 +92,18 @@ func (s *OfferStats) current(scope, code, metric string) int64 {
 		return f.SeatsHeld
 	}
 	return 0
+}
+
+// figures are the figures of a target's scope (all zero when none).
+func (s *OfferStats) figures(scope, code string) *Figures {
+	if scope == "all" {
+		return &s.Figures
+	}
+	g := map[string]map[string]*Figures{"sector": s.BySector, "department": s.ByDepartment, "region": s.ByRegion}[scope]
+	if f := g[code]; f != nil {
+		return f
+	}
+	return &Figures{}
 }
 
 // readTargets adds the campaign targets and their progress.
@@ -105,6 +122,8 @@ func readTargets(ctx context.Context, m model, s *OfferStats) error {
 		t.Current = s.current(t.Scope, t.Code, t.Metric)
 		t.Progress = math.Round(float64(t.Current)/float64(t.Target)*1000) / 1000
 		t.Reached = t.Current >= t.Target
+		f := s.figures(t.Scope, t.Code)
+		t.ProposalsPending, t.PupilsBooked = f.ProposalsPending, f.PupilsBooked
 		s.Targets = append(s.Targets, t)
 	}
 	slices.SortFunc(s.Targets, func(x, y TargetProgress) int {
@@ -190,6 +209,10 @@ func (f *Figures) set(name string, n int64) {
 		f.SeatsTotal = n
 	case "seats_available":
 		f.SeatsAvailable = n
+	case "proposals_pending":
+		f.ProposalsPending = n
+	case "pupils_booked":
+		f.PupilsBooked = n
 	}
 }
 

@@ -187,8 +187,7 @@ func Open(cfg Config) (*App, error) {
 	}
 	a.metrics = newMetrics(a)
 	a.Service = commands.NewService(countAppends(a.Store, &a.metrics.appended), places).WithPersonalData(a.Cipher)
-	// rounds fold the log for their market until the desk's index serves it
-	a.Service.WithRounds(history.NewMarket(a.Store, places, cfg.Clock), commands.RoundProposer{Service: a.Service, Clock: cfg.Clock})
+
 	a.sealer = chain.NewSealer(a.Store, commands.Chained, cfg.Clock)
 	a.Expirer = commands.NewExpirer(a.Service, func(ctx context.Context, now time.Time, limit int64) ([]string, error) {
 		return projections.DueApplications(ctx, a.Redis, now, limit)
@@ -201,6 +200,9 @@ func Open(cfg Config) (*App, error) {
 	queries := readapi.New(a.Redis)
 	queries.Floor = a.runner.Floor
 	a.Desk = desk.New(places, cfg.Clock)
+	// rounds take their market from the desk's index, which the serving
+	// processes follow (Start)
+	a.Service.WithRounds(a.Desk, commands.RoundProposer{Service: a.Service, Clock: cfg.Clock})
 	partner, err := a.partnerAPI(places, queries)
 	if err != nil {
 		return nil, errors.Join(err, a.Close())
