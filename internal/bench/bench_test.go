@@ -15,12 +15,16 @@ import (
 	"passerelle/internal/testsupport/redistest"
 )
 
-// A short run produces the whole table, every row with numbers.
+// A short run produces the whole table, every row with numbers, with the
+// in-process Redis (the default) and with a real one.
 func TestSmoke(t *testing.T) {
-	url := ""
+	t.Run("in-process", func(t *testing.T) { smoke(t, "") })
 	if os.Getenv(redistest.RedisEnv) != "" {
-		url = redistest.Real(t).URL
+		t.Run("redis-server", func(t *testing.T) { smoke(t, redistest.Real(t).URL) })
 	}
+}
+
+func smoke(t *testing.T, url string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	res, err := bench.Run(ctx, bench.Config{Seed: seed.Options{Departments: []string{"75"}, Scale: 0.01, Seed: 1},
