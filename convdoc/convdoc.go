@@ -13,6 +13,7 @@
 package convdoc
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -55,10 +56,19 @@ func Hash(t domain.ConventionTerms) (version, hash string) {
 // this package does not know get the current one: there is no PDF their
 // hash is of.
 func Render(version string, t domain.ConventionTerms) []byte {
+	return bytes.Join(Parts(version, t), nil)
+}
+
+// Parts is Render(version, t) in parts to write one after the other,
+// without copying them into one: pdf-2's first part is the fonts'
+// objects, the same for every document and shared (never to be
+// modified).
+func Parts(version string, t domain.ConventionTerms) [][]byte {
 	if version == VersionPDF1 {
-		return pdf1(t)
+		return [][]byte{pdf1(t)}
 	}
-	return pdf2(t)
+	fs := fonts()
+	return [][]byte{fs.prefix, tail(fs, contentOf(t))}
 }
 
 // Sum is the hex SHA-256 of Render(version, t), without writing the

@@ -334,19 +334,18 @@ func abs(n int) int {
 	return n
 }
 
-// BenchmarkPDF is the cost of one document: the command side pays it on
-// each draft and each completed part, the read side on each request.
-func BenchmarkPDF(b *testing.B) {
-	t := terms()
-	for b.Loop() {
-		convdoc.Render(convdoc.Version, t)
-	}
-}
+// BenchmarkPDF is the cost of one document as the read side serves it
+// (its parts, written one after the other), BenchmarkHash as the command
+// side pays it on each draft and each completed part; BenchmarkPDF1 and
+// BenchmarkHashPDF1 are the same for pdf-1, the version before.
+func BenchmarkPDF(b *testing.B) { benchParts(b, convdoc.Version) }
 
-func BenchmarkPDF1(b *testing.B) {
+func BenchmarkPDF1(b *testing.B) { benchParts(b, convdoc.VersionPDF1) }
+
+func benchParts(b *testing.B, version string) {
 	t := terms()
 	for b.Loop() {
-		convdoc.Render(convdoc.VersionPDF1, t)
+		convdoc.Parts(version, t)
 	}
 }
 
@@ -354,5 +353,12 @@ func BenchmarkHash(b *testing.B) {
 	t := terms()
 	for b.Loop() {
 		convdoc.Hash(t)
+	}
+}
+
+func BenchmarkHashPDF1(b *testing.B) {
+	t := terms()
+	for b.Loop() {
+		convdoc.Sum(convdoc.VersionPDF1, t)
 	}
 }

@@ -14,15 +14,8 @@ import (
 	"passerelle/domain"
 )
 
-// pdf2 renders version pdf-2: the fonts' objects, prepared once, then
-// the document's own, laid out here.
-func pdf2(t domain.ConventionTerms) []byte {
-	fs := fonts()
-	own := tail(fs, contentOf(t))
-	return append(append(make([]byte, 0, len(fs.prefix)+len(own)), fs.prefix...), own...)
-}
-
-// sum2 is the hex SHA-256 of pdf2(t), resumed after the fonts' bytes.
+// sum2 is the hex SHA-256 of pdf-2's document of t, resumed after the
+// fonts' bytes.
 func sum2(t domain.ConventionTerms) string {
 	fs := fonts()
 	h := sha256.New()

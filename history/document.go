@@ -83,10 +83,17 @@ func writeDocument(w http.ResponseWriter, format string, c *domain.Convention, d
 	case formatPDF:
 		h.Set("Content-Type", "application/pdf")
 		h.Set("Content-Disposition", `inline; filename="convention-`+doc.ID+`.pdf"`)
-		body := convdoc.Render(c.Version, termsOf(c, doc))
-		h.Set("Content-Length", strconv.Itoa(len(body)))
+		body, size := convdoc.Parts(c.Version, termsOf(c, doc)), 0
+		for _, part := range body {
+			size += len(part)
+		}
+		h.Set("Content-Length", strconv.Itoa(size))
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(body) // the client went away: nothing left to do
+		for _, part := range body {
+			if _, err := w.Write(part); err != nil {
+				return // the client went away: nothing left to do
+			}
+		}
 	case formatHTML:
 		var b bytes.Buffer
 		if err := page.Execute(&b, pageOf(c, doc)); err != nil {
