@@ -173,9 +173,12 @@ func poppler(t *testing.T, terms domain.ConventionTerms, tool string, args ...st
 	if tool == "pdftotext" {
 		args = append(args, "-") // to the standard output
 	}
-	out, err := exec.Command(path, args...).Output()
-	if err != nil {
-		t.Fatalf("%s: %v", tool, err)
+	var stderr strings.Builder
+	cmd := exec.Command(path, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 { // poppler reports what it had to repair
+		t.Fatalf("%s: %v %s", tool, err, stderr.String())
 	}
 	return string(out)
 }

@@ -27,7 +27,10 @@ func TestConventionDocumentPDF1(t *testing.T) {
 	c.Must(200, "POST", "/v1/conventions/"+conv+"/complete", map[string]any{
 		"party": "employer", "tutor": map[string]string{"name": "Jérôme Lefèvre", "email": "lefevre@vitry.fr"}, "activities": "Accueil du public, état civil",
 	})
-	terms := completeAsPDF1(t, a, conv, domain.CompleteInput{Party: "school", ReferentTeacher: &domain.Person{Name: "Mme Çelik", Email: "celik@college.fr"}})
+	pdf1Hasher := func(t domain.ConventionTerms) (string, string) {
+		return convdoc.VersionPDF1, convdoc.Sum(convdoc.VersionPDF1, t)
+	}
+	terms := completeAs(t, a, conv, domain.CompleteInput{Party: "school", ReferentTeacher: &domain.Person{Name: "Mme Çelik", Email: "celik@college.fr"}, Document: pdf1Hasher})
 	pdf1 := string(convdoc.Render(convdoc.VersionPDF1, terms))
 	hash := sha(pdf1)
 
@@ -60,10 +63,47 @@ func TestConventionDocumentPDF1(t *testing.T) {
 	}
 }
 
-// completeAsPDF1 records a party's part as a release rendering pdf-1 did:
-// the domain's decision, its document hashed by pdf-1, appended to the
-// convention's stream and chained to it. It returns the new terms.
-func completeAsPDF1(t *testing.T, a *app.App, conv string, in domain.CompleteInput) domain.ConventionTerms {
+// A convention whose hash is of its terms, from before the PDF, is still
+// read: the route serves the current rendering of its terms, the page
+// says it is not the document the hash names, and the parties sign the
+// hash they were given.
+func TestConventionDocumentBeforePDF(t *testing.T) {
+	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL, Clock: newClock(time.Now().UTC()).Now, ExpiryEvery: -1})
+	l := setup(t, c)
+	appID := l.apply(l.pupil2, weekAhead(10))
+	c.Must(200, "POST", "/v1/applications/"+appID+"/accept", nil)
+	conv := str(c.Must(200, "POST", "/v1/applications/"+appID+"/confirm", nil), "convention_id")
+	c.Must(200, "POST", "/v1/conventions/"+conv+"/complete", map[string]any{
+		"party": "employer", "tutor": map[string]string{"name": "Jérôme Lefèvre", "email": "lefevre@vitry.fr"}, "activities": "Accueil du public, état civil",
+	})
+	terms := completeAs(t, a, conv, domain.CompleteInput{Party: "school", ReferentTeacher: &domain.Person{Name: "Mme Çelik", Email: "celik@college.fr"}})
+	hash := domain.DocumentHash(terms)
+
+	path := "/v1/conventions/" + conv + "/document"
+	doc := c.Must(200, "GET", path, nil)
+	if _, ok := doc["document_version"]; ok || str(doc, "document_hash") != hash {
+		t.Fatalf("document %v (version %v), want the terms' digest %s and no version", doc["document_hash"], doc["document_version"], hash)
+	}
+	if pdf := c.Do("GET", path+"?format=pdf", nil); pdf.Status != 200 || pdf.Raw != string(convdoc.Render(convdoc.Version, terms)) {
+		t.Fatalf("?format=pdf: %d, %d bytes, not the current rendering of the terms", pdf.Status, len(pdf.Raw))
+	}
+	if html := c.Do("GET", path+"?format=html", nil); html.Status != 200 || !contains(html.Raw, hash, "antérieure au PDF") {
+		t.Fatalf("the page of a convention from before the PDF: %d %s", html.Status, html.Raw)
+	}
+	var last map[string]any
+	for _, role := range []string{"employer", "school_head", "pupil", "guardian"} {
+		last = c.Must(201, "POST", "/v1/conventions/"+conv+"/signatures", map[string]any{"role": role, "signer_name": "S " + role, "document_hash": hash})
+	}
+	if read := c.Must(200, "GET", "/v1/conventions/"+conv+"?min_position="+str(last, "position"), nil); str(read, "status") != "signed" {
+		t.Fatalf("after the signatures of the terms' digest: %v", read)
+	}
+}
+
+// completeAs records a party's part as an earlier release did: the
+// domain's decision, its document hashed by in.Document (nil: the terms'
+// digest, before the PDF), appended to the convention's stream and
+// chained to it. It returns the new terms.
+func completeAs(t *testing.T, a *app.App, conv string, in domain.CompleteInput) domain.ConventionTerms {
 	t.Helper()
 	ctx := context.Background()
 	stream := domain.ConventionStream(conv)
@@ -82,9 +122,6 @@ func completeAsPDF1(t *testing.T, a *app.App, conv string, in domain.CompleteInp
 		}
 		cv.Apply(e)
 	}
-	in.Document = func(t domain.ConventionTerms) (string, string) {
-		return convdoc.VersionPDF1, convdoc.Sum(convdoc.VersionPDF1, t)
-	}
 	evs, err := cv.CompleteParty(in)
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("the %s part: %v %v", in.Party, evs, err)
@@ -94,8 +131,8 @@ func completeAsPDF1(t *testing.T, a *app.App, conv string, in domain.CompleteInp
 		t.Fatal(err)
 	}
 	prev := recs[len(recs)-1]
-	md := eventstore.Metadata{CommandID: "pdf1-" + in.Party, Actor: eventstore.Actor{Role: in.Party}, OccurredAt: time.Now().UTC(), PrevHash: chain.Of(prev)}.Encode()
-	ev := eventstore.EventData{ID: eventstore.EventID("pdf1-"+in.Party+"/"+stream, 0), Type: evs[0].EventType(), Data: data, Metadata: md}
+	md := eventstore.Metadata{CommandID: "earlier-" + in.Party, Actor: eventstore.Actor{Role: in.Party}, OccurredAt: time.Now().UTC(), PrevHash: chain.Of(prev)}.Encode()
+	ev := eventstore.EventData{ID: eventstore.EventID("earlier-"+in.Party+"/"+stream, 0), Type: evs[0].EventType(), Data: data, Metadata: md}
 	if _, err := a.Store.Append(ctx, stream, eventstore.Exact(prev.Revision), ev); err != nil {
 		t.Fatal(err)
 	}
