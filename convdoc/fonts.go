@@ -15,6 +15,16 @@ import (
 	"golang.org/x/image/math/fixed"
 )
 
+// pdf-2's fonts are Go's (BSD licence), regular and bold, which cover
+// WGL4: Latin-1 and Latin Extended-A (é è à ç œ « » ’, Ł ř ş ő…), Greek,
+// Cyrillic, and typographic punctuation. Text is composed (NFC) first.
+// What they lack (Latin Extended-B and Additional such as ǅ or ẞ,
+// combining marks left after composition, CJK, Arabic, emoji) is drawn
+// as the fonts' box, as pdf-1 did, but read back as itself by extraction
+// and search (ActualText), and it counts in the hash like any text; the
+// thin and narrow no-break spaces and hyphens French uses are drawn with
+// the space, no-break space or hyphen they stand for.
+
 // face is one of pdf-2's fonts, embedded whole: a glyph's CID is its
 // glyph index (Identity-H, CIDToGIDMap /Identity), so a document only
 // looks glyphs up and writes their indices.

@@ -38,10 +38,11 @@ const (
 // tail is the part of the file after the fonts' objects: the pages, the
 // cross-reference table and the trailer.
 func tail(fs *fontSet, doc document) []byte {
-	l := newLayout(fs, doc)
+	l := newLayout(fs)
 	l.write(doc)
 	w := &objWriter{buf: make([]byte, 0, len(l.content)+2048), base: len(fs.prefix), offsets: append(make([]int, 0, firstPageObj+2*len(l.pages)), fs.offsets...)}
-	w.object(catalogObj, "<< /Type /Catalog /Pages 13 0 R /Lang (fr) >>")
+	pages := strconv.Itoa(pagesObj) + " 0 R"
+	w.object(catalogObj, "<< /Type /Catalog /Pages "+pages+" /Lang (fr) >>")
 	kids := make([]byte, 0, 12*len(l.pages))
 	for i := range l.pages {
 		kids = strconv.AppendInt(kids, int64(firstPageObj+2*i), 10)
@@ -59,7 +60,7 @@ func tail(fs *fontSet, doc document) []byte {
 			end = l.pages[i+1]
 		}
 		n := firstPageObj + 2*i
-		w.object(n, "<< /Type /Page /Parent 13 0 R /Contents "+strconv.Itoa(n+1)+" 0 R >>")
+		w.object(n, "<< /Type /Page /Parent "+pages+" /Contents "+strconv.Itoa(n+1)+" 0 R >>")
 		foot = l.footer(foot[:0], doc, i+1)
 		w.stream(n+1, "", l.content[start:end], foot)
 	}
@@ -153,12 +154,15 @@ func digits(n int) int {
 
 // The layout, in millimetres from the page's top left corner, as pdf-1
 // had it (fpdf's cells: text 1 mm inside, baseline at mid-height plus
-// 0.3 of the font size).
+// 0.3 of the font size, rules 0.2 mm wide). Coordinates are written
+// rounded to 0.01 pt. No expression computes a*b+c: arm64 and others
+// fuse it into one instruction (FMA) whose rounding differs from amd64's,
+// which could move a coordinate across a rounding boundary and change the
+// bytes; float64(a*b)+c keeps them apart.
 const (
-	pt          = 72 / 25.4 // points per millimetre
-	cellMargin  = 1.0
-	breakAt     = PageHeight - margin // a cell that would end below starts a new page
-	lineWidthPt = 0.57
+	pt         = 72 / 25.4 // points per millimetre
+	cellMargin = 1.0
+	breakAt    = PageHeight - margin // a cell that would end below starts a new page
 )
 
 // layout writes the pages' content streams one after the other.
@@ -172,7 +176,7 @@ type layout struct {
 	glyphs  []glyph // shape's, reused: a line is written before the next is shaped
 }
 
-func newLayout(fs *fontSet, doc document) *layout {
+func newLayout(fs *fontSet) *layout {
 	l := &layout{fs: fs, content: make([]byte, 0, 8192)}
 	l.addPage()
 	return l
