@@ -4,8 +4,12 @@
 // (no clock, no random identifier, no map order, no compression whose
 // output could change with the toolchain), so the command side hashes
 // the document it drafts and the read side serves the same bytes later.
-// A change of the bytes rendered for the same terms would leave signers
-// unable to sign conventions in progress: TestGoldenHash pins them.
+//
+// Each rendering is a Version, recorded with the hash it gave: a
+// convention is rendered by the version it was hashed under, for ever,
+// since a change of the bytes rendered for the same terms would leave
+// signers unable to sign conventions in progress. The golden tests pin
+// every version's bytes.
 package convdoc
 
 import (
@@ -16,102 +20,116 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-pdf/fpdf"
-	"golang.org/x/image/font/gofont/gobold"
-	"golang.org/x/image/font/gofont/goregular"
-
 	"passerelle/domain"
 )
 
-// Version names this rendering of the document.
-const Version = "pdf-1"
+// The renderings.
+const (
+	// VersionPDF1 is the first PDF (fpdf, the fonts subset per document):
+	// conventions hashed under it are still rendered by it.
+	VersionPDF1 = "pdf-1"
+	// VersionPDF2 is the same document written by this package, the Go
+	// fonts embedded whole, prepared once per process.
+	VersionPDF2 = "pdf-2"
+	// Version is the rendering new documents get.
+	Version = VersionPDF2
+)
 
 // The page: A4 portrait, in millimetres.
 const (
 	PageWidth  = 210.0
 	PageHeight = 297.0
 	margin     = 18.0
-	font       = "go" // Go's fonts (BSD licence): Latin-1 and Latin Extended-A, so é, è, à, ç, œ
 )
 
 // epoch is the creation date of a document with no start date.
 var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// Hash is the hex SHA-256 of the document rendered from t: what a signer
-// of this version signs.
+// Hash is the version and hex SHA-256 of the document rendered from t:
+// what a signer of a new document signs (a domain.DocumentHasher).
 func Hash(t domain.ConventionTerms) (version, hash string) {
-	sum := sha256.Sum256(PDF(t))
-	return Version, hex.EncodeToString(sum[:])
+	return Version, Sum(Version, t)
 }
 
-// PDF renders the convention's document from its terms.
-func PDF(t domain.ConventionTerms) []byte {
+// Render renders the document of terms t as the given version made it.
+// "" (conventions hashed from their terms, before the PDF) and a version
+// this package does not know get the current one: there is no PDF their
+// hash is of.
+func Render(version string, t domain.ConventionTerms) []byte {
+	return bytes.Join(Parts(version, t), nil)
+}
+
+// Parts is Render(version, t) in parts to write one after the other,
+// without copying them into one: pdf-2's first part is the fonts'
+// objects, the same for every document and shared (never to be
+// modified).
+func Parts(version string, t domain.ConventionTerms) [][]byte {
+	if version == VersionPDF1 {
+		return [][]byte{pdf1(t)}
+	}
+	fs := fonts()
+	return [][]byte{fs.prefix, tail(fs, contentOf(t))}
+}
+
+// Sum is the hex SHA-256 of Render(version, t), without writing the
+// fonts' bytes, the same for every document, again.
+func Sum(version string, t domain.ConventionTerms) string {
+	if version == VersionPDF1 {
+		sum := sha256.Sum256(pdf1(t))
+		return hex.EncodeToString(sum[:])
+	}
+	return sum2(t)
+}
+
+// document is what the document says, in reading order; each version
+// lays it out. A change here changes every version's bytes (the golden
+// tests fail): a new wording is a new function for a new version.
+type document struct {
+	id, title, subtitle string
+	sections            []section // the last one, the signatures, has no fields
+	notice              string    // what a signature is, under the last heading
+	signers             []string  // one box each
+	created             time.Time // the document's dates: the convention's first day
+}
+
+type section struct {
+	heading string
+	fields  []field
+}
+
+// field is a labelled value; an empty value shows as a dash.
+type field struct{ label, value string }
+
+func contentOf(t domain.ConventionTerms) document {
 	d := t.Drafted
-	pdf := fpdf.New("P", "mm", "A4", "")
-	pdf.SetCompression(false)
-	pdf.SetCatalogSort(true)
-	// the document's dates are the convention's: its first day
-	created := epoch
+	doc := document{
+		id:       d.ConventionID,
+		title:    "Convention de stage d’observation en milieu professionnel",
+		subtitle: "Référence " + d.ConventionID + " · candidature " + d.ApplicationID + " · offre " + d.OfferID,
+		sections: []section{employer(t), school(t), pupil(t), placement(t), {heading: "5. Signatures"}},
+		notice: "Chaque partie signe ce document sous sa forme électronique : sa signature nomme l’empreinte SHA-256 de ce fichier PDF. " +
+			"Toute modification des termes produit un nouveau document et rend caduques les signatures données.",
+		created: epoch,
+	}
 	if s, err := time.Parse(time.DateOnly, d.StartDate); err == nil {
-		created = s
+		doc.created = s
 	}
-	pdf.SetCreationDate(created)
-	pdf.SetModificationDate(created)
-	pdf.SetProducer("Passerelle "+Version, true)
-	pdf.SetTitle("Convention de stage d’observation "+d.ConventionID, true)
-	pdf.AddUTF8FontFromBytes(font, "", goregular.TTF)
-	pdf.AddUTF8FontFromBytes(font, "B", gobold.TTF)
-	pdf.SetMargins(margin, margin, margin)
-	pdf.SetAutoPageBreak(true, margin)
-	pdf.SetFooterFunc(func() {
-		pdf.SetY(-margin + 4)
-		pdf.SetFont(font, "", 8)
-		pdf.CellFormat(0, 4, fmt.Sprintf("Convention %s · page %d/{nb}", d.ConventionID, pdf.PageNo()), "", 0, "C", false, 0, "")
-	})
-	pdf.AliasNbPages("")
-	pdf.AddPage()
-	w := writer{pdf}
-	w.title(d)
-	w.employer(t)
-	w.school(t)
-	w.pupil(t)
-	w.placement(t)
-	w.signatures(t)
-	var b bytes.Buffer
-	if err := pdf.Output(&b); err != nil {
-		// the font and the layout are fixed: an error is a bug of this package
-		panic("convdoc: " + err.Error())
+	for _, r := range Roles(t) {
+		doc.signers = append(doc.signers, roleNames[r])
 	}
-	return b.Bytes()
+	for _, s := range doc.sections {
+		for i, f := range s.fields {
+			if strings.TrimSpace(f.value) == "" {
+				s.fields[i].value = "—"
+			}
+		}
+	}
+	return doc
 }
 
-// writer lays out the document's parts.
-type writer struct{ *fpdf.Fpdf }
-
-func (w writer) title(d domain.ConventionDrafted) {
-	w.SetFont(font, "B", 16)
-	w.MultiCell(0, 8, "Convention de stage d’observation en milieu professionnel", "", "C", false)
-	w.SetFont(font, "", 10)
-	w.MultiCell(0, 5, "Référence "+d.ConventionID+" · candidature "+d.ApplicationID+" · offre "+d.OfferID, "", "C", false)
-	w.Ln(4)
-}
-
-func (w writer) heading(s string) {
-	w.Ln(2)
-	w.SetFont(font, "B", 12)
-	w.MultiCell(0, 7, s, "B", "L", false)
-	w.Ln(1)
-}
-
-// field writes a labelled line; an empty value shows as a dash.
-func (w writer) field(label, value string) {
-	if strings.TrimSpace(value) == "" {
-		value = "—"
-	}
-	w.SetFont(font, "B", 10)
-	w.CellFormat(52, 5.5, label, "", 0, "L", false, 0, "")
-	w.SetFont(font, "", 10)
-	w.MultiCell(0, 5.5, value, "", "L", false)
+// footer is the line at the foot of page n of total.
+func (d document) footer(n, total int) string {
+	return fmt.Sprintf("Convention %s · page %d/%d", d.id, n, total)
 }
 
 func person(p *domain.Person) string {
@@ -131,53 +149,60 @@ func contact(parts ...string) string {
 	return strings.Join(out, " · ")
 }
 
-func (w writer) employer(t domain.ConventionTerms) {
+func employer(t domain.ConventionTerms) section {
 	d := t.Drafted
-	w.heading("1. L’organisme d’accueil")
-	w.field("Raison sociale", d.EmployerName)
-	w.field("SIRET", d.EmployerSIRET)
-	w.field("Adresse du stage", contact(d.Address, d.CommuneCode))
+	s := section{heading: "1. L’organisme d’accueil", fields: []field{
+		{"Raison sociale", d.EmployerName},
+		{"SIRET", d.EmployerSIRET},
+		{"Adresse du stage", contact(d.Address, d.CommuneCode)},
+	}}
 	if len(d.CoHosts) > 0 {
 		names := make([]string, len(d.CoHosts))
 		for i, c := range d.CoHosts {
 			names[i] = c.Name
 		}
-		w.field("Programme partagé avec", strings.Join(names, ", "))
+		s.fields = append(s.fields, field{"Programme partagé avec", strings.Join(names, ", ")})
 	}
-	w.field("Tuteur ou tutrice", person(t.Tutor))
+	s.fields = append(s.fields, field{"Tuteur ou tutrice", person(t.Tutor)})
+	return s
 }
 
-func (w writer) school(t domain.ConventionTerms) {
+func school(t domain.ConventionTerms) section {
 	d := t.Drafted
-	w.heading("2. L’établissement scolaire")
-	w.field("Établissement", contact(d.SchoolName, d.SchoolUAI))
-	w.field("Professeur référent", person(t.ReferentTeacher))
+	return section{heading: "2. L’établissement scolaire", fields: []field{
+		{"Établissement", contact(d.SchoolName, d.SchoolUAI)},
+		{"Professeur référent", person(t.ReferentTeacher)},
+	}}
 }
 
-func (w writer) pupil(t domain.ConventionTerms) {
+func pupil(t domain.ConventionTerms) section {
 	d := t.Drafted
-	w.heading("3. L’élève")
-	w.field("Élève", strings.TrimSpace(d.PupilFirstName+" "+d.PupilLastName))
-	w.field("Classe", d.ClassName)
+	s := section{heading: "3. L’élève", fields: []field{
+		{"Élève", strings.TrimSpace(d.PupilFirstName + " " + d.PupilLastName)},
+		{"Classe", d.ClassName},
+	}}
 	if len(d.Guardians) == 0 {
-		w.field("Représentant légal", "")
+		s.fields = append(s.fields, field{"Représentant légal", ""})
 	}
 	for i, g := range d.Guardians {
-		w.field(fmt.Sprintf("Représentant légal %d", i+1), contact(g.Name, g.Email, g.Phone))
+		s.fields = append(s.fields, field{fmt.Sprintf("Représentant légal %d", i+1), contact(g.Name, g.Email, g.Phone)})
 	}
+	return s
 }
 
-func (w writer) placement(t domain.ConventionTerms) {
+func placement(t domain.ConventionTerms) section {
 	d := t.Drafted
-	w.heading("4. Le stage")
-	w.field("Intitulé", d.OfferTitle)
-	w.field("Description", d.Description)
-	w.field("Activités prévues", t.Activities)
-	w.field("Semaines", strings.Join(d.Weeks, ", "))
-	w.field("Dates", "du "+frenchDate(d.StartDate)+" au "+frenchDate(d.EndDate))
+	s := section{heading: "4. Le stage", fields: []field{
+		{"Intitulé", d.OfferTitle},
+		{"Description", d.Description},
+		{"Activités prévues", t.Activities},
+		{"Semaines", strings.Join(d.Weeks, ", ")},
+		{"Dates", "du " + frenchDate(d.StartDate) + " au " + frenchDate(d.EndDate)},
+	}}
 	if h := d.DailyHours; h != nil {
-		w.field("Horaires quotidiens", fmt.Sprintf("de %s à %s, pause déjeuner de %d minutes", h.Start, h.End, h.LunchBreakMinutes))
+		s.fields = append(s.fields, field{"Horaires quotidiens", fmt.Sprintf("de %s à %s, pause déjeuner de %d minutes", h.Start, h.End, h.LunchBreakMinutes)})
 	}
+	return s
 }
 
 func frenchDate(s string) string {
@@ -204,18 +229,4 @@ func Roles(t domain.ConventionTerms) []domain.Role {
 		roles = append(roles, domain.RoleSecondGuardian)
 	}
 	return roles
-}
-
-func (w writer) signatures(t domain.ConventionTerms) {
-	w.heading("5. Signatures")
-	w.SetFont(font, "", 9)
-	w.MultiCell(0, 4.5, "Chaque partie signe ce document sous sa forme électronique : sa signature nomme l’empreinte SHA-256 de ce fichier PDF. "+
-		"Toute modification des termes produit un nouveau document et rend caduques les signatures données.", "", "L", false)
-	w.Ln(2)
-	for _, r := range Roles(t) {
-		w.SetFont(font, "B", 10)
-		w.CellFormat(80, 12, roleNames[r], "1", 0, "L", false, 0, "")
-		w.SetFont(font, "", 9)
-		w.CellFormat(0, 12, "Nom, date et signature :", "1", 1, "L", false, 0, "")
-	}
 }

@@ -2,8 +2,6 @@ package history
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"html/template"
 	"mime"
 	"net/http"
@@ -74,7 +72,9 @@ func negotiate(accept string) string {
 
 // writeDocument writes the document in the format asked for. The PDF and
 // the page are rendered on every request and never kept: they name the
-// pupil, whose forget must leave no copy behind.
+// pupil, whose forget must leave no copy behind. The PDF is rendered by
+// the version the convention's hash is of, so that its signers read the
+// bytes they sign.
 func writeDocument(w http.ResponseWriter, format string, c *domain.Convention, doc ConventionDocument) {
 	h := w.Header()
 	h.Set("Vary", "Accept")
@@ -83,10 +83,17 @@ func writeDocument(w http.ResponseWriter, format string, c *domain.Convention, d
 	case formatPDF:
 		h.Set("Content-Type", "application/pdf")
 		h.Set("Content-Disposition", `inline; filename="convention-`+doc.ID+`.pdf"`)
-		body := convdoc.PDF(termsOf(c, doc))
-		h.Set("Content-Length", strconv.Itoa(len(body)))
+		body, size := convdoc.Parts(c.Version, termsOf(c, doc)), 0
+		for _, part := range body {
+			size += len(part)
+		}
+		h.Set("Content-Length", strconv.Itoa(size))
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(body) // the client went away: nothing left to do
+		for _, part := range body {
+			if _, err := w.Write(part); err != nil {
+				return // the client went away: nothing left to do
+			}
+		}
 	case formatHTML:
 		var b bytes.Buffer
 		if err := page.Execute(&b, pageOf(c, doc)); err != nil {
@@ -127,8 +134,7 @@ type pageSignature struct {
 }
 
 func pageOf(c *domain.Convention, doc ConventionDocument) documentPage {
-	sum := sha256.Sum256(convdoc.PDF(termsOf(c, doc)))
-	p := documentPage{Doc: doc, PDFHash: hex.EncodeToString(sum[:])}
+	p := documentPage{Doc: doc, PDFHash: convdoc.Sum(c.Version, termsOf(c, doc))}
 	p.Signable = p.PDFHash == doc.DocumentHash
 	for _, r := range c.Roles {
 		s, ok := c.Signatures[r]
