@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -373,16 +374,9 @@ func (rb *rebuild) read(ctx context.Context, pages chan<- decodedPage) {
 	var from eventstore.Position
 	for {
 		recs, err := rb.store.ReadAll(ctx, from, rb.opt.Batch)
-		page := decodedPage{err: err, events: make([]Event, len(recs))}
-		for i, re := range recs {
-			ev, err := decodeRecorded(re)
-			if err == nil && ev.Data != nil && rb.opt.Opener != nil {
-				err = rb.opt.Opener.Open(ev.Data)
-			}
-			if err != nil { // as the live runner: logged, folded if decoded
-				rb.opt.Log.Error("cannot decode event, skipped", "position", re.Position, "err", err)
-			}
-			page.events[i], from = ev, re.Position
+		page := decodedPage{err: err, events: rb.decode(recs)}
+		if len(recs) > 0 {
+			from = recs[len(recs)-1].Position
 		}
 		select {
 		case pages <- page:
@@ -400,6 +394,31 @@ func (rb *rebuild) read(ctx context.Context, pages chan<- decodedPage) {
 			}
 		}
 	}
+}
+
+// decode decodes and opens a page of events, in as many parts at once as
+// there are processors: it is the larger part of a rebuild's work that
+// does not belong to one projection.
+func (rb *rebuild) decode(recs []eventstore.RecordedEvent) []Event {
+	evs := make([]Event, len(recs))
+	parts := min(runtime.GOMAXPROCS(0), max(len(recs)/64, 1))
+	var wg sync.WaitGroup
+	for part := range parts {
+		wg.Go(func() {
+			for i := part * len(recs) / parts; i < (part+1)*len(recs)/parts; i++ {
+				ev, err := decodeRecorded(recs[i])
+				if err == nil && ev.Data != nil && rb.opt.Opener != nil {
+					err = rb.opt.Opener.Open(ev.Data)
+				}
+				if err != nil { // as the live runner: logged, folded if decoded
+					rb.opt.Log.Error("cannot decode event, skipped", "position", recs[i].Position, "err", err)
+				}
+				evs[i] = ev
+			}
+		})
+	}
+	wg.Wait()
+	return evs
 }
 
 // fold projects a page of events into every build not swapped yet, each
