@@ -391,6 +391,17 @@ func (w *batch) reset() {
 	w.order = w.order[:0]
 }
 
+// renderDoc appends a document's write, if finish found it changed.
+func (v write) renderDoc(key string, args []any) []any {
+	switch {
+	case v.same:
+		return args
+	case v.json == nil:
+		return append(args, 2, "DEL", key)
+	}
+	return append(args, 3, "SET", key, v.json)
+}
+
 // render appends the writes to args, as the apply script takes them: for
 // each Redis command its argument count, then its arguments, on the
 // generation at prefix.
@@ -399,11 +410,8 @@ func (w *batch) render(prefix string, args []any) []any {
 		v, key := w.last[t], prefix+t.key
 		e := v.entry
 		switch {
-		case t.kind == docKind && v.same:
-		case t.kind == docKind && v.json == nil:
-			args = append(args, 2, "DEL", key)
 		case t.kind == docKind:
-			args = append(args, 3, "SET", key, v.json)
+			args = v.renderDoc(key, args)
 		case t.kind == Counter:
 			args = append(args, 4, "HINCRBY", key, e.Member, e.N)
 		case v.removed && t.kind == SetMember:
