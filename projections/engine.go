@@ -13,8 +13,9 @@ import (
 // search indexes, of a school's sets, of sorted lists, geographic points,
 // hash fields and counters. A projector only folds events into documents,
 // in memory; the engine (project) loads the documents an event touches,
-// lets the projector fold it, and writes each changed document with the
-// difference between its entries before and after. The live runner and
+// lets the projector fold it, and writes the difference between their
+// entries before and after; once a batch of events is folded, each
+// document it changed is written once (batch.finish). The live runner and
 // the rebuild run the same engine and differ only in where documents are
 // read from.
 
@@ -119,9 +120,10 @@ type docSource interface {
 	// get returns each document, decoded, and its JSON as stored; nil
 	// and nil when it is absent.
 	get(refs []Ref) ([]Doc, [][]byte, error)
-	// put records a document an event changed (nil: deleted). The engine
-	// changes the documents get returned in place: a source that keeps
-	// them sees the changes.
+	// put records a document an event touched (nil: deleted) and its JSON
+	// as stored, which changes only when a batch is finished. The engine
+	// changes the documents get returned in place, and renders them only
+	// when the batch is finished: until then get must return them as put.
 	put(key string, d Doc, b []byte)
 }
 
@@ -141,7 +143,7 @@ func decode(r Ref, b []byte) (Doc, error) {
 const maxTouchRounds = 4
 
 // project folds ev into the documents of p it touches, read from src, and
-// adds the writes to w.
+// adds the writes to w; the documents' own are rendered by w.finish.
 func project(p Projector, ev Event, src docSource, w *batch) error {
 	docs, loaded, err := load(p, ev, src)
 	if err != nil {
@@ -158,21 +160,12 @@ func project(p Projector, ev Event, src docSource, w *batch) error {
 	}
 	for _, l := range loaded {
 		d := docs[l.key]
-		var b []byte
-		if d != nil {
-			if b, err = json.Marshal(d); err != nil {
-				return fmt.Errorf("%s: %w", l.key, err)
-			}
-		}
-		if bytes.Equal(b, l.json) {
-			continue
-		}
 		var after []Entry
 		if d != nil {
 			after = d.Entries()
 		}
-		src.put(l.key, d, b)
-		w.doc(l.key, b)
+		src.put(l.key, d, l.json)
+		w.doc(l.key, d, l.json)
 		w.diff(l.before, after)
 	}
 	return nil
@@ -233,7 +226,11 @@ const docKind EntryKind = 255
 type write struct {
 	entry   Entry // a counter's N is the sum of its changes
 	removed bool
-	json    []byte // a document's, nil to delete it
+	// a document as the batch leaves it (nil: deleted), its JSON as
+	// stored before the batch, and as finish renders it (nil: deleted)
+	doc       Doc
+	was, json []byte
+	same      bool // finish found it unchanged: nothing to write
 }
 
 func newBatch(size int) *batch {
@@ -247,7 +244,39 @@ func (w *batch) set(t target, v write) {
 	w.last[t] = v
 }
 
-func (w *batch) doc(key string, b []byte) { w.set(target{kind: docKind, key: key}, write{json: b}) }
+// doc records that the batch touched a document; was is its JSON as
+// stored, before the batch.
+func (w *batch) doc(key string, d Doc, was []byte) {
+	t := target{kind: docKind, key: key}
+	if v, ok := w.last[t]; ok {
+		was = v.was
+	}
+	w.set(t, write{doc: d, was: was})
+}
+
+// finish renders each document the batch touched as JSON, once however
+// many of its events touched it, tells src, and drops the unchanged ones.
+// The documents must not change between finish and render.
+func (w *batch) finish(src docSource) error {
+	for _, t := range w.order {
+		if t.kind != docKind {
+			continue
+		}
+		v := w.last[t]
+		var err error
+		if v.json = nil; v.doc != nil {
+			if v.json, err = json.Marshal(v.doc); err != nil {
+				return fmt.Errorf("%s: %w", t.key, err)
+			}
+		}
+		v.same = bytes.Equal(v.json, v.was)
+		if !v.same {
+			src.put(t.key, v.doc, v.json)
+		}
+		w.last[t] = v
+	}
+	return nil
+}
 
 // diff adds the writes that turn a document's entries before into after.
 func (w *batch) diff(before, after []Entry) {
@@ -362,6 +391,17 @@ func (w *batch) reset() {
 	w.order = w.order[:0]
 }
 
+// renderDoc appends a document's write, if finish found it changed.
+func (v write) renderDoc(key string, args []any) []any {
+	switch {
+	case v.same:
+		return args
+	case v.json == nil:
+		return append(args, 2, "DEL", key)
+	}
+	return append(args, 3, "SET", key, v.json)
+}
+
 // render appends the writes to args, as the apply script takes them: for
 // each Redis command its argument count, then its arguments, on the
 // generation at prefix.
@@ -370,10 +410,8 @@ func (w *batch) render(prefix string, args []any) []any {
 		v, key := w.last[t], prefix+t.key
 		e := v.entry
 		switch {
-		case t.kind == docKind && v.json == nil:
-			args = append(args, 2, "DEL", key)
 		case t.kind == docKind:
-			args = append(args, 3, "SET", key, v.json)
+			args = v.renderDoc(key, args)
 		case t.kind == Counter:
 			args = append(args, 4, "HINCRBY", key, e.Member, e.N)
 		case v.removed && t.kind == SetMember:

@@ -11,6 +11,7 @@ import (
 // typedDocs is an in-memory docSource that remembers each document's type.
 type typedDocs struct {
 	json  map[string][]byte
+	docs  map[string]Doc // as put last
 	types map[string]Ref
 }
 
@@ -18,6 +19,10 @@ func (m typedDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
 	docs, raw := make([]Doc, len(refs)), make([][]byte, len(refs))
 	for i, r := range refs {
 		m.types[r.Key], raw[i] = r, m.json[r.Key]
+		if d, ok := m.docs[r.Key]; ok {
+			docs[i] = d
+			continue
+		}
 		var err error
 		if docs[i], err = decode(r, raw[i]); err != nil {
 			return nil, nil, err
@@ -26,7 +31,7 @@ func (m typedDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
 	return docs, raw, nil
 }
 
-func (m typedDocs) put(k string, _ Doc, b []byte) { m.json[k] = b }
+func (m typedDocs) put(k string, d Doc, b []byte) { m.docs[k], m.json[k] = d, b }
 
 // The shared keys the engine writes hold exactly what the documents list
 // in their entries, one event at a time (the live runner) and in batches
@@ -43,7 +48,7 @@ func TestSharedKeysHoldTheDocumentsEntries(t *testing.T) {
 	for _, p := range All() {
 		for _, size := range []int{1, 97} {
 			t.Run(fmt.Sprintf("%s/batch-%d", p.Name(), size), func(t *testing.T) {
-				src := typedDocs{json: map[string][]byte{}, types: map[string]Ref{}}
+				src := typedDocs{json: map[string][]byte{}, docs: map[string]Doc{}, types: map[string]Ref{}}
 				shared := map[target]Entry{}
 				w := newBatch(0)
 				for i, ev := range events {
@@ -52,6 +57,9 @@ func TestSharedKeysHoldTheDocumentsEntries(t *testing.T) {
 					}
 					if (i+1)%size != 0 && i+1 != len(events) {
 						continue
+					}
+					if err := w.finish(src); err != nil {
+						t.Fatal(err)
 					}
 					applyWrites(shared, w)
 					w.reset()

@@ -68,6 +68,9 @@ func LiveCommands(ctx context.Context, store eventstore.Store, ps []Projector, p
 					if err := project(p, ev, srcs[i], w); err != nil {
 						return nil, err
 					}
+					if err := w.finish(srcs[i]); err != nil {
+						return nil, err
+					}
 				}
 				args := w.render(prefixes[i], nil)
 				for len(args) > 0 {
@@ -195,6 +198,9 @@ func FoldAll(ctx context.Context, store eventstore.Store, ps []Projector) (int, 
 			from = re.Position
 			if from%500 == 0 {
 				for i := range ws {
+					if err := ws[i].finish(caches[i]); err != nil {
+						return 0, err
+					}
 					n += len(ws[i].render("rm:x:1:", nil))
 					ws[i].reset()
 				}

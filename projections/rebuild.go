@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -145,12 +146,13 @@ type build struct {
 	totals  map[string]int64 // of each counter written, by key and field
 }
 
-// writeUnit is one projection's share of a flushed batch: its commands,
-// the checkpoint last.
+// writeUnit is one projection's share of a flushed batch: its writes,
+// rendered as commands by the writer, the checkpoint last.
 type writeUnit struct {
-	name string
-	pos  eventstore.Position
-	cmds [][]any
+	prefix string
+	pos    eventstore.Position
+	writes *batch
+	totals map[string]int64 // the build's: only the writer uses them
 }
 
 // rebuild is the state of one RebuildAll call.
@@ -373,16 +375,9 @@ func (rb *rebuild) read(ctx context.Context, pages chan<- decodedPage) {
 	var from eventstore.Position
 	for {
 		recs, err := rb.store.ReadAll(ctx, from, rb.opt.Batch)
-		page := decodedPage{err: err, events: make([]Event, len(recs))}
-		for i, re := range recs {
-			ev, err := decodeRecorded(re)
-			if err == nil && ev.Data != nil && rb.opt.Opener != nil {
-				err = rb.opt.Opener.Open(ev.Data)
-			}
-			if err != nil { // as the live runner: logged, folded if decoded
-				rb.opt.Log.Error("cannot decode event, skipped", "position", re.Position, "err", err)
-			}
-			page.events[i], from = ev, re.Position
+		page := decodedPage{err: err, events: rb.decode(recs)}
+		if len(recs) > 0 {
+			from = recs[len(recs)-1].Position
 		}
 		select {
 		case pages <- page:
@@ -400,6 +395,31 @@ func (rb *rebuild) read(ctx context.Context, pages chan<- decodedPage) {
 			}
 		}
 	}
+}
+
+// decode decodes and opens a page of events, in as many parts at once as
+// there are processors: it is the larger part of a rebuild's work that
+// does not belong to one projection.
+func (rb *rebuild) decode(recs []eventstore.RecordedEvent) []Event {
+	evs := make([]Event, len(recs))
+	parts := min(runtime.GOMAXPROCS(0), max(len(recs)/64, 1))
+	var wg sync.WaitGroup
+	for part := range parts {
+		wg.Go(func() {
+			for i := part * len(recs) / parts; i < (part+1)*len(recs)/parts; i++ {
+				ev, err := decodeRecorded(recs[i])
+				if err == nil && ev.Data != nil && rb.opt.Opener != nil {
+					err = rb.opt.Opener.Open(ev.Data)
+				}
+				if err != nil { // as the live runner: logged, folded if decoded
+					rb.opt.Log.Error("cannot decode event, skipped", "position", recs[i].Position, "err", err)
+				}
+				evs[i] = ev
+			}
+		})
+	}
+	wg.Wait()
+	return evs
 }
 
 // fold projects a page of events into every build not swapped yet, each
@@ -425,6 +445,9 @@ func (rb *rebuild) fold(events []Event) error {
 				}
 				b.last = ev.Position
 				b.pending++
+			}
+			if err := b.writes.finish(b.cache); err != nil {
+				errs[i] = fmt.Errorf("%s at %d: %w", b.name, b.last, err)
 			}
 		})
 	}
@@ -536,8 +559,9 @@ func (rb *rebuild) flush(final bool) error {
 	wait := final
 	for _, b := range rb.builds {
 		if b.pending > 0 {
-			units = append(units, writeUnit{name: b.name, pos: b.last, cmds: b.commands()})
-			b.writes.reset()
+			// the writer renders the batch while the next one is folded
+			units = append(units, writeUnit{prefix: b.prefix, pos: b.last, writes: b.writes, totals: b.totals})
+			b.writes = newBatch(len(b.writes.order))
 			b.pending = 0
 		}
 		wait = wait || b.cache.size > b.cache.limit
@@ -575,23 +599,23 @@ func (rb *rebuild) failed() error {
 	return rb.err
 }
 
-// commands renders the writes folded since the last flush as plain
-// commands, counters as their totals (HSET, not HINCRBY: sent twice, they
-// land once), and the checkpoint last.
-func (b *build) commands() [][]any {
-	args := b.writes.render(b.prefix, nil)
-	var cmds [][]any
+// commands renders the writes as plain commands, counters as their
+// totals (HSET, not HINCRBY: sent twice, they land once), and the
+// checkpoint last.
+func (u writeUnit) commands() [][]any {
+	args := u.writes.render(u.prefix, make([]any, 0, 4*len(u.writes.order)))
+	cmds := make([][]any, 0, len(u.writes.order)+1)
 	for len(args) > 0 {
 		n := args[0].(int)
 		c := args[1 : 1+n]
 		if c[0] == "HINCRBY" {
 			field := c[1].(string) + "\x00" + c[2].(string)
-			b.totals[field] += c[3].(int64)
-			c[0], c[3] = "HSET", b.totals[field]
+			u.totals[field] += c[3].(int64)
+			c[0], c[3] = "HSET", u.totals[field]
 		}
 		cmds, args = append(cmds, c), args[1+n:]
 	}
-	return append(cmds, []any{"SET", CheckpointKey(b.prefix), padPosition(b.last)})
+	return append(cmds, []any{"SET", CheckpointKey(u.prefix), padPosition(u.pos)})
 }
 
 // write applies one batch, every projection's commands in one pipeline.
@@ -599,7 +623,7 @@ func (rb *rebuild) write(ctx context.Context, units []writeUnit) error {
 	if rb.opt.Write != nil {
 		var cmds [][]any
 		for _, u := range units {
-			cmds = append(cmds, u.cmds...)
+			cmds = append(cmds, u.commands()...)
 		}
 		if err := rb.opt.Write(ctx, cmds); err != nil {
 			return fmt.Errorf("write the batch up to %d: %w", units[len(units)-1].pos, err)
@@ -608,7 +632,7 @@ func (rb *rebuild) write(ctx context.Context, units []writeUnit) error {
 	}
 	pipe := rb.rdb.Pipeline()
 	for _, u := range units {
-		for _, c := range u.cmds {
+		for _, c := range u.commands() {
 			pipe.Do(ctx, c...)
 		}
 	}

@@ -422,6 +422,9 @@ func (r *Runner) apply(ctx context.Context, p Projector, gen string, prev events
 			return 0, err
 		}
 	}
+	if err := w.finish(src); err != nil {
+		return 0, err
+	}
 	keys, args := liveArgs(p.Name(), gen, prev, evs[len(evs)-1].Position, w)
 	if r.Apply != nil {
 		return r.Apply(ctx, keys, args)
