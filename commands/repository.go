@@ -97,7 +97,10 @@ func (r repository) fold(ctx context.Context, agg aggregate, l loaded) (loaded, 
 			}
 		}
 		agg.Apply(e)
-		l.revision, l.position, l.hash = int64(re.Revision), re.Position, chain.Of(re)
+		l.revision, l.position = int64(re.Revision), re.Position
+	}
+	if len(evs) > 0 {
+		l.hash = chain.Of(evs[len(evs)-1]) // the last event's, which the next append chains to
 	}
 	return l, nil
 }
