@@ -84,6 +84,7 @@ type Store struct {
 	submitted bool // Close has begun: no more sends
 	committed chan struct{}
 	commits   atomic.Int64 // transactions committed, for tests
+	payload   []byte       // the committer's frame memory, reused by each group
 
 	// Owned by the committer (and Open before it starts).
 	wal               *wal
@@ -327,11 +328,12 @@ func (s *Store) commit(batch []*appendReq) {
 	var f frame
 	logged := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		f = frame{}
+		f = frame{payload: s.payload[:0]}
 		var err error
 		logged, err = s.writeGroup(tx, batch, &f)
 		return err
 	})
+	s.payload = f.payload[:0]
 	if err != nil {
 		s.failedCommit(batch, err, logged)
 		return
