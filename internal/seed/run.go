@@ -38,19 +38,10 @@ type RunConfig struct {
 	Places domain.Places // default: the embedded reference data
 	// Workers is how many commands run at once (default 64): the
 	// embedded store commits concurrent appends together.
-	Workers int
-	// CacheSize is how many aggregates the service keeps (default
-	// CacheSize): enough for the streams a national season has in play
-	// at once (a placement's commands span a few weeks), which the
-	// service's default leaves to be read whole again and again.
-	CacheSize int
-	Every     time.Duration // how often Progress is called (default 1 s)
-	Progress  func(Progress)
+	Workers  int
+	Every    time.Duration // how often Progress is called (default 1 s)
+	Progress func(Progress)
 }
-
-// CacheSize is a seed's default RunConfig.CacheSize: about 300 MiB of
-// aggregates.
-const CacheSize = 200_000
 
 // counting counts the events appended through it.
 type counting struct {
@@ -124,9 +115,6 @@ func Run(ctx context.Context, plan *Plan, cfg RunConfig) (Report, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 64
 	}
-	if cfg.CacheSize <= 0 {
-		cfg.CacheSize = CacheSize
-	}
 	if cfg.Every <= 0 {
 		cfg.Every = time.Second
 	}
@@ -139,7 +127,7 @@ func Run(ctx context.Context, plan *Plan, cfg RunConfig) (Report, error) {
 	}
 	store := &counting{Store: cfg.Store}
 	r := &runner{plan: plan, store: store, last: map[uint64]*entity{},
-		svc:    commands.NewService(store, cfg.Places).WithCacheSize(cfg.CacheSize).WithPersonalData(personal.NewCipher(cfg.Keys)),
+		svc:    commands.NewService(store, cfg.Places).WithPersonalData(personal.NewCipher(cfg.Keys)),
 		pupils: make([]string, len(plan.w.pupils)), employers: make([]string, len(plan.w.employers)),
 		offers: make([]string, len(plan.w.offers))}
 	start := time.Now()
