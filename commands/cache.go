@@ -193,27 +193,9 @@ func copyValue(v reflect.Value) reflect.Value {
 		p.Elem().Set(copyValue(v.Elem()))
 		return p
 	case reflect.Map:
-		if v.IsNil() {
-			return reflect.Zero(v.Type())
-		}
-		m := reflect.MakeMapWithSize(v.Type(), v.Len())
-		for it := v.MapRange(); it.Next(); {
-			m.SetMapIndex(it.Key(), copyValue(it.Value())) // keys are comparable values
-		}
-		return m
+		return copyMap(v)
 	case reflect.Slice:
-		if v.IsNil() {
-			return reflect.Zero(v.Type())
-		}
-		s := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
-		if !shapeOf(v.Type().Elem()).deep {
-			reflect.Copy(s, v)
-			return s
-		}
-		for i := range v.Len() {
-			s.Index(i).Set(copyValue(v.Index(i)))
-		}
-		return s
+		return copySlice(v)
 	case reflect.Array:
 		a := reflect.New(v.Type()).Elem()
 		for i := range v.Len() {
@@ -232,6 +214,32 @@ func copyValue(v reflect.Value) reflect.Value {
 	default:
 		return v
 	}
+}
+
+func copyMap(v reflect.Value) reflect.Value {
+	if v.IsNil() {
+		return reflect.Zero(v.Type())
+	}
+	m := reflect.MakeMapWithSize(v.Type(), v.Len())
+	for it := v.MapRange(); it.Next(); {
+		m.SetMapIndex(it.Key(), copyValue(it.Value())) // keys are comparable values
+	}
+	return m
+}
+
+func copySlice(v reflect.Value) reflect.Value {
+	if v.IsNil() {
+		return reflect.Zero(v.Type())
+	}
+	s := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+	if !shapeOf(v.Type().Elem()).deep {
+		reflect.Copy(s, v)
+		return s
+	}
+	for i := range v.Len() {
+		s.Index(i).Set(copyValue(v.Index(i)))
+	}
+	return s
 }
 
 // copyStruct assigns v whole, then replaces its deep fields (reached
