@@ -132,13 +132,58 @@ func (c *aggregateCache) len() int {
 // points to, unexported fields included, so that folding more events into
 // the copy never shows through in the original. Aggregates are plain data
 // (structs, maps, slices, pointers); a time.Time is copied as a value.
+// Every load copies, so the walk skips what a plain assignment copies
+// fully: values holding no pointer, map, slice or interface (strings are
+// immutable) are assigned whole, and a struct is assigned whole before its
+// few deep fields are replaced.
 func deepCopy(agg aggregate) aggregate {
 	return copyValue(reflect.ValueOf(agg)).Interface().(aggregate)
 }
 
 var timeType = reflect.TypeFor[time.Time]()
 
+// shapes caches, by type, the fields a copy must walk (deepShape).
+var shapes sync.Map // reflect.Type -> *shape
+
+// shape is what a copy of a type must walk: nothing when !deep; for a
+// struct, the indexes of its deep fields.
+type shape struct {
+	deep   bool
+	fields []int
+}
+
+func shapeOf(t reflect.Type) *shape {
+	if s, ok := shapes.Load(t); ok {
+		return s.(*shape)
+	}
+	s := &shape{}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+		s.deep = true
+	case reflect.Array:
+		s.deep = shapeOf(t.Elem()).deep
+	case reflect.Struct:
+		if t == timeType {
+			break
+		}
+		for i := range t.NumField() {
+			if shapeOf(t.Field(i).Type).deep {
+				s.fields = append(s.fields, i)
+			}
+		}
+		s.deep = len(s.fields) > 0
+	}
+	shapes.Store(t, s)
+	return s
+}
+
+// copyValue returns a copy of v sharing nothing mutable with it; a value
+// that is not deep is returned as is, to be assigned.
 func copyValue(v reflect.Value) reflect.Value {
+	sh := shapeOf(v.Type())
+	if !sh.deep {
+		return v
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		if v.IsNil() {
@@ -148,23 +193,9 @@ func copyValue(v reflect.Value) reflect.Value {
 		p.Elem().Set(copyValue(v.Elem()))
 		return p
 	case reflect.Map:
-		if v.IsNil() {
-			return reflect.Zero(v.Type())
-		}
-		m := reflect.MakeMapWithSize(v.Type(), v.Len())
-		for it := v.MapRange(); it.Next(); {
-			m.SetMapIndex(it.Key(), copyValue(it.Value())) // keys are comparable values
-		}
-		return m
+		return copyMap(v)
 	case reflect.Slice:
-		if v.IsNil() {
-			return reflect.Zero(v.Type())
-		}
-		s := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
-		for i := range v.Len() {
-			s.Index(i).Set(copyValue(v.Index(i)))
-		}
-		return s
+		return copySlice(v)
 	case reflect.Array:
 		a := reflect.New(v.Type()).Elem()
 		for i := range v.Len() {
@@ -179,26 +210,46 @@ func copyValue(v reflect.Value) reflect.Value {
 		w.Set(copyValue(v.Elem()))
 		return w
 	case reflect.Struct:
-		if v.Type() == timeType {
-			return v
-		}
-		return copyStruct(v)
+		return copyStruct(v, sh.fields)
 	default:
-		return v // numbers, strings (immutable), bools
+		return v
 	}
 }
 
-// copyStruct copies field by field, reaching unexported fields through
-// their address.
-func copyStruct(v reflect.Value) reflect.Value {
-	if !v.CanAddr() {
-		a := reflect.New(v.Type()).Elem()
-		a.Set(v)
-		v = a
+func copyMap(v reflect.Value) reflect.Value {
+	if v.IsNil() {
+		return reflect.Zero(v.Type())
 	}
+	m := reflect.MakeMapWithSize(v.Type(), v.Len())
+	for it := v.MapRange(); it.Next(); {
+		m.SetMapIndex(it.Key(), copyValue(it.Value())) // keys are comparable values
+	}
+	return m
+}
+
+func copySlice(v reflect.Value) reflect.Value {
+	if v.IsNil() {
+		return reflect.Zero(v.Type())
+	}
+	s := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+	if !shapeOf(v.Type().Elem()).deep {
+		reflect.Copy(s, v)
+		return s
+	}
+	for i := range v.Len() {
+		s.Index(i).Set(copyValue(v.Index(i)))
+	}
+	return s
+}
+
+// copyStruct assigns v whole, then replaces its deep fields (reached
+// through their address, unexported ones included) with their copies.
+func copyStruct(v reflect.Value, deep []int) reflect.Value {
 	out := reflect.New(v.Type()).Elem()
-	for i := range v.NumField() {
-		field(out, i).Set(copyValue(field(v, i)))
+	out.Set(v)
+	for _, i := range deep {
+		f := field(out, i)
+		f.Set(copyValue(f))
 	}
 	return out
 }

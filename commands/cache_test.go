@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -37,6 +38,9 @@ func TestDeepCopySharesNothing(t *testing.T) {
 			[]domain.Event{&domain.ConventionDrafted{ConventionID: "c", RequiredRoles: []domain.Role{domain.RoleEmployer, domain.RolePupil}},
 				&domain.ConventionSignatureAdded{Role: domain.RoleEmployer, SignedAt: at}},
 			[]domain.Event{&domain.ConventionSignatureAdded{Role: domain.RolePupil, SignedAt: at}}},
+		{"application", func() aggregate { return &domain.Application{} },
+			[]domain.Event{&domain.ApplicationSubmitted{ApplicationID: "a", Weeks: []string{"2026-W50"}}},
+			[]domain.Event{&domain.ApplicationAccepted{ApplicationID: "a", AcceptedAt: at}}},
 		{"target", func() aggregate { return &domain.Target{} },
 			[]domain.Event{&domain.TargetSet{Target: 10, SetAt: at}}, []domain.Event{&domain.TargetSet{Target: 20, SetAt: at}}},
 	}
@@ -50,6 +54,9 @@ func TestDeepCopySharesNothing(t *testing.T) {
 		if !reflect.DeepEqual(cp, orig) {
 			t.Fatalf("%s: copy %+v differs from %+v", c.name, cp, orig)
 		}
+		if where := shared(reflect.ValueOf(cp), reflect.ValueOf(orig), c.name); where != "" {
+			t.Errorf("the copy shares %s with the original", where)
+		}
 		for _, e := range c.later {
 			cp.Apply(e)
 		}
@@ -60,6 +67,48 @@ func TestDeepCopySharesNothing(t *testing.T) {
 			t.Errorf("%s: the later events changed nothing: the case tests nothing", c.name)
 		}
 	}
+}
+
+// shared names the first pointer, map or slice array that a and b, of
+// the same type, both hold ("" when none).
+func shared(a, b reflect.Value, path string) string {
+	switch a.Kind() {
+	case reflect.Pointer, reflect.Map:
+		if a.IsNil() || b.IsNil() {
+			return ""
+		}
+		if a.UnsafePointer() == b.UnsafePointer() {
+			return path
+		}
+		if a.Kind() == reflect.Pointer {
+			return shared(a.Elem(), b.Elem(), path)
+		}
+		for it := a.MapRange(); it.Next(); {
+			if w := shared(it.Value(), b.MapIndex(it.Key()), fmt.Sprintf("%s[%v]", path, it.Key())); w != "" {
+				return w
+			}
+		}
+	case reflect.Slice:
+		if a.Cap() > 0 && b.Cap() > 0 && a.UnsafePointer() == b.UnsafePointer() {
+			return path
+		}
+		for i := range min(a.Len(), b.Len()) {
+			if w := shared(a.Index(i), b.Index(i), fmt.Sprintf("%s[%d]", path, i)); w != "" {
+				return w
+			}
+		}
+	case reflect.Interface:
+		if !a.IsNil() && !b.IsNil() {
+			return shared(a.Elem(), b.Elem(), path)
+		}
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if w := shared(a.Field(i), b.Field(i), path+"."+a.Type().Field(i).Name); w != "" {
+				return w
+			}
+		}
+	}
+	return ""
 }
 
 func newCachedService(t *testing.T, store eventstore.Store) *Service {

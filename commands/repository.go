@@ -54,9 +54,11 @@ func load[A any, PA interface {
 	epoch := r.cache.begin()
 	if c, l, ok := r.cache.get(stream); ok {
 		if agg, ok := c.(PA); ok {
-			if l, err := r.fold(ctx, agg, l); err == nil {
-				r.cache.put(agg, l, epoch)
-				return agg, l, nil
+			if now, err := r.fold(ctx, agg, l); err == nil {
+				if now.revision != l.revision { // else the cache holds it already
+					r.cache.put(agg, now, epoch)
+				}
+				return agg, now, nil
 			}
 		}
 		r.cache.drop(stream) // not what this stream holds: read it whole
@@ -95,7 +97,10 @@ func (r repository) fold(ctx context.Context, agg aggregate, l loaded) (loaded, 
 			}
 		}
 		agg.Apply(e)
-		l.revision, l.position, l.hash = int64(re.Revision), re.Position, chain.Of(re)
+		l.revision, l.position = int64(re.Revision), re.Position
+	}
+	if len(evs) > 0 {
+		l.hash = chain.Of(evs[len(evs)-1]) // the last event's, which the next append chains to
 	}
 	return l, nil
 }

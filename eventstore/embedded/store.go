@@ -84,6 +84,7 @@ type Store struct {
 	submitted bool // Close has begun: no more sends
 	committed chan struct{}
 	commits   atomic.Int64 // transactions committed, for tests
+	payload   []byte       // the committer's frame memory, reused by each group
 
 	// Owned by the committer (and Open before it starts).
 	wal               *wal
@@ -327,11 +328,12 @@ func (s *Store) commit(batch []*appendReq) {
 	var f frame
 	logged := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		f = frame{}
+		f = frame{payload: s.payload[:0]}
 		var err error
 		logged, err = s.writeGroup(tx, batch, &f)
 		return err
 	})
+	s.payload = f.payload[:0]
 	if err != nil {
 		s.failedCommit(batch, err, logged)
 		return
@@ -353,8 +355,9 @@ func (s *Store) commit(batch []*appendReq) {
 // writeGroup decides and writes every append of a group in tx, then logs
 // the group's frame; logged reports that the frame is synced.
 func (s *Store) writeGroup(tx *bolt.Tx, batch []*appendReq, f *frame) (logged bool, err error) {
+	b := bucketsOf(tx)
 	for _, r := range batch {
-		if r.results, r.err, err = s.appendTx(tx, r.parts, f); err != nil {
+		if r.results, r.err, err = appendTx(b, r.parts, f); err != nil {
 			return false, err
 		}
 	}
@@ -418,8 +421,7 @@ func bucketsOf(tx *bolt.Tx) buckets {
 // is checked before any is written, so a refused part leaves nothing
 // behind. The middle result is a domain error (nothing written); the last
 // is a storage failure.
-func (s *Store) appendTx(tx *bolt.Tx, parts []eventstore.StreamAppend, f *frame) ([]eventstore.AppendResult, error, error) {
-	b := bucketsOf(tx)
+func appendTx(b buckets, parts []eventstore.StreamAppend, f *frame) ([]eventstore.AppendResult, error, error) {
 	results := make([]eventstore.AppendResult, len(parts))
 	current := make([]int64, len(parts))
 	retry := make([]bool, len(parts))
@@ -609,8 +611,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	}
 	var out []eventstore.RecordedEvent
 	err := s.view(func(tx *bolt.Tx) error {
-		b := bucketsOf(tx)
-		v := b.streams.Get([]byte(stream))
+		// the streams bucket alone answers a read past the end (a cached
+		// aggregate's check for news): the others are opened when needed
+		v := tx.Bucket(bucketStreams).Get([]byte(stream))
 		if v == nil {
 			return fmt.Errorf("%w: %s", eventstore.ErrStreamNotFound, stream)
 		}
@@ -622,6 +625,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 		if count == 0 {
 			return nil
 		}
+		b := buckets{log: tx.Bucket(bucketLog), revs: tx.Bucket(bucketRevs)}
 		out = make([]eventstore.RecordedEvent, 0, count)
 		for i := uint64(0); i < count; i++ {
 			if err := pollCtx(ctx, i); err != nil {

@@ -110,6 +110,7 @@ func appendEntry(payload []byte, pos uint64, record []byte) []byte {
 type wal struct {
 	f    *os.File
 	size int64
+	buf  []byte // the last frame written, its memory reused by the next
 }
 
 // createWAL writes a log holding only the checkpoint h in place of any
@@ -140,10 +141,10 @@ func createWAL(dir string, h walHeader) (*wal, error) {
 // write appends one frame and syncs it: once it returns nil the frame
 // survives any crash.
 func (w *wal) write(payload []byte) error {
-	frame := make([]byte, 8, 8+len(payload))
-	binary.LittleEndian.PutUint32(frame, uint32(len(payload)))
-	binary.LittleEndian.PutUint32(frame[4:], crc32.Checksum(payload, crcTable))
+	frame := binary.LittleEndian.AppendUint32(w.buf[:0], uint32(len(payload)))
+	frame = binary.LittleEndian.AppendUint32(frame, crc32.Checksum(payload, crcTable))
 	frame = append(frame, payload...)
+	w.buf = frame
 	if _, err := w.f.Write(frame); err != nil {
 		return err
 	}

@@ -55,13 +55,11 @@ func (b *BulkKeys) Key(subject string, create bool) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	sum := sha256.Sum256([]byte(subject))
+	// written in place, without the temporary file and rename of DirKeys:
+	// a key cut short by a crash belongs to a seed to start again anyway
 	path := filepath.Join(b.dir, hex.EncodeToString(sum[:])+".key")
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, k, 0o600); err != nil {
+	if err := os.WriteFile(path, k, 0o600); err != nil {
 		return nil, false, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return nil, false, errors.Join(err, os.Remove(tmp))
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -1,7 +1,6 @@
 package seed
 
 import (
-	"container/heap"
 	"math"
 	"passerelle/domain/refdata"
 	"time"
@@ -145,22 +144,54 @@ type entry struct {
 	z    int32
 }
 
+// queue is a binary min-heap of entries by time, then by the order they
+// were queued: written out rather than through container/heap, whose
+// interface calls and boxing of each entry took a sixth of a national
+// plan's time.
 type queue []entry
 
-func (q queue) Len() int { return len(q) }
-func (q queue) Less(i, j int) bool {
+func (q queue) less(i, j int) bool {
 	if q[i].at != q[j].at {
 		return q[i].at < q[j].at
 	}
 	return q[i].seq < q[j].seq
 }
-func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *queue) Push(x any)   { *q = append(*q, x.(entry)) }
-func (q *queue) Pop() any {
-	old := *q
-	e := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return e
+
+func (q *queue) push(e entry) {
+	*q = append(*q, e)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !h.less(i, parent) {
+			break
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
+
+func (q *queue) pop() entry {
+	h := *q
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		least, l := i, 2*i+1
+		if l < n && h.less(l, least) {
+			least = l
+		}
+		if r := l + 1; r < n && h.less(r, least) {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
+	}
+	*q = h
+	return top
 }
 
 // acceptRate is how often an employer accepts an application while a seat
@@ -188,8 +219,8 @@ func NewPlan(opt Options) (*Plan, error) {
 	p.Stats.Departments = len(w.depts)
 	p.schedulePopulation()
 	until := w.opt.Until.Unix()
-	for p.queue.Len() > 0 {
-		e := heap.Pop(&p.queue).(entry)
+	for len(p.queue) > 0 {
+		e := p.queue.pop()
 		if e.at > until {
 			break
 		}
@@ -201,7 +232,7 @@ func NewPlan(opt Options) (*Plan, error) {
 
 func (p *Plan) push(at int64, kind uint8, x int32, y uint8, z int32) {
 	p.seq++
-	heap.Push(&p.queue, entry{at: at, seq: p.seq, kind: kind, x: x, y: y, z: z})
+	p.queue.push(entry{at: at, seq: p.seq, kind: kind, x: x, y: y, z: z})
 }
 
 func (p *Plan) emit(at int64, k Kind, x int32, arg uint8) *Command {
@@ -480,7 +511,7 @@ func (p *Plan) candidates(pi int32, c refdata.Commune, start int64) float64 {
 				if max(abs(dlat), abs(dlon)) <= seen {
 					continue
 				}
-				for _, oi := range w.grid[cell{home.lat + dlat, home.lon + dlon, week}] {
+				for _, oi := range w.grid[cell{home.lat + dlat, home.lon + dlon, week}.key()] {
 					if !p.takes(oi, pi, start) {
 						continue
 					}

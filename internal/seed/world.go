@@ -202,10 +202,10 @@ type world struct {
 	pupils    []pupil
 	employers []employer
 	offers    []offer
-	sirets    map[string]bool  // the employers' SIRETs
-	grid      map[cell][]int32 // offers by place and week
-	cellDeg   float64          // the grid's step
-	reachKm   float64          // at which distance an offer weighs half as much as one next door
+	sirets    map[string]bool    // the employers' SIRETs
+	grid      map[uint64][]int32 // offers by cell (cell.key)
+	cellDeg   float64            // the grid's step
+	reachKm   float64            // at which distance an offer weighs half as much as one next door
 }
 
 // cell is a square of the grid the pupils search offers in, and a season
@@ -215,6 +215,11 @@ type world struct {
 type cell struct {
 	lat, lon int16
 	week     int8
+}
+
+// key packs a cell into a map key that hashes faster than the struct.
+func (c cell) key() uint64 {
+	return uint64(uint16(c.lat))<<24 | uint64(uint16(c.lon))<<8 | uint64(uint8(c.week))
 }
 
 func (w *world) cellOf(lat, lon float64, week int8) cell {
@@ -235,7 +240,7 @@ func newWorld(opt Options) (*world, error) {
 	if opt.Until.IsZero() {
 		opt.Until = DefaultUntil
 	}
-	w := &world{opt: opt, ref: ref, season: newSeason(opt.Until), grid: map[cell][]int32{},
+	w := &world{opt: opt, ref: ref, season: newSeason(opt.Until), grid: map[uint64][]int32{},
 		rng:     rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x5eed5eed5eed5eed)),
 		cellDeg: 0.1 / math.Sqrt(min(opt.Scale, 1)), reachKm: 8 / math.Sqrt(min(opt.Scale, 1))}
 	selected := map[string]bool{}
@@ -609,11 +614,11 @@ func (w *world) offersOf(cs []int32, places int) {
 			oi := int32(len(w.offers))
 			w.offers = append(w.offers, o)
 			if o.grades&(1<<gr2de) != 0 {
-				c := w.cellOf(o.lat, o.lon, -1)
+				c := w.cellOf(o.lat, o.lon, -1).key()
 				w.grid[c] = append(w.grid[c], oi)
 			} else {
 				for _, wk := range o.weeks {
-					c := w.cellOf(o.lat, o.lon, wk)
+					c := w.cellOf(o.lat, o.lon, wk).key()
 					w.grid[c] = append(w.grid[c], oi)
 				}
 			}
