@@ -182,7 +182,9 @@ func unavailable(err error) error {
 // waited for: it may take a rebuild's time.
 func (a *API) model(ctx context.Context, projection string, want eventstore.Position) (model, error) {
 	deadline := time.Now().Add(a.MaxWait)
-	pause := 5 * time.Millisecond
+	// a client reading its own write usually waits for one event to be
+	// projected, a millisecond or two: the first looks come soon after
+	pause := time.Millisecond
 	for {
 		var floor eventstore.Position
 		if a.Floor != nil {
