@@ -51,3 +51,30 @@ func agree(t *testing.T, raw []byte) {
 		t.Fatalf("%q: clean, but checkKeys says %v", raw, err)
 	}
 }
+
+// BenchmarkUnmarshal decodes a command body as Unmarshal does (clean, then
+// decode) and, as the baseline in the same run, with the full checks it
+// skips when the body is clean.
+func BenchmarkUnmarshal(b *testing.B) {
+	raw := []byte(`{"flag":true,"title":"Découverte du fournil","count":2,"tags":["3e","2de"],` +
+		`"items":[{"name":"Pétrissage, cuisson, vente","lat":48.8566},{"name":"b","lat":2.3522}],"main":{"name":"a","lat":1}}`)
+	typ := reflect.TypeFor[*body]()
+	b.Run("unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var v body
+			if err := Unmarshal(raw, &v, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("full-checks", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var v body
+			if scan(raw) != nil || checkKeys(raw, typ, "") != nil || Unmarshal(raw, &v, false) != nil {
+				b.Fatal("refused")
+			}
+		}
+	})
+}

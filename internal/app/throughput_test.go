@@ -43,7 +43,8 @@ const (
 //     that time (so stalls are not hidden); it reports p50, p99 and max.
 //     Above what the machine carries an open loop measures only its queue,
 //     so the same runs at 50 % and 80 % of the closed loop's rate (the
-//     capacity), reported as cap50-* and cap80-*.
+//     capacity), reported as cap50-* and cap80-*, each after the hello
+//     handler at the same rate (hello-cap50-p99-ms, hello-cap80-p99-ms).
 //
 // Run it with: go test -run XXX -bench CommandThroughput -benchtime 1x ./internal/app
 func BenchmarkCommandThroughput(b *testing.B) {
@@ -95,8 +96,11 @@ func BenchmarkCommandThroughput(b *testing.B) {
 		b.ReportMetric(helloCPU.micros(), "hello-cpu-us/req")
 		b.ReportMetric(cpu.micros(), "cpu-us/req")
 		for _, pct := range []int{50, 80} {
-			lat, failed := openLoop(send(srv.URL), rate*float64(pct)/100)
+			// hello at the same rate: what the machine's own noise adds
 			name := fmt.Sprintf("cap%d-", pct)
+			lat, _ := openLoop(send(hello.URL), rate*float64(pct)/100)
+			b.ReportMetric(ms(lat[len(lat)*99/100]), "hello-"+name+"p99-ms")
+			lat, failed := openLoop(send(srv.URL), rate*float64(pct)/100)
 			b.ReportMetric(float64(failed), name+"failed")
 			b.ReportMetric(ms(lat[len(lat)/2]), name+"p50-ms")
 			b.ReportMetric(ms(lat[len(lat)*99/100]), name+"p99-ms")
