@@ -109,6 +109,9 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // isJSON reports whether a Content-Type is application/json, in UTF-8 (the
 // only encoding JSON has, RFC 8259) when a charset is named.
 func isJSON(contentType string) bool {
+	if contentType == "application/json" || contentType == "application/json; charset=utf-8" {
+		return true // what clients send, without parsing it
+	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "application/json" {
 		return false
