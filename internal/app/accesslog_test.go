@@ -53,21 +53,25 @@ func TestAccessLogKeepsEveryLine(t *testing.T) {
 	seen := map[string]bool{}
 	for _, line := range out.lines() {
 		var rec struct {
-			Time                                        time.Time
-			Msg, Method, Route, Actor_Role, Request_ID string
-			Status                                      int
-			Duration                                    int64
+			Time     time.Time
+			Msg      string
+			Method   string
+			Route    string
+			Role     string `json:"actor_role"`
+			ID       string `json:"request_id"`
+			Status   int
+			Duration int64
 		}
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("%v: %s", err, line)
 		}
-		if rec.Msg != "request" || !rec.Time.Equal(at) || rec.Status == 0 || rec.Route == "" || rec.Actor_Role == "" {
+		if rec.Msg != "request" || !rec.Time.Equal(at) || rec.Status == 0 || rec.Route == "" || rec.Role == "" {
 			t.Fatalf("line %s", line)
 		}
-		if seen[rec.Request_ID] {
-			t.Fatalf("%s written twice", rec.Request_ID)
+		if seen[rec.ID] {
+			t.Fatalf("%s written twice", rec.ID)
 		}
-		seen[rec.Request_ID] = true
+		seen[rec.ID] = true
 	}
 	if len(seen) != writers*each+1 || !seen["after-close"] {
 		t.Fatalf("%d lines written, want %d (after close: %v)", len(seen), writers*each+1, seen["after-close"])
