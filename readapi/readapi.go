@@ -151,8 +151,13 @@ func (a *API) query(projection string, f queryFunc) http.HandlerFunc {
 			return
 		}
 		v, err := f(r.Context(), r, m)
-		if err == nil {
-			err = a.stillHeld(r.Context(), m)
+		var e *api.Error
+		if err == nil || errors.As(err, &e) && e.Status == http.StatusNotFound {
+			// a document missing is an answer from the data too: from a
+			// model lost while it was read (Redis flushed), it is not current
+			if held := a.stillHeld(r.Context(), m); held != nil {
+				err = held
+			}
 		}
 		if err != nil {
 			api.WriteError(w, r, unavailable(err))
@@ -182,7 +187,9 @@ func unavailable(err error) error {
 // waited for: it may take a rebuild's time.
 func (a *API) model(ctx context.Context, projection string, want eventstore.Position) (model, error) {
 	deadline := time.Now().Add(a.MaxWait)
-	pause := 5 * time.Millisecond
+	// a client reading its own write usually waits for one event to be
+	// projected, a millisecond or two: the first looks come soon after
+	pause := time.Millisecond
 	for {
 		var floor eventstore.Position
 		if a.Floor != nil {

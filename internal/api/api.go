@@ -3,6 +3,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,6 +109,9 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // isJSON reports whether a Content-Type is application/json, in UTF-8 (the
 // only encoding JSON has, RFC 8259) when a charset is named.
 func isJSON(contentType string) bool {
+	if contentType == "application/json" || contentType == "application/json; charset=utf-8" {
+		return true // what clients send, without parsing it
+	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "application/json" {
 		return false
@@ -119,19 +123,21 @@ func isJSON(contentType string) bool {
 // Unmarshal decodes a strict JSON object into v and names the offending
 // field in the error.
 func Unmarshal(raw []byte, v any, allowEmpty bool) error {
-	if len(strings.TrimSpace(string(raw))) == 0 {
+	if len(bytes.TrimSpace(raw)) == 0 {
 		if allowEmpty {
 			return nil
 		}
 		return Invalid("body", "a JSON object is required")
 	}
-	if err := scan(raw); err != nil {
-		return err
+	if !clean(raw, reflect.TypeOf(v)) {
+		if err := scan(raw); err != nil {
+			return err
+		}
+		if err := checkKeys(raw, reflect.TypeOf(v), ""); err != nil {
+			return err
+		}
 	}
-	if err := checkKeys(raw, reflect.TypeOf(v), ""); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var typeErr *json.UnmarshalTypeError

@@ -468,6 +468,9 @@ func (a *App) Close() error {
 				cancel()
 			}
 		}
+		if a.metrics != nil {
+			a.metrics.access.close()
+		}
 		if a.Redis != nil {
 			err = errors.Join(err, a.Redis.Close())
 		}

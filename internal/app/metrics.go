@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -22,7 +21,7 @@ import (
 // several can run in one test process.
 type metrics struct {
 	reg      *prometheus.Registry
-	log      *slog.Logger
+	access   *accessLog
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	commands *prometheus.CounterVec
@@ -32,7 +31,7 @@ type metrics struct {
 
 func newMetrics(a *App) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(), log: a.log,
+		reg: prometheus.NewRegistry(), access: newAccessLog(a.log),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "passerelle_http_requests_total", Help: "HTTP requests by route, method and status.",
 		}, []string{"route", "method", "status"}),
@@ -138,14 +137,14 @@ func (m *metrics) middleware(next http.Handler) http.Handler {
 			m.commands.WithLabelValues(route, outcome, code).Inc()
 			m.latency.WithLabelValues(route).Observe(took.Seconds())
 		}
-		role := who.Role
-		if role == "" {
-			role = "anonymous"
+		if m.access.enabled(r.Context()) {
+			role := who.Role
+			if role == "" {
+				role = "anonymous"
+			}
+			m.access.add(accessLine{at: start.Add(took), method: r.Method, route: route, status: rec.status, took: took,
+				role: role, reqID: middleware.GetReqID(r.Context())})
 		}
-		// never the path (it carries ids) nor anything of the body
-		m.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", route),
-			slog.Int("status", rec.status), slog.Duration("duration", took), slog.String("actor_role", role),
-			slog.String("request_id", middleware.GetReqID(r.Context())))
 	})
 }
 

@@ -96,6 +96,7 @@ func TestDomainMetrics(t *testing.T) {
 		t.Error("no command latency")
 	}
 
+	a.FlushAccessLog()
 	found := false
 	for _, line := range strings.Split(logs.String(), "\n") {
 		var rec map[string]any

@@ -255,7 +255,7 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 	body, _ := json.Marshal(offerBody{EmployerID: employer, Title: "Découverte du fournil", Description: "Pétrissage, cuisson, vente",
 		Sector: "s12", Grades: []string{"3e"}, Weeks: []string{"2030-W05", "2030-W06"}, Seats: 2, CommuneCode: "75056",
 		Address: "1 rue de Paris", Lat: 48.8566, Lon: 2.3522})
-	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(b.cfg.Clients * 4), body: body}
+	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(b.cfg.Clients * 4), body: body, settle: a.WaitCaughtUp}
 	var rows []Row
 	for _, measure := range []func(context.Context) (Row, error){t.near, t.commands, t.openLoop} {
 		r, err := measure(ctx)
@@ -273,6 +273,10 @@ type target struct {
 	api, hello string
 	c          *http.Client
 	body       []byte // a valid offer
+	// capacity is what the machine carries: the closed loop's commands
+	// over its time and the projections' catching up after it
+	capacity float64
+	settle   func(context.Context) error // waits for the projections to catch up
 }
 
 func (t *target) get(url string) func(context.Context) error {
@@ -303,18 +307,65 @@ func (t *target) near(ctx context.Context) (Row, error) {
 func (t *target) commands(ctx context.Context) (Row, error) {
 	fmt.Fprintln(t.cfg.Log, "commands, closed loop")
 	k, d, n := t.cfg.Clients, t.cfg.Duration, t.cfg.MaxOps
+	start := time.Now()
 	cmds := closedLoop(ctx, k, d, n, t.post(t.api+"/v1/offers"))
+	if err := t.caughtUp(ctx); err != nil {
+		return Row{}, err
+	}
+	t.capacity = float64(cmds.N) / time.Since(start).Seconds()
 	base := closedLoop(ctx, k, d, n, t.post(t.hello+"/hello"))
 	if cmds.Errors > 0 || cmds.N == 0 {
 		return Row{}, fmt.Errorf("POST /v1/offers: %d errors of %d", cmds.Errors, cmds.N+cmds.Errors)
 	}
-	return withLatency(row(fmt.Sprintf("POST /v1/offers, %d clients", k), "req/s", "chi decoding the same body", cmds.Rate(), base.Rate()), cmds, base), nil
+	r := withLatency(row(fmt.Sprintf("POST /v1/offers, %d clients", k), "req/s", "chi decoding the same body", cmds.Rate(), base.Rate()), cmds, base)
+	r.Detail["capacity_per_s"] = t.capacity
+	return r, nil
+}
+
+// caughtUp waits for the projections to apply what the commands wrote, so
+// that a loop's backlog is not carried into the next one.
+func (t *target) caughtUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := t.settle(ctx); err != nil {
+		return fmt.Errorf("read models catching up: %w", err)
+	}
+	return nil
 }
 
 // openLoop posts offers at the configured rate, and measures aside how
-// long each takes to reach the read model.
+// long each takes to reach the read model. An open loop above what the
+// machine carries measures only its queue, so the same runs first at 50 %
+// and 80 % of the capacity, in the row's detail; the projections catch up
+// after each run.
 func (t *target) openLoop(ctx context.Context) (Row, error) {
+	detail := map[string]float64{"capacity_per_s": t.capacity}
+	for _, pct := range []int{50, 80} {
+		rate := t.capacity * float64(pct) / 100
+		fmt.Fprintf(t.cfg.Log, "commands, open loop at %d%% of capacity (%.0f/s)\n", pct, rate)
+		at, lag, err := t.openAt(ctx, rate)
+		if err != nil {
+			return Row{}, err
+		}
+		key := fmt.Sprintf("at_%d_pct_capacity_", pct)
+		detail[key+"p50_ms"], detail[key+"p99_ms"], detail[key+"lag_p99_ms"] = ms(at.P50), ms(at.P99), ms(lag.P99)
+	}
 	fmt.Fprintf(t.cfg.Log, "commands, open loop at %g/s\n", t.cfg.Rate)
+	open, lag, err := t.openAt(ctx, t.cfg.Rate)
+	if err != nil {
+		return Row{}, err
+	}
+	base := openLoop(ctx, t.cfg.Rate, t.cfg.Duration, t.cfg.MaxOps, t.post(t.hello+"/hello"))
+	r := row(fmt.Sprintf("POST /v1/offers open loop %g/s, p99", t.cfg.Rate), "ms", "chi at the same rate, p99", ms(open.P99), ms(base.P99))
+	r.Detail = detail
+	r.Detail["p50_ms"], r.Detail["baseline_p50_ms"], r.Detail["achieved_per_s"] = ms(open.P50), ms(base.P50), open.Rate()
+	r.Detail["projection_lag_p50_ms"], r.Detail["projection_lag_p99_ms"] = ms(lag.P50), ms(lag.P99)
+	return r, nil
+}
+
+// openAt posts offers at rate, and measures aside how long each takes to
+// reach the read model.
+func (t *target) openAt(ctx context.Context, rate float64) (Stats, Stats, error) {
 	var lags lagSamples
 	var lagging sync.WaitGroup
 	outer := ctx // the lag is read after the command's own context ends
@@ -336,17 +387,12 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 		})
 		return nil
 	}
-	open := openLoop(ctx, t.cfg.Rate, t.cfg.Duration, t.cfg.MaxOps, cmd)
+	open := openLoop(ctx, rate, t.cfg.Duration, t.cfg.MaxOps, cmd)
 	lagging.Wait()
-	base := openLoop(ctx, t.cfg.Rate, t.cfg.Duration, t.cfg.MaxOps, t.post(t.hello+"/hello"))
 	if open.Errors > 0 || open.N == 0 {
-		return Row{}, fmt.Errorf("open loop: %d errors of %d", open.Errors, open.N+open.Errors)
+		return Stats{}, Stats{}, fmt.Errorf("open loop at %.0f/s: %d errors of %d", rate, open.Errors, open.N+open.Errors)
 	}
-	lag := lags.stats()
-	r := row(fmt.Sprintf("POST /v1/offers open loop %g/s, p99", t.cfg.Rate), "ms", "chi at the same rate, p99", ms(open.P99), ms(base.P99))
-	r.Detail = map[string]float64{"p50_ms": ms(open.P50), "baseline_p50_ms": ms(base.P50), "achieved_per_s": open.Rate(),
-		"projection_lag_p50_ms": ms(lag.P50), "projection_lag_p99_ms": ms(lag.P99)}
-	return r, nil
+	return open, lags.stats(), t.caughtUp(ctx)
 }
 
 func withLatency(r Row, path, base Stats) Row {

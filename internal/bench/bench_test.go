@@ -47,8 +47,10 @@ func smoke(t *testing.T, url string) {
 			}
 		}
 	}
-	if lag := res.Rows[2].Detail["projection_lag_p50_ms"]; !(lag > 0) {
-		t.Errorf("open loop: projection lag %v, want a measured one: %+v", lag, res.Rows[2].Detail)
+	for _, k := range []string{"projection_lag_p50_ms", "capacity_per_s", "at_50_pct_capacity_p99_ms", "at_80_pct_capacity_p99_ms"} {
+		if v := res.Rows[2].Detail[k]; !(v > 0) {
+			t.Errorf("open loop: %s %v, want a measured one: %+v", k, v, res.Rows[2].Detail)
+		}
 	}
 	var out bytes.Buffer
 	res.Table(&out)
