@@ -52,7 +52,7 @@ func parseSeedFlags(args []string, stderr io.Writer) (*seedFlags, error) {
 	fs.StringVar(&f.dataDir, "data-dir", "./passerelle-data", "directory of the embedded event store and the personal-data keys (as for serve)")
 	fs.StringVar(&f.esURL, "eventstore", "", "EventStoreDB connection string; empty: the embedded engine in --data-dir")
 	fs.StringVar(&f.esURL, "eventstore-url", "", "same as --eventstore")
-	fs.IntVar(&f.workers, "workers", 128, "commands in flight at once")
+	fs.IntVar(&f.workers, "workers", 1024, "commands in flight at once (the embedded store groups their appends: one sync per group)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan's figures and stop")
 	rest, err := parseEnv(fs, args)
 	if err != nil {
