@@ -11,6 +11,7 @@ import (
 	"passerelle/eventstore"
 	"passerelle/eventstore/chain"
 	"passerelle/internal/app"
+	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
 )
 
@@ -19,14 +20,7 @@ import (
 // pdf-1 renders, the page says they are the ones to sign, the parties
 // sign them, and the same terms' pdf-2 document is refused as another.
 func TestConventionDocumentPDF1(t *testing.T) {
-	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL, Clock: newClock(time.Now().UTC()).Now, ExpiryEvery: -1})
-	l := setup(t, c)
-	appID := l.apply(l.pupil2, weekAhead(10))
-	c.Must(200, "POST", "/v1/applications/"+appID+"/accept", nil)
-	conv := str(c.Must(200, "POST", "/v1/applications/"+appID+"/confirm", nil), "convention_id")
-	c.Must(200, "POST", "/v1/conventions/"+conv+"/complete", map[string]any{
-		"party": "employer", "tutor": map[string]string{"name": "Jérôme Lefèvre", "email": "lefevre@vitry.fr"}, "activities": "Accueil du public, état civil",
-	})
+	a, c, conv := employerCompleted(t)
 	pdf1Hasher := func(t domain.ConventionTerms) (string, string) {
 		return convdoc.VersionPDF1, convdoc.Sum(convdoc.VersionPDF1, t)
 	}
@@ -51,10 +45,7 @@ func TestConventionDocumentPDF1(t *testing.T) {
 	if r.Status != 409 || str(r.Body["error"].(map[string]any), "rule") != "outdated_document" {
 		t.Fatalf("signing the pdf-2 rendering of a pdf-1 convention: %d %s", r.Status, r.Raw)
 	}
-	var last map[string]any
-	for _, role := range []string{"employer", "school_head", "pupil", "guardian"} {
-		last = c.Must(201, "POST", "/v1/conventions/"+conv+"/signatures", map[string]any{"role": role, "signer_name": "S " + role, "document_hash": hash})
-	}
+	last := signAll(c, conv, hash)
 	if read := c.Must(200, "GET", "/v1/conventions/"+conv+"?min_position="+str(last, "position"), nil); str(read, "status") != "signed" || str(read, "document_hash") != hash {
 		t.Fatalf("after the signatures of the pdf-1 document: %v", read)
 	}
@@ -68,14 +59,7 @@ func TestConventionDocumentPDF1(t *testing.T) {
 // says it is not the document the hash names, and the parties sign the
 // hash they were given.
 func TestConventionDocumentBeforePDF(t *testing.T) {
-	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL, Clock: newClock(time.Now().UTC()).Now, ExpiryEvery: -1})
-	l := setup(t, c)
-	appID := l.apply(l.pupil2, weekAhead(10))
-	c.Must(200, "POST", "/v1/applications/"+appID+"/accept", nil)
-	conv := str(c.Must(200, "POST", "/v1/applications/"+appID+"/confirm", nil), "convention_id")
-	c.Must(200, "POST", "/v1/conventions/"+conv+"/complete", map[string]any{
-		"party": "employer", "tutor": map[string]string{"name": "Jérôme Lefèvre", "email": "lefevre@vitry.fr"}, "activities": "Accueil du public, état civil",
-	})
+	a, c, conv := employerCompleted(t)
 	terms := completeAs(t, a, conv, domain.CompleteInput{Party: "school", ReferentTeacher: &domain.Person{Name: "Mme Çelik", Email: "celik@college.fr"}})
 	hash := domain.DocumentHash(terms)
 
@@ -90,13 +74,34 @@ func TestConventionDocumentBeforePDF(t *testing.T) {
 	if html := c.Do("GET", path+"?format=html", nil); html.Status != 200 || !contains(html.Raw, hash, "antérieure au PDF") {
 		t.Fatalf("the page of a convention from before the PDF: %d %s", html.Status, html.Raw)
 	}
-	var last map[string]any
-	for _, role := range []string{"employer", "school_head", "pupil", "guardian"} {
-		last = c.Must(201, "POST", "/v1/conventions/"+conv+"/signatures", map[string]any{"role": role, "signer_name": "S " + role, "document_hash": hash})
-	}
+	last := signAll(c, conv, hash)
 	if read := c.Must(200, "GET", "/v1/conventions/"+conv+"?min_position="+str(last, "position"), nil); str(read, "status") != "signed" {
 		t.Fatalf("after the signatures of the terms' digest: %v", read)
 	}
+}
+
+// employerCompleted boots a service and brings a convention to its
+// employer's part, the school's still to come.
+func employerCompleted(t *testing.T) (*app.App, httpclient.Client, string) {
+	t.Helper()
+	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: redistest.Mini(t).URL, Clock: newClock(time.Now().UTC()).Now, ExpiryEvery: -1})
+	l := setup(t, c)
+	appID := l.apply(l.pupil2, weekAhead(10))
+	c.Must(200, "POST", "/v1/applications/"+appID+"/accept", nil)
+	conv := str(c.Must(200, "POST", "/v1/applications/"+appID+"/confirm", nil), "convention_id")
+	c.Must(200, "POST", "/v1/conventions/"+conv+"/complete", map[string]any{
+		"party": "employer", "tutor": map[string]string{"name": "Jérôme Lefèvre", "email": "lefevre@vitry.fr"}, "activities": "Accueil du public, état civil",
+	})
+	return a, c, conv
+}
+
+// signAll signs the convention's document hash in every required role and
+// returns the last signature's answer.
+func signAll(c httpclient.Client, conv, hash string) (last map[string]any) {
+	for _, role := range []string{"employer", "school_head", "pupil", "guardian"} {
+		last = c.Must(201, "POST", "/v1/conventions/"+conv+"/signatures", map[string]any{"role": role, "signer_name": "S " + role, "document_hash": hash})
+	}
+	return last
 }
 
 // completeAs records a party's part as an earlier release did: the
