@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"passerelle/commands"
 	"passerelle/eventstore"
+	"passerelle/eventstore/chain"
 	"passerelle/eventstore/embedded"
 	"passerelle/internal/seed"
 )
@@ -120,6 +122,14 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if runErr != nil {
 		return runErr // interrupted: what was seeded is said above
 	}
+	// sealed as a running service would have sealed it, so that its first
+	// start has nothing to walk
+	t1 := time.Now()
+	seals, err := chain.NewSealer(store, commands.Chained, nil).SealAll(ctx)
+	if err != nil {
+		return fmt.Errorf("seal the seeded log: %w", err)
+	}
+	fmt.Fprintf(stdout, "sealed the log: %d seals in %s\n", seals, time.Since(t1).Round(time.Millisecond))
 	if rep.Failed > 0 {
 		for _, f := range rep.First {
 			fmt.Fprintln(stderr, "  ", f)

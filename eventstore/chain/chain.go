@@ -286,7 +286,14 @@ type Sealer struct {
 	store   eventstore.Store
 	chained func(string) bool
 	now     func() time.Time
+	// MaxHeads bounds the streams one seal names (default SealHeads).
+	MaxHeads int
 }
+
+// SealHeads is the most streams a seal names: a seal stays an ordinary
+// append (about 130 bytes a head, well under the 1 MiB an append may
+// hold), and a log with more changed streams gets several seals in a row.
+const SealHeads = 4096
 
 // NewSealer builds a sealer over store.
 func NewSealer(store eventstore.Store, chained func(string) bool, now func() time.Time) *Sealer {
@@ -297,27 +304,11 @@ func NewSealer(store eventstore.Store, chained func(string) bool, now func() tim
 }
 
 // SealOnce appends one seal if anything was written since the previous
-// one; it reports whether it sealed.
+// one, covering at most MaxHeads streams; it reports whether it sealed.
 func (s *Sealer) SealOnce(ctx context.Context) (bool, error) {
-	var prev Seal
-	var prevHash string
-	from := eventstore.Start
-	expected := eventstore.NoStream
-	evs, err := s.store.ReadStream(ctx, SealStream, eventstore.Backwards, eventstore.End, 1)
-	switch {
-	case errors.Is(err, eventstore.ErrStreamNotFound):
-	case err != nil:
+	from, prevHash, expected, err := s.lastSeal(ctx)
+	if err != nil {
 		return false, err
-	default:
-		last := evs[0]
-		if err := json.Unmarshal(last.Data, &prev); err != nil {
-			return false, fmt.Errorf("last seal: %w", err)
-		}
-		p, err := eventstore.ParsePosition(prev.UpTo)
-		if err != nil {
-			return false, err
-		}
-		from, prevHash, expected = p, Of(last), eventstore.Exact(last.Revision)
 	}
 	seal := Seal{Heads: map[string]Head{}, Previous: prevHash}
 	upTo := from
@@ -327,9 +318,16 @@ func (s *Sealer) SealOnce(ctx context.Context) (bool, error) {
 	heads := map[string]last{}
 	var broken *Break
 	var linkErr error
+	limit := s.MaxHeads
+	if limit <= 0 {
+		limit = SealHeads
+	}
 	err = each(ctx, s.store, from, func(e eventstore.RecordedEvent) bool {
 		if e.Stream == SealStream || !s.chained(e.Stream) {
 			return true
+		}
+		if _, named := seal.Heads[e.Stream]; !named && len(seal.Heads) >= limit {
+			return false // the next seal starts here
 		}
 		if broken, linkErr = s.link(ctx, heads, e); broken != nil || linkErr != nil {
 			return false
@@ -362,6 +360,40 @@ func (s *Sealer) SealOnce(ctx context.Context) (bool, error) {
 		return false, nil // another instance sealed first
 	}
 	return err == nil, err
+}
+
+// lastSeal says where the next seal starts: after the position the last
+// one covers, chained to its hash, appended after its revision.
+func (s *Sealer) lastSeal(ctx context.Context) (from eventstore.Position, hash string, expected eventstore.ExpectedRevision, err error) {
+	evs, err := s.store.ReadStream(ctx, SealStream, eventstore.Backwards, eventstore.End, 1)
+	switch {
+	case errors.Is(err, eventstore.ErrStreamNotFound):
+		return eventstore.Start, "", eventstore.NoStream, nil
+	case err != nil:
+		return 0, "", eventstore.Any, err
+	}
+	last := evs[0]
+	var prev Seal
+	if err := json.Unmarshal(last.Data, &prev); err != nil {
+		return 0, "", eventstore.Any, fmt.Errorf("last seal: %w", err)
+	}
+	if from, err = eventstore.ParsePosition(prev.UpTo); err != nil {
+		return 0, "", eventstore.Any, err
+	}
+	return from, Of(last), eventstore.Exact(last.Revision), nil
+}
+
+// SealAll appends seals until everything written is sealed; it returns
+// how many it appended.
+func (s *Sealer) SealAll(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		sealed, err := s.SealOnce(ctx)
+		if err != nil || !sealed {
+			return n, err
+		}
+		n++
+	}
 }
 
 // link checks that e follows its stream's event before it: the one read
@@ -398,7 +430,7 @@ func (s *Sealer) Run(ctx context.Context, every time.Duration, onErr func(error)
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := s.SealOnce(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+			if _, err := s.SealAll(ctx); err != nil && ctx.Err() == nil && onErr != nil {
 				onErr(err)
 			}
 		}

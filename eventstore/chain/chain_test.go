@@ -3,15 +3,19 @@ package chain_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"passerelle/commands"
 	"passerelle/domain"
 	"passerelle/domain/refdata"
+	"passerelle/eventstore"
 	"passerelle/eventstore/chain"
 	"passerelle/eventstore/embedded"
 )
@@ -188,5 +192,64 @@ func TestUnsealedTail(t *testing.T) {
 	var broken *chain.Break
 	if sealed || !errors.As(err, &broken) || broken.Stream != domain.OfferStream(offer.ID) {
 		t.Fatalf("sealing a tampered tail: sealed %v, %v", sealed, err)
+	}
+}
+
+// A log with more changed streams than a seal names gets several seals in
+// a row, each within its bound; verify walks them all and still catches
+// an edited stream head through the seal that names it.
+func TestSealsAreBounded(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	svc := commands.NewService(s, refdata.MustLoad())
+	ctx := context.Background()
+	var employers []string
+	for i, siret := range []string{"73282932000009", "73282932000017", "73282932000025", "73282932000033", "73282932000041"} {
+		r, err := svc.RegisterEmployer(ctx, commands.Meta{CommandID: "bounded-" + siret, Now: time.Date(2026, 12, 1, 9, i, 0, 0, time.UTC)},
+			domain.RegisterEmployerInput{Name: "BOUNDED-MARKER-" + string(rune('A'+i)), SIRET: siret, Kind: "public", CommuneCode: "94028", Address: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		employers = append(employers, r.ID)
+	}
+	sealer := chain.NewSealer(s, commands.Chained, nil)
+	sealer.MaxHeads = 2
+	n, err := sealer.SealAll(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("sealing 5 streams two at a time: %d seals, %v", n, err)
+	}
+	seals, err := s.ReadStream(ctx, chain.SealStream, eventstore.Forwards, 0, 10)
+	if err != nil || len(seals) != 3 {
+		t.Fatalf("seal stream: %d events, %v", len(seals), err)
+	}
+	for _, e := range seals {
+		var seal chain.Seal
+		if err := json.Unmarshal(e.Data, &seal); err != nil || len(seal.Heads) == 0 || len(seal.Heads) > 2 {
+			t.Fatalf("seal %d names %d streams (%v)", e.Revision, len(seal.Heads), err)
+		}
+	}
+	if n, err := sealer.SealAll(ctx); err != nil || n != 0 {
+		t.Fatalf("sealing again with nothing new: %d seals, %v", n, err)
+	}
+	s.Close()
+	if rep := verify(t, dir); rep.Break != nil || rep.Seals != 3 || rep.Unsealed != 0 {
+		t.Fatalf("a log under three seals: %+v", rep)
+	}
+	flip(t, dir, "BOUNDED-MARKER-C") // the third stream: named by the second seal
+	b := verify(t, dir).Break
+	if b == nil || b.Stream != domain.EmployerStream(employers[2]) || b.Revision != 0 {
+		t.Fatalf("an edited head under the second seal: %+v", b)
+	}
+}
+
+// A seal naming SealHeads streams of long names fits in one append.
+func TestSealHeadsFitInAnAppend(t *testing.T) {
+	seal := chain.Seal{UpTo: "18446744073709551615", Heads: map[string]chain.Head{}, Previous: strings.Repeat("f", 64)}
+	for i := range chain.SealHeads {
+		seal.Heads[fmt.Sprintf("convention-%08d-0000-0000-0000-000000000000-with-a-longer-name", i)] = chain.Head{Revision: 1 << 40, Hash: strings.Repeat("f", 64)}
+	}
+	data, err := json.Marshal(seal)
+	if err != nil || len(data)+1024 > eventstore.DefaultMaxAppendSize {
+		t.Fatalf("a full seal is %d bytes (%v), the most an append holds is %d", len(data), err, eventstore.DefaultMaxAppendSize)
 	}
 }
