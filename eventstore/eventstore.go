@@ -227,6 +227,13 @@ type StreamAppend struct {
 	Events   []EventData
 }
 
+// Counter is a Store that counts events without reading them. Callers
+// check for it and fall back to reading the events.
+type Counter interface {
+	// CountAfter counts the events after from, up to max.
+	CountAfter(ctx context.Context, from Position, max int) (int, error)
+}
+
 // MultiAppender is a Store that can also append to several streams in one
 // atomic, durable write. Callers check for it and fall back to one Append
 // per stream when the store does not offer it.

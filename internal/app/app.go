@@ -298,6 +298,10 @@ func (a *App) newReconciler() *reconcile.Reconciler {
 // startWait bounds how long Start waits for the projections to subscribe.
 const startWait = 2 * time.Second
 
+// deskWait bounds how long the desk's index waits for the projections to
+// be running before it reads the log.
+const deskWait = time.Minute
+
 // RedisAddr is the address of the Redis the read models live in.
 func (a *App) RedisAddr() string { return a.redis }
 
@@ -311,18 +315,14 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("read the head of the log: %w", err)
 	}
 	ctx, a.cancel = context.WithCancel(ctx)
+	running := make(chan struct{})
 	if a.cfg.Role != RoleProjector {
-		a.deskDone = make(chan struct{})
-		go func() {
-			defer close(a.deskDone)
-			a.Desk.Follow(ctx, a.Store, a.Cipher, a.log)
-		}()
+		a.startDesk(ctx, running)
 	}
 	if a.cfg.Role == RoleAPI {
 		return nil // the projector processes do the rest
 	}
 	a.done = make(chan error, 1)
-	running := make(chan struct{})
 	go func() { a.done <- a.runner.Run(ctx, running) }()
 	if every := a.cfg.SealEvery; every >= 0 {
 		if every == 0 {
@@ -355,6 +355,26 @@ func (a *App) Start(ctx context.Context) error {
 		a.log.Info("projections still starting: reads answer not ready until they have caught up")
 		return nil
 	}
+}
+
+// startDesk runs the desk's index. Where the projections run in the same
+// process, it waits for them first: both read the whole log at a start,
+// and /readyz waits for the read models only; a rebuild that cannot run
+// holds the desk back no longer than deskWait.
+func (a *App) startDesk(ctx context.Context, running <-chan struct{}) {
+	a.deskDone = make(chan struct{})
+	go func() {
+		defer close(a.deskDone)
+		if a.cfg.Role != RoleAPI {
+			select {
+			case <-running:
+			case <-time.After(deskWait):
+			case <-ctx.Done():
+				return
+			}
+		}
+		a.Desk.Follow(ctx, a.Store, a.Cipher, a.log)
+	}()
 }
 
 // WaitCaughtUp blocks until every projection has applied the head of the
@@ -431,12 +451,12 @@ func (a *App) Handler() http.Handler { return a.handler }
 
 // seal seals whatever the log holds unsealed, saying so in the log.
 func (a *App) seal(ctx context.Context, when string) {
-	sealed, err := a.sealer.SealOnce(ctx)
+	seals, err := a.sealer.SealAll(ctx)
 	switch {
 	case err != nil:
-		a.log.Error("sealing the log failed", "when", when, "err", err)
-	case sealed:
-		a.log.Info("log sealed", "when", when)
+		a.log.Error("sealing the log failed", "when", when, "seals", seals, "err", err)
+	case seals > 0:
+		a.log.Info("log sealed", "when", when, "seals", seals)
 	}
 }
 
@@ -627,19 +647,35 @@ func (a *App) projectionStatus(ctx context.Context, head eventstore.Position) (s
 			st.Problem = fmt.Sprintf("served in layout %d by another version; this one reads %d", layout, p.Layout())
 		}
 		if st.Behind {
-			evs, err := a.Store.ReadAll(ctx, pos, maxBehind)
-			if err != nil {
+			if st.EventsBehind, st.SecondsBehind, err = behind(ctx, a.Store, pos); err != nil {
 				return nil, err
-			}
-			st.EventsBehind = len(evs)
-			if len(evs) > 0 {
-				// the log stamps events with the wall clock, whatever the domain clock
-				st.SecondsBehind = math.Round(max(time.Since(evs[0].Created).Seconds(), 0)*1000) / 1000
 			}
 		}
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// behind counts the events after pos, up to maxBehind, and says how long
+// the first of them has waited. A store that counts (eventstore.Counter)
+// reads only that one: /readyz is polled while a start-up rebuild runs.
+func behind(ctx context.Context, store eventstore.Store, pos eventstore.Position) (n int, seconds float64, err error) {
+	limit := maxBehind
+	if _, ok := store.(eventstore.Counter); ok {
+		limit = 1
+	}
+	evs, err := store.ReadAll(ctx, pos, limit)
+	if err != nil || len(evs) == 0 {
+		return 0, 0, err
+	}
+	n = len(evs)
+	if c, ok := store.(eventstore.Counter); ok {
+		if n, err = c.CountAfter(ctx, pos, maxBehind); err != nil {
+			return 0, 0, err
+		}
+	}
+	// the log stamps events with the wall clock, whatever the domain clock
+	return n, math.Round(max(time.Since(evs[0].Created).Seconds(), 0)*1000) / 1000, nil
 }
 
 // readyz: the store and Redis answer and every projection has caught up
