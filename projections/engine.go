@@ -80,6 +80,27 @@ type Projector interface {
 	Apply(ev Event, docs Docs)
 }
 
+// PersonalReader is a Projector that reads sealed personal fields: it
+// names the event types it needs opened. Events are opened for the
+// projectors that read them and for no other: opening costs a key read
+// and a decryption, and a read model that does not show personal data
+// should not hold it. A projector that is not a PersonalReader sees every
+// personal field sealed.
+type PersonalReader interface {
+	ReadsPersonal(eventType string) bool
+}
+
+// readsPersonal reports whether any of ps reads the personal fields of
+// events of type t.
+func readsPersonal(t string, ps ...Projector) bool {
+	for _, p := range ps {
+		if r, ok := p.(PersonalReader); ok && r.ReadsPersonal(t) {
+			return true
+		}
+	}
+	return false
+}
+
 // EntryKind is the kind of a shared key an entry is part of.
 type EntryKind uint8
 

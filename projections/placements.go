@@ -159,6 +159,17 @@ func (Placements) Name() string { return PlacementsName }
 // Layout versions the model's keys and documents.
 func (Placements) Layout() int { return 3 }
 
+// ReadsPersonal implements PersonalReader: an application's document shows
+// its motivation to those who decide on it, a convention's the names of
+// those who signed it.
+func (Placements) ReadsPersonal(eventType string) bool {
+	switch eventType {
+	case domain.ApplicationSubmitted{}.EventType(), domain.ConventionSignatureAdded{}.EventType():
+		return true
+	}
+	return false
+}
+
 // Internal documents of the model, beside those the API reads.
 func employerKey(id string) string    { return "employer:" + id + ":info" }
 func classNamesKey(uai string) string { return "school:" + uai + ":class-names" }

@@ -402,13 +402,17 @@ func (rb *rebuild) read(ctx context.Context, pages chan<- decodedPage) {
 // does not belong to one projection.
 func (rb *rebuild) decode(recs []eventstore.RecordedEvent) []Event {
 	evs := make([]Event, len(recs))
+	var ps []Projector
+	for _, b := range rb.builds {
+		ps = append(ps, b.p)
+	}
 	parts := min(runtime.GOMAXPROCS(0), max(len(recs)/64, 1))
 	var wg sync.WaitGroup
 	for part := range parts {
 		wg.Go(func() {
 			for i := part * len(recs) / parts; i < (part+1)*len(recs)/parts; i++ {
 				ev, err := decodeRecorded(recs[i])
-				if err == nil && ev.Data != nil && rb.opt.Opener != nil {
+				if err == nil && ev.Data != nil && rb.opt.Opener != nil && readsPersonal(ev.Type, ps...) {
 					err = rb.opt.Opener.Open(ev.Data)
 				}
 				if err != nil { // as the live runner: logged, folded if decoded

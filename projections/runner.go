@@ -341,6 +341,23 @@ func serverRunID(ctx context.Context, rdb redis.UniversalClient) string {
 	return ""
 }
 
+// open restores the personal fields p reads in evs; an event that cannot
+// be opened is skipped.
+func (r *Runner) open(p Projector, evs []Event) {
+	if r.opener == nil {
+		return
+	}
+	for i, ev := range evs {
+		if ev.Data == nil || !readsPersonal(ev.Type, p) {
+			continue
+		}
+		if err := r.opener.Open(ev.Data); err != nil {
+			r.log.Error("cannot open sealed data, event skipped", "projection", p.Name(), "position", ev.Position, "err", err)
+			evs[i].Data = nil
+		}
+	}
+}
+
 // liveBatch is the most events a live runner applies in one script call
 // when it is behind.
 const liveBatch = 256
@@ -358,17 +375,7 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 			// projection alive and the log is still there to inspect.
 			r.log.Error("cannot decode events, skipped", "projection", name, "err", err)
 		}
-		if r.opener != nil {
-			for i, ev := range evs {
-				if ev.Data == nil {
-					continue
-				}
-				if err := r.opener.Open(ev.Data); err != nil {
-					r.log.Error("cannot open sealed data, event skipped", "projection", name, "position", ev.Position, "err", err)
-					evs[i].Data = nil
-				}
-			}
-		}
+		r.open(p, evs)
 		r.mu.Lock()
 		prev, gen := r.applied[name], r.gen[name]
 		r.mu.Unlock()
