@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"passerelle/internal/bench"
@@ -14,7 +15,7 @@ import (
 )
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet("bench", "bench [--departement CODE…] [--scale F] [--duration D] [--clients N] [--rate R] [--redis-url URL] [--json]", stderr)
+	fs := flagSet("bench", "bench [--departement CODE…] [--scale F] [--duration D] [--clients N] [--rate R] [--redis-url URL] [--only GROUPS] [--json]", stderr)
 	var depts codes
 	fs.Var(&depts, "departement", "département code(s) of the seeded instance (default 75, 92, 93, 94)")
 	scale := fs.Float64("scale", 0.02, "scale of the seeded instance (see seed)")
@@ -25,6 +26,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rate := fs.Float64("rate", 200, "open-loop commands per second")
 	redisURL := fs.String("redis-url", "", "Redis to serve and replay into (its database is FLUSHED); empty: an in-process one")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
+	only := fs.String("only", "", "measure only these groups of paths, separated by commas: "+strings.Join(bench.Groups, ", "))
 	dir := fs.String("dir", "", "working directory (default: a temporary one, removed at the end)")
 	rest, err := parseEnv(fs, args)
 	if err != nil {
@@ -41,7 +43,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		progress = io.Discard
 	}
 	res, err := bench.Run(ctx, bench.Config{Seed: seed.Options{Departments: depts, Scale: *scale, Seed: *seedN},
-		Duration: *duration, MaxOps: *maxOps, Clients: *clients, Rate: *rate, RedisURL: *redisURL, Dir: *dir, Log: progress})
+		Duration: *duration, MaxOps: *maxOps, Clients: *clients, Rate: *rate, RedisURL: *redisURL, Dir: *dir, Log: progress,
+		Only: strings.FieldsFunc(*only, func(r rune) bool { return r == ',' || r == ' ' })})
 	if err != nil {
 		return err
 	}

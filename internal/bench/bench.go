@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,7 @@ type Config struct {
 	Rate     float64       // open-loop commands per second (default 200)
 	RedisURL string        // the Redis replayed into; empty: in-process (it is flushed)
 	Dir      string        // working directory (default: a temporary one, removed)
+	Only     []string      // the groups of paths to measure, among Groups (default: all)
 	Log      io.Writer     // progress lines (default: none)
 }
 
@@ -83,9 +85,19 @@ func row(name, unit, against string, path, baseline float64) Row {
 	return Row{Name: name, Unit: unit, Against: against, Path: path, Baseline: baseline, Ratio: path / max(baseline, 1e-12)}
 }
 
+// Groups names the groups of paths, in the order they are measured: the
+// HTTP paths, durable appends, commands on long streams, the replay into
+// Redis and the start-up.
+var Groups = []string{"http", "appends", "streams", "replay", "startup"}
+
 // Run seeds an instance and measures every path against its baseline.
 func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	cfg.defaults()
+	for _, g := range cfg.Only {
+		if !slices.Contains(Groups, g) {
+			return res, fmt.Errorf("no group of paths named %q: choose among %s", g, strings.Join(Groups, ", "))
+		}
+	}
 	dir := cfg.Dir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "passerelle-bench-"); err != nil {
@@ -99,8 +111,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	b := &bench{cfg: cfg, dir: dir, data: data}
-	steps := []func(context.Context) ([]Row, error){b.http, b.appends, b.streams, b.replay, b.startup}
-	for _, step := range steps {
+	steps := map[string]func(context.Context) ([]Row, error){"http": b.http, "appends": b.appends, "streams": b.streams,
+		"replay": b.replay, "startup": b.startup}
+	for _, name := range Groups {
+		step := steps[name]
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, name) {
+			continue
+		}
 		rows, err := step(ctx)
 		if err != nil {
 			return res, err
