@@ -36,7 +36,14 @@ type Keys interface {
 type DirKeys struct {
 	dir   string
 	mu    sync.Mutex
-	cache map[string][]byte
+	cache map[string]cachedKey
+}
+
+// cachedKey is a key read, and its file's path (a hash: not computed
+// again at every use).
+type cachedKey struct {
+	key  []byte
+	path string
 }
 
 // OpenDir opens (creating) a key directory.
@@ -44,7 +51,7 @@ func OpenDir(dir string) (*DirKeys, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return &DirKeys{dir: dir, cache: map[string][]byte{}}, nil
+	return &DirKeys{dir: dir, cache: map[string]cachedKey{}}, nil
 }
 
 func (d *DirKeys) path(subject string) string {
@@ -56,18 +63,18 @@ func (d *DirKeys) path(subject string) string {
 func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	path := d.path(subject)
-	if k, ok := d.cache[subject]; ok {
+	if c, ok := d.cache[subject]; ok {
 		// another process sharing the directory may have destroyed it
-		if _, err := os.Stat(path); err == nil {
-			return k, true, nil
+		if _, err := os.Stat(c.path); err == nil {
+			return c.key, true, nil
 		}
 		delete(d.cache, subject)
 	}
+	path := d.path(subject)
 	k, err := os.ReadFile(path)
 	switch {
 	case err == nil && len(k) == 32:
-		d.cache[subject] = k
+		d.cache[subject] = cachedKey{k, path}
 		return k, true, nil
 	case err == nil:
 		return nil, false, fmt.Errorf("key file %s is damaged", path)
@@ -89,7 +96,7 @@ func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	case err != nil:
 		return nil, false, err
 	}
-	d.cache[subject] = k
+	d.cache[subject] = cachedKey{k, path}
 	return k, true, nil
 }
 
