@@ -10,6 +10,7 @@
 package chain
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -64,11 +65,34 @@ type envelope struct {
 
 // prevHash reads the predecessor's hash from an event's metadata.
 func prevHash(md []byte) (string, bool) {
+	// picked out of an object holding the key once, as the encoder writes
+	// it (in valid JSON these bytes can only be that key: a quote inside a
+	// string is escaped); anything else is decoded. An object that is not
+	// valid JSON around the key is read as the key says: the event's hash
+	// covers every byte of it, so its successor's link or its seal names
+	// the edit all the same.
+	if len(md) > 1 && md[0] == '{' && md[len(md)-1] == '}' && bytes.Count(md, prevHashKey) == 1 {
+		v := md[bytes.Index(md, prevHashKey)+len(prevHashKey):]
+		if len(v) > 64 && v[64] == '"' && isHex(v[:64]) {
+			return string(v[:64]), true
+		}
+	}
 	var e envelope
 	if json.Unmarshal(md, &e) != nil {
 		return "", false
 	}
 	return e.PrevHash, true
+}
+
+var prevHashKey = []byte(`"prev_hash":"`)
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Break is the first broken link found.
@@ -306,6 +330,13 @@ func NewSealer(store eventstore.Store, chained func(string) bool, now func() tim
 // SealOnce appends one seal if anything was written since the previous
 // one, covering at most MaxHeads streams; it reports whether it sealed.
 func (s *Sealer) SealOnce(ctx context.Context) (bool, error) {
+	return s.seal(ctx, map[string]last{})
+}
+
+// seal is SealOnce, with heads holding the last event read of streams
+// already walked (the links of their next events are checked against
+// them rather than read from the store); it adds those it walks.
+func (s *Sealer) seal(ctx context.Context, heads map[string]last) (bool, error) {
 	from, prevHash, expected, err := s.lastSeal(ctx)
 	if err != nil {
 		return false, err
@@ -315,7 +346,6 @@ func (s *Sealer) SealOnce(ctx context.Context) (bool, error) {
 	// a seal vouches for what it covers: each event's link to its
 	// predecessor is checked first, so an edit made while the service was
 	// down is reported, never sealed
-	heads := map[string]last{}
 	var broken *Break
 	var linkErr error
 	limit := s.MaxHeads
@@ -386,15 +416,25 @@ func (s *Sealer) lastSeal(ctx context.Context) (from eventstore.Position, hash s
 // SealAll appends seals until everything written is sealed; it returns
 // how many it appended.
 func (s *Sealer) SealAll(ctx context.Context) (int, error) {
+	// each seal's walk starts where the last one stopped: the streams it
+	// walked are known, up to a bound on memory
+	heads := map[string]last{}
 	n := 0
 	for {
-		sealed, err := s.SealOnce(ctx)
+		if len(heads) > maxKnownHeads {
+			clear(heads)
+		}
+		sealed, err := s.seal(ctx, heads)
 		if err != nil || !sealed {
 			return n, err
 		}
 		n++
 	}
 }
+
+// maxKnownHeads bounds the streams SealAll keeps the last event of (about
+// 150 bytes each).
+const maxKnownHeads = 1 << 20
 
 // link checks that e follows its stream's event before it: the one read
 // last in heads, or else read from the store.
