@@ -1,9 +1,14 @@
 package projections
 
 import (
+	"context"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"passerelle/domain"
 	"passerelle/eventstore"
 )
 
@@ -24,6 +29,37 @@ func TestOccurredAtAsDecoded(t *testing.T) {
 		want, _ := eventstore.DecodeMetadata(md)
 		if got := occurredAt(md); !got.Equal(want.OccurredAt) {
 			t.Errorf("%s: occurredAt = %v, the decoded metadata says %v", name, got, want.OccurredAt)
+		}
+	}
+}
+
+// A message's handler reads the records the message was made of; the
+// same message without them (a copy, or one from elsewhere) decodes its
+// payload into the same events, alone or in a batch.
+func TestMessageEventsAsFromPayload(t *testing.T) {
+	at := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
+	data, err := domain.Encode(&domain.SchoolRegistered{UAI: "0941234A", Name: "Collège", Kind: "college", CommuneCode: "94028"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []eventstore.RecordedEvent{
+		{Stream: "school-0941234A", Revision: 0, Position: 7, ID: uuid.New(), Type: "SchoolRegistered", Data: data,
+			Metadata: eventstore.Metadata{CommandID: "c", OccurredAt: at}.Encode(), Created: at.Add(time.Second)},
+		{Stream: "school-0941234A", Revision: 1, Position: 9, ID: uuid.New(), Type: "NotAnEvent", Data: []byte(`{}`),
+			Metadata: []byte(`{}`), Created: at.Add(2 * time.Second)},
+	}
+	for _, batch := range [][]eventstore.RecordedEvent{recs[:1], recs} {
+		msg := toMessage(context.Background(), batch)
+		got, gerr := messageEvents(msg)
+		want, werr := messageEvents(msg.Copy()) // a copy carries no records: its payload is decoded
+		if (gerr == nil) != (werr == nil) || len(got) != len(want) || len(got) != len(batch) {
+			t.Fatalf("%d events: from the records %d, %v; from the payload %d, %v", len(batch), len(got), gerr, len(want), werr)
+		}
+		for i := range got {
+			g, w := got[i], want[i]
+			if g.Position != w.Position || g.Stream != w.Stream || g.Type != w.Type || !g.OccurredAt.Equal(w.OccurredAt) || !reflect.DeepEqual(g.Data, w.Data) {
+				t.Errorf("event %d of %d: from the records %+v, from the payload %+v", i, len(batch), g, w)
+			}
 		}
 	}
 }

@@ -223,7 +223,9 @@ func toMessage(ctx context.Context, evs []eventstore.RecordedEvent) *message.Mes
 		msg = message.NewMessage(ev.ID.String(), payload)
 		msg.Metadata.Set(MetaBatch, strconv.Itoa(len(evs)))
 	}
-	msg.SetContext(ctx)
+	// the records themselves travel with the message in this process: its
+	// handler reads them rather than decoding the payload made of them
+	msg.SetContext(context.WithValue(ctx, recordsKey{}, evs))
 	msg.Metadata.Set(MetaStream, ev.Stream)
 	msg.Metadata.Set(MetaRevision, strconv.FormatUint(ev.Revision, 10))
 	msg.Metadata.Set(MetaPosition, ev.Position.String())
@@ -241,6 +243,9 @@ func toMessage(ctx context.Context, evs []eventstore.RecordedEvent) *message.Mes
 
 // messageEvents are the events a message carries, in order.
 func messageEvents(msg *message.Message) ([]Event, error) {
+	if recs, ok := msg.Context().Value(recordsKey{}).([]eventstore.RecordedEvent); ok && len(recs) > 0 {
+		return recordedEvents(recs)
+	}
 	if msg.Metadata.Get(MetaBatch) == "" {
 		pos, err := strconv.ParseUint(msg.Metadata.Get(MetaPosition), 10, 64)
 		if err != nil {
@@ -253,6 +258,15 @@ func messageEvents(msg *message.Message) ([]Event, error) {
 	if err := json.Unmarshal(msg.Payload, &recs); err != nil || len(recs) == 0 {
 		return nil, fmt.Errorf("message %s: a batch that does not decode: %v", msg.UUID, err)
 	}
+	return recordedEvents(recs)
+}
+
+// recordsKey keys a message's records in its context (toMessage).
+type recordsKey struct{}
+
+// recordedEvents decodes records; those that do not decode are named in
+// the error and left without data.
+func recordedEvents(recs []eventstore.RecordedEvent) ([]Event, error) {
 	evs := make([]Event, len(recs))
 	var errs []error
 	for i, re := range recs {
