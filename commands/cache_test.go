@@ -15,6 +15,10 @@ import (
 	"passerelle/eventstore/personal"
 )
 
+// Every test of the package checks that no command changes an aggregate
+// the cache lent it.
+func init() { checkShared = true }
+
 // A copy shares nothing the original could see change: folding more
 // events into the copy leaves the original as it was.
 func TestDeepCopySharesNothing(t *testing.T) {
