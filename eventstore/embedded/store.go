@@ -139,8 +139,11 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		_ = lock.Close()
 		return nil, err
 	}
-	// From here commits are durable through the write-ahead log.
+	// From here commits are durable through the write-ahead log, and
+	// bbolt keeps its list of free pages in memory only (see
+	// closeDurable).
 	db.NoSync = true
+	db.NoFreelistSync = true
 	go s.commitLoop()
 	return s, nil
 }
