@@ -623,15 +623,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	if dir != eventstore.Forwards && dir != eventstore.Backwards {
 		return nil, fmt.Errorf("embedded: unknown direction %d", dir)
 	}
-	if dir == eventstore.Forwards && from != eventstore.End {
-		// a read past the end of a stream written lately (a cached
-		// aggregate's check for news) needs no transaction
-		if last, ok := s.tails.last(stream); ok && from > last {
-			if s.closed() {
-				return nil, ErrClosed
-			}
-			return nil, nil
+	if s.pastTheEnd(stream, dir, from) {
+		if s.closed() {
+			return nil, ErrClosed
 		}
+		return nil, nil
 	}
 	var out []eventstore.RecordedEvent
 	err := s.view(func(tx *bolt.Tx) error {
@@ -671,6 +667,17 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 		return nil, err
 	}
 	return out, nil
+}
+
+// pastTheEnd reports whether a read starts past the end of a stream
+// written lately: such a read (a cached aggregate's check for news) needs
+// no transaction.
+func (s *Store) pastTheEnd(stream string, dir eventstore.Direction, from uint64) bool {
+	if dir != eventstore.Forwards || from == eventstore.End {
+		return false
+	}
+	last, ok := s.tails.last(stream)
+	return ok && from > last
 }
 
 // revRange returns the revision a stream read starts from and how many
