@@ -31,9 +31,18 @@ type aggregateCache struct {
 
 type cacheEntry struct {
 	stream string
-	agg    aggregate // never handed out nor changed: get and put copy
-	state  loaded
+	// agg is never changed: get and put copy it, and peek hands it out
+	// only to commands that consult it (read)
+	agg   aggregate
+	state loaded
+	// frozen is a copy of agg taken when it was cached, kept only when
+	// checkShared is set, to catch a reader changing what it was lent
+	frozen aggregate
 }
+
+// checkShared makes the cache verify, each time it lends an aggregate
+// (peek) or replaces it, that no reader changed it: the tests set it.
+var checkShared = false
 
 func newAggregateCache(max int) *aggregateCache {
 	return &aggregateCache{max: max, entries: map[string]*list.Element{}}
@@ -66,13 +75,52 @@ func (c *aggregateCache) get(stream string) (aggregate, loaded, bool) {
 	return deepCopy(e.agg), e.state, true // e.agg is never changed: copy outside the lock
 }
 
+// peek returns the cached aggregate of stream itself, not a copy, and
+// its state: the caller only reads it and never changes it.
+func (c *aggregateCache) peek(stream string) (aggregate, loaded, bool) {
+	if c == nil {
+		return nil, loaded{}, false
+	}
+	c.mu.Lock()
+	el, ok := c.entries[stream]
+	if !ok {
+		c.mu.Unlock()
+		return nil, loaded{}, false
+	}
+	c.lru.MoveToFront(el)
+	e := el.Value.(*cacheEntry)
+	c.mu.Unlock()
+	e.verify()
+	return e.agg, e.state, true
+}
+
+// verify panics when checkShared is set and a reader changed the
+// aggregate it was lent.
+func (e *cacheEntry) verify() {
+	if checkShared && !reflect.DeepEqual(e.agg, e.frozen) {
+		panic("commands: the cached aggregate of " + e.stream + " was changed by a reader")
+	}
+}
+
 // put keeps a copy of agg at state, unless a newer state is cached or a
 // forget happened since the load began (epoch).
 func (c *aggregateCache) put(agg aggregate, state loaded, epoch uint64) {
 	if c == nil || c.max <= 0 {
 		return
 	}
-	e := &cacheEntry{stream: state.stream, agg: deepCopy(agg), state: state}
+	c.keep(deepCopy(agg), state, epoch)
+}
+
+// keep is put without the copy: agg is the cache's from now on, and
+// whoever holds it only reads it.
+func (c *aggregateCache) keep(agg aggregate, state loaded, epoch uint64) {
+	if c == nil || c.max <= 0 {
+		return
+	}
+	e := &cacheEntry{stream: state.stream, agg: agg, state: state}
+	if checkShared {
+		e.frozen = deepCopy(agg)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if epoch != c.epoch {
@@ -80,7 +128,8 @@ func (c *aggregateCache) put(agg aggregate, state loaded, epoch uint64) {
 	}
 	if el, ok := c.entries[e.stream]; ok {
 		c.lru.MoveToFront(el)
-		if el.Value.(*cacheEntry).state.revision < state.revision {
+		if old := el.Value.(*cacheEntry); old.state.revision < state.revision {
+			old.verify()
 			el.Value = e
 		}
 		return

@@ -15,6 +15,10 @@ import (
 	"passerelle/eventstore/personal"
 )
 
+// Every test of the package checks that no command changes an aggregate
+// the cache lent it.
+func init() { checkShared = true }
+
 // A copy shares nothing the original could see change: folding more
 // events into the copy leaves the original as it was.
 func TestDeepCopySharesNothing(t *testing.T) {
@@ -244,4 +248,49 @@ func TestCacheCatchesUpWithOtherWriters(t *testing.T) {
 			t.Fatalf("event %d: prev hash %q, want %q (%v)", i, md.PrevHash, chain.Of(evs[i-1]), err)
 		}
 	}
+}
+
+// A command that only consults an aggregate gets the cached one itself
+// while nothing is new, and a copy brought up to date once the stream
+// moved on, which leaves what earlier readers hold as it was; the guard
+// the tests run under catches a reader that changes what it was lent.
+func TestReadSharesTheCachedAggregate(t *testing.T) {
+	store, err := embedded.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	svc := newCachedService(t, store)
+	ctx := context.Background()
+	emp := must(t)(svc.RegisterEmployer(ctx, meta("e"), domain.RegisterEmployerInput{
+		Name: "Garage Dupont", SIRET: "73282932000074", Kind: "company", CommuneCode: "94028", Address: "3 rue"}))
+	offer := must(t)(svc.PostOffer(ctx, meta("o"), PostOfferInput{EmployerID: emp.ID, PostOfferInput: domain.PostOfferInput{
+		Title: "Mécanique", Description: "Atelier", Sector: "s1", Grades: []string{"3e"}, Weeks: []string{"2026-W50"},
+		Seats: 2, CommuneCode: "94028", Address: "3 rue", Lat: 48.79, Lon: 2.45}}))
+	stream := domain.OfferStream(offer.ID)
+	first, err := read[domain.Offer](ctx, svc.repo, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := read[domain.Offer](ctx, svc.repo, stream)
+	if err != nil || again != first {
+		t.Fatalf("a second read while nothing is new: %p, %v; want the cached %p", again, err, first)
+	}
+	title := "Carrosserie"
+	must(t)(svc.AmendOffer(ctx, meta("a1"), offer.ID, domain.AmendOfferInput{Title: &title}))
+	now, err := read[domain.Offer](ctx, svc.repo, stream)
+	if err != nil || now == first || now.Posted.Title != title {
+		t.Fatalf("a read after an amendment: %+v, %v", now, err)
+	}
+	if first.Posted.Title != "Mécanique" {
+		t.Fatalf("an earlier reader sees the title change to %q", first.Posted.Title)
+	}
+
+	now.Posted.Title = "changed by a reader"
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a reader changed a cached aggregate unnoticed")
+		}
+	}()
+	_, _ = read[domain.Offer](ctx, svc.repo, stream)
 }

@@ -72,17 +72,64 @@ func load[A any, PA interface {
 	return agg, l, nil
 }
 
+// loadShared is load for a command that only consults the aggregate: it
+// may be the cached one itself, which the caller must not change. A
+// cached state with nothing new is handed out without a copy.
+func loadShared[A any, PA interface {
+	*A
+	aggregate
+}](ctx context.Context, r repository, stream string) (PA, loaded, error) {
+	epoch := r.cache.begin()
+	if c, l, ok := r.cache.peek(stream); ok {
+		if agg, ok := c.(PA); ok {
+			if evs, err := r.since(ctx, l); err == nil {
+				if len(evs) == 0 {
+					return agg, l, nil
+				}
+				own := deepCopy(agg).(PA)
+				if now, err := r.apply(own, l, evs); err == nil {
+					r.cache.keep(own, now, epoch)
+					return own, now, nil
+				}
+			}
+		}
+		r.cache.drop(stream) // not what this stream holds: read it whole
+	}
+	agg := PA(new(A))
+	l, err := r.fold(ctx, agg, loaded{stream: stream, revision: -1})
+	if err != nil {
+		return nil, l, err
+	}
+	r.cache.keep(agg, l, epoch)
+	return agg, l, nil
+}
+
 // fold applies to agg, which is at state l, the events of its stream
 // after l.
 func (r repository) fold(ctx context.Context, agg aggregate, l loaded) (loaded, error) {
-	stream := l.stream
-	evs, err := r.store.ReadStream(ctx, stream, eventstore.Forwards, uint64(l.revision+1), 0)
+	evs, err := r.since(ctx, l)
+	if err != nil {
+		return l, err
+	}
+	return r.apply(agg, l, evs)
+}
+
+// since reads the events of a stream after state l (none for a stream
+// that does not exist yet at l).
+func (r repository) since(ctx context.Context, l loaded) ([]eventstore.RecordedEvent, error) {
+	evs, err := r.store.ReadStream(ctx, l.stream, eventstore.Forwards, uint64(l.revision+1), 0)
 	if errors.Is(err, eventstore.ErrStreamNotFound) && l.revision < 0 {
-		return l, nil
+		return nil, nil
 	}
 	if err != nil {
-		return l, fmt.Errorf("load %s: %w", stream, err)
+		return nil, fmt.Errorf("load %s: %w", l.stream, err)
 	}
+	return evs, nil
+}
+
+// apply folds into agg, at state l, the events read after it.
+func (r repository) apply(agg aggregate, l loaded, evs []eventstore.RecordedEvent) (loaded, error) {
+	stream := l.stream
 	for _, re := range evs {
 		if int64(re.Revision) != l.revision+1 {
 			return l, fmt.Errorf("load %s: revision %d after %d", stream, re.Revision, l.revision)
@@ -219,12 +266,13 @@ func updateN[A any, PA interface {
 	}
 }
 
-// read loads an aggregate that the command only consults.
+// read loads an aggregate that the command only consults: it may be
+// shared with the cache and with other commands, and must not be changed.
 func read[A any, PA interface {
 	*A
 	aggregate
 }](ctx context.Context, r repository, stream string) (PA, error) {
-	agg, _, err := load[A, PA](ctx, r, stream)
+	agg, _, err := loadShared[A, PA](ctx, r, stream)
 	return agg, err
 }
 

@@ -114,7 +114,7 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return fmt.Errorf("personal data keys: %w", err)
 	}
 	rep, runErr := playPlan(ctx, plan, store, keys, f.workers, stdout)
-	if err := keys.Sync(); err != nil {
+	if err := errors.Join(keys.Sync(), keys.Close()); err != nil {
 		return errors.Join(runErr, fmt.Errorf("sync personal data keys: %w", err))
 	}
 	fmt.Fprintf(stdout, "seeded %d events (%d of %d commands) in %s: %.0f events/s; peak memory %s (Go heap %s)\n",

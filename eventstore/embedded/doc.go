@@ -54,6 +54,13 @@
 // a commit that might outgrow the mapping drops the pin first and
 // checkpoints after.
 //
+// bbolt also writes its list of free pages at every commit, and sorts it
+// first: the pages the pinned checkpoint holds back are all on it, so it
+// grows with the file. The store keeps it in memory only while open
+// (NoFreelistSync) and Close writes it once. A crash loses nothing by it:
+// the Open that replays the log walks the pages the restored checkpoint
+// reaches, and every other page is free.
+//
 // Appends arriving during a commit wait for the next one, so the group
 // grows with the load; the committer waits up to a millisecond for a
 // group to grow back to the previous group's size (the writers it just
@@ -107,6 +114,11 @@
 // ID is a *eventstore.WrongExpectedVersionError when the expected revision
 // does not hold, and eventstore.ErrInvalidAppend otherwise or when the ID
 // belongs to another stream.
+//
+// The store remembers in memory the last revision of the streams written
+// lately (two generations of up to 131,072 streams): a forward read past
+// the end of one of them, which is how a command checks a cached
+// aggregate for news, is answered without a read transaction.
 //
 // Subscriptions read the log themselves, in short read transactions, and
 // wait for the next commit when they reach its end; the context given to

@@ -205,7 +205,13 @@ func (s *Store) closeDurable() error {
 	if s.failed != nil {
 		return s.wal.close()
 	}
-	err := s.db.Sync()
+	// The free pages, kept in memory since Open, are written once, so
+	// that the next Open reads them instead of walking every page.
+	s.db.NoFreelistSync = false
+	err := s.db.Update(func(*bolt.Tx) error { return nil })
+	if err == nil {
+		err = s.db.Sync()
+	}
 	if err == nil {
 		err = os.Remove(filepath.Join(s.dir, WALFileName))
 	}

@@ -96,6 +96,9 @@ type Store struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced after each commit
 
+	tails   tails       // the last revisions of the streams written lately
+	written []streamRev // the committer's list of them, reused by each group
+
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
 	closeErr  error
@@ -132,15 +135,18 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		db: db, dir: dir, lock: lock, mapped: mapped,
 		maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1), linger: o.linger,
 		queue: make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
-		changed: make(chan struct{}), done: make(chan struct{}),
+		changed: make(chan struct{}), done: make(chan struct{}), tails: tails{max: tailsPerGeneration},
 	}
 	if err := s.checkpoint(); err != nil {
 		_ = db.Close()
 		_ = lock.Close()
 		return nil, err
 	}
-	// From here commits are durable through the write-ahead log.
+	// From here commits are durable through the write-ahead log, and
+	// bbolt keeps its list of free pages in memory only (see
+	// closeDurable).
 	db.NoSync = true
+	db.NoFreelistSync = true
 	go s.commitLoop()
 	return s, nil
 }
@@ -328,16 +334,21 @@ func (s *Store) commit(batch []*appendReq) {
 	var f frame
 	logged := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		f = frame{payload: s.payload[:0]}
+		f = frame{payload: s.payload[:0], written: s.written[:0]}
 		var err error
 		logged, err = s.writeGroup(tx, batch, &f)
 		return err
 	})
 	s.payload = f.payload[:0]
 	if err != nil {
+		s.written = f.written[:0]
 		s.failedCommit(batch, err, logged)
 		return
 	}
+	// visible to every transaction from now on, and before any writer
+	// of the group hears of it
+	s.tails.record(f.written)
+	s.written = f.written[:0]
 	s.commits.Add(1)
 	if f.events > 0 {
 		s.notify()
@@ -404,10 +415,12 @@ func answer(batch []*appendReq, err error) {
 	}
 }
 
-// frame is what a commit writes to the write-ahead log.
+// frame is what a commit writes to the write-ahead log, and the streams
+// it writes with their new last revisions.
 type frame struct {
 	payload []byte
 	events  int
+	written []streamRev
 }
 
 // buckets are the store's four buckets in a transaction.
@@ -512,6 +525,7 @@ func write(b buckets, stream string, current int64, events []eventstore.EventDat
 	if err := b.streams.Put([]byte(stream), u64(rev)); err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	f.written = append(f.written, streamRev{stream: stream, rev: rev})
 	return eventstore.AppendResult{LastRevision: rev, Position: eventstore.Position(pos)}, nil
 }
 
@@ -609,6 +623,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	if dir != eventstore.Forwards && dir != eventstore.Backwards {
 		return nil, fmt.Errorf("embedded: unknown direction %d", dir)
 	}
+	if s.pastTheEnd(stream, dir, from) {
+		if s.closed() {
+			return nil, ErrClosed
+		}
+		return nil, nil
+	}
 	var out []eventstore.RecordedEvent
 	err := s.view(func(tx *bolt.Tx) error {
 		// the streams bucket alone answers a read past the end (a cached
@@ -647,6 +667,17 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 		return nil, err
 	}
 	return out, nil
+}
+
+// pastTheEnd reports whether a read starts past the end of a stream
+// written lately: such a read (a cached aggregate's check for news) needs
+// no transaction.
+func (s *Store) pastTheEnd(stream string, dir eventstore.Direction, from uint64) bool {
+	if dir != eventstore.Forwards || from == eventstore.End {
+		return false
+	}
+	last, ok := s.tails.last(stream)
+	return ok && from > last
 }
 
 // revRange returns the revision a stream read starts from and how many
@@ -762,4 +793,53 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 		return err
 	})
 	return eventstore.Position(head), err
+}
+
+// tailsPerGeneration bounds the streams whose last revision the store
+// remembers: two generations of up to this many, about 25 MiB in all.
+const tailsPerGeneration = 1 << 17
+
+// streamRev is a stream a commit wrote and its new last revision.
+type streamRev struct {
+	stream string
+	rev    uint64
+}
+
+// tails remembers the last revision of the streams written lately, so
+// that a read past the end of one is answered without a transaction. The
+// committer records each group's streams once it is committed, before it
+// answers their writers; a stream absent from both generations is read
+// from bbolt. Revisions only grow, so a reader that misses a commit under
+// way answers as a transaction begun just before it would.
+type tails struct {
+	mu        sync.RWMutex
+	max       int
+	cur, prev map[string]uint64
+}
+
+// last is the last revision of stream, when it was written lately.
+func (t *tails) last(stream string) (uint64, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if rev, ok := t.cur[stream]; ok {
+		return rev, true
+	}
+	rev, ok := t.prev[stream]
+	return rev, ok
+}
+
+// record notes the streams a commit wrote, in the order written: a
+// stream written twice keeps its later revision.
+func (t *tails) record(written []streamRev) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, w := range written {
+		if _, ok := t.cur[w.stream]; !ok && len(t.cur) >= t.max {
+			t.prev, t.cur = t.cur, nil // the older generation is forgotten
+		}
+		if t.cur == nil {
+			t.cur = make(map[string]uint64)
+		}
+		t.cur[w.stream] = w.rev
+	}
 }

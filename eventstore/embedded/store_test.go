@@ -489,3 +489,54 @@ func TestGatherWaitsForThePreviousGroupSize(t *testing.T) {
 		t.Fatalf("group of %d, want 3", n)
 	}
 }
+
+// A read past the end of a stream written lately is answered from the
+// streams' last revisions, without a transaction, and agrees with one:
+// nothing past the end, the new events once an append returned, a stream
+// never written still not found, and a closed store still closed.
+func TestReadPastTheEndOfARecentStream(t *testing.T) {
+	s := openT(t, t.TempDir())
+	ctx := t.Context()
+	mustAppend(t, s, "order-1", eventstore.NoStream, events("Placed", 2)...)
+	if last, ok := s.tails.last("order-1"); !ok || last != 1 {
+		t.Fatalf("last revision of order-1 remembered as %d, %v; want 1", last, ok)
+	}
+	for from := uint64(2); from < 4; from++ {
+		evs, err := s.ReadStream(ctx, "order-1", eventstore.Forwards, from, 0)
+		if err != nil || len(evs) != 0 {
+			t.Fatalf("read from %d: %d events, %v", from, len(evs), err)
+		}
+	}
+	mustAppend(t, s, "order-1", eventstore.Exact(1), events("Shipped", 1)...)
+	evs, err := s.ReadStream(ctx, "order-1", eventstore.Forwards, 2, 0)
+	if err != nil || len(evs) != 1 || evs[0].Revision != 2 || evs[0].Type != "Shipped" {
+		t.Fatalf("read from 2 after the next append: %+v, %v", evs, err)
+	}
+	if _, err := s.ReadStream(ctx, "order-2", eventstore.Forwards, 5, 0); !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Fatalf("a stream never written: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadStream(ctx, "order-1", eventstore.Forwards, 3, 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+}
+
+// The streams' last revisions are kept in two generations: a stream
+// written again keeps its later revision, and the oldest generation is
+// forgotten once the newer one is full.
+func TestTailsForgetTheOlderGeneration(t *testing.T) {
+	tl := tails{max: 2}
+	tl.record([]streamRev{{"a", 0}, {"b", 0}, {"a", 3}})
+	tl.record([]streamRev{{"c", 1}}) // a and b move to the older generation
+	tl.record([]streamRev{{"b", 4}})
+	tl.record([]streamRev{{"d", 2}}) // a is forgotten
+	want := map[string]int64{"a": -1, "b": 4, "c": 1, "d": 2}
+	for stream, rev := range want {
+		got, ok := tl.last(stream)
+		if rev < 0 && ok || rev >= 0 && (!ok || got != uint64(rev)) {
+			t.Errorf("%s: %d, %v; want %d", stream, got, ok, rev)
+		}
+	}
+}

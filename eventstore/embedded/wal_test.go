@@ -238,3 +238,39 @@ func TestLogOfAnotherFileIsRefused(t *testing.T) {
 		t.Fatalf("open with another file's log: %v", err)
 	}
 }
+
+// bbolt keeps the free pages in memory while the store is open, and a
+// clean Close writes them once: the file's current meta page then names a
+// freelist, so the next Open reads it instead of walking every page, and
+// an older build (which expects one) opens it as before.
+func TestCloseWritesTheFreelist(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	appendSome(t, s, "free", 40)
+	if !s.db.NoFreelistSync {
+		t.Fatal("the open store syncs its freelist at every commit")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pageSize, freelistOffset = 4096, 16 + 16 + 16
+	var txid uint64
+	current := -1
+	for slot := range 2 { // the meta page of the higher transaction is current
+		if id := binary.LittleEndian.Uint64(b[slot*pageSize+metaTxidOffset:]); current < 0 || id > txid {
+			txid, current = id, slot
+		}
+	}
+	if fl := binary.LittleEndian.Uint64(b[current*pageSize+freelistOffset:]); fl == ^uint64(0) || fl < 2 {
+		t.Fatalf("the meta page of transaction %d names freelist page %#x", txid, fl)
+	}
+	s = openT(t, dir)
+	defer s.Close()
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}

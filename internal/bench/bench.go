@@ -149,7 +149,7 @@ func seedInstance(ctx context.Context, data string, opt seed.Options) (int64, er
 		return 0, errors.Join(err, store.Close())
 	}
 	rep, err := seed.Run(ctx, plan, seed.RunConfig{Store: store, Keys: keys, Workers: 64})
-	err = errors.Join(err, keys.Sync(), store.Close())
+	err = errors.Join(err, keys.Sync(), keys.Close(), store.Close())
 	if err == nil && rep.Failed > 0 {
 		err = fmt.Errorf("seeding: %d commands refused: %v", rep.Failed, rep.First)
 	}

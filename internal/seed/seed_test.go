@@ -41,6 +41,7 @@ func seedInto(t *testing.T, dir string, opt seed.Options) (*seed.Plan, seed.Repo
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func() { _ = keys.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := seed.Run(ctx, plan, seed.RunConfig{Store: store, Keys: keys, Workers: 1024})
@@ -263,5 +264,47 @@ func get(t *testing.T, url string, v any) {
 	}
 	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A seed's keys are personal.DirKeys' files: a key created by BulkKeys is
+// the key DirKeys reads for the subject, and Destroy erases it there.
+func TestBulkKeysAreDirKeys(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "keys")
+	bulk, err := seed.OpenBulkKeys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = bulk.Close() }()
+	k, ok, err := bulk.Key("pupil-1", true)
+	if err != nil || !ok || len(k) != 32 {
+		t.Fatalf("created key %x, %v, %v", k, ok, err)
+	}
+	if again, _, _ := bulk.Key("pupil-1", true); string(again) != string(k) {
+		t.Fatal("a second creation changed the key")
+	}
+	if err := bulk.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := personal.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := d.Key("pupil-1", false)
+	if err != nil || !ok || string(got) != string(k) {
+		t.Fatalf("DirKeys read %x, %v, %v; want %x", got, ok, err, k)
+	}
+	if _, ok, err := d.Key("pupil-2", false); ok || err != nil {
+		t.Fatalf("a key never created: %v, %v", ok, err)
+	}
+	if err := bulk.Destroy("pupil-1"); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := personal.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := fresh.Key("pupil-1", false); ok || err != nil {
+		t.Fatalf("destroyed key still read: %v, %v", ok, err)
 	}
 }
