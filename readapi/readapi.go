@@ -136,6 +136,10 @@ func (a *API) stillHeld(ctx context.Context, m model) error {
 
 type queryFunc func(ctx context.Context, r *http.Request, m model) (any, error)
 
+// rawJSON is an answer a queryFunc has encoded itself, as api.WriteJSON
+// would have.
+type rawJSON []byte
+
 // query resolves the projection's served generation, waits for
 // min_position when asked, and writes the answer.
 func (a *API) query(projection string, f queryFunc) http.HandlerFunc {
@@ -161,6 +165,10 @@ func (a *API) query(projection string, f queryFunc) http.HandlerFunc {
 		}
 		if err != nil {
 			api.WriteError(w, r, unavailable(err))
+			return
+		}
+		if raw, ok := v.(rawJSON); ok {
+			api.WriteEncoded(w, http.StatusOK, raw)
 			return
 		}
 		api.WriteJSON(w, http.StatusOK, v)

@@ -1,11 +1,15 @@
 package readapi
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"math"
 	"net/http"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -31,19 +35,6 @@ const smallSet = 2000
 
 // maxBatch bounds the candidates one round trip reads.
 const maxBatch = 4096
-
-// offerPage is a page of offers. Total counts the matches exactly when
-// TotalExact is true; otherwise at least Total offers match, more than
-// the end of the page (counting stops there, so that a page costs the
-// same however many offers match).
-type offerPage struct {
-	Items      []projections.OfferDoc `json:"items"`
-	Total      int                    `json:"total"`
-	TotalExact bool                   `json:"total_exact"`
-	Page       int                    `json:"page"`
-	PerPage    int                    `json:"per_page"`
-	Position   string                 `json:"position"`
-}
 
 // candidate is an offer a search may list, and its distance in km as
 // Redis reports it (4 decimals) when searching around a point.
@@ -84,13 +75,31 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 	if err != nil {
 		return nil, err
 	}
-	return a.search(ctx, m, f, eligible, a.CountLimit)
+	res, err := a.search(ctx, m, f, eligible, a.CountLimit)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := offerDocs(ctx, m, res.found)
+	if err != nil {
+		return nil, err
+	}
+	return appendOfferPage(nil, res, raw, f.near != nil)
 }
 
-// search answers a page of the offers f asks for, counting the matches
+// searchResult is what a search found: the offers of its page, how many
+// match (exactly when exact, else at least that many) and where.
+type searchResult struct {
+	found         []candidate
+	total         int
+	exact         bool
+	page, perPage int
+	position      string
+}
+
+// search finds the page of the offers f asks for, counting the matches
 // up to countLimit when that is further than the end of the page.
-func (a *API) search(ctx context.Context, m model, f offerFilter, eligible []string, countLimit int) (offerPage, error) {
-	out := offerPage{Items: []projections.OfferDoc{}, TotalExact: true, Page: f.page, PerPage: f.perPage, Position: m.position.String()}
+func (a *API) search(ctx context.Context, m model, f offerFilter, eligible []string, countLimit int) (searchResult, error) {
+	out := searchResult{exact: true, page: f.page, perPage: f.perPage, position: m.position.String()}
 	if m.Prefix == "" {
 		return out, nil
 	}
@@ -103,23 +112,133 @@ func (a *API) search(ctx context.Context, m model, f offerFilter, eligible []str
 	if s.total < 0 {
 		limit = max(end, countLimit)
 	}
-	var found []candidate
 	n, more := 0, false
 	if s.total < 0 || start < s.total {
-		if found, n, more, err = s.collect(ctx, start, end, limit); err != nil {
+		if out.found, n, more, err = s.collect(ctx, start, end, limit); err != nil {
 			return out, err
 		}
 	}
 	switch {
 	case s.total >= 0:
-		out.Total = s.total
+		out.total = s.total
 	case more:
-		out.Total, out.TotalExact = n, false
+		out.total, out.exact = n, false
 	default:
-		out.Total = n
+		out.total = n
 	}
-	out.Items, err = offerItems(ctx, m, found, f.near != nil)
-	return out, err
+	return out, nil
+}
+
+// offerDocs reads the stored documents of the offers found, "" for one
+// no longer there.
+func offerDocs(ctx context.Context, m model, found []candidate) ([]string, error) {
+	if len(found) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(found))
+	for i, c := range found {
+		keys[i] = m.Key(projections.OfferDocKey(c.id))
+	}
+	vals, err := m.RDB.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, err
+	}
+	raw := make([]string, len(vals))
+	for i, v := range vals {
+		raw[i], _ = v.(string)
+	}
+	return raw, nil
+}
+
+// offerDocSchema is how an offer's document is written, and distanceField
+// the index of its distance, which a search around a point adds.
+var (
+	offerDocSchema = schemaOf(reflect.TypeFor[projections.OfferDoc]())
+	distanceField  = offerDocSchema.field("distance_km")
+)
+
+// appendOfferPage appends to dst the page of a search as WriteJSON would
+// write it, its offers' documents raw[i] (those missing left out) passed
+// through with their distance in km, rounded, when searching around a
+// point.
+func appendOfferPage(dst []byte, res searchResult, raw []string, near bool) (rawJSON, error) {
+	size := 160
+	for _, r := range raw {
+		size += len(r) + 24
+	}
+	b := slices.Grow(dst, size)
+	b = append(b, `{"items":[`...)
+	first := true
+	var dist [24]byte
+	for i, r := range raw {
+		if r == "" {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		var extra []byte
+		d := math.Round(res.found[i].dist*100) / 100
+		if near {
+			extra = appendFloat(dist[:0], d)
+		}
+		var ok bool
+		if b, ok = offerDocSchema.appendDoc(b, r, distanceField, extra); ok {
+			continue
+		}
+		var err error
+		if b, err = appendDecoded(b, r, res.found[i].id, d, near); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, `],"total":`...)
+	b = strconv.AppendInt(b, int64(res.total), 10)
+	b = append(b, `,"total_exact":`...)
+	b = strconv.AppendBool(b, res.exact)
+	b = append(b, `,"page":`...)
+	b = strconv.AppendInt(b, int64(res.page), 10)
+	b = append(b, `,"per_page":`...)
+	b = strconv.AppendInt(b, int64(res.perPage), 10)
+	b = append(b, `,"position":`...)
+	b = appendString(b, res.position)
+	return append(b, "}\n"...), nil
+}
+
+// appendDecoded appends an offer's document decoded and encoded again, as
+// a search answered before it passed documents through: for those whose
+// stored form encoding would change.
+func appendDecoded(b []byte, raw, id string, dist float64, near bool) ([]byte, error) {
+	var d projections.OfferDoc
+	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+		return nil, err
+	}
+	if near && d.ID == id {
+		d.DistanceKM = &dist
+	}
+	return appendEncoded(b, d)
+}
+
+// appendEncoded appends v as WriteJSON writes it, without the newline.
+func appendEncoded(b []byte, v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
+}
+
+// appendString appends s as a JSON string, as WriteJSON writes it.
+func appendString(b []byte, s string) []byte {
+	if isPlainKey(s) {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	out, _ := appendEncoded(b, s) // a string always encodes
+	return out
 }
 
 // offerItems reads the documents of the offers found, with their distance
