@@ -49,6 +49,7 @@ type API struct {
 	CountLimit int
 
 	layouts sync.Map // generation prefix → the layout its marker records
+	served  sync.Map // projection → the generation prefix last found served
 }
 
 // New builds the query API over the read models in rdb.
@@ -203,15 +204,11 @@ func (a *API) model(ctx context.Context, projection string, want eventstore.Posi
 		if a.Floor != nil {
 			floor = a.Floor(projection) // before the checkpoint: it only grows
 		}
-		prefix, err := projections.ActivePrefix(ctx, a.rdb, projection)
+		prefix, pos, err := a.servedAt(ctx, projection)
 		if err != nil {
 			return model{}, err
 		}
 		if err := a.readable(ctx, projection, prefix); err != nil {
-			return model{}, err
-		}
-		pos, err := projections.Checkpoint(ctx, a.rdb, prefix)
-		if err != nil {
 			return model{}, err
 		}
 		if pos >= want && pos >= floor {
@@ -232,6 +229,51 @@ func (a *API) model(ctx context.Context, projection string, want eventstore.Posi
 		}
 		pause = min(pause*2, 100*time.Millisecond)
 	}
+}
+
+// servedAt is the prefix of the generation of projection served and the
+// position it has applied, read in that order. It reads both in one round
+// trip when the generation is the one it found last time, the checkpoint
+// of that one read after which generation is served.
+func (a *API) servedAt(ctx context.Context, projection string) (string, eventstore.Position, error) {
+	if last, ok := a.served.Load(projection); ok {
+		pipe := a.rdb.Pipeline()
+		gen := pipe.Get(ctx, projections.ActiveKey(projection))
+		cp := pipe.Get(ctx, projections.CheckpointKey(last.(string)))
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return "", 0, err
+		}
+		if gen.Err() == nil && projections.GenPrefix(projection, gen.Val()) == last {
+			pos, err := checkpointOf(last.(string), cp)
+			return last.(string), pos, err
+		}
+	}
+	prefix, err := projections.ActivePrefix(ctx, a.rdb, projection)
+	if err != nil {
+		return "", 0, err
+	}
+	if prefix != "" {
+		a.served.Store(projection, prefix)
+	}
+	pos, err := projections.Checkpoint(ctx, a.rdb, prefix)
+	return prefix, pos, err
+}
+
+// checkpointOf reads the checkpoint of the generation at prefix as
+// projections.Checkpoint does.
+func checkpointOf(prefix string, cmd *redis.StringCmd) (eventstore.Position, error) {
+	s, err := cmd.Result()
+	if errors.Is(err, redis.Nil) {
+		return eventstore.Start, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %s: %w", prefix, err)
+	}
+	return eventstore.Position(v), nil
 }
 
 // readable refuses a generation written in another layout than this
