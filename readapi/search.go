@@ -270,6 +270,9 @@ func planSearch(ctx context.Context, m model, f offerFilter, eligible []string) 
 		s.anyOf = append(s.anyOf, eligible)
 	}
 	rel := f.indexes[1:]
+	if f.near != nil && len(f.geo) <= 1 {
+		return planNear(m, f, rel, s), nil
+	}
 	sizes, err := cardinalities(ctx, m, rel)
 	if err != nil {
 		return nil, err
@@ -305,6 +308,29 @@ func planSearch(ctx context.Context, m model, f offerFilter, eligible []string) 
 		smallest = sizes[order[0]]
 	}
 	return s, s.planByID(ctx, m.Key(f.indexes[0]), keys, smallest)
+}
+
+// planNear plans a search around a point with at most one selective
+// index (one with a geo set): it walks that index's geo set, else all open
+// offers', whatever the sizes of the others, so that they are read in the
+// walk's first round trip (an empty one: nothing matches).
+func planNear(m model, f offerFilter, rel []string, s *offerSearch) *offerSearch {
+	walk := m.Key(projections.OfferGeo())
+	keys := make([]string, 0, len(rel))
+	for _, set := range rel {
+		if g, ok := f.geo[set]; ok {
+			walk = m.Key(g)
+		} else {
+			keys = append(keys, m.Key(set))
+		}
+	}
+	g := newRings(m.RDB, walk, *f.near, f.radius)
+	g.empty = make([]string, len(rel))
+	for i, set := range rel {
+		g.empty[i] = m.Key(set)
+	}
+	s.from, s.in = g, keys
+	return s
 }
 
 // planByID plans a search without a place, in id order, over the index
@@ -402,6 +428,7 @@ func (s *offerSearch) keep(ctx context.Context, batch []candidate) ([]candidate,
 	if len(batch) == 0 || len(s.in)+len(s.anyOf) == 0 {
 		return batch, nil
 	}
+
 	ids := make([]any, len(batch))
 	for i, c := range batch {
 		ids[i] = c.id
@@ -510,11 +537,19 @@ type rings struct {
 	truncated, stuck bool
 	returned         int // members handed out: the nearest ones
 	done             bool
+	// empty are sets whose sizes are read with the first search: when
+	// one is empty, nothing matches and the walk ends there
+	empty []string
 }
 
-// firstRing is the radius first searched, in km: about fifty offers in
-// the densest city, none in the countryside, from where it grows fast.
-const firstRing = 1.0
+// firstRing is the radius first searched, in km, for up to firstRingHolds
+// members: about that many offers in the densest city, none in the
+// countryside, from where it grows fast. A first search for more members
+// searches a radius that holds them in the densest city.
+const (
+	firstRing      = 1.0
+	firstRingHolds = 50
+)
 
 func newRings(rdb redis.UniversalClient, key string, near [2]float64, radius float64) *rings {
 	return &rings{rdb: rdb, key: key, near: near, radius: radius, r: min(firstRing, radius), found: -1}
@@ -527,16 +562,12 @@ func (g *rings) next(ctx context.Context, n int) ([]candidate, bool, error) {
 			g.widen(g.returned + n)
 		}
 		count := g.returned + min(2*n, maxBatch)
-		found, err := g.rdb.GeoSearchLocation(ctx, g.key, &redis.GeoSearchLocationQuery{
-			GeoSearchQuery: redis.GeoSearchQuery{Longitude: g.near[1], Latitude: g.near[0], Radius: g.r, RadiusUnit: "km", Sort: "ASC", Count: count},
-			WithDist:       true,
-		}).Result()
-		if err != nil {
-			return nil, false, err
+		if g.found < 0 && count > firstRingHolds {
+			g.r = min(math.Ceil(firstRing*math.Sqrt(float64(count)/firstRingHolds)*1000)/1000, g.radius)
 		}
-		all := make([]candidate, len(found))
-		for i, x := range found {
-			all[i] = candidate{id: x.Name, dist: x.Dist}
+		all, err := g.search(ctx, count)
+		if err != nil || g.done {
+			return nil, true, err
 		}
 		// nearest first; offers at the same place by id, so that pages
 		// never overlap
@@ -563,6 +594,46 @@ func (g *rings) next(ctx context.Context, n int) ([]candidate, bool, error) {
 		}
 	}
 	return nil, true, nil
+}
+
+// search reads the count members of the geo set nearest the point within
+// g.r, and the sizes of g.empty the first time, in the same round trip:
+// when one is empty, it ends the walk.
+func (g *rings) search(ctx context.Context, count int) ([]candidate, error) {
+	q := &redis.GeoSearchLocationQuery{
+		GeoSearchQuery: redis.GeoSearchQuery{Longitude: g.near[1], Latitude: g.near[0], Radius: g.r, RadiusUnit: "km", Sort: "ASC", Count: count},
+		WithDist:       true,
+	}
+	var found []redis.GeoLocation
+	if len(g.empty) == 0 {
+		var err error
+		if found, err = g.rdb.GeoSearchLocation(ctx, g.key, q).Result(); err != nil {
+			return nil, err
+		}
+	} else {
+		pipe := g.rdb.Pipeline()
+		sizes := make([]*redis.IntCmd, len(g.empty))
+		for i, set := range g.empty {
+			sizes[i] = pipe.SCard(ctx, set)
+		}
+		search := pipe.GeoSearchLocation(ctx, g.key, q)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, err
+		}
+		g.empty = nil
+		for _, n := range sizes {
+			if n.Val() == 0 {
+				g.done = true // an empty index: nothing matches
+				return nil, nil
+			}
+		}
+		found = search.Val()
+	}
+	all := make([]candidate, len(found))
+	for i, x := range found {
+		all[i] = candidate{id: x.Name, dist: x.Dist}
+	}
+	return all, nil
 }
 
 // cutAt is the number of candidates nearer than d.
