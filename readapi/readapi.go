@@ -113,6 +113,15 @@ type model struct {
 	projections.View
 	position eventstore.Position
 	floor    eventstore.Position // the least position it may be served at
+	// held, when not nil, records stillHeld's outcome once a query has
+	// read it in the round trip of its last read (see execHeld)
+	held *heldCheck
+}
+
+// heldCheck is the outcome of stillHeld, read by a query's last read.
+type heldCheck struct {
+	read bool
+	err  error
 }
 
 // stillHeld checks, after a read, that the generation still holds what it
@@ -124,6 +133,11 @@ func (a *API) stillHeld(ctx context.Context, m model) error {
 		return nil
 	}
 	pos, err := projections.Checkpoint(ctx, a.rdb, m.Prefix)
+	return m.heldAt(pos, err)
+}
+
+// heldAt judges stillHeld's checkpoint read, pos or err.
+func (m model) heldAt(pos eventstore.Position, err error) error {
 	if err != nil {
 		return err
 	}
@@ -131,6 +145,32 @@ func (a *API) stillHeld(ctx context.Context, m model) error {
 		e := api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model is being brought up to date (at %s of %s): try again shortly", pos, m.floor)
 		e.RetryAfter = time.Second
 		return e
+	}
+	return nil
+}
+
+// execHeld runs pipe, which holds a query's last read, with stillHeld's
+// read of the checkpoint queued after it, and records its outcome for
+// query to use rather than read it again. Errors are pipe's, redis.Nil
+// included.
+func (m model) execHeld(ctx context.Context, pipe redis.Pipeliner) error {
+	if m.held == nil || m.floor == eventstore.Start {
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	cp := pipe.Get(ctx, projections.CheckpointKey(m.Prefix))
+	cmds, err := pipe.Exec(ctx)
+	if len(cmds) == 0 {
+		return err
+	}
+	if err := cp.Err(); err == nil || errors.Is(err, redis.Nil) {
+		pos, err := checkpointOf(m.Prefix, cp)
+		m.held.read, m.held.err = true, m.heldAt(pos, err)
+	}
+	for _, c := range cmds[:len(cmds)-1] {
+		if err := c.Err(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -155,12 +195,17 @@ func (a *API) query(projection string, f queryFunc) http.HandlerFunc {
 			api.WriteError(w, r, unavailable(err))
 			return
 		}
+		m.held = &heldCheck{}
 		v, err := f(r.Context(), r, m)
 		var e *api.Error
 		if err == nil || errors.As(err, &e) && e.Status == http.StatusNotFound {
 			// a document missing is an answer from the data too: from a
 			// model lost while it was read (Redis flushed), it is not current
-			if held := a.stillHeld(r.Context(), m); held != nil {
+			held := m.held.err
+			if !m.held.read {
+				held = a.stillHeld(r.Context(), m)
+			}
+			if held != nil {
 				err = held
 			}
 		}
@@ -329,8 +374,20 @@ func byID[T any](what string, key func(string) string) queryFunc {
 		if !domain.ValidID(id) {
 			return nil, notFound(what)
 		}
+		if m.Prefix == "" {
+			return nil, notFound(what)
+		}
+		pipe := m.RDB.Pipeline()
+		get := pipe.Get(ctx, m.Key(key(id)))
+		err := m.execHeld(ctx, pipe)
+		if errors.Is(err, redis.Nil) {
+			return nil, notFound(what)
+		}
+		if err != nil {
+			return nil, err
+		}
 		var d T
-		if err := getDoc(ctx, m, key(id), what, &d); err != nil {
+		if err := json.Unmarshal([]byte(get.Val()), &d); err != nil {
 			return nil, err
 		}
 		return d, nil

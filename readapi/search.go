@@ -139,10 +139,12 @@ func offerDocs(ctx context.Context, m model, found []candidate) ([]string, error
 	for i, c := range found {
 		keys[i] = m.Key(projections.OfferDocKey(c.id))
 	}
-	vals, err := m.RDB.MGet(ctx, keys...).Result()
-	if err != nil {
+	pipe := m.RDB.Pipeline()
+	mget := pipe.MGet(ctx, keys...)
+	if err := m.execHeld(ctx, pipe); err != nil {
 		return nil, err
 	}
+	vals := mget.Val()
 	raw := make([]string, len(vals))
 	for i, v := range vals {
 		raw[i], _ = v.(string)
