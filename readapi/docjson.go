@@ -137,9 +137,10 @@ func isPlainKey(k string) bool {
 	return true
 }
 
-// field is the index of the field named key, -1 when none.
-func (s *docSchema) field(key string) int {
-	for i := range s.fields {
+// field is the index of the field named key from index from on, -1 when
+// none.
+func (s *docSchema) field(key string, from int) int {
+	for i := from; i < len(s.fields); i++ {
 		if s.fields[i].name == key {
 			return i
 		}
@@ -285,8 +286,8 @@ func (w *docWriter) object(s *docSchema, at int, extra []byte) bool {
 		if !ok {
 			return false
 		}
-		i := s.field(key)
-		if i < f || i == at || w.next() != ':' {
+		i := s.field(key, f)
+		if i < 0 || i == at || w.next() != ':' {
 			return false // unknown, out of order, repeated or ours
 		}
 		w.i++
@@ -388,8 +389,12 @@ func (w *docWriter) mapObject(elem *docSchema, omitEmpty bool) bool {
 			return false
 		}
 		k := w.in[from+1 : w.i-1]
-		if strings.IndexByte(k, '\\') >= 0 && json.Unmarshal([]byte(w.in[from:w.i]), &k) != nil {
-			return false
+		if strings.IndexByte(k, '\\') >= 0 {
+			var decoded string
+			if json.Unmarshal([]byte(w.in[from:w.i]), &decoded) != nil {
+				return false
+			}
+			k = decoded
 		}
 		if n > 0 && k <= last {
 			return false

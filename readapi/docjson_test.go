@@ -247,3 +247,31 @@ func TestSchemaRefusesWhatItCannotPassThrough(t *testing.T) {
 		}()
 	}
 }
+
+// storedOffer is an offer's document as the projection stores it.
+const storedOffer = `{"id":"5f971849-314f-4237-b678-c1734a0d861a","title":"Mairie : service état civil","description":"Au programme : cuisson, cuisson, clients.","employer_id":"7368e741-6394-4c01-857c-131331cb9ced","employer_name":"Entreprise 6","sector":"s4","grades":["4e","3e"],"weeks":["2026-W04","2026-W05"],"seats_per_week":2,"seats_total":4,"seats_available":3,"seats_by_week":{"2026-W04":{"total":2,"available":1},"2026-W05":{"total":2,"available":2}},"commune_code":"83118","department":"83","address":"2 avenue de la Gare","lat":43.462656807173325,"lon":6.850158864931583,"status":"open","reserved":{"rep":true,"qpv":false},"collective":false,"posted_at":"2025-09-23T08:02:28Z"}`
+
+// BenchmarkOfferDoc compares passing an offer's document through with
+// decoding and encoding it, with its distance.
+func BenchmarkOfferDoc(b *testing.B) {
+	b.Run("pass-through", func(b *testing.B) {
+		b.ReportAllocs()
+		out := make([]byte, 0, 4096)
+		for b.Loop() {
+			var ok bool
+			if out, ok = offerDocSchema.appendDoc(out[:0], storedOffer, distanceField, appendFloat(nil, 3.14)); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("decode-encode", func(b *testing.B) {
+		b.ReportAllocs()
+		out := make([]byte, 0, 4096)
+		for b.Loop() {
+			var err error
+			if out, err = appendDecoded(out[:0], storedOffer, "5f971849-314f-4237-b678-c1734a0d861a", 3.14, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -156,7 +156,7 @@ func offerDocs(ctx context.Context, m model, found []candidate) ([]string, error
 // the index of its distance, which a search around a point adds.
 var (
 	offerDocSchema = schemaOf(reflect.TypeFor[projections.OfferDoc]())
-	distanceField  = offerDocSchema.field("distance_km")
+	distanceField  = offerDocSchema.field("distance_km", 0)
 )
 
 // appendOfferPage appends to dst the page of a search as WriteJSON would
