@@ -1,6 +1,7 @@
 package readapi
 
 import (
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -57,43 +58,51 @@ var timeType = reflect.TypeFor[time.Time]()
 // exactly (a custom marshaller, an interface, unsigned numbers, bytes):
 // the types it is built for are fixed when the program is built.
 func schemaOf(t reflect.Type) *docSchema {
-	s := &docSchema{}
 	if t == timeType {
-		s.kind = kTime
-		return s
+		return &docSchema{kind: kTime}
 	}
-	if t.Implements(reflect.TypeFor[json.Marshaler]()) || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) ||
-		t.Implements(reflect.TypeFor[interface{ MarshalText() ([]byte, error) }]()) {
+	if marshalsItself(t) {
 		panic(fmt.Sprintf("readapi: %s marshals itself: its documents cannot be passed through", t))
 	}
 	switch t.Kind() {
 	case reflect.String:
-		s.kind = kString
+		return &docSchema{kind: kString}
 	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Int16, reflect.Int8:
-		s.kind = kInt
+		return &docSchema{kind: kInt}
 	case reflect.Float64:
-		s.kind = kFloat
+		return &docSchema{kind: kFloat}
 	case reflect.Bool:
-		s.kind = kBool
+		return &docSchema{kind: kBool}
+	case reflect.Struct:
+		return &docSchema{kind: kStruct, fields: structFields(t)}
+	}
+	return containerSchema(t)
+}
+
+// containerSchema is the schema of a slice, map or pointer type t.
+func containerSchema(t reflect.Type) *docSchema {
+	switch t.Kind() {
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
 			panic(fmt.Sprintf("readapi: %s is written in base64", t))
 		}
-		s.kind, s.elem = kSlice, schemaOf(t.Elem())
+		return &docSchema{kind: kSlice, elem: schemaOf(t.Elem())}
 	case reflect.Map:
-		if t.Key().Kind() != reflect.String || t.Key().Implements(reflect.TypeFor[interface{ MarshalText() ([]byte, error) }]()) {
+		if t.Key().Kind() != reflect.String || marshalsItself(t.Key()) {
 			panic(fmt.Sprintf("readapi: %s has keys that are not strings", t))
 		}
-		s.kind, s.elem = kMap, schemaOf(t.Elem())
+		return &docSchema{kind: kMap, elem: schemaOf(t.Elem())}
 	case reflect.Pointer:
-		s.kind, s.elem = kPtr, schemaOf(t.Elem())
-	case reflect.Struct:
-		s.kind = kStruct
-		s.fields = structFields(t)
-	default:
-		panic(fmt.Sprintf("readapi: %s cannot be passed through", t))
+		return &docSchema{kind: kPtr, elem: schemaOf(t.Elem())}
 	}
-	return s
+	panic(fmt.Sprintf("readapi: %s cannot be passed through", t))
+}
+
+// marshalsItself reports whether encoding/json lets t, or decoding lets
+// *t, write or read its own form.
+func marshalsItself(t reflect.Type) bool {
+	return t.Implements(reflect.TypeFor[json.Marshaler]()) || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) ||
+		t.Implements(reflect.TypeFor[encoding.TextMarshaler]()) || reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
 }
 
 // structFields are the fields of struct t as encoding/json writes them.
@@ -207,46 +216,47 @@ func (w *docWriter) value(s *docSchema, omitEmpty bool) bool {
 	switch s.kind {
 	case kString:
 		start := len(w.out)
-		return c == '"' && w.str() && !(omitEmpty && len(w.out)-start == 2)
+		return c == '"' && w.str() && (!omitEmpty || len(w.out)-start > 2)
 	case kInt:
-		return (c == '-' || c >= '0' && c <= '9') && w.integer(omitEmpty)
+		return w.integer(omitEmpty)
 	case kFloat:
-		return (c == '-' || c >= '0' && c <= '9') && w.float(omitEmpty)
+		return w.float(omitEmpty)
 	case kBool:
-		if w.literal("true") {
-			w.out = append(w.out, "true"...)
-			return true
-		}
-		ok := !omitEmpty && w.literal("false")
-		w.out = append(w.out, "false"...)
-		return ok
+		return w.boolean(omitEmpty)
 	case kTime:
 		return c == '"' && w.time()
 	case kStruct:
 		return c == '{' && w.object(s, -1, nil)
+	}
+	return w.nullable(s, c, omitEmpty)
+}
+
+// nullable copies a value of pointer, slice or map schema s, starting
+// with c: null when nil, unless omitEmpty (a nil one is left out).
+func (w *docWriter) nullable(s *docSchema, c byte, omitEmpty bool) bool {
+	if c == 'n' {
+		w.out = append(w.out, "null"...)
+		return !omitEmpty && w.literal("null")
+	}
+	switch s.kind {
 	case kPtr:
-		if c == 'n' {
-			ok := !omitEmpty && w.literal("null")
-			w.out = append(w.out, "null"...)
-			return ok
-		}
 		return w.value(s.elem, false)
 	case kSlice:
-		if c == 'n' {
-			ok := !omitEmpty && w.literal("null")
-			w.out = append(w.out, "null"...)
-			return ok
-		}
 		return c == '[' && w.array(s.elem, omitEmpty)
 	case kMap:
-		if c == 'n' {
-			ok := !omitEmpty && w.literal("null")
-			w.out = append(w.out, "null"...)
-			return ok
-		}
 		return c == '{' && w.mapObject(s.elem, omitEmpty)
 	}
 	return false
+}
+
+// boolean copies true, or false unless omitEmpty.
+func (w *docWriter) boolean(omitEmpty bool) bool {
+	if w.literal("true") {
+		w.out = append(w.out, "true"...)
+		return true
+	}
+	w.out = append(w.out, "false"...)
+	return !omitEmpty && w.literal("false")
 }
 
 // object copies an object of struct s, its keys in the order of the
@@ -258,17 +268,7 @@ func (w *docWriter) object(s *docSchema, at int, extra []byte) bool {
 	}
 	w.i++
 	w.out = append(w.out, '{')
-	f, first := 0, true // f: the first field that may come next
-	put := func(i int, v []byte) {
-		if !first {
-			w.out = append(w.out, ',')
-		}
-		first = false
-		w.out = append(w.out, '"')
-		w.out = append(w.out, s.fields[i].name...)
-		w.out = append(w.out, '"', ':')
-		w.out = append(w.out, v...)
-	}
+	o := objectWriter{w: w, s: s, at: at, extra: extra}
 	for n := 0; ; n++ {
 		c := w.next()
 		if c == '}' {
@@ -286,34 +286,64 @@ func (w *docWriter) object(s *docSchema, at int, extra []byte) bool {
 		if !ok {
 			return false
 		}
-		i := s.field(key, f)
+		i := s.field(key, o.f)
 		if i < 0 || i == at || w.next() != ':' {
 			return false // unknown, out of order, repeated or ours
 		}
 		w.i++
-		for ; f < i; f++ {
-			if !s.fields[f].omitEmpty && f != at {
-				return false // a field missing that encoding writes
-			}
-			if f == at && extra != nil {
-				put(f, extra)
-			}
+		if !o.skipTo(i) {
+			return false
 		}
-		f = i + 1
-		put(i, nil)
+		o.put(i, nil)
 		if !w.value(s.fields[i].schema, s.fields[i].omitEmpty) {
 			return false
 		}
 	}
-	for ; f < len(s.fields); f++ {
-		if !s.fields[f].omitEmpty && f != at {
-			return false
-		}
-		if f == at && extra != nil {
-			put(f, extra)
-		}
+	if !o.skipTo(len(s.fields)) {
+		return false
 	}
 	w.out = append(w.out, '}')
+	return true
+}
+
+// objectWriter writes the fields of one object.
+type objectWriter struct {
+	w        *docWriter
+	s        *docSchema
+	at       int
+	extra    []byte
+	f        int  // the first field that may come next
+	notFirst bool // a field was written
+}
+
+// put writes the key of field i, and v.
+func (o *objectWriter) put(i int, v []byte) {
+	w := o.w
+	if o.notFirst {
+		w.out = append(w.out, ',')
+	}
+	o.notFirst = true
+	w.out = append(w.out, '"')
+	w.out = append(w.out, o.s.fields[i].name...)
+	w.out = append(w.out, '"', ':')
+	w.out = append(w.out, v...)
+	o.f = i + 1
+}
+
+// skipTo passes the fields before field i that the document leaves out,
+// writing extra at its place: they must be those encoding may leave out.
+func (o *objectWriter) skipTo(i int) bool {
+	for ; o.f < i; o.f++ {
+		switch {
+		case o.f == o.at:
+			if o.extra != nil {
+				o.put(o.f, o.extra)
+				o.f-- // put moved it on
+			}
+		case !o.s.fields[o.f].omitEmpty:
+			return false // a field missing that encoding writes
+		}
+	}
 	return true
 }
 
@@ -357,7 +387,7 @@ func (w *docWriter) array(elem *docSchema, omitEmpty bool) bool {
 		}
 	}
 	w.out = append(w.out, ']')
-	return !(omitEmpty && n == 0)
+	return !omitEmpty || n > 0
 }
 
 // mapObject copies a map of elem by string keys: encoding writes them in
@@ -407,7 +437,7 @@ func (w *docWriter) mapObject(elem *docSchema, omitEmpty bool) bool {
 		}
 	}
 	w.out = append(w.out, '}')
-	return !(omitEmpty && n == 0)
+	return !omitEmpty || n > 0
 }
 
 // hexDigits are those encoding/json writes in \u escapes.
@@ -476,33 +506,33 @@ func (w *docWriter) escape() bool {
 		w.i += 2
 		return true
 	case 'u':
-	default:
+		return w.unicodeEscape()
+	}
+	return false
+}
+
+// shortEscapes are the characters encoding/json escapes with a letter.
+var shortEscapes = map[rune]string{'"': `\"`, '\\': `\\`, '\n': `\n`, '\r': `\r`, '\t': `\t`, '\b': `\b`, '\f': `\f`}
+
+// unicodeEscape copies the \uXXXX escape at w.i as encoding writes the
+// character it stands for.
+func (w *docWriter) unicodeEscape() bool {
+	if w.i+6 > len(w.in) {
 		return false
 	}
-	if w.i+6 > len(in) {
-		return false
-	}
-	v, err := strconv.ParseUint(in[w.i+2:w.i+6], 16, 32)
+	v, err := strconv.ParseUint(w.in[w.i+2:w.i+6], 16, 32)
 	if err != nil {
 		return false
 	}
 	w.i += 6
 	r := rune(v)
+	if e, ok := shortEscapes[r]; ok {
+		w.out = append(w.out, e...)
+		return true
+	}
 	switch {
 	case r >= 0xD800 && r < 0xE000:
 		return false // surrogates: json.Marshal writes such characters as UTF-8
-	case r == '"' || r == '\\':
-		w.out = append(w.out, '\\', byte(r))
-	case r == '\n':
-		w.out = append(w.out, `\n`...)
-	case r == '\r':
-		w.out = append(w.out, `\r`...)
-	case r == '\t':
-		w.out = append(w.out, `\t`...)
-	case r == '\b':
-		w.out = append(w.out, `\b`...)
-	case r == '\f':
-		w.out = append(w.out, `\f`...)
 	case r < 0x20:
 		w.out = append(w.out, '\\', 'u', '0', '0', hexDigits[r>>4], hexDigits[r&0xF])
 	case r == '\u2028' || r == '\u2029':
@@ -517,38 +547,52 @@ func (w *docWriter) escape() bool {
 // number is the number at w.i, checked against the JSON grammar.
 func (w *docWriter) number() (string, bool) {
 	in, i := w.in, w.i
-	digits := func() int {
-		j := i
-		for i < len(in) && in[i] >= '0' && in[i] <= '9' {
-			i++
-		}
-		return i - j
-	}
 	if i < len(in) && in[i] == '-' {
 		i++
 	}
-	switch n := digits(); {
-	case n == 0, n > 1 && in[i-n] == '0':
+	n := digits(in, i)
+	if n == 0 || n > 1 && in[i] == '0' {
 		return "", false
 	}
+	i += n
 	if i < len(in) && in[i] == '.' {
-		i++
-		if digits() == 0 {
+		if n = digits(in, i+1); n == 0 {
 			return "", false
 		}
+		i += 1 + n
 	}
 	if i < len(in) && (in[i] == 'e' || in[i] == 'E') {
-		i++
-		if i < len(in) && (in[i] == '+' || in[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
+		if n = exponent(in, i+1); n == 0 {
 			return "", false
 		}
+		i += 1 + n
 	}
 	tok := in[w.i:i]
 	w.i = i
 	return tok, true
+}
+
+// exponent is the length of an exponent's sign and digits in in from i
+// on, 0 when it has no digits.
+func exponent(in string, i int) int {
+	sign := 0
+	if i < len(in) && (in[i] == '+' || in[i] == '-') {
+		sign = 1
+	}
+	n := digits(in, i+sign)
+	if n == 0 {
+		return 0
+	}
+	return sign + n
+}
+
+// digits is how many decimal digits in holds from i on.
+func digits(in string, i int) int {
+	j := i
+	for j < len(in) && in[j] >= '0' && in[j] <= '9' {
+		j++
+	}
+	return j - i
 }
 
 // integer copies an integer, as strconv writes it.

@@ -50,7 +50,7 @@ func randomText(rng *rand.Rand) string {
 func randomOfferDoc(rng *rand.Rand) projections.OfferDoc {
 	maybe := func() bool { return rng.IntN(2) == 0 }
 	text := func() string { return randomText(rng) }
-	floats := []float64{0, -0.0, 48.8566, 2.3522, 43.462656807173325, 1e-7, 1e21, 123456789.125, -5.5, 1, 100}
+	floats := []float64{0, math.Copysign(0, -1), 48.8566, 2.3522, 43.462656807173325, 1e-7, 1e21, 123456789.125, -5.5, 1, 100}
 	d := projections.OfferDoc{
 		ID: text(), Title: text(), Description: text(), EmployerID: text(), EmployerName: text(), Sector: text(),
 		SeatsPerWeek: rng.IntN(5) - 1, SeatsTotal: rng.IntN(1000), SeatsAvailable: rng.IntN(3) - 1,
