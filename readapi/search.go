@@ -64,6 +64,9 @@ type offerSearch struct {
 	anyOf [][]string
 	// total is the exact number of matches when known up front, else -1.
 	total int
+	// share is the share of the candidates expected to match, at most,
+	// when known up front (0: unknown): how many the first batch asks for
+	share float64
 }
 
 func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, error) {
@@ -275,10 +278,12 @@ func planSearch(ctx context.Context, m model, f offerFilter, eligible []string) 
 	if f.near != nil && len(f.geo) <= 1 {
 		return planNear(m, f, rel, s), nil
 	}
-	sizes, err := cardinalities(ctx, m, rel)
+	sizes, err := cardinalities(ctx, m, f.indexes)
 	if err != nil {
 		return nil, err
 	}
+	open := sizes[0]
+	sizes = sizes[1:]
 	// smallest first: the driver, then the membership checks
 	order := make([]int, len(rel))
 	for i := range order {
@@ -309,7 +314,7 @@ func planSearch(ctx context.Context, m model, f offerFilter, eligible []string) 
 	if len(order) > 0 {
 		smallest = sizes[order[0]]
 	}
-	return s, s.planByID(ctx, m.Key(f.indexes[0]), keys, smallest)
+	return s, s.planByID(ctx, open, keys, smallest)
 }
 
 // planNear plans a search around a point with at most one selective
@@ -336,17 +341,15 @@ func planNear(m model, f offerFilter, rel []string, s *offerSearch) *offerSearch
 }
 
 // planByID plans a search without a place, in id order, over the index
-// sets keys, smallest first, the first of size smallest (none: all open
-// offers, the set open).
-func (s *offerSearch) planByID(ctx context.Context, open string, keys []string, smallest int64) error {
+// sets keys, smallest first, the first of size smallest (none: all the
+// open offers, of which there are open).
+func (s *offerSearch) planByID(ctx context.Context, open int64, keys []string, smallest int64) error {
 	walk := &inIDOrder{rdb: s.m.RDB, key: s.m.Key(projections.OfferIDs())}
 	switch {
 	case len(keys) == 0:
 		s.from = walk
 		if len(s.anyOf) == 0 {
-			n, err := s.m.RDB.SCard(ctx, open).Result()
-			s.total = int(n)
-			return err
+			s.total = int(open)
 		}
 	case smallest <= smallSet:
 		ids, err := s.m.RDB.SInter(ctx, keys...).Result()
@@ -362,6 +365,9 @@ func (s *offerSearch) planByID(ctx context.Context, open string, keys []string, 
 		s.from, s.in = walk, keys
 		if len(s.anyOf) == 0 && len(keys) == 1 {
 			s.total = int(smallest)
+		}
+		if open > 0 {
+			s.share = float64(smallest) / float64(open)
 		}
 	}
 	return nil
@@ -397,6 +403,11 @@ func (s *offerSearch) collect(ctx context.Context, start, end, limit int) ([]can
 		// as many candidates as the matches still wanted need, judging by
 		// the share of candidates that matched so far
 		ask := min((limit+1-n)*(checked+2)/(n+1), maxBatch)
+		if checked == 0 && s.share > 0 {
+			// by the share of the candidates the smallest index holds,
+			// with a margin
+			ask = min(int(math.Ceil(float64(limit+1)/s.share*1.25)), maxBatch)
+		}
 		if len(s.in)+len(s.anyOf) == 0 {
 			ask = limit + 1 - n
 		}
