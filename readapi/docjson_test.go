@@ -168,7 +168,7 @@ func FuzzPassThrough(f *testing.F) {
 // decoded, a missing one left out, one stored in a form encoding changes.
 func TestOfferPageAsEncoded(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	var raw []string
+	var raw []any
 	var found []candidate
 	for i := range 7 {
 		d := randomOfferDoc(rng)
@@ -177,8 +177,8 @@ func TestOfferPageAsEncoded(t *testing.T) {
 		raw = append(raw, string(b))
 		found = append(found, candidate{id: d.ID, dist: rng.Float64() * 30})
 	}
-	raw[2] = ""                                                            // gone since it was found
-	raw[4] = strings.Replace(raw[4], `"title":`, `"title" : "x", "t":`, 1) // stored otherwise
+	raw[2] = nil                                                                    // gone since it was found
+	raw[4] = strings.Replace(raw[4].(string), `"title":`, `"title" : "x", "t":`, 1) // stored otherwise
 	for _, near := range []bool{false, true} {
 		type oldPage struct {
 			Items      []projections.OfferDoc `json:"items"`
@@ -190,11 +190,11 @@ func TestOfferPageAsEncoded(t *testing.T) {
 		}
 		old := oldPage{Items: []projections.OfferDoc{}, Total: 1234, Page: 3, PerPage: 7, Position: "98765"}
 		for i, r := range raw {
-			if r == "" {
+			if r == nil {
 				continue
 			}
 			var d projections.OfferDoc
-			if err := json.Unmarshal([]byte(r), &d); err != nil {
+			if err := json.Unmarshal([]byte(r.(string)), &d); err != nil {
 				t.Fatal(err)
 			}
 			if near {
@@ -216,6 +216,10 @@ func TestOfferPageAsEncoded(t *testing.T) {
 		if !bytes.Equal(got, want.Bytes()) {
 			t.Fatalf("near %v:\ngot  %s\nwant %s", near, got, want.Bytes())
 		}
+	}
+	// a document that does not decode fails the page, as it did
+	if _, err := appendOfferPage(nil, searchResult{found: found[:1]}, []any{""}, true); err == nil {
+		t.Fatal("an empty document passed")
 	}
 	got, _ := appendOfferPage(nil, searchResult{exact: true, page: 1, perPage: 20, position: `a"<`}, nil, true)
 	if want := `{"items":[],"total":0,"total_exact":true,"page":1,"per_page":20,"position":"a\"<"}` + "\n"; string(got) != want {

@@ -132,9 +132,9 @@ func (a *API) search(ctx context.Context, m model, f offerFilter, eligible []str
 	return out, nil
 }
 
-// offerDocs reads the stored documents of the offers found, "" for one
-// no longer there.
-func offerDocs(ctx context.Context, m model, found []candidate) ([]string, error) {
+// offerDocs reads the stored documents of the offers found, as strings,
+// nil for one no longer there.
+func offerDocs(ctx context.Context, m model, found []candidate) ([]any, error) {
 	if len(found) == 0 {
 		return nil, nil
 	}
@@ -147,12 +147,7 @@ func offerDocs(ctx context.Context, m model, found []candidate) ([]string, error
 	if err := m.execHeld(ctx, pipe); err != nil {
 		return nil, err
 	}
-	vals := mget.Val()
-	raw := make([]string, len(vals))
-	for i, v := range vals {
-		raw[i], _ = v.(string)
-	}
-	return raw, nil
+	return mget.Val(), nil
 }
 
 // offerDocSchema is how an offer's document is written, and distanceField
@@ -166,17 +161,19 @@ var (
 // write it, its offers' documents raw[i] (those missing left out) passed
 // through with their distance in km, rounded, when searching around a
 // point.
-func appendOfferPage(dst []byte, res searchResult, raw []string, near bool) (rawJSON, error) {
+func appendOfferPage(dst []byte, res searchResult, raw []any, near bool) (rawJSON, error) {
 	size := 160
-	for _, r := range raw {
+	for _, v := range raw {
+		r, _ := v.(string)
 		size += len(r) + 24
 	}
 	b := slices.Grow(dst, size)
 	b = append(b, `{"items":[`...)
 	first := true
 	var dist [24]byte
-	for i, r := range raw {
-		if r == "" {
+	for i, v := range raw {
+		r, ok := v.(string)
+		if !ok {
 			continue
 		}
 		if !first {
@@ -188,7 +185,6 @@ func appendOfferPage(dst []byte, res searchResult, raw []string, near bool) (raw
 		if near {
 			extra = appendFloat(dist[:0], d)
 		}
-		var ok bool
 		if b, ok = offerDocSchema.appendDoc(b, r, distanceField, extra); ok {
 			continue
 		}
