@@ -57,11 +57,15 @@ func (a *API) PartnerSearch(ctx context.Context, want eventstore.Position, q Par
 			f.anyOf = append(f.anyOf, group)
 		}
 	}
-	page, err := a.search(ctx, m, f, nil, PartnerCountLimit)
+	res, err := a.search(ctx, m, f, nil, PartnerCountLimit)
 	if err != nil {
 		return nil, 0, unavailable(err)
 	}
-	return page.Items, page.Total, a.stillHeld(ctx, m)
+	items, err := offerItems(ctx, m, res.found, f.near != nil)
+	if err != nil {
+		return nil, 0, unavailable(err)
+	}
+	return items, res.total, a.stillHeld(ctx, m)
 }
 
 // OperatorOffers answers a page of the offers an operator pushed and did

@@ -49,6 +49,7 @@ type API struct {
 	CountLimit int
 
 	layouts sync.Map // generation prefix → the layout its marker records
+	served  sync.Map // projection → the generation prefix last found served
 }
 
 // New builds the query API over the read models in rdb.
@@ -112,6 +113,15 @@ type model struct {
 	projections.View
 	position eventstore.Position
 	floor    eventstore.Position // the least position it may be served at
+	// held, when not nil, records stillHeld's outcome once a query has
+	// read it in the round trip of its last read (see execHeld)
+	held *heldCheck
+}
+
+// heldCheck is the outcome of stillHeld, read by a query's last read.
+type heldCheck struct {
+	read bool
+	err  error
 }
 
 // stillHeld checks, after a read, that the generation still holds what it
@@ -123,6 +133,11 @@ func (a *API) stillHeld(ctx context.Context, m model) error {
 		return nil
 	}
 	pos, err := projections.Checkpoint(ctx, a.rdb, m.Prefix)
+	return m.heldAt(pos, err)
+}
+
+// heldAt judges stillHeld's checkpoint read, pos or err.
+func (m model) heldAt(pos eventstore.Position, err error) error {
 	if err != nil {
 		return err
 	}
@@ -134,7 +149,37 @@ func (a *API) stillHeld(ctx context.Context, m model) error {
 	return nil
 }
 
+// execHeld runs pipe, which holds a query's last read, with stillHeld's
+// read of the checkpoint queued after it, and records its outcome for
+// query to use rather than read it again. Errors are pipe's, redis.Nil
+// included.
+func (m model) execHeld(ctx context.Context, pipe redis.Pipeliner) error {
+	if m.held == nil || m.floor == eventstore.Start {
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	cp := pipe.Get(ctx, projections.CheckpointKey(m.Prefix))
+	cmds, err := pipe.Exec(ctx)
+	if len(cmds) == 0 {
+		return err
+	}
+	if err := cp.Err(); err == nil || errors.Is(err, redis.Nil) {
+		pos, err := checkpointOf(m.Prefix, cp)
+		m.held.read, m.held.err = true, m.heldAt(pos, err)
+	}
+	for _, c := range cmds[:len(cmds)-1] {
+		if err := c.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 type queryFunc func(ctx context.Context, r *http.Request, m model) (any, error)
+
+// rawJSON is an answer a queryFunc has encoded itself, as api.WriteJSON
+// would have.
+type rawJSON []byte
 
 // query resolves the projection's served generation, waits for
 // min_position when asked, and writes the answer.
@@ -150,17 +195,26 @@ func (a *API) query(projection string, f queryFunc) http.HandlerFunc {
 			api.WriteError(w, r, unavailable(err))
 			return
 		}
+		m.held = &heldCheck{}
 		v, err := f(r.Context(), r, m)
 		var e *api.Error
 		if err == nil || errors.As(err, &e) && e.Status == http.StatusNotFound {
 			// a document missing is an answer from the data too: from a
 			// model lost while it was read (Redis flushed), it is not current
-			if held := a.stillHeld(r.Context(), m); held != nil {
+			held := m.held.err
+			if !m.held.read {
+				held = a.stillHeld(r.Context(), m)
+			}
+			if held != nil {
 				err = held
 			}
 		}
 		if err != nil {
 			api.WriteError(w, r, unavailable(err))
+			return
+		}
+		if raw, ok := v.(rawJSON); ok {
+			api.WriteEncoded(w, http.StatusOK, raw)
 			return
 		}
 		api.WriteJSON(w, http.StatusOK, v)
@@ -195,15 +249,11 @@ func (a *API) model(ctx context.Context, projection string, want eventstore.Posi
 		if a.Floor != nil {
 			floor = a.Floor(projection) // before the checkpoint: it only grows
 		}
-		prefix, err := projections.ActivePrefix(ctx, a.rdb, projection)
+		prefix, pos, err := a.servedAt(ctx, projection)
 		if err != nil {
 			return model{}, err
 		}
 		if err := a.readable(ctx, projection, prefix); err != nil {
-			return model{}, err
-		}
-		pos, err := projections.Checkpoint(ctx, a.rdb, prefix)
-		if err != nil {
 			return model{}, err
 		}
 		if pos >= want && pos >= floor {
@@ -224,6 +274,51 @@ func (a *API) model(ctx context.Context, projection string, want eventstore.Posi
 		}
 		pause = min(pause*2, 100*time.Millisecond)
 	}
+}
+
+// servedAt is the prefix of the generation of projection served and the
+// position it has applied, read in that order. It reads both in one round
+// trip when the generation is the one it found last time, the checkpoint
+// of that one read after which generation is served.
+func (a *API) servedAt(ctx context.Context, projection string) (string, eventstore.Position, error) {
+	if last, ok := a.served.Load(projection); ok {
+		pipe := a.rdb.Pipeline()
+		gen := pipe.Get(ctx, projections.ActiveKey(projection))
+		cp := pipe.Get(ctx, projections.CheckpointKey(last.(string)))
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return "", 0, err
+		}
+		if gen.Err() == nil && projections.GenPrefix(projection, gen.Val()) == last {
+			pos, err := checkpointOf(last.(string), cp)
+			return last.(string), pos, err
+		}
+	}
+	prefix, err := projections.ActivePrefix(ctx, a.rdb, projection)
+	if err != nil {
+		return "", 0, err
+	}
+	if prefix != "" {
+		a.served.Store(projection, prefix)
+	}
+	pos, err := projections.Checkpoint(ctx, a.rdb, prefix)
+	return prefix, pos, err
+}
+
+// checkpointOf reads the checkpoint of the generation at prefix as
+// projections.Checkpoint does.
+func checkpointOf(prefix string, cmd *redis.StringCmd) (eventstore.Position, error) {
+	s, err := cmd.Result()
+	if errors.Is(err, redis.Nil) {
+		return eventstore.Start, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %s: %w", prefix, err)
+	}
+	return eventstore.Position(v), nil
 }
 
 // readable refuses a generation written in another layout than this
@@ -279,8 +374,20 @@ func byID[T any](what string, key func(string) string) queryFunc {
 		if !domain.ValidID(id) {
 			return nil, notFound(what)
 		}
+		if m.Prefix == "" {
+			return nil, notFound(what)
+		}
+		pipe := m.RDB.Pipeline()
+		get := pipe.Get(ctx, m.Key(key(id)))
+		err := m.execHeld(ctx, pipe)
+		if errors.Is(err, redis.Nil) {
+			return nil, notFound(what)
+		}
+		if err != nil {
+			return nil, err
+		}
 		var d T
-		if err := getDoc(ctx, m, key(id), what, &d); err != nil {
+		if err := json.Unmarshal([]byte(get.Val()), &d); err != nil {
 			return nil, err
 		}
 		return d, nil

@@ -34,7 +34,10 @@ func TestRingsWalkInFinalOrder(t *testing.T) {
 		if err := rdb.GeoAdd(ctx, "geo", points...).Err(); err != nil {
 			t.Fatal(err)
 		}
-		for range 60 {
+		if err := rdb.SAdd(ctx, "some", points[0].Name).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 60 {
 			near := [2]float64{48.85 + (rng.Float64()-0.5)/10, 2.35 + (rng.Float64()-0.5)/10}
 			radius := []float64{0.05, 0.8, 1.0, 3.3, 12, 40}[rng.IntN(6)]
 			all, err := rdb.GeoSearchLocation(ctx, "geo", &redis.GeoSearchLocationQuery{
@@ -48,22 +51,44 @@ func TestRingsWalkInFinalOrder(t *testing.T) {
 			}
 			slices.SortFunc(want, func(x, y candidate) int { return cmp.Or(cmp.Compare(x.dist, y.dist), strings.Compare(x.id, y.id)) })
 			g := newRings(rdb, "geo", near, radius)
-			var got []candidate
-			for done := false; !done; {
-				var batch []candidate
-				if batch, done, err = g.next(ctx, 1+rng.IntN(300)); err != nil {
-					t.Fatal(err)
-				}
-				if len(batch) == 0 && !done {
-					t.Fatal("an empty batch before the end")
-				}
-				got = append(got, batch...)
-			}
+			got := walk(t, g, rng)
 			if !slices.Equal(got, want) {
 				t.Fatalf("near %v within %v km: walked %d members, want %d (first difference at %d)", near, radius, len(got), len(want), firstDiff(got, want))
 			}
+			if i%2 != 0 {
+				continue
+			}
+			// the same walk, the sizes of index sets read with its first
+			// search: none empty, then one
+			g = newRings(rdb, "geo", near, radius)
+			g.empty = []string{"some"}
+			if got := walk(t, g, rng); !slices.Equal(got, want) {
+				t.Fatalf("near %v within %v km, with sizes: walked %d members, want %d (first difference at %d)", near, radius, len(got), len(want), firstDiff(got, want))
+			}
+			g = newRings(rdb, "geo", near, radius)
+			g.empty = []string{"some", "none"}
+			if got := walk(t, g, rng); len(got) != 0 {
+				t.Fatalf("near %v within %v km, an index empty: walked %d members", near, radius, len(got))
+			}
 		}
 	})
+}
+
+// walk hands out every member of g in batches of random sizes.
+func walk(t *testing.T, g *rings, rng *rand.Rand) []candidate {
+	t.Helper()
+	var got []candidate
+	for done := false; !done; {
+		batch, d, err := g.next(context.Background(), 1+rng.IntN(300))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(batch) == 0 && !d {
+			t.Fatal("an empty batch before the end")
+		}
+		got, done = append(got, batch...), d
+	}
+	return got
 }
 
 func firstDiff(a, b []candidate) int {

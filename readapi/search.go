@@ -1,11 +1,15 @@
 package readapi
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"math"
 	"net/http"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -31,19 +35,6 @@ const smallSet = 2000
 
 // maxBatch bounds the candidates one round trip reads.
 const maxBatch = 4096
-
-// offerPage is a page of offers. Total counts the matches exactly when
-// TotalExact is true; otherwise at least Total offers match, more than
-// the end of the page (counting stops there, so that a page costs the
-// same however many offers match).
-type offerPage struct {
-	Items      []projections.OfferDoc `json:"items"`
-	Total      int                    `json:"total"`
-	TotalExact bool                   `json:"total_exact"`
-	Page       int                    `json:"page"`
-	PerPage    int                    `json:"per_page"`
-	Position   string                 `json:"position"`
-}
 
 // candidate is an offer a search may list, and its distance in km as
 // Redis reports it (4 decimals) when searching around a point.
@@ -73,6 +64,9 @@ type offerSearch struct {
 	anyOf [][]string
 	// total is the exact number of matches when known up front, else -1.
 	total int
+	// share is the share of the candidates expected to match, at most,
+	// when known up front (0: unknown): how many the first batch asks for
+	share float64
 }
 
 func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, error) {
@@ -84,13 +78,31 @@ func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, 
 	if err != nil {
 		return nil, err
 	}
-	return a.search(ctx, m, f, eligible, a.CountLimit)
+	res, err := a.search(ctx, m, f, eligible, a.CountLimit)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := offerDocs(ctx, m, res.found)
+	if err != nil {
+		return nil, err
+	}
+	return appendOfferPage(nil, res, raw, f.near != nil)
 }
 
-// search answers a page of the offers f asks for, counting the matches
+// searchResult is what a search found: the offers of its page, how many
+// match (exactly when exact, else at least that many) and where.
+type searchResult struct {
+	found         []candidate
+	total         int
+	exact         bool
+	page, perPage int
+	position      string
+}
+
+// search finds the page of the offers f asks for, counting the matches
 // up to countLimit when that is further than the end of the page.
-func (a *API) search(ctx context.Context, m model, f offerFilter, eligible []string, countLimit int) (offerPage, error) {
-	out := offerPage{Items: []projections.OfferDoc{}, TotalExact: true, Page: f.page, PerPage: f.perPage, Position: m.position.String()}
+func (a *API) search(ctx context.Context, m model, f offerFilter, eligible []string, countLimit int) (searchResult, error) {
+	out := searchResult{exact: true, page: f.page, perPage: f.perPage, position: m.position.String()}
 	if m.Prefix == "" {
 		return out, nil
 	}
@@ -103,23 +115,131 @@ func (a *API) search(ctx context.Context, m model, f offerFilter, eligible []str
 	if s.total < 0 {
 		limit = max(end, countLimit)
 	}
-	var found []candidate
 	n, more := 0, false
 	if s.total < 0 || start < s.total {
-		if found, n, more, err = s.collect(ctx, start, end, limit); err != nil {
+		if out.found, n, more, err = s.collect(ctx, start, end, limit); err != nil {
 			return out, err
 		}
 	}
 	switch {
 	case s.total >= 0:
-		out.Total = s.total
+		out.total = s.total
 	case more:
-		out.Total, out.TotalExact = n, false
+		out.total, out.exact = n, false
 	default:
-		out.Total = n
+		out.total = n
 	}
-	out.Items, err = offerItems(ctx, m, found, f.near != nil)
-	return out, err
+	return out, nil
+}
+
+// offerDocs reads the stored documents of the offers found, as strings,
+// nil for one no longer there.
+func offerDocs(ctx context.Context, m model, found []candidate) ([]any, error) {
+	if len(found) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(found))
+	for i, c := range found {
+		keys[i] = m.Key(projections.OfferDocKey(c.id))
+	}
+	pipe := m.RDB.Pipeline()
+	mget := pipe.MGet(ctx, keys...)
+	if err := m.execHeld(ctx, pipe); err != nil {
+		return nil, err
+	}
+	return mget.Val(), nil
+}
+
+// offerDocSchema is how an offer's document is written, and distanceField
+// the index of its distance, which a search around a point adds.
+var (
+	offerDocSchema = schemaOf(reflect.TypeFor[projections.OfferDoc]())
+	distanceField  = offerDocSchema.field("distance_km", 0)
+)
+
+// appendOfferPage appends to dst the page of a search as WriteJSON would
+// write it, its offers' documents raw[i] (those missing left out) passed
+// through with their distance in km, rounded, when searching around a
+// point.
+func appendOfferPage(dst []byte, res searchResult, raw []any, near bool) (rawJSON, error) {
+	size := 160
+	for _, v := range raw {
+		r, _ := v.(string)
+		size += len(r) + 24
+	}
+	b := slices.Grow(dst, size)
+	b = append(b, `{"items":[`...)
+	first := true
+	var dist [24]byte
+	for i, v := range raw {
+		r, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		var extra []byte
+		d := math.Round(res.found[i].dist*100) / 100
+		if near {
+			extra = appendFloat(dist[:0], d)
+		}
+		if b, ok = offerDocSchema.appendDoc(b, r, distanceField, extra); ok {
+			continue
+		}
+		var err error
+		if b, err = appendDecoded(b, r, res.found[i].id, d, near); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, `],"total":`...)
+	b = strconv.AppendInt(b, int64(res.total), 10)
+	b = append(b, `,"total_exact":`...)
+	b = strconv.AppendBool(b, res.exact)
+	b = append(b, `,"page":`...)
+	b = strconv.AppendInt(b, int64(res.page), 10)
+	b = append(b, `,"per_page":`...)
+	b = strconv.AppendInt(b, int64(res.perPage), 10)
+	b = append(b, `,"position":`...)
+	b = appendString(b, res.position)
+	return append(b, "}\n"...), nil
+}
+
+// appendDecoded appends an offer's document decoded and encoded again, as
+// a search answered before it passed documents through: for those whose
+// stored form encoding would change.
+func appendDecoded(b []byte, raw, id string, dist float64, near bool) ([]byte, error) {
+	var d projections.OfferDoc
+	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+		return nil, err
+	}
+	if near && d.ID == id {
+		d.DistanceKM = &dist
+	}
+	return appendEncoded(b, d)
+}
+
+// appendEncoded appends v as WriteJSON writes it, without the newline.
+func appendEncoded(b []byte, v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
+}
+
+// appendString appends s as a JSON string, as WriteJSON writes it.
+func appendString(b []byte, s string) []byte {
+	if isPlainKey(s) {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	out, _ := appendEncoded(b, s) // a string always encodes
+	return out
 }
 
 // offerItems reads the documents of the offers found, with their distance
@@ -151,10 +271,15 @@ func planSearch(ctx context.Context, m model, f offerFilter, eligible []string) 
 		s.anyOf = append(s.anyOf, eligible)
 	}
 	rel := f.indexes[1:]
-	sizes, err := cardinalities(ctx, m, rel)
+	if f.near != nil && len(f.geo) <= 1 {
+		return planNear(m, f, rel, s), nil
+	}
+	sizes, err := cardinalities(ctx, m, f.indexes)
 	if err != nil {
 		return nil, err
 	}
+	open := sizes[0]
+	sizes = sizes[1:]
 	// smallest first: the driver, then the membership checks
 	order := make([]int, len(rel))
 	for i := range order {
@@ -185,21 +310,42 @@ func planSearch(ctx context.Context, m model, f offerFilter, eligible []string) 
 	if len(order) > 0 {
 		smallest = sizes[order[0]]
 	}
-	return s, s.planByID(ctx, m.Key(f.indexes[0]), keys, smallest)
+	return s, s.planByID(ctx, open, keys, smallest)
+}
+
+// planNear plans a search around a point with at most one selective
+// index (one with a geo set): it walks that index's geo set, else all open
+// offers', whatever the sizes of the others, so that they are read in the
+// walk's first round trip (an empty one: nothing matches).
+func planNear(m model, f offerFilter, rel []string, s *offerSearch) *offerSearch {
+	walk := m.Key(projections.OfferGeo())
+	keys := make([]string, 0, len(rel))
+	for _, set := range rel {
+		if g, ok := f.geo[set]; ok {
+			walk = m.Key(g)
+		} else {
+			keys = append(keys, m.Key(set))
+		}
+	}
+	g := newRings(m.RDB, walk, *f.near, f.radius)
+	g.empty = make([]string, len(rel))
+	for i, set := range rel {
+		g.empty[i] = m.Key(set)
+	}
+	s.from, s.in = g, keys
+	return s
 }
 
 // planByID plans a search without a place, in id order, over the index
-// sets keys, smallest first, the first of size smallest (none: all open
-// offers, the set open).
-func (s *offerSearch) planByID(ctx context.Context, open string, keys []string, smallest int64) error {
+// sets keys, smallest first, the first of size smallest (none: all the
+// open offers, of which there are open).
+func (s *offerSearch) planByID(ctx context.Context, open int64, keys []string, smallest int64) error {
 	walk := &inIDOrder{rdb: s.m.RDB, key: s.m.Key(projections.OfferIDs())}
 	switch {
 	case len(keys) == 0:
 		s.from = walk
 		if len(s.anyOf) == 0 {
-			n, err := s.m.RDB.SCard(ctx, open).Result()
-			s.total = int(n)
-			return err
+			s.total = int(open)
 		}
 	case smallest <= smallSet:
 		ids, err := s.m.RDB.SInter(ctx, keys...).Result()
@@ -215,6 +361,9 @@ func (s *offerSearch) planByID(ctx context.Context, open string, keys []string, 
 		s.from, s.in = walk, keys
 		if len(s.anyOf) == 0 && len(keys) == 1 {
 			s.total = int(smallest)
+		}
+		if open > 0 {
+			s.share = float64(smallest) / float64(open)
 		}
 	}
 	return nil
@@ -250,6 +399,11 @@ func (s *offerSearch) collect(ctx context.Context, start, end, limit int) ([]can
 		// as many candidates as the matches still wanted need, judging by
 		// the share of candidates that matched so far
 		ask := min((limit+1-n)*(checked+2)/(n+1), maxBatch)
+		if checked == 0 && s.share > 0 {
+			// by the share of the candidates the smallest index holds,
+			// with a margin
+			ask = min(int(math.Ceil(float64(limit+1)/s.share*1.25)), maxBatch)
+		}
 		if len(s.in)+len(s.anyOf) == 0 {
 			ask = limit + 1 - n
 		}
@@ -283,6 +437,7 @@ func (s *offerSearch) keep(ctx context.Context, batch []candidate) ([]candidate,
 	if len(batch) == 0 || len(s.in)+len(s.anyOf) == 0 {
 		return batch, nil
 	}
+
 	ids := make([]any, len(batch))
 	for i, c := range batch {
 		ids[i] = c.id
@@ -391,11 +546,19 @@ type rings struct {
 	truncated, stuck bool
 	returned         int // members handed out: the nearest ones
 	done             bool
+	// empty are sets whose sizes are read with the first search: when
+	// one is empty, nothing matches and the walk ends there
+	empty []string
 }
 
-// firstRing is the radius first searched, in km: about fifty offers in
-// the densest city, none in the countryside, from where it grows fast.
-const firstRing = 1.0
+// firstRing is the radius first searched, in km, for up to firstRingHolds
+// members: about that many offers in the densest city, none in the
+// countryside, from where it grows fast. A first search for more members
+// searches a radius that holds them in the densest city.
+const (
+	firstRing      = 1.0
+	firstRingHolds = 50
+)
 
 func newRings(rdb redis.UniversalClient, key string, near [2]float64, radius float64) *rings {
 	return &rings{rdb: rdb, key: key, near: near, radius: radius, r: min(firstRing, radius), found: -1}
@@ -408,16 +571,12 @@ func (g *rings) next(ctx context.Context, n int) ([]candidate, bool, error) {
 			g.widen(g.returned + n)
 		}
 		count := g.returned + min(2*n, maxBatch)
-		found, err := g.rdb.GeoSearchLocation(ctx, g.key, &redis.GeoSearchLocationQuery{
-			GeoSearchQuery: redis.GeoSearchQuery{Longitude: g.near[1], Latitude: g.near[0], Radius: g.r, RadiusUnit: "km", Sort: "ASC", Count: count},
-			WithDist:       true,
-		}).Result()
-		if err != nil {
-			return nil, false, err
+		if g.found < 0 && count > firstRingHolds {
+			g.r = min(math.Ceil(firstRing*math.Sqrt(float64(count)/firstRingHolds)*1000)/1000, g.radius)
 		}
-		all := make([]candidate, len(found))
-		for i, x := range found {
-			all[i] = candidate{id: x.Name, dist: x.Dist}
+		all, err := g.search(ctx, count)
+		if err != nil || g.done {
+			return nil, true, err
 		}
 		// nearest first; offers at the same place by id, so that pages
 		// never overlap
@@ -444,6 +603,46 @@ func (g *rings) next(ctx context.Context, n int) ([]candidate, bool, error) {
 		}
 	}
 	return nil, true, nil
+}
+
+// search reads the count members of the geo set nearest the point within
+// g.r, and the sizes of g.empty the first time, in the same round trip:
+// when one is empty, it ends the walk.
+func (g *rings) search(ctx context.Context, count int) ([]candidate, error) {
+	q := &redis.GeoSearchLocationQuery{
+		GeoSearchQuery: redis.GeoSearchQuery{Longitude: g.near[1], Latitude: g.near[0], Radius: g.r, RadiusUnit: "km", Sort: "ASC", Count: count},
+		WithDist:       true,
+	}
+	var found []redis.GeoLocation
+	if len(g.empty) == 0 {
+		var err error
+		if found, err = g.rdb.GeoSearchLocation(ctx, g.key, q).Result(); err != nil {
+			return nil, err
+		}
+	} else {
+		pipe := g.rdb.Pipeline()
+		sizes := make([]*redis.IntCmd, len(g.empty))
+		for i, set := range g.empty {
+			sizes[i] = pipe.SCard(ctx, set)
+		}
+		search := pipe.GeoSearchLocation(ctx, g.key, q)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, err
+		}
+		g.empty = nil
+		for _, n := range sizes {
+			if n.Val() == 0 {
+				g.done = true // an empty index: nothing matches
+				return nil, nil
+			}
+		}
+		found = search.Val()
+	}
+	all := make([]candidate, len(found))
+	for i, x := range found {
+		all[i] = candidate{id: x.Name, dist: x.Dist}
+	}
+	return all, nil
 }
 
 // cutAt is the number of candidates nearer than d.

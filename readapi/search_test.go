@@ -1,6 +1,7 @@
 package readapi_test
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -266,6 +267,9 @@ func checkSearch(t *testing.T, router http.Handler, q url.Values, ref []refHit, 
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
+	if enc := encodedAsBefore(t, rec.Body.Bytes()); !bytes.Equal(rec.Body.Bytes(), enc) {
+		t.Fatalf("/v1/offers?%s answers\n%s\nwhere decoding its documents and encoding them gives\n%s", q.Encode(), rec.Body, enc)
+	}
 	pg, perPage := 1, 20
 	if v := q.Get("page"); v != "" {
 		pg = int(number(t, v))
@@ -296,6 +300,31 @@ func checkSearch(t *testing.T, router http.Handler, q url.Values, ref []refHit, 
 			t.Fatalf("%s: item %d has a distance without near", where, i)
 		}
 	}
+}
+
+// encodedAsBefore is a page of offers as searches encoded it before they
+// passed the stored documents through: the documents decoded, then the
+// page encoded as api.WriteJSON encodes.
+func encodedAsBefore(t *testing.T, body []byte) []byte {
+	t.Helper()
+	var page struct {
+		Items      []projections.OfferDoc `json:"items"`
+		Total      int                    `json:"total"`
+		TotalExact bool                   `json:"total_exact"`
+		Page       int                    `json:"page"`
+		PerPage    int                    `json:"per_page"`
+		Position   string                 `json:"position"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(page); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func number(t *testing.T, s string) float64 {

@@ -55,6 +55,14 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v) // the client went away: nothing left to do
 }
 
+// WriteEncoded writes body, a JSON value already encoded as WriteJSON
+// would encode it (its newline included), with status.
+func WriteEncoded(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body) // the client went away: nothing left to do
+}
+
 // WriteError writes err as a contract error. Errors that are not *Error are
 // internal: logged, and answered with a generic 500 that leaks nothing.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
