@@ -60,38 +60,38 @@ func (c *aggregateCache) begin() uint64 {
 
 // get returns a copy of the cached aggregate of stream and its state.
 func (c *aggregateCache) get(stream string) (aggregate, loaded, bool) {
-	if c == nil {
+	e := c.entry(stream)
+	if e == nil {
 		return nil, loaded{}, false
 	}
-	c.mu.Lock()
-	el, ok := c.entries[stream]
-	if !ok {
-		c.mu.Unlock()
-		return nil, loaded{}, false
-	}
-	c.lru.MoveToFront(el)
-	e := el.Value.(*cacheEntry)
-	c.mu.Unlock()
 	return deepCopy(e.agg), e.state, true // e.agg is never changed: copy outside the lock
 }
 
 // peek returns the cached aggregate of stream itself, not a copy, and
 // its state: the caller only reads it and never changes it.
 func (c *aggregateCache) peek(stream string) (aggregate, loaded, bool) {
-	if c == nil {
+	e := c.entry(stream)
+	if e == nil {
 		return nil, loaded{}, false
 	}
-	c.mu.Lock()
-	el, ok := c.entries[stream]
-	if !ok {
-		c.mu.Unlock()
-		return nil, loaded{}, false
-	}
-	c.lru.MoveToFront(el)
-	e := el.Value.(*cacheEntry)
-	c.mu.Unlock()
 	e.verify()
 	return e.agg, e.state, true
+}
+
+// entry is stream's entry, the most recently used from now on; nil when
+// the stream is not cached.
+func (c *aggregateCache) entry(stream string) *cacheEntry {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.entries[stream]
+	if !ok {
+		return nil
+	}
+	c.lru.MoveToFront(el)
+	return el.Value.(*cacheEntry)
 }
 
 // verify panics when checkShared is set and a reader changed the

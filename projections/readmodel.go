@@ -55,7 +55,14 @@ func Checkpoint(ctx context.Context, rdb redis.UniversalClient, prefix string) (
 	if prefix == "" {
 		return eventstore.Start, nil
 	}
-	s, err := rdb.Get(ctx, CheckpointKey(prefix)).Result()
+	return CheckpointOf(prefix, rdb.Get(ctx, CheckpointKey(prefix)))
+}
+
+// CheckpointOf is the checkpoint of the generation at prefix that a GET of
+// its CheckpointKey answered (Start when none), for reads that send it in
+// a pipeline with others.
+func CheckpointOf(prefix string, get *redis.StringCmd) (eventstore.Position, error) {
+	s, err := get.Result()
 	if errors.Is(err, redis.Nil) {
 		return eventstore.Start, nil
 	}

@@ -164,7 +164,7 @@ func (m model) execHeld(ctx context.Context, pipe redis.Pipeliner) error {
 		return err
 	}
 	if err := cp.Err(); err == nil || errors.Is(err, redis.Nil) {
-		pos, err := checkpointOf(m.Prefix, cp)
+		pos, err := projections.CheckpointOf(m.Prefix, cp)
 		m.held.read, m.held.err = true, m.heldAt(pos, err)
 	}
 	for _, c := range cmds[:len(cmds)-1] {
@@ -289,7 +289,7 @@ func (a *API) servedAt(ctx context.Context, projection string) (string, eventsto
 			return "", 0, err
 		}
 		if gen.Err() == nil && projections.GenPrefix(projection, gen.Val()) == last {
-			pos, err := checkpointOf(last.(string), cp)
+			pos, err := projections.CheckpointOf(last.(string), cp)
 			return last.(string), pos, err
 		}
 	}
@@ -302,23 +302,6 @@ func (a *API) servedAt(ctx context.Context, projection string) (string, eventsto
 	}
 	pos, err := projections.Checkpoint(ctx, a.rdb, prefix)
 	return prefix, pos, err
-}
-
-// checkpointOf reads the checkpoint of the generation at prefix as
-// projections.Checkpoint does.
-func checkpointOf(prefix string, cmd *redis.StringCmd) (eventstore.Position, error) {
-	s, err := cmd.Result()
-	if errors.Is(err, redis.Nil) {
-		return eventstore.Start, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("checkpoint %s: %w", prefix, err)
-	}
-	return eventstore.Position(v), nil
 }
 
 // readable refuses a generation written in another layout than this
