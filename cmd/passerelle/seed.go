@@ -120,6 +120,9 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	fmt.Fprintf(stdout, "seeded %d events (%d of %d commands) in %s: %.0f events/s; peak memory %s (Go heap %s)\n",
 		rep.Events, rep.Done, rep.Total, rep.Elapsed.Round(time.Millisecond), float64(rep.Events)/rep.Elapsed.Seconds(), peakRSS(), heapInUse())
 	if runErr != nil {
+		if rep.Cut > 0 {
+			fmt.Fprintf(stdout, "interrupted: %d commands cut short (their events may or may not be in the log), %d refused before\n", rep.Cut, rep.Failed)
+		}
 		return runErr // interrupted: what was seeded is said above
 	}
 	// sealed as a running service would have sealed it, so that its first

@@ -18,10 +18,14 @@ import (
 
 // Progress is how far a run has gone.
 type Progress struct {
-	Done, Total int   // commands
+	Done, Total int   // commands answered (done or refused), commands planned
 	Events      int64 // appended
-	Failed      int
-	Elapsed     time.Duration
+	Failed      int   // refused by the service
+	// Cut is how many commands an interrupt stopped before their answer:
+	// whether their events were appended is not known, and they are
+	// neither done nor refused.
+	Cut     int
+	Elapsed time.Duration
 }
 
 // Report is the outcome of a run.
@@ -107,6 +111,7 @@ type runner struct {
 	last   map[uint64]*entity // the commands in flight on each entity
 	done   atomic.Int64
 	failed atomic.Int64
+	cut    atomic.Int64
 	fails  [kinds]atomic.Int64
 	first  []string
 }
@@ -139,7 +144,7 @@ func Run(ctx context.Context, plan *Plan, cfg RunConfig) (Report, error) {
 	start := time.Now()
 	progress := func() Progress {
 		return Progress{Done: int(r.done.Load()), Total: len(plan.Commands), Events: store.n.Load(),
-			Failed: int(r.failed.Load()), Elapsed: time.Since(start)}
+			Failed: int(r.failed.Load()), Cut: int(r.cut.Load()), Elapsed: time.Since(start)}
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -321,7 +326,6 @@ func (r *runner) finish(j *job) {
 		}
 	}
 	r.mu.Unlock()
-	r.done.Add(1)
 }
 
 func allFinished(js []*job) bool {
@@ -336,6 +340,11 @@ func allFinished(js []*job) bool {
 func (r *runner) exec(ctx context.Context, i int) {
 	c := &r.plan.Commands[i]
 	err := r.do(ctx, i, c)
+	if err != nil && ctx.Err() != nil {
+		r.cut.Add(1) // cut short by the interrupt, not refused
+		return
+	}
+	r.done.Add(1)
 	if err == nil {
 		return
 	}

@@ -3,12 +3,14 @@ package seed_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -306,5 +308,58 @@ func TestBulkKeysAreDirKeys(t *testing.T) {
 	}
 	if _, ok, err := fresh.Key("pupil-1", false); ok || err != nil {
 		t.Fatalf("destroyed key still read: %v, %v", ok, err)
+	}
+}
+
+// cutting is a store that an interrupt reaches after a number of appends:
+// from then on its appends answer the cancelled context's error, as a
+// remote store's would.
+type cutting struct {
+	eventstore.Store
+	after  atomic.Int64
+	cancel context.CancelFunc
+}
+
+func (c *cutting) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if c.after.Add(-1) == 0 {
+		c.cancel()
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return c.Store.Append(ctx, stream, expected, events...)
+}
+
+// TestInterruptIsNotRefusal: the commands an interrupt cuts short are
+// counted apart, not as refused, and not as done.
+func TestInterruptIsNotRefusal(t *testing.T) {
+	dir := t.TempDir()
+	plan, err := seed.NewPlan(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := embedded.Open(dir, seed.StoreOptions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = inner.Close() }()
+	keys, err := seed.OpenBulkKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = keys.Close() }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := &cutting{Store: inner, cancel: cancel}
+	store.after.Store(int64(len(plan.Commands) / 3))
+	rep, err := seed.Run(ctx, plan, seed.RunConfig{Store: store, Keys: keys, Workers: 256})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("run error %v, want the interrupt's", err)
+	}
+	if rep.Failed != 0 || len(rep.Failures) != 0 {
+		t.Fatalf("%d commands counted as refused after an interrupt: %v %v", rep.Failed, rep.Failures, rep.First)
+	}
+	if rep.Cut == 0 || rep.Done == 0 || rep.Done+rep.Cut >= rep.Total {
+		t.Fatalf("done %d, cut %d of %d: want some of each and not all commands run", rep.Done, rep.Cut, rep.Total)
 	}
 }
