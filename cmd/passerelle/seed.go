@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"passerelle/commands"
@@ -113,7 +114,13 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if err != nil {
 		return fmt.Errorf("personal data keys: %w", err)
 	}
+	// sealed as it is written, as a running service seals its log: the
+	// walk that checks each event's link is spread over the run rather
+	// than made once at its end
+	sealer := chain.NewSealer(store, commands.Chained, nil)
+	stopSealing := sealAlong(ctx, sealer, sealEvery)
 	rep, runErr := playPlan(ctx, plan, store, keys, f.workers, stdout)
+	stopSealing()
 	if err := errors.Join(keys.Sync(), keys.Close()); err != nil {
 		return errors.Join(runErr, fmt.Errorf("sync personal data keys: %w", err))
 	}
@@ -125,14 +132,13 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		}
 		return runErr // interrupted: what was seeded is said above
 	}
-	// sealed as a running service would have sealed it, so that its first
-	// start has nothing to walk
+	// the rest sealed, so that the first start has nothing to walk
 	t1 := time.Now()
-	seals, err := chain.NewSealer(store, commands.Chained, nil).SealAll(ctx)
+	seals, err := sealer.SealAll(ctx)
 	if err != nil {
 		return fmt.Errorf("seal the seeded log: %w", err)
 	}
-	fmt.Fprintf(stdout, "sealed the log: %d seals in %s\n", seals, time.Since(t1).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "sealed the log's last %d seals in %s\n", seals, time.Since(t1).Round(time.Millisecond))
 	if rep.Failed > 0 {
 		for _, f := range rep.First {
 			fmt.Fprintln(stderr, "  ", f)
@@ -160,6 +166,30 @@ func seedGC() {
 
 // playPlan runs the plan with a progress bar on a terminal, a line every
 // ten seconds otherwise.
+// sealEvery is how often a seed seals what it wrote.
+const sealEvery = 5 * time.Second
+
+// sealAlong seals the log every interval until the returned function is
+// called; that function waits for a seal under way to end. A failure is
+// left to the final seal, which reports it.
+func sealAlong(ctx context.Context, sealer *chain.Sealer, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_, _ = sealer.SealAll(ctx)
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
 func playPlan(ctx context.Context, plan *seed.Plan, store eventstore.Store, keys *seed.BulkKeys, workers int, stdout io.Writer) (seed.Report, error) {
 	bar := isTerminal(stdout)
 	every := 10 * time.Second

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -312,6 +313,14 @@ type Sealer struct {
 	now     func() time.Time
 	// MaxHeads bounds the streams one seal names (default SealHeads).
 	MaxHeads int
+
+	// the last event walked of each stream, kept from one seal to the
+	// next while the next walk starts where this sealer's last seal
+	// ended: the links of the next events are checked against them
+	// rather than read from the store
+	mu      sync.Mutex
+	heads   map[string]last
+	headsAt eventstore.Position // where the last seal appended here ended
 }
 
 // SealHeads is the most streams a seal names: a seal stays an ordinary
@@ -330,51 +339,33 @@ func NewSealer(store eventstore.Store, chained func(string) bool, now func() tim
 // SealOnce appends one seal if anything was written since the previous
 // one, covering at most MaxHeads streams; it reports whether it sealed.
 func (s *Sealer) SealOnce(ctx context.Context) (bool, error) {
-	return s.seal(ctx, map[string]last{})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seal(ctx)
 }
 
-// seal is SealOnce, with heads holding the last event read of streams
-// already walked (the links of their next events are checked against
-// them rather than read from the store); it adds those it walks.
-func (s *Sealer) seal(ctx context.Context, heads map[string]last) (bool, error) {
+// seal is SealOnce under s.mu.
+func (s *Sealer) seal(ctx context.Context) (bool, error) {
 	from, prevHash, expected, err := s.lastSeal(ctx)
 	if err != nil {
 		return false, err
 	}
-	seal := Seal{Heads: map[string]Head{}, Previous: prevHash}
-	upTo := from
-	// a seal vouches for what it covers: each event's link to its
-	// predecessor is checked first, so an edit made while the service was
-	// down is reported, never sealed
-	var broken *Break
-	var linkErr error
-	limit := s.MaxHeads
-	if limit <= 0 {
-		limit = SealHeads
+	if s.heads == nil || from != s.headsAt || len(s.heads) > maxKnownHeads {
+		// another sealer sealed meanwhile (the heads may be out of date),
+		// or they are too many: the links are read again from the store
+		s.heads = map[string]last{}
 	}
-	err = each(ctx, s.store, from, func(e eventstore.RecordedEvent) bool {
-		if e.Stream == SealStream || !s.chained(e.Stream) {
-			return true
-		}
-		if _, named := seal.Heads[e.Stream]; !named && len(seal.Heads) >= limit {
-			return false // the next seal starts here
-		}
-		if broken, linkErr = s.link(ctx, heads, e); broken != nil || linkErr != nil {
-			return false
-		}
-		h := Of(e)
-		heads[e.Stream] = last{e.Revision, e.Position, e.Type, h}
-		seal.Heads[e.Stream] = Head{Revision: e.Revision, Hash: h}
-		upTo = e.Position
-		return true
-	})
-	if err = errors.Join(err, linkErr); err != nil {
+	heads := s.heads
+	// until the walk ends in a seal (or finds nothing to seal), the heads
+	// may name events no seal covers: they are not kept
+	s.heads = nil
+	seal := Seal{Heads: map[string]Head{}, Previous: prevHash}
+	upTo, err := s.walk(ctx, heads, from, seal.Heads)
+	if err != nil {
 		return false, err
 	}
-	if broken != nil {
-		return false, fmt.Errorf("the log is not intact, it is not sealed: %w", broken)
-	}
 	if len(seal.Heads) == 0 {
+		s.heads = heads
 		return false, nil
 	}
 	seal.UpTo = upTo.String()
@@ -389,7 +380,50 @@ func (s *Sealer) seal(ctx context.Context, heads map[string]last) (bool, error) 
 	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 		return false, nil // another instance sealed first
 	}
+	if err == nil {
+		s.heads, s.headsAt = heads, upTo
+	}
 	return err == nil, err
+}
+
+// walk reads the log after from, checking each chained event's link to
+// its predecessor, into heads (the last event of each stream) and named
+// (what the seal will name), until named holds MaxHeads streams; it
+// returns the position of the last event named.
+func (s *Sealer) walk(ctx context.Context, heads map[string]last, from eventstore.Position, named map[string]Head) (eventstore.Position, error) {
+	upTo := from
+	// a seal vouches for what it covers: each event's link to its
+	// predecessor is checked first, so an edit made while the service was
+	// down is reported, never sealed
+	var broken *Break
+	var linkErr error
+	limit := s.MaxHeads
+	if limit <= 0 {
+		limit = SealHeads
+	}
+	err := each(ctx, s.store, from, func(e eventstore.RecordedEvent) bool {
+		if e.Stream == SealStream || !s.chained(e.Stream) {
+			return true
+		}
+		if _, ok := named[e.Stream]; !ok && len(named) >= limit {
+			return false // the next seal starts here
+		}
+		if broken, linkErr = s.link(ctx, heads, e); broken != nil || linkErr != nil {
+			return false
+		}
+		h := Of(e)
+		heads[e.Stream] = last{e.Revision, e.Position, e.Type, h}
+		named[e.Stream] = Head{Revision: e.Revision, Hash: h}
+		upTo = e.Position
+		return true
+	})
+	if err = errors.Join(err, linkErr); err != nil {
+		return upTo, err
+	}
+	if broken != nil {
+		return upTo, fmt.Errorf("the log is not intact, it is not sealed: %w", broken)
+	}
+	return upTo, nil
 }
 
 // lastSeal says where the next seal starts: after the position the last
@@ -416,15 +450,11 @@ func (s *Sealer) lastSeal(ctx context.Context) (from eventstore.Position, hash s
 // SealAll appends seals until everything written is sealed; it returns
 // how many it appended.
 func (s *Sealer) SealAll(ctx context.Context) (int, error) {
-	// each seal's walk starts where the last one stopped: the streams it
-	// walked are known, up to a bound on memory
-	heads := map[string]last{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	n := 0
 	for {
-		if len(heads) > maxKnownHeads {
-			clear(heads)
-		}
-		sealed, err := s.seal(ctx, heads)
+		sealed, err := s.seal(ctx)
 		if err != nil || !sealed {
 			return n, err
 		}
@@ -432,7 +462,7 @@ func (s *Sealer) SealAll(ctx context.Context) (int, error) {
 	}
 }
 
-// maxKnownHeads bounds the streams SealAll keeps the last event of (about
+// maxKnownHeads bounds the streams a sealer keeps the last event of (about
 // 150 bytes each).
 const maxKnownHeads = 1 << 20
 

@@ -253,3 +253,80 @@ func TestSealHeadsFitInAnAppend(t *testing.T) {
 		t.Fatalf("a full seal is %d bytes (%v), the most an append holds is %d", len(data), err, eventstore.DefaultMaxAppendSize)
 	}
 }
+
+// predecessorReads counts the reads of one event forwards from a given
+// revision: a sealer's reads of a stream's event before the first it walks.
+type predecessorReads struct {
+	*embedded.Store
+	n int
+}
+
+func (p *predecessorReads) ReadStream(ctx context.Context, stream string, dir eventstore.Direction, from uint64, max int) ([]eventstore.RecordedEvent, error) {
+	if dir == eventstore.Forwards && stream != chain.SealStream {
+		p.n++
+	}
+	return p.Store.ReadStream(ctx, stream, dir, from, max)
+}
+
+// A sealer keeps the streams it walked from one seal to the next: the
+// links of their next events are checked without reading the store; once
+// another sealer sealed in between, it reads them again, and a log
+// sealed in turns by both stays intact.
+func TestSealerKeepsHeadsBetweenSeals(t *testing.T) {
+	dir := t.TempDir()
+	s := &predecessorReads{Store: open(t, dir)}
+	svc := commands.NewService(s, refdata.MustLoad())
+	ctx := context.Background()
+	n := 0
+	meta := func() commands.Meta {
+		n++
+		return commands.Meta{CommandID: fmt.Sprintf("keep-%d", n), Now: time.Date(2026, 12, 1, 9, n, 0, 0, time.UTC)}
+	}
+	emp, err := svc.RegisterEmployer(ctx, meta(), domain.RegisterEmployerInput{Name: "E", SIRET: "73282932000074", Kind: "public", CommuneCode: "94028", Address: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer, err := svc.PostOffer(ctx, meta(), commands.PostOfferInput{EmployerID: emp.ID, PostOfferInput: domain.PostOfferInput{
+		Title: "t", Description: "d", Sector: "s1", Grades: []string{"3e"}, Weeks: []string{"2027-W05"}, Seats: 3,
+		CommuneCode: "94028", Address: "a", Lat: 48.8, Lon: 2.4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	amend := func() {
+		t.Helper()
+		title := fmt.Sprintf("title %d", n)
+		if _, err := svc.AmendOffer(ctx, meta(), offer.ID, domain.AmendOfferInput{Title: &title}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sealer, other := chain.NewSealer(s, commands.Chained, nil), chain.NewSealer(s, commands.Chained, nil)
+	sealOnce := func(sl *chain.Sealer) int {
+		t.Helper()
+		before := s.n
+		if k, err := sl.SealAll(ctx); err != nil || k != 1 {
+			t.Fatalf("%d seals, %v; want one", k, err)
+		}
+		return s.n - before
+	}
+	if reads := sealOnce(sealer); reads != 0 {
+		t.Fatalf("first seal of new streams read %d predecessors", reads)
+	}
+	amend()
+	if reads := sealOnce(sealer); reads != 0 {
+		t.Fatalf("the offer's next event was checked by reading %d predecessors, want its kept head", reads)
+	}
+	amend()
+	sealOnce(other) // the first sealer's heads are now behind
+	amend()
+	if reads := sealOnce(sealer); reads != 1 {
+		t.Fatalf("after another sealer's seal: %d predecessors read, want the offer's one", reads)
+	}
+	amend()
+	if reads := sealOnce(sealer); reads != 0 {
+		t.Fatalf("back to its own seals: %d predecessors read", reads)
+	}
+	s.Close()
+	if rep := verify(t, dir); rep.Break != nil || rep.Seals != 5 || rep.Unsealed != 0 {
+		t.Fatalf("a log sealed in turns by two sealers: %+v", rep)
+	}
+}
