@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -221,5 +222,37 @@ func TestServeRefusesBadTrustedProxies(t *testing.T) {
 	t.Setenv("PASSERELLE_TRUSTED_PROXIES", "10.0.0.0/99")
 	if code, _, errOut := cli("serve", "--data-dir", t.TempDir()); code == 0 || !strings.Contains(errOut, `"10.0.0.0/99"`) {
 		t.Errorf("PASSERELLE_TRUSTED_PROXIES=10.0.0.0/99: exit %d\n%s", code, errOut)
+	}
+}
+
+// A seed seals its log as it writes: the log ends sealed whole, under
+// seals made during the run and after it, and the figures it prints
+// include the anonymous part of its memory.
+func TestSeedSealsAsItWrites(t *testing.T) {
+	defer func(d time.Duration) { sealEvery = d }(sealEvery)
+	sealEvery = 50 * time.Millisecond
+	dir := t.TempDir()
+	code, out, errOut := cli("seed", "--departement", "2A", "--scale", "0.1", "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("seed: %d %s %s", code, out, errOut)
+	}
+	var events, anon, peak int
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(line, "seeded ") {
+			_, _ = fmt.Sscanf(line, "seeded %d events", &events)
+			_, after, _ := strings.Cut(line, "peak memory ")
+			_, _ = fmt.Sscanf(after, "%d kB (anonymous: %d kB", &peak, &anon)
+		}
+	}
+	if events == 0 || anon <= 0 || anon > peak {
+		t.Fatalf("figures not printed as expected (events %d, anonymous %d kB, peak %d kB): %s", events, anon, peak, out)
+	}
+	code, out, errOut = cli("verify", "--data-dir", dir)
+	var rep struct{ Events, Seals, Unsealed int }
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil {
+		t.Fatalf("verify: %d %v %s %s", code, err, out, errOut)
+	}
+	if rep.Seals < 2 || rep.Unsealed != 0 || rep.Events != events+rep.Seals {
+		t.Fatalf("a seeded log of %d events: %+v, want it sealed whole under several seals", events, rep)
 	}
 }

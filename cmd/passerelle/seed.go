@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"passerelle/commands"
@@ -124,7 +125,7 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if err := errors.Join(keys.Sync(), keys.Close()); err != nil {
 		return errors.Join(runErr, fmt.Errorf("sync personal data keys: %w", err))
 	}
-	fmt.Fprintf(stdout, "seeded %d events (%d of %d commands) in %s: %.0f events/s; peak memory %s (Go heap %s)\n",
+	fmt.Fprintf(stdout, "seeded %d events (%d of %d commands) in %s: %.0f events/s; peak memory %s; Go heap %s\n",
 		rep.Events, rep.Done, rep.Total, rep.Elapsed.Round(time.Millisecond), float64(rep.Events)/rep.Elapsed.Seconds(), peakRSS(), heapInUse())
 	if runErr != nil {
 		if rep.Cut > 0 {
@@ -167,7 +168,7 @@ func seedGC() {
 // playPlan runs the plan with a progress bar on a terminal, a line every
 // ten seconds otherwise.
 // sealEvery is how often a seed seals what it wrote.
-const sealEvery = 5 * time.Second
+var sealEvery = 5 * time.Second
 
 // sealAlong seals the log every interval until the returned function is
 // called; that function waits for a seal under way to end. A failure is
@@ -198,6 +199,7 @@ func playPlan(ctx context.Context, plan *seed.Plan, store eventstore.Store, keys
 	}
 	rep, err := seed.Run(ctx, plan, seed.RunConfig{Store: store, Keys: keys, Workers: workers, Every: every,
 		Progress: func(p seed.Progress) {
+			sampleAnon()
 			if bar {
 				fmt.Fprintf(stdout, "\r%s\x1b[K", seed.FormatProgress(p, true))
 			} else {
@@ -238,18 +240,43 @@ func printPlan(w io.Writer, p *seed.Plan, took time.Duration) {
 }
 
 // peakRSS is the process's peak resident memory (VmHWM), where the system
-// reports it.
+// reports it, and the highest anonymous part of it seen by sampleAnon: the
+// rest is the embedded store's file, mapped into memory to be read, whose
+// pages the system may drop at any time.
 func peakRSS() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+	status := procStatus()
+	hwm, ok := status["VmHWM"]
+	if !ok {
 		return "unknown"
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			return strings.TrimSpace(v)
+	sampleAnon()
+	return fmt.Sprintf("%s (anonymous: %d kB at the highest sample)", hwm, peakAnon.Load())
+}
+
+// peakAnon is the highest RssAnon sampleAnon saw, in kB.
+var peakAnon atomic.Int64
+
+// sampleAnon records the process's anonymous resident memory.
+func sampleAnon() {
+	var kb int64
+	if _, err := fmt.Sscanf(procStatus()["RssAnon"], "%d kB", &kb); err == nil && kb > peakAnon.Load() {
+		peakAnon.Store(kb)
+	}
+}
+
+// procStatus reads /proc/self/status into its fields (none elsewhere).
+func procStatus() map[string]string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil
+	}
+	fields := map[string]string{}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			fields[k] = strings.TrimSpace(v)
 		}
 	}
-	return "unknown"
+	return fields
 }
 
 func heapInUse() string {
