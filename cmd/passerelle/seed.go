@@ -165,8 +165,6 @@ func seedGC() {
 	}
 }
 
-// playPlan runs the plan with a progress bar on a terminal, a line every
-// ten seconds otherwise.
 // sealEvery is how often a seed seals what it wrote.
 var sealEvery = 5 * time.Second
 
@@ -191,6 +189,8 @@ func sealAlong(ctx context.Context, sealer *chain.Sealer, every time.Duration) (
 	return func() { close(done); wg.Wait() }
 }
 
+// playPlan runs the plan with a progress bar on a terminal, a line every
+// ten seconds otherwise.
 func playPlan(ctx context.Context, plan *seed.Plan, store eventstore.Store, keys *seed.BulkKeys, workers int, stdout io.Writer) (seed.Report, error) {
 	bar := isTerminal(stdout)
 	every := 10 * time.Second
