@@ -130,10 +130,14 @@ func replay(b buckets, entries []walEntry) error {
 	return nil
 }
 
-// checkpoint syncs events.db, starts the write-ahead log over from the
-// last commit, and pins that commit's pages until the next checkpoint.
-// Only the committer (or Open, before it starts) calls it.
+// checkpoint merges the recent index entries into bbolt, syncs
+// events.db, starts the write-ahead log over from the last commit, and
+// pins that commit's pages until the next checkpoint. Only the committer
+// (or Open, before it starts) calls it.
 func (s *Store) checkpoint() error {
+	if err := s.mergeRecent(); err != nil {
+		return fmt.Errorf("embedded: checkpoint: merge the index: %w", err)
+	}
 	pin, err := s.db.Begin(false)
 	if err != nil {
 		return err
@@ -165,6 +169,37 @@ func (s *Store) checkpoint() error {
 	s.mapped = max(s.mapped, high)
 	return nil
 }
+
+// mergeRecent writes the recent index entries into bbolt in one
+// transaction, committed without a sync like a group: until the
+// checkpoint that follows is complete, the log still holds every event
+// they index, and a crash replays them. testHookMerged, set by tests,
+// runs once the merge is committed.
+func (s *Store) mergeRecent() error {
+	if s.recent.events == 0 {
+		return nil
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		// The checkpoint that follows pins again: drop the pin now, in
+		// case the merge grows the mapping. Safe within this
+		// transaction: bbolt chose the pages it may reuse when it
+		// began, with the pin open.
+		s.unpin()
+		return s.recent.writeTo(bucketsOf(tx))
+	})
+	if err != nil {
+		return err
+	}
+	if testHookMerged != nil {
+		testHookMerged()
+	}
+	s.recent.reset()
+	return nil
+}
+
+// testHookMerged, set by tests, runs after a checkpoint's merge of the
+// recent index entries is committed, before events.db is synced.
+var testHookMerged func()
 
 func (s *Store) unpin() {
 	if s.pin != nil {
@@ -204,6 +239,9 @@ func (s *Store) closeDurable() error {
 	}
 	if s.failed != nil {
 		return s.wal.close()
+	}
+	if err := s.mergeRecent(); err != nil {
+		return errors.Join(err, s.wal.close())
 	}
 	// The free pages, kept in memory since Open, are written once, so
 	// that the next Open reads them instead of walking every page.
