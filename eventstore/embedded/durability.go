@@ -170,36 +170,50 @@ func (s *Store) checkpoint() error {
 	return nil
 }
 
-// mergeRecent writes the recent index entries into bbolt in one
-// transaction, committed without a sync like a group: until the
-// checkpoint that follows is complete, the log still holds every event
-// they index, and a crash replays them. testHookMerged, set by tests,
-// runs once the merge is committed.
+// defaultMergeChunk bounds the entries one transaction of a merge
+// writes: bbolt holds every page a transaction dirties in memory until it
+// commits.
+const defaultMergeChunk = 4096
+
+// mergeRecent writes the recent index entries into bbolt, in
+// transactions of about mergeChunk entries committed without a sync like
+// a group's: until the checkpoint that follows is complete, the log still
+// holds every event they index, a crash replays them, and the pinned
+// checkpoint keeps the merge from writing over its pages. A transaction
+// that may grow bbolt's mapping (which waits for the pin) drops the pin
+// and writes every entry left: no other commit may then come before the
+// checkpoint. testHookMerged, set by tests, runs after each transaction
+// of the merge.
 func (s *Store) mergeRecent() error {
 	if s.recent.events == 0 {
 		return nil
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		// The checkpoint that follows pins again: drop the pin now, in
-		// case the merge grows the mapping. Safe within this
-		// transaction: bbolt chose the pages it may reuse when it
-		// began, with the pin open.
-		s.unpin()
-		return s.recent.writeTo(bucketsOf(tx))
-	})
-	if err != nil {
-		return err
-	}
-	if testHookMerged != nil {
-		testHookMerged()
+	m := s.recent.merge()
+	for !m.done() {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			if s.pin == nil || s.mayRemap(tx, min(m.puts, s.mergeChunk), 0) {
+				// Safe within this transaction: bbolt chose the pages it
+				// may reuse when it began, with the pin open.
+				s.unpin()
+				return m.write(bucketsOf(tx), 0)
+			}
+			return m.write(bucketsOf(tx), s.mergeChunk)
+		})
+		if err != nil {
+			return err
+		}
+		if testHookMerged != nil {
+			testHookMerged(m.done())
+		}
 	}
 	s.recent.reset()
 	return nil
 }
 
-// testHookMerged, set by tests, runs after a checkpoint's merge of the
-// recent index entries is committed, before events.db is synced.
-var testHookMerged func()
+// testHookMerged, set by tests, runs after each transaction of a merge of
+// the recent index entries, before events.db is synced; last tells the
+// merge is complete.
+var testHookMerged func(last bool)
 
 func (s *Store) unpin() {
 	if s.pin != nil {
@@ -233,20 +247,25 @@ func (s *Store) mayRemap(tx *bolt.Tx, events, recordBytes int) bool {
 // so the log is no longer needed. After a failure the log is kept for
 // Open to recover from.
 func (s *Store) closeDurable() error {
-	s.unpin()
 	if s.wal == nil {
+		s.unpin()
 		return nil
 	}
 	if s.failed != nil {
+		s.unpin()
 		return s.wal.close()
 	}
-	if err := s.mergeRecent(); err != nil {
+	// with the pin still open, so that the merge writes over no page of
+	// the checkpoint the log starts from
+	err := s.mergeRecent()
+	s.unpin()
+	if err != nil {
 		return errors.Join(err, s.wal.close())
 	}
 	// The free pages, kept in memory since Open, are written once, so
 	// that the next Open reads them instead of walking every page.
 	s.db.NoFreelistSync = false
-	err := s.db.Update(func(*bolt.Tx) error { return nil })
+	err = s.db.Update(func(*bolt.Tx) error { return nil })
 	if err == nil {
 		err = s.db.Sync()
 	}

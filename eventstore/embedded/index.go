@@ -149,29 +149,51 @@ type recentSnapshot struct {
 	streams map[string]streamView
 }
 
-// writeTo merges every entry into bbolt, in key order: each page an
-// index needs is then visited once, and written once by the commit.
-func (x *recentIndex) writeTo(b buckets) error {
+// merge is a merge of the recent entries into bbolt under way: the ids
+// and stream names in key order, and how far it went. Writing in key
+// order visits each page of an index once, and the commit writes it once.
+type merge struct {
+	x      *recentIndex
+	ids    []uuid.UUID
+	names  []string
+	puts   int // entries left to write
+	id, nm int // next id and stream name to write
+}
+
+func (x *recentIndex) merge() *merge {
+	m := &merge{x: x, ids: make([]uuid.UUID, 0, len(x.ids)), names: make([]string, 0, len(x.streams))}
+	for id := range x.ids {
+		m.ids = append(m.ids, id)
+	}
+	slices.SortFunc(m.ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	for name, rs := range x.streams {
+		m.names = append(m.names, name)
+		m.puts += len(rs.pos) + 1
+	}
+	slices.SortFunc(m.names, strings.Compare)
+	m.puts += len(m.ids)
+	return m
+}
+
+func (m *merge) done() bool { return m.puts == 0 }
+
+// write writes the next n entries or so (a stream's revs and streams
+// entries go together) into b; n <= 0: every entry left.
+func (m *merge) write(b buckets, n int) error {
 	if b.ids == nil || b.revs == nil || b.streams == nil {
 		return errors.New("missing index bucket")
 	}
-	ids := make([]uuid.UUID, 0, len(x.ids))
-	for id := range x.ids {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-	for _, id := range ids {
-		if err := b.ids.Put(append([]byte(nil), id[:]...), u64(x.ids[id])); err != nil {
+	written := 0
+	for ; m.id < len(m.ids) && (n <= 0 || written < n); m.id++ {
+		id := m.ids[m.id]
+		if err := b.ids.Put(append([]byte(nil), id[:]...), u64(m.x.ids[id])); err != nil {
 			return err
 		}
+		written++
 	}
-	names := make([]string, 0, len(x.streams))
-	for name := range x.streams {
-		names = append(names, name)
-	}
-	slices.SortFunc(names, strings.Compare)
-	for _, name := range names {
-		rs := x.streams[name]
+	for ; m.nm < len(m.names) && (n <= 0 || written < n); m.nm++ {
+		name := m.names[m.nm]
+		rs := m.x.streams[name]
 		for i, pos := range rs.pos {
 			if err := b.revs.Put(revKey(name, rs.base+uint64(i)), u64(pos)); err != nil {
 				return err
@@ -180,7 +202,9 @@ func (x *recentIndex) writeTo(b buckets) error {
 		if err := b.streams.Put([]byte(name), u64(rs.base+uint64(len(rs.pos))-1)); err != nil {
 			return err
 		}
+		written += len(rs.pos) + 1
 	}
+	m.puts -= written
 	return nil
 }
 

@@ -44,6 +44,7 @@ type options struct {
 	maxAppendSize int
 	linger        time.Duration
 	initialMmap   int // bytes bbolt maps at first; tests make it small
+	mergeChunk    int // entries per transaction of a merge; tests make it small
 }
 
 // Option configures Open.
@@ -76,6 +77,7 @@ type Store struct {
 	maxAppendSize int
 	maxBatchSize  int
 	linger        time.Duration
+	mergeChunk    int
 
 	// queue takes appends to the committer; submitMu guards sending on it
 	// against Close closing it.
@@ -118,6 +120,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		maxAppendSize: eventstore.DefaultMaxAppendSize,
 		linger:        groupLinger,
 		initialMmap:   minInitialMmapBytes,
+		mergeChunk:    defaultMergeChunk,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -137,7 +140,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	s := &Store{
 		db: db, dir: dir, lock: lock, mapped: mapped,
 		maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1), linger: o.linger,
-		queue: make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
+		mergeChunk: max(o.mergeChunk, 1),
+		queue:      make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
 		changed: make(chan struct{}), done: make(chan struct{}), tails: tails{max: tailsPerGeneration},
 		recent: newRecentIndex(),
 	}
