@@ -39,8 +39,8 @@
 // on disk, and the group shares it. Readers see a group only once its
 // frame is synced, so nothing a crash can take back is ever read.
 //
-// A checkpoint (at Open, then every few MiB of log or thousands of bbolt
-// pages written) syncs events.db, copies the meta page of its last
+// A checkpoint (at Open, then every 16 MiB of log or 16,384 bbolt pages
+// written) syncs events.db, copies the meta page of its last
 // commit into a fresh log, and holds a read transaction open on that
 // commit until the next checkpoint, so bbolt reuses none of its pages.
 // Whatever a crash leaves of the unsynced commits since, even a machine
@@ -72,13 +72,16 @@
 // since land on it, where each group used to write again every page its
 // events touched: the seed of a département writes about 0.7 bbolt pages
 // per event instead of 3.5 and spends about a quarter less CPU per event.
-// The entries are durable as their events are, through the log: the merge
-// is an unsynced commit like a group's, so a crash before the checkpoint
-// completes replays the log over the previous checkpoint, and Open's
-// replay writes every index entry. The file's format does not change: a
+// The entries are durable as their events are, through the log: the
+// merge's transactions (of 4,096 entries at most, as bbolt holds the
+// pages a transaction dirties in memory) are unsynced commits like a
+// group's, under the pinned checkpoint, so a crash before the checkpoint
+// completes replays the log over the previous checkpoint. Open's replay
+// likewise writes the log's records and gathers their entries, and its
+// checkpoint merges them. The file's format does not change: a
 // checkpoint, and so a store closed cleanly or brought back after a
 // crash, holds every entry in its buckets, as it always did, and an older
-// build opens it as before.
+// build opens it as before (and recovers from its log after a crash).
 //
 // The committer adds an event's entries as it writes the event, before
 // the commit, so that the next append of the group sees them, and takes

@@ -254,3 +254,43 @@ func TestRecentIndexUndo(t *testing.T) {
 		t.Fatalf("s-1 seen up to %d", v.last())
 	}
 }
+
+// Open replays the log's events into bbolt's log and their index entries
+// into the recent ones, and its checkpoint merges them: a crash between
+// two transactions of that merge leaves the previous checkpoint whole, so
+// the next Open starts over from it.
+func TestCrashWhileOpenMerges(t *testing.T) {
+	dir, crashed := t.TempDir(), t.TempDir()
+	s := openT(t, dir)
+	acked := appendSome(t, s, "replayed", 30)
+	copyCrashed(t, dir, crashed, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var db, wal []byte
+	var hookErr error
+	testHookMerged = func(last bool) {
+		if db != nil || last {
+			return
+		}
+		db, hookErr = os.ReadFile(filepath.Join(crashed, FileName))
+		if hookErr == nil {
+			wal, hookErr = os.ReadFile(filepath.Join(crashed, WALFileName))
+		}
+	}
+	defer func() { testHookMerged = nil }()
+	s = openT(t, crashed, func(o *options) { o.mergeChunk = 16 })
+	testHookMerged = nil
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db == nil || hookErr != nil {
+		t.Fatalf("Open merged nothing in several transactions (%v)", hookErr)
+	}
+	again := t.TempDir()
+	writeCrashed(t, again, db, wal)
+	checkAcked(t, again, acked)
+	checkIndexedOnDisk(t, again, len(acked))
+	checkAcked(t, crashed, acked)
+}

@@ -132,7 +132,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
 	}
-	db, mapped, err := openBolt(dir, o)
+	db, mapped, entries, err := openBolt(dir, o)
 	if err != nil {
 		_ = lock.Close()
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
@@ -145,7 +145,13 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		changed: make(chan struct{}), done: make(chan struct{}), tails: tails{max: tailsPerGeneration},
 		recent: newRecentIndex(),
 	}
-	if err := s.checkpoint(); err != nil {
+	if err = s.replay(entries); err != nil {
+		err = fmt.Errorf("embedded: open %s: %w", dir, err)
+	} else {
+		err = s.checkpoint()
+	}
+	if err != nil {
+		s.unpin()
 		_ = db.Close()
 		_ = lock.Close()
 		return nil, err
@@ -581,20 +587,6 @@ func write(b buckets, stream string, current int64, events []eventstore.EventDat
 	}
 	f.written = append(f.written, streamRev{stream: stream, rev: rev})
 	return eventstore.AppendResult{LastRevision: rev, Position: eventstore.Position(pos)}, nil
-}
-
-// putEvent stores one log record and its ids and revs entries.
-func putEvent(b buckets, pos uint64, rec, id []byte, stream string, rev uint64) error {
-	// Positions only grow, so full pages are never split again.
-	b.log.FillPercent = 1.0
-	posKey := u64(pos)
-	if err := b.log.Put(posKey, rec); err != nil {
-		return err
-	}
-	if err := b.ids.Put(append([]byte(nil), id...), posKey); err != nil {
-		return err
-	}
-	return b.revs.Put(revKey(stream, rev), posKey)
 }
 
 // retried handles an append some of whose event IDs are already stored.
