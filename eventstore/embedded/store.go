@@ -376,6 +376,9 @@ func (s *Store) commit(batch []*appendReq) {
 		}
 	}
 	for _, r := range batch {
+		if r.flush {
+			r.err = s.failed
+		}
 		close(r.done)
 	}
 }
@@ -401,7 +404,7 @@ func (s *Store) flush() error {
 	s.queue <- r
 	s.submitMu.RUnlock()
 	<-r.done
-	return s.failed
+	return r.err
 }
 
 // writeGroup decides and writes every append of a group in tx, then logs
@@ -443,6 +446,10 @@ func (s *Store) failedCommit(batch []*appendReq, err error, logged bool) {
 	default:
 		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 			err = ErrClosed
+		}
+		if len(batch[0].parts) == 0 { // a flush
+			answer(batch, fmt.Errorf("embedded: checkpoint: %w", err))
+			return
 		}
 		answer(batch, fmt.Errorf("embedded: append to %s: %w", batch[0].parts[0].Stream, err))
 	}
