@@ -70,8 +70,12 @@
 // one transaction, in key order, before it syncs the file. A page of an
 // index is then written once per checkpoint however many of the events
 // since land on it, where each group used to write again every page its
-// events touched: the seed of a département writes about 0.7 bbolt pages
-// per event instead of 3.5 and spends about a quarter less CPU per event.
+// events touched. Seeding département 94 at scale 0.3 (78,334 events)
+// wrote 0.43 bbolt pages per event instead of 3.63, and the seed spent
+// 40% less CPU per event (median of three alternated runs, 165 µs
+// against 292 µs; département 59 at scale 0.5, 236,601 events: 144 µs
+// against 247 µs, and a file 12% larger, as each merge rewrites the
+// index pages it touches while the checkpoint's stay pinned).
 // The entries are durable as their events are, through the log: the
 // merge's transactions (of 4,096 entries at most, as bbolt holds the
 // pages a transaction dirties in memory) are unsynced commits like a
