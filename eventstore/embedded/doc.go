@@ -22,9 +22,10 @@
 // # Durability: one sync per group
 //
 // A bbolt commit costs two fdatasyncs (the dirty pages, then the meta
-// page) plus a write per dirty page, about two pages per event with its
-// three index entries (the ids index is keyed by random UUIDs, so each
-// event dirties a page of its own there). bbolt cannot do with one: it
+// page) plus a write per dirty page, about three and a half pages per
+// event with its three index entries (the ids index is keyed by random
+// UUIDs and the others by stream, so each event dirties pages of its own
+// there; but see below). bbolt cannot do with one: it
 // writes the data pages and then the meta page, and a single sync after
 // both lets the disk keep the new meta page without the pages it points
 // to, a corrupt file after a power failure.
@@ -38,8 +39,8 @@
 // on disk, and the group shares it. Readers see a group only once its
 // frame is synced, so nothing a crash can take back is ever read.
 //
-// A checkpoint (at Open, then every few MiB of log or thousands of bbolt
-// pages written) syncs events.db, copies the meta page of its last
+// A checkpoint (at Open, then every 16 MiB of log or 16,384 bbolt pages
+// written) syncs events.db, copies the meta page of its last
 // commit into a fresh log, and holds a read transaction open on that
 // commit until the next checkpoint, so bbolt reuses none of its pages.
 // Whatever a crash leaves of the unsynced commits since, even a machine
@@ -60,6 +61,40 @@
 // (NoFreelistSync) and Close writes it once. A crash loses nothing by it:
 // the Open that replays the log walks the pages the restored checkpoint
 // reaches, and every other page is free.
+//
+// # Index entries: merged at checkpoints
+//
+// A group's commit writes only the log's records: the ids, revs and
+// streams entries of the events appended since the last checkpoint are
+// kept in memory (index.go), and the checkpoint merges them into bbolt in
+// one transaction, in key order, before it syncs the file. A page of an
+// index is then written once per checkpoint however many of the events
+// since land on it, where each group used to write again every page its
+// events touched. Seeding département 94 at scale 0.3 (78,334 events)
+// wrote 0.43 bbolt pages per event instead of 3.63, and the seed spent
+// 40% less CPU per event (median of three alternated runs, 165 µs
+// against 292 µs; département 59 at scale 0.5, 236,601 events: 144 µs
+// against 247 µs, and a file 12% larger, as each merge rewrites the
+// index pages it touches while the checkpoint's stay pinned).
+// The entries are durable as their events are, through the log: the
+// merge's transactions (of 4,096 entries at most, as bbolt holds the
+// pages a transaction dirties in memory) are unsynced commits like a
+// group's, under the pinned checkpoint, so a crash before the checkpoint
+// completes replays the log over the previous checkpoint. Open's replay
+// likewise writes the log's records and gathers their entries, and its
+// checkpoint merges them. The file's format does not change: a
+// checkpoint, and so a store closed cleanly or brought back after a
+// crash, holds every entry in its buckets, as it always did, and an older
+// build opens it as before (and recovers from its log after a crash).
+//
+// The committer adds an event's entries as it writes the event, before
+// the commit, so that the next append of the group sees them, and takes
+// them back if the transaction rolls back; a reader ignores the entries
+// past the last log position of its transaction. A reader holds the
+// entries for reading from before it begins its transaction until it
+// has looked them up, and a checkpoint drops the entries it merged only
+// with them held for writing: a transaction that began before the merge
+// never looks for an entry the merge took away.
 //
 // Appends arriving during a commit wait for the next one, so the group
 // grows with the load; the committer waits up to a millisecond for a
@@ -99,6 +134,10 @@
 //	streams  stream name → last revision        a stream exists iff it has an entry
 //	revs     stream 0x00 revision → position    one entry per event
 //	ids      event ID (16 bytes) → position     one entry per event; event IDs are unique
+//
+// While the store is open, the streams, revs and ids entries of the
+// events appended since the last checkpoint are in memory only (see
+// above); at every checkpoint and after Close the buckets hold them all.
 //
 // A record is a version byte (1), the 16-byte event ID, then the stream
 // name, revision, type, created time (unix nanoseconds), data and metadata,

@@ -15,11 +15,14 @@ import (
 
 // Checkpoint thresholds: events.db is synced and the write-ahead log
 // started over when the log or the bbolt pages written since the last
-// checkpoint exceed them. They bound replay at Open and the file space
-// held back by the pinned checkpoint.
+// checkpoint exceed them. They bound replay at Open, the file space held
+// back by the pinned checkpoint, and the recent index entries kept in
+// memory. Each checkpoint rewrites every index page the entries since
+// the last one land on, so the longer the interval, the fewer pages per
+// event: 16 MiB is about 25,000 seeded events.
 const (
-	walCheckpointBytes  = 4 << 20
-	walCheckpointPages  = 4096
+	walCheckpointBytes  = 16 << 20
+	walCheckpointPages  = 16384
 	minInitialMmapBytes = 1 << 30
 )
 
@@ -51,20 +54,21 @@ func lockDir(dir string, timeout time.Duration) (*os.File, error) {
 }
 
 // openBolt opens events.db, first bringing it back to the last checkpoint
-// when a write-ahead log was left behind, then replaying the log.
-func openBolt(dir string, o options) (db *bolt.DB, mapped int64, err error) {
+// when a write-ahead log was left behind, and returns the log's entries
+// for Store.replay.
+func openBolt(dir string, o options) (db *bolt.DB, mapped int64, entries []walEntry, err error) {
 	path := filepath.Join(dir, FileName)
 	h, entries, err := readWAL(filepath.Join(dir, WALFileName))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, 0, err
+		return nil, 0, nil, err
 	default:
 		if err := h.belongsTo(path); err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 		if err := restoreMeta(path, h); err != nil {
-			return nil, 0, fmt.Errorf("restore checkpoint: %w", err)
+			return nil, 0, nil, fmt.Errorf("restore checkpoint: %w", err)
 		}
 	}
 	mmap := o.initialMmap
@@ -80,18 +84,13 @@ func openBolt(dir string, o options) (db *bolt.DB, mapped int64, err error) {
 		InitialMmapSize: mmap,
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		if err := createBuckets(tx); err != nil {
-			return err
-		}
-		return replay(bucketsOf(tx), entries)
-	}); err != nil {
+	if err := db.Update(createBuckets); err != nil {
 		_ = db.Close()
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
-	return db, int64(mmap), nil
+	return db, int64(mmap), entries, nil
 }
 
 func createBuckets(tx *bolt.Tx) error {
@@ -103,37 +102,61 @@ func createBuckets(tx *bolt.Tx) error {
 	return nil
 }
 
-// replay writes the logged events the database does not hold yet.
-func replay(b buckets, entries []walEntry) error {
-	for _, e := range entries {
-		seq := b.log.Sequence()
-		if e.pos <= seq {
-			continue
-		}
-		if e.pos != seq+1 {
-			return fmt.Errorf("write-ahead log: position %d after %d", e.pos, seq)
-		}
-		r, err := decodeRecord(e.record)
-		if err != nil {
-			return fmt.Errorf("write-ahead log: position %d: %w", e.pos, err)
-		}
-		if err := b.log.SetSequence(e.pos); err != nil {
-			return err
-		}
-		if err := putEvent(b, e.pos, e.record, r.id[:], string(r.stream), r.revision); err != nil {
-			return err
-		}
-		if err := b.streams.Put(append([]byte(nil), r.stream...), u64(r.revision)); err != nil {
-			return err
-		}
+// replay writes the logged events the database does not hold yet into
+// the log, and their index entries into the recent ones, which the
+// checkpoint Open takes next merges. The checkpoint the log starts from
+// stays pinned meanwhile, so that neither writes over its pages: a crash
+// during either leaves it whole for the next Open to start from again.
+// Open calls it before the committer starts.
+func (s *Store) replay(entries []walEntry) error {
+	if len(entries) == 0 {
+		return nil
 	}
-	return nil
+	pin, err := s.db.Begin(false)
+	if err != nil {
+		return err
+	}
+	s.pin = pin
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := s.bucketsOf(tx)
+		b.log.FillPercent = 1.0
+		events, size := 0, 0
+		for _, e := range entries {
+			seq := b.log.Sequence()
+			if e.pos <= seq {
+				continue
+			}
+			if e.pos != seq+1 {
+				return fmt.Errorf("write-ahead log: position %d after %d", e.pos, seq)
+			}
+			r, err := decodeRecord(e.record)
+			if err != nil {
+				return fmt.Errorf("write-ahead log: position %d: %w", e.pos, err)
+			}
+			if err := b.log.SetSequence(e.pos); err != nil {
+				return err
+			}
+			if err := b.log.Put(u64(e.pos), e.record); err != nil {
+				return err
+			}
+			b.recent.add(r.id, string(r.stream), r.revision, e.pos)
+			events, size = events+1, size+len(e.record)
+		}
+		if s.mayRemap(tx, events, size) {
+			s.unpin() // see writeGroup
+		}
+		return nil
+	})
 }
 
-// checkpoint syncs events.db, starts the write-ahead log over from the
-// last commit, and pins that commit's pages until the next checkpoint.
-// Only the committer (or Open, before it starts) calls it.
+// checkpoint merges the recent index entries into bbolt, syncs
+// events.db, starts the write-ahead log over from the last commit, and
+// pins that commit's pages until the next checkpoint. Only the committer
+// (or Open, before it starts) calls it.
 func (s *Store) checkpoint() error {
+	if err := s.mergeRecent(); err != nil {
+		return fmt.Errorf("embedded: checkpoint: merge the index: %w", err)
+	}
 	pin, err := s.db.Begin(false)
 	if err != nil {
 		return err
@@ -165,6 +188,51 @@ func (s *Store) checkpoint() error {
 	s.mapped = max(s.mapped, high)
 	return nil
 }
+
+// defaultMergeChunk bounds the entries one transaction of a merge
+// writes: bbolt holds every page a transaction dirties in memory until it
+// commits.
+const defaultMergeChunk = 4096
+
+// mergeRecent writes the recent index entries into bbolt, in
+// transactions of about mergeChunk entries committed without a sync like
+// a group's: until the checkpoint that follows is complete, the log still
+// holds every event they index, a crash replays them, and the pinned
+// checkpoint keeps the merge from writing over its pages. A transaction
+// that may grow bbolt's mapping (which waits for the pin) drops the pin
+// and writes every entry left: no other commit may then come before the
+// checkpoint. testHookMerged, set by tests, runs after each transaction
+// of the merge.
+func (s *Store) mergeRecent() error {
+	if s.recent.events == 0 {
+		return nil
+	}
+	m := s.recent.merge()
+	for !m.done() {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			if s.pin == nil || s.mayRemap(tx, min(m.puts, s.mergeChunk), 0) {
+				// Safe within this transaction: bbolt chose the pages it
+				// may reuse when it began, with the pin open.
+				s.unpin()
+				return m.write(bucketsOf(tx), 0)
+			}
+			return m.write(bucketsOf(tx), s.mergeChunk)
+		})
+		if err != nil {
+			return err
+		}
+		if testHookMerged != nil {
+			testHookMerged(m.done())
+		}
+	}
+	s.recent.reset()
+	return nil
+}
+
+// testHookMerged, set by tests, runs after each transaction of a merge of
+// the recent index entries, before events.db is synced; last tells the
+// merge is complete.
+var testHookMerged func(last bool)
 
 func (s *Store) unpin() {
 	if s.pin != nil {
@@ -198,17 +266,25 @@ func (s *Store) mayRemap(tx *bolt.Tx, events, recordBytes int) bool {
 // so the log is no longer needed. After a failure the log is kept for
 // Open to recover from.
 func (s *Store) closeDurable() error {
-	s.unpin()
 	if s.wal == nil {
+		s.unpin()
 		return nil
 	}
 	if s.failed != nil {
+		s.unpin()
 		return s.wal.close()
+	}
+	// with the pin still open, so that the merge writes over no page of
+	// the checkpoint the log starts from
+	err := s.mergeRecent()
+	s.unpin()
+	if err != nil {
+		return errors.Join(err, s.wal.close())
 	}
 	// The free pages, kept in memory since Open, are written once, so
 	// that the next Open reads them instead of walking every page.
 	s.db.NoFreelistSync = false
-	err := s.db.Update(func(*bolt.Tx) error { return nil })
+	err = s.db.Update(func(*bolt.Tx) error { return nil })
 	if err == nil {
 		err = s.db.Sync()
 	}

@@ -44,6 +44,7 @@ type options struct {
 	maxAppendSize int
 	linger        time.Duration
 	initialMmap   int // bytes bbolt maps at first; tests make it small
+	mergeChunk    int // entries per transaction of a merge; tests make it small
 }
 
 // Option configures Open.
@@ -76,6 +77,7 @@ type Store struct {
 	maxAppendSize int
 	maxBatchSize  int
 	linger        time.Duration
+	mergeChunk    int
 
 	// queue takes appends to the committer; submitMu guards sending on it
 	// against Close closing it.
@@ -99,6 +101,9 @@ type Store struct {
 	tails   tails       // the last revisions of the streams written lately
 	written []streamRev // the committer's list of them, reused by each group
 
+	recent *recentIndex // index entries since the last checkpoint
+	added  []recentAdd  // the committer's list of this group's, reused by each group
+
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
 	closeErr  error
@@ -115,6 +120,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		maxAppendSize: eventstore.DefaultMaxAppendSize,
 		linger:        groupLinger,
 		initialMmap:   minInitialMmapBytes,
+		mergeChunk:    defaultMergeChunk,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -126,7 +132,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
 	}
-	db, mapped, err := openBolt(dir, o)
+	db, mapped, entries, err := openBolt(dir, o)
 	if err != nil {
 		_ = lock.Close()
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
@@ -134,10 +140,18 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	s := &Store{
 		db: db, dir: dir, lock: lock, mapped: mapped,
 		maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1), linger: o.linger,
-		queue: make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
+		mergeChunk: max(o.mergeChunk, 1),
+		queue:      make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
 		changed: make(chan struct{}), done: make(chan struct{}), tails: tails{max: tailsPerGeneration},
+		recent: newRecentIndex(),
 	}
-	if err := s.checkpoint(); err != nil {
+	if err = s.replay(entries); err != nil {
+		err = fmt.Errorf("embedded: open %s: %w", dir, err)
+	} else {
+		err = s.checkpoint()
+	}
+	if err != nil {
+		s.unpin()
 		_ = db.Close()
 		_ = lock.Close()
 		return nil, err
@@ -241,6 +255,7 @@ func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppen
 // appendReq is an append waiting for the committer.
 type appendReq struct {
 	parts []eventstore.StreamAppend
+	flush bool // checkpoint after this group (tests)
 	// set by the committer before it closes done
 	results []eventstore.AppendResult
 	err     error
@@ -334,39 +349,68 @@ func (s *Store) commit(batch []*appendReq) {
 	var f frame
 	logged := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		f = frame{payload: s.payload[:0], written: s.written[:0]}
+		f = frame{payload: s.payload[:0], written: s.written[:0], added: s.added[:0]}
 		var err error
 		logged, err = s.writeGroup(tx, batch, &f)
 		return err
 	})
-	s.payload = f.payload[:0]
+	s.payload, s.written, s.added = f.payload[:0], f.written[:0], f.added[:0]
 	if err != nil {
-		s.written = f.written[:0]
+		if !logged {
+			// the positions rolled back will be taken again
+			s.recent.undo(f.added)
+		}
 		s.failedCommit(batch, err, logged)
 		return
 	}
 	// visible to every transaction from now on, and before any writer
 	// of the group hears of it
 	s.tails.record(f.written)
-	s.written = f.written[:0]
 	s.commits.Add(1)
 	if f.events > 0 {
 		s.notify()
 	}
-	if s.pin == nil || s.checkpointDue() {
+	if s.pin == nil || s.checkpointDue() || flushRequested(batch) {
 		if err := s.checkpoint(); err != nil {
 			s.failed = err
 		}
 	}
 	for _, r := range batch {
+		if r.flush {
+			r.err = s.failed
+		}
 		close(r.done)
 	}
+}
+
+func flushRequested(batch []*appendReq) bool {
+	for _, r := range batch {
+		if r.flush {
+			return true
+		}
+	}
+	return false
+}
+
+// flush makes the committer checkpoint, merging the recent index entries
+// into bbolt: for tests that look at or damage the buckets themselves.
+func (s *Store) flush() error {
+	r := &appendReq{flush: true, done: make(chan struct{})}
+	s.submitMu.RLock()
+	if s.submitted {
+		s.submitMu.RUnlock()
+		return ErrClosed
+	}
+	s.queue <- r
+	s.submitMu.RUnlock()
+	<-r.done
+	return r.err
 }
 
 // writeGroup decides and writes every append of a group in tx, then logs
 // the group's frame; logged reports that the frame is synced.
 func (s *Store) writeGroup(tx *bolt.Tx, batch []*appendReq, f *frame) (logged bool, err error) {
-	b := bucketsOf(tx)
+	b := s.bucketsOf(tx)
 	for _, r := range batch {
 		if r.results, r.err, err = appendTx(b, r.parts, f); err != nil {
 			return false, err
@@ -403,6 +447,10 @@ func (s *Store) failedCommit(batch []*appendReq, err error, logged bool) {
 		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 			err = ErrClosed
 		}
+		if len(batch[0].parts) == 0 { // a flush
+			answer(batch, fmt.Errorf("embedded: checkpoint: %w", err))
+			return
+		}
 		answer(batch, fmt.Errorf("embedded: append to %s: %w", batch[0].parts[0].Stream, err))
 	}
 }
@@ -415,19 +463,31 @@ func answer(batch []*appendReq, err error) {
 	}
 }
 
-// frame is what a commit writes to the write-ahead log, and the streams
-// it writes with their new last revisions.
+// frame is what a commit writes to the write-ahead log, the streams it
+// writes with their new last revisions, and the index entries it adds.
 type frame struct {
 	payload []byte
 	events  int
 	written []streamRev
+	added   []recentAdd
 }
 
-// buckets are the store's four buckets in a transaction.
-type buckets struct{ log, streams, revs, ids *bolt.Bucket }
+// buckets are the store's four buckets in a transaction, and for the
+// committer the recent index entries not merged into them yet.
+type buckets struct {
+	log, streams, revs, ids *bolt.Bucket
+	recent                  *recentIndex
+}
 
 func bucketsOf(tx *bolt.Tx) buckets {
-	return buckets{tx.Bucket(bucketLog), tx.Bucket(bucketStreams), tx.Bucket(bucketRevs), tx.Bucket(bucketIDs)}
+	return buckets{log: tx.Bucket(bucketLog), streams: tx.Bucket(bucketStreams), revs: tx.Bucket(bucketRevs), ids: tx.Bucket(bucketIDs)}
+}
+
+// bucketsOf is the committer's view: the buckets and the recent entries.
+func (s *Store) bucketsOf(tx *bolt.Tx) buckets {
+	b := bucketsOf(tx)
+	b.recent = s.recent
+	return b
 }
 
 // appendTx decides and writes one append of one or more parts: every part
@@ -462,14 +522,16 @@ func appendTx(b buckets, parts []eventstore.StreamAppend, f *frame) ([]eventstor
 // refused (a domain error).
 func check(b buckets, p eventstore.StreamAppend) (current int64, res eventstore.AppendResult, retry bool, derr, err error) {
 	current = -1
-	if v := b.streams.Get([]byte(p.Stream)); v != nil {
+	if last, ok := b.recent.last(p.Stream); ok {
+		current = last
+	} else if v := b.streams.Get([]byte(p.Stream)); v != nil {
 		last, err := getU64(v)
 		if err != nil {
 			return 0, res, false, nil, fmt.Errorf("stream %s: %w", p.Stream, err)
 		}
 		current = int64(last)
 	}
-	known, err := storedPositions(b.ids, p.Events)
+	known, err := storedPositions(b, p.Events)
 	if err != nil {
 		return 0, res, false, nil, err
 	}
@@ -485,29 +547,35 @@ func check(b buckets, p eventstore.StreamAppend) (current int64, res eventstore.
 
 // storedPositions returns the positions of the events whose ID is already
 // stored (0 for the others), or nil when none is.
-func storedPositions(ids *bolt.Bucket, events []eventstore.EventData) ([]uint64, error) {
+func storedPositions(b buckets, events []eventstore.EventData) ([]uint64, error) {
 	var known []uint64
 	for i, e := range events {
-		v := ids.Get(e.ID[:])
-		if v == nil {
-			continue
+		pos, ok := b.recent.ids[e.ID]
+		if !ok {
+			v := b.ids.Get(e.ID[:])
+			if v == nil {
+				continue
+			}
+			var err error
+			if pos, err = getU64(v); err != nil {
+				return nil, fmt.Errorf("event %s: %w", e.ID, err)
+			}
 		}
 		if known == nil {
 			known = make([]uint64, len(events))
-		}
-		pos, err := getU64(v)
-		if err != nil {
-			return nil, fmt.Errorf("event %s: %w", e.ID, err)
 		}
 		known[i] = pos
 	}
 	return known, nil
 }
 
-// write stores events after revision current of stream, with their index
-// entries, and adds them to the group's frame.
+// write stores events after revision current of stream in the log, adds
+// their index entries to the recent ones (the next checkpoint merges them
+// into bbolt), and adds the events to the group's frame.
 func write(b buckets, stream string, current int64, events []eventstore.EventData, f *frame) (eventstore.AppendResult, error) {
 	created := time.Now().UnixNano()
+	// Positions only grow, so full pages are never split again.
+	b.log.FillPercent = 1.0
 	var pos, rev uint64
 	for i, e := range events {
 		var err error
@@ -516,31 +584,16 @@ func write(b buckets, stream string, current int64, events []eventstore.EventDat
 		}
 		rev = uint64(current + 1 + int64(i))
 		rec := encodeRecord(e.ID, stream, rev, e.Type, created, e.Data, e.Metadata)
-		if err := putEvent(b, pos, rec, e.ID[:], stream, rev); err != nil {
+		if err := b.log.Put(u64(pos), rec); err != nil {
 			return eventstore.AppendResult{}, err
 		}
+		b.recent.add(e.ID, stream, rev, pos)
+		f.added = append(f.added, recentAdd{id: e.ID, stream: stream})
 		f.payload = appendEntry(f.payload, pos, rec)
 		f.events++
 	}
-	if err := b.streams.Put([]byte(stream), u64(rev)); err != nil {
-		return eventstore.AppendResult{}, err
-	}
 	f.written = append(f.written, streamRev{stream: stream, rev: rev})
 	return eventstore.AppendResult{LastRevision: rev, Position: eventstore.Position(pos)}, nil
-}
-
-// putEvent stores one log record and its ids and revs entries.
-func putEvent(b buckets, pos uint64, rec, id []byte, stream string, rev uint64) error {
-	// Positions only grow, so full pages are never split again.
-	b.log.FillPercent = 1.0
-	posKey := u64(pos)
-	if err := b.log.Put(posKey, rec); err != nil {
-		return err
-	}
-	if err := b.ids.Put(append([]byte(nil), id...), posKey); err != nil {
-		return err
-	}
-	return b.revs.Put(revKey(stream, rev), posKey)
 }
 
 // retried handles an append some of whose event IDs are already stored.
@@ -604,7 +657,10 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 	if s.closed() {
 		return ErrClosed
 	}
-	err := s.db.View(fn)
+	return mapClosed(s.db.View(fn))
+}
+
+func mapClosed(err error) error {
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
@@ -629,15 +685,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 		}
 		return nil, nil
 	}
-	var out []eventstore.RecordedEvent
-	err := s.view(func(tx *bolt.Tx) error {
-		// the streams bucket alone answers a read past the end (a cached
-		// aggregate's check for news): the others are opened when needed
-		v := tx.Bucket(bucketStreams).Get([]byte(stream))
-		if v == nil {
-			return fmt.Errorf("%w: %s", eventstore.ErrStreamNotFound, stream)
-		}
-		last, err := getU64(v)
+	var (
+		out    []eventstore.RecordedEvent
+		recent streamView
+	)
+	err := s.viewIndexed(func(seq uint64) { recent = s.recent.view(stream, seq) }, func(tx *bolt.Tx) error {
+		last, err := lastRevision(tx, stream, recent)
 		if err != nil {
 			return err
 		}
@@ -655,7 +708,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 			if dir == eventstore.Backwards {
 				rev = from - i
 			}
-			e, err := readRev(b, stream, rev)
+			e, err := readRev(b, recent, stream, rev)
 			if err != nil {
 				return err
 			}
@@ -667,6 +720,22 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 		return nil, err
 	}
 	return out, nil
+}
+
+// lastRevision is a stream's last revision in tx: its recent entries
+// hold it if it was written since the last checkpoint, the streams
+// bucket otherwise. The streams bucket alone answers a read past the end
+// (a cached aggregate's check for news): the others are opened when
+// needed.
+func lastRevision(tx *bolt.Tx, stream string, recent streamView) (uint64, error) {
+	if !recent.empty() {
+		return recent.last(), nil
+	}
+	v := tx.Bucket(bucketStreams).Get([]byte(stream))
+	if v == nil {
+		return 0, fmt.Errorf("%w: %s", eventstore.ErrStreamNotFound, stream)
+	}
+	return getU64(v)
 }
 
 // pastTheEnd reports whether a read starts past the end of a stream
@@ -707,8 +776,12 @@ func pollCtx(ctx context.Context, n uint64) error {
 	return nil
 }
 
-// readRev reads revision rev of stream through the revs index.
-func readRev(b buckets, stream string, rev uint64) (eventstore.RecordedEvent, error) {
+// readRev reads revision rev of stream through its recent entries or the
+// revs index.
+func readRev(b buckets, recent streamView, stream string, rev uint64) (eventstore.RecordedEvent, error) {
+	if pos, ok := recent.position(rev); ok {
+		return readAt(b.log, pos)
+	}
 	pv := b.revs.Get(revKey(stream, rev))
 	if pv == nil {
 		return eventstore.RecordedEvent{}, fmt.Errorf("embedded: %s revision %d missing from the index", stream, rev)

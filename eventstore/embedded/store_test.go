@@ -61,6 +61,14 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// flushT merges the recent index entries into bbolt's buckets.
+func flushT(t testing.TB, s *Store) {
+	t.Helper()
+	if err := s.flush(); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+}
+
 func events(typ string, n int) []eventstore.EventData {
 	evs := make([]eventstore.EventData, n)
 	for i := range evs {
@@ -389,6 +397,7 @@ func TestCheckDetectsDamage(t *testing.T) {
 			if err := s.Check(); err != nil {
 				t.Fatalf("check before damage: %v", err)
 			}
+			flushT(t, s) // the damage is done to bbolt's buckets
 			if err := s.db.Update(d.fn); err != nil {
 				t.Fatal(err)
 			}
@@ -404,6 +413,7 @@ func TestCheckReportIsBounded(t *testing.T) {
 	s := openT(t, t.TempDir())
 	defer s.Close()
 	mustAppend(t, s, "a-1", eventstore.NoStream, events("E", 2*maxCheckErrors)...)
+	flushT(t, s) // the damage is done to bbolt's buckets
 	if err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(bucketIDs); err != nil {
 			return err

@@ -1,0 +1,296 @@
+package embedded
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
+
+	"passerelle/eventstore"
+)
+
+// A crash while a checkpoint merges the recent index entries into bbolt
+// (between two of its transactions) or after it merged them, before it
+// synced events.db: the merge's commits are unsynced like a group's, so
+// Open brings the file back to the previous checkpoint and replays the
+// log, whether the crash kept the merge's pages (a process crash) or
+// only its newest meta page (a machine crash).
+func TestCrashDuringTheMerge(t *testing.T) {
+	dir := t.TempDir()
+	chunk := func(o *options) { o.mergeChunk = 16 }
+	s := openT(t, dir, chunk)
+	acked := appendSome(t, s, "before", 4)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir, chunk) // checkpoints: events.db is synced here
+	defer s.Close()
+	synced := readFile(t, filepath.Join(dir, FileName))
+	h, _, err := readWAL(filepath.Join(dir, WALFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked = append(acked, appendSome(t, s, "after", 30)...)
+	if s.recent.events < 40 {
+		t.Fatalf("%d index entries waiting for the merge", s.recent.events)
+	}
+
+	type files struct{ db, wal []byte }
+	var (
+		crashes []files
+		hookErr error
+	)
+	testHookMerged = func(last bool) {
+		if len(crashes) > 0 && !last {
+			return
+		}
+		var f files
+		f.db, hookErr = os.ReadFile(filepath.Join(dir, FileName))
+		if hookErr == nil {
+			f.wal, hookErr = os.ReadFile(filepath.Join(dir, WALFileName))
+		}
+		crashes = append(crashes, f)
+	}
+	defer func() { testHookMerged = nil }()
+	flushT(t, s)
+	testHookMerged = nil
+	if len(crashes) != 2 || hookErr != nil {
+		t.Fatalf("%d merge transactions seen, want one mid-merge and the last (%v)", len(crashes), hookErr)
+	}
+
+	for i, c := range crashes {
+		if metaTxid(c.db, h.pageSize) <= h.txid {
+			t.Fatalf("crash %d: the merge left the meta pages at transaction %d, the checkpoint's", i, h.txid)
+		}
+		// A process crash keeps every write; a machine crash may keep
+		// the merge's meta page and lose the pages it points to.
+		kept, torn := t.TempDir(), t.TempDir()
+		writeCrashed(t, kept, c.db, c.wal)
+		tornDB := append([]byte(nil), synced...)
+		copy(tornDB[:2*h.pageSize], c.db[:2*h.pageSize])
+		writeCrashed(t, torn, tornDB, c.wal)
+		checkAcked(t, kept, acked)
+		checkAcked(t, torn, acked)
+		checkIndexedOnDisk(t, torn, len(acked))
+	}
+}
+
+// metaTxid is the transaction of a bbolt file's current meta page.
+func metaTxid(db []byte, pageSize int) uint64 {
+	var txid uint64
+	for slot := range 2 {
+		if id := binary.LittleEndian.Uint64(db[slot*pageSize+metaTxidOffset:]); id > txid {
+			txid = id
+		}
+	}
+	return txid
+}
+
+// writeCrashed writes a store's files into dir as a crash left them
+// there: the log names the new file's inode.
+func writeCrashed(t *testing.T, dir string, db, wal []byte) {
+	t.Helper()
+	writeFile(t, filepath.Join(dir, FileName), db)
+	h, rest, err := decodeHeader(wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.inode, err = inode(filepath.Join(dir, FileName)); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, WALFileName), append(h.encode(), rest...))
+}
+
+// checkIndexedOnDisk opens a closed store's file with bbolt alone, as an
+// older build reads it, and checks that its buckets index every event.
+func checkIndexedOnDisk(t *testing.T, dir string, appends int) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.View(func(tx *bolt.Tx) error {
+		b := bucketsOf(tx)
+		logN, idsN, revsN := b.log.Stats().KeyN, b.ids.Stats().KeyN, b.revs.Stats().KeyN
+		if logN < appends || idsN != logN || revsN != logN || b.streams.Stats().KeyN == 0 {
+			return fmt.Errorf("log %d, ids %d, revs %d entries for at least %d appends", logN, idsN, revsN, appends)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A store closed cleanly holds every index entry in bbolt, as the
+// format has always had them: an older build reads it as before.
+func TestCloseMergesTheRecentEntries(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	acked := appendSome(t, s, "closed", 25)
+	if s.recent.events == 0 {
+		t.Fatal("no index entries waiting for the merge")
+	}
+	if err := s.Check(); err != nil {
+		t.Fatalf("check with entries waiting for the merge: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkIndexedOnDisk(t, dir, len(acked))
+	checkAcked(t, dir, acked)
+}
+
+// Readers and appends run while checkpoints merge the recent entries:
+// every read sees a stream's revisions dense from 0 and at least every
+// acknowledged one, and Check then finds the store consistent. (Check
+// does not run during the appends: bbolt's page check reads the freelist
+// a write transaction changes.)
+func TestReadsWhileMerging(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	const writers, appendsEach = 4, 150
+	var acked [writers]atomic.Int64 // events acknowledged per stream
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	fail := func(format string, args ...any) {
+		t.Errorf(format, args...)
+	}
+	for w := range writers {
+		wg.Go(func() {
+			stream, exp := fmt.Sprintf("merge-%d", w), eventstore.NoStream
+			for i := range appendsEach {
+				res, err := s.Append(t.Context(), stream, exp, events("Merged", 1+i%2)...)
+				if err != nil {
+					fail("append: %v", err)
+					return
+				}
+				exp = eventstore.Exact(res.LastRevision)
+				acked[w].Store(int64(res.LastRevision) + 1)
+			}
+		})
+	}
+	var side sync.WaitGroup
+	side.Go(func() { // checkpoints at arbitrary points
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := s.flush(); err != nil {
+				fail("flush: %v", err)
+				return
+			}
+		}
+	})
+	side.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			w := i % writers
+			want := acked[w].Load()
+			evs, err := s.ReadStream(t.Context(), fmt.Sprintf("merge-%d", w), eventstore.Forwards, 0, 0)
+			if errors.Is(err, eventstore.ErrStreamNotFound) && want == 0 {
+				continue
+			}
+			if err != nil {
+				fail("read: %v", err)
+				return
+			}
+			if int64(len(evs)) < want {
+				fail("read %d events of merge-%d after %d were acknowledged", len(evs), w, want)
+				return
+			}
+			for j, e := range evs {
+				if e.Revision != uint64(j) {
+					fail("merge-%d: revision %d at index %d", w, e.Revision, j)
+					return
+				}
+			}
+		}
+	})
+	wg.Wait()
+	close(done)
+	side.Wait()
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if s.commits.Load() < 2 {
+		t.Fatal("no commits")
+	}
+}
+
+// A group whose transaction is rolled back takes its entries back out of
+// the recent index, latest first, so that its positions can be taken
+// again.
+func TestRecentIndexUndo(t *testing.T) {
+	x := newRecentIndex()
+	a, b, c := uuid.New(), uuid.New(), uuid.New()
+	x.add(a, "s-1", 0, 1)
+	x.add(b, "s-1", 1, 2)
+	x.add(c, "s-2", 4, 3)
+	x.undo([]recentAdd{{b, "s-1"}, {c, "s-2"}})
+	if last, ok := x.last("s-1"); !ok || last != 0 {
+		t.Fatalf("s-1 ends at %d, %v; want 0", last, ok)
+	}
+	if _, ok := x.last("s-2"); ok || x.events != 1 || len(x.ids) != 1 || x.ids[a] != 1 {
+		t.Fatalf("left %d events, ids %v, s-2 %v", x.events, x.ids, ok)
+	}
+	if v := x.view("s-1", 0); !v.empty() {
+		t.Fatalf("a transaction at position 0 sees %+v", v)
+	}
+	if v := x.view("s-1", 5); v.last() != 0 {
+		t.Fatalf("s-1 seen up to %d", v.last())
+	}
+}
+
+// Open replays the log's events into bbolt's log and their index entries
+// into the recent ones, and its checkpoint merges them: a crash between
+// two transactions of that merge leaves the previous checkpoint whole, so
+// the next Open starts over from it.
+func TestCrashWhileOpenMerges(t *testing.T) {
+	dir, crashed := t.TempDir(), t.TempDir()
+	s := openT(t, dir)
+	acked := appendSome(t, s, "replayed", 30)
+	copyCrashed(t, dir, crashed, nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var db, wal []byte
+	var hookErr error
+	testHookMerged = func(last bool) {
+		if db != nil || last {
+			return
+		}
+		db, hookErr = os.ReadFile(filepath.Join(crashed, FileName))
+		if hookErr == nil {
+			wal, hookErr = os.ReadFile(filepath.Join(crashed, WALFileName))
+		}
+	}
+	defer func() { testHookMerged = nil }()
+	s = openT(t, crashed, func(o *options) { o.mergeChunk = 16 })
+	testHookMerged = nil
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db == nil || hookErr != nil {
+		t.Fatalf("Open merged nothing in several transactions (%v)", hookErr)
+	}
+	again := t.TempDir()
+	writeCrashed(t, again, db, wal)
+	checkAcked(t, again, acked)
+	checkIndexedOnDisk(t, again, len(acked))
+	checkAcked(t, crashed, acked)
+}
