@@ -176,11 +176,20 @@ func padHeader() []byte {
 }
 
 // find returns the live key of a subject in the pack, and the offset of
-// its record.
+// its record. The file is read again from where it was indexed when the
+// subject is not found as indexed (a seed may still be appending).
 func (p *pack) find(sum *[sha256.Size]byte) ([]byte, int64, bool, error) {
+	if k, at, ok, err := p.lookUp(sum); ok || err != nil {
+		return k, at, ok, err
+	}
 	if err := p.catchUp(); err != nil {
 		return nil, 0, false, err
 	}
+	return p.lookUp(sum)
+}
+
+// lookUp finds a subject's live record by the index.
+func (p *pack) lookUp(sum *[sha256.Size]byte) ([]byte, int64, bool, error) {
 	n, ok := p.index[indexPrefix(sum)]
 	if !ok {
 		return nil, 0, false, nil
