@@ -82,6 +82,14 @@ func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	}
 	sum := sha256.Sum256([]byte(subject))
 	path := d.path(&sum)
+	if k, ok, err := d.read(subject, &sum, path); ok || err != nil || !create {
+		return k, ok, err
+	}
+	return d.create(subject, path)
+}
+
+// read reads a subject's key from its file, or else from its pack.
+func (d *DirKeys) read(subject string, sum *[sha256.Size]byte, path string) ([]byte, bool, error) {
 	k, err := os.ReadFile(path)
 	switch {
 	case err == nil && len(k) == 32:
@@ -92,16 +100,16 @@ func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, false, err
 	}
-	if k, p, at, err := d.packedKey(&sum); err != nil || p != nil {
-		if p != nil {
-			d.cache[subject] = cachedKey{key: k, pack: p, at: at}
-		}
-		return k, p != nil, err
+	k, p, at, err := d.packedKey(sum)
+	if p != nil {
+		d.cache[subject] = cachedKey{key: k, pack: p, at: at}
 	}
-	if !create {
-		return nil, false, nil
-	}
-	k = make([]byte, 32)
+	return k, p != nil, err
+}
+
+// create writes a new key file.
+func (d *DirKeys) create(subject, path string) ([]byte, bool, error) {
+	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
 		return nil, false, err
 	}
