@@ -53,12 +53,16 @@ func encodeRecord(rec []byte, sum *[sha256.Size]byte, key []byte) {
 // liveKey returns the key of a record when it is the live record of the
 // subject whose hash is sum.
 func liveKey(rec []byte, sum *[sha256.Size]byte) ([]byte, bool) {
-	key := rec[recordHash : recordHash+32]
-	if !bytes.Equal(rec[:recordHash], sum[:recordHash]) || allZero(key) ||
-		binary.LittleEndian.Uint32(rec[recordSize-4:]) != crc32.Checksum(rec[:recordSize-4], castagnoli) {
+	if !bytes.Equal(rec[:recordHash], sum[:recordHash]) || !live(rec) {
 		return nil, false
 	}
-	return bytes.Clone(key), true
+	return bytes.Clone(rec[recordHash : recordHash+32]), true
+}
+
+// live tells whether a record holds a key: not overwritten, and whole.
+func live(rec []byte) bool {
+	return !allZero(rec[recordHash:recordHash+32]) &&
+		binary.LittleEndian.Uint32(rec[recordSize-4:]) == crc32.Checksum(rec[:recordSize-4], castagnoli)
 }
 
 func allZero(b []byte) bool {
@@ -127,10 +131,10 @@ func (p *pack) catchUp() error {
 	var sum [sha256.Size]byte
 	for i := 0; i < len(buf); i += recordSize {
 		rec := buf[i : i+recordSize]
-		copy(sum[:], rec[:recordHash])
-		if _, ok := liveKey(rec, &sum); !ok {
+		if !live(rec) {
 			continue // destroyed, or never written whole
 		}
+		copy(sum[:], rec[:recordHash])
 		n := first + uint32(i/recordSize)
 		prefix := indexPrefix(&sum)
 		if prev, seen := p.index[prefix]; seen && (prev == ambiguous || !p.sameSubject(buf, first, prev, rec)) {
