@@ -33,17 +33,23 @@ type Keys interface {
 
 // DirKeys keeps each key in its own file of a directory: creation is
 // fsynced before use, destruction overwrites the file before removing it.
+// It also reads, and destroys, the keys a seed packed many to a file
+// (packed.go). Every use of a key checks that it is still on disk, so that
+// a key another process destroyed is not used again.
 type DirKeys struct {
 	dir   string
 	mu    sync.Mutex
 	cache map[string]cachedKey
+	packs [256]*pack
 }
 
-// cachedKey is a key read, and its file's path (a hash: not computed
-// again at every use).
+// cachedKey is a key read, and where: its file's path (a hash: not
+// computed again at every use), or its pack and the record's offset.
 type cachedKey struct {
 	key  []byte
 	path string
+	pack *pack
+	at   int64
 }
 
 // OpenDir opens (creating) a key directory.
@@ -54,8 +60,9 @@ func OpenDir(dir string) (*DirKeys, error) {
 	return &DirKeys{dir: dir, cache: map[string]cachedKey{}}, nil
 }
 
-func (d *DirKeys) path(subject string) string {
-	sum := sha256.Sum256([]byte(subject)) // file names reveal nothing of the subject
+// path is the file of a subject's key: file names reveal nothing of the
+// subject.
+func (d *DirKeys) path(sum *[sha256.Size]byte) string {
 	return filepath.Join(d.dir, hex.EncodeToString(sum[:])+".key")
 }
 
@@ -65,25 +72,44 @@ func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	defer d.mu.Unlock()
 	if c, ok := d.cache[subject]; ok {
 		// another process sharing the directory may have destroyed it
-		if _, err := os.Stat(c.path); err == nil {
+		switch still, err := c.onDisk(); {
+		case err != nil:
+			return nil, false, err
+		case still:
 			return c.key, true, nil
 		}
 		delete(d.cache, subject)
 	}
-	path := d.path(subject)
+	sum := sha256.Sum256([]byte(subject))
+	path := d.path(&sum)
+	if k, ok, err := d.read(subject, &sum, path); ok || err != nil || !create {
+		return k, ok, err
+	}
+	return d.create(subject, path)
+}
+
+// read reads a subject's key from its file, or else from its pack.
+func (d *DirKeys) read(subject string, sum *[sha256.Size]byte, path string) ([]byte, bool, error) {
 	k, err := os.ReadFile(path)
 	switch {
 	case err == nil && len(k) == 32:
-		d.cache[subject] = cachedKey{k, path}
+		d.cache[subject] = cachedKey{key: k, path: path}
 		return k, true, nil
 	case err == nil:
 		return nil, false, fmt.Errorf("key file %s is damaged", path)
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, false, err
-	case !create:
-		return nil, false, nil
 	}
-	k = make([]byte, 32)
+	k, p, at, err := d.packedKey(sum)
+	if p != nil {
+		d.cache[subject] = cachedKey{key: k, pack: p, at: at}
+	}
+	return k, p != nil, err
+}
+
+// create writes a new key file.
+func (d *DirKeys) create(subject, path string) ([]byte, bool, error) {
+	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
 		return nil, false, err
 	}
@@ -96,17 +122,31 @@ func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	case err != nil:
 		return nil, false, err
 	}
-	d.cache[subject] = cachedKey{k, path}
+	d.cache[subject] = cachedKey{key: k, path: path}
 	return k, true, nil
 }
 
+// onDisk tells whether a cached key is still on disk.
+func (c cachedKey) onDisk() (bool, error) {
+	if c.pack != nil {
+		return c.pack.holds(c.at, c.key)
+	}
+	_, err := os.Stat(c.path)
+	return err == nil, nil
+}
+
 // Destroy implements Keys: the key file is overwritten, synced, then
-// removed.
+// removed; a packed key is overwritten in place and synced.
 func (d *DirKeys) Destroy(subject string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.cache, subject)
-	path := d.path(subject)
+	sum := sha256.Sum256([]byte(subject))
+	return errors.Join(d.destroyPacked(&sum), destroyFile(d.dir, d.path(&sum)))
+}
+
+// destroyFile overwrites a key file, syncs it, then removes it.
+func destroyFile(dir, path string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -124,7 +164,7 @@ func (d *DirKeys) Destroy(subject string) error {
 	if err := os.Remove(path); err != nil {
 		return err
 	}
-	return syncDir(d.dir)
+	return syncDir(dir)
 }
 
 // writeDurably writes a new file whole or not at all: a synced temporary

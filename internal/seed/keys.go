@@ -2,12 +2,10 @@ package seed
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
+	"hash/maphash"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -16,19 +14,31 @@ import (
 	"passerelle/eventstore/personal"
 )
 
-// BulkKeys is the personal-data key store of a seeding run: the same files
-// as personal.DirKeys (one 32-byte key per pupil, named by the SHA-256 of
-// the pupil id), written without a sync each and made durable together by
-// Sync. DirKeys syncs every new key and its directory before use, two
-// fsyncs per pupil under one lock, which would bound a national seed to a
-// few thousand pupils a second. A seed interrupted before Sync is started
-// again on an empty data directory.
+// BulkKeys is the personal-data key store of a seeding run: one 32-byte key
+// per pupil, as personal.DirKeys keeps them, but packed many to a file
+// (personal.Packer) rather than one file each, written without a sync and
+// made durable together by Sync. DirKeys syncs every new key and its
+// directory before use, two fsyncs per pupil under one lock, which would
+// bound a national seed to a few thousand pupils a second; and a file per
+// key costs the file system an inode, a directory entry and a block for 32
+// bytes, most of a seed's system time with a million and a half pupils. A
+// seed interrupted before Sync is started again on an empty data directory.
 type BulkKeys struct {
 	dir      string
-	dirFD    int // the directory, opened once: each key is created relative to it
+	dirFD    int // the directory, opened once, for Sync
 	existing *personal.DirKeys
-	mu       sync.RWMutex
-	cache    map[string][]byte
+	packer   *personal.Packer
+	// reuse is set when the directory held something before this run: a
+	// subject's key already there is used rather than a new one
+	reuse  bool
+	seed   maphash.Seed
+	shards [64]keyShard
+}
+
+// keyShard holds the keys of this run of a share of the subjects.
+type keyShard struct {
+	mu   sync.RWMutex
+	keys map[string][]byte
 }
 
 // OpenBulkKeys opens (creating) the key directory of a data directory.
@@ -37,78 +47,91 @@ func OpenBulkKeys(dir string) (*BulkKeys, error) {
 	if err != nil {
 		return nil, err
 	}
+	reuse, err := holdsAnything(dir)
+	if err != nil {
+		return nil, err
+	}
+	packer, err := personal.NewPacker(dir)
+	if err != nil {
+		return nil, err
+	}
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	return &BulkKeys{dir: dir, dirFD: fd, existing: d, cache: map[string][]byte{}}, nil
+	b := &BulkKeys{dir: dir, dirFD: fd, existing: d, packer: packer, reuse: reuse, seed: maphash.MakeSeed()}
+	for i := range b.shards {
+		b.shards[i].keys = map[string][]byte{}
+	}
+	return b, nil
+}
+
+func holdsAnything(dir string) (bool, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	_, err = f.Readdirnames(1)
+	cerr := f.Close()
+	if errors.Is(err, io.EOF) {
+		return false, cerr
+	}
+	return err == nil, errors.Join(err, cerr)
 }
 
 // Close releases the key directory; Sync first makes the keys durable.
 func (b *BulkKeys) Close() error {
-	return unix.Close(b.dirFD)
+	return errors.Join(b.packer.Close(), unix.Close(b.dirFD))
 }
 
-// Key implements personal.Keys. A seed creates each pupil's key once, in
-// the pupil's registration, so creations need no lock of their own.
+func (b *BulkKeys) shard(subject string) *keyShard {
+	return &b.shards[maphash.String(b.seed, subject)%uint64(len(b.shards))]
+}
+
+// Key implements personal.Keys. A subject's key is written once, under its
+// shard's lock: concurrent creations for one subject agree on it.
 func (b *BulkKeys) Key(subject string, create bool) ([]byte, bool, error) {
-	b.mu.RLock()
-	k, ok := b.cache[subject]
-	b.mu.RUnlock()
+	s := b.shard(subject)
+	s.mu.RLock()
+	k, ok := s.keys[subject]
+	s.mu.RUnlock()
 	if ok {
 		return k, true, nil
 	}
 	if !create {
 		return b.existing.Key(subject, false) // written before this run
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k, ok := s.keys[subject]; ok {
+		return k, true, nil // a concurrent creation won
+	}
+	if b.reuse {
+		switch k, ok, err := b.existing.Key(subject, false); {
+		case err != nil:
+			return nil, false, err
+		case ok:
+			s.keys[subject] = k
+			return k, true, nil
+		}
+	}
 	k = make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
 		return nil, false, err
 	}
-	name := keyFile(subject)
-	// written in place, without the temporary file and rename of DirKeys:
-	// a key cut short by a crash belongs to a seed to start again anyway
-	if err := b.write(name, k); err != nil {
+	if err := b.packer.Add(subject, k); err != nil {
 		return nil, false, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if prev, ok := b.cache[subject]; ok {
-		return prev, true, b.write(name, prev) // a concurrent creation won: keep its key
-	}
-	b.cache[subject] = k
+	s.keys[subject] = k
 	return k, true, nil
-}
-
-// keyFile is the name of a subject's key file, as personal.DirKeys names
-// it: the SHA-256 of the subject in hexadecimal, then ".key".
-func keyFile(subject string) string {
-	sum := sha256.Sum256([]byte(subject))
-	var name [2*sha256.Size + len(".key")]byte
-	hex.Encode(name[:], sum[:])
-	copy(name[2*sha256.Size:], ".key")
-	return string(name[:])
-}
-
-// write writes a key file of the directory with three system calls (the
-// os package would add a poller registration and a finalizer per file).
-func (b *BulkKeys) write(name string, k []byte) error {
-	fd, err := unix.Openat(b.dirFD, name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: filepath.Join(b.dir, name), Err: err}
-	}
-	n, err := unix.Write(fd, k)
-	if err == nil && n < len(k) {
-		err = io.ErrShortWrite
-	}
-	return errors.Join(err, unix.Close(fd))
 }
 
 // Destroy implements personal.Keys.
 func (b *BulkKeys) Destroy(subject string) error {
-	b.mu.Lock()
-	delete(b.cache, subject)
-	b.mu.Unlock()
+	s := b.shard(subject)
+	s.mu.Lock()
+	delete(s.keys, subject)
+	s.mu.Unlock()
 	return b.existing.Destroy(subject)
 }
 
