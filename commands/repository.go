@@ -68,7 +68,13 @@ func load[A any, PA interface {
 	if err != nil {
 		return nil, l, err
 	}
-	r.cache.put(agg, l, epoch)
+	// A stream not written yet is not cached: its next load reads it from
+	// its start whether its empty state is cached or not, and each new
+	// offer, application or pupil would copy an empty aggregate into the
+	// cache and push out one that saves reading a stream.
+	if l.revision >= 0 {
+		r.cache.put(agg, l, epoch)
+	}
 	return agg, l, nil
 }
 
@@ -100,7 +106,9 @@ func loadShared[A any, PA interface {
 	if err != nil {
 		return nil, l, err
 	}
-	r.cache.keep(agg, l, epoch)
+	if l.revision >= 0 { // as load: a stream not written yet is not cached
+		r.cache.keep(agg, l, epoch)
+	}
 	return agg, l, nil
 }
 

@@ -425,31 +425,105 @@ func (v write) renderDoc(key string, args []any) []any {
 
 // render appends the writes to args, as the apply script takes them: for
 // each Redis command its argument count, then its arguments, on the
-// generation at prefix.
+// generation at prefix. The members written to or removed from one key
+// go in one command (SADD key m1 m2…): the writes of a batch of new
+// offers are mostly members of the same few index sets, and each command
+// costs a call in the script (a dispatch in process) besides its work.
+// Members of one key commute, and a target is written once: the order
+// between commands does not matter.
 func (w *batch) render(prefix string, args []any) []any {
+	var (
+		grouped []memberWrite
+		groups  []memberGroup
+		index   map[[2]string]int // a group by its command and key
+	)
 	for _, t := range w.order {
-		v, key := w.last[t], prefix+t.key
-		e := v.entry
-		switch {
-		case t.kind == docKind:
-			args = v.renderDoc(key, args)
-		case t.kind == Counter:
-			args = append(args, 4, "HINCRBY", key, e.Member, e.N)
-		case v.removed && t.kind == SetMember:
-			args = append(args, 3, "SREM", key, e.Member)
-		case v.removed && t.kind == HashField:
-			args = append(args, 3, "HDEL", key, e.Member)
-		case v.removed:
-			args = append(args, 3, "ZREM", key, e.Member)
-		case t.kind == SetMember:
-			args = append(args, 3, "SADD", key, e.Member)
-		case t.kind == SortedMember:
-			args = append(args, 4, "ZADD", key, e.Score, e.Member)
-		case t.kind == GeoPoint:
-			args = append(args, 5, "GEOADD", key, e.Lon, e.Lat, e.Member)
-		case t.kind == HashField:
-			args = append(args, 4, "HSET", key, e.Member, e.Value)
+		v := w.last[t]
+		switch t.kind {
+		case docKind:
+			args = v.renderDoc(prefix+t.key, args)
+		case Counter:
+			args = append(args, 4, "HINCRBY", prefix+t.key, v.entry.Member, v.entry.N)
+		default:
+			if index == nil {
+				index = map[[2]string]int{}
+			}
+			mw := memberWrite{kind: t.kind, write: v, next: -1}
+			cmd := command(t.kind, v.removed)
+			if i, ok := index[[2]string{cmd, t.key}]; ok {
+				grouped[groups[i].last].next, groups[i].last = len(grouped), len(grouped)
+			} else {
+				index[[2]string{cmd, t.key}] = len(groups)
+				groups = append(groups, memberGroup{cmd: cmd, key: t.key, first: len(grouped), last: len(grouped)})
+			}
+			grouped = append(grouped, mw)
+		}
+	}
+	for _, g := range groups {
+		for i := g.first; i >= 0; {
+			at := len(args)
+			args = append(args, 2, g.cmd, prefix+g.key)
+			for ; i >= 0 && args[at].(int) < maxGroupArgs; i = grouped[i].next {
+				before := len(args)
+				args = grouped[i].renderMember(grouped[i].kind, args)
+				args[at] = args[at].(int) + len(args) - before
+			}
 		}
 	}
 	return args
+}
+
+// memberWrite is the write of a member, a field or a point; next is the
+// next write of its command and key (-1: none).
+type memberWrite struct {
+	kind EntryKind
+	write
+	next int
+}
+
+// memberGroup is the writes of one command to one key: the first and the
+// last of them.
+type memberGroup struct {
+	cmd, key    string
+	first, last int
+}
+
+// maxGroupArgs bounds the arguments of one command rendered from several
+// writes: Redis's Lua unpacks at most 8,000 values.
+const maxGroupArgs = 1024
+
+// command is the Redis command that writes (or removes) an entry of kind.
+func command(kind EntryKind, removed bool) string {
+	switch {
+	case removed && kind == SetMember:
+		return "SREM"
+	case removed && kind == HashField:
+		return "HDEL"
+	case removed:
+		return "ZREM"
+	case kind == SetMember:
+		return "SADD"
+	case kind == SortedMember:
+		return "ZADD"
+	case kind == GeoPoint:
+		return "GEOADD"
+	}
+	return "HSET"
+}
+
+// renderMember appends a command's arguments about one entry: its member
+// alone when removed, else with its score, point or value.
+func (v write) renderMember(kind EntryKind, args []any) []any {
+	e := v.entry
+	switch {
+	case v.removed:
+		return append(args, e.Member)
+	case kind == SortedMember:
+		return append(args, e.Score, e.Member)
+	case kind == GeoPoint:
+		return append(args, e.Lon, e.Lat, e.Member)
+	case kind == HashField:
+		return append(args, e.Member, e.Value)
+	}
+	return append(args, e.Member)
 }

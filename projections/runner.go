@@ -364,6 +364,10 @@ const liveBatch = 256
 
 func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 	name := p.Name()
+	// the writes of a batch, kept from one to the next: the handler runs
+	// one message at a time, and a batch sized by the last saves growing
+	// its map again at every message
+	w := newBatch(16)
 	return func(msg *message.Message) error {
 		ctx := msg.Context()
 		evs, err := messageEvents(msg)
@@ -381,7 +385,7 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 		r.mu.Unlock()
 		last := evs[len(evs)-1].Position
 		for last > prev {
-			outcome, err := r.apply(ctx, p, gen, prev, evs)
+			outcome, err := r.apply(ctx, p, gen, prev, evs, w)
 			if err != nil {
 				return fmt.Errorf("%s at %d: %w", name, last, err)
 			}
@@ -415,12 +419,13 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 }
 
 // apply folds the events after prev into generation gen and writes them
-// with the checkpoint of the last one, in one script call.
-func (r *Runner) apply(ctx context.Context, p Projector, gen string, prev eventstore.Position, evs []Event) (int, error) {
+// with the checkpoint of the last one, in one script call; w holds the
+// writes meanwhile.
+func (r *Runner) apply(ctx context.Context, p Projector, gen string, prev eventstore.Position, evs []Event, w *batch) (int, error) {
 	// the documents of the batch, as its events change them
 	src := &docCache{docs: map[string]cached{}, limit: math.MaxInt,
 		read: redisDocs{ctx: ctx, View: View{RDB: r.rdb, Prefix: GenPrefix(p.Name(), gen)}, mget: r.MGet}.get}
-	w := newBatch(16)
+	w.reset()
 	for _, ev := range evs {
 		if ev.Position <= prev || ev.Data == nil {
 			continue

@@ -191,7 +191,7 @@ func (a *API) schoolPupils(ctx context.Context, r *http.Request, m model) (any, 
 	if !uaiRe.MatchString(uai) {
 		return nil, notFound("school")
 	}
-	f, err := parsePupilsFilter(r.URL.Query())
+	f, err := parsePupilsFilter(api.Query(r))
 	if err != nil {
 		return nil, err
 	}

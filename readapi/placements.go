@@ -64,7 +64,7 @@ func (a *API) employerApplications(ctx context.Context, r *http.Request, m model
 	} else if !ok {
 		return nil, notFound("employer")
 	}
-	q := r.URL.Query()
+	q := api.Query(r)
 	offerID, status := q.Get("offer_id"), q.Get("status")
 	if offerID != "" && !domain.ValidID(offerID) {
 		return nil, api.Invalid("offer_id", "must be an offer id")
@@ -98,7 +98,7 @@ func exists(ctx context.Context, m model, key, what string) error {
 }
 
 func (a *API) applicationList(ctx context.Context, r *http.Request, m model, key string, keep func(*projections.ApplicationDoc) bool) (any, error) {
-	pg, perPage, err := pagination(r.URL.Query())
+	pg, perPage, err := pagination(api.Query(r))
 	if err != nil {
 		return nil, err
 	}

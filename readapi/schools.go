@@ -125,7 +125,7 @@ type SchoolPlacement struct {
 var departmentRe = regexp.MustCompile(`^(\d{2,3}|2[AB])$`)
 
 func (a *API) placementStats(ctx context.Context, r *http.Request, m model) (any, error) {
-	q := r.URL.Query()
+	q := api.Query(r)
 	dep := q.Get("department")
 	if dep != "" && !departmentRe.MatchString(dep) {
 		return nil, api.Invalid("department", "must be a département code such as 94, 2A or 974")

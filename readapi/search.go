@@ -70,7 +70,7 @@ type offerSearch struct {
 }
 
 func (a *API) searchOffers(ctx context.Context, r *http.Request, m model) (any, error) {
-	f, err := parseOfferFilter(r.URL.Query())
+	f, err := parseOfferFilter(api.Query(r))
 	if err != nil {
 		return nil, err
 	}

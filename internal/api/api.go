@@ -4,6 +4,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"net/url"
 	"passerelle/eventstore"
 	"reflect"
 	"slices"
@@ -287,10 +289,28 @@ func fieldsOf(t reflect.Type) structFields {
 	return f
 }
 
+// queryKey keys a request's parsed query in its context.
+type queryKey struct{}
+
+// WithQuery hands the parsed query q of r to the handlers after: Query
+// returns it rather than parsing it again. Nobody may change it.
+func WithQuery(r *http.Request, q url.Values) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), queryKey{}, q))
+}
+
+// Query is the request's query parameters: as parsed once on the way in
+// (WithQuery), else parsed now. The values are shared: read them only.
+func Query(r *http.Request) url.Values {
+	if q, ok := r.Context().Value(queryKey{}).(url.Values); ok {
+		return q
+	}
+	return r.URL.Query()
+}
+
 // MinPosition reads the min_position query parameter: the position a
 // command returned, that the answer must reflect (Start when absent).
 func MinPosition(r *http.Request) (eventstore.Position, error) {
-	mp := r.URL.Query().Get("min_position")
+	mp := Query(r).Get("min_position")
 	if mp == "" {
 		return eventstore.Start, nil
 	}

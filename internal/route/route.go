@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -70,11 +71,8 @@ func Mount(mux chi.Router, routes []Route) {
 		}
 		seen[rt.Key()] = true
 		h := rt.Handler
-		if rt.StrictQuery {
-			h = onlyQuery(rt.Query, h)
-		}
-		if len(rt.Query) > 0 {
-			h = textQuery(h)
+		if len(rt.Query) > 0 || rt.StrictQuery {
+			h = checkQuery(rt.Query, rt.StrictQuery, h)
 		}
 		mux.Method(rt.Method, rt.Pattern, h)
 	}
@@ -89,42 +87,61 @@ func Rules(routes []Route) map[string]authz.Rule {
 	return out
 }
 
-// onlyQuery refuses query parameters the route does not read, naming the
-// first in alphabetical order so that the answer does not vary.
-func onlyQuery(known []string, next http.Handler) http.Handler {
+// checkQuery parses the query once, for the checks and for the handler
+// (api.Query). On a route that reads parameters (known) it refuses one
+// whose value, once decoded, is not valid UTF-8 or holds a NUL
+// character; then, when strict, a parameter the route does not read;
+// each time naming the first such parameter in alphabetical order, so
+// that the answer does not vary.
+func checkQuery(known []string, strict bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var unknown []string
-		for k := range r.URL.Query() {
-			if !slices.Contains(known, k) {
-				unknown = append(unknown, k)
-			}
-		}
-		if len(unknown) > 0 {
-			slices.Sort(unknown)
-			api.WriteError(w, r, api.Invalid(unknown[0], "unknown query parameter"))
+		q := r.URL.Query()
+		if len(q) == 0 {
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		if len(known) > 0 {
+			if name, ok := notText(q); !ok {
+				api.WriteError(w, r, api.Invalid(name, "must be valid UTF-8 without NUL characters"))
+				return
+			}
+		}
+		if strict {
+			if name, ok := unknown(q, known); !ok {
+				api.WriteError(w, r, api.Invalid(name, "unknown query parameter"))
+				return
+			}
+		}
+		next.ServeHTTP(w, api.WithQuery(r, q))
 	})
 }
 
-// textQuery refuses a query parameter whose value, once decoded, is not
-// valid UTF-8 or holds a NUL character, naming the first such parameter in
-// alphabetical order.
-func textQuery(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		for _, k := range slices.Sorted(maps.Keys(q)) {
-			for _, v := range q[k] {
-				if !utf8.ValidString(k+v) || strings.IndexByte(k+v, 0) >= 0 {
-					name := strings.ReplaceAll(strings.ToValidUTF8(k, "\uFFFD"), "\x00", `\u0000`)
-					api.WriteError(w, r, api.Invalid(name, "must be valid UTF-8 without NUL characters"))
-					return
-				}
+// notText names the first parameter, in alphabetical order, whose name or
+// a value is not valid UTF-8 or holds a NUL character; ok when none does.
+func notText(q url.Values) (name string, ok bool) {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		for _, v := range q[k] {
+			if !utf8.ValidString(k+v) || strings.IndexByte(k+v, 0) >= 0 {
+				return strings.ReplaceAll(strings.ToValidUTF8(k, "\uFFFD"), "\x00", `\u0000`), false
 			}
 		}
-		next.ServeHTTP(w, r)
-	})
+	}
+	return "", true
+}
+
+// unknown names the first parameter, in alphabetical order, that is not
+// among known; ok when there is none.
+func unknown(q url.Values, known []string) (name string, ok bool) {
+	var out []string
+	for k := range q {
+		if !slices.Contains(known, k) {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		return "", true
+	}
+	return slices.Min(out), false
 }
 
 // BodyFields are the JSON fields of a body type and, among them, the

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"passerelle/internal/api"
 	"passerelle/internal/route"
 )
 
@@ -71,4 +72,25 @@ func TestMountRefusesADuplicate(t *testing.T) {
 	}()
 	r := route.Route{Method: "GET", Pattern: "/x", Handler: http.HandlerFunc(ok)}
 	route.Mount(chi.NewRouter(), []route.Route{r, r})
+}
+
+// A route that reads parameters parses the query once: its handler gets
+// the values its checks parsed (api.Query), not a parse of its own.
+func TestHandlerReadsTheQueryParsedOnce(t *testing.T) {
+	var parsedOnce bool
+	var page string
+	mux := chi.NewRouter()
+	route.Mount(mux, []route.Route{{Method: "GET", Pattern: "/q", Query: []string{"page"}, StrictQuery: true,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// r.URL.Query() parses anew at each call: the same map twice was parsed before
+			first, second := api.Query(r), api.Query(r)
+			parsedOnce = reflect.ValueOf(first).Pointer() == reflect.ValueOf(second).Pointer()
+			page = api.Query(r).Get("page")
+			ok(w, r)
+		})}})
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/q?page=3", nil))
+	if rec.Code != http.StatusNoContent || !parsedOnce || page != "3" {
+		t.Errorf("GET /q?page=3: %d, parsed once %v, page %q", rec.Code, parsedOnce, page)
+	}
 }

@@ -1,0 +1,51 @@
+package projections
+
+import (
+	"fmt"
+	"testing"
+)
+
+// The members a batch writes to one key go in one command, up to
+// maxGroupArgs arguments; documents and counters keep a command each.
+func TestRenderGroupsMembersByKey(t *testing.T) {
+	w := newBatch(16)
+	w.diff(nil, []Entry{member("idx:open", "o1"), member("idx:word:pain", "o1"), point("geo", "o1", 2.35, 48.85), counter("stats", "all", 1)})
+	w.diff(nil, []Entry{member("idx:open", "o2"), point("geo", "o2", 2.36, 48.86), counter("stats", "all", 1)})
+	w.diff([]Entry{member("idx:word:pain", "o0"), scored("ids", "o0", 0)}, nil)
+	w.diff([]Entry{member("idx:word:pain", "o9")}, nil)
+	w.doc("offer:o1", &OfferDoc{ID: "o1"}, nil)
+	if err := w.finish(memDocs{}); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(w.render("p:", nil))
+	want := fmt.Sprint([]any{
+		4, "HINCRBY", "p:stats", "all", int64(2),
+		3, "SET", "p:offer:o1", w.last[target{kind: docKind, key: "offer:o1"}].json,
+		4, "SADD", "p:idx:open", "o1", "o2",
+		3, "SADD", "p:idx:word:pain", "o1",
+		8, "GEOADD", "p:geo", 2.35, 48.85, "o1", 2.36, 48.86, "o2",
+		4, "SREM", "p:idx:word:pain", "o0", "o9",
+		3, "ZREM", "p:ids", "o0",
+	})
+	if got != want {
+		t.Errorf("rendered\n%s\nwant\n%s", got, want)
+	}
+
+	w.reset()
+	var many []Entry
+	for i := range maxGroupArgs + 10 {
+		many = append(many, member("idx:open", fmt.Sprint("o", i)))
+	}
+	w.diff(nil, many)
+	args, members := w.render("", nil), 0
+	for len(args) > 0 {
+		n := args[0].(int)
+		if n > maxGroupArgs || args[1] != "SADD" {
+			t.Fatalf("a command of %d arguments: %v…", n, args[1:3])
+		}
+		members, args = members+n-2, args[1+n:]
+	}
+	if members != len(many) {
+		t.Errorf("%d members written of %d", members, len(many))
+	}
+}
