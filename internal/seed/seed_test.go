@@ -30,20 +30,8 @@ var small = seed.Options{Departments: []string{"23"}, Scale: 0.1, Seed: 7}
 // must be accepted.
 func seedInto(t *testing.T, dir string, opt seed.Options) (*seed.Plan, seed.Report) {
 	t.Helper()
-	plan, err := seed.NewPlan(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := embedded.Open(dir, seed.StoreOptions...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = store.Close() }()
-	keys, err := seed.OpenBulkKeys(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = keys.Close() }()
+	plan, store, keys, done := seedTarget(t, dir, opt)
+	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := seed.Run(ctx, plan, seed.RunConfig{Store: store, Keys: keys, Workers: 1024})
@@ -60,6 +48,25 @@ func seedInto(t *testing.T, dir string, opt seed.Options) (*seed.Plan, seed.Repo
 		t.Fatalf("%d of %d commands done, %d events", rep.Done, len(plan.Commands), rep.Events)
 	}
 	return plan, rep
+}
+
+// seedTarget plans opt and opens, in dir, the store and the keys a seed
+// writes; closing them is the caller's (done returns once both are).
+func seedTarget(t *testing.T, dir string, opt seed.Options) (plan *seed.Plan, store *embedded.Store, keys *seed.BulkKeys, done func()) {
+	t.Helper()
+	var err error
+	if plan, err = seed.NewPlan(opt); err != nil {
+		t.Fatal(err)
+	}
+	if store, err = embedded.Open(dir, seed.StoreOptions...); err != nil {
+		t.Fatal(err)
+	}
+	keys, err = seed.OpenBulkKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		_ = store.Close()
+		t.Fatal(err)
+	}
+	return plan, store, keys, func() { _ = keys.Close(); _ = store.Close() }
 }
 
 // logOf renders a store's log stream by stream, personal data opened and
@@ -333,21 +340,8 @@ func (c *cutting) Append(ctx context.Context, stream string, expected eventstore
 // TestInterruptIsNotRefusal: the commands an interrupt cuts short are
 // counted apart, not as refused, and not as done.
 func TestInterruptIsNotRefusal(t *testing.T) {
-	dir := t.TempDir()
-	plan, err := seed.NewPlan(small)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inner, err := embedded.Open(dir, seed.StoreOptions...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = inner.Close() }()
-	keys, err := seed.OpenBulkKeys(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = keys.Close() }()
+	plan, inner, keys, done := seedTarget(t, t.TempDir(), small)
+	defer done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	store := &cutting{Store: inner, cancel: cancel}
