@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -181,4 +182,87 @@ func rawFor(b testing.TB, f *os.File, d time.Duration) (int64, time.Duration) {
 		n++
 	}
 	return n, time.Since(start)
+}
+
+// BenchmarkAppendOpenLoop appends one event on a stream of its own at
+// openLoopRate a second for openLoopFor into a store that already holds
+// openLoopPrefill events, each append sent at its scheduled time
+// whatever the ones before it, and reports the latency from that time:
+// what a command waits for the store at a steady load, checkpoints
+// included (a few of them fall in the run). The raw write+fdatasync loop
+// at the same rate, on the same disk before it, is the baseline
+// (raw-p99-ms).
+func BenchmarkAppendOpenLoop(b *testing.B) {
+	const (
+		openLoopRate    = 1000
+		openLoopFor     = 15 * time.Second
+		openLoopPrefill = 100_000
+	)
+	dir := b.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for done := 0; done < openLoopPrefill; done += 500 {
+		parts := make([]eventstore.StreamAppend, 500)
+		for i := range parts {
+			parts[i] = eventstore.StreamAppend{Stream: "prefill-" + uuid.NewString(), Expected: eventstore.NoStream, Events: []eventstore.EventData{benchEvent()}}
+		}
+		if _, err := s.AppendMulti(ctx, parts...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	f, err := os.Create(filepath.Join(dir, "raw"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var failed atomic.Int64
+	raw := openLoopLatencies(openLoopRate, 3*time.Second, func() {
+		if _, err := f.Write(make([]byte, 512)); err != nil || syscall.Fdatasync(int(f.Fd())) != nil {
+			failed.Add(1)
+		}
+	})
+	b.ResetTimer()
+	lat := openLoopLatencies(openLoopRate, openLoopFor, func() {
+		if _, err := s.Append(ctx, "open-"+uuid.NewString(), eventstore.NoStream, benchEvent()); err != nil {
+			failed.Add(1)
+		}
+	})
+	b.StopTimer()
+	if failed.Load() > 0 {
+		b.Fatalf("%d writes failed", failed.Load())
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(raw[len(raw)*99/100]), "raw-p99-ms")
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
+	b.ReportMetric(ms(lat[len(lat)*999/1000]), "p999-ms")
+	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+}
+
+// openLoopLatencies runs op rate times a second for d, each from its
+// scheduled time on a goroutine of its own (at most 1,000 at once), and
+// returns the latencies from those times, sorted.
+func openLoopLatencies(rate int, d time.Duration, op func()) []time.Duration {
+	n := int(d.Seconds() * float64(rate))
+	lat := make([]time.Duration, n)
+	slots := make(chan struct{}, 1000)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		at := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
+		time.Sleep(time.Until(at))
+		slots <- struct{}{}
+		wg.Go(func() {
+			op()
+			lat[i] = time.Since(at)
+			<-slots
+		})
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	return lat
 }

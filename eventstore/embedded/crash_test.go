@@ -44,7 +44,8 @@ func crashChild(dir string) {
 		fmt.Fprintln(os.Stderr, "crash child:", err)
 		os.Exit(2)
 	}
-	s, err := Open(dir)
+	// Small checkpoints, so that the kill often lands in one under way.
+	s, err := Open(dir, smallCheckpoints(8<<10, 8))
 	if err != nil {
 		fail(err)
 	}

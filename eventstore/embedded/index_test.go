@@ -38,8 +38,8 @@ func TestCrashDuringTheMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked = append(acked, appendSome(t, s, "after", 30)...)
-	if s.recent.events < 40 {
-		t.Fatalf("%d index entries waiting for the merge", s.recent.events)
+	if s.recent.pending() < 40 {
+		t.Fatalf("%d index entries waiting for the merge", s.recent.pending())
 	}
 
 	type files struct{ db, wal []byte }
@@ -47,8 +47,8 @@ func TestCrashDuringTheMerge(t *testing.T) {
 		crashes []files
 		hookErr error
 	)
-	testHookMerged = func(last bool) {
-		if len(crashes) > 0 && !last {
+	testHookCheckpoint = func(step checkpointStep) {
+		if step > stepMergedLast || len(crashes) > 0 && step != stepMergedLast {
 			return
 		}
 		var f files
@@ -58,9 +58,9 @@ func TestCrashDuringTheMerge(t *testing.T) {
 		}
 		crashes = append(crashes, f)
 	}
-	defer func() { testHookMerged = nil }()
+	defer func() { testHookCheckpoint = nil }()
 	flushT(t, s)
-	testHookMerged = nil
+	testHookCheckpoint = nil
 	if len(crashes) != 2 || hookErr != nil {
 		t.Fatalf("%d merge transactions seen, want one mid-merge and the last (%v)", len(crashes), hookErr)
 	}
@@ -135,7 +135,7 @@ func TestCloseMergesTheRecentEntries(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, dir)
 	acked := appendSome(t, s, "closed", 25)
-	if s.recent.events == 0 {
+	if s.recent.pending() == 0 {
 		t.Fatal("no index entries waiting for the merge")
 	}
 	if err := s.Check(); err != nil {
@@ -244,8 +244,8 @@ func TestRecentIndexUndo(t *testing.T) {
 	if last, ok := x.last("s-1"); !ok || last != 0 {
 		t.Fatalf("s-1 ends at %d, %v; want 0", last, ok)
 	}
-	if _, ok := x.last("s-2"); ok || x.events != 1 || len(x.ids) != 1 || x.ids[a] != 1 {
-		t.Fatalf("left %d events, ids %v, s-2 %v", x.events, x.ids, ok)
+	if _, ok := x.last("s-2"); ok || x.pending() != 1 || len(x.cur.ids) != 1 || x.cur.ids[a] != 1 {
+		t.Fatalf("left %d events, ids %v, s-2 %v", x.pending(), x.cur.ids, ok)
 	}
 	if v := x.view("s-1", 0); !v.empty() {
 		t.Fatalf("a transaction at position 0 sees %+v", v)
@@ -270,8 +270,8 @@ func TestCrashWhileOpenMerges(t *testing.T) {
 
 	var db, wal []byte
 	var hookErr error
-	testHookMerged = func(last bool) {
-		if db != nil || last {
+	testHookCheckpoint = func(step checkpointStep) {
+		if db != nil || step != stepMerged {
 			return
 		}
 		db, hookErr = os.ReadFile(filepath.Join(crashed, FileName))
@@ -279,9 +279,9 @@ func TestCrashWhileOpenMerges(t *testing.T) {
 			wal, hookErr = os.ReadFile(filepath.Join(crashed, WALFileName))
 		}
 	}
-	defer func() { testHookMerged = nil }()
+	defer func() { testHookCheckpoint = nil }()
 	s = openT(t, crashed, func(o *options) { o.mergeChunk = 16 })
-	testHookMerged = nil
+	testHookCheckpoint = nil
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,9 @@ type options struct {
 	linger        time.Duration
 	initialMmap   int // bytes bbolt maps at first; tests make it small
 	mergeChunk    int // entries per transaction of a merge; tests make it small
+	// checkpoint thresholds (walCheckpointBytes, walCheckpointPages);
+	// tests make them small
+	checkpointBytes, checkpointPages int64
 }
 
 // Option configures Open.
@@ -78,6 +81,8 @@ type Store struct {
 	maxBatchSize  int
 	linger        time.Duration
 	mergeChunk    int
+	// checkpoint thresholds
+	checkpointBytes, checkpointPages int64
 
 	// queue takes appends to the committer; submitMu guards sending on it
 	// against Close closing it.
@@ -94,6 +99,12 @@ type Store struct {
 	mapped            int64    // a lower bound of the size bbolt maps
 	pagesAtCheckpoint int64    // bbolt page writes counted at the checkpoint
 	failed            error    // a commit failed after its log write: no more commits
+	indexed           uint64   // every event up to this position has its index entries in bbolt
+	merging           *merge   // the merge of the older recent entries under way, or nil
+	next              *bolt.Tx // the checkpoint being synced, pinned; nil when none
+	nextMeta          []byte   // its meta page
+	syncing           bool     // a sync's outcome is yet to come on synced
+	synced            chan error
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced after each commit
@@ -115,12 +126,13 @@ var _ eventstore.Store = (*Store)(nil)
 // needed. Only one process can hold a store open at a time.
 func Open(dir string, opts ...Option) (*Store, error) {
 	o := options{
-		maxBatchSize:  DefaultMaxBatchSize,
-		lockTimeout:   5 * time.Second,
-		maxAppendSize: eventstore.DefaultMaxAppendSize,
-		linger:        groupLinger,
-		initialMmap:   minInitialMmapBytes,
-		mergeChunk:    defaultMergeChunk,
+		maxBatchSize:    DefaultMaxBatchSize,
+		lockTimeout:     5 * time.Second,
+		maxAppendSize:   eventstore.DefaultMaxAppendSize,
+		linger:          groupLinger,
+		initialMmap:     minInitialMmapBytes,
+		mergeChunk:      defaultMergeChunk,
+		checkpointBytes: walCheckpointBytes, checkpointPages: walCheckpointPages,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -140,15 +152,15 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	s := &Store{
 		db: db, dir: dir, lock: lock, mapped: mapped,
 		maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1), linger: o.linger,
-		mergeChunk: max(o.mergeChunk, 1),
-		queue:      make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
+		mergeChunk: max(o.mergeChunk, 1), checkpointBytes: o.checkpointBytes, checkpointPages: o.checkpointPages,
+		queue: make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
 		changed: make(chan struct{}), done: make(chan struct{}), tails: tails{max: tailsPerGeneration},
-		recent: newRecentIndex(),
+		recent: newRecentIndex(), synced: make(chan error, 1),
 	}
 	if err = s.replay(entries); err != nil {
 		err = fmt.Errorf("embedded: open %s: %w", dir, err)
 	} else {
-		err = s.checkpoint()
+		err = s.checkpointNow()
 	}
 	if err != nil {
 		s.unpin()
@@ -280,19 +292,53 @@ func (s *Store) submit(ctx context.Context, parts []eventstore.StreamAppend) ([]
 }
 
 // commitLoop is the committer: it gathers a group of appends (up to
-// maxBatchSize), writes them in one transaction with bolt's two
-// fdatasyncs, answers them, and starts over. Appends arriving during a
-// commit wait for the next one, so the group grows with the load, and a
-// lone append commits at once.
+// maxBatchSize), writes them in one transaction with one sync of the
+// write-ahead log, answers them, and starts over. Appends arriving during
+// a commit wait for the next one, so the group grows with the load, and a
+// lone append commits at once. A checkpoint under way takes a step after
+// each group, and the time no append waits.
 func (s *Store) commitLoop() {
 	defer close(s.committed)
 	batch := make([]*appendReq, 0, s.maxBatchSize)
 	last := 0 // size of the previous group
-	for r := range s.queue {
+	for {
+		r, ok := s.nextAppend()
+		if !ok {
+			return
+		}
 		batch = s.gather(append(batch[:0], r), last)
 		last = len(batch)
-		s.commit(batch)
+		events := s.commit(batch)
 		clear(batch)
+		// at least as many entries as the group added, three per event
+		s.advance(6 * events)
+	}
+}
+
+// nextAppend waits for an append, meanwhile merging the index entries of
+// a checkpoint under way, or ending it once its sync is done.
+func (s *Store) nextAppend() (*appendReq, bool) {
+	for s.merging != nil && s.failed == nil {
+		select {
+		case r, ok := <-s.queue:
+			return r, ok
+		default:
+			s.advance(0)
+		}
+	}
+	for {
+		var synced <-chan error
+		if s.syncing && s.failed == nil {
+			synced = s.synced
+		}
+		select {
+		case r, ok := <-s.queue:
+			return r, ok
+		case err := <-synced:
+			if err = s.endCheckpoint(err); err != nil {
+				s.failed = err
+			}
+		}
 	}
 }
 
@@ -341,10 +387,10 @@ func (s *Store) gather(batch []*appendReq, last int) []*appendReq {
 // sync: no reader sees an event a crash could take back. A failure after
 // the log write leaves the log and bbolt apart, so the store then refuses
 // every append until it is opened again, which replays the log.
-func (s *Store) commit(batch []*appendReq) {
+func (s *Store) commit(batch []*appendReq) (events int) {
 	if s.failed != nil {
 		answer(batch, s.failed)
-		return
+		return 0
 	}
 	var f frame
 	logged := false
@@ -361,7 +407,7 @@ func (s *Store) commit(batch []*appendReq) {
 			s.recent.undo(f.added)
 		}
 		s.failedCommit(batch, err, logged)
-		return
+		return 0
 	}
 	// visible to every transaction from now on, and before any writer
 	// of the group hears of it
@@ -370,10 +416,8 @@ func (s *Store) commit(batch []*appendReq) {
 	if f.events > 0 {
 		s.notify()
 	}
-	if s.pin == nil || s.checkpointDue() || flushRequested(batch) {
-		if err := s.checkpoint(); err != nil {
-			s.failed = err
-		}
+	if err := s.afterCommit(flushRequested(batch)); err != nil {
+		s.failed = err
 	}
 	for _, r := range batch {
 		if r.flush {
@@ -381,6 +425,7 @@ func (s *Store) commit(batch []*appendReq) {
 		}
 		close(r.done)
 	}
+	return f.events
 }
 
 func flushRequested(batch []*appendReq) bool {
@@ -441,7 +486,7 @@ func (s *Store) failedCommit(batch []*appendReq, err error, logged bool) {
 		answer(batch, s.failed)
 	case len(batch) > 1:
 		for _, r := range batch {
-			s.commit([]*appendReq{r})
+			_ = s.commit([]*appendReq{r})
 		}
 	default:
 		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
@@ -550,7 +595,7 @@ func check(b buckets, p eventstore.StreamAppend) (current int64, res eventstore.
 func storedPositions(b buckets, events []eventstore.EventData) ([]uint64, error) {
 	var known []uint64
 	for i, e := range events {
-		pos, ok := b.recent.ids[e.ID]
+		pos, ok := b.recent.id(e.ID)
 		if !ok {
 			v := b.ids.Get(e.ID[:])
 			if v == nil {

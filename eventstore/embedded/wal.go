@@ -18,7 +18,8 @@ const WALFileName = "events.wal"
 
 // The write-ahead log makes an append durable with one fdatasync of a
 // sequential write, where a bbolt commit takes two syncs of scattered
-// pages. It holds a checkpoint, then one frame per committed group:
+// pages. It holds a checkpoint, then the frames carried over from the
+// previous log (version 2 only), then one frame per committed group:
 //
 //	header  magic(8) pageSize(4) txid(8) inode(8) len(4) meta page(len) crc32c(4)
 //	frame   len(4) crc32c(4) payload(len)
@@ -32,7 +33,15 @@ const WALFileName = "events.wal"
 // unsynced commits, writing the copied meta page back restores the
 // checkpoint exactly, and replaying the frames restores every group whose
 // frame was synced: every acknowledged append.
+//
+// The carried frames hold the events whose index entries were still in
+// memory when the checkpoint was taken (see endCheckpoint), some at or
+// before the checkpoint's last position: Open indexes them again. A log
+// that carries frames has version 2, which builds that do not know it
+// refuse, rather than read those events without their index entries.
 var walMagic = [8]byte{'P', 'A', 'S', 'S', 'W', 'A', 'L', 1}
+
+const walCarrying = 2 // the version byte of a log that carries frames
 
 // metaTxidOffset is where bbolt keeps the transaction ID in a meta page:
 // after the 16-byte page header and magic, version, page size, flags
@@ -54,6 +63,7 @@ type walHeader struct {
 	txid     uint64
 	inode    uint64
 	meta     []byte
+	carries  bool // frames carried over follow (version 2)
 }
 
 // belongsTo refuses a log left beside another database file (a backup
@@ -85,6 +95,9 @@ func inode(path string) (uint64, error) {
 
 func (h walHeader) encode() []byte {
 	b := append([]byte(nil), walMagic[:]...)
+	if h.carries {
+		b[len(walMagic)-1] = walCarrying
+	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(h.pageSize))
 	b = binary.LittleEndian.AppendUint64(b, h.txid)
 	b = binary.LittleEndian.AppendUint64(b, h.inode)
@@ -108,20 +121,26 @@ func appendEntry(payload []byte, pos uint64, record []byte) []byte {
 
 // wal is the open log, written by the committer only.
 type wal struct {
-	f    *os.File
-	size int64
-	buf  []byte // the last frame written, its memory reused by the next
+	f     *os.File
+	size  int64
+	start int64  // the size of the checkpoint and the frames carried over
+	buf   []byte // the last frame written, its memory reused by the next
 }
 
-// createWAL writes a log holding only the checkpoint h in place of any
-// previous one, atomically: a crash leaves the old log or the new one.
-func createWAL(dir string, h walHeader) (*wal, error) {
+// createWAL writes a log holding the checkpoint h and the frames carried
+// over in place of any previous one, atomically: a crash leaves the old
+// log or the new one.
+func createWAL(dir string, h walHeader, carried [][]byte) (*wal, error) {
 	tmp := filepath.Join(dir, WALFileName+".tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
 	}
+	h.carries = len(carried) > 0
 	b := h.encode()
+	for _, payload := range carried {
+		b = appendFrame(b, payload)
+	}
 	if _, err = f.Write(b); err == nil {
 		err = syscall.Fdatasync(int(f.Fd()))
 	}
@@ -135,15 +154,19 @@ func createWAL(dir string, h walHeader) (*wal, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("embedded: write-ahead log: %w", err)
 	}
-	return &wal{f: f, size: int64(len(b))}, nil
+	return &wal{f: f, size: int64(len(b)), start: int64(len(b))}, nil
+}
+
+func appendFrame(b, payload []byte) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(payload)))
+	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(payload, crcTable))
+	return append(b, payload...)
 }
 
 // write appends one frame and syncs it: once it returns nil the frame
 // survives any crash.
 func (w *wal) write(payload []byte) error {
-	frame := binary.LittleEndian.AppendUint32(w.buf[:0], uint32(len(payload)))
-	frame = binary.LittleEndian.AppendUint32(frame, crc32.Checksum(payload, crcTable))
-	frame = append(frame, payload...)
+	frame := appendFrame(w.buf[:0], payload)
 	w.buf = frame
 	if _, err := w.f.Write(frame); err != nil {
 		return err
@@ -199,10 +222,11 @@ func readWAL(path string) (walHeader, []walEntry, error) {
 
 func decodeHeader(b []byte) (walHeader, []byte, error) {
 	const fixed = 8 + 4 + 8 + 8 + 4
-	if len(b) < fixed+4 || !bytes.Equal(b[:8], walMagic[:]) {
+	if len(b) < fixed+4 || !bytes.Equal(b[:7], walMagic[:7]) || (b[7] != walMagic[7] && b[7] != walCarrying) {
 		return walHeader{}, nil, errWALHeader
 	}
 	h := walHeader{
+		carries:  b[7] == walCarrying,
 		pageSize: int(binary.LittleEndian.Uint32(b[8:])),
 		txid:     binary.LittleEndian.Uint64(b[12:]),
 		inode:    binary.LittleEndian.Uint64(b[20:]),
