@@ -172,14 +172,44 @@ func TestCrashBetweenLogAndCommitReplays(t *testing.T) {
 }
 
 // bbolt cannot grow its mapping while a read transaction is open, and the
-// checkpoint is pinned by one: a commit that may grow it releases the pin
-// first. Were it not to, this would hang.
+// checkpoint is pinned by one (two while a checkpoint syncs): a commit
+// that may grow it releases the pins first, and checkpoints at once. Were
+// it not to, this would hang. With small checkpoints and a larger first
+// mapping the growth lands during merges and syncs under way.
 func TestGrowingPastTheMappingWithAPinnedCheckpoint(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir, func(o *options) { o.initialMmap = 64 << 10 })
-	if err != nil {
-		t.Fatal(err)
+	cases := map[string]struct {
+		opt  Option
+		mmap int
+	}{
+		"default":           {func(*options) {}, 64 << 10},
+		"small checkpoints": {smallCheckpoints(24<<10, 4), 1 << 20},
 	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, c.opt, func(o *options) { o.initialMmap = c.mmap })
+			if err != nil {
+				t.Fatal(err)
+			}
+			acked := growPastTheMapping(t, s)
+			if err := s.Check(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Stat(filepath.Join(dir, FileName)); err != nil || fi.Size() <= int64(c.mmap) {
+				t.Fatalf("the file did not grow past the mapping: %v", err)
+			}
+			checkAcked(t, dir, acked)
+		})
+	}
+}
+
+// growPastTheMapping appends 40 groups of four 8 KB events, and fails
+// the test if they take more than a minute (the store is left stuck).
+func growPastTheMapping(t *testing.T, s *Store) []appended {
+	t.Helper()
 	done := make(chan []appended, 1)
 	go func() {
 		var acked []appended
@@ -198,19 +228,13 @@ func TestGrowingPastTheMappingWithAPinnedCheckpoint(t *testing.T) {
 		}
 		done <- acked
 	}()
-	var acked []appended
 	select {
-	case acked = <-done:
+	case acked := <-done:
+		return acked
 	case <-time.After(time.Minute):
-		t.Fatal("appends hang while the file grows past bbolt's mapping") // the store is left stuck
+		t.Fatal("appends hang while the file grows past bbolt's mapping")
+		return nil
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Stat(filepath.Join(dir, FileName)); err != nil || fi.Size() <= 64<<10 {
-		t.Fatalf("the file did not grow past the mapping: %v", err)
-	}
-	checkAcked(t, dir, acked)
 }
 
 // A log left beside another events.db (a copy put in place after a crash)
