@@ -361,8 +361,7 @@ func (s *Store) endCheckpoint(err error) error {
 		_ = s.wal.close()
 	}
 	s.wal, s.pin, s.pagesAtCheckpoint = w, pin, s.pagesWritten()
-	// bbolt's mapping always extends past the high water mark.
-	s.mapped = max(s.mapped, pin.Size())
+	s.mapped = max(s.mapped, mappedAtLeast(pin.Size()))
 	return nil
 }
 
@@ -447,6 +446,23 @@ func (s *Store) mayRemap(tx *bolt.Tx, events, recordBytes int) bool {
 	size := tx.Size()
 	grow := int64(2*recordBytes) + int64(events*8+64)*int64(s.db.Info().PageSize) + size/256
 	return size+grow >= s.mapped
+}
+
+// mappedAtLeast is the least size bbolt maps a file whose high water
+// mark is high at: its mapping always extends past the mark, and is 32
+// KiB doubled up to 1 GiB, then a multiple of 1 GiB (bbolt's mmapSize).
+// Taking the mark itself as the bound would make every commit past the
+// first mapping look as if it might grow it, and drop the pin.
+func mappedAtLeast(high int64) int64 {
+	const step = 1 << 30
+	if high > step {
+		return (high + step - 1) / step * step
+	}
+	size := int64(32 << 10)
+	for size < high {
+		size *= 2
+	}
+	return size
 }
 
 // closeDurable ends the write-ahead log at Close: a last checkpoint

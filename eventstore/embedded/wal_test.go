@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +204,31 @@ func TestGrowingPastTheMappingWithAPinnedCheckpoint(t *testing.T) {
 			}
 			checkAcked(t, dir, acked)
 		})
+	}
+}
+
+// The store's lower bound of bbolt's mapping follows bbolt's rule (32
+// KiB doubled up to 1 GiB, then a GiB at a time): taking the high water
+// mark instead made every commit past the first mapping look as if it
+// might outgrow it, drop the pin and checkpoint. It is bbolt's mapping
+// once the file grew, and never more: a commit would then wait for the
+// pin forever.
+func TestMappedAtLeast(t *testing.T) {
+	for high, want := range map[int64]int64{1: 32 << 10, 40 << 10: 64 << 10, 1 << 20: 1 << 20, 1<<30 + 1: 2 << 30, 5 << 30: 5 << 30} {
+		if got := mappedAtLeast(high); got != want {
+			t.Errorf("mappedAtLeast(%d) = %d, want %d", high, got, want)
+		}
+	}
+	s := openT(t, t.TempDir(), func(o *options) { o.initialMmap = 64 << 10 })
+	growPastTheMapping(t, s)
+	flushT(t, s)
+	// bbolt does not tell its mapping's size: read it for the test.
+	mapped := reflect.ValueOf(s.db).Elem().FieldByName("datasz").Int()
+	if s.mapped != mapped || mapped <= 64<<10 {
+		t.Errorf("the store takes bbolt's mapping for %d bytes; it is %d", s.mapped, mapped)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
