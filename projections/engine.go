@@ -253,8 +253,15 @@ const docKind EntryKind = 255
 type write struct {
 	entry   Entry // a counter's N is the sum of its changes
 	removed bool
-	// a document as the batch leaves it (nil: deleted), its JSON as
-	// stored before the batch, and as finish renders it (nil: deleted)
+	// a document's write (nil for an entry): a write stays small enough
+	// for the map of a batch to hold it in place, where a larger one is
+	// allocated on its own at every insert, about 30 for each new offer
+	*docWrite
+}
+
+// docWrite is a document as the batch leaves it (nil: deleted), its JSON
+// as stored before the batch, and as finish renders it (nil: deleted).
+type docWrite struct {
 	doc       Doc
 	was, json []byte
 	same      bool // finish found it unchanged: nothing to write
@@ -278,7 +285,7 @@ func (w *batch) doc(key string, d Doc, was []byte) {
 	if v, ok := w.last[t]; ok {
 		was = v.was
 	}
-	w.set(t, write{doc: d, was: was})
+	w.set(t, write{docWrite: &docWrite{doc: d, was: was}})
 }
 
 // finish renders each document the batch touched as JSON, once however

@@ -82,3 +82,25 @@ func TestRenderReusesScratch(t *testing.T) {
 		t.Error("two batches about other keys rendered alike")
 	}
 }
+
+// Once a batch has held as many writes, the entries of the next one cost
+// no allocation: its map holds each write in place (a map allocates an
+// element of more than 128 bytes on its own at every insert).
+func TestBatchEntriesAllocateNothing(t *testing.T) {
+	var es []Entry
+	for i := range 40 {
+		m := fmt.Sprint("o", i)
+		es = append(es, member("idx:open", m), scored("ids", m, float64(i)), point("geo", m, 2.35, 48.85), counter("stats", m, 1))
+	}
+	w := newBatch(16)
+	w.diff(nil, es)
+	if n := testing.AllocsPerRun(20, func() {
+		w.reset()
+		w.diff(nil, es)
+	}); n != 0 {
+		t.Errorf("%.0f allocations for a batch of %d entries", n, len(es))
+	}
+	if len(w.order) != len(es) {
+		t.Errorf("%d writes, want %d", len(w.order), len(es))
+	}
+}
