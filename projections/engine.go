@@ -239,6 +239,7 @@ type batch struct {
 	grouped []memberWrite
 	groups  []memberGroup
 	index   map[[2]string]int // a group by its command and key
+	args    []any             // liveArgs's, kept likewise
 }
 
 // target is what a write is about: a document (kind docKind), an entry's
