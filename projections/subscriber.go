@@ -45,6 +45,9 @@ type Subscriber struct {
 	// JSON), which nothing reads and which cost as much as a projection's
 	// decoding of the same events.
 	Local bool
+	// Shared makes the topics read the log through one subscription (see
+	// hub) instead of one each.
+	Shared bool
 
 	store  eventstore.Store
 	start  StartFunc
@@ -55,6 +58,7 @@ type Subscriber struct {
 	closed bool
 	cancel []context.CancelFunc
 	wg     sync.WaitGroup
+	hub    *hub // Shared: made at the first Subscribe
 }
 
 // NewSubscriber builds a subscriber; start is asked for the position of each
@@ -77,6 +81,14 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	if err != nil {
 		return nil, err
 	}
+	if s.Shared && s.hub == nil {
+		hubCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		if s.hub, err = newHub(hubCtx, s.store, s.filter, s.log, &s.wg); err != nil {
+			stop()
+			return nil, err
+		}
+		s.cancel = append(s.cancel, stop)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	s.cancel = append(s.cancel, cancel)
 	out := make(chan *message.Message)
@@ -92,7 +104,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 func (s *Subscriber) run(ctx context.Context, topic string, from eventstore.Position, out chan<- *message.Message) {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		sub, err := s.store.SubscribeAll(ctx, from, s.filter)
+		sub, err := s.subscribe(ctx, from)
 		if err == nil {
 			var last eventstore.Position
 			last, err = s.deliver(ctx, sub, out)
@@ -112,6 +124,17 @@ func (s *Subscriber) run(ctx context.Context, topic string, from eventstore.Posi
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// subscribe follows the log after from, through the hub when shared.
+func (s *Subscriber) subscribe(ctx context.Context, from eventstore.Position) (eventstore.Subscription, error) {
+	s.mu.Lock()
+	h := s.hub
+	s.mu.Unlock()
+	if h != nil {
+		return h.subscribe(ctx, from), nil
+	}
+	return s.store.SubscribeAll(ctx, from, s.filter)
 }
 
 // deliver forwards events until the subscription fails or ctx ends; it
