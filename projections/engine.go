@@ -233,6 +233,13 @@ func load(p Projector, ev Event, src docSource) (Docs, []loadedDoc, error) {
 type batch struct {
 	order []target
 	last  map[target]write
+	// render's scratch, kept from one batch to the next: a live runner
+	// renders a batch for every few events, and growing these afresh each
+	// time was the most bytes a projection allocated
+	grouped []memberWrite
+	groups  []memberGroup
+	index   map[[2]string]int // a group by its command and key
+	args    []any             // liveArgs's, kept likewise
 }
 
 // target is what a write is about: a document (kind docKind), an entry's
@@ -247,8 +254,15 @@ const docKind EntryKind = 255
 type write struct {
 	entry   Entry // a counter's N is the sum of its changes
 	removed bool
-	// a document as the batch leaves it (nil: deleted), its JSON as
-	// stored before the batch, and as finish renders it (nil: deleted)
+	// a document's write (nil for an entry): a write stays small enough
+	// for the map of a batch to hold it in place, where a larger one is
+	// allocated on its own at every insert, about 30 for each new offer
+	*docWrite
+}
+
+// docWrite is a document as the batch leaves it (nil: deleted), its JSON
+// as stored before the batch, and as finish renders it (nil: deleted).
+type docWrite struct {
 	doc       Doc
 	was, json []byte
 	same      bool // finish found it unchanged: nothing to write
@@ -272,7 +286,7 @@ func (w *batch) doc(key string, d Doc, was []byte) {
 	if v, ok := w.last[t]; ok {
 		was = v.was
 	}
-	w.set(t, write{doc: d, was: was})
+	w.set(t, write{docWrite: &docWrite{doc: d, was: was}})
 }
 
 // finish renders each document the batch touched as JSON, once however
@@ -432,11 +446,11 @@ func (v write) renderDoc(key string, args []any) []any {
 // Members of one key commute, and a target is written once: the order
 // between commands does not matter.
 func (w *batch) render(prefix string, args []any) []any {
-	var (
-		grouped []memberWrite
-		groups  []memberGroup
-		index   map[[2]string]int // a group by its command and key
-	)
+	grouped, groups := w.grouped[:0], w.groups[:0]
+	if w.index == nil {
+		w.index = map[[2]string]int{}
+	}
+	index := w.index
 	for _, t := range w.order {
 		v := w.last[t]
 		switch t.kind {
@@ -445,10 +459,7 @@ func (w *batch) render(prefix string, args []any) []any {
 		case Counter:
 			args = append(args, 4, "HINCRBY", prefix+t.key, v.entry.Member, v.entry.N)
 		default:
-			if index == nil {
-				index = map[[2]string]int{}
-			}
-			mw := memberWrite{kind: t.kind, write: v, next: -1}
+			mw := memberWrite{kind: t.kind, entry: v.entry, removed: v.removed, next: -1}
 			cmd := command(t.kind, v.removed)
 			if i, ok := index[[2]string{cmd, t.key}]; ok {
 				grouped[groups[i].last].next, groups[i].last = len(grouped), len(grouped)
@@ -465,20 +476,26 @@ func (w *batch) render(prefix string, args []any) []any {
 			args = append(args, 2, g.cmd, prefix+g.key)
 			for ; i >= 0 && args[at].(int) < maxGroupArgs; i = grouped[i].next {
 				before := len(args)
-				args = grouped[i].renderMember(grouped[i].kind, args)
+				args = grouped[i].render(args)
 				args[at] = args[at].(int) + len(args) - before
 			}
 		}
 	}
+	// the scratch keeps no strings of this batch alive until the next
+	clear(grouped)
+	clear(groups)
+	clear(index)
+	w.grouped, w.groups = grouped[:0], groups[:0]
 	return args
 }
 
 // memberWrite is the write of a member, a field or a point; next is the
 // next write of its command and key (-1: none).
 type memberWrite struct {
-	kind EntryKind
-	write
-	next int
+	kind    EntryKind
+	entry   Entry
+	removed bool
+	next    int
 }
 
 // memberGroup is the writes of one command to one key: the first and the
@@ -511,10 +528,10 @@ func command(kind EntryKind, removed bool) string {
 	return "HSET"
 }
 
-// renderMember appends a command's arguments about one entry: its member
+// render appends a command's arguments about one entry: its member
 // alone when removed, else with its score, point or value.
-func (v write) renderMember(kind EntryKind, args []any) []any {
-	e := v.entry
+func (v memberWrite) render(args []any) []any {
+	e, kind := v.entry, v.kind
 	switch {
 	case v.removed:
 		return append(args, e.Member)

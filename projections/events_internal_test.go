@@ -49,7 +49,7 @@ func TestMessageEventsAsFromPayload(t *testing.T) {
 			Metadata: []byte(`{}`), Created: at.Add(2 * time.Second)},
 	}
 	for _, batch := range [][]eventstore.RecordedEvent{recs[:1], recs} {
-		msg := toMessage(context.Background(), batch)
+		msg := toMessage(context.Background(), batch, false)
 		got, gerr := messageEvents(msg)
 		want, werr := messageEvents(msg.Copy()) // a copy carries no records: its payload is decoded
 		if (gerr == nil) != (werr == nil) || len(got) != len(want) || len(got) != len(batch) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,19 +56,23 @@ func InProcess(m *miniredis.Miniredis) func(context.Context, [][]any) error {
 // voided (and the checks made again) if the checkpoint or the served
 // generation changed meanwhile (WATCH).
 func InProcessApply(m *miniredis.Miniredis) func(ctx context.Context, keys []string, args []any) (int, error) {
-	var mu sync.Mutex
+	var (
+		mu   sync.Mutex
+		strs []string // the arguments as strings, one call at a time
+	)
 	do := dispatcher(m)
 	return func(ctx context.Context, keys []string, args []any) (int, error) {
-		strs := make([]string, len(args))
-		for i, a := range args {
+		mu.Lock()
+		defer mu.Unlock()
+		defer func() { clear(strs) }() // keeps no value until the next call
+		strs = slices.Grow(strs[:0], len(args))
+		for _, a := range args {
 			s, err := argString(a)
 			if err != nil {
 				return 0, err
 			}
-			strs[i] = s
+			strs = append(strs, s)
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		for ctx.Err() == nil {
 			n, done, err := applyOnce(do, keys, strs)
 			if done || err != nil {

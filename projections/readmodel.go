@@ -126,11 +126,18 @@ const (
 
 // liveArgs renders the apply script's keys and arguments: the writes w
 // (nil: none) to generation gen of projection name, made on top of prev,
-// and its checkpoint pos.
+// and its checkpoint pos. The arguments are rendered into w's own slice,
+// which the next batch of w renders over: they are good until then.
 func liveArgs(name, gen string, prev, pos eventstore.Position, w *batch) ([]string, []any) {
-	args := []any{padPosition(pos), gen, padPosition(prev)}
+	var args []any
 	if w != nil {
-		args = w.render(GenPrefix(name, gen), slices.Grow(args, 4*len(w.order)))
+		clear(w.args) // the last batch's, kept no longer
+		args = slices.Grow(w.args[:0], 3+4*len(w.order))
+	}
+	args = append(args, padPosition(pos), gen, padPosition(prev))
+	if w != nil {
+		args = w.render(GenPrefix(name, gen), args)
+		w.args = args
 	}
 	return []string{CheckpointKey(GenPrefix(name, gen)), ActiveKey(name)}, args
 }

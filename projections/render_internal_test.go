@@ -49,3 +49,58 @@ func TestRenderGroupsMembersByKey(t *testing.T) {
 		t.Errorf("%d members written of %d", members, len(many))
 	}
 }
+
+// A batch renders from scratch it keeps between batches: a batch rendered
+// after another one, larger and about other keys, renders as a new one.
+func TestRenderReusesScratch(t *testing.T) {
+	fill := func(w *batch, n int, key string) {
+		var es []Entry
+		for i := range n {
+			es = append(es, member(key, fmt.Sprint("o", i)), scored(key+":z", fmt.Sprint("o", i), float64(i)))
+		}
+		w.diff(nil, es)
+		w.diff([]Entry{member(key+":old", "x")}, nil)
+	}
+	reused := newBatch(16)
+	fill(reused, 50, "idx:a")
+	first := fmt.Sprint(reused.render("p:", nil))
+	reused.reset()
+	fill(reused, 3, "idx:b")
+	got := fmt.Sprint(reused.render("p:", nil))
+
+	fresh := newBatch(16)
+	fill(fresh, 3, "idx:b")
+	if want := fmt.Sprint(fresh.render("p:", nil)); got != want {
+		t.Errorf("rendered after another batch\n%s\nwant\n%s", got, want)
+	}
+	again := newBatch(16)
+	fill(again, 50, "idx:a")
+	if want := fmt.Sprint(again.render("p:", nil)); first != want {
+		t.Errorf("first batch rendered\n%s\nwant\n%s", first, want)
+	}
+	if got == first {
+		t.Error("two batches about other keys rendered alike")
+	}
+}
+
+// Once a batch has held as many writes, the entries of the next one cost
+// no allocation: its map holds each write in place (a map allocates an
+// element of more than 128 bytes on its own at every insert).
+func TestBatchEntriesAllocateNothing(t *testing.T) {
+	var es []Entry
+	for i := range 40 {
+		m := fmt.Sprint("o", i)
+		es = append(es, member("idx:open", m), scored("ids", m, float64(i)), point("geo", m, 2.35, 48.85), counter("stats", m, 1))
+	}
+	w := newBatch(16)
+	w.diff(nil, es)
+	if n := testing.AllocsPerRun(20, func() {
+		w.reset()
+		w.diff(nil, es)
+	}); n != 0 {
+		t.Errorf("%.0f allocations for a batch of %d entries", n, len(es))
+	}
+	if len(w.order) != len(es) {
+		t.Errorf("%d writes, want %d", len(w.order), len(es))
+	}
+}

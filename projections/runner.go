@@ -177,7 +177,7 @@ func (r *Runner) run(ctx context.Context, running chan<- struct{}) error {
 		middleware.Retry{MaxRetries: 5, InitialInterval: 50 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 2, Logger: logger}.Middleware,
 	)
 	sub := NewSubscriber(r.store, r.start, eventstore.Filter{}, r.log)
-	sub.MaxBatch = liveBatch
+	sub.MaxBatch, sub.Local, sub.Shared = liveBatch, true, true
 	for _, p := range r.projectors {
 		router.AddConsumerHandler(p.Name(), p.Name(), sub, r.handler(p))
 	}

@@ -40,7 +40,10 @@ const (
 //     reports both mean rates and their ratio (passerelle/hello);
 //   - open loop: openRate requests a second for openFor, each sent at its
 //     scheduled time whatever the server's state, its latency counted from
-//     that time (so stalls are not hidden); it reports p50, p99 and max.
+//     that time (so stalls are not hidden); it reports p50, p99 and max,
+//     and where the slow ones waited: the p99 of the load generator's own
+//     lag (from the scheduled time to the send) and of the time inside
+//     Passerelle's handler (open-lag-p99-ms, open-server-p99-ms);
 //     Above what the machine carries an open loop measures only its queue,
 //     so the same runs at 50 % and 80 % of the capacity (capacity-req/s:
 //     the commands of the closed loops over the time they took with the
@@ -58,7 +61,8 @@ func BenchmarkCommandThroughput(b *testing.B) {
 		a.Close()
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(a.Handler())
+	handled := &handlerTimes{}
+	srv := httptest.NewServer(handled.wrap(a.Handler()))
 	defer func() {
 		srv.Close()
 		a.Close()
@@ -109,19 +113,25 @@ func BenchmarkCommandThroughput(b *testing.B) {
 		for _, pct := range []int{50, 80} {
 			// hello at the same rate: what the machine's own noise adds
 			name := fmt.Sprintf("cap%d-", pct)
-			lat, _ := openLoop(send(hello.URL), capacity*float64(pct)/100)
+			lat, _, _ := openLoop(send(hello.URL), capacity*float64(pct)/100)
 			b.ReportMetric(ms(lat[len(lat)*99/100]), "hello-"+name+"p99-ms")
-			lat, failed := openLoop(send(srv.URL), capacity*float64(pct)/100)
+			lat, _, failed := openLoop(send(srv.URL), capacity*float64(pct)/100)
 			settled(b, a)
 			b.ReportMetric(float64(failed), name+"failed")
 			b.ReportMetric(ms(lat[len(lat)/2]), name+"p50-ms")
 			b.ReportMetric(ms(lat[len(lat)*99/100]), name+"p99-ms")
 		}
-		lat, failed := openLoop(send(srv.URL), openRate)
+		handled.start()
+		lat, lags, failed := openLoop(send(srv.URL), openRate)
+		inside := handled.stop()
 		b.ReportMetric(float64(failed), "open-failed")
 		b.ReportMetric(ms(lat[len(lat)/2]), "open-p50-ms")
 		b.ReportMetric(ms(lat[len(lat)*99/100]), "open-p99-ms")
 		b.ReportMetric(ms(lat[len(lat)-1]), "open-max-ms")
+		b.ReportMetric(ms(lags[len(lags)*99/100]), "open-lag-p99-ms")
+		if len(inside) > 0 {
+			b.ReportMetric(ms(inside[len(inside)*99/100]), "open-server-p99-ms")
+		}
 	}
 }
 
@@ -237,12 +247,13 @@ func closedLoop(b *testing.B, send func() int, cpu *perRequest) float64 {
 
 // openLoop sends rate requests a second for openFor, each at its
 // scheduled time, and returns the sorted latencies counted from the
-// scheduled times (a failed request counts with the time it took to fail)
-// and how many failed.
-func openLoop(send func() int, rate float64) ([]time.Duration, int64) {
+// scheduled times (a failed request counts with the time it took to fail),
+// the sorted lags of the sends behind their scheduled times (the load
+// generator's own share) and how many failed.
+func openLoop(send func() int, rate float64) (lat, lags []time.Duration, failed int64) {
 	n := max(int(openFor.Seconds()*rate), 1)
 	interval := time.Duration(float64(time.Second) / rate)
-	lat := make([]time.Duration, n)
+	lat, lags = make([]time.Duration, n), make([]time.Duration, n)
 	var (
 		wg  sync.WaitGroup
 		bad atomic.Int64
@@ -252,6 +263,7 @@ func openLoop(send func() int, rate float64) ([]time.Duration, int64) {
 		at := start.Add(time.Duration(i) * interval)
 		time.Sleep(time.Until(at))
 		wg.Go(func() {
+			lags[i] = time.Since(at)
 			if send() != http.StatusCreated {
 				bad.Add(1)
 			}
@@ -260,5 +272,44 @@ func openLoop(send func() int, rate float64) ([]time.Duration, int64) {
 	}
 	wg.Wait()
 	slices.Sort(lat)
-	return lat, bad.Load()
+	slices.Sort(lags)
+	return lat, lags, bad.Load()
+}
+
+// handlerTimes records how long a handler took for each request, between
+// start and stop: the server's share of a latency, without the client's
+// and the connection's.
+type handlerTimes struct {
+	mu   sync.Mutex
+	on   bool
+	took []time.Duration
+}
+
+func (h *handlerTimes) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		began := time.Now()
+		next.ServeHTTP(w, r)
+		took := time.Since(began)
+		h.mu.Lock()
+		if h.on {
+			h.took = append(h.took, took)
+		}
+		h.mu.Unlock()
+	})
+}
+
+func (h *handlerTimes) start() {
+	h.mu.Lock()
+	h.on, h.took = true, h.took[:0]
+	h.mu.Unlock()
+}
+
+// stop ends the recording and returns the times, sorted.
+func (h *handlerTimes) stop() []time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.on = false
+	took := slices.Clone(h.took)
+	slices.Sort(took)
+	return took
 }
