@@ -16,8 +16,18 @@ const maxCheckErrors = 20
 // per stream in log order, and that the streams, revs and ids indexes
 // hold exactly the entries the log implies, with the recent entries not
 // merged into them yet. It reads the whole file; it is meant for tests and
-// maintenance, not for the hot path.
+// maintenance, not for the hot path. It runs in the committer, between
+// groups: bbolt's page check reads the free-page list that a write
+// transaction (a group's, or a merge's) changes.
 func (s *Store) Check() error {
+	var err error
+	if qerr := s.inCommitter(&appendReq{run: func() { err = s.check() }, done: make(chan struct{})}); qerr != nil {
+		return qerr
+	}
+	return err
+}
+
+func (s *Store) check() error {
 	var c checker
 	err := s.viewIndexed(func(seq uint64) { c.recent = s.recent.snapshot(seq) }, func(tx *bolt.Tx) error {
 		if !c.pages(tx) {

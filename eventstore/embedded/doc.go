@@ -52,20 +52,23 @@
 // the store has been opened once where it crashed (a log beside another
 // events.db is refused).
 //
-// The committer runs a checkpoint between groups: it merges the index
-// entries (below) a small transaction at a time, each one when no append
-// waits or after a group, then pins the last commit and syncs events.db
-// on another goroutine while groups go on committing over the pages the
-// pin keeps apart, and at last writes the new log. The groups committed
-// meanwhile have their index entries in memory only, so the new log
-// carries their records over (with those of the merge's own time, some
-// already in the pinned commit): Open indexes them again. Until the new
-// log is renamed into place the old one, over the old pinned checkpoint,
-// is the way back. A checkpoint used to stop the appends while it merged
-// and synced, 20–120 ms each time on a département seed: in
-// BenchmarkAppendOpenLoop (1,000 appends a second into 100,000 events),
-// the p99 latency went from 75–141 ms to 13–20 ms and the longest from
-// 220–290 ms to 32–57 ms.
+// The committer merges a checkpoint's index entries (below) between
+// groups, a small transaction at a time, each one when no append waits
+// or after a group; then it syncs events.db, pins the last commit and
+// writes the new log. The groups committed during the merge have their
+// index entries in memory only, so the new log carries their records
+// over (some already in the pinned commit): Open indexes them again.
+// Until the new log is renamed into place the old one, over the old
+// pinned checkpoint, is the way back. A checkpoint used to stop the
+// appends while it merged and synced, 20–120 ms each time on a
+// département seed; now only the sync does (a few ms at a server's
+// load). In BenchmarkAppendOpenLoop (1,000 appends a second into
+// 100,000 events) the p99 latency went from 65–141 ms to 13–15 ms and
+// the longest from 207–290 ms to about 62 ms. Syncing on another
+// goroutine as well took the longest to 36 ms, but at a seed's rate
+// the sync of a large file took seconds, the log carried over all the
+// records written meanwhile (over 100 MB), and a national seed stalled.
+//
 // bbolt cannot grow its mapping while the checkpoint's read transaction
 // is open, so it maps at least 1 GiB (twice the file) from the start and
 // a commit that might outgrow the mapping drops the pin first and

@@ -128,7 +128,7 @@ func (s *Store) replay(entries []walEntry) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := s.bucketsOf(tx)
 		b.log.FillPercent = 1.0
-		events, size := 0, 0
+		size := 0
 		for _, e := range entries {
 			r, err := decodeRecord(e.record)
 			if err != nil {
@@ -144,25 +144,25 @@ func (s *Store) replay(entries []walEntry) error {
 				if err := b.log.Put(u64(e.pos), e.record); err != nil {
 					return err
 				}
-				events, size = events+1, size+len(e.record)
+				size += len(e.record)
 			}
 			b.recent.add(r.id, string(r.stream), r.revision, e.pos)
 		}
-		if s.mayRemap(tx, events, size) {
+		if s.mayRemap(tx, 0, size) {
 			s.unpin() // see writeGroup
 		}
 		return nil
 	})
 }
 
-// A checkpoint runs beside the appends, in the committer's time between
-// groups: the current generation of recent index entries is frozen and
-// merged into bbolt a transaction at a time (mergeStep), then a read
-// transaction pins the last commit and events.db is synced in the
-// background (beginSync), and at last a fresh write-ahead log starts from
-// that commit, carrying over the events whose index entries are still
-// only in memory (endCheckpoint). Until then the previous log and its
-// pinned checkpoint stay the way back after a crash.
+// A checkpoint's merge runs beside the appends, in the committer's time
+// between groups: the current generation of recent index entries is
+// frozen and merged into bbolt a transaction at a time (mergeStep). Then
+// checkpointAt syncs events.db at the last commit, pins it, and starts a
+// fresh write-ahead log from it, carrying over the events whose index
+// entries are still only in memory: those the groups committed during
+// the merge added. Until the new log is in place the previous log and
+// its pinned checkpoint stay the way back after a crash.
 
 // afterCommit runs after each group's commit: it checkpoints at once when
 // the commit dropped the pin to grow bbolt's mapping (no other
@@ -171,38 +171,37 @@ func (s *Store) replay(entries []walEntry) error {
 func (s *Store) afterCommit(flush bool) error {
 	switch {
 	case s.pin == nil:
-		return s.checkpointAt()
+		if err := s.checkpointAt(); err != nil {
+			return err
+		}
+		// The new log carries every event not indexed in bbolt: merge
+		// them, or each checkpoint until the file outgrows the mapping
+		// would carry more.
+		if s.merging == nil && s.recent.freeze() {
+			s.merging = s.recent.merge()
+		}
+		return nil
 	case flush:
 		return s.checkpointNow()
-	case s.merging == nil && s.next == nil && s.checkpointDue():
+	case s.merging == nil && s.checkpointDue():
 		if s.recent.freeze() {
 			s.merging = s.recent.merge()
 			return nil
 		}
-		return s.beginSync()
+		return s.checkpointAt()
 	}
 	return nil
 }
 
-// advance does one step of the checkpoint under way, if any: a merge
-// transaction of at least n entries, or its end once events.db is
-// synced.
+// advance does one step of the merge under way, if any: a transaction of
+// at least n entries, and the checkpoint once the merge is complete.
 func (s *Store) advance(n int) {
-	if s.failed != nil {
+	if s.failed != nil || s.merging == nil {
 		return
 	}
-	var err error
-	switch {
-	case s.merging != nil:
-		if err = s.mergeStep(max(n, s.mergeChunk)); err == nil && s.merging == nil {
-			err = s.beginSync()
-		}
-	case s.syncing:
-		select {
-		case e := <-s.synced:
-			err = s.endCheckpoint(e)
-		default:
-		}
+	err := s.mergeStep(max(n, s.mergeChunk))
+	if err == nil && s.merging == nil {
+		err = s.checkpointAt()
 	}
 	if err != nil {
 		s.failed = fmt.Errorf("embedded: checkpoint: %w", err)
@@ -212,11 +211,6 @@ func (s *Store) advance(n int) {
 // checkpointNow completes a checkpoint with every recent index entry
 // merged, before it returns: at Open, for a flush, and at Close.
 func (s *Store) checkpointNow() error {
-	if s.syncing {
-		if err := s.endCheckpoint(<-s.synced); err != nil {
-			return err
-		}
-	}
 	if s.pin == nil && s.recent.pending() > 0 {
 		// The replay dropped the pin: no merge transaction may come
 		// before a checkpoint.
@@ -234,21 +228,7 @@ func (s *Store) checkpointNow() error {
 			}
 		}
 	}
-	if err := s.beginSync(); err != nil {
-		return err
-	}
-	return s.endCheckpoint(<-s.synced)
-}
-
-// checkpointAt completes a checkpoint of the last commit as it is, with
-// the events whose index entries are in memory carried over into the new
-// log: after a commit dropped the pin, before any other transaction.
-func (s *Store) checkpointAt() error {
-	s.dropSync() // its pin was dropped with the other
-	if err := s.beginSync(); err != nil {
-		return err
-	}
-	return s.endCheckpoint(<-s.synced)
+	return s.checkpointAt()
 }
 
 // defaultMergeChunk is the entries a merge transaction writes (more when
@@ -311,44 +291,30 @@ const (
 	stepLogged                           // the new log in place, the old checkpoint still pinned
 )
 
-// beginSync pins the last commit and syncs events.db in the background;
-// the committer goes on committing meanwhile, over pages the pin keeps
-// apart. The pinned commit's meta page is read at once: two commits
-// later bbolt writes over it.
-func (s *Store) beginSync() error {
+// checkpointAt syncs events.db at the last commit, pins that commit, and
+// writes the write-ahead log that starts from it, with the events whose
+// index entries are still in memory carried over (see replay). Once the
+// new log is in place the previous checkpoint is unpinned. It must come
+// right after a commit that dropped the pin, before any other
+// transaction.
+func (s *Store) checkpointAt() error {
 	pin, err := s.db.Begin(false)
 	if err != nil {
 		return err
 	}
-	meta, err := readMeta(s.db.Path(), s.db.Info().PageSize, uint64(pin.ID()))
-	if err != nil {
-		_ = pin.Rollback()
-		return err
-	}
-	s.next, s.nextMeta, s.syncing = pin, meta, true
-	go func() { s.synced <- s.db.Sync() }()
-	return nil
-}
-
-// endCheckpoint completes the checkpoint whose sync returned err: a new
-// write-ahead log starts from its pinned commit, and carries over the
-// events since s.indexed, whose index entries are still in memory only
-// (those the commit holds, and those committed since: see replay). Once
-// it is in place the previous checkpoint is unpinned.
-func (s *Store) endCheckpoint(err error) error {
-	s.syncing = false
-	pin := s.next
-	if pin == nil {
-		return errors.New("embedded: checkpoint: its pin was dropped")
+	txid := uint64(pin.ID())
+	// read before the next commit but one writes over it
+	meta, err := readMeta(s.db.Path(), s.db.Info().PageSize, txid)
+	if err == nil {
+		err = s.db.Sync()
 	}
 	var w *wal
 	if err == nil {
 		if testHookCheckpoint != nil {
 			testHookCheckpoint(stepSynced)
 		}
-		w, err = s.newWAL(pin, s.nextMeta)
+		w, err = s.newWAL(txid, meta)
 	}
-	s.next, s.nextMeta = nil, nil
 	if err != nil {
 		_ = pin.Rollback()
 		return fmt.Errorf("embedded: checkpoint: %w", err)
@@ -365,9 +331,9 @@ func (s *Store) endCheckpoint(err error) error {
 	return nil
 }
 
-// newWAL writes the write-ahead log of the checkpoint at pin: its meta
-// page, then the log's records after s.indexed.
-func (s *Store) newWAL(pin *bolt.Tx, meta []byte) (*wal, error) {
+// newWAL writes the write-ahead log of the checkpoint at transaction
+// txid: its meta page, then the log's records after s.indexed.
+func (s *Store) newWAL(txid uint64, meta []byte) (*wal, error) {
 	ino, err := inode(s.db.Path())
 	if err != nil {
 		return nil, err
@@ -380,7 +346,7 @@ func (s *Store) newWAL(pin *bolt.Tx, meta []byte) (*wal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return createWAL(s.dir, walHeader{pageSize: s.db.Info().PageSize, txid: uint64(pin.ID()), inode: ino, meta: meta}, carried)
+	return createWAL(s.dir, walHeader{pageSize: s.db.Info().PageSize, txid: txid, inode: ino, meta: meta}, carried)
 }
 
 // carryOver returns the log's records after position from as frame
@@ -407,23 +373,11 @@ func carryOver(logB *bolt.Bucket, from uint64) ([][]byte, error) {
 
 const walCarryFrame = 1 << 20
 
-// dropSync waits for the sync of a checkpoint given up, if any: its
-// outcome no longer matters.
-func (s *Store) dropSync() {
-	if s.syncing {
-		<-s.synced //nolint:errcheck // the outcome of a sync given up
-		s.syncing = false
-	}
-}
-
-// unpin drops the pinned checkpoint and the one being synced, if any
-// (its sync's outcome is then left for checkpointAt to take).
+// unpin drops the pinned checkpoint.
 func (s *Store) unpin() {
-	for _, p := range []**bolt.Tx{&s.pin, &s.next} {
-		if *p != nil {
-			_ = (*p).Rollback()
-			*p = nil
-		}
+	if s.pin != nil {
+		_ = s.pin.Rollback()
+		s.pin = nil
 	}
 }
 
@@ -440,11 +394,15 @@ func (s *Store) pagesWritten() int64 {
 
 // mayRemap reports whether committing tx could make bbolt grow its
 // mapping, which waits for every read transaction, the pin included. The
-// bound is generous: every record, and eight pages per event (its index
-// leaves and their parents), plus the freelist.
-func (s *Store) mayRemap(tx *bolt.Tx, events, recordBytes int) bool {
+// bound is generous: twice the records it writes, eight pages per index
+// entry (a leaf and its parents: only a merge writes them), 64 pages and
+// the freelist. While a commit's bound reaches past the mapping, each
+// one checkpoints: a group's records alone keep that window to a few
+// MiB, where counting eight pages per event of a seed's groups made it
+// tens of MiB wide.
+func (s *Store) mayRemap(tx *bolt.Tx, entries, recordBytes int) bool {
 	size := tx.Size()
-	grow := int64(2*recordBytes) + int64(events*8+64)*int64(s.db.Info().PageSize) + size/256
+	grow := int64(2*recordBytes) + int64(entries*8+64)*int64(s.db.Info().PageSize) + size/256
 	return size+grow >= s.mapped
 }
 
@@ -471,7 +429,6 @@ func mappedAtLeast(high int64) int64 {
 // to recover from.
 func (s *Store) closeDurable() error {
 	if s.wal == nil || s.failed != nil {
-		s.dropSync()
 		s.unpin()
 		if s.wal == nil {
 			return nil

@@ -101,10 +101,6 @@ type Store struct {
 	failed            error    // a commit failed after its log write: no more commits
 	indexed           uint64   // every event up to this position has its index entries in bbolt
 	merging           *merge   // the merge of the older recent entries under way, or nil
-	next              *bolt.Tx // the checkpoint being synced, pinned; nil when none
-	nextMeta          []byte   // its meta page
-	syncing           bool     // a sync's outcome is yet to come on synced
-	synced            chan error
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced after each commit
@@ -155,7 +151,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		mergeChunk: max(o.mergeChunk, 1), checkpointBytes: o.checkpointBytes, checkpointPages: o.checkpointPages,
 		queue: make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
 		changed: make(chan struct{}), done: make(chan struct{}), tails: tails{max: tailsPerGeneration},
-		recent: newRecentIndex(), synced: make(chan error, 1),
+		recent: newRecentIndex(),
 	}
 	if err = s.replay(entries); err != nil {
 		err = fmt.Errorf("embedded: open %s: %w", dir, err)
@@ -267,7 +263,8 @@ func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppen
 // appendReq is an append waiting for the committer.
 type appendReq struct {
 	parts []eventstore.StreamAppend
-	flush bool // checkpoint after this group (tests)
+	flush bool   // checkpoint after this group (tests)
+	run   func() // run in the committer after this group (Check)
 	// set by the committer before it closes done
 	results []eventstore.AppendResult
 	err     error
@@ -317,7 +314,7 @@ func (s *Store) commitLoop() {
 }
 
 // nextAppend waits for an append, meanwhile merging the index entries of
-// a checkpoint under way, or ending it once its sync is done.
+// a checkpoint under way.
 func (s *Store) nextAppend() (*appendReq, bool) {
 	for s.merging != nil && s.failed == nil {
 		select {
@@ -327,20 +324,8 @@ func (s *Store) nextAppend() (*appendReq, bool) {
 			s.advance(0)
 		}
 	}
-	for {
-		var synced <-chan error
-		if s.syncing && s.failed == nil {
-			synced = s.synced
-		}
-		select {
-		case r, ok := <-s.queue:
-			return r, ok
-		case err := <-synced:
-			if err = s.endCheckpoint(err); err != nil {
-				s.failed = err
-			}
-		}
-	}
+	r, ok := <-s.queue
+	return r, ok
 }
 
 // gather adds to batch every append waiting, then, while the group is
@@ -424,6 +409,9 @@ func (s *Store) commit(batch []*appendReq) (events int) {
 		if r.flush {
 			r.err = s.failed
 		}
+		if r.run != nil {
+			r.run()
+		}
 		close(r.done)
 	}
 	return f.events
@@ -441,7 +429,12 @@ func flushRequested(batch []*appendReq) bool {
 // flush makes the committer checkpoint, merging the recent index entries
 // into bbolt: for tests that look at or damage the buckets themselves.
 func (s *Store) flush() error {
-	r := &appendReq{flush: true, done: make(chan struct{})}
+	return s.inCommitter(&appendReq{flush: true, done: make(chan struct{})})
+}
+
+// inCommitter hands r to the committer, which answers it after the group
+// it joins, and waits for it.
+func (s *Store) inCommitter(r *appendReq) error {
 	s.submitMu.RLock()
 	if s.submitted {
 		s.submitMu.RUnlock()
@@ -465,7 +458,7 @@ func (s *Store) writeGroup(tx *bolt.Tx, batch []*appendReq, f *frame) (logged bo
 	if f.events == 0 {
 		return false, nil
 	}
-	if s.pin != nil && s.mayRemap(tx, f.events, len(f.payload)) {
+	if s.pin != nil && s.mayRemap(tx, 0, len(f.payload)) {
 		// Safe within this transaction: bbolt chose the pages it may
 		// reuse when it began, with the pin open.
 		s.unpin()
@@ -493,7 +486,7 @@ func (s *Store) failedCommit(batch []*appendReq, err error, logged bool) {
 		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 			err = ErrClosed
 		}
-		if len(batch[0].parts) == 0 { // a flush
+		if len(batch[0].parts) == 0 { // a flush or a check
 			answer(batch, fmt.Errorf("embedded: checkpoint: %w", err))
 			return
 		}
