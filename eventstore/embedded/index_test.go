@@ -69,15 +69,7 @@ func TestCrashDuringTheMerge(t *testing.T) {
 		if metaTxid(c.db, h.pageSize) <= h.txid {
 			t.Fatalf("crash %d: the merge left the meta pages at transaction %d, the checkpoint's", i, h.txid)
 		}
-		// A process crash keeps every write; a machine crash may keep
-		// the merge's meta page and lose the pages it points to.
-		kept, torn := t.TempDir(), t.TempDir()
-		writeCrashed(t, kept, c.db, c.wal)
-		tornDB := append([]byte(nil), synced...)
-		copy(tornDB[:2*h.pageSize], c.db[:2*h.pageSize])
-		writeCrashed(t, torn, tornDB, c.wal)
-		checkAcked(t, kept, acked)
-		checkAcked(t, torn, acked)
+		torn := checkCrashed(t, c.db, c.wal, synced, h.pageSize, acked)
 		checkIndexedOnDisk(t, torn, len(acked))
 	}
 }
@@ -91,6 +83,24 @@ func metaTxid(db []byte, pageSize int) uint64 {
 		}
 	}
 	return txid
+}
+
+// checkCrashed checks that a store whose files a crash left as db and
+// wal opens with every acknowledged append, as a process crash leaves
+// them (every write kept) and as a machine crash may (the file as last
+// synced, but for the newest meta pages, whose pages may be lost). It
+// returns the directory of the machine crash.
+func checkCrashed(t *testing.T, db, wal, synced []byte, pageSize int, acked []appended) (torn string) {
+	t.Helper()
+	kept := t.TempDir()
+	torn = t.TempDir()
+	writeCrashed(t, kept, db, wal)
+	tornDB := append([]byte(nil), synced...)
+	copy(tornDB[:2*pageSize], db[:2*pageSize])
+	writeCrashed(t, torn, tornDB, wal)
+	checkAcked(t, kept, acked)
+	checkAcked(t, torn, acked)
+	return torn
 }
 
 // writeCrashed writes a store's files into dir as a crash left them
