@@ -109,7 +109,7 @@ func createBuckets(tx *bolt.Tx) error {
 // ones, which the checkpoint Open takes next merges. A log may start
 // before the checkpoint's last position: a checkpoint taken while index
 // entries were still in memory carries their events over into the log it
-// starts (see endCheckpoint), and those are in bbolt's log already. The
+// starts (see checkpointAt), and those are in bbolt's log already. The
 // checkpoint the log starts from stays pinned meanwhile, so that neither
 // writes over its pages: a crash during either leaves it whole for the
 // next Open to start from again. Open calls it before the committer
@@ -177,20 +177,27 @@ func (s *Store) afterCommit(flush bool) error {
 		// The new log carries every event not indexed in bbolt: merge
 		// them, or each checkpoint until the file outgrows the mapping
 		// would carry more.
-		if s.merging == nil && s.recent.freeze() {
-			s.merging = s.recent.merge()
-		}
+		s.startMerge()
 		return nil
 	case flush:
 		return s.checkpointNow()
 	case s.merging == nil && s.checkpointDue():
-		if s.recent.freeze() {
-			s.merging = s.recent.merge()
+		if s.startMerge() {
 			return nil
 		}
 		return s.checkpointAt()
 	}
 	return nil
+}
+
+// startMerge freezes the current generation of recent entries and starts
+// merging it, unless a merge is under way; false when none runs (nothing
+// was waiting).
+func (s *Store) startMerge() bool {
+	if s.merging == nil && s.recent.freeze() {
+		s.merging = s.recent.merge()
+	}
+	return s.merging != nil
 }
 
 // advance does one step of the merge under way, if any: a transaction of
@@ -218,10 +225,7 @@ func (s *Store) checkpointNow() error {
 			return err
 		}
 	}
-	for s.merging != nil || s.recent.freeze() {
-		if s.merging == nil {
-			s.merging = s.recent.merge()
-		}
+	for s.startMerge() {
 		for s.merging != nil {
 			if err := s.mergeStep(s.mergeChunk); err != nil {
 				return fmt.Errorf("embedded: checkpoint: merge the index: %w", err)

@@ -31,13 +31,13 @@ type recentIndex struct {
 	old generation // being merged; empty when no merge is under way
 }
 
-// generation is one generation of recent entries: the events at
-// positions first..last, every one of them, in order.
+// generation is one generation of recent entries: events at consecutive
+// positions, every one of them, the last at position last.
 type generation struct {
-	ids         map[uuid.UUID]uint64
-	streams     map[string]*recentStream
-	events      int
-	first, last uint64
+	ids     map[uuid.UUID]uint64
+	streams map[string]*recentStream
+	events  int
+	last    uint64
 }
 
 func newGeneration() generation {
@@ -92,9 +92,6 @@ func (x *recentIndex) add(id uuid.UUID, stream string, rev, pos uint64) {
 		g.streams[stream] = rs
 	}
 	rs.pos = append(rs.pos, pos)
-	if g.events == 0 {
-		g.first = pos
-	}
 	g.last = pos
 	g.events++
 }

@@ -160,9 +160,7 @@ func TestCloseMergesTheRecentEntries(t *testing.T) {
 
 // Readers and appends run while checkpoints merge the recent entries:
 // every read sees a stream's revisions dense from 0 and at least every
-// acknowledged one, and Check then finds the store consistent. (Check
-// does not run during the appends: bbolt's page check reads the freelist
-// a write transaction changes.)
+// acknowledged one, and Check then finds the store consistent.
 func TestReadsWhileMerging(t *testing.T) {
 	s := openT(t, t.TempDir())
 	defer s.Close()

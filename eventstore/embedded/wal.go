@@ -35,7 +35,7 @@ const WALFileName = "events.wal"
 // frame was synced: every acknowledged append.
 //
 // The carried frames hold the events whose index entries were still in
-// memory when the checkpoint was taken (see endCheckpoint), some at or
+// memory when the checkpoint was taken (see checkpointAt), some at or
 // before the checkpoint's last position: Open indexes them again. A log
 // that carries frames has version 2, which builds that do not know it
 // refuse, rather than read those events without their index entries.
