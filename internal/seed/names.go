@@ -106,12 +106,13 @@ var sectors = map[string]hosting{
 // kindNames are the employer kinds of the contract.
 var kindNames = [...]string{"company", "public", "association"}
 
+// asciiFolding folds the letters of French names; built once, as a
+// replacer costs far more to build than to use.
+var asciiFolding = strings.NewReplacer("é", "e", "è", "e", "ê", "e", "ë", "e", "à", "a", "â", "a", "ï", "i", "î", "i", "ô", "o",
+	"ö", "o", "ù", "u", "û", "u", "ç", "c", "É", "e", "Œ", "oe", "œ", "oe", " ", "-", "'", "")
+
 // ascii folds a name into an e-mail address's local part.
-func ascii(s string) string {
-	r := strings.NewReplacer("é", "e", "è", "e", "ê", "e", "ë", "e", "à", "a", "â", "a", "ï", "i", "î", "i", "ô", "o",
-		"ö", "o", "ù", "u", "û", "u", "ç", "c", "É", "e", "Œ", "oe", "œ", "oe", " ", "-", "'", "")
-	return strings.ToLower(r.Replace(s))
-}
+func ascii(s string) string { return strings.ToLower(asciiFolding.Replace(s)) }
 
 // luhnSIRET completes 13 digits into a 14-digit SIRET with a valid Luhn key.
 func luhnSIRET(digits [13]byte) string {
