@@ -1,17 +1,22 @@
 package embedded
 
 import (
+	"fmt"
 	"os"
+	"passerelle/eventstore"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
-// smallCheckpoints makes a checkpoint due every few kilobytes of log and
-// its merge write chunk entries per transaction.
+// smallCheckpoints makes a checkpoint due every few kilobytes of log,
+// however large the file, and its merge write chunk entries per
+// transaction.
 func smallCheckpoints(bytes int64, chunk int) Option {
 	return func(o *options) {
-		o.checkpointBytes, o.mergeChunk = bytes, chunk
+		o.checkpointBytes, o.mergeChunk, o.checkpointShare = bytes, chunk, 0
 	}
 }
 
@@ -127,5 +132,53 @@ func TestCrashDuringABackgroundCheckpoint(t *testing.T) {
 	}
 	if !carried {
 		t.Fatal("no log carried frames over: the appends never overtook a merge")
+	}
+	if s.loggedAhead == 0 {
+		t.Fatal("no checkpoint's log was written as the groups went")
+	}
+}
+
+// The checkpoint interval grows with events.db (a share of its size),
+// so that a merge's random index keys land several to a leaf however
+// large the file: with 4 KiB of log as the base, checkpoints of a 2 MiB
+// file come after a sixteenth of it.
+func TestCheckpointIntervalGrowsWithTheFile(t *testing.T) {
+	s := openT(t, t.TempDir(), smallCheckpoints(4<<10, 64), func(o *options) { o.checkpointShare = 16 })
+	type seen struct{ log, file int64 }
+	var at []seen
+	testHookCheckpoint = func(step checkpointStep) {
+		if step == stepSynced && s.pin != nil { // the pin of the checkpoint before
+			at = append(at, seen{s.wal.size - s.wal.start, s.pin.Size()})
+		}
+	}
+	defer func() { testHookCheckpoint = nil }()
+	big := make([]byte, 4<<10)
+	for i := range big {
+		big[i] = 'a' + byte(i%26)
+	}
+	for i := range 2000 {
+		ev := eventstore.EventData{ID: uuid.New(), Type: "Big", Data: fmt.Appendf(nil, `{"i":%d,"s":%q}`, i, big)}
+		mustAppend(t, s, fmt.Sprintf("big-%d", i%7), eventstore.Any, ev)
+		if i%500 == 499 {
+			if err := s.Check(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testHookCheckpoint = nil
+	grown := 0
+	for _, c := range at[:len(at)-1] { // the last is Close's, due or not
+		if want := max(4<<10, c.file/16); c.log < want {
+			t.Errorf("checkpoint after %d bytes of log, file %d: want %d at least", c.log, c.file, want)
+		}
+		if c.log >= 64<<10 {
+			grown++
+		}
+	}
+	if grown == 0 {
+		t.Fatalf("no checkpoint came after 64 KiB of log or more: %v", at)
 	}
 }

@@ -40,7 +40,8 @@
 // frame is synced, so nothing a crash can take back is ever read.
 //
 // A checkpoint (at Open, then every 4 MiB of log or 4,096 bbolt pages
-// written) syncs events.db, copies the meta page of a commit into a
+// written, or every sixteenth of events.db once that is more, up to 256
+// MiB of log: see checkpointInterval) syncs events.db, copies the meta page of a commit into a
 // fresh log, and holds a read transaction open on that commit until the
 // next checkpoint, so bbolt reuses none of its pages. Whatever a crash
 // (even of the machine) leaves of the unsynced commits since, even a
@@ -58,6 +59,11 @@
 // writes the new log. The groups committed during the merge have their
 // index entries in memory only, so the new log carries their records
 // over (some already in the pinned commit): Open indexes them again.
+// Each of those groups' frames is written to the new log as it is
+// committed (without a sync: the current log is the durable one), so
+// the checkpoint only writes the new log's header and syncs it; it
+// copies the records from bbolt only after a checkpoint that had to
+// come before the end of its merge (see mayRemap).
 // Until the new log is renamed into place the old one, over the old
 // pinned checkpoint, is the way back. A checkpoint used to stop the
 // appends while it merged and synced, 20–120 ms each time on a
@@ -70,9 +76,9 @@
 // records written meanwhile (over 100 MB), and a national seed stalled.
 //
 // bbolt cannot grow its mapping while the checkpoint's read transaction
-// is open, so it maps at least 1 GiB (twice the file) from the start and
-// a commit that might outgrow the mapping drops the pin first and
-// checkpoints after.
+// is open, so it maps 64 GiB of address space (twice the file, if more)
+// from the start, 1 GiB where that is refused, and a commit that might
+// outgrow the mapping drops the pin first and checkpoints after.
 //
 // bbolt also writes its list of free pages at every commit, and sorts it
 // first: the pages the pinned checkpoint holds back are all on it, so it

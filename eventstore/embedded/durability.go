@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -23,10 +25,28 @@ import (
 // events; 16 MiB seeded département 94 for the same CPU and no shorter
 // tail of appends.
 const (
-	walCheckpointBytes  = 4 << 20
-	walCheckpointPages  = 4096
-	minInitialMmapBytes = 1 << 30
+	walCheckpointBytes = 4 << 20
+	walCheckpointPages = 4096
 )
+
+// initialMmapBytes is how much of events.db bbolt maps at Open: address
+// space, not memory (a page counts once it is read), so that the file
+// grows to 64 GiB, several national seasons, without a remap. A remap
+// waits for every read transaction, the pinned checkpoint included, so
+// a commit that may need one first drops the pin and checkpoints at once
+// (mayRemap): with a 1 GiB mapping a national seed did so every GiB, and
+// stalled for the seconds that merging all recent entries at once took.
+// Where address space is scarce (32 bits) it is 1 GiB; where the kernel
+// refuses that much (a limit on address space), Open maps
+// fallbackMmapBytes. On Windows bbolt grows the file to its mapping.
+var initialMmapBytes = func() int {
+	if runtime.GOOS == "windows" {
+		return fallbackMmapBytes
+	}
+	return min(1<<36, math.MaxInt>>1)
+}()
+
+const fallbackMmapBytes = 1 << 30
 
 // lockDir takes the store directory's lock, waiting up to timeout (0:
 // forever; then bolterrors.ErrTimeout). It is taken before the database file is touched, as a crash
@@ -73,18 +93,18 @@ func openBolt(dir string, o options) (db *bolt.DB, mapped int64, entries []walEn
 			return nil, 0, nil, fmt.Errorf("restore checkpoint: %w", err)
 		}
 	}
-	mmap := o.initialMmap
+	mmap, size := o.initialMmap, 0
 	if fi, err := os.Stat(path); err == nil {
-		mmap = max(mmap, 2*int(fi.Size()))
+		size = int(fi.Size())
+		mmap = max(mmap, 2*size)
 	}
-	db, err = bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: o.lockTimeout,
-		// The map freelist keeps commits cheap as the file grows.
-		FreelistType: bolt.FreelistMapType,
-		// Room to grow while a checkpoint is pinned: bbolt cannot remap
-		// the file while a read transaction is open.
-		InitialMmapSize: mmap,
-	})
+	db, err = openMapped(path, o, mmap)
+	if errors.Is(err, syscall.ENOMEM) && mmap > fallbackMmapBytes {
+		// address space refused (a limit on it): map less, and remap
+		// as the file grows
+		mmap = max(fallbackMmapBytes, 2*size)
+		db, err = openMapped(path, o, mmap)
+	}
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -93,6 +113,17 @@ func openBolt(dir string, o options) (db *bolt.DB, mapped int64, entries []walEn
 		return nil, 0, nil, err
 	}
 	return db, int64(mmap), entries, nil
+}
+
+func openMapped(path string, o options, mmap int) (*bolt.DB, error) {
+	return bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: o.lockTimeout,
+		// The map freelist keeps commits cheap as the file grows.
+		FreelistType: bolt.FreelistMapType,
+		// Room to grow while a checkpoint is pinned: bbolt cannot remap
+		// the file while a read transaction is open.
+		InitialMmapSize: mmap,
+	})
 }
 
 func createBuckets(tx *bolt.Tx) error {
@@ -196,8 +227,28 @@ func (s *Store) afterCommit(flush bool) error {
 func (s *Store) startMerge() bool {
 	if s.merging == nil && s.recent.freeze() {
 		s.merging = s.recent.merge()
+		s.startNextWAL(s.merging.g.last)
 	}
 	return s.merging != nil
+}
+
+// startNextWAL starts the log of the checkpoint that will end the merge
+// of the entries up to position from.
+func (s *Store) startNextWAL(from uint64) {
+	s.dropNextWAL()
+	if s.wal == nil {
+		return // Open's checkpoint: nothing is committed meanwhile
+	}
+	if n, err := startNextWAL(s.dir, s.db.Info().PageSize, from); err == nil {
+		s.next = n // else the checkpoint carries the records over from bbolt
+	}
+}
+
+func (s *Store) dropNextWAL() {
+	if s.next != nil {
+		s.next.abandon()
+		s.next = nil
+	}
 }
 
 // advance does one step of the merge under way, if any: a transaction of
@@ -342,6 +393,17 @@ func (s *Store) newWAL(txid uint64, meta []byte) (*wal, error) {
 	if err != nil {
 		return nil, err
 	}
+	h := walHeader{pageSize: s.db.Info().PageSize, txid: txid, inode: ino, meta: meta}
+	if n := s.next; n != nil {
+		s.next = nil
+		if n.from == s.indexed {
+			if n.frames {
+				s.loggedAhead++
+			}
+			return n.finish(s.dir, h)
+		}
+		n.abandon() // a checkpoint before its merge ended (see mayRemap)
+	}
 	var carried [][]byte
 	err = s.db.View(func(tx *bolt.Tx) error {
 		carried, err = carryOver(tx.Bucket(bucketLog), s.indexed)
@@ -350,7 +412,7 @@ func (s *Store) newWAL(txid uint64, meta []byte) (*wal, error) {
 	if err != nil {
 		return nil, err
 	}
-	return createWAL(s.dir, walHeader{pageSize: s.db.Info().PageSize, txid: txid, inode: ino, meta: meta}, carried)
+	return createWAL(s.dir, h, carried)
 }
 
 // carryOver returns the log's records after position from as frame
@@ -388,8 +450,37 @@ func (s *Store) unpin() {
 // checkpointDue reports whether the log or the pages written since the
 // last checkpoint passed their threshold.
 func (s *Store) checkpointDue() bool {
-	return s.wal.size-s.wal.start > s.checkpointBytes || s.pagesWritten()-s.pagesAtCheckpoint > s.checkpointPages
+	bytes, pages := s.checkpointInterval()
+	return s.wal.size-s.wal.start > bytes || s.pagesWritten()-s.pagesAtCheckpoint > pages
 }
+
+// checkpointInterval is the thresholds, grown with events.db to a
+// checkpointShare of its size, up to maxCheckpointBytes of log. Index
+// keys are random (event ids, stream names), so a merge of k entries into
+// a file of L index leaves rewrites about min(k, L) leaves: with a fixed
+// interval, the pages written per event grow with the file, to about one
+// per entry nationally (merging was then most of a seed's CPU and
+// allocations). An interval in proportion to the file keeps that ratio
+// flat. It costs a longer replay at Open after a crash and more entries
+// in memory (two generations of at most 256 MiB of log each: about
+// 450,000 events each).
+func (s *Store) checkpointInterval() (bytes, pages int64) {
+	bytes, pages = s.checkpointBytes, s.checkpointPages
+	if s.checkpointShare <= 0 || s.pin == nil {
+		return bytes, pages
+	}
+	if grown := min(s.pin.Size()/s.checkpointShare, maxCheckpointBytes); grown > bytes {
+		return grown, pages * grown / max(bytes, 1)
+	}
+	return bytes, pages
+}
+
+const (
+	// defaultCheckpointShare: a checkpoint every sixteenth of events.db
+	// once that is more than 4 MiB of log (past 64 MiB of file)
+	defaultCheckpointShare = 16
+	maxCheckpointBytes     = 256 << 20
+)
 
 func (s *Store) pagesWritten() int64 {
 	st := s.db.Stats()
@@ -432,6 +523,7 @@ func mappedAtLeast(high int64) int64 {
 // the log is no longer needed. After a failure the log is kept for Open
 // to recover from.
 func (s *Store) closeDurable() error {
+	defer s.dropNextWAL()
 	if s.wal == nil || s.failed != nil {
 		s.unpin()
 		if s.wal == nil {

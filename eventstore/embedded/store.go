@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/sys/unix"
 
 	"passerelle/eventstore"
 )
@@ -48,6 +49,7 @@ type options struct {
 	// checkpoint thresholds (walCheckpointBytes, walCheckpointPages);
 	// tests make them small
 	checkpointBytes, checkpointPages int64
+	checkpointShare                  int64 // see checkpointInterval; 0: fixed thresholds
 }
 
 // Option configures Open.
@@ -66,6 +68,17 @@ func WithMaxAppendSize(n int) Option {
 	return func(o *options) { o.maxAppendSize = n }
 }
 
+// WithCheckpointEvery makes a checkpoint due every bytes of log (and
+// bytes/1024 bbolt pages written) rather than every 4 MiB. A bulk load
+// (a seed) merges its index entries in fewer, larger merges, each page
+// rewritten for more entries, at the cost of more entries in memory (two
+// generations of bytes of log) and a longer replay after a crash.
+func WithCheckpointEvery(bytes int64) Option {
+	return func(o *options) {
+		o.checkpointBytes, o.checkpointPages = bytes, bytes/1024
+	}
+}
+
 // WithLockTimeout sets how long Open waits for the file lock held by
 // another process (default 5s; 0 waits forever).
 func WithLockTimeout(d time.Duration) Option {
@@ -75,6 +88,7 @@ func WithLockTimeout(d time.Duration) Option {
 // Store is the embedded event store. It is safe for concurrent use.
 type Store struct {
 	db            *bolt.DB
+	file          *os.File // events.db, read only, to start writebacks; nil if it could not be opened
 	dir           string
 	lock          *os.File // the directory's lock
 	maxAppendSize int
@@ -82,7 +96,7 @@ type Store struct {
 	linger        time.Duration
 	mergeChunk    int
 	// checkpoint thresholds
-	checkpointBytes, checkpointPages int64
+	checkpointBytes, checkpointPages, checkpointShare int64
 
 	// queue takes appends to the committer; submitMu guards sending on it
 	// against Close closing it.
@@ -98,9 +112,12 @@ type Store struct {
 	pin               *bolt.Tx // read transaction holding the checkpoint's pages
 	mapped            int64    // a lower bound of the size bbolt maps
 	pagesAtCheckpoint int64    // bbolt page writes counted at the checkpoint
+	pagesAtWriteback  int64    // and at the last writeBack
 	failed            error    // a commit failed after its log write: no more commits
 	indexed           uint64   // every event up to this position has its index entries in bbolt
 	merging           *merge   // the merge of the older recent entries under way, or nil
+	next              *nextWAL // the log of the checkpoint that will end it, or nil
+	loggedAhead       int      // checkpoints whose log took its frames from next, for tests
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced after each commit
@@ -126,9 +143,10 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		lockTimeout:     5 * time.Second,
 		maxAppendSize:   eventstore.DefaultMaxAppendSize,
 		linger:          groupLinger,
-		initialMmap:     minInitialMmapBytes,
+		initialMmap:     initialMmapBytes,
 		mergeChunk:      defaultMergeChunk,
 		checkpointBytes: walCheckpointBytes, checkpointPages: walCheckpointPages,
+		checkpointShare: defaultCheckpointShare,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -149,7 +167,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		db: db, dir: dir, lock: lock, mapped: mapped,
 		maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1), linger: o.linger,
 		mergeChunk: max(o.mergeChunk, 1), checkpointBytes: o.checkpointBytes, checkpointPages: o.checkpointPages,
-		queue: make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
+		checkpointShare: o.checkpointShare,
+		queue:           make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
 		changed: make(chan struct{}), done: make(chan struct{}), tails: tails{max: tailsPerGeneration},
 		recent: newRecentIndex(),
 	}
@@ -169,6 +188,9 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	// closeDurable).
 	db.NoSync = true
 	db.NoFreelistSync = true
+	if f, err := os.Open(db.Path()); err == nil {
+		s.file = f // else the checkpoint's sync writes everything
+	}
 	go s.commitLoop()
 	return s, nil
 }
@@ -187,6 +209,9 @@ func (s *Store) Close() error {
 		s.submitMu.Unlock()
 		<-s.committed
 		s.closeErr = errors.Join(s.closeDurable(), s.db.Close(), s.lock.Close())
+		if s.file != nil {
+			_ = s.file.Close()
+		}
 	})
 	return s.closeErr
 }
@@ -310,6 +335,23 @@ func (s *Store) commitLoop() {
 		// twice the entries the group added (three per event): the merge
 		// gains on them under any load
 		s.advance(6 * events)
+		s.writeBack()
+	}
+}
+
+// writeBack starts the writeback of events.db's dirty pages every
+// writebackBytes of pages committed. Commits do not sync events.db (the log
+// does), and the kernel leaves dirty pages in memory until they are old
+// or many: the checkpoint's sync, which appends wait for, then wrote
+// hundreds of MB at once (seconds) after a national seed's large merges.
+func (s *Store) writeBack() {
+	if s.file == nil {
+		return
+	}
+	if w := s.pagesWritten(); w-s.pagesAtWriteback >= writebackBytes/int64(s.db.Info().PageSize) {
+		s.pagesAtWriteback = w
+		// advisory: starts the writes and returns
+		_ = unix.SyncFileRange(int(s.file.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	}
 }
 
@@ -322,6 +364,7 @@ func (s *Store) nextAppend() (*appendReq, bool) {
 			return r, ok
 		default:
 			s.advance(0)
+			s.writeBack()
 		}
 	}
 	r, ok := <-s.queue
@@ -466,6 +509,9 @@ func (s *Store) writeGroup(tx *bolt.Tx, batch []*appendReq, f *frame) (logged bo
 	if err := s.wal.write(f.payload); err != nil {
 		s.failed = fmt.Errorf("embedded: write-ahead log: %w", err)
 		return false, s.failed
+	}
+	if s.next != nil && s.next.add(s.wal.buf) != nil {
+		s.dropNextWAL() // the checkpoint carries the records over from bbolt
 	}
 	return true, nil
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // WALFileName is the write-ahead log beside FileName. It exists only while
@@ -156,6 +158,89 @@ func createWAL(dir string, h walHeader, carried [][]byte) (*wal, error) {
 	}
 	return &wal{f: f, size: int64(len(b)), start: int64(len(b))}, nil
 }
+
+// nextWAL is the log the checkpoint under way will start. From the
+// start of its merge, each group's frame is written to it too (without a
+// sync: until the checkpoint the current log is the durable one), so that
+// the checkpoint only writes its header into the room kept for it and
+// syncs it. Reading back and writing out at once every record committed
+// during the merge took 5–14 s with appends stopped, after the 256 MiB
+// merges of a national seed.
+type nextWAL struct {
+	f        *os.File
+	from     uint64 // it holds every record after this position
+	size     int64
+	frames   bool
+	pageSize int
+	unsynced int64 // bytes written since the last writeback started
+}
+
+// walHeaderLen is the length of a header holding a meta page of pageSize
+// bytes.
+func walHeaderLen(pageSize int) int { return len(walMagic) + 4 + 8 + 8 + 4 + pageSize + 4 }
+
+func startNextWAL(dir string, pageSize int, from uint64) (*nextWAL, error) {
+	f, err := os.OpenFile(filepath.Join(dir, WALFileName+".tmp"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	room := make([]byte, walHeaderLen(pageSize))
+	if _, err := f.Write(room); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return &nextWAL{f: f, from: from, size: int64(len(room)), pageSize: pageSize}, nil
+}
+
+// add writes a frame, and starts its writeback every few MiB, so that the
+// checkpoint's sync finds little left to write.
+func (n *nextWAL) add(frame []byte) error {
+	if _, err := n.f.Write(frame); err != nil {
+		return err
+	}
+	n.size += int64(len(frame))
+	n.frames = true
+	if n.unsynced += int64(len(frame)); n.unsynced >= writebackBytes {
+		n.unsynced = 0
+		_ = unix.SyncFileRange(int(n.f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE) // advisory
+	}
+	return nil
+}
+
+// finish writes the checkpoint h into the header's room, syncs the log
+// and puts it in place of the current one: a crash leaves the old log or
+// the new one.
+func (n *nextWAL) finish(dir string, h walHeader) (*wal, error) {
+	h.carries = n.frames
+	b := h.encode()
+	if len(b) != walHeaderLen(n.pageSize) {
+		n.abandon()
+		return nil, fmt.Errorf("embedded: write-ahead log header of %d bytes, room for %d", len(b), walHeaderLen(n.pageSize))
+	}
+	_, err := n.f.WriteAt(b, 0) // the file offset stays at the end, for the next frames
+	if err == nil {
+		err = syscall.Fdatasync(int(n.f.Fd()))
+	}
+	if err == nil {
+		err = os.Rename(n.f.Name(), filepath.Join(dir, WALFileName))
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		n.abandon()
+		return nil, fmt.Errorf("embedded: write-ahead log: %w", err)
+	}
+	return &wal{f: n.f, size: n.size, start: n.size}, nil
+}
+
+// abandon drops the next log: the checkpoint carries the records over
+// from bbolt instead. The file is left to be overwritten.
+func (n *nextWAL) abandon() { _ = n.f.Close() }
+
+// writebackBytes is how much a log or events.db takes in dirty pages
+// before their writeback is started.
+const writebackBytes = 8 << 20
 
 func appendFrame(b, payload []byte) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(payload)))

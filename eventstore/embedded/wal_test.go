@@ -232,6 +232,28 @@ func TestMappedAtLeast(t *testing.T) {
 	}
 }
 
+// The store maps 64 GiB of address space at Open, so that a national
+// log grows without a remap; where the kernel refuses that much (a limit
+// on address space), it maps 1 GiB and remaps as the file grows. The
+// mapping asked for here, 200 TiB, is more than any user address space.
+func TestOpenMapsLessWhenAddressSpaceIsRefused(t *testing.T) {
+	if initialMmapBytes < 1<<36 {
+		t.Skip("the default mapping is already the fallback here")
+	}
+	s := openT(t, t.TempDir(), func(o *options) { o.initialMmap = 200 << 40 })
+	defer s.Close()
+	if s.mapped != fallbackMmapBytes {
+		t.Errorf("mapped %d bytes, want the fallback %d", s.mapped, fallbackMmapBytes)
+	}
+	acked := growPastTheMapping(t, s)
+	if got := reflect.ValueOf(s.db).Elem().FieldByName("datasz").Int(); got != fallbackMmapBytes {
+		t.Errorf("bbolt maps %d bytes", got)
+	}
+	if err := s.Check(); err != nil || len(acked) == 0 {
+		t.Fatal(err)
+	}
+}
+
 // growPastTheMapping appends 40 groups of four 8 KB events, and fails
 // the test if they take more than a minute (the store is left stuck).
 func growPastTheMapping(t *testing.T, s *Store) []appended {
