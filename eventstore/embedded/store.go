@@ -11,7 +11,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
-	"golang.org/x/sys/unix"
 
 	"passerelle/eventstore"
 )
@@ -350,8 +349,7 @@ func (s *Store) writeBack() {
 	}
 	if w := s.pagesWritten(); w-s.pagesAtWriteback >= writebackBytes/int64(s.db.Info().PageSize) {
 		s.pagesAtWriteback = w
-		// advisory: starts the writes and returns
-		_ = unix.SyncFileRange(int(s.file.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		startWriteback(s.file)
 	}
 }
 

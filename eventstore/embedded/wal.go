@@ -202,9 +202,16 @@ func (n *nextWAL) add(frame []byte) error {
 	n.frames = true
 	if n.unsynced += int64(len(frame)); n.unsynced >= writebackBytes {
 		n.unsynced = 0
-		_ = unix.SyncFileRange(int(n.f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE) // advisory
+		startWriteback(n.f)
 	}
 	return nil
+}
+
+// startWriteback asks the kernel to start writing f's dirty pages to
+// disk, and returns without waiting for them. Advisory: an error leaves
+// the writes to the next sync.
+func startWriteback(f *os.File) {
+	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 }
 
 // finish writes the checkpoint h into the header's room, syncs the log
