@@ -11,7 +11,8 @@ import (
 	"passerelle/eventstore/chain"
 )
 
-// logStore serves a fixed log; Verify needs ReadAll only.
+// logStore serves a fixed log: Verify reads it whole, and reads an event
+// of a stream again to name its type in a Break.
 type logStore struct {
 	eventstore.Store
 	evs []eventstore.RecordedEvent
@@ -21,6 +22,16 @@ func (s logStore) ReadAll(_ context.Context, from eventstore.Position, max int) 
 	var page []eventstore.RecordedEvent
 	for _, e := range s.evs {
 		if e.Position > from && len(page) < max {
+			page = append(page, e)
+		}
+	}
+	return page, nil
+}
+
+func (s logStore) ReadStream(_ context.Context, stream string, _ eventstore.Direction, from uint64, max int) ([]eventstore.RecordedEvent, error) {
+	var page []eventstore.RecordedEvent
+	for _, e := range s.evs {
+		if e.Stream == stream && e.Revision >= from && len(page) < max {
 			page = append(page, e)
 		}
 	}
@@ -128,7 +139,19 @@ func TestVerifyReportsEachBreak(t *testing.T) {
 			case c.reason == "":
 			case b == nil || b.Stream != c.stream || b.Revision != c.rev || b.Reason != c.reason:
 				t.Fatalf("break %+v, want %s@%d: %s", b, c.stream, c.rev, c.reason)
+			case b.Type != typeIn(l.evs, b.Stream, b.Revision):
+				t.Fatalf("break %+v names type %q, want the event's, %q", b, b.Type, typeIn(l.evs, b.Stream, b.Revision))
 			}
 		})
 	}
+}
+
+// typeIn is the type of a log's event ("" when it is not there).
+func typeIn(evs []eventstore.RecordedEvent, stream string, rev uint64) string {
+	for _, e := range evs {
+		if e.Stream == stream && e.Revision == rev {
+			return e.Type
+		}
+	}
+	return ""
 }

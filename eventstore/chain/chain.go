@@ -29,16 +29,73 @@ import (
 // Hash is the hash of one event: its place, identity, type, data and
 // metadata (which holds the predecessor's hash, forming the chain).
 func Hash(stream string, revision uint64, id uuid.UUID, eventType string, data, metadata []byte) string {
+	d := sum(stream, revision, id, eventType, data, metadata)
+	return hex.EncodeToString(d[:])
+}
+
+func sum(stream string, revision uint64, id uuid.UUID, eventType string, data, metadata []byte) digest {
 	h := sha256.New()
 	dataSum := sha256.Sum256(data)
 	fmt.Fprintf(h, "%s\n%d\n%s\n%s\n%x\n", stream, revision, id, eventType, dataSum)
 	h.Write(metadata)
-	return hex.EncodeToString(h.Sum(nil))
+	var d digest
+	h.Sum(d[:0])
+	return d
 }
 
 // Of hashes a recorded event.
 func Of(e eventstore.RecordedEvent) string {
 	return Hash(e.Stream, e.Revision, e.ID, e.Type, e.Data, e.Metadata)
+}
+
+// sumOf is Of as bytes.
+func sumOf(e eventstore.RecordedEvent) digest {
+	return sum(e.Stream, e.Revision, e.ID, e.Type, e.Data, e.Metadata)
+}
+
+// digest is an event's hash as bytes; the zero digest stands for none (a
+// stream's first event follows no predecessor).
+type digest [sha256.Size]byte
+
+// parseDigest reads a hash as written in metadata and seals: 64 hex
+// digits, or "" for none.
+func parseDigest(h string) (digest, bool) {
+	var d digest
+	if h == "" {
+		return d, true
+	}
+	if len(h) != hex.EncodedLen(len(d)) {
+		return d, false
+	}
+	_, err := hex.Decode(d[:], []byte(h))
+	return d, err == nil
+}
+
+// streamKey names a stream in a map of heads by the first 128 bits of the
+// SHA-256 of its name: such a map holds no pointers, so the garbage
+// collector need not scan it, and a national log has millions of streams.
+type streamKey [16]byte
+
+func keyOf(stream string) streamKey {
+	s := sha256.Sum256([]byte(stream))
+	return streamKey(s[:16])
+}
+
+// last is the last event read of a stream. Its type, named by a Break,
+// is read again from the store then.
+type last struct {
+	revision uint64
+	position eventstore.Position
+	hash     digest
+}
+
+// typeAt reads the type of a stream's event for a Break ("" if it cannot).
+func typeAt(ctx context.Context, store eventstore.Store, stream string, revision uint64) string {
+	evs, err := store.ReadStream(ctx, stream, eventstore.Forwards, revision, 1)
+	if err != nil || len(evs) == 0 {
+		return ""
+	}
+	return evs[0].Type
 }
 
 // SealStream holds the seals.
@@ -120,17 +177,10 @@ type Report struct {
 	Break    *Break `json:"break,omitempty"`
 }
 
-type last struct {
-	revision uint64
-	position eventstore.Position
-	typ      string
-	hash     string
-}
-
 // Verify walks the log from the start. Events of streams outside chained
 // categories (written by other tools) are skipped.
 func Verify(ctx context.Context, store eventstore.Store, chained func(stream string) bool) (Report, error) {
-	v := verifier{heads: map[string]last{}}
+	v := verifier{heads: map[streamKey]last{}, typeAt: func(stream string, rev uint64) string { return typeAt(ctx, store, stream, rev) }}
 	err := each(ctx, store, eventstore.Start, func(e eventstore.RecordedEvent) bool {
 		if chained(e.Stream) {
 			v.rep.Break = v.check(e)
@@ -145,7 +195,8 @@ func Verify(ctx context.Context, store eventstore.Store, chained func(stream str
 // the last seal.
 type verifier struct {
 	rep      Report
-	heads    map[string]last
+	heads    map[streamKey]last
+	typeAt   func(stream string, revision uint64) string
 	prevSeal string
 	tail     []eventstore.Position // of the events no seal covers yet
 }
@@ -154,11 +205,12 @@ type verifier struct {
 // it records.
 func (v *verifier) check(e eventstore.RecordedEvent) *Break {
 	v.rep.Events++
-	if b := v.link(e); b != nil {
+	k := keyOf(e.Stream)
+	if b := v.link(k, e); b != nil {
 		return b
 	}
-	h := Of(e)
-	v.heads[e.Stream] = last{e.Revision, e.Position, e.Type, h}
+	h := sumOf(e)
+	v.heads[k] = last{e.Revision, e.Position, h}
 	if e.Stream != SealStream || e.Type != SealType {
 		v.tail = append(v.tail, e.Position)
 		return nil
@@ -167,20 +219,21 @@ func (v *verifier) check(e eventstore.RecordedEvent) *Break {
 	if b := v.seal(e); b != nil {
 		return b
 	}
-	v.prevSeal = h
+	v.prevSeal = hex.EncodeToString(h[:])
 	return nil
 }
 
 // link checks that an event follows its stream's last event.
-func (v *verifier) link(e eventstore.RecordedEvent) *Break {
+func (v *verifier) link(k streamKey, e eventstore.RecordedEvent) *Break {
 	prev, ok := prevHash(e.Metadata)
-	before, seen := v.heads[e.Stream]
+	got, valid := parseDigest(prev)
+	before, seen := v.heads[k]
 	switch {
 	case !ok:
 		return &Break{e.Stream, e.Revision, e.Position, e.Type, "its metadata is not readable"}
-	case seen && prev != before.hash:
+	case seen && (!valid || got != before.hash):
 		// the predecessor changed after this event was written
-		return &Break{e.Stream, before.revision, before.position, before.typ, "its hash no longer matches the one recorded by its successor"}
+		return &Break{e.Stream, before.revision, before.position, v.typeAt(e.Stream, before.revision), "its hash no longer matches the one recorded by its successor"}
 	case !seen && (e.Revision != 0 || prev != ""):
 		return &Break{e.Stream, e.Revision, e.Position, e.Type, "the stream's earlier events are missing"}
 	case seen && e.Revision != before.revision+1:
@@ -200,12 +253,12 @@ func (v *verifier) seal(e eventstore.RecordedEvent) *Break {
 		return &Break{e.Stream, e.Revision, e.Position, e.Type, "the seal does not follow the previous seal"}
 	}
 	for stream, sh := range s.Heads {
-		cur, ok := v.heads[stream]
+		cur, ok := v.heads[keyOf(stream)]
 		if !ok || cur.revision < sh.Revision {
 			return &Break{stream, sh.Revision, 0, "", "an event recorded by a seal is missing"}
 		}
-		if cur.revision == sh.Revision && cur.hash != sh.Hash {
-			return &Break{stream, cur.revision, cur.position, cur.typ, "its hash no longer matches the one recorded by a seal"}
+		if h, valid := parseDigest(sh.Hash); cur.revision == sh.Revision && (!valid || h != cur.hash) {
+			return &Break{stream, cur.revision, cur.position, v.typeAt(stream, cur.revision), "its hash no longer matches the one recorded by a seal"}
 		}
 	}
 	if upTo, err := eventstore.ParsePosition(s.UpTo); err == nil {
@@ -319,7 +372,7 @@ type Sealer struct {
 	// ended: the links of the next events are checked against them
 	// rather than read from the store
 	mu      sync.Mutex
-	heads   map[string]last
+	heads   map[streamKey]last
 	headsAt eventstore.Position // where the last seal appended here ended
 }
 
@@ -353,7 +406,7 @@ func (s *Sealer) seal(ctx context.Context) (bool, error) {
 	if s.heads == nil || from != s.headsAt || len(s.heads) > maxKnownHeads {
 		// another sealer sealed meanwhile (the heads may be out of date),
 		// or they are too many: the links are read again from the store
-		s.heads = map[string]last{}
+		s.heads = map[streamKey]last{}
 	}
 	heads := s.heads
 	// until the walk ends in a seal (or finds nothing to seal), the heads
@@ -390,7 +443,7 @@ func (s *Sealer) seal(ctx context.Context) (bool, error) {
 // its predecessor, into heads (the last event of each stream) and named
 // (what the seal will name), until named holds MaxHeads streams; it
 // returns the position of the last event named.
-func (s *Sealer) walk(ctx context.Context, heads map[string]last, from eventstore.Position, named map[string]Head) (eventstore.Position, error) {
+func (s *Sealer) walk(ctx context.Context, heads map[streamKey]last, from eventstore.Position, named map[string]Head) (eventstore.Position, error) {
 	upTo := from
 	// a seal vouches for what it covers: each event's link to its
 	// predecessor is checked first, so an edit made while the service was
@@ -408,12 +461,13 @@ func (s *Sealer) walk(ctx context.Context, heads map[string]last, from eventstor
 		if _, ok := named[e.Stream]; !ok && len(named) >= limit {
 			return false // the next seal starts here
 		}
-		if broken, linkErr = s.link(ctx, heads, e); broken != nil || linkErr != nil {
+		k := keyOf(e.Stream)
+		if broken, linkErr = s.link(ctx, heads[k], e); broken != nil || linkErr != nil {
 			return false
 		}
-		h := Of(e)
-		heads[e.Stream] = last{e.Revision, e.Position, e.Type, h}
-		named[e.Stream] = Head{Revision: e.Revision, Hash: h}
+		h := sumOf(e)
+		heads[k] = last{e.Revision, e.Position, h}
+		named[e.Stream] = Head{Revision: e.Revision, Hash: hex.EncodeToString(h[:])}
 		upTo = e.Position
 		return true
 	})
@@ -463,30 +517,29 @@ func (s *Sealer) SealAll(ctx context.Context) (int, error) {
 }
 
 // maxKnownHeads bounds the streams a sealer keeps the last event of (about
-// 150 bytes each).
+// 80 bytes each).
 const maxKnownHeads = 1 << 20
 
-// link checks that e follows its stream's event before it: the one read
-// last in heads, or else read from the store.
-func (s *Sealer) link(ctx context.Context, heads map[string]last, e eventstore.RecordedEvent) (*Break, error) {
+// link checks that e follows its stream's event before it: prev, the one
+// read last (the zero last if none was), or else read from the store.
+func (s *Sealer) link(ctx context.Context, prev last, e eventstore.RecordedEvent) (*Break, error) {
 	got, ok := prevHash(e.Metadata)
 	if !ok {
 		return &Break{e.Stream, e.Revision, e.Position, e.Type, "its metadata is not readable"}, nil
 	}
-	prev, seen := heads[e.Stream]
-	if !seen && e.Revision > 0 {
+	if prev == (last{}) && e.Revision > 0 {
 		evs, err := s.store.ReadStream(ctx, e.Stream, eventstore.Forwards, e.Revision-1, 1)
 		if err != nil || len(evs) == 0 {
 			return &Break{e.Stream, e.Revision, e.Position, e.Type, "the stream's earlier events are missing"}, err
 		}
 		p := evs[0]
-		prev = last{p.Revision, p.Position, p.Type, Of(p)}
+		prev = last{p.Revision, p.Position, sumOf(p)}
 	}
-	if got != prev.hash {
-		if prev.hash == "" {
+	if d, valid := parseDigest(got); !valid || d != prev.hash {
+		if prev.hash == (digest{}) {
 			return &Break{e.Stream, e.Revision, e.Position, e.Type, "the stream's earlier events are missing"}, nil
 		}
-		return &Break{e.Stream, prev.revision, prev.position, prev.typ, "its hash no longer matches the one recorded by its successor"}, nil
+		return &Break{e.Stream, prev.revision, prev.position, typeAt(ctx, s.store, e.Stream, prev.revision), "its hash no longer matches the one recorded by its successor"}, nil
 	}
 	return nil, nil
 }

@@ -2,6 +2,7 @@ package seed
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"hash/maphash"
 	"io"
@@ -35,10 +36,20 @@ type BulkKeys struct {
 	shards [64]keyShard
 }
 
-// keyShard holds the keys of this run of a share of the subjects.
+// keyShard holds the keys of this run of a share of the subjects, by the
+// first 128 bits of the SHA-256 of the subject: a map without pointers,
+// which the garbage collector need not scan (a national seed holds a key
+// for each of a million and a half pupils).
 type keyShard struct {
 	mu   sync.RWMutex
-	keys map[string][]byte
+	keys map[subjectKey][32]byte
+}
+
+type subjectKey [16]byte
+
+func keyOf(subject string) subjectKey {
+	s := sha256.Sum256([]byte(subject))
+	return subjectKey(s[:16])
 }
 
 // OpenBulkKeys opens (creating) the key directory of a data directory.
@@ -61,7 +72,7 @@ func OpenBulkKeys(dir string) (*BulkKeys, error) {
 	}
 	b := &BulkKeys{dir: dir, dirFD: fd, existing: d, packer: packer, reuse: reuse, seed: maphash.MakeSeed()}
 	for i := range b.shards {
-		b.shards[i].keys = map[string][]byte{}
+		b.shards[i].keys = map[subjectKey][32]byte{}
 	}
 	return b, nil
 }
@@ -91,46 +102,47 @@ func (b *BulkKeys) shard(subject string) *keyShard {
 // Key implements personal.Keys. A subject's key is written once, under its
 // shard's lock: concurrent creations for one subject agree on it.
 func (b *BulkKeys) Key(subject string, create bool) ([]byte, bool, error) {
-	s := b.shard(subject)
+	s, sk := b.shard(subject), keyOf(subject)
 	s.mu.RLock()
-	k, ok := s.keys[subject]
+	k, ok := s.keys[sk]
 	s.mu.RUnlock()
 	if ok {
-		return k, true, nil
+		return k[:], true, nil
 	}
 	if !create {
 		return b.existing.Key(subject, false) // written before this run
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if k, ok := s.keys[subject]; ok {
-		return k, true, nil // a concurrent creation won
+	if k, ok := s.keys[sk]; ok {
+		return k[:], true, nil // a concurrent creation won
 	}
 	if b.reuse {
-		switch k, ok, err := b.existing.Key(subject, false); {
+		switch old, ok, err := b.existing.Key(subject, false); {
 		case err != nil:
 			return nil, false, err
+		case ok && len(old) == len(k):
+			s.keys[sk] = [32]byte(old)
+			return old, true, nil
 		case ok:
-			s.keys[subject] = k
-			return k, true, nil
+			return old, true, nil // not a key this store writes: used, not kept
 		}
 	}
-	k = make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
+	if _, err := rand.Read(k[:]); err != nil {
 		return nil, false, err
 	}
-	if err := b.packer.Add(subject, k); err != nil {
+	if err := b.packer.Add(subject, k[:]); err != nil {
 		return nil, false, err
 	}
-	s.keys[subject] = k
-	return k, true, nil
+	s.keys[sk] = k
+	return k[:], true, nil
 }
 
 // Destroy implements personal.Keys.
 func (b *BulkKeys) Destroy(subject string) error {
 	s := b.shard(subject)
 	s.mu.Lock()
-	delete(s.keys, subject)
+	delete(s.keys, keyOf(subject))
 	s.mu.Unlock()
 	return b.existing.Destroy(subject)
 }

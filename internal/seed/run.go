@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"passerelle/commands"
 	"passerelle/domain"
 	"passerelle/domain/refdata"
@@ -99,13 +101,28 @@ const (
 
 func key(kind uint64, i int32) uint64 { return kind<<56 | uint64(uint32(i)) }
 
+// ids are the ids the service gave one kind of entity, by index in the
+// plan. The service's ids are UUIDs, kept as such: a slice without
+// pointers for the garbage collector to scan (a national seed registers a
+// million and a half pupils). An id not given (its command failed) reads "".
+type ids []uuid.UUID
+
+func (t ids) set(i int32, id string) { t[i], _ = uuid.Parse(id) }
+
+func (t ids) get(i int32) string {
+	if t[i] == uuid.Nil {
+		return ""
+	}
+	return t[i].String()
+}
+
 type runner struct {
 	plan      *Plan
 	svc       *commands.Service
 	store     *counting
-	pupils    []string
-	employers []string
-	offers    []string
+	pupils    ids
+	employers ids
+	offers    ids
 
 	mu     sync.Mutex
 	last   map[uint64]*entity // the commands in flight on each entity
@@ -139,8 +156,8 @@ func Run(ctx context.Context, plan *Plan, cfg RunConfig) (Report, error) {
 	store := &counting{Store: cfg.Store}
 	svc := commands.NewService(store, cfg.Places).WithCacheSize(cfg.CacheSize).WithPersonalData(personal.NewCipher(cfg.Keys))
 	r := &runner{plan: plan, store: store, last: map[uint64]*entity{}, svc: svc,
-		pupils: make([]string, len(plan.w.pupils)), employers: make([]string, len(plan.w.employers)),
-		offers: make([]string, len(plan.w.offers))}
+		pupils: make(ids, len(plan.w.pupils)), employers: make(ids, len(plan.w.employers)),
+		offers: make(ids, len(plan.w.offers))}
 	start := time.Now()
 	progress := func() Progress {
 		return Progress{Done: int(r.done.Load()), Total: len(plan.Commands), Events: store.n.Load(),
@@ -365,7 +382,7 @@ func (r *runner) meta(i int, c *Command, role, subject string) commands.Meta {
 
 func (r *runner) appID(ai int32) string {
 	a := r.plan.apps[ai]
-	return commands.ApplicationID(r.offers[a.offer], r.pupils[a.pupil])
+	return commands.ApplicationID(r.offers.get(a.offer), r.pupils.get(a.pupil))
 }
 
 func (r *runner) do(ctx context.Context, i int, c *Command) error {
@@ -377,25 +394,25 @@ func (r *runner) do(ctx context.Context, i int, c *Command) error {
 	case RegisterPupil:
 		s := r.plan.w.schools[r.plan.w.pupils[c.X].school]
 		res, err := r.svc.RegisterPupil(ctx, r.meta(i, c, "school", s.uai), in.pupil(c.X))
-		r.pupils[c.X] = res.ID
+		r.pupils.set(c.X, res.ID)
 		return err
 	case RegisterEmployer:
 		res, err := r.svc.RegisterEmployer(ctx, r.meta(i, c, "backoffice", "seed"), in.employer(c.X))
-		r.employers[c.X] = res.ID
+		r.employers.set(c.X, res.ID)
 		return err
 	case PostOffer:
-		emp := r.employers[r.plan.w.offers[c.X].employer]
+		emp := r.employers.get(r.plan.w.offers[c.X].employer)
 		res, err := r.svc.PostOffer(ctx, r.meta(i, c, "employer", emp), commands.PostOfferInput{EmployerID: emp, PostOfferInput: in.offer(c.X)})
-		r.offers[c.X] = res.ID
+		r.offers.set(c.X, res.ID)
 		return err
 	case WithdrawOffer:
-		emp := r.employers[r.plan.w.offers[c.X].employer]
-		_, err := r.svc.WithdrawOffer(ctx, r.meta(i, c, "employer", emp), r.offers[c.X], "Nous ne pouvons plus accueillir de stagiaire cette année.")
+		emp := r.employers.get(r.plan.w.offers[c.X].employer)
+		_, err := r.svc.WithdrawOffer(ctx, r.meta(i, c, "employer", emp), r.offers.get(c.X), "Nous ne pouvons plus accueillir de stagiaire cette année.")
 		return err
 	}
 	a := r.plan.apps[c.X]
-	pupilID, offerID, appID := r.pupils[a.pupil], r.offers[a.offer], r.appID(c.X)
-	emp := r.employers[r.plan.w.offers[a.offer].employer]
+	pupilID, offerID, appID := r.pupils.get(a.pupil), r.offers.get(a.offer), r.appID(c.X)
+	emp := r.employers.get(r.plan.w.offers[a.offer].employer)
 	var err error
 	switch c.Kind {
 	case Apply:
