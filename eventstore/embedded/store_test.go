@@ -537,7 +537,7 @@ func TestReadPastTheEndOfARecentStream(t *testing.T) {
 // written again keeps its later revision, and the oldest generation is
 // forgotten once the newer one is full.
 func TestTailsForgetTheOlderGeneration(t *testing.T) {
-	tl := tails{max: 2}
+	tl := newTails(2)
 	tl.record([]streamRev{{"a", 0}, {"b", 0}, {"a", 3}})
 	tl.record([]streamRev{{"c", 1}}) // a and b move to the older generation
 	tl.record([]streamRev{{"b", 4}})
