@@ -36,13 +36,16 @@ type cacheEntry struct {
 	agg   aggregate
 	state loaded
 	// frozen is a copy of agg taken when it was cached, kept only when
-	// checkShared is set, to catch a reader changing what it was lent
+	// CheckCache is set, to catch a reader changing what it was lent
 	frozen aggregate
 }
 
-// checkShared makes the cache verify, each time it lends an aggregate
-// (peek) or replaces it, that no reader changed it: the tests set it.
-var checkShared = false
+// CheckCache makes the cache verify, each time it lends an aggregate
+// (peek) or replaces it, that no reader changed it, and each time it keeps
+// a state a command wrote, that the stream read whole gives the same. Tests
+// set it (this package's and the seed's, which plays a whole campaign); it
+// costs a read of the stream per command, which no service pays.
+var CheckCache = false
 
 func newAggregateCache(max int) *aggregateCache {
 	return &aggregateCache{max: max, entries: map[string]*list.Element{}}
@@ -94,10 +97,10 @@ func (c *aggregateCache) entry(stream string) *cacheEntry {
 	return el.Value.(*cacheEntry)
 }
 
-// verify panics when checkShared is set and a reader changed the
+// verify panics when CheckCache is set and a reader changed the
 // aggregate it was lent.
 func (e *cacheEntry) verify() {
-	if checkShared && !reflect.DeepEqual(e.agg, e.frozen) {
+	if CheckCache && !reflect.DeepEqual(e.agg, e.frozen) {
 		panic("commands: the cached aggregate of " + e.stream + " was changed by a reader")
 	}
 }
@@ -118,7 +121,7 @@ func (c *aggregateCache) keep(agg aggregate, state loaded, epoch uint64) {
 		return
 	}
 	e := &cacheEntry{stream: state.stream, agg: agg, state: state}
-	if checkShared {
+	if CheckCache {
 		e.frozen = deepCopy(agg)
 	}
 	c.mu.Lock()

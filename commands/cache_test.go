@@ -17,7 +17,7 @@ import (
 
 // Every test of the package checks that no command changes an aggregate
 // the cache lent it.
-func init() { checkShared = true }
+func init() { CheckCache = true }
 
 // A copy shares nothing the original could see change: folding more
 // events into the copy leaves the original as it was.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"time"
 
 	"passerelle/domain"
@@ -160,12 +161,13 @@ func (r repository) apply(agg aggregate, l loaded, evs []eventstore.RecordedEven
 	return l, nil
 }
 
-// append writes the decided events of one command step. Event IDs derive
-// from the command ID, the stream and the step, so a retried command is
-// deduplicated by the store.
-func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.Event) (eventstore.Position, error) {
+// append writes the decided events of one command step, and returns the
+// stream's state after them. Event IDs derive from the command ID, the
+// stream and the step, so a retried command is deduplicated by the store:
+// the state then says which revision the store found (fresh is false).
+func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.Event) (after loaded, fresh bool, err error) {
 	if len(evs) == 0 {
-		return l.position, nil
+		return l, false, nil
 	}
 	data := make([]eventstore.EventData, len(evs))
 	prev := l.hash
@@ -173,12 +175,12 @@ func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.E
 		if r.cipher != nil {
 			var err error
 			if e, err = r.cipher.Seal(e); err != nil {
-				return 0, fmt.Errorf("seal %s: %w", e.EventType(), err)
+				return l, false, fmt.Errorf("seal %s: %w", e.EventType(), err)
 			}
 		}
 		b, err := domain.Encode(e)
 		if err != nil {
-			return 0, fmt.Errorf("encode %s: %w", e.EventType(), err)
+			return l, false, fmt.Errorf("encode %s: %w", e.EventType(), err)
 		}
 		md := eventstore.Metadata{
 			CommandID: m.CommandID, CorrelationID: m.CorrelationID, CausationID: m.CommandID,
@@ -188,33 +190,37 @@ func (r repository) append(ctx context.Context, m Meta, l loaded, evs []domain.E
 		data[i] = eventstore.EventData{ID: id, Type: e.EventType(), Data: b, Metadata: md}
 		prev = chain.Hash(l.stream, uint64(l.revision+1+int64(i)), id, e.EventType(), b, md)
 	}
-	if rec, ok := m.completes(); ok {
-		if ma, ok := r.store.(eventstore.MultiAppender); ok {
-			return r.appendCompleted(ctx, ma, m, rec, l, data)
-		}
+	var res eventstore.AppendResult
+	rec, completes := m.completes()
+	if ma, ok := r.store.(eventstore.MultiAppender); ok && completes {
+		res, err = r.appendCompleted(ctx, ma, m, rec, l, data)
+	} else {
+		res, err = r.store.Append(ctx, l.stream, l.expected(), data...)
 	}
-	res, err := r.store.Append(ctx, l.stream, l.expected(), data...)
 	if err != nil {
-		return 0, err
+		return l, false, err
 	}
-	return res.Position, nil
+	// the events written now end at this revision; a retry's, found
+	// written before, end at or before the revision loaded
+	fresh = res.LastRevision == uint64(l.revision+int64(len(evs)))
+	return loaded{stream: l.stream, revision: int64(res.LastRevision), position: res.Position, hash: prev}, fresh, nil
 }
 
 // appendCompleted writes a command's last events and its idempotency
 // record in one durable write. The record goes first: when another
 // request took the key meanwhile, its refusal is what the command
 // reports (errKeyTaken), not a conflict on the events worth retrying.
-func (r repository) appendCompleted(ctx context.Context, ma eventstore.MultiAppender, m Meta, rec eventstore.StreamAppend, l loaded, data []eventstore.EventData) (eventstore.Position, error) {
+func (r repository) appendCompleted(ctx context.Context, ma eventstore.MultiAppender, m Meta, rec eventstore.StreamAppend, l loaded, data []eventstore.EventData) (eventstore.AppendResult, error) {
 	res, err := ma.AppendMulti(ctx, rec, eventstore.StreamAppend{Stream: l.stream, Expected: l.expected(), Events: data})
 	var wrong *eventstore.WrongExpectedVersionError
 	if errors.As(err, &wrong) && wrong.Stream == rec.Stream {
-		return 0, errKeyTaken
+		return eventstore.AppendResult{}, errKeyTaken
 	}
 	if err != nil {
-		return 0, err
+		return eventstore.AppendResult{}, err
 	}
 	m.idem.written, m.idem.position = true, res[0].Position
-	return res[1].Position, nil
+	return res[1], nil
 }
 
 // maxAttempts bounds the reload-and-decide loop on concurrent changes.
@@ -248,6 +254,7 @@ func updateN[A any, PA interface {
 	aggregate
 }](ctx context.Context, r repository, m Meta, stream string, maxAttempts int, decide func(PA) ([]domain.Event, error)) (PA, eventstore.Position, error) {
 	for attempt := 1; ; attempt++ {
+		epoch := r.cache.begin()
 		agg, l, err := load[A, PA](ctx, r, stream)
 		if err != nil {
 			return nil, 0, err
@@ -256,7 +263,7 @@ func updateN[A any, PA interface {
 		if err != nil {
 			return agg, 0, err
 		}
-		pos, err := r.append(ctx, m, l, evs)
+		after, fresh, err := r.append(ctx, m, l, evs)
 		if errors.Is(err, eventstore.ErrWrongExpectedVersion) && attempt < maxAttempts {
 			if err := backoff(ctx, attempt); err != nil {
 				return agg, 0, err
@@ -266,11 +273,37 @@ func updateN[A any, PA interface {
 		if err != nil {
 			return agg, 0, err
 		}
-		// the state after the decision, for steps that follow
+		// the state after the decision, for steps that follow, and for
+		// the cache: the next command on this stream need not read back
+		// what this one wrote (a retry's events, written before, may
+		// differ from this decision: they are read)
 		for _, e := range evs {
 			agg.Apply(e)
 		}
-		return agg, pos, nil
+		if fresh {
+			r.checkWritten(ctx, agg, after)
+			r.cache.put(agg, after, epoch)
+		}
+		return agg, after.position, nil
+	}
+}
+
+// checkWritten panics when CheckCache is set and agg, a state a command
+// decided and then cached without reading it back, is not what its
+// stream read whole gives.
+func (r repository) checkWritten(ctx context.Context, agg aggregate, after loaded) {
+	if !CheckCache {
+		return
+	}
+	fresh := reflect.New(reflect.TypeOf(agg).Elem()).Interface().(aggregate)
+	// up to the revision written: other commands may have written since
+	evs, err := r.store.ReadStream(context.WithoutCancel(ctx), after.stream, eventstore.Forwards, 0, int(after.revision)+1)
+	l := loaded{stream: after.stream, revision: -1}
+	if err == nil {
+		l, err = repository{cipher: r.cipher}.apply(fresh, l, evs)
+	}
+	if err != nil || l != after || !reflect.DeepEqual(agg, fresh) {
+		panic(fmt.Sprintf("commands: the state written to %s is not what it reads back (%v):\n%+v at %+v\n%+v at %+v", after.stream, err, agg, after, fresh, l))
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"passerelle/commands"
 	"passerelle/domain"
 	"passerelle/eventstore"
 	"passerelle/eventstore/embedded"
@@ -22,6 +23,10 @@ import (
 	"passerelle/internal/seed"
 	"passerelle/internal/testsupport/redistest"
 )
+
+// Every command the tests play checks that the states its service
+// caches are what the log holds.
+func init() { commands.CheckCache = true }
 
 // small is a campaign small enough for tests: Creuse, a tenth of it.
 var small = seed.Options{Departments: []string{"23"}, Scale: 0.1, Seed: 7}
