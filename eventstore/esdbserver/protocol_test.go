@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +26,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"passerelle/eventstore"
+	"passerelle/eventstore/embedded"
+	"passerelle/eventstore/esdbserver"
 	"passerelle/eventstore/esdbserver/esdbtest"
 )
 
@@ -826,6 +832,64 @@ func TestLiveStreamSubscriptionFollowsDeletions(t *testing.T) {
 			}
 		case <-time.After(waitTimeout):
 			t.Fatal("the subscription goes on after the tombstone")
+		}
+	}
+}
+
+// lateHead takes its time to answer Head once armed, as a busy store
+// may: long enough for a client to append after it saw its subscription
+// confirmed.
+type lateHead struct {
+	eventstore.Store
+	armed atomic.Bool
+}
+
+func (s *lateHead) Head(ctx context.Context) (eventstore.Position, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return s.Store.Head(ctx)
+}
+
+// A subscription from the end is confirmed only once its start is taken:
+// what a client appends after the confirmation reaches it, however late
+// the store answers where the end is.
+func TestSubscriptionFromTheEndSeesWhatFollowsItsConfirmation(t *testing.T) {
+	store, err := embedded.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	late := &lateHead{Store: store}
+	srv := esdbserver.New(late, esdbserver.WithLogger(slog.New(slog.DiscardHandler)))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	c := connect(t, "esdb://"+lis.Addr().String()+"?tls=false")
+	stream := newStream("late")
+	mustAppend(t, c, stream, esclient.NoStream{}, jsonEvent("Late", 0))
+
+	for _, sub := range []func() *esclient.Subscription{
+		func() *esclient.Subscription {
+			return subscribeAll(t, c, esclient.SubscribeToAllOptions{From: esclient.End{}})
+		},
+		func() *esclient.Subscription {
+			s, err := c.SubscribeToStream(ctxT(t), stream, esclient.SubscribeToStreamOptions{From: esclient.End{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		},
+	} {
+		late.armed.Store(true)
+		s := sub()
+		w := mustAppend(t, c, stream, esclient.Any{}, jsonEvent("Late", 1))
+		if e := nextEvent(t, s); e.Position.Commit != w.CommitPosition {
+			t.Fatalf("from the end: got the event at %v, want the one appended after the confirmation, at %d", e.Position, w.CommitPosition)
 		}
 	}
 }

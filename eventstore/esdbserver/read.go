@@ -393,9 +393,6 @@ func liveErr(ctx context.Context, err error) error {
 }
 
 func (r *reader) subscribeAll(ctx context.Context, o *api.ReadReq_Options_AllOptions) error {
-	if err := r.confirm(); err != nil {
-		return err
-	}
 	after := eventstore.Position(0)
 	switch v := o.GetAllOption().(type) {
 	case *api.ReadReq_Options_AllOptions_Position:
@@ -406,6 +403,11 @@ func (r *reader) subscribeAll(ctx context.Context, o *api.ReadReq_Options_AllOpt
 			return err
 		}
 		after = head
+	}
+	// confirmed once its start is taken: a client that appends after the
+	// confirmation receives that event, even from the end
+	if err := r.confirm(); err != nil {
+		return err
 	}
 	sub := allSubscription{reader: r, last: after, checkpointed: after}
 	err := r.s.eachAfter(ctx, after, func(e eventstore.RecordedEvent) (bool, error) {
@@ -488,9 +490,6 @@ func (r *reader) subscribeStream(ctx context.Context, name string, o *api.ReadRe
 	if err != nil {
 		return err
 	}
-	if err := r.confirm(); err != nil {
-		return err
-	}
 	// Live events are followed on the global log from the head taken
 	// before catching up, so none falls between the two phases; events
 	// already sent are recognized by their revision.
@@ -500,6 +499,10 @@ func (r *reader) subscribeStream(ctx context.Context, name string, o *api.ReadRe
 	}
 	sub := streamSubscription{reader: r, name: name, meta: m}
 	if sub.next, err = r.subscriptionStart(ctx, name, o); err != nil {
+		return err
+	}
+	// confirmed once its start is taken, as for $all
+	if err := r.confirm(); err != nil {
 		return err
 	}
 	if err := sub.catchUp(ctx); err != nil {
