@@ -3,6 +3,7 @@ package chain_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -102,6 +103,11 @@ func TestVerifyReportsEachBreak(t *testing.T) {
 			l.add("a-1", "E", 1)
 			l.add("a-1", "E", 2)
 			l.evs[0].Data = []byte("7")
+		}, "a-1", 0, "its hash no longer matches the one recorded by its successor"},
+		{"predecessor's hash spelt otherwise", func(l *logBuilder) {
+			l.add("a-1", "E", 1)
+			e := l.add("a-1", "E", 2)
+			e.Metadata = []byte(strings.ToUpper(string(e.Metadata)))
 		}, "a-1", 0, "its hash no longer matches the one recorded by its successor"},
 		{"unreadable seal", func(l *logBuilder) {
 			l.add("a-1", "E", 1)

@@ -57,14 +57,15 @@ func sumOf(e eventstore.RecordedEvent) digest {
 // stream's first event follows no predecessor).
 type digest [sha256.Size]byte
 
-// parseDigest reads a hash as written in metadata and seals: 64 hex
-// digits, or "" for none.
+// parseDigest reads a hash as Hash writes it: 64 lowercase hex digits, or
+// "" for none. Any other spelling is not the hash, as when hashes were
+// compared as strings.
 func parseDigest(h string) (digest, bool) {
 	var d digest
 	if h == "" {
 		return d, true
 	}
-	if len(h) != hex.EncodedLen(len(d)) {
+	if len(h) != hex.EncodedLen(len(d)) || !isHex([]byte(h)) {
 		return d, false
 	}
 	_, err := hex.Decode(d[:], []byte(h))
