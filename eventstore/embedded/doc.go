@@ -185,9 +185,10 @@
 // belongs to another stream.
 //
 // The store remembers in memory the last revision of the streams written
-// lately (two generations of up to 131,072 streams): a forward read past
-// the end of one of them, which is how a command checks a cached
-// aggregate for news, is answered without a read transaction.
+// lately (two generations of up to 1,048,576 streams, about 53 MiB each
+// when full): a forward read past the end of one of them, which is how a
+// command checks a cached aggregate for news, is answered without a read
+// transaction.
 //
 // Subscriptions read the log themselves, in short read transactions, and
 // wait for the next commit when they reach its end; the context given to
