@@ -1007,10 +1007,14 @@ func (t *tails) last(stream string) (uint64, bool) {
 // record notes the streams a commit wrote, in the order written: a
 // stream written twice keeps its later revision.
 func (t *tails) record(written []streamRev) {
+	keys := make([]tailKey, len(written)) // hashed before readers are held up
+	for i, w := range written {
+		keys[i] = t.key(w.stream)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, w := range written {
-		k := t.key(w.stream)
+	for i, w := range written {
+		k := keys[i]
 		if _, ok := t.cur[k]; !ok && len(t.cur) >= t.max {
 			t.prev, t.cur = t.cur, nil // the older generation is forgotten
 		}

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"hash/maphash"
 	"io"
 	"os"
 	"sync"
@@ -32,7 +31,6 @@ type BulkKeys struct {
 	// reuse is set when the directory held something before this run: a
 	// subject's key already there is used rather than a new one
 	reuse  bool
-	seed   maphash.Seed
 	shards [64]keyShard
 }
 
@@ -70,7 +68,7 @@ func OpenBulkKeys(dir string) (*BulkKeys, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	b := &BulkKeys{dir: dir, dirFD: fd, existing: d, packer: packer, reuse: reuse, seed: maphash.MakeSeed()}
+	b := &BulkKeys{dir: dir, dirFD: fd, existing: d, packer: packer, reuse: reuse}
 	for i := range b.shards {
 		b.shards[i].keys = map[subjectKey][32]byte{}
 	}
@@ -95,14 +93,15 @@ func (b *BulkKeys) Close() error {
 	return errors.Join(b.packer.Close(), unix.Close(b.dirFD))
 }
 
-func (b *BulkKeys) shard(subject string) *keyShard {
-	return &b.shards[maphash.String(b.seed, subject)%uint64(len(b.shards))]
+func (b *BulkKeys) shard(k subjectKey) *keyShard {
+	return &b.shards[int(k[0])%len(b.shards)]
 }
 
 // Key implements personal.Keys. A subject's key is written once, under its
 // shard's lock: concurrent creations for one subject agree on it.
 func (b *BulkKeys) Key(subject string, create bool) ([]byte, bool, error) {
-	s, sk := b.shard(subject), keyOf(subject)
+	sk := keyOf(subject)
+	s := b.shard(sk)
 	s.mu.RLock()
 	k, ok := s.keys[sk]
 	s.mu.RUnlock()
@@ -140,9 +139,10 @@ func (b *BulkKeys) Key(subject string, create bool) ([]byte, bool, error) {
 
 // Destroy implements personal.Keys.
 func (b *BulkKeys) Destroy(subject string) error {
-	s := b.shard(subject)
+	sk := keyOf(subject)
+	s := b.shard(sk)
 	s.mu.Lock()
-	delete(s.keys, keyOf(subject))
+	delete(s.keys, sk)
 	s.mu.Unlock()
 	return b.existing.Destroy(subject)
 }
