@@ -26,7 +26,8 @@ const (
 	closedRounds   = 3
 	closedFor      = time.Second
 	openRate       = 1000 // requests per second
-	openFor        = 3 * time.Second
+	openRateFor    = 20 * time.Second
+	openFor        = 3 * time.Second // at a share of the capacity
 	requestTimeout = 5 * time.Second
 )
 
@@ -38,17 +39,21 @@ const (
 //     to a hello-world chi handler that decodes the same body strictly and
 //     answers 201, then the same to Passerelle, closedRounds times; it
 //     reports both mean rates and their ratio (passerelle/hello);
-//   - open loop: openRate requests a second for openFor, each sent at its
-//     scheduled time whatever the server's state, its latency counted from
-//     that time (so stalls are not hidden); it reports p50, p99 and max,
-//     and where the slow ones waited: the p99 of the load generator's own
-//     lag (from the scheduled time to the send) and of the time inside
-//     Passerelle's handler (open-lag-p99-ms, open-server-p99-ms);
-//     Above what the machine carries an open loop measures only its queue,
-//     so the same runs at 50 % and 80 % of the capacity (capacity-req/s:
-//     the commands of the closed loops over the time they took with the
-//     projections' catching up after each), reported as cap50-* and
-//     cap80-*, each after the hello handler at the same rate
+//   - open loop: openRate requests a second for openRateFor, each sent at
+//     its scheduled time whatever the server's state, its latency counted
+//     from that time (so stalls are not hidden); it reports p50, p99 and
+//     max, and where the slow ones waited: the p99 of the load generator's
+//     own lag (from the scheduled time to the send) and of the time inside
+//     Passerelle's handler (open-lag-p99-ms, open-server-p99-ms), and the
+//     process's CPU time per request meanwhile (open-cpu-us/req: with the
+//     projections, which keep up at that rate). Over 3 s the p99 of one
+//     build swung from 24 to 67 ms between runs, as garbage collections
+//     fell in the window or not; over 20 s it stayed within 48–61 ms;
+//     above what the machine carries an open loop measures only its
+//     queue, so the same runs for openFor at 50 % and 80 % of the capacity
+//     (capacity-req/s: the commands of the closed loops over the time they
+//     took with the projections' catching up after each), reported as
+//     cap50-* and cap80-*, each after the hello handler at the same rate
 //     (hello-cap50-p99-ms, hello-cap80-p99-ms).
 //
 // Run it with: go test -run XXX -bench CommandThroughput -benchtime 1x ./internal/app
@@ -113,16 +118,18 @@ func BenchmarkCommandThroughput(b *testing.B) {
 		for _, pct := range []int{50, 80} {
 			// hello at the same rate: what the machine's own noise adds
 			name := fmt.Sprintf("cap%d-", pct)
-			lat, _, _ := openLoop(send(hello.URL), capacity*float64(pct)/100)
+			lat, _, _ := openLoop(send(hello.URL), capacity*float64(pct)/100, openFor)
 			b.ReportMetric(ms(lat[len(lat)*99/100]), "hello-"+name+"p99-ms")
-			lat, _, failed := openLoop(send(srv.URL), capacity*float64(pct)/100)
+			lat, _, failed := openLoop(send(srv.URL), capacity*float64(pct)/100, openFor)
 			settled(b, a)
 			b.ReportMetric(float64(failed), name+"failed")
 			b.ReportMetric(ms(lat[len(lat)/2]), name+"p50-ms")
 			b.ReportMetric(ms(lat[len(lat)*99/100]), name+"p99-ms")
 		}
 		handled.start()
-		lat, lags, failed := openLoop(send(srv.URL), openRate)
+		used := cpuTime(b)
+		lat, lags, failed := openLoop(send(srv.URL), openRate, openRateFor)
+		b.ReportMetric(float64((cpuTime(b)-used).Microseconds())/float64(len(lat)), "open-cpu-us/req")
 		inside := handled.stop()
 		b.ReportMetric(float64(failed), "open-failed")
 		b.ReportMetric(ms(lat[len(lat)/2]), "open-p50-ms")
@@ -245,13 +252,13 @@ func closedLoop(b *testing.B, send func() int, cpu *perRequest) float64 {
 	return float64(ok.Load()) / elapsed.Seconds()
 }
 
-// openLoop sends rate requests a second for openFor, each at its
+// openLoop sends rate requests a second for d, each at its
 // scheduled time, and returns the sorted latencies counted from the
 // scheduled times (a failed request counts with the time it took to fail),
 // the sorted lags of the sends behind their scheduled times (the load
 // generator's own share) and how many failed.
-func openLoop(send func() int, rate float64) (lat, lags []time.Duration, failed int64) {
-	n := max(int(openFor.Seconds()*rate), 1)
+func openLoop(send func() int, rate float64, d time.Duration) (lat, lags []time.Duration, failed int64) {
+	n := max(int(d.Seconds()*rate), 1)
 	interval := time.Duration(float64(time.Second) / rate)
 	lat, lags = make([]time.Duration, n), make([]time.Duration, n)
 	var (
