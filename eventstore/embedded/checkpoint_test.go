@@ -1,12 +1,15 @@
 package embedded
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"passerelle/eventstore"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -180,5 +183,170 @@ func TestCheckpointIntervalGrowsWithTheFile(t *testing.T) {
 	}
 	if grown == 0 {
 		t.Fatalf("no checkpoint came after 64 KiB of log or more: %v", at)
+	}
+}
+
+// When the process has no file descriptor left (a flood of connections,
+// say), a checkpoint cannot open its new log: it is postponed, the appends
+// go on through the current log, and the checkpoints resume once
+// descriptors are free again. A crash while one is postponed, of the
+// process or of the machine, loses no acknowledged append. It used to
+// fail the store: every append after it was refused until a restart.
+func TestCheckpointsWaitForFileDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, smallCheckpoints(2<<10, 4))
+	defer s.Close()
+	defer func(d time.Duration) { checkpointRetry = d }(checkpointRetry)
+	checkpointRetry = 10 * time.Millisecond
+	dbPath, walPath := filepath.Join(dir, FileName), filepath.Join(dir, WALFileName)
+
+	// The hooks run in the committer, which opens no file meanwhile: they
+	// borrow a descriptor from those the test holds, and give it back.
+	var (
+		fds             *descriptors
+		syncing, synced []byte // events.db as the checkpoint under way, and the last one, synced it
+		checkpoints     int    // completed since the descriptors ran short
+		crash           struct{ db, wal []byte }
+		nAcked          atomic.Int64
+		crashed         = -1 // appends acknowledged at the crash
+		hookErrs        []error
+	)
+	read := func(path string) []byte {
+		if fds != nil {
+			fds.lend()
+		}
+		b, err := os.ReadFile(path)
+		hookErrs = append(hookErrs, err)
+		if fds != nil {
+			fds.fill()
+		}
+		return b
+	}
+	testHookCheckpoint = func(step checkpointStep) {
+		switch {
+		case step == stepSynced && crashed < 0:
+			syncing = read(dbPath)
+		case step == stepLogged:
+			if fds != nil {
+				checkpoints++
+			}
+			if crashed < 0 {
+				synced = syncing
+			}
+		}
+	}
+	// the crash: between a group's log write and its commit, once a
+	// checkpoint was postponed
+	testHookLogged = func() {
+		if crashed < 0 && s.postponed.Load() > 0 {
+			crash.db, crash.wal = read(dbPath), read(walPath)
+			crashed = int(nAcked.Load())
+		}
+	}
+	defer func() { testHookCheckpoint, testHookLogged = nil, nil }()
+	acked := appendSome(t, s, "before", 60)
+	nAcked.Store(int64(len(acked)))
+
+	starved := exhaustFileDescriptors(t)
+	fds = starved // the committer reads it only in the next append
+	for i, more := 0, 3; more > 0; i++ {
+		if i == 300 {
+			s.Close()
+			starved.release()
+			t.Fatal("no checkpoint postponed in 3,000 appends without a free descriptor")
+		}
+		if s.postponed.Load() > 0 {
+			more-- // then appends after the postponement
+		}
+		starved.fill() // again: a descriptor closed meanwhile (a finalizer's) would be free
+		acked = append(acked, appendSome(t, s, "starved", 10)...)
+		nAcked.Store(int64(len(acked)))
+	}
+	starved.release()
+	time.Sleep(2 * checkpointRetry)
+	acked = append(acked, appendSome(t, s, "after", 60)...)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testHookCheckpoint, testHookLogged = nil, nil // the committer is done with them
+	if err := errors.Join(hookErrs...); err != nil {
+		t.Fatal(err)
+	}
+	if crashed < 0 {
+		t.Fatal("no crash taken while a checkpoint was postponed")
+	}
+	h, _, err := decodeHeader(crash.wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if synced == nil || metaTxid(synced, h.pageSize) != h.txid {
+		t.Fatalf("no synced file captured for checkpoint %d", h.txid)
+	}
+	checkCrashed(t, crash.db, crash.wal, synced, h.pageSize, acked[:crashed])
+	checkAcked(t, dir, acked)
+	if checkpoints < 2 {
+		t.Fatalf("%d checkpoints once descriptors ran short: they did not resume when they were free", checkpoints)
+	}
+}
+
+// exhaustFileDescriptors lowers the process's limit of open files to a few
+// above those open and opens files up to it.
+func exhaustFileDescriptors(t *testing.T) *descriptors {
+	t.Helper()
+	d := &descriptors{t: t}
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &d.limit); err != nil {
+		t.Fatal(err)
+	}
+	open, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := d.limit
+	low.Cur = uint64(len(open) + 16)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	d.fill()
+	return d
+}
+
+// descriptors are the files that hold a process's descriptors.
+type descriptors struct {
+	t     *testing.T
+	limit syscall.Rlimit // as it was
+	held  []*os.File
+}
+
+// fill opens files until none can be.
+func (d *descriptors) fill() {
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			if !errors.Is(err, syscall.EMFILE) {
+				d.release()
+				d.t.Fatal(err)
+			}
+			return
+		}
+		d.held = append(d.held, f)
+	}
+}
+
+// lend closes one, for the caller to open a file in its place.
+func (d *descriptors) lend() {
+	if n := len(d.held); n > 0 {
+		_ = d.held[n-1].Close()
+		d.held = d.held[:n-1]
+	}
+}
+
+// release closes them and puts the limit back.
+func (d *descriptors) release() {
+	for _, f := range d.held {
+		_ = f.Close()
+	}
+	d.held = nil
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &d.limit); err != nil {
+		d.t.Fatal(err)
 	}
 }

@@ -65,7 +65,11 @@
 // copies the records from bbolt only after a checkpoint that had to
 // come before the end of its merge (see mayRemap).
 // Until the new log is renamed into place the old one, over the old
-// pinned checkpoint, is the way back. A checkpoint used to stop the
+// pinned checkpoint, is the way back. So a checkpoint that finds no file
+// descriptor left to open its new log (the process's limit, reached by a
+// flood of connections) waits a second and tries again, the appends going
+// on through the old log; any other failure of a checkpoint stops the
+// appends (see postponable). A checkpoint used to stop the
 // appends while it merged and synced, 20–120 ms each time on a
 // département seed; now only the sync does (a few ms at a server's
 // load). In BenchmarkAppendOpenLoop (1,000 appends a second into

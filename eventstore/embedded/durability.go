@@ -216,7 +216,9 @@ func (s *Store) afterCommit(flush bool) error {
 		if s.startMerge() {
 			return nil
 		}
-		return s.checkpointAt()
+		if err := s.checkpointAt(); err != nil && !s.postponable(err) {
+			return err
+		}
 	}
 	return nil
 }
@@ -261,10 +263,34 @@ func (s *Store) advance(n int) {
 	if err == nil && s.merging == nil {
 		err = s.checkpointAt()
 	}
-	if err != nil {
+	if err != nil && !s.postponable(err) {
 		s.failed = fmt.Errorf("embedded: checkpoint: %w", err)
 	}
 }
+
+// postponable tells whether a checkpoint that failed with err can wait
+// for the next commit that finds one due. It can when no file descriptor
+// was left to open its new log (the process's or the system's limit,
+// reached by a flood of connections, say) and the previous checkpoint is
+// still pinned: a checkpoint opens no other file (the directory and
+// events.db are held open from Open), so it failed before writing
+// anything, and the current log is still the way back after a crash.
+// Appends go on meanwhile, through the current log, and the checkpoint is
+// tried again checkpointRetry later. Any other failure (a sync's above
+// all) fails the store.
+func (s *Store) postponable(err error) bool {
+	outOfDescriptors := errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+	if s.pin == nil || !outOfDescriptors {
+		return false
+	}
+	s.postponed.Add(1)
+	s.retryAt = time.Now().Add(checkpointRetry)
+	return true
+}
+
+// checkpointRetry is how long a postponed checkpoint waits before it is
+// tried again (each try syncs events.db); tests shorten it.
+var checkpointRetry = time.Second
 
 // checkpointNow completes a checkpoint with every recent index entry
 // merged, before it returns: at Open, for a flush, and at Close.
@@ -359,7 +385,7 @@ func (s *Store) checkpointAt() error {
 	}
 	txid := uint64(pin.ID())
 	// read before the next commit but one writes over it
-	meta, err := readMeta(s.db.Path(), s.db.Info().PageSize, txid)
+	meta, err := readMeta(s.file, s.db.Info().PageSize, txid)
 	if err == nil {
 		err = s.db.Sync()
 	}
@@ -400,19 +426,17 @@ func (s *Store) newWAL(txid uint64, meta []byte) (*wal, error) {
 			if n.frames {
 				s.loggedAhead++
 			}
-			return n.finish(s.dir, h)
+			return n.finish(s.lock, h)
 		}
 		n.abandon() // a checkpoint before its merge ended (see mayRemap)
 	}
-	var carried [][]byte
-	err = s.db.View(func(tx *bolt.Tx) error {
-		carried, err = carryOver(tx.Bucket(bucketLog), s.indexed)
-		return err
+	return createWAL(s.lock, h, func() (carried [][]byte, err error) {
+		err = s.db.View(func(tx *bolt.Tx) error {
+			carried, err = carryOver(tx.Bucket(bucketLog), s.indexed)
+			return err
+		})
+		return carried, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return createWAL(s.dir, h, carried)
 }
 
 // carryOver returns the log's records after position from as frame
@@ -450,6 +474,9 @@ func (s *Store) unpin() {
 // checkpointDue reports whether the log or the pages written since the
 // last checkpoint passed their threshold.
 func (s *Store) checkpointDue() bool {
+	if time.Now().Before(s.retryAt) {
+		return false
+	}
 	bytes, pages := s.checkpointInterval()
 	return s.wal.size-s.wal.start > bytes || s.pagesWritten()-s.pagesAtCheckpoint > pages
 }
@@ -547,7 +574,7 @@ func (s *Store) closeDurable() error {
 		err = os.Remove(filepath.Join(s.dir, WALFileName))
 	}
 	if err == nil {
-		err = syncDir(s.dir)
+		err = s.lock.Sync()
 	}
 	return errors.Join(err, s.wal.close())
 }

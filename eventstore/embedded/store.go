@@ -88,7 +88,7 @@ func WithLockTimeout(d time.Duration) Option {
 // Store is the embedded event store. It is safe for concurrent use.
 type Store struct {
 	db            *bolt.DB
-	file          *os.File // events.db, read only, to start writebacks; nil if it could not be opened
+	file          *os.File // events.db, read only: checkpoints read meta pages, writebacks start
 	dir           string
 	lock          *os.File // the directory's lock
 	maxAppendSize int
@@ -105,19 +105,21 @@ type Store struct {
 	submitted bool // Close has begun: no more sends
 	committed chan struct{}
 	commits   atomic.Int64 // transactions committed, for tests
+	postponed atomic.Int64 // checkpoints postponed (see postponable)
 	payload   []byte       // the committer's frame memory, reused by each group
 
 	// Owned by the committer (and Open before it starts).
 	wal               *wal
-	pin               *bolt.Tx // read transaction holding the checkpoint's pages
-	mapped            int64    // a lower bound of the size bbolt maps
-	pagesAtCheckpoint int64    // bbolt page writes counted at the checkpoint
-	pagesAtWriteback  int64    // and at the last writeBack
-	failed            error    // a commit failed after its log write: no more commits
-	indexed           uint64   // every event up to this position has its index entries in bbolt
-	merging           *merge   // the merge of the older recent entries under way, or nil
-	next              *nextWAL // the log of the checkpoint that will end it, or nil
-	loggedAhead       int      // checkpoints whose log took its frames from next, for tests
+	pin               *bolt.Tx  // read transaction holding the checkpoint's pages
+	mapped            int64     // a lower bound of the size bbolt maps
+	pagesAtCheckpoint int64     // bbolt page writes counted at the checkpoint
+	pagesAtWriteback  int64     // and at the last writeBack
+	failed            error     // a commit failed after its log write: no more commits
+	indexed           uint64    // every event up to this position has its index entries in bbolt
+	merging           *merge    // the merge of the older recent entries under way, or nil
+	next              *nextWAL  // the log of the checkpoint that will end it, or nil
+	loggedAhead       int       // checkpoints whose log took its frames from next, for tests
+	retryAt           time.Time // no checkpoint before, after one was postponed
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced after each commit
@@ -163,8 +165,16 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		_ = lock.Close()
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
 	}
+	// Opened once, like the directory's lock, so that a checkpoint opens
+	// no file but its new log: see postponable.
+	file, err := os.Open(db.Path())
+	if err != nil {
+		_ = db.Close()
+		_ = lock.Close()
+		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
+	}
 	s := &Store{
-		db: db, dir: dir, lock: lock, mapped: mapped,
+		db: db, dir: dir, lock: lock, file: file, mapped: mapped,
 		maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1), linger: o.linger,
 		mergeChunk: max(o.mergeChunk, 1), checkpointBytes: o.checkpointBytes, checkpointPages: o.checkpointPages,
 		checkpointShare: o.checkpointShare,
@@ -180,6 +190,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		s.unpin()
 		_ = db.Close()
+		_ = file.Close()
 		_ = lock.Close()
 		return nil, err
 	}
@@ -188,9 +199,6 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	// closeDurable).
 	db.NoSync = true
 	db.NoFreelistSync = true
-	if f, err := os.Open(db.Path()); err == nil {
-		s.file = f // else the checkpoint's sync writes everything
-	}
 	go s.commitLoop()
 	return s, nil
 }
@@ -209,9 +217,7 @@ func (s *Store) Close() error {
 		s.submitMu.Unlock()
 		<-s.committed
 		s.closeErr = errors.Join(s.closeDurable(), s.db.Close(), s.lock.Close())
-		if s.file != nil {
-			_ = s.file.Close()
-		}
+		_ = s.file.Close()
 	})
 	return s.closeErr
 }
@@ -345,9 +351,6 @@ func (s *Store) commitLoop() {
 // or many: the checkpoint's sync, which appends wait for, then wrote
 // hundreds of MB at once (seconds) after a national seed's large merges.
 func (s *Store) writeBack() {
-	if s.file == nil {
-		return
-	}
 	if w := s.pagesWritten(); w-s.pagesAtWriteback >= writebackBytes/int64(s.db.Info().PageSize) {
 		s.pagesAtWriteback = w
 		startWriteback(s.file)

@@ -129,13 +129,19 @@ type wal struct {
 	buf   []byte // the last frame written, its memory reused by the next
 }
 
-// createWAL writes a log holding the checkpoint h and the frames carried
-// over in place of any previous one, atomically: a crash leaves the old
-// log or the new one.
-func createWAL(dir string, h walHeader, carried [][]byte) (*wal, error) {
-	tmp := filepath.Join(dir, WALFileName+".tmp")
+// createWAL writes a log holding the checkpoint h and the frames carry
+// returns in place of any previous one, atomically: a crash leaves the
+// old log or the new one. The file is opened first: when it cannot be,
+// nothing else was done (see postponable).
+func createWAL(dir *os.File, h walHeader, carry func() ([][]byte, error)) (*wal, error) {
+	tmp := filepath.Join(dir.Name(), WALFileName+".tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
+		return nil, err
+	}
+	carried, err := carry()
+	if err != nil {
+		_ = f.Close()
 		return nil, err
 	}
 	h.carries = len(carried) > 0
@@ -147,10 +153,10 @@ func createWAL(dir string, h walHeader, carried [][]byte) (*wal, error) {
 		err = syscall.Fdatasync(int(f.Fd()))
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, WALFileName))
+		err = os.Rename(tmp, filepath.Join(dir.Name(), WALFileName))
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = dir.Sync()
 	}
 	if err != nil {
 		_ = f.Close()
@@ -217,7 +223,7 @@ func startWriteback(f *os.File) {
 // finish writes the checkpoint h into the header's room, syncs the log
 // and puts it in place of the current one: a crash leaves the old log or
 // the new one.
-func (n *nextWAL) finish(dir string, h walHeader) (*wal, error) {
+func (n *nextWAL) finish(dir *os.File, h walHeader) (*wal, error) {
 	h.carries = n.frames
 	b := h.encode()
 	if len(b) != walHeaderLen(n.pageSize) {
@@ -229,10 +235,10 @@ func (n *nextWAL) finish(dir string, h walHeader) (*wal, error) {
 		err = syscall.Fdatasync(int(n.f.Fd()))
 	}
 	if err == nil {
-		err = os.Rename(n.f.Name(), filepath.Join(dir, WALFileName))
+		err = os.Rename(n.f.Name(), filepath.Join(dir.Name(), WALFileName))
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = dir.Sync()
 	}
 	if err != nil {
 		n.abandon()
@@ -274,15 +280,6 @@ func (w *wal) write(payload []byte) error {
 }
 
 func (w *wal) close() error { return w.f.Close() }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
-}
 
 // readWAL reads a log: its checkpoint, and the entries of every complete
 // frame in order. A frame cut short or damaged ends the log there: its
@@ -369,13 +366,9 @@ func restoreMeta(path string, h walHeader) error {
 	return errors.Join(err, f.Close())
 }
 
-// readMeta reads the meta page of transaction txid from the database file.
-func readMeta(path string, pageSize int, txid uint64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
+// readMeta reads the meta page of transaction txid from the database
+// file.
+func readMeta(f *os.File, pageSize int, txid uint64) ([]byte, error) {
 	meta := make([]byte, pageSize)
 	if _, err := f.ReadAt(meta, int64(txid%2)*int64(pageSize)); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
