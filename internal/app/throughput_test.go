@@ -47,8 +47,9 @@ const (
 //     Passerelle's handler (open-lag-p99-ms, open-server-p99-ms), and the
 //     process's CPU time per request meanwhile (open-cpu-us/req: with the
 //     projections, which keep up at that rate). Over 3 s the p99 of one
-//     build swung from 24 to 67 ms between runs, as garbage collections
-//     fell in the window or not; over 20 s it stayed within 48–61 ms;
+//     build went from 24 to 50 ms in three runs, as garbage collections
+//     fell in the window or not; over 20 s it stayed within 48–61 ms in
+//     six;
 //     above what the machine carries an open loop measures only its
 //     queue, so the same runs for openFor at 50 % and 80 % of the capacity
 //     (capacity-req/s: the commands of the closed loops over the time they
