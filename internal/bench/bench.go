@@ -168,8 +168,16 @@ func serve(h http.Handler) (url string, stop func(), err error) {
 }
 
 func client(conns int) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns}}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns,
+		// above capacity an open loop would open a connection for every
+		// request waiting, until the process (server and load generator
+		// alike) had no file descriptor left; requests wait for one here
+		// instead, their latency still counted from their scheduled time
+		MaxConnsPerHost: maxConns}}
 }
+
+// maxConns bounds the load generator's connections to one server.
+const maxConns = 512
 
 // helloWorld is the baseline server: chi answering a fixed 2 KB JSON, and
 // decoding a posted body as strictly as the API does before answering 201.
