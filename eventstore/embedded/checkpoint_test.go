@@ -306,6 +306,9 @@ func exhaustFileDescriptors(t *testing.T) *descriptors {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
 		t.Fatal(err)
 	}
+	// a test that fails while they are held must not leave the next
+	// tests without descriptors
+	t.Cleanup(d.release)
 	d.fill()
 	return d
 }
