@@ -63,8 +63,11 @@ type Runner struct {
 	applied map[string]eventstore.Position // what the served generation holds, as last seen
 	floor   map[string]eventstore.Position // see Floor
 	gen     map[string]string              // served generation of each projection
-	restart context.CancelFunc
-	again   string // why the router was stopped to start over ("": it was not)
+	// advanced holds, for each projection, a channel closed the next time
+	// applied or gen changes (see Progress)
+	advanced map[string]chan struct{}
+	restart  context.CancelFunc
+	again    string // why the router was stopped to start over ("": it was not)
 	// purge is the last forget seen, purged the last one after which
 	// Redis's files were rewritten (see erased)
 	purge, purged eventstore.Position
@@ -76,7 +79,8 @@ func NewRunner(store eventstore.Store, rdb redis.UniversalClient, log *slog.Logg
 		log = slog.Default()
 	}
 	return &Runner{store: store, rdb: rdb, projectors: ps, log: log, CheckEvery: 250 * time.Millisecond,
-		applied: map[string]eventstore.Position{}, floor: map[string]eventstore.Position{}, gen: map[string]string{}}
+		applied: map[string]eventstore.Position{}, floor: map[string]eventstore.Position{}, gen: map[string]string{},
+		advanced: map[string]chan struct{}{}}
 }
 
 // WithOpener makes projectors see personal data restored from its seal, or
@@ -94,6 +98,37 @@ func (r *Runner) Floor(name string) eventstore.Position {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.floor[name]
+}
+
+// Progress is the last position this process applied of the projection,
+// and a channel closed when that or its served generation next changes.
+// A reader waiting for a position waits on it rather than asking Redis
+// again and again: a thousand readers polling for their own writes took
+// the CPU the projection needed to apply them. Every process that serves
+// reads runs a runner following the whole log, so whichever process
+// writes a generation, this one's position gets there too.
+func (r *Runner) Progress(name string) (eventstore.Position, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.applied[name], r.advancedLocked(name)
+}
+
+// advancedLocked is the channel Progress hands out for name; r.mu held.
+func (r *Runner) advancedLocked(name string) chan struct{} {
+	ch, ok := r.advanced[name]
+	if !ok {
+		ch = make(chan struct{})
+		r.advanced[name] = ch
+	}
+	return ch
+}
+
+// changedLocked wakes the readers waiting on name's progress; r.mu held.
+func (r *Runner) changedLocked(name string) {
+	if ch, ok := r.advanced[name]; ok {
+		close(ch)
+		delete(r.advanced, name)
+	}
 }
 
 // Hold raises every floor to the head of the log as it is now: until the
@@ -257,6 +292,7 @@ func (r *Runner) trust(ctx context.Context, p Projector, logID string) (string, 
 	}
 	r.mu.Lock()
 	r.applied[p.Name()], r.gen[p.Name()] = pos, gen
+	r.changedLocked(p.Name())
 	r.mu.Unlock()
 	return "", nil
 }
@@ -406,7 +442,10 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 			prev = last
 		}
 		r.mu.Lock()
-		r.applied[name] = max(r.applied[name], prev)
+		if prev > r.applied[name] {
+			r.applied[name] = prev
+			r.changedLocked(name)
+		}
 		r.floor[name] = max(r.floor[name], prev)
 		r.mu.Unlock()
 		for _, ev := range evs {

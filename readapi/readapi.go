@@ -35,6 +35,9 @@ type API struct {
 	rdb redis.UniversalClient
 	// MaxWait bounds how long a query waits for min_position.
 	MaxWait time.Duration
+	// PollEvery is the longest a query waiting for min_position goes
+	// without asking Redis (default 100 ms).
+	PollEvery time.Duration
 	// StreamEvery is how often the stats stream looks for a change.
 	StreamEvery time.Duration
 	// Heartbeat is the interval of SSE keep-alive comments.
@@ -43,6 +46,12 @@ type API struct {
 	// at (see projections.Runner.Floor): below it the read model is being
 	// caught up or rebuilt, and reads answer 503 not_ready at once.
 	Floor func(projection string) eventstore.Position
+	// Progress, when set, is what this process's runner last applied of a
+	// projection and a channel closed when that changes (see
+	// projections.Runner.Progress): a query waiting for min_position
+	// asks Redis again only once it has moved past the position, or after
+	// a while in case it never does here.
+	Progress func(projection string) (eventstore.Position, <-chan struct{})
 	// CountLimit is how far an offer search counts its matches when
 	// that is further than the end of its page: past it, the total is a
 	// lower bound. Each match counted costs candidates read from Redis.
@@ -54,7 +63,7 @@ type API struct {
 
 // New builds the query API over the read models in rdb.
 func New(rdb redis.UniversalClient) *API {
-	return &API{rdb: rdb, MaxWait: 5 * time.Second, StreamEvery: 250 * time.Millisecond, Heartbeat: 15 * time.Second,
+	return &API{rdb: rdb, MaxWait: 5 * time.Second, PollEvery: 100 * time.Millisecond, StreamEvery: 250 * time.Millisecond, Heartbeat: 15 * time.Second,
 		CountLimit: DefaultCountLimit}
 }
 
@@ -267,12 +276,49 @@ func (a *API) model(ctx context.Context, projection string, want eventstore.Posi
 			e.RetryAfter = time.Second
 			return model{}, e
 		}
+		if err := a.await(ctx, projection, want, pause, deadline); err != nil {
+			return model{}, err
+		}
+		pause = min(pause*2, a.pollEvery())
+	}
+}
+
+func (a *API) pollEvery() time.Duration {
+	if a.PollEvery <= 0 {
+		return 100 * time.Millisecond
+	}
+	return a.PollEvery
+}
+
+// await waits before a query looks again for the position it wants: pause,
+// or, when this process's runner tells its progress and has not applied
+// pos, until it has, PollEvery has passed or the deadline comes.
+func (a *API) await(ctx context.Context, projection string, pos eventstore.Position, pause time.Duration, deadline time.Time) error {
+	if a.Progress != nil {
+		if applied, _ := a.Progress(projection); applied < pos {
+			pause = min(a.pollEvery(), max(time.Until(deadline), 0))
+		}
+	}
+	timer := time.NewTimer(pause)
+	defer timer.Stop()
+	for {
+		var advanced <-chan struct{}
+		if a.Progress != nil {
+			var applied eventstore.Position
+			if applied, advanced = a.Progress(projection); applied >= pos {
+				advanced = nil // applied here: Redis is to tell why it is not served
+			}
+		}
 		select {
 		case <-ctx.Done():
-			return model{}, ctx.Err()
-		case <-time.After(pause):
+			return ctx.Err()
+		case <-timer.C:
+			return nil
+		case <-advanced:
+			if applied, _ := a.Progress(projection); applied >= pos {
+				return nil
+			}
 		}
-		pause = min(pause*2, 100*time.Millisecond)
 	}
 }
 

@@ -1,0 +1,179 @@
+package readapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/redis/go-redis/v9"
+
+	"passerelle/eventstore"
+	"passerelle/eventstore/embedded"
+	"passerelle/internal/route"
+	"passerelle/internal/testsupport/eventgen"
+	"passerelle/internal/testsupport/redistest"
+	"passerelle/projections"
+	"passerelle/readapi"
+)
+
+// progress stands for a runner's Progress, moved by the test.
+type progress struct {
+	mu      sync.Mutex
+	applied eventstore.Position
+	moved   chan struct{}
+}
+
+func (p *progress) get(string) (eventstore.Position, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.applied, p.moved
+}
+
+func (p *progress) set(pos eventstore.Position) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.applied = pos
+	close(p.moved)
+	p.moved = make(chan struct{})
+}
+
+// countReads counts the round trips that read a generation's checkpoint.
+type countReads struct{ n atomic.Int64 }
+
+func (h *countReads) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *countReads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.count([]redis.Cmder{cmd})
+		return next(ctx, cmd)
+	}
+}
+
+func (h *countReads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.count(cmds)
+		return next(ctx, cmds)
+	}
+}
+
+func (h *countReads) count(cmds []redis.Cmder) {
+	for _, c := range cmds {
+		if key, ok := c.Args()[len(c.Args())-1].(string); c.Name() == "get" && ok && strings.HasSuffix(key, projections.CheckpointKey("")) {
+			h.n.Add(1)
+			return
+		}
+	}
+}
+
+// TestMinPositionWaitsForTheRunner: a query waiting for a position its
+// process's runner has not applied asks Redis once, then waits for the
+// runner rather than polling, even while Redis already holds the position
+// (written by another process's runner); once the runner here has applied
+// it, the query answers at once. Without Progress it polls, as before.
+func TestMinPositionWaitsForTheRunner(t *testing.T) {
+	s, err := embedded.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	w := eventgen.New(eventgen.Options{Seed: 5, Setup: eventgen.Population{Employers: 3}, Weights: map[string]int{"post_offer": 1}})
+	if err := w.Run(ctx, s, 40, 2); err != nil {
+		t.Fatal(err)
+	}
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
+		other := r.Client(t)
+		projections.SwapGrace = 0
+		if _, err := projections.RebuildAll(ctx, s, other, []projections.Projector{projections.Offers{}}, projections.RebuildOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		prefix, _ := projections.ActivePrefix(ctx, other, projections.OffersName)
+		at, err := projections.Checkpoint(ctx, other, prefix)
+		if err != nil || at == eventstore.Start {
+			t.Fatalf("checkpoint %v: %v", at, err)
+		}
+		saved, _ := other.Get(ctx, projections.CheckpointKey(prefix)).Result()
+		defer other.Set(ctx, projections.CheckpointKey(prefix), saved, 0)
+		id, _ := other.SRandMember(ctx, prefix+projections.OfferIndexOpen()).Result()
+		want := at + 1
+		path := "/v1/offers/" + id + "?min_position=" + want.String()
+
+		for _, withProgress := range []bool{true, false} {
+			// Redis is behind want until the test moves it
+			if err := other.Set(ctx, projections.CheckpointKey(prefix), saved, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			opts, _ := redis.ParseURL(r.URL)
+			rdb := redis.NewClient(opts)
+			reads := &countReads{}
+			rdb.AddHook(reads)
+			a := readapi.New(rdb)
+			a.MaxWait, a.PollEvery = time.Minute, time.Hour
+			p := &progress{applied: at, moved: make(chan struct{})}
+			if withProgress {
+				a.Progress = p.get
+			} else {
+				a.PollEvery = 5 * time.Millisecond
+			}
+			router := chi.NewRouter()
+			route.Mount(router, a.Routes())
+			answered := make(chan *httptest.ResponseRecorder, 1)
+			go func() {
+				rec := httptest.NewRecorder()
+				router.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+				answered <- rec
+			}()
+			for reads.n.Load() == 0 { // its first look
+				time.Sleep(time.Millisecond)
+			}
+			// another process's runner applies want
+			if err := other.Set(ctx, projections.CheckpointKey(prefix), fmt.Sprintf("%020d", uint64(want)), 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if !withProgress {
+				if rec := <-answered; rec.Code != http.StatusOK {
+					t.Fatalf("without progress: %d %s", rec.Code, rec.Body)
+				}
+				if reads.n.Load() < 2 {
+					t.Fatalf("without progress, the query read the checkpoint %d times: it did not poll", reads.n.Load())
+				}
+				rdb.Close()
+				continue
+			}
+			select {
+			case rec := <-answered:
+				t.Fatalf("answered %d %s before the runner here applied the position", rec.Code, rec.Body)
+			case <-time.After(200 * time.Millisecond):
+			}
+			p.set(at) // the runner moves, not yet far enough
+			select {
+			case rec := <-answered:
+				t.Fatalf("answered %d %s before the runner here applied the position", rec.Code, rec.Body)
+			case <-time.After(50 * time.Millisecond):
+			}
+			if n := reads.n.Load(); n != 1 {
+				t.Fatalf("the query read the checkpoint %d times while the runner here was behind, want once", n)
+			}
+			p.set(want)
+			select {
+			case rec := <-answered:
+				if rec.Code != http.StatusOK {
+					t.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("the query did not answer once the runner applied the position")
+			}
+			if n := reads.n.Load(); n != 2 {
+				t.Fatalf("the query read the checkpoint %d times, want twice", n)
+			}
+			rdb.Close()
+		}
+	})
+}
