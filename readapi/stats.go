@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"slices"
@@ -257,26 +258,21 @@ func (a *API) statsStream(w http.ResponseWriter, r *http.Request) {
 	defer beat.Stop()
 	// Pushes are coalesced: at most one per StreamEvery, and only when a
 	// figure changed (events that change none, a signature or a seal, move
-	// the position only).
+	// the position only). A tick asks Redis only once this process's
+	// runner has moved since the last look (when it tells its progress),
+	// so that idle dashboards cost nothing.
 	lastPosition, lastFigures := "none", ""
+	var moved <-chan struct{} // closed once the runner moves; nil: look
 	for {
-		m, err := a.model(ctx, projections.StatsName, eventstore.Start)
-		if err == nil && m.position.String() != lastPosition {
-			var s *OfferStats
-			if s, err = readStats(ctx, m); err == nil && a.stillHeld(ctx, m) == nil {
-				lastPosition = m.position.String()
-				s.Position = ""
-				figures, _ := json.Marshal(s)
-				if string(figures) != lastFigures {
-					lastFigures = string(figures)
-					s.Position = lastPosition
-					b, _ := json.Marshal(s)
-					if _, err := fmt.Fprintf(w, "event: stats\nid: %s\ndata: %s\n\n", s.Position, b); err != nil {
-						return
-					}
-					flusher.Flush()
-				}
+		if moved != nil {
+			select {
+			case <-moved:
+				moved = nil
+			default:
 			}
+		}
+		if moved == nil {
+			moved = a.pushStats(ctx, w, flusher, &lastPosition, &lastFigures)
 		}
 		select {
 		case <-ctx.Done():
@@ -289,4 +285,39 @@ func (a *API) statsStream(w http.ResponseWriter, r *http.Request) {
 		case <-tick.C:
 		}
 	}
+}
+
+// pushStats sends the statistics when a figure changed since the last
+// push, and returns the channel that tells when the runner here next moves
+// (nil when it does not tell, or the look failed).
+func (a *API) pushStats(ctx context.Context, w io.Writer, flusher http.Flusher, lastPosition, lastFigures *string) <-chan struct{} {
+	var moved <-chan struct{}
+	if a.Progress != nil {
+		_, moved = a.Progress(projections.StatsName) // before the look: a move during it is not missed
+	}
+	m, err := a.model(ctx, projections.StatsName, eventstore.Start)
+	if err == nil && m.position.String() != *lastPosition {
+		var s *OfferStats
+		if s, err = readStats(ctx, m); err == nil {
+			err = a.stillHeld(ctx, m)
+		}
+		if err == nil {
+			*lastPosition = m.position.String()
+			s.Position = ""
+			figures, _ := json.Marshal(s)
+			if string(figures) != *lastFigures {
+				*lastFigures = string(figures)
+				s.Position = *lastPosition
+				b, _ := json.Marshal(s)
+				if _, err := fmt.Fprintf(w, "event: stats\nid: %s\ndata: %s\n\n", s.Position, b); err != nil {
+					return nil
+				}
+				flusher.Flush()
+			}
+		}
+	}
+	if err != nil {
+		return nil
+	}
+	return moved
 }

@@ -1,6 +1,7 @@
 package readapi_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -174,6 +175,95 @@ func TestMinPositionWaitsForTheRunner(t *testing.T) {
 				t.Fatalf("the query read the checkpoint %d times, want twice", n)
 			}
 			rdb.Close()
+		}
+	})
+}
+
+// TestStatsStreamLooksWhenTheRunnerMoves: the statistics stream asks
+// Redis once, then only when this process's runner has moved: ticks while
+// it stands still cost no round trip, and the first tick after it moved
+// pushes what changed.
+func TestStatsStreamLooksWhenTheRunnerMoves(t *testing.T) {
+	s, err := embedded.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	w := eventgen.New(eventgen.Options{Seed: 5, Setup: eventgen.Population{Employers: 3}, Weights: map[string]int{"post_offer": 1}})
+	if err := w.Run(ctx, s, 40, 2); err != nil {
+		t.Fatal(err)
+	}
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
+		other := r.Client(t)
+		projections.SwapGrace = 0
+		if _, err := projections.RebuildAll(ctx, s, other, []projections.Projector{projections.Stats{}}, projections.RebuildOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		prefix, _ := projections.ActivePrefix(ctx, other, projections.StatsName)
+		at, err := projections.Checkpoint(ctx, other, prefix)
+		if err != nil || at == eventstore.Start {
+			t.Fatalf("checkpoint %v: %v", at, err)
+		}
+		opts, _ := redis.ParseURL(r.URL)
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		reads := &countReads{}
+		rdb.AddHook(reads)
+		a := readapi.New(rdb)
+		a.StreamEvery = 5 * time.Millisecond
+		p := &progress{applied: at, moved: make(chan struct{})}
+		a.Progress = p.get
+		router := chi.NewRouter()
+		route.Mount(router, a.Routes())
+		srv := httptest.NewServer(router)
+		defer srv.Close()
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(sctx, "GET", srv.URL+"/v1/stats/stream", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		ids := make(chan string, 16)
+		go func() {
+			defer close(ids)
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+					ids <- id
+				}
+			}
+		}()
+		if id := <-ids; id != at.String() {
+			t.Fatalf("first push at %s, want %s", id, at)
+		}
+		time.Sleep(100 * time.Millisecond) // about twenty ticks
+		if n := reads.n.Load(); n != 1 {
+			t.Fatalf("the stream read the checkpoint %d times while the runner stood still, want once", n)
+		}
+		// the runner here applies another offer: a counter and the
+		// checkpoint move in Redis, then its progress
+		head := at + 1
+		if err := other.HIncrBy(ctx, prefix+projections.StatsCountersKey(), "all:offers_open", 1).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Set(ctx, projections.CheckpointKey(prefix), fmt.Sprintf("%020d", uint64(head)), 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if n := reads.n.Load(); n != 1 {
+			t.Fatalf("the stream read the checkpoint %d times before the runner moved, want once", n)
+		}
+		p.set(head)
+		select {
+		case id := <-ids:
+			if id != head.String() {
+				t.Fatalf("pushed %s, want %s", id, head)
+			}
+		case <-sctx.Done():
+			t.Fatal("nothing pushed after the runner moved")
 		}
 	})
 }
