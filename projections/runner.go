@@ -104,9 +104,9 @@ func (r *Runner) Floor(name string) eventstore.Position {
 // and a channel closed when that or its served generation next changes.
 // A reader waiting for a position waits on it rather than asking Redis
 // again and again: a thousand readers polling for their own writes took
-// the CPU the projection needed to apply them. Every process that serves
-// reads runs a runner following the whole log, so whichever process
-// writes a generation, this one's position gets there too.
+// the CPU the projection needed to apply them. It is for readers in the
+// process where the runner runs: the runner follows the whole log, so
+// whichever runner wrote a position in Redis, this one gets there too.
 func (r *Runner) Progress(name string) (eventstore.Position, <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -198,7 +198,12 @@ func Open(cfg Config) (*App, error) {
 		return nil, errors.Join(fmt.Errorf("read the head of the log: %w", err), a.Close())
 	}
 	queries := readapi.New(a.Redis)
-	queries.Floor, queries.Progress = a.runner.Floor, a.runner.Progress
+	queries.Floor = a.runner.Floor
+	if cfg.Role != RoleAPI {
+		// the runner applies the log in this process: reads waiting for a
+		// position wait for it (an api process polls Redis)
+		queries.Progress = a.runner.Progress
+	}
 	a.Desk = desk.New(places, cfg.Clock)
 	// rounds take their market from the desk's index, which the serving
 	// processes follow (Start)
