@@ -14,9 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"passerelle/eventstore"
-	"passerelle/eventstore/embedded"
 	"passerelle/internal/route"
-	"passerelle/internal/testsupport/eventgen"
 	"passerelle/internal/testsupport/redistest"
 	"passerelle/projections"
 	"passerelle/readapi"
@@ -63,27 +61,11 @@ func (h *loseOnRead) lose(ctx context.Context, cmds []redis.Cmder) {
 // missing offer too, rather than what they found; once the model is
 // current again, they answer as before.
 func TestReadOfAModelLostMeanwhile(t *testing.T) {
-	s, err := embedded.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := offersLog(t, 3, 200, 5)
 	ctx := context.Background()
-	w := eventgen.New(eventgen.Options{Seed: 3, Setup: eventgen.Population{Employers: 5}, Weights: map[string]int{"post_offer": 1}})
-	if err := w.Run(ctx, s, 200, 4); err != nil {
-		t.Fatal(err)
-	}
 	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		other := r.Client(t)
-		projections.SwapGrace = 0
-		if _, err := projections.RebuildAll(ctx, s, other, []projections.Projector{projections.Offers{}}, projections.RebuildOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		prefix, _ := projections.ActivePrefix(ctx, other, projections.OffersName)
-		floor, err := projections.Checkpoint(ctx, other, prefix)
-		if err != nil || floor == eventstore.Start {
-			t.Fatalf("checkpoint %v: %v", floor, err)
-		}
+		prefix, floor := serveRebuilt(t, s, other, projections.Offers{})
 		saved, _ := other.Get(ctx, projections.CheckpointKey(prefix)).Result()
 		id, _ := other.SRandMember(ctx, prefix+projections.OfferIndexOpen()).Result()
 		var doc projections.OfferDoc

@@ -73,33 +73,50 @@ func (h *countReads) count(cmds []redis.Cmder) {
 	}
 }
 
+// offersLog is an embedded store holding n offers posted by the employers
+// of a generated world.
+func offersLog(t *testing.T, seed uint64, n, employers int) eventstore.Store {
+	t.Helper()
+	s, err := embedded.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	w := eventgen.New(eventgen.Options{Seed: seed, Setup: eventgen.Population{Employers: employers}, Weights: map[string]int{"post_offer": 1}})
+	if err := w.Run(context.Background(), s, n, 4); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// serveRebuilt rebuilds p from s into rdb, and returns the generation
+// served and its checkpoint.
+func serveRebuilt(t *testing.T, s eventstore.Store, rdb *redis.Client, p projections.Projector) (string, eventstore.Position) {
+	t.Helper()
+	ctx := context.Background()
+	projections.SwapGrace = 0
+	if _, err := projections.RebuildAll(ctx, s, rdb, []projections.Projector{p}, projections.RebuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	prefix, _ := projections.ActivePrefix(ctx, rdb, p.Name())
+	at, err := projections.Checkpoint(ctx, rdb, prefix)
+	if err != nil || at == eventstore.Start {
+		t.Fatalf("checkpoint %v: %v", at, err)
+	}
+	return prefix, at
+}
+
 // TestMinPositionWaitsForTheRunner: a query waiting for a position its
 // process's runner has not applied asks Redis once, then waits for the
 // runner rather than polling, even while Redis already holds the position
 // (written by another process's runner); once the runner here has applied
 // it, the query answers at once. Without Progress it polls, as before.
 func TestMinPositionWaitsForTheRunner(t *testing.T) {
-	s, err := embedded.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := offersLog(t, 5, 40, 3)
 	ctx := context.Background()
-	w := eventgen.New(eventgen.Options{Seed: 5, Setup: eventgen.Population{Employers: 3}, Weights: map[string]int{"post_offer": 1}})
-	if err := w.Run(ctx, s, 40, 2); err != nil {
-		t.Fatal(err)
-	}
 	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		other := r.Client(t)
-		projections.SwapGrace = 0
-		if _, err := projections.RebuildAll(ctx, s, other, []projections.Projector{projections.Offers{}}, projections.RebuildOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		prefix, _ := projections.ActivePrefix(ctx, other, projections.OffersName)
-		at, err := projections.Checkpoint(ctx, other, prefix)
-		if err != nil || at == eventstore.Start {
-			t.Fatalf("checkpoint %v: %v", at, err)
-		}
+		prefix, at := serveRebuilt(t, s, other, projections.Offers{})
 		saved, _ := other.Get(ctx, projections.CheckpointKey(prefix)).Result()
 		defer other.Set(ctx, projections.CheckpointKey(prefix), saved, 0)
 		id, _ := other.SRandMember(ctx, prefix+projections.OfferIndexOpen()).Result()
@@ -184,27 +201,11 @@ func TestMinPositionWaitsForTheRunner(t *testing.T) {
 // it stands still cost no round trip, and the first tick after it moved
 // pushes what changed.
 func TestStatsStreamLooksWhenTheRunnerMoves(t *testing.T) {
-	s, err := embedded.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := offersLog(t, 5, 40, 3)
 	ctx := context.Background()
-	w := eventgen.New(eventgen.Options{Seed: 5, Setup: eventgen.Population{Employers: 3}, Weights: map[string]int{"post_offer": 1}})
-	if err := w.Run(ctx, s, 40, 2); err != nil {
-		t.Fatal(err)
-	}
 	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
 		other := r.Client(t)
-		projections.SwapGrace = 0
-		if _, err := projections.RebuildAll(ctx, s, other, []projections.Projector{projections.Stats{}}, projections.RebuildOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		prefix, _ := projections.ActivePrefix(ctx, other, projections.StatsName)
-		at, err := projections.Checkpoint(ctx, other, prefix)
-		if err != nil || at == eventstore.Start {
-			t.Fatalf("checkpoint %v: %v", at, err)
-		}
+		prefix, at := serveRebuilt(t, s, other, projections.Stats{})
 		opts, _ := redis.ParseURL(r.URL)
 		rdb := redis.NewClient(opts)
 		defer rdb.Close()
