@@ -46,11 +46,12 @@ type API struct {
 	// at (see projections.Runner.Floor): below it the read model is being
 	// caught up or rebuilt, and reads answer 503 not_ready at once.
 	Floor func(projection string) eventstore.Position
-	// Progress, when set, is what this process's runner last applied of a
-	// projection and a channel closed when that changes (see
-	// projections.Runner.Progress): a query waiting for min_position
-	// asks Redis again only once it has moved past the position, or after
-	// a while in case it never does here.
+	// Progress, when set, is how far a projection has applied as this
+	// process knows it, and a channel closed when that changes
+	// (projections.Runner.Progress where the runner runs, a
+	// projections.Watch elsewhere): a query waiting for min_position asks
+	// Redis again only once that has moved past the position, or every
+	// PollEvery in case it never does.
 	Progress func(projection string) (eventstore.Position, <-chan struct{})
 	// CountLimit is how far an offer search counts its matches when
 	// that is further than the end of its page: past it, the total is a

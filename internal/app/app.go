@@ -141,6 +141,11 @@ type App struct {
 	list       []route.Route
 	metrics    *metrics
 
+	// watch tells an api process's reads how far the read models are
+	// (nil where the projections run); watchDone is closed once it stopped
+	watch     *projections.Watch
+	watchDone chan struct{}
+
 	cancel context.CancelFunc
 	done   chan error
 	once   sync.Once
@@ -198,11 +203,16 @@ func Open(cfg Config) (*App, error) {
 		return nil, errors.Join(fmt.Errorf("read the head of the log: %w", err), a.Close())
 	}
 	queries := readapi.New(a.Redis)
-	queries.Floor = a.runner.Floor
-	if cfg.Role != RoleAPI {
-		// the runner applies the log in this process: reads waiting for a
-		// position wait for it (an api process polls Redis)
-		queries.Progress = a.runner.Progress
+	// reads waiting for a position wait for the runner where it runs, and
+	// in an api process for one watch of the checkpoints in Redis
+	queries.Floor, queries.Progress = a.runner.Floor, a.runner.Progress
+	if cfg.Role == RoleAPI {
+		var names []string
+		for _, p := range projections.All() {
+			names = append(names, p.Name())
+		}
+		a.watch = projections.NewWatch(a.Redis, a.log, names...)
+		queries.Progress = a.watch.Progress
 	}
 	a.Desk = desk.New(places, cfg.Clock)
 	// rounds take their market from the desk's index, which the serving
@@ -325,6 +335,11 @@ func (a *App) Start(ctx context.Context) error {
 		a.startDesk(ctx, running)
 	}
 	if a.cfg.Role == RoleAPI {
+		a.watchDone = make(chan struct{})
+		go func() {
+			defer close(a.watchDone)
+			a.watch.Run(ctx)
+		}()
 		return nil // the projector processes do the rest
 	}
 	a.done = make(chan error, 1)
@@ -479,6 +494,9 @@ func (a *App) Close() error {
 		}
 		if a.deskDone != nil {
 			<-a.deskDone
+		}
+		if a.watchDone != nil {
+			<-a.watchDone
 		}
 		if a.done != nil {
 			if e := <-a.done; e != nil && !errors.Is(e, context.Canceled) {
