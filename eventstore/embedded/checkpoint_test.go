@@ -6,6 +6,7 @@ import (
 	"os"
 	"passerelle/eventstore"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -203,7 +204,8 @@ func TestCheckpointsWaitForFileDescriptors(t *testing.T) {
 	// The hooks run in the committer, which opens no file meanwhile: they
 	// borrow a descriptor from those the test holds, and give it back.
 	var (
-		fds             *descriptors
+		fds             atomic.Pointer[descriptors] // set while they are held
+		ranShort        atomic.Bool
 		syncing, synced []byte // events.db as the checkpoint under way, and the last one, synced it
 		checkpoints     int    // completed since the descriptors ran short
 		crash           struct{ db, wal []byte }
@@ -211,15 +213,14 @@ func TestCheckpointsWaitForFileDescriptors(t *testing.T) {
 		crashed         = -1 // appends acknowledged at the crash
 		hookErrs        []error
 	)
-	read := func(path string) []byte {
-		if fds != nil {
-			fds.lend()
+	read := func(path string) (b []byte) {
+		var err error
+		if d := fds.Load(); d != nil {
+			d.borrow(func() { b, err = os.ReadFile(path) })
+		} else {
+			b, err = os.ReadFile(path)
 		}
-		b, err := os.ReadFile(path)
 		hookErrs = append(hookErrs, err)
-		if fds != nil {
-			fds.fill()
-		}
 		return b
 	}
 	testHookCheckpoint = func(step checkpointStep) {
@@ -227,7 +228,7 @@ func TestCheckpointsWaitForFileDescriptors(t *testing.T) {
 		case step == stepSynced && crashed < 0:
 			syncing = read(dbPath)
 		case step == stepLogged:
-			if fds != nil {
+			if ranShort.Load() {
 				checkpoints++
 			}
 			if crashed < 0 {
@@ -248,7 +249,8 @@ func TestCheckpointsWaitForFileDescriptors(t *testing.T) {
 	nAcked.Store(int64(len(acked)))
 
 	starved := exhaustFileDescriptors(t)
-	fds = starved // the committer reads it only in the next append
+	ranShort.Store(true)
+	fds.Store(starved) // the committer merges and checkpoints between appends too
 	for i, more := 0, 3; more > 0; i++ {
 		if i == 300 {
 			s.Close()
@@ -262,6 +264,7 @@ func TestCheckpointsWaitForFileDescriptors(t *testing.T) {
 		acked = append(acked, appendSome(t, s, "starved", 10)...)
 		nAcked.Store(int64(len(acked)))
 	}
+	fds.Store(nil)
 	starved.release()
 	time.Sleep(2 * checkpointRetry)
 	acked = append(acked, appendSome(t, s, "after", 60)...)
@@ -313,42 +316,64 @@ func exhaustFileDescriptors(t *testing.T) *descriptors {
 	return d
 }
 
-// descriptors are the files that hold a process's descriptors.
+// descriptors are the files that hold a process's descriptors. The test
+// fills them while the committer borrows one: mu keeps them apart.
 type descriptors struct {
 	t     *testing.T
 	limit syscall.Rlimit // as it was
+	mu    sync.Mutex
 	held  []*os.File
+	freed bool // released: nothing to fill any more
 }
 
 // fill opens files until none can be.
 func (d *descriptors) fill() {
-	for {
-		f, err := os.Open(os.DevNull)
-		if err != nil {
-			if !errors.Is(err, syscall.EMFILE) {
-				d.release()
-				d.t.Fatal(err)
-			}
-			return
-		}
-		d.held = append(d.held, f)
+	d.mu.Lock()
+	err := d.fillLocked()
+	d.mu.Unlock()
+	if err != nil {
+		d.release()
+		d.t.Fatal(err)
 	}
 }
 
-// lend closes one, for the caller to open a file in its place.
-func (d *descriptors) lend() {
+func (d *descriptors) fillLocked() error {
+	for !d.freed {
+		f, err := os.Open(os.DevNull)
+		if errors.Is(err, syscall.EMFILE) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		d.held = append(d.held, f)
+	}
+	return nil
+}
+
+// borrow closes one for the time of open, which opens a file in its place
+// and closes it, and fills them again.
+func (d *descriptors) borrow(open func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if n := len(d.held); n > 0 {
 		_ = d.held[n-1].Close()
 		d.held = d.held[:n-1]
+	}
+	open()
+	if err := d.fillLocked(); err != nil {
+		d.t.Error(err)
 	}
 }
 
 // release closes them and puts the limit back.
 func (d *descriptors) release() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, f := range d.held {
 		_ = f.Close()
 	}
-	d.held = nil
+	d.held, d.freed = nil, true
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &d.limit); err != nil {
 		d.t.Fatal(err)
 	}
