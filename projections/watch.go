@@ -118,20 +118,25 @@ func (w *Watch) Run(ctx context.Context) {
 	}
 }
 
-// look reads each projection's served generation and, in the same round
-// trip, the checkpoint of the one last read, and wakes the readers of
-// those that changed.
+// look reads the served generation of each projection a reader waits for
+// and, in the same round trip, the checkpoint of the one last read, and
+// wakes the readers of those that moved.
 func (w *Watch) look(ctx context.Context) error {
+	var names, prefixes []string // those a reader waits for
 	w.mu.Lock()
-	prefixes := make([]string, len(w.names))
-	for i, name := range w.names {
-		prefixes[i] = w.prefix[name]
+	for _, name := range w.names {
+		if _, ok := w.moved[name]; ok {
+			names, prefixes = append(names, name), append(prefixes, w.prefix[name])
+		}
 	}
 	w.mu.Unlock()
+	if len(names) == 0 {
+		return nil
+	}
 	pipe := w.rdb.Pipeline()
-	gens := make([]*redis.StringCmd, len(w.names))
-	cps := make([]*redis.StringCmd, len(w.names))
-	for i, name := range w.names {
+	gens := make([]*redis.StringCmd, len(names))
+	cps := make([]*redis.StringCmd, len(names))
+	for i, name := range names {
 		gens[i] = pipe.Get(ctx, ActiveKey(name))
 		if prefixes[i] != "" {
 			cps[i] = pipe.Get(ctx, CheckpointKey(prefixes[i]))
@@ -142,7 +147,7 @@ func (w *Watch) look(ctx context.Context) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for i, name := range w.names {
+	for i, name := range names {
 		prefix := ""
 		if gen, err := gens[i].Result(); err == nil {
 			prefix = GenPrefix(name, gen)

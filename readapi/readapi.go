@@ -35,8 +35,9 @@ type API struct {
 	rdb redis.UniversalClient
 	// MaxWait bounds how long a query waits for min_position.
 	MaxWait time.Duration
-	// PollEvery is the longest a query waiting for min_position goes
-	// without asking Redis (default 100 ms).
+	// PollEvery is the longest pause between two looks of a query that
+	// polls Redis for min_position (default 100 ms): without Progress, or
+	// once Progress has passed the position and Redis has not.
 	PollEvery time.Duration
 	// StreamEvery is how often the stats stream looks for a change.
 	StreamEvery time.Duration
@@ -50,8 +51,9 @@ type API struct {
 	// process knows it, and a channel closed when that changes
 	// (projections.Runner.Progress where the runner runs, a
 	// projections.Watch elsewhere): a query waiting for min_position asks
-	// Redis again only once that has moved past the position, or every
-	// PollEvery in case it never does.
+	// Redis again only once that has moved past the position, or at its
+	// deadline. Waiting reads then cost Redis nothing however many they
+	// are, as when the projections stop for a while.
 	Progress func(projection string) (eventstore.Position, <-chan struct{})
 	// CountLimit is how far an offer search counts its matches when
 	// that is further than the end of its page: past it, the total is a
@@ -292,12 +294,12 @@ func (a *API) pollEvery() time.Duration {
 }
 
 // await waits before a query looks again for the position it wants: pause,
-// or, when this process's runner tells its progress and has not applied
-// pos, until it has, PollEvery has passed or the deadline comes.
+// or, when Progress tells that pos is not applied yet, until it is or the
+// deadline comes.
 func (a *API) await(ctx context.Context, projection string, pos eventstore.Position, pause time.Duration, deadline time.Time) error {
 	if a.Progress != nil {
 		if applied, _ := a.Progress(projection); applied < pos {
-			pause = min(a.pollEvery(), max(time.Until(deadline), 0))
+			pause = max(time.Until(deadline), 0)
 		}
 	}
 	timer := time.NewTimer(pause)

@@ -45,22 +45,25 @@ func (p *progress) set(pos eventstore.Position) {
 	p.moved = make(chan struct{})
 }
 
-// countReads counts the round trips that read a generation's checkpoint.
+// countReads counts the round trips that read a generation's checkpoint,
+// once they are answered.
 type countReads struct{ n atomic.Int64 }
 
 func (h *countReads) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *countReads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
 		h.count([]redis.Cmder{cmd})
-		return next(ctx, cmd)
+		return err
 	}
 }
 
 func (h *countReads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
 		h.count(cmds)
-		return next(ctx, cmds)
+		return err
 	}
 }
 
@@ -133,7 +136,7 @@ func TestMinPositionWaitsForTheRunner(t *testing.T) {
 			reads := &countReads{}
 			rdb.AddHook(reads)
 			a := readapi.New(rdb)
-			a.MaxWait, a.PollEvery = time.Minute, time.Hour
+			a.MaxWait = time.Minute
 			p := &progress{applied: at, moved: make(chan struct{})}
 			if withProgress {
 				a.Progress = p.get
@@ -165,10 +168,10 @@ func TestMinPositionWaitsForTheRunner(t *testing.T) {
 				rdb.Close()
 				continue
 			}
-			select {
+			select { // a few times PollEvery: no look at Redis meanwhile
 			case rec := <-answered:
 				t.Fatalf("answered %d %s before the runner here applied the position", rec.Code, rec.Body)
-			case <-time.After(200 * time.Millisecond):
+			case <-time.After(3 * a.PollEvery):
 			}
 			p.set(at) // the runner moves, not yet far enough
 			select {
