@@ -14,8 +14,9 @@ import (
 
 // A Watch tells the readers of a process that runs no projection (an api
 // process) how far the served generations have applied, as Runner.Progress
-// does where the runner runs: one goroutine reads every projection's
-// checkpoint in one round trip and wakes the readers of those that moved.
+// does where the runner runs: one goroutine reads the checkpoints of the
+// projections readers wait for, in one round trip, and wakes the readers
+// of those that moved.
 // However many reads wait for their own writes, the process asks Redis
 // once every Every at most, where each waiting read used to poll it on its
 // own; a lone read costs what its own polling did (a look after 2 ms,
