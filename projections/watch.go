@@ -77,6 +77,7 @@ func (w *Watch) Run(ctx context.Context) {
 		ticking  = true // the timer is set; else the watch waits for an ask
 		pause    = w.Every
 		lastLook time.Time
+		failing  bool // the last look failed
 	)
 	for {
 		if ticking {
@@ -97,9 +98,7 @@ func (w *Watch) Run(ctx context.Context) {
 			}
 		}
 		looked := time.Now()
-		if err := w.look(ctx); err != nil && ctx.Err() == nil {
-			w.log.Warn("reading the read models' checkpoints failed", "err", err)
-		}
+		failing = w.lookLogged(ctx, failing)
 		w.mu.Lock()
 		asked, holding := w.asked.After(lastLook), len(w.moved) > 0
 		w.mu.Unlock()
@@ -117,6 +116,19 @@ func (w *Watch) Run(ctx context.Context) {
 		default:
 		}
 	}
+}
+
+// lookLogged looks, and logs a failure once per outage rather than at
+// every look; it reports whether this look failed.
+func (w *Watch) lookLogged(ctx context.Context, failing bool) bool {
+	err := w.look(ctx)
+	switch {
+	case err != nil && !failing && ctx.Err() == nil:
+		w.log.Warn("reading the read models' checkpoints failed", "err", err)
+	case err == nil && failing:
+		w.log.Info("reading the read models' checkpoints again")
+	}
+	return err != nil
 }
 
 // look reads the served generation of each projection a reader waits for

@@ -297,28 +297,26 @@ func (a *API) pollEvery() time.Duration {
 // or, when Progress tells that pos is not applied yet, until it is or the
 // deadline comes.
 func (a *API) await(ctx context.Context, projection string, pos eventstore.Position, pause time.Duration, deadline time.Time) error {
+	var advanced <-chan struct{} // nil once applied here: Redis is to tell why it is not served
 	if a.Progress != nil {
-		if applied, _ := a.Progress(projection); applied < pos {
+		var applied eventstore.Position
+		if applied, advanced = a.Progress(projection); applied < pos {
 			pause = max(time.Until(deadline), 0)
+		} else {
+			advanced = nil
 		}
 	}
 	timer := time.NewTimer(pause)
 	defer timer.Stop()
 	for {
-		var advanced <-chan struct{}
-		if a.Progress != nil {
-			var applied eventstore.Position
-			if applied, advanced = a.Progress(projection); applied >= pos {
-				advanced = nil // applied here: Redis is to tell why it is not served
-			}
-		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timer.C:
 			return nil
 		case <-advanced:
-			if applied, _ := a.Progress(projection); applied >= pos {
+			var applied eventstore.Position
+			if applied, advanced = a.Progress(projection); applied >= pos {
 				return nil
 			}
 		}
