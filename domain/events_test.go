@@ -2,7 +2,9 @@ package domain_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -217,6 +219,41 @@ func TestDecode(t *testing.T) {
 		}
 		if errors.Is(err, domain.ErrUnknownEvent) || !strings.Contains(err.Error(), tt.typ) {
 			t.Errorf("Decode(%s, %q): error %q", tt.typ, tt.data, err)
+		}
+	}
+}
+
+// Decode reads stored events exactly as encoding/json would, including
+// what its faster decoder alone would read otherwise or refuse.
+func TestDecodeAsEncodingJSON(t *testing.T) {
+	for _, e := range sampleEvents() {
+		b, err := domain.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(b, &fields); err != nil {
+			t.Fatal(err)
+		}
+		first := slices.Sorted(maps.Keys(fields))[0]
+		variants := map[string][]byte{
+			"as stored":          b,
+			"names in capitals":  bytes.ToUpper(b),
+			"a name given twice": append([]byte(`{"`+first+`":`+string(fields[first])+`,`), b[1:]...),
+			"invalid UTF-8":      bytes.Replace(b, []byte(`":"`), []byte("\":\"\xff"), 1),
+			"nulls and unknown":  append([]byte(`{"`+first+`":null,"not_a_field":[1,{"a":2}],`), b[1:]...),
+		}
+		for name, data := range variants {
+			got, gotErr := domain.Decode(e.EventType(), data)
+			want := reflect.New(reflect.TypeOf(e).Elem()).Interface()
+			wantErr := json.Unmarshal(data, want)
+			if (gotErr != nil) != (wantErr != nil) {
+				t.Errorf("%s, %s: Decode error %v, encoding/json error %v", e.EventType(), name, gotErr, wantErr)
+				continue
+			}
+			if gotErr == nil && !reflect.DeepEqual(got, want) {
+				t.Errorf("%s, %s: Decode = %+v\nencoding/json = %+v", e.EventType(), name, got, want)
+			}
 		}
 	}
 }
