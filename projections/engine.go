@@ -231,8 +231,9 @@ func load(p Projector, ev Event, src docSource) (Docs, []loadedDoc, error) {
 // their net effect: the last value of each document and entry, the sum of
 // each counter's changes.
 type batch struct {
-	order []target
-	last  map[target]write
+	order []target       // each target once, in the order first written
+	vals  []write        // vals[i] is the last write to order[i]
+	at    map[target]int // a target's index in order
 	// render's scratch, kept from one batch to the next: a live runner
 	// renders a batch for every few events, and growing these afresh each
 	// time was the most bytes a projection allocated
@@ -269,21 +270,31 @@ type docWrite struct {
 }
 
 func newBatch(size int) *batch {
-	return &batch{order: make([]target, 0, size), last: make(map[target]write, size)}
+	return &batch{order: make([]target, 0, size), vals: make([]write, 0, size), at: make(map[target]int, size)}
 }
 
 func (w *batch) set(t target, v write) {
-	if _, ok := w.last[t]; !ok {
-		w.order = append(w.order, t)
+	if i, ok := w.at[t]; ok {
+		w.vals[i] = v
+		return
 	}
-	w.last[t] = v
+	w.at[t] = len(w.order)
+	w.order, w.vals = append(w.order, t), append(w.vals, v)
+}
+
+// last is the last write to t.
+func (w *batch) last(t target) (write, bool) {
+	if i, ok := w.at[t]; ok {
+		return w.vals[i], true
+	}
+	return write{}, false
 }
 
 // doc records that the batch touched a document; was is its JSON as
 // stored, before the batch.
 func (w *batch) doc(key string, d Doc, was []byte) {
 	t := target{kind: docKind, key: key}
-	if v, ok := w.last[t]; ok {
+	if v, ok := w.last(t); ok {
 		was = v.was
 	}
 	w.set(t, write{docWrite: &docWrite{doc: d, was: was}})
@@ -293,11 +304,11 @@ func (w *batch) doc(key string, d Doc, was []byte) {
 // many of its events touched it, tells src, and drops the unchanged ones.
 // The documents must not change between finish and render.
 func (w *batch) finish(src docSource) error {
-	for _, t := range w.order {
+	for i, t := range w.order {
 		if t.kind != docKind {
 			continue
 		}
-		v := w.last[t]
+		v := &w.vals[i]
 		var err error
 		if v.json = nil; v.doc != nil {
 			if v.json, err = json.Marshal(v.doc); err != nil {
@@ -308,7 +319,6 @@ func (w *batch) finish(src docSource) error {
 		if !v.same {
 			src.put(t.key, v.doc, v.json)
 		}
-		w.last[t] = v
 	}
 	return nil
 }
@@ -413,7 +423,7 @@ func (w *batch) add(t target, e Entry, n int64) {
 	if n == 0 {
 		return
 	}
-	if cur, ok := w.last[t]; ok {
+	if cur, ok := w.last(t); ok {
 		n += cur.entry.N
 	}
 	e.N = n
@@ -422,8 +432,9 @@ func (w *batch) add(t target, e Entry, n int64) {
 
 // reset empties the batch for the next one.
 func (w *batch) reset() {
-	clear(w.last)
-	w.order = w.order[:0]
+	clear(w.at)
+	clear(w.vals) // keeps no document alive until the next batch
+	w.order, w.vals = w.order[:0], w.vals[:0]
 }
 
 // renderDoc appends a document's write, if finish found it changed.
@@ -451,8 +462,8 @@ func (w *batch) render(prefix string, args []any) []any {
 		w.index = map[[2]string]int{}
 	}
 	index := w.index
-	for _, t := range w.order {
-		v := w.last[t]
+	for i, t := range w.order {
+		v := w.vals[i]
 		switch t.kind {
 		case docKind:
 			args = v.renderDoc(prefix+t.key, args)

@@ -74,8 +74,8 @@ func TestSharedKeysHoldTheDocumentsEntries(t *testing.T) {
 
 // applyWrites applies a batch's writes to a model of the shared keys.
 func applyWrites(shared map[target]Entry, w *batch) {
-	for _, t := range w.order {
-		v := w.last[t]
+	for i, t := range w.order {
+		v := w.vals[i]
 		switch {
 		case t.kind == docKind:
 		case t.kind == Counter:

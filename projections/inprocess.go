@@ -24,7 +24,10 @@ func InProcess(m *miniredis.Miniredis) func(context.Context, [][]any) error {
 	var replies bytes.Buffer
 	out := bufio.NewWriter(&replies)
 	peer := server.NewPeer(out)
+	var mu sync.Mutex // one peer and reply buffer for the rebuild's writers
 	return func(ctx context.Context, cmds [][]any) error {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range cmds {
 			if err := ctx.Err(); err != nil {
 				return err

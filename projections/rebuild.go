@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,15 +21,16 @@ import (
 // A rebuild replays the whole log into a fresh generation of each
 // projection while the served generation keeps answering (and keeps
 // following the log, if a service runs). It runs the live runner's engine
-// over an in-memory cache of the fresh generation's documents, and batches:
-// each batch of events goes to Redis as plain commands, every projection's
-// checkpoint after its writes, in one pipelined round trip, the next batch
-// being folded while the previous one is written. No script is needed: the
-// fresh generation is not served before the swap and only the holder of the
-// rebuild lock writes it; a rebuild that dies mid-batch leaves a generation
-// nobody serves, which the next rebuild deletes. Counters are written as
-// their totals, so a batch the client sends again after a lost reply lands
-// once. Once past the head of the log as it was at the
+// over an in-memory cache of the fresh generation's documents, and spans:
+// each projection folds events until it holds RebuildOptions.Span writes,
+// so that a document or counter many of them change is written once; its
+// writer then sends them to Redis as plain commands, its checkpoint last,
+// in pipelined round trips, while the next span is folded. No script is
+// needed: the fresh generation is not served before the swap and only the
+// holder of the rebuild lock writes it; a rebuild that dies mid-span leaves
+// a generation nobody serves, which the next rebuild deletes. Counters are
+// written as their totals, so a round trip the client sends again after a
+// lost reply lands once. Once past the head of the log as it was at the
 // start and past what the served generation has applied, the active
 // pointer swaps to the new generation atomically (a script that checks
 // both); live runners notice at their next event and resubscribe from its
@@ -37,8 +39,14 @@ import (
 
 // RebuildOptions tunes RebuildAll; zero values take the defaults.
 type RebuildOptions struct {
-	// Batch is the number of events per Redis round trip (default 500).
+	// Batch is the number of events read and folded at a time (default
+	// 500).
 	Batch int
+	// Span is the number of writes (documents, members, counters) a
+	// projection folds before they are written (default 32,768, about
+	// 200 bytes each in memory): what many events of a span change, such as
+	// a pupil's document or a counter, is rendered and written once.
+	Span int
 	// CacheBytes bounds the document cache of each projection (default
 	// 256 MiB); past it the rebuild reads Redis again.
 	CacheBytes int
@@ -56,8 +64,10 @@ type RebuildOptions struct {
 	// Opener restores sealed personal data as the live runners do
 	// (Runner.WithOpener); nil when nothing is sealed.
 	Opener interface{ Open(domain.Event) error }
-	// Write, when set, applies each batch's commands, in order, in place
-	// of a pipeline to Redis (InProcess: the embedded default's server).
+	// Write, when set, applies commands in place of a pipeline to Redis
+	// (InProcess: the embedded default's server). Each projection's writer
+	// calls it with its commands in order; the writers of several
+	// projections call it at once.
 	Write func(ctx context.Context, cmds [][]any) error
 }
 
@@ -67,6 +77,9 @@ func (o *RebuildOptions) defaults() {
 	}
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = 256 << 20
+	}
+	if o.Span <= 0 {
+		o.Span = 1 << 15
 	}
 	if o.Grace == 0 {
 		o.Grace = SwapGrace
@@ -144,16 +157,22 @@ type build struct {
 	swapped bool
 	result  Rebuilt
 	totals  map[string]int64 // of each counter written, by key and field
+	// the build's writes, applied in order by its own writer while the
+	// next events are folded: one span may wait while another is written
+	queue chan writeUnit
 }
 
-// writeUnit is one projection's share of a flushed batch: its writes,
-// rendered as commands by the writer, the checkpoint last.
+// writeUnit is one projection's flushed batch: its writes, rendered as
+// commands by its writer, the checkpoint last.
 type writeUnit struct {
 	prefix string
 	pos    eventstore.Position
 	writes *batch
 	totals map[string]int64 // the build's: only the writer uses them
 }
+
+// writeChunk bounds the commands of one round trip.
+const writeChunk = 1000
 
 // rebuild is the state of one RebuildAll call.
 type rebuild struct {
@@ -164,10 +183,7 @@ type rebuild struct {
 	last   Progress // last reported
 	behind int      // swaps refused: the served generation was ahead
 
-	// writes are applied in order by one writer, while the next events
-	// are folded; one batch may wait while another is written
-	queue    chan []writeUnit
-	inFlight sync.WaitGroup
+	inFlight sync.WaitGroup // units handed to the writers
 	mu       sync.Mutex
 	err      error // the first write that failed
 }
@@ -190,28 +206,21 @@ func RebuildAll(ctx context.Context, store eventstore.Store, rdb redis.Universal
 		return nil, err
 	}
 	defer unlock()
-	rb := &rebuild{store: store, rdb: rdb, opt: opt, queue: make(chan []writeUnit, 1)}
+	rb := &rebuild{store: store, rdb: rdb, opt: opt}
 	for _, p := range ps {
-		b := &build{p: p, name: p.Name()}
+		b := &build{p: p, name: p.Name(), queue: make(chan writeUnit, 1)}
 		if err := rb.prepare(ctx, b); err != nil {
 			return nil, err
 		}
 		rb.builds = append(rb.builds, b)
 	}
-	go func() {
-		for units := range rb.queue {
-			if rb.failed() == nil {
-				if err := rb.write(ctx, units); err != nil {
-					rb.mu.Lock()
-					rb.err = err
-					rb.mu.Unlock()
-				}
-			}
-			rb.inFlight.Done()
-		}
-	}()
+	for _, b := range rb.builds {
+		go rb.writer(ctx, b.queue)
+	}
 	err = rb.replay(ctx)
-	close(rb.queue)
+	for _, b := range rb.builds {
+		close(b.queue)
+	}
 	if werr := rb.landed(); err == nil {
 		err = werr
 	}
@@ -433,27 +442,28 @@ func (rb *rebuild) fold(events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	return rb.each(func(b *build) error {
+		for _, ev := range events {
+			if ev.Data != nil {
+				if err := project(b.p, ev, b.cache, b.writes); err != nil {
+					return fmt.Errorf("%s at %d: %w", b.name, ev.Position, err)
+				}
+			}
+			b.last = ev.Position
+			b.pending++
+		}
+		return nil
+	})
+}
+
+// each runs f for every build not swapped yet, each in its own goroutine.
+func (rb *rebuild) each(f func(b *build) error) error {
 	errs := make([]error, len(rb.builds))
 	var wg sync.WaitGroup
 	for i, b := range rb.builds {
-		if b.swapped {
-			continue
+		if !b.swapped {
+			wg.Go(func() { errs[i] = f(b) })
 		}
-		wg.Go(func() {
-			for _, ev := range events {
-				if ev.Data != nil {
-					if err := project(b.p, ev, b.cache, b.writes); err != nil {
-						errs[i] = fmt.Errorf("%s at %d: %w", b.name, ev.Position, err)
-						return
-					}
-				}
-				b.last = ev.Position
-				b.pending++
-			}
-			if err := b.writes.finish(b.cache); err != nil {
-				errs[i] = fmt.Errorf("%s at %d: %w", b.name, b.last, err)
-			}
-		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -554,28 +564,46 @@ func (rb *rebuild) swap(ctx context.Context, b *build, pos eventstore.Position) 
 	return false, fmt.Errorf("%s: the served generation keeps changing", b.name)
 }
 
-// flush hands the folded events to the writer, to be written while the
-// next ones are folded. With final, or when a cache outgrew its bound, it
-// waits for every write to land; a cache past its bound then starts again
-// empty.
+// flush hands what was folded to the writers, to be written while the
+// next events are folded: with final, or once a batch holds opt.Span
+// writes or a cache outgrew its bound. Until then the batches keep
+// folding, so that a document or counter changed by many events of the
+// span is rendered and written once. With final, or when a cache outgrew
+// its bound, it waits for every write to land; a cache past its bound then
+// starts again empty.
 func (rb *rebuild) flush(final bool) error {
-	var units []writeUnit
 	wait := final
+	due := final
 	for _, b := range rb.builds {
-		if b.pending > 0 {
-			// the writer renders the batch while the next one is folded
-			units = append(units, writeUnit{prefix: b.prefix, pos: b.last, writes: b.writes, totals: b.totals})
-			b.writes = newBatch(len(b.writes.order))
-			b.pending = 0
-		}
 		wait = wait || b.cache.size > b.cache.limit
+		due = due || len(b.writes.order) >= rb.opt.Span
+	}
+	if !due && !wait {
+		return nil
+	}
+	// the documents of each batch are rendered, each build in its own
+	// goroutine, before the writer takes them
+	if err := rb.each(func(b *build) error {
+		if b.pending == 0 {
+			return nil
+		}
+		if err := b.writes.finish(b.cache); err != nil {
+			return fmt.Errorf("%s at %d: %w", b.name, b.last, err)
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	if err := rb.failed(); err != nil {
 		return err
 	}
-	if len(units) > 0 {
-		rb.inFlight.Add(1)
-		rb.queue <- units
+	for _, b := range rb.builds {
+		if b.pending > 0 {
+			rb.inFlight.Add(1)
+			b.queue <- writeUnit{prefix: b.prefix, pos: b.last, writes: b.writes, totals: b.totals}
+			b.writes = newBatch(len(b.writes.order))
+			b.pending = 0
+		}
 	}
 	if !wait {
 		return nil
@@ -622,28 +650,46 @@ func (u writeUnit) commands() [][]any {
 	return append(cmds, []any{"SET", CheckpointKey(u.prefix), padPosition(u.pos)})
 }
 
-// write applies one batch, every projection's commands in one pipeline.
-func (rb *rebuild) write(ctx context.Context, units []writeUnit) error {
-	if rb.opt.Write != nil {
-		var cmds [][]any
-		for _, u := range units {
-			cmds = append(cmds, u.commands()...)
+// writer applies a build's units in order until its queue is closed;
+// after a failure it only counts them.
+func (rb *rebuild) writer(ctx context.Context, queue <-chan writeUnit) {
+	for u := range queue {
+		if rb.failed() == nil {
+			if err := rb.write(ctx, u); err != nil {
+				rb.mu.Lock()
+				rb.err = cmp.Or(rb.err, err)
+				rb.mu.Unlock()
+			}
 		}
-		if err := rb.opt.Write(ctx, cmds); err != nil {
-			return fmt.Errorf("write the batch up to %d: %w", units[len(units)-1].pos, err)
-		}
-		return nil
+		rb.inFlight.Done()
 	}
-	pipe := rb.rdb.Pipeline()
-	for _, u := range units {
-		for _, c := range u.commands() {
-			pipe.Do(ctx, c...)
+}
+
+// write applies one unit's commands in order, in pipelines of at most
+// writeChunk commands.
+func (rb *rebuild) write(ctx context.Context, u writeUnit) error {
+	cmds := u.commands()
+	for len(cmds) > 0 {
+		chunk := cmds[:min(len(cmds), writeChunk)]
+		cmds = cmds[len(chunk):]
+		if err := rb.send(ctx, chunk); err != nil {
+			return fmt.Errorf("%s: write the batch up to %d: %w", u.prefix, u.pos, err)
 		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("write the batch up to %d: %w", units[len(units)-1].pos, err)
 	}
 	return nil
+}
+
+// send applies commands in one round trip (or through opt.Write).
+func (rb *rebuild) send(ctx context.Context, cmds [][]any) error {
+	if rb.opt.Write != nil {
+		return rb.opt.Write(ctx, cmds)
+	}
+	pipe := rb.rdb.Pipeline()
+	for _, c := range cmds {
+		pipe.Do(ctx, c...)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 func (rb *rebuild) report(p Progress) {

@@ -20,7 +20,7 @@ func TestRenderGroupsMembersByKey(t *testing.T) {
 	got := fmt.Sprint(w.render("p:", nil))
 	want := fmt.Sprint([]any{
 		4, "HINCRBY", "p:stats", "all", int64(2),
-		3, "SET", "p:offer:o1", w.last[target{kind: docKind, key: "offer:o1"}].json,
+		3, "SET", "p:offer:o1", docJSON(w, "offer:o1"),
 		4, "SADD", "p:idx:open", "o1", "o2",
 		3, "SADD", "p:idx:word:pain", "o1",
 		8, "GEOADD", "p:geo", 2.35, 48.85, "o1", 2.36, 48.86, "o2",
@@ -103,4 +103,9 @@ func TestBatchEntriesAllocateNothing(t *testing.T) {
 	if len(w.order) != len(es) {
 		t.Errorf("%d writes, want %d", len(w.order), len(es))
 	}
+}
+
+func docJSON(w *batch, key string) []byte {
+	v, _ := w.last(target{kind: docKind, key: key})
+	return v.json
 }

@@ -26,7 +26,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	only := fs.String("projection", "", "projection to rebuild: "+strings.Join(projectionNames(), ", ")+", or several separated by commas (default: all)")
 	dataDir, esURL := logFlags(fs)
 	redisURL := fs.String("redis-url", "", "Redis holding the read models, e.g. redis://127.0.0.1:6379/0 (required)")
-	batch := fs.Int("batch", 500, "events written per Redis round trip")
+	batch := fs.Int("batch", 500, "events read and folded at a time")
 	grace := fs.Duration("grace", 2*time.Second, "pause between the swap and the deletion of the old keys, for queries under way")
 	keepOld := fs.Bool("keep-old", false, "keep the previous generation's keys")
 	if _, err := parse(fs, args, 0); err != nil {

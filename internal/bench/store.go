@@ -226,9 +226,14 @@ func (b *bench) replay(ctx context.Context) ([]Row, error) {
 			Opener: personal.NewCipher(keys), Log: slog.New(slog.DiscardHandler), Write: write})
 		return time.Since(t), err
 	}
-	var batches [][][]any
+	var (
+		batches [][][]any
+		mu      sync.Mutex // each projection's writer records its own
+	)
 	if _, err := rebuild(func(ctx context.Context, cmds [][]any) error {
+		mu.Lock()
 		batches = append(batches, cmds)
+		mu.Unlock()
 		return pipelined(ctx, rdb, cmds)
 	}); err != nil {
 		return nil, err
