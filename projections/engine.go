@@ -457,7 +457,7 @@ func (v write) renderDoc(key string, args []any) []any {
 // Members of one key commute, and a target is written once: the order
 // between commands does not matter.
 func (w *batch) render(prefix string, args []any) []any {
-	grouped, groups := w.grouped[:0], w.groups[:0]
+	grouped, groups := slices.Grow(w.grouped[:0], len(w.order)), w.groups[:0]
 	if w.index == nil {
 		w.index = map[[2]string]int{}
 	}

@@ -302,7 +302,7 @@ func (rb *rebuild) prepare(ctx context.Context, b *build) error {
 			}
 			return redisDocs{ctx: ctx, View: View{RDB: rb.rdb, Prefix: b.prefix}}.get(refs)
 		}}
-	b.writes = newBatch(0)
+	b.writes = newBatch(min(rb.opt.Span, 4096))
 	b.totals = map[string]int64{}
 	b.result = Rebuilt{Name: b.name, Generation: b.gen}
 	rb.opt.Log.Info("rebuilding", "projection", b.name, "generation", b.gen, "served", active)

@@ -88,6 +88,11 @@ type pack struct {
 	f       *os.File
 	indexed int64             // bytes read and indexed
 	index   map[uint64]uint32 // the last live record of each prefix, by number
+	// mem maps the bytes indexed, read-only and shared: a destruction by
+	// any process shows in it at once, so checking that a cached key is
+	// still on disk costs no system call (a rebuild checks one for every
+	// sealed event it opens). Nil where files are not mapped: they are read.
+	mem []byte
 }
 
 // openPack returns the pack of a bucket, nil when there is none.
@@ -143,6 +148,11 @@ func (p *pack) catchUp() error {
 		p.index[prefix] = n // a later record of the same subject wins
 	}
 	p.indexed += int64(len(buf))
+	// a pack only grows, and a record is overwritten in place, never moved
+	if m, err := mapFile(p.f, p.indexed); err == nil {
+		unmapFile(p.mem)
+		p.mem = m
+	}
 	return nil
 }
 
@@ -226,6 +236,9 @@ func (p *pack) scan(sum *[sha256.Size]byte) (key []byte, at int64, ok bool, err 
 
 // holds tells whether the record at an offset still holds a key.
 func (p *pack) holds(at int64, key []byte) (bool, error) {
+	if end := at + recordHash + 32; end <= int64(len(p.mem)) {
+		return bytes.Equal(p.mem[at+recordHash:end], key), nil
+	}
 	got := make([]byte, 32)
 	if _, err := p.f.ReadAt(got, at+recordHash); err != nil {
 		return false, err
