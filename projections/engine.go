@@ -166,10 +166,11 @@ const maxTouchRounds = 4
 // project folds ev into the documents of p it touches, read from src, and
 // adds the writes to w; the documents' own are rendered by w.finish.
 func project(p Projector, ev Event, src docSource, w *batch) error {
-	docs, loaded, err := load(p, ev, src)
+	docs, loaded, err := load(p, ev, src, w)
 	if err != nil {
 		return err
 	}
+	defer func() { w.loaded = loaded }() // its room, for the next event
 	for i := range loaded {
 		if d := docs[loaded[i].key]; d != nil {
 			loaded[i].before = d.Entries()
@@ -199,17 +200,24 @@ type loadedDoc struct {
 	before []Entry
 }
 
-// load reads the documents ev touches, in the order Touches names them.
-func load(p Projector, ev Event, src docSource) (Docs, []loadedDoc, error) {
-	docs := Docs{}
-	var loaded []loadedDoc
+// load reads the documents ev touches, in the order Touches names them,
+// into w's scratch map and slice (projectors keep neither).
+func load(p Projector, ev Event, src docSource, w *batch) (Docs, []loadedDoc, error) {
+	if w.docs == nil {
+		w.docs = Docs{}
+	}
+	docs := w.docs
+	clear(docs)
+	clear(w.loaded)
+	loaded := w.loaded[:0]
 	for round := 0; ; round++ {
-		var refs []Ref
+		refs := w.refs[:0]
 		for _, r := range p.Touches(ev, docs) {
 			if _, ok := docs[r.Key]; !ok && !slices.ContainsFunc(refs, func(x Ref) bool { return x.Key == r.Key }) {
 				refs = append(refs, r)
 			}
 		}
+		w.refs = refs
 		if len(refs) == 0 {
 			return docs, loaded, nil
 		}
@@ -241,6 +249,10 @@ type batch struct {
 	groups  []memberGroup
 	index   map[[2]string]int // a group by its command and key
 	args    []any             // liveArgs's, kept likewise
+	// project's scratch, kept from one event to the next
+	docs   Docs
+	loaded []loadedDoc
+	refs   []Ref
 }
 
 // target is what a write is about: a document (kind docKind), an entry's
@@ -294,8 +306,9 @@ func (w *batch) last(t target) (write, bool) {
 // stored, before the batch.
 func (w *batch) doc(key string, d Doc, was []byte) {
 	t := target{kind: docKind, key: key}
-	if v, ok := w.last(t); ok {
-		was = v.was
+	if i, ok := w.at[t]; ok {
+		w.vals[i].doc = d // touched again: was stays the JSON before the batch
+		return
 	}
 	w.set(t, write{docWrite: &docWrite{doc: d, was: was}})
 }
