@@ -158,8 +158,10 @@ type build struct {
 	result  Rebuilt
 	totals  map[string]int64 // of each counter written, by key and field
 	// the build's writes, applied in order by its own writer while the
-	// next events are folded: one span may wait while another is written
+	// next events are folded: one span may wait while another is written;
+	// the writer hands a written batch back, emptied, for a later span
 	queue chan writeUnit
+	spare chan *batch
 }
 
 // writeUnit is one projection's flushed batch: its writes, rendered as
@@ -208,14 +210,14 @@ func RebuildAll(ctx context.Context, store eventstore.Store, rdb redis.Universal
 	defer unlock()
 	rb := &rebuild{store: store, rdb: rdb, opt: opt}
 	for _, p := range ps {
-		b := &build{p: p, name: p.Name(), queue: make(chan writeUnit, 1)}
+		b := &build{p: p, name: p.Name(), queue: make(chan writeUnit, 1), spare: make(chan *batch, 1)}
 		if err := rb.prepare(ctx, b); err != nil {
 			return nil, err
 		}
 		rb.builds = append(rb.builds, b)
 	}
 	for _, b := range rb.builds {
-		go rb.writer(ctx, b.queue)
+		go rb.writer(ctx, b.queue, b.spare)
 	}
 	err = rb.replay(ctx)
 	for _, b := range rb.builds {
@@ -581,28 +583,12 @@ func (rb *rebuild) flush(final bool) error {
 	if !due && !wait {
 		return nil
 	}
-	// the documents of each batch are rendered, each build in its own
-	// goroutine, before the writer takes them
-	if err := rb.each(func(b *build) error {
-		if b.pending == 0 {
-			return nil
-		}
-		if err := b.writes.finish(b.cache); err != nil {
-			return fmt.Errorf("%s at %d: %w", b.name, b.last, err)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := rb.failed(); err != nil {
+	if err := rb.finish(); err != nil {
 		return err
 	}
 	for _, b := range rb.builds {
 		if b.pending > 0 {
-			rb.inFlight.Add(1)
-			b.queue <- writeUnit{prefix: b.prefix, pos: b.last, writes: b.writes, totals: b.totals}
-			b.writes = newBatch(len(b.writes.order))
-			b.pending = 0
+			rb.handOff(b)
 		}
 	}
 	if !wait {
@@ -619,7 +605,36 @@ func (rb *rebuild) flush(final bool) error {
 	return nil
 }
 
-// landed waits for every write handed to the writer.
+// finish renders the documents of each batch, each build in its own
+// goroutine, before the writers take them.
+func (rb *rebuild) finish() error {
+	if err := rb.each(func(b *build) error {
+		if b.pending == 0 {
+			return nil
+		}
+		if err := b.writes.finish(b.cache); err != nil {
+			return fmt.Errorf("%s at %d: %w", b.name, b.last, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return rb.failed()
+}
+
+// handOff gives b's batch to its writer and starts the next one.
+func (rb *rebuild) handOff(b *build) {
+	rb.inFlight.Add(1)
+	b.queue <- writeUnit{prefix: b.prefix, pos: b.last, writes: b.writes, totals: b.totals}
+	select {
+	case b.writes = <-b.spare:
+	default:
+		b.writes = newBatch(len(b.writes.order))
+	}
+	b.pending = 0
+}
+
+// landed waits for every write handed to the writers.
 func (rb *rebuild) landed() error {
 	rb.inFlight.Wait()
 	return rb.failed()
@@ -651,8 +666,10 @@ func (u writeUnit) commands() [][]any {
 }
 
 // writer applies a build's units in order until its queue is closed;
-// after a failure it only counts them.
-func (rb *rebuild) writer(ctx context.Context, queue <-chan writeUnit) {
+// after a failure it only counts them. A written batch goes back to spare,
+// emptied: a span's batch holds tens of thousands of writes, and growing
+// a fresh one for every span was a sixth of the bytes a rebuild allocated.
+func (rb *rebuild) writer(ctx context.Context, queue <-chan writeUnit, spare chan<- *batch) {
 	for u := range queue {
 		if rb.failed() == nil {
 			if err := rb.write(ctx, u); err != nil {
@@ -660,6 +677,11 @@ func (rb *rebuild) writer(ctx context.Context, queue <-chan writeUnit) {
 				rb.err = cmp.Or(rb.err, err)
 				rb.mu.Unlock()
 			}
+		}
+		u.writes.reset()
+		select {
+		case spare <- u.writes:
+		default:
 		}
 		rb.inFlight.Done()
 	}
