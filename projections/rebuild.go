@@ -624,12 +624,13 @@ func (rb *rebuild) finish() error {
 
 // handOff gives b's batch to its writer and starts the next one.
 func (rb *rebuild) handOff(b *build) {
+	size := len(b.writes.order) // the writer owns the batch once sent
 	rb.inFlight.Add(1)
 	b.queue <- writeUnit{prefix: b.prefix, pos: b.last, writes: b.writes, totals: b.totals}
 	select {
 	case b.writes = <-b.spare:
 	default:
-		b.writes = newBatch(len(b.writes.order))
+		b.writes = newBatch(size)
 	}
 	b.pending = 0
 }
