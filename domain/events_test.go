@@ -257,3 +257,40 @@ func TestDecodeAsEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecode decodes one stored event of every type, against
+// encoding/json decoding the same bytes in the same run.
+func BenchmarkDecode(b *testing.B) {
+	type stored struct {
+		typ  string
+		data []byte
+		into func() any
+	}
+	var events []stored
+	for _, e := range sampleEvents() {
+		data, err := domain.Encode(e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		typ := reflect.TypeOf(e).Elem()
+		events = append(events, stored{e.EventType(), data, func() any { return reflect.New(typ).Interface() }})
+	}
+	b.Run("Decode", func(b *testing.B) {
+		for b.Loop() {
+			for _, e := range events {
+				if _, err := domain.Decode(e.typ, e.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			for _, e := range events {
+				if err := json.Unmarshal(e.data, e.into()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
