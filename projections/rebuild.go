@@ -581,7 +581,7 @@ func (rb *rebuild) flush(final bool) error {
 		due = due || len(b.writes.order) >= rb.opt.Span
 	}
 	if !due && !wait {
-		return nil
+		return rb.failed() // a write that failed stops the folding at once
 	}
 	if err := rb.finish(); err != nil {
 		return err
