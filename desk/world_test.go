@@ -52,8 +52,9 @@ type communesByPopulation struct {
 func newCommunes(min int) communesByPopulation {
 	d := refdata.MustLoad()
 	c := communesByPopulation{data: d}
-	codes := make([]string, 0, len(d.Communes))
-	for code, cm := range d.Communes {
+	codes := make([]string, 0, d.CommuneCount())
+	for cm := range d.Communes() {
+		code := cm.Code
 		// Paris, Lyon and Marseille count their people twice: as the
 		// commune and in its arrondissements
 		if cm.Population >= min && !strings.Contains(cm.Name, "Arrondissement") {
@@ -63,7 +64,8 @@ func newCommunes(min int) communesByPopulation {
 	sort.Strings(codes) // the draws depend on the seed only
 	total := 0.0
 	for _, code := range codes {
-		total += float64(d.Communes[code].Population)
+		cm, _ := d.Commune(code)
+		total += float64(cm.Population)
 		c.codes, c.cum = append(c.codes, code), append(c.cum, total)
 	}
 	return c
@@ -71,7 +73,8 @@ func newCommunes(min int) communesByPopulation {
 
 func (c communesByPopulation) draw(r *rand.Rand) refdata.Commune {
 	i := sort.SearchFloat64s(c.cum, r.Float64()*c.cum[len(c.cum)-1])
-	return c.data.Communes[c.codes[min(i, len(c.codes)-1)]]
+	cm, _ := c.data.Commune(c.codes[min(i, len(c.codes)-1)])
+	return cm
 }
 
 func id(kind string, i int) string {

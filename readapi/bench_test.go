@@ -50,7 +50,7 @@ func BenchmarkOfferSearchNear(b *testing.B) {
 	defer s.Close()
 	data := refdata.MustLoad()
 	var big []refdata.Commune
-	for _, c := range data.Communes {
+	for c := range data.Communes() {
 		if c.Population > 20000 {
 			big = append(big, c)
 		}
@@ -70,7 +70,8 @@ func BenchmarkOfferSearchNear(b *testing.B) {
 	prefix, _ := projections.ActivePrefix(ctx, rdb, projections.OffersName)
 	centres := []refdata.Commune{}
 	for _, code := range []string{"75056", "69123", "13055", "31555", "59350", "33063", "94028", "44109"} {
-		centres = append(centres, data.Communes[code])
+		c, _ := data.Commune(code)
+		centres = append(centres, c)
 	}
 
 	measure := func(b *testing.B, query func(c refdata.Commune) error) {
@@ -112,17 +113,16 @@ func BenchmarkOfferSearchNear(b *testing.B) {
 // Lyon and Marseille are placed by arrondissement, their commune rows
 // left out so they do not count twice.
 func nationalCommunes(data *refdata.Data) []refdata.Commune {
-	codes := make([]string, 0, len(data.Communes))
-	for code := range data.Communes {
-		if code != "75056" && code != "69123" && code != "13055" {
-			codes = append(codes, code)
+	codes := make([]string, 0, data.CommuneCount())
+	for c := range data.Communes() { // in code order
+		if c.Code != "75056" && c.Code != "69123" && c.Code != "13055" {
+			codes = append(codes, c.Code)
 		}
 	}
-	sort.Strings(codes)
 	rng := rand.New(rand.NewPCG(7, 7))
 	var out []refdata.Commune
 	for _, code := range codes {
-		c := data.Communes[code]
+		c, _ := data.Commune(code)
 		n := c.Population / 500
 		if rng.IntN(500) < c.Population%500 {
 			n++

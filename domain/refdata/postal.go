@@ -1,6 +1,9 @@
 package refdata
 
 import (
+	"cmp"
+	"hash/maphash"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -9,23 +12,60 @@ import (
 // may be shared by several communes, and a commune's other postal codes
 // are not listed. CommuneOfPostalCode uses the city's name for both.
 
-// postalIndex lists communes by postal code and by département and name.
+// postalIndex lists communes by postal code and by département and name,
+// as sorted keys (see Data: no pointers).
 type postalIndex struct {
-	byCode map[string][]string // postal code -> INSEE codes
-	byName map[string][]string // département + "/" + folded name -> INSEE codes
+	byCode []keyed // key: the packed postal code
+	byName []keyed // key: a hash of département + "/" + folded name, checked on use
+	seed   maphash.Seed
+}
+
+// keyed is a commune (its index in Data.communes) under a key.
+type keyed struct {
+	key uint64
+	at  int32
 }
 
 func (d *Data) indexPostalCodes() {
-	d.postal = postalIndex{byCode: map[string][]string{}, byName: map[string][]string{}}
-	for code, c := range d.Communes {
-		d.postal.byCode[c.PostalCode] = append(d.postal.byCode[c.PostalCode], code)
-		k := c.Department + "/" + FoldName(c.Name)
-		d.postal.byName[k] = append(d.postal.byName[k], code)
+	p := postalIndex{seed: maphash.MakeSeed()}
+	for i := range d.communes {
+		c := &d.communes[i]
+		if k, ok := pack(d.str(c.postalCode)); ok {
+			p.byCode = append(p.byCode, keyed{k, int32(i)})
+		}
+		p.byName = append(p.byName, keyed{p.nameKey(d.str(c.department), FoldName(d.str(c.name))), int32(i)})
 	}
+	order := func(a, b keyed) int { return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.at, b.at)) }
+	slices.SortFunc(p.byCode, order)
+	slices.SortFunc(p.byName, order)
+	d.postal = p
+}
+
+func (p *postalIndex) nameKey(department, folded string) uint64 {
+	return maphash.String(p.seed, department+"/"+folded)
+}
+
+// under yields the communes under key in ks.
+func under(ks []keyed, key uint64) []keyed {
+	i, _ := slices.BinarySearchFunc(ks, key, func(e keyed, k uint64) int { return cmp.Compare(e.key, k) })
+	j := i
+	for j < len(ks) && ks[j].key == key {
+		j++
+	}
+	return ks[i:j]
+}
+
+// withPostalCode lists the communes whose main postal code is zip.
+func (d *Data) withPostalCode(zip string) []keyed {
+	k, ok := pack(zip)
+	if !ok {
+		return nil
+	}
+	return under(d.postal.byCode, k)
 }
 
 // PostalCodeKnown reports whether a commune has postal code as its main one.
-func (d *Data) PostalCodeKnown(zip string) bool { return len(d.postal.byCode[zip]) > 0 }
+func (d *Data) PostalCodeKnown(zip string) bool { return len(d.withPostalCode(zip)) > 0 }
 
 // CommuneOfPostalCode finds the commune a postal code and a city name
 // designate: among the communes of that postal code, the one so named, else
@@ -33,24 +73,30 @@ func (d *Data) PostalCodeKnown(zip string) bool { return len(d.postal.byCode[zip
 // commune so named in the postal code's département.
 func (d *Data) CommuneOfPostalCode(zip, city string) (Commune, bool) {
 	name := FoldName(city)
-	codes := d.postal.byCode[zip]
-	for _, code := range codes {
-		if FoldName(d.Communes[code].Name) == name {
-			return d.Communes[code], true
+	codes := d.withPostalCode(zip)
+	for _, e := range codes {
+		if FoldName(d.str(d.communes[e.at].name)) == name {
+			return d.commune(e.at), true
 		}
 	}
 	if len(codes) > 0 {
-		best := d.Communes[codes[0]]
-		for _, code := range codes[1:] {
-			if c := d.Communes[code]; c.Population > best.Population || (c.Population == best.Population && c.Code < best.Code) {
+		best := d.commune(codes[0].at)
+		for _, e := range codes[1:] {
+			if c := d.commune(e.at); c.Population > best.Population || (c.Population == best.Population && c.Code < best.Code) {
 				best = c
 			}
 		}
 		return best, true
 	}
 	for _, dep := range postalDepartments(zip) {
-		if codes := d.postal.byName[dep+"/"+name]; len(codes) == 1 {
-			return d.Communes[codes[0]], true
+		var found []int32
+		for _, e := range under(d.postal.byName, d.postal.nameKey(dep, name)) {
+			if c := &d.communes[e.at]; d.str(c.department) == dep && FoldName(d.str(c.name)) == name {
+				found = append(found, e.at)
+			}
+		}
+		if len(found) == 1 {
+			return d.commune(found[0]), true
 		}
 	}
 	return Commune{}, false

@@ -92,7 +92,7 @@ func (g *grid) at(i, j int) string {
 
 func (f frame) draw(b *strings.Builder, d *refdata.Data) {
 	var pts []point
-	for _, c := range d.Communes {
+	for c := range d.Communes() {
 		if f.communes(c) {
 			pts = append(pts, point{x: c.Lon, y: c.Lat, dep: c.Department})
 		}

@@ -256,7 +256,7 @@ func newWorld(opt Options) (*world, error) {
 		}
 	}
 	slices.Sort(w.depts)
-	for _, c := range ref.Communes {
+	for c := range ref.Communes() {
 		if !parents[c.Code] && (len(selected) == 0 || selected[c.Department]) {
 			w.communes = append(w.communes, c)
 		}
@@ -270,7 +270,7 @@ func newWorld(opt Options) (*world, error) {
 // département, each in proportion to its share of the national figures.
 func (w *world) populate() {
 	var nat, natDense float64
-	for _, c := range w.ref.Communes {
+	for c := range w.ref.Communes() {
 		if !parents[c.Code] {
 			nat += float64(c.Population)
 			natDense += math.Pow(float64(c.Population), density)
@@ -330,7 +330,7 @@ func priorityWeight(c refdata.Commune) float64 {
 // probability min(0.9, k·weight), give the national share.
 func (w *world) priorityScale() float64 {
 	pop, towns := map[string]float64{}, map[string]float64{}
-	for _, c := range w.ref.Communes {
+	for c := range w.ref.Communes() {
 		if !parents[c.Code] {
 			pop[c.Department] += float64(c.Population)
 			if c.Population >= 1500 {
@@ -342,7 +342,7 @@ func (w *world) priorityScale() float64 {
 	for range 40 {
 		k := (lo + hi) / 2
 		var num, den float64
-		for _, c := range w.ref.Communes {
+		for c := range w.ref.Communes() {
 			if parents[c.Code] || c.Population < 1500 {
 				continue
 			}

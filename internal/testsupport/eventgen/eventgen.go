@@ -14,7 +14,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -101,13 +100,9 @@ func New(opt Options) *World {
 		now: time.Date(2025, 9, 1, 8, 0, 0, 0, time.UTC), communes: opt.Communes,
 		byID: map[string]any{}, apps: map[string]*domain.Application{}, convs: map[string]*domain.Convention{}, targets: map[string]*domain.Target{}}
 	if len(w.communes) == 0 {
-		codes := make([]string, 0, len(w.places.Communes))
-		for c := range w.places.Communes {
-			codes = append(codes, c)
-		}
-		sort.Strings(codes)
+		all := slices.Collect(w.places.Communes()) // in code order
 		for range 300 {
-			w.communes = append(w.communes, w.places.Communes[codes[w.rng.IntN(len(codes))]])
+			w.communes = append(w.communes, all[w.rng.IntN(len(all))])
 		}
 	}
 	weights := opt.Weights
