@@ -212,7 +212,7 @@ func (r *Runner) run(ctx context.Context, running chan<- struct{}) error {
 		middleware.Retry{MaxRetries: 5, InitialInterval: 50 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 2, Logger: logger}.Middleware,
 	)
 	sub := NewSubscriber(r.store, r.start, eventstore.Filter{}, r.log)
-	sub.MaxBatch, sub.Local, sub.Shared = liveBatch, true, true
+	sub.MaxBatch, sub.Local, sub.Shared, sub.Linger = liveBatch, true, true, liveLinger
 	for _, p := range r.projectors {
 		router.AddConsumerHandler(p.Name(), p.Name(), sub, r.handler(p))
 	}
@@ -397,6 +397,10 @@ func (r *Runner) open(p Projector, evs []Event) {
 // liveBatch is the most events a live runner applies in one script call
 // when it is behind.
 const liveBatch = 256
+
+// liveLinger is how long a live runner's message waits for more events
+// under a steady load (Subscriber.Linger).
+const liveLinger = 2 * time.Millisecond
 
 func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 	name := p.Name()
