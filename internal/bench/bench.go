@@ -280,7 +280,7 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 	body, _ := json.Marshal(offerBody{EmployerID: employer, Title: "Découverte du fournil", Description: "Pétrissage, cuisson, vente",
 		Sector: "s12", Grades: []string{"3e"}, Weeks: []string{"2030-W05", "2030-W06"}, Seats: 2, CommuneCode: "75056",
 		Address: "1 rue de Paris", Lat: 48.8566, Lon: 2.3522})
-	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(b.cfg.Clients * 4), body: body, settle: a.WaitCaughtUp}
+	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(b.cfg.Clients * 4), body: body, settle: a.WaitCaughtUp, dir: b.dir}
 	var rows []Row
 	for _, measure := range []func(context.Context) (Row, error){t.near, t.commands, t.openLoop} {
 		r, err := measure(ctx)
@@ -302,6 +302,7 @@ type target struct {
 	// over its time and the projections' catching up after it
 	capacity float64
 	settle   func(context.Context) error // waits for the projections to catch up
+	dir      string                      // where the disk's own baseline writes
 }
 
 func (t *target) get(url string) func(context.Context) error {
@@ -381,10 +382,17 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 		return Row{}, err
 	}
 	base := openLoop(ctx, t.cfg.Rate, t.cfg.Duration, t.cfg.MaxOps, t.post(t.hello+"/hello"))
+	disk, err := syncsAt(ctx, filepath.Join(t.dir, "raw-open"), t.cfg.Rate, t.cfg.Duration, t.cfg.MaxOps)
+	if err != nil {
+		return Row{}, err
+	}
 	r := row(fmt.Sprintf("POST /v1/offers open loop %g/s, p99", t.cfg.Rate), "ms", "chi at the same rate, p99", ms(open.P99), ms(base.P99))
 	r.Detail = detail
 	r.Detail["p50_ms"], r.Detail["baseline_p50_ms"], r.Detail["achieved_per_s"] = ms(open.P50), ms(base.P50), open.Rate()
 	r.Detail["projection_lag_p50_ms"], r.Detail["projection_lag_p99_ms"] = ms(lag.P50), ms(lag.P99)
+	// a command is durable once the store's log is synced: the disk's own
+	// tail at the same rate is a floor the hello-world baseline does not show
+	r.Detail["disk_sync_p50_ms"], r.Detail["disk_sync_p99_ms"] = ms(disk.P50), ms(disk.P99)
 	return r, nil
 }
 

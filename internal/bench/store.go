@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -104,6 +105,27 @@ func rawSync(path string, d time.Duration, maxOps int) (Stats, error) {
 		lat = append(lat, time.Since(t))
 	}
 	return summarise(lat, 0, time.Since(start)), nil
+}
+
+// syncsAt is the disk's own tail under an open loop: 512-byte writes at
+// rate per second, each made durable, each timed from its scheduled time.
+func syncsAt(ctx context.Context, path string, rate float64, d time.Duration, maxOps int) (Stats, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer func() { _ = f.Close(); _ = os.Remove(path) }()
+	var n atomic.Int64
+	s := openLoop(ctx, rate, d, maxOps, func(context.Context) error {
+		if _, err := f.WriteAt(make([]byte, 512), (n.Add(1)%1024)*512); err != nil {
+			return err
+		}
+		return unix.Fdatasync(int(f.Fd()))
+	})
+	if s.Errors > 0 {
+		return s, fmt.Errorf("the disk's baseline: %d of %d writes failed", s.Errors, s.N+s.Errors)
+	}
+	return s, nil
 }
 
 // streams measures a command on an offer whose stream is long (the
