@@ -173,10 +173,10 @@ func (s *Subscriber) deliver(ctx context.Context, sub eventstore.Subscription, o
 		case <-ctx.Done():
 			return last, ctx.Err()
 		}
-		evs = gather(ready, evs, s.maxBatch())
+		evs = gather(ready, evs, s.maxBatch(), nil)
 		if s.Linger > 0 && len(evs) < s.maxBatch() && time.Since(sent) < s.Linger {
 			wait.Reset(s.Linger)
-			evs = gatherUntil(ready, evs, s.maxBatch(), wait.C)
+			evs = gather(ready, evs, s.maxBatch(), wait.C)
 		}
 		sent = time.Now()
 		if err := send(ctx, out, evs, s.Local); err != nil {
@@ -211,34 +211,31 @@ func pump(ctx context.Context, sub eventstore.Subscription, size int) (ready <-c
 	return evs, errs, done
 }
 
-// gather adds to evs the events ready now, up to limit.
-func gather(ready <-chan eventstore.RecordedEvent, evs []eventstore.RecordedEvent, limit int) []eventstore.RecordedEvent {
+// gather adds to evs the events ready now, up to limit; with until, also
+// the events that come before it fires.
+func gather(ready <-chan eventstore.RecordedEvent, evs []eventstore.RecordedEvent, limit int, until <-chan time.Time) []eventstore.RecordedEvent {
 	for len(evs) < limit {
-		select {
-		case ev, ok := <-ready:
-			if !ok {
+		var (
+			ev eventstore.RecordedEvent
+			ok bool
+		)
+		if until == nil {
+			select {
+			case ev, ok = <-ready:
+			default:
 				return evs
 			}
-			evs = append(evs, ev)
-		default:
-			return evs
-		}
-	}
-	return evs
-}
-
-// gatherUntil adds to evs the events that come until done, up to limit.
-func gatherUntil(ready <-chan eventstore.RecordedEvent, evs []eventstore.RecordedEvent, limit int, done <-chan time.Time) []eventstore.RecordedEvent {
-	for len(evs) < limit {
-		select {
-		case ev, ok := <-ready:
-			if !ok {
+		} else {
+			select {
+			case ev, ok = <-ready:
+			case <-until:
 				return evs
 			}
-			evs = append(evs, ev)
-		case <-done:
+		}
+		if !ok {
 			return evs
 		}
+		evs = append(evs, ev)
 	}
 	return evs
 }
