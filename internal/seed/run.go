@@ -200,23 +200,23 @@ func Run(ctx context.Context, plan *Plan, cfg RunConfig) (Report, error) {
 	return rep, ctx.Err()
 }
 
-// maxCacheSize bounds the aggregates a seed keeps in memory: about
-// 1.1 KiB each (measured on Val-de-Marne at scale 0.1, offers with their
-// candidates included), so about 220 MiB at most.
-const maxCacheSize = 200_000
+// maxCacheSize bounds the aggregates a seed keeps in memory. Every
+// cached aggregate is a dozen objects the collector marks at each cycle,
+// and the collector runs the more often the more is live: nationally,
+// the events seeded in the first ten minutes were 6.42 million with
+// 200,000 aggregates, 7.30 with 100,000 and 7.90 with 40,000; 10,000 and
+// 500,000 were behind from the first minutes.
+const maxCacheSize = 40_000
 
 // CacheSizeFor is how many aggregates the service keeps while playing a
-// plan: one per eight commands, at least commands.DefaultCacheSize. A
-// command loads about seven aggregates, most of them loaded again by a
-// command soon after (a pupil's next application, the offer it applies
-// to); the streams active at one time grow with the plan, and an
-// aggregate the cache dropped is read again whole, decrypted and decoded.
-// A département at scale 0.3 keeps the default, which holds nearly all it
-// uses (91 % of loads find their aggregate); a national plan, whose
-// commands on a given pupil or offer lie about 150 times more commands
-// apart, keeps maxCacheSize. Played with 70 aggregates, which is what the
-// default amounts to nationally, that département finds 38 % and costs
-// 46 % more CPU; with 1,300 (maxCacheSize nationally), 85 % and 8 % more.
+// plan: one per eight commands, at least commands.DefaultCacheSize, at
+// most maxCacheSize. A command loads about seven aggregates, most of them
+// loaded again by a command soon after (a pupil's next application, the
+// offer it applies to); the streams active at one time grow with the
+// plan, and an aggregate the cache dropped is read again whole, decrypted
+// and decoded. A département at scale 0.3 keeps the default, which holds
+// nearly all it uses (91 % of loads find their aggregate); played with
+// 70 aggregates, it finds 38 % and costs 46 % more CPU.
 func CacheSizeFor(p *Plan) int {
 	return min(max(commands.DefaultCacheSize, len(p.Commands)/8), maxCacheSize)
 }
