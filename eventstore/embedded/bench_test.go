@@ -266,3 +266,41 @@ func openLoopLatencies(rate int, d time.Duration, op func()) []time.Duration {
 	slices.Sort(lat)
 	return lat
 }
+
+// BenchmarkReadStream reads whole streams of six events, each written in
+// a different round among 20,000 streams (as a pupil's applications are),
+// all merged into bbolt: a cache miss of a command in a seeded season.
+func BenchmarkReadStream(b *testing.B) {
+	const streams, rounds = 20_000, 6
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for range rounds {
+		var wg sync.WaitGroup
+		for w := range 32 {
+			wg.Go(func() {
+				for i := w; i < streams; i += 32 {
+					if _, err := s.Append(ctx, fmt.Sprintf("pupil-%d", i), eventstore.Any, benchEvent()); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if err := s.flush(); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i = (i + 7919) % streams
+		evs, err := s.ReadStream(ctx, fmt.Sprintf("pupil-%d", i), eventstore.Forwards, 0, 0)
+		if err != nil || len(evs) != rounds {
+			b.Fatalf("%d events, %v", len(evs), err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -301,4 +302,56 @@ func TestCrashWhileOpenMerges(t *testing.T) {
 	checkAcked(t, again, acked)
 	checkIndexedOnDisk(t, again, len(acked))
 	checkAcked(t, crashed, acked)
+}
+
+// A stream read from the revs index steps its cursor from one revision to
+// the next. Names that end in zero bytes put another stream's keys
+// between a stream's revisions, and the cursor must not take those for
+// its own: every read, forwards and backwards, from any revision, gives
+// the stream's events, whether they are merged into bbolt or recent.
+func TestReadStreamThroughInterleavedRevs(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	names := []string{"a", "a\x00", "a\x00\x00\x00\x00\x00\x00\x00\x00", "a\x00\x00\x00\x00\x00\x00\x00\x01", "b"}
+	want := map[string][]eventstore.EventData{}
+	for round := range 4 {
+		for _, name := range names {
+			e := events("Logged", 1+round%2)
+			mustAppend(t, s, name, eventstore.Any, e...)
+			want[name] = append(want[name], e...)
+		}
+		if round == 2 {
+			flushT(t, s) // the first rounds in bbolt, the last recent
+		}
+	}
+	ctx := t.Context()
+	for _, name := range names {
+		all := want[name]
+		for from := range len(all) {
+			got, err := s.ReadStream(ctx, name, eventstore.Forwards, uint64(from), 0)
+			if err != nil {
+				t.Fatalf("%q from %d: %v", name, from, err)
+			}
+			checkIDs(t, name, got, all[from:])
+			got, err = s.ReadStream(ctx, name, eventstore.Backwards, uint64(from), 0)
+			if err != nil {
+				t.Fatalf("%q back from %d: %v", name, from, err)
+			}
+			back := slices.Clone(all[:from+1])
+			slices.Reverse(back)
+			checkIDs(t, name, got, back)
+		}
+	}
+}
+
+func checkIDs(t *testing.T, stream string, got []eventstore.RecordedEvent, want []eventstore.EventData) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%q: %d events, want %d", stream, len(got), len(want))
+	}
+	for i := range got {
+		if got[i].ID != want[i].ID || got[i].Stream != stream {
+			t.Fatalf("%q: event %d is %s of %q, want %s", stream, i, got[i].ID, got[i].Stream, want[i].ID)
+		}
+	}
 }

@@ -140,7 +140,11 @@ func getU64(b []byte) (uint64, error) {
 // 8-byte suffix keeps keys of distinct streams distinct even when a name
 // contains 0x00: only a stream of the same length can share the prefix.
 func revKey(stream string, rev uint64) []byte {
-	k := make([]byte, 0, len(stream)+9)
+	return appendRevKey(make([]byte, 0, len(stream)+9), stream, rev)
+}
+
+// appendRevKey appends revKey(stream, rev) to k.
+func appendRevKey(k []byte, stream string, rev uint64) []byte {
 	k = append(k, stream...)
 	k = append(k, 0)
 	return binary.BigEndian.AppendUint64(k, rev)

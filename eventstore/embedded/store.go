@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -785,7 +786,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 		if count == 0 {
 			return nil
 		}
-		b := buckets{log: tx.Bucket(bucketLog), revs: tx.Bucket(bucketRevs)}
+		logB := tx.Bucket(bucketLog)
+		revs := revCursor{c: tx.Bucket(bucketRevs).Cursor(), stream: stream}
 		out = make([]eventstore.RecordedEvent, 0, count)
 		for i := uint64(0); i < count; i++ {
 			if err := pollCtx(ctx, i); err != nil {
@@ -795,7 +797,14 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 			if dir == eventstore.Backwards {
 				rev = from - i
 			}
-			e, err := readRev(b, recent, stream, rev)
+			pos, ok := recent.position(rev)
+			if !ok {
+				var err error
+				if pos, err = revs.position(rev); err != nil {
+					return err
+				}
+			}
+			e, err := readAt(logB, pos)
 			if err != nil {
 				return err
 			}
@@ -863,21 +872,36 @@ func pollCtx(ctx context.Context, n uint64) error {
 	return nil
 }
 
-// readRev reads revision rev of stream through its recent entries or the
-// revs index.
-func readRev(b buckets, recent streamView, stream string, rev uint64) (eventstore.RecordedEvent, error) {
-	if pos, ok := recent.position(rev); ok {
-		return readAt(b.log, pos)
+// revCursor finds a stream's revisions in the revs index. Its keys put a
+// stream's revisions next to each other, in order, so a read of
+// consecutive revisions steps the cursor from one to the next instead of
+// searching the index from its root for each.
+type revCursor struct {
+	c      *bolt.Cursor
+	stream string
+	key    []byte
+	at     uint64 // the revision the cursor is on, when on
+	on     bool
+}
+
+// position is the position of revision rev.
+func (r *revCursor) position(rev uint64) (uint64, error) {
+	r.key = appendRevKey(r.key[:0], r.stream, rev)
+	var k, v []byte
+	switch {
+	case r.on && rev == r.at+1:
+		k, v = r.c.Next()
+	case r.on && rev+1 == r.at:
+		k, v = r.c.Prev()
 	}
-	pv := b.revs.Get(revKey(stream, rev))
-	if pv == nil {
-		return eventstore.RecordedEvent{}, fmt.Errorf("embedded: %s revision %d missing from the index", stream, rev)
+	if !bytes.Equal(k, r.key) {
+		k, v = r.c.Seek(r.key)
 	}
-	pos, err := getU64(pv)
-	if err != nil {
-		return eventstore.RecordedEvent{}, err
+	r.on, r.at = bytes.Equal(k, r.key), rev
+	if !r.on {
+		return 0, fmt.Errorf("embedded: %s revision %d missing from the index", r.stream, rev)
 	}
-	return readAt(b.log, pos)
+	return getU64(v)
 }
 
 func readAt(logB *bolt.Bucket, pos uint64) (eventstore.RecordedEvent, error) {
