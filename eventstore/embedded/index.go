@@ -3,8 +3,8 @@ package embedded
 import (
 	"bytes"
 	"errors"
+	"hash/maphash"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -33,23 +33,118 @@ type recentIndex struct {
 
 // generation is one generation of recent entries: events at consecutive
 // positions, every one of them, the last at position last.
+//
+// A national seed keeps millions of entries here. They hold no pointers,
+// so that the garbage collector need not mark them: stream names are laid
+// end to end in one arena, each stream is a record of offsets into it and
+// into an arena of positions, and streams are found by a hash of their
+// name, checked on use (the rare name whose hash another name has is
+// found by name in spill).
 type generation struct {
 	ids     map[uuid.UUID]uint64
-	streams map[string]*recentStream
+	byHash  map[uint64]int32 // a stream's record, by the hash of its name
+	spill   map[string]int32 // a stream's record, when byHash names another stream
+	streams []recentStream
+	names   []byte
+	pos     []uint64
 	events  int
 	last    uint64
 }
 
 func newGeneration() generation {
-	return generation{ids: map[uuid.UUID]uint64{}, streams: map[string]*recentStream{}}
+	return generation{ids: map[uuid.UUID]uint64{}, byHash: map[uint64]int32{}}
 }
 
 // recentStream is a stream's recent revisions: base, base+1, … at the
-// positions pos, in increasing order.
+// positions pos[first:first+n], in increasing order; the arena holds room
+// for room of them there.
 type recentStream struct {
-	base uint64
-	pos  []uint64
+	name, nameLen int
+	base          uint64
+	first, n      int
+	room          int
 }
+
+// nameOf is the name of a stream of g.
+func (g *generation) nameOf(rs *recentStream) []byte {
+	return g.names[rs.name : rs.name+rs.nameLen]
+}
+
+// find is the record of stream, or -1.
+func (g *generation) find(stream string) int32 {
+	if i, ok := g.byHash[hashName(stream)]; ok && string(g.nameOf(&g.streams[i])) == stream {
+		return i
+	}
+	if i, ok := g.spill[stream]; ok {
+		return i
+	}
+	return -1
+}
+
+// stream is the record of stream, if it has one with revisions.
+func (g *generation) stream(stream string) (*recentStream, bool) {
+	i := g.find(stream)
+	if i < 0 {
+		return nil, false
+	}
+	return &g.streams[i], true
+}
+
+// positions is a stream's positions.
+func (g *generation) positions(rs *recentStream) []uint64 {
+	return g.pos[rs.first : rs.first+rs.n : rs.first+rs.n]
+}
+
+// add records revision rev of stream at position pos.
+func (g *generation) add(stream string, rev, pos uint64) {
+	i := g.find(stream)
+	if i < 0 {
+		i = int32(len(g.streams))
+		g.streams = append(g.streams, recentStream{name: len(g.names), nameLen: len(stream), base: rev})
+		g.names = append(g.names, stream...)
+		h := hashName(stream)
+		if _, taken := g.byHash[h]; !taken {
+			g.byHash[h] = i
+		} else {
+			if g.spill == nil {
+				g.spill = map[string]int32{}
+			}
+			g.spill[stream] = i
+		}
+	}
+	rs := &g.streams[i]
+	if rs.n == rs.room {
+		// moved to the end of the arena with twice the room; the old
+		// place is left as it is, for the readers that may still look
+		rs.room = max(2, 2*rs.room)
+		first := len(g.pos)
+		g.pos = append(g.pos, g.positions(rs)...)
+		g.pos = append(g.pos, make([]uint64, rs.room-rs.n)...)
+		rs.first = first
+	}
+	g.pos[rs.first+rs.n] = pos
+	rs.n++
+}
+
+// remove forgets the last revision of stream.
+func (g *generation) remove(stream string) {
+	i := g.find(stream)
+	rs := &g.streams[i]
+	rs.n--
+	if rs.n > 0 {
+		return
+	}
+	if j, ok := g.byHash[hashName(stream)]; ok && j == i {
+		delete(g.byHash, hashName(stream))
+	} else {
+		delete(g.spill, stream)
+	}
+}
+
+// hashName hashes a stream's name; a test makes every name collide.
+var hashName = func(stream string) uint64 { return maphash.String(hashSeed, stream) }
+
+var hashSeed = maphash.MakeSeed()
 
 func newRecentIndex() *recentIndex {
 	return &recentIndex{cur: newGeneration(), old: newGeneration()}
@@ -72,8 +167,8 @@ func (x *recentIndex) id(id uuid.UUID) (uint64, bool) {
 // or not; for the committer only.
 func (x *recentIndex) last(stream string) (int64, bool) {
 	for _, g := range [2]*generation{&x.cur, &x.old} {
-		if rs := g.streams[stream]; rs != nil && len(rs.pos) > 0 {
-			return int64(rs.base) + int64(len(rs.pos)) - 1, true
+		if rs, ok := g.stream(stream); ok {
+			return int64(rs.base) + int64(rs.n) - 1, true
 		}
 	}
 	return 0, false
@@ -86,12 +181,7 @@ func (x *recentIndex) add(id uuid.UUID, stream string, rev, pos uint64) {
 	defer x.mu.Unlock()
 	g := &x.cur
 	g.ids[id] = pos
-	rs := g.streams[stream]
-	if rs == nil {
-		rs = &recentStream{base: rev}
-		g.streams[stream] = rs
-	}
-	rs.pos = append(rs.pos, pos)
+	g.add(stream, rev, pos)
 	g.last = pos
 	g.events++
 }
@@ -105,11 +195,7 @@ func (x *recentIndex) undo(added []recentAdd) {
 	for i := len(added) - 1; i >= 0; i-- {
 		a := added[i]
 		delete(g.ids, a.id)
-		rs := g.streams[a.stream]
-		rs.pos = rs.pos[:len(rs.pos)-1]
-		if len(rs.pos) == 0 {
-			delete(g.streams, a.stream)
-		}
+		g.remove(a.stream)
 		g.events--
 		g.last--
 	}
@@ -154,7 +240,7 @@ type streamView struct {
 // to seq, in both generations. The caller holds mu for reading.
 func (x *recentIndex) view(stream string, seq uint64) streamView {
 	o := x.old.view(stream, seq)
-	if rs := x.old.streams[stream]; rs != nil && len(o.pos) < len(rs.pos) {
+	if rs, ok := x.old.stream(stream); ok && len(o.pos) < rs.n {
 		return o // the current generation's are later still
 	}
 	c := x.cur.view(stream, seq)
@@ -169,15 +255,16 @@ func (x *recentIndex) view(stream string, seq uint64) streamView {
 }
 
 func (g *generation) view(stream string, seq uint64) streamView {
-	rs := g.streams[stream]
-	if rs == nil {
+	rs, ok := g.stream(stream)
+	if !ok {
 		return streamView{}
 	}
-	n := len(rs.pos)
-	for n > 0 && rs.pos[n-1] > seq {
+	pos := g.positions(rs)
+	n := len(pos)
+	for n > 0 && pos[n-1] > seq {
 		n--
 	}
-	return streamView{base: rs.base, pos: rs.pos[:n:n]}
+	return streamView{base: rs.base, pos: pos[:n:n]}
 }
 
 func (v streamView) empty() bool { return len(v.pos) == 0 }
@@ -202,9 +289,12 @@ func (x *recentIndex) snapshot(seq uint64) recentSnapshot {
 				snap.ids[id] = pos
 			}
 		}
-		for name := range g.streams {
-			if v := x.view(name, seq); !v.empty() {
-				snap.streams[name] = v
+		for i := range g.streams {
+			if rs := &g.streams[i]; rs.n > 0 {
+				name := string(g.nameOf(rs))
+				if v := x.view(name, seq); !v.empty() {
+					snap.streams[name] = v
+				}
 			}
 		}
 	}
@@ -223,24 +313,28 @@ type recentSnapshot struct {
 type merge struct {
 	g      *generation
 	ids    []uuid.UUID
-	names  []string
-	puts   int // entries left to write
-	id, nm int // next id and stream name to write
+	names  []int32 // the generation's streams, by name
+	puts   int     // entries left to write
+	id, nm int     // next id and stream name to write
 }
 
 // merge starts the merge of the older generation; the committer runs it.
 func (x *recentIndex) merge() *merge {
 	g := &x.old
-	m := &merge{g: g, ids: make([]uuid.UUID, 0, len(g.ids)), names: make([]string, 0, len(g.streams))}
+	m := &merge{g: g, ids: make([]uuid.UUID, 0, len(g.ids)), names: make([]int32, 0, len(g.streams))}
 	for id := range g.ids {
 		m.ids = append(m.ids, id)
 	}
 	slices.SortFunc(m.ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-	for name, rs := range g.streams {
-		m.names = append(m.names, name)
-		m.puts += len(rs.pos) + 1
+	for i := range g.streams {
+		if rs := &g.streams[i]; rs.n > 0 {
+			m.names = append(m.names, int32(i))
+			m.puts += rs.n + 1
+		}
 	}
-	slices.SortFunc(m.names, strings.Compare)
+	slices.SortFunc(m.names, func(a, b int32) int {
+		return bytes.Compare(g.nameOf(&g.streams[a]), g.nameOf(&g.streams[b]))
+	})
 	m.puts += len(m.ids)
 	return m
 }
@@ -262,17 +356,17 @@ func (m *merge) write(b buckets, n int) error {
 		written++
 	}
 	for ; m.nm < len(m.names) && (n <= 0 || written < n); m.nm++ {
-		name := m.names[m.nm]
-		rs := m.g.streams[name]
-		for i, pos := range rs.pos {
-			if err := b.revs.Put(revKey(name, rs.base+uint64(i)), u64(pos)); err != nil {
+		rs := &m.g.streams[m.names[m.nm]]
+		name := m.g.nameOf(rs)
+		for i, pos := range m.g.positions(rs) {
+			if err := b.revs.Put(appendRevKey(make([]byte, 0, len(name)+9), name, rs.base+uint64(i)), u64(pos)); err != nil {
 				return err
 			}
 		}
-		if err := b.streams.Put([]byte(name), u64(rs.base+uint64(len(rs.pos))-1)); err != nil {
+		if err := b.streams.Put(name, u64(rs.base+uint64(rs.n)-1)); err != nil {
 			return err
 		}
-		written += len(rs.pos) + 1
+		written += rs.n + 1
 	}
 	m.puts -= written
 	return nil

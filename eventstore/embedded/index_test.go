@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -354,4 +355,68 @@ func checkIDs(t *testing.T, stream string, got []eventstore.RecordedEvent, want 
 			t.Fatalf("%q: event %d is %s of %q, want %s", stream, i, got[i].ID, got[i].Stream, want[i].ID)
 		}
 	}
+}
+
+// Streams are found by a hash of their name, checked on use: when every
+// name has the same hash, each is still found, undone and merged as its
+// own, and the index holds no pointers.
+func TestRecentIndexWhenHashesCollide(t *testing.T) {
+	defer func(h func(string) uint64) { hashName = h }(hashName)
+	hashName = func(string) uint64 { return 7 }
+	x := newRecentIndex()
+	var added []recentAdd
+	pos := uint64(0)
+	for round := range 3 {
+		for _, name := range []string{"a", "b", "c"} {
+			pos++
+			id := uuid.New()
+			x.add(id, name, uint64(round), pos)
+			added = append(added, recentAdd{id, name})
+		}
+	}
+	x.undo(added[len(added)-2:]) // b and c lose their last revision
+	for name, want := range map[string]int64{"a": 2, "b": 1, "c": 1} {
+		if last, ok := x.last(name); !ok || last != want {
+			t.Fatalf("%s ends at %d, %v; want %d", name, last, ok, want)
+		}
+	}
+	if v := x.view("b", 100); v.base != 0 || len(v.pos) != 2 || v.pos[0] != 2 || v.pos[1] != 5 {
+		t.Fatalf("b is seen as %+v", v)
+	}
+	if _, ok := x.last("d"); ok {
+		t.Fatal("a stream never written is found")
+	}
+	x.freeze()
+	m := x.merge()
+	var order []string
+	for _, i := range m.names {
+		order = append(order, string(m.g.nameOf(&m.g.streams[i])))
+	}
+	if !slices.Equal(order, []string{"a", "b", "c"}) || m.puts != 7+3+7 {
+		t.Fatalf("merge writes %v, %d entries", order, m.puts)
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[recentStream](), reflect.TypeFor[map[uint64]int32](), reflect.TypeFor[map[uuid.UUID]uint64]()} {
+		if hasPointers(typ) {
+			t.Errorf("%s holds pointers", typ)
+		}
+	}
+}
+
+// hasPointers tells whether values of t hold pointers the collector marks.
+func hasPointers(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.String, reflect.Slice, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return true
+	case reflect.Map:
+		return hasPointers(t.Key()) || hasPointers(t.Elem())
+	case reflect.Array:
+		return hasPointers(t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if hasPointers(t.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -144,7 +144,7 @@ func revKey(stream string, rev uint64) []byte {
 }
 
 // appendRevKey appends revKey(stream, rev) to k.
-func appendRevKey(k []byte, stream string, rev uint64) []byte {
+func appendRevKey[S string | []byte](k []byte, stream S, rev uint64) []byte {
 	k = append(k, stream...)
 	k = append(k, 0)
 	return binary.BigEndian.AppendUint64(k, rev)
