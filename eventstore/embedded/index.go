@@ -70,9 +70,9 @@ func (g *generation) nameOf(rs *recentStream) []byte {
 	return g.names[rs.name : rs.name+rs.nameLen]
 }
 
-// find is the record of stream, or -1.
-func (g *generation) find(stream string) int32 {
-	if i, ok := g.byHash[hashName(stream)]; ok && string(g.nameOf(&g.streams[i])) == stream {
+// find is the record of stream, whose name hashes to h, or -1.
+func (g *generation) find(stream string, h uint64) int32 {
+	if i, ok := g.byHash[h]; ok && string(g.nameOf(&g.streams[i])) == stream {
 		return i
 	}
 	if i, ok := g.spill[stream]; ok {
@@ -83,7 +83,7 @@ func (g *generation) find(stream string) int32 {
 
 // stream is the record of stream, if it has one with revisions.
 func (g *generation) stream(stream string) (*recentStream, bool) {
-	i := g.find(stream)
+	i := g.find(stream, hashName(stream))
 	if i < 0 {
 		return nil, false
 	}
@@ -97,12 +97,12 @@ func (g *generation) positions(rs *recentStream) []uint64 {
 
 // add records revision rev of stream at position pos.
 func (g *generation) add(stream string, rev, pos uint64) {
-	i := g.find(stream)
+	h := hashName(stream)
+	i := g.find(stream, h)
 	if i < 0 {
 		i = int32(len(g.streams))
 		g.streams = append(g.streams, recentStream{name: len(g.names), nameLen: len(stream), base: rev})
 		g.names = append(g.names, stream...)
-		h := hashName(stream)
 		if _, taken := g.byHash[h]; !taken {
 			g.byHash[h] = i
 		} else {
@@ -128,14 +128,15 @@ func (g *generation) add(stream string, rev, pos uint64) {
 
 // remove forgets the last revision of stream.
 func (g *generation) remove(stream string) {
-	i := g.find(stream)
+	h := hashName(stream)
+	i := g.find(stream, h)
 	rs := &g.streams[i]
 	rs.n--
 	if rs.n > 0 {
 		return
 	}
-	if j, ok := g.byHash[hashName(stream)]; ok && j == i {
-		delete(g.byHash, hashName(stream))
+	if j, ok := g.byHash[h]; ok && j == i {
+		delete(g.byHash, h)
 	} else {
 		delete(g.spill, stream)
 	}

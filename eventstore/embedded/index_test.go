@@ -386,6 +386,20 @@ func TestRecentIndexWhenHashesCollide(t *testing.T) {
 	if _, ok := x.last("d"); ok {
 		t.Fatal("a stream never written is found")
 	}
+	// a stream undone whole is forgotten, whether it was found by hash or
+	// by name, and the others are still found
+	d, e := uuid.New(), uuid.New()
+	x.add(d, "d", 0, 8)
+	x.add(e, "e", 0, 9)
+	x.undo([]recentAdd{{d, "d"}, {e, "e"}})
+	for _, name := range []string{"d", "e"} {
+		if _, ok := x.last(name); ok {
+			t.Fatalf("%s is found after its only revision was undone", name)
+		}
+	}
+	if last, ok := x.last("a"); !ok || last != 2 {
+		t.Fatalf("a ends at %d, %v after d and e were undone", last, ok)
+	}
 	x.freeze()
 	m := x.merge()
 	var order []string
