@@ -243,6 +243,12 @@ func (s *Service) placement(ctx context.Context, id string) (*domain.Application
 		return app, st, err
 	}
 	st.SeatHeld, st.OfferWithdrawn = offer.Holds(id), offer.Withdrawn
+	if domain.Ended(app.Status) && !app.MayHoldWeeks() {
+		// the pupil holds nothing for it: late in a season most expiries
+		// and rejections are of pupils long out of the cache, and reading
+		// their streams again was the most of what those commands cost
+		return app, st, nil
+	}
 	pupil, err := read[domain.Pupil](ctx, s.repo, domain.PupilStream(app.Submitted.PupilID))
 	if err != nil {
 		return app, st, err

@@ -35,6 +35,7 @@ type Application struct {
 	AcceptedAt   time.Time
 	ConventionID string
 	exists       bool
+	accepted     bool // it was accepted once, whatever it is now
 }
 
 // Exists reports whether the application was submitted.
@@ -51,6 +52,13 @@ func (a *Application) HoldsSeat() bool {
 	return a.Status == StatusAccepted || a.Status == StatusConfirmed
 }
 
+// MayHoldWeeks reports whether the pupil's weeks may be reserved for the
+// application. They are reserved only for an accepted application (a
+// confirmation, or a group booking's), and a status never goes back to
+// pending: an application never accepted holds no weeks, nor a
+// convention, whatever it became.
+func (a *Application) MayHoldWeeks() bool { return a.accepted }
+
 // Apply folds an event of the application's stream: its status machine.
 func (a *Application) Apply(e Event) {
 	switch ev := e.(type) {
@@ -59,7 +67,7 @@ func (a *Application) Apply(e Event) {
 	case *ApplicationRead:
 		a.Status = StatusRead
 	case *ApplicationAccepted:
-		a.Status, a.AcceptedAt = StatusAccepted, ev.AcceptedAt
+		a.Status, a.AcceptedAt, a.accepted = StatusAccepted, ev.AcceptedAt, true
 	case *ApplicationRejected:
 		a.Status = StatusRejected
 	case *ApplicationWithdrawn:
