@@ -141,10 +141,12 @@ type docSource interface {
 	// get returns each document, decoded, and its JSON as stored; nil
 	// and nil when it is absent.
 	get(refs []Ref) ([]Doc, [][]byte, error)
-	// put records a document an event touched (nil: deleted) and its JSON
-	// as stored, which changes only when a batch is finished. The engine
-	// changes the documents get returned in place, and renders them only
-	// when the batch is finished: until then get must return them as put.
+	// put records a document an event created, replaced or deleted (nil)
+	// and its JSON as stored, which changes only when a batch is finished.
+	// The engine changes the documents get returned in place, with no put,
+	// and renders them only when the batch is finished: until then get
+	// must return them as it did, or as put. The slices get returns are
+	// the caller's until its next call.
 	put(key string, d Doc, b []byte)
 }
 
@@ -186,7 +188,9 @@ func project(p Projector, ev Event, src docSource, w *batch) error {
 		if d != nil {
 			after = d.Entries()
 		}
-		src.put(l.key, d, l.json)
+		if d != l.doc { // created, replaced or deleted: src holds l.doc
+			src.put(l.key, d, l.json)
+		}
 		w.doc(l.key, d, l.json)
 		w.diff(l.before, after)
 	}
@@ -196,6 +200,7 @@ func project(p Projector, ev Event, src docSource, w *batch) error {
 // loadedDoc is a document an event touches, as it was before.
 type loadedDoc struct {
 	key    string
+	doc    Doc
 	json   []byte
 	before []Entry
 }
@@ -230,7 +235,7 @@ func load(p Projector, ev Event, src docSource, w *batch) (Docs, []loadedDoc, er
 		}
 		for i, r := range refs {
 			docs[r.Key] = ds[i]
-			loaded = append(loaded, loadedDoc{key: r.Key, json: bs[i]})
+			loaded = append(loaded, loadedDoc{key: r.Key, doc: ds[i], json: bs[i]})
 		}
 	}
 }

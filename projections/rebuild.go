@@ -734,6 +734,9 @@ type docCache struct {
 	limit int
 	fresh bool
 	read  func(refs []Ref) ([]Doc, [][]byte, error)
+	// get's answers, kept from one call to the next
+	scratchDocs []Doc
+	scratchJSON [][]byte
 }
 
 type cached struct {
@@ -757,10 +760,12 @@ func (c *docCache) get(refs []Ref) ([]Doc, [][]byte, error) {
 			c.put(r.Key, ds[i], bs[i])
 		}
 	}
-	docs, raw := make([]Doc, len(refs)), make([][]byte, len(refs))
-	for i, r := range refs {
-		docs[i], raw[i] = c.docs[r.Key].doc, c.docs[r.Key].json
+	docs, raw := c.scratchDocs[:0], c.scratchJSON[:0]
+	for _, r := range refs {
+		d := c.docs[r.Key]
+		docs, raw = append(docs, d.doc), append(raw, d.json)
 	}
+	c.scratchDocs, c.scratchJSON = docs, raw
 	return docs, raw, nil
 }
 
@@ -776,4 +781,5 @@ func (c *docCache) put(key string, d Doc, b []byte) {
 // forget empties the cache once every write landed: Redis holds it all.
 func (c *docCache) forget() {
 	c.docs, c.size, c.fresh = map[string]cached{}, 0, false
+	clear(c.scratchDocs[:cap(c.scratchDocs)]) // nor keep the last answer alive
 }
