@@ -781,5 +781,7 @@ func (c *docCache) put(key string, d Doc, b []byte) {
 // forget empties the cache once every write landed: Redis holds it all.
 func (c *docCache) forget() {
 	c.docs, c.size, c.fresh = map[string]cached{}, 0, false
-	clear(c.scratchDocs[:cap(c.scratchDocs)]) // nor keep the last answer alive
+	// nor keep the last answer alive
+	clear(c.scratchDocs[:cap(c.scratchDocs)])
+	clear(c.scratchJSON[:cap(c.scratchJSON)])
 }
