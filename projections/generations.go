@@ -37,13 +37,14 @@ return n
 `)
 	// swapScript serves the new generation if the served one is still the
 	// expected one (-1 otherwise) and the new one has applied at least as
-	// far (0 otherwise).
+	// far (0 otherwise), unless told the served one is foreign.
 	// KEYS: active, new checkpoint, old checkpoint, building;
-	// ARGV: new generation, expected old generation ("" for none).
+	// ARGV: new generation, expected old generation ("" for none),
+	// "replace" when the old one is foreign.
 	swapScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1]) or ''
 if cur ~= ARGV[2] then return -1 end
-if cur ~= '' then
+if cur ~= '' and ARGV[3] ~= 'replace' then
   local old = redis.call('GET', KEYS[3]) or ''
   local new = redis.call('GET', KEYS[2]) or ''
   if old > new then return 0 end
@@ -205,9 +206,9 @@ func writeMarker(ctx context.Context, rdb redis.UniversalClient, store eventstor
 	return rdb.HSet(ctx, MarkerKey(prefix), "layout", p.Layout(), "log", id).Err()
 }
 
-// fitsMarker says why the generation at prefix cannot be caught up with the
-// log named logID by p, or "" when it can.
-func fitsMarker(ctx context.Context, rdb redis.UniversalClient, p Projector, prefix, logID string) (string, error) {
+// fitsMarker says why the generation at prefix cannot be caught up by p
+// (no marker, another layout), or "" when it can (see foreign for the log).
+func fitsMarker(ctx context.Context, rdb redis.UniversalClient, p Projector, prefix string) (string, error) {
 	m, err := rdb.HGetAll(ctx, MarkerKey(prefix)).Result()
 	switch {
 	case err != nil:
@@ -219,8 +220,35 @@ func fitsMarker(ctx context.Context, rdb redis.UniversalClient, p Projector, pre
 			return "", fmt.Errorf("%w: %s is served in layout %d, this build writes %d", ErrNewerLayout, p.Name(), l, p.Layout())
 		}
 		return fmt.Sprintf("its generation has layout %s, the code writes %d", m["layout"], p.Layout()), nil
-	case m["log"] != "" && logID != "" && m["log"] != logID:
-		return fmt.Sprintf("its generation was built from another log (first event %s, this one %s)", m["log"], logID), nil
+	}
+	return "", nil
+}
+
+// foreign says why the generation at prefix holds what this log does not
+// ("" when it may not): it was built from another log, or its checkpoint
+// is past the end of this one (a log restored from an older backup beside
+// a newer Redis). Its checkpoint then measures nothing here: the
+// generation is replaced, neither caught up from it nor waited for.
+func foreign(ctx context.Context, rdb redis.UniversalClient, store eventstore.Store, prefix, logID string) (string, error) {
+	built, err := rdb.HGet(ctx, MarkerKey(prefix), "log").Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", err
+	}
+	if built != "" && logID != "" && built != logID {
+		return fmt.Sprintf("its generation was built from another log (first event %s, this one %s)", built, logID), nil
+	}
+	pos, err := Checkpoint(ctx, rdb, prefix)
+	if err != nil {
+		return "", err
+	}
+	// the head after the checkpoint: whatever a runner elsewhere applied
+	// before this read was appended before it
+	head, err := store.Head(ctx)
+	if err != nil {
+		return "", err
+	}
+	if pos > head {
+		return fmt.Sprintf("its checkpoint %s is past the end of the log (%s): it holds events this log does not", pos, head), nil
 	}
 	return "", nil
 }

@@ -184,6 +184,7 @@ type rebuild struct {
 	builds []*build
 	last   Progress // last reported
 	behind int      // swaps refused: the served generation was ahead
+	logID  string   // see LogIdentity
 
 	inFlight sync.WaitGroup // units handed to the writers
 	mu       sync.Mutex
@@ -208,7 +209,11 @@ func RebuildAll(ctx context.Context, store eventstore.Store, rdb redis.Universal
 		return nil, err
 	}
 	defer unlock()
-	rb := &rebuild{store: store, rdb: rdb, opt: opt}
+	logID, err := LogIdentity(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	rb := &rebuild{store: store, rdb: rdb, opt: opt, logID: logID}
 	for _, p := range ps {
 		b := &build{p: p, name: p.Name(), queue: make(chan writeUnit, 1), spare: make(chan *batch, 1)}
 		if err := rb.prepare(ctx, b); err != nil {
@@ -515,7 +520,8 @@ func (rb *rebuild) trySwap(ctx context.Context, pos eventstore.Position, atEnd b
 }
 
 // pastServed reports whether pos is at or past the checkpoint of the
-// served generation of every projection not swapped yet.
+// served generation of every projection not swapped yet, a foreign one
+// (see foreign) aside.
 func (rb *rebuild) pastServed(ctx context.Context, pos eventstore.Position) (bool, error) {
 	for _, b := range rb.builds {
 		if b.swapped {
@@ -524,6 +530,15 @@ func (rb *rebuild) pastServed(ctx context.Context, pos eventstore.Position) (boo
 		prefix, err := ActivePrefix(ctx, rb.rdb, b.name)
 		if err != nil {
 			return false, err
+		}
+		if prefix != "" {
+			why, err := foreign(ctx, rb.rdb, rb.store, prefix, rb.logID)
+			if err != nil {
+				return false, err
+			}
+			if why != "" {
+				continue
+			}
 		}
 		served, err := Checkpoint(ctx, rb.rdb, prefix)
 		if err != nil || served > pos {
@@ -547,10 +562,18 @@ func (rb *rebuild) swap(ctx context.Context, b *build, pos eventstore.Position) 
 			return false, err
 		}
 		oldCheckpoint := ActiveKey(b.name) // unused when there is no served generation
+		replace := ""                      // "replace": the served generation is foreign, whatever its checkpoint
 		if old != "" {
 			oldCheckpoint = CheckpointKey(GenPrefix(b.name, old))
+			why, err := foreign(ctx, rb.rdb, rb.store, GenPrefix(b.name, old), rb.logID)
+			if err != nil {
+				return false, err
+			}
+			if why != "" {
+				replace = "replace"
+			}
 		}
-		res, err := swapScript.Run(ctx, rb.rdb, []string{ActiveKey(b.name), CheckpointKey(b.prefix), oldCheckpoint, buildingKey(b.name)}, b.gen, old).Int()
+		res, err := swapScript.Run(ctx, rb.rdb, []string{ActiveKey(b.name), CheckpointKey(b.prefix), oldCheckpoint, buildingKey(b.name)}, b.gen, old, replace).Int()
 		if err != nil {
 			return false, err
 		}

@@ -62,7 +62,10 @@ type Runner struct {
 	mu      sync.Mutex
 	applied map[string]eventstore.Position // what the served generation holds, as last seen
 	floor   map[string]eventstore.Position // see Floor
-	gen     map[string]string              // served generation of each projection
+	// distrusted holds the projections whose served generation prepare
+	// found untrustworthy, until their rebuild is served (see Floor)
+	distrusted map[string]bool
+	gen        map[string]string // served generation of each projection
 	// advanced holds, for each projection, a channel closed the next time
 	// applied or gen changes (see Progress)
 	advanced map[string]chan struct{}
@@ -80,7 +83,7 @@ func NewRunner(store eventstore.Store, rdb redis.UniversalClient, log *slog.Logg
 	}
 	return &Runner{store: store, rdb: rdb, projectors: ps, log: log, CheckEvery: 250 * time.Millisecond,
 		applied: map[string]eventstore.Position{}, floor: map[string]eventstore.Position{}, gen: map[string]string{},
-		advanced: map[string]chan struct{}{}}
+		distrusted: map[string]bool{}, advanced: map[string]chan struct{}{}}
 }
 
 // WithOpener makes projectors see personal data restored from its seal, or
@@ -93,12 +96,21 @@ func (r *Runner) WithOpener(o interface{ Open(domain.Event) error }) *Runner {
 // Floor is the least checkpoint a read of the projection may be served
 // from: the head of the log when the runner started, raised by everything
 // it applied since. A read model behind it is being caught up or rebuilt,
-// never current.
+// never current. While the served generation is one the runner cannot
+// trust (another log's, say) and rebuilds, it is Unservable: no
+// checkpoint reaches it.
 func (r *Runner) Floor(name string) eventstore.Position {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.distrusted[name] {
+		return Unservable
+	}
 	return r.floor[name]
 }
+
+// Unservable is the floor of a projection whose served generation is being
+// replaced because it cannot be trusted.
+const Unservable = eventstore.Position(math.MaxUint64)
 
 // Progress is the last position this process applied of the projection,
 // and a channel closed when that or its served generation next changes.
@@ -246,6 +258,9 @@ func (r *Runner) prepare(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		r.mu.Lock()
+		r.distrusted[p.Name()] = why != ""
+		r.mu.Unlock()
 		if why != "" {
 			r.log.Warn("rebuilding a read model", "projection", p.Name(), "reason", why)
 			rebuild = append(rebuild, p)
@@ -271,6 +286,9 @@ func (r *Runner) prepare(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		r.mu.Lock()
+		r.distrusted[p.Name()] = false
+		r.mu.Unlock()
 	}
 	return nil
 }
@@ -283,7 +301,10 @@ func (r *Runner) trust(ctx context.Context, p Projector, logID string) (string, 
 		return "no generation is served", err
 	}
 	prefix := GenPrefix(p.Name(), gen)
-	if why, err := fitsMarker(ctx, r.rdb, p, prefix, logID); why != "" || err != nil {
+	if why, err := fitsMarker(ctx, r.rdb, p, prefix); why != "" || err != nil {
+		return why, err
+	}
+	if why, err := foreign(ctx, r.rdb, r.store, prefix, logID); why != "" || err != nil {
 		return why, err
 	}
 	pos, err := Checkpoint(ctx, r.rdb, prefix)

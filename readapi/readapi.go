@@ -154,11 +154,19 @@ func (m model) heldAt(pos eventstore.Position, err error) error {
 		return err
 	}
 	if pos < m.floor {
-		e := api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model is being brought up to date (at %s of %s): try again shortly", pos, m.floor)
-		e.RetryAfter = time.Second
-		return e
+		return notCurrent(pos, m.floor)
 	}
 	return nil
+}
+
+// notCurrent is the answer of a read model behind its floor.
+func notCurrent(pos, floor eventstore.Position) *api.Error {
+	e := api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model is being brought up to date (at %s of %s): try again shortly", pos, floor)
+	if floor == projections.Unservable {
+		e = api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model is being rebuilt from the log: try again shortly")
+	}
+	e.RetryAfter = time.Second
+	return e
 }
 
 // execHeld runs pipe, which holds a query's last read, with stillHeld's
@@ -272,10 +280,10 @@ func (a *API) model(ctx context.Context, projection string, want eventstore.Posi
 			return model{View: projections.View{RDB: a.rdb, Prefix: prefix}, position: pos, floor: floor}, nil
 		}
 		if pos < floor && pos >= want || time.Now().After(deadline) {
-			e := api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model has not reached position %s yet", max(want, floor))
 			if pos < floor {
-				e = api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model is being brought up to date (at %s of %s): try again shortly", pos, floor)
+				return model{}, notCurrent(pos, floor)
 			}
+			e := api.Errorf(http.StatusServiceUnavailable, "not_ready", "the read model has not reached position %s yet", want)
 			e.RetryAfter = time.Second
 			return model{}, e
 		}

@@ -663,7 +663,11 @@ func (a *App) projectionStatus(ctx context.Context, head eventstore.Position) (s
 			return nil, err
 		}
 		// behind the floor: Redis lost writes the runner is making up for
-		st := projectionState{Name: p.Name(), Position: pos.String(), Behind: pos < head || pos < a.runner.Floor(p.Name())}
+		floor := a.runner.Floor(p.Name())
+		st := projectionState{Name: p.Name(), Position: pos.String(), Behind: pos < head || pos < floor}
+		if floor == projections.Unservable {
+			st.Problem = "the served generation cannot be trusted (see the log): it is being rebuilt from the log"
+		}
 		if layout, err := projections.MarkerLayout(ctx, a.Redis, prefix); err != nil {
 			return nil, err
 		} else if layout != 0 && layout != p.Layout() {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"passerelle/internal/app"
+	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
 	"passerelle/projections"
 )
@@ -115,6 +118,98 @@ func TestRedisOutageRealServer(t *testing.T) {
 	}
 	c.Must(200, "GET", "/v1/offers/"+during, nil)
 	sameAsRebuild(t, a)
+}
+
+// Redis holds read models of events this log does not: another log's
+// (two instances pointed at one server), or a future of this one (the log
+// restored from an older backup beside a newer Redis). Passerelle must
+// rebuild them rather than wait for their checkpoint or catch up from it,
+// be ready within seconds, and never serve an offer its log does not hold.
+func TestReadModelsOfOtherEventsAreReplaced(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// before fills the Redis with events this log does not hold; it
+		// returns the data directory to start on and the offers it holds
+		before func(t *testing.T, url string) (dir string, offers []string, phantoms []string)
+	}{
+		{"another log", func(t *testing.T, url string) (string, []string, []string) {
+			_, phantoms := withService(t, t.TempDir(), url, 30, nil)
+			dir := t.TempDir()
+			_, offers := withService(t, dir, url, 5, nil)
+			return dir, offers, phantoms
+		}},
+		{"the log restored from an older backup", func(t *testing.T, url string) (string, []string, []string) {
+			dir, backup := t.TempDir(), t.TempDir()
+			employer, offers := withService(t, dir, url, 10, nil)
+			if err := os.CopyFS(backup, os.DirFS(dir)); err != nil {
+				t.Fatal(err)
+			}
+			_, phantoms := withService(t, dir, url, 20, &employer)
+			return backup, offers, phantoms
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Process(t)
+			dir, offers, phantoms := tc.before(t, srv.URL)
+			a, c := bootWith(t, app.Config{DataDir: dir, RedisURL: srv.URL})
+			deadline := time.Now().Add(10 * time.Second)
+			for c.Do("GET", "/readyz", nil).Status != http.StatusOK {
+				if r := c.Do("GET", "/v1/offers/"+phantoms[0], nil); r.Status == http.StatusOK {
+					t.Fatalf("an offer the log does not hold is served while the read models are rebuilt: %s", r.Raw)
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("not ready 10 s after start: %s", c.Do("GET", "/readyz", nil).Raw)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			for _, id := range phantoms {
+				c.Must(404, "GET", "/v1/offers/"+id, nil)
+			}
+			for _, id := range offers {
+				c.Must(200, "GET", "/v1/offers/"+id, nil)
+			}
+			sameAsRebuild(t, a)
+			// and it follows its own log again
+			employer := str(c.Must(200, "GET", "/v1/offers/"+offers[0], nil), "employer_id")
+			posted := c.Must(201, "POST", "/v1/offers", offerBody(employer))
+			c.Must(200, "GET", "/v1/offers/"+str(posted, "id")+"?min_position="+str(posted, "position"), nil)
+			if got := c.Must(200, "GET", "/v1/stats/offers", nil); num(got, "offers_open") != float64(len(offers)+1) {
+				t.Fatalf("%v open offers, want %d", got["offers_open"], len(offers)+1)
+			}
+		})
+	}
+}
+
+// withService runs a service on dir and url long enough to post n offers
+// (for employer, or a new one), projected, and stops it. It returns the
+// employer and the offers.
+func withService(t *testing.T, dir, url string, n int, employer *string) (string, []string) {
+	t.Helper()
+	a, err := app.Open(app.Config{DataDir: dir, RedisURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	c := httpclient.New(t, srv.URL)
+	var id string
+	if employer != nil {
+		id = *employer
+	} else {
+		id = str(c.Must(201, "POST", "/v1/employers", map[string]any{
+			"name": "Mairie", "siret": siret, "kind": "public", "commune_code": "94016", "address": "Place de la République",
+		}), "id")
+	}
+	var offers []string
+	for range n {
+		offers = append(offers, str(c.Must(201, "POST", "/v1/offers", offerBody(id)), "id"))
+	}
+	caughtUp(t, a)
+	return id, offers
 }
 
 func offerBody(employer string) map[string]any {
