@@ -420,6 +420,26 @@ func (a *App) WaitCaughtUp(ctx context.Context) error {
 	}
 }
 
+// WaitApplied blocks until this process has applied pos to the projection
+// named: what a read of it with min_position waits for, without the read.
+func (a *App) WaitApplied(ctx context.Context, projection string, pos eventstore.Position) error {
+	progress := a.runner.Progress
+	if a.watch != nil {
+		progress = a.watch.Progress
+	}
+	for {
+		applied, advanced := progress(projection)
+		if applied >= pos {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-advanced:
+		}
+	}
+}
+
 // WaitReady blocks until GET /readyz would answer 200. It polls the
 // projections' checkpoints, which is cheap, and checks readiness once they
 // reach the head: behind the log, the check reads the events not applied

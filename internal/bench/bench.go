@@ -16,8 +16,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -28,6 +30,7 @@ import (
 	"passerelle/eventstore/embedded"
 	"passerelle/internal/app"
 	"passerelle/internal/seed"
+	"passerelle/projections"
 )
 
 // Config chooses the instance and the loads.
@@ -167,8 +170,10 @@ func serve(h http.Handler) (url string, stop func(), err error) {
 	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
-func client(conns int) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns,
+func client() *http.Client {
+	// as many idle as open: a connection opened at a peak is kept for the
+	// next, not closed and dialled again, which the server would pay for
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: maxConns, MaxIdleConnsPerHost: maxConns,
 		// above capacity an open loop would open a connection for every
 		// request waiting, until the process (server and load generator
 		// alike) had no file descriptor left; requests wait for one here
@@ -280,7 +285,10 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 	body, _ := json.Marshal(offerBody{EmployerID: employer, Title: "Découverte du fournil", Description: "Pétrissage, cuisson, vente",
 		Sector: "s12", Grades: []string{"3e"}, Weeks: []string{"2030-W05", "2030-W06"}, Seats: 2, CommuneCode: "75056",
 		Address: "1 rue de Paris", Lat: 48.8566, Lon: 2.3522})
-	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(b.cfg.Clients * 4), body: body, settle: a.WaitCaughtUp, dir: b.dir}
+	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(), body: body, settle: a.WaitCaughtUp, dir: b.dir,
+		applied: func(ctx context.Context, pos eventstore.Position) error {
+			return a.WaitApplied(ctx, projections.OffersName, pos)
+		}}
 	var rows []Row
 	for _, measure := range []func(context.Context) (Row, error){t.near, t.commands, t.openLoop} {
 		r, err := measure(ctx)
@@ -302,7 +310,9 @@ type target struct {
 	// over its time and the projections' catching up after it
 	capacity float64
 	settle   func(context.Context) error // waits for the projections to catch up
-	dir      string                      // where the disk's own baseline writes
+	// applied waits until the offers' read model has applied a position
+	applied func(context.Context, eventstore.Position) error
+	dir     string // where the disk's own baseline writes
 }
 
 func (t *target) get(url string) func(context.Context) error {
@@ -369,7 +379,7 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 	for _, pct := range []int{50, 80} {
 		rate := t.capacity * float64(pct) / 100
 		fmt.Fprintf(t.cfg.Log, "commands, open loop at %d%% of capacity (%.0f/s)\n", pct, rate)
-		at, lag, err := t.openAt(ctx, rate)
+		at, lag, _, err := t.openAt(ctx, rate)
 		if err != nil {
 			return Row{}, err
 		}
@@ -377,7 +387,7 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 		detail[key+"p50_ms"], detail[key+"p99_ms"], detail[key+"lag_p99_ms"] = ms(at.P50), ms(at.P99), ms(lag.P99)
 	}
 	fmt.Fprintf(t.cfg.Log, "commands, open loop at %g/s\n", t.cfg.Rate)
-	open, lag, err := t.openAt(ctx, t.cfg.Rate)
+	open, lag, readBack, err := t.openAt(ctx, t.cfg.Rate)
 	if err != nil {
 		return Row{}, err
 	}
@@ -390,6 +400,7 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 	r.Detail = detail
 	r.Detail["p50_ms"], r.Detail["baseline_p50_ms"], r.Detail["achieved_per_s"] = ms(open.P50), ms(base.P50), open.Rate()
 	r.Detail["projection_lag_p50_ms"], r.Detail["projection_lag_p99_ms"] = ms(lag.P50), ms(lag.P99)
+	r.Detail["read_back_p50_ms"], r.Detail["read_back_p99_ms"] = ms(readBack.P50), ms(readBack.P99)
 	// a command is durable once the store's log is synced: the disk's own
 	// tail at the same rate is a floor the hello-world baseline does not show
 	r.Detail["disk_sync_p50_ms"], r.Detail["disk_sync_p99_ms"] = ms(disk.P50), ms(disk.P99)
@@ -397,10 +408,14 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 }
 
 // openAt posts offers at rate, and measures aside how long each takes to
-// reach the read model.
-func (t *target) openAt(ctx context.Context, rate float64) (Stats, Stats, error) {
-	var lags lagSamples
+// reach the read model: every one in the process (the projection's lag),
+// one in readEvery through the API as a client reading its own write
+// would (a GET with min_position). Reading every one back would double
+// the load the hello-world baseline is not given.
+func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack Stats, err error) {
+	var lags, reads lagSamples
 	var lagging sync.WaitGroup
+	var sent atomic.Int64
 	outer := ctx // the lag is read after the command's own context ends
 	cmd := func(ctx context.Context) error {
 		out, err := request(ctx, t.c, http.MethodPost, t.api+"/v1/offers", t.body, http.StatusCreated)
@@ -412,21 +427,34 @@ func (t *target) openAt(ctx context.Context, rate float64) (Stats, Stats, error)
 		if err := json.Unmarshal(out, &r); err != nil {
 			return err
 		}
-		// the projection's lag: until the read model answers for the position
+		pos, err := strconv.ParseUint(r.Position, 10, 64)
+		if err != nil {
+			return fmt.Errorf("position %q: %w", r.Position, err)
+		}
 		lagging.Go(func() {
-			if _, err := request(outer, t.c, http.MethodGet, t.api+"/v1/offers/"+r.ID+"?min_position="+r.Position, nil, http.StatusOK); err == nil {
+			if err := t.applied(outer, eventstore.Position(pos)); err == nil {
 				lags.add(time.Since(acked))
 			}
 		})
+		if sent.Add(1)%readEvery == 0 {
+			lagging.Go(func() {
+				if _, err := request(outer, t.c, http.MethodGet, t.api+"/v1/offers/"+r.ID+"?min_position="+r.Position, nil, http.StatusOK); err == nil {
+					reads.add(time.Since(acked))
+				}
+			})
+		}
 		return nil
 	}
-	open := openLoop(ctx, rate, t.cfg.Duration, t.cfg.MaxOps, cmd)
+	open = openLoop(ctx, rate, t.cfg.Duration, t.cfg.MaxOps, cmd)
 	lagging.Wait()
 	if open.Errors > 0 || open.N == 0 {
-		return Stats{}, Stats{}, fmt.Errorf("open loop at %.0f/s: %d errors of %d", rate, open.Errors, open.N+open.Errors)
+		return Stats{}, Stats{}, Stats{}, fmt.Errorf("open loop at %.0f/s: %d errors of %d", rate, open.Errors, open.N+open.Errors)
 	}
-	return open, lags.stats(), t.caughtUp(ctx)
+	return open, lags.stats(), reads.stats(), t.caughtUp(ctx)
 }
+
+// readEvery: one command in readEvery is read back through the API.
+const readEvery = 10
 
 func withLatency(r Row, path, base Stats) Row {
 	r.Detail = map[string]float64{"p50_ms": ms(path.P50), "p99_ms": ms(path.P99), "baseline_p50_ms": ms(base.P50), "baseline_p99_ms": ms(base.P99)}
