@@ -34,6 +34,9 @@ type Docs map[string]Doc
 type Ref struct {
 	Key string
 	New func() Doc // an empty document to decode into
+	// Created: the event creates the document, which the log guarantees
+	// absent before it (the first event of its stream), so it is not read
+	Created bool
 }
 
 // docPtr is a document type *T.
@@ -45,6 +48,13 @@ type docPtr[T any] interface {
 // ref is the Ref of a document of type *T.
 func ref[T any, P docPtr[T]](key string) Ref {
 	return Ref{Key: key, New: func() Doc { return P(new(T)) }}
+}
+
+// created is the Ref of a document of type *T that the event creates.
+func created[T any, P docPtr[T]](key string) Ref {
+	r := ref[T, P](key)
+	r.Created = true
+	return r
 }
 
 // doc returns the document at key, nil when absent.
@@ -228,6 +238,18 @@ func load(p Projector, ev Event, src docSource, w *batch) (Docs, []loadedDoc, er
 		}
 		if round == maxTouchRounds {
 			return nil, nil, fmt.Errorf("%s: documents keep naming others (%s…)", p.Name(), refs[0].Key)
+		}
+		read := refs[:0] // those not created, in place
+		for _, r := range refs {
+			if r.Created {
+				docs[r.Key] = nil
+				loaded = append(loaded, loadedDoc{key: r.Key})
+			} else {
+				read = append(read, r)
+			}
+		}
+		if refs = read; len(refs) == 0 {
+			continue
 		}
 		ds, bs, err := src.get(refs)
 		if err != nil {

@@ -95,6 +95,9 @@ func (Offers) Layout() int { return 3 }
 // Touches names the offer document of an offer event.
 func (Offers) Touches(ev Event, _ Docs) []Ref {
 	if cat, id := subject(ev); cat == "offer" {
+		if _, ok := ev.Data.(*domain.OfferPosted); ok {
+			return []Ref{created[OfferDoc](OfferDocKey(id))}
+		}
 		return []Ref{ref[OfferDoc](OfferDocKey(id))}
 	}
 	return nil

@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -440,5 +441,56 @@ func TestOlderBuildLeavesANewerLayoutAlone(t *testing.T) {
 			t.Fatalf("the newer build rebuilt (%s, was %s) instead of catching up", now, prefix)
 		}
 		checkStats(t, rdb, w)
+	})
+}
+
+// A document the event creates is not read before it is written: posting
+// an offer reads nothing from Redis, in the search nor in the statistics;
+// a later event of the offer reads its documents, and finds them whole.
+func TestCreatedDocumentsAreNotRead(t *testing.T) {
+	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
+		s := openStore(t)
+		rdb := r.Client(t)
+		var mu sync.Mutex
+		var read []string
+		runWith(t, s, rdb, func(run *projections.Runner) {
+			run.MGet = func(ctx context.Context, keys []string) ([]any, error) {
+				mu.Lock()
+				read = append(read, keys...)
+				mu.Unlock()
+				return rdb.MGet(ctx, keys...).Result()
+			}
+		}, projections.Offers{}, projections.Stats{})
+		reads := func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return slices.Clone(read)
+		}
+		pos := appendEvent(t, s, domain.OfferStream("x"), &domain.OfferPosted{OfferID: "x", Sector: "s3", Department: "75", CommuneCode: "75101",
+			Grades: []domain.Grade{domain.Grade3e}, Weeks: []string{"2026-W10"}, Seats: 2, Lat: 48.86, Lon: 2.34, Title: "t"})
+		waitFor(t, rdb, projections.OffersName, pos)
+		waitFor(t, rdb, projections.StatsName, pos)
+		if got := reads(); len(got) != 0 {
+			t.Fatalf("posting an offer read %v", got)
+		}
+		pos = appendEvent(t, s, domain.OfferStream("x"), &domain.SeatHeld{OfferID: "x", ApplicationID: "a", Weeks: []string{"2026-W10"}})
+		waitFor(t, rdb, projections.OffersName, pos)
+		waitFor(t, rdb, projections.StatsName, pos)
+		if got := reads(); len(got) != 2 {
+			t.Fatalf("holding a seat read %v, want the offer's two documents", got)
+		}
+		ctx := context.Background()
+		prefix, _ := projections.ActivePrefix(ctx, rdb, projections.OffersName)
+		b, err := rdb.Get(ctx, prefix+projections.OfferDocKey("x")).Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d projections.OfferDoc
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Title != "t" || d.SeatsByWeek["2026-W10"].Available != 1 {
+			t.Fatalf("the offer after a seat held: %s", b)
+		}
 	})
 }

@@ -38,6 +38,9 @@ func (Stats) Layout() int { return 2 }
 func (Stats) Touches(ev Event, _ Docs) []Ref {
 	switch cat, id := subject(ev); cat {
 	case "offer":
+		if _, ok := ev.Data.(*domain.OfferPosted); ok {
+			return []Ref{created[statsOffer](statsKey(cat, id))}
+		}
 		return []Ref{ref[statsOffer](statsKey(cat, id))}
 	case "application":
 		refs := []Ref{ref[statsApplication](statsKey(cat, id))}
