@@ -421,8 +421,9 @@ func (a *App) WaitCaughtUp(ctx context.Context) error {
 }
 
 // WaitApplied blocks until this process has applied pos to the projection
-// named: what a read of it with min_position waits for, without the read.
-func (a *App) WaitApplied(ctx context.Context, projection string, pos eventstore.Position) error {
+// named, what a read of it with min_position waits for, and returns the
+// position applied by then.
+func (a *App) WaitApplied(ctx context.Context, projection string, pos eventstore.Position) (eventstore.Position, error) {
 	progress := a.runner.Progress
 	if a.watch != nil {
 		progress = a.watch.Progress
@@ -430,11 +431,11 @@ func (a *App) WaitApplied(ctx context.Context, projection string, pos eventstore
 	for {
 		applied, advanced := progress(projection)
 		if applied >= pos {
-			return nil
+			return applied, nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return applied, ctx.Err()
 		case <-advanced:
 		}
 	}

@@ -5,6 +5,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -286,7 +287,7 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 		Sector: "s12", Grades: []string{"3e"}, Weeks: []string{"2030-W05", "2030-W06"}, Seats: 2, CommuneCode: "75056",
 		Address: "1 rue de Paris", Lat: 48.8566, Lon: 2.3522})
 	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(), body: body, settle: a.WaitCaughtUp, dir: b.dir,
-		applied: func(ctx context.Context, pos eventstore.Position) error {
+		applied: func(ctx context.Context, pos eventstore.Position) (eventstore.Position, error) {
 			return a.WaitApplied(ctx, projections.OffersName, pos)
 		}}
 	var rows []Row
@@ -310,8 +311,9 @@ type target struct {
 	// over its time and the projections' catching up after it
 	capacity float64
 	settle   func(context.Context) error // waits for the projections to catch up
-	// applied waits until the offers' read model has applied a position
-	applied func(context.Context, eventstore.Position) error
+	// applied waits until the offers' read model has applied a position,
+	// and returns the one it applied by then
+	applied func(context.Context, eventstore.Position) (eventstore.Position, error)
 	dir     string // where the disk's own baseline writes
 }
 
@@ -413,10 +415,11 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 // would (a GET with min_position). Reading every one back would double
 // the load the hello-world baseline is not given.
 func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack Stats, err error) {
-	var lags, reads lagSamples
+	var reads lagSamples
 	var lagging sync.WaitGroup
 	var sent atomic.Int64
 	outer := ctx // the lag is read after the command's own context ends
+	lags := newLagTracker(outer, t.applied)
 	cmd := func(ctx context.Context) error {
 		out, err := request(ctx, t.c, http.MethodPost, t.api+"/v1/offers", t.body, http.StatusCreated)
 		if err != nil {
@@ -431,11 +434,7 @@ func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack 
 		if err != nil {
 			return fmt.Errorf("position %q: %w", r.Position, err)
 		}
-		lagging.Go(func() {
-			if err := t.applied(outer, eventstore.Position(pos)); err == nil {
-				lags.add(time.Since(acked))
-			}
-		})
+		lags.track(eventstore.Position(pos), acked)
 		if sent.Add(1)%readEvery == 0 {
 			lagging.Go(func() {
 				if _, err := request(outer, t.c, http.MethodGet, t.api+"/v1/offers/"+r.ID+"?min_position="+r.Position, nil, http.StatusOK); err == nil {
@@ -447,10 +446,101 @@ func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack 
 	}
 	open = openLoop(ctx, rate, t.cfg.Duration, t.cfg.MaxOps, cmd)
 	lagging.Wait()
+	lag = lags.wait()
 	if open.Errors > 0 || open.N == 0 {
 		return Stats{}, Stats{}, Stats{}, fmt.Errorf("open loop at %.0f/s: %d errors of %d", rate, open.Errors, open.N+open.Errors)
 	}
-	return open, lags.stats(), reads.stats(), t.caughtUp(ctx)
+	return open, lag, reads.stats(), t.caughtUp(ctx)
+}
+
+// lagTracker measures how long each acknowledged position takes to be
+// applied, with one goroutine waiting for the least of them: a waiter per
+// command, all woken at every position applied, took the CPU the
+// commands measured needed.
+type lagTracker struct {
+	mu      sync.Mutex
+	pending []pendingLag // ordered by position
+	more    chan struct{}
+	samples lagSamples
+	done    chan struct{}
+	stop    context.CancelFunc
+}
+
+type pendingLag struct {
+	pos   eventstore.Position
+	acked time.Time
+}
+
+func newLagTracker(ctx context.Context, applied func(context.Context, eventstore.Position) (eventstore.Position, error)) *lagTracker {
+	ctx, stop := context.WithCancel(ctx)
+	l := &lagTracker{more: make(chan struct{}, 1), done: make(chan struct{}), stop: stop}
+	go func() {
+		defer close(l.done)
+		for {
+			l.mu.Lock()
+			var next eventstore.Position
+			if len(l.pending) > 0 {
+				next = l.pending[0].pos
+			}
+			l.mu.Unlock()
+			if next == 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-l.more:
+					continue
+				}
+			}
+			at, err := applied(ctx, next)
+			if err != nil {
+				return
+			}
+			now := time.Now()
+			l.mu.Lock()
+			n := 0
+			for n < len(l.pending) && l.pending[n].pos <= at {
+				l.samples.add(now.Sub(l.pending[n].acked))
+				n++
+			}
+			l.pending = l.pending[n:]
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+// track adds a position acknowledged at acked.
+func (l *lagTracker) track(pos eventstore.Position, acked time.Time) {
+	l.mu.Lock()
+	i, _ := slices.BinarySearchFunc(l.pending, pos, func(p pendingLag, pos eventstore.Position) int { return cmp.Compare(p.pos, pos) })
+	l.pending = slices.Insert(l.pending, i, pendingLag{pos, acked})
+	l.mu.Unlock()
+	select {
+	case l.more <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns the lags once every position tracked is applied, the
+// caller's context ended or five minutes passed.
+func (l *lagTracker) wait() Stats {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		l.mu.Lock()
+		left := len(l.pending)
+		l.mu.Unlock()
+		select {
+		case <-l.done:
+			return l.samples.stats()
+		default:
+		}
+		if left == 0 || time.Now().After(deadline) {
+			l.stop()
+			<-l.done
+			return l.samples.stats()
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // readEvery: one command in readEvery is read back through the API.
