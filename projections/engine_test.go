@@ -2,6 +2,7 @@ package projections
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 
 	"passerelle/eventstore"
@@ -31,7 +32,14 @@ func (m typedDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
 	return docs, raw, nil
 }
 
-func (m typedDocs) put(k string, d Doc, b []byte) { m.docs[k], m.json[k] = d, b }
+func (m typedDocs) put(k string, d Doc, b []byte) {
+	m.docs[k], m.json[k] = d, b
+	if _, ok := m.types[k]; !ok && d != nil {
+		// a document its event created: never read, so never typed by get
+		t := reflect.TypeOf(d).Elem()
+		m.types[k] = Ref{Key: k, New: func() Doc { return reflect.New(t).Interface().(Doc) }}
+	}
+}
 
 // The shared keys the engine writes hold exactly what the documents list
 // in their entries, one event at a time (the live runner) and in batches
