@@ -2,6 +2,7 @@ package desk_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,9 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"passerelle/desk"
+	"passerelle/domain"
 	"passerelle/domain/refdata"
+	"passerelle/eventstore"
 	"passerelle/internal/route"
 )
 
@@ -110,4 +113,30 @@ func BenchmarkCandidates(b *testing.B) {
 	benchQueries(b, func(r *rand.Rand) string {
 		return "/v1/offers/" + benchWorld.offers[r.IntN(len(benchWorld.offers))] + "/candidates"
 	})
+}
+
+// BenchmarkFollowOffer: the index following an offer posted in Paris and a
+// seat held on it, with the eligible offers of every pupil counted (as
+// the serving process keeps them). Both walk the pupils of the schools
+// within reach of the offer, so their cost grows with the pupils around
+// it: report the pupils the posted offer counted for (pupils-reached).
+func BenchmarkFollowOffer(b *testing.B) {
+	benchSetup(b)
+	pos := eventstore.Position(len(benchWorld.events))
+	n := 0
+	for b.Loop() {
+		n++
+		id := fmt.Sprintf("bench-offer-%d", n)
+		pos++
+		posted := &domain.OfferPosted{OfferID: id, EmployerID: "emp-bench", EmployerName: "Employeur", EmployerKind: "company",
+			Title: "Offre", Sector: "s12", Seats: 2, CommuneCode: "75056", Department: "75", Lat: 48.8566, Lon: 2.3522,
+			Grades: []domain.Grade{domain.Grade4e, domain.Grade3e}, Weeks: collegeWeeks[4:6]}
+		pos++
+		held := &domain.SeatHeld{OfferID: id, ApplicationID: id + "-app", PupilID: benchWorld.pupils[n%len(benchWorld.pupils)],
+			Weeks: collegeWeeks[4:5]}
+		benchIndex.Apply(desk.Event{Position: pos - 1, Data: posted}, desk.Event{Position: pos, Data: held})
+	}
+	if _, total, ok := benchIndex.Candidates("bench-offer-1", 0, 1); ok {
+		b.ReportMetric(float64(total), "pupils-reached")
+	}
 }

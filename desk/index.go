@@ -348,6 +348,24 @@ func (ix *Index) applyOffer(e domain.Event) {
 	if o == nil {
 		return
 	}
+	// a seat held or released changes whom the offer suits only when it
+	// fills a week or frees a full one: otherwise no pupil's count moves,
+	// and the pupils within reach (hundreds of thousands around a city,
+	// nationally) are not walked
+	switch ev := e.(type) {
+	case *domain.SeatHeld:
+		if weeks := ix.weekIDs(ev.Weeks); !o.flips(weeks, 1) {
+			o.hold(weeks, 1)
+			ix.held(ev.ApplicationID, ev.PupilID, true)
+			return
+		}
+	case *domain.SeatReleased:
+		if weeks := ix.weekIDs(ev.Weeks); !o.flips(weeks, -1) {
+			o.hold(weeks, -1)
+			ix.held(ev.ApplicationID, "", false)
+			return
+		}
+	}
 	before := ix.takers(o)
 	switch ev := e.(type) {
 	case *domain.OfferAmended:
@@ -374,6 +392,17 @@ func (ix *Index) applyOffer(e domain.Event) {
 		ix.held(ev.ApplicationID, "", false)
 	}
 	ix.reckon(o, before)
+}
+
+// flips reports whether holding n more seats (n < 0: releasing) in weeks
+// would fill one of them or free a full one.
+func (o *offer) flips(weeks []int32, n int) bool {
+	for _, w := range weeks {
+		if i := slices.Index(o.weeks, w); i >= 0 && (o.held[i] >= o.seats) != (o.held[i]+n >= o.seats) {
+			return true
+		}
+	}
+	return false
 }
 
 func (o *offer) hold(weeks []int32, n int) {

@@ -135,6 +135,38 @@ func TestStartedWeeksLeave(t *testing.T) {
 	}
 }
 
+// A seat held or released moves a pupil's count only when it fills a week
+// or frees a full one; the counts kept live equal those made from scratch
+// at every step.
+func TestSeatsFillAndFreeWeeks(t *testing.T) {
+	now := time.Date(2027, 1, 1, 9, 0, 0, 0, time.UTC)
+	evs := world1(t)
+	live := newIndex(&now)
+	live.Apply(evs...)
+	live.CountAll()
+	for i, step := range []struct {
+		e    domain.Event
+		want int
+	}{
+		{&domain.SeatHeld{OfferID: offerSoon, ApplicationID: "a1", PupilID: lyceeID, Weeks: []string{"2027-W02"}}, 2}, // one seat of two
+		{&domain.SeatHeld{OfferID: offerSoon, ApplicationID: "a2", PupilID: lyceeID, Weeks: []string{"2027-W02"}}, 1}, // full
+		{&domain.SeatReleased{OfferID: offerSoon, ApplicationID: "a1", Weeks: []string{"2027-W02"}}, 2},                // freed
+		{&domain.SeatHeld{OfferID: offerLater, ApplicationID: "a3", PupilID: lyceeID, Weeks: []string{"2027-W05"}}, 1}, // its only seat
+		{&domain.SeatReleased{OfferID: offerSoon, ApplicationID: "a2", Weeks: []string{"2027-W02"}}, 1},                // one of two free
+		{&domain.SeatReleased{OfferID: offerLater, ApplicationID: "a3", Weeks: []string{"2027-W05"}}, 2},
+	} {
+		e := desk.Event{Position: eventstore.Position(len(evs) + 1), Data: step.e}
+		evs = append(evs, e)
+		live.Apply(e)
+		fresh := newIndex(&now)
+		fresh.Apply(evs...)
+		fresh.CountAll()
+		if got, scratch := counts(live)[pupilID], counts(fresh)[pupilID]; got != step.want || scratch != step.want {
+			t.Fatalf("step %d (%T): %d eligible offers kept live, %d counted from scratch, want %d", i, step.e, got, scratch, step.want)
+		}
+	}
+}
+
 const (
 	pupilID    = "00000001-0000-4000-8000-000000000001"
 	lyceeID    = "00000002-0000-4000-8000-000000000001"
