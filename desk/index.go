@@ -348,23 +348,8 @@ func (ix *Index) applyOffer(e domain.Event) {
 	if o == nil {
 		return
 	}
-	// a seat held or released changes whom the offer suits only when it
-	// fills a week or frees a full one: otherwise no pupil's count moves,
-	// and the pupils within reach (hundreds of thousands around a city,
-	// nationally) are not walked
-	switch ev := e.(type) {
-	case *domain.SeatHeld:
-		if weeks := ix.weekIDs(ev.Weeks); !o.flips(weeks, 1) {
-			o.hold(weeks, 1)
-			ix.held(ev.ApplicationID, ev.PupilID, true)
-			return
-		}
-	case *domain.SeatReleased:
-		if weeks := ix.weekIDs(ev.Weeks); !o.flips(weeks, -1) {
-			o.hold(weeks, -1)
-			ix.held(ev.ApplicationID, "", false)
-			return
-		}
+	if ix.seatOnly(o, e) {
+		return
 	}
 	before := ix.takers(o)
 	switch ev := e.(type) {
@@ -392,6 +377,28 @@ func (ix *Index) applyOffer(e domain.Event) {
 		ix.held(ev.ApplicationID, "", false)
 	}
 	ix.reckon(o, before)
+}
+
+// seatOnly applies e when it is a seat held or released that fills no
+// week of o and frees none, and reports whether it did. Such a seat
+// changes whom the offer suits for no pupil, so the pupils within reach
+// (hundreds of thousands around a city, nationally) are not walked.
+func (ix *Index) seatOnly(o *offer, e domain.Event) bool {
+	switch ev := e.(type) {
+	case *domain.SeatHeld:
+		if weeks := ix.weekIDs(ev.Weeks); !o.flips(weeks, 1) {
+			o.hold(weeks, 1)
+			ix.held(ev.ApplicationID, ev.PupilID, true)
+			return true
+		}
+	case *domain.SeatReleased:
+		if weeks := ix.weekIDs(ev.Weeks); !o.flips(weeks, -1) {
+			o.hold(weeks, -1)
+			ix.held(ev.ApplicationID, "", false)
+			return true
+		}
+	}
+	return false
 }
 
 // flips reports whether holding n more seats (n < 0: releasing) in weeks

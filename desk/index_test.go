@@ -148,8 +148,8 @@ func TestSeatsFillAndFreeWeeks(t *testing.T) {
 		e    domain.Event
 		want int
 	}{
-		{&domain.SeatHeld{OfferID: offerSoon, ApplicationID: "a1", PupilID: lyceeID, Weeks: []string{"2027-W02"}}, 2}, // one seat of two
-		{&domain.SeatHeld{OfferID: offerSoon, ApplicationID: "a2", PupilID: lyceeID, Weeks: []string{"2027-W02"}}, 1}, // full
+		{&domain.SeatHeld{OfferID: offerSoon, ApplicationID: "a1", PupilID: lyceeID, Weeks: []string{"2027-W02"}}, 2},  // one seat of two
+		{&domain.SeatHeld{OfferID: offerSoon, ApplicationID: "a2", PupilID: lyceeID, Weeks: []string{"2027-W02"}}, 1},  // full
 		{&domain.SeatReleased{OfferID: offerSoon, ApplicationID: "a1", Weeks: []string{"2027-W02"}}, 2},                // freed
 		{&domain.SeatHeld{OfferID: offerLater, ApplicationID: "a3", PupilID: lyceeID, Weeks: []string{"2027-W05"}}, 1}, // its only seat
 		{&domain.SeatReleased{OfferID: offerSoon, ApplicationID: "a2", Weeks: []string{"2027-W02"}}, 1},                // one of two free
