@@ -18,7 +18,6 @@ import (
 	"passerelle/desk"
 	"passerelle/domain"
 	"passerelle/domain/refdata"
-	"passerelle/eventstore"
 	"passerelle/internal/route"
 )
 
@@ -122,7 +121,7 @@ func BenchmarkCandidates(b *testing.B) {
 // it: report the pupils the posted offer counted for (pupils-reached).
 func BenchmarkFollowOffer(b *testing.B) {
 	benchSetup(b)
-	pos := eventstore.Position(len(benchWorld.events))
+	pos := benchIndex.Position()
 	n := 0
 	for b.Loop() {
 		n++
@@ -138,5 +137,20 @@ func BenchmarkFollowOffer(b *testing.B) {
 	}
 	if _, total, ok := benchIndex.Candidates("bench-offer-1", 0, 1); ok {
 		b.ReportMetric(float64(total), "pupils-reached")
+	}
+}
+
+// BenchmarkFollowApplication: the index following a pupil's application
+// to an offer, with the eligible offers of every pupil counted.
+func BenchmarkFollowApplication(b *testing.B) {
+	benchSetup(b)
+	r := rand.New(rand.NewPCG(17, 19))
+	pos := benchIndex.Position()
+	n := 0
+	for b.Loop() {
+		n++
+		pos++
+		benchIndex.Apply(desk.Event{Position: pos, Data: &domain.PupilApplied{PupilID: benchWorld.pupils[r.IntN(len(benchWorld.pupils))],
+			ApplicationID: fmt.Sprintf("bench-app-%d", n), OfferID: benchWorld.offers[r.IntN(len(benchWorld.offers))], Weeks: collegeWeeks[4:5]}})
 	}
 }

@@ -295,7 +295,15 @@ func (ix *Index) applyPupil(e domain.Event) {
 	case *domain.PupilApplied:
 		o := ix.offers[ev.OfferID]
 		if p = ix.pupils[ev.PupilID]; p != nil && o != nil && !slices.Contains(p.applied, o) {
+			// the pupil may take o no more, and nothing else changed: their
+			// count loses o if it held it, without walking every offer
+			// within their reach again
+			counted := ix.counts(p, o)
 			p.applied = append(p.applied, o)
+			if counted {
+				p.eligible--
+			}
+			return
 		}
 	case *domain.PupilWeeksReserved:
 		if p = ix.pupils[ev.PupilID]; p != nil {
@@ -449,6 +457,16 @@ func (ix *Index) reckon(o *offer, before []*pupil) {
 			p.eligible++
 		}
 	})
+}
+
+// counts reports whether pupil p's count holds offer o: what recount
+// would find for this one offer.
+func (ix *Index) counts(p *pupil, o *offer) bool {
+	if !ix.counted || p.placed() || !o.open || o.gradeSet&gradeBit(p.grade) == 0 || distance(p.school, o) > p.reach {
+		return false
+	}
+	_, ok := ix.period(o, p)
+	return ok
 }
 
 // recount counts a pupil's eligible offers again, when counts are kept.

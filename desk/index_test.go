@@ -136,9 +136,10 @@ func TestStartedWeeksLeave(t *testing.T) {
 }
 
 // A seat held or released moves a pupil's count only when it fills a week
-// or frees a full one; the counts kept live equal those made from scratch
+// or frees a full one; an application takes its offer from the pupil's
+// count if it held it. The counts kept live equal those made from scratch
 // at every step.
-func TestSeatsFillAndFreeWeeks(t *testing.T) {
+func TestCountsFollowSeatsAndApplications(t *testing.T) {
 	now := time.Date(2027, 1, 1, 9, 0, 0, 0, time.UTC)
 	evs := world1(t)
 	live := newIndex(&now)
@@ -154,6 +155,10 @@ func TestSeatsFillAndFreeWeeks(t *testing.T) {
 		{&domain.SeatHeld{OfferID: offerLater, ApplicationID: "a3", PupilID: lyceeID, Weeks: []string{"2027-W05"}}, 1}, // its only seat
 		{&domain.SeatReleased{OfferID: offerSoon, ApplicationID: "a2", Weeks: []string{"2027-W02"}}, 1},                // one of two free
 		{&domain.SeatReleased{OfferID: offerLater, ApplicationID: "a3", Weeks: []string{"2027-W05"}}, 2},
+		{&domain.PupilApplied{PupilID: pupilID, ApplicationID: "b1", OfferID: offerLater, Weeks: []string{"2027-W05"}}, 1},
+		{&domain.PupilApplied{PupilID: pupilID, ApplicationID: "b2", OfferID: offer2de, Weeks: []string{"2027-W25"}}, 1},   // not for 3e
+		{&domain.PupilApplied{PupilID: pupilID, ApplicationID: "b3", OfferID: offerLater, Weeks: []string{"2027-W05"}}, 1}, // again
+		{&domain.PupilApplied{PupilID: pupilID, ApplicationID: "b4", OfferID: offerSoon, Weeks: []string{"2027-W02"}}, 0},
 	} {
 		e := desk.Event{Position: eventstore.Position(len(evs) + 1), Data: step.e}
 		evs = append(evs, e)
