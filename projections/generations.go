@@ -225,8 +225,8 @@ func fitsMarker(ctx context.Context, rdb redis.UniversalClient, p Projector, pre
 }
 
 // foreign says why the generation at prefix holds what this log does not
-// ("" when it may not): it was built from another log, or its checkpoint
-// is past the end of this one (a log restored from an older backup beside
+// ("" when nothing shows it): it was built from another log, or its
+// checkpoint is past the end of this one (a log restored from an older backup beside
 // a newer Redis). Its checkpoint then measures nothing here: the
 // generation is replaced, neither caught up from it nor waited for.
 func foreign(ctx context.Context, rdb redis.UniversalClient, store eventstore.Store, prefix, logID string) (string, error) {
