@@ -173,7 +173,7 @@ func TestReadModelsOfOtherEventsAreReplaced(t *testing.T) {
 			employer := str(c.Must(200, "GET", "/v1/offers/"+offers[0], nil), "employer_id")
 			posted := c.Must(201, "POST", "/v1/offers", offerBody(employer))
 			c.Must(200, "GET", "/v1/offers/"+str(posted, "id")+"?min_position="+str(posted, "position"), nil)
-			if got := c.Must(200, "GET", "/v1/stats/offers", nil); num(got, "offers_open") != float64(len(offers)+1) {
+			if got := c.Must(200, "GET", "/v1/stats/offers?min_position="+str(posted, "position"), nil); num(got, "offers_open") != float64(len(offers)+1) {
 				t.Fatalf("%v open offers, want %d", got["offers_open"], len(offers)+1)
 			}
 		})
