@@ -294,3 +294,52 @@ func TestReadSharesTheCachedAggregate(t *testing.T) {
 	}()
 	_, _ = read[domain.Offer](ctx, svc.repo, stream)
 }
+
+// A command decides on the cached aggregate itself, folds its decision
+// into one copy, and the cache keeps that copy: the state a command
+// returned, the one it decided on and the one an earlier reader holds
+// never change afterwards.
+func TestUpdateDecidesOnTheCachedAggregate(t *testing.T) {
+	store, err := embedded.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	svc := newCachedService(t, store)
+	ctx := context.Background()
+	emp := must(t)(svc.RegisterEmployer(ctx, meta("e"), domain.RegisterEmployerInput{
+		Name: "Garage Dupont", SIRET: "73282932000074", Kind: "company", CommuneCode: "94028", Address: "3 rue"}))
+	offer := must(t)(svc.PostOffer(ctx, meta("o"), PostOfferInput{EmployerID: emp.ID, PostOfferInput: domain.PostOfferInput{
+		Title: "Mécanique", Description: "Atelier", Sector: "s1", Grades: []string{"3e"}, Weeks: []string{"2026-W50"},
+		Seats: 2, CommuneCode: "94028", Address: "3 rue", Lat: 48.79, Lon: 2.45}}))
+	stream := domain.OfferStream(offer.ID)
+	cached, err := read[domain.Offer](ctx, svc.repo, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	amend := func(id, title string) (decidedOn, after *domain.Offer) {
+		after, _, err := update(ctx, svc.repo, meta(id), stream, func(o *domain.Offer) ([]domain.Event, error) {
+			decidedOn = o
+			return o.Amend(domain.AmendOfferInput{Title: &title}, time.Now())
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return decidedOn, after
+	}
+	decidedOn, first := amend("a1", "Carrosserie")
+	if decidedOn != cached {
+		t.Fatalf("decided on %p, not on the cached %p", decidedOn, cached)
+	}
+	if first == cached || first.Posted.Title != "Carrosserie" || cached.Posted.Title != "Mécanique" {
+		t.Fatalf("after the amendment: returned %p %q, cached before %p %q", first, first.Posted.Title, cached, cached.Posted.Title)
+	}
+	if now, err := read[domain.Offer](ctx, svc.repo, stream); err != nil || now != first {
+		t.Fatalf("a read after the amendment: %p, %v; want the state the command kept, %p", now, err, first)
+	}
+	decidedOn, second := amend("a2", "Peinture")
+	if decidedOn != first || second == first || second.Posted.Title != "Peinture" || first.Posted.Title != "Carrosserie" {
+		t.Fatalf("a second amendment: decided on %p (want %p), returned %q, the first command's state now %q",
+			decidedOn, first, second.Posted.Title, first.Posted.Title)
+	}
+}
