@@ -319,15 +319,13 @@ type target struct {
 
 func (t *target) get(url string) func(context.Context) error {
 	return func(ctx context.Context) error {
-		_, err := request(ctx, t.c, http.MethodGet, url, nil, http.StatusOK)
-		return err
+		return request(ctx, t.c, http.MethodGet, url, nil, http.StatusOK, nil)
 	}
 }
 
 func (t *target) post(url string) func(context.Context) error {
 	return func(ctx context.Context) error {
-		_, err := request(ctx, t.c, http.MethodPost, url, t.body, http.StatusCreated)
-		return err
+		return request(ctx, t.c, http.MethodPost, url, t.body, http.StatusCreated, nil)
 	}
 }
 
@@ -421,13 +419,14 @@ func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack 
 	outer := ctx // the lag is read after the command's own context ends
 	lags := newLagTracker(outer, t.applied)
 	cmd := func(ctx context.Context) error {
-		out, err := request(ctx, t.c, http.MethodPost, t.api+"/v1/offers", t.body, http.StatusCreated)
-		if err != nil {
-			return err
-		}
-		acked := time.Now()
-		var r struct{ ID, Position string }
-		if err := json.Unmarshal(out, &r); err != nil {
+		var (
+			r     struct{ ID, Position string }
+			acked time.Time
+		)
+		if err := request(ctx, t.c, http.MethodPost, t.api+"/v1/offers", t.body, http.StatusCreated, func(b []byte) error {
+			acked = time.Now()
+			return json.Unmarshal(b, &r)
+		}); err != nil {
 			return err
 		}
 		pos, err := strconv.ParseUint(r.Position, 10, 64)
@@ -437,7 +436,7 @@ func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack 
 		lags.track(eventstore.Position(pos), acked)
 		if sent.Add(1)%readEvery == 0 {
 			lagging.Go(func() {
-				if _, err := request(outer, t.c, http.MethodGet, t.api+"/v1/offers/"+r.ID+"?min_position="+r.Position, nil, http.StatusOK); err == nil {
+				if err := request(outer, t.c, http.MethodGet, t.api+"/v1/offers/"+r.ID+"?min_position="+r.Position, nil, http.StatusOK, nil); err == nil {
 					reads.add(time.Since(acked))
 				}
 			})

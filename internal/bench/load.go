@@ -117,30 +117,41 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, maxOps int, op
 	return summarise(ok, errs, time.Since(start))
 }
 
-// request sends one request and checks its status.
-func request(ctx context.Context, c *http.Client, method, url string, body []byte, want int) ([]byte, error) {
+// bodies holds the buffers responses are read into. The load generator
+// shares the process, and so the collector, with the service it loads:
+// reading a near-search page into a fresh slice at every request made
+// 18 % of all the bytes a loaded run allocated.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// request sends one request and checks its status; read, when not nil, is
+// given the body, which is valid only during the call.
+func request(ctx context.Context, c *http.Client, method, url string, body []byte, want int, read func([]byte) error) error {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, r)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	res, err := c.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() { _ = res.Body.Close() }()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		return nil, err
+	buf := bodies.Get().(*bytes.Buffer)
+	defer func() { buf.Reset(); bodies.Put(buf) }()
+	if _, err := buf.ReadFrom(res.Body); err != nil {
+		return err
 	}
 	if res.StatusCode != want {
-		return b, fmt.Errorf("%s %s: %s: %.200s", method, url, res.Status, b)
+		return fmt.Errorf("%s %s: %s: %.200s", method, url, res.Status, buf.Bytes())
 	}
-	return b, nil
+	if read != nil {
+		return read(buf.Bytes())
+	}
+	return nil
 }
