@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -158,14 +157,7 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 // 17m13s under 3 GiB and 18m38s under 2 GiB (one run each), with 3.0 and
 // 2.1 GB of anonymous memory. GOGC and GOMEMLIMIT, when set, decide
 // instead.
-func seedGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(3 << 30)
-	}
-}
+func seedGC() { tuneGC(400, 3<<30) }
 
 // sealEvery is how often a seed seals what it wrote.
 var sealEvery = 5 * time.Second

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"math"
+	"runtime"
+	"runtime/debug"
+	"testing"
+)
+
+// The service's collector settings apply unless the environment sets them.
+func TestTuneGC(t *testing.T) {
+	percent := debug.SetGCPercent(100)
+	limit := debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() { debug.SetGCPercent(percent); debug.SetMemoryLimit(limit) })
+
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	tuneGC(300, 1<<30)
+	if got := debug.SetGCPercent(100); got != 300 {
+		t.Errorf("GOGC unset: percent %d, want 300", got)
+	}
+	if got := debug.SetMemoryLimit(math.MaxInt64); got != 1<<30 {
+		t.Errorf("GOMEMLIMIT unset: limit %d, want %d", got, 1<<30)
+	}
+
+	t.Setenv("GOGC", "100")
+	t.Setenv("GOMEMLIMIT", "2GiB")
+	tuneGC(300, 1<<30)
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC=100: percent %d, want it left at 100", got)
+	}
+	if got := debug.SetMemoryLimit(math.MaxInt64); got != math.MaxInt64 {
+		t.Errorf("GOMEMLIMIT set: limit %d, want it left alone", got)
+	}
+}
+
+// The machine's memory is read where the system says it.
+func TestPhysicalMemory(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("read from /proc/meminfo, on Linux only")
+	}
+	if m := physicalMemory(); m < 64<<20 || m > 1<<50 {
+		t.Errorf("physical memory %d bytes: not a machine's", m)
+	}
+}
