@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -225,6 +226,11 @@ func (b *bench) redisClient() (redis.UniversalClient, func(), error) {
 // pipelined SETs of as many keys of the same mean size, each written once.
 func (b *bench) replay(ctx context.Context) ([]Row, error) {
 	fmt.Fprintln(b.cfg.Log, "replay")
+	if os.Getenv("GOGC") == "" {
+		// `passerelle replay` runs the default collector, whatever the
+		// service measured beside it runs
+		defer debug.SetGCPercent(debug.SetGCPercent(100))
+	}
 	rdb, done, err := b.redisClient()
 	if err != nil {
 		return nil, err
