@@ -27,7 +27,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	redisURL := fs.String("redis-url", "", "Redis to serve and replay into (its database is FLUSHED); empty: an in-process one")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	only := fs.String("only", "", "measure only these groups of paths, separated by commas: "+strings.Join(bench.Groups, ", "))
-	dir := fs.String("dir", "", "working directory (default: a temporary one, removed at the end)")
+	dir := fs.String("dir", "", "working directory, empty or new, kept with the seeded instance in data/ (default: a temporary one, removed at the end)")
 	rest, err := parseEnv(fs, args)
 	if err != nil {
 		return err

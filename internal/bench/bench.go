@@ -110,6 +110,10 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
 	}
 	data := filepath.Join(dir, "data")
+	if entries, err := os.ReadDir(data); err == nil && len(entries) > 0 {
+		// seeding again into it would refuse every command as a repeat
+		return res, fmt.Errorf("%s already holds an instance seeded by an earlier run: the bench seeds its own, give it an empty or new directory", data)
+	}
 	fmt.Fprintf(cfg.Log, "seeding %v at scale %g into %s\n", cfg.Seed.Departments, cfg.Seed.Scale, data)
 	if res.Events, err = seedInstance(ctx, data, cfg.Seed); err != nil {
 		return res, err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,4 +62,24 @@ func smoke(t *testing.T, url string) {
 		t.Errorf("json: %s %v", b, err)
 	}
 	t.Logf("\n%s", out.String())
+}
+
+// A working directory that already holds a seeded instance is refused
+// before anything is written, in words that say what to do.
+func TestDirAlreadySeeded(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data", "events.db"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := bench.Run(context.Background(), bench.Config{Seed: seed.Options{Departments: []string{"75"}, Scale: 0.01, Seed: 1},
+		Dir: dir, Only: []string{"appends"}})
+	if err == nil || !strings.Contains(err.Error(), "already holds") || !strings.Contains(err.Error(), "empty or new directory") {
+		t.Fatalf("err %v, want a refusal naming the directory", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "data", "events.db")); string(b) != "x" {
+		t.Errorf("events.db changed to %q", b)
+	}
 }
