@@ -786,7 +786,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 		if count == 0 {
 			return nil
 		}
-		logB := tx.Bucket(bucketLog)
+		// one cursor for the whole read: each Get would allocate its own
+		logC := tx.Bucket(bucketLog).Cursor()
 		revs := revCursor{c: tx.Bucket(bucketRevs).Cursor(), stream: stream}
 		out = make([]eventstore.RecordedEvent, 0, count)
 		for i := uint64(0); i < count; i++ {
@@ -804,7 +805,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 					return err
 				}
 			}
-			e, err := readAt(logB, pos)
+			e, err := readAt(logC, pos)
 			if err != nil {
 				return err
 			}
@@ -904,9 +905,10 @@ func (r *revCursor) position(rev uint64) (uint64, error) {
 	return getU64(v)
 }
 
-func readAt(logB *bolt.Bucket, pos uint64) (eventstore.RecordedEvent, error) {
-	v := logB.Get(u64(pos))
-	if v == nil {
+func readAt(logC *bolt.Cursor, pos uint64) (eventstore.RecordedEvent, error) {
+	key := u64(pos)
+	k, v := logC.Seek(key)
+	if !bytes.Equal(k, key) || v == nil {
 		return eventstore.RecordedEvent{}, fmt.Errorf("embedded: position %d missing from the log", pos)
 	}
 	r, err := decodeRecord(v)
