@@ -54,15 +54,7 @@ func (ix *Index) takes(o *offer, p *pupil) bool {
 // for the pupil's grade, its reservation lets the pupil's school in, and
 // a week fits.
 func (ix *Index) fits(o *offer, p *pupil) bool {
-	if !o.open || o.gradeSet&gradeBit(p.grade) == 0 || !o.reserved.Admits(p.school.reg) {
-		return false
-	}
-	for i, w := range o.weeks {
-		if ix.weekFits(o, p, i, w) {
-			return true
-		}
-	}
-	return false
+	return o.open && o.gradeSet&gradeBit(p.grade) != 0 && o.reserved.Admits(p.school.reg) && ix.anyWeekFits(o, p)
 }
 
 // admits: the offer is open, for the pupil's grade, not applied for yet
@@ -128,6 +120,59 @@ func (ix *Index) eachTaker(o *offer, f func(p *pupil, km float64, weeks span)) {
 			}
 		}
 	})
+}
+
+// eachCounted calls f with every pupil without a placement who may take
+// offer o: the pupils whose count holds it. It walks the same pupils as
+// eachTaker but spares most of them period's search of weeks: a pupil
+// without wishes (and, unplaced, without a busy week) may take o exactly
+// when o has a free week, or under the age rule when they are 14 by the
+// latest free week (age only grows). Around a city these are most of the
+// pupils within reach.
+func (ix *Index) eachCounted(o *offer, f func(p *pupil)) {
+	latest, ok := ix.latestFreeWeek(o)
+	if !o.open || !ok {
+		return // no pupil can take an offer without a free week
+	}
+	ix.schoolAt.within(o.lat, o.lon, ix.reach, o.gradeSet, func(s *school, d float64) {
+		if len(s.pupils) == 0 || !o.reserved.Admits(s.reg) {
+			return
+		}
+		for _, p := range s.pupils {
+			if d > p.reach || o.gradeSet&gradeBit(p.grade) == 0 || p.placed() || slices.Contains(p.applied, o) {
+				continue
+			}
+			if p.wishWeeks == nil {
+				if !o.ageRule || p.oldEnough[latest] {
+					f(p)
+				}
+			} else if ix.anyWeekFits(o, p) {
+				f(p)
+			}
+		}
+	})
+}
+
+// latestFreeWeek is the week of o that starts last among those not
+// started with a free seat, and false when there is none.
+func (ix *Index) latestFreeWeek(o *offer) (int32, bool) {
+	latest := int32(-1)
+	for i, w := range o.weeks {
+		if !ix.weeks.started[w] && o.held[i] < o.seats && (latest < 0 || ix.weeks.starts[w].After(ix.weeks.starts[latest])) {
+			latest = w
+		}
+	}
+	return latest, latest >= 0
+}
+
+// anyWeekFits: a week of o fits pupil p (see weekFits).
+func (ix *Index) anyWeekFits(o *offer, p *pupil) bool {
+	for i, w := range o.weeks {
+		if ix.weekFits(o, p, i, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func distance(s *school, o *offer) float64 { return domain.DistanceKM(s.lat, s.lon, o.lat, o.lon) }

@@ -77,15 +77,17 @@ type pupil struct {
 	// starts (domain.OldEnough; true when the birth date is unknown)
 	oldEnough []bool
 	wishes    *domain.PupilWishesRecorded
-	wishWeeks []int32            // wished weeks, interned and sorted; nil: any week
-	reach     float64            // how far from their school the pupil can go
-	confirmed map[string][]int32 // application -> weeks of a confirmed placement
-	busy      []int32            // the weeks of every confirmed placement
-	applied   []*offer           // offers applied to: one application per offer
-	eligible  int                // open offers the pupil may take (when counted)
-	slot      int                // index in school.pupils
-	proposed  int                // live proposals (see Index.proposals)
-	holding   int                // seats held for them (see Index.seats)
+	wishWeeks []int32 // wished weeks, interned and sorted; nil: any week
+	reach     float64 // how far from their school the pupil can go
+	// application -> weeks of a confirmed placement; nil until the first,
+	// so that telling a pupil without one costs no read beyond the pupil
+	confirmed map[string][]int32
+	busy      []int32  // the weeks of every confirmed placement
+	applied   []*offer // offers applied to: one application per offer
+	eligible  int      // open offers the pupil may take (when counted)
+	slot      int      // index in school.pupils
+	proposed  int      // live proposals (see Index.proposals)
+	holding   int      // seats held for them (see Index.seats)
 }
 
 type offer struct {
@@ -253,7 +255,7 @@ func (ix *Index) addPupil(ev *domain.PupilRegistered) {
 	if s == nil || ix.pupils[ev.PupilID] != nil {
 		return
 	}
-	p := &pupil{id: ev.PupilID, school: s, grade: ev.Grade, reach: DefaultMaxDistanceKM, confirmed: map[string][]int32{},
+	p := &pupil{id: ev.PupilID, school: s, grade: ev.Grade, reach: DefaultMaxDistanceKM,
 		slot: len(s.pupils)}
 	if bd, err := domain.ParseDate(ev.BirthDate); err == nil {
 		p.birth = bd
@@ -307,6 +309,9 @@ func (ix *Index) applyPupil(e domain.Event) {
 		}
 	case *domain.PupilWeeksReserved:
 		if p = ix.pupils[ev.PupilID]; p != nil {
+			if p.confirmed == nil {
+				p.confirmed = map[string][]int32{}
+			}
 			p.confirmed[ev.ApplicationID] = ix.weekIDs(ev.Weeks)
 			p.busy = slices.Concat(slices.Collect(maps.Values(p.confirmed))...)
 		}
@@ -435,11 +440,7 @@ func (ix *Index) takers(o *offer) []*pupil {
 		return nil
 	}
 	var out []*pupil
-	ix.eachTaker(o, func(p *pupil, _ float64, _ span) {
-		if !p.placed() {
-			out = append(out, p)
-		}
-	})
+	ix.eachCounted(o, func(p *pupil) { out = append(out, p) })
 	return out
 }
 
@@ -452,11 +453,7 @@ func (ix *Index) reckon(o *offer, before []*pupil) {
 	for _, p := range before {
 		p.eligible--
 	}
-	ix.eachTaker(o, func(p *pupil, _ float64, _ span) {
-		if !p.placed() {
-			p.eligible++
-		}
-	})
+	ix.eachCounted(o, func(p *pupil) { p.eligible++ })
 }
 
 // counts reports whether pupil p's count holds offer o: what recount
