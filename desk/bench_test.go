@@ -154,3 +154,43 @@ func BenchmarkFollowApplication(b *testing.B) {
 			ApplicationID: fmt.Sprintf("bench-app-%d", n), OfferID: benchWorld.offers[r.IntN(len(benchWorld.offers))], Weeks: collegeWeeks[4:5]}})
 	}
 }
+
+// BenchmarkWeekStarts: a week of the campaign starts, so every pupil's
+// count is made again (Tick), while a client asks for pupils' suggestions
+// back to back; it reports how long the count took and how long the
+// queries made meanwhile waited (p99 and the longest).
+func BenchmarkWeekStarts(b *testing.B) {
+	w := generate(7, benchOffers, benchPupils)
+	now := worldNow
+	var clock sync.Mutex
+	ix := desk.New(refdata.MustLoad(), func() time.Time { clock.Lock(); defer clock.Unlock(); return now })
+	ix.Apply(w.events...)
+	ix.CountAll()
+	monday, _ := time.Parse(time.DateOnly, "2027-01-11") // 2027-W02, the first of the campaign
+	var took, count []time.Duration
+	r := rand.New(rand.NewPCG(3, 5))
+	for b.Loop() {
+		clock.Lock()
+		now, monday = monday.Add(9*time.Hour), monday.AddDate(0, 0, 7)
+		clock.Unlock()
+		done := make(chan struct{})
+		t0 := time.Now()
+		go func() { ix.Tick(); close(done) }()
+		for counting := true; counting; {
+			select {
+			case <-done:
+				counting = false
+			default:
+				t := time.Now()
+				ix.Suggestions(w.pupils[r.IntN(len(w.pupils))], 0, 20)
+				took = append(took, time.Since(t))
+			}
+		}
+		count = append(count, time.Since(t0))
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(percentile(count, 0.5)), "count-ms")
+	b.ReportMetric(float64(len(took))/float64(len(count)), "queries/count")
+	b.ReportMetric(ms(percentile(took, 0.99)), "query-p99-ms")
+	b.ReportMetric(ms(percentile(took, 1)), "query-max-ms")
+}

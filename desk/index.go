@@ -561,12 +561,22 @@ type group struct {
 }
 
 // Tick brings the weeks up to the clock: when a week has started, no one
-// can take it any more and every count is made again.
+// can take it any more and every count is made again, a school at a time.
+// Queries and the log's events go on between two schools: a count made
+// after an event holds it (each school's is made from scratch), and one
+// made before moves with it. Counting every school at once held the index
+// for seconds (2.5 s for 100,000 pupils), every query waiting.
 func (ix *Index) Tick() {
 	ix.mu.Lock()
-	defer ix.mu.Unlock()
+	var schools []*school
 	if ix.weeks.advance(ix.clock()) && ix.counted {
-		ix.countAll()
+		schools = slices.Collect(maps.Values(ix.schools))
+	}
+	ix.mu.Unlock()
+	for _, s := range schools {
+		ix.mu.Lock()
+		ix.countSchool(s)
+		ix.mu.Unlock()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,6 +116,56 @@ func TestCountsFollowTheLog(t *testing.T) {
 	}
 	if len(got) != len(want) || nonzero < len(want)/2 {
 		t.Errorf("%d pupils counted live, %d from scratch, %d with an offer", len(got), len(want), nonzero)
+	}
+}
+
+// A week that starts while events come and queries are answered: the
+// counts, made again a school at a time, end equal to those made from
+// scratch.
+func TestWeekStartsWhileFollowing(t *testing.T) {
+	now := worldNow
+	w := generate(3, 3000, 4000)
+	live := newIndex(&now)
+	live.Apply(w.events...)
+	live.CountAll()
+	before := counts(live)
+	tail := liveTail(rand.New(rand.NewPCG(7, 8)), w, w.events[len(w.events)-1].Position, 3000)
+	now = time.Date(2027, 1, 19, 9, 0, 0, 0, time.UTC) // 2027-W02 and W03 have started
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	wg.Go(live.Tick)
+	wg.Go(func() {
+		for _, e := range tail {
+			live.Apply(e)
+		}
+	})
+	go func() { wg.Wait(); close(done) }()
+	for queries := 0; ; queries++ {
+		select {
+		case <-done:
+			t.Logf("%d queries answered meanwhile", queries)
+		default:
+			live.Suggestions(w.pupils[queries%len(w.pupils)], 0, 5)
+			live.Candidates(w.offers[queries%len(w.offers)], 0, 5)
+			continue
+		}
+		break
+	}
+	fresh := newIndex(&now)
+	fresh.Apply(append(slices.Clone(w.events), tail...)...)
+	fresh.CountAll()
+	got, want := counts(live), counts(fresh)
+	moved := 0
+	for id, n := range want {
+		if got[id] != n {
+			t.Errorf("pupil %s: %d eligible offers kept live, %d counted from scratch", id, got[id], n)
+		}
+		if before[id] != n {
+			moved++
+		}
+	}
+	if len(got) != len(want) || moved < len(want)/10 {
+		t.Errorf("%d pupils counted live, %d from scratch; %d counts moved with the weeks and events", len(got), len(want), moved)
 	}
 }
 
