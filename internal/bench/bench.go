@@ -403,6 +403,7 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 	r := row(fmt.Sprintf("POST /v1/offers open loop %g/s, p99", t.cfg.Rate), "ms", "chi at the same rate, p99", ms(open.P99), ms(base.P99))
 	r.Detail = detail
 	r.Detail["p50_ms"], r.Detail["baseline_p50_ms"], r.Detail["achieved_per_s"] = ms(open.P50), ms(base.P50), open.Rate()
+	r.Detail["send_lag_p99_ms"], r.Detail["baseline_send_lag_p99_ms"] = ms(open.SendP99), ms(base.SendP99)
 	r.Detail["projection_lag_p50_ms"], r.Detail["projection_lag_p99_ms"] = ms(lag.P50), ms(lag.P99)
 	r.Detail["read_back_p50_ms"], r.Detail["read_back_p99_ms"] = ms(readBack.P50), ms(readBack.P99)
 	// a command is durable once the store's log is synced: the disk's own

@@ -48,7 +48,7 @@ func smoke(t *testing.T, url string) {
 			}
 		}
 	}
-	for _, k := range []string{"projection_lag_p50_ms", "capacity_per_s", "at_50_pct_capacity_p99_ms", "at_80_pct_capacity_p99_ms", "disk_sync_p50_ms", "disk_sync_p99_ms"} {
+	for _, k := range []string{"projection_lag_p50_ms", "capacity_per_s", "at_50_pct_capacity_p99_ms", "at_80_pct_capacity_p99_ms", "disk_sync_p50_ms", "disk_sync_p99_ms", "send_lag_p99_ms"} {
 		if v := res.Rows[2].Detail[k]; !(v > 0) {
 			t.Errorf("open loop: %s %v, want a measured one: %+v", k, v, res.Rows[2].Detail)
 		}

@@ -17,6 +17,10 @@ type Stats struct {
 	Errors   int
 	Elapsed  time.Duration
 	P50, P99 time.Duration
+	// SendP99 (open loops) is how late the generator itself sent, p99:
+	// it shares the process and its processors with the service, and
+	// this part of the latency is its own
+	SendP99 time.Duration
 }
 
 // Rate is the operations per second.
@@ -75,7 +79,7 @@ func closedLoop(ctx context.Context, clients int, d time.Duration, maxOps int, o
 func openLoop(ctx context.Context, rate float64, d time.Duration, maxOps int, op func(ctx context.Context) error) Stats {
 	n := min(maxOps, int(rate*d.Seconds()))
 	interval := time.Duration(float64(time.Second) / rate)
-	lat := make([]time.Duration, n)
+	lat, late := make([]time.Duration, n), make([]time.Duration, n)
 	failed := make([]bool, n)
 	sem := make(chan struct{}, 4096) // bounds the requests in flight
 	var wg sync.WaitGroup
@@ -96,6 +100,7 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, maxOps int, op
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			late[i] = time.Since(at)
 			opCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			if err := op(opCtx); err != nil {
@@ -114,7 +119,12 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, maxOps int, op
 			ok = append(ok, lat[i])
 		}
 	}
-	return summarise(ok, errs, time.Since(start))
+	s := summarise(ok, errs, time.Since(start))
+	if late = late[:n]; len(late) > 0 {
+		slices.Sort(late)
+		s.SendP99 = late[min(len(late)-1, len(late)*99/100)]
+	}
+	return s
 }
 
 // bodies holds the buffers responses are read into. The load generator
