@@ -83,14 +83,21 @@ func liveTail(r *rand.Rand, w world, from eventstore.Position, n int) []desk.Eve
 	return out
 }
 
+// countedWorld is a generated campaign folded into an index on the clock
+// now, its counts made.
+func countedWorld(now *time.Time) (world, *desk.Index) {
+	w := generate(3, 3000, 4000)
+	ix := newIndex(now)
+	ix.Apply(w.events...)
+	ix.CountAll()
+	return w, ix
+}
+
 // The counts kept event by event equal the counts made from scratch, and
 // each is the number of the pupil's suggestions.
 func TestCountsFollowTheLog(t *testing.T) {
 	now := worldNow
-	w := generate(3, 3000, 4000)
-	live := newIndex(&now)
-	live.Apply(w.events...)
-	live.CountAll()
+	w, live := countedWorld(&now)
 	tail := liveTail(rand.New(rand.NewPCG(5, 6)), w, w.events[len(w.events)-1].Position, 3000)
 	for _, e := range tail {
 		live.Apply(e) // one by one, as they come
@@ -124,10 +131,7 @@ func TestCountsFollowTheLog(t *testing.T) {
 // scratch.
 func TestWeekStartsWhileFollowing(t *testing.T) {
 	now := worldNow
-	w := generate(3, 3000, 4000)
-	live := newIndex(&now)
-	live.Apply(w.events...)
-	live.CountAll()
+	w, live := countedWorld(&now)
 	before := counts(live)
 	tail := liveTail(rand.New(rand.NewPCG(7, 8)), w, w.events[len(w.events)-1].Position, 3000)
 	now = time.Date(2027, 1, 19, 9, 0, 0, 0, time.UTC) // 2027-W02 and W03 have started
