@@ -30,9 +30,14 @@ func summarise(lat []time.Duration, errs int, elapsed time.Duration) Stats {
 	slices.Sort(lat)
 	s := Stats{N: len(lat), Errors: errs, Elapsed: elapsed}
 	if len(lat) > 0 {
-		s.P50, s.P99 = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+		s.P50, s.P99 = lat[len(lat)/2], p99(lat)
 	}
 	return s
+}
+
+// p99 is the 99th percentile of sorted, which is not empty.
+func p99(sorted []time.Duration) time.Duration {
+	return sorted[min(len(sorted)-1, len(sorted)*99/100)]
 }
 
 // closedLoop runs op from clients goroutines, each issuing the next as soon
@@ -122,7 +127,7 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, maxOps int, op
 	s := summarise(ok, errs, time.Since(start))
 	if late = late[:n]; len(late) > 0 {
 		slices.Sort(late)
-		s.SendP99 = late[min(len(late)-1, len(late)*99/100)]
+		s.SendP99 = p99(late)
 	}
 	return s
 }
