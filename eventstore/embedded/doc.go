@@ -36,7 +36,9 @@
 // the group's records to the log as one frame and fdatasyncs it, then lets
 // bbolt commit without syncing, and answers them all. One sync of one
 // sequential write per group is the floor: an acknowledged append must be
-// on disk, and the group shares it. Readers see a group only once its
+// on disk, and the group shares it. The log's file is filled with zeros
+// ahead of its frames, so that the sync writes the frame alone and not
+// the file's new length as well (wal.go, zeroFill). Readers see a group only once its
 // frame is synced, so nothing a crash can take back is ever read.
 //
 // A checkpoint (at Open, then every 4 MiB of log or 4,096 bbolt pages

@@ -241,7 +241,7 @@ func (s *Store) startNextWAL(from uint64) {
 	if s.wal == nil {
 		return // Open's checkpoint: nothing is committed meanwhile
 	}
-	if n, err := startNextWAL(s.dir, s.db.Info().PageSize, from); err == nil {
+	if n, err := startNextWAL(s.dir, s.db.Info().PageSize, from, s.walRoom()); err == nil {
 		s.next = n // else the checkpoint carries the records over from bbolt
 	}
 }
@@ -430,7 +430,7 @@ func (s *Store) newWAL(txid uint64, meta []byte) (*wal, error) {
 		}
 		n.abandon() // a checkpoint before its merge ended (see mayRemap)
 	}
-	return createWAL(s.lock, h, func() (carried [][]byte, err error) {
+	return createWAL(s.lock, h, s.walRoom(), func() (carried [][]byte, err error) {
 		err = s.db.View(func(tx *bolt.Tx) error {
 			carried, err = carryOver(tx.Bucket(bucketLog), s.indexed)
 			return err
@@ -508,6 +508,14 @@ const (
 	defaultCheckpointShare = 16
 	maxCheckpointBytes     = 256 << 20
 )
+
+// walRoom is the room a new log is made with (see zeroFill): what it is
+// expected to hold until the next checkpoint, the records of the merge
+// that precedes it included.
+func (s *Store) walRoom() int64 {
+	bytes, _ := s.checkpointInterval()
+	return max(bytes+bytes/4, 64<<10)
+}
 
 func (s *Store) pagesWritten() int64 {
 	st := s.db.Stats()

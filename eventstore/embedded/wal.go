@@ -126,14 +126,55 @@ type wal struct {
 	f     *os.File
 	size  int64
 	start int64  // the size of the checkpoint and the frames carried over
+	room  int64  // the file's length: zeros past size (see zeroFill)
 	buf   []byte // the last frame written, its memory reused by the next
+}
+
+// A log's file is filled with zeros ahead of its frames, so that the sync
+// of a frame written over them flushes the frame alone: one that grows the
+// file must also write its new length and blocks, a second write per
+// sync. Syncing 2,048-byte writes on this project's machines, 5,700 to
+// 6,500 a second landed in place against 3,900 to 4,200 growing the file
+// (and 5,000 to 5,200 into space given by fallocate, whose blocks are
+// marked written at each sync). A frame is never empty, so a length of
+// zero ends the log.
+//
+// A log is made with room for a checkpoint interval and a quarter
+// (walRoom); one that outgrows it is extended by walGrowBytes at a time,
+// whose zeros the next sync writes too.
+const walGrowBytes = 1 << 20
+
+// zeroFill writes zeros from offset from up to to, and starts their
+// writeback.
+func zeroFill(f *os.File, from, to int64) error {
+	zeros := make([]byte, min(to-from, walGrowBytes))
+	for at := from; at < to; at += int64(len(zeros)) {
+		if _, err := f.WriteAt(zeros[:min(int64(len(zeros)), to-at)], at); err != nil {
+			return err
+		}
+	}
+	startWriteback(f)
+	return nil
+}
+
+// makeRoom extends a log's file with zeros when a frame of n bytes
+// written at size would go past room, and returns the new room.
+func makeRoom(f *os.File, size, room int64, n int) (int64, error) {
+	if size+int64(n) <= room {
+		return room, nil
+	}
+	grown := max(room, size) + max(walGrowBytes, int64(n))
+	if err := zeroFill(f, max(room, size), grown); err != nil {
+		return room, err
+	}
+	return grown, nil
 }
 
 // createWAL writes a log holding the checkpoint h and the frames carry
 // returns in place of any previous one, atomically: a crash leaves the
 // old log or the new one. The file is opened first: when it cannot be,
 // nothing else was done (see postponable).
-func createWAL(dir *os.File, h walHeader, carry func() ([][]byte, error)) (*wal, error) {
+func createWAL(dir *os.File, h walHeader, room int64, carry func() ([][]byte, error)) (*wal, error) {
 	tmp := filepath.Join(dir.Name(), WALFileName+".tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -150,6 +191,9 @@ func createWAL(dir *os.File, h walHeader, carry func() ([][]byte, error)) (*wal,
 		b = appendFrame(b, payload)
 	}
 	if _, err = f.Write(b); err == nil {
+		err = zeroFill(f, int64(len(b)), int64(len(b))+room)
+	}
+	if err == nil {
 		err = syscall.Fdatasync(int(f.Fd()))
 	}
 	if err == nil {
@@ -162,7 +206,7 @@ func createWAL(dir *os.File, h walHeader, carry func() ([][]byte, error)) (*wal,
 		_ = f.Close()
 		return nil, fmt.Errorf("embedded: write-ahead log: %w", err)
 	}
-	return &wal{f: f, size: int64(len(b)), start: int64(len(b))}, nil
+	return &wal{f: f, size: int64(len(b)), start: int64(len(b)), room: int64(len(b)) + room}, nil
 }
 
 // nextWAL is the log the checkpoint under way will start. From the
@@ -176,6 +220,7 @@ type nextWAL struct {
 	f        *os.File
 	from     uint64 // it holds every record after this position
 	size     int64
+	room     int64
 	frames   bool
 	pageSize int
 	unsynced int64 // bytes written since the last writeback started
@@ -185,22 +230,28 @@ type nextWAL struct {
 // bytes.
 func walHeaderLen(pageSize int) int { return len(walMagic) + 4 + 8 + 8 + 4 + pageSize + 4 }
 
-func startNextWAL(dir string, pageSize int, from uint64) (*nextWAL, error) {
+func startNextWAL(dir string, pageSize int, from uint64, room int64) (*nextWAL, error) {
 	f, err := os.OpenFile(filepath.Join(dir, WALFileName+".tmp"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	room := make([]byte, walHeaderLen(pageSize))
-	if _, err := f.Write(room); err != nil {
+	header := int64(walHeaderLen(pageSize))
+	if _, err := f.Write(make([]byte, header)); err == nil {
+		err = zeroFill(f, header, header+room)
+	}
+	if err != nil {
 		_ = f.Close()
 		return nil, err
 	}
-	return &nextWAL{f: f, from: from, size: int64(len(room)), pageSize: pageSize}, nil
+	return &nextWAL{f: f, from: from, size: header, room: header + room, pageSize: pageSize}, nil
 }
 
 // add writes a frame, and starts its writeback every few MiB, so that the
 // checkpoint's sync finds little left to write.
-func (n *nextWAL) add(frame []byte) error {
+func (n *nextWAL) add(frame []byte) (err error) {
+	if n.room, err = makeRoom(n.f, n.size, n.room, len(frame)); err != nil {
+		return err
+	}
 	if _, err := n.f.Write(frame); err != nil {
 		return err
 	}
@@ -244,7 +295,7 @@ func (n *nextWAL) finish(dir *os.File, h walHeader) (*wal, error) {
 		n.abandon()
 		return nil, fmt.Errorf("embedded: write-ahead log: %w", err)
 	}
-	return &wal{f: n.f, size: n.size, start: n.size}, nil
+	return &wal{f: n.f, size: n.size, start: n.size, room: n.room}, nil
 }
 
 // abandon drops the next log: the checkpoint carries the records over
@@ -263,9 +314,12 @@ func appendFrame(b, payload []byte) []byte {
 
 // write appends one frame and syncs it: once it returns nil the frame
 // survives any crash.
-func (w *wal) write(payload []byte) error {
+func (w *wal) write(payload []byte) (err error) {
 	frame := appendFrame(w.buf[:0], payload)
 	w.buf = frame
+	if w.room, err = makeRoom(w.f, w.size, w.room, len(frame)); err != nil {
+		return err
+	}
 	if _, err := w.f.Write(frame); err != nil {
 		return err
 	}
@@ -283,7 +337,8 @@ func (w *wal) close() error { return w.f.Close() }
 
 // readWAL reads a log: its checkpoint, and the entries of every complete
 // frame in order. A frame cut short or damaged ends the log there: its
-// write was not synced, so no append it holds was acknowledged.
+// write was not synced, so no append it holds was acknowledged. So does
+// a length of zero: the room filled ahead.
 func readWAL(path string) (walHeader, []walEntry, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -296,7 +351,7 @@ func readWAL(path string) (walHeader, []walEntry, error) {
 	var entries []walEntry
 	for len(rest) >= 8 {
 		n := int(binary.LittleEndian.Uint32(rest))
-		if n > len(rest)-8 || crc32.Checksum(rest[8:8+n], crcTable) != binary.LittleEndian.Uint32(rest[4:]) {
+		if n == 0 || n > len(rest)-8 || crc32.Checksum(rest[8:8+n], crcTable) != binary.LittleEndian.Uint32(rest[4:]) {
 			break
 		}
 		frame, err := decodeFrame(rest[8 : 8+n])

@@ -158,18 +158,40 @@ func TestCrashBetweenLogAndCommitReplays(t *testing.T) {
 		t.Fatal("no frame was logged")
 	}
 	// The copy holds the last append only in the log, followed by the
-	// start of a frame whose write was cut short.
-	f, err := os.OpenFile(filepath.Join(crashed, WALFileName), os.O_APPEND|os.O_WRONLY, 0)
+	// start of a frame whose write was cut short, over the log's zeros.
+	path := filepath.Join(crashed, WALFileName)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	half := make([]byte, 8)
 	binary.LittleEndian.PutUint32(half, 1<<20)
-	if _, err := f.Write(append(half, bytes.Repeat([]byte{7}, 100)...)); err != nil {
+	if _, err := f.WriteAt(append(half, bytes.Repeat([]byte{7}, 100)...), walEnd(t, path)); err != nil {
 		t.Fatal(err)
 	}
 	_ = f.Close()
 	checkAcked(t, crashed, acked)
+}
+
+// walEnd is the offset past a log's last frame, where its zeros start.
+func walEnd(t *testing.T, path string) int64 {
+	t.Helper()
+	b := readFile(t, path)
+	_, rest, err := decodeHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(rest) >= 8 {
+		n := int(binary.LittleEndian.Uint32(rest))
+		if n == 0 {
+			break
+		}
+		rest = rest[8+n:]
+	}
+	if len(rest) == 0 {
+		t.Fatal("the log has no room past its frames")
+	}
+	return int64(len(b) - len(rest))
 }
 
 // bbolt cannot grow its mapping while a read transaction is open, and the
@@ -344,5 +366,67 @@ func TestCloseWritesTheFreelist(t *testing.T) {
 	defer s.Close()
 	if err := s.Check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Frames land in the room filled ahead without changing the file's
+// length; past it the file grows, and every frame reads back.
+func TestLogFillsItsRoomThenGrows(t *testing.T) {
+	dir := t.TempDir()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	meta := make([]byte, 4096)
+	binary.LittleEndian.PutUint64(meta[metaTxidOffset:], 2)
+	const room = 64 << 10
+	w, err := createWAL(d, walHeader{pageSize: 4096, txid: 2, meta: meta}, room, func() ([][]byte, error) { return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	path := filepath.Join(dir, WALFileName)
+	length := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	made := length()
+	if made != w.start+room {
+		t.Fatalf("log made %d bytes long, want %d", made, w.start+room)
+	}
+	var want []walEntry
+	frame := func(pos uint64, size int) {
+		rec := bytes.Repeat([]byte{byte(pos)}, size)
+		want = append(want, walEntry{pos: pos, record: rec})
+		if err := w.write(appendEntry(nil, pos, rec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for pos := uint64(1); pos <= 20; pos++ {
+		frame(pos, 1000)
+	}
+	if got := length(); got != made {
+		t.Fatalf("frames within the room changed the log's length from %d to %d", made, got)
+	}
+	frame(21, 3*walGrowBytes/2) // past the room
+	frame(22, 1000)
+	if got := length(); got < w.size || got == made {
+		t.Fatalf("log %d bytes long after %d bytes of frames", got, w.size)
+	}
+	_, got, err := readWAL(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read %d entries back, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].pos != want[i].pos || !bytes.Equal(got[i].record, want[i].record) {
+			t.Fatalf("entry %d read back as position %d, %d bytes", i, got[i].pos, len(got[i].record))
+		}
 	}
 }
