@@ -236,7 +236,7 @@ func startNextWAL(dir string, pageSize int, from uint64, room int64) (*nextWAL, 
 		return nil, err
 	}
 	header := int64(walHeaderLen(pageSize))
-	if _, err := f.Write(make([]byte, header)); err == nil {
+	if _, err = f.Write(make([]byte, header)); err == nil {
 		err = zeroFill(f, header, header+room)
 	}
 	if err != nil {

@@ -385,7 +385,7 @@ func TestLogFillsItsRoomThenGrows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.close()
+	defer func() { _ = w.close() }()
 	path := filepath.Join(dir, WALFileName)
 	length := func() int64 {
 		fi, err := os.Stat(path)
