@@ -241,7 +241,7 @@ func (s *Store) startNextWAL(from uint64) {
 	if s.wal == nil {
 		return // Open's checkpoint: nothing is committed meanwhile
 	}
-	if n, err := startNextWAL(s.dir, s.db.Info().PageSize, from, s.walRoom()); err == nil {
+	if n, err := startNextWAL(s.dir, s.db.Info().PageSize, from); err == nil {
 		s.next = n // else the checkpoint carries the records over from bbolt
 	}
 }
@@ -509,8 +509,8 @@ const (
 	maxCheckpointBytes     = 256 << 20
 )
 
-// walRoom is the room a new log is made with (see zeroFill): what it is
-// expected to hold until the next checkpoint, the records of the merge
+// walRoom is the room a log is made with at Open (see zeroFill): what it
+// is expected to hold until the next checkpoint, the records of the merge
 // that precedes it included.
 func (s *Store) walRoom() int64 {
 	bytes, _ := s.checkpointInterval()

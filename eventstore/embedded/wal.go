@@ -139,10 +139,15 @@ type wal struct {
 // marked written at each sync). A frame is never empty, so a length of
 // zero ends the log.
 //
-// A log is made with room for a checkpoint interval and a quarter
-// (walRoom); one that outgrows it is extended by walGrowBytes at a time,
-// whose zeros the next sync writes too.
-const walGrowBytes = 1 << 20
+// A log made whole (createWAL: at Open, or by a checkpoint that could not
+// start its next log ahead) has room for a checkpoint interval and a
+// quarter (walRoom), synced with it. A log is otherwise extended
+// walGrowBytes at a time as frames reach its end: the next log while the
+// merge before its checkpoint fills it (no sync waits for it then), the
+// current one past its room, whose zeros the next sync writes too. Small
+// steps keep that sync short: filling a whole interval at the start of a
+// merge would put megabytes of writes ahead of the appends' syncs.
+const walGrowBytes = 256 << 10
 
 // zeroFill writes zeros from offset from up to to, and starts their
 // writeback.
@@ -230,20 +235,17 @@ type nextWAL struct {
 // bytes.
 func walHeaderLen(pageSize int) int { return len(walMagic) + 4 + 8 + 8 + 4 + pageSize + 4 }
 
-func startNextWAL(dir string, pageSize int, from uint64, room int64) (*nextWAL, error) {
+func startNextWAL(dir string, pageSize int, from uint64) (*nextWAL, error) {
 	f, err := os.OpenFile(filepath.Join(dir, WALFileName+".tmp"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	header := int64(walHeaderLen(pageSize))
-	if _, err = f.Write(make([]byte, header)); err == nil {
-		err = zeroFill(f, header, header+room)
-	}
-	if err != nil {
+	if _, err := f.Write(make([]byte, header)); err != nil {
 		_ = f.Close()
 		return nil, err
 	}
-	return &nextWAL{f: f, from: from, size: header, room: header + room, pageSize: pageSize}, nil
+	return &nextWAL{f: f, from: from, size: header, room: header, pageSize: pageSize}, nil
 }
 
 // add writes a frame, and starts its writeback every few MiB, so that the
