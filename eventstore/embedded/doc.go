@@ -38,8 +38,9 @@
 // sequential write per group is the floor: an acknowledged append must be
 // on disk, and the group shares it. The log's file is filled with zeros
 // ahead of its frames, so that the sync writes the frame alone and not
-// the file's new length as well (wal.go, zeroFill). Readers see a group only once its
-// frame is synced, so nothing a crash can take back is ever read.
+// the file's new length as well (wal.go, zeroFill). Readers see a group
+// only once its frame is synced, so nothing a crash can take back is
+// ever read.
 //
 // A checkpoint (at Open, then every 4 MiB of log or 4,096 bbolt pages
 // written, or every sixteenth of events.db once that is more, up to 256

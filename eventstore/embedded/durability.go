@@ -509,8 +509,8 @@ const (
 	maxCheckpointBytes     = 256 << 20
 )
 
-// walRoom is the room a log is made with at Open (see zeroFill): what it
-// is expected to hold until the next checkpoint, the records of the merge
+// walRoom is the room of a log made whole (see walGrowBytes): what it is
+// expected to hold until the next checkpoint, the records of the merge
 // that precedes it included.
 func (s *Store) walRoom() int64 {
 	bytes, _ := s.checkpointInterval()
