@@ -105,9 +105,10 @@ type Store struct {
 	submitMu  sync.RWMutex
 	submitted bool // Close has begun: no more sends
 	committed chan struct{}
-	commits   atomic.Int64 // transactions committed, for tests
-	postponed atomic.Int64 // checkpoints postponed (see postponable)
-	payload   []byte       // the committer's frame memory, reused by each group
+	retiring  sync.WaitGroup // closing the logs checkpoints replaced
+	commits   atomic.Int64   // transactions committed, for tests
+	postponed atomic.Int64   // checkpoints postponed (see postponable)
+	payload   []byte         // the committer's frame memory, reused by each group
 
 	// Owned by the committer (and Open before it starts).
 	wal               *wal
@@ -218,6 +219,7 @@ func (s *Store) Close() error {
 		s.submitMu.Unlock()
 		<-s.committed
 		s.closeErr = errors.Join(s.closeDurable(), s.db.Close(), s.lock.Close())
+		s.retiring.Wait()
 		_ = s.file.Close()
 	})
 	return s.closeErr
