@@ -81,6 +81,9 @@
 // goroutine as well took the longest to 36 ms, but at a seed's rate
 // the sync of a large file took seconds, the log carried over all the
 // records written meanwhile (over 100 MB), and a national seed stalled.
+// Closing the log a checkpoint replaced frees its blocks (100 to 150 MB
+// of log on a seed of four départements: 110 to 190 ms), so another
+// goroutine does it.
 //
 // bbolt cannot grow its mapping while the checkpoint's read transaction
 // is open, so it maps 64 GiB of address space (twice the file, if more)
