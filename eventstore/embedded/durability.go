@@ -359,6 +359,9 @@ func (s *Store) mergeStep(n int) error {
 	return nil
 }
 
+// testHookRetiring, set by tests, runs before a replaced log is closed.
+var testHookRetiring func()
+
 // testHookCheckpoint, set by tests, runs in the committer at each step of
 // a checkpoint.
 var testHookCheckpoint func(checkpointStep)
@@ -408,7 +411,12 @@ func (s *Store) checkpointAt() error {
 		// Its name now holds the new log: closing it frees its blocks,
 		// which took 110 to 190 ms a checkpoint of a département seed
 		// (logs of 100 to 150 MB) and stopped the appends meanwhile.
-		s.retiring.Go(func() { _ = old.close() })
+		s.retiring.Go(func() {
+			if testHookRetiring != nil {
+				testHookRetiring()
+			}
+			_ = old.close()
+		})
 	}
 	s.wal, s.pin, s.pagesAtCheckpoint = w, pin, s.pagesWritten()
 	s.mapped = max(s.mapped, mappedAtLeast(pin.Size()))
