@@ -218,8 +218,9 @@ func (s *Store) Close() error {
 		close(s.queue)
 		s.submitMu.Unlock()
 		<-s.committed
-		s.closeErr = errors.Join(s.closeDurable(), s.db.Close(), s.lock.Close())
-		s.retiring.Wait()
+		err := errors.Join(s.closeDurable(), s.db.Close())
+		s.retiring.Wait() // no file of the store stays open once its lock is released
+		s.closeErr = errors.Join(err, s.lock.Close())
 		_ = s.file.Close()
 	})
 	return s.closeErr
