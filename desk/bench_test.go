@@ -2,6 +2,7 @@ package desk_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -21,10 +22,11 @@ import (
 	"passerelle/internal/route"
 )
 
-// The scale of the benchmarks: a national campaign's order of magnitude.
-const (
-	benchOffers = 70_000
-	benchPupils = 100_000
+// The scale of the benchmarks: a national campaign's order of magnitude
+// by default (go test -bench . ./desk -args -pupils 1000000 for more).
+var (
+	benchOffers = flag.Int("offers", 70_000, "offers of the benchmarks' campaign")
+	benchPupils = flag.Int("pupils", 100_000, "pupils of the benchmarks' campaign")
 )
 
 var (
@@ -39,7 +41,7 @@ var (
 func benchSetup(b *testing.B) {
 	benchOnce.Do(func() {
 		t0 := time.Now()
-		benchWorld = generate(7, benchOffers, benchPupils)
+		benchWorld = generate(7, *benchOffers, *benchPupils)
 		gen := time.Since(t0)
 		var before, after runtime.MemStats
 		runtime.GC()
@@ -160,7 +162,7 @@ func BenchmarkFollowApplication(b *testing.B) {
 // back to back; it reports how long the count took and how long the
 // queries made meanwhile waited (p99 and the longest).
 func BenchmarkWeekStarts(b *testing.B) {
-	w := generate(7, benchOffers, benchPupils)
+	w := generate(7, *benchOffers, *benchPupils)
 	now := worldNow
 	var clock sync.Mutex
 	ix := desk.New(refdata.MustLoad(), func() time.Time { clock.Lock(); defer clock.Unlock(); return now })

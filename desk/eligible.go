@@ -122,32 +122,20 @@ func (ix *Index) eachTaker(o *offer, f func(p *pupil, km float64, weeks span)) {
 	})
 }
 
-// eachCounted calls f with every pupil without a placement who may take
-// offer o: the pupils whose count holds it. It walks the same pupils as
-// eachTaker but spares most of them period's search of weeks: a pupil
-// without wishes (and, unplaced, without a busy week) may take o exactly
-// when o has a free week, or under the age rule when they are 14 by the
-// latest free week (age only grows). Around a city these are most of the
-// pupils within reach.
-func (ix *Index) eachCounted(o *offer, f func(p *pupil)) {
+// eachCounted calls f with every cohort whose count holds offer o (see
+// recount).
+func (ix *Index) eachCounted(o *offer, f func(c *cohort)) {
 	latest, ok := ix.latestFreeWeek(o)
 	if !o.open || !ok {
 		return // no pupil can take an offer without a free week
 	}
 	ix.schoolAt.within(o.lat, o.lon, ix.reach, o.gradeSet, func(s *school, d float64) {
-		if len(s.pupils) == 0 || !o.reserved.Admits(s.reg) {
+		if !o.reserved.Admits(s.reg) {
 			return
 		}
-		for _, p := range s.pupils {
-			if d > p.reach || o.gradeSet&gradeBit(p.grade) == 0 || p.placed() || slices.Contains(p.applied, o) {
-				continue
-			}
-			if p.wishWeeks == nil {
-				if !o.ageRule || p.oldEnough[latest] {
-					f(p)
-				}
-			} else if ix.anyWeekFits(o, p) {
-				f(p)
+		for _, c := range s.cohorts {
+			if d <= c.reach && ix.cohortTakes(c, o, latest) {
+				f(c)
 			}
 		}
 	})

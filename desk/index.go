@@ -8,7 +8,6 @@
 package desk
 
 import (
-	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -66,6 +65,28 @@ type school struct {
 	lat, lon float64
 	pupils   []*pupil
 	cell     int // index in its cell of schoolAt
+	// cohorts keep the counts of its pupils without a placement (when
+	// counted)
+	cohorts []*cohort
+}
+
+// cohort is the pupils of a school without a placement who may take the
+// same offers but for those they applied to: one grade, one reach, the
+// same wished weeks, old enough from the same week on. An offer's change
+// moves the cohort's count once, not each pupil's: around a city an offer
+// walks a few cohorts per school rather than every pupil within reach.
+type cohort struct {
+	grade     domain.Grade
+	reach     float64
+	wishWeeks []int32 // as its pupils'
+	// oldFrom is the start (Unix seconds) of the first week its pupils
+	// are 14 on, 0 for every week not started (or a birth date unknown)
+	oldFrom int64
+	size    int // pupils
+	slot    int // index in school.cohorts
+	// n counts the offers its pupils may take, those they applied to
+	// included (see Index.eligible)
+	n int
 }
 
 type pupil struct {
@@ -84,7 +105,7 @@ type pupil struct {
 	confirmed map[string][]int32
 	busy      []int32  // the weeks of every confirmed placement
 	applied   []*offer // offers applied to: one application per offer
-	eligible  int      // open offers the pupil may take (when counted)
+	cohort    *cohort  // holds the pupil's count (see Index.eligible); nil when placed
 	slot      int      // index in school.pupils
 	proposed  int      // live proposals (see Index.proposals)
 	holding   int      // seats held for them (see Index.seats)
@@ -276,6 +297,7 @@ func (ix *Index) forget(id string) {
 	if p == nil {
 		return
 	}
+	ix.leave(p)
 	s := p.school
 	last := s.pupils[len(s.pupils)-1]
 	s.pupils[p.slot], last.slot = last, p.slot
@@ -298,13 +320,8 @@ func (ix *Index) applyPupil(e domain.Event) {
 		o := ix.offers[ev.OfferID]
 		if p = ix.pupils[ev.PupilID]; p != nil && o != nil && !slices.Contains(p.applied, o) {
 			// the pupil may take o no more, and nothing else changed: their
-			// count loses o if it held it, without walking every offer
-			// within their reach again
-			counted := ix.counts(p, o)
+			// count loses o when read (see eligible)
 			p.applied = append(p.applied, o)
-			if counted {
-				p.eligible--
-			}
 			return
 		}
 	case *domain.PupilWeeksReserved:
@@ -433,49 +450,153 @@ func (o *offer) hold(weeks []int32, n int) {
 	}
 }
 
-// takers are the pupils without a placement offer o is eligible for, when
-// counts are kept.
-func (ix *Index) takers(o *offer) []*pupil {
+// takers are the cohorts whose counts hold offer o, when counts are
+// kept.
+func (ix *Index) takers(o *offer) []*cohort {
 	if !ix.counted {
 		return nil
 	}
-	var out []*pupil
-	ix.eachCounted(o, func(p *pupil) { out = append(out, p) })
+	var out []*cohort
+	ix.eachCounted(o, func(c *cohort) { out = append(out, c) })
 	return out
 }
 
-// reckon moves the counts of the pupils o was eligible for (before) to
+// reckon moves the counts of the cohorts o was eligible for (before) to
 // those it is eligible for now.
-func (ix *Index) reckon(o *offer, before []*pupil) {
+func (ix *Index) reckon(o *offer, before []*cohort) {
 	if !ix.counted {
 		return
 	}
-	for _, p := range before {
-		p.eligible--
+	for _, c := range before {
+		c.n--
 	}
-	ix.eachCounted(o, func(p *pupil) { p.eligible++ })
+	ix.eachCounted(o, func(c *cohort) { c.n++ })
 }
 
-// counts reports whether pupil p's count holds offer o: what recount
-// would find for this one offer.
-func (ix *Index) counts(p *pupil, o *offer) bool {
-	if !ix.counted || p.placed() || !o.open || o.gradeSet&gradeBit(p.grade) == 0 || distance(p.school, o) > p.reach {
+// recount puts pupil p in the cohort of its kind, when counts are kept,
+// or in none once placed (the desk looks for the pupils without one).
+func (ix *Index) recount(p *pupil) {
+	if c := p.cohort; c != nil && ix.counted && !p.placed() && c.of(p, ix.oldFrom(p)) {
+		return // still of its kind: the cohort's count holds
+	}
+	ix.leave(p)
+	if !ix.counted || p.placed() {
+		return
+	}
+	if c, fresh := ix.join(p); fresh {
+		s := p.school
+		ix.offerAt.within(s.lat, s.lon, c.reach, gradeBit(c.grade), func(o *offer, _ float64) {
+			if o.reserved.Admits(s.reg) && ix.holds(c, o) {
+				c.n++
+			}
+		})
+	}
+}
+
+// join puts pupil p in its school's cohort of its kind, fresh when it
+// made it (its count still 0).
+func (ix *Index) join(p *pupil) (c *cohort, fresh bool) {
+	s, oldFrom := p.school, ix.oldFrom(p)
+	for _, c := range s.cohorts {
+		if c.of(p, oldFrom) {
+			c.size++
+			p.cohort = c
+			return c, false
+		}
+	}
+	c = &cohort{grade: p.grade, reach: p.reach, wishWeeks: p.wishWeeks, oldFrom: oldFrom, size: 1, slot: len(s.cohorts)}
+	s.cohorts = append(s.cohorts, c)
+	p.cohort = c
+	return c, true
+}
+
+// of: pupil p, 14 from oldFrom on, is of the cohort's kind.
+func (c *cohort) of(p *pupil, oldFrom int64) bool {
+	return c.grade == p.grade && c.reach == p.reach && c.oldFrom == oldFrom && slices.Equal(c.wishWeeks, p.wishWeeks) &&
+		(c.wishWeeks == nil) == (p.wishWeeks == nil)
+}
+
+// leave takes pupil p out of its cohort.
+func (ix *Index) leave(p *pupil) {
+	c := p.cohort
+	if c == nil {
+		return
+	}
+	if c.size--; c.size == 0 {
+		s := p.school
+		last := s.cohorts[len(s.cohorts)-1]
+		s.cohorts[c.slot], last.slot = last, c.slot
+		s.cohorts = s.cohorts[:len(s.cohorts)-1]
+	}
+	p.cohort = nil
+}
+
+// oldFrom is the start of the first week pupil p is 14 on (Unix seconds),
+// 0 when that is every week not started yet: weeks start on Mondays, so
+// pupils whose 14th birthdays fall between the same two Mondays are old
+// enough for the same weeks.
+func (ix *Index) oldFrom(p *pupil) int64 {
+	if p.birth.IsZero() {
+		return 0
+	}
+	d := p.birth.AddDate(14, 0, 0)
+	monday := d.AddDate(0, 0, (8-int(d.Weekday()))%7)
+	if !monday.After(ix.weeks.now) {
+		return 0
+	}
+	return monday.Unix()
+}
+
+// holds reports whether cohort c's count holds offer o, distance and
+// reservation aside.
+func (ix *Index) holds(c *cohort, o *offer) bool {
+	if !o.open {
 		return false
 	}
-	_, ok := ix.period(o, p)
-	return ok
+	latest, ok := ix.latestFreeWeek(o)
+	return ok && ix.cohortTakes(c, o, latest)
 }
 
-// recount counts a pupil's eligible offers again, when counts are kept.
-// Only pupils without a placement are counted: the desk looks for them.
-func (ix *Index) recount(p *pupil) {
-	if !ix.counted {
-		return
+// cohortTakes: cohort c's pupils may take offer o, open with a free week
+// (latest, the last one), distance, reservation and applications aside.
+// It is period's check for them: without wished weeks, a pupil without a
+// placement may take o exactly when o has a free week, or under the age
+// rule when they are 14 by the latest (age only grows).
+func (ix *Index) cohortTakes(c *cohort, o *offer, latest int32) bool {
+	if o.gradeSet&gradeBit(c.grade) == 0 {
+		return false
 	}
-	p.eligible = 0
-	if !p.placed() {
-		ix.eachOption(p, func(*offer, float64, span) { p.eligible++ })
+	if c.wishWeeks == nil {
+		return !o.ageRule || c.oldEnough(ix, latest)
 	}
+	for i, w := range o.weeks {
+		if _, wished := slices.BinarySearch(c.wishWeeks, w); wished && !ix.weeks.started[w] && o.held[i] < o.seats &&
+			(!o.ageRule || c.oldEnough(ix, w)) {
+			return true
+		}
+	}
+	return false
+}
+
+// oldEnough: the cohort's pupils are 14 on the first day of week w.
+func (c *cohort) oldEnough(ix *Index, w int32) bool {
+	return c.oldFrom == 0 || c.oldFrom <= ix.weeks.starts[w].Unix()
+}
+
+// eligible is the number of open offers pupil p may take, when counts
+// are kept: its cohort's, but for those it applied to; 0 once placed.
+func (ix *Index) eligible(p *pupil) int {
+	c := p.cohort
+	if c == nil {
+		return 0
+	}
+	n := c.n
+	for _, o := range p.applied {
+		if o.reserved.Admits(p.school.reg) && distance(p.school, o) <= c.reach && ix.holds(c, o) {
+			n--
+		}
+	}
+	return n
 }
 
 // CountAll counts every pupil's eligible offers and keeps the counts up to
@@ -493,13 +614,18 @@ func (ix *Index) countAll() {
 	}
 }
 
-// countSchool counts the eligible offers of a school's pupils without a
-// placement, measuring each offer's distance once for them all. Pupils
-// without wishes differ only by grade, age and the offers they applied
-// to: each group of one grade and age is checked once, and each pupil's
-// applications taken off its count.
+// countSchool sorts a school's pupils without a placement into cohorts
+// again and counts their eligible offers from scratch, measuring each
+// offer's distance once for them all.
 func (ix *Index) countSchool(s *school) {
-	groups, singles, reach := groupPupils(s)
+	s.cohorts = nil
+	reach := 0.0
+	for _, p := range s.pupils {
+		if p.cohort = nil; !p.placed() {
+			ix.join(p)
+			reach = max(reach, p.reach)
+		}
+	}
 	if reach == 0 {
 		return
 	}
@@ -507,57 +633,14 @@ func (ix *Index) countSchool(s *school) {
 		if !o.open || !o.reserved.Admits(s.reg) {
 			return
 		}
-		for _, g := range groups {
-			if d <= DefaultMaxDistanceKM && ix.fits(o, g.pupils[0]) {
-				g.n++
-			}
-		}
-		for _, p := range singles {
-			if d <= p.reach && ix.takes(o, p) {
-				p.eligible++
-			}
-		}
-	})
-	for _, g := range groups {
-		for _, p := range g.pupils {
-			p.eligible = g.n
-			for _, o := range p.applied {
-				if ix.fits(o, p) && distance(s, o) <= p.reach {
-					p.eligible--
+		if latest, ok := ix.latestFreeWeek(o); ok {
+			for _, c := range s.cohorts {
+				if d <= c.reach && ix.cohortTakes(c, o, latest) {
+					c.n++
 				}
 			}
 		}
-	}
-}
-
-// groupPupils sorts a school's pupils without a placement into groups of
-// one grade and age without wishes, and singles with wishes; reach is how
-// far the furthest looks. Their counts start from 0.
-func groupPupils(s *school) (groups []*group, singles []*pupil, reach float64) {
-	byKey := map[string]*group{}
-	for _, p := range s.pupils {
-		p.eligible = 0
-		switch {
-		case p.placed():
-			continue
-		case p.wishes != nil:
-			singles = append(singles, p)
-		default:
-			key := string(p.grade) + fmt.Sprint(p.oldEnough)
-			if byKey[key] == nil {
-				byKey[key] = &group{}
-				groups = append(groups, byKey[key])
-			}
-			byKey[key].pupils = append(byKey[key].pupils, p)
-		}
-		reach = max(reach, p.reach)
-	}
-	return groups, singles, reach
-}
-
-type group struct {
-	pupils []*pupil
-	n      int
+	})
 }
 
 // Tick brings the weeks up to the clock: when a week has started, no one

@@ -189,7 +189,7 @@ func (ix *Index) Candidates(id string, from, n int) (items []Candidate, total in
 		}
 		parts := CandidateParts{
 			EducationPriority: priorityScore(p.school.group),
-			Scarcity:          round(40 / float64(max(p.eligible, 1))),
+			Scarcity:          round(40 / float64(max(ix.eligible(p), 1))),
 			Distance:          round(20 * (1 - km/p.reach)),
 			Sector:            sectorScore(p, o.sector, 10),
 			Offer:             flag(offerWishScore(p, o.id, 1, 0) > 0, 10),
@@ -201,7 +201,7 @@ func (ix *Index) Candidates(id string, from, n int) (items []Candidate, total in
 	top := page.top()
 	for _, s := range top[min(from, len(top)):] {
 		items = append(items, Candidate{PupilID: s.p.id, Grade: s.p.grade, Weeks: ix.weeks.namesOf(s.weeks.ids()),
-			EligibleOffers: s.p.eligible, EducationPriority: s.p.school.group, Score: s.score, ScoreParts: s.parts})
+			EligibleOffers: ix.eligible(s.p), EducationPriority: s.p.school.group, Score: s.score, ScoreParts: s.parts})
 	}
 	return items, page.seen, true
 }

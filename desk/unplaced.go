@@ -38,9 +38,10 @@ func (ix *Index) UnplacedPupils(t Territory) ([]Unplaced, map[string]int) {
 			if p.placed() {
 				continue
 			}
+			n := ix.eligible(p)
 			out = append(out, Unplaced{PupilID: p.id, SchoolUAI: s.reg.UAI, Department: s.reg.Department, Grade: p.grade,
-				EligibleOffers: p.eligible, EducationPriority: s.group, Wishes: p.wishes != nil})
-			switch n := p.eligible; {
+				EligibleOffers: n, EducationPriority: s.group, Wishes: p.wishes != nil})
+			switch {
 			case n == 0:
 				buckets["0"]++
 			case n <= 2:
