@@ -118,8 +118,8 @@ func BenchmarkCandidates(b *testing.B) {
 
 // BenchmarkFollowOffer: the index following an offer posted in Paris and a
 // seat held on it, with the eligible offers of every pupil counted (as
-// the serving process keeps them). Both walk the pupils of the schools
-// within reach of the offer, so their cost grows with the pupils around
+// the serving process keeps them). Both walk the cohorts of the schools
+// within reach of the offer, so their cost grows with the schools around
 // it: report the pupils the posted offer counted for (pupils-reached).
 func BenchmarkFollowOffer(b *testing.B) {
 	benchSetup(b)

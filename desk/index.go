@@ -411,8 +411,8 @@ func (ix *Index) applyOffer(e domain.Event) {
 
 // seatOnly applies e when it is a seat held or released that fills no
 // week of o and frees none, and reports whether it did. Such a seat
-// changes whom the offer suits for no pupil, so the pupils within reach
-// (hundreds of thousands around a city, nationally) are not walked.
+// changes whom the offer suits for no pupil, so the schools within reach
+// (thousands around a city, nationally) are not walked.
 func (ix *Index) seatOnly(o *offer, e domain.Event) bool {
 	switch ev := e.(type) {
 	case *domain.SeatHeld:
@@ -512,8 +512,7 @@ func (ix *Index) join(p *pupil) (c *cohort, fresh bool) {
 
 // of: pupil p, 14 from oldFrom on, is of the cohort's kind.
 func (c *cohort) of(p *pupil, oldFrom int64) bool {
-	return c.grade == p.grade && c.reach == p.reach && c.oldFrom == oldFrom && slices.Equal(c.wishWeeks, p.wishWeeks) &&
-		(c.wishWeeks == nil) == (p.wishWeeks == nil)
+	return c.grade == p.grade && c.reach == p.reach && c.oldFrom == oldFrom && slices.Equal(c.wishWeeks, p.wishWeeks)
 }
 
 // leave takes pupil p out of its cohort.
