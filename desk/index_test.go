@@ -227,6 +227,59 @@ func TestCountsFollowSeatsAndApplications(t *testing.T) {
 	}
 }
 
+// TestCountsOfPupilsWithWishedWeeks: a pupil who wished for weeks and
+// turns 14 between them may take a company's offer only in a wished week
+// that has a free seat and starts once they are 14; the count kept live
+// and the one made from scratch follow the seats and the wishes.
+func TestCountsOfPupilsWithWishedWeeks(t *testing.T) {
+	now := time.Date(2027, 1, 1, 9, 0, 0, 0, time.UTC)
+	const company = "00000009-0000-4000-8000-000000000002"
+	evs := []desk.Event{}
+	add := func(e domain.Event) desk.Event {
+		ev := desk.Event{Position: eventstore.Position(len(evs) + 1), Data: e}
+		evs = append(evs, ev)
+		return ev
+	}
+	for _, e := range []domain.Event{
+		&domain.SchoolRegistered{UAI: "0941234A", Kind: "college", CommuneCode: "94028", Department: "94", EducationPriority: "none"},
+		// 14 on Wednesday 20 January 2027, in week 3
+		&domain.PupilRegistered{PupilID: pupilID, SchoolUAI: "0941234A", Grade: "3e", BirthDate: "2013-01-20"},
+		&domain.PupilWishesRecorded{PupilID: pupilID, MaxDistanceKM: 20, Weeks: []string{"2027-W02", "2027-W05"}},
+		&domain.OfferPosted{OfferID: company, EmployerKind: "company", Sector: "s1", Grades: []domain.Grade{"3e"},
+			Weeks: []string{"2027-W02", "2027-W05"}, Seats: 1, CommuneCode: "94028", Department: "94", Lat: 48.79, Lon: 2.455},
+	} {
+		add(e)
+	}
+	live := newIndex(&now)
+	live.Apply(evs...)
+	live.CountAll()
+	if got := counts(live)[pupilID]; got != 1 {
+		t.Fatalf("%d eligible offers at first, want 1 (week 5, once 14)", got)
+	}
+	for i, step := range []struct {
+		e    domain.Event
+		want int
+	}{
+		{&domain.SeatHeld{OfferID: company, ApplicationID: "a1", PupilID: lyceeID, Weeks: []string{"2027-W05"}}, 0}, // week 2 left: too young
+		{&domain.SeatReleased{OfferID: company, ApplicationID: "a1", Weeks: []string{"2027-W05"}}, 1},
+		{&domain.PupilWishesRecorded{PupilID: pupilID, MaxDistanceKM: 20, Weeks: []string{"2027-W02"}}, 0},
+		{&domain.PupilWishesRecorded{PupilID: pupilID, MaxDistanceKM: 20, Weeks: []string{"2027-W05"}}, 1},
+		{&domain.SeatHeld{OfferID: company, ApplicationID: "a2", PupilID: lyceeID, Weeks: []string{"2027-W02"}}, 1}, // not wished
+		{&domain.SeatHeld{OfferID: company, ApplicationID: "a3", PupilID: lyceeID, Weeks: []string{"2027-W05"}}, 0}, // full
+		{&domain.PupilWishesRecorded{PupilID: pupilID, MaxDistanceKM: 20}, 0},                                         // any week: all full
+		{&domain.SeatReleased{OfferID: company, ApplicationID: "a2", Weeks: []string{"2027-W02"}}, 0},                // week 2: too young
+		{&domain.SeatReleased{OfferID: company, ApplicationID: "a3", Weeks: []string{"2027-W05"}}, 1},
+	} {
+		live.Apply(add(step.e))
+		fresh := newIndex(&now)
+		fresh.Apply(evs...)
+		fresh.CountAll()
+		if got, scratch := counts(live)[pupilID], counts(fresh)[pupilID]; got != step.want || scratch != step.want {
+			t.Fatalf("step %d (%T): %d eligible offers kept live, %d counted from scratch, want %d", i, step.e, got, scratch, step.want)
+		}
+	}
+}
+
 const (
 	pupilID    = "00000001-0000-4000-8000-000000000001"
 	lyceeID    = "00000002-0000-4000-8000-000000000001"
