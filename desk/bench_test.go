@@ -116,6 +116,17 @@ func BenchmarkCandidates(b *testing.B) {
 	})
 }
 
+// BenchmarkUnplaced: GET /v1/desk/pupils, the first page of the pupils
+// without a placement, fewest eligible offers first: of the whole country
+// and of one département.
+func BenchmarkUnplaced(b *testing.B) {
+	for _, scope := range []struct{ name, query string }{{"country", ""}, {"departement-75", "?department=75"}} {
+		b.Run(scope.name, func(b *testing.B) {
+			benchQueries(b, func(*rand.Rand) string { return "/v1/desk/pupils" + scope.query })
+		})
+	}
+}
+
 // BenchmarkFollowOffer: the index following an offer posted in Paris and a
 // seat held on it, with the eligible offers of every pupil counted (as
 // the serving process keeps them). Both walk the cohorts of the schools

@@ -128,14 +128,9 @@ func (a *API) unplaced(r *http.Request, pg, perPage int) (any, error) {
 	if t.Department != "" && !departmentRe.MatchString(t.Department) {
 		return nil, api.Invalid("department", "must be a département code such as 94, 2A or 974")
 	}
-	items, buckets := a.ix.UnplacedPupils(t)
-	return UnplacedPage{Page: pageOf(a.ix, items, pg, perPage), ByEligibleOffers: buckets}, nil
-}
-
-func pageOf[T any](ix *Index, items []T, pg, perPage int) Page[T] {
-	lo := min((pg-1)*perPage, len(items))
-	hi := min(lo+perPage, len(items))
-	return Page[T]{Items: items[lo:hi], Total: len(items), Page: pg, PerPage: perPage, Position: ix.Position().String()}
+	items, total, buckets := a.ix.UnplacedPupils(t, (pg-1)*perPage, perPage)
+	return UnplacedPage{Page: Page[Unplaced]{Items: items, Total: total, Page: pg, PerPage: perPage, Position: a.ix.Position().String()},
+		ByEligibleOffers: buckets}, nil
 }
 
 // paging reads page (from 1) and per_page (1 to 100, 20 by default).

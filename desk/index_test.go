@@ -1,9 +1,11 @@
 package desk_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -28,7 +30,7 @@ func newIndex(now *time.Time) *desk.Index {
 
 // counts are each unplaced pupil's eligible offers, as the desk shows them.
 func counts(ix *desk.Index) map[string]int {
-	items, _ := ix.UnplacedPupils(desk.Territory{})
+	items, _, _ := ix.UnplacedPupils(desk.Territory{}, 0, math.MaxInt)
 	out := map[string]int{}
 	for _, u := range items {
 		out[u.PupilID] = u.EligibleOffers
@@ -266,8 +268,8 @@ func TestCountsOfPupilsWithWishedWeeks(t *testing.T) {
 		{&domain.PupilWishesRecorded{PupilID: pupilID, MaxDistanceKM: 20, Weeks: []string{"2027-W05"}}, 1},
 		{&domain.SeatHeld{OfferID: company, ApplicationID: "a2", PupilID: lyceeID, Weeks: []string{"2027-W02"}}, 1}, // not wished
 		{&domain.SeatHeld{OfferID: company, ApplicationID: "a3", PupilID: lyceeID, Weeks: []string{"2027-W05"}}, 0}, // full
-		{&domain.PupilWishesRecorded{PupilID: pupilID, MaxDistanceKM: 20}, 0},                                         // any week: all full
-		{&domain.SeatReleased{OfferID: company, ApplicationID: "a2", Weeks: []string{"2027-W02"}}, 0},                // week 2: too young
+		{&domain.PupilWishesRecorded{PupilID: pupilID, MaxDistanceKM: 20}, 0},                                       // any week: all full
+		{&domain.SeatReleased{OfferID: company, ApplicationID: "a2", Weeks: []string{"2027-W02"}}, 0},               // week 2: too young
 		{&domain.SeatReleased{OfferID: company, ApplicationID: "a3", Weeks: []string{"2027-W05"}}, 1},
 	} {
 		live.Apply(add(step.e))
@@ -491,5 +493,36 @@ func TestNotReadyUntilCaughtUp(t *testing.T) {
 	}
 	if rec := get("/v1/pupils/" + pupilID + "/suggestions?min_position=8"); rec.Code != 503 {
 		t.Fatalf("a position not reached: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// The pages of the unplaced pupils, fewest eligible offers first, are
+// slices of the whole ranking: their pupils in order, the same total and
+// the same counts by number of offers, in a country and in a
+// département.
+func TestUnplacedPages(t *testing.T) {
+	now := worldNow
+	_, ix := countedWorld(&now)
+	for _, scope := range []desk.Territory{{}, {Department: "75"}} {
+		all, total, buckets := ix.UnplacedPupils(scope, 0, math.MaxInt)
+		if len(all) != total || total < 100 {
+			t.Fatalf("%+v: %d pupils listed, total %d", scope, len(all), total)
+		}
+		if !slices.IsSortedFunc(all, func(a, b desk.Unplaced) int {
+			return cmp.Or(cmp.Compare(a.EligibleOffers, b.EligibleOffers), cmp.Compare(a.SchoolUAI, b.SchoolUAI), cmp.Compare(a.PupilID, b.PupilID))
+		}) {
+			t.Fatalf("%+v: not fewest offers first", scope)
+		}
+		var paged []desk.Unplaced
+		for from := 0; from < total+7; from += 7 {
+			items, n, b := ix.UnplacedPupils(scope, from, 7)
+			if n != total || !maps.Equal(b, buckets) {
+				t.Fatalf("%+v from %d: total %d, counts %v; whole: %d, %v", scope, from, n, b, total, buckets)
+			}
+			paged = append(paged, items...)
+		}
+		if !slices.Equal(paged, all) {
+			t.Fatalf("%+v: the pages put together differ from the whole ranking", scope)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package desk
 
 import (
 	"cmp"
-	"slices"
 
 	"passerelle/domain"
 )
@@ -22,14 +21,22 @@ type Unplaced struct {
 // Territory selects pupils by school or by département ("" for any).
 type Territory struct{ School, Department string }
 
-// UnplacedPupils are the pupils of a territory without a placement, fewest
-// eligible offers first (then by school and id), and how many of them have
-// no offer at all, one or two, three to nine, ten or more.
-func (ix *Index) UnplacedPupils(t Territory) ([]Unplaced, map[string]int) {
+// UnplacedPupils are n pupils of a territory without a placement from
+// the from-th, fewest eligible offers first (then by school and id), how
+// many there are, and how many of them have no offer at all, one or two,
+// three to nine, ten or more. Only the page is kept and sorted: a
+// country's pupils are counted, not copied.
+func (ix *Index) UnplacedPupils(t Territory, from, n int) (items []Unplaced, total int, buckets map[string]int) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	out := []Unplaced{}
-	buckets := map[string]int{"0": 0, "1-2": 0, "3-9": 0, "10+": 0}
+	type ranked struct {
+		n int
+		p *pupil
+	}
+	page := newBest(from+n, func(a, b ranked) int {
+		return cmp.Or(cmp.Compare(a.n, b.n), cmp.Compare(a.p.school.reg.UAI, b.p.school.reg.UAI), cmp.Compare(a.p.id, b.p.id))
+	})
+	buckets = map[string]int{"0": 0, "1-2": 0, "3-9": 0, "10+": 0}
 	for _, s := range ix.schools {
 		if t.School != "" && s.reg.UAI != t.School || t.Department != "" && s.reg.Department != t.Department {
 			continue
@@ -39,8 +46,7 @@ func (ix *Index) UnplacedPupils(t Territory) ([]Unplaced, map[string]int) {
 				continue
 			}
 			n := ix.eligible(p)
-			out = append(out, Unplaced{PupilID: p.id, SchoolUAI: s.reg.UAI, Department: s.reg.Department, Grade: p.grade,
-				EligibleOffers: n, EducationPriority: s.group, Wishes: p.wishes != nil})
+			page.add(ranked{n, p})
 			switch {
 			case n == 0:
 				buckets["0"]++
@@ -53,8 +59,12 @@ func (ix *Index) UnplacedPupils(t Territory) ([]Unplaced, map[string]int) {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b Unplaced) int {
-		return cmp.Or(cmp.Compare(a.EligibleOffers, b.EligibleOffers), cmp.Compare(a.SchoolUAI, b.SchoolUAI), cmp.Compare(a.PupilID, b.PupilID))
-	})
-	return out, buckets
+	items = []Unplaced{}
+	top := page.top()
+	for _, r := range top[min(from, len(top)):] {
+		p, s := r.p, r.p.school
+		items = append(items, Unplaced{PupilID: p.id, SchoolUAI: s.reg.UAI, Department: s.reg.Department, Grade: p.grade,
+			EligibleOffers: r.n, EducationPriority: s.group, Wishes: p.wishes != nil})
+	}
+	return items, page.seen, buckets
 }
