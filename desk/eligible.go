@@ -76,7 +76,7 @@ func (ix *Index) weekFits(o *offer, p *pupil, i int, w int32) bool {
 			return false
 		}
 	}
-	return !o.ageRule || p.oldEnough[w]
+	return !o.ageRule || ix.oldEnough(p, w)
 }
 
 func (t *weekTable) namesOf(ids []int32) []string {

@@ -607,6 +607,7 @@ func (ix *Index) CountAll() {
 }
 
 func (ix *Index) countAll() {
+	ix.extendAges()
 	ix.counted = true
 	for _, s := range ix.schools {
 		ix.countSchool(s)
@@ -668,18 +669,38 @@ func (p *pupil) ageOn(start time.Time) bool {
 	return p.birth.IsZero() || domain.OldEnough(p.birth, start)
 }
 
-// weekIDs interns weeks, extending every pupil's ages to the new ones.
+// weekIDs interns weeks, extending every pupil's ages to the new ones once
+// counts are kept. While the log is first read they are extended once, by
+// countAll: a week first seen after a million pupils took them all.
 func (ix *Index) weekIDs(names []string) []int32 {
 	ids := ix.weeks.ids(names)
-	if n := len(ix.weeks.names); len(ix.pupils) > 0 && n > ix.agesFor {
-		for _, p := range ix.pupils {
-			for w := len(p.oldEnough); w < n; w++ {
-				p.oldEnough = append(p.oldEnough, p.ageOn(ix.weeks.starts[w]))
-			}
+	if ix.counted {
+		ix.extendAges()
+	}
+	return ids
+}
+
+// extendAges tells every pupil's age for the weeks interned since.
+func (ix *Index) extendAges() {
+	n := len(ix.weeks.names)
+	if n == ix.agesFor {
+		return
+	}
+	for _, p := range ix.pupils {
+		for w := len(p.oldEnough); w < n; w++ {
+			p.oldEnough = append(p.oldEnough, p.ageOn(ix.weeks.starts[w]))
 		}
 	}
-	ix.agesFor = len(ix.weeks.names)
-	return ids
+	ix.agesFor = n
+}
+
+// oldEnough: pupil p is 14 on the first day of week w (see
+// pupil.oldEnough), for a week its ages do not cover yet too.
+func (ix *Index) oldEnough(p *pupil, w int32) bool {
+	if int(w) < len(p.oldEnough) {
+		return p.oldEnough[w]
+	}
+	return p.ageOn(ix.weeks.starts[w])
 }
 
 func (p *pupil) placed() bool { return len(p.confirmed) > 0 }

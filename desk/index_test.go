@@ -526,3 +526,35 @@ func TestUnplacedPages(t *testing.T) {
 		}
 	}
 }
+
+// While the log is first read the pupils' ages are not told for the weeks
+// offers bring (countAll does it once); a question asked meanwhile still
+// applies the age rule to those weeks.
+func TestAgeRuleBeforeCounting(t *testing.T) {
+	now := time.Date(2027, 1, 1, 9, 0, 0, 0, time.UTC)
+	const company = "00000009-0000-4000-8000-000000000002"
+	ix := newIndex(&now)
+	ix.Apply(world1(t)...)
+	// the pupil of world1 is 14 since 1 January 2026; this one on 20 January 2027
+	young := "00000003-0000-4000-8000-000000000001"
+	for i, e := range []domain.Event{
+		&domain.PupilRegistered{PupilID: young, SchoolUAI: "0941234A", Grade: "3e", BirthDate: "2013-01-20"},
+		&domain.OfferPosted{OfferID: company, EmployerKind: "company", Sector: "s1", Grades: []domain.Grade{"3e"},
+			Weeks: []string{"2027-W03"}, Seats: 1, CommuneCode: "94028", Department: "94", Lat: 48.79, Lon: 2.455},
+	} {
+		ix.Apply(desk.Event{Position: eventstore.Position(100 + i), Data: e})
+	}
+	offered := func(pupil string) bool {
+		items, _, _ := ix.Suggestions(pupil, 0, 100)
+		return slices.ContainsFunc(items, func(s desk.Suggestion) bool { return s.ID == company })
+	}
+	for _, counted := range []bool{false, true} {
+		if counted {
+			ix.CountAll()
+		}
+		if !offered(pupilID) || offered(young) {
+			t.Fatalf("counted %v: a company's week 3 offered to the pupil of 14: %v, to the one 14 on its Wednesday: %v",
+				counted, offered(pupilID), offered(young))
+		}
+	}
+}
