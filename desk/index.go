@@ -609,31 +609,45 @@ func (ix *Index) CountAll() {
 func (ix *Index) countAll() {
 	ix.extendAges()
 	ix.counted = true
+	byPlace := map[[2]float64][]*school{}
 	for _, s := range ix.schools {
-		ix.countSchool(s)
+		byPlace[[2]float64{s.lat, s.lon}] = append(byPlace[[2]float64{s.lat, s.lon}], s)
+	}
+	for _, schools := range byPlace {
+		ix.countSchools(schools...)
 	}
 }
 
-// countSchool sorts a school's pupils without a placement into cohorts
-// again and counts their eligible offers from scratch, measuring each
-// offer's distance once for them all.
-func (ix *Index) countSchool(s *school) {
-	s.cohorts = nil
+// countSchools sorts the pupils without a placement of schools at one
+// place (the centre of their commune) into cohorts again and counts their
+// eligible offers from scratch, measuring each offer's distance and free
+// weeks once for them all: a city's schools share them.
+func (ix *Index) countSchools(schools ...*school) {
 	reach := 0.0
-	for _, p := range s.pupils {
-		if p.cohort = nil; !p.placed() {
-			ix.join(p)
-			reach = max(reach, p.reach)
+	for _, s := range schools {
+		s.cohorts = nil
+		for _, p := range s.pupils {
+			if p.cohort = nil; !p.placed() {
+				ix.join(p)
+				reach = max(reach, p.reach)
+			}
 		}
 	}
 	if reach == 0 {
 		return
 	}
-	ix.offerAt.within(s.lat, s.lon, reach, allGrades, func(o *offer, d float64) {
-		if !o.open || !o.reserved.Admits(s.reg) {
+	ix.offerAt.within(schools[0].lat, schools[0].lon, reach, allGrades, func(o *offer, d float64) {
+		if !o.open {
 			return
 		}
-		if latest, ok := ix.latestFreeWeek(o); ok {
+		latest, ok := ix.latestFreeWeek(o)
+		if !ok {
+			return
+		}
+		for _, s := range schools {
+			if !o.reserved.Admits(s.reg) {
+				continue
+			}
 			for _, c := range s.cohorts {
 				if d <= c.reach && ix.cohortTakes(c, o, latest) {
 					c.n++
@@ -658,7 +672,7 @@ func (ix *Index) Tick() {
 	ix.mu.Unlock()
 	for _, s := range schools {
 		ix.mu.Lock()
-		ix.countSchool(s)
+		ix.countSchools(s)
 		ix.mu.Unlock()
 	}
 }
