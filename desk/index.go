@@ -611,7 +611,8 @@ func (ix *Index) countAll() {
 	ix.counted = true
 	byPlace := map[[2]float64][]*school{}
 	for _, s := range ix.schools {
-		byPlace[[2]float64{s.lat, s.lon}] = append(byPlace[[2]float64{s.lat, s.lon}], s)
+		at := [2]float64{s.lat, s.lon}
+		byPlace[at] = append(byPlace[at], s)
 	}
 	for _, schools := range byPlace {
 		ix.countSchools(schools...)
