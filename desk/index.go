@@ -486,7 +486,7 @@ func (ix *Index) recount(p *pupil) {
 	if c, fresh := ix.join(p); fresh {
 		s := p.school
 		ix.offerAt.within(s.lat, s.lon, c.reach, gradeBit(c.grade), func(o *offer, _ float64) {
-			if o.reserved.Admits(s.reg) && ix.holds(c, o) {
+			if ix.holds(c, s, o) {
 				c.n++
 			}
 		})
@@ -546,10 +546,10 @@ func (ix *Index) oldFrom(p *pupil) int64 {
 	return monday.Unix()
 }
 
-// holds reports whether cohort c's count holds offer o, distance and
-// reservation aside.
-func (ix *Index) holds(c *cohort, o *offer) bool {
-	if !o.open {
+// holds reports whether the count of cohort c, of school s, holds offer
+// o, distance aside.
+func (ix *Index) holds(c *cohort, s *school, o *offer) bool {
+	if !o.open || !o.reserved.Admits(s.reg) {
 		return false
 	}
 	latest, ok := ix.latestFreeWeek(o)
@@ -591,7 +591,7 @@ func (ix *Index) eligible(p *pupil) int {
 	}
 	n := c.n
 	for _, o := range p.applied {
-		if o.reserved.Admits(p.school.reg) && distance(p.school, o) <= c.reach && ix.holds(c, o) {
+		if distance(p.school, o) <= c.reach && ix.holds(c, p.school, o) {
 			n--
 		}
 	}
