@@ -146,7 +146,7 @@ func (ix *Index) eachCounted(o *offer, f func(c *cohort)) {
 func (ix *Index) latestFreeWeek(o *offer) (int32, bool) {
 	latest := int32(-1)
 	for i, w := range o.weeks {
-		if !ix.weeks.started[w] && o.held[i] < o.seats && (latest < 0 || ix.weeks.starts[w].After(ix.weeks.starts[latest])) {
+		if !ix.startedFor(o, w) && o.held[i] < o.seats && (latest < 0 || ix.weeks.starts[w].After(ix.weeks.starts[latest])) {
 			latest = w
 		}
 	}

@@ -43,6 +43,10 @@ type Index struct {
 	// counted: each pupil's eligible offers are counted and kept up to
 	// date as events come (off while the log is first read).
 	counted bool
+	// ticking lets one Tick run at a time; turning are the weeks whose
+	// start the one under way changes, by week, for its lagging offers.
+	ticking sync.Mutex
+	turning []bool
 	changed chan struct{} // closed and replaced whenever pos moves
 	// proposals are the live proposals by application (a round's or the
 	// desk's, not answered yet), seats the pupils holding an offer's seat
@@ -123,6 +127,8 @@ type offer struct {
 	reserved                            domain.Reservation
 	lat, lon                            float64
 	open                                bool
+	// lagging: a Tick under way has not moved the offer's counts yet
+	lagging bool
 	// collective: the offer hosts groups its pupils' schools book; it is
 	// never open to one pupil, so the desk leaves it out.
 	collective bool
@@ -569,7 +575,7 @@ func (ix *Index) cohortTakes(c *cohort, o *offer, latest int32) bool {
 		return !o.ageRule || c.oldEnough(ix, latest)
 	}
 	for i, w := range o.weeks {
-		if _, wished := slices.BinarySearch(c.wishWeeks, w); wished && !ix.weeks.started[w] && o.held[i] < o.seats &&
+		if _, wished := slices.BinarySearch(c.wishWeeks, w); wished && !ix.startedFor(o, w) && o.held[i] < o.seats &&
 			(!o.ageRule || c.oldEnough(ix, w)) {
 			return true
 		}
@@ -658,24 +664,59 @@ func (ix *Index) countSchools(schools ...*school) {
 	})
 }
 
-// Tick brings the weeks up to the clock: when a week has started, no one
-// can take it any more and every count is made again, a school at a time.
-// Queries and the log's events go on between two schools: a count made
-// after an event holds it (each school's is made from scratch), and one
-// made before moves with it. Counting every school at once held the index
-// for seconds (2.5 s for 100,000 pupils), every query waiting.
+// Tick brings the weeks up to the clock. When a week has started no one
+// can take it any more: only the offers of the weeks that started (or,
+// the clock set back, stopped being started) move, from the cohorts that
+// counted them to those that count them now, as when an offer changes.
+// Counting every school again, a school at a time, took 15 s of a
+// processor each Monday at a million pupils (BenchmarkWeekStarts). The offers move one at a
+// time, queries and the log's events going on between them: until it has
+// moved, an offer's counts see its weeks as they were (startedFor).
 func (ix *Index) Tick() {
+	ix.ticking.Lock()
+	defer ix.ticking.Unlock()
 	ix.mu.Lock()
-	var schools []*school
-	if ix.weeks.advance(ix.clock()) && ix.counted {
-		schools = slices.Collect(maps.Values(ix.schools))
+	now := ix.clock()
+	var turning []bool // by week: its start changes with the clock
+	for i, name := range ix.weeks.names {
+		if domain.Started(name, now) != ix.weeks.started[i] {
+			if turning == nil {
+				turning = make([]bool, len(ix.weeks.names))
+			}
+			turning[i] = true
+		}
 	}
+	var lagging []*offer
+	if ix.counted && turning != nil {
+		for _, o := range ix.offers {
+			if o.lagging = slices.ContainsFunc(o.weeks, func(w int32) bool { return turning[w] }); o.lagging {
+				lagging = append(lagging, o)
+			}
+		}
+		ix.turning = turning
+	}
+	ix.weeks.advance(now)
 	ix.mu.Unlock()
-	for _, s := range schools {
+	for _, o := range lagging {
 		ix.mu.Lock()
-		ix.countSchools(s)
+		before := ix.takers(o)
+		o.lagging = false
+		ix.reckon(o, before)
 		ix.mu.Unlock()
 	}
+	ix.mu.Lock()
+	ix.turning = nil
+	ix.mu.Unlock()
+}
+
+// startedFor is whether week w has started as offer o's counts see it:
+// as it was before the Tick under way, until that Tick moved o.
+func (ix *Index) startedFor(o *offer, w int32) bool {
+	started := ix.weeks.started[w]
+	if o.lagging && int(w) < len(ix.turning) && ix.turning[w] {
+		return !started
+	}
+	return started
 }
 
 // ageOn is whether the pupil is 14 or more on start, as far as the index
@@ -767,16 +808,12 @@ func (t *weekTable) ids(names []string) []int32 {
 	return out
 }
 
-// advance moves the clock; true when a week started meanwhile.
-func (t *weekTable) advance(now time.Time) bool {
+// advance moves the clock, and the weeks started with it.
+func (t *weekTable) advance(now time.Time) {
 	t.now = now
-	changed := false
 	for i, n := range t.names {
-		if s := domain.Started(n, now); s != t.started[i] {
-			t.started[i], changed = s, true
-		}
+		t.started[i] = domain.Started(n, now)
 	}
-	return changed
 }
 
 // grid buckets points in cells of a tenth of a degree, for the questions
