@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -33,14 +34,42 @@ func Hash(stream string, revision uint64, id uuid.UUID, eventType string, data, 
 	return hex.EncodeToString(d[:])
 }
 
+// sum hashes, with SHA-256, the lines
+//
+//	stream \n revision \n id \n type \n hex(SHA-256(data)) \n metadata
+//
+// (revision in decimal, id in its canonical lowercase form): the format
+// every stored prev_hash and seal was made with. It is built by hand in a
+// buffer on the stack, since every command hashes the events it loads and
+// appends: fmt took 1.75 times as long, with eight allocations (BenchmarkHash).
 func sum(stream string, revision uint64, id uuid.UUID, eventType string, data, metadata []byte) digest {
-	h := sha256.New()
 	dataSum := sha256.Sum256(data)
-	fmt.Fprintf(h, "%s\n%d\n%s\n%s\n%x\n", stream, revision, id, eventType, dataSum)
-	h.Write(metadata)
-	var d digest
-	h.Sum(d[:0])
-	return d
+	var buf [512]byte
+	b := append(buf[:0], stream...)
+	b = append(b, '\n')
+	b = strconv.AppendUint(b, revision, 10)
+	b = append(b, '\n')
+	b = appendUUID(b, id)
+	b = append(b, '\n')
+	b = append(b, eventType...)
+	b = append(b, '\n')
+	b = hex.AppendEncode(b, dataSum[:])
+	b = append(b, '\n')
+	b = append(b, metadata...)
+	return sha256.Sum256(b)
+}
+
+// appendUUID appends id as uuid.UUID.String spells it.
+func appendUUID(b []byte, id uuid.UUID) []byte {
+	b = hex.AppendEncode(b, id[0:4])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[4:6])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[6:8])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, id[8:10])
+	b = append(b, '-')
+	return hex.AppendEncode(b, id[10:16])
 }
 
 // Of hashes a recorded event.
