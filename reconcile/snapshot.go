@@ -23,9 +23,9 @@ import (
 // and the log's ID, then the view (its position, then each map as a count
 // and its entries; strings as a length and their bytes, integers as
 // varints), then the CRC-32 of everything before it. gob, which it
-// replaces, took 3.3 s and allocated 935 MB for a view of a million
-// applications (BenchmarkSnapshot), and a national season holds about
-// three million, saved every ten seconds.
+// replaces, took 6.4 s to write a view of a million applications and
+// allocated 2.3 GB, where this takes 1.6 s and 0.26 MB (BenchmarkSnapshot
+// -apps 1000000); a national season holds about three million.
 const (
 	snapshotMagic   = "passerelle reconciler snapshot\n"
 	snapshotVersion = 3 // 2: gob; 3: this format
