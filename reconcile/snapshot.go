@@ -131,8 +131,8 @@ func writeSnapshot(w io.Writer, log string, v *View) error {
 		e.string(p.Offer)
 		e.string(p.Pupil)
 		e.uint(uint64(len(p.Weeks)))
-		for _, w := range p.Weeks {
-			e.string(w)
+		for _, week := range p.Weeks {
+			e.string(week)
 		}
 		e.string(p.Status)
 		e.uint(flags(p.Tracked, p.Seat, p.PupilWeeks))
