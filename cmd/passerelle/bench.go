@@ -38,7 +38,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(depts) == 0 {
 		depts = codes{"75", "92", "93", "94"}
 	}
-	serviceGC()
+	serviceRuntime()
 	progress := stderr
 	if *asJSON {
 		progress = io.Discard

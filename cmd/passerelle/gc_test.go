@@ -34,6 +34,31 @@ func TestTuneGC(t *testing.T) {
 	}
 }
 
+// The service doubles the processors of a small machine unless the
+// environment sets them.
+func TestTuneProcs(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(procs) })
+
+	t.Setenv("GOMAXPROCS", "")
+	runtime.GOMAXPROCS(2)
+	tuneProcs(4)
+	if got := runtime.GOMAXPROCS(0); got != 4 {
+		t.Errorf("2 processors, GOMAXPROCS unset: %d, want 4", got)
+	}
+	tuneProcs(4)
+	if got := runtime.GOMAXPROCS(0); got != 4 {
+		t.Errorf("4 processors: %d, want them left at 4", got)
+	}
+
+	t.Setenv("GOMAXPROCS", "2")
+	runtime.GOMAXPROCS(2)
+	tuneProcs(4)
+	if got := runtime.GOMAXPROCS(0); got != 2 {
+		t.Errorf("GOMAXPROCS=2 set: %d, want it left at 2", got)
+	}
+}
+
 // The machine's memory is read where the system says it.
 func TestPhysicalMemory(t *testing.T) {
 	if runtime.GOOS != "linux" {

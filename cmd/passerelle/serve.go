@@ -33,7 +33,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	serviceGC()
+	serviceRuntime()
 	trusted, err := ratelimit.ParseProxies(*proxies)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
