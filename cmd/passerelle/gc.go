@@ -61,8 +61,9 @@ func serviceRuntime() {
 // 5,538; near search 3,124 req/s against 2,896). Then a larger heap
 // was no help: GOGC=1000 answered within the same spread (13.7–25.4 ms
 // against 14.3–18.7 at 300, three pairs) and near search slower. seed
-// keeps the machine's count: seeding département 59 at scale 0.5 took
-// the same wall time with four (0.99×, five pairs).
+// keeps the machine's count: seeding département 59 at scale 0.5 with
+// four took 0.99× and 0.95× the wall time (five, then eight pairs), too
+// little to tell from the noise.
 func tuneProcs(few int) {
 	if n := runtime.GOMAXPROCS(0); os.Getenv("GOMAXPROCS") == "" && n < few {
 		runtime.GOMAXPROCS(2 * n)
