@@ -23,10 +23,19 @@ import (
 // the fewer pages per event; the merge runs between groups, so appends
 // do not wait for it whatever the interval. 4 MiB is about 6,000 seeded
 // events; 16 MiB seeded département 94 for the same CPU and no shorter
-// tail of appends.
+// tail of appends. The pages bound the file's growth (64 MiB); they come
+// before the log under a server's small groups, each commit rewriting
+// the log's last leaf and the branches above it for one or two events.
+// Appending single events one at a time into 20,000 (six and a half
+// pages an append, merges included), a checkpoint came every 750
+// appends at 4,096 pages, every 3,000 at 16,384; each stops the appends
+// while it syncs events.db. The open-loop p99 of `passerelle bench
+// --only http --rate 1000 --duration 10s` fell from a median of 21.2 ms
+// (16.6–26.0) to 12.5 ms (10.2–23.5), lower in six pairs of six, the
+// closed-loop throughput unchanged.
 const (
 	walCheckpointBytes = 4 << 20
-	walCheckpointPages = 4096
+	walCheckpointPages = 16384
 )
 
 // initialMmapBytes is how much of events.db bbolt maps at Open: address
@@ -501,14 +510,15 @@ func (s *Store) checkpointDue() bool {
 // allocations). An interval in proportion to the file keeps that ratio
 // flat. It costs a longer replay at Open after a crash and more entries
 // in memory (two generations of at most 256 MiB of log each: about
-// 450,000 events each).
+// 450,000 events each). The pages are then a page per KiB of log, when
+// that is more than the fixed threshold.
 func (s *Store) checkpointInterval() (bytes, pages int64) {
 	bytes, pages = s.checkpointBytes, s.checkpointPages
 	if s.checkpointShare <= 0 || s.pin == nil {
 		return bytes, pages
 	}
 	if grown := min(s.pin.Size()/s.checkpointShare, maxCheckpointBytes); grown > bytes {
-		return grown, pages * grown / max(bytes, 1)
+		return grown, max(pages, grown/1024)
 	}
 	return bytes, pages
 }
