@@ -42,7 +42,7 @@
 // only once its frame is synced, so nothing a crash can take back is
 // ever read.
 //
-// A checkpoint (at Open, then every 4 MiB of log or 16,384 bbolt pages
+// A checkpoint (at Open, then every 16 MiB of log or 65,536 bbolt pages
 // written, or every sixteenth of events.db once that is more, up to 256
 // MiB of log: see checkpointInterval) syncs events.db, copies the meta page of a commit into a
 // fresh log, and holds a read transaction open on that commit until the

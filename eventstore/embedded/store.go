@@ -70,7 +70,7 @@ func WithMaxAppendSize(n int) Option {
 }
 
 // WithCheckpointEvery makes a checkpoint due every bytes of log (and
-// bytes/1024 bbolt pages written) rather than every 4 MiB. A bulk load
+// bytes/1024 bbolt pages written) rather than every 16 MiB. A bulk load
 // (a seed) merges its index entries in fewer, larger merges, each page
 // rewritten for more entries, at the cost of more entries in memory (two
 // generations of bytes of log) and a longer replay after a crash.

@@ -158,7 +158,7 @@ func (b *BulkKeys) Sync() error {
 
 // StoreOptions open the embedded store for a seed: its many commands in
 // flight may all share one commit, and a checkpoint comes every 256 MiB
-// of log. With the default 4 MiB, merging the index entries into
+// of log. With 4 MiB (then the default), merging the index entries into
 // events.db took most of a national seed's CPU and allocations: their
 // keys are random, and each 6,000-event merge rewrote about one page per
 // entry. Events a national seed wrote in its first 3 minutes, all else
