@@ -55,7 +55,7 @@ func serviceRuntime() {
 // the system shares the machine between the mark worker and them
 // instead. Posting offers at 1,000/s on two cores (`passerelle bench
 // --only http --rate 1000 --duration 10s`, six runs of each in turn,
-// GOMAXPROCS=2 then 4), the p99 was 17.4–26.7 ms (median 18.9) instead
+// GOMAXPROCS=2 then 4), the p99 was 14.3–26.7 ms (median 18.9) instead
 // of 17.5–57.6 ms (median 37.1), lower in five pairs of six, with no
 // loss of throughput (closed-loop median 5,671 offers/s against
 // 5,538; near search 3,124 req/s against 2,896). Then a larger heap

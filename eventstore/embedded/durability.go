@@ -22,8 +22,8 @@ import (
 // the entries since the last one land on, so the longer the interval,
 // the fewer pages per event; the merge runs between groups, so appends
 // do not wait for it whatever the interval. 4 MiB is about 6,000 seeded
-// events; 16 MiB seeded département 94 for the same CPU and no shorter
-// tail of appends. The pages bound the file's growth (256 MiB); they come
+// events; 16 MiB seeded département 94 for the same CPU and, in that
+// seed, no shorter tail of appends. The pages bound the file's growth (256 MiB); they come
 // before the log under a server's small groups, each commit rewriting
 // the log's last leaf and the branches above it for one or two events.
 // Appending single events one at a time into 20,000 (six and a half
@@ -33,12 +33,12 @@ import (
 // --only http --rate 1000 --duration 10s` fell from a median of 21.2 ms
 // (16.6–26.0) to 12.5 ms (10.2–23.5), lower in six pairs of six, the
 // closed-loop throughput unchanged. At 16 MiB of log and 65,536 pages
-// the median
-// fell again, to 10.1 ms (9.8–13.6) from 13.4 ms (12.2–15.7), lower in
-// three pairs of three, and the file after the bench was no larger
-// (219 MB against 236 MB, more offers posted): a crash replays at most
-// 16 MiB of log, and the index entries of two such intervals are about
-// 3 MB each (40–50 MB each at 256 MiB, measured on a national seed).
+// the median fell again, to 10.1 ms (9.8–13.6) from 13.4 ms
+// (12.2–15.7), lower in three pairs of three, and the file after the
+// bench was no larger (219 MB against 236 MB, more offers posted). A
+// crash replays at most 16 MiB of log, and the index entries of two
+// such intervals are about 3 MB each (40–50 MB each at 256 MiB,
+// measured on a national seed).
 const (
 	walCheckpointBytes = 16 << 20
 	walCheckpointPages = 65536
