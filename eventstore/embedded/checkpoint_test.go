@@ -236,6 +236,29 @@ func TestCheckpointIntervalGrowsWithTheFile(t *testing.T) {
 	}
 }
 
+// A new file has no free page: bbolt then takes each page a commit
+// rewrites from the end of the file, and once freed it stays held by the
+// pinned checkpoint. A checkpoint comes before they pass an eighth of the
+// pages between checkpoints, and the pages it frees are taken and given
+// back from then on, however many commits follow.
+func TestPagesHeldByThePinStayBounded(t *testing.T) {
+	const pages = 4096
+	s := openT(t, t.TempDir(), func(o *options) { o.checkpointPages = pages })
+	most := 0
+	for i := range 1500 {
+		mustAppend(t, s, fmt.Sprintf("s-%d", i%3), eventstore.Any, benchEvent())
+		most = max(most, s.db.Stats().PendingPageN)
+	}
+	// a group's commit holds a few pages more before the checkpoint it
+	// makes due
+	if limit := pages/pendingShare + 16; most > limit {
+		t.Fatalf("the pin held %d pages back, more than %d", most, limit)
+	}
+	if free := s.db.Stats().FreePageN; free == 0 {
+		t.Fatal("no free page after the checkpoints: every commit still takes new pages at the end of the file")
+	}
+}
+
 // When the process has no file descriptor left (a flood of connections,
 // say), a checkpoint cannot open its new log: it is postponed, the appends
 // go on through the current log, and the checkpoints resume once
