@@ -259,6 +259,39 @@ func TestPagesHeldByThePinStayBounded(t *testing.T) {
 	}
 }
 
+// A reader older than the pin holds back the pages freed since it began,
+// and no checkpoint frees them while it reads: the pages the pin holds
+// then make a checkpoint due only once as many pages were written since
+// the last one, not after every group.
+func TestAnOldReaderDoesNotMakeEachGroupCheckpoint(t *testing.T) {
+	const pages = 4096
+	s := openT(t, t.TempDir(), func(o *options) { o.checkpointPages = pages })
+	mustAppend(t, s, "s", eventstore.Any, benchEvent())
+	reader, err := s.db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = reader.Rollback() }()
+	checkpoints := 0
+	testHookCheckpoint = func(step checkpointStep) {
+		if step == stepSynced {
+			checkpoints++
+		}
+	}
+	defer func() { testHookCheckpoint = nil }()
+	before := s.pagesWritten()
+	for i := range 1500 {
+		mustAppend(t, s, fmt.Sprintf("s-%d", i%3), eventstore.Any, benchEvent())
+	}
+	written := s.pagesWritten() - before
+	if held := s.db.Stats().PendingPageN; held <= pages/pendingShare {
+		t.Fatalf("the reader held back only %d pages: the test does not reach the bound", held)
+	}
+	if most := written/(pages/pendingShare) + 1; int64(checkpoints) > most {
+		t.Fatalf("%d checkpoints for %d pages written with an old reader open: at most %d expected", checkpoints, written, most)
+	}
+}
+
 // When the process has no file descriptor left (a flood of connections,
 // say), a checkpoint cannot open its new log: it is postponed, the appends
 // go on through the current log, and the checkpoints resume once

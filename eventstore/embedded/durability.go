@@ -505,8 +505,9 @@ func (s *Store) checkpointDue() bool {
 	}
 	bytes, pages := s.checkpointInterval()
 	st := s.db.Stats()
-	return s.wal.size-s.wal.start > bytes || st.TxStats.GetWrite()-s.pagesAtCheckpoint > pages ||
-		int64(st.PendingPageN) > pages/pendingShare
+	written, held := st.TxStats.GetWrite()-s.pagesAtCheckpoint, int64(st.PendingPageN)
+	return s.wal.size-s.wal.start > bytes || written > pages ||
+		min(held, written) > pages/pendingShare
 }
 
 // pendingShare bounds the pages the pin holds back to a share of the
@@ -519,7 +520,10 @@ func (s *Store) checkpointDue() bool {
 // after a checkpoint and 700 µs 12,000 commits later (4 pages held
 // each). A checkpoint frees them all; the free pages it leaves are
 // taken with their transaction recorded, and given back as soon as the
-// commit that frees them is older than every reader.
+// commit that frees them is older than every reader. Only pages
+// written since the checkpoint count: a reader older than the pin (a
+// backup, a long scan) holds pages back that no checkpoint frees, and
+// checkpointed after each group while it read.
 const pendingShare = 8
 
 // checkpointInterval is the thresholds, grown with events.db to a
