@@ -103,10 +103,9 @@
 // rewritten pages are held until the next checkpoint, and bbolt walks
 // them all at each commit. A checkpoint therefore also comes when they,
 // and the pages written since the last one, pass an eighth of the pages
-// between checkpoints (pendingShare); a lone
-// append into a new store went from 0.29-0.34× the raw fdatasync loop to
-// 0.58-0.63× (`passerelle bench --only appends --duration 5s`, three
-// pairs of runs).
+// between checkpoints (pendingShare): a lone append into a new store
+// went from 0.29-0.34× the raw fdatasync loop to 0.58-0.63× (`passerelle
+// bench --only appends --duration 5s`, three pairs of runs).
 //
 // # Index entries: merged at checkpoints
 //

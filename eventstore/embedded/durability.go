@@ -520,10 +520,10 @@ func (s *Store) checkpointDue() bool {
 // after a checkpoint and 700 µs 12,000 commits later (4 pages held
 // each). A checkpoint frees them all; the free pages it leaves are
 // taken with their transaction recorded, and given back as soon as the
-// commit that frees them is older than every reader. Only pages
-// written since the checkpoint count: a reader older than the pin (a
-// backup, a long scan) holds pages back that no checkpoint frees, and
-// checkpointed after each group while it read.
+// commit that frees them is older than every reader. The pages written
+// since the checkpoint bound it too: a reader older than the pin (a long
+// scan) holds back pages no checkpoint frees, and without that bound
+// made a checkpoint follow every group while it read.
 const pendingShare = 8
 
 // checkpointInterval is the thresholds, grown with events.db to a
