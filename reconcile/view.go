@@ -109,9 +109,14 @@ func (v *View) Apply(re eventstore.RecordedEvent) (touched []string, forgotten s
 		}
 		return touched, ""
 	case *domain.ApplicationConfirmed:
-		v.app(ev.ApplicationID, re.Position).Status = domain.StatusConfirmed
+		p := v.app(ev.ApplicationID, re.Position)
+		p.Status = domain.StatusConfirmed
 		v.Convs[ev.ConventionID] = ev.ApplicationID
-		return v.byPupil[v.Apps[ev.ApplicationID].Pupil], ""
+		if p.Pupil == "" {
+			// its submission is not in the log: it has no rivals to name
+			return []string{ev.ApplicationID}, ""
+		}
+		return v.byPupil[p.Pupil], ""
 	default:
 		return v.applyHold(e, re.Position)
 	}
