@@ -76,6 +76,11 @@ func (r *Reconciler) load(ctx context.Context) error {
 	r.mu.Lock()
 	r.view = v
 	r.mu.Unlock()
+	clear(r.unsettled)
+	for _, id := range v.Unsettled() {
+		r.unsettled[id] = true
+	}
+	r.recheck()
 	return nil
 }
 
