@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,14 +50,16 @@ type Reconciler struct {
 	// Clock dates the repairs (default time.Now).
 	Clock func() time.Time
 
-	mu   sync.Mutex // guards view for readers other than Run
+	// view, due and unsettled are Run's alone (or CatchUp's, for a
+	// process alone on the log): other goroutines read only the counts
 	view *View
 	due  map[string]time.Time // application -> when to look at it
 	// unsettled are the applications found unsettled at the last
 	// recheck and those events touched since, and nUnsettled their
-	// count, which Unsettled reads without the lock: a save holds it for
-	// seconds nationally, and the view's own list walks every
-	// application (1.1 s at a million: BenchmarkUnsettled)
+	// count, which Unsettled reads from any goroutine: the view's own
+	// list walks every application (1.1 s at a million:
+	// BenchmarkUnsettled), and Run is busy for seconds saving a
+	// national view
 	unsettled  map[string]bool
 	nUnsettled atomic.Int64
 	repairs    atomic.Int64
@@ -240,14 +241,10 @@ func (r *Reconciler) snapshotEvery() time.Duration {
 // touched.
 func (r *Reconciler) fold(ctx context.Context, re eventstore.RecordedEvent) {
 	if !filter.Match(re.Stream, re.Type) {
-		r.mu.Lock()
 		r.view.Position = max(r.view.Position, re.Position)
-		r.mu.Unlock()
 		return
 	}
-	r.mu.Lock()
 	touched, forgotten := r.view.Apply(re)
-	r.mu.Unlock()
 	when := time.Now().Add(r.Grace)
 	for _, id := range touched {
 		r.due[id] = when

@@ -73,9 +73,7 @@ func (r *Reconciler) load(ctx context.Context) error {
 		return fmt.Errorf("%s: made from another log", r.file)
 	}
 	v.index()
-	r.mu.Lock()
 	r.view = v
-	r.mu.Unlock()
 	clear(r.unsettled)
 	for _, id := range v.Unsettled() {
 		r.unsettled[id] = true
@@ -99,9 +97,7 @@ func (r *Reconciler) save(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
 	err = writeSnapshot(f, id, r.view)
-	r.mu.Unlock()
 	if err == nil {
 		err = f.Sync()
 	}
