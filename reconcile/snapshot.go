@@ -78,7 +78,7 @@ func (r *Reconciler) load(ctx context.Context) error {
 	for _, id := range v.Unsettled() {
 		r.unsettled[id] = true
 	}
-	r.recheck()
+	r.nUnsettled.Store(int64(len(r.unsettled)))
 	return nil
 }
 
