@@ -34,7 +34,10 @@ func (ix *Index) UnplacedPupils(t Territory, from, n int) (items []Unplaced, tot
 		p *pupil
 	}
 	page := newBest(from+n, func(a, b ranked) int {
-		return cmp.Or(cmp.Compare(a.n, b.n), cmp.Compare(a.p.school.reg.UAI, b.p.school.reg.UAI), cmp.Compare(a.p.id, b.p.id))
+		if a.n != b.n { // most pupils lose here: no string compared (cmp.Or would compare all three)
+			return cmp.Compare(a.n, b.n)
+		}
+		return cmp.Or(cmp.Compare(a.p.school.reg.UAI, b.p.school.reg.UAI), cmp.Compare(a.p.id, b.p.id))
 	})
 	buckets = map[string]int{"0": 0, "1-2": 0, "3-9": 0, "10+": 0}
 	for _, s := range ix.schools {
