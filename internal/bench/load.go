@@ -21,6 +21,7 @@ type Stats struct {
 	// it shares the process and its processors with the service, and
 	// this part of the latency is its own
 	SendP99 time.Duration
+	lat     []time.Duration // sorted, for combine
 }
 
 // Rate is the operations per second.
@@ -28,11 +29,22 @@ func (s Stats) Rate() float64 { return float64(s.N) / max(s.Elapsed.Seconds(), 1
 
 func summarise(lat []time.Duration, errs int, elapsed time.Duration) Stats {
 	slices.Sort(lat)
-	s := Stats{N: len(lat), Errors: errs, Elapsed: elapsed}
+	s := Stats{N: len(lat), Errors: errs, Elapsed: elapsed, lat: lat}
 	if len(lat) > 0 {
 		s.P50, s.P99 = lat[len(lat)/2], p99(lat)
 	}
 	return s
+}
+
+// combine is the statistics of several runs taken as one: their
+// operations over the sum of their times.
+func combine(runs ...Stats) Stats {
+	var lat []time.Duration
+	errs, elapsed := 0, time.Duration(0)
+	for _, r := range runs {
+		lat, errs, elapsed = append(lat, r.lat...), errs+r.Errors, elapsed+r.Elapsed
+	}
+	return summarise(lat, errs, elapsed)
 }
 
 // p99 is the 99th percentile of sorted, which is not empty.
