@@ -550,3 +550,30 @@ func TestTailsForgetTheOlderGeneration(t *testing.T) {
 		}
 	}
 }
+
+// The committer's busy time grows with the groups it commits, and never
+// past the time the store has been open: one goroutine.
+func TestCommitterBusy(t *testing.T) {
+	opened := time.Now()
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	if b := s.CommitterBusy(); b != 0 {
+		t.Fatalf("busy %v before any append", b)
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				if _, err := s.Append(t.Context(), fmt.Sprintf("busy-%d-%d", w, i), eventstore.NoStream, events("Busy", 1)...); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	busy, open := s.CommitterBusy(), time.Since(opened)
+	if busy <= 0 || busy > open {
+		t.Fatalf("busy %v after 160 appends, open for %v", busy, open)
+	}
+}

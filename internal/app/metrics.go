@@ -63,6 +63,12 @@ func newMetrics(a *App) *metrics {
 		}
 		return float64(h)
 	}))
+	if store, ok := a.Store.(interface{ CommitterBusy() time.Duration }); ok {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "passerelle_eventstore_committer_busy_seconds_total",
+			Help: "Time the embedded store's committer spent on groups of appends; a rate near 1 means appends queue behind it.",
+		}, func() float64 { return store.CommitterBusy().Seconds() }))
+	}
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "passerelle_placements_unsettled", Help: "Placements the log shows unsettled (a command under way, or interrupted and soon settled by the reconciler); -1 while the reconciler catches up.",
 	}, func() float64 { return float64(a.Reconciler.Unsettled()) }))

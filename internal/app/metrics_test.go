@@ -92,6 +92,9 @@ func TestDomainMetrics(t *testing.T) {
 	if n, _ := sample(text, "passerelle_events_appended_total"); n < 6 {
 		t.Errorf("events appended %v", n)
 	}
+	if busy, ok := sample(text, "passerelle_eventstore_committer_busy_seconds_total"); !ok || busy <= 0 {
+		t.Errorf("committer busy %v (found %v) after commands were appended", busy, ok)
+	}
 	if _, ok := sample(text, `passerelle_command_duration_seconds_count{command="/v1/offers"}`); !ok {
 		t.Error("no command latency")
 	}
