@@ -35,6 +35,15 @@ func (b *best[T]) add(x T) {
 	}
 }
 
+// last is the worst of the best k once k were given (full), while best
+// keeps them sorted: a value not better than it is left out.
+func (b *best[T]) last() (last T, full bool) {
+	if b.k == 0 || b.k > bestSorted || len(b.items) < b.k {
+		return last, false
+	}
+	return b.items[b.k-1], true
+}
+
 // top is the best k, best first.
 func (b *best[T]) top() []T {
 	if b.k > bestSorted {

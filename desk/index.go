@@ -91,6 +91,9 @@ type cohort struct {
 	// n counts the offers its pupils may take, those they applied to
 	// included (see Index.eligible)
 	n int
+	// applied is at least the offers any of its pupils applied to (it
+	// only grows): none of them may take fewer than n-applied
+	applied int
 }
 
 type pupil struct {
@@ -328,6 +331,9 @@ func (ix *Index) applyPupil(e domain.Event) {
 			// the pupil may take o no more, and nothing else changed: their
 			// count loses o when read (see eligible)
 			p.applied = append(p.applied, o)
+			if c := p.cohort; c != nil {
+				c.applied = max(c.applied, len(p.applied))
+			}
 			return
 		}
 	case *domain.PupilWeeksReserved:
@@ -506,11 +512,13 @@ func (ix *Index) join(p *pupil) (c *cohort, fresh bool) {
 	for _, c := range s.cohorts {
 		if c.of(p, oldFrom) {
 			c.size++
+			c.applied = max(c.applied, len(p.applied))
 			p.cohort = c
 			return c, false
 		}
 	}
-	c = &cohort{grade: p.grade, reach: p.reach, wishWeeks: p.wishWeeks, oldFrom: oldFrom, size: 1, slot: len(s.cohorts)}
+	c = &cohort{grade: p.grade, reach: p.reach, wishWeeks: p.wishWeeks, oldFrom: oldFrom, size: 1, slot: len(s.cohorts),
+		applied: len(p.applied)}
 	s.cohorts = append(s.cohorts, c)
 	p.cohort = c
 	return c, true

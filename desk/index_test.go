@@ -499,10 +499,45 @@ func TestNotReadyUntilCaughtUp(t *testing.T) {
 // The pages of the unplaced pupils, fewest eligible offers first, are
 // slices of the whole ranking: their pupils in order, the same total and
 // the same counts by number of offers, in a country and in a
-// département.
+// département. Pupils who applied to every offer suggested to them,
+// among pupils of their cohorts who applied to none, come first: a page
+// reads the pupils of the cohorts that may hold its pupils, those that
+// applied included.
 func TestUnplacedPages(t *testing.T) {
 	now := worldNow
-	_, ix := countedWorld(&now)
+	w, ix := countedWorld(&now)
+	pos := w.events[len(w.events)-1].Position
+	tail := liveTail(rand.New(rand.NewPCG(7, 8)), w, pos, 1000)
+	ix.Apply(tail...)
+	pos = tail[len(tail)-1].Position
+	before, _, _ := ix.UnplacedPupils(desk.Territory{}, 0, math.MaxInt)
+	var eager []string // pupils without a placement who applied to all their offers
+	for i, u := range before {
+		id := u.PupilID
+		if i%97 != 0 {
+			continue
+		}
+		offers, total, _ := ix.Suggestions(id, 0, 100)
+		if total == 0 || total > 100 {
+			continue
+		}
+		for j, o := range offers {
+			pos++
+			ix.Apply(desk.Event{Position: pos, Data: &domain.PupilApplied{PupilID: id, ApplicationID: fmt.Sprintf("eager-%d-%d", i, j),
+				OfferID: o.ID}})
+		}
+		eager = append(eager, id)
+	}
+	if len(eager) < 10 {
+		t.Fatalf("only %d pupils applied to all their offers: the world is too small to tell", len(eager))
+	}
+	// half of them then look farther: they join other cohorts with their
+	// applications
+	for _, id := range eager[len(eager)/2:] {
+		pos++
+		ix.Apply(desk.Event{Position: pos, Data: &domain.PupilWishesRecorded{PupilID: id, MaxDistanceKM: desk.DefaultMaxDistanceKM + 10}})
+	}
+	eager = eager[:len(eager)/2]
 	for _, scope := range []desk.Territory{{}, {Department: "75"}} {
 		all, total, buckets := ix.UnplacedPupils(scope, 0, math.MaxInt)
 		if len(all) != total || total < 100 {
@@ -523,6 +558,12 @@ func TestUnplacedPages(t *testing.T) {
 		}
 		if !slices.Equal(paged, all) {
 			t.Fatalf("%+v: the pages put together differ from the whole ranking", scope)
+		}
+	}
+	all, _, _ := ix.UnplacedPupils(desk.Territory{}, 0, math.MaxInt)
+	for _, id := range eager {
+		if !slices.ContainsFunc(all, func(u desk.Unplaced) bool { return u.PupilID == id && u.EligibleOffers == 0 }) {
+			t.Errorf("pupil %s applied to all their offers: not listed with none left", id)
 		}
 	}
 }

@@ -2,6 +2,8 @@ package desk
 
 import (
 	"cmp"
+	"math"
+	"slices"
 
 	"passerelle/domain"
 )
@@ -25,7 +27,10 @@ type Territory struct{ School, Department string }
 // the from-th, fewest eligible offers first (then by school and id), how
 // many there are, and how many of them have no offer at all, one or two,
 // three to nine, ten or more. Only the page is kept and sorted: a
-// country's pupils are counted, not copied.
+// country's pupils are counted, not copied. Once counts are kept and the
+// page is full, a cohort whose pupils all have ten offers or more, and
+// more than the page's last, is counted whole, its pupils not read: in a
+// country most pupils are in such cohorts.
 func (ix *Index) UnplacedPupils(t Territory, from, n int) (items []Unplaced, total int, buckets map[string]int) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -33,19 +38,36 @@ func (ix *Index) UnplacedPupils(t Territory, from, n int) (items []Unplaced, tot
 		n int
 		p *pupil
 	}
-	page := newBest(from+n, func(a, b ranked) int {
+	page := newBest(from+min(n, math.MaxInt-from), func(a, b ranked) int {
 		if a.n != b.n { // most pupils lose here: no string compared (cmp.Or would compare all three)
 			return cmp.Compare(a.n, b.n)
 		}
 		return cmp.Or(cmp.Compare(a.p.school.reg.UAI, b.p.school.reg.UAI), cmp.Compare(a.p.id, b.p.id))
 	})
 	buckets = map[string]int{"0": 0, "1-2": 0, "3-9": 0, "10+": 0}
+	counted := 0       // pupils of the cohorts counted whole
+	var skip []*cohort // of the school at hand
 	for _, s := range ix.schools {
 		if t.School != "" && s.reg.UAI != t.School || t.Department != "" && s.reg.Department != t.Department {
 			continue
 		}
+		skip = skip[:0]
+		if last, full := page.last(); ix.counted && full {
+			for _, c := range s.cohorts {
+				// none of its pupils has fewer than least offers (c.applied
+				// bounds the offers each applied to)
+				if least := c.n - c.applied; least >= 10 && least > last.n {
+					skip = append(skip, c)
+					buckets["10+"] += c.size
+					counted += c.size
+				}
+			}
+			if len(skip) == len(s.cohorts) {
+				continue
+			}
+		}
 		for _, p := range s.pupils {
-			if p.placed() {
+			if p.placed() || len(skip) > 0 && slices.Contains(skip, p.cohort) {
 				continue
 			}
 			n := ix.eligible(p)
@@ -69,5 +91,5 @@ func (ix *Index) UnplacedPupils(t Territory, from, n int) (items []Unplaced, tot
 		items = append(items, Unplaced{PupilID: p.id, SchoolUAI: s.reg.UAI, Department: s.reg.Department, Grade: p.grade,
 			EligibleOffers: r.n, EducationPriority: s.group, Wishes: p.wishes != nil})
 	}
-	return items, page.seen, buckets
+	return items, page.seen + counted, buckets
 }
