@@ -86,8 +86,8 @@ type cohort struct {
 	// oldFrom is the start (Unix seconds) of the first week its pupils
 	// are 14 on, 0 for every week not started (or a birth date unknown)
 	oldFrom int64
-	size    int // pupils
-	slot    int // index in school.cohorts
+	pupils  []*pupil // see pupil.inCohort
+	slot    int      // index in school.cohorts
 	// n counts the offers its pupils may take, those they applied to
 	// included (see Index.eligible)
 	n int
@@ -113,6 +113,7 @@ type pupil struct {
 	busy      []int32  // the weeks of every confirmed placement
 	applied   []*offer // offers applied to: one application per offer
 	cohort    *cohort  // holds the pupil's count (see Index.eligible); nil when placed
+	inCohort  int      // index in cohort.pupils
 	slot      int      // index in school.pupils
 	proposed  int      // live proposals (see Index.proposals)
 	holding   int      // seats held for them (see Index.seats)
@@ -511,16 +512,15 @@ func (ix *Index) join(p *pupil) (c *cohort, fresh bool) {
 	s, oldFrom := p.school, ix.oldFrom(p)
 	for _, c := range s.cohorts {
 		if c.of(p, oldFrom) {
-			c.size++
 			c.applied = max(c.applied, len(p.applied))
-			p.cohort = c
+			p.cohort, p.inCohort, c.pupils = c, len(c.pupils), append(c.pupils, p)
 			return c, false
 		}
 	}
-	c = &cohort{grade: p.grade, reach: p.reach, wishWeeks: p.wishWeeks, oldFrom: oldFrom, size: 1, slot: len(s.cohorts),
+	c = &cohort{grade: p.grade, reach: p.reach, wishWeeks: p.wishWeeks, oldFrom: oldFrom, pupils: []*pupil{p}, slot: len(s.cohorts),
 		applied: len(p.applied)}
 	s.cohorts = append(s.cohorts, c)
-	p.cohort = c
+	p.cohort, p.inCohort = c, 0
 	return c, true
 }
 
@@ -535,7 +535,10 @@ func (ix *Index) leave(p *pupil) {
 	if c == nil {
 		return
 	}
-	if c.size--; c.size == 0 {
+	last := c.pupils[len(c.pupils)-1]
+	c.pupils[p.inCohort], last.inCohort = last, p.inCohort
+	c.pupils[len(c.pupils)-1] = nil
+	if c.pupils = c.pupils[:len(c.pupils)-1]; len(c.pupils) == 0 {
 		s := p.school
 		last := s.cohorts[len(s.cohorts)-1]
 		s.cohorts[c.slot], last.slot = last, c.slot

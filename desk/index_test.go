@@ -538,10 +538,19 @@ func TestUnplacedPages(t *testing.T) {
 		ix.Apply(desk.Event{Position: pos, Data: &domain.PupilWishesRecorded{PupilID: id, MaxDistanceKM: desk.DefaultMaxDistanceKM + 10}})
 	}
 	eager = eager[:len(eager)/2]
+	each := desk.EligibleByPupil(ix)
 	for _, scope := range []desk.Territory{{}, {Department: "75"}} {
 		all, total, buckets := ix.UnplacedPupils(scope, 0, math.MaxInt)
 		if len(all) != total || total < 100 {
 			t.Fatalf("%+v: %d pupils listed, total %d", scope, len(all), total)
+		}
+		for _, u := range all {
+			if n, ok := each[u.PupilID]; !ok || n != u.EligibleOffers {
+				t.Fatalf("%+v: pupil %s listed with %d offers; read alone: %d (listed: %v)", scope, u.PupilID, u.EligibleOffers, n, ok)
+			}
+		}
+		if scope == (desk.Territory{}) && total != len(each) {
+			t.Fatalf("%d pupils listed, %d without a placement", total, len(each))
 		}
 		if !slices.IsSortedFunc(all, func(a, b desk.Unplaced) int {
 			return cmp.Or(cmp.Compare(a.EligibleOffers, b.EligibleOffers), cmp.Compare(a.SchoolUAI, b.SchoolUAI), cmp.Compare(a.PupilID, b.PupilID))

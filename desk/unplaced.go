@@ -3,7 +3,6 @@ package desk
 import (
 	"cmp"
 	"math"
-	"slices"
 
 	"passerelle/domain"
 )
@@ -27,10 +26,11 @@ type Territory struct{ School, Department string }
 // the from-th, fewest eligible offers first (then by school and id), how
 // many there are, and how many of them have no offer at all, one or two,
 // three to nine, ten or more. Only the page is kept and sorted: a
-// country's pupils are counted, not copied. Once counts are kept and the
-// page is full, a cohort whose pupils all have ten offers or more, and
-// more than the page's last, is counted whole, its pupils not read: in a
-// country most pupils are in such cohorts.
+// country's pupils are counted, not copied. Once counts are kept, the
+// pupils are read by cohort, and once the page is full a cohort whose
+// pupils all have ten offers or more, and more than the page's last, is
+// counted whole, its pupils not read: in a country most pupils are in
+// such cohorts.
 func (ix *Index) UnplacedPupils(t Territory, from, n int) (items []Unplaced, total int, buckets map[string]int) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -45,42 +45,36 @@ func (ix *Index) UnplacedPupils(t Territory, from, n int) (items []Unplaced, tot
 		return cmp.Or(cmp.Compare(a.p.school.reg.UAI, b.p.school.reg.UAI), cmp.Compare(a.p.id, b.p.id))
 	})
 	buckets = map[string]int{"0": 0, "1-2": 0, "3-9": 0, "10+": 0}
-	counted := 0       // pupils of the cohorts counted whole
-	var skip []*cohort // of the school at hand
+	rank := func(p *pupil) {
+		n := ix.eligible(p)
+		page.add(ranked{n, p})
+		buckets[bucketOf(n)]++
+	}
+	counted := 0 // pupils of the cohorts counted whole
 	for _, s := range ix.schools {
 		if t.School != "" && s.reg.UAI != t.School || t.Department != "" && s.reg.Department != t.Department {
 			continue
 		}
-		skip = skip[:0]
-		if last, full := page.last(); ix.counted && full {
-			for _, c := range s.cohorts {
-				// none of its pupils has fewer than least offers (c.applied
-				// bounds the offers each applied to)
-				if least := c.n - c.applied; least >= 10 && least > last.n {
-					skip = append(skip, c)
-					buckets["10+"] += c.size
-					counted += c.size
+		if !ix.counted {
+			for _, p := range s.pupils {
+				if !p.placed() {
+					rank(p)
 				}
 			}
-			if len(skip) == len(s.cohorts) {
-				continue
-			}
+			continue
 		}
-		for _, p := range s.pupils {
-			if p.placed() || len(skip) > 0 && slices.Contains(skip, p.cohort) {
-				continue
+		for _, c := range s.cohorts {
+			// none of its pupils has fewer than least offers (c.applied
+			// bounds the offers each applied to)
+			if last, full := page.last(); full {
+				if least := c.n - c.applied; least >= 10 && least > last.n {
+					buckets["10+"] += len(c.pupils)
+					counted += len(c.pupils)
+					continue
+				}
 			}
-			n := ix.eligible(p)
-			page.add(ranked{n, p})
-			switch {
-			case n == 0:
-				buckets["0"]++
-			case n <= 2:
-				buckets["1-2"]++
-			case n <= 9:
-				buckets["3-9"]++
-			default:
-				buckets["10+"]++
+			for _, p := range c.pupils {
+				rank(p)
 			}
 		}
 	}
@@ -92,4 +86,18 @@ func (ix *Index) UnplacedPupils(t Territory, from, n int) (items []Unplaced, tot
 			EligibleOffers: r.n, EducationPriority: s.group, Wishes: p.wishes != nil})
 	}
 	return items, page.seen + counted, buckets
+}
+
+// bucketOf is the range of eligible offers n falls in, as the desk counts
+// them.
+func bucketOf(n int) string {
+	switch {
+	case n == 0:
+		return "0"
+	case n <= 2:
+		return "1-2"
+	case n <= 9:
+		return "3-9"
+	}
+	return "10+"
 }
