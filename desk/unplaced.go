@@ -34,58 +34,77 @@ type Territory struct{ School, Department string }
 func (ix *Index) UnplacedPupils(t Territory, from, n int) (items []Unplaced, total int, buckets map[string]int) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	type ranked struct {
-		n int
-		p *pupil
-	}
-	page := newBest(from+min(n, math.MaxInt-from), func(a, b ranked) int {
-		if a.n != b.n { // most pupils lose here: no string compared (cmp.Or would compare all three)
-			return cmp.Compare(a.n, b.n)
-		}
-		return cmp.Or(cmp.Compare(a.p.school.reg.UAI, b.p.school.reg.UAI), cmp.Compare(a.p.id, b.p.id))
-	})
-	buckets = map[string]int{"0": 0, "1-2": 0, "3-9": 0, "10+": 0}
-	rank := func(p *pupil) {
-		n := ix.eligible(p)
-		page.add(ranked{n, p})
-		buckets[bucketOf(n)]++
-	}
-	counted := 0 // pupils of the cohorts counted whole
+	u := unplacedPage{ix: ix, buckets: map[string]int{"0": 0, "1-2": 0, "3-9": 0, "10+": 0},
+		page: newBest(from+min(n, math.MaxInt-from), func(a, b rankedPupil) int {
+			if a.n != b.n { // most pupils lose here: no string compared (cmp.Or would compare all three)
+				return cmp.Compare(a.n, b.n)
+			}
+			return cmp.Or(cmp.Compare(a.p.school.reg.UAI, b.p.school.reg.UAI), cmp.Compare(a.p.id, b.p.id))
+		})}
 	for _, s := range ix.schools {
-		if t.School != "" && s.reg.UAI != t.School || t.Department != "" && s.reg.Department != t.Department {
-			continue
-		}
-		if !ix.counted {
-			for _, p := range s.pupils {
-				if !p.placed() {
-					rank(p)
-				}
-			}
-			continue
-		}
-		for _, c := range s.cohorts {
-			// none of its pupils has fewer than least offers (c.applied
-			// bounds the offers each applied to)
-			if last, full := page.last(); full {
-				if least := c.n - c.applied; least >= 10 && least > last.n {
-					buckets["10+"] += len(c.pupils)
-					counted += len(c.pupils)
-					continue
-				}
-			}
-			for _, p := range c.pupils {
-				rank(p)
-			}
+		if t.holds(s) {
+			u.school(s)
 		}
 	}
 	items = []Unplaced{}
-	top := page.top()
+	top := u.page.top()
 	for _, r := range top[min(from, len(top)):] {
 		p, s := r.p, r.p.school
 		items = append(items, Unplaced{PupilID: p.id, SchoolUAI: s.reg.UAI, Department: s.reg.Department, Grade: p.grade,
 			EligibleOffers: r.n, EducationPriority: s.group, Wishes: p.wishes != nil})
 	}
-	return items, page.seen + counted, buckets
+	return items, u.page.seen + u.counted, u.buckets
+}
+
+// holds tells whether school s is in the territory.
+func (t Territory) holds(s *school) bool {
+	return (t.School == "" || s.reg.UAI == t.School) && (t.Department == "" || s.reg.Department == t.Department)
+}
+
+// rankedPupil is a pupil with their eligible offers.
+type rankedPupil struct {
+	n int
+	p *pupil
+}
+
+// unplacedPage is an UnplacedPupils under way.
+type unplacedPage struct {
+	ix      *Index
+	page    *best[rankedPupil]
+	buckets map[string]int
+	counted int // pupils of the cohorts counted whole
+}
+
+// school reads the pupils of s without a placement.
+func (u *unplacedPage) school(s *school) {
+	if !u.ix.counted {
+		for _, p := range s.pupils {
+			if !p.placed() {
+				u.rank(p)
+			}
+		}
+		return
+	}
+	for _, c := range s.cohorts {
+		// none of its pupils has fewer than least offers (c.applied bounds
+		// the offers each applied to)
+		if last, full := u.page.last(); full {
+			if least := c.n - c.applied; least >= 10 && least > last.n {
+				u.buckets["10+"] += len(c.pupils)
+				u.counted += len(c.pupils)
+				continue
+			}
+		}
+		for _, p := range c.pupils {
+			u.rank(p)
+		}
+	}
+}
+
+func (u *unplacedPage) rank(p *pupil) {
+	n := u.ix.eligible(p)
+	u.page.add(rankedPupil{n, p})
+	u.buckets[bucketOf(n)]++
 }
 
 // bucketOf is the range of eligible offers n falls in, as the desk counts
