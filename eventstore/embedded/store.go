@@ -356,7 +356,7 @@ func (s *Store) commitLoop() {
 // since Open: writing and syncing each once gathered (not the wait for
 // its writers), and the checkpoint's step after it. Its rate is the share
 // of the time appends kept it busy: near 1, appends queue behind it (a
-// national seed kept it 92-99 % busy, and went at its pace).
+// seed of département 59 kept it 81-83 % busy).
 func (s *Store) CommitterBusy() time.Duration { return time.Duration(s.busy.Load()) }
 
 // writeBack starts the writeback of events.db's dirty pages every
