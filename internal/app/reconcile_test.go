@@ -36,8 +36,13 @@ func waitStatus(t *testing.T, c httpclient.Client, app, status string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got := str(c.Must(200, "GET", "/v1/applications/"+app, nil), "status")
-		if got == status {
+		// the read model may not show the application just made yet
+		r := c.Do("GET", "/v1/applications/"+app, nil)
+		if r.Status != 200 && r.Status != 404 {
+			t.Fatalf("GET /v1/applications/%s: status %d: %s", app, r.Status, r.Raw)
+		}
+		got := str(r.Body, "status")
+		if r.Status == 200 && got == status {
 			return
 		}
 		if time.Now().After(deadline) {
