@@ -499,10 +499,10 @@ func TestNotReadyUntilCaughtUp(t *testing.T) {
 // The pages of the unplaced pupils, fewest eligible offers first, are
 // slices of the whole ranking: their pupils in order, the same total and
 // the same counts by number of offers, in a country and in a
-// département. Pupils who applied to every offer suggested to them,
-// among pupils of their cohorts who applied to none, come first: a page
-// reads the pupils of the cohorts that may hold its pupils, those that
-// applied included.
+// département, and the whole ranking is the pupils read one by one.
+// Pupils with ten offers or more apply to every one of them, some then
+// changing cohort: their cohorts' counts alone would keep them out of
+// the first pages, which must still list them with none left.
 func TestUnplacedPages(t *testing.T) {
 	now := worldNow
 	w, ix := countedWorld(&now)

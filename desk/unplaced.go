@@ -101,6 +101,7 @@ func (u *unplacedPage) school(s *school) {
 	}
 }
 
+// rank adds pupil p to the page and to its count by offers.
 func (u *unplacedPage) rank(p *pupil) {
 	n := u.ix.eligible(p)
 	u.page.add(rankedPupil{n, p})
