@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,6 +77,52 @@ func benchAppend(b *testing.B, writers int, opts ...Option) {
 		b.Fatal(first)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+}
+
+// BenchmarkReadThenAppend is a command's use of the store under load: many
+// workers each read a stream, then append two events after its last
+// revision. Readers hold the recent index's read lock while the committer
+// publishes a group's entries.
+func BenchmarkReadThenAppend(b *testing.B) {
+	for _, workers := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			s, err := Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			var (
+				left atomic.Int64
+				wg   sync.WaitGroup
+			)
+			left.Store(int64(b.N))
+			b.ResetTimer()
+			start := time.Now()
+			for w := range workers {
+				wg.Go(func() {
+					for i := 0; left.Add(-1) >= 0; i++ {
+						stream := fmt.Sprintf("bench-%d-%d", w, i%50)
+						evs, err := s.ReadStream(ctx, stream, eventstore.Forwards, 0, 1000)
+						if err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
+							b.Error(err)
+							return
+						}
+						exp := eventstore.NoStream
+						if len(evs) > 0 {
+							exp = eventstore.Exact(evs[len(evs)-1].Revision)
+						}
+						if _, err := s.Append(ctx, stream, exp, benchEvent(), benchEvent()); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "commands/s")
+		})
+	}
 }
 
 // BenchmarkRawFdatasync is the floor of a durable write on this disk: one

@@ -250,7 +250,7 @@ func TestRecentIndexUndo(t *testing.T) {
 	x.add(a, "s-1", 0, 1)
 	x.add(b, "s-1", 1, 2)
 	x.add(c, "s-2", 4, 3)
-	x.undo([]recentAdd{{b, "s-1"}, {c, "s-2"}})
+	x.undo([]recentAdd{{id: b, stream: "s-1"}, {id: c, stream: "s-2"}})
 	if last, ok := x.last("s-1"); !ok || last != 0 {
 		t.Fatalf("s-1 ends at %d, %v; want 0", last, ok)
 	}
@@ -371,7 +371,7 @@ func TestRecentIndexWhenHashesCollide(t *testing.T) {
 			pos++
 			id := uuid.New()
 			x.add(id, name, uint64(round), pos)
-			added = append(added, recentAdd{id, name})
+			added = append(added, recentAdd{id: id, stream: name})
 		}
 	}
 	x.undo(added[len(added)-2:]) // b and c lose their last revision
@@ -391,7 +391,7 @@ func TestRecentIndexWhenHashesCollide(t *testing.T) {
 	d, e := uuid.New(), uuid.New()
 	x.add(d, "d", 0, 8)
 	x.add(e, "e", 0, 9)
-	x.undo([]recentAdd{{d, "d"}, {e, "e"}})
+	x.undo([]recentAdd{{id: d, stream: "d"}, {id: e, stream: "e"}})
 	for _, name := range []string{"d", "e"} {
 		if _, ok := x.last(name); ok {
 			t.Fatalf("%s is found after its only revision was undone", name)
@@ -433,4 +433,49 @@ func hasPointers(t reflect.Type) bool {
 		}
 	}
 	return false
+}
+
+// The appends of one group see each other before the group's entries
+// reach the recent index: a later append finds the revision an earlier
+// one wrote, an event ID an earlier one stored is refused in another
+// stream and is a retry in its own, and once committed the entries are
+// the recent index's.
+func TestAGroupSeesItsOwnAppends(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	first, next := events("Placed", 2), events("Amended", 1)
+	req := func(stream string, exp eventstore.ExpectedRevision, evs []eventstore.EventData) *appendReq {
+		return &appendReq{parts: []eventstore.StreamAppend{{Stream: stream, Expected: exp, Events: evs}}, done: make(chan struct{})}
+	}
+	batch := []*appendReq{
+		req("g-1", eventstore.NoStream, first),
+		req("g-1", eventstore.Exact(1), next),
+		req("g-2", eventstore.Any, first[:1]),
+		req("g-1", eventstore.Any, first),
+	}
+	// the committer waits for appends on its queue: this group is
+	// committed here instead, as it would be there
+	s.commit(batch)
+	for i, want := range []error{nil, nil, eventstore.ErrInvalidAppend, nil} {
+		if !errors.Is(batch[i].err, want) {
+			t.Fatalf("append %d: %v, want %v", i, batch[i].err, want)
+		}
+	}
+	if got, want := batch[1].results[0].LastRevision, uint64(2); got != want {
+		t.Fatalf("the second append ends at revision %d, want %d", got, want)
+	}
+	if batch[3].results[0] != batch[0].results[0] {
+		t.Fatalf("the retry answered %+v, the first append %+v", batch[3].results[0], batch[0].results[0])
+	}
+	all, err := s.ReadAll(t.Context(), eventstore.Start, 0)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("log holds %d events (%v), want 3", len(all), err)
+	}
+	if last, ok := s.recent.last("g-1"); !ok || last != 2 {
+		t.Fatalf("the recent index ends g-1 at %d, %v; want 2", last, ok)
+	}
+	mustAppend(t, s, "g-1", eventstore.Exact(2), events("Amended", 1)...)
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
 }

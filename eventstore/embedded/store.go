@@ -132,6 +132,7 @@ type Store struct {
 	busy   atomic.Int64 // nanoseconds, see CommitterBusy
 	recent *recentIndex // index entries since the last checkpoint
 	added  []recentAdd  // the committer's list of this group's, reused by each group
+	group  *groupIndex  // the committer's, reused by each group
 
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -183,7 +184,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		checkpointShare: o.checkpointShare,
 		queue:           make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
 		changed: make(chan struct{}), done: make(chan struct{}), tails: newTails(tailsPerGeneration),
-		recent: newRecentIndex(),
+		recent: newRecentIndex(), group: newGroupIndex(),
 	}
 	if err = s.replay(entries); err != nil {
 		err = fmt.Errorf("embedded: open %s: %w", dir, err)
@@ -440,7 +441,7 @@ func (s *Store) commit(batch []*appendReq) (events int) {
 	var f frame
 	logged := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		f = frame{payload: s.payload[:0], written: s.written[:0], added: s.added[:0]}
+		f = frame{payload: s.payload[:0], written: s.written[:0], added: s.added[:0], group: s.group}
 		var err error
 		logged, err = s.writeGroup(tx, batch, &f)
 		return err
@@ -449,7 +450,7 @@ func (s *Store) commit(batch []*appendReq) (events int) {
 	if err != nil {
 		if !logged {
 			// the positions rolled back will be taken again
-			s.recent.undo(f.added)
+			s.recent.undo(f.added[:f.published])
 		}
 		s.failedCommit(batch, err, logged)
 		return 0
@@ -509,6 +510,7 @@ func (s *Store) inCommitter(r *appendReq) error {
 // the group's frame; logged reports that the frame is synced.
 func (s *Store) writeGroup(tx *bolt.Tx, batch []*appendReq, f *frame) (logged bool, err error) {
 	b := s.bucketsOf(tx)
+	f.group.reset()
 	for _, r := range batch {
 		if r.results, r.err, err = appendTx(b, r.parts, f); err != nil {
 			return false, err
@@ -517,6 +519,10 @@ func (s *Store) writeGroup(tx *bolt.Tx, batch []*appendReq, f *frame) (logged bo
 	if f.events == 0 {
 		return false, nil
 	}
+	// readers ignore entries past their transaction's last position: the
+	// group's are published before it commits, under one lock
+	s.recent.addAll(f.added)
+	f.published = len(f.added)
 	if s.pin != nil && s.mayRemap(tx, 0, len(f.payload)) {
 		// Safe within this transaction: bbolt chose the pages it may
 		// reuse when it began, with the pin open.
@@ -567,10 +573,12 @@ func answer(batch []*appendReq, err error) {
 // frame is what a commit writes to the write-ahead log, the streams it
 // writes with their new last revisions, and the index entries it adds.
 type frame struct {
-	payload []byte
-	events  int
-	written []streamRev
-	added   []recentAdd
+	payload   []byte
+	events    int
+	written   []streamRev
+	added     []recentAdd
+	published int         // of added, in the recent index
+	group     *groupIndex // added, as the group's later appends look them up
 }
 
 // buckets are the store's four buckets in a transaction, and for the
@@ -601,7 +609,7 @@ func appendTx(b buckets, parts []eventstore.StreamAppend, f *frame) ([]eventstor
 	retry := make([]bool, len(parts))
 	for i, p := range parts {
 		var derr, err error
-		current[i], results[i], retry[i], derr, err = check(b, p)
+		current[i], results[i], retry[i], derr, err = check(b, f, p)
 		if err != nil || derr != nil {
 			return nil, derr, err
 		}
@@ -621,9 +629,11 @@ func appendTx(b buckets, parts []eventstore.StreamAppend, f *frame) ([]eventstor
 // check decides one part: the stream's current revision, and whether the
 // part is an idempotent retry (then with its original result) or is
 // refused (a domain error).
-func check(b buckets, p eventstore.StreamAppend) (current int64, res eventstore.AppendResult, retry bool, derr, err error) {
+func check(b buckets, f *frame, p eventstore.StreamAppend) (current int64, res eventstore.AppendResult, retry bool, derr, err error) {
 	current = -1
-	if last, ok := b.recent.last(p.Stream); ok {
+	if last, ok := f.group.last[p.Stream]; ok {
+		current = int64(last)
+	} else if last, ok := b.recent.last(p.Stream); ok {
 		current = last
 	} else if v := b.streams.Get([]byte(p.Stream)); v != nil {
 		last, err := getU64(v)
@@ -632,7 +642,7 @@ func check(b buckets, p eventstore.StreamAppend) (current int64, res eventstore.
 		}
 		current = int64(last)
 	}
-	known, err := storedPositions(b, p.Events)
+	known, err := storedPositions(b, f, p.Events)
 	if err != nil {
 		return 0, res, false, nil, err
 	}
@@ -648,10 +658,13 @@ func check(b buckets, p eventstore.StreamAppend) (current int64, res eventstore.
 
 // storedPositions returns the positions of the events whose ID is already
 // stored (0 for the others), or nil when none is.
-func storedPositions(b buckets, events []eventstore.EventData) ([]uint64, error) {
+func storedPositions(b buckets, f *frame, events []eventstore.EventData) ([]uint64, error) {
 	var known []uint64
 	for i, e := range events {
-		pos, ok := b.recent.id(e.ID)
+		pos, ok := f.group.ids[e.ID]
+		if !ok {
+			pos, ok = b.recent.id(e.ID)
+		}
 		if !ok {
 			v := b.ids.Get(e.ID[:])
 			if v == nil {
@@ -688,8 +701,8 @@ func write(b buckets, stream string, current int64, events []eventstore.EventDat
 		if err := b.log.Put(u64(pos), rec); err != nil {
 			return eventstore.AppendResult{}, err
 		}
-		b.recent.add(e.ID, stream, rev, pos)
-		f.added = append(f.added, recentAdd{id: e.ID, stream: stream})
+		f.group.ids[e.ID], f.group.last[stream] = pos, rev
+		f.added = append(f.added, recentAdd{id: e.ID, stream: stream, rev: rev, pos: pos})
 		f.payload = appendEntry(f.payload, pos, rec)
 		f.events++
 	}
