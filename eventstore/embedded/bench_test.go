@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -238,8 +239,18 @@ func rawFor(b testing.TB, f *os.File, d time.Duration) (int64, time.Duration) {
 // what a command waits for the store at a steady load, checkpoints
 // included (a few of them fall in the run). The raw write+fdatasync loop
 // at the same rate, on the same disk before it, is the baseline
-// (raw-p99-ms).
+// (raw-p99-ms). Events are of a typical size, or of an offer's (about
+// 2 KB), whose pages events.db writes back more often.
 func BenchmarkAppendOpenLoop(b *testing.B) {
+	for _, size := range []struct {
+		name    string
+		padding int
+	}{{"typical", 0}, {"offer", 1500}} {
+		b.Run(size.name, func(b *testing.B) { benchAppendOpenLoop(b, size.padding) })
+	}
+}
+
+func benchAppendOpenLoop(b *testing.B, padding int) {
 	const (
 		openLoopRate    = 1000
 		openLoopFor     = 15 * time.Second
@@ -274,7 +285,9 @@ func BenchmarkAppendOpenLoop(b *testing.B) {
 	})
 	b.ResetTimer()
 	lat := openLoopLatencies(openLoopRate, openLoopFor, func() {
-		if _, err := s.Append(ctx, "open-"+uuid.NewString(), eventstore.NoStream, benchEvent()); err != nil {
+		e := benchEvent()
+		e.Data = append(e.Data, bytes.Repeat([]byte(" "), padding)...)
+		if _, err := s.Append(ctx, "open-"+uuid.NewString(), eventstore.NoStream, e); err != nil {
 			failed.Add(1)
 		}
 	})
