@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -43,12 +44,46 @@ func BenchmarkAppend(b *testing.B) {
 // benchAppend runs b.N single-event appends spread over writers
 // goroutines, each on its own stream.
 func benchAppend(b *testing.B, writers int, opts ...Option) {
+	ctx := context.Background()
+	spread(b, writers, "events/s", func(s *Store, w, _ int) error {
+		_, err := s.Append(ctx, "bench-"+strconv.Itoa(w), eventstore.Any, benchEvent())
+		return err
+	}, opts...)
+}
+
+// BenchmarkReadThenAppend is a command's use of the store under load: many
+// workers each read a stream, then append two events after its last
+// revision. Readers hold the recent index's read lock while the committer
+// publishes a group's entries.
+func BenchmarkReadThenAppend(b *testing.B) {
+	ctx := context.Background()
+	for _, workers := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			spread(b, workers, "commands/s", func(s *Store, w, i int) error {
+				stream := fmt.Sprintf("bench-%d-%d", w, i%50)
+				evs, err := s.ReadStream(ctx, stream, eventstore.Forwards, 0, 1000)
+				if err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
+					return err
+				}
+				exp := eventstore.NoStream
+				if len(evs) > 0 {
+					exp = eventstore.Exact(evs[len(evs)-1].Revision)
+				}
+				_, err = s.Append(ctx, stream, exp, benchEvent(), benchEvent())
+				return err
+			})
+		})
+	}
+}
+
+// spread runs b.N operations over workers goroutines on a new store, op
+// being the i-th of worker w, and reports how many ran a second, in unit.
+func spread(b *testing.B, workers int, unit string, op func(s *Store, w, i int) error, opts ...Option) {
 	s, err := Open(b.TempDir(), opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	ctx := context.Background()
 	var (
 		left  atomic.Int64
 		wg    sync.WaitGroup
@@ -58,11 +93,10 @@ func benchAppend(b *testing.B, writers int, opts ...Option) {
 	left.Store(int64(b.N))
 	b.ResetTimer()
 	start := time.Now()
-	for w := range writers {
+	for w := range workers {
 		wg.Go(func() {
-			stream := fmt.Sprintf("bench-%d", w)
-			for left.Add(-1) >= 0 {
-				if _, err := s.Append(ctx, stream, eventstore.Any, benchEvent()); err != nil {
+			for i := 0; left.Add(-1) >= 0; i++ {
+				if err := op(s, w, i); err != nil {
 					errMu.Lock()
 					first = err
 					errMu.Unlock()
@@ -77,53 +111,7 @@ func benchAppend(b *testing.B, writers int, opts ...Option) {
 	if first != nil {
 		b.Fatal(first)
 	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
-}
-
-// BenchmarkReadThenAppend is a command's use of the store under load: many
-// workers each read a stream, then append two events after its last
-// revision. Readers hold the recent index's read lock while the committer
-// publishes a group's entries.
-func BenchmarkReadThenAppend(b *testing.B) {
-	for _, workers := range []int{64, 1024} {
-		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-			s, err := Open(b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			ctx := context.Background()
-			var (
-				left atomic.Int64
-				wg   sync.WaitGroup
-			)
-			left.Store(int64(b.N))
-			b.ResetTimer()
-			start := time.Now()
-			for w := range workers {
-				wg.Go(func() {
-					for i := 0; left.Add(-1) >= 0; i++ {
-						stream := fmt.Sprintf("bench-%d-%d", w, i%50)
-						evs, err := s.ReadStream(ctx, stream, eventstore.Forwards, 0, 1000)
-						if err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
-							b.Error(err)
-							return
-						}
-						exp := eventstore.NoStream
-						if len(evs) > 0 {
-							exp = eventstore.Exact(evs[len(evs)-1].Revision)
-						}
-						if _, err := s.Append(ctx, stream, exp, benchEvent(), benchEvent()); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "commands/s")
-		})
-	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), unit)
 }
 
 // BenchmarkRawFdatasync is the floor of a durable write on this disk: one
