@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -328,5 +329,44 @@ func TestSealerKeepsHeadsBetweenSeals(t *testing.T) {
 	s.Close()
 	if rep := verify(t, dir); rep.Break != nil || rep.Seals != 5 || rep.Unsealed != 0 {
 		t.Fatalf("a log sealed in turns by two sealers: %+v", rep)
+	}
+}
+
+// A sealer takes up where its own last seal ended without decoding it
+// again: a seal of many streams is large (SealHeads of them, about 530
+// KB), and a busy log gets one every few seconds.
+func TestSealerTrustsItsOwnLastSeal(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := context.Background()
+	const streams = 1000
+	var wg sync.WaitGroup
+	for i := range streams {
+		wg.Go(func() {
+			id := fmt.Sprintf("own-%d", i)
+			if _, err := s.Append(ctx, "target-"+id, eventstore.NoStream, eventstore.EventData{ID: eventstore.EventID(id, 0), Type: "Targeted",
+				Data: []byte(`{}`), Metadata: eventstore.Metadata{CommandID: id, OccurredAt: time.Now().UTC()}.Encode()}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	sealer := chain.NewSealer(s, commands.Chained, nil)
+	if n, err := sealer.SealAll(ctx); err != nil || n != 1 {
+		t.Fatalf("sealing %d streams: %d seals, %v", streams, n, err)
+	}
+	// with nothing new, a seal reads the last one and walks nothing;
+	// decoding the last one would take an allocation or more a stream
+	allocs := testing.AllocsPerRun(3, func() {
+		if sealed, err := sealer.SealOnce(ctx); sealed || err != nil {
+			t.Fatalf("nothing new: sealed %v, %v", sealed, err)
+		}
+	})
+	if allocs >= streams {
+		t.Fatalf("looking for the next seal's start after its own seal of %d streams took %.0f allocations", streams, allocs)
+	}
+	s.Close()
+	if rep := verify(t, dir); rep.Break != nil || rep.Seals != 1 || rep.Unsealed != 0 {
+		t.Fatalf("the sealed log: %+v", rep)
 	}
 }
