@@ -404,16 +404,12 @@ type Sealer struct {
 	mu      sync.Mutex
 	heads   map[streamKey]last
 	headsAt eventstore.Position // where the last seal appended here ended
-	// mine is the last seal appended here: while it is the seal stream's
-	// last event, the next seal starts where it ended, without decoding it
-	// again (a seal of SealHeads streams is about 530 KB of JSON)
-	mine ownSeal
-}
-
-type ownSeal struct {
-	id       uuid.UUID
-	revision uint64
-	upTo     eventstore.Position
+	// the last seal appended here (it ended at headsAt): while it is the
+	// seal stream's last event, the next seal starts where it ended,
+	// without decoding it again (a seal of SealHeads streams is about 530
+	// KB of JSON)
+	mineID       uuid.UUID
+	mineRevision uint64
 }
 
 // SealHeads is the most streams a seal names: a seal stays an ordinary
@@ -474,7 +470,7 @@ func (s *Sealer) seal(ctx context.Context) (bool, error) {
 	}
 	if err == nil {
 		s.heads, s.headsAt = heads, upTo
-		s.mine = ownSeal{id, res.LastRevision, upTo}
+		s.mineID, s.mineRevision = id, res.LastRevision
 	}
 	return err == nil, err
 }
@@ -531,10 +527,10 @@ func (s *Sealer) lastSeal(ctx context.Context) (from eventstore.Position, hash s
 		return 0, "", eventstore.Any, err
 	}
 	last := evs[0]
-	if last.ID == s.mine.id && last.Revision == s.mine.revision && s.mine.id != (uuid.UUID{}) {
+	if last.ID == s.mineID && last.Revision == s.mineRevision && s.mineID != (uuid.UUID{}) {
 		// its ID is derived from where it ends: whoever appended it, it
 		// ends there
-		return s.mine.upTo, Of(last), eventstore.Exact(last.Revision), nil
+		return s.headsAt, Of(last), eventstore.Exact(last.Revision), nil
 	}
 	var prev Seal
 	if err := json.Unmarshal(last.Data, &prev); err != nil {
