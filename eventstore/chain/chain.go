@@ -159,10 +159,21 @@ func prevHash(md []byte) (string, bool) {
 	// valid JSON around the key is read as the key says: the event's hash
 	// covers every byte of it, so its successor's link or its seal names
 	// the edit all the same.
-	if len(md) > 1 && md[0] == '{' && md[len(md)-1] == '}' && bytes.Count(md, prevHashKey) == 1 {
-		v := md[bytes.Index(md, prevHashKey)+len(prevHashKey):]
-		if len(v) > 64 && v[64] == '"' && isHex(v[:64]) {
-			return string(v[:64]), true
+	//
+	// An object without the key's name, nor a backslash that could spell
+	// it otherwise, holds none (a stream's first event): checking that it
+	// is JSON is enough.
+	if len(md) > 1 && md[0] == '{' && md[len(md)-1] == '}' {
+		switch bytes.Count(md, prevHashKey) {
+		case 1:
+			v := md[bytes.Index(md, prevHashKey)+len(prevHashKey):]
+			if len(v) > 64 && v[64] == '"' && isHex(v[:64]) {
+				return string(v[:64]), true
+			}
+		case 0:
+			if !bytes.Contains(md, prevHashName) && bytes.IndexByte(md, '\\') < 0 {
+				return "", json.Valid(md)
+			}
 		}
 	}
 	var e envelope
@@ -172,7 +183,7 @@ func prevHash(md []byte) (string, bool) {
 	return e.PrevHash, true
 }
 
-var prevHashKey = []byte(`"prev_hash":"`)
+var prevHashKey, prevHashName = []byte(`"prev_hash":"`), []byte(`"prev_hash"`)
 
 func isHex(b []byte) bool {
 	for _, c := range b {
