@@ -452,6 +452,9 @@ func (rb *rebuild) fold(events []Event) error {
 		return nil
 	}
 	return rb.each(func(b *build) error {
+		if err := b.cache.prefetch(b.p, events); err != nil {
+			return fmt.Errorf("%s: %w", b.name, err)
+		}
 		for _, ev := range events {
 			if ev.Data != nil {
 				if err := project(b.p, ev, b.cache, b.writes); err != nil {
@@ -791,6 +794,43 @@ func (c *docCache) get(refs []Ref) ([]Doc, [][]byte, error) {
 	c.scratchDocs, c.scratchJSON = docs, raw
 	return docs, raw, nil
 }
+
+// prefetch reads at once the documents events name first (before any
+// document names others) that the cache does not hold: one round trip per
+// page instead of one per event. A national log's pupils and applications
+// outgrow any cache: read event by event, its replay waited on a round
+// trip for most events.
+func (c *docCache) prefetch(p Projector, events []Event) error {
+	if c.fresh {
+		return nil // an absent document is absent from Redis too
+	}
+	var missed []Ref
+	seen := map[string]bool{}
+	none := Docs{}
+	for _, ev := range events {
+		if ev.Data == nil {
+			continue
+		}
+		for _, r := range p.Touches(ev, none) {
+			if _, ok := c.docs[r.Key]; ok || r.Created || seen[r.Key] {
+				continue
+			}
+			seen[r.Key] = true
+			missed = append(missed, r)
+		}
+	}
+	for len(missed) > 0 {
+		part := missed[:min(len(missed), prefetchChunk)]
+		missed = missed[len(part):]
+		if _, _, err := c.get(part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prefetchChunk bounds the keys of one read.
+const prefetchChunk = 1024
 
 func (c *docCache) put(key string, d Doc, b []byte) {
 	old, ok := c.docs[key]

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -269,5 +270,70 @@ func TestRebuildLockAndLeftovers(t *testing.T) {
 	}
 	if h, _ := rdb.HGetAll(ctx, "rm:stats:6:counters").Result(); len(h) == 0 {
 		t.Fatal("the rebuilt generation has no counters")
+	}
+}
+
+// A rebuild whose document cache is far too small for the log, as a
+// national log's pupils and applications outgrow any, reads back what it
+// forgot a page of events at a time, not event by event: the round trips
+// that read documents are bounded by the pages, and the read models are
+// the same as with a cache that holds everything.
+func TestRebuildReadsBackAPageAtOnce(t *testing.T) {
+	rdb := redistest.Mini(t).Client(t)
+	ctx := context.Background()
+	store := newMemStore()
+	generate(t, store, eventgen.New(eventgen.Options{Seed: 20261205}), 6_000)
+	head, _ := store.Head(ctx)
+
+	whole, err := projections.RebuildAll(ctx, store, rdb, projections.All(), projections.RebuildOptions{KeepOld: true, Grace: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := &countReads{}
+	rdb.AddHook(reads)
+	const batch = 500
+	small, err := projections.RebuildAll(ctx, store, rdb, projections.All(),
+		projections.RebuildOptions{KeepOld: true, Grace: -1, Batch: batch, CacheBytes: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range small {
+		sameDump(t, b.Name, dump(t, rdb, projections.GenPrefix(b.Name, whole[i].Generation)), dump(t, rdb, projections.GenPrefix(b.Name, b.Generation)))
+	}
+	pages := (int(head) + batch - 1) / batch
+	// a page's first reads, and those of the few documents another names
+	// (a convention its pupil)
+	bound := 2 * pages * len(small)
+	t.Logf("%d events, %d pages: %d document reads (MGET), %d keys", head, pages, reads.calls.Load(), reads.keys.Load())
+	if n := reads.calls.Load(); n > int64(bound) || n == 0 {
+		t.Errorf("%d document reads for %d pages of %d projections, want between 1 and %d", n, pages, len(small), bound)
+	}
+}
+
+// countReads counts the MGET commands sent through a client, and their keys.
+type countReads struct{ calls, keys atomic.Int64 }
+
+func (c *countReads) count(cmd redis.Cmder) {
+	if cmd.Name() == "mget" {
+		c.calls.Add(1)
+		c.keys.Add(int64(len(cmd.Args()) - 1))
+	}
+}
+
+func (c *countReads) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *countReads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.count(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *countReads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			c.count(cmd)
+		}
+		return next(ctx, cmds)
 	}
 }
