@@ -62,10 +62,15 @@ type Reconciler struct {
 	// national view
 	unsettled  map[string]bool
 	nUnsettled atomic.Int64
-	repairs    atomic.Int64
-	failed     atomic.Int64
-	caught     atomic.Bool // the view has reached the head of the log once
-	started    bool        // the snapshot was loaded
+	// tracking: due and unsettled follow each event folded. Not during a
+	// catch-up, which would track every application of the log (millions
+	// nationally) and recheck those tracked every tick: both are computed
+	// from the view once it reaches the head (caughtUp).
+	tracking bool
+	repairs  atomic.Int64
+	failed   atomic.Int64
+	caught   atomic.Bool // the view has reached the head of the log once
+	started  bool        // the snapshot was loaded
 	// the last save made by saveIfChanged: when it ended, how long it took
 	savedAt  time.Time
 	saveTook time.Duration
@@ -178,7 +183,7 @@ func (r *Reconciler) follow(ctx context.Context) error {
 	saved := r.view.Position
 	for {
 		if r.view.Position >= head {
-			r.caught.Store(true)
+			r.caughtUp()
 		}
 		select {
 		case <-ctx.Done():
@@ -199,14 +204,32 @@ func (r *Reconciler) follow(ctx context.Context) error {
 // when it started following: during a long catch-up, what looks unsettled
 // may be settled further on.
 func (r *Reconciler) tick(ctx context.Context) {
-	r.recheck()
 	if !r.caught.Load() {
 		if h, err := r.store.Head(ctx); err != nil || h != r.view.Position {
 			return
 		}
-		r.caught.Store(true)
+		r.caughtUp()
 	}
+	r.recheck()
 	r.settleDue(ctx)
+}
+
+// caughtUp starts tracking, once the view has reached the head of the
+// log: every placement it shows unsettled is due after the grace (a
+// command under way when the log was read may still finish its steps),
+// and counted.
+func (r *Reconciler) caughtUp() {
+	if !r.tracking {
+		r.tracking = true
+		clear(r.unsettled)
+		when := time.Now().Add(r.Grace)
+		for _, id := range r.view.Unsettled() {
+			r.unsettled[id] = true
+			r.due[id] = when
+		}
+		r.nUnsettled.Store(int64(len(r.unsettled)))
+	}
+	r.caught.Store(true)
 }
 
 // saveIfChanged writes the snapshot when the view moved since saved, and
@@ -245,12 +268,14 @@ func (r *Reconciler) fold(ctx context.Context, re eventstore.RecordedEvent) {
 		return
 	}
 	touched, forgotten := r.view.Apply(re)
-	when := time.Now().Add(r.Grace)
-	for _, id := range touched {
-		r.due[id] = when
-		r.unsettled[id] = true
+	if r.tracking {
+		when := time.Now().Add(r.Grace)
+		for _, id := range touched {
+			r.due[id] = when
+			r.unsettled[id] = true
+		}
+		r.nUnsettled.Store(int64(len(r.unsettled)))
 	}
-	r.nUnsettled.Store(int64(len(r.unsettled)))
 	if forgotten != "" {
 		// idempotent: a forget interrupted before its key was destroyed
 		// is finished here
@@ -329,8 +354,7 @@ func (r *Reconciler) CatchUp(ctx context.Context) error {
 			return err
 		}
 		if len(evs) == 0 {
-			r.recheck()
-			r.caught.Store(true)
+			r.caughtUp()
 			return nil
 		}
 		for _, re := range evs {

@@ -73,12 +73,7 @@ func (r *Reconciler) load(ctx context.Context) error {
 		return fmt.Errorf("%s: made from another log", r.file)
 	}
 	v.index()
-	r.view = v
-	clear(r.unsettled)
-	for _, id := range v.Unsettled() {
-		r.unsettled[id] = true
-	}
-	r.nUnsettled.Store(int64(len(r.unsettled)))
+	r.view = v // what it shows unsettled is counted and due once caught up
 	return nil
 }
 

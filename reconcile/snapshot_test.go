@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -80,5 +81,47 @@ func TestSnapshotResumesWhereItWas(t *testing.T) {
 	}
 	if counting.read < int(after) {
 		t.Fatalf("read %d events of %d with a damaged snapshot", counting.read, after)
+	}
+}
+
+// A placement the snapshot shows unsettled is settled by the next
+// reconciler even when no event after the snapshot names it: what it
+// shows unsettled once caught up is due, whether from the snapshot or
+// from the log.
+func TestSnapshotHoldingAnUnsettledPlacement(t *testing.T) {
+	w := newWorld(t, 2)
+	cs := &crashing{Store: w.store}
+	cs.left.Store(1)
+	if _, err := w.service(cs).Apply(context.Background(), w.meta(), applyInput(w, 0)); !errors.Is(err, errCrash) {
+		t.Fatalf("apply: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "reconciler.snapshot")
+	run := func(grace time.Duration, until func(r *reconcile.Reconciler) bool) {
+		t.Helper()
+		r := reconcile.New(w.store, w.service(w.store), file, nil)
+		r.Grace = grace
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- r.Run(ctx) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}()
+		for deadline := time.Now().Add(10 * time.Second); !until(r); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("unsettled %d, repairs %v", r.Unsettled(), fmt.Sprint(r.Repairs()))
+			}
+		}
+	}
+	// the first sees it and stops before its grace ends: the snapshot holds it
+	run(time.Hour, func(r *reconcile.Reconciler) bool { return r.Unsettled() == 1 })
+	if n := len(w.view().Unsettled()); n != 1 {
+		t.Fatalf("%d unsettled in the log, want 1", n)
+	}
+	run(0, func(r *reconcile.Reconciler) bool { done, _ := r.Repairs(); return done == 1 && r.Unsettled() == 0 })
+	if left := w.view().Unsettled(); len(left) > 0 {
+		t.Fatalf("still unsettled: %v", left)
 	}
 }
