@@ -65,11 +65,21 @@ func WriteEncoded(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body) // the client went away: nothing left to do
 }
 
+// StatusClientClosed is the status a request is logged and counted with
+// when its client went away before the answer (nginx's): nobody reads it.
+const StatusClientClosed = 499
+
 // WriteError writes err as a contract error. Errors that are not *Error are
-// internal: logged, and answered with a generic 500 that leaks nothing.
+// internal: logged, and answered with a generic 500 that leaks nothing,
+// unless the client went away and the work stopped for it: not a failure
+// of the service, which neither the error log nor a 5xx rate should count.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		e = Errorf(StatusClientClosed, "client_closed", "the client closed the request before its answer")
+	default:
 		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = Errorf(http.StatusInternalServerError, "internal", "internal error")
 	}

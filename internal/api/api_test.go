@@ -2,7 +2,10 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -161,4 +164,25 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatalf("%q: accepted a title %q the client did not send", raw, b.Title)
 		}
 	})
+}
+
+// A request whose client went away is answered 499 and not logged as a
+// failure; an operation canceled under a request still live is a 500,
+// logged.
+func TestClientClosedIsNoFailure(t *testing.T) {
+	var logged bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	w := httptest.NewRecorder()
+	WriteError(w, httptest.NewRequest(http.MethodGet, "/v1/desk/pupils", nil).WithContext(gone), fmt.Errorf("waiting for the index: %w", context.Canceled))
+	if w.Code != StatusClientClosed || !strings.Contains(w.Body.String(), `"client_closed"`) || logged.Len() > 0 {
+		t.Fatalf("client gone: %d %s, logged %q", w.Code, w.Body, logged.String())
+	}
+	w = httptest.NewRecorder()
+	WriteError(w, httptest.NewRequest(http.MethodGet, "/v1/desk/pupils", nil), fmt.Errorf("waiting for the index: %w", context.Canceled))
+	if w.Code != http.StatusInternalServerError || !strings.Contains(logged.String(), "request failed") {
+		t.Fatalf("client still there: %d %s, logged %q", w.Code, w.Body, logged.String())
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"passerelle/internal/api"
 	"passerelle/internal/auth"
 	"passerelle/projections"
 )
@@ -41,7 +42,7 @@ func newMetrics(a *App) *metrics {
 		}, []string{"route", "method"}),
 	}
 	m.commands = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "passerelle_commands_total", Help: "Commands by route and outcome: accepted, refused (code: the business rule that refused it), invalid (bad input, unknown resource, not allowed) or failed.",
+		Name: "passerelle_commands_total", Help: "Commands by route and outcome: accepted, refused (code: the business rule that refused it), invalid (bad input, unknown resource, not allowed), abandoned (the client went away before the answer) or failed.",
 	}, []string{"command", "outcome", "code"})
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "passerelle_command_duration_seconds", Help: "Command latency by route, answers of every outcome.",
@@ -161,6 +162,8 @@ func commandOutcome(status int, code string) (outcome, rule string) {
 		return "accepted", ""
 	case status == http.StatusConflict || status == http.StatusUnprocessableEntity:
 		return "refused", code
+	case status == api.StatusClientClosed:
+		return "abandoned", "" // whether it was carried out, its events say
 	case status < 500:
 		return "invalid", ""
 	}
