@@ -28,6 +28,7 @@ var codes = map[string]string{
 	"unsupported_media_type": "UNSUPPORTED_MEDIA_TYPE",
 	"method_not_allowed":     "METHOD_NOT_ALLOWED",
 	"not_ready":              "SERVICE_UNAVAILABLE",
+	"client_closed":          "CLIENT_CLOSED_REQUEST",
 	"internal":               "INTERNAL_ERROR",
 }
 
