@@ -211,11 +211,29 @@ func (c *Cipher) Forget(pupilID string) error { return c.keys.Destroy(pupilID) }
 
 // Seal returns the event to store: a copy whose personal fields are moved
 // into a Sealed blob. Events without personal data are returned as they are.
-func (c *Cipher) Seal(e domain.Event) (domain.Event, error) {
+func (c *Cipher) Seal(e domain.Event) (domain.Event, error) { return c.sealEvent(e, true) }
+
+// SealIfKept seals e as Seal does, but only with a key its subject has
+// already: false, and nothing sealed, when it has none (forgotten), where
+// Seal would make one. It seals again what a process keeps of events it
+// read (a snapshot), which must not outlive a forget.
+func (c *Cipher) SealIfKept(e domain.Event) (domain.Event, bool, error) {
+	out, err := c.sealEvent(e, false)
+	if errors.Is(err, errNoKey) {
+		return nil, false, nil
+	}
+	return out, err == nil, err
+}
+
+// errNoKey: the subject has no key, and none was to be made.
+var errNoKey = errors.New("no key")
+
+func (c *Cipher) sealEvent(e domain.Event, create bool) (domain.Event, error) {
+	seal := func(subject string, v any) (*domain.Sealed, error) { return c.seal(subject, v, create) }
 	switch ev := e.(type) {
 	case *domain.PupilRegistered:
 		p := domain.PupilPersonal{FirstName: ev.FirstName, LastName: ev.LastName, BirthDate: ev.BirthDate, Guardians: ev.Guardians}
-		s, err := c.seal(ev.PupilID, p)
+		s, err := seal(ev.PupilID, p)
 		if err != nil {
 			return nil, err
 		}
@@ -223,7 +241,7 @@ func (c *Cipher) Seal(e domain.Event) (domain.Event, error) {
 		out.Sealed, out.FirstName, out.LastName, out.BirthDate, out.Guardians = s, "", "", "", nil
 		return &out, nil
 	case *domain.ApplicationSubmitted:
-		s, err := c.seal(ev.PupilID, ev.Motivation)
+		s, err := seal(ev.PupilID, ev.Motivation)
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +250,7 @@ func (c *Cipher) Seal(e domain.Event) (domain.Event, error) {
 		return &out, nil
 	case *domain.ConventionDrafted:
 		p := domain.ConventionPersonal{PupilFirstName: ev.PupilFirstName, PupilLastName: ev.PupilLastName, Guardians: ev.Guardians}
-		s, err := c.seal(ev.PupilID, p)
+		s, err := seal(ev.PupilID, p)
 		if err != nil {
 			return nil, err
 		}
@@ -246,7 +264,7 @@ func (c *Cipher) Seal(e domain.Event) (domain.Event, error) {
 		if ev.PupilID == "" {
 			return nil, errors.New("a withdrawal's reason names no pupil to seal it for")
 		}
-		s, err := c.seal(ev.PupilID, ev.Reason)
+		s, err := seal(ev.PupilID, ev.Reason)
 		if err != nil {
 			return nil, err
 		}
@@ -260,7 +278,7 @@ func (c *Cipher) Seal(e domain.Event) (domain.Event, error) {
 		if ev.PupilID == "" {
 			return nil, fmt.Errorf("the %s's signature names no pupil to seal it for", ev.Role)
 		}
-		s, err := c.seal(ev.PupilID, ev.SignerName)
+		s, err := seal(ev.PupilID, ev.SignerName)
 		if err != nil {
 			return nil, err
 		}
@@ -320,10 +338,13 @@ func (c *Cipher) openText(sealed **domain.Sealed, text *string, erased *bool) er
 	return nil
 }
 
-func (c *Cipher) seal(subject string, v any) (*domain.Sealed, error) {
-	key, _, err := c.keys.Key(subject, true)
+func (c *Cipher) seal(subject string, v any, create bool) (*domain.Sealed, error) {
+	key, ok, err := c.keys.Key(subject, create)
 	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		return nil, errNoKey
 	}
 	aead, err := gcm(key)
 	if err != nil {
