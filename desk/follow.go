@@ -17,14 +17,24 @@ type Opener interface{ Open(domain.Event) error }
 
 // Follow reads the log up to its head, counts every pupil's eligible
 // offers, then follows the log live until ctx ends, retrying failures of
-// the store with a growing pause. Queries wait for it (Wait).
+// the store with a growing pause. Queries wait for it (Wait). With a
+// snapshot (SnapshotTo), it starts from the snapshot and reads only the
+// log after it, saves one after a long catch-up, and one as it stops.
 func (ix *Index) Follow(ctx context.Context, store eventstore.Store, opener Opener, log *slog.Logger) {
 	if log == nil {
 		log = slog.Default()
 	}
+	defer func() {
+		if !ix.Ready() {
+			return
+		}
+		if err := ix.Save(context.WithoutCancel(ctx), store); err != nil {
+			log.Warn("desk index: saving the snapshot failed", "err", err)
+		}
+	}()
 	pause := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := ix.follow(ctx, store, opener)
+		err := ix.follow(ctx, store, opener, log)
 		if ctx.Err() != nil {
 			return
 		}
@@ -38,9 +48,9 @@ func (ix *Index) Follow(ctx context.Context, store eventstore.Store, opener Open
 	}
 }
 
-func (ix *Index) follow(ctx context.Context, store eventstore.Store, opener Opener) error {
+func (ix *Index) follow(ctx context.Context, store eventstore.Store, opener Opener, log *slog.Logger) error {
 	if !ix.Ready() {
-		if err := ix.CatchUp(ctx, store, opener); err != nil {
+		if err := ix.start(ctx, store, opener, log); err != nil {
 			return err
 		}
 	}
@@ -88,29 +98,70 @@ func (ix *Index) follow(ctx context.Context, store eventstore.Store, opener Open
 	}
 }
 
+// start brings the index to the log's head, from its snapshot when there
+// is a good one, saves a snapshot when it read many events, and counts.
+func (ix *Index) start(ctx context.Context, store eventstore.Store, opener Opener, log *slog.Logger) error {
+	if ix.Position() == 0 {
+		t := time.Now()
+		switch ok, err := ix.load(ctx, store); {
+		case err != nil:
+			log.Warn("desk index: snapshot not used, reading the log from its start", "err", err)
+		case ok:
+			log.Info("desk index: started from its snapshot", "position", ix.Position(), "took", time.Since(t).Round(time.Millisecond))
+		}
+	}
+	n, err := ix.readToHead(ctx, store, opener)
+	if err != nil {
+		return err
+	}
+	if n >= saveAfter {
+		if err := ix.Save(ctx, store); err != nil {
+			log.Warn("desk index: saving the snapshot failed", "err", err)
+		}
+	}
+	ix.count()
+	return nil
+}
+
 // CatchUp folds the log up to its head, then counts every pupil's eligible
 // offers: from then on the index is ready.
 func (ix *Index) CatchUp(ctx context.Context, store eventstore.Store, opener Opener) error {
+	if _, err := ix.readToHead(ctx, store, opener); err != nil {
+		return err
+	}
+	ix.count()
+	return nil
+}
+
+// readToHead folds the log from the index's position up to its head,
+// and answers how many events it read.
+func (ix *Index) readToHead(ctx context.Context, store eventstore.Store, opener Opener) (int, error) {
+	read := 0
 	for {
 		evs, err := store.ReadAll(ctx, ix.Position(), 1000)
 		if err != nil {
-			return err
+			return read, err
 		}
 		if len(evs) == 0 {
-			break
+			return read, nil
 		}
+		read += len(evs)
 		batch := make([]Event, len(evs))
 		for i, re := range evs {
 			batch[i] = decode(re, opener)
 		}
 		ix.Apply(batch...)
 	}
+}
+
+// count counts every pupil's eligible offers: from then on the index is
+// ready.
+func (ix *Index) count() {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	ix.weeks.advance(ix.clock())
 	ix.countAll()
 	ix.notify()
-	return nil
 }
 
 // Ready reports whether the index has read the log up to its head once.

@@ -53,6 +53,10 @@ type Index struct {
 	// by application (accepted or confirmed): what rounds leave out.
 	proposals map[string]*proposal
 	seats     map[string]*pupil
+	// snapFile is where Follow keeps a snapshot ("": none), sealer what
+	// seals the birth dates it holds (see SnapshotTo).
+	snapFile string
+	sealer   Sealer
 }
 
 // proposal is an application made on a pupil's behalf that awaits the

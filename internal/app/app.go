@@ -215,6 +215,9 @@ func Open(cfg Config) (*App, error) {
 		queries.Progress = a.watch.Progress
 	}
 	a.Desk = desk.New(places, cfg.Clock)
+	if cfg.DataDir != "" {
+		a.Desk.SnapshotTo(filepath.Join(cfg.DataDir, "desk.snapshot"), a.Cipher)
+	}
 	// rounds take their market from the desk's index, which the serving
 	// processes follow (Start)
 	a.Service.WithRounds(a.Desk, commands.RoundProposer{Service: a.Service, Clock: cfg.Clock})

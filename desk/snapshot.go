@@ -1,0 +1,445 @@
+package desk
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"time"
+
+	"passerelle/domain"
+	"passerelle/eventstore"
+	"passerelle/internal/snapfile"
+)
+
+// A snapshot is the index as the log left it before its counts were made
+// (those are made again once caught up): the weeks, the offers, the
+// schools and their pupils, the live proposals and seats. A national
+// season's log takes minutes to read; from its snapshot a restart reads
+// the snapshot and the log's tail only.
+//
+// A pupil's birth date, the only personal datum the index keeps, is
+// sealed again in the snapshot with the pupil's key: once the pupil is
+// forgotten (their key destroyed) no snapshot tells it any more. A pupil
+// whose key is gone when the snapshot is written is written without it.
+var snapshotKind = snapfile.Kind{
+	Magic:     "passerelle desk snapshot\n",
+	Version:   1,
+	MaxString: 64 << 10, // a school, an offer's reservation or a pupil's wishes, as JSON
+}
+
+// saveAfter is how many events a catch-up reads, at least, before it
+// saves a snapshot (a stop always saves one).
+const saveAfter = 100_000
+
+// Sealer seals the birth dates a snapshot keeps, only with keys that
+// exist, and opens them again (personal.Cipher).
+type Sealer interface {
+	Opener
+	SealIfKept(domain.Event) (domain.Event, bool, error)
+}
+
+// SnapshotTo makes Follow start from the snapshot in file, when there is
+// one of the log it follows, and save one there after a long catch-up and
+// when it stops. It returns ix.
+func (ix *Index) SnapshotTo(file string, sealer Sealer) *Index {
+	ix.snapFile, ix.sealer = file, sealer
+	return ix
+}
+
+// Save writes the index's snapshot to its file (SnapshotTo).
+func (ix *Index) Save(ctx context.Context, store eventstore.Store) error {
+	if ix.snapFile == "" {
+		return nil
+	}
+	log, err := snapfile.LogIdentity(ctx, store)
+	if err != nil {
+		return err
+	}
+	var sealErr error
+	err = snapfile.Save(ix.snapFile, snapshotKind, log, func(e *snapfile.Encoder) { sealErr = ix.writeState(e) })
+	return errors.Join(sealErr, err)
+}
+
+// WriteSnapshot writes the index's snapshot to w, as folded from the log
+// whose first event is log.
+func (ix *Index) WriteSnapshot(w io.Writer, log string) error {
+	var sealErr error
+	err := snapfile.Write(w, snapshotKind, log, func(e *snapfile.Encoder) { sealErr = ix.writeState(e) })
+	return errors.Join(sealErr, err)
+}
+
+// load starts the index from its snapshot, when there is one of the log
+// store holds; it reads nothing into the index otherwise.
+func (ix *Index) load(ctx context.Context, store eventstore.Store) (bool, error) {
+	if ix.snapFile == "" {
+		return false, nil
+	}
+	id, err := snapfile.LogIdentity(ctx, store)
+	if err != nil {
+		return false, err
+	}
+	head, err := store.Head(ctx)
+	if err != nil {
+		return false, err
+	}
+	fresh := New(ix.places, ix.clock)
+	log, err := fresh.ReadSnapshot(ix.snapFile, ix.sealer)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("%s: %w", ix.snapFile, err)
+	case log != id || fresh.pos > head:
+		return false, fmt.Errorf("%s: made from another log", ix.snapFile)
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.pos != 0 || ix.counted {
+		return false, errors.New("the index has folded events already")
+	}
+	ix.pos, ix.schools, ix.pupils, ix.offers = fresh.pos, fresh.schools, fresh.pupils, fresh.offers
+	ix.offerAt, ix.schoolAt, ix.weeks, ix.reach = fresh.offerAt, fresh.schoolAt, fresh.weeks, fresh.reach
+	ix.proposals, ix.seats = fresh.proposals, fresh.seats
+	ix.notify()
+	return true, nil
+}
+
+// ReadSnapshot reads a snapshot into ix, which must be new: it answers
+// the ID of the log the snapshot was folded from. A birth date opener
+// cannot open (the pupil forgotten since) is unknown, as in the log.
+func (ix *Index) ReadSnapshot(file string, opener Opener) (string, error) {
+	return snapfile.Read(file, snapshotKind, func(d *snapfile.Decoder) { ix.readState(d, opener) })
+}
+
+// writeState writes the index's state (see snapshotKind), under its read
+// lock and with no Tick under way; it answers the first failure to seal.
+func (ix *Index) writeState(e *snapfile.Encoder) error {
+	ix.ticking.Lock()
+	defer ix.ticking.Unlock()
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	w := snapWriter{Encoder: e, ix: ix}
+	e.Uint(uint64(ix.pos))
+	e.Float(ix.reach)
+	e.Uint(uint64(len(ix.weeks.names)))
+	for _, name := range ix.weeks.names {
+		e.String(name)
+	}
+	// offers and schools in their grid cells' order, so that a cell reads
+	// back as it was
+	offers := cellsOf(ix.offerAt)
+	w.number = make(map[*offer]int, len(offers))
+	e.Uint(uint64(len(offers)))
+	for i, pt := range offers {
+		w.number[pt.v] = i
+		w.offer(pt.v, pt.grades)
+	}
+	schools := cellsOf(ix.schoolAt)
+	e.Uint(uint64(len(schools)))
+	for _, pt := range schools {
+		e.String(jsonOf(pt.v.reg))
+		e.Uint(uint64(pt.grades))
+		e.Uint(uint64(len(pt.v.pupils)))
+		for _, p := range pt.v.pupils {
+			w.pupil(p)
+		}
+	}
+	e.Uint(uint64(len(ix.proposals)))
+	for app, pr := range ix.proposals {
+		e.String(app)
+		e.String(pr.p.id)
+		e.Uint(uint64(w.number[pr.o]))
+		w.weeks(pr.weeks)
+	}
+	e.Uint(uint64(len(ix.seats)))
+	for app, p := range ix.seats {
+		e.String(app)
+		e.String(p.id)
+	}
+	return w.sealErr
+}
+
+// snapWriter writes the parts of a snapshot.
+type snapWriter struct {
+	*snapfile.Encoder
+	ix      *Index
+	number  map[*offer]int // offers by their place in the snapshot
+	sealErr error
+}
+
+func (w *snapWriter) weeks(ids []int32) {
+	w.Uint(uint64(len(ids)))
+	for _, id := range ids {
+		w.Uint(uint64(id))
+	}
+}
+
+func (w *snapWriter) offer(o *offer, grades uint8) {
+	for _, s := range []string{o.id, o.employerID, o.employerName, o.title, o.kind, o.sector, o.commune, o.department} {
+		w.String(s)
+	}
+	w.Uint(uint64(len(o.grades)))
+	for _, g := range o.grades {
+		w.String(string(g))
+	}
+	w.Flags(o.ageRule, o.open, o.collective)
+	w.weeks(o.weeks)
+	for _, h := range o.held {
+		w.Int(int64(h))
+	}
+	w.Int(int64(o.seats))
+	w.String(jsonOf(o.reserved))
+	w.Float(o.lat)
+	w.Float(o.lon)
+	w.Uint(uint64(grades))
+}
+
+func (w *snapWriter) pupil(p *pupil) {
+	w.String(p.id)
+	w.String(string(p.grade))
+	nonce, sealed, err := w.ix.sealBirth(p)
+	w.sealErr = cmp.Or(w.sealErr, err)
+	w.Bytes(nonce)
+	w.Bytes(sealed)
+	if p.wishes != nil {
+		w.String(jsonOf(p.wishes))
+	} else {
+		w.String("")
+	}
+	w.Uint(uint64(len(p.applied)))
+	for _, o := range p.applied {
+		w.Uint(uint64(w.number[o]))
+	}
+	w.Uint(uint64(len(p.confirmed)))
+	for _, app := range slices.Sorted(maps.Keys(p.confirmed)) {
+		w.String(app)
+		w.weeks(p.confirmed[app])
+	}
+}
+
+// sealBirth seals pupil p's birth date with their key: nothing when it is
+// unknown or the key is gone.
+func (ix *Index) sealBirth(p *pupil) (nonce, sealed []byte, err error) {
+	if p.birth.IsZero() || ix.sealer == nil {
+		return nil, nil, nil
+	}
+	ev, ok, err := ix.sealer.SealIfKept(&domain.PupilRegistered{PupilID: p.id, BirthDate: p.birth.Format(time.DateOnly)})
+	if err != nil || !ok {
+		return nil, nil, err
+	}
+	s := ev.(*domain.PupilRegistered).Sealed
+	return s.Nonce, s.Ciphertext, nil
+}
+
+// jsonOf is v as JSON: a value of the domain, which always encodes.
+func jsonOf(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// cellsOf is every point of g, cell by cell in the order of their keys,
+// each cell's in its order.
+func cellsOf[T any](g grid[T]) []cellPoint[T] {
+	var out []cellPoint[T]
+	for _, k := range slices.Sorted(maps.Keys(g)) {
+		out = append(out, g[k]...)
+	}
+	return out
+}
+
+// Bounds of a snapshot's collections, so that a damaged one is refused
+// before it asks for memory.
+const (
+	maxSnapshotWeeks = 1 << 16
+	maxSnapshotList  = 1 << 16 // an offer's grades, a pupil's applications
+)
+
+// readState reads what writeState wrote into ix, new.
+func (ix *Index) readState(d *snapfile.Decoder, opener Opener) {
+	r := snapReader{Decoder: d, ix: ix, opener: opener}
+	ix.pos = eventstore.Position(d.Uint())
+	ix.reach = d.Float()
+	n := d.Uint()
+	if n > maxSnapshotWeeks {
+		d.Fail()
+	}
+	for ; n > 0 && d.Err() == nil; n-- {
+		ix.weeks.id(d.String())
+	}
+	n = d.Uint()
+	r.offers = make([]*offer, 0, d.Room(n))
+	for ; n > 0 && d.Err() == nil; n-- {
+		r.offer()
+	}
+	for n = d.Uint(); n > 0 && d.Err() == nil; n-- {
+		s := &school{}
+		readJSON(d, &s.reg)
+		s.lat, s.lon, _ = ix.places.CommuneCentre(s.reg.CommuneCode)
+		s.group, _ = priority(s.reg)
+		s.cell = ix.schoolAt.add(s.lat, s.lon, uint8(d.Uint()), s)
+		ix.schools[s.reg.UAI] = s
+		for m := d.Uint(); m > 0 && d.Err() == nil; m-- {
+			r.pupil(s)
+		}
+	}
+	// the proposals and seats of pupils forgotten since are kept, as the
+	// log left them: a proposal's seat counts until it is answered
+	for n = d.Uint(); n > 0 && d.Err() == nil; n-- {
+		app, p := d.String(), r.pupilOf(d.String())
+		ix.proposals[app] = &proposal{p: p, o: r.numbered(), weeks: r.weeks()}
+		p.proposed++
+	}
+	for n = d.Uint(); n > 0 && d.Err() == nil; n-- {
+		app, p := d.String(), r.pupilOf(d.String())
+		ix.seats[app] = p
+		p.holding++
+	}
+}
+
+// snapReader reads the parts of a snapshot.
+type snapReader struct {
+	*snapfile.Decoder
+	ix     *Index
+	opener Opener
+	offers []*offer          // by their place in the snapshot
+	gone   map[string]*pupil // pupils forgotten, still named by a proposal or a seat
+}
+
+// weeks reads week IDs, each one of the weeks read.
+func (r *snapReader) weeks() []int32 {
+	n := r.Uint()
+	if n > uint64(len(r.ix.weeks.names)) {
+		r.Fail()
+		return nil
+	}
+	out := make([]int32, 0, n)
+	for ; n > 0 && r.Err() == nil; n-- {
+		w := r.Uint()
+		if w >= uint64(len(r.ix.weeks.names)) {
+			r.Fail()
+			return nil
+		}
+		out = append(out, int32(w))
+	}
+	return out
+}
+
+// list reads the length of a short list.
+func (r *snapReader) list() uint64 {
+	n := r.Uint()
+	if n > maxSnapshotList {
+		r.Fail()
+		return 0
+	}
+	return n
+}
+
+// numbered reads an offer by its place in the snapshot.
+func (r *snapReader) numbered() *offer {
+	i := r.Uint()
+	if i >= uint64(len(r.offers)) {
+		r.Fail()
+		return nil
+	}
+	return r.offers[i]
+}
+
+func (r *snapReader) pupilOf(id string) *pupil {
+	if p := r.ix.pupils[id]; p != nil {
+		return p
+	}
+	if r.gone[id] == nil {
+		if r.gone == nil {
+			r.gone = map[string]*pupil{}
+		}
+		r.gone[id] = &pupil{id: id}
+	}
+	return r.gone[id]
+}
+
+func (r *snapReader) offer() {
+	o := &offer{id: r.String(), employerID: r.String(), employerName: r.String(), title: r.String(), kind: r.String(),
+		sector: r.String(), commune: r.String(), department: r.String()}
+	for g := r.list(); g > 0 && r.Err() == nil; g-- {
+		o.grades = append(o.grades, domain.Grade(r.String()))
+	}
+	o.gradeSet = gradeSet(o.grades)
+	f := r.Flags(3)
+	o.ageRule, o.open, o.collective = f[0], f[1], f[2]
+	o.weeks = r.weeks()
+	o.held = make([]int, len(o.weeks))
+	for i := range o.held {
+		o.held[i] = int(r.Int())
+	}
+	o.seats = int(r.Int())
+	readJSON(r.Decoder, &o.reserved)
+	o.lat, o.lon = r.Float(), r.Float()
+	grades := uint8(r.Uint())
+	if r.Err() == nil {
+		r.ix.offers[o.id] = o
+		r.ix.offerAt.add(o.lat, o.lon, grades, o)
+		r.offers = append(r.offers, o)
+	}
+}
+
+// pupil reads a pupil of school s (p.oldEnough is made for every week by
+// countAll).
+func (r *snapReader) pupil(s *school) {
+	p := &pupil{id: r.String(), school: s, grade: domain.Grade(r.String()), reach: DefaultMaxDistanceKM, slot: len(s.pupils)}
+	p.birth = openBirth(p.id, r.Bytes(), r.Bytes(), r.opener)
+	if wishes := r.String(); wishes != "" {
+		p.wishes = &domain.PupilWishesRecorded{}
+		if err := json.Unmarshal([]byte(wishes), p.wishes); err != nil {
+			r.Fail()
+		}
+		p.reach = float64(p.wishes.MaxDistanceKM)
+		if len(p.wishes.Weeks) > 0 {
+			p.wishWeeks = r.ix.weeks.ids(p.wishes.Weeks)
+		}
+	}
+	for n := r.list(); n > 0 && r.Err() == nil; n-- {
+		p.applied = append(p.applied, r.numbered())
+	}
+	for n := r.list(); n > 0 && r.Err() == nil; n-- {
+		if p.confirmed == nil {
+			p.confirmed = map[string][]int32{}
+		}
+		app := r.String()
+		p.confirmed[app] = r.weeks()
+	}
+	p.busy = slices.Concat(slices.Collect(maps.Values(p.confirmed))...)
+	s.pupils = append(s.pupils, p)
+	r.ix.pupils[p.id] = p
+}
+
+func readJSON(d *snapfile.Decoder, v any) {
+	if err := json.Unmarshal([]byte(d.String()), v); err != nil {
+		d.Fail()
+	}
+}
+
+// openBirth opens a birth date the snapshot sealed for pupil id: zero
+// when there is none, or it cannot be opened any more.
+func openBirth(id string, nonce, sealed []byte, opener Opener) time.Time {
+	if len(sealed) == 0 || opener == nil {
+		return time.Time{}
+	}
+	ev := &domain.PupilRegistered{PupilID: id, Sealed: &domain.Sealed{Subject: id, Nonce: nonce, Ciphertext: sealed}}
+	if err := opener.Open(ev); err != nil || ev.Erased {
+		return time.Time{}
+	}
+	bd, err := domain.ParseDate(ev.BirthDate)
+	if err != nil {
+		return time.Time{}
+	}
+	return bd
+}
