@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"testing"
+
+	"passerelle/domain"
 )
 
 // A key is created once, found again by a new handle on the directory,
@@ -40,5 +42,36 @@ func TestDirKeys(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("%d files left after the destruction", len(entries))
+	}
+}
+
+// SealIfKept seals as Seal does with a key that exists, and seals nothing,
+// making no key, for a subject without one.
+func TestSealIfKept(t *testing.T) {
+	keys, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCipher(keys)
+	reg := &domain.PupilRegistered{PupilID: "pupil-1", BirthDate: "2012-03-04"}
+	if out, ok, err := c.SealIfKept(reg); ok || err != nil || out != nil {
+		t.Fatalf("no key yet: %v, %v, %v", out, ok, err)
+	}
+	if _, ok, _ := keys.Key("pupil-1", false); ok {
+		t.Fatal("SealIfKept made a key")
+	}
+	if _, _, err := keys.Key("pupil-1", true); err != nil {
+		t.Fatal(err)
+	}
+	out, ok, err := c.SealIfKept(reg)
+	if !ok || err != nil {
+		t.Fatalf("with a key: %v, %v", ok, err)
+	}
+	sealed := out.(*domain.PupilRegistered)
+	if sealed.BirthDate != "" || sealed.Sealed == nil {
+		t.Fatalf("not sealed: %+v", sealed)
+	}
+	if err := c.Open(sealed); err != nil || sealed.BirthDate != "2012-03-04" {
+		t.Fatalf("opened: %q, %v", sealed.BirthDate, err)
 	}
 }
