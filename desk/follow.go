@@ -28,9 +28,7 @@ func (ix *Index) Follow(ctx context.Context, store eventstore.Store, opener Open
 		if !ix.Ready() {
 			return
 		}
-		if err := ix.Save(context.WithoutCancel(ctx), store); err != nil {
-			log.Warn("desk index: saving the snapshot failed", "err", err)
-		}
+		ix.save(context.WithoutCancel(ctx), store, log)
 	}()
 	pause := 100 * time.Millisecond
 	for ctx.Err() == nil {
@@ -115,12 +113,23 @@ func (ix *Index) start(ctx context.Context, store eventstore.Store, opener Opene
 		return err
 	}
 	if n >= saveAfter {
-		if err := ix.Save(ctx, store); err != nil {
-			log.Warn("desk index: saving the snapshot failed", "err", err)
-		}
+		ix.save(ctx, store, log)
 	}
 	ix.count()
 	return nil
+}
+
+// save saves the snapshot, when the index keeps one, and says so.
+func (ix *Index) save(ctx context.Context, store eventstore.Store, log *slog.Logger) {
+	if ix.snapFile == "" {
+		return
+	}
+	t := time.Now()
+	if err := ix.Save(ctx, store); err != nil {
+		log.Warn("desk index: saving the snapshot failed", "err", err)
+		return
+	}
+	log.Info("desk index: snapshot saved", "position", ix.Position(), "took", time.Since(t).Round(time.Millisecond))
 }
 
 // CatchUp folds the log up to its head, then counts every pupil's eligible
