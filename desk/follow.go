@@ -121,8 +121,11 @@ func (ix *Index) start(ctx context.Context, store eventstore.Store, opener Opene
 
 // save saves the snapshot, when the index keeps one, and says so.
 func (ix *Index) save(ctx context.Context, store eventstore.Store, log *slog.Logger) {
-	if ix.snapFile == "" {
-		return
+	ix.mu.RLock()
+	same := ix.pos == ix.savedAt
+	ix.mu.RUnlock()
+	if ix.snapFile == "" || same {
+		return // none kept, or the one saved is current
 	}
 	t := time.Now()
 	if err := ix.Save(ctx, store); err != nil {

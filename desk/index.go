@@ -57,6 +57,7 @@ type Index struct {
 	// seals the birth dates it holds (see SnapshotTo).
 	snapFile string
 	sealer   Sealer
+	savedAt  eventstore.Position // of the snapshot last saved or loaded
 }
 
 // proposal is an application made on a pupil's behalf that awaits the

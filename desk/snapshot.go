@@ -9,7 +9,10 @@ import (
 	"io"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"passerelle/domain"
@@ -61,16 +64,24 @@ func (ix *Index) Save(ctx context.Context, store eventstore.Store) error {
 	if err != nil {
 		return err
 	}
-	var sealErr error
-	err = snapfile.Save(ix.snapFile, snapshotKind, log, func(e *snapfile.Encoder) { sealErr = ix.writeState(e) })
-	return errors.Join(sealErr, err)
+	var (
+		pos     eventstore.Position
+		sealErr error
+	)
+	err = snapfile.Save(ix.snapFile, snapshotKind, log, func(e *snapfile.Encoder) { pos, sealErr = ix.writeState(e) })
+	if err = errors.Join(sealErr, err); err == nil {
+		ix.mu.Lock()
+		ix.savedAt = pos
+		ix.mu.Unlock()
+	}
+	return err
 }
 
 // WriteSnapshot writes the index's snapshot to w, as folded from the log
 // whose first event is log.
 func (ix *Index) WriteSnapshot(w io.Writer, log string) error {
 	var sealErr error
-	err := snapfile.Write(w, snapshotKind, log, func(e *snapfile.Encoder) { sealErr = ix.writeState(e) })
+	err := snapfile.Write(w, snapshotKind, log, func(e *snapfile.Encoder) { _, sealErr = ix.writeState(e) })
 	return errors.Join(sealErr, err)
 }
 
@@ -106,6 +117,7 @@ func (ix *Index) load(ctx context.Context, store eventstore.Store) (bool, error)
 	ix.pos, ix.schools, ix.pupils, ix.offers = fresh.pos, fresh.schools, fresh.pupils, fresh.offers
 	ix.offerAt, ix.schoolAt, ix.weeks, ix.reach = fresh.offerAt, fresh.schoolAt, fresh.weeks, fresh.reach
 	ix.proposals, ix.seats = fresh.proposals, fresh.seats
+	ix.savedAt = fresh.pos
 	ix.notify()
 	return true, nil
 }
@@ -118,13 +130,16 @@ func (ix *Index) ReadSnapshot(file string, opener Opener) (string, error) {
 }
 
 // writeState writes the index's state (see snapshotKind), under its read
-// lock and with no Tick under way; it answers the first failure to seal.
-func (ix *Index) writeState(e *snapfile.Encoder) error {
+// lock and with no Tick under way; it answers the position written and
+// the first failure to seal.
+func (ix *Index) writeState(e *snapfile.Encoder) (eventstore.Position, error) {
 	ix.ticking.Lock()
 	defer ix.ticking.Unlock()
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	w := snapWriter{Encoder: e, ix: ix}
+	schools := cellsOf(ix.schoolAt)
+	births, sealErr := ix.sealBirths(schools)
+	w := snapWriter{Encoder: e, births: births}
 	e.Uint(uint64(ix.pos))
 	e.Float(ix.reach)
 	e.Uint(uint64(len(ix.weeks.names)))
@@ -140,7 +155,6 @@ func (ix *Index) writeState(e *snapfile.Encoder) error {
 		w.number[pt.v] = i
 		w.offer(pt.v, pt.grades)
 	}
-	schools := cellsOf(ix.schoolAt)
 	e.Uint(uint64(len(schools)))
 	for _, pt := range schools {
 		e.String(jsonOf(pt.v.reg))
@@ -162,15 +176,52 @@ func (ix *Index) writeState(e *snapfile.Encoder) error {
 		e.String(app)
 		e.String(p.id)
 	}
-	return w.sealErr
+	return ix.pos, sealErr
 }
 
 // snapWriter writes the parts of a snapshot.
 type snapWriter struct {
 	*snapfile.Encoder
-	ix      *Index
-	number  map[*offer]int // offers by their place in the snapshot
-	sealErr error
+	number map[*offer]int // offers by their place in the snapshot
+	births []sealedBirth  // of the pupils, in the order they are written
+}
+
+// sealedBirth is a birth date sealed with its pupil's key (none: empty).
+type sealedBirth struct{ nonce, sealed []byte }
+
+// sealBirths seals the birth dates of the schools' pupils, in their order,
+// on every processor: a national snapshot seals 1.4 million, which took
+// 11 s on one.
+func (ix *Index) sealBirths(schools []cellPoint[*school]) ([]sealedBirth, error) {
+	var pupils []*pupil
+	for _, pt := range schools {
+		pupils = append(pupils, pt.v.pupils...)
+	}
+	out := make([]sealedBirth, len(pupils))
+	const chunk = 1024
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for from := int(next.Add(chunk)) - chunk; from < len(pupils); from = int(next.Add(chunk)) - chunk {
+				for i := from; i < min(from+chunk, len(pupils)); i++ {
+					nonce, sealed, err := ix.sealBirth(pupils[i])
+					if err != nil {
+						mu.Lock()
+						first = cmp.Or(first, err)
+						mu.Unlock()
+					}
+					out[i] = sealedBirth{nonce, sealed}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out, first
 }
 
 func (w *snapWriter) weeks(ids []int32) {
@@ -203,10 +254,10 @@ func (w *snapWriter) offer(o *offer, grades uint8) {
 func (w *snapWriter) pupil(p *pupil) {
 	w.String(p.id)
 	w.String(string(p.grade))
-	nonce, sealed, err := w.ix.sealBirth(p)
-	w.sealErr = cmp.Or(w.sealErr, err)
-	w.Bytes(nonce)
-	w.Bytes(sealed)
+	b := w.births[0]
+	w.births = w.births[1:]
+	w.Bytes(b.nonce)
+	w.Bytes(b.sealed)
 	if p.wishes != nil {
 		w.String(jsonOf(p.wishes))
 	} else {

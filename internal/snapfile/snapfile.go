@@ -22,6 +22,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"time"
 
 	"passerelle/eventstore"
 )
@@ -54,7 +55,9 @@ func LogIdentity(ctx context.Context, store eventstore.Store) (string, error) {
 func Save(file string, k Kind, log string, body func(*Encoder)) error {
 	// a temporary file of its own: processes sharing a data directory may
 	// save at once, the last rename winning
-	f, err := os.CreateTemp(filepath.Dir(file), filepath.Base(file)+".*.tmp")
+	pattern := filepath.Base(file) + ".*.tmp"
+	removeStale(filepath.Join(filepath.Dir(file), pattern))
+	f, err := os.CreateTemp(filepath.Dir(file), pattern)
 	if err != nil {
 		return err
 	}
@@ -77,6 +80,21 @@ func Save(file string, k Kind, log string, body func(*Encoder)) error {
 		return err
 	}
 	return errors.Join(dir.Sync(), dir.Close())
+}
+
+// staleAfter is how old a temporary file is when no save is writing it
+// any more: its process stopped during the save.
+const staleAfter = time.Hour
+
+// removeStale removes the temporary files matching pattern left by saves
+// that never finished.
+func removeStale(pattern string) {
+	names, _ := filepath.Glob(pattern)
+	for _, name := range names {
+		if st, err := os.Stat(name); err == nil && time.Since(st.ModTime()) > staleAfter {
+			_ = os.Remove(name)
+		}
+	}
 }
 
 // Write streams a snapshot to w.

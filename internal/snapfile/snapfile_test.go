@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"passerelle/internal/snapfile"
 )
@@ -54,6 +55,24 @@ func TestSaveRead(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(file + ".*"); len(left) != 0 {
 		t.Fatalf("temporary files left: %v", left)
+	}
+	// a save cut short by a stop left its temporary file: the next save
+	// removes it once it is old, not one a save under way is writing
+	stale, fresh := file+".1.tmp", file+".2.tmp"
+	for _, name := range []string{stale, fresh} {
+		if err := os.WriteFile(name, []byte("cut short"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := snapfile.Save(file, kind, "log-1", func(*snapfile.Encoder) {}); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(file + ".*"); len(left) != 1 || left[0] != fresh {
+		t.Fatalf("temporary files left: %v, want only %s", left, fresh)
 	}
 }
 
