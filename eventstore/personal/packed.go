@@ -212,9 +212,16 @@ func (p *pack) lookUp(sum *[sha256.Size]byte) ([]byte, int64, bool, error) {
 		return p.scan(sum)
 	}
 	at := headerSize + int64(n)*recordSize
-	rec := make([]byte, recordSize)
-	if _, err := p.f.ReadAt(rec, at); err != nil {
-		return nil, 0, false, err
+	// from the mapping when it holds the record (liveKey copies the key
+	// out of it): no system call for each key a rebuild or a start opens
+	var rec []byte
+	if end := at + recordSize; end <= int64(len(p.mem)) {
+		rec = p.mem[at:end]
+	} else {
+		rec = make([]byte, recordSize)
+		if _, err := p.f.ReadAt(rec, at); err != nil {
+			return nil, 0, false, err
+		}
 	}
 	k, ok := liveKey(rec, sum)
 	return k, at, ok, nil
