@@ -124,9 +124,12 @@ func readView(d *snapfile.Decoder, v *View) {
 	v.Position = eventstore.Position(d.Uint())
 	n := d.Uint()
 	v.Apps = make(map[string]*placement, d.Room(n))
+	// a pupil's applications share their pupil's ID too, while the view
+	// is read (a pupil has few: not worth a lookup kept for each)
+	pupils := &shared{}
 	for ; n > 0 && d.Err() == nil; n-- {
 		id := d.String()
-		v.Apps[id] = readPlacement(d)
+		v.Apps[id] = readPlacement(d, &v.shared, pupils)
 	}
 	n = d.Uint()
 	v.Convs = make(map[string]string, d.Room(n))
@@ -150,8 +153,8 @@ func readView(d *snapfile.Decoder, v *View) {
 	}
 }
 
-func readPlacement(d *snapfile.Decoder) *placement {
-	p := &placement{Offer: d.String(), Pupil: d.String()}
+func readPlacement(d *snapfile.Decoder, sh, pupils *shared) *placement {
+	p := &placement{Offer: sh.str(d.String()), Pupil: pupils.str(d.String())}
 	weeks := d.Uint()
 	if weeks > maxSnapshotWeeks {
 		d.Fail()
@@ -159,10 +162,11 @@ func readPlacement(d *snapfile.Decoder) *placement {
 	for ; weeks > 0 && d.Err() == nil; weeks-- {
 		p.Weeks = append(p.Weeks, d.String())
 	}
-	p.Status = d.String()
+	p.Weeks = sh.list(p.Weeks)
+	p.Status = sh.str(d.String())
 	f := d.Flags(3)
 	p.Tracked, p.Seat, p.PupilWeeks = f[0], f[1], f[2]
-	p.Convention, p.Booking = d.String(), d.String()
+	p.Convention, p.Booking = sh.str(d.String()), d.String()
 	p.Last = eventstore.Position(d.Uint())
 	return p
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"passerelle/domain"
 	"passerelle/eventstore"
@@ -44,6 +45,51 @@ type View struct {
 
 	byOffer map[string][]string // offer -> applications
 	byPupil map[string][]string // pupil -> applications
+	shared  shared
+}
+
+// shared keeps one copy of the values many placements hold alike: an
+// offer's ID, a status, a list of weeks. A national view holds 3.2
+// million placements of 67,000 offers, a handful of statuses and a few
+// hundred lists of weeks; decoded, each placement had copies of its own.
+type shared struct {
+	strs  map[string]string
+	weeks map[string][]string
+}
+
+// str is the copy of s kept.
+func (sh *shared) str(s string) string {
+	if s == "" {
+		return ""
+	}
+	if kept, ok := sh.strs[s]; ok {
+		return kept
+	}
+	if sh.strs == nil {
+		sh.strs = map[string]string{}
+	}
+	sh.strs[s] = s
+	return s
+}
+
+// list is the copy of weeks kept, never changed by those sharing it.
+func (sh *shared) list(weeks []string) []string {
+	if len(weeks) == 0 {
+		return weeks
+	}
+	key := strings.Join(weeks, ",")
+	if kept, ok := sh.weeks[key]; ok {
+		return kept
+	}
+	if sh.weeks == nil {
+		sh.weeks = map[string][]string{}
+	}
+	kept := make([]string, len(weeks))
+	for i, w := range weeks {
+		kept[i] = sh.str(w)
+	}
+	sh.weeks[key] = kept
+	return kept
 }
 
 // NewView is an empty view.
@@ -79,7 +125,7 @@ func (v *View) Apply(re eventstore.RecordedEvent) (touched []string, forgotten s
 		return nil, "" // not a placement event this version knows
 	}
 	if id, status, ok := statusAfter(e); ok {
-		v.app(id, re.Position).Status = status
+		v.app(id, re.Position).Status = status // a constant: shared already
 		return []string{id}, ""
 	}
 	switch ev := e.(type) {
@@ -189,7 +235,7 @@ func (v *View) place(id, offer, pupil string, weeks []string, pos eventstore.Pos
 		v.byOffer[offer] = append(v.byOffer[offer], id)
 		v.byPupil[pupil] = append(v.byPupil[pupil], id)
 	}
-	p.Offer, p.Pupil, p.Weeks = offer, pupil, weeks
+	p.Offer, p.Pupil, p.Weeks = v.shared.str(offer), pupil, v.shared.list(weeks)
 	return p
 }
 
