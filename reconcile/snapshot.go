@@ -21,7 +21,7 @@ import (
 // million.
 var snapshotKind = snapfile.Kind{
 	Magic:     "passerelle reconciler snapshot\n",
-	Version:   3, // 2: gob; 3: this format
+	Version:   3,       // 2: gob; 3: this format
 	MaxString: 1 << 10, // an ID, a status or a week is short
 }
 
