@@ -276,6 +276,9 @@ func pending(status string) bool {
 // applications sharing a week: for a pending one, whether one of them is
 // confirmed; for a confirmed one, those still pending.
 func (v *View) rivals(id string, p *placement) (confirmed bool, others []string) {
+	if !pending(p.Status) && p.Status != domain.StatusConfirmed {
+		return false, nil // ended: rivals are nothing to it (most of a season's applications)
+	}
 	for _, other := range v.byPupil[p.Pupil] {
 		o := v.Apps[other]
 		if other == id || !domain.Overlaps(o.Weeks, p.Weeks) {
