@@ -19,7 +19,8 @@ type Opener interface{ Open(domain.Event) error }
 // offers, then follows the log live until ctx ends, retrying failures of
 // the store with a growing pause. Queries wait for it (Wait). With a
 // snapshot (SnapshotTo), it starts from the snapshot and reads only the
-// log after it, saves one after a long catch-up, and one as it stops.
+// log after it, saves one after a long catch-up, and one as it stops
+// when the log moved since the last.
 func (ix *Index) Follow(ctx context.Context, store eventstore.Store, opener Opener, log *slog.Logger) {
 	if log == nil {
 		log = slog.Default()

@@ -37,7 +37,7 @@ var snapshotKind = snapfile.Kind{
 }
 
 // saveAfter is how many events a catch-up reads, at least, before it
-// saves a snapshot (a stop always saves one).
+// saves a snapshot (a stop saves one when the log moved since the last).
 const saveAfter = 100_000
 
 // Sealer seals the birth dates a snapshot keeps, only with keys that
@@ -49,7 +49,7 @@ type Sealer interface {
 
 // SnapshotTo makes Follow start from the snapshot in file, when there is
 // one of the log it follows, and save one there after a long catch-up and
-// when it stops. It returns ix.
+// when it stops (if the log moved). It returns ix.
 func (ix *Index) SnapshotTo(file string, sealer Sealer) *Index {
 	ix.snapFile, ix.sealer = file, sealer
 	return ix
