@@ -39,9 +39,9 @@ func tuneGC(percent int, limit int64) {
 //
 // The collections still set that p99. In an execution trace of 12 s at
 // 1,000 offers/s after the bench's closed loop (`--duration 30s`, p99
-// 25.8 ms), eight of the store committer's ten longest busy spells (18
-// to 38 ms, against a median of 0.5 ms) fell within the one mark, of
-// 0.6 s for a 224 MB heap. While the collector marks, its idle workers
+// 25.8 ms), eight of the store committer's ten longest busy spells
+// (17.5 to 38 ms, against a median of 0.5 ms) fell within the one mark,
+// of 0.6 s for a 224 MB heap. While the collector marks, its idle workers
 // hold every idle processor and take no goroutine queued on a busy one,
 // so the writers a commit answers wait for the committer's next merge
 // step. The committer yielding after each group during a merge took most
