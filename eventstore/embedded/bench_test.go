@@ -352,3 +352,46 @@ func BenchmarkReadStream(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadAll reads a log of 50,000 events from its start in pages of
+// 500, as a rebuild does.
+func BenchmarkReadAll(b *testing.B) {
+	const events, page = 50_000, 500
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := range events / 100 {
+		batch := make([]eventstore.EventData, 100)
+		for j := range batch {
+			batch[j] = benchEvent()
+		}
+		if _, err := s.Append(ctx, fmt.Sprintf("application-%d", i), eventstore.Any, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		for from := eventstore.Start; ; {
+			evs, err := s.ReadAll(ctx, from, page)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(evs) == 0 {
+				break
+			}
+			n += len(evs)
+			from = evs[len(evs)-1].Position
+		}
+		if n != events {
+			b.Fatalf("read %d events of %d", n, events)
+		}
+	}
+	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+}

@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -71,25 +74,69 @@ func decodeRecord(b []byte) (record, error) {
 	return r, nil
 }
 
-// event copies the record out of the transaction.
+// event copies the record out of the transaction: its data and metadata
+// into one allocation, its type into none once seen.
+// Reading the log for a rebuild, these copies were a fifth of the bytes
+// it allocated.
 func (r record) event(pos uint64) eventstore.RecordedEvent {
+	var data, metadata []byte
+	if n := len(r.data) + len(r.metadata); n > 0 {
+		buf := make([]byte, n)
+		copy(buf, r.data)
+		copy(buf[len(r.data):], r.metadata)
+		data, metadata = buf[:len(r.data):len(r.data)], buf[len(r.data):]
+		if len(data) == 0 {
+			data = nil
+		}
+		if len(metadata) == 0 {
+			metadata = nil
+		}
+	}
 	return eventstore.RecordedEvent{
 		ID:       r.id,
 		Stream:   string(r.stream),
 		Revision: r.revision,
 		Position: eventstore.Position(pos),
-		Type:     string(r.typ),
-		Data:     clone(r.data),
-		Metadata: clone(r.metadata),
+		Type:     eventTypes.intern(r.typ),
+		Data:     data,
+		Metadata: metadata,
 		Created:  time.Unix(0, r.created).UTC(),
 	}
 }
 
-func clone(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
+// eventTypes holds one copy of each event type read: a log has a few
+// dozen, each read millions of times.
+var eventTypes interned
+
+// interned is a set of strings, read without a lock: a new one copies the
+// map. It stops growing at internedMax strings: past them, each is
+// copied.
+type interned struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[string]string]
+}
+
+const internedMax = 1024
+
+func (t *interned) intern(b []byte) string {
+	old := t.m.Load()
+	if old != nil {
+		if s, ok := (*old)[string(b)]; ok {
+			return s
+		}
 	}
-	return append([]byte(nil), b...)
+	s := string(b)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old = t.m.Load(); old != nil && len(*old) >= internedMax {
+		return s
+	}
+	m := map[string]string{s: s}
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	t.m.Store(&m)
+	return s
 }
 
 type decoder struct {

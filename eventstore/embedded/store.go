@@ -952,6 +952,11 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Position, max int) 
 	var out []eventstore.RecordedEvent
 	err := s.view(func(tx *bolt.Tx) error {
 		_, err := scanLog(ctx, tx, uint64(from), max, func(pos uint64, r record) {
+			if out == nil && max > 0 {
+				// a page is read whole but at the log's end: grown by
+				// doubling, it copied each event about twice
+				out = make([]eventstore.RecordedEvent, 0, min(max, 4096))
+			}
 			out = append(out, r.event(pos))
 		})
 		return err
