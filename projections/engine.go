@@ -185,7 +185,7 @@ func project(p Projector, ev Event, src docSource, w *batch) error {
 	defer func() { w.loaded = loaded }() // its room, for the next event
 	for i := range loaded {
 		if d := docs[loaded[i].key]; d != nil {
-			loaded[i].before = d.Entries()
+			loaded[i].before = w.entries(loaded[i].key, d)
 		}
 	}
 	p.Apply(ev, docs)
@@ -201,7 +201,7 @@ func project(p Projector, ev Event, src docSource, w *batch) error {
 		if d != l.doc { // created, replaced or deleted: src holds l.doc
 			src.put(l.key, d, l.json)
 		}
-		w.doc(l.key, d, l.json)
+		w.doc(l.key, d, l.json, after)
 		w.diff(l.before, after)
 	}
 	return nil
@@ -306,6 +306,9 @@ type docWrite struct {
 	doc       Doc
 	was, json []byte
 	same      bool // finish found it unchanged: nothing to write
+	// doc's entries after the last event that touched it: the entries
+	// before the next one, unless something else changed doc since
+	entries []Entry
 }
 
 func newBatch(size int) *batch {
@@ -330,14 +333,26 @@ func (w *batch) last(t target) (write, bool) {
 }
 
 // doc records that the batch touched a document; was is its JSON as
-// stored, before the batch.
-func (w *batch) doc(key string, d Doc, was []byte) {
+// stored, before the batch, and entries the document's now.
+func (w *batch) doc(key string, d Doc, was []byte, entries []Entry) {
 	t := target{kind: docKind, key: key}
 	if i, ok := w.at[t]; ok {
-		w.vals[i].doc = d // touched again: was stays the JSON before the batch
+		// touched again: was stays the JSON before the batch
+		w.vals[i].doc, w.vals[i].entries = d, entries
 		return
 	}
-	w.set(t, write{docWrite: &docWrite{doc: d, was: was}})
+	w.set(t, write{docWrite: &docWrite{doc: d, was: was, entries: entries}})
+}
+
+// entries is d's entries, as the batch's last event that touched the
+// document at key left them: an event's entries after are the next one's
+// before, and listing them again was a tenth of a rebuild's work. Only
+// project changes documents, and it records their entries right after.
+func (w *batch) entries(key string, d Doc) []Entry {
+	if i, ok := w.at[target{kind: docKind, key: key}]; ok && w.vals[i].doc == d {
+		return w.vals[i].entries
+	}
+	return d.Entries()
 }
 
 // finish renders each document the batch touched as JSON, once however
