@@ -37,6 +37,11 @@ type Ref struct {
 	// Created: the event creates the document, which the log guarantees
 	// absent before it (the first event of its stream), so it is not read
 	Created bool
+	// Names: once loaded, the document may name others the event
+	// touches (a convention its pupil), so Touches is asked again. Most
+	// events touch the documents their own ids name, and asking again
+	// only built the same keys twice.
+	Names bool
 }
 
 // docPtr is a document type *T.
@@ -54,6 +59,14 @@ func ref[T any, P docPtr[T]](key string) Ref {
 func created[T any, P docPtr[T]](key string) Ref {
 	r := ref[T, P](key)
 	r.Created = true
+	return r
+}
+
+// naming is the Ref of a document of type *T that names others the
+// event touches.
+func naming[T any, P docPtr[T]](key string) Ref {
+	r := ref[T, P](key)
+	r.Names = true
 	return r
 }
 
@@ -80,9 +93,9 @@ type Projector interface {
 	// shapes. Bump it with any change to them: a generation written with
 	// another layout is rebuilt on its own at the next start.
 	Layout() int
-	// Touches names the documents ev folds into. It is asked again with
-	// the documents loaded so far until it names no new one, so that a
-	// loaded document can name others (a convention its pupil).
+	// Touches names the documents ev folds into. While it names one that
+	// names others (Ref.Names), it is asked again with the documents
+	// loaded so far, until it names no new one.
 	Touches(ev Event, docs Docs) []Ref
 	// Apply folds ev into docs: it changes them in place, adds the absent
 	// ones it creates, or sets a key to nil to delete its document. It may
@@ -226,10 +239,11 @@ func load(p Projector, ev Event, src docSource, w *batch) (Docs, []loadedDoc, er
 	clear(w.loaded)
 	loaded := w.loaded[:0]
 	for round := 0; ; round++ {
-		refs := w.refs[:0]
+		refs, again := w.refs[:0], false
 		for _, r := range p.Touches(ev, docs) {
 			if _, ok := docs[r.Key]; !ok && !slices.ContainsFunc(refs, func(x Ref) bool { return x.Key == r.Key }) {
 				refs = append(refs, r)
+				again = again || r.Names
 			}
 		}
 		w.refs = refs
@@ -248,16 +262,18 @@ func load(p Projector, ev Event, src docSource, w *batch) (Docs, []loadedDoc, er
 				read = append(read, r)
 			}
 		}
-		if refs = read; len(refs) == 0 {
-			continue
+		if len(read) > 0 {
+			ds, bs, err := src.get(read)
+			if err != nil {
+				return nil, nil, err
+			}
+			for i, r := range read {
+				docs[r.Key] = ds[i]
+				loaded = append(loaded, loadedDoc{key: r.Key, doc: ds[i], json: bs[i]})
+			}
 		}
-		ds, bs, err := src.get(refs)
-		if err != nil {
-			return nil, nil, err
-		}
-		for i, r := range refs {
-			docs[r.Key] = ds[i]
-			loaded = append(loaded, loadedDoc{key: r.Key, doc: ds[i], json: bs[i]})
+		if !again {
+			return docs, loaded, nil
 		}
 	}
 }

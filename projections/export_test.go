@@ -208,3 +208,47 @@ func FoldAll(ctx context.Context, store eventstore.Store, ps []Projector) (int, 
 		}
 	}
 }
+
+// UnsettledTouches folds the whole log as FoldAll does and, before each
+// event's fold, asks each projector's Touches once more with the
+// documents loaded for it: what it names then that load did not load is
+// a document named by another whose Ref lacks Names. It returns the
+// first such key, with the event's type, and the number of events folded
+// of each type.
+func UnsettledTouches(ctx context.Context, store eventstore.Store, ps []Projector) (string, map[string]int, error) {
+	caches := make([]*docCache, len(ps))
+	ws := make([]*batch, len(ps))
+	for i := range ps {
+		caches[i] = &docCache{docs: map[string]cached{}, fresh: true, limit: 1 << 30}
+		ws[i] = newBatch(0)
+	}
+	types := map[string]int{}
+	for from := eventstore.Start; ; {
+		page, err := store.ReadAll(ctx, from, 1000)
+		if err != nil || len(page) == 0 {
+			return "", types, err
+		}
+		for _, re := range page {
+			from = re.Position
+			ev, err := decodeRecorded(re)
+			if err != nil || ev.Data == nil {
+				continue
+			}
+			types[ev.Type]++
+			for i, p := range ps {
+				docs, _, err := load(p, ev, caches[i], ws[i])
+				if err != nil {
+					return "", nil, err
+				}
+				for _, r := range p.Touches(ev, docs) {
+					if _, ok := docs[r.Key]; !ok {
+						return ev.Type + " " + r.Key, types, nil
+					}
+				}
+				if err := project(p, ev, caches[i], ws[i]); err != nil {
+					return "", nil, err
+				}
+			}
+		}
+	}
+}

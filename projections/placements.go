@@ -187,10 +187,10 @@ func (Placements) Touches(ev Event, docs Docs) []Ref {
 	case *domain.PupilForgotten:
 		// the pupil's applications copied the motivation, their
 		// conventions the names of the pupil and guardians who signed
-		refs := []Ref{ref[pupilDoc](PupilInfoKey(id))}
+		refs := []Ref{naming[pupilDoc](PupilInfoKey(id))}
 		if p := doc[pupilDoc](docs, PupilInfoKey(id)); p != nil {
 			for _, a := range p.Applications {
-				refs = append(refs, ref[applicationDoc](ApplicationDocKey(a)))
+				refs = append(refs, naming[applicationDoc](ApplicationDocKey(a)))
 				if d := doc[applicationDoc](docs, ApplicationDocKey(a)); d != nil && d.ConventionID != "" {
 					refs = append(refs, ref[conventionDoc](ConventionDocKey(d.ConventionID)))
 				}
@@ -203,7 +203,7 @@ func (Placements) Touches(ev Event, docs Docs) []Ref {
 		return []Ref{ref[applicationDoc](ApplicationDocKey(id)), ref[pupilDoc](PupilInfoKey(e.PupilID))}
 	case *domain.ConventionSigned, *domain.ConventionCancelled:
 		// the pupil's follow-up counts signed conventions
-		refs := []Ref{ref[conventionDoc](ConventionDocKey(id))}
+		refs := []Ref{naming[conventionDoc](ConventionDocKey(id))}
 		if c := doc[conventionDoc](docs, ConventionDocKey(id)); c != nil {
 			refs = append(refs, ref[pupilDoc](PupilInfoKey(c.PupilID)))
 		}
