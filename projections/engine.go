@@ -32,8 +32,8 @@ type Docs map[string]Doc
 
 // Ref names a document and its type.
 type Ref struct {
-	Key string
-	New func() Doc // an empty document to decode into
+	Key  string
+	Type DocType // to decode the document into
 	// Created: the event creates the document, which the log guarantees
 	// absent before it (the first event of its stream), so it is not read
 	Created bool
@@ -50,9 +50,19 @@ type docPtr[T any] interface {
 	Doc
 }
 
+// DocType makes empty documents of one type.
+type DocType interface{ New() Doc }
+
+// docOf is the DocType of *T. It holds nothing, so a Ref costs no
+// allocation for it (a closure over a type parameter costs one, and every
+// event names a few documents).
+type docOf[T any, P docPtr[T]] struct{}
+
+func (docOf[T, P]) New() Doc { return P(new(T)) }
+
 // ref is the Ref of a document of type *T.
 func ref[T any, P docPtr[T]](key string) Ref {
-	return Ref{Key: key, New: func() Doc { return P(new(T)) }}
+	return Ref{Key: key, Type: docOf[T, P]{}}
 }
 
 // created is the Ref of a document of type *T that the event creates.
@@ -178,7 +188,7 @@ func decode(r Ref, b []byte) (Doc, error) {
 	if b == nil {
 		return nil, nil
 	}
-	d := r.New()
+	d := r.Type.New()
 	if err := json.Unmarshal(b, d); err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Key, err)
 	}

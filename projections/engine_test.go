@@ -37,9 +37,14 @@ func (m typedDocs) put(k string, d Doc, b []byte) {
 	if _, ok := m.types[k]; !ok && d != nil {
 		// a document its event created: never read, so never typed by get
 		t := reflect.TypeOf(d).Elem()
-		m.types[k] = Ref{Key: k, New: func() Doc { return reflect.New(t).Interface().(Doc) }}
+		m.types[k] = Ref{Key: k, Type: reflectType{t}}
 	}
 }
+
+// reflectType is the DocType of a document type known at run time.
+type reflectType struct{ t reflect.Type }
+
+func (r reflectType) New() Doc { return reflect.New(r.t).Interface().(Doc) }
 
 // The shared keys the engine writes hold exactly what the documents list
 // in their entries, one event at a time (the live runner) and in batches
