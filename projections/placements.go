@@ -349,7 +349,8 @@ type pupilDoc struct {
 // Entries list the pupil in the school's sets: registered, in a class,
 // placed while some weeks are reserved, signed while a convention is.
 func (p *pupilDoc) Entries() []Entry {
-	out := []Entry{member(SchoolPupilsKey(p.School), p.ID)}
+	out := make([]Entry, 0, 4) // sized once: every event of a pupil lists them
+	out = append(out, member(SchoolPupilsKey(p.School), p.ID))
 	if p.ClassName != "" {
 		out = append(out, member(SchoolClassKey(p.School, p.ClassName), p.ID))
 	}
@@ -395,10 +396,10 @@ func (a *applicationDoc) deadline() {
 // Entries list the application for its pupil and its employer, and under
 // its deadline while it has one.
 func (a *applicationDoc) Entries() []Entry {
-	out := []Entry{
+	out := make([]Entry, 0, 5) // sized once: every event of an application lists them
+	out = append(out,
 		scored(PupilApplicationsKey(a.PupilID), a.ID, float64(a.Position)),
-		scored(EmployerApplicationsKey(a.EmployerID), a.ID, float64(a.Position)),
-	}
+		scored(EmployerApplicationsKey(a.EmployerID), a.ID, float64(a.Position)))
 	agg := a.aggregate()
 	if t, ok := agg.Deadline(); ok {
 		out = append(out, scored(DeadlinesKey(), a.ID, float64(t.Unix())))

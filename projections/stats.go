@@ -163,7 +163,11 @@ type statsApplication struct {
 }
 
 func (a *statsApplication) Entries() []Entry {
-	out := []Entry{counter(StatsCountersKey(), "applications:"+a.Status, 1)}
+	field, ok := applicationsByStatus[a.Status]
+	if !ok {
+		field = "applications:" + a.Status
+	}
+	out := []Entry{counter(StatsCountersKey(), field, 1)}
 	st := domain.Application{Status: a.Status}
 	metric := ""
 	switch {
@@ -179,6 +183,17 @@ func (a *statsApplication) Entries() []Entry {
 	}
 	return out
 }
+
+// applicationsByStatus is the counter field of the applications of each
+// status, joined once: every event of an application lists it.
+var applicationsByStatus = func() map[string]string {
+	m := map[string]string{}
+	for _, st := range []string{domain.StatusSubmitted, domain.StatusRead, domain.StatusAccepted, domain.StatusRejected,
+		domain.StatusWithdrawn, domain.StatusConfirmed, domain.StatusCancelled, domain.StatusExpired} {
+		m[st] = "applications:" + st
+	}
+	return m
+}()
 
 // applicationScopes are the scopes an application counts in: its offer's
 // (all, sector, département, région; all only when the offer is unknown),
