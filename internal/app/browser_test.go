@@ -108,13 +108,34 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Error("on a 390 px wide screen the page scrolls sideways")
 	}
 	b.screenshot("dashboard-phone.png")
+	b.do(chromedp.EmulateViewport(1280, 900))
+	signedOutStaysOut(b, c, f.employer)
 
 	// An employer's token shows no desk.
-	b.do(chromedp.EmulateViewport(1280, 900), chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("token")),
-		chromedp.SendKeys(chromedp.ID("token"), c.Token("employer", f.employer)+"\n"), chromedp.WaitVisible(chromedp.ID("board")))
+	b.do(chromedp.SendKeys(chromedp.ID("token"), c.Token("employer", f.employer)+"\n"), chromedp.WaitVisible(chromedp.ID("board")))
 	b.poll(`document.getElementById('desk').hidden && document.getElementById('round').hidden &&
 		document.querySelectorAll('#desk-pupils tbody tr, #suggestions li').length === 0`, 5*time.Second)
 	b.noExceptions()
+}
+
+// signedOutStaysOut signs out while the page waits to read the
+// placements again (two changes within 3 s: the second's refresh waits
+// for the end of the 3 s), and checks the page stays signed out with its
+// own message: what the ended session scheduled runs without a token and
+// must not act on the next one (it signed the next user out).
+func signedOutStaysOut(b *browser, c httpclient.Client, employer string) {
+	b.t.Helper()
+	bo := c.As("backoffice", "agent-1")
+	for i := range 2 {
+		posted := c.As("employer", employer).Must(201, "POST", "/v1/offers", pageOffer(employer, "s12", "94028", weekAhead(9+i), 2))
+		want := bo.Must(200, "GET", "/v1/stats/offers?min_position="+str(posted, "position"), nil)
+		b.poll(fmt.Sprintf(`Number(document.getElementById('offers-open').textContent.replace(/\D/g, '')) === %d`,
+			int(num(want, "offers_open"))), 5*time.Second)
+	}
+	b.do(chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("token")))
+	time.Sleep(3500 * time.Millisecond) // past the refresh the session scheduled
+	b.poll(`!document.getElementById('login').hidden && document.getElementById('board').hidden &&
+		document.getElementById('token-error').textContent === 'Vous êtes déconnecté.'`, time.Second)
 }
 
 // chromium is the browser to drive: ChromiumEnv, else Debian's chromium or
@@ -199,7 +220,7 @@ func openBrowser(t *testing.T, exe string) *browser {
 		chromedp.WindowSize(1280, 900))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	tab, cancelTab := chromedp.NewContext(actx)
-	ctx, cancel := context.WithTimeout(tab, 120*time.Second)
+	ctx, cancel := context.WithTimeout(tab, 5*time.Minute)
 	t.Cleanup(func() {
 		cancel()
 		cancelTab()
@@ -225,11 +246,39 @@ func openBrowser(t *testing.T, exe string) *browser {
 	return b
 }
 
+// stepTimeout bounds one step, so a step that hangs fails on its own line
+// with the page's state, not at the end of the test's whole time.
+const stepTimeout = 30 * time.Second
+
 func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, steps...); err != nil {
-		b.t.Fatal(err)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.fail(err)
 	}
+}
+
+// fail ends the test with what the page showed: which parts were visible,
+// its messages and the focused control, and a screenshot.
+func (b *browser) fail(err error) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	state, serr := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(() => {
+		const shown = (id) => { const e = document.getElementById(id); return e !== null && !e.hidden && e.getClientRects().length > 0; };
+		const text = (id) => { const e = document.getElementById(id); return e === null ? null : e.textContent; };
+		return {login: shown('login'), board: shown('board'), logout: shown('logout'), token: shown('token'),
+			live: text('live'), who: text('who'), token_error: text('token-error'), board_error: text('board-error'),
+			focused: document.activeElement ? document.activeElement.id : '', width: window.innerWidth, url: location.href};
+	})()`))
+	if serr != nil {
+		b.t.Logf("the page's state could not be read: %v", serr)
+	}
+	if png, perr := chromedp.Run(ctx, chromedp.FullScreenshot(100)); perr == nil {
+		b.save("failure.png", png)
+	}
+	b.t.Fatalf("%v; the page: %v", err, state)
 }
 
 // poll waits until the expression is true in the page, at most within.
@@ -238,9 +287,11 @@ func (b *browser) poll(expression string, within time.Duration) {
 	if within <= 0 {
 		b.t.Fatalf("no time left to wait for %s", expression)
 	}
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expression, chromedp.WithPollingTimeout(within),
+	ctx, cancel := context.WithTimeout(b.ctx, within+stepTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expression, chromedp.WithPollingTimeout(within),
 		chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
-		b.t.Fatalf("not true within %v: %s: %v", within, expression, err)
+		b.fail(fmt.Errorf("not true within %v: %s: %w", within, expression, err))
 	}
 }
 

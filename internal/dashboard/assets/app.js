@@ -28,6 +28,7 @@
     stream: null, // AbortController of the stats stream
     lines: null, // the followed school's pupils: {uai, at, byId}
     slowTimer: 0,
+    session: 0, // bumped at each sign-out: what the ended session asked is dropped
     slowAt: 0,
     desk: null, // the desk's scope, selected pupil and idempotency keys
   };
@@ -38,10 +39,17 @@
     return state.token ? { Authorization: 'Bearer ' + state.token } : {};
   }
 
+  // abandoned never settles: whatever awaits an answer to a session that
+  // has ended stops there, so it neither signs the next user out nor fills
+  // their page.
+  const abandoned = () => new Promise(() => {});
+
   async function get(path) {
+    const session = state.session;
     const r = await fetch(path, { headers: headers(), cache: 'no-store' });
-    if (r.status === 401) throw new AuthError('unauthenticated');
     const body = await r.json().catch(() => null);
+    if (session !== state.session) return abandoned();
+    if (r.status === 401) throw new AuthError('unauthenticated');
     if (!r.ok) {
       const e = new Error((body && body.error && body.error.message) || r.statusText);
       e.status = r.status;
@@ -531,6 +539,7 @@
     $('propose-status').textContent = 'Proposition en cours…';
     let r;
     let body;
+    const session = state.session;
     try {
       r = await fetch('/v1/offers/' + encodeURIComponent(s.id) + '/proposals', {
         method: 'POST', cache: 'no-store',
@@ -541,8 +550,9 @@
     } catch {
       r = null;
     }
+    if (session !== state.session) return; // signed out meanwhile
     if (r && r.status === 401) return signOut('Le jeton a été refusé ou a expiré.');
-    if (state.desk !== desk) return; // signed out meanwhile
+    if (state.desk !== desk) return; // another desk chosen meanwhile
     if (!r || !r.ok) {
       button.disabled = false;
       $('propose-status').textContent = '';
@@ -639,8 +649,11 @@
   }
 
   function signOut(message) {
+    state.session++;
     if (state.stream) state.stream.abort();
     state.stream = null;
+    clearTimeout(state.slowTimer);
+    state.slowTimer = 0;
     state.token = '';
     state.claims = null;
     state.uai = '';
@@ -718,7 +731,9 @@
   const DENIED = { 403: 'Votre rôle ne donne pas accès à cette convention.', 404: 'Aucune convention ne porte cet identifiant.' };
 
   async function fetchDocument(id, format) {
+    const session = state.session;
     const r = await fetch('/v1/conventions/' + id + '/document?format=' + format, { headers: headers(), cache: 'no-store' });
+    if (session !== state.session) return abandoned();
     if (r.status === 401) throw new AuthError('unauthenticated');
     if (!r.ok) throw new Error(DENIED[r.status] || 'Le document n’a pas pu être lu (' + r.status + ').');
     return r;
