@@ -2,6 +2,7 @@ package desk_test
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -19,6 +20,7 @@ import (
 	"passerelle/desk"
 	"passerelle/domain"
 	"passerelle/domain/refdata"
+	"passerelle/eventstore"
 	"passerelle/internal/route"
 )
 
@@ -86,7 +88,6 @@ func benchQueries(b *testing.B, path func(r *rand.Rand) string) {
 			b.Fatalf("%s: %d %s", req.URL, rec.Code, rec.Body)
 		}
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(percentile(took, 0.50)), "p50-ms")
 	b.ReportMetric(ms(percentile(took, 0.99)), "p99-ms")
 	b.ReportMetric(ms(percentile(took, 1)), "max-ms")
@@ -101,6 +102,8 @@ func threadCPU() time.Duration {
 	_, _, _ = syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0)
 	return time.Duration(ts.Nano())
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // BenchmarkSuggestions: GET /v1/pupils/{id}/suggestions of random pupils.
 func BenchmarkSuggestions(b *testing.B) {
@@ -210,10 +213,67 @@ func BenchmarkWeekStarts(b *testing.B) {
 		}
 		busy = append(busy, time.Since(t0))
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	b.ReportMetric(ms(percentile(alone, 0.5)), "count-ms")
 	b.ReportMetric(ms(percentile(busy, 0.5)), "busy-count-ms")
 	b.ReportMetric(float64(len(took))/float64(len(busy)), "queries/count")
 	b.ReportMetric(ms(percentile(took, 0.99)), "query-p99-ms")
 	b.ReportMetric(ms(percentile(took, 1)), "query-max-ms")
+}
+
+// BenchmarkIndexHeap folds a campaign of benchmark size decoded from
+// JSON, as Follow does (each event's strings its own), and reports what
+// the index keeps for the collector to mark at each cycle: live objects
+// and bytes, and a full collection's time with the index (gc-ms) and
+// without it (gc-base-ms, the events' bytes only), medians of five.
+func BenchmarkIndexHeap(b *testing.B) {
+	type raw struct {
+		typ  string
+		data []byte
+	}
+	w := generate(7, *benchOffers, *benchPupils)
+	raws := make([]raw, len(w.events))
+	for i, e := range w.events {
+		data, err := json.Marshal(e.Data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raws[i] = raw{e.Data.EventType(), data}
+	}
+	w = world{}
+	places := refdata.MustLoad()
+	gcTime := func() time.Duration {
+		took := make([]time.Duration, 5)
+		for i := range took {
+			t0 := time.Now()
+			runtime.GC()
+			took[i] = time.Since(t0)
+		}
+		return percentile(took, 0.5)
+	}
+	for b.Loop() {
+		var before, after runtime.MemStats
+		base := gcTime()
+		runtime.ReadMemStats(&before)
+		ix := desk.New(places, func() time.Time { return worldNow })
+		batch := make([]desk.Event, 0, 512)
+		for i, r := range raws {
+			e, err := domain.Decode(r.typ, r.data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if batch = append(batch, desk.Event{Position: eventstore.Position(i + 1), Data: e}); len(batch) == cap(batch) || i == len(raws)-1 {
+				ix.Apply(batch...)
+				batch = batch[:0]
+			}
+		}
+		ix.CountAll()
+		batch = nil
+		with := gcTime()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects), "objects")
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB")
+		b.ReportMetric(ms(with), "gc-ms")
+		b.ReportMetric(ms(base), "gc-base-ms")
+		runtime.KeepAlive(ix)
+	}
 }

@@ -8,9 +8,11 @@
 package desk
 
 import (
+	"encoding/binary"
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +60,49 @@ type Index struct {
 	snapFile string
 	sealer   Sealer
 	savedAt  eventstore.Position // of the snapshot last saved or loaded
+	// strs and gradeLists keep one copy of what offers and pupils repeat
+	// (see intern)
+	strs       map[string]string
+	gradeLists map[string][]domain.Grade
+}
+
+// intern returns the index's copy of v. Employers, kinds, sectors,
+// communes, départements and grades repeat across offers and pupils, and
+// each decoded event brings its own copy: the index keeps one, so that
+// the collector finds one object where it found one per offer
+// (BenchmarkIndexHeap).
+func (ix *Index) intern(v string) string {
+	if c, ok := ix.strs[v]; ok {
+		return c
+	}
+	if ix.strs == nil {
+		ix.strs = map[string]string{}
+	}
+	c := strings.Clone(v) // not a view into a larger buffer
+	ix.strs[c] = c
+	return c
+}
+
+// grades returns the index's list of these grades, in their order (see
+// intern): the offers share a few; none may change it.
+func (ix *Index) grades(gs []domain.Grade) []domain.Grade {
+	var kb [32]byte
+	key := kb[:0]
+	for _, g := range gs {
+		key = append(append(key, g...), 0)
+	}
+	if l, ok := ix.gradeLists[string(key)]; ok {
+		return l
+	}
+	if ix.gradeLists == nil {
+		ix.gradeLists = map[string][]domain.Grade{}
+	}
+	l := make([]domain.Grade, len(gs))
+	for i, g := range gs {
+		l[i] = domain.Grade(ix.intern(string(g)))
+	}
+	ix.gradeLists[string(key)] = l
+	return l
 }
 
 // proposal is an application made on a pupil's behalf that awaits the
@@ -291,7 +336,7 @@ func (ix *Index) addPupil(ev *domain.PupilRegistered) {
 	if s == nil || ix.pupils[ev.PupilID] != nil {
 		return
 	}
-	p := &pupil{id: ev.PupilID, school: s, grade: ev.Grade, reach: DefaultMaxDistanceKM,
+	p := &pupil{id: ev.PupilID, school: s, grade: domain.Grade(ix.intern(string(ev.Grade))), reach: DefaultMaxDistanceKM,
 		slot: len(s.pupils)}
 	if bd, err := domain.ParseDate(ev.BirthDate); err == nil {
 		p.birth = bd
@@ -365,9 +410,10 @@ func (ix *Index) addOffer(ev *domain.OfferPosted) {
 	if ix.offers[ev.OfferID] != nil {
 		return
 	}
-	o := &offer{id: ev.OfferID, employerID: ev.EmployerID, employerName: ev.EmployerName, title: ev.Title, kind: ev.EmployerKind,
-		ageRule: domain.AgeRuleApplies(ev.EmployerKind, ev.FamilyBusiness), sector: ev.Sector, commune: ev.CommuneCode,
-		department: ev.Department, grades: ev.Grades, gradeSet: gradeSet(ev.Grades), seats: ev.Seats, reserved: ev.Reserved,
+	o := &offer{id: ev.OfferID, employerID: ix.intern(ev.EmployerID), employerName: ix.intern(ev.EmployerName), title: ev.Title,
+		kind: ix.intern(ev.EmployerKind), ageRule: domain.AgeRuleApplies(ev.EmployerKind, ev.FamilyBusiness), sector: ix.intern(ev.Sector),
+		commune: ix.intern(ev.CommuneCode), department: ix.intern(ev.Department), grades: ix.grades(ev.Grades),
+		gradeSet: gradeSet(ev.Grades), seats: ev.Seats, reserved: ev.Reserved,
 		lat: ev.Lat, lon: ev.Lon, open: !ev.Collective, collective: ev.Collective}
 	o.weeks = ix.weekIDs(ev.Weeks)
 	o.held = make([]int, len(o.weeks))
@@ -788,7 +834,8 @@ type weekTable struct {
 	names   []string
 	starts  []time.Time
 	started []bool
-	next    []int32 // the week after each, when interned; -1 otherwise
+	next    []int32            // the week after each, when interned; -1 otherwise
+	sets    map[string][]int32 // the lists of weeks held (see share)
 }
 
 func (t *weekTable) id(name string) int32 {
@@ -814,14 +861,38 @@ func (t *weekTable) id(name string) int32 {
 	return id
 }
 
-// ids interns weeks, sorted in time (ISO weeks sort lexically).
+// ids interns weeks, sorted in time (ISO weeks sort lexically), as a
+// shared list (see share).
 func (t *weekTable) ids(names []string) []int32 {
-	sorted := slices.Sorted(slices.Values(names))
-	out := make([]int32, len(sorted))
-	for i, n := range sorted {
-		out[i] = t.id(n)
+	var buf [16]int32
+	out := buf[:0]
+	for _, n := range names {
+		out = append(out, t.id(n))
 	}
-	return out
+	slices.SortFunc(out, func(a, b int32) int { return strings.Compare(t.names[a], t.names[b]) })
+	return t.share(out)
+}
+
+// share returns the table's list of these weeks, made from ids the first
+// time. Offers, wishes, proposals and placements name the same few sets
+// of weeks: one list serves them all, for the collector to mark once. No
+// holder may change it.
+func (t *weekTable) share(ids []int32) []int32 {
+	var kb [64]byte
+	key := kb[:0]
+	for _, id := range ids {
+		key = binary.LittleEndian.AppendUint32(key, uint32(id))
+	}
+	if l, ok := t.sets[string(key)]; ok {
+		return l
+	}
+	if t.sets == nil {
+		t.sets = map[string][]int32{}
+	}
+	l := make([]int32, len(ids))
+	copy(l, ids)
+	t.sets[string(key)] = l
+	return l
 }
 
 // advance moves the clock, and the weeks started with it.

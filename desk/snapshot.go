@@ -381,7 +381,7 @@ func (r *snapReader) weeks() []int32 {
 		}
 		out = append(out, int32(w))
 	}
-	return out
+	return r.ix.weeks.share(out)
 }
 
 // list reads the length of a short list.
@@ -418,12 +418,14 @@ func (r *snapReader) pupilOf(id string) *pupil {
 }
 
 func (r *snapReader) offer() {
-	o := &offer{id: r.String(), employerID: r.String(), employerName: r.String(), title: r.String(), kind: r.String(),
-		sector: r.String(), commune: r.String(), department: r.String()}
+	ix := r.ix
+	o := &offer{id: r.String(), employerID: ix.intern(r.String()), employerName: ix.intern(r.String()), title: r.String(),
+		kind: ix.intern(r.String()), sector: ix.intern(r.String()), commune: ix.intern(r.String()), department: ix.intern(r.String())}
+	var gs []domain.Grade
 	for g := r.list(); g > 0 && r.Err() == nil; g-- {
-		o.grades = append(o.grades, domain.Grade(r.String()))
+		gs = append(gs, domain.Grade(r.String()))
 	}
-	o.gradeSet = gradeSet(o.grades)
+	o.grades, o.gradeSet = ix.grades(gs), gradeSet(gs)
 	f := r.Flags(3)
 	o.ageRule, o.open, o.collective = f[0], f[1], f[2]
 	o.weeks = r.weeks()
@@ -445,7 +447,7 @@ func (r *snapReader) offer() {
 // pupil reads a pupil of school s (p.oldEnough is made for every week by
 // countAll).
 func (r *snapReader) pupil(s *school) {
-	p := &pupil{id: r.String(), school: s, grade: domain.Grade(r.String()), reach: DefaultMaxDistanceKM, slot: len(s.pupils)}
+	p := &pupil{id: r.String(), school: s, grade: domain.Grade(r.ix.intern(r.String())), reach: DefaultMaxDistanceKM, slot: len(s.pupils)}
 	p.birth = openBirth(p.id, r.Bytes(), r.Bytes(), r.opener)
 	if wishes := r.String(); wishes != "" {
 		p.wishes = &domain.PupilWishesRecorded{}
