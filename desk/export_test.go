@@ -31,7 +31,7 @@ func Dump(ix *Index) string {
 	defer ix.mu.RUnlock()
 	var b strings.Builder
 	names := func(ids []int32) []string { return ix.weeks.namesOf(ids) }
-	fmt.Fprintf(&b, "position %d reach %v counted %v weeks %v agesFor %d\n", ix.pos, ix.reach, ix.counted, ix.weeks.names, ix.agesFor)
+	fmt.Fprintf(&b, "position %d reach %v counted %v weeks %v\n", ix.pos, ix.reach, ix.counted, ix.weeks.names)
 	for _, uai := range slices.Sorted(maps.Keys(ix.schools)) {
 		s := ix.schools[uai]
 		a, c := cellOf(s.lat, s.lon)
@@ -47,13 +47,12 @@ func Dump(ix *Index) string {
 				confirmed = append(confirmed, fmt.Sprint(app, names(p.confirmed[app])))
 			}
 			busy := slices.Sorted(slices.Values(names(p.busy)))
-			// before the counts, eligible and ages are not made yet
-			eligible, oldEnough := -1, []bool(nil)
+			eligible := -1 // before the counts, not made yet
 			if ix.counted {
-				eligible, oldEnough = ix.eligible(p), p.oldEnough
+				eligible = ix.eligible(p)
 			}
-			fmt.Fprintf(&b, "  pupil %s %s born %s wishes %+v weeks %v reach %v oldEnough %v applied %v confirmed %v busy %v proposed %d holding %d cohort %v eligible %d\n",
-				p.id, p.grade, p.birth.Format(time.DateOnly), p.wishes, names(p.wishWeeks), p.reach, oldEnough, applied, confirmed, busy,
+			fmt.Fprintf(&b, "  pupil %s %s born %s wishes %+v weeks %v reach %v 14 at %d applied %v confirmed %v busy %v proposed %d holding %d cohort %v eligible %d\n",
+				p.id, p.grade, p.birth.Format(time.DateOnly), p.wishes, names(p.wishWeeks), p.reach, p.fourteen, applied, confirmed, busy,
 				p.proposed, p.holding, p.cohort != nil, eligible)
 		}
 	}

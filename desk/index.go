@@ -40,8 +40,6 @@ type Index struct {
 	// reach is the farthest any pupil looks (max of their distances): an
 	// offer's pupils are among the schools that close.
 	reach float64
-	// agesFor is how many weeks every pupil's ages cover
-	agesFor int
 	// counted: each pupil's eligible offers are counted and kept up to
 	// date as events come (off while the log is first read).
 	counted bool
@@ -151,9 +149,10 @@ type pupil struct {
 	school *school
 	grade  domain.Grade
 	birth  time.Time // zero: unknown or erased (the age rule cannot apply)
-	// oldEnough tells, by week, whether the pupil is 14 or more when it
-	// starts (domain.OldEnough; true when the birth date is unknown)
-	oldEnough []bool
+	// fourteen is when the pupil is 14 (Unix seconds; see fourteenOf): a
+	// number, not a list by week, for the collector has a million pupils
+	// to go through
+	fourteen  int64
 	wishes    *domain.PupilWishesRecorded
 	wishWeeks []int32 // wished weeks, interned and sorted; nil: any week
 	reach     float64 // how far from their school the pupil can go
@@ -293,7 +292,7 @@ func (ix *Index) propose(ev *domain.ApplicationSubmitted) {
 	if ev.ProposedBy == nil || ev.BookingID != "" || p == nil || o == nil || ix.proposals[ev.ApplicationID] != nil {
 		return
 	}
-	ix.proposals[ev.ApplicationID] = &proposal{p: p, o: o, weeks: ix.weekIDs(ev.Weeks)}
+	ix.proposals[ev.ApplicationID] = &proposal{p: p, o: o, weeks: ix.weeks.ids(ev.Weeks)}
 	p.proposed++
 }
 
@@ -341,10 +340,7 @@ func (ix *Index) addPupil(ev *domain.PupilRegistered) {
 	if bd, err := domain.ParseDate(ev.BirthDate); err == nil {
 		p.birth = bd
 	}
-	p.oldEnough = make([]bool, len(ix.weeks.names))
-	for w := range p.oldEnough {
-		p.oldEnough[w] = p.ageOn(ix.weeks.starts[w])
-	}
+	p.fourteen = fourteenOf(p.birth)
 	s.pupils = append(s.pupils, p)
 	ix.schoolAt.addGrades(s.lat, s.lon, s.cell, gradeBit(p.grade))
 	ix.pupils[p.id] = p
@@ -372,7 +368,7 @@ func (ix *Index) applyPupil(e domain.Event) {
 		if p = ix.pupils[ev.PupilID]; p != nil {
 			p.wishes, p.wishWeeks, p.reach = ev, nil, float64(ev.MaxDistanceKM)
 			if len(ev.Weeks) > 0 {
-				p.wishWeeks = ix.weekIDs(ev.Weeks)
+				p.wishWeeks = ix.weeks.ids(ev.Weeks)
 			}
 			ix.reach = max(ix.reach, p.reach)
 		}
@@ -392,7 +388,7 @@ func (ix *Index) applyPupil(e domain.Event) {
 			if p.confirmed == nil {
 				p.confirmed = map[string][]int32{}
 			}
-			p.confirmed[ev.ApplicationID] = ix.weekIDs(ev.Weeks)
+			p.confirmed[ev.ApplicationID] = ix.weeks.ids(ev.Weeks)
 			p.busy = slices.Concat(slices.Collect(maps.Values(p.confirmed))...)
 		}
 	case *domain.PupilWeeksReleased:
@@ -415,7 +411,7 @@ func (ix *Index) addOffer(ev *domain.OfferPosted) {
 		commune: ix.intern(ev.CommuneCode), department: ix.intern(ev.Department), grades: ix.grades(ev.Grades),
 		gradeSet: gradeSet(ev.Grades), seats: ev.Seats, reserved: ev.Reserved,
 		lat: ev.Lat, lon: ev.Lon, open: !ev.Collective, collective: ev.Collective}
-	o.weeks = ix.weekIDs(ev.Weeks)
+	o.weeks = ix.weeks.ids(ev.Weeks)
 	o.held = make([]int, len(o.weeks))
 	ix.offers[o.id] = o
 	ix.offerAt.add(o.lat, o.lon, o.gradeSet, o)
@@ -454,7 +450,7 @@ func (ix *Index) applyOffer(e domain.Event) {
 		}
 		o.title, o.seats, o.reserved = ev.Title, ev.Seats, ev.Reserved
 		o.ageRule = domain.AgeRuleApplies(o.kind, ev.FamilyBusiness)
-		o.weeks = ix.weekIDs(ev.Weeks)
+		o.weeks = ix.weeks.ids(ev.Weeks)
 		o.held = make([]int, len(o.weeks))
 		for i, w := range o.weeks {
 			o.held[i] = held[w]
@@ -464,10 +460,10 @@ func (ix *Index) applyOffer(e domain.Event) {
 	case *domain.OfferReopened:
 		o.open = !o.collective
 	case *domain.SeatHeld:
-		o.hold(ix.weekIDs(ev.Weeks), 1)
+		o.hold(ix.weeks.ids(ev.Weeks), 1)
 		ix.held(ev.ApplicationID, ev.PupilID, true)
 	case *domain.SeatReleased:
-		o.hold(ix.weekIDs(ev.Weeks), -1)
+		o.hold(ix.weeks.ids(ev.Weeks), -1)
 		ix.held(ev.ApplicationID, "", false)
 	}
 	ix.reckon(o, before)
@@ -480,13 +476,13 @@ func (ix *Index) applyOffer(e domain.Event) {
 func (ix *Index) seatOnly(o *offer, e domain.Event) bool {
 	switch ev := e.(type) {
 	case *domain.SeatHeld:
-		if weeks := ix.weekIDs(ev.Weeks); !o.flips(weeks, 1) {
+		if weeks := ix.weeks.ids(ev.Weeks); !o.flips(weeks, 1) {
 			o.hold(weeks, 1)
 			ix.held(ev.ApplicationID, ev.PupilID, true)
 			return true
 		}
 	case *domain.SeatReleased:
-		if weeks := ix.weekIDs(ev.Weeks); !o.flips(weeks, -1) {
+		if weeks := ix.weeks.ids(ev.Weeks); !o.flips(weeks, -1) {
 			o.hold(weeks, -1)
 			ix.held(ev.ApplicationID, "", false)
 			return true
@@ -675,7 +671,6 @@ func (ix *Index) CountAll() {
 }
 
 func (ix *Index) countAll() {
-	ix.extendAges()
 	ix.counted = true
 	byPlace := map[[2]float64][]*school{}
 	for _, s := range ix.schools {
@@ -781,44 +776,20 @@ func (ix *Index) startedFor(o *offer, w int32) bool {
 	return started
 }
 
-// ageOn is whether the pupil is 14 or more on start, as far as the index
-// knows.
-func (p *pupil) ageOn(start time.Time) bool {
-	return p.birth.IsZero() || domain.OldEnough(p.birth, start)
-}
-
-// weekIDs interns weeks, extending every pupil's ages to the new ones once
-// counts are kept. While the log is first read they are extended once, by
-// countAll: a week first seen after a million pupils took them all.
-func (ix *Index) weekIDs(names []string) []int32 {
-	ids := ix.weeks.ids(names)
-	if ix.counted {
-		ix.extendAges()
-	}
-	return ids
-}
-
-// extendAges tells every pupil's age for the weeks interned since.
-func (ix *Index) extendAges() {
-	n := len(ix.weeks.names)
-	if n == ix.agesFor {
-		return
-	}
-	for _, p := range ix.pupils {
-		for w := len(p.oldEnough); w < n; w++ {
-			p.oldEnough = append(p.oldEnough, p.ageOn(ix.weeks.starts[w]))
-		}
-	}
-	ix.agesFor = n
-}
-
-// oldEnough: pupil p is 14 on the first day of week w (see
-// pupil.oldEnough), for a week its ages do not cover yet too.
+// oldEnough: pupil p is 14 on the first day of week w (domain.OldEnough;
+// true when the birth date is unknown).
 func (ix *Index) oldEnough(p *pupil, w int32) bool {
-	if int(w) < len(p.oldEnough) {
-		return p.oldEnough[w]
+	return ix.weeks.starts[w].Unix() >= p.fourteen
+}
+
+// fourteenOf is the start of the 14th birthday of a pupil born on birth,
+// in Unix seconds (domain.OldEnough: dates start at midnight, so comparing
+// seconds is comparing times), the smallest when birth is unknown.
+func fourteenOf(birth time.Time) int64 {
+	if birth.IsZero() {
+		return math.MinInt64
 	}
-	return p.ageOn(ix.weeks.starts[w])
+	return birth.AddDate(14, 0, 0).Unix()
 }
 
 func (p *pupil) placed() bool { return len(p.confirmed) > 0 }

@@ -444,11 +444,11 @@ func (r *snapReader) offer() {
 	}
 }
 
-// pupil reads a pupil of school s (p.oldEnough is made for every week by
-// countAll).
+// pupil reads a pupil of school s.
 func (r *snapReader) pupil(s *school) {
 	p := &pupil{id: r.String(), school: s, grade: domain.Grade(r.ix.intern(r.String())), reach: DefaultMaxDistanceKM, slot: len(s.pupils)}
 	p.birth = openBirth(p.id, r.Bytes(), r.Bytes(), r.opener)
+	p.fourteen = fourteenOf(p.birth)
 	if wishes := r.String(); wishes != "" {
 		p.wishes = &domain.PupilWishesRecorded{}
 		if err := json.Unmarshal([]byte(wishes), p.wishes); err != nil {
