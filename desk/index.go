@@ -81,6 +81,29 @@ func (ix *Index) intern(v string) string {
 	return c
 }
 
+// wishes is what the index keeps of pupil p's wishes: their strings its
+// own (see intern; the offers' ids the offers'), not the event's.
+func (ix *Index) wishes(p *pupil, ev *domain.PupilWishesRecorded) *domain.PupilWishesRecorded {
+	own := func(vs []string, of func(string) string) []string {
+		if len(vs) == 0 {
+			return nil
+		}
+		out := make([]string, len(vs))
+		for i, v := range vs {
+			out[i] = of(v)
+		}
+		return out
+	}
+	offer := func(id string) string {
+		if o := ix.offers[id]; o != nil {
+			return o.id
+		}
+		return id // not interned: a wish may name any id
+	}
+	return &domain.PupilWishesRecorded{PupilID: p.id, Sectors: own(ev.Sectors, ix.intern), MaxDistanceKM: ev.MaxDistanceKM,
+		Weeks: own(ev.Weeks, ix.intern), Offers: own(ev.Offers, offer)}
+}
+
 // grades returns the index's list of these grades, in their order (see
 // intern): the offers share a few; none may change it.
 func (ix *Index) grades(gs []domain.Grade) []domain.Grade {
@@ -366,7 +389,7 @@ func (ix *Index) applyPupil(e domain.Event) {
 	switch ev := e.(type) {
 	case *domain.PupilWishesRecorded:
 		if p = ix.pupils[ev.PupilID]; p != nil {
-			p.wishes, p.wishWeeks, p.reach = ev, nil, float64(ev.MaxDistanceKM)
+			p.wishes, p.wishWeeks, p.reach = ix.wishes(p, ev), nil, float64(ev.MaxDistanceKM)
 			if len(ev.Weeks) > 0 {
 				p.wishWeeks = ix.weeks.ids(ev.Weeks)
 			}

@@ -450,10 +450,11 @@ func (r *snapReader) pupil(s *school) {
 	p.birth = openBirth(p.id, r.Bytes(), r.Bytes(), r.opener)
 	p.fourteen = fourteenOf(p.birth)
 	if wishes := r.String(); wishes != "" {
-		p.wishes = &domain.PupilWishesRecorded{}
-		if err := json.Unmarshal([]byte(wishes), p.wishes); err != nil {
+		var ev domain.PupilWishesRecorded
+		if err := json.Unmarshal([]byte(wishes), &ev); err != nil {
 			r.Fail()
 		}
+		p.wishes = r.ix.wishes(p, &ev)
 		p.reach = float64(p.wishes.MaxDistanceKM)
 		if len(p.wishes.Weeks) > 0 {
 			p.wishWeeks = r.ix.weeks.ids(p.wishes.Weeks)
