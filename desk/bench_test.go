@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"syscall"
 	"testing"
@@ -223,8 +224,9 @@ func BenchmarkWeekStarts(b *testing.B) {
 // BenchmarkIndexHeap folds a campaign of benchmark size decoded from
 // JSON, as Follow does (each event's strings its own), and reports what
 // the index keeps for the collector to mark at each cycle: live objects
-// and bytes, and a full collection's time with the index (gc-ms) and
-// without it (gc-base-ms, the events' bytes only), medians of five.
+// and bytes, and a full collection's time with the index (gc-ms, and
+// gc-cpu-ms of processor time) and without it (gc-base-ms, the events'
+// bytes only).
 func BenchmarkIndexHeap(b *testing.B) {
 	type raw struct {
 		typ  string
@@ -241,18 +243,24 @@ func BenchmarkIndexHeap(b *testing.B) {
 	}
 	w = world{}
 	places := refdata.MustLoad()
-	gcTime := func() time.Duration {
-		took := make([]time.Duration, 5)
-		for i := range took {
-			t0 := time.Now()
+	// a full collection's wall time and the collector's processor time
+	// (its idle workers' included), medians of five
+	gcCPU := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	gcTime := func() (wall, cpu time.Duration) {
+		walls, cpus := make([]time.Duration, 5), make([]time.Duration, 5)
+		for i := range walls {
+			metrics.Read(gcCPU)
+			c0, t0 := gcCPU[0].Value.Float64(), time.Now()
 			runtime.GC()
-			took[i] = time.Since(t0)
+			walls[i] = time.Since(t0)
+			metrics.Read(gcCPU)
+			cpus[i] = time.Duration((gcCPU[0].Value.Float64() - c0) * float64(time.Second))
 		}
-		return percentile(took, 0.5)
+		return percentile(walls, 0.5), percentile(cpus, 0.5)
 	}
 	for b.Loop() {
 		var before, after runtime.MemStats
-		base := gcTime()
+		base, _ := gcTime()
 		runtime.ReadMemStats(&before)
 		ix := desk.New(places, func() time.Time { return worldNow })
 		batch := make([]desk.Event, 0, 512)
@@ -268,11 +276,12 @@ func BenchmarkIndexHeap(b *testing.B) {
 		}
 		ix.CountAll()
 		batch = nil
-		with := gcTime()
+		with, withCPU := gcTime()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects), "objects")
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB")
 		b.ReportMetric(ms(with), "gc-ms")
+		b.ReportMetric(ms(withCPU), "gc-cpu-ms")
 		b.ReportMetric(ms(base), "gc-base-ms")
 		runtime.KeepAlive(ix)
 	}
