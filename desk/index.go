@@ -172,9 +172,9 @@ type pupil struct {
 	school *school
 	grade  domain.Grade
 	birth  time.Time // zero: unknown or erased (the age rule cannot apply)
-	// fourteen is when the pupil is 14 (Unix seconds; see fourteenOf): a
-	// number, not a list by week, for the collector has a million pupils
-	// to go through
+	// fourteen is when the pupil is 14 (Unix seconds; see fourteenOf):
+	// one number instead of a list by week, which every pupil had
+	// extended whenever a week appeared
 	fourteen  int64
 	wishes    *domain.PupilWishesRecorded
 	wishWeeks []int32 // wished weeks, interned and sorted; nil: any week
