@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"runtime/metrics"
 	"sync"
 	"syscall"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"passerelle/domain/refdata"
 	"passerelle/eventstore"
 	"passerelle/internal/route"
+	"passerelle/internal/testsupport/heapcost"
 )
 
 // The scale of the benchmarks: a national campaign's order of magnitude
@@ -243,46 +243,22 @@ func BenchmarkIndexHeap(b *testing.B) {
 	}
 	w = world{}
 	places := refdata.MustLoad()
-	// a full collection's wall time and the collector's processor time
-	// (its idle workers' included), medians of five
-	gcCPU := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
-	gcTime := func() (wall, cpu time.Duration) {
-		walls, cpus := make([]time.Duration, 5), make([]time.Duration, 5)
-		for i := range walls {
-			metrics.Read(gcCPU)
-			c0, t0 := gcCPU[0].Value.Float64(), time.Now()
-			runtime.GC()
-			walls[i] = time.Since(t0)
-			metrics.Read(gcCPU)
-			cpus[i] = time.Duration((gcCPU[0].Value.Float64() - c0) * float64(time.Second))
-		}
-		return percentile(walls, 0.5), percentile(cpus, 0.5)
-	}
 	for b.Loop() {
-		var before, after runtime.MemStats
-		base, _ := gcTime()
-		runtime.ReadMemStats(&before)
-		ix := desk.New(places, func() time.Time { return worldNow })
-		batch := make([]desk.Event, 0, 512)
-		for i, r := range raws {
-			e, err := domain.Decode(r.typ, r.data)
-			if err != nil {
-				b.Fatal(err)
+		heapcost.Report(b, func() any {
+			ix := desk.New(places, func() time.Time { return worldNow })
+			batch := make([]desk.Event, 0, 512)
+			for i, r := range raws {
+				e, err := domain.Decode(r.typ, r.data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if batch = append(batch, desk.Event{Position: eventstore.Position(i + 1), Data: e}); len(batch) == cap(batch) || i == len(raws)-1 {
+					ix.Apply(batch...)
+					batch = batch[:0]
+				}
 			}
-			if batch = append(batch, desk.Event{Position: eventstore.Position(i + 1), Data: e}); len(batch) == cap(batch) || i == len(raws)-1 {
-				ix.Apply(batch...)
-				batch = batch[:0]
-			}
-		}
-		ix.CountAll()
-		batch = nil
-		with, withCPU := gcTime()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects), "objects")
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB")
-		b.ReportMetric(ms(with), "gc-ms")
-		b.ReportMetric(ms(withCPU), "gc-cpu-ms")
-		b.ReportMetric(ms(base), "gc-base-ms")
-		runtime.KeepAlive(ix)
+			ix.CountAll()
+			return ix
+		})
 	}
 }
