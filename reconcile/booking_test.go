@@ -46,7 +46,7 @@ func TestInterruptedBookingSettles(t *testing.T) {
 			t.Fatalf("after %d appends, settled: broken %v, unsettled %v", n, broken, left)
 		}
 		apps := 0
-		for id := range v.Apps {
+		for _, id := range v.Applications() {
 			st := v.State(id)
 			if st.Status == "" {
 				continue

@@ -317,7 +317,7 @@ func (r *Reconciler) settleDue(ctx context.Context) {
 // so two reconcilers repairing the same state write the same event IDs,
 // and the store keeps one.
 func (r *Reconciler) repair(ctx context.Context, id string) error {
-	p := r.view.Apps[id]
+	p, _ := r.view.lookUp(id)
 	cid := fmt.Sprintf("reconcile/%s/%d", id, p.Last)
 	clock := r.Clock
 	if clock == nil {

@@ -51,7 +51,6 @@ func (r *Reconciler) load(ctx context.Context) error {
 	case log != id || v.Position > head:
 		return fmt.Errorf("%s: made from another log", r.file)
 	}
-	v.index()
 	r.view = v // what it shows unsettled is counted and due once caught up
 	return nil
 }
@@ -75,9 +74,10 @@ func writeSnapshot(w io.Writer, log string, v *View) error {
 
 func writeView(e *snapfile.Encoder, v *View) {
 	e.Uint(uint64(v.Position))
-	e.Uint(uint64(len(v.Apps)))
-	for id, p := range v.Apps {
-		e.String(id)
+	e.Uint(uint64(len(v.places)))
+	for i := range v.places {
+		p := v.record(int32(i))
+		e.String(v.ids.name(v.places[i].id))
 		e.String(p.Offer)
 		e.String(p.Pupil)
 		e.Uint(uint64(len(p.Weeks)))
@@ -90,27 +90,27 @@ func writeView(e *snapfile.Encoder, v *View) {
 		e.String(p.Booking)
 		e.Uint(uint64(p.Last))
 	}
-	e.Uint(uint64(len(v.Convs)))
-	for k, v := range v.Convs {
-		e.String(k)
-		e.String(v)
+	e.Uint(uint64(len(v.convs)))
+	for conv, app := range v.convs {
+		e.String(v.ids.name(conv))
+		e.String(v.ids.name(app))
 	}
-	for _, m := range []map[string]bool{v.Withdrawn, v.Forgotten} {
+	for _, m := range []map[ref]bool{v.withdrawn, v.forgotten} {
 		e.Uint(uint64(len(m)))
-		for k, v := range m {
-			e.String(k)
-			e.Flags(v)
+		for k, v2 := range m {
+			e.String(v.ids.name(k))
+			e.Flags(v2)
 		}
 	}
-	e.Uint(uint64(len(v.Seats)))
-	for offer, n := range v.Seats {
-		e.String(offer)
+	e.Uint(uint64(len(v.seats)))
+	for offer, n := range v.seats {
+		e.String(v.ids.name(offer))
 		e.Int(int64(n))
 	}
 }
 
 // readSnapshot reads a snapshot file: the log it was folded from and the
-// view, whose lookups are still to be built (View.index).
+// view.
 func readSnapshot(file string) (string, *View, error) {
 	v := NewView()
 	log, err := snapfile.Read(file, snapshotKind, func(d *snapfile.Decoder) { readView(d, v) })
@@ -123,38 +123,33 @@ func readSnapshot(file string) (string, *View, error) {
 func readView(d *snapfile.Decoder, v *View) {
 	v.Position = eventstore.Position(d.Uint())
 	n := d.Uint()
-	v.Apps = make(map[string]*placement, d.Room(n))
-	// a pupil's applications share their pupil's ID too, while the view
-	// is read (a pupil has few: not worth a lookup kept for each)
-	pupils := &shared{}
+	v.slots = make(map[ref]int32, d.Room(n))
+	v.places = make([]placement, 0, d.Room(n))
 	for ; n > 0 && d.Err() == nil; n-- {
 		id := d.String()
-		v.Apps[id] = readPlacement(d, &v.shared, pupils)
+		v.put(id, readPlacement(d))
 	}
 	n = d.Uint()
-	v.Convs = make(map[string]string, d.Room(n))
 	for ; n > 0 && d.Err() == nil; n-- {
-		k := d.String()
-		v.Convs[k] = d.String()
+		conv := v.ids.ref(d.String())
+		v.convs[conv] = v.ids.ref(d.String())
 	}
-	for _, m := range []*map[string]bool{&v.Withdrawn, &v.Forgotten} {
+	for _, m := range []map[ref]bool{v.withdrawn, v.forgotten} {
 		n := d.Uint()
-		*m = make(map[string]bool, d.Room(n))
 		for ; n > 0 && d.Err() == nil; n-- {
-			k := d.String()
-			(*m)[k] = d.Uint() != 0
+			k := v.ids.ref(d.String())
+			m[k] = d.Uint() != 0
 		}
 	}
 	n = d.Uint()
-	v.Seats = make(map[string]int, d.Room(n))
 	for ; n > 0 && d.Err() == nil; n-- {
-		k := d.String()
-		v.Seats[k] = int(d.Int())
+		k := v.ids.ref(d.String())
+		v.seats[k] = int(d.Int())
 	}
 }
 
-func readPlacement(d *snapfile.Decoder, sh, pupils *shared) *placement {
-	p := &placement{Offer: sh.str(d.String()), Pupil: pupils.str(d.String())}
+func readPlacement(d *snapfile.Decoder) record {
+	p := record{Offer: d.String(), Pupil: d.String()}
 	weeks := d.Uint()
 	if weeks > maxSnapshotWeeks {
 		d.Fail()
@@ -162,11 +157,10 @@ func readPlacement(d *snapfile.Decoder, sh, pupils *shared) *placement {
 	for ; weeks > 0 && d.Err() == nil; weeks-- {
 		p.Weeks = append(p.Weeks, d.String())
 	}
-	p.Weeks = sh.list(p.Weeks)
-	p.Status = sh.str(d.String())
+	p.Status = d.String()
 	f := d.Flags(3)
 	p.Tracked, p.Seat, p.PupilWeeks = f[0], f[1], f[2]
-	p.Convention, p.Booking = sh.str(d.String()), d.String()
+	p.Convention, p.Booking = d.String(), d.String()
 	p.Last = eventstore.Position(d.Uint())
 	return p
 }

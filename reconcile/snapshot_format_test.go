@@ -10,9 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/google/uuid"
 
@@ -32,20 +32,58 @@ func randomView(r *rand.Rand, n int) *View {
 		return uuid.NewString()
 	}
 	for range n {
-		p := &placement{Offer: str(), Pupil: str(), Status: str(), Tracked: r.IntN(2) == 0, Seat: r.IntN(2) == 0,
+		p := record{Offer: str(), Pupil: str(), Status: str(), Tracked: r.IntN(2) == 0, Seat: r.IntN(2) == 0,
 			PupilWeeks: r.IntN(2) == 0, Convention: str(), Booking: str(), Last: eventstore.Position(r.Uint64())}
 		for range r.IntN(4) {
 			p.Weeks = append(p.Weeks, fmt.Sprintf("2027-W%02d", 1+r.IntN(52)))
 		}
-		v.Apps[uuid.NewString()] = p
+		v.put(uuid.NewString(), p)
 		if r.IntN(3) == 0 {
-			v.Convs[uuid.NewString()] = str()
+			v.convs[v.ids.ref(uuid.NewString())] = v.ids.ref(str())
 		}
-		v.Withdrawn[uuid.NewString()] = r.IntN(2) == 0
-		v.Forgotten[uuid.NewString()] = r.IntN(2) == 0
-		v.Seats[uuid.NewString()] = r.IntN(20) - 5
+		v.withdrawn[v.ids.ref(uuid.NewString())] = r.IntN(2) == 0
+		v.forgotten[v.ids.ref(uuid.NewString())] = r.IntN(2) == 0
+		v.seats[v.ids.ref(uuid.NewString())] = r.IntN(20) - 5
 	}
 	return v
+}
+
+// viewContents is what a view holds, spelled out.
+type viewContents struct {
+	Position             eventstore.Position
+	Apps                 map[string]record
+	Convs                map[string]string
+	Withdrawn, Forgotten map[string]bool
+	Seats                map[string]int
+	ByOffer, ByPupil     map[string][]string
+}
+
+func contents(v *View) viewContents {
+	c := viewContents{Position: v.Position, Apps: map[string]record{}, Convs: map[string]string{},
+		Withdrawn: map[string]bool{}, Forgotten: map[string]bool{}, Seats: map[string]int{},
+		ByOffer: map[string][]string{}, ByPupil: map[string][]string{}}
+	for i := range v.places {
+		c.Apps[v.ids.name(v.places[i].id)] = v.record(int32(i))
+	}
+	for k, a := range v.convs {
+		c.Convs[v.ids.name(k)] = v.ids.name(a)
+	}
+	for k, b := range v.withdrawn {
+		c.Withdrawn[v.ids.name(k)] = b
+	}
+	for k, b := range v.forgotten {
+		c.Forgotten[v.ids.name(k)] = b
+	}
+	for k, n := range v.seats {
+		c.Seats[v.ids.name(k)] = n
+	}
+	for k, l := range v.byOffer {
+		c.ByOffer[v.ids.name(k)] = v.names(l, ofOffer)
+	}
+	for k, l := range v.byPupil {
+		c.ByPupil[v.ids.name(k)] = v.names(l, ofPupil)
+	}
+	return c
 }
 
 func writeTo(t testing.TB, file, log string, v *View) []byte {
@@ -69,10 +107,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%d applications: %v", n, err)
 		}
-		got.index()
-		v.index()
-		got.shared, v.shared = shared{}, shared{} // what the view keeps one copy of, not its content
-		if log != "log-"+fmt.Sprint(n) || !reflect.DeepEqual(got, v) {
+		if log != "log-"+fmt.Sprint(n) || !reflect.DeepEqual(contents(got), contents(v)) {
 			t.Fatalf("%d applications: read back differs (log %q)", n, log)
 		}
 	}
@@ -101,7 +136,7 @@ func TestSnapshotDamageRefused(t *testing.T) {
 	}
 	// a snapshot of the previous format (gob) is refused too
 	var old bytes.Buffer
-	if err := gob.NewEncoder(&old).Encode(gobSnapshot{Version: 2, Log: "log", View: randomView(r, 5)}); err != nil {
+	if err := gob.NewEncoder(&old).Encode(gobSnapshot{Version: 2, Log: "log", View: contents(randomView(r, 5))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(file, old.Bytes(), 0o600); err != nil {
@@ -150,7 +185,7 @@ func TestSaveSpacedByItsLength(t *testing.T) {
 type gobSnapshot struct {
 	Version int
 	Log     string
-	View    *View
+	View    viewContents
 }
 
 var benchApps = flag.Int("apps", 100_000, "applications in BenchmarkSnapshot's view")
@@ -175,9 +210,10 @@ func BenchmarkSnapshot(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	gobView := contents(v)
 	writeGob := func() {
 		var buf bytes.Buffer
-		if err := gob.NewEncoder(&buf).Encode(gobSnapshot{Version: 2, Log: "log", View: v}); err != nil {
+		if err := gob.NewEncoder(&buf).Encode(gobSnapshot{Version: 2, Log: "log", View: gobView}); err != nil {
 			b.Fatal(err)
 		}
 		if err := os.WriteFile(gobFile, buf.Bytes(), 0o600); err != nil {
@@ -226,13 +262,13 @@ func BenchmarkSnapshot(b *testing.B) {
 	})
 }
 
-// Placements read back share one copy of their offer's and their pupil's
-// IDs, status and weeks: a national view holds 3.2 million of them.
+// Placements read back refer to one entry of the view's tables for their
+// offer, their pupil, their status and their weeks: a national view holds
+// 3.2 million of them.
 func TestSnapshotSharesWhatPlacementsHoldAlike(t *testing.T) {
 	v := NewView()
 	for _, id := range []string{"app-1", "app-2"} {
-		v.Apps[id] = &placement{Offer: "offer-1", Pupil: "pupil-1", Status: "submitted",
-			Weeks: []string{"2027-W05", "2027-W06"}}
+		v.put(id, record{Offer: "offer-1", Pupil: "pupil-1", Status: "submitted", Weeks: []string{"2027-W05", "2027-W06"}})
 	}
 	file := filepath.Join(t.TempDir(), "snap")
 	writeTo(t, file, "log", v)
@@ -240,12 +276,52 @@ func TestSnapshotSharesWhatPlacementsHoldAlike(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := got.Apps["app-1"], got.Apps["app-2"]
-	if unsafe.StringData(a.Offer) != unsafe.StringData(b.Offer) || unsafe.StringData(a.Pupil) != unsafe.StringData(b.Pupil) ||
-		unsafe.StringData(a.Status) != unsafe.StringData(b.Status) || &a.Weeks[0] != &b.Weeks[0] {
-		t.Fatal("two placements of one pupil on one offer hold copies of their own")
+	if len(got.places) != 2 || len(got.ids.bytes) != 5 || len(got.weekLists) != 2 || len(got.words.strs) != 4 {
+		t.Fatalf("read back %d placements, %d IDs, %d lists of weeks, %d values; want 2, 5 (none, two applications, "+
+			"an offer, a pupil), 2 (none, one) and 4 (none, a status, two weeks)",
+			len(got.places), len(got.ids.bytes), len(got.weekLists), len(got.words.strs))
 	}
-	if !reflect.DeepEqual(a.Weeks, []string{"2027-W05", "2027-W06"}) || a.Offer != "offer-1" || b.Pupil != "pupil-1" {
-		t.Fatalf("read back %+v", a)
+	a, b := got.places[0], got.places[1]
+	if a.offer != b.offer || a.pupil != b.pupil || a.status != b.status || a.weeks != b.weeks {
+		t.Fatalf("two placements of one pupil on one offer refer to entries of their own: %+v, %+v", a, b)
+	}
+	if rec, _ := got.lookUp("app-2"); !reflect.DeepEqual(rec, record{Offer: "offer-1", Pupil: "pupil-1", Status: "submitted",
+		Weeks: []string{"2027-W05", "2027-W06"}}) {
+		t.Fatalf("read back %+v", rec)
+	}
+}
+
+// Each ID is held once and spelled back as it was given: a canonical
+// UUID as its 16 bytes, any other form of ID as a string.
+func TestIDTableSpellsIDsBack(t *testing.T) {
+	ids := newIDTable()
+	canonical := uuid.NewString()
+	given := []string{canonical, strings.ToUpper(uuid.NewString()), "{" + uuid.NewString() + "}", "app-1",
+		strings.ReplaceAll(uuid.NewString(), "-", "x"), "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"}
+	refs := map[ref]bool{}
+	for _, id := range given {
+		r := ids.ref(id)
+		if refs[r] || r == 0 {
+			t.Fatalf("%q: reference %d given before", id, r)
+		}
+		refs[r] = true
+		if again := ids.ref(id); again != r {
+			t.Fatalf("%q held twice: %d then %d", id, r, again)
+		}
+		if found, ok := ids.find(id); !ok || found != r {
+			t.Fatalf("%q not found (%d, %v)", id, found, ok)
+		}
+		if got := ids.name(r); got != id {
+			t.Fatalf("%q spelled back %q", id, got)
+		}
+	}
+	if len(ids.uuids) != 1 || len(ids.others) != len(given)-1 {
+		t.Fatalf("%d IDs held as bytes, %d as strings; want 1 (%s) and %d", len(ids.uuids), len(ids.others), canonical, len(given)-1)
+	}
+	if _, ok := ids.find(uuid.NewString()); ok {
+		t.Fatal("an ID never given found")
+	}
+	if ids.ref("") != 0 || ids.name(0) != "" {
+		t.Fatal("the empty ID is not reference 0")
 	}
 }

@@ -19,8 +19,27 @@ import (
 // Categories are the streams whose events the view folds.
 var Categories = []string{"application", "offer", "pupil", "convention"}
 
-// placement is what the log says one application holds.
+// placement is what the log says one application holds, with its IDs
+// and values as references into the view's tables: it holds no pointer,
+// and neither do the view's maps, which the collector then does not
+// scan. A national view holds 3.2 million placements: held as strings,
+// lists and pointers, they were 11.9 million objects to mark, and a full
+// collection took 3.95 s (7.4 s of processor time); held so, 32,000
+// objects and 11 ms (BenchmarkViewHeap -apps 3200000).
 type placement struct {
+	id, offer, pupil, booking ref
+	weeks                     int32 // in View.weekLists; 0: none
+	status, convention        int32 // in View.words; 0: ""
+	tracked, seat, pupilWeeks bool
+	last                      eventstore.Position
+	// the next application of the same offer, of the same pupil (slots
+	// plus one; 0: none), in the order the view first placed them
+	nextOfOffer, nextOfPupil int32
+}
+
+// record is a placement with its IDs and values spelled out: what a
+// snapshot holds, and what repair reads.
+type record struct {
 	Offer, Pupil string
 	Weeks        []string
 	Status       string
@@ -32,88 +51,147 @@ type placement struct {
 	Last         eventstore.Position
 }
 
+// list is the applications of one offer or one pupil (slots plus one).
+type list struct{ first, last int32 }
+
 // View is every placement as the log tells it, folded from the events of
 // Categories in log order. It reads only what events say, never an
 // aggregate, so it is also the independent check of the log (Broken).
 type View struct {
-	Position  eventstore.Position
-	Apps      map[string]*placement
-	Convs     map[string]string // convention -> application
-	Withdrawn map[string]bool   // offer -> withdrawn
-	Forgotten map[string]bool   // pupil -> forgotten
-	Seats     map[string]int    // offer -> seats per week
+	Position eventstore.Position
 
-	byOffer map[string][]string // offer -> applications
-	byPupil map[string][]string // pupil -> applications
-	shared  shared
-}
+	ids       idTable
+	slots     map[ref]int32 // application -> its placement in places
+	places    []placement
+	convs     map[ref]ref  // convention -> application
+	withdrawn map[ref]bool // offer -> withdrawn
+	forgotten map[ref]bool // pupil -> forgotten
+	seats     map[ref]int  // offer -> seats per week
+	byOffer   map[ref]list
+	byPupil   map[ref]list
 
-// shared keeps one copy of the values many placements hold alike: an
-// offer's ID, a status, a list of weeks. A national view holds 3.2
-// million placements of 67,000 offers, a handful of statuses and a few
-// hundred lists of weeks; decoded, each placement had copies of its own.
-type shared struct {
-	strs  map[string]string
-	weeks map[string][]string
-}
-
-// str is the copy of s kept.
-func (sh *shared) str(s string) string {
-	if s == "" {
-		return ""
-	}
-	if kept, ok := sh.strs[s]; ok {
-		return kept
-	}
-	if sh.strs == nil {
-		sh.strs = map[string]string{}
-	}
-	sh.strs[s] = s
-	return s
-}
-
-// list is the copy of weeks kept, never changed by those sharing it.
-func (sh *shared) list(weeks []string) []string {
-	if len(weeks) == 0 {
-		return weeks
-	}
-	key := strings.Join(weeks, ",")
-	if kept, ok := sh.weeks[key]; ok {
-		return kept
-	}
-	if sh.weeks == nil {
-		sh.weeks = map[string][]string{}
-	}
-	kept := make([]string, len(weeks))
-	for i, w := range weeks {
-		kept[i] = sh.str(w)
-	}
-	sh.weeks[key] = kept
-	return kept
+	// values many placements share: statuses, conventions' states, lists
+	// of weeks (a national season has a few hundred)
+	words     strTable
+	weekLists [][]string
+	weekIndex map[string]int32
 }
 
 // NewView is an empty view.
 func NewView() *View {
-	v := &View{Apps: map[string]*placement{}, Convs: map[string]string{}, Withdrawn: map[string]bool{},
-		Forgotten: map[string]bool{}, Seats: map[string]int{}}
-	v.index()
-	return v
+	return &View{ids: newIDTable(), slots: map[ref]int32{}, convs: map[ref]ref{}, withdrawn: map[ref]bool{},
+		forgotten: map[ref]bool{}, seats: map[ref]int{}, byOffer: map[ref]list{}, byPupil: map[ref]list{},
+		words: strTable{index: map[string]int32{}, strs: []string{""}}, weekLists: [][]string{nil},
+		weekIndex: map[string]int32{}}
 }
 
-// index rebuilds the lookups that are not kept in a snapshot.
-func (v *View) index() {
-	v.byOffer, v.byPupil = map[string][]string{}, map[string][]string{}
-	ids := make([]string, 0, len(v.Apps))
-	for id := range v.Apps {
-		ids = append(ids, id)
+// Len is the number of applications the view knows.
+func (v *View) Len() int { return len(v.places) }
+
+// Applications lists the applications the view knows, in no order.
+func (v *View) Applications() []string {
+	out := make([]string, len(v.places))
+	for i := range v.places {
+		out[i] = v.ids.name(v.places[i].id)
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		p := v.Apps[id]
-		v.byOffer[p.Offer] = append(v.byOffer[p.Offer], id)
-		v.byPupil[p.Pupil] = append(v.byPupil[p.Pupil], id)
-	}
+	return out
 }
+
+// weeksRef is the reference of a list of weeks, kept once.
+func (v *View) weeksRef(weeks []string) int32 {
+	if len(weeks) == 0 {
+		return 0
+	}
+	key := strings.Join(weeks, ",")
+	if i, ok := v.weekIndex[key]; ok {
+		return i
+	}
+	kept := make([]string, len(weeks))
+	for i, w := range weeks {
+		kept[i] = v.words.str(v.words.ref(w))
+	}
+	v.weekLists = append(v.weekLists, kept)
+	i := int32(len(v.weekLists) - 1)
+	v.weekIndex[key] = i
+	return i
+}
+
+// record spells out the placement in slot i.
+func (v *View) record(i int32) record {
+	p := &v.places[i]
+	return record{Offer: v.ids.name(p.offer), Pupil: v.ids.name(p.pupil), Weeks: v.weekLists[p.weeks],
+		Status: v.words.str(p.status), Tracked: p.tracked, Seat: p.seat, PupilWeeks: p.pupilWeeks,
+		Convention: v.words.str(p.convention), Booking: v.ids.name(p.booking), Last: p.last}
+}
+
+// lookUp returns the placement of application id as a record.
+func (v *View) lookUp(id string) (record, bool) {
+	r, ok := v.ids.find(id)
+	if !ok {
+		return record{}, false
+	}
+	i, ok := v.slots[r]
+	if !ok {
+		return record{}, false
+	}
+	return v.record(i), true
+}
+
+// put sets the placement of application id from a record, as a snapshot
+// is read.
+func (v *View) put(id string, rec record) {
+	i := v.slot(v.ids.ref(id))
+	v.listUnder(i, v.ids.ref(rec.Offer), v.ids.ref(rec.Pupil))
+	p := &v.places[i]
+	p.weeks, p.status, p.convention = v.weeksRef(rec.Weeks), v.words.ref(rec.Status), v.words.ref(rec.Convention)
+	p.tracked, p.seat, p.pupilWeeks = rec.Tracked, rec.Seat, rec.PupilWeeks
+	p.booking, p.last = v.ids.ref(rec.Booking), rec.Last
+}
+
+// slot is the slot of application r's placement, made when it has none.
+func (v *View) slot(r ref) int32 {
+	if i, ok := v.slots[r]; ok {
+		return i
+	}
+	i := int32(len(v.places))
+	v.places = append(v.places, placement{id: r})
+	v.slots[r] = i
+	return i
+}
+
+// listUnder sets the offer and the pupil of the placement in slot i and,
+// the first time, lists it under both. A placement with no offer yet
+// (only a step's event seen) is listed under none.
+func (v *View) listUnder(i int32, offer, pupil ref) {
+	p := &v.places[i]
+	if p.offer == 0 && offer != 0 {
+		v.byOffer[offer] = v.appendTo(v.byOffer[offer], i, func(p *placement) *int32 { return &p.nextOfOffer })
+		v.byPupil[pupil] = v.appendTo(v.byPupil[pupil], i, func(p *placement) *int32 { return &p.nextOfPupil })
+	}
+	p.offer, p.pupil = offer, pupil
+}
+
+// appendTo appends slot i to l, linked through next.
+func (v *View) appendTo(l list, i int32, next func(*placement) *int32) list {
+	if l.last == 0 {
+		return list{first: i + 1, last: i + 1}
+	}
+	*next(&v.places[l.last-1]) = i + 1
+	l.last = i + 1
+	return l
+}
+
+// names lists the applications of l by their IDs.
+func (v *View) names(l list, next func(*placement) int32) []string {
+	var out []string
+	for s := l.first; s != 0; s = next(&v.places[s-1]) {
+		out = append(out, v.ids.name(v.places[s-1].id))
+	}
+	return out
+}
+
+func ofOffer(p *placement) int32 { return p.nextOfOffer }
+func ofPupil(p *placement) int32 { return p.nextOfPupil }
 
 // Apply folds one event and returns the applications it may have
 // unsettled or settled; an event of no interest returns none. A forgotten
@@ -125,44 +203,46 @@ func (v *View) Apply(re eventstore.RecordedEvent) (touched []string, forgotten s
 		return nil, "" // not a placement event this version knows
 	}
 	if id, status, ok := statusAfter(e); ok {
-		v.app(id, re.Position).Status = status // a constant: shared already
+		v.app(id, re.Position).status = v.words.ref(status)
 		return []string{id}, ""
 	}
 	switch ev := e.(type) {
 	case *domain.OfferPosted:
-		v.Seats[ev.OfferID] = ev.Seats
+		v.seats[v.ids.ref(ev.OfferID)] = ev.Seats
 	case *domain.OfferAmended:
-		v.Seats[ev.OfferID] = ev.Seats
+		v.seats[v.ids.ref(ev.OfferID)] = ev.Seats
 	case *domain.OfferWithdrawn:
-		v.Withdrawn[ev.OfferID] = true
-		return v.byOffer[ev.OfferID], ""
+		offer := v.ids.ref(ev.OfferID)
+		v.withdrawn[offer] = true
+		return v.names(v.byOffer[offer], ofOffer), ""
 	case *domain.OfferReopened:
-		delete(v.Withdrawn, ev.OfferID)
+		delete(v.withdrawn, v.ids.ref(ev.OfferID))
 	case *domain.PupilForgotten:
-		v.Forgotten[ev.PupilID] = true
-		return v.byPupil[ev.PupilID], ev.PupilID
+		pupil := v.ids.ref(ev.PupilID)
+		v.forgotten[pupil] = true
+		return v.names(v.byPupil[pupil], ofPupil), ev.PupilID
 	case *domain.ApplicationSubmitted:
 		p := v.place(ev.ApplicationID, ev.OfferID, ev.PupilID, ev.Weeks, re.Position)
-		p.Status, p.Booking = domain.StatusSubmitted, ev.BookingID
-		return v.byPupil[ev.PupilID], "" // a confirmed one may now have a rival
+		p.status, p.booking = v.words.ref(domain.StatusSubmitted), v.ids.ref(ev.BookingID)
+		return v.names(v.byPupil[p.pupil], ofPupil), "" // a confirmed one may now have a rival
 	case *domain.SeatsBooked:
 		// the seats of applications the booking makes next
 		var touched []string
 		for _, s := range ev.Seats {
 			p := v.place(s.ApplicationID, ev.OfferID, s.PupilID, ev.Weeks, re.Position)
-			p.Seat, p.Booking = true, ev.BookingID
+			p.seat, p.booking = true, v.ids.ref(ev.BookingID)
 			touched = append(touched, s.ApplicationID)
 		}
 		return touched, ""
 	case *domain.ApplicationConfirmed:
 		p := v.app(ev.ApplicationID, re.Position)
-		p.Status = domain.StatusConfirmed
-		v.Convs[ev.ConventionID] = ev.ApplicationID
-		if p.Pupil == "" {
+		p.status = v.words.ref(domain.StatusConfirmed)
+		v.convs[v.ids.ref(ev.ConventionID)] = p.id
+		if p.pupil == 0 {
 			// its submission is not in the log: it has no rivals to name
 			return []string{ev.ApplicationID}, ""
 		}
-		return v.byPupil[p.Pupil], ""
+		return v.names(v.byPupil[p.pupil], ofPupil), ""
 	default:
 		return v.applyHold(e, re.Position)
 	}
@@ -176,29 +256,32 @@ func (v *View) applyHold(e domain.Event, pos eventstore.Position) ([]string, str
 	switch ev := e.(type) {
 	case *domain.SeatHeld:
 		id = ev.ApplicationID
-		v.app(id, pos).Seat = true
+		v.app(id, pos).seat = true
 	case *domain.SeatReleased:
 		id = ev.ApplicationID
-		v.app(id, pos).Seat = false
+		v.app(id, pos).seat = false
 	case *domain.PupilApplied:
-		v.app(ev.ApplicationID, pos).Tracked = true
-		return v.byPupil[ev.PupilID], "" // a confirmed one may now see it as a rival
+		v.app(ev.ApplicationID, pos).tracked = true
+		return v.names(v.byPupil[v.ids.ref(ev.PupilID)], ofPupil), "" // a confirmed one may now see it as a rival
 	case *domain.PupilWeeksReserved:
 		id = ev.ApplicationID
-		v.app(id, pos).PupilWeeks = true
+		v.app(id, pos).pupilWeeks = true
 	case *domain.PupilWeeksReleased:
 		id = ev.ApplicationID
-		v.app(id, pos).PupilWeeks = false
+		v.app(id, pos).pupilWeeks = false
 	case *domain.ConventionDrafted:
 		id = ev.ApplicationID
-		v.Convs[ev.ConventionID] = id
-		v.app(id, pos).Convention = domain.PlacementConventionLive
+		p := v.app(id, pos)
+		v.convs[v.ids.ref(ev.ConventionID)] = p.id
+		p.convention = v.words.ref(domain.PlacementConventionLive)
 	case *domain.ConventionCancelled:
-		var ok bool
-		if id, ok = v.Convs[ev.ConventionID]; !ok {
+		conv, _ := v.ids.find(ev.ConventionID)
+		app := v.convs[conv]
+		if app == 0 {
 			return nil, ""
 		}
-		v.app(id, pos).Convention = domain.PlacementConventionCancelled
+		id = v.ids.name(app)
+		v.app(id, pos).convention = v.words.ref(domain.PlacementConventionCancelled)
 	default:
 		return nil, ""
 	}
@@ -231,39 +314,41 @@ func statusAfter(e domain.Event) (id, status string, ok bool) {
 // under both once.
 func (v *View) place(id, offer, pupil string, weeks []string, pos eventstore.Position) *placement {
 	p := v.app(id, pos)
-	if p.Offer == "" {
-		v.byOffer[offer] = append(v.byOffer[offer], id)
-		v.byPupil[pupil] = append(v.byPupil[pupil], id)
-	}
-	p.Offer, p.Pupil, p.Weeks = v.shared.str(offer), pupil, v.shared.list(weeks)
+	i := v.slots[p.id]
+	v.listUnder(i, v.ids.ref(offer), v.ids.ref(pupil))
+	p.weeks = v.weeksRef(weeks)
 	return p
 }
 
-// app is the placement of application id, touched at pos.
+// app is the placement of application id, touched at pos: valid until
+// the next placement is made.
 func (v *View) app(id string, pos eventstore.Position) *placement {
-	p := v.Apps[id]
-	if p == nil {
-		// a step's event before its application's (never in a log written
-		// by the command layer): an application the view does not know
-		p = &placement{}
-		v.Apps[id] = p
-	}
-	p.Last = pos
+	// a step's event before its application's (never in a log written
+	// by the command layer) makes an application the view does not know
+	p := &v.places[v.slot(v.ids.ref(id))]
+	p.last = pos
 	return p
 }
 
 // State is the placement of application id as the log tells it.
 func (v *View) State(id string) domain.PlacementState {
-	p := v.Apps[id]
-	if p == nil {
+	r, ok := v.ids.find(id)
+	i, known := v.slots[r]
+	if !ok || !known {
 		return domain.PlacementState{ApplicationID: id}
 	}
+	return v.state(id, i)
+}
+
+// state is the placement in slot i, of application id.
+func (v *View) state(id string, i int32) domain.PlacementState {
+	p := &v.places[i]
 	st := domain.PlacementState{
-		ApplicationID: id, Status: p.Status, Weeks: p.Weeks, Tracked: p.Tracked, SeatHeld: p.Seat,
-		WeeksHeld: p.PupilWeeks, Convention: p.Convention, OfferWithdrawn: v.Withdrawn[p.Offer],
-		PupilForgotten: v.Forgotten[p.Pupil], Booked: p.Booking != "",
+		ApplicationID: id, Status: v.words.str(p.status), Weeks: v.weekLists[p.weeks], Tracked: p.tracked,
+		SeatHeld: p.seat, WeeksHeld: p.pupilWeeks, Convention: v.words.str(p.convention),
+		OfferWithdrawn: v.withdrawn[p.offer], PupilForgotten: v.forgotten[p.pupil], Booked: p.booking != 0,
 	}
-	st.ConfirmedRival, st.OverlappingPending = v.rivals(id, p)
+	st.ConfirmedRival, st.OverlappingPending = v.rivals(i, st.Status)
 	return st
 }
 
@@ -275,21 +360,27 @@ func pending(status string) bool {
 // rivals are what commands.Service reads of the pupil's other
 // applications sharing a week: for a pending one, whether one of them is
 // confirmed; for a confirmed one, those still pending.
-func (v *View) rivals(id string, p *placement) (confirmed bool, others []string) {
-	if !pending(p.Status) && p.Status != domain.StatusConfirmed {
+func (v *View) rivals(i int32, status string) (confirmed bool, others []string) {
+	if !pending(status) && status != domain.StatusConfirmed {
 		return false, nil // ended: rivals are nothing to it (most of a season's applications)
 	}
-	for _, other := range v.byPupil[p.Pupil] {
-		o := v.Apps[other]
-		if other == id || !domain.Overlaps(o.Weeks, p.Weeks) {
+	p := &v.places[i]
+	if p.pupil == 0 {
+		return false, nil
+	}
+	weeks := v.weekLists[p.weeks]
+	for s := v.byPupil[p.pupil].first; s != 0; s = v.places[s-1].nextOfPupil {
+		o := &v.places[s-1]
+		if s-1 == i || !domain.Overlaps(v.weekLists[o.weeks], weeks) {
 			continue
 		}
+		other := v.words.str(o.status)
 		switch {
-		case pending(p.Status) && o.Status == domain.StatusConfirmed && o.PupilWeeks:
+		case pending(status) && other == domain.StatusConfirmed && o.pupilWeeks:
 			confirmed = true
-		case p.Status == domain.StatusConfirmed && pending(o.Status) && o.Tracked:
+		case status == domain.StatusConfirmed && pending(other) && o.tracked:
 			// one not yet on the pupil's record withdraws itself once it is
-			others = append(others, other)
+			others = append(others, v.ids.name(o.id))
 		}
 	}
 	return confirmed, others
@@ -298,8 +389,9 @@ func (v *View) rivals(id string, p *placement) (confirmed bool, others []string)
 // Unsettled lists the applications whose placement is not settled, sorted.
 func (v *View) Unsettled() []string {
 	var out []string
-	for id := range v.Apps {
-		if _, ok := v.State(id).Next(); ok {
+	for i := range v.places {
+		id := v.ids.name(v.places[i].id)
+		if _, ok := v.state(id, int32(i)).Next(); ok {
 			out = append(out, id)
 		}
 	}
@@ -312,25 +404,26 @@ func (v *View) Unsettled() []string {
 // offer's seats in any week.
 func (v *View) Broken() []string {
 	var out []string
-	held := map[string]map[string]int{}
-	for id, p := range v.Apps {
-		for _, b := range v.State(id).Broken() {
+	type offerWeek struct {
+		offer ref
+		week  string
+	}
+	held := map[offerWeek]int{}
+	for i := range v.places {
+		p := &v.places[i]
+		id := v.ids.name(p.id)
+		for _, b := range v.state(id, int32(i)).Broken() {
 			out = append(out, fmt.Sprintf("application %s: %s", id, b))
 		}
-		if p.Seat {
-			if held[p.Offer] == nil {
-				held[p.Offer] = map[string]int{}
-			}
-			for _, w := range p.Weeks {
-				held[p.Offer][w]++
+		if p.seat {
+			for _, w := range v.weekLists[p.weeks] {
+				held[offerWeek{p.offer, w}]++
 			}
 		}
 	}
-	for offer, weeks := range held {
-		for w, n := range weeks {
-			if seats, ok := v.Seats[offer]; ok && n > seats {
-				out = append(out, fmt.Sprintf("offer %s: %d seats held in week %s, it has %d", offer, n, w, seats))
-			}
+	for ow, n := range held {
+		if seats, ok := v.seats[ow.offer]; ok && n > seats {
+			out = append(out, fmt.Sprintf("offer %s: %d seats held in week %s, it has %d", v.ids.name(ow.offer), n, ow.week, seats))
 		}
 	}
 	slices.Sort(out)

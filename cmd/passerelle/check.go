@@ -51,7 +51,7 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		rep.Events += len(evs)
 		from = evs[len(evs)-1].Position
 	}
-	rep.Applications, rep.Unsettled, rep.Broken = len(v.Apps), v.Unsettled(), v.Broken()
+	rep.Applications, rep.Unsettled, rep.Broken = v.Len(), v.Unsettled(), v.Broken()
 	if rep.Unsettled == nil {
 		rep.Unsettled = []string{}
 	}
