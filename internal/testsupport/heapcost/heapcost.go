@@ -14,7 +14,8 @@ import (
 )
 
 // Report builds the structure with build, which returns it, and reports
-// objects and MiB (what it keeps live), gc-ms and gc-cpu-ms (a full
+// build-ms (the time build took), objects and MiB (what it keeps live),
+// gc-ms and gc-cpu-ms (a full
 // collection with it: wall time and the collector's processor time, its
 // idle workers' included) and gc-base-ms (a full collection before it was
 // built: what the benchmark keeps live besides).
@@ -23,9 +24,12 @@ func Report(b *testing.B, build func() any) {
 	var before, after runtime.MemStats
 	base, _ := collect()
 	runtime.ReadMemStats(&before)
+	start := time.Now()
 	kept := build()
+	took := time.Since(start)
 	with, withCPU := collect()
 	runtime.ReadMemStats(&after)
+	b.ReportMetric(ms(took), "build-ms")
 	b.ReportMetric(float64(int64(after.HeapObjects)-int64(before.HeapObjects)), "objects")
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20), "MiB")
 	b.ReportMetric(ms(with), "gc-ms")
