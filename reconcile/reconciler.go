@@ -270,7 +270,7 @@ func (r *Reconciler) fold(ctx context.Context, re eventstore.RecordedEvent) {
 	touched, forgotten := r.view.Apply(re)
 	if r.tracking {
 		when := time.Now().Add(r.Grace)
-		for _, id := range touched {
+		for _, id := range r.view.IDs(touched) {
 			r.due[id] = when
 			r.unsettled[id] = true
 		}

@@ -123,7 +123,6 @@ func readSnapshot(file string) (string, *View, error) {
 func readView(d *snapfile.Decoder, v *View) {
 	v.Position = eventstore.Position(d.Uint())
 	n := d.Uint()
-	v.slots = make(map[ref]int32, d.Room(n))
 	v.places = make([]placement, 0, d.Room(n))
 	for ; n > 0 && d.Err() == nil; n-- {
 		id := d.String()

@@ -78,10 +78,10 @@ func contents(v *View) viewContents {
 		c.Seats[v.ids.name(k)] = n
 	}
 	for k, l := range v.byOffer {
-		c.ByOffer[v.ids.name(k)] = v.names(l, ofOffer)
+		c.ByOffer[v.ids.name(k)] = v.IDs(v.touched(l, ofOffer))
 	}
 	for k, l := range v.byPupil {
-		c.ByPupil[v.ids.name(k)] = v.names(l, ofPupil)
+		c.ByPupil[v.ids.name(k)] = v.IDs(v.touched(l, ofPupil))
 	}
 	return c
 }
@@ -297,7 +297,7 @@ func TestIDTableSpellsIDsBack(t *testing.T) {
 	ids := newIDTable()
 	canonical := uuid.NewString()
 	given := []string{canonical, strings.ToUpper(uuid.NewString()), "{" + uuid.NewString() + "}", "app-1",
-		strings.ReplaceAll(uuid.NewString(), "-", "x"), "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"}
+		strings.ReplaceAll(uuid.NewString(), "-", "x"), "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz", uuid.Nil.String()}
 	refs := map[ref]bool{}
 	for _, id := range given {
 		r := ids.ref(id)
@@ -315,8 +315,8 @@ func TestIDTableSpellsIDsBack(t *testing.T) {
 			t.Fatalf("%q spelled back %q", id, got)
 		}
 	}
-	if len(ids.uuids) != 1 || len(ids.others) != len(given)-1 {
-		t.Fatalf("%d IDs held as bytes, %d as strings; want 1 (%s) and %d", len(ids.uuids), len(ids.others), canonical, len(given)-1)
+	if len(ids.uuids) != 2 || len(ids.others) != len(given)-2 {
+		t.Fatalf("%d IDs held as bytes, %d as strings; want 2 (%s and the nil UUID) and %d", len(ids.uuids), len(ids.others), canonical, len(given)-2)
 	}
 	if _, ok := ids.find(uuid.NewString()); ok {
 		t.Fatal("an ID never given found")

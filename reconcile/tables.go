@@ -1,5 +1,7 @@
 package reconcile
 
+import "passerelle/internal/idbytes"
+
 // ref names an ID in a view's idTable: an application, an offer, a pupil,
 // a convention or a booking; 0 is none (the empty ID).
 type ref int32
@@ -24,7 +26,7 @@ func (t *idTable) find(id string) (ref, bool) {
 	if id == "" {
 		return 0, false
 	}
-	if u, ok := canonicalUUID(id); ok {
+	if u, ok := idbytes.Parse(id); ok {
 		r, ok := t.uuids[u]
 		return r, ok
 	}
@@ -37,7 +39,7 @@ func (t *idTable) ref(id string) ref {
 	if id == "" {
 		return 0
 	}
-	u, isUUID := canonicalUUID(id)
+	u, isUUID := idbytes.Parse(id)
 	if isUUID {
 		if r, ok := t.uuids[u]; ok {
 			return r
@@ -62,56 +64,13 @@ func (t *idTable) name(r ref) string {
 	if r == 0 {
 		return ""
 	}
-	if id, ok := t.names[r]; ok {
-		return id
-	}
-	return spellUUID(t.bytes[r])
-}
-
-const hexDigits = "0123456789abcdef"
-
-// uuidPairs are where a canonical UUID's 16 bytes are spelled.
-var uuidPairs = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
-
-// canonicalUUID parses id when it is a UUID as the command layer writes
-// them (lower-case hex, 8-4-4-4-12), the only form spelled back the same.
-func canonicalUUID(id string) (u [16]byte, ok bool) {
-	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
-		return u, false
-	}
-	for j, i := range uuidPairs {
-		hi, lo := unhex(id[i]), unhex(id[i+1])
-		if hi < 0 || lo < 0 {
-			return u, false
+	u := t.bytes[r]
+	if u == ([16]byte{}) { // another form of ID, or the nil UUID
+		if id, ok := t.names[r]; ok {
+			return id
 		}
-		u[j] = byte(hi<<4 | lo)
 	}
-	return u, true
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c-'a') + 10
-	}
-	return -1
-}
-
-// spellUUID is the canonical form of u.
-func spellUUID(u [16]byte) string {
-	var b [36]byte
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b[j] = '-'
-			j++
-		}
-		b[j], b[j+1] = hexDigits[c>>4], hexDigits[c&0xf]
-		j += 2
-	}
-	return string(b[:])
+	return idbytes.Spell(u)
 }
 
 // strTable holds each of a few values many placements share once: a

@@ -61,7 +61,7 @@ type View struct {
 	Position eventstore.Position
 
 	ids       idTable
-	slots     map[ref]int32 // application -> its placement in places
+	slots     []int32 // by ref: its placement in places, plus one (0: none)
 	places    []placement
 	convs     map[ref]ref  // convention -> application
 	withdrawn map[ref]bool // offer -> withdrawn
@@ -79,7 +79,7 @@ type View struct {
 
 // NewView is an empty view.
 func NewView() *View {
-	return &View{ids: newIDTable(), slots: map[ref]int32{}, convs: map[ref]ref{}, withdrawn: map[ref]bool{},
+	return &View{ids: newIDTable(), convs: map[ref]ref{}, withdrawn: map[ref]bool{},
 		forgotten: map[ref]bool{}, seats: map[ref]int{}, byOffer: map[ref]list{}, byPupil: map[ref]list{},
 		words: strTable{index: map[string]int32{}, strs: []string{""}}, weekLists: [][]string{nil},
 		weekIndex: map[string]int32{}}
@@ -130,7 +130,7 @@ func (v *View) lookUp(id string) (record, bool) {
 	if !ok {
 		return record{}, false
 	}
-	i, ok := v.slots[r]
+	i, ok := v.slotOf(r)
 	if !ok {
 		return record{}, false
 	}
@@ -150,13 +150,24 @@ func (v *View) put(id string, rec record) {
 
 // slot is the slot of application r's placement, made when it has none.
 func (v *View) slot(r ref) int32 {
-	if i, ok := v.slots[r]; ok {
+	if i, ok := v.slotOf(r); ok {
 		return i
 	}
 	i := int32(len(v.places))
 	v.places = append(v.places, placement{id: r})
-	v.slots[r] = i
+	if n := int(r) + 1; n > len(v.slots) {
+		v.slots = slices.Grow(v.slots, n-len(v.slots))[:n]
+	}
+	v.slots[r] = i + 1
 	return i
+}
+
+// slotOf is the slot of application r's placement, if it has one.
+func (v *View) slotOf(r ref) (int32, bool) {
+	if int(r) >= len(v.slots) || v.slots[r] == 0 {
+		return 0, false
+	}
+	return v.slots[r] - 1, true
 }
 
 // listUnder sets the offer and the pupil of the placement in slot i and,
@@ -181,11 +192,24 @@ func (v *View) appendTo(l list, i int32, next func(*placement) *int32) list {
 	return l
 }
 
-// names lists the applications of l by their IDs.
-func (v *View) names(l list, next func(*placement) int32) []string {
-	var out []string
+// Touched is the applications an event may have unsettled or settled,
+// as the view refers to them (see IDs).
+type Touched []ref
+
+// IDs spells out the applications of t.
+func (v *View) IDs(t Touched) []string {
+	out := make([]string, len(t))
+	for i, r := range t {
+		out[i] = v.ids.name(r)
+	}
+	return out
+}
+
+// touched is the applications of l.
+func (v *View) touched(l list, next func(*placement) int32) Touched {
+	var out Touched
 	for s := l.first; s != 0; s = next(&v.places[s-1]) {
-		out = append(out, v.ids.name(v.places[s-1].id))
+		out = append(out, v.places[s-1].id)
 	}
 	return out
 }
@@ -196,15 +220,16 @@ func ofPupil(p *placement) int32 { return p.nextOfPupil }
 // Apply folds one event and returns the applications it may have
 // unsettled or settled; an event of no interest returns none. A forgotten
 // pupil's id is returned as forgotten.
-func (v *View) Apply(re eventstore.RecordedEvent) (touched []string, forgotten string) {
+func (v *View) Apply(re eventstore.RecordedEvent) (touched Touched, forgotten string) {
 	v.Position = max(v.Position, re.Position)
 	e, err := domain.Decode(re.Type, re.Data)
 	if err != nil {
 		return nil, "" // not a placement event this version knows
 	}
 	if id, status, ok := statusAfter(e); ok {
-		v.app(id, re.Position).status = v.words.ref(status)
-		return []string{id}, ""
+		p := v.app(id, re.Position)
+		p.status = v.words.ref(status)
+		return Touched{p.id}, ""
 	}
 	switch ev := e.(type) {
 	case *domain.OfferPosted:
@@ -214,24 +239,24 @@ func (v *View) Apply(re eventstore.RecordedEvent) (touched []string, forgotten s
 	case *domain.OfferWithdrawn:
 		offer := v.ids.ref(ev.OfferID)
 		v.withdrawn[offer] = true
-		return v.names(v.byOffer[offer], ofOffer), ""
+		return v.touched(v.byOffer[offer], ofOffer), ""
 	case *domain.OfferReopened:
 		delete(v.withdrawn, v.ids.ref(ev.OfferID))
 	case *domain.PupilForgotten:
 		pupil := v.ids.ref(ev.PupilID)
 		v.forgotten[pupil] = true
-		return v.names(v.byPupil[pupil], ofPupil), ev.PupilID
+		return v.touched(v.byPupil[pupil], ofPupil), ev.PupilID
 	case *domain.ApplicationSubmitted:
 		p := v.place(ev.ApplicationID, ev.OfferID, ev.PupilID, ev.Weeks, re.Position)
 		p.status, p.booking = v.words.ref(domain.StatusSubmitted), v.ids.ref(ev.BookingID)
-		return v.names(v.byPupil[p.pupil], ofPupil), "" // a confirmed one may now have a rival
+		return v.touched(v.byPupil[p.pupil], ofPupil), "" // a confirmed one may now have a rival
 	case *domain.SeatsBooked:
 		// the seats of applications the booking makes next
-		var touched []string
+		var touched Touched
 		for _, s := range ev.Seats {
 			p := v.place(s.ApplicationID, ev.OfferID, s.PupilID, ev.Weeks, re.Position)
 			p.seat, p.booking = true, v.ids.ref(ev.BookingID)
-			touched = append(touched, s.ApplicationID)
+			touched = append(touched, p.id)
 		}
 		return touched, ""
 	case *domain.ApplicationConfirmed:
@@ -240,9 +265,9 @@ func (v *View) Apply(re eventstore.RecordedEvent) (touched []string, forgotten s
 		v.convs[v.ids.ref(ev.ConventionID)] = p.id
 		if p.pupil == 0 {
 			// its submission is not in the log: it has no rivals to name
-			return []string{ev.ApplicationID}, ""
+			return Touched{p.id}, ""
 		}
-		return v.names(v.byPupil[p.pupil], ofPupil), ""
+		return v.touched(v.byPupil[p.pupil], ofPupil), ""
 	default:
 		return v.applyHold(e, re.Position)
 	}
@@ -251,41 +276,41 @@ func (v *View) Apply(re eventstore.RecordedEvent) (touched []string, forgotten s
 
 // applyHold folds what the offer, the pupil and the convention hold for
 // an application.
-func (v *View) applyHold(e domain.Event, pos eventstore.Position) ([]string, string) {
-	var id string
+func (v *View) applyHold(e domain.Event, pos eventstore.Position) (Touched, string) {
+	var p *placement
 	switch ev := e.(type) {
 	case *domain.SeatHeld:
-		id = ev.ApplicationID
-		v.app(id, pos).seat = true
+		p = v.app(ev.ApplicationID, pos)
+		p.seat = true
 	case *domain.SeatReleased:
-		id = ev.ApplicationID
-		v.app(id, pos).seat = false
+		p = v.app(ev.ApplicationID, pos)
+		p.seat = false
 	case *domain.PupilApplied:
 		v.app(ev.ApplicationID, pos).tracked = true
-		return v.names(v.byPupil[v.ids.ref(ev.PupilID)], ofPupil), "" // a confirmed one may now see it as a rival
+		return v.touched(v.byPupil[v.ids.ref(ev.PupilID)], ofPupil), "" // a confirmed one may now see it as a rival
 	case *domain.PupilWeeksReserved:
-		id = ev.ApplicationID
-		v.app(id, pos).pupilWeeks = true
+		p = v.app(ev.ApplicationID, pos)
+		p.pupilWeeks = true
 	case *domain.PupilWeeksReleased:
-		id = ev.ApplicationID
-		v.app(id, pos).pupilWeeks = false
+		p = v.app(ev.ApplicationID, pos)
+		p.pupilWeeks = false
 	case *domain.ConventionDrafted:
-		id = ev.ApplicationID
-		p := v.app(id, pos)
+		p = v.app(ev.ApplicationID, pos)
 		v.convs[v.ids.ref(ev.ConventionID)] = p.id
 		p.convention = v.words.ref(domain.PlacementConventionLive)
 	case *domain.ConventionCancelled:
 		conv, _ := v.ids.find(ev.ConventionID)
-		app := v.convs[conv]
-		if app == 0 {
+		i, ok := v.slotOf(v.convs[conv])
+		if !ok {
 			return nil, ""
 		}
-		id = v.ids.name(app)
-		v.app(id, pos).convention = v.words.ref(domain.PlacementConventionCancelled)
+		p = &v.places[i]
+		p.last = pos
+		p.convention = v.words.ref(domain.PlacementConventionCancelled)
 	default:
 		return nil, ""
 	}
-	return []string{id}, ""
+	return Touched{p.id}, ""
 }
 
 // statusAfter is the status an application event sets, for those that
@@ -314,7 +339,7 @@ func statusAfter(e domain.Event) (id, status string, ok bool) {
 // under both once.
 func (v *View) place(id, offer, pupil string, weeks []string, pos eventstore.Position) *placement {
 	p := v.app(id, pos)
-	i := v.slots[p.id]
+	i, _ := v.slotOf(p.id)
 	v.listUnder(i, v.ids.ref(offer), v.ids.ref(pupil))
 	p.weeks = v.weeksRef(weeks)
 	return p
@@ -332,9 +357,9 @@ func (v *View) app(id string, pos eventstore.Position) *placement {
 
 // State is the placement of application id as the log tells it.
 func (v *View) State(id string) domain.PlacementState {
-	r, ok := v.ids.find(id)
-	i, known := v.slots[r]
-	if !ok || !known {
+	r, _ := v.ids.find(id)
+	i, ok := v.slotOf(r)
+	if !ok {
 		return domain.PlacementState{ApplicationID: id}
 	}
 	return v.state(id, i)
