@@ -30,7 +30,8 @@ func TestPackCheckedInItsMapping(t *testing.T) {
 	}
 	sum := sha256.Sum256([]byte(victim))
 	p := reader.packs[sum[0]]
-	at := reader.cache[victim].at
+	c, _ := reader.cached(victim)
+	at := c.at
 	if p == nil || at+recordSize > int64(len(p.mem)) {
 		t.Fatalf("the record at %d is not in the mapping (%d bytes)", at, len(p.mem))
 	}
@@ -38,7 +39,7 @@ func TestPackCheckedInItsMapping(t *testing.T) {
 	if err := other.Destroy(victim); err != nil {
 		t.Fatal(err)
 	}
-	if still, err := reader.cache[victim].onDisk(); still || err != nil {
+	if still, err := reader.onDisk(victim, c); still || err != nil {
 		t.Fatalf("the destroyed key is still on disk for the mapping: %v, %v", still, err)
 	}
 	if k, ok, err := reader.Key(victim, false); ok || err != nil {

@@ -85,6 +85,7 @@ const ambiguous = ^uint32(0)
 // pack is a packed key file as DirKeys reads it: opened once, indexed as
 // far as it has been read (a seed may still be appending to it).
 type pack struct {
+	bucket  byte // its place in DirKeys.packs
 	f       *os.File
 	indexed int64             // bytes read and indexed
 	index   map[uint64]uint32 // the last live record of each prefix, by number
@@ -107,7 +108,7 @@ func (d *DirKeys) openPack(bucket byte) (*pack, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pack{f: f, index: map[uint64]uint32{}}
+	p := &pack{bucket: bucket, f: f, index: map[uint64]uint32{}}
 	d.packs[bucket] = p
 	return p, nil
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // packKeys adds a new key for each subject with a Packer, as a seed does,
@@ -38,6 +40,9 @@ func subjects(n int) []string {
 	s := make([]string, n)
 	for i := range s {
 		s[i] = fmt.Sprint("pupil-", i)
+		if i%2 == 1 { // the command layer's IDs, which DirKeys keeps apart
+			s[i] = uuid.NewSHA1(uuid.NameSpaceOID, []byte(s[i])).String()
+		}
 	}
 	return s
 }

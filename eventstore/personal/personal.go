@@ -20,6 +20,7 @@ import (
 	"sync"
 
 	"passerelle/domain"
+	"passerelle/internal/idbytes"
 )
 
 // Keys stores one key per person.
@@ -37,19 +38,23 @@ type Keys interface {
 // (packed.go). Every use of a key checks that it is still on disk, so that
 // a key another process destroyed is not used again.
 type DirKeys struct {
-	dir   string
-	mu    sync.Mutex
+	dir string
+	mu  sync.Mutex
+	// the keys read: of subjects whose IDs are canonical UUIDs (the
+	// command layer's) by their bytes, in a map without pointers that the
+	// collector does not scan (a national instance holds 1.4 million);
+	// any other subject's by its ID
+	uuids map[[16]byte]cachedKey
 	cache map[string]cachedKey
 	packs [256]*pack
 }
 
-// cachedKey is a key read, and where: its file's path (a hash: not
-// computed again at every use), or its pack and the record's offset.
+// cachedKey is a key read, and where: its pack and the record's offset,
+// or (pack -1) a file of its own, whose path derives from the subject.
 type cachedKey struct {
-	key  []byte
-	path string
-	pack *pack
+	key  [32]byte
 	at   int64
+	pack int16
 }
 
 // OpenDir opens (creating) a key directory.
@@ -57,7 +62,7 @@ func OpenDir(dir string) (*DirKeys, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return &DirKeys{dir: dir, cache: map[string]cachedKey{}}, nil
+	return &DirKeys{dir: dir, uuids: map[[16]byte]cachedKey{}, cache: map[string]cachedKey{}}, nil
 }
 
 // path is the file of a subject's key: file names reveal nothing of the
@@ -70,15 +75,17 @@ func (d *DirKeys) path(sum *[sha256.Size]byte) string {
 func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if c, ok := d.cache[subject]; ok {
+	if c, ok := d.cached(subject); ok {
 		// another process sharing the directory may have destroyed it
-		switch still, err := c.onDisk(); {
+		switch still, err := d.onDisk(subject, c); {
 		case err != nil:
 			return nil, false, err
 		case still:
-			return c.key, true, nil
+			key := make([]byte, len(c.key))
+			copy(key, c.key[:])
+			return key, true, nil
 		}
-		delete(d.cache, subject)
+		d.forget(subject)
 	}
 	sum := sha256.Sum256([]byte(subject))
 	path := d.path(&sum)
@@ -88,12 +95,46 @@ func (d *DirKeys) Key(subject string, create bool) ([]byte, bool, error) {
 	return d.create(subject, path)
 }
 
+// cached is the key of subject read before.
+func (d *DirKeys) cached(subject string) (cachedKey, bool) {
+	if u, ok := idbytes.Parse(subject); ok {
+		c, ok := d.uuids[u]
+		return c, ok
+	}
+	c, ok := d.cache[subject]
+	return c, ok
+}
+
+// keep remembers the key of subject, in a pack's record at an offset or
+// (p nil) in a file of its own.
+func (d *DirKeys) keep(subject string, key []byte, p *pack, at int64) {
+	c := cachedKey{at: at, pack: -1}
+	copy(c.key[:], key)
+	if p != nil {
+		c.pack = int16(p.bucket)
+	}
+	if u, ok := idbytes.Parse(subject); ok {
+		d.uuids[u] = c
+	} else {
+		d.cache[subject] = c
+	}
+}
+
+// forget drops the key of subject read before.
+func (d *DirKeys) forget(subject string) {
+	if u, ok := idbytes.Parse(subject); ok {
+		delete(d.uuids, u)
+	} else {
+		delete(d.cache, subject)
+	}
+}
+
 // read reads a subject's key from its file, or else from its pack.
 func (d *DirKeys) read(subject string, sum *[sha256.Size]byte, path string) ([]byte, bool, error) {
 	k, err := os.ReadFile(path)
 	switch {
 	case err == nil && len(k) == 32:
-		d.cache[subject] = cachedKey{key: k, path: path}
+		d.keep(subject, k, nil, 0)
 		return k, true, nil
 	case err == nil:
 		return nil, false, fmt.Errorf("key file %s is damaged", path)
@@ -102,7 +143,7 @@ func (d *DirKeys) read(subject string, sum *[sha256.Size]byte, path string) ([]b
 	}
 	k, p, at, err := d.packedKey(sum)
 	if p != nil {
-		d.cache[subject] = cachedKey{key: k, pack: p, at: at}
+		d.keep(subject, k, p, at)
 	}
 	return k, p != nil, err
 }
@@ -122,16 +163,18 @@ func (d *DirKeys) create(subject, path string) ([]byte, bool, error) {
 	case err != nil:
 		return nil, false, err
 	}
-	d.cache[subject] = cachedKey{key: k, path: path}
+	d.keep(subject, k, nil, 0)
 	return k, true, nil
 }
 
 // onDisk tells whether a cached key is still on disk.
-func (c cachedKey) onDisk() (bool, error) {
-	if c.pack != nil {
-		return c.pack.holds(c.at, c.key)
+func (d *DirKeys) onDisk(subject string, c cachedKey) (bool, error) {
+	if c.pack >= 0 {
+		return d.packs[c.pack].holds(c.at, c.key[:])
 	}
-	_, err := os.Stat(c.path)
+	// the path is not kept: a hash costs little beside the system call
+	sum := sha256.Sum256([]byte(subject))
+	_, err := os.Stat(d.path(&sum))
 	return err == nil, nil
 }
 
@@ -140,7 +183,7 @@ func (c cachedKey) onDisk() (bool, error) {
 func (d *DirKeys) Destroy(subject string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.cache, subject)
+	d.forget(subject)
 	sum := sha256.Sum256([]byte(subject))
 	return errors.Join(d.destroyPacked(&sum), destroyFile(d.dir, d.path(&sum)))
 }

@@ -35,7 +35,7 @@ func TestDirKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, h := range []*DirKeys{keys, again} {
-		h.cache = map[string]cachedKey{} // another process's view: from disk
+		h.cache, h.uuids = map[string]cachedKey{}, map[[16]byte]cachedKey{} // another process's view: from disk
 		if _, ok, err := h.Key("pupil-1", false); ok || err != nil {
 			t.Fatalf("a destroyed key: ok %v, %v", ok, err)
 		}
