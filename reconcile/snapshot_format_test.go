@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/gob"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"passerelle/domain"
 	"passerelle/eventstore"
 	"passerelle/eventstore/embedded"
 )
@@ -323,5 +325,32 @@ func TestIDTableSpellsIDsBack(t *testing.T) {
 	}
 	if ids.ref("") != 0 || ids.name(0) != "" {
 		t.Fatal("the empty ID is not reference 0")
+	}
+}
+
+// An event naming no application or no convention is held under the
+// empty ID: an application or a convention the view never saw is not
+// taken for it.
+func TestUnknownIDsAreNotTheEmptyOne(t *testing.T) {
+	v := NewView()
+	apply := func(e domain.Event) Touched {
+		data, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		touched, _ := v.Apply(eventstore.RecordedEvent{Type: e.EventType(), Data: data, Position: v.Position + 1})
+		return touched
+	}
+	apply(&domain.ApplicationAccepted{})
+	apply(&domain.ApplicationConfirmed{})
+	apply(&domain.ConventionDrafted{})
+	if st := v.State(uuid.NewString()); st.Status != "" {
+		t.Fatalf("an application never seen has the empty ID's placement: %+v", st)
+	}
+	if touched := apply(&domain.ConventionCancelled{ConventionID: uuid.NewString()}); len(touched) != 0 {
+		t.Fatalf("a convention never seen cancelled %v", v.IDs(touched))
+	}
+	if i, ok := v.slotOf(0); !ok || v.record(i).Convention != domain.PlacementConventionLive {
+		t.Fatalf("the empty ID's placement (%v) lost its convention to another's cancellation", ok)
 	}
 }

@@ -299,9 +299,10 @@ func (v *View) applyHold(e domain.Event, pos eventstore.Position) (Touched, stri
 		v.convs[v.ids.ref(ev.ConventionID)] = p.id
 		p.convention = v.words.ref(domain.PlacementConventionLive)
 	case *domain.ConventionCancelled:
-		conv, _ := v.ids.find(ev.ConventionID)
-		i, ok := v.slotOf(v.convs[conv])
-		if !ok {
+		conv, known := v.ids.find(ev.ConventionID)
+		app, ok := v.convs[conv]
+		i, placed := v.slotOf(app)
+		if !known || !ok || !placed {
 			return nil, ""
 		}
 		p = &v.places[i]
@@ -357,9 +358,9 @@ func (v *View) app(id string, pos eventstore.Position) *placement {
 
 // State is the placement of application id as the log tells it.
 func (v *View) State(id string) domain.PlacementState {
-	r, _ := v.ids.find(id)
+	r, known := v.ids.find(id)
 	i, ok := v.slotOf(r)
-	if !ok {
+	if !known || !ok {
 		return domain.PlacementState{ApplicationID: id}
 	}
 	return v.state(id, i)
