@@ -339,7 +339,7 @@ func (t *target) near(ctx context.Context) (Row, error) {
 	near := closedLoop(ctx, k, d, n, t.get(t.api+"/v1/offers?near=48.8566,2.3522&radius_km=20&grade=3e"))
 	base := closedLoop(ctx, k, d, n, t.get(t.hello+"/hello"))
 	if near.Errors > 0 || near.N == 0 {
-		return Row{}, fmt.Errorf("near search: %d errors of %d", near.Errors, near.N+near.Errors)
+		return Row{}, fmt.Errorf("near search: %d errors of %d, the first: %w", near.Errors, near.N+near.Errors, near.Err)
 	}
 	return withLatency(row(fmt.Sprintf("near search, %d clients", k), "req/s", "chi GET of 2 KB JSON", near.Rate(), base.Rate()), near, base), nil
 }
@@ -355,7 +355,7 @@ func (t *target) commands(ctx context.Context) (Row, error) {
 	t.capacity = float64(cmds.N) / time.Since(start).Seconds()
 	base := closedLoop(ctx, k, d, n, t.post(t.hello+"/hello"))
 	if cmds.Errors > 0 || cmds.N == 0 {
-		return Row{}, fmt.Errorf("POST /v1/offers: %d errors of %d", cmds.Errors, cmds.N+cmds.Errors)
+		return Row{}, fmt.Errorf("POST /v1/offers: %d errors of %d, the first: %w", cmds.Errors, cmds.N+cmds.Errors, cmds.Err)
 	}
 	r := withLatency(row(fmt.Sprintf("POST /v1/offers, %d clients", k), "req/s", "chi decoding the same body", cmds.Rate(), base.Rate()), cmds, base)
 	r.Detail["capacity_per_s"] = t.capacity
@@ -452,7 +452,7 @@ func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack 
 	lagging.Wait()
 	lag = lags.wait()
 	if open.Errors > 0 || open.N == 0 {
-		return Stats{}, Stats{}, Stats{}, fmt.Errorf("open loop at %.0f/s: %d errors of %d", rate, open.Errors, open.N+open.Errors)
+		return Stats{}, Stats{}, Stats{}, fmt.Errorf("open loop at %.0f/s: %d errors of %d, the first: %w", rate, open.Errors, open.N+open.Errors, open.Err)
 	}
 	return open, lag, reads.stats(), t.caughtUp(ctx)
 }

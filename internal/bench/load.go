@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 type Stats struct {
 	N        int
 	Errors   int
+	Err      error // the first error, when any operation failed
 	Elapsed  time.Duration
 	P50, P99 time.Duration
 	// SendP99 (open loops) is how late the generator itself sent, p99:
@@ -41,10 +43,14 @@ func summarise(lat []time.Duration, errs int, elapsed time.Duration) Stats {
 func combine(runs ...Stats) Stats {
 	var lat []time.Duration
 	errs, elapsed := 0, time.Duration(0)
+	var first error
 	for _, r := range runs {
 		lat, errs, elapsed = append(lat, r.lat...), errs+r.Errors, elapsed+r.Elapsed
+		first = cmp.Or(first, r.Err)
 	}
-	return summarise(lat, errs, elapsed)
+	s := summarise(lat, errs, elapsed)
+	s.Err = first
+	return s
 }
 
 // p99 is the 99th percentile of sorted, which is not empty.
@@ -58,6 +64,7 @@ func p99(sorted []time.Duration) time.Duration {
 func closedLoop(ctx context.Context, clients int, d time.Duration, maxOps int, op func(ctx context.Context) error) Stats {
 	var mu sync.Mutex
 	var all []time.Duration
+	var first error
 	errs, issued := 0, 0
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -76,7 +83,11 @@ func closedLoop(ctx context.Context, clients int, d time.Duration, maxOps int, o
 				mu.Unlock()
 				t := time.Now()
 				if err := op(ctx); err != nil {
-					e++
+					if e++; e == 1 {
+						mu.Lock()
+						first = cmp.Or(first, err)
+						mu.Unlock()
+					}
 					continue
 				}
 				lat = append(lat, time.Since(t))
@@ -87,7 +98,9 @@ func closedLoop(ctx context.Context, clients int, d time.Duration, maxOps int, o
 		})
 	}
 	wg.Wait()
-	return summarise(all, errs, time.Since(start))
+	s := summarise(all, errs, time.Since(start))
+	s.Err = first
+	return s
 }
 
 // openLoop issues op at rate per second for d (at most maxOps), each at its
@@ -97,7 +110,7 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, maxOps int, op
 	n := min(maxOps, int(rate*d.Seconds()))
 	interval := time.Duration(float64(time.Second) / rate)
 	lat, late := make([]time.Duration, n), make([]time.Duration, n)
-	failed := make([]bool, n)
+	failed := make([]error, n)
 	sem := make(chan struct{}, 4096) // bounds the requests in flight
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -120,23 +133,24 @@ func openLoop(ctx context.Context, rate float64, d time.Duration, maxOps int, op
 			late[i] = time.Since(at)
 			opCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			if err := op(opCtx); err != nil {
-				failed[i] = true
-			}
+			failed[i] = op(opCtx)
 			lat[i] = time.Since(at)
 		})
 	}
 	wg.Wait()
 	var ok []time.Duration
+	var first error
 	errs := 0
 	for i := range n {
-		if failed[i] {
+		if failed[i] != nil {
 			errs++
+			first = cmp.Or(first, failed[i])
 		} else {
 			ok = append(ok, lat[i])
 		}
 	}
 	s := summarise(ok, errs, time.Since(start))
+	s.Err = first
 	if late = late[:n]; len(late) > 0 {
 		slices.Sort(late)
 		s.SendP99 = p99(late)

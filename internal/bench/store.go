@@ -85,7 +85,7 @@ func (b *bench) appends(ctx context.Context) ([]Row, error) {
 		}
 		s, base := combine(appended...), combine(raw...)
 		if s.Errors > 0 {
-			return nil, fmt.Errorf("appends: %d errors", s.Errors)
+			return nil, fmt.Errorf("appends: %d errors, the first: %w", s.Errors, s.Err)
 		}
 		r := row(fmt.Sprintf("durable append, %d writer(s)", writers), "events/s", "512 B write+fdatasync loop", s.Rate(), base.Rate())
 		r.Detail = map[string]float64{"p50_ms": ms(s.P50), "p99_ms": ms(s.P99), "baseline_p99_ms": ms(base.P99)}
@@ -136,7 +136,7 @@ func syncsAt(ctx context.Context, path string, rate float64, d time.Duration, ma
 		return unix.Fdatasync(int(f.Fd()))
 	})
 	if s.Errors > 0 {
-		return s, fmt.Errorf("the disk's baseline: %d of %d writes failed", s.Errors, s.N+s.Errors)
+		return s, fmt.Errorf("the disk's baseline: %d of %d writes failed, the first: %w", s.Errors, s.N+s.Errors, s.Err)
 	}
 	return s, nil
 }
