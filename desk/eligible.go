@@ -68,7 +68,7 @@ func (ix *Index) admits(o *offer, p *pupil) bool {
 // the pupil can go, overlaps no confirmed placement of theirs, and the age
 // rule lets the pupil in on its first day.
 func (ix *Index) weekFits(o *offer, p *pupil, i int, w int32) bool {
-	if ix.weeks.started[w] || o.held[i] >= o.seats || slices.Contains(p.busy, w) {
+	if ix.weeks.started[w] || o.held[i] >= o.seats || p.busy(w) {
 		return false
 	}
 	if p.wishWeeks != nil {

@@ -42,11 +42,13 @@ func Dump(ix *Index) string {
 			for _, o := range p.applied {
 				applied = append(applied, o.id)
 			}
-			var confirmed []string
-			for _, app := range slices.Sorted(maps.Keys(p.confirmed)) {
-				confirmed = append(confirmed, fmt.Sprint(app, names(p.confirmed[app])))
+			var confirmed, busy []string
+			for _, c := range p.confirmed {
+				confirmed = append(confirmed, fmt.Sprint(c.app, names(c.weeks)))
+				busy = append(busy, names(c.weeks)...)
 			}
-			busy := slices.Sorted(slices.Values(names(p.busy)))
+			slices.Sort(confirmed)
+			slices.Sort(busy)
 			eligible := -1 // before the counts, not made yet
 			if ix.counted {
 				eligible = ix.eligible(p)

@@ -611,3 +611,58 @@ func TestAgeRuleBeforeCounting(t *testing.T) {
 		}
 	}
 }
+
+// A pupil's placements, confirmed again on other weeks or released, leave
+// the desk telling of them what an index that only ever saw those still
+// confirmed tells: on the unplaced list or not, and the weeks suggested.
+func TestPlacementsConfirmedAndReleased(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	reserve := func(app, week string) domain.Event {
+		return &domain.PupilWeeksReserved{PupilID: lyceeID, ApplicationID: app, Weeks: []string{week}}
+	}
+	// what the desk tells of the lycée pupil: listed without a
+	// placement, and the weeks of each offer they could apply for
+	view := func(ix *desk.Index) string {
+		_, unplaced := counts(ix)[lyceeID]
+		items, _, _ := ix.Suggestions(lyceeID, 0, 100)
+		var weeks []string
+		for _, s := range items {
+			weeks = append(weeks, fmt.Sprint(s.ID[:8], s.WeeksForPupil))
+		}
+		return fmt.Sprint(unplaced, weeks)
+	}
+	// an index that saw world1 and then only evs
+	only := func(evs ...domain.Event) string {
+		ix := newIndex(&now)
+		ix.Apply(world1(t)...)
+		for i, e := range evs {
+			ix.Apply(desk.Event{Position: eventstore.Position(100 + i), Data: e})
+		}
+		ix.CountAll()
+		return view(ix)
+	}
+	ix := newIndex(&now)
+	ix.Apply(world1(t)...)
+	ix.CountAll()
+	pos := eventstore.Position(100)
+	for _, step := range []struct {
+		name  string
+		event domain.Event
+		like  []domain.Event // the placements still confirmed
+	}{
+		{"W25 confirmed", reserve("a", "2027-W25"), []domain.Event{reserve("a", "2027-W25")}},
+		{"confirmed again on W27", reserve("a", "2027-W27"), []domain.Event{reserve("a", "2027-W27")}},
+		{"W26 confirmed too", reserve("b", "2027-W26"), []domain.Event{reserve("a", "2027-W27"), reserve("b", "2027-W26")}},
+		{"W27 released", &domain.PupilWeeksReleased{PupilID: lyceeID, ApplicationID: "a"}, []domain.Event{reserve("b", "2027-W26")}},
+		{"all released", &domain.PupilWeeksReleased{PupilID: lyceeID, ApplicationID: "b"}, nil},
+	} {
+		ix.Apply(desk.Event{Position: pos, Data: step.event})
+		pos++
+		if got, want := view(ix), only(step.like...); got != want {
+			t.Errorf("%s: the desk tells %s; want %s", step.name, got, want)
+		}
+	}
+	if placed, none := only(reserve("a", "2027-W25")), only(); placed == none {
+		t.Errorf("a placement changes nothing the desk tells: %s", none)
+	}
+}

@@ -268,9 +268,9 @@ func (w *snapWriter) pupil(p *pupil) {
 		w.Uint(uint64(w.number[o]))
 	}
 	w.Uint(uint64(len(p.confirmed)))
-	for _, app := range slices.Sorted(maps.Keys(p.confirmed)) {
-		w.String(app)
-		w.weeks(p.confirmed[app])
+	for _, c := range p.confirmed {
+		w.String(c.app)
+		w.weeks(c.weeks)
 	}
 }
 
@@ -464,13 +464,9 @@ func (r *snapReader) pupil(s *school) {
 		p.applied = append(p.applied, r.numbered())
 	}
 	for n := r.list(); n > 0 && r.Err() == nil; n-- {
-		if p.confirmed == nil {
-			p.confirmed = map[string][]int32{}
-		}
 		app := r.String()
-		p.confirmed[app] = r.weeks()
+		p.confirm(app, r.weeks())
 	}
-	p.busy = slices.Concat(slices.Collect(maps.Values(p.confirmed))...)
 	s.pupils = append(s.pupils, p)
 	r.ix.pupils[p.id] = p
 }

@@ -90,12 +90,13 @@ func (u *unplacedPage) school(s *school) {
 		// the offers each applied to)
 		if last, full := u.page.last(); full {
 			if least := c.n - c.applied; least >= 10 && least > last.n {
-				u.buckets["10+"] += len(c.pupils)
-				u.counted += len(c.pupils)
+				u.buckets["10+"] += c.size()
+				u.counted += c.size()
 				continue
 			}
 		}
-		for _, p := range c.pupils {
+		u.rank(c.first)
+		for _, p := range c.more {
 			u.rank(p)
 		}
 	}
