@@ -3,7 +3,6 @@ package desk
 import (
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -13,7 +12,7 @@ func TestCohortMembers(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	pupils := make([]*pupil, 40)
 	for i := range pupils {
-		pupils[i] = &pupil{id: string(rune('A' + i))}
+		pupils[i] = &pupil{id: idOf(string(rune('A' + i)))}
 	}
 	c := &cohort{}
 	var in []*pupil // what the cohort should hold
@@ -23,13 +22,13 @@ func TestCohortMembers(t *testing.T) {
 			empty := c.remove(p)
 			in = slices.Delete(in, i, i+1)
 			if empty != (len(in) == 0) {
-				t.Fatalf("step %d: removing %s told empty %v with %d pupils left", step, p.id, empty, len(in))
+				t.Fatalf("step %d: removing %v told empty %v with %d pupils left", step, p.id, empty, len(in))
 			}
 		} else {
 			c.add(p)
 			in = append(in, p)
 			if p.cohort != c {
-				t.Fatalf("step %d: %s added, not pointing to the cohort", step, p.id)
+				t.Fatalf("step %d: %v added, not pointing to the cohort", step, p.id)
 			}
 		}
 		var held []*pupil
@@ -39,10 +38,10 @@ func TestCohortMembers(t *testing.T) {
 		held = append(held, c.more...)
 		for i, q := range held {
 			if q.inCohort != i {
-				t.Fatalf("step %d: %s held at %d, its inCohort %d", step, q.id, i, q.inCohort)
+				t.Fatalf("step %d: %v held at %d, its inCohort %d", step, q.id, i, q.inCohort)
 			}
 		}
-		byID := func(a, b *pupil) int { return strings.Compare(a.id, b.id) }
+		byID := func(a, b *pupil) int { return a.id.compare(b.id) }
 		if c.size() != len(in) || !slices.Equal(slices.SortedFunc(slices.Values(held), byID), slices.SortedFunc(slices.Values(in), byID)) {
 			t.Fatalf("step %d: the cohort holds %d pupils (size %d), want %d", step, len(held), c.size(), len(in))
 		}

@@ -17,7 +17,7 @@ func EligibleByPupil(ix *Index) map[string]int {
 	for _, s := range ix.schools {
 		for _, p := range s.pupils {
 			if !p.placed() {
-				out[p.id] = ix.eligible(p)
+				out[p.id.String()] = ix.eligible(p)
 			}
 		}
 	}

@@ -31,7 +31,7 @@ type Index struct {
 	places   domain.Places
 	clock    func() time.Time
 	schools  map[string]*school
-	pupils   map[string]*pupil
+	pupils   pupilMap
 	offers   map[string]*offer
 	offerAt  grid[*offer]
 	schoolAt grid[*school]
@@ -99,7 +99,7 @@ func (ix *Index) wishes(p *pupil, ev *domain.PupilWishesRecorded) *domain.PupilW
 		}
 		return id // not interned: a wish may name any id
 	}
-	return &domain.PupilWishesRecorded{PupilID: p.id, Sectors: own(ev.Sectors, ix.intern), MaxDistanceKM: ev.MaxDistanceKM,
+	return &domain.PupilWishesRecorded{Sectors: own(ev.Sectors, ix.intern), MaxDistanceKM: ev.MaxDistanceKM,
 		Weeks: own(ev.Weeks, ix.intern), Offers: own(ev.Offers, offer)}
 }
 
@@ -171,7 +171,7 @@ type cohort struct {
 }
 
 type pupil struct {
-	id     string
+	id     pupilID
 	school *school
 	grade  domain.Grade
 	birth  time.Time // zero: unknown or erased (the age rule cannot apply)
@@ -242,7 +242,7 @@ func New(places domain.Places, clock func() time.Time) *Index {
 	if clock == nil {
 		clock = time.Now
 	}
-	ix := &Index{places: places, clock: clock, schools: map[string]*school{}, pupils: map[string]*pupil{},
+	ix := &Index{places: places, clock: clock, schools: map[string]*school{}, pupils: newPupilMap(),
 		offers: map[string]*offer{}, offerAt: grid[*offer]{}, schoolAt: grid[*school]{}, reach: DefaultMaxDistanceKM,
 		changed: make(chan struct{}), proposals: map[string]*proposal{}, seats: map[string]*pupil{}}
 	ix.weeks.now = clock()
@@ -314,7 +314,7 @@ func (ix *Index) apply(e Event) {
 // propose keeps a proposal (not a group booking's application, whose seat
 // is held already) until it is answered.
 func (ix *Index) propose(ev *domain.ApplicationSubmitted) {
-	p, o := ix.pupils[ev.PupilID], ix.offers[ev.OfferID]
+	p, o := ix.pupils.get(ev.PupilID), ix.offers[ev.OfferID]
 	if ev.ProposedBy == nil || ev.BookingID != "" || p == nil || o == nil || ix.proposals[ev.ApplicationID] != nil {
 		return
 	}
@@ -335,7 +335,7 @@ func (ix *Index) answered(applicationID string) {
 func (ix *Index) held(applicationID, pupilID string, held bool) {
 	switch p := ix.seats[applicationID]; {
 	case held && p == nil:
-		if p = ix.pupils[pupilID]; p != nil {
+		if p = ix.pupils.get(pupilID); p != nil {
 			ix.seats[applicationID] = p
 			p.holding++
 		}
@@ -358,10 +358,10 @@ func (ix *Index) addSchool(ev *domain.SchoolRegistered) {
 
 func (ix *Index) addPupil(ev *domain.PupilRegistered) {
 	s := ix.schools[ev.SchoolUAI]
-	if s == nil || ix.pupils[ev.PupilID] != nil {
+	if s == nil || ix.pupils.get(ev.PupilID) != nil {
 		return
 	}
-	p := &pupil{id: ev.PupilID, school: s, grade: domain.Grade(ix.intern(string(ev.Grade))), reach: DefaultMaxDistanceKM,
+	p := &pupil{id: idOf(ev.PupilID), school: s, grade: domain.Grade(ix.intern(string(ev.Grade))), reach: DefaultMaxDistanceKM,
 		slot: len(s.pupils)}
 	if bd, err := domain.ParseDate(ev.BirthDate); err == nil {
 		p.birth = bd
@@ -369,13 +369,13 @@ func (ix *Index) addPupil(ev *domain.PupilRegistered) {
 	p.fourteen = fourteenOf(p.birth)
 	s.pupils = append(s.pupils, p)
 	ix.schoolAt.addGrades(s.lat, s.lon, s.cell, gradeBit(p.grade))
-	ix.pupils[p.id] = p
+	ix.pupils.put(p)
 	ix.recount(p)
 }
 
 // forget drops a forgotten pupil: nobody can apply in their name.
 func (ix *Index) forget(id string) {
-	p := ix.pupils[id]
+	p := ix.pupils.get(id)
 	if p == nil {
 		return
 	}
@@ -384,14 +384,14 @@ func (ix *Index) forget(id string) {
 	last := s.pupils[len(s.pupils)-1]
 	s.pupils[p.slot], last.slot = last, p.slot
 	s.pupils = s.pupils[:len(s.pupils)-1]
-	delete(ix.pupils, id)
+	ix.pupils.remove(p)
 }
 
 func (ix *Index) applyPupil(e domain.Event) {
 	var p *pupil
 	switch ev := e.(type) {
 	case *domain.PupilWishesRecorded:
-		if p = ix.pupils[ev.PupilID]; p != nil {
+		if p = ix.pupils.get(ev.PupilID); p != nil {
 			p.wishes, p.wishWeeks, p.reach = ix.wishes(p, ev), nil, float64(ev.MaxDistanceKM)
 			if len(ev.Weeks) > 0 {
 				p.wishWeeks = ix.weeks.ids(ev.Weeks)
@@ -400,7 +400,7 @@ func (ix *Index) applyPupil(e domain.Event) {
 		}
 	case *domain.PupilApplied:
 		o := ix.offers[ev.OfferID]
-		if p = ix.pupils[ev.PupilID]; p != nil && o != nil && !slices.Contains(p.applied, o) {
+		if p = ix.pupils.get(ev.PupilID); p != nil && o != nil && !slices.Contains(p.applied, o) {
 			// the pupil may take o no more, and nothing else changed: their
 			// count loses o when read (see eligible)
 			p.applied = append(p.applied, o)
@@ -410,11 +410,11 @@ func (ix *Index) applyPupil(e domain.Event) {
 			return
 		}
 	case *domain.PupilWeeksReserved:
-		if p = ix.pupils[ev.PupilID]; p != nil {
+		if p = ix.pupils.get(ev.PupilID); p != nil {
 			p.confirm(ev.ApplicationID, ix.weeks.ids(ev.Weeks))
 		}
 	case *domain.PupilWeeksReleased:
-		if p = ix.pupils[ev.PupilID]; p != nil {
+		if p = ix.pupils.get(ev.PupilID); p != nil {
 			p.confirmed = slices.DeleteFunc(p.confirmed, func(c placement) bool { return c.app == ev.ApplicationID })
 		}
 	}

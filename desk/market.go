@@ -90,7 +90,7 @@ func inScope(sc allocation.Scope, p *pupil) bool {
 // marketPupil is a pupil with their choices among slots.
 func (ix *Index) marketPupil(p *pupil, slots []allocation.Slot, slotsOf map[*offer][]int, maxChoices int) allocation.Pupil {
 	group, prio := priority(p.school.reg)
-	mp := allocation.Pupil{ID: p.id, Group: group, Priority: prio}
+	mp := allocation.Pupil{ID: p.id.String(), Group: group, Priority: prio}
 	for _, c := range ix.ranked(p) {
 		for _, i := range slotsOf[c.o] {
 			if len(mp.Choices) < maxChoices && ix.slotFits(c.o, p, slots[i].Weeks) {
@@ -197,10 +197,10 @@ func (ix *Index) sortedOffers() []*offer {
 }
 
 func (ix *Index) sortedPupils() []*pupil {
-	out := make([]*pupil, 0, len(ix.pupils))
-	for _, p := range ix.pupils {
+	out := make([]*pupil, 0, ix.pupils.len())
+	for p := range ix.pupils.all() {
 		out = append(out, p)
 	}
-	slices.SortFunc(out, func(a, b *pupil) int { return cmp.Compare(a.id, b.id) })
+	slices.SortFunc(out, func(a, b *pupil) int { return a.id.compare(b.id) })
 	return out
 }

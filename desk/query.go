@@ -104,7 +104,7 @@ type scoredOffer struct {
 func (ix *Index) Suggestions(id string, from, n int) (items []Suggestion, total int, ok bool) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	p := ix.pupils[id]
+	p := ix.pupils.get(id)
 	if p == nil {
 		return nil, 0, false
 	}
@@ -179,7 +179,7 @@ func (ix *Index) Candidates(id string, from, n int) (items []Candidate, total in
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.p.id, b.p.id)
+		return a.p.id.compare(b.p.id)
 	})
 	ix.eachTaker(o, func(p *pupil, km float64, weeks span) {
 		if p.placed() {
@@ -200,7 +200,7 @@ func (ix *Index) Candidates(id string, from, n int) (items []Candidate, total in
 	items = []Candidate{}
 	top := page.top()
 	for _, s := range top[min(from, len(top)):] {
-		items = append(items, Candidate{PupilID: s.p.id, Grade: s.p.grade, Weeks: ix.weeks.namesOf(s.weeks.ids()),
+		items = append(items, Candidate{PupilID: s.p.id.String(), Grade: s.p.grade, Weeks: ix.weeks.namesOf(s.weeks.ids()),
 			EligibleOffers: ix.eligible(s.p), EducationPriority: s.p.school.group, Score: s.score, ScoreParts: s.parts})
 	}
 	return items, page.seen, true

@@ -167,14 +167,14 @@ func (ix *Index) writeState(e *snapfile.Encoder) (eventstore.Position, error) {
 	e.Uint(uint64(len(ix.proposals)))
 	for app, pr := range ix.proposals {
 		e.String(app)
-		e.String(pr.p.id)
+		e.String(pr.p.id.String())
 		e.Uint(uint64(w.number[pr.o]))
 		w.weeks(pr.weeks)
 	}
 	e.Uint(uint64(len(ix.seats)))
 	for app, p := range ix.seats {
 		e.String(app)
-		e.String(p.id)
+		e.String(p.id.String())
 	}
 	return ix.pos, sealErr
 }
@@ -252,7 +252,7 @@ func (w *snapWriter) offer(o *offer, grades uint8) {
 }
 
 func (w *snapWriter) pupil(p *pupil) {
-	w.String(p.id)
+	w.String(p.id.String())
 	w.String(string(p.grade))
 	b := w.births[0]
 	w.births = w.births[1:]
@@ -280,7 +280,7 @@ func (ix *Index) sealBirth(p *pupil) (nonce, sealed []byte, err error) {
 	if p.birth.IsZero() || ix.sealer == nil {
 		return nil, nil, nil
 	}
-	ev, ok, err := ix.sealer.SealIfKept(&domain.PupilRegistered{PupilID: p.id, BirthDate: p.birth.Format(time.DateOnly)})
+	ev, ok, err := ix.sealer.SealIfKept(&domain.PupilRegistered{PupilID: p.id.String(), BirthDate: p.birth.Format(time.DateOnly)})
 	if err != nil || !ok {
 		return nil, nil, err
 	}
@@ -405,14 +405,14 @@ func (r *snapReader) numbered() *offer {
 }
 
 func (r *snapReader) pupilOf(id string) *pupil {
-	if p := r.ix.pupils[id]; p != nil {
+	if p := r.ix.pupils.get(id); p != nil {
 		return p
 	}
 	if r.gone[id] == nil {
 		if r.gone == nil {
 			r.gone = map[string]*pupil{}
 		}
-		r.gone[id] = &pupil{id: id}
+		r.gone[id] = &pupil{id: idOf(id)}
 	}
 	return r.gone[id]
 }
@@ -446,8 +446,9 @@ func (r *snapReader) offer() {
 
 // pupil reads a pupil of school s.
 func (r *snapReader) pupil(s *school) {
-	p := &pupil{id: r.String(), school: s, grade: domain.Grade(r.ix.intern(r.String())), reach: DefaultMaxDistanceKM, slot: len(s.pupils)}
-	p.birth = openBirth(p.id, r.Bytes(), r.Bytes(), r.opener)
+	id := r.String()
+	p := &pupil{id: idOf(id), school: s, grade: domain.Grade(r.ix.intern(r.String())), reach: DefaultMaxDistanceKM, slot: len(s.pupils)}
+	p.birth = openBirth(id, r.Bytes(), r.Bytes(), r.opener)
 	p.fourteen = fourteenOf(p.birth)
 	if wishes := r.String(); wishes != "" {
 		var ev domain.PupilWishesRecorded
@@ -468,7 +469,7 @@ func (r *snapReader) pupil(s *school) {
 		p.confirm(app, r.weeks())
 	}
 	s.pupils = append(s.pupils, p)
-	r.ix.pupils[p.id] = p
+	r.ix.pupils.put(p)
 }
 
 func readJSON(d *snapfile.Decoder, v any) {

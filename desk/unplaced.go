@@ -39,7 +39,7 @@ func (ix *Index) UnplacedPupils(t Territory, from, n int) (items []Unplaced, tot
 			if a.n != b.n { // most pupils lose here: no string compared (cmp.Or would compare all three)
 				return cmp.Compare(a.n, b.n)
 			}
-			return cmp.Or(cmp.Compare(a.p.school.reg.UAI, b.p.school.reg.UAI), cmp.Compare(a.p.id, b.p.id))
+			return cmp.Or(cmp.Compare(a.p.school.reg.UAI, b.p.school.reg.UAI), a.p.id.compare(b.p.id))
 		})}
 	for _, s := range ix.schools {
 		if t.holds(s) {
@@ -50,7 +50,7 @@ func (ix *Index) UnplacedPupils(t Territory, from, n int) (items []Unplaced, tot
 	top := u.page.top()
 	for _, r := range top[min(from, len(top)):] {
 		p, s := r.p, r.p.school
-		items = append(items, Unplaced{PupilID: p.id, SchoolUAI: s.reg.UAI, Department: s.reg.Department, Grade: p.grade,
+		items = append(items, Unplaced{PupilID: p.id.String(), SchoolUAI: s.reg.UAI, Department: s.reg.Department, Grade: p.grade,
 			EligibleOffers: r.n, EducationPriority: s.group, Wishes: p.wishes != nil})
 	}
 	return items, u.page.seen + u.counted, u.buckets
