@@ -57,10 +57,11 @@ type Index struct {
 	snapFile string
 	sealer   Sealer
 	savedAt  eventstore.Position // of the snapshot last saved or loaded
-	// strs and gradeLists keep one copy of what offers and pupils repeat
-	// (see intern)
+	// strs, gradeLists and strLists keep one copy of what offers and
+	// pupils repeat (see intern)
 	strs       map[string]string
 	gradeLists map[string][]domain.Grade
+	strLists   map[string][]string
 }
 
 // intern returns the index's copy of v. Employers, kinds, sectors,
@@ -99,8 +100,34 @@ func (ix *Index) wishes(p *pupil, ev *domain.PupilWishesRecorded) *domain.PupilW
 		}
 		return id // not interned: a wish may name any id
 	}
-	return &domain.PupilWishesRecorded{Sectors: own(ev.Sectors, ix.intern), MaxDistanceKM: ev.MaxDistanceKM,
-		Weeks: own(ev.Weeks, ix.intern), Offers: own(ev.Offers, offer)}
+	return &domain.PupilWishesRecorded{Sectors: ix.strList(ev.Sectors), MaxDistanceKM: ev.MaxDistanceKM,
+		Weeks: ix.strList(ev.Weeks), Offers: own(ev.Offers, offer)}
+}
+
+// strList returns the index's list of these strings, in their order (see
+// intern), nil for none: pupils wish for the same few sectors and weeks,
+// and a list each was 140,000 objects nationally; none may change it.
+func (ix *Index) strList(vs []string) []string {
+	if len(vs) == 0 {
+		return nil
+	}
+	var kb [64]byte
+	key := kb[:0]
+	for _, v := range vs {
+		key = append(append(key, v...), 0)
+	}
+	if l, ok := ix.strLists[string(key)]; ok {
+		return l
+	}
+	if ix.strLists == nil {
+		ix.strLists = map[string][]string{}
+	}
+	l := make([]string, len(vs))
+	for i, v := range vs {
+		l[i] = ix.intern(v)
+	}
+	ix.strLists[string(key)] = l
+	return l
 }
 
 // grades returns the index's list of these grades, in their order (see
