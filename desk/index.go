@@ -111,44 +111,34 @@ func (ix *Index) strList(vs []string) []string {
 	if len(vs) == 0 {
 		return nil
 	}
-	var kb [64]byte
-	key := kb[:0]
-	for _, v := range vs {
-		key = append(append(key, v...), 0)
-	}
-	if l, ok := ix.strLists[string(key)]; ok {
-		return l
-	}
-	if ix.strLists == nil {
-		ix.strLists = map[string][]string{}
-	}
-	l := make([]string, len(vs))
-	for i, v := range vs {
-		l[i] = ix.intern(v)
-	}
-	ix.strLists[string(key)] = l
-	return l
+	return sharedList(ix, &ix.strLists, vs)
 }
 
 // grades returns the index's list of these grades, in their order (see
 // intern): the offers share a few; none may change it.
 func (ix *Index) grades(gs []domain.Grade) []domain.Grade {
-	var kb [32]byte
+	return sharedList(ix, &ix.gradeLists, gs)
+}
+
+// sharedList returns the list of lists equal to vs, its strings interned,
+// adding it when it is new.
+func sharedList[T ~string](ix *Index, lists *map[string][]T, vs []T) []T {
+	var kb [64]byte
 	key := kb[:0]
-	for _, g := range gs {
-		key = append(append(key, g...), 0)
+	for _, v := range vs {
+		key = append(append(key, v...), 0)
 	}
-	if l, ok := ix.gradeLists[string(key)]; ok {
+	if l, ok := (*lists)[string(key)]; ok {
 		return l
 	}
-	if ix.gradeLists == nil {
-		ix.gradeLists = map[string][]domain.Grade{}
+	if *lists == nil {
+		*lists = map[string][]T{}
 	}
-	l := make([]domain.Grade, len(gs))
-	for i, g := range gs {
-		l[i] = domain.Grade(ix.intern(string(g)))
+	l := make([]T, len(vs))
+	for i, v := range vs {
+		l[i] = T(ix.intern(string(v)))
 	}
-	ix.gradeLists[string(key)] = l
+	(*lists)[string(key)] = l
 	return l
 }
 
