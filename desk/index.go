@@ -120,8 +120,8 @@ func (ix *Index) grades(gs []domain.Grade) []domain.Grade {
 	return sharedList(ix, &ix.gradeLists, gs)
 }
 
-// sharedList returns the list of lists equal to vs, its strings interned,
-// adding it when it is new.
+// sharedList returns the list of lists equal to vs, adding vs, its
+// strings interned, when none is.
 func sharedList[T ~string](ix *Index, lists *map[string][]T, vs []T) []T {
 	var kb [64]byte
 	key := kb[:0]

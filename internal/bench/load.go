@@ -72,6 +72,7 @@ func closedLoop(ctx context.Context, clients int, d time.Duration, maxOps int, o
 	for range clients {
 		wg.Go(func() {
 			var lat []time.Duration
+			var mine error // the goroutine's first error
 			e := 0
 			for ctx.Err() == nil && time.Now().Before(end) {
 				mu.Lock()
@@ -83,17 +84,13 @@ func closedLoop(ctx context.Context, clients int, d time.Duration, maxOps int, o
 				mu.Unlock()
 				t := time.Now()
 				if err := op(ctx); err != nil {
-					if e++; e == 1 {
-						mu.Lock()
-						first = cmp.Or(first, err)
-						mu.Unlock()
-					}
+					e, mine = e+1, cmp.Or(mine, err)
 					continue
 				}
 				lat = append(lat, time.Since(t))
 			}
 			mu.Lock()
-			all, errs = append(all, lat...), errs+e
+			all, errs, first = append(all, lat...), errs+e, cmp.Or(first, mine)
 			mu.Unlock()
 		})
 	}
