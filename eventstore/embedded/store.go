@@ -134,6 +134,9 @@ type Store struct {
 	added  []recentAdd  // the committer's list of this group's, reused by each group
 	group  *groupIndex  // the committer's, reused by each group
 
+	ids      *idFilter      // the IDs stored, for the committer (see idFilter)
+	scanning sync.WaitGroup // the scan filling ids, which Close waits for
+
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
 	closeErr  error
@@ -203,6 +206,10 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	// closeDurable).
 	db.NoSync = true
 	db.NoFreelistSync = true
+	var stored uint64
+	_ = db.View(func(tx *bolt.Tx) error { stored = tx.Bucket(bucketLog).Sequence(); return nil })
+	s.ids = newIDFilter(stored)
+	s.scanning.Go(func() { s.scanIDs(s.ids, scanChunk) })
 	go s.commitLoop()
 	return s, nil
 }
@@ -220,6 +227,7 @@ func (s *Store) Close() error {
 		close(s.queue)
 		s.submitMu.Unlock()
 		<-s.committed
+		s.scanning.Wait()
 		err := errors.Join(s.closeDurable(), s.db.Close())
 		s.retiring.Wait() // no file of the store stays open once its lock is released
 		s.closeErr = errors.Join(err, s.lock.Close())
@@ -523,6 +531,9 @@ func (s *Store) writeGroup(tx *bolt.Tx, batch []*appendReq, f *frame) (logged bo
 	// group's are published before it commits, under one lock
 	s.recent.addAll(f.added)
 	f.published = len(f.added)
+	for _, a := range f.added {
+		s.ids.add(a.id)
+	}
 	if s.pin != nil && s.mayRemap(tx, 0, len(f.payload)) {
 		// Safe within this transaction: bbolt chose the pages it may
 		// reuse when it began, with the pin open.
@@ -586,6 +597,7 @@ type frame struct {
 type buckets struct {
 	log, streams, revs, ids *bolt.Bucket
 	recent                  *recentIndex
+	stored                  *idFilter // the IDs ids may hold (nil: any)
 }
 
 func bucketsOf(tx *bolt.Tx) buckets {
@@ -595,7 +607,7 @@ func bucketsOf(tx *bolt.Tx) buckets {
 // bucketsOf is the committer's view: the buckets and the recent entries.
 func (s *Store) bucketsOf(tx *bolt.Tx) buckets {
 	b := bucketsOf(tx)
-	b.recent = s.recent
+	b.recent, b.stored = s.recent, s.ids
 	return b
 }
 
@@ -666,6 +678,9 @@ func storedPositions(b buckets, f *frame, events []eventstore.EventData) ([]uint
 			pos, ok = b.recent.id(e.ID)
 		}
 		if !ok {
+			if !b.stored.mayHold(e.ID) {
+				continue
+			}
 			v := b.ids.Get(e.ID[:])
 			if v == nil {
 				continue
