@@ -18,11 +18,11 @@ import (
 // an ID sets one bit in each of the eight 32-bit words of one 256-bit
 // block, so a lookup reads one cache line. A filter never forgets, and an
 // ID it was not given may still look present (0.4 % of them across the
-// levels of 600,000 IDs): such an ID is looked up as before. It must never miss
-// one the bucket holds: it holds every ID in the bucket when the store
-// opened (read by scan, in the background; until it ends, every lookup
-// goes to the bucket) and every ID the committer indexed since, which is
-// where the bucket's later entries come from.
+// levels of 600,000 IDs): such an ID is looked up as before. It must never
+// miss one the bucket holds: it holds every ID in the bucket when the
+// store opened (read by a scan in the background; until it ends, every
+// lookup goes to the bucket) and every ID the committer indexed since,
+// which is where the bucket's later entries come from.
 //
 // Its levels grow as IDs come: each new one holds twice what the others
 // hold together, and a lookup reads one block in each. The committer owns
@@ -64,8 +64,8 @@ func newFilterLevel(capacity, room int) *filterLevel {
 
 func (f *idFilter) hash(id uuid.UUID) uint64 { return maphash.Bytes(f.seed, id[:]) }
 
-// block is the first word of h's block; its bits are picked by the low
-// half of h.
+// block is the block of eight words the high half of h picks; the low half
+// picks a bit in each.
 func (l *filterLevel) block(h uint64) []uint32 {
 	blocks := uint64(len(l.words) / 8)
 	i := 8 * ((h >> 32) * blocks >> 32)
@@ -138,11 +138,9 @@ func (s *Store) scanIDs(f *idFilter, chunk int) {
 		n := 0
 		err := s.db.View(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketIDs).Cursor()
-			k, _ := c.First()
-			if after != nil {
-				if k, _ = c.Seek(after); k != nil && bytes.Equal(k, after) {
-					k, _ = c.Next()
-				}
+			k, _ := c.Seek(after) // the first key when after is nil
+			if after != nil && bytes.Equal(k, after) {
+				k, _ = c.Next()
 			}
 			for ; k != nil && n < chunk; k, _ = c.Next() {
 				if id, err := uuid.FromBytes(k); err == nil {
