@@ -206,6 +206,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	// closeDurable).
 	db.NoSync = true
 	db.NoFreelistSync = true
+	// the events stored size the filter's first level; a failed read only
+	// makes it too small: more new IDs would then be looked up, none missed
 	var stored uint64
 	_ = db.View(func(tx *bolt.Tx) error { stored = tx.Bucket(bucketLog).Sequence(); return nil })
 	s.ids = newIDFilter(stored)
