@@ -144,7 +144,8 @@ type Rebuilt struct {
 // holds its lock.
 var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
 
-// build is one projection being rebuilt.
+// build is one projection being rebuilt. Its folder goroutine owns the
+// fields below swapped, save between a sync and the next page.
 type build struct {
 	p       Projector
 	name    string
@@ -157,12 +158,26 @@ type build struct {
 	swapped bool
 	result  Rebuilt
 	totals  map[string]int64 // of each counter written, by key and field
+	// pages to fold, a few ahead of the slowest build
+	pages chan foldJob
 	// the build's writes, applied in order by its own writer while the
 	// next events are folded: one span may wait while another is written;
 	// the writer hands a written batch back, emptied, for a later span
-	queue chan writeUnit
-	spare chan *batch
+	queue    chan writeUnit
+	spare    chan *batch
+	inFlight sync.WaitGroup // units handed to the writer
 }
+
+// foldJob is a page for a build's folder to fold; with sync, the folder
+// then writes all it folded, waits for it to land, and answers there.
+type foldJob struct {
+	events []Event
+	sync   chan<- error
+}
+
+// pagesAhead is how many pages a build may be given before it folds
+// them: builds fold at their own pace, and the slowest bounds the reading.
+const pagesAhead = 8
 
 // writeUnit is one projection's flushed batch: its writes, rendered as
 // commands by its writer, the checkpoint last.
@@ -186,9 +201,9 @@ type rebuild struct {
 	behind int      // swaps refused: the served generation was ahead
 	logID  string   // see LogIdentity
 
-	inFlight sync.WaitGroup // units handed to the writers
-	mu       sync.Mutex
-	err      error // the first write that failed
+	folders sync.WaitGroup
+	mu      sync.Mutex
+	err     error // the first fold or write that failed
 }
 
 // RebuildAll rebuilds the projections ps from the whole log, in one pass,
@@ -215,16 +230,22 @@ func RebuildAll(ctx context.Context, store eventstore.Store, rdb redis.Universal
 	}
 	rb := &rebuild{store: store, rdb: rdb, opt: opt, logID: logID}
 	for _, p := range ps {
-		b := &build{p: p, name: p.Name(), queue: make(chan writeUnit, 1), spare: make(chan *batch, 1)}
+		b := &build{p: p, name: p.Name(), pages: make(chan foldJob, pagesAhead),
+			queue: make(chan writeUnit, 1), spare: make(chan *batch, 1)}
 		if err := rb.prepare(ctx, b); err != nil {
 			return nil, err
 		}
 		rb.builds = append(rb.builds, b)
 	}
 	for _, b := range rb.builds {
-		go rb.writer(ctx, b.queue, b.spare)
+		go rb.writer(ctx, b)
+		rb.folders.Go(func() { rb.folder(b) })
 	}
 	err = rb.replay(ctx)
+	for _, b := range rb.builds {
+		close(b.pages)
+	}
+	rb.folders.Wait()
 	for _, b := range rb.builds {
 		close(b.queue)
 	}
@@ -304,7 +325,7 @@ func (rb *rebuild) prepare(ctx context.Context, b *build) error {
 	b.cache = &docCache{docs: map[string]cached{}, fresh: true, limit: rb.opt.CacheBytes,
 		read: func(refs []Ref) ([]Doc, [][]byte, error) {
 			// the batch being written must land before Redis is read
-			if err := rb.landed(); err != nil {
+			if err := rb.landed(b); err != nil {
 				return nil, nil, err
 			}
 			return redisDocs{ctx: ctx, View: View{RDB: rb.rdb, Prefix: b.prefix}}.get(refs)
@@ -320,7 +341,9 @@ func (rb *rebuild) prepare(ctx context.Context, b *build) error {
 
 // replay reads the log and folds it into every build until all of them
 // are swapped in. The log is read and decoded a page ahead, a page being
-// one batch, and each projection folds the page in its own goroutine.
+// one batch, and each projection folds the pages in its own goroutine, at
+// its own pace: in lock step, every page waited for the slowest
+// projection while the processors had room.
 func (rb *rebuild) replay(ctx context.Context) error {
 	start := time.Now()
 	head, err := rb.store.Head(ctx)
@@ -352,15 +375,17 @@ func (rb *rebuild) replay(ctx context.Context) error {
 		if page.err != nil {
 			return page.err
 		}
-		if err := rb.fold(page.events); err != nil {
+		if err := rb.failed(); err != nil {
 			return err
 		}
 		if n := len(page.events); n > 0 {
+			for _, b := range rb.builds {
+				if !b.swapped {
+					b.pages <- foldJob{events: page.events}
+				}
+			}
 			from = page.events[n-1].Position
 			events += int64(n)
-			if err := rb.flush(false); err != nil {
-				return err
-			}
 		}
 		if time.Since(lastReport) >= rb.opt.ProgressEvery {
 			lastReport = time.Now()
@@ -444,40 +469,57 @@ func (rb *rebuild) decode(recs []eventstore.RecordedEvent) []Event {
 	return evs
 }
 
-// fold projects a page of events into every build not swapped yet, each
-// build in its own goroutine: they share nothing but the events, which
-// projectors only read.
-func (rb *rebuild) fold(events []Event) error {
+// folder folds the pages given to b until they end; after a failure it
+// only answers syncs.
+func (rb *rebuild) folder(b *build) {
+	for job := range b.pages {
+		if rb.failed() == nil {
+			if err := rb.fold(b, job.events); err != nil {
+				rb.fail(err)
+			}
+		}
+		if job.sync != nil {
+			job.sync <- rb.flush(b, true)
+		}
+	}
+}
+
+// fold projects a page of events into b, and hands what it folded to the
+// writer when due.
+func (rb *rebuild) fold(b *build, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	return rb.each(func(b *build) error {
-		if err := b.cache.prefetch(b.p, events); err != nil {
-			return fmt.Errorf("%s: %w", b.name, err)
-		}
-		for _, ev := range events {
-			if ev.Data != nil {
-				if err := project(b.p, ev, b.cache, b.writes); err != nil {
-					return fmt.Errorf("%s at %d: %w", b.name, ev.Position, err)
-				}
+	if err := b.cache.prefetch(b.p, events); err != nil {
+		return fmt.Errorf("%s: %w", b.name, err)
+	}
+	for _, ev := range events {
+		if ev.Data != nil {
+			if err := project(b.p, ev, b.cache, b.writes); err != nil {
+				return fmt.Errorf("%s at %d: %w", b.name, ev.Position, err)
 			}
-			b.last = ev.Position
-			b.pending++
 		}
-		return nil
-	})
+		b.last = ev.Position
+		b.pending++
+	}
+	return rb.flush(b, false)
 }
 
-// each runs f for every build not swapped yet, each in its own goroutine.
-func (rb *rebuild) each(f func(b *build) error) error {
-	errs := make([]error, len(rb.builds))
-	var wg sync.WaitGroup
-	for i, b := range rb.builds {
+// sync waits until every build not swapped yet has folded the pages given
+// to it and its writes landed.
+func (rb *rebuild) sync() error {
+	var errs []error
+	answers := make(chan error, len(rb.builds))
+	n := 0
+	for _, b := range rb.builds {
 		if !b.swapped {
-			wg.Go(func() { errs[i] = f(b) })
+			b.pages <- foldJob{sync: answers}
+			n++
 		}
 	}
-	wg.Wait()
+	for range n {
+		errs = append(errs, <-answers)
+	}
 	return errors.Join(errs...)
 }
 
@@ -496,7 +538,7 @@ func (rb *rebuild) trySwap(ctx context.Context, pos eventstore.Position, atEnd b
 		}
 		return false, err
 	}
-	if err := rb.flush(true); err != nil {
+	if err := rb.sync(); err != nil {
 		return false, err
 	}
 	rb.report(progress("swapping"))
@@ -594,66 +636,44 @@ func (rb *rebuild) swap(ctx context.Context, b *build, pos eventstore.Position) 
 	return false, fmt.Errorf("%s: the served generation keeps changing", b.name)
 }
 
-// flush hands what was folded to the writers, to be written while the
-// next events are folded: with final, or once a batch holds opt.Span
-// writes or a cache outgrew its bound. Until then the batches keep
-// folding, so that a document or counter changed by many events of the
-// span is rendered and written once. With final, or when a cache outgrew
-// its bound, it waits for every write to land; a cache past its bound then
+// flush hands what b folded to its writer, to be written while the next
+// events are folded: with final, or once its batch holds opt.Span writes
+// or its cache outgrew its bound. Until then the batch keeps folding, so
+// that a document or counter changed by many events of the span is
+// rendered and written once. With final, or when the cache outgrew its
+// bound, it waits for the writes to land; a cache past its bound then
 // starts again empty.
-func (rb *rebuild) flush(final bool) error {
-	wait := final
-	due := final
-	for _, b := range rb.builds {
-		wait = wait || b.cache.size > b.cache.limit
-		due = due || len(b.writes.order) >= rb.opt.Span
-	}
+func (rb *rebuild) flush(b *build, final bool) error {
+	wait := final || b.cache.size > b.cache.limit
+	due := final || len(b.writes.order) >= rb.opt.Span
 	if !due && !wait {
 		return rb.failed() // a write that failed stops the folding at once
 	}
-	if err := rb.finish(); err != nil {
-		return err
-	}
-	for _, b := range rb.builds {
-		if b.pending > 0 {
-			rb.handOff(b)
+	if b.pending > 0 {
+		if err := b.writes.finish(b.cache); err != nil {
+			return fmt.Errorf("%s at %d: %w", b.name, b.last, err)
 		}
+		if err := rb.failed(); err != nil {
+			return err
+		}
+		rb.handOff(b)
 	}
 	if !wait {
 		return nil
 	}
-	if err := rb.landed(); err != nil {
+	if err := rb.landed(b); err != nil {
 		return err
 	}
-	for _, b := range rb.builds {
-		if b.cache.size > b.cache.limit {
-			b.cache.forget()
-		}
+	if b.cache.size > b.cache.limit {
+		b.cache.forget()
 	}
 	return nil
-}
-
-// finish renders the documents of each batch, each build in its own
-// goroutine, before the writers take them.
-func (rb *rebuild) finish() error {
-	if err := rb.each(func(b *build) error {
-		if b.pending == 0 {
-			return nil
-		}
-		if err := b.writes.finish(b.cache); err != nil {
-			return fmt.Errorf("%s at %d: %w", b.name, b.last, err)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	return rb.failed()
 }
 
 // handOff gives b's batch to its writer and starts the next one.
 func (rb *rebuild) handOff(b *build) {
 	size := len(b.writes.order) // the writer owns the batch once sent
-	rb.inFlight.Add(1)
+	b.inFlight.Add(1)
 	b.queue <- writeUnit{prefix: b.prefix, pos: b.last, writes: b.writes, totals: b.totals}
 	select {
 	case b.writes = <-b.spare:
@@ -663,9 +683,15 @@ func (rb *rebuild) handOff(b *build) {
 	b.pending = 0
 }
 
-// landed waits for every write handed to the writers.
-func (rb *rebuild) landed() error {
-	rb.inFlight.Wait()
+// landed waits for the writes handed to the writers of builds (all of
+// them when none is named).
+func (rb *rebuild) landed(builds ...*build) error {
+	if len(builds) == 0 {
+		builds = rb.builds
+	}
+	for _, b := range builds {
+		b.inFlight.Wait()
+	}
 	return rb.failed()
 }
 
@@ -673,6 +699,13 @@ func (rb *rebuild) failed() error {
 	rb.mu.Lock()
 	defer rb.mu.Unlock()
 	return rb.err
+}
+
+// fail records the first failure.
+func (rb *rebuild) fail(err error) {
+	rb.mu.Lock()
+	rb.err = cmp.Or(rb.err, err)
+	rb.mu.Unlock()
 }
 
 // commands renders the writes as plain commands, counters as their
@@ -698,21 +731,19 @@ func (u writeUnit) commands() [][]any {
 // after a failure it only counts them. A written batch goes back to spare,
 // emptied: a span's batch holds tens of thousands of writes, and growing
 // a fresh one for every span was a sixth of the bytes a rebuild allocated.
-func (rb *rebuild) writer(ctx context.Context, queue <-chan writeUnit, spare chan<- *batch) {
-	for u := range queue {
+func (rb *rebuild) writer(ctx context.Context, b *build) {
+	for u := range b.queue {
 		if rb.failed() == nil {
 			if err := rb.write(ctx, u); err != nil {
-				rb.mu.Lock()
-				rb.err = cmp.Or(rb.err, err)
-				rb.mu.Unlock()
+				rb.fail(err)
 			}
 		}
 		u.writes.reset()
 		select {
-		case spare <- u.writes:
+		case b.spare <- u.writes:
 		default:
 		}
-		rb.inFlight.Done()
+		b.inFlight.Done()
 	}
 }
 
