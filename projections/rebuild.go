@@ -144,8 +144,9 @@ type Rebuilt struct {
 // holds its lock.
 var ErrRebuildRunning = errors.New("a rebuild of this projection is already running")
 
-// build is one projection being rebuilt. Its folder goroutine owns the
-// fields below swapped, save between a sync and the next page.
+// build is one projection being rebuilt. Its folder goroutine alone uses
+// cache, writes, last and pending; the reading loop alone uses swapped
+// and result.
 type build struct {
 	p       Projector
 	name    string
