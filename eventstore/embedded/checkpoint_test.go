@@ -20,8 +20,36 @@ import (
 // transaction.
 func smallCheckpoints(bytes int64, chunk int) Option {
 	return func(o *options) {
-		o.checkpointBytes, o.mergeChunk, o.checkpointShare = bytes, chunk, 0
+		o.checkpointBytes, o.mergeChunk, o.quietChunk, o.checkpointShare = bytes, chunk, chunk, 0
 	}
+}
+
+// Close merges what is left in transactions of quietChunk entries, not
+// of the small ones that keep appends from waiting: nothing waits then,
+// and each transaction's commit has its fixed cost (with 128 entries each,
+// a seed's Close took 62 s instead of 10).
+func TestCloseMergesInLargeTransactions(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, func(o *options) { o.mergeChunk, o.quietChunk = 16, 400 })
+	// 450 events: an ids and a revs entry each, and the three streams'
+	acked := appendSome(t, s, "quiet", 300)
+	var steps atomic.Int64
+	testHookCheckpoint = func(step checkpointStep) {
+		if step == stepMerged || step == stepMergedLast {
+			steps.Add(1)
+		}
+	}
+	defer func() { testHookCheckpoint = nil }()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testHookCheckpoint = nil
+	// a stream's entries go together, so a transaction may take more
+	if n := steps.Load(); n < 1 || n > 3 {
+		t.Fatalf("Close merged 903 entries in %d transactions, want 1 to 3 (of about 400)", n)
+	}
+	checkIndexedOnDisk(t, dir, len(acked))
+	checkAcked(t, dir, acked)
 }
 
 // A checkpoint merges the index entries in transactions between the

@@ -26,7 +26,7 @@ import (
 // only its newest meta page (a machine crash).
 func TestCrashDuringTheMerge(t *testing.T) {
 	dir := t.TempDir()
-	chunk := func(o *options) { o.mergeChunk = 16 }
+	chunk := func(o *options) { o.mergeChunk, o.quietChunk = 16, 16 }
 	s := openT(t, dir, chunk)
 	acked := appendSome(t, s, "before", 4)
 	if err := s.Close(); err != nil {
@@ -290,7 +290,7 @@ func TestCrashWhileOpenMerges(t *testing.T) {
 		}
 	}
 	defer func() { testHookCheckpoint = nil }()
-	s = openT(t, crashed, func(o *options) { o.mergeChunk = 16 })
+	s = openT(t, crashed, func(o *options) { o.mergeChunk, o.quietChunk = 16, 16 })
 	testHookCheckpoint = nil
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

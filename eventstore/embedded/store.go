@@ -47,6 +47,7 @@ type options struct {
 	linger        time.Duration
 	initialMmap   int // bytes bbolt maps at first; tests make it small
 	mergeChunk    int // entries per transaction of a merge; tests make it small
+	quietChunk    int // the same when no append waits (Open, Close); tests too
 	// checkpoint thresholds (walCheckpointBytes, walCheckpointPages);
 	// tests make them small
 	checkpointBytes, checkpointPages int64
@@ -96,6 +97,7 @@ type Store struct {
 	maxBatchSize  int
 	linger        time.Duration
 	mergeChunk    int
+	quietChunk    int
 	// checkpoint thresholds
 	checkpointBytes, checkpointPages, checkpointShare int64
 
@@ -154,6 +156,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		linger:          groupLinger,
 		initialMmap:     initialMmapBytes,
 		mergeChunk:      defaultMergeChunk,
+		quietChunk:      defaultQuietChunk,
 		checkpointBytes: walCheckpointBytes, checkpointPages: walCheckpointPages,
 		checkpointShare: defaultCheckpointShare,
 	}
@@ -183,7 +186,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	s := &Store{
 		db: db, dir: dir, lock: lock, file: file, mapped: mapped,
 		maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1), linger: o.linger,
-		mergeChunk: max(o.mergeChunk, 1), checkpointBytes: o.checkpointBytes, checkpointPages: o.checkpointPages,
+		mergeChunk: max(o.mergeChunk, 1), quietChunk: max(o.quietChunk, 1), checkpointBytes: o.checkpointBytes, checkpointPages: o.checkpointPages,
 		checkpointShare: o.checkpointShare,
 		queue:           make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
 		changed: make(chan struct{}), done: make(chan struct{}), tails: newTails(tailsPerGeneration),
