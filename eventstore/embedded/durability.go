@@ -336,13 +336,13 @@ func (s *Store) checkpointNow() error {
 const defaultMergeChunk = 128
 
 // defaultQuietChunk is the entries a merge transaction writes when no
-// append waits for it: at Open and at Close. Each commit has its fixed
-// cost: a seed that left up to a GiB of log to merge (`passerelle seed
-// --national --scale 0.3`, a checkpoint every GiB) spent 9.6 s after its
-// commands, closing its store above all, against 62 s with 128 entries a
-// transaction (one run each). The pages a
-// transaction touches are held in memory until it commits: at most one
-// per entry, 64 MiB here.
+// append waits for it: at Open, at Close and for a flush. Each commit has
+// its fixed cost: a seed that left up to a GiB of log to merge
+// (`passerelle seed --national --scale 0.3`, a checkpoint every GiB) spent
+// 9.6 s after its commands, closing its store above all, against 62 s
+// with 128 entries a transaction (one run each). The pages a transaction
+// touches are held in memory until it commits: at most one per entry,
+// 64 MiB here.
 const defaultQuietChunk = 16_384
 
 // mergeStep writes the next n entries or so of the merge under way, in a

@@ -47,7 +47,7 @@ type options struct {
 	linger        time.Duration
 	initialMmap   int // bytes bbolt maps at first; tests make it small
 	mergeChunk    int // entries per transaction of a merge; tests make it small
-	quietChunk    int // the same when no append waits (Open, Close); tests too
+	quietChunk    int // the same when no append waits (Open, Close, flush); tests too
 	// checkpoint thresholds (walCheckpointBytes, walCheckpointPages);
 	// tests make them small
 	checkpointBytes, checkpointPages int64
