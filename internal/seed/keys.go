@@ -163,6 +163,7 @@ func (b *BulkKeys) Sync() error {
 // outgrows them: the fewer merges, the fewer pages. Events a national seed
 // wrote in its first 3 minutes, all else equal: 1.46 million at 4 MiB
 // (then the default), 1.74 million at 64 MiB, 1.90 million at 256 MiB. Its
-// commands took 11m20s at 256 MiB, 10m11s and 10m06s at 1 GiB. The
+// commands took 11m20s and 11m25s at 256 MiB, 10m11s, 10m06s and 11m06s
+// at 1 GiB (the machine's speed varies by a tenth from run to run). The
 // entries of up to two GiB of log wait in memory meanwhile.
 var StoreOptions = []embedded.Option{embedded.WithMaxBatchSize(4096), embedded.WithCheckpointEvery(1 << 30)}
