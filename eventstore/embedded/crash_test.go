@@ -22,8 +22,12 @@ import (
 )
 
 // crashChildEnv, when set to a directory, turns the test binary into the
-// writer process of TestCrash.
-const crashChildEnv = "PASSERELLE_EMBEDDED_CRASH_DIR"
+// writer process of TestCrash; crashUnsyncedEnv opens its store
+// WithUnsyncedAppends.
+const (
+	crashChildEnv    = "PASSERELLE_EMBEDDED_CRASH_DIR"
+	crashUnsyncedEnv = "PASSERELLE_EMBEDDED_CRASH_UNSYNCED"
+)
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
@@ -45,7 +49,11 @@ func crashChild(dir string) {
 		os.Exit(2)
 	}
 	// Small checkpoints, so that the kill often lands in one under way.
-	s, err := Open(dir, smallCheckpoints(8<<10, 8))
+	opts := []Option{smallCheckpoints(8<<10, 8)}
+	if os.Getenv(crashUnsyncedEnv) != "" {
+		opts = append(opts, WithUnsyncedAppends())
+	}
+	s, err := Open(dir, opts...)
 	if err != nil {
 		fail(err)
 	}
@@ -131,10 +139,10 @@ func parseAck(line string) (ack, error) {
 
 // runCrashChild starts a writer on dir, waits for n acknowledged events,
 // kills it with SIGKILL and returns every acknowledgement it printed.
-func runCrashChild(t *testing.T, dir string, n int) []ack {
+func runCrashChild(t *testing.T, dir string, n int, env ...string) []ack {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+	cmd.Env = append(append(os.Environ(), crashChildEnv+"="+dir), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -194,12 +202,18 @@ wait:
 // over the same directory, and checks that every acknowledged event
 // survived with its stream, revision and position and that the store is
 // consistent.
-func TestCrash(t *testing.T) {
+func TestCrash(t *testing.T) { testCrash(t) }
+
+// TestCrashUnsynced is TestCrash WithUnsyncedAppends: what the process
+// wrote is in the system's cache, so killing it loses nothing either.
+func TestCrashUnsynced(t *testing.T) { testCrash(t, crashUnsyncedEnv+"=1") }
+
+func testCrash(t *testing.T, env ...string) {
 	const rounds, acksPerRound = 3, 300
 	dir := t.TempDir()
 	var acked []ack
 	for round := range rounds {
-		acked = append(acked, runCrashChild(t, dir, acksPerRound)...)
+		acked = append(acked, runCrashChild(t, dir, acksPerRound, env...)...)
 
 		s := openT(t, dir)
 		if err := s.Check(); err != nil {

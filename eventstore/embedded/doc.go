@@ -42,6 +42,12 @@
 // only once its frame is synced, so nothing a crash can take back is
 // ever read.
 //
+// A bulk load that is started again from an empty store when it does not
+// finish (a seed) may do without that sync (WithUnsyncedAppends): a frame
+// written is in the system's cache, which a crash of the process keeps,
+// and only a crash of the machine may take back the groups since the
+// last checkpoint. Checkpoints and Close sync events.db as before.
+//
 // The sync is not overlapped with the next group's transaction. Done so
 // (bbolt committing each group at once, a syncer answering the groups
 // once their frame is synced, readers held to the last synced position),

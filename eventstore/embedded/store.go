@@ -52,6 +52,7 @@ type options struct {
 	// tests make them small
 	checkpointBytes, checkpointPages int64
 	checkpointShare                  int64 // see checkpointInterval; 0: fixed thresholds
+	unsynced                         bool  // see WithUnsyncedAppends
 }
 
 // Option configures Open.
@@ -81,6 +82,16 @@ func WithCheckpointEvery(bytes int64) Option {
 	}
 }
 
+// WithUnsyncedAppends acknowledges an append once its group's frame is
+// written to the log, without waiting for the disk: a crash of the
+// process loses nothing (the frame is in the system's cache), one of the
+// machine may lose the appends since the last checkpoint. For a bulk load
+// that is started again from an empty store when it does not finish (a
+// seed); Close and checkpoints still sync events.db.
+func WithUnsyncedAppends() Option {
+	return func(o *options) { o.unsynced = true }
+}
+
 // WithLockTimeout sets how long Open waits for the file lock held by
 // another process (default 5s; 0 waits forever).
 func WithLockTimeout(d time.Duration) Option {
@@ -100,6 +111,7 @@ type Store struct {
 	quietChunk    int
 	// checkpoint thresholds
 	checkpointBytes, checkpointPages, checkpointShare int64
+	unsynced                                          bool // see WithUnsyncedAppends
 
 	// queue takes appends to the committer; submitMu guards sending on it
 	// against Close closing it.
@@ -187,8 +199,8 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		db: db, dir: dir, lock: lock, file: file, mapped: mapped,
 		maxAppendSize: o.maxAppendSize, maxBatchSize: max(o.maxBatchSize, 1), linger: o.linger,
 		mergeChunk: max(o.mergeChunk, 1), quietChunk: max(o.quietChunk, 1), checkpointBytes: o.checkpointBytes, checkpointPages: o.checkpointPages,
-		checkpointShare: o.checkpointShare,
-		queue:           make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
+		checkpointShare: o.checkpointShare, unsynced: o.unsynced,
+		queue: make(chan *appendReq, 4*o.maxBatchSize), committed: make(chan struct{}),
 		changed: make(chan struct{}), done: make(chan struct{}), tails: newTails(tailsPerGeneration),
 		recent: newRecentIndex(), group: newGroupIndex(),
 	}
@@ -544,7 +556,7 @@ func (s *Store) writeGroup(tx *bolt.Tx, batch []*appendReq, f *frame) (logged bo
 		// reuse when it began, with the pin open.
 		s.unpin()
 	}
-	if err := s.wal.write(f.payload); err != nil {
+	if err := s.wal.write(f.payload, !s.unsynced); err != nil {
 		s.failed = fmt.Errorf("embedded: write-ahead log: %w", err)
 		return false, s.failed
 	}

@@ -322,18 +322,24 @@ func appendFrame(b, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// write appends one frame and syncs it: once it returns nil the frame
-// survives any crash.
-func (w *wal) write(payload []byte) (err error) {
+// write appends one frame and, if sync, syncs it: once it returns nil the
+// frame survives any crash (unsynced, any crash of the process). Zeros
+// ahead only make syncs cheaper: an unsynced log grows by its frames.
+func (w *wal) write(payload []byte, sync bool) (err error) {
 	frame := appendFrame(w.buf[:0], payload)
 	w.buf = frame
-	if w.room, err = makeRoom(w.f, w.size, w.room, len(frame)); err != nil {
-		return err
+	if sync {
+		if w.room, err = makeRoom(w.f, w.size, w.room, len(frame)); err != nil {
+			return err
+		}
 	}
 	if _, err := w.f.Write(frame); err != nil {
 		return err
 	}
 	w.size += int64(len(frame))
+	if !sync {
+		return nil
+	}
 	if err := syscall.Fdatasync(int(w.f.Fd())); err != nil {
 		return err
 	}

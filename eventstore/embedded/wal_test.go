@@ -137,6 +137,33 @@ func TestMachineCrashTearsTheUnsyncedCommits(t *testing.T) {
 // A process crash between the log write and bbolt's commit: the frame is
 // synced and the caller may be acknowledged, bbolt holds nothing of it.
 // Open replays it, and ignores a frame cut short after it.
+// TestUnsyncedAppendsSyncNoFrame checks that WithUnsyncedAppends writes
+// the log's frames without syncing them, that what it wrote reads back,
+// and that the store opened again without it syncs each frame as before.
+func TestUnsyncedAppendsSyncNoFrame(t *testing.T) {
+	dir := t.TempDir()
+	synced := 0
+	testHookLogged = func() { synced++ }
+	defer func() { testHookLogged = nil }()
+	s := openT(t, dir, WithUnsyncedAppends())
+	acked := appendSome(t, s, "unsynced", 5)
+	if synced != 0 {
+		t.Fatalf("%d frames synced WithUnsyncedAppends", synced)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir)
+	acked = append(acked, appendSome(t, s, "synced", 2)...)
+	if synced != 2 {
+		t.Fatalf("%d frames synced for 2 appends, want 2", synced)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkAcked(t, dir, acked)
+}
+
 func TestCrashBetweenLogAndCommitReplays(t *testing.T) {
 	dir, crashed := t.TempDir(), t.TempDir()
 	s := openT(t, dir)
@@ -402,7 +429,7 @@ func TestLogFillsItsRoomThenGrows(t *testing.T) {
 	frame := func(pos uint64, size int) {
 		rec := bytes.Repeat([]byte{byte(pos)}, size)
 		want = append(want, walEntry{pos: pos, record: rec})
-		if err := w.write(appendEntry(nil, pos, rec)); err != nil {
+		if err := w.write(appendEntry(nil, pos, rec), true); err != nil {
 			t.Fatal(err)
 		}
 	}
