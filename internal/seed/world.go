@@ -41,9 +41,9 @@ const (
 	ApplicationsPerPupil = 2.4
 	// density > 1 puts offers in cities more than population alone would.
 	density = 1.15
-	// searchCells: pupils look for offers up to this many cells (about
-	// 10 km each) away from their school.
-	searchCells = 6
+	// searchRings: pupils look for offers in rings of cells (about 10 km
+	// each) around their school's, within 1, 2, then 4 cells.
+	searchRings = 3
 )
 
 // DefaultUntil ends the default season (2025-2026) after the seconde
