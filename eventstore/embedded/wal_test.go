@@ -134,9 +134,6 @@ func TestMachineCrashTearsTheUnsyncedCommits(t *testing.T) {
 	}
 }
 
-// A process crash between the log write and bbolt's commit: the frame is
-// synced and the caller may be acknowledged, bbolt holds nothing of it.
-// Open replays it, and ignores a frame cut short after it.
 // TestUnsyncedAppendsSyncNoFrame checks that WithUnsyncedAppends writes
 // the log's frames without syncing them, that what it wrote reads back,
 // and that the store opened again without it syncs each frame as before.
@@ -164,6 +161,9 @@ func TestUnsyncedAppendsSyncNoFrame(t *testing.T) {
 	checkAcked(t, dir, acked)
 }
 
+// A process crash between the log write and bbolt's commit: the frame is
+// synced and the caller may be acknowledged, bbolt holds nothing of it.
+// Open replays it, and ignores a frame cut short after it.
 func TestCrashBetweenLogAndCommitReplays(t *testing.T) {
 	dir, crashed := t.TempDir(), t.TempDir()
 	s := openT(t, dir)
