@@ -199,7 +199,8 @@ func decode(r Ref, b []byte) (Doc, error) {
 const maxTouchRounds = 4
 
 // project folds ev into the documents of p it touches, read from src, and
-// adds the writes to w; the documents' own are rendered by w.finish.
+// records them in w; finish writes the change of each document's entries
+// over the batch, and the document, once however many events touched it.
 func project(p Projector, ev Event, src docSource, w *batch) error {
 	docs, loaded, err := load(p, ev, src, w)
 	if err != nil {
@@ -208,7 +209,7 @@ func project(p Projector, ev Event, src docSource, w *batch) error {
 	defer func() { w.loaded = loaded }() // its room, for the next event
 	for i := range loaded {
 		if d := docs[loaded[i].key]; d != nil {
-			loaded[i].before = w.entries(loaded[i].key, d)
+			loaded[i].before = w.before(loaded[i].key, d)
 		}
 	}
 	p.Apply(ev, docs)
@@ -217,20 +218,36 @@ func project(p Projector, ev Event, src docSource, w *batch) error {
 	}
 	for _, l := range loaded {
 		d := docs[l.key]
+		if d != l.doc { // created, replaced or deleted: src holds l.doc
+			src.put(l.key, d, l.json)
+		}
+		if !counts(d) && !counts(l.doc) {
+			w.doc(l.key, d, l.json, l.before, false)
+			continue
+		}
 		var after []Entry
 		if d != nil {
 			after = d.Entries()
 		}
-		if d != l.doc { // created, replaced or deleted: src holds l.doc
-			src.put(l.key, d, l.json)
-		}
-		w.doc(l.key, d, l.json, after)
 		w.diff(l.before, after)
+		w.doc(l.key, d, l.json, after, true)
 	}
 	return nil
 }
 
-// loadedDoc is a document an event touches, as it was before.
+// counting is a document whose entries hold counters. Its entries are
+// compared after each event that changes it, not once over the batch: a
+// counter that one of its states moved is written (by 0 if moved back),
+// as one event at a time would leave the field, whatever the batch holds.
+type counting interface{ counts() }
+
+func counts(d Doc) bool {
+	_, ok := d.(counting)
+	return ok
+}
+
+// loadedDoc is a document an event touches, as it was before: before is
+// its entries, unless the batch touched it already (see batch.before).
 type loadedDoc struct {
 	key    string
 	doc    Doc
@@ -331,10 +348,12 @@ type write struct {
 type docWrite struct {
 	doc       Doc
 	was, json []byte
-	same      bool // finish found it unchanged: nothing to write
-	// doc's entries after the last event that touched it: the entries
-	// before the next one, unless something else changed doc since
+	// entries: as stored before the batch, for finish to compare with the
+	// document's after it; for a counting document (settled), as the
+	// last event that touched it left them, already compared
 	entries []Entry
+	settled bool
+	same    bool // finish found it unchanged: nothing to write
 }
 
 func newBatch(size int) *batch {
@@ -358,38 +377,71 @@ func (w *batch) last(t target) (write, bool) {
 	return write{}, false
 }
 
-// doc records that the batch touched a document; was is its JSON as
-// stored, before the batch, and entries the document's now.
-func (w *batch) doc(key string, d Doc, was []byte, entries []Entry) {
+// doc records that the batch touched a document: was is its JSON as
+// stored, before the batch, d the document now, and entries as docWrite
+// holds them.
+func (w *batch) doc(key string, d Doc, was []byte, entries []Entry, settled bool) {
 	t := target{kind: docKind, key: key}
 	if i, ok := w.at[t]; ok {
-		// touched again: was stays the JSON before the batch
-		w.vals[i].doc, w.vals[i].entries = d, entries
+		v := w.vals[i].docWrite
+		v.doc = d
+		if settled {
+			v.entries, v.settled = entries, true
+		}
 		return
 	}
-	w.set(t, write{docWrite: &docWrite{doc: d, was: was, entries: entries}})
+	w.set(t, write{docWrite: &docWrite{doc: d, was: was, entries: entries, settled: settled}})
 }
 
-// entries is d's entries, as the batch's last event that touched the
-// document at key left them: an event's entries after are the next one's
-// before, and listing them again was a tenth of a rebuild's work. Only
-// project changes documents, and it records their entries right after.
-func (w *batch) entries(key string, d Doc) []Entry {
-	if i, ok := w.at[target{kind: docKind, key: key}]; ok && w.vals[i].doc == d {
+// before is the entries of d, at key, before the event about to change
+// it: listed when the batch has not touched it; nil when the batch
+// touched it already, and compares its entries at its end; for a
+// counting document, its entries as the last event left them (listing
+// them again after each event was a tenth of a rebuild's work).
+func (w *batch) before(key string, d Doc) []Entry {
+	i, ok := w.at[target{kind: docKind, key: key}]
+	switch {
+	case !ok:
+		return d.Entries()
+	case !w.vals[i].settled:
+		return nil
+	case w.vals[i].doc == d:
 		return w.vals[i].entries
 	}
 	return d.Entries()
 }
 
-// finish renders each document the batch touched as JSON, once however
-// many of its events touched it, tells src, and drops the unchanged ones.
-// The documents must not change between finish and render.
+// finish adds the writes that turn each document's entries before the
+// batch into its entries after it, and renders the document as JSON, once
+// each however many of the batch's events touched it: listing and
+// comparing the entries of every document after every event was a fifth
+// of a rebuild's work. Each member, field or point has one contributor, so
+// a document's change over the batch is the net of its events'. It tells
+// src the documents' JSON and drops the unchanged ones. The documents must
+// not change between finish and render.
 func (w *batch) finish(src docSource) error {
-	for i, t := range w.order {
+	docs := len(w.order) // diff appends the entries' writes after them
+	for i := range docs {
+		if w.order[i].kind != docKind {
+			continue
+		}
+		v := w.vals[i].docWrite
+		if v.settled {
+			continue
+		}
+		var after []Entry
+		if v.doc != nil {
+			after = v.doc.Entries()
+		}
+		w.diff(v.entries, after)
+		v.entries, v.settled = after, true
+	}
+	for i := range docs {
+		t := w.order[i]
 		if t.kind != docKind {
 			continue
 		}
-		v := &w.vals[i]
+		v := w.vals[i].docWrite
 		var err error
 		if v.json = nil; v.doc != nil {
 			if v.json, err = json.Marshal(v.doc); err != nil {

@@ -42,10 +42,12 @@ type RebuildOptions struct {
 	// Batch is the number of events read and folded at a time (default
 	// 500).
 	Batch int
-	// Span is the number of writes (documents, members, counters) a
-	// projection folds before they are written (default 32,768, about
-	// 200 bytes each in memory): what many events of a span change, such as
-	// a pupil's document or a counter, is rendered and written once.
+	// Span is the number of writes a projection folds before they are
+	// written (default 32,768, about 200 bytes each in memory): documents,
+	// and the counters of counting documents; the members, fields and
+	// points of the others are compared at the span's end. What many
+	// events of a span change, such as a pupil's document or a counter,
+	// is rendered and written once.
 	Span int
 	// CacheBytes bounds the document cache of each projection (default
 	// 256 MiB); past it the rebuild reads Redis again.

@@ -13,7 +13,8 @@ func TestRenderGroupsMembersByKey(t *testing.T) {
 	w.diff(nil, []Entry{member("idx:open", "o2"), point("geo", "o2", 2.36, 48.86), counter("stats", "all", 1)})
 	w.diff([]Entry{member("idx:word:pain", "o0"), scored("ids", "o0", 0)}, nil)
 	w.diff([]Entry{member("idx:word:pain", "o9")}, nil)
-	w.doc("offer:o1", &OfferDoc{ID: "o1"}, nil, nil)
+	o1 := &OfferDoc{ID: "o1"}
+	w.doc("offer:o1", o1, nil, o1.Entries(), false) // its entries unchanged over the batch
 	if err := w.finish(memDocs{}); err != nil {
 		t.Fatal(err)
 	}

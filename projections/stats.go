@@ -121,6 +121,8 @@ func (o *statsOffer) apply(e domain.Event) {
 	}
 }
 
+func (*statsOffer) counts() {}
+
 // Entries are the offer's share of the counters: nothing once withdrawn.
 func (o *statsOffer) Entries() []Entry {
 	if !o.Open {
@@ -161,6 +163,8 @@ type statsApplication struct {
 	Booked   bool     `json:"booked,omitempty"`
 	Scopes   []string `json:"scopes,omitempty"`
 }
+
+func (*statsApplication) counts() {}
 
 func (a *statsApplication) Entries() []Entry {
 	field, ok := applicationsByStatus[a.Status]
@@ -215,6 +219,8 @@ func applicationScopes(e *domain.ApplicationSubmitted, o *statsOffer) []string {
 
 // statsConvention is where a convention stands, counted once by status.
 type statsConvention struct{ domain.ConventionProgress }
+
+func (*statsConvention) counts() {}
 
 func (c *statsConvention) Entries() []Entry {
 	return []Entry{counter(StatsCountersKey(), "conventions:"+c.Status(), 1)}
