@@ -243,14 +243,67 @@ func syncDir(dir string) error {
 	return errors.Join(f.Sync(), f.Close())
 }
 
-// Cipher seals and opens the personal fields of events.
-type Cipher struct{ keys Keys }
+// Cipher seals and opens the personal fields of events. It keeps the
+// AES-GCM instances of the subjects it used last: a pupil's aggregate or
+// read-model document opens several of their events at once, and setting
+// one up for each was a third of opening one. Each use still asks the key
+// store for the key, which tells when it is gone.
+type Cipher struct {
+	keys  Keys
+	mu    sync.Mutex
+	aeads map[string]keyedAEAD // by subject, at most keptAEADs
+}
+
+// keyedAEAD is an AES-GCM instance and the key it was set up with.
+type keyedAEAD struct {
+	key  [32]byte
+	aead cipher.AEAD
+}
+
+// keptAEADs bounds the instances a Cipher keeps (about 1 KB each).
+const keptAEADs = 4096
 
 // NewCipher builds a cipher over a key store.
-func NewCipher(keys Keys) *Cipher { return &Cipher{keys: keys} }
+func NewCipher(keys Keys) *Cipher { return &Cipher{keys: keys, aeads: map[string]keyedAEAD{}} }
 
 // Forget destroys a pupil's key: their personal data can no longer be read.
-func (c *Cipher) Forget(pupilID string) error { return c.keys.Destroy(pupilID) }
+func (c *Cipher) Forget(pupilID string) error {
+	c.drop(pupilID)
+	return c.keys.Destroy(pupilID)
+}
+
+// aead is the AES-GCM instance of subject's key.
+func (c *Cipher) aead(subject string, key []byte) (cipher.AEAD, error) {
+	c.mu.Lock()
+	k, ok := c.aeads[subject]
+	c.mu.Unlock()
+	if ok && string(k.key[:]) == string(key) {
+		return k.aead, nil
+	}
+	aead, err := gcm(key)
+	if err != nil {
+		return nil, err
+	}
+	k = keyedAEAD{aead: aead}
+	copy(k.key[:], key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.aeads) >= keptAEADs {
+		for s := range c.aeads { // any one: map order is random
+			delete(c.aeads, s)
+			break
+		}
+	}
+	c.aeads[subject] = k
+	return aead, nil
+}
+
+// drop forgets the AES-GCM instance of subject's key.
+func (c *Cipher) drop(subject string) {
+	c.mu.Lock()
+	delete(c.aeads, subject)
+	c.mu.Unlock()
+}
 
 // Seal returns the event to store: a copy whose personal fields are moved
 // into a Sealed blob. Events without personal data are returned as they are.
@@ -387,9 +440,10 @@ func (c *Cipher) seal(subject string, v any, create bool) (*domain.Sealed, error
 		return nil, err
 	}
 	if !ok {
+		c.drop(subject)
 		return nil, errNoKey
 	}
-	aead, err := gcm(key)
+	aead, err := c.aead(subject, key)
 	if err != nil {
 		return nil, err
 	}
@@ -411,9 +465,10 @@ func (c *Cipher) open(s *domain.Sealed, v any) (erased bool, err error) {
 		return false, err
 	}
 	if !ok {
+		c.drop(s.Subject)
 		return true, nil
 	}
-	aead, err := gcm(key)
+	aead, err := c.aead(s.Subject, key)
 	if err != nil {
 		return false, err
 	}

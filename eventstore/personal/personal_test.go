@@ -2,6 +2,7 @@ package personal
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"testing"
 
@@ -74,4 +75,96 @@ func TestSealIfKept(t *testing.T) {
 	if err := c.Open(sealed); err != nil || sealed.BirthDate != "2012-03-04" {
 		t.Fatalf("opened: %q, %v", sealed.BirthDate, err)
 	}
+}
+
+// A cipher sets up a subject's AES-GCM once and uses it again while the
+// key store hands out the same key; it forgets it with the key, whether
+// its own Forget or another process destroyed it, and keeps a bounded
+// number.
+func TestCipherKeepsItsAEADsWhileTheirKeysLast(t *testing.T) {
+	dir := t.TempDir()
+	keys, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCipher(keys)
+	sealed := func(pupil string) *domain.PupilRegistered {
+		out, err := c.Seal(&domain.PupilRegistered{PupilID: pupil, FirstName: "Inès"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(*domain.PupilRegistered)
+	}
+	open := func(c *Cipher, e *domain.PupilRegistered) *domain.PupilRegistered {
+		t.Helper()
+		cp := *e
+		if err := c.Open(&cp); err != nil {
+			t.Fatal(err)
+		}
+		return &cp
+	}
+	e1 := sealed("pupil-1")
+	first := c.aeads["pupil-1"].aead
+	if first == nil {
+		t.Fatal("no AES-GCM kept after a seal")
+	}
+	if got := open(c, e1); got.FirstName != "Inès" || c.aeads["pupil-1"].aead != first {
+		t.Fatalf("opened %q with a new AES-GCM (%v)", got.FirstName, c.aeads["pupil-1"].aead != first)
+	}
+
+	// another process destroys the key: the next open finds it gone
+	other, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := NewCipher(other).Forget("pupil-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := open(c, e1); !got.Erased || got.FirstName != "" {
+		t.Fatalf("opened with a destroyed key: %+v", got)
+	}
+	if _, ok := c.aeads["pupil-1"]; ok {
+		t.Error("the AES-GCM of a destroyed key kept")
+	}
+
+	// its own Forget
+	e2 := sealed("pupil-2")
+	open(c, e2)
+	if err := c.Forget("pupil-2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.aeads["pupil-2"]; ok {
+		t.Error("the AES-GCM of a forgotten pupil kept")
+	}
+	if got := open(c, e2); !got.Erased {
+		t.Fatalf("opened after Forget: %+v", got)
+	}
+
+	// bounded: keys in memory, many subjects
+	mem := NewCipher(memKeys{})
+	for i := range keptAEADs + 100 {
+		if _, err := mem.Seal(&domain.PupilRegistered{PupilID: fmt.Sprint("pupil-", i), FirstName: "Inès"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(mem.aeads); n != keptAEADs {
+		t.Errorf("%d AES-GCM instances kept, want %d", n, keptAEADs)
+	}
+}
+
+// memKeys keeps keys in memory: a test's key store of many subjects.
+type memKeys map[string][]byte
+
+func (m memKeys) Key(subject string, create bool) ([]byte, bool, error) {
+	if k, ok := m[subject]; ok || !create {
+		return k, ok, nil
+	}
+	k := bytes.Repeat([]byte{byte(len(m))}, 32)
+	m[subject] = k
+	return k, true, nil
+}
+
+func (m memKeys) Destroy(subject string) error {
+	delete(m, subject)
+	return nil
 }
