@@ -420,11 +420,11 @@ func (rb *rebuild) read(ctx context.Context, pages chan<- decodedPage) {
 	defer close(pages)
 	var from eventstore.Position
 	for {
-		recs, err := rb.store.ReadAll(ctx, from, rb.opt.Batch)
-		page := decodedPage{err: err, events: rb.decode(recs)}
-		if len(recs) > 0 {
-			from = recs[len(recs)-1].Position
+		page, n, err := rb.readPage(ctx, from)
+		if n > 0 {
+			from = page.events[n-1].Position
 		}
+		page.err = err
 		select {
 		case pages <- page:
 		case <-ctx.Done():
@@ -433,7 +433,7 @@ func (rb *rebuild) read(ctx context.Context, pages chan<- decodedPage) {
 		if err != nil {
 			return
 		}
-		if len(recs) == 0 {
+		if n == 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -441,6 +441,28 @@ func (rb *rebuild) read(ctx context.Context, pages chan<- decodedPage) {
 			}
 		}
 	}
+}
+
+// allViewer is a store that lends its events to decode in place
+// (embedded.Store.ViewAll).
+type allViewer interface {
+	ViewAll(ctx context.Context, from eventstore.Position, n int, fn func([]eventstore.RecordedEvent) error) error
+}
+
+// readPage reads and decodes the events after from, a batch of them.
+func (rb *rebuild) readPage(ctx context.Context, from eventstore.Position) (decodedPage, int, error) {
+	var page decodedPage
+	if v, ok := rb.store.(allViewer); ok {
+		n := 0
+		err := v.ViewAll(ctx, from, rb.opt.Batch, func(recs []eventstore.RecordedEvent) error {
+			page.events, n = rb.decode(recs), len(recs)
+			return nil
+		})
+		return page, n, err
+	}
+	recs, err := rb.store.ReadAll(ctx, from, rb.opt.Batch)
+	page.events = rb.decode(recs)
+	return page, len(recs), err
 }
 
 // decode decodes and opens a page of events, in as many parts at once as

@@ -104,6 +104,26 @@ func (r record) event(pos uint64) eventstore.RecordedEvent {
 	}
 }
 
+// view is the record as an event whose Data and Metadata are r's own
+// bytes, without room to grow (decoder.bytes): see Store.ViewAll.
+func (r record) view(pos uint64) eventstore.RecordedEvent {
+	e := eventstore.RecordedEvent{
+		ID:       r.id,
+		Stream:   string(r.stream),
+		Revision: r.revision,
+		Position: eventstore.Position(pos),
+		Type:     eventTypes.intern(r.typ),
+		Created:  time.Unix(0, r.created).UTC(),
+	}
+	if len(r.data) > 0 {
+		e.Data = r.data
+	}
+	if len(r.metadata) > 0 {
+		e.Metadata = r.metadata
+	}
+	return e
+}
+
 // eventTypes holds one copy of each event type read: a log has a few
 // dozen, each read millions of times.
 var eventTypes interned

@@ -999,6 +999,27 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Position, max int) 
 	return out, nil
 }
 
+// ViewAll is ReadAll without copying the events out of the store: fn gets
+// up to n (<= 0: all) events after from, in one read transaction, and
+// their Data and Metadata are the store's own bytes, good only until fn
+// returns and not to be changed. A rebuild reads the whole log to decode
+// it at once, and copying each event first was a tenth of its work.
+func (s *Store) ViewAll(ctx context.Context, from eventstore.Position, n int, fn func([]eventstore.RecordedEvent) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.view(func(tx *bolt.Tx) error {
+		out := make([]eventstore.RecordedEvent, 0, min(max(n, 0), 4096))
+		_, err := scanLog(ctx, tx, uint64(from), n, func(pos uint64, r record) {
+			out = append(out, r.view(pos))
+		})
+		if err != nil {
+			return err
+		}
+		return fn(out)
+	})
+}
+
 // scanLog calls fn for up to max (<= 0: all) records after position from
 // and returns the position of the last one visited (from if none).
 func scanLog(ctx context.Context, tx *bolt.Tx, from uint64, max int, fn func(pos uint64, r record)) (uint64, error) {

@@ -1,9 +1,11 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -575,5 +577,54 @@ func TestCommitterBusy(t *testing.T) {
 	busy, open := s.CommitterBusy(), time.Since(opened)
 	if busy <= 0 || busy > open {
 		t.Fatalf("busy %v after 160 appends, open for %v", busy, open)
+	}
+}
+
+// ViewAll lends the events ReadAll copies, page by page, each slice
+// without room to grow into the store's bytes, and returns fn's error.
+func TestViewAllLendsWhatReadAllCopies(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer func() { _ = s.Close() }()
+	ctx := t.Context()
+	for i := range 7 {
+		mustAppend(t, s, fmt.Sprint("order-", i), eventstore.NoStream, events("Placed", 3)...)
+	}
+	mustAppend(t, s, "empty-1", eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: "Nothing"})
+	for _, n := range []int{1, 5, 100} {
+		var from eventstore.Position
+		for pages := 0; ; pages++ {
+			want, err := s.ReadAll(ctx, from, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []eventstore.RecordedEvent
+			err = s.ViewAll(ctx, from, n, func(evs []eventstore.RecordedEvent) error {
+				for _, e := range evs {
+					if cap(e.Data) != len(e.Data) || cap(e.Metadata) != len(e.Metadata) {
+						t.Fatalf("at %d: room after the lent bytes (%d, %d)", e.Position, cap(e.Data)-len(e.Data), cap(e.Metadata)-len(e.Metadata))
+					}
+					e.Data, e.Metadata = bytes.Clone(e.Data), bytes.Clone(e.Metadata)
+					got = append(got, e)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("pages of %d, from %d: lent\n%+v\ncopied\n%+v", n, from, got, want)
+			}
+			if len(want) == 0 {
+				if pages < 22/n {
+					t.Fatalf("pages of %d: the log ended after %d", n, pages)
+				}
+				break
+			}
+			from = want[len(want)-1].Position
+		}
+	}
+	stop := errors.New("stop")
+	if err := s.ViewAll(ctx, 0, 10, func([]eventstore.RecordedEvent) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("fn's error: %v", err)
 	}
 }
