@@ -53,6 +53,9 @@ func smoke(t *testing.T, url string) {
 			t.Errorf("open loop: %s %v, want a measured one: %+v", k, v, res.Rows[2].Detail)
 		}
 	}
+	if v := res.Rows[7].Detail["ratio_to_final_contents"]; !(v > 0) {
+		t.Errorf("replay: ratio to its final contents %v, want a measured one: %+v", v, res.Rows[7].Detail)
+	}
 	var out bytes.Buffer
 	res.Table(&out)
 	if lines := strings.Count(out.String(), "\n"); lines < len(want)+2 {
