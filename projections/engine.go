@@ -12,10 +12,10 @@ import (
 // contributes entries to keys it shares with other documents: members of
 // search indexes, of a school's sets, of sorted lists, geographic points,
 // hash fields and counters. A projector only folds events into documents,
-// in memory; the engine (project) loads the documents an event touches,
-// lets the projector fold it, and writes the difference between their
-// entries before and after; once a batch of events is folded, each
-// document it changed is written once (batch.finish). The live runner and
+// in memory; the engine (project) loads the documents an event touches
+// and lets the projector fold it; once a batch of events is folded, each
+// document it changed is written once, with the difference between its
+// entries before and after the batch (batch.finish). The live runner and
 // the rebuild run the same engine and differ only in where documents are
 // read from.
 
