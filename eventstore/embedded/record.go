@@ -79,29 +79,19 @@ func decodeRecord(b []byte) (record, error) {
 // Reading the log for a rebuild, these copies were a fifth of the bytes
 // it allocated.
 func (r record) event(pos uint64) eventstore.RecordedEvent {
-	var data, metadata []byte
-	if n := len(r.data) + len(r.metadata); n > 0 {
+	e := r.view(pos)
+	if n := len(e.Data) + len(e.Metadata); n > 0 {
 		buf := make([]byte, n)
-		copy(buf, r.data)
-		copy(buf[len(r.data):], r.metadata)
-		data, metadata = buf[:len(r.data):len(r.data)], buf[len(r.data):]
-		if len(data) == 0 {
-			data = nil
+		copy(buf, e.Data)
+		copy(buf[len(e.Data):], e.Metadata)
+		if e.Data != nil {
+			e.Data = buf[:len(e.Data):len(e.Data)]
 		}
-		if len(metadata) == 0 {
-			metadata = nil
+		if e.Metadata != nil {
+			e.Metadata = buf[len(e.Data):]
 		}
 	}
-	return eventstore.RecordedEvent{
-		ID:       r.id,
-		Stream:   string(r.stream),
-		Revision: r.revision,
-		Position: eventstore.Position(pos),
-		Type:     eventTypes.intern(r.typ),
-		Data:     data,
-		Metadata: metadata,
-		Created:  time.Unix(0, r.created).UTC(),
-	}
+	return e
 }
 
 // view is the record as an event whose Data and Metadata are r's own
