@@ -349,8 +349,9 @@ type docWrite struct {
 	doc       Doc
 	was, json []byte
 	// entries: as stored before the batch, for finish to compare with the
-	// document's after it; for a counting document (settled), as the
-	// last event that touched it left them, already compared
+	// document's after it; once settled (a counting document, or any
+	// document after finish), as the last event that touched it left
+	// them, already compared
 	entries []Entry
 	settled bool
 	same    bool // finish found it unchanged: nothing to write
