@@ -148,7 +148,8 @@ type Store struct {
 	added  []recentAdd  // the committer's list of this group's, reused by each group
 	group  *groupIndex  // the committer's, reused by each group
 
-	ids      *idFilter      // the IDs stored, for the committer (see idFilter)
+	ids      *keyFilter     // the IDs stored, for the committer (see keyFilter)
+	names    *keyFilter     // the streams stored (see keyFilter)
 	scanning sync.WaitGroup // the scan filling ids, which Close waits for
 
 	done      chan struct{} // closed by Close
@@ -225,8 +226,13 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	// makes it too small: more new IDs would then be looked up, none missed
 	var stored uint64
 	_ = db.View(func(tx *bolt.Tx) error { stored = tx.Bucket(bucketLog).Sequence(); return nil })
-	s.ids = newIDFilter(stored)
-	s.scanning.Go(func() { s.scanIDs(s.ids, scanChunk) })
+	s.ids = newKeyFilter(stored)
+	// a stream holds two events or more, on average
+	s.names = newKeyFilter(stored / 2)
+	s.scanning.Go(func() {
+		s.scan(s.ids, bucketIDs, scanChunk)
+		s.scan(s.names, bucketStreams, scanChunk)
+	})
 	go s.commitLoop()
 	return s, nil
 }
@@ -549,7 +555,10 @@ func (s *Store) writeGroup(tx *bolt.Tx, batch []*appendReq, f *frame) (logged bo
 	s.recent.addAll(f.added)
 	f.published = len(f.added)
 	for _, a := range f.added {
-		s.ids.add(a.id)
+		s.ids.add(s.ids.hash(a.id[:]))
+		if a.rev == 0 {
+			s.names.add(s.names.hashString(a.stream))
+		}
 	}
 	if s.pin != nil && s.mayRemap(tx, 0, len(f.payload)) {
 		// Safe within this transaction: bbolt chose the pages it may
@@ -614,7 +623,8 @@ type frame struct {
 type buckets struct {
 	log, streams, revs, ids *bolt.Bucket
 	recent                  *recentIndex
-	stored                  *idFilter // the IDs ids may hold (nil: any)
+	stored                  *keyFilter // the IDs ids may hold (nil: any)
+	names                   *keyFilter // the streams streams may hold (nil: any)
 }
 
 func bucketsOf(tx *bolt.Tx) buckets {
@@ -624,7 +634,7 @@ func bucketsOf(tx *bolt.Tx) buckets {
 // bucketsOf is the committer's view: the buckets and the recent entries.
 func (s *Store) bucketsOf(tx *bolt.Tx) buckets {
 	b := bucketsOf(tx)
-	b.recent, b.stored = s.recent, s.ids
+	b.recent, b.stored, b.names = s.recent, s.ids, s.names
 	return b
 }
 
@@ -664,6 +674,8 @@ func check(b buckets, f *frame, p eventstore.StreamAppend) (current int64, res e
 		current = int64(last)
 	} else if last, ok := b.recent.last(p.Stream); ok {
 		current = last
+	} else if !b.names.mayHold(b.names.hashString(p.Stream)) {
+		// a new stream
 	} else if v := b.streams.Get([]byte(p.Stream)); v != nil {
 		last, err := getU64(v)
 		if err != nil {
@@ -695,7 +707,7 @@ func storedPositions(b buckets, f *frame, events []eventstore.EventData) ([]uint
 			pos, ok = b.recent.id(e.ID)
 		}
 		if !ok {
-			if !b.stored.mayHold(e.ID) {
+			if !b.stored.mayHold(b.stored.hash(e.ID[:])) {
 				continue
 			}
 			v := b.ids.Get(e.ID[:])
@@ -825,11 +837,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	if dir != eventstore.Forwards && dir != eventstore.Backwards {
 		return nil, fmt.Errorf("embedded: unknown direction %d", dir)
 	}
-	if s.pastTheEnd(stream, dir, from) {
-		if s.closed() {
-			return nil, ErrClosed
-		}
-		return nil, nil
+	if answered, err := s.readsNothing(stream, dir, from); answered {
+		return nil, err
 	}
 	var (
 		out    []eventstore.RecordedEvent
@@ -893,11 +902,28 @@ func lastRevision(tx *bolt.Tx, stream string, recent streamView) (uint64, error)
 	return getU64(v)
 }
 
+// readsNothing answers, without a transaction, a read that finds no
+// event: one past the end of a stream written lately, or one of a stream
+// never stored.
+func (s *Store) readsNothing(stream string, dir eventstore.Direction, from uint64) (answered bool, err error) {
+	switch {
+	case s.pastTheEnd(stream, dir, from):
+	case !s.names.mayHold(s.names.hashString(stream)):
+		err = fmt.Errorf("%w: %s", eventstore.ErrStreamNotFound, stream)
+	default:
+		return false, nil
+	}
+	if s.closed() {
+		return true, ErrClosed
+	}
+	return true, err
+}
+
 // pastTheEnd reports whether a read starts past the end of a stream
 // written lately: such a read (a cached aggregate's check for news) needs
-// no transaction.
+// no transaction. A read from the start never does.
 func (s *Store) pastTheEnd(stream string, dir eventstore.Direction, from uint64) bool {
-	if dir != eventstore.Forwards || from == eventstore.End {
+	if dir != eventstore.Forwards || from == eventstore.End || from == 0 {
 		return false
 	}
 	last, ok := s.tails.last(stream)
