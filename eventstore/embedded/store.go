@@ -222,13 +222,15 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	// closeDurable).
 	db.NoSync = true
 	db.NoFreelistSync = true
-	// the events stored size the filter's first level; a failed read only
-	// makes it too small: more new IDs would then be looked up, none missed
+	// the events stored size the filters' first levels; a failed read only
+	// makes them too small: more new keys would then be looked up, none
+	// missed
 	var stored uint64
 	_ = db.View(func(tx *bolt.Tx) error { stored = tx.Bucket(bucketLog).Sequence(); return nil })
 	s.ids = newKeyFilter(stored)
-	// a stream holds two events or more, on average
-	s.names = newKeyFilter(stored / 2)
+	// as many streams at most: every stream holds an event (a command's
+	// idempotency record is a stream of its own)
+	s.names = newKeyFilter(stored)
 	s.scanning.Go(func() {
 		s.scan(s.ids, bucketIDs, scanChunk)
 		s.scan(s.names, bucketStreams, scanChunk)
