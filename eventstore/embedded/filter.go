@@ -70,10 +70,22 @@ func newFilterLevel(capacity int) *filterLevel {
 	return &filterLevel{words: make([]uint32, 8*blocks)}
 }
 
-func (f *keyFilter) hash(key []byte) uint64 { return maphash.Bytes(f.seed, key) }
+// hash is the key's hash under the filter's seed; a nil filter, which may
+// hold anything, hashes every key to 0.
+func (f *keyFilter) hash(key []byte) uint64 {
+	if f == nil {
+		return 0
+	}
+	return maphash.Bytes(f.seed, key)
+}
 
 // hashString is hash of the key's bytes.
-func (f *keyFilter) hashString(key string) uint64 { return maphash.String(f.seed, key) }
+func (f *keyFilter) hashString(key string) uint64 {
+	if f == nil {
+		return 0
+	}
+	return maphash.String(f.seed, key)
+}
 
 // block is the block of eight words the high half of h picks; the low half
 // picks a bit in each.

@@ -181,3 +181,12 @@ func TestStreamsStoredBeforeOpenStillRead(t *testing.T) {
 		}
 	}
 }
+
+// TestNilKeyFilterMayHoldAnything: the buckets' view outside the committer
+// has no filters, and every key must then be looked up.
+func TestNilKeyFilterMayHoldAnything(t *testing.T) {
+	var f *keyFilter
+	if !f.mayHold(f.hash([]byte("x"))) || !f.mayHold(f.hashString("x")) {
+		t.Fatal("a nil filter must send every lookup to the bucket")
+	}
+}

@@ -150,7 +150,7 @@ type Store struct {
 
 	ids      *keyFilter     // the IDs stored, for the committer (see keyFilter)
 	names    *keyFilter     // the streams stored (see keyFilter)
-	scanning sync.WaitGroup // the scan filling ids, which Close waits for
+	scanning sync.WaitGroup // the scans filling ids and names, which Close waits for
 
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
