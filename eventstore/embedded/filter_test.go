@@ -65,19 +65,7 @@ func TestIDsStoredBeforeOpenStillDeduplicate(t *testing.T) {
 		m.res = mustAppend(t, s, m.stream, eventstore.NoStream, m.evs...)
 		all = append(all, m)
 	}
-	flushT(t, s) // into the ids bucket, which the scan reads
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s = openT(t, dir)
-	defer s.Close()
-	for deadline := time.Now().Add(10 * time.Second); !s.ids.ready.Load(); {
-		if time.Now().After(deadline) {
-			t.Fatal("the scan of the stored IDs did not end")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	s = reopenScanned(t, s, dir, func(s *Store) *keyFilter { return s.ids })
 	for _, m := range all {
 		if !s.ids.mayHold(s.ids.hash(m.evs[0].ID[:])) {
 			t.Fatalf("%s: its event's ID, stored before the store opened, is not in the filter", m.stream)
@@ -127,19 +115,7 @@ func TestStreamsStoredBeforeOpenStillRead(t *testing.T) {
 		before = append(before, fmt.Sprintf("before-%d", i))
 		mustAppend(t, s, before[i], eventstore.NoStream, events("Made", 1+i%2)...)
 	}
-	flushT(t, s) // into the streams bucket, which the scan reads
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s = openT(t, dir)
-	defer s.Close()
-	for deadline := time.Now().Add(10 * time.Second); !s.names.ready.Load(); {
-		if time.Now().After(deadline) {
-			t.Fatal("the scan of the stored streams did not end")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	s = reopenScanned(t, s, dir, func(s *Store) *keyFilter { return s.names })
 	mustAppend(t, s, "merged", eventstore.NoStream, events("Made", 1)...)
 	flushT(t, s)
 	mustAppend(t, s, "recent", eventstore.NoStream, events("Made", 2)...)
@@ -189,4 +165,23 @@ func TestNilKeyFilterMayHoldAnything(t *testing.T) {
 	if !f.mayHold(f.hash([]byte("x"))) || !f.mayHold(f.hashString("x")) {
 		t.Fatal("a nil filter must send every lookup to the bucket")
 	}
+}
+
+// reopenScanned flushes s into its buckets, which the scans read, closes
+// it, opens it again, and waits for the scan that fills the filter picked.
+func reopenScanned(t *testing.T, s *Store, dir string, filter func(*Store) *keyFilter) *Store {
+	t.Helper()
+	flushT(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir)
+	t.Cleanup(func() { _ = s.Close() })
+	for deadline := time.Now().Add(10 * time.Second); !filter(s).ready.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the scan of the stored keys did not end")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return s
 }
