@@ -1,9 +1,11 @@
 package seed
 
 import (
+	"fmt"
 	"math"
-	"passerelle/domain/refdata"
 	"time"
+
+	"passerelle/domain/refdata"
 )
 
 // Kind is what a planned command does.
@@ -111,6 +113,40 @@ type Plan struct {
 	seq   uint64
 	buf   []candidate
 	rings map[uint64]*rings // by home cell (cell.key)
+	// takers holds, for each offer, a bit per season week in which it
+	// takes one more pupil now (posted, open, a seat free) and a bit per
+	// grade it is for (at gradeBits). A search weighs hundreds of offers
+	// for each pupil: reading each offer's record and looking each week up
+	// in it took a third of a national plan's time, most of it waiting for
+	// memory.
+	takers []uint64
+}
+
+// gradeBits is where takers' grade bits start: past every season week
+// (September to June is about 43 weeks).
+const gradeBits = 56
+
+// weekBits are the bits of the season weeks.
+func weekBits(weeks []int8) uint64 {
+	var m uint64
+	for _, wk := range weeks {
+		m |= 1 << uint8(wk)
+	}
+	return m
+}
+
+// refresh sets the offer's takers bits from its record.
+func (p *Plan) refresh(oi int32) {
+	o := &p.w.offers[oi]
+	m := uint64(o.grades) << gradeBits
+	if o.visible && o.open {
+		for _, wk := range o.weeks {
+			if j := weekIndex(o.weeks, wk); o.held[j] < o.seats {
+				m |= 1 << uint8(wk)
+			}
+		}
+	}
+	p.takers[oi] = m
 }
 
 // rings are the offers of the grid's cells around a home cell, ring by
@@ -156,44 +192,122 @@ type entry struct {
 	z    int32
 }
 
-// queue is a min-heap of entries by time, then by the order they were
+// queue holds the entries to play, popped by time, then by the order
+// they were queued. It files them by day, in blocks, and keeps only the
+// day being played in a heap: a national plan queues the whole
+// population's first searches at once, and a heap of them all missed the
+// processor's cache at every level it walked. The blocks of a day played
+// file later days.
+type queue struct {
+	today heap              // the day being played, and anything queued for before it
+	days  map[int64][]block // later days' entries, as queued
+	cur   int64             // the day today holds
+	lo    int64             // no day before it is filed
+	n     int
+	free  []block
+}
+
+// block is part of a day's entries: grown afresh, a day's entries were
+// as much garbage as they were.
+type block []entry
+
+const blockLen = 2048
+
+func dayOf(at int64) int64 {
+	d := at / day
+	if at%day < 0 {
+		d--
+	}
+	return d
+}
+
+func (q *queue) len() int { return q.n }
+
+func (q *queue) push(e entry) {
+	q.n++
+	d := dayOf(e.at)
+	if q.days != nil && d <= q.cur {
+		q.today.push(e)
+		return
+	}
+	if q.days == nil {
+		q.days, q.cur, q.lo = map[int64][]block{}, math.MinInt64, d
+	}
+	q.lo = min(q.lo, d)
+	bs := q.days[d]
+	if len(bs) == 0 || len(bs[len(bs)-1]) == blockLen {
+		var b block
+		if k := len(q.free); k > 0 {
+			b, q.free = q.free[k-1], q.free[:k-1]
+		} else {
+			b = make(block, 0, blockLen)
+		}
+		bs = append(bs, b)
+	}
+	bs[len(bs)-1] = append(bs[len(bs)-1], e)
+	q.days[d] = bs
+}
+
+// pop takes the least entry; the queue must not be empty.
+func (q *queue) pop() entry {
+	if len(q.today) == 0 {
+		d := max(q.cur+1, q.lo)
+		for len(q.days[d]) == 0 {
+			d++
+		}
+		for _, b := range q.days[d] {
+			q.today = append(q.today, b...)
+			q.free = append(q.free, b[:0])
+		}
+		delete(q.days, d)
+		q.cur, q.lo = d, d+1
+		q.today.init()
+	}
+	q.n--
+	return q.today.pop()
+}
+
+// heap is a min-heap of entries by time, then by the order they were
 // queued: written out rather than through container/heap, whose
 // interface calls and boxing of each entry took a sixth of a national
 // plan's time. Each entry has four children (heapArity), side by side:
 // half the levels of a binary heap to walk down. A national plan was
 // decided in 25.9 and 24.6 s against 27.8 and 25.6 s with two (`passerelle
 // seed --national --dry-run`, in turn).
-type queue []entry
+type heap []entry
 
 const heapArity = 4
 
-func (q queue) less(i, j int) bool {
-	if q[i].at != q[j].at {
-		return q[i].at < q[j].at
+func (h heap) less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
 	}
-	return q[i].seq < q[j].seq
+	return h[i].seq < h[j].seq
 }
 
-func (q *queue) push(e entry) {
-	*q = append(*q, e)
-	h := *q
-	for i := len(h) - 1; i > 0; {
+func (h *heap) push(e entry) {
+	*h = append(*h, e)
+	q := *h
+	for i := len(q) - 1; i > 0; {
 		parent := (i - 1) / heapArity
-		if !h.less(i, parent) {
+		if !q.less(i, parent) {
 			break
 		}
-		h[i], h[parent] = h[parent], h[i]
+		q[i], q[parent] = q[parent], q[i]
 		i = parent
 	}
 }
 
-func (q *queue) pop() entry {
-	h := *q
-	top := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h = h[:n]
-	for i := 0; ; {
+// init orders entries queued in any order into a heap.
+func (h heap) init() {
+	for i := (len(h) - 2) / heapArity; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h heap) down(i int) {
+	n := len(h)
+	for {
 		least, first := i, heapArity*i+1
 		for c := first; c < min(first+heapArity, n); c++ {
 			if h.less(c, least) {
@@ -201,12 +315,21 @@ func (q *queue) pop() entry {
 			}
 		}
 		if least == i {
-			break
+			return
 		}
 		h[i], h[least] = h[least], h[i]
 		i = least
 	}
-	*q = h
+}
+
+func (h *heap) pop() entry {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q = q[:n]
+	q.down(0)
+	*h = q
 	return top
 }
 
@@ -235,18 +358,26 @@ func NewPlan(opt Options) (*Plan, error) {
 	// pupil nationally): grown by appends, they were copied over and over
 	p := &Plan{Options: w.opt, w: w,
 		Commands: make([]Command, 0, 6*len(w.pupils)+4*len(w.offers)+len(w.schools)+len(w.employers)),
-		apps:     make([]app, 0, 5*len(w.pupils)/2), rings: map[uint64]*rings{}}
+		apps:     make([]app, 0, 5*len(w.pupils)/2), rings: map[uint64]*rings{}, takers: make([]uint64, len(w.offers))}
+	for oi, o := range w.offers {
+		for _, wk := range o.weeks {
+			if wk < 0 || wk >= gradeBits {
+				return nil, fmt.Errorf("offer %d: season week %d is out of the plan's range", oi, wk)
+			}
+		}
+		p.refresh(int32(oi))
+	}
 	p.Stats.Departments = len(w.depts)
 	p.schedulePopulation()
 	until := w.opt.Until.Unix()
-	for len(p.queue) > 0 {
+	for p.queue.len() > 0 {
 		e := p.queue.pop()
 		if e.at > until {
 			break
 		}
 		p.step(e)
 	}
-	p.queue, p.rings = nil, nil
+	p.queue, p.rings = queue{}, nil
 	return p, nil
 }
 
@@ -389,6 +520,7 @@ func (p *Plan) postOffer(e entry) {
 	p.emit(e.at, PostOffer, e.x, 0)
 	o := &p.w.offers[e.x]
 	o.visible = true
+	p.refresh(e.x)
 	p.Stats.OffersPosted++
 	p.Stats.PlacesPosted += o.places()
 	p.Stats.Seats += int(o.seats)
@@ -397,6 +529,7 @@ func (p *Plan) postOffer(e entry) {
 func (p *Plan) withdrawOffer(e entry) {
 	if o := &p.w.offers[e.x]; o.open {
 		o.open = false
+		p.refresh(e.x)
 		p.emit(e.at, WithdrawOffer, e.x, 0)
 	}
 }
@@ -430,16 +563,12 @@ func (p *Plan) weeksOf(pu *pupil) []int8 { return pu.weeks[:pu.nweeks] }
 // application per offer.
 func (p *Plan) takes(oi int32, pi int32, start int64) bool {
 	w := p.w
-	o, pu := &w.offers[oi], &w.pupils[pi]
-	if !o.visible || !o.open || o.grades&(1<<pu.grade) == 0 {
+	pu := &w.pupils[pi]
+	need := weekBits(p.weeksOf(pu)) | 1<<(gradeBits+pu.grade)
+	if p.takers[oi]&need != need {
 		return false
 	}
-	for _, wk := range p.weeksOf(pu) {
-		j := weekIndex(o.weeks, wk)
-		if j < 0 || o.held[j] >= o.seats {
-			return false
-		}
-	}
+	o := &w.offers[oi]
 	if !p.eligible(o, pu, start) {
 		return false
 	}
@@ -608,6 +737,7 @@ func (p *Plan) hold(a *app, delta int) {
 		j := weekIndex(o.weeks, wk)
 		o.held[j] = uint16(int(o.held[j]) + delta)
 	}
+	p.refresh(a.offer)
 }
 
 // end closes an application, releasing the seat it held.

@@ -5,9 +5,10 @@ import (
 	"testing"
 )
 
-// TestQueuePopsInOrder pushes entries with many equal times, popping some
-// as it goes, and checks each pop against the least entry still queued:
-// by time, then by the order it was queued.
+// TestQueuePopsInOrder pushes entries with many equal times over several
+// days, some before the day being played, popping some as it goes, and
+// checks each pop against the least entry still queued: by time, then by
+// the order it was queued.
 func TestQueuePopsInOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var q queue
@@ -27,17 +28,17 @@ func TestQueuePopsInOrder(t *testing.T) {
 		queued[least] = queued[len(queued)-1]
 		queued = queued[:len(queued)-1]
 	}
-	for range 6_000 {
-		if len(q) > 0 && rng.IntN(3) == 0 {
+	for range 20_000 { // days of more entries than a block holds
+		if q.len() > 0 && rng.IntN(3) == 0 {
 			pop()
 			continue
 		}
 		seq++
-		e := entry{at: int64(rng.IntN(300)), seq: seq, x: int32(seq)}
+		e := entry{at: int64(rng.IntN(300)-100) * 1_000, seq: seq, x: int32(seq)}
 		q.push(e)
 		queued = append(queued, e)
 	}
-	for len(q) > 0 {
+	for q.len() > 0 {
 		pop()
 	}
 	if len(queued) != 0 {
