@@ -114,17 +114,25 @@ type Plan struct {
 	buf   []candidate
 	rings map[uint64]*rings // by home cell (cell.key)
 	// takers holds, for each offer, a bit per season week in which it
-	// takes one more pupil now (posted, open, a seat free) and a bit per
-	// grade it is for (at gradeBits). A search weighs hundreds of offers
-	// for each pupil: reading each offer's record and looking each week up
-	// in it took a third of a national plan's time, most of it waiting for
-	// memory.
+	// takes one more pupil now (posted, open, a seat free), a bit per
+	// grade it is for (at gradeBits) and its conditions (reservedREP,
+	// reservedQPV, from14). A search weighs hundreds of offers for each
+	// pupil: reading each offer's record, its employer's and the pupil's
+	// school's, and looking each week up in the offer took a third of a
+	// national plan's time, most of it waiting for memory.
 	takers []uint64
 }
 
 // gradeBits is where takers' grade bits start: past every season week
 // (September to June is about 43 weeks).
 const gradeBits = 56
+
+// the conditions of an offer, in takers
+const (
+	reservedREP uint64 = 1 << (59 + iota) // for collège pupils of éducation prioritaire
+	reservedQPV                           // for lycée pupils of a QPV
+	from14                                // a company's: the pupil must be 14 when it starts
+)
 
 // weekBits are the bits of the season weeks.
 func weekBits(weeks []int8) uint64 {
@@ -139,6 +147,15 @@ func weekBits(weeks []int8) uint64 {
 func (p *Plan) refresh(oi int32) {
 	o := &p.w.offers[oi]
 	m := uint64(o.grades) << gradeBits
+	switch o.reserved {
+	case 1:
+		m |= reservedREP
+	case 2:
+		m |= reservedQPV
+	}
+	if p.w.employers[o.employer].kind == 0 && !o.family {
+		m |= from14
+	}
 	if o.visible && o.open {
 		for _, wk := range o.weeks {
 			if j := weekIndex(o.weeks, wk); o.held[j] < o.seats {
@@ -564,12 +581,11 @@ func (p *Plan) weeksOf(pu *pupil) []int8 { return pu.weeks[:pu.nweeks] }
 func (p *Plan) takes(oi int32, pi int32, start int64) bool {
 	w := p.w
 	pu := &w.pupils[pi]
-	need := weekBits(p.weeksOf(pu)) | 1<<(gradeBits+pu.grade)
-	if p.takers[oi]&need != need {
+	t, need := p.takers[oi], weekBits(p.weeksOf(pu))|1<<(gradeBits+pu.grade)
+	if t&need != need || t&from14 != 0 && start < pu.turns14 {
 		return false
 	}
-	o := &w.offers[oi]
-	if !p.eligible(o, pu, start) {
+	if t&(reservedREP|reservedQPV) != 0 && !p.admits(t, pu) {
 		return false
 	}
 	for a := pu.firstApp; a >= 0; a = p.apps[a].next {
@@ -580,20 +596,16 @@ func (p *Plan) takes(oi int32, pi int32, start int64) bool {
 	return true
 }
 
-// eligible mirrors the offer's reservation and the age a company requires.
-func (p *Plan) eligible(o *offer, pu *pupil, start int64) bool {
+// admits mirrors the reservation of an offer whose takers are t.
+func (p *Plan) admits(t uint64, pu *pupil) bool {
 	s := &p.w.schools[pu.school]
-	switch o.reserved {
-	case 1:
-		if s.lycee || s.priority == 0 {
-			return false
-		}
-	case 2:
-		if !s.lycee || !s.qpv {
-			return false
-		}
+	switch {
+	case t&reservedREP != 0:
+		return !s.lycee && s.priority != 0
+	case t&reservedQPV != 0:
+		return s.lycee && s.qpv
 	}
-	return p.w.employers[o.employer].kind != 0 || o.family || start >= pu.turns14
+	return true
 }
 
 func weekIndex(weeks []int8, wk int8) int {
