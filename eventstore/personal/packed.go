@@ -310,8 +310,8 @@ func overwriteRecords(f *os.File, sum *[sha256.Size]byte) error {
 }
 
 // Packer appends new keys to the packed files of a key directory (see
-// above), for a seed that makes them durable together (syncing the file
-// system) before it reports success: an Add is one write, with no sync.
+// above), for a seed that makes them durable together (Sync) before it
+// reports success: an Add is one write, with no sync.
 // Each subject is added once; DirKeys reads the keys at once.
 type Packer struct {
 	dir     string
@@ -375,8 +375,22 @@ func (b *packBucket) open(path string) error {
 	return nil
 }
 
-// Close closes the packed files (Sync, or a sync of the file system,
-// first makes them durable).
+// Sync makes the keys added so far durable: each packed file written,
+// then the directory that names them.
+func (p *Packer) Sync() error {
+	var errs []error
+	for i := range p.buckets {
+		b := &p.buckets[i]
+		b.mu.Lock()
+		if b.f != nil {
+			errs = append(errs, b.f.Sync())
+		}
+		b.mu.Unlock()
+	}
+	return errors.Join(append(errs, syncDir(filepath.Join(p.dir, packedDir)))...)
+}
+
+// Close closes the packed files (Sync first makes them durable).
 func (p *Packer) Close() error {
 	var errs []error
 	for i := range p.buckets {

@@ -147,11 +147,17 @@ func (b *BulkKeys) Destroy(subject string) error {
 	return b.existing.Destroy(subject)
 }
 
-// Sync makes every key written so far durable: one syncfs of the file
-// system holding them.
+// Sync makes every key written so far durable: each packed file, then
+// the directories that name them. A sync of the whole file system would
+// also write what the event store has not synced, among it the last half
+// minute or so of its log (the kernel writes older pages back on its
+// own), which the store's Close deletes once it has checkpointed.
 func (b *BulkKeys) Sync() error {
-	if err := unix.Syncfs(b.dirFD); err != nil {
-		return &os.PathError{Op: "syncfs", Path: b.dir, Err: err}
+	if err := b.packer.Sync(); err != nil {
+		return err
+	}
+	if err := unix.Fsync(b.dirFD); err != nil {
+		return &os.PathError{Op: "fsync", Path: b.dir, Err: err}
 	}
 	return nil
 }
