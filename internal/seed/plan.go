@@ -224,8 +224,8 @@ type queue struct {
 	free  []block
 }
 
-// block is part of a day's entries: grown afresh, a day's entries were
-// as much garbage as they were.
+// block is part of a day's entries, reused once the day is played: a
+// slice grown for each day made as much garbage as the plan queued.
 type block []entry
 
 const blockLen = 2048
