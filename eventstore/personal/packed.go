@@ -378,27 +378,27 @@ func (b *packBucket) open(path string) error {
 // Sync makes the keys added so far durable: each packed file written,
 // then the directory that names them.
 func (p *Packer) Sync() error {
-	var errs []error
-	for i := range p.buckets {
-		b := &p.buckets[i]
-		b.mu.Lock()
-		if b.f != nil {
-			errs = append(errs, b.f.Sync())
-		}
-		b.mu.Unlock()
-	}
-	return errors.Join(append(errs, syncDir(filepath.Join(p.dir, packedDir)))...)
+	err := p.eachFile(func(b *packBucket) error { return b.f.Sync() })
+	return errors.Join(err, syncDir(filepath.Join(p.dir, packedDir)))
 }
 
 // Close closes the packed files (Sync first makes them durable).
 func (p *Packer) Close() error {
+	return p.eachFile(func(b *packBucket) error {
+		err := b.f.Close()
+		b.f = nil
+		return err
+	})
+}
+
+// eachFile calls fn on each bucket whose file is open, under its lock.
+func (p *Packer) eachFile(fn func(*packBucket) error) error {
 	var errs []error
 	for i := range p.buckets {
 		b := &p.buckets[i]
 		b.mu.Lock()
 		if b.f != nil {
-			errs = append(errs, b.f.Close())
-			b.f = nil
+			errs = append(errs, fn(b))
 		}
 		b.mu.Unlock()
 	}
