@@ -321,8 +321,12 @@ func (r *runner) appKeys(c *Command) (writes, reads []uint64) {
 			}
 		}
 		return writes, []uint64{offer}
+	case Reject:
+		// a confirmation withdraws the pupil's other open applications as
+		// the store has them: the rejection of one must come first
+		return []uint64{app}, []uint64{pupil}
 	}
-	return []uint64{app}, nil // rejections and the convention's steps
+	return []uint64{app}, nil // the convention's steps
 }
 
 func (r *runner) entity(k uint64) *entity {
