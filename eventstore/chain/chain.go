@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -421,6 +422,9 @@ type Sealer struct {
 	// KB of JSON)
 	mineID       uuid.UUID
 	mineRevision uint64
+	// the log after the last walk's end, read ahead by it: within one
+	// SealAll, a seal starts where the one before ended
+	ahead *reader
 }
 
 // SealHeads is the most streams a seal names: a seal stays an ordinary
@@ -428,7 +432,8 @@ type Sealer struct {
 // hold), and a log with more changed streams gets several seals in a row.
 const SealHeads = 4096
 
-// NewSealer builds a sealer over store.
+// NewSealer builds a sealer over store; chained says which streams are
+// chained, and is called from several goroutines at once.
 func NewSealer(store eventstore.Store, chained func(string) bool, now func() time.Time) *Sealer {
 	if now == nil {
 		now = time.Now
@@ -441,6 +446,7 @@ func NewSealer(store eventstore.Store, chained func(string) bool, now func() tim
 func (s *Sealer) SealOnce(ctx context.Context) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.dropAhead()
 	return s.seal(ctx)
 }
 
@@ -492,39 +498,189 @@ func (s *Sealer) seal(ctx context.Context) (bool, error) {
 // returns the position of the last event named.
 func (s *Sealer) walk(ctx context.Context, heads map[streamKey]last, from eventstore.Position, named map[string]Head) (eventstore.Position, error) {
 	upTo := from
-	// a seal vouches for what it covers: each event's link to its
-	// predecessor is checked first, so an edit made while the service was
-	// down is reported, never sealed
-	var broken *Break
-	var linkErr error
 	limit := s.MaxHeads
 	if limit <= 0 {
 		limit = SealHeads
 	}
-	err := each(ctx, s.store, from, func(e eventstore.RecordedEvent) bool {
-		if e.Stream == SealStream || !s.chained(e.Stream) {
-			return true
+	r := s.ahead
+	if r == nil || r.ended || r.after != from {
+		r.close()
+		r = s.read(ctx, from)
+	}
+	// the pages read ahead serve the next seal when it starts where this
+	// one ends: the reader is kept unless the walk fails
+	s.ahead = nil
+	for {
+		e, h, err := r.next()
+		if err != nil {
+			r.close()
+			return upTo, err
+		}
+		if e == nil {
+			break
+		}
+		if !h.chained {
+			r.i++
+			continue
 		}
 		if _, ok := named[e.Stream]; !ok && len(named) >= limit {
-			return false // the next seal starts here
+			break // the next seal starts here
 		}
-		k := keyOf(e.Stream)
-		if broken, linkErr = s.link(ctx, heads[k], e); broken != nil || linkErr != nil {
-			return false
+		// a seal vouches for what it covers: each event's link to its
+		// predecessor is checked first, so an edit made while the service
+		// was down is reported, never sealed
+		broken, err := s.link(ctx, heads[h.key], *e, h)
+		if err != nil || broken != nil {
+			r.close()
+			if broken != nil {
+				err = fmt.Errorf("the log is not intact, it is not sealed: %w", broken)
+			}
+			return upTo, err
 		}
-		h := sumOf(e)
-		heads[k] = last{e.Revision, e.Position, h}
-		named[e.Stream] = Head{Revision: e.Revision, Hash: hex.EncodeToString(h[:])}
+		heads[h.key] = last{e.Revision, e.Position, h.sum}
+		named[e.Stream] = Head{Revision: e.Revision, Hash: h.hex}
 		upTo = e.Position
-		return true
-	})
-	if err = errors.Join(err, linkErr); err != nil {
+		r.i++
+	}
+	if err := ctx.Err(); err != nil {
+		r.close()
 		return upTo, err
 	}
-	if broken != nil {
-		return upTo, fmt.Errorf("the log is not intact, it is not sealed: %w", broken)
-	}
+	r.after, s.ahead = upTo, r
 	return upTo, nil
+}
+
+// reader is the log after a position, read and hashed ahead of the walk.
+type reader struct {
+	pages <-chan *page
+	stop  func()
+	cur   *page // the page being walked
+	i     int   // its next event to check
+	// where the walk that left it ended: the events between there and
+	// cur.events[i] are none a seal names
+	after eventstore.Position
+	// it read the log to its end: what was appended since is read again
+	// from the store
+	ended bool
+}
+
+// next returns the next event to check and what the walk needs of it;
+// nil at the end of the log as it was read.
+func (r *reader) next() (*eventstore.RecordedEvent, *hashed, error) {
+	for r.cur == nil || r.i == len(r.cur.events) {
+		p, ok := <-r.pages
+		if !ok {
+			r.ended = true
+			return nil, nil, nil
+		}
+		<-p.hashed
+		if p.err != nil {
+			return nil, nil, p.err
+		}
+		r.cur, r.i = p, 0
+	}
+	return &r.cur.events[r.i], &r.cur.hashes[r.i], nil
+}
+
+// close stops the reading and waits for it; a nil reader is closed.
+func (r *reader) close() {
+	if r != nil {
+		r.stop()
+	}
+}
+
+// page is a page of the log and what the walk needs of each event, once
+// hashed is closed.
+type page struct {
+	events []eventstore.RecordedEvent
+	hashes []hashed
+	err    error
+	hashed chan struct{}
+}
+
+// hashed is what the walk needs of an event: its stream's key, its hash,
+// and the hash its metadata names for its predecessor.
+type hashed struct {
+	chained  bool // a chained event, not a seal
+	key      streamKey
+	sum      digest
+	hex      string // sum as Hash spells it
+	prev     digest
+	readable bool // the metadata is readable
+	valid    bool // and names its predecessor's hash as Hash spells it
+}
+
+// pageSize is how many events the walk reads at a time, and pagesAhead
+// how many pages it reads and hashes ahead of the one it checks.
+const (
+	pageSize   = 1000
+	pagesAhead = 2
+)
+
+// read reads the log after from a page at a time, and hashes each page
+// while the next is read and the walk checks the one before: only the
+// walk's links and maps must be sequential. A seed's sealer walks every
+// event beside the commands, and on one goroutine it fell behind them.
+func (s *Sealer) read(ctx context.Context, from eventstore.Position) *reader {
+	ctx, cancel := context.WithCancel(ctx)
+	out := make(chan *page, pagesAhead)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(out)
+		for {
+			evs, err := s.store.ReadAll(ctx, from, pageSize)
+			if err == nil && len(evs) == 0 {
+				return
+			}
+			p := &page{events: evs, err: err, hashed: make(chan struct{})}
+			if err == nil {
+				from = evs[len(evs)-1].Position
+				p.hashes = make([]hashed, len(evs))
+				wg.Go(func() { s.hashAll(p) })
+			} else {
+				close(p.hashed)
+			}
+			select {
+			case out <- p:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	return &reader{pages: out, stop: func() { cancel(); wg.Wait() }}
+}
+
+// hashAll hashes a page's events, a part per processor.
+func (s *Sealer) hashAll(p *page) {
+	defer close(p.hashed)
+	evs := p.events
+	parts := min(runtime.GOMAXPROCS(0), 1+len(evs)/64)
+	var wg sync.WaitGroup
+	for part := range parts {
+		lo, hi := part*len(evs)/parts, (part+1)*len(evs)/parts
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				p.hashes[i] = s.hash(evs[i])
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (s *Sealer) hash(e eventstore.RecordedEvent) hashed {
+	if e.Stream == SealStream || !s.chained(e.Stream) {
+		return hashed{}
+	}
+	h := hashed{chained: true, key: keyOf(e.Stream), sum: sumOf(e)}
+	h.hex = hex.EncodeToString(h.sum[:])
+	var got string
+	if got, h.readable = prevHash(e.Metadata); h.readable {
+		h.prev, h.valid = parseDigest(got)
+	}
+	return h
 }
 
 // lastSeal says where the next seal starts: after the position the last
@@ -558,6 +714,7 @@ func (s *Sealer) lastSeal(ctx context.Context) (from eventstore.Position, hash s
 func (s *Sealer) SealAll(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.dropAhead()
 	n := 0
 	for {
 		sealed, err := s.seal(ctx)
@@ -568,15 +725,22 @@ func (s *Sealer) SealAll(ctx context.Context) (int, error) {
 	}
 }
 
+// dropAhead stops the reading ahead: the log read may have grown by the
+// next seal.
+func (s *Sealer) dropAhead() {
+	s.ahead.close()
+	s.ahead = nil
+}
+
 // maxKnownHeads bounds the streams a sealer keeps the last event of (about
 // 80 bytes each).
 const maxKnownHeads = 1 << 20
 
-// link checks that e follows its stream's event before it: prev, the one
-// read last (the zero last if none was), or else read from the store.
-func (s *Sealer) link(ctx context.Context, prev last, e eventstore.RecordedEvent) (*Break, error) {
-	got, ok := prevHash(e.Metadata)
-	if !ok {
+// link checks that e (hashed as h) follows its stream's event before it:
+// prev, the one read last (the zero last if none was), or else read from
+// the store.
+func (s *Sealer) link(ctx context.Context, prev last, e eventstore.RecordedEvent, h *hashed) (*Break, error) {
+	if !h.readable {
 		return &Break{e.Stream, e.Revision, e.Position, e.Type, "its metadata is not readable"}, nil
 	}
 	if prev == (last{}) && e.Revision > 0 {
@@ -587,7 +751,7 @@ func (s *Sealer) link(ctx context.Context, prev last, e eventstore.RecordedEvent
 		p := evs[0]
 		prev = last{p.Revision, p.Position, sumOf(p)}
 	}
-	if d, valid := parseDigest(got); !valid || d != prev.hash {
+	if !h.valid || h.prev != prev.hash {
 		if prev.hash == (digest{}) {
 			return &Break{e.Stream, e.Revision, e.Position, e.Type, "the stream's earlier events are missing"}, nil
 		}
