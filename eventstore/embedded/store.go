@@ -845,12 +845,16 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	var (
 		out    []eventstore.RecordedEvent
 		recent streamView
+		last   uint64
+		found  bool
 	)
+	epoch := s.tails.now() // before the transaction begins (see learn)
 	err := s.viewIndexed(func(seq uint64) { recent = s.recent.view(stream, seq) }, func(tx *bolt.Tx) error {
-		last, err := lastRevision(tx, stream, recent)
-		if err != nil {
+		var err error
+		if last, err = lastRevision(tx, stream, recent); err != nil {
 			return err
 		}
+		found = true
 		from, count := revRange(dir, from, last, max)
 		if count == 0 {
 			return nil
@@ -882,11 +886,21 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 		}
 		return nil
 	})
+	if found {
+		if testHookLearn != nil {
+			testHookLearn()
+		}
+		s.tails.learn(stream, last, epoch)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
+
+// testHookLearn, set by tests, runs in a read between its transaction and
+// its lesson to the tails.
+var testHookLearn func()
 
 // lastRevision is a stream's last revision in tx: its recent entries
 // hold it if it was written since the last checkpoint, the streams
@@ -1106,17 +1120,25 @@ type streamRev struct {
 	rev    uint64
 }
 
-// tails remembers the last revision of the streams written lately, so
-// that a read past the end of one is answered without a transaction. The
-// committer records each group's streams once it is committed, before it
-// answers their writers; a stream absent from both generations is read
-// from bbolt. Revisions only grow, so a reader that misses a commit under
-// way answers as a transaction begun just before it would.
+// tails remembers the last revision of the streams written or read
+// lately, so that a read past the end of one is answered without a
+// transaction. The committer records each group's streams once it is
+// committed, before it answers their writers; a read that found a
+// stream's last revision in a transaction teaches it (learn); a stream
+// absent from both generations is read from bbolt. Revisions only grow,
+// so a reader that misses a commit under way answers as a transaction
+// begun just before it would.
+//
+// The streams a command only consults (the pupil who applies, the offer
+// applied to) are read, not written: when only writes were recorded, each
+// check of such a cached aggregate for news opened a transaction, a fifth
+// of a national seed's processor time.
 type tails struct {
 	mu        sync.RWMutex
 	max       int
 	seeds     [2]maphash.Seed
 	cur, prev map[tailKey]uint64
+	epoch     uint64 // groups recorded so far
 }
 
 // tailKey names a stream by two 64-bit hashes of its name under random
@@ -1154,14 +1176,49 @@ func (t *tails) record(written []streamRev) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.epoch++
 	for i, w := range written {
-		k := keys[i]
-		if _, ok := t.cur[k]; !ok && len(t.cur) >= t.max {
-			t.prev, t.cur = t.cur, nil // the older generation is forgotten
-		}
-		if t.cur == nil {
-			t.cur = make(map[tailKey]uint64)
-		}
-		t.cur[k] = w.rev
+		t.put(keys[i], w.rev)
 	}
+}
+
+func (t *tails) put(k tailKey, rev uint64) {
+	if _, ok := t.cur[k]; !ok && len(t.cur) >= t.max {
+		t.prev, t.cur = t.cur, nil // the older generation is forgotten
+	}
+	if t.cur == nil {
+		t.cur = make(map[tailKey]uint64)
+	}
+	t.cur[k] = rev
+}
+
+// now is the epoch a read gives learn, taken before its transaction
+// begins.
+func (t *tails) now() uint64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.epoch
+}
+
+// learn notes the last revision of stream as a read found it, the read's
+// transaction begun at epoch, unless the tails know the stream already
+// (from a commit since, or from as recent a read) or a group was recorded
+// since epoch: that group's commit may have written the stream after the
+// read's transaction began, and the revision it recorded, since
+// forgotten, may be later than rev. A commit not recorded yet records its
+// own revision after this one.
+func (t *tails) learn(stream string, rev, epoch uint64) {
+	k := t.key(stream)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.epoch != epoch {
+		return
+	}
+	if _, ok := t.cur[k]; ok {
+		return
+	}
+	if _, ok := t.prev[k]; ok {
+		return
+	}
+	t.put(k, rev)
 }

@@ -628,3 +628,58 @@ func TestViewAllLendsWhatReadAllCopies(t *testing.T) {
 		t.Fatalf("fn's error: %v", err)
 	}
 }
+
+// A read teaches the tails the last revision it found: the next read past
+// the end of that stream opens no transaction. A read whose transaction
+// may have missed a commit recorded since teaches nothing, even once the
+// tails have forgotten that commit: the event appended meanwhile is read.
+func TestReadsTeachTheTails(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	mustAppend(t, s, "order-1", eventstore.NoStream, events("Placed", 3)...)
+	s = reopenScanned(t, s, dir, func(s *Store) *keyFilter { return s.names })
+	ctx := t.Context()
+	read := func(from uint64) []eventstore.RecordedEvent {
+		t.Helper()
+		evs, err := s.ReadStream(ctx, "order-1", eventstore.Forwards, from, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	txs := s.db.Stats().TxN
+	if evs := read(3); len(evs) != 0 {
+		t.Fatalf("read past the end: %d events", len(evs))
+	}
+	if n := s.db.Stats().TxN - txs; n != 1 {
+		t.Fatalf("a stream not written since the store opened: %d transactions, want 1", n)
+	}
+	for range 10 {
+		read(3)
+	}
+	if n := s.db.Stats().TxN - txs; n != 1 {
+		t.Fatalf("reads past the end after one that found it: %d transactions, want 1", n)
+	}
+
+	// a read's lesson comes after a commit of the stream that its
+	// transaction missed, and after the tails forgot that commit
+	s.tails.mu.Lock()
+	s.tails.cur, s.tails.prev, s.tails.max = nil, nil, 1
+	s.tails.mu.Unlock()
+	t.Cleanup(func() { testHookLearn = nil })
+	testHookLearn = func() {
+		testHookLearn = nil
+		mustAppend(t, s, "order-1", eventstore.Exact(2), events("Shipped", 1)...)
+		mustAppend(t, s, "other-1", eventstore.NoStream, events("Placed", 1)...)
+		mustAppend(t, s, "other-2", eventstore.NoStream, events("Placed", 1)...)
+		if _, ok := s.tails.last("order-1"); ok {
+			t.Fatal("the tails still know order-1: the test proves nothing")
+		}
+	}
+	if evs := read(3); len(evs) != 0 {
+		t.Fatalf("read past the end: %d events", len(evs))
+	}
+	if evs := read(3); len(evs) != 1 || evs[0].Type != "Shipped" {
+		t.Fatalf("read from 3 after the append the last read missed: %+v", evs)
+	}
+}
