@@ -414,7 +414,7 @@ type Sealer struct {
 	// ended: the links of the next events are checked against them
 	// rather than read from the store
 	mu      sync.Mutex
-	heads   map[streamKey]last
+	heads   *heads
 	headsAt eventstore.Position // where the last seal appended here ended
 	// the last seal appended here (it ended at headsAt): while it is the
 	// seal stream's last event, the next seal starts where it ended,
@@ -456,10 +456,10 @@ func (s *Sealer) seal(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if s.heads == nil || from != s.headsAt || len(s.heads) > maxKnownHeads {
-		// another sealer sealed meanwhile (the heads may be out of date),
-		// or they are too many: the links are read again from the store
-		s.heads = map[streamKey]last{}
+	if s.heads == nil || from != s.headsAt {
+		// another sealer sealed meanwhile: the heads may be out of date,
+		// the links are read again from the store
+		s.heads = &heads{}
 	}
 	heads := s.heads
 	// until the walk ends in a seal (or finds nothing to seal), the heads
@@ -496,7 +496,7 @@ func (s *Sealer) seal(ctx context.Context) (bool, error) {
 // its predecessor, into heads (the last event of each stream) and named
 // (what the seal will name), until named holds MaxHeads streams; it
 // returns the position of the last event named.
-func (s *Sealer) walk(ctx context.Context, heads map[streamKey]last, from eventstore.Position, named map[string]Head) (eventstore.Position, error) {
+func (s *Sealer) walk(ctx context.Context, heads *heads, from eventstore.Position, named map[string]Head) (eventstore.Position, error) {
 	upTo := from
 	limit := s.MaxHeads
 	if limit <= 0 {
@@ -529,7 +529,7 @@ func (s *Sealer) walk(ctx context.Context, heads map[streamKey]last, from events
 		// a seal vouches for what it covers: each event's link to its
 		// predecessor is checked first, so an edit made while the service
 		// was down is reported, never sealed
-		broken, err := s.link(ctx, heads[h.key], *e, h)
+		broken, err := s.link(ctx, heads.get(h.key), *e, h)
 		if err != nil || broken != nil {
 			r.close()
 			if broken != nil {
@@ -537,7 +537,7 @@ func (s *Sealer) walk(ctx context.Context, heads map[streamKey]last, from events
 			}
 			return upTo, err
 		}
-		heads[h.key] = last{e.Revision, e.Position, h.sum}
+		heads.put(h.key, last{e.Revision, e.Position, h.sum})
 		named[e.Stream] = Head{Revision: e.Revision, Hash: h.hex}
 		upTo = e.Position
 		r.i++
@@ -730,6 +730,34 @@ func (s *Sealer) SealAll(ctx context.Context) (int, error) {
 func (s *Sealer) dropAhead() {
 	s.ahead.close()
 	s.ahead = nil
+}
+
+// heads is the last event walked of the streams walked lately, in two
+// generations: when the newer holds maxKnownHeads/2 streams, it becomes
+// the older and the older is forgotten. A stream forgotten has its last
+// event read from the store when it is next walked. A national season
+// writes millions of streams, most of them a few times close together:
+// forgetting all the heads at once made the walk read the predecessor of
+// nearly every event after.
+type heads struct {
+	cur, prev map[streamKey]last
+}
+
+func (h *heads) get(k streamKey) last {
+	if l, ok := h.cur[k]; ok {
+		return l
+	}
+	return h.prev[k]
+}
+
+func (h *heads) put(k streamKey, l last) {
+	if _, ok := h.cur[k]; !ok && len(h.cur) >= maxKnownHeads/2 {
+		h.prev, h.cur = h.cur, nil
+	}
+	if h.cur == nil {
+		h.cur = make(map[streamKey]last)
+	}
+	h.cur[k] = l
 }
 
 // maxKnownHeads bounds the streams a sealer keeps the last event of (about
