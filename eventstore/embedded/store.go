@@ -856,35 +856,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 		}
 		found = true
 		from, count := revRange(dir, from, last, max)
-		if count == 0 {
-			return nil
+		if count > 0 {
+			out, err = readRevs(ctx, tx, stream, recent, dir, from, count)
 		}
-		// one cursor for the whole read: each Get would allocate its own
-		logC := tx.Bucket(bucketLog).Cursor()
-		revs := revCursor{c: tx.Bucket(bucketRevs).Cursor(), stream: stream}
-		out = make([]eventstore.RecordedEvent, 0, count)
-		for i := uint64(0); i < count; i++ {
-			if err := pollCtx(ctx, i); err != nil {
-				return err
-			}
-			rev := from + i
-			if dir == eventstore.Backwards {
-				rev = from - i
-			}
-			pos, ok := recent.position(rev)
-			if !ok {
-				var err error
-				if pos, err = revs.position(rev); err != nil {
-					return err
-				}
-			}
-			e, err := readAt(logC, pos)
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return nil
+		return err
 	})
 	if found {
 		if testHookLearn != nil {
@@ -894,6 +869,37 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventstore.Di
 	}
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// readRevs reads count events of stream in tx from revision from on, in
+// direction dir.
+func readRevs(ctx context.Context, tx *bolt.Tx, stream string, recent streamView, dir eventstore.Direction, from, count uint64) ([]eventstore.RecordedEvent, error) {
+	// one cursor for the whole read: each Get would allocate its own
+	logC := tx.Bucket(bucketLog).Cursor()
+	revs := revCursor{c: tx.Bucket(bucketRevs).Cursor(), stream: stream}
+	out := make([]eventstore.RecordedEvent, 0, count)
+	for i := uint64(0); i < count; i++ {
+		if err := pollCtx(ctx, i); err != nil {
+			return nil, err
+		}
+		rev := from + i
+		if dir == eventstore.Backwards {
+			rev = from - i
+		}
+		pos, ok := recent.position(rev)
+		if !ok {
+			var err error
+			if pos, err = revs.position(rev); err != nil {
+				return nil, err
+			}
+		}
+		e, err := readAt(logC, pos)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
 	}
 	return out, nil
 }
