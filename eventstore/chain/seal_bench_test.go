@@ -2,6 +2,7 @@ package chain_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -33,7 +34,7 @@ func BenchmarkSealAll(b *testing.B) {
 	}
 	rep, err := seed.Run(ctx, plan, seed.RunConfig{Store: store, Keys: keys, Workers: 64})
 	_ = keys.Close()
-	if err = firstErr(err, store.Close()); err != nil || rep.Failed > 0 {
+	if err = errors.Join(err, store.Close()); err != nil || rep.Failed > 0 {
 		b.Fatalf("seeding: %v, %d commands failed", err, rep.Failed)
 	}
 	var walked time.Duration
@@ -61,13 +62,4 @@ func BenchmarkSealAll(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(rep.Events)*float64(b.N)/walked.Seconds(), "events/s")
-}
-
-func firstErr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
