@@ -81,8 +81,26 @@ func freeAddr(t *testing.T) string {
 }
 
 // startChild runs `passerelle serve ARGS --addr …` in its own process and
-// waits until it answers /healthz.
+// waits until it answers /healthz. A port found free may be taken before
+// the child binds it, by another test's connection or by one of this
+// loop's own, connecting to itself while nothing listens: the child is
+// then started again on another port.
 func startChild(t *testing.T, args ...string) *child {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		c, logs := tryChild(t, args)
+		if c != nil {
+			return c
+		}
+		if attempt == 3 {
+			t.Fatalf("serve found its port taken %d times:\n%s", attempt, logs)
+		}
+	}
+}
+
+// tryChild is one attempt of startChild: nil and the child's output if
+// its port was taken.
+func tryChild(t *testing.T, args []string) (*child, string) {
 	t.Helper()
 	addr := freeAddr(t)
 	list, _ := json.Marshal(append(args, "--addr", addr))
@@ -100,8 +118,13 @@ func startChild(t *testing.T, args ...string) *child {
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return c
+				return c, ""
 			}
+		}
+		if out := logs.String(); strings.Contains(out, "address already in use") {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return nil, out
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
