@@ -10,14 +10,18 @@ import (
 )
 
 // tuneGC sets the collector's target (as GOGC) and its soft memory limit
-// (as GOMEMLIMIT; 0: none), each unless the environment sets it.
-func tuneGC(percent int, limit int64) {
+// (as GOMEMLIMIT; 0: none), each unless the environment sets it. restore
+// puts back the settings it found.
+func tuneGC(percent int, limit int64) (restore func()) {
+	oldPercent, oldLimit := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1)
+	debug.SetGCPercent(oldPercent)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(percent)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" && limit > 0 {
 		debug.SetMemoryLimit(limit)
 	}
+	return func() { debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) }
 }
 
 // serviceGC is the collector of serve, and of bench, which measures what
@@ -33,9 +37,7 @@ func tuneGC(percent int, limit int64) {
 // collector runs as often as it must. The embedded default's start-up,
 // which rebuilds its read models, was faster too (137,000 events: ready
 // in 2.0–2.2 s instead of 2.3–2.6 s, three runs each); `passerelle
-// replay` was slower (in four runs of four), a short process whose
-// growing heap costs more in fresh pages than in collections, and keeps
-// the default.
+// replay` was slower then (in four runs of four); see replayGC.
 //
 // The collections still set that p99. In an execution trace of 12 s at
 // 1,000 offers/s after the bench's closed loop (`--duration 30s`, p99
@@ -49,6 +51,18 @@ func tuneGC(percent int, limit int64) {
 // and 21.8 ms against 19.8 and 21.1, two runs each): it does not yield.
 // What would shorten the marks is fewer pointers to mark.
 func serviceGC() { tuneGC(300, physicalMemory()/2) }
+
+// replayGC is the collector of replay, and of the bench's replay row,
+// which measures it. A rebuild allocates its events, documents and
+// commands as it goes and keeps little of them. Replaying 421,291 events
+// (Paris and its inner suburbs seeded at scale 0.3) into a real Redis,
+// five runs each in turn, GOGC=400 took 4.10–4.73 s (median 4.58) and
+// 6.0–6.8 s of processor time, against 4.65–5.30 s (median 4.77) and
+// 7.0–8.0 s at 100, with 1.39–1.53 GB of peak resident memory against
+// 1.20–1.32. At 800 the replay was within the noise of 400, at 1.8 GB.
+// The soft limit keeps a national replay, whose document caches hold up
+// to 768 MiB, from growing its heap fivefold.
+func replayGC() (restore func()) { return tuneGC(400, 2<<30) }
 
 // serviceRuntime is the runtime's settings for serve and bench: the
 // collector's above, and twice as many processors for goroutines as

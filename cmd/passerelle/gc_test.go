@@ -34,6 +34,29 @@ func TestTuneGC(t *testing.T) {
 	}
 }
 
+// A replay's collector settings are put back once it ends.
+func TestTuneGCRestores(t *testing.T) {
+	percent := debug.SetGCPercent(150)
+	limit := debug.SetMemoryLimit(3 << 30)
+	t.Cleanup(func() { debug.SetGCPercent(percent); debug.SetMemoryLimit(limit) })
+
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	restore := replayGC()
+	if got := debug.SetGCPercent(-1); got != 400 {
+		t.Errorf("during a replay: percent %d, want 400", got)
+	}
+	debug.SetGCPercent(400)
+	restore()
+	if got := debug.SetGCPercent(-1); got != 150 {
+		t.Errorf("after a replay: percent %d, want 150 back", got)
+	}
+	debug.SetGCPercent(150)
+	if got := debug.SetMemoryLimit(-1); got != 3<<30 {
+		t.Errorf("after a replay: limit %d, want %d back", got, 3<<30)
+	}
+}
+
 // The service doubles the processors of a small machine unless the
 // environment sets them.
 func TestTuneProcs(t *testing.T) {

@@ -32,6 +32,7 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
+	defer replayGC()()
 	if *redisURL == "" {
 		return errors.New("--redis-url is required: without it `passerelle serve` keeps its read models in an in-process Redis, which it rebuilds from the log at every start anyway")
 	}

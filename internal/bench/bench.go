@@ -45,6 +45,10 @@ type Config struct {
 	Dir      string        // working directory (default: a temporary one, removed)
 	Only     []string      // the groups of paths to measure, among Groups (default: all)
 	Log      io.Writer     // progress lines (default: none)
+	// ReplayGC, when set, sets the collector as `passerelle replay` does
+	// for the replay's row and returns what puts it back (default: the
+	// collector as the process has it)
+	ReplayGC func() (restore func())
 }
 
 // Row is one path against its baseline. Ratio is Path/Baseline.

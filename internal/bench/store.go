@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -239,10 +238,10 @@ func (b *bench) redisClient() (redis.UniversalClient, func(), error) {
 // not grow with writes a rebuild need not have sent.
 func (b *bench) replay(ctx context.Context) ([]Row, error) {
 	fmt.Fprintln(b.cfg.Log, "replay")
-	if os.Getenv("GOGC") == "" {
-		// `passerelle replay` runs the default collector, whatever the
-		// service measured beside it runs
-		defer debug.SetGCPercent(debug.SetGCPercent(100))
+	if b.cfg.ReplayGC != nil {
+		// as `passerelle replay`, whatever the service measured beside
+		// it runs
+		defer b.cfg.ReplayGC()()
 	}
 	rdb, done, err := b.redisClient()
 	if err != nil {
