@@ -32,9 +32,9 @@ func tuneGC(percent int, limit int64) (restore func()) {
 // at 1,000/s on two cores (`passerelle bench --departement 94 --scale
 // 0.05 --only http --rate 1000 --duration 10s`, eight runs each, in
 // turn), GOGC=300 answered with a median p99 of 26 ms instead of 52 ms
-// (lower in seven pairs of eight). The heap may grow to four times what
-// is live, within a soft limit of half the machine's memory: near it the
-// collector runs as often as it must. The embedded default's start-up,
+// (lower in seven pairs of eight). The heap grows within a soft limit of
+// half the machine's memory: near it the collector runs as often as it
+// must. The embedded default's start-up,
 // which rebuilds its read models, was faster too (137,000 events: ready
 // in 2.0–2.2 s instead of 2.3–2.6 s, three runs each); `passerelle
 // replay` was slower then (in four runs of four); see replayGC.
@@ -50,7 +50,25 @@ func tuneGC(percent int, limit int64) (restore func()) {
 // of those waits out of a trace, but not the p99 out of the bench (16.6
 // and 21.8 ms against 19.8 and 21.1, two runs each): it does not yield.
 // What would shorten the marks is fewer pointers to mark.
-func serviceGC() { tuneGC(300, physicalMemory()/2) }
+//
+// Since then the collections set most of the p99, and the disk the rest.
+// With the latency of each request of the bench's open loop at 1,000/s
+// beside the collector's trace (GODEBUG=gctrace=1) and the store's slow
+// syncs, a run had 74 to 195 requests over 10 ms, most of them within
+// the marks (39 to 129; a mark lasted 62 to 140 ms for a live heap of
+// about 140 MB, the desk's index of every posted offer the largest part)
+// and the others behind write-ahead log syncs of 7 to 16 ms. A 10 s
+// window held one or two marks at GOGC=300, and its p99 was over 10 ms
+// whenever it held two. At 800 it held one or none. In runs taken in
+// turn (`passerelle bench --only http --duration 10s --rate 1000`, five
+// of each, two of them with the latencies traced), the p99 was 5.42,
+// 6.88, 7.97, 9.38 and 9.82 ms against 6.24, 6.71, 8.68, 10.75, 11.57
+// and 14.12 ms at 300. The closed loop posted a little less (median
+// ×0.162 of chi against ×0.177, three untraced runs each) and near
+// search a little more (×0.075 to ×0.079 against ×0.063 to ×0.075): the
+// p99 is the goal the service was closer to. The heap may now grow to
+// nine times what is live: about 1.3 GB there.
+func serviceGC() { tuneGC(800, physicalMemory()/2) }
 
 // replayGC is the collector of replay, and of the bench's replay row,
 // which measures it. A rebuild allocates its events, documents and
