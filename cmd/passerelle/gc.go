@@ -34,10 +34,10 @@ func tuneGC(percent int, limit int64) (restore func()) {
 // turn), GOGC=300 answered with a median p99 of 26 ms instead of 52 ms
 // (lower in seven pairs of eight). The heap grows within a soft limit of
 // half the machine's memory: near it the collector runs as often as it
-// must. The embedded default's start-up,
-// which rebuilds its read models, was faster too (137,000 events: ready
-// in 2.0–2.2 s instead of 2.3–2.6 s, three runs each); `passerelle
-// replay` was slower then (in four runs of four); see replayGC.
+// must. The embedded default's start-up, which rebuilds its read models,
+// was faster too (137,000 events: ready in 2.0–2.2 s instead of 2.3–2.6
+// s, three runs each); `passerelle replay` was slower then (in four runs
+// of four); see replayGC.
 //
 // The collections still set that p99. In an execution trace of 12 s at
 // 1,000 offers/s after the bench's closed loop (`--duration 30s`, p99
@@ -55,9 +55,9 @@ func tuneGC(percent int, limit int64) (restore func()) {
 // With the latency of each request of the bench's open loop at 1,000/s
 // beside the collector's trace (GODEBUG=gctrace=1) and the store's slow
 // syncs, a run had 74 to 195 requests over 10 ms, most of them within
-// the marks (39 to 129; a mark lasted 62 to 140 ms for a live heap of
+// the marks (39 to 129; a mark lasted 62 to 146 ms for a live heap of
 // about 140 MB, the desk's index of every posted offer the largest part)
-// and the others behind write-ahead log syncs of 7 to 16 ms. A 10 s
+// and the others behind write-ahead log syncs of 7 to 17 ms. A 10 s
 // window held one or two marks at GOGC=300, and its p99 was over 10 ms
 // whenever it held two. At 800 it held one or none. In runs taken in
 // turn (`passerelle bench --only http --duration 10s --rate 1000`, five
@@ -75,7 +75,7 @@ func serviceGC() { tuneGC(800, physicalMemory()/2) }
 // commands as it goes and keeps little of them. Replaying 421,291 events
 // (Paris and its inner suburbs seeded at scale 0.3) into a real Redis,
 // five runs each in turn, GOGC=400 took 4.10–4.73 s (median 4.58) and
-// 6.0–6.8 s of processor time, against 4.65–5.30 s (median 4.77) and
+// 5.8–6.8 s of processor time, against 4.65–5.30 s (median 4.77) and
 // 7.0–8.0 s at 100, with 1.39–1.53 GB of peak resident memory against
 // 1.20–1.32. At 800 the replay was within the noise of 400, at 1.8 GB.
 // The soft limit keeps a national replay, whose document caches hold up
