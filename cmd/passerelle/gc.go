@@ -11,17 +11,22 @@ import (
 
 // tuneGC sets the collector's target (as GOGC) and its soft memory limit
 // (as GOMEMLIMIT; 0: none), each unless the environment sets it. restore
-// puts back the settings it found.
+// puts back what it changed.
 func tuneGC(percent int, limit int64) (restore func()) {
-	oldPercent, oldLimit := debug.SetGCPercent(-1), debug.SetMemoryLimit(-1)
-	debug.SetGCPercent(oldPercent)
+	var undo []func()
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(percent)
+		old := debug.SetGCPercent(percent)
+		undo = append(undo, func() { debug.SetGCPercent(old) })
 	}
 	if os.Getenv("GOMEMLIMIT") == "" && limit > 0 {
-		debug.SetMemoryLimit(limit)
+		old := debug.SetMemoryLimit(limit)
+		undo = append(undo, func() { debug.SetMemoryLimit(old) })
 	}
-	return func() { debug.SetGCPercent(oldPercent); debug.SetMemoryLimit(oldLimit) }
+	return func() {
+		for _, u := range undo {
+			u()
+		}
+	}
 }
 
 // serviceGC is the collector of serve, and of bench, which measures what
