@@ -59,8 +59,8 @@ func tuneGC(percent int, limit int64) (restore func()) {
 // Since then the collections set most of the p99, and the disk the rest.
 // With the latency of each request of the bench's open loop at 1,000/s
 // beside the collector's trace (GODEBUG=gctrace=1) and the store's slow
-// syncs, a run had 74 to 195 requests over 10 ms, most of them within
-// the marks (39 to 129; a mark lasted 62 to 146 ms for a live heap of
+// syncs, a run had 74 to 229 requests over 10 ms, most of them within
+// the marks (39 to 190; a mark lasted 62 to 146 ms for a live heap of
 // about 140 MB, the desk's index of every posted offer the largest part)
 // and the others behind write-ahead log syncs of 7 to 17 ms. A 10 s
 // window held one or two marks at GOGC=300, and its p99 was over 10 ms
