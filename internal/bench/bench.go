@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"passerelle/domain"
 	"passerelle/eventstore"
@@ -294,7 +296,11 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 	body, _ := json.Marshal(offerBody{EmployerID: employer, Title: "Découverte du fournil", Description: "Pétrissage, cuisson, vente",
 		Sector: "s12", Grades: []string{"3e"}, Weeks: []string{"2030-W05", "2030-W06"}, Seats: 2, CommuneCode: "75056",
 		Address: "1 rue de Paris", Lat: 48.8566, Lon: 2.3522})
-	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(), body: body, settle: a.WaitCaughtUp, dir: b.dir,
+	var rdb redis.UniversalClient // the read models' Redis, when it is a server of its own
+	if b.cfg.RedisURL != "" {
+		rdb = a.Redis
+	}
+	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(), body: body, settle: a.WaitCaughtUp, dir: b.dir, rdb: rdb,
 		applied: func(ctx context.Context, pos eventstore.Position) (eventstore.Position, error) {
 			return a.WaitApplied(ctx, projections.OffersName, pos)
 		}}
@@ -323,6 +329,7 @@ type target struct {
 	// and returns the one it applied by then
 	applied func(context.Context, eventstore.Position) (eventstore.Position, error)
 	dir     string // where the disk's own baseline writes
+	rdb     redis.UniversalClient
 }
 
 func (t *target) get(url string) func(context.Context) error {
@@ -340,28 +347,42 @@ func (t *target) post(url string) func(context.Context) error {
 func (t *target) near(ctx context.Context) (Row, error) {
 	fmt.Fprintln(t.cfg.Log, "near search")
 	k, d, n := t.cfg.Clients, t.cfg.Duration, t.cfg.MaxOps
+	cpu := map[string]float64{}
+	m := markCPU(ctx, t.rdb)
 	near := closedLoop(ctx, k, d, n, t.get(t.api+"/v1/offers?near=48.8566,2.3522&radius_km=20&grade=3e"))
+	m.perOp(ctx, t.rdb, near.N, "", cpu)
+	m = markCPU(ctx, nil)
 	base := closedLoop(ctx, k, d, n, t.get(t.hello+"/hello"))
+	m.perOp(ctx, nil, base.N, "baseline_", cpu)
 	if near.Errors > 0 || near.N == 0 {
 		return Row{}, fmt.Errorf("near search: %d errors of %d, the first: %w", near.Errors, near.N+near.Errors, near.Err)
 	}
-	return withLatency(row(fmt.Sprintf("near search, %d clients", k), "req/s", "chi GET of 2 KB JSON", near.Rate(), base.Rate()), near, base), nil
+	r := withLatency(row(fmt.Sprintf("near search, %d clients", k), "req/s", "chi GET of 2 KB JSON", near.Rate(), base.Rate()), near, base)
+	maps.Copy(r.Detail, cpu)
+	return r, nil
 }
 
 func (t *target) commands(ctx context.Context) (Row, error) {
 	fmt.Fprintln(t.cfg.Log, "commands, closed loop")
 	k, d, n := t.cfg.Clients, t.cfg.Duration, t.cfg.MaxOps
-	start := time.Now()
+	start, cpu := time.Now(), map[string]float64{}
+	m := markCPU(ctx, t.rdb)
 	cmds := closedLoop(ctx, k, d, n, t.post(t.api+"/v1/offers"))
 	if err := t.caughtUp(ctx); err != nil {
 		return Row{}, err
 	}
 	t.capacity = float64(cmds.N) / time.Since(start).Seconds()
+	// with the projections' catching up, as the capacity: a command's
+	// whole cost
+	m.perOp(ctx, t.rdb, cmds.N, "", cpu)
+	m = markCPU(ctx, nil)
 	base := closedLoop(ctx, k, d, n, t.post(t.hello+"/hello"))
+	m.perOp(ctx, nil, base.N, "baseline_", cpu)
 	if cmds.Errors > 0 || cmds.N == 0 {
 		return Row{}, fmt.Errorf("POST /v1/offers: %d errors of %d, the first: %w", cmds.Errors, cmds.N+cmds.Errors, cmds.Err)
 	}
 	r := withLatency(row(fmt.Sprintf("POST /v1/offers, %d clients", k), "req/s", "chi decoding the same body", cmds.Rate(), base.Rate()), cmds, base)
+	maps.Copy(r.Detail, cpu)
 	r.Detail["capacity_per_s"] = t.capacity
 	return r, nil
 }

@@ -53,6 +53,20 @@ func smoke(t *testing.T, url string) {
 			t.Errorf("open loop: %s %v, want a measured one: %+v", k, v, res.Rows[2].Detail)
 		}
 	}
+	for _, r := range res.Rows[:2] {
+		keys := []string{"cpu_us_per_op", "baseline_cpu_us_per_op"}
+		if url != "" {
+			keys = append(keys, "redis_cpu_us_per_op")
+		}
+		for _, k := range keys {
+			if v := r.Detail[k]; !(v > 0) || math.IsInf(v, 0) {
+				t.Errorf("%s: %s %v, want a measured one: %+v", r.Name, k, v, r.Detail)
+			}
+		}
+		if _, ok := r.Detail["redis_cpu_us_per_op"]; ok && url == "" {
+			t.Errorf("%s: a Redis processor time for the in-process Redis, whose time is the process's: %+v", r.Name, r.Detail)
+		}
+	}
 	if v := res.Rows[7].Detail["ratio_to_final_contents"]; !(v > 0) {
 		t.Errorf("replay: ratio to its final contents %v, want a measured one: %+v", v, res.Rows[7].Detail)
 	}

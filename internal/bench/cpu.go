@@ -1,0 +1,85 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// cpuMark is the processor time used up to a moment: by this process (the
+// service under load and its load generator, which share it) and by the
+// Redis server the read models are written to. A closed loop's rate is
+// what the machine's processors carry; the time each operation takes of
+// them says where a ratio comes from.
+type cpuMark struct {
+	proc, redis     time.Duration
+	hasProc, hasRed bool
+}
+
+// markCPU reads the processor time used so far; rdb nil: Redis is not
+// another process (the in-process server's time is this process's).
+func markCPU(ctx context.Context, rdb redis.UniversalClient) cpuMark {
+	var m cpuMark
+	m.proc, m.hasProc = processCPU()
+	if rdb != nil {
+		m.redis, m.hasRed = redisCPU(ctx, rdb)
+	}
+	return m
+}
+
+// perOp adds to detail the processor time each of n operations took since
+// m, in microseconds, under the given prefix: cpu_us_per_op for this
+// process, redis_cpu_us_per_op for the Redis server.
+func (m cpuMark) perOp(ctx context.Context, rdb redis.UniversalClient, n int, prefix string, detail map[string]float64) {
+	if n <= 0 {
+		return
+	}
+	now := markCPU(ctx, rdb)
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+	if m.hasProc && now.hasProc {
+		detail[prefix+"cpu_us_per_op"] = us(now.proc - m.proc)
+	}
+	if m.hasRed && now.hasRed {
+		detail[prefix+"redis_cpu_us_per_op"] = us(now.redis - m.redis)
+	}
+}
+
+// redisCPU is the processor time the Redis server used since it started,
+// from INFO cpu (user and system, in seconds).
+func redisCPU(ctx context.Context, rdb redis.UniversalClient) (time.Duration, bool) {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, false
+	}
+	var total float64
+	found := 0
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":")
+		if !ok || (k != "used_cpu_user" && k != "used_cpu_sys") {
+			continue
+		}
+		s, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, false
+		}
+		total += s
+		found++
+	}
+	return time.Duration(total * float64(time.Second)), found == 2
+}
+
+// processCPU is the processor time this process used so far, user and
+// system.
+func processCPU() (time.Duration, bool) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+}
