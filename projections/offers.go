@@ -74,10 +74,23 @@ func OperatorOffers(operatorID string) string { return "operator:" + operatorID 
 // OfferGeo is the geo set of the open offers' locations.
 func OfferGeo() string { return "geo" }
 
-// OfferGeoIndex is the geo set of the open offers with value v of a
-// selective kind (sector, department, commune): a nearby search for one of
-// them walks outwards through its few offers rather than through all.
+// OfferGeoIndex is the geo set of the open offers with value v of a kind
+// that has one (GeoIndexed): a nearby search for one of them walks
+// outwards through its offers only, rather than through all and checking
+// each.
 func OfferGeoIndex(kind, v string) string { return "geo:" + kind + ":" + v }
+
+// GeoIndexed reports whether the open offers of each value of kind have
+// a geo set besides their index set: the places, which few offers share,
+// and the grade, which nearly every search around a point gives (a pupil
+// searches for their own grade). Each costs a point per offer written.
+func GeoIndexed(kind string) bool {
+	switch kind {
+	case "grade", "sector", "department", "commune":
+		return true
+	}
+	return false
+}
 
 // OfferIDs is the sorted set of the open offers, all scored 0 so that they
 // are in id order: a search without a place pages through it.
@@ -89,8 +102,9 @@ type Offers struct{}
 // Name names the projection.
 func (Offers) Name() string { return OffersName }
 
-// Layout versions the model's keys and documents.
-func (Offers) Layout() int { return 3 }
+// Layout versions the model's keys and documents (4: the grades' geo
+// sets).
+func (Offers) Layout() int { return 4 }
 
 // Touches names the offer document of an offer event.
 func (Offers) Touches(ev Event, _ Docs) []Ref {
@@ -196,10 +210,20 @@ func (d *OfferDoc) Entries() []Entry {
 	}
 	words := Words(d.Title + " " + d.Description)
 	sets := make([]string, 0, 8+len(d.Grades)+2*len(d.Weeks)+len(words)+len(d.Reserved.Schools))
-	sets = append(sets, OfferIndexOpen(), OfferIndex("sector", d.Sector), OfferIndex("department", d.Department), OfferIndex("commune", d.CommuneCode))
+	geo := make([]Entry, 0, 4+len(d.Grades))
+	index := func(kind, v string) {
+		sets = append(sets, OfferIndex(kind, v))
+		if GeoIndexed(kind) {
+			geo = append(geo, point(OfferGeoIndex(kind, v), d.ID, d.Lon, d.Lat))
+		}
+	}
+	sets = append(sets, OfferIndexOpen())
+	index("sector", d.Sector)
+	index("department", d.Department)
+	index("commune", d.CommuneCode)
 	for i, g := range d.Grades {
 		if !slices.Contains(d.Grades[:i], g) {
-			sets = append(sets, OfferIndex("grade", string(g)))
+			index("grade", string(g))
 		}
 	}
 	for i, w := range d.Weeks {
@@ -232,15 +256,13 @@ func (d *OfferDoc) Entries() []Entry {
 			sets = append(sets, OfferIndex("reserved", "school:"+u))
 		}
 	}
-	entries := make([]Entry, 0, len(sets)+5+len(mine))
+	entries := make([]Entry, 0, len(sets)+2+len(geo)+len(mine))
 	entries = append(entries, mine...)
 	for _, s := range sets {
 		entries = append(entries, member(s, d.ID))
 	}
-	return append(entries, scored(OfferIDs(), d.ID, 0), point(OfferGeo(), d.ID, d.Lon, d.Lat),
-		point(OfferGeoIndex("sector", d.Sector), d.ID, d.Lon, d.Lat),
-		point(OfferGeoIndex("department", d.Department), d.ID, d.Lon, d.Lat),
-		point(OfferGeoIndex("commune", d.CommuneCode), d.ID, d.Lon, d.Lat))
+	entries = append(entries, scored(OfferIDs(), d.ID, 0), point(OfferGeo(), d.ID, d.Lon, d.Lat))
+	return append(entries, geo...)
 }
 
 // operatorEntries put an offer an operator pushed in its list, withdrawn

@@ -317,7 +317,7 @@ func TestOffersFollowSeats(t *testing.T) {
 		if ok, _ := rdb.SIsMember(ctx, prefix+projections.OfferIndex("grade", "3e"), "x").Result(); !ok {
 			t.Fatal("a full offer left the grade index")
 		}
-		for _, geo := range []string{projections.OfferGeo(), projections.OfferGeoIndex("sector", "s3"), projections.OfferGeoIndex("department", "75"), projections.OfferGeoIndex("commune", "75101")} {
+		for _, geo := range offerGeoSets {
 			if pos, _ := rdb.GeoPos(ctx, prefix+geo, "x").Result(); len(pos) != 1 || pos[0] == nil || math.Abs(pos[0].Latitude-48.86) > 1e-4 {
 				t.Fatalf("an open offer is not on the map %s: %v", geo, pos)
 			}
@@ -335,13 +335,21 @@ func TestOffersFollowSeats(t *testing.T) {
 		if n, _ := rdb.SCard(ctx, prefix+projections.OfferIndexOpen()).Result(); n != 0 {
 			t.Fatal("a withdrawn offer is still open")
 		}
-		for _, key := range []string{projections.OfferIDs(), projections.OfferGeo(), projections.OfferGeoIndex("sector", "s3"), projections.OfferGeoIndex("commune", "75101")} {
+		if n, _ := rdb.Exists(ctx, prefix+projections.OfferGeoIndex("grade", "4e")).Result(); n != 0 {
+			t.Fatal("an offer for 3e only is on the map of 4e offers")
+		}
+		for _, key := range append([]string{projections.OfferIDs()}, offerGeoSets...) {
 			if n, _ := rdb.ZCard(ctx, prefix+key).Result(); n != 0 {
 				t.Fatalf("a withdrawn offer is still in %s", key)
 			}
 		}
 	})
 }
+
+// offerGeoSets are the geo sets an open offer of TestOffersFollowSeats is
+// on: all offers', and those of its grade and places.
+var offerGeoSets = []string{projections.OfferGeo(), projections.OfferGeoIndex("grade", "3e"),
+	projections.OfferGeoIndex("sector", "s3"), projections.OfferGeoIndex("department", "75"), projections.OfferGeoIndex("commune", "75101")}
 
 // Two runners on the same Redis (two service instances) apply every event
 // once between them: the checkpoint comparison inside the atomic write

@@ -46,7 +46,7 @@ func (a *API) PartnerSearch(ctx context.Context, want eventstore.Position, q Par
 		case 0:
 		case 1: // one value is an index set like any other
 			f.indexes = append(f.indexes, projections.OfferIndex(g.kind, values[0]))
-			if g.kind == "sector" {
+			if projections.GeoIndexed(g.kind) {
 				f.geo[projections.OfferIndex(g.kind, values[0])] = projections.OfferGeoIndex(g.kind, values[0])
 			}
 		default:

@@ -476,7 +476,7 @@ type offerFilter struct {
 	// indexes are the index sets every offer found is in; the first is
 	// the open offers.
 	indexes []string
-	// geo are the geo sets of the selective indexes, by index.
+	// geo are the geo sets of the indexes that have one, by index.
 	geo      map[string]string
 	near     *[2]float64 // lat, lon; nil: anywhere
 	radius   float64     // km around near
@@ -516,19 +516,24 @@ func parseOfferFilter(q url.Values) (offerFilter, error) {
 // have one.
 func offerIndexes(q url.Values) ([]string, map[string]string, error) {
 	indexes, geo := []string{projections.OfferIndexOpen()}, map[string]string{}
+	index := func(kind, v string) {
+		indexes = append(indexes, projections.OfferIndex(kind, v))
+		if projections.GeoIndexed(kind) {
+			geo[projections.OfferIndex(kind, v)] = projections.OfferGeoIndex(kind, v)
+		}
+	}
 	if g := q.Get("grade"); g != "" {
 		if !domain.Grade(g).Valid() {
 			return nil, nil, api.Invalid("grade", "must be one of 4e, 3e, 2de")
 		}
-		indexes = append(indexes, projections.OfferIndex("grade", g))
+		index("grade", g)
 	}
-	for _, f := range []struct{ param, index string }{{"sector", "sector"}, {"department", "department"}, {"commune", "commune"}} {
-		if v := q.Get(f.param); v != "" {
+	for _, kind := range []string{"sector", "department", "commune"} {
+		if v := q.Get(kind); v != "" {
 			if len(v) > 10 {
-				return nil, nil, api.Invalid(f.param, "is too long")
+				return nil, nil, api.Invalid(kind, "is too long")
 			}
-			indexes = append(indexes, projections.OfferIndex(f.index, v))
-			geo[projections.OfferIndex(f.index, v)] = projections.OfferGeoIndex(f.index, v)
+			index(kind, v)
 		}
 	}
 	week := q.Get("week")

@@ -313,10 +313,10 @@ func planSearch(ctx context.Context, m model, f offerFilter, eligible []string) 
 	return s, s.planByID(ctx, open, keys, smallest)
 }
 
-// planNear plans a search around a point with at most one selective
-// index (one with a geo set): it walks that index's geo set, else all open
-// offers', whatever the sizes of the others, so that they are read in the
-// walk's first round trip (an empty one: nothing matches).
+// planNear plans a search around a point with at most one index that has
+// a geo set (projections.GeoIndexed): it walks that geo set, else all
+// open offers', whatever the sizes of the others, so that they are read
+// in the walk's first round trip (an empty one: nothing matches).
 func planNear(m model, f offerFilter, rel []string, s *offerSearch) *offerSearch {
 	walk := m.Key(projections.OfferGeo())
 	keys := make([]string, 0, len(rel))
