@@ -288,10 +288,21 @@ func (b *bench) replayAgainst(ctx context.Context, rdb redis.UniversalClient, st
 	if err := rdb.FlushDB(ctx).Err(); err != nil {
 		return nil, err
 	}
+	writes := 0
+	for _, cmds := range batches {
+		writes += len(cmds)
+	}
+	var server redis.UniversalClient // Redis, when it is a process of its own
+	if b.cfg.RedisURL != "" {
+		server = rdb
+	}
+	cpu := map[string]float64{}
+	m := markCPU(ctx, server)
 	took, err := rebuild(nil)
 	if err != nil {
 		return nil, err
 	}
+	m.perOp(ctx, server, writes, "", cpu)
 	final, err := contents(ctx, rdb)
 	if err != nil {
 		return nil, err
@@ -299,15 +310,15 @@ func (b *bench) replayAgainst(ctx context.Context, rdb redis.UniversalClient, st
 	if err := rdb.FlushDB(ctx).Err(); err != nil {
 		return nil, err
 	}
-	writes := 0
+	m = markCPU(ctx, server)
 	t := time.Now()
 	for _, cmds := range batches {
-		writes += len(cmds)
 		if err := pipelined(ctx, rdb, cmds); err != nil {
 			return nil, err
 		}
 	}
 	raw := time.Since(t)
+	m.perOp(ctx, server, writes, "baseline_", cpu)
 	if err := rdb.FlushDB(ctx).Err(); err != nil {
 		return nil, err
 	}
@@ -331,6 +342,7 @@ func (b *bench) replayAgainst(ctx context.Context, rdb redis.UniversalClient, st
 	r := row("replay every read model", "writes/s", "the same writes, raw-pipelined", w/took.Seconds(), w/raw.Seconds())
 	r.Detail = map[string]float64{"events": float64(head), "writes": w, "events_per_s": float64(head) / took.Seconds(),
 		"final_writes": float64(len(final)), "ratio_to_final_contents": whole.Seconds() / took.Seconds()}
+	maps.Copy(r.Detail, cpu)
 	return []Row{r}, nil
 }
 
