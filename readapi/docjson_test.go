@@ -118,7 +118,68 @@ func TestPassThroughAsEncoded(t *testing.T) {
 			if !bytes.Equal(got[1:], want) || got[0] != 'x' {
 				t.Fatalf("document %d:\nstored %s\ngot    %s\nwant   %s", i, stored, got[1:], want)
 			}
+			// checked, then remembered: the same both times
+			known := newKnownDocs(offerDocSchema, distanceField, 8)
+			for pass := range 2 {
+				got, ok := known.appendDoc([]byte("x"), string(stored), extra)
+				if !ok || !bytes.Equal(got[1:], want) || got[0] != 'x' {
+					t.Fatalf("document %d, pass %d through the known documents (%v):\nstored %s\ngot    %s\nwant   %s", i, pass, ok, stored, got[1:], want)
+				}
+			}
+			// remembered when it passes through as stored (json.Marshal
+			// escapes the HTML characters a page leaves as they are)
+			asStored, _ := reencoded(t, string(stored), nil)
+			if remembered := len(known.marks) == 1; remembered != bytes.Equal(asStored, stored) {
+				t.Fatalf("document %d remembered: %v, though it passes through as %s", i, remembered, asStored)
+			}
 		}
+	}
+}
+
+// A document stored otherwise than encoding writes it (spaces, an escape
+// written another way) passes through as encoding writes it, checked each
+// time; one that does not pass is refused each time; past their limit,
+// the documents remembered are forgotten.
+func TestKnownDocs(t *testing.T) {
+	known := newKnownDocs(offerDocSchema, distanceField, 2)
+	spaced := strings.Replace(storedOffer, `"title":`, ` "title" : `, 1)
+	escaped := strings.Replace(storedOffer, `Mairie`, `M\u0061irie`, 1)
+	broken := strings.Replace(storedOffer, `"title":`, `"titel":`, 1)
+	for _, raw := range []string{spaced, escaped} {
+		want, _ := reencoded(t, raw, new(2.5))
+		for pass := range 2 {
+			if got, ok := known.appendDoc(nil, raw, appendFloat(nil, 2.5)); !ok || !bytes.Equal(got, want) {
+				t.Fatalf("pass %d of %s: %v %s, want %s", pass, raw, ok, got, want)
+			}
+		}
+	}
+	for pass := range 2 {
+		if got, ok := known.appendDoc([]byte("x"), broken, nil); ok || string(got) != "x" {
+			t.Fatalf("pass %d of a field encoding does not write: %v %s, want it refused", pass, ok, got)
+		}
+	}
+	if len(known.marks) != 0 {
+		t.Fatalf("%d documents not stored as encoding writes them remembered", len(known.marks))
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		raw := strings.Replace(storedOffer, "5f971849", id, 1)
+		// checked, then twice remembered: with a distance and without
+		for pass, dist := range []*float64{new(2.5), new(0.25), nil} {
+			var extra []byte
+			if dist != nil {
+				extra = appendFloat(nil, *dist)
+			}
+			want, _ := reencoded(t, raw, dist)
+			if got, ok := known.appendDoc([]byte("x"), raw, extra); !ok || !bytes.Equal(got, append([]byte("x"), want...)) {
+				t.Fatalf("pass %d of %s: %v %s, want %s", pass, raw, ok, got, want)
+			}
+			if _, remembered := known.marks[raw]; !remembered {
+				t.Fatalf("pass %d of a document as encoding writes it: not remembered", pass)
+			}
+		}
+	}
+	if len(known.marks) != 1 {
+		t.Fatalf("%d remembered past a limit of 2, want 1 (forgotten all at the third)", len(known.marks))
 	}
 }
 
@@ -152,6 +213,12 @@ func FuzzPassThrough(f *testing.F) {
 				extra = appendFloat(nil, *dist)
 			}
 			got, ok := offerDocSchema.appendDoc(nil, raw, distanceField, extra)
+			known := newKnownDocs(offerDocSchema, distanceField, 4)
+			for range 2 { // checked, then perhaps remembered
+				if again, same := known.appendDoc(nil, raw, extra); same != ok || !bytes.Equal(again, got) {
+					t.Fatalf("%q through the known documents: %v %s, checked: %v %s", raw, same, again, ok, got)
+				}
+			}
 			if !ok {
 				continue
 			}
@@ -264,6 +331,17 @@ func BenchmarkOfferDoc(b *testing.B) {
 		for b.Loop() {
 			var ok bool
 			if out, ok = offerDocSchema.appendDoc(out[:0], storedOffer, distanceField, appendFloat(nil, 3.14)); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("known", func(b *testing.B) {
+		b.ReportAllocs()
+		known := newKnownDocs(offerDocSchema, distanceField, 16)
+		out := make([]byte, 0, 4096)
+		for b.Loop() {
+			var ok bool
+			if out, ok = known.appendDoc(out[:0], storedOffer, appendFloat(nil, 3.14)); !ok {
 				b.Fatal("refused")
 			}
 		}

@@ -150,11 +150,14 @@ func offerDocs(ctx context.Context, m model, found []candidate) ([]any, error) {
 	return mget.Val(), nil
 }
 
-// offerDocSchema is how an offer's document is written, and distanceField
-// the index of its distance, which a search around a point adds.
+// offerDocSchema is how an offer's document is written, distanceField
+// the index of its distance, which a search around a point adds, and
+// knownOffers the offers' documents that passed through as stored (about
+// 1 KB each).
 var (
 	offerDocSchema = schemaOf(reflect.TypeFor[projections.OfferDoc]())
 	distanceField  = offerDocSchema.field("distance_km", 0)
+	knownOffers    = newKnownDocs(offerDocSchema, distanceField, 16384)
 )
 
 // appendOfferPage appends to dst the page of a search as WriteJSON would
@@ -185,7 +188,7 @@ func appendOfferPage(dst []byte, res searchResult, raw []any, near bool) (rawJSO
 		if near {
 			extra = appendFloat(dist[:0], d)
 		}
-		if b, ok = offerDocSchema.appendDoc(b, r, distanceField, extra); ok {
+		if b, ok = knownOffers.appendDoc(b, r, extra); ok {
 			continue
 		}
 		var err error
