@@ -202,7 +202,7 @@ func (d *OfferDoc) recount() {
 // Entries puts an offer that is not withdrawn in the search indexes: open,
 // by sector, place, grade, week, word and reservation, available (per week
 // and at all) while it has a free seat, in id order, and on the maps (all
-// offers', its sector's, département's and commune's).
+// offers', its sector's, département's, commune's and grades').
 func (d *OfferDoc) Entries() []Entry {
 	mine := d.operatorEntries()
 	if d.Status == "withdrawn" {
@@ -210,22 +210,7 @@ func (d *OfferDoc) Entries() []Entry {
 	}
 	words := Words(d.Title + " " + d.Description)
 	sets := make([]string, 0, 8+len(d.Grades)+2*len(d.Weeks)+len(words)+len(d.Reserved.Schools))
-	geo := make([]Entry, 0, 4+len(d.Grades))
-	index := func(kind, v string) {
-		sets = append(sets, OfferIndex(kind, v))
-		if GeoIndexed(kind) {
-			geo = append(geo, point(OfferGeoIndex(kind, v), d.ID, d.Lon, d.Lat))
-		}
-	}
-	sets = append(sets, OfferIndexOpen())
-	index("sector", d.Sector)
-	index("department", d.Department)
-	index("commune", d.CommuneCode)
-	for i, g := range d.Grades {
-		if !slices.Contains(d.Grades[:i], g) {
-			index("grade", string(g))
-		}
-	}
+	sets, geo := d.placesAndGrades(append(sets, OfferIndexOpen()))
 	for i, w := range d.Weeks {
 		if slices.Contains(d.Weeks[:i], w) {
 			continue
@@ -263,6 +248,27 @@ func (d *OfferDoc) Entries() []Entry {
 	}
 	entries = append(entries, scored(OfferIDs(), d.ID, 0), point(OfferGeo(), d.ID, d.Lon, d.Lat))
 	return append(entries, geo...)
+}
+
+// placesAndGrades appends to sets the index sets of the offer's places
+// and grades, and returns those and their geo points (GeoIndexed).
+func (d *OfferDoc) placesAndGrades(sets []string) ([]string, []Entry) {
+	geo := make([]Entry, 0, 3+len(d.Grades))
+	index := func(kind, v string) {
+		sets = append(sets, OfferIndex(kind, v))
+		if GeoIndexed(kind) {
+			geo = append(geo, point(OfferGeoIndex(kind, v), d.ID, d.Lon, d.Lat))
+		}
+	}
+	index("sector", d.Sector)
+	index("department", d.Department)
+	index("commune", d.CommuneCode)
+	for i, g := range d.Grades {
+		if !slices.Contains(d.Grades[:i], g) {
+			index("grade", string(g))
+		}
+	}
+	return sets, geo
 }
 
 // operatorEntries put an offer an operator pushed in its list, withdrawn
