@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 )
 
 // A read model is a set of JSON documents, each the fold of the events
@@ -445,7 +446,7 @@ func (w *batch) finish(src docSource) error {
 		v := w.vals[i].docWrite
 		var err error
 		if v.json = nil; v.doc != nil {
-			if v.json, err = json.Marshal(v.doc); err != nil {
+			if v.json, err = DocJSON(v.doc); err != nil {
 				return fmt.Errorf("%s: %w", t.key, err)
 			}
 		}
@@ -456,6 +457,25 @@ func (w *batch) finish(src docSource) error {
 	}
 	return nil
 }
+
+// DocJSON is a document as the read models store it: as an answer writes
+// it, HTML characters as they are (json.Marshal escapes them), so that a
+// search copies a stored document into its page unchanged.
+func DocJSON(d Doc) ([]byte, error) {
+	b := docBuffers.Get().(*bytes.Buffer)
+	defer docBuffers.Put(b)
+	b.Reset()
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil {
+		return nil, err
+	}
+	// a copy of its own size: the document caches hold it
+	return bytes.Clone(bytes.TrimSuffix(b.Bytes(), []byte("\n"))), nil
+}
+
+// docBuffers are DocJSON's buffers.
+var docBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // diff adds the writes that turn a document's entries before into after.
 func (w *batch) diff(before, after []Entry) {

@@ -183,6 +183,30 @@ func TestKnownDocs(t *testing.T) {
 	}
 }
 
+// A document as the projection stores it, HTML characters and all, passes
+// through as stored and is remembered.
+func TestStoredDocsPassThroughAsStored(t *testing.T) {
+	var d projections.OfferDoc
+	if err := json.Unmarshal([]byte(storedOffer), &d); err != nil {
+		t.Fatal(err)
+	}
+	d.Title, d.EmployerName = "Pain & viennoiseries <bio>", "Dupont & Fils"
+	stored, err := projections.DocJSON(&d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := newKnownDocs(offerDocSchema, distanceField, 4)
+	for pass := range 2 {
+		want, _ := reencoded(t, string(stored), new(1.5))
+		if got, ok := known.appendDoc(nil, string(stored), appendFloat(nil, 1.5)); !ok || !bytes.Equal(got, want) {
+			t.Fatalf("pass %d of %s: %v %s, want %s", pass, stored, ok, got, want)
+		}
+		if _, remembered := known.marks[string(stored)]; !remembered {
+			t.Fatalf("pass %d: a document as the projection stores it is not remembered:\n%s", pass, stored)
+		}
+	}
+}
+
 // FuzzPassThrough checks that whatever a document passed through is, it is
 // what decoding and encoding it again gives.
 func FuzzPassThrough(f *testing.F) {
