@@ -446,7 +446,8 @@ func (w *batch) finish(src docSource) error {
 		v := w.vals[i].docWrite
 		var err error
 		if v.json = nil; v.doc != nil {
-			if v.json, err = DocJSON(v.doc); err != nil {
+			// a slice of its own size: the document caches hold it
+			if v.json, err = AppendJSON(nil, v.doc); err != nil {
 				return fmt.Errorf("%s: %w", t.key, err)
 			}
 		}
@@ -458,23 +459,23 @@ func (w *batch) finish(src docSource) error {
 	return nil
 }
 
-// DocJSON is a document as the read models store it: as an answer writes
-// it, HTML characters as they are (json.Marshal escapes them), so that a
-// search copies a stored document into its page unchanged.
-func DocJSON(d Doc) ([]byte, error) {
+// AppendJSON appends v as the read models store a document and answers
+// write JSON, without a newline: HTML characters as they are (json.Marshal
+// escapes them), so that a search copies a stored document into its page
+// unchanged.
+func AppendJSON(dst []byte, v any) ([]byte, error) {
 	b := docBuffers.Get().(*bytes.Buffer)
 	defer docBuffers.Put(b)
 	b.Reset()
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(d); err != nil {
-		return nil, err
+	if err := enc.Encode(v); err != nil {
+		return dst, err
 	}
-	// a copy of its own size: the document caches hold it
-	return bytes.Clone(bytes.TrimSuffix(b.Bytes(), []byte("\n"))), nil
+	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...), nil
 }
 
-// docBuffers are DocJSON's buffers.
+// docBuffers are AppendJSON's buffers.
 var docBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // diff adds the writes that turn a document's entries before into after.

@@ -191,7 +191,7 @@ func TestStoredDocsPassThroughAsStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Title, d.EmployerName = "Pain & viennoiseries <bio>", "Dupont & Fils"
-	stored, err := projections.DocJSON(&d)
+	stored, err := projections.AppendJSON(nil, &d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package readapi
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -220,18 +219,7 @@ func appendDecoded(b []byte, raw, id string, dist float64, near bool) ([]byte, e
 	if near && d.ID == id {
 		d.DistanceKM = &dist
 	}
-	return appendEncoded(b, d)
-}
-
-// appendEncoded appends v as WriteJSON writes it, without the newline.
-func appendEncoded(b []byte, v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
+	return projections.AppendJSON(b, d)
 }
 
 // appendString appends s as a JSON string, as WriteJSON writes it.
@@ -241,7 +229,7 @@ func appendString(b []byte, s string) []byte {
 		b = append(b, s...)
 		return append(b, '"')
 	}
-	out, _ := appendEncoded(b, s) // a string always encodes
+	out, _ := projections.AppendJSON(b, s) // a string always encodes
 	return out
 }
 
