@@ -253,12 +253,84 @@ func checkPoint(p Problems, places Places, commune string, lat, lon float64) {
 // DistanceKM is the great-circle distance between two points (haversine,
 // on a sphere of the Earth's mean radius).
 func DistanceKM(lat1, lon1, lat2, lon2 float64) float64 {
-	const earthKM = 6371.0088
-	rad := math.Pi / 180
-	dLat, dLon := (lat2-lat1)*rad, (lon2-lon1)*rad
-	h := math.Pow(math.Sin(dLat/2), 2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Pow(math.Sin(dLon/2), 2)
-	return 2 * earthKM * math.Asin(math.Sqrt(min(1, h)))
+	return PointAt(lat1, lon1).DistanceKM(PointAt(lat2, lon2))
 }
+
+const (
+	earthKM = 6371.0088
+	rad     = math.Pi / 180
+)
+
+// A Point is a place distances are measured from or to, with its
+// latitude's cosine worked out once: the desk measures from one place to
+// thousands of others.
+type Point struct {
+	Lat, Lon float64
+	cosLat   float64
+}
+
+// PointAt is the point at lat, lon (degrees).
+func PointAt(lat, lon float64) Point { return Point{Lat: lat, Lon: lon, cosLat: math.Cos(lat * rad)} }
+
+// DistanceKM is the distance from p to q (see the function DistanceKM).
+func (p Point) DistanceKM(q Point) float64 { return p.To(q).KM() }
+
+// To is the distance from p to q.
+func (p Point) To(q Point) Distance {
+	// squares are products: math.Pow gives the same for any two places
+	// but cost a third of the whole
+	sLat, sLon := math.Sin((q.Lat-p.Lat)*rad/2), math.Sin((q.Lon-p.Lon)*rad/2)
+	return Distance{h: sLat*sLat + p.cosLat*q.cosLat*(sLon*sLon)}
+}
+
+// A Distance between two points. Its length in kilometres takes an arc
+// sine, the costliest part of it, which comparing it with a radius seldom
+// needs: the desk compares thousands of them at every offer posted.
+type Distance struct{ h float64 } // the haversine of the angle
+
+// KM is the distance in kilometres.
+func (d Distance) KM() float64 { return 2 * earthKM * math.Asin(math.Sqrt(min(1, d.h))) }
+
+// AtMost reports whether d.KM() <= km, exactly as that comparison would.
+func (d Distance) AtMost(km float64) bool {
+	lo, hi, ok := haversineBounds(km)
+	switch {
+	case ok && d.h <= lo:
+		return true
+	case ok && d.h > hi:
+		return false
+	}
+	return d.KM() <= km
+}
+
+// haversineBounds bound the haversine of a distance of km: a distance
+// whose haversine is at most lo is at most km, one whose haversine is
+// above hi is longer. Their margins (a billionth) are far above what
+// rounding moves, so only distances within half a millimetre per thousand
+// kilometres of km need their arc sine. ok is false for a negative km or
+// one around the globe.
+func haversineBounds(km float64) (lo, hi float64, ok bool) {
+	if i := int(km); float64(i) == km && i >= 0 && i < len(boundsByKM) {
+		b := boundsByKM[i]
+		return b[0], b[1], true
+	}
+	a := km / (2 * earthKM)
+	if !(a >= 0 && a < 1) {
+		return 0, 0, false
+	}
+	s := math.Sin(a)
+	return s * s * (1 - 1e-9), s * s * (1 + 1e-9), true
+}
+
+// boundsByKM are haversineBounds of the whole kilometres a pupil's reach
+// is given in.
+var boundsByKM = func() (b [1001][2]float64) {
+	for km := range b {
+		s := math.Sin(float64(km) / (2 * earthKM))
+		b[km] = [2]float64{s * s * (1 - 1e-9), s * s * (1 + 1e-9)}
+	}
+	return b
+}()
 
 func checkSeats(p Problems, seats int) {
 	if seats < 1 || seats > 500 {
