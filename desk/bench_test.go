@@ -1,6 +1,7 @@
 package desk_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -136,25 +137,62 @@ func BenchmarkUnplaced(b *testing.B) {
 // the serving process keeps them). Both walk the cohorts of the schools
 // within reach of the offer, so their cost grows with the schools around
 // it: report the pupils the posted offer counted for (pupils-reached).
+// Then the same once a pupil looks 200 km away (the farthest wishes
+// allow): that pupil's school alone is added to the walk, and the index
+// keeps that pupil afterwards.
 func BenchmarkFollowOffer(b *testing.B) {
 	benchSetup(b)
-	pos := benchIndex.Position()
 	n := 0
-	for b.Loop() {
-		n++
-		id := fmt.Sprintf("bench-offer-%d", n)
-		pos++
-		posted := &domain.OfferPosted{OfferID: id, EmployerID: "emp-bench", EmployerName: "Employeur", EmployerKind: "company",
-			Title: "Offre", Sector: "s12", Seats: 2, CommuneCode: "75056", Department: "75", Lat: 48.8566, Lon: 2.3522,
-			Grades: []domain.Grade{domain.Grade4e, domain.Grade3e}, Weeks: collegeWeeks[4:6]}
-		pos++
-		held := &domain.SeatHeld{OfferID: id, ApplicationID: id + "-app", PupilID: benchWorld.pupils[n%len(benchWorld.pupils)],
-			Weeks: collegeWeeks[4:5]}
-		benchIndex.Apply(desk.Event{Position: pos - 1, Data: posted}, desk.Event{Position: pos, Data: held})
+	follow := func(b *testing.B) {
+		pos := benchIndex.Position()
+		first := ""
+		for b.Loop() {
+			n++
+			id := fmt.Sprintf("bench-offer-%d", n)
+			first = cmp.Or(first, id)
+			pos++
+			posted := &domain.OfferPosted{OfferID: id, EmployerID: "emp-bench", EmployerName: "Employeur", EmployerKind: "company",
+				Title: "Offre", Sector: "s12", Seats: 2, CommuneCode: "75056", Department: "75", Lat: 48.8566, Lon: 2.3522,
+				Grades: []domain.Grade{domain.Grade4e, domain.Grade3e}, Weeks: collegeWeeks[4:6]}
+			pos++
+			held := &domain.SeatHeld{OfferID: id, ApplicationID: id + "-app", PupilID: benchWorld.pupils[n%len(benchWorld.pupils)],
+				Weeks: collegeWeeks[4:5]}
+			benchIndex.Apply(desk.Event{Position: pos - 1, Data: posted}, desk.Event{Position: pos, Data: held})
+		}
+		if _, total, ok := benchIndex.Candidates(first, 0, 1); ok {
+			b.ReportMetric(float64(total), "pupils-reached")
+		}
 	}
-	if _, total, ok := benchIndex.Candidates("bench-offer-1", 0, 1); ok {
-		b.ReportMetric(float64(total), "pupils-reached")
+	b.Run("pupils-nearby", follow)
+	b.Run("a-pupil-looking-200km-away", func(b *testing.B) {
+		far := farPupil(b, 100, 190)
+		pos := benchIndex.Position() + 1
+		benchIndex.Apply(desk.Event{Position: pos, Data: &domain.PupilWishesRecorded{PupilID: far, MaxDistanceKM: domain.MaxDistanceKM}})
+		follow(b)
+	})
+}
+
+// farPupil is a pupil of the campaign whose school is between min and max
+// km from the offers BenchmarkFollowOffer posts.
+func farPupil(b *testing.B, min, max float64) string {
+	ref := refdata.MustLoad()
+	schools := map[string]bool{}
+	for _, e := range benchWorld.events {
+		switch ev := e.Data.(type) {
+		case *domain.SchoolRegistered:
+			if lat, lon, ok := ref.CommuneCentre(ev.CommuneCode); ok {
+				if d := domain.DistanceKM(48.8566, 2.3522, lat, lon); d > min && d < max {
+					schools[ev.UAI] = true
+				}
+			}
+		case *domain.PupilRegistered:
+			if schools[ev.SchoolUAI] {
+				return ev.PupilID
+			}
+		}
 	}
+	b.Fatalf("no pupil between %v and %v km from Paris", min, max)
+	return ""
 }
 
 // BenchmarkFollowApplication: the index following a pupil's application

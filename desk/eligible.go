@@ -91,12 +91,12 @@ func (t *weekTable) namesOf(ids []int32) []string {
 // the pupil's school and the weeks p could apply for.
 func (ix *Index) eachOption(p *pupil, f func(o *offer, km float64, weeks span)) {
 	s, bit := p.school, gradeBit(p.grade)
-	ix.offerAt.within(s.lat, s.lon, p.reach, bit, func(o *offer, d float64) {
+	ix.offerAt.within(s.lat, s.lon, p.reach, bit, func(o *offer, d domain.Distance) {
 		if !o.open || o.gradeSet&bit == 0 {
 			return
 		}
 		if weeks, ok := ix.period(o, p); ok {
-			f(o, d, weeks)
+			f(o, d.KM(), weeks)
 		}
 	})
 }
@@ -107,16 +107,20 @@ func (ix *Index) eachTaker(o *offer, f func(p *pupil, km float64, weeks span)) {
 	if !o.open {
 		return
 	}
-	ix.schoolAt.within(o.lat, o.lon, ix.reach, o.gradeSet, func(s *school, d float64) {
+	ix.schoolsNear(o.lat, o.lon, o.gradeSet, func(s *school, d domain.Distance) {
 		if len(s.pupils) == 0 || !o.reserved.Admits(s.reg) {
 			return
 		}
+		km := -1.0 // worked out for the first pupil who may take o
 		for _, p := range s.pupils {
-			if d > p.reach || o.gradeSet&gradeBit(p.grade) == 0 {
+			if o.gradeSet&gradeBit(p.grade) == 0 || !d.AtMost(p.reach) {
 				continue
 			}
 			if weeks, ok := ix.period(o, p); ok {
-				f(p, d, weeks)
+				if km < 0 {
+					km = d.KM()
+				}
+				f(p, km, weeks)
 			}
 		}
 	})
@@ -129,12 +133,12 @@ func (ix *Index) eachCounted(o *offer, f func(c *cohort)) {
 	if !o.open || !ok {
 		return // no pupil can take an offer without a free week
 	}
-	ix.schoolAt.within(o.lat, o.lon, ix.reach, o.gradeSet, func(s *school, d float64) {
+	ix.schoolsNear(o.lat, o.lon, o.gradeSet, func(s *school, d domain.Distance) {
 		if !o.reserved.Admits(s.reg) {
 			return
 		}
 		for _, c := range s.cohorts {
-			if d <= c.reach && ix.cohortTakes(c, o, latest) {
+			if d.AtMost(c.reach) && ix.cohortTakes(c, o, latest) {
 				f(c)
 			}
 		}

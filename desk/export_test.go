@@ -35,8 +35,18 @@ func Dump(ix *Index) string {
 	for _, uai := range slices.Sorted(maps.Keys(ix.schools)) {
 		s := ix.schools[uai]
 		a, c := cellOf(s.lat, s.lon)
-		fmt.Fprintf(&b, "school %+v group %s at %v,%v grades %d cohorts %d\n", s.reg, s.group, s.lat, s.lon,
-			ix.schoolAt[cellKey(a, c)][s.cell].grades, len(s.cohorts))
+		// a school whose pupils look farther than most must be in farAt
+		// (it may stay there once they no longer do)
+		far, reach := "no pupil looks far", 0.0
+		for _, p := range s.pupils {
+			reach = max(reach, p.reach)
+		}
+		if reach > DefaultMaxDistanceKM {
+			far = fmt.Sprintf("pupils look far, in farAt: %v", s.far > 0 && farReach[s.far-1] >= min(reach, farReach[len(farReach)-1]) &&
+				ix.farAt[s.far-1][cellKey(a, c)][s.farCell].v == s)
+		}
+		fmt.Fprintf(&b, "school %+v group %s at %v,%v grades %d cohorts %d, %s\n", s.reg, s.group, s.lat, s.lon,
+			ix.schoolAt[cellKey(a, c)][s.cell].grades, len(s.cohorts), far)
 		for _, p := range s.pupils {
 			var applied []string
 			for _, o := range p.applied {

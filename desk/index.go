@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -35,7 +36,10 @@ type Index struct {
 	offers   map[string]*offer
 	offerAt  grid[*offer]
 	schoolAt grid[*school]
-	weeks    weekTable
+	// farAt[i] holds the schools whose pupils look as far as
+	// farReach[i], for every grade (see schoolsNear)
+	farAt [len(farReach)]grid[*school]
+	weeks weekTable
 	// reach is the farthest any pupil looks (max of their distances): an
 	// offer's pupils are among the schools that close.
 	reach float64
@@ -156,6 +160,10 @@ type school struct {
 	lat, lon float64
 	pupils   []*pupil
 	cell     int // index in its cell of schoolAt
+	// far is 1 + the index in farReach of the farthest its pupils look,
+	// 0 when none looks farther than DefaultMaxDistanceKM; farCell its
+	// index in its cell of farAt[far-1]
+	far, farCell int
 	// cohorts keep the counts of its pupils without a placement (when
 	// counted)
 	cohorts []*cohort
@@ -413,7 +421,7 @@ func (ix *Index) applyPupil(e domain.Event) {
 			if len(ev.Weeks) > 0 {
 				p.wishWeeks = ix.weeks.ids(ev.Weeks)
 			}
-			ix.reach = max(ix.reach, p.reach)
+			ix.lookFar(p)
 		}
 	case *domain.PupilApplied:
 		o := ix.offers[ev.OfferID]
@@ -583,7 +591,7 @@ func (ix *Index) recount(p *pupil) {
 	}
 	if c, fresh := ix.join(p); fresh {
 		s := p.school
-		ix.offerAt.within(s.lat, s.lon, c.reach, gradeBit(c.grade), func(o *offer, _ float64) {
+		ix.offerAt.within(s.lat, s.lon, c.reach, gradeBit(c.grade), func(o *offer, _ domain.Distance) {
 			if ix.holds(c, s, o) {
 				c.n++
 			}
@@ -775,7 +783,7 @@ func (ix *Index) countSchools(schools ...*school) {
 	if reach == 0 {
 		return
 	}
-	ix.offerAt.within(schools[0].lat, schools[0].lon, reach, allGrades, func(o *offer, d float64) {
+	ix.offerAt.within(schools[0].lat, schools[0].lon, reach, allGrades, func(o *offer, d domain.Distance) {
 		if !o.open {
 			return
 		}
@@ -788,7 +796,7 @@ func (ix *Index) countSchools(schools ...*school) {
 				continue
 			}
 			for _, c := range s.cohorts {
-				if d <= c.reach && ix.cohortTakes(c, o, latest) {
+				if d.AtMost(c.reach) && ix.cohortTakes(c, o, latest) {
 					c.n++
 				}
 			}
@@ -969,6 +977,45 @@ func (t *weekTable) advance(now time.Time) {
 	}
 }
 
+// farReach are the reaches, beyond DefaultMaxDistanceKM, by which
+// schools are put apart: a school's pupils looking 200 km away do not make
+// the desk walk every school within 200 km for every offer.
+var farReach = [...]float64{40, 80, domain.MaxDistanceKM}
+
+// lookFar notes how far pupil p looks.
+func (ix *Index) lookFar(p *pupil) {
+	ix.reach = max(ix.reach, p.reach)
+	s := p.school
+	if p.reach <= DefaultMaxDistanceKM {
+		return
+	}
+	i := min(sort.SearchFloat64s(farReach[:], p.reach), len(farReach)-1)
+	if s.far < i+1 {
+		if s.far > 0 { // its entry there is passed over from now on
+			ix.farAt[s.far-1].setGrades(s.lat, s.lon, s.farCell, 0)
+		}
+		if ix.farAt[i] == nil {
+			ix.farAt[i] = grid[*school]{}
+		}
+		s.far, s.farCell = i+1, ix.farAt[i].add(s.lat, s.lon, allGrades, s)
+	}
+}
+
+// schoolsNear calls f with the schools for one of grades whose pupils
+// may look as far as (lat, lon), and their distance from it: those within
+// DefaultMaxDistanceKM, then those farther away whose pupils look farther,
+// in no particular order. Each school is given once.
+func (ix *Index) schoolsNear(lat, lon float64, grades uint8, f func(s *school, d domain.Distance)) {
+	ix.schoolAt.within(lat, lon, DefaultMaxDistanceKM, grades, f)
+	for i, g := range ix.farAt {
+		g.anyWithin(lat, lon, min(farReach[i], ix.reach), allGrades, func(s *school, d domain.Distance) {
+			if !d.AtMost(DefaultMaxDistanceKM) {
+				f(s, d)
+			}
+		})
+	}
+}
+
 // grid buckets points in cells of a tenth of a degree, for the questions
 // "what is within r km of here". A cell holds each point's coordinates
 // and grades beside its value, so a query measures, and passes over the
@@ -976,9 +1023,9 @@ func (t *weekTable) advance(now time.Time) {
 type grid[T any] map[int64][]cellPoint[T]
 
 type cellPoint[T any] struct {
-	lat, lon float64
-	grades   uint8 // gradeBit of the grades the value is for
-	v        T
+	at     domain.Point
+	grades uint8 // gradeBit of the grades the value is for
+	v      T
 }
 
 const cellDeg = 0.1
@@ -994,8 +1041,14 @@ func cellKey(a, b int32) int64 { return int64(a)<<32 | int64(uint32(b)) }
 func (g grid[T]) add(lat, lon float64, grades uint8, v T) int {
 	a, b := cellOf(lat, lon)
 	k := cellKey(a, b)
-	g[k] = append(g[k], cellPoint[T]{lat, lon, grades, v})
+	g[k] = append(g[k], cellPoint[T]{domain.PointAt(lat, lon), grades, v})
 	return len(g[k]) - 1
+}
+
+// setGrades sets the grades of the i-th point of the cell of (lat, lon).
+func (g grid[T]) setGrades(lat, lon float64, i int, grades uint8) {
+	a, b := cellOf(lat, lon)
+	g[cellKey(a, b)][i].grades = grades
 }
 
 // addGrades adds grades to the i-th point of the cell of (lat, lon).
@@ -1004,25 +1057,58 @@ func (g grid[T]) addGrades(lat, lon float64, i int, grades uint8) {
 	g[cellKey(a, b)][i].grades |= grades
 }
 
-// within calls f with every value for one of grades (gradeBit) within km
-// of (lat, lon), and its distance (domain.DistanceKM).
-func (g grid[T]) within(lat, lon, km float64, grades uint8, f func(v T, d float64)) {
-	dLat := km / 111.0 // a degree of latitude is 111.2 km on the sphere DistanceKM measures
-	cos := math.Cos(math.Min(math.Abs(lat)+dLat, 89) * math.Pi / 180)
-	dLon := math.Min(km/(111.0*cos), 180)
+// anyWithin calls f with every value for one of grades within km of
+// (lat, lon), and its distance, in no particular order: when g has fewer
+// cells than the circle covers, it walks g's cells rather than the
+// circle's.
+func (g grid[T]) anyWithin(lat, lon, km float64, grades uint8, f func(v T, d domain.Distance)) {
+	dLat, dLon := boxOf(lat, km)
 	a0, b0 := cellOf(lat-dLat, lon-dLon)
 	a1, b1 := cellOf(lat+dLat, lon+dLon)
+	if int64(a1-a0+1)*int64(b1-b0+1) <= int64(len(g)) {
+		g.within(lat, lon, km, grades, f)
+		return
+	}
+	centre := domain.PointAt(lat, lon)
+	for k, points := range g {
+		if a, b := int32(k>>32), int32(k); a >= a0 && a <= a1 && b >= b0 && b <= b1 {
+			measure(points, centre, km, dLat, dLon, grades, f)
+		}
+	}
+}
+
+// measure calls f with those of a cell's points for one of grades within
+// km of centre, dLat and dLon being the box around the circle (boxOf).
+func measure[T any](points []cellPoint[T], centre domain.Point, km, dLat, dLon float64, grades uint8, f func(v T, d domain.Distance)) {
+	for _, p := range points {
+		// the box first: most points outside the circle are outside it
+		if p.grades&grades == 0 || math.Abs(p.at.Lat-centre.Lat) > dLat || math.Abs(p.at.Lon-centre.Lon) > dLon {
+			continue
+		}
+		if d := centre.To(p.at); d.AtMost(km) {
+			f(p.v, d)
+		}
+	}
+}
+
+// boxOf is the half-height and half-width, in degrees, of a box holding
+// the circle of km around a point at latitude lat.
+func boxOf(lat, km float64) (dLat, dLon float64) {
+	dLat = km / 111.0 // a degree of latitude is 111.2 km on the sphere DistanceKM measures
+	cos := math.Cos(math.Min(math.Abs(lat)+dLat, 89) * math.Pi / 180)
+	return dLat, math.Min(km/(111.0*cos), 180)
+}
+
+// within calls f with every value for one of grades (gradeBit) within km
+// of (lat, lon), and its distance.
+func (g grid[T]) within(lat, lon, km float64, grades uint8, f func(v T, d domain.Distance)) {
+	dLat, dLon := boxOf(lat, km)
+	a0, b0 := cellOf(lat-dLat, lon-dLon)
+	a1, b1 := cellOf(lat+dLat, lon+dLon)
+	centre := domain.PointAt(lat, lon)
 	for a := a0; a <= a1; a++ {
 		for b := b0; b <= b1; b++ {
-			for _, p := range g[cellKey(a, b)] {
-				// the box first: most points outside the circle are outside it
-				if p.grades&grades == 0 || math.Abs(p.lat-lat) > dLat || math.Abs(p.lon-lon) > dLon {
-					continue
-				}
-				if d := domain.DistanceKM(lat, lon, p.lat, p.lon); d <= km {
-					f(p.v, d)
-				}
-			}
+			measure(g[cellKey(a, b)], centre, km, dLat, dLon, grades, f)
 		}
 	}
 }

@@ -115,7 +115,7 @@ func (ix *Index) load(ctx context.Context, store eventstore.Store) (bool, error)
 		return false, errors.New("the index has folded events already")
 	}
 	ix.pos, ix.schools, ix.pupils, ix.offers = fresh.pos, fresh.schools, fresh.pupils, fresh.offers
-	ix.offerAt, ix.schoolAt, ix.weeks, ix.reach = fresh.offerAt, fresh.schoolAt, fresh.weeks, fresh.reach
+	ix.offerAt, ix.schoolAt, ix.farAt, ix.weeks, ix.reach = fresh.offerAt, fresh.schoolAt, fresh.farAt, fresh.weeks, fresh.reach
 	ix.proposals, ix.seats = fresh.proposals, fresh.seats
 	ix.savedAt = fresh.pos
 	ix.notify()
@@ -457,6 +457,7 @@ func (r *snapReader) pupil(s *school) {
 		}
 		p.wishes = r.ix.wishes(p, &ev)
 		p.reach = float64(p.wishes.MaxDistanceKM)
+		r.ix.lookFar(p)
 		if len(p.wishes.Weeks) > 0 {
 			p.wishWeeks = r.ix.weeks.ids(p.wishes.Weeks)
 		}
