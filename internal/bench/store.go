@@ -219,6 +219,9 @@ func (b *bench) redisClient() (redis.UniversalClient, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		// FLUSHDB of a campaign's read models takes longer than the
+		// default 3 s, which failed the run
+		opts.ReadTimeout = 2 * time.Minute
 		c := redis.NewClient(opts)
 		return c, func() { _ = c.Close() }, nil
 	}
