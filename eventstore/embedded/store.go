@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,6 +145,7 @@ type Store struct {
 	written []streamRev // the committer's list of them, reused by each group
 
 	busy   atomic.Int64 // nanoseconds, see CommitterBusy
+	syncs  logSyncs
 	recent *recentIndex // index entries since the last checkpoint
 	added  []recentAdd  // the committer's list of this group's, reused by each group
 	group  *groupIndex  // the committer's, reused by each group
@@ -393,6 +395,36 @@ func (s *Store) commitLoop() {
 // seed of département 59 kept it 81-83 % busy).
 func (s *Store) CommitterBusy() time.Duration { return time.Duration(s.busy.Load()) }
 
+// SyncBuckets are the upper bounds, in seconds, by which LogSyncs counts
+// the write-ahead log's syncs.
+var SyncBuckets = [...]float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1}
+
+// logSyncs counts the write-ahead log's syncs by how long they took.
+type logSyncs struct {
+	counts [len(SyncBuckets) + 1]atomic.Uint64 // the last: longer than every bound
+	total  atomic.Int64                        // nanoseconds
+}
+
+func (l *logSyncs) add(d time.Duration) {
+	i, _ := slices.BinarySearch(SyncBuckets[:], d.Seconds())
+	l.counts[i].Add(1)
+	l.total.Add(int64(d))
+}
+
+// LogSyncs counts the write-ahead log's writes and syncs since Open by
+// how long each took: counts[i] those within SyncBuckets[i] and above the
+// bound before it, the last those longer than every bound; and their
+// total time. Every group of appends waits for one, so the disk's slow
+// answers are the appends' slow answers: at 1,000 commands/s on a city's
+// data, syncs of 10 to 46 ms were the commands' slowest answers.
+func (s *Store) LogSyncs() (counts []uint64, total time.Duration) {
+	counts = make([]uint64, len(s.syncs.counts))
+	for i := range counts {
+		counts[i] = s.syncs.counts[i].Load()
+	}
+	return counts, time.Duration(s.syncs.total.Load())
+}
+
 // writeBack starts the writeback of events.db's dirty pages every
 // writebackBytes of pages committed. Commits do not sync events.db (the log
 // does), and the kernel leaves dirty pages in memory until they are old
@@ -567,9 +599,13 @@ func (s *Store) writeGroup(tx *bolt.Tx, batch []*appendReq, f *frame) (logged bo
 		// reuse when it began, with the pin open.
 		s.unpin()
 	}
+	start := time.Now()
 	if err := s.wal.write(f.payload, !s.unsynced); err != nil {
 		s.failed = fmt.Errorf("embedded: write-ahead log: %w", err)
 		return false, s.failed
+	}
+	if !s.unsynced {
+		s.syncs.add(time.Since(start))
 	}
 	if s.next != nil && s.next.add(s.wal.buf) != nil {
 		s.dropNextWAL() // the checkpoint carries the records over from bbolt

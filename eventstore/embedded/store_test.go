@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -577,6 +578,28 @@ func TestCommitterBusy(t *testing.T) {
 	busy, open := s.CommitterBusy(), time.Since(opened)
 	if busy <= 0 || busy > open {
 		t.Fatalf("busy %v after 160 appends, open for %v", busy, open)
+	}
+	// a sync a group: at least one, at most one an append
+	counts, total := s.LogSyncs()
+	n := uint64(0)
+	for _, c := range counts {
+		n += c
+	}
+	if len(counts) != len(SyncBuckets)+1 || n < 1 || n > 160 || total <= 0 || total > busy {
+		t.Fatalf("log syncs %v (%d) in %v, the committer busy %v", counts, n, total, busy)
+	}
+}
+
+// Appends acknowledged before their sync leave the syncs uncounted.
+func TestLogSyncsUnsynced(t *testing.T) {
+	s, err := Open(t.TempDir(), WithUnsyncedAppends())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustAppend(t, s, "unsynced-1", eventstore.NoStream, events("Placed", 2)...)
+	if counts, total := s.LogSyncs(); slices.ContainsFunc(counts, func(c uint64) bool { return c > 0 }) || total != 0 {
+		t.Fatalf("log syncs %v in %v without syncing", counts, total)
 	}
 }
 

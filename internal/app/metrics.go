@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"passerelle/eventstore/embedded"
 	"passerelle/internal/api"
 	"passerelle/internal/auth"
 	"passerelle/projections"
@@ -70,6 +71,10 @@ func newMetrics(a *App) *metrics {
 			Help: "Time the embedded store's committer spent on groups of appends; a rate near 1 means appends queue behind it.",
 		}, func() float64 { return store.CommitterBusy().Seconds() }))
 	}
+	if store, ok := a.Store.(logSyncer); ok {
+		m.reg.MustRegister(logSyncCollector{store: store, desc: prometheus.NewDesc("passerelle_eventstore_log_sync_seconds",
+			"Time each write and sync of the embedded store's write-ahead log took: every group of appends waits for one, so their tail is the commands' floor.", nil, nil)})
+	}
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "passerelle_placements_unsettled", Help: "Placements the log shows unsettled (a command under way, or interrupted and soon settled by the reconciler); -1 while the reconciler catches up.",
 	}, func() float64 { return float64(a.Reconciler.Unsettled()) }))
@@ -87,6 +92,30 @@ func newMetrics(a *App) *metrics {
 		}, func() float64 { return float64(a.runner.Applied()[name]) }))
 	}
 	return m
+}
+
+// logSyncer is the embedded store (embedded.Store.LogSyncs).
+type logSyncer interface {
+	LogSyncs() (counts []uint64, total time.Duration)
+}
+
+// logSyncCollector shows the embedded store's log syncs as a histogram.
+type logSyncCollector struct {
+	store logSyncer
+	desc  *prometheus.Desc
+}
+
+func (c logSyncCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c logSyncCollector) Collect(ch chan<- prometheus.Metric) {
+	counts, total := c.store.LogSyncs()
+	buckets, n := map[float64]uint64{}, uint64(0)
+	for i, bound := range embedded.SyncBuckets {
+		n += counts[i]
+		buckets[bound] = n
+	}
+	n += counts[len(counts)-1]
+	ch <- prometheus.MustNewConstHistogram(c.desc, n, total.Seconds(), buckets)
 }
 
 func (m *metrics) handler() http.Handler { return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}) }

@@ -95,6 +95,14 @@ func TestDomainMetrics(t *testing.T) {
 	if busy, ok := sample(text, "passerelle_eventstore_committer_busy_seconds_total"); !ok || busy <= 0 {
 		t.Errorf("committer busy %v (found %v) after commands were appended", busy, ok)
 	}
+	// every append waited for a sync of the log, each counted once
+	syncs, ok := sample(text, "passerelle_eventstore_log_sync_seconds_count")
+	if inf, _ := sample(text, `passerelle_eventstore_log_sync_seconds_bucket{le="+Inf"}`); !ok || syncs < 1 || inf != syncs {
+		t.Errorf("log syncs: %v (found %v), %v within +Inf\n%s", syncs, ok, inf, grepLines(text, "passerelle_eventstore_log_sync"))
+	}
+	if total, _ := sample(text, "passerelle_eventstore_log_sync_seconds_sum"); !(total > 0) {
+		t.Errorf("log syncs took %v s in all", total)
+	}
 	if _, ok := sample(text, `passerelle_command_duration_seconds_count{command="/v1/offers"}`); !ok {
 		t.Error("no command latency")
 	}
