@@ -1008,6 +1008,9 @@ func (ix *Index) lookFar(p *pupil) {
 func (ix *Index) schoolsNear(lat, lon float64, grades uint8, f func(s *school, d domain.Distance)) {
 	ix.schoolAt.within(lat, lon, DefaultMaxDistanceKM, grades, f)
 	for i, g := range ix.farAt {
+		if len(g) == 0 {
+			continue // no pupil looks that far: no box to work out
+		}
 		g.anyWithin(lat, lon, min(farReach[i], ix.reach), allGrades, func(s *school, d domain.Distance) {
 			if !d.AtMost(DefaultMaxDistanceKM) {
 				f(s, d)
