@@ -138,7 +138,7 @@ func (ix *Index) eachCounted(o *offer, f func(c *cohort)) {
 			return
 		}
 		for _, c := range s.cohorts {
-			if d.AtMost(c.reach) && ix.cohortTakes(c, o, latest) {
+			if d.Within(c.reach) && ix.cohortTakes(c, o, latest) {
 				f(c)
 			}
 		}

@@ -175,8 +175,13 @@ type school struct {
 // moves the cohort's count once, not each pupil's: around a city an offer
 // walks a few cohorts per school rather than every pupil within reach.
 type cohort struct {
-	grade     domain.Grade
-	reach     float64
+	grade domain.Grade
+	bit   uint8 // the grade's (gradeBit)
+	// its pupils' reach, with its bounds: a school's distance from an
+	// offer is compared with the reach of each of its cohorts, and working
+	// the bounds out at each comparison was the largest part of following
+	// an offer posted in a city
+	reach     domain.Reach
 	wishWeeks []int32 // as its pupils'
 	// oldFrom is the start (Unix seconds) of the first week its pupils
 	// are 14 on, 0 for every week not started (or a birth date unknown)
@@ -591,7 +596,7 @@ func (ix *Index) recount(p *pupil) {
 	}
 	if c, fresh := ix.join(p); fresh {
 		s := p.school
-		ix.offerAt.within(s.lat, s.lon, c.reach, gradeBit(c.grade), func(o *offer, _ domain.Distance) {
+		ix.offerAt.within(s.lat, s.lon, c.reach.KM(), c.bit, func(o *offer, _ domain.Distance) {
 			if ix.holds(c, s, o) {
 				c.n++
 			}
@@ -610,7 +615,7 @@ func (ix *Index) join(p *pupil) (c *cohort, fresh bool) {
 			return c, false
 		}
 	}
-	c = &cohort{grade: p.grade, reach: p.reach, wishWeeks: p.wishWeeks, oldFrom: oldFrom, slot: len(s.cohorts),
+	c = &cohort{grade: p.grade, bit: gradeBit(p.grade), reach: domain.ReachOf(p.reach), wishWeeks: p.wishWeeks, oldFrom: oldFrom, slot: len(s.cohorts),
 		applied: len(p.applied)}
 	s.cohorts = append(s.cohorts, c)
 	c.add(p)
@@ -619,7 +624,7 @@ func (ix *Index) join(p *pupil) (c *cohort, fresh bool) {
 
 // of: pupil p, 14 from oldFrom on, is of the cohort's kind.
 func (c *cohort) of(p *pupil, oldFrom int64) bool {
-	return c.grade == p.grade && c.reach == p.reach && c.oldFrom == oldFrom && slices.Equal(c.wishWeeks, p.wishWeeks)
+	return c.grade == p.grade && c.reach.KM() == p.reach && c.oldFrom == oldFrom && slices.Equal(c.wishWeeks, p.wishWeeks)
 }
 
 // add puts pupil p in cohort c.
@@ -709,7 +714,7 @@ func (ix *Index) holds(c *cohort, s *school, o *offer) bool {
 // placement may take o exactly when o has a free week, or under the age
 // rule when they are 14 by the latest (age only grows).
 func (ix *Index) cohortTakes(c *cohort, o *offer, latest int32) bool {
-	if o.gradeSet&gradeBit(c.grade) == 0 {
+	if o.gradeSet&c.bit == 0 {
 		return false
 	}
 	if c.wishWeeks == nil {
@@ -738,7 +743,7 @@ func (ix *Index) eligible(p *pupil) int {
 	}
 	n := c.n
 	for _, o := range p.applied {
-		if distance(p.school, o) <= c.reach && ix.holds(c, p.school, o) {
+		if distance(p.school, o) <= c.reach.KM() && ix.holds(c, p.school, o) {
 			n--
 		}
 	}
@@ -796,7 +801,7 @@ func (ix *Index) countSchools(schools ...*school) {
 				continue
 			}
 			for _, c := range s.cohorts {
-				if d.AtMost(c.reach) && ix.cohortTakes(c, o, latest) {
+				if d.Within(c.reach) && ix.cohortTakes(c, o, latest) {
 					c.n++
 				}
 			}
@@ -1072,23 +1077,23 @@ func (g grid[T]) anyWithin(lat, lon, km float64, grades uint8, f func(v T, d dom
 		g.within(lat, lon, km, grades, f)
 		return
 	}
-	centre := domain.PointAt(lat, lon)
+	centre, reach := domain.PointAt(lat, lon), domain.ReachOf(km)
 	for k, points := range g {
 		if a, b := int32(k>>32), int32(k); a >= a0 && a <= a1 && b >= b0 && b <= b1 {
-			measure(points, centre, km, dLat, dLon, grades, f)
+			measure(points, centre, reach, dLat, dLon, grades, f)
 		}
 	}
 }
 
 // measure calls f with those of a cell's points for one of grades within
-// km of centre, dLat and dLon being the box around the circle (boxOf).
-func measure[T any](points []cellPoint[T], centre domain.Point, km, dLat, dLon float64, grades uint8, f func(v T, d domain.Distance)) {
+// reach of centre, dLat and dLon being the box around the circle (boxOf).
+func measure[T any](points []cellPoint[T], centre domain.Point, reach domain.Reach, dLat, dLon float64, grades uint8, f func(v T, d domain.Distance)) {
 	for _, p := range points {
 		// the box first: most points outside the circle are outside it
 		if p.grades&grades == 0 || math.Abs(p.at.Lat-centre.Lat) > dLat || math.Abs(p.at.Lon-centre.Lon) > dLon {
 			continue
 		}
-		if d := centre.To(p.at); d.AtMost(km) {
+		if d := centre.To(p.at); d.Within(reach) {
 			f(p.v, d)
 		}
 	}
@@ -1108,10 +1113,10 @@ func (g grid[T]) within(lat, lon, km float64, grades uint8, f func(v T, d domain
 	dLat, dLon := boxOf(lat, km)
 	a0, b0 := cellOf(lat-dLat, lon-dLon)
 	a1, b1 := cellOf(lat+dLat, lon+dLon)
-	centre := domain.PointAt(lat, lon)
+	centre, reach := domain.PointAt(lat, lon), domain.ReachOf(km)
 	for a := a0; a <= a1; a++ {
 		for b := b0; b <= b1; b++ {
-			measure(g[cellKey(a, b)], centre, km, dLat, dLon, grades, f)
+			measure(g[cellKey(a, b)], centre, reach, dLat, dLon, grades, f)
 		}
 	}
 }

@@ -48,9 +48,9 @@ func TestDistanceKMUnchanged(t *testing.T) {
 	}
 }
 
-// AtMost answers as comparing the distance in kilometres would, for
-// radii just below, at and just above it, and for the whole kilometres
-// it looks up.
+// AtMost and Within answer as comparing the distance in kilometres
+// would, for radii just below, at and just above it, for the whole
+// kilometres it looks up, and for none at all (negative, infinite, NaN).
 func TestDistanceAtMost(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	in, out := 0, 0
@@ -63,11 +63,14 @@ func TestDistanceAtMost(t *testing.T) {
 			t.Fatalf("%v to %v: %v km, want %v", c, q, km, want)
 		}
 		radii := []float64{km, math.Nextafter(km, 0), math.Nextafter(km, math.Inf(1)), km * (1 - 1e-10), km * (1 + 1e-10),
-			math.Floor(km), math.Ceil(km), 0, 1e-9, float64(r.IntN(120)), 30_000, -1}
+			math.Floor(km), math.Ceil(km), 0, 1e-9, float64(r.IntN(120)), 30_000, -1, math.Inf(1), math.NaN()}
 		for _, radius := range radii {
 			ok := d.AtMost(radius)
 			if ok != (km <= radius) {
 				t.Fatalf("%v to %v is %v km: at most %v km says %v", c, q, km, radius, ok)
+			}
+			if reach := domain.ReachOf(radius); d.Within(reach) != ok || !(reach.KM() == radius || math.IsNaN(radius)) {
+				t.Fatalf("%v to %v is %v km: within a reach of %v km says %v, at most %v", c, q, km, reach.KM(), d.Within(reach), ok)
 			}
 			if ok {
 				in++

@@ -292,16 +292,38 @@ type Distance struct{ h float64 } // the haversine of the angle
 func (d Distance) KM() float64 { return 2 * earthKM * math.Asin(math.Sqrt(min(1, d.h))) }
 
 // AtMost reports whether d.KM() <= km, exactly as that comparison would.
-func (d Distance) AtMost(km float64) bool {
+func (d Distance) AtMost(km float64) bool { return d.Within(ReachOf(km)) }
+
+// A Reach is a distance not to go past, with the bounds of its haversine
+// worked out once: the desk compares each school's distance from an
+// offer with the reach of every cohort of its pupils, tens of thousands
+// of comparisons with a few reaches at every offer posted in a city.
+type Reach struct{ km, lo, hi float64 }
+
+// ReachOf is the reach of km kilometres.
+func ReachOf(km float64) Reach {
 	lo, hi, ok := haversineBounds(km)
-	switch {
-	case ok && d.h <= lo:
-		return true
-	case ok && d.h > hi:
-		return false
+	if !ok { // no bounds: every comparison takes the arc sine
+		lo, hi = -1, math.Inf(1)
 	}
-	return d.KM() <= km
+	return Reach{km: km, lo: lo, hi: hi}
 }
+
+// KM is the reach in kilometres.
+func (r Reach) KM() float64 { return r.km }
+
+// Within reports whether d.KM() <= r.KM(), exactly as that comparison
+// would.
+func (d Distance) Within(r Reach) bool {
+	return d.h <= r.lo || d.h <= r.hi && d.measuredWithin(r.km)
+}
+
+// measuredWithin compares d in kilometres with km, for the distances too
+// close to km for its bounds to tell. It is kept out of line so that
+// Within, which seldom needs it, is inlined where it is called.
+//
+//go:noinline
+func (d Distance) measuredWithin(km float64) bool { return d.KM() <= km }
 
 // haversineBounds bound the haversine of a distance of km: a distance
 // whose haversine is at most lo is at most km, one whose haversine is
