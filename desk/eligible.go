@@ -91,7 +91,7 @@ func (t *weekTable) namesOf(ids []int32) []string {
 // the pupil's school and the weeks p could apply for.
 func (ix *Index) eachOption(p *pupil, f func(o *offer, km float64, weeks span)) {
 	s, bit := p.school, gradeBit(p.grade)
-	ix.offerAt.within(s.lat, s.lon, p.reach, bit, func(o *offer, d domain.Distance) {
+	ix.offerAt.within(s.lat, s.lon, p.reach, bit, func(o *offer, d domain.Way) {
 		if !o.open || o.gradeSet&bit == 0 {
 			return
 		}
@@ -107,7 +107,7 @@ func (ix *Index) eachTaker(o *offer, f func(p *pupil, km float64, weeks span)) {
 	if !o.open {
 		return
 	}
-	ix.schoolsNear(o.lat, o.lon, o.gradeSet, func(s *school, d domain.Distance) {
+	ix.schoolsNear(o.lat, o.lon, o.gradeSet, func(s *school, d domain.Way) {
 		if len(s.pupils) == 0 || !o.reserved.Admits(s.reg) {
 			return
 		}
@@ -133,7 +133,7 @@ func (ix *Index) eachCounted(o *offer, f func(c *cohort)) {
 	if !o.open || !ok {
 		return // no pupil can take an offer without a free week
 	}
-	ix.schoolsNear(o.lat, o.lon, o.gradeSet, func(s *school, d domain.Distance) {
+	ix.schoolsNear(o.lat, o.lon, o.gradeSet, func(s *school, d domain.Way) {
 		if !o.reserved.Admits(s.reg) {
 			return
 		}

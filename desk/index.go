@@ -24,6 +24,9 @@ import (
 // is offered internships.
 const DefaultMaxDistanceKM = 20
 
+// defaultReach is DefaultMaxDistanceKM's reach.
+var defaultReach = domain.ReachOf(DefaultMaxDistanceKM)
+
 // Index is the desk's view of the log. It is safe for concurrent use:
 // folds take the write lock, queries the read lock.
 type Index struct {
@@ -596,7 +599,7 @@ func (ix *Index) recount(p *pupil) {
 	}
 	if c, fresh := ix.join(p); fresh {
 		s := p.school
-		ix.offerAt.within(s.lat, s.lon, c.reach.KM(), c.bit, func(o *offer, _ domain.Distance) {
+		ix.offerAt.within(s.lat, s.lon, c.reach.KM(), c.bit, func(o *offer, _ domain.Way) {
 			if ix.holds(c, s, o) {
 				c.n++
 			}
@@ -788,7 +791,7 @@ func (ix *Index) countSchools(schools ...*school) {
 	if reach == 0 {
 		return
 	}
-	ix.offerAt.within(schools[0].lat, schools[0].lon, reach, allGrades, func(o *offer, d domain.Distance) {
+	ix.offerAt.within(schools[0].lat, schools[0].lon, reach, allGrades, func(o *offer, d domain.Way) {
 		if !o.open {
 			return
 		}
@@ -1010,14 +1013,14 @@ func (ix *Index) lookFar(p *pupil) {
 // may look as far as (lat, lon), and their distance from it: those within
 // DefaultMaxDistanceKM, then those farther away whose pupils look farther,
 // in no particular order. Each school is given once.
-func (ix *Index) schoolsNear(lat, lon float64, grades uint8, f func(s *school, d domain.Distance)) {
+func (ix *Index) schoolsNear(lat, lon float64, grades uint8, f func(s *school, d domain.Way)) {
 	ix.schoolAt.within(lat, lon, DefaultMaxDistanceKM, grades, f)
 	for i, g := range ix.farAt {
 		if len(g) == 0 {
 			continue // no pupil looks that far: no box to work out
 		}
-		g.anyWithin(lat, lon, min(farReach[i], ix.reach), allGrades, func(s *school, d domain.Distance) {
-			if !d.AtMost(DefaultMaxDistanceKM) {
+		g.anyWithin(lat, lon, min(farReach[i], ix.reach), allGrades, func(s *school, d domain.Way) {
+			if !d.Within(defaultReach) {
 				f(s, d)
 			}
 		})
@@ -1069,7 +1072,7 @@ func (g grid[T]) addGrades(lat, lon float64, i int, grades uint8) {
 // (lat, lon), and its distance, in no particular order: when g has fewer
 // cells than the circle covers, it walks g's cells rather than the
 // circle's.
-func (g grid[T]) anyWithin(lat, lon, km float64, grades uint8, f func(v T, d domain.Distance)) {
+func (g grid[T]) anyWithin(lat, lon, km float64, grades uint8, f func(v T, d domain.Way)) {
 	dLat, dLon := boxOf(lat, km)
 	a0, b0 := cellOf(lat-dLat, lon-dLon)
 	a1, b1 := cellOf(lat+dLat, lon+dLon)
@@ -1087,14 +1090,14 @@ func (g grid[T]) anyWithin(lat, lon, km float64, grades uint8, f func(v T, d dom
 
 // measure calls f with those of a cell's points for one of grades within
 // reach of centre, dLat and dLon being the box around the circle (boxOf).
-func measure[T any](points []cellPoint[T], centre domain.Point, reach domain.Reach, dLat, dLon float64, grades uint8, f func(v T, d domain.Distance)) {
+func measure[T any](points []cellPoint[T], centre domain.Point, reach domain.Reach, dLat, dLon float64, grades uint8, f func(v T, d domain.Way)) {
 	for _, p := range points {
 		// the box first: most points outside the circle are outside it
 		if p.grades&grades == 0 || math.Abs(p.at.Lat-centre.Lat) > dLat || math.Abs(p.at.Lon-centre.Lon) > dLon {
 			continue
 		}
-		if d := centre.To(p.at); d.Within(reach) {
-			f(p.v, d)
+		if w := centre.Way(p.at); w.Within(reach) {
+			f(p.v, w)
 		}
 	}
 }
@@ -1109,7 +1112,7 @@ func boxOf(lat, km float64) (dLat, dLon float64) {
 
 // within calls f with every value for one of grades (gradeBit) within km
 // of (lat, lon), and its distance.
-func (g grid[T]) within(lat, lon, km float64, grades uint8, f func(v T, d domain.Distance)) {
+func (g grid[T]) within(lat, lon, km float64, grades uint8, f func(v T, d domain.Way)) {
 	dLat, dLon := boxOf(lat, km)
 	a0, b0 := cellOf(lat-dLat, lon-dLon)
 	a1, b1 := cellOf(lat+dLat, lon+dLon)

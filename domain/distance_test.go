@@ -48,29 +48,37 @@ func TestDistanceKMUnchanged(t *testing.T) {
 	}
 }
 
-// AtMost and Within answer as comparing the distance in kilometres
-// would, for radii just below, at and just above it, for the whole
+// AtMost and Within, of a Distance and of a Way, answer as comparing the
+// distance in kilometres would, for radii just below, at and just above it, for the whole
 // kilometres it looks up, and for none at all (negative, infinite, NaN).
 func TestDistanceAtMost(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	in, out := 0, 0
-	for range 200_000 {
+	for i := range 200_000 {
 		c := domain.PointAt(41+10*r.Float64(), -5+15*r.Float64())
 		q := randomPlace(r, c)
-		d := c.To(q)
+		if i%10 == 0 { // anywhere on the globe, antipodes and poles included
+			q = domain.PointAt(-90+180*r.Float64(), -180+360*r.Float64())
+		}
+		d, w := c.To(q), c.Way(q)
 		km := d.KM()
-		if want := domain.DistanceKM(c.Lat, c.Lon, q.Lat, q.Lon); km != want {
-			t.Fatalf("%v to %v: %v km, want %v", c, q, km, want)
+		if want := domain.DistanceKM(c.Lat, c.Lon, q.Lat, q.Lon); km != want || w.KM() != want {
+			t.Fatalf("%v to %v: %v km, the way %v km, want %v", c, q, km, w.KM(), want)
 		}
 		radii := []float64{km, math.Nextafter(km, 0), math.Nextafter(km, math.Inf(1)), km * (1 - 1e-10), km * (1 + 1e-10),
-			math.Floor(km), math.Ceil(km), 0, 1e-9, float64(r.IntN(120)), 30_000, -1, math.Inf(1), math.NaN()}
+			km * (1 - 1e-7), km * (1 + 1e-7), km * (1 - 1e-5), km * (1 + 1e-5), math.Floor(km), math.Ceil(km), 0, 1e-9,
+			float64(r.IntN(120)), 30_000, -1, math.Inf(1), math.NaN()}
 		for _, radius := range radii {
 			ok := d.AtMost(radius)
 			if ok != (km <= radius) {
 				t.Fatalf("%v to %v is %v km: at most %v km says %v", c, q, km, radius, ok)
 			}
-			if reach := domain.ReachOf(radius); d.Within(reach) != ok || !(reach.KM() == radius || math.IsNaN(radius)) {
+			reach := domain.ReachOf(radius)
+			if d.Within(reach) != ok || !(reach.KM() == radius || math.IsNaN(radius)) {
 				t.Fatalf("%v to %v is %v km: within a reach of %v km says %v, at most %v", c, q, km, reach.KM(), d.Within(reach), ok)
+			}
+			if w.Within(reach) != ok || w.AtMost(radius) != ok {
+				t.Fatalf("%v to %v is %v km: the way within a reach of %v km says %v, at most %v", c, q, km, reach.KM(), w.Within(reach), ok)
 			}
 			if ok {
 				in++
@@ -104,6 +112,15 @@ func BenchmarkDistance(b *testing.B) {
 		n := 0
 		for b.Loop() {
 			if p.To(q).AtMost(30) {
+				n++
+			}
+		}
+		_ = n
+	})
+	b.Run("way-within", func(b *testing.B) {
+		n, reach := 0, domain.ReachOf(30)
+		for b.Loop() {
+			if p.Way(q).Within(reach) {
 				n++
 			}
 		}
