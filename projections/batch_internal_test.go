@@ -46,8 +46,9 @@ func (d *tallyDoc) Entries() []Entry {
 // names: its reason's words are the tags ("-": deleted).
 type tagProjector struct{ tally bool }
 
-func (tagProjector) Name() string { return "tags" }
-func (tagProjector) Layout() int  { return 1 }
+func (tagProjector) Name() string                  { return "tags" }
+func (tagProjector) Layout() int                   { return 1 }
+func (tagProjector) Folds(category, _ string) bool { return category == "offer" }
 func (p tagProjector) Touches(ev Event, _ Docs) []Ref {
 	if p.tally {
 		return []Ref{ref[tallyDoc](ev.Stream)}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -112,6 +113,24 @@ type Projector interface {
 	// ones it creates, or sets a key to nil to delete its document. It may
 	// only change documents Touches named.
 	Apply(ev Event, docs Docs)
+	// Folds reports whether Touches may name a document for an event of
+	// this type in a stream of this category (employer, school, pupil,
+	// offer…). The events it does not fold are not decoded for it: a
+	// pupil's copy of each application, a quarter of a season's log, is
+	// folded by no projection.
+	Folds(category, eventType string) bool
+}
+
+// foldedBy reports whether any of ps folds the event recorded in stream,
+// of type t.
+func foldedBy(stream, t string, ps ...Projector) bool {
+	category, _, _ := strings.Cut(stream, "-")
+	for _, p := range ps {
+		if p.Folds(category, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // PersonalReader is a Projector that reads sealed personal fields: it

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 
 	"passerelle/domain"
@@ -50,8 +51,8 @@ func TestMessageEventsAsFromPayload(t *testing.T) {
 	}
 	for _, batch := range [][]eventstore.RecordedEvent{recs[:1], recs} {
 		msg := toMessage(context.Background(), batch, false)
-		got, gerr := messageEvents(msg)
-		want, werr := messageEvents(msg.Copy()) // a copy carries no records: its payload is decoded
+		got, gerr := messageEvents(msg, foldsAll{})
+		want, werr := messageEvents(msg.Copy(), foldsAll{}) // a copy carries no records: its payload is decoded
 		if (gerr == nil) != (werr == nil) || len(got) != len(want) || len(got) != len(batch) {
 			t.Fatalf("%d events: from the records %d, %v; from the payload %d, %v", len(batch), len(got), gerr, len(want), werr)
 		}
@@ -59,6 +60,48 @@ func TestMessageEventsAsFromPayload(t *testing.T) {
 			g, w := got[i], want[i]
 			if g.Position != w.Position || g.Stream != w.Stream || g.Type != w.Type || !g.OccurredAt.Equal(w.OccurredAt) || !reflect.DeepEqual(g.Data, w.Data) {
 				t.Errorf("event %d of %d: from the records %+v, from the payload %+v", i, len(batch), g, w)
+			}
+		}
+	}
+}
+
+// foldsAll is Placements folding every event, as a projector of every
+// kind would.
+type foldsAll struct{ Placements }
+
+func (foldsAll) Folds(string, string) bool { return true }
+
+// The events a projector does not fold reach it undecoded, in their
+// place, without data and without error, even one that would not decode;
+// those it folds are decoded.
+func TestEventsNotFoldedAreNotDecoded(t *testing.T) {
+	school, err := domain.Encode(&domain.SchoolRegistered{UAI: "0941234A", Name: "Collège", Kind: "college", CommuneCode: "94028"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer, err := domain.Encode(&domain.OfferWithdrawn{OfferID: "o1", Reason: "complet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := []eventstore.RecordedEvent{
+		{Stream: "school-0941234A", Position: 3, ID: uuid.New(), Type: "SchoolRegistered", Data: school, Metadata: []byte(`{}`)},
+		{Stream: "offer-o1", Position: 5, ID: uuid.New(), Type: "OfferWithdrawn", Data: offer, Metadata: []byte(`{}`)},
+		{Stream: "pupil-p1", Position: 8, ID: uuid.New(), Type: "PupilApplied", Data: []byte(`{"not json`), Metadata: []byte(`{}`)},
+	}
+	for _, batch := range [][]eventstore.RecordedEvent{recs, recs[:1], recs[2:]} {
+		for _, msg := range []*message.Message{toMessage(context.Background(), batch, false), toMessage(context.Background(), batch, false).Copy()} {
+			evs, err := messageEvents(msg, Offers{})
+			if err != nil || len(evs) != len(batch) {
+				t.Fatalf("%d records: %d events, %v", len(batch), len(evs), err)
+			}
+			for i, ev := range evs {
+				re := batch[i]
+				if ev.Position != re.Position || ev.Stream != re.Stream || ev.Type != re.Type {
+					t.Errorf("event %d: %+v, want the record's position, stream and type", i, ev)
+				}
+				if folded := re.Stream == "offer-o1"; (ev.Data != nil) != folded {
+					t.Errorf("%s: data %v; the offers fold it: %v", re.Type, ev.Data, folded)
+				}
 			}
 		}
 	}

@@ -218,6 +218,22 @@ func (Placements) Touches(ev Event, docs Docs) []Ref {
 	return nil
 }
 
+// Folds: the events of applications and conventions, and those Touches
+// names by their type.
+func (Placements) Folds(category, eventType string) bool {
+	return category == "application" || category == "convention" || placementsTypes[eventType]
+}
+
+// placementsTypes are the types of event Touches names documents for in
+// any stream.
+var placementsTypes = map[string]bool{
+	domain.EmployerRegistered{}.EventType(): true, domain.SchoolRegistered{}.EventType(): true,
+	domain.PupilRegistered{}.EventType(): true, domain.PupilForgotten{}.EventType(): true,
+	domain.PupilWeeksReserved{}.EventType(): true, domain.PupilWeeksReleased{}.EventType(): true,
+	domain.ApplicationSubmitted{}.EventType(): true, domain.ConventionSigned{}.EventType(): true,
+	domain.ConventionCancelled{}.EventType(): true,
+}
+
 // Apply folds an event into the registration, application and convention documents.
 func (Placements) Apply(ev Event, docs Docs) {
 	_, id := subject(ev)

@@ -467,7 +467,8 @@ func (rb *rebuild) readPage(ctx context.Context, from eventstore.Position) (deco
 
 // decode decodes and opens a page of events, in as many parts at once as
 // there are processors: it is the larger part of a rebuild's work that
-// does not belong to one projection.
+// does not belong to one projection. The events no projection folds are
+// passed on undecoded.
 func (rb *rebuild) decode(recs []eventstore.RecordedEvent) []Event {
 	evs := make([]Event, len(recs))
 	var ps []Projector
@@ -479,6 +480,10 @@ func (rb *rebuild) decode(recs []eventstore.RecordedEvent) []Event {
 	for part := range parts {
 		wg.Go(func() {
 			for i := part * len(recs) / parts; i < (part+1)*len(recs)/parts; i++ {
+				if !foldedBy(recs[i].Stream, recs[i].Type, ps...) {
+					evs[i] = Event{Position: recs[i].Position, Stream: recs[i].Stream, Type: recs[i].Type}
+					continue
+				}
 				ev, err := decodeRecorded(recs[i])
 				if err == nil && ev.Data != nil && rb.opt.Opener != nil && readsPersonal(ev.Type, ps...) {
 					err = rb.opt.Opener.Open(ev.Data)

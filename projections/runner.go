@@ -431,7 +431,7 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 	w := newBatch(16)
 	return func(msg *message.Message) error {
 		ctx := msg.Context()
-		evs, err := messageEvents(msg)
+		evs, err := messageEvents(msg, p)
 		if evs == nil {
 			return err
 		}

@@ -57,6 +57,15 @@ func (Stats) Touches(ev Event, _ Docs) []Ref {
 	return nil
 }
 
+// Folds: the events of offers, applications, conventions and targets.
+func (Stats) Folds(category, _ string) bool {
+	switch category {
+	case "offer", "application", "convention", "target":
+		return true
+	}
+	return false
+}
+
 // statsKey is the key of a document of the statistics.
 func statsKey(category, id string) string { return category + ":" + id }
 

@@ -309,15 +309,20 @@ func toMessage(ctx context.Context, evs []eventstore.RecordedEvent, local bool) 
 	return msg
 }
 
-// messageEvents are the events a message carries, in order.
-func messageEvents(msg *message.Message) ([]Event, error) {
+// messageEvents are the events a message carries, in order, decoded for
+// p: those it does not fold are left undecoded, without data.
+func messageEvents(msg *message.Message, p Projector) ([]Event, error) {
 	if recs, ok := msg.Context().Value(recordsKey{}).([]eventstore.RecordedEvent); ok && len(recs) > 0 {
-		return recordedEvents(recs)
+		return recordedEvents(recs, p)
 	}
 	if msg.Metadata.Get(MetaBatch) == "" {
 		pos, err := strconv.ParseUint(msg.Metadata.Get(MetaPosition), 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("message %s without position: %w", msg.UUID, err)
+		}
+		stream, typ := msg.Metadata.Get(MetaStream), msg.Metadata.Get(MetaType)
+		if !foldedBy(stream, typ, p) {
+			return []Event{{Position: eventstore.Position(pos), Stream: stream, Type: typ}}, nil
 		}
 		ev, err := decodeMessage(msg, eventstore.Position(pos))
 		return []Event{ev}, err
@@ -326,18 +331,22 @@ func messageEvents(msg *message.Message) ([]Event, error) {
 	if err := json.Unmarshal(msg.Payload, &recs); err != nil || len(recs) == 0 {
 		return nil, fmt.Errorf("message %s: a batch that does not decode: %v", msg.UUID, err)
 	}
-	return recordedEvents(recs)
+	return recordedEvents(recs, p)
 }
 
 // recordsKey keys a message's records in its context (toMessage).
 type recordsKey struct{}
 
-// recordedEvents decodes records; those that do not decode are named in
-// the error and left without data.
-func recordedEvents(recs []eventstore.RecordedEvent) ([]Event, error) {
+// recordedEvents decodes the records p folds; those that do not decode
+// are named in the error and left without data, as those p does not fold.
+func recordedEvents(recs []eventstore.RecordedEvent, p Projector) ([]Event, error) {
 	evs := make([]Event, len(recs))
 	var errs []error
 	for i, re := range recs {
+		if !foldedBy(re.Stream, re.Type, p) {
+			evs[i] = Event{Position: re.Position, Stream: re.Stream, Type: re.Type}
+			continue
+		}
 		var err error
 		if evs[i], err = decodeRecorded(re); err != nil {
 			errs = append(errs, fmt.Errorf("at %d: %w", re.Position, err))

@@ -34,18 +34,18 @@ func TestLocalBatchWithoutPayload(t *testing.T) {
 	if !reflect.DeepEqual(local.Metadata, full.Metadata) {
 		t.Errorf("metadata %v locally, %v otherwise", local.Metadata, full.Metadata)
 	}
-	got, err := messageEvents(local)
+	got, err := messageEvents(local, Placements{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := messageEvents(full.Copy())
+	want, err := messageEvents(full.Copy(), Placements{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != len(recs) || !reflect.DeepEqual(got, want) {
 		t.Errorf("local events %+v, from the payload %+v", got, want)
 	}
-	if evs, err := messageEvents(local.Copy()); err == nil || evs != nil {
+	if evs, err := messageEvents(local.Copy(), Placements{}); err == nil || evs != nil {
 		t.Errorf("a local batch without its records: %d events, error %v", len(evs), err)
 	}
 	// one event is its own payload, local or not
