@@ -117,7 +117,7 @@ func (Offers) Touches(ev Event, _ Docs) []Ref {
 	return nil
 }
 
-// Folds: the events of offers.
+// Folds the events of offers.
 func (Offers) Folds(category, _ string) bool { return category == "offer" }
 
 // Apply folds an offer event into its search document.

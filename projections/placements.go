@@ -218,7 +218,7 @@ func (Placements) Touches(ev Event, docs Docs) []Ref {
 	return nil
 }
 
-// Folds: the events of applications and conventions, and those Touches
+// Folds the events of applications and conventions, and those Touches
 // names by their type.
 func (Placements) Folds(category, eventType string) bool {
 	return category == "application" || category == "convention" || placementsTypes[eventType]

@@ -57,7 +57,7 @@ func (Stats) Touches(ev Event, _ Docs) []Ref {
 	return nil
 }
 
-// Folds: the events of offers, applications, conventions and targets.
+// Folds the events of offers, applications, conventions and targets.
 func (Stats) Folds(category, _ string) bool {
 	switch category {
 	case "offer", "application", "convention", "target":
