@@ -83,3 +83,21 @@ func processCPU() (time.Duration, bool) {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }
+
+// quiet waits until this process uses less than a tenth of a processor
+// over half a second, or ctx ends.
+func quiet(ctx context.Context) {
+	last, ok := processCPU()
+	for ok {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		now, _ := processCPU()
+		if now-last < 50*time.Millisecond {
+			return
+		}
+		last = now
+	}
+}
