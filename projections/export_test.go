@@ -252,3 +252,11 @@ func UnsettledTouches(ctx context.Context, store eventstore.Store, ps []Projecto
 		}
 	}
 }
+
+// Purged is the position of the last forget every projection has applied,
+// whose erasure Redis's files were then rewritten for.
+func (r *Runner) Purged() eventstore.Position {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.purged
+}

@@ -502,3 +502,40 @@ func TestCreatedDocumentsAreNotRead(t *testing.T) {
 		}
 	})
 }
+
+// slowOffers is the offers' projector taking its time over an offer posted
+// in slowStream.
+type slowOffers struct{ projections.Offers }
+
+const slowStream = "offer-slow"
+
+func (p slowOffers) Touches(ev projections.Event, docs projections.Docs) []projections.Ref {
+	if ev.Stream == slowStream {
+		time.Sleep(500 * time.Millisecond)
+	}
+	return p.Offers.Touches(ev, docs)
+}
+
+// A forget counts as applied by every projection once each has passed it,
+// those that do not fold it (and leave it undecoded) included: the last
+// to pass it here is the offers', which only passes it over, and the
+// erasure is then complete.
+func TestForgetAppliedByProjectionsThatDoNotFoldIt(t *testing.T) {
+	s := openStore(t)
+	rdb := redistest.Mini(t).Client(t)
+	var r *projections.Runner
+	defer runWith(t, s, rdb, func(run *projections.Runner) { r = run }, projections.Placements{}, slowOffers{}, projections.Stats{})()
+	appendEvent(t, s, slowStream, &domain.OfferPosted{OfferID: "slow", Sector: "s3", Department: "75", CommuneCode: "75101",
+		Grades: []domain.Grade{domain.Grade3e}, Weeks: []string{"2026-W10"}, Seats: 1, Lat: 48.86, Lon: 2.34, Title: "t"})
+	pos := appendEvent(t, s, domain.PupilStream("p1"), &domain.PupilForgotten{PupilID: "p1"})
+	for _, name := range []string{projections.PlacementsName, projections.OffersName, projections.StatsName} {
+		waitFor(t, rdb, name, pos)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Purged() < pos {
+		if time.Now().After(deadline) {
+			t.Fatalf("every projection applied the forget at %d; the erasure counts as applied up to %d", pos, r.Purged())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

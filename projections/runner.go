@@ -474,13 +474,17 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 		r.floor[name] = max(r.floor[name], prev)
 		r.mu.Unlock()
 		for _, ev := range evs {
-			if _, ok := ev.Data.(*domain.PupilForgotten); ok {
+			// by its type: a projection that does not fold a forget has
+			// it undecoded, and applies it all the same
+			if ev.Type == forgottenType {
 				r.erased(ctx, ev.Position)
 			}
 		}
 		return nil
 	}
 }
+
+var forgottenType = domain.PupilForgotten{}.EventType()
 
 // apply folds the events after prev into generation gen and writes them
 // with the checkpoint of the last one, in one script call; w holds the
