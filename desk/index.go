@@ -182,8 +182,8 @@ type cohort struct {
 	bit   uint8 // the grade's (gradeBit)
 	// its pupils' reach, with its bounds: a school's distance from an
 	// offer is compared with the reach of each of its cohorts, and working
-	// the bounds out at each comparison was the largest part of following
-	// an offer posted in a city
+	// the bounds out at each comparison was close to a third of following
+	// an offer (BenchmarkFollowOffer)
 	reach     domain.Reach
 	wishWeeks []int32 // as its pupils'
 	// oldFrom is the start (Unix seconds) of the first week its pupils

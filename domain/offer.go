@@ -320,9 +320,10 @@ func (d Distance) Within(r Reach) bool {
 
 // A Way from one point to another knows bounds of its length, worked out
 // without trigonometry, which tell whether it is within a reach unless
-// the reach is within a millionth of it: the desk compares every school
-// near an offer with its cohorts' reaches, and the two sines of each
-// distance (To) were the larger part of following an offer in a city.
+// the reach falls between them (they are a millionth apart at 20 km, a
+// ten-thousandth at 200): the desk compares every school near an offer
+// with its cohorts' reaches, and the two sines of each distance (To) were
+// about half of following an offer posted in a city.
 type Way struct {
 	from, to Point
 	lo, hi   float64 // bounds of the haversine of its angle
