@@ -296,18 +296,26 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 	}
 	wait, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	if err := a.WaitCaughtUp(wait); err != nil {
-		return nil, fmt.Errorf("read models catching up: %w", err)
-	}
 	// A started service has work of its own to finish: the desk counts
 	// every pupil's offers once it has read the log, the reconciler reads
 	// the whole log. At a city's size the process stayed busy 6 to 19 s
 	// after its read models were, and the first rows measured that beside
 	// their own work.
-	if head, err := a.Store.Head(ctx); err != nil {
+	settle := func(ctx context.Context) error {
+		if err := a.WaitCaughtUp(ctx); err != nil {
+			return fmt.Errorf("read models catching up: %w", err)
+		}
+		head, err := a.Store.Head(ctx)
+		if err != nil {
+			return err
+		}
+		if err := a.Desk.Wait(ctx, head, 5*time.Minute); err != nil {
+			return fmt.Errorf("desk following the log: %w", err)
+		}
+		return nil
+	}
+	if err := settle(wait); err != nil {
 		return nil, err
-	} else if err := a.Desk.Wait(wait, head, 5*time.Minute); err != nil {
-		return nil, fmt.Errorf("desk counting the pupils' offers: %w", err)
 	}
 	quiet(wait)
 	employer, err := anEmployer(ctx, a.Store)
@@ -331,7 +339,7 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 	if b.cfg.RedisURL != "" {
 		rdb = a.Redis
 	}
-	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(), body: body, settle: a.WaitCaughtUp, dir: b.dir, rdb: rdb,
+	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(), body: body, settle: settle, dir: b.dir, rdb: rdb,
 		applied: func(ctx context.Context, pos eventstore.Position) (eventstore.Position, error) {
 			return a.WaitApplied(ctx, projections.OffersName, pos)
 		}}
@@ -355,7 +363,7 @@ type target struct {
 	// capacity is what the machine carries: the closed loop's commands
 	// over its time and the projections' catching up after it
 	capacity float64
-	settle   func(context.Context) error // waits for the projections to catch up
+	settle   func(context.Context) error // waits for the projections and the desk to catch up
 	// applied waits until the offers' read model has applied a position,
 	// and returns the one it applied by then
 	applied func(context.Context, eventstore.Position) (eventstore.Position, error)
@@ -426,6 +434,7 @@ func (t *target) commands(ctx context.Context) (Row, error) {
 	// with the projections' catching up, as the capacity: a command's
 	// whole cost
 	m.perOp(ctx, t.rdb, cmds.N, "", cpu)
+	quiet(ctx)
 	m = markCPU(ctx, nil)
 	base := closedLoop(ctx, k, d, n, t.post(t.hello+"/hello"))
 	m.perOp(ctx, nil, base.N, "baseline_", cpu)
@@ -438,15 +447,13 @@ func (t *target) commands(ctx context.Context) (Row, error) {
 	return r, nil
 }
 
-// caughtUp waits for the projections to apply what the commands wrote, so
-// that a loop's backlog is not carried into the next one.
+// caughtUp waits for the projections and the desk to apply what the
+// commands wrote, so that a loop's backlog is not carried into the next
+// one.
 func (t *target) caughtUp(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	if err := t.settle(ctx); err != nil {
-		return fmt.Errorf("read models catching up: %w", err)
-	}
-	return nil
+	return t.settle(ctx)
 }
 
 // openLoop posts offers at the configured rate, and measures aside how
@@ -530,7 +537,13 @@ func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack 
 	if open.Errors > 0 || open.N == 0 {
 		return Stats{}, Stats{}, Stats{}, fmt.Errorf("open loop at %.0f/s: %d errors of %d, the first: %w", rate, open.Errors, open.N+open.Errors, open.Err)
 	}
-	return open, lag, reads.stats(), t.caughtUp(ctx)
+	if err := t.caughtUp(ctx); err != nil {
+		return Stats{}, Stats{}, Stats{}, err
+	}
+	// the collector and the store's checkpoint finish what the run left
+	// before the next one starts
+	quiet(ctx)
+	return open, lag, reads.stats(), nil
 }
 
 // lagTracker measures how long each acknowledged position takes to be
