@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -343,6 +344,7 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 		applied: func(ctx context.Context, pos eventstore.Position) (eventstore.Position, error) {
 			return a.WaitApplied(ctx, projections.OffersName, pos)
 		}}
+	t.syncs, _ = a.Store.(logSyncer)
 	var rows []Row
 	for _, measure := range []func(context.Context) (Row, error){t.near, t.nearOpen, t.commands, t.openLoop} {
 		r, err := measure(ctx)
@@ -369,6 +371,38 @@ type target struct {
 	applied func(context.Context, eventstore.Position) (eventstore.Position, error)
 	dir     string                // where the disk's own baseline writes
 	rdb     redis.UniversalClient // the read models' Redis, when a server of its own (nil: in the process)
+	syncs   logSyncer             // the embedded store (nil: another)
+}
+
+// logSyncer is the embedded store (embedded.Store.LogSyncs).
+type logSyncer interface {
+	LogSyncs() (counts []uint64, total time.Duration)
+}
+
+// beside is what ran in the process beside a loop and may set its tail:
+// the collector's cycles (a mark holds a processor and slows requests
+// for 0.1 to 0.8 s at a city's size) and the store's log syncs over 10
+// ms (each one an append's wait).
+type beside struct{ gcCycles, slowSyncs uint64 }
+
+func (b beside) since(before beside) beside {
+	return beside{b.gcCycles - before.gcCycles, b.slowSyncs - before.slowSyncs}
+}
+
+func (t *target) beside() beside {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	b := beside{gcCycles: s[0].Value.Uint64()}
+	if t.syncs != nil {
+		counts, _ := t.syncs.LogSyncs()
+		for i, bound := range embedded.SyncBuckets {
+			if bound > 0.01 {
+				b.slowSyncs += counts[i]
+			}
+		}
+		b.slowSyncs += counts[len(counts)-1]
+	}
+	return b
 }
 
 func (t *target) get(url string) func(context.Context) error {
@@ -466,7 +500,7 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 	for _, pct := range []int{50, 80} {
 		rate := t.capacity * float64(pct) / 100
 		fmt.Fprintf(t.cfg.Log, "commands, open loop at %d%% of capacity (%.0f/s)\n", pct, rate)
-		at, lag, _, err := t.openAt(ctx, rate)
+		at, lag, _, _, err := t.openAt(ctx, rate)
 		if err != nil {
 			return Row{}, err
 		}
@@ -474,7 +508,7 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 		detail[key+"p50_ms"], detail[key+"p99_ms"], detail[key+"lag_p99_ms"] = ms(at.P50), ms(at.P99), ms(lag.P99)
 	}
 	fmt.Fprintf(t.cfg.Log, "commands, open loop at %g/s\n", t.cfg.Rate)
-	open, lag, readBack, err := t.openAt(ctx, t.cfg.Rate)
+	open, lag, readBack, during, err := t.openAt(ctx, t.cfg.Rate)
 	if err != nil {
 		return Row{}, err
 	}
@@ -492,6 +526,11 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 	// a command is durable once the store's log is synced: the disk's own
 	// tail at the same rate is a floor the hello-world baseline does not show
 	r.Detail["disk_sync_p50_ms"], r.Detail["disk_sync_p99_ms"] = ms(disk.P50), ms(disk.P99)
+	// and what in the process may have set the tail
+	r.Detail["gc_cycles"] = float64(during.gcCycles)
+	if t.syncs != nil {
+		r.Detail["log_syncs_over_10ms"] = float64(during.slowSyncs)
+	}
 	return r, nil
 }
 
@@ -500,7 +539,7 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 // one in readEvery through the API as a client reading its own write
 // would (a GET with min_position). Reading every one back would double
 // the load the hello-world baseline is not given.
-func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack Stats, err error) {
+func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack Stats, during beside, err error) {
 	var reads lagSamples
 	var lagging sync.WaitGroup
 	var sent atomic.Int64
@@ -531,19 +570,21 @@ func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack 
 		}
 		return nil
 	}
+	before := t.beside()
 	open = openLoop(ctx, rate, t.cfg.Duration, t.cfg.MaxOps, cmd)
+	during = t.beside().since(before)
 	lagging.Wait()
 	lag = lags.wait()
 	if open.Errors > 0 || open.N == 0 {
-		return Stats{}, Stats{}, Stats{}, fmt.Errorf("open loop at %.0f/s: %d errors of %d, the first: %w", rate, open.Errors, open.N+open.Errors, open.Err)
+		return Stats{}, Stats{}, Stats{}, beside{}, fmt.Errorf("open loop at %.0f/s: %d errors of %d, the first: %w", rate, open.Errors, open.N+open.Errors, open.Err)
 	}
 	if err := t.caughtUp(ctx); err != nil {
-		return Stats{}, Stats{}, Stats{}, err
+		return Stats{}, Stats{}, Stats{}, beside{}, err
 	}
 	// the collector and the store's checkpoint finish what the run left
 	// before the next one starts
 	quiet(ctx)
-	return open, lag, reads.stats(), nil
+	return open, lag, reads.stats(), during, nil
 }
 
 // lagTracker measures how long each acknowledged position takes to be

@@ -53,6 +53,11 @@ func smoke(t *testing.T, url string) {
 			t.Errorf("open loop: %s %v, want a measured one: %+v", k, v, res.Rows[3].Detail)
 		}
 	}
+	for _, k := range []string{"gc_cycles", "log_syncs_over_10ms"} {
+		if _, ok := res.Rows[3].Detail[k]; !ok {
+			t.Errorf("open loop: no %s: %+v", k, res.Rows[3].Detail)
+		}
+	}
 	if v := res.Rows[1].Detail["achieved_per_s"]; !(v > 0) {
 		t.Errorf("near search, open loop: achieved %v a second, want a measured rate: %+v", v, res.Rows[1].Detail)
 	}
