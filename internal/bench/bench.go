@@ -380,13 +380,32 @@ type logSyncer interface {
 }
 
 // beside is what ran in the process beside a loop and may set its tail:
-// the collector's cycles (a mark holds a processor and slows requests
-// for 0.1 to 0.8 s at a city's size) and the store's log syncs over 10
-// ms (each one an append's wait).
-type beside struct{ gcCycles, slowSyncs uint64 }
+// the collector's cycles (a mark, which holds a processor, lasted 0.1 to
+// 0.8 s at a city's size) and the store's log syncs, by how long they
+// took (each one the wait of the appends of its group).
+type beside struct {
+	gcCycles uint64
+	syncs    []uint64 // as embedded.Store.LogSyncs counts them (nil: another store)
+}
 
 func (b beside) since(before beside) beside {
-	return beside{b.gcCycles - before.gcCycles, b.slowSyncs - before.slowSyncs}
+	d := beside{gcCycles: b.gcCycles - before.gcCycles}
+	for i := range b.syncs {
+		d.syncs = append(d.syncs, b.syncs[i]-before.syncs[i])
+	}
+	return d
+}
+
+// syncsOver is the number of log syncs longer than the bound, in seconds:
+// one of embedded.SyncBuckets.
+func (b beside) syncsOver(bound float64) uint64 {
+	var n uint64
+	for i := 1; i < len(b.syncs); i++ { // i: longer than SyncBuckets[i-1]
+		if embedded.SyncBuckets[i-1] >= bound {
+			n += b.syncs[i]
+		}
+	}
+	return n
 }
 
 func (t *target) beside() beside {
@@ -394,13 +413,7 @@ func (t *target) beside() beside {
 	metrics.Read(s)
 	b := beside{gcCycles: s[0].Value.Uint64()}
 	if t.syncs != nil {
-		counts, _ := t.syncs.LogSyncs()
-		for i, bound := range embedded.SyncBuckets {
-			if bound > 0.01 {
-				b.slowSyncs += counts[i]
-			}
-		}
-		b.slowSyncs += counts[len(counts)-1]
+		b.syncs, _ = t.syncs.LogSyncs()
 	}
 	return b
 }
@@ -528,8 +541,9 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 	r.Detail["disk_sync_p50_ms"], r.Detail["disk_sync_p99_ms"] = ms(disk.P50), ms(disk.P99)
 	// and what in the process may have set the tail
 	r.Detail["gc_cycles"] = float64(during.gcCycles)
-	if t.syncs != nil {
-		r.Detail["log_syncs_over_10ms"] = float64(during.slowSyncs)
+	if during.syncs != nil {
+		r.Detail["log_syncs_over_10ms"] = float64(during.syncsOver(0.01))
+		r.Detail["log_syncs_over_100ms"] = float64(during.syncsOver(0.1))
 	}
 	return r, nil
 }

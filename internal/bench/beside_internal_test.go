@@ -12,32 +12,42 @@ import (
 // which a test cannot make slow.
 type syncCounts []uint64
 
-func (c syncCounts) LogSyncs() ([]uint64, time.Duration) { return c, 0 }
+func (c syncCounts) LogSyncs() ([]uint64, time.Duration) { return append([]uint64(nil), c...), 0 }
 
 // What ran beside a loop: the collections since the first reading, and
-// the log syncs over 10 ms (the buckets above 0.01 s, and the last one,
-// longer than every bound), not those of 10 ms or less.
+// the log syncs since then over 10 and over 100 ms, by the buckets
+// embedded.Store.LogSyncs counts them in (the last: longer than every
+// bound), not those within them.
 func TestBesideCountsCollectionsAndSlowSyncs(t *testing.T) {
 	counts := make(syncCounts, len(embedded.SyncBuckets)+1)
+	for i := range counts {
+		counts[i] = 1000 // before: not counted
+	}
 	tg := &target{syncs: counts}
 	before := tg.beside()
 	runtime.GC()
 	runtime.GC()
 	for i := range counts {
-		counts[i] = uint64(i + 1) // a different count in each bucket
+		counts[i] += uint64(1) << i // a different count in each bucket
 	}
 	during := tg.beside().since(before)
 	if during.gcCycles < 2 {
 		t.Errorf("%d collections counted, want at least the 2 forced", during.gcCycles)
 	}
-	// bucket i holds the syncs longer than the bound before it
-	var want uint64
-	for i := 1; i < len(counts); i++ {
-		if embedded.SyncBuckets[i-1] >= 0.01 {
-			want += counts[i]
+	for _, c := range []struct {
+		bound float64
+		want  uint64
+	}{
+		// SyncBuckets 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1:
+		// over 10 ms, buckets 5 to 10; over 100 ms, 8 to 10
+		{0.01, 1<<5 + 1<<6 + 1<<7 + 1<<8 + 1<<9 + 1<<10},
+		{0.1, 1<<8 + 1<<9 + 1<<10},
+	} {
+		if got := during.syncsOver(c.bound); got != c.want {
+			t.Errorf("over %g s: %d syncs counted, want %d", c.bound, got, c.want)
 		}
 	}
-	if during.slowSyncs != want || want == 0 {
-		t.Errorf("%d slow syncs counted, want %d", during.slowSyncs, want)
+	if (&target{}).beside().syncs != nil {
+		t.Error("log syncs counted without a store that counts them")
 	}
 }

@@ -85,8 +85,10 @@ func processCPU() (time.Duration, bool) {
 }
 
 // quiet waits until this process uses less than a tenth of a processor
-// over half a second, or ctx ends.
+// over half a second, at most quietAtMost, or until ctx ends.
 func quiet(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, quietAtMost)
+	defer cancel()
 	last, ok := processCPU()
 	for ok {
 		select {
@@ -101,3 +103,7 @@ func quiet(ctx context.Context) {
 		last = now
 	}
 }
+
+// quietAtMost bounds quiet: a process that stays busy is measured as it
+// is rather than waited for.
+const quietAtMost = time.Minute
