@@ -302,19 +302,7 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 	// the whole log. At a city's size the process stayed busy 6 to 19 s
 	// after its read models were, and the first rows measured that beside
 	// their own work.
-	settle := func(ctx context.Context) error {
-		if err := a.WaitCaughtUp(ctx); err != nil {
-			return fmt.Errorf("read models catching up: %w", err)
-		}
-		head, err := a.Store.Head(ctx)
-		if err != nil {
-			return err
-		}
-		if err := a.Desk.Wait(ctx, head, 5*time.Minute); err != nil {
-			return fmt.Errorf("desk following the log: %w", err)
-		}
-		return nil
-	}
+	settle := settled(a)
 	if err := settle(wait); err != nil {
 		return nil, err
 	}
@@ -357,6 +345,23 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 }
 
 // target is the API under load and its hello-world baseline.
+// settled waits for a's read models and desk to reach the log's head.
+func settled(a *app.App) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := a.WaitCaughtUp(ctx); err != nil {
+			return fmt.Errorf("read models catching up: %w", err)
+		}
+		head, err := a.Store.Head(ctx)
+		if err != nil {
+			return err
+		}
+		if err := a.Desk.Wait(ctx, head, 5*time.Minute); err != nil {
+			return fmt.Errorf("desk following the log: %w", err)
+		}
+		return nil
+	}
+}
+
 type target struct {
 	cfg        Config
 	api, hello string
