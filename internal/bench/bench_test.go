@@ -58,6 +58,20 @@ func smoke(t *testing.T, url string) {
 			t.Errorf("open loop: no %s: %+v", k, res.Rows[3].Detail)
 		}
 	}
+	for i, r := range res.Rows[4:7] {
+		d := r.Detail
+		if v := d["appends_per_log_sync"]; i == 0 && math.Abs(v-1) > 0.01 || i == 2 && !(v > 1) {
+			t.Errorf("%s: %v appends a log sync, want 1 for one writer, more for 64: %+v", r.Name, v, d)
+		}
+		for _, k := range []string{"log_sync_mean_us", "baseline_sync_mean_us", "committer_busy_share"} {
+			if v := d[k]; !(v > 0) || math.IsInf(v, 0) {
+				t.Errorf("%s: %s %v, want a measured one: %+v", r.Name, k, v, d)
+			}
+		}
+		if v := d["committer_busy_share"]; v > 1.1 {
+			t.Errorf("%s: committer busy %v of the time, more than all of it: %+v", r.Name, v, d)
+		}
+	}
 	if v := res.Rows[1].Detail["achieved_per_s"]; !(v > 0) {
 		t.Errorf("near search, open loop: achieved %v a second, want a measured rate: %+v", v, res.Rows[1].Detail)
 	}

@@ -79,6 +79,8 @@ func (b *bench) appends(ctx context.Context) ([]Row, error) {
 			}
 			raw = append(raw, r)
 		}
+		syncs, synced := store.LogSyncs()
+		busy := store.CommitterBusy()
 		if err := errors.Join(store.Close(), os.RemoveAll(dir)); err != nil {
 			return nil, err
 		}
@@ -88,9 +90,33 @@ func (b *bench) appends(ctx context.Context) ([]Row, error) {
 		}
 		r := row(fmt.Sprintf("durable append, %d writer(s)", writers), "events/s", "512 B write+fdatasync loop", s.Rate(), base.Rate())
 		r.Detail = map[string]float64{"p50_ms": ms(s.P50), "p99_ms": ms(s.P99), "baseline_p99_ms": ms(base.P99)}
+		maps.Copy(r.Detail, groups(s, base, syncs, synced, busy))
 		rows = append(rows, r)
 	}
 	return rows, nil
+}
+
+// groups says how the store's committer spent the runs s: the appends
+// each log sync carried (a group's size), the mean time of a group's log
+// write and sync beside the baseline's, and the share of the time the
+// committer was busy. A rate is about the group's size over the time a
+// group takes, so these tell whether the disk's syncs or the processor
+// held it back.
+func groups(s, base Stats, syncs []uint64, synced, busy time.Duration) map[string]float64 {
+	var n uint64
+	for _, c := range syncs {
+		n += c
+	}
+	if n == 0 || base.N == 0 || s.Elapsed <= 0 {
+		return nil
+	}
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	return map[string]float64{
+		"appends_per_log_sync":  float64(s.N) / float64(n),
+		"log_sync_mean_us":      us(synced / time.Duration(n)),
+		"baseline_sync_mean_us": us(base.Elapsed / time.Duration(base.N)),
+		"committer_busy_share":  busy.Seconds() / s.Elapsed.Seconds(),
+	}
 }
 
 // appendRounds is how many times appends alternates its runs.
