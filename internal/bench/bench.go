@@ -391,14 +391,34 @@ type logSyncer interface {
 type beside struct {
 	gcCycles uint64
 	syncs    []uint64 // as embedded.Store.LogSyncs counts them (nil: another store)
+	// the runtime's sample of how long goroutines waited, runnable, for a
+	// processor (/sched/latencies:seconds): counts[i] between bounds[i]
+	// and bounds[i+1]
+	waits  []uint64
+	bounds []float64
 }
 
 func (b beside) since(before beside) beside {
-	d := beside{gcCycles: b.gcCycles - before.gcCycles}
+	d := beside{gcCycles: b.gcCycles - before.gcCycles, bounds: b.bounds}
 	for i := range b.syncs {
 		d.syncs = append(d.syncs, b.syncs[i]-before.syncs[i])
 	}
+	for i := range b.waits {
+		d.waits = append(d.waits, b.waits[i]-before.waits[i])
+	}
 	return d
+}
+
+// waitsOver is the number of sampled waits for a processor longer than
+// bound, in seconds.
+func (b beside) waitsOver(bound float64) uint64 {
+	var n uint64
+	for i, c := range b.waits {
+		if b.bounds[i] >= bound {
+			n += c
+		}
+	}
+	return n
 }
 
 // syncsOver is the number of log syncs longer than the bound, in seconds:
@@ -414,9 +434,13 @@ func (b beside) syncsOver(bound float64) uint64 {
 }
 
 func (t *target) beside() beside {
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/sched/latencies:seconds"}}
 	metrics.Read(s)
 	b := beside{gcCycles: s[0].Value.Uint64()}
+	if s[1].Value.Kind() == metrics.KindFloat64Histogram {
+		h := s[1].Value.Float64Histogram()
+		b.waits, b.bounds = slices.Clone(h.Counts), h.Buckets
+	}
 	if t.syncs != nil {
 		b.syncs, _ = t.syncs.LogSyncs()
 	}
@@ -546,6 +570,8 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 	r.Detail["disk_sync_p50_ms"], r.Detail["disk_sync_p99_ms"] = ms(disk.P50), ms(disk.P99)
 	// and what in the process may have set the tail
 	r.Detail["gc_cycles"] = float64(during.gcCycles)
+	r.Detail["sched_waits_over_1ms"] = float64(during.waitsOver(0.001))
+	r.Detail["sched_waits_over_10ms"] = float64(during.waitsOver(0.01))
 	if during.syncs != nil {
 		r.Detail["log_syncs_over_10ms"] = float64(during.syncsOver(0.01))
 		r.Detail["log_syncs_over_100ms"] = float64(during.syncsOver(0.1))

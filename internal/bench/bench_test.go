@@ -53,7 +53,7 @@ func smoke(t *testing.T, url string) {
 			t.Errorf("open loop: %s %v, want a measured one: %+v", k, v, res.Rows[3].Detail)
 		}
 	}
-	for _, k := range []string{"gc_cycles", "log_syncs_over_10ms", "log_syncs_over_100ms"} {
+	for _, k := range []string{"gc_cycles", "log_syncs_over_10ms", "log_syncs_over_100ms", "sched_waits_over_1ms", "sched_waits_over_10ms"} {
 		if _, ok := res.Rows[3].Detail[k]; !ok {
 			t.Errorf("open loop: no %s: %+v", k, res.Rows[3].Detail)
 		}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"runtime"
 	"testing"
 	"time"
@@ -49,5 +50,25 @@ func TestBesideCountsCollectionsAndSlowSyncs(t *testing.T) {
 	}
 	if (&target{}).beside().syncs != nil {
 		t.Error("log syncs counted without a store that counts them")
+	}
+	if len(during.bounds) < 2 || len(during.waits) != len(during.bounds)-1 {
+		t.Errorf("the runtime's waits for a processor not read: %d counts, %d bounds", len(during.waits), len(during.bounds))
+	}
+}
+
+// The waits for a processor longer than a bound are those of the buckets
+// that start at or above it, counted since the first reading.
+func TestBesideCountsLongWaitsForAProcessor(t *testing.T) {
+	bounds := []float64{0, 0.0001, 0.001, 0.01, 0.1, math.Inf(1)}
+	before := beside{waits: []uint64{5, 5, 5, 5, 5}, bounds: bounds}
+	after := beside{waits: []uint64{105, 25, 9, 7, 6}, bounds: bounds}
+	during := after.since(before)
+	for _, c := range []struct {
+		bound float64
+		want  uint64
+	}{{0.001, 4 + 2 + 1}, {0.01, 2 + 1}, {0.1, 1}, {1, 0}} {
+		if got := during.waitsOver(c.bound); got != c.want {
+			t.Errorf("over %g s: %d waits, want %d", c.bound, got, c.want)
+		}
 	}
 }
