@@ -416,7 +416,9 @@ func (l *logSyncs) add(d time.Duration) {
 // bound before it, the last those longer than every bound; and their
 // total time. Every group of appends waits for one, so the disk's slow
 // answers are the appends' slow answers: at 1,000 commands/s on a city's
-// data, syncs of 10 to 46 ms were the commands' slowest answers.
+// data, syncs of 10 to 46 ms were the commands' slowest answers. Each is
+// timed by the committer, until it runs again: on a busy machine, its
+// wait for a processor after the sync counts too.
 func (s *Store) LogSyncs() (counts []uint64, total time.Duration) {
 	counts = make([]uint64, len(s.syncs.counts))
 	for i := range counts {
