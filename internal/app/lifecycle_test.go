@@ -166,11 +166,14 @@ func TestLifecycleConventionAmendedAfterSignature(t *testing.T) {
 	if s := l.status(t, appID, str(cancel, "position")); s != "cancelled" {
 		t.Fatalf("application after cancellation: %s", s)
 	}
-	offer := c.Must(200, "GET", "/v1/offers/"+l.offer, nil)
+	// the cancellation's position is its last step's: the seat's release
+	// and the pupil's weeks included
+	at := "?min_position=" + str(cancel, "position")
+	offer := c.Must(200, "GET", "/v1/offers/"+l.offer+at, nil)
 	if num(offer, "seats_available") != 2 {
 		t.Fatalf("cancellation kept the seat: %v", offer)
 	}
-	dash := c.Must(200, "GET", "/v1/schools/"+uai+"/dashboard", nil)
+	dash := c.Must(200, "GET", "/v1/schools/"+uai+"/dashboard"+at, nil)
 	if num(dash, "placed") != 0 || num(dash, "signed") != 0 {
 		t.Fatalf("dashboard after cancellation: %v", dash)
 	}
