@@ -344,7 +344,6 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 	return rows, nil
 }
 
-// target is the API under load and its hello-world baseline.
 // settled waits for a's read models and desk to reach the log's head.
 func settled(a *app.App) func(context.Context) error {
 	return func(ctx context.Context) error {
@@ -362,6 +361,7 @@ func settled(a *app.App) func(context.Context) error {
 	}
 }
 
+// target is the API under load and its hello-world baseline.
 type target struct {
 	cfg        Config
 	api, hello string
@@ -386,8 +386,9 @@ type logSyncer interface {
 
 // beside is what ran in the process beside a loop and may set its tail:
 // the collector's cycles (a mark, which holds a processor, lasted 0.1 to
-// 0.8 s at a city's size) and the store's log syncs, by how long they
-// took (each one the wait of the appends of its group).
+// 0.8 s at a city's size), the goroutines' waits for a processor, and the
+// store's log syncs, by how long they took (each one the wait of the
+// appends of its group).
 type beside struct {
 	gcCycles uint64
 	syncs    []uint64 // as embedded.Store.LogSyncs counts them (nil: another store)
