@@ -209,6 +209,67 @@ func FoldAll(ctx context.Context, store eventstore.Store, ps []Projector) (int, 
 	}
 }
 
+// SharedTarget folds the whole log as FoldAll does, in batches of span
+// events, and returns the first member, field or point two writes of a
+// finished batch are about (finish appends those without looking them
+// up: each has one contributor), with its projection; "" when none is.
+func SharedTarget(ctx context.Context, store eventstore.Store, ps []Projector, span int) (string, error) {
+	caches := make([]*docCache, len(ps))
+	ws := make([]*batch, len(ps))
+	for i := range ps {
+		caches[i] = &docCache{docs: map[string]cached{}, fresh: true, limit: 1 << 30}
+		ws[i] = newBatch(0)
+	}
+	folded := 0
+	finish := func() (string, error) {
+		for i, w := range ws {
+			if err := w.finish(caches[i]); err != nil {
+				return "", err
+			}
+			seen := map[target]bool{}
+			for _, t := range w.order {
+				if t.kind == docKind || t.kind == Counter {
+					continue
+				}
+				if seen[t] {
+					return ps[i].Name() + ": " + t.key + " " + t.member, nil
+				}
+				seen[t] = true
+			}
+			w.reset()
+		}
+		return "", nil
+	}
+	for from := eventstore.Start; ; {
+		page, err := store.ReadAll(ctx, from, 1000)
+		if err != nil || len(page) == 0 {
+			if err != nil {
+				return "", err
+			}
+			return finish()
+		}
+		for _, re := range page {
+			ev, err := decodeRecorded(re)
+			if err != nil {
+				return "", err
+			}
+			for i, p := range ps {
+				if ev.Data != nil {
+					if err := project(p, ev, caches[i], ws[i]); err != nil {
+						return "", err
+					}
+				}
+			}
+			from = re.Position
+			if folded++; folded%span == 0 {
+				if shared, err := finish(); shared != "" || err != nil {
+					return shared, err
+				}
+			}
+		}
+	}
+}
+
 // UnsettledTouches folds the whole log as FoldAll does and, before each
 // event's fold, asks each projector's Touches once more with the
 // documents loaded for it: what it names then that load did not load is

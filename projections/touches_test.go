@@ -36,6 +36,27 @@ func TestTouchesSettleInTheRoundsAsked(t *testing.T) {
 	}
 }
 
+// Each member, field or point of a read model has one contributor: no
+// two writes of a finished batch are about the same one, in batches of
+// one event to a whole log of every kind of event, documents created,
+// changed, deleted and forgotten within one batch included.
+func TestFinishedBatchesShareNoTarget(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore()
+	if err := eventgen.New(eventgen.Options{Seed: 11}).Run(ctx, store, 20_000, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, span := range []int{1, 7, 500, 1 << 30} {
+		shared, err := projections.SharedTarget(ctx, store, projections.All(), span)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shared != "" {
+			t.Errorf("batches of %d events: two writes of one batch about %s", span, shared)
+		}
+	}
+}
+
 // A projector folds every event Touches names a document for (events it
 // does not fold reach it undecoded), over a log of every kind of event;
 // each projector folds some of its events and is spared others.
