@@ -37,9 +37,8 @@ func TestTouchesSettleInTheRoundsAsked(t *testing.T) {
 }
 
 // Each member, field or point of a read model has one contributor: no
-// two writes of a finished batch are about the same one, in batches of
-// one event to a whole log of every kind of event, documents created,
-// changed, deleted and forgotten within one batch included.
+// two writes of a finished batch are about the same one, over a log of
+// every kind of event folded in batches of one event up to the whole log.
 func TestFinishedBatchesShareNoTarget(t *testing.T) {
 	ctx := context.Background()
 	store := newMemStore()
