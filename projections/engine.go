@@ -347,8 +347,8 @@ type batch struct {
 	// nothing, whose targets no other write of the batch shares (a
 	// member, field or point has one contributor, and finish compares
 	// each document once), so set appends them without looking them up.
-	// A new offer adds about 25; on a log of offers, looking each up and
-	// indexing it was a sixth of a rebuild's processor time.
+	// A new offer adds about two dozen; on a log of offers, looking each
+	// up and indexing it was a sixth of a rebuild's processor time.
 	unshared bool
 }
 

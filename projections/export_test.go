@@ -167,16 +167,23 @@ func sortedPairs(m map[string]string) string {
 	return sortedList(pairs)
 }
 
+// freshFolds is a fresh document cache and an empty batch for each of n
+// projections, as a rebuild starts them.
+func freshFolds(n int) ([]*docCache, []*batch) {
+	caches := make([]*docCache, n)
+	ws := make([]*batch, n)
+	for i := range n {
+		caches[i] = &docCache{docs: map[string]cached{}, fresh: true, limit: 1 << 30}
+		ws[i] = newBatch(0)
+	}
+	return caches, ws
+}
+
 // FoldAll folds the whole log as a rebuild does, into fresh caches and
 // batches of 500 events, without Redis; it returns the number of
 // arguments of the apply scripts it would send.
 func FoldAll(ctx context.Context, store eventstore.Store, ps []Projector) (int, error) {
-	caches := make([]*docCache, len(ps))
-	ws := make([]*batch, len(ps))
-	for i := range ps {
-		caches[i] = &docCache{docs: map[string]cached{}, fresh: true, limit: 1 << 30}
-		ws[i] = newBatch(0)
-	}
+	caches, ws := freshFolds(len(ps))
 	n := 0
 	for from := eventstore.Start; ; {
 		page, err := store.ReadAll(ctx, from, 1000)
@@ -214,12 +221,7 @@ func FoldAll(ctx context.Context, store eventstore.Store, ps []Projector) (int, 
 // finished batch are about (finish appends those without looking them
 // up: each has one contributor), with its projection; "" when none is.
 func SharedTarget(ctx context.Context, store eventstore.Store, ps []Projector, span int) (string, error) {
-	caches := make([]*docCache, len(ps))
-	ws := make([]*batch, len(ps))
-	for i := range ps {
-		caches[i] = &docCache{docs: map[string]cached{}, fresh: true, limit: 1 << 30}
-		ws[i] = newBatch(0)
-	}
+	caches, ws := freshFolds(len(ps))
 	folded := 0
 	finish := func() (string, error) {
 		for i, w := range ws {
@@ -277,12 +279,7 @@ func SharedTarget(ctx context.Context, store eventstore.Store, ps []Projector, s
 // first such key, with the event's type, and the number of events folded
 // of each type.
 func UnsettledTouches(ctx context.Context, store eventstore.Store, ps []Projector) (string, map[string]int, error) {
-	caches := make([]*docCache, len(ps))
-	ws := make([]*batch, len(ps))
-	for i := range ps {
-		caches[i] = &docCache{docs: map[string]cached{}, fresh: true, limit: 1 << 30}
-		ws[i] = newBatch(0)
-	}
+	caches, ws := freshFolds(len(ps))
 	types := map[string]int{}
 	for from := eventstore.Start; ; {
 		page, err := store.ReadAll(ctx, from, 1000)
