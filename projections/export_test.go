@@ -244,10 +244,10 @@ func SharedTarget(ctx context.Context, store eventstore.Store, ps []Projector, s
 	}
 	for from := eventstore.Start; ; {
 		page, err := store.ReadAll(ctx, from, 1000)
-		if err != nil || len(page) == 0 {
-			if err != nil {
-				return "", err
-			}
+		if err != nil {
+			return "", err
+		}
+		if len(page) == 0 {
 			return finish()
 		}
 		for _, re := range page {
