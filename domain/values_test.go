@@ -57,6 +57,13 @@ func TestParseWeek(t *testing.T) {
 		{"2026-06-15", time.Time{}},
 		{"२०२६-W25", time.Time{}}, // non-ASCII digits
 		{"2026-W2a", time.Time{}},
+		{"2026-W+5", time.Time{}},
+		{"2026-W-1", time.Time{}},
+		{"+026-W25", time.Time{}},
+		{"2026:W25", time.Time{}},
+		{"2026-X25", time.Time{}},
+		{"2026-W2/", time.Time{}}, // the bytes beside the digits
+		{"2026-W2:", time.Time{}},
 	}
 	for _, tt := range tests {
 		got, err := domain.ParseWeek(tt.in)
