@@ -294,3 +294,66 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+// TestUnmarshalAsEncodingJSON decodes a value of every kind of field the
+// read models and sealed data hold, and the variants encoding/json
+// accepts and the JSON v2 decoder refuses, as encoding/json does.
+func TestUnmarshalAsEncodingJSON(t *testing.T) {
+	type inner struct {
+		Name string `json:"name"`
+	}
+	type doc struct {
+		inner
+		ID     string            `json:"id"`
+		N      int               `json:"n,omitempty"`
+		F      float64           `json:"f"`
+		Tags   []string          `json:"tags"`
+		Counts map[string]int    `json:"counts"`
+		Ref    *inner            `json:"ref,omitempty"`
+		At     time.Time         `json:"at"`
+		Raw    json.RawMessage   `json:"raw,omitempty"`
+		Skip   string            `json:"-"`
+		Nested map[string]inner  `json:"nested"`
+		Flags  map[string]bool   `json:"flags,omitempty"`
+		Any    map[string]any    `json:"any,omitempty"`
+		Lists  map[string][]int  `json:"lists,omitempty"`
+		Sealed *domain.Sealed    `json:"sealed,omitempty"`
+		Opt    *string           `json:"opt"`
+		Words  [2]string         `json:"words"`
+		Note   string            `json:"note,omitempty"`
+		Empty  struct{}          `json:"empty"`
+		Big    uint64            `json:"big"`
+		Neg    int64             `json:"neg"`
+		Extra  map[string]string `json:"extra,omitempty"`
+	}
+	opt := "é"
+	v := doc{inner: inner{"Zoé"}, ID: "o1", N: 3, F: 2.5, Tags: []string{"a", "b"}, Counts: map[string]int{"2030-W05": 2},
+		Ref: &inner{"x"}, At: time.Date(2030, 1, 28, 9, 0, 0, 0, time.UTC), Raw: json.RawMessage(`{"k":[1,2]}`),
+		Nested: map[string]inner{"a": {"b"}}, Flags: map[string]bool{"rep": true}, Any: map[string]any{"x": 1.5, "y": "z"},
+		Lists: map[string][]int{"l": {1, 2}}, Sealed: &domain.Sealed{Subject: "p1", Nonce: []byte{1, 2}, Ciphertext: []byte{3}},
+		Opt: &opt, Words: [2]string{"u", "v"}, Big: 1 << 60, Neg: -7, Extra: map[string]string{"<b>": "&"}}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	variants := map[string][]byte{
+		"as stored":          b,
+		"names in capitals":  bytes.ToUpper(b),
+		"a name given twice": append([]byte(`{"id":"o0","counts":{"2030-W06":9},`), b[1:]...),
+		"invalid UTF-8":      bytes.Replace(b, []byte(`"name":"`), []byte("\"name\":\"\xff"), 1),
+		"nulls and unknown":  append([]byte(`{"tags":null,"not_a_field":[1,{"a":2}],`), b[1:]...),
+		"a wrong type":       bytes.Replace(b, []byte(`"n":3`), []byte(`"n":"3"`), 1),
+		"not JSON":           b[:len(b)-1],
+	}
+	for name, data := range variants {
+		var got, want doc
+		gotErr, wantErr := domain.Unmarshal(data, &got), json.Unmarshal(data, &want)
+		if (gotErr != nil) != (wantErr != nil) {
+			t.Errorf("%s: Unmarshal error %v, encoding/json error %v", name, gotErr, wantErr)
+			continue
+		}
+		if gotErr == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: Unmarshal = %+v\nencoding/json = %+v", name, got, want)
+		}
+	}
+}

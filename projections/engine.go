@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"passerelle/domain"
 )
 
 // A read model is a set of JSON documents, each the fold of the events
@@ -209,7 +211,7 @@ func decode(r Ref, b []byte) (Doc, error) {
 		return nil, nil
 	}
 	d := r.Type.New()
-	if err := json.Unmarshal(b, d); err != nil {
+	if err := domain.Unmarshal(b, d); err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Key, err)
 	}
 	return d, nil

@@ -479,7 +479,7 @@ func (c *Cipher) open(s *domain.Sealed, v any) (erased bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("sealed data of %s: %w", s.Subject, err)
 	}
-	return false, json.Unmarshal(plain, v)
+	return false, domain.Unmarshal(plain, v)
 }
 
 func gcm(key []byte) (cipher.AEAD, error) {
