@@ -36,16 +36,41 @@ func markCPU(ctx context.Context, rdb redis.UniversalClient) cpuMark {
 // m, in microseconds, under the given prefix: cpu_us_per_op for this
 // process, redis_cpu_us_per_op for the Redis server.
 func (m cpuMark) perOp(ctx context.Context, rdb redis.UniversalClient, n int, prefix string, detail map[string]float64) {
-	if n <= 0 {
+	var s cpuSpent
+	s.add(m, markCPU(ctx, rdb))
+	s.perOp(n, prefix, detail)
+}
+
+// cpuSpent sums the processor time of several runs, each from one mark
+// to another.
+type cpuSpent struct {
+	cpuMark
+	runs int
+}
+
+func (s *cpuSpent) add(from, to cpuMark) {
+	if s.runs == 0 {
+		s.hasProc, s.hasRed = true, true
+	}
+	s.runs++
+	s.proc += to.proc - from.proc
+	s.redis += to.redis - from.redis
+	s.hasProc = s.hasProc && from.hasProc && to.hasProc
+	s.hasRed = s.hasRed && from.hasRed && to.hasRed
+}
+
+// perOp adds to detail the time spent for each of n operations, as
+// cpuMark.perOp.
+func (s cpuSpent) perOp(n int, prefix string, detail map[string]float64) {
+	if n <= 0 || s.runs == 0 {
 		return
 	}
-	now := markCPU(ctx, rdb)
 	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
-	if m.hasProc && now.hasProc {
-		detail[prefix+"cpu_us_per_op"] = us(now.proc - m.proc)
+	if s.hasProc {
+		detail[prefix+"cpu_us_per_op"] = us(s.proc)
 	}
-	if m.hasRed && now.hasRed {
-		detail[prefix+"redis_cpu_us_per_op"] = us(now.redis - m.redis)
+	if s.hasRed {
+		detail[prefix+"redis_cpu_us_per_op"] = us(s.redis)
 	}
 }
 
