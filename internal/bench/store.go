@@ -329,11 +329,8 @@ func (b *bench) replayAgainst(ctx context.Context, rdb redis.UniversalClient, st
 		final           [][]any
 	)
 	for round := range replayRounds {
-		if err := rdb.FlushDB(ctx).Err(); err != nil {
-			return nil, err
-		}
 		m := markCPU(ctx, server)
-		t, err := rebuild(nil)
+		t, err := rebuild(nil) // into a flushed database
 		if err != nil {
 			return nil, err
 		}
@@ -344,31 +341,23 @@ func (b *bench) replayAgainst(ctx context.Context, rdb redis.UniversalClient, st
 				return nil, err
 			}
 		}
-		if err := rdb.FlushDB(ctx).Err(); err != nil {
+		m = markCPU(ctx, server)
+		t, err = sendRaw(ctx, rdb, batches)
+		if err != nil {
 			return nil, err
 		}
-		m = markCPU(ctx, server)
-		start := time.Now()
-		for _, cmds := range batches {
-			if err := pipelined(ctx, rdb, cmds); err != nil {
-				return nil, err
-			}
-		}
-		raw += time.Since(start)
 		rawSpent.add(m, markCPU(ctx, server))
+		raw += t
 	}
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
+	var chunks [][][]any // the final contents, 1,000 commands to a pipeline
+	for cmds := final; len(cmds) > 0; {
+		n := min(len(cmds), 1000)
+		chunks, cmds = append(chunks, cmds[:n]), cmds[n:]
+	}
+	whole, err := sendRaw(ctx, rdb, chunks)
+	if err != nil {
 		return nil, err
 	}
-	t := time.Now()
-	for cmds := final; len(cmds) > 0; {
-		chunk := cmds[:min(len(cmds), 1000)]
-		cmds = cmds[len(chunk):]
-		if err := pipelined(ctx, rdb, chunk); err != nil {
-			return nil, err
-		}
-	}
-	whole := time.Since(t)
 	if err := rdb.FlushDB(ctx).Err(); err != nil {
 		return nil, err
 	}
@@ -383,6 +372,21 @@ func (b *bench) replayAgainst(ctx context.Context, rdb redis.UniversalClient, st
 	spent.perOp(writes*replayRounds, "", r.Detail)
 	rawSpent.perOp(writes*replayRounds, "baseline_", r.Detail)
 	return []Row{r}, nil
+}
+
+// sendRaw flushes the database, then sends each batch as one pipeline and
+// returns the time that took.
+func sendRaw(ctx context.Context, rdb redis.UniversalClient, batches [][][]any) (time.Duration, error) {
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for _, cmds := range batches {
+		if err := pipelined(ctx, rdb, cmds); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
 }
 
 // replayRounds is how many times replay alternates its runs.
