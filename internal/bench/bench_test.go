@@ -85,12 +85,12 @@ func smoke(t *testing.T, url string) {
 				t.Errorf("%s: %s %v, want a measured one: %+v", r.Name, k, v, r.Detail)
 			}
 		}
+		if v := r.Detail["rounds"]; v < 2 {
+			t.Errorf("%s: %v rounds, want its runs alternated with the baseline's: %+v", r.Name, v, r.Detail)
+		}
 		if _, ok := r.Detail["redis_cpu_us_per_op"]; ok && url == "" {
 			t.Errorf("%s: a Redis processor time for the in-process Redis, whose time is the process's: %+v", r.Name, r.Detail)
 		}
-	}
-	if v := res.Rows[8].Detail["rounds"]; v < 2 {
-		t.Errorf("replay: %v rounds, want its runs alternated with the baseline's: %+v", v, res.Rows[8].Detail)
 	}
 	if v := res.Rows[8].Detail["ratio_to_final_contents"]; !(v > 0) {
 		t.Errorf("replay: ratio to its final contents %v, want a measured one: %+v", v, res.Rows[8].Detail)

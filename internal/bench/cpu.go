@@ -32,15 +32,6 @@ func markCPU(ctx context.Context, rdb redis.UniversalClient) cpuMark {
 	return m
 }
 
-// perOp adds to detail the processor time each of n operations took since
-// m, in microseconds, under the given prefix: cpu_us_per_op for this
-// process, redis_cpu_us_per_op for the Redis server.
-func (m cpuMark) perOp(ctx context.Context, rdb redis.UniversalClient, n int, prefix string, detail map[string]float64) {
-	var s cpuSpent
-	s.add(m, markCPU(ctx, rdb))
-	s.perOp(n, prefix, detail)
-}
-
 // cpuSpent sums the processor time of several runs, each from one mark
 // to another.
 type cpuSpent struct {
@@ -59,8 +50,9 @@ func (s *cpuSpent) add(from, to cpuMark) {
 	s.hasRed = s.hasRed && from.hasRed && to.hasRed
 }
 
-// perOp adds to detail the time spent for each of n operations, as
-// cpuMark.perOp.
+// perOp adds to detail the processor time spent for each of n
+// operations, in microseconds, under the given prefix: cpu_us_per_op for
+// this process, redis_cpu_us_per_op for the Redis server.
 func (s cpuSpent) perOp(n int, prefix string, detail map[string]float64) {
 	if n <= 0 || s.runs == 0 {
 		return
