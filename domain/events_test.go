@@ -295,9 +295,10 @@ func BenchmarkDecode(b *testing.B) {
 	})
 }
 
-// TestUnmarshalAsEncodingJSON decodes a value of every kind of field the
-// read models and sealed data hold, and the variants encoding/json
-// accepts and the JSON v2 decoder refuses, as encoding/json does.
+// TestUnmarshalAsEncodingJSON decodes a value with the kinds of fields
+// the read models and sealed data hold, and variants of it that
+// encoding/json accepts and the JSON v2 decoder refuses, as encoding/json
+// does.
 func TestUnmarshalAsEncodingJSON(t *testing.T) {
 	type inner struct {
 		Name string `json:"name"`

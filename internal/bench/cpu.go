@@ -39,6 +39,7 @@ type cpuSpent struct {
 	runs int
 }
 
+// add adds the time used from mark from to mark to.
 func (s *cpuSpent) add(from, to cpuMark) {
 	if s.runs == 0 {
 		s.hasProc, s.hasRed = true, true
