@@ -310,9 +310,10 @@ func (b *bench) replay(ctx context.Context) ([]Row, error) {
 	return b.replayAgainst(ctx, rdb, store, rebuild, batches)
 }
 
-// replayAgainst times a rebuild, then the writes it recorded in batches
-// sent raw, replayRounds times in turn (as appends, so that the machine's
-// pace weighs on both alike), then what the rebuild left written whole.
+// replayAgainst times the writes a first rebuild recorded in batches, sent
+// raw, then a rebuild, replayRounds times in turn (as appends, so that the
+// machine's pace weighs on both alike), then what the last rebuild left
+// written whole.
 func (b *bench) replayAgainst(ctx context.Context, rdb redis.UniversalClient, store eventstore.Store,
 	rebuild func(func(context.Context, [][]any) error) (time.Duration, error), batches [][][]any) ([]Row, error) {
 	writes := 0
@@ -326,28 +327,36 @@ func (b *bench) replayAgainst(ctx context.Context, rdb redis.UniversalClient, st
 	var (
 		took, raw       time.Duration
 		spent, rawSpent cpuSpent
-		final           [][]any
 	)
-	for round := range replayRounds {
-		m := markCPU(ctx, server)
-		t, err := rebuild(nil) // into a flushed database
-		if err != nil {
+	// each round sends the writes raw, then rebuilds; the processor time
+	// leaves out the flush before each
+	for range replayRounds {
+		if err := rdb.FlushDB(ctx).Err(); err != nil {
 			return nil, err
 		}
-		spent.add(m, markCPU(ctx, server))
-		took += t
-		if round == 0 {
-			if final, err = contents(ctx, rdb); err != nil {
-				return nil, err
-			}
-		}
-		m = markCPU(ctx, server)
-		t, err = sendRaw(ctx, rdb, batches)
+		m := markCPU(ctx, server)
+		t, err := sendRaw(ctx, rdb, batches)
 		if err != nil {
 			return nil, err
 		}
 		rawSpent.add(m, markCPU(ctx, server))
 		raw += t
+		if err := rdb.FlushDB(ctx).Err(); err != nil {
+			return nil, err
+		}
+		m = markCPU(ctx, server)
+		if t, err = rebuild(nil); err != nil {
+			return nil, err
+		}
+		spent.add(m, markCPU(ctx, server))
+		took += t
+	}
+	final, err := contents(ctx, rdb) // what the last rebuild left
+	if err != nil {
+		return nil, err
+	}
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		return nil, err
 	}
 	var chunks [][][]any // the final contents, 1,000 commands to a pipeline
 	for cmds := final; len(cmds) > 0; {
@@ -374,12 +383,9 @@ func (b *bench) replayAgainst(ctx context.Context, rdb redis.UniversalClient, st
 	return []Row{r}, nil
 }
 
-// sendRaw flushes the database, then sends each batch as one pipeline and
-// returns the time that took.
+// sendRaw sends each batch as one pipeline and returns the time that
+// took.
 func sendRaw(ctx context.Context, rdb redis.UniversalClient, batches [][][]any) (time.Duration, error) {
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		return 0, err
-	}
 	start := time.Now()
 	for _, cmds := range batches {
 		if err := pipelined(ctx, rdb, cmds); err != nil {
