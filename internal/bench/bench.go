@@ -484,9 +484,9 @@ func (t *target) near(ctx context.Context) (Row, error) {
 // combines each one's runs: as appends, so that the machine's pace, which
 // other processes change from one minute to the next, weighs on both
 // alike. settle, when set, runs after each run of op (the projections
-// catching up), and its time counts in op's took and processor time. cpu
-// gets both's processor time per operation.
-func (t *target) alternate(ctx context.Context, op, base, settle func(context.Context) error, cpu map[string]float64) (ops, bases Stats, took time.Duration, err error) {
+// catching up), and its time counts in op's took and processor time.
+// detail gets both's processor time per operation and the rounds.
+func (t *target) alternate(ctx context.Context, op, base, settle func(context.Context) error, detail map[string]float64) (ops, bases Stats, took time.Duration, err error) {
 	k, d, n := t.cfg.Clients, t.cfg.Duration/httpRounds, max(t.cfg.MaxOps/httpRounds, 1)
 	var opRuns, baseRuns []Stats
 	var spent, baseSpent cpuSpent
@@ -506,9 +506,9 @@ func (t *target) alternate(ctx context.Context, op, base, settle func(context.Co
 		baseSpent.add(m, markCPU(ctx, nil))
 	}
 	ops, bases = combine(opRuns...), combine(baseRuns...)
-	spent.perOp(ops.N, "", cpu)
-	baseSpent.perOp(bases.N, "baseline_", cpu)
-	cpu["rounds"] = httpRounds
+	spent.perOp(ops.N, "", detail)
+	baseSpent.perOp(bases.N, "baseline_", detail)
+	detail["rounds"] = httpRounds
 	return ops, bases, took, nil
 }
 

@@ -286,10 +286,8 @@ func (b *bench) replay(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	// a rebuild into a flushed database
 	rebuild := func(write func(context.Context, [][]any) error) (time.Duration, error) {
-		if err := rdb.FlushDB(ctx).Err(); err != nil {
-			return 0, err
-		}
 		t := time.Now()
 		_, err := projections.RebuildAll(ctx, store, rdb, projections.All(), projections.RebuildOptions{Grace: -1,
 			Opener: personal.NewCipher(keys), Log: slog.New(slog.DiscardHandler), Write: write})
@@ -299,6 +297,9 @@ func (b *bench) replay(ctx context.Context) ([]Row, error) {
 		batches [][][]any
 		mu      sync.Mutex // each projection's writer records its own
 	)
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		return nil, err
+	}
 	if _, err := rebuild(func(ctx context.Context, cmds [][]any) error {
 		mu.Lock()
 		batches = append(batches, cmds)
