@@ -352,6 +352,10 @@ type batch struct {
 	// A new offer adds about two dozen; on a log of offers, looking each
 	// up and indexing it was a sixth of a rebuild's processor time.
 	unshared bool
+	// unsettled is how many documents finish will compare: each adds
+	// the writes of its changed entries then (a new offer about two
+	// dozen), which a rebuild counts ahead (see rebuild.flush).
+	unsettled int
 }
 
 // target is what a write is about: a document (kind docKind), an entry's
@@ -418,9 +422,15 @@ func (w *batch) doc(key string, d Doc, was []byte, entries []Entry, settled bool
 		v := w.vals[i].docWrite
 		v.doc = d
 		if settled {
+			if !v.settled {
+				w.unsettled--
+			}
 			v.entries, v.settled = entries, true
 		}
 		return
+	}
+	if !settled {
+		w.unsettled++
 	}
 	w.set(t, write{docWrite: &docWrite{doc: d, was: was, entries: entries, settled: settled}})
 }
@@ -470,6 +480,7 @@ func (w *batch) finish(src docSource) error {
 		w.diff(v.entries, after)
 		v.entries, v.settled = after, true
 	}
+	w.unsettled = 0
 	for i := range docs {
 		t := w.order[i]
 		if t.kind != docKind {
@@ -622,6 +633,7 @@ func (w *batch) reset() {
 	clear(w.at)
 	clear(w.vals) // keeps no document alive until the next batch
 	w.order, w.vals = w.order[:0], w.vals[:0]
+	w.unsettled = 0
 }
 
 // renderDoc appends a document's write, if finish found it changed.

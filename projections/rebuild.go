@@ -44,8 +44,9 @@ type RebuildOptions struct {
 	Batch int
 	// Span is the number of writes a projection folds before they are
 	// written (default 32,768, about 200 bytes each in memory): documents,
-	// and the counters of counting documents; the members, fields and
-	// points of the others are compared at the span's end. What many
+	// the counters of counting documents, and the members, fields and
+	// points of the others, which are compared at the span's end and
+	// counted ahead at the rate the last span's end wrote them. What many
 	// events of a span change, such as a pupil's document or a counter,
 	// is rendered and written once.
 	Span int
@@ -158,6 +159,10 @@ type build struct {
 	writes  *batch
 	last    eventstore.Position // last event folded, not yet flushed
 	pending int                 // events folded since the last flush
+	// perDoc is the writes the last span's finish added for each document
+	// it compared: a span of new offers holds about two dozen writes for
+	// each document folded, which a span's size must count
+	perDoc  float64
 	swapped bool
 	result  Rebuilt
 	totals  map[string]int64 // of each counter written, by key and field
@@ -170,6 +175,10 @@ type build struct {
 	spare    chan *batch
 	inFlight sync.WaitGroup // units handed to the writer
 }
+
+// firstPerDoc is perDoc before a span has been finished: a new offer's
+// writes.
+const firstPerDoc = 24
 
 // foldJob is a page for a build's folder to fold; with sync, the folder
 // then writes all it folded, waits for it to land, and answers there.
@@ -234,7 +243,7 @@ func RebuildAll(ctx context.Context, store eventstore.Store, rdb redis.Universal
 	rb := &rebuild{store: store, rdb: rdb, opt: opt, logID: logID}
 	for _, p := range ps {
 		b := &build{p: p, name: p.Name(), pages: make(chan foldJob, pagesAhead),
-			queue: make(chan writeUnit, 1), spare: make(chan *batch, 1)}
+			queue: make(chan writeUnit, 1), spare: make(chan *batch, 1), perDoc: firstPerDoc}
 		if err := rb.prepare(ctx, b); err != nil {
 			return nil, err
 		}
@@ -675,13 +684,17 @@ func (rb *rebuild) swap(ctx context.Context, b *build, pos eventstore.Position) 
 // starts again empty.
 func (rb *rebuild) flush(b *build, final bool) error {
 	wait := final || b.cache.size > b.cache.limit
-	due := final || len(b.writes.order) >= rb.opt.Span
+	held, unsettled := len(b.writes.order), b.writes.unsettled
+	due := final || held+int(b.perDoc*float64(unsettled)) >= rb.opt.Span
 	if !due && !wait {
 		return rb.failed() // a write that failed stops the folding at once
 	}
 	if b.pending > 0 {
 		if err := b.writes.finish(b.cache); err != nil {
 			return fmt.Errorf("%s at %d: %w", b.name, b.last, err)
+		}
+		if unsettled > 0 {
+			b.perDoc = float64(len(b.writes.order)-held) / float64(unsettled)
 		}
 		if err := rb.failed(); err != nil {
 			return err

@@ -1,0 +1,87 @@
+package projections_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"passerelle/internal/testsupport/eventgen"
+	"passerelle/internal/testsupport/redistest"
+	"passerelle/projections"
+)
+
+// A span holds about RebuildOptions.Span writes however they arise. On a
+// log of new offers each document folded brings about two dozen index
+// writes at the span's end; counting the documents alone, a span of
+// 32,768 offers held 800,000 writes (160 MB of batch, three batches a
+// projection in flight).
+func TestRebuildSpansCountTheWritesOfNewDocuments(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Mini(t).Client(t)
+	store := newMemStore()
+	generate(t, store, eventgen.New(eventgen.Options{Seed: 7, Setup: eventgen.Population{Employers: 20, Schools: 2, Pupils: 2, Offers: 10},
+		Weights: map[string]int{"post_offer": 1}}), 3000)
+
+	const span, page = 2000, 50
+	var (
+		mu    sync.Mutex
+		units = map[string][]int{} // each unit's writes, by projection
+		open  = map[string]int{}
+	)
+	write := func(ctx context.Context, cmds [][]any) error {
+		mu.Lock()
+		for _, c := range cmds {
+			key := c[1].(string) // rm:NAME:GEN:…
+			name := strings.Split(key, ":")[1]
+			if strings.HasSuffix(key, ":checkpoint") {
+				units[name] = append(units[name], open[name])
+				open[name] = 0
+				continue
+			}
+			open[name] += writesOf(c)
+		}
+		mu.Unlock()
+		pipe := rdb.Pipeline()
+		for _, c := range cmds {
+			pipe.Do(ctx, c...)
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	if _, err := projections.RebuildAll(ctx, store, rdb, projections.All(),
+		projections.RebuildOptions{Span: span, Batch: page, Write: write}); err != nil {
+		t.Fatal(err)
+	}
+	offers := units[projections.OffersName]
+	total := 0
+	for _, n := range offers {
+		total += n
+	}
+	if total < 20*3000 || len(offers) < total/(2*span) {
+		t.Fatalf("offers: %d writes in %d spans, want about two dozen an offer in spans of about %d", total, len(offers), span)
+	}
+	// a span ends after the page that filled it: a page of offers adds
+	// about 1,500 writes
+	for name, ns := range units {
+		for i, n := range ns {
+			if n > 2*span {
+				t.Errorf("%s: span %d of %d holds %d writes, want at most %d", name, i+1, len(ns), n, 2*span)
+			}
+		}
+	}
+}
+
+// writesOf counts the members, fields, points or documents a command
+// writes.
+func writesOf(c []any) int {
+	switch c[0] {
+	case "SADD", "SREM", "ZREM", "HDEL":
+		return len(c) - 2
+	case "ZADD", "HSET":
+		return (len(c) - 2) / 2
+	case "GEOADD":
+		return (len(c) - 2) / 3
+	}
+	return 1
+}
