@@ -43,7 +43,7 @@ type RebuildOptions struct {
 	// 500).
 	Batch int
 	// Span is the number of writes a projection folds before they are
-	// written (default 32,768, about 200 bytes each in memory): documents,
+	// written (default 131,072, about 200 bytes each in memory): documents,
 	// the counters of counting documents, and the members, fields and
 	// points of the others, which are compared at the span's end and
 	// counted ahead at the rate the last span's end wrote them. What many
@@ -82,7 +82,7 @@ func (o *RebuildOptions) defaults() {
 		o.CacheBytes = 256 << 20
 	}
 	if o.Span <= 0 {
-		o.Span = 1 << 15
+		o.Span = 1 << 17
 	}
 	if o.Grace == 0 {
 		o.Grace = SwapGrace
