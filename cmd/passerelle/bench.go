@@ -44,7 +44,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		progress = io.Discard
 	}
 	res, err := bench.Run(ctx, bench.Config{Seed: seed.Options{Departments: depts, Scale: *scale, Seed: *seedN},
-		Duration: *duration, MaxOps: *maxOps, Clients: *clients, Rate: *rate, RedisURL: *redisURL, Dir: *dir, Log: progress, ReplayGC: replayGC,
+		Duration: *duration, MaxOps: *maxOps, Clients: *clients, Rate: *rate, RedisURL: *redisURL, Dir: *dir, Log: progress, ReplayGC: replayGC, StartingGC: startingGC,
 		Only: strings.FieldsFunc(*only, func(r rune) bool { return r == ',' || r == ' ' })})
 	if err != nil {
 		return err

@@ -39,10 +39,9 @@ func tuneGC(percent int, limit int64) (restore func()) {
 // turn), GOGC=300 answered with a median p99 of 26 ms instead of 52 ms
 // (lower in seven pairs of eight). The heap grows within a soft limit of
 // half the machine's memory: near it the collector runs as often as it
-// must. The embedded default's start-up, which rebuilds its read models,
-// was faster too (137,000 events: ready in 2.0–2.2 s instead of 2.3–2.6
-// s, three runs each); `passerelle replay` was slower then (in four runs
-// of four); see replayGC.
+// must. serve sets it once its read models are ready (see startingGC);
+// `passerelle replay` was slower with it (in four runs of four); see
+// replayGC.
 //
 // The collections still set that p99. In an execution trace of 12 s at
 // 1,000 offers/s after the bench's closed loop (`--duration 30s`, p99
@@ -75,6 +74,18 @@ func tuneGC(percent int, limit int64) (restore func()) {
 // nine times what is live: about 1.3 GB there.
 func serviceGC() { tuneGC(800, physicalMemory()/2) }
 
+// startingGC is serve's collector until its read models are ready: Go's
+// default. The embedded default rebuilds them at every start, and at
+// serviceGC's target the heap it builds grew about 40 % larger, in fresh
+// pages, each a page fault where the heap gets no huge pages (see
+// README). `passerelle serve --data-dir D` until /readyz answered 200,
+// three runs each in turn: over the 152,000 events, mostly offers, a whole
+// bench leaves, 7.6 to 8.5 s at GOGC=100 against 8.7 to 9.1 at 800 (peak
+// memory 2.0 to 2.2 GB against 3.0); over a season's 137,000 events,
+// 2.67 to 2.83 s against 2.97 to 3.10 (0.63 GB against 0.85). GOGC=50
+// was slower, 200 within the noise of 100.
+func startingGC() (restore func()) { return tuneGC(100, physicalMemory()/2) }
+
 // replayGC is the collector of replay, and of the bench's replay row,
 // which measures it. A rebuild allocates its events, documents and
 // commands as it goes and keeps little of them. Replaying 421,291 events
@@ -87,9 +98,10 @@ func serviceGC() { tuneGC(800, physicalMemory()/2) }
 // to 768 MiB, from growing its heap fivefold.
 func replayGC() (restore func()) { return tuneGC(400, 2<<30) }
 
-// serviceRuntime is the runtime's settings for serve and bench: the
-// collector's above, and twice as many processors for goroutines as
-// the machine has where it has fewer than four (see tuneProcs).
+// serviceRuntime is the runtime's settings for bench, as serve has them
+// once ready: the collector's above, and twice as many processors for
+// goroutines as the machine has where it has fewer than four (see
+// tuneProcs).
 func serviceRuntime() {
 	serviceGC()
 	tuneProcs(4)

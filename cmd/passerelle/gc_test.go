@@ -1,10 +1,16 @@
 package main
 
 import (
+	"io"
 	"math"
+	"net/http"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"testing"
+	"time"
+
+	"passerelle/internal/testsupport/redistest"
 )
 
 // The service's collector settings apply unless the environment sets them.
@@ -90,4 +96,61 @@ func TestPhysicalMemory(t *testing.T) {
 	if m := physicalMemory(); m < 64<<20 || m > 1<<50 {
 		t.Errorf("physical memory %d bytes: not a machine's", m)
 	}
+}
+
+// serve runs Go's collector until its read models are ready and the
+// service's once they are: an API process started over a log that no
+// projector has projected yet is not ready and keeps the default; it takes
+// GOGC=800 once the projector has built them.
+func TestServeSetsItsCollectorOnceReady(t *testing.T) {
+	t.Setenv("GOGC", "") // the children's collector is serve's to set
+	r := redistest.Real(t)
+	es := startStoreServer(t)
+	common := []string{"--eventstore", es, "--redis-url", r.URL, "--data-dir", t.TempDir(), "--auth=false", "--log-level", "warn"}
+	first := startChild(t, append([]string{"serve", "--role", "api"}, common...)...)
+	first.must(t, 201, "POST", "/v1/schools", map[string]any{"uai": "0941234A", "name": "Collège Danton", "kind": "college",
+		"commune_code": "94081", "education_priority": "rep_plus", "qpv": false})
+	first.stop(t)
+	api := startChild(t, append([]string{"serve", "--role", "api"}, common...)...)
+	t.Cleanup(func() { api.stop(t) })
+	if st, _ := api.do("GET", "/readyz", nil); st != 503 {
+		t.Fatalf("an API process without its projector answers /readyz %d, want 503", st)
+	}
+	if got := gogc(t, api); got != "100" {
+		t.Fatalf("before the read models are ready, GOGC is %s, want 100", got)
+	}
+	projector := startChild(t, append([]string{"serve", "--role", "projector"}, common...)...)
+	t.Cleanup(func() { projector.stop(t) })
+	deadline := time.Now().Add(30 * time.Second)
+	for got := gogc(t, api); got != "800"; got = gogc(t, api) {
+		if time.Now().After(deadline) {
+			st, _ := api.do("GET", "/readyz", nil)
+			t.Fatalf("30 s after the projector started, GOGC is %s (/readyz %d), want 800", got, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st, _ := api.do("GET", "/readyz", nil); st != 200 {
+		t.Fatalf("GOGC=800 before /readyz answers 200 (%d)", st)
+	}
+}
+
+// gogc is the collector's target as a process's /metrics reports it.
+func gogc(t *testing.T, c *child) string {
+	t.Helper()
+	resp, err := http.Get(c.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "go_gc_gogc_percent "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no go_gc_gogc_percent in /metrics:\n%s", b)
+	return ""
 }

@@ -33,7 +33,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	serviceRuntime()
+	tuneProcs(4)
+	startingGC()
 	trusted, err := ratelimit.ParseProxies(*proxies)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
@@ -67,6 +68,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
+	go func() { // the service's collector once the read models are ready
+		if a.WaitReady(ctx) == nil {
+			serviceGC()
+		}
+	}()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err

@@ -52,6 +52,10 @@ type Config struct {
 	// for the replay's row and returns what puts it back (default: the
 	// collector as the process has it)
 	ReplayGC func() (restore func())
+	// StartingGC, when set, sets the collector as serve does until its
+	// read models are ready, for the start-up row, and returns what puts
+	// it back
+	StartingGC func() (restore func())
 }
 
 // Row is one path against its baseline. Ratio is Path/Baseline.

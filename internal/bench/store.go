@@ -507,6 +507,9 @@ const maxValues = 1000
 func (b *bench) startup(ctx context.Context) ([]Row, error) {
 	fmt.Fprintln(b.cfg.Log, "start-up")
 	ready := func(dir string) (time.Duration, error) {
+		if b.cfg.StartingGC != nil {
+			defer b.cfg.StartingGC()()
+		}
 		t := time.Now()
 		a, err := app.Open(app.Config{DataDir: dir, SealEvery: -1, ExpiryEvery: -1, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
