@@ -1,15 +1,14 @@
 package main
 
 import (
-	"io"
 	"math"
-	"net/http"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
+	"passerelle/internal/testsupport/httpclient"
 	"passerelle/internal/testsupport/redistest"
 )
 
@@ -137,20 +136,12 @@ func TestServeSetsItsCollectorOnceReady(t *testing.T) {
 // gogc is the collector's target as a process's /metrics reports it.
 func gogc(t *testing.T, c *child) string {
 	t.Helper()
-	resp, err := http.Get(c.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(b)) {
+	text := httpclient.New(t, c.base).Do("GET", "/metrics", nil).Raw
+	for line := range strings.Lines(text) {
 		if v, ok := strings.CutPrefix(line, "go_gc_gogc_percent "); ok {
 			return strings.TrimSpace(v)
 		}
 	}
-	t.Fatalf("no go_gc_gogc_percent in /metrics:\n%s", b)
+	t.Fatalf("no go_gc_gogc_percent in /metrics:\n%s", text)
 	return ""
 }
