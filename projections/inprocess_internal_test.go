@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -65,5 +66,55 @@ func TestInProcessApplyMatchesScript(t *testing.T) {
 				t.Errorf("after the script:\n%s\nin process:\n%s", dumps[0], dumps[1])
 			}
 		})
+	}
+}
+
+// InProcess writes what the same commands write over a connection, the
+// ones it applies with miniredis's own methods as well as the others,
+// and refuses what they refuse.
+func TestInProcessWritesAsTheCommands(t *testing.T) {
+	ctx := context.Background()
+	writes := [][]any{
+		{"SET", "doc:1", "a"}, {"SET", "doc:2", []byte(`{"b":1}`)}, {"SET", "doc:3", "c"}, {"DEL", "doc:3"}, {"DEL", "doc:none"},
+		{"SADD", "set:1", "a", "b", "c"}, {"SREM", "set:1", "a"}, {"SREM", "set:none", "a"},
+		{"SADD", "set:2", "x"}, {"SREM", "set:2", "x"}, // emptied: the key goes
+		{"SADD", "set:3", "x"}, {"SET", "set:3", "replaced"}, // SET replaces a key of any type
+		{"ZADD", "ids", 0.0, "b", 0.0, "a", 1.5, "c"}, {"ZREM", "ids", "a"}, {"ZREM", "ids:none", "a"},
+		{"GEOADD", "geo", 2.3522, 48.8566, "paris", -1.5536, 47.2184, "nantes", 2.3522, 48.8566, "paris"},
+		{"ZREM", "geo", "nantes"},
+		{"HSET", "h", "f1", "v", "f2", int64(7)}, {"HDEL", "h", "f1"}, {"HINCRBY", "h", "f2", int64(3)},
+		{"HSET", "h:2", "f", "v"}, {"HDEL", "h:2", "f"}, // emptied: the key goes
+	}
+	over, direct := miniredis.RunT(t), miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: over.Addr()})
+	defer func() { _ = rdb.Close() }()
+	for _, w := range writes {
+		if err := rdb.Do(ctx, w...).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatalf("%v over a connection: %v", w, err)
+		}
+	}
+	write := InProcess(direct)
+	if err := write(ctx, writes); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := over.Dump(), direct.Dump(); a != b {
+		t.Errorf("over a connection:\n%s\nin process:\n%s", a, b)
+	}
+	if s, _ := direct.ZScore("geo", "paris"); s == 0 {
+		t.Error("GEOADD wrote no score for its point")
+	}
+	refused := [][]any{
+		{"SADD", "doc:1", "a"}, {"ZADD", "set:1", 1.0, "a"}, {"GEOADD", "set:1", 2.0, 48.0, "a"}, {"HSET", "set:1", "f", "v"},
+		{"GEOADD", "geo", 2.0, 89.0, "pole"}, {"ZADD", "ids", "not a number", "a"},
+	}
+	for _, w := range refused {
+		wantErr := rdb.Do(ctx, w...).Err()
+		err := write(ctx, [][]any{w})
+		if wantErr == nil || err == nil {
+			t.Errorf("%v: over a connection %v, in process %v: want both refused", w, wantErr, err)
+		}
+	}
+	if a, b := over.Dump(), direct.Dump(); a != b {
+		t.Errorf("after the refused writes, over a connection:\n%s\nin process:\n%s", a, b)
 	}
 }
