@@ -70,7 +70,8 @@ type RebuildOptions struct {
 	// Write, when set, applies commands in place of a pipeline to Redis
 	// (InProcess: the embedded default's server). Each projection's writer
 	// calls it with its commands in order; the writers of several
-	// projections call it at once.
+	// projections call it at once. The commands are the writer's again
+	// once it returns: it renders the next ones over them.
 	Write func(ctx context.Context, cmds [][]any) error
 }
 
@@ -753,33 +754,41 @@ func (rb *rebuild) fail(err error) {
 
 // commands renders the writes as plain commands, counters as their
 // totals (HSET, not HINCRBY: sent twice, they land once), and the
-// checkpoint last.
-func (u writeUnit) commands() [][]any {
-	args := u.writes.render(u.prefix, make([]any, 0, 4*len(u.writes.order)))
-	cmds := make([][]any, 0, len(u.writes.order)+1)
-	for len(args) > 0 {
-		n := args[0].(int)
-		c := args[1 : 1+n]
+// checkpoint last, into args and cmds (emptied first).
+func (u writeUnit) commands(args []any, cmds [][]any) ([]any, [][]any) {
+	args = u.writes.render(u.prefix, slices.Grow(args[:0], 4*len(u.writes.order)))
+	cmds = slices.Grow(cmds[:0], len(u.writes.order)+1)
+	for rest := args; len(rest) > 0; {
+		n := rest[0].(int)
+		c := rest[1 : 1+n]
 		if c[0] == "HINCRBY" {
 			field := c[1].(string) + "\x00" + c[2].(string)
 			u.totals[field] += c[3].(int64)
 			c[0], c[3] = "HSET", u.totals[field]
 		}
-		cmds, args = append(cmds, c), args[1+n:]
+		cmds, rest = append(cmds, c), rest[1+n:]
 	}
-	return append(cmds, []any{"SET", CheckpointKey(u.prefix), padPosition(u.pos)})
+	return args, append(cmds, []any{"SET", CheckpointKey(u.prefix), padPosition(u.pos)})
 }
 
 // writer applies a build's units in order until its queue is closed;
 // after a failure it only counts them. A written batch goes back to spare,
 // emptied: a span's batch holds tens of thousands of writes, and growing
 // a fresh one for every span was a sixth of the bytes a rebuild allocated.
+// The commands it renders a unit into are kept for the next likewise
+// (another tenth, on a log of offers).
 func (rb *rebuild) writer(ctx context.Context, b *build) {
+	var args []any
+	var cmds [][]any
 	for u := range b.queue {
 		if rb.failed() == nil {
-			if err := rb.write(ctx, u); err != nil {
+			args, cmds = u.commands(args, cmds)
+			if err := rb.write(ctx, u, cmds); err != nil {
 				rb.fail(err)
 			}
+			// the scratch keeps no value of this unit until the next
+			clear(args)
+			clear(cmds)
 		}
 		u.writes.reset()
 		select {
@@ -792,8 +801,7 @@ func (rb *rebuild) writer(ctx context.Context, b *build) {
 
 // write applies one unit's commands in order, in pipelines of at most
 // writeChunk commands.
-func (rb *rebuild) write(ctx context.Context, u writeUnit) error {
-	cmds := u.commands()
+func (rb *rebuild) write(ctx context.Context, u writeUnit, cmds [][]any) error {
 	for len(cmds) > 0 {
 		chunk := cmds[:min(len(cmds), writeChunk)]
 		cmds = cmds[len(chunk):]

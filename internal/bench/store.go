@@ -301,8 +301,12 @@ func (b *bench) replay(ctx context.Context) ([]Row, error) {
 		return nil, err
 	}
 	if _, err := rebuild(func(ctx context.Context, cmds [][]any) error {
+		kept := make([][]any, len(cmds)) // the writer renders the next over them
+		for i, c := range cmds {
+			kept[i] = slices.Clone(c)
+		}
 		mu.Lock()
-		batches = append(batches, cmds)
+		batches = append(batches, kept)
 		mu.Unlock()
 		return pipelined(ctx, rdb, cmds)
 	}); err != nil {
