@@ -356,6 +356,11 @@ type batch struct {
 	// the writes of its changed entries then (a new offer about two
 	// dozen), which a rebuild counts ahead (see rebuild.flush).
 	unsettled int
+	// kept is how many entries the settled documents hold for their
+	// next change, the counting documents' until the batch is written: an
+	// offer's counters are about twenty, a span holds them all, and they
+	// are no writes of its own
+	kept int
 }
 
 // target is what a write is about: a document (kind docKind), an entry's
@@ -424,13 +429,18 @@ func (w *batch) doc(key string, d Doc, was []byte, entries []Entry, settled bool
 		if settled {
 			if !v.settled {
 				w.unsettled--
+			} else {
+				w.kept -= len(v.entries)
 			}
 			v.entries, v.settled = entries, true
+			w.kept += len(entries)
 		}
 		return
 	}
 	if !settled {
 		w.unsettled++
+	} else {
+		w.kept += len(entries)
 	}
 	w.set(t, write{docWrite: &docWrite{doc: d, was: was, entries: entries, settled: settled}})
 }
@@ -633,7 +643,7 @@ func (w *batch) reset() {
 	clear(w.at)
 	clear(w.vals) // keeps no document alive until the next batch
 	w.order, w.vals = w.order[:0], w.vals[:0]
-	w.unsettled = 0
+	w.unsettled, w.kept = 0, 0
 }
 
 // renderDoc appends a document's write, if finish found it changed.

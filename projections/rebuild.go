@@ -46,7 +46,10 @@ type RebuildOptions struct {
 	// written (default 131,072, about 200 bytes each in memory): documents,
 	// the counters of counting documents, and the members, fields and
 	// points of the others, which are compared at the span's end and
-	// counted ahead at the rate the last span's end wrote them. What many
+	// counted ahead at the rate the last span's end wrote them; and the
+	// entries each counting document keeps until the span is written
+	// (a log of offers kept about twenty an offer for all of them, a
+	// quarter of the heap, in one span of the statistics). What many
 	// events of a span change, such as a pupil's document or a counter,
 	// is rendered and written once.
 	Span int
@@ -686,7 +689,7 @@ func (rb *rebuild) swap(ctx context.Context, b *build, pos eventstore.Position) 
 func (rb *rebuild) flush(b *build, final bool) error {
 	wait := final || b.cache.size > b.cache.limit
 	held, unsettled := len(b.writes.order), b.writes.unsettled
-	due := final || held+int(b.perDoc*float64(unsettled)) >= rb.opt.Span
+	due := final || held+b.writes.kept+int(b.perDoc*float64(unsettled)) >= rb.opt.Span
 	if !due && !wait {
 		return rb.failed() // a write that failed stops the folding at once
 	}

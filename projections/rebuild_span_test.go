@@ -84,3 +84,58 @@ func writesOf(c []any) int {
 	}
 	return 1
 }
+
+// The entries a counting document keeps for its next change count in its
+// span too: an offer's statistics keep about twenty counters until the
+// span is written, and counting their documents alone, one span of the
+// statistics held every offer of a log of offers (a quarter of the heap
+// of the embedded default's start).
+func TestRebuildSpansCountTheEntriesOfCountingDocuments(t *testing.T) {
+	ctx := context.Background()
+	rdb := redistest.Mini(t).Client(t)
+	store := newMemStore()
+	generate(t, store, eventgen.New(eventgen.Options{Seed: 7, Setup: eventgen.Population{Employers: 20, Schools: 2, Pupils: 2, Offers: 10},
+		Weights: map[string]int{"post_offer": 1}}), 3000)
+
+	const span, page = 2000, 50
+	var (
+		mu   sync.Mutex
+		docs []int // the documents each span of the statistics wrote
+		open int
+	)
+	write := func(ctx context.Context, cmds [][]any) error {
+		mu.Lock()
+		for _, c := range cmds {
+			key := c[1].(string) // rm:NAME:GEN:…
+			if strings.Split(key, ":")[1] != projections.StatsName {
+				continue
+			}
+			switch {
+			case strings.HasSuffix(key, ":checkpoint"):
+				docs, open = append(docs, open), 0
+			case c[0] == "SET":
+				open++
+			}
+		}
+		mu.Unlock()
+		pipe := rdb.Pipeline()
+		for _, c := range cmds {
+			pipe.Do(ctx, c...)
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	if _, err := projections.RebuildAll(ctx, store, rdb, projections.All(),
+		projections.RebuildOptions{Span: span, Batch: page, Write: write}); err != nil {
+		t.Fatal(err)
+	}
+	total, most := 0, 0
+	for _, n := range docs {
+		total, most = total+n, max(most, n)
+	}
+	// about 2,300 offers have their document; a span ends after the
+	// page that filled it, and an offer keeps more than ten counters
+	if total < 2000 || most > span/10+page {
+		t.Fatalf("statistics: %d documents in %d spans, the largest %d: want spans of at most %d", total, len(docs), most, span/10+page)
+	}
+}
