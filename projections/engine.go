@@ -337,10 +337,10 @@ type batch struct {
 	// render's scratch, kept from one batch to the next: a live runner
 	// renders a batch for every few events, and growing these afresh each
 	// time was the most bytes a projection allocated
-	grouped []memberWrite
-	groups  []memberGroup
-	index   map[[2]string]int // a group by its command and key
-	args    []any             // liveArgs's, kept likewise
+	next   []int // of each member write, the next of its command and key (-1: none)
+	groups []memberGroup
+	index  map[[2]string]int // a group by its command and key
+	args   []any             // liveArgs's, kept likewise
 	// project's scratch, kept from one event to the next
 	docs   Docs
 	loaded []loadedDoc
@@ -666,60 +666,49 @@ func (v write) renderDoc(key string, args []any) []any {
 // Members of one key commute, and a target is written once: the order
 // between commands does not matter.
 func (w *batch) render(prefix string, args []any) []any {
-	grouped, groups := slices.Grow(w.grouped[:0], len(w.order)), w.groups[:0]
+	next, groups := slices.Grow(w.next[:0], len(w.order))[:len(w.order)], w.groups[:0]
 	if w.index == nil {
 		w.index = map[[2]string]int{}
 	}
 	index := w.index
 	for i, t := range w.order {
-		v := w.vals[i]
+		v := &w.vals[i]
 		switch t.kind {
 		case docKind:
 			args = v.renderDoc(prefix+t.key, args)
 		case Counter:
 			args = append(args, 4, "HINCRBY", prefix+t.key, v.entry.Member, v.entry.N)
 		default:
-			mw := memberWrite{kind: t.kind, entry: v.entry, removed: v.removed, next: -1}
+			next[i] = -1
 			cmd := command(t.kind, v.removed)
-			if i, ok := index[[2]string{cmd, t.key}]; ok {
-				grouped[groups[i].last].next, groups[i].last = len(grouped), len(grouped)
+			if g, ok := index[[2]string{cmd, t.key}]; ok {
+				next[groups[g].last], groups[g].last = i, i
 			} else {
 				index[[2]string{cmd, t.key}] = len(groups)
-				groups = append(groups, memberGroup{cmd: cmd, key: t.key, first: len(grouped), last: len(grouped)})
+				groups = append(groups, memberGroup{cmd: cmd, key: t.key, first: i, last: i})
 			}
-			grouped = append(grouped, mw)
 		}
 	}
 	for _, g := range groups {
 		for i := g.first; i >= 0; {
 			at := len(args)
 			args = append(args, 2, g.cmd, prefix+g.key)
-			for ; i >= 0 && args[at].(int) < maxGroupArgs; i = grouped[i].next {
+			for ; i >= 0 && args[at].(int) < maxGroupArgs; i = next[i] {
 				before := len(args)
-				args = grouped[i].render(args)
+				args = w.vals[i].renderMember(w.order[i].kind, args)
 				args[at] = args[at].(int) + len(args) - before
 			}
 		}
 	}
 	// the scratch keeps no strings of this batch alive until the next
-	clear(grouped)
 	clear(groups)
 	clear(index)
-	w.grouped, w.groups = grouped[:0], groups[:0]
+	w.next, w.groups = next[:0], groups[:0]
 	return args
 }
 
-// memberWrite is the write of a member, a field or a point; next is the
-// next write of its command and key (-1: none).
-type memberWrite struct {
-	kind    EntryKind
-	entry   Entry
-	removed bool
-	next    int
-}
-
 // memberGroup is the writes of one command to one key: the first and the
-// last of them.
+// last of them, by their place in the batch.
 type memberGroup struct {
 	cmd, key    string
 	first, last int
@@ -748,10 +737,11 @@ func command(kind EntryKind, removed bool) string {
 	return "HSET"
 }
 
-// render appends a command's arguments about one entry: its member
-// alone when removed, else with its score, point or value.
-func (v memberWrite) render(args []any) []any {
-	e, kind := v.entry, v.kind
+// renderMember appends a command's arguments about the write of an entry
+// of kind: its member alone when removed, else with its score, point or
+// value.
+func (v *write) renderMember(kind EntryKind, args []any) []any {
+	e := &v.entry
 	switch {
 	case v.removed:
 		return append(args, e.Member)
