@@ -74,7 +74,7 @@ func fold(t *testing.T, p Projector, reasons []string, size int) (model map[stri
 	t.Helper()
 	src, model := &docCache{docs: map[string]cached{}, fresh: true, limit: math.MaxInt}, map[string]string{}
 	for at := 0; at < len(reasons); {
-		w = newBatch(16)
+		w = newBatch(16, 16)
 		n := min(size, len(reasons)-at)
 		for i, r := range reasons[at : at+n] {
 			ev := Event{Position: 1, Stream: fmt.Sprint("doc-", (at+i)%2), Data: &domain.OfferWithdrawn{Reason: r}}

@@ -395,8 +395,11 @@ type docWrite struct {
 	same    bool // finish found it unchanged: nothing to write
 }
 
-func newBatch(size int) *batch {
-	return &batch{order: make([]target, 0, size), vals: make([]write, 0, size), at: make(map[target]int, size)}
+// newBatch makes a batch with room for size writes, mapped of them
+// looked up by target: the writes finish adds for documents that count
+// nothing are not (see unshared), most of a span of new offers.
+func newBatch(size, mapped int) *batch {
+	return &batch{order: make([]target, 0, size), vals: make([]write, 0, size), at: make(map[target]int, mapped)}
 }
 
 func (w *batch) set(t target, v write) {

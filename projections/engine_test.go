@@ -63,7 +63,7 @@ func TestSharedKeysHoldTheDocumentsEntries(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/batch-%d", p.Name(), size), func(t *testing.T) {
 				src := typedDocs{json: map[string][]byte{}, docs: map[string]Doc{}, types: map[string]Ref{}}
 				shared := map[target]Entry{}
-				w := newBatch(0)
+				w := newBatch(0, 0)
 				for i, ev := range events {
 					if err := project(p, ev, src, w); err != nil {
 						t.Fatal(err)

@@ -63,7 +63,7 @@ func LiveCommands(ctx context.Context, store eventstore.Store, ps []Projector, p
 			}
 			var cmds []Cmd
 			for i, p := range ps {
-				w := newBatch(16)
+				w := newBatch(16, 16)
 				if ev.Data != nil {
 					if err := project(p, ev, srcs[i], w); err != nil {
 						return nil, err
@@ -174,7 +174,7 @@ func freshFolds(n int) ([]*docCache, []*batch) {
 	ws := make([]*batch, n)
 	for i := range n {
 		caches[i] = &docCache{docs: map[string]cached{}, fresh: true, limit: 1 << 30}
-		ws[i] = newBatch(0)
+		ws[i] = newBatch(0, 0)
 	}
 	return caches, ws
 }

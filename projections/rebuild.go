@@ -348,7 +348,7 @@ func (rb *rebuild) prepare(ctx context.Context, b *build) error {
 		}}
 	// sized for a whole span (within reason): growing the first batch of
 	// each build from a few thousand writes cost about 4 % of a rebuild
-	b.writes = newBatch(min(rb.opt.Span, 1<<16))
+	b.writes = newBatch(min(rb.opt.Span, 1<<16), min(rb.opt.Span, 1<<16))
 	b.totals = map[string]int64{}
 	b.result = Rebuilt{Name: b.name, Generation: b.gen}
 	rb.opt.Log.Info("rebuilding", "projection", b.name, "generation", b.gen, "served", active)
@@ -719,13 +719,13 @@ func (rb *rebuild) flush(b *build, final bool) error {
 
 // handOff gives b's batch to its writer and starts the next one.
 func (rb *rebuild) handOff(b *build) {
-	size := len(b.writes.order) // the writer owns the batch once sent
+	size, mapped := len(b.writes.order), len(b.writes.at) // the writer owns the batch once sent
 	b.inFlight.Add(1)
 	b.queue <- writeUnit{prefix: b.prefix, pos: b.last, writes: b.writes, totals: b.totals}
 	select {
 	case b.writes = <-b.spare:
 	default:
-		b.writes = newBatch(size)
+		b.writes = newBatch(size, mapped)
 	}
 	b.pending = 0
 }

@@ -8,7 +8,7 @@ import (
 // The members a batch writes to one key go in one command, up to
 // maxGroupArgs arguments; documents and counters keep a command each.
 func TestRenderGroupsMembersByKey(t *testing.T) {
-	w := newBatch(16)
+	w := newBatch(16, 16)
 	w.diff(nil, []Entry{member("idx:open", "o1"), member("idx:word:pain", "o1"), point("geo", "o1", 2.35, 48.85), counter("stats", "all", 1)})
 	w.diff(nil, []Entry{member("idx:open", "o2"), point("geo", "o2", 2.36, 48.86), counter("stats", "all", 1)})
 	w.diff([]Entry{member("idx:word:pain", "o0"), scored("ids", "o0", 0)}, nil)
@@ -62,19 +62,19 @@ func TestRenderReusesScratch(t *testing.T) {
 		w.diff(nil, es)
 		w.diff([]Entry{member(key+":old", "x")}, nil)
 	}
-	reused := newBatch(16)
+	reused := newBatch(16, 16)
 	fill(reused, 50, "idx:a")
 	first := fmt.Sprint(reused.render("p:", nil))
 	reused.reset()
 	fill(reused, 3, "idx:b")
 	got := fmt.Sprint(reused.render("p:", nil))
 
-	fresh := newBatch(16)
+	fresh := newBatch(16, 16)
 	fill(fresh, 3, "idx:b")
 	if want := fmt.Sprint(fresh.render("p:", nil)); got != want {
 		t.Errorf("rendered after another batch\n%s\nwant\n%s", got, want)
 	}
-	again := newBatch(16)
+	again := newBatch(16, 16)
 	fill(again, 50, "idx:a")
 	if want := fmt.Sprint(again.render("p:", nil)); first != want {
 		t.Errorf("first batch rendered\n%s\nwant\n%s", first, want)
@@ -93,7 +93,7 @@ func TestBatchEntriesAllocateNothing(t *testing.T) {
 		m := fmt.Sprint("o", i)
 		es = append(es, member("idx:open", m), scored("ids", m, float64(i)), point("geo", m, 2.35, 48.85), counter("stats", m, 1))
 	}
-	w := newBatch(16)
+	w := newBatch(16, 16)
 	w.diff(nil, es)
 	if n := testing.AllocsPerRun(20, func() {
 		w.reset()

@@ -428,7 +428,7 @@ func (r *Runner) handler(p Projector) message.NoPublishHandlerFunc {
 	// the writes of a batch, kept from one to the next: the handler runs
 	// one message at a time, and a batch sized by the last saves growing
 	// its map again at every message
-	w := newBatch(16)
+	w := newBatch(16, 16)
 	return func(msg *message.Message) error {
 		ctx := msg.Context()
 		evs, err := messageEvents(msg, p)
