@@ -102,8 +102,8 @@ func fold(t *testing.T, p Projector, reasons []string, size int) (model map[stri
 		}
 	}
 	for k, c := range src.docs {
-		if c.json != nil {
-			model[k] = string(c.json)
+		if c.json != "" {
+			model[k] = c.json
 		}
 	}
 	return model, w

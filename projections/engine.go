@@ -194,24 +194,24 @@ func counter(key, f string, n int64) Entry { return Entry{Kind: Counter, Key: ke
 // docSource is where the engine reads documents, and tells their changes.
 type docSource interface {
 	// get returns each document, decoded, and its JSON as stored; nil
-	// and nil when it is absent.
-	get(refs []Ref) ([]Doc, [][]byte, error)
+	// and "" when it is absent.
+	get(refs []Ref) ([]Doc, []string, error)
 	// put records a document an event created, replaced or deleted (nil)
 	// and its JSON as stored, which changes only when a batch is finished.
 	// The engine changes the documents get returned in place, with no put,
 	// and renders them only when the batch is finished: until then get
 	// must return them as it did, or as put. The slices get returns are
 	// the caller's until its next call.
-	put(key string, d Doc, b []byte)
+	put(key string, d Doc, json string)
 }
 
 // decode reads a document of r's type from its stored JSON.
-func decode(r Ref, b []byte) (Doc, error) {
-	if b == nil {
+func decode(r Ref, json string) (Doc, error) {
+	if json == "" {
 		return nil, nil
 	}
 	d := r.Type.New()
-	if err := domain.Unmarshal(b, d); err != nil {
+	if err := domain.Unmarshal([]byte(json), d); err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Key, err)
 	}
 	return d, nil
@@ -273,7 +273,7 @@ func counts(d Doc) bool {
 type loadedDoc struct {
 	key    string
 	doc    Doc
-	json   []byte
+	json   string
 	before []Entry
 }
 
@@ -382,10 +382,12 @@ type write struct {
 }
 
 // docWrite is a document as the batch leaves it (nil: deleted), its JSON
-// as stored before the batch, and as finish renders it (nil: deleted).
+// as stored before the batch, and as finish renders it ("": deleted).
+// The JSON is a string, as Redis holds it: the in-process server and a
+// rebuild's document cache then share one copy.
 type docWrite struct {
 	doc       Doc
-	was, json []byte
+	was, json string
 	// entries: as stored before the batch, for finish to compare with the
 	// document's after it; once settled (a counting document, or any
 	// document after finish), as the last event that touched it left
@@ -424,7 +426,7 @@ func (w *batch) last(t target) (write, bool) {
 // doc records that the batch touched a document: was is its JSON as
 // stored, before the batch, d the document now, and entries as docWrite
 // holds them.
-func (w *batch) doc(key string, d Doc, was []byte, entries []Entry, settled bool) {
+func (w *batch) doc(key string, d Doc, was string, entries []Entry, settled bool) {
 	t := target{kind: docKind, key: key}
 	if i, ok := w.at[t]; ok {
 		v := w.vals[i].docWrite
@@ -501,13 +503,12 @@ func (w *batch) finish(src docSource) error {
 		}
 		v := w.vals[i].docWrite
 		var err error
-		if v.json = nil; v.doc != nil {
-			// a slice of its own size: the document caches hold it
-			if v.json, err = AppendJSON(nil, v.doc); err != nil {
+		if v.json = ""; v.doc != nil {
+			if v.json, err = docJSON(v.doc); err != nil {
 				return fmt.Errorf("%s: %w", t.key, err)
 			}
 		}
-		v.same = bytes.Equal(v.json, v.was)
+		v.same = v.json == v.was
 		if !v.same {
 			src.put(t.key, v.doc, v.json)
 		}
@@ -520,18 +521,33 @@ func (w *batch) finish(src docSource) error {
 // escapes them), so that a search copies a stored document into its page
 // unchanged.
 func AppendJSON(dst []byte, v any) ([]byte, error) {
+	err := encodeJSON(v, func(b []byte) { dst = append(dst, b...) })
+	return dst, err
+}
+
+// docJSON is d as AppendJSON renders it, in a string of its own: the
+// document caches and the in-process server hold it.
+func docJSON(d Doc) (s string, err error) {
+	err = encodeJSON(d, func(b []byte) { s = string(b) })
+	return s, err
+}
+
+// encodeJSON hands use v as AppendJSON renders it, in a buffer use must
+// not keep.
+func encodeJSON(v any, use func([]byte)) error {
 	b := docBuffers.Get().(*bytes.Buffer)
 	defer docBuffers.Put(b)
 	b.Reset()
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return dst, err
+		return err
 	}
-	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...), nil
+	use(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+	return nil
 }
 
-// docBuffers are AppendJSON's buffers.
+// docBuffers are encodeJSON's buffers.
 var docBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // diff adds the writes that turn a document's entries before into after.
@@ -654,7 +670,7 @@ func (v write) renderDoc(key string, args []any) []any {
 	switch {
 	case v.same:
 		return args
-	case v.json == nil:
+	case v.json == "":
 		return append(args, 2, "DEL", key)
 	}
 	return append(args, 3, "SET", key, v.json)

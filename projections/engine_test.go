@@ -11,13 +11,13 @@ import (
 
 // typedDocs is an in-memory docSource that remembers each document's type.
 type typedDocs struct {
-	json  map[string][]byte
+	json  map[string]string
 	docs  map[string]Doc // as put last
 	types map[string]Ref
 }
 
-func (m typedDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
-	docs, raw := make([]Doc, len(refs)), make([][]byte, len(refs))
+func (m typedDocs) get(refs []Ref) ([]Doc, []string, error) {
+	docs, raw := make([]Doc, len(refs)), make([]string, len(refs))
 	for i, r := range refs {
 		m.types[r.Key], raw[i] = r, m.json[r.Key]
 		if d, ok := m.docs[r.Key]; ok {
@@ -32,7 +32,7 @@ func (m typedDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
 	return docs, raw, nil
 }
 
-func (m typedDocs) put(k string, d Doc, b []byte) {
+func (m typedDocs) put(k string, d Doc, b string) {
 	m.docs[k], m.json[k] = d, b
 	if _, ok := m.types[k]; !ok && d != nil {
 		// a document its event created: never read, so never typed by get
@@ -61,7 +61,7 @@ func TestSharedKeysHoldTheDocumentsEntries(t *testing.T) {
 	for _, p := range All() {
 		for _, size := range []int{1, 97} {
 			t.Run(fmt.Sprintf("%s/batch-%d", p.Name(), size), func(t *testing.T) {
-				src := typedDocs{json: map[string][]byte{}, docs: map[string]Doc{}, types: map[string]Ref{}}
+				src := typedDocs{json: map[string]string{}, docs: map[string]Doc{}, types: map[string]Ref{}}
 				shared := map[target]Entry{}
 				w := newBatch(0, 0)
 				for i, ev := range events {

@@ -24,10 +24,10 @@ func Rebuild(ctx context.Context, store eventstore.Store, rdb redis.UniversalCli
 }
 
 // memDocs is a docSource in memory, as JSON.
-type memDocs map[string][]byte
+type memDocs map[string]string
 
-func (m memDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
-	docs, raw := make([]Doc, len(refs)), make([][]byte, len(refs))
+func (m memDocs) get(refs []Ref) ([]Doc, []string, error) {
+	docs, raw := make([]Doc, len(refs)), make([]string, len(refs))
 	for i, r := range refs {
 		raw[i] = m[r.Key]
 		var err error
@@ -38,7 +38,7 @@ func (m memDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
 	return docs, raw, nil
 }
 
-func (m memDocs) put(k string, _ Doc, b []byte) { m[k] = b }
+func (m memDocs) put(k string, _ Doc, b string) { m[k] = b }
 
 // Cmd is one Redis command.
 type Cmd []any

@@ -159,7 +159,7 @@ type redisDocs struct {
 	mget func(ctx context.Context, keys []string) ([]any, error) // nil: MGET over RDB
 }
 
-func (r redisDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
+func (r redisDocs) get(refs []Ref) ([]Doc, []string, error) {
 	keys := make([]string, len(refs))
 	for i, ref := range refs {
 		keys[i] = r.Key(ref.Key)
@@ -174,11 +174,11 @@ func (r redisDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	docs, raw := make([]Doc, len(refs)), make([][]byte, len(refs))
+	docs, raw := make([]Doc, len(refs)), make([]string, len(refs))
 	for i, v := range vals {
 		if s, ok := v.(string); ok {
-			raw[i] = []byte(s)
-			if docs[i], err = decode(refs[i], raw[i]); err != nil {
+			raw[i] = s
+			if docs[i], err = decode(refs[i], s); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -186,4 +186,4 @@ func (r redisDocs) get(refs []Ref) ([]Doc, [][]byte, error) {
 	return docs, raw, nil
 }
 
-func (redisDocs) put(string, Doc, []byte) {}
+func (redisDocs) put(string, Doc, string) {}

@@ -339,7 +339,7 @@ func (rb *rebuild) prepare(ctx context.Context, b *build) error {
 		return err
 	}
 	b.cache = &docCache{docs: map[string]cached{}, fresh: true, limit: rb.opt.CacheBytes,
-		read: func(refs []Ref) ([]Doc, [][]byte, error) {
+		read: func(refs []Ref) ([]Doc, []string, error) {
 			// the batch being written must land before Redis is read
 			if err := rb.landed(b); err != nil {
 				return nil, nil, err
@@ -844,18 +844,18 @@ type docCache struct {
 	size  int // bytes held: each document's JSON, counted twice for its decoded copy
 	limit int
 	fresh bool
-	read  func(refs []Ref) ([]Doc, [][]byte, error)
+	read  func(refs []Ref) ([]Doc, []string, error)
 	// get's answers, kept from one call to the next
 	scratchDocs []Doc
-	scratchJSON [][]byte
+	scratchJSON []string
 }
 
 type cached struct {
 	doc  Doc // nil: known to be absent
-	json []byte
+	json string
 }
 
-func (c *docCache) get(refs []Ref) ([]Doc, [][]byte, error) {
+func (c *docCache) get(refs []Ref) ([]Doc, []string, error) {
 	var missed []Ref
 	for _, r := range refs {
 		if _, ok := c.docs[r.Key]; !ok && !c.fresh {
@@ -917,13 +917,13 @@ func (c *docCache) prefetch(p Projector, events []Event) error {
 // prefetchChunk bounds the keys of one read.
 const prefetchChunk = 1024
 
-func (c *docCache) put(key string, d Doc, b []byte) {
+func (c *docCache) put(key string, d Doc, json string) {
 	old, ok := c.docs[key]
 	if !ok {
 		c.size += len(key)
 	}
-	c.size += 2 * (len(b) - len(old.json))
-	c.docs[key] = cached{doc: d, json: b}
+	c.size += 2 * (len(json) - len(old.json))
+	c.docs[key] = cached{doc: d, json: json}
 }
 
 // forget empties the cache once every write landed: Redis holds it all.

@@ -14,14 +14,14 @@ func TestRenderGroupsMembersByKey(t *testing.T) {
 	w.diff([]Entry{member("idx:word:pain", "o0"), scored("ids", "o0", 0)}, nil)
 	w.diff([]Entry{member("idx:word:pain", "o9")}, nil)
 	o1 := &OfferDoc{ID: "o1"}
-	w.doc("offer:o1", o1, nil, o1.Entries(), false) // its entries unchanged over the batch
+	w.doc("offer:o1", o1, "", o1.Entries(), false) // its entries unchanged over the batch
 	if err := w.finish(memDocs{}); err != nil {
 		t.Fatal(err)
 	}
 	got := fmt.Sprint(w.render("p:", nil))
 	want := fmt.Sprint([]any{
 		4, "HINCRBY", "p:stats", "all", int64(2),
-		3, "SET", "p:offer:o1", docJSON(w, "offer:o1"),
+		3, "SET", "p:offer:o1", renderedJSON(w, "offer:o1"),
 		4, "SADD", "p:idx:open", "o1", "o2",
 		3, "SADD", "p:idx:word:pain", "o1",
 		8, "GEOADD", "p:geo", 2.35, 48.85, "o1", 2.36, 48.86, "o2",
@@ -106,7 +106,7 @@ func TestBatchEntriesAllocateNothing(t *testing.T) {
 	}
 }
 
-func docJSON(w *batch, key string) []byte {
+func renderedJSON(w *batch, key string) string {
 	v, _ := w.last(target{kind: docKind, key: key})
 	return v.json
 }
