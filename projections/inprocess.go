@@ -85,76 +85,93 @@ func writeDirect(db *miniredis.RedisDB, c []any, strs []string) (done bool, _ []
 		return false, strs, nil
 	}
 	args := c[2:]
-	var (
-		ok2    bool
-		points []float64
-	)
 	switch name {
-	case "SET":
-		if len(args) != 1 {
-			return false, strs, nil
-		}
-		var v string
-		switch a := args[0].(type) {
-		case string:
-			v = a
-		case []byte:
-			v = string(a)
-		default:
-			return false, strs, nil
-		}
-		// SET replaces a key of any type, which Set refuses
-		if err := db.Set(key, v); errors.Is(err, miniredis.ErrWrongType) {
-			return false, strs, nil
-		} else if err != nil {
-			return true, strs, fmt.Errorf("SET %s: %w", key, err)
-		}
-	case "DEL":
-		if len(args) != 0 {
-			return false, strs, nil
-		}
-		db.Del(key)
+	case "SET", "DEL":
+		done, err = setOrDelete(db, name, key, args)
 	case "SADD", "SREM", "ZREM":
-		if strs, ok2 = stringArgs(args, strs); !ok2 || len(args) == 0 || !ofType(db, key, name) {
-			return false, strs, nil
+		if strs, done = stringArgs(args, strs); done && len(args) > 0 && ofType(db, key, name) {
+			err = removeOrAdd(db, name, key, strs)
+		} else {
+			done = false
 		}
-		err = removeOrAdd(db, name, key, strs)
 	case "ZADD", "GEOADD":
-		step := 2
-		if name == "GEOADD" {
-			step = 3
-		}
-		if points, strs, ok2 = scoredArgs(args, step, strs); !ok2 || !ofType(db, key, name) {
-			return false, strs, nil
-		}
-		for i, member := range strs {
-			score := points[i*(step-1)]
-			if step == 3 {
-				score = float64(geohash.EncodeIntWithPrecision(points[i*2+1], points[i*2], 52))
-			}
-			if _, err = db.ZAdd(key, score, member); err != nil {
-				break
-			}
-		}
+		strs, done, err = addScored(db, name, key, args, strs)
 	case "HSET":
-		if len(args) == 0 || len(args)%2 != 0 || !ofType(db, key, name) {
-			return false, strs, nil
-		}
-		for _, a := range args {
-			s, err := argString(a)
-			if err != nil {
-				return false, strs, nil
-			}
-			strs = append(strs, s)
-		}
-		db.HSet(key, strs...)
-	default:
-		return false, strs, nil
+		strs, done = setFields(db, key, args, strs)
 	}
 	if err != nil {
 		return true, strs, fmt.Errorf("%s %s: %w", name, key, err)
 	}
-	return true, strs, nil
+	return done, strs, nil
+}
+
+// setOrDelete runs SET key value or DEL key.
+func setOrDelete(db *miniredis.RedisDB, command, key string, args []any) (bool, error) {
+	if command == "DEL" {
+		if len(args) != 0 {
+			return false, nil
+		}
+		db.Del(key)
+		return true, nil
+	}
+	if len(args) != 1 {
+		return false, nil
+	}
+	var v string
+	switch a := args[0].(type) {
+	case string:
+		v = a
+	case []byte:
+		v = string(a)
+	default:
+		return false, nil
+	}
+	// SET replaces a key of any type, which Set refuses
+	if err := db.Set(key, v); errors.Is(err, miniredis.ErrWrongType) {
+		return false, nil
+	} else if err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// addScored runs ZADD of score-member pairs or GEOADD of
+// longitude-latitude-member triples, scored as the server scores them.
+func addScored(db *miniredis.RedisDB, command, key string, args []any, strs []string) ([]string, bool, error) {
+	step := 2
+	if command == "GEOADD" {
+		step = 3
+	}
+	nums, strs, ok := scoredArgs(args, step, strs)
+	if !ok || !ofType(db, key, command) {
+		return strs, false, nil
+	}
+	for i, member := range strs {
+		score := nums[i*(step-1)]
+		if step == 3 {
+			score = float64(geohash.EncodeIntWithPrecision(nums[i*2+1], nums[i*2], 52))
+		}
+		if _, err := db.ZAdd(key, score, member); err != nil {
+			return strs, true, err
+		}
+	}
+	return strs, true, nil
+}
+
+// setFields runs HSET of field-value pairs.
+func setFields(db *miniredis.RedisDB, key string, args []any, strs []string) ([]string, bool) {
+	if len(args) == 0 || len(args)%2 != 0 || !ofType(db, key, "HSET") {
+		return strs, false
+	}
+	for _, a := range args {
+		s, err := argString(a)
+		if err != nil {
+			return strs, false
+		}
+		strs = append(strs, s)
+	}
+	db.HSet(key, strs...)
+	return strs, true
 }
 
 // stringArgs appends args to strs when every one is a string.
