@@ -49,7 +49,7 @@ type RebuildOptions struct {
 	// counted ahead at the rate the last span's end wrote them; and the
 	// entries each counting document keeps until the span is written
 	// (a log of offers kept about twenty an offer for all of them, a
-	// quarter of the heap, in one span of the statistics). What many
+	// quarter of the live heap, in one span of the statistics). What many
 	// events of a span change, such as a pupil's document or a counter,
 	// is rendered and written once.
 	Span int
@@ -779,7 +779,7 @@ func (u writeUnit) commands(args []any, cmds [][]any) ([]any, [][]any) {
 // emptied: a span's batch holds tens of thousands of writes, and growing
 // a fresh one for every span was a sixth of the bytes a rebuild allocated.
 // The commands it renders a unit into are kept for the next likewise
-// (another tenth, on a log of offers).
+// (8 % of the bytes, on a log of offers).
 func (rb *rebuild) writer(ctx context.Context, b *build) {
 	var args []any
 	var cmds [][]any
