@@ -16,20 +16,10 @@ import (
 // writes at the span's end; counting the documents alone, a span of
 // about 34,000 new offers grew to about 816,000 writes at its end.
 func TestRebuildSpansCountTheWritesOfNewDocuments(t *testing.T) {
-	ctx := context.Background()
-	rdb := redistest.Mini(t).Client(t)
-	store := newMemStore()
-	generate(t, store, eventgen.New(eventgen.Options{Seed: 7, Setup: eventgen.Population{Employers: 20, Schools: 2, Pupils: 2, Offers: 10},
-		Weights: map[string]int{"post_offer": 1}}), 3000)
-
 	const span, page = 2000, 50
-	var (
-		mu    sync.Mutex
-		units = map[string][]int{} // each unit's writes, by projection
-		open  = map[string]int{}
-	)
-	write := func(ctx context.Context, cmds [][]any) error {
-		mu.Lock()
+	units := map[string][]int{} // each unit's writes, by projection
+	open := map[string]int{}
+	rebuildOffers(t, span, page, func(cmds [][]any) {
 		for _, c := range cmds {
 			key := c[1].(string) // rm:NAME:GEN:…
 			name := strings.Split(key, ":")[1]
@@ -40,18 +30,7 @@ func TestRebuildSpansCountTheWritesOfNewDocuments(t *testing.T) {
 			}
 			open[name] += writesOf(c)
 		}
-		mu.Unlock()
-		pipe := rdb.Pipeline()
-		for _, c := range cmds {
-			pipe.Do(ctx, c...)
-		}
-		_, err := pipe.Exec(ctx)
-		return err
-	}
-	if _, err := projections.RebuildAll(ctx, store, rdb, projections.All(),
-		projections.RebuildOptions{Span: span, Batch: page, Write: write}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	offers := units[projections.OffersName]
 	total := 0
 	for _, n := range offers {
@@ -88,23 +67,15 @@ func writesOf(c []any) int {
 // The entries a counting document keeps for its next change count in its
 // span too: an offer's statistics keep about twenty counters until the
 // span is written, and counting their documents alone, one span of the
-// statistics held every offer of a log of offers (a quarter of the heap
-// of the embedded default's start).
+// statistics held every offer of a log of offers (a quarter of the live heap
+// at the embedded default's start).
 func TestRebuildSpansCountTheEntriesOfCountingDocuments(t *testing.T) {
-	ctx := context.Background()
-	rdb := redistest.Mini(t).Client(t)
-	store := newMemStore()
-	generate(t, store, eventgen.New(eventgen.Options{Seed: 7, Setup: eventgen.Population{Employers: 20, Schools: 2, Pupils: 2, Offers: 10},
-		Weights: map[string]int{"post_offer": 1}}), 3000)
-
 	const span, page = 2000, 50
 	var (
-		mu   sync.Mutex
 		docs []int // the documents each span of the statistics wrote
 		open int
 	)
-	write := func(ctx context.Context, cmds [][]any) error {
-		mu.Lock()
+	rebuildOffers(t, span, page, func(cmds [][]any) {
 		for _, c := range cmds {
 			key := c[1].(string) // rm:NAME:GEN:…
 			if strings.Split(key, ":")[1] != projections.StatsName {
@@ -117,6 +88,33 @@ func TestRebuildSpansCountTheEntriesOfCountingDocuments(t *testing.T) {
 				open++
 			}
 		}
+	})
+	total, most := 0, 0
+	for _, n := range docs {
+		total, most = total+n, max(most, n)
+	}
+	// about 2,300 offers have their document; a span ends after the
+	// page that filled it, and an offer keeps more than ten counters
+	if total < 2000 || most > span/10+page {
+		t.Fatalf("statistics: %d documents in %d spans, the largest %d: want spans of at most %d", total, len(docs), most, span/10+page)
+	}
+}
+
+// rebuildOffers rebuilds every projection from a log of 3,000 events of
+// new offers in spans of span writes, page events folded at a time, and
+// shows seen the commands of each round trip before they are sent, one
+// round trip at a time.
+func rebuildOffers(t *testing.T, span, page int, seen func(cmds [][]any)) {
+	t.Helper()
+	ctx := context.Background()
+	rdb := redistest.Mini(t).Client(t)
+	store := newMemStore()
+	generate(t, store, eventgen.New(eventgen.Options{Seed: 7, Setup: eventgen.Population{Employers: 20, Schools: 2, Pupils: 2, Offers: 10},
+		Weights: map[string]int{"post_offer": 1}}), 3000)
+	var mu sync.Mutex // each projection's writer calls write
+	write := func(ctx context.Context, cmds [][]any) error {
+		mu.Lock()
+		seen(cmds)
 		mu.Unlock()
 		pipe := rdb.Pipeline()
 		for _, c := range cmds {
@@ -128,14 +126,5 @@ func TestRebuildSpansCountTheEntriesOfCountingDocuments(t *testing.T) {
 	if _, err := projections.RebuildAll(ctx, store, rdb, projections.All(),
 		projections.RebuildOptions{Span: span, Batch: page, Write: write}); err != nil {
 		t.Fatal(err)
-	}
-	total, most := 0, 0
-	for _, n := range docs {
-		total, most = total+n, max(most, n)
-	}
-	// about 2,300 offers have their document; a span ends after the
-	// page that filled it, and an offer keeps more than ten counters
-	if total < 2000 || most > span/10+page {
-		t.Fatalf("statistics: %d documents in %d spans, the largest %d: want spans of at most %d", total, len(docs), most, span/10+page)
 	}
 }
