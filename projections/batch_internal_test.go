@@ -20,9 +20,8 @@ type tagDoc struct {
 
 var listed int
 
-func (d *tagDoc) Entries() []Entry {
+func (d *tagDoc) Entries(out []Entry) []Entry {
 	listed++
-	var out []Entry
 	for _, t := range d.Tags {
 		out = append(out, member("tag:"+t, "doc"))
 	}
@@ -34,8 +33,7 @@ type tallyDoc struct{ tagDoc }
 
 func (*tallyDoc) counts() {}
 
-func (d *tallyDoc) Entries() []Entry {
-	var out []Entry
+func (d *tallyDoc) Entries(out []Entry) []Entry {
 	for _, t := range d.Tags {
 		out = append(out, counter("tally", t, 1))
 	}
@@ -146,5 +144,41 @@ func TestBatchComparesEntriesOncePerDocument(t *testing.T) {
 	}
 	if oneTally["tally x"] != "0" {
 		t.Errorf("the counter a passing state moved: %q, want its field at 0", oneTally["tally x"])
+	}
+}
+
+// TestBatchListsEntriesThatStayAsListed lists documents' entries into
+// one batch's array, growing it many times, and wants each listing as it
+// was: a later listing, or an append to an earlier one, writes past it.
+func TestBatchListsEntriesThatStayAsListed(t *testing.T) {
+	w := newBatch(16, 16)
+	var lists [][]Entry
+	for i := range 200 {
+		d := &tagDoc{}
+		for j := range i % 7 {
+			d.Tags = append(d.Tags, fmt.Sprint(i, "-", j))
+		}
+		l := w.list(d)
+		if len(l) != len(d.Tags) {
+			t.Fatalf("document %d: %d entries listed, want %d", i, len(l), len(d.Tags))
+		}
+		lists = append(lists, l)
+		if i%3 == 0 && len(lists) > 1 {
+			_ = append(lists[len(lists)-2], member("tag:extra", "doc"))
+		}
+	}
+	for i, l := range lists {
+		for j, e := range l {
+			if want := member("tag:"+fmt.Sprint(i, "-", j), "doc"); e != want {
+				t.Fatalf("document %d, entry %d: %+v, want %+v", i, j, e, want)
+			}
+		}
+	}
+	if w.list(nil) != nil {
+		t.Fatal("a document absent lists entries")
+	}
+	w.reset()
+	if len(w.entries) != 0 {
+		t.Fatalf("%d entries left after reset", len(w.entries))
 	}
 }

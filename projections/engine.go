@@ -25,9 +25,13 @@ import (
 
 // Doc is a read-model document, stored as JSON under its key.
 type Doc interface {
-	// Entries lists what the document contributes to shared keys; it
-	// depends on the document's stored fields only.
-	Entries() []Entry
+	// Entries appends to dst what the document contributes to shared
+	// keys, and returns the result; it depends on the document's stored
+	// fields only. A batch lists every document's entries into one array
+	// it keeps from one batch to the next (see batch.list): a slice of
+	// its own for each listing was a tenth of the bytes a command
+	// allocated, and of a start's processor time.
+	Entries(dst []Entry) []Entry
 }
 
 // Docs are the documents an event folds into, by key relative to the
@@ -247,10 +251,7 @@ func project(p Projector, ev Event, src docSource, w *batch) error {
 			w.doc(l.key, d, l.json, l.before, false)
 			continue
 		}
-		var after []Entry
-		if d != nil {
-			after = d.Entries()
-		}
+		after := w.list(d)
 		w.diff(l.before, after)
 		w.doc(l.key, d, l.json, after, true)
 	}
@@ -341,6 +342,8 @@ type batch struct {
 	groups []memberGroup
 	index  map[[2]string]int // a group by its command and key
 	args   []any             // liveArgs's, kept likewise
+	// the documents' entries, listed one after the other (see list)
+	entries []Entry
 	// project's scratch, kept from one event to the next
 	docs   Docs
 	loaded []loadedDoc
@@ -459,13 +462,24 @@ func (w *batch) before(key string, d Doc) []Entry {
 	i, ok := w.at[target{kind: docKind, key: key}]
 	switch {
 	case !ok:
-		return d.Entries()
+		return w.list(d)
 	case !w.vals[i].settled:
 		return nil
 	case w.vals[i].doc == d:
 		return w.vals[i].entries
 	}
-	return d.Entries()
+	return w.list(d)
+}
+
+// list lists d's entries (none for nil) in the batch's array, where they
+// hold until reset.
+func (w *batch) list(d Doc) []Entry {
+	if d == nil {
+		return nil
+	}
+	n := len(w.entries)
+	w.entries = d.Entries(w.entries)
+	return w.entries[n:len(w.entries):len(w.entries)]
 }
 
 // finish adds the writes that turn each document's entries before the
@@ -488,10 +502,7 @@ func (w *batch) finish(src docSource) error {
 		if v.settled {
 			continue
 		}
-		var after []Entry
-		if v.doc != nil {
-			after = v.doc.Entries()
-		}
+		after := w.list(v.doc)
 		w.diff(v.entries, after)
 		v.entries, v.settled = after, true
 	}
@@ -661,7 +672,8 @@ func (w *batch) add(t target, e Entry, n int64) {
 func (w *batch) reset() {
 	clear(w.at)
 	clear(w.vals) // keeps no document alive until the next batch
-	w.order, w.vals = w.order[:0], w.vals[:0]
+	clear(w.entries)
+	w.order, w.vals, w.entries = w.order[:0], w.vals[:0], w.entries[:0]
 	w.unsettled, w.kept = 0, 0
 }
 

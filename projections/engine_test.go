@@ -112,7 +112,7 @@ func sameEntries(t *testing.T, ev Event, shared map[target]Entry, src typedDocs)
 		if err != nil || d == nil {
 			continue
 		}
-		for _, e := range d.Entries() {
+		for _, e := range d.Entries(nil) {
 			if c, ok := want[e.target()]; ok && e.Kind != Counter {
 				t.Fatalf("%s: %s is listed twice (%+v)", k, e.Member, c)
 			}

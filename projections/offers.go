@@ -206,63 +206,55 @@ func (d *OfferDoc) recount() {
 // by sector, place, grade, week, word and reservation, available (per week
 // and at all) while it has a free seat, in id order, and on the maps (all
 // offers', its sector's, département's, commune's and grades').
-func (d *OfferDoc) Entries() []Entry {
-	mine := d.operatorEntries()
+func (d *OfferDoc) Entries(dst []Entry) []Entry {
+	dst = d.operatorEntries(dst)
 	if d.Status == "withdrawn" {
-		return mine
+		return dst
 	}
-	words := Words(d.Title + " " + d.Description)
-	sets := make([]string, 0, 8+len(d.Grades)+2*len(d.Weeks)+len(words)+len(d.Reserved.Schools))
-	sets, geo := d.placesAndGrades(append(sets, OfferIndexOpen()))
+	in := func(set string) { dst = append(dst, member(set, d.ID)) }
+	in(OfferIndexOpen())
+	d.placesAndGrades(func(kind, v string) { in(OfferIndex(kind, v)) })
 	for i, w := range d.Weeks {
 		if slices.Contains(d.Weeks[:i], w) {
 			continue
 		}
-		sets = append(sets, OfferIndex("week", w))
+		in(OfferIndex("week", w))
 		if d.SeatsByWeek[w].Available > 0 {
-			sets = append(sets, OfferIndex("available", w))
+			in(OfferIndex("available", w))
 		}
 	}
 	if d.SeatsAvailable > 0 {
-		sets = append(sets, OfferIndexAvailable())
+		in(OfferIndexAvailable())
 	}
-	for _, w := range words {
-		sets = append(sets, OfferIndex("word", w))
+	for _, w := range Words(d.Title + " " + d.Description) {
+		in(OfferIndex("word", w))
 	}
 	r := d.Reserved
 	if !r.Any() {
-		sets = append(sets, OfferIndex("reserved", "none"))
+		in(OfferIndex("reserved", "none"))
 	}
 	if r.REP {
-		sets = append(sets, OfferIndex("reserved", "rep"))
+		in(OfferIndex("reserved", "rep"))
 	}
 	if r.QPV {
-		sets = append(sets, OfferIndex("reserved", "qpv"))
+		in(OfferIndex("reserved", "qpv"))
 	}
 	for i, u := range r.Schools {
 		if !slices.Contains(r.Schools[:i], u) {
-			sets = append(sets, OfferIndex("reserved", "school:"+u))
+			in(OfferIndex("reserved", "school:"+u))
 		}
 	}
-	entries := make([]Entry, 0, len(sets)+2+len(geo)+len(mine))
-	entries = append(entries, mine...)
-	for _, s := range sets {
-		entries = append(entries, member(s, d.ID))
-	}
-	entries = append(entries, scored(OfferIDs(), d.ID, 0), point(OfferGeo(), d.ID, d.Lon, d.Lat))
-	return append(entries, geo...)
+	dst = append(dst, scored(OfferIDs(), d.ID, 0), point(OfferGeo(), d.ID, d.Lon, d.Lat))
+	d.placesAndGrades(func(kind, v string) {
+		if GeoIndexed(kind) {
+			dst = append(dst, point(OfferGeoIndex(kind, v), d.ID, d.Lon, d.Lat))
+		}
+	})
+	return dst
 }
 
-// placesAndGrades appends to sets the index sets of the offer's places
-// and grades, and returns those and their geo points (GeoIndexed).
-func (d *OfferDoc) placesAndGrades(sets []string) ([]string, []Entry) {
-	geo := make([]Entry, 0, 3+len(d.Grades))
-	index := func(kind, v string) {
-		sets = append(sets, OfferIndex(kind, v))
-		if GeoIndexed(kind) {
-			geo = append(geo, point(OfferGeoIndex(kind, v), d.ID, d.Lon, d.Lat))
-		}
-	}
+// placesAndGrades calls index with each of the offer's places and grades.
+func (d *OfferDoc) placesAndGrades(index func(kind, v string)) {
 	index("sector", d.Sector)
 	index("department", d.Department)
 	index("commune", d.CommuneCode)
@@ -271,16 +263,15 @@ func (d *OfferDoc) placesAndGrades(sets []string) ([]string, []Entry) {
 			index("grade", string(g))
 		}
 	}
-	return sets, geo
 }
 
 // operatorEntries put an offer an operator pushed in its list, withdrawn
 // or not, until the operator deletes it.
-func (d *OfferDoc) operatorEntries() []Entry {
+func (d *OfferDoc) operatorEntries(dst []Entry) []Entry {
 	if d.Partner == nil || d.Deleted {
-		return nil
+		return dst
 	}
-	return []Entry{scored(OperatorOffers(d.Partner.OperatorID), d.ID, float64(d.PostedAt.UnixMilli()))}
+	return append(dst, scored(OperatorOffers(d.Partner.OperatorID), d.ID, float64(d.PostedAt.UnixMilli())))
 }
 
 // Words splits text into the lower-case, accent-folded words that full-text

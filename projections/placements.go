@@ -330,12 +330,12 @@ type employerDoc struct {
 	ID string `json:"employer_id"`
 }
 
-func (d *employerDoc) Entries() []Entry { return []Entry{member(EmployersKey(), d.ID)} }
+func (d *employerDoc) Entries(dst []Entry) []Entry { return append(dst, member(EmployersKey(), d.ID)) }
 
 // Entries list a school among the schools, nationally and in its
 // département.
-func (s *SchoolInfo) Entries() []Entry {
-	return []Entry{member(SchoolsKey(), s.UAI), member(DepartmentSchoolsKey(s.Department), s.UAI)}
+func (s *SchoolInfo) Entries(dst []Entry) []Entry {
+	return append(dst, member(SchoolsKey(), s.UAI), member(DepartmentSchoolsKey(s.Department), s.UAI))
 }
 
 // classNames are the names of a school's classes, which its pupils share.
@@ -344,12 +344,11 @@ type classNames struct {
 	Names  []string `json:"names"`
 }
 
-func (c *classNames) Entries() []Entry {
-	out := make([]Entry, len(c.Names))
-	for i, n := range c.Names {
-		out[i] = member(SchoolClassesKey(c.School), n)
+func (c *classNames) Entries(dst []Entry) []Entry {
+	for _, n := range c.Names {
+		dst = append(dst, member(SchoolClassesKey(c.School), n))
 	}
-	return out
+	return dst
 }
 
 // pupilDoc is the follow-up of a pupil: PupilInfo, which the API reads,
@@ -364,8 +363,7 @@ type pupilDoc struct {
 
 // Entries list the pupil in the school's sets: registered, in a class,
 // placed while some weeks are reserved, signed while a convention is.
-func (p *pupilDoc) Entries() []Entry {
-	out := make([]Entry, 0, 4) // sized once: every event of a pupil lists them
+func (p *pupilDoc) Entries(out []Entry) []Entry {
 	out = append(out, member(SchoolPupilsKey(p.School), p.ID))
 	if p.ClassName != "" {
 		out = append(out, member(SchoolClassKey(p.School, p.ClassName), p.ID))
@@ -411,8 +409,7 @@ func (a *applicationDoc) deadline() {
 
 // Entries list the application for its pupil and its employer, and under
 // its deadline while it has one.
-func (a *applicationDoc) Entries() []Entry {
-	out := make([]Entry, 0, 5) // sized once: every event of an application lists them
+func (a *applicationDoc) Entries(out []Entry) []Entry {
 	out = append(out,
 		scored(PupilApplicationsKey(a.PupilID), a.ID, float64(a.Position)),
 		scored(EmployerApplicationsKey(a.EmployerID), a.ID, float64(a.Position)))
@@ -471,8 +468,8 @@ func (c *conventionDoc) progressed(e domain.Event) {
 	c.MissingRoles = append([]domain.Role{}, c.Progress.MissingRoles()...)
 }
 
-func (c *conventionDoc) Entries() []Entry {
-	return []Entry{member(SchoolConventionsKey(c.SchoolUAI), c.ID)}
+func (c *conventionDoc) Entries(dst []Entry) []Entry {
+	return append(dst, member(SchoolConventionsKey(c.SchoolUAI), c.ID))
 }
 
 // All returns every projector of the service.

@@ -14,7 +14,7 @@ func TestRenderGroupsMembersByKey(t *testing.T) {
 	w.diff([]Entry{member("idx:word:pain", "o0"), scored("ids", "o0", 0)}, nil)
 	w.diff([]Entry{member("idx:word:pain", "o9")}, nil)
 	o1 := &OfferDoc{ID: "o1"}
-	w.doc("offer:o1", o1, "", o1.Entries(), false) // its entries unchanged over the batch
+	w.doc("offer:o1", o1, "", o1.Entries(nil), false) // its entries unchanged over the batch
 	if err := w.finish(memDocs{}); err != nil {
 		t.Fatal(err)
 	}

@@ -133,11 +133,10 @@ func (o *statsOffer) apply(e domain.Event) {
 func (*statsOffer) counts() {}
 
 // Entries are the offer's share of the counters: nothing once withdrawn.
-func (o *statsOffer) Entries() []Entry {
+func (o *statsOffer) Entries(out []Entry) []Entry {
 	if !o.Open {
-		return nil
+		return out
 	}
-	out := make([]Entry, 0, 3*(len(o.Weeks)+4+len(o.Grades)))
 	figures := func(scope string, offers, total, free int) {
 		out = append(out, counter(StatsCountersKey(), scope+":offers_open", int64(offers)),
 			counter(StatsCountersKey(), scope+":seats_total", int64(total)),
@@ -175,12 +174,12 @@ type statsApplication struct {
 
 func (*statsApplication) counts() {}
 
-func (a *statsApplication) Entries() []Entry {
+func (a *statsApplication) Entries(out []Entry) []Entry {
 	field, ok := applicationsByStatus[a.Status]
 	if !ok {
 		field = "applications:" + a.Status
 	}
-	out := []Entry{counter(StatsCountersKey(), field, 1)}
+	out = append(out, counter(StatsCountersKey(), field, 1))
 	st := domain.Application{Status: a.Status}
 	metric := ""
 	switch {
@@ -231,17 +230,17 @@ type statsConvention struct{ domain.ConventionProgress }
 
 func (*statsConvention) counts() {}
 
-func (c *statsConvention) Entries() []Entry {
-	return []Entry{counter(StatsCountersKey(), "conventions:"+c.Status(), 1)}
+func (c *statsConvention) Entries(dst []Entry) []Entry {
+	return append(dst, counter(StatsCountersKey(), "conventions:"+c.Status(), 1))
 }
 
 // statsTarget is a campaign target: a field of the targets hash while set.
 type statsTarget struct{ domain.Target }
 
-func (t *statsTarget) Entries() []Entry {
+func (t *statsTarget) Entries(dst []Entry) []Entry {
 	e := t.Current
 	if e == nil || e.Target <= 0 {
-		return nil
+		return dst
 	}
-	return []Entry{field(StatsTargetsKey(), e.Scope+":"+e.Code+":"+e.Metric, strconv.FormatInt(e.Target, 10))}
+	return append(dst, field(StatsTargetsKey(), e.Scope+":"+e.Code+":"+e.Metric, strconv.FormatInt(e.Target, 10)))
 }
