@@ -2,6 +2,7 @@ package projections
 
 import (
 	"strconv"
+	"sync"
 
 	"passerelle/domain"
 	"passerelle/domain/refdata"
@@ -137,29 +138,63 @@ func (o *statsOffer) Entries(out []Entry) []Entry {
 	if !o.Open {
 		return out
 	}
-	figures := func(scope string, offers, total, free int) {
-		out = append(out, counter(StatsCountersKey(), scope+":offers_open", int64(offers)),
-			counter(StatsCountersKey(), scope+":seats_total", int64(total)),
-			counter(StatsCountersKey(), scope+":seats_available", int64(free)))
+	figures := func(kind, v string, total, free int) {
+		f := offerFields(kind, v)
+		out = append(out, counter(StatsCountersKey(), f[0], 1),
+			counter(StatsCountersKey(), f[1], int64(total)),
+			counter(StatsCountersKey(), f[2], int64(free)))
 	}
 	total, free := 0, 0
 	for _, w := range o.Weeks {
 		f := o.Seats - o.Held[w]
 		total, free = total+o.Seats, free+f
-		figures("week:"+w, 1, o.Seats, f)
+		figures("week", w, o.Seats, f)
 	}
-	scopes := []string{"all", "sector:" + o.Sector, "department:" + o.Department}
+	figures("all", "", total, free)
+	figures("sector", o.Sector, total, free)
+	figures("department", o.Department, total, free)
 	if d, ok := refdata.MustLoad().Department(o.Department); ok {
-		scopes = append(scopes, "region:"+d.Region)
+		figures("region", d.Region, total, free)
 	}
 	for _, g := range o.Grades {
-		scopes = append(scopes, "grade:"+string(g))
-	}
-	for _, s := range scopes {
-		figures(s, 1, total, free)
+		figures("grade", string(g), total, free)
 	}
 	return out
 }
+
+// offerFields are the counter fields of an offer scope (kind "all", or
+// kind:v): offers_open, seats_total and seats_available. They are joined
+// once: every change of every offer lists them, and the scopes are few
+// (weeks, sectors, départements, régions, grades).
+func offerFields(kind, v string) *[3]string {
+	k := [2]string{kind, v}
+	fieldsOf.RLock()
+	f := fieldsOf.m[k]
+	fieldsOf.RUnlock()
+	if f != nil {
+		return f
+	}
+	scope := kind
+	if kind != "all" {
+		scope += ":" + v
+	}
+	f = &[3]string{scope + ":offers_open", scope + ":seats_total", scope + ":seats_available"}
+	fieldsOf.Lock()
+	defer fieldsOf.Unlock()
+	if len(fieldsOf.m) < maxOfferScopes {
+		fieldsOf.m[k] = f
+	}
+	return f
+}
+
+// maxOfferScopes bounds offerFields's memory (a national campaign has a
+// few hundred scopes), whatever the log holds.
+const maxOfferScopes = 1 << 12
+
+var fieldsOf = struct {
+	sync.RWMutex
+	m map[[2]string]*[3]string
+}{m: map[[2]string]*[3]string{}}
 
 // statsApplication is an application's status, counted once. A proposal
 // awaiting its answer counts in the proposals_pending of its scopes (its
