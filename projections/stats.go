@@ -2,6 +2,7 @@ package projections
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 
 	"passerelle/domain"
@@ -182,7 +183,7 @@ func offerFields(kind, v string) *[3]string {
 	fieldsOf.Lock()
 	defer fieldsOf.Unlock()
 	if len(fieldsOf.m) < maxOfferScopes {
-		fieldsOf.m[k] = f
+		fieldsOf.m[[2]string{kind, strings.Clone(v)}] = f // not a view into a larger buffer
 	}
 	return f
 }
