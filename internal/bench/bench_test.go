@@ -92,6 +92,11 @@ func smoke(t *testing.T, url string) {
 			t.Errorf("%s: a Redis processor time for the in-process Redis, whose time is the process's: %+v", r.Name, r.Detail)
 		}
 	}
+	// what Redis spent its time on: the live runner's apply script, for
+	// commands
+	if v := res.Rows[2].Detail["redis_evalsha_us_per_op"]; url != "" && !(v > 0) {
+		t.Errorf("%s: no time of the apply script among the Redis commands: %+v", res.Rows[2].Name, res.Rows[2].Detail)
+	}
 	if v := res.Rows[8].Detail["ratio_to_final_contents"]; !(v > 0) {
 		t.Errorf("replay: ratio to its final contents %v, want a measured one: %+v", v, res.Rows[8].Detail)
 	}

@@ -19,6 +19,9 @@ import (
 type cpuMark struct {
 	proc, redis     time.Duration
 	hasProc, hasRed bool
+	// calls is the time the Redis server spent executing each command
+	// (INFO commandstats): what its processor time went to
+	calls map[string]time.Duration
 }
 
 // markCPU reads the processor time used so far; rdb nil: Redis is not
@@ -28,6 +31,9 @@ func markCPU(ctx context.Context, rdb redis.UniversalClient) cpuMark {
 	m.proc, m.hasProc = processCPU()
 	if rdb != nil {
 		m.redis, m.hasRed = redisCPU(ctx, rdb)
+		if m.hasRed {
+			m.calls = commandTimes(ctx, rdb)
+		}
 	}
 	return m
 }
@@ -49,11 +55,19 @@ func (s *cpuSpent) add(from, to cpuMark) {
 	s.redis += to.redis - from.redis
 	s.hasProc = s.hasProc && from.hasProc && to.hasProc
 	s.hasRed = s.hasRed && from.hasRed && to.hasRed
+	for c, d := range to.calls {
+		if s.calls == nil {
+			s.calls = map[string]time.Duration{}
+		}
+		s.calls[c] += d - from.calls[c]
+	}
 }
 
 // perOp adds to detail the processor time spent for each of n
 // operations, in microseconds, under the given prefix: cpu_us_per_op for
-// this process, redis_cpu_us_per_op for the Redis server.
+// this process, redis_cpu_us_per_op for the Redis server, and
+// redis_<command>_us_per_op for each command that took it at least
+// minCommandUS an operation (a script's includes the commands it called).
 func (s cpuSpent) perOp(n int, prefix string, detail map[string]float64) {
 	if n <= 0 || s.runs == 0 {
 		return
@@ -64,7 +78,49 @@ func (s cpuSpent) perOp(n int, prefix string, detail map[string]float64) {
 	}
 	if s.hasRed {
 		detail[prefix+"redis_cpu_us_per_op"] = us(s.redis)
+		for c, d := range s.calls {
+			if v := us(d); v >= minCommandUS {
+				detail[prefix+"redis_"+c+"_us_per_op"] = v
+			}
+		}
 	}
+}
+
+// minCommandUS is the least time a command must take an operation, in
+// microseconds, to be named in a row's detail.
+const minCommandUS = 0.5
+
+// commandTimes is the time the Redis server spent executing each command
+// since its statistics were last reset, from INFO commandstats
+// ("cmdstat_geoadd:calls=9465,usec=1887411,…"), by command in lower case
+// (a subcommand's as "config_resetstat"); nil when it cannot be read.
+func commandTimes(ctx context.Context, rdb redis.UniversalClient) map[string]time.Duration {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil
+	}
+	return parseCommandStats(info)
+}
+
+func parseCommandStats(info string) map[string]time.Duration {
+	times := map[string]time.Duration{}
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		name, stats, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":")
+		name, found := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !found {
+			continue
+		}
+		for f := range strings.SplitSeq(stats, ",") {
+			if v, ok := strings.CutPrefix(f, "usec="); ok {
+				if us, err := strconv.ParseInt(v, 10, 64); err == nil {
+					times[strings.ReplaceAll(strings.ToLower(name), "|", "_")] = time.Duration(us) * time.Microsecond
+				}
+				break
+			}
+		}
+	}
+	return times
 }
 
 // redisCPU is the processor time the Redis server used since it started,
