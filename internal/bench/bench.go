@@ -573,18 +573,20 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 	for _, pct := range []int{50, 80} {
 		rate := t.capacity * float64(pct) / 100
 		fmt.Fprintf(t.cfg.Log, "commands, open loop at %d%% of capacity (%.0f/s)\n", pct, rate)
-		at, lag, _, _, err := t.openAt(ctx, rate)
+		run, err := t.openAt(ctx, rate)
 		if err != nil {
 			return Row{}, err
 		}
+		at, lag := run.open, run.lag
 		key := fmt.Sprintf("at_%d_pct_capacity_", pct)
 		detail[key+"p50_ms"], detail[key+"p99_ms"], detail[key+"lag_p99_ms"] = ms(at.P50), ms(at.P99), ms(lag.P99)
 	}
 	fmt.Fprintf(t.cfg.Log, "commands, open loop at %g/s\n", t.cfg.Rate)
-	open, lag, readBack, during, err := t.openAt(ctx, t.cfg.Rate)
+	run, err := t.openAt(ctx, t.cfg.Rate)
 	if err != nil {
 		return Row{}, err
 	}
+	open, lag, readBack, during := run.open, run.lag, run.readBack, run.during
 	base := openLoop(ctx, t.cfg.Rate, t.cfg.Duration, t.cfg.MaxOps, t.post(t.hello+"/hello"))
 	disk, err := syncsAt(ctx, filepath.Join(t.dir, "raw-open"), t.cfg.Rate, t.cfg.Duration, t.cfg.MaxOps)
 	if err != nil {
@@ -596,6 +598,9 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 	r.Detail["send_lag_p99_ms"], r.Detail["baseline_send_lag_p99_ms"] = ms(open.SendP99), ms(base.SendP99)
 	r.Detail["projection_lag_p50_ms"], r.Detail["projection_lag_p99_ms"] = ms(lag.P50), ms(lag.P99)
 	r.Detail["read_back_p50_ms"], r.Detail["read_back_p99_ms"] = ms(readBack.P50), ms(readBack.P99)
+	// what a command costs at this rate, where the projections get a few
+	// events a message, against the closed loop's dozens
+	run.spent.perOp(open.N, "", r.Detail)
 	// a command is durable once the store's log is synced: the disk's own
 	// tail at the same rate is a floor the hello-world baseline does not show
 	r.Detail["disk_sync_p50_ms"], r.Detail["disk_sync_p99_ms"] = ms(disk.P50), ms(disk.P99)
@@ -610,12 +615,22 @@ func (t *target) openLoop(ctx context.Context) (Row, error) {
 	return r, nil
 }
 
+// openRun is what an open loop measured: the commands' latency, the
+// projection's lag, the reads of one's own write, what ran beside, and
+// the processors' time from the first command to the projections' having
+// caught up with the last.
+type openRun struct {
+	open, lag, readBack Stats
+	during              beside
+	spent               cpuSpent
+}
+
 // openAt posts offers at rate, and measures aside how long each takes to
 // reach the read model: every one in the process (the projection's lag),
 // one in readEvery through the API as a client reading its own write
 // would (a GET with min_position). Reading every one back would double
 // the load the hello-world baseline is not given.
-func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack Stats, during beside, err error) {
+func (t *target) openAt(ctx context.Context, rate float64) (openRun, error) {
 	var reads lagSamples
 	var lagging sync.WaitGroup
 	var sent atomic.Int64
@@ -646,21 +661,24 @@ func (t *target) openAt(ctx context.Context, rate float64) (open, lag, readBack 
 		}
 		return nil
 	}
-	before := t.beside()
-	open = openLoop(ctx, rate, t.cfg.Duration, t.cfg.MaxOps, cmd)
-	during = t.beside().since(before)
+	var run openRun
+	before, m := t.beside(), markCPU(ctx, t.rdb)
+	run.open = openLoop(ctx, rate, t.cfg.Duration, t.cfg.MaxOps, cmd)
+	run.during = t.beside().since(before)
 	lagging.Wait()
-	lag = lags.wait()
-	if open.Errors > 0 || open.N == 0 {
-		return Stats{}, Stats{}, Stats{}, beside{}, fmt.Errorf("open loop at %.0f/s: %d errors of %d, the first: %w", rate, open.Errors, open.N+open.Errors, open.Err)
+	run.lag = lags.wait()
+	if run.open.Errors > 0 || run.open.N == 0 {
+		return openRun{}, fmt.Errorf("open loop at %.0f/s: %d errors of %d, the first: %w", rate, run.open.Errors, run.open.N+run.open.Errors, run.open.Err)
 	}
 	if err := t.caughtUp(ctx); err != nil {
-		return Stats{}, Stats{}, Stats{}, beside{}, err
+		return openRun{}, err
 	}
+	run.spent.add(m, markCPU(ctx, t.rdb))
 	// the collector and the store's checkpoint finish what the run left
 	// before the next one starts
 	quiet(ctx)
-	return open, lag, reads.stats(), during, nil
+	run.readBack = reads.stats()
+	return run, nil
 }
 
 // lagTracker measures how long each acknowledged position takes to be
