@@ -20,7 +20,8 @@ type cpuMark struct {
 	proc, redis     time.Duration
 	hasProc, hasRed bool
 	// calls is the time the Redis server spent executing each command
-	// (INFO commandstats): what its processor time went to
+	// (INFO commandstats): what its processor time went to; nil when it
+	// could not be read
 	calls map[string]time.Duration
 }
 
@@ -43,18 +44,22 @@ func markCPU(ctx context.Context, rdb redis.UniversalClient) cpuMark {
 type cpuSpent struct {
 	cpuMark
 	runs int
+	// hasCalls: every mark read the command times; a run without them
+	// would make the others' sums read low beside the processor time
+	hasCalls bool
 }
 
 // add adds the time used from mark from to mark to.
 func (s *cpuSpent) add(from, to cpuMark) {
 	if s.runs == 0 {
-		s.hasProc, s.hasRed = true, true
+		s.hasProc, s.hasRed, s.hasCalls = true, true, true
 	}
 	s.runs++
 	s.proc += to.proc - from.proc
 	s.redis += to.redis - from.redis
 	s.hasProc = s.hasProc && from.hasProc && to.hasProc
 	s.hasRed = s.hasRed && from.hasRed && to.hasRed
+	s.hasCalls = s.hasCalls && from.calls != nil && to.calls != nil
 	for c, d := range to.calls {
 		if s.calls == nil {
 			s.calls = map[string]time.Duration{}
@@ -78,6 +83,8 @@ func (s cpuSpent) perOp(n int, prefix string, detail map[string]float64) {
 	}
 	if s.hasRed {
 		detail[prefix+"redis_cpu_us_per_op"] = us(s.redis)
+	}
+	if s.hasRed && s.hasCalls {
 		for c, d := range s.calls {
 			if v := us(d); v >= minCommandUS {
 				detail[prefix+"redis_"+c+"_us_per_op"] = v

@@ -38,6 +38,15 @@ func TestCommandTimesPerOp(t *testing.T) {
 	if !maps.Equal(detail, want) {
 		t.Fatalf("%v, want %v", detail, want)
 	}
+	// a run whose marks could not read the command times: none named,
+	// the processor times still given
+	s.add(mark(2*time.Second, map[string]time.Duration{"sadd": 3 * time.Second}), mark(2*time.Second+time.Millisecond, nil))
+	detail = map[string]float64{}
+	s.perOp(150, "", detail)
+	want = map[string]float64{"cpu_us_per_op": 0, "redis_cpu_us_per_op": 20}
+	if !maps.Equal(detail, want) {
+		t.Fatalf("after a run without command times: %v, want %v", detail, want)
+	}
 	detail = map[string]float64{}
 	(cpuSpent{cpuMark: cpuMark{hasProc: true}, runs: 1}).perOp(100, "", detail)
 	if len(detail) != 1 {
