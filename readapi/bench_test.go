@@ -150,7 +150,7 @@ func nationalOffers(b *testing.B) *redis.Client {
 	rdb := redis.NewClient(opts)
 	b.Cleanup(func() { _ = rdb.Close() })
 	ctx := context.Background()
-	const marker, version = "bench:national", "v3-70000"
+	const marker, version = "bench:national", "v4-70000"
 	if v, _ := rdb.Get(ctx, marker).Result(); v == version {
 		return rdb
 	}
@@ -166,6 +166,15 @@ func nationalOffers(b *testing.B) *redis.Client {
 	w := eventgen.New(eventgen.Options{Seed: 1, Communes: nationalCommunes(refdata.MustLoad()),
 		Setup: eventgen.Population{Employers: 40, Schools: 20, Pupils: 200}, Weights: map[string]int{"post_offer": 1}})
 	if err := w.Run(ctx, s, offers+300, 16); err != nil {
+		b.Fatal(err)
+	}
+	// eight offers (fourteen events with their employers, school and
+	// pupil) of a trade no other teaches, all in Lozère: a word that a
+	// search near Paris finds nowhere within its radius
+	lozere := slices.DeleteFunc(nationalCommunes(refdata.MustLoad()), func(c refdata.Commune) bool { return c.Department != "48" })
+	rare := eventgen.New(eventgen.Options{Seed: 2, Communes: lozere, Titles: []string{"Maréchalerie"},
+		Setup: eventgen.Population{Employers: 2, Schools: 1, Pupils: 1}, Weights: map[string]int{"post_offer": 1}})
+	if err := rare.Run(ctx, s, 14, 1); err != nil {
 		b.Fatal(err)
 	}
 	projections.SwapGrace = 0
@@ -231,6 +240,8 @@ func BenchmarkOfferSearchNational(b *testing.B) {
 		{"paris-100km-3e", get("/v1/offers?near=" + paris + "&radius_km=100&grade=3e")},
 		{"paris-20km-sector", get("/v1/offers?near=" + paris + "&radius_km=20&sector=s7&available=true")},
 		{"paris-20km-q", get("/v1/offers?near=" + paris + "&radius_km=20&q=boulanger")},
+		{"paris-20km-q-rare", get("/v1/offers?near=" + paris + "&radius_km=20&q=marechalerie")},
+		{"lozere-50km-q-rare", get("/v1/offers?near=44.5181,3.5006&radius_km=50&q=marechalerie")},
 		{"paris-20km-for-pupil", get("/v1/offers?near=" + paris + "&radius_km=20&for_pupil=" + pupil)},
 		{"lozere-50km-3e", get("/v1/offers?near=44.5181,3.5006&radius_km=50&grade=3e")},
 		{"all-3e", get("/v1/offers?grade=3e")},

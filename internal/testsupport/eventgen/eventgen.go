@@ -37,6 +37,9 @@ type Options struct {
 	// Weights of the commands picked afterwards, by name (default
 	// DefaultWeights); a command not listed is never picked.
 	Weights map[string]int
+	// Titles are those of the offers posted or amended (default: a
+	// score of trades, each in many offers).
+	Titles []string
 }
 
 // Population counts the aggregates a World starts with.
@@ -78,6 +81,7 @@ type World struct {
 	out      []Command
 
 	employers []*domain.Employer
+	titles    []string
 	schools   []*domain.School
 	pupils    []*domain.Pupil
 	offers    []*domain.Offer
@@ -97,8 +101,11 @@ type step struct {
 // New builds a World and decides its setup.
 func New(opt Options) *World {
 	w := &World{rng: rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15)), places: refdata.MustLoad(),
-		now: time.Date(2025, 9, 1, 8, 0, 0, 0, time.UTC), communes: opt.Communes,
+		now: time.Date(2025, 9, 1, 8, 0, 0, 0, time.UTC), communes: opt.Communes, titles: opt.Titles,
 		byID: map[string]any{}, apps: map[string]*domain.Application{}, convs: map[string]*domain.Convention{}, targets: map[string]*domain.Target{}}
+	if len(w.titles) == 0 {
+		w.titles = titles
+	}
 	if len(w.communes) == 0 {
 		all := slices.Collect(w.places.Communes()) // in code order
 		for range 300 {

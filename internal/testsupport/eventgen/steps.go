@@ -99,7 +99,7 @@ func (w *World) postOffer() {
 		return
 	}
 	e, c := w.employers[w.pick(len(w.employers))], w.commune()
-	in := domain.PostOfferInput{Title: titles[w.pick(len(titles))], Description: w.description(), Sector: fmt.Sprintf("s%d", 1+w.pick(51)),
+	in := domain.PostOfferInput{Title: w.titles[w.pick(len(w.titles))], Description: w.description(), Sector: fmt.Sprintf("s%d", 1+w.pick(51)),
 		Seats: 1 + w.pick(3), CommuneCode: c.Code, Address: "2 avenue de la Gare", Reserved: w.reservation(),
 		Lat: c.Lat + (w.rng.Float64()-0.5)/100, Lon: c.Lon + (w.rng.Float64()-0.5)/100}
 	if w.pick(3) == 0 {
@@ -149,7 +149,7 @@ func (w *World) updateOffer(withdrawn bool, decide func(o *domain.Offer) ([]doma
 
 func (w *World) amendOffer() {
 	w.updateOffer(w.pick(8) == 0, func(o *domain.Offer) ([]domain.Event, error) {
-		title, desc, seats := titles[w.pick(len(titles))], w.description(), 1+w.pick(4)
+		title, desc, seats := w.titles[w.pick(len(w.titles))], w.description(), 1+w.pick(4)
 		in := domain.AmendOfferInput{Title: &title, Description: &desc, Seats: &seats}
 		if w.pick(4) == 0 {
 			r := w.reservation()
