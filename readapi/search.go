@@ -289,19 +289,7 @@ func planSearch(ctx context.Context, m model, f offerFilter, eligible []string, 
 		keys[i] = m.Key(rel[j])
 	}
 	if f.near != nil {
-		walk := m.Key(projections.OfferGeo())
-		for i, j := range order {
-			if g, ok := f.geo[rel[j]]; ok {
-				walk = m.Key(g)
-				keys = slices.Delete(keys, i, i+1)
-				break
-			}
-		}
-		if len(keys) > 0 && readWhole(sizes[order[0]], open, want) {
-			s.from, s.in = &nearIn{rdb: m.RDB, tmp: m.Key(nearInKey), geo: walk, sets: keys, near: *f.near, radius: f.radius}, keys
-			return s, nil
-		}
-		s.from, s.in = newRings(m.RDB, walk, *f.near, f.radius), keys
+		s.planNearSized(f, rel, sizes, order, keys, open, want)
 		return s, nil
 	}
 	smallest := int64(0)
@@ -309,6 +297,36 @@ func planSearch(ctx context.Context, m model, f offerFilter, eligible []string, 
 		smallest = sizes[order[0]]
 	}
 	return s, s.planByID(ctx, open, keys, smallest)
+}
+
+// planNearSized plans a search around a point with several indexes that
+// have a geo set, whose sizes are known (rel's, of the open offers open;
+// keys are rel's in order, smallest first): it walks the smallest's geo
+// set, or reads the smallest set whole (see readWhole).
+func (s *offerSearch) planNearSized(f offerFilter, rel []string, sizes []int64, order []int, keys []string, open int64, want int) {
+	m := s.m
+	walk := m.Key(projections.OfferGeo())
+	for i, j := range order {
+		if g, ok := f.geo[rel[j]]; ok {
+			walk = m.Key(g)
+			keys = slices.Delete(keys, i, i+1)
+			break
+		}
+	}
+	s.in = keys
+	whole := &nearIn{rdb: m.RDB, tmp: m.Key(nearInKey), geo: walk, sets: keys, near: *f.near, radius: f.radius}
+	if len(keys) > 0 && readWhole(sizes[order[0]], open, want) {
+		s.from = whole
+		return
+	}
+	g := newRings(m.RDB, walk, *f.near, f.radius)
+	if len(keys) > 0 {
+		g.whole, g.sizes = whole, map[string]int64{}
+		for _, j := range order {
+			g.sizes[m.Key(rel[j])] = sizes[j]
+		}
+	}
+	s.from = g
 }
 
 // planNear plans a search around a point with at most one index that has
@@ -367,6 +385,9 @@ type nearIn struct {
 	sets   []string
 	near   [2]float64 // lat, lon
 	radius float64    // km
+	// after, when set, is the last offer a walk handed out before it read
+	// the sets whole: only those after it are listed
+	after *candidate
 }
 
 func (n *nearIn) next(ctx context.Context, _ int) ([]candidate, bool, error) {
@@ -387,6 +408,13 @@ func (n *nearIn) next(ctx context.Context, _ int) ([]candidate, bool, error) {
 		all[i] = candidate{id: x.Name, dist: x.Dist}
 	}
 	slices.SortFunc(all, byDistance)
+	if n.after != nil {
+		i, _ := slices.BinarySearchFunc(all, *n.after, byDistance)
+		for i < len(all) && byDistance(all[i], *n.after) <= 0 {
+			i++
+		}
+		all = all[i:]
+	}
 	return all, true, nil
 }
 
@@ -610,13 +638,14 @@ type rings struct {
 	// one is empty, nothing matches and the walk ends there
 	empty []string
 	// whole, when set, reads the offers of the sets without a geo set
-	// within the radius at once: the first search does, instead of
-	// walking on, when readWhole says so of the sets' sizes (open is the
-	// open offers' set, in empty, want the matches the search wants)
+	// within the radius at once, instead of walking on (see readsWhole;
+	// open is the open offers' set, want the matches the search wants,
+	// sizes the sets' sizes), after last, the last member handed out
 	whole *nearIn
 	open  string
 	want  int
 	sizes map[string]int64
+	last  candidate
 }
 
 // firstRing is the radius first searched, in km, for up to firstRingHolds
@@ -634,6 +663,9 @@ func newRings(rdb redis.UniversalClient, key string, near [2]float64, radius flo
 
 func (g *rings) next(ctx context.Context, n int) ([]candidate, bool, error) {
 	n = max(n, 16)
+	if g.found >= 0 && !g.done && g.whole != nil && int64(n) > g.smallest() {
+		return g.readWhole(ctx, n)
+	}
 	for !g.done {
 		count := g.returned + min(2*n, maxBatch)
 		g.aim(n, count)
@@ -643,8 +675,7 @@ func (g *rings) next(ctx context.Context, n int) ([]candidate, bool, error) {
 			return nil, true, err
 		}
 		if first && g.readsWhole(len(all) >= count) {
-			g.done = true
-			return g.whole.next(ctx, n)
+			return g.readWhole(ctx, n)
 		}
 		slices.SortFunc(all, byDistance)
 		g.found, g.truncated = len(all), len(all) >= count
@@ -661,7 +692,7 @@ func (g *rings) next(ctx context.Context, n int) ([]candidate, bool, error) {
 		g.stuck = final <= g.returned
 		if !g.stuck {
 			out := all[g.returned:final]
-			g.returned = final
+			g.returned, g.last = final, all[final-1]
 			return out, g.done, nil
 		}
 		if g.truncated { // many members at one distance: read past them
@@ -731,16 +762,35 @@ func (g *rings) aim(n, count int) {
 // readsWhole reports whether the walk's first search, which read the
 // sizes of the sets (and was truncated by its count, or searched less
 // than the radius), should read the offers of the sets without a geo set
-// whole instead of walking on.
+// whole instead of walking on (see readWhole).
 func (g *rings) readsWhole(truncated bool) bool {
 	if g.whole == nil || !truncated && g.r >= g.radius {
 		return false // nothing to read whole, or the walk already ends
 	}
+	return readWhole(g.smallest(), g.sizes[g.open], g.want)
+}
+
+// smallest is the size of the smallest set without a geo set.
+func (g *rings) smallest() int64 {
 	smallest := int64(math.MaxInt64)
 	for _, set := range g.whole.sets {
 		smallest = min(smallest, g.sizes[set])
 	}
-	return readWhole(smallest, g.sizes[g.open], g.want)
+	return smallest
+}
+
+// readWhole ends the walk with the offers of the sets without a geo set
+// after the last one handed out. A later call of next does when it asks
+// more candidates than the smallest set holds (the matches so far were
+// that rare): a word many offers hold far from the point made the walk
+// read ring after ring, up to every offer in the radius (15 to 22 ms for
+// 2,400 offers in Gironde, searched 20 km around Paris).
+func (g *rings) readWhole(ctx context.Context, n int) ([]candidate, bool, error) {
+	g.done = true
+	if g.returned > 0 {
+		g.whole.after = &g.last
+	}
+	return g.whole.next(ctx, n)
 }
 
 // cutAt is the number of candidates nearer than d.
