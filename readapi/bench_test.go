@@ -256,6 +256,7 @@ func BenchmarkOfferSearchNational(b *testing.B) {
 		{"all-3e", get("/v1/offers?grade=3e")},
 		{"all-week-available", get("/v1/offers?week=2026-W10&available=true")},
 		{"all-q", get("/v1/offers?q=vétérinaire&page=2")},
+		{"all-q-regional-week", get("/v1/offers?q=chai&week=2026-W10")},
 	}
 	for _, q := range queries {
 		b.Run(q.name+"/seq", func(b *testing.B) {

@@ -33,7 +33,7 @@ const DefaultCountLimit = 0
 
 // smallSet is the size under which an index set without a place is read
 // whole (intersected in Redis, sorted here) rather than walked.
-const smallSet = 2000
+var smallSet int64 = 2000 // a variable: tests lower it, to walk small worlds
 
 // maxBatch bounds the candidates one round trip reads.
 const maxBatch = 4096
@@ -446,6 +446,7 @@ func (s *offerSearch) planByID(ctx context.Context, open int64, keys []string, s
 			s.total = len(ids)
 		}
 	default:
+		walk.whole, walk.smallest = keys, smallest
 		s.from, s.in = walk, keys
 		if len(s.anyOf) == 0 && len(keys) == 1 {
 			s.total = int(smallest)
@@ -595,9 +596,35 @@ type inIDOrder struct {
 	key   string
 	after string // the last id read; "" before the first
 	chunk int
+	// whole, when set, are index sets the walk's candidates must all be
+	// in, the smallest of size smallest: once the walk asks for more
+	// candidates than that (the matches so far were that rare), it ends
+	// with their intersection after the last id read. Sets too large to
+	// read whole at first, whose intersection is small, made it read
+	// every open offer (4.1 to 4.9 ms for a word 2,400 offers hold and a
+	// week, at national density).
+	whole    []string
+	smallest int64
 }
 
 func (b *inIDOrder) next(ctx context.Context, n int) ([]candidate, bool, error) {
+	if b.after != "" && b.whole != nil && int64(n) > b.smallest {
+		ids, err := b.rdb.SInter(ctx, b.whole...).Result()
+		if err != nil {
+			return nil, true, err
+		}
+		slices.Sort(ids)
+		i, read := slices.BinarySearch(ids, b.after)
+		if read {
+			i++
+		}
+		ids = ids[i:]
+		out := make([]candidate, len(ids))
+		for i, id := range ids {
+			out[i] = candidate{id: id}
+		}
+		return out, true, nil
+	}
 	b.chunk = min(max(2*b.chunk, n, 64), maxBatch)
 	lo := "-"
 	if b.after != "" {

@@ -1,6 +1,14 @@
 package readapi
 
-import "testing"
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
 
 // A search around a point reads a small index set whole when a walk would
 // read more offers than it holds, and walks otherwise: a rare word, a
@@ -22,5 +30,35 @@ func TestReadWhole(t *testing.T) {
 		if got := readWhole(c.smallest, c.open, c.want); got != c.whole {
 			t.Errorf("readWhole(%d, %d, %d) = %v, want %v", c.smallest, c.open, c.want, got, c.whole)
 		}
+	}
+}
+
+// A walk in id order that asks for more candidates than its smallest set
+// holds ends with the sets' intersection after the last id it read, the
+// last id itself included in neither the walk's next answer nor twice.
+func TestWalkEndsWithIntersection(t *testing.T) {
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	var ids []string
+	for i := range 100 {
+		ids = append(ids, fmt.Sprintf("o%03d", i))
+		rdb.ZAdd(ctx, "ids", redis.Z{Member: ids[i]})
+	}
+	// o063 is the last id of the walk's first chunk, in both sets
+	rdb.SAdd(ctx, "a", "o010", "o063", "o070", "o090", "o099")
+	rdb.SAdd(ctx, "b", "o010", "o063", "o070", "o099", "o050")
+	walk := &inIDOrder{rdb: rdb, key: "ids", whole: []string{"a", "b"}, smallest: 5}
+	first, done, err := walk.next(ctx, 1)
+	if err != nil || done || len(first) != 64 || first[63].id != "o063" {
+		t.Fatalf("first chunk: %d candidates, last %v, done %v, err %v", len(first), first[len(first)-1], done, err)
+	}
+	rest, done, err := walk.next(ctx, 6)
+	var got []string
+	for _, c := range rest {
+		got = append(got, c.id)
+	}
+	if err != nil || !done || !slices.Equal(got, []string{"o070", "o099"}) {
+		t.Errorf("after the first chunk: %v, done %v, err %v; want [o070 o099], done", got, done, err)
 	}
 }

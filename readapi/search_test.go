@@ -230,7 +230,10 @@ func (sw *searchWorld) reference(t *testing.T, q url.Values) []refHit {
 }
 
 // TestOfferSearchMatchesBruteForce compares random searches, their pages
-// and totals, with the brute-force reference, under several count limits.
+// and totals, with the brute-force reference, under several count limits;
+// then again with the size under which a set is read whole lowered, so
+// that this small world's sets are walked, and walks that find too few
+// matches end by reading their sets whole.
 func TestOfferSearchMatchesBruteForce(t *testing.T) {
 	log := searchLog(t)
 	redistest.EachRedis(t, func(t *testing.T, r redistest.Redis) {
@@ -245,6 +248,14 @@ func TestOfferSearchMatchesBruteForce(t *testing.T) {
 				q := sw.randomQuery(rng)
 				checkSearch(t, router, q, sw.reference(t, q), limit)
 			}
+		}
+		defer readapi.SetSmallSet(20)()
+		a := readapi.New(sw.rdb)
+		router := chi.NewRouter()
+		route.Mount(router, a.Routes())
+		for range 200 {
+			q := sw.randomQuery(rng)
+			checkSearch(t, router, q, sw.reference(t, q), readapi.DefaultCountLimit)
 		}
 	})
 }
