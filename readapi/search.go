@@ -364,8 +364,8 @@ func planNear(m model, f offerFilter, rel []string, s *offerSearch, want int) *o
 // walk outwards: when the walk would read more offers than the set holds
 // if the set's offers were spread as all are. A walk stops once it has
 // the page, so a large set costs it little, but a rare word searched
-// where no offer has it made it read every offer in the radius (24 ms at
-// national density, 20 km around Paris).
+// where no offer has it made it read every offer in the radius (16 to 24
+// ms at national density, 20 km around Paris).
 func readWhole(smallest, open int64, want int) bool {
 	return smallest <= smallSet && smallest*smallest < int64(want)*open
 }
