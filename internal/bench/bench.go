@@ -315,6 +315,10 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	inRadius, err := offersNear(ctx, a.Redis)
+	if err != nil {
+		return nil, err
+	}
 	api, stopAPI, err := serve(a.Handler())
 	if err != nil {
 		return nil, err
@@ -332,7 +336,7 @@ func (b *bench) http(ctx context.Context) ([]Row, error) {
 	if b.cfg.RedisURL != "" {
 		rdb = a.Redis
 	}
-	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(), body: body, settle: settle, dir: b.dir, rdb: rdb,
+	t := &target{cfg: b.cfg, api: api, hello: hello, c: client(), body: body, settle: settle, dir: b.dir, rdb: rdb, inRadius: inRadius,
 		applied: func(ctx context.Context, pos eventstore.Position) (eventstore.Position, error) {
 			return a.WaitApplied(ctx, projections.OffersName, pos)
 		}}
@@ -381,6 +385,8 @@ type target struct {
 	dir     string                // where the disk's own baseline writes
 	rdb     redis.UniversalClient // the read models' Redis, when a server of its own (nil: in the process)
 	syncs   logSyncer             // the embedded store (nil: another)
+	// inRadius is how many offers the near search has to choose from
+	inRadius int
 }
 
 // logSyncer is the embedded store (embedded.Store.LogSyncs).
@@ -468,6 +474,19 @@ func (t *target) post(url string) func(context.Context) error {
 // are densest.
 const nearURL = "/v1/offers?near=48.8566,2.3522&radius_km=20&grade=3e"
 
+// offersNear counts the open offers nearURL chooses from: the seed's size
+// and date decide it, and the near rows say it (offers_in_radius) beside
+// what they measured.
+func offersNear(ctx context.Context, rdb redis.UniversalClient) (int, error) {
+	prefix, err := projections.ActivePrefix(ctx, rdb, projections.OffersName)
+	if err != nil {
+		return 0, err
+	}
+	found, err := rdb.GeoSearch(ctx, prefix+projections.OfferGeoIndex("grade", "3e"), &redis.GeoSearchQuery{
+		Latitude: 48.8566, Longitude: 2.3522, Radius: 20, RadiusUnit: "km"}).Result()
+	return len(found), err
+}
+
 func (t *target) near(ctx context.Context) (Row, error) {
 	fmt.Fprintln(t.cfg.Log, "near search")
 	cpu := map[string]float64{}
@@ -480,6 +499,7 @@ func (t *target) near(ctx context.Context) (Row, error) {
 	}
 	r := withLatency(row(fmt.Sprintf("near search, %d clients", t.cfg.Clients), "req/s", "chi GET of 2 KB JSON", near.Rate(), base.Rate()), near, base)
 	maps.Copy(r.Detail, cpu)
+	r.Detail["offers_in_radius"] = float64(t.inRadius)
 	return r, nil
 }
 
@@ -532,6 +552,7 @@ func (t *target) nearOpen(ctx context.Context) (Row, error) {
 	r := withLatency(row(fmt.Sprintf("near search open loop %g/s, p99", t.cfg.Rate), "ms", "chi at the same rate, p99",
 		ms(near.P99), ms(base.P99)), near, base)
 	r.Detail["achieved_per_s"], r.Detail["send_lag_p99_ms"], r.Detail["baseline_send_lag_p99_ms"] = near.Rate(), ms(near.SendP99), ms(base.SendP99)
+	r.Detail["offers_in_radius"] = float64(t.inRadius)
 	return r, nil
 }
 

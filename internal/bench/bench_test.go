@@ -75,6 +75,11 @@ func smoke(t *testing.T, url string) {
 	if v := res.Rows[1].Detail["achieved_per_s"]; !(v > 0) {
 		t.Errorf("near search, open loop: achieved %v a second, want a measured rate: %+v", v, res.Rows[1].Detail)
 	}
+	for _, r := range res.Rows[:2] {
+		if v := r.Detail["offers_in_radius"]; !(v > 0) {
+			t.Errorf("%s: %v offers to choose from, want the seeded ones near Paris counted: %+v", r.Name, v, r.Detail)
+		}
+	}
 	for _, r := range []bench.Row{res.Rows[0], res.Rows[2], res.Rows[8]} {
 		keys := []string{"cpu_us_per_op", "baseline_cpu_us_per_op"}
 		if url != "" {
