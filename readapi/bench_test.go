@@ -168,9 +168,9 @@ func nationalOffers(b *testing.B) *redis.Client {
 	if err := w.Run(ctx, s, offers+300, 16); err != nil {
 		b.Fatal(err)
 	}
-	// eight offers (fourteen events with their employers, school and
-	// pupil) of a trade no other teaches, all in Lozère: a word that a
-	// search near Paris finds nowhere within its radius
+	// a handful of offers (eight in the read model) of a trade no other
+	// teaches, all in Lozère: a word that a search near Paris finds
+	// nowhere within its radius
 	lozere := slices.DeleteFunc(nationalCommunes(refdata.MustLoad()), func(c refdata.Commune) bool { return c.Department != "48" })
 	rare := eventgen.New(eventgen.Options{Seed: 2, Communes: lozere, Titles: []string{"Maréchalerie"},
 		Setup: eventgen.Population{Employers: 2, Schools: 1, Pupils: 1}, Weights: map[string]int{"post_offer": 1}})

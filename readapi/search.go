@@ -691,7 +691,7 @@ func newRings(rdb redis.UniversalClient, key string, near [2]float64, radius flo
 func (g *rings) next(ctx context.Context, n int) ([]candidate, bool, error) {
 	n = max(n, 16)
 	if g.found >= 0 && !g.done && g.whole != nil && int64(n) > g.smallest() {
-		return g.readWhole(ctx, n)
+		return g.endWhole(ctx, n)
 	}
 	for !g.done {
 		count := g.returned + min(2*n, maxBatch)
@@ -702,7 +702,7 @@ func (g *rings) next(ctx context.Context, n int) ([]candidate, bool, error) {
 			return nil, true, err
 		}
 		if first && g.readsWhole(len(all) >= count) {
-			return g.readWhole(ctx, n)
+			return g.endWhole(ctx, n)
 		}
 		slices.SortFunc(all, byDistance)
 		g.found, g.truncated = len(all), len(all) >= count
@@ -806,13 +806,13 @@ func (g *rings) smallest() int64 {
 	return smallest
 }
 
-// readWhole ends the walk with the offers of the sets without a geo set
+// endWhole ends the walk with the offers of the sets without a geo set
 // after the last one handed out. A later call of next does when it asks
 // more candidates than the smallest set holds (the matches so far were
 // that rare): a word many offers hold far from the point made the walk
 // read ring after ring, up to every offer in the radius (15 to 22 ms for
 // 2,400 offers in Gironde, searched 20 km around Paris).
-func (g *rings) readWhole(ctx context.Context, n int) ([]candidate, bool, error) {
+func (g *rings) endWhole(ctx context.Context, n int) ([]candidate, bool, error) {
 	g.done = true
 	if g.returned > 0 {
 		g.whole.after = &g.last
