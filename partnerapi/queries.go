@@ -167,7 +167,7 @@ func (a *API) searchQuery(r *http.Request) (readapi.PartnerQuery, error) {
 	if kw := qs.Get("keyword"); kw != "" {
 		q.Words = projections.Words(kw)
 		if len(kw) > 200 || len(q.Words) == 0 || len(q.Words) > 10 {
-			p.add("keyword", "must hold 1 to 10 words of two letters or more, at most 200 bytes")
+			p.add("keyword", "must hold 1 to 10 words of two letters or more besides common ones (de, la, pour…), at most 200 bytes")
 		}
 	}
 	return q, p.err()

@@ -150,7 +150,7 @@ func nationalOffers(b *testing.B) *redis.Client {
 	rdb := redis.NewClient(opts)
 	b.Cleanup(func() { _ = rdb.Close() })
 	ctx := context.Background()
-	const marker, version = "bench:national", "v5-70000"
+	const marker, version = "bench:national", "v6-70000"
 	if v, _ := rdb.Get(ctx, marker).Result(); v == version {
 		return rdb
 	}

@@ -567,7 +567,7 @@ func searchWords(text string) ([]string, error) {
 	case len(text) > 200:
 		return nil, api.Invalid("q", "must be at most 200 bytes")
 	case len(words) == 0:
-		return nil, api.Invalid("q", "must contain a word of two letters or more")
+		return nil, api.Invalid("q", "must contain a word of two letters or more besides common ones (de, la, pour…)")
 	case len(words) > 10:
 		return nil, api.Invalid("q", "at most 10 words")
 	}

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -334,6 +335,7 @@ func TestSearchTextAndEligibility(t *testing.T) {
 		{"q=velo", 1},               // "vélo"
 		{"q=accueil", 2},            // both descriptions
 		{"q=accueil+velo", 1},       // every word must match
+		{"q=atelier+de+velo", 1},    // but "de", in neither text, is a common word
 		{"q=boulangerie", 0},        // in neither
 		{"for_pupil=" + l.pupil, 2}, // REP+ collège: both offers
 		{"for_pupil=" + other, 1},   // not REP: the reserved one is hidden
@@ -344,7 +346,9 @@ func TestSearchTextAndEligibility(t *testing.T) {
 			t.Errorf("%s: total %v, want %v", tc.query, num(got, "total"), tc.want)
 		}
 	}
-	if r := c.Do("GET", "/v1/offers?q=a", nil); r.Status != 400 {
-		t.Fatalf("q without a word: %d", r.Status)
+	for _, q := range []string{"a", "de+la"} {
+		if r := c.Do("GET", "/v1/offers?q="+q, nil); r.Status != 400 || !strings.Contains(r.Raw, `"q"`) {
+			t.Fatalf("q=%s, without a word to search: %d %s", q, r.Status, r.Raw)
+		}
 	}
 }
