@@ -956,6 +956,7 @@ func partnerBadCases(f badFixture) []badCase {
 		v2(search, "a grade of ours", "GET", offers+"/search?grades[]=3e", "", 400, "VALIDATION_ERROR", "grades[]"),
 		v2(search, "a week that is not one", "GET", offers+"/search?weeks[]=2026-W60", "", 400, "VALIDATION_ERROR", "weeks[]"),
 		v2(search, "keyword with invalid UTF-8", "GET", offers+"/search?keyword=ab%FFcd", "", 400, "VALIDATION_ERROR", "keyword"),
+		v2(search, "keyword of common words only", "GET", offers+"/search?keyword=de+la", "", 400, "VALIDATION_ERROR", "keyword"),
 		{route: sectors, name: "no token", method: "GET", path: "/api/v2/sectors", header: []string{"Authorization", ""},
 			status: 401, code: "UNAUTHORIZED", v2: true},
 	}

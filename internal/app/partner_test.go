@@ -165,6 +165,7 @@ func checkPartnerQueries(t *testing.T, op, other httpclient.Client) {
 		{"latitude=48.8353&longitude=2.2410&radius=1000", []string{"sec-1"}},
 		{"keyword=mécanique", []string{"gar-1"}},
 		{"keyword=patisserie", []string{"bk-2"}},
+		{"keyword=la+patisserie", []string{"bk-2"}}, // "la", a common word, in no text
 		{"weeks[]=2026-W14", []string{"iv-1"}},
 		{"weeks[]=2026-W14&weeks[]=2026-W25", []string{"iv-1", "sec-1", "sec-2"}},
 		{"sectors[]=s5&sectors[]=s12", []string{"gar-1", "sec-1"}},
