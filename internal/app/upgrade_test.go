@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -50,4 +51,62 @@ func TestInstanceRefusesAnotherLayout(t *testing.T) {
 		t.Fatalf("/readyz over a newer layout: %d %s", ready.Status, ready.Raw)
 	}
 	c.Must(201, "POST", "/v1/offers", offerBody(employer))
+}
+
+// A version that writes a new layout replaces, at its start, the read
+// model an older version left in the layout before, rather than catching
+// it up: the older generation's keys (such as the sets of common words
+// the offers' layout 4 wrote) are gone once the new one is served.
+func TestStartReplacesAnOlderLayout(t *testing.T) {
+	srv := redistest.Process(t)
+	dir := t.TempDir()
+	a, c := boot(t, dir, srv.URL)
+	employer := str(c.Must(201, "POST", "/v1/employers", map[string]any{
+		"name": "Mairie", "siret": siret, "kind": "public", "commune_code": "94016", "address": "Place de la République",
+	}), "id")
+	offer := str(c.Must(201, "POST", "/v1/offers", offerBody(employer)), "id")
+	caughtUp(t, a)
+	a.Close()
+
+	rdb := redis.NewClient(&redis.Options{Addr: strings.TrimSuffix(strings.TrimPrefix(srv.URL, "redis://"), "/0")})
+	defer rdb.Close()
+	ctx := context.Background()
+	old, err := projections.ActivePrefix(ctx, rdb, projections.OffersName)
+	if err != nil || old == "" {
+		t.Fatalf("served offers: %q %v", old, err)
+	}
+	// what the version before left: its layout, and a set it wrote
+	stale := old + projections.OfferIndex("word", "de")
+	if err := rdb.HSet(ctx, projections.MarkerKey(old), "layout", projections.LayoutOf(projections.OffersName)-1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.SAdd(ctx, stale, offer).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	a2, c2 := boot(t, dir, srv.URL)
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := a2.WaitReady(wait); err != nil {
+		t.Fatal(err)
+	}
+	now, err := projections.ActivePrefix(ctx, rdb, projections.OffersName)
+	if err != nil || now == old {
+		t.Fatalf("the older layout is still served (%q, %v)", now, err)
+	}
+	if l, err := rdb.HGet(ctx, projections.MarkerKey(now), "layout").Int(); err != nil || l != projections.LayoutOf(projections.OffersName) {
+		t.Fatalf("the new generation's layout: %d %v", l, err)
+	}
+	if got := c2.Must(200, "GET", "/v1/offers?q=etat+civil", nil); num(got, "total") != 1 {
+		t.Fatalf("the offer, searched in the new generation: %v", got)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		n, err := rdb.Exists(ctx, stale).Result()
+		if err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the older generation's set %s is still there (%d, %v)", stale, n, err)
+		}
+	}
 }
