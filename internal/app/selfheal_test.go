@@ -47,9 +47,7 @@ func TestReadModelsHealThemselves(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := redistest.Process(t)
 			a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: srv.URL})
-			employer := str(c.Must(201, "POST", "/v1/employers", map[string]any{
-				"name": "Mairie", "siret": siret, "kind": "public", "commune_code": "94016", "address": "Place de la République",
-			}), "id")
+			employer := aMairie(t, c)
 			var offers []string
 			post := func(n int) {
 				for range n {
@@ -89,9 +87,7 @@ func TestReadModelsHealThemselves(t *testing.T) {
 func TestRedisOutageRealServer(t *testing.T) {
 	srv := redistest.Process(t)
 	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: srv.URL})
-	employer := str(c.Must(201, "POST", "/v1/employers", map[string]any{
-		"name": "Mairie", "siret": siret, "kind": "public", "commune_code": "94016", "address": "Place de la République",
-	}), "id")
+	employer := aMairie(t, c)
 	before := str(c.Must(201, "POST", "/v1/offers", offerBody(employer)), "id")
 	caughtUp(t, a)
 	srv.Save()
@@ -200,9 +196,7 @@ func withService(t *testing.T, dir, url string, n int, employer *string) (string
 	if employer != nil {
 		id = *employer
 	} else {
-		id = str(c.Must(201, "POST", "/v1/employers", map[string]any{
-			"name": "Mairie", "siret": siret, "kind": "public", "commune_code": "94016", "address": "Place de la République",
-		}), "id")
+		id = aMairie(t, c)
 	}
 	var offers []string
 	for range n {
@@ -210,6 +204,15 @@ func withService(t *testing.T, dir, url string, n int, employer *string) (string
 	}
 	caughtUp(t, a)
 	return id, offers
+}
+
+// aMairie registers the employer offerBody's offers are posted for and
+// returns its id.
+func aMairie(t *testing.T, c httpclient.Client) string {
+	t.Helper()
+	return str(c.Must(201, "POST", "/v1/employers", map[string]any{
+		"name": "Mairie", "siret": siret, "kind": "public", "commune_code": "94016", "address": "Place de la République",
+	}), "id")
 }
 
 func offerBody(employer string) map[string]any {

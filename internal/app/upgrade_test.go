@@ -21,19 +21,13 @@ import (
 func TestInstanceRefusesAnotherLayout(t *testing.T) {
 	srv := redistest.Process(t)
 	a, c := bootWith(t, app.Config{DataDir: t.TempDir(), RedisURL: srv.URL})
-	employer := str(c.Must(201, "POST", "/v1/employers", map[string]any{
-		"name": "Mairie", "siret": siret, "kind": "public", "commune_code": "94016", "address": "Place de la République",
-	}), "id")
+	employer := aMairie(t, c)
 	c.Must(201, "POST", "/v1/offers", offerBody(employer))
 	caughtUp(t, a)
 
-	rdb := redis.NewClient(&redis.Options{Addr: strings.TrimSuffix(strings.TrimPrefix(srv.URL, "redis://"), "/0")})
-	defer rdb.Close()
+	rdb := redistest.Redis{URL: srv.URL}.Client(t)
 	ctx := context.Background()
-	prefix, err := projections.ActivePrefix(ctx, rdb, projections.OffersName)
-	if err != nil || prefix == "" {
-		t.Fatalf("served offers: %q %v", prefix, err)
-	}
+	prefix := servedOffers(t, rdb)
 	// what a newer version's rebuild leaves: its own layout served
 	if err := rdb.HSet(ctx, projections.MarkerKey(prefix), "layout", projections.LayoutOf(projections.OffersName)+1).Err(); err != nil {
 		t.Fatal(err)
@@ -61,20 +55,14 @@ func TestStartReplacesAnOlderLayout(t *testing.T) {
 	srv := redistest.Process(t)
 	dir := t.TempDir()
 	a, c := boot(t, dir, srv.URL)
-	employer := str(c.Must(201, "POST", "/v1/employers", map[string]any{
-		"name": "Mairie", "siret": siret, "kind": "public", "commune_code": "94016", "address": "Place de la République",
-	}), "id")
+	employer := aMairie(t, c)
 	offer := str(c.Must(201, "POST", "/v1/offers", offerBody(employer)), "id")
 	caughtUp(t, a)
 	a.Close()
 
-	rdb := redis.NewClient(&redis.Options{Addr: strings.TrimSuffix(strings.TrimPrefix(srv.URL, "redis://"), "/0")})
-	defer rdb.Close()
+	rdb := redistest.Redis{URL: srv.URL}.Client(t)
 	ctx := context.Background()
-	old, err := projections.ActivePrefix(ctx, rdb, projections.OffersName)
-	if err != nil || old == "" {
-		t.Fatalf("served offers: %q %v", old, err)
-	}
+	old := servedOffers(t, rdb)
 	// what the version before left: its layout, and a set it wrote
 	stale := old + projections.OfferIndex("word", "de")
 	if err := rdb.HSet(ctx, projections.MarkerKey(old), "layout", projections.LayoutOf(projections.OffersName)-1).Err(); err != nil {
@@ -90,9 +78,9 @@ func TestStartReplacesAnOlderLayout(t *testing.T) {
 	if err := a2.WaitReady(wait); err != nil {
 		t.Fatal(err)
 	}
-	now, err := projections.ActivePrefix(ctx, rdb, projections.OffersName)
-	if err != nil || now == old {
-		t.Fatalf("the older layout is still served (%q, %v)", now, err)
+	now := servedOffers(t, rdb)
+	if now == old {
+		t.Fatalf("the older layout is still served (%q)", now)
 	}
 	if l, err := rdb.HGet(ctx, projections.MarkerKey(now), "layout").Int(); err != nil || l != projections.LayoutOf(projections.OffersName) {
 		t.Fatalf("the new generation's layout: %d %v", l, err)
@@ -109,4 +97,14 @@ func TestStartReplacesAnOlderLayout(t *testing.T) {
 			t.Fatalf("the older generation's set %s is still there (%d, %v)", stale, n, err)
 		}
 	}
+}
+
+// servedOffers is the prefix of the offers' served generation.
+func servedOffers(t *testing.T, rdb *redis.Client) string {
+	t.Helper()
+	prefix, err := projections.ActivePrefix(context.Background(), rdb, projections.OffersName)
+	if err != nil || prefix == "" {
+		t.Fatalf("served offers: %q %v", prefix, err)
+	}
+	return prefix
 }
