@@ -148,37 +148,58 @@ func TestBatchComparesEntriesOncePerDocument(t *testing.T) {
 }
 
 // TestBatchListsEntriesThatStayAsListed lists documents' entries into
-// one batch's array, growing it many times, and wants each listing as it
-// was: a later listing, or an append to an earlier one, writes past it.
+// one batch's chunks, filling several and one listing longer than a chunk,
+// and wants each listing as it was: a later listing, or an append to an
+// earlier one, writes past it. Reset keeps the chunks, holding nothing.
 func TestBatchListsEntriesThatStayAsListed(t *testing.T) {
 	w := newBatch(16, 16)
-	var lists [][]Entry
-	for i := range 200 {
-		d := &tagDoc{}
-		for j := range i % 7 {
-			d.Tags = append(d.Tags, fmt.Sprint(i, "-", j))
-		}
-		l := w.list(d)
-		if len(l) != len(d.Tags) {
-			t.Fatalf("document %d: %d entries listed, want %d", i, len(l), len(d.Tags))
-		}
-		lists = append(lists, l)
-		if i%3 == 0 && len(lists) > 1 {
-			_ = append(lists[len(lists)-2], member("tag:extra", "doc"))
-		}
-	}
-	for i, l := range lists {
-		for j, e := range l {
-			if want := member("tag:"+fmt.Sprint(i, "-", j), "doc"); e != want {
-				t.Fatalf("document %d, entry %d: %+v, want %+v", i, j, e, want)
+	for round := range 2 {
+		var lists [][]Entry
+		for i := range 2000 {
+			d := &tagDoc{}
+			n := i % 7
+			if i == 700 {
+				n = entryChunk + 10 // longer than any chunk
+			}
+			for j := range n {
+				d.Tags = append(d.Tags, fmt.Sprint(i, "-", j))
+			}
+			l := w.list(d)
+			if len(l) != len(d.Tags) {
+				t.Fatalf("document %d: %d entries listed, want %d", i, len(l), len(d.Tags))
+			}
+			lists = append(lists, l)
+			if i%3 == 0 && len(lists) > 1 {
+				_ = append(lists[len(lists)-2], member("tag:extra", "doc"))
 			}
 		}
-	}
-	if w.list(nil) != nil {
-		t.Fatal("a document absent lists entries")
-	}
-	w.reset()
-	if len(w.entries) != 0 {
-		t.Fatalf("%d entries left after reset", len(w.entries))
+		for i, l := range lists {
+			for j, e := range l {
+				if want := member("tag:"+fmt.Sprint(i, "-", j), "doc"); e != want {
+					t.Fatalf("round %d, document %d, entry %d: %+v, want %+v", round, i, j, e, want)
+				}
+			}
+		}
+		if w.list(nil) != nil {
+			t.Fatal("a document absent lists entries")
+		}
+		chunks := len(w.chunks)
+		if chunks < 3 || chunks > 12 {
+			t.Fatalf("%d chunks for about 10,000 entries: want a few, each filled", chunks)
+		}
+		w.reset()
+		if len(w.entries) != 0 || w.chunk != 0 {
+			t.Fatalf("%d entries in chunk %d after reset", len(w.entries), w.chunk)
+		}
+		for i, c := range w.chunks {
+			for j, e := range c[:cap(c)] {
+				if e != (Entry{}) {
+					t.Fatalf("chunk %d keeps entry %d after reset: %+v", i, j, e)
+				}
+			}
+		}
+		if round == 1 && len(w.chunks) != chunks {
+			t.Fatalf("%d chunks for the same listings again, were %d: reset should keep them", len(w.chunks), chunks)
+		}
 	}
 }

@@ -343,8 +343,12 @@ type batch struct {
 	groups []memberGroup
 	index  map[[2]string]int // a group by its command and key
 	args   []any             // liveArgs's, kept likewise
-	// the documents' entries, listed one after the other (see list)
+	// the documents' entries, listed one after the other into chunks of
+	// a fixed size (see list): entries, the one being filled, is
+	// chunks[chunk]; the batch keeps them all from one batch to the next
 	entries []Entry
+	chunks  [][]Entry
+	chunk   int
 	// project's scratch, kept from one event to the next
 	docs   Docs
 	loaded []loadedDoc
@@ -472,15 +476,46 @@ func (w *batch) before(key string, d Doc) []Entry {
 	return w.list(d)
 }
 
-// list lists d's entries (none for nil) in the batch's array, where they
-// hold until reset.
+// list lists d's entries (none for nil) in the batch's chunks, where they
+// hold until reset. A chunk is filled and never grown: the entries listed
+// are views into it, so an array grown by doubling kept every one it
+// outgrew alive, and copied its entries into each, in a rebuild's every
+// batch (a span of a log of offers lists about 50,000, 4.3 MB).
 func (w *batch) list(d Doc) []Entry {
 	if d == nil {
 		return nil
 	}
+	if len(w.entries) == cap(w.entries) {
+		w.nextChunk()
+	}
 	n := len(w.entries)
-	w.entries = d.Entries(w.entries)
-	return w.entries[n:len(w.entries):len(w.entries)]
+	out := d.Entries(w.entries[n:n])
+	switch {
+	case len(out) == 0:
+	case &out[0] == &w.entries[:n+1][n]:
+		w.entries = w.entries[:n+len(out)] // listed in place
+	default:
+		// longer than the chunk's room: out has an array of its own, and
+		// the next listing starts the next chunk
+		w.nextChunk()
+	}
+	return out[:len(out):len(out)]
+}
+
+// entryChunk is the most entries a chunk of a batch holds: a new offer
+// lists about two dozen. A batch's first chunks are smaller (256, 512…),
+// for the live runners, whose batches hold a few events each.
+const entryChunk = 4096
+
+// nextChunk makes the next chunk, kept or new, the one being filled.
+func (w *batch) nextChunk() {
+	if cap(w.entries) > 0 {
+		w.chunk++
+	}
+	if w.chunk == len(w.chunks) {
+		w.chunks = append(w.chunks, make([]Entry, 0, min(entryChunk, 256<<min(w.chunk, 4))))
+	}
+	w.entries = w.chunks[w.chunk][:0]
 }
 
 // finish adds the writes that turn each document's entries before the
@@ -673,8 +708,14 @@ func (w *batch) add(t target, e Entry, n int64) {
 func (w *batch) reset() {
 	clear(w.at)
 	clear(w.vals) // keeps no document alive until the next batch
-	clear(w.entries)
-	w.order, w.vals, w.entries = w.order[:0], w.vals[:0], w.entries[:0]
+	for _, c := range w.chunks[:min(w.chunk+1, len(w.chunks))] {
+		clear(c[:cap(c)]) // with what a listing too long for its room left past the end
+	}
+	w.order, w.vals, w.chunk = w.order[:0], w.vals[:0], 0
+	w.entries = nil
+	if len(w.chunks) > 0 {
+		w.entries = w.chunks[0][:0]
+	}
 	w.unsettled, w.kept = 0, 0
 }
 
