@@ -27,7 +27,7 @@ import (
 type Doc interface {
 	// Entries appends to dst what the document contributes to shared
 	// keys, and returns the result; it depends on the document's stored
-	// fields only. A batch lists every document's entries into one array
+	// fields only. A batch lists every document's entries into chunks
 	// it keeps from one batch to the next (see batch.list): a slice of
 	// its own for each listing was a tenth of the bytes allocated while
 	// offers were posted, and 7 % of the processor time of a start over
