@@ -46,7 +46,11 @@
 // finish (a seed) may do without that sync (WithUnsyncedAppends): a frame
 // written is in the system's cache, which a crash of the process keeps,
 // and only a crash of the machine may take back the groups since the
-// last checkpoint. Checkpoints and Close sync events.db as before.
+// last checkpoint. Checkpoints and Close sync events.db as before. Its
+// log gets no zeros ahead of its frames: a seed's Open wrote and synced
+// 1.25 GiB of them (its checkpoint interval and a quarter), which took
+// 1.8 s of a small seed's 2.3, and Open after a crash read them all
+// back (8.7 s for a seed of Val-de-Marne killed after 3 s, 1.6 s since).
 //
 // The sync is not overlapped with the next group's transaction. Done so
 // (bbolt committing each group at once, a syncer answering the groups

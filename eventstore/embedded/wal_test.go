@@ -135,14 +135,26 @@ func TestMachineCrashTearsTheUnsyncedCommits(t *testing.T) {
 }
 
 // TestUnsyncedAppendsSyncNoFrame checks that WithUnsyncedAppends writes
-// the log's frames without syncing them, that what it wrote reads back,
-// and that the store opened again without it syncs each frame as before.
+// the log's frames without syncing them, nor zeros ahead of them, even
+// with a seed's long interval between checkpoints; that what it wrote
+// reads back; and that the store opened again without it syncs each
+// frame as before, into room filled ahead.
 func TestUnsyncedAppendsSyncNoFrame(t *testing.T) {
 	dir := t.TempDir()
 	synced := 0
 	testHookLogged = func() { synced++ }
 	defer func() { testHookLogged = nil }()
-	s := openT(t, dir, WithUnsyncedAppends())
+	walSize := func() int64 {
+		fi, err := os.Stat(filepath.Join(dir, WALFileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	s := openT(t, dir, WithUnsyncedAppends(), WithCheckpointEvery(1<<30))
+	if n := walSize(); n > 1<<20 {
+		t.Fatalf("an unsynced store's log is %d bytes long at Open: zeros ahead of frames never synced", n)
+	}
 	acked := appendSome(t, s, "unsynced", 5)
 	if synced != 0 {
 		t.Fatalf("%d frames synced WithUnsyncedAppends", synced)
@@ -151,6 +163,9 @@ func TestUnsyncedAppendsSyncNoFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openT(t, dir)
+	if n := walSize(); n < 16<<20 {
+		t.Fatalf("a store's log is %d bytes long at Open: want room for its frames' syncs", n)
+	}
 	acked = append(acked, appendSome(t, s, "synced", 2)...)
 	if synced != 2 {
 		t.Fatalf("%d frames synced for 2 appends, want 2", synced)
