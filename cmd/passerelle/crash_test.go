@@ -411,3 +411,43 @@ func TestCrashAnyStep(t *testing.T) {
 	t.Logf("%d kills, %d commands sent: %d broken invariants found right after the kills, 0 after each restart; slowest settle %v after the service answered (slowest start %v)",
 		kills, commandsSent, brokenBefore, worst.Round(time.Millisecond), startup.Round(time.Millisecond))
 }
+
+// A seed killed while it plays its plan leaves a partial campaign: a
+// seed into the same instance refuses, saying so, and serve warns that it
+// serves one.
+func TestSeedCutShortIsSaid(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"seed", "--departement", "94", "--scale", "0.3", "--data-dir", dir}
+	list, _ := json.Marshal(args)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), serveChildEnv+"="+string(list))
+	logs := &syncWriter{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for !seedCutShort(dir) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("the seed did not start its commands within 2 minutes:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // its first commands
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	if strings.Contains(logs.String(), "seeded ") {
+		t.Fatalf("the seed ended before it was killed: the test proves nothing\n%s", logs)
+	}
+	code, out, errOut := cli(args...)
+	if code == 0 || !strings.Contains(errOut, "was cut short") || !strings.Contains(errOut, "new --data-dir") {
+		t.Fatalf("seed into an instance a seed left partial: %d %s %s", code, out, errOut)
+	}
+	c := startServe(t, dir)
+	defer c.stop(t)
+	if !strings.Contains(c.logs.String(), "a seed into this instance was cut short") {
+		t.Fatalf("serve over a partial seed does not say so:\n%s", c.logs)
+	}
+}

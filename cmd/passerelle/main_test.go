@@ -255,4 +255,11 @@ func TestSeedSealsAsItWrites(t *testing.T) {
 	if rep.Seals < 2 || rep.Unsealed != 0 || rep.Events != events+rep.Seals {
 		t.Fatalf("a seeded log of %d events: %+v, want it sealed whole under several seals", events, rep)
 	}
+	if seedCutShort(dir) {
+		t.Fatal("a seed that played its whole plan leaves its marker")
+	}
+	code, out, errOut = cli("seed", "--departement", "2A", "--scale", "0.1", "--data-dir", dir)
+	if code == 0 || !strings.Contains(errOut, "already holds events") || strings.Contains(errOut, "cut short") {
+		t.Fatalf("seed into a seeded instance: %d %s %s", code, out, errOut)
+	}
 }

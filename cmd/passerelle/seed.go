@@ -86,6 +86,23 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return err
 	}
 	seedGC()
+	var store eventstore.Store
+	if !f.dryRun { // an instance that is not empty is refused before the plan is made
+		if f.esURL != "" {
+			store, err = openStore(f.esURL)
+		} else {
+			store, err = embedded.Open(f.dataDir, seed.StoreOptions...)
+		}
+		if err != nil {
+			return fmt.Errorf("open event store: %w", err)
+		}
+		defer closing(store, &err)
+		if head, err := store.Head(ctx); err != nil {
+			return err
+		} else if head != eventstore.Start {
+			return notEmpty(f, head)
+		}
+	}
 	t0 := time.Now()
 	plan, err := seed.NewPlan(f.opt)
 	if err != nil {
@@ -95,20 +112,8 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	if f.dryRun {
 		return nil
 	}
-	var store eventstore.Store
-	if f.esURL != "" {
-		store, err = openStore(f.esURL)
-	} else {
-		store, err = embedded.Open(f.dataDir, seed.StoreOptions...)
-	}
-	if err != nil {
-		return fmt.Errorf("open event store: %w", err)
-	}
-	defer closing(store, &err)
-	if head, err := store.Head(ctx); err != nil {
+	if err := markSeed(f.dataDir, args); err != nil {
 		return err
-	} else if head != eventstore.Start {
-		return fmt.Errorf("the event store already holds events (head %s): seed fills an empty instance", head)
 	}
 	keys, err := seed.OpenBulkKeys(filepath.Join(f.dataDir, "keys"))
 	if err != nil {
@@ -139,6 +144,9 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return fmt.Errorf("seal the seeded log: %w", err)
 	}
 	fmt.Fprintf(stdout, "sealed the log's last %d seals in %s\n", seals, time.Since(t1).Round(time.Millisecond))
+	if err := unmarkSeed(f.dataDir); err != nil {
+		return err
+	}
 	if rep.Failed > 0 {
 		for _, f := range rep.First {
 			fmt.Fprintln(stderr, "  ", f)
@@ -146,6 +154,68 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return fmt.Errorf("%d commands refused: %v", rep.Failed, rep.Failures)
 	}
 	return nil
+}
+
+// seedMarker is the file a seed keeps in its --data-dir from its first
+// command until it has played its whole plan: an instance holding it
+// holds a campaign cut short (by a crash, a kill or an interruption),
+// which a seed refuses to complete and serve says it serves.
+const seedMarker = "seed-incomplete"
+
+// seedCutShort reports whether dir holds a seed that did not finish.
+func seedCutShort(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, seedMarker))
+	return err == nil
+}
+
+// markSeed writes the marker, synced with its directory before any
+// command runs: a crash of the machine after the first events were
+// synced still leaves it.
+func markSeed(dir string, args []string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, seedMarker), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("mark the seed under way: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "passerelle seed %s\nstarted %s; removed once every command has run\n",
+		strings.Join(args, " "), time.Now().UTC().Format(time.RFC3339))
+	if err = errors.Join(err, f.Sync(), f.Close()); err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("mark the seed under way: %w", err)
+	}
+	return nil
+}
+
+// unmarkSeed removes the marker once the seed is complete.
+func unmarkSeed(dir string) error {
+	if err := os.Remove(filepath.Join(dir, seedMarker)); err != nil {
+		return fmt.Errorf("the seed is complete, but its marker stays: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
+// notEmpty is seed's refusal of an instance that holds events already.
+func notEmpty(f *seedFlags, head eventstore.Position) error {
+	where := "a new --data-dir (or remove " + f.dataDir + " first)"
+	if f.esURL != "" {
+		where = "an empty event store and a new --data-dir"
+	}
+	if seedCutShort(f.dataDir) {
+		return fmt.Errorf("a seed into this instance was cut short (its event store holds events up to position %s): its campaign is partial and cannot be completed; seed again into %s", head, where)
+	}
+	return fmt.Errorf("the event store already holds events (head %s): seed fills an empty instance; give it %s", head, where)
 }
 
 // seedGC makes the collector run less often than the default during a

@@ -60,6 +60,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	} else {
 		log.Warn("authentication is off: every request is accepted")
 	}
+	if seedCutShort(*dataDir) {
+		log.Warn("a seed into this instance was cut short: its campaign is partial (see "+seedMarker+" in the data directory)", "data_dir", *dataDir)
+	}
 	a, err := app.Open(cfg)
 	if err != nil {
 		return err
