@@ -88,20 +88,10 @@ func seedCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	seedGC()
 	var store eventstore.Store
 	if !f.dryRun { // an instance that is not empty is refused before the plan is made
-		if f.esURL != "" {
-			store, err = openStore(f.esURL)
-		} else {
-			store, err = embedded.Open(f.dataDir, seed.StoreOptions...)
-		}
-		if err != nil {
-			return fmt.Errorf("open event store: %w", err)
+		if store, err = openEmpty(ctx, f); err != nil {
+			return err
 		}
 		defer closing(store, &err)
-		if head, err := store.Head(ctx); err != nil {
-			return err
-		} else if head != eventstore.Start {
-			return notEmpty(f, head)
-		}
 	}
 	t0 := time.Now()
 	plan, err := seed.NewPlan(f.opt)
@@ -204,6 +194,27 @@ func syncDir(dir string) error {
 		return err
 	}
 	return errors.Join(d.Sync(), d.Close())
+}
+
+// openEmpty opens the event store a seed fills, and refuses one that
+// holds events.
+func openEmpty(ctx context.Context, f *seedFlags) (store eventstore.Store, err error) {
+	if f.esURL != "" {
+		store, err = openStore(f.esURL)
+	} else {
+		store, err = embedded.Open(f.dataDir, seed.StoreOptions...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open event store: %w", err)
+	}
+	head, err := store.Head(ctx)
+	if err == nil && head != eventstore.Start {
+		err = notEmpty(f, head)
+	}
+	if err != nil {
+		return nil, errors.Join(err, store.Close())
+	}
+	return store, nil
 }
 
 // notEmpty is seed's refusal of an instance that holds events already.

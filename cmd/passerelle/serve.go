@@ -39,12 +39,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(log)
 
 	cfg := app.Config{DataDir: *dataDir, RedisURL: *redisURL, EventStoreURL: *esURL, Logger: log, OpenStore: openStore,
 		RateLimit: *rateLimit, RateBurst: *rateBurst, PublicRateLimit: *publicRate, PublicRateBurst: *publicBurst, Role: *role,
@@ -60,9 +58,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	} else {
 		log.Warn("authentication is off: every request is accepted")
 	}
-	if seedCutShort(*dataDir) {
-		log.Warn("a seed into this instance was cut short: its campaign is partial (see "+seedMarker+" in the data directory)", "data_dir", *dataDir)
-	}
+	warnSeedCutShort(log, *dataDir)
 	a, err := app.Open(cfg)
 	if err != nil {
 		return err
@@ -98,6 +94,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		log.Warn("http shutdown", "err", err)
 	}
 	return nil // closing a reports what the shutdown left
+}
+
+// newLogger is serve's logger, at the level named (debug, info, warn,
+// error), and the default one.
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	slog.SetDefault(log)
+	return log, nil
+}
+
+// warnSeedCutShort logs that dir holds a seed that did not finish.
+func warnSeedCutShort(log *slog.Logger, dir string) {
+	if seedCutShort(dir) {
+		log.Warn("a seed into this instance was cut short: its campaign is partial (see "+seedMarker+" in the data directory)", "data_dir", dir)
+	}
 }
 
 func storeName(url string) string {
