@@ -480,7 +480,8 @@ func (w *batch) before(key string, d Doc) []Entry {
 // hold until reset. A chunk is filled and never grown: the entries listed
 // are views into it, so an array grown by doubling kept every one it
 // outgrew alive, and copied its entries into each, in a rebuild's every
-// batch (a span of a log of offers lists about 50,000, 4.3 MB).
+// batch (the statistics' span of a log of offers lists about 50,000,
+// 4.3 MB).
 func (w *batch) list(d Doc) []Entry {
 	if d == nil {
 		return nil

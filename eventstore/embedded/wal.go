@@ -141,12 +141,13 @@ type wal struct {
 //
 // A log made whole (createWAL: at Open, or by a checkpoint that could not
 // start its next log ahead) has room for a checkpoint interval and a
-// quarter (walRoom), synced with it; with unsynced appends, none. A log is otherwise extended
-// walGrowBytes at a time as frames reach its end: the next log while the
-// merge before its checkpoint fills it (no sync waits for it then), the
-// current one past its room, whose zeros the next sync writes too. Small
-// steps keep that sync short: filling a whole interval at the start of a
-// merge would put megabytes of writes ahead of the appends' syncs.
+// quarter (walRoom), synced with it; with unsynced appends, none. A log
+// is otherwise extended walGrowBytes at a time as frames reach its end:
+// the next log while the merge before its checkpoint fills it (no sync
+// waits for it then), the current one past its room, whose zeros the
+// next sync writes too. Small steps keep that sync short: filling a whole
+// interval at the start of a merge would put megabytes of writes ahead of
+// the appends' syncs.
 const walGrowBytes = 256 << 10
 
 // walZeros is what zeroFill writes, never written to: a fresh buffer at
