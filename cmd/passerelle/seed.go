@@ -18,6 +18,7 @@ import (
 	"passerelle/eventstore"
 	"passerelle/eventstore/chain"
 	"passerelle/eventstore/embedded"
+	"passerelle/internal/fsync"
 	"passerelle/internal/seed"
 )
 
@@ -172,7 +173,7 @@ func markSeed(dir string, args []string) error {
 	_, err = fmt.Fprintf(f, "passerelle seed %s\nstarted %s; removed once every command has run\n",
 		strings.Join(args, " "), time.Now().UTC().Format(time.RFC3339))
 	if err = errors.Join(err, f.Sync(), f.Close()); err == nil {
-		err = syncDir(dir)
+		err = fsync.Dir(dir)
 	}
 	if err != nil {
 		return fmt.Errorf("mark the seed under way: %w", err)
@@ -185,15 +186,7 @@ func unmarkSeed(dir string) error {
 	if err := os.Remove(filepath.Join(dir, seedMarker)); err != nil {
 		return fmt.Errorf("the seed is complete, but its marker stays: %w", err)
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
+	return fsync.Dir(dir)
 }
 
 // openEmpty opens the event store a seed fills, and refuses one that

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"passerelle/internal/fsync"
 )
 
 // Packed keys: a key directory may also hold, in its subdirectory
@@ -379,7 +381,7 @@ func (b *packBucket) open(path string) error {
 // then the directory that names them.
 func (p *Packer) Sync() error {
 	err := p.eachFile(func(b *packBucket) error { return b.f.Sync() })
-	return errors.Join(err, syncDir(filepath.Join(p.dir, packedDir)))
+	return errors.Join(err, fsync.Dir(filepath.Join(p.dir, packedDir)))
 }
 
 // Close closes the packed files (Sync first makes them durable).

@@ -20,6 +20,7 @@ import (
 	"sync"
 
 	"passerelle/domain"
+	"passerelle/internal/fsync"
 	"passerelle/internal/idbytes"
 )
 
@@ -207,7 +208,7 @@ func destroyFile(dir, path string) error {
 	if err := os.Remove(path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return fsync.Dir(dir)
 }
 
 // writeDurably writes a new file whole or not at all: a synced temporary
@@ -232,15 +233,7 @@ func writeDurably(dir, path string, b []byte) error {
 	if err != nil {
 		return err
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(f.Sync(), f.Close())
+	return fsync.Dir(dir)
 }
 
 // Cipher seals and opens the personal fields of events. It keeps the
