@@ -52,6 +52,52 @@ func TestCloseMergesInLargeTransactions(t *testing.T) {
 	checkAcked(t, dir, acked)
 }
 
+// WithMergeChunk sets the entries of a merge's transactions between the
+// groups: each merge of a few dozen entries then takes one transaction,
+// where a chunk of two takes many.
+func TestMergeChunkSetsTheMergeTransactions(t *testing.T) {
+	for _, c := range []struct {
+		opts []Option
+		one  bool // each merge in one transaction
+	}{
+		{[]Option{smallCheckpoints(4<<10, 2)}, false},
+		{[]Option{smallCheckpoints(4<<10, 2), WithMergeChunk(400)}, true},
+	} {
+		s := openT(t, t.TempDir(), c.opts...)
+		var (
+			mu            sync.Mutex
+			steps, merges int
+		)
+		testHookCheckpoint = func(step checkpointStep) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch step {
+			case stepMerged:
+				steps++
+			case stepMergedLast:
+				steps++
+				merges++
+			}
+		}
+		appendSome(t, s, "chunks", 600)
+		mu.Lock()
+		m, n := merges, steps // Close's merge takes its own chunks
+		mu.Unlock()
+		err := s.Close()
+		testHookCheckpoint = nil
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d merges in %d transactions", m, n)
+		if m < 5 {
+			t.Fatalf("%d merges while appending, want several: checkpoints are due every 4 KiB", m)
+		}
+		if one := n == m; one != c.one {
+			t.Fatalf("%d merges in %d transactions; want one transaction each: %v", m, n, c.one)
+		}
+	}
+}
+
 // A checkpoint merges the index entries in transactions between the
 // groups: appends are committed while a merge is under way, where they
 // used to wait for the whole merge.

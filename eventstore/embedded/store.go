@@ -93,6 +93,15 @@ func WithUnsyncedAppends() Option {
 	return func(o *options) { o.unsynced = true }
 }
 
+// WithMergeChunk sets how many index entries a merge transaction writes
+// between groups while appends go on (default 128: an append arriving
+// meanwhile waits for one such transaction). A bulk load that waits on
+// no single append (a seed) takes fewer, larger ones: each commit has
+// its fixed cost, and each rewrites the pages its entries land on.
+func WithMergeChunk(n int) Option {
+	return func(o *options) { o.mergeChunk = n }
+}
+
 // WithLockTimeout sets how long Open waits for the file lock held by
 // another process (default 5s; 0 waits forever).
 func WithLockTimeout(d time.Duration) Option {
