@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -394,4 +395,33 @@ func BenchmarkReadAll(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkTailsLast looks up the last revisions of streams among two
+// full generations of tails, as a national seed's checks of cached
+// aggregates do: a quarter of the streams looked up are in the newer
+// generation, half in the older one, a quarter in neither.
+func BenchmarkTailsLast(b *testing.B) {
+	const perGen = tailsPerGeneration
+	tl := newTails(perGen)
+	names := make([]string, 2*perGen+perGen/2)
+	for i := range names {
+		names[i] = fmt.Sprintf("application-%08x-%d", i*2654435761, i)
+	}
+	for i := 0; i < 2*perGen; i += 512 {
+		written := make([]streamRev, 512)
+		for j := range written {
+			written[j] = streamRev{names[i+j], uint64(j)}
+		}
+		tl.record(written)
+	}
+	order := rand.Perm(len(names))
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if _, ok := tl.last(names[order[i%len(order)]]); ok != (order[i%len(order)] < 2*perGen) {
+			b.Fatal("a stream's tail not found, or one found that was never written")
+		}
+		i++
+	}
 }
