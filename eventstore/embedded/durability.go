@@ -256,7 +256,7 @@ func (s *Store) startNextWAL(from uint64) {
 	if s.wal == nil {
 		return // Open's checkpoint: nothing is committed meanwhile
 	}
-	if n, err := startNextWAL(s.dir, s.db.Info().PageSize, from); err == nil {
+	if n, err := startNextWAL(s.dir, s.db.Info().PageSize, from, !s.unsynced); err == nil {
 		s.next = n // else the checkpoint carries the records over from bbolt
 	}
 }

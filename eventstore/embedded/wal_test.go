@@ -176,6 +176,34 @@ func TestUnsyncedAppendsSyncNoFrame(t *testing.T) {
 	checkAcked(t, dir, acked)
 }
 
+// The logs a checkpoint starts ahead, which the groups committed during
+// its merge fill, get zeros ahead of their frames for the syncs they
+// will take once current; with unsynced appends, which sync no frame,
+// none.
+func TestNextLogsGetZerosOnlyForSyncs(t *testing.T) {
+	for _, unsynced := range []bool{false, true} {
+		dir := t.TempDir()
+		opts := []Option{smallCheckpoints(4<<10, 2)}
+		if unsynced {
+			opts = append(opts, WithUnsyncedAppends())
+		}
+		s := openT(t, dir, opts...)
+		var longest int64
+		for range 200 {
+			appendSome(t, s, "zeros", 1)
+			if fi, err := os.Stat(filepath.Join(dir, WALFileName)); err == nil {
+				longest = max(longest, fi.Size())
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if grown := longest >= walGrowBytes; grown == unsynced {
+			t.Fatalf("unsynced appends %v: the log was up to %d bytes long, checkpoints every 4 KiB of it", unsynced, longest)
+		}
+	}
+}
+
 // A process crash between the log write and bbolt's commit: the frame is
 // synced and the caller may be acknowledged, bbolt holds nothing of it.
 // Open replays it, and ignores a frame cut short after it.
