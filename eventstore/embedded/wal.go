@@ -144,12 +144,12 @@ type wal struct {
 // quarter (walRoom), synced with it. A log is otherwise extended
 // walGrowBytes at a time as frames reach its end: the next log while the
 // merge before its checkpoint fills it (no sync waits for it then), the
-// current one past its room, whose zeros the next sync writes too. With
-// unsynced appends no zeros go ahead of frames (64 KiB in a log made
+// current one past its room, whose zeros the next sync writes too. Small
+// steps keep that sync short: filling a whole interval at the start of a
+// merge would put megabytes of writes ahead of the appends' syncs. With
+// unsynced appends no zeros go ahead of frames (but 64 KiB in a log made
 // whole): a national seed's next logs spent half a percent of its
-// processor time writing them. Small steps keep that sync short: filling a whole
-// interval at the start of a merge would put megabytes of writes ahead of
-// the appends' syncs.
+// processor time writing them.
 const walGrowBytes = 256 << 10
 
 // walZeros is what zeroFill writes, never written to: a fresh buffer at

@@ -178,9 +178,9 @@ func (b *BulkKeys) Sync() error {
 // 7.39), and its 0.3 scale 2m07s against 2m14s. A merge's transactions
 // between the groups take 16,384 entries rather than 128: nothing waits
 // on a single append, and each transaction's commit has its fixed cost
-// (bbolt walks the pages the checkpoint holds back at every commit) and
+// (bbolt counts the pages the checkpoint holds back at every commit) and
 // rewrites the pages its entries land on. The national season at 0.3 took
 // 4.8 % less time with 4,096 (the median of four pairs in turn), and
-// 16,384 as long again with a peak resident size 340 MB lower.
+// 16,384 as long again with a peak resident size 340 MiB lower.
 var StoreOptions = []embedded.Option{embedded.WithMaxBatchSize(4096), embedded.WithCheckpointEvery(1 << 30),
 	embedded.WithUnsyncedAppends(), embedded.WithMergeChunk(16_384)}

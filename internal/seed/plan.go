@@ -599,7 +599,8 @@ type seeker struct {
 	applied []int32 // the offers applied to
 }
 
-// seeker gathers the pupil's; its applied is p.applied, until the next.
+// seeker gathers what takes needs of pupil pi; its applied reuses
+// p.applied, and holds until the next seeker.
 func (p *Plan) seeker(pi int32, start int64) seeker {
 	pu := &p.w.pupils[pi]
 	s := seeker{pu: pu, need: weekBits(p.weeksOf(pu)) | 1<<(gradeBits+pu.grade), young: start < pu.turns14, applied: p.applied[:0]}
